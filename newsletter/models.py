@@ -1,0 +1,172 @@
+from django.db import models
+from django.db.models import Q
+
+
+class Topic(models.Model):
+    """A subject readers subscribe to. Keywords are the terms that score a paper
+    against it (newsletter/relevance.py); editing them re-scores papers."""
+
+    name = models.CharField(max_length=80, unique=True)
+    slug = models.SlugField(max_length=80, unique=True)
+    description = models.CharField(max_length=240, blank=True)
+    keywords = models.TextField(
+        blank=True,
+        help_text="One term or phrase per line. Prefix a line with 'title:' to match only titles.",
+    )
+    is_active = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0, help_text="Display order, lowest first.")
+
+    class Meta:
+        ordering = ["position", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [line.strip() for line in self.keywords.splitlines() if line.strip()]
+
+
+class Paper(models.Model):
+    """One paper as it trended on Hugging Face Daily Papers."""
+
+    arxiv_id = models.CharField(max_length=32, null=True, blank=True)
+    # Lower-cased title with punctuation and whitespace collapsed: the upsert key
+    # of entries that carry no arXiv id (newsletter/ingest.py, title_normalise).
+    title_key = models.CharField(max_length=500, editable=False)
+    title = models.CharField(max_length=500)
+    abstract = models.TextField(blank=True)
+    ai_summary = models.TextField(blank=True)
+    ai_keywords = models.JSONField(default=list, blank=True)
+    authors = models.JSONField(default=list, blank=True, help_text="Names of visible authors.")
+    author_count = models.PositiveIntegerField(default=0)
+    organization = models.CharField(max_length=200, blank=True, help_text="Display name.")
+    organization_slug = models.CharField(max_length=100, blank=True)
+    published_on = models.DateField(null=True, blank=True, help_text="arXiv publication date.")
+    trending_date = models.DateField(help_text="The Daily Papers date it trended on.")
+    upvotes = models.PositiveIntegerField(default=0)
+    num_comments = models.PositiveIntegerField(default=0)
+    github_repo = models.URLField(max_length=300, blank=True)
+    github_stars = models.PositiveIntegerField(null=True, blank=True)
+    project_page = models.URLField(max_length=300, blank=True)
+    thumbnail_url = models.URLField(max_length=300, blank=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    pinned = models.BooleanField(default=False, help_text="Editors' pick: shown first.")
+    hidden = models.BooleanField(default=False, help_text="Never shown or mailed.")
+    topics = models.ManyToManyField(Topic, through="PaperTopic", related_name="papers")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-trending_date", "-pinned", "-upvotes", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["arxiv_id"],
+                condition=Q(arxiv_id__isnull=False),
+                name="paper_arxiv_id_unique",
+            ),
+            # Entries without an arXiv id are keyed by their normalised title.
+            models.UniqueConstraint(
+                fields=["title_key"],
+                condition=Q(arxiv_id__isnull=True),
+                name="paper_title_key_unique_without_arxiv_id",
+            ),
+            models.CheckConstraint(condition=~Q(title=""), name="paper_title_not_empty"),
+        ]
+        indexes = [
+            # Serves paper_list_trending / edition assembly: "visible papers of one
+            # Daily Papers date, pinned first, by upvotes", and the home page.
+            models.Index(
+                fields=["trending_date", "-pinned", "-upvotes"],
+                condition=Q(hidden=False),
+                name="paper_day_trend_idx",
+            ),
+            # Serves the weekly digest and the archive: papers of a date range.
+            models.Index(fields=["trending_date"], name="paper_trending_date_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def arxiv_url(self) -> str:
+        return f"https://arxiv.org/abs/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def pdf_url(self) -> str:
+        return f"https://arxiv.org/pdf/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def hf_url(self) -> str:
+        return f"https://huggingface.co/papers/{self.arxiv_id}" if self.arxiv_id else ""
+
+    @property
+    def url(self) -> str:
+        """Where a reader goes to read it: the HF page, else arXiv, else the project."""
+        return self.hf_url or self.project_page or self.github_repo
+
+    @property
+    def byline(self) -> str:
+        if self.authors:
+            shown = ", ".join(self.authors[:3])
+            more = self.author_count - 3
+            return f"{shown} and {more} more" if more > 0 else shown
+        if self.organization:
+            return self.organization
+        if self.author_count:
+            return f"{self.author_count} author{'s' if self.author_count != 1 else ''}"
+        return ""
+
+
+class PaperTopic(models.Model):
+    """How relevant a paper is to a topic, and why."""
+
+    class Source(models.TextChoices):
+        AUTO = "auto", "Automatic"
+        EDITOR = "editor", "Editor"
+
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="topic_scores")
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="paper_scores")
+    # 0 with source=editor means an editor removed the topic from the paper;
+    # re-scoring never overwrites an editor's row (newsletter/relevance.py).
+    score = models.FloatField(default=0)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTO)
+    matched_terms = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["paper", "topic"], name="paper_topic_unique"),
+            models.CheckConstraint(condition=Q(score__gte=0), name="paper_topic_score_not_negative"),
+        ]
+        indexes = [
+            # Serves "papers of a topic by score" (topic feeds, topic preview).
+            models.Index(fields=["topic", "-score"], name="papertopic_topic_score_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.paper_id} ~ {self.topic_id}: {self.score:.2f}"
+
+
+class OutboxEmail(models.Model):
+    """An email kept by the local outbox backend (newsletter/outbox.py) instead of
+    being sent: what the embedded default does, so a person can open it."""
+
+    to = models.TextField()
+    from_email = models.CharField(max_length=300)
+    subject = models.CharField(max_length=500)
+    text_body = models.TextField(blank=True)
+    html_body = models.TextField(blank=True)
+    headers = models.JSONField(default=dict, blank=True)
+    tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    message_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subject} → {self.to}"
+
+

@@ -1,0 +1,29 @@
+"""The default Celery beat schedules, kept in django-celery-beat's tables so editors
+can change them in the admin. `schedules_ensure` creates missing ones and leaves
+ones an editor changed alone."""
+
+from django.db import transaction
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+# name shown in the admin -> (task, crontab fields)
+DEFAULT_SCHEDULES = {
+    "Fetch today's trending papers (every morning)": (
+        "newsletter.tasks.papers_fetch_today",
+        {"minute": "30", "hour": "5", "day_of_week": "*"},
+    ),
+}
+
+
+@transaction.atomic
+def schedules_ensure() -> list[str]:
+    """Create each default schedule that does not exist yet; return the names created."""
+    created = []
+    for name, (task, cron) in DEFAULT_SCHEDULES.items():
+        if PeriodicTask.objects.filter(name=name).exists():
+            continue
+        crontab, _ = CrontabSchedule.objects.get_or_create(
+            **cron, day_of_month="*", month_of_year="*", timezone="UTC"
+        )
+        PeriodicTask.objects.create(name=name, task=task, crontab=crontab)
+        created.append(name)
+    return created

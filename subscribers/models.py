@@ -1,0 +1,152 @@
+import secrets
+
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+
+from newsletter.models import Topic
+
+DEFAULT_PAPERS_PER_DIGEST = 5
+MAX_PAPERS_PER_DIGEST = 20
+
+
+def token_new() -> str:
+    """The subscriber's manage/unsubscribe secret: 256 random bits. Links carry it
+    inside a signed value (subscribers/tokens.py); issuing a new one revokes them."""
+    return secrets.token_urlsafe(32)
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending confirmation"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        SUPPRESSED = "suppressed", "Suppressed"
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", "Every weekday"
+        WEEKLY = "weekly", "Weekly"
+
+    class Source(models.TextChoices):
+        FORM = "form", "Subscribe form"
+        ADMIN = "admin", "Admin"
+        IMPORT = "import", "Import"
+
+    # Stored normalised (subscribers/services.py, email_normalise): the domain
+    # lower-cased and IDNA-encoded, the local part as given.
+    email = models.EmailField(max_length=254)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+    paused_until = models.DateField(null=True, blank=True)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="subscribers")
+    keywords = models.CharField(
+        max_length=500, blank=True, help_text="Extra interest terms, comma separated."
+    )
+    exclude_keywords = models.CharField(
+        max_length=500, blank=True, help_text="Papers matching these are left out."
+    )
+    only_with_code = models.BooleanField(default=False)
+    frequency = models.CharField(max_length=10, choices=Frequency.choices, default=Frequency.DAILY)
+    weekday = models.PositiveSmallIntegerField(
+        default=0, help_text="For weekly digests: 0 = Monday … 6 = Sunday."
+    )
+    delivery_hour = models.PositiveSmallIntegerField(default=7, help_text="Local hour, 0–23.")
+    time_zone = models.CharField(max_length=64, default="UTC")
+    papers_per_digest = models.PositiveSmallIntegerField(default=DEFAULT_PAPERS_PER_DIGEST)
+    skip_empty = models.BooleanField(
+        default=False, help_text="Send nothing on days with no paper matching the topics."
+    )
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
+    token = models.CharField(max_length=64, default=token_new, unique=True, editable=False)
+    confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
+            models.CheckConstraint(
+                condition=Q(delivery_hour__gte=0, delivery_hour__lte=23),
+                name="subscriber_delivery_hour_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(weekday__gte=0, weekday__lte=6), name="subscriber_weekday_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(papers_per_digest__gte=1, papers_per_digest__lte=MAX_PAPERS_PER_DIGEST),
+                name="subscriber_papers_per_digest_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "active", "paused", "unsubscribed", "suppressed"]),
+                name="subscriber_status_valid",
+            ),
+        ]
+        indexes = [
+            # Serves the dispatcher's "who is due now": active subscribers by hour.
+            models.Index(
+                fields=["delivery_hour", "time_zone"],
+                condition=Q(status__in=["active", "paused"]),
+                name="subscriber_due_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class ConsentRecord(models.Model):
+    """Evidence of each consent event (GDPR art. 7(1)): what, when, from where."""
+
+    class Action(models.TextChoices):
+        SUBSCRIBE = "subscribe", "Subscribed"
+        CONFIRM = "confirm", "Confirmed"
+        PREFERENCES = "preferences", "Changed preferences"
+        PAUSE = "pause", "Paused"
+        UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+        RESUBSCRIBE = "resubscribe", "Resubscribed"
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    source = models.CharField(max_length=10, choices=Subscriber.Source.choices)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=400, blank=True)
+    consent_text_version = models.CharField(max_length=20, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class Suppression(models.Model):
+    """Addresses that must never be mailed again, kept only as a hash so a deleted
+    subscriber leaves no address behind (subscribers/services.py, email_hash)."""
+
+    class Reason(models.TextChoices):
+        HARD_BOUNCE = "bounced", "Hard bounce"
+        SOFT_BOUNCES = "soft_bounced", "Repeated soft bounces"
+        COMPLAINT = "complained", "Spam complaint"
+        DELETED = "deleted", "Deleted their data"
+        EDITOR = "editor", "Suppressed by an editor"
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    note = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+
+class BlockedDomain(models.Model):
+    """Domains the subscribe form refuses (disposable or abusive), editable by editors."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.domain

@@ -1,0 +1,51 @@
+import os
+
+import pytest
+from django.conf import settings
+
+
+def _on_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]
+    where = db["NAME"] if db["ENGINE"].endswith("sqlite3") else f"{db.get('HOST')}:{db.get('PORT')}"
+    return [
+        f"database: {db['ENGINE'].rsplit('.', 1)[-1]} ({where})",
+        f"redis: {settings.REDIS_URL}",
+    ]
+
+
+def pytest_sessionstart(session):
+    """Under CI=true the suite runs on PostgreSQL and real Redis, and stops at once,
+    failing, when either is unreachable: nothing is skipped in their absence."""
+    if not _on_ci():
+        return
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if "postgresql" not in engine:
+        raise pytest.UsageError(f"CI=true but DATABASE_URL is not PostgreSQL (engine {engine})")
+    import psycopg
+    import redis
+
+    db = settings.DATABASES["default"]
+    try:
+        psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+            password=db.get("PASSWORD") or None, connect_timeout=5,
+        ).close()
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        raise pytest.UsageError(f"CI=true and PostgreSQL is unreachable: {exc}") from exc
+    try:
+        redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
+    except Exception as exc:  # noqa: BLE001
+        raise pytest.UsageError(f"CI=true and Redis at {settings.REDIS_URL} is unreachable: {exc}") from exc
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate-limit counters live in the (real, Redis) cache: each test starts clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
