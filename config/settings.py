@@ -92,7 +92,16 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
             ],
         },
-    }
+    },
+    # Plain-text email parts and subjects (*.txt): the same templates, no HTML
+    # escaping (newsletter/rendering.py picks it with using="text").
+    {
+        "NAME": "text",
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {"autoescape": False},
+    },
 ]
 
 # --- Database: PostgreSQL in production, a SQLite file under var/ by default.

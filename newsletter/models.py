@@ -170,3 +170,127 @@ class OutboxEmail(models.Model):
         return f"{self.subject} → {self.to}"
 
 
+
+
+class Edition(models.Model):
+    """One Daily Papers date: the papers readers get that day, in order. Frozen when
+    its first digest goes out, so the archive shows what readers got."""
+
+    date = models.DateField(unique=True)
+    note = models.TextField(blank=True, help_text="Editor's note (Markdown), shown at the top.")
+    on_hold = models.BooleanField(
+        default=False, help_text="While on hold, no digest of this edition goes out."
+    )
+    frozen_at = models.DateTimeField(null=True, blank=True)
+    papers = models.ManyToManyField(Paper, through="EditionPaper", related_name="editions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date"]
+
+    def __str__(self) -> str:
+        return f"Edition of {self.date.isoformat()}"
+
+
+class EditionPaper(models.Model):
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="entries")
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="edition_entries")
+    position = models.PositiveSmallIntegerField()
+
+    class Meta:
+        ordering = ["edition", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["edition", "paper"], name="edition_paper_unique"),
+            models.UniqueConstraint(fields=["edition", "position"], name="edition_position_unique"),
+        ]
+
+
+class Delivery(models.Model):
+    """The ledger: one row per (subscriber, edition). Claimed before the provider is
+    called and marked after, so retries, double ticks and crashes never send twice
+    (newsletter/delivery.py holds the rules)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        SKIPPED = "skipped", "Skipped"
+
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="deliveries"
+    )
+    edition = models.ForeignKey(Edition, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    # What the reader got, for "never repeat a paper" and the personal archive page.
+    paper_ids = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscriber", "edition"], name="delivery_subscriber_edition_unique"
+            ),
+        ]
+        indexes = [
+            # Serves the stale-claim sweep and the admin's ledger: rows by status.
+            models.Index(fields=["status", "claimed_at"], name="delivery_status_claimed_idx"),
+            # Serves "papers this reader already got" (ranking) and per-edition figures.
+            models.Index(fields=["edition", "status"], name="delivery_edition_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.edition_id}/{self.subscriber_id}: {self.status}"
+
+
+class DeliveryEvent(models.Model):
+    """A tracking event from the ESP (anymail's normalised event), idempotent on
+    the ESP's event id."""
+
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.SET_NULL, null=True, blank=True, related_name="events"
+    )
+    event_id = models.CharField(max_length=200, unique=True)
+    event_type = models.CharField(max_length=30)
+    recipient_hash = models.CharField(max_length=64, blank=True)
+    description = models.TextField(blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    occurred_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            # Serves soft-bounce counting per address over 30 days and the dashboard.
+            models.Index(fields=["recipient_hash", "event_type", "occurred_at"], name="event_rcpt_type_idx"),
+        ]
+
+
+class Feedback(models.Model):
+    """A reader's "more like this" / "less like this" on a paper."""
+
+    class Vote(models.IntegerChoices):
+        MORE = 1, "More like this"
+        LESS = -1, "Less like this"
+
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="feedback"
+    )
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="feedback")
+    vote = models.SmallIntegerField(choices=Vote.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "paper"], name="feedback_once_per_paper"),
+            models.CheckConstraint(condition=Q(vote__in=[1, -1]), name="feedback_vote_valid"),
+        ]

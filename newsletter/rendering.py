@@ -1,0 +1,62 @@
+"""Email rendering: Django templates -> MJML -> HTML (mjml-python, the Rust MRML
+engine) -> CSS inlined (css-inline), plus the plain-text part and the subject.
+
+Every email is three templates: `emails/NAME.subject.txt`, `emails/NAME.txt` and
+`emails/NAME.mjml` (STYLE.md §7). Templates are compiled once per process by
+Django's cached loader; the inliner is built once here."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import css_inline
+import mjml
+from django.conf import settings
+from django.template.loader import get_template
+
+# MRML does not inline CSS, and Gmail drops <style> in some views: inline what
+# can be inlined and keep the @media rules (phone width, dark mode) in <style>.
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+# No web fonts: a system font stack renders everywhere and costs no request.
+_MJML_FONTS: dict[str, str] = {}
+_WHITESPACE = re.compile(r"\s+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str
+
+
+def email_base_context() -> dict:
+    return {
+        "site_url": settings.SITE_URL,
+        "postal_address": settings.POSTAL_ADDRESS,
+        "site_name": "Daily Papers Digest",
+    }
+
+
+def mjml_to_html(source: str) -> str:
+    """Compile an MJML document and inline its CSS."""
+    html = mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)
+    return _INLINER.inline(html)
+
+
+def subject_clean(subject: str) -> str:
+    """One line, no CR/LF (header injection), no runs of spaces."""
+    return _WHITESPACE.sub(" ", subject).strip()
+
+
+def email_render(*, template: str, context: dict) -> RenderedEmail:
+    ctx = {**email_base_context(), **context}
+    subject = get_template(f"emails/{template}.subject.txt", using="text").render(ctx)
+    text = get_template(f"emails/{template}.txt", using="text").render(ctx)
+    source = get_template(f"emails/{template}.mjml", using="django").render(ctx)
+    return RenderedEmail(
+        subject=subject_clean(subject),
+        text=_BLANK_LINES.sub("\n\n", text).strip() + "\n",
+        html=mjml_to_html(source),
+    )
