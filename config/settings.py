@@ -158,6 +158,9 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"ANYMAIL must be a JSON object: {exc}") from exc
 if env("WEBHOOK_SECRET"):
     ANYMAIL["WEBHOOK_SECRET"] = env("WEBHOOK_SECRET")
+# Only for EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (docker-compose's Mailpit).
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Daily Papers Digest <digest@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # CAN-SPAM: every newsletter email carries the sender's postal address.

@@ -79,5 +79,6 @@ def email_send(
     if connection is not None:
         message.connection = connection
     message.send()
-    status = message.anymail_status
-    return str(status.message_id) if status.message_id is not None else ""
+    # Plain Django backends (SMTP to docker-compose's Mailpit) report no id.
+    status = getattr(message, "anymail_status", None)
+    return str(status.message_id) if status and status.message_id is not None else ""
