@@ -1,5 +1,100 @@
-from django.http import HttpResponse
+"""Public pages and the local outbox. Views parse input and call selectors."""
+
+import datetime as dt
+from functools import wraps
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from . import selectors
+
+# How many recent dates the home page links to: a week of Daily Papers.
+RECENT_DATES_SHOWN = 7
+OUTBOX_PAGE_SIZE = 50
+# An abstract shorter than this fits in the two lines a card shows, so it gets no
+# "more" toggle (templates/newsletter/_paper_card.html).
+ABSTRACT_SHORT_CHARS = 180
 
 
+@require_safe
 def home(request):
-    return HttpResponse("Daily Papers Digest")
+    return _papers_page(request, date=None)
+
+
+@require_safe
+def papers_on_date(request, date: dt.date):
+    return _papers_page(request, date=date)
+
+
+def _papers_page(request, *, date: dt.date | None):
+    recent = selectors.edition_dates_recent(limit=RECENT_DATES_SHOWN)
+    requested = date is not None
+    if not requested and recent:
+        date = recent[0]
+    papers = list(selectors.paper_list_trending(date=date)) if date else []
+    if requested and not papers:
+        # The home page has an empty state; a date with nothing on it does not exist.
+        raise Http404("No papers trended on this date.")
+    previous, following = selectors.edition_dates_adjacent(date=date) if date else (None, None)
+    return render(
+        request,
+        "newsletter/home.html",
+        {
+            "date": date,
+            "is_latest": bool(recent) and date == recent[0],
+            "papers": papers,
+            "recent_dates": recent,
+            "previous_date": previous,
+            "next_date": following,
+            "abstract_short_chars": ABSTRACT_SHORT_CHARS,
+        },
+    )
+
+
+def outbox_visible(request) -> bool:
+    """The outbox holds other people's emails: local development, or staff only."""
+    return settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)
+
+
+def _outbox_only(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not outbox_visible(request):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_safe
+@_outbox_only
+def outbox_list(request):
+    page = Paginator(selectors.outbox_email_list(), OUTBOX_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "newsletter/outbox_list.html", {"page": page})
+
+
+@require_safe
+@_outbox_only
+def outbox_detail(request, email_id: int):
+    email = selectors.outbox_email_get(email_id=email_id)
+    if email is None:
+        raise Http404
+    return render(request, "newsletter/outbox_detail.html", {"email": email})
+
+
+@require_safe
+@_outbox_only
+def outbox_html(request, email_id: int):
+    """The HTML part on its own, full size. The CSP sandbox runs it in an opaque
+    origin with no scripts, so an email cannot act as this site."""
+    email = selectors.outbox_email_get(email_id=email_id)
+    if email is None or not email.html_body:
+        raise Http404
+    response = HttpResponse(email.html_body, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = "sandbox allow-popups allow-popups-to-escape-sandbox"
+    return response

@@ -1,0 +1,75 @@
+"""Reads for the public pages (STYLE.md §2: selectors read, services write).
+
+Every selector returns everything its template touches, so a page costs a fixed,
+small number of queries however many papers it lists (pinned in
+tests/newsletter/test_views.py)."""
+
+import datetime as dt
+
+from django.db.models import Max, Min, Prefetch, Q, QuerySet, Subquery
+
+from .models import OutboxEmail, Paper, PaperTopic
+
+# A paper a reader may see: not hidden by an editor, not withdrawn by its authors.
+PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
+
+
+def _topic_chips() -> Prefetch:
+    """The topics a paper is about, most relevant first, as `paper.topic_chips`
+    (a list of PaperTopic with .topic loaded). A score of 0 is no match, or an
+    editor removing the topic (newsletter/relevance.py)."""
+    return Prefetch(
+        "topic_scores",
+        queryset=PaperTopic.objects.filter(score__gt=0, topic__is_active=True)
+        .select_related("topic")
+        .order_by("-score", "topic__position", "topic__name"),
+        to_attr="topic_chips",
+    )
+
+
+def paper_list_trending(*, date: dt.date | None = None) -> QuerySet[Paper]:
+    """Visible papers of one Daily Papers date (the newest date that has any when
+    `date` is None), editors' picks first, then by upvotes, as on huggingface.co/papers.
+
+    Two queries when evaluated: the papers (served by the partial index
+    paper_day_trend_idx) and their topic chips."""
+    visible = Paper.objects.filter(PAPER_VISIBLE)
+    if date is None:
+        newest = visible.order_by("-trending_date").values("trending_date")[:1]
+        papers = visible.filter(trending_date=Subquery(newest))
+    else:
+        papers = visible.filter(trending_date=date)
+    return papers.order_by("-pinned", "-upvotes", "id").prefetch_related(_topic_chips())
+
+
+def edition_dates_recent(*, limit: int) -> list[dt.date]:
+    """The newest `limit` Daily Papers dates that have visible papers, newest first.
+
+    Read from the papers, not from Edition rows: an edition is only assembled on
+    the morning its digest goes out, while the site shows every date ingested."""
+    return list(
+        Paper.objects.filter(PAPER_VISIBLE)
+        .order_by("-trending_date")
+        .values_list("trending_date", flat=True)
+        .distinct()[:limit]
+    )
+
+
+def edition_dates_adjacent(*, date: dt.date) -> tuple[dt.date | None, dt.date | None]:
+    """The dates with visible papers just before and just after `date`, in one query."""
+    around = Paper.objects.filter(PAPER_VISIBLE).aggregate(
+        previous=Max("trending_date", filter=Q(trending_date__lt=date)),
+        next=Min("trending_date", filter=Q(trending_date__gt=date)),
+    )
+    return around["previous"], around["next"]
+
+
+def outbox_email_list() -> QuerySet[OutboxEmail]:
+    """The local outbox, newest first, without the bodies the list does not show."""
+    return OutboxEmail.objects.only("id", "to", "subject", "tags", "created_at").order_by(
+        "-created_at", "-id"
+    )
+
+
+def outbox_email_get(*, email_id: int) -> OutboxEmail | None:
+    return OutboxEmail.objects.filter(pk=email_id).first()

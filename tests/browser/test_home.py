@@ -1,0 +1,115 @@
+"""The home page in Chromium, at desktop and phone widths."""
+
+import datetime as dt
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+TODAY = dt.date(2025, 11, 24)
+LONG_ABSTRACT = (
+    "Large language models are increasingly used as agents that plan, call tools and "
+    "revise their own work. We introduce a benchmark of long-horizon research tasks and "
+    "show that a simple self-critique loop improves success rates by a wide margin, "
+    "while cutting the number of tool calls in half. We release code and data."
+)
+
+# A thumbnail that needs no network: a gradient as an SVG data URL.
+THUMBNAIL = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 9'%3E"
+    "%3ClinearGradient id='g'%3E%3Cstop stop-color='%23312e81'/%3E%3Cstop offset='1' "
+    "stop-color='%23f59e0b'/%3E%3C/linearGradient%3E%3Crect width='16' height='9' "
+    "fill='url(%23g)'/%3E%3C/svg%3E"
+)
+
+
+@pytest.fixture
+def papers():
+    agents = TopicFactory(name="Agents")
+    vision = TopicFactory(name="Computer Vision")
+    pick = PaperFactory(
+        title="Self-Critique Makes Research Agents Better",
+        abstract=LONG_ABSTRACT,
+        upvotes=128,
+        pinned=True,
+        github_repo="https://github.com/example/critique",
+        github_stars=512,
+    )
+    PaperTopicFactory(paper=pick, topic=agents, score=0.9)
+    second = PaperFactory(
+        title="Seeing in the Dark: Diffusion Priors for Low-Light Video",
+        authors=[], author_count=0, organization="Example AI Lab", upvotes=77,
+        thumbnail_url=THUMBNAIL,
+    )
+    PaperTopicFactory(paper=second, topic=vision, score=0.7)
+    PaperFactory(title="A Short Note on Tokenizers", abstract="Tokenizers matter.", upvotes=9)
+    PaperFactory(title="Yesterday's Paper", trending_date=TODAY - dt.timedelta(days=3))
+    return pick
+
+
+def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page, screenshot, papers):
+    page.goto(live_server.url + "/")
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Monday, November 24, 2025")
+    cards = page.locator("article.paper-card")
+    expect(cards).to_have_count(3)
+    expect(cards.first).to_contain_text("Self-Critique Makes Research Agents Better")
+    expect(cards.first.get_by_label("128 upvotes")).to_be_visible()
+    expect(cards.first.locator(".chip", has_text="Agents")).to_be_visible()
+    expect(cards.nth(1)).to_contain_text("Example AI Lab")
+    expect(cards.nth(1).locator(".paper-card__thumb img")).to_be_visible()
+    expect(page.get_by_text("Yesterday's Paper")).to_have_count(0)
+    expect(page.get_by_role("link", name="Code ★ 512")).to_be_visible()
+
+    cta = page.get_by_role("link", name="Subscribe", exact=True).and_(page.locator(".cta__button"))
+    expect(page.get_by_text("Get trending papers in your email inbox!")).to_be_visible()
+    expect(cta).to_be_visible()
+
+    screenshot(page, "home")
+    page.set_viewport_size(PHONE)
+    expect(cta).to_be_visible()
+    expect(cards.first.locator(".paper-card__title")).to_be_visible()
+    # Nothing sticks out sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+
+    cta.click()
+    page.wait_for_url("**/subscribe/")
+    assert page.js_errors == []
+
+
+def test_the_abstract_opens_to_its_full_length_without_javascript(live_server, browser, papers):
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(live_server.url + "/")
+    abstract = page.locator("details.abstract").first
+    clamped = abstract.bounding_box()["height"]
+
+    abstract.get_by_text("more", exact=True).click()
+
+    expect(abstract).to_have_attribute("open", "")
+    assert abstract.bounding_box()["height"] > clamped
+    expect(abstract.get_by_text("less", exact=True)).to_be_visible()
+    context.close()
+
+
+def test_previous_dates_are_one_click_away(live_server, page, papers):
+    page.goto(live_server.url + "/")
+
+    page.get_by_role("link", name="Previous").click()
+
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Friday, November 21, 2025")
+    expect(page.get_by_text("Yesterday's Paper")).to_be_visible()
+    assert page.js_errors == []
+
+
+def test_empty_home_page_says_so(live_server, page, screenshot):
+    page.goto(live_server.url + "/")
+
+    expect(page.get_by_role("heading", name="No papers yet")).to_be_visible()
+    expect(page.locator(".cta__button")).to_be_visible()
+    screenshot(page, "home-empty")
+    assert page.js_errors == []

@@ -1,0 +1,52 @@
+"""The local outbox in Chromium: an email sent through the outbox backend is
+listed and its HTML part renders in the sandboxed frame."""
+
+import pytest
+from django.core.mail import EmailMultiAlternatives
+from playwright.sync_api import expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+HTML = """<!doctype html><html><body style="font-family:sans-serif">
+<h1 style="color:#b45309">Your papers for Monday</h1>
+<p>1. <a href="https://huggingface.co/papers/2511.00001">Self-Critique Makes Agents Better</a></p>
+<script>parent.document.title = "pwned"</script>
+</body></html>"""
+
+
+@pytest.fixture
+def sent_email(settings):
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    # The live server runs in this process: DEBUG opens the outbox as in local development.
+    settings.DEBUG = True
+    message = EmailMultiAlternatives(
+        subject="Your papers for Monday",
+        body="Your papers for Monday\n\n1. Self-Critique Makes Agents Better",
+        to=["ada@example.com"],
+        headers={"List-Unsubscribe": "<https://example.com/u/abc>"},
+    )
+    message.attach_alternative(HTML, "text/html")
+    message.send()
+
+
+def test_an_email_opens_from_the_outbox_with_its_html_rendered(
+    live_server, page, screenshot, sent_email
+):
+    page.goto(live_server.url + "/outbox/")
+    expect(page.get_by_role("cell", name="ada@example.com")).to_be_visible()
+    screenshot(page, "outbox-list")
+
+    page.get_by_role("link", name="Your papers for Monday").click()
+
+    expect(page.get_by_text("<https://example.com/u/abc>")).to_be_visible()
+    frame = page.frame_locator("iframe.preview__frame")
+    expect(frame.get_by_role("heading", name="Your papers for Monday")).to_be_visible()
+    expect(frame.get_by_role("link", name="Self-Critique Makes Agents Better")).to_be_visible()
+    expect(page.locator("pre.text-part")).to_contain_text("1. Self-Critique Makes Agents Better")
+    # The sandbox kept the email's script from running.
+    assert page.title() != "pwned"
+
+    page.get_by_text("Phone", exact=True).click()
+    assert page.locator("iframe.preview__frame").bounding_box()["width"] <= 390
+    screenshot(page, "outbox-detail")
+    assert page.js_errors == []

@@ -1,0 +1,161 @@
+"""The public papers pages: templates/newsletter/home.html via newsletter/views.py."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2025, 11, 24)
+YESTERDAY = dt.date(2025, 11, 21)
+
+
+def titles_in_order(html: str) -> list[str]:
+    return re.findall(r'class="paper-card__title"[^>]*>\s*(?:<a [^>]*>)?([^<]+)', html)
+
+
+def test_home_shows_the_newest_date_with_papers_pinned_first_then_by_upvotes(client):
+    PaperFactory(title="Old news", trending_date=YESTERDAY, upvotes=999)
+    PaperFactory(title="Popular", trending_date=TODAY, upvotes=80)
+    PaperFactory(title="Less popular", trending_date=TODAY, upvotes=12)
+    PaperFactory(title="Editors pick", trending_date=TODAY, upvotes=3, pinned=True)
+
+    html = client.get("/").content.decode()
+
+    assert "Daily Papers — " in html and "Monday, November 24, 2025" in html
+    assert titles_in_order(html) == ["Editors pick", "Popular", "Less popular"]
+    assert "Old news" not in html
+    assert "Editors&#x27; pick" in html or "Editors' pick" in html
+
+
+def test_hidden_and_withdrawn_papers_are_not_shown(client):
+    PaperFactory(title="Visible paper", trending_date=TODAY)
+    PaperFactory(title="Hidden paper", trending_date=TODAY, hidden=True)
+    PaperFactory(title="Withdrawn paper", trending_date=TODAY, withdrawn_at=timezone.now())
+
+    html = client.get("/").content.decode()
+
+    assert "Visible paper" in html
+    assert "Hidden paper" not in html
+    assert "Withdrawn paper" not in html
+
+
+def test_a_date_whose_papers_are_all_hidden_is_not_the_newest(client):
+    PaperFactory(title="Yesterday's", trending_date=YESTERDAY)
+    PaperFactory(title="Today's but hidden", trending_date=TODAY, hidden=True)
+
+    html = client.get("/").content.decode()
+
+    assert "Yesterday&#x27;s" in html
+    assert "Friday, November 21, 2025" in html
+
+
+def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
+    paper = PaperFactory(
+        title="Scaling Laws",
+        arxiv_id="2511.12345",
+        upvotes=42,
+        authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Emmy Noether"],
+        author_count=4,
+        github_repo="https://github.com/example/scaling",
+        thumbnail_url="https://example.com/thumb.png",
+    )
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Language Models"), score=0.9)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robotics"), score=0)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Retired", is_active=False), score=0.8)
+
+    html = client.get("/").content.decode()
+
+    assert 'href="https://huggingface.co/papers/2511.12345"' in html
+    assert "▲" in html and ">42<" in html
+    assert "Ada Lovelace, Alan Turing, Grace Hopper and 1 more" in html
+    assert "Nov 20, 2025" in html
+    assert 'href="https://arxiv.org/abs/2511.12345"' in html
+    assert 'href="https://arxiv.org/pdf/2511.12345"' in html
+    assert 'href="https://github.com/example/scaling"' in html
+    assert 'src="https://example.com/thumb.png"' in html
+    assert '<li class="chip">Language Models</li>' in html
+    assert "Robotics" not in html  # a score of 0 is no match
+    assert "Retired" not in html  # inactive topics are not shown
+
+
+def test_long_abstract_is_clamped_behind_a_native_more_toggle(client):
+    long = "We study things. " * 40
+    PaperFactory(title="Long one", abstract=long)
+    PaperFactory(title="Short one", abstract="Short and sweet.")
+
+    html = client.get("/").content.decode()
+
+    assert '<details class="abstract">' in html
+    assert long.strip() in html  # the whole abstract is there, only clamped by CSS
+    assert '<p class="abstract abstract--short">Short and sweet.</p>' in html
+
+
+def test_paper_titles_and_abstracts_are_escaped(client):
+    PaperFactory(title="<script>alert(1)</script>", abstract="<img src=x onerror=alert(2)>")
+
+    html = client.get("/").content.decode()
+
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<img src=x" not in html
+
+
+def test_home_links_to_subscribe_and_recent_dates(client):
+    PaperFactory(trending_date=TODAY)
+    PaperFactory(trending_date=YESTERDAY)
+
+    html = client.get("/").content.decode()
+
+    assert "Get trending papers in your email inbox!" in html
+    assert 'href="/subscribe/"' in html
+    assert 'href="/papers/2025-11-21/"' in html
+
+
+def test_previous_date_page_shows_that_day_and_links_back(client):
+    PaperFactory(title="Today's paper", trending_date=TODAY)
+    PaperFactory(title="Friday paper", trending_date=YESTERDAY)
+
+    response = client.get("/papers/2025-11-21/")
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "Friday, November 21, 2025" in html
+    assert "Friday paper" in html and "Today&#x27;s paper" not in html
+    assert 'rel="next"' in html and 'href="/"' in html
+
+
+@pytest.mark.parametrize("path", ["/papers/2025-11-22/", "/papers/2025-02-30/", "/papers/today/"])
+def test_a_date_without_papers_or_not_a_date_is_404(client, path):
+    PaperFactory(trending_date=TODAY)
+
+    assert client.get(path).status_code == 404
+
+
+def test_empty_state_when_there_are_no_papers(client):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert "No papers yet" in response.content.decode()
+    assert "Get trending papers in your email inbox!" in response.content.decode()
+
+
+@pytest.mark.parametrize("count", [5, 50])
+def test_home_costs_the_same_few_queries_for_5_and_50_papers(
+    client, django_assert_num_queries, count
+):
+    topics = TopicFactory.create_batch(3)
+    for paper in PaperFactory.create_batch(count, trending_date=TODAY):
+        for topic in topics:
+            PaperTopicFactory(paper=paper, topic=topic, score=0.5)
+    PaperFactory(trending_date=YESTERDAY)
+
+    # Recent dates, the dates either side, the papers, their topic chips.
+    with django_assert_num_queries(4):
+        response = client.get("/")
+
+    assert response.content.decode().count('<article class="paper-card') == count
