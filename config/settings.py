@@ -219,3 +219,18 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
+
+# --- Subscriber abuse protection (subscribers/throttling.py, subscribers/services.py).
+# Counters live in the Redis cache. Submissions of the subscribe form are limited per
+# client IP and per address within a fixed window; over a limit the visitor gets a
+# friendly page with status 429.
+SUBSCRIBE_RATE_WINDOW_SECONDS = env_int("SUBSCRIBE_RATE_WINDOW_SECONDS", 600)
+SUBSCRIBE_RATE_LIMIT_PER_IP = env_int("SUBSCRIBE_RATE_LIMIT_PER_IP", 20)
+SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_RATE_LIMIT_PER_ADDRESS", 5)
+# At most one confirmation / "already subscribed" email per address in this window.
+SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
+# Reverse proxies in front of the app that append to X-Forwarded-For: the client IP
+# is the entry this many places from the right. 0 trusts only REMOTE_ADDR.
+TRUSTED_PROXY_COUNT = env_int(
+    "TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", not DEBUG) else 0
+)

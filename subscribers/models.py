@@ -1,3 +1,4 @@
+import calendar
 import secrets
 
 from django.db import models
@@ -97,6 +98,10 @@ class Subscriber(models.Model):
     def __str__(self) -> str:
         return self.email
 
+    @property
+    def weekday_name(self) -> str:
+        return calendar.day_name[self.weekday]
+
 
 class ConsentRecord(models.Model):
     """Evidence of each consent event (GDPR art. 7(1)): what, when, from where."""
@@ -106,6 +111,7 @@ class ConsentRecord(models.Model):
         CONFIRM = "confirm", "Confirmed"
         PREFERENCES = "preferences", "Changed preferences"
         PAUSE = "pause", "Paused"
+        RESUME = "resume", "Resumed"
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         RESUBSCRIBE = "resubscribe", "Resubscribed"
 
@@ -115,10 +121,15 @@ class ConsentRecord(models.Model):
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     consent_text_version = models.CharField(max_length=20, blank=True)
+    # What changed (preferences, pause length), so editors see more than "changed".
+    detail = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.get_source_display()})"
 
 
 class Suppression(models.Model):

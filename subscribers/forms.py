@@ -1,0 +1,129 @@
+"""Forms parse and validate input; the rules of what happens live in services.py."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+
+from django import forms
+
+from newsletter.models import Topic
+
+from .consent import CONSENT_TEXT
+from .models import MAX_PAPERS_PER_DIGEST, Subscriber
+
+WEEKDAYS = [
+    (0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"),
+    (4, "Friday"), (5, "Saturday"), (6, "Sunday"),
+]
+HOURS = [(h, f"{h:02d}:00") for h in range(24)]
+
+
+@functools.cache
+def time_zone_choices() -> list[tuple[str, str]]:
+    names = sorted(
+        z for z in zoneinfo.available_timezones()
+        if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
+    )
+    return [("UTC", "UTC")] + [(z, z.replace("_", " ")) for z in names]
+
+
+class TopicChoiceField(forms.ModelMultipleChoiceField):
+    """Checkboxes whose label is the topic; templates show its description too."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def __init__(self, **kwargs):
+        super().__init__(queryset=Topic.objects.filter(is_active=True), **kwargs)
+
+
+class PreferencesFields(forms.Form):
+    """What both the subscribe form and the preference centre ask."""
+
+    topics = TopicChoiceField(
+        required=True,
+        error_messages={"required": "Pick at least one topic."},
+    )
+    keywords = forms.CharField(
+        required=False, max_length=500, label="Extra keywords",
+        help_text="Comma separated, e.g. “speculative decoding, RLHF”.",
+    )
+    exclude_keywords = forms.CharField(
+        required=False, max_length=500, label="Leave out papers about",
+        help_text="Comma separated.",
+    )
+    frequency = forms.ChoiceField(
+        choices=Subscriber.Frequency.choices, widget=forms.RadioSelect,
+        initial=Subscriber.Frequency.DAILY,
+    )
+    weekday = forms.TypedChoiceField(
+        choices=WEEKDAYS, coerce=int, initial=0, label="Day of the weekly digest",
+    )
+    delivery_hour = forms.TypedChoiceField(
+        choices=HOURS, coerce=int, initial=7, label="Delivery time",
+    )
+    time_zone = forms.ChoiceField(choices=time_zone_choices, initial="UTC", label="Time zone")
+
+    def clean_keywords(self) -> str:
+        return _keywords_clean(self.cleaned_data["keywords"])
+
+    def clean_exclude_keywords(self) -> str:
+        return _keywords_clean(self.cleaned_data["exclude_keywords"])
+
+
+def _keywords_clean(value: str) -> str:
+    """One spelling: terms separated by ", ", no empty ones, no duplicates."""
+    seen: dict[str, str] = {}
+    for term in value.replace("\n", ",").split(","):
+        term = " ".join(term.split())
+        if term and term.lower() not in seen:
+            seen[term.lower()] = term
+    return ", ".join(seen.values())
+
+
+class SubscribeForm(PreferencesFields):
+    email = forms.EmailField(
+        max_length=254, label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
+    )
+    consent = forms.BooleanField(
+        required=True, label=CONSENT_TEXT,
+        error_messages={"required": "Please tick the box to agree, so we may email you."},
+    )
+    # Honeypot: hidden from people by CSS and from screen readers by aria-hidden;
+    # bots that fill every field fill it. Named like a field they expect.
+    website = forms.CharField(
+        required=False, label="Leave this empty",
+        widget=forms.TextInput(attrs={"tabindex": "-1", "autocomplete": "off"}),
+    )
+
+    field_order = ["email", "topics", "keywords", "exclude_keywords", "frequency", "weekday",
+                   "delivery_hour", "time_zone", "consent", "website"]
+
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+
+class PreferencesForm(PreferencesFields):
+    only_with_code = forms.BooleanField(required=False, label="Only papers with code")
+    papers_per_digest = forms.TypedChoiceField(
+        choices=[(n, str(n)) for n in range(1, MAX_PAPERS_PER_DIGEST + 1)], coerce=int,
+        label="Papers per digest",
+    )
+    skip_empty = forms.BooleanField(
+        required=False, label="Skip days with nothing matching my topics",
+    )
+
+    @classmethod
+    def for_subscriber(cls, subscriber: Subscriber, data=None) -> PreferencesForm:
+        initial = {
+            name: getattr(subscriber, name)
+            for name in ("keywords", "exclude_keywords", "frequency", "weekday", "delivery_hour",
+                         "time_zone", "only_with_code", "papers_per_digest", "skip_empty")
+        }
+        initial["topics"] = list(subscriber.topics.values_list("pk", flat=True))
+        return cls(data=data, initial=initial)
+
+
+class PauseForm(forms.Form):
+    weeks = forms.TypedChoiceField(choices=[(1, "1"), (2, "2"), (4, "4")], coerce=int)

@@ -1,0 +1,463 @@
+"""Everything that changes a subscriber (STYLE.md: services write). Views, admin
+actions and tasks only parse input and call one of these.
+
+Each consent event writes a ConsentRecord with the time, IP, user agent, source
+and the version of the consent text shown (subscribers/consent.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from newsletter.models import Topic
+from newsletter.sending import email_send
+
+from .consent import CONSENT_TEXT_VERSION
+from .models import (
+    DEFAULT_PAPERS_PER_DIGEST,
+    BlockedDomain,
+    ConsentRecord,
+    Subscriber,
+    Suppression,
+)
+from .selectors import email_hash, email_is_suppressed
+from .throttling import rate_limit_exceeded
+from .tokens import (
+    CONFIRM_LINK_MAX_AGE,
+    confirm_url,
+    subscriber_manage_url,
+    subscriber_unsubscribe_url,
+)
+
+logger = logging.getLogger(__name__)
+
+# The lengths of pause the preference centre offers.
+PAUSE_WEEKS = (1, 2, 4)
+# Fields the preference centre edits; consent records list the ones that changed.
+PREFERENCE_FIELDS = (
+    "keywords", "exclude_keywords", "only_with_code", "frequency", "weekday",
+    "delivery_hour", "time_zone", "papers_per_digest", "skip_empty",
+)
+# The journey's emails (templates/emails/NAME.*), sent by subscribers/tasks.py.
+EMAIL_CONFIRM = "confirm"
+EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
+EMAIL_GOODBYE = "goodbye"
+
+
+class SubscribeRateLimited(Exception):
+    """Too many submissions from one IP or for one address within the window."""
+
+
+def email_normalise(email: str) -> str:
+    """Lower-case and IDNA-encode the domain; keep the local part as given (RFC 5321
+    lets a server treat it case-sensitively). Raises ValidationError."""
+    local, at, domain = email.strip().rpartition("@")
+    domain = domain.strip().rstrip(".")
+    if not at or not local or not domain:
+        raise ValidationError("Enter a valid email address.", code="invalid")
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValidationError("Enter a valid email address.", code="invalid") from exc
+    return f"{local}@{domain}"
+
+
+def email_domain_is_blocked(email: str) -> bool:
+    """True when the domain or any parent of it is on the blocked list
+    (blocking example.com also blocks mail.example.com)."""
+    domain = email.rpartition("@")[2].lower()
+    parts = domain.split(".")
+    candidates = [".".join(parts[i:]) for i in range(len(parts))]
+    return BlockedDomain.objects.filter(domain__in=candidates).exists()
+
+
+def _consent_record(
+    *,
+    subscriber: Subscriber,
+    action: str,
+    ip: str | None,
+    user_agent: str,
+    source: str,
+    detail: dict | None = None,
+) -> ConsentRecord:
+    return ConsentRecord.objects.create(
+        subscriber=subscriber,
+        action=action,
+        source=source,
+        ip_address=ip or None,
+        user_agent=(user_agent or "")[:400],
+        consent_text_version=CONSENT_TEXT_VERSION,
+        detail=detail or {},
+    )
+
+
+def _status_set(*, subscriber: Subscriber, status: str, now: dt.datetime) -> None:
+    if subscriber.status != status:
+        subscriber.status = status
+        subscriber.status_changed_at = now
+
+
+def _journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
+    """Queue one journey email unless one went to this address within the window.
+    The conditional UPDATE is the claim: of many concurrent submissions exactly one
+    matches the row, so at most one email per address per window goes out."""
+    window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
+    claimed = Subscriber.objects.filter(
+        Q(confirmation_sent_at__isnull=True) | Q(confirmation_sent_at__lte=now - window),
+        pk=subscriber.pk,
+    ).update(confirmation_sent_at=now)
+    if not claimed:
+        return
+    from .tasks import subscriber_email_send  # tasks import services
+
+    subscriber_id = subscriber.pk
+    transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, kind))
+
+
+def subscriber_subscribe(
+    *,
+    email: str,
+    topics: Iterable[Topic],
+    keywords: str = "",
+    exclude_keywords: str = "",
+    only_with_code: bool = False,
+    frequency: str = Subscriber.Frequency.DAILY,
+    weekday: int = 0,
+    delivery_hour: int = 7,
+    time_zone: str = "UTC",
+    papers_per_digest: int = DEFAULT_PAPERS_PER_DIGEST,
+    skip_empty: bool = False,
+    ip: str | None,
+    user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> None:
+    """Handle a subscribe request. Returns nothing on purpose: what the visitor sees
+    must not depend on whether the address is new, pending, active or unsubscribed.
+
+    New, pending or unsubscribed: stored as pending with these preferences, and a
+    confirmation email is sent. Active or paused: preferences are left alone (the
+    visitor might not own the address) and an "already subscribed" email with the
+    manage link is sent. Suppressed: nothing happens. Either email goes out at most
+    once per address per SUBSCRIBE_EMAIL_WINDOW_SECONDS.
+
+    Raises ValidationError (bad or blocked address) or SubscribeRateLimited."""
+    email = email_normalise(email)
+    window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
+    if ip and rate_limit_exceeded(
+        key=f"subscribe:ip:{ip}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
+    ):
+        raise SubscribeRateLimited
+    # Keyed by the address's hash: no addresses in Redis.
+    if rate_limit_exceeded(
+        key=f"subscribe:address:{email_hash(email)}",
+        limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
+        window_seconds=window,
+    ):
+        raise SubscribeRateLimited
+    if email_domain_is_blocked(email):
+        raise ValidationError(
+            {"email": "We cannot accept addresses at this domain. Please use another address."}
+        )
+    if email_is_suppressed(email):
+        return
+
+    now = timezone.now()
+    with transaction.atomic():
+        # Lookups with "__" are left out of the create, so this creates with the
+        # normalised address and finds an existing one case-insensitively
+        # (subscriber_email_ci_unique); a concurrent create makes it retry the get.
+        subscriber, _ = Subscriber.objects.get_or_create(
+            email__iexact=email, defaults={"email": email, "source": source}
+        )
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status == Subscriber.Status.SUPPRESSED:
+            return
+        if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+            _journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now)
+            return
+
+        subscriber.keywords = keywords
+        subscriber.exclude_keywords = exclude_keywords
+        subscriber.only_with_code = only_with_code
+        subscriber.frequency = frequency
+        subscriber.weekday = weekday
+        subscriber.delivery_hour = delivery_hour
+        subscriber.time_zone = time_zone
+        subscriber.papers_per_digest = papers_per_digest
+        subscriber.skip_empty = skip_empty
+        _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
+        subscriber.save()
+        subscriber.topics.set(topics)
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=ip,
+            user_agent=user_agent, source=source,
+            detail={"topics": sorted(t.slug for t in subscriber.topics.all())},
+        )
+        _journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+
+
+def subscriber_confirm(
+    *, subscriber: Subscriber, ip: str | None, user_agent: str, source: str = Subscriber.Source.FORM
+) -> Subscriber:
+    """Make a pending subscriber active. Confirming twice is harmless, and an old
+    confirm link does not undo a later unsubscribe."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status != Subscriber.Status.PENDING:
+            return subscriber
+        now = timezone.now()
+        _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
+        subscriber.confirmed_at = now
+        subscriber.unsubscribed_at = None
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=ip,
+            user_agent=user_agent, source=source,
+        )
+    return subscriber
+
+
+def subscriber_preferences_update(
+    *,
+    subscriber: Subscriber,
+    topics: Iterable[Topic],
+    ip: str | None,
+    user_agent: str,
+    source: str = Subscriber.Source.FORM,
+    **preferences,
+) -> list[str]:
+    """Apply the preference centre's form; return the names of what changed.
+    `preferences` takes the names in PREFERENCE_FIELDS."""
+    unknown = set(preferences) - set(PREFERENCE_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown preferences: {sorted(unknown)}")
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        changed = {}
+        for name, value in preferences.items():
+            if getattr(subscriber, name) != value:
+                changed[name] = value
+                setattr(subscriber, name, value)
+        new_topics = sorted(t.slug for t in topics)
+        if sorted(subscriber.topics.values_list("slug", flat=True)) != new_topics:
+            changed["topics"] = new_topics
+            subscriber.topics.set(list(topics))
+        if not changed:
+            return []
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.PREFERENCES, ip=ip,
+            user_agent=user_agent, source=source, detail=changed,
+        )
+    return sorted(changed)
+
+
+def subscriber_pause(
+    *, subscriber: Subscriber, weeks: int, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> Subscriber:
+    """Pause an active (or already paused) subscription for 1, 2 or 4 weeks; the
+    dispatcher sends again from `paused_until` on."""
+    if weeks not in PAUSE_WEEKS:
+        raise ValidationError(f"A pause lasts {', '.join(map(str, PAUSE_WEEKS))} weeks.")
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+            return subscriber
+        now = timezone.now()
+        _status_set(subscriber=subscriber, status=Subscriber.Status.PAUSED, now=now)
+        subscriber.paused_until = timezone.localdate(now) + dt.timedelta(weeks=weeks)
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.PAUSE, ip=ip,
+            user_agent=user_agent, source=source,
+            detail={"weeks": weeks, "until": subscriber.paused_until.isoformat()},
+        )
+    return subscriber
+
+
+def subscriber_resume(
+    *, subscriber: Subscriber, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> Subscriber:
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status != Subscriber.Status.PAUSED:
+            return subscriber
+        _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=timezone.now())
+        subscriber.paused_until = None
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.RESUME, ip=ip,
+            user_agent=user_agent, source=source,
+        )
+    return subscriber
+
+
+def subscriber_unsubscribe(
+    *, subscriber: Subscriber, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM, one_click: bool = False, notify: bool = False,
+) -> bool:
+    """Unsubscribe at once; True if this call changed anything. Idempotent: a second
+    call changes nothing, writes no record and sends nothing. With `notify`, one
+    goodbye email confirms it (the visible page); the RFC 8058 one-click POST from a
+    mail client sends none, since the mail client already told the reader."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status in (Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.SUPPRESSED):
+            return False
+        now = timezone.now()
+        _status_set(subscriber=subscriber, status=Subscriber.Status.UNSUBSCRIBED, now=now)
+        subscriber.unsubscribed_at = now
+        subscriber.paused_until = None
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.UNSUBSCRIBE, ip=ip,
+            user_agent=user_agent, source=source, detail={"one_click": one_click},
+        )
+        if notify:
+            from .tasks import subscriber_email_send
+
+            subscriber_id = subscriber.pk
+            transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, EMAIL_GOODBYE))
+    return True
+
+
+def subscriber_resubscribe(
+    *, subscriber: Subscriber, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> Subscriber:
+    """Undo an unsubscribe from the link in an email. The signed link reached the
+    reader's mailbox, which is the proof double opt-in asks for, so no new
+    confirmation is needed."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        if subscriber.status != Subscriber.Status.UNSUBSCRIBED or email_is_suppressed(
+            subscriber.email
+        ):
+            return subscriber
+        now = timezone.now()
+        _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
+        subscriber.unsubscribed_at = None
+        subscriber.confirmed_at = subscriber.confirmed_at or now
+        subscriber.save()
+        _consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.RESUBSCRIBE, ip=ip,
+            user_agent=user_agent, source=source,
+        )
+    return subscriber
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def subscriber_export(*, subscriber: Subscriber) -> dict:
+    """Everything held about one subscriber (GDPR art. 15 and 20), as JSON-ready data."""
+    return {
+        "email": subscriber.email,
+        "status": subscriber.status,
+        "status_changed_at": _iso(subscriber.status_changed_at),
+        "paused_until": _iso(subscriber.paused_until),
+        "source": subscriber.source,
+        "created_at": _iso(subscriber.created_at),
+        "updated_at": _iso(subscriber.updated_at),
+        "confirmation_sent_at": _iso(subscriber.confirmation_sent_at),
+        "confirmed_at": _iso(subscriber.confirmed_at),
+        "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+        "preferences": {
+            "topics": [
+                {"slug": t.slug, "name": t.name} for t in subscriber.topics.order_by("position", "name")
+            ],
+            **{name: getattr(subscriber, name) for name in PREFERENCE_FIELDS},
+        },
+        "consent_records": [
+            {
+                "action": c.action,
+                "at": _iso(c.created_at),
+                "source": c.source,
+                "ip_address": c.ip_address,
+                "user_agent": c.user_agent,
+                "consent_text_version": c.consent_text_version,
+                "detail": c.detail,
+            }
+            for c in subscriber.consents.order_by("created_at", "id")
+        ],
+        "deliveries": [
+            {
+                "edition": _iso(d.edition.date),
+                "status": d.status,
+                "sent_at": _iso(d.sent_at),
+                "paper_ids": d.paper_ids,
+            }
+            for d in subscriber.deliveries.select_related("edition").order_by("created_at", "id")
+        ],
+        "feedback": [
+            {
+                "paper": f.paper.arxiv_id or f.paper.title,
+                "vote": f.get_vote_display(),
+                "at": _iso(f.created_at),
+            }
+            for f in subscriber.feedback.select_related("paper").order_by("created_at", "id")
+        ],
+    }
+
+
+def subscriber_delete(*, subscriber: Subscriber) -> None:
+    """Erase a subscriber (GDPR art. 17). Only a keyed hash of the address stays, on
+    the suppression list, so the address is never mailed again by accident."""
+    with transaction.atomic():
+        Suppression.objects.get_or_create(
+            email_hash=email_hash(subscriber.email),
+            defaults={"reason": Suppression.Reason.DELETED},
+        )
+        # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
+        subscriber.delete()
+
+
+def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | None:
+    """Send one email of the journey (confirm, already subscribed, goodbye) through
+    the one email builder. Nothing when the subscriber is gone or its state no
+    longer calls for it (e.g. confirmed before the queue got to it)."""
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).prefetch_related("topics").first()
+    if subscriber is None:
+        return None
+    wanted = {
+        EMAIL_CONFIRM: (Subscriber.Status.PENDING,),
+        EMAIL_ALREADY_SUBSCRIBED: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED),
+        EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
+    }[kind]
+    if subscriber.status not in wanted:
+        return None
+    context = {
+        "subscriber": subscriber,
+        "topics": list(subscriber.topics.all()),
+        "manage_url": subscriber_manage_url(subscriber=subscriber),
+    }
+    unsubscribe_url = None
+    if kind == EMAIL_CONFIRM:
+        context["confirm_url"] = confirm_url(subscriber=subscriber)
+        context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days
+        # Not subscribed yet: no manage link, no unsubscribe header.
+        context["manage_url"] = None
+    elif kind == EMAIL_ALREADY_SUBSCRIBED:
+        unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
+    elif kind == EMAIL_GOODBYE:
+        # The unsubscribe page offers "resubscribe" to a reader who changes their mind.
+        context["resubscribe_url"] = subscriber_unsubscribe_url(subscriber=subscriber)
+        context["manage_url"] = None
+    return email_send(
+        to=subscriber.email,
+        template=kind,
+        context=context,
+        unsubscribe_url=unsubscribe_url,
+        tags=[kind],
+        metadata={"subscriber_id": subscriber.pk},
+    )

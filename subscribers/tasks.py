@@ -1,0 +1,16 @@
+"""Entry points for the worker: take ids, call one service (STYLE.md §3)."""
+
+from anymail.exceptions import AnymailAPIError
+from celery import shared_task
+
+from . import services
+
+
+# An ESP outage is transient; retry with backoff. The email window was claimed
+# when the task was queued, so a retry sends no second email.
+@shared_task(
+    autoretry_for=(AnymailAPIError,), retry_backoff=30, retry_backoff_max=600, max_retries=6,
+    time_limit=60, soft_time_limit=45,
+)
+def subscriber_email_send(subscriber_id: int, kind: str) -> None:
+    services.subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)

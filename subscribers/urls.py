@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "subscribers"
+urlpatterns = [
+    path("subscribe/", views.subscribe, name="subscribe"),
+    path("subscribe/check-your-inbox/", views.subscribe_done, name="subscribe_done"),
+    path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("manage/<str:token>/", views.manage, name="manage"),
+    path("manage/<str:token>/pause/", views.pause, name="pause"),
+    path("manage/<str:token>/resume/", views.resume, name="resume"),
+    path("manage/<str:token>/export/", views.export, name="export"),
+    path("manage/<str:token>/delete/", views.delete, name="delete"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("unsubscribe/<str:token>/resubscribe/", views.resubscribe, name="resubscribe"),
+]

@@ -1,0 +1,217 @@
+"""Views parse the request and call one service (subscribers/services.py).
+
+Token views are csrf_exempt: they carry no ambient authority (no session, no
+login); the signed token in the URL is the credential, and anyone who could
+forge the POST would need that token already. Exempting them also means no
+cookie is needed or set, which RFC 8058's one-click POST requires."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import services
+from .forms import PauseForm, PreferencesForm, SubscribeForm
+from .models import Subscriber
+from .throttling import client_ip
+from .tokens import (
+    TokenProblem,
+    subscriber_from_confirm_token,
+    subscriber_from_token,
+    subscriber_manage_url,
+    subscriber_unsubscribe_url,
+)
+
+
+def _origin(request: HttpRequest) -> dict:
+    return {
+        "ip": client_ip(request),
+        "user_agent": request.META.get("HTTP_USER_AGENT", ""),
+        "source": Subscriber.Source.FORM,
+    }
+
+
+def _link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
+    return render(
+        request, "subscribers/link_invalid.html", {"expired": expired},
+        status=410 if expired else 404,
+    )
+
+
+def _see_other(url: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(url, status=303)
+
+
+@require_http_methods(["GET", "POST"])
+def subscribe(request: HttpRequest) -> HttpResponse:
+    form = SubscribeForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        done = _see_other(reverse("subscribers:subscribe_done"))
+        if form.is_bot():
+            # Look like success, do nothing: a bot learns nothing to adapt to.
+            return done
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                services.subscriber_subscribe(
+                    email=data["email"], topics=data["topics"], keywords=data["keywords"],
+                    exclude_keywords=data["exclude_keywords"], frequency=data["frequency"],
+                    weekday=data["weekday"], delivery_hour=data["delivery_hour"],
+                    time_zone=data["time_zone"], **_origin(request),
+                )
+            except services.SubscribeRateLimited:
+                return render(request, "subscribers/rate_limited.html", status=429)
+            except ValidationError as exc:
+                form.add_error(None if hasattr(exc, "error_dict") else "email", exc)
+            else:
+                # The same redirect for every address, whatever its state: no
+                # enumeration (the page behind it holds no form and no token).
+                return done
+    return render(request, "subscribers/subscribe.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+def subscribe_done(request: HttpRequest) -> HttpResponse:
+    return render(request, "subscribers/subscribe_done.html")
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    # GET only shows a button: link scanners fetch links but do not press buttons.
+    found = subscriber_from_confirm_token(token=token)
+    if isinstance(found, TokenProblem):
+        return _link_invalid(request, expired=found is TokenProblem.EXPIRED)
+    if request.method == "GET":
+        return render(request, "subscribers/confirm.html", {"subscriber": found})
+    subscriber = services.subscriber_confirm(subscriber=found, **_origin(request))
+    return render(
+        request, "subscribers/confirmed.html",
+        {"subscriber": subscriber, "manage_url": subscriber_manage_url(subscriber=subscriber)},
+    )
+
+
+def _manage_context(subscriber: Subscriber, **extra) -> dict:
+    return {
+        "subscriber": subscriber,
+        "manage_url": subscriber_manage_url(subscriber=subscriber),
+        "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
+        **extra,
+    }
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def manage(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    form = PreferencesForm.for_subscriber(
+        subscriber, data=request.POST if request.method == "POST" else None
+    )
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        topics = data.pop("topics")
+        services.subscriber_preferences_update(
+            subscriber=subscriber, topics=topics, **data, **_origin(request)
+        )
+        return _see_other(f"{request.path}?done=saved")
+    return render(
+        request, "subscribers/manage.html",
+        _manage_context(subscriber, form=form, done=request.GET.get("done", "")),
+        status=400 if form.errors else 200,
+    )
+
+
+@csrf_exempt
+@require_POST
+def pause(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    form = PauseForm(data=request.POST)
+    if form.is_valid():
+        services.subscriber_pause(
+            subscriber=subscriber, weeks=form.cleaned_data["weeks"], **_origin(request)
+        )
+    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=paused")
+
+
+@csrf_exempt
+@require_POST
+def resume(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    services.subscriber_resume(subscriber=subscriber, **_origin(request))
+    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resumed")
+
+
+@never_cache
+@require_GET
+def export(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    data = services.subscriber_export(subscriber=subscriber)
+    response = HttpResponse(
+        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = 'attachment; filename="daily-papers-digest-my-data.json"'
+    return response
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    if request.method == "GET":
+        return render(request, "subscribers/delete.html", _manage_context(subscriber))
+    services.subscriber_delete(subscriber=subscriber)
+    return render(request, "subscribers/deleted.html")
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: a page with a one-click button. POST: RFC 8058 one-click (a mail client
+    posting `List-Unsubscribe=One-Click`) or that button. Either takes effect at
+    once, is idempotent, answers 200 and never redirects."""
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    changed = False
+    if request.method == "POST":
+        from_page = request.POST.get("from_page") == "1"
+        changed = services.subscriber_unsubscribe(
+            subscriber=subscriber, one_click=not from_page, notify=from_page, **_origin(request)
+        )
+        subscriber.refresh_from_db()
+    return render(
+        request, "subscribers/unsubscribe.html", _manage_context(subscriber, just_now=changed)
+    )
+
+
+@csrf_exempt
+@require_POST
+def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _link_invalid(request)
+    services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
+    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
+
+

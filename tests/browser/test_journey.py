@@ -1,0 +1,99 @@
+"""The subscriber journey in Chromium against the live server: subscribe, confirm
+from the email, change preferences, pause, unsubscribe, resubscribe. Each page is
+saved at 1280 and 390 px under var/screenshots/journey-*."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from subscribers import tokens
+from subscribers.models import Subscriber
+from tests.browser.conftest import DESKTOP
+from tests.factories import TopicFactory
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_subscriber_journey(browser, live_server, screenshot, settings):
+    settings.SITE_URL = live_server.url
+    TopicFactory(name="Language models", slug="journey-llm",
+                 description="Large language models: training, alignment, reasoning.")
+    TopicFactory(name="Computer vision", slug="journey-vision",
+                 description="Images and video: detection, segmentation, generation.")
+    TopicFactory(name="Robotics", slug="journey-robotics",
+                 description="Embodied agents, manipulation and navigation.")
+    context = browser.new_context(viewport=DESKTOP, timezone_id="Europe/Berlin")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # Subscribe: the time zone is preset from the browser.
+    page.goto(f"{live_server.url}/subscribe/")
+    assert page.locator("select[name=time_zone]").input_value() == "Europe/Berlin"
+    screenshot(page, "journey-01-subscribe")
+    page.get_by_label("Email address").fill("ada@example.com")
+    page.get_by_text("Language models", exact=True).click()
+    page.get_by_label("Delivery time").select_option("8")
+    page.get_by_label(re.compile("email me the Daily Papers Digest")).check()
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_url("**/subscribe/check-your-inbox/")
+    assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    screenshot(page, "journey-02-check-inbox")
+
+    # The confirmation email holds the link; GET shows a button, POST confirms.
+    assert len(mail.outbox) == 1
+    confirm_link = re.search(r"(http://\S+/confirm/\S+/)", mail.outbox[0].body).group(1)
+    page.goto(confirm_link)
+    screenshot(page, "journey-03-confirm")
+    assert Subscriber.objects.get().status == Subscriber.Status.PENDING
+    page.get_by_role("button", name="Confirm my subscription").click()
+    page.get_by_role("heading", name="You're subscribed").wait_for()
+    subscriber = Subscriber.objects.get()
+    assert subscriber.status == Subscriber.Status.ACTIVE
+    assert (subscriber.time_zone, subscriber.delivery_hour) == ("Europe/Berlin", 8)
+    screenshot(page, "journey-04-confirmed")
+
+    # Preference centre.
+    page.get_by_role("link", name="Fine-tune your digest").click()
+    page.get_by_role("heading", name="Your digest").wait_for()
+    screenshot(page, "journey-05-manage")
+    page.get_by_text("Computer vision", exact=True).click()
+    page.get_by_role("radio", name="Weekly").check()
+    page.get_by_label("Day of the weekly digest").select_option(label="Friday")
+    page.get_by_label("Papers per digest").select_option("10")
+    page.get_by_label("Only papers with code").check()
+    page.get_by_role("button", name="Save preferences").click()
+    page.get_by_text("Saved.").wait_for()
+    subscriber.refresh_from_db()
+    assert (subscriber.frequency, subscriber.weekday, subscriber.papers_per_digest) == ("weekly", 4, 10)
+    assert subscriber.only_with_code
+    assert set(subscriber.topics.values_list("slug", flat=True)) == {"journey-llm", "journey-vision"}
+    screenshot(page, "journey-06-saved")
+
+    # Pause.
+    page.get_by_role("button", name="Pause 2 weeks").click()
+    page.get_by_text("Paused. Enjoy the quiet.").wait_for()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.PAUSED
+    screenshot(page, "journey-07-paused")
+
+    # Unsubscribe from the visible link in an email.
+    page.goto(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
+    screenshot(page, "journey-08-unsubscribe")
+    page.get_by_role("button", name="Unsubscribe").click()
+    page.get_by_role("heading", name="You're unsubscribed").wait_for()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    screenshot(page, "journey-09-unsubscribed")
+    assert "unsubscribed" in mail.outbox[-1].subject  # the goodbye email
+
+    # Resubscribe.
+    page.get_by_role("button", name="Resubscribe").click()
+    page.get_by_text("You're subscribed again").wait_for()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.ACTIVE
+    screenshot(page, "journey-10-resubscribed")
+
+    assert errors == []
+    context.close()

@@ -1,0 +1,59 @@
+import datetime as dt
+
+import pytest
+from django.core import signing
+
+from subscribers import tokens
+from subscribers.models import Subscriber
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("http://testserver")
+
+
+def test_manage_and_unsubscribe_urls_are_absolute_and_resolve_to_the_subscriber():
+    subscriber = SubscriberFactory()
+    manage = tokens.subscriber_manage_url(subscriber=subscriber)
+    unsubscribe = tokens.subscriber_unsubscribe_url(subscriber=subscriber)
+    assert manage.startswith("http://testserver/manage/")
+    assert unsubscribe.startswith("http://testserver/unsubscribe/")
+    token = manage.rstrip("/").rsplit("/", 1)[1]
+    assert tokens.subscriber_from_token(token=token) == subscriber
+
+
+def test_a_tampered_token_finds_nobody():
+    subscriber = SubscriberFactory()
+    token = tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    assert tokens.subscriber_from_token(token=token[:-2] + "xx") is None
+    # The raw secret alone, without the signature, is not accepted either.
+    assert tokens.subscriber_from_token(token=subscriber.token) is None
+
+
+def test_a_confirm_token_is_not_a_manage_token_and_back():
+    subscriber = SubscriberFactory()
+    confirm = tokens.confirm_token(subscriber=subscriber)
+    manage = tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    assert tokens.subscriber_from_token(token=confirm) is None
+    assert tokens.subscriber_from_confirm_token(token=manage) is tokens.TokenProblem.INVALID
+
+
+def test_issuing_a_new_token_revokes_every_link():
+    subscriber = SubscriberFactory()
+    manage = tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    subscriber.token = "a-brand-new-secret"
+    subscriber.save()
+    assert tokens.subscriber_from_token(token=manage) is None
+
+
+def test_confirm_links_expire_after_seven_days(monkeypatch):
+    subscriber = SubscriberFactory(status=Subscriber.Status.PENDING)
+    eight_days_ago = dt.datetime.now().timestamp() - dt.timedelta(days=8).total_seconds()
+    signer = signing.TimestampSigner(salt="subscribers.confirm")
+    monkeypatch.setattr(signer, "timestamp", lambda: signing.b62_encode(int(eight_days_ago)))
+    old = signer.sign(subscriber.token)
+    assert tokens.subscriber_from_confirm_token(token=old) is tokens.TokenProblem.EXPIRED
+    fresh = tokens.confirm_token(subscriber=subscriber)
+    assert tokens.subscriber_from_confirm_token(token=fresh) == subscriber

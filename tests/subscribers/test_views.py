@@ -1,0 +1,409 @@
+"""The subscriber journey over HTTP: what a visitor and a mail client see."""
+
+import datetime as dt
+import json
+import re
+
+import pytest
+from django.core import signing
+from django.test import override_settings
+
+from subscribers import tokens
+from subscribers.consent import CONSENT_TEXT_VERSION
+from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
+from subscribers.selectors import email_hash
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+LINK = re.compile(r"http://testserver(/[^\s\"<>]+)")
+
+
+def _links(message) -> list[str]:
+    return LINK.findall(message.body)
+
+
+def _path(url: str) -> str:
+    return url.removeprefix("http://testserver")
+
+
+# --- Subscribe and double opt-in -------------------------------------------------
+
+
+def test_subscribe_page_shows_the_form_with_topics_and_consent_text(client, topics):
+    response = client.get("/subscribe/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Language models" in html and "Papers about language models." in html
+    assert "email me the Daily Papers Digest" in html
+    assert 'name="website"' in html  # the honeypot
+
+
+def test_subscribing_creates_a_pending_subscriber_and_sends_one_confirmation(submit, outbox, topics):
+    response = submit("Reader@Example.COM", keywords="rlhf,  rlhf, diffusion ")
+    assert response.status_code == 303
+    assert response["Location"] == "/subscribe/check-your-inbox/"
+    subscriber = Subscriber.objects.get()
+    assert subscriber.email == "Reader@example.com"  # domain lower-cased, local part kept
+    assert subscriber.status == Subscriber.Status.PENDING
+    assert subscriber.time_zone == "Europe/Berlin"
+    assert subscriber.keywords == "rlhf, diffusion"
+    assert list(subscriber.topics.all()) == [topics[0]]
+    assert len(outbox) == 1
+    message = outbox[0]
+    assert message.to == ["Reader@example.com"]
+    assert "Confirm your subscription" in message.subject
+    assert "Language models" in message.body
+    html = message.alternatives[0][0]
+    assert "Confirm my subscription" in html and "1 Example Street" in html
+    # Not subscribed yet: no one-click header on the confirmation.
+    assert "List-Unsubscribe" not in message.extra_headers
+
+
+def test_confirming_needs_a_post_so_link_scanners_change_nothing(submit, outbox, client):
+    submit()
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    page = client.get(confirm_path)
+    assert page.status_code == 200 and "Confirm my subscription" in page.content.decode()
+    assert Subscriber.objects.get().status == Subscriber.Status.PENDING
+
+    done = client.post(confirm_path, HTTP_USER_AGENT="Firefox", REMOTE_ADDR="198.51.100.2")
+    assert done.status_code == 200
+    assert "You're subscribed" in done.content.decode()
+    subscriber = Subscriber.objects.get()
+    assert subscriber.status == Subscriber.Status.ACTIVE and subscriber.confirmed_at
+    # Confirming twice is harmless: same page, one record.
+    again = client.post(confirm_path)
+    assert again.status_code == 200 and "You're subscribed" in again.content.decode()
+    assert subscriber.consents.filter(action=ConsentRecord.Action.CONFIRM).count() == 1
+
+
+def test_the_confirm_post_works_without_cookies_or_csrf_token(submit, outbox, csrf_client):
+    submit()
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    assert csrf_client.post(confirm_path).status_code == 200
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+
+
+def test_an_expired_confirm_link_shows_a_clear_page_and_changes_nothing(client, monkeypatch):
+    subscriber = SubscriberFactory(status=Subscriber.Status.PENDING)
+    signer = signing.TimestampSigner(salt="subscribers.confirm")
+    long_ago = int((dt.datetime.now() - dt.timedelta(days=8)).timestamp())
+    monkeypatch.setattr(signer, "timestamp", lambda: signing.b62_encode(long_ago))
+    token = signer.sign(subscriber.token)
+    for response in (client.get(f"/confirm/{token}/"), client.post(f"/confirm/{token}/")):
+        assert response.status_code == 410
+        assert "This link has expired" in response.content.decode()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.PENDING
+
+
+@pytest.mark.parametrize("prefix", ["/confirm/", "/manage/", "/unsubscribe/"])
+def test_tampered_links_show_a_clear_page_and_change_nothing(client, prefix):
+    subscriber = SubscriberFactory(status=Subscriber.Status.PENDING)
+    good = tokens.confirm_token(subscriber=subscriber) if prefix == "/confirm/" else (
+        tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    )
+    bad = good[:-3] + ("abc" if not good.endswith("abc") else "xyz")
+    for response in (client.get(f"{prefix}{bad}/"), client.post(f"{prefix}{bad}/")):
+        assert response.status_code == 404
+        assert "This link is not valid" in response.content.decode()
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.PENDING
+    assert not subscriber.consents.exists()
+
+
+def test_form_errors_are_shown_next_to_the_fields(submit):
+    response = submit("not-an-address", consent="", topics=[])
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "Enter a valid email address." in html
+    assert "Pick at least one topic." in html
+    assert "Please tick the box to agree" in html
+    assert not Subscriber.objects.exists()
+
+
+# --- No enumeration ---------------------------------------------------------------
+
+
+def test_the_response_is_byte_identical_whatever_state_the_address_is_in(submit, client):
+    SubscriberFactory(email="pending@example.com", status=Subscriber.Status.PENDING)
+    SubscriberFactory(email="active@example.com", status=Subscriber.Status.ACTIVE)
+    SubscriberFactory(email="paused@example.com", status=Subscriber.Status.PAUSED,
+                      paused_until=dt.date(2030, 1, 1))
+    SubscriberFactory(email="gone@example.com", status=Subscriber.Status.UNSUBSCRIBED)
+    Suppression.objects.create(email_hash=email_hash("bounced@example.com"), reason="bounced")
+    responses = [
+        submit(email, ip=f"203.0.113.{i}")
+        for i, email in enumerate(["new@example.com", "pending@example.com", "active@example.com",
+                                   "paused@example.com", "gone@example.com", "bounced@example.com"])
+    ]
+    first = responses[0]
+    for response in responses:
+        assert response.status_code == first.status_code == 303
+        assert response.content == first.content
+        assert sorted(response.items()) == sorted(first.items())
+        assert response.cookies.keys() == first.cookies.keys()
+    page = client.get(first["Location"])
+    assert "csrfmiddlewaretoken" not in page.content.decode()
+
+
+def test_an_active_address_gets_already_subscribed_with_a_manage_link(submit, outbox, topics):
+    subscriber = SubscriberFactory(email="active@example.com", time_zone="Asia/Tokyo")
+    subscriber.topics.set([topics[1]])
+    submit("active@example.com", time_zone="UTC")
+    assert len(outbox) == 1
+    message = outbox[0]
+    assert "already subscribed" in message.subject
+    assert any(p.startswith("/manage/") for p in _links(message))
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    # A stranger cannot change an active subscriber's preferences through the form.
+    subscriber.refresh_from_db()
+    assert subscriber.time_zone == "Asia/Tokyo"
+    assert list(subscriber.topics.all()) == [topics[1]]
+
+
+# --- Abuse protection ----------------------------------------------------------------
+
+
+def test_a_hundred_submissions_for_one_address_send_at_most_one_email(submit, outbox):
+    statuses = {submit("target@example.com", ip=f"10.0.{i // 250}.{i % 250}").status_code
+                for i in range(100)}
+    assert len(outbox) == 1
+    assert statuses <= {303, 429}
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=1000, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=1000)
+def test_the_email_window_alone_keeps_it_to_one_email(submit, outbox):
+    for _ in range(100):
+        assert submit("target@example.com").status_code == 303
+    assert len(outbox) == 1
+
+
+@override_settings(SUBSCRIBE_EMAIL_WINDOW_SECONDS=600)
+def test_after_the_window_another_confirmation_may_go_out(submit, outbox):
+    submit("target@example.com")
+    Subscriber.objects.update(confirmation_sent_at=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+    submit("target@example.com")
+    assert len(outbox) == 2
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_too_many_submissions_from_one_ip_get_a_friendly_429(submit):
+    for i in range(3):
+        assert submit(f"person{i}@example.com").status_code == 303
+    response = submit("person9@example.com")
+    assert response.status_code == 429
+    assert "That was a lot of tries" in response.content.decode()
+    assert not Subscriber.objects.filter(email="person9@example.com").exists()
+    # Another IP is not affected.
+    assert submit("person9@example.com", ip="198.51.100.99").status_code == 303
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=100, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=2)
+def test_too_many_submissions_for_one_address_get_a_429_from_any_ip(submit):
+    assert submit("x@example.com", ip="10.0.0.1").status_code == 303
+    assert submit("X@EXAMPLE.com", ip="10.0.0.2").status_code == 303
+    assert submit("x@example.com", ip="10.0.0.3").status_code == 429
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1, SUBSCRIBE_RATE_LIMIT_PER_IP=1)
+def test_behind_a_proxy_the_client_ip_is_taken_from_x_forwarded_for(client, topics, submit):
+    assert submit("a@example.com", meta={"HTTP_X_FORWARDED_FOR": "1.1.1.1"}, ip="10.0.0.1").status_code == 303
+    assert submit("b@example.com", meta={"HTTP_X_FORWARDED_FOR": "2.2.2.2"}, ip="10.0.0.1").status_code == 303
+    assert submit("c@example.com", meta={"HTTP_X_FORWARDED_FOR": "1.1.1.1"}, ip="10.0.0.1").status_code == 429
+    assert ConsentRecord.objects.filter(ip_address="2.2.2.2").exists()
+
+
+def test_a_filled_honeypot_looks_like_success_and_does_nothing(submit, outbox):
+    response = submit("bot@example.com", website="http://spam.example")
+    assert response.status_code == 303
+    assert not Subscriber.objects.exists()
+    assert outbox == []
+
+
+def test_blocked_domains_and_their_subdomains_are_refused(submit, outbox):
+    BlockedDomain.objects.create(domain="mailinator.com")
+    for email in ("a@mailinator.com", "a@eu.Mailinator.com"):
+        response = submit(email)
+        assert response.status_code == 400
+        assert "cannot accept addresses at this domain" in response.content.decode()
+    assert not Subscriber.objects.exists()
+    assert outbox == []
+
+
+def test_suppressed_addresses_are_never_mailed(submit, outbox, client, django_capture_on_commit_callbacks):
+    Suppression.objects.create(email_hash=email_hash("Hurt@Example.com"), reason="complained")
+    submit("hurt@example.com")
+    assert outbox == []
+    # Nor through a subscriber row that still exists (bounced after subscribing).
+    subscriber = SubscriberFactory(email="bounced@example.com")
+    Suppression.objects.create(email_hash=email_hash(subscriber.email), reason="bounced")
+    submit("bounced@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=subscriber)), {"from_page": "1"})
+    assert outbox == []
+
+
+def test_unicode_domains_are_stored_idna_encoded(submit):
+    submit("leser@bücher.example")
+    assert Subscriber.objects.get().email == "leser@xn--bcher-kva.example"
+
+
+# --- Consent records ---------------------------------------------------------------
+
+
+def test_every_step_of_the_journey_leaves_a_consent_record(submit, outbox, client, topics,
+                                                          django_capture_on_commit_callbacks):
+    submit(ip="203.0.113.50")
+    subscriber = Subscriber.objects.get()
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    client.post(confirm_path, REMOTE_ADDR="203.0.113.51", HTTP_USER_AGENT="Mail app")
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    unsubscribe = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
+    client.post(manage, {"topics": [topics[1].pk], "frequency": "weekly", "weekday": "4",
+                         "delivery_hour": "9", "time_zone": "UTC", "papers_per_digest": "8"})
+    client.post(f"{manage}pause/", {"weeks": "2"})
+    client.post(f"{manage}resume/")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(unsubscribe, {"from_page": "1"})
+    client.post(f"{unsubscribe}resubscribe/")
+    records = list(subscriber.consents.order_by("created_at", "id"))
+    assert [r.action for r in records] == [
+        "subscribe", "confirm", "preferences", "pause", "resume", "unsubscribe", "resubscribe",
+    ]
+    assert records[0].ip_address == "203.0.113.50"
+    assert records[0].user_agent == "pytest-browser/1.0"
+    assert records[1].ip_address == "203.0.113.51" and records[1].user_agent == "Mail app"
+    assert {r.consent_text_version for r in records} == {CONSENT_TEXT_VERSION}
+    assert {r.source for r in records} == {"form"}
+    assert records[2].detail["frequency"] == "weekly"
+    assert records[2].detail["topics"] == [topics[1].slug]
+
+
+# --- Preference centre ----------------------------------------------------------------
+
+
+def test_the_preference_centre_saves_every_preference(client, topics):
+    subscriber = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    assert client.get(manage).status_code == 200
+    response = client.post(manage, {
+        "topics": [topics[0].pk, topics[1].pk], "keywords": "agents", "exclude_keywords": "survey",
+        "only_with_code": "on", "frequency": "weekly", "weekday": "5", "delivery_hour": "18",
+        "time_zone": "America/New_York", "papers_per_digest": "12", "skip_empty": "on",
+    })
+    assert response.status_code == 303
+    page = client.get(response["Location"])
+    assert "Saved." in page.content.decode()
+    subscriber.refresh_from_db()
+    assert (subscriber.frequency, subscriber.weekday, subscriber.delivery_hour) == ("weekly", 5, 18)
+    assert subscriber.time_zone == "America/New_York"
+    assert subscriber.papers_per_digest == 12
+    assert subscriber.only_with_code and subscriber.skip_empty
+    assert (subscriber.keywords, subscriber.exclude_keywords) == ("agents", "survey")
+    assert subscriber.topics.count() == 2
+
+
+def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
+    subscriber = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    client.post(f"{manage}pause/", {"weeks": "2"})
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.PAUSED
+    assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
+    assert "Paused" in client.get(manage).content.decode()
+    client.post(f"{manage}pause/", {"weeks": "3"})  # not an offered length: ignored
+    subscriber.refresh_from_db()
+    assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
+
+
+def test_the_export_holds_everything_about_the_subscriber(client, topics):
+    subscriber = SubscriberFactory(email="me@example.com", keywords="agents")
+    subscriber.topics.set(topics)
+    ConsentRecord.objects.create(subscriber=subscriber, action="subscribe", source="form",
+                                 ip_address="203.0.113.9", consent_text_version="v1")
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    response = client.get(f"{manage}export/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    data = json.loads(response.content)
+    assert data["email"] == "me@example.com"
+    assert data["preferences"]["keywords"] == "agents"
+    assert {t["slug"] for t in data["preferences"]["topics"]} == {t.slug for t in topics}
+    assert data["consent_records"][0]["ip_address"] == "203.0.113.9"
+    assert {"deliveries", "feedback", "status", "confirmed_at", "unsubscribed_at"} <= set(data)
+
+
+def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outbox):
+    subscriber = SubscriberFactory(email="Leaving@Example.com")
+    ConsentRecord.objects.create(subscriber=subscriber, action="subscribe", source="form")
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    page = client.get(f"{manage}delete/").content.decode()
+    assert "hash" in page and "never email you again" in page
+    assert Subscriber.objects.exists()  # GET changed nothing
+    response = client.post(f"{manage}delete/")
+    assert response.status_code == 200
+    assert not Subscriber.objects.exists() and not ConsentRecord.objects.exists()
+    suppression = Suppression.objects.get()
+    assert suppression.reason == Suppression.Reason.DELETED
+    assert "leaving" not in suppression.email_hash.lower()
+    assert suppression.email_hash == email_hash("leaving@example.com")
+    # The old link now shows a clear page, and the address is never mailed again.
+    assert client.get(manage).status_code == 404
+    submit("leaving@example.com")
+    assert outbox == []
+
+
+# --- Unsubscribe -----------------------------------------------------------------------
+
+
+def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(csrf_client, outbox):
+    subscriber = SubscriberFactory()
+    url = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
+    first = csrf_client.post(url, "List-Unsubscribe=One-Click",
+                             content_type="application/x-www-form-urlencoded")
+    assert first.status_code == 200
+    assert not first.cookies
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    changed_at = subscriber.status_changed_at
+    second = csrf_client.post(url, "List-Unsubscribe=One-Click",
+                              content_type="application/x-www-form-urlencoded")
+    assert second.status_code == 200
+    subscriber.refresh_from_db()
+    assert subscriber.status_changed_at == changed_at
+    assert subscriber.consents.filter(action="unsubscribe").count() == 1
+    assert outbox == []  # the mail client already told the reader
+
+
+def test_one_click_also_accepts_multipart_bodies(csrf_client):
+    subscriber = SubscriberFactory()
+    url = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
+    assert csrf_client.post(url, {"List-Unsubscribe": "One-Click"}).status_code == 200
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+
+
+def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    subscriber = SubscriberFactory()
+    url = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
+    page = client.get(url).content.decode()
+    assert "Unsubscribe from the digest?" in page
+    assert "Switch to a weekly digest" in page and "Change your topics" in page
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.ACTIVE  # GET changed nothing
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(url, {"from_page": "1"})
+    assert response.status_code == 200
+    assert "You're unsubscribed" in response.content.decode()
+    assert "Resubscribe" in response.content.decode()
+    assert len(outbox) == 1 and "unsubscribed" in outbox[0].subject
+    assert "List-Unsubscribe" not in outbox[0].extra_headers
+    # Resubscribing from the goodbye email's link.
+    resubscribe = next(p for p in _links(outbox[0]) if p.startswith("/unsubscribe/"))
+    client.post(f"{resubscribe}resubscribe/")
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.ACTIVE
