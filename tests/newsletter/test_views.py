@@ -79,7 +79,7 @@ def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
     assert 'href="https://github.com/example/scaling"' in html
     assert 'src="https://example.com/thumb.png"' in html
     assert '<li class="chip">Language Models</li>' in html
-    assert "Robotics" not in html  # a score of 0 is no match
+    assert '<li class="chip">Robotics</li>' not in html  # a score of 0 is no match
     assert "Retired" not in html  # inactive topics are not shown
 
 
