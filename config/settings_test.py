@@ -14,14 +14,18 @@ from .settings import CACHES, VAR_DIR  # noqa: E402
 
 # anymail's test backend records every message with its ESP-side status, tags and
 # metadata, so tests read what the ESP would have been sent.
-EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+# TEST_EMAIL_BACKEND lets a worker started by a test use a scripted ESP
+# (tests/newsletter/test_worker_crash.py); not EMAIL_BACKEND, so a developer's real
+# ESP setting in the shell can never leak into a test run.
+EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 # Unit tests run tasks in-process; tests marked for a real worker start one on Redis.
-CELERY_TASK_ALWAYS_EAGER = True
+# CELERY_EAGER=0 turns that off for a real worker process (tests/newsletter/test_worker_crash.py).
+CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_EAGER", "1") != "0"
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 SITE_URL = "http://testserver"

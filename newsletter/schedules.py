@@ -11,6 +11,12 @@ DEFAULT_SCHEDULES = {
         "newsletter.tasks.papers_fetch_today",
         {"minute": "30", "hour": "5", "day_of_week": "*"},
     ),
+    # Readers choose a local hour; every 15 minutes also covers half- and
+    # quarter-hour time zones and settles stale deliveries within a quarter hour.
+    "Send the digests due now (every 15 minutes)": (
+        "newsletter.tasks.digests_dispatch",
+        {"minute": "*/15", "hour": "*", "day_of_week": "*"},
+    ),
 }
 
 

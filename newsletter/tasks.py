@@ -8,6 +8,10 @@ from django.utils import timezone
 
 
 @shared_task(
+    # The HTTP client already retried within seconds (newsletter/ingest.py); these
+    # retries are for an API that is down for a while: ingest.IngestUnavailable is a
+    # ConnectionError. A malformed response (IngestError) is not retried: it would
+    # be refused again.
     autoretry_for=(ConnectionError, TimeoutError),
     retry_backoff=60,
     retry_kwargs={"max_retries": 5},
@@ -18,3 +22,28 @@ def papers_fetch_today(date: str | None = None) -> int:
 
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
     return papers_fetch_and_import(date=day).total
+
+
+@shared_task
+def digests_dispatch() -> int:
+    """Every 15 minutes: settle stale deliveries and queue the readers due now."""
+    from .delivery import digests_dispatch as dispatch
+
+    return dispatch(now=timezone.now())
+
+
+@shared_task(bind=True, max_retries=None)
+def digest_send_batch(self, delivery_ids: list[int]) -> dict:
+    """Send one batch of digests. Rows hit by a transient provider error come back
+    pending and are retried here with exponential backoff and jitter; the ledger
+    (newsletter/delivery.py) caps attempts per row and makes a retry or a
+    redelivered message send nothing twice."""
+    from . import delivery
+
+    outcome = delivery.digest_send_batch(delivery_ids=delivery_ids)
+    if outcome.retry:
+        raise self.retry(
+            kwargs={"delivery_ids": outcome.retry},
+            countdown=delivery.retry_countdown(self.request.retries),
+        )
+    return {"sent": len(outcome.sent), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}

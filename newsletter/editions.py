@@ -1,0 +1,97 @@
+"""Editions: one per Daily Papers date, the papers readers get that day, in order.
+
+An edition is assembled from the visible papers of its date (editors' pins first,
+hidden and withdrawn papers out, then by upvotes and comments) and may be
+re-assembled as often as needed until it is frozen. It is frozen when its first
+digest is queued (newsletter/delivery.py, deliveries_create), so the archive shows
+what readers got; editing papers afterwards changes only editions not yet sent.
+
+Which edition is "today's" (`edition_current`): the newest edition whose date is
+today or yesterday in UTC. Daily Papers publishes a date's list during that UTC
+day; a reader whose hour comes before today's list is fetched gets yesterday's
+edition (if they have not had it), and nobody gets an edition older than a day."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import markdown
+import nh3
+from django.db import transaction
+from django.utils import timezone
+
+from .models import Edition, EditionPaper, Paper
+
+# How old "today's" edition may be: see the module docstring.
+EDITION_MAX_AGE_DAYS = 1
+# What the editor's note may contain once rendered from Markdown.
+NOTE_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "code", "blockquote"}
+
+
+def edition_papers_ordered(*, date: dt.date):
+    """Visible papers of a Daily Papers date in edition order. Served by
+    paper_day_trend_idx (trending_date, -pinned, -upvotes WHERE NOT hidden)."""
+    return Paper.objects.filter(
+        trending_date=date, hidden=False, withdrawn_at__isnull=True
+    ).order_by("-pinned", "-upvotes", "-num_comments", "id")
+
+
+@transaction.atomic
+def edition_assemble(*, date: dt.date) -> Edition:
+    """Create or refresh the edition of `date` from its papers. A frozen edition's
+    papers are left as they are (what readers got)."""
+    edition, _ = Edition.objects.get_or_create(date=date)
+    # Lock the row so a concurrent freeze waits for this assembly, or this one sees it.
+    edition = Edition.objects.select_for_update().get(pk=edition.pk)
+    if edition.frozen_at is not None:
+        return edition
+    paper_ids = list(edition_papers_ordered(date=date).values_list("id", flat=True))
+    current = list(edition.entries.order_by("position").values_list("paper_id", flat=True))
+    if current != paper_ids:
+        edition.entries.all().delete()
+        EditionPaper.objects.bulk_create(
+            EditionPaper(edition=edition, paper_id=paper_id, position=position)
+            for position, paper_id in enumerate(paper_ids, start=1)
+        )
+    return edition
+
+
+def edition_freeze(*, edition: Edition, now: dt.datetime | None = None) -> bool:
+    """Freeze an edition (idempotent); True if this call froze it."""
+    now = now or timezone.now()
+    frozen = Edition.objects.filter(pk=edition.pk, frozen_at__isnull=True).update(frozen_at=now)
+    if frozen:
+        edition.frozen_at = now
+    return bool(frozen)
+
+
+def edition_current(*, now: dt.datetime) -> Edition | None:
+    """Today's edition (module docstring), assembled if it is not frozen yet; None
+    when there is none or it has no papers. A date with papers but no edition row
+    yet (fetched, never assembled) gets one here."""
+    today = now.astimezone(dt.UTC).date()
+    oldest = today - dt.timedelta(days=EDITION_MAX_AGE_DAYS)
+    newest_paper_date = (
+        Paper.objects.filter(trending_date__range=(oldest, today), hidden=False)
+        .order_by("-trending_date").values_list("trending_date", flat=True).first()
+    )
+    newest_edition = (
+        Edition.objects.filter(date__range=(oldest, today)).order_by("-date").first()
+    )
+    dates = [d for d in (newest_paper_date, newest_edition and newest_edition.date) if d]
+    if not dates:
+        return None
+    edition = edition_assemble(date=max(dates))
+    return edition if edition.entries.exists() else None
+
+
+def note_html(note: str) -> str:
+    """The editor's note, Markdown to HTML, sanitised (an editor's account is not
+    trusted to put scripts or tracking pixels in every reader's inbox)."""
+    if not note.strip():
+        return ""
+    html = markdown.markdown(note, extensions=["sane_lists"])
+    return nh3.clean(
+        html, tags=NOTE_TAGS, attributes={"a": {"href", "title"}},
+        url_schemes={"http", "https", "mailto"}, link_rel="noopener",
+    )

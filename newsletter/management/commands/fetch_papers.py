@@ -1,0 +1,47 @@
+"""manage.py fetch_papers [--date YYYY-MM-DD] [--file PATH]"""
+
+import datetime as dt
+
+from django.core.management import BaseCommand, CommandError
+from django.utils import timezone
+
+from newsletter.ingest import IngestError, papers_fetch_and_import, papers_import_file
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--date must be YYYY-MM-DD, got {value!r}") from exc
+
+
+class Command(BaseCommand):
+    help = (
+        "Fetch a day of Hugging Face Daily Papers (default: today, UTC) and upsert it, "
+        "or import a JSON file in the API's shape. Safe to run again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--date", help="The Daily Papers date, YYYY-MM-DD.")
+        parser.add_argument(
+            "--file",
+            help="Import this JSON file instead of calling the API. Without --date, "
+            "each paper's own Daily Papers date is used.",
+        )
+
+    def handle(self, *args, date: str | None = None, file: str | None = None, **options):
+        day = _date(date) if date else None
+        try:
+            if file:
+                result = papers_import_file(path=file, trending_date=day)
+            else:
+                day = day or timezone.now().date()
+                result = papers_fetch_and_import(date=day)
+        except IngestError as exc:
+            raise CommandError(str(exc)) from exc
+        where = f"for {day.isoformat()}" if day else f"from {file}"
+        noun = "paper" if result.total == 1 else "papers"
+        self.stdout.write(
+            f"Imported {result.total} {noun} {where}: "
+            f"{result.created} new, {result.updated} updated"
+        )

@@ -1,0 +1,310 @@
+"""Personalisation: which of an edition's papers each reader gets, in what order,
+and why.
+
+A batch of readers is ranked from data loaded once (`ranking_data_load`: the
+candidate papers, their topic scores, the batch's feedback and the papers each
+reader already got); `digest_select` then works in memory, so ranking 500 readers
+costs the same queries as ranking one (tests/newsletter/test_delivery.py pins it).
+
+How a paper scores for a reader:
+  relevance = max over the reader's topics of (topic score x learned topic weight)
+              + the match of the reader's own keywords (relevance.topic_match)
+              x learned-term factor (terms of papers they marked "less"/"more")
+  final     = relevance + TREND_WEIGHT x trend + PIN_BONUS if pinned
+where trend is log-scaled upvotes and comments, relative to the day's top paper.
+A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
+for a threshold, not a fixed count, so a thin day gives a shorter digest.
+
+Learned preferences are derived from Feedback rows each time (never stored), so
+deleting the rows resets them and nothing can drift out of sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic
+from .relevance import RELEVANCE_THRESHOLD, topic_match
+
+# Weekly readers get the best of this many days of editions, ending on the edition's date.
+WEEKLY_WINDOW_DAYS = 7
+# "Never repeat a paper" looks this far back in the reader's sent digests. A paper
+# trends on one date, so a month covers any re-listing while bounding the query.
+ALREADY_SENT_LOOKBACK_DAYS = 30
+# "Also trending today": the most upvoted papers outside the reader's topics.
+ALSO_TRENDING_COUNT = 3
+# How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
+TREND_WEIGHT = 0.35
+PIN_BONUS = 0.25
+# Feedback: each vote on a paper moves the weight of that paper's topics by this much
+# (a "less" counts more than a "more": people click "less" when something annoys them).
+MORE_TOPIC_STEP = 0.15
+LESS_TOPIC_STEP = 0.3
+TOPIC_WEIGHT_MIN, TOPIC_WEIGHT_MAX = 0.2, 2.0
+# A paper sharing a learned term: x(1 + TERM_STEP x net votes on that term), clamped.
+TERM_STEP = 0.2
+TERM_FACTOR_MIN, TERM_FACTOR_MAX = 0.3, 1.6
+# Only a paper's strong topics count as "what the reader reacted to".
+FEEDBACK_TOPIC_MIN_SCORE = RELEVANCE_THRESHOLD
+
+
+@dataclass(frozen=True)
+class TopicHit:
+    topic_id: int
+    name: str
+    score: float
+    terms: tuple[str, ...]
+
+
+@dataclass
+class RankingData:
+    """Everything ranking a batch needs, loaded in a fixed number of queries."""
+
+    # Candidate papers per edition date, in edition order (pins first, then trend).
+    papers_by_date: dict[dt.date, list[Paper]]
+    topic_hits: dict[int, list[TopicHit]]  # paper id -> its topic scores
+    feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)]
+    sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
+    trend_max: float = 1.0
+
+
+@dataclass
+class RankedPaper:
+    paper: Paper
+    score: float
+    relevance: float
+    reason: str
+    topics: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DigestSelection:
+    papers: list[RankedPaper]
+    also_trending: list[RankedPaper]
+    # True when the reader chose to skip days with nothing matching and this is one.
+    skip: bool = False
+
+    @property
+    def paper_ids(self) -> list[int]:
+        return [r.paper.id for r in [*self.papers, *self.also_trending]]
+
+
+@dataclass
+class LearnedPreferences:
+    topic_weights: dict[int, float]  # topic id -> multiplier (1 = neutral)
+    term_votes: dict[str, int]  # lower-cased term -> net votes
+
+    def term_factor(self, terms: Iterable[str]) -> float:
+        net = sum(self.term_votes.get(t.lower(), 0) for t in set(terms))
+        return min(TERM_FACTOR_MAX, max(TERM_FACTOR_MIN, 1 + TERM_STEP * net))
+
+
+def trend(paper: Paper) -> float:
+    """Log-scaled, so the 300-upvote paper does not drown everything else."""
+    return math.log1p(paper.upvotes) + 0.5 * math.log1p(paper.num_comments)
+
+
+def keywords_split(value: str) -> list[str]:
+    return [k.strip() for k in re.split(r"[,\n]", value or "") if k.strip()]
+
+
+def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
+    days = WEEKLY_WINDOW_DAYS if weekly else 1
+    return [date - dt.timedelta(days=n) for n in range(days)]
+
+
+def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
+    """Load once what ranking these readers for the edition of `date` needs: 4 queries
+    whatever the number of readers (the weekly window is always loaded, so daily and
+    weekly readers share one query plan)."""
+    dates = _candidate_dates(date, weekly=True)
+    entries = (
+        EditionPaper.objects.filter(
+            edition__date__in=dates, paper__hidden=False, paper__withdrawn_at__isnull=True
+        )
+        .select_related("paper", "edition")
+        .order_by("-edition__date", "position")
+    )
+    papers_by_date: dict[dt.date, list[Paper]] = defaultdict(list)
+    for entry in entries:
+        papers_by_date[entry.edition.date].append(entry.paper)
+
+    feedback: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for subscriber_id, paper_id, vote in Feedback.objects.filter(
+        subscriber_id__in=subscriber_ids
+    ).values_list("subscriber_id", "paper_id", "vote"):
+        feedback[subscriber_id].append((paper_id, vote))
+
+    paper_ids = {p.id for papers in papers_by_date.values() for p in papers}
+    paper_ids |= {pid for votes in feedback.values() for pid, _ in votes}
+    topic_hits = _topic_hits_load(paper_ids)
+
+    sent: dict[int, set[int]] = defaultdict(set)
+    # Served by delivery_edition_status_idx / the subscriber FK index.
+    for subscriber_id, ids in Delivery.objects.filter(
+        subscriber_id__in=subscriber_ids,
+        status=Delivery.Status.SENT,
+        edition__date__gte=date - dt.timedelta(days=ALREADY_SENT_LOOKBACK_DAYS),
+    ).exclude(edition__date=date).values_list("subscriber_id", "paper_ids"):
+        sent[subscriber_id].update(ids or [])
+
+    all_papers = [p for papers in papers_by_date.values() for p in papers]
+    trend_max = max((trend(p) for p in all_papers), default=1.0) or 1.0
+    return RankingData(
+        papers_by_date=dict(papers_by_date), topic_hits=topic_hits, feedback=dict(feedback),
+        sent_paper_ids=dict(sent), trend_max=trend_max,
+    )
+
+
+def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
+    hits: dict[int, list[TopicHit]] = defaultdict(list)
+    rows = PaperTopic.objects.filter(
+        paper_id__in=list(paper_ids), score__gt=0, topic__is_active=True
+    ).values_list("paper_id", "topic_id", "topic__name", "score", "matched_terms")
+    for paper_id, topic_id, name, score, terms in rows:
+        hits[paper_id].append(TopicHit(topic_id, name, score, tuple(terms or ())))
+    for paper_hits in hits.values():
+        paper_hits.sort(key=lambda h: -h.score)
+    return dict(hits)
+
+
+def preferences_learn(
+    *, votes: Iterable[tuple[int, int]], topic_hits: dict[int, list[TopicHit]]
+) -> LearnedPreferences:
+    """Per-topic weights and per-term votes from a reader's feedback: a "less" on a
+    paper lowers the weight of its strong topics and marks its matched terms."""
+    weights: dict[int, float] = defaultdict(lambda: 1.0)
+    terms: dict[str, int] = defaultdict(int)
+    for paper_id, vote in votes:
+        for hit in topic_hits.get(paper_id, []):
+            if hit.score < FEEDBACK_TOPIC_MIN_SCORE:
+                continue
+            weights[hit.topic_id] += MORE_TOPIC_STEP if vote > 0 else -LESS_TOPIC_STEP
+            for term in hit.terms:
+                terms[term.lower()] += vote
+    return LearnedPreferences(
+        topic_weights={
+            k: min(TOPIC_WEIGHT_MAX, max(TOPIC_WEIGHT_MIN, w)) for k, w in weights.items()
+        },
+        term_votes={t: v for t, v in terms.items() if v},
+    )
+
+
+def subscriber_learned_preferences(*, subscriber) -> dict:
+    """What feedback taught the ranking about one reader, for the preference centre:
+    {"topics_up": [(name, weight)], "topics_down": [...], "terms_more": [...],
+    "terms_less": [...], "votes": n}. Resetting it means deleting their Feedback rows."""
+    votes = list(Feedback.objects.filter(subscriber=subscriber).values_list("paper_id", "vote"))
+    hits = _topic_hits_load({pid for pid, _ in votes})
+    learned = preferences_learn(votes=votes, topic_hits=hits)
+    names = {h.topic_id: h.name for paper_hits in hits.values() for h in paper_hits}
+    up = sorted(((names[t], w) for t, w in learned.topic_weights.items() if w > 1), key=lambda x: -x[1])
+    down = sorted(((names[t], w) for t, w in learned.topic_weights.items() if w < 1), key=lambda x: x[1])
+    return {
+        "votes": len(votes),
+        "topics_up": up,
+        "topics_down": down,
+        "terms_more": sorted(t for t, v in learned.term_votes.items() if v > 0),
+        "terms_less": sorted(t for t, v in learned.term_votes.items() if v < 0),
+    }
+
+
+def _excluded(paper: Paper, patterns: list[re.Pattern]) -> bool:
+    text = f"{paper.title}\n{paper.abstract}"
+    return any(p.search(text) for p in patterns)
+
+
+def _term_pattern(term: str) -> re.Pattern:
+    return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
+
+
+def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str]) -> str:
+    parts = []
+    if paper.pinned:
+        parts.append("Editors' pick")
+    terms: list[str] = []
+    if topic is not None:
+        parts.append(topic.name)
+        terms.extend(topic.terms[:2])
+    if keyword_terms:
+        if topic is None:
+            parts.append("Your keywords")
+        terms.extend(t for t in keyword_terms if t.lower() not in {x.lower() for x in terms})
+    if terms:
+        parts.append("matched: " + ", ".join(terms[:3]))
+    if not parts or parts == ["Editors' pick"]:
+        parts.append(f"trending today, ▲ {paper.upvotes}")
+    return " · ".join(parts)
+
+
+def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
+    """Choose one reader's papers for the edition of `date`, from `data` only (no
+    query: `subscriber.topics` must be prefetched)."""
+    weekly = subscriber.frequency == "weekly"
+    dates = _candidate_dates(date, weekly=weekly)
+    seen: set[int] = set()
+    candidates: list[Paper] = []
+    for day in dates:
+        for paper in data.papers_by_date.get(day, []):
+            if paper.id not in seen:
+                seen.add(paper.id)
+                candidates.append(paper)
+
+    already = data.sent_paper_ids.get(subscriber.id, set())
+    excludes = [_term_pattern(t) for t in keywords_split(subscriber.exclude_keywords)]
+    keywords = keywords_split(subscriber.keywords)
+    topic_ids = {t.id for t in subscriber.topics.all()}
+    learned = preferences_learn(votes=data.feedback.get(subscriber.id, []), topic_hits=data.topic_hits)
+    disliked = {pid for pid, vote in data.feedback.get(subscriber.id, []) if vote < 0}
+    # A reader with neither topics nor keywords asked for "everything": trend decides.
+    everything = not topic_ids and not keywords
+
+    chosen: list[RankedPaper] = []
+    others: list[RankedPaper] = []
+    for paper in candidates:
+        if paper.id in already or paper.id in disliked or _excluded(paper, excludes):
+            continue
+        if subscriber.only_with_code and not paper.github_repo:
+            continue
+        hits = [h for h in data.topic_hits.get(paper.id, []) if h.topic_id in topic_ids]
+        best: TopicHit | None = None
+        topic_relevance = 0.0
+        for hit in hits:
+            weighted = hit.score * learned.topic_weights.get(hit.topic_id, 1.0)
+            if weighted > topic_relevance:
+                best, topic_relevance = hit, weighted
+        keyword_terms: list[str] = []
+        keyword_relevance = 0.0
+        if keywords:
+            match = topic_match(keywords=keywords, title=paper.title, abstract=paper.abstract)
+            keyword_relevance, keyword_terms = match.score, list(match.terms)
+        all_terms = [t for h in data.topic_hits.get(paper.id, []) for t in h.terms]
+        relevance = (topic_relevance + keyword_relevance) * learned.term_factor(all_terms)
+        trend_share = trend(paper) / data.trend_max
+        score = relevance + TREND_WEIGHT * trend_share + (PIN_BONUS if paper.pinned else 0)
+        ranked = RankedPaper(
+            paper=paper, score=score, relevance=relevance,
+            reason=_reason(paper=paper, topic=best if topic_relevance else None,
+                           keyword_terms=keyword_terms),
+            topics=[h.name for h in hits] or [h.name for h in data.topic_hits.get(paper.id, [])[:2]],
+        )
+        if everything or relevance >= RELEVANCE_THRESHOLD:
+            chosen.append(ranked)
+        else:
+            others.append(ranked)
+
+    chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
+    chosen = chosen[: subscriber.papers_per_digest]
+    if not chosen and subscriber.skip_empty:
+        return DigestSelection(papers=[], also_trending=[], skip=True)
+    # "Also trending": the most upvoted papers outside the reader's topics.
+    outside = [r for r in others if r.relevance == 0] or others
+    also = sorted(outside, key=lambda r: (-r.paper.upvotes, -r.paper.num_comments, r.paper.id))
+    also = also[:ALSO_TRENDING_COUNT] if not everything else []
+    for r in also:
+        r.reason = f"Trending, ▲ {r.paper.upvotes}"
+    return DigestSelection(papers=chosen, also_trending=also)

@@ -1,0 +1,67 @@
+"""Writes to topics and their paper assignments (STYLE.md: services write). The
+admin and commands call these; Topic.save() and signals stay free of logic."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from .models import Paper, PaperTopic, Topic
+from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
+
+# What an editor's "this paper is about this topic" is worth: the top of the
+# relevance scale (newsletter/relevance.py scores 0..1), so it always passes
+# RELEVANCE_THRESHOLD.
+EDITOR_ASSIGNED_SCORE = 1.0
+
+TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "is_active", "position"})
+# A change to one of these changes which papers match, so it re-scores the topic.
+TOPIC_SCORING_FIELDS = ("keywords", "is_active")
+
+
+def topic_update(*, topic: Topic, **fields) -> Topic:
+    """Change a topic and, when its keywords or active flag changed, re-score every
+    paper against it.
+
+    Compared with the stored row, not the instance: the admin hands over an
+    instance its form has already changed."""
+    unknown = set(fields) - TOPIC_EDITABLE_FIELDS
+    if unknown:
+        raise TypeError(f"topic_update() got fields it cannot change: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        stored = Topic.objects.select_for_update().values(*TOPIC_SCORING_FIELDS).get(pk=topic.pk)
+        for name, value in fields.items():
+            setattr(topic, name, value)
+        topic.full_clean()
+        topic.save()
+        if any(stored[name] != getattr(topic, name) for name in TOPIC_SCORING_FIELDS):
+            topic_rescore(topic=topic)
+    return topic
+
+
+def paper_topic_set(*, paper: Paper, topic: Topic, assigned: bool) -> PaperTopic:
+    """An editor says a paper is (or is not) about a topic. The row becomes an
+    editor row, which re-scoring never overwrites; "not about it" is kept as
+    score 0 so the automatic match does not come back.
+
+    The matched terms are kept when the keywords match at all, so a reader's email
+    can still say why ("Continual learning · matched: catastrophic forgetting")."""
+    match = paper_match(matcher=TopicMatcher(topic.keyword_list), paper=paper)
+    row, _ = PaperTopic.objects.update_or_create(
+        paper=paper,
+        topic=topic,
+        defaults={
+            "score": EDITOR_ASSIGNED_SCORE if assigned else 0.0,
+            "source": PaperTopic.Source.EDITOR,
+            "matched_terms": list(match.terms) if assigned else [],
+        },
+    )
+    return row
+
+
+def paper_topic_reset(*, paper: Paper, topic: Topic) -> None:
+    """Undo an editor's decision: the keywords decide this paper's topic again."""
+    with transaction.atomic():
+        PaperTopic.objects.filter(
+            paper=paper, topic=topic, source=PaperTopic.Source.EDITOR
+        ).delete()
+        papers_score(papers=[paper])

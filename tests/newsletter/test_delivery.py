@@ -1,0 +1,337 @@
+import datetime as dt
+import typing
+
+import pytest
+import requests
+from anymail.backends.test import EmailBackend as AnymailTestBackend
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
+from celery.exceptions import Retry
+from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from newsletter import delivery
+from newsletter.delivery import (
+    deliveries_resolve_stale,
+    digest_send_batch,
+    digests_dispatch,
+    subscribers_due,
+)
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, Edition
+from newsletter.tasks import digest_send_batch as digest_send_batch_task
+from subscribers.models import Subscriber, Suppression
+from subscribers.selectors import email_hash
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = dt.date(2025, 11, 24)  # a Monday
+# 07:05 UTC on that Monday: readers at 07:00 UTC, 08:00 Paris and 02:00 New York are due.
+NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+
+
+def esp_http_error(status: int) -> AnymailRequestsAPIError:
+    """What anymail raises when the ESP answers with an HTTP error."""
+    response = requests.Response()
+    response.status_code, response.reason, response._content = status, "Error", b"{}"
+    return AnymailRequestsAPIError("ESP API response", response=response)
+
+
+class ScriptedBackend(AnymailTestBackend):
+    """The ESP, scripted per recipient: each send pops the next error (or None for
+    success) from `script[email]`; unscripted sends succeed. Counts connections."""
+
+    script: typing.ClassVar[dict[str, list]] = {}
+    opened = 0
+
+    def __init__(self, *args, **kwargs):
+        ScriptedBackend.opened += 1
+        super().__init__(*args, **kwargs)
+
+    def post_to_esp(self, payload, message):
+        plan = self.script.get(payload.recipient_emails[0])
+        if plan:
+            error = plan.pop(0)
+            if error is not None:
+                raise error
+        return super().post_to_esp(payload, message)
+
+
+@pytest.fixture
+def scripted(settings):
+    settings.EMAIL_BACKEND = "tests.newsletter.test_delivery.ScriptedBackend"
+    ScriptedBackend.script = {}
+    ScriptedBackend.opened = 0
+    return ScriptedBackend
+
+
+@pytest.fixture
+def edition(db):
+    topic = TopicFactory(name="Continual learning")
+    for n in range(8):
+        paper = PaperFactory(trending_date=DAY, upvotes=100 - n, title=f"Paper number {n}")
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
+    return edition_assemble(date=DAY)
+
+
+def _reader(**kwargs) -> Subscriber:
+    topic = TopicFactory(name="Continual learning")
+    reader = SubscriberFactory(**kwargs)
+    reader.topics.add(topic)
+    return reader
+
+
+def _run_with_retries(ids: list[int]) -> int:
+    """Run the task as a worker would: each Retry re-runs the task with the retry's
+    arguments (eager mode raises Retry instead of scheduling it). Returns retries."""
+    retries = 0
+    kwargs = {"delivery_ids": ids}
+    while True:
+        try:
+            digest_send_batch_task.apply(kwargs=kwargs, retries=retries, throw=True)
+            return retries
+        except Retry as retry:
+            assert retry.when >= 60  # a countdown, not a hot loop
+            kwargs = retry.sig.kwargs
+            retries += 1
+
+
+def _pending(edition: Edition, readers) -> list[int]:
+    return delivery.deliveries_create(edition=edition, subscriber_ids=[r.id for r in readers], now=NOW)
+
+
+# --- Who is due -------------------------------------------------------------------
+
+
+def test_due_readers_are_those_at_their_local_hour_on_their_day(edition):
+    utc7 = _reader(delivery_hour=7, time_zone="UTC")
+    paris8 = _reader(delivery_hour=8, time_zone="Europe/Paris")
+    ny2 = _reader(delivery_hour=2, time_zone="America/New_York")
+    _reader(delivery_hour=8, time_zone="UTC")  # not their hour
+    weekly_monday = _reader(delivery_hour=7, frequency="weekly", weekday=0)
+    _reader(delivery_hour=7, frequency="weekly", weekday=3)  # Thursday readers
+    _reader(delivery_hour=7, status=Subscriber.Status.UNSUBSCRIBED)
+    _reader(delivery_hour=7, status=Subscriber.Status.SUPPRESSED)
+    _reader(delivery_hour=7, status=Subscriber.Status.PENDING)
+    _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=DAY + dt.timedelta(days=3))
+    pause_over = _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=DAY)
+
+    due = set(subscribers_due(now=NOW, edition=edition))
+
+    assert due == {utc7, paris8, ny2, weekly_monday, pause_over}
+
+
+def test_daily_readers_get_nothing_at_weekends(edition):
+    _reader(delivery_hour=7)
+    saturday = dt.datetime(2025, 11, 29, 7, 5, tzinfo=dt.UTC)
+    assert not subscribers_due(now=saturday, edition=edition).exists()
+
+
+def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_assert_num_queries):
+    for n in range(5):
+        _reader(delivery_hour=7, time_zone=["UTC", "Europe/Paris", "Asia/Kolkata"][n % 3])
+    with django_assert_num_queries(2):  # the distinct time zones, then the readers
+        list(subscribers_due(now=NOW, edition=edition))
+
+
+def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
+    edition, django_capture_on_commit_callbacks
+):
+    readers = [_reader(delivery_hour=7) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW + dt.timedelta(minutes=15)) == 0
+
+    assert Delivery.objects.filter(status="sent").count() == 3
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers)
+    edition.refresh_from_db()
+    assert edition.frozen_at is not None
+
+
+def test_an_edition_on_hold_sends_nothing(edition, django_capture_on_commit_callbacks):
+    _reader(delivery_hour=7)
+    Edition.objects.filter(pk=edition.pk).update(on_hold=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW) == 0
+    assert not Delivery.objects.exists()
+    assert mail.outbox == []
+
+
+def test_batches_are_queued_only_after_commit(edition, django_capture_on_commit_callbacks):
+    for _ in range(3):
+        _reader(delivery_hour=7)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        digests_dispatch(now=NOW)
+    assert len(callbacks) == 1  # 3 readers: one batch
+    assert mail.outbox == []  # nothing sent before commit
+
+
+# --- The batch --------------------------------------------------------------------
+
+
+def test_a_batch_sends_over_one_connection_with_tags_metadata_and_list_headers(edition, scripted):
+    readers = [_reader() for _ in range(3)]
+    ids = _pending(edition, readers)
+
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    assert len(outcome.sent) == 3
+    assert scripted.opened == 1
+    message = mail.outbox[0]
+    row = Delivery.objects.get(subscriber__email=message.to[0])
+    assert message.anymail_test_params["tags"] == ["digest"]
+    assert message.anymail_test_params["metadata"] == {"delivery_id": str(row.id), "edition": "2025-11-24"}
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message.extra_headers["List-Unsubscribe"].startswith("<http://testserver/")
+    assert row.status == "sent" and row.sent_at and row.provider_message_id != ""
+    assert len(row.paper_ids) == 5 + 0  # five papers match; no paper is outside the topic
+
+
+def _batch_queries(edition, size: int) -> int:
+    readers = [_reader(keywords="forgetting") for _ in range(size)]
+    for n, reader in enumerate(readers):
+        if n % 2:  # feedback and earlier digests exist for some readers
+            reader.feedback.create(paper=edition.papers.first(), vote=-1)
+    ids = _pending(edition, readers)
+    with CaptureQueriesContext(connection) as ctx:
+        outcome = digest_send_batch(delivery_ids=ids)
+    assert len(outcome.sent) == size
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.django_db
+def test_a_batch_costs_the_same_queries_for_1_reader_and_for_50(edition):
+    one = _batch_queries(edition, 1)
+    Delivery.objects.all().delete()
+    fifty = _batch_queries(edition, 50)
+    assert one == fifty
+    assert one <= 14
+
+
+def test_a_batch_run_twice_sends_nothing_twice(edition, scripted):
+    ids = _pending(edition, [_reader(), _reader()])
+    digest_send_batch(delivery_ids=ids)
+    again = digest_send_batch(delivery_ids=ids)
+    assert again.sent == [] and len(mail.outbox) == 2
+
+
+def test_a_retried_task_sends_nothing_twice(edition, scripted):
+    ids = _pending(edition, [_reader(), _reader()])
+    digest_send_batch_task.delay(ids)
+    digest_send_batch_task.delay(ids)  # redelivered message
+    assert len(mail.outbox) == 2
+
+
+def test_a_transient_error_is_retried_and_then_sent_once(edition, scripted):
+    reader = _reader()
+    scripted.script[reader.email] = [
+        esp_http_error(429),
+        esp_http_error(502),
+        None,
+    ]
+    ids = _pending(edition, [reader])
+
+    assert _run_with_retries(ids) == 2
+
+    row = Delivery.objects.get()
+    assert row.status == "sent" and row.attempts == 3
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+
+
+def test_a_transient_error_stops_the_batch_and_leaves_the_rest_pending(edition, scripted):
+    first, second = _reader(), _reader()
+    scripted.script[first.email] = [TimeoutError("ESP timed out")]
+    ids = _pending(edition, [first, second])
+
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    assert sorted(outcome.retry) == sorted(ids)
+    rows = Delivery.objects.order_by("id")
+    assert [r.status for r in rows] == ["pending", "pending"]
+    assert [r.attempts for r in rows] == [1, 0]
+    assert "timed out" in rows[0].error
+    assert mail.outbox == []
+
+
+def test_a_permanent_error_fails_that_reader_only_and_is_not_retried(edition, scripted):
+    bad, good = _reader(), _reader()
+    scripted.script[bad.email] = [AnymailRecipientsRefused("address rejected")]
+    ids = _pending(edition, [bad, good])
+
+    digest_send_batch_task.delay(ids)
+
+    assert Delivery.objects.get(subscriber=bad).status == "failed"
+    assert "rejected" in Delivery.objects.get(subscriber=bad).error
+    assert Delivery.objects.get(subscriber=good).status == "sent"
+    assert [m.to[0] for m in mail.outbox] == [good.email]
+
+
+def test_a_4xx_from_the_esp_is_permanent():
+    assert not delivery.error_is_transient(AnymailAPIError("invalid", status_code=422))
+    assert delivery.error_is_transient(AnymailAPIError("down", status_code=503))
+    assert delivery.error_is_transient(ConnectionError("reset"))
+
+
+def test_transient_errors_give_up_after_max_attempts(edition, scripted):
+    reader = _reader()
+    scripted.script[reader.email] = [TimeoutError("down")] * delivery.MAX_ATTEMPTS
+    ids = _pending(edition, [reader])
+
+    assert _run_with_retries(ids) == delivery.MAX_ATTEMPTS - 1
+
+    row = Delivery.objects.get()
+    assert row.status == "failed" and row.attempts == delivery.MAX_ATTEMPTS
+    assert row.error.startswith(f"gave up after {delivery.MAX_ATTEMPTS} attempts")
+    assert mail.outbox == []
+
+
+def test_retry_backoff_grows_and_is_jittered():
+    first, later = delivery.retry_countdown(0), delivery.retry_countdown(3)
+    assert 60 <= first <= 90 and 480 <= later <= 720
+    assert delivery.retry_countdown(20) <= delivery.RETRY_MAX_SECONDS * 1.5
+
+
+def test_a_suppressed_address_is_skipped_not_mailed(edition):
+    reader = _reader()
+    Suppression.objects.create(email_hash=email_hash(reader.email), reason="bounced")
+    digest_send_batch(delivery_ids=_pending(edition, [reader]))
+    assert Delivery.objects.get().status == "skipped"
+    assert mail.outbox == []
+
+
+# --- Stale rows (a dead worker) -----------------------------------------------------
+
+
+def _claimed_then_killed(edition, readers, journal: dict):
+    """Rows as a worker killed mid-batch leaves them: claimed, some journalled."""
+    ids = _pending(edition, readers)
+    claimed_at = NOW - delivery.stale_after() - dt.timedelta(minutes=1)
+    delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
+    rows = {r.subscriber_id: r for r in Delivery.objects.all()}
+    for reader, value in journal.items():
+        delivery._journal_write(rows[reader.id], value)
+    return rows
+
+
+def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_commit_callbacks):
+    was_sent, in_flight, not_reached = _reader(), _reader(), _reader()
+    _claimed_then_killed(
+        edition, [was_sent, in_flight, not_reached],
+        {was_sent: "sent:esp-123", in_flight: "attempting"},
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = deliveries_resolve_stale(now=NOW)
+
+    assert counts == {"sent": 1, "requeued": 2, "in_flight": 1}
+    assert Delivery.objects.get(subscriber=was_sent).provider_message_id == "esp-123"
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    # The one already sent is not mailed again; the other two get theirs.
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
+
+
+def test_recent_sending_rows_are_left_to_their_worker(edition):
+    ids = _pending(edition, [_reader()])
+    delivery.deliveries_claim(delivery_ids=ids, now=NOW - dt.timedelta(minutes=2))
+    assert deliveries_resolve_stale(now=NOW)["requeued"] == 0
+    assert Delivery.objects.get().status == "sending"

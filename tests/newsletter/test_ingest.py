@@ -1,0 +1,507 @@
+"""newsletter/ingest.py and `manage.py fetch_papers`, against recorded API
+responses served by a real HTTP server on 127.0.0.1: the real client, paging and
+urllib3 retries run; nothing leaves the machine."""
+
+import copy
+import datetime as dt
+import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from newsletter import ingest
+from newsletter.ingest import (
+    IngestError,
+    IngestUnavailable,
+    papers_fetch,
+    papers_fetch_and_import,
+    papers_import,
+    papers_import_file,
+    title_normalise,
+)
+from newsletter.models import Paper
+from newsletter.tasks import papers_fetch_today
+from tests.factories import PaperFactory
+
+RECORDED = Path(__file__).parent / "recorded"
+OLDER = RECORDED / "hf-daily-papers-2024-10-25-first-2.json"
+NEWER = RECORDED / "hf-daily-papers-item-2026-03-06.json"
+NO_IDS = RECORDED / "hf-daily-papers-2025-11-19-no-ids.json"
+MALFORMED = RECORDED / "hf-daily-papers-2025-11-21-malformed.json"
+
+
+def recorded(name: str | Path) -> list:
+    return json.loads((RECORDED / name).read_text())
+
+
+class FakeDailyPapers:
+    """Scripted answers per (date, page); the last answer of a script repeats."""
+
+    def __init__(self, server: ThreadingHTTPServer):
+        self.server = server
+        self.base = f"http://127.0.0.1:{server.server_address[1]}"
+        self.url = f"{self.base}/api/daily_papers"
+        self.scripts: dict[tuple[str, str], list[tuple[int, dict, bytes]]] = {}
+        self.requests: list[dict] = []
+
+    def respond(self, date: str, body, *, page: int = 0, status: int = 200, headers=None):
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.scripts.setdefault((date, str(page)), []).append((status, headers or {}, raw))
+
+    def pages_requested(self) -> list[str]:
+        return [r.get("p", "0") for r in self.requests]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        api: FakeDailyPapers = self.server.api
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        api.requests.append(query)
+        script = api.scripts.get((query.get("date", ""), query.get("p", "0")))
+        if not script:
+            status, headers, body = 404, {}, b'{"error":"Not scripted"}'
+        else:
+            status, headers, body = script.pop(0) if len(script) > 1 else script[0]
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value.replace("{base}", api.base))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hf_api(settings, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.api = FakeDailyPapers(server)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    settings.HF_DAILY_PAPERS_URL = server.api.url
+    settings.HF_TIMEOUT_SECONDS = 5
+    # Retries run for real; only urllib3's sleeps between them are shortened.
+    monkeypatch.setattr(ingest, "RETRY_BACKOFF_SECONDS", 0)
+    yield server.api
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+# --- Fetching over HTTP ------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_day_is_fetched_and_its_papers_stored_as_readers_see_them(hf_api):
+    hf_api.respond("2024-10-25", recorded(OLDER))
+
+    result = papers_fetch_and_import(date=dt.date(2024, 10, 25))
+
+    assert (result.created, result.updated, result.total) == (2, 0, 2)
+    assert hf_api.requests == [{"date": "2024-10-25", "limit": "100", "p": "0"}]
+    paper = Paper.objects.get(arxiv_id="2410.17243")
+    # The API hard-wraps titles and abstracts.
+    assert paper.title == (
+        "Breaking the Memory Barrier: Near Infinite Batch Size Scaling for Contrastive Loss"
+    )
+    assert paper.abstract.startswith("Contrastive loss is a powerful approach for representation learning, where larger")
+    assert "\n" not in paper.abstract
+    assert paper.authors[:2] == ["Zesen Cheng", "Hang Zhang"]
+    assert paper.author_count == 9
+    assert paper.published_on == dt.date(2024, 10, 22)
+    assert paper.trending_date == dt.date(2024, 10, 25)
+    assert (paper.upvotes, paper.num_comments) == (64, 3)
+    assert paper.thumbnail_url == "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2410.17243.png"
+    assert paper.organization == "" and paper.hidden is False
+    assert paper.title_key == title_normalise(paper.title)
+
+
+@pytest.mark.django_db
+def test_the_newer_shape_brings_ai_summary_links_and_organisation(hf_api):
+    hf_api.respond("2026-03-06", recorded(NEWER))
+
+    papers_fetch_and_import(date=dt.date(2026, 3, 6))
+
+    paper = Paper.objects.get(arxiv_id="2602.23229")
+    assert paper.ai_summary.startswith("Large Multimodal Models demonstrate superior performance")
+    assert "in-context learning" in paper.ai_keywords
+    assert paper.github_repo == "https://github.com/marco-garosi/CIRCLE"
+    assert paper.github_stars == 9
+    assert paper.project_page == "https://circle-lmm.github.io/"
+    assert paper.organization == "Multimedia and Human Understanding Group"
+    assert paper.organization_slug == "MHUGLab"
+    assert paper.num_comments == 1
+    assert paper.trending_date == dt.date(2026, 3, 6)
+    assert paper.published_on == dt.date(2026, 2, 26)
+
+
+@pytest.mark.django_db
+def test_a_weekend_is_an_empty_day_not_an_error(hf_api):
+    hf_api.respond("2025-11-22", recorded("hf-daily-papers-2025-11-22-weekend.json"))
+
+    result = papers_fetch_and_import(date=dt.date(2025, 11, 22))
+
+    assert result.total == 0
+    assert Paper.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_full_pages_are_followed_and_a_paper_on_two_pages_counts_once(hf_api, monkeypatch):
+    monkeypatch.setattr(ingest, "PAGE_LIMIT", 2)
+    hf_api.respond("2025-11-20", recorded("hf-daily-papers-2025-11-20-page-0.json"), page=0)
+    hf_api.respond("2025-11-20", recorded("hf-daily-papers-2025-11-20-page-1.json"), page=1)
+    hf_api.respond("2025-11-20", [], page=2)
+
+    result = papers_fetch_and_import(date=dt.date(2025, 11, 20))
+
+    assert hf_api.pages_requested() == ["0", "1", "2"]
+    assert {r["limit"] for r in hf_api.requests} == {"2"}
+    assert result.created == 3
+    # Its votes moved while we paged: the later listing is the fresher one.
+    assert Paper.objects.get(arxiv_id="2511.90002").upvotes == 81
+
+
+@pytest.mark.django_db
+def test_a_link_rel_next_header_is_followed(hf_api):
+    next_link = '<{base}/api/daily_papers?date=2025-11-20&limit=100&p=1>; rel="next"'
+    hf_api.respond(
+        "2025-11-20", recorded("hf-daily-papers-2025-11-20-page-0.json"), headers={"Link": next_link}
+    )
+    hf_api.respond("2025-11-20", recorded("hf-daily-papers-2025-11-20-page-1.json"), page=1)
+
+    items = papers_fetch(date=dt.date(2025, 11, 20))
+
+    assert hf_api.pages_requested() == ["0", "1"]
+    assert sorted(item["paper"]["id"] for item in items) == ["2511.90001", "2511.90002", "2511.90003"]
+
+
+@pytest.mark.django_db
+def test_503_and_429_are_retried_until_the_api_answers(hf_api):
+    hf_api.respond("2024-10-25", {"error": "Service Unavailable"}, status=503)
+    hf_api.respond("2024-10-25", {"error": "Too Many Requests"}, status=429, headers={"Retry-After": "1"})
+    hf_api.respond("2024-10-25", recorded(OLDER))
+
+    result = papers_fetch_and_import(date=dt.date(2024, 10, 25))
+
+    assert len(hf_api.requests) == 3
+    assert result.created == 2
+
+
+@pytest.mark.django_db
+def test_an_api_that_keeps_failing_is_reported_with_status_and_address(hf_api):
+    hf_api.respond("2024-10-25", {"error": "Internal Error"}, status=500)
+
+    with pytest.raises(IngestUnavailable) as excinfo:
+        papers_fetch_and_import(date=dt.date(2024, 10, 25))
+
+    message = str(excinfo.value)
+    assert "HTTP 500" in message and "Internal Error" in message
+    assert "Daily Papers for 2024-10-25" in message and hf_api.url in message
+    assert len(hf_api.requests) == ingest.RETRY_ATTEMPTS + 1
+    assert Paper.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_an_error_status_that_is_not_transient_is_not_retried(hf_api):
+    hf_api.respond("2099-01-01", {"error": "Date is in the future"}, status=400)
+
+    with pytest.raises(IngestError, match="HTTP 400.*Date is in the future"):
+        papers_fetch(date=dt.date(2099, 1, 1))
+
+    assert len(hf_api.requests) == 1
+
+
+@pytest.mark.django_db
+def test_an_unreachable_api_is_reported_after_retrying(settings, monkeypatch):
+    monkeypatch.setattr(ingest, "RETRY_BACKOFF_SECONDS", 0)
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings.HF_DAILY_PAPERS_URL = f"http://127.0.0.1:{port}/api/daily_papers"
+
+    with pytest.raises(IngestUnavailable, match="request failed after retries") as excinfo:
+        papers_fetch(date=dt.date(2024, 10, 25))
+
+    # The Celery task's autoretry_for=(ConnectionError, …) picks it up.
+    assert isinstance(excinfo.value, ConnectionError)
+
+
+@pytest.mark.django_db
+def test_a_response_that_is_not_a_list_of_papers_is_refused(hf_api):
+    hf_api.respond("2024-10-25", b"<html>Maintenance</html>")
+    hf_api.respond("2024-10-26", {"error": "Invalid date"})
+
+    with pytest.raises(IngestError, match="page 0 .*not JSON: '<html>Maintenance</html>'"):
+        papers_fetch(date=dt.date(2024, 10, 25))
+    with pytest.raises(IngestError, match="expected a JSON array of items, got dict"):
+        papers_fetch(date=dt.date(2024, 10, 26))
+
+
+# --- Importing: idempotence and the editors' flags ----------------------------------
+
+
+@pytest.mark.django_db
+def test_importing_the_same_day_twice_updates_counts_without_duplicates():
+    items = recorded(OLDER)
+    papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    later = copy.deepcopy(items)
+    later[0]["paper"]["upvotes"] = 99
+    later[0]["numComments"] = 7
+
+    result = papers_import(items=later, trending_date=dt.date(2024, 10, 25))
+
+    assert (result.created, result.updated) == (0, 2)
+    assert Paper.objects.count() == 2
+    paper = Paper.objects.get(arxiv_id="2410.17243")
+    assert (paper.upvotes, paper.num_comments) == (99, 7)
+
+
+@pytest.mark.django_db
+def test_editors_pin_and_hide_survive_a_reimport():
+    papers_import_file(path=OLDER, trending_date=dt.date(2024, 10, 25))
+    Paper.objects.filter(arxiv_id="2410.17243").update(pinned=True)
+    Paper.objects.filter(arxiv_id="2410.16251").update(hidden=True)
+
+    papers_import_file(path=OLDER, trending_date=dt.date(2024, 10, 25))
+
+    assert Paper.objects.get(arxiv_id="2410.17243").pinned is True
+    assert Paper.objects.get(arxiv_id="2410.16251").hidden is True
+
+
+@pytest.mark.django_db
+def test_a_paper_keeps_the_first_day_it_trended_on():
+    papers_import_file(path=OLDER, trending_date=dt.date(2024, 10, 25))
+
+    papers_import_file(path=OLDER, trending_date=dt.date(2024, 10, 28))
+
+    assert set(Paper.objects.values_list("trending_date", flat=True)) == {dt.date(2024, 10, 25)}
+
+
+@pytest.mark.django_db
+def test_without_a_date_each_paper_trends_on_the_day_it_was_listed():
+    papers_import_file(path=OLDER)
+    papers_import_file(path=NEWER)
+
+    # Older shape: the item's publishedAt; newer shape: paper.submittedOnDailyAt
+    # (its item publishedAt is the arXiv time).
+    assert Paper.objects.get(arxiv_id="2410.17243").trending_date == dt.date(2024, 10, 25)
+    assert Paper.objects.get(arxiv_id="2602.23229").trending_date == dt.date(2026, 3, 6)
+
+
+@pytest.mark.django_db
+def test_entries_without_arxiv_id_dedupe_on_their_normalised_title():
+    papers_import_file(path=NO_IDS)
+    again = recorded(NO_IDS)
+    again[0]["paper"]["title"] = "weak to strong SEARCH —  aligning large models."
+    again[0]["paper"]["upvotes"] = 31
+
+    result = papers_import(items=again)
+
+    assert (result.created, result.updated) == (0, 2)
+    assert Paper.objects.count() == 2
+    paper = Paper.objects.get(title_key="weak to strong search aligning large models")
+    assert paper.arxiv_id is None and paper.upvotes == 31
+
+
+@pytest.mark.django_db
+def test_a_listing_with_an_id_takes_over_the_same_paper_without_one():
+    papers_import_file(path=NO_IDS)
+    with_id = recorded(NO_IDS)[:1]
+    with_id[0]["paper"]["id"] = "2511.99999"
+
+    papers_import(items=with_id)
+
+    assert Paper.objects.count() == 2
+    assert Paper.objects.get(arxiv_id="2511.99999").title == "Weak-to-Strong Search: Aligning Large Models"
+
+
+@pytest.mark.django_db
+def test_hidden_authors_are_not_shown_but_counted():
+    papers_import_file(path=NO_IDS)
+
+    paper = Paper.objects.get(title="Weak-to-Strong Search: Aligning Large Models")
+    assert paper.authors == ["Visible Author", "Another Visible"]
+    assert paper.author_count == 3
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_paper_is_hidden_and_stays_hidden():
+    papers_import_file(path=NO_IDS)
+    paper = Paper.objects.get(title="A Withdrawn Result")
+    assert paper.hidden is True
+    assert paper.withdrawn_at == dt.datetime(2025, 11, 19, 10, tzinfo=dt.UTC)
+
+    papers_import_file(path=NO_IDS)
+
+    assert Paper.objects.get(pk=paper.pk).hidden is True
+
+
+# --- Malformed input: a clear message, nothing written ---------------------------------
+
+
+@pytest.mark.django_db
+def test_a_malformed_file_is_refused_naming_the_item_and_nothing_is_imported():
+    PaperFactory(arxiv_id="2511.91001", upvotes=1, title="First Fine Paper")
+
+    with pytest.raises(IngestError) as excinfo:
+        papers_import_file(path=MALFORMED, trending_date=dt.date(2025, 11, 21))
+
+    message = str(excinfo.value)
+    assert str(MALFORMED) in message and "nothing imported" in message
+    assert "item 3 (paper 2511.91003): paper.upvotes must be an integer, got 'abc'" in message
+    # Neither the new fine papers nor the update of the existing one went in.
+    assert list(Paper.objects.values_list("arxiv_id", "upvotes")) == [("2511.91001", 1)]
+
+
+def _good_item() -> dict:
+    return copy.deepcopy(recorded(OLDER)[1])
+
+
+def _with(change) -> list:
+    item = _good_item()
+    change(item)
+    return [_good_item(), item]
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        ({"error": "Invalid date"}, "top level: expected a JSON array of items, got dict"),
+        ([_good_item(), "a string"], "item 2: must be an object, got str"),
+        ([_good_item(), {"title": "No paper"}], "item 2: has no 'paper' object"),
+        (_with(lambda i: (i["paper"].pop("title"), i.pop("title"))), "item 2 (paper 2410.16251): has no title"),
+        (
+            _with(lambda i: i["paper"].update(authors="Ada")),
+            "item 2 (paper 2410.16251): paper.authors must be a list, got 'Ada'",
+        ),
+        (
+            _with(lambda i: i["paper"].update(publishedAt="yesterday")),
+            "paper.publishedAt must be an ISO 8601 date-time, got 'yesterday'",
+        ),
+        (
+            _with(lambda i: i.update(numComments=-2)),
+            "item 2 (paper 2410.16251): numComments must be zero or more, got -2",
+        ),
+        (
+            _with(lambda i: i["paper"].update(upvotes=True)),
+            "paper.upvotes must be an integer, got True",
+        ),
+    ],
+    ids=["not-a-list", "item-not-object", "no-paper", "no-title", "authors", "date", "negative", "bool"],
+)
+@pytest.mark.django_db
+def test_malformed_items_are_refused_with_what_and_where(items, expected):
+    with pytest.raises(IngestError) as excinfo:
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25), source="upload.json")
+
+    assert str(excinfo.value).startswith("upload.json: refused, nothing imported.")
+    assert expected in str(excinfo.value)
+    assert Paper.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_every_problem_is_listed_at_once():
+    items = recorded(OLDER)
+    items[0]["paper"]["upvotes"] = "many"
+    items[1]["numComments"] = "2"
+
+    with pytest.raises(IngestError, match=r"2 problems: item 1 .*upvotes.*; item 2 .*numComments"):
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_not_json_is_refused_with_its_position(tmp_path):
+    path = tmp_path / "papers.json"
+    path.write_text('[{"paper": {"title": "x"}},\n oops]')
+
+    with pytest.raises(IngestError, match=r"papers.json: not valid JSON: .* line 2 column 2"):
+        papers_import_file(path=path)
+    with pytest.raises(IngestError, match="missing.json: cannot read"):
+        papers_import_file(path=tmp_path / "missing.json")
+
+
+# --- manage.py fetch_papers and the Celery task ------------------------------------------
+
+
+@pytest.mark.django_db
+def test_fetch_papers_prints_a_summary_and_is_safe_to_rerun(hf_api):
+    hf_api.respond("2024-10-25", recorded(OLDER))
+    out = StringIO()
+
+    call_command("fetch_papers", date="2024-10-25", stdout=out)
+    call_command("fetch_papers", date="2024-10-25", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "Imported 2 papers for 2024-10-25: 2 new, 0 updated",
+        "Imported 2 papers for 2024-10-25: 0 new, 2 updated",
+    ]
+    assert Paper.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_fetch_papers_imports_a_file(hf_api):
+    out = StringIO()
+
+    call_command("fetch_papers", file=str(NEWER), stdout=out)
+
+    assert out.getvalue().strip() == f"Imported 1 paper from {NEWER}: 1 new, 0 updated"
+    assert hf_api.requests == []
+
+
+@pytest.mark.django_db
+def test_fetch_papers_turns_an_ingest_error_into_a_command_error(hf_api):
+    with pytest.raises(CommandError, match="item 3 .*upvotes must be an integer, got 'abc'"):
+        call_command("fetch_papers", file=str(MALFORMED), date="2025-11-21", stdout=StringIO())
+    with pytest.raises(CommandError, match="--date must be YYYY-MM-DD, got '24/11/2025'"):
+        call_command("fetch_papers", date="24/11/2025", stdout=StringIO())
+    assert Paper.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_the_morning_task_fetches_the_day(hf_api):
+    hf_api.respond("2024-10-25", recorded(OLDER))
+
+    assert papers_fetch_today.delay("2024-10-25").get() == 2
+    assert Paper.objects.count() == 2
+
+
+def _day_of(count: int) -> list:
+    template = recorded(NEWER)[0]
+    items = []
+    for n in range(count):
+        item = copy.deepcopy(template)
+        item["paper"]["id"] = f"2511.{80000 + n}"
+        item["paper"]["title"] = f"Paper number {n} of a busy day"
+        items.append(item)
+    return items
+
+
+def _paper_queries(items: list) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        papers_import(items=items, trending_date=dt.date(2025, 11, 20))
+    # Topic scoring (newsletter/relevance.py) has its own budget and tests.
+    return sum('"newsletter_paper"' in q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.django_db
+def test_a_day_is_written_in_a_fixed_number_of_queries_however_many_papers():
+    small, busy = _day_of(2), _day_of(25)
+    insert_small = _paper_queries(small)
+    insert_busy = _paper_queries(busy[2:])  # the two of `small` are in `busy` too
+    update_small = _paper_queries(small)
+    update_busy = _paper_queries(busy)
+
+    # New papers: one lookup, one INSERT. Known papers: one lookup, one UPDATE.
+    assert (insert_small, insert_busy) == (2, 2)
+    assert (update_small, update_busy) == (2, 2)

@@ -1,0 +1,261 @@
+"""newsletter/relevance.py: the keyword matcher, and scoring papers into PaperTopic."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter.models import PaperTopic, Topic
+from newsletter.relevance import RELEVANCE_THRESHOLD, papers_score, topic_match, topic_rescore
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+BLAND = "We study a method and report results on several benchmarks."
+
+
+def score(keywords, title="A Study", abstract=BLAND, **kwargs):
+    return topic_match(keywords=keywords, title=title, abstract=abstract, **kwargs).score
+
+
+# --- Tokens and word boundaries -------------------------------------------------
+
+
+def test_acronym_never_matches_inside_a_longer_word():
+    assert score(["RL"], title="Fetching a URL with CURL", abstract="Parse the URL; CURL it.") == 0
+
+
+def test_acronym_matches_as_a_word_and_in_its_plural():
+    assert score(["RL"], title="Scaling RL to Long Videos") > RELEVANCE_THRESHOLD
+    assert score(["LLM"], title="Reverse Thinking Makes LLMs Stronger Reasoners") > RELEVANCE_THRESHOLD
+    assert score(["GNN"], title="Forward Learning of GNNs") > RELEVANCE_THRESHOLD
+
+
+def test_acronym_is_case_sensitive_but_words_are_not():
+    assert score(["RAG"], title="The rag and bone shop of the heart") == 0
+    assert score(["rag"], title="The rag and bone shop of the heart") > 0
+    assert score(["reinforcement learning"], title="REINFORCEMENT LEARNING at Scale") > 0
+
+
+def test_word_forms_match_both_ways():
+    assert score(["agent"], title="Self-Adaptive Agents in Realistic Environments") > RELEVANCE_THRESHOLD
+    assert score(["agents"], title="An Agent That Plans") > RELEVANCE_THRESHOLD
+    assert score(["diffusion models"], title="Fine-tuning a Diffusion Model") > RELEVANCE_THRESHOLD
+    assert score(["diffusion model"], title="Training Diffusion Models with RL") > RELEVANCE_THRESHOLD
+    assert score(["quantization"], title="Quantized Transformers Without Retraining") > RELEVANCE_THRESHOLD
+    assert score(["generate images"], title="Generating Images from Text") > RELEVANCE_THRESHOLD
+
+
+# --- Phrases --------------------------------------------------------------------
+
+
+def test_phrase_needs_its_words_in_a_row():
+    assert score(["catastrophic forgetting"], title="Catastrophic Forgetting Revisited") > 0
+    assert score(
+        ["catastrophic forgetting"], title="Catastrophic Failures and Forgetting in Models"
+    ) == 0
+
+
+def test_phrase_matches_across_hyphens_and_the_closed_compound():
+    assert score(["vision-language"], title="Vision Language Models Explained") > 0
+    assert score(["vision language model"], title="Towards Better Vision-Language Models") > 0
+    assert score(["fine-tuning"], title="Parameter-Efficient Finetuning") > 0
+
+
+def test_a_longer_keyword_claims_its_words_before_its_parts():
+    match = topic_match(
+        keywords=["diffusion", "diffusion model"], title="A Diffusion Model for Audio", abstract=BLAND
+    )
+    assert match.terms == ("diffusion model",)
+
+
+def test_title_only_keywords_ignore_the_abstract():
+    keywords = ["title:code"]
+    assert score(keywords, title="Robust Mean Teacher", abstract="The code is available.") == 0
+    assert score(keywords, title="CodeBoost: Boosting Code LLMs") > RELEVANCE_THRESHOLD
+
+
+def test_hf_ai_keywords_count_as_abstract_evidence():
+    bland = score(["catastrophic forgetting"])
+    assert bland == 0
+    with_ai = score(["catastrophic forgetting"], ai_keywords=["catastrophic forgetting", "replay"])
+    abstract = score(["catastrophic forgetting"], abstract="It reduces catastrophic forgetting.")
+    assert with_ai == abstract > 0
+
+
+# --- Weights and the score ---------------------------------------------------------
+
+
+def test_a_title_match_weighs_more_than_an_abstract_match():
+    in_title = score(["continual learning"], title="Continual Learning at Scale")
+    in_abstract = score(["continual learning"], abstract="We study continual learning at scale.")
+    assert in_title > in_abstract > 0
+
+
+def test_one_passing_mention_is_not_enough_but_a_title_match_is():
+    assert score(["reward"], abstract="A reward is given at the end.") < RELEVANCE_THRESHOLD
+    assert score(["reward"], title="Reward Models Are Hard") >= RELEVANCE_THRESHOLD
+
+
+def test_repeats_add_less_and_less():
+    one, two, three = (
+        score(["forgetting"], abstract=" ".join(["forgetting happens."] * n)) for n in (1, 2, 3)
+    )
+    assert one < two < three < 1
+    assert three - two < two - one
+    # Two different keywords beat one keyword said twice.
+    assert score(["forgetting", "replay"], abstract="forgetting and replay") > two
+
+
+def test_matched_terms_come_strongest_first():
+    match = topic_match(
+        keywords=["replay", "catastrophic forgetting", "continual learning"],
+        title="Continual Learning Without Replay Buffers",
+        abstract="Continual learning suffers from catastrophic forgetting; replay helps.",
+    )
+    # "replay" and "continual learning" are both in the title and the abstract: a tie,
+    # broken by the editor's order; the abstract-only term comes last.
+    assert match.terms == ("replay", "continual learning", "catastrophic forgetting")
+    assert match.is_relevant
+
+
+def test_no_keywords_or_no_text_scores_zero():
+    assert topic_match(keywords=[], title="Anything", abstract="At all").score == 0
+    assert topic_match(keywords=["  ", ""], title="Anything", abstract="").score == 0
+    assert topic_match(keywords=["RL"], title="", abstract="").terms == ()
+
+
+def test_scoring_is_deterministic_and_independent_of_keyword_order():
+    keywords = ["reinforcement learning", "RL", "reward", "policy gradient", "PPO"]
+    title = "Towards Better Alignment: Training Diffusion Models with Reinforcement Learning"
+    abstract = "RL with sparse reward; policy gradient with PPO; reward shaping. RL again."
+    first = topic_match(keywords=keywords, title=title, abstract=abstract)
+    assert all(topic_match(keywords=keywords, title=title, abstract=abstract) == first for _ in range(5))
+    reordered = topic_match(keywords=list(reversed(keywords)), title=title, abstract=abstract)
+    assert reordered.score == first.score
+    assert set(reordered.terms) == set(first.terms)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    prefix=st.text(alphabet="abcdefghijklmnopqrstuvwxyzCU", min_size=1, max_size=6),
+    suffix=st.text(alphabet="abcdefghijklmnopqrstuvwxyz", max_size=6),
+    abstract=st.text(alphabet=st.characters(blacklist_characters="R"), max_size=300),
+)
+def test_scores_stay_between_zero_and_one_and_rl_never_hides_in_words(prefix, suffix, abstract):
+    hidden = f"{prefix}RL{suffix}"
+    match = topic_match(keywords=["RL", "reward", "policy"], title=hidden, abstract=abstract)
+    assert 0 <= match.score < 1
+    assert "RL" not in match.terms
+
+
+# --- Scoring papers into PaperTopic ---------------------------------------------------
+
+
+@pytest.fixture
+def continual(db):
+    # Alone with the topics each test makes: the default topics (migration 0002)
+    # are covered by tests/newsletter/test_topics.py.
+    Topic.objects.all().delete()
+    return TopicFactory(
+        name="Continual learning",
+        keywords="continual learning\ncatastrophic forgetting\nreplay",
+    )
+
+
+@pytest.mark.django_db
+def test_papers_score_keeps_relevant_rows_with_their_terms(continual):
+    relevant = PaperFactory(
+        title="Beyond Not-Forgetting: Continual Learning with Backward Knowledge Transfer",
+        abstract="Most continual learning methods fight catastrophic forgetting.",
+    )
+    passing = PaperFactory(title="Rectified Flows", abstract="Unlike replay-based methods, we ...")
+    unrelated = PaperFactory(title="UniViTAR: Unified Vision Transformer", abstract=BLAND)
+
+    papers_score(papers=[relevant, passing, unrelated])
+
+    row = PaperTopic.objects.get(paper=relevant, topic=continual)
+    assert row.source == PaperTopic.Source.AUTO
+    assert row.score >= RELEVANCE_THRESHOLD
+    assert row.matched_terms[0] == "continual learning"
+    assert "catastrophic forgetting" in row.matched_terms
+    assert not PaperTopic.objects.filter(paper__in=[passing, unrelated]).exists()
+
+
+@pytest.mark.django_db
+def test_papers_score_uses_hf_ai_keywords(continual):
+    paper = PaperFactory(
+        title="A Study of Hypernetworks", abstract=BLAND,
+        ai_keywords=["catastrophic forgetting", "experience replay", "hypernetworks"],
+    )
+    papers_score(papers=[paper])
+    assert PaperTopic.objects.get(paper=paper).matched_terms == ["catastrophic forgetting", "replay"]
+
+
+@pytest.mark.django_db
+def test_rescoring_updates_and_drops_automatic_rows(continual):
+    paper = PaperFactory(title="Continual Learning in the Wild", abstract=BLAND)
+    papers_score(papers=[paper])
+    first = PaperTopic.objects.get(paper=paper)
+
+    paper.abstract = "Continual learning without catastrophic forgetting."
+    paper.save()
+    papers_score(papers=[paper])
+    assert PaperTopic.objects.get(paper=paper).score > first.score
+
+    paper.title, paper.abstract = "Rectified Flows", BLAND
+    paper.save()
+    papers_score(papers=[paper])
+    assert not PaperTopic.objects.filter(paper=paper).exists()
+
+
+@pytest.mark.django_db
+def test_editor_rows_survive_rescoring(continual):
+    removed = PaperFactory(title="Continual Learning with Replay", abstract="catastrophic forgetting")
+    added = PaperFactory(title="Rectified Flows", abstract=BLAND)
+    PaperTopicFactory(paper=removed, topic=continual, score=0, source=PaperTopic.Source.EDITOR)
+    PaperTopicFactory(paper=added, topic=continual, score=1.0, source=PaperTopic.Source.EDITOR,
+                      matched_terms=[])
+
+    papers_score(papers=[removed, added])
+    topic_rescore(topic=continual)
+
+    assert PaperTopic.objects.get(paper=removed).score == 0
+    assert PaperTopic.objects.get(paper=removed).source == PaperTopic.Source.EDITOR
+    assert PaperTopic.objects.get(paper=added).score == 1.0
+
+
+@pytest.mark.django_db
+def test_inactive_topics_do_not_score(continual):
+    TopicFactory(name="Retired", keywords="continual learning", is_active=False)
+    paper = PaperFactory(title="Continual Learning at Scale")
+    papers_score(papers=[paper])
+    assert list(PaperTopic.objects.filter(paper=paper).values_list("topic__name", flat=True)) == [
+        "Continual learning"
+    ]
+
+
+@pytest.mark.django_db
+def test_topic_rescore_reaches_every_paper_and_only_that_topic(continual):
+    other = TopicFactory(name="Diffusion", keywords="diffusion model")
+    old = PaperFactory(title="Continual Learning Ten Years Ago", trending_date="2020-01-06")
+    new = PaperFactory(title="Catastrophic Forgetting Today, and a Diffusion Model")
+
+    topic_rescore(topic=continual)
+
+    assert set(PaperTopic.objects.filter(topic=continual).values_list("paper", flat=True)) == {old.id, new.id}
+    assert not PaperTopic.objects.filter(topic=other).exists()
+
+
+@pytest.mark.django_db
+def test_scoring_costs_the_same_queries_for_one_paper_and_for_many(continual):
+    TopicFactory(name="Diffusion", keywords="diffusion model\ntext-to-image")
+
+    def queries(n):
+        papers = [
+            PaperFactory(title=f"Continual Learning of Diffusion Models {i}") for i in range(n)
+        ]
+        with CaptureQueriesContext(connection) as ctx:
+            papers_score(papers=papers)
+        return len(ctx.captured_queries)
+
+    assert queries(1) == queries(40)

@@ -1,0 +1,97 @@
+import datetime as dt
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.management import CommandError, call_command
+
+from newsletter.models import Delivery, Edition
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = "2025-11-24"
+TOPICS = {
+    "Continual learning": ["catastrophic forgetting", "replay"],
+    "Agents": ["tool use", "web agents"],
+    "Diffusion models": ["denoising", "image generation"],
+}
+
+
+@pytest.fixture
+def readers(db):
+    """A day of papers on three topics, and one reader per topic."""
+    result = {}
+    for t, (name, terms) in enumerate(TOPICS.items()):
+        topic = TopicFactory(name=name)
+        for n, term in enumerate(terms):
+            paper = PaperFactory(
+                trending_date=dt.date(2025, 11, 24), upvotes=100 - 10 * t - n,
+                title=f"{name}: a paper on {term}",
+            )
+            PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=[term])
+        reader = SubscriberFactory(email=f"{name.split()[0].lower()}@example.com")
+        reader.topics.add(topic)
+        result[name] = reader
+    return result
+
+
+def _send(*args) -> str:
+    out = StringIO()
+    call_command("send_digests", "--date", DAY, *args, stdout=out)
+    return out.getvalue()
+
+
+def test_each_reader_gets_one_different_email_leading_with_their_topic_and_a_rerun_sends_nothing(readers):
+    output = _send("--now")
+
+    assert "3 sent" in output
+    by_reader = {m.to[0]: m for m in mail.outbox}
+    assert len(by_reader) == 3
+    for name, reader in readers.items():
+        message = by_reader[reader.email]
+        assert message.subject.startswith(f"{name}: a paper on")
+        first = message.body.split("1. ", 1)[1]
+        assert first.startswith(f"{name}: a paper on")
+        assert f"{name} · matched: {TOPICS[name][0]}" in message.body
+    assert len({m.body for m in mail.outbox}) == 3
+
+    again = _send("--now")
+    assert "Nobody is due" in again
+    assert len(mail.outbox) == 3
+    assert Delivery.objects.filter(status="sent").count() == 3
+
+
+def test_dry_run_prints_who_would_get_what_and_sends_nothing(readers):
+    output = _send("--now", "--dry-run")
+    assert "continual@example.com" in output and "Agents: a paper on tool use" in output
+    assert "Continual learning · matched: catastrophic forgetting" in output
+    assert mail.outbox == [] and not Delivery.objects.exists()
+    assert Edition.objects.get().frozen_at is None  # a dry run freezes nothing
+
+
+def test_to_sends_one_reader_their_digest_whatever_their_hour(readers):
+    _send("--to", "AGENTS@example.com")
+    assert [m.to[0] for m in mail.outbox] == ["agents@example.com"]
+
+
+def test_without_now_only_readers_at_their_hour_are_sent(readers):
+    # The readers' hour is 07:00 UTC; whatever the time of this run, at most those due.
+    output = _send()
+    assert len(mail.outbox) in (0, 3)
+    assert "sent" in output or "Nobody is due" in output
+
+
+def test_an_edition_on_hold_is_refused(readers):
+    _send("--now", "--dry-run")
+    Edition.objects.update(on_hold=True)
+    with pytest.raises(CommandError, match="on hold"):
+        _send("--now")
+    assert mail.outbox == []
+
+
+def test_a_long_run_shows_progress(readers, monkeypatch):
+    monkeypatch.setattr("newsletter.delivery.BATCH_SIZE", 2)
+    for n in range(3):
+        SubscriberFactory(email=f"more{n}@example.com").topics.add(readers["Agents"].topics.get())
+    output = _send("--now")
+    assert "2/6 processed" in output and "6/6 processed, 6 sent" in output
+    assert "6 sent" in output
