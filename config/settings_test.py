@@ -33,3 +33,5 @@ ALLOWED_HOSTS = ["*"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
 SCREENSHOT_DIR = VAR_DIR / "screenshots"
+STATIC_ROOT = None  # whitenoise serves from the finders; no collectstatic in tests
+WHITENOISE_USE_FINDERS = True
