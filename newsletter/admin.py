@@ -1,11 +1,42 @@
-"""The editors' admin. Actions parse the selection and call one service."""
+"""The editors' admin: papers, topics, editions (preview, test send, hold, send now),
+the delivery ledger and the dashboard. Views and actions parse input and call one
+service of newsletter/curation.py (or relevance/services); no logic here."""
 
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from django import forms
 from django.contrib import admin, messages
-from django.db.models import Prefetch
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from . import relevance
-from .models import Delivery, DeliveryEvent, Edition, EditionPaper, Paper, PaperTopic, Topic
+from subscribers.models import Subscriber
+
+from . import curation, dashboard, relevance
+from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic
+
+admin.site.site_header = "Daily Papers Digest — editors"
+admin.site.site_title = "Daily Papers Digest admin"
+admin.site.index_title = "Curation"
+
+# How many readers the preview's "as whom" list offers; others by id in the URL.
+PREVIEW_READER_CHOICES = 200
+# Provider events the ledger filters on (anymail's normalised event types).
+PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscribed",
+                   "opened", "clicked", "rejected", "failed")
+
+
+# --- Papers -----------------------------------------------------------------------------
 
 
 class PaperTopicInline(admin.TabularInline):
@@ -14,18 +45,72 @@ class PaperTopicInline(admin.TabularInline):
     fields = ("topic", "score", "source", "matched_terms")
     readonly_fields = ("matched_terms",)
     autocomplete_fields = ("topic",)
+    verbose_name = "topic"
+    verbose_name_plural = "Topics (a row with source 'Editor' is never changed by re-scoring)"
+
+
+class HasCodeFilter(admin.SimpleListFilter):
+    title = "has code"
+    parameter_name = "has_code"
+
+    def lookups(self, request, model_admin):
+        return (("yes", "With code"), ("no", "Without code"))
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(github_repo="")
+        if self.value() == "no":
+            return queryset.filter(github_repo="")
+        return queryset
+
+
+class TopicChoiceForm(forms.Form):
+    topic = forms.ModelChoiceField(queryset=Topic.objects.all(), empty_label=None)
+
+
+class PaperJSONForm(forms.Form):
+    entry = forms.CharField(
+        label="API JSON entry",
+        widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "vLargeTextField"}),
+        help_text="One entry of https://huggingface.co/api/daily_papers (an object with a "
+                  "'paper' key), or a list of them.",
+    )
+    trending_date = forms.DateField(
+        initial=lambda: timezone.localdate(), help_text="The Daily Papers date it trended on.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean_entry(self):
+        try:
+            value = json.loads(self.cleaned_data["entry"])
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
+        if not isinstance(value, dict | list):
+            raise forms.ValidationError("Paste a JSON object (one entry) or a list of entries.")
+        return value
 
 
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
-    list_display = ("title", "trending_date", "upvotes", "num_comments", "topic_chips", "pinned", "hidden")
-    list_editable = ("pinned", "hidden")
-    list_filter = ("trending_date", "pinned", "hidden", "topics")
+    change_list_template = "admin/newsletter/paper/change_list.html"
+    list_display = ("title_short", "trending_date", "upvotes", "num_comments", "topic_chips",
+                    "has_code", "pinned", "hidden")
+    list_filter = ("trending_date", "topics", "pinned", "hidden", HasCodeFilter)
     search_fields = ("title", "abstract", "arxiv_id", "authors", "organization")
     date_hierarchy = "trending_date"
     readonly_fields = ("title_key", "created_at", "updated_at")
     inlines = [PaperTopicInline]
-    actions = ["pin", "unpin", "hide", "unhide", "rescore"]
+    actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "rescore"]
+    list_per_page = 50
+    fieldsets = (
+        (None, {"fields": ("title", "arxiv_id", "trending_date", "upvotes", "num_comments",
+                           ("pinned", "hidden"))}),
+        ("Text", {"fields": ("abstract", "ai_summary", "ai_keywords")}),
+        ("Authors and links", {"classes": ("collapse",), "fields": (
+            "authors", "author_count", "organization", "organization_slug", "published_on",
+            "github_repo", "github_stars", "project_page", "thumbnail_url", "withdrawn_at")}),
+        ("Record", {"classes": ("collapse",), "fields": ("title_key", "created_at", "updated_at")}),
+    )
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related(
@@ -36,75 +121,353 @@ class PaperAdmin(admin.ModelAdmin):
             )
         )
 
+    @admin.display(description="Title", ordering="title")
+    def title_short(self, paper):
+        title = paper.title if len(paper.title) <= 90 else paper.title[:89] + "…"
+        return format_html("{}<br><small class='muted'>{}</small>", title, paper.arxiv_id or "no arXiv id")
+
     @admin.display(description="Topics")
     def topic_chips(self, paper):
         return format_html_join(
-            " ", '<span style="padding:1px 6px;border-radius:8px;background:#eef2ff">{}</span>',
-            ((pt.topic.name,) for pt in paper.scored_topics),
+            " ", '<span class="chip" title="score {}">{}</span>',
+            ((f"{pt.score:.2f}", pt.topic.name) for pt in paper.scored_topics),
         )
 
-    @admin.action(description="Pin selected papers")
+    @admin.display(description="Code", boolean=True)
+    def has_code(self, paper):
+        return bool(paper.github_repo)
+
+    def save_model(self, request, obj, form, change):
+        # title_key is the upsert key of id-less papers (newsletter/ingest.py).
+        from .ingest import title_normalise
+
+        obj.title_key = title_normalise(obj.title)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:
+            relevance.papers_score(papers=[form.instance])
+
+    @admin.action(description="Pin selected papers (shown first)")
     def pin(self, request, queryset):
-        self.message_user(request, f"Pinned {queryset.update(pinned=True)} papers.")
+        self.message_user(request, f"Pinned {curation.papers_flag_set(papers=queryset, pinned=True)} papers.")
 
     @admin.action(description="Unpin selected papers")
     def unpin(self, request, queryset):
-        self.message_user(request, f"Unpinned {queryset.update(pinned=False)} papers.")
+        self.message_user(request, f"Unpinned {curation.papers_flag_set(papers=queryset, pinned=False)} papers.")
 
-    @admin.action(description="Hide selected papers")
+    @admin.action(description="Hide selected papers (never shown or mailed)")
     def hide(self, request, queryset):
-        self.message_user(request, f"Hid {queryset.update(hidden=True)} papers.")
+        self.message_user(request, f"Hid {curation.papers_flag_set(papers=queryset, hidden=True)} papers.")
 
     @admin.action(description="Show selected papers again")
     def unhide(self, request, queryset):
-        self.message_user(request, f"{queryset.update(hidden=False)} papers visible again.")
+        count = curation.papers_flag_set(papers=queryset, hidden=False)
+        self.message_user(request, f"{count} papers visible again.")
+
+    def _topic_action(self, request, queryset, *, assigned: bool):
+        form = TopicChoiceForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            topic = form.cleaned_data["topic"]
+            count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
+            verb = "added to" if assigned else "removed from"
+            self.message_user(request, f"{topic} {verb} {count} papers.", messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/newsletter/paper/topic_action.html", {
+            **self.admin_site.each_context(request),
+            "title": "Add a topic to papers" if assigned else "Remove a topic from papers",
+            "form": form, "papers": queryset, "assigned": assigned,
+            "action": request.POST.get("action"), "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
+
+    @admin.action(description="Add a topic to selected papers…")
+    def topic_add(self, request, queryset):
+        return self._topic_action(request, queryset, assigned=True)
+
+    @admin.action(description="Remove a topic from selected papers…")
+    def topic_remove(self, request, queryset):
+        return self._topic_action(request, queryset, assigned=False)
 
     @admin.action(description="Re-score topics of selected papers")
     def rescore(self, request, queryset):
-        relevance.papers_score(papers=list(queryset))
-        self.message_user(request, f"Re-scored {queryset.count()} papers.", messages.SUCCESS)
+        papers = list(queryset)
+        relevance.papers_score(papers=papers)
+        self.message_user(request, f"Re-scored {len(papers)} papers.", messages.SUCCESS)
+
+    def get_urls(self):
+        return [
+            path("add-json/", self.admin_site.admin_view(self.json_add_view),
+                 name="newsletter_paper_add_json"),
+            *super().get_urls(),
+        ]
+
+    def json_add_view(self, request):
+        from .ingest import IngestError
+
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = PaperJSONForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                papers = curation.paper_import_entry(
+                    entry=form.cleaned_data["entry"], trending_date=form.cleaned_data["trending_date"]
+                )
+            except IngestError as exc:
+                form.add_error("entry", str(exc))
+            else:
+                self.message_user(request, f"Added or updated {len(papers)} paper(s).", messages.SUCCESS)
+                if len(papers) == 1:
+                    return HttpResponseRedirect(reverse("admin:newsletter_paper_change", args=[papers[0].pk]))
+                return HttpResponseRedirect(reverse("admin:newsletter_paper_changelist"))
+        return TemplateResponse(request, "admin/newsletter/paper/add_json.html", {
+            **self.admin_site.each_context(request), "title": "Add a paper from the API's JSON",
+            "form": form, "opts": self.model._meta,
+        })
+
+
+# --- Topics -----------------------------------------------------------------------------
 
 
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "is_active", "position", "paper_count")
-    list_editable = ("is_active", "position")
+    change_form_template = "admin/newsletter/topic/change_form.html"
+    list_display = ("name", "slug", "is_active", "position", "paper_count", "reader_count")
+    list_editable = ("position",)
     search_fields = ("name", "keywords")
     prepopulated_fields = {"slug": ("name",)}
+    fields = ("name", "slug", "description", "keywords", "is_active", "position")
 
-    @admin.display(description="Papers")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            papers_matched=Count("paper_scores", filter=Q(paper_scores__score__gt=0), distinct=True),
+            readers=Count("subscribers", filter=Q(subscribers__status="active"), distinct=True),
+        )
+
+    @admin.display(description="Papers", ordering="papers_matched")
     def paper_count(self, topic):
-        return topic.paper_scores.filter(score__gt=0).count()
+        return topic.papers_matched
+
+    @admin.display(description="Active readers", ordering="readers")
+    def reader_count(self, topic):
+        return topic.readers
 
     def save_model(self, request, obj, form, change):
-        from .services import topic_update
+        from .services import TOPIC_EDITABLE_FIELDS, topic_update
 
-        fields = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         if change:
+            fields = {name: form.cleaned_data[name] for name in form.changed_data
+                      if name in TOPIC_EDITABLE_FIELDS}
             topic_update(topic=obj, **fields)
         else:
             super().save_model(request, obj, form, change)
             relevance.topic_rescore(topic=obj)
 
+    def get_urls(self):
+        return [
+            path("preview/", self.admin_site.admin_view(self.preview_view), name="newsletter_topic_preview"),
+            *super().get_urls(),
+        ]
 
-class EditionPaperInline(admin.TabularInline):
-    model = EditionPaper
-    extra = 0
-    fields = ("position", "paper")
-    raw_id_fields = ("paper",)
-    ordering = ("position",)
+    @xframe_options_sameorigin  # shown in the change form's own frame
+    def preview_view(self, request):
+        """The change form posts here (formaction) into a frame: the matches of the
+        typed keywords, before anything is saved."""
+        topic = None
+        if request.GET.get("topic", "").isdigit():
+            topic = Topic.objects.filter(pk=request.GET["topic"]).first()
+        if not (self.has_change_permission(request, topic) or self.has_add_permission(request)):
+            raise PermissionDenied
+        keywords = request.POST.get("keywords", topic.keywords if topic else "")
+        rows = curation.topic_preview(topic=topic, keywords=keywords)
+        return TemplateResponse(request, "admin/newsletter/topic/preview.html", {
+            "rows": rows, "topic": topic, "days": curation.TOPIC_PREVIEW_DAYS,
+            "threshold": relevance.RELEVANCE_THRESHOLD,
+            "new": sum(1 for r in rows if r.change == "new match"),
+            "dropped": sum(1 for r in rows if r.change == "drops out"),
+        })
+
+
+# --- Editions ---------------------------------------------------------------------------
+
+
+class EditionNoteForm(forms.ModelForm):
+    class Meta:
+        model = Edition
+        fields = ("note",)
+        widgets = {"note": forms.Textarea(attrs={"rows": 5, "class": "vLargeTextField",
+                                                 "placeholder": "A line or two for today's readers. **Markdown** works."})}
 
 
 @admin.register(Edition)
 class EditionAdmin(admin.ModelAdmin):
-    list_display = ("date", "on_hold", "frozen_at", "paper_total")
+    change_form_template = "admin/newsletter/edition/change_form.html"
+    change_list_template = "admin/newsletter/edition/change_list.html"
+    form = EditionNoteForm
+    list_display = ("date", "state", "paper_total", "sent_total", "failed_total")
     list_filter = ("on_hold",)
-    readonly_fields = ("frozen_at", "created_at", "updated_at")
-    inlines = [EditionPaperInline]
+    date_hierarchy = "date"
+    fields = ("note",)
 
-    @admin.display(description="Papers")
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(
+            paper_n=Count("entries", distinct=True),
+            sent_n=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.SENT), distinct=True),
+            failed_n=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED), distinct=True),
+        )
+
+    def has_add_permission(self, request):
+        # Editions are made from a date's papers ("Today's edition" assembles it).
+        return False
+
+    @admin.display(description="State")
+    def state(self, edition):
+        if edition.on_hold:
+            return mark_safe('<span class="badge hold">On hold</span>')
+        if edition.frozen_at:
+            return mark_safe('<span class="badge sent">Sending / sent</span>')
+        return mark_safe('<span class="badge draft">Not sent yet</span>')
+
+    @admin.display(description="Papers", ordering="paper_n")
     def paper_total(self, edition):
-        return edition.entries.count()
+        return edition.paper_n
+
+    @admin.display(description="Sent", ordering="sent_n")
+    def sent_total(self, edition):
+        return edition.sent_n
+
+    @admin.display(description="Failed", ordering="failed_n")
+    def failed_total(self, edition):
+        return edition.failed_n
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("today/", view(self.today_view), name="newsletter_edition_today"),
+            path("dashboard/", view(self.dashboard_view), name="newsletter_dashboard"),
+            path("<int:pk>/paper/<int:paper_id>/<str:op>/", view(self.paper_view),
+                 name="newsletter_edition_paper"),
+            path("<int:pk>/do/<str:op>/", view(self.edition_op_view), name="newsletter_edition_op"),
+            *super().get_urls(),
+        ]
+
+    def _edition_for_change(self, request, pk) -> Edition:
+        edition = get_object_or_404(Edition, pk=pk)
+        if not self.has_change_permission(request, edition):
+            raise PermissionDenied
+        return edition
+
+    def _back(self, edition, request) -> HttpResponseRedirect:
+        url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+        reader = request.POST.get("preview_as", "")
+        return HttpResponseRedirect(f"{url}?preview_as={reader}" if reader else url)
+
+    def today_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        edition = curation.edition_for_today()
+        return HttpResponseRedirect(reverse("admin:newsletter_edition_change", args=[edition.pk]))
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(request, "admin/newsletter/dashboard.html", {
+            **self.admin_site.each_context(request), "title": "Dashboard",
+            "charts": dashboard.dashboard_charts(),
+            "rate_warn": dashboard.RATE_WARN, "rate_limit": dashboard.RATE_LIMIT,
+        })
+
+    @staticmethod
+    def _reader(value: str) -> Subscriber | None:
+        return Subscriber.objects.filter(pk=value).prefetch_related("topics").first() if value.isdigit() else None
+
+    def paper_view(self, request, pk, paper_id, op):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        edition = self._edition_for_change(request, pk)
+        paper = get_object_or_404(Paper, pk=paper_id)
+        try:
+            if op in ("up", "down"):
+                curation.edition_move(edition=edition, paper_id=paper.pk, step=-1 if op == "up" else 1)
+            elif op in ("pin", "unpin"):
+                curation.papers_flag_set(papers=[paper], pinned=op == "pin")
+                self.message_user(request, f"{'Pinned' if op == 'pin' else 'Unpinned'}: {paper.title}")
+            elif op in ("hide", "unhide"):
+                curation.papers_flag_set(papers=[paper], hidden=op == "hide")
+                self.message_user(request, f"{'Hidden' if op == 'hide' else 'Shown again'}: {paper.title}")
+            else:
+                raise PermissionDenied
+        except curation.CurationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return self._back(edition, request)
+
+    def edition_op_view(self, request, pk, op):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        edition = self._edition_for_change(request, pk)
+        try:
+            if op == "hold":
+                curation.edition_hold(edition=edition)
+                self.message_user(request, "On hold: no digest of this edition goes out until you release it.",
+                                  messages.WARNING)
+            elif op == "release":
+                curation.edition_release(edition=edition)
+                self.message_user(request, "Released: readers get it at their delivery hour, once each.",
+                                  messages.SUCCESS)
+            elif op == "send-now":
+                count = curation.edition_send_now(edition=edition)
+                self.message_user(request, f"Sending now to {count} readers who have not had it.",
+                                  messages.SUCCESS)
+            elif op == "test-send":
+                reader = self._reader(request.POST.get("preview_as", ""))
+                curation.edition_test_send(edition=edition, to=request.user.email, subscriber=reader)
+                who = f"as {reader.email} gets it" if reader else "as a reader with no topics gets it"
+                self.message_user(request, f"Test sent to {request.user.email}, {who}.", messages.SUCCESS)
+            else:
+                raise PermissionDenied
+        except curation.CurationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+        return self._back(edition, request)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        edition = self.get_object(request, object_id)
+        extra = {}
+        if edition is not None:
+            reader = self._reader(request.GET.get("preview_as", ""))
+            readers = list(
+                Subscriber.objects.filter(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+                .order_by("email").only("id", "email")[:PREVIEW_READER_CHOICES]
+            )
+            if reader and reader not in readers:
+                readers.insert(0, reader)
+            entries = list(
+                edition.entries.select_related("paper").prefetch_related(
+                    Prefetch("paper__topic_scores",
+                             queryset=PaperTopic.objects.filter(score__gt=0).select_related("topic"),
+                             to_attr="scored_topics"))
+                .order_by("position")
+            )
+            hidden = list(
+                Paper.objects.filter(trending_date=edition.date, hidden=True).order_by("-upvotes")
+            )
+            extra = {
+                "title": f"Edition of {edition.date:%A %d %B %Y}",
+                "subtitle": None,
+                "edition": edition,
+                "entries": entries,
+                "hidden_papers": hidden,
+                "preview": curation.edition_preview(edition=edition, subscriber=reader),
+                "preview_reader": reader,
+                "readers": readers,
+                "figures": curation.edition_figures(edition=edition),
+                "is_today": edition.date >= timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1),
+                "user_email": request.user.email,
+            }
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
+
+
+# --- Deliveries -------------------------------------------------------------------------
 
 
 class DeliveryEventInline(admin.TabularInline):
@@ -114,15 +477,34 @@ class DeliveryEventInline(admin.TabularInline):
     fields = ("event_type", "occurred_at", "description")
     readonly_fields = fields
 
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class ProviderEventFilter(admin.SimpleListFilter):
+    title = "provider event"
+    parameter_name = "event"
+
+    def lookups(self, request, model_admin):
+        return [(e, e.capitalize()) for e in PROVIDER_EVENTS]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(Exists(
+                DeliveryEvent.objects.filter(delivery=OuterRef("pk"), event_type=self.value())
+            ))
+        return queryset
+
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("edition", "subscriber", "status", "attempts", "sent_at", "error_short")
-    list_filter = ("status", "edition")
+    list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter))
     search_fields = ("subscriber__email", "provider_message_id")
     list_select_related = ("edition", "subscriber")
     readonly_fields = [f.name for f in Delivery._meta.fields]
     inlines = [DeliveryEventInline]
+    actions = ["retry_failed"]
 
     @admin.display(description="Error")
     def error_short(self, delivery):
@@ -130,3 +512,13 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The ledger is what makes sends exactly-once: rows are never deleted by hand.
+        return False
+
+    @admin.action(description="Retry failed deliveries (each reader still gets it at most once)",
+                  permissions=["change"])
+    def retry_failed(self, request, queryset):
+        count = curation.deliveries_retry_failed(deliveries=queryset)
+        self.message_user(request, f"Queued {count} failed deliveries again.", messages.SUCCESS)

@@ -1,9 +1,21 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 
+from newsletter.models import Delivery, Topic
+
+from . import csv_io
+from .curation import subscribers_confirmation_resend, subscribers_suppress, subscribers_unsuppress
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from .selectors import email_hash
+from .services import subscriber_delete
 from .tokens import subscriber_manage_url
+
+EXPORT_PERMISSION = "subscribers.export_subscriber_data"
 
 
 class ConsentRecordInline(admin.TabularInline):
@@ -23,17 +35,84 @@ class ConsentRecordInline(admin.TabularInline):
         return False
 
 
+class DeliveryInline(admin.TabularInline):
+    """The digests this reader was sent (the ledger), read-only."""
+
+    model = Delivery
+    extra = 0
+    can_delete = False
+    fields = ("edition", "status", "sent_at", "attempts", "error")
+    readonly_fields = fields
+    ordering = ("-created_at",)
+    verbose_name_plural = "Deliveries"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("edition")
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300, widget=forms.TextInput(attrs={"size": 60}),
+        help_text="Why: kept with the suppression and in the admin's history.",
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text=(
+        "A header row, then one reader per row. Columns: email (required), topics "
+        "(slugs or names separated by ;), frequency (daily/weekly), time_zone (e.g. "
+        "Europe/Paris), delivery_hour (0–23)."))
+    consent_source = forms.CharField(
+        max_length=200, label="Where did they consent?",
+        help_text="Required. E.g. “Sign-up sheet at the NeurIPS 2025 booth, 3 Dec”. "
+                  "Kept on each reader's consent record.",
+    )
+    prior_consent = forms.BooleanField(
+        required=False, label="They already confirmed their address elsewhere (double opt-in)",
+        help_text="Leave unticked and each new address gets a confirmation email and "
+                  "receives nothing until it is confirmed.",
+    )
+    default_topics = forms.ModelMultipleChoiceField(
+        queryset=Topic.objects.filter(is_active=True), required=False,
+        widget=forms.CheckboxSelectMultiple, help_text="For rows without topics.",
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from exc
+
+
+def _export_response(subscribers) -> HttpResponse:
+    response = HttpResponse(
+        csv_io.subscribers_export_csv(subscribers=subscribers), content_type="text/csv; charset=utf-8"
+    )
+    stamp = timezone.now().strftime("%Y-%m-%d")
+    response["Content-Disposition"] = f'attachment; filename="subscribers-{stamp}.csv"'
+    return response
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
-    list_display = ("email", "status", "frequency", "delivery_hour", "time_zone", "source",
-                    "confirmed_at", "created_at")
-    list_filter = ("status", "frequency", "source", "only_with_code", "topics")
+    change_list_template = "admin/subscribers/subscriber/change_list.html"
+    list_display = ("email", "status", "topic_names", "frequency", "delivery_hour", "time_zone",
+                    "source", "confirmed_at", "created_at")
+    list_filter = ("status", "topics", "frequency", "time_zone", "source", "only_with_code")
     search_fields = ("email",)
     date_hierarchy = "created_at"
     filter_horizontal = ("topics",)
     readonly_fields = ("status_changed_at", "confirmation_sent_at", "confirmed_at",
                        "unsubscribed_at", "created_at", "updated_at", "manage_link")
-    inlines = [ConsentRecordInline]
+    inlines = [ConsentRecordInline, DeliveryInline]
+    actions = ["suppress", "unsuppress", "confirmation_resend", "export_csv"]
     fieldsets = (
         (None, {"fields": ("email", "status", "paused_until", "source", "manage_link")}),
         ("Preferences", {"fields": ("topics", "keywords", "exclude_keywords", "only_with_code",
@@ -43,9 +122,118 @@ class SubscriberAdmin(admin.ModelAdmin):
                                 "unsubscribed_at", "created_at", "updated_at")}),
     )
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("topics")
+
+    @admin.display(description="Topics")
+    def topic_names(self, obj: Subscriber) -> str:
+        return ", ".join(t.name for t in obj.topics.all()) or "—"
+
     @admin.display(description="Preference centre")
     def manage_link(self, obj: Subscriber) -> str:
         return subscriber_manage_url(subscriber=obj) if obj.pk else "—"
+
+    # Deleting goes through the service: a keyed hash stays on the suppression list.
+    def delete_model(self, request, obj):
+        subscriber_delete(subscriber=obj)
+
+    def delete_queryset(self, request, queryset):
+        for subscriber in queryset:
+            subscriber_delete(subscriber=subscriber)
+
+    def has_export_permission(self, request) -> bool:
+        return request.user.has_perm(EXPORT_PERMISSION)
+
+    def _reason_action(self, request, queryset, *, title: str, apply):
+        form = ReasonForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            reason = form.cleaned_data["reason"]
+            subscribers = list(queryset)
+            count = apply(subscribers)
+            for subscriber in subscribers:
+                self.log_change(request, subscriber, f"{title}: {reason}")
+            self.message_user(request, f"{title}: {count} of {len(subscribers)} readers. Reason: {reason}",
+                              messages.SUCCESS)
+            return None
+        return TemplateResponse(request, "admin/subscribers/subscriber/reason_action.html", {
+            **self.admin_site.each_context(request), "title": title, "form": form,
+            "subscribers": queryset, "action": request.POST.get("action"), "opts": self.model._meta,
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        })
+
+    @admin.action(description="Suppress selected (never mail again)…", permissions=["change"])
+    def suppress(self, request, queryset):
+        def apply(subscribers):
+            return subscribers_suppress(subscribers=subscribers, reason=request.POST["reason"])
+        return self._reason_action(request, queryset, title="Suppressed", apply=apply)
+
+    @admin.action(description="Unsuppress selected…", permissions=["change"])
+    def unsuppress(self, request, queryset):
+        return self._reason_action(
+            request, queryset, title="Unsuppressed",
+            apply=lambda subscribers: subscribers_unsuppress(subscribers=subscribers),
+        )
+
+    @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
+    def confirmation_resend(self, request, queryset):
+        count = subscribers_confirmation_resend(subscribers=queryset)
+        self.message_user(request, f"Confirmation email queued for {count} pending readers "
+                                   "(at most one per address per hour).")
+
+    @admin.action(description="Export selected as CSV", permissions=["export"])
+    def export_csv(self, request, queryset):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        return _export_response(queryset)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("import/", view(self.import_view), name="subscribers_subscriber_import"),
+            path("export/", view(self.export_view), name="subscribers_subscriber_export"),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"has_export_permission": self.has_export_permission(request)}
+        return super().changelist_view(request, {**extra, **(extra_context or {})})
+
+    def export_view(self, request):
+        """Every subscriber (or ?status=...) as CSV: personal data, so 403 without
+        the export permission, even for editors who may view subscribers."""
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        queryset = self.get_queryset(request).order_by("created_at")
+        if request.GET.get("status") in Subscriber.Status.values:
+            queryset = queryset.filter(status=request.GET["status"])
+        return _export_response(queryset)
+
+    def import_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            dry_run = "_import" not in request.POST
+            try:
+                report = csv_io.subscribers_import(
+                    text=form.cleaned_data["file"],
+                    consent_source=form.cleaned_data["consent_source"],
+                    prior_consent=form.cleaned_data["prior_consent"],
+                    default_topics=form.cleaned_data["default_topics"],
+                    dry_run=dry_run,
+                    file_name=request.FILES["file"].name,
+                )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                if not dry_run:
+                    self.message_user(request, f"Import done: {report.summary}", messages.SUCCESS)
+                    return HttpResponseRedirect(reverse("admin:subscribers_subscriber_changelist"))
+        return TemplateResponse(request, "admin/subscribers/subscriber/import.html", {
+            **self.admin_site.each_context(request), "title": "Import subscribers from CSV",
+            "form": form, "report": report, "opts": self.model._meta,
+        })
 
 
 class SuppressionForm(forms.ModelForm):

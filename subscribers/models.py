@@ -68,6 +68,9 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Editors curate; exporting readers' data is for superusers and whoever is
+        # given this (newsletter/migrations/0004_editor_group.py leaves it out).
+        permissions = [("export_subscriber_data", "Can export subscriber data")]
         constraints = [
             models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
             models.CheckConstraint(

@@ -1,0 +1,414 @@
+"""What editors do in the admin, as services (STYLE.md: admin actions and views only
+parse input and call one of these).
+
+Everything that sends goes through the ledger of newsletter/delivery.py: "send now"
+and "retry failed" write or reset `Delivery` rows and queue them to the same batch
+task the dispatcher uses, so claiming (pending -> sending) still decides who sends,
+and nothing goes out twice. Previews and test sends build the message with the
+same pieces the batch uses (ranking_data_load, digest_select, digest_context,
+email_build), so an editor sees what a reader gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from anymail.message import AnymailMessage
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from subscribers.models import ConsentRecord, Subscriber
+from subscribers.tokens import subscriber_unsubscribe_url
+
+from .delivery import (
+    DIGEST_TEMPLATE,
+    chunked,
+    deliveries_create,
+    digest_context,
+    subscribers_due,
+)
+from .editions import edition_assemble
+from .models import Delivery, DeliveryEvent, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
+from .ranking import digest_select, ranking_data_load
+from .sending import email_build
+
+# How far back the topic preview looks: "which papers of the last seven days would match".
+TOPIC_PREVIEW_DAYS = 7
+# "Unsubscribed after it" counts unsubscribes this long after the edition was sent:
+# long enough to catch the reader who opens it the next evening, short enough that
+# the next editions do not get blamed on this one.
+UNSUBSCRIBE_WINDOW = dt.timedelta(days=2)
+TEST_SUBJECT_PREFIX = "[Test] "
+
+
+class CurationError(Exception):
+    """An editor asked for something the edition's state does not allow."""
+
+
+# --- Papers ---------------------------------------------------------------------------
+
+
+def _editions_refresh(*, dates: Iterable[dt.date]) -> None:
+    """Re-assemble the editions of these dates (frozen ones stay as sent), so a pin
+    or hide shows in the edition at once, not at the next dispatcher tick."""
+    existing = set(Edition.objects.filter(date__in=set(dates)).values_list("date", flat=True))
+    for date in sorted(existing):
+        edition_assemble(date=date)
+
+
+def papers_flag_set(*, papers: Iterable[Paper], pinned: bool | None = None,
+                    hidden: bool | None = None) -> int:
+    """Pin/unpin or hide/show papers; return how many changed."""
+    ids = [p.pk for p in papers]
+    changes = {k: v for k, v in {"pinned": pinned, "hidden": hidden}.items() if v is not None}
+    if not ids or not changes:
+        return 0
+    with transaction.atomic():
+        count = Paper.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+        _editions_refresh(
+            dates=Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True)
+        )
+    return count
+
+
+def papers_topic_set(*, papers: Iterable[Paper], topic: Topic, assigned: bool) -> int:
+    """Give papers a topic (or take it away) as an editor's decision, which
+    re-scoring never overwrites (newsletter/services.py, paper_topic_set)."""
+    from .services import paper_topic_set
+
+    count = 0
+    for paper in papers:
+        paper_topic_set(paper=paper, topic=topic, assigned=assigned)
+        count += 1
+    return count
+
+
+def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> list[Paper]:
+    """Add (or update) papers from entries pasted from the Daily Papers API, through
+    the same importer as the daily fetch. Returns the papers touched."""
+    from .ingest import papers_import, title_normalise
+
+    items = entry if isinstance(entry, list) else [entry]
+    papers_import(items=items, trending_date=trending_date, source="pasted in the admin")
+    # The importer's own keys: the arXiv id, else the normalised title.
+    ids, keys = [], []
+    for item in items:
+        paper = item.get("paper") if isinstance(item, dict) else None
+        if isinstance(paper, dict) and isinstance(paper.get("id"), str) and paper["id"].strip():
+            ids.append(paper["id"].strip())
+        elif isinstance(paper, dict) and isinstance(paper.get("title"), str):
+            keys.append(title_normalise(paper["title"]))
+    return list(Paper.objects.filter(Q(arxiv_id__in=ids) | Q(title_key__in=keys)))
+
+
+# --- Topics ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TopicPreviewRow:
+    paper: Paper
+    old_score: float
+    new_score: float
+    terms: tuple[str, ...]
+    editor_decided: bool
+
+    @property
+    def change(self) -> str:
+        from .relevance import RELEVANCE_THRESHOLD
+
+        was, now = self.old_score >= RELEVANCE_THRESHOLD, self.new_score >= RELEVANCE_THRESHOLD
+        if self.editor_decided:
+            return "kept (editor's choice)"
+        if was and not now:
+            return "drops out"
+        if now and not was:
+            return "new match"
+        if abs(self.new_score - self.old_score) < 0.005:
+            return "unchanged"
+        return "higher" if self.new_score > self.old_score else "lower"
+
+
+def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None = None) -> list[TopicPreviewRow]:
+    """Which papers of the last TOPIC_PREVIEW_DAYS days would match `keywords`, and
+    how their scores for `topic` change. Touches no row: the editor has not saved."""
+    from .relevance import RELEVANCE_THRESHOLD, topic_match
+
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
+    keyword_list = [line.strip() for line in keywords.splitlines() if line.strip()]
+    papers = list(
+        Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
+        .only("id", "title", "abstract", "ai_keywords", "trending_date", "upvotes", "arxiv_id")
+        .order_by("-trending_date", "-upvotes")
+    )
+    current: dict[int, PaperTopic] = {}
+    if topic is not None and topic.pk:
+        current = {pt.paper_id: pt for pt in PaperTopic.objects.filter(topic=topic, paper__in=papers)}
+    rows = []
+    for paper in papers:
+        match = topic_match(
+            keywords=keyword_list, title=paper.title, abstract=paper.abstract,
+            ai_keywords=[k for k in (paper.ai_keywords or []) if isinstance(k, str)],
+        )
+        row = current.get(paper.id)
+        old = row.score if row else 0.0
+        if match.score < RELEVANCE_THRESHOLD and old < RELEVANCE_THRESHOLD:
+            continue
+        rows.append(TopicPreviewRow(
+            paper=paper, old_score=old, new_score=round(match.score, 3), terms=match.terms,
+            editor_decided=bool(row and row.source == PaperTopic.Source.EDITOR),
+        ))
+    rows.sort(key=lambda r: (-r.new_score, -r.old_score))
+    return rows
+
+
+# --- Editions -------------------------------------------------------------------------
+
+
+def edition_for_today(*, now: dt.datetime | None = None) -> Edition:
+    """The edition an editor opens in the morning: today's (UTC, like the dispatcher)
+    or, before today's papers are fetched, the newest of the last two days."""
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    newest = (
+        Paper.objects.filter(trending_date__range=(today - dt.timedelta(days=1), today))
+        .order_by("-trending_date").values_list("trending_date", flat=True).first()
+    )
+    return edition_assemble(date=newest or today)
+
+
+def edition_reorder(*, edition: Edition, paper_ids: Sequence[int]) -> None:
+    """Put the edition's papers in this order (ids not listed keep their relative
+    order after the listed ones). A frozen edition is what readers got: refused."""
+    with transaction.atomic():
+        edition = Edition.objects.select_for_update().get(pk=edition.pk)
+        if edition.frozen_at is not None:
+            raise CurationError("This edition has gone out; its order is what readers got.")
+        entries = list(edition.entries.order_by("position"))
+        rank = {pid: i for i, pid in enumerate(paper_ids)}
+        entries.sort(key=lambda e: (rank.get(e.paper_id, len(rank)), e.position))
+        # Two steps so the (edition, position) unique constraint never sees a clash.
+        offset = len(entries) + 1000
+        for entry in entries:
+            entry.position += offset
+        EditionPaper.objects.bulk_update(entries, ["position"])
+        for position, entry in enumerate(entries, start=1):
+            entry.position = position
+        EditionPaper.objects.bulk_update(entries, ["position"])
+
+
+def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
+    """Move one paper up (step -1) or down (step 1) in the edition."""
+    order = list(edition.entries.order_by("position").values_list("paper_id", flat=True))
+    if paper_id not in order:
+        return
+    i = order.index(paper_id)
+    j = max(0, min(len(order) - 1, i + step))
+    order[i], order[j] = order[j], order[i]
+    edition_reorder(edition=edition, paper_ids=order)
+
+
+def edition_note_set(*, edition: Edition, note: str) -> Edition:
+    edition.note = note
+    edition.save(update_fields=["note", "updated_at"])
+    return edition
+
+
+def edition_hold(*, edition: Edition) -> bool:
+    """Hold: the dispatcher queues nothing of this edition until it is released.
+    Rows already claimed by a worker are in flight and cannot be recalled."""
+    return bool(Edition.objects.filter(pk=edition.pk, on_hold=False).update(
+        on_hold=True, updated_at=timezone.now()))
+
+
+def edition_release(*, edition: Edition) -> bool:
+    """Release: the next dispatcher tick sends to every reader due, once each."""
+    return bool(Edition.objects.filter(pk=edition.pk, on_hold=True).update(
+        on_hold=False, updated_at=timezone.now()))
+
+
+def _queue(delivery_ids: Sequence[int]) -> int:
+    """Queue ledger rows to the dispatcher's batch task, after commit (same as
+    newsletter/delivery.py, _queue_batches)."""
+    from .tasks import digest_send_batch
+
+    batches = list(chunked(delivery_ids))
+    for batch in batches:
+        digest_send_batch.delay_on_commit(batch)
+    return len(batches)
+
+
+def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int:
+    """Send the edition now to every receiving reader who has not had it, whatever
+    their hour. Returns the number of deliveries queued. Goes through the ledger, so
+    readers who already got it (or are in flight) get nothing more."""
+    now = now or timezone.now()
+    if edition.on_hold:
+        raise CurationError("The edition is on hold: release it first.")
+    if not edition.entries.exists():
+        raise CurationError("The edition has no papers.")
+    with transaction.atomic():
+        subscriber_ids = list(
+            subscribers_due(now=now, edition=edition, any_hour=True).values_list("id", flat=True)
+        )
+        delivery_ids = deliveries_create(edition=edition, subscriber_ids=subscriber_ids, now=now)
+        _queue(delivery_ids)
+    return len(delivery_ids)
+
+
+def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
+    """Give failed rows another go through the exactly-once path: back to pending,
+    with a fresh count of attempts, queued to the batch task, which claims them.
+    Rows of an edition on hold stay failed (the hold means "send nothing")."""
+    ids = [d.pk for d in deliveries]
+    with transaction.atomic():
+        retry = list(
+            Delivery.objects.select_for_update()
+            .filter(pk__in=ids, status=Delivery.Status.FAILED, edition__on_hold=False)
+            .values_list("id", flat=True)
+        )
+        Delivery.objects.filter(pk__in=retry, status=Delivery.Status.FAILED).update(
+            status=Delivery.Status.PENDING, attempts=0, claimed_at=None,
+            error="retried by an editor", updated_at=timezone.now(),
+        )
+        _queue(retry)
+    return len(retry)
+
+
+# --- Preview and test send --------------------------------------------------------------
+
+
+@dataclass
+class EveryoneReader:
+    """A reader with no topics or keywords (they get the edition as it trends):
+    previews work before anyone has subscribed. Quacks like a Subscriber for
+    ranking (digest_select); has no links of its own."""
+
+    id: int = 0
+    pk: int = 0
+    email: str = "reader@example.com"
+    frequency: str = Subscriber.Frequency.DAILY
+    keywords: str = ""
+    exclude_keywords: str = ""
+    only_with_code: bool = False
+    papers_per_digest: int = 10
+    skip_empty: bool = False
+
+    @property
+    def topics(self):
+        return Topic.objects.none()
+
+
+@dataclass(frozen=True)
+class EmailPreview:
+    subject: str
+    text: str
+    html: str
+    paper_count: int
+
+
+def digest_message_build(
+    *, edition: Edition, subscriber: Subscriber | None, personal_links: bool = True
+) -> tuple[AnymailMessage, int]:
+    """The digest message `subscriber` gets for `edition` (or a reader with no topics
+    when None), built like digest_send_batch builds it: same ranking data, same
+    selection, same context, same builder. Without `personal_links` the reader's
+    feedback, manage and unsubscribe links are left out (a test send to an editor
+    must not carry a reader's unsubscribe link)."""
+    reader = subscriber or EveryoneReader()
+    data = ranking_data_load(date=edition.date, subscriber_ids=[reader.id] if subscriber else [])
+    selection = digest_select(subscriber=reader, date=edition.date, data=data)
+    linked = subscriber if (subscriber is not None and personal_links) else None
+    context = digest_context(edition=edition, selection=selection, subscriber=linked)
+    if subscriber is not None and not personal_links:
+        # Ranked for this reader (weekly or daily wording), without their links.
+        context["weekly"] = subscriber.frequency == Subscriber.Frequency.WEEKLY
+    message = email_build(
+        to=reader.email,
+        template=DIGEST_TEMPLATE,
+        context=context,
+        unsubscribe_url=subscriber_unsubscribe_url(subscriber=linked) if linked else None,
+        tags=["digest"],
+        metadata={"edition": edition.date.isoformat()},
+    )
+    return message, len(selection.paper_ids)
+
+
+def edition_preview(*, edition: Edition, subscriber: Subscriber | None) -> EmailPreview:
+    message, count = digest_message_build(edition=edition, subscriber=subscriber)
+    html = next((body for body, mime in message.alternatives if mime == "text/html"), "")
+    return EmailPreview(subject=message.subject, text=message.body, html=html, paper_count=count)
+
+
+def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | None = None) -> str:
+    """Send the edition, as `subscriber` would get it, to an editor. Marked as a
+    test in the subject and tags, kept out of the ledger and the figures."""
+    if not to:
+        raise CurationError("Your user account has no email address.")
+    message, _ = digest_message_build(edition=edition, subscriber=subscriber, personal_links=False)
+    message.to = [to]
+    message.subject = TEST_SUBJECT_PREFIX + message.subject
+    message.tags = ["digest-test"]
+    message.send()
+    status = getattr(message, "anymail_status", None)
+    return str(status.message_id) if status and status.message_id is not None else ""
+
+
+# --- Figures -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditionFigures:
+    due: int
+    sent: int
+    pending: int
+    failed: int
+    skipped: int
+    bounced: int
+    complained: int
+    unsubscribed_after: int
+    feedback_clicks: int
+
+
+def edition_figures(*, edition: Edition) -> EditionFigures:
+    """What happened to an edition's send, in five queries. Served by
+    delivery_edition_status_idx (edition, status)."""
+    by_status = dict(
+        Delivery.objects.filter(edition=edition).values_list("status").annotate(n=Count("id"))
+    )
+    events = dict(
+        DeliveryEvent.objects.filter(delivery__edition=edition, event_type__in=["bounced", "complained"])
+        .values_list("event_type").annotate(n=Count("delivery_id", distinct=True))
+    )
+    sent = Delivery.objects.filter(edition=edition, status=Delivery.Status.SENT)
+    first_sent = sent.order_by("sent_at").values_list("sent_at", flat=True).first()
+    unsubscribed = 0
+    if first_sent:
+        unsubscribed = (
+            ConsentRecord.objects.filter(
+                action=ConsentRecord.Action.UNSUBSCRIBE,
+                subscriber__deliveries__edition=edition,
+                subscriber__deliveries__status=Delivery.Status.SENT,
+                created_at__gte=first_sent,
+                created_at__lte=first_sent + UNSUBSCRIBE_WINDOW,
+            ).values("subscriber_id").distinct().count()
+        )
+    feedback = Feedback.objects.filter(
+        paper__edition_entries__edition=edition,
+        subscriber__deliveries__edition=edition,
+        subscriber__deliveries__status=Delivery.Status.SENT,
+    ).count()
+    total = sum(by_status.values())
+    return EditionFigures(
+        due=total,
+        sent=by_status.get(Delivery.Status.SENT, 0),
+        pending=by_status.get(Delivery.Status.PENDING, 0) + by_status.get(Delivery.Status.SENDING, 0),
+        failed=by_status.get(Delivery.Status.FAILED, 0),
+        skipped=by_status.get(Delivery.Status.SKIPPED, 0),
+        bounced=events.get("bounced", 0),
+        complained=events.get("complained", 0),
+        unsubscribed_after=unsubscribed,
+        feedback_clicks=feedback,
+    )

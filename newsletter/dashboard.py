@@ -1,0 +1,260 @@
+"""The editors' dashboard: figures of the last weeks as charts.
+
+Charts are drawn here as SVG (a few dozen lines, no dependency, no CDN): they
+render offline, inline in the admin page, and print. Each figure is one
+aggregate query; the page makes a fixed handful whatever the number of readers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Count, Q
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from subscribers.models import Subscriber
+
+from .models import Delivery, DeliveryEvent, Feedback, PaperTopic, Topic
+
+DASHBOARD_DAYS = 30
+# The spam-complaint and bounce lines Gmail's bulk-sender guidelines watch: stay
+# under 0.1 %, never reach 0.3 %.
+RATE_WARN = 0.001
+RATE_LIMIT = 0.003
+PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#64748b"]
+STATUS_COLOURS = {
+    Subscriber.Status.ACTIVE: "#16a34a",
+    Subscriber.Status.PENDING: "#f59e0b",
+    Subscriber.Status.PAUSED: "#0891b2",
+    Subscriber.Status.UNSUBSCRIBED: "#64748b",
+    Subscriber.Status.SUPPRESSED: "#dc2626",
+}
+
+WIDTH, HEIGHT = 640, 240
+PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 28, 16, 48
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    values: list[float]
+    colour: str
+
+
+def _fmt(value: float, percent: bool) -> str:
+    if percent:
+        return f"{value * 100:.2g} %" if value else "0 %"
+    return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+
+
+def _legend(items: list[tuple[str, str]], y: float) -> list[str]:
+    parts, x = [], PAD_LEFT
+    for name, colour in items:
+        parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 14}" y="{y}" class="lg">{escape(name)}</text>')
+        x += 24 + 7 * len(name)
+    return parts
+
+
+def line_chart(*, title: str, labels: list[str], series: list[Series],
+               references: list[tuple[str, float, str]] = (), percent: bool = False) -> SafeString:
+    """A line chart with optional horizontal reference lines (label, value, colour)."""
+    top = max([v for s in series for v in s.values] + [r[1] * 1.25 for r in references] + [0])
+    top = top or 1
+    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+    step = plot_w / max(1, len(labels) - 1)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        return PAD_LEFT + i * step, PAD_TOP + plot_h - v / top * plot_h
+
+    parts = [_svg_open(title)]
+    for frac in (0, 0.5, 1):
+        y = PAD_TOP + plot_h - frac * plot_h
+        parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">'
+                     f'{escape(_fmt(top * frac, percent))}</text>')
+    for label, value, colour in references:
+        y = xy(0, value)[1]
+        parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+                     f'stroke="{colour}" stroke-dasharray="6 4"/>')
+        parts.append(f'<text x="{WIDTH - PAD_RIGHT}" y="{y - 4:.1f}" class="ax" text-anchor="end" '
+                     f'fill="{colour}">{escape(label)}</text>')
+    for i, label in enumerate(labels):
+        if len(labels) <= 10 or i % max(1, len(labels) // 6) == 0 or i == len(labels) - 1:
+            x = xy(i, 0)[0]
+            parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" class="ax" '
+                         f'text-anchor="middle">{escape(label)}</text>')
+    for s in series:
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(s.values)))
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2">'
+                     f'<title>{escape(s.name)}</title></polyline>')
+    parts += _legend([(s.name, s.colour) for s in series], HEIGHT - 10)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
+
+
+def bar_chart(*, title: str, labels: list[str], series: list[Series]) -> SafeString:
+    """Horizontal bars, one group per label (labels are topic names: long)."""
+    row_h, bar_gap, label_w = 22, 4, 190
+    groups = max(1, len(labels))
+    bar_h = (row_h - bar_gap) / max(1, len(series))
+    height = PAD_TOP + groups * row_h + 40
+    top = max([v for s in series for v in s.values] + [1])
+    plot_w = WIDTH - label_w - PAD_RIGHT - 40
+    parts = [_svg_open(title, height=height)]
+    for gi, label in enumerate(labels):
+        y0 = PAD_TOP + gi * row_h
+        parts.append(f'<text x="{label_w - 8}" y="{y0 + row_h / 2 + 2:.1f}" class="ax" '
+                     f'text-anchor="end">{escape(label[:28])}</text>')
+        for si, s in enumerate(series):
+            value = s.values[gi]
+            w = value / top * plot_w
+            y = y0 + si * bar_h
+            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1:.1f}" '
+                         f'fill="{s.colour}"><title>{escape(s.name)}: {value:g}</title></rect>')
+            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3:.1f}" class="ax">{value:g}</text>')
+    if len(series) > 1:
+        parts += _legend([(s.name, s.colour) for s in series], height - 10)
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
+
+
+def _svg_open(title: str, height: int = HEIGHT) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+        "<style>.grid{stroke:#e5e7eb}.ax,.lg{font:11px system-ui,sans-serif;fill:#475569}</style>"
+    )
+
+
+def _days(today: dt.date, days: int) -> list[dt.date]:
+    return [today - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def subscribers_by_status(*, days: list[dt.date]) -> dict[str, list[int]]:
+    """Readers on each day by status, reconstructed from the lifecycle timestamps
+    (created, confirmed, unsubscribed, status changed): one aggregate query."""
+    tz = timezone.get_current_timezone()
+    aggregates = {}
+    for i, day in enumerate(days):
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        existed = Q(created_at__lt=end)
+        gone = Q(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at__lt=end)
+        suppressed = Q(status=Subscriber.Status.SUPPRESSED, status_changed_at__lt=end)
+        # Readers made active without a confirmation (imported with prior consent
+        # before confirmed_at was kept) count as active from their creation.
+        confirmed = Q(confirmed_at__lt=end) | Q(
+            confirmed_at__isnull=True, status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+        aggregates[f"a{i}"] = Count("id", filter=existed & confirmed & ~gone & ~suppressed)
+        aggregates[f"p{i}"] = Count("id", filter=existed & ~confirmed & ~gone & ~suppressed)
+        aggregates[f"u{i}"] = Count("id", filter=existed & gone)
+        aggregates[f"s{i}"] = Count("id", filter=existed & suppressed)
+    row = Subscriber.objects.aggregate(**aggregates)
+    return {
+        "Active or paused": [row[f"a{i}"] for i in range(len(days))],
+        "Pending": [row[f"p{i}"] for i in range(len(days))],
+        "Unsubscribed": [row[f"u{i}"] for i in range(len(days))],
+        "Suppressed": [row[f"s{i}"] for i in range(len(days))],
+    }
+
+
+def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
+    """Digests sent, and bounce and complaint events, per day."""
+    start = days[0]
+    sent = dict(
+        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__date__gte=start)
+        .annotate(day=TruncDate("sent_at")).values_list("day").annotate(n=Count("id"))
+    )
+    events: dict[tuple[dt.date, str], int] = {
+        (day, kind): n
+        for day, kind, n in DeliveryEvent.objects.filter(
+            occurred_at__date__gte=start, event_type__in=["bounced", "complained"]
+        ).annotate(day=TruncDate("occurred_at")).values_list("day", "event_type").annotate(n=Count("id"))
+    }
+    return {
+        "Sent": [sent.get(d, 0) for d in days],
+        "Bounced": [events.get((d, "bounced"), 0) for d in days],
+        "Complained": [events.get((d, "complained"), 0) for d in days],
+    }
+
+
+def topic_popularity() -> list[tuple[str, int]]:
+    """Receiving readers per active topic."""
+    rows = Topic.objects.filter(is_active=True).annotate(
+        readers=Count("subscribers", filter=Q(
+            subscribers__status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED]))
+    ).order_by("-readers", "position", "name").values_list("name", "readers")
+    return list(rows)
+
+
+def feedback_per_topic() -> list[tuple[str, int, int]]:
+    """(topic, "more" votes, "less" votes) on papers of each topic."""
+    from .relevance import RELEVANCE_THRESHOLD
+
+    rows = (
+        PaperTopic.objects.filter(score__gte=RELEVANCE_THRESHOLD, topic__is_active=True)
+        .values_list("topic__name")
+        .annotate(
+            more=Count("paper__feedback", filter=Q(paper__feedback__vote=Feedback.Vote.MORE)),
+            less=Count("paper__feedback", filter=Q(paper__feedback__vote=Feedback.Vote.LESS)),
+        )
+        .order_by("topic__position", "topic__name")
+    )
+    return [(name, more, less) for name, more, less in rows if more or less]
+
+
+def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS) -> dict:
+    """Every chart of the dashboard, plus the totals shown above them."""
+    today = today or timezone.localdate()
+    span = _days(today, days)
+    labels = [d.strftime("%d %b") for d in span]
+    by_status = subscribers_by_status(days=span)
+    sends = sends_per_day(days=span)
+    bounce_rate = [b / s if s else 0.0 for b, s in zip(sends["Bounced"], sends["Sent"], strict=True)]
+    complaint_rate = [c / s if s else 0.0 for c, s in zip(sends["Complained"], sends["Sent"], strict=True)]
+    total_sent = sum(sends["Sent"])
+    popularity = topic_popularity()
+    feedback = feedback_per_topic()
+    bounce_total = sum(sends["Bounced"]) / total_sent if total_sent else 0.0
+    complaint_total = sum(sends["Complained"]) / total_sent if total_sent else 0.0
+    status_colours = [STATUS_COLOURS[s] for s in ("active", "pending", "unsubscribed", "suppressed")]
+    return {
+        "days": days,
+        "totals": {
+            "active": by_status["Active or paused"][-1],
+            "pending": by_status["Pending"][-1],
+            "sent": total_sent,
+            "bounce_rate": bounce_total,
+            "complaint_rate": complaint_total,
+            "bounce_text": f"{bounce_total * 100:.2f} %",
+            "complaint_text": f"{complaint_total * 100:.2f} %",
+        },
+        "subscribers": line_chart(
+            title="Subscribers by status", labels=labels,
+            series=[Series(n, v, c) for (n, v), c in zip(by_status.items(), status_colours, strict=True)],
+        ),
+        "sends": line_chart(
+            title="Digests sent, bounces and complaints per day", labels=labels,
+            series=[Series(n, v, c) for (n, v), c in
+                    zip(sends.items(), ["#2563eb", "#f59e0b", "#dc2626"], strict=True)],
+        ),
+        "rates": line_chart(
+            title="Bounce and complaint rates", labels=labels, percent=True,
+            series=[Series("Bounce rate", bounce_rate, "#f59e0b"),
+                    Series("Complaint rate", complaint_rate, "#dc2626")],
+            references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
+                        ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")],
+        ),
+        "popularity": bar_chart(
+            title="Readers per topic", labels=[n for n, _ in popularity],
+            series=[Series("Readers", [v for _, v in popularity], PALETTE[0])],
+        ),
+        "feedback": bar_chart(
+            title="Feedback per topic", labels=[n for n, _, _ in feedback],
+            series=[Series("More like this", [m for _, m, _ in feedback], "#16a34a"),
+                    Series("Less like this", [l for _, _, l in feedback], "#dc2626")],  # noqa: E741
+        ) if feedback else None,
+    }

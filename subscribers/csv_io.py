@@ -1,0 +1,229 @@
+"""Subscribers in and out of CSV files, for the admin.
+
+Import: every file needs a consent source (where and how these people agreed to
+get the digest), kept on each new subscriber's consent record. New addresses get
+a confirmation email (double opt-in) unless the editor states they already
+confirmed elsewhere. Existing subscribers are never changed by an import: an
+unsubscribed or suppressed reader stays so, and an active one gets no email.
+A dry run reports what would happen and writes nothing.
+
+Export: the selected subscribers, one row each; the admin gates it behind the
+`subscribers.export_subscriber_data` permission."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from newsletter.models import Topic
+
+from .models import ConsentRecord, Subscriber
+from .selectors import email_is_suppressed
+from .services import (
+    EMAIL_CONFIRM,
+    _consent_record,  # same app: the one way consent records are written
+    _journey_email_queue,
+    email_domain_is_blocked,
+    email_normalise,
+)
+
+IMPORT_COLUMNS = ("email", "topics", "frequency", "time_zone", "delivery_hour")
+EXPORT_COLUMNS = ("email", "status", "topics", "frequency", "weekday", "delivery_hour", "time_zone",
+                  "source", "created_at", "confirmed_at", "unsubscribed_at")
+# An import larger than this is a job for a migration script, not a form post.
+IMPORT_MAX_ROWS = 10_000
+TOPIC_SEPARATORS = (";", "|")
+
+
+@dataclass
+class ImportLine:
+    line: int
+    email: str
+    outcome: str  # "new", "exists", "invalid", "suppressed", "blocked", "duplicate"
+    detail: str = ""
+
+
+@dataclass
+class ImportReport:
+    dry_run: bool
+    prior_consent: bool
+    lines: list[ImportLine] = field(default_factory=list)
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for line in self.lines if line.outcome == outcome)
+
+    @property
+    def created(self) -> int:
+        return self.count("new")
+
+    @property
+    def summary(self) -> str:
+        verb = "would be added" if self.dry_run else "added"
+        parts = [f"{self.created} {verb}"]
+        if self.created:
+            parts[0] += " as active (prior consent)" if self.prior_consent else " and sent a confirmation email"
+        labels = {
+            "exists": "already subscribers (left unchanged)",
+            "duplicate": "repeated in the file",
+            "invalid": "invalid",
+            "suppressed": "suppressed (never mailed)",
+            "blocked": "at blocked domains",
+        }
+        parts += [f"{self.count(k)} {label}" for k, label in labels.items() if self.count(k)]
+        return "; ".join(parts) + "."
+
+
+def _topics_parse(value: str, topics: dict[str, Topic]) -> tuple[list[Topic], list[str]]:
+    for sep in TOPIC_SEPARATORS[1:]:
+        value = value.replace(sep, TOPIC_SEPARATORS[0])
+    found, unknown = [], []
+    for name in filter(None, (v.strip() for v in value.split(TOPIC_SEPARATORS[0]))):
+        topic = topics.get(name.lower())
+        (found.append(topic) if topic else unknown.append(name))
+    return found, unknown
+
+
+def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic]) -> dict:
+    """A CSV row to subscriber fields; raises ValidationError with a reason."""
+    fields: dict = {}
+    chosen, unknown = _topics_parse(row.get("topics") or "", topics)
+    if unknown:
+        raise ValidationError(f"unknown topics: {', '.join(unknown)}")
+    fields["topics"] = chosen or default_topics
+    frequency = (row.get("frequency") or "").strip().lower()
+    if frequency:
+        if frequency not in Subscriber.Frequency.values:
+            raise ValidationError(f"frequency must be one of {', '.join(Subscriber.Frequency.values)}")
+        fields["frequency"] = frequency
+    time_zone = (row.get("time_zone") or "").strip()
+    if time_zone:
+        if time_zone not in zoneinfo.available_timezones():
+            raise ValidationError(f"unknown time zone {time_zone!r}")
+        fields["time_zone"] = time_zone
+    hour = (row.get("delivery_hour") or "").strip()
+    if hour:
+        if not hour.isdigit() or not 0 <= int(hour) <= 23:
+            raise ValidationError("delivery_hour must be 0–23")
+        fields["delivery_hour"] = int(hour)
+    return fields
+
+
+def subscribers_import(
+    *,
+    text: str,
+    consent_source: str,
+    prior_consent: bool,
+    dry_run: bool,
+    default_topics: Iterable[Topic] = (),
+    file_name: str = "",
+) -> ImportReport:
+    """Import subscribers from CSV text with a header row (IMPORT_COLUMNS; only
+    `email` is required). Raises ValidationError for a file that cannot be read."""
+    consent_source = consent_source.strip()
+    if not consent_source:
+        raise ValidationError("Say where these people gave their consent.")
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "email" not in header:
+        raise ValidationError("The file needs a header row with an 'email' column.")
+    reader.fieldnames = header
+    rows = list(reader)
+    if len(rows) > IMPORT_MAX_ROWS:
+        raise ValidationError(f"At most {IMPORT_MAX_ROWS} rows per file.")
+
+    topics = {}
+    for t in Topic.objects.filter(is_active=True):
+        topics[t.slug.lower()] = topics[t.name.lower()] = t
+    default_topics = list(default_topics)
+    report = ImportReport(dry_run=dry_run, prior_consent=prior_consent)
+    parsed: list[tuple[ImportLine, dict]] = []
+    seen: set[str] = set()
+    for number, row in enumerate(rows, start=2):  # line 1 is the header
+        raw = (row.get("email") or "").strip()
+        try:
+            email = email_normalise(raw)
+            validate_email(email)
+            fields = _row_parse(row, topics, default_topics)
+        except ValidationError as exc:
+            report.lines.append(ImportLine(number, raw, "invalid", "; ".join(exc.messages)))
+            continue
+        if email.lower() in seen:
+            report.lines.append(ImportLine(number, email, "duplicate"))
+            continue
+        seen.add(email.lower())
+        line = ImportLine(number, email, "new")
+        if email_is_suppressed(email):
+            line.outcome = "suppressed"
+        elif email_domain_is_blocked(email):
+            line.outcome = "blocked"
+        report.lines.append(line)
+        if line.outcome == "new":
+            parsed.append((line, fields))
+
+    # Case-insensitive, like the unique index subscriber_email_ci_unique it uses.
+    existing = dict(
+        Subscriber.objects.annotate(email_lower=Lower("email"))
+        .filter(email_lower__in=[line.email.lower() for line, _ in parsed])
+        .values_list("email_lower", "status")
+    )
+    for line, _ in parsed:
+        status = existing.get(line.email.lower())
+        if status:
+            line.outcome, line.detail = "exists", Subscriber.Status(status).label
+    if dry_run:
+        return report
+
+    now = timezone.now()
+    detail = {"consent_source": consent_source, "prior_consent": prior_consent}
+    if file_name:
+        detail["file"] = file_name
+    with transaction.atomic():
+        for line, fields in parsed:
+            if line.outcome != "new":
+                continue
+            chosen = fields.pop("topics")
+            subscriber = Subscriber.objects.create(
+                email=line.email, source=Subscriber.Source.IMPORT,
+                status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
+                confirmed_at=now if prior_consent else None, **fields,
+            )
+            subscriber.topics.set(chosen)
+            _consent_record(
+                subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=None,
+                user_agent="", source=Subscriber.Source.IMPORT,
+                detail={**detail, "topics": sorted(t.slug for t in chosen)},
+            )
+            if prior_consent:
+                _consent_record(
+                    subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=None,
+                    user_agent="", source=Subscriber.Source.IMPORT, detail=detail,
+                )
+            else:
+                _journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+    return report
+
+
+def subscribers_export_csv(*, subscribers: Iterable[Subscriber]) -> str:
+    """The subscribers as CSV text (EXPORT_COLUMNS); `subscribers` should have
+    topics prefetched."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    for s in subscribers:
+        writer.writerow([
+            s.email, s.status, ";".join(t.slug for t in s.topics.all()), s.frequency, s.weekday,
+            s.delivery_hour, s.time_zone, s.source,
+            s.created_at.isoformat() if s.created_at else "",
+            s.confirmed_at.isoformat() if s.confirmed_at else "",
+            s.unsubscribed_at.isoformat() if s.unsubscribed_at else "",
+        ])
+    return out.getvalue()

@@ -1,0 +1,134 @@
+"""An editor's morning in Chromium: log in, open today's edition, pin a paper, write
+a note, preview it as a subscriber, send a test to themselves, release it. Then a
+screenshot of every admin page an editor uses (var/screenshots/admin-*.png)."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from playwright.sync_api import expect
+
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, DeliveryEvent, Edition
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.newsletter.test_admin import editor_group
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery staple"
+
+
+def _previews_loaded(page, text: str = "Daily Papers Digest") -> None:
+    """Wait for both email frames to render before a screenshot."""
+    for frame in ("iframe.email.desktop", "iframe.email.phone"):
+        expect(page.frame_locator(frame).get_by_text(text).first).to_be_visible()
+
+
+@pytest.fixture
+def morning(db):
+    today = dt.datetime.now(dt.UTC).date()
+    topic = TopicFactory(name="Agents and tools", slug="agents-tools", keywords="agents\ntool use")
+    titles = [
+        "Self-Critique Makes Language Agents Better at Tool Use",
+        "Scaling Laws for Mixture-of-Experts Vision Transformers",
+        "A Benchmark for Long-Horizon Web Agents",
+        "Diffusion Policies for Dexterous Robot Manipulation",
+    ]
+    papers = []
+    for n, title in enumerate(titles):
+        paper = PaperFactory(
+            trending_date=today, title=title, upvotes=80 - 15 * n, num_comments=n,
+            github_repo="https://github.com/example/code" if n % 2 == 0 else "",
+            abstract="We study agents that call tools and find they improve with self-critique.",
+        )
+        if "Agents" in title:
+            PaperTopicFactory(paper=paper, topic=topic, score=0.8, matched_terms=["agents"])
+        papers.append(paper)
+    edition = edition_assemble(date=today)
+    # Held overnight, as the editor left it: nothing goes out before their check.
+    Edition.objects.filter(pk=edition.pk).update(on_hold=True)
+    reader = SubscriberFactory(email="ada@example.com", time_zone="Europe/Paris")
+    reader.topics.add(topic)
+    SubscriberFactory(email="grace@example.com", status="pending")
+    # Yesterday's send, so the figures, ledger and dashboard have something to show.
+    yesterday = edition_assemble(date=today - dt.timedelta(days=1))
+    sent = Delivery.objects.create(subscriber=reader, edition=yesterday, status="sent",
+                                   sent_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
+    DeliveryEvent.objects.create(delivery=sent, event_id="evt-1", event_type="delivered",
+                                 occurred_at=sent.sent_at)
+    user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True,
+                                    first_name="Edith")
+    user.groups.add(editor_group())
+    return {"edition": edition, "papers": papers, "reader": reader, "topic": topic}
+
+
+def test_the_morning_routine(live_server, page, screenshot, morning):
+    admin = live_server.url + "/admin/"
+    page.goto(admin)
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Open today's edition")).to_be_visible()
+    screenshot(page, "admin-index")
+
+    page.get_by_role("link", name="Open today's edition").click()
+    expect(page.get_by_text("On hold", exact=True)).to_be_visible()
+    _previews_loaded(page)
+    screenshot(page, "admin-edition-held")
+
+    # Pin the fourth paper: it moves to the top.
+    last = morning["papers"][3]
+    page.locator(f"tr[data-paper='{last.pk}']").get_by_role("button", name="Pin").click()
+    expect(page.locator("table.edition-papers tbody tr").first).to_contain_text(last.title)
+    expect(page.locator("table.edition-papers tbody tr").first).to_contain_text("Pinned")
+
+    page.get_by_label("Note").fill("Good morning! **Agents** had a big day.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("changed successfully")
+
+    page.get_by_label("As").select_option(label="ada@example.com")
+    page.get_by_role("button", name="Show preview").click()
+    desktop = page.frame_locator("iframe.email.desktop")
+    expect(desktop.get_by_text("had a big day")).to_be_visible()
+    expect(desktop.get_by_text(morning["papers"][0].title).first).to_be_visible()
+    expect(page.frame_locator("iframe.email.phone").get_by_text("had a big day")).to_be_visible()
+    expect(page.locator(".preview-subject")).to_contain_text("for ada@example.com")
+    assert page.locator("iframe.email.phone").bounding_box()["width"] <= 380
+    screenshot(page, "admin-edition-preview")
+
+    page.get_by_role("button", name="Send a test to me").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Test sent to editor@example.org")
+    assert [m.to for m in mail.outbox] == [["editor@example.org"]]
+    assert mail.outbox[0].subject.startswith("[Test]")
+
+    page.get_by_role("button", name="Release").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Released")
+    expect(page.get_by_text("Not sent yet", exact=True)).to_be_visible()
+    expect(page.locator(".preview-subject")).to_contain_text("for ada@example.com")
+    _previews_loaded(page, "had a big day")
+    screenshot(page, "admin-edition-released")
+    edition = Edition.objects.get(pk=morning["edition"].pk)
+    assert not edition.on_hold and "big day" in edition.note
+    assert edition.entries.get(position=1).paper_id == last.pk
+    assert page.js_errors == []
+
+    # Every page an editor uses renders, for the screenshots.
+    pages = {
+        "admin-papers": "newsletter/paper/",
+        "admin-paper-add-json": "newsletter/paper/add-json/",
+        "admin-topic": f"newsletter/topic/{morning['topic'].pk}/change/",
+        "admin-editions": "newsletter/edition/",
+        "admin-deliveries": "newsletter/delivery/",
+        "admin-subscribers": "subscribers/subscriber/",
+        "admin-subscriber": f"subscribers/subscriber/{morning['reader'].pk}/change/",
+        "admin-subscribers-import": "subscribers/subscriber/import/",
+        "admin-dashboard": "newsletter/edition/dashboard/",
+    }
+    for name, path in pages.items():
+        response = page.goto(admin + path)
+        assert response.status == 200, path
+        expect(page.locator("#content")).to_be_visible()
+        screenshot(page, name)
+    assert page.locator("svg.chart").count() >= 4
+    assert page.js_errors == []

@@ -1,0 +1,229 @@
+"""The editors' admin pages (newsletter/admin.py), as an editor uses them."""
+
+import datetime as dt
+import json
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, User
+from django.core import mail
+from django.urls import reverse
+
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, Paper, PaperTopic, Topic
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = dt.date(2025, 11, 24)
+
+
+def editor_group() -> Group:
+    """The group newsletter/migrations/0004_editor_group.py creates; made again here
+    when a transactional (browser) test has flushed the migrated rows."""
+    if not Group.objects.filter(name="Editor").exists():
+        importlib.import_module("newsletter.migrations.0004_editor_group").editor_group_create(apps, None)
+    return Group.objects.get(name="Editor")
+
+
+@pytest.fixture
+def editor(db):
+    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+    user.groups.add(editor_group())
+    return user
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def topic(db):
+    return TopicFactory(name="Forgetting studies", keywords="catastrophic forgetting")
+
+
+@pytest.fixture
+def edition(topic):
+    for n in range(3):
+        paper = PaperFactory(trending_date=DAY, upvotes=50 - n, title=f"Paper number {n}")
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0)
+    return edition_assemble(date=DAY)
+
+
+def test_the_editor_group_exists_and_cannot_delete_or_export_subscribers(editor):
+    assert editor.has_perm("newsletter.change_paper")
+    assert editor.has_perm("newsletter.change_edition")
+    assert editor.has_perm("newsletter.view_delivery")
+    assert editor.has_perm("subscribers.view_subscriber")
+    assert not editor.has_perm("subscribers.delete_subscriber")
+    assert not editor.has_perm("subscribers.export_subscriber_data")
+
+
+def test_the_admin_index_links_todays_edition_and_the_dashboard(editor_client):
+    html = editor_client.get(reverse("admin:index")).content.decode()
+    assert reverse("admin:newsletter_edition_today") in html
+    assert reverse("admin:newsletter_dashboard") in html
+
+
+def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edition, topic):
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    response = editor_client.get(url, {"preview_as": reader.pk})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Paper number 0" in html
+    assert 'srcdoc="' in html and "phone" in html  # the email at two widths
+    assert "Plain-text part" in html
+    assert "Feedback clicks" in html
+
+
+def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
+    paper = edition.entries.order_by("-position").first().paper
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    editor_client.post(url, {"note": "Hello **readers**", "_continue": "1"})
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, paper.pk, "pin"]))
+    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]))
+    edition.refresh_from_db()
+    assert edition.note == "Hello **readers**"
+    assert edition.on_hold
+    assert edition.entries.get(position=1).paper == paper
+    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "release"]))
+    edition.refresh_from_db()
+    assert not edition.on_hold
+
+
+def test_send_a_test_to_me(editor_client, edition):
+    response = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]))
+    assert response.status_code == 302
+    (message,) = mail.outbox
+    assert message.to == ["editor@example.org"] and message.subject.startswith("[Test]")
+
+
+def test_edition_actions_refuse_get(editor_client, edition):
+    response = editor_client.get(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]))
+    assert response.status_code == 405
+
+
+def test_the_dashboard_draws_charts_as_svg(editor_client, edition, topic):
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    Delivery.objects.create(subscriber=reader, edition=edition, status="sent",
+                            sent_at=dt.datetime.now(dt.UTC))
+    html = editor_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    assert html.count("<svg") >= 4
+    assert "0.3 %" in html and "0.1 %" in html
+    assert "Forgetting studies" in html
+
+
+def test_papers_are_found_by_author_and_filtered_by_code(editor_client, db):
+    PaperFactory(title="Alpha paper", authors=["Grace Hopper"], github_repo="https://github.com/x/y")
+    PaperFactory(title="Beta paper")
+    url = reverse("admin:newsletter_paper_changelist")
+    html = editor_client.get(url, {"q": "Hopper"}).content.decode()
+    assert "Alpha paper" in html and "Beta paper" not in html
+    html = editor_client.get(url, {"has_code": "yes"}).content.decode()
+    assert "Alpha paper" in html and "Beta paper" not in html
+
+
+def test_bulk_add_topic_asks_which_topic_then_assigns_it(editor_client, db):
+    papers = [PaperFactory(), PaperFactory()]
+    topic = TopicFactory(name="Robotics")
+    url = reverse("admin:newsletter_paper_changelist")
+    data = {"action": "topic_add", "_selected_action": [p.pk for p in papers]}
+    page = editor_client.post(url, data)
+    assert "Add a topic to papers" in page.content.decode()
+    editor_client.post(url, {**data, "apply": "1", "topic": topic.pk})
+    rows = PaperTopic.objects.filter(topic=topic)
+    assert rows.count() == 2 and {r.source for r in rows} == {"editor"}
+
+
+def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
+    last = edition.entries.order_by("-position").first().paper
+    editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                       {"action": "pin", "_selected_action": [last.pk]})
+    assert edition.entries.get(position=1).paper == last
+
+
+def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
+    entry = {"paper": {"id": "2511.77777", "title": "Pasted Paper About Agents",
+                       "summary": "An abstract.", "authors": [{"name": "Ada"}], "upvotes": 12}}
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                                  {"entry": json.dumps(entry), "trending_date": "2025-11-24"})
+    paper = Paper.objects.get(arxiv_id="2511.77777")
+    assert response.status_code == 302 and str(paper.pk) in response["Location"]
+    assert paper.trending_date == DAY and paper.upvotes == 12
+
+
+def test_bad_json_is_explained_not_imported(editor_client, db):
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                                  {"entry": "{nope", "trending_date": "2025-11-24"})
+    assert "Not valid JSON" in response.content.decode()
+    assert not Paper.objects.exists()
+
+
+def test_topic_preview_shows_matches_before_saving(editor_client, topic):
+    today = dt.date.today()
+    PaperFactory(trending_date=today, title="Overcoming catastrophic forgetting in agents")
+    PaperFactory(trending_date=today, title="Web agents that browse")
+    url = reverse("admin:newsletter_topic_preview") + f"?topic={topic.pk}"
+    html = editor_client.post(url, {"keywords": "web agents"}).content.decode()
+    assert "Web agents that browse" in html and "new match" in html
+    topic.refresh_from_db()
+    assert topic.keywords == "catastrophic forgetting"  # nothing saved
+
+
+def test_saving_a_topic_rescores_papers(editor_client, topic):
+    paper = PaperFactory(title="Web agents that browse")
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    editor_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "",
+                             "keywords": "web agents", "is_active": "on", "position": 0})
+    assert PaperTopic.objects.filter(paper=paper, topic=topic, score__gt=0).exists()
+
+
+def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, topic,
+                                                      django_capture_on_commit_callbacks):
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    row = Delivery.objects.create(subscriber=reader, edition=edition, status="failed", error="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:newsletter_delivery_changelist"),
+                           {"action": "retry_failed", "_selected_action": [row.pk]})
+    row.refresh_from_db()
+    assert row.status == "sent"
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+
+
+def test_deliveries_filter_by_provider_event(editor_client, edition, topic):
+    a, b = SubscriberFactory(email="bounced@example.com"), SubscriberFactory(email="fine@example.com")
+    da = Delivery.objects.create(subscriber=a, edition=edition, status="sent")
+    Delivery.objects.create(subscriber=b, edition=edition, status="sent")
+    da.events.create(event_id="x1", event_type="bounced", occurred_at=dt.datetime.now(dt.UTC))
+    html = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"event": "bounced"}).content.decode()
+    assert "bounced@example.com" in html and "fine@example.com" not in html
+
+
+def test_schedules_are_in_the_admin_with_plain_names(admin_client, db):
+    from newsletter.schedules import DEFAULT_SCHEDULES, schedules_ensure
+
+    schedules_ensure()
+    html = admin_client.get("/" + __import__("django.conf").conf.settings.ADMIN_URL
+                            + "django_celery_beat/periodictask/").content.decode()
+    for name in DEFAULT_SCHEDULES:
+        assert name.replace("'", "&#x27;") in html
+
+
+def test_every_admin_page_opens_for_a_superuser(admin_client, edition, topic):
+    reader = SubscriberFactory()
+    for name in ["newsletter_paper", "newsletter_topic", "newsletter_edition", "newsletter_delivery",
+                 "subscribers_subscriber", "subscribers_suppression", "subscribers_blockeddomain"]:
+        assert admin_client.get(reverse(f"admin:{name}_changelist")).status_code == 200, name
+    for url in [reverse("admin:newsletter_paper_change", args=[edition.entries.first().paper_id]),
+                reverse("admin:newsletter_topic_change", args=[topic.pk]),
+                reverse("admin:subscribers_subscriber_change", args=[reader.pk]),
+                reverse("admin:newsletter_paper_add"), reverse("admin:newsletter_topic_add"),
+                reverse("admin:subscribers_subscriber_import")]:
+        assert admin_client.get(url).status_code == 200, url
+    assert Topic.objects.exists()

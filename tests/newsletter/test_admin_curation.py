@@ -1,0 +1,172 @@
+"""newsletter/curation.py: what editors do, and that sending still goes through the
+ledger exactly once."""
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from newsletter import curation
+from newsletter.delivery import digest_send_batch, digests_dispatch
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback, PaperTopic
+from subscribers.models import ConsentRecord
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = dt.date(2025, 11, 24)  # a Monday
+NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def topic(db):
+    return TopicFactory(name="Continual learning", keywords="catastrophic forgetting")
+
+
+@pytest.fixture
+def edition(topic):
+    for n in range(5):
+        paper = PaperFactory(trending_date=DAY, upvotes=100 - n, title=f"Paper number {n}")
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
+    return edition_assemble(date=DAY)
+
+
+def _reader(topic, **kwargs):
+    reader = SubscriberFactory(**{"delivery_hour": 7, **kwargs})
+    reader.topics.add(topic)
+    return reader
+
+
+def _titles(edition):
+    return list(edition.entries.order_by("position").values_list("paper__title", flat=True))
+
+
+def test_a_held_edition_sends_nothing_and_released_sends_to_everyone_due_once(
+    edition, topic, django_capture_on_commit_callbacks
+):
+    readers = [_reader(topic) for _ in range(3)]
+    assert curation.edition_hold(edition=edition)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW) == 0
+    assert mail.outbox == [] and not Delivery.objects.exists()
+
+    assert curation.edition_release(edition=edition)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW + dt.timedelta(minutes=15)) == 3
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW + dt.timedelta(minutes=30)) == 0
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers)
+    assert Delivery.objects.filter(status="sent").count() == 3
+
+
+def test_send_now_reaches_readers_whatever_their_hour_and_never_twice(
+    edition, topic, django_capture_on_commit_callbacks
+):
+    early, late = _reader(topic, delivery_hour=6), _reader(topic, delivery_hour=22)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.edition_send_now(edition=edition, now=NOW) == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.edition_send_now(edition=edition, now=NOW) == 0
+        assert digests_dispatch(now=NOW) == 0
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([early.email, late.email])
+
+
+def test_send_now_is_refused_while_on_hold(edition):
+    curation.edition_hold(edition=edition)
+    edition.refresh_from_db()
+    with pytest.raises(curation.CurationError):
+        curation.edition_send_now(edition=edition, now=NOW)
+
+
+def test_retry_failed_sends_the_failed_rows_once_through_the_ledger(
+    edition, topic, django_capture_on_commit_callbacks
+):
+    failed, sent = _reader(topic), _reader(topic)
+    Delivery.objects.create(subscriber=failed, edition=edition, status="failed", attempts=5, error="boom")
+    Delivery.objects.create(subscriber=sent, edition=edition, status="sent", sent_at=NOW)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == 1
+    assert [m.to[0] for m in mail.outbox] == [failed.email]
+    assert Delivery.objects.get(subscriber=failed).status == "sent"
+    # A second retry, or the batch task run again, finds nothing to send.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == 0
+    digest_send_batch(delivery_ids=list(Delivery.objects.values_list("id", flat=True)))
+    assert len(mail.outbox) == 1
+
+
+def test_pinning_a_paper_moves_it_to_the_top_of_the_unsent_edition(edition):
+    last = edition.entries.order_by("-position").first().paper
+    curation.papers_flag_set(papers=[last], pinned=True)
+    assert _titles(edition)[0] == last.title
+
+
+def test_hiding_a_paper_takes_it_out_of_the_edition(edition):
+    first = edition.entries.order_by("position").first().paper
+    curation.papers_flag_set(papers=[first], hidden=True)
+    assert first.title not in _titles(edition)
+
+
+def test_reordering_moves_a_paper_and_is_refused_once_sent(edition):
+    titles = _titles(edition)
+    second = edition.entries.get(position=2).paper
+    curation.edition_move(edition=edition, paper_id=second.id, step=-1)
+    assert _titles(edition)[:2] == [titles[1], titles[0]]
+    Edition.objects.filter(pk=edition.pk).update(frozen_at=NOW)
+    edition.refresh_from_db()
+    with pytest.raises(curation.CurationError):
+        curation.edition_move(edition=edition, paper_id=second.id, step=1)
+
+
+def test_preview_shows_the_note_and_the_readers_papers(edition, topic):
+    edition.note = "Big day for **continual learning**."
+    edition.save()
+    reader = _reader(topic)
+    preview = curation.edition_preview(edition=edition, subscriber=reader)
+    assert "<strong>continual learning</strong>" in preview.html
+    assert "Paper number 0" in preview.subject
+    assert "Big day for" in preview.text
+    generic = curation.edition_preview(edition=edition, subscriber=None)
+    assert generic.paper_count == 5
+
+
+def test_a_test_send_goes_to_the_editor_without_the_readers_links(edition, topic):
+    reader = _reader(topic)
+    curation.edition_test_send(edition=edition, to="editor@example.org", subscriber=reader)
+    (message,) = mail.outbox
+    assert message.to == ["editor@example.org"]
+    assert message.subject.startswith("[Test] ")
+    assert "List-Unsubscribe" not in message.extra_headers
+    assert reader.token not in message.body
+    assert not Delivery.objects.exists()  # kept out of the ledger and the figures
+
+
+def test_figures_count_what_happened_to_the_edition(edition, topic):
+    readers = [_reader(topic) for _ in range(4)]
+    rows = [
+        Delivery.objects.create(subscriber=r, edition=edition, status=s, sent_at=NOW if s == "sent" else None)
+        for r, s in zip(readers, ["sent", "sent", "sent", "failed"], strict=True)
+    ]
+    DeliveryEvent.objects.create(delivery=rows[0], event_id="e1", event_type="bounced", occurred_at=NOW)
+    DeliveryEvent.objects.create(delivery=rows[1], event_id="e2", event_type="complained", occurred_at=NOW)
+    consent = ConsentRecord.objects.create(subscriber=readers[1], action="unsubscribe", source="form")
+    ConsentRecord.objects.filter(pk=consent.pk).update(created_at=NOW + dt.timedelta(hours=3))
+    Feedback.objects.create(subscriber=readers[2], paper=edition.entries.first().paper, vote=1)
+
+    figures = curation.edition_figures(edition=edition)
+    assert (figures.due, figures.sent, figures.failed) == (4, 3, 1)
+    assert (figures.bounced, figures.complained) == (1, 1)
+    assert figures.unsubscribed_after == 1
+    assert figures.feedback_clicks == 1
+
+
+def test_topic_preview_lists_new_matches_and_changes_nothing(db):
+    topic = TopicFactory(name="Agents", keywords="web agents")
+    today = dt.date(2025, 11, 24)
+    hit = PaperFactory(trending_date=today, title="Tool use for language model agents")
+    PaperFactory(trending_date=today, title="Protein folding at scale")
+    PaperFactory(trending_date=today - dt.timedelta(days=10), title="Old agents paper")
+
+    rows = curation.topic_preview(topic=topic, keywords="agents\ntool use", today=today)
+    assert [r.paper for r in rows] == [hit]
+    assert rows[0].change == "new match" and rows[0].old_score == 0
+    assert not PaperTopic.objects.exists()

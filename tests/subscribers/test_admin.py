@@ -1,0 +1,160 @@
+"""The subscribers' admin (subscribers/admin.py, csv_io.py, curation.py)."""
+
+import importlib
+
+import pytest
+from django.apps import apps
+from django.contrib.auth.models import Group, User
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from subscribers.models import ConsentRecord, Subscriber, Suppression
+from subscribers.selectors import email_hash
+from tests.factories import SubscriberFactory, TopicFactory
+
+
+def editor_group() -> Group:
+    """The group newsletter/migrations/0004_editor_group.py creates; made again here
+    when a transactional (browser) test has flushed the migrated rows."""
+    if not Group.objects.filter(name="Editor").exists():
+        importlib.import_module("newsletter.migrations.0004_editor_group").editor_group_create(apps, None)
+    return Group.objects.get(name="Editor")
+
+
+@pytest.fixture
+def editor_client(client, db):
+    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+    user.groups.add(editor_group())
+    client.force_login(user)
+    return client
+
+
+def test_an_editor_gets_403_on_subscriber_export(editor_client):
+    SubscriberFactory()
+    assert editor_client.get(reverse("admin:subscribers_subscriber_export")).status_code == 403
+
+
+def test_an_editor_is_not_offered_export_or_delete(editor_client):
+    reader = SubscriberFactory()
+    url = reverse("admin:subscribers_subscriber_changelist")
+    html = editor_client.get(url).content.decode()
+    assert "export_csv" not in html and "delete_selected" not in html
+    response = editor_client.post(url, {"action": "export_csv", "_selected_action": [reader.pk]})
+    assert response.get("Content-Type", "").startswith("text/html")  # no CSV
+    delete = reverse("admin:subscribers_subscriber_delete", args=[reader.pk])
+    assert editor_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Subscriber.objects.filter(pk=reader.pk).exists()
+
+
+def test_a_superuser_exports_selected_as_csv(admin_client):
+    topic = TopicFactory(slug="agents")
+    reader = SubscriberFactory(email="a@example.com")
+    reader.topics.add(topic)
+    SubscriberFactory(email="b@example.com")
+    response = admin_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                                 {"action": "export_csv", "_selected_action": [reader.pk]})
+    body = response.content.decode()
+    assert response["Content-Type"].startswith("text/csv")
+    assert body.splitlines()[0].startswith("email,status,topics")
+    assert "a@example.com,active,agents" in body and "b@example.com" not in body
+    assert admin_client.get(reverse("admin:subscribers_subscriber_export")).status_code == 200
+
+
+def test_deleting_as_superuser_leaves_a_suppression_hash(admin_client):
+    reader = SubscriberFactory(email="gone@example.com")
+    admin_client.post(reverse("admin:subscribers_subscriber_delete", args=[reader.pk]), {"post": "yes"})
+    assert not Subscriber.objects.exists()
+    assert Suppression.objects.filter(email_hash=email_hash("gone@example.com")).exists()
+
+
+def _csv(text: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile("readers.csv", text.encode(), content_type="text/csv")
+
+
+CSV = ("email,topics,frequency,time_zone\n"
+       "new@example.com,agents,weekly,Europe/Paris\n"
+       "old@example.com,,,\n"
+       "not-an-address,,,\n"
+       "new@example.com,,,\n")
+
+
+def test_import_dry_run_reports_and_writes_nothing(editor_client):
+    TopicFactory(name="Agents", slug="agents")
+    SubscriberFactory(email="old@example.com", status="unsubscribed")
+    response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+        "file": _csv(CSV), "consent_source": "Booth sign-up sheet", "_check": "1"})
+    html = response.content.decode()
+    assert "1 would be added" in html and "1 already subscribers" in html
+    assert "1 invalid" in html and "1 repeated" in html
+    assert Subscriber.objects.count() == 1 and mail.outbox == []
+
+
+def test_import_requires_a_consent_source(editor_client):
+    response = editor_client.post(reverse("admin:subscribers_subscriber_import"),
+                                  {"file": _csv(CSV), "consent_source": "", "_import": "1"})
+    assert "This field is required" in response.content.decode()
+    assert not Subscriber.objects.exists()
+
+
+def test_imported_addresses_get_a_confirmation_email(editor_client, django_capture_on_commit_callbacks):
+    TopicFactory(name="Agents", slug="agents")
+    SubscriberFactory(email="old@example.com", status="unsubscribed")
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+            "file": _csv(CSV), "consent_source": "Booth sign-up sheet", "_import": "1"})
+    new = Subscriber.objects.get(email="new@example.com")
+    assert (new.status, new.source, new.frequency, new.time_zone) == ("pending", "import", "weekly", "Europe/Paris")
+    assert [t.slug for t in new.topics.all()] == ["agents"]
+    record = ConsentRecord.objects.get(subscriber=new)
+    assert record.detail["consent_source"] == "Booth sign-up sheet"
+    assert [m.to[0] for m in mail.outbox] == ["new@example.com"]  # the unsubscribed one is left alone
+    assert Subscriber.objects.get(email="old@example.com").status == "unsubscribed"
+
+
+def test_prior_consent_imports_active_readers_without_email(editor_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+            "file": _csv("email\nknown@example.com\n"), "consent_source": "Old list, double opt-in",
+            "prior_consent": "on", "_import": "1"})
+    reader = Subscriber.objects.get(email="known@example.com")
+    assert reader.status == "active" and reader.confirmed_at
+    assert mail.outbox == []
+
+
+def test_suppress_with_a_reason_then_unsuppress(editor_client):
+    reader = SubscriberFactory(email="x@example.com", confirmed_at="2025-11-01T00:00Z")
+    url = reverse("admin:subscribers_subscriber_changelist")
+    page = editor_client.post(url, {"action": "suppress", "_selected_action": [reader.pk]})
+    assert "Reason" in page.content.decode()
+    editor_client.post(url, {"action": "suppress", "_selected_action": [reader.pk], "apply": "1",
+                             "reason": "asked by phone"})
+    reader.refresh_from_db()
+    assert reader.status == "suppressed"
+    assert Suppression.objects.get(email_hash=email_hash("x@example.com")).note == "asked by phone"
+    editor_client.post(url, {"action": "unsuppress", "_selected_action": [reader.pk], "apply": "1",
+                             "reason": "address fixed"})
+    reader.refresh_from_db()
+    assert reader.status == "active"
+    assert not Suppression.objects.exists()
+
+
+def test_resend_confirmation_mails_pending_readers_only(editor_client, django_capture_on_commit_callbacks):
+    pending = SubscriberFactory(status="pending")
+    active = SubscriberFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                           {"action": "confirmation_resend", "_selected_action": [pending.pk, active.pk]})
+    assert [m.to[0] for m in mail.outbox] == [pending.email]
+
+
+def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_client):
+    SubscriberFactory(email="paris@example.com", time_zone="Europe/Paris")
+    SubscriberFactory(email="utc@example.com")
+    url = reverse("admin:subscribers_subscriber_changelist")
+    html = editor_client.get(url, {"time_zone": "Europe/Paris"}).content.decode()
+    assert "paris@example.com" in html and "utc@example.com" not in html
+    reader = Subscriber.objects.get(email="paris@example.com")
+    html = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
+    assert "Consent records" in html or "consent record" in html.lower()
+    assert "Deliveries" in html
