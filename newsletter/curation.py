@@ -197,6 +197,9 @@ def edition_reorder(*, edition: Edition, paper_ids: Sequence[int]) -> None:
         for position, entry in enumerate(entries, start=1):
             entry.position = position
         EditionPaper.objects.bulk_update(entries, ["position"])
+        if not edition.order_set_by_editor:
+            edition.order_set_by_editor = True
+            edition.save(update_fields=["order_set_by_editor", "updated_at"])
 
 
 def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:

@@ -2,7 +2,10 @@
 
 An edition is assembled from the visible papers of its date (editors' pins first,
 hidden and withdrawn papers out, then by upvotes and comments) and may be
-re-assembled as often as needed until it is frozen. It is frozen when its first
+re-assembled as often as needed until it is frozen. Once an editor has set the
+order by hand (`order_set_by_editor`), re-assembly keeps it: papers already in the
+edition keep their places, pinned ones first; newly fetched papers join after the
+others of their group in trend order; papers hidden since drop out. It is frozen when its first
 digest is queued (newsletter/delivery.py, deliveries_create), so the archive shows
 what readers got; editing papers afterwards changes only editions not yet sent.
 
@@ -45,8 +48,13 @@ def edition_assemble(*, date: dt.date) -> Edition:
     edition = Edition.objects.select_for_update().get(pk=edition.pk)
     if edition.frozen_at is not None:
         return edition
-    paper_ids = list(edition_papers_ordered(date=date).values_list("id", flat=True))
+    visible = list(edition_papers_ordered(date=date).values_list("id", "pinned"))
     current = list(edition.entries.order_by("position").values_list("paper_id", flat=True))
+    if edition.order_set_by_editor:
+        place = {paper_id: i for i, paper_id in enumerate(current)}
+        # Stable sort: pins first, then the editor's places, then trend for new papers.
+        visible.sort(key=lambda row: (not row[1], place.get(row[0], len(place))))
+    paper_ids = [paper_id for paper_id, _ in visible]
     if current != paper_ids:
         edition.entries.all().delete()
         EditionPaper.objects.bulk_create(

@@ -182,6 +182,9 @@ class Edition(models.Model):
         default=False, help_text="While on hold, no digest of this edition goes out."
     )
     frozen_at = models.DateTimeField(null=True, blank=True)
+    # Set when an editor reorders the papers: re-assembly then keeps their order
+    # instead of re-sorting by trend (newsletter/editions.py, edition_assemble).
+    order_set_by_editor = models.BooleanField(default=False)
     papers = models.ManyToManyField(Paper, through="EditionPaper", related_name="editions")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

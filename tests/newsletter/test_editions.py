@@ -58,3 +58,26 @@ def test_the_editors_note_is_markdown_without_scripts():
     assert "<strong>readers</strong>" in html
     assert "<script>" not in html and "javascript:" not in html
     assert note_html("  ") == ""
+
+
+@pytest.mark.django_db
+def test_an_editors_order_survives_reassembly_and_new_papers_join_after_it():
+    from newsletter.curation import edition_move
+
+    PaperFactory(title="A", upvotes=30)
+    b = PaperFactory(title="B", upvotes=20)
+    PaperFactory(title="C", upvotes=10)
+    edition = edition_assemble(date=DAY)
+    edition_move(edition=edition, paper_id=b.pk, step=1)  # B below C
+    assert _titles(edition) == ["A", "C", "B"]
+
+    # The dispatcher re-assembles every tick; a fetch adds a paper and new upvotes.
+    PaperFactory(title="New", upvotes=99)
+    b.upvotes = 500
+    b.save()
+    assert _titles(edition_assemble(date=DAY)) == ["A", "C", "B", "New"]
+
+    # Pinning still puts a paper first.
+    b.pinned = True
+    b.save()
+    assert _titles(edition_assemble(date=DAY)) == ["B", "A", "C", "New"]
