@@ -46,7 +46,7 @@ def _admin_login_works(port: int, username: str, password: str) -> bool:
     ).encode()
     request = urllib.request.Request(login_url, data=data, headers={"Referer": login_url})
     page = opener.open(request, timeout=10).read().decode()
-    return "Site administration" in page and "Log out" in page
+    return "Daily Papers Digest — editors" in page and "Log out" in page
 
 
 def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):

@@ -1,0 +1,128 @@
+"""The web archive (issue #4 item 7): reads for the public edition pages and the
+Atom feeds, and the signed "view in browser" link of one reader's digest.
+
+An edition is public once it is frozen, i.e. once its first digest went out
+(newsletter/editions.py): from then on its page shows what readers got. Before
+that it may still change, or be on hold, so only staff see it (as a preview).
+Papers an editor hid since are left out: "hidden" means never shown."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.core import signing
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare
+
+from .feedback import subscriber_fingerprint
+from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic
+from .relevance import RELEVANCE_THRESHOLD
+from .selectors import PAPER_VISIBLE, _topic_chips
+
+# Papers in each Atom feed: a month of a topic, or a few days of everything.
+FEED_ITEMS = 50
+# Titles shown per edition on the list of past editions.
+EDITION_LIST_PREVIEW = 3
+_DELIVERY_VIEW_SALT = "newsletter.delivery-view"
+
+EDITION_PUBLISHED = Q(frozen_at__isnull=False)
+_ENTRY_VISIBLE = Q(paper__hidden=False, paper__withdrawn_at__isnull=True)
+
+
+def edition_list_published() -> QuerySet[Edition]:
+    """Past editions, newest first, with their paper count and first titles
+    (`preview_entries`): two queries whatever the page size."""
+    preview = (
+        EditionPaper.objects.filter(_ENTRY_VISIBLE)
+        .select_related("paper")
+        .only("edition_id", "position", "paper__id", "paper__title")
+        .order_by("position")[:EDITION_LIST_PREVIEW]
+    )
+    return (
+        Edition.objects.filter(EDITION_PUBLISHED)
+        .annotate(paper_count=Count("entries", filter=Q(entries__paper__hidden=False)))
+        .prefetch_related(Prefetch("entries", queryset=preview, to_attr="preview_entries"))
+        .order_by("-date")
+    )
+
+
+def edition_get(*, date: dt.date, include_unpublished: bool = False) -> Edition | None:
+    editions = Edition.objects.all() if include_unpublished else Edition.objects.filter(EDITION_PUBLISHED)
+    return editions.filter(date=date).first()
+
+
+def edition_papers(*, edition: Edition) -> list[Paper]:
+    """The edition's visible papers in its order, with topic chips: two queries."""
+    return list(
+        Paper.objects.filter(PAPER_VISIBLE, edition_entries__edition=edition)
+        .order_by("edition_entries__position")
+        .prefetch_related(_topic_chips())
+    )
+
+
+def edition_dates_around(*, edition: Edition) -> tuple[dt.date | None, dt.date | None]:
+    published = Edition.objects.filter(EDITION_PUBLISHED)
+    before = published.filter(date__lt=edition.date).order_by("-date").values_list("date", flat=True)
+    after = published.filter(date__gt=edition.date).order_by("date").values_list("date", flat=True)
+    return before.first(), after.first()
+
+
+def paper_list_for_feed(*, topic=None) -> QuerySet[Paper]:
+    """Newest visible papers for an Atom feed, optionally those relevant to a topic
+    (a score past RELEVANCE_THRESHOLD, as in the digest; served by
+    papertopic_topic_score_idx)."""
+    papers = Paper.objects.filter(PAPER_VISIBLE)
+    if topic is not None:
+        papers = papers.filter(
+            topic_scores__topic=topic, topic_scores__score__gte=RELEVANCE_THRESHOLD
+        )
+    chips = Prefetch(
+        "topic_scores",
+        queryset=PaperTopic.objects.filter(score__gte=RELEVANCE_THRESHOLD, topic__is_active=True)
+        .select_related("topic")
+        .order_by("-score"),
+        to_attr="feed_topics",
+    )
+    return papers.order_by("-trending_date", "-pinned", "-upvotes", "id").prefetch_related(chips)[
+        :FEED_ITEMS
+    ]
+
+
+# --- "View in browser": one reader's digest -------------------------------------------
+
+
+def delivery_view_token(*, delivery: Delivery) -> str:
+    payload = [delivery.pk, subscriber_fingerprint(subscriber=delivery.subscriber)]
+    return signing.dumps(payload, salt=_DELIVERY_VIEW_SALT)
+
+
+def delivery_view_url(*, delivery: Delivery) -> str:
+    """The personal "view in browser" link of a digest. Signed with its own salt and
+    bound to the reader's token (re-issuing the token revokes it), like the other
+    links in their email (newsletter/feedback.py)."""
+    path = reverse("newsletter_public:delivery_view", args=[delivery_view_token(delivery=delivery)])
+    return f"{settings.SITE_URL}{path}"
+
+
+def delivery_from_token(*, token: str) -> Delivery | None:
+    try:
+        delivery_id, fingerprint = signing.loads(token, salt=_DELIVERY_VIEW_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    delivery = (
+        Delivery.objects.select_related("subscriber", "edition").filter(pk=delivery_id).first()
+    )
+    if delivery is None or not constant_time_compare(
+        str(fingerprint), subscriber_fingerprint(subscriber=delivery.subscriber)
+    ):
+        return None
+    return delivery
+
+
+def delivery_papers(*, delivery: Delivery) -> list[Paper]:
+    """The papers the reader got, in the order they got them (Delivery.paper_ids)."""
+    ids = [int(i) for i in delivery.paper_ids or []]
+    by_id = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).prefetch_related(_topic_chips()).in_bulk()
+    return [by_id[i] for i in ids if i in by_id]

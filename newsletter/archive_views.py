@@ -1,0 +1,134 @@
+"""The web archive and the pages behind signed links in the digest (issue #4 items
+7 and 9). Views parse the request and call newsletter/archive.py or
+newsletter/feedback.py.
+
+The feedback and reset POSTs are csrf_exempt, like the token views in
+subscribers/views.py: they carry no ambient authority (no session, no login), the
+signed token in the URL is the credential, and whoever could forge the POST would
+need that token already. It also means a click from an email works in a browser
+that has never been to the site (no CSRF cookie yet)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from subscribers.tokens import subscriber_from_token, subscriber_manage_url
+
+from . import archive
+from . import feedback as reader_feedback
+from .editions import note_html
+from .views import ABSTRACT_SHORT_CHARS
+
+EDITIONS_PER_PAGE = 30
+
+
+def _noindex(response: HttpResponse) -> HttpResponse:
+    """Personal pages stay out of search engines even when a link leaks."""
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+@require_safe
+def edition_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(archive.edition_list_published(), EDITIONS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "newsletter/edition_list.html", {"page": page})
+
+
+@require_safe
+def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
+    # Staff may look at an edition before it goes out (a preview); nobody else.
+    edition = archive.edition_get(date=date, include_unpublished=request.user.is_staff)
+    if edition is None:
+        raise Http404("No edition was sent on this date.")
+    previous, following = archive.edition_dates_around(edition=edition)
+    return render(
+        request,
+        "newsletter/edition_detail.html",
+        {
+            "edition": edition,
+            "note_html": note_html(edition.note),
+            "papers": archive.edition_papers(edition=edition),
+            "previous_date": previous,
+            "next_date": following,
+            "abstract_short_chars": ABSTRACT_SHORT_CHARS,
+        },
+    )
+
+
+@never_cache
+@require_safe
+def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
+    delivery = archive.delivery_from_token(token=token)
+    if delivery is None:
+        return _noindex(render(request, "newsletter/edition_link_invalid.html", status=404))
+    subscriber = delivery.subscriber
+    papers = archive.delivery_papers(delivery=delivery)
+    for paper in papers:
+        paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
+        paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
+    return _noindex(
+        render(
+            request,
+            "newsletter/edition_delivery.html",
+            {
+                "delivery": delivery,
+                "edition": delivery.edition,
+                "note_html": note_html(delivery.edition.note),
+                "papers": papers,
+                "manage_url": subscriber_manage_url(subscriber=subscriber),
+                "abstract_short_chars": ABSTRACT_SHORT_CHARS,
+            },
+        )
+    )
+
+
+@csrf_exempt  # the signed token is the credential: module docstring
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def feedback(request: HttpRequest, token: str) -> HttpResponse:
+    """GET only shows a one-button page: mail scanners and link previews fetch every
+    link in an email, and must not vote for the reader. The POST records the vote."""
+    asked = reader_feedback.feedback_request_from_token(token=token)
+    if asked is None:
+        return _noindex(render(request, "newsletter/feedback_invalid.html", status=404))
+    if request.method == "POST":
+        reader_feedback.feedback_record(
+            subscriber=asked.subscriber, paper=asked.paper, vote=asked.vote
+        )
+        return HttpResponseRedirect(request.path, status=303)
+    # The page after the POST, or a second click on the same link: say it is noted.
+    current = reader_feedback.feedback_vote_current(subscriber=asked.subscriber, paper=asked.paper)
+    recorded = current == asked.vote
+    context = {
+        "paper": asked.paper,
+        "vote": asked.vote,
+        "is_less": asked.is_less,
+        "recorded": recorded,
+        "manage_url": subscriber_manage_url(subscriber=asked.subscriber),
+        # After voting, one click changes one's mind.
+        "opposite_url": reader_feedback.feedback_url(
+            subscriber=asked.subscriber, paper=asked.paper, vote=-asked.vote
+        ),
+    }
+    return _noindex(render(request, "newsletter/feedback_page.html", context))
+
+
+@csrf_exempt  # the manage token in the URL is the credential: module docstring
+@require_POST
+def feedback_reset(request: HttpRequest, token: str) -> HttpResponse:
+    subscriber = subscriber_from_token(token=token)
+    if subscriber is None:
+        return _noindex(render(request, "newsletter/feedback_invalid.html", status=404))
+    reader_feedback.feedback_reset(subscriber=subscriber)
+    manage = reverse("subscribers:manage", args=[token])
+    return HttpResponseRedirect(f"{manage}?done=learned_reset#learned", status=303)

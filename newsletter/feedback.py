@@ -1,0 +1,127 @@
+"""Reader feedback: "more like this" / "less like this" beside each paper of the
+digest (issue #4 item 9), and what the ranking learned from it.
+
+A feedback link carries, signed with its own salt (django.core.signing, HMAC keyed
+with SECRET_KEY): the subscriber id, a fingerprint of their secret
+`Subscriber.token`, the paper id and the vote. So a link works only for the reader
+it was made for, cannot be edited into another paper, vote or reader, and dies
+when the reader's token is re-issued (which revokes all their links). The
+fingerprint, not the token, goes in the link: signed values are readable, and the
+token itself opens the preference centre.
+
+Votes are Feedback rows, one per (reader, paper): voting again replaces the vote.
+newsletter/ranking.py derives per-topic weights and learned terms from the rows on
+every ranking, so deleting them (`feedback_reset`) resets what was learned."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core import signing
+from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from subscribers.models import Subscriber
+
+from .models import Feedback, Paper
+from .ranking import subscriber_learned_preferences
+
+_FEEDBACK_SALT = "newsletter.feedback"
+_FINGERPRINT_SALT = "newsletter.subscriber-fingerprint"
+# How many of a reader's votes the preference centre lists (newest first).
+VOTES_SHOWN = 20
+
+
+def subscriber_fingerprint(*, subscriber: Subscriber) -> str:
+    """A short keyed digest of the reader's secret token: proves a link was made for
+    them without putting the token in it. Shared with the "view in browser" link."""
+    return salted_hmac(_FINGERPRINT_SALT, subscriber.token).hexdigest()[:16]
+
+
+def feedback_token(*, subscriber: Subscriber, paper: Paper, vote: int) -> str:
+    if vote not in (Feedback.Vote.MORE, Feedback.Vote.LESS):
+        raise ValueError(f"vote must be 1 or -1, got {vote!r}")
+    payload = [subscriber.pk, subscriber_fingerprint(subscriber=subscriber), paper.pk, int(vote)]
+    return signing.dumps(payload, salt=_FEEDBACK_SALT)
+
+
+def feedback_url(*, subscriber: Subscriber, paper: Paper, vote: int) -> str:
+    token = feedback_token(subscriber=subscriber, paper=paper, vote=vote)
+    path = reverse("newsletter_public:feedback", args=[token])
+    return f"{settings.SITE_URL}{path}"
+
+
+@dataclass(frozen=True)
+class FeedbackRequest:
+    subscriber: Subscriber
+    paper: Paper
+    vote: int
+
+    @property
+    def is_less(self) -> bool:
+        return self.vote == Feedback.Vote.LESS
+
+
+def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
+    """What a feedback link asks for; None when it is tampered with, made for
+    another purpose, revoked, or names a paper or reader that no longer exists."""
+    try:
+        subscriber_id, fingerprint, paper_id, vote = signing.loads(token, salt=_FEEDBACK_SALT)
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if vote not in (Feedback.Vote.MORE, Feedback.Vote.LESS):
+        return None
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None or not constant_time_compare(
+        fingerprint, subscriber_fingerprint(subscriber=subscriber)
+    ):
+        return None
+    paper = Paper.objects.filter(pk=paper_id).first()
+    if paper is None:
+        return None
+    return FeedbackRequest(subscriber=subscriber, paper=paper, vote=vote)
+
+
+def feedback_record(*, subscriber: Subscriber, paper: Paper, vote: int) -> Feedback:
+    """Record a vote; a second vote on the same paper replaces the first (the
+    reader changed their mind), never adds to it."""
+    feedback, _ = Feedback.objects.update_or_create(
+        subscriber=subscriber, paper=paper, defaults={"vote": vote}
+    )
+    return feedback
+
+
+def feedback_vote_current(*, subscriber: Subscriber, paper: Paper) -> int | None:
+    """The reader's vote on a paper, if any."""
+    return (
+        Feedback.objects.filter(subscriber=subscriber, paper=paper)
+        .values_list("vote", flat=True)
+        .first()
+    )
+
+
+def feedback_reset(*, subscriber: Subscriber) -> int:
+    """Forget everything the reader taught the ranking; return how many votes went."""
+    deleted, _ = Feedback.objects.filter(subscriber=subscriber).delete()
+    return deleted
+
+
+def feedback_summary(*, subscriber: Subscriber) -> dict:
+    """What the preference centre shows (templates/newsletter/_learned_preferences.html):
+    the ranking's learned topic weights and terms, and the papers voted on."""
+    learned = subscriber_learned_preferences(subscriber=subscriber)
+    votes = list(
+        Feedback.objects.filter(subscriber=subscriber)
+        .select_related("paper")
+        .only("vote", "created_at", "paper__title", "paper__arxiv_id", "paper__project_page",
+              "paper__github_repo")
+        .order_by("-created_at", "-id")[:VOTES_SHOWN]
+    )
+    return {
+        **learned,
+        "topics_up": [name for name, _ in learned["topics_up"]],
+        "topics_down": [name for name, _ in learned["topics_down"]],
+        "voted": votes,
+        "more_hidden": max(0, learned["votes"] - len(votes)),
+    }

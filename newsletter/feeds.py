@@ -1,0 +1,69 @@
+"""Atom feeds of the papers (issue #4 item 7), with Django's syndication framework:
+all papers at /feeds/papers.atom, one topic's at /feeds/topics/<slug>.atom."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.syndication.views import Feed
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.feedgenerator import Atom1Feed
+
+from .archive import paper_list_for_feed
+from .models import Paper, Topic
+
+
+class PapersFeed(Feed):
+    feed_type = Atom1Feed
+    title = "Daily Papers Digest: trending AI papers"
+    subtitle = "The papers trending on Hugging Face Daily Papers, newest first."
+    author_name = "Daily Papers Digest"
+
+    def link(self) -> str:
+        return reverse("newsletter_public:edition_list")
+
+    def items(self):
+        return paper_list_for_feed()
+
+    def item_title(self, item: Paper) -> str:
+        return item.title
+
+    def item_description(self, item: Paper) -> str:
+        # Plain text: the syndication framework escapes it into the Atom summary.
+        return item.ai_summary or item.abstract
+
+    def item_link(self, item: Paper) -> str:
+        return item.url or item.arxiv_url or (
+            reverse("newsletter:papers_on_date", args=[item.trending_date]) + f"#paper-{item.pk}-title"
+        )
+
+    def item_guid(self, item: Paper) -> str:
+        # Stable whatever the paper's links become; not a URL, so not a permalink.
+        return f"daily-papers-digest:paper:{item.arxiv_id or item.pk}"
+
+    item_guid_is_permalink = False
+
+    def item_pubdate(self, item: Paper) -> dt.datetime:
+        # The day it trended: the date readers of the feed care about.
+        return dt.datetime.combine(item.trending_date, dt.time.min, tzinfo=dt.UTC)
+
+    def item_author_name(self, item: Paper) -> str:
+        return item.byline
+
+    def item_categories(self, item: Paper) -> list[str]:
+        return [score.topic.name for score in item.feed_topics]
+
+
+class TopicPapersFeed(PapersFeed):
+    def get_object(self, request, slug: str) -> Topic:
+        return get_object_or_404(Topic, slug=slug, is_active=True)
+
+    def title(self, obj: Topic) -> str:
+        return f"Daily Papers Digest: {obj.name}"
+
+    def subtitle(self, obj: Topic) -> str:
+        return obj.description or f"Trending AI papers about {obj.name}."
+
+    def items(self, obj: Topic):
+        return paper_list_for_feed(topic=obj)

@@ -1,0 +1,20 @@
+"""`{% learned_preferences subscriber token %}`: what feedback taught a reader's
+digest, with a reset button, for the preference centre (templates/subscribers/
+manage.html, which has both `subscriber` and the manage `token`)."""
+
+from django import template
+from django.urls import reverse
+
+from newsletter.feedback import feedback_summary
+
+register = template.Library()
+
+
+@register.inclusion_tag("newsletter/_learned_preferences.html", takes_context=True)
+def learned_preferences(context, subscriber, token: str) -> dict:
+    request = context.get("request")
+    return {
+        "learned": feedback_summary(subscriber=subscriber),
+        "reset_url": reverse("newsletter_public:feedback_reset", args=[token]),
+        "just_reset": request is not None and request.GET.get("done") == "learned_reset",
+    }

@@ -1,0 +1,244 @@
+"""Tracking events from the ESP (issue #4 item 8).
+
+anymail's tracking webhook (/anymail/<esp>/tracking/, config/urls.py) checks the
+HTTP basic-auth credentials in ANYMAIL["WEBHOOK_SECRET"], normalises the ESP's
+payload and sends its `tracking` signal; `tracking_received` (connected in
+NewsletterConfig.ready) hands each event to `delivery_event_record`, which:
+
+- stores every event once: DeliveryEvent.event_id is unique, so a replayed or
+  retried webhook changes nothing (the ESP's event id, or a hash of its payload
+  when it gives none, e.g. Postmark's delivery and open events);
+- ties it to its Delivery by the `delivery_id` the digest carries in its anymail
+  metadata (newsletter/delivery.py), else by the provider's message id;
+- keeps the recipient only as its keyed hash (subscribers/selectors.py, email_hash),
+  also inside the stored payload;
+- suppresses the address at once on a hard bounce or a spam complaint,
+  unsubscribes on the ESP's unsubscribe event, and suppresses after
+  SOFT_BOUNCE_THRESHOLD soft bounces within SOFT_BOUNCE_WINDOW.
+
+Which events are which, in anymail's normalised terms
+(https://anymail.dev/en/stable/sending/tracking/#event-types):
+- "bounced" is permanent; "rejected" with reject_reason "invalid" or "bounced" means
+  the ESP itself will not mail the address any more: both are hard bounces.
+- "deferred" (the receiving server said "later") is a soft bounce. Postmark's
+  "SoftBounce" arrives as "bounced" (anymail: "might also receive HardBounce
+  later"), so the ESP's own type is read for it (`_is_soft_bounce`).
+- "complained", or "rejected" for "spam": a complaint.
+- "unsubscribed", or "rejected" for "unsubscribed": the reader left via the ESP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+
+from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
+from anymail.utils import get_anymail_setting
+from django.db import transaction
+from django.utils import timezone
+
+from subscribers.models import Subscriber, Suppression
+from subscribers.selectors import email_hash
+
+from .models import Delivery, DeliveryEvent
+
+logger = logging.getLogger(__name__)
+
+# A soft bounce (mailbox full, server down) usually clears up; this many within the
+# window says the address is dead in practice, and mailing it hurts our reputation.
+SOFT_BOUNCE_THRESHOLD = 3
+SOFT_BOUNCE_WINDOW = dt.timedelta(days=30)
+# How a soft bounce is stored (DeliveryEvent.event_type), whatever the ESP called it,
+# so the count is one indexed query (DeliveryEvent index event_rcpt_type_idx).
+SOFT_BOUNCED = "soft_bounced"
+# ESP bounce types anymail reports as "bounced" that are in fact temporary.
+_SOFT_ESP_TYPES = {"SoftBounce"}  # Postmark
+# DeliveryEvent.event_id is 200 characters; an ESP id longer than this is hashed.
+_EVENT_ID_MAX = 200
+_REDACTED = "[recipient]"
+
+
+class Action:
+    """What an event does to the address."""
+
+    SUPPRESS_HARD_BOUNCE = "hard_bounce"
+    SUPPRESS_COMPLAINT = "complaint"
+    UNSUBSCRIBE = "unsubscribe"
+    SOFT_BOUNCE = "soft_bounce"
+    NOTHING = "nothing"
+
+
+def _is_soft_bounce(event: AnymailTrackingEvent) -> bool:
+    if event.event_type == EventType.DEFERRED:
+        return True
+    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
+    return event.event_type == EventType.BOUNCED and esp_event.get("Type") in _SOFT_ESP_TYPES
+
+
+def event_action(event: AnymailTrackingEvent) -> str:
+    if _is_soft_bounce(event):
+        return Action.SOFT_BOUNCE
+    kind, reason = event.event_type, event.reject_reason
+    if kind == EventType.BOUNCED or (
+        kind == EventType.REJECTED and reason in (RejectReason.INVALID, RejectReason.BOUNCED)
+    ):
+        return Action.SUPPRESS_HARD_BOUNCE
+    if kind == EventType.COMPLAINED or (kind == EventType.REJECTED and reason == RejectReason.SPAM):
+        return Action.SUPPRESS_COMPLAINT
+    if kind == EventType.UNSUBSCRIBED or (
+        kind == EventType.REJECTED and reason == RejectReason.UNSUBSCRIBED
+    ):
+        return Action.UNSUBSCRIBE
+    return Action.NOTHING
+
+
+def _jsonable(value):
+    """The ESP's raw event as JSON (a dict for most ESPs, a QueryDict for some)."""
+    if hasattr(value, "lists"):  # QueryDict
+        value = {k: v if len(v) > 1 else v[0] for k, v in value.lists()}
+    return json.loads(json.dumps(value, default=str))
+
+
+def _redact(value, pattern: re.Pattern | None):
+    """The payload with every mention of the recipient's address replaced."""
+    if pattern is None:
+        return value
+    if isinstance(value, str):
+        return pattern.sub(_REDACTED, value)
+    if isinstance(value, list):
+        return [_redact(v, pattern) for v in value]
+    if isinstance(value, dict):
+        return {k: _redact(v, pattern) for k, v in value.items()}
+    return value
+
+
+def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
+    """The ESP's event id, else a stable hash of its payload (a replay of the same
+    webhook body hashes the same), prefixed by the ESP so ids never collide."""
+    if event.event_id:
+        event_id = f"{esp_name.lower()}:{event.event_id}"
+        if len(event_id) <= _EVENT_ID_MAX:
+            return event_id
+        raw = event_id
+    else:
+        raw = json.dumps(_jsonable(event.esp_event), sort_keys=True, separators=(",", ":"))
+    return f"{esp_name.lower()}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
+
+
+def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
+    delivery_id = str((event.metadata or {}).get("delivery_id", "")).strip()
+    if delivery_id.isdigit():
+        found = Delivery.objects.select_related("subscriber").filter(pk=int(delivery_id)).first()
+        if found is not None:
+            return found
+    if event.message_id:
+        # Only for events whose metadata was lost; provider_message_id is not indexed,
+        # so this is a scan of the ledger (see the report on issue #4).
+        return (
+            Delivery.objects.select_related("subscriber")
+            .filter(provider_message_id=str(event.message_id))
+            .first()
+        )
+    return None
+
+
+def address_suppress(*, email: str, reason: str, note: str = "") -> bool:
+    """Never mail `email` again: a Suppression row by hash, and the subscriber
+    with that address (if any) marked suppressed. True if the address was not
+    suppressed before. The first reason recorded is kept."""
+    now = timezone.now()
+    _, created = Suppression.objects.get_or_create(
+        email_hash=email_hash(email), defaults={"reason": reason, "note": note[:300]}
+    )
+    Subscriber.objects.filter(email__iexact=email.strip()).exclude(
+        status=Subscriber.Status.SUPPRESSED
+    ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
+    return created
+
+
+def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
+    """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
+    ESP may report each retry of the same message ("deferred" several times)."""
+    events = DeliveryEvent.objects.filter(
+        recipient_hash=recipient_hash, event_type=SOFT_BOUNCED,
+        occurred_at__gte=now - SOFT_BOUNCE_WINDOW,
+    )
+    with_delivery = events.filter(delivery__isnull=False).values("delivery_id").distinct().count()
+    return with_delivery + events.filter(delivery__isnull=True).count()
+
+
+def _unsubscribe(*, subscriber: Subscriber) -> None:
+    from subscribers.services import subscriber_unsubscribe
+
+    # The reader asked their ESP or mail client, not our form: no goodbye email.
+    # ConsentRecord has no "ESP" source yet; the user agent says where it came from.
+    subscriber_unsubscribe(
+        subscriber=subscriber, ip=None, user_agent="ESP unsubscribe event",
+        source=getattr(Subscriber.Source, "ESP", Subscriber.Source.FORM), one_click=True,
+    )
+
+
+def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> DeliveryEvent | None:
+    """Store one tracking event and act on it (module docstring). Returns the stored
+    event, or None when it was already recorded (a replay changes nothing)."""
+    event_id = event_id_for(event, esp_name)
+    delivery = _delivery_find(event)
+    recipient = (event.recipient or "").strip()
+    if not recipient and delivery is not None:
+        recipient = delivery.subscriber.email
+    recipient_hash = email_hash(recipient) if recipient else ""
+    action = event_action(event)
+    occurred_at = event.timestamp or timezone.now()
+    pattern = re.compile(re.escape(recipient), re.IGNORECASE) if recipient else None
+
+    with transaction.atomic():
+        stored, created = DeliveryEvent.objects.get_or_create(
+            event_id=event_id,
+            defaults={
+                "delivery": delivery,
+                "event_type": SOFT_BOUNCED if action == Action.SOFT_BOUNCE else str(event.event_type),
+                "recipient_hash": recipient_hash,
+                "description": _redact(event.description or "", pattern)[:2000],
+                "payload": _redact(_jsonable(event.esp_event), pattern),
+                "occurred_at": occurred_at,
+            },
+        )
+        if not created:
+            logger.info("tracking event %s already recorded; ignored", event_id)
+            return None
+        if not recipient:
+            return stored
+        note = f"{esp_name} {event.event_type}: {stored.description}"
+        if action == Action.SUPPRESS_HARD_BOUNCE:
+            address_suppress(email=recipient, reason=Suppression.Reason.HARD_BOUNCE, note=note)
+        elif action == Action.SUPPRESS_COMPLAINT:
+            address_suppress(email=recipient, reason=Suppression.Reason.COMPLAINT, note=note)
+        elif action == Action.SOFT_BOUNCE:
+            count = soft_bounces_recent(recipient_hash=recipient_hash, now=occurred_at)
+            if count >= SOFT_BOUNCE_THRESHOLD:
+                address_suppress(
+                    email=recipient, reason=Suppression.Reason.SOFT_BOUNCES,
+                    note=f"{count} soft bounces in {SOFT_BOUNCE_WINDOW.days} days",
+                )
+        elif action == Action.UNSUBSCRIBE:
+            subscriber = (
+                delivery.subscriber
+                if delivery is not None and delivery.subscriber.email.lower() == recipient.lower()
+                else Subscriber.objects.filter(email__iexact=recipient).first()
+            )
+            if subscriber is not None:
+                _unsubscribe(subscriber=subscriber)
+    return stored
+
+
+def tracking_received(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
+    """Receiver of anymail's `tracking` signal. anymail accepts unauthenticated posts
+    (with a warning) when no WEBHOOK_SECRET is set; we do not act on those: an
+    unauthenticated POST must never suppress or unsubscribe anyone."""
+    if not get_anymail_setting("webhook_secret", default=None):
+        logger.error("tracking event from %s ignored: WEBHOOK_SECRET is not set", esp_name)
+        return
+    delivery_event_record(event=event, esp_name=esp_name)

@@ -1,0 +1,76 @@
+"""The edition archive page and the feedback page in Chromium, at desktop and
+phone widths (screenshots in var/screenshots/)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from newsletter.feedback import feedback_url
+from newsletter.models import Edition, EditionPaper, Feedback
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DAY = dt.date(2025, 11, 24)
+
+
+@pytest.fixture
+def edition():
+    agents, vision = TopicFactory(name="Agents"), TopicFactory(name="Computer Vision")
+    papers = [
+        PaperFactory(
+            title="Self-Critique Makes Research Agents Better at Long-Horizon Tasks",
+            abstract="Large language models are increasingly used as agents that plan, call "
+            "tools and revise their own work. We introduce a benchmark of long-horizon "
+            "research tasks and show that a simple self-critique loop helps a lot.",
+            upvotes=128, pinned=True, github_repo="https://github.com/example/critique",
+        ),
+        PaperFactory(title="Seeing Depth from a Single Photo, Again", upvotes=64),
+        PaperFactory(title="A Benchmark of Benchmarks", upvotes=12, organization="Example Lab",
+                     authors=[], author_count=0),
+    ]
+    PaperTopicFactory(paper=papers[0], topic=agents, score=0.9)
+    PaperTopicFactory(paper=papers[1], topic=vision, score=0.8)
+    older = Edition.objects.create(date=DAY - dt.timedelta(days=3), frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=older, paper=PaperFactory(title="Older news"), position=0)
+    edition = Edition.objects.create(
+        date=DAY, frozen_at=timezone.now(),
+        note="A **big** day for agents. Read the [pinned paper](https://example.org/) first.",
+    )
+    for position, paper in enumerate(papers):
+        EditionPaper.objects.create(edition=edition, paper=paper, position=position)
+    return edition
+
+
+def test_the_edition_archive_page(live_server, page, screenshot, edition):
+    page.goto(f"{live_server.url}/editions/")
+    expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
+    screenshot(page, "archive-edition-list")
+
+    page.get_by_role("link", name="Monday, November 24, 2025").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("November 24, 2025")
+    expect(page.get_by_text("From the editors")).to_be_visible()
+    expect(page.locator(".arch-note strong")).to_have_text("big")
+    titles = page.locator(".paper-card__title").all_inner_texts()
+    assert titles[0].startswith("Self-Critique")
+    screenshot(page, "archive-edition")
+    assert page.js_errors == []
+
+
+def test_the_feedback_page(live_server, page, screenshot):
+    reader = SubscriberFactory()
+    paper = PaperFactory(title="Yet Another Leaderboard for Chatbots, with a Rather Long Title")
+    url = feedback_url(subscriber=reader, paper=paper, vote=-1).replace("http://testserver", live_server.url)
+
+    page.goto(url)
+    button = page.get_by_role("button", name="Show me less like this")
+    expect(button).to_be_visible()
+    screenshot(page, "feedback-ask")
+
+    button.click()
+    expect(page.get_by_role("heading", name="Thanks, noted")).to_be_visible()
+    assert Feedback.objects.get().vote == -1
+    screenshot(page, "feedback-done")
+    assert page.js_errors == []

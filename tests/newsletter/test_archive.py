@@ -1,0 +1,155 @@
+"""The web archive and the personal "view in browser" page (newsletter/archive.py,
+newsletter/archive_views.py)."""
+
+import datetime as dt
+import re
+
+import pytest
+from django.utils import timezone
+
+from newsletter.archive import delivery_view_url
+from newsletter.models import Delivery, Edition, EditionPaper
+from tests.factories import PaperFactory, SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2025, 11, 24)
+
+
+def titles_in_order(html: str) -> list[str]:
+    return re.findall(r'class="paper-card__title"[^>]*>\s*(?:<a [^>]*>)?([^<]+)', html)
+
+
+def edition_of(date, papers, *, note="", sent=True) -> Edition:
+    edition = Edition.objects.create(date=date, note=note, frozen_at=timezone.now() if sent else None)
+    for position, paper in enumerate(papers):
+        EditionPaper.objects.create(edition=edition, paper=paper, position=position)
+    return edition
+
+
+def test_an_edition_page_shows_its_papers_in_edition_order(client):
+    low = PaperFactory(title="Few upvotes, placed first by the editors", upvotes=1)
+    high = PaperFactory(title="Many upvotes", upvotes=300)
+    edition_of(DAY, [low, high])
+
+    response = client.get("/editions/2025-11-24/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert titles_in_order(html) == ["Few upvotes, placed first by the editors", "Many upvotes"]
+    assert "Monday, November 24, 2025" in html
+    assert 'type="application/atom+xml"' in html
+
+
+def test_the_editors_note_is_rendered_from_markdown_and_sanitised(client):
+    edition_of(DAY, [PaperFactory()], note=(
+        "A **big** day for [agents](https://example.org/agents).\n\n"
+        "<script>alert('x')</script><img src=x onerror=alert(1)> [bad](javascript:alert(1))"
+    ))
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert "<strong>big</strong>" in html
+    assert 'href="https://example.org/agents"' in html
+    assert "<script>alert" not in html and "onerror" not in html and "javascript:" not in html
+
+
+def test_paper_titles_are_escaped(client):
+    edition_of(DAY, [PaperFactory(title="<b>Bold</b> claims & results")])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert "&lt;b&gt;Bold&lt;/b&gt; claims &amp; results" in html
+
+
+def test_an_edition_not_sent_yet_is_not_public_but_staff_can_preview_it(client, admin_client):
+    edition_of(DAY, [PaperFactory(title="Still being edited")], sent=False)
+
+    assert client.get("/editions/2025-11-24/").status_code == 404
+    preview = admin_client.get("/editions/2025-11-24/")
+    assert preview.status_code == 200
+    assert "Preview: this edition has not been sent yet" in preview.content.decode()
+
+
+def test_unknown_or_impossible_dates_are_404(client):
+    assert client.get("/editions/2025-11-23/").status_code == 404
+    assert client.get("/editions/2025-02-30/").status_code == 404
+
+
+def test_hidden_papers_are_left_out_of_the_archive(client):
+    edition_of(DAY, [PaperFactory(title="Kept"), PaperFactory(title="Taken down", hidden=True)])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert titles_in_order(html) == ["Kept"]
+
+
+def test_the_list_of_past_editions_links_each_sent_edition_newest_first(client, django_assert_max_num_queries):
+    for day in (20, 21, 24):
+        edition_of(dt.date(2025, 11, day), [PaperFactory(title=f"Lead paper of the {day}th"), PaperFactory()])
+    edition_of(dt.date(2025, 11, 25), [PaperFactory()], sent=False)
+
+    with django_assert_max_num_queries(4):  # session/auth + editions + their first titles
+        html = client.get("/editions/").content.decode()
+
+    links = re.findall(r'href="/editions/(\d{4}-\d{2}-\d{2})/"', html)
+    assert links == ["2025-11-24", "2025-11-21", "2025-11-20"]
+    assert "Lead paper of the 24th" in html and "2 papers" in html
+
+
+def test_edition_pages_link_to_the_neighbouring_editions(client):
+    edition_of(dt.date(2025, 11, 20), [PaperFactory()])
+    edition_of(DAY, [PaperFactory()])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert 'href="/editions/2025-11-20/" rel="prev"' in html
+
+
+# --- "View in browser" ------------------------------------------------------------
+
+
+def sent_delivery(subscriber, papers) -> Delivery:
+    edition = Edition.objects.filter(date=DAY).first() or edition_of(DAY, papers)
+    return Delivery.objects.create(
+        subscriber=subscriber, edition=edition, status=Delivery.Status.SENT,
+        sent_at=timezone.now(), paper_ids=[p.pk for p in papers],
+    )
+
+
+def test_the_view_in_browser_link_shows_the_readers_own_papers_in_their_order(client):
+    first, second, other = PaperFactory(title="Theirs first"), PaperFactory(title="Theirs second"), PaperFactory(title="Not theirs")
+    edition_of(DAY, [other, first, second])
+    delivery = sent_delivery(SubscriberFactory(), [second, first])
+
+    url = delivery_view_url(delivery=delivery)
+    assert url.startswith("http://testserver/digest/")
+    response = client.get(url)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert titles_in_order(html) == ["Theirs second", "Theirs first"]
+    assert "Less like this" in html
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda url: url.replace("/digest/", "/digest/x"),
+    lambda url: url[:-3] + "AA/",
+])
+def test_a_tampered_view_in_browser_link_gets_a_clear_404_page(client, tamper):
+    delivery = sent_delivery(SubscriberFactory(), [PaperFactory()])
+
+    response = client.get(tamper(delivery_view_url(delivery=delivery)))
+
+    assert response.status_code == 404
+    assert "This link is not valid" in response.content.decode()
+
+
+def test_re_issuing_the_readers_token_revokes_the_view_in_browser_link(client):
+    reader = SubscriberFactory()
+    url = delivery_view_url(delivery=sent_delivery(reader, [PaperFactory()]))
+    reader.token = "a-new-secret"
+    reader.save()
+
+    assert client.get(url).status_code == 404

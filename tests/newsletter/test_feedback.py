@@ -1,0 +1,164 @@
+"""Reader feedback through signed links (newsletter/feedback.py) and what the
+preference centre shows of it."""
+
+import datetime as dt
+
+import pytest
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.utils import timezone
+
+from newsletter.feedback import feedback_summary, feedback_url
+from newsletter.models import Edition, EditionPaper, Feedback
+from newsletter.ranking import digest_select, ranking_data_load
+from subscribers.models import Subscriber
+from subscribers.tokens import subscriber_manage_url
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_link_shows_a_one_button_page_and_records_nothing(client):
+    reader, paper = SubscriberFactory(), PaperFactory(title="Yet another benchmark")
+
+    response = client.get(feedback_url(subscriber=reader, paper=paper, vote=-1))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Show me less like this" in html and "Yet another benchmark" in html
+    assert not Feedback.objects.exists()  # a mail scanner's GET votes for no one
+
+
+def test_posting_records_the_vote_and_voting_again_flips_it(client):
+    reader, paper = SubscriberFactory(), PaperFactory()
+    less = feedback_url(subscriber=reader, paper=paper, vote=-1)
+
+    response = client.post(less)
+    assert response.status_code == 303
+    assert Feedback.objects.get().vote == -1
+    noted = client.get(response["Location"]).content.decode()
+    assert "Thanks, noted" in noted and "Actually, show me more like this" in noted
+
+    client.post(less)  # a double click changes nothing
+    client.post(feedback_url(subscriber=reader, paper=paper, vote=1))
+
+    assert list(Feedback.objects.values_list("subscriber_id", "paper_id", "vote")) == [
+        (reader.pk, paper.pk, 1)
+    ]
+
+
+def test_the_post_needs_no_csrf_cookie_the_signed_token_is_the_credential(client):
+    client.handler.enforce_csrf_checks = True
+    reader, paper = SubscriberFactory(), PaperFactory()
+
+    assert client.post(feedback_url(subscriber=reader, paper=paper, vote=1)).status_code == 303
+    assert Feedback.objects.count() == 1
+
+
+def test_a_tampered_link_changes_nothing_and_says_so(client):
+    reader, paper = SubscriberFactory(), PaperFactory()
+    url = feedback_url(subscriber=reader, paper=paper, vote=-1)
+    tampered = url[:-4] + ("A" if url[-4] != "A" else "B") + url[-3:]
+
+    for method in (client.get, client.post):
+        response = method(tampered)
+        assert response.status_code == 404
+        assert "This link is not valid" in response.content.decode()
+    assert not Feedback.objects.exists()
+
+
+def test_a_link_is_bound_to_its_reader_whose_new_token_revokes_it(client):
+    reader, paper = SubscriberFactory(), PaperFactory()
+    url = feedback_url(subscriber=reader, paper=paper, vote=-1)
+    reader.token = "re-issued-secret"
+    reader.save()
+
+    assert client.post(url).status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_a_reader_cannot_turn_their_link_into_another_readers(client):
+    """The link names the reader by id and proves it with their token's fingerprint:
+    signing another reader's id with your fingerprint is impossible without the key,
+    and a fingerprint made for one reader does not fit another."""
+    from django.core import signing
+
+    from newsletter.feedback import _FEEDBACK_SALT, subscriber_fingerprint
+
+    mallory, victim, paper = SubscriberFactory(), SubscriberFactory(), PaperFactory()
+    forged = signing.dumps(
+        [victim.pk, subscriber_fingerprint(subscriber=mallory), paper.pk, -1], salt=_FEEDBACK_SALT
+    )
+
+    assert client.post(f"/feedback/{forged}/").status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client):
+    """The whole loop: a "less like this" click on yesterday's agents paper puts
+    today's vision paper above today's agents paper."""
+    agents, vision = TopicFactory(name="Agents"), TopicFactory(name="Vision")
+    reader = SubscriberFactory()
+    reader.topics.set([agents, vision])
+    disliked = PaperFactory(title="Agents, yesterday", trending_date=dt.date(2025, 11, 23))
+    PaperTopicFactory(paper=disliked, topic=agents, score=0.9)
+    agent_paper = PaperFactory(title="Agents, today", upvotes=10)
+    vision_paper = PaperFactory(title="Vision, today", upvotes=10)
+    PaperTopicFactory(paper=agent_paper, topic=agents, score=0.9)
+    PaperTopicFactory(paper=vision_paper, topic=vision, score=0.7)
+    edition = Edition.objects.create(date=dt.date(2025, 11, 24), frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=edition, paper=agent_paper, position=0)
+    EditionPaper.objects.create(edition=edition, paper=vision_paper, position=1)
+
+    def next_digest() -> list[str]:
+        data = ranking_data_load(date=edition.date, subscriber_ids=[reader.pk])
+        subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
+        selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
+        return [r.paper.title for r in selection.papers]
+
+    assert next_digest() == ["Agents, today", "Vision, today"]
+    client.post(feedback_url(subscriber=reader, paper=disliked, vote=-1))
+    assert next_digest() == ["Vision, today", "Agents, today"]
+
+
+# --- The preference centre --------------------------------------------------------
+
+
+def render_learned(subscriber, *, query: str = "") -> str:
+    token = subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    request = RequestFactory().get(f"/manage/{token}/{query}")
+    return Template("{% load newsletter_feedback %}{% learned_preferences subscriber token %}").render(
+        Context({"subscriber": subscriber, "token": token, "request": request})
+    )
+
+
+def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
+    agents = TopicFactory(name="Agents")
+    reader = SubscriberFactory()
+    paper = PaperFactory(title="An agent benchmark")
+    PaperTopicFactory(paper=paper, topic=agents, score=0.9, matched_terms=["agent"])
+    client.post(feedback_url(subscriber=reader, paper=paper, vote=-1))
+
+    summary = feedback_summary(subscriber=reader)
+    assert summary["topics_down"] == ["Agents"] and summary["votes"] == 1
+    html = render_learned(reader)
+    assert "Topics ranked lower" in html and "Agents" in html and "An agent benchmark" in html
+
+    reset_url = subscriber_manage_url(subscriber=reader).replace("http://testserver", "") + "learned/reset/"
+    response = client.post(reset_url)
+
+    assert response.status_code == 303 and "done=learned_reset" in response["Location"]
+    assert not Feedback.objects.filter(subscriber=reader).exists()
+    assert "Nothing yet" in render_learned(reader)
+    assert "has forgotten your votes" in render_learned(reader, query="?done=learned_reset")
+
+
+def test_resetting_with_a_bad_manage_token_changes_nothing(client):
+    reader, paper = SubscriberFactory(), PaperFactory()
+    Feedback.objects.create(subscriber=reader, paper=paper, vote=-1)
+
+    response = client.post("/manage/not-a-token/learned/reset/")
+
+    assert response.status_code == 404
+    assert Feedback.objects.count() == 1
+    assert client.get(subscriber_manage_url(subscriber=reader) + "learned/reset/").status_code == 405

@@ -1,0 +1,229 @@
+"""Tracking webhooks (newsletter/webhooks.py): real Postmark payloads posted to
+anymail's Postmark tracking endpoint, with and without the basic-auth secret."""
+
+import base64
+import datetime as dt
+import json
+
+import pytest
+from django.utils import timezone
+
+from newsletter.models import Delivery, DeliveryEvent, Edition
+from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD, SOFT_BOUNCED
+from subscribers.models import ConsentRecord, Subscriber, Suppression
+from subscribers.selectors import email_hash, email_is_suppressed
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/anymail/postmark/tracking/"
+SECRET = "postmark-hook:correct-horse-battery"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+def _auth(credentials: str = SECRET) -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
+
+
+def post(client, payload: dict, *, credentials: str | None = SECRET):
+    headers = _auth(credentials) if credentials else {}
+    return client.post(URL, data=json.dumps(payload), content_type="application/json", **headers)
+
+
+def delivery_for(subscriber, *, message_id="883953f4-6105-42a2-a16a-77a8eac79483", day=24):
+    edition, _ = Edition.objects.get_or_create(date=dt.date(2025, 11, day))
+    return Delivery.objects.create(
+        subscriber=subscriber, edition=edition, status=Delivery.Status.SENT,
+        provider_message_id=message_id, sent_at=timezone.now(),
+    )
+
+
+def bounce(email: str, *, event_id=4323372036854775807, kind="HardBounce", delivery=None,
+           message_id="883953f4-6105-42a2-a16a-77a8eac79483", at="2025-11-24T07:03:54.9070259Z"):
+    """Postmark's bounce webhook body (postmarkapp.com/developer/webhooks/bounce-webhook)."""
+    return {
+        "RecordType": "Bounce",
+        "MessageStream": "broadcast",
+        "ID": event_id,
+        "Type": kind,
+        "TypeCode": {"HardBounce": 1, "SoftBounce": 4096}[kind],
+        "Name": {"HardBounce": "Hard bounce", "SoftBounce": "Soft bounce/Undeliverable"}[kind],
+        "Tag": "digest",
+        "MessageID": message_id,
+        "Metadata": {"delivery_id": str(delivery.pk)} if delivery else {},
+        "ServerID": 23,
+        "Description": "The server was unable to deliver your message (ex: unknown user, mailbox not found).",
+        "Details": f"smtp;550 5.1.1 The email account {email} does not exist.",
+        "Email": email,
+        "From": "digest@example.com",
+        "BouncedAt": at,
+        "DumpAvailable": True,
+        "Inactive": kind == "HardBounce",
+        "CanActivate": True,
+        "Subject": "A Study of Things and 4 more trending papers",
+        "Content": "",
+    }
+
+
+def test_a_hard_bounce_with_the_right_credentials_suppresses_the_address(client):
+    reader = SubscriberFactory(email="Gone.Reader@example.com")
+    delivery = delivery_for(reader)
+
+    response = post(client, bounce("gone.reader@example.com", delivery=delivery))
+
+    assert response.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert email_is_suppressed("Gone.Reader@example.com")
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
+    event = DeliveryEvent.objects.get()
+    assert event.delivery == delivery
+    assert event.event_type == "bounced"
+    assert event.event_id == "postmark:4323372036854775807"
+
+
+def test_the_stored_event_keeps_the_recipient_only_as_a_hash(client):
+    reader = SubscriberFactory(email="private@example.com")
+    post(client, bounce("private@example.com", delivery=delivery_for(reader)))
+
+    event = DeliveryEvent.objects.get()
+    assert event.recipient_hash == email_hash("private@example.com")
+    stored = json.dumps(event.payload) + event.description + Suppression.objects.get().note
+    assert "private@example.com" not in stored.lower()
+    assert event.payload["Type"] == "HardBounce"  # the rest of the ESP's event is kept
+
+
+@pytest.mark.parametrize("credentials", [None, "postmark-hook:wrong", "someone:" + SECRET])
+def test_without_the_right_credentials_the_webhook_is_refused_and_nothing_changes(client, credentials):
+    reader = SubscriberFactory(email="reader@example.com")
+    delivery = delivery_for(reader)
+
+    response = post(client, bounce("reader@example.com", delivery=delivery), credentials=credentials)
+
+    assert response.status_code in (400, 403)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.exists()
+    assert not DeliveryEvent.objects.exists()
+
+
+def test_with_no_secret_configured_events_change_nothing(client, settings):
+    settings.ANYMAIL = {}
+    reader = SubscriberFactory(email="reader@example.com")
+
+    with pytest.warns(Warning):  # anymail warns about the insecure webhook
+        post(client, bounce("reader@example.com"), credentials=None)
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.exists()
+
+
+def test_a_replayed_event_changes_nothing(client):
+    reader = SubscriberFactory(email="reader@example.com")
+    payload = bounce("reader@example.com", kind="SoftBounce", delivery=delivery_for(reader))
+
+    assert post(client, payload).status_code == 200
+    assert post(client, payload).status_code == 200  # the ESP retried: still a 200
+
+    assert DeliveryEvent.objects.count() == 1
+
+
+def test_a_spam_complaint_suppresses_at_once(client):
+    reader = SubscriberFactory(email="annoyed@example.com")
+    delivery = delivery_for(reader)
+    payload = {
+        **bounce("annoyed@example.com", delivery=delivery, event_id=42),
+        "RecordType": "SpamComplaint", "Type": "SpamComplaint", "TypeCode": 512,
+        "Name": "Spam complaint", "Description": "The subscriber explicitly marked this message as spam.",
+    }
+
+    post(client, payload)
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.COMPLAINT
+    assert DeliveryEvent.objects.get().event_type == "complained"
+
+
+def test_an_esp_unsubscribe_event_unsubscribes_the_reader(client):
+    reader = SubscriberFactory(email="leaving@example.com")
+    delivery = delivery_for(reader)
+    payload = {  # postmarkapp.com/developer/webhooks/subscription-change-webhook
+        "RecordType": "SubscriptionChange",
+        "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
+        "ServerID": 23,
+        "MessageStream": "broadcast",
+        "ChangedAt": "2025-11-24T08:53:34.416071Z",
+        "Recipient": "leaving@example.com",
+        "Origin": "Recipient",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+        "Tag": "digest",
+        "Metadata": {"delivery_id": str(delivery.pk)},
+    }
+
+    post(client, payload)
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    assert reader.consents.filter(action=ConsentRecord.Action.UNSUBSCRIBE).count() == 1
+    assert not Suppression.objects.exists()  # unsubscribed, not suppressed: may come back
+    event = DeliveryEvent.objects.get()
+    assert event.event_type == "unsubscribed" and event.delivery == delivery
+    assert event.event_id.startswith("postmark:sha256:")  # Postmark gives this event no id
+
+
+def test_soft_bounces_suppress_only_from_the_threshold_within_the_window(client):
+    reader = SubscriberFactory(email="full.inbox@example.com")
+    long_ago = delivery_for(reader, message_id="m-old", day=1)
+    post(client, bounce("full.inbox@example.com", kind="SoftBounce", delivery=long_ago,
+                        event_id=1, message_id="m-old", at="2025-10-01T07:00:00Z"))
+    for n in range(1, SOFT_BOUNCE_THRESHOLD):
+        delivery = delivery_for(reader, message_id=f"m-{n}", day=20 + n)
+        post(client, bounce("full.inbox@example.com", kind="SoftBounce", delivery=delivery,
+                            event_id=100 + n, message_id=f"m-{n}", at=f"2025-11-{20 + n}T07:00:00Z"))
+        # The same message bounced twice counts once.
+        post(client, bounce("full.inbox@example.com", kind="SoftBounce", delivery=delivery,
+                            event_id=200 + n, message_id=f"m-{n}", at=f"2025-11-{20 + n}T09:00:00Z"))
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE  # 1 too old + 2 recent < 3
+    assert DeliveryEvent.objects.filter(event_type=SOFT_BOUNCED).count() == 1 + 2 * (SOFT_BOUNCE_THRESHOLD - 1)
+
+    last = delivery_for(reader, message_id="m-last", day=28)
+    post(client, bounce("full.inbox@example.com", kind="SoftBounce", delivery=last,
+                        event_id=999, message_id="m-last", at="2025-11-28T07:00:00Z"))
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
+
+
+def test_an_event_without_metadata_finds_its_delivery_by_message_id(client):
+    reader = SubscriberFactory(email="reader@example.com")
+    delivery = delivery_for(reader, message_id="pm-abc-123")
+    payload = {  # postmarkapp.com/developer/webhooks/delivery-webhook
+        "RecordType": "Delivery", "ServerID": 23, "MessageStream": "broadcast",
+        "MessageID": "pm-abc-123", "Recipient": "reader@example.com", "Tag": "digest",
+        "DeliveredAt": "2025-11-24T07:01:02Z", "Details": "Test delivery webhook details",
+        "Metadata": {},
+    }
+
+    post(client, payload)
+
+    event = DeliveryEvent.objects.get()
+    assert event.delivery == delivery and event.event_type == "delivered"
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+
+
+def test_a_bounce_of_an_address_with_no_subscriber_still_lands_on_the_suppression_list(client):
+    post(client, bounce("deleted.long.ago@example.com"))
+
+    assert email_is_suppressed("deleted.long.ago@example.com")
+    assert DeliveryEvent.objects.get().delivery is None
