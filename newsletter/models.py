@@ -249,6 +249,9 @@ class Delivery(models.Model):
             models.Index(fields=["status", "claimed_at"], name="delivery_status_claimed_idx"),
             # Serves "papers this reader already got" (ranking) and per-edition figures.
             models.Index(fields=["edition", "status"], name="delivery_edition_status_idx"),
+            # Serves the webhook's fallback lookup of a delivery by the ESP's message id
+            # (newsletter/webhooks.py) when an event carries no delivery_id metadata.
+            models.Index(fields=["provider_message_id"], name="delivery_provider_msgid_idx"),
         ]
 
     def __str__(self) -> str:
