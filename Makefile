@@ -22,6 +22,22 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.devrun test $(PYTEST_ARGS)
 
+## The fault matrix of sending (tests/chaos): real workers, a Redis of its own, a fake
+## Postmark; needs DATABASE_URL=postgres://... Ends with a table: duplicates 0, missed 0.
+chaos: $(STAMP)
+	CHAOS=1 $(PY) -m config.devrun test tests/chaos -q -p no:cacheprovider $(PYTEST_ARGS)
+
+## The digest benchmark (docs/benchmarks.md): N = 1,000, 10,000, 100,000 against the
+## render floor, django-newsletter and 2 Celery workers; needs DATABASE_URL=postgres://
+## and REDIS_URL for the Celery run. BENCH_ARGS passes options, e.g. --subscribers 1000.
+DNL_VERSION := 1.2.1
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	test -d var/bench/django-newsletter/newsletter || $(PY) -m pip install --quiet \
+		--target var/bench/django-newsletter "django-newsletter==$(DNL_VERSION)" \
+		"sorl-thumbnail>=12.10" "Django>=5.2,<5.3"
+	DEBUG=true $(PY) manage.py bench_digests $(BENCH_ARGS)
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check config newsletter subscribers tests
 

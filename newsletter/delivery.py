@@ -43,8 +43,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import islice
 
 import redis
@@ -59,6 +61,7 @@ from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression
@@ -71,9 +74,9 @@ from .ranking import DigestSelection, RankedPaper, digest_select, ranking_data_l
 from .sending import email_build
 
 try:  # "more/less like this" links: newsletter/feedback.py (issue #4 item 9).
-    from .feedback import feedback_url
+    from .feedback import feedback_token
 except ImportError:  # pragma: no cover - until the feedback endpoint exists
-    feedback_url = None
+    feedback_token = None
 
 logger = logging.getLogger(__name__)
 
@@ -291,14 +294,31 @@ def _abstract_short(paper) -> str:
     return text[:ABSTRACT_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
+@lru_cache(maxsize=1)
+def _feedback_url_parts(site_url: str) -> tuple[str, str]:
+    """The feedback URL around its token, reversed once per process: reverse() for
+    each of a digest's ~16 links cost as much as rendering it (issue #6 profile).
+    Tokens are URL-safe (signing.dumps), so prefix + token + suffix is what
+    feedback.feedback_url returns."""
+    marker = "TOKEN"
+    path = reverse("newsletter_public:feedback", args=[marker])
+    before, after = path.split(marker)
+    return f"{site_url}{before}", after
+
+
+def _feedback_links(subscriber: Subscriber, paper) -> dict:
+    if feedback_token is None:
+        return {}
+    before, after = _feedback_url_parts(settings.SITE_URL)
+    return {
+        "more_url": before + feedback_token(subscriber=subscriber, paper=paper, vote=1) + after,
+        "less_url": before + feedback_token(subscriber=subscriber, paper=paper, vote=-1) + after,
+    }
+
+
 def _paper_context(ranked: RankedPaper, subscriber: Subscriber | None) -> dict:
     paper = ranked.paper
-    links = {}
-    if subscriber is not None and feedback_url is not None:
-        links = {
-            "more_url": feedback_url(subscriber=subscriber, paper=paper, vote=1),
-            "less_url": feedback_url(subscriber=subscriber, paper=paper, vote=-1),
-        }
+    links = _feedback_links(subscriber, paper) if subscriber is not None else {}
     return {
         "title": paper.title,
         "url": paper.url or paper.arxiv_url,
@@ -314,6 +334,13 @@ def _paper_context(ranked: RankedPaper, subscriber: Subscriber | None) -> dict:
         "pinned": paper.pinned,
         **links,
     }
+
+
+@lru_cache(maxsize=16)
+def _note_html(note: str) -> str:
+    """The editor's note is the same in every digest of an edition: Markdown and the
+    sanitiser run once per note and process, not once per reader."""
+    return note_html(note)
 
 
 def edition_browser_url(edition: Edition) -> str:
@@ -350,7 +377,7 @@ def digest_context(
         "edition_date": edition.date,
         "weekly": weekly,
         "period": period,
-        "note_html": note_html(edition.note),
+        "note_html": _note_html(edition.note),
         "note_text": edition.note.strip(),
         "papers": papers,
         "also_trending": also,
@@ -380,6 +407,7 @@ def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = 
     """Claim, rank, render and send a batch; record every outcome (module docstring).
     A fixed number of queries whatever the batch size."""
     now = now or timezone.now()
+    started = time.monotonic()
     outcome = BatchOutcome()
     claimed = deliveries_claim(delivery_ids=delivery_ids, now=now)
     if not claimed:
@@ -407,7 +435,35 @@ def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = 
     finally:
         connection.close()
         _outcomes_record(deliveries, now)
+    _batch_log(deliveries, outcome, started)
     return outcome
+
+
+def _batch_log(deliveries: list[Delivery], outcome: BatchOutcome, started: float) -> None:
+    """One structured line per batch (ids and counts only, never an address): the
+    runbook in README.md reads these. `extra` carries the same fields for a JSON
+    log formatter."""
+    fields = {
+        "edition": ",".join(sorted({d.edition.date.isoformat() for d in deliveries})),
+        "batch_size": len(deliveries),
+        "sent": len(outcome.sent),
+        "failed": len(outcome.failed),
+        "skipped": len(outcome.skipped),
+        "retry": len(outcome.retry),
+        "duration_ms": int((time.monotonic() - started) * 1000),
+    }
+    logger.info(
+        "digest batch " + " ".join(f"{k}=%s" for k in fields), *fields.values(),
+        extra={"digest_batch": fields},
+    )
+
+
+def _still_receiving(subscriber: Subscriber, now: dt.datetime) -> bool:
+    """subscribers_receiving() for one loaded reader, without a query."""
+    today = now.astimezone(dt.UTC).date()
+    if subscriber.paused_until is not None and subscriber.paused_until <= today:
+        return subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+    return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
 
 
 def _deliver_one(delivery, data, suppressed, connection, now, outcome: BatchOutcome) -> str | None:
@@ -416,6 +472,13 @@ def _deliver_one(delivery, data, suppressed, connection, now, outcome: BatchOutc
     subscriber = delivery.subscriber
     if subscriber.email in suppressed:
         delivery.status, delivery.error = Delivery.Status.SKIPPED, "address suppressed"
+        outcome.skipped.append(delivery.pk)
+        return None
+    if not _still_receiving(subscriber, now):
+        # Left (or paused) after the dispatcher queued the row: the status was read
+        # at the claim, so nobody who left before their batch started is mailed
+        # (tests/chaos/test_fault_matrix.py).
+        delivery.status, delivery.error = Delivery.Status.SKIPPED, f"reader {subscriber.status}"
         outcome.skipped.append(delivery.pk)
         return None
     selection = digest_select(subscriber=subscriber, date=delivery.edition.date, data=data)
@@ -477,7 +540,7 @@ def _outcomes_record(deliveries: list[Delivery], now: dt.datetime) -> None:
         if d.status == Delivery.Status.PENDING:
             d.claimed_at = None
     if done:
-        Delivery.objects.bulk_update(
+        _ledger_update(
             done,
             ["status", "attempts", "claimed_at", "sent_at", "provider_message_id", "error",
              "paper_ids", "updated_at"],
@@ -486,6 +549,40 @@ def _outcomes_record(deliveries: list[Delivery], now: dt.datetime) -> None:
             _journal().delete(*journal_keys)
         except redis.RedisError:  # entries expire by themselves
             pass
+
+
+def _ledger_update(deliveries: list[Delivery], fields: list[str]) -> None:
+    """bulk_update() as one UPDATE ... FROM (VALUES ...): the same single statement,
+    without the CASE WHEN per row and per field that bulk_update builds, which cost
+    more than rendering the digests (issue #6 profile, docs/benchmarks.md).
+    PostgreSQL and SQLite >= 3.33 both run UPDATE ... FROM a VALUES CTE."""
+    from django.db import connection as db
+
+    opts = Delivery._meta
+    model_fields = [opts.get_field(name) for name in fields]
+    pk = opts.pk
+    # PostgreSQL types a VALUES column from its values, so NULLs and strings need a
+    # cast to the column's type; SQLite must not cast (CAST AS datetime is numeric).
+    cast = db.vendor == "postgresql"
+    columns = [pk, *model_fields]
+    placeholder = "(" + ", ".join(
+        f"%s::{f.db_type(db)}" if cast else "%s" for f in columns
+    ) + ")"
+    params: list = []
+    for delivery in deliveries:
+        params.append(pk.get_db_prep_save(delivery.pk, db))
+        params += [f.get_db_prep_save(getattr(delivery, f.attname), db) for f in model_fields]
+    q = db.ops.quote_name
+    names = [q(f.column) for f in columns]
+    table = q(opts.db_table)
+    sql = (
+        f"WITH v ({', '.join(names)}) AS (VALUES {', '.join([placeholder] * len(deliveries))}) "
+        f"UPDATE {table} SET "
+        + ", ".join(f"{name} = v.{name}" for name in names[1:])
+        + f" FROM v WHERE {table}.{names[0]} = v.{names[0]}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 # --- Stale rows (rule 3) --------------------------------------------------------------

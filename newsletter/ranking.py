@@ -26,9 +26,10 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic
-from .relevance import RELEVANCE_THRESHOLD, topic_match
+from .relevance import RELEVANCE_THRESHOLD, TopicMatcher
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -70,6 +71,30 @@ class RankingData:
     feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)]
     sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
     trend_max: float = 1.0
+    # Per paper, the same for every reader of the batch: computed once on first use
+    # (issue #6 profile: recomputing them per reader and paper dominated ranking).
+    _paper_terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
+    _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
+
+    def paper_terms(self, paper: Paper) -> list[str]:
+        terms = self._paper_terms.get(paper.id)
+        if terms is None:
+            terms = [t for h in self.topic_hits.get(paper.id, []) for t in h.terms]
+            self._paper_terms[paper.id] = terms
+        return terms
+
+    def trend_share(self, paper: Paper) -> float:
+        share = self._trend_share.get(paper.id)
+        if share is None:
+            share = self._trend_share[paper.id] = trend(paper) / self.trend_max
+        return share
+
+    def exclude_text(self, paper: Paper) -> str:
+        text = self._exclude_text.get(paper.id)
+        if text is None:
+            text = self._exclude_text[paper.id] = f"{paper.title}\n{paper.abstract}"
+        return text
 
 
 @dataclass
@@ -112,6 +137,14 @@ def keywords_split(value: str) -> list[str]:
     return [k.strip() for k in re.split(r"[,\n]", value or "") if k.strip()]
 
 
+@lru_cache(maxsize=4096)
+def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
+    """A reader's own keywords compiled once per process: many readers share a set,
+    and compiling stems every keyword (relevance.topic_match would, per paper)."""
+    return TopicMatcher(list(keywords))
+
+
+@lru_cache(maxsize=4096)
 def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
     days = WEEKLY_WINDOW_DAYS if weekly else 1
     return [date - dt.timedelta(days=n) for n in range(days)]
@@ -213,13 +246,14 @@ def subscriber_learned_preferences(*, subscriber) -> dict:
     }
 
 
-def _excluded(paper: Paper, patterns: list[re.Pattern]) -> bool:
-    text = f"{paper.title}\n{paper.abstract}"
-    return any(p.search(text) for p in patterns)
-
-
+@lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> re.Pattern:
+    """Compiled once per process: every reader's exclusions run against every paper."""
     return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
+
+
+def _excluded(text: str, patterns: list[re.Pattern]) -> bool:
+    return any(p.search(text) for p in patterns)
 
 
 def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str]) -> str:
@@ -257,6 +291,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     already = data.sent_paper_ids.get(subscriber.id, set())
     excludes = [_term_pattern(t) for t in keywords_split(subscriber.exclude_keywords)]
     keywords = keywords_split(subscriber.keywords)
+    matcher = _keywords_matcher(tuple(keywords)) if keywords else None
     topic_ids = {t.id for t in subscriber.topics.all()}
     learned = preferences_learn(votes=data.feedback.get(subscriber.id, []), topic_hits=data.topic_hits)
     disliked = {pid for pid, vote in data.feedback.get(subscriber.id, []) if vote < 0}
@@ -265,12 +300,17 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
 
     chosen: list[RankedPaper] = []
     others: list[RankedPaper] = []
+    # Why each paper matched, turned into its reason only for the papers chosen.
+    why: dict[int, tuple[TopicHit | None, list[str]]] = {}
     for paper in candidates:
-        if paper.id in already or paper.id in disliked or _excluded(paper, excludes):
+        if paper.id in already or paper.id in disliked:
+            continue
+        if excludes and _excluded(data.exclude_text(paper), excludes):
             continue
         if subscriber.only_with_code and not paper.github_repo:
             continue
-        hits = [h for h in data.topic_hits.get(paper.id, []) if h.topic_id in topic_ids]
+        paper_hits = data.topic_hits.get(paper.id, [])
+        hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
         best: TopicHit | None = None
         topic_relevance = 0.0
         for hit in hits:
@@ -279,21 +319,21 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
                 best, topic_relevance = hit, weighted
         keyword_terms: list[str] = []
         keyword_relevance = 0.0
-        if keywords:
-            match = topic_match(keywords=keywords, title=paper.title, abstract=paper.abstract)
+        if matcher is not None:
+            # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
+            match = matcher.match(title=paper.title, abstract=paper.abstract)
             keyword_relevance, keyword_terms = match.score, list(match.terms)
-        all_terms = [t for h in data.topic_hits.get(paper.id, []) for t in h.terms]
-        relevance = (topic_relevance + keyword_relevance) * learned.term_factor(all_terms)
-        trend_share = trend(paper) / data.trend_max
-        score = relevance + TREND_WEIGHT * trend_share + (PIN_BONUS if paper.pinned else 0)
+        relevance = topic_relevance + keyword_relevance
+        if learned.term_votes:  # with no learned terms the factor is 1
+            relevance *= learned.term_factor(data.paper_terms(paper))
+        score = relevance + TREND_WEIGHT * data.trend_share(paper) + (PIN_BONUS if paper.pinned else 0)
         ranked = RankedPaper(
-            paper=paper, score=score, relevance=relevance,
-            reason=_reason(paper=paper, topic=best if topic_relevance else None,
-                           keyword_terms=keyword_terms),
-            topics=[h.name for h in hits] or [h.name for h in data.topic_hits.get(paper.id, [])[:2]],
+            paper=paper, score=score, relevance=relevance, reason="",
+            topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
         )
         if everything or relevance >= RELEVANCE_THRESHOLD:
             chosen.append(ranked)
+            why[paper.id] = (best if topic_relevance else None, keyword_terms)
         else:
             others.append(ranked)
 
@@ -301,6 +341,9 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     chosen = chosen[: subscriber.papers_per_digest]
     if not chosen and subscriber.skip_empty:
         return DigestSelection(papers=[], also_trending=[], skip=True)
+    for r in chosen:
+        topic, keyword_terms = why[r.paper.id]
+        r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms)
     # "Also trending": the most upvoted papers outside the reader's topics.
     outside = [r for r in others if r.relevance == 0] or others
     also = sorted(outside, key=lambda r: (-r.paper.upvotes, -r.paper.num_comments, r.paper.id))

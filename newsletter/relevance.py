@@ -99,6 +99,10 @@ class _Text:
     by_acronym: dict[str, list[int]]
 
 
+# Ranking matches every reader's own keywords against the same few hundred titles
+# and abstracts of a day (newsletter/ranking.py, digest_select): index each text
+# once per process, not once per reader (issue #6 profile). _Text is never mutated.
+@lru_cache(maxsize=2048)
 def _text_index(text: str) -> _Text:
     tokens = _TOKEN_RE.findall(text or "")
     stems = tuple(stem(t) for t in tokens)

@@ -56,7 +56,7 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
 
     # Preference centre.
     page.get_by_role("link", name="Fine-tune your digest").click()
-    page.get_by_role("heading", name="Your digest").wait_for()
+    page.get_by_role("heading", name="Your digest", exact=True).wait_for()
     screenshot(page, "journey-05-manage")
     page.get_by_text("Computer vision", exact=True).click()
     page.get_by_role("radio", name="Weekly").check()

@@ -1,0 +1,298 @@
+"""The fault matrix's machinery: a Redis server of its own (so a case may restart it
+without touching the machine's), the fake Postmark (tests/chaos/fake_postmark.py),
+real Celery workers started and killed as processes, and the summary table.
+
+The matrix needs PostgreSQL (it kills a worker's database connection) and starts
+processes, so it runs on its own: `make chaos` (CHAOS=1 pytest tests/chaos), which
+.ci/run calls after `make test`. Without CHAOS=1 the modules are not collected,
+so `make test` on SQLite stays whole and fast."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+if os.environ.get("CHAOS", "").lower() not in {"1", "true", "yes"}:
+    collect_ignore_glob = ["test_*.py"]
+
+WAIT_SECONDS = 90
+# After the last request the ESP must stay quiet this long before counts are read,
+# so a late duplicate (a retry, a redelivered message) would still be counted.
+QUIET_SECONDS = 1.5
+TERMINAL = {"sent", "failed", "skipped"}
+ROWS: list[dict] = []
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OwnRedis:
+    """`redis-server --port N --save '' --appendonly no`: no persistence, as a
+    restart that loses everything is the fault under test."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = _free_port()
+        self.workdir = workdir
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [shutil.which("redis-server") or "redis-server", "--port", str(self.port),
+             "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("the chaos Redis did not start")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+    def client(self):
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+
+@pytest.fixture(scope="session")
+def own_redis(tmp_path_factory):
+    server = OwnRedis(tmp_path_factory.mktemp("chaos-redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def esp():
+    from .fake_postmark import FakePostmark
+
+    server = FakePostmark().start()
+    yield server
+    server.stop()
+
+
+@dataclass
+class Chaos:
+    """One case: its processes, readers and the checks run after it."""
+
+    name: str
+    redis: OwnRedis
+    esp: object
+    tmp: Path
+    database_url: str
+    workers: dict[str, subprocess.Popen] = field(default_factory=dict)
+    batch_size: int = 4
+
+    def env(self) -> dict:
+        anymail = {
+            "POSTMARK_SERVER_TOKEN": "chaos-server-token",
+            "POSTMARK_API_URL": self.esp.url,
+            # Short, so a hanging ESP shows as a timeout within the case.
+            "REQUESTS_TIMEOUT": 1,
+        }
+        return {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings_test",
+            "CELERY_EAGER": "0",
+            "DATABASE_URL": self.database_url,
+            "REDIS_URL": self.redis.url,
+            "TEST_EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+            "ANYMAIL": json.dumps(anymail),
+            "CHAOS_BATCH_SIZE": str(self.batch_size),
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        }
+
+    def _run(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.chaos.worker", *args], cwd=ROOT, env=self.env(),
+            capture_output=True, text=True, timeout=120, check=False,
+        )
+        if result.returncode:
+            pytest.fail(f"{args[0]} failed:\n{result.stdout}\n{result.stderr[-3000:]}")
+        return result.stdout.strip()
+
+    def start_worker(self, name: str) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - the worker process holds it
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.worker", "worker", name],
+            cwd=ROOT, env=self.env(), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.workers[name] = proc
+        return proc
+
+    def kill_worker(self, name: str) -> None:
+        proc = self.workers[name]
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+    def dispatch(self, now: dt.datetime) -> str:
+        return self._run("dispatch", now.isoformat())
+
+    def dispatch_started(self, now: dt.datetime) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.worker", "dispatch", now.isoformat()],
+            cwd=ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+
+    def sweep(self) -> str:
+        return self._run("sweep")
+
+    def send_task(self, name: str, *args) -> None:
+        from celery import Celery
+
+        app = Celery("chaos", broker=self.redis.url)
+        app.conf.task_serializer = "json"
+        app.send_task(name, args=list(args))
+        app.close()
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.tmp.glob("*.log"))
+        )
+
+    def wait(self, condition, what: str, timeout: float = WAIT_SECONDS) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                pytest.fail(f"{self.name}: timed out waiting for {what}\n{self.logs()}")
+            time.sleep(0.1)
+
+    def ledger(self) -> dict[str, list[str]]:
+        from newsletter.models import Delivery
+
+        rows: dict[str, list[str]] = defaultdict(list)
+        for email, status in Delivery.objects.values_list("subscriber__email", "status"):
+            rows[email.lower()].append(status)
+        return rows
+
+    def settle(self, *, due: list[str]) -> None:
+        """Wait until every due reader has a row, every row is final, the queue is
+        empty and the ESP has been quiet for a moment."""
+        wanted = {e.lower() for e in due}
+
+        def done() -> bool:
+            ledger = self.ledger()
+            if not wanted <= set(ledger):
+                return False
+            if any(s not in TERMINAL for rows in ledger.values() for s in rows):
+                return False
+            try:
+                if self.redis.client().llen("celery"):
+                    return False
+            except Exception:  # noqa: BLE001 - Redis may be restarting
+                return False
+            return self.esp.quiet_for() >= QUIET_SECONDS and not self.esp.in_transit
+
+        self.wait(done, "every delivery to reach a final state")
+
+    def check(self, *, due: list[str], left: list[str] = (), refused: list[str] = ()) -> dict:
+        """The matrix's invariants; records and prints the row, then asserts."""
+        ledger = self.ledger()
+        accepted = self.esp.accepted
+        due_l = [e.lower() for e in due]
+        left_l = [e.lower() for e in left]
+        refused_l = [e.lower() for e in refused]
+        duplicates = sum(max(0, n - 1) for n in accepted.values())
+        missed = [e for e in due_l if accepted[e] == 0 or ledger.get(e) != ["sent"]]
+        mailed_after_leaving = sum(accepted[e] for e in left_l)
+        refused_wrong = [
+            e for e in refused_l
+            if ledger.get(e) != ["failed"] or accepted[e] or self.esp.received[e] != 1
+        ]
+        row = {
+            "case": self.name,
+            "due": len(due_l),
+            "sent": sum(1 for rows in ledger.values() for s in rows if s == "sent"),
+            "accepted": sum(accepted.values()),
+            "refused": sum(1 for rows in ledger.values() for s in rows if s == "failed"),
+            "left_mailed": mailed_after_leaving,
+            "duplicates": duplicates,
+            "missed": len(missed),
+        }
+        ROWS.append(row)
+        print("\n" + " ".join(f"{k}={v}" for k, v in row.items()))
+        details = f"\nledger={dict(ledger)}\naccepted={dict(accepted)}\n{self.logs()}"
+        assert duplicates == 0, f"some reader got a digest twice{details}"
+        assert not missed, f"due readers without exactly one digest: {missed}{details}"
+        assert mailed_after_leaving == 0, f"a reader who left was mailed{details}"
+        assert not refused_wrong, f"refused addresses not failed once: {refused_wrong}{details}"
+        assert row["sent"] == len(due_l)
+        return row
+
+
+def _test_database_url() -> str:
+    from django.db import connection
+
+    db = connection.settings_dict
+    if "postgresql" not in db["ENGINE"]:
+        pytest.fail(
+            "The chaos matrix needs PostgreSQL (it kills a worker's database connection): "
+            "run it with DATABASE_URL=postgres://... (make chaos)"
+        )
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+@pytest.fixture
+def chaos(request, transactional_db, own_redis, esp, tmp_path):
+    esp.reset()
+    own_redis.client().flushall()
+    case = Chaos(
+        name=request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name.removeprefix("test_"),
+        redis=own_redis, esp=esp, tmp=tmp_path, database_url=_test_database_url(),
+    )
+    yield case
+    for name in list(case.workers):
+        case.kill_worker(name)
+    if own_redis.proc is None or own_redis.proc.poll() is not None:
+        own_redis.start()
+    from django.db import connection
+
+    # Nothing of a killed worker may hold a lock while the test database is flushed.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not ROWS:
+        return
+    columns = list(ROWS[0])
+    widths = {c: max(len(c), *(len(str(r[c])) for r in ROWS)) for c in columns}
+    line = lambda values: "  ".join(str(values[c]).ljust(widths[c]) for c in columns)
+    terminalreporter.section("chaos matrix")
+    terminalreporter.write_line(line({c: c for c in columns}))
+    terminalreporter.write_line("  ".join("-" * widths[c] for c in columns))
+    for row in ROWS:
+        terminalreporter.write_line(line(row))

@@ -1,0 +1,303 @@
+"""Issue #7 items 3-7: each test fails if its protection is removed."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core import mail, signing
+from django.test import Client
+from django.utils import timezone
+
+from newsletter.delivery import deliveries_create, digest_send_batch
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, DeliveryEvent
+from subscribers import services
+from subscribers.models import ConsentRecord, Subscriber, Suppression
+from subscribers.selectors import email_hash
+from subscribers.tokens import _manage_token, confirm_token
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+WEBHOOK = "/anymail/postmark/tracking/"
+SECRET = "hook:a-long-webhook-secret"
+
+
+def _auth(secret=SECRET):
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
+
+
+def _bounce(email, event_id=77):
+    return json.dumps({
+        "RecordType": "Bounce", "ID": event_id, "Type": "HardBounce", "TypeCode": 1,
+        "MessageID": "00000000-0000-0000-0000-000000000001", "Metadata": {}, "Email": email,
+        "BouncedAt": "2025-11-24T07:03:54Z", "Description": "unknown user", "Details": "",
+        "Inactive": True, "CanActivate": True, "Subject": "x", "ServerID": 1,
+        "MessageStream": "broadcast", "Tag": "digest", "Name": "Hard bounce",
+        "DumpAvailable": False, "Content": "", "From": "digest@example.com",
+    })
+
+
+# --- 3. Tokens ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["manage", "unsubscribe"])
+def test_tampered_and_foreign_tokens_are_refused_with_a_clear_page_and_no_change(client, page):
+    reader, other = SubscriberFactory(), SubscriberFactory()
+    token = _manage_token(subscriber=reader)
+    tampered = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    confirm_for_reader = confirm_token(subscriber=reader)  # another purpose's token
+    for bad in (tampered, confirm_for_reader, token + "x"):
+        response = client.post(f"/{page}/{bad}/", {"frequency": "weekly"})
+        assert response.status_code == 404
+        assert "This link is not valid" in response.content.decode()
+        assert "Nothing was changed" in response.content.decode()
+    reader.refresh_from_db()
+    other.refresh_from_db()
+    assert reader.status == other.status == Subscriber.Status.ACTIVE
+    # The other reader's token opens the other reader only.
+    response = client.get(f"/manage/{_manage_token(subscriber=other)}/")
+    assert other.email in response.content.decode() and reader.email not in response.content.decode()
+
+
+def test_expired_confirm_link_is_refused_and_changes_nothing(client, monkeypatch):
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    token = confirm_token(subscriber=reader)
+    later = timezone.now() + dt.timedelta(days=8)
+    monkeypatch.setattr(signing.time, "time", lambda: later.timestamp())
+    response = client.post(f"/confirm/{token}/")
+    assert response.status_code == 410 and "This link has expired" in response.content.decode()
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.PENDING
+
+
+def test_replayed_confirm_after_unsubscribe_does_not_resubscribe(client):
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    token = confirm_token(subscriber=reader)
+    client.post(f"/confirm/{token}/")
+    client.post(f"/unsubscribe/{_manage_token(subscriber=reader)}/")
+    client.post(f"/confirm/{token}/")  # replayed
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
+# --- 3. Webhooks ----------------------------------------------------------------
+
+
+def test_webhook_without_the_secret_is_refused_and_changes_nothing(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    reader = SubscriberFactory(email="bounce@example.com")
+    anonymous = Client(raise_request_exception=False)
+    for headers in ({}, _auth("hook:wrong")):
+        response = anonymous.post(WEBHOOK, _bounce(reader.email), content_type="application/json", **headers)
+        assert response.status_code == 400
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not Suppression.objects.exists()
+
+
+def test_replayed_webhook_event_changes_nothing(client, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    reader = SubscriberFactory(email="bounce@example.com")
+    for _ in range(3):
+        assert client.post(WEBHOOK, _bounce(reader.email), content_type="application/json",
+                           **_auth()).status_code == 200
+    assert DeliveryEvent.objects.count() == 1 and Suppression.objects.count() == 1
+
+
+def test_malformed_webhook_bodies_get_400_not_500(client, settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    for body in ("not json", "null", "[]", '{"RecordType": "Bounce", "ID": "\\u0000"}'):
+        response = client.post(WEBHOOK, body, content_type="application/json", **_auth())
+        assert response.status_code == 400, body
+
+
+# --- 2/4. Limits and abuse -------------------------------------------------------
+
+
+def _subscribe(client, email, ip):
+    topic = TopicFactory(name="Agents")
+    return client.post("/subscribe/", {
+        "email": email, "topics": str(topic.pk), "frequency": "daily", "weekday": "0",
+        "delivery_hour": "7", "time_zone": "UTC", "consent": "on",
+    }, REMOTE_ADDR=ip)
+
+
+def test_one_address_bombed_from_many_ips_gets_one_email(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [_subscribe(client, "target@example.com", f"203.0.113.{n}").status_code
+                    for n in range(1, 30)]
+    assert len(mail.outbox) == 1
+    assert 429 in statuses
+    page = _subscribe(client, "target@example.com", "203.0.113.200")
+    assert page.status_code == 429 and "That was a lot of tries" in page.content.decode()
+
+
+def test_many_addresses_from_one_ip_stop_at_the_limit(client, settings, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        statuses = [_subscribe(client, f"victim{n}@example.com", "198.51.100.9").status_code
+                    for n in range(40)]
+    assert statuses.count(303) == settings.SUBSCRIBE_RATE_LIMIT_PER_IP
+    assert len(mail.outbox) == settings.SUBSCRIBE_RATE_LIMIT_PER_IP
+
+
+def test_oversized_bodies_and_fields_are_refused(client, settings):
+    big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
+    anonymous = Client(raise_request_exception=False)
+    assert anonymous.post("/subscribe/", {"email": "a@example.com", "keywords": big}).status_code == 400
+    response = _subscribe(client, "a" * 250 + "@example.com", "192.0.2.1")
+    assert response.status_code == 400 and not Subscriber.objects.exists()
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    assert anonymous.post(WEBHOOK, big, content_type="application/json", **_auth()).status_code == 400
+
+
+def test_idna_address_is_stored_encoded(client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _subscribe(client, "Joerg@Bücher.example", "192.0.2.5").status_code == 303
+    assert Subscriber.objects.get().email == "Joerg@xn--bcher-kva.example"
+    assert mail.outbox[0].to == ["Joerg@xn--bcher-kva.example"]
+    # A non-ASCII local part needs SMTPUTF8, which not every ESP relays: refused
+    # with a form error, not a crash.
+    response = _subscribe(client, "jörg@example.com", "192.0.2.5")
+    assert response.status_code == 400 and "valid email" in response.content.decode()
+
+
+def test_admin_login_is_rate_limited_with_a_readable_429(client, settings):
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "right-password-123")
+    url = f"/{settings.ADMIN_URL}login/"
+    for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT):
+        assert client.post(url, {"username": "boss", "password": "wrong"}).status_code == 200
+    response = client.post(url, {"username": "boss", "password": "right-password-123"})
+    assert response.status_code == 429
+    assert "Too many sign-in attempts" in response.content.decode()
+    assert response["Retry-After"]
+    # Another address and another username still get in.
+    other = client.post(url, {"username": "boss", "password": "right-password-123"}, REMOTE_ADDR="10.9.9.9")
+    assert other.status_code == 429  # the username is limited too
+    get_user_model().objects.create_superuser("deputy", "d@example.com", "right-password-456")
+    ok = Client().post(url, {"username": "deputy", "password": "right-password-456"}, REMOTE_ADDR="10.9.9.9")
+    assert ok.status_code == 302
+
+
+def test_admin_lives_at_the_configured_path(settings):
+    import subprocess
+    import sys
+
+    code = (
+        "import django; django.setup(); from django.test import Client; c = Client();"
+        "print(c.get('/backstage-7f3/login/').status_code, c.get('/admin/login/').status_code)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False,
+        env={**__import__("os").environ, "ADMIN_URL": "backstage-7f3/",
+             "DJANGO_SETTINGS_MODULE": "config.settings_test"},
+    )
+    assert out.stdout.split() == ["200", "404"], out.stderr
+
+
+# --- 5. Data ----------------------------------------------------------------------
+
+
+def _reader_with_history():
+    topic = TopicFactory(name="Agents")
+    day = dt.date(2025, 11, 24)
+    PaperTopicFactory(paper=PaperFactory(trending_date=day), topic=topic)
+    services.subscriber_subscribe(email="held@example.com", topics=[topic], ip="192.0.2.7",
+                                  user_agent="Firefox")
+    reader = Subscriber.objects.get(email="held@example.com")
+    services.subscriber_confirm(subscriber=reader, ip="192.0.2.7", user_agent="Firefox")
+    edition = edition_assemble(date=day)
+    ids = deliveries_create(edition=edition, subscriber_ids=[reader.pk], now=timezone.now())
+    digest_send_batch(delivery_ids=ids)
+    return reader
+
+
+def test_export_holds_everything_about_the_reader(client):
+    reader = _reader_with_history()
+    data = json.loads(client.get(f"/manage/{_manage_token(subscriber=reader)}/export/").content)
+    assert data["email"] == "held@example.com"
+    assert [c["action"] for c in data["consent_records"]] == ["subscribe", "confirm"]
+    assert data["consent_records"][0]["ip_address"] == "192.0.2.7"
+    assert data["consent_records"][0]["user_agent"] == "Firefox"
+    assert [d["status"] for d in data["deliveries"]] == ["sent"]
+    assert data["preferences"]["topics"][0]["slug"] == "agents"
+
+
+def test_deletion_keeps_only_the_hash_and_anonymous_counts(client):
+    reader = _reader_with_history()
+    client.post(f"/manage/{_manage_token(subscriber=reader)}/delete/")
+    assert not Subscriber.objects.exists() and not ConsentRecord.objects.exists()
+    assert not Delivery.objects.exists()
+    suppression = Suppression.objects.get()
+    assert suppression.email_hash == email_hash("held@example.com")
+    assert "held" not in suppression.note and "held" not in str(suppression)
+    # Subscribing again does nothing: the address is never mailed again by accident.
+    mail.outbox.clear()
+    services.subscriber_subscribe(email="held@example.com", topics=[], ip=None, user_agent="")
+    assert not Subscriber.objects.exists() and not mail.outbox
+
+
+def test_no_email_address_in_logs_at_info(caplog, django_capture_on_commit_callbacks):
+    caplog.set_level(logging.INFO)
+    with django_capture_on_commit_callbacks(execute=True):
+        _reader_with_history()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "digest batch" in logged and "sent=1" in logged  # the structured batch line
+    assert "held@example.com" not in logged and "@example.com" not in logged
+
+
+# --- 6. Headers --------------------------------------------------------------------
+
+
+def test_production_headers_and_cookies(client, settings):
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
+    response = client.get("/subscribe/", secure=True)
+    assert response["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+    csp = response["Content-Security-Policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert script_src.strip() == "script-src 'self'"  # no inline script, no eval
+    assert "frame-ancestors 'none'" in csp
+    cookie = response.cookies["csrftoken"]
+    assert cookie["secure"] and cookie["httponly"]
+    assert settings.SESSION_COOKIE_HTTPONLY and settings.SESSION_COOKIE_SECURE
+
+
+def test_email_preview_keeps_its_own_sandbox_policy(client, settings):
+    settings.DEBUG = True
+    from newsletter.models import OutboxEmail
+
+    email = OutboxEmail.objects.create(to="x", subject="s", html_body="<p>hi</p>", message_id="1")
+    response = client.get(f"/outbox/{email.pk}/html/")
+    assert response["Content-Security-Policy"].startswith("sandbox")
+
+
+# --- 7. Health ------------------------------------------------------------------
+
+
+def test_health_reports_each_check(client):
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"].startswith("fail: RuntimeError: the dispatcher has never run")
+    assert response.json()["checks"]["database"] == "ok" and response.json()["checks"]["redis"] == "ok"
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(
+        last_run_at=timezone.now() - dt.timedelta(hours=2))
+    assert "minutes ago" in client.get("/health/").json()["checks"]["beat"]
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
+    response = client.get("/health/")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_health_names_redis_when_it_is_down(client, settings):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    body = client.get("/health/").json()
+    assert body["checks"]["redis"].startswith("fail") and body["status"] == "fail"
