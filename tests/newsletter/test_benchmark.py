@@ -1,0 +1,71 @@
+"""`manage.py bench_digests` end to end at N = 20: it builds its own database, sends
+through the real path, prints the table, writes the report and drops the database.
+No timing is asserted: the figures are for docs/benchmarks.md, not for tests."""
+
+import io
+import json
+import os
+
+import dj_database_url
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+
+def _own_database_url() -> str | None:
+    """On PostgreSQL a bench database of this test's own (another run may be using
+    bench_digests); on SQLite the command's default, a temporary file."""
+    db = settings.DATABASES["default"]
+    if "postgresql" not in db["ENGINE"]:
+        return None
+    return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/bench_digests_test_{os.getpid()}"
+
+
+def _pg_database_exists(url: str) -> bool:
+    import psycopg
+
+    config = dj_database_url.parse(url)
+    with psycopg.connect(host=config["HOST"], port=config["PORT"], user=config["USER"],
+                         dbname="postgres", autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]]).fetchone() is not None
+
+
+def test_bench_digests_prints_the_table_and_cleans_up(tmp_path):
+    url = _own_database_url()
+    out = io.StringIO()
+    args = ["--subscribers", "20", "--papers", "80", "--skip-celery", "--skip-django-newsletter",
+            "--out", str(tmp_path)]
+    if url:
+        args += ["--database", url]
+    call_command("bench_digests", *args, stdout=out)
+    printed = out.getvalue()
+
+    assert "Benchmark database:" in printed and "Benchmark database dropped:" in printed
+    assert "| N | sent | digests/s | ms/digest p50 | p95 |" in printed
+    row = next(line for line in printed.splitlines() if line.startswith("| 20 |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    sent = int(cells[1])
+    assert 15 <= sent <= 20  # a reader may skip an empty day or be suppressed
+    assert cells[6] and cells[9]  # SQL per batch, render floor
+    assert "One day of 80 papers loaded." in printed
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    path = results["sizes"]["20"]["path"]
+    assert path["sent"] == sent and path["queries_per_batch_min"] == path["queries_per_batch_max"]
+    assert path["not_sent"] == 0
+    assert (tmp_path / "results.md").read_text().count("| 20 |") == 1
+    try:
+        import matplotlib  # noqa: F401 - the plot needs the `bench` extra
+    except ImportError:
+        assert "no plot" in printed
+    else:
+        assert (tmp_path / "bench.png").read_bytes().startswith(b"\x89PNG")
+    if url:
+        assert not _pg_database_exists(url)
+
+
+def test_bench_digests_refuses_a_bad_size():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--subscribers"):
+        call_command("bench_digests", "--subscribers", "ten", stdout=io.StringIO())
