@@ -68,6 +68,7 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.selectors import email_hash
 from subscribers.tokens import subscriber_manage_url, subscriber_unsubscribe_url
 
+from .archive import delivery_view_url
 from .editions import edition_current, edition_freeze, note_html
 from .models import Delivery, Edition
 from .ranking import DigestSelection, RankedPaper, digest_select, ranking_data_load
@@ -492,7 +493,11 @@ def _deliver_one(delivery, data, suppressed, connection, now, outcome: BatchOutc
         message = email_build(
             to=subscriber.email,
             template=DIGEST_TEMPLATE,
-            context=digest_context(edition=delivery.edition, selection=selection, subscriber=subscriber),
+            context={
+                **digest_context(edition=delivery.edition, selection=selection, subscriber=subscriber),
+                # The reader's own copy, by a signed link (newsletter/archive.py).
+                "view_in_browser_url": delivery_view_url(delivery=delivery),
+            },
             unsubscribe_url=subscriber_unsubscribe_url(subscriber=subscriber),
             tags=["digest"],
             metadata={"delivery_id": delivery.pk, "edition": delivery.edition.date.isoformat()},

@@ -95,3 +95,15 @@ def test_a_long_run_shows_progress(readers, monkeypatch):
     output = _send("--now")
     assert "2/6 processed" in output and "6/6 processed, 6 sent" in output
     assert "6 sent" in output
+
+
+def test_view_in_browser_in_a_sent_digest_opens_that_readers_own_copy(readers, client):
+    import re
+
+    _send("--now")
+    message = next(m for m in mail.outbox if m.to == ["agents@example.com"])
+    html = message.alternatives[0][0]
+    link = re.search(r'href="(http://testserver/digest/[^"]+)"[^>]*>View in browser', html)
+    assert link, "the digest links to the reader's signed copy"
+    page = client.get(link.group(1).removeprefix("http://testserver")).content.decode()
+    assert "Agents: a paper on tool use" in page
