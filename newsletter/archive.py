@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from django.conf import settings
 from django.core import signing
 from django.db.models import Count, Prefetch, Q, QuerySet
-from django.urls import reverse
 from django.utils.crypto import constant_time_compare
+
+from subscribers.tokens import token_url
 
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic
@@ -102,8 +102,7 @@ def delivery_view_url(*, delivery: Delivery) -> str:
     """The personal "view in browser" link of a digest. Signed with its own salt and
     bound to the reader's token (re-issuing the token revokes it), like the other
     links in their email (newsletter/feedback.py)."""
-    path = reverse("newsletter_public:delivery_view", args=[delivery_view_token(delivery=delivery)])
-    return f"{settings.SITE_URL}{path}"
+    return token_url("newsletter_public:delivery_view", delivery_view_token(delivery=delivery))
 
 
 def delivery_from_token(*, token: str) -> Delivery | None:

@@ -61,23 +61,26 @@ from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.urls import reverse
 from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression
 from subscribers.selectors import email_hash
-from subscribers.tokens import subscriber_manage_url, subscriber_unsubscribe_url
+from subscribers.tokens import subscriber_links, subscriber_manage_url, token_url
 
 from .archive import delivery_view_url
 from .editions import edition_current, edition_freeze, note_html
 from .models import Delivery, Edition
-from .ranking import DigestSelection, RankedPaper, digest_select, ranking_data_load
-from .sending import email_build
-
-try:  # "more/less like this" links: newsletter/feedback.py (issue #4 item 9).
-    from .feedback import feedback_token
-except ImportError:  # pragma: no cover - until the feedback endpoint exists
-    feedback_token = None
+from .digest_render import DigestProof, digest_proof
+from .feedback import feedback_token, subscriber_fingerprint
+from .ranking import (
+    DigestSelection,
+    RankedPaper,
+    RankingData,
+    digest_candidates,
+    digest_select,
+    ranking_data_load,
+)
+from .sending import email_message
 
 logger = logging.getLogger(__name__)
 
@@ -236,6 +239,21 @@ def _journal_write(delivery: Delivery, value: str) -> None:
     _journal().set(_journal_key(delivery), value, ex=JOURNAL_TTL_SECONDS)
 
 
+def _journal_write_many(entries: list[tuple[str, str]]) -> None:
+    """Several entries in one round trip (a pipeline, not a transaction: each SET
+    stands on its own). A "sent" entry that cannot be written is logged, not raised:
+    the batch's ledger write records the send all the same."""
+    pipe = _journal().pipeline(transaction=False)
+    for key, value in entries:
+        pipe.set(key, value, ex=JOURNAL_TTL_SECONDS)
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        if entries[-1][1] == "attempting":
+            raise
+        logger.exception("digests sent, but the journal could not record them: %s", entries)
+
+
 # --- Claiming and sending ------------------------------------------------------------
 
 
@@ -295,32 +313,21 @@ def _abstract_short(paper) -> str:
     return text[:ABSTRACT_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
 
 
-@lru_cache(maxsize=1)
-def _feedback_url_parts(site_url: str) -> tuple[str, str]:
-    """The feedback URL around its token, reversed once per process: reverse() for
-    each of a digest's ~16 links cost as much as rendering it (issue #6 profile).
-    Tokens are URL-safe (signing.dumps), so prefix + token + suffix is what
-    feedback.feedback_url returns."""
-    marker = "TOKEN"
-    path = reverse("newsletter_public:feedback", args=[marker])
-    before, after = path.split(marker)
-    return f"{site_url}{before}", after
-
-
-def _feedback_links(subscriber: Subscriber, paper) -> dict:
-    if feedback_token is None:
-        return {}
-    before, after = _feedback_url_parts(settings.SITE_URL)
+def _feedback_links(subscriber: Subscriber, paper, fingerprint: str) -> dict:
+    route = "newsletter_public:feedback"
     return {
-        "more_url": before + feedback_token(subscriber=subscriber, paper=paper, vote=1) + after,
-        "less_url": before + feedback_token(subscriber=subscriber, paper=paper, vote=-1) + after,
+        "more_url": token_url(route, feedback_token(
+            subscriber=subscriber, paper=paper, vote=1, fingerprint=fingerprint)),
+        "less_url": token_url(route, feedback_token(
+            subscriber=subscriber, paper=paper, vote=-1, fingerprint=fingerprint)),
     }
 
 
-def _paper_context(ranked: RankedPaper, subscriber: Subscriber | None) -> dict:
+def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -> dict:
     paper = ranked.paper
-    links = _feedback_links(subscriber, paper) if subscriber is not None else {}
     return {
+        "id": paper.id,
+        "n": n,
         "title": paper.title,
         "url": paper.url or paper.arxiv_url,
         "byline": paper.byline,
@@ -333,7 +340,7 @@ def _paper_context(ranked: RankedPaper, subscriber: Subscriber | None) -> dict:
         "pdf_url": paper.pdf_url,
         "code_url": paper.github_repo,
         "pinned": paper.pinned,
-        **links,
+        **(links or {}),
     }
 
 
@@ -353,16 +360,40 @@ def subject_title(title: str, limit: int = 90) -> str:
     return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
 
 
+def _edition_context(*, edition: Edition, weekly: bool) -> dict:
+    """What the digest templates use that is the same for every reader of an edition."""
+    period = "this week" if weekly else "today"
+    return {
+        "edition": edition,
+        "edition_date": edition.date,
+        "weekly": weekly,
+        "period": period,
+        "note_html": _note_html(edition.note),
+        "note_text": edition.note.strip(),
+    }
+
+
 def digest_context(
-    *, edition: Edition, selection: DigestSelection, subscriber: Subscriber | None = None
+    *, edition: Edition, selection: DigestSelection, subscriber: Subscriber | None = None,
+    manage_url: str | None = None,
 ) -> dict:
-    """Everything digest.subject.txt / digest.txt / digest.mjml use."""
-    papers = [_paper_context(r, subscriber) for r in selection.papers]
-    also = [_paper_context(r, subscriber) for r in selection.also_trending]
+    """Everything digest.subject.txt / digest.txt / digest.mjml use. `manage_url`:
+    the reader's, when the caller made it already (subscriber_links)."""
+    if subscriber is not None:
+        fingerprint = subscriber_fingerprint(subscriber=subscriber)
+        papers = [
+            _paper_context(r, n, _feedback_links(subscriber, r.paper, fingerprint))
+            for n, r in enumerate(selection.papers, 1)
+        ]
+    else:
+        papers = [_paper_context(r, n) for n, r in enumerate(selection.papers, 1)]
+    # Also-trending items carry no feedback links (the templates show none).
+    also = [_paper_context(r) for r in selection.also_trending]
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
     weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
-    period = "this week" if weekly else "today"
+    context = _edition_context(edition=edition, weekly=weekly)
+    period = context["period"]
     if lead:
         more = total - 1
         subject = subject_title(lead["title"])
@@ -374,19 +405,32 @@ def digest_context(
     else:
         subject, preheader = f"Daily Papers Digest, {edition.date:%d %B %Y}", ""
     return {
-        "edition": edition,
-        "edition_date": edition.date,
-        "weekly": weekly,
-        "period": period,
-        "note_html": _note_html(edition.note),
-        "note_text": edition.note.strip(),
+        **context,
         "papers": papers,
         "also_trending": also,
+        "also_heading": (
+            f"ALSO TRENDING {period.upper()}" if papers
+            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
+        ),
         "subject": subject,
         "preheader": preheader,
         "view_in_browser_url": edition_browser_url(edition),
-        "manage_url": subscriber_manage_url(subscriber=subscriber) if subscriber else "",
+        "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),
     }
+
+
+def digest_proof_context(*, edition: Edition, weekly: bool, data: RankingData) -> dict:
+    """The context of the proof every digest of the edition is assembled from
+    (digest_render.py): each candidate paper as a card and as an also-trending item."""
+    candidates = digest_candidates(date=edition.date, weekly=weekly, data=data)
+    papers = [
+        _paper_context(RankedPaper(
+            paper=p, score=0, relevance=0, reason="",
+            topics=[h.name for h in data.topic_hits.get(p.id, [])[:1]],
+        ))
+        for p in candidates
+    ]
+    return {**_edition_context(edition=edition, weekly=weekly), "papers": papers, "also_trending": papers}
 
 
 def _suppressed_emails(emails: Iterable[str]) -> set[str]:
@@ -406,7 +450,11 @@ def _deliveries_load(ids: Sequence[int]) -> list[Delivery]:
 
 def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = None) -> BatchOutcome:
     """Claim, rank, render and send a batch; record every outcome (module docstring).
-    A fixed number of queries whatever the batch size."""
+    A fixed number of queries whatever the batch size.
+
+    Every message of the batch is made before the first is sent (100 digests are a
+    few MB), so the sending loop does nothing between two provider calls but one
+    Redis round trip: the previous message's "sent" and this one's "attempting"."""
     now = now or timezone.now()
     started = time.monotonic()
     outcome = BatchOutcome()
@@ -416,25 +464,20 @@ def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = 
     deliveries = _deliveries_load(claimed)
     for d in deliveries:
         d.claimed_at = now  # the journal key uses the claim time
-    suppressed = _suppressed_emails(d.subscriber.email for d in deliveries)
-    data_by_date = {}
-    for date in sorted({d.edition.date for d in deliveries}):
-        subscriber_ids = [d.subscriber_id for d in deliveries if d.edition.date == date]
-        data_by_date[date] = ranking_data_load(date=date, subscriber_ids=subscriber_ids)
-
-    connection = get_connection()
-    stopped: str | None = None
     try:
-        connection.open()
+        suppressed = _suppressed_emails(d.subscriber.email for d in deliveries)
+        data_by_date = {}
+        for date in sorted({d.edition.date for d in deliveries}):
+            subscriber_ids = [d.subscriber_id for d in deliveries if d.edition.date == date]
+            data_by_date[date] = ranking_data_load(date=date, subscriber_ids=subscriber_ids)
+        proofs: dict[tuple[int, bool], DigestProof] = {}
+        messages = []
         for delivery in deliveries:
-            if stopped is not None:
-                delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {stopped}"
-                outcome.retry.append(delivery.pk)
-                continue
-            data = data_by_date[delivery.edition.date]
-            stopped = _deliver_one(delivery, data, suppressed, connection, now, outcome)
+            prepared = _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome)
+            if prepared is not None:
+                messages.append(prepared)
+        _send_all(messages, outcome)
     finally:
-        connection.close()
         _outcomes_record(deliveries, now)
     _batch_log(deliveries, outcome, started)
     return outcome
@@ -467,9 +510,23 @@ def _still_receiving(subscriber: Subscriber, now: dt.datetime) -> bool:
     return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
 
 
-def _deliver_one(delivery, data, suppressed, connection, now, outcome: BatchOutcome) -> str | None:
-    """Send one digest and set the row's outcome in memory; return the reason when
-    a transient error should stop the batch."""
+def _proof_for(edition: Edition, weekly: bool, data: RankingData, proofs: dict) -> DigestProof:
+    key = (edition.pk, weekly)
+    if key not in proofs:
+        proofs[key] = digest_proof(context=digest_proof_context(edition=edition, weekly=weekly, data=data))
+    return proofs[key]
+
+
+@dataclass
+class _Prepared:
+    delivery: Delivery
+    message: object  # AnymailMessage
+    paper_ids: list[int]
+
+
+def _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome: BatchOutcome) -> _Prepared | None:
+    """Rank and render one reader's digest; set the row's outcome in memory when it
+    is not to be sent (suppressed, left, nothing to send) or cannot be made."""
     subscriber = delivery.subscriber
     if subscriber.email in suppressed:
         delivery.status, delivery.error = Delivery.Status.SKIPPED, "address suppressed"
@@ -482,55 +539,98 @@ def _deliver_one(delivery, data, suppressed, connection, now, outcome: BatchOutc
         delivery.status, delivery.error = Delivery.Status.SKIPPED, f"reader {subscriber.status}"
         outcome.skipped.append(delivery.pk)
         return None
-    selection = digest_select(subscriber=subscriber, date=delivery.edition.date, data=data)
+    edition = delivery.edition
+    data = data_by_date[edition.date]
+    selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
     if selection.skip or not selection.paper_ids:
         delivery.status = Delivery.Status.SKIPPED
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    delivery.attempts += 1
     try:
-        message = email_build(
-            to=subscriber.email,
-            template=DIGEST_TEMPLATE,
-            context={
-                **digest_context(edition=delivery.edition, selection=selection, subscriber=subscriber),
-                # The reader's own copy, by a signed link (newsletter/archive.py).
-                "view_in_browser_url": delivery_view_url(delivery=delivery),
-            },
-            unsubscribe_url=subscriber_unsubscribe_url(subscriber=subscriber),
-            tags=["digest"],
-            metadata={"delivery_id": delivery.pk, "edition": delivery.edition.date.isoformat()},
+        manage_url, unsubscribe_url = subscriber_links(subscriber=subscriber)
+        context = digest_context(
+            edition=edition, selection=selection, subscriber=subscriber, manage_url=manage_url
         )
-        message.connection = connection
-        # Journalled before the call: if this fails, nothing was sent (retry later).
-        _journal_write(delivery, "attempting")
-        message.send()
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+        # The reader's own copy, by a signed link (newsletter/archive.py).
+        context["view_in_browser_url"] = delivery_view_url(delivery=delivery)
+        context["unsubscribe_url"] = unsubscribe_url
+        proof = _proof_for(edition, context["weekly"], data, proofs)
+        message = email_message(
+            to=subscriber.email,
+            rendered=proof.render(context),
+            unsubscribe_url=unsubscribe_url,
+            tags=["digest"],
+            metadata={"delivery_id": delivery.pk, "edition": edition.date.isoformat()},
+        )
+    except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
         reason = _describe(exc)
-        transient = error_is_transient(exc) or isinstance(exc, redis.RedisError)
-        if transient and delivery.attempts < MAX_ATTEMPTS:
-            logger.warning("digest %s: transient error, will retry: %s", delivery.pk, reason)
-            delivery.status, delivery.error = Delivery.Status.PENDING, reason
-            outcome.retry.append(delivery.pk)
-            return reason
-        if transient:
-            reason = f"gave up after {delivery.attempts} attempts: {reason}"
-        logger.error("digest %s failed: %s", delivery.pk, reason)
+        logger.exception("digest %s could not be made: %s", delivery.pk, reason)
         delivery.status, delivery.error = Delivery.Status.FAILED, reason
         outcome.failed.append(delivery.pk)
         return None
-    message_id = message.anymail_status.message_id
-    message_id = "" if message_id is None else str(message_id)
+    return _Prepared(delivery, message, selection.paper_ids)
+
+
+def _send_all(messages: list[_Prepared], outcome: BatchOutcome) -> None:
+    """Send the batch's messages over one connection, journalling each (rule 2): its
+    "attempting" goes to Redis in the same round trip as the previous message's
+    "sent", so each "sent" is written before anything else happens, as before."""
+    if not messages:
+        return
+    connection = get_connection()
+    stopped: str | None = None
+    sent_entry: tuple[str, str] | None = None  # (key, "sent:<id>") not yet written
     try:
-        _journal_write(delivery, f"sent:{message_id}")
-    except redis.RedisError:
-        # Sent all the same: the batch's DB write below records it.
-        logger.exception("digest %s: sent, but the journal could not record it", delivery.pk)
-    delivery.status, delivery.sent_at = Delivery.Status.SENT, now
-    delivery.provider_message_id, delivery.error = message_id, ""
-    delivery.paper_ids = selection.paper_ids
-    outcome.sent.append(delivery.pk)
+        connection.open()
+        for item in messages:
+            delivery = item.delivery
+            if stopped is not None:
+                delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {stopped}"
+                outcome.retry.append(delivery.pk)
+                continue
+            delivery.attempts += 1
+            message = item.message
+            message.connection = connection
+            try:
+                entries = [(_journal_key(delivery), "attempting")]
+                if sent_entry is not None:
+                    entries.insert(0, sent_entry)
+                    sent_entry = None
+                # Journalled before the call: if this fails, nothing was sent (retry later).
+                _journal_write_many(entries)
+                message.send()
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+                stopped = _send_failed(delivery, exc, outcome)
+                continue
+            message_id = message.anymail_status.message_id
+            message_id = "" if message_id is None else str(message_id)
+            sent_entry = (_journal_key(delivery), f"sent:{message_id}")
+            delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
+            delivery.provider_message_id, delivery.error = message_id, ""
+            delivery.paper_ids = item.paper_ids
+            outcome.sent.append(delivery.pk)
+    finally:
+        if sent_entry is not None:
+            _journal_write_many([sent_entry])
+        connection.close()
+
+
+def _send_failed(delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> str | None:
+    """Record a failed send on its row; return the reason when the error is transient
+    and should stop the batch (rule 4)."""
+    reason = _describe(exc)
+    transient = error_is_transient(exc) or isinstance(exc, redis.RedisError)
+    if transient and delivery.attempts < MAX_ATTEMPTS:
+        logger.warning("digest %s: transient error, will retry: %s", delivery.pk, reason)
+        delivery.status, delivery.error = Delivery.Status.PENDING, reason
+        outcome.retry.append(delivery.pk)
+        return reason
+    if transient:
+        reason = f"gave up after {delivery.attempts} attempts: {reason}"
+    logger.error("digest %s failed: %s", delivery.pk, reason)
+    delivery.status, delivery.error = Delivery.Status.FAILED, reason
+    outcome.failed.append(delivery.pk)
     return None
 
 

@@ -275,18 +275,24 @@ def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str
     return " · ".join(parts)
 
 
-def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
-    """Choose one reader's papers for the edition of `date`, from `data` only (no
-    query: `subscriber.topics` must be prefetched)."""
-    weekly = subscriber.frequency == "weekly"
-    dates = _candidate_dates(date, weekly=weekly)
+def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list[Paper]:
+    """The papers a daily (that day's edition) or weekly reader (the last 7 days')
+    can get, newest edition first, each once."""
     seen: set[int] = set()
     candidates: list[Paper] = []
-    for day in dates:
+    for day in _candidate_dates(date, weekly=weekly):
         for paper in data.papers_by_date.get(day, []):
             if paper.id not in seen:
                 seen.add(paper.id)
                 candidates.append(paper)
+    return candidates
+
+
+def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
+    """Choose one reader's papers for the edition of `date`, from `data` only (no
+    query: `subscriber.topics` must be prefetched)."""
+    weekly = subscriber.frequency == "weekly"
+    candidates = digest_candidates(date=date, weekly=weekly, data=data)
 
     already = data.sent_paper_ids.get(subscriber.id, set())
     excludes = [_term_pattern(t) for t in keywords_split(subscriber.exclude_keywords)]

@@ -39,9 +39,10 @@ def email_base_context() -> dict:
     }
 
 
-def mjml_to_html(source: str) -> str:
-    """Compile an MJML document and inline its CSS."""
-    html = mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)
+def mjml_to_html(source: str, *, keep_comments: bool = False) -> str:
+    """Compile an MJML document and inline its CSS. `keep_comments` keeps the HTML
+    comments of <mj-raw> (the cut marks of a digest proof, digest_render.py)."""
+    html = mjml.mjml2html(source, disable_comments=not keep_comments, fonts=_MJML_FONTS)
     return _INLINER.inline(html)
 
 

@@ -18,7 +18,7 @@ from django.conf import settings
 
 from subscribers.selectors import email_is_suppressed
 
-from .rendering import email_render
+from .rendering import RenderedEmail, email_render
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,22 @@ def email_build(
     metadata: dict | None = None,
 ) -> AnymailMessage:
     rendered = email_render(template=template, context={**context, "unsubscribe_url": unsubscribe_url})
+    return email_message(
+        to=to, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=list(tags) or [template],
+        metadata=metadata,
+    )
+
+
+def email_message(
+    *,
+    to: str,
+    rendered: RenderedEmail,
+    unsubscribe_url: str | None,
+    tags: Sequence[str],
+    metadata: dict | None = None,
+) -> AnymailMessage:
+    """The message of an email already rendered (email_build, or a digest assembled
+    from its edition's proof: newsletter/digest_render.py), with its headers."""
     headers = {"List-Id": list_id()}
     if unsubscribe_url:
         headers["List-Unsubscribe"] = f"<{unsubscribe_url}>"
@@ -48,7 +64,7 @@ def email_build(
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[to],
         headers=headers,
-        tags=list(tags) or [template],
+        tags=list(tags),
         metadata={k: str(v) for k, v in (metadata or {}).items()},
     )
     message.attach_alternative(rendered.html, "text/html")

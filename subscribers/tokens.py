@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
@@ -31,8 +32,20 @@ class TokenProblem(enum.Enum):
     INVALID = "invalid"
 
 
-def _absolute(path: str) -> str:
-    return f"{settings.SITE_URL}{path}"
+@lru_cache(maxsize=64)
+def _route_around(name: str) -> tuple[str, str]:
+    """The path of a route with one token argument, split around the token: reversed
+    once per process (reverse() for every link of every digest cost as much as
+    rendering it, issue #6). Signed tokens are URL-safe ([A-Za-z0-9_:-]), so
+    before + token + after is what reverse(name, args=[token]) returns."""
+    before, after = reverse(name, args=["TOKEN"]).split("TOKEN")
+    return before, after
+
+
+def token_url(name: str, token: str) -> str:
+    """The absolute URL of route `name` for a signed token."""
+    before, after = _route_around(name)
+    return f"{settings.SITE_URL}{before}{token}{after}"
 
 
 def _manage_token(*, subscriber: Subscriber) -> str:
@@ -44,18 +57,22 @@ def confirm_token(*, subscriber: Subscriber) -> str:
 
 
 def confirm_url(*, subscriber: Subscriber) -> str:
-    return _absolute(reverse("subscribers:confirm", args=[confirm_token(subscriber=subscriber)]))
+    return token_url("subscribers:confirm", confirm_token(subscriber=subscriber))
 
 
 def subscriber_manage_url(*, subscriber: Subscriber) -> str:
-    return _absolute(reverse("subscribers:manage", args=[_manage_token(subscriber=subscriber)]))
+    return token_url("subscribers:manage", _manage_token(subscriber=subscriber))
 
 
 def subscriber_unsubscribe_url(*, subscriber: Subscriber) -> str:
     """The List-Unsubscribe URL: GET shows a page, POST (RFC 8058) unsubscribes."""
-    return _absolute(
-        reverse("subscribers:unsubscribe", args=[_manage_token(subscriber=subscriber)])
-    )
+    return token_url("subscribers:unsubscribe", _manage_token(subscriber=subscriber))
+
+
+def subscriber_links(*, subscriber: Subscriber) -> tuple[str, str]:
+    """(manage URL, unsubscribe URL) with one signature: a digest carries both."""
+    token = _manage_token(subscriber=subscriber)
+    return token_url("subscribers:manage", token), token_url("subscribers:unsubscribe", token)
 
 
 def subscriber_from_token(*, token: str) -> Subscriber | None:

@@ -1,0 +1,142 @@
+"""The batch renderer (newsletter/digest_render.py) assembles each reader's digest from
+a proof rendered once per edition. What a reader gets must be exactly what the
+templates make for them (newsletter/rendering.email_render), hostile text included."""
+
+import datetime as dt
+
+import pytest
+from django.core import mail
+
+from newsletter import digest_render
+from newsletter.delivery import (
+    deliveries_create,
+    digest_context,
+    digest_proof_context,
+    digest_send_batch,
+)
+from newsletter.editions import edition_assemble
+from newsletter.models import Edition
+from newsletter.ranking import digest_select, ranking_data_load
+from newsletter.rendering import email_render
+from subscribers.models import Subscriber
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = dt.date(2025, 11, 24)
+NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+HOSTILE = """<script>alert(1)</script> & "quotes" 'apostrophes' \u00a0non-breaking < > &amp;"""
+
+
+@pytest.fixture
+def day(db):
+    agents = TopicFactory(name='Agents & "Tools" <RL>')
+    vision = TopicFactory(name="Vision")
+    papers = []
+    for n in range(9):
+        paper = PaperFactory(
+            trending_date=DAY, upvotes=300 - 20 * n, num_comments=n % 3,
+            title=f"Paper {n}: {HOSTILE}" if n % 4 == 0 else f"Agents that plan, part {n}",
+            abstract=f"We study agents. {HOSTILE} " * (3 if n % 2 else 1),
+            github_repo="https://github.com/example/a?x=1&y=\"2\"" if n % 3 == 0 else "",
+            author_count=1 if n == 5 else 4,
+            pinned=n == 7,
+        )
+        if n < 6:
+            PaperTopicFactory(paper=paper, topic=agents, score=0.9 - n / 20,
+                              matched_terms=["agent & tool", 'say "plan"'])
+        if n in (2, 6):
+            PaperTopicFactory(paper=paper, topic=vision, score=0.8, matched_terms=["vision"])
+        papers.append(paper)
+    edition = edition_assemble(date=DAY)
+    Edition.objects.filter(pk=edition.pk).update(note=f"**Big day.** {HOSTILE}")
+    edition.refresh_from_db()
+    return {"edition": edition, "agents": agents, "vision": vision, "papers": papers}
+
+
+def _readers(day):
+    agents, vision = day["agents"], day["vision"]
+    made = []
+    for kwargs, topics in [
+        ({}, [agents]),
+        ({"frequency": Subscriber.Frequency.WEEKLY, "weekday": 0}, [agents, vision]),
+        ({"keywords": 'plan, "tools" & more'}, [vision]),
+        ({"exclude_keywords": "part 3, part 5"}, [agents]),
+        ({}, []),  # everything: no also-trending block
+        ({"keywords": "nothing at all matches this"}, []),  # only also-trending
+        ({"only_with_code": True, "papers_per_digest": 2}, [agents]),
+    ]:
+        reader = SubscriberFactory(**kwargs)
+        reader.topics.set(topics)
+        made.append(reader)
+    return made
+
+
+def test_every_readers_assembled_digest_is_byte_for_byte_the_template_render(day):
+    edition = day["edition"]
+    readers = _readers(day)
+    data = ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
+    shapes = set()
+    for reader in readers:
+        selection = digest_select(subscriber=reader, date=DAY, data=data)
+        context = digest_context(edition=edition, selection=selection, subscriber=reader)
+        context["unsubscribe_url"] = f"https://example.com/u/{reader.pk}?a=1&b=\"x\""
+        proof = digest_render.digest_proof(
+            context=digest_proof_context(edition=edition, weekly=context["weekly"], data=data)
+        )
+        assembled = proof.render(context)
+        expected = email_render(template="digest", context=context)
+        assert assembled.subject == expected.subject
+        assert assembled.text == expected.text
+        assert assembled.html == expected.html
+        shapes.add((bool(context["papers"]), bool(context["also_trending"]), context["weekly"]))
+    # The readers above cover every shape of digest: picks with and without the
+    # also-trending block, only also-trending, daily and weekly.
+    assert {(True, True, False), (True, False, False), (False, True, False), (True, True, True)} <= shapes
+
+
+def test_the_proof_leaves_no_marks_or_slots_in_what_readers_get(day):
+    readers = _readers(day)
+    edition = day["edition"]
+    ids = deliveries_create(edition=edition, subscriber_ids=[r.id for r in readers], now=NOW)
+    outcome = digest_send_batch(delivery_ids=ids, now=NOW)
+    assert len(outcome.sent) == len(readers)
+    for message in mail.outbox:
+        html = message.alternatives[0][0]
+        for body in (html, message.body, message.subject):
+            assert "dpd-cut" not in body and "@@dpd" not in body
+        assert "<script>alert" not in html  # the hostile title stayed text
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_a_sent_digest_is_what_the_templates_render_for_that_reader(day):
+    """Through the real batch: the HTML handed to the ESP equals email_render's."""
+    reader = _readers(day)[1]  # weekly, two topics
+    edition = day["edition"]
+    [delivery_id] = deliveries_create(edition=edition, subscriber_ids=[reader.id], now=NOW)
+    digest_send_batch(delivery_ids=[delivery_id], now=NOW)
+    [message] = mail.outbox
+    html = message.alternatives[0][0]
+    unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
+    view = message.body.split("View in browser: ")[1].split()[0]
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    selection = digest_select(subscriber=reader, date=DAY, data=data)
+    context = digest_context(edition=edition, selection=selection, subscriber=reader)
+    context.update(unsubscribe_url=unsubscribe, view_in_browser_url=view)
+    expected = email_render(template="digest", context=context)
+    assert (message.subject, message.body, html) == (expected.subject, expected.text, expected.html)
+
+
+def test_an_editors_change_to_a_paper_makes_a_new_proof(day):
+    edition = day["edition"]
+    reader = _readers(day)[0]
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    first = digest_render.digest_proof(context=digest_proof_context(edition=edition, weekly=False, data=data))
+    paper = day["papers"][1]
+    paper.title = "A corrected title"
+    paper.save()
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    second = digest_render.digest_proof(context=digest_proof_context(edition=edition, weekly=False, data=data))
+    assert second is not first
+    selection = digest_select(subscriber=reader, date=DAY, data=data)
+    context = digest_context(edition=edition, selection=selection, subscriber=reader)
+    context["unsubscribe_url"] = "https://example.com/u/1"
+    assert "A corrected title" in second.render(context).html
