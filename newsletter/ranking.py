@@ -252,8 +252,18 @@ def _term_pattern(term: str) -> re.Pattern:
     return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
 
 
-def _excluded(text: str, patterns: list[re.Pattern]) -> bool:
-    return any(p.search(text) for p in patterns)
+@lru_cache(maxsize=65_536)
+def _mentions(term: str, text: str) -> bool:
+    """Whether `text` mentions an excluded term, once per process for each term and
+    text: readers share exclusion terms, and the day's texts are a few hundred."""
+    return _term_pattern(term).search(text) is not None
+
+
+@lru_cache(maxsize=65_536)
+def _keywords_match(keywords: tuple[str, ...], title: str, abstract: str):
+    """relevance.topic_match of a reader's own keywords on one paper, once per process
+    for each keyword set and paper text (readers share keyword sets)."""
+    return _keywords_matcher(keywords).match(title=title, abstract=abstract)
 
 
 def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str]) -> str:
@@ -295,9 +305,8 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     candidates = digest_candidates(date=date, weekly=weekly, data=data)
 
     already = data.sent_paper_ids.get(subscriber.id, set())
-    excludes = [_term_pattern(t) for t in keywords_split(subscriber.exclude_keywords)]
-    keywords = keywords_split(subscriber.keywords)
-    matcher = _keywords_matcher(tuple(keywords)) if keywords else None
+    excludes = keywords_split(subscriber.exclude_keywords)
+    keywords = tuple(keywords_split(subscriber.keywords))
     topic_ids = {t.id for t in subscriber.topics.all()}
     learned = preferences_learn(votes=data.feedback.get(subscriber.id, []), topic_hits=data.topic_hits)
     disliked = {pid for pid, vote in data.feedback.get(subscriber.id, []) if vote < 0}
@@ -311,7 +320,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     for paper in candidates:
         if paper.id in already or paper.id in disliked:
             continue
-        if excludes and _excluded(data.exclude_text(paper), excludes):
+        if excludes and any(_mentions(term, data.exclude_text(paper)) for term in excludes):
             continue
         if subscriber.only_with_code and not paper.github_repo:
             continue
@@ -325,9 +334,9 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
                 best, topic_relevance = hit, weighted
         keyword_terms: list[str] = []
         keyword_relevance = 0.0
-        if matcher is not None:
+        if keywords:
             # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
-            match = matcher.match(title=paper.title, abstract=paper.abstract)
+            match = _keywords_match(keywords, paper.title, paper.abstract)
             keyword_relevance, keyword_terms = match.score, list(match.terms)
         relevance = topic_relevance + keyword_relevance
         if learned.term_votes:  # with no learned terms the factor is 1

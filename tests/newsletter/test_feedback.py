@@ -162,3 +162,28 @@ def test_resetting_with_a_bad_manage_token_changes_nothing(client):
     assert response.status_code == 404
     assert Feedback.objects.count() == 1
     assert client.get(subscriber_manage_url(subscriber=reader) + "learned/reset/").status_code == 405
+
+
+def test_editing_the_paper_or_vote_of_a_link_breaks_it(client):
+    reader, paper, other = SubscriberFactory(), PaperFactory(), PaperFactory()
+    url = feedback_url(subscriber=reader, paper=paper, vote=-1)
+    value, signature = url.rstrip("/").rsplit("/", 1)[1].split(":")
+    sid, fingerprint, _, _ = value.split(".")
+    for edited in (f"{sid}.{fingerprint}.{other.pk}.-1", f"{sid}.{fingerprint}.{paper.pk}.1"):
+        assert client.post(f"/feedback/{edited}:{signature}/").status_code == 404
+    assert not Feedback.objects.exists()
+
+
+def test_links_mailed_in_the_older_format_still_work(client):
+    """Digests sent before the compact link format carry signing.dumps tokens."""
+    from django.core import signing
+
+    from newsletter.feedback import _FEEDBACK_SALT, subscriber_fingerprint
+
+    reader, paper = SubscriberFactory(), PaperFactory()
+    old = signing.dumps(
+        [reader.pk, subscriber_fingerprint(subscriber=reader), paper.pk, -1], salt=_FEEDBACK_SALT
+    )
+
+    assert client.post(f"/feedback/{old}/").status_code == 303
+    assert Feedback.objects.get().vote == -1
