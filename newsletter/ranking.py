@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic
-from .relevance import RELEVANCE_THRESHOLD, TopicMatcher
+from .relevance import RELEVANCE_THRESHOLD, Match, TopicMatcher
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -76,6 +76,28 @@ class RankingData:
     _paper_terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
     _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
+    # Rankings of the batch's preference profiles (digest_select).
+    rankings: dict[tuple, _Ranking] = field(default_factory=dict, repr=False)
+    _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
+    _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
+
+    def candidates_by_upvotes(self, date: dt.date, weekly: bool) -> list[Paper]:
+        """The candidates in also-trending order: most upvoted, then commented, first."""
+        key = (date, weekly)
+        if key not in self._by_upvotes:
+            self._by_upvotes[key] = sorted(
+                digest_candidates(date=date, weekly=weekly, data=self),
+                key=lambda p: (-p.upvotes, -p.num_comments, p.id),
+            )
+        return self._by_upvotes[key]
+
+    def papers_with_topic(self, topic_id: int) -> set[int]:
+        if self._with_topic is None:
+            self._with_topic = defaultdict(set)
+            for paper_id, hits in self.topic_hits.items():
+                for hit in hits:
+                    self._with_topic[hit.topic_id].add(paper_id)
+        return self._with_topic.get(topic_id, set())
 
     def paper_terms(self, paper: Paper) -> list[str]:
         terms = self._paper_terms.get(paper.id)
@@ -126,6 +148,9 @@ class LearnedPreferences:
     def term_factor(self, terms: Iterable[str]) -> float:
         net = sum(self.term_votes.get(t.lower(), 0) for t in set(terms))
         return min(TERM_FACTOR_MAX, max(TERM_FACTOR_MIN, 1 + TERM_STEP * net))
+
+
+_NO_MATCH = Match(0.0)
 
 
 def trend(paper: Paper) -> float:
@@ -260,9 +285,17 @@ def _mentions(term: str, text: str) -> bool:
 
 
 @lru_cache(maxsize=65_536)
-def _keywords_match(keywords: tuple[str, ...], title: str, abstract: str):
-    """relevance.topic_match of a reader's own keywords on one paper, once per process
-    for each keyword set and paper text (readers share keyword sets)."""
+def _keyword_present(keyword: str, title: str, abstract: str) -> bool:
+    """Whether one keyword occurs in a paper at all, once per process for each
+    keyword and text: most of a reader's keywords are in none of a day's papers."""
+    return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
+
+
+def _own_keywords_match(keywords: tuple[str, ...], title: str, abstract: str) -> Match:
+    """relevance.topic_match of a reader's own keywords on one paper. When none of
+    them occurs (claims between keywords only ever remove occurrences), no match."""
+    if not any(_keyword_present(k, title, abstract) for k in keywords):
+        return _NO_MATCH
     return _keywords_matcher(keywords).match(title=title, abstract=abstract)
 
 
@@ -298,33 +331,100 @@ def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list
     return candidates
 
 
+@dataclass
+class _Ranking:
+    """How one preference profile ranks the candidates, before what is the reader's
+    alone (papers already mailed to them, how many they want)."""
+
+    chosen: list[RankedPaper]  # best first
+    weak: list[RankedPaper]  # some relevance, under the threshold; most upvoted first
+    outside: list[Paper]  # no relevance at all; most upvoted first
+    everything: bool
+    # Why each chosen paper matched; its reason is written when a reader gets it.
+    why: dict[int, tuple[TopicHit | None, list[str]]]
+    topics_of: dict[int, list[str]]  # paper id -> names shown beside it
+
+
 def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
     """Choose one reader's papers for the edition of `date`, from `data` only (no
-    query: `subscriber.topics` must be prefetched)."""
-    weekly = subscriber.frequency == "weekly"
-    candidates = digest_candidates(date=date, weekly=weekly, data=data)
+    query: `subscriber.topics` must be prefetched).
 
-    already = data.sent_paper_ids.get(subscriber.id, set())
-    excludes = keywords_split(subscriber.exclude_keywords)
-    keywords = tuple(keywords_split(subscriber.keywords))
-    topic_ids = {t.id for t in subscriber.topics.all()}
-    learned = preferences_learn(votes=data.feedback.get(subscriber.id, []), topic_hits=data.topic_hits)
-    disliked = {pid for pid, vote in data.feedback.get(subscriber.id, []) if vote < 0}
+    Readers with the same profile (topics, keywords, exclusions, code-only, daily or
+    weekly) and no feedback get the same ranking: it is made once per batch
+    (`data.rankings`) and each reader's own history and count applied after. A
+    paper's score depends on that paper and the profile only, so this is exact."""
+    weekly = subscriber.frequency == "weekly"
+    votes = data.feedback.get(subscriber.id, [])
+    profile = (
+        date, weekly, frozenset(t.id for t in subscriber.topics.all()),
+        tuple(keywords_split(subscriber.keywords)), tuple(keywords_split(subscriber.exclude_keywords)),
+        bool(subscriber.only_with_code),
+    )
+    ranking = None if votes else data.rankings.get(profile)
+    if ranking is None:
+        ranking = _rank(profile=profile, votes=votes, data=data)
+        if not votes:
+            data.rankings[profile] = ranking
+    chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
+    already = data.sent_paper_ids.get(subscriber.id)
+    if already:
+        chosen = [r for r in chosen if r.paper.id not in already]
+        weak = [r for r in weak if r.paper.id not in already]
+        outside = [p for p in outside if p.id not in already]
+    chosen = chosen[: subscriber.papers_per_digest]
+    if not chosen and subscriber.skip_empty:
+        return DigestSelection(papers=[], also_trending=[], skip=True)
+    for r in chosen:
+        if not r.reason:
+            topic, keyword_terms = ranking.why[r.paper.id]
+            r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms)
+    # "Also trending": the most upvoted papers outside the reader's topics (or, when
+    # every paper touches them, the most upvoted of those under the threshold).
+    also: list[RankedPaper] = []
+    if not ranking.everything:
+        also = [
+            RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
+                        topics=ranking.topics_of[p.id])
+            for p in outside[:ALSO_TRENDING_COUNT]
+        ] or weak[:ALSO_TRENDING_COUNT]
+    for r in also:
+        r.reason = r.reason or f"Trending, ▲ {r.paper.upvotes}"
+    return DigestSelection(papers=chosen, also_trending=also)
+
+
+def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) -> _Ranking:
+    """Score the candidates for one profile. Only papers in the reader's topics or
+    mentioning one of their keywords can have relevance; the others (most of a day)
+    are only filtered and kept in upvote order for "also trending"."""
+    date, weekly, topic_ids, keywords, excludes, only_with_code = profile
+    learned = preferences_learn(votes=votes, topic_hits=data.topic_hits)
+    disliked = {pid for pid, vote in votes if vote < 0}
     # A reader with neither topics nor keywords asked for "everything": trend decides.
     everything = not topic_ids and not keywords
+    relevant: set[int] = set()
+    for topic_id in topic_ids:
+        relevant |= data.papers_with_topic(topic_id)
 
     chosen: list[RankedPaper] = []
-    others: list[RankedPaper] = []
-    # Why each paper matched, turned into its reason only for the papers chosen.
+    weak: list[RankedPaper] = []
+    outside: list[Paper] = []
     why: dict[int, tuple[TopicHit | None, list[str]]] = {}
-    for paper in candidates:
-        if paper.id in already or paper.id in disliked:
+    topics_of: dict[int, list[str]] = {}
+    for paper in data.candidates_by_upvotes(date, weekly):
+        if paper.id in disliked:
             continue
         if excludes and any(_mentions(term, data.exclude_text(paper)) for term in excludes):
             continue
-        if subscriber.only_with_code and not paper.github_repo:
+        if only_with_code and not paper.github_repo:
             continue
         paper_hits = data.topic_hits.get(paper.id, [])
+        keyword_match = (
+            _own_keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
+        )
+        if not everything and paper.id not in relevant and not keyword_match.score:
+            outside.append(paper)
+            topics_of[paper.id] = [h.name for h in paper_hits[:2]]
+            continue
         hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
         best: TopicHit | None = None
         topic_relevance = 0.0
@@ -332,13 +432,8 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
             weighted = hit.score * learned.topic_weights.get(hit.topic_id, 1.0)
             if weighted > topic_relevance:
                 best, topic_relevance = hit, weighted
-        keyword_terms: list[str] = []
-        keyword_relevance = 0.0
-        if keywords:
-            # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
-            match = _keywords_match(keywords, paper.title, paper.abstract)
-            keyword_relevance, keyword_terms = match.score, list(match.terms)
-        relevance = topic_relevance + keyword_relevance
+        # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
+        relevance = topic_relevance + keyword_match.score
         if learned.term_votes:  # with no learned terms the factor is 1
             relevance *= learned.term_factor(data.paper_terms(paper))
         score = relevance + TREND_WEIGHT * data.trend_share(paper) + (PIN_BONUS if paper.pinned else 0)
@@ -348,21 +443,13 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         )
         if everything or relevance >= RELEVANCE_THRESHOLD:
             chosen.append(ranked)
-            why[paper.id] = (best if topic_relevance else None, keyword_terms)
+            why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms))
+        elif relevance == 0:
+            outside.append(paper)
+            topics_of[paper.id] = ranked.topics
         else:
-            others.append(ranked)
+            weak.append(ranked)
 
     chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
-    chosen = chosen[: subscriber.papers_per_digest]
-    if not chosen and subscriber.skip_empty:
-        return DigestSelection(papers=[], also_trending=[], skip=True)
-    for r in chosen:
-        topic, keyword_terms = why[r.paper.id]
-        r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms)
-    # "Also trending": the most upvoted papers outside the reader's topics.
-    outside = [r for r in others if r.relevance == 0] or others
-    also = sorted(outside, key=lambda r: (-r.paper.upvotes, -r.paper.num_comments, r.paper.id))
-    also = also[:ALSO_TRENDING_COUNT] if not everything else []
-    for r in also:
-        r.reason = f"Trending, ▲ {r.paper.upvotes}"
-    return DigestSelection(papers=chosen, also_trending=also)
+    return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
+                    topics_of=topics_of)

@@ -127,3 +127,22 @@ def test_ranking_data_is_loaded_in_the_same_queries_for_1_or_50_readers(day, dja
         ranking_data_load(date=DAY, subscriber_ids=[readers[0].id])
     with django_assert_num_queries(4):
         ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
+
+
+def test_readers_of_one_profile_in_a_batch_still_get_their_own_digest(day):
+    """A batch ranks each preference profile once (digest_select); what is a reader's
+    alone — papers already sent, their count, their feedback, skip-empty — still
+    applies to each."""
+    sent_before, fresh, short, voter = (_reader(day["cl"], papers_per_digest=n) for n in (5, 5, 1, 5))
+    earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
+    Delivery.objects.create(subscriber=sent_before, edition=earlier, status="sent", paper_ids=[day["cl-big"].id])
+    Feedback.objects.create(subscriber=voter, paper=day["cl-mid"], vote=-1)
+    readers = [sent_before, fresh, short, voter]
+    data = ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
+    picks = {r.pk: _titles(digest_select(subscriber=r, date=DAY, data=data).papers) for r in readers}
+
+    assert picks[fresh.pk] == ["Paper cl-big", "Paper cl-mid", "Paper cl-small"]
+    assert picks[sent_before.pk] == ["Paper cl-mid", "Paper cl-small"]
+    assert picks[short.pk] == ["Paper cl-big"]
+    assert "Paper cl-mid" not in picks[voter.pk]
+    assert len(data.rankings) == 1  # the three without feedback shared one ranking
