@@ -9,8 +9,8 @@ connection, and records each outcome.
 
 The ledger rules (what "exactly once" means here):
 1. A row is sent only by whoever moves it pending -> sending (`deliveries_claim`:
-   one UPDATE ... WHERE status = 'pending', under SELECT ... FOR UPDATE SKIP LOCKED
-   on PostgreSQL). A retried task, a redelivered message or a second batch holding
+   SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, then one UPDATE of the rows
+   found pending under that lock). A retried task, a redelivered message or a second batch holding
    the same ids finds nothing pending and sends nothing.
 2. Outcomes are written in one UPDATE at the end of the batch (sent + provider
    message id, failed + reason, skipped, or back to pending for a retry), which
@@ -259,14 +259,19 @@ def _journal_write_many(entries: list[tuple[str, str]]) -> None:
 
 def deliveries_claim(*, delivery_ids: Sequence[int], now: dt.datetime) -> list[int]:
     """Move pending rows to sending; return the ids this caller now owns."""
+    # Rows are found by primary key only and their status checked here, under the
+    # lock: with `status = 'pending'` in the WHERE, PostgreSQL used the status index
+    # and walked every pending entry of the morning's dispatch (dead ones included)
+    # in every batch, so a batch cost more the larger the audience (issue #6).
     with transaction.atomic():
-        ids = list(
+        rows = (
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
-            .values_list("id", flat=True)
+            .filter(id__in=list(delivery_ids))
+            .values_list("id", "status")
         )
+        ids = [pk for pk, status in rows if status == Delivery.Status.PENDING]
         if ids:
-            Delivery.objects.filter(id__in=ids, status=Delivery.Status.PENDING).update(
+            Delivery.objects.filter(id__in=ids).update(
                 status=Delivery.Status.SENDING, claimed_at=now, updated_at=now
             )
     return ids
