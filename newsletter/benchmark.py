@@ -377,6 +377,7 @@ def render_floor_ms(*, repeats: int = FLOOR_REPEATS) -> dict:
 def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None = None) -> dict:
     """The real path for everyone due at BENCH_NOW, batch by batch, in this process."""
     from django.db import connection, transaction
+
     from .delivery import chunked, deliveries_create, digest_send_batch, subscribers_due
     from .models import Delivery, Edition
 

@@ -68,10 +68,10 @@ from subscribers.selectors import email_hash
 from subscribers.tokens import subscriber_links, subscriber_manage_url, token_url
 
 from .archive import delivery_view_url
-from .editions import edition_current, edition_freeze, note_html
-from .models import Delivery, Edition
 from .digest_render import DigestProof, digest_proof
+from .editions import edition_current, edition_freeze, note_html
 from .feedback import feedback_token, subscriber_fingerprint
+from .models import Delivery, Edition
 from .ranking import (
     DigestSelection,
     RankedPaper,
@@ -293,7 +293,7 @@ def error_is_transient(exc: BaseException) -> bool:
 def _describe(exc: BaseException) -> str:
     try:
         text = str(exc)
-    except Exception:  # noqa: BLE001 - some ESP errors cannot describe themselves
+    except Exception:  # some ESP errors cannot describe themselves
         text = repr(exc.args)
     return f"{type(exc).__name__}: {text}"[:2000]
 
@@ -568,7 +568,7 @@ def _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome: Batch
             tags=["digest"],
             metadata={"delivery_id": delivery.pk, "edition": edition.date.isoformat()},
         )
-    except Exception as exc:  # noqa: BLE001 - recorded on the row; the batch goes on
+    except Exception as exc:  # recorded on the row; the batch goes on
         reason = _describe(exc)
         logger.exception("digest %s could not be made: %s", delivery.pk, reason)
         delivery.status, delivery.error = Delivery.Status.FAILED, reason
@@ -605,7 +605,7 @@ def _send_all(messages: list[_Prepared], outcome: BatchOutcome) -> None:
                 # Journalled before the call: if this fails, nothing was sent (retry later).
                 _journal_write_many(entries)
                 message.send()
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+            except Exception as exc:  # every failure is recorded on the row
                 stopped = _send_failed(delivery, exc, outcome)
                 continue
             message_id = message.anymail_status.message_id

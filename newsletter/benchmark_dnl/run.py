@@ -89,7 +89,6 @@ def main() -> None:
 
     from django.core.management import call_command
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
     from newsletter.models import Article, Message, Newsletter, Submission, Subscription
@@ -115,8 +114,17 @@ def main() -> None:
     submission.publish_date = timezone.now() - timezone.timedelta(minutes=1)
     submission.save()
 
+    # Statements counted by an execute wrapper, as for the digest path: the debug
+    # cursor of CaptureQueriesContext would format every query's SQL, a cost that is
+    # the measurement's, not django-newsletter's.
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
     started = time.perf_counter()
-    with CaptureQueriesContext(connection) as queries:
+    with connection.execute_wrapper(count):
         submission.submit()
     seconds = time.perf_counter() - started
     sent = ForgetfulLocmemBackend.sent
@@ -125,7 +133,7 @@ def main() -> None:
         "seconds": seconds,
         "ms_per_email": 1000 * seconds / max(sent, 1),
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "queries": len(queries),
+        "queries": queries[0],
     }))
 
 
