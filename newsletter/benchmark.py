@@ -83,6 +83,8 @@ SHARE_FEEDBACK = 0.05
 SHARE_SUPPRESSED = 0.005
 # How many emails the render floor is timed over (its median is reported).
 FLOOR_REPEATS = 200
+# How many readers' digests the floor is the median of.
+FLOOR_SAMPLE = 25
 # Rows per INSERT when building the audience.
 INSERT_CHUNK = 5_000
 BENCH_EMAIL_BACKEND = "newsletter.benchmark.BenchEmailBackend"
@@ -120,6 +122,27 @@ def _instrument_delivery() -> None:
 
     timed_prepare.bench_timed = True
     delivery._prepare_one, delivery._send_all = timed_prepare, timed_send_all
+
+
+def _gc_timer() -> Callable[[], float]:
+    """The time the garbage collector runs during the send, for the report."""
+    import gc
+
+    spent, started = [0.0], [0.0]
+
+    def callback(phase, info):
+        if phase == "start":
+            started[0] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - started[0]
+
+    gc.callbacks.append(callback)
+
+    def stop() -> float:
+        gc.callbacks.remove(callback)
+        return spent[0]
+
+    return stop
 
 
 def _query_counter(counted: list[int]):
@@ -322,55 +345,69 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def render_floor_ms(*, repeats: int = FLOOR_REPEATS) -> dict:
-    """mjml2html alone on one finished digest (the first sent reader's), per email;
-    with the other render steps timed alike, to explain the whole path's cost."""
+def render_floor_ms(*, repeats: int = FLOOR_REPEATS, sample: int = FLOOR_SAMPLE) -> dict:
+    """mjml2html alone on finished digests, per email: the median over the first
+    `sample` readers' digests (each timed `repeats` times, its median kept), so the
+    floor does not hang on one digest's size. The other render steps are timed alike
+    on the digest whose floor is that median, to explain the whole path's cost."""
     import mjml
+    from django.template.loader import get_template
 
     from subscribers.tokens import subscriber_unsubscribe_url
 
-    from .delivery import digest_context
+    from .delivery import digest_context, digest_proof_context
+    from .digest_render import digest_proof
     from .models import Delivery
     from .ranking import digest_select, ranking_data_load
     from .rendering import _INLINER, _MJML_FONTS, email_base_context, email_render
 
-    delivery = (Delivery.objects.filter(status=Delivery.Status.SENT)
-                .select_related("subscriber", "edition").order_by("id").first())
-    subscriber, edition = delivery.subscriber, delivery.edition
-    data = ranking_data_load(date=edition.date, subscriber_ids=[subscriber.pk])
-    selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
-    context = {
-        **email_base_context(),
-        **digest_context(edition=edition, selection=selection, subscriber=subscriber),
-        "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
-    }
-    from django.template.loader import get_template
-
-    source = get_template("emails/digest.mjml", using="django").render(context)
-
-    def timed(fn) -> float:
-        times = []
-        for _ in range(repeats):
+    def timed(fn, times: int = repeats) -> float:
+        spent = []
+        for _ in range(times):
             started = time.perf_counter()
             fn()
-            times.append(time.perf_counter() - started)
-        return 1000 * statistics.median(times)
+            spent.append(time.perf_counter() - started)
+        return 1000 * statistics.median(spent)
 
-    html = mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)
-    from .delivery import digest_proof_context
-    from .digest_render import digest_proof
+    def floor(source: str) -> str:
+        return mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)
 
+    digests = []
+    for delivery in (Delivery.objects.filter(status=Delivery.Status.SENT)
+                     .select_related("subscriber", "edition").order_by("id")[:sample]):
+        subscriber, edition = delivery.subscriber, delivery.edition
+        data = ranking_data_load(date=edition.date, subscriber_ids=[subscriber.pk])
+        selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
+        context = {
+            **email_base_context(),
+            **digest_context(edition=edition, selection=selection, subscriber=subscriber),
+            "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
+        }
+        source = get_template("emails/digest.mjml", using="django").render(context)
+        digests.append({
+            "floor_ms": timed(lambda source=source: floor(source), max(repeats // 5, 20)),
+            "source": source, "context": context, "edition": edition, "data": data,
+            "papers": len(selection.papers) + len(selection.also_trending),
+        })
+    digests.sort(key=lambda d: d["floor_ms"])
+    typical = digests[len(digests) // 2]
+    context, source = typical["context"], typical["source"]
+    html = floor(source)
     proof = digest_proof(context=digest_proof_context(
-        edition=edition, weekly=context["weekly"], data=data))
+        edition=typical["edition"], weekly=context["weekly"], data=typical["data"]))
     return {
+        "floor_ms": statistics.median(d["floor_ms"] for d in digests),
+        "floor_digests": len(digests),
+        "floor_papers_min": min(d["papers"] for d in digests),
+        "floor_papers_max": max(d["papers"] for d in digests),
         # What the path does per reader instead: assemble the digest from the proof.
         "assemble_ms": timed(lambda: proof.render(context)),
-        "floor_ms": timed(lambda: mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)),
         "css_inline_ms": timed(lambda: _INLINER.inline(html)),
         "mjml_template_ms": timed(lambda: get_template("emails/digest.mjml", using="django").render(context)),
         "email_render_ms": timed(lambda: email_render(template="digest", context=context)),
-        "papers_in_digest": len(selection.papers) + len(selection.also_trending),
+        "papers_in_digest": typical["papers"],
         "html_kb": len(html) / 1024,
+        "typical_floor_ms": typical["floor_ms"],
     }
 
 
@@ -398,6 +435,11 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
     queries: list[int] = []
     total, done, last_report = len(delivery_ids), 0, 0.0
     _instrument_delivery()
+    # As every Celery worker process does when it starts (config/celery.py).
+    from config.celery import gc_tune
+
+    gc_tune()
+    gc_time = _gc_timer()
     for batch in chunked(delivery_ids):
         _send_times.clear()
         _prepare_times.clear()
@@ -442,6 +484,7 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
         "queries_per_batch_max": max(queries, default=0),
         "batches": len(queries),
         "peak_rss_mb": peak_rss_mb(),
+        "gc_seconds": gc_time(),
     }
     result.update(render_floor_ms())
     return result
@@ -618,7 +661,8 @@ class Bench:
                 row = self.child(db, "send", **extra)
                 self.results["sizes"][n] = {"path": row}
                 self.write(f"  {row['sent']:,} sent, {row['skipped']:,} skipped, "
-                           f"{row['digests_per_second']:,.0f} digests/s, peak {row['peak_rss_mb']:.0f} MB")
+                           f"{row['digests_per_second']:,.0f} digests/s, peak {row['peak_rss_mb']:.0f} MB, "
+                           f"garbage collector {row.get('gc_seconds', 0):.1f} s")
                 if not opts.skip_django_newsletter and (opts.dnl_max is None or n <= opts.dnl_max):
                     self.write(f"N = {n:,}: django-newsletter…")
                     self.results["sizes"][n]["django_newsletter"] = self.dnl_run(n)
@@ -781,9 +825,12 @@ def report_table(results: dict) -> str:
         p = first["path"]
         lines += [
             "",
-            (f"Render steps of one digest ({p['papers_in_digest']} papers, {p['html_kb']:.0f} KB HTML), "
+            (f"Render floor: the median of {p.get('floor_digests', 1)} readers' digests "
+             f"({p.get('floor_papers_min', p['papers_in_digest'])}–"
+             f"{p.get('floor_papers_max', p['papers_in_digest'])} papers each). "
+             f"Render steps of the median one ({p['papers_in_digest']} papers, {p['html_kb']:.0f} KB HTML), "
              f"median ms: Django template → MJML {p['mjml_template_ms']:.2f}, mjml2html "
-             f"{p['floor_ms']:.2f}, CSS inlining {p['css_inline_ms']:.2f}; email_render "
+             f"{p.get('typical_floor_ms', p['floor_ms']):.2f}, CSS inlining {p['css_inline_ms']:.2f}; email_render "
              f"(3 templates + both) {p['email_render_ms']:.2f}; assembled from the edition's "
              f"proof (what the path does) {p.get('assemble_ms', 0):.2f}."),
         ]

@@ -21,9 +21,10 @@ deleting the rows resets them and nothing can drift out of sync."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import re
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -76,10 +77,24 @@ class RankingData:
     _paper_terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
     _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
-    # Rankings of the batch's preference profiles (digest_select).
-    rankings: dict[tuple, _Ranking] = field(default_factory=dict, repr=False)
+    _version: str | None = field(default=None, repr=False)
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
     _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
+
+    @property
+    def version(self) -> str:
+        """A digest of everything about the candidates that ranking reads or a digest
+        shows (every loaded field of every paper, their topic scores): rankings
+        cached under it are never stale, even when an editor changes a paper
+        between two batches."""
+        if self._version is None:
+            content = [
+                (date, [sorted((k, v) for k, v in p.__dict__.items() if k != "_state") for p in papers])
+                for date, papers in sorted(self.papers_by_date.items())
+            ]
+            hits = sorted(self.topic_hits.items())
+            self._version = hashlib.sha256(repr((content, hits, self.trend_max)).encode()).hexdigest()
+        return self._version
 
     def candidates_by_upvotes(self, date: dt.date, weekly: bool) -> list[Paper]:
         """The candidates in also-trending order: most upvoted, then commented, first."""
@@ -335,6 +350,10 @@ def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list
     return candidates
 
 
+# Rankings kept per process (digest_select): a profile's is ~10 KB, so about 10 MB.
+RANKINGS_KEPT = 1024
+
+
 @dataclass
 class _Ranking:
     """How one preference profile ranks the candidates, before what is the reader's
@@ -349,14 +368,18 @@ class _Ranking:
     topics_of: dict[int, list[str]]  # paper id -> names shown beside it
 
 
+_rankings: OrderedDict[tuple, _Ranking] = OrderedDict()
+
+
 def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
     """Choose one reader's papers for the edition of `date`, from `data` only (no
     query: `subscriber.topics` must be prefetched).
 
     Readers with the same profile (topics, keywords, exclusions, code-only, daily or
-    weekly) and no feedback get the same ranking: it is made once per batch
-    (`data.rankings`) and each reader's own history and count applied after. A
-    paper's score depends on that paper and the profile only, so this is exact."""
+    weekly) and no feedback get the same ranking: it is made once per process and
+    content of the day (`RankingData.version`), and each reader's own history and
+    count applied after. A paper's score depends on that paper and the profile only,
+    so this is exact."""
     weekly = subscriber.frequency == "weekly"
     votes = data.feedback.get(subscriber.id, [])
     profile = (
@@ -364,11 +387,17 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         tuple(keywords_split(subscriber.keywords)), tuple(keywords_split(subscriber.exclude_keywords)),
         bool(subscriber.only_with_code),
     )
-    ranking = None if votes else data.rankings.get(profile)
-    if ranking is None:
+    if votes:
         ranking = _rank(profile=profile, votes=votes, data=data)
-        if not votes:
-            data.rankings[profile] = ranking
+    else:
+        key = (data.version, profile)
+        ranking = _rankings.get(key)
+        if ranking is None:
+            ranking = _rankings[key] = _rank(profile=profile, votes=votes, data=data)
+            while len(_rankings) > RANKINGS_KEPT:
+                _rankings.popitem(last=False)
+        else:
+            _rankings.move_to_end(key)
     chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
     already = data.sent_paper_ids.get(subscriber.id)
     if already:

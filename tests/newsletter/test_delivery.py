@@ -335,3 +335,16 @@ def test_recent_sending_rows_are_left_to_their_worker(edition):
     delivery.deliveries_claim(delivery_ids=ids, now=NOW - dt.timedelta(minutes=2))
     assert deliveries_resolve_stale(now=NOW)["requeued"] == 0
     assert Delivery.objects.get().status == "sending"
+
+
+def test_a_large_dispatch_refreshes_the_ledgers_planner_statistics(edition, monkeypatch):
+    """The send batches start as soon as the dispatch commits; on PostgreSQL their
+    statements must be planned for the table as it now is (docs/benchmarks.md)."""
+    monkeypatch.setattr(delivery, "ANALYZE_AFTER_ROWS", 20)
+    readers = [SubscriberFactory() for _ in range(25)]
+    ids = delivery.deliveries_create(edition=edition, subscriber_ids=[r.id for r in readers], now=NOW)
+    assert len(ids) == 25
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Delivery._meta.db_table])
+            assert cursor.fetchone()[0] >= 25

@@ -4,6 +4,7 @@ import pytest
 
 from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Feedback
+from newsletter import ranking
 from newsletter.ranking import digest_select, ranking_data_load, subscriber_learned_preferences
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
@@ -145,4 +146,16 @@ def test_readers_of_one_profile_in_a_batch_still_get_their_own_digest(day):
     assert picks[sent_before.pk] == ["Paper cl-mid", "Paper cl-small"]
     assert picks[short.pk] == ["Paper cl-big"]
     assert "Paper cl-mid" not in picks[voter.pk]
-    assert len(data.rankings) == 1  # the three without feedback shared one ranking
+    # The three without feedback shared one ranking.
+    assert sum(1 for version, _ in ranking._rankings if version == data.version) == 1
+
+
+def test_a_cached_ranking_is_not_reused_once_an_editor_changes_a_paper(day):
+    reader = _reader(day["cl"])
+    assert _titles(_select(reader).papers)[0] == "Paper cl-big"
+    day["cl-big"].title = "Paper cl-big, corrected"
+    day["cl-big"].save()
+    assert _titles(_select(reader).papers)[0] == "Paper cl-big, corrected"
+    day["cl-small"].upvotes = 500
+    day["cl-small"].save()
+    assert _titles(_select(reader).papers)[0] == "Paper cl-small"
