@@ -2,9 +2,9 @@ import datetime as dt
 
 import pytest
 
+from newsletter import ranking
 from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Feedback
-from newsletter import ranking
 from newsletter.ranking import digest_select, ranking_data_load, subscriber_learned_preferences
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
