@@ -245,10 +245,6 @@ def _journal_key(delivery: Delivery) -> str:
     return f"digest:journal:{db}:{delivery.pk}:{delivery.claimed_at.timestamp():.6f}"
 
 
-def _journal_write(delivery: Delivery, value: str) -> None:
-    _journal().set(_journal_key(delivery), value, ex=JOURNAL_TTL_SECONDS)
-
-
 def _journal_write_many(entries: list[tuple[str, str]]) -> None:
     """Several entries in one round trip (a pipeline, not a transaction: each SET
     stands on its own). A "sent" entry that cannot be written is logged, not raised:

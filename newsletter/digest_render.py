@@ -103,18 +103,17 @@ class DigestProof:
             raise ValueError("a digest with no paper is not rendered from a proof")
         order = ["head"]
         paper_values: dict[str, dict] = {}
-        if context["papers"]:
-            order.append("papers")
-            for p in context["papers"]:
-                order.append(f"card:{p['id']}")
-                paper_values[order[-1]] = p
-        order.append("between")
-        if context["also_trending"]:
-            order.append("also")
-            for p in context["also_trending"]:
-                order.append(f"also:{p['id']}")
-                paper_values[order[-1]] = p
-            order.append("also-end")
+        # Each block: its opening piece, one piece per paper, its closing piece.
+        for key, opening, item, closing in (
+            ("papers", "papers", "card", "between"), ("also_trending", "also", "also", "also-end"),
+        ):
+            if context[key]:
+                order.append(opening)
+                for p in context[key]:
+                    order.append(f"{item}:{p['id']}")
+                    paper_values[order[-1]] = p
+            if closing == "between" or context[key]:
+                order.append(closing)
         order.append("footer")
         html = self._assemble(self.html, order, context, paper_values, html=True)
         text = self._assemble(self.text, order, context, paper_values, html=False)
@@ -184,7 +183,9 @@ _proofs: OrderedDict[str, DigestProof] = OrderedDict()
 def digest_proof(*, context: dict) -> DigestProof:
     """The proof for a context of `delivery.digest_proof_context` (every candidate
     paper, no reader): made once per process and content."""
-    key = hashlib.sha256(repr(sorted(context.items(), key=lambda kv: kv[0])).encode()).hexdigest()
+    # The key covers the site-wide values the proof shows too (site URL, address).
+    content = {**email_base_context(), **context}
+    key = hashlib.sha256(repr(sorted(content.items(), key=lambda kv: kv[0])).encode()).hexdigest()
     proof = _proofs.get(key)
     if proof is None:
         proof = _proofs[key] = _proof_render(context)

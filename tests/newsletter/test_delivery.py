@@ -309,7 +309,7 @@ def _claimed_then_killed(edition, readers, journal: dict):
     delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
     rows = {r.subscriber_id: r for r in Delivery.objects.all()}
     for reader, value in journal.items():
-        delivery._journal_write(rows[reader.id], value)
+        delivery._journal_write_many([(delivery._journal_key(rows[reader.id]), value)])
     return rows
 
 

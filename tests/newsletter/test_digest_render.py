@@ -140,3 +140,19 @@ def test_an_editors_change_to_a_paper_makes_a_new_proof(day):
     context = digest_context(edition=edition, selection=selection, subscriber=reader)
     context["unsubscribe_url"] = "https://example.com/u/1"
     assert "A corrected title" in second.render(context).html
+
+
+def test_a_proof_follows_the_site_url(day, settings):
+    edition = day["edition"]
+    reader = _readers(day)[0]
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    selection = digest_select(subscriber=reader, date=DAY, data=data)
+    for site in ("https://papers.example.com", "https://digest.example.org"):
+        settings.SITE_URL = site
+        context = digest_context(edition=edition, selection=selection, subscriber=reader)
+        context["unsubscribe_url"] = f"{site}/u/1"
+        proof = digest_render.digest_proof(
+            context=digest_proof_context(edition=edition, weekly=False, data=data)
+        )
+        assert proof.render(context).html == email_render(template="digest", context=context).html
+        assert f'href="{site}/"' in proof.render(context).html
