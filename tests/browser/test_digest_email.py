@@ -38,3 +38,29 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     assert page.js_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, settings):
+    """What the batch hands the ESP (assembled from the edition's proof,
+    newsletter/digest_render.py), shown as a phone shows it."""
+    from django.core import mail
+
+    from newsletter.delivery import deliveries_create, digest_send_batch
+    from tests.newsletter.test_digest_render import NOW, _readers, day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day = day_create()
+    reader = _readers(day)[1]  # weekly, two topics: picks and also-trending
+    ids = deliveries_create(edition=day["edition"], subscriber_ids=[reader.id], now=NOW)
+    digest_send_batch(delivery_ids=ids, now=NOW)
+    [message] = mail.outbox
+    html = message.alternatives[0][0]
+
+    path = _shoot(page, html, "digest-sent-375", 375)
+    assert path.stat().st_size > 10_000
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.get_by_text("More like this").first.is_visible()
+    assert page.get_by_text("Unsubscribe").is_visible()
+    assert page.js_errors == []

@@ -28,6 +28,11 @@ HOSTILE = """<script>alert(1)</script> & "quotes" 'apostrophes' \u00a0non-breaki
 
 @pytest.fixture
 def day(db):
+    return day_create()
+
+
+def day_create() -> dict:
+    """A day of papers with hostile text in titles, abstracts, a topic name, the note."""
     agents = TopicFactory(name='Agents & "Tools" <RL>')
     vision = TopicFactory(name="Vision")
     papers = []
