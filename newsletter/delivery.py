@@ -65,12 +65,12 @@ from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression
 from subscribers.selectors import email_hash
-from subscribers.tokens import subscriber_links, subscriber_manage_url, token_url
+from subscribers.tokens import subscriber_links, subscriber_manage_url
 
 from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
 from .editions import edition_current, edition_freeze, note_html
-from .feedback import feedback_token, subscriber_fingerprint
+from .feedback import feedback_url, subscriber_fingerprint
 from .models import Delivery, Edition, Topic
 from .ranking import (
     DigestSelection,
@@ -325,12 +325,9 @@ def _abstract_short(paper) -> str:
 
 
 def _feedback_links(subscriber: Subscriber, paper, fingerprint: str) -> dict:
-    route = "newsletter_public:feedback"
     return {
-        "more_url": token_url(route, feedback_token(
-            subscriber=subscriber, paper=paper, vote=1, fingerprint=fingerprint)),
-        "less_url": token_url(route, feedback_token(
-            subscriber=subscriber, paper=paper, vote=-1, fingerprint=fingerprint)),
+        "more_url": feedback_url(subscriber=subscriber, paper=paper, vote=1, fingerprint=fingerprint),
+        "less_url": feedback_url(subscriber=subscriber, paper=paper, vote=-1, fingerprint=fingerprint),
     }
 
 

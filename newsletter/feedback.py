@@ -20,10 +20,10 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from subscribers.models import Subscriber
+from subscribers.tokens import token_url
 
 from .models import Feedback, Paper
 from .ranking import subscriber_learned_preferences
@@ -76,10 +76,9 @@ def _feedback_token_read(token: str) -> tuple[int, str, int, int] | None:
     return subscriber_id, fingerprint, paper_id, vote
 
 
-def feedback_url(*, subscriber: Subscriber, paper: Paper, vote: int) -> str:
-    token = feedback_token(subscriber=subscriber, paper=paper, vote=vote)
-    path = reverse("newsletter_public:feedback", args=[token])
-    return f"{settings.SITE_URL}{path}"
+def feedback_url(*, subscriber: Subscriber, paper: Paper, vote: int, fingerprint: str | None = None) -> str:
+    token = feedback_token(subscriber=subscriber, paper=paper, vote=vote, fingerprint=fingerprint)
+    return token_url("newsletter_public:feedback", token)
 
 
 @dataclass(frozen=True)
