@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import Error, Tags, register
+from django.core.exceptions import ImproperlyConfigured
 
 
 @register(Tags.security, deploy=True)
@@ -52,3 +53,30 @@ def proxy_settings_agree(app_configs, **kwargs) -> list[Error]:
             id="digest.E004",
         ))
     return errors
+
+
+@register(Tags.security, deploy=True)
+def tracking_webhook_configured(app_configs, **kwargs) -> list[Error]:
+    """The ESP's tracking webhook (newsletter/webhook_views.py) can take events:
+    without it bounces and complaints never suppress anyone."""
+    esp = settings.WEBHOOK_ESP
+    if not esp:
+        return []
+    from anymail.utils import get_anymail_setting
+
+    from newsletter.webhook_views import tracking_urlpatterns
+
+    routes = tracking_urlpatterns(esp=esp)
+    if not routes:
+        return [Error(f"WEBHOOK_ESP is {esp!r}, for which anymail has no tracking webhook.",
+                      hint="Use the name in anymail's backend path, e.g. postmark or amazon_ses.",
+                      id="digest.E005")]
+    if not get_anymail_setting("webhook_secret", default=None):
+        return [Error("WEBHOOK_SECRET is not set: the tracking webhook refuses every event.",
+                      hint='Set WEBHOOK_SECRET to "user:password" and give the ESP the same.',
+                      id="digest.E006")]
+    try:
+        routes[0].default_args["view_class"]()
+    except (ImproperlyConfigured, ImportError) as exc:
+        return [Error(f"The {esp} tracking webhook is not configured: {exc}", id="digest.E007")]
+    return []

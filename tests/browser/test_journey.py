@@ -95,5 +95,12 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     assert subscriber.status == Subscriber.Status.ACTIVE
     screenshot(page, "journey-10-resubscribed")
 
+    # The confirmation link again (a forwarded email, a shared browser's history):
+    # a neutral page, without the manage link.
+    page.goto(confirm_link)
+    page.get_by_role("heading", name="This link was already used").wait_for()
+    assert page.locator("a[href*='/manage/']").count() == 0
+    screenshot(page, "journey-11-confirm-link-used")
+
     assert errors == []
     context.close()

@@ -8,7 +8,8 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 # Settings a developer's shell may hold that would change what these tests see.
 _UNSET = {"SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE", "SITE_URL",
-          "TRUSTED_PROXY_COUNT", "BEHIND_TLS_PROXY"}
+          "TRUSTED_PROXY_COUNT", "BEHIND_TLS_PROXY", "EMAIL_BACKEND", "ANYMAIL", "WEBHOOK_SECRET",
+          "WEBHOOK_ESP"}
 PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "k" * 20 + "ZQ9x!v#2mL@8pR$4tW^6yB&0nC*3jD(5",
               "ALLOWED_HOSTS": "digest.example.com", "SITE_URL": "https://digest.example.com"}
 
@@ -84,3 +85,16 @@ def test_debug_alone_runs_without_secret_key():
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_refuses_a_tracking_webhook_that_cannot_take_events():
+    postmark = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
+                "ANYMAIL": '{"POSTMARK_SERVER_TOKEN": "x"}'}
+    result = _django_check(**postmark)  # every event would get 401
+    assert result.returncode != 0 and "digest.E006" in result.stderr
+    assert _django_check(**postmark, WEBHOOK_SECRET="hook:secret").returncode == 0
+    result = _django_check(**postmark, WEBHOOK_SECRET="hook:secret", WEBHOOK_ESP="postmarc")
+    assert result.returncode != 0 and "digest.E005" in result.stderr
+    # Mailgun's webhook needs its signing key as well.
+    result = _django_check(**postmark, WEBHOOK_SECRET="hook:secret", WEBHOOK_ESP="mailgun")
+    assert result.returncode != 0 and "digest.E007" in result.stderr

@@ -1,36 +1,75 @@
-"""What the endpoint fuzzing shares: the example budget and the strategies.
+"""What the endpoint fuzzing shares: the Hypothesis profiles, the per-example reset
+and the strategies.
 
-CI=true runs every property with at least 1,000 examples (issue #7); a developer's
-run uses fewer so the suite stays quick (HYPOTHESIS_EXAMPLES overrides both).
-Only these tests get this budget: a global profile would also multiply the
-examples of tests/newsletter/test_relevance.py. Examples are not timed."""
+Two profiles, applied only to these tests through `fuzz` (a global profile would
+also multiply the examples of tests/newsletter/test_relevance.py):
+- "fuzz-ci" (CI=true): 1,000 examples per endpoint, derandomized, so every CI run
+  tries the same inputs and a red build is reproducible, never a coin toss; no
+  example database.
+- "fuzz-local" (default): fewer examples, a new random draw every run, and failing
+  examples kept under var/hypothesis/ and replayed first next time.
+FUZZ_PROFILE picks one by name; HYPOTHESIS_EXAMPLES overrides the count of either.
+Inputs that once failed stay pinned with @example in the tests. Examples are not
+timed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 
+from django.conf import settings as django_settings
+from django.core import mail
+from django.core.cache import cache
+from django.db import transaction
+from django.test import Client
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 CI_EXAMPLES = 1000
-DEV_EXAMPLES = 120
+LOCAL_EXAMPLES = 120
+
+_COMMON = {
+    "deadline": None,
+    # The `settings` and `django_capture_on_commit_callbacks` fixtures are set once
+    # per test; the state an example changes is reset by `fresh_state`.
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                              HealthCheck.data_too_large, HealthCheck.filter_too_much],
+}
+settings.register_profile(
+    "fuzz-ci", max_examples=CI_EXAMPLES, derandomize=True, database=None, print_blob=True,
+    **_COMMON,
+)
+settings.register_profile(
+    "fuzz-local", max_examples=LOCAL_EXAMPLES, derandomize=False,
+    database=DirectoryBasedExampleDatabase(str(django_settings.VAR_DIR / "hypothesis")), **_COMMON,
+)
 
 
-def examples() -> int:
-    if os.environ.get("HYPOTHESIS_EXAMPLES"):
-        return int(os.environ["HYPOTHESIS_EXAMPLES"])
-    return CI_EXAMPLES if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else DEV_EXAMPLES
+def profile_name() -> str:
+    if os.environ.get("FUZZ_PROFILE"):
+        return os.environ["FUZZ_PROFILE"]
+    return "fuzz-ci" if os.environ.get("CI", "").lower() in {"1", "true", "yes"} else "fuzz-local"
 
 
 fuzz = settings(
-    max_examples=examples(),
-    deadline=None,
-    database=None,
-    # The Django test client and the `db` fixture are shared by the examples on
-    # purpose: each example is one more request to the same site.
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large, HealthCheck.filter_too_much],
+    settings.get_profile(profile_name()),
+    **({"max_examples": int(os.environ["HYPOTHESIS_EXAMPLES"])}
+       if os.environ.get("HYPOTHESIS_EXAMPLES") else {}),
 )
+
+
+@contextlib.contextmanager
+def fresh_state():
+    """One example's world: a new test client (no cookies), an empty cache (rate
+    limits), an empty outbox, and a database savepoint rolled back at the end, so
+    no example sees what an earlier one wrote and a failure replays alone."""
+    cache.clear()
+    mail.outbox.clear()
+    with transaction.atomic():
+        yield Client()
+        transaction.set_rollback(True)
+
 
 # Markup an attacker would put in a paper title, an author's name, a form field.
 SCRIPTS = [

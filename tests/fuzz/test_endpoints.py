@@ -1,4 +1,4 @@
-"""Bad input on every public endpoint (issue #7 item 2), through Django's test client:
+"""Bad input on every public endpoint, through Django's test client:
 subscribe, confirm, manage, unsubscribe, feedback and the ESP's tracking webhook.
 Whatever arrives: no 500 (the test client re-raises any exception a view lets
 escape), no CR/LF in a response header, no recipient added to an email, and
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from urllib.parse import quote
 
 import pytest
 from django.core import mail
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from newsletter.feedback import feedback_token
@@ -24,6 +25,7 @@ from tests.factories import PaperFactory, SubscriberFactory, TopicFactory
 from .strategies import (
     HEADER_BREAKERS,
     emails,
+    fresh_state,
     fuzz,
     has_header_injection,
     nasty_text,
@@ -38,11 +40,7 @@ WEBHOOK_SECRET = "fuzz-hook:sekrit-value"
 
 
 @pytest.fixture(autouse=True)
-def _no_rate_limits(settings):
-    """Limits are tested in tests/security; here every example reaches the service."""
-    settings.SUBSCRIBE_RATE_LIMIT_PER_IP = 10**9
-    settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = 10**9
-    settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS = 0
+def _webhook_secret(settings):
     settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": WEBHOOK_SECRET}
 
 
@@ -91,38 +89,39 @@ subscribe_forms = st.fixed_dictionaries(
 
 @fuzz
 @given(form=subscribe_forms)
-def test_subscribe_takes_any_input_without_error(client, django_capture_on_commit_callbacks, form):
-    topic = _topic()
-    if form["topics"] == "__topic__":
-        form["topics"] = str(topic.pk)
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/subscribe/", form, REMOTE_ADDR="198.51.100.7")
-    _assert_safe(response, allowed={200, 303, 400})
-    if response.status_code == 303:
-        assert response["Location"] == "/subscribe/check-your-inbox/"
-    _assert_emails_safe()
-    for email in Subscriber.objects.values_list("email", flat=True):
-        assert "\r" not in email and "\n" not in email and "<" not in email
+def test_subscribe_takes_any_input_without_error(django_capture_on_commit_callbacks, form):
+    with fresh_state() as client:
+        topic = _topic()
+        if form["topics"] == "__topic__":
+            form["topics"] = str(topic.pk)
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/subscribe/", form, REMOTE_ADDR="198.51.100.7")
+        _assert_safe(response, allowed={200, 303, 400})
+        if response.status_code == 303:
+            assert response["Location"] == "/subscribe/check-your-inbox/"
+        _assert_emails_safe()
+        for email in Subscriber.objects.values_list("email", flat=True):
+            assert "\r" not in email and "\n" not in email and "<" not in email
 
 
 @fuzz
 @given(token=tokens, method=st.sampled_from(["get", "post"]))
-def test_confirm_refuses_any_forged_token(client, token, method):
-    response = getattr(client, method)(_path("confirm", token))
-    _assert_safe(response, allowed={404, 410})
+def test_confirm_refuses_any_forged_token(token, method):
+    with fresh_state() as client:
+        response = getattr(client, method)(_path("confirm", token))
+        _assert_safe(response, allowed={404, 410})
 
 
 @fuzz
 @given(token=tokens, method=st.sampled_from(["get", "post"]),
        page=st.sampled_from(["manage", "unsubscribe"]))
-def test_manage_and_unsubscribe_refuse_any_forged_token(client, token, method, page):
-    reader = SubscriberFactory(email="kept@example.com") if not Subscriber.objects.exists() else None
-    response = getattr(client, method)(_path(page, token), {"List-Unsubscribe": "One-Click"})
-    _assert_safe(response, allowed={404})
-    if reader is None:
-        reader = Subscriber.objects.get(email="kept@example.com")
-    reader.refresh_from_db()
-    assert reader.status == Subscriber.Status.ACTIVE
+def test_manage_and_unsubscribe_refuse_any_forged_token(token, method, page):
+    with fresh_state() as client:
+        reader = SubscriberFactory(email="kept@example.com")
+        response = getattr(client, method)(_path(page, token), {"List-Unsubscribe": "One-Click"})
+        _assert_safe(response, allowed={404})
+        reader.refresh_from_db()
+        assert reader.status == Subscriber.Status.ACTIVE
 
 
 @fuzz
@@ -144,45 +143,46 @@ def test_manage_and_unsubscribe_refuse_any_forged_token(client, token, method, p
     ),
     action=st.sampled_from(["", "pause/", "resume/"]),
 )
-def test_manage_takes_any_preferences_without_error(client, form, action):
-    topic = _topic()
-    reader = Subscriber.objects.filter(email="manage@example.com").first() or SubscriberFactory(
-        email="manage@example.com"
-    )
-    form["topics"] = [str(topic.pk) if t == "__topic__" else t for t in form["topics"]]
-    response = client.post(_path("manage", _manage_token(subscriber=reader), action), form)
-    _assert_safe(response, allowed={200, 303, 400})
-    reader.refresh_from_db()
-    assert 0 <= reader.delivery_hour <= 23 and "\n" not in reader.keywords
-    assert "<script>" not in client.get(_path("manage", _manage_token(subscriber=reader))).content.decode()
+def test_manage_takes_any_preferences_without_error(form, action):
+    with fresh_state() as client:
+        topic = _topic()
+        reader = SubscriberFactory(email="manage@example.com")
+        form["topics"] = [str(topic.pk) if t == "__topic__" else t for t in form["topics"]]
+        response = client.post(_path("manage", _manage_token(subscriber=reader), action), form)
+        _assert_safe(response, allowed={200, 303, 400})
+        reader.refresh_from_db()
+        assert 0 <= reader.delivery_hour <= 23 and "\n" not in reader.keywords
+        page = client.get(_path("manage", _manage_token(subscriber=reader))).content.decode()
+        assert "<script>" not in page
 
 
 @fuzz
 @given(token=tokens, method=st.sampled_from(["get", "post"]))
-def test_feedback_refuses_any_forged_token(client, token, method):
-    response = getattr(client, method)(_path("feedback", token))
-    _assert_safe(response, allowed={404, 405})
+def test_feedback_refuses_any_forged_token(token, method):
+    with fresh_state() as client:
+        response = getattr(client, method)(_path("feedback", token))
+        _assert_safe(response, allowed={404, 405})
 
 
 @fuzz
 @given(cut=st.integers(0, 200), flip=st.characters(codec="ascii"), method=st.sampled_from(["get", "post"]))
-def test_feedback_refuses_a_tampered_real_token(client, cut, flip, method):
-    reader = Subscriber.objects.first() or SubscriberFactory()
-    paper = PaperFactory() if not reader.feedback.exists() and not hasattr(reader, "_p") else None
-    paper = paper or PaperFactory()
-    token = feedback_token(subscriber=reader, paper=paper, vote=1)
-    position = cut % len(token)
-    tampered = token[:position] + flip + token[position + 1:]
-    response = getattr(client, method)(_path("feedback", tampered))
-    if tampered == token:
-        _assert_safe(response, allowed={200, 303})
-    else:
-        _assert_safe(response, allowed={404})
-        assert not reader.feedback.filter(paper=paper).exists()
+def test_feedback_refuses_a_tampered_real_token(cut, flip, method):
+    with fresh_state() as client:
+        reader, paper = SubscriberFactory(), PaperFactory()
+        token = feedback_token(subscriber=reader, paper=paper, vote=1)
+        position = cut % len(token)
+        tampered = token[:position] + flip + token[position + 1:]
+        response = getattr(client, method)(_path("feedback", tampered))
+        if tampered == token:
+            _assert_safe(response, allowed={200, 303})
+        else:
+            _assert_safe(response, allowed={404})
+            assert not reader.feedback.filter(paper=paper).exists()
 
 
-_json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                          nasty_text)
+# Floats include NaN and the infinities: Python's json writes and reads them, the
+# webhook must refuse them (they are not JSON).
+_json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), nasty_text)
 _json = st.recursive(
     _json_scalars,
     lambda inner: st.one_of(st.lists(inner, max_size=4),
@@ -214,21 +214,29 @@ _postmark_event = st.fixed_dictionaries(
     _json.map(json.dumps),
     st.binary(max_size=300).map(lambda b: b.decode("latin-1")),
 ))
-def test_webhook_takes_any_body_without_error(client, body):
+# Found by Hypothesis: Infinity is not JSON, and SQLite's JSON_VALID refused the
+# stored payload (an IntegrityError, so a 500) in 2 of 12 random runs.
+@example(body=json.dumps({"": math.inf}))
+@example(body=json.dumps({"RecordType": "Bounce", "ID": 1, "Email": 7, "Details": math.nan}))
+@example(body=json.dumps({"RecordType": "Bounce", "ID": 1, "Email": ["a@example.com"]}))
+def test_webhook_takes_any_body_without_error(body):
     auth = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
-    response = client.post(WEBHOOK, data=body, content_type="application/json", HTTP_AUTHORIZATION=auth)
-    _assert_safe(response, allowed={200, 400})
+    with fresh_state() as client:
+        response = client.post(WEBHOOK, data=body, content_type="application/json",
+                               HTTP_AUTHORIZATION=auth)
+        _assert_safe(response, allowed={200, 400})
 
 
 @fuzz
 @given(header=st.sampled_from(HEADER_BREAKERS), where=st.sampled_from(["email", "keywords"]))
-def test_cr_lf_in_fields_never_reach_an_email_header(client, django_capture_on_commit_callbacks,
+def test_cr_lf_in_fields_never_reach_an_email_header(django_capture_on_commit_callbacks,
                                                       header, where):
-    topic = _topic()
-    form = {"email": "victim@example.com", "topics": str(topic.pk), "frequency": "daily",
-            "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "consent": "on"}
-    form[where] = form.get(where, "") + header + "Bcc: attacker@example.com"
-    with django_capture_on_commit_callbacks(execute=True):
-        response = client.post("/subscribe/", form)
-    _assert_safe(response, allowed={303, 400})
-    _assert_emails_safe()
+    with fresh_state() as client:
+        topic = _topic()
+        form = {"email": "victim@example.com", "topics": str(topic.pk), "frequency": "daily",
+                "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "consent": "on"}
+        form[where] = form.get(where, "") + header + "Bcc: attacker@example.com"
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post("/subscribe/", form)
+        _assert_safe(response, allowed={303, 400})
+        _assert_emails_safe()
