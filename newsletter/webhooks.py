@@ -36,11 +36,10 @@ import logging
 import re
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from subscribers.addresses import email_normalise
+from subscribers.addresses import email_normalise_or_given
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash
@@ -164,15 +163,6 @@ def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
     return f"{esp_name.lower()}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
-def _address(recipient: str) -> str:
-    """The recipient in the form subscribers are stored in (an ESP may report
-    user@bücher.de for user@xn--bcher-kva.de); as given when it is no address."""
-    try:
-        return email_normalise(recipient)
-    except ValidationError:
-        return recipient.strip()
-
-
 def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
     delivery_id = str((event.metadata or {}).get("delivery_id", "")).strip()
     if delivery_id.isdigit():
@@ -214,7 +204,9 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     event, or None when it was already recorded (a replay changes nothing)."""
     event_id = event_id_for(event, esp_name)
     delivery = _delivery_find(event)
-    recipient = _address(event.recipient or "")
+    # Compared in the stored form: an ESP may report user@bücher.de for
+    # user@xn--bcher-kva.de.
+    recipient = email_normalise_or_given(event.recipient or "")
     if not recipient and delivery is not None:
         recipient = delivery.subscriber.email
     recipient_hash = email_hash(recipient) if recipient else ""
