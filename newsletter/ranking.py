@@ -50,7 +50,7 @@ ALREADY_SENT_LOOKBACK_DAYS = 30
 # "Also trending today": the most upvoted papers outside the reader's topics.
 ALSO_TRENDING_COUNT = 3
 # How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
-TREND_WEIGHT = 0.35
+TREND_WEIGHT = 0.05
 PIN_BONUS = 0.25
 # Feedback (LearnedPreferences.adjustment): a vote reaches the papers whose cosine
 # to the voted paper, once the day's mean vector is taken out (RankingData.vector),
@@ -109,18 +109,20 @@ class RankingData:
 
     @property
     def centre(self) -> np.ndarray:
-        """The mean vector of the candidate papers: what every paper of these days
-        shares, taken out before feedback compares two papers."""
+        """The mean of the active topics' definition vectors: what any AI paper
+        shares with every topic ("model", "training", "data"), taken out before
+        feedback compares two papers. Fixed by the topics, not by the day, so a thin
+        day measures closeness the same way as a full one."""
         if self._centre is None:
-            vectors = [vector_unpack(p.embedding) for papers in self.papers_by_date.values() for p in papers]
+            vectors = [vector_unpack(v) for _, v in self.topics.values()]
             vectors = [v for v in vectors if v is not None]
             self._centre = np.mean(vectors, axis=0) if vectors else np.zeros(1, dtype=np.float32)
         return self._centre
 
     def vector(self, paper_id: int, data: bytes | None = None) -> np.ndarray | None:
         """A paper's stored embedding less `centre`, as a unit vector, once per batch:
-        feedback's notion of "close" is relative to the papers of the day (on a day
-        of training papers, all of them look alike to the raw embedding)."""
+        feedback's notion of "close" leaves out what all AI papers share (to the raw
+        embedding, any two training papers look alike)."""
         if paper_id not in self._vectors:
             if data is None and paper_id in self.voted_papers:
                 data = self.voted_papers[paper_id][1]

@@ -25,11 +25,11 @@ DEFINITIONS = [
             "How large language models are built: pre-training data and objectives, scaling laws, architectures (transformers, state-space, mixture of experts), tokenisation and long context."
         ),
         "keywords": [
-            "pre-training", "pretrained language model", "language modelling",
-            "large language model", "foundation model", "next-token prediction", "training data",
+            "pre-training", "pretrained language model",
+            "title:large language model", "foundation model", "next-token prediction", "pre-training data",
             "data mixture", "scaling law", "compute-optimal", "transformer architecture",
             "mixture of experts", "state-space model", "recurrent", "long context",
-            "context length", "tokeniser", "perplexity", "open model", "title:language model",
+            "context length", "tokenisation", "perplexity", "title:language model",
         ],
     },
     {
