@@ -504,16 +504,15 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     # Nothing passed for this reader although the day has papers: say so and offer
     # the closest ones (the digest shows them under "closest to your topics today").
     closest = nearest[:CLOSEST_COUNT] if not chosen else []
-    shown = {r.paper.id for r in closest}
     # "Also trending": the most upvoted papers outside the reader's topics (or, when
     # every paper touches them, the most upvoted of those under the threshold).
     also: list[RankedPaper] = []
-    if not ranking.everything:
+    if not ranking.everything and not closest:  # the closest papers take their place
         also = [
             RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
                         topics=ranking.topics_of[p.id])
-            for p in outside if p.id not in shown
-        ][:ALSO_TRENDING_COUNT] or [r for r in weak if r.paper.id not in shown][:ALSO_TRENDING_COUNT]
+            for p in outside[:ALSO_TRENDING_COUNT]
+        ] or weak[:ALSO_TRENDING_COUNT]
     for r in also:
         r.reason = r.reason or f"Trending, ▲ {r.paper.upvotes}"
     return DigestSelection(papers=chosen, also_trending=also, closest=closest)
