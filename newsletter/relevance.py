@@ -407,6 +407,26 @@ def hybrid_scores(
     return scores
 
 
+def topic_preview_scores(
+    *, topic: Topic | None, keywords: list[str], papers: Sequence[Paper]
+) -> dict[int, HybridScore]:
+    """What `papers` would score for `topic` with these keywords, writing nothing:
+    the admin's preview of a keyword edit (curation.topic_preview). The edited
+    definition is embedded here; the topic's examples and the other topics are
+    read as stored."""
+    draft = Topic(
+        pk=topic.pk if topic else None, name=topic.name if topic else "",
+        description=topic.description if topic else "", keywords="\n".join(keywords),
+    )
+    draft.embedding = embeddings.vector_pack(embeddings.texts_embed([embeddings.topic_text(draft)])[0])
+    draft.exemplar_embedding = topic.exemplar_embedding if topic else None
+    others = [t for t in Topic.objects.filter(is_active=True) if draft.pk is None or t.pk != draft.pk]
+    vectors = embeddings.papers_embed(papers=papers, only_missing=True)
+    draft.id = draft.pk if draft.pk is not None else 0
+    scores = hybrid_scores(papers=papers, topics=[draft], context=[*others, draft], vectors=vectors)
+    return {paper_id: score for (paper_id, _), score in scores.items()}
+
+
 def _papers_score_against(
     *, papers: list[Paper], topics: list[Topic], context: list[Topic],
     vectors: dict[int, np.ndarray],
