@@ -260,7 +260,7 @@ def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
 
 
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
-    """Load once what ranking these readers for the edition of `date` needs: 4 queries
+    """Load once what ranking these readers for the edition of `date` needs: 5 queries
     whatever the number of readers (the weekly window is always loaded, so daily and
     weekly readers share one query plan)."""
     dates = _candidate_dates(date, weekly=True)
