@@ -453,8 +453,19 @@ class _Ranking:
     # to); its reason is written when a reader gets it.
     why: dict[int, tuple[TopicHit | None, list[str], str | None]]
     topics_of: dict[int, list[str]]  # paper id -> names shown beside it
-    # Not chosen, ordered by closeness to the reader's topics: the empty day's offer.
-    nearest: list[RankedPaper] = field(default_factory=list)
+    topic_ids: frozenset[int] = frozenset()
+    disliked: frozenset[int] = frozenset()
+    _nearest: list[RankedPaper] | None = None
+
+    def nearest(self, data: RankingData) -> list[RankedPaper]:
+        """Not chosen, closest to the reader's topics first: the empty day's offer.
+        Worked out only for a reader who needs it, once per ranking."""
+        if self._nearest is None:
+            self._nearest = [] if self.everything else _nearest(
+                topic_ids=self.topic_ids, papers=[r.paper for r in self.weak] + self.outside,
+                data=data, disliked=set(self.disliked),
+            )
+        return self._nearest
 
 
 _rankings: OrderedDict[tuple, _Ranking] = OrderedDict()
@@ -487,13 +498,12 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
                 _rankings.popitem(last=False)
         else:
             _rankings.move_to_end(key)
-    chosen, weak, outside, nearest = ranking.chosen, ranking.weak, ranking.outside, ranking.nearest
-    already = data.sent_paper_ids.get(subscriber.id)
+    chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
+    already = data.sent_paper_ids.get(subscriber.id) or set()
     if already:
         chosen = [r for r in chosen if r.paper.id not in already]
         weak = [r for r in weak if r.paper.id not in already]
         outside = [p for p in outside if p.id not in already]
-        nearest = [r for r in nearest if r.paper.id not in already]
     chosen = chosen[: subscriber.papers_per_digest]
     if not chosen and subscriber.skip_empty:
         return DigestSelection(papers=[], also_trending=[], skip=True)
@@ -503,7 +513,9 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
             r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms, liked=liked)
     # Nothing passed for this reader although the day has papers: say so and offer
     # the closest ones (the digest shows them under "closest to your topics today").
-    closest = nearest[:CLOSEST_COUNT] if not chosen else []
+    closest = [] if chosen else [
+        r for r in ranking.nearest(data) if r.paper.id not in already
+    ][:CLOSEST_COUNT]
     # "Also trending": the most upvoted papers outside the reader's topics (or, when
     # every paper touches them, the most upvoted of those under the threshold).
     also: list[RankedPaper] = []
@@ -578,11 +590,8 @@ def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) ->
             weak.append(ranked)
 
     chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
-    nearest = [] if everything else _nearest(
-        topic_ids=topic_ids, papers=[r.paper for r in weak] + outside, data=data, disliked=disliked
-    )
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
-                    topics_of=topics_of, nearest=nearest)
+                    topics_of=topics_of, topic_ids=topic_ids, disliked=frozenset(disliked))
 
 
 def _nearest(
