@@ -103,8 +103,8 @@ def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client)
     reader = SubscriberFactory(papers_per_digest=10)
     reader.topics.set([agents])
     web = ("A benchmark of web agents that book flights and shop online",
-           "Language model agents browse real websites to book flights and buy products; the best "
-           "agent completes a third of the tasks.")
+           ("Language model agents browse real websites to book flights and buy products; the best "
+           "agent completes a third of the tasks."))
     disliked = PaperFactory(title=web[0], abstract=web[1], trending_date=dt.date(2025, 11, 23))
     twin = PaperFactory(title="Web agents that shop and book travel on real websites",
                         abstract=web[1].replace("the best", "our strongest"), upvotes=10)

@@ -152,34 +152,34 @@ def test_a_cached_ranking_is_not_reused_once_an_editor_changes_a_paper(day):
 
 QUANTISATION = [
     ("Four-bit weight quantization keeps outlier channels in higher precision",
-     "We quantize the weights of large language models to four bits and keep the few outlier "
-     "channels in sixteen-bit precision, with almost no loss of perplexity."),
+     ("We quantize the weights of large language models to four bits and keep the few outlier "
+     "channels in sixteen-bit precision, with almost no loss of perplexity.")),
     ("Three-bit post-training quantization with second-order error correction",
-     "A one-shot post-training quantization method uses approximate second-order information "
-     "to round weights to three bits, compressing a large language model to run on one GPU."),
+     ("A one-shot post-training quantization method uses approximate second-order information "
+     "to round weights to three bits, compressing a large language model to run on one GPU.")),
     ("Integer-only inference with quantized weights and activations",
-     "Weights and activations of transformer language models are quantized to 8-bit integers, "
-     "with a smoothing step that moves activation outliers into the weights."),
+     ("Weights and activations of transformer language models are quantized to 8-bit integers, "
+     "with a smoothing step that moves activation outliers into the weights.")),
 ]
 TODAY_EFFICIENT = {
     "q-two-bit": ("Two-bit quantization of language model weights with learned rounding",
-                  "We quantize large language model weights to two bits, learning how to round each "
-                  "weight so that the quantization error of every layer stays small."),
+                  ("We quantize large language model weights to two bits, learning how to round each "
+                  "weight so that the quantization error of every layer stays small.")),
     "q-three-bit": ("Three-bit quantization of language model weights by learned rounding",
-                    "Weights of large language models are quantized to three bits; each weight learns "
-                    "whether to round up or down so that every layer's quantization error stays small."),
+                    ("Weights of large language models are quantized to three bits; each weight learns "
+                    "whether to round up or down so that every layer's quantization error stays small.")),
     "q-kv": ("A quantized key-value cache for long-context inference",
-             "Keys and values of the attention cache are quantized to four bits per number, cutting "
-             "the memory of long-context inference of language models by three quarters."),
+             ("Keys and values of the attention cache are quantized to four bits per number, cutting "
+             "the memory of long-context inference of language models by three quarters.")),
     "prune": ("Structured pruning removes half of the attention heads",
-              "We prune attention heads and feed-forward channels of a transformer, removing half of "
-              "the parameters with a small loss in accuracy and a twofold speedup."),
+              ("We prune attention heads and feed-forward channels of a transformer, removing half of "
+              "the parameters with a small loss in accuracy and a twofold speedup.")),
     "distil": ("Distilling a large model into a small student for phones",
-               "Knowledge distillation trains a small student network from a large teacher, reaching "
-               "most of its accuracy with a tenth of the parameters and fast on-device inference."),
+               ("Knowledge distillation trains a small student network from a large teacher, reaching "
+               "most of its accuracy with a tenth of the parameters and fast on-device inference.")),
     "kernel": ("IO-aware attention kernels make training faster",
-               "Tiling attention so that it reads and writes less GPU memory makes exact attention "
-               "several times faster and memory-efficient for long sequences."),
+               ("Tiling attention so that it reads and writes less GPU memory makes exact attention "
+               "several times faster and memory-efficient for long sequences.")),
 }
 
 
@@ -266,8 +266,8 @@ def test_a_paper_close_to_one_the_reader_liked_says_so(defaults):
 def test_an_empty_day_says_so_and_offers_the_closest_papers(defaults):
     _papers(DAY, {
         "speech": ("Speech recognition for languages with little data",
-                   "A speech recognizer trained on a hundred hours of audio transcribes languages "
-                   "with few speakers, sharing sounds across related languages."),
+                   ("A speech recognizer trained on a hundred hours of audio transcribes languages "
+                   "with few speakers, sharing sounds across related languages.")),
         "diff": dict(TODAY_EFFICIENT)["kernel"],
     })
     reader = _reader(defaults["graph-learning"])
