@@ -16,10 +16,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from subscribers.selectors import subscriber_zone
 from subscribers.tokens import subscriber_from_token, subscriber_manage_url
 
 from . import archive
@@ -76,8 +78,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     for paper in papers:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
-    return _noindex(
-        render(
+    # Times on the page (when it was sent) in the reader's own zone.
+    with timezone.override(subscriber_zone(subscriber=subscriber)):
+        response = render(
             request,
             "newsletter/edition_delivery.html",
             {
@@ -89,7 +92,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 "abstract_short_chars": ABSTRACT_SHORT_CHARS,
             },
         )
-    )
+    return _noindex(response)
 
 
 @csrf_exempt  # the signed token is the credential: module docstring

@@ -1,8 +1,9 @@
 import hashlib
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
 
-from .models import Suppression
+from .models import Subscriber, Suppression
 
 
 def email_hash(email: str) -> str:
@@ -16,3 +17,12 @@ def email_hash(email: str) -> str:
 
 def email_is_suppressed(email: str) -> bool:
     return Suppression.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def subscriber_zone(*, subscriber: Subscriber) -> ZoneInfo:
+    """The reader's time zone, for showing them times (UTC if it is not a known zone:
+    the dispatcher treats such readers as UTC too, newsletter/delivery.py)."""
+    try:
+        return ZoneInfo(subscriber.time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -284,10 +284,16 @@ def test_health_reports_each_check(client):
 
     from newsletter.schedules import schedules_ensure
 
+    from django.db.migrations.recorder import MigrationRecorder
+
     schedules_ensure()
+    first_migration = MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
+    # Installed an hour ago and beat never ran: beat is stopped.
+    first_migration.update(applied=timezone.now() - dt.timedelta(hours=1))
     response = client.get("/health/")
     assert response.status_code == 503
-    assert response.json()["checks"]["beat"].startswith("fail: RuntimeError: the dispatcher has never run")
+    assert response.json()["checks"]["beat"].startswith(
+        "fail: RuntimeError: beat stopped: the dispatcher has never run")
     assert response.json()["checks"]["database"] == "ok" and response.json()["checks"]["redis"] == "ok"
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(
         last_run_at=timezone.now() - dt.timedelta(hours=2))
@@ -295,6 +301,22 @@ def test_health_reports_each_check(client):
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
     response = client.get("/health/")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(client):
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    first_migration = MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
+    first_migration.update(applied=timezone.now() - dt.timedelta(minutes=5))
+    response = client.get("/health/")
+    assert response.status_code == 200 and response.json()["status"] == "starting"
+    assert response.json()["checks"]["beat"].startswith("starting: first started 5 minutes ago")
+    first_migration.update(applied=timezone.now() - dt.timedelta(minutes=21))
+    response = client.get("/health/")
+    assert response.status_code == 503 and "beat stopped" in response.json()["checks"]["beat"]
 
 
 def test_health_names_redis_when_it_is_down(client, settings):
