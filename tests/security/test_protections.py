@@ -267,6 +267,14 @@ def test_production_headers_and_cookies(client, settings):
     assert settings.SESSION_COOKIE_HTTPONLY and settings.SESSION_COOKIE_SECURE
 
 
+def test_only_pages_made_to_be_framed_by_the_site_may_be_framed_by_it(admin_client):
+    framed = admin_client.get("/admin/newsletter/topic/preview/?keywords=agents")
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in framed["Content-Security-Policy"]
+    page = admin_client.get("/admin/newsletter/topic/")
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+
+
 def test_email_preview_keeps_its_own_sandbox_policy(client, settings):
     settings.DEBUG = True
     from newsletter.models import OutboxEmail
