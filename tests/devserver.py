@@ -60,6 +60,7 @@ class RunningSite:
         """python manage.py ... from another shell: only what the newcomer's shell has."""
         return subprocess.run(
             [sys.executable, "manage.py", *args], cwd=BASE_DIR, env=_clean_env(self.var_dir, self.env_file),
+            check=False,
             capture_output=True, text=True, timeout=300,
         )
 

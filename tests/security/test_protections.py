@@ -288,11 +288,10 @@ def test_email_preview_keeps_its_own_sandbox_policy(client, settings):
 
 
 def test_health_reports_each_check(client):
+    from django.db.migrations.recorder import MigrationRecorder
     from django_celery_beat.models import PeriodicTask
 
     from newsletter.schedules import schedules_ensure
-
-    from django.db.migrations.recorder import MigrationRecorder
 
     schedules_ensure()
     first_migration = MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
