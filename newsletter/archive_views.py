@@ -21,7 +21,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from subscribers.selectors import subscriber_zone
 from subscribers.tokens import subscriber_from_token, subscriber_manage_url
 
 from . import archive
@@ -79,7 +78,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     # Times on the page (when it was sent) in the reader's own zone.
-    with timezone.override(subscriber_zone(subscriber=subscriber)):
+    with timezone.override(subscriber.zone):
         response = render(
             request,
             "newsletter/edition_delivery.html",

@@ -3,13 +3,11 @@ import re
 
 import pytest
 
-from newsletter.delivery import SUBJECT_MAX_CHARS, digest_context, digest_subject
+from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
-from newsletter.ranking import digest_select, ranking_data_load
-from newsletter.sending import email_build
+from newsletter.ranking import ranking_data_load
 from subscribers.models import MAX_PAPERS_PER_DIGEST
-from subscribers.tokens import subscriber_unsubscribe_url
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -19,7 +17,7 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "", **reader,
 ):
-    """Build the digest email one reader would get, through the one email builder.
+    """The digest email one reader would get, made by the one digest builder.
     `second_topic`: another topic the reader follows, which the first paper is also in."""
     topic = TopicFactory(name="Continual learning")
     other = TopicFactory(name=second_topic) if second_topic else None
@@ -41,13 +39,7 @@ def digest_message(
     subscriber = SubscriberFactory(papers_per_digest=min(papers, 20) or 1, **reader)
     subscriber.topics.add(topic, *([other] if other else []))
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
-    selection = digest_select(subscriber=subscriber, date=DAY, data=data)
-    message = email_build(
-        to=subscriber.email, template="digest",
-        context=digest_context(edition=edition, selection=selection, subscriber=subscriber),
-        unsubscribe_url=subscriber_unsubscribe_url(subscriber=subscriber),
-        tags=["digest"], metadata={"delivery_id": 1, "edition": DAY.isoformat()},
-    )
+    message = digest_make(edition=edition, subscriber=subscriber, data=data).message
     return message, message.alternatives[0][0]
 
 
