@@ -428,24 +428,20 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     )
 
 
-# The demo reader `manage.py bootstrap` makes for local development: the topics
-# with the most papers on the newest day, so their first digest is a personal one,
-# and a time zone other than the server's, so it shows times in the reader's own.
-DEMO_READER_TOPICS = 2
+# The demo reader `manage.py bootstrap` makes for local development lives in a time
+# zone other than the server's, so what they see shows times in the reader's own.
 DEMO_READER_TIME_ZONE = "America/New_York"
 
 
-def demo_reader_ensure(*, email: str) -> Subscriber:
-    """A confirmed reader at `email` (kept as it is when it exists), with consent
-    records that say it was made for the demo."""
-    from newsletter.selectors import topics_most_covered
-
+def demo_reader_ensure(*, email: str, topics: Iterable[Topic]) -> Subscriber:
+    """A confirmed reader at `email` following `topics` (kept as it is when it
+    exists), with consent records that say it was made for the demo."""
     email = email_normalise(email)
     existing = Subscriber.objects.filter(email__iexact=email).first()
     if existing is not None:
         return existing
     now = timezone.now()
-    topics = topics_most_covered(limit=DEMO_READER_TOPICS)
+    topics = list(topics)
     with transaction.atomic():
         subscriber = Subscriber.objects.create(
             email=email, source=Subscriber.Source.ADMIN, status=Subscriber.Status.ACTIVE,

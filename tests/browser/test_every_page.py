@@ -4,6 +4,7 @@ anywhere), and "Send now to everyone" asks first through the static confirm.js.
 Screenshots of the home page, a paper's page and the dashboard."""
 
 import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -57,7 +58,9 @@ def _visit(page, url: str) -> None:
     page.wait_for_load_state("load")
 
 
-def test_every_public_page_loads_without_console_error_or_csp_violation(live_server, page, site, screenshot):
+def test_every_public_page_loads_without_console_error_or_csp_violation(
+    live_server, page, site, screenshot, settings
+):
     reader = site["reader"]
     delivery = Delivery.objects.get(subscriber=reader)
     manage_url, unsubscribe_url = subscriber_links(subscriber=reader)
@@ -83,6 +86,8 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(live_ser
     expect(page.locator(".paper-card__thumb img").first).to_be_visible()
     assert page.locator(".paper-card__thumb img").first.evaluate("img => img.naturalWidth") == 320
     screenshot(page, "home")
+    # The first screen as a visitor sees it (the full page is 76 papers long).
+    page.screenshot(path=str(Path(settings.SCREENSHOT_DIR) / "home-top-desktop.png"))
     page.get_by_role("link", name=site["rich"][0].title).first.click()
     expect(page.get_by_role("heading", level=1)).to_have_text(site["rich"][0].title)
     expect(page.get_by_role("link", name="Code on GitHub · ★ 2048")).to_be_visible()

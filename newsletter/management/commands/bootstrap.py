@@ -15,6 +15,9 @@ from newsletter.schedules import schedules_ensure
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = "2025-11-24"
+# The demo reader follows this many topics: those with the most papers on the newest
+# day, so their first digest is a personal one whatever the sample holds.
+DEMO_READER_TOPICS = 2
 
 
 def local_address(name: str) -> str:
@@ -83,10 +86,11 @@ class Command(BaseCommand):
     def _demo_digest(self) -> None:
         """A demo reader (the two topics with the most papers on the sample day) and
         their digest of it, sent once: rerunning finds it sent and sends nothing."""
+        from newsletter.selectors import topics_most_covered
         from subscribers.services import demo_reader_ensure
 
         email = os.environ.get("DEMO_READER_EMAIL") or local_address("reader")
-        reader = demo_reader_ensure(email=email)
+        reader = demo_reader_ensure(email=email, topics=topics_most_covered(limit=DEMO_READER_TOPICS))
         topics = ", ".join(t.name for t in reader.topics.all())
         self.stdout.write(f"Demo reader: {reader.email} ({topics}; {reader.time_zone})")
         call_command("send_digests", latest=True, to=reader.email, stdout=self.stdout)
