@@ -187,3 +187,14 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
 def test_a_weekly_digest_says_so():
     _, html = digest_message(papers=2, frequency="weekly")
     assert "picked for you this week" in html
+
+
+@pytest.mark.django_db
+def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
+    """A `style="color: ... !important"` on an element beats every rule of the <style>
+    block, the dark-mode ones included; only the dark rules themselves may use it."""
+    _, html = digest_message(papers=3, note="A note.")
+    inline_styles = re.findall(r'style="([^"]*)"', html)
+    assert inline_styles and not [s for s in inline_styles if "!important" in s]
+    assert html.startswith("<!DOCTYPE html><html lang=\"en\"")
+    assert len(re.findall(r'<h2 class="title"', html)) == 3
