@@ -74,7 +74,8 @@ def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly
 @pytest.mark.django_db
 def test_each_paper_has_its_links_reason_byline_upvotes_and_chips():
     _, html = digest_message(papers=2)
-    assert 'href="https://huggingface.co/papers/' in html
+    # Titles open the paper's page on the site, which has every link the data has.
+    assert 'href="http://testserver/papers/2511.' in html
     assert 'href="https://arxiv.org/abs/' in html and 'href="https://arxiv.org/pdf/' in html
     assert 'href="https://github.com/example/repo"' in html
     assert "Continual learning · matched: catastrophic forgetting" in html
@@ -186,3 +187,14 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
 def test_a_weekly_digest_says_so():
     _, html = digest_message(papers=2, frequency="weekly")
     assert "picked for you this week" in html
+
+
+@pytest.mark.django_db
+def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
+    """A `style="color: ... !important"` on an element beats every rule of the <style>
+    block, the dark-mode ones included; only the dark rules themselves may use it."""
+    _, html = digest_message(papers=3, note="A note.")
+    inline_styles = re.findall(r'style="([^"]*)"', html)
+    assert inline_styles and not [s for s in inline_styles if "!important" in s]
+    assert html.startswith("<!DOCTYPE html><html lang=\"en\"")
+    assert len(re.findall(r'<h2 class="title"', html)) == 3

@@ -130,3 +130,15 @@ def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_
     assert len(offered) == 3
     for paper in PaperFactory._meta.model.objects.filter(id__in=offered):
         assert paper.title in message.body and paper.title in html
+
+
+def test_latest_sends_the_newest_day_with_papers_whatever_today_is(readers):
+    out = StringIO()
+    call_command("send_digests", "--latest", "--now", stdout=out)
+    assert "Edition of 2025-11-24: 3 sent" in out.getvalue()
+
+
+def test_no_papers_today_names_the_newest_day_and_the_option(readers):
+    with pytest.raises(CommandError) as error:
+        call_command("send_digests", stdout=StringIO())
+    assert "The newest day with papers is 2025-11-24: send it with --latest" in str(error.value)
