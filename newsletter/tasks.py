@@ -32,6 +32,14 @@ def digests_dispatch() -> int:
     return dispatch(now=timezone.now())
 
 
+@shared_task
+def deliveries_settle() -> dict:
+    """Every 30 seconds: settle deliveries whose worker stopped renewing its lease."""
+    from .delivery import deliveries_resolve_stale
+
+    return deliveries_resolve_stale(now=timezone.now())
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back
@@ -40,10 +48,9 @@ def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     redelivered message send nothing twice."""
     from . import delivery
 
-    outcome = delivery.digest_send_batch(delivery_ids=delivery_ids)
+    # Chosen before the batch: rows sent back to pending hold a lease until then.
+    countdown = delivery.retry_countdown(self.request.retries)
+    outcome = delivery.digest_send_batch(delivery_ids=delivery_ids, retry_in=countdown)
     if outcome.retry:
-        raise self.retry(
-            kwargs={"delivery_ids": outcome.retry},
-            countdown=delivery.retry_countdown(self.request.retries),
-        )
+        raise self.retry(kwargs={"delivery_ids": outcome.retry}, countdown=countdown)
     return {"sent": len(outcome.sent), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}
