@@ -20,7 +20,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from subscribers.throttling import client_ip
 
 

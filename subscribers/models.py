@@ -33,6 +33,8 @@ class Subscriber(models.Model):
         FORM = "form", "Subscribe form"
         ADMIN = "admin", "Admin"
         IMPORT = "import", "Import"
+        # The reader left through their ESP or mail client (a tracking webhook event).
+        ESP = "esp", "ESP event"
 
     # Stored normalised (subscribers/services.py, email_normalise): the domain
     # lower-cased and IDNA-encoded, the local part as given.

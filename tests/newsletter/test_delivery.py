@@ -3,32 +3,40 @@ import time
 import typing
 
 import pytest
+import redis
 import requests
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from celery.exceptions import Retry
+from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from mail.errors import error_is_transient
 from newsletter import delivery
 from newsletter.delivery import (
     deliveries_resolve_stale,
     digest_send_batch,
     digests_dispatch,
-    subscribers_due,
 )
+from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble
+from newsletter.journal import journal_key, journal_write_many
 from newsletter.models import Delivery, Edition
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)  # a Monday
 # 07:05 UTC on that Monday: readers at 07:00 UTC, 08:00 Paris and 02:00 New York are due.
 NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(django_settings.REDIS_URL)
 
 
 def esp_http_error(status: int) -> AnymailRequestsAPIError:
@@ -176,7 +184,7 @@ def one_sending_thread(monkeypatch):
     """The process's sending pool with one thread: calls in the batch's order."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from newsletter import esp
+    from mail import esp
 
     pool = ThreadPoolExecutor(max_workers=1)
     monkeypatch.setattr(esp, "_pool", pool)
@@ -262,7 +270,7 @@ def test_a_transient_error_is_retried_and_then_sent_once(edition, scripted):
 def test_a_429_slows_every_worker_down_and_the_batch_still_sends(edition, scripted, settings):
     """A rate limit is not an outage: the shared rate halves and the refused message
     is sent again in the same batch, not after a retry countdown."""
-    from newsletter import esp
+    from mail import esp
 
     settings.ESP_MAX_PER_SECOND = 200
     esp.esp_throttle_reset()
@@ -274,7 +282,7 @@ def test_a_429_slows_every_worker_down_and_the_batch_still_sends(edition, script
 
     assert sorted(m.to[0] for m in mail.outbox) == sorted([limited.email, other.email])
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
-    assert float(esp._redis().hget("digest:esp:rate", "rate")) < 200
+    assert float(_redis().hget("digest:esp:rate", "rate")) < 200
 
 
 def test_a_transient_error_stops_the_batch_and_leaves_the_rest_pending(
@@ -308,9 +316,9 @@ def test_a_permanent_error_fails_that_reader_only_and_is_not_retried(edition, sc
 
 
 def test_a_4xx_from_the_esp_is_permanent():
-    assert not delivery.error_is_transient(AnymailAPIError("invalid", status_code=422))
-    assert delivery.error_is_transient(AnymailAPIError("down", status_code=503))
-    assert delivery.error_is_transient(ConnectionError("reset"))
+    assert not error_is_transient(AnymailAPIError("invalid", status_code=422))
+    assert error_is_transient(AnymailAPIError("down", status_code=503))
+    assert error_is_transient(ConnectionError("reset"))
 
 
 def test_transient_errors_give_up_after_max_attempts(edition, scripted):
@@ -350,7 +358,7 @@ def _claimed_then_killed(edition, readers, journal: dict):
     delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
     rows = {r.subscriber_id: r for r in Delivery.objects.all()}
     for reader, value in journal.items():
-        delivery._journal_write_many([(delivery._journal_key(rows[reader.id]), value)])
+        journal_write_many([(journal_key(rows[reader.id]), value)])
     return rows
 
 
@@ -402,9 +410,9 @@ def test_a_worker_that_lost_its_lease_sends_nothing_more(edition, scripted, one_
             return
         first_row = Delivery.objects.get(subscriber=first)
         first_row.claimed_at = lease.claimed_at
-        key = delivery._journal_key(first_row)
+        key = journal_key(first_row)
         deadline = time.monotonic() + 10
-        while not (delivery._journal().get(key) or b"").startswith(b"sent:"):
+        while not (_redis().get(key) or b"").startswith(b"sent:"):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         swept.append(deliveries_resolve_stale(

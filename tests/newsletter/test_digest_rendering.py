@@ -2,12 +2,10 @@ import datetime as dt
 
 import pytest
 
-from newsletter.delivery import digest_context
+from newsletter.digest import digest_make
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
-from newsletter.ranking import digest_select, ranking_data_load
-from newsletter.sending import email_build
-from subscribers.tokens import subscriber_unsubscribe_url
+from newsletter.ranking import ranking_data_load
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -15,7 +13,7 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 
 
 def digest_message(*, papers: int = 5, note: str = "", title: str | None = None, **reader):
-    """Build the digest email one reader would get, through the one email builder."""
+    """The digest email one reader would get, made by the one digest builder."""
     topic = TopicFactory(name="Continual learning")
     for n in range(papers):
         paper = PaperFactory(
@@ -33,13 +31,7 @@ def digest_message(*, papers: int = 5, note: str = "", title: str | None = None,
     subscriber = SubscriberFactory(papers_per_digest=min(papers, 20) or 1, **reader)
     subscriber.topics.add(topic)
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
-    selection = digest_select(subscriber=subscriber, date=DAY, data=data)
-    message = email_build(
-        to=subscriber.email, template="digest",
-        context=digest_context(edition=edition, selection=selection, subscriber=subscriber),
-        unsubscribe_url=subscriber_unsubscribe_url(subscriber=subscriber),
-        tags=["digest"], metadata={"delivery_id": 1, "edition": DAY.isoformat()},
-    )
+    message = digest_make(edition=edition, subscriber=subscriber, data=data).message
     return message, message.alternatives[0][0]
 
 
