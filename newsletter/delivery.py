@@ -106,7 +106,7 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 60
 HEARTBEAT_SECONDS = 15
 # How often beat runs the lease sweep (newsletter/schedules.py has the schedule).
-SETTLE_EVERY_SECONDS = 30
+SETTLE_EVERY_SECONDS = 20
 # Readers per batch task. Big enough that the per-batch loads (papers, topic scores,
 # feedback, already-sent ids: a fixed handful of queries) are shared by many
 # readers; small enough that a batch (~1 s of rendering plus one ESP call per

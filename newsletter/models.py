@@ -256,7 +256,7 @@ class Delivery(models.Model):
             # Serves the webhook's fallback lookup of a delivery by the ESP's message id
             # (newsletter/webhooks.py) when an event carries no delivery_id metadata.
             models.Index(fields=["provider_message_id"], name="delivery_provider_msgid_idx"),
-            # Serves the lease sweep (every 30 s): only rows holding a lease are in it.
+            # Serves the lease sweep (every 20 s): only rows holding a lease are in it.
             models.Index(
                 fields=["lease_expires_at"], name="delivery_lease_idx",
                 condition=Q(lease_expires_at__isnull=False),

@@ -19,9 +19,9 @@ DEFAULT_SCHEDULES = {
     ),
     # A dead worker's readers wait for its lease to lapse (60 s) plus this interval:
     # newsletter/delivery.py, rule 3, and SETTLE_EVERY_SECONDS there.
-    "Settle deliveries of dead workers (every 30 seconds)": (
+    "Settle deliveries of dead workers (every 20 seconds)": (
         "newsletter.tasks.deliveries_settle",
-        {"every": 30},
+        {"every": 20},
     ),
 }
 

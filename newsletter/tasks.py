@@ -34,7 +34,7 @@ def digests_dispatch() -> int:
 
 @shared_task
 def deliveries_settle() -> dict:
-    """Every 30 seconds: settle deliveries whose worker stopped renewing its lease."""
+    """Every 20 seconds: settle deliveries whose worker stopped renewing its lease."""
     from .delivery import deliveries_resolve_stale
 
     return deliveries_resolve_stale(now=timezone.now())

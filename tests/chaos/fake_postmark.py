@@ -56,6 +56,8 @@ class FakePostmark:
     def __init__(self, *, port: int = 0) -> None:
         self.lock = threading.Condition()
         self.accepted: Counter[str] = Counter()
+        # When each address's first message was taken (time.monotonic()).
+        self.first_accepted: dict[str, float] = {}
         self.received: Counter[str] = Counter()
         self.refused: Counter[str] = Counter()
         # Scripted answers for the next requests: ("status", code), ("hang", seconds)
@@ -94,6 +96,7 @@ class FakePostmark:
     def reset(self, *, seed: int = 0) -> None:
         with self.lock:
             self.accepted.clear()
+            self.first_accepted.clear()
             self.received.clear()
             self.refused.clear()
             self.script.clear()
@@ -241,6 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
                 template = INACTIVE_MESSAGE if code == 406 else INVALID_MESSAGE
                 return 422, {"ErrorCode": code, "Message": template.format(address=address)}
             esp.accepted[address] += 1
+            esp.first_accepted.setdefault(address, time.monotonic())
             esp.lock.notify_all()
         return 200, {
             "To": message["To"],
