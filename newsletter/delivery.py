@@ -41,9 +41,11 @@ The ledger rules (what "exactly once" means here):
    readers are served within LEASE_SECONDS + SETTLE_EVERY_SECONDS + one batch
    (about a minute and a half), whatever the task time limit.
    Pending rows whose queued message was lost are re-queued too (claiming makes an
-   extra message harmless): a row waiting for a retry holds a lease until the
-   retry's countdown plus LEASE_SECONDS (if nobody claimed it by then, the worker
-   holding the retry's message died); a dispatched row never claimed for
+   extra message harmless): a worker that takes a batch's message off the queue
+   puts a lease on its rows (`deliveries_reserve`), and a row waiting for a retry
+   holds one until the retry's countdown plus LEASE_SECONDS; if nobody claimed the
+   rows by then, the worker holding the message died, and the message would stay
+   invisible in Redis for the visibility timeout. A dispatched row never taken for
    stale_after() had its message lost with the broker.
 4. Transient provider errors (timeouts, connection errors, 5xx) stop the batch
    (more requests would meet the same outage): no further call starts, the failed
@@ -227,6 +229,19 @@ def deliveries_claim(*, delivery_ids: Sequence[int], now: dt.datetime) -> list[i
                 lease_expires_at=now + dt.timedelta(seconds=LEASE_SECONDS),
             )
     return ids
+
+
+def deliveries_reserve(*, delivery_ids: Sequence[int], now: dt.datetime | None = None) -> int:
+    """A worker took a batch's message off the queue (Celery's task_received): its
+    pending rows hold a lease until the batch starts and claims them. If that worker
+    dies first, its message stays invisible in Redis for the visibility timeout (an
+    hour); the lease lets the sweep re-queue the rows a minute later instead (rule 3)."""
+    lease = (now or timezone.now()) + dt.timedelta(seconds=LEASE_SECONDS)
+    return (
+        Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease))
+        .update(lease_expires_at=lease)
+    )
 
 
 def deliveries_lease_renew(*, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> int:
@@ -540,6 +555,20 @@ def _outcomes_record(deliveries: list[Delivery], now: dt.datetime, *, retry_in: 
 # --- Stale rows (rule 3) --------------------------------------------------------------
 
 
+def _queue_is_empty() -> bool:
+    """No message waits in the batch task's queue (workers may hold some)."""
+    app = digest_send_batch_task.app
+    try:
+        with app.connection_for_read() as conn:
+            declared = conn.default_channel.queue_declare(
+                queue=digest_send_batch_task.queue or app.conf.task_default_queue, passive=True
+            )
+    except Exception:  # no broker, no answer: assume a backlog
+        logger.warning("could not read the queue's length", exc_info=True)
+        return False
+    return declared.message_count == 0
+
+
 def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int]:
     """Settle rows whose lease lapsed (a worker died or froze), and re-queue pending
     rows whose queued message was lost; see rule 3 of the module docstring."""
@@ -586,6 +615,15 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         lost = Delivery.objects.filter(status=Delivery.Status.PENDING).filter(
             Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=cutoff)
         )
+        if _queue_is_empty():
+            # Nothing waits in the queue, so an unleased pending row untouched for a
+            # lease's time is in no message but one a worker took off the queue without
+            # leasing its rows (Celery's consumer buffers a message before it is
+            # "received"), and that worker died: Redis would hide it for an hour.
+            lost = lost | Delivery.objects.filter(
+                status=Delivery.Status.PENDING, lease_expires_at__isnull=True,
+                updated_at__lt=now - dt.timedelta(seconds=LEASE_SECONDS),
+            )
         lost = lost.exclude(edition__on_hold=True).values_list("id", flat=True)
         lost_ids = [i for i in lost if i not in requeue]
         # Touched, so the next sweep does not re-queue them again straight away.

@@ -2,8 +2,10 @@
 own retries and time limits (STYLE.md §3)."""
 
 import datetime as dt
+import logging
 
 from celery import shared_task
+from celery.signals import task_received
 from django.utils import timezone
 
 
@@ -54,3 +56,19 @@ def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     if outcome.retry:
         raise self.retry(kwargs={"delivery_ids": outcome.retry}, countdown=countdown)
     return {"sent": len(outcome.sent), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}
+
+
+@task_received.connect
+def _batch_received(sender=None, request=None, **kwargs) -> None:
+    """A worker took a batch's message off the queue: lease its rows until the batch
+    runs (newsletter/delivery.py, deliveries_reserve). Not for a retry waiting for
+    its countdown: its rows already hold a lease until then."""
+    if request is None or request.name != digest_send_batch.name or request.eta:
+        return
+    from .delivery import deliveries_reserve
+
+    ids = request.kwargs.get("delivery_ids") or (request.args[0] if request.args else [])
+    try:
+        deliveries_reserve(delivery_ids=ids)
+    except Exception:  # the batch still runs; only its recovery after a crash is slower
+        logging.getLogger(__name__).exception("could not lease %s received deliveries", len(ids))

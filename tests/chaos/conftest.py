@@ -239,10 +239,12 @@ class Chaos:
             f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.tmp.glob("*.log"))
         )
 
-    def wait(self, condition, what: str, timeout: float = WAIT_SECONDS) -> None:
+    def wait(self, condition, what, timeout: float = WAIT_SECONDS) -> None:
+        """`what`: the text of the failure, or a function that makes it then."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
+                what = what() if callable(what) else what
                 pytest.fail(f"{self.name}: timed out waiting for {what}\n{self.logs()}")
             time.sleep(0.1)
 
@@ -272,7 +274,14 @@ class Chaos:
                 return False
             return self.esp.quiet_for() >= QUIET_SECONDS and not self.esp.in_transit
 
-        self.wait(done, "every delivery to reach a final state")
+        def open_rows() -> str:
+            from newsletter.models import Delivery
+
+            rows = Delivery.objects.exclude(status__in=TERMINAL)
+            sample = list(rows.values_list("id", "status", "attempts", "lease_expires_at", "error")[:10])
+            return f"every delivery to reach a final state ({rows.count()} open: {sample})"
+
+        self.wait(done, open_rows)
 
     def check(self, *, due: list[str], left: list[str] = (), refused: list[str] = (),
               started: float, fault_at: float | None = None, in_flight: set[str] = frozenset(),

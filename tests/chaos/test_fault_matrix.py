@@ -80,16 +80,18 @@ def test_worker_killed_with_50_calls_in_flight_recovers_within_two_minutes(chaos
     worker and beat keep running, nobody touches anything: the lease lapses, beat's
     sweep re-queues the rows, and every due reader is served within 120 s."""
     now, readers, _ = _seed()
-    esp.latency = 0.3
+    # Slow enough calls that 50 pile up in one process even on a busy machine.
+    esp.latency, esp.tail_factor = 1.5, 2.0
     chaos.requests_timeout = 10
     chaos.start_beat()
     chaos.start_worker("victim", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
-    chaos.start_worker("survivor", ESP_SEND_THREADS=8, CHAOS_CONCURRENCY=2)
     started = time.monotonic()
     chaos.dispatch(now)
-    _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.4))
-    # 58 calls at the ESP at once: the survivor has at most 8 of them.
-    assert esp.wait_for(lambda e: e.in_transit >= 58, timeout=60), chaos.logs()
+    _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.3))
+    # 58 calls at the ESP at once, all the victim's; then a second worker joins.
+    assert esp.wait_for(lambda e: e.in_transit >= 58, timeout=180), chaos.logs()
+    chaos.start_worker("survivor", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
+    chaos.wait(lambda: "ready" in (chaos.tmp / "survivor.log").read_text(), "the second worker")
     chaos.kill_worker("victim")
     fault_at = time.monotonic()
     # Read after the kill: the victim's entries stay as they were at its death.

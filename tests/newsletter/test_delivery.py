@@ -441,3 +441,19 @@ def test_a_large_dispatch_refreshes_the_ledgers_planner_statistics(edition, monk
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Delivery._meta.db_table])
             assert cursor.fetchone()[0] >= 25
+
+
+def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
+    edition, django_capture_on_commit_callbacks
+):
+    """A worker took the batch's message (Celery's task_received) and died before
+    running it: Redis would hide the message for an hour; the lease on its pending
+    rows lets the sweep re-queue them a minute later."""
+    ids = _pending(edition, [_reader(), _reader()])
+    assert delivery.deliveries_reserve(delivery_ids=ids, now=NOW) == 2
+    assert deliveries_resolve_stale(now=NOW + dt.timedelta(seconds=30))["requeued"] == 0
+    later = NOW + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=later)["requeued"] == 2
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(mail.outbox) == 2
