@@ -17,6 +17,8 @@ templates directly; the two renderers give the same bytes for the same context
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,7 +26,7 @@ from anymail.message import AnymailMessage
 from django.conf import settings
 
 from mail.building import email_message
-from mail.rendering import RenderedEmail, email_render
+from mail.rendering import RenderedEmail, email_base_context, email_render
 from subscribers.models import Subscriber
 from subscribers.tokens import subscriber_links, subscriber_manage_url
 
@@ -165,11 +167,13 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "id": paper.id,
         "n": n,
         "title": paper.title,
-        "url": paper.url or paper.arxiv_url,
+        # The paper's page on this site: every paper has one, whatever links its data has.
+        "url": paper.page_url,
         "byline": paper.byline,
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,
-        "topics": ranked.topics[:3],
+        # Chips for the topics the "why" line does not already name.
+        "topics": [t for t in ranked.topics if t not in ranked.reason][:3],
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "arxiv_url": paper.arxiv_url,
@@ -194,6 +198,35 @@ def edition_browser_url(edition: Edition) -> str:
 
 def subject_title(title: str, limit: int = SUBJECT_TITLE_MAX_CHARS) -> str:
     return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+# Inboxes show about this much of a subject on a phone; past it the count is cut off.
+SUBJECT_MAX_CHARS = 70
+# "TÜLU 3: Pushing Frontiers in ..." is known by what comes before the colon, when short.
+SHORT_NAME_MAX_CHARS = 32
+
+
+def _short_name(title: str) -> str:
+    name, colon, _ = title.partition(":")
+    return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
+
+
+def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str]) -> str:
+    """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
+    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more."""
+    head = f"{site_name}, {'week to ' if weekly else ''}{date:%a} {date.day} {date:%b}"
+    if not titles:
+        return head
+    names = [_short_name(t) for t in titles]
+    # Two papers known by the same short name ("Agents: ...", "Agents: ...") keep their titles.
+    names = [n if names.count(n) == 1 else t for n, t in zip(names, titles, strict=True)]
+    for shown in range(len(names), 0, -1):
+        more = f" +{len(names) - shown}" if shown < len(names) else ""
+        subject = f"{head}: {', '.join(names[:shown])}{more}"
+        if len(subject) <= SUBJECT_MAX_CHARS:
+            return subject
+    more = f" +{len(names) - 1}" if len(names) > 1 else ""
+    return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
 
 
 def _edition_context(*, edition: Edition, weekly: bool) -> dict:
@@ -225,33 +258,42 @@ def digest_context(
         ]
     else:
         papers = [_paper_context(r, n) for n, r in enumerate(selection.papers, 1)]
-    # Also-trending items carry no feedback links (the templates show none).
-    also = [_paper_context(r) for r in selection.also_trending]
+    # Also-trending items carry no feedback links (the templates show none). On a day
+    # when nothing passed for the reader, the papers closest to their topics take
+    # that block, under a heading that says so (ranking.DigestSelection.closest).
+    closest = [_paper_context(r) for r in selection.closest] if not papers else []
+    also = closest or [_paper_context(r) for r in selection.also_trending]
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
     if weekly is None:
         weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
     context = _edition_context(edition=edition, weekly=weekly)
     period = context["period"]
+    subject = digest_subject(
+        site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
+        titles=[p["title"] for p in papers or also],
+    )
+    summary = preheader = ""
     if lead:
-        more = total - 1
-        subject = subject_title(lead["title"])
-        if more:
-            subject += f" and {more} more trending paper{'s' if more != 1 else ''}"
-        preheader = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        if closest:
+            summary = f"Nothing matched your topics {period}: the {total} closest paper{'s' if total != 1 else ''}"
+        elif not papers:
+            summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
+        preheader = summary
         if papers and papers[0]["reason"]:
             preheader += f" — {papers[0]['reason']}"
-    else:
-        subject, preheader = f"Daily Papers Digest, {edition.date:%d %B %Y}", ""
     return {
         **context,
         "papers": papers,
         "also_trending": also,
         "also_heading": (
             f"ALSO TRENDING {period.upper()}" if papers
+            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; THE CLOSEST TO THEM" if closest
             else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
         ),
         "subject": subject,
+        "summary": summary,  # the header's line under the date
         "preheader": preheader,
         "view_in_browser_url": edition_browser_url(edition),
         "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),

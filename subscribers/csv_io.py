@@ -26,12 +26,12 @@ from django.utils import timezone
 
 from newsletter.models import Topic
 
+from .addresses import email_normalise
 from .consent import consent_record
 from .models import ConsentRecord, Subscriber
 from .services import (
     EMAIL_CONFIRM,
     email_domain_is_blocked,
-    email_normalise,
     journey_email_queue,
 )
 from .suppression import email_is_suppressed

@@ -19,6 +19,7 @@ from django.utils import timezone
 from mail.building import email_send
 from newsletter.models import Topic
 
+from .addresses import email_normalise
 from .consent import consent_record
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
@@ -54,20 +55,6 @@ EMAIL_GOODBYE = "goodbye"
 
 class SubscribeRateLimited(Exception):
     """Too many submissions from one IP or for one address within the window."""
-
-
-def email_normalise(email: str) -> str:
-    """Lower-case and IDNA-encode the domain; keep the local part as given (RFC 5321
-    lets a server treat it case-sensitively). Raises ValidationError."""
-    local, at, domain = email.strip().rpartition("@")
-    domain = domain.strip().rstrip(".")
-    if not at or not local or not domain:
-        raise ValidationError("Enter a valid email address.", code="invalid")
-    try:
-        domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise ValidationError("Enter a valid email address.", code="invalid") from exc
-    return f"{local}@{domain}"
 
 
 def email_domain_is_blocked(email: str) -> bool:
@@ -184,13 +171,13 @@ def subscriber_subscribe(
 
 def subscriber_confirm(
     *, subscriber: Subscriber, ip: str | None, user_agent: str, source: str = Subscriber.Source.FORM
-) -> Subscriber:
-    """Make a pending subscriber active. Confirming twice is harmless, and an old
-    confirm link does not undo a later unsubscribe."""
+) -> bool:
+    """Make a pending subscriber active; True if this call did. Confirming twice is
+    harmless (False), and an old confirm link does not undo a later unsubscribe."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if subscriber.status != Subscriber.Status.PENDING:
-            return subscriber
+            return False
         now = timezone.now()
         _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
         subscriber.confirmed_at = now
@@ -200,7 +187,7 @@ def subscriber_confirm(
             subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=ip,
             user_agent=user_agent, source=source,
         )
-    return subscriber
+    return True
 
 
 def subscriber_preferences_update(
@@ -439,3 +426,31 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         tags=[kind],
         metadata={"subscriber_id": subscriber.pk},
     )
+
+
+# The demo reader `manage.py bootstrap` makes for local development lives in a time
+# zone other than the server's, so what they see shows times in the reader's own.
+DEMO_READER_TIME_ZONE = "America/New_York"
+
+
+def demo_reader_ensure(*, email: str, topics: Iterable[Topic]) -> Subscriber:
+    """A confirmed reader at `email` following `topics` (kept as it is when it
+    exists), with consent records that say it was made for the demo."""
+    email = email_normalise(email)
+    existing = Subscriber.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    topics = list(topics)
+    with transaction.atomic():
+        subscriber = Subscriber.objects.create(
+            email=email, source=Subscriber.Source.ADMIN, status=Subscriber.Status.ACTIVE,
+            status_changed_at=now, confirmed_at=now, time_zone=DEMO_READER_TIME_ZONE,
+        )
+        subscriber.topics.set(topics)
+        detail = {"demo": "made by manage.py bootstrap for local development",
+                  "topics": sorted(t.slug for t in topics)}
+        for action in (ConsentRecord.Action.SUBSCRIBE, ConsentRecord.Action.CONFIRM):
+            consent_record(subscriber=subscriber, action=action, ip=None, user_agent="",
+                            source=Subscriber.Source.ADMIN, detail=detail)
+    return subscriber

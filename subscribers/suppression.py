@@ -13,16 +13,22 @@ from collections.abc import Iterable
 from django.conf import settings
 from django.utils import timezone
 
+from .addresses import email_normalise_or_given
 from .models import Subscriber, Suppression
 
 
 def email_hash(email: str) -> str:
-    """A keyed hash of a normalised address: what the suppression list keeps, so a
-    deleted subscriber's address is not stored but is still never mailed again.
+    """A keyed hash of the address in its compared form (email_normalise, then
+    lower-cased whole): what the suppression list keeps, so a deleted subscriber's
+    address is not stored but is still never mailed again, whichever spelling of
+    the domain a later form, import or bounce uses. Something that is not an
+    address (an ESP may report anything) is hashed stripped and lower-cased.
     Keyed so the list cannot be checked against a list of addresses by someone
     holding only a database dump."""
-    normalised = email.strip().lower().encode()
-    return hashlib.blake2b(normalised, key=settings.SECRET_KEY.encode()[:64], digest_size=32).hexdigest()
+    compared = email_normalise_or_given(email).lower()
+    return hashlib.blake2b(
+        compared.encode(), key=settings.SECRET_KEY.encode()[:64], digest_size=32
+    ).hexdigest()
 
 
 def email_is_suppressed(email: str) -> bool:
@@ -47,7 +53,7 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
         _, created = Suppression.objects.update_or_create(email_hash=email_hash(email), defaults=defaults)
     else:
         _, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
-    Subscriber.objects.filter(email__iexact=email.strip()).exclude(
+    Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
         status=Subscriber.Status.SUPPRESSED
     ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
     return created
@@ -60,7 +66,7 @@ def address_unsuppress(*, email: str) -> bool:
     deleted, _ = Suppression.objects.filter(email_hash=email_hash(email)).delete()
     now = timezone.now()
     for subscriber in Subscriber.objects.filter(
-        email__iexact=email.strip(), status=Subscriber.Status.SUPPRESSED
+        email__iexact=email_normalise_or_given(email), status=Subscriber.Status.SUPPRESSED
     ):
         if subscriber.unsubscribed_at:
             status = Subscriber.Status.UNSUBSCRIBED

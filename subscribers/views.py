@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -79,7 +80,10 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def subscribe_done(request: HttpRequest) -> HttpResponse:
-    return render(request, "subscribers/subscribe_done.html")
+    # The page is the same whatever happened (no enumeration), so it says exactly
+    # what may have happened: one email per address per window, not more.
+    window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
+    return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes})
 
 
 @csrf_exempt
@@ -90,12 +94,19 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     found = subscriber_from_confirm_token(token=token)
     if isinstance(found, TokenProblem):
         return _link_invalid(request, expired=found is TokenProblem.EXPIRED)
+    # A used link (replayed, forwarded, found in a history) gets a neutral page: the
+    # never-expiring manage link is shown once, to whoever confirmed, and otherwise
+    # only arrives by email.
     if request.method == "GET":
+        if found.status != Subscriber.Status.PENDING:
+            return render(request, "subscribers/confirm_used.html")
         return render(request, "subscribers/confirm.html", {"subscriber": found})
-    subscriber = services.subscriber_confirm(subscriber=found, **_origin(request))
+    if not services.subscriber_confirm(subscriber=found, **_origin(request)):
+        return render(request, "subscribers/confirm_used.html")
+    found.refresh_from_db()
     return render(
         request, "subscribers/confirmed.html",
-        {"subscriber": subscriber, "manage_url": subscriber_manage_url(subscriber=subscriber)},
+        {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found)},
     )
 
 

@@ -22,6 +22,25 @@ PHONE = {"width": 390, "height": 844}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+# What a reader using assistive technology would be blocked by (axe-core's impacts).
+AXE_BLOCKING = ("serious", "critical")
+
+
+def axe_blocking(page) -> list[str]:
+    """axe-core (bundled by axe-playwright-python) on the page as it is now: one line per
+    serious or critical violation, with the first nodes it concerns. Empty is a pass."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        + (f" (+{len(v['nodes']) - 3} more)" if len(v["nodes"]) > 3 else "")
+        for v in results.response["violations"]
+        if v["impact"] in AXE_BLOCKING
+    ]
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright
@@ -41,6 +60,10 @@ def page(browser):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
+    # Console errors, CSP violations among them ("Refused to ... Content Security Policy").
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+    page.console_errors = console
     yield page
     context.close()
 
@@ -63,3 +86,27 @@ def screenshot():
         return paths
 
     return take
+
+
+def png(width: int = 320, height: int = 180, rgb: tuple[int, int, int] = (255, 157, 0)) -> bytes:
+    """A plain PNG: what a thumbnail CDN answers in the browser tests (no internet)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+THUMBNAIL_HOST = "https://cdn-thumbnails.example.org/"
+
+
+@pytest.fixture
+def thumbnails(page):
+    """Thumbnails at THUMBNAIL_HOST answer with a PNG, as Hugging Face's CDN would."""
+    image = png()
+    page.route(THUMBNAIL_HOST + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    return THUMBNAIL_HOST

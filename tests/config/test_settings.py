@@ -6,9 +6,21 @@ from pathlib import Path
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
-def _django_check(**env_overrides: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+# Settings a developer's shell may hold that would change what these tests see.
+_UNSET = {"SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE", "SITE_URL",
+          "TRUSTED_PROXY_COUNT", "BEHIND_TLS_PROXY"}
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "k" * 20 + "ZQ9x!v#2mL@8pR$4tW^6yB&0nC*3jD(5",
+              "ALLOWED_HOSTS": "digest.example.com", "SITE_URL": "https://digest.example.com"}
+
+
+def _clean_env(**env_overrides: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in _UNSET}
     env.update(env_overrides)
+    return env
+
+
+def _django_check(**env_overrides: str) -> subprocess.CompletedProcess:
+    env = _clean_env(**env_overrides)
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -23,10 +35,45 @@ def test_production_without_secret_key_stops_with_a_clear_error():
 
 
 def test_production_settings_pass_check_deploy():
-    result = _django_check(
-        DEBUG="false", SECRET_KEY="k" * 20 + "ZQ9x!v#2mL@8pR$4tW^6yB&0nC*3jD(5", ALLOWED_HOSTS="digest.example.com"
-    )
+    result = _django_check(**PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_refuses_an_http_site_url_in_production():
+    """Every email link would be http: Gmail's one-click POST meets the SSL redirect."""
+    result = _django_check(**{**PRODUCTION, "SITE_URL": "http://digest.example.com"})
+    assert result.returncode != 0
+    assert "digest.E001" in result.stderr and "must start with https://" in result.stderr
+
+
+def test_check_deploy_refuses_proxy_settings_that_contradict():
+    # X-Forwarded-Proto trusted while no proxy is said to be in front.
+    result = _django_check(**PRODUCTION, BEHIND_TLS_PROXY="true")
+    assert result.returncode != 0 and "digest.E003" in result.stderr
+    # A proxy in front that is not trusted for the scheme: an endless https redirect.
+    result = _django_check(**PRODUCTION, TRUSTED_PROXY_COUNT="1", BEHIND_TLS_PROXY="false")
+    assert result.returncode != 0 and "digest.E004" in result.stderr
+    # The shipped compose configuration: one proxy, which terminates TLS.
+    result = _django_check(**PRODUCTION, TRUSTED_PROXY_COUNT="1")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _proxy_settings(**env_overrides: str) -> list[str]:
+    code = ("import django; django.setup(); from django.conf import settings as s;"
+            "print(s.TRUSTED_PROXY_COUNT, getattr(s, 'SECURE_PROXY_SSL_HEADER', None))")
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True, timeout=120,
+        check=False,
+        env={**_clean_env(**env_overrides), "DJANGO_SETTINGS_MODULE": "config.settings"},
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().split(maxsplit=1)
+
+
+def test_production_trusts_no_proxy_header_unless_a_proxy_is_configured():
+    assert _proxy_settings(**PRODUCTION) == ["0", "None"]
+    assert _proxy_settings(**PRODUCTION, TRUSTED_PROXY_COUNT="1") == [
+        "1", "('HTTP_X_FORWARDED_PROTO', 'https')"]
 
 
 def test_debug_alone_runs_without_secret_key():
@@ -37,3 +84,47 @@ def test_debug_alone_runs_without_secret_key():
         capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
+
+
+def _settings_value(tmp_path, expression: str, **env_overrides: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"SECRET_KEY", "DEBUG", "PORT", "SITE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}
+    env.update(VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="config.settings", **env_overrides)
+    return subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c",
+         f"from django.conf import settings; print({expression})"],
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_manage_py_reads_the_development_env_file_and_site_url_follows_port(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# written by make run\nDEBUG=true\nPORT=8101\n")
+
+    result = _settings_value(tmp_path, "settings.DEBUG, settings.SITE_URL", ENV_FILE=str(env_file))
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "True http://localhost:8101"
+
+
+def test_the_environment_wins_over_the_env_file(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("DEBUG=true\nPORT=8101\n")
+
+    result = _settings_value(tmp_path, "settings.SITE_URL", ENV_FILE=str(env_file),
+                             SITE_URL="https://digest.example.com")
+
+    assert result.stdout.strip().splitlines()[-1] == "https://digest.example.com"
+
+
+def test_the_development_secret_key_is_random_kept_under_var_and_private(tmp_path):
+    first = _settings_value(tmp_path, "settings.SECRET_KEY", DEBUG="true", ENV_FILE="")
+    again = _settings_value(tmp_path, "settings.SECRET_KEY", DEBUG="true", ENV_FILE="")
+    other = _settings_value(tmp_path / "elsewhere", "settings.SECRET_KEY", DEBUG="true", ENV_FILE="")
+
+    key = first.stdout.strip().splitlines()[-1]
+    assert len(key) >= 50 and "insecure" not in key
+    assert again.stdout.strip().splitlines()[-1] == key
+    assert other.stdout.strip().splitlines()[-1] != key
+    assert (tmp_path / "secret-key").read_text().strip() == key
+    assert (tmp_path / "secret-key").stat().st_mode & 0o077 == 0

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0006_delivery_provider_message_id_index'),
+        ('newsletter', '0008_default_topics_as_definitions'),
         ('subscribers', '0003_export_permission'),
     ]
 
