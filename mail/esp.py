@@ -61,9 +61,11 @@ SLOT_DEADLINE_SECONDS = 120.0
 THROTTLED_RETRY_SECONDS = 60.0
 # A caller told to wait for a free in-flight slot asks again after this long.
 IN_FLIGHT_POLL_SECONDS = 0.005
-# Scheduled instants further ahead than this are not handed out: the caller sleeps
-# and asks again, so a caller that dies while waiting holds no far slot.
-MAX_SCHEDULE_AHEAD_SECONDS = 2.0
+# A slot is handed out only when its instant has come (the caller sleeps until then
+# and asks again), so the call follows its grant at once: a slot granted ahead and
+# slept on let a starved machine's late threads reach the ESP together (measured:
+# 70 calls in one second at a rate of 50 under a load of 27 on 2 cores).
+MAX_SCHEDULE_AHEAD_SECONDS = 0.0
 
 _TAKE = """
 local t = redis.call('TIME')

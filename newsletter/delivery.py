@@ -560,9 +560,7 @@ def _queue_is_empty() -> bool:
     app = digest_send_batch_task.app
     try:
         with app.connection_for_read() as conn:
-            declared = conn.default_channel.queue_declare(
-                queue=digest_send_batch_task.queue or app.conf.task_default_queue, passive=True
-            )
+            declared = conn.default_channel.queue_declare(queue=app.conf.task_default_queue, passive=True)
     except Exception:  # no broker, no answer: assume a backlog
         logger.warning("could not read the queue's length", exc_info=True)
         return False

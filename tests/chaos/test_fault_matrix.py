@@ -84,12 +84,12 @@ def test_worker_killed_with_50_calls_in_flight_recovers_within_two_minutes(chaos
     esp.latency, esp.tail_factor = 1.5, 2.0
     chaos.requests_timeout = 10
     chaos.start_beat()
-    chaos.start_worker("victim", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
+    chaos.start_worker("victim", ESP_SEND_THREADS=80, CHAOS_CONCURRENCY=4)
     started = time.monotonic()
     chaos.dispatch(now)
     _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.3))
-    # 58 calls at the ESP at once, all the victim's; then a second worker joins.
-    assert esp.wait_for(lambda e: e.in_transit >= 58, timeout=180), chaos.logs()
+    # 70 calls at the ESP at once, all the victim's; then a second worker joins.
+    assert esp.wait_for(lambda e: e.in_transit >= 70, timeout=180), chaos.logs()
     chaos.start_worker("survivor", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
     chaos.wait(lambda: "ready" in (chaos.tmp / "survivor.log").read_text(), "the second worker")
     chaos.kill_worker("victim")
