@@ -31,6 +31,7 @@ from .delivery import (
 )
 from .editions import edition_assemble
 from .models import Delivery, DeliveryEvent, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
+from .page_cache import pages_changed
 from .ranking import digest_select, ranking_data_load
 from .sending import email_build
 
@@ -67,9 +68,9 @@ def papers_flag_set(*, papers: Iterable[Paper], pinned: bool | None = None,
         return 0
     with transaction.atomic():
         count = Paper.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
-        _editions_refresh(
-            dates=Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True)
-        )
+        dates = set(Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True))
+        _editions_refresh(dates=dates)
+        pages_changed(dates=dates, papers=ids)
     return count
 
 
@@ -216,6 +217,7 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
 def edition_note_set(*, edition: Edition, note: str) -> Edition:
     edition.note = note
     edition.save(update_fields=["note", "updated_at"])
+    pages_changed(editions=[edition.date])
     return edition
 
 

@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from . import selectors
+from .page_cache import public_page
 
 # How many recent dates the home page links to: a week of Daily Papers.
 RECENT_DATES_SHOWN = 7
@@ -20,11 +21,13 @@ ABSTRACT_SHORT_CHARS = 180
 
 
 @require_safe
+@public_page(tags=lambda: ["dates", "home"])
 def home(request):
     return _papers_page(request, date=None)
 
 
 @require_safe
+@public_page(tags=lambda date: ["dates", f"day:{date}"])
 def papers_on_date(request, date: dt.date):
     return _papers_page(request, date=date)
 
@@ -50,6 +53,7 @@ def _papers_page(request, *, date: dt.date | None):
             "previous_date": previous,
             "next_date": following,
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,
+            "excerpt_only": True,
         },
     )
 
