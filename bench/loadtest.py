@@ -82,7 +82,6 @@ def production_env(var_dir: Path) -> dict[str, str]:
         "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
         "SECURE_SSL_REDIRECT": "false",
-        "BEHIND_TLS_PROXY": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "VAR_DIR": str(var_dir),
         # A fresh key prefix: an empty page cache and fresh rate-limit counters
@@ -219,7 +218,9 @@ def miss_run(*, url: str, master: int) -> list[Row]:
 
     def row(title: str, samples: list[tuple[float, float]]) -> Row:
         wall = sorted(s[0] for s in samples)
-        pick = lambda q: wall[min(len(wall) - 1, int(q * len(wall)))]  # noqa: E731
+        def pick(q: float) -> float:
+            return wall[min(len(wall) - 1, int(q * len(wall)))]
+
         return Row(
             title=title, requests=len(samples), rps=0.0, p50=pick(0.5), p95=pick(0.95),
             p99=pick(0.99), errors=0, cpu_ms_per_request=sum(s[1] for s in samples) / len(samples),
@@ -233,8 +234,8 @@ def miss_run(*, url: str, master: int) -> list[Row]:
 
 def table(rows: list[Row], *, seconds: int) -> str:
     lines = [
-        f"| scenario ({seconds} s) | requests | requests/s | p50 / p95 / p99 | errors "
-        "| gunicorn CPU per request |",
+        (f"| scenario ({seconds} s) | requests | requests/s | p50 / p95 / p99 | errors "
+         "| gunicorn CPU per request |"),
         "|---|---|---|---|---|---|",
     ]
     for r in rows:

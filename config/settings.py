@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "anymail",
     "newsletter",
     "subscribers",
+    "config.apps.SiteConfig",
 ]
 
 MIDDLEWARE = [
@@ -158,6 +159,15 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"ANYMAIL must be a JSON object: {exc}") from exc
 if env("WEBHOOK_SECRET"):
     ANYMAIL["WEBHOOK_SECRET"] = env("WEBHOOK_SECRET")
+# The ESP whose tracking webhook is routed, at /anymail/<WEBHOOK_ESP>/tracking/
+# (newsletter/webhook_views.py); every other /anymail/ URL is a 404. Default: the
+# ESP of an anymail EMAIL_BACKEND (postmark for anymail.backends.postmark.EmailBackend).
+_ANYMAIL_BACKENDS = "anymail.backends."
+WEBHOOK_ESP = env(
+    "WEBHOOK_ESP",
+    EMAIL_BACKEND.removeprefix(_ANYMAIL_BACKENDS).split(".")[0]
+    if EMAIL_BACKEND.startswith(_ANYMAIL_BACKENDS) else "",
+)
 # Only for EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (docker-compose's Mailpit).
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -209,7 +219,17 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if env_bool("BEHIND_TLS_PROXY", not DEBUG):
+# Reverse proxies in front of the app (docker-compose.yml: Caddy, so 1). Each appends
+# the address it received from to X-Forwarded-For; the client IP is the entry this
+# many places from the right (subscribers/throttling.py, client_ip). 0, the default,
+# trusts no header and takes only the socket's address: with nothing in front, every
+# X-Forwarded-* header is written by the visitor. config/checks.py refuses settings
+# that contradict each other.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+# The proxy terminates TLS and says so in X-Forwarded-Proto; trusted only when a
+# proxy is configured (by default exactly when TRUSTED_PROXY_COUNT is above 0).
+BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", TRUSTED_PROXY_COUNT > 0)
+if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 LOGGING = {
@@ -245,11 +265,6 @@ SUBSCRIBE_RATE_LIMIT_PER_IP = env_int("SUBSCRIBE_RATE_LIMIT_PER_IP", 20)
 SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_RATE_LIMIT_PER_ADDRESS", 5)
 # At most one confirmation / "already subscribed" email per address in this window.
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
-# Reverse proxies in front of the app that append to X-Forwarded-For: the client IP
-# is the entry this many places from the right. 0 trusts only REMOTE_ADDR.
-TRUSTED_PROXY_COUNT = env_int(
-    "TRUSTED_PROXY_COUNT", 1 if env_bool("BEHIND_TLS_PROXY", not DEBUG) else 0
-)
 
 # --- Reliability and security (issue #7): config/middleware.py, newsletter/health.py.
 # Content-Security-Policy of every page (Django 5.2 has no CSP of its own). Pages load
@@ -266,16 +281,21 @@ CONTENT_SECURITY_POLICY = env(
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
 MIDDLEWARE.insert(1, "config.middleware.SecurityHeadersMiddleware")
 MIDDLEWARE.append("config.middleware.AdminLoginRateLimitMiddleware")
-MIDDLEWARE.append("config.middleware.MalformedWebhookMiddleware")
 # Nothing public takes more than a form or an ESP event: bigger bodies get 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 512 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # No page script reads the CSRF cookie (forms carry the token in a hidden field).
 CSRF_COOKIE_HTTPONLY = True
-# Failed admin logins per client IP and per username within the window, then 429.
+# Admin sign-in attempts per (username, client IP) and per client IP within the
+# window, then 429 (config/middleware.py). Per IP it is higher: one office may
+# share an address.
 ADMIN_LOGIN_RATE_LIMIT = env_int("ADMIN_LOGIN_RATE_LIMIT", 10)
+ADMIN_LOGIN_RATE_LIMIT_PER_IP = env_int("ADMIN_LOGIN_RATE_LIMIT_PER_IP", 30)
 ADMIN_LOGIN_RATE_WINDOW_SECONDS = env_int("ADMIN_LOGIN_RATE_WINDOW_SECONDS", 15 * 60)
 # /health/ fails when beat has not run the dispatcher (every 15 minutes) for this long.
 HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 45 * 60)
-# A load balancer may probe /health/ over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+# A load balancer may probe /health/ over plain HTTP. A mail client's one-click
+# unsubscribe (RFC 8058) is a POST that follows no redirect: it is answered wherever
+# it lands, so a misconfigured http link still unsubscribes (config/checks.py refuses
+# an http SITE_URL in production anyway).
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^unsubscribe/[^/]+/$"]

@@ -18,6 +18,8 @@ from .settings import CACHES, VAR_DIR  # noqa: E402
 # (tests/newsletter/test_worker_crash.py); not EMAIL_BACKEND, so a developer's real
 # ESP setting in the shell can never leak into a test run.
 EMAIL_BACKEND = os.environ.get("TEST_EMAIL_BACKEND", "anymail.backends.test.EmailBackend")
+# The webhook tests post Postmark's real payloads.
+WEBHOOK_ESP = "postmark"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -80,6 +80,7 @@ from .ranking import (
     digest_select,
     ranking_data_load,
 )
+from .rendering import email_base_context
 from .sending import email_message
 
 logger = logging.getLogger(__name__)
@@ -341,7 +342,8 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "byline": paper.byline,
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,
-        "topics": ranked.topics[:3],
+        # Chips for the topics the "why" line does not already name.
+        "topics": [t for t in ranked.topics if t not in ranked.reason][:3],
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "arxiv_url": paper.arxiv_url,
@@ -366,6 +368,35 @@ def edition_browser_url(edition: Edition) -> str:
 
 def subject_title(title: str, limit: int = 90) -> str:
     return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+# Inboxes show about this much of a subject on a phone; past it the count is cut off.
+SUBJECT_MAX_CHARS = 70
+# "TÜLU 3: Pushing Frontiers in ..." is known by what comes before the colon, when short.
+SHORT_NAME_MAX_CHARS = 32
+
+
+def _short_name(title: str) -> str:
+    name, colon, _ = title.partition(":")
+    return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
+
+
+def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str]) -> str:
+    """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
+    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more."""
+    head = f"{site_name}, {'week to ' if weekly else ''}{date:%a} {date.day} {date:%b}"
+    if not titles:
+        return head
+    names = [_short_name(t) for t in titles]
+    # Two papers known by the same short name ("Agents: ...", "Agents: ...") keep their titles.
+    names = [n if names.count(n) == 1 else t for n, t in zip(names, titles, strict=True)]
+    for shown in range(len(names), 0, -1):
+        more = f" +{len(names) - shown}" if shown < len(names) else ""
+        subject = f"{head}: {', '.join(names[:shown])}{more}"
+        if len(subject) <= SUBJECT_MAX_CHARS:
+            return subject
+    more = f" +{len(names) - 1}" if len(names) > 1 else ""
+    return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
 
 
 def _edition_context(*, edition: Edition, weekly: bool) -> dict:
@@ -402,16 +433,18 @@ def digest_context(
     weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
     context = _edition_context(edition=edition, weekly=weekly)
     period = context["period"]
+    subject = digest_subject(
+        site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
+        titles=[p["title"] for p in papers or also],
+    )
+    summary = preheader = ""
     if lead:
-        more = total - 1
-        subject = subject_title(lead["title"])
-        if more:
-            subject += f" and {more} more trending paper{'s' if more != 1 else ''}"
-        preheader = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        if not papers:
+            summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
+        preheader = summary
         if papers and papers[0]["reason"]:
             preheader += f" — {papers[0]['reason']}"
-    else:
-        subject, preheader = f"Daily Papers Digest, {edition.date:%d %B %Y}", ""
     return {
         **context,
         "papers": papers,
@@ -421,6 +454,7 @@ def digest_context(
             else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
         ),
         "subject": subject,
+        "summary": summary,  # the header's line under the date
         "preheader": preheader,
         "view_in_browser_url": edition_browser_url(edition),
         "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),

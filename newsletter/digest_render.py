@@ -57,7 +57,7 @@ def slot(name: str) -> str:
 # Per paper, the keys whose value is the reader's own (a slot in the proof).
 PAPER_SLOTS = ("n", "reason", "topics", "more_url", "less_url")
 # Per email, likewise.
-EMAIL_SLOTS = ("preheader", "also_heading", "view_in_browser_url", "manage_url", "unsubscribe_url")
+EMAIL_SLOTS = ("summary", "preheader", "also_heading", "view_in_browser_url", "manage_url", "unsubscribe_url")
 
 
 def _html_text(value: str) -> str:

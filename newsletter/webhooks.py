@@ -36,12 +36,12 @@ import logging
 import re
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
-from anymail.utils import get_anymail_setting
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from subscribers.models import Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.selectors import email_hash, email_normalise
 
 from .models import Delivery, DeliveryEvent
 
@@ -115,6 +115,40 @@ def _redact(value, pattern: re.Pattern | None):
     return value
 
 
+def _has_nul(value) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    return False
+
+
+def tracking_event_problem(event: AnymailTrackingEvent) -> str | None:
+    """Why `event` cannot be recorded as sent (the webhook answers 400 with it), or
+    None. The ESP's parser copies fields from the body as they are, so a forged or
+    broken body gives a number or a list where an address belongs; and the stored
+    payload must be standard JSON without NUL characters, which neither SQLite's
+    JSON_VALID nor PostgreSQL's jsonb and text accept (json.loads reads NaN and
+    Infinity, which are not JSON)."""
+    for name in ("recipient", "description", "message_id"):
+        if not isinstance(getattr(event, name), str | None):
+            return f"The event's {name} is not text."
+    if not isinstance(event.event_id, str | int | None):
+        return "The event's id is not text."
+    if not isinstance(event.metadata, dict | None):
+        return "The event's metadata is not an object."
+    raw = event.esp_event.dict() if hasattr(event.esp_event, "lists") else event.esp_event
+    try:
+        json.dumps(raw, default=str, allow_nan=False)
+    except ValueError:
+        return "The body holds NaN or Infinity, which JSON does not allow."
+    if _has_nul(raw) or _has_nul([event.recipient, event.description, event.message_id]):
+        return "The body holds NUL characters."
+    return None
+
+
 def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
     """The ESP's event id, else a stable hash of its payload (a replay of the same
     webhook body hashes the same), prefixed by the ESP so ids never collide."""
@@ -126,6 +160,15 @@ def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
     else:
         raw = json.dumps(_jsonable(event.esp_event), sort_keys=True, separators=(",", ":"))
     return f"{esp_name.lower()}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
+
+
+def _address(recipient: str) -> str:
+    """The recipient in the form subscribers are stored in (an ESP may report
+    user@bücher.de for user@xn--bcher-kva.de); as given when it is no address."""
+    try:
+        return email_normalise(recipient)
+    except ValidationError:
+        return recipient.strip()
 
 
 def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
@@ -153,7 +196,7 @@ def address_suppress(*, email: str, reason: str, note: str = "") -> bool:
     _, created = Suppression.objects.get_or_create(
         email_hash=email_hash(email), defaults={"reason": reason, "note": note[:300]}
     )
-    Subscriber.objects.filter(email__iexact=email.strip()).exclude(
+    Subscriber.objects.filter(email__iexact=_address(email)).exclude(
         status=Subscriber.Status.SUPPRESSED
     ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
     return created
@@ -186,7 +229,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     event, or None when it was already recorded (a replay changes nothing)."""
     event_id = event_id_for(event, esp_name)
     delivery = _delivery_find(event)
-    recipient = (event.recipient or "").strip()
+    recipient = _address(event.recipient or "")
     if not recipient and delivery is not None:
         recipient = delivery.subscriber.email
     recipient_hash = email_hash(recipient) if recipient else ""
@@ -235,10 +278,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
 
 
 def tracking_received(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
-    """Receiver of anymail's `tracking` signal. anymail accepts unauthenticated posts
-    (with a warning) when no WEBHOOK_SECRET is set; we do not act on those: an
-    unauthenticated POST must never suppress or unsubscribe anyone."""
-    if not get_anymail_setting("webhook_secret", default=None):
-        logger.error("tracking event from %s ignored: WEBHOOK_SECRET is not set", esp_name)
-        return
+    """Receiver of anymail's `tracking` signal, which only the tracking webhook
+    (newsletter/webhook_views.py) sends, after checking the credentials and the
+    event's types (tracking_event_problem)."""
     delivery_event_record(event=event, esp_name=esp_name)

@@ -11,7 +11,7 @@ from newsletter.models import Delivery, Topic
 from . import csv_io
 from .curation import subscribers_confirmation_resend, subscribers_suppress, subscribers_unsuppress
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from .selectors import email_hash
+from .selectors import email_hash, email_normalise
 from .services import subscriber_delete
 from .tokens import subscriber_manage_url
 
@@ -100,8 +100,21 @@ def _export_response(subscribers) -> HttpResponse:
     return response
 
 
+class SubscriberAdminForm(forms.ModelForm):
+    """The admin is an entry point too: an address typed here is stored in the same
+    form as one from the subscribe form or an import."""
+
+    class Meta:
+        model = Subscriber
+        fields = "__all__"
+
+    def clean_email(self) -> str:
+        return email_normalise(self.cleaned_data["email"])
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
+    form = SubscriberAdminForm
     change_list_template = "admin/subscribers/subscriber/change_list.html"
     list_display = ("email", "status", "topic_names", "frequency", "delivery_hour", "time_zone",
                     "source", "confirmed_at", "created_at")

@@ -27,13 +27,12 @@ from django.utils import timezone
 from newsletter.models import Topic
 
 from .models import ConsentRecord, Subscriber
-from .selectors import email_is_suppressed
+from .selectors import email_is_suppressed, email_normalise
 from .services import (
     EMAIL_CONFIRM,
     _consent_record,  # same app: the one way consent records are written
     _journey_email_queue,
     email_domain_is_blocked,
-    email_normalise,
 )
 
 IMPORT_COLUMNS = ("email", "topics", "frequency", "time_zone", "delivery_hour")

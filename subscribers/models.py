@@ -34,7 +34,7 @@ class Subscriber(models.Model):
         ADMIN = "admin", "Admin"
         IMPORT = "import", "Import"
 
-    # Stored normalised (subscribers/services.py, email_normalise): the domain
+    # Stored normalised (subscribers/selectors.py, email_normalise): the domain
     # lower-cased and IDNA-encoded, the local part as given.
     email = models.EmailField(max_length=254)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

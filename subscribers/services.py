@@ -27,7 +27,7 @@ from .models import (
     Subscriber,
     Suppression,
 )
-from .selectors import email_hash, email_is_suppressed
+from .selectors import email_hash, email_is_suppressed, email_normalise
 from .throttling import rate_limit_exceeded
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
@@ -53,20 +53,6 @@ EMAIL_GOODBYE = "goodbye"
 
 class SubscribeRateLimited(Exception):
     """Too many submissions from one IP or for one address within the window."""
-
-
-def email_normalise(email: str) -> str:
-    """Lower-case and IDNA-encode the domain; keep the local part as given (RFC 5321
-    lets a server treat it case-sensitively). Raises ValidationError."""
-    local, at, domain = email.strip().rpartition("@")
-    domain = domain.strip().rstrip(".")
-    if not at or not local or not domain:
-        raise ValidationError("Enter a valid email address.", code="invalid")
-    try:
-        domain = domain.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        raise ValidationError("Enter a valid email address.", code="invalid") from exc
-    return f"{local}@{domain}"
 
 
 def email_domain_is_blocked(email: str) -> bool:
@@ -205,13 +191,13 @@ def subscriber_subscribe(
 
 def subscriber_confirm(
     *, subscriber: Subscriber, ip: str | None, user_agent: str, source: str = Subscriber.Source.FORM
-) -> Subscriber:
-    """Make a pending subscriber active. Confirming twice is harmless, and an old
-    confirm link does not undo a later unsubscribe."""
+) -> bool:
+    """Make a pending subscriber active; True if this call did. Confirming twice is
+    harmless (False), and an old confirm link does not undo a later unsubscribe."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if subscriber.status != Subscriber.Status.PENDING:
-            return subscriber
+            return False
         now = timezone.now()
         _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
         subscriber.confirmed_at = now
@@ -221,7 +207,7 @@ def subscriber_confirm(
             subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=ip,
             user_agent=user_agent, source=source,
         )
-    return subscriber
+    return True
 
 
 def subscriber_preferences_update(

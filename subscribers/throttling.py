@@ -4,6 +4,7 @@ atomic add + incr, so concurrent requests on many workers count correctly."""
 from __future__ import annotations
 
 import functools
+import ipaddress
 import logging
 
 from django.conf import settings
@@ -51,13 +52,27 @@ def rate_limited_response(*, template_name: str, retry_after: int) -> HttpRespon
     return response
 
 
+def _ip_or_none(value: str) -> str | None:
+    """`value` as a normalised IP address, or None when it is not one (a header may
+    say anything: "not-an-ip", a host name, an address with a port)."""
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
 def client_ip(request: HttpRequest) -> str | None:
-    """The client's address: REMOTE_ADDR, or behind TRUSTED_PROXY_COUNT proxies the
-    X-Forwarded-For entry they appended (entries further left are client-supplied)."""
+    """The client's address. With TRUSTED_PROXY_COUNT = 0 (the default) only the
+    socket's REMOTE_ADDR counts and X-Forwarded-For is ignored: without a proxy in
+    front, anyone can write that header. Behind N trusted proxies, each appending
+    the address it received from, the client is the Nth entry from the right
+    (entries further left were written by the client). An entry that is missing or
+    not an IP address falls back to REMOTE_ADDR, never to a client-chosen value."""
     proxies = settings.TRUSTED_PROXY_COUNT
     if proxies > 0:
-        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        forwarded = [p for p in forwarded if p]
+        forwarded = [p for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
         if len(forwarded) >= proxies:
-            return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
+            found = _ip_or_none(forwarded[-proxies])
+            if found is not None:
+                return found
+    return _ip_or_none(request.META.get("REMOTE_ADDR") or "")

@@ -99,12 +99,19 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     found = subscriber_from_confirm_token(token=token)
     if isinstance(found, TokenProblem):
         return _link_invalid(request, expired=found is TokenProblem.EXPIRED)
+    # A used link (replayed, forwarded, found in a history) gets a neutral page: the
+    # never-expiring manage link is shown once, to whoever confirmed, and otherwise
+    # only arrives by email.
     if request.method == "GET":
+        if found.status != Subscriber.Status.PENDING:
+            return render(request, "subscribers/confirm_used.html")
         return render(request, "subscribers/confirm.html", {"subscriber": found})
-    subscriber = services.subscriber_confirm(subscriber=found, **_origin(request))
+    if not services.subscriber_confirm(subscriber=found, **_origin(request)):
+        return render(request, "subscribers/confirm_used.html")
+    found.refresh_from_db()
     return render(
         request, "subscribers/confirmed.html",
-        {"subscriber": subscriber, "manage_url": subscriber_manage_url(subscriber=subscriber)},
+        {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found)},
     )
 
 

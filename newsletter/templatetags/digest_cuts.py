@@ -2,8 +2,9 @@
 
 Outside a proof render it prints nothing, so a reader's email never carries it.
 In a proof render (newsletter/digest_render.py) it prints a marker the renderer
-cuts at: inside `<mj-raw>` in MJML, where MRML keeps it in place through
-mjml2html and the CSS inliner, and bare in the plain-text part."""
+cuts at: an HTML comment, which MRML keeps in place through mjml2html (between
+components and inside an mj-text alike) and the CSS inliner keeps too; the same
+text in the plain-text part."""
 
 from django import template
 from django.utils.safestring import mark_safe
@@ -23,5 +24,4 @@ def digest_cut(context, name: str, key: object = "") -> str:
     proof = context.get(PROOF_KEY)
     if not proof:
         return ""
-    marker = cut_marker(f"{name}:{key}" if key != "" else name)
-    return mark_safe(f"<mj-raw>{marker}</mj-raw>" if proof == "mjml" else marker)
+    return mark_safe(cut_marker(f"{name}:{key}" if key != "" else name))

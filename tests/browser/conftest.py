@@ -22,6 +22,25 @@ PHONE = {"width": 390, "height": 844}
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+# What a reader using assistive technology would be blocked by (axe-core's impacts).
+AXE_BLOCKING = ("serious", "critical")
+
+
+def axe_blocking(page) -> list[str]:
+    """axe-core (bundled by axe-playwright-python) on the page as it is now: one line per
+    serious or critical violation, with the first nodes it concerns. Empty is a pass."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        + (f" (+{len(v['nodes']) - 3} more)" if len(v["nodes"]) > 3 else "")
+        for v in results.response["violations"]
+        if v["impact"] in AXE_BLOCKING
+    ]
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from tests.browser.conftest import axe_blocking
 from tests.newsletter.test_digest_rendering import digest_message
 
 NOTE = "**Editor's note:** a big day for *agents*. Read [the thread](https://example.com)."
@@ -22,22 +23,67 @@ def _shoot(page, html: str, name: str, width: int, scheme: str = "light") -> Pat
     return path
 
 
+def _background_behind(page, selector: str) -> str:
+    """The colour painted behind an element: its own, else the nearest ancestor's."""
+    return page.eval_on_selector(selector, """el => {
+        for (; el; el = el.parentElement) {
+            const bg = getComputedStyle(el).backgroundColor;
+            if (bg !== 'rgba(0, 0, 0, 0)' && bg !== 'transparent') return bg;
+        }
+        return '';
+    }""")
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_server):
     _, html = digest_message(papers=10, note=NOTE)
-    assert len(html.encode()) < 100 * 1024
 
-    for width in (600, 375):
-        path = _shoot(page, html, f"digest-{width}", width)
-        assert path.stat().st_size > 10_000
-        # Nothing wider than the screen: no sideways scrolling on a phone.
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
-        assert overflow <= 0, f"{overflow}px wider than {width}px"
-    _shoot(page, html, "digest-375-dark", 375, scheme="dark")
+    for scheme in ("light", "dark"):
+        for width in (600, 375):
+            suffix = "" if scheme == "light" else "-dark"
+            path = _shoot(page, html, f"digest-{width}{suffix}", width, scheme=scheme)
+            assert path.stat().st_size > 10_000
+            # Nothing wider than the screen: no sideways scrolling on a phone.
+            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            assert overflow <= 0, f"{overflow}px wider than {width}px ({scheme})"
+            # Every line of a paper sits on its card's colour: no darker band behind text.
+            card = _background_behind(page, ".card:not(.note)")
+            for line in (".card .why", ".card .title", ".card .abstract", ".card .links"):
+                assert _background_behind(page, line) == card, (line, scheme)
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     assert page.js_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_why_line_keeps_its_colour_in_light_and_dark(page, live_server):
+    """The inlined light colour must not win over the dark-mode rule, nor be lost."""
+    _, html = digest_message(papers=2)
+    colours = {}
+    for scheme in ("light", "dark"):
+        _shoot(page, html, f"digest-why-{scheme}", 600, scheme=scheme)
+        colours[scheme] = {
+            part: page.eval_on_selector(f".card {part}", "el => getComputedStyle(el).color")
+            for part in (".why", ".muted", ".title a")
+        }
+    assert colours["light"][".why"] == "rgb(154, 52, 18)"
+    assert colours["dark"][".why"] == "rgb(253, 186, 116)"
+    assert colours["dark"][".muted"] == "rgb(145, 152, 161)"
+    assert colours["dark"][".title a"] == "rgb(240, 246, 252)"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_digest_passes_axe_in_light_and_dark(page, live_server):
+    _, html = digest_message(papers=4, note=NOTE)
+    for scheme in ("light", "dark"):
+        _shoot(page, html, f"digest-axe-{scheme}", 600, scheme=scheme)
+        assert axe_blocking(page) == [], scheme
+        # A heading per paper, so a screen reader can jump from one to the next.
+        assert page.locator("h2.title").count() == 4
+        assert page.evaluate("document.documentElement.lang") == "en"
 
 
 @pytest.mark.browser

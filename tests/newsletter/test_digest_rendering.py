@@ -1,12 +1,14 @@
 import datetime as dt
+import re
 
 import pytest
 
-from newsletter.delivery import digest_context
+from newsletter.delivery import SUBJECT_MAX_CHARS, digest_context, digest_subject
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
 from newsletter.ranking import digest_select, ranking_data_load
 from newsletter.sending import email_build
+from subscribers.models import MAX_PAPERS_PER_DIGEST
 from subscribers.tokens import subscriber_unsubscribe_url
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
@@ -14,9 +16,13 @@ DAY = dt.date(2025, 11, 24)
 LONG_ABSTRACT = " ".join(["We propose a method that learns continually without forgetting."] * 12)
 
 
-def digest_message(*, papers: int = 5, note: str = "", title: str | None = None, **reader):
-    """Build the digest email one reader would get, through the one email builder."""
+def digest_message(
+    *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "", **reader,
+):
+    """Build the digest email one reader would get, through the one email builder.
+    `second_topic`: another topic the reader follows, which the first paper is also in."""
     topic = TopicFactory(name="Continual learning")
+    other = TopicFactory(name=second_topic) if second_topic else None
     for n in range(papers):
         paper = PaperFactory(
             trending_date=DAY, upvotes=200 - 10 * n, num_comments=3,
@@ -25,13 +31,15 @@ def digest_message(*, papers: int = 5, note: str = "", title: str | None = None,
             authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=7,
         )
         PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
+        if other and n == 0:
+            PaperTopicFactory(paper=paper, topic=other, score=0.5, matched_terms=["robot"])
     for n in range(3):
         PaperFactory(trending_date=DAY, upvotes=50 - n, title=f"Something else entirely {n}")
     edition = edition_assemble(date=DAY)
     Edition.objects.filter(pk=edition.pk).update(note=note)
     edition.refresh_from_db()
     subscriber = SubscriberFactory(papers_per_digest=min(papers, 20) or 1, **reader)
-    subscriber.topics.add(topic)
+    subscriber.topics.add(topic, *([other] if other else []))
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
     selection = digest_select(subscriber=subscriber, date=DAY, data=data)
     message = email_build(
@@ -44,9 +52,31 @@ def digest_message(*, papers: int = 5, note: str = "", title: str | None = None,
 
 
 @pytest.mark.django_db
-def test_the_subject_names_the_top_paper_and_counts_the_rest():
+def test_the_subject_has_the_brand_the_date_the_top_paper_and_how_many_more():
     message, _ = digest_message(papers=5)
-    assert message.subject == "Learning without forgetting, part 0 and 4 more trending papers"
+    assert message.subject == "Daily Papers Digest, Mon 24 Nov: Learning without forgetting,… +4"
+    assert len(message.subject) <= SUBJECT_MAX_CHARS
+
+
+@pytest.mark.parametrize(
+    ("titles", "weekly", "expected"),
+    [
+        (["RLP: Reinforcement as a Pretraining Objective",
+          "TÜLU 3: Pushing Frontiers in Open Language Model Post-Training",
+          "Weak-to-Strong Reasoning", "A", "B"], False,
+         "Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3"),
+        (["Reverse Thinking Makes LLMs Stronger Reasoners"], True,
+         "Daily Papers Digest, week to Mon 24 Nov: Reverse Thinking Makes LLMs…"),
+        ([], False, "Daily Papers Digest, Mon 24 Nov"),
+        (["Agents: planning", "Agents: memory"], False,
+         "Daily Papers Digest, Mon 24 Nov: Agents: planning, Agents: memory"),
+        (["x" * 200, "Second"], False, "Daily Papers Digest, Mon 24 Nov: " + "x" * 33 + "… +1"),
+    ],
+)
+def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly, expected):
+    subject = digest_subject(site_name="Daily Papers Digest", date=DAY, weekly=weekly, titles=titles)
+    assert subject == expected
+    assert len(subject) <= SUBJECT_MAX_CHARS
 
 
 @pytest.mark.django_db
@@ -58,7 +88,7 @@ def test_each_paper_has_its_links_reason_byline_upvotes_and_chips():
     assert "Continual learning · matched: catastrophic forgetting" in html
     assert "Ada Lovelace, Alan Turing, Grace Hopper and 4 more" in html
     assert "▲ 200" in html
-    assert 'class="chip"' in html
+    assert "More like this" in html and "Less like this" in html
     assert "Also trending today".upper() in html
     assert "Something else entirely 0" in html
 
@@ -109,10 +139,55 @@ def test_the_editors_note_is_markdown_made_safe():
 
 
 @pytest.mark.django_db
-def test_ten_papers_stay_under_gmails_clipping_size():
-    _, html = digest_message(papers=10)
-    assert html.count("Learning without forgetting, part") >= 10
+def test_the_why_line_is_not_repeated_by_a_chip_and_other_topics_are():
+    """The reason names the paper's topic; a chip only adds the topics it does not."""
+    _, html = digest_message(papers=1, second_topic="Robotics")
+    card = re.sub(r'<div class="preview".*?</div>', "", html).split("ALSO TRENDING")[0]
+    assert card.count("Continual learning · matched: catastrophic forgetting") == 1
+    assert ">Continual learning</span>" not in card
+    assert re.search(r'<span class="chip"[^>]*>Robotics</span>', card)
+
+
+@pytest.mark.django_db
+def test_the_header_says_how_many_papers_not_the_first_papers_reason():
+    _, html = digest_message(papers=3)
+    header = re.sub(r'<div class="preview".*?</div>', "", html.split('<p class="why"')[0])
+    assert "Monday 24 November 2025 · 3 papers picked for you today" in header
+    assert "matched" not in header
+
+
+@pytest.mark.django_db
+def test_feedback_links_are_words_no_emoji_glyph_that_may_render_as_a_box():
+    message, html = digest_message(papers=2)
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")
+    assert not emoji.search(html) and not emoji.search(message.body)
+    assert ">More like this</a>" in html and ">Less like this</a>" in html
+
+
+@pytest.mark.django_db
+def test_the_largest_digest_stays_under_gmails_clipping_size():
+    """Gmail clips an email past 102 KB and hides the rest: the unsubscribe link and
+    the postal address with it. The most papers a reader can ask for, long titles,
+    long bylines and the editor's note must still fit."""
+    _, html = digest_message(
+        papers=MAX_PAPERS_PER_DIGEST, note="A note. " * 60, title="A very long title " * 12,
+    )
+    assert html.count("Learning without forgetting, part") == MAX_PAPERS_PER_DIGEST - 1
     assert len(html.encode()) < 100 * 1024
+    assert "Unsubscribe" in html.split("Learning without forgetting, part 19")[1]
+
+
+@pytest.mark.django_db
+def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font():
+    """Spam filters score text in a colour close to its background (SpamAssassin's
+    HTML_FONT_LOW_CONTRAST): the preview is hidden by display and size only."""
+    _, html = digest_message(papers=2)
+    preview = re.search(r'<div class="preview" style="([^"]*)">([^<]*)</div>', html)
+    assert preview and preview.group(2).startswith("2 papers picked for you today")
+    style = preview.group(1).replace(" ", "")
+    assert "display:none" in style
+    assert "color" not in style and "font-size" not in style and "opacity" not in style
+    assert html.count(preview.group(2)) == 1  # not also shown in the header
 
 
 @pytest.mark.django_db

@@ -72,10 +72,23 @@ def test_confirming_needs_a_post_so_link_scanners_change_nothing(submit, outbox,
     assert "You're subscribed" in done.content.decode()
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.ACTIVE and subscriber.confirmed_at
-    # Confirming twice is harmless: same page, one record.
-    again = client.post(confirm_path)
-    assert again.status_code == 200 and "You're subscribed" in again.content.decode()
+    assert "/manage/" in done.content.decode()  # shown once, to whoever confirmed
+    # Confirming twice is harmless: one record.
+    client.post(confirm_path)
     assert subscriber.consents.filter(action=ConsentRecord.Action.CONFIRM).count() == 1
+
+
+def test_a_used_confirm_link_shows_a_neutral_page_without_the_manage_link(submit, outbox, client):
+    """Whoever replays the link (a forwarded email, a shared computer's history) does
+    not get the never-expiring manage link: it arrives by email."""
+    submit()
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    assert "/manage/" in client.post(confirm_path).content.decode()
+    for replay in (client.post(confirm_path), client.get(confirm_path)):
+        body = replay.content.decode()
+        assert replay.status_code == 200 and "This link was already used" in body
+        assert "/manage/" not in body and "/unsubscribe/" not in body
+        assert "example.com" not in body  # nor the address
 
 
 def test_the_confirm_post_works_without_cookies_or_csrf_token(submit, outbox, csrf_client):
@@ -213,6 +226,19 @@ def test_behind_a_proxy_the_client_ip_is_taken_from_x_forwarded_for(client, topi
     assert submit("b@example.com", meta={"HTTP_X_FORWARDED_FOR": "2.2.2.2"}, ip="10.0.0.1").status_code == 303
     assert submit("c@example.com", meta={"HTTP_X_FORWARDED_FOR": "1.1.1.1"}, ip="10.0.0.1").status_code == 429
     assert ConsentRecord.objects.filter(ip_address="2.2.2.2").exists()
+
+
+def test_one_click_unsubscribe_is_answered_where_it_lands_without_a_redirect(client, settings):
+    """RFC 8058 clients POST once and follow no redirect: even an http link behind
+    the SSL redirect unsubscribes, while other pages are still redirected."""
+    settings.SECURE_SSL_REDIRECT = True
+    reader = SubscriberFactory()
+    path = _path(tokens.subscriber_unsubscribe_url(subscriber=reader))
+    response = client.post(path, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    assert client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).status_code == 301
 
 
 def test_a_filled_honeypot_looks_like_success_and_does_nothing(submit, outbox):

@@ -1,0 +1,54 @@
+"""System checks for settings that are each valid alone but unsafe together, run by
+`manage.py check --deploy` (CI runs it with production settings). README's
+production section says what to set instead."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core.checks import Error, Tags, register
+
+
+@register(Tags.security, deploy=True)
+def site_url_is_https(app_configs, **kwargs) -> list[Error]:
+    """Every link in every email starts with SITE_URL. An http one makes the
+    List-Unsubscribe URL http: behind SECURE_SSL_REDIRECT a mail client's one-click
+    POST meets a redirect and the reader stays subscribed."""
+    if settings.DEBUG or urlsplit(settings.SITE_URL).scheme == "https":
+        return []
+    return [Error(
+        f"SITE_URL is {settings.SITE_URL!r}: with DEBUG off it must start with https://.",
+        hint="Set SITE_URL to the public https address of the site.",
+        id="digest.E001",
+    )]
+
+
+@register(Tags.security, deploy=True)
+def proxy_settings_agree(app_configs, **kwargs) -> list[Error]:
+    """TRUSTED_PROXY_COUNT and BEHIND_TLS_PROXY describe the same reverse proxy."""
+    count, tls_proxy = settings.TRUSTED_PROXY_COUNT, settings.BEHIND_TLS_PROXY
+    errors = []
+    if count < 0:
+        errors.append(Error(
+            f"TRUSTED_PROXY_COUNT is {count}; it counts proxies, so 0 or more.",
+            id="digest.E002",
+        ))
+    if tls_proxy and count <= 0:
+        errors.append(Error(
+            "BEHIND_TLS_PROXY is on but TRUSTED_PROXY_COUNT is 0: X-Forwarded-Proto would be "
+            "trusted from a visitor, since no proxy is said to be in front.",
+            hint="Behind a proxy set TRUSTED_PROXY_COUNT to the number of proxies; "
+                 "without one, leave BEHIND_TLS_PROXY unset.",
+            id="digest.E003",
+        ))
+    if count > 0 and not tls_proxy and settings.SECURE_SSL_REDIRECT:
+        errors.append(Error(
+            "TRUSTED_PROXY_COUNT says a proxy is in front, but BEHIND_TLS_PROXY is off while "
+            "SECURE_SSL_REDIRECT is on: every request the proxy forwards over http would be "
+            "redirected to https again, forever.",
+            hint="Unset BEHIND_TLS_PROXY (it follows TRUSTED_PROXY_COUNT) when the proxy "
+                 "terminates TLS.",
+            id="digest.E004",
+        ))
+    return errors

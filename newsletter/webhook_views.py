@@ -1,0 +1,92 @@
+"""The ESP's tracking webhook: /anymail/<esp>/tracking/ for the one ESP configured
+(settings.WEBHOOK_ESP), and nothing else under /anymail/ (404): no inbound
+webhooks, no endpoints of ESPs we do not use (their views fail on missing keys or
+libraries).
+
+anymail's view class for the ESP still does the ESP-specific work, called step by
+step so each failure has its own answer, decided where it happens:
+
+- credentials (anymail's basic auth of ANYMAIL["WEBHOOK_SECRET"], plus any
+  signature the ESP adds) missing or wrong, or no secret configured: 401 with
+  WWW-Authenticate, and nothing is read;
+- a body the ESP's parser cannot read, or events whose fields have the wrong types
+  or values we cannot store (newsletter/webhooks.py, tracking_event_problem): 400,
+  and no event of the body is acted on;
+- then each event goes to anymail's `tracking` signal (newsletter/webhooks.py,
+  tracking_received). An error there is ours, not the sender's: it stays a 500,
+  which ESPs retry.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
+from anymail.signals import AnymailTrackingEvent, tracking
+from anymail.utils import get_anymail_setting
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from .webhooks import tracking_event_problem
+
+logger = logging.getLogger(__name__)
+
+# What anymail's ESP parsers raise on a body that is not the ESP's event format:
+# not JSON (ValueError), a list where an object was expected (TypeError,
+# AttributeError), a missing field (KeyError, IndexError), bytes that are not UTF-8.
+_UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, AnymailError)
+
+
+def _unauthorized() -> HttpResponse:
+    response = HttpResponse("Missing or wrong webhook credentials.", status=401,
+                            content_type="text/plain")
+    response["WWW-Authenticate"] = 'Basic realm="ESP webhooks", charset="UTF-8"'
+    return response
+
+
+@csrf_exempt
+def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
+    if request.method == "HEAD":
+        return HttpResponse()  # some ESPs probe the URL when it is set up
+    if request.method != "POST":
+        response = HttpResponse("POST events here.", status=405, content_type="text/plain")
+        response["Allow"] = "POST, HEAD"
+        return response
+    if not get_anymail_setting("webhook_secret", default=None):
+        # anymail would accept anyone (with a warning); an unauthenticated POST must
+        # never suppress or unsubscribe a reader.
+        logger.error("tracking webhook refused: WEBHOOK_SECRET is not set")
+        return _unauthorized()
+    view = view_class()
+    view.setup(request)
+    try:
+        view.run_validators(request)
+    except AnymailWebhookValidationFailure:
+        return _unauthorized()
+    try:
+        events = [e for e in view.parse_events(request) if isinstance(e, AnymailTrackingEvent)]
+    except _UNREADABLE_BODY as exc:
+        return HttpResponseBadRequest(
+            f"The body is not a {view.esp_name} tracking event ({type(exc).__name__}).",
+            content_type="text/plain",
+        )
+    for event in events:
+        problem = tracking_event_problem(event)
+        if problem:
+            return HttpResponseBadRequest(problem, content_type="text/plain")
+    for event in events:
+        tracking.send(sender=view_class, event=event, esp_name=view.esp_name)
+    return HttpResponse()
+
+
+def tracking_urlpatterns(*, esp: str) -> list:
+    """The route of `esp`'s tracking webhook, at the path anymail documents for it
+    (e.g. postmark/tracking/); empty when anymail has no such ESP."""
+    from anymail.urls import urlpatterns as anymail_urlpatterns
+
+    for pattern in anymail_urlpatterns:
+        if pattern.name == f"{esp}_tracking_webhook":
+            return [path(str(pattern.pattern), tracking_webhook,
+                         {"view_class": pattern.callback.view_class}, name="tracking_webhook")]
+    return []

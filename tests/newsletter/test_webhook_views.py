@@ -1,0 +1,105 @@
+"""The tracking webhook's routes and answers (newsletter/webhook_views.py): only the
+configured ESP's tracking URL exists, anonymous requests are never a 500, wrong
+credentials are a 401, and a body we cannot record is a 400 that changes nothing."""
+
+import base64
+import json
+
+import pytest
+from anymail.urls import urlpatterns as anymail_urlpatterns
+from django.test import Client
+
+from newsletter.models import DeliveryEvent
+from subscribers.models import Subscriber, Suppression
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+
+URL = "/anymail/postmark/tracking/"
+SECRET = "postmark-hook:webhook-views"
+
+
+@pytest.fixture(autouse=True)
+def webhook_secret(settings):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+
+
+def _auth() -> dict:
+    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
+
+
+def _anymail_paths() -> list[str]:
+    """Every URL anymail ships (27 in anymail 13), the regex ones made concrete."""
+    paths = []
+    for pattern in anymail_urlpatterns:
+        route = str(pattern.pattern)
+        paths.append("/anymail/" + route.strip("^$").replace("(_mime)?", ""))
+    return paths
+
+
+def test_every_anymail_url_answers_anonymous_requests_without_a_5xx():
+    anonymous = Client(raise_request_exception=False)
+    paths = _anymail_paths()
+    assert len(paths) >= 20 and URL in paths
+    answers = {}
+    for path in paths:
+        for method in ("get", "post", "head", "put"):
+            answers[(method, path)] = getattr(anonymous, method)(path).status_code
+    assert all(status < 500 for status in answers.values()), answers
+    # Only the configured ESP's tracking webhook exists; it asks for credentials.
+    assert {path for (method, path), status in answers.items() if status != 404} == {URL}
+    assert answers[("post", URL)] == 401 and answers[("head", URL)] == 200
+    assert answers[("get", URL)] == 405
+
+
+def test_an_unknown_esp_routes_no_webhook_at_all():
+    from newsletter.webhook_views import tracking_urlpatterns
+
+    assert tracking_urlpatterns(esp="") == [] and tracking_urlpatterns(esp="outbox") == []
+    assert [str(p.pattern) for p in tracking_urlpatterns(esp="amazon_ses")] == ["amazon_ses/tracking/"]
+
+
+def _bounce(**fields) -> dict:
+    return {"RecordType": "Bounce", "ID": 42, "Type": "HardBounce", "TypeCode": 1,
+            "MessageID": "00000000-0000-0000-0000-000000000042", "Metadata": {},
+            "Email": "reader@example.com", "BouncedAt": "2025-11-24T07:03:54Z",
+            "Description": "unknown user", **fields}
+
+
+@pytest.mark.parametrize("fields", [
+    {"Email": 12345}, {"Email": ["reader@example.com", "other@example.com"]},
+    {"Email": {"address": "reader@example.com"}}, {"Metadata": "delivery_id=1"},
+    {"Metadata": [1, 2]}, {"Description": 7},
+])
+def test_fields_of_the_wrong_type_get_400_and_change_nothing(client, fields):
+    reader = SubscriberFactory(email="reader@example.com")
+    response = client.post(URL, json.dumps(_bounce(**fields)), content_type="application/json",
+                           **_auth())
+    assert response.status_code == 400, response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.exists() and not DeliveryEvent.objects.exists()
+
+
+@pytest.mark.parametrize("body", [
+    '{"": Infinity}', '{"": NaN}', '{"": -Infinity}',
+    ('{"RecordType": "Bounce", "ID": 1, "Type": "HardBounce", "Email": "reader@example.com", '
+     '"Details": NaN}'),
+    '{"RecordType": "Bounce", "ID": "\\u0000", "Email": "reader@example.com"}',
+    '{"RecordType": "Bounce", "ID": 2, "Email": "reader\\u0000@example.com"}',
+    "not json", "null", "[]", "[1]", '"Bounce"', "\xff\xfe",
+])
+def test_bodies_that_are_not_standard_json_events_get_400(client, body):
+    reader = SubscriberFactory(email="reader@example.com")
+    response = client.post(URL, body, content_type="application/json", **_auth())
+    assert response.status_code == 400, response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
+
+
+def test_a_valid_event_still_acts(client):
+    reader = SubscriberFactory(email="reader@example.com")
+    response = client.post(URL, json.dumps(_bounce()), content_type="application/json", **_auth())
+    assert response.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED

@@ -1,0 +1,95 @@
+"""The admin sign-in limit (config/middleware.py): counted before the password is
+checked, atomically, per (username, client IP) and per client IP."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+import requests
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+
+class CountingHasher(PBKDF2PasswordHasher):
+    """Counts the passwords checked. Each check takes as long as a production hash
+    does (PBKDF2 at Django's default strength costs a few hundred milliseconds):
+    that is the window in which parallel attempts used to slip through."""
+
+    algorithm = "pbkdf2_counting"
+    iterations = 1000
+    checks = 0
+    _lock = threading.Lock()
+
+    def verify(self, password: str, encoded: str) -> bool:
+        with CountingHasher._lock:
+            CountingHasher.checks += 1
+        time.sleep(0.3)
+        return super().verify(password, encoded)
+
+
+PARALLEL = 24
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_logins_check_at_most_the_limit_of_passwords(live_server, settings):
+    settings.PASSWORD_HASHERS = [f"{__name__}.CountingHasher"]
+    get_user_model().objects.create_superuser("boss", "boss@example.com", "right-password-123")
+    url = f"{live_server.url}/{settings.ADMIN_URL}login/"
+    session = requests.Session()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', session.get(url).text).group(1)
+    CountingHasher.checks = 0
+    start = threading.Barrier(PARALLEL)
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        start.wait()
+        response = requests.post(url, data={"username": "boss", "password": "wrong",
+                                            "csrfmiddlewaretoken": token},
+                                 cookies=session.cookies, headers={"Referer": url}, timeout=60)
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(PARALLEL)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    limit = settings.ADMIN_LOGIN_RATE_LIMIT
+    assert CountingHasher.checks == limit
+    assert sorted(statuses) == [200] * limit + [429] * (PARALLEL - limit)
+
+
+def _login(username: str, password: str, *, ip: str, **headers):
+    return Client().post(f"/{django_settings.ADMIN_URL}login/", {"username": username, "password": password},
+                         REMOTE_ADDR=ip, **headers)
+
+
+def test_wrong_guesses_for_a_name_from_one_address_do_not_lock_it_out_elsewhere(settings):
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT):
+        assert _login("admin", "guess", ip="198.51.100.66").status_code == 200
+    assert _login("admin", "right-password-123", ip="198.51.100.66").status_code == 429
+    assert _login("admin", "right-password-123", ip="203.0.113.5").status_code == 302
+
+
+def test_one_address_trying_many_names_is_limited(settings):
+    settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 12
+    for n in range(12):
+        assert _login(f"user{n}", "guess", ip="198.51.100.67").status_code == 200
+    assert _login("someone-new", "guess", ip="198.51.100.67").status_code == 429
+    assert _login("someone-new", "guess", ip="198.51.100.68").status_code == 200
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_login_limit(settings):
+    for n in range(settings.ADMIN_LOGIN_RATE_LIMIT):
+        assert _login("boss", "guess", ip="198.51.100.69",
+                      HTTP_X_FORWARDED_FOR=f"10.1.1.{n}").status_code == 200
+    assert _login("boss", "guess", ip="198.51.100.69",
+                  HTTP_X_FORWARDED_FOR="10.1.1.250").status_code == 429

@@ -1,0 +1,76 @@
+"""One form of an address at every entry point (subscribers/selectors.py,
+email_normalise and email_hash): the subscribe form, the import, the admin, the
+ESP's webhook and every suppression lookup agree on user@bücher.de."""
+
+import base64
+import json
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from subscribers.csv_io import subscribers_import
+from subscribers.models import Subscriber
+from subscribers.selectors import email_hash, email_is_suppressed, email_normalise
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "hook:idna-round-trip"
+STORED = "user@xn--bcher-kva.de"
+
+
+def _bounce(client, settings, email: str):
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+    body = {"RecordType": "Bounce", "ID": 901, "Type": "HardBounce", "TypeCode": 1,
+            "MessageID": "00000000-0000-0000-0000-00000000abcd", "Metadata": {}, "Email": email,
+            "BouncedAt": "2025-11-24T07:03:54Z", "Description": "unknown user"}
+    auth = "Basic " + base64.b64encode(SECRET.encode()).decode()
+    return client.post("/anymail/postmark/tracking/", json.dumps(body),
+                       content_type="application/json", HTTP_AUTHORIZATION=auth)
+
+
+@pytest.mark.parametrize("spelling", ["user@bücher.de", "user@BÜCHER.de", "user@xn--bcher-kva.de",
+                                      "user@bu\u0308cher.de", " user@bücher.de. "])
+def test_every_spelling_of_one_address_normalises_and_hashes_alike(spelling):
+    assert email_normalise(spelling) == STORED
+    assert email_hash(spelling) == email_hash(STORED) == email_hash("USER@xn--bcher-kva.de")
+
+
+@pytest.mark.parametrize("bounced", ["user@bücher.de", "USER@xn--BCHER-KVA.de"])
+def test_a_bounce_for_any_spelling_suppresses_the_reader_who_subscribed_with_another(
+    client, settings, submit, outbox, bounced,
+):
+    assert submit("user@bücher.de").status_code == 303
+    reader = Subscriber.objects.get()
+    assert reader.email == STORED
+
+    assert _bounce(client, settings, bounced).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert email_is_suppressed(STORED) and email_is_suppressed("user@bücher.de")
+    # The form, in either spelling, mails nothing more.
+    outbox.clear()
+    for spelling in ("user@bücher.de", STORED):
+        assert submit(spelling, ip="198.51.100.8").status_code == 303
+    assert outbox == []
+
+
+def test_a_bounced_address_without_a_subscriber_is_refused_by_the_import(client, settings):
+    assert _bounce(client, settings, "user@bücher.de").status_code == 200
+    report = subscribers_import(text="email\nuser@BÜCHER.de\n", consent_source="booth",
+                                prior_consent=True, dry_run=False)
+    assert [line.outcome for line in report.lines] == ["suppressed"]
+    assert not Subscriber.objects.exists()
+
+
+def test_an_address_typed_in_the_admin_is_stored_like_one_from_the_form(client):
+    admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw-12345678")
+    client.force_login(admin)
+    response = client.post("/admin/subscribers/subscriber/add/", {
+        "email": "user@Bücher.de", "status": "active", "source": "admin", "frequency": "daily",
+        "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "5",
+        "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0",
+    })
+    assert response.status_code == 302, response.content.decode()[:3000]
+    assert Subscriber.objects.get().email == STORED

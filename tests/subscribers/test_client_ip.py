@@ -1,0 +1,64 @@
+"""Which address a request comes from (subscribers/throttling.py, client_ip): the
+socket's REMOTE_ADDR unless a proxy is configured, never a value a visitor wrote.
+Through the subscribe form, where the address is rate limited and stored on the
+consent record."""
+
+import pytest
+from django.test import override_settings
+
+from subscribers.models import ConsentRecord
+
+pytestmark = pytest.mark.django_db
+
+# What the reverse proxy of docker-compose.yml (Caddy) looks like to the app.
+PROXY = "172.18.0.5"
+CLIENT = "203.0.113.9"
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_by_default_rotating_x_forwarded_for_does_not_escape_the_limit(submit, settings):
+    assert settings.TRUSTED_PROXY_COUNT == 0  # the default: no proxy trusted
+    statuses = [submit(f"p{n}@example.com", ip=CLIENT,
+                       meta={"HTTP_X_FORWARDED_FOR": f"198.51.100.{n}"}).status_code
+                for n in range(4)]
+    assert statuses == [303, 303, 303, 429]
+    assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_naming_someone_elses_address_does_not_lock_them_out(submit):
+    for n in range(5):
+        submit(f"a{n}@example.com", ip="192.0.2.66", meta={"HTTP_X_FORWARDED_FOR": CLIENT})
+    assert submit("victim@example.com", ip=CLIENT).status_code == 303
+
+
+@pytest.mark.parametrize("proxies", [0, 1])
+@pytest.mark.parametrize("forwarded", ["not-an-ip", "999.1.1.1", "example.com", "1.2.3.4:80", ""])
+def test_a_forwarded_value_that_is_not_an_ip_falls_back_to_the_socket_address(
+    submit, settings, proxies, forwarded,
+):
+    settings.TRUSTED_PROXY_COUNT = proxies
+    response = submit(ip=PROXY, meta={"HTTP_X_FORWARDED_FOR": forwarded})
+    assert response.status_code == 303
+    assert ConsentRecord.objects.get().ip_address == PROXY
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1, SUBSCRIBE_RATE_LIMIT_PER_IP=3,
+                   SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_behind_the_compose_proxy_forged_entries_count_for_the_real_client(submit):
+    """Caddy appends the address it received from; whatever the visitor put before
+    it is ignored, so rotating it changes nothing."""
+    statuses = [submit(f"p{n}@example.com", ip=PROXY,
+                       meta={"HTTP_X_FORWARDED_FOR": f"10.0.0.{n}, {CLIENT}"}).status_code
+                for n in range(4)]
+    assert statuses == [303, 303, 303, 429]
+    assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
+    # Another client behind the same proxy is not affected.
+    assert submit("other@example.com", ip=PROXY,
+                  meta={"HTTP_X_FORWARDED_FOR": "198.51.100.20"}).status_code == 303
+
+
+def test_x_forwarded_proto_is_not_trusted_without_a_proxy(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/subscribe/", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 301 and response["Location"].startswith("https://")
