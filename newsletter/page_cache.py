@@ -9,8 +9,9 @@ A public page is a view decorated with `public_page(tags=...)` (one line):
 Its tags name the data the page shows: `day:<date>` (the visible papers of a Daily
 Papers date), `dates` (which dates have papers: the date navigation), `home` (the
 newest date's page), `edition:<date>`, `editions` (the list of editions),
-`editions-published` (which are public: the links between them), `feeds`, `paper:<id>`, and `site` (every page: topics, the
-templates and code of this release). Each tag has a version in the cache and a
+`editions-published` (which are public: the links between them), `feeds`,
+`paper:<arXiv id or primary key>`, and `site` (every page: topics, the templates and
+code of this release). Each tag has a version in the cache and a
 page's cache key is made from its tags' versions, so `pages_changed` (called by the
 services that write papers, topics and editions) bumps the tags a change touches:
 the pages that show them miss once and are rendered afresh, every other page keeps
@@ -25,8 +26,9 @@ A cached page goes to everyone, so it must not read the session or use a CSRF to
 (forms that need one live on their own pages, e.g. /subscribe/). A request without a
 session cookie is anonymous by construction (this site logs in only through
 sessions), so its `request.user` is set to AnonymousUser without reading the session,
-and no `Vary: Cookie` or cookie is sent. A request with a session cookie (an editor)
-is rendered for itself, privately, neither read from nor stored in the cache. A
+and no `Vary: Cookie` or cookie is sent. A signed-in request (an editor) is rendered
+for itself, privately, neither read from nor stored in the cache; a session cookie
+that logs nobody in is served the public page. A
 public page that touches the session or the CSRF token anyway is sent private and
 not stored, and the mistake is logged."""
 
@@ -169,9 +171,14 @@ def public_page(*, tags: Callable[..., Iterable[str]], query: Iterable[str] = ()
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not _is_anonymous(request):
-                response = view(request, *args, **kwargs)
-                patch_cache_control(response, private=True)
-                return response
+                if request.user.is_authenticated:
+                    response = view(request, *args, **kwargs)
+                    patch_cache_control(response, private=True)
+                    return response
+                # A stale or made-up session cookie: served like anyone else, or
+                # a flood of them would render every page. The session was only
+                # read to find no login, which the page does not depend on.
+                request.session.accessed = False
             request.user = AnonymousUser()
             _query_keep_only(request, query_names)
             key = _page_key(list(tags(**kwargs)))
@@ -217,7 +224,12 @@ def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], papers: set[i
 
     if everything:
         return {"site"}
-    tags = {f"paper:{pk}" for pk in papers}
+    # A paper's page is at its arXiv id, else at its primary key (newsletter/urls.py).
+    tags = {
+        f"paper:{key}"
+        for pk, arxiv_id in Paper.objects.filter(pk__in=papers).values_list("pk", "arxiv_id")
+        for key in (pk, arxiv_id) if key
+    } if papers else set()
     tags |= {f"edition:{date}" for date in editions}
     if dates:
         tags |= {f"day:{date}" for date in dates} | {"feeds"}

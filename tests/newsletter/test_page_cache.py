@@ -225,6 +225,19 @@ def test_an_editor_sees_their_own_render_which_is_never_shared(client, admin_cli
     assert public.status_code == 404
 
 
+def test_a_made_up_session_cookie_does_not_get_past_the_cache(
+    client, site, django_assert_max_num_queries
+):
+    first = client.get("/")
+    client.cookies["sessionid"] = "made-up-to-force-a-render"
+
+    with django_assert_max_num_queries(1):  # looking the session up, no rendering
+        again = client.get("/")
+
+    assert again.content == first.content
+    assert "public" in again["Cache-Control"]
+
+
 # --- Quiet under abuse ----------------------------------------------------------------
 
 
