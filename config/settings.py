@@ -95,7 +95,7 @@ TEMPLATES = [
         },
     },
     # Plain-text email parts and subjects (*.txt): the same templates, no HTML
-    # escaping (newsletter/rendering.py picks it with using="text").
+    # escaping (mail/rendering.py picks it with using="text").
     {
         "NAME": "text",
         "BACKEND": "django.template.backends.django.DjangoTemplates",

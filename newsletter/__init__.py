@@ -1,0 +1,7 @@
+"""The content side: papers, topics and relevance, ingestion, editions, ranking,
+the digest (newsletter/digest.py) and its delivery ledger (newsletter/delivery.py).
+
+Modules other apps may import (tests/architecture/test_imports.py holds them to
+it); everything else is this app's own."""
+
+PUBLIC_MODULES = ("models",)

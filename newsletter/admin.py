@@ -333,6 +333,10 @@ class EditionAdmin(admin.ModelAdmin):
         # Editions are made from a date's papers ("Today's edition" assembles it).
         return False
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        page_cache.pages_changed(editions=[obj.date])  # the note shows on its page
+
     @admin.display(description="State")
     def state(self, edition):
         if edition.on_hold:

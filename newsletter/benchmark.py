@@ -264,7 +264,7 @@ def bench_audience_create(*, count: int, seed: int = 1, progress: Callable[[str]
     from zoneinfo import ZoneInfo
 
     from subscribers.models import ConsentRecord, Subscriber, Suppression
-    from subscribers.selectors import email_hash
+    from subscribers.suppression import email_hash
 
     from .models import Delivery, DeliveryEvent, Edition, Feedback, Paper, Topic
 
@@ -350,16 +350,15 @@ def render_floor_ms(*, repeats: int = FLOOR_REPEATS, sample: int = FLOOR_SAMPLE)
     `sample` readers' digests (each timed `repeats` times, its median kept), so the
     floor does not hang on one digest's size. The other render steps are timed alike
     on the digest whose floor is that median, to explain the whole path's cost."""
-    import mjml
     from django.template.loader import get_template
 
+    from mail.rendering import css_inline, email_base_context, email_render, mjml_compile
     from subscribers.tokens import subscriber_unsubscribe_url
 
-    from .delivery import digest_context, digest_proof_context
+    from .digest import digest_context, digest_proof_context
     from .digest_render import digest_proof
     from .models import Delivery
     from .ranking import digest_select, ranking_data_load
-    from .rendering import _INLINER, _MJML_FONTS, email_base_context, email_render
 
     def timed(fn, times: int = repeats) -> float:
         spent = []
@@ -370,7 +369,7 @@ def render_floor_ms(*, repeats: int = FLOOR_REPEATS, sample: int = FLOOR_SAMPLE)
         return 1000 * statistics.median(spent)
 
     def floor(source: str) -> str:
-        return mjml.mjml2html(source, disable_comments=True, fonts=_MJML_FONTS)
+        return mjml_compile(source)
 
     digests = []
     for delivery in (Delivery.objects.filter(status=Delivery.Status.SENT)
@@ -402,7 +401,7 @@ def render_floor_ms(*, repeats: int = FLOOR_REPEATS, sample: int = FLOOR_SAMPLE)
         "floor_papers_max": max(d["papers"] for d in digests),
         # What the path does per reader instead: assemble the digest from the proof.
         "assemble_ms": timed(lambda: proof.render(context)),
-        "css_inline_ms": timed(lambda: _INLINER.inline(html)),
+        "css_inline_ms": timed(lambda: css_inline(html)),
         "mjml_template_ms": timed(lambda: get_template("emails/digest.mjml", using="django").render(context)),
         "email_render_ms": timed(lambda: email_render(template="digest", context=context)),
         "papers_in_digest": typical["papers"],
@@ -415,7 +414,8 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
     """The real path for everyone due at BENCH_NOW, batch by batch, in this process."""
     from django.db import connection, transaction
 
-    from .delivery import chunked, deliveries_create, digest_send_batch, subscribers_due
+    from .delivery import chunked, deliveries_create, digest_send_batch
+    from .due import subscribers_due
     from .models import Delivery, Edition
 
     settings.EMAIL_BACKEND = BENCH_EMAIL_BACKEND

@@ -2,11 +2,11 @@
 parse input and call one of these).
 
 Everything that sends goes through the ledger of newsletter/delivery.py: "send now"
-and "retry failed" write or reset `Delivery` rows and queue them to the same batch
-task the dispatcher uses, so claiming (pending -> sending) still decides who sends,
-and nothing goes out twice. Previews and test sends build the message with the
-same pieces the batch uses (ranking_data_load, digest_select, digest_context,
-email_build), so an editor sees what a reader gets."""
+and "retry failed" write or reset `Delivery` rows and queue them with the
+dispatcher's one queueing function, so claiming (pending -> sending) still decides
+who sends, and nothing goes out twice. Previews and test sends make the digest
+with the function the batch send uses (newsletter/digest.py, digest_make), so an
+editor sees what a reader gets."""
 
 from __future__ import annotations
 
@@ -14,26 +14,28 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from anymail.message import AnymailMessage
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from mail.building import message_send
 from subscribers.models import ConsentRecord, Subscriber
-from subscribers.tokens import subscriber_unsubscribe_url
 
-from .delivery import (
-    DIGEST_TEMPLATE,
-    chunked,
-    deliveries_create,
-    digest_context,
-    subscribers_due,
-)
+from . import digest
+from .delivery import deliveries_queue, edition_dispatch
 from .editions import edition_assemble
-from .models import Delivery, DeliveryEvent, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
+from .models import (
+    Delivery,
+    DeliveryEvent,
+    Edition,
+    EditionPaper,
+    Feedback,
+    Paper,
+    PaperTopic,
+    Topic,
+)
 from .page_cache import pages_changed
-from .ranking import digest_select, ranking_data_load
-from .sending import email_build
+from .ranking import ranking_data_load
 
 # How far back the topic preview looks: "which papers of the last seven days would match".
 TOPIC_PREVIEW_DAYS = 7
@@ -214,13 +216,6 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
     edition_reorder(edition=edition, paper_ids=order)
 
 
-def edition_note_set(*, edition: Edition, note: str) -> Edition:
-    edition.note = note
-    edition.save(update_fields=["note", "updated_at"])
-    pages_changed(editions=[edition.date])
-    return edition
-
-
 def edition_hold(*, edition: Edition) -> bool:
     """Hold: the dispatcher queues nothing of this edition until it is released.
     Rows already claimed by a worker are in flight and cannot be recalled."""
@@ -234,17 +229,6 @@ def edition_release(*, edition: Edition) -> bool:
         on_hold=False, updated_at=timezone.now()))
 
 
-def _queue(delivery_ids: Sequence[int]) -> int:
-    """Queue ledger rows to the dispatcher's batch task, after commit (same as
-    newsletter/delivery.py, _queue_batches)."""
-    from .tasks import digest_send_batch
-
-    batches = list(chunked(delivery_ids))
-    for batch in batches:
-        digest_send_batch.delay_on_commit(batch)
-    return len(batches)
-
-
 def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int:
     """Send the edition now to every receiving reader who has not had it, whatever
     their hour. Returns the number of deliveries queued. Goes through the ledger, so
@@ -254,13 +238,7 @@ def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int
         raise CurationError("The edition is on hold: release it first.")
     if not edition.entries.exists():
         raise CurationError("The edition has no papers.")
-    with transaction.atomic():
-        subscriber_ids = list(
-            subscribers_due(now=now, edition=edition, any_hour=True).values_list("id", flat=True)
-        )
-        delivery_ids = deliveries_create(edition=edition, subscriber_ids=subscriber_ids, now=now)
-        _queue(delivery_ids)
-    return len(delivery_ids)
+    return len(edition_dispatch(edition=edition, now=now, any_hour=True))
 
 
 def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
@@ -278,32 +256,11 @@ def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
             status=Delivery.Status.PENDING, attempts=0, claimed_at=None,
             error="retried by an editor", updated_at=timezone.now(),
         )
-        _queue(retry)
+        deliveries_queue(delivery_ids=retry)
     return len(retry)
 
 
 # --- Preview and test send --------------------------------------------------------------
-
-
-@dataclass
-class EveryoneReader:
-    """A reader with no topics or keywords (they get the edition as it trends):
-    previews work before anyone has subscribed. Quacks like a Subscriber for
-    ranking (digest_select); has no links of its own."""
-
-    id: int = 0
-    pk: int = 0
-    email: str = "reader@example.com"
-    frequency: str = Subscriber.Frequency.DAILY
-    keywords: str = ""
-    exclude_keywords: str = ""
-    only_with_code: bool = False
-    papers_per_digest: int = 10
-    skip_empty: bool = False
-
-    @property
-    def topics(self):
-        return Topic.objects.none()
 
 
 @dataclass(frozen=True)
@@ -314,51 +271,49 @@ class EmailPreview:
     paper_count: int
 
 
-def digest_message_build(
-    *, edition: Edition, subscriber: Subscriber | None, personal_links: bool = True
-) -> tuple[AnymailMessage, int]:
-    """The digest message `subscriber` gets for `edition` (or a reader with no topics
-    when None), built like digest_send_batch builds it: same ranking data, same
-    selection, same context, same builder. Without `personal_links` the reader's
-    feedback, manage and unsubscribe links are left out (a test send to an editor
-    must not carry a reader's unsubscribe link)."""
-    reader = subscriber or EveryoneReader()
-    data = ranking_data_load(date=edition.date, subscriber_ids=[reader.id] if subscriber else [])
-    selection = digest_select(subscriber=reader, date=edition.date, data=data)
-    linked = subscriber if (subscriber is not None and personal_links) else None
-    context = digest_context(edition=edition, selection=selection, subscriber=linked)
-    if subscriber is not None and not personal_links:
-        # Ranked for this reader (weekly or daily wording), without their links.
-        context["weekly"] = subscriber.frequency == Subscriber.Frequency.WEEKLY
-    message = email_build(
-        to=reader.email,
-        template=DIGEST_TEMPLATE,
-        context=context,
-        unsubscribe_url=subscriber_unsubscribe_url(subscriber=linked) if linked else None,
-        tags=["digest"],
-        metadata={"edition": edition.date.isoformat()},
+def _digest_for(*, edition: Edition, subscriber: Subscriber | None,
+                personal_links: bool) -> digest.Digest:
+    """The digest `subscriber` gets (a reader with no topics when None), made by the
+    batch's own function. Their ledger row of the edition, if any, gives the
+    message the same signed "view in browser" link the sent digest carries."""
+    data = ranking_data_load(date=edition.date, subscriber_ids=[subscriber.id] if subscriber else [])
+    row = None
+    if subscriber is not None and personal_links:
+        row = Delivery.objects.filter(edition=edition, subscriber=subscriber).first()
+    return digest.digest_make(
+        edition=edition, subscriber=subscriber, data=data, delivery=row, personal_links=personal_links
     )
-    return message, len(selection.paper_ids)
 
 
 def edition_preview(*, edition: Edition, subscriber: Subscriber | None) -> EmailPreview:
-    message, count = digest_message_build(edition=edition, subscriber=subscriber)
-    html = next((body for body, mime in message.alternatives if mime == "text/html"), "")
-    return EmailPreview(subject=message.subject, text=message.body, html=html, paper_count=count)
+    """What `subscriber` gets (or a reader with no topics when None), as they get it."""
+    made = _digest_for(edition=edition, subscriber=subscriber, personal_links=True)
+    if made.message is None:
+        reason = (
+            "Nothing matched this reader's topics, and they skip such days: no digest."
+            if made.selection.skip else "This edition has no paper for this reader: no digest."
+        )
+        return EmailPreview(subject="(no digest)", text=reason, html=f"<p>{reason}</p>", paper_count=0)
+    return EmailPreview(
+        subject=made.message.subject, text=made.message.body, html=made.html,
+        paper_count=len(made.paper_ids),
+    )
 
 
 def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | None = None) -> str:
-    """Send the edition, as `subscriber` would get it, to an editor. Marked as a
-    test in the subject and tags, kept out of the ledger and the figures."""
+    """Send the edition, as `subscriber` would get it, to an editor, without the
+    reader's own links. Marked as a test in the subject and tags, kept out of the
+    ledger and the figures."""
     if not to:
         raise CurationError("Your user account has no email address.")
-    message, _ = digest_message_build(edition=edition, subscriber=subscriber, personal_links=False)
+    made = _digest_for(edition=edition, subscriber=subscriber, personal_links=False)
+    if made.message is None:
+        raise CurationError("This reader gets no digest of this edition: nothing to send.")
+    message = made.message
     message.to = [to]
     message.subject = TEST_SUBJECT_PREFIX + message.subject
     message.tags = ["digest-test"]
-    message.send()
-    status = getattr(message, "anymail_status", None)
-    return str(status.message_id) if status and status.message_id is not None else ""
+    return message_send(message)
 
 
 # --- Figures -----------------------------------------------------------------------------

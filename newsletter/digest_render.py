@@ -1,5 +1,5 @@
 """Rendering many readers' digests of one edition: the templates, mjml2html and the
-CSS inliner run once per edition and process, not once per reader (issue #6).
+CSS inliner run once per edition and process, not once per reader.
 
 Every reader's digest is made of the same pieces: the edition's header and note, one
 card per chosen paper, the "also trending" block, the footer. Only a few values
@@ -10,7 +10,7 @@ feedback links, their own links in the footer, the subject. So:
    .txt) with every candidate paper as a card and as an also-trending item, and a
    slot (`@@dpd:NAME@@`) wherever a reader's own value goes. `{% digest_cut %}`
    (templatetags/digest_cuts.py) marks where the output may be cut; the MJML is
-   compiled and its CSS inlined like any email (newsletter/rendering.py).
+   compiled and its CSS inlined like any email (mail/rendering.py).
 2. The proof is cut into named pieces ("head", "card:ID", "also", "also:ID",
    "footer", ...), each compiled to its literal parts and slot names.
 3. A reader's email is the join of their pieces with their values put in the slots,
@@ -18,8 +18,7 @@ feedback links, their own links in the footer, the subject. So:
 
 The result is the same, byte for byte, as rendering that reader's context through
 `email_render` (tests/newsletter/test_digest_render.py holds the two paths equal,
-hostile characters included); email_render stays the path of previews and test
-sends. A proof is cached per process by the content it was made from, so an editor's
+hostile characters included). newsletter/digest.py chooses between them. A proof is cached per process by the content it was made from, so an editor's
 change to a paper or the note makes a new one."""
 
 from __future__ import annotations
@@ -31,13 +30,8 @@ from dataclasses import dataclass
 
 from django.template.loader import get_template
 
-from .rendering import (
-    _BLANK_LINES,
-    RenderedEmail,
-    email_base_context,
-    mjml_to_html,
-    subject_clean,
-)
+from mail.rendering import RenderedEmail, email_base_context, mjml_to_html, subject_clean, text_tidy
+
 from .templatetags.digest_cuts import PROOF_KEY
 
 TEMPLATE = "digest"
@@ -97,7 +91,7 @@ class DigestProof:
     chip_open: str  # the inlined <span class="chip" ...> of a topic chip
 
     def render(self, context: dict) -> RenderedEmail:
-        """One reader's digest from their context (delivery.digest_context's shape),
+        """One reader's digest from their context (digest.digest_context's shape),
         which has at least one paper: an empty digest is never sent."""
         if not context["papers"] and not context["also_trending"]:
             raise ValueError("a digest with no paper is not rendered from a proof")
@@ -119,7 +113,7 @@ class DigestProof:
         text = self._assemble(self.text, order, context, paper_values, html=False)
         return RenderedEmail(
             subject=subject_clean(context["subject"]),
-            text=_BLANK_LINES.sub("\n\n", text).strip() + "\n",
+            text=text_tidy(text),
             html=html,
         )
 
@@ -181,7 +175,7 @@ _proofs: OrderedDict[str, DigestProof] = OrderedDict()
 
 
 def digest_proof(*, context: dict) -> DigestProof:
-    """The proof for a context of `delivery.digest_proof_context` (every candidate
+    """The proof for a context of `digest.digest_proof_context` (every candidate
     paper, no reader): made once per process and content."""
     # The key covers the site-wide values the proof shows too (site URL, address).
     content = {**email_base_context(), **context}

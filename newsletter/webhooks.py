@@ -10,7 +10,7 @@ NewsletterConfig.ready) hands each event to `delivery_event_record`, which:
   when it gives none, e.g. Postmark's delivery and open events);
 - ties it to its Delivery by the `delivery_id` the digest carries in its anymail
   metadata (newsletter/delivery.py), else by the provider's message id;
-- keeps the recipient only as its keyed hash (subscribers/selectors.py, email_hash),
+- keeps the recipient only as its keyed hash (subscribers/suppression.py, email_hash),
   also inside the stored payload;
 - suppresses the address at once on a hard bounce or a spam complaint,
   unsubscribes on the ESP's unsubscribe event, and suppresses after
@@ -40,8 +40,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from subscribers.addresses import email_normalise
 from subscribers.models import Subscriber, Suppression
-from subscribers.selectors import email_hash, email_normalise
+from subscribers.services import subscriber_unsubscribe
+from subscribers.suppression import address_suppress, email_hash
 
 from .models import Delivery, DeliveryEvent
 
@@ -188,20 +190,6 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
     return None
 
 
-def address_suppress(*, email: str, reason: str, note: str = "") -> bool:
-    """Never mail `email` again: a Suppression row by hash, and the subscriber
-    with that address (if any) marked suppressed. True if the address was not
-    suppressed before. The first reason recorded is kept."""
-    now = timezone.now()
-    _, created = Suppression.objects.get_or_create(
-        email_hash=email_hash(email), defaults={"reason": reason, "note": note[:300]}
-    )
-    Subscriber.objects.filter(email__iexact=_address(email)).exclude(
-        status=Subscriber.Status.SUPPRESSED
-    ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
-    return created
-
-
 def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
     ESP may report each retry of the same message ("deferred" several times)."""
@@ -214,13 +202,10 @@ def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
 
 
 def _unsubscribe(*, subscriber: Subscriber) -> None:
-    from subscribers.services import subscriber_unsubscribe
-
     # The reader asked their ESP or mail client, not our form: no goodbye email.
-    # ConsentRecord has no "ESP" source yet; the user agent says where it came from.
     subscriber_unsubscribe(
         subscriber=subscriber, ip=None, user_agent="ESP unsubscribe event",
-        source=getattr(Subscriber.Source, "ESP", Subscriber.Source.FORM), one_click=True,
+        source=Subscriber.Source.ESP, one_click=True,
     )
 
 

@@ -9,10 +9,11 @@ from django.utils import timezone
 from newsletter.models import Delivery, Topic
 
 from . import csv_io
+from .addresses import email_normalise
 from .curation import subscribers_confirmation_resend, subscribers_suppress, subscribers_unsuppress
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from .selectors import email_hash, email_normalise
 from .services import subscriber_delete
+from .suppression import email_hash
 from .tokens import subscriber_manage_url
 
 EXPORT_PERMISSION = "subscribers.export_subscriber_data"

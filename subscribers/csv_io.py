@@ -26,14 +26,15 @@ from django.utils import timezone
 
 from newsletter.models import Topic
 
+from .addresses import email_normalise
+from .consent import consent_record
 from .models import ConsentRecord, Subscriber
-from .selectors import email_is_suppressed, email_normalise
 from .services import (
     EMAIL_CONFIRM,
-    _consent_record,  # same app: the one way consent records are written
-    _journey_email_queue,
     email_domain_is_blocked,
+    journey_email_queue,
 )
+from .suppression import email_is_suppressed
 
 IMPORT_COLUMNS = ("email", "topics", "frequency", "time_zone", "delivery_hour")
 EXPORT_COLUMNS = ("email", "status", "topics", "frequency", "weekday", "delivery_hour", "time_zone",
@@ -196,18 +197,18 @@ def subscribers_import(
                 confirmed_at=now if prior_consent else None, **fields,
             )
             subscriber.topics.set(chosen)
-            _consent_record(
+            consent_record(
                 subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=None,
                 user_agent="", source=Subscriber.Source.IMPORT,
                 detail={**detail, "topics": sorted(t.slug for t in chosen)},
             )
             if prior_consent:
-                _consent_record(
+                consent_record(
                     subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=None,
                     user_agent="", source=Subscriber.Source.IMPORT, detail=detail,
                 )
             else:
-                _journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+                journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
     return report
 
 

@@ -10,49 +10,31 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Subscriber, Suppression
-from .selectors import email_hash
-from .services import EMAIL_CONFIRM, _journey_email_queue
+from .services import EMAIL_CONFIRM, journey_email_queue
+from .suppression import address_suppress, address_unsuppress
 
 
 def subscribers_suppress(*, subscribers: Iterable[Subscriber], reason: str) -> int:
-    """Never mail these addresses again (until unsuppressed); return how many."""
+    """Never mail these addresses again (until unsuppressed); return how many
+    readers this suppressed."""
     count = 0
-    now = timezone.now()
     with transaction.atomic():
         for subscriber in subscribers:
-            Suppression.objects.update_or_create(
-                email_hash=email_hash(subscriber.email),
-                defaults={"reason": Suppression.Reason.EDITOR, "note": reason[:300]},
+            address_suppress(
+                email=subscriber.email, reason=Suppression.Reason.EDITOR, note=reason, replace=True
             )
-            if subscriber.status != Subscriber.Status.SUPPRESSED:
-                Subscriber.objects.filter(pk=subscriber.pk).update(
-                    status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now
-                )
-                count += 1
+            count += subscriber.status != Subscriber.Status.SUPPRESSED
     return count
 
 
 def subscribers_unsuppress(*, subscribers: Iterable[Subscriber]) -> int:
-    """Lift the suppression. The reader goes back to where their own choices left
-    them: active if they confirmed and never unsubscribed, unsubscribed if they did,
-    else pending (never subscribed by an editor's click)."""
+    """Lift the suppression (subscribers/suppression.py, address_unsuppress); return
+    how many suppressed readers it gave back their own state."""
     count = 0
-    now = timezone.now()
     with transaction.atomic():
         for subscriber in subscribers:
-            Suppression.objects.filter(email_hash=email_hash(subscriber.email)).delete()
-            if subscriber.status != Subscriber.Status.SUPPRESSED:
-                continue
-            if subscriber.unsubscribed_at:
-                status = Subscriber.Status.UNSUBSCRIBED
-            elif subscriber.confirmed_at:
-                status = Subscriber.Status.ACTIVE
-            else:
-                status = Subscriber.Status.PENDING
-            Subscriber.objects.filter(pk=subscriber.pk).update(
-                status=status, status_changed_at=now, updated_at=now
-            )
-            count += 1
+            address_unsuppress(email=subscriber.email)
+            count += subscriber.status == Subscriber.Status.SUPPRESSED
     return count
 
 
@@ -64,6 +46,6 @@ def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> int
     with transaction.atomic():
         for subscriber in subscribers:
             if subscriber.status == Subscriber.Status.PENDING:
-                _journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+                journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
                 count += 1
     return count

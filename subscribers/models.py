@@ -33,8 +33,10 @@ class Subscriber(models.Model):
         FORM = "form", "Subscribe form"
         ADMIN = "admin", "Admin"
         IMPORT = "import", "Import"
+        # The reader left through their ESP or mail client (a tracking webhook event).
+        ESP = "esp", "ESP event"
 
-    # Stored normalised (subscribers/selectors.py, email_normalise): the domain
+    # Stored normalised (subscribers/addresses.py, email_normalise): the domain
     # lower-cased and IDNA-encoded, the local part as given.
     email = models.EmailField(max_length=254)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

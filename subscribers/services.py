@@ -1,8 +1,8 @@
 """Everything that changes a subscriber (STYLE.md: services write). Views, admin
 actions and tasks only parse input and call one of these.
 
-Each consent event writes a ConsentRecord with the time, IP, user agent, source
-and the version of the consent text shown (subscribers/consent.py)."""
+Each consent event writes a ConsentRecord through subscribers/consent.py
+(consent_record); suppression goes through subscribers/suppression.py."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from mail.building import email_send
 from newsletter.models import Topic
-from newsletter.sending import email_send
 
-from .consent import CONSENT_TEXT_VERSION
+from .addresses import email_normalise
+from .consent import consent_record
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
@@ -27,7 +28,8 @@ from .models import (
     Subscriber,
     Suppression,
 )
-from .selectors import email_hash, email_is_suppressed, email_normalise
+from .suppression import address_suppress, email_hash, email_is_suppressed
+from .tasks import subscriber_email_send
 from .throttling import rate_limit_exceeded
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
@@ -64,33 +66,13 @@ def email_domain_is_blocked(email: str) -> bool:
     return BlockedDomain.objects.filter(domain__in=candidates).exists()
 
 
-def _consent_record(
-    *,
-    subscriber: Subscriber,
-    action: str,
-    ip: str | None,
-    user_agent: str,
-    source: str,
-    detail: dict | None = None,
-) -> ConsentRecord:
-    return ConsentRecord.objects.create(
-        subscriber=subscriber,
-        action=action,
-        source=source,
-        ip_address=ip or None,
-        user_agent=(user_agent or "")[:400],
-        consent_text_version=CONSENT_TEXT_VERSION,
-        detail=detail or {},
-    )
-
-
 def _status_set(*, subscriber: Subscriber, status: str, now: dt.datetime) -> None:
     if subscriber.status != status:
         subscriber.status = status
         subscriber.status_changed_at = now
 
 
-def _journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
+def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
     matches the row, so at most one email per address per window goes out."""
@@ -101,8 +83,6 @@ def _journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime)
     ).update(confirmation_sent_at=now)
     if not claimed:
         return
-    from .tasks import subscriber_email_send  # tasks import services
-
     subscriber_id = subscriber.pk
     transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, kind))
 
@@ -166,7 +146,7 @@ def subscriber_subscribe(
         if subscriber.status == Subscriber.Status.SUPPRESSED:
             return
         if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
-            _journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now)
+            journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now)
             return
 
         subscriber.keywords = keywords
@@ -181,12 +161,12 @@ def subscriber_subscribe(
         _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
         subscriber.save()
         subscriber.topics.set(topics)
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source,
             detail={"topics": sorted(t.slug for t in subscriber.topics.all())},
         )
-        _journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+        journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
 
 
 def subscriber_confirm(
@@ -203,7 +183,7 @@ def subscriber_confirm(
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=ip,
             user_agent=user_agent, source=source,
         )
@@ -238,7 +218,7 @@ def subscriber_preferences_update(
         if not changed:
             return []
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.PREFERENCES, ip=ip,
             user_agent=user_agent, source=source, detail=changed,
         )
@@ -261,7 +241,7 @@ def subscriber_pause(
         _status_set(subscriber=subscriber, status=Subscriber.Status.PAUSED, now=now)
         subscriber.paused_until = timezone.localdate(now) + dt.timedelta(weeks=weeks)
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.PAUSE, ip=ip,
             user_agent=user_agent, source=source,
             detail={"weeks": weeks, "until": subscriber.paused_until.isoformat()},
@@ -280,7 +260,7 @@ def subscriber_resume(
         _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=timezone.now())
         subscriber.paused_until = None
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.RESUME, ip=ip,
             user_agent=user_agent, source=source,
         )
@@ -304,13 +284,11 @@ def subscriber_unsubscribe(
         subscriber.unsubscribed_at = now
         subscriber.paused_until = None
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.UNSUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source, detail={"one_click": one_click},
         )
         if notify:
-            from .tasks import subscriber_email_send
-
             subscriber_id = subscriber.pk
             transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, EMAIL_GOODBYE))
     return True
@@ -334,7 +312,7 @@ def subscriber_resubscribe(
         subscriber.unsubscribed_at = None
         subscriber.confirmed_at = subscriber.confirmed_at or now
         subscriber.save()
-        _consent_record(
+        consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.RESUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source,
         )
@@ -400,10 +378,7 @@ def subscriber_delete(*, subscriber: Subscriber) -> None:
     """Erase a subscriber (GDPR art. 17). Only a keyed hash of the address stays, on
     the suppression list, so the address is never mailed again by accident."""
     with transaction.atomic():
-        Suppression.objects.get_or_create(
-            email_hash=email_hash(subscriber.email),
-            defaults={"reason": Suppression.Reason.DELETED},
-        )
+        address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
         # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
         subscriber.delete()
 
@@ -421,6 +396,10 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
     }[kind]
     if subscriber.status not in wanted:
+        return None
+    if email_is_suppressed(subscriber.email):
+        # Suppressed addresses never get mail of any kind.
+        logger.info("email not sent: address suppressed (template=%s)", kind)
         return None
     context = {
         "subscriber": subscriber,

@@ -1,9 +1,9 @@
-"""Entry points for the worker: take ids, call one service (STYLE.md §3)."""
+"""Entry points for the worker: take ids, call one service (STYLE.md §3). Services
+import tasks (to queue them); each task imports its service inside its body, so
+the two modules never import each other at load time."""
 
 from anymail.exceptions import AnymailAPIError
 from celery import shared_task
-
-from . import services
 
 
 # An ESP outage is transient; retry with backoff. The email window was claimed
@@ -13,4 +13,6 @@ from . import services
     time_limit=60, soft_time_limit=45,
 )
 def subscriber_email_send(subscriber_id: int, kind: str) -> None:
-    services.subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)
+    from .services import subscriber_journey_email_send
+
+    subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)

@@ -110,3 +110,28 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     assert page.get_by_text("More like this").first.is_visible()
     assert page.get_by_text("Unsubscribe").is_visible()
     assert page.js_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("kind", "status"), [
+    ("confirm", "pending"), ("already_subscribed", "active"), ("goodbye", "unsubscribed"),
+])
+def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settings, kind, status):
+    """They share the digest's head (emails/_layout_head.mjml): its dark rules too."""
+    from django.core import mail
+
+    from subscribers.services import subscriber_journey_email_send
+    from tests.factories import SubscriberFactory, TopicFactory
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    reader = SubscriberFactory(status=status)
+    reader.topics.add(TopicFactory(name="Agents"))
+    subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
+    html = mail.outbox[-1].alternatives[0][0]
+    for scheme in ("light", "dark"):
+        _shoot(page, html, f"email-{kind}-{scheme}", 375, scheme=scheme)
+        assert axe_blocking(page) == [], (kind, scheme)
+        assert page.evaluate("document.documentElement.lang") == "en"
+        # The preview text is in the message but never on screen.
+        assert not page.locator(".preview").is_visible()

@@ -60,7 +60,8 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     cards = page.locator("article.paper-card")
     expect(cards).to_have_count(3)
     expect(cards.first).to_contain_text("Self-Critique Makes Research Agents Better")
-    expect(cards.first.get_by_label("128 upvotes")).to_be_visible()
+    # What a screen reader reads: the count with its word, not a label it ignores.
+    expect(cards.first.get_by_text("128 upvotes", exact=True)).to_be_visible()
     expect(cards.first.locator(".chip", has_text="Agents")).to_be_visible()
     expect(cards.nth(1)).to_contain_text("Example AI Lab")
     expect(cards.nth(1).locator(".paper-card__thumb img")).to_be_visible()

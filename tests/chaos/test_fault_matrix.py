@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from newsletter.models import Delivery
 from subscribers.models import Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 READERS = 12

@@ -1,9 +1,8 @@
 """The editors' admin pages (newsletter/admin.py), as an editor uses them."""
 
 import datetime as dt
-import json
-
 import importlib
+import json
 
 import pytest
 from django.apps import apps

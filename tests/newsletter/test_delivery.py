@@ -10,18 +10,20 @@ from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from mail.errors import error_is_transient
 from newsletter import delivery
 from newsletter.delivery import (
     deliveries_resolve_stale,
     digest_send_batch,
     digests_dispatch,
-    subscribers_due,
 )
+from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble
+from newsletter.journal import journal_key, journal_write_many
 from newsletter.models import Delivery, Edition
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)  # a Monday
@@ -270,9 +272,9 @@ def test_a_permanent_error_fails_that_reader_only_and_is_not_retried(edition, sc
 
 
 def test_a_4xx_from_the_esp_is_permanent():
-    assert not delivery.error_is_transient(AnymailAPIError("invalid", status_code=422))
-    assert delivery.error_is_transient(AnymailAPIError("down", status_code=503))
-    assert delivery.error_is_transient(ConnectionError("reset"))
+    assert not error_is_transient(AnymailAPIError("invalid", status_code=422))
+    assert error_is_transient(AnymailAPIError("down", status_code=503))
+    assert error_is_transient(ConnectionError("reset"))
 
 
 def test_transient_errors_give_up_after_max_attempts(edition, scripted):
@@ -312,7 +314,7 @@ def _claimed_then_killed(edition, readers, journal: dict):
     delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
     rows = {r.subscriber_id: r for r in Delivery.objects.all()}
     for reader, value in journal.items():
-        delivery._journal_write_many([(delivery._journal_key(rows[reader.id]), value)])
+        journal_write_many([(journal_key(rows[reader.id]), value)])
     return rows
 
 

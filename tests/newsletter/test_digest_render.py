@@ -1,23 +1,19 @@
 """The batch renderer (newsletter/digest_render.py) assembles each reader's digest from
 a proof rendered once per edition. What a reader gets must be exactly what the
-templates make for them (newsletter/rendering.email_render), hostile text included."""
+templates make for them (mail/rendering.py, email_render), hostile text included."""
 
 import datetime as dt
 
 import pytest
 from django.core import mail
 
+from mail.rendering import email_render
 from newsletter import digest_render
-from newsletter.delivery import (
-    deliveries_create,
-    digest_context,
-    digest_proof_context,
-    digest_send_batch,
-)
+from newsletter.delivery import deliveries_create, digest_send_batch
+from newsletter.digest import digest_context, digest_proof_context
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
 from newsletter.ranking import digest_select, ranking_data_load
-from newsletter.rendering import email_render
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 

@@ -3,13 +3,11 @@ import re
 
 import pytest
 
-from newsletter.delivery import SUBJECT_MAX_CHARS, digest_context, digest_subject
+from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
-from newsletter.ranking import digest_select, ranking_data_load
-from newsletter.sending import email_build
+from newsletter.ranking import ranking_data_load
 from subscribers.models import MAX_PAPERS_PER_DIGEST
-from subscribers.tokens import subscriber_unsubscribe_url
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -19,7 +17,7 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "", **reader,
 ):
-    """Build the digest email one reader would get, through the one email builder.
+    """The digest email one reader would get, made by the one digest builder.
     `second_topic`: another topic the reader follows, which the first paper is also in."""
     topic = TopicFactory(name="Continual learning")
     other = TopicFactory(name=second_topic) if second_topic else None
@@ -41,13 +39,7 @@ def digest_message(
     subscriber = SubscriberFactory(papers_per_digest=min(papers, 20) or 1, **reader)
     subscriber.topics.add(topic, *([other] if other else []))
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
-    selection = digest_select(subscriber=subscriber, date=DAY, data=data)
-    message = email_build(
-        to=subscriber.email, template="digest",
-        context=digest_context(edition=edition, selection=selection, subscriber=subscriber),
-        unsubscribe_url=subscriber_unsubscribe_url(subscriber=subscriber),
-        tags=["digest"], metadata={"delivery_id": 1, "edition": DAY.isoformat()},
-    )
+    message = digest_make(edition=edition, subscriber=subscriber, data=data).message
     return message, message.alternatives[0][0]
 
 
@@ -194,3 +186,14 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
 def test_a_weekly_digest_says_so():
     _, html = digest_message(papers=2, frequency="weekly")
     assert "picked for you this week" in html
+
+
+@pytest.mark.django_db
+def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
+    """A `style="color: ... !important"` on an element beats every rule of the <style>
+    block, the dark-mode ones included; only the dark rules themselves may use it."""
+    _, html = digest_message(papers=3, note="A note.")
+    inline_styles = re.findall(r'style="([^"]*)"', html)
+    assert inline_styles and not [s for s in inline_styles if "!important" in s]
+    assert html.startswith("<!DOCTYPE html><html lang=\"en\"")
+    assert len(re.findall(r'<h2 class="title"', html)) == 3

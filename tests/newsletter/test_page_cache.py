@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.test.signals import template_rendered
 from django.utils import timezone
 
@@ -204,10 +205,16 @@ def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
 
 
 @pytest.mark.usefixtures("all_cached")
-def test_an_editors_note_refreshes_that_edition_only(client, django_capture_on_commit_callbacks):
-
+def test_an_editors_note_refreshes_that_edition_only(
+    client, admin_client, django_capture_on_commit_callbacks
+):
+    edition = Edition.objects.get(date=DAY)
     with django_capture_on_commit_callbacks(execute=True):
-        curation.edition_note_set(edition=Edition.objects.get(date=DAY), note="A **great** day.")
+        saved = admin_client.post(
+            f"/{settings.ADMIN_URL}newsletter/edition/{edition.pk}/change/",
+            {"note": "A **great** day."},
+        )
+    assert saved.status_code == 302
 
     assert "<strong>great</strong>" in client.get(f"/editions/{DAY}/").content.decode()
     assert served_from_cache(client, f"/editions/{EARLIER}/")

@@ -11,7 +11,7 @@ from django.utils import timezone
 from newsletter.models import Delivery, DeliveryEvent, Edition
 from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD, SOFT_BOUNCED
 from subscribers.models import ConsentRecord, Subscriber, Suppression
-from subscribers.selectors import email_hash, email_is_suppressed
+from subscribers.suppression import email_hash, email_is_suppressed
 from tests.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db
@@ -172,7 +172,8 @@ def test_an_esp_unsubscribe_event_unsubscribes_the_reader(client):
 
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
-    assert reader.consents.filter(action=ConsentRecord.Action.UNSUBSCRIBE).count() == 1
+    (consent,) = reader.consents.filter(action=ConsentRecord.Action.UNSUBSCRIBE)
+    assert consent.source == Subscriber.Source.ESP  # the record says where it came from
     assert not Suppression.objects.exists()  # unsubscribed, not suppressed: may come back
     event = DeliveryEvent.objects.get()
     assert event.event_type == "unsubscribed" and event.delivery == delivery

@@ -18,7 +18,7 @@ from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, DeliveryEvent
 from subscribers import services
 from subscribers.models import ConsentRecord, Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from subscribers.tokens import _manage_token, confirm_token
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 

@@ -1,4 +1,4 @@
-"""One form of an address at every entry point (subscribers/selectors.py,
+"""One form of an address at every entry point (subscribers/addresses.py,
 email_normalise and email_hash): the subscribe form, the import, the admin, the
 ESP's webhook and every suppression lookup agree on user@bücher.de."""
 
@@ -8,9 +8,10 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
+from subscribers.addresses import email_normalise
 from subscribers.csv_io import subscribers_import
 from subscribers.models import Subscriber
-from subscribers.selectors import email_hash, email_is_suppressed, email_normalise
+from subscribers.suppression import email_hash, email_is_suppressed
 
 pytestmark = pytest.mark.django_db
 

@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from subscribers.models import ConsentRecord, Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from tests.factories import SubscriberFactory, TopicFactory
 
 

@@ -11,7 +11,7 @@ from django.test import override_settings
 from subscribers import tokens
 from subscribers.consent import CONSENT_TEXT_VERSION
 from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from subscribers.selectors import email_hash
+from subscribers.suppression import email_hash
 from tests.factories import SubscriberFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,17 +1,16 @@
-"""Send the digest on demand: the same ledger and batch sending as the beat task
-(newsletter/delivery.py), run in this process with progress. Rerunning it sends
+"""Send the digest on demand: the dispatcher's own functions (newsletter/delivery.py),
+with the batches sent in this process and progress shown. Rerunning it sends
 nothing twice: readers with a delivery of the edition are not due any more."""
 
 import datetime as dt
 
 from django.core.management import BaseCommand, CommandError
-from django.db import transaction
 from django.utils import timezone
 
-from newsletter import delivery
+from newsletter import delivery, digest
+from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble, edition_current
-from newsletter.models import Edition
-from newsletter.ranking import digest_select, ranking_data_load
+from newsletter.ranking import ranking_data_load
 
 
 class Command(BaseCommand):
@@ -30,51 +29,45 @@ class Command(BaseCommand):
             raise CommandError("No edition to send: no papers for that date (fetch_papers first).")
         if edition.on_hold:
             raise CommandError(f"{edition} is on hold: nothing goes out until it is released.")
-        due = delivery.subscribers_due(now=moment, edition=edition, any_hour=bool(now or to))
-        if to:
-            due = due.filter(email__iexact=to.strip())
-        subscribers = list(due.prefetch_related("topics").order_by("id"))
+        if dry_run:
+            self._dry_run(edition, list(
+                subscribers_due(now=moment, edition=edition, any_hour=now, email=to)
+                .prefetch_related("topics").order_by("id")
+            ))
+            return
+        ids = delivery.edition_dispatch(edition=edition, now=moment, any_hour=now, email=to, queue=False)
+        if not ids:
+            self.stdout.write(f"Nobody is due for {edition} (already sent, or not their hour).")
+            return
+        totals = delivery.deliveries_send_inline(delivery_ids=ids, progress=self._progress)
+        self.stdout.write(
+            f"{edition}: {len(totals.sent)} sent, {len(totals.failed)} failed, "
+            f"{len(totals.skipped)} skipped"
+            + (f", {len(totals.retry)} left pending for the dispatcher to retry" if totals.retry else "")
+        )
+
+    def _progress(self, done: int, total: int, outcome: delivery.BatchOutcome) -> None:
+        if total > delivery.BATCH_SIZE:
+            self.stdout.write(f"  {done}/{total} processed, {len(outcome.sent)} sent")
+
+    def _dry_run(self, edition, subscribers) -> None:
+        """Each reader's digest made as it would be sent (digest.digest_make), not sent."""
         if not subscribers:
             self.stdout.write(f"Nobody is due for {edition} (already sent, or not their hour).")
             return
-        if dry_run:
-            self._table(edition, subscribers)
-            return
-        self._send(edition, [s.id for s in subscribers], moment)
-
-    def _table(self, edition: Edition, subscribers) -> None:
         data = ranking_data_load(date=edition.date, subscriber_ids=[s.id for s in subscribers])
         self.stdout.write(f"{edition}: {len(subscribers)} reader(s) would get (dry run, nothing sent)")
         width = max(len(s.email) for s in subscribers)
         self.stdout.write(f"{'EMAIL'.ljust(width)}  #  PAPERS (reason) + also trending")
         for subscriber in subscribers:
-            selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
-            if selection.skip:
+            made = digest.digest_make(edition=edition, subscriber=subscriber, data=data)
+            if made.message is None:
                 self.stdout.write(f"{subscriber.email.ljust(width)}  -  skipped: nothing matched")
                 continue
+            selection = made.selection
             lines = [f"{r.paper.title[:60]} ({r.reason})" for r in selection.papers]
             lines += [f"+ {r.paper.title[:60]}" for r in selection.also_trending]
-            first, *rest = lines or ["(nothing)"]
+            first, *rest = lines
             self.stdout.write(f"{subscriber.email.ljust(width)} {len(selection.papers):>2}  {first}")
             for line in rest:
                 self.stdout.write(f"{''.ljust(width)}     {line}")
-
-    def _send(self, edition: Edition, subscriber_ids: list[int], moment) -> None:
-        with transaction.atomic():
-            delivery_ids = delivery.deliveries_create(
-                edition=edition, subscriber_ids=subscriber_ids, now=moment
-            )
-        total, done = len(delivery_ids), 0
-        totals = {"sent": 0, "failed": 0, "skipped": 0, "retry": 0}
-        for batch in delivery.chunked(delivery_ids):
-            outcome = delivery.digest_send_batch(delivery_ids=batch)
-            for key in totals:
-                totals[key] += len(getattr(outcome, key))
-            done += len(batch)
-            if total > delivery.BATCH_SIZE:
-                self.stdout.write(f"  {done}/{total} processed, {totals['sent']} sent")
-        self.stdout.write(
-            f"{edition}: {totals['sent']} sent, {totals['failed']} failed, "
-            f"{totals['skipped']} skipped"
-            + (f", {totals['retry']} left pending for the dispatcher to retry" if totals["retry"] else "")
-        )

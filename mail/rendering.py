@@ -39,16 +39,30 @@ def email_base_context() -> dict:
     }
 
 
-def mjml_to_html(source: str, *, keep_comments: bool = False) -> str:
-    """Compile an MJML document and inline its CSS. `keep_comments` keeps the HTML
-    comments of <mj-raw> (the cut marks of a digest proof, digest_render.py)."""
-    html = mjml.mjml2html(source, disable_comments=not keep_comments, fonts=_MJML_FONTS)
+def mjml_compile(source: str, *, keep_comments: bool = False) -> str:
+    """An MJML document as HTML (MRML), CSS not inlined yet. `keep_comments` keeps
+    the HTML comments of <mj-raw> (the cut marks of a digest proof,
+    newsletter/digest_render.py)."""
+    return mjml.mjml2html(source, disable_comments=not keep_comments, fonts=_MJML_FONTS)
+
+
+def css_inline(html: str) -> str:
     return _INLINER.inline(html)
+
+
+def mjml_to_html(source: str, *, keep_comments: bool = False) -> str:
+    """Compile an MJML document and inline its CSS."""
+    return css_inline(mjml_compile(source, keep_comments=keep_comments))
 
 
 def subject_clean(subject: str) -> str:
     """One line, no CR/LF (header injection), no runs of spaces."""
     return _WHITESPACE.sub(" ", subject).strip()
+
+
+def text_tidy(text: str) -> str:
+    """The plain-text part as sent: no runs of blank lines, one final newline."""
+    return _BLANK_LINES.sub("\n\n", text).strip() + "\n"
 
 
 def email_render(*, template: str, context: dict) -> RenderedEmail:
@@ -58,6 +72,6 @@ def email_render(*, template: str, context: dict) -> RenderedEmail:
     source = get_template(f"emails/{template}.mjml", using="django").render(ctx)
     return RenderedEmail(
         subject=subject_clean(subject),
-        text=_BLANK_LINES.sub("\n\n", text).strip() + "\n",
+        text=text_tidy(text),
         html=mjml_to_html(source),
     )

@@ -1,0 +1,307 @@
+"""How a reader's digest of an edition is made: the one place.
+
+`digest_make` chooses the reader's papers (ranking.digest_select, from data loaded
+once per batch), builds the context the digest templates use, renders it and
+builds the message with its list headers (mail/building.py). Everything that shows
+or sends a digest calls it: the batch send (newsletter/delivery.py), preview as a
+reader and test send (newsletter/curation.py) and `send_digests --dry-run`. So
+what an editor previews as a reader is, byte for byte, what that reader gets
+(tests/newsletter/test_digest.py).
+
+Rendering: a reader's own digest (with their feedback, manage and unsubscribe
+links) is assembled from the edition's proof (newsletter/digest_render.py: the
+templates run once per edition, not once per reader). A digest without personal
+links (a test send to an editor, a preview for "a reader with no topics") runs the
+templates directly; the two renderers give the same bytes for the same context
+(tests/newsletter/test_digest_render.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from anymail.message import AnymailMessage
+from django.conf import settings
+
+from mail.building import email_message
+from mail.rendering import RenderedEmail, email_base_context, email_render
+from subscribers.models import Subscriber
+from subscribers.tokens import subscriber_links, subscriber_manage_url
+
+from .archive import delivery_view_url
+from .digest_render import DigestProof, digest_proof
+from .editions import note_html
+from .feedback import feedback_url, subscriber_fingerprint
+from .models import Delivery, Edition, Topic
+from .ranking import (
+    DigestSelection,
+    RankedPaper,
+    RankingData,
+    digest_candidates,
+    digest_select,
+)
+
+DIGEST_TEMPLATE = "digest"
+# About two lines at 600 px: the reader scans, the link has the rest.
+ABSTRACT_MAX_CHARS = 160
+SUBJECT_TITLE_MAX_CHARS = 90
+
+
+@dataclass
+class EveryoneReader:
+    """A reader with no topics or keywords (they get the edition as it trends):
+    previews work before anyone has subscribed. Quacks like a Subscriber for
+    ranking (digest_select); has no links of its own."""
+
+    id: int = 0
+    pk: int = 0
+    email: str = "reader@example.com"
+    frequency: str = Subscriber.Frequency.DAILY
+    keywords: str = ""
+    exclude_keywords: str = ""
+    only_with_code: bool = False
+    papers_per_digest: int = 10
+    skip_empty: bool = False
+
+    @property
+    def topics(self):
+        return Topic.objects.none()
+
+
+@dataclass(frozen=True)
+class Digest:
+    selection: DigestSelection
+    # None when there is nothing to send: the reader skips days when nothing
+    # matched and this is one, or the edition has no paper for them at all.
+    message: AnymailMessage | None
+
+    @property
+    def paper_ids(self) -> list[int]:
+        return self.selection.paper_ids
+
+    @property
+    def html(self) -> str:
+        if self.message is None:
+            return ""
+        return next((body for body, mime in self.message.alternatives if mime == "text/html"), "")
+
+
+def digest_make(
+    *,
+    edition: Edition,
+    subscriber: Subscriber | None,
+    data: RankingData,
+    delivery: Delivery | None = None,
+    personal_links: bool = True,
+    proofs: dict[tuple[int, bool], DigestProof] | None = None,
+) -> Digest:
+    """The digest `subscriber` gets for `edition` (a reader with no topics when
+    None), ranked from `data` (ranking.ranking_data_load for the edition's date and
+    at least this reader). `delivery`: the ledger row it is sent for (its metadata
+    and the reader's signed "view in browser" link); without one the link is the
+    edition's public page. Without `personal_links` the reader's feedback, manage
+    and unsubscribe links are left out (a test send to an editor must not carry a
+    reader's unsubscribe link). `proofs`: shared by the digests of one batch."""
+    reader = subscriber or EveryoneReader()
+    selection = digest_select(subscriber=reader, date=edition.date, data=data)
+    if selection.skip or not selection.paper_ids:
+        return Digest(selection=selection, message=None)
+    weekly = reader.frequency == Subscriber.Frequency.WEEKLY
+    linked = subscriber if personal_links else None
+    manage_url = unsubscribe_url = None
+    if linked is not None:
+        manage_url, unsubscribe_url = subscriber_links(subscriber=linked)
+    context = digest_context(
+        edition=edition, selection=selection, subscriber=linked, manage_url=manage_url, weekly=weekly
+    )
+    if delivery is not None:
+        # The reader's own copy, by a signed link (newsletter/archive.py).
+        context["view_in_browser_url"] = delivery_view_url(delivery=delivery)
+    context["unsubscribe_url"] = unsubscribe_url
+    rendered = _render(edition=edition, context=context, data=data, proofs=proofs, personal=bool(linked))
+    metadata = {"edition": edition.date.isoformat()}
+    if delivery is not None:
+        metadata = {"delivery_id": delivery.pk, **metadata}
+    message = email_message(
+        to=reader.email, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=["digest"],
+        metadata=metadata,
+    )
+    return Digest(selection=selection, message=message)
+
+
+def _render(*, edition: Edition, context: dict, data: RankingData, proofs: dict | None,
+            personal: bool) -> RenderedEmail:
+    if not personal:
+        return email_render(template=DIGEST_TEMPLATE, context=context)
+    proofs = {} if proofs is None else proofs
+    key = (edition.pk, context["weekly"])
+    if key not in proofs:
+        proofs[key] = digest_proof(
+            context=digest_proof_context(edition=edition, weekly=context["weekly"], data=data)
+        )
+    return proofs[key].render(context)
+
+
+# --- The context the digest templates use ------------------------------------------------
+
+
+def _abstract_short(paper) -> str:
+    text = (paper.ai_summary or paper.abstract or "").strip()
+    if len(text) <= ABSTRACT_MAX_CHARS:
+        return text
+    return text[:ABSTRACT_MAX_CHARS].rsplit(" ", 1)[0].rstrip(",.;:") + "…"
+
+
+def _feedback_links(subscriber: Subscriber, paper, fingerprint: str) -> dict:
+    return {
+        "more_url": feedback_url(subscriber=subscriber, paper=paper, vote=1, fingerprint=fingerprint),
+        "less_url": feedback_url(subscriber=subscriber, paper=paper, vote=-1, fingerprint=fingerprint),
+    }
+
+
+def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -> dict:
+    paper = ranked.paper
+    return {
+        "id": paper.id,
+        "n": n,
+        "title": paper.title,
+        "url": paper.url or paper.arxiv_url,
+        "byline": paper.byline,
+        "upvotes": paper.upvotes,
+        "num_comments": paper.num_comments,
+        # Chips for the topics the "why" line does not already name.
+        "topics": [t for t in ranked.topics if t not in ranked.reason][:3],
+        "reason": ranked.reason,
+        "abstract": _abstract_short(paper),
+        "arxiv_url": paper.arxiv_url,
+        "pdf_url": paper.pdf_url,
+        "code_url": paper.github_repo,
+        "pinned": paper.pinned,
+        **(links or {}),
+    }
+
+
+@lru_cache(maxsize=16)
+def _note_html(note: str) -> str:
+    """The editor's note is the same in every digest of an edition: Markdown and the
+    sanitiser run once per note and process, not once per reader."""
+    return note_html(note)
+
+
+def edition_browser_url(edition: Edition) -> str:
+    """The public archive page of the edition (newsletter/archive_views.py)."""
+    return f"{settings.SITE_URL}/editions/{edition.date.isoformat()}/"
+
+
+def subject_title(title: str, limit: int = SUBJECT_TITLE_MAX_CHARS) -> str:
+    return title if len(title) <= limit else title[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+# Inboxes show about this much of a subject on a phone; past it the count is cut off.
+SUBJECT_MAX_CHARS = 70
+# "TÜLU 3: Pushing Frontiers in ..." is known by what comes before the colon, when short.
+SHORT_NAME_MAX_CHARS = 32
+
+
+def _short_name(title: str) -> str:
+    name, colon, _ = title.partition(":")
+    return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
+
+
+def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str]) -> str:
+    """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
+    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more."""
+    head = f"{site_name}, {'week to ' if weekly else ''}{date:%a} {date.day} {date:%b}"
+    if not titles:
+        return head
+    names = [_short_name(t) for t in titles]
+    # Two papers known by the same short name ("Agents: ...", "Agents: ...") keep their titles.
+    names = [n if names.count(n) == 1 else t for n, t in zip(names, titles, strict=True)]
+    for shown in range(len(names), 0, -1):
+        more = f" +{len(names) - shown}" if shown < len(names) else ""
+        subject = f"{head}: {', '.join(names[:shown])}{more}"
+        if len(subject) <= SUBJECT_MAX_CHARS:
+            return subject
+    more = f" +{len(names) - 1}" if len(names) > 1 else ""
+    return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
+
+
+def _edition_context(*, edition: Edition, weekly: bool) -> dict:
+    """What the digest templates use that is the same for every reader of an edition."""
+    period = "this week" if weekly else "today"
+    return {
+        "edition": edition,
+        "edition_date": edition.date,
+        "weekly": weekly,
+        "period": period,
+        "note_html": _note_html(edition.note),
+        "note_text": edition.note.strip(),
+    }
+
+
+def digest_context(
+    *, edition: Edition, selection: DigestSelection, subscriber: Subscriber | None = None,
+    manage_url: str | None = None, weekly: bool | None = None,
+) -> dict:
+    """Everything digest.subject.txt / digest.txt / digest.mjml use. `subscriber`:
+    whose links the digest carries (None: no personal links). `manage_url`: the
+    reader's, when the caller made it already (subscriber_links). `weekly`: the
+    wording of a weekly digest (default: the subscriber's frequency)."""
+    if subscriber is not None:
+        fingerprint = subscriber_fingerprint(subscriber=subscriber)
+        papers = [
+            _paper_context(r, n, _feedback_links(subscriber, r.paper, fingerprint))
+            for n, r in enumerate(selection.papers, 1)
+        ]
+    else:
+        papers = [_paper_context(r, n) for n, r in enumerate(selection.papers, 1)]
+    # Also-trending items carry no feedback links (the templates show none).
+    also = [_paper_context(r) for r in selection.also_trending]
+    lead = (papers or also or [None])[0]
+    total = len(papers) or len(also)
+    if weekly is None:
+        weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
+    context = _edition_context(edition=edition, weekly=weekly)
+    period = context["period"]
+    subject = digest_subject(
+        site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
+        titles=[p["title"] for p in papers or also],
+    )
+    summary = preheader = ""
+    if lead:
+        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        if not papers:
+            summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
+        preheader = summary
+        if papers and papers[0]["reason"]:
+            preheader += f" — {papers[0]['reason']}"
+    return {
+        **context,
+        "papers": papers,
+        "also_trending": also,
+        "also_heading": (
+            f"ALSO TRENDING {period.upper()}" if papers
+            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
+        ),
+        "subject": subject,
+        "summary": summary,  # the header's line under the date
+        "preheader": preheader,
+        "view_in_browser_url": edition_browser_url(edition),
+        "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),
+    }
+
+
+def digest_proof_context(*, edition: Edition, weekly: bool, data: RankingData) -> dict:
+    """The context of the proof every digest of the edition is assembled from
+    (digest_render.py): each candidate paper as a card and as an also-trending item."""
+    candidates = digest_candidates(date=edition.date, weekly=weekly, data=data)
+    papers = [
+        _paper_context(RankedPaper(
+            paper=p, score=0, relevance=0, reason="",
+            topics=[h.name for h in data.topic_hits.get(p.id, [])[:1]],
+        ))
+        for p in candidates
+    ]
+    return {**_edition_context(edition=edition, weekly=weekly), "papers": papers, "also_trending": papers}

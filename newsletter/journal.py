@@ -1,0 +1,71 @@
+"""The delivery journal in Redis (rules 2 and 3 of newsletter/delivery.py): each send
+is recorded as it happens, "attempting" right before the provider call and
+"sent:<message id>" right after it, so a row a dead worker left in `sending` can
+be settled from what really happened."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import redis
+from django.conf import settings
+from django.db import connection as db_connection
+
+from .models import Delivery
+
+logger = logging.getLogger(__name__)
+
+# How long a journal entry lives: longer than any claim can stay unresolved.
+JOURNAL_TTL_SECONDS = 3 * 24 * 3600
+ATTEMPTING = "attempting"
+SENT_PREFIX = "sent:"
+
+_redis_client: redis.Redis | None = None
+
+
+def _client() -> redis.Redis:
+    global _redis_client
+    if _redis_client is None:
+        _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+    return _redis_client
+
+
+def journal_key(delivery: Delivery) -> str:
+    # The claim time is part of the key: a row claimed again (after a retry) starts
+    # a fresh entry, and ids reused by another database never collide.
+    db = db_connection.settings_dict["NAME"]
+    return f"digest:journal:{db}:{delivery.pk}:{delivery.claimed_at.timestamp():.6f}"
+
+
+def journal_write_many(entries: list[tuple[str, str]]) -> None:
+    """Several entries in one round trip (a pipeline, not a transaction: each SET
+    stands on its own). A "sent" entry that cannot be written is logged, not raised:
+    the batch's ledger write records the send all the same."""
+    pipe = _client().pipeline(transaction=False)
+    for key, value in entries:
+        pipe.set(key, value, ex=JOURNAL_TTL_SECONDS)
+    try:
+        pipe.execute()
+    except redis.RedisError:
+        if entries[-1][1] == ATTEMPTING:
+            raise
+        logger.exception("digests sent, but the journal could not record them: %s", entries)
+
+
+def journal_read(deliveries: Sequence[Delivery]) -> list[str | None]:
+    """The entry of each claimed row (None: never attempted), in order."""
+    if not deliveries:
+        return []
+    return [e.decode() if e else None for e in _client().mget([journal_key(d) for d in deliveries])]
+
+
+def journal_forget(keys: Sequence[str]) -> None:
+    """Drop the entries of settled rows (their keys, taken while the rows still had
+    their claim time); they expire by themselves if Redis is away."""
+    if not keys:
+        return
+    try:
+        _client().delete(*keys)
+    except redis.RedisError:
+        pass

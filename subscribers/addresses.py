@@ -1,0 +1,36 @@
+"""The one stored form of an email address, used at every entry point (subscribe
+form, import, admin, ESP webhooks, suppression lookups)."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from django.core.exceptions import ValidationError
+
+
+def email_normalise(email: str) -> str:
+    """Unicode in NFC, the domain lower-cased and IDNA-encoded (user@Bücher.de ->
+    user@xn--bcher-kva.de), the local part as given. RFC 5321 lets a server treat
+    the local part case-sensitively, so mail goes to it as the reader typed it;
+    every comparison is case-insensitive (the unique index
+    subscriber_email_ci_unique, `email__iexact` lookups and
+    subscribers/suppression.py's `email_hash`), so Ann@x.org and ann@x.org are one
+    reader. Raises ValidationError."""
+    local, at, domain = unicodedata.normalize("NFC", email.strip()).rpartition("@")
+    domain = domain.strip().rstrip(".")
+    if not at or not local or not domain:
+        raise ValidationError("Enter a valid email address.", code="invalid")
+    try:
+        domain = domain.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValidationError("Enter a valid email address.", code="invalid") from exc
+    return f"{local}@{domain}"
+
+
+def email_normalise_or_given(text: str) -> str:
+    """email_normalise, or the text stripped when it is no address (an ESP may
+    report anything as a recipient)."""
+    try:
+        return email_normalise(text)
+    except ValidationError:
+        return text.strip()

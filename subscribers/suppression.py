@@ -1,0 +1,80 @@
+"""The suppression list: addresses that must never be mailed again, kept only as a
+keyed hash. This module is its one writer; every other module (the ESP webhook,
+editors' actions, erasure, the digest batch) calls these functions.
+
+Suppressing an address also marks the subscriber with that address (if any)
+`suppressed`; lifting it puts them back where their own choices left them."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.utils import timezone
+
+from .addresses import email_normalise_or_given
+from .models import Subscriber, Suppression
+
+
+def email_hash(email: str) -> str:
+    """A keyed hash of the address in its compared form (email_normalise, then
+    lower-cased whole): what the suppression list keeps, so a deleted subscriber's
+    address is not stored but is still never mailed again, whichever spelling of
+    the domain a later form, import or bounce uses. Something that is not an
+    address (an ESP may report anything) is hashed stripped and lower-cased.
+    Keyed so the list cannot be checked against a list of addresses by someone
+    holding only a database dump."""
+    compared = email_normalise_or_given(email).lower()
+    return hashlib.blake2b(
+        compared.encode(), key=settings.SECRET_KEY.encode()[:64], digest_size=32
+    ).hexdigest()
+
+
+def email_is_suppressed(email: str) -> bool:
+    return Suppression.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def emails_suppressed(emails: Iterable[str]) -> set[str]:
+    """Which of these addresses are suppressed: one query for a whole batch."""
+    by_hash = {email_hash(e): e for e in emails}
+    found = Suppression.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
+    return {by_hash[h] for h in found}
+
+
+def address_suppress(*, email: str, reason: str, note: str = "", replace: bool = False) -> bool:
+    """Never mail `email` again: a Suppression row by hash, and the subscriber with
+    that address (if any) marked suppressed. True if the address was not suppressed
+    before. The first reason recorded is kept, unless `replace` (an editor's own
+    decision, with their note, overrides what was there)."""
+    now = timezone.now()
+    defaults = {"reason": reason, "note": note[:300]}
+    if replace:
+        _, created = Suppression.objects.update_or_create(email_hash=email_hash(email), defaults=defaults)
+    else:
+        _, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
+    Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
+        status=Subscriber.Status.SUPPRESSED
+    ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
+    return created
+
+
+def address_unsuppress(*, email: str) -> bool:
+    """Lift the suppression of `email`. Its subscriber (if any) goes back to where
+    their own choices left them: unsubscribed if they did, active if they confirmed,
+    else pending (never subscribed by an editor's click). True if a row was lifted."""
+    deleted, _ = Suppression.objects.filter(email_hash=email_hash(email)).delete()
+    now = timezone.now()
+    for subscriber in Subscriber.objects.filter(
+        email__iexact=email_normalise_or_given(email), status=Subscriber.Status.SUPPRESSED
+    ):
+        if subscriber.unsubscribed_at:
+            status = Subscriber.Status.UNSUBSCRIBED
+        elif subscriber.confirmed_at:
+            status = Subscriber.Status.ACTIVE
+        else:
+            status = Subscriber.Status.PENDING
+        Subscriber.objects.filter(pk=subscriber.pk).update(
+            status=status, status_changed_at=now, updated_at=now
+        )
+    return bool(deleted)

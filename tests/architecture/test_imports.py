@@ -1,0 +1,83 @@
+"""The dependency rules of the layout (README, "Layout"): no import cycles at load
+time, and the two apps use each other only through the modules each declares
+public (PUBLIC_MODULES in its __init__.py), never a private name. `mail` is below
+both apps and imports neither."""
+
+from pathlib import Path
+
+import mail
+import newsletter
+import subscribers
+from tests.architecture.imports import boundary_violations, cycles, imports_of
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ["config", "newsletter", "subscribers", "mail"]
+PUBLIC = {
+    "newsletter": set(newsletter.PUBLIC_MODULES),
+    "subscribers": set(subscribers.PUBLIC_MODULES),
+    "mail": set(mail.PUBLIC_MODULES),
+}
+
+
+def test_no_module_imports_itself_back_at_load_time():
+    """Services import tasks; each task imports its service inside its body (the one
+    allowed lazy edge), so no two modules need each other to load."""
+    assert cycles(imports_of(ROOT, PACKAGES)) == []
+
+
+def test_the_apps_use_each_other_through_public_modules_and_names_only():
+    assert boundary_violations(imports_of(ROOT, PACKAGES), PUBLIC) == []
+
+
+def test_mail_imports_neither_app():
+    found = [i for i in imports_of(ROOT, ["mail", "newsletter", "subscribers"])
+             if i.importer.startswith("mail") and not i.module.startswith("mail")]
+    assert found == []
+
+
+def test_declared_public_modules_exist():
+    for app, names in PUBLIC.items():
+        for name in names:
+            assert (ROOT / app / f"{name.replace('.', '/')}.py").exists(), f"{app}.{name}"
+
+
+# --- The checks themselves catch what they are for ------------------------------------
+
+
+def _tree(tmp_path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return tmp_path
+
+
+def test_a_cycle_is_found_and_a_lazy_import_breaks_it(tmp_path):
+    root = _tree(tmp_path, {
+        "app/__init__.py": "",
+        "app/services.py": "from .tasks import send\n",
+        "app/tasks.py": "from . import services\n",
+        "other/__init__.py": "",
+        "other/services.py": "from other.tasks import send\n",
+        "other/tasks.py": "def send():\n    from other import services\n",
+    })
+    assert cycles(imports_of(root, ["app", "other"])) == [["app.services", "app.tasks"]]
+
+
+def test_a_private_name_or_a_module_not_declared_public_is_reported(tmp_path):
+    root = _tree(tmp_path, {
+        "a/__init__.py": "",
+        "a/views.py": "from b.services import _helper, helper\nfrom b.models import Thing\n",
+        "a/tasks.py": "def run():\n    from b.internal import x\n",
+        "b/__init__.py": "",
+        "b/services.py": "def helper(): ...\ndef _helper(): ...\n",
+        "b/models.py": "Thing = 1\n",
+        "b/internal.py": "x = 1\n",
+    })
+    problems = boundary_violations(
+        imports_of(root, ["a", "b"]), {"a": set(), "b": {"services", "models"}}
+    )
+    assert sorted(problems) == [
+        "a.tasks:2 imports b.internal, which b does not declare public",
+        "a.views:1 imports b.services._helper, a private name",
+    ]

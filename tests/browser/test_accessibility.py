@@ -1,0 +1,111 @@
+"""Every page a reader can reach, checked by axe-core in Chromium in the light and the
+dark colour scheme: no serious or critical violation. And the things axe cannot judge
+alone: a failed form takes the reader to what went wrong, pages reflow at 320 px."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from newsletter.editions import edition_assemble, edition_freeze
+from newsletter.feedback import feedback_url
+from subscribers import tokens
+from tests.browser.conftest import axe_blocking
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+DAY = dt.date(2025, 11, 24)
+NARROWEST = {"width": 320, "height": 640}
+
+
+@pytest.fixture
+def site(settings, live_server):
+    """A day of papers, an edition, and a confirmed reader with their signed links."""
+    settings.SITE_URL = live_server.url
+    agents = TopicFactory(name="Agents", description="Tool use, planning and memory.")
+    TopicFactory(name="Vision", description="Images and video.")
+    papers = [
+        PaperFactory(trending_date=DAY, title=f"Agents that plan, part {n}", upvotes=90 - n,
+                     github_repo="https://github.com/example/a" if n % 2 else "", pinned=n == 0)
+        for n in range(4)
+    ]
+    for paper in papers:
+        PaperTopicFactory(paper=paper, topic=agents, score=0.9, matched_terms=["plan"])
+    edition_freeze(edition=edition_assemble(date=DAY))  # sent: public in the archive
+    reader = SubscriberFactory(email="ada@example.com")
+    reader.topics.add(agents)
+    manage = tokens.subscriber_manage_url(subscriber=reader)
+    return {
+        "home": "/",
+        "day": f"/papers/{DAY.isoformat()}/",
+        "archive": "/editions/",
+        "edition": f"/editions/{DAY.isoformat()}/",
+        "subscribe": "/subscribe/",
+        "check-inbox": "/subscribe/check-your-inbox/",
+        "confirm": tokens.confirm_url(subscriber=SubscriberFactory(status="pending")),
+        "manage": manage,
+        "delete": manage + "delete/",
+        "unsubscribe": tokens.subscriber_unsubscribe_url(subscriber=reader),
+        "feedback": feedback_url(subscriber=reader, paper=papers[1], vote=1),
+        "link-invalid": "/manage/not-a-valid-token/",
+    }
+
+
+def _visit(page, live_server, url: str) -> None:
+    response = page.goto(url if url.startswith("http") else live_server.url + url)
+    # The page itself, not an error page standing in for it (a bad link's page is a 4xx).
+    assert response.status == (404 if "not-a-valid-token" in url else 200), (url, response.status)
+
+
+def _save(page, name: str) -> None:
+    out = Path(django_settings.SCREENSHOT_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_public_page_passes_axe(page, live_server, site, scheme):
+    page.emulate_media(color_scheme=scheme)
+    found = {}
+    for name, url in site.items():
+        _visit(page, live_server, url)
+        found[name] = axe_blocking(page)
+        if name in ("home", "subscribe", "manage"):
+            _save(page, f"a11y-{name}-{scheme}")
+    assert {name: v for name, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_failed_subscribe_moves_focus_to_an_error_summary(page, live_server, site, scheme):
+    page.emulate_media(color_scheme=scheme)
+    _visit(page, live_server, "/subscribe/")
+    page.get_by_label("Email address").fill("not an address")
+    page.get_by_role("button", name="Subscribe").click()
+    page.wait_for_load_state()
+
+    summary = page.locator(".sf-error-summary")
+    assert summary.is_visible()
+    assert page.evaluate("document.activeElement.classList.contains('sf-error-summary')")
+    # Each problem links to its field; the topics error is tied to its group.
+    links = summary.get_by_role("link")
+    assert links.count() >= 3  # email, topics, consent
+    topics = page.locator("fieldset#topics")
+    described = topics.get_attribute("aria-describedby") or ""
+    assert described and page.locator(f"#{described.split()[0]}").inner_text().strip()
+    links.filter(has_text="topic").first.click()
+    assert page.evaluate("document.activeElement.closest('fieldset')?.id") == "topics"
+    assert axe_blocking(page) == []
+    _save(page, f"a11y-subscribe-errors-{scheme}")
+
+
+def test_pages_reflow_at_320_px(page, live_server, site):
+    page.set_viewport_size(NARROWEST)
+    for name in ("home", "subscribe", "manage", "edition"):
+        _visit(page, live_server, site[name])
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name}: {overflow}px wider than 320px"
+        cta = page.locator(".site-nav__cta").bounding_box()
+        assert cta["x"] + cta["width"] <= NARROWEST["width"], name
+        _save(page, f"a11y-{name}-320")

@@ -1,0 +1,101 @@
+"""newsletter/digest.py is the one place a reader's digest is made: the batch send,
+preview as a reader, test send and `send_digests --dry-run` all go through
+`digest_make`, and what an editor previews as a reader is what that reader gets,
+byte for byte."""
+
+import datetime as dt
+from io import StringIO
+from unittest import mock
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from newsletter import curation, digest
+from newsletter.delivery import deliveries_create, digest_send_batch
+from newsletter.editions import edition_assemble
+from newsletter.models import Delivery, Topic
+from newsletter.ranking import ranking_data_load
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+DAY = dt.date(2025, 11, 24)  # a Monday
+NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def edition(db):
+    agents = TopicFactory(name="Agents")
+    vision = TopicFactory(name="Vision")
+    for n in range(6):
+        topic = agents if n % 2 else vision
+        paper = PaperFactory(
+            trending_date=DAY, upvotes=90 - n, title=f"Paper {n} on {topic.name} & <tags>",
+            github_repo="https://github.com/example/repo" if n % 3 == 0 else "",
+        )
+        PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=[topic.name.lower()])
+    for n in range(3):
+        PaperFactory(trending_date=DAY, upvotes=20 - n, title=f"Unrelated paper {n}")
+    edition = edition_assemble(date=DAY)
+    edition.note = "A *big* day for agents."
+    edition.save()
+    return edition
+
+
+def _reader(edition, name="Agents", **kwargs):
+    reader = SubscriberFactory(delivery_hour=7, **kwargs)
+    reader.topics.add(Topic.objects.get(name=name))
+    return reader
+
+
+def _sent_html(message) -> str:
+    return next(body for body, mime in message.alternatives if mime == "text/html")
+
+
+@pytest.mark.parametrize("frequency", ["daily", "weekly"])
+def test_preview_as_a_reader_is_byte_for_byte_what_the_reader_is_sent(edition, frequency):
+    reader = _reader(edition, frequency=frequency, weekday=0)
+    others = [_reader(edition, name="Vision") for _ in range(2)]  # a batch, not one reader
+    ids = deliveries_create(edition=edition, subscriber_ids=[reader.id, *[o.id for o in others]], now=NOW)
+
+    preview = curation.edition_preview(edition=edition, subscriber=reader)
+    digest_send_batch(delivery_ids=ids, now=NOW)
+
+    (sent,) = [m for m in mail.outbox if m.to == [reader.email]]
+    assert preview.paper_count > 0
+    assert preview.html == _sent_html(sent)
+    assert preview.text == sent.body
+    assert preview.subject == sent.subject
+    assert Delivery.objects.get(subscriber=reader).status == "sent"
+
+
+def test_every_path_that_shows_or_sends_a_digest_makes_it_with_digest_make(edition):
+    reader = _reader(edition)
+    with mock.patch.object(digest, "digest_make", wraps=digest.digest_make) as make:
+        curation.edition_preview(edition=edition, subscriber=reader)
+        preview_call = make.call_args.kwargs
+        curation.edition_test_send(edition=edition, to="editor@example.org", subscriber=reader)
+        test_call = make.call_args.kwargs
+        call_command("send_digests", "--date", DAY.isoformat(), "--now", "--dry-run", stdout=StringIO())
+        dry_call = make.call_args.kwargs
+        call_command("send_digests", "--date", DAY.isoformat(), "--now", stdout=StringIO())
+        send_call = make.call_args.kwargs
+
+    assert make.call_count == 4
+    for call in (preview_call, test_call, dry_call, send_call):
+        assert call["subscriber"] == reader and call["edition"] == edition
+    assert test_call["personal_links"] is False  # the editor's copy carries no reader links
+    assert send_call["delivery"] == Delivery.objects.get(subscriber=reader)
+    test_message, sent = mail.outbox
+    assert test_message.to == ["editor@example.org"] and sent.to == [reader.email]
+    assert test_message.subject == "[Test] " + sent.subject
+
+
+def test_a_reader_who_skips_empty_days_gets_nothing_and_the_preview_says_so(edition):
+    reader = SubscriberFactory(delivery_hour=7, skip_empty=True, keywords="quantum chromodynamics")
+    made = digest.digest_make(
+        edition=edition, subscriber=reader,
+        data=ranking_data_load(date=DAY, subscriber_ids=[reader.id]),
+    )
+    assert made.message is None and made.selection.skip
+    preview = curation.edition_preview(edition=edition, subscriber=reader)
+    assert preview.paper_count == 0 and "no digest" in preview.subject
