@@ -4,8 +4,8 @@
 from django.urls import path
 
 from . import archive_views, feeds
-from .page_cache import public_page
 from . import urls as _site_urls  # noqa: F401 - registers the `isodate` converter
+from .page_cache import public_page
 
 app_name = "newsletter_public"
 urlpatterns = [
