@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint chaos bench loadtest clean
+.PHONY: run digest test install lint chaos bench loadtest eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 ## Set up (migrate, sample papers, topics, admin login) and start web + worker + beat.
 run: $(STAMP)
 	$(PY) -m config.devrun run
+
+## The newest day's digest to every active reader who has not had it, whatever their
+## hour (in development: into the outbox). Reruns send nothing twice.
+digest: $(STAMP)
+	$(PY) manage.py send_digests --latest --now
 
 ## The whole suite. DATABASE_URL / REDIS_URL choose the servers (CI: PostgreSQL, Redis).
 test: $(STAMP)
@@ -45,6 +50,11 @@ bench: $(STAMP)
 loadtest: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,loadtest]"
 	$(PY) -m bench.loadtest $(LOADTEST_ARGS)
+
+## Relevance on the labelled days (docs/relevance.md): P@5, R@10, empty digests and
+## the feedback simulation, per default topic. Needs DATABASE_URL; writes nothing.
+eval: $(STAMP)
+	DEBUG=true $(PY) manage.py eval_relevance $(EVAL_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check config newsletter subscribers tests

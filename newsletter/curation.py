@@ -135,26 +135,26 @@ class TopicPreviewRow:
 
 def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None = None) -> list[TopicPreviewRow]:
     """Which papers of the last TOPIC_PREVIEW_DAYS days would match `keywords`, and
-    how their scores for `topic` change. Touches no row: the editor has not saved."""
-    from .relevance import RELEVANCE_THRESHOLD, topic_match
+    how their scores for `topic` change (the hybrid score of relevance.py, as saving
+    would compute it). Touches no topic or score: the editor has not saved."""
+    from .relevance import RELEVANCE_THRESHOLD, topic_preview_scores
 
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
     keyword_list = [line.strip() for line in keywords.splitlines() if line.strip()]
     papers = list(
         Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
-        .only("id", "title", "abstract", "ai_keywords", "trending_date", "upvotes", "arxiv_id")
+        .only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding", "trending_date",
+              "upvotes", "arxiv_id")
         .order_by("-trending_date", "-upvotes")
     )
     current: dict[int, PaperTopic] = {}
     if topic is not None and topic.pk:
         current = {pt.paper_id: pt for pt in PaperTopic.objects.filter(topic=topic, paper__in=papers)}
+    scores = topic_preview_scores(topic=topic, keywords=keyword_list, papers=papers)
     rows = []
     for paper in papers:
-        match = topic_match(
-            keywords=keyword_list, title=paper.title, abstract=paper.abstract,
-            ai_keywords=[k for k in (paper.ai_keywords or []) if isinstance(k, str)],
-        )
+        match = scores[paper.id]
         row = current.get(paper.id)
         old = row.score if row else 0.0
         if match.score < RELEVANCE_THRESHOLD and old < RELEVANCE_THRESHOLD:
@@ -170,16 +170,20 @@ def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None =
 # --- Editions -------------------------------------------------------------------------
 
 
-def edition_for_today(*, now: dt.datetime | None = None) -> Edition:
+def edition_for_today(*, now: dt.datetime | None = None) -> Edition | None:
     """The edition an editor opens in the morning: today's (UTC, like the dispatcher)
-    or, before today's papers are fetched, the newest of the last two days."""
+    or, before today's papers are fetched, the newest date that has papers (the
+    sample day in development). None when there are no papers at all: an empty
+    edition is never made."""
+    from .selectors import paper_date_newest
+
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
     newest = (
-        Paper.objects.filter(trending_date__range=(today - dt.timedelta(days=1), today))
+        Paper.objects.filter(trending_date__lte=today, hidden=False)
         .order_by("-trending_date").values_list("trending_date", flat=True).first()
-    )
-    return edition_assemble(date=newest or today)
+    ) or paper_date_newest()
+    return edition_assemble(date=newest) if newest else None
 
 
 def edition_reorder(*, edition: Edition, paper_ids: Sequence[int]) -> None:

@@ -1,10 +1,29 @@
+import re
+from functools import lru_cache
+from urllib.parse import quote_plus
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.text import slugify
+
+# The modern arXiv identifier (what Hugging Face papers carry): such a paper's page is
+# /papers/<id>/. Any other paper's is /papers/p<pk>-<slug>/ (newsletter/urls.py).
+ARXIV_ID_PATTERN = r"\d{4}\.\d{4,5}(?:v\d+)?"
+_ARXIV_ID = re.compile(ARXIV_ID_PATTERN)
+PAPER_SLUG_MAX_CHARS = 60
+
+
+@lru_cache(maxsize=4096)
+def paper_slug(title: str) -> str:
+    """The readable part of a paper's URL; never empty."""
+    return slugify(title)[:PAPER_SLUG_MAX_CHARS].strip("-") or "paper"
 
 
 class Topic(models.Model):
-    """A subject readers subscribe to. Keywords are the terms that score a paper
-    against it (newsletter/relevance.py); editing them re-scores papers."""
+    """A subject readers subscribe to, defined by its name, description, optional
+    keywords and the papers editors marked as its examples (newsletter/relevance.py
+    scores papers against all of them; changing any re-scores papers)."""
 
     name = models.CharField(max_length=80, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
@@ -15,6 +34,15 @@ class Topic(models.Model):
     )
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Display order, lowest first.")
+    exemplars = models.ManyToManyField(
+        "Paper", blank=True, related_name="exemplar_of",
+        help_text="Papers that show what the topic is about (the papers list's "
+                  "'Use as an example of a topic' action).",
+    )
+    # Stored vectors (newsletter/embeddings.py): the definition (name, description,
+    # keywords) and the centroid of the examples; recomputed when either changes.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    exemplar_embedding = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "name"]
@@ -54,6 +82,9 @@ class Paper(models.Model):
     pinned = models.BooleanField(default=False, help_text="Editors' pick: shown first.")
     hidden = models.BooleanField(default=False, help_text="Never shown or mailed.")
     topics = models.ManyToManyField(Topic, through="PaperTopic", related_name="papers")
+    # Text embedding of title + abstract (+ AI summary and keywords), computed once
+    # when the paper is imported or edited (newsletter/embeddings.py).
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -106,6 +137,31 @@ class Paper(models.Model):
         return self.hf_url or self.project_page or self.github_repo
 
     @property
+    def hf_search_url(self) -> str:
+        """Hugging Face's paper search for the title: the way out for a paper whose
+        data has no link of its own."""
+        return f"https://huggingface.co/papers?q={quote_plus(self.title)}"
+
+    def get_absolute_url(self) -> str:
+        """The paper's page on this site (newsletter/views.py, paper_detail): by arXiv
+        id when it has one, else by primary key and title. Built by hand, not with
+        reverse(): every digest card of a batch asks for it; tests/newsletter/
+        test_paper_page.py holds it equal to the URL patterns."""
+        if self.arxiv_id and _ARXIV_ID.fullmatch(self.arxiv_id):
+            return f"/papers/{self.arxiv_id}/"
+        return f"/papers/p{self.pk}-{paper_slug(self.title)}/"
+
+    @property
+    def page_url(self) -> str:
+        """get_absolute_url with the site's address: the link emails carry."""
+        return settings.SITE_URL + self.get_absolute_url()
+
+    @property
+    def authors_unnamed(self) -> int:
+        """Authors the API counted but did not name."""
+        return max(0, self.author_count - len(self.authors))
+
+    @property
     def byline(self) -> str:
         if self.authors:
             shown = ", ".join(self.authors[:3])
@@ -132,6 +188,9 @@ class PaperTopic(models.Model):
     score = models.FloatField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTO)
     matched_terms = models.JSONField(default=list, blank=True)
+    # True when the paper is closer to the topic's example papers than to its
+    # definition: the digest then says "close to the topic's examples".
+    near_examples = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -35,9 +35,12 @@ def publish(date, papers, *, note="") -> Edition:
 @pytest.fixture
 def site():
     topic = TopicFactory(name="Agents", slug="agents")
-    today = PaperFactory(title="Top paper of the day", trending_date=DAY, upvotes=50)
-    other = PaperFactory(title="Another of today", trending_date=DAY, upvotes=10)
-    earlier = PaperFactory(title="An earlier paper", trending_date=EARLIER, upvotes=30)
+    today = PaperFactory(title="Top paper of the day", trending_date=DAY, upvotes=50,
+                         arxiv_id="2511.00001")
+    other = PaperFactory(title="Another of today", trending_date=DAY, upvotes=10,
+                         arxiv_id="2511.00002")
+    earlier = PaperFactory(title="An earlier paper", trending_date=EARLIER, upvotes=30,
+                           arxiv_id="2511.00003")
     PaperTopicFactory(paper=today, topic=topic, score=0.8)
     publish(DAY, [today, other])
     publish(EARLIER, [earlier])
@@ -46,8 +49,8 @@ def site():
 
 PUBLIC_PAGES = [
     "/", f"/papers/{DAY}/", f"/papers/{EARLIER}/", "/editions/", f"/editions/{DAY}/",
-    f"/editions/{EARLIER}/",
-    "/feeds/papers.atom", "/feeds/topics/agents.atom",
+    f"/editions/{EARLIER}/", "/feeds/papers.atom", "/feeds/topics/agents.atom",
+    "/papers/2511.00001/", "/papers/2511.00003/",  # the paper pages of `site`
 ]
 
 
@@ -172,9 +175,11 @@ def test_pinning_a_paper_refreshes_its_days_pages_and_nothing_else(
         html = client.get(path).content.decode()
         assert "Editors' pick" in html, path
         assert html.index("Another of today") < html.index("Top paper of the day"), path
-    # The other date's page and its edition were not touched: still their stored copy.
+    assert "Editors' pick" in client.get("/papers/2511.00002/").content.decode()
+    # The other date's pages, its edition and its paper were not touched: stored copies.
     assert served_from_cache(client, f"/papers/{EARLIER}/")
     assert served_from_cache(client, f"/editions/{EARLIER}/")
+    assert served_from_cache(client, "/papers/2511.00003/")
 
 
 def test_hiding_a_paper_takes_it_off_its_pages_at_once(
@@ -187,6 +192,7 @@ def test_hiding_a_paper_takes_it_off_its_pages_at_once(
 
     for path in ("/", f"/papers/{DAY}/", f"/editions/{DAY}/", "/editions/", "/feeds/papers.atom"):
         assert "Top paper of the day" not in client.get(path).content.decode(), path
+    assert client.get("/papers/2511.00001/").status_code == 404
     assert served_from_cache(client, f"/papers/{EARLIER}/")
 
 

@@ -168,3 +168,10 @@ def test_home_costs_the_same_few_queries_for_5_and_50_papers(
 
     assert response.content.decode().count('<article class="paper-card') == count
     assert again.content == response.content
+
+
+def test_favicon_ico_leads_to_the_sites_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200 and icon["Content-Type"].startswith("image/svg+xml")
