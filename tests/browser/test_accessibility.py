@@ -108,4 +108,7 @@ def test_pages_reflow_at_320_px(page, live_server, site):
         assert overflow <= 0, f"{name}: {overflow}px wider than 320px"
         cta = page.locator(".site-nav__cta").bounding_box()
         assert cta["x"] + cta["width"] <= NARROWEST["width"], name
+        # Brand and Subscribe still share the header's one line.
+        brand = page.locator(".brand").bounding_box()
+        assert abs(brand["y"] + brand["height"] / 2 - (cta["y"] + cta["height"] / 2)) < 4, name
         _save(page, f"a11y-{name}-320")
