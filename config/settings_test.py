@@ -4,13 +4,15 @@ both are real servers."""
 
 import os
 
+# No developer's .env (config/dotenv.py) reaches the tests.
+os.environ["ENV_FILE"] = ""
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-" + "x" * 40)
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
 from .settings import *  # noqa: E402,F403
-from .settings import CACHES, VAR_DIR  # noqa: E402
+from .settings import CACHES, MIDDLEWARE, VAR_DIR  # noqa: E402
 
 # anymail's test backend records every message with its ESP-side status, tags and
 # metadata, so tests read what the ESP would have been sent.
@@ -37,3 +39,5 @@ CSRF_COOKIE_SECURE = False
 SCREENSHOT_DIR = VAR_DIR / "screenshots"
 STATIC_ROOT = None  # whitenoise serves from the finders; no collectstatic in tests
 WHITENOISE_USE_FINDERS = True
+# Every page the suite renders is read for links that go nowhere (tests/hrefs.py).
+MIDDLEWARE = ["tests.hrefs.HrefCheckMiddleware", *MIDDLEWARE]

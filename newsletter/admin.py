@@ -200,8 +200,21 @@ class PaperAdmin(admin.ModelAdmin):
         return [
             path("add-json/", self.admin_site.admin_view(self.json_add_view),
                  name="newsletter_paper_add_json"),
+            path("latest/", self.admin_site.admin_view(self.latest_view),
+                 name="newsletter_paper_latest"),
             *super().get_urls(),
         ]
+
+    def latest_view(self, request):
+        """"Today's papers": the newest day that has papers (the sample day in
+        development), not an empty list for a date nothing was fetched for."""
+        from .selectors import paper_date_newest
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        url = reverse("admin:newsletter_paper_changelist")
+        newest = paper_date_newest()
+        return HttpResponseRedirect(f"{url}?trending_date={newest.isoformat()}" if newest else url)
 
     def json_add_view(self, request):
         from .ingest import IngestError
@@ -367,6 +380,10 @@ class EditionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         edition = curation.edition_for_today()
+        if edition is None:
+            self.message_user(request, "No papers yet: fetch a day of Daily Papers first "
+                              "(manage.py fetch_papers, or Papers → Add from JSON).", messages.WARNING)
+            return HttpResponseRedirect(reverse("admin:newsletter_edition_changelist"))
         return HttpResponseRedirect(reverse("admin:newsletter_edition_change", args=[edition.pk]))
 
     def dashboard_view(self, request):

@@ -16,6 +16,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -76,8 +77,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     for paper in papers:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
-    return _noindex(
-        render(
+    # Times on the page (when it was sent) in the reader's own zone.
+    with timezone.override(subscriber.zone):
+        response = render(
             request,
             "newsletter/edition_delivery.html",
             {
@@ -89,7 +91,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 "abstract_short_chars": ABSTRACT_SHORT_CHARS,
             },
         )
-    )
+    return _noindex(response)
 
 
 @csrf_exempt  # the signed token is the credential: module docstring

@@ -169,16 +169,20 @@ def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None =
 # --- Editions -------------------------------------------------------------------------
 
 
-def edition_for_today(*, now: dt.datetime | None = None) -> Edition:
+def edition_for_today(*, now: dt.datetime | None = None) -> Edition | None:
     """The edition an editor opens in the morning: today's (UTC, like the dispatcher)
-    or, before today's papers are fetched, the newest of the last two days."""
+    or, before today's papers are fetched, the newest date that has papers (the
+    sample day in development). None when there are no papers at all: an empty
+    edition is never made."""
+    from .selectors import paper_date_newest
+
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
     newest = (
-        Paper.objects.filter(trending_date__range=(today - dt.timedelta(days=1), today))
+        Paper.objects.filter(trending_date__lte=today, hidden=False)
         .order_by("-trending_date").values_list("trending_date", flat=True).first()
-    )
-    return edition_assemble(date=newest or today)
+    ) or paper_date_newest()
+    return edition_assemble(date=newest) if newest else None
 
 
 def edition_reorder(*, edition: Edition, paper_ids: Sequence[int]) -> None:

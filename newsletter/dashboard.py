@@ -7,6 +7,8 @@ aggregate query; the page makes a fixed handful whatever the number of readers."
 from __future__ import annotations
 
 import datetime as dt
+import math
+import textwrap
 from dataclasses import dataclass
 
 from django.db.models import Count, Q
@@ -35,6 +37,14 @@ STATUS_COLOURS = {
 
 WIDTH, HEIGHT = 640, 240
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 28, 16, 48
+# Text metrics of the 11 px system font the charts use: the widest glyphs' average
+# advance (a label measured with it never runs into what is beside it) and a line.
+CHAR_W, LINE_H = 6.6, 13
+# Bar charts: one bar per series, tall enough for its value's text beside it.
+BAR_H, GROUP_GAP = 14, 8
+# A bar chart's label column takes at most this share of the width; longer labels
+# wrap onto more lines (never cut).
+LABEL_MAX_SHARE = 0.42
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,19 @@ def _fmt(value: float, percent: bool) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
+def _count_axis(top: float) -> tuple[float, list[float]]:
+    """An axis for counts: whole-number ticks (1, 2 or 5 times a power of ten apart,
+    about four of them) and the top rounded up to the last one."""
+    if top <= 4:
+        step = 1
+    else:
+        raw = top / 4
+        power = 10 ** math.floor(math.log10(raw))
+        step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    ticks = math.ceil(top / step) or 1
+    return ticks * step, [i * step for i in range(ticks + 1)]
+
+
 def _legend(items: list[tuple[str, str]], y: float) -> list[str]:
     parts, x = [], PAD_LEFT
     for name, colour in items:
@@ -63,7 +86,11 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
                references: list[tuple[str, float, str]] = (), percent: bool = False) -> SafeString:
     """A line chart with optional horizontal reference lines (label, value, colour)."""
     top = max([v for s in series for v in s.values] + [r[1] * 1.25 for r in references] + [0])
-    top = top or 1
+    if percent:
+        top = top or 1
+        ticks = [0, top / 2, top]
+    else:
+        top, ticks = _count_axis(top)
     plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     step = plot_w / max(1, len(labels) - 1)
 
@@ -71,11 +98,11 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
         return PAD_LEFT + i * step, PAD_TOP + plot_h - v / top * plot_h
 
     parts = [_svg_open(title)]
-    for frac in (0, 0.5, 1):
-        y = PAD_TOP + plot_h - frac * plot_h
+    for tick in ticks:
+        y = PAD_TOP + plot_h - tick / top * plot_h
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">'
-                     f'{escape(_fmt(top * frac, percent))}</text>')
+                     f'{escape(_fmt(tick, percent))}</text>')
     for label, value, colour in references:
         y = xy(0, value)[1]
         parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
@@ -97,25 +124,37 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
 
 
 def bar_chart(*, title: str, labels: list[str], series: list[Series]) -> SafeString:
-    """Horizontal bars, one group per label (labels are topic names: long)."""
-    row_h, bar_gap, label_w = 22, 4, 190
-    groups = max(1, len(labels))
-    bar_h = (row_h - bar_gap) / max(1, len(series))
-    height = PAD_TOP + groups * row_h + 40
+    """Horizontal bars, one group per label. Labels (topic names: long) are shown
+    whole, wrapped onto several lines when they do not fit; every bar has its own
+    row, so its value's text never overlaps another bar or value."""
+    max_chars = int(WIDTH * LABEL_MAX_SHARE / CHAR_W)
+    wrapped = [textwrap.wrap(label, max_chars, break_long_words=True) or [""] for label in labels]
+    longest = max([len(line) for lines in wrapped for line in lines] + [4])
+    label_w = int(longest * CHAR_W) + 16
+    value_w = int(len(f"{max([v for s in series for v in s.values] + [0]):g}") * CHAR_W) + 12
+    plot_w = WIDTH - label_w - PAD_RIGHT - value_w
     top = max([v for s in series for v in s.values] + [1])
-    plot_w = WIDTH - label_w - PAD_RIGHT - 40
+    rows = [max(len(series) * BAR_H, len(lines) * LINE_H) + GROUP_GAP for lines in wrapped]
+    legend_h = 28 if len(series) > 1 else 8
+    height = PAD_TOP + sum(rows) + legend_h
     parts = [_svg_open(title, height=height)]
-    for gi, label in enumerate(labels):
-        y0 = PAD_TOP + gi * row_h
-        parts.append(f'<text x="{label_w - 8}" y="{y0 + row_h / 2 + 2:.1f}" class="ax" '
-                     f'text-anchor="end">{escape(label[:28])}</text>')
+    y0 = PAD_TOP
+    for gi, lines in enumerate(wrapped):
+        row = rows[gi] - GROUP_GAP
+        first = y0 + (row - len(lines) * LINE_H) / 2 + LINE_H - 3
+        parts.append(f'<text x="{label_w - 8}" y="{first:.1f}" class="ax" text-anchor="end">'
+                     + "".join(f'<tspan x="{label_w - 8}" dy="{0 if i == 0 else LINE_H}">{escape(line)}</tspan>'
+                               for i, line in enumerate(lines))
+                     + "</text>")
+        bars_top = y0 + (row - len(series) * BAR_H) / 2
         for si, s in enumerate(series):
             value = s.values[gi]
             w = value / top * plot_w
-            y = y0 + si * bar_h
-            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{bar_h - 1:.1f}" '
+            y = bars_top + si * BAR_H
+            parts.append(f'<rect x="{label_w}" y="{y:.1f}" width="{w:.1f}" height="{BAR_H - 2}" '
                          f'fill="{s.colour}"><title>{escape(s.name)}: {value:g}</title></rect>')
-            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + bar_h - 3:.1f}" class="ax">{value:g}</text>')
+            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + BAR_H - 4:.1f}" class="ax">{value:g}</text>')
+        y0 += rows[gi]
     if len(series) > 1:
         parts += _legend([(s.name, s.colour) for s in series], height - 10)
     parts.append("</svg>")

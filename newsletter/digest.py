@@ -167,7 +167,8 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "id": paper.id,
         "n": n,
         "title": paper.title,
-        "url": paper.url or paper.arxiv_url,
+        # The paper's page on this site: every paper has one, whatever links its data has.
+        "url": paper.page_url,
         "byline": paper.byline,
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,

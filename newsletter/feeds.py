@@ -34,9 +34,8 @@ class PapersFeed(Feed):
         return item.ai_summary or item.abstract
 
     def item_link(self, item: Paper) -> str:
-        return item.url or item.arxiv_url or (
-            reverse("newsletter:papers_on_date", args=[item.trending_date]) + f"#paper-{item.pk}-title"
-        )
+        # The paper's page here, which links to everything the data has.
+        return item.get_absolute_url()
 
     def item_guid(self, item: Paper) -> str:
         # Stable whatever the paper's links become; not a URL, so not a permalink.

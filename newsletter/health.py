@@ -1,7 +1,12 @@
 """/health/ for a load balancer or an uptime monitor: the database answers, Redis
 (broker, cache, send journal) answers, and beat ran the dispatcher recently.
 200 when all pass, 503 naming the check that failed. No personal data, no
-settings; cheap enough to poll every few seconds."""
+settings; cheap enough to poll every few seconds.
+
+Beat first runs the dispatcher up to 15 minutes after it starts, so in the first
+STARTING_SECONDS after the installation's first start (when its database was
+migrated) a dispatcher that never ran is "starting": 200 with a note. After that it
+is "beat stopped": 503."""
 
 from __future__ import annotations
 
@@ -16,6 +21,22 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 DISPATCH_TASK = "newsletter.tasks.digests_dispatch"
+# The dispatcher's interval (newsletter/schedules.py) plus a margin.
+STARTING_SECONDS = 20 * 60
+
+
+class Starting(Exception):
+    """Not failing: too early to tell (module docstring)."""
+
+
+def first_started_at() -> dt.datetime | None:
+    """When this installation first started: its first migration's time."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    return (
+        MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
+        .values_list("applied", flat=True).first()
+    )
 
 
 def _database() -> str:
@@ -43,29 +64,40 @@ def _beat(now: dt.datetime) -> str:
     if task is None:
         raise RuntimeError("the dispatcher is not scheduled")
     if task.last_run_at is None:
-        raise RuntimeError("the dispatcher has never run")
+        started = first_started_at()
+        if started is not None and now - started < dt.timedelta(seconds=STARTING_SECONDS):
+            raise Starting(
+                f"starting: first started {int((now - started).total_seconds() // 60)} minutes ago; "
+                "the dispatcher first runs within 15 minutes of beat's start"
+            )
+        raise RuntimeError("beat stopped: the dispatcher has never run")
     age = now - task.last_run_at
     if age > dt.timedelta(seconds=settings.HEALTH_BEAT_MAX_AGE_SECONDS):
-        raise RuntimeError(f"the dispatcher last ran {int(age.total_seconds() // 60)} minutes ago")
+        raise RuntimeError(
+            f"beat stopped: the dispatcher last ran {int(age.total_seconds() // 60)} minutes ago"
+        )
     return f"ok (last run {int(age.total_seconds())} s ago)"
 
 
-def health_check(*, now: dt.datetime | None = None) -> tuple[bool, dict[str, str]]:
+def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]]:
+    """("ok" | "starting" | "fail", a line per check)."""
     now = now or timezone.now()
     results: dict[str, str] = {}
-    healthy = True
+    status = "ok"
     for name, check in (("database", _database), ("redis", _redis), ("beat", lambda: _beat(now))):
         try:
             results[name] = check()
+        except Starting as note:
+            status = "starting" if status == "ok" else status
+            results[name] = str(note)
         except Exception as exc:  # noqa: BLE001 - any failure is the answer
-            healthy = False
+            status = "fail"
             results[name] = f"fail: {type(exc).__name__}: {exc}"[:300]
-    return healthy, results
+    return status, results
 
 
 @never_cache
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:
-    healthy, checks = health_check()
-    return JsonResponse({"status": "ok" if healthy else "fail", "checks": checks},
-                        status=200 if healthy else 503)
+    status, checks = health_check()
+    return JsonResponse({"status": status, "checks": checks}, status=503 if status == "fail" else 200)

@@ -1,5 +1,23 @@
+import re
+from functools import lru_cache
+from urllib.parse import quote_plus
+
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.text import slugify
+
+# The modern arXiv identifier (what Hugging Face papers carry): such a paper's page is
+# /papers/<id>/. Any other paper's is /papers/p<pk>-<slug>/ (newsletter/urls.py).
+ARXIV_ID_PATTERN = r"\d{4}\.\d{4,5}(?:v\d+)?"
+_ARXIV_ID = re.compile(ARXIV_ID_PATTERN)
+PAPER_SLUG_MAX_CHARS = 60
+
+
+@lru_cache(maxsize=4096)
+def paper_slug(title: str) -> str:
+    """The readable part of a paper's URL; never empty."""
+    return slugify(title)[:PAPER_SLUG_MAX_CHARS].strip("-") or "paper"
 
 
 class Topic(models.Model):
@@ -104,6 +122,31 @@ class Paper(models.Model):
     def url(self) -> str:
         """Where a reader goes to read it: the HF page, else arXiv, else the project."""
         return self.hf_url or self.project_page or self.github_repo
+
+    @property
+    def hf_search_url(self) -> str:
+        """Hugging Face's paper search for the title: the way out for a paper whose
+        data has no link of its own."""
+        return f"https://huggingface.co/papers?q={quote_plus(self.title)}"
+
+    def get_absolute_url(self) -> str:
+        """The paper's page on this site (newsletter/views.py, paper_detail): by arXiv
+        id when it has one, else by primary key and title. Built by hand, not with
+        reverse(): every digest card of a batch asks for it; tests/newsletter/
+        test_paper_page.py holds it equal to the URL patterns."""
+        if self.arxiv_id and _ARXIV_ID.fullmatch(self.arxiv_id):
+            return f"/papers/{self.arxiv_id}/"
+        return f"/papers/p{self.pk}-{paper_slug(self.title)}/"
+
+    @property
+    def page_url(self) -> str:
+        """get_absolute_url with the site's address: the link emails carry."""
+        return settings.SITE_URL + self.get_absolute_url()
+
+    @property
+    def authors_unnamed(self) -> int:
+        """Authors the API counted but did not name."""
+        return max(0, self.author_count - len(self.authors))
 
     @property
     def byline(self) -> str:

@@ -6,9 +6,9 @@ tests/newsletter/test_views.py)."""
 
 import datetime as dt
 
-from django.db.models import Max, Min, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
-from .models import OutboxEmail, Paper, PaperTopic
+from .models import OutboxEmail, Paper, PaperTopic, Topic
 
 # A paper a reader may see: not hidden by an editor, not withdrawn by its authors.
 PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
@@ -40,6 +40,53 @@ def paper_list_trending(*, date: dt.date | None = None) -> QuerySet[Paper]:
     else:
         papers = visible.filter(trending_date=date)
     return papers.order_by("-pinned", "-upvotes", "id").prefetch_related(_topic_chips())
+
+
+def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> Paper | None:
+    """One visible paper for its page, by arXiv id or primary key, with its topic
+    chips: two queries."""
+    lookup = {"arxiv_id": arxiv_id} if arxiv_id is not None else {"pk": pk}
+    return Paper.objects.filter(PAPER_VISIBLE, **lookup).prefetch_related(_topic_chips()).first()
+
+
+def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:
+    """(topic name, why) for a paper's chips, as a reader reads them: the terms that
+    matched, in the words of ranking's digest reasons, or the editors' choice."""
+    reasons = []
+    for chip in paper.topic_chips:
+        if chip.source == PaperTopic.Source.EDITOR:
+            why = "chosen by the editors"
+        elif chip.matched_terms:
+            why = "matched: " + ", ".join(chip.matched_terms[:3])
+        else:
+            why = ""
+        reasons.append((chip.topic.name, why))
+    return reasons
+
+
+def paper_date_newest() -> dt.date | None:
+    """The newest Daily Papers date with a visible paper."""
+    return (
+        Paper.objects.filter(PAPER_VISIBLE).order_by("-trending_date")
+        .values_list("trending_date", flat=True).first()
+    )
+
+
+def topics_most_covered(*, limit: int) -> list[Topic]:
+    """The active topics with the most relevant papers on the newest date (then by
+    position): what a demo reader follows."""
+    from .relevance import RELEVANCE_THRESHOLD
+
+    newest = paper_date_newest()
+    relevant = Q(
+        paper_scores__score__gte=RELEVANCE_THRESHOLD, paper_scores__paper__trending_date=newest,
+        paper_scores__paper__hidden=False,
+    )
+    return list(
+        Topic.objects.filter(is_active=True)
+        .annotate(covered=Count("paper_scores", filter=relevant))
+        .order_by("-covered", "position", "name")[:limit]
+    )
 
 
 def edition_dates_recent(*, limit: int) -> list[dt.date]:

@@ -3,6 +3,7 @@ import datetime as dt
 from django.urls import path, register_converter
 
 from . import views
+from .models import ARXIV_ID_PATTERN
 
 
 class IsoDateConverter:
@@ -19,10 +20,28 @@ class IsoDateConverter:
 
 register_converter(IsoDateConverter, "isodate")
 
+
+class ArxivIdConverter:
+    """/papers/2511.12345/: a paper's page by its arXiv id (Paper.get_absolute_url)."""
+
+    regex = ARXIV_ID_PATTERN
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ArxivIdConverter, "arxivid")
+
 app_name = "newsletter"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("papers/<isodate:date>/", views.papers_on_date, name="papers_on_date"),
+    path("papers/<arxivid:arxiv_id>/", views.paper_detail, name="paper_detail"),
+    path("papers/p<int:pk>-<slug:slug>/", views.paper_detail, name="paper_detail_by_pk"),
     path("outbox/", views.outbox_list, name="outbox"),
     path("outbox/<int:email_id>/", views.outbox_detail, name="outbox_detail"),
     path("outbox/<int:email_id>/html/", views.outbox_html, name="outbox_html"),

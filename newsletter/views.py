@@ -5,8 +5,9 @@ from functools import wraps
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from . import selectors
@@ -52,6 +53,30 @@ def _papers_page(request, *, date: dt.date | None):
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,
         },
     )
+
+
+@require_safe
+def paper_detail(request, arxiv_id: str | None = None, pk: int | None = None, slug: str = ""):
+    """A paper's page: what the digest, the home page, the archive and the feeds link
+    to. Any other address of the same paper (old slug, by key although it has an
+    arXiv id) redirects to the one get_absolute_url gives."""
+    paper = selectors.paper_get_visible(arxiv_id=arxiv_id, pk=pk)
+    if paper is None:
+        raise Http404("No such paper.")
+    if request.path != paper.get_absolute_url():
+        return redirect(paper.get_absolute_url(), permanent=True)
+    return render(
+        request,
+        "newsletter/paper_detail.html",
+        {"paper": paper, "topic_reasons": selectors.paper_topic_reasons(paper=paper)},
+    )
+
+
+@require_safe
+def favicon(request):
+    """/favicon.ico, which browsers and feed readers ask for whatever the page says:
+    the site's icon (templates/base.html links the same file)."""
+    return HttpResponsePermanentRedirect(staticfiles_storage.url("newsletter/favicon.svg"))
 
 
 def outbox_visible(request) -> bool:

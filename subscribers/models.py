@@ -1,5 +1,6 @@
 import calendar
 import secrets
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
 from django.db.models import Q
@@ -106,6 +107,15 @@ class Subscriber(models.Model):
     @property
     def weekday_name(self) -> str:
         return calendar.day_name[self.weekday]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The reader's time zone, for showing them times (UTC if it is not a known
+        zone: the dispatcher treats such readers as UTC too, newsletter/due.py)."""
+        try:
+            return ZoneInfo(self.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC")
 
 
 class ConsentRecord(models.Model):

@@ -426,3 +426,31 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         tags=[kind],
         metadata={"subscriber_id": subscriber.pk},
     )
+
+
+# The demo reader `manage.py bootstrap` makes for local development lives in a time
+# zone other than the server's, so what they see shows times in the reader's own.
+DEMO_READER_TIME_ZONE = "America/New_York"
+
+
+def demo_reader_ensure(*, email: str, topics: Iterable[Topic]) -> Subscriber:
+    """A confirmed reader at `email` following `topics` (kept as it is when it
+    exists), with consent records that say it was made for the demo."""
+    email = email_normalise(email)
+    existing = Subscriber.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        return existing
+    now = timezone.now()
+    topics = list(topics)
+    with transaction.atomic():
+        subscriber = Subscriber.objects.create(
+            email=email, source=Subscriber.Source.ADMIN, status=Subscriber.Status.ACTIVE,
+            status_changed_at=now, confirmed_at=now, time_zone=DEMO_READER_TIME_ZONE,
+        )
+        subscriber.topics.set(topics)
+        detail = {"demo": "made by manage.py bootstrap for local development",
+                  "topics": sorted(t.slug for t in topics)}
+        for action in (ConsentRecord.Action.SUBSCRIBE, ConsentRecord.Action.CONFIRM):
+            consent_record(subscriber=subscriber, action=action, ip=None, user_agent="",
+                            source=Subscriber.Source.ADMIN, detail=detail)
+    return subscriber

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -79,7 +80,10 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def subscribe_done(request: HttpRequest) -> HttpResponse:
-    return render(request, "subscribers/subscribe_done.html")
+    # The page is the same whatever happened (no enumeration), so it says exactly
+    # what may have happened: one email per address per window, not more.
+    window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
+    return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes})
 
 
 @csrf_exempt

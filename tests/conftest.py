@@ -49,3 +49,24 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _hrefs_checked():
+    """Fail the test that rendered a link going nowhere (tests/hrefs.py): in a page
+    (the check runs in a middleware of the test settings) or in an email it sent."""
+    from django.core import mail
+
+    from tests import hrefs
+
+    hrefs.take()
+    yield
+    for n, message in enumerate(getattr(mail, "outbox", []) or []):
+        where = f"email {n + 1} ({message.subject!r})"
+        hrefs.record(f"{where} text", hrefs.dead_text_links(message.body))
+        for content, kind in getattr(message, "alternatives", []):
+            if kind == "text/html":
+                hrefs.record(f"{where} HTML", hrefs.dead_links(content))
+    dead = hrefs.take()
+    if dead:
+        pytest.fail("Links that go nowhere (empty or '#' href):\n  " + "\n  ".join(dead[:20]))

@@ -60,6 +60,10 @@ def page(browser):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
+    # Console errors, CSP violations among them ("Refused to ... Content Security Policy").
+    console: list[str] = []
+    page.on("console", lambda m: console.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+    page.console_errors = console
     yield page
     context.close()
 
@@ -82,3 +86,27 @@ def screenshot():
         return paths
 
     return take
+
+
+def png(width: int = 320, height: int = 180, rgb: tuple[int, int, int] = (255, 157, 0)) -> bytes:
+    """A plain PNG: what a thumbnail CDN answers in the browser tests (no internet)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\x00" + bytes(rgb) * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
+
+
+THUMBNAIL_HOST = "https://cdn-thumbnails.example.org/"
+
+
+@pytest.fixture
+def thumbnails(page):
+    """Thumbnails at THUMBNAIL_HOST answer with a PNG, as Hugging Face's CDN would."""
+    image = png()
+    page.route(THUMBNAIL_HOST + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    return THUMBNAIL_HOST

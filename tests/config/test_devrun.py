@@ -39,3 +39,48 @@ def test_redis_url_from_environment_is_used_as_is(tmp_path, monkeypatch):
     env = {"REDIS_URL": "redis://example.invalid:6379/0"}
     assert devrun.redis_ensure(env, _free_port()) is None
     assert env["REDIS_URL"] == "redis://example.invalid:6379/0"
+
+
+def test_make_run_writes_the_env_file_keeping_what_was_there(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# mine\nADMIN_EMAIL=me@example.com\nPORT=8000\n")
+    env = {"ENV_FILE": str(env_file), "PORT": "8101"}
+
+    devrun.dev_env_prepare(env)
+
+    assert env["DEBUG"] == "true" and env["PORT"] == "8101"
+    assert env["ADMIN_EMAIL"] == "me@example.com"
+    assert env_file.read_text() == "# mine\nADMIN_EMAIL=me@example.com\nPORT=8101\nDEBUG=true\n"
+    # The next run without PORT serves where the file says.
+    env = {"ENV_FILE": str(env_file)}
+    devrun.dev_env_prepare(env)
+    assert env["PORT"] == "8101"
+
+
+def test_make_test_without_chromium_names_the_command_when_not_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(devrun.os, "geteuid", lambda: 1000)
+    problem = devrun.chromium_ensure({"CHROMIUM_PATH": str(tmp_path / "chromium")})
+    assert "sudo apt-get install -y chromium" in problem
+
+
+def test_make_test_without_chromium_installs_it_as_root(tmp_path, monkeypatch):
+    browser = tmp_path / "chromium"
+    commands = []
+
+    def apt(args, **kwargs):  # the system's package manager: the external boundary
+        commands.append(args)
+        if "install" in args:
+            browser.touch()
+
+    monkeypatch.setattr(devrun.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(devrun.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(devrun.subprocess, "run", apt)
+
+    assert devrun.chromium_ensure({"CHROMIUM_PATH": str(browser)}) is None
+    assert commands == [["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "chromium"]]
+
+
+def test_make_test_with_chromium_present_does_nothing(tmp_path):
+    browser = tmp_path / "chromium"
+    browser.touch()
+    assert devrun.chromium_ensure({"CHROMIUM_PATH": str(browser)}) is None

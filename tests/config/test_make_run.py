@@ -2,36 +2,12 @@
 papers, with web, worker, beat and an embedded Redis, all stopped by Ctrl-C."""
 
 import http.cookiejar
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.parse
 import urllib.request
-from pathlib import Path
 
-BASE_DIR = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for(url: str, proc: subprocess.Popen, timeout: float = 120) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "make run stopped early"
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                return response.read().decode()
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
+from tests.devserver import make_run
 
 
 def _admin_login_works(port: int, username: str, password: str) -> bool:
@@ -50,33 +26,31 @@ def _admin_login_works(port: int, username: str, password: str) -> bool:
 
 
 def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):
-    web_port, redis_port = _free_port(), _free_port()
-    env = {
-        k: v for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "DEBUG", "SECRET_KEY",
-                     "SECURE_SSL_REDIRECT"}
-    }
-    env.update(VAR_DIR=str(tmp_path), PORT=str(web_port), EMBEDDED_REDIS_PORT=str(redis_port),
-               ADMIN_PASSWORD="a-long-test-password", PYTHONUNBUFFERED="1")
-    log = open(tmp_path / "run.log", "w+")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "config.devrun", "run"], cwd=BASE_DIR, env=env,
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    try:
-        html = _wait_for(f"http://127.0.0.1:{web_port}/", proc)
+    with make_run(tmp_path, ADMIN_PASSWORD="a-long-test-password") as site:
+        html = site.get("/")
         assert "Towards Better Alignment" in html
         # Every sample paper is on the page.
         assert len(re.findall(r'<article class="paper-card', html)) == 73
-        log.seek(0)
-        printed = log.read()
-        assert "Admin login: admin / a-long-test-password" in printed
-        assert f"http://localhost:{web_port}/admin/" in printed
-        assert _admin_login_works(web_port, "admin", "a-long-test-password")
-    finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(timeout=60)
+        printed = site.log()
+        assert "Admin login: admin / a-long-test-password (admin@localhost)" in printed
+        assert f"http://localhost:{site.web_port}/admin/" in printed
+        assert _admin_login_works(site.web_port, "admin", "a-long-test-password")
+        # Only this machine can reach it: another loopback address finds nothing.
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.2", site.web_port)) != 0
+        # The development .env: DEBUG on, the port SITE_URL follows.
+        assert "DEBUG=true" in site.env_file.read_text()
+        assert f"PORT={site.web_port}" in site.env_file.read_text()
+        # The demo reader's digest of the sample day is in the outbox already.
+        assert "Demo reader: reader@localhost" in printed
+        assert "Edition of 2025-11-24: 1 sent" in printed
+        outbox = site.get("/outbox/")
+        assert "reader@localhost" in outbox
+        # manage.py from another shell, with no variable: works, and sends nothing twice.
+        again = site.manage("send_digests", "--latest", "--now")
+        assert again.returncode == 0, again.stderr
+        assert "Nobody is due" in again.stdout
     # Redis, web, worker and beat all stopped: the ports are free again.
-    for port in (web_port, redis_port):
+    for port in (site.web_port, site.redis_port):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"

@@ -20,15 +20,16 @@ def entries(response):
 
 
 def test_the_papers_feed_lists_visible_papers_newest_first(client):
-    PaperFactory(title="Yesterday's", trending_date=dt.date(2025, 11, 23), arxiv_id="2511.00001")
-    PaperFactory(title="Today's <new> & shiny", trending_date=dt.date(2025, 11, 24), arxiv_id="2511.00002")
+    PaperFactory(title="Yesterday's", trending_date=dt.date(2025, 11, 23), arxiv_id="2511.90001")
+    PaperFactory(title="Today's <new> & shiny", trending_date=dt.date(2025, 11, 24), arxiv_id="2511.90002")
     PaperFactory(title="Hidden one", hidden=True)
 
     _, items = entries(client.get("/feeds/papers.atom"))
 
     assert [e.find(f"{ATOM}title").text for e in items] == ["Today's <new> & shiny", "Yesterday's"]
     first = items[0]
-    assert first.find(f"{ATOM}link").get("href") == "https://huggingface.co/papers/2511.00002"
+    # The paper's page on the site, which links to everything the data has.
+    assert first.find(f"{ATOM}link").get("href") == "http://testserver/papers/2511.90002/"
     assert first.find(f"{ATOM}published").text.startswith("2025-11-24")
     assert first.find(f"{ATOM}summary").text == "We study things and find that they work."
     assert first.find(f"{ATOM}author/{ATOM}name").text == "Ada Lovelace, Alan Turing"

@@ -107,3 +107,15 @@ def test_view_in_browser_in_a_sent_digest_opens_that_readers_own_copy(readers, c
     assert link, "the digest links to the reader's signed copy"
     page = client.get(link.group(1).removeprefix("http://testserver")).content.decode()
     assert "Agents: a paper on tool use" in page
+
+
+def test_latest_sends_the_newest_day_with_papers_whatever_today_is(readers):
+    out = StringIO()
+    call_command("send_digests", "--latest", "--now", stdout=out)
+    assert "Edition of 2025-11-24: 3 sent" in out.getvalue()
+
+
+def test_no_papers_today_names_the_newest_day_and_the_option(readers):
+    with pytest.raises(CommandError) as error:
+        call_command("send_digests", stdout=StringIO())
+    assert "The newest day with papers is 2025-11-24: send it with --latest" in str(error.value)

@@ -160,3 +160,10 @@ def test_home_costs_the_same_few_queries_for_5_and_50_papers(
         response = client.get("/")
 
     assert response.content.decode().count('<article class="paper-card') == count
+
+
+def test_favicon_ico_leads_to_the_sites_icon(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    icon = client.get(response["Location"])
+    assert icon.status_code == 200 and icon["Content-Type"].startswith("image/svg+xml")

@@ -270,6 +270,14 @@ def test_production_headers_and_cookies(client, settings):
     assert settings.SESSION_COOKIE_HTTPONLY and settings.SESSION_COOKIE_SECURE
 
 
+def test_only_pages_made_to_be_framed_by_the_site_may_be_framed_by_it(admin_client):
+    framed = admin_client.get("/admin/newsletter/topic/preview/?keywords=agents")
+    assert framed["X-Frame-Options"] == "SAMEORIGIN"
+    assert "frame-ancestors 'self'" in framed["Content-Security-Policy"]
+    page = admin_client.get("/admin/newsletter/topic/")
+    assert "frame-ancestors 'none'" in page["Content-Security-Policy"]
+
+
 def test_email_preview_keeps_its_own_sandbox_policy(client, settings):
     settings.DEBUG = True
     from newsletter.models import OutboxEmail
@@ -283,14 +291,19 @@ def test_email_preview_keeps_its_own_sandbox_policy(client, settings):
 
 
 def test_health_reports_each_check(client):
+    from django.db.migrations.recorder import MigrationRecorder
     from django_celery_beat.models import PeriodicTask
 
     from newsletter.schedules import schedules_ensure
 
     schedules_ensure()
+    first_migration = MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
+    # Installed an hour ago and beat never ran: beat is stopped.
+    first_migration.update(applied=timezone.now() - dt.timedelta(hours=1))
     response = client.get("/health/")
     assert response.status_code == 503
-    assert response.json()["checks"]["beat"].startswith("fail: RuntimeError: the dispatcher has never run")
+    assert response.json()["checks"]["beat"].startswith(
+        "fail: RuntimeError: beat stopped: the dispatcher has never run")
     assert response.json()["checks"]["database"] == "ok" and response.json()["checks"]["redis"] == "ok"
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(
         last_run_at=timezone.now() - dt.timedelta(hours=2))
@@ -298,6 +311,22 @@ def test_health_reports_each_check(client):
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
     response = client.get("/health/")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(client):
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    first_migration = MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial")
+    first_migration.update(applied=timezone.now() - dt.timedelta(minutes=5))
+    response = client.get("/health/")
+    assert response.status_code == 200 and response.json()["status"] == "starting"
+    assert response.json()["checks"]["beat"].startswith("starting: first started 5 minutes ago")
+    first_migration.update(applied=timezone.now() - dt.timedelta(minutes=21))
+    response = client.get("/health/")
+    assert response.status_code == 503 and "beat stopped" in response.json()["checks"]["beat"]
 
 
 def test_health_names_redis_when_it_is_down(client, settings):

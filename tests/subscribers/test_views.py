@@ -433,3 +433,14 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
     client.post(f"{resubscribe}resubscribe/")
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.ACTIVE
+
+
+def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_claim_it_did(
+    submit, outbox, topics, client
+):
+    submit("again@example.com")
+    submit("again@example.com")
+    assert len(outbox) == 1
+    html = client.get("/subscribe/check-your-inbox/").content.decode()
+    assert "we have just sent" not in html
+    assert "unless we sent one in the last 10 minutes" in html

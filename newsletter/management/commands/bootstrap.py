@@ -1,8 +1,10 @@
 """Everything `make run` (and a fresh deployment) needs before starting:
-migrations, default schedules, an admin login, and optionally the sample papers."""
+migrations, default schedules, an admin login, and optionally the sample papers
+with a demo reader whose first digest goes to the outbox."""
 
 import os
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 
 from django.conf import settings
@@ -13,13 +15,28 @@ from newsletter.schedules import schedules_ensure
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = "2025-11-24"
+# The demo reader follows this many topics: those with the most papers on the newest
+# day, so their first digest is a personal one whatever the sample holds.
+DEMO_READER_TOPICS = 2
+
+
+def local_address(name: str) -> str:
+    """name@ the domain the site sends from (DEFAULT_FROM_EMAIL): localhost in development."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
+    return f"{name}@{domain}"
 
 
 class Command(BaseCommand):
-    help = "Migrate, create the default schedules and an admin login, load the sample papers."
+    help = (
+        "Migrate, create the default schedules and an admin login; load the sample papers "
+        "and send a demo reader their digest of the sample day (to the outbox)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-sample", action="store_true", help="Do not load the sample papers.")
+        parser.add_argument(
+            "--no-sample", action="store_true",
+            help="Do not load the sample papers nor create the demo reader (production).",
+        )
 
     def handle(self, *args, no_sample: bool = False, **options):
         call_command("migrate", interactive=False, verbosity=0)
@@ -29,13 +46,18 @@ class Command(BaseCommand):
         if not no_sample:
             call_command("fetch_papers", file=str(SAMPLE_FILE), date=SAMPLE_DATE, stdout=self.stdout)
         self._admin_ensure()
+        if not no_sample:
+            self._demo_digest()
 
     def _admin_ensure(self) -> None:
         """An admin login: from ADMIN_USERNAME/ADMIN_PASSWORD, else generated once
-        and kept in var/admin-password so every `make run` prints the same one."""
+        and kept in var/admin-password so every `make run` prints the same one. Its
+        email (ADMIN_EMAIL, default admin@ the local domain) is where the admin's
+        "Send a test to me" goes."""
         User = get_user_model()
         username = os.environ.get("ADMIN_USERNAME", "admin")
         password = os.environ.get("ADMIN_PASSWORD", "")
+        email = os.environ.get("ADMIN_EMAIL", "")
         password_file = Path(settings.VAR_DIR) / "admin-password"
         if not password:
             if password_file.exists():
@@ -46,10 +68,29 @@ class Command(BaseCommand):
                 password_file.write_text(password + "\n")
                 password_file.chmod(0o600)
         user, created = User.objects.get_or_create(
-            username=username, defaults={"is_staff": True, "is_superuser": True, "email": ""}
+            username=username, defaults={"is_staff": True, "is_superuser": True}
         )
-        if created or not user.check_password(password):
+        changed = created or not user.check_password(password)
+        if changed:
             user.set_password(password)
             user.is_staff = user.is_superuser = True
+        # An address given wins; otherwise one is only filled in, never replaced.
+        if email or not user.email:
+            email = email or local_address(username)
+            changed = changed or user.email != email
+            user.email = email
+        if changed:
             user.save()
-        self.stdout.write(self.style.SUCCESS(f"Admin login: {username} / {password}"))
+        self.stdout.write(self.style.SUCCESS(f"Admin login: {username} / {password} ({user.email})"))
+
+    def _demo_digest(self) -> None:
+        """A demo reader (the two topics with the most papers on the sample day) and
+        their digest of it, sent once: rerunning finds it sent and sends nothing."""
+        from newsletter.selectors import topics_most_covered
+        from subscribers.services import demo_reader_ensure
+
+        email = os.environ.get("DEMO_READER_EMAIL") or local_address("reader")
+        reader = demo_reader_ensure(email=email, topics=topics_most_covered(limit=DEMO_READER_TOPICS))
+        topics = ", ".join(t.name for t in reader.topics.all())
+        self.stdout.write(f"Demo reader: {reader.email} ({topics}; {reader.time_zone})")
+        call_command("send_digests", latest=True, to=reader.email, stdout=self.stdout)

@@ -1,6 +1,10 @@
 """Send the digest on demand: the dispatcher's own functions (newsletter/delivery.py),
 with the batches sent in this process and progress shown. Rerunning it sends
-nothing twice: readers with a delivery of the edition are not due any more."""
+nothing twice: readers with a delivery of the edition are not due any more.
+
+    manage.py send_digests                     today's edition, readers whose hour it is
+    manage.py send_digests --latest --now      the newest day with papers, everyone
+    manage.py send_digests --date 2025-11-24 --to reader@localhost"""
 
 import datetime as dt
 
@@ -11,22 +15,38 @@ from newsletter import delivery, digest
 from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble, edition_current
 from newsletter.ranking import ranking_data_load
+from newsletter.selectors import paper_date_newest
 
 
 class Command(BaseCommand):
     help = "Send the digest to the readers due now (or --now: everyone active)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--date", type=dt.date.fromisoformat, help="Edition date (default: today's).")
+        when = parser.add_mutually_exclusive_group()
+        when.add_argument("--date", type=dt.date.fromisoformat, help="Edition date (default: today's).")
+        when.add_argument(
+            "--latest", action="store_true",
+            help="The edition of the newest day with papers (e.g. the sample day in development).",
+        )
         parser.add_argument("--dry-run", action="store_true", help="Print who would get which papers.")
         parser.add_argument("--to", metavar="EMAIL", help="Only this subscriber, whatever their hour.")
         parser.add_argument("--now", action="store_true", help="Everyone active, whatever their hour.")
 
-    def handle(self, *args, date=None, dry_run=False, to=None, now=False, **options):
+    def handle(self, *args, date=None, latest=False, dry_run=False, to=None, now=False, **options):
         moment = timezone.now()
+        if latest:
+            date = paper_date_newest()
+            if date is None:
+                raise CommandError("No papers at all yet: run fetch_papers first.")
         edition = edition_assemble(date=date) if date else edition_current(now=moment)
         if edition is None or not edition.entries.exists():
-            raise CommandError("No edition to send: no papers for that date (fetch_papers first).")
+            newest = paper_date_newest()
+            hint = (
+                f" The newest day with papers is {newest}: send it with --latest (or --date {newest})"
+                ", adding --now for every reader whatever their hour."
+                if newest else " Fetch some first: manage.py fetch_papers."
+            )
+            raise CommandError(f"No edition to send: no papers for {date or 'today'}." + hint)
         if edition.on_hold:
             raise CommandError(f"{edition} is on hold: nothing goes out until it is released.")
         if dry_run:

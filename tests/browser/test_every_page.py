@@ -1,0 +1,168 @@
+"""Every public page and every admin page an editor uses, in Chromium: each loads
+with no console error and no Content-Security-Policy violation (no inline script
+anywhere), and "Send now to everyone" asks first through the static confirm.js.
+Screenshots of the home page, a paper's page and the dashboard."""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from newsletter.archive import delivery_view_url
+from newsletter.management.commands.bootstrap import SAMPLE_DATE, SAMPLE_FILE
+from newsletter.models import Delivery, Edition, OutboxEmail, Paper, Topic
+from subscribers.tokens import subscriber_links
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def site(settings, live_server, thumbnails):
+    """The sample day, three papers with the API's full data on top of it, a reader
+    who got their digest (kept in the outbox), and an admin."""
+    settings.SITE_URL = live_server.url
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    # Transactional tests start from an empty database: the topic is made here.
+    language = TopicFactory(name="Language models", slug="language-models",
+                            keywords="language model\nLLM\npre-training")
+    call_command("fetch_papers", file=str(SAMPLE_FILE), date=SAMPLE_DATE, verbosity=0)
+    rich = []
+    for n, title in enumerate(["Scaling Test-Time Compute for Language Agents",
+                               "A Vision-Language Model That Reads Charts",
+                               "Diffusion Policies for Dexterous Manipulation"]):
+        paper = PaperFactory(
+            arxiv_id=f"2511.2000{n}", title=title, trending_date=SAMPLE_DATE, upvotes=120 - 20 * n,
+            authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=6,
+            organization="Example Lab", github_repo="https://github.com/example/agents",
+            github_stars=2048, project_page="https://agents.example.org/",
+            thumbnail_url=f"{thumbnails}{n}.png", ai_summary="A one-paragraph summary of the paper.",
+        )
+        PaperTopicFactory(paper=paper, topic=language, score=0.9, matched_terms=["language model"])
+        rich.append(paper)
+    reader = SubscriberFactory(email="ada@example.com", time_zone="America/New_York")
+    reader.topics.add(language)
+    call_command("send_digests", latest=True, to=reader.email, verbosity=0)
+    User.objects.create_superuser("admin", "admin@localhost", PASSWORD)
+    return {"reader": reader, "rich": rich, "plain": Paper.objects.filter(arxiv_id=None).first()}
+
+
+def _visit(page, url: str) -> None:
+    response = page.goto(url)
+    assert response.status == 200, f"{url}: {response.status}"
+    page.wait_for_load_state("load")
+
+
+def test_every_public_page_loads_without_console_error_or_csp_violation(
+    live_server, page, site, screenshot, settings
+):
+    reader = site["reader"]
+    delivery = Delivery.objects.get(subscriber=reader)
+    manage_url, unsubscribe_url = subscriber_links(subscriber=reader)
+    digest = OutboxEmail.objects.get(to=reader.email)
+    feedback_url = re.search(r'href="([^"]*/feedback/[^"]+)"', digest.html_body).group(1)
+    urls = [
+        live_server.url + "/",
+        live_server.url + f"/papers/{SAMPLE_DATE}/",
+        live_server.url + site["rich"][0].get_absolute_url(),
+        live_server.url + site["plain"].get_absolute_url(),
+        live_server.url + "/editions/",
+        live_server.url + f"/editions/{SAMPLE_DATE}/",
+        live_server.url + "/subscribe/",
+        live_server.url + "/subscribe/check-your-inbox/",
+        manage_url, unsubscribe_url, feedback_url.replace("&amp;", "&"),
+        delivery_view_url(delivery=delivery),
+    ]
+    for url in urls:
+        _visit(page, url)
+    assert page.console_errors == [] and page.js_errors == []
+
+    _visit(page, live_server.url + "/")
+    expect(page.locator(".paper-card__thumb img").first).to_be_visible()
+    assert page.locator(".paper-card__thumb img").first.evaluate("img => img.naturalWidth") == 320
+    screenshot(page, "home")
+    # The first screen as a visitor sees it (the full page is 76 papers long).
+    page.screenshot(path=str(Path(settings.SCREENSHOT_DIR) / "home-top-desktop.png"))
+    page.get_by_role("link", name=site["rich"][0].title).first.click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(site["rich"][0].title)
+    expect(page.get_by_role("link", name="Code on GitHub · ★ 2048")).to_be_visible()
+    screenshot(page, "paper-page")
+    _visit(page, live_server.url + site["plain"].get_absolute_url())
+    expect(page.get_by_role("link", name="Find it on Hugging Face")).to_be_visible()
+    screenshot(page, "paper-page-no-links")
+    # The reader's own copy tells the time in their zone.
+    _visit(page, delivery_view_url(delivery=delivery))
+    expect(page.locator(".arch-lede")).to_contain_text("(your time zone, America/New_York)")
+    assert page.console_errors == [] and page.js_errors == []
+
+
+def _log_in(page, live_server) -> None:
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("admin")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("link", name="Open today's edition")).to_be_visible()
+
+
+def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(live_server, page, site, screenshot):
+    _log_in(page, live_server)
+    admin = live_server.url + "/admin/"
+    paper, reader = site["rich"][0], site["reader"]
+    delivery = Delivery.objects.get(subscriber=reader)
+    topic = Topic.objects.first()
+    email = OutboxEmail.objects.first()
+    for path in [
+        "", "newsletter/edition/today/", "newsletter/edition/", "newsletter/edition/dashboard/",
+        "newsletter/paper/latest/", "newsletter/paper/", f"newsletter/paper/{paper.pk}/change/",
+        "newsletter/paper/add/", "newsletter/paper/add-json/", "newsletter/topic/",
+        f"newsletter/topic/{topic.pk}/change/", "newsletter/topic/add/", "newsletter/delivery/",
+        f"newsletter/delivery/{delivery.pk}/change/", "subscribers/subscriber/",
+        f"subscribers/subscriber/{reader.pk}/change/", "subscribers/subscriber/import/",
+        "subscribers/suppression/", "subscribers/blockeddomain/",
+    ]:
+        _visit(page, admin + path)
+    for path in ("/outbox/", f"/outbox/{email.pk}/", f"/outbox/{email.pk}/html/"):
+        _visit(page, live_server.url + path)
+    assert page.console_errors == [] and page.js_errors == []
+
+    # "Today's papers" and "Today's edition" open the sample day (not an empty today).
+    _visit(page, admin)
+    page.get_by_role("link", name="Today's papers").click()
+    assert f"trending_date={SAMPLE_DATE}" in page.url
+    expect(page.locator("p.paginator")).to_contain_text("76 papers")
+    _visit(page, admin)
+    page.get_by_role("link", name="Open today's edition").click()
+    expect(page.locator("h1")).to_contain_text("Monday 24 November 2025")
+    assert Edition.objects.count() == 1
+
+    # Send now: the question comes from confirm.js; "Cancel" sends nothing.
+    other = SubscriberFactory(email="grace@example.com")
+    other.topics.add(topic)
+    questions = []
+
+    def answer(dialog, accept):
+        questions.append(dialog.message)
+        dialog.accept() if accept else dialog.dismiss()
+
+    page.once("dialog", lambda d: answer(d, accept=False))
+    page.get_by_role("button", name="Send now to everyone").click()
+    page.wait_for_timeout(300)
+    assert not Delivery.objects.filter(subscriber=other).exists()
+    page.once("dialog", lambda d: answer(d, accept=True))
+    page.get_by_role("button", name="Send now to everyone").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Sending now to 1 readers")
+    assert questions == ["Send this edition now to every reader who has not had it, whatever their hour?"] * 2
+    assert Delivery.objects.filter(subscriber=other, status="sent").exists()
+
+    # The test send reaches the admin that bootstrap-like setup made (admin@localhost).
+    page.get_by_role("button", name=re.compile("Send a test to me")).click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Test sent to admin@localhost")
+
+    _visit(page, admin + "newsletter/edition/dashboard/")
+    screenshot(page, "dashboard")
+    assert page.console_errors == [] and page.js_errors == []

@@ -1,0 +1,75 @@
+"""manage.py bootstrap, the first thing `make run` does: the admin can get test
+sends, and a demo reader's personalised digest of the sample day is in the outbox."""
+
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.core.management import call_command
+
+from newsletter.management.commands.bootstrap import SAMPLE_DATE, SAMPLE_FILE
+from newsletter.models import Delivery, Edition
+from subscribers.models import ConsentRecord, Subscriber
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def bootstrapped(settings, tmp_path, monkeypatch):
+    settings.VAR_DIR = tmp_path
+    for name in ("ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_USERNAME", "DEMO_READER_EMAIL"):
+        monkeypatch.delenv(name, raising=False)
+    out = StringIO()
+    call_command("bootstrap", stdout=out)
+    return out.getvalue()
+
+
+def test_the_admin_gets_an_email_on_the_local_domain(bootstrapped):
+    assert User.objects.get(username="admin").email == "admin@localhost"
+    assert "(admin@localhost)" in bootstrapped
+
+
+def test_an_admins_own_email_is_never_replaced(bootstrapped):
+    User.objects.filter(username="admin").update(email="me@example.org")
+    call_command("bootstrap", stdout=StringIO())
+    assert User.objects.get(username="admin").email == "me@example.org"
+
+
+def test_the_demo_reader_gets_a_personal_digest_of_the_sample_day_once(bootstrapped):
+    reader = Subscriber.objects.get(email="reader@localhost")
+    assert reader.status == Subscriber.Status.ACTIVE and reader.topics.count() == 2
+    assert set(ConsentRecord.objects.filter(subscriber=reader).values_list("action", flat=True)) == {
+        "subscribe", "confirm"}
+    delivery = Delivery.objects.get(subscriber=reader)
+    assert delivery.status == Delivery.Status.SENT and delivery.edition.date.isoformat() == "2025-11-24"
+    [message] = mail.outbox
+    assert message.to == ["reader@localhost"]
+    topic_names = [t.name for t in reader.topics.all()]
+    # Personal: the picks say which of the reader's topics they matched.
+    assert any(f"{name} · matched:" in message.body for name in topic_names)
+    assert "Edition of 2025-11-24: 1 sent" in bootstrapped
+
+    call_command("bootstrap", stdout=StringIO())
+    assert len(mail.outbox) == 1 and Delivery.objects.count() == 1
+    assert Subscriber.objects.count() == 1
+
+
+def test_production_bootstrap_makes_no_demo_reader(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    call_command("bootstrap", "--no-sample", stdout=StringIO())
+    assert not Subscriber.objects.exists() and not mail.outbox
+
+
+def test_the_admins_today_links_open_the_newest_day_and_never_make_an_empty_edition(admin_client):
+    response = admin_client.get("/admin/newsletter/edition/today/")
+    assert response["Location"] == "/admin/newsletter/edition/"
+    assert not Edition.objects.exists()
+    assert admin_client.get("/admin/newsletter/paper/latest/")["Location"] == "/admin/newsletter/paper/"
+
+    call_command("fetch_papers", file=str(SAMPLE_FILE), date=SAMPLE_DATE, stdout=StringIO())
+    edition_url = admin_client.get("/admin/newsletter/edition/today/")["Location"]
+    assert Edition.objects.get().date.isoformat() == "2025-11-24"
+    assert edition_url == f"/admin/newsletter/edition/{Edition.objects.get().pk}/change/"
+    assert admin_client.get("/admin/newsletter/paper/latest/")["Location"].endswith(
+        "?trending_date=2025-11-24")

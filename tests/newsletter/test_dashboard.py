@@ -1,0 +1,50 @@
+"""The dashboard's SVG charts (newsletter/dashboard.py) read as a person reads them:
+whole labels, no text on top of other text, whole-number ticks for counts."""
+
+import itertools
+import re
+import xml.etree.ElementTree as ET
+
+from newsletter.dashboard import Series, bar_chart, line_chart
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _texts(svg: str) -> list[ET.Element]:
+    return list(ET.fromstring(str(svg)).iter(f"{SVG}text"))
+
+
+def test_bar_labels_are_whole_however_long():
+    labels = ["Language models & pre-training",
+              ("Reinforcement learning from human feedback and "
+               "preference optimisation for very large models"),
+              "Vision"]
+    svg = bar_chart(title="Readers per topic", labels=labels,
+                    series=[Series("Readers", [3, 0, 12], "#000")])
+    shown = [" ".join(t.itertext()) for t in _texts(svg) if t.get("text-anchor") == "end"]
+    assert [" ".join(s.split()) for s in shown] == labels
+
+
+def test_bar_values_never_overlap_even_at_zero():
+    svg = bar_chart(title="Feedback per topic", labels=["Agents", "Robotics"],
+                    series=[Series("More", [0, 4], "#0f0"), Series("Less", [0, 0], "#f00")])
+    values = [t for t in _texts(svg) if t.get("text-anchor") is None and (t.text or "").isdigit()]
+    assert len(values) == 4
+    ys = sorted(float(t.get("y")) for t in values)
+    # 11 px text: baselines at least a line apart.
+    assert all(b - a >= 12 for a, b in itertools.pairwise(ys))
+
+
+def test_count_axes_have_whole_number_ticks():
+    for top in (1, 2, 3, 7, 26, 143):
+        svg = line_chart(title="Digests", labels=["a", "b"], series=[Series("Sent", [0, top], "#000")])
+        ticks = [t.text for t in _texts(svg) if t.get("text-anchor") == "end" and t.get("class") == "ax"]
+        numbers = [float(x.replace(",", "")) for x in ticks if re.fullmatch(r"[\d,]+(\.\d+)?", x)]
+        assert numbers and all(n == int(n) for n in numbers), (top, ticks)
+        assert max(numbers) >= top
+
+
+def test_rate_axes_keep_percentages():
+    svg = line_chart(title="Rates", labels=["a", "b"], percent=True,
+                     series=[Series("Bounce rate", [0, 0.002], "#000")])
+    assert any((t.text or "").endswith("%") for t in _texts(svg))

@@ -1,0 +1,102 @@
+"""A page for every paper (newsletter/views.py, paper_detail): what the digest, the
+home page, the archive and the feeds link to."""
+
+import re
+
+import pytest
+from django.urls import resolve, reverse
+
+from newsletter.models import Paper, PaperTopic
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_paper_with_an_arxiv_id_has_its_page_there_with_every_outward_link(client):
+    paper = PaperFactory(
+        arxiv_id="2511.12345", title="Scaling Laws for Everything", upvotes=42, num_comments=3,
+        authors=["Ada Lovelace", "Alan Turing"], author_count=5, organization="Analytical Engines",
+        github_repo="https://github.com/example/scaling", github_stars=1234,
+        project_page="https://scaling.example.org/", abstract="We scale everything.",
+        ai_summary="Everything scales.", thumbnail_url="https://cdn.example.org/thumb.png",
+    )
+    topic = TopicFactory(name="Language models")
+    PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=["scaling law", "LLM"])
+
+    response = client.get("/papers/2511.12345/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<h1" in html and "Scaling Laws for Everything" in html
+    assert "Ada Lovelace, Alan Turing and 3 more" in html
+    assert "Analytical Engines" in html
+    assert "42 upvotes" in html and "3 comments" in html
+    assert "We scale everything." in html and "Everything scales." in html
+    assert "Language models" in html and "matched: scaling law, LLM" in html
+    for href in (
+        "https://huggingface.co/papers/2511.12345", "https://arxiv.org/abs/2511.12345",
+        "https://arxiv.org/pdf/2511.12345", "https://github.com/example/scaling",
+        "https://scaling.example.org/",
+    ):
+        assert f'href="{href}"' in html
+    assert "★ 1234" in html
+    assert 'src="https://cdn.example.org/thumb.png"' in html
+    # Links of its own: no search fallback.
+    assert "huggingface.co/papers?q=" not in html
+
+
+def test_a_paper_without_any_link_gets_a_page_by_key_and_a_hugging_face_search(client):
+    paper = PaperFactory(arxiv_id=None, title="Towards Better Alignment: RL & Sparse Rewards",
+                         authors=[], author_count=9, organization="")
+    url = paper.get_absolute_url()
+    assert re.fullmatch(rf"/papers/p{paper.pk}-towards-better-alignment-rl-sparse-rewards/", url)
+
+    html = client.get(url).content.decode()
+
+    assert "9 authors" in html
+    assert 'href="https://huggingface.co/papers?q=Towards+Better+Alignment%3A+RL+%26+Sparse+Rewards"' in html
+
+
+def test_old_or_other_addresses_of_a_paper_redirect_to_its_page(client):
+    with_id = PaperFactory(arxiv_id="2511.00001", title="Has an id")
+    without = PaperFactory(arxiv_id=None, title="Renamed later")
+
+    assert client.get(f"/papers/p{with_id.pk}-has-an-id/").headers["Location"] == "/papers/2511.00001/"
+    stale = client.get(f"/papers/p{without.pk}-old-title/")
+    assert stale.status_code == 301 and stale.headers["Location"] == without.get_absolute_url()
+
+
+def test_hidden_withdrawn_and_unknown_papers_have_no_page(client):
+    hidden = PaperFactory(hidden=True)
+    assert client.get(hidden.get_absolute_url()).status_code == 404
+    assert client.get("/papers/2511.99999/").status_code == 404
+    assert client.get("/papers/p999999-nothing/").status_code == 404
+
+
+def test_an_editors_topic_says_so(client):
+    paper = PaperFactory()
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robotics"), score=1.0,
+                      source=PaperTopic.Source.EDITOR)
+    assert "chosen by the editors" in client.get(paper.get_absolute_url()).content.decode()
+
+
+@pytest.mark.parametrize("arxiv_id", ["2511.12345", "2511.1234v2", None, "hep-th/9901001"])
+def test_the_hand_built_url_is_the_one_the_url_patterns_resolve(arxiv_id):
+    paper = PaperFactory(arxiv_id=arxiv_id, title="100% Sure: «Unicode» ☃ Titles")
+    match = resolve(paper.get_absolute_url())
+    assert match.view_name in {"newsletter:paper_detail", "newsletter:paper_detail_by_pk"}
+    if paper.arxiv_id == "2511.12345":
+        assert paper.get_absolute_url() == reverse("newsletter:paper_detail", args=[arxiv_id])
+
+
+def test_home_archive_and_feed_link_every_paper_to_its_page(client, django_user_model):
+    papers = [PaperFactory(arxiv_id=None, title=f"No link {n}") for n in range(2)]
+    papers.append(PaperFactory(arxiv_id="2511.00077", title="With id"))
+
+    home = client.get("/").content.decode()
+    feed = client.get("/feeds/papers.atom").content.decode()
+
+    for paper in papers:
+        assert f'href="{paper.get_absolute_url()}"' in home
+        assert f'href="http://testserver{paper.get_absolute_url()}"' in feed
+    assert Paper.objects.count() == 3

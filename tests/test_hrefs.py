@@ -1,0 +1,28 @@
+"""The dead-link collector of tests/hrefs.py finds what it is there to find."""
+
+from tests import hrefs
+
+
+def test_empty_and_hash_hrefs_are_dead_script_buttons_are_not():
+    html = (
+        '<a href="">empty</a><a href=" # ">hash</a><link rel="icon" href="">'
+        '<a role="button" href="#">Select all</a><a href="/papers/2511.12345/">ok</a><a name="x">anchor</a>'
+    )
+    assert hrefs.dead_links(html) == ['<a href="">', '<a href=" # ">', '<link rel="icon" href="">']
+
+
+def test_a_text_link_line_without_address_is_dead():
+    text = (
+        "1. A paper\n   Read: \n   PDF: https://arxiv.org/pdf/1\n"
+        "To unsubscribe:\n\nhttps://example.com/u/1\n"
+    )
+    assert hrefs.dead_text_links(text) == ["Read:"]
+
+
+def test_a_page_with_a_dead_link_is_recorded_by_the_middleware(rf):
+    from django.http import HttpResponse
+
+    middleware = hrefs.HrefCheckMiddleware(lambda request: HttpResponse('<a href="">x</a>'))
+    hrefs.take()
+    middleware(rf.get("/somewhere/"))
+    assert hrefs.take() == ['GET /somewhere/: <a href="">']
