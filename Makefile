@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run digest test install lint chaos bench clean
+.PHONY: run digest test install lint chaos bench eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(STAMP)
 		--target var/bench/django-newsletter "django-newsletter==$(DNL_VERSION)" \
 		"sorl-thumbnail>=12.10" "Django>=5.2,<5.3"
 	DEBUG=true $(PY) manage.py bench_digests $(BENCH_ARGS)
+
+## Relevance on the labelled days (docs/relevance.md): P@5, R@10, empty digests and
+## the feedback simulation, per default topic. Needs DATABASE_URL; writes nothing.
+eval: $(STAMP)
+	DEBUG=true $(PY) manage.py eval_relevance $(EVAL_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check config newsletter subscribers tests

@@ -100,7 +100,7 @@ class PaperAdmin(admin.ModelAdmin):
     date_hierarchy = "trending_date"
     readonly_fields = ("title_key", "created_at", "updated_at")
     inlines = [PaperTopicInline]
-    actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "rescore"]
+    actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "topic_example", "rescore"]
     list_per_page = 50
     fieldsets = (
         (None, {"fields": ("title", "arxiv_id", "trending_date", "upvotes", "num_comments",
@@ -166,17 +166,26 @@ class PaperAdmin(admin.ModelAdmin):
         count = curation.papers_flag_set(papers=queryset, hidden=False)
         self.message_user(request, f"{count} papers visible again.")
 
-    def _topic_action(self, request, queryset, *, assigned: bool):
+    def _topic_action(self, request, queryset, *, assigned: bool, example: bool = False):
         form = TopicChoiceForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             topic = form.cleaned_data["topic"]
+            if example:
+                from .services import topic_exemplars_set
+
+                count = topic_exemplars_set(topic=topic, papers=queryset)
+                self.message_user(request, f"{count} papers are now examples of {topic}; "
+                                           "its papers were re-scored.", messages.SUCCESS)
+                return None
             count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
             verb = "added to" if assigned else "removed from"
             self.message_user(request, f"{topic} {verb} {count} papers.", messages.SUCCESS)
             return None
+        title = ("Use papers as examples of a topic" if example
+                 else "Add a topic to papers" if assigned else "Remove a topic from papers")
         return TemplateResponse(request, "admin/newsletter/paper/topic_action.html", {
             **self.admin_site.each_context(request),
-            "title": "Add a topic to papers" if assigned else "Remove a topic from papers",
+            "title": title, "example": example,
             "form": form, "papers": queryset, "assigned": assigned,
             "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -189,6 +198,10 @@ class PaperAdmin(admin.ModelAdmin):
     @admin.action(description="Remove a topic from selected papers…")
     def topic_remove(self, request, queryset):
         return self._topic_action(request, queryset, assigned=False)
+
+    @admin.action(description="Use as an example of a topic…")
+    def topic_example(self, request, queryset):
+        return self._topic_action(request, queryset, assigned=True, example=True)
 
     @admin.action(description="Re-score topics of selected papers")
     def rescore(self, request, queryset):
@@ -250,7 +263,15 @@ class TopicAdmin(admin.ModelAdmin):
     list_editable = ("position",)
     search_fields = ("name", "keywords")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "description", "keywords", "is_active", "position")
+    fields = ("name", "slug", "description", "keywords", "is_active", "position", "example_papers")
+    readonly_fields = ("example_papers",)
+
+    @admin.display(description="Example papers")
+    def example_papers(self, topic):
+        titles = list(topic.exemplars.values_list("title", flat=True)) if topic.pk else []
+        if not titles:
+            return "None yet. In the papers list, select papers and choose “Use as an example of a topic…”."
+        return format_html_join(mark_safe("<br>"), "{}", ((t,) for t in titles))
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(

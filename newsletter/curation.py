@@ -134,26 +134,26 @@ class TopicPreviewRow:
 
 def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None = None) -> list[TopicPreviewRow]:
     """Which papers of the last TOPIC_PREVIEW_DAYS days would match `keywords`, and
-    how their scores for `topic` change. Touches no row: the editor has not saved."""
-    from .relevance import RELEVANCE_THRESHOLD, topic_match
+    how their scores for `topic` change (the hybrid score of relevance.py, as saving
+    would compute it). Touches no topic or score: the editor has not saved."""
+    from .relevance import RELEVANCE_THRESHOLD, topic_preview_scores
 
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
     keyword_list = [line.strip() for line in keywords.splitlines() if line.strip()]
     papers = list(
         Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
-        .only("id", "title", "abstract", "ai_keywords", "trending_date", "upvotes", "arxiv_id")
+        .only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding", "trending_date",
+              "upvotes", "arxiv_id")
         .order_by("-trending_date", "-upvotes")
     )
     current: dict[int, PaperTopic] = {}
     if topic is not None and topic.pk:
         current = {pt.paper_id: pt for pt in PaperTopic.objects.filter(topic=topic, paper__in=papers)}
+    scores = topic_preview_scores(topic=topic, keywords=keyword_list, papers=papers)
     rows = []
     for paper in papers:
-        match = topic_match(
-            keywords=keyword_list, title=paper.title, abstract=paper.abstract,
-            ai_keywords=[k for k in (paper.ai_keywords or []) if isinstance(k, str)],
-        )
+        match = scores[paper.id]
         row = current.get(paper.id)
         old = row.score if row else 0.0
         if match.score < RELEVANCE_THRESHOLD and old < RELEVANCE_THRESHOLD:

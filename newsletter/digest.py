@@ -258,8 +258,11 @@ def digest_context(
         ]
     else:
         papers = [_paper_context(r, n) for n, r in enumerate(selection.papers, 1)]
-    # Also-trending items carry no feedback links (the templates show none).
-    also = [_paper_context(r) for r in selection.also_trending]
+    # Also-trending items carry no feedback links (the templates show none). On a day
+    # when nothing passed for the reader, the papers closest to their topics take
+    # that block, under a heading that says so (ranking.DigestSelection.closest).
+    closest = [_paper_context(r) for r in selection.closest] if not papers else []
+    also = closest or [_paper_context(r) for r in selection.also_trending]
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
     if weekly is None:
@@ -273,7 +276,9 @@ def digest_context(
     summary = preheader = ""
     if lead:
         summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
-        if not papers:
+        if closest:
+            summary = f"Nothing matched your topics {period}: the {total} closest paper{'s' if total != 1 else ''}"
+        elif not papers:
             summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
         preheader = summary
         if papers and papers[0]["reason"]:
@@ -284,6 +289,7 @@ def digest_context(
         "also_trending": also,
         "also_heading": (
             f"ALSO TRENDING {period.upper()}" if papers
+            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; THE CLOSEST TO THEM" if closest
             else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
         ),
         "subject": subject,

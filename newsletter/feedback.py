@@ -10,8 +10,9 @@ fingerprint, not the token, goes in the link: signed values are readable, and th
 token itself opens the preference centre.
 
 Votes are Feedback rows, one per (reader, paper): voting again replaces the vote.
-newsletter/ranking.py derives per-topic weights and learned terms from the rows on
-every ranking, so deleting them (`feedback_reset`) resets what was learned."""
+newsletter/ranking.py reads them on every ranking (papers close to a liked paper
+come forward, papers close to a disliked one are held back), so deleting them
+(`feedback_reset`) resets what was learned."""
 
 from __future__ import annotations
 
@@ -138,7 +139,7 @@ def feedback_reset(*, subscriber: Subscriber) -> int:
 
 def feedback_summary(*, subscriber: Subscriber) -> dict:
     """What the preference centre shows (templates/newsletter/_learned_preferences.html):
-    the ranking's learned topic weights and terms, and the papers voted on."""
+    which papers' neighbours come forward or are held back, and the papers voted on."""
     learned = subscriber_learned_preferences(subscriber=subscriber)
     votes = list(
         Feedback.objects.filter(subscriber=subscriber)
@@ -149,8 +150,6 @@ def feedback_summary(*, subscriber: Subscriber) -> dict:
     )
     return {
         **learned,
-        "topics_up": [name for name, _ in learned["topics_up"]],
-        "topics_down": [name for name, _ in learned["topics_down"]],
         "voted": votes,
         "more_hidden": max(0, learned["votes"] - len(votes)),
     }

@@ -21,8 +21,9 @@ def paper_slug(title: str) -> str:
 
 
 class Topic(models.Model):
-    """A subject readers subscribe to. Keywords are the terms that score a paper
-    against it (newsletter/relevance.py); editing them re-scores papers."""
+    """A subject readers subscribe to, defined by its name, description, optional
+    keywords and the papers editors marked as its examples (newsletter/relevance.py
+    scores papers against all of them; changing any re-scores papers)."""
 
     name = models.CharField(max_length=80, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
@@ -33,6 +34,15 @@ class Topic(models.Model):
     )
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Display order, lowest first.")
+    exemplars = models.ManyToManyField(
+        "Paper", blank=True, related_name="exemplar_of",
+        help_text="Papers that show what the topic is about (the papers list's "
+                  "'Use as an example of a topic' action).",
+    )
+    # Stored vectors (newsletter/embeddings.py): the definition (name, description,
+    # keywords) and the centroid of the examples; recomputed when either changes.
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
+    exemplar_embedding = models.BinaryField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["position", "name"]
@@ -72,6 +82,9 @@ class Paper(models.Model):
     pinned = models.BooleanField(default=False, help_text="Editors' pick: shown first.")
     hidden = models.BooleanField(default=False, help_text="Never shown or mailed.")
     topics = models.ManyToManyField(Topic, through="PaperTopic", related_name="papers")
+    # Text embedding of title + abstract (+ AI summary and keywords), computed once
+    # when the paper is imported or edited (newsletter/embeddings.py).
+    embedding = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -175,6 +188,9 @@ class PaperTopic(models.Model):
     score = models.FloatField(default=0)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.AUTO)
     matched_terms = models.JSONField(default=list, blank=True)
+    # True when the paper is closer to the topic's example papers than to its
+    # definition: the digest then says "close to the topic's examples".
+    near_examples = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -7,16 +7,23 @@ reader already got); `digest_select` then works in memory, so ranking 500 reader
 costs the same queries as ranking one (tests/newsletter/test_delivery.py pins it).
 
 How a paper scores for a reader:
-  relevance = max over the reader's topics of (topic score x learned topic weight)
+  relevance = max over the reader's topics of the topic score (relevance.py: the
+              hybrid of keywords and embeddings)
               + the match of the reader's own keywords (relevance.topic_match)
-              x learned-term factor (terms of papers they marked "less"/"more")
+              + what their votes taught (feedback_adjustment), bounded both ways
   final     = relevance + TREND_WEIGHT x trend + PIN_BONUS if pinned
 where trend is log-scaled upvotes and comments, relative to the day's top paper.
 A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
-for a threshold, not a fixed count, so a thin day gives a shorter digest.
+for a threshold, not a fixed count, so a thin day gives a shorter digest. When no
+paper passes but some are close to the reader's topics, the digest offers the
+closest ones, said as such (DigestSelection.closest), unless the reader chose to
+skip such days.
 
-Learned preferences are derived from Feedback rows each time (never stored), so
-deleting the rows resets them and nothing can drift out of sync."""
+Feedback learns locally, over the papers' stored embeddings: a "more" vote raises
+papers whose text is close to the voted paper, a "less" lowers them (and the voted
+paper never comes back); a paper far from every voted one is not moved, so one
+vote never demotes a whole topic. It is derived from Feedback rows each time
+(never stored), so deleting the rows resets it and nothing can drift out of sync."""
 
 from __future__ import annotations
 
@@ -29,7 +36,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic
+import numpy as np
+
+from .embeddings import vector_unpack
+from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .relevance import RELEVANCE_THRESHOLD, Match, TopicMatcher
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
@@ -40,18 +50,27 @@ ALREADY_SENT_LOOKBACK_DAYS = 30
 # "Also trending today": the most upvoted papers outside the reader's topics.
 ALSO_TRENDING_COUNT = 3
 # How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
-TREND_WEIGHT = 0.35
+TREND_WEIGHT = 0.05
 PIN_BONUS = 0.25
-# Feedback: each vote on a paper moves the weight of that paper's topics by this much
-# (a "less" counts more than a "more": people click "less" when something annoys them).
-MORE_TOPIC_STEP = 0.15
-LESS_TOPIC_STEP = 0.3
-TOPIC_WEIGHT_MIN, TOPIC_WEIGHT_MAX = 0.2, 2.0
-# A paper sharing a learned term: x(1 + TERM_STEP x net votes on that term), clamped.
-TERM_STEP = 0.2
-TERM_FACTOR_MIN, TERM_FACTOR_MAX = 0.3, 1.6
-# Only a paper's strong topics count as "what the reader reacted to".
-FEEDBACK_TOPIC_MIN_SCORE = RELEVANCE_THRESHOLD
+# Feedback (LearnedPreferences.adjustment): a vote reaches the papers whose cosine
+# to the voted paper, once the day's mean vector is taken out (RankingData.vector),
+# is above MORE_NEAR or LESS_NEAR (on the tuning days, two papers of one topic are
+# at a median 0.1-0.25, of different topics rarely above 0.3), with a weight rising
+# linearly to 1 for the same text: "more like this" reaches the sub-field, "less
+# like this" only the papers very close to the one voted on. A "more" adds up to MORE_STEP to relevance, so
+# a close paper can pass the threshold; a "less" takes up to LESS_STEP from the
+# ordering score only: close papers come later, none leaves the digest for it.
+# Both sums are clamped, so no number of votes buries (or floods) a topic.
+MORE_NEAR = 0.15
+LESS_NEAR = 0.3
+MORE_STEP = 0.5
+LESS_STEP = 0.2
+FEEDBACK_MAX_BOOST = 0.5
+FEEDBACK_MAX_DROP = 0.2
+# Only the newest votes count: a reader's taste moves, and it bounds the work.
+FEEDBACK_VOTES_USED = 50
+# Empty days: how many "closest to your topics today" papers a digest offers.
+CLOSEST_COUNT = 3
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,7 @@ class TopicHit:
     name: str
     score: float
     terms: tuple[str, ...]
+    near_examples: bool = False
 
 
 @dataclass
@@ -69,17 +89,50 @@ class RankingData:
     # Candidate papers per edition date, in edition order (pins first, then trend).
     papers_by_date: dict[dt.date, list[Paper]]
     topic_hits: dict[int, list[TopicHit]]  # paper id -> its topic scores
-    feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)]
+    feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)], newest first
     sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
     trend_max: float = 1.0
+    # Voted papers' titles and stored vectors (the candidates' come with the papers).
+    voted_papers: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
+    # Active topics' names and definition vectors, for "closest to your topics".
+    topics: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
     # Per paper, the same for every reader of the batch: computed once on first use
     # (issue #6 profile: recomputing them per reader and paper dominated ranking).
-    _paper_terms: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
     _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
     _version: str | None = field(default=None, repr=False)
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
     _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
+    _vectors: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
+
+    _centre: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def centre(self) -> np.ndarray:
+        """The mean of the active topics' definition vectors: what any AI paper
+        shares with every topic ("model", "training", "data"), taken out before
+        feedback compares two papers. Fixed by the topics, not by the day, so a thin
+        day measures closeness the same way as a full one."""
+        if self._centre is None:
+            vectors = [vector_unpack(v) for _, v in self.topics.values()]
+            vectors = [v for v in vectors if v is not None]
+            self._centre = np.mean(vectors, axis=0) if vectors else np.zeros(1, dtype=np.float32)
+        return self._centre
+
+    def vector(self, paper_id: int, data: bytes | None = None) -> np.ndarray | None:
+        """A paper's stored embedding less `centre`, as a unit vector, once per batch:
+        feedback's notion of "close" leaves out what all AI papers share (to the raw
+        embedding, any two training papers look alike)."""
+        if paper_id not in self._vectors:
+            if data is None and paper_id in self.voted_papers:
+                data = self.voted_papers[paper_id][1]
+            vector = vector_unpack(data)
+            if vector is not None:
+                vector = vector - self.centre
+                norm = float(np.linalg.norm(vector))
+                vector = vector / norm if norm else None
+            self._vectors[paper_id] = vector
+        return self._vectors[paper_id]
 
     @property
     def version(self) -> str:
@@ -114,13 +167,6 @@ class RankingData:
                     self._with_topic[hit.topic_id].add(paper_id)
         return self._with_topic.get(topic_id, set())
 
-    def paper_terms(self, paper: Paper) -> list[str]:
-        terms = self._paper_terms.get(paper.id)
-        if terms is None:
-            terms = [t for h in self.topic_hits.get(paper.id, []) for t in h.terms]
-            self._paper_terms[paper.id] = terms
-        return terms
-
     def trend_share(self, paper: Paper) -> float:
         share = self._trend_share.get(paper.id)
         if share is None:
@@ -149,20 +195,43 @@ class DigestSelection:
     also_trending: list[RankedPaper]
     # True when the reader chose to skip days with nothing matching and this is one.
     skip: bool = False
+    # On a day when nothing passed for this reader: the papers closest to their
+    # topics, offered as such ("closest to your topics today"), never as matches.
+    closest: list[RankedPaper] = field(default_factory=list)
 
     @property
     def paper_ids(self) -> list[int]:
-        return [r.paper.id for r in [*self.papers, *self.also_trending]]
+        return [r.paper.id for r in [*self.papers, *self.closest, *self.also_trending]]
 
 
 @dataclass
 class LearnedPreferences:
-    topic_weights: dict[int, float]  # topic id -> multiplier (1 = neutral)
-    term_votes: dict[str, int]  # lower-cased term -> net votes
+    """A reader's votes as vectors: liked and disliked papers (id, title, vector)."""
 
-    def term_factor(self, terms: Iterable[str]) -> float:
-        net = sum(self.term_votes.get(t.lower(), 0) for t in set(terms))
-        return min(TERM_FACTOR_MAX, max(TERM_FACTOR_MIN, 1 + TERM_STEP * net))
+    liked: list[tuple[int, str, np.ndarray]]
+    disliked: list[tuple[int, str, np.ndarray]]
+
+    def __bool__(self) -> bool:
+        return bool(self.liked or self.disliked)
+
+    def adjustment(self, vector: np.ndarray | None) -> tuple[float, float, str | None]:
+        """(boost of relevance, drop of the ordering score, title of the liked paper
+        the paper is closest to, when it was raised)."""
+        if vector is None:
+            return 0.0, 0.0, None
+        boost, best, best_title = 0.0, 0.0, None
+        for _, title, liked in self.liked:
+            weight = _nearness(vector, liked, MORE_NEAR)
+            boost += MORE_STEP * weight
+            if weight > best:
+                best, best_title = weight, title
+        drop = sum(LESS_STEP * _nearness(vector, disliked, LESS_NEAR) for _, _, disliked in self.disliked)
+        return min(FEEDBACK_MAX_BOOST, boost), min(FEEDBACK_MAX_DROP, drop), best_title
+
+
+def _nearness(a: np.ndarray, b: np.ndarray, near: float) -> float:
+    """0 below `near` cosine, rising linearly to 1 for the same text."""
+    return max(0.0, (float(a @ b) - near) / (1 - near))
 
 
 _NO_MATCH = Match(0.0)
@@ -191,7 +260,7 @@ def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
 
 
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
-    """Load once what ranking these readers for the edition of `date` needs: 4 queries
+    """Load once what ranking these readers for the edition of `date` needs: 5 queries
     whatever the number of readers (the weekly window is always loaded, so daily and
     weekly readers share one query plan)."""
     dates = _candidate_dates(date, weekly=True)
@@ -207,10 +276,14 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         papers_by_date[entry.edition.date].append(entry.paper)
 
     feedback: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for subscriber_id, paper_id, vote in Feedback.objects.filter(
+    voted_papers: dict[int, tuple[str, bytes | None]] = {}
+    for subscriber_id, paper_id, vote, title, vector in Feedback.objects.filter(
         subscriber_id__in=subscriber_ids
-    ).values_list("subscriber_id", "paper_id", "vote"):
+    ).order_by("-created_at", "-id").values_list(
+        "subscriber_id", "paper_id", "vote", "paper__title", "paper__embedding"
+    ):
         feedback[subscriber_id].append((paper_id, vote))
+        voted_papers[paper_id] = (title, vector)
 
     paper_ids = {p.id for papers in papers_by_date.values() for p in papers}
     paper_ids |= {pid for votes in feedback.values() for pid, _ in votes}
@@ -231,9 +304,14 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
 
     all_papers = [p for papers in papers_by_date.values() for p in papers]
     trend_max = max((trend(p) for p in all_papers), default=1.0) or 1.0
+    topics = {
+        topic_id: (name, vector)
+        for topic_id, name, vector in Topic.objects.filter(is_active=True).values_list("id", "name", "embedding")
+    }
     return RankingData(
         papers_by_date=dict(papers_by_date), topic_hits=topic_hits, feedback=dict(feedback),
-        sent_paper_ids=dict(sent), trend_max=trend_max,
+        sent_paper_ids=dict(sent), trend_max=trend_max, voted_papers=voted_papers,
+        topics=topics,
     )
 
 
@@ -241,52 +319,42 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     hits: dict[int, list[TopicHit]] = defaultdict(list)
     rows = PaperTopic.objects.filter(
         paper_id__in=list(paper_ids), score__gt=0, topic__is_active=True
-    ).values_list("paper_id", "topic_id", "topic__name", "score", "matched_terms")
-    for paper_id, topic_id, name, score, terms in rows:
-        hits[paper_id].append(TopicHit(topic_id, name, score, tuple(terms or ())))
+    ).values_list("paper_id", "topic_id", "topic__name", "score", "matched_terms", "near_examples")
+    for paper_id, topic_id, name, score, terms, near_examples in rows:
+        hits[paper_id].append(TopicHit(topic_id, name, score, tuple(terms or ()), near_examples))
     for paper_hits in hits.values():
         paper_hits.sort(key=lambda h: -h.score)
     return dict(hits)
 
 
-def preferences_learn(
-    *, votes: Iterable[tuple[int, int]], topic_hits: dict[int, list[TopicHit]]
-) -> LearnedPreferences:
-    """Per-topic weights and per-term votes from a reader's feedback: a "less" on a
-    paper lowers the weight of its strong topics and marks its matched terms."""
-    weights: dict[int, float] = defaultdict(lambda: 1.0)
-    terms: dict[str, int] = defaultdict(int)
-    for paper_id, vote in votes:
-        for hit in topic_hits.get(paper_id, []):
-            if hit.score < FEEDBACK_TOPIC_MIN_SCORE:
-                continue
-            weights[hit.topic_id] += MORE_TOPIC_STEP if vote > 0 else -LESS_TOPIC_STEP
-            for term in hit.terms:
-                terms[term.lower()] += vote
-    return LearnedPreferences(
-        topic_weights={
-            k: min(TOPIC_WEIGHT_MAX, max(TOPIC_WEIGHT_MIN, w)) for k, w in weights.items()
-        },
-        term_votes={t: v for t, v in terms.items() if v},
-    )
+def preferences_learn(*, votes: Iterable[tuple[int, int]], data: RankingData) -> LearnedPreferences:
+    """The reader's newest FEEDBACK_VOTES_USED votes, with the voted papers' vectors
+    (a paper without one, not embedded yet, teaches nothing)."""
+    liked, disliked = [], []
+    for paper_id, vote in list(votes)[:FEEDBACK_VOTES_USED]:
+        vector = data.vector(paper_id)
+        if vector is None:
+            continue
+        title = data.voted_papers.get(paper_id, ("", None))[0]
+        (liked if vote > 0 else disliked).append((paper_id, title, vector))
+    return LearnedPreferences(liked=liked, disliked=disliked)
 
 
 def subscriber_learned_preferences(*, subscriber) -> dict:
-    """What feedback taught the ranking about one reader, for the preference centre:
-    {"topics_up": [(name, weight)], "topics_down": [...], "terms_more": [...],
-    "terms_less": [...], "votes": n}. Resetting it means deleting their Feedback rows."""
-    votes = list(Feedback.objects.filter(subscriber=subscriber).values_list("paper_id", "vote"))
-    hits = _topic_hits_load({pid for pid, _ in votes})
-    learned = preferences_learn(votes=votes, topic_hits=hits)
-    names = {h.topic_id: h.name for paper_hits in hits.values() for h in paper_hits}
-    up = sorted(((names[t], w) for t, w in learned.topic_weights.items() if w > 1), key=lambda x: -x[1])
-    down = sorted(((names[t], w) for t, w in learned.topic_weights.items() if w < 1), key=lambda x: x[1])
+    """What feedback taught the ranking about one reader, in words for the
+    preference centre: {"votes": n, "more_like": [titles], "less_like": [titles]}
+    (the papers whose neighbours come forward or are held back; newest first).
+    Resetting it means deleting their Feedback rows."""
+    votes = list(
+        Feedback.objects.filter(subscriber=subscriber)
+        .order_by("-created_at", "-id")
+        .values_list("paper__title", "vote")
+    )
+    used = votes[:FEEDBACK_VOTES_USED]
     return {
         "votes": len(votes),
-        "topics_up": up,
-        "topics_down": down,
-        "terms_more": sorted(t for t, v in learned.term_votes.items() if v > 0),
-        "terms_less": sorted(t for t, v in learned.term_votes.items() if v < 0),
+        "more_like": [title for title, vote in used if vote > 0],
+        "less_like": [title for title, vote in used if vote < 0],
     }
 
 
@@ -318,7 +386,12 @@ def _own_keywords_match(keywords: tuple[str, ...], title: str, abstract: str) ->
     return _keywords_matcher(keywords).match(title=title, abstract=abstract)
 
 
-def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str]) -> str:
+def _reason(
+    *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
+) -> str:
+    """The "why" line: always a reason the reader can check — the terms that
+    matched, the paper they liked that this one is close to, or that it is close to
+    the topic's examples or its description (the preference centre shows both)."""
     parts = []
     if paper.pinned:
         parts.append("Editors' pick")
@@ -330,11 +403,24 @@ def _reason(*, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str
         if topic is None:
             parts.append("Your keywords")
         terms.extend(t for t in keyword_terms if t.lower() not in {x.lower() for x in terms})
+    if liked:
+        parts.append(f"close to “{_title_short(liked)}”, which you liked")
     if terms:
         parts.append("matched: " + ", ".join(terms[:3]))
+    elif topic is not None and not liked:
+        parts.append("close to the topic's examples" if topic.near_examples
+                     else "close to the topic's description")
     if not parts or parts == ["Editors' pick"]:
         parts.append(f"trending today, ▲ {paper.upvotes}")
     return " · ".join(parts)
+
+
+# A liked paper's title in a "why" line is cut after this many characters.
+REASON_TITLE_CHARS = 60
+
+
+def _title_short(title: str) -> str:
+    return title if len(title) <= REASON_TITLE_CHARS else title[: REASON_TITLE_CHARS - 1].rstrip() + "…"
 
 
 def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list[Paper]:
@@ -363,9 +449,23 @@ class _Ranking:
     weak: list[RankedPaper]  # some relevance, under the threshold; most upvoted first
     outside: list[Paper]  # no relevance at all; most upvoted first
     everything: bool
-    # Why each chosen paper matched; its reason is written when a reader gets it.
-    why: dict[int, tuple[TopicHit | None, list[str]]]
+    # Why each chosen paper matched (topic, keyword terms, liked paper it is close
+    # to); its reason is written when a reader gets it.
+    why: dict[int, tuple[TopicHit | None, list[str], str | None]]
     topics_of: dict[int, list[str]]  # paper id -> names shown beside it
+    topic_ids: frozenset[int] = frozenset()
+    disliked: frozenset[int] = frozenset()
+    _nearest: list[RankedPaper] | None = None
+
+    def nearest(self, data: RankingData) -> list[RankedPaper]:
+        """Not chosen, closest to the reader's topics first: the empty day's offer.
+        Worked out only for a reader who needs it, once per ranking."""
+        if self._nearest is None:
+            self._nearest = [] if self.everything else _nearest(
+                topic_ids=self.topic_ids, papers=[r.paper for r in self.weak] + self.outside,
+                data=data, disliked=set(self.disliked),
+            )
+        return self._nearest
 
 
 _rankings: OrderedDict[tuple, _Ranking] = OrderedDict()
@@ -399,7 +499,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         else:
             _rankings.move_to_end(key)
     chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
-    already = data.sent_paper_ids.get(subscriber.id)
+    already = data.sent_paper_ids.get(subscriber.id) or set()
     if already:
         chosen = [r for r in chosen if r.paper.id not in already]
         weak = [r for r in weak if r.paper.id not in already]
@@ -409,12 +509,17 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         return DigestSelection(papers=[], also_trending=[], skip=True)
     for r in chosen:
         if not r.reason:
-            topic, keyword_terms = ranking.why[r.paper.id]
-            r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms)
+            topic, keyword_terms, liked = ranking.why[r.paper.id]
+            r.reason = _reason(paper=r.paper, topic=topic, keyword_terms=keyword_terms, liked=liked)
+    # Nothing passed for this reader although the day has papers: say so and offer
+    # the closest ones (the digest shows them under "closest to your topics today").
+    closest = [] if chosen else [
+        r for r in ranking.nearest(data) if r.paper.id not in already
+    ][:CLOSEST_COUNT]
     # "Also trending": the most upvoted papers outside the reader's topics (or, when
     # every paper touches them, the most upvoted of those under the threshold).
     also: list[RankedPaper] = []
-    if not ranking.everything:
+    if not ranking.everything and not closest:  # the closest papers take their place
         also = [
             RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
                         topics=ranking.topics_of[p.id])
@@ -422,15 +527,16 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         ] or weak[:ALSO_TRENDING_COUNT]
     for r in also:
         r.reason = r.reason or f"Trending, ▲ {r.paper.upvotes}"
-    return DigestSelection(papers=chosen, also_trending=also)
+    return DigestSelection(papers=chosen, also_trending=also, closest=closest)
 
 
 def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) -> _Ranking:
-    """Score the candidates for one profile. Only papers in the reader's topics or
-    mentioning one of their keywords can have relevance; the others (most of a day)
-    are only filtered and kept in upvote order for "also trending"."""
+    """Score the candidates for one profile. Only papers in the reader's topics,
+    mentioning one of their keywords or close to a paper they liked can have
+    relevance; the others (most of a day) are only filtered and kept in upvote order
+    for "also trending"."""
     date, weekly, topic_ids, keywords, excludes, only_with_code = profile
-    learned = preferences_learn(votes=votes, topic_hits=data.topic_hits)
+    learned = preferences_learn(votes=votes, data=data)
     disliked = {pid for pid, vote in votes if vote < 0}
     # A reader with neither topics nor keywords asked for "everything": trend decides.
     everything = not topic_ids and not keywords
@@ -441,7 +547,7 @@ def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) ->
     chosen: list[RankedPaper] = []
     weak: list[RankedPaper] = []
     outside: list[Paper] = []
-    why: dict[int, tuple[TopicHit | None, list[str]]] = {}
+    why: dict[int, tuple[TopicHit | None, list[str], str | None]] = {}
     topics_of: dict[int, list[str]] = {}
     for paper in data.candidates_by_upvotes(date, weekly):
         if paper.id in disliked:
@@ -454,30 +560,30 @@ def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) ->
         keyword_match = (
             _own_keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
         )
-        if not everything and paper.id not in relevant and not keyword_match.score:
+        boost, drop, liked = (
+            learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
+        )
+        if not everything and paper.id not in relevant and not keyword_match.score and not boost:
             outside.append(paper)
             topics_of[paper.id] = [h.name for h in paper_hits[:2]]
             continue
         hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
-        best: TopicHit | None = None
-        topic_relevance = 0.0
-        for hit in hits:
-            weighted = hit.score * learned.topic_weights.get(hit.topic_id, 1.0)
-            if weighted > topic_relevance:
-                best, topic_relevance = hit, weighted
+        best = max(hits, key=lambda h: h.score, default=None)
+        topic_relevance = best.score if best else 0.0
         # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
-        relevance = topic_relevance + keyword_match.score
-        if learned.term_votes:  # with no learned terms the factor is 1
-            relevance *= learned.term_factor(data.paper_terms(paper))
-        score = relevance + TREND_WEIGHT * data.trend_share(paper) + (PIN_BONUS if paper.pinned else 0)
+        relevance = topic_relevance + keyword_match.score + boost
+        score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
+                 + (PIN_BONUS if paper.pinned else 0))
         ranked = RankedPaper(
             paper=paper, score=score, relevance=relevance, reason="",
             topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
         )
         if everything or relevance >= RELEVANCE_THRESHOLD:
             chosen.append(ranked)
-            why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms))
-        elif relevance == 0:
+            # A liked paper is named only when it, not the topic, carried the paper.
+            liked = liked if liked and topic_relevance + keyword_match.score < RELEVANCE_THRESHOLD else None
+            why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms), liked)
+        elif relevance <= 0:
             outside.append(paper)
             topics_of[paper.id] = ranked.topics
         else:
@@ -485,4 +591,31 @@ def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) ->
 
     chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
-                    topics_of=topics_of)
+                    topics_of=topics_of, topic_ids=topic_ids, disliked=frozenset(disliked))
+
+
+def _nearest(
+    *, topic_ids: frozenset[int], papers: list[Paper], data: RankingData, disliked: set[int]
+) -> list[RankedPaper]:
+    """Papers not chosen, closest first to one of the reader's topics by their stored
+    vectors, with that topic named: what an empty day offers instead of silence."""
+    topics = [(data.topics[t][0], vector_unpack(data.topics[t][1])) for t in topic_ids if t in data.topics]
+    topics = [(name, vector) for name, vector in topics if vector is not None]
+    if not topics:
+        return []
+    names = [name for name, _ in topics]
+    matrix = np.stack([vector for _, vector in topics])
+    found: list[tuple[float, Paper, str]] = []
+    for paper in papers:
+        vector = data.vector(paper.id, paper.embedding)
+        if vector is None or paper.id in disliked:
+            continue
+        closeness = matrix @ vector
+        best = int(np.argmax(closeness))
+        found.append((float(closeness[best]), paper, names[best]))
+    found.sort(key=lambda item: (-item[0], -item[1].upvotes, item[1].id))
+    return [
+        RankedPaper(paper=paper, score=closeness, relevance=0.0,
+                    reason=f"Closest to {name} today (not a match)", topics=[name])
+        for closeness, paper, name in found[:CLOSEST_COUNT * 3]
+    ]

@@ -3,6 +3,8 @@ admin and commands call these; Topic.save() and signals stay free of logic."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 
 from .models import Paper, PaperTopic, Topic
@@ -14,12 +16,13 @@ from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
 EDITOR_ASSIGNED_SCORE = 1.0
 
 TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "is_active", "position"})
-# A change to one of these changes which papers match, so it re-scores the topic.
-TOPIC_SCORING_FIELDS = ("keywords", "is_active")
+# A change to one of these changes which papers match, so it re-scores the topic:
+# name, description and keywords make its definition (newsletter/relevance.py).
+TOPIC_SCORING_FIELDS = ("name", "description", "keywords", "is_active")
 
 
 def topic_update(*, topic: Topic, **fields) -> Topic:
-    """Change a topic and, when its keywords or active flag changed, re-score every
+    """Change a topic and, when its definition or active flag changed, re-score every
     paper against it.
 
     Compared with the stored row, not the instance: the admin hands over an
@@ -65,3 +68,23 @@ def paper_topic_reset(*, paper: Paper, topic: Topic) -> None:
             paper=paper, topic=topic, source=PaperTopic.Source.EDITOR
         ).delete()
         papers_score(papers=[paper])
+
+
+def topic_exemplars_set(*, topic: Topic, papers: Iterable[Paper], example: bool = True) -> int:
+    """An editor marks papers as examples of what a topic is about (or unmarks
+    them). The topic's vectors are recomputed and every paper re-scored: papers
+    close to the examples now count as relevant, and say so ("close to the topic's
+    examples"). Returns how many papers changed."""
+    papers = list(papers)
+    with transaction.atomic():
+        Topic.objects.select_for_update().filter(pk=topic.pk).first()
+        current = set(topic.exemplars.values_list("id", flat=True))
+        if example:
+            changed = [p for p in papers if p.id not in current]
+            topic.exemplars.add(*changed)
+        else:
+            changed = [p for p in papers if p.id in current]
+            topic.exemplars.remove(*changed)
+        if changed:
+            topic_rescore(topic=topic)
+    return len(changed)

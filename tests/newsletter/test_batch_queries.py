@@ -13,9 +13,10 @@ from newsletter.models import Delivery, Edition
 from subscribers.models import Subscriber
 
 # The claim (a savepoint, SELECT ... FOR UPDATE, UPDATE, release), the deliveries with
-# their readers and editions, the readers' topics, suppressions, ranking's 4 loads,
+# their readers and editions, the readers' topics, suppressions, ranking's 5 loads (the active
+# topics' vectors among them, for "closest to your topics" and feedback),
 # the one-statement ledger write: newsletter/delivery.py, digest_send_batch.
-BATCH_QUERIES = 12
+BATCH_QUERIES = 13
 
 
 @pytest.fixture

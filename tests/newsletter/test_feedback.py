@@ -11,6 +11,7 @@ from django.utils import timezone
 from newsletter.feedback import feedback_summary, feedback_url
 from newsletter.models import Edition, EditionPaper, Feedback
 from newsletter.ranking import digest_select, ranking_data_load
+from newsletter.relevance import papers_score
 from subscribers.models import Subscriber
 from subscribers.tokens import subscriber_manage_url
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
@@ -95,30 +96,39 @@ def test_a_reader_cannot_turn_their_link_into_another_readers(client):
 
 
 def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client):
-    """The whole loop: a "less like this" click on yesterday's agents paper puts
-    today's vision paper above today's agents paper."""
-    agents, vision = TopicFactory(name="Agents"), TopicFactory(name="Vision")
-    reader = SubscriberFactory()
-    reader.topics.set([agents, vision])
-    disliked = PaperFactory(title="Agents, yesterday", trending_date=dt.date(2025, 11, 23))
-    PaperTopicFactory(paper=disliked, topic=agents, score=0.9)
-    agent_paper = PaperFactory(title="Agents, today", upvotes=10)
-    vision_paper = PaperFactory(title="Vision, today", upvotes=10)
-    PaperTopicFactory(paper=agent_paper, topic=agents, score=0.9)
-    PaperTopicFactory(paper=vision_paper, topic=vision, score=0.7)
+    """The whole loop: a "less like this" click on yesterday's web-agent paper puts
+    today's near twin of it later, and leaves today's other agents paper alone."""
+    agents = TopicFactory(name="Agents", description="Language models that act: tools, web agents.",
+                          keywords="agent\nweb agent\ntool use")
+    reader = SubscriberFactory(papers_per_digest=10)
+    reader.topics.set([agents])
+    web = ("A benchmark of web agents that book flights and shop online",
+           ("Language model agents browse real websites to book flights and buy products; the best "
+           "agent completes a third of the tasks."))
+    disliked = PaperFactory(title=web[0], abstract=web[1], trending_date=dt.date(2025, 11, 23))
+    twin = PaperFactory(title="Web agents that shop and book travel on real websites",
+                        abstract=web[1].replace("the best", "our strongest"), upvotes=10)
+    other = PaperFactory(title="Agents that call calculator and search tools",
+                         abstract="A language model agent learns when to call a calculator, a "
+                                  "search engine and a calendar through tool use.", upvotes=10)
+    papers_score(papers=[disliked, twin, other])
     edition = Edition.objects.create(date=dt.date(2025, 11, 24), frozen_at=timezone.now())
-    EditionPaper.objects.create(edition=edition, paper=agent_paper, position=0)
-    EditionPaper.objects.create(edition=edition, paper=vision_paper, position=1)
+    EditionPaper.objects.create(edition=edition, paper=twin, position=0)
+    EditionPaper.objects.create(edition=edition, paper=other, position=1)
 
-    def next_digest() -> list[str]:
+    def next_digest() -> dict[str, float]:
         data = ranking_data_load(date=edition.date, subscriber_ids=[reader.pk])
         subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
         selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
-        return [r.paper.title for r in selection.papers]
+        return {r.paper.title: r.score for r in selection.papers}
 
-    assert next_digest() == ["Agents, today", "Vision, today"]
+    before = next_digest()
     client.post(feedback_url(subscriber=reader, paper=disliked, vote=-1))
-    assert next_digest() == ["Vision, today", "Agents, today"]
+    after = next_digest()
+
+    assert set(after) == set(before) == {twin.title, other.title}
+    assert after[twin.title] < before[twin.title]
+    assert after[other.title] == pytest.approx(before[other.title], abs=0.02)
 
 
 # --- The preference centre --------------------------------------------------------
@@ -140,9 +150,10 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
     client.post(feedback_url(subscriber=reader, paper=paper, vote=-1))
 
     summary = feedback_summary(subscriber=reader)
-    assert summary["topics_down"] == ["Agents"] and summary["votes"] == 1
+    assert summary["less_like"] == ["An agent benchmark"] and summary["votes"] == 1
     html = render_learned(reader)
-    assert "Topics ranked lower" in html and "Agents" in html and "An agent benchmark" in html
+    assert "Papers close to these are held back" in html and "An agent benchmark" in html
+    assert "your topics themselves stay as you chose them" in html
 
     reset_url = subscriber_manage_url(subscriber=reader).replace("http://testserver", "") + "learned/reset/"
     response = client.post(reset_url)

@@ -258,4 +258,29 @@ def test_scoring_costs_the_same_queries_for_one_paper_and_for_many(continual):
             papers_score(papers=papers)
         return len(ctx.captured_queries)
 
+    queries(1)  # the first scoring embeds the topics once (stored, then only read)
     assert queries(1) == queries(40)
+
+
+# --- Spelling, hyphenation, inflection ---------------------------------------------
+
+
+@pytest.mark.parametrize(("keyword", "title"), [
+    ("quantisation", "Quantization of Large Language Models"),
+    ("quantization", "Quantised weights for phones"),
+    ("optimiser", "A new optimizer for transformers"),
+    ("behaviour cloning", "Behavior Cloning from Videos"),
+    ("low precision", "Low-Precision Training at Scale"),
+    ("pretraining", "Continual Pre-training of Language Models"),
+    ("pre-training", "Pretraining Data Mixtures"),
+    ("sparse attention", "Sparse Attentions for Long Inputs"),
+    ("analyse", "We analyze scaling"),
+])
+def test_british_american_hyphenated_and_inflected_forms_match(keyword, title):
+    assert topic_match(keywords=[keyword], title=title, abstract="").score > 0
+
+
+def test_normalising_spelling_does_not_merge_different_words():
+    assert topic_match(keywords=["noise"], title="Noise in labels", abstract="").score > 0
+    assert topic_match(keywords=["rise"], title="A prize for models", abstract="").score == 0
+    assert topic_match(keywords=["hour"], title="Four layers", abstract="").score == 0

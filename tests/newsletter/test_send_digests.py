@@ -109,6 +109,29 @@ def test_view_in_browser_in_a_sent_digest_opens_that_readers_own_copy(readers, c
     assert "Agents: a paper on tool use" in page
 
 
+def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_papers(readers):
+    """Empty days are never silent: the digest says nothing matched and offers the
+    papers closest to the reader's topic, named as such (not as matches)."""
+    from newsletter.relevance import papers_score
+
+    papers_score(papers=list(PaperFactory._meta.model.objects.all()))  # embed them, as an import does
+    graphs = TopicFactory(name="Graph learning", description="Graph neural networks and message passing.",
+                          keywords="graph neural network")
+    reader = SubscriberFactory(email="graphs@example.com")
+    reader.topics.add(graphs)
+
+    _send("--to", "graphs@example.com")
+
+    [message] = mail.outbox
+    html = message.alternatives[0][0]
+    assert "NOTHING MATCHED YOUR TOPICS TODAY; THE CLOSEST TO THEM" in message.body
+    assert "Nothing matched your topics today: the 3 closest papers" in html
+    offered = Delivery.objects.get(subscriber=reader).paper_ids
+    assert len(offered) == 3
+    for paper in PaperFactory._meta.model.objects.filter(id__in=offered):
+        assert paper.title in message.body and paper.title in html
+
+
 def test_latest_sends_the_newest_day_with_papers_whatever_today_is(readers):
     out = StringIO()
     call_command("send_digests", "--latest", "--now", stdout=out)

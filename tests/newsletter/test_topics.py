@@ -15,7 +15,7 @@ from newsletter.relevance import RELEVANCE_THRESHOLD, TopicMatcher, papers_score
 from newsletter.services import paper_topic_reset, paper_topic_set, topic_update
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
-default_topics_migration = importlib.import_module("newsletter.migrations.0002_default_topics")
+default_topics_migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
 SAMPLE = Path(settings.BASE_DIR) / "newsletter" / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = dt.date(2025, 11, 24)
 
@@ -59,17 +59,17 @@ def test_about_a_dozen_default_topics_each_explained_and_ordered(default_topics)
         assert len(TopicMatcher(topic.keyword_list).keywords) == len(topic.keyword_list), topic.name
 
 
-# --- Read as a reader: the sample of 2025-11-24 -----------------------------------
+# --- Read as a reader: the labelled sample day ---------------------------------
+# How well each default topic picks papers is measured on the labelled days by
+# tests/newsletter/test_evaluation.py (newsletter/evaluation.py); here, only what
+# holds for any day.
 
 
 @pytest.mark.django_db
 def test_every_sample_paper_is_scored_and_no_topic_grabs_half(sample):
     total = Paper.objects.count()
     assert total == 73
-    with_topic = set(
-        PaperTopic.objects.filter(score__gte=RELEVANCE_THRESHOLD).values_list("paper", flat=True)
-    )
-    assert len(with_topic) >= 0.95 * total
+    assert Paper.objects.filter(embedding__isnull=False).count() == total
     for slug, rows in sample.items():
         assert len(rows) < total / 2, slug
     assert all(row.source == PaperTopic.Source.AUTO for rows in sample.values() for row in rows.values())
@@ -77,94 +77,10 @@ def test_every_sample_paper_is_scored_and_no_topic_grabs_half(sample):
 
 
 @pytest.mark.django_db
-def test_continual_learning_takes_the_continual_learning_papers(sample):
+def test_a_topic_keeps_the_terms_that_matched_for_the_digest(sample):
     rows = sample["continual-learning"]
-    assert len(titles(
-        rows,
-        "Beyond Not-Forgetting: Continual Learning",
-        "A Closer Look at Rehearsal-Free Continual Learning",
-        "FeTrIL: Feature Translation for Exemplar-Free Class-Incremental Learning",
-        "Challenging Common Assumptions about Catastrophic Forgetting",
-        "Online Continual Learning on Hierarchical Label Expansion",
-        "Reinforcement Fine-Tuning Naturally Mitigates Forgetting",
-        "A Deep Learning Framework for Lifelong Machine Learning",
-    )) == 7
-    assert not titles(
-        rows, "Improving the Training of Rectified Flows", "UniViTAR", "Reverse Thinking",
-        "InstructRetro", "Learning from Future",
-    )
-    beyond = rows[next(iter(titles(rows, "Beyond Not-Forgetting")))]
-    assert beyond.matched_terms[0] == "continual learning"
-    assert "catastrophic forgetting" in beyond.matched_terms
-
-
-@pytest.mark.django_db
-def test_llm_reasoning_takes_the_reasoning_papers(sample):
-    rows = sample["llm-reasoning"]
-    assert len(titles(
-        rows,
-        "Reverse Thinking Makes LLMs Stronger Reasoners",
-        "Weak-to-Strong Reasoning",
-        "Forward-Backward Reasoning in Large Language Models",
-        "Parallel-R1: Towards Parallel Thinking",
-        "Think Thrice Before You Act",
-    )) == 5
-    assert not titles(
-        rows, "Sparse Training via Boosting Pruning", "BACS", "Online Continual Learning",
-        "Fast Certified Robust Training",
-    )
-
-
-@pytest.mark.django_db
-def test_the_diffusion_rl_paper_is_under_both_diffusion_and_rl(sample):
-    b2 = "Towards Better Alignment: Training Diffusion Models with Reinforcement Learning"
-    diffusion, rl = sample["diffusion-generation"], sample["reinforcement-learning"]
-    assert titles(diffusion, b2) and titles(rl, b2)
-    assert "reinforcement learning" in rl[next(iter(titles(rl, b2)))].matched_terms
-    assert titles(diffusion, "Improving the Training of Rectified Flows", "SaRA:")
-    assert not titles(diffusion, "Reverse Thinking", "FeTrIL", "Weak-to-Strong Reasoning")
-
-
-@pytest.mark.django_db
-def test_reinforcement_learning_takes_rl_papers_only(sample):
-    rows = sample["reinforcement-learning"]
-    assert len(titles(
-        rows, "Parallel-R1", "CodeBoost", "ODICE", "RLP: Reinforcement as a Pretraining Objective",
-        "Reinforcement Learning on Pre-Training Data",
-    )) == 5
-    assert not titles(
-        rows, "Online Continual Learning", "UniViTAR", "Learning How To Ask", "BART:",
-        "Towards Robust Text Retrieval",
-    )
-
-
-@pytest.mark.django_db
-def test_retrieval_and_efficiency_topics(sample):
-    retrieval = sample["retrieval-rag"]
-    assert len(titles(
-        retrieval, "Towards Robust Text Retrieval", "Training Curricula for Open Domain Answer Re-Ranking",
-        "InstructRetro", "Shall We Pretrain Autoregressive Language Models with Retrieval",
-    )) == 4
-    assert not titles(retrieval, "NoProp", "Prototype-Sample Relation Distillation", "Reverse Thinking")
-
-    efficient = sample["efficient-training"]
-    assert len(titles(
-        efficient, "Low-Precision Training of Large Language Models", "PERP:",
-        "Blockwise Compression of Transformer-based Models", "Sparse Training via Boosting Pruning",
-    )) == 4
-    assert not titles(efficient, "Weak-to-Strong Reasoning", "BACS", "Reverse Thinking")
-
-
-@pytest.mark.django_db
-def test_vision_alignment_and_agents(sample):
-    assert titles(sample["vision-language"], "Kwai Keye-VL", "Towards Cross-modal Backward-compatible")
-    assert not titles(sample["vision-language"], "UniViTAR", "Searching for Efficient Multi-Stage")
-    assert titles(sample["visual-recognition"], "UniViTAR", "BACS", "Learning from Future")
-    assert titles(sample["alignment"], "Does Refusal Training in LLMs", "Weak-to-Strong Generalization")
-    # "Classifier Alignment" is not what readers of alignment mean.
-    assert not titles(sample["alignment"], "SLCA")
-    assert titles(sample["agents"], "Learn-by-interact")
-    assert not titles(sample["agents"], "Progressive Pretext Task Learning for Human Trajectory")
+    beyond = rows["Beyond Not-Forgetting: Continual Learning with Backward Knowledge Transfer"]
+    assert "continual learning" in beyond.matched_terms
 
 
 # --- Services -----------------------------------------------------------------
@@ -205,11 +121,23 @@ def test_topic_update_as_the_admin_calls_it_rescores_too(topic):
 def test_topic_update_of_other_fields_leaves_scores_alone(topic):
     paper = PaperFactory(title="Forward Learning of Graph Neural Networks")
     row = PaperTopicFactory(paper=paper, topic=topic, score=0.42, matched_terms=["graph"])
-    topic_update(topic=topic, description="Graphs, nodes and edges.", position=3)
+    topic_update(topic=topic, slug="graphs", position=3)
     row.refresh_from_db()
     assert row.score == 0.42
     topic.refresh_from_db()
-    assert (topic.description, topic.position) == ("Graphs, nodes and edges.", 3)
+    assert (topic.slug, topic.position) == ("graphs", 3)
+
+
+@pytest.mark.django_db
+def test_a_new_description_rescores_because_it_is_part_of_the_definition(topic):
+    paper = PaperFactory(
+        title="Message passing on molecules",
+        abstract="We predict properties of molecules with a graph neural network over atoms and bonds.",
+    )
+    papers_score(papers=[paper])
+    before = PaperTopic.objects.get(paper=paper, topic=topic).score
+    topic_update(topic=topic, description="Chemistry: molecules, atoms, bonds and their properties.")
+    assert PaperTopic.objects.get(paper=paper, topic=topic).score != before
 
 
 @pytest.mark.django_db
@@ -269,3 +197,37 @@ def test_an_editor_assignment_keeps_the_matched_terms_when_there_are_some(topic)
     paper = PaperFactory(title="Graph Neural Network Basics")
     row = paper_topic_set(paper=paper, topic=topic, assigned=True)
     assert row.matched_terms == ["graph neural network"]
+
+
+# --- Examples ---------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_papers_marked_as_examples_pull_their_neighbours_into_the_topic(default_topics):
+    from newsletter.services import topic_exemplars_set
+
+    topic = TopicFactory(name="Weather", slug="weather", description="Forecasting the weather.",
+                         keywords="")
+    examples = [
+        PaperFactory(title="Learning medium-range global weather forecasts",
+                     abstract="A neural network predicts temperature, wind and pressure ten days ahead "
+                              "on a global grid, faster than numerical weather prediction."),
+        PaperFactory(title="Nowcasting precipitation with deep generative models",
+                     abstract="Radar maps of rain are extrapolated ninety minutes ahead by a generative "
+                              "model that forecasters preferred to operational nowcasts."),
+    ]
+    neighbour = PaperFactory(title="Probabilistic forecasts of storms and cyclones",
+                             abstract="An ensemble of neural networks forecasts the tracks of tropical "
+                                      "cyclones and the rain of storms days ahead.")
+    papers_score(papers=[*examples, neighbour])
+    before = PaperTopic.objects.filter(paper=neighbour, topic=topic).first()
+
+    assert topic_exemplars_set(topic=topic, papers=examples) == 2
+    assert topic_exemplars_set(topic=topic, papers=examples) == 0  # already examples
+
+    row = PaperTopic.objects.get(paper=neighbour, topic=topic)
+    assert row.score > (before.score if before else 0)
+    assert row.near_examples is True
+    assert set(topic.exemplars.all()) == set(examples)
+    topic.refresh_from_db()
+    assert topic.exemplar_embedding is not None

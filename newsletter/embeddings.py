@@ -1,0 +1,124 @@
+"""Text embeddings of papers and topics: the semantic half of relevance.
+
+The model is WordLlama's static token embeddings (the 256-dimension "l2_supercat"
+model that comes inside the `wordllama` wheel): numpy only, no download at run time,
+about 1 ms per abstract on one CPU core. docs/relevance.md compares it with TF-IDF
+and gives the figures that chose it.
+
+Vectors are computed once per paper when it is imported or edited
+(relevance.papers_score) and once per topic when its definition or examples change
+(relevance.topic_rescore), stored as float16 bytes (512 bytes each), and only read
+afterwards: ranking a reader compares stored vectors, it never embeds text."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from .models import Paper, Topic
+
+DIMENSIONS = 256
+# Stored as float16: half the bytes of float32; cosines move by < 0.001.
+_STORED_DTYPE = np.float16
+
+
+@lru_cache(maxsize=1)
+def _model():
+    """Loaded once per process (~0.5 s). The wheel ships its weights and tokenizer in
+    its own folder; `disable_download` makes a missing file an error, never a fetch."""
+    import wordllama
+    from wordllama import WordLlama
+
+    return WordLlama.load(
+        cache_dir=os.path.dirname(wordllama.__file__), disable_download=True, dim=DIMENSIONS
+    )
+
+
+def texts_embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors (float32, one row per text). An empty text gets a zero row."""
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    vectors = np.asarray(_model().embed(list(texts), norm=False), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def vector_pack(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype=_STORED_DTYPE).tobytes()
+
+
+def vector_unpack(data: bytes | memoryview | None) -> np.ndarray | None:
+    if not data:
+        return None
+    return np.frombuffer(bytes(data), dtype=_STORED_DTYPE).astype(np.float32)
+
+
+def paper_text(paper: Paper) -> str:
+    """What a paper is about: title, abstract, and the Hugging Face AI summary and
+    keywords when the API gave them."""
+    keywords = paper.ai_keywords if isinstance(paper.ai_keywords, list) else []
+    parts = [paper.title, paper.abstract, paper.ai_summary or "",
+             ", ".join(k for k in keywords if isinstance(k, str))]
+    return "\n".join(p for p in parts if p)
+
+
+def topic_text(topic: Topic) -> str:
+    """A topic's definition as text: its name, description and keywords (without
+    the "title:" marker)."""
+    keywords = [k.split(":", 1)[1] if k.lower().startswith("title:") else k for k in topic.keyword_list]
+    return f"{topic.name}. {topic.description}\n{', '.join(keywords)}"
+
+
+def papers_embed(*, papers: Iterable[Paper], only_missing: bool = False) -> dict[int, np.ndarray]:
+    """Each paper's vector, computing and storing those not stored yet (or all of
+    them: an import passes papers whose text may have changed)."""
+    papers = list(papers)
+    vectors: dict[int, np.ndarray] = {}
+    todo: list[Paper] = []
+    for paper in papers:
+        stored = vector_unpack(paper.embedding) if only_missing else None
+        if stored is None:
+            todo.append(paper)
+        else:
+            vectors[paper.id] = stored
+    if todo:
+        computed = texts_embed([paper_text(p) for p in todo])
+        for paper, vector in zip(todo, computed):
+            paper.embedding = vector_pack(vector)
+            vectors[paper.id] = vector_unpack(paper.embedding)
+        Paper.objects.bulk_update(todo, ["embedding"], batch_size=500)
+    return vectors
+
+
+def topic_embed(*, topic: Topic) -> None:
+    """Compute and store a topic's two vectors: its definition, and the centroid of
+    the papers editors marked as its examples (none when it has no examples)."""
+    topic.embedding = vector_pack(texts_embed([topic_text(topic)])[0])
+    exemplars = list(topic.exemplars.only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding"))
+    if exemplars:
+        vectors = papers_embed(papers=exemplars, only_missing=True)
+        centroid = np.mean([vectors[p.id] for p in exemplars], axis=0)
+        topic.exemplar_embedding = vector_pack(centroid / (np.linalg.norm(centroid) or 1.0))
+    else:
+        topic.exemplar_embedding = None
+    Topic.objects.filter(pk=topic.pk).update(
+        embedding=topic.embedding, exemplar_embedding=topic.exemplar_embedding
+    )
+
+
+def topic_vectors(*, topics: Sequence[Topic]) -> tuple[np.ndarray, np.ndarray]:
+    """(definitions, example centroids) as matrices with one row per topic, computing
+    what is not stored. A topic without examples has a zero centroid row."""
+    definitions = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
+    examples = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
+    for i, topic in enumerate(topics):
+        if topic.embedding is None:
+            topic_embed(topic=topic)
+        definitions[i] = vector_unpack(topic.embedding)
+        centroid = vector_unpack(topic.exemplar_embedding)
+        if centroid is not None:
+            examples[i] = centroid
+    return definitions, examples

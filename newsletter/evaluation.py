@@ -1,0 +1,299 @@
+"""How well the digest picks papers for a reader, measured on labelled days
+(`manage.py eval_relevance`, `make eval`; figures in docs/relevance.md).
+
+A labelled day is a JSON file (tests/data/relevance/): {"date", "split": "tune" or
+"test", "papers": [{"title", "abstract", "upvotes", "relevant": [topic slugs],
+"acceptable": [topic slugs]}]}; the sample day's labels point into the sample
+fixture by position instead ({"fixture": path, "papers": [{"i": n, ...}]}).
+
+Everything runs through the product's own path, inside one transaction that is
+rolled back: the papers are imported (ingest.papers_import, which embeds and
+scores them), the editions assembled, and for each active topic a reader with
+that one topic and 10 papers a digest gets digest_select's choice. Per topic:
+- precision@5, strict: of the first k picks, how many are labelled relevant or
+  acceptable, over k = min(5, papers labelled relevant or acceptable that day); an
+  empty slot is a miss;
+- recall@10: relevant papers among the first 10 picks, over the relevant papers;
+- an empty digest counts when the topic has 2 or more relevant papers that day.
+Then the feedback simulation: one "less" on each reader's top pick (recall@10 of
+the other relevant papers before and after), and three "more" on one sub-area
+(the top pick and its two nearest picks) measured on the next day: where the next
+day's relevant papers closest to the liked ones land in the digest, before and
+after (only for topics with more relevant papers next day than are followed, so
+that some are not already first)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import mean
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from subscribers.models import Subscriber
+
+from .editions import edition_assemble
+from .feedback import feedback_record
+from .ingest import papers_import
+from .models import Feedback, Paper, Topic
+from .ranking import digest_select, ranking_data_load
+
+DAYS_DIR = Path(settings.BASE_DIR) / "tests" / "data" / "relevance"
+# The reader of the evaluation asks for this many papers (recall is "@10").
+PAPERS_PER_DIGEST = 10
+PRECISION_AT = 5
+RECALL_AT = 10
+# A topic with this many relevant papers that day and no pick is an "empty digest".
+EMPTY_MIN_RELEVANT = 2
+# The "more" simulation: this many votes, and this many next-day papers followed.
+MORE_VOTES = 3
+FOLLOWED = 2
+# Ranked list length when measuring positions (a paper not listed is at its end).
+RANKED_DEPTH = 20
+
+
+@dataclass
+class LabelledDay:
+    name: str
+    date: dt.date
+    split: str
+    items: list[dict]  # in the Daily Papers API's shape, for papers_import
+    relevant: dict[str, set[str]]  # title -> topic slugs
+    acceptable: dict[str, set[str]]
+
+
+@dataclass
+class TopicResult:
+    precision: float | None  # None when nothing is labelled relevant or acceptable
+    recall: float | None  # None when nothing is labelled relevant
+    picks: list[str]
+    relevant: int
+
+    @property
+    def empty(self) -> bool:
+        return not self.picks and self.relevant >= EMPTY_MIN_RELEVANT
+
+
+@dataclass
+class DayResult:
+    day: LabelledDay
+    topics: dict[str, TopicResult]
+
+    def mean(self, attribute: str) -> float:
+        values = [getattr(r, attribute) for r in self.topics.values() if getattr(r, attribute) is not None]
+        return mean(values) if values else 0.0
+
+    @property
+    def empty(self) -> int:
+        return sum(r.empty for r in self.topics.values())
+
+
+@dataclass
+class FeedbackResult:
+    # One "less" on the top pick: (recall@10 of the other relevant papers before, after).
+    less: list[tuple[float, float]] = field(default_factory=list)
+    # Three "more": mean position of the next day's followed papers (before, after).
+    more: list[tuple[float, float]] = field(default_factory=list)
+
+
+@dataclass
+class Evaluation:
+    days: list[DayResult]
+    feedback: FeedbackResult
+
+
+def day_load(path: Path) -> LabelledDay:
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    items, relevant, acceptable = [], {}, {}
+    fixture = None
+    if data.get("fixture"):
+        fixture = json.loads((Path(settings.BASE_DIR) / data["fixture"]).read_text(encoding="utf-8"))
+    for paper in data["papers"]:
+        if fixture is not None:
+            item = fixture[paper["i"]]
+        else:
+            item = {"paper": {"title": paper["title"], "summary": paper["abstract"],
+                              "upvotes": paper.get("upvotes", 0)}}
+        title = item["paper"]["title"]
+        items.append(item)
+        relevant[title] = set(paper.get("relevant", []))
+        acceptable[title] = set(paper.get("acceptable", []))
+    return LabelledDay(
+        name=Path(path).stem, date=dt.date.fromisoformat(data["date"]), split=data.get("split", "test"),
+        items=items, relevant=relevant, acceptable=acceptable,
+    )
+
+
+def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
+    paths = paths or sorted(DAYS_DIR.glob("*.json"))
+    days = [day_load(p) for p in paths]
+    dates = [d.date for d in days]
+    if len(set(dates)) != len(dates):
+        raise ValueError("two labelled days have the same date")
+    return days
+
+
+def relevance_evaluate(*, days: list[LabelledDay]) -> Evaluation:
+    """Measure the digest on these days; nothing it writes is kept."""
+    with transaction.atomic():
+        try:
+            return _evaluate(days)
+        finally:
+            transaction.set_rollback(True)
+
+
+def _evaluate(days: list[LabelledDay]) -> Evaluation:
+    for day in days:
+        papers_import(items=day.items, trending_date=day.date, source=f"evaluation {day.name}")
+        edition_assemble(date=day.date)
+    topics = list(Topic.objects.filter(is_active=True))
+    readers = {
+        topic.slug: _reader(topic=topic, n=n) for n, topic in enumerate(topics)
+    }
+    results = []
+    for day in days:
+        ranked = _ranked(readers=readers, date=day.date)
+        results.append(DayResult(day=day, topics={
+            slug: _topic_result(day=day, slug=slug, titles=[p.title for p in papers])
+            for slug, papers in ranked.items()
+        }))
+    return Evaluation(days=results, feedback=_feedback_simulate(days=days, readers=readers))
+
+
+def _reader(*, topic: Topic, n: int) -> Subscriber:
+    reader = Subscriber.objects.create(
+        email=f"evaluation-reader-{n}@example.invalid", status=Subscriber.Status.ACTIVE,
+        papers_per_digest=PAPERS_PER_DIGEST,
+    )
+    reader.topics.set([topic])
+    return reader
+
+
+def _ranked(*, readers: dict[str, Subscriber], date: dt.date, depth: int = PAPERS_PER_DIGEST) -> dict[str, list[Paper]]:
+    """Each reader's digest of `date`: the papers chosen, best first."""
+    ids = [r.id for r in readers.values()]
+    data = ranking_data_load(date=date, subscriber_ids=ids)
+    loaded = {s.id: s for s in Subscriber.objects.filter(id__in=ids).prefetch_related("topics")}
+    out = {}
+    for slug, reader in readers.items():
+        subscriber = loaded[reader.id]
+        subscriber.papers_per_digest = depth
+        out[slug] = [r.paper for r in digest_select(subscriber=subscriber, date=date, data=data).papers]
+    return out
+
+
+def _topic_result(*, day: LabelledDay, slug: str, titles: list[str]) -> TopicResult:
+    good = {t for t in day.relevant if slug in day.relevant[t] or slug in day.acceptable[t]}
+    relevant = {t for t in day.relevant if slug in day.relevant[t]}
+    k = min(PRECISION_AT, len(good))
+    precision = sum(t in good for t in titles[:k]) / k if k else None
+    recall = sum(t in relevant for t in titles[:RECALL_AT]) / len(relevant) if relevant else None
+    return TopicResult(precision=precision, recall=recall, picks=titles, relevant=len(relevant))
+
+
+def _feedback_simulate(*, days: list[LabelledDay], readers: dict[str, Subscriber]) -> FeedbackResult:
+    result = FeedbackResult()
+    # One "less" on the top pick, on every day, for every topic with 2+ relevant papers.
+    for day in days:
+        before = _ranked(readers=readers, date=day.date)
+        for slug, papers in before.items():
+            relevant = {t for t in day.relevant if slug in day.relevant[t]}
+            if len(relevant) < EMPTY_MIN_RELEVANT or not papers:
+                continue
+            top = papers[0]
+            rest = relevant - {top.title}
+            if not rest:
+                continue
+            feedback_record(subscriber=readers[slug], paper=top, vote=Feedback.Vote.LESS)
+            after = _ranked(readers={slug: readers[slug]}, date=day.date)[slug]
+            Feedback.objects.filter(subscriber=readers[slug]).delete()
+            result.less.append((
+                sum(p.title in rest for p in papers[:RECALL_AT]) / len(rest),
+                sum(p.title in rest for p in after[:RECALL_AT]) / len(rest),
+            ))
+    # Three "more" on one sub-area of day i, followed on day i + 1.
+    for day, next_day in itertools.pairwise(days):
+        picks = _ranked(readers=readers, date=day.date)
+        next_before = _ranked(readers=readers, date=next_day.date, depth=RANKED_DEPTH)
+        # Closeness as the ranking measures it (each day's papers less their mean).
+        here = ranking_data_load(date=day.date, subscriber_ids=[])
+        there = ranking_data_load(date=next_day.date, subscriber_ids=[])
+        next_papers = list(Paper.objects.filter(trending_date=next_day.date))
+        for slug, papers in picks.items():
+            liked = _sub_area(papers, here)
+            relevant = [p for p in next_papers if slug in next_day.relevant.get(p.title, ())]
+            if len(liked) < MORE_VOTES or len(relevant) <= FOLLOWED:
+                continue
+            centroid = np.mean([here.vector(p.id, p.embedding) for p in liked], axis=0)
+            followed = sorted(relevant, key=lambda p: -float(there.vector(p.id, p.embedding) @ centroid))[:FOLLOWED]
+            for paper in liked:
+                feedback_record(subscriber=readers[slug], paper=paper, vote=Feedback.Vote.MORE)
+            after = _ranked(readers={slug: readers[slug]}, date=next_day.date, depth=RANKED_DEPTH)[slug]
+            Feedback.objects.filter(subscriber=readers[slug]).delete()
+            result.more.append((_mean_position(next_before[slug], followed),
+                                _mean_position(after, followed)))
+    return result
+
+
+def _sub_area(papers: list[Paper], data) -> list[Paper]:
+    """The top pick and the MORE_VOTES - 1 picks closest to it."""
+    if len(papers) < MORE_VOTES:
+        return []
+    top = data.vector(papers[0].id, papers[0].embedding)
+    others = sorted(papers[1:], key=lambda p: -float(data.vector(p.id, p.embedding) @ top))
+    return [papers[0], *others[: MORE_VOTES - 1]]
+
+
+def _mean_position(ranked: list[Paper], papers: list[Paper]) -> float:
+    """1-based positions in `ranked`; a paper not in it counts as just past its end."""
+    place = {p.id: i + 1 for i, p in enumerate(ranked)}
+    return mean(place.get(p.id, RANKED_DEPTH + 1) for p in papers)
+
+
+def evaluation_report(evaluation: Evaluation) -> str:
+    """The table `manage.py eval_relevance` prints."""
+    days = evaluation.days
+    slugs = list(days[0].topics) if days else []
+    lines = [
+        (f"Readers with one default topic each, {PAPERS_PER_DIGEST} papers a digest. "
+         f"P@{PRECISION_AT} strict (k = min({PRECISION_AT}, relevant or acceptable); an empty slot "
+         f"is a miss), R@{RECALL_AT}, empty = no pick although {EMPTY_MIN_RELEVANT}+ relevant."),
+        "",
+        f"{'topic':34}" + "".join(f"{d.day.name[:16]:>18}" for d in days),
+        f"{'':34}" + "".join(f"{'P@5  R@10 picks':>18}" for _ in days),
+    ]
+    for slug in slugs:
+        row = f"{slug:34}"
+        for d in days:
+            r = d.topics[slug]
+            p = "  - " if r.precision is None else f"{r.precision:4.2f}"
+            rc = "  - " if r.recall is None else f"{r.recall:4.2f}"
+            row += f"{p:>8} {rc:>4} {len(r.picks):>4}"
+        lines.append(row)
+    lines.append("")
+    for split in ("tune", "test"):
+        chosen = [d for d in days if d.day.split == split]
+        for d in chosen:
+            lines.append(f"{split} day {d.day.name:24} P@5 {d.mean('precision'):.2f}  "
+                         f"R@10 {d.mean('recall'):.2f}  empty {d.empty}")
+        if chosen:
+            lines.append(f"{split} days mean{'':20} P@5 {mean(d.mean('precision') for d in chosen):.2f}  "
+                         f"R@10 {mean(d.mean('recall') for d in chosen):.2f}  "
+                         f"empty {sum(d.empty for d in chosen)}")
+    fb = evaluation.feedback
+    if fb.less:
+        drops = [b - a for b, a in fb.less]
+        lines += ["", (f"One \"less\" on the top pick ({len(fb.less)} readers): recall@10 of the other "
+                       f"relevant papers {mean(b for b, _ in fb.less):.2f} -> {mean(a for _, a in fb.less):.2f}"
+                       f" (worst drop {max(drops):.2f})")]
+    if fb.more:
+        lines.append(f"Three \"more\" on one sub-area ({len(fb.more)} readers): the next day's "
+                     f"{FOLLOWED} closest papers, mean position {mean(b for b, _ in fb.more):.1f} -> "
+                     f"{mean(a for _, a in fb.more):.1f} (lower is earlier; "
+                     f"{sum(a < b for b, a in fb.more)} raised, {sum(a > b for b, a in fb.more)} lowered)")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The relevance harness (newsletter/evaluation.py, `manage.py eval_relevance`) on the
+labelled days of tests/data/relevance: the digest generalises to days nobody tuned
+on, and feedback stays local. Floors, not the last figures (docs/relevance.md has
+those): a change that loses generality fails here."""
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from newsletter.evaluation import DAYS_DIR, days_load, relevance_evaluate
+from newsletter.models import Paper
+from subscribers.models import Subscriber
+
+
+@pytest.fixture(scope="module")
+def days():
+    return days_load()
+
+
+def test_the_labelled_days_are_the_sample_day_and_three_more(days):
+    assert len(days) >= 4
+    assert {d.split for d in days} == {"tune", "test"}
+    assert sum(d.split == "tune" for d in days) == 2
+    for day in days:
+        assert len(day.items) >= 40
+        labelled = set(day.relevant) | set(day.acceptable)
+        assert len(labelled) == len(day.items)
+
+
+@pytest.mark.django_db
+def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
+    evaluation = relevance_evaluate(days=days)
+    by_split = {"tune": [], "test": []}
+    for result in evaluation.days:
+        by_split[result.day.split].append(result)
+        # No topic with 2+ relevant papers that day goes without picks.
+        assert result.empty == 0, result.day.name
+
+    test_days = by_split["test"]
+    assert sum(d.mean("recall") for d in test_days) / len(test_days) >= 0.85
+    assert sum(d.mean("precision") for d in test_days) / len(test_days) >= 0.8
+    sample = next(d for d in evaluation.days if d.day.name == "sample_day_labels")
+    assert sample.mean("precision") >= 0.9 and sample.mean("recall") >= 0.85
+
+    # One "less" on the top pick: recall@10 of the other relevant papers drops by at
+    # most 0.1 for every reader.
+    assert evaluation.feedback.less
+    assert max(before - after for before, after in evaluation.feedback.less) <= 0.1
+    # Three "more" on one sub-area: the next day's papers of it come earlier on average.
+    more = evaluation.feedback.more
+    assert more
+    assert sum(after for _, after in more) < sum(before for before, _ in more)
+
+    # Nothing the evaluation made is kept.
+    assert not Paper.objects.exists()
+    assert not Subscriber.objects.exists()
+
+
+@pytest.mark.django_db
+def test_the_command_prints_per_topic_and_per_split_figures():
+    out = StringIO()
+    call_command("eval_relevance", str(DAYS_DIR / "day_a.json"), str(DAYS_DIR / "day_b.json"), stdout=out)
+    text = out.getvalue()
+    assert "efficient-training" in text and "P@5" in text and "R@10" in text
+    assert "tune days mean" in text and "test days mean" in text
+    assert 'One "less" on the top pick' in text
