@@ -262,7 +262,23 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # Django logs every 4xx response; a flood of 429s would be a line each. The rate
+    # limiter logs the first refusal per client and window instead
+    # (subscribers/throttling.py, rate_limit_exceeded).
+    "filters": {
+        "no_429": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: getattr(record, "status_code", None) != 429,
+        }
+    },
+    "loggers": {"django.request": {"filters": ["no_429"]}},
 }
+
+# --- Public pages (newsletter/page_cache.py): sent with Cache-Control public, this
+# max-age, to browsers and CDNs (they revalidate with the ETag after it), and kept
+# rendered in the cache this long; an editor's change invalidates them at once.
+PUBLIC_PAGE_MAX_AGE = env_int("PUBLIC_PAGE_MAX_AGE", 60)
+PUBLIC_PAGE_CACHE_SECONDS = env_int("PUBLIC_PAGE_CACHE_SECONDS", 3600)
 
 # --- Subscriber abuse protection (subscribers/throttling.py, subscribers/services.py).
 # Counters live in the Redis cache. Submissions of the subscribe form are limited per

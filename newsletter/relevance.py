@@ -59,6 +59,7 @@ from django.utils import timezone
 
 from . import embeddings
 from .models import Paper, PaperTopic, Topic
+from .page_cache import pages_changed
 
 # One passing mention in an abstract (0.26) is not enough; a keyword in the title
 # (0.63), a keyword mentioned twice (0.36) or two different keywords (0.45) are.
@@ -332,6 +333,7 @@ def topic_rescore(*, topic: Topic) -> None:
     same thing everywhere. Matching is in memory and cheap (a few thousand papers a
     year), and the papers are read in chunks to bound memory. An inactive topic
     loses its automatic rows (re-activating it re-scores); editor rows stay."""
+    pages_changed(everything=True)  # topic chips show on every public page
     if not topic.is_active:
         PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
         return
