@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run digest test install lint chaos bench eval clean
+.PHONY: run digest test install lint chaos bench loadtest eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ bench: $(STAMP)
 		--target var/bench/django-newsletter "django-newsletter==$(DNL_VERSION)" \
 		"sorl-thumbnail>=12.10" "Django>=5.2,<5.3"
 	DEBUG=true $(PY) manage.py bench_digests $(BENCH_ARGS)
+
+## The public pages under load (docs/benchmarks.md): gunicorn with production settings
+## on loopback, locust headless; prints the table of the scenarios. Needs
+## DATABASE_URL=postgres://… and REDIS_URL, each of its own. Run it without nice.
+## LOADTEST_ARGS passes options, e.g. --seconds 30 --only home.
+loadtest: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,loadtest]"
+	$(PY) -m bench.loadtest $(LOADTEST_ARGS)
 
 ## Relevance on the labelled days (docs/relevance.md): P@5, R@10, empty digests and
 ## the feedback simulation, per default topic. Needs DATABASE_URL; writes nothing.

@@ -183,6 +183,18 @@ EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Daily Papers Digest <digest@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The ESP's limits, shared by every worker through Redis (newsletter/esp.py).
+# Postmark, the ESP this project is set up for, publishes no numeric per-second
+# limit for its Email API: it answers 429 to a sender that goes too fast (and takes
+# at most 500 messages per batch call). The default stays above what the default
+# deployment sends (~500 digests/s with two workers, docs/benchmarks.md) so it only
+# binds after a 429 halves it; set the figure your ESP account has (Amazon SES shows
+# "maximum send rate", SendGrid and Mailgun publish theirs). 0 = no rate.
+ESP_MAX_PER_SECOND = env_int("ESP_MAX_PER_SECOND", 600)
+# Provider calls in flight at once across all workers (0 = no cap), and per worker
+# process: the latency of each call (50-300 ms) is hidden by having many at once.
+ESP_MAX_IN_FLIGHT = env_int("ESP_MAX_IN_FLIGHT", 128)
+ESP_SEND_THREADS = env_int("ESP_SEND_THREADS", 32)
 # CAN-SPAM: every newsletter email carries the sender's postal address.
 POSTAL_ADDRESS = env("POSTAL_ADDRESS", "Daily Papers Digest, 1 Example Street, 00000 Example City")
 
@@ -250,7 +262,23 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # Django logs every 4xx response; a flood of 429s would be a line each. The rate
+    # limiter logs the first refusal per client and window instead
+    # (subscribers/throttling.py, rate_limit_exceeded).
+    "filters": {
+        "no_429": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: getattr(record, "status_code", None) != 429,
+        }
+    },
+    "loggers": {"django.request": {"filters": ["no_429"]}},
 }
+
+# --- Public pages (newsletter/page_cache.py): sent with Cache-Control public, this
+# max-age, to browsers and CDNs (they revalidate with the ETag after it), and kept
+# rendered in the cache this long; an editor's change invalidates them at once.
+PUBLIC_PAGE_MAX_AGE = env_int("PUBLIC_PAGE_MAX_AGE", 60)
+PUBLIC_PAGE_CACHE_SECONDS = env_int("PUBLIC_PAGE_CACHE_SECONDS", 3600)
 
 # --- Subscriber abuse protection (subscribers/throttling.py, subscribers/services.py).
 # Counters live in the Redis cache. Submissions of the subscribe form are limited per

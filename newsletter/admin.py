@@ -22,7 +22,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from subscribers.models import Subscriber
 
-from . import curation, dashboard, relevance
+from . import curation, dashboard, page_cache, relevance
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic
 
 admin.site.site_header = "Daily Papers Digest — editors"
@@ -143,6 +143,18 @@ class PaperAdmin(admin.ModelAdmin):
 
         obj.title_key = title_normalise(obj.title)
         super().save_model(request, obj, form, change)
+        # The paper's date before and after the edit: its pages show it (or did).
+        before = form.initial.get("trending_date")
+        page_cache.pages_changed(dates={obj.trending_date, before} - {None}, papers=[obj.pk])
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        page_cache.pages_changed(dates=[obj.trending_date])
+
+    def delete_queryset(self, request, queryset):
+        dates = set(queryset.values_list("trending_date", flat=True))
+        super().delete_queryset(request, queryset)
+        page_cache.pages_changed(dates=dates)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -354,6 +366,10 @@ class EditionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         # Editions are made from a date's papers ("Today's edition" assembles it).
         return False
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        page_cache.pages_changed(editions=[obj.date])  # the note shows on its page
 
     @admin.display(description="State")
     def state(self, edition):

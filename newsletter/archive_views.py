@@ -26,6 +26,7 @@ from subscribers.tokens import subscriber_from_token, subscriber_manage_url
 from . import archive
 from . import feedback as reader_feedback
 from .editions import note_html
+from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
 
 EDITIONS_PER_PAGE = 30
@@ -38,6 +39,7 @@ def _noindex(response: HttpResponse) -> HttpResponse:
 
 
 @require_safe
+@public_page(tags=lambda: ["editions"], query=["page"])
 def edition_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(archive.edition_list_published(), EDITIONS_PER_PAGE).get_page(
         request.GET.get("page")
@@ -46,6 +48,7 @@ def edition_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@public_page(tags=lambda date: ["editions-published", f"edition:{date}", f"day:{date}"])
 def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
     # Staff may look at an edition before it goes out (a preview); nobody else.
     edition = archive.edition_get(date=date, include_unpublished=request.user.is_staff)

@@ -34,6 +34,7 @@ from .models import (
     PaperTopic,
     Topic,
 )
+from .page_cache import pages_changed
 from .ranking import ranking_data_load
 
 # How far back the topic preview looks: "which papers of the last seven days would match".
@@ -69,9 +70,9 @@ def papers_flag_set(*, papers: Iterable[Paper], pinned: bool | None = None,
         return 0
     with transaction.atomic():
         count = Paper.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
-        _editions_refresh(
-            dates=Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True)
-        )
+        dates = set(Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True))
+        _editions_refresh(dates=dates)
+        pages_changed(dates=dates, papers=ids)
     return count
 
 

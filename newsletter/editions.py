@@ -24,6 +24,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .models import Edition, EditionPaper, Paper
+from .page_cache import pages_changed
 
 # How old "today's" edition may be: see the module docstring.
 EDITION_MAX_AGE_DAYS = 1
@@ -70,6 +71,7 @@ def edition_freeze(*, edition: Edition, now: dt.datetime | None = None) -> bool:
     frozen = Edition.objects.filter(pk=edition.pk, frozen_at__isnull=True).update(frozen_at=now)
     if frozen:
         edition.frozen_at = now
+        pages_changed(editions=[edition.date], published=True)  # now in the archive
     return bool(frozen)
 
 

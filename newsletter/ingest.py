@@ -35,6 +35,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .models import Paper
+from .page_cache import pages_changed
 from .relevance import papers_score
 
 logger = logging.getLogger(__name__)
@@ -467,10 +468,13 @@ def papers_import(
         return ImportResult()
     with transaction.atomic():
         matched = _existing_match(rows)
+        dates_touched = {row["trending_date"] for row in rows}
         to_create: list[Paper] = []
         to_update: list[Paper] = []
         for row in rows:
             paper = matched.get(_values_key(row))
+            if paper is not None:
+                dates_touched.add(paper.trending_date)
             if paper is None:
                 to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
                 continue
@@ -490,6 +494,7 @@ def papers_import(
         # PostgreSQL and SQLite ≥ 3.35 hand back the new primary keys.
         Paper.objects.bulk_create(to_create)
         papers_score(papers=[*to_create, *to_update])
+        pages_changed(dates=dates_touched, papers=[p.pk for p in to_update])
     logger.info("%s: %d papers, %d new, %d updated", source, len(rows), len(to_create), len(to_update))
     return ImportResult(created=len(to_create), updated=len(to_update))
 

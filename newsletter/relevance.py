@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,6 +59,7 @@ from django.utils import timezone
 
 from . import embeddings
 from .models import Paper, PaperTopic, Topic
+from .page_cache import pages_changed
 
 # One passing mention in an abstract (0.26) is not enough; a keyword in the title
 # (0.63), a keyword mentioned twice (0.36) or two different keywords (0.45) are.
@@ -82,7 +84,9 @@ HYBRID_PASS = 1.0
 TITLE_PREFIX = "title:"
 # Word tokens: letters and digits (any script), no underscore; punctuation splits.
 _TOKEN_RE = re.compile(r"[^\W_]+")
-_stemmer = snowballstemmer.stemmer("english")
+# A snowball stemmer keeps the word being stemmed in the instance: one per thread
+# (the send workers run batches in threads; a shared one garbled words and raised).
+_stemmers = threading.local()
 
 
 @dataclass(frozen=True)
@@ -131,7 +135,10 @@ def spelling_normalise(word: str) -> str:
 def stem(word: str) -> str:
     """Porter2 stem of a lower-cased, spelling-normalised word: "models" -> "model",
     "tuning" -> "tune", "quantised" -> "quantiz"."""
-    return _stemmer.stemWord(spelling_normalise(word))
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(spelling_normalise(word))
 
 
 def _is_acronym(token: str) -> bool:
@@ -326,6 +333,7 @@ def topic_rescore(*, topic: Topic) -> None:
     same thing everywhere. Matching is in memory and cheap (a few thousand papers a
     year), and the papers are read in chunks to bound memory. An inactive topic
     loses its automatic rows (re-activating it re-scores); editor rows stay."""
+    pages_changed(everything=True)  # topic chips show on every public page
     if not topic.is_active:
         PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
         return

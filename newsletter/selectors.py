@@ -22,6 +22,8 @@ def _topic_chips() -> Prefetch:
         "topic_scores",
         queryset=PaperTopic.objects.filter(score__gt=0, topic__is_active=True)
         .select_related("topic")
+        # Only what a chip shows: a day's page builds a few hundred of these.
+        .only("paper_id", "score", "topic__name", "topic__slug")
         .order_by("-score", "topic__position", "topic__name"),
         to_attr="topic_chips",
     )

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from .models import Paper, PaperTopic, Topic
+from .page_cache import pages_changed
 from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
 
 # What an editor's "this paper is about this topic" is worth: the top of the
@@ -38,6 +39,7 @@ def topic_update(*, topic: Topic, **fields) -> Topic:
         topic.save()
         if any(stored[name] != getattr(topic, name) for name in TOPIC_SCORING_FIELDS):
             topic_rescore(topic=topic)
+        pages_changed(everything=True)  # topic names and order show on every page
     return topic
 
 
@@ -58,6 +60,7 @@ def paper_topic_set(*, paper: Paper, topic: Topic, assigned: bool) -> PaperTopic
             "matched_terms": list(match.terms) if assigned else [],
         },
     )
+    pages_changed(dates=[paper.trending_date], papers=[paper.pk])
     return row
 
 
@@ -68,6 +71,7 @@ def paper_topic_reset(*, paper: Paper, topic: Topic) -> None:
             paper=paper, topic=topic, source=PaperTopic.Source.EDITOR
         ).delete()
         papers_score(papers=[paper])
+        pages_changed(dates=[paper.trending_date], papers=[paper.pk])
 
 
 def topic_exemplars_set(*, topic: Topic, papers: Iterable[Paper], example: bool = True) -> int:

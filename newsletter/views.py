@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe
 
 from . import selectors
+from .page_cache import public_page
 
 # How many recent dates the home page links to: a week of Daily Papers.
 RECENT_DATES_SHOWN = 7
@@ -21,11 +22,13 @@ ABSTRACT_SHORT_CHARS = 180
 
 
 @require_safe
+@public_page(tags=lambda: ["dates", "home"])
 def home(request):
     return _papers_page(request, date=None)
 
 
 @require_safe
+@public_page(tags=lambda date: ["dates", f"day:{date}"])
 def papers_on_date(request, date: dt.date):
     return _papers_page(request, date=date)
 
@@ -51,11 +54,13 @@ def _papers_page(request, *, date: dt.date | None):
             "previous_date": previous,
             "next_date": following,
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,
+            "excerpt_only": True,
         },
     )
 
 
 @require_safe
+@public_page(tags=lambda arxiv_id=None, pk=None, slug="": [f"paper:{arxiv_id or pk}"])
 def paper_detail(request, arxiv_id: str | None = None, pk: int | None = None, slug: str = ""):
     """A paper's page: what the digest, the home page, the archive and the feeds link
     to. Any other address of the same paper (old slug, by key although it has an

@@ -3,15 +3,24 @@ atomic add + incr, so concurrent requests on many workers count correctly."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
 
 
 def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int) -> bool:
-    """Count one hit on `key`; True once more than `limit` hits fell in the window."""
+    """Count one hit on `key`; True once more than `limit` hits fell in the window.
+
+    Quiet under abuse: the first refused hit of a window logs one line, the rest are
+    only counted (the counter is the record); Django's own line per 429 response is
+    filtered out in settings.LOGGING."""
     cache_key = f"ratelimit:{key}"
     # add() only sets a missing key, so the window starts at the first hit and the
     # expiry is not pushed back by later ones.
@@ -21,7 +30,26 @@ def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int) -> bool:
     except ValueError:  # expired between add() and incr()
         cache.add(cache_key, 1, timeout=window_seconds)
         count = 1
+    if count == limit + 1:
+        logger.warning(
+            "Rate limit %s: over %d in %d s; refusing until the window ends "
+            "(further refusals are counted, not logged).", key, limit, window_seconds,
+        )
     return count > limit
+
+
+@functools.cache
+def _page(template_name: str) -> str:
+    # Rendered without a request: the page is the same for everyone, per process.
+    return render_to_string(template_name)
+
+
+def rate_limited_response(*, template_name: str, retry_after: int) -> HttpResponse:
+    """The 429 page: rendered once per process, so refusing a flood costs no
+    template rendering. The template must not depend on the request."""
+    response = HttpResponse(_page(template_name), status=429)
+    response["Retry-After"] = str(retry_after)
+    return response
 
 
 def _ip_or_none(value: str) -> str | None:

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
 from .models import Subscriber
-from .throttling import client_ip
+from .throttling import client_ip, rate_limited_response
 from .tokens import (
     TokenProblem,
     subscriber_from_confirm_token,
@@ -52,7 +52,12 @@ def _see_other(url: str) -> HttpResponseRedirect:
 
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
-    form = SubscribeForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "GET":
+        # Arriving from the email field of a public page (/subscribe/?email=…): the
+        # address is filled in, nothing is validated yet.
+        form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
+    else:
+        form = SubscribeForm(data=request.POST)
     if request.method == "POST":
         done = _see_other(reverse("subscribers:subscribe_done"))
         if form.is_bot():
@@ -68,7 +73,10 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                     time_zone=data["time_zone"], **_origin(request),
                 )
             except services.SubscribeRateLimited:
-                return render(request, "subscribers/rate_limited.html", status=429)
+                return rate_limited_response(
+                    template_name="subscribers/rate_limited.html",
+                    retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS,
+                )
             except ValidationError as exc:
                 form.add_error(None if hasattr(exc, "error_dict") else "email", exc)
             else:

@@ -1,12 +1,34 @@
-from django import template
+import functools
 
-from subscribers.forms import SubscribeForm
+from django import template
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from subscribers.forms import time_zone_choices
 
 register = template.Library()
 
 
-@register.inclusion_tag("subscribers/_subscribe_form_embed.html", takes_context=True)
-def subscribe_form(context) -> dict:
-    """The subscribe form anywhere: `{% load subscribe %}{% subscribe_form %}`.
-    Brings its stylesheet, so a page needs nothing in its head."""
-    return {"form": SubscribeForm(), "csrf_token": context.get("csrf_token")}
+@register.inclusion_tag("subscribers/_subscribe_start.html")
+def subscribe_form() -> dict:
+    """Subscribing from any page: `{% load subscribe %}{% subscribe_form %}`. An email
+    field that opens the full form (/subscribe/?email=…) on its own page, so the page
+    it sits on holds no CSRF token and can be served from the public cache
+    (newsletter/page_cache.py). Brings its stylesheet."""
+    return {}
+
+
+@functools.cache
+def _time_zone_options() -> str:
+    return format_html_join("", '<option value="{}">{}</option>', time_zone_choices())
+
+
+@register.simple_tag
+def time_zone_options(selected: str | None) -> str:
+    """The ~420 <option>s of the time-zone select, built once per process instead of
+    through a template loop on every form page; `selected` is marked."""
+    html = _time_zone_options()
+    if selected:
+        option = format_html('<option value="{}">', selected)
+        html = html.replace(option, option[:-1] + " selected>", 1)
+    return mark_safe(html)

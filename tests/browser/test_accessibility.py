@@ -40,6 +40,7 @@ def site(settings, live_server):
     return {
         "home": "/",
         "day": f"/papers/{DAY.isoformat()}/",
+        "paper": papers[1].get_absolute_url(),
         "archive": "/editions/",
         "edition": f"/editions/{DAY.isoformat()}/",
         "subscribe": "/subscribe/",
@@ -72,7 +73,7 @@ def test_every_public_page_passes_axe(page, live_server, site, scheme):
     for name, url in site.items():
         _visit(page, live_server, url)
         found[name] = axe_blocking(page)
-        if name in ("home", "subscribe", "manage"):
+        if name in ("home", "paper", "subscribe", "manage"):
             _save(page, f"a11y-{name}-{scheme}")
     assert {name: v for name, v in found.items() if v} == {}
 
@@ -102,10 +103,13 @@ def test_a_failed_subscribe_moves_focus_to_an_error_summary(page, live_server, s
 
 def test_pages_reflow_at_320_px(page, live_server, site):
     page.set_viewport_size(NARROWEST)
-    for name in ("home", "subscribe", "manage", "edition"):
+    for name in ("home", "paper", "subscribe", "manage", "edition"):
         _visit(page, live_server, site[name])
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: {overflow}px wider than 320px"
         cta = page.locator(".site-nav__cta").bounding_box()
         assert cta["x"] + cta["width"] <= NARROWEST["width"], name
+        # Brand and Subscribe still share the header's one line.
+        brand = page.locator(".brand").bounding_box()
+        assert abs(brand["y"] + brand["height"] / 2 - (cta["y"] + cta["height"] / 2)) < 4, name
         _save(page, f"a11y-{name}-320")

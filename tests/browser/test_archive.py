@@ -74,3 +74,27 @@ def test_the_feedback_page(live_server, page, screenshot):
     assert Feedback.objects.get().vote == -1
     screenshot(page, "feedback-done")
     assert page.js_errors == []
+
+
+def test_what_your_digest_has_learned_in_the_preference_centre(live_server, page, screenshot):
+    from subscribers.tokens import subscriber_manage_url
+
+    reader = SubscriberFactory(status="active")
+    liked = PaperFactory(title="Four-bit quantization of language model weights")
+    disliked = PaperFactory(title="A survey of web agents")
+    Feedback.objects.create(subscriber=reader, paper=liked, vote=1)
+    Feedback.objects.create(subscriber=reader, paper=disliked, vote=-1)
+    url = subscriber_manage_url(subscriber=reader).replace("http://testserver", live_server.url)
+
+    page.goto(url + "#learned")
+    panel = page.locator("#learned")
+    expect(panel).to_contain_text("More like")
+    expect(panel).to_contain_text("Four-bit quantization of language model weights")
+    expect(panel).to_contain_text("Less like")
+    expect(panel).to_contain_text("your topics themselves stay as you chose them")
+    screenshot(page, "preferences-learned")
+
+    panel.get_by_role("button", name="Forget all of this").click()
+    expect(page.locator("#learned")).to_contain_text("has forgotten your votes")
+    assert not Feedback.objects.filter(subscriber=reader).exists()
+    assert not page.js_errors and not page.console_errors

@@ -3,8 +3,10 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
+from newsletter.models import Edition, EditionPaper
 from tests.browser.conftest import PHONE
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -82,10 +84,15 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     assert page.js_errors == []
 
 
-def test_the_abstract_opens_to_its_full_length_without_javascript(live_server, browser, papers):
+def test_an_editions_abstract_opens_to_its_full_length_without_javascript(
+    live_server, browser, papers
+):
+    # A day's list carries a line of each abstract; an edition (a handful of papers) the whole.
+    edition = Edition.objects.create(date=TODAY, frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=edition, paper=papers, position=1)
     context = browser.new_context(java_script_enabled=False)
     page = context.new_page()
-    page.goto(live_server.url + "/")
+    page.goto(f"{live_server.url}/editions/{TODAY}/")
     abstract = page.locator("details.abstract").first
     clamped = abstract.bounding_box()["height"]
 

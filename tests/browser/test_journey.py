@@ -10,7 +10,7 @@ from django.core import mail
 from subscribers import tokens
 from subscribers.models import Subscriber
 from tests.browser.conftest import DESKTOP
-from tests.factories import TopicFactory
+from tests.factories import PaperFactory, TopicFactory
 
 
 @pytest.mark.browser
@@ -28,11 +28,23 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    # Subscribe: the time zone is preset from the browser.
-    page.goto(f"{live_server.url}/subscribe/")
+    PaperFactory(title="A paper on the home page")
+
+    # Subscribe from the home page, served from the public cache (no cookie, no CSRF
+    # token): its email field opens the full form, which brings the token.
+    page.goto(f"{live_server.url}/")
+    page.reload()  # the second visit is the stored copy
+    assert context.cookies() == []
+    start = page.locator("form.sf-start")
+    start.get_by_label("Email address").fill("ada@example.com")
+    screenshot(page, "journey-00-home")
+    start.get_by_role("button", name="Continue").click()
+    page.wait_for_url("**/subscribe/?email=ada%40example.com")
+    # The time zone is preset from the browser.
     assert page.locator("select[name=time_zone]").input_value() == "Europe/Berlin"
+    assert page.get_by_label("Email address").input_value() == "ada@example.com"
+    assert [c["name"] for c in context.cookies()] == ["csrftoken"]
     screenshot(page, "journey-01-subscribe")
-    page.get_by_label("Email address").fill("ada@example.com")
     page.get_by_text("Language models", exact=True).click()
     page.get_by_label("Delivery time").select_option("8")
     page.get_by_label(re.compile("email me the Daily Papers Digest")).check()

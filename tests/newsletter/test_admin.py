@@ -139,6 +139,24 @@ def test_bulk_add_topic_asks_which_topic_then_assigns_it(editor_client, db):
     assert rows.count() == 2 and {r.source for r in rows} == {"editor"}
 
 
+def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(editor_client, db):
+    papers = [PaperFactory(title="Radar nowcasting of rain", abstract="Rain maps forecast an hour ahead."),
+              PaperFactory(title="Ten-day global weather forecasts", abstract="Wind and pressure ahead.")]
+    topic = TopicFactory(name="Weather", keywords="")
+    url = reverse("admin:newsletter_paper_changelist")
+    data = {"action": "topic_example", "_selected_action": [p.pk for p in papers]}
+    page = editor_client.post(url, data).content.decode()
+    assert "Use papers as examples of a topic" in page and "close to the topic" in page
+
+    editor_client.post(url, {**data, "apply": "1", "topic": topic.pk})
+
+    assert set(topic.exemplars.all()) == set(papers)
+    topic.refresh_from_db()
+    assert topic.exemplar_embedding is not None
+    change = editor_client.get(reverse("admin:newsletter_topic_change", args=[topic.pk])).content.decode()
+    assert "Radar nowcasting of rain" in change and "Ten-day global weather forecasts" in change
+
+
 def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
     last = edition.entries.order_by("-position").first().paper
     editor_client.post(reverse("admin:newsletter_paper_changelist"),

@@ -1,0 +1,284 @@
+"""Public pages from the page cache (newsletter/page_cache.py): sent cacheable to
+anyone, compressed, light, and fresh again as soon as an editor changes them."""
+
+import datetime as dt
+import gzip
+import logging
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test.signals import template_rendered
+from django.utils import timezone
+
+from newsletter import curation
+from newsletter.ingest import papers_import_file
+from newsletter.models import Edition, EditionPaper, Paper
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+DAY = dt.date(2025, 11, 24)
+EARLIER = dt.date(2025, 11, 21)
+SAMPLE = Path(__file__).resolve().parents[2] / "newsletter" / "fixtures" / "daily_papers_2025-11-24.json"
+HOME_BUDGET_BYTES = 80 * 1024
+
+
+def publish(date, papers, *, note="") -> Edition:
+    edition = Edition.objects.create(date=date, note=note, frozen_at=timezone.now())
+    for position, paper in enumerate(papers, start=1):
+        EditionPaper.objects.create(edition=edition, paper=paper, position=position)
+    return edition
+
+
+@pytest.fixture
+def site():
+    topic = TopicFactory(name="Agents", slug="agents")
+    today = PaperFactory(title="Top paper of the day", trending_date=DAY, upvotes=50,
+                         arxiv_id="2511.00001")
+    other = PaperFactory(title="Another of today", trending_date=DAY, upvotes=10,
+                         arxiv_id="2511.00002")
+    earlier = PaperFactory(title="An earlier paper", trending_date=EARLIER, upvotes=30,
+                           arxiv_id="2511.00003")
+    PaperTopicFactory(paper=today, topic=topic, score=0.8)
+    publish(DAY, [today, other])
+    publish(EARLIER, [earlier])
+    return {"today": today, "other": other, "earlier": earlier}
+
+
+PUBLIC_PAGES = [
+    "/", f"/papers/{DAY}/", f"/papers/{EARLIER}/", "/editions/", f"/editions/{DAY}/",
+    f"/editions/{EARLIER}/", "/feeds/papers.atom", "/feeds/topics/agents.atom",
+    "/papers/2511.00001/", "/papers/2511.00003/",  # the paper pages of `site`
+]
+
+
+@pytest.mark.parametrize("path", PUBLIC_PAGES)
+def test_anonymous_pages_are_sent_cacheable_by_anyone_without_a_cookie(client, site, path):
+    for attempt in ("rendered", "from the cache"):
+        response = client.get(path)
+
+        assert response.status_code == 200, attempt
+        assert not response.cookies, attempt
+        assert "Set-Cookie" not in response.headers, attempt
+        assert "cookie" not in response.headers.get("Vary", "").lower(), attempt
+        cache_control = {d.strip() for d in response["Cache-Control"].split(",")}
+        assert "public" in cache_control and "max-age=60" in cache_control, attempt
+        assert response["ETag"].startswith('W/"'), attempt
+    assert 'name="csrfmiddlewaretoken"' not in response.content.decode()
+
+
+def test_a_browser_revalidating_gets_304_without_the_page_being_read(
+    client, site, django_assert_num_queries
+):
+    first = client.get(f"/papers/{DAY}/")
+
+    with django_assert_num_queries(0):
+        again = client.get(f"/papers/{DAY}/", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert again.status_code == 304
+    assert again.content == b""
+    assert "public" in again["Cache-Control"]
+
+
+def test_a_second_visitor_gets_the_stored_page_with_no_query(client, site, django_assert_num_queries):
+    first = client.get("/")
+
+    # Tracking parameters the page does not read share its entry.
+    with django_assert_num_queries(0):
+        again = client.get("/?utm_source=newsletter&utm_medium=email")
+
+    assert again.content == first.content
+
+
+def test_html_feeds_are_compressed_for_clients_that_accept_it(client, site):
+    for path, kind in (("/", "text/html"), ("/feeds/papers.atom", "application/atom+xml")):
+        plain = client.get(path)
+        packed = client.get(path, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+
+        assert "Content-Encoding" not in plain.headers
+        assert packed["Content-Encoding"] == "gzip"
+        assert packed["Content-Type"].startswith(kind)
+        assert "accept-encoding" in packed["Vary"].lower()
+        assert gzip.decompress(packed.content) == plain.content
+        assert len(packed.content) < len(plain.content) / 2
+
+
+def test_a_page_holding_a_csrf_token_is_never_compressed(client):
+    # BREACH: a secret in a compressed body leaks through its length.
+    response = client.get("/subscribe/", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert 'name="csrfmiddlewaretoken"' in response.content.decode()
+    assert "Content-Encoding" not in response.headers
+    assert "public" not in response.get("Cache-Control", "")
+
+
+def test_the_home_page_of_a_real_day_is_light(client):
+    papers_import_file(path=SAMPLE, trending_date=DAY)
+    longest = max(Paper.objects.all(), key=lambda p: len(p.abstract))
+
+    html = client.get("/").content
+
+    assert html.count(b'<article class="paper-card') == Paper.objects.count() > 50
+    assert len(html) < HOME_BUDGET_BYTES
+    # A line of each abstract, not the whole (that is on the paper's and the edition's page).
+    assert longest.abstract.encode() not in html
+    # No time-zone list on a page that only asks for an address.
+    assert b"<option" not in html
+
+
+def test_subscribing_starts_from_an_email_field_that_opens_the_full_form(client, site):
+    home = client.get("/").content.decode()
+    start = re.search(r'<form class="sf sf-start" method="get" action="/subscribe/">.*?</form>', home, re.DOTALL)
+
+    assert start and 'name="email"' in start.group(0)
+
+    form = client.get("/subscribe/", {"email": "reader@example.org"}).content.decode()
+
+    assert re.search(r'<input type="email" name="email"[^>]* value="reader@example.org"', form)
+    assert 'name="csrfmiddlewaretoken"' in form
+    assert "This field is required" not in form  # arriving is not submitting
+    # The time zones are there, once, UTC chosen until the browser presets its own.
+    assert form.count("<option value=") > 300
+    assert '<option value="UTC" selected>UTC</option>' in form
+    assert '<option value="Europe/Paris">Europe/Paris</option>' in form
+
+
+# --- Invalidation ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def all_cached(client, site):
+    """Every public page stored; then the earlier paper renamed behind the cache's
+    back (no service, so nothing is invalidated): a page still showing its old
+    title came from the cache."""
+    for path in PUBLIC_PAGES:
+        client.get(path)
+    Paper.objects.filter(pk=site["earlier"].pk).update(title="Renamed behind the cache's back")
+    return site
+
+
+def served_from_cache(client, path: str) -> bool:
+    return "An earlier paper" in client.get(path).content.decode()
+
+
+def test_pinning_a_paper_refreshes_its_days_pages_and_nothing_else(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    site = all_cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[site["other"]], pinned=True)
+
+    for path in ("/", f"/papers/{DAY}/"):
+        html = client.get(path).content.decode()
+        assert "Editors' pick" in html, path
+        assert html.index("Another of today") < html.index("Top paper of the day"), path
+    assert "Editors' pick" in client.get("/papers/2511.00002/").content.decode()
+    # The other date's pages, its edition and its paper were not touched: stored copies.
+    assert served_from_cache(client, f"/papers/{EARLIER}/")
+    assert served_from_cache(client, f"/editions/{EARLIER}/")
+    assert served_from_cache(client, "/papers/2511.00003/")
+
+
+def test_hiding_a_paper_takes_it_off_its_pages_at_once(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    site = all_cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[site["today"]], hidden=True)
+
+    for path in ("/", f"/papers/{DAY}/", f"/editions/{DAY}/", "/editions/", "/feeds/papers.atom"):
+        assert "Top paper of the day" not in client.get(path).content.decode(), path
+    assert client.get("/papers/2511.00001/").status_code == 404
+    assert served_from_cache(client, f"/papers/{EARLIER}/")
+
+
+def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
+    client, site, django_capture_on_commit_callbacks
+):
+    client.get("/")
+    client.get(f"/papers/{EARLIER}/")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[site["today"], site["other"]], hidden=True)
+
+    assert "An earlier paper" in client.get("/").content.decode()
+    # The earlier day no longer links forward to a day with nothing on it.
+    assert 'rel="next"' not in client.get(f"/papers/{EARLIER}/").content.decode()
+
+
+@pytest.mark.usefixtures("all_cached")
+def test_an_editors_note_refreshes_that_edition_only(
+    client, admin_client, django_capture_on_commit_callbacks
+):
+    edition = Edition.objects.get(date=DAY)
+    with django_capture_on_commit_callbacks(execute=True):
+        saved = admin_client.post(
+            f"/{settings.ADMIN_URL}newsletter/edition/{edition.pk}/change/",
+            {"note": "A **great** day."},
+        )
+    assert saved.status_code == 302
+
+    assert "<strong>great</strong>" in client.get(f"/editions/{DAY}/").content.decode()
+    assert served_from_cache(client, f"/editions/{EARLIER}/")
+    assert served_from_cache(client, f"/papers/{EARLIER}/")
+
+
+def test_an_editor_sees_their_own_render_which_is_never_shared(client, admin_client):
+    PaperFactory(title="Still being edited", trending_date=DAY)
+    Edition.objects.create(date=DAY)  # not sent: not public
+
+    preview = admin_client.get(f"/editions/{DAY}/")
+    public = client.get(f"/editions/{DAY}/")
+
+    assert preview.status_code == 200 and "private" in preview["Cache-Control"]
+    assert public.status_code == 404
+
+
+def test_a_made_up_session_cookie_does_not_get_past_the_cache(
+    client, site, django_assert_max_num_queries
+):
+    first = client.get("/")
+    client.cookies["sessionid"] = "made-up-to-force-a-render"
+
+    with django_assert_max_num_queries(1):  # looking the session up, no rendering
+        again = client.get("/")
+
+    assert again.content == first.content
+    assert "public" in again["Cache-Control"]
+
+
+# --- Quiet under abuse ----------------------------------------------------------------
+
+
+def test_a_flood_of_refused_subscriptions_logs_one_line_and_renders_no_template(
+    client, settings, caplog
+):
+    settings.SUBSCRIBE_RATE_LIMIT_PER_IP = 3
+    topic = TopicFactory()
+    rendered = []
+    template_rendered.connect(lambda sender, template, **kw: rendered.append(template.name),
+                              weak=False, dispatch_uid="count-429-renders")
+    form = {"topics": [topic.pk], "frequency": "daily", "weekday": 0, "delivery_hour": 7,
+            "time_zone": "UTC", "consent": "on"}
+    try:
+        with caplog.at_level(logging.INFO):
+            for n in range(3):
+                client.post("/subscribe/", {**form, "email": f"a{n}@example.org"})
+            rendered.clear()
+            refused = [client.post("/subscribe/", {**form, "email": f"b{n}@example.org"})
+                       for n in range(30)]
+    finally:
+        template_rendered.disconnect(dispatch_uid="count-429-renders")
+
+    assert {r.status_code for r in refused} == {429}
+    assert refused[0]["Retry-After"] == str(settings.SUBSCRIBE_RATE_WINDOW_SECONDS)
+    assert "That was a lot of tries" in refused[-1].content.decode()
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(lines) == 1, [r.getMessage() for r in lines]
+    assert "subscribe:ip:127.0.0.1" in lines[0].getMessage()
+    # The refusal page was rendered at most once (this process may have it already).
+    assert rendered.count("subscribers/rate_limited.html") <= 1
