@@ -2,7 +2,7 @@ import gc
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -28,4 +28,10 @@ def gc_tune() -> None:
 
 @worker_process_init.connect
 def _worker_process_init(**kwargs) -> None:
+    gc_tune()
+
+
+@worker_init.connect
+def _worker_init(**kwargs) -> None:
+    """The threads pool runs batches in the worker process itself."""
     gc_tune()

@@ -129,7 +129,7 @@ def run() -> int:
         ))
         procs.append(subprocess.Popen(
             [PYTHON, "-m", "celery", "-A", "config", "worker", "--loglevel", "INFO",
-             "--concurrency", "2", "--hostname", "worker@%h"],
+             "--pool", "threads", "--concurrency", "4", "--hostname", "worker@%h"],
             env=env, cwd=BASE_DIR,
         ))
         procs.append(subprocess.Popen(

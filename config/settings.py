@@ -183,6 +183,18 @@ EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Daily Papers Digest <digest@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The ESP's limits, shared by every worker through Redis (newsletter/esp.py).
+# Postmark, the ESP this project is set up for, publishes no numeric per-second
+# limit for its Email API: it answers 429 to a sender that goes too fast (and takes
+# at most 500 messages per batch call). The default stays above what the default
+# deployment sends (~500 digests/s with two workers, docs/benchmarks.md) so it only
+# binds after a 429 halves it; set the figure your ESP account has (Amazon SES shows
+# "maximum send rate", SendGrid and Mailgun publish theirs). 0 = no rate.
+ESP_MAX_PER_SECOND = env_int("ESP_MAX_PER_SECOND", 600)
+# Provider calls in flight at once across all workers (0 = no cap), and per worker
+# process: the latency of each call (50-300 ms) is hidden by having many at once.
+ESP_MAX_IN_FLIGHT = env_int("ESP_MAX_IN_FLIGHT", 128)
+ESP_SEND_THREADS = env_int("ESP_SEND_THREADS", 32)
 # CAN-SPAM: every newsletter email carries the sender's postal address.
 POSTAL_ADDRESS = env("POSTAL_ADDRESS", "Daily Papers Digest, 1 Example Street, 00000 Example City")
 

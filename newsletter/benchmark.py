@@ -90,25 +90,36 @@ INSERT_CHUNK = 5_000
 BENCH_EMAIL_BACKEND = "newsletter.benchmark.BenchEmailBackend"
 # The Celery run gives up after this long (the issue's target is 3 minutes).
 CELERY_TIMEOUT_SECONDS = 900
+# Against a latent ESP (--esp-latency): anymail's real Postmark backend talking HTTP
+# to the fake Postmark of tests/chaos, served by this (parent) process.
+ESP_BACKEND = "anymail.backends.postmark.EmailBackend"
+ESP_DEFAULT_SUBSCRIBERS = 5_000
+# The rate-limited run (--esp-rate): its audience and latency.
+ESP_RATE_SUBSCRIBERS = 1_000
+ESP_RATE_LATENCY_MS = 100
+# Where the workers report each provider call's duration (a Redis list).
+ESP_CALLS_KEY = "bench:esp-calls"
+# Worker processes of the Celery runs, and batches at once in each (threads pool).
+CELERY_PROCESSES = 2
+CELERY_THREADS = 4
 
 
 # --- The email backend: anymail's test backend, without keeping every message -------
 
 _send_times: list[float] = []
-# Per batch: how long each reader's digest took to make (delivery._prepare_one), and
-# when the sending loop started (delivery._send_all): see _per_digest_times.
+# Per batch: how long each reader's digest took to make (delivery._prepare_one): see
+# _per_digest_times.
 _prepare_times: list[tuple[float, bool]] = []
-_send_started: list[float] = []
 
 
 def _instrument_delivery() -> None:
-    """Time the two halves of a batch — making every digest, then sending them all —
-    by wrapping them in this process (a measurement, not a change of behaviour)."""
+    """Time the making of each digest by wrapping it in this process (a measurement,
+    not a change of behaviour)."""
     from . import delivery
 
     if getattr(delivery._prepare_one, "bench_timed", False):
         return
-    prepare, send_all = delivery._prepare_one, delivery._send_all
+    prepare = delivery._prepare_one
 
     def timed_prepare(*args, **kwargs):
         started = time.perf_counter()
@@ -116,12 +127,8 @@ def _instrument_delivery() -> None:
         _prepare_times.append((time.perf_counter() - started, prepared is not None))
         return prepared
 
-    def timed_send_all(*args, **kwargs):
-        _send_started.append(time.perf_counter())
-        return send_all(*args, **kwargs)
-
     timed_prepare.bench_timed = True
-    delivery._prepare_one, delivery._send_all = timed_prepare, timed_send_all
+    delivery._prepare_one = timed_prepare
 
 
 def _gc_timer() -> Callable[[], float]:
@@ -158,19 +165,15 @@ def _query_counter(counted: list[int]):
 
 
 def _per_digest_times(batch_started: float, batch_ended: float) -> list[float]:
-    """Each sent digest's share of its batch: the time to make it, plus the time from
-    the previous send to its own, plus an equal share of the batch's own work (claim,
-    loads, ledger write) and of the readers skipped."""
+    """Each sent digest's share of its batch: the time to make it, plus an equal
+    share of the rest of the batch (claim, loads, the sends that overlap the making,
+    waiting for the last ones, the ledger write) and of the readers skipped."""
     made = [seconds for seconds, prepared in _prepare_times if prepared]
-    if not _send_times or not _send_started or len(made) != len(_send_times):
+    if not _send_times or len(made) != len(_send_times):
         n = max(len(_send_times), 1)  # something failed: fall back to the batch's mean
         return [(batch_ended - batch_started) / n] * len(_send_times)
-    sends, previous = [], _send_started[0]
-    for moment in _send_times:
-        sends.append(moment - previous)
-        previous = moment
-    shared = (batch_ended - batch_started) - sum(s for s, _ in _prepare_times) - sum(sends)
-    return [m + s + shared / len(made) for m, s in zip(made, sends, strict=True)]
+    shared = (batch_ended - batch_started) - sum(s for s, _ in _prepare_times)
+    return [m + shared / len(made) for m in made]
 
 
 def _bench_backend_class():
@@ -443,7 +446,6 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
     for batch in chunked(delivery_ids):
         _send_times.clear()
         _prepare_times.clear()
-        _send_started.clear()
         batch_started = time.perf_counter()
         counted = [0]
         with connection.execute_wrapper(_query_counter(counted)):
@@ -516,12 +518,60 @@ def celery_dispatch_and_wait(*, expected: int, progress: Callable[[str], None] =
         time.sleep(0.25)
     wall = time.perf_counter() - started
     sent = Delivery.objects.filter(status=Delivery.Status.SENT).count()
-    return {"queued": queued, "sent": sent, "wall_seconds": wall,
-            "dispatch_seconds": dispatched, "digests_per_second": sent / wall if wall else 0.0}
+    failed = Delivery.objects.filter(status=Delivery.Status.FAILED)
+    errors = sorted({e[:200] for e in failed.values_list("error", flat=True)[:20]})
+    for error in errors:
+        progress(f"  failed: {error}")
+    return {"queued": queued, "sent": sent, "failed": failed.count(), "errors": errors,
+            "wall_seconds": wall, "dispatch_seconds": dispatched,
+            "digests_per_second": sent / wall if wall else 0.0}
+
+
+def _record_esp_calls() -> None:
+    """In a benchmark worker: each provider call's duration goes to a Redis list the
+    parent reads (mail.esp.esp_send wrapped in this process: a measurement only)."""
+    import threading
+
+    import redis
+
+    from mail import esp
+
+    send = esp.esp_send
+    durations: list[float] = []
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def timed_send(message, **kwargs):
+        call = send(message, **kwargs)
+        durations.append(call.seconds)
+        return call
+
+    def flush() -> None:
+        while True:
+            time.sleep(0.5)
+            taken = [durations.pop() for _ in range(len(durations))]
+            if taken:
+                client.rpush(ESP_CALLS_KEY, *(f"{d:.6f}" for d in taken))
+
+    esp.esp_send = timed_send
+    threading.Thread(target=flush, daemon=True).start()
+
+
+def worker_main(*, pool: str, concurrency: int) -> None:
+    """A Celery worker for the benchmark (`--phase worker`): the project's app, the
+    given pool, provider calls timed."""
+    from config.celery import app
+
+    _record_esp_calls()
+    logging.getLogger("newsletter.delivery").setLevel(logging.WARNING)
+    app.worker_main([
+        "worker", "--pool", pool, "--concurrency", str(concurrency), "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+        "-n", f"bench-{os.getpid()}@%h",
+    ])
 
 
 def child_main(*, phase: str, count: int = 0, papers: int = DEFAULT_PAPERS,
-               profile: str = "", stderr=sys.stderr) -> dict:
+               profile: str = "", pool: str = "threads", stderr=sys.stderr) -> dict:
     """What `bench_digests --phase PHASE` runs in a child process."""
 
     def progress(line: str) -> None:
@@ -540,6 +590,9 @@ def child_main(*, phase: str, count: int = 0, papers: int = DEFAULT_PAPERS,
         return {}
     if phase == "celery":
         return celery_dispatch_and_wait(expected=count, progress=progress)
+    if phase == "worker":
+        worker_main(pool=pool, concurrency=count)
+        return {}
     raise ValueError(f"unknown phase {phase!r}")
 
 
@@ -596,6 +649,10 @@ class BenchOptions:
     database: str | None = None
     redis: str | None = None
     skip_celery: bool = False
+    esp_latencies: list[int] | None = None  # --esp-latency: ms of each fake-ESP run
+    esp_subscribers: int = ESP_DEFAULT_SUBSCRIBERS
+    esp_rate: int | None = None  # --esp-rate: ESP_MAX_PER_SECOND of one more run
+    worker_pool: str = "threads"
     skip_django_newsletter: bool = False
     celery_subscribers: int | None = None  # default: the largest of `sizes`
     dnl_max: int | None = None  # largest N for django-newsletter (default: all)
@@ -650,6 +707,9 @@ class Bench:
             made = self.child(db, "papers", papers=opts.papers)
             self.results["papers"] = made["edition_papers"]
             self.write(f"One day of {made['edition_papers']} papers loaded.")
+            if opts.esp_latencies is not None:
+                self.esp_runs(db)
+                return self.results
             celery_n = opts.celery_subscribers or max(opts.sizes)
             for n in sorted(opts.sizes):
                 self.write(f"N = {n:,}: building the audience…")
@@ -698,56 +758,130 @@ class Bench:
         self.write(f"  django-newsletter: {row['sent']:,} sent, {row['ms_per_email']:.2f} ms per email")
         return row
 
-    def celery_run(self, db: BenchDatabase, n: int, *, reset: bool = True) -> dict:
-        """2 worker processes (one prefork worker, concurrency 2) on the real broker."""
+    def _workers_start(self, env: dict, log: Path) -> tuple[list[subprocess.Popen], Callable[[], list[int]]]:
+        """CELERY_PROCESSES worker processes: separate workers with the threads pool
+        (CELERY_THREADS batches at once in each), or one prefork worker with as many
+        children. Returns the workers and a function listing the processes that run
+        batches."""
+        pool = self.options.worker_pool
+        out = log.open("a")
+        command = [sys.executable, str(PROJECT_DIR / "manage.py"), "bench_digests", "--phase", "worker",
+                   "--pool", pool]
+        if pool == "prefork":
+            workers = [subprocess.Popen(command + ["--count", str(CELERY_PROCESSES)], env=env,
+                                        cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT,
+                                        start_new_session=True)]
+            return workers, lambda: _children(workers[0].pid)
+        workers = [subprocess.Popen(command + ["--count", str(CELERY_THREADS)], env=env, cwd=PROJECT_DIR,
+                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                   for _ in range(CELERY_PROCESSES)]
+        return workers, lambda: [w.pid for w in workers if w.poll() is None]
+
+    def celery_run(self, db: BenchDatabase, n: int, *, reset: bool = True, env_extra: dict | None = None) -> dict:
+        """CELERY_PROCESSES worker processes on the real broker, from the dispatch to
+        the last ledger row."""
         if reset:
             self.child(db, "reset")
-        self.write(f"Celery, N = {n:,}: starting 2 worker processes…")
+        self.write(f"Celery, N = {n:,}: starting {CELERY_PROCESSES} worker processes "
+                   f"({self.options.worker_pool} pool)…")
         log = self.options.out_dir / "celery-worker.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        env = self._env(db)
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", "2",
-             "--pool", "prefork", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
-             "--without-heartbeat", "-n", f"bench-{os.getpid()}@%h"],
-            env=env, cwd=PROJECT_DIR, stdout=log.open("a"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        env = {**self._env(db), **(env_extra or {})}
+        workers, processes = self._workers_start(env, log)
         peak = {"rss_mb": 0.0}
         try:
             time.sleep(1)
             deadline = time.monotonic() + 60
-            while len(_children(worker.pid)) < 2 and time.monotonic() < deadline:
+            while len(processes()) < CELERY_PROCESSES and time.monotonic() < deadline:
                 time.sleep(0.5)
-            if worker.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited: see {log}")
-            self.write(f"  workers up (pids {', '.join(map(str, _children(worker.pid)))}); dispatching")
+            time.sleep(2)  # the workers connect to the broker
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError(f"a Celery worker exited: see {log}")
+            self.write(f"  workers up (pids {', '.join(map(str, processes()))}); dispatching")
             args = [sys.executable, str(PROJECT_DIR / "manage.py"), "bench_digests", "--phase",
                     "celery", "--count", str(n)]
             child = subprocess.Popen(args, env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
             while child.poll() is None:
-                for pid in _children(worker.pid):
+                for pid in processes():
                     peak["rss_mb"] = max(peak["rss_mb"], _rss_mb(pid, "VmHWM"))
                 time.sleep(1)
             out = child.stdout.read()
             if child.returncode != 0:
                 raise RuntimeError("the Celery dispatch step failed")
             row = json.loads(out.strip().splitlines()[-1])
-            for pid in _children(worker.pid):
+            for pid in processes():
                 peak["rss_mb"] = max(peak["rss_mb"], _rss_mb(pid, "VmHWM"))
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                try:
+                    worker.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
         row["worker_peak_rss_mb"] = peak["rss_mb"]
         row["subscribers"] = n
+        row["pool"] = self.options.worker_pool
         self.write(f"  celery: {row['sent']:,} sent in {row['wall_seconds']:.1f} s "
                    f"({row['digests_per_second']:,.0f} digests/s), worker peak {peak['rss_mb']:.0f} MB")
         return row
+
+    def esp_runs(self, db: BenchDatabase) -> None:
+        """The same audience through Celery: with anymail's test backend, then through
+        anymail's Postmark backend against the fake Postmark at each latency (1 % of
+        calls 5x slower), then once more with the ESP's rate limited (--esp-rate)."""
+        import redis
+
+        sys.path.insert(0, str(PROJECT_DIR))
+        from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
+
+        opts = self.options
+        n = opts.esp_subscribers
+        self.write(f"ESP runs, N = {n:,}: building the audience…")
+        self.child(db, "audience", count=n)
+        calls = redis.Redis.from_url(opts.redis or settings.REDIS_URL)
+        fake = FakePostmark().start()
+        rows = []
+        try:
+            anymail = {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_API_URL": fake.url}
+
+            def run(label: str, latency_ms: float | None, count: int, rate: int = 0) -> None:
+                env = {"ESP_MAX_PER_SECOND": str(rate)}
+                if latency_ms is not None:
+                    env.update({"EMAIL_BACKEND": ESP_BACKEND, "TEST_EMAIL_BACKEND": ESP_BACKEND,
+                                "ANYMAIL": json.dumps(anymail)})
+                    fake.reset()
+                    fake.latency = latency_ms / 1000
+                calls.delete(ESP_CALLS_KEY)
+                self.write(f"{label}:")
+                row = self.celery_run(db, count, env_extra=env)
+                time.sleep(1)  # the workers' last call durations
+                durations = sorted(float(d) for d in calls.lrange(ESP_CALLS_KEY, 0, -1))
+                row.update({
+                    "label": label, "latency_ms": latency_ms, "rate": rate,
+                    "call_p50_ms": 1000 * _percentile(durations, 0.5) if durations else None,
+                    "call_p99_ms": 1000 * _percentile(durations, 0.99) if durations else None,
+                    "esp_max_per_second": fake.max_per_second() if latency_ms is not None else None,
+                    "esp_throttled": fake.throttled if latency_ms is not None else None,
+                    "esp_max_in_flight": fake.max_in_transit if latency_ms is not None else None,
+                })
+                rows.append(row)
+                self.write(f"  p99 provider call {row['call_p99_ms'] or 0:.0f} ms; ESP saw at most "
+                           f"{row['esp_max_per_second'] or 0} calls in a second, "
+                           f"{row['esp_max_in_flight'] or 0} at once")
+
+            run("anymail test backend (no HTTP)", None, n)
+            for latency in opts.esp_latencies:
+                run(f"fake Postmark, {latency} ms", latency, n)
+            if opts.esp_rate:
+                run(f"fake Postmark, {ESP_RATE_LATENCY_MS} ms, ESP_MAX_PER_SECOND={opts.esp_rate}",
+                    ESP_RATE_LATENCY_MS, min(n, ESP_RATE_SUBSCRIBERS), rate=opts.esp_rate)
+        finally:
+            fake.stop()
+        self.results["esp"] = {"subscribers": n, "pool": opts.worker_pool,
+                               "processes": CELERY_PROCESSES, "rows": rows}
 
 
 def _children(pid: int) -> list[int]:
@@ -820,6 +954,9 @@ def report_table(results: dict) -> str:
              f"({celery['digests_per_second']:,.0f} digests/s; dispatch {celery['dispatch_seconds']:.1f} s); "
              f"worker peak RSS {celery['worker_peak_rss_mb']:.0f} MB."),
         ]
+    esp = results.get("esp")
+    if esp:
+        lines += ["", esp_table(esp)]
     first = next(iter(results["sizes"].values()), None)
     if first:
         p = first["path"]
@@ -835,6 +972,77 @@ def report_table(results: dict) -> str:
              f"proof (what the path does) {p.get('assemble_ms', 0):.2f}."),
         ]
     return "\n".join(lines) + "\n"
+
+
+def _fmt(value, spec: str = ".0f") -> str:
+    return "—" if value is None else format(value, spec)
+
+
+def esp_table(esp: dict) -> str:
+    rows = esp["rows"]
+    base = next((r for r in rows if r["latency_ms"] == 0 and not r["rate"]), None)
+    lines = [
+        (f"Against a latent ESP: {esp['subscribers']:,} readers through {esp['processes']} Celery "
+         f"worker processes ({esp['pool']} pool), dispatch to the last ledger row; anymail's real "
+         "Postmark backend against the fake Postmark (1 % of calls 5× slower)."),
+        "",
+        ("| ESP | sent | wall s | digests/s | × 0 ms | provider call p50 ms | p99 ms "
+         "| ESP max calls/s | ESP max in flight | 429s | worker peak RSS MB |"),
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        ratio = (f"{r['digests_per_second'] / base['digests_per_second']:.2f}×"
+                 if base and r["latency_ms"] is not None and not r["rate"] else "—")
+        lines.append(
+            f"| {r['label']} | {r['sent']:,} | {r['wall_seconds']:.1f} | {r['digests_per_second']:,.0f} "
+            f"| {ratio} | {_fmt(r['call_p50_ms'])} | {_fmt(r['call_p99_ms'])} "
+            f"| {_fmt(r['esp_max_per_second'], 'd')} | {_fmt(r['esp_max_in_flight'], 'd')} "
+            f"| {_fmt(r['esp_throttled'], 'd')} "
+            f"| {r['worker_peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def esp_plot(esp: dict, path: Path) -> Path | None:
+    """Digests per second and p99 provider call against the ESP's latency."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [r for r in esp["rows"] if r["latency_ms"] is not None and not r["rate"]]
+    test = next((r for r in esp["rows"] if r["latency_ms"] is None), None)
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    latencies = [r["latency_ms"] for r in rows]
+    ax.plot(latencies, [r["digests_per_second"] for r in rows], "o-", label="digests/s (fake Postmark)")
+    base = rows[0]["digests_per_second"] if rows[0]["latency_ms"] == 0 else None
+    if base:
+        ax.axhline(0.8 * base, color="gray", linestyle=":", label="0.8 × the 0 ms figure")
+    if test:
+        ax.axhline(test["digests_per_second"], color="green", linestyle="--",
+                   label="anymail test backend (no HTTP)")
+    ax.set_xlabel("ESP latency (ms; 1 % of calls 5× slower)")
+    ax.set_ylabel("digests per second")
+    ax.set_ylim(bottom=0)
+    ax2 = ax.twinx()
+    ax2.plot(latencies, [r["call_p99_ms"] or 0 for r in rows], "s--", color="tab:red",
+             label="p99 provider call (ms)")
+    ax2.set_ylabel("p99 provider call (ms)", color="tab:red")
+    ax2.set_ylim(bottom=0)
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    labels = ax.get_legend_handles_labels()[1] + ax2.get_legend_handles_labels()[1]
+    ax.legend(handles, labels, loc="lower left", fontsize=8)
+    ax.set_title(f"{esp['subscribers']:,} digests, {esp['processes']} Celery worker processes")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def report_plot(results: dict, path: Path) -> Path | None:
@@ -881,7 +1089,9 @@ def bench_main(*, options: BenchOptions, write: Callable[[str], None]) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text(table)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    plot = report_plot(results, out / "bench.png")
+    plot = report_plot(results, out / "bench.png") if results["sizes"] else None
+    if results.get("esp"):
+        esp_plot(results["esp"], out / "bench-esp.png")
     write("")
     write(table)
     write(f"Written: {out / 'results.md'}, {out / 'results.json'}"

@@ -18,25 +18,43 @@ The ledger rules (what "exactly once" means here):
    message id, failed + reason, skipped, or back to pending for a retry), which
    keeps a batch's queries constant. Between the claim and that write, every send is
    journalled in Redis as it happens: "attempting" right before the provider call,
-   "sent:<message id>" right after it (newsletter/journal.py).
-3. A worker killed mid-batch leaves its rows in `sending`. `deliveries_resolve_stale`
-   (run by every dispatcher tick) looks at rows claimed more than STALE_AFTER ago —
-   longer than the task time limit, so their worker is certainly gone — and reads
-   the journal:
+   "sent:<message id>" right after it (newsletter/journal.py). The batch's messages
+   are sent by a pool of threads (mail/esp.py), many calls in flight at once while
+   the next digests are made; each message keeps this order on its own.
+3. A claim is a lease: the rows are the worker's until `lease_expires_at`,
+   LEASE_SECONDS after the claim, and the worker renews it every HEARTBEAT_SECONDS
+   while it makes and sends the batch. A lease that was not renewed has a dead (or
+   frozen) worker behind it, whatever the task time limit. `deliveries_resolve_stale`
+   (beat, every SETTLE_EVERY_SECONDS, and every dispatcher tick) settles the rows
+   whose lease lapsed from the journal:
      - "sent:<id>": it went out; the row is marked sent (never sent twice);
      - no entry: never attempted; back to pending and re-queued (never skipped);
      - "attempting": the worker died during the provider call. Anymail cannot ask
        the ESP whether it accepted the message, so we choose AT-LEAST-ONCE: the row
-       is re-queued. The residual risk is one duplicate per killed worker, only for
-       the single message in flight at the moment of death; skipping a reader's
-       digest silently was judged worse. It is logged as a warning.
-   Pending rows untouched for STALE_AFTER (a queued message lost with the broker)
-   are re-queued too; claiming makes an extra message harmless.
-4. Transient provider errors (timeouts, connection errors, 429, 5xx) stop the batch
-   (more requests would meet the same outage or rate limit); the failed row and the
-   rest go back to pending and the task retries them with exponential backoff and
-   jitter, up to MAX_ATTEMPTS. Permanent errors (refused or invalid address, other
-   4xx) fail that row only, with the reason, and the batch goes on.
+       is re-queued. The residual risk is one duplicate per message that was inside
+       its provider call in the killed process (at most ESP_SEND_THREADS); skipping
+       a reader's digest silently was judged worse. It is logged as a warning.
+   The sweep reads and revokes each entry in one atomic step, and a worker writes
+   "attempting" only over an entry that is not revoked: a frozen worker that wakes
+   after losing its lease calls the provider for none of those rows, and its final
+   UPDATE only touches rows still `sending` under its own claim. A dead worker's
+   readers are served within LEASE_SECONDS + SETTLE_EVERY_SECONDS + one batch
+   (about a minute and a half), whatever the task time limit.
+   Pending rows whose queued message was lost are re-queued too (claiming makes an
+   extra message harmless): a worker that takes a batch's message off the queue
+   puts a lease on its rows (`deliveries_reserve`), and a row waiting for a retry
+   holds one until the retry's countdown plus LEASE_SECONDS; if nobody claimed the
+   rows by then, the worker holding the message died, and the message would stay
+   invisible in Redis for the visibility timeout. A dispatched row never taken for
+   stale_after() had its message lost with the broker.
+4. Transient provider errors (timeouts, connection errors, 5xx) stop the batch
+   (more requests would meet the same outage): no further call starts, the failed
+   row and the rest go back to pending and the task retries them with exponential
+   backoff and jitter, up to MAX_ATTEMPTS. A 429 slows every worker down (the
+   shared rate of mail/esp.py halves) and the same message is tried again after its
+   next slot; only a 429 lasting esp.THROTTLED_RETRY_SECONDS stops the batch.
+   Permanent errors (refused or invalid address, other 4xx) fail that row only,
+   with the reason, and the batch goes on.
 If Redis (the journal) is lost together with a crashed worker, rule 3 would treat
 sent rows as never attempted: Redis should persist (appendonly) in production."""
 
@@ -47,17 +65,19 @@ import logging
 import random
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from itertools import islice
 
 import redis
 from django.conf import settings
-from django.core.mail import get_connection
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.utils import timezone
 
+from mail import esp
 from mail.errors import error_describe, error_is_transient
 from subscribers.suppression import emails_suppressed
 
@@ -68,9 +88,11 @@ from .editions import edition_current, edition_freeze
 from .journal import (
     ATTEMPTING,
     SENT_PREFIX,
+    LeaseLost,
+    journal_attempt,
     journal_forget,
     journal_key,
-    journal_read,
+    journal_revoke,
     journal_write_many,
 )
 from .models import Delivery, Edition, Topic
@@ -80,6 +102,13 @@ from .tasks import digest_send_batch as digest_send_batch_task
 
 logger = logging.getLogger(__name__)
 
+# How long a claim holds without a heartbeat (rule 3): far longer than a heartbeat
+# takes to come (every HEARTBEAT_SECONDS), far shorter than the task time limit
+# that decided staleness before leases.
+LEASE_SECONDS = 60
+HEARTBEAT_SECONDS = 15
+# How often beat runs the lease sweep (newsletter/schedules.py has the schedule).
+SETTLE_EVERY_SECONDS = 20
 # Readers per batch task. Big enough that the per-batch loads (papers, topic scores,
 # feedback, already-sent ids: a fixed handful of queries) are shared by many
 # readers; small enough that a batch (~1 s of rendering plus one ESP call per
@@ -196,9 +225,54 @@ def deliveries_claim(*, delivery_ids: Sequence[int], now: dt.datetime) -> list[i
         ids = [pk for pk, status in rows if status == Delivery.Status.PENDING]
         if ids:
             Delivery.objects.filter(id__in=ids).update(
-                status=Delivery.Status.SENDING, claimed_at=now, updated_at=now
+                status=Delivery.Status.SENDING, claimed_at=now, updated_at=now,
+                lease_expires_at=now + dt.timedelta(seconds=LEASE_SECONDS),
             )
     return ids
+
+
+def deliveries_reserve(*, delivery_ids: Sequence[int], now: dt.datetime | None = None) -> int:
+    """A worker took a batch's message off the queue (Celery's task_received): its
+    pending rows hold a lease until the batch starts and claims them. If that worker
+    dies first, its message stays invisible in Redis for the visibility timeout (an
+    hour); the lease lets the sweep re-queue the rows a minute later instead (rule 3)."""
+    lease = (now or timezone.now()) + dt.timedelta(seconds=LEASE_SECONDS)
+    return (
+        Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease))
+        .update(lease_expires_at=lease)
+    )
+
+
+def deliveries_lease_renew(*, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> int:
+    """The heartbeat: push forward the lease of the rows this claim still holds;
+    return how many it still holds (fewer: the sweep took some, rule 3)."""
+    return Delivery.objects.filter(
+        id__in=list(delivery_ids), status=Delivery.Status.SENDING, claimed_at=claimed_at
+    ).update(lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_SECONDS))
+
+
+class _Lease:
+    """A batch's claim, renewed at most every HEARTBEAT_SECONDS by beat(), which the
+    batch calls between digests and while it waits for its provider calls."""
+
+    def __init__(self, *, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> None:
+        self.delivery_ids = list(delivery_ids)
+        self.claimed_at = claimed_at
+        self.renewed = time.monotonic()
+
+    def beat(self) -> None:
+        if time.monotonic() - self.renewed < HEARTBEAT_SECONDS:
+            return
+        try:
+            held = deliveries_lease_renew(delivery_ids=self.delivery_ids, claimed_at=self.claimed_at)
+        except Exception:  # the database is away: the lease may lapse, the journal fences
+            logger.exception("could not renew the lease of %s deliveries", len(self.delivery_ids))
+            return
+        self.renewed = time.monotonic()
+        if held < len(self.delivery_ids):
+            logger.warning("lease lost on %s of %s deliveries",
+                           len(self.delivery_ids) - held, len(self.delivery_ids))
 
 
 def retry_countdown(retries: int) -> int:
@@ -212,6 +286,8 @@ class BatchOutcome:
     failed: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)  # back to pending; the task retries them
+    lost: list[int] = field(default_factory=list)  # the sweep took them (the lease lapsed)
+    call_seconds: list[float] = field(default_factory=list)  # each sent message's provider call
 
 
 # Columns a batch never reads: not loaded, as turning timestamps into aware
@@ -219,7 +295,7 @@ class BatchOutcome:
 # read one would run a query per row; tests/newsletter/test_batch_queries.py pins
 # the count.
 _BATCH_DEFERRED = (
-    "created_at",
+    "created_at", "lease_expires_at",
     *(f"subscriber__{name}" for name in (
         "status_changed_at", "weekday", "delivery_hour", "time_zone", "source",
         "confirmation_sent_at", "confirmed_at", "unsubscribed_at", "created_at", "updated_at",
@@ -239,22 +315,28 @@ def _deliveries_load(ids: Sequence[int]) -> list[Delivery]:
     )
 
 
-def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = None) -> BatchOutcome:
-    """Claim, make and send a batch of digests; record every outcome (module docstring).
-    A fixed number of queries whatever the batch size.
+def digest_send_batch(
+    *, delivery_ids: Sequence[int], now: dt.datetime | None = None, retry_in: int = RETRY_MAX_SECONDS,
+) -> BatchOutcome:
+    """Claim, make and send a batch of digests; record every outcome (module
+    docstring). A fixed number of queries whatever the batch size (plus one per
+    heartbeat in a batch longer than HEARTBEAT_SECONDS).
 
-    Every message of the batch is made before the first is sent (100 digests are a
-    few MB), so the sending loop does nothing between two provider calls but one
-    Redis round trip: the previous message's "sent" and this one's "attempting"."""
+    Each digest goes to the sending threads as soon as it is made, so the provider
+    calls of the first readers are in flight while the next digests are made. Rows
+    sent back to pending for a retry hold a lease until `retry_in` seconds (the
+    task's countdown) plus LEASE_SECONDS."""
     now = now or timezone.now()
     started = time.monotonic()
     outcome = BatchOutcome()
     claimed = deliveries_claim(delivery_ids=delivery_ids, now=now)
     if not claimed:
         return outcome
+    lease = _Lease(delivery_ids=claimed, claimed_at=now)
     deliveries = _deliveries_load(claimed)
     for d in deliveries:
         d.claimed_at = now  # the journal key uses the claim time
+    sender = _BatchSender(outcome)
     try:
         suppressed = emails_suppressed(d.subscriber.email for d in deliveries)
         data_by_date = {}
@@ -262,14 +344,16 @@ def digest_send_batch(*, delivery_ids: Sequence[int], now: dt.datetime | None = 
             subscriber_ids = [d.subscriber_id for d in deliveries if d.edition.date == date]
             data_by_date[date] = ranking_data_load(date=date, subscriber_ids=subscriber_ids)
         proofs: dict[tuple[int, bool], DigestProof] = {}
-        messages = []
         for delivery in deliveries:
             prepared = _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome)
             if prepared is not None:
-                messages.append(prepared)
-        _send_all(messages, outcome)
+                sender.submit(prepared)
+            lease.beat()
     finally:
-        _outcomes_record(deliveries, now)
+        # Whatever happened while making digests, the calls in flight are waited for
+        # and recorded: their messages may have gone out.
+        sender.wait(lease)
+        _outcomes_record(deliveries, now, retry_in=retry_in)
     _batch_log(deliveries, outcome, started)
     return outcome
 
@@ -336,48 +420,94 @@ def _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome: Batch
     return _Prepared(delivery, made.message, made.paper_ids)
 
 
-def _send_all(messages: list[_Prepared], outcome: BatchOutcome) -> None:
-    """Send the batch's messages over one connection, journalling each (rule 2): its
-    "attempting" goes to Redis in the same round trip as the previous message's
-    "sent", so each "sent" is written before anything else happens, as before."""
-    if not messages:
-        return
-    connection = get_connection()
-    stopped: str | None = None
-    sent_entry: tuple[str, str] | None = None  # (key, "sent:<id>") not yet written
-    try:
-        connection.open()
-        for item in messages:
-            delivery = item.delivery
-            if stopped is not None:
-                delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {stopped}"
-                outcome.retry.append(delivery.pk)
-                continue
+class _NotAttempted(Exception):
+    """The batch stopped (rule 4) before this message's provider call."""
+
+
+class _BatchSender:
+    """The batch's provider calls, made by the process's sending threads
+    (mail/esp.py). Each call keeps rule 2 on its own ("attempting" journalled right
+    before it, "sent:<id>" right after); once a call meets a transient error no
+    further call starts (rule 4). The rows are changed only here, in the batch's
+    own thread, as the calls' results come back."""
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        self.stopped: str | None = None  # why, set by the sending thread that met it
+        self.lease_lost = False
+        self.in_flight: dict[Future, _Prepared] = {}
+
+    def submit(self, item: _Prepared) -> None:
+        if self.stopped is not None:
+            self._not_attempted(item)
+            return
+        future = esp.esp_pool().submit(self._call, item, journal_key(item.delivery))
+        self.in_flight[future] = item
+        self._collect(timeout=0)
+
+    def _call(self, item: _Prepared, key: str) -> esp.EspCall:
+        """In a sending thread: one message, journalled."""
+
+        def before_call() -> None:
+            if self.stopped is not None:
+                raise _NotAttempted(self.stopped)
+            journal_attempt(key)  # rule 3's fence: raises LeaseLost
+
+        try:
+            call = esp.esp_send(item.message, before_call=before_call)
+        except LeaseLost:
+            self.lease_lost, self.stopped = True, "lease lost"
+            raise
+        except _NotAttempted:
+            raise
+        except Exception as exc:
+            transient = error_is_transient(exc) or isinstance(exc, redis.RedisError)
+            if transient and item.delivery.attempts + 1 < MAX_ATTEMPTS:
+                self.stopped = error_describe(exc)
+            raise
+        journal_write_many([(key, f"{SENT_PREFIX}{call.message_id}")])
+        return call
+
+    def _collect(self, *, timeout: float | None) -> None:
+        done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._record(self.in_flight.pop(future), future)
+
+    def _record(self, item: _Prepared, future: Future) -> None:
+        delivery = item.delivery
+        try:
+            call = future.result()
+        except _NotAttempted:
+            self._not_attempted(item)
+            return
+        except LeaseLost:
+            # The sweep re-queued the row: it is no longer this batch's to record.
+            self.outcome.lost.append(delivery.pk)
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
             delivery.attempts += 1
-            message = item.message
-            message.connection = connection
-            try:
-                entries = [(journal_key(delivery), ATTEMPTING)]
-                if sent_entry is not None:
-                    entries.insert(0, sent_entry)
-                    sent_entry = None
-                # Journalled before the call: if this fails, nothing was sent (retry later).
-                journal_write_many(entries)
-                message.send()
-            except Exception as exc:  # every failure is recorded on the row
-                stopped = _send_failed(delivery, exc, outcome)
-                continue
-            message_id = message.anymail_status.message_id
-            message_id = "" if message_id is None else str(message_id)
-            sent_entry = (journal_key(delivery), f"{SENT_PREFIX}{message_id}")
-            delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
-            delivery.provider_message_id, delivery.error = message_id, ""
-            delivery.paper_ids = item.paper_ids
-            outcome.sent.append(delivery.pk)
-    finally:
-        if sent_entry is not None:
-            journal_write_many([sent_entry])
-        connection.close()
+            _send_failed(delivery, exc, self.outcome)
+            return
+        delivery.attempts += 1
+        delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
+        delivery.provider_message_id, delivery.error = call.message_id, ""
+        delivery.paper_ids = item.paper_ids
+        self.outcome.sent.append(delivery.pk)
+        self.outcome.call_seconds.append(call.seconds)
+
+    def _not_attempted(self, item: _Prepared) -> None:
+        if self.lease_lost:
+            self.outcome.lost.append(item.delivery.pk)
+            return
+        delivery = item.delivery
+        delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {self.stopped}"
+        self.outcome.retry.append(delivery.pk)
+
+    def wait(self, lease: _Lease) -> None:
+        """Until every call has come back, renewing the lease meanwhile."""
+        while self.in_flight:
+            self._collect(timeout=HEARTBEAT_SECONDS / 3)
+            lease.beat()
 
 
 def _send_failed(delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> str | None:
@@ -398,21 +528,26 @@ def _send_failed(delivery: Delivery, exc: BaseException, outcome: BatchOutcome) 
     return None
 
 
-def _outcomes_record(deliveries: list[Delivery], now: dt.datetime) -> None:
-    """One UPDATE for the whole batch. A row still `sending` here (an exception
-    escaped mid-batch) stays `sending` for deliveries_resolve_stale to settle from
-    the journal."""
+def _outcomes_record(deliveries: list[Delivery], now: dt.datetime, *, retry_in: int) -> None:
+    """One UPDATE for the whole batch, of the rows this claim still holds (a row the
+    sweep took meanwhile is left alone: rule 3). A row still `sending` here (an
+    exception escaped mid-batch) stays `sending` for deliveries_resolve_stale to
+    settle from the journal once its lease lapses."""
     done = [d for d in deliveries if d.status != Delivery.Status.SENDING]
     journal_keys = [journal_key(d) for d in done]
+    retry_lease = timezone.now() + dt.timedelta(seconds=retry_in + LEASE_SECONDS)
     for d in done:
         d.updated_at = now
+        d.lease_expires_at = None
         if d.status == Delivery.Status.PENDING:
             d.claimed_at = None
+            d.lease_expires_at = retry_lease
     if done:
         rows_update(
             objects=done,
-            fields=["status", "attempts", "claimed_at", "sent_at", "provider_message_id", "error",
-             "paper_ids", "updated_at"],
+            fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
+                    "provider_message_id", "error", "paper_ids", "updated_at"],
+            where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
         journal_forget(journal_keys)
 
@@ -420,21 +555,36 @@ def _outcomes_record(deliveries: list[Delivery], now: dt.datetime) -> None:
 # --- Stale rows (rule 3) --------------------------------------------------------------
 
 
+def _queue_is_empty() -> bool:
+    """No message waits in the batch task's queue (workers may hold some)."""
+    app = digest_send_batch_task.app
+    try:
+        with app.connection_for_read() as conn:
+            declared = conn.default_channel.queue_declare(queue=app.conf.task_default_queue, passive=True)
+    except Exception:  # no broker, no answer: assume a backlog
+        logger.warning("could not read the queue's length", exc_info=True)
+        return False
+    return declared.message_count == 0
+
+
 def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int]:
-    """Settle rows a dead worker left in `sending`, and re-queue pending rows whose
-    queued message was lost; see the module docstring for the rule."""
+    """Settle rows whose lease lapsed (a worker died or froze), and re-queue pending
+    rows whose queued message was lost; see rule 3 of the module docstring."""
     now = now or timezone.now()
     cutoff = now - stale_after()
     counts = {"sent": 0, "requeued": 0, "in_flight": 0}
     with transaction.atomic():
         stale = list(
             Delivery.objects.select_for_update(skip_locked=True)
-            .filter(status=Delivery.Status.SENDING, claimed_at__lt=cutoff)
+            .filter(status=Delivery.Status.SENDING)
+            # Rows claimed before leases existed have none: the old rule for them.
+            .filter(Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, claimed_at__lt=cutoff))
         )
-        entries = journal_read(stale)
+        entries = journal_revoke(stale)
         requeue: list[int] = []
         for delivery, entry in zip(stale, entries, strict=True):
             delivery.updated_at = now
+            delivery.lease_expires_at = None
             if entry and entry.startswith(SENT_PREFIX):
                 delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
                 delivery.provider_message_id = entry.removeprefix(SENT_PREFIX)
@@ -454,15 +604,28 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         if stale:
             Delivery.objects.bulk_update(
                 stale, ["status", "sent_at", "provider_message_id", "error", "claimed_at",
-                        "attempts", "updated_at"],
+                        "lease_expires_at", "attempts", "updated_at"],
             )
-        # Rows that must stay pending for a while (a retry countdown) are bounded by
-        # RETRY_MAX_SECONDS < stale_after(); re-queuing them early is harmless.
-        lost = Delivery.objects.filter(status=Delivery.Status.PENDING, updated_at__lt=cutoff)
+        # Pending rows: a retry nobody took by its lease (the worker holding its
+        # message died), or a dispatched row never claimed for stale_after() (the
+        # broker lost the queue). Re-queuing one whose message still exists is
+        # harmless: the claim lets one of them through.
+        lost = Delivery.objects.filter(status=Delivery.Status.PENDING).filter(
+            Q(lease_expires_at__lt=now) | Q(lease_expires_at__isnull=True, updated_at__lt=cutoff)
+        )
+        if _queue_is_empty():
+            # Nothing waits in the queue, so an unleased pending row untouched for a
+            # lease's time is in no message but one a worker took off the queue without
+            # leasing its rows (Celery's consumer buffers a message before it is
+            # "received"), and that worker died: Redis would hide it for an hour.
+            lost = lost | Delivery.objects.filter(
+                status=Delivery.Status.PENDING, lease_expires_at__isnull=True,
+                updated_at__lt=now - dt.timedelta(seconds=LEASE_SECONDS),
+            )
         lost = lost.exclude(edition__on_hold=True).values_list("id", flat=True)
         lost_ids = [i for i in lost if i not in requeue]
-        # Touched, so the next tick does not re-queue them again straight away.
-        Delivery.objects.filter(id__in=lost_ids).update(updated_at=now)
+        # Touched, so the next sweep does not re-queue them again straight away.
+        Delivery.objects.filter(id__in=lost_ids).update(updated_at=now, lease_expires_at=None)
         requeue.extend(lost_ids)
         counts["requeued"] = len(requeue)
         deliveries_queue(delivery_ids=requeue)
@@ -477,7 +640,7 @@ def deliveries_send_inline(*, delivery_ids: Sequence[int], progress=None) -> Bat
     done = 0
     for batch in chunked(delivery_ids):
         outcome = digest_send_batch(delivery_ids=batch)
-        for name in ("sent", "failed", "skipped", "retry"):
+        for name in ("sent", "failed", "skipped", "retry", "lost"):
             getattr(total, name).extend(getattr(outcome, name))
         done += len(batch)
         if progress is not None:

@@ -20,6 +20,33 @@ logger = logging.getLogger(__name__)
 JOURNAL_TTL_SECONDS = 3 * 24 * 3600
 ATTEMPTING = "attempting"
 SENT_PREFIX = "sent:"
+# Written by the sweep over an entry it settled (rule 3): its worker lost the lease.
+REVOKED = "revoked"
+
+# "attempting", unless the sweep revoked the entry: one atomic step.
+_ATTEMPT_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+return 1
+"""
+# Every entry read and, unless "sent:...", revoked in one atomic step: a worker
+# either wrote "attempting" before (the row is re-sent, at-least-once) or finds its
+# entry revoked and does not call the provider.
+_REVOKE_SCRIPT = """
+local found = {}
+for i, key in ipairs(KEYS) do
+  local value = redis.call('GET', key)
+  if (not value) or string.sub(value, 1, 5) ~= ARGV[3] then
+    redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+  end
+  found[i] = value or ''
+end
+return found
+"""
+
+
+class LeaseLost(Exception):
+    """The sweep settled this row: its worker had stopped renewing the lease."""
 
 _redis_client: redis.Redis | None = None
 
@@ -53,11 +80,22 @@ def journal_write_many(entries: list[tuple[str, str]]) -> None:
         logger.exception("digests sent, but the journal could not record them: %s", entries)
 
 
-def journal_read(deliveries: Sequence[Delivery]) -> list[str | None]:
-    """The entry of each claimed row (None: never attempted), in order."""
+def journal_attempt(key: str) -> None:
+    """"attempting" for one row, right before its provider call; LeaseLost if the
+    sweep has settled the row meanwhile (then the call must not be made)."""
+    if not _client().eval(_ATTEMPT_SCRIPT, 1, key, ATTEMPTING, REVOKED, JOURNAL_TTL_SECONDS):
+        raise LeaseLost(key)
+
+
+def journal_revoke(deliveries: Sequence[Delivery]) -> list[str | None]:
+    """The entry of each claimed row (None: never attempted, or revoked before), in
+    order; each is now revoked unless it says sent (the sweep's read, rule 3)."""
     if not deliveries:
         return []
-    return [e.decode() if e else None for e in _client().mget([journal_key(d) for d in deliveries])]
+    keys = [journal_key(d) for d in deliveries]
+    found = _client().eval(_REVOKE_SCRIPT, len(keys), *keys, REVOKED, JOURNAL_TTL_SECONDS, SENT_PREFIX)
+    entries = [value.decode() if value else None for value in found]
+    return [None if entry == REVOKED else entry for entry in entries]
 
 
 def journal_forget(keys: Sequence[str]) -> None:

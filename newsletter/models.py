@@ -287,6 +287,10 @@ class Delivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # The claim is a lease (newsletter/delivery.py, rule 3): `sending` rows belong to
+    # their worker until this instant, which its heartbeat keeps pushing forward;
+    # `pending` rows waiting for a retry should have been taken again by then.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
@@ -311,6 +315,11 @@ class Delivery(models.Model):
             # Serves the webhook's fallback lookup of a delivery by the ESP's message id
             # (newsletter/webhooks.py) when an event carries no delivery_id metadata.
             models.Index(fields=["provider_message_id"], name="delivery_provider_msgid_idx"),
+            # Serves the lease sweep (every 20 s): only rows holding a lease are in it.
+            models.Index(
+                fields=["lease_expires_at"], name="delivery_lease_idx",
+                condition=Q(lease_expires_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -83,7 +84,9 @@ HYBRID_PASS = 1.0
 TITLE_PREFIX = "title:"
 # Word tokens: letters and digits (any script), no underscore; punctuation splits.
 _TOKEN_RE = re.compile(r"[^\W_]+")
-_stemmer = snowballstemmer.stemmer("english")
+# A snowball stemmer keeps the word being stemmed in the instance: one per thread
+# (the send workers run batches in threads; a shared one garbled words and raised).
+_stemmers = threading.local()
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,10 @@ def spelling_normalise(word: str) -> str:
 def stem(word: str) -> str:
     """Porter2 stem of a lower-cased, spelling-normalised word: "models" -> "model",
     "tuning" -> "tune", "quantised" -> "quantiz"."""
-    return _stemmer.stemWord(spelling_normalise(word))
+    stemmer = getattr(_stemmers, "english", None)
+    if stemmer is None:
+        stemmer = _stemmers.english = snowballstemmer.stemmer("english")
+    return stemmer.stemWord(spelling_normalise(word))
 
 
 def _is_acronym(token: str) -> bool:

@@ -3,9 +3,9 @@ can change them in the admin. `schedules_ensure` creates missing ones and leaves
 ones an editor changed alone."""
 
 from django.db import transaction
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-# name shown in the admin -> (task, crontab fields)
+# name shown in the admin -> (task, crontab fields, or {"every": seconds})
 DEFAULT_SCHEDULES = {
     "Fetch today's trending papers (every morning)": (
         "newsletter.tasks.papers_fetch_today",
@@ -17,6 +17,12 @@ DEFAULT_SCHEDULES = {
         "newsletter.tasks.digests_dispatch",
         {"minute": "*/15", "hour": "*", "day_of_week": "*"},
     ),
+    # A dead worker's readers wait for its lease to lapse (60 s) plus this interval:
+    # newsletter/delivery.py, rule 3, and SETTLE_EVERY_SECONDS there.
+    "Settle deliveries of dead workers (every 20 seconds)": (
+        "newsletter.tasks.deliveries_settle",
+        {"every": 20},
+    ),
 }
 
 
@@ -27,9 +33,15 @@ def schedules_ensure() -> list[str]:
     for name, (task, cron) in DEFAULT_SCHEDULES.items():
         if PeriodicTask.objects.filter(name=name).exists():
             continue
-        crontab, _ = CrontabSchedule.objects.get_or_create(
-            **cron, day_of_month="*", month_of_year="*", timezone="UTC"
-        )
-        PeriodicTask.objects.create(name=name, task=task, crontab=crontab)
+        if "every" in cron:
+            interval, _ = IntervalSchedule.objects.get_or_create(
+                every=cron["every"], period=IntervalSchedule.SECONDS
+            )
+            PeriodicTask.objects.create(name=name, task=task, interval=interval)
+        else:
+            crontab, _ = CrontabSchedule.objects.get_or_create(
+                **cron, day_of_month="*", month_of_year="*", timezone="UTC"
+            )
+            PeriodicTask.objects.create(name=name, task=task, crontab=crontab)
         created.append(name)
     return created

@@ -8,12 +8,16 @@ from django.db import connection as db
 from django.db.models import Model
 
 
-def rows_update(*, objects: Sequence[Model], fields: Sequence[str]) -> None:
+def rows_update(
+    *, objects: Sequence[Model], fields: Sequence[str], where: dict[str, object] | None = None
+) -> None:
     """bulk_update() of objects of one model as one UPDATE ... FROM (VALUES ...):
     the same single statement, without the CASE WHEN per row and per field that
     bulk_update builds, which cost more than rendering the digests (profile in
     docs/benchmarks.md). PostgreSQL and SQLite >= 3.33 both run UPDATE ... FROM a
-    VALUES CTE. Used by the ledger's end-of-batch write (newsletter/delivery.py)."""
+    VALUES CTE. Used by the ledger's end-of-batch write (newsletter/delivery.py).
+    `where`: columns a row must still hold (field name -> value) to be updated; the
+    ledger's write only touches rows still held by its own claim."""
     if not objects:
         return
     opts = objects[0]._meta
@@ -39,5 +43,9 @@ def rows_update(*, objects: Sequence[Model], fields: Sequence[str]) -> None:
         + ", ".join(f"{name} = v.{name}" for name in names[1:])
         + f" FROM v WHERE {table}.{names[0]} = v.{names[0]}"
     )
+    for name, value in (where or {}).items():
+        field = opts.get_field(name)
+        sql += f" AND {table}.{q(field.column)} = %s"
+        params.append(field.get_db_prep_save(value, db))
     with db.cursor() as cursor:
         cursor.execute(sql, params)

@@ -2,8 +2,10 @@
 own retries and time limits (STYLE.md §3)."""
 
 import datetime as dt
+import logging
 
 from celery import shared_task
+from celery.signals import task_received
 from django.utils import timezone
 
 
@@ -32,6 +34,14 @@ def digests_dispatch() -> int:
     return dispatch(now=timezone.now())
 
 
+@shared_task
+def deliveries_settle() -> dict:
+    """Every 20 seconds: settle deliveries whose worker stopped renewing its lease."""
+    from .delivery import deliveries_resolve_stale
+
+    return deliveries_resolve_stale(now=timezone.now())
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back
@@ -40,10 +50,25 @@ def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     redelivered message send nothing twice."""
     from . import delivery
 
-    outcome = delivery.digest_send_batch(delivery_ids=delivery_ids)
+    # Chosen before the batch: rows sent back to pending hold a lease until then.
+    countdown = delivery.retry_countdown(self.request.retries)
+    outcome = delivery.digest_send_batch(delivery_ids=delivery_ids, retry_in=countdown)
     if outcome.retry:
-        raise self.retry(
-            kwargs={"delivery_ids": outcome.retry},
-            countdown=delivery.retry_countdown(self.request.retries),
-        )
+        raise self.retry(kwargs={"delivery_ids": outcome.retry}, countdown=countdown)
     return {"sent": len(outcome.sent), "failed": len(outcome.failed), "skipped": len(outcome.skipped)}
+
+
+@task_received.connect
+def _batch_received(sender=None, request=None, **kwargs) -> None:
+    """A worker took a batch's message off the queue: lease its rows until the batch
+    runs (newsletter/delivery.py, deliveries_reserve). Not for a retry waiting for
+    its countdown: its rows already hold a lease until then."""
+    if request is None or request.name != digest_send_batch.name or request.eta:
+        return
+    from .delivery import deliveries_reserve
+
+    ids = request.kwargs.get("delivery_ids") or (request.args[0] if request.args else [])
+    try:
+        deliveries_reserve(delivery_ids=ids)
+    except Exception:  # the batch still runs; only its recovery after a crash is slower
+        logging.getLogger(__name__).exception("could not lease %s received deliveries", len(ids))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -29,7 +30,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if os.environ.get("CHAOS", "").lower() not in {"1", "true", "yes"}:
     collect_ignore_glob = ["test_*.py"]
 
-WAIT_SECONDS = 90
+WAIT_SECONDS = 240
+# Readers of every case: enough for many batches (CHAOS_BATCH_SIZE each), so a fault
+# lands somewhere in the middle of a send, not at one point of one batch.
+READERS = int(os.environ.get("CHAOS_READERS", "1000"))
 # After the last request the ESP must stay quiet this long before counts are read,
 # so a late duplicate (a retry, a redelivered message) would still be counted.
 QUIET_SECONDS = 1.5
@@ -108,15 +112,26 @@ class Chaos:
     esp: object
     tmp: Path
     database_url: str
+    seed: int = 0
     workers: dict[str, subprocess.Popen] = field(default_factory=dict)
-    batch_size: int = 4
+    batch_size: int = 25
+    # Short, so a hanging ESP shows as a timeout within the case.
+    requests_timeout: float = 1
+    extra_env: dict = field(default_factory=dict)
 
-    def env(self) -> dict:
+    def __post_init__(self) -> None:
+        self.random = random.Random(self.seed)
+
+    def fault_after(self, low: float = 0.1, high: float = 0.6, readers: int = READERS) -> int:
+        """How many messages the ESP takes before the fault: a random moment of the
+        send, drawn from the case's printed seed (CHAOS_SEED replays it)."""
+        return self.random.randint(int(low * readers), int(high * readers))
+
+    def env(self, **extra) -> dict:
         anymail = {
             "POSTMARK_SERVER_TOKEN": "chaos-server-token",
             "POSTMARK_API_URL": self.esp.url,
-            # Short, so a hanging ESP shows as a timeout within the case.
-            "REQUESTS_TIMEOUT": 1,
+            "REQUESTS_TIMEOUT": self.requests_timeout,
         }
         return {
             **os.environ,
@@ -127,7 +142,11 @@ class Chaos:
             "TEST_EMAIL_BACKEND": "anymail.backends.postmark.EmailBackend",
             "ANYMAIL": json.dumps(anymail),
             "CHAOS_BATCH_SIZE": str(self.batch_size),
+            # No fixed rate unless a case sets one; the ESP's 429s still slow it down.
+            "ESP_MAX_PER_SECOND": "0",
+            "ESP_SEND_THREADS": "16",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            **{k: str(v) for k, v in {**self.extra_env, **extra}.items()},
         }
 
     def _run(self, *args: str) -> str:
@@ -139,14 +158,31 @@ class Chaos:
             pytest.fail(f"{args[0]} failed:\n{result.stdout}\n{result.stderr[-3000:]}")
         return result.stdout.strip()
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - the worker process holds it
+    def start_worker(self, name: str, **env) -> subprocess.Popen:
+        return self._start(name, ["worker", name], env)
+
+    def start_beat(self) -> subprocess.Popen:
+        """Celery beat with the project's default schedules (the lease sweep every
+        30 s among them), as deployed; the morning fetch is left out (no internet)."""
+        from django_celery_beat.models import PeriodicTask
+
+        from newsletter.schedules import schedules_ensure
+
+        schedules_ensure()
+        PeriodicTask.objects.filter(task="newsletter.tasks.papers_fetch_today").update(enabled=False)
+        return self._start("beat", ["beat"], {})
+
+    def _start(self, name: str, args: list[str], env: dict) -> subprocess.Popen:
+        log = open(self.tmp / f"{name}.log", "w")  # noqa: SIM115 - the process holds it
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.chaos.worker", "worker", name],
-            cwd=ROOT, env=self.env(), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "tests.chaos.worker", *args],
+            cwd=ROOT, env=self.env(**env), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
         )
         self.workers[name] = proc
         return proc
+
+    def signal_worker(self, name: str, sig: int) -> None:
+        os.killpg(self.workers[name].pid, sig)
 
     def kill_worker(self, name: str) -> None:
         proc = self.workers[name]
@@ -163,8 +199,32 @@ class Chaos:
             cwd=ROOT, env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
 
-    def sweep(self) -> str:
-        return self._run("sweep")
+    def sweep(self, when: str = "later") -> str:
+        return self._run("sweep", when)
+
+    def sweeps_racing(self, count: int = 2) -> list[str]:
+        """Several sweeps at the same moment (two dispatcher ticks, beat and a tick)."""
+        procs = [subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.worker", "sweep", "now"], cwd=ROOT, env=self.env(),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) for _ in range(count)]
+        out = []
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=120)
+            assert proc.returncode == 0, stderr
+            out.append(stdout.strip())
+        return out
+
+    def journal_attempting(self) -> set[str]:
+        """The addresses whose message is inside its provider call right now (journal
+        entries "attempting"): at a kill, the documented duplicates can only be
+        among them (newsletter/delivery.py, rule 3)."""
+        from newsletter.models import Delivery
+
+        client = self.redis.client()
+        ids = [int(key.split(b":")[3]) for key in client.scan_iter(match="digest:journal:*", count=1000)
+               if client.get(key) == b"attempting"]
+        return {e.lower() for e in Delivery.objects.filter(id__in=ids).values_list("subscriber__email", flat=True)}
 
     def send_task(self, name: str, *args) -> None:
         from celery import Celery
@@ -179,10 +239,12 @@ class Chaos:
             f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.tmp.glob("*.log"))
         )
 
-    def wait(self, condition, what: str, timeout: float = WAIT_SECONDS) -> None:
+    def wait(self, condition, what, timeout: float = WAIT_SECONDS) -> None:
+        """`what`: the text of the failure, or a function that makes it then."""
         deadline = time.monotonic() + timeout
         while not condition():
             if time.monotonic() > deadline:
+                what = what() if callable(what) else what
                 pytest.fail(f"{self.name}: timed out waiting for {what}\n{self.logs()}")
             time.sleep(0.1)
 
@@ -212,16 +274,32 @@ class Chaos:
                 return False
             return self.esp.quiet_for() >= QUIET_SECONDS and not self.esp.in_transit
 
-        self.wait(done, "every delivery to reach a final state")
+        def open_rows() -> str:
+            from newsletter.models import Delivery
 
-    def check(self, *, due: list[str], left: list[str] = (), refused: list[str] = ()) -> dict:
-        """The matrix's invariants; records and prints the row, then asserts."""
+            rows = Delivery.objects.exclude(status__in=TERMINAL)
+            sample = list(rows.values_list("id", "status", "attempts", "lease_expires_at", "error")[:10])
+            return f"every delivery to reach a final state ({rows.count()} open: {sample})"
+
+        self.wait(done, open_rows)
+
+    def check(self, *, due: list[str], left: list[str] = (), refused: list[str] = (),
+              started: float, fault_at: float | None = None, in_flight: set[str] = frozenset(),
+              served_within: float | None = None) -> dict:
+        """The matrix's invariants; records and prints the row, then asserts.
+        `in_flight`: addresses inside a provider call of a process the case killed
+        or froze (their duplicates are the documented at-least-once, counted apart);
+        `served_within`: seconds after the fault by which every due reader must have
+        had their digest."""
         ledger = self.ledger()
         accepted = self.esp.accepted
         due_l = [e.lower() for e in due]
         left_l = [e.lower() for e in left]
         refused_l = [e.lower() for e in refused]
-        duplicates = sum(max(0, n - 1) for n in accepted.values())
+        duplicates = sum(max(0, n - 1) for e, n in accepted.items() if e not in in_flight)
+        in_flight_duplicates = sum(max(0, accepted[e] - 1) for e in in_flight)
+        served = [self.esp.first_accepted[e] for e in due_l if e in self.esp.first_accepted]
+        last_served = (max(served) - (fault_at or started)) if served else float("nan")
         missed = [e for e in due_l if accepted[e] == 0 or ledger.get(e) != ["sent"]]
         mailed_after_leaving = sum(accepted[e] for e in left_l)
         refused_wrong = [
@@ -230,22 +308,31 @@ class Chaos:
         ]
         row = {
             "case": self.name,
+            "seed": self.seed,
             "due": len(due_l),
             "sent": sum(1 for rows in ledger.values() for s in rows if s == "sent"),
             "accepted": sum(accepted.values()),
             "refused": sum(1 for rows in ledger.values() for s in rows if s == "failed"),
             "left_mailed": mailed_after_leaving,
             "duplicates": duplicates,
+            "dup_in_flight": in_flight_duplicates,
             "missed": len(missed),
+            # From the fault (or the dispatch) to the last due reader's digest.
+            "served_s": round(last_served, 1),
         }
         ROWS.append(row)
         print("\n" + " ".join(f"{k}={v}" for k, v in row.items()))
-        details = f"\nledger={dict(ledger)}\naccepted={dict(accepted)}\n{self.logs()}"
+        wrong = {e: rows for e, rows in ledger.items() if rows != ["sent"]}
+        doubled = {e: n for e, n in accepted.items() if n > 1}
+        details = f"\nseed={self.seed}\nnot sent={wrong}\ntwice={doubled}\n{self.logs()}"
         assert duplicates == 0, f"some reader got a digest twice{details}"
         assert not missed, f"due readers without exactly one digest: {missed}{details}"
         assert mailed_after_leaving == 0, f"a reader who left was mailed{details}"
         assert not refused_wrong, f"refused addresses not failed once: {refused_wrong}{details}"
         assert row["sent"] == len(due_l)
+        assert in_flight_duplicates <= len(in_flight)
+        if served_within is not None:
+            assert last_served <= served_within, f"the last due reader was served {last_served:.0f} s after the fault"
         return row
 
 
@@ -264,12 +351,14 @@ def _test_database_url() -> str:
 
 @pytest.fixture
 def chaos(request, transactional_db, own_redis, esp, tmp_path):
-    esp.reset()
+    seed = int(os.environ.get("CHAOS_SEED") or random.randrange(1_000_000))
+    esp.reset(seed=seed)
     own_redis.client().flushall()
     case = Chaos(
         name=request.node.callspec.id if hasattr(request.node, "callspec") else request.node.name.removeprefix("test_"),
-        redis=own_redis, esp=esp, tmp=tmp_path, database_url=_test_database_url(),
+        redis=own_redis, esp=esp, tmp=tmp_path, database_url=_test_database_url(), seed=seed,
     )
+    print(f"\n{case.name}: seed {seed} (CHAOS_SEED={seed} replays it)")
     yield case
     for name in list(case.workers):
         case.kill_worker(name)

@@ -1,44 +1,51 @@
-"""The fault matrix of sending (issue #7): real Celery workers on real Redis and
-PostgreSQL, anymail's real Postmark backend talking HTTP to a fake Postmark that
-fails on cue. After each fault: every due reader has exactly one sent delivery and
-exactly one message at the ESP, and nobody who left was mailed
-(tests/chaos/conftest.py, Chaos.check). `make chaos` prints the table."""
+"""The fault matrix of sending: real Celery workers on real Redis and PostgreSQL,
+anymail's real Postmark backend talking HTTP to a fake Postmark that fails on cue.
+Every case sends to READERS (1,000) readers in batches of 25, and its fault lands
+at a random moment drawn from the case's printed seed (CHAOS_SEED=N replays it).
+After each fault: every due reader has exactly one sent delivery and exactly one
+message at the ESP, nobody who left was mailed, and the row says how long after
+the fault the last due reader was served (tests/chaos/conftest.py, Chaos.check).
+`make chaos` prints the table."""
 
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import time
 
 import pytest
 from django.utils import timezone
 
-from newsletter.models import Delivery
+from newsletter.models import Delivery, Topic
 from subscribers.models import Subscriber, Suppression
 from subscribers.suppression import email_hash
-from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
-READERS = 12
+from .conftest import READERS
 
 
-def _seed(readers: int = READERS) -> tuple[dt.datetime, list[Subscriber], object]:
+def _seed(readers: int = READERS) -> tuple[dt.datetime, list[Subscriber], Topic]:
     """Today's papers and readers due right now (weekly readers of today's weekday
-    at this UTC hour, so the case runs on any day)."""
+    at this UTC hour, so the case runs on any day), made in bulk."""
     now = timezone.now()
-    if now.minute == 59 and now.second > 30:
+    if now.minute == 59 and now.second > 20:
         # A dispatch by a real beat tick must fall in the same hour as the readers'.
         time.sleep(61 - now.second)
         now = timezone.now()
     topic = TopicFactory(name="Robustness")
     for n in range(3):
         PaperTopicFactory(paper=PaperFactory(trending_date=now.date(), upvotes=90 - n), topic=topic)
-    people = []
-    for _ in range(readers):
-        reader = SubscriberFactory(
-            frequency=Subscriber.Frequency.WEEKLY, weekday=now.weekday(),
-            delivery_hour=now.hour, time_zone="UTC",
+    people = Subscriber.objects.bulk_create([
+        Subscriber(
+            email=f"reader{n}@chaos.example.org", status=Subscriber.Status.ACTIVE,
+            frequency=Subscriber.Frequency.WEEKLY, weekday=now.weekday(), delivery_hour=now.hour,
+            time_zone="UTC", token=f"chaos-token-{n}",
         )
-        reader.topics.add(topic)
-        people.append(reader)
+        for n in range(readers)
+    ])
+    Subscriber.topics.through.objects.bulk_create([
+        Subscriber.topics.through(subscriber_id=reader.id, topic_id=topic.id) for reader in people
+    ])
     return now, people, topic
 
 
@@ -46,20 +53,53 @@ def _emails(readers) -> list[str]:
     return [r.email for r in readers]
 
 
+def _wait_accepted(chaos, esp, count: int) -> float:
+    """Until the ESP has taken `count` messages; returns that moment."""
+    chaos.wait(lambda: esp.total_accepted() >= count, f"{count} messages at the ESP")
+    return time.monotonic()
+
+
 def test_worker_killed_mid_batch_then_restarted(chaos, esp):
     now, readers, _ = _seed()
-    esp.latency = 0.3
+    esp.latency = 0.05
     chaos.start_worker("first")
+    started = time.monotonic()
     chaos.dispatch(now)
-    # Two messages taken, the third in transit: the kill lands mid-batch.
-    assert esp.wait_for(lambda e: sum(e.accepted.values()) >= 2 and e.in_transit, timeout=60), chaos.logs()
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after())
     chaos.kill_worker("first")
-    esp.latency = 0.02
+    in_flight = chaos.journal_attempting()
     assert Delivery.objects.filter(status=Delivery.Status.SENDING).exists()
     chaos.start_worker("second")
-    chaos.sweep()  # the next dispatcher tick, once the dead worker's claims are stale
+    chaos.sweep()  # the next dispatcher tick, once the dead worker's leases lapsed
     chaos.settle(due=_emails(readers))
-    chaos.check(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at, in_flight=in_flight)
+
+
+def test_worker_killed_with_50_calls_in_flight_recovers_within_two_minutes(chaos, esp):
+    """SIGKILL of a worker process in the middle of 50 provider calls; a second
+    worker and beat keep running, nobody touches anything: the lease lapses, beat's
+    sweep re-queues the rows, and every due reader is served within 120 s."""
+    now, readers, _ = _seed()
+    # Slow enough calls that 50 pile up in one process even on a busy machine.
+    esp.latency, esp.tail_factor = 1.5, 2.0
+    chaos.requests_timeout = 10
+    chaos.start_beat()
+    chaos.start_worker("victim", ESP_SEND_THREADS=80, CHAOS_CONCURRENCY=4)
+    started = time.monotonic()
+    chaos.dispatch(now)
+    _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.3))
+    # 70 calls at the ESP at once, all the victim's; then a second worker joins.
+    assert esp.wait_for(lambda e: e.in_transit >= 70, timeout=180), chaos.logs()
+    chaos.start_worker("survivor", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
+    chaos.wait(lambda: "ready" in (chaos.tmp / "survivor.log").read_text(), "the second worker")
+    chaos.kill_worker("victim")
+    fault_at = time.monotonic()
+    # Read after the kill: the victim's entries stay as they were at its death.
+    in_flight = chaos.journal_attempting()
+    assert len(in_flight) >= 50
+    chaos.settle(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at, in_flight=in_flight,
+                served_within=120)
 
 
 def test_two_dispatchers_and_two_beat_ticks_at_once(chaos, esp):
@@ -67,6 +107,7 @@ def test_two_dispatchers_and_two_beat_ticks_at_once(chaos, esp):
     esp.latency = 0.05
     chaos.start_worker("one")
     chaos.start_worker("two")
+    started = time.monotonic()
     # Two beat ticks: two dispatch tasks the two workers run at the same moment...
     chaos.send_task("newsletter.tasks.digests_dispatch")
     chaos.send_task("newsletter.tasks.digests_dispatch")
@@ -76,7 +117,31 @@ def test_two_dispatchers_and_two_beat_ticks_at_once(chaos, esp):
         _, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
     chaos.settle(due=_emails(readers))
-    chaos.check(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started)
+
+
+def test_two_workers_race_for_the_same_expired_lease(chaos, esp):
+    """A worker freezes (SIGSTOP) mid-batch and stops renewing its lease; two sweeps
+    run at once once it lapsed, two workers race to claim the re-queued rows; then
+    the frozen worker wakes up (SIGCONT) and must send none of them again."""
+    now, readers, _ = _seed()
+    esp.latency = 0.1
+    chaos.extra_env["CHAOS_LEASE_SECONDS"] = 4
+    chaos.start_worker("frozen", CHAOS_CONCURRENCY=2)
+    started = time.monotonic()
+    chaos.dispatch(now)
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.3))
+    chaos.signal_worker("frozen", signal.SIGSTOP)
+    in_flight = chaos.journal_attempting()
+    time.sleep(5)  # the lease lapses
+    chaos.start_worker("racer-a")
+    chaos.start_worker("racer-b")
+    sweeps = chaos.sweeps_racing(2)
+    chaos.signal_worker("frozen", signal.SIGCONT)
+    chaos.settle(due=_emails(readers))
+    row = chaos.check(due=_emails(readers), started=started, fault_at=fault_at, in_flight=in_flight)
+    assert any("'requeued': 0" not in out for out in sweeps), sweeps
+    assert row["sent"] == READERS
 
 
 @pytest.mark.parametrize(
@@ -90,64 +155,103 @@ def test_two_dispatchers_and_two_beat_ticks_at_once(chaos, esp):
 )
 def test_esp_fails_in_bursts_then_recovers(chaos, esp, burst):
     now, readers, _ = _seed()
-    esp.fail_next(*burst)
     esp.latency = 0.02
     chaos.start_worker("worker")
+    started = time.monotonic()
     chaos.dispatch(now)
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after())
+    esp.fail_next(*burst)
     chaos.settle(due=_emails(readers))
-    row = chaos.check(due=_emails(readers))
+    row = chaos.check(due=_emails(readers), started=started, fault_at=fault_at)
     assert row["accepted"] == READERS
     assert sum(esp.received.values()) > READERS  # the failures really happened
 
 
+def test_429_storm_at_full_concurrency(chaos, esp):
+    """Every call refused with 429 for 3 s while two workers have 32 calls in flight
+    each: the shared rate slows down, nothing fails, nothing is sent twice."""
+    now, readers, _ = _seed()
+    esp.latency = 0.05
+    chaos.start_worker("one", ESP_SEND_THREADS=32, ESP_MAX_PER_SECOND=1000)
+    chaos.start_worker("two", ESP_SEND_THREADS=32, ESP_MAX_PER_SECOND=1000)
+    started = time.monotonic()
+    chaos.dispatch(now)
+    _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.4))
+    assert esp.wait_for(lambda e: e.in_transit >= 24, timeout=60), chaos.logs()
+    fault_at = time.monotonic()
+    esp.storm(3)
+    chaos.settle(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at)
+    assert esp.throttled >= 24
+    assert not Delivery.objects.exclude(status=Delivery.Status.SENT).exists()
+
+
+def test_esp_answers_in_2_s_with_a_10_s_timeout(chaos, esp):
+    """A slow ESP (2 s a call, 1 % of calls 8 s) within the client's 10 s timeout:
+    leases are renewed while the calls wait, nobody's rows are taken away."""
+    now, readers, _ = _seed()
+    esp.latency, esp.tail_factor = 2.0, 4.0
+    chaos.requests_timeout = 10
+    chaos.start_worker("one", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
+    chaos.start_worker("two", ESP_SEND_THREADS=64, CHAOS_CONCURRENCY=4)
+    started = time.monotonic()
+    chaos.dispatch(now)
+    chaos.settle(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started)
+    assert not Delivery.objects.filter(error__contains="interrupted").exists()
+
+
 def test_esp_rejects_some_addresses_for_good(chaos, esp):
     now, readers, _ = _seed()
-    inactive, invalid = readers[1], readers[6]
-    esp.reject = {inactive.email: 406, invalid.email: 300}
+    rejected = chaos.random.sample(readers, 20)
+    esp.reject = {r.email.lower(): (406 if n % 2 else 300) for n, r in enumerate(rejected)}
     esp.latency = 0.02
     chaos.start_worker("worker")
+    started = time.monotonic()
     chaos.dispatch(now)
-    due = [r.email for r in readers if r not in (inactive, invalid)]
+    due = [r.email for r in readers if r not in rejected]
     chaos.settle(due=_emails(readers))
-    chaos.check(due=due, refused=[inactive.email, invalid.email])
+    chaos.check(due=due, refused=_emails(rejected), started=started)
     reasons = Delivery.objects.filter(status=Delivery.Status.FAILED).values_list("error", flat=True)
     assert all("Refused" in reason or "refused" in reason for reason in reasons), list(reasons)
 
 
 def test_redis_restarted_during_a_send(chaos, esp, own_redis):
     now, readers, _ = _seed()
-    esp.latency = 0.25
+    esp.latency = 0.05
     chaos.start_worker("worker")
+    started = time.monotonic()
     chaos.dispatch(now)
-    assert esp.wait_for(lambda e: sum(e.accepted.values()) >= 3, timeout=60), chaos.logs()
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after())
+    in_flight = chaos.journal_attempting()
     own_redis.stop()  # broker and journal gone, queued batches with them
     time.sleep(0.5)
     own_redis.start()
-    esp.latency = 0.02
     chaos.sweep()  # the next dispatcher tick re-queues what the lost broker held
     chaos.settle(due=_emails(readers))
-    chaos.check(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at, in_flight=in_flight)
 
 
 def test_database_connection_dropped_during_a_batch(chaos, esp):
     from django.db import connection
 
     now, readers, _ = _seed()
-    esp.latency = 0.25
+    esp.latency = 0.05
     chaos.start_worker("worker")
+    started = time.monotonic()
     chaos.dispatch(now)
-    assert esp.wait_for(lambda e: sum(e.accepted.values()) >= 2, timeout=60), chaos.logs()
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after())
     with connection.cursor() as cursor:  # a separate connection kills the worker's
         cursor.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         assert cursor.fetchone()[0] >= 1
-    esp.latency = 0.02
-    chaos.wait(lambda: esp.quiet_for() > 1.0, "the interrupted batch to end")
+    chaos.wait(lambda: esp.quiet_for() > 1.0 or esp.total_accepted() >= READERS,
+               "the interrupted batches to end")
     chaos.sweep()
     chaos.settle(due=_emails(readers))
-    chaos.check(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at)
 
 
 def test_readers_subscribe_leave_and_change_topics_during_the_send(chaos, esp):
@@ -156,13 +260,16 @@ def test_readers_subscribe_leave_and_change_topics_during_the_send(chaos, esp):
     now, readers, topic = _seed()
     other_topic = TopicFactory(name="Other things")
     PaperTopicFactory(paper=PaperFactory(trending_date=now.date(), upvotes=5), topic=other_topic)
-    esp.latency = 0.3
+    esp.latency = 0.05
     chaos.start_worker("worker")
+    started = time.monotonic()
     chaos.dispatch(now)
-    assert esp.wait_for(lambda e: sum(e.accepted.values()) >= 1, timeout=60), chaos.logs()
-    # Batches of 4 in ledger order: the last batch is still queued while the first sends.
-    last_batch = list(Delivery.objects.order_by("-id").values_list("subscriber_id", flat=True)[:3])
-    leaver, suppressed, changer = (Subscriber.objects.get(pk=pk) for pk in last_batch)
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after(0.05, 0.3))
+    # Readers whose batch has not been claimed yet (the last ones of the ledger).
+    waiting = list(Delivery.objects.filter(status=Delivery.Status.PENDING)
+                   .order_by("-id").values_list("subscriber_id", flat=True)[:3])
+    assert len(waiting) == 3, "the send ended before the fault"
+    leaver, suppressed, changer = (Subscriber.objects.get(pk=pk) for pk in waiting)
     origin = {"ip": "203.0.113.9", "user_agent": "chaos"}
     services.subscriber_unsubscribe(subscriber=leaver, **origin)
     Suppression.objects.create(email_hash=email_hash(suppressed.email), reason="bounced")
@@ -173,8 +280,7 @@ def test_readers_subscribe_leave_and_change_topics_during_the_send(chaos, esp):
     )
     newcomer = Subscriber.objects.get(email="newcomer@example.org")
     services.subscriber_confirm(subscriber=newcomer, **origin)
-    esp.latency = 0.02
     chaos.dispatch(now)  # the next tick finds the newcomer
     due = [r.email for r in readers if r not in (leaver, suppressed)] + [newcomer.email]
     chaos.settle(due=due)
-    chaos.check(due=due, left=[leaver.email, suppressed.email])
+    chaos.check(due=due, left=[leaver.email, suppressed.email], started=started, fault_at=fault_at)

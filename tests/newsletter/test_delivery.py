@@ -1,14 +1,18 @@
 import datetime as dt
+import time
 import typing
 
 import pytest
+import redis
 import requests
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, AnymailRequestsAPIError
 from celery.exceptions import Retry
+from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from mail.errors import error_is_transient
 from newsletter import delivery
@@ -29,6 +33,10 @@ from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, 
 DAY = dt.date(2025, 11, 24)  # a Monday
 # 07:05 UTC on that Monday: readers at 07:00 UTC, 08:00 Paris and 02:00 New York are due.
 NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(django_settings.REDIS_URL)
 
 
 def esp_http_error(status: int) -> AnymailRequestsAPIError:
@@ -174,14 +182,33 @@ def test_batches_are_queued_only_after_commit(edition, django_capture_on_commit_
 # --- The batch --------------------------------------------------------------------
 
 
-def test_a_batch_sends_over_one_connection_with_tags_metadata_and_list_headers(edition, scripted):
+@pytest.fixture
+def one_sending_thread(monkeypatch):
+    """The process's sending pool with one thread: calls in the batch's order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mail import esp
+
+    pool = ThreadPoolExecutor(max_workers=1)
+    monkeypatch.setattr(esp, "_pool", pool)
+    yield pool
+    pool.shutdown()
+
+
+def test_a_batch_sends_over_kept_connections_with_tags_metadata_and_list_headers(
+    edition, scripted, settings
+):
     readers = [_reader() for _ in range(3)]
     ids = _pending(edition, readers)
 
     outcome = digest_send_batch(delivery_ids=ids)
 
     assert len(outcome.sent) == 3
-    assert scripted.opened == 1
+    # One connection per sending thread at most, kept for the next batch.
+    assert scripted.opened <= min(3, settings.ESP_SEND_THREADS)
+    opened = scripted.opened
+    assert len(digest_send_batch(delivery_ids=_pending(edition, [_reader(), _reader()])).sent) == 2
+    assert scripted.opened == opened or scripted.opened <= min(5, settings.ESP_SEND_THREADS)
     message = mail.outbox[0]
     row = Delivery.objects.get(subscriber__email=message.to[0])
     assert message.anymail_test_params["tags"] == ["digest"]
@@ -230,8 +257,8 @@ def test_a_retried_task_sends_nothing_twice(edition, scripted):
 def test_a_transient_error_is_retried_and_then_sent_once(edition, scripted):
     reader = _reader()
     scripted.script[reader.email] = [
-        esp_http_error(429),
         esp_http_error(502),
+        esp_http_error(503),
         None,
     ]
     ids = _pending(edition, [reader])
@@ -243,7 +270,27 @@ def test_a_transient_error_is_retried_and_then_sent_once(edition, scripted):
     assert [m.to[0] for m in mail.outbox] == [reader.email]
 
 
-def test_a_transient_error_stops_the_batch_and_leaves_the_rest_pending(edition, scripted):
+def test_a_429_slows_every_worker_down_and_the_batch_still_sends(edition, scripted, settings):
+    """A rate limit is not an outage: the shared rate halves and the refused message
+    is sent again in the same batch, not after a retry countdown."""
+    from mail import esp
+
+    settings.ESP_MAX_PER_SECOND = 200
+    esp.esp_throttle_reset()
+    limited, other = _reader(), _reader()
+    scripted.script[limited.email] = [esp_http_error(429), esp_http_error(429), None]
+    ids = _pending(edition, [limited, other])
+
+    assert _run_with_retries(ids) == 0
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([limited.email, other.email])
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert float(_redis().hget("digest:esp:rate", "rate")) < 200
+
+
+def test_a_transient_error_stops_the_batch_and_leaves_the_rest_pending(
+    edition, scripted, one_sending_thread
+):
     first, second = _reader(), _reader()
     scripted.script[first.email] = [TimeoutError("ESP timed out")]
     ids = _pending(edition, [first, second])
@@ -335,11 +382,55 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
     assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
 
 
-def test_recent_sending_rows_are_left_to_their_worker(edition):
+def test_a_claim_is_a_lease_settled_once_it_is_not_renewed(edition, django_capture_on_commit_callbacks):
+    """Rows of a live worker (lease renewed) are left alone; a minute without a
+    heartbeat and they are settled, long before the task time limit."""
     ids = _pending(edition, [_reader()])
-    delivery.deliveries_claim(delivery_ids=ids, now=NOW - dt.timedelta(minutes=2))
+    claimed_at = NOW - dt.timedelta(seconds=30)
+    delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
     assert deliveries_resolve_stale(now=NOW)["requeued"] == 0
     assert Delivery.objects.get().status == "sending"
+
+    lapsed = claimed_at + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)
+    assert lapsed - claimed_at < delivery.stale_after()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=lapsed)["requeued"] == 1
+    assert Delivery.objects.get().status == "sent"
+    assert len(mail.outbox) == 1
+
+
+def test_a_worker_that_lost_its_lease_sends_nothing_more(edition, scripted, one_sending_thread, monkeypatch):
+    """A frozen worker wakes up after the sweep settled its rows: it must not call
+    the provider for them, nor overwrite what the sweep recorded."""
+    first, second = _reader(), _reader()
+    ids = _pending(edition, [first, second])
+    swept = []
+
+    def freeze_after_the_first_message(lease):
+        # Called by the batch after each digest is made; after the first message went
+        # out, the worker "freezes" past its lease and the sweep runs.
+        if swept:
+            return
+        first_row = Delivery.objects.get(subscriber=first)
+        first_row.claimed_at = lease.claimed_at
+        key = journal_key(first_row)
+        deadline = time.monotonic() + 10
+        while not (_redis().get(key) or b"").startswith(b"sent:"):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        swept.append(deliveries_resolve_stale(
+            now=timezone.now() + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)))
+
+    monkeypatch.setattr(delivery._Lease, "beat", freeze_after_the_first_message)
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    assert swept[0] == {"sent": 1, "requeued": 1, "in_flight": 0}
+    assert outcome.sent == [ids[0]] and outcome.lost == [ids[1]]
+    assert [m.to[0] for m in mail.outbox] == [first.email]
+    rows = Delivery.objects.order_by("id")
+    # What the sweep recorded stands: sent from the journal, and re-queued.
+    assert [r.status for r in rows] == ["sent", "pending"]
+    assert rows[1].attempts == 0 and rows[1].claimed_at is None
 
 
 def test_a_large_dispatch_refreshes_the_ledgers_planner_statistics(edition, monkeypatch):
@@ -353,3 +444,19 @@ def test_a_large_dispatch_refreshes_the_ledgers_planner_statistics(edition, monk
         with connection.cursor() as cursor:
             cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [Delivery._meta.db_table])
             assert cursor.fetchone()[0] >= 25
+
+
+def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
+    edition, django_capture_on_commit_callbacks
+):
+    """A worker took the batch's message (Celery's task_received) and died before
+    running it: Redis would hide the message for an hour; the lease on its pending
+    rows lets the sweep re-queue them a minute later."""
+    ids = _pending(edition, [_reader(), _reader()])
+    assert delivery.deliveries_reserve(delivery_ids=ids, now=NOW) == 2
+    assert deliveries_resolve_stale(now=NOW + dt.timedelta(seconds=30))["requeued"] == 0
+    later = NOW + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=later)["requeued"] == 2
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+    assert len(mail.outbox) == 2

@@ -284,3 +284,18 @@ def test_normalising_spelling_does_not_merge_different_words():
     assert topic_match(keywords=["noise"], title="Noise in labels", abstract="").score > 0
     assert topic_match(keywords=["rise"], title="A prize for models", abstract="").score == 0
     assert topic_match(keywords=["hour"], title="Four layers", abstract="").score == 0
+
+
+def test_stemming_from_many_threads_at_once_gives_the_same_stems():
+    """Send workers make digests in several threads: the stemmer must not be shared."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from newsletter import relevance
+
+    words = [f"{base}{n}ing" for n in range(3000) for base in ("quantis", "reason", "model")]
+    relevance.stem.cache_clear()
+    with ThreadPoolExecutor(8) as pool:
+        stems = list(pool.map(relevance.stem, words))
+    relevance.stem.cache_clear()
+    serial = [relevance.stem(w) for w in words]
+    assert stems == serial

@@ -87,6 +87,9 @@ def _env(database_url: str, log: Path) -> dict:
         "REDIS_URL": settings.REDIS_URL,
         "TEST_EMAIL_BACKEND": "tests.newsletter.test_worker_crash.SlowBackend",
         "SLOW_ESP_SECONDS": "0.5",
+        # One provider call at a time, so the kill lands between two of the batch's
+        # messages (tests/chaos kills a worker with 50 calls in flight).
+        "ESP_SEND_THREADS": "1",
         "SLOW_ESP_LOG": str(log),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }

@@ -3,6 +3,7 @@ The logic is newsletter/benchmark.py; docs/benchmarks.md has the figures.
 
     python manage.py bench_digests                      # N = 1,000, 10,000, 100,000
     python manage.py bench_digests --subscribers 1000 --skip-celery
+    python manage.py bench_digests --esp-latency 0,50,100,300 --esp-rate 50
 
 --phase is internal: the benchmark runs each measured step in a child process of
 this command (newsletter/benchmark.py explains why)."""
@@ -24,6 +25,16 @@ def _sizes(value: str) -> list[int]:
     if not sizes or min(sizes) < 1:
         raise CommandError("--subscribers needs at least one positive number")
     return sizes
+
+
+def _latencies(value: str) -> list[int]:
+    try:
+        latencies = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError as exc:
+        raise CommandError(f"--esp-latency takes milliseconds separated by commas, got {value!r}") from exc
+    if not latencies or min(latencies) < 0:
+        raise CommandError("--esp-latency needs at least one latency, none negative")
+    return latencies
 
 
 class Command(BaseCommand):
@@ -49,6 +60,16 @@ class Command(BaseCommand):
                             help="Profile each send with pyinstrument (var/bench/profile-N.txt).")
         parser.add_argument("--out", default=str(benchmark.PROJECT_DIR / "var" / "bench"),
                             help="Folder for results.md, results.json and bench.png.")
+        parser.add_argument("--esp-latency", type=_latencies, metavar="MS[,MS...]",
+                            help="Instead of the sizes: the same audience through Celery with "
+                            "anymail's test backend, then anymail's Postmark backend against a "
+                            "local fake Postmark answering in MS ms (1 %% of calls 5x slower).")
+        parser.add_argument("--esp-subscribers", type=int, default=benchmark.ESP_DEFAULT_SUBSCRIBERS,
+                            help="Audience of the --esp-latency runs.")
+        parser.add_argument("--esp-rate", type=int,
+                            help="One more run with ESP_MAX_PER_SECOND set to this.")
+        parser.add_argument("--pool", choices=["threads", "prefork"], default="threads",
+                            help="Celery pool of the benchmark's worker processes.")
         # Internal: one measured step, in a child process.
         parser.add_argument("--phase", help="(internal)")
         parser.add_argument("--count", type=int, default=0, help="(internal)")
@@ -58,7 +79,7 @@ class Command(BaseCommand):
         if opts["phase"]:
             result = benchmark.child_main(
                 phase=opts["phase"], count=opts["count"], papers=opts["papers"],
-                profile=opts.get("profile_path") or "", stderr=sys.stderr,
+                profile=opts.get("profile_path") or "", pool=opts["pool"], stderr=sys.stderr,
             )
             self.stdout.write(json.dumps(result, default=str))
             return
@@ -73,5 +94,9 @@ class Command(BaseCommand):
             dnl_max=opts["django_newsletter_max"],
             profile=opts["profile"],
             out_dir=Path(opts["out"]),
+            esp_latencies=opts["esp_latency"],
+            esp_subscribers=opts["esp_subscribers"],
+            esp_rate=opts["esp_rate"],
+            worker_pool=opts["pool"],
         )
         benchmark.bench_main(options=options, write=lambda line: self.stdout.write(line))

@@ -1,0 +1,261 @@
+"""Calls to the ESP: many at once, within the limits the ESP sets.
+
+A provider call takes 50-300 ms, nearly all of it waiting. `esp_send` makes one
+call from a pool of ESP_SEND_THREADS threads per worker process (`esp_pool`), each
+with its own anymail connection kept open across batches (HTTP keep-alive), so a
+worker has many calls in flight while it goes on making digests. What the calls
+mean for the ledger (journal, outcomes) stays with the caller,
+newsletter/delivery.py.
+
+The ESP's limits are shared by every worker: a rate (calls per second) and a cap
+on calls in flight, kept in Redis so two workers, or twenty, stay under them
+together.
+
+`esp_slot_take` waits for a slot and returns its token; `esp_slot_release` gives it
+back after the provider call; `esp_slow_down` is what a 429 does: the shared rate
+halves (once per second at most, however many calls met the same 429) and every
+worker pauses for a moment, then the rate climbs back to the configured one over
+about RECOVERY_SECONDS. A 429 therefore slows the send down instead of failing it
+(newsletter/delivery.py retries the refused call after its next slot).
+
+The rate is a GCRA (generic cell rate algorithm) schedule: each call is given the
+next free instant ("theoretical arrival time", one interval after the previous
+one), so calls are spaced evenly instead of bursting at the top of each second and
+callers sleep until their instant instead of polling. Both the schedule and the
+in-flight set are updated by one Lua script per call (Redis runs a script
+atomically, and its clock, TIME, is the same for every worker). A slot held by a
+process that died is freed when its deadline passes.
+
+Settings: ESP_MAX_PER_SECOND (0 = no rate), ESP_MAX_IN_FLIGHT (0 = no cap)."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import redis
+from anymail.exceptions import AnymailAPIError
+from django.conf import settings
+from django.core.mail import get_connection
+
+# Calls are spaced this much wider than 1/rate: the moment a slot is taken and the
+# moment the call reaches the ESP differ by a few milliseconds of thread scheduling
+# and network (tens on a real network), and that jitter must not put rate + 1 calls
+# into one of the ESP's seconds. 5 % of a second is 50 ms of slack.
+RATE_HEADROOM = 1.05
+# After a 429: everybody pauses this long, and the rate is at most halved this often.
+SLOW_DOWN_PAUSE_SECONDS = 1.0
+# From the lowest rate back to the configured one, linearly, in about this long.
+RECOVERY_SECONDS = 30.0
+# Never slower than this many calls per second, however many 429s.
+MIN_RATE = 1.0
+# A slot is given back by the caller; a caller that died frees it after this long
+# (longer than any provider call: anymail's request timeout is far shorter).
+SLOT_DEADLINE_SECONDS = 120.0
+# A call refused with 429 is tried again (after esp_slow_down and the next slot) for
+# this long; after that the 429 is the caller's transient error (delivery.py rule 4).
+THROTTLED_RETRY_SECONDS = 60.0
+# A caller told to wait for a free in-flight slot asks again after this long.
+IN_FLIGHT_POLL_SECONDS = 0.005
+# A slot is handed out only when its instant has come (the caller sleeps until then
+# and asks again), so the call follows its grant at once: a slot granted ahead and
+# slept on let a starved machine's late threads reach the ESP together (measured:
+# 70 calls in one second at a rate of 50 under a load of 27 on 2 cores).
+MAX_SCHEDULE_AHEAD_SECONDS = 0.0
+
+_TAKE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local max_rate = tonumber(ARGV[1])
+local max_in_flight = tonumber(ARGV[2])
+local token, deadline = ARGV[3], tonumber(ARGV[4])
+local headroom, recovery, ahead = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+if max_in_flight > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  if redis.call('ZCARD', KEYS[2]) >= max_in_flight then return {'0', '-1'} end
+end
+local start = now
+if max_rate > 0 then
+  local state = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'changed')
+  local tat = tonumber(state[1]) or now
+  local rate = tonumber(state[2]) or max_rate
+  local changed = tonumber(state[3]) or now
+  if rate > max_rate then rate = max_rate end
+  if rate < max_rate and now > changed then
+    rate = math.min(max_rate, rate + (now - changed) * max_rate / recovery)
+  end
+  start = math.max(tat, now)
+  if start - now > ahead then return {'0', tostring(start - now - ahead)} end
+  redis.call('HSET', KEYS[1], 'tat', tostring(start + headroom / rate), 'rate', tostring(rate),
+             'changed', tostring(math.max(changed, now)))
+  redis.call('EXPIRE', KEYS[1], 3600)
+end
+if max_in_flight > 0 then
+  redis.call('ZADD', KEYS[2], now + deadline + (start - now), token)
+  redis.call('EXPIRE', KEYS[2], 3600)
+end
+return {'1', tostring(start - now)}
+"""
+
+_SLOW_DOWN = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local max_rate, pause, min_rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'slowed')
+local tat = tonumber(state[1]) or now
+local rate = tonumber(state[2]) or max_rate
+local slowed = tonumber(state[3]) or 0
+if now - slowed < pause then return tostring(rate) end
+rate = math.max(min_rate, rate / 2)
+redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'changed', tostring(now + pause),
+           'slowed', tostring(now), 'tat', tostring(math.max(tat, now + pause)))
+redis.call('EXPIRE', KEYS[1], 3600)
+return tostring(rate)
+"""
+
+_client: redis.Redis | None = None
+_scripts: dict[str, object] = {}
+
+
+def _redis() -> redis.Redis:
+    global _client
+    if _client is None:
+        _client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        _scripts["take"] = _client.register_script(_TAKE)
+        _scripts["slow"] = _client.register_script(_SLOW_DOWN)
+    return _client
+
+
+def _keys() -> list[str]:
+    # One schedule per ESP account, i.e. per deployment and its Redis database.
+    return ["digest:esp:rate", "digest:esp:in-flight"]
+
+
+@dataclass(frozen=True)
+class EspSlot:
+    token: str
+    waited: float  # seconds spent waiting for it
+
+
+def esp_slot_take() -> EspSlot:
+    """Wait until the shared rate and the in-flight cap allow one more provider call;
+    the caller must call esp_slot_release(slot) after the call, whatever happened."""
+    max_rate = float(settings.ESP_MAX_PER_SECOND)
+    max_in_flight = int(settings.ESP_MAX_IN_FLIGHT)
+    token = uuid.uuid4().hex
+    if max_rate <= 0 and max_in_flight <= 0:
+        return EspSlot(token, 0.0)
+    _redis()
+    started = time.monotonic()
+    while True:
+        granted, wait = _scripts["take"](
+            keys=_keys(),
+            args=[max_rate, max_in_flight, token, SLOT_DEADLINE_SECONDS, RATE_HEADROOM,
+                  RECOVERY_SECONDS, MAX_SCHEDULE_AHEAD_SECONDS],
+        )
+        wait = float(wait)
+        if granted == b"1":
+            if wait > 0:
+                time.sleep(wait)
+            return EspSlot(token, time.monotonic() - started)
+        time.sleep(IN_FLIGHT_POLL_SECONDS if wait < 0 else wait)
+
+
+def esp_slot_release(slot: EspSlot) -> None:
+    if int(settings.ESP_MAX_IN_FLIGHT) <= 0:
+        return
+    try:
+        _redis().zrem(_keys()[1], slot.token)
+    except redis.RedisError:  # the slot frees itself at its deadline
+        pass
+
+
+def esp_slow_down() -> float:
+    """The ESP answered 429: halve the shared rate (at most once per pause) and make
+    every worker wait a moment. Returns the new rate."""
+    max_rate = float(settings.ESP_MAX_PER_SECOND)
+    if max_rate <= 0:
+        # No configured rate: a 429 still pauses the callers.
+        time.sleep(SLOW_DOWN_PAUSE_SECONDS)
+        return 0.0
+    _redis()
+    rate = _scripts["slow"](keys=_keys()[:1], args=[max_rate, SLOW_DOWN_PAUSE_SECONDS, MIN_RATE])
+    return float(rate)
+
+
+def esp_throttle_reset() -> None:
+    """Forget the shared state (tests, benchmarks)."""
+    _redis().delete(*_keys())
+
+
+# --- The sending threads ------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+_local = threading.local()
+
+
+def esp_pool() -> ThreadPoolExecutor:
+    """This process's sending threads (made on first use, so a forked Celery child
+    makes its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(
+                max_workers=max(1, int(settings.ESP_SEND_THREADS)), thread_name_prefix="esp-send"
+            )
+        return _pool
+
+
+def _thread_connection():
+    """This thread's anymail connection, opened once and kept: one HTTP keep-alive
+    connection per sending thread (a requests.Session is not shared between threads).
+    A new one when EMAIL_BACKEND changed (tests switch it)."""
+    backend = settings.EMAIL_BACKEND
+    cached = getattr(_local, "connection", None)
+    if cached is None or cached[0] != backend:
+        if cached is not None:
+            cached[1].close()
+        connection = get_connection(backend)
+        connection.open()
+        _local.connection = cached = (backend, connection)
+    return cached[1]
+
+
+@dataclass(frozen=True)
+class EspCall:
+    message_id: str
+    seconds: float  # the provider call that took the message, from request to answer
+    throttled: int  # 429 answers met before it
+
+
+def esp_send(message, *, before_call: Callable[[], None] = lambda: None) -> EspCall:
+    """Send one message on this thread's connection, under the shared limits.
+    `before_call` runs right before every provider call (the ledger journals
+    "attempting" there, and may raise to stop). A 429 slows every worker down and
+    the call is made again after the next slot, for THROTTLED_RETRY_SECONDS; any
+    other error propagates."""
+    message.connection = _thread_connection()
+    started = time.monotonic()
+    throttled = 0
+    while True:
+        slot = esp_slot_take()
+        try:
+            before_call()
+            called = time.monotonic()
+            message.send()
+        except AnymailAPIError as exc:
+            if exc.status_code != 429 or time.monotonic() - started > THROTTLED_RETRY_SECONDS:
+                raise
+            throttled += 1
+            esp_slow_down()
+            continue
+        finally:
+            esp_slot_release(slot)
+        status = getattr(message, "anymail_status", None)
+        message_id = status.message_id if status is not None else None
+        return EspCall("" if message_id is None else str(message_id), time.monotonic() - called, throttled)

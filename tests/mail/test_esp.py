@@ -1,0 +1,92 @@
+"""The ESP's limits shared through the real Redis (mail/esp.py): the rate is never
+exceeded in any second, the in-flight cap holds across threads, and a 429 halves
+the rate once however many calls met it."""
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from mail import esp
+
+
+@pytest.fixture
+def limits(settings):
+    settings.ESP_MAX_PER_SECOND = 0
+    settings.ESP_MAX_IN_FLIGHT = 0
+    esp.esp_throttle_reset()
+    yield settings
+    esp.esp_throttle_reset()
+
+
+def _take_in_threads(count: int, threads: int, hold: float = 0.0) -> tuple[list[float], int]:
+    """`count` slots taken by `threads` threads; when each was granted, and the most
+    held at once."""
+    granted: list[float] = []
+    holding, most = [0], [0]
+    lock = threading.Lock()
+    left = [count]
+
+    def run():
+        while True:
+            with lock:
+                if not left[0]:
+                    return
+                left[0] -= 1
+            slot = esp.esp_slot_take()
+            with lock:
+                granted.append(time.time())
+                holding[0] += 1
+                most[0] = max(most[0], holding[0])
+            time.sleep(hold)
+            with lock:
+                holding[0] -= 1
+            esp.esp_slot_release(slot)
+
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return granted, most[0]
+
+
+def test_the_shared_rate_is_never_exceeded_in_any_second(limits):
+    limits.ESP_MAX_PER_SECOND = 40
+    started = time.monotonic()
+    granted, _ = _take_in_threads(100, threads=16)
+    per_second = Counter(int(t) for t in granted)
+    assert max(per_second.values()) <= 40
+    # Spaced over the whole time, not a burst at the top of each second.
+    assert time.monotonic() - started >= 99 / 40
+
+
+def test_calls_in_flight_are_capped_across_threads(limits):
+    limits.ESP_MAX_IN_FLIGHT = 3
+    _, most = _take_in_threads(30, threads=10, hold=0.02)
+    assert most == 3
+
+
+def test_a_slot_of_a_caller_that_died_frees_itself(limits, monkeypatch):
+    limits.ESP_MAX_IN_FLIGHT = 1
+    monkeypatch.setattr(esp, "SLOT_DEADLINE_SECONDS", 0.2)
+    esp.esp_slot_take()  # never released: its caller "died"
+    started = time.monotonic()
+    esp.esp_slot_release(esp.esp_slot_take())
+    assert time.monotonic() - started >= 0.15
+
+
+def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch):
+    limits.ESP_MAX_PER_SECOND = 100
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.2)
+    monkeypatch.setattr(esp, "RECOVERY_SECONDS", 1.0)
+    # Fifty calls met the same 429: one halving, not fifty.
+    started = time.monotonic()
+    rates = [esp.esp_slow_down() for _ in range(50)]
+    assert rates == [50.0] * 50
+    esp.esp_slot_release(esp.esp_slot_take())
+    assert time.monotonic() - started >= 0.2  # everybody paused
+    time.sleep(1.0)
+    esp.esp_slot_release(esp.esp_slot_take())
+    assert esp.esp_slow_down() == 50.0  # from 100 again: it had recovered
