@@ -55,6 +55,22 @@ if not SECRET_KEY:
     # Random, made on the first run and kept in var/secret-key: never a public string.
     SECRET_KEY = development_secret_key(VAR_DIR)
 
+# The key of the suppression list's hashes (subscribers/suppression.py, email_hash).
+# NEVER rotate it: the list keeps only keyed hashes of addresses, so a new key makes
+# every bounced, complained and erased address mailable again. It is separate from
+# SECRET_KEY so that rotating SECRET_KEY (routine after a leak) keeps the list.
+SUPPRESSION_HASH_KEY = env("SUPPRESSION_HASH_KEY")
+if not SUPPRESSION_HASH_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SUPPRESSION_HASH_KEY is not set. Set it once and never change it (see "
+            ".env.example). A deployment that already has a suppression list sets it to "
+            "the SECRET_KEY the list was built with, which keeps every row valid."
+        )
+    # Development: a fixed key (the development SECRET_KEY's value, whatever
+    # SECRET_KEY is set to), so a local database's list survives a SECRET_KEY change.
+    SUPPRESSION_HASH_KEY = "insecure-development-key-only-used-with-DEBUG-on-never-in-production"
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # The port `make run` serves on; SITE_URL follows it unless set.

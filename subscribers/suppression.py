@@ -23,12 +23,19 @@ def email_hash(email: str) -> str:
     address is not stored but is still never mailed again, whichever spelling of
     the domain a later form, import or bounce uses. Something that is not an
     address (an ESP may report anything) is hashed stripped and lower-cased.
-    Keyed so the list cannot be checked against a list of addresses by someone
-    holding only a database dump."""
+
+    Keyed, so the list cannot be checked against a list of addresses by someone
+    holding only a database dump, with SUPPRESSION_HASH_KEY: a key of its own that
+    is never rotated (config/settings.py). Rotating SECRET_KEY leaves the list
+    effective (tests/subscribers/test_suppression.py)."""
+    return email_hash_with_key(email, key=settings.SUPPRESSION_HASH_KEY)
+
+
+def email_hash_with_key(email: str, *, key: str) -> str:
+    """email_hash with a given key: the migration that moved the list from
+    SECRET_KEY to SUPPRESSION_HASH_KEY uses it for both."""
     compared = email_normalise_or_given(email).lower()
-    return hashlib.blake2b(
-        compared.encode(), key=settings.SECRET_KEY.encode()[:64], digest_size=32
-    ).hexdigest()
+    return hashlib.blake2b(compared.encode(), key=key.encode()[:64], digest_size=32).hexdigest()
 
 
 def email_is_suppressed(email: str) -> bool:

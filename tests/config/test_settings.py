@@ -7,10 +7,11 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 
 
 # Settings a developer's shell may hold that would change what these tests see.
-_UNSET = {"SECRET_KEY", "DEBUG", "SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE", "SITE_URL",
-          "TRUSTED_PROXY_COUNT", "BEHIND_TLS_PROXY", "EMAIL_BACKEND", "ANYMAIL", "WEBHOOK_SECRET",
-          "WEBHOOK_ESP"}
+_UNSET = {"SECRET_KEY", "SUPPRESSION_HASH_KEY", "DEBUG", "SECURE_SSL_REDIRECT",
+          "DJANGO_ALLOW_ASYNC_UNSAFE", "SITE_URL", "TRUSTED_PROXY_COUNT", "BEHIND_TLS_PROXY",
+          "EMAIL_BACKEND", "ANYMAIL", "WEBHOOK_SECRET", "WEBHOOK_ESP"}
 PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "k" * 20 + "ZQ9x!v#2mL@8pR$4tW^6yB&0nC*3jD(5",
+              "SUPPRESSION_HASH_KEY": "s" * 20 + "Hq7!pW2#vB9",
               "ALLOWED_HOSTS": "digest.example.com", "SITE_URL": "https://digest.example.com"}
 
 
@@ -33,6 +34,13 @@ def test_production_without_secret_key_stops_with_a_clear_error():
     result = _django_check(DEBUG="false")
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_production_without_a_suppression_hash_key_stops_and_says_how_to_upgrade():
+    result = _django_check(**{k: v for k, v in PRODUCTION.items() if k != "SUPPRESSION_HASH_KEY"})
+    assert result.returncode != 0
+    assert "SUPPRESSION_HASH_KEY is not set" in result.stderr
+    assert "the SECRET_KEY the list was built with" in result.stderr
 
 
 def test_production_settings_pass_check_deploy():

@@ -1,0 +1,106 @@
+"""The suppression list (subscribers/suppression.py) is keyed with its own key,
+SUPPRESSION_HASH_KEY, never with SECRET_KEY: rotating SECRET_KEY, routine after a
+leak, must leave every bounced, complained, editor-suppressed and erased address
+unmailable."""
+
+import datetime as dt
+import hashlib
+import importlib
+
+import pytest
+from django.apps import apps
+from django.core import mail
+
+from newsletter.models import DeliveryEvent
+from subscribers.curation import subscribers_suppress
+from subscribers.models import Subscriber, Suppression
+from subscribers.services import subscriber_delete, subscriber_subscribe
+from subscribers.suppression import (
+    address_suppress,
+    email_hash,
+    email_hash_with_key,
+    email_is_suppressed,
+    emails_suppressed,
+)
+from tests.factories import SubscriberFactory
+
+pytestmark = pytest.mark.django_db
+rekey = importlib.import_module("subscribers.migrations.0005_suppression_hash_key").rekey
+
+
+@pytest.fixture
+def suppressed_by_every_writer():
+    """One address suppressed by each writer: the ESP webhook's hard bounce, an
+    editor, and a reader's erasure (only the hash stays)."""
+    SubscriberFactory(email="bounced@example.com")
+    address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    editor_pick = SubscriberFactory(email="trap@example.com")
+    subscribers_suppress(subscribers=[editor_pick], reason="a spam trap")
+    subscriber_delete(subscriber=SubscriberFactory(email="erased@bücher.de"))
+    return ["bounced@example.com", "trap@example.com", "erased@bücher.de"]
+
+
+def test_rotating_secret_key_leaves_every_suppression_effective(settings, suppressed_by_every_writer):
+    emails = suppressed_by_every_writer
+    settings.SECRET_KEY = "rotated-after-a-leak-" + "z" * 40
+
+    assert all(email_is_suppressed(e) for e in emails)
+    assert emails_suppressed([*emails, "someone@example.com"]) == set(emails)
+    # The erased reader's address cannot subscribe itself back into the digest.
+    subscriber_subscribe(email="Erased@Bücher.de", topics=[], ip=None, user_agent="test")
+    assert not Subscriber.objects.filter(email__iexact="erased@xn--bcher-kva.de").exists()
+    assert mail.outbox == []
+
+
+def test_the_list_hangs_on_its_own_key(settings, suppressed_by_every_writer):
+    """The other side of the test above: the hash key is the one thing that matters."""
+    settings.SUPPRESSION_HASH_KEY = "a-new-key-that-must-never-be-set"
+    assert not any(email_is_suppressed(e) for e in suppressed_by_every_writer)
+
+
+def _plain_hash(email: str, key: str) -> str:
+    """The list's hash before this change: lower-cased, keyed with SECRET_KEY."""
+    return hashlib.blake2b(email.strip().lower().encode(), key=key.encode()[:64], digest_size=32).hexdigest()
+
+
+def test_the_migration_rekeys_the_rows_of_known_addresses(settings):
+    settings.SECRET_KEY, settings.SUPPRESSION_HASH_KEY = "the-old-secret-key", "the-new-hash-key"
+    SubscriberFactory(email="ann@example.com", status=Subscriber.Status.SUPPRESSED)
+    SubscriberFactory(email="bob@xn--bcher-kva.de", status=Subscriber.Status.SUPPRESSED)
+    Suppression.objects.create(email_hash=_plain_hash("ann@example.com", "the-old-secret-key"), reason="bounced")
+    Suppression.objects.create(
+        email_hash=email_hash_with_key("bob@xn--bcher-kva.de", key="the-old-secret-key"), reason="complained"
+    )
+    event = DeliveryEvent.objects.create(
+        event_id="e1", event_type="soft_bounced", occurred_at=dt.datetime(2025, 11, 24, tzinfo=dt.UTC),
+        recipient_hash=_plain_hash("ann@example.com", "the-old-secret-key"),
+    )
+    assert not email_is_suppressed("ann@example.com")  # the old rows do not match the new key
+
+    rekey(apps, None)
+
+    assert email_is_suppressed("ann@example.com") and email_is_suppressed("bob@bücher.de")
+    assert Suppression.objects.get(email_hash=email_hash("ann@example.com")).reason == "bounced"
+    event.refresh_from_db()
+    assert event.recipient_hash == email_hash("ann@example.com")
+
+
+def test_the_migration_refuses_rows_it_cannot_rekey_and_changes_nothing(settings):
+    settings.SECRET_KEY, settings.SUPPRESSION_HASH_KEY = "the-old-secret-key", "the-new-hash-key"
+    SubscriberFactory(email="ann@example.com", status=Subscriber.Status.SUPPRESSED)
+    known = _plain_hash("ann@example.com", "the-old-secret-key")
+    erased = _plain_hash("erased@example.com", "the-old-secret-key")
+    Suppression.objects.create(email_hash=known, reason="bounced")
+    Suppression.objects.create(email_hash=erased, reason="deleted")
+
+    with pytest.raises(RuntimeError, match="Set SUPPRESSION_HASH_KEY to the SECRET_KEY"):
+        rekey(apps, None)
+    assert set(Suppression.objects.values_list("email_hash", flat=True)) == {known, erased}
+
+
+def test_the_migration_changes_nothing_when_the_keys_are_the_same(settings):
+    settings.SUPPRESSION_HASH_KEY = settings.SECRET_KEY
+    erased = email_hash("erased@example.com")
+    Suppression.objects.create(email_hash=erased, reason="deleted")
+    rekey(apps, None)
+    assert email_is_suppressed("erased@example.com")
