@@ -56,8 +56,9 @@ loadtest: $(STAMP)
 eval: $(STAMP)
 	DEBUG=true $(PY) manage.py eval_relevance $(EVAL_ARGS)
 
+## Lint: ruff, pinned in pyproject.toml (CI runs it before the tests).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check config newsletter subscribers tests
+	$(VENV)/bin/ruff check config newsletter subscribers mail tests
 
 clean:
 	rm -rf var/screenshots .pytest_cache

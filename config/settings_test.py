@@ -12,8 +12,8 @@ os.environ.setdefault("SUPPRESSION_HASH_KEY", "test-suppression-hash-key-" + "y"
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 
-from .settings import *  # noqa: E402,F403
-from .settings import CACHES, MIDDLEWARE, VAR_DIR  # noqa: E402
+from .settings import *
+from .settings import CACHES, MIDDLEWARE, VAR_DIR
 
 # anymail's test backend records every message with its ESP-side status, tags and
 # metadata, so tests read what the ESP would have been sent.

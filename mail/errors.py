@@ -33,6 +33,6 @@ def error_describe(exc: BaseException) -> str:
     """"Type: message", short enough for a ledger row."""
     try:
         text = str(exc)
-    except Exception:  # some ESP errors cannot describe themselves
+    except Exception:  # noqa: BLE001 - some ESP errors cannot describe themselves
         text = repr(exc.args)
     return f"{type(exc).__name__}: {text}"[:REASON_MAX_CHARS]

@@ -4,8 +4,8 @@ import datetime as dt
 from functools import wraps
 
 from django.conf import settings
-from django.core.paginator import Paginator
 from django.contrib.staticfiles.storage import staticfiles_storage
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_safe

@@ -34,11 +34,11 @@ def pytest_sessionstart(session):
             host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
             password=db.get("PASSWORD") or None, connect_timeout=5,
         ).close()
-    except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+    except Exception as exc:
         raise pytest.UsageError(f"CI=true and PostgreSQL is unreachable: {exc}") from exc
     try:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=5).ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise pytest.UsageError(f"CI=true and Redis at {settings.REDIS_URL} is unreachable: {exc}") from exc
 
 

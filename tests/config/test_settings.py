@@ -26,7 +26,7 @@ def _django_check(**env_overrides: str) -> subprocess.CompletedProcess:
     env["DJANGO_SETTINGS_MODULE"] = "config.settings"
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 
 
@@ -90,7 +90,7 @@ def test_debug_alone_runs_without_secret_key():
         [sys.executable, "manage.py", "check"],
         cwd=BASE_DIR, env={**{k: v for k, v in os.environ.items() if k != "SECRET_KEY"},
                            "DEBUG": "true", "DJANGO_SETTINGS_MODULE": "config.settings"},
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr
 
@@ -115,7 +115,7 @@ def _settings_value(tmp_path, expression: str, **env_overrides: str) -> subproce
     return subprocess.run(
         [sys.executable, "manage.py", "shell", "-c",
          f"from django.conf import settings; print({expression})"],
-        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120,
+        cwd=BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
 
 
