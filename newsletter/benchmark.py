@@ -680,6 +680,7 @@ class Bench:
         # Measured as in production: DEBUG off (template debug info, query logging).
         env["DEBUG"] = "false"
         env.setdefault("SECRET_KEY", self.secret_key)
+        env.setdefault("SUPPRESSION_HASH_KEY", self.secret_key)
         env.setdefault("SECURE_SSL_REDIRECT", "false")
         env["PYTHONUNBUFFERED"] = "1"
         return env
