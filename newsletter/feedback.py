@@ -1,5 +1,5 @@
 """Reader feedback: "more like this" / "less like this" beside each paper of the
-digest (issue #4 item 9), and what the ranking learned from it.
+digest, and what the ranking learned from it.
 
 A feedback link carries, signed with its own salt (django.core.signing, HMAC keyed
 with SECRET_KEY): the subscriber id, a fingerprint of their secret
@@ -54,7 +54,8 @@ def feedback_token(*, subscriber: Subscriber, paper: Paper, vote: int, fingerpri
     """"<reader id>.<fingerprint>.<paper id>.<vote>:<signature>". `fingerprint`:
     subscriber_fingerprint(subscriber), when the caller has it (a digest makes ~16
     links for one reader). A plain signed string, not signing.dumps' JSON + base64 +
-    timestamp: a third of the cost per link (issue #6), and no expiry was wanted."""
+    timestamp: a third of the cost per link (profiled: docs/benchmarks.md), and no
+    expiry was wanted."""
     if vote not in (Feedback.Vote.MORE, Feedback.Vote.LESS):
         raise ValueError(f"vote must be 1 or -1, got {vote!r}")
     fingerprint = fingerprint or subscriber_fingerprint(subscriber=subscriber)

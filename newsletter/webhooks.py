@@ -1,4 +1,4 @@
-"""Tracking events from the ESP (issue #4 item 8).
+"""Tracking events from the ESP (delivered, bounced, complained, opened, ...).
 
 anymail's tracking webhook (/anymail/<esp>/tracking/, config/urls.py) checks the
 HTTP basic-auth credentials in ANYMAIL["WEBHOOK_SECRET"], normalises the ESP's
@@ -175,8 +175,8 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
         if found is not None:
             return found
     if event.message_id:
-        # Only for events whose metadata was lost; provider_message_id is not indexed,
-        # so this is a scan of the ledger (see the report on issue #4).
+        # Only for events whose metadata was lost (rare); provider_message_id is not
+        # indexed, so this is a scan of the ledger.
         return (
             Delivery.objects.select_related("subscriber")
             .filter(provider_message_id=str(event.message_id))
