@@ -13,7 +13,7 @@ from newsletter.models import Delivery, Edition
 from subscribers.models import Subscriber
 
 # The claim (a savepoint, SELECT ... FOR UPDATE, UPDATE, release), the deliveries with
-# their readers and editions, the readers' topics, suppressions, ranking's 5 loads (the active
+# their readers (their zone and delivery hour included: the footer's schedule) and editions, the readers' topics, suppressions, ranking's 5 loads (the active
 # topics' vectors among them, for "closest to your topics" and feedback),
 # the one-statement ledger write: newsletter/delivery.py, digest_send_batch.
 BATCH_QUERIES = 13
@@ -42,6 +42,12 @@ def test_a_batch_of_1_and_a_batch_of_500_cost_the_same_queries(audience, django_
     assert len(many.sent) > 400
     assert len(mail.outbox) == len(one.sent) + len(many.sent)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(mail.outbox)
+    # Each says when the next comes in the reader's own zone, within the same queries.
+    readers = {s.email: s for s in Subscriber.objects.all()}
+    for message in mail.outbox:
+        reader = readers[message.to[0]]
+        assert f"Your schedule: {reader.schedule(benchmark.BENCH_DAY)}." in message.body
+    assert len({readers[m.to[0]].time_zone for m in mail.outbox}) > 1
 
 
 @pytest.mark.django_db
