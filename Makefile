@@ -41,7 +41,7 @@ bench: $(STAMP)
 	test -d var/bench/django-newsletter/newsletter || $(PY) -m pip install --quiet \
 		--target var/bench/django-newsletter "django-newsletter==$(DNL_VERSION)" \
 		"sorl-thumbnail>=12.10" "Django>=5.2,<5.3"
-	DEBUG=true $(PY) manage.py bench_digests $(BENCH_ARGS)
+	DEBUG=true $(PY) -m bench.digests $(BENCH_ARGS)
 
 ## The public pages under load (docs/benchmarks.md): gunicorn with production settings
 ## on loopback, locust headless; prints the table of the scenarios. Needs
@@ -58,7 +58,7 @@ eval: $(STAMP)
 
 ## Lint: ruff, pinned in pyproject.toml (CI runs it before the tests).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check config newsletter subscribers mail tests
+	$(VENV)/bin/ruff check config newsletter subscribers mail bench tests
 
 clean:
 	rm -rf var/screenshots .pytest_cache

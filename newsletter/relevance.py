@@ -165,7 +165,8 @@ class _Text:
 
 # Ranking matches every reader's own keywords against the same few hundred titles
 # and abstracts of a day (newsletter/ranking.py, digest_select): index each text
-# once per process, not once per reader (issue #6 profile). _Text is never mutated.
+# once per process, not once per reader (the benchmark's profile showed it). _Text
+# is never mutated.
 @lru_cache(maxsize=2048)
 def _text_index(text: str) -> _Text:
     tokens = _TOKEN_RE.findall(text or "")
