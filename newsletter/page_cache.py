@@ -49,16 +49,20 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.gzip import re_accepts_gzip
+from django.template.loader import get_template
 from django.urls import Resolver404, resolve
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
+from django.utils.safestring import mark_safe
 from django.utils.text import compress_string
 
 logger = logging.getLogger(__name__)
@@ -296,6 +300,60 @@ def public_page(*, tags: Callable[..., Iterable[str]], query: Iterable[str] = ()
         return wrapper
 
     return decorator
+
+
+# --- Fragments -----------------------------------------------------------------------
+
+
+# Values that stand for themselves in a fragment's key (their repr is their content).
+_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, dt.datetime, Decimal})
+
+
+def _loaded(value: object, path: frozenset[int] = frozenset()) -> object:
+    """Everything loaded on `value`: a model's field values, the related objects
+    select_related or prefetch_related put on it (to_attr lists included). An object
+    met again below itself (a chip's `paper`, set by the prefetch) is named by its
+    key. Runs for every card of a page: plain values are not descended into."""
+    if isinstance(value, Model):
+        if id(value) in path:
+            return (value._meta.label, value.pk)
+        path = path | {id(value)}
+        own = [(k, v if type(v) in _PLAIN else _loaded(v, path))
+               for k, v in vars(value).items() if k[0] != "_"]
+        related = [(k, _loaded(v, path)) for k, v in value._state.fields_cache.items()]
+        prefetched = [(k, _loaded(list(v), path))
+                      for k, v in getattr(value, "_prefetched_objects_cache", {}).items()]
+        return (value._meta.label, own, related, prefetched)
+    if isinstance(value, list | tuple):
+        return [v if type(v) in _PLAIN else _loaded(v, path) for v in value]
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def fragments_render(*, template_name: str, objects: Iterable[Model], name: str,
+                     context: dict) -> list[str]:
+    """Each object rendered with `template_name` (as `name`, beside `context`),
+    through the cache: an entry is keyed by what it was rendered from (this release,
+    the template, the context, every value loaded on the object), so it can never be
+    stale, and needs no invalidation. A page rendered after an editor pins one paper
+    renders that paper's card and reads the others: one round trip. The template
+    must show nothing but those (no request, no time of day)."""
+    objects = list(objects)
+    release, items = _release(), sorted(context.items())
+    keys = [
+        _ENTRY_KEY.format("fragment:" + _sha1(repr((release, template_name, items, _loaded(obj)))))
+        for obj in objects
+    ]
+    found = cache.get_many(keys)
+    rendered = {}
+    template = get_template(template_name)
+    for key, obj in zip(keys, objects, strict=True):
+        if key not in found and key not in rendered:
+            rendered[key] = template.render({**context, name: obj})
+    if rendered:
+        cache.set_many(rendered, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    return [mark_safe(found[key] if key in found else rendered[key]) for key in keys]
 
 
 # --- Invalidation ---------------------------------------------------------------------
