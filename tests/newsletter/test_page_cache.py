@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from newsletter import curation
 from newsletter.ingest import papers_import_file
-from newsletter.models import Edition, EditionPaper, Paper
+from newsletter.models import Edition, EditionPaper, Paper, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -245,6 +245,40 @@ def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
     assert "An earlier paper" in client.get("/").content.decode()
     # The earlier day no longer links forward to a day with nothing on it.
     assert 'rel="next"' not in client.get(f"/papers/{EARLIER}/").content.decode()
+
+
+def test_a_page_rendered_again_renders_only_the_cards_that_changed(
+    client, site, django_capture_on_commit_callbacks
+):
+    third = PaperFactory(title="A third paper", trending_date=DAY, upvotes=5, arxiv_id="2511.00004")
+    PaperTopicFactory(paper=third, topic=Topic.objects.get(slug="agents"), score=0.5)
+    client.get("/")
+    cards = []
+    template_rendered.connect(
+        lambda sender, template, **kw: cards.append(template.name)
+        if template.name == "newsletter/_paper_card.html" else None,
+        weak=False, dispatch_uid="count-cards")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            curation.papers_flag_set(papers=[site["other"]], pinned=True)
+        pinned = client.get("/").content.decode()
+        assert len(cards) == 1  # the pinned paper's; the two others came from the cache
+
+        # A change no service announced (so no page is invalidated) still shows in
+        # its card the next time the page is rendered: a card is keyed by its data.
+        Paper.objects.filter(pk=site["today"].pk).update(title="Renamed in the database")
+        Topic.objects.filter(slug="agents").update(name="Autonomous agents")
+        with django_capture_on_commit_callbacks(execute=True):
+            curation.papers_flag_set(papers=[site["other"]], pinned=False)
+        html = client.get("/").content.decode()
+    finally:
+        template_rendered.disconnect(dispatch_uid="count-cards")
+
+    assert "Editors' pick" in pinned
+    assert "Renamed in the database" in html and "Top paper of the day" not in html
+    assert html.count("Autonomous agents") == 2
+    # The renamed paper's, the unpinned one's, and the third's (its topic renamed).
+    assert len(cards) == 4
 
 
 @pytest.mark.usefixtures("all_cached")
