@@ -81,7 +81,7 @@ def production_env(var_dir: Path) -> dict[str, str]:
         **os.environ,
         "DEBUG": "false",
         "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        "SUPPRESSION_HASH_KEY": os.environ.get("SUPPRESSION_HASH_KEY") or secrets.token_urlsafe(50),
+        "SUPPRESSION_HASH_KEY": os.environ.get("SUPPRESSION_HASH_KEY") or secrets.token_urlsafe(32),
         "SECURE_SSL_REDIRECT": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "VAR_DIR": str(var_dir),

@@ -1,4 +1,4 @@
-"""Site-wide protections that are wiring, not business logic (issue #7).
+"""Site-wide protections that are wiring, not business logic.
 
 - `SecurityHeadersMiddleware`: the Content-Security-Policy (Django 5.2 has none of
   its own) and Permissions-Policy on every response that does not set its own (the

@@ -310,7 +310,7 @@ SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_RATE_LIMIT_PER_ADDRESS", 5
 # At most one confirmation / "already subscribed" email per address in this window.
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
 
-# --- Reliability and security (issue #7): config/middleware.py, newsletter/health.py.
+# --- Reliability and security: config/middleware.py, newsletter/health.py.
 # Content-Security-Policy of every page (Django 5.2 has no CSP of its own). Pages load
 # scripts only from this site: no inline script, eval or framing. Inline styles are
 # allowed: the email previews (admin, outbox) are srcdoc frames that inherit this

@@ -220,6 +220,15 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
     edition_reorder(edition=edition, paper_ids=order)
 
 
+def edition_note_set(*, edition: Edition, note: str) -> Edition:
+    """The editor's note (Markdown) shown at the top of the edition's digests and
+    on its page."""
+    edition.note = note
+    edition.save(update_fields=["note", "updated_at"])
+    pages_changed(editions=[edition.date])
+    return edition
+
+
 def edition_hold(*, edition: Edition) -> bool:
     """Hold: the dispatcher queues nothing of this edition until it is released.
     Rows already claimed by a worker are in flight and cannot be recalled."""

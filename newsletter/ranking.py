@@ -10,7 +10,7 @@ How a paper scores for a reader:
   relevance = max over the reader's topics of the topic score (relevance.py: the
               hybrid of keywords and embeddings)
               + the match of the reader's own keywords (relevance.topic_match)
-              + what their votes taught (feedback_adjustment), bounded both ways
+              + what their votes taught (preferences.py), bounded both ways
   final     = relevance + TREND_WEIGHT x trend + PIN_BONUS if pinned
 where trend is log-scaled upvotes and comments, relative to the day's top paper.
 A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
@@ -19,11 +19,9 @@ paper passes but some are close to the reader's topics, the digest offers the
 closest ones, said as such (DigestSelection.closest), unless the reader chose to
 skip such days.
 
-Feedback learns locally, over the papers' stored embeddings: a "more" vote raises
-papers whose text is close to the voted paper, a "less" lowers them (and the voted
-paper never comes back); a paper far from every voted one is not moved, so one
-vote never demotes a whole topic. It is derived from Feedback rows each time
-(never stored), so deleting the rows resets it and nothing can drift out of sync."""
+Feedback learns locally, over the papers' stored embeddings
+(newsletter/preferences.py): papers close to a liked paper come forward, papers
+close to a disliked one come later, and nothing else moves."""
 
 from __future__ import annotations
 
@@ -40,6 +38,7 @@ import numpy as np
 
 from .embeddings import vector_unpack
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
+from .preferences import preferences_learn, signal_weight
 from .relevance import RELEVANCE_THRESHOLD, Match, TopicMatcher
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
@@ -52,23 +51,6 @@ ALSO_TRENDING_COUNT = 3
 # How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
 TREND_WEIGHT = 0.05
 PIN_BONUS = 0.25
-# Feedback (LearnedPreferences.adjustment): a vote reaches the papers whose cosine
-# to the voted paper, once the day's mean vector is taken out (RankingData.vector),
-# is above MORE_NEAR or LESS_NEAR (on the tuning days, two papers of one topic are
-# at a median 0.1-0.25, of different topics rarely above 0.3), with a weight rising
-# linearly to 1 for the same text: "more like this" reaches the sub-field, "less
-# like this" only the papers very close to the one voted on. A "more" adds up to MORE_STEP to relevance, so
-# a close paper can pass the threshold; a "less" takes up to LESS_STEP from the
-# ordering score only: close papers come later, none leaves the digest for it.
-# Both sums are clamped, so no number of votes buries (or floods) a topic.
-MORE_NEAR = 0.15
-LESS_NEAR = 0.3
-MORE_STEP = 0.5
-LESS_STEP = 0.2
-FEEDBACK_MAX_BOOST = 0.5
-FEEDBACK_MAX_DROP = 0.2
-# Only the newest votes count: a reader's taste moves, and it bounds the work.
-FEEDBACK_VOTES_USED = 50
 # Empty days: how many "closest to your topics today" papers a digest offers.
 CLOSEST_COUNT = 3
 
@@ -89,7 +71,8 @@ class RankingData:
     # Candidate papers per edition date, in edition order (pins first, then trend).
     papers_by_date: dict[dt.date, list[Paper]]
     topic_hits: dict[int, list[TopicHit]]  # paper id -> its topic scores
-    feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)], newest first
+    # subscriber id -> [(paper id, preferences.signal_weight)], newest first
+    feedback: dict[int, list[tuple[int, float]]]
     sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
     trend_max: float = 1.0
     # Voted papers' titles and stored vectors (the candidates' come with the papers).
@@ -204,36 +187,6 @@ class DigestSelection:
         return [r.paper.id for r in [*self.papers, *self.closest, *self.also_trending]]
 
 
-@dataclass
-class LearnedPreferences:
-    """A reader's votes as vectors: liked and disliked papers (id, title, vector)."""
-
-    liked: list[tuple[int, str, np.ndarray]]
-    disliked: list[tuple[int, str, np.ndarray]]
-
-    def __bool__(self) -> bool:
-        return bool(self.liked or self.disliked)
-
-    def adjustment(self, vector: np.ndarray | None) -> tuple[float, float, str | None]:
-        """(boost of relevance, drop of the ordering score, title of the liked paper
-        the paper is closest to, when it was raised)."""
-        if vector is None:
-            return 0.0, 0.0, None
-        boost, best, best_title = 0.0, 0.0, None
-        for _, title, liked in self.liked:
-            weight = _nearness(vector, liked, MORE_NEAR)
-            boost += MORE_STEP * weight
-            if weight > best:
-                best, best_title = weight, title
-        drop = sum(LESS_STEP * _nearness(vector, disliked, LESS_NEAR) for _, _, disliked in self.disliked)
-        return min(FEEDBACK_MAX_BOOST, boost), min(FEEDBACK_MAX_DROP, drop), best_title
-
-
-def _nearness(a: np.ndarray, b: np.ndarray, near: float) -> float:
-    """0 below `near` cosine, rising linearly to 1 for the same text."""
-    return max(0.0, (float(a @ b) - near) / (1 - near))
-
-
 _NO_MATCH = Match(0.0)
 
 
@@ -275,14 +228,14 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
     for entry in entries:
         papers_by_date[entry.edition.date].append(entry.paper)
 
-    feedback: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    feedback: dict[int, list[tuple[int, float]]] = defaultdict(list)
     voted_papers: dict[int, tuple[str, bytes | None]] = {}
-    for subscriber_id, paper_id, vote, title, vector in Feedback.objects.filter(
+    for subscriber_id, paper_id, vote, source, title, vector in Feedback.objects.filter(
         subscriber_id__in=subscriber_ids
     ).order_by("-created_at", "-id").values_list(
-        "subscriber_id", "paper_id", "vote", "paper__title", "paper__embedding"
+        "subscriber_id", "paper_id", "vote", "source", "paper__title", "paper__embedding"
     ):
-        feedback[subscriber_id].append((paper_id, vote))
+        feedback[subscriber_id].append((paper_id, signal_weight(vote=vote, source=source)))
         voted_papers[paper_id] = (title, vector)
 
     paper_ids = {p.id for papers in papers_by_date.values() for p in papers}
@@ -327,37 +280,6 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     return dict(hits)
 
 
-def preferences_learn(*, votes: Iterable[tuple[int, int]], data: RankingData) -> LearnedPreferences:
-    """The reader's newest FEEDBACK_VOTES_USED votes, with the voted papers' vectors
-    (a paper without one, not embedded yet, teaches nothing)."""
-    liked, disliked = [], []
-    for paper_id, vote in list(votes)[:FEEDBACK_VOTES_USED]:
-        vector = data.vector(paper_id)
-        if vector is None:
-            continue
-        title = data.voted_papers.get(paper_id, ("", None))[0]
-        (liked if vote > 0 else disliked).append((paper_id, title, vector))
-    return LearnedPreferences(liked=liked, disliked=disliked)
-
-
-def subscriber_learned_preferences(*, subscriber) -> dict:
-    """What feedback taught the ranking about one reader, in words for the
-    preference centre: {"votes": n, "more_like": [titles], "less_like": [titles]}
-    (the papers whose neighbours come forward or are held back; newest first).
-    Resetting it means deleting their Feedback rows."""
-    votes = list(
-        Feedback.objects.filter(subscriber=subscriber)
-        .order_by("-created_at", "-id")
-        .values_list("paper__title", "vote")
-    )
-    used = votes[:FEEDBACK_VOTES_USED]
-    return {
-        "votes": len(votes),
-        "more_like": [title for title, vote in used if vote > 0],
-        "less_like": [title for title, vote in used if vote < 0],
-    }
-
-
 @lru_cache(maxsize=4096)
 def _term_pattern(term: str) -> re.Pattern:
     """Compiled once per process: every reader's exclusions run against every paper."""
@@ -390,8 +312,9 @@ def _reason(
     *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
 ) -> str:
     """The "why" line: always a reason the reader can check — the terms that
-    matched, the paper they liked that this one is close to, or that it is close to
-    the topic's examples or its description (the preference centre shows both)."""
+    matched, the paper they liked or opened that this one is close to (`liked`:
+    that reason in words, from preferences.py), or that it is close to the
+    topic's examples or its description (the preference centre shows both)."""
     parts = []
     if paper.pinned:
         parts.append("Editors' pick")
@@ -404,7 +327,7 @@ def _reason(
             parts.append("Your keywords")
         terms.extend(t for t in keyword_terms if t.lower() not in {x.lower() for x in terms})
     if liked:
-        parts.append(f"close to “{_title_short(liked)}”, which you liked")
+        parts.append(liked)
     if terms:
         parts.append("matched: " + ", ".join(terms[:3]))
     elif topic is not None and not liked:
@@ -413,14 +336,6 @@ def _reason(
     if not parts or parts == ["Editors' pick"]:
         parts.append(f"trending today, ▲ {paper.upvotes}")
     return " · ".join(parts)
-
-
-# A liked paper's title in a "why" line is cut after this many characters.
-REASON_TITLE_CHARS = 60
-
-
-def _title_short(title: str) -> str:
-    return title if len(title) <= REASON_TITLE_CHARS else title[: REASON_TITLE_CHARS - 1].rstrip() + "…"
 
 
 def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list[Paper]:
@@ -530,13 +445,16 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     return DigestSelection(papers=chosen, also_trending=also, closest=closest)
 
 
-def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) -> _Ranking:
+def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) -> _Ranking:
     """Score the candidates for one profile. Only papers in the reader's topics,
     mentioning one of their keywords or close to a paper they liked can have
     relevance; the others (most of a day) are only filtered and kept in upvote order
     for "also trending"."""
     date, weekly, topic_ids, keywords, excludes, only_with_code = profile
-    learned = preferences_learn(votes=votes, data=data)
+    learned = preferences_learn(
+        votes=votes, vector_of=data.vector,
+        title_of=lambda paper_id: data.voted_papers.get(paper_id, ("", None))[0],
+    )
     disliked = {pid for pid, vote in votes if vote < 0}
     # A reader with neither topics nor keywords asked for "everything": trend decides.
     everything = not topic_ids and not keywords

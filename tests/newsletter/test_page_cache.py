@@ -12,8 +12,8 @@ from django.conf import settings
 from django.test.signals import template_rendered
 from django.utils import timezone
 
-from newsletter import curation
-from newsletter.ingest import papers_import_file
+from newsletter import curation, services
+from newsletter.ingest import papers_import_file, title_normalise
 from newsletter.models import Edition, EditionPaper, Paper, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -296,6 +296,31 @@ def test_an_editors_note_refreshes_that_edition_only(
     assert "<strong>great</strong>" in client.get(f"/editions/{DAY}/").content.decode()
     assert served_from_cache(client, f"/editions/{EARLIER}/")
     assert served_from_cache(client, f"/papers/{EARLIER}/")
+
+
+def test_a_paper_an_editor_moves_to_another_day_leaves_one_day_for_the_other(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    paper = Paper.objects.get(pk=all_cached["other"].pk)
+    paper.trending_date, paper.title = EARLIER, "Another of the earlier day"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.paper_save(paper=paper, date_before=DAY)
+
+    assert "Another of" not in client.get(f"/papers/{DAY}/").content.decode()
+    assert "Another of the earlier day" in client.get(f"/papers/{EARLIER}/").content.decode()
+    # Its title key followed the title: a re-import of it matches this row.
+    assert paper.title_key == title_normalise("Another of the earlier day")
+
+
+def test_a_new_topic_is_scored_and_refreshes_every_page(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    topic = Topic(name="Top things", slug="top-things", keywords="top paper")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.topic_create(topic=topic)
+
+    assert list(topic.paper_scores.values_list("paper", flat=True)) == [all_cached["today"].pk]
+    assert not served_from_cache(client, f"/papers/{EARLIER}/")
 
 
 def test_an_editor_sees_their_own_render_which_is_never_shared(client, admin_client):
