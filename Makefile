@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run digest test install lint chaos bench loadtest eval clean
+.PHONY: run digest test fuzz install lint chaos bench loadtest eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,13 @@ digest: $(STAMP)
 ## The whole suite. DATABASE_URL / REDIS_URL choose the servers (CI: PostgreSQL, Redis).
 test: $(STAMP)
 	$(PY) -m config.devrun test $(PYTEST_ARGS)
+
+## The fuzz suite (tests/fuzz) RUNS times in a row, each on a new random seed with
+## 1,000 examples per endpoint (tests/fuzz/repeat.py); stops at the first failure and
+## prints its seed; SEED=N replays that run. The same DATABASE_URL / REDIS_URL as test.
+RUNS ?= 1
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.repeat --runs $(RUNS) $(if $(SEED),--seed $(SEED)) $(PYTEST_ARGS)
 
 ## The fault matrix of sending (tests/chaos): real workers, a Redis of its own, a fake
 ## Postmark; needs DATABASE_URL=postgres://... Ends with a table: duplicates 0, missed 0.

@@ -314,11 +314,13 @@ class BatchOutcome:
 # Columns a batch never reads: not loaded, as turning timestamps into aware
 # datetimes for 100 rows showed in the profile (docs/benchmarks.md). A batch that
 # read one would run a query per row; tests/newsletter/test_batch_queries.py pins
-# the count.
+# the count. The reader's weekday, delivery hour and time zone are read (the
+# digest's footer says when it comes, in their zone: Subscriber.schedule), so they
+# come in the same query.
 _BATCH_DEFERRED = (
     "created_at", "lease_expires_at",
     *(f"subscriber__{name}" for name in (
-        "status_changed_at", "weekday", "delivery_hour", "time_zone", "source",
+        "status_changed_at", "source",
         "confirmation_sent_at", "confirmed_at", "unsubscribed_at", "created_at", "updated_at",
     )),
     "edition__created_at", "edition__updated_at", "edition__frozen_at",
