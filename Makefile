@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run digest test install lint chaos bench loadtest eval clean
+.PHONY: run digest test fuzz install lint chaos bench loadtest eval clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ digest: $(STAMP)
 test: $(STAMP)
 	$(PY) -m config.devrun test $(PYTEST_ARGS)
 
+## The fuzz suite (tests/fuzz) RUNS times in a row, each on a new random seed with
+## 1,000 examples per endpoint (tests/fuzz/repeat.py); stops at the first failure and
+## prints its seed; SEED=N replays that run. The same DATABASE_URL / REDIS_URL as test.
+RUNS ?= 1
+fuzz: $(STAMP)
+	$(PY) -m tests.fuzz.repeat --runs $(RUNS) $(if $(SEED),--seed $(SEED)) $(PYTEST_ARGS)
+
 ## The fault matrix of sending (tests/chaos): real workers, a Redis of its own, a fake
 ## Postmark; needs DATABASE_URL=postgres://... Ends with a table: duplicates 0, missed 0.
 chaos: $(STAMP)
@@ -41,7 +48,7 @@ bench: $(STAMP)
 	test -d var/bench/django-newsletter/newsletter || $(PY) -m pip install --quiet \
 		--target var/bench/django-newsletter "django-newsletter==$(DNL_VERSION)" \
 		"sorl-thumbnail>=12.10" "Django>=5.2,<5.3"
-	DEBUG=true $(PY) manage.py bench_digests $(BENCH_ARGS)
+	DEBUG=true $(PY) -m bench.digests $(BENCH_ARGS)
 
 ## The public pages under load (docs/benchmarks.md): gunicorn with production settings
 ## on loopback, locust headless; prints the table of the scenarios. Needs
@@ -58,7 +65,7 @@ eval: $(STAMP)
 
 ## Lint: ruff, pinned in pyproject.toml (CI runs it before the tests).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check config newsletter subscribers mail tests
+	$(VENV)/bin/ruff check config newsletter subscribers mail bench tests
 
 clean:
 	rm -rf var/screenshots .pytest_cache

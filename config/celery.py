@@ -13,7 +13,8 @@ app.autodiscover_tasks()
 
 # Young-generation collections every 50,000 allocations instead of 700: a batch of
 # digests allocates hundreds of thousands of short-lived objects that reference
-# counting frees anyway (issue #6: the collector took 13-15 % of a worker's time).
+# counting frees anyway (profiled: the collector took 13-15 % of a worker's time;
+# docs/benchmarks.md).
 GC_THRESHOLDS = (50_000, 20, 20)
 
 

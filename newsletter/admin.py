@@ -22,7 +22,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from subscribers.models import Subscriber
 
-from . import curation, dashboard, page_cache, relevance
+from . import curation, dashboard, relevance, services
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic
 
 admin.site.site_header = "Daily Papers Digest — editors"
@@ -138,23 +138,13 @@ class PaperAdmin(admin.ModelAdmin):
         return bool(paper.github_repo)
 
     def save_model(self, request, obj, form, change):
-        # title_key is the upsert key of id-less papers (newsletter/ingest.py).
-        from .ingest import title_normalise
-
-        obj.title_key = title_normalise(obj.title)
-        super().save_model(request, obj, form, change)
-        # The paper's date before and after the edit: its pages show it (or did).
-        before = form.initial.get("trending_date")
-        page_cache.pages_changed(dates={obj.trending_date, before} - {None}, papers=[obj.pk])
+        services.paper_save(paper=obj, date_before=form.initial.get("trending_date"))
 
     def delete_model(self, request, obj):
-        super().delete_model(request, obj)
-        page_cache.pages_changed(dates=[obj.trending_date])
+        services.papers_delete(papers=Paper.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        dates = set(queryset.values_list("trending_date", flat=True))
-        super().delete_queryset(request, queryset)
-        page_cache.pages_changed(dates=dates)
+        services.papers_delete(papers=queryset)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -300,15 +290,12 @@ class TopicAdmin(admin.ModelAdmin):
         return topic.readers
 
     def save_model(self, request, obj, form, change):
-        from .services import TOPIC_EDITABLE_FIELDS, topic_update
-
         if change:
             fields = {name: form.cleaned_data[name] for name in form.changed_data
-                      if name in TOPIC_EDITABLE_FIELDS}
-            topic_update(topic=obj, **fields)
+                      if name in services.TOPIC_EDITABLE_FIELDS}
+            services.topic_update(topic=obj, **fields)
         else:
-            super().save_model(request, obj, form, change)
-            relevance.topic_rescore(topic=obj)
+            services.topic_create(topic=obj)
 
     def get_urls(self):
         return [
@@ -368,8 +355,7 @@ class EditionAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        page_cache.pages_changed(editions=[obj.date])  # the note shows on its page
+        curation.edition_note_set(edition=obj, note=form.cleaned_data["note"])
 
     @admin.display(description="State")
     def state(self, edition):

@@ -1,4 +1,4 @@
-"""The web archive (issue #4 item 7): reads for the public edition pages and the
+"""The web archive: reads for the public edition pages and the
 Atom feeds, and the signed "view in browser" link of one reader's digest.
 
 An edition is public once it is frozen, i.e. once its first digest went out

@@ -1,5 +1,5 @@
-"""The web archive and the pages behind signed links in the digest (issue #4 items
-7 and 9). Views parse the request and call newsletter/archive.py or
+"""The web archive and the pages behind signed links in the digest (view in
+browser, feedback). Views parse the request and call newsletter/archive.py or
 newsletter/feedback.py.
 
 The feedback and reset POSTs are csrf_exempt, like the token views in

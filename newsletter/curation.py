@@ -220,6 +220,15 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
     edition_reorder(edition=edition, paper_ids=order)
 
 
+def edition_note_set(*, edition: Edition, note: str) -> Edition:
+    """The editor's note (Markdown) shown at the top of the edition's digests and
+    on its page."""
+    edition.note = note
+    edition.save(update_fields=["note", "updated_at"])
+    pages_changed(editions=[edition.date])
+    return edition
+
+
 def edition_hold(*, edition: Edition) -> bool:
     """Hold: the dispatcher queues nothing of this edition until it is released.
     Rows already claimed by a worker are in flight and cannot be recalled."""
@@ -359,7 +368,8 @@ def edition_figures(*, edition: Edition) -> EditionFigures:
                 created_at__lte=first_sent + UNSUBSCRIBE_WINDOW,
             ).values("subscriber_id").distinct().count()
         )
-    feedback = Feedback.objects.filter(
+    feedback = Feedback.objects.filter(  # votes only: clicks are counted by the ESP
+        source=Feedback.Source.VOTE,
         paper__edition_entries__edition=edition,
         subscriber__deliveries__edition=edition,
         subscriber__deliveries__status=Delivery.Status.SENT,

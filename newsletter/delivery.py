@@ -14,13 +14,25 @@ The ledger rules (what "exactly once" means here):
    SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, then one UPDATE of the rows
    found pending under that lock). A retried task, a redelivered message or a second batch holding
    the same ids finds nothing pending and sends nothing.
-2. Outcomes are written in one UPDATE at the end of the batch (sent + provider
-   message id, failed + reason, skipped, or back to pending for a retry), which
-   keeps a batch's queries constant. Between the claim and that write, every send is
-   journalled in Redis as it happens: "attempting" right before the provider call,
-   "sent:<message id>" right after it (newsletter/journal.py). The batch's messages
-   are sent by a pool of threads (mail/esp.py), many calls in flight at once while
-   the next digests are made; each message keeps this order on its own.
+2. A message that went out is in the database within milliseconds, whatever
+   Redis loses afterwards. Each send is journalled in Redis as it happens:
+   "attempting" right before the provider call, "sent:<message id>" right after it
+   (newsletter/journal.py); then its row is marked sent with the provider's message
+   id (`delivery_mark_sent`, one UPDATE by primary key). The other outcomes (failed
+   + reason, skipped, back to pending for a retry) are written in one UPDATE at the
+   end of the batch. The batch's messages are sent by a pool of threads
+   (mail/esp.py), many calls in flight at once while the next digests are made;
+   each message keeps this order on its own. The batch's own thread writes the
+   rows (one database connection per batch, not one per sending thread): it collects
+   the calls that came back after every digest it makes and while it waits for the
+   last ones, so a row is marked at most one digest's making after its call
+   returned (milliseconds; more on a starved machine). In that gap, and when the
+   database refuses the write, the journal's "sent:<id>" is the record.
+   Why not one UPDATE per batch, as before: a batch's sent rows then lived only in
+   Redis until the batch ended, so a machine restart that took the worker and a
+   Redis without persistence together re-sent every message of the dead worker's
+   batches (tests/chaos, "machine restarted"). The price is one query per message
+   sent, on the batch's thread.
 3. A claim is a lease: the rows are the worker's until `lease_expires_at`,
    LEASE_SECONDS after the claim, and the worker renews it every HEARTBEAT_SECONDS
    while it makes and sends the batch. A lease that was not renewed has a dead (or
@@ -34,6 +46,10 @@ The ledger rules (what "exactly once" means here):
        is re-queued. The residual risk is one duplicate per message that was inside
        its provider call in the killed process (at most ESP_SEND_THREADS); skipping
        a reader's digest silently was judged worse. It is logged as a warning.
+       A row is `sending` with its call already returned only in rule 2's gap; if
+       Redis loses its "sent" entry in that same crash (a machine restart), those
+       messages are re-sent too: on a starved 2-core machine `make chaos` counted
+       up to 36 calls in flight or returned and not yet marked, for 16 threads.
    The sweep reads and revokes each entry in one atomic step, and a worker writes
    "attempting" only over an entry that is not revoked: a frozen worker that wakes
    after losing its lease calls the provider for none of those rows, and its final
@@ -55,8 +71,12 @@ The ledger rules (what "exactly once" means here):
    next slot; only a 429 lasting esp.THROTTLED_RETRY_SECONDS stops the batch.
    Permanent errors (refused or invalid address, other 4xx) fail that row only,
    with the reason, and the batch goes on.
-If Redis (the journal) is lost together with a crashed worker, rule 3 would treat
-sent rows as never attempted: Redis should persist (appendonly) in production."""
+What a Redis restart without persistence loses: the queued batches (rule 3's sweep
+re-queues their rows) and the journal. The journal of rows already marked sent is
+not needed any more (rule 2); rows not attempted are fenced by the claim; so only
+the messages in flight at that moment, in a worker that dies or loses its lease
+before it marks them, may be sent twice, as after a kill. A persistent Redis
+(appendonly) keeps those in the journal too."""
 
 from __future__ import annotations
 
@@ -64,7 +84,7 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
@@ -74,6 +94,7 @@ import redis
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
+from django.db import utils as db_utils
 from django.db.models import Prefetch, Q
 from django.utils import timezone
 
@@ -293,11 +314,13 @@ class BatchOutcome:
 # Columns a batch never reads: not loaded, as turning timestamps into aware
 # datetimes for 100 rows showed in the profile (docs/benchmarks.md). A batch that
 # read one would run a query per row; tests/newsletter/test_batch_queries.py pins
-# the count.
+# the count. The reader's weekday, delivery hour and time zone are read (the
+# digest's footer says when it comes, in their zone: Subscriber.schedule), so they
+# come in the same query.
 _BATCH_DEFERRED = (
     "created_at", "lease_expires_at",
     *(f"subscriber__{name}" for name in (
-        "status_changed_at", "weekday", "delivery_hour", "time_zone", "source",
+        "status_changed_at", "source",
         "confirmation_sent_at", "confirmed_at", "unsubscribed_at", "created_at", "updated_at",
     )),
     "edition__created_at", "edition__updated_at", "edition__frozen_at",
@@ -319,8 +342,9 @@ def digest_send_batch(
     *, delivery_ids: Sequence[int], now: dt.datetime | None = None, retry_in: int = RETRY_MAX_SECONDS,
 ) -> BatchOutcome:
     """Claim, make and send a batch of digests; record every outcome (module
-    docstring). A fixed number of queries whatever the batch size (plus one per
-    heartbeat in a batch longer than HEARTBEAT_SECONDS).
+    docstring). A fixed number of queries whatever the batch size, plus one per
+    message sent (rule 2) and one per heartbeat in a batch longer than
+    HEARTBEAT_SECONDS.
 
     Each digest goes to the sending threads as soon as it is made, so the provider
     calls of the first readers are in flight while the next digests are made. Rows
@@ -353,7 +377,7 @@ def digest_send_batch(
         # Whatever happened while making digests, the calls in flight are waited for
         # and recorded: their messages may have gone out.
         sender.wait(lease)
-        _outcomes_record(deliveries, now, retry_in=retry_in)
+        _outcomes_record(deliveries, now, retry_in=retry_in, recorded=sender.recorded)
     _batch_log(deliveries, outcome, started)
     return outcome
 
@@ -427,15 +451,22 @@ class _NotAttempted(Exception):
 class _BatchSender:
     """The batch's provider calls, made by the process's sending threads
     (mail/esp.py). Each call keeps rule 2 on its own ("attempting" journalled right
-    before it, "sent:<id>" right after); once a call meets a transient error no
-    further call starts (rule 4). The rows are changed only here, in the batch's
-    own thread, as the calls' results come back."""
+    before it, "sent:<id>" right after, then its row marked sent); once a call meets
+    a transient error no further call starts (rule 4). The rows are changed only
+    here, in the batch's own thread, as the calls' results come back: the batch
+    thread collects them after every digest it makes and while it waits."""
 
     def __init__(self, outcome: BatchOutcome) -> None:
         self.outcome = outcome
         self.stopped: str | None = None  # why, set by the sending thread that met it
         self.lease_lost = False
         self.in_flight: dict[Future, _Prepared] = {}
+        # Rows already marked sent in the database, one by one (rule 2); the
+        # end-of-batch write leaves them out.
+        self.recorded: set[int] = set()
+        # The database refused a write: the rest of the batch's sent rows wait for
+        # the end-of-batch write (or, if that fails too, for the sweep and the journal).
+        self.database_failed = False
 
     def submit(self, item: _Prepared) -> None:
         if self.stopped is not None:
@@ -494,6 +525,24 @@ class _BatchSender:
         delivery.paper_ids = item.paper_ids
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
+        self._sent_write(delivery)
+
+    def _sent_write(self, delivery: Delivery) -> None:
+        """The row of a message the ESP took, marked sent at once (rule 2), so the
+        database alone knows it went out, whatever Redis loses afterwards."""
+        if self.database_failed:
+            return
+        try:
+            held = delivery_mark_sent(delivery=delivery)
+        except db_utils.Error:  # e.g. the connection dropped: the batch goes on
+            logger.exception("digest %s sent, but its row could not be marked sent yet", delivery.pk)
+            self.database_failed = True
+            return
+        self.recorded.add(delivery.pk)
+        if not held:
+            # The lease lapsed during the call and the sweep settled the row from the
+            # journal: "sent:<id>" (marked sent) or "attempting" (re-queued, rule 3).
+            logger.warning("digest %s went out after the sweep had taken its row", delivery.pk)
 
     def _not_attempted(self, item: _Prepared) -> None:
         if self.lease_lost:
@@ -528,13 +577,31 @@ def _send_failed(delivery: Delivery, exc: BaseException, outcome: BatchOutcome) 
     return None
 
 
-def _outcomes_record(deliveries: list[Delivery], now: dt.datetime, *, retry_in: int) -> None:
-    """One UPDATE for the whole batch, of the rows this claim still holds (a row the
-    sweep took meanwhile is left alone: rule 3). A row still `sending` here (an
+def delivery_mark_sent(*, delivery: Delivery) -> int:
+    """Mark one row sent as its provider call returns (rule 2): status, the
+    provider's message id, what the reader got. Only while its claim still holds
+    it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
+    it no longer held it. One UPDATE by primary key."""
+    return Delivery.objects.filter(
+        pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
+    ).update(
+        status=Delivery.Status.SENT, attempts=delivery.attempts, sent_at=delivery.sent_at,
+        provider_message_id=delivery.provider_message_id, error="", paper_ids=delivery.paper_ids,
+        lease_expires_at=None, updated_at=delivery.claimed_at,
+    )
+
+
+def _outcomes_record(
+    deliveries: list[Delivery], now: dt.datetime, *, retry_in: int, recorded: Collection[int],
+) -> None:
+    """One UPDATE for the rest of the batch (failed, skipped, back to pending, and
+    sent rows not `recorded` one by one), of the rows this claim still holds (a row
+    the sweep took meanwhile is left alone: rule 3). A row still `sending` here (an
     exception escaped mid-batch) stays `sending` for deliveries_resolve_stale to
     settle from the journal once its lease lapses."""
-    done = [d for d in deliveries if d.status != Delivery.Status.SENDING]
-    journal_keys = [journal_key(d) for d in done]
+    settled = [d for d in deliveries if d.status != Delivery.Status.SENDING]
+    journal_keys = [journal_key(d) for d in settled]
+    done = [d for d in settled if d.pk not in recorded]
     retry_lease = timezone.now() + dt.timedelta(seconds=retry_in + LEASE_SECONDS)
     for d in done:
         d.updated_at = now
@@ -549,7 +616,7 @@ def _outcomes_record(deliveries: list[Delivery], now: dt.datetime, *, retry_in: 
                     "provider_message_id", "error", "paper_ids", "updated_at"],
             where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
-        journal_forget(journal_keys)
+    journal_forget(journal_keys)
 
 
 # --- Stale rows (rule 3) --------------------------------------------------------------

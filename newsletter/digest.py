@@ -34,7 +34,7 @@ from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
 from .editions import note_html
 from .feedback import feedback_url, subscriber_fingerprint
-from .models import Delivery, Edition, Topic
+from .models import Delivery, Edition, Paper, Topic
 from .ranking import (
     DigestSelection,
     RankedPaper,
@@ -161,14 +161,41 @@ def _feedback_links(subscriber: Subscriber, paper, fingerprint: str) -> dict:
     }
 
 
+def paper_reading_links(paper) -> dict[str, str]:
+    """The links a digest card carries to read a paper (the one place: the templates
+    show these, and digest_paper_clicked maps a click on one back to the paper).
+    The feedback links are not among them: a click on "less like this" is a vote."""
+    return {
+        # The paper's page on this site: every paper has one, whatever links its data has.
+        "url": paper.page_url,
+        "arxiv_url": paper.arxiv_url,
+        "pdf_url": paper.pdf_url,
+        "code_url": paper.github_repo,
+    }
+
+
+def digest_paper_clicked(*, delivery: Delivery, url: str) -> Paper | None:
+    """The paper of `delivery`'s digest whose reading link is `url` (a click the ESP
+    reported), or None: another link (the masthead, feedback, manage), or a paper
+    this reader was not sent. Only the digest's own papers are candidates, so a
+    link shared by two papers of different days cannot be misread."""
+    url = (url or "").strip()
+    if not url or not delivery.paper_ids:
+        return None
+    papers = Paper.objects.filter(pk__in=[i for i in delivery.paper_ids if isinstance(i, int)])
+    for paper in sorted(papers, key=lambda p: delivery.paper_ids.index(p.pk)):
+        if url in {link for link in paper_reading_links(paper).values() if link}:
+            return paper
+    return None
+
+
 def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -> dict:
     paper = ranked.paper
     return {
         "id": paper.id,
         "n": n,
         "title": paper.title,
-        # The paper's page on this site: every paper has one, whatever links its data has.
-        "url": paper.page_url,
+        **paper_reading_links(paper),
         "byline": paper.byline,
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,
@@ -176,9 +203,6 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "topics": [t for t in ranked.topics if t not in ranked.reason][:3],
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
-        "arxiv_url": paper.arxiv_url,
-        "pdf_url": paper.pdf_url,
-        "code_url": paper.github_repo,
         "pinned": paper.pinned,
         **(links or {}),
     }
@@ -227,6 +251,21 @@ def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Seque
             return subject
     more = f" +{len(names) - 1}" if len(names) > 1 else ""
     return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
+
+
+# The preview text names at most this many of the picks' topics (an inbox shows ~90 characters).
+PREHEADER_TOPICS = 3
+
+
+def _topics_phrase(ranked: Sequence[RankedPaper]) -> str:
+    """", on Agents, Robotics and Vision": the topics of the picks, most relevant first."""
+    names = list(dict.fromkeys(t for r in ranked for t in r.topics))
+    if not names:
+        return ""
+    shown = names[:PREHEADER_TOPICS]
+    if len(names) > len(shown):
+        return f", on {', '.join(shown)} and more"
+    return ", on " + (f"{', '.join(shown[:-1])} and {shown[-1]}" if len(shown) > 1 else shown[0])
 
 
 def _edition_context(*, edition: Edition, weekly: bool) -> dict:
@@ -280,9 +319,9 @@ def digest_context(
             summary = f"Nothing matched your topics {period}: the {total} closest paper{'s' if total != 1 else ''}"
         elif not papers:
             summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
-        preheader = summary
-        if papers and papers[0]["reason"]:
-            preheader += f" — {papers[0]['reason']}"
+        # The preview text adds the topics the picks are in, not the first paper's
+        # reason (which read as if it were the whole digest's).
+        preheader = summary + (_topics_phrase(selection.papers) if papers else "")
     return {
         **context,
         "papers": papers,
@@ -297,6 +336,8 @@ def digest_context(
         "preheader": preheader,
         "view_in_browser_url": edition_browser_url(edition),
         "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),
+        # When their digest comes, in their zone on the edition's day (the footer).
+        "schedule": subscriber.schedule(edition.date) if subscriber else "",
     }
 
 

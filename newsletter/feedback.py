@@ -1,5 +1,5 @@
 """Reader feedback: "more like this" / "less like this" beside each paper of the
-digest (issue #4 item 9), and what the ranking learned from it.
+digest, and what the ranking learned from it.
 
 A feedback link carries, signed with its own salt (django.core.signing, HMAC keyed
 with SECRET_KEY): the subscriber id, a fingerprint of their secret
@@ -10,6 +10,9 @@ fingerprint, not the token, goes in the link: signed values are readable, and th
 token itself opens the preference centre.
 
 Votes are Feedback rows, one per (reader, paper): voting again replaces the vote.
+Where the ESP reports clicks, opening a paper from the digest records a milder
+"more like this" (`feedback_click_record`, called by newsletter/webhooks.py), which
+a vote on the same paper replaces.
 newsletter/ranking.py reads them on every ranking (papers close to a liked paper
 come forward, papers close to a disliked one are held back), so deleting them
 (`feedback_reset`) resets what was learned."""
@@ -27,7 +30,7 @@ from subscribers.models import Subscriber
 from subscribers.tokens import token_url
 
 from .models import Feedback, Paper
-from .ranking import subscriber_learned_preferences
+from .preferences import subscriber_learned_preferences
 
 _FEEDBACK_SALT = "newsletter.feedback"
 _FINGERPRINT_SALT = "newsletter.subscriber-fingerprint"
@@ -51,7 +54,8 @@ def feedback_token(*, subscriber: Subscriber, paper: Paper, vote: int, fingerpri
     """"<reader id>.<fingerprint>.<paper id>.<vote>:<signature>". `fingerprint`:
     subscriber_fingerprint(subscriber), when the caller has it (a digest makes ~16
     links for one reader). A plain signed string, not signing.dumps' JSON + base64 +
-    timestamp: a third of the cost per link (issue #6), and no expiry was wanted."""
+    timestamp: a third of the cost per link (profiled: docs/benchmarks.md), and no
+    expiry was wanted."""
     if vote not in (Feedback.Vote.MORE, Feedback.Vote.LESS):
         raise ValueError(f"vote must be 1 or -1, got {vote!r}")
     fingerprint = fingerprint or subscriber_fingerprint(subscriber=subscriber)
@@ -115,9 +119,20 @@ def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
 
 def feedback_record(*, subscriber: Subscriber, paper: Paper, vote: int) -> Feedback:
     """Record a vote; a second vote on the same paper replaces the first (the
-    reader changed their mind), never adds to it."""
+    reader changed their mind), never adds to it, and replaces a click."""
     feedback, _ = Feedback.objects.update_or_create(
-        subscriber=subscriber, paper=paper, defaults={"vote": vote}
+        subscriber=subscriber, paper=paper, defaults={"vote": vote, "source": Feedback.Source.VOTE}
+    )
+    return feedback
+
+
+def feedback_click_record(*, subscriber: Subscriber, paper: Paper) -> Feedback:
+    """The reader opened `paper` from their digest (the ESP reported the click): a
+    milder "more like this" (preferences.CLICK_WEIGHT). A vote on the paper, "more"
+    or "less", says more and is kept as it is; clicking again changes nothing."""
+    feedback, _ = Feedback.objects.get_or_create(
+        subscriber=subscriber, paper=paper,
+        defaults={"vote": Feedback.Vote.MORE, "source": Feedback.Source.CLICK},
     )
     return feedback
 
@@ -144,12 +159,12 @@ def feedback_summary(*, subscriber: Subscriber) -> dict:
     votes = list(
         Feedback.objects.filter(subscriber=subscriber)
         .select_related("paper")
-        .only("vote", "created_at", "paper__title", "paper__arxiv_id", "paper__project_page",
+        .only("vote", "source", "created_at", "paper__title", "paper__arxiv_id", "paper__project_page",
               "paper__github_repo")
         .order_by("-created_at", "-id")[:VOTES_SHOWN]
     )
     return {
         **learned,
         "voted": votes,
-        "more_hidden": max(0, learned["votes"] - len(votes)),
+        "more_hidden": max(0, learned["votes"] + learned["clicks"] - len(votes)),
     }

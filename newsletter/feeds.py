@@ -1,4 +1,4 @@
-"""Atom feeds of the papers (issue #4 item 7), with Django's syndication framework:
+"""Atom feeds of the papers, with Django's syndication framework:
 all papers at /feeds/papers.atom, one topic's at /feeds/topics/<slug>.atom."""
 
 from __future__ import annotations

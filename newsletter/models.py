@@ -350,21 +350,29 @@ class DeliveryEvent(models.Model):
 
 
 class Feedback(models.Model):
-    """A reader's "more like this" / "less like this" on a paper."""
+    """A reader's "more like this" / "less like this" on a paper, or a click on the
+    paper's link in their digest (a milder "more", reported by the ESP)."""
 
     class Vote(models.IntegerChoices):
         MORE = 1, "More like this"
         LESS = -1, "Less like this"
+
+    class Source(models.TextChoices):
+        VOTE = "vote", "Voted"
+        CLICK = "click", "Opened from the digest"
 
     subscriber = models.ForeignKey(
         "subscribers.Subscriber", on_delete=models.CASCADE, related_name="feedback"
     )
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="feedback")
     vote = models.SmallIntegerField(choices=Vote.choices)
+    # A click is always a MORE; an explicit vote on the same paper replaces it.
+    source = models.CharField(max_length=5, choices=Source.choices, default=Source.VOTE)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["subscriber", "paper"], name="feedback_once_per_paper"),
             models.CheckConstraint(condition=Q(vote__in=[1, -1]), name="feedback_vote_valid"),
+            models.CheckConstraint(condition=Q(source="vote") | Q(vote=1), name="feedback_click_is_more"),
         ]

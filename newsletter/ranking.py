@@ -10,7 +10,7 @@ How a paper scores for a reader:
   relevance = max over the reader's topics of the topic score (relevance.py: the
               hybrid of keywords and embeddings)
               + the match of the reader's own keywords (relevance.topic_match)
-              + what their votes taught (feedback_adjustment), bounded both ways
+              + what their votes taught (preferences.py), bounded both ways
   final     = relevance + TREND_WEIGHT x trend + PIN_BONUS if pinned
 where trend is log-scaled upvotes and comments, relative to the day's top paper.
 A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
@@ -19,18 +19,15 @@ paper passes but some are close to the reader's topics, the digest offers the
 closest ones, said as such (DigestSelection.closest), unless the reader chose to
 skip such days.
 
-Feedback learns locally, over the papers' stored embeddings: a "more" vote raises
-papers whose text is close to the voted paper, a "less" lowers them (and the voted
-paper never comes back); a paper far from every voted one is not moved, so one
-vote never demotes a whole topic. It is derived from Feedback rows each time
-(never stored), so deleting the rows resets it and nothing can drift out of sync."""
+Feedback learns locally, over the papers' stored embeddings
+(newsletter/preferences.py): papers close to a liked paper come forward, papers
+close to a disliked one come later, and nothing else moves."""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
 import math
-import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +37,9 @@ import numpy as np
 
 from .embeddings import vector_unpack
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
-from .relevance import RELEVANCE_THRESHOLD, Match, TopicMatcher
+from .preferences import preferences_learn, signal_weight
+from .reader_keywords import keyword_present, keywords_match, keywords_split, mentions
+from .relevance import RELEVANCE_THRESHOLD, Match
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -52,23 +51,6 @@ ALSO_TRENDING_COUNT = 3
 # How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
 TREND_WEIGHT = 0.05
 PIN_BONUS = 0.25
-# Feedback (LearnedPreferences.adjustment): a vote reaches the papers whose cosine
-# to the voted paper, once the day's mean vector is taken out (RankingData.vector),
-# is above MORE_NEAR or LESS_NEAR (on the tuning days, two papers of one topic are
-# at a median 0.1-0.25, of different topics rarely above 0.3), with a weight rising
-# linearly to 1 for the same text: "more like this" reaches the sub-field, "less
-# like this" only the papers very close to the one voted on. A "more" adds up to MORE_STEP to relevance, so
-# a close paper can pass the threshold; a "less" takes up to LESS_STEP from the
-# ordering score only: close papers come later, none leaves the digest for it.
-# Both sums are clamped, so no number of votes buries (or floods) a topic.
-MORE_NEAR = 0.15
-LESS_NEAR = 0.3
-MORE_STEP = 0.5
-LESS_STEP = 0.2
-FEEDBACK_MAX_BOOST = 0.5
-FEEDBACK_MAX_DROP = 0.2
-# Only the newest votes count: a reader's taste moves, and it bounds the work.
-FEEDBACK_VOTES_USED = 50
 # Empty days: how many "closest to your topics today" papers a digest offers.
 CLOSEST_COUNT = 3
 
@@ -89,7 +71,8 @@ class RankingData:
     # Candidate papers per edition date, in edition order (pins first, then trend).
     papers_by_date: dict[dt.date, list[Paper]]
     topic_hits: dict[int, list[TopicHit]]  # paper id -> its topic scores
-    feedback: dict[int, list[tuple[int, int]]]  # subscriber id -> [(paper id, vote)], newest first
+    # subscriber id -> [(paper id, preferences.signal_weight)], newest first
+    feedback: dict[int, list[tuple[int, float]]]
     sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
     trend_max: float = 1.0
     # Voted papers' titles and stored vectors (the candidates' come with the papers).
@@ -104,6 +87,7 @@ class RankingData:
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
     _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
     _vectors: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
+    _mentioning: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
 
     _centre: np.ndarray | None = field(default=None, repr=False)
 
@@ -155,9 +139,29 @@ class RankingData:
         if key not in self._by_upvotes:
             self._by_upvotes[key] = sorted(
                 digest_candidates(date=date, weekly=weekly, data=self),
-                key=lambda p: (-p.upvotes, -p.num_comments, p.id),
+                key=_upvote_order,
             )
         return self._by_upvotes[key]
+
+    def topic_names(self, paper: Paper) -> list[str]:
+        """The names of a paper's two strongest topics: shown beside a paper outside
+        the reader's topics (also trending)."""
+        return [h.name for h in self.topic_hits.get(paper.id, [])[:2]]
+
+    def papers_mentioning(self, keywords: tuple[str, ...]) -> set[int]:
+        """The candidates that mention one of `keywords` (claims between keywords
+        only ever remove occurrences, so the others cannot match the set), from one
+        pass over the batch's papers per keyword."""
+        found: set[int] = set()
+        for keyword in keywords:
+            ids = self._mentioning.get(keyword)
+            if ids is None:
+                ids = self._mentioning[keyword] = frozenset(
+                    p.id for papers in self.papers_by_date.values() for p in papers
+                    if keyword_present(keyword, p.title, p.abstract)
+                )
+            found |= ids
+        return found
 
     def papers_with_topic(self, topic_id: int) -> set[int]:
         if self._with_topic is None:
@@ -204,53 +208,12 @@ class DigestSelection:
         return [r.paper.id for r in [*self.papers, *self.closest, *self.also_trending]]
 
 
-@dataclass
-class LearnedPreferences:
-    """A reader's votes as vectors: liked and disliked papers (id, title, vector)."""
-
-    liked: list[tuple[int, str, np.ndarray]]
-    disliked: list[tuple[int, str, np.ndarray]]
-
-    def __bool__(self) -> bool:
-        return bool(self.liked or self.disliked)
-
-    def adjustment(self, vector: np.ndarray | None) -> tuple[float, float, str | None]:
-        """(boost of relevance, drop of the ordering score, title of the liked paper
-        the paper is closest to, when it was raised)."""
-        if vector is None:
-            return 0.0, 0.0, None
-        boost, best, best_title = 0.0, 0.0, None
-        for _, title, liked in self.liked:
-            weight = _nearness(vector, liked, MORE_NEAR)
-            boost += MORE_STEP * weight
-            if weight > best:
-                best, best_title = weight, title
-        drop = sum(LESS_STEP * _nearness(vector, disliked, LESS_NEAR) for _, _, disliked in self.disliked)
-        return min(FEEDBACK_MAX_BOOST, boost), min(FEEDBACK_MAX_DROP, drop), best_title
-
-
-def _nearness(a: np.ndarray, b: np.ndarray, near: float) -> float:
-    """0 below `near` cosine, rising linearly to 1 for the same text."""
-    return max(0.0, (float(a @ b) - near) / (1 - near))
-
-
 _NO_MATCH = Match(0.0)
 
 
 def trend(paper: Paper) -> float:
     """Log-scaled, so the 300-upvote paper does not drown everything else."""
     return math.log1p(paper.upvotes) + 0.5 * math.log1p(paper.num_comments)
-
-
-def keywords_split(value: str) -> list[str]:
-    return [k.strip() for k in re.split(r"[,\n]", value or "") if k.strip()]
-
-
-@lru_cache(maxsize=4096)
-def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
-    """A reader's own keywords compiled once per process: many readers share a set,
-    and compiling stems every keyword (relevance.topic_match would, per paper)."""
-    return TopicMatcher(list(keywords))
 
 
 @lru_cache(maxsize=4096)
@@ -275,14 +238,14 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
     for entry in entries:
         papers_by_date[entry.edition.date].append(entry.paper)
 
-    feedback: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    feedback: dict[int, list[tuple[int, float]]] = defaultdict(list)
     voted_papers: dict[int, tuple[str, bytes | None]] = {}
-    for subscriber_id, paper_id, vote, title, vector in Feedback.objects.filter(
+    for subscriber_id, paper_id, vote, source, title, vector in Feedback.objects.filter(
         subscriber_id__in=subscriber_ids
     ).order_by("-created_at", "-id").values_list(
-        "subscriber_id", "paper_id", "vote", "paper__title", "paper__embedding"
+        "subscriber_id", "paper_id", "vote", "source", "paper__title", "paper__embedding"
     ):
-        feedback[subscriber_id].append((paper_id, vote))
+        feedback[subscriber_id].append((paper_id, signal_weight(vote=vote, source=source)))
         voted_papers[paper_id] = (title, vector)
 
     paper_ids = {p.id for papers in papers_by_date.values() for p in papers}
@@ -327,71 +290,13 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     return dict(hits)
 
 
-def preferences_learn(*, votes: Iterable[tuple[int, int]], data: RankingData) -> LearnedPreferences:
-    """The reader's newest FEEDBACK_VOTES_USED votes, with the voted papers' vectors
-    (a paper without one, not embedded yet, teaches nothing)."""
-    liked, disliked = [], []
-    for paper_id, vote in list(votes)[:FEEDBACK_VOTES_USED]:
-        vector = data.vector(paper_id)
-        if vector is None:
-            continue
-        title = data.voted_papers.get(paper_id, ("", None))[0]
-        (liked if vote > 0 else disliked).append((paper_id, title, vector))
-    return LearnedPreferences(liked=liked, disliked=disliked)
-
-
-def subscriber_learned_preferences(*, subscriber) -> dict:
-    """What feedback taught the ranking about one reader, in words for the
-    preference centre: {"votes": n, "more_like": [titles], "less_like": [titles]}
-    (the papers whose neighbours come forward or are held back; newest first).
-    Resetting it means deleting their Feedback rows."""
-    votes = list(
-        Feedback.objects.filter(subscriber=subscriber)
-        .order_by("-created_at", "-id")
-        .values_list("paper__title", "vote")
-    )
-    used = votes[:FEEDBACK_VOTES_USED]
-    return {
-        "votes": len(votes),
-        "more_like": [title for title, vote in used if vote > 0],
-        "less_like": [title for title, vote in used if vote < 0],
-    }
-
-
-@lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern:
-    """Compiled once per process: every reader's exclusions run against every paper."""
-    return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
-
-
-@lru_cache(maxsize=65_536)
-def _mentions(term: str, text: str) -> bool:
-    """Whether `text` mentions an excluded term, once per process for each term and
-    text: readers share exclusion terms, and the day's texts are a few hundred."""
-    return _term_pattern(term).search(text) is not None
-
-
-@lru_cache(maxsize=65_536)
-def _keyword_present(keyword: str, title: str, abstract: str) -> bool:
-    """Whether one keyword occurs in a paper at all, once per process for each
-    keyword and text: most of a reader's keywords are in none of a day's papers."""
-    return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
-
-
-def _own_keywords_match(keywords: tuple[str, ...], title: str, abstract: str) -> Match:
-    """relevance.topic_match of a reader's own keywords on one paper. When none of
-    them occurs (claims between keywords only ever remove occurrences), no match."""
-    if not any(_keyword_present(k, title, abstract) for k in keywords):
-        return _NO_MATCH
-    return _keywords_matcher(keywords).match(title=title, abstract=abstract)
-
-
 def _reason(
     *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
 ) -> str:
     """The "why" line: always a reason the reader can check — the terms that
-    matched, the paper they liked that this one is close to, or that it is close to
-    the topic's examples or its description (the preference centre shows both)."""
+    matched, the paper they liked or opened that this one is close to (`liked`:
+    that reason in words, from preferences.py), or that it is close to the
+    topic's examples or its description (the preference centre shows both)."""
     parts = []
     if paper.pinned:
         parts.append("Editors' pick")
@@ -404,7 +309,7 @@ def _reason(
             parts.append("Your keywords")
         terms.extend(t for t in keyword_terms if t.lower() not in {x.lower() for x in terms})
     if liked:
-        parts.append(f"close to “{_title_short(liked)}”, which you liked")
+        parts.append(liked)
     if terms:
         parts.append("matched: " + ", ".join(terms[:3]))
     elif topic is not None and not liked:
@@ -413,14 +318,6 @@ def _reason(
     if not parts or parts == ["Editors' pick"]:
         parts.append(f"trending today, ▲ {paper.upvotes}")
     return " · ".join(parts)
-
-
-# A liked paper's title in a "why" line is cut after this many characters.
-REASON_TITLE_CHARS = 60
-
-
-def _title_short(title: str) -> str:
-    return title if len(title) <= REASON_TITLE_CHARS else title[: REASON_TITLE_CHARS - 1].rstrip() + "…"
 
 
 def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list[Paper]:
@@ -452,7 +349,6 @@ class _Ranking:
     # Why each chosen paper matched (topic, keyword terms, liked paper it is close
     # to); its reason is written when a reader gets it.
     why: dict[int, tuple[TopicHit | None, list[str], str | None]]
-    topics_of: dict[int, list[str]]  # paper id -> names shown beside it
     topic_ids: frozenset[int] = frozenset()
     disliked: frozenset[int] = frozenset()
     _nearest: list[RankedPaper] | None = None
@@ -471,15 +367,29 @@ class _Ranking:
 _rankings: OrderedDict[tuple, _Ranking] = OrderedDict()
 
 
+def _shared_ranking(*, profile: tuple, data: RankingData) -> _Ranking:
+    """The ranking of a profile without feedback, made once per process and content
+    of the day (`RankingData.version`) and shared by every reader with it."""
+    key = (data.version, profile)
+    ranking = _rankings.get(key)
+    if ranking is None:
+        ranking = _rankings[key] = _rank(profile=profile, votes=[], data=data)
+        while len(_rankings) > RANKINGS_KEPT:
+            _rankings.popitem(last=False)
+    else:
+        _rankings.move_to_end(key)
+    return ranking
+
+
 def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
     """Choose one reader's papers for the edition of `date`, from `data` only (no
     query: `subscriber.topics` must be prefetched).
 
-    Readers with the same profile (topics, keywords, exclusions, code-only, daily or
-    weekly) and no feedback get the same ranking: it is made once per process and
-    content of the day (`RankingData.version`), and each reader's own history and
-    count applied after. A paper's score depends on that paper and the profile only,
-    so this is exact."""
+    Readers with no feedback and the same topics (daily or weekly) share one
+    ranking: it is made once per process and content of the day
+    (`RankingData.version`); a reader's own keywords, exclusions and code-only choice
+    adjust it (_derive), and their history and count are applied after. A paper's
+    score depends on that paper and the profile only, so this is exact."""
     weekly = subscriber.frequency == "weekly"
     votes = data.feedback.get(subscriber.id, [])
     profile = (
@@ -489,15 +399,12 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     )
     if votes:
         ranking = _rank(profile=profile, votes=votes, data=data)
+    elif profile[2] and (profile[3] or profile[4] or profile[5]):
+        # Topics plus keywords or filters: the topic set's shared ranking, adjusted.
+        ranking = _derive(_shared_ranking(profile=(*profile[:3], (), (), False), data=data),
+                          profile=profile, data=data)
     else:
-        key = (data.version, profile)
-        ranking = _rankings.get(key)
-        if ranking is None:
-            ranking = _rankings[key] = _rank(profile=profile, votes=votes, data=data)
-            while len(_rankings) > RANKINGS_KEPT:
-                _rankings.popitem(last=False)
-        else:
-            _rankings.move_to_end(key)
+        ranking = _shared_ranking(profile=profile, data=data)
     chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
     already = data.sent_paper_ids.get(subscriber.id) or set()
     if already:
@@ -522,7 +429,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     if not ranking.everything and not closest:  # the closest papers take their place
         also = [
             RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
-                        topics=ranking.topics_of[p.id])
+                        topics=data.topic_names(p))
             for p in outside[:ALSO_TRENDING_COUNT]
         ] or weak[:ALSO_TRENDING_COUNT]
     for r in also:
@@ -530,68 +437,120 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     return DigestSelection(papers=chosen, also_trending=also, closest=closest)
 
 
-def _rank(*, profile: tuple, votes: list[tuple[int, int]], data: RankingData) -> _Ranking:
+def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) -> _Ranking:
     """Score the candidates for one profile. Only papers in the reader's topics,
     mentioning one of their keywords or close to a paper they liked can have
     relevance; the others (most of a day) are only filtered and kept in upvote order
     for "also trending"."""
     date, weekly, topic_ids, keywords, excludes, only_with_code = profile
-    learned = preferences_learn(votes=votes, data=data)
+    learned = preferences_learn(
+        votes=votes, vector_of=data.vector,
+        title_of=lambda paper_id: data.voted_papers.get(paper_id, ("", None))[0],
+    )
     disliked = {pid for pid, vote in votes if vote < 0}
     # A reader with neither topics nor keywords asked for "everything": trend decides.
     everything = not topic_ids and not keywords
     relevant: set[int] = set()
     for topic_id in topic_ids:
         relevant |= data.papers_with_topic(topic_id)
+    mentioning = data.papers_mentioning(keywords) if keywords else set()
 
     chosen: list[RankedPaper] = []
     weak: list[RankedPaper] = []
     outside: list[Paper] = []
     why: dict[int, tuple[TopicHit | None, list[str], str | None]] = {}
-    topics_of: dict[int, list[str]] = {}
     for paper in data.candidates_by_upvotes(date, weekly):
-        if paper.id in disliked:
+        if paper.id in disliked or not _kept(paper, excludes, only_with_code, data):
             continue
-        if excludes and any(_mentions(term, data.exclude_text(paper)) for term in excludes):
-            continue
-        if only_with_code and not paper.github_repo:
-            continue
-        paper_hits = data.topic_hits.get(paper.id, [])
-        keyword_match = (
-            _own_keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
-        )
-        boost, drop, liked = (
-            learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
-        )
-        if not everything and paper.id not in relevant and not keyword_match.score and not boost:
+        # Most of a day is outside a reader's topics and keywords: nothing to score
+        # (bench/ranking.py: this loop is what a reader with a profile of their own costs).
+        if not everything and not learned and paper.id not in relevant and paper.id not in mentioning:
             outside.append(paper)
-            topics_of[paper.id] = [h.name for h in paper_hits[:2]]
             continue
-        hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
-        best = max(hits, key=lambda h: h.score, default=None)
-        topic_relevance = best.score if best else 0.0
-        # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
-        relevance = topic_relevance + keyword_match.score + boost
-        score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
-                 + (PIN_BONUS if paper.pinned else 0))
-        ranked = RankedPaper(
-            paper=paper, score=score, relevance=relevance, reason="",
-            topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
-        )
-        if everything or relevance >= RELEVANCE_THRESHOLD:
-            chosen.append(ranked)
-            # A liked paper is named only when it, not the topic, carried the paper.
-            liked = liked if liked and topic_relevance + keyword_match.score < RELEVANCE_THRESHOLD else None
-            why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms), liked)
-        elif relevance <= 0:
-            outside.append(paper)
-            topics_of[paper.id] = ranked.topics
-        else:
-            weak.append(ranked)
-
-    chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
+        _score(paper, topic_ids=topic_ids, keywords=keywords if paper.id in mentioning else (),
+               learned=learned, everything=everything, data=data, into=(chosen, weak, outside, why))
+    chosen.sort(key=_chosen_order)
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
-                    topics_of=topics_of, topic_ids=topic_ids, disliked=frozenset(disliked))
+                    topic_ids=topic_ids, disliked=frozenset(disliked))
+
+
+def _kept(paper: Paper, excludes: tuple[str, ...], only_with_code: bool, data: RankingData) -> bool:
+    """The reader's exclusions and code-only choice: filters, not scores."""
+    if excludes and any(mentions(term, data.exclude_text(paper)) for term in excludes):
+        return False
+    return not (only_with_code and not paper.github_repo)
+
+
+def _chosen_order(r: RankedPaper) -> tuple:
+    return (-r.score, -r.paper.upvotes, r.paper.id)
+
+
+def _upvote_order(paper: Paper) -> tuple:
+    return (-paper.upvotes, -paper.num_comments, paper.id)
+
+
+def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...], learned,
+           everything: bool, data: RankingData, into: tuple) -> None:
+    """Score one paper for a profile and put it in its place: chosen (with why it
+    matched), weak (some relevance, under the threshold) or outside."""
+    chosen, weak, outside, why = into
+    paper_hits = data.topic_hits.get(paper.id, [])
+    keyword_match = keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
+    boost, drop, liked = (
+        learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
+    )
+    hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
+    best = max(hits, key=lambda h: h.score, default=None)
+    topic_relevance = best.score if best else 0.0
+    if not everything and not topic_relevance and not keyword_match.score and not boost:
+        outside.append(paper)
+        return
+    # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
+    relevance = topic_relevance + keyword_match.score + boost
+    score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
+             + (PIN_BONUS if paper.pinned else 0))
+    ranked = RankedPaper(
+        paper=paper, score=score, relevance=relevance, reason="",
+        topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
+    )
+    if everything or relevance >= RELEVANCE_THRESHOLD:
+        chosen.append(ranked)
+        # A liked paper is named only when it, not the topic, carried the paper.
+        liked = liked if liked and topic_relevance + keyword_match.score < RELEVANCE_THRESHOLD else None
+        why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms), liked)
+    elif relevance <= 0:
+        outside.append(paper)
+    else:
+        weak.append(ranked)
+
+
+def _derive(base: _Ranking, *, profile: tuple, data: RankingData) -> _Ranking:
+    """A profile's ranking from the shared ranking of its topic set (no keywords, no
+    filters): exclusions and code-only remove papers, and the reader's keywords
+    rescore the papers that mention one of them, exactly as _rank would. Most
+    profiles are their own (bench/ranking.py: 34,252 among 100,000 readers) while
+    topic sets are few (1,864), so the scoring is shared and this is list filtering."""
+    date, weekly, topic_ids, keywords, excludes, only_with_code = profile
+    mentioning = data.papers_mentioning(keywords) if keywords else set()
+
+    def kept(paper: Paper) -> bool:
+        return paper.id not in mentioning and _kept(paper, excludes, only_with_code, data)
+
+    chosen = [r for r in base.chosen if kept(r.paper)]
+    weak = [r for r in base.weak if kept(r.paper)]
+    outside = [p for p in base.outside if kept(p)]
+    why = base.why
+    if mentioning:
+        why = dict(base.why)
+        for paper in data.candidates_by_upvotes(date, weekly):
+            if paper.id in mentioning and _kept(paper, excludes, only_with_code, data):
+                _score(paper, topic_ids=topic_ids, keywords=keywords, learned=None, everything=False,
+                       data=data, into=(chosen, weak, outside, why))
+        chosen.sort(key=_chosen_order)
+        weak.sort(key=lambda r: _upvote_order(r.paper))
+        outside.sort(key=_upvote_order)
+    return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=False, why=why,
+                    topic_ids=topic_ids)
 
 
 def _nearest(

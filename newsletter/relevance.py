@@ -75,7 +75,12 @@ SCORE_DECIMALS = 3
 RESCORE_CHUNK_SIZE = 500
 # The hybrid (see the module docstring). Semantic closeness is a difference of
 # cosines (~ -0.2..0.4); a lexical score of 0.63 (one title mention) adds ~1.4.
-SEMANTIC_WEIGHT = 2.0
+# At 3, stray keywords in a paper the embedding places with another topic weigh
+# less against it ("ViT" and "ImageNet" in a continual-learning paper no longer
+# make it visual recognition), and a paper the embedding places squarely in the
+# topic (+0.35) passes without any keyword ("NoProp" for beyond backpropagation);
+# chosen over 2 on the tuning days (docs/relevance.md).
+SEMANTIC_WEIGHT = 3.0
 LEXICAL_GAIN = 5.0
 # Evidence at which a paper becomes relevant: on the tuning days, ~97 % of the
 # relevant papers pass and ~60 % of what passes is labelled relevant or acceptable.
@@ -165,7 +170,8 @@ class _Text:
 
 # Ranking matches every reader's own keywords against the same few hundred titles
 # and abstracts of a day (newsletter/ranking.py, digest_select): index each text
-# once per process, not once per reader (issue #6 profile). _Text is never mutated.
+# once per process, not once per reader (the benchmark's profile showed it). _Text
+# is never mutated.
 @lru_cache(maxsize=2048)
 def _text_index(text: str) -> _Text:
     tokens = _TOKEN_RE.findall(text or "")

@@ -1,12 +1,16 @@
-"""Writes to topics and their paper assignments (STYLE.md: services write). The
-admin and commands call these; Topic.save() and signals stay free of logic."""
+"""Writes to papers, topics and their paper assignments (STYLE.md: services
+write). The admin and commands call these; Paper.save(), Topic.save() and signals
+stay free of logic."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
 from django.db import transaction
+from django.db.models import QuerySet
 
+from .ingest import title_normalise
 from .models import Paper, PaperTopic, Topic
 from .page_cache import pages_changed
 from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
@@ -20,6 +24,38 @@ TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "i
 # A change to one of these changes which papers match, so it re-scores the topic:
 # name, description and keywords make its definition (newsletter/relevance.py).
 TOPIC_SCORING_FIELDS = ("name", "description", "keywords", "is_active")
+
+
+def paper_save(*, paper: Paper, date_before: dt.date | None = None) -> Paper:
+    """Save an editor's change to a paper (or a paper they added). Its title key,
+    the upsert key of papers without an arXiv id (newsletter/ingest.py), follows
+    the title; the pages of its date, before and after the edit, show the change.
+    A new paper is scored against the topics by `papers_score` once its editor
+    rows are saved (the admin's inline)."""
+    paper.title_key = title_normalise(paper.title)
+    paper.save()
+    pages_changed(dates={paper.trending_date, date_before} - {None}, papers=[paper.pk])
+    return paper
+
+
+def papers_delete(*, papers: QuerySet[Paper]) -> int:
+    """Delete these papers; the pages of their dates stop showing them. Returns how
+    many papers were deleted."""
+    dates = set(papers.values_list("trending_date", flat=True))
+    with transaction.atomic():
+        deleted = papers.delete()[1].get(Paper._meta.label, 0)
+        pages_changed(dates=dates)
+    return deleted
+
+
+def topic_create(*, topic: Topic) -> Topic:
+    """Save a new topic and score every paper against it; its name shows on every
+    page (the topic chips and the subscribe form)."""
+    with transaction.atomic():
+        topic.save()
+        topic_rescore(topic=topic)
+        pages_changed(everything=True)
+    return topic
 
 
 def topic_update(*, topic: Topic, **fields) -> Topic:

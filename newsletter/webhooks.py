@@ -1,4 +1,4 @@
-"""Tracking events from the ESP (issue #4 item 8).
+"""Tracking events from the ESP (delivered, bounced, complained, opened, ...).
 
 anymail's tracking webhook (/anymail/<esp>/tracking/, config/urls.py) checks the
 HTTP basic-auth credentials in ANYMAIL["WEBHOOK_SECRET"], normalises the ESP's
@@ -14,7 +14,10 @@ NewsletterConfig.ready) hands each event to `delivery_event_record`, which:
   also inside the stored payload;
 - suppresses the address at once on a hard bounce or a spam complaint,
   unsubscribes on the ESP's unsubscribe event, and suppresses after
-  SOFT_BOUNCE_THRESHOLD soft bounces within SOFT_BOUNCE_WINDOW.
+  SOFT_BOUNCE_THRESHOLD soft bounces within SOFT_BOUNCE_WINDOW;
+- on a click (where the ESP tracks links) on one of a digest paper's reading links,
+  records a mild "more like this" for that reader and paper
+  (digest.digest_paper_clicked, feedback.feedback_click_record).
 
 Which events are which, in anymail's normalised terms
 (https://anymail.dev/en/stable/sending/tracking/#event-types):
@@ -44,6 +47,8 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash
 
+from .digest import digest_paper_clicked
+from .feedback import feedback_click_record
 from .models import Delivery, DeliveryEvent
 
 logger = logging.getLogger(__name__)
@@ -133,7 +138,7 @@ def tracking_event_problem(event: AnymailTrackingEvent) -> str | None:
     payload must be standard JSON without NUL characters, which neither SQLite's
     JSON_VALID nor PostgreSQL's jsonb and text accept (json.loads reads NaN and
     Infinity, which are not JSON)."""
-    for name in ("recipient", "description", "message_id"):
+    for name in ("recipient", "description", "message_id", "click_url"):
         if not isinstance(getattr(event, name), str | None):
             return f"The event's {name} is not text."
     if not isinstance(event.event_id, str | int | None):
@@ -170,8 +175,8 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
         if found is not None:
             return found
     if event.message_id:
-        # Only for events whose metadata was lost; provider_message_id is not indexed,
-        # so this is a scan of the ledger (see the report on issue #4).
+        # Only for events whose metadata was lost (rare); provider_message_id is not
+        # indexed, so this is a scan of the ledger.
         return (
             Delivery.objects.select_related("subscriber")
             .filter(provider_message_id=str(event.message_id))
@@ -229,6 +234,10 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         if not created:
             logger.info("tracking event %s already recorded; ignored", event_id)
             return None
+        if event.event_type == EventType.CLICKED and delivery is not None:
+            paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
+            if paper is not None:
+                feedback_click_record(subscriber=delivery.subscriber, paper=paper)
         if not recipient:
             return stored
         note = f"{esp_name} {event.event_type}: {stored.description}"

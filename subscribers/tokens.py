@@ -36,7 +36,7 @@ class TokenProblem(enum.Enum):
 def _route_around(name: str) -> tuple[str, str]:
     """The path of a route with one token argument, split around the token: reversed
     once per process (reverse() for every link of every digest cost as much as
-    rendering it, issue #6). Signed tokens are URL-safe ([A-Za-z0-9_:-]), so
+    rendering it, docs/benchmarks.md). Signed tokens are URL-safe ([A-Za-z0-9_:-]), so
     before + token + after is what reverse(name, args=[token]) returns."""
     before, after = reverse(name, args=["TOKEN"]).split("TOKEN")
     return before, after

@@ -5,7 +5,7 @@ import datetime as dt
 import factory
 from django.utils.text import slugify
 
-from newsletter.models import Paper, PaperTopic, Topic
+from newsletter.models import Feedback, Paper, PaperTopic, Topic
 from subscribers.models import Subscriber
 
 
@@ -50,3 +50,12 @@ class SubscriberFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"reader{n}@example.com")
     status = Subscriber.Status.ACTIVE
+
+
+class FeedbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Feedback
+
+    subscriber = factory.SubFactory(SubscriberFactory)
+    paper = factory.SubFactory(PaperFactory)
+    vote = Feedback.Vote.MORE

@@ -22,7 +22,7 @@ PUBLIC = {
 def test_no_module_imports_itself_back_at_load_time():
     """Services import tasks; each task imports its service inside its body (the one
     allowed lazy edge), so no two modules need each other to load."""
-    assert cycles(imports_of(ROOT, PACKAGES)) == []
+    assert cycles(imports_of(ROOT, [*PACKAGES, "bench"])) == []
 
 
 def test_the_apps_use_each_other_through_public_modules_and_names_only():
@@ -33,6 +33,18 @@ def test_mail_imports_neither_app():
     found = [i for i in imports_of(ROOT, ["mail", "newsletter", "subscribers"])
              if i.importer.startswith("mail") and not i.module.startswith("mail")]
     assert found == []
+
+
+def test_no_app_imports_the_tools_and_the_tools_take_no_private_name():
+    """bench/ sits beside the product (STYLE.md §14): the apps never need it, and it
+    drives them through their public functions only, so a refactoring of an app's
+    internals cannot be held back (or silently broken) by the benchmark."""
+    found = imports_of(ROOT, [*PACKAGES, "bench"])
+    assert [f"{i.importer}:{i.line}" for i in found
+            if i.module.split(".")[0] == "bench" and i.importer.split(".")[0] != "bench"] == []
+    assert [f"{i.importer}:{i.line} imports {i.module}.{name}" for i in found
+            if i.importer.split(".")[0] == "bench" and i.module.split(".")[0] != "bench"
+            for name in i.names if name.startswith("_")] == []
 
 
 def test_declared_public_modules_exist():

@@ -215,15 +215,23 @@ class Chaos:
             out.append(stdout.strip())
         return out
 
-    def journal_attempting(self) -> set[str]:
+    def journal_attempting(self, *, unmarked_sent: bool = False) -> set[str]:
         """The addresses whose message is inside its provider call right now (journal
         entries "attempting"): at a kill, the documented duplicates can only be
-        among them (newsletter/delivery.py, rule 3)."""
+        among them (newsletter/delivery.py, rule 3). With `unmarked_sent`, also those
+        whose call has returned ("sent:<id>") but whose row is not marked sent yet
+        (rule 2's gap): if Redis loses the journal in that same moment, they are in
+        the same residual risk. Read while the worker is paused."""
         from newsletter.models import Delivery
 
         client = self.redis.client()
-        ids = [int(key.split(b":")[3]) for key in client.scan_iter(match="digest:journal:*", count=1000)
-               if client.get(key) == b"attempting"]
+        entries = {int(key.split(b":")[3]): client.get(key)
+                   for key in client.scan_iter(match="digest:journal:*", count=1000)}
+        ids = [pk for pk, value in entries.items() if value == b"attempting"]
+        if unmarked_sent:
+            returned = [pk for pk, value in entries.items() if (value or b"").startswith(b"sent:")]
+            ids += Delivery.objects.filter(id__in=returned).exclude(
+                status=Delivery.Status.SENT).values_list("id", flat=True)
         return {e.lower() for e in Delivery.objects.filter(id__in=ids).values_list("subscriber__email", flat=True)}
 
     def send_task(self, name: str, *args) -> None:

@@ -18,10 +18,17 @@ def days():
     return days_load()
 
 
-def test_the_labelled_days_are_the_sample_day_and_three_more(days):
-    assert len(days) >= 4
+# Per test day, (precision@5, recall@10) floors: the figures measured at the last
+# landing (docs/relevance.md) less a margin of about 0.05, so a change that loses
+# generality on any one day fails, and one that moves a single pick does not.
+TEST_DAY_FLOORS = {"day_b": (0.85, 0.93), "day_c": (0.78, 0.88), "day_d": (0.80, 0.88)}
+
+
+def test_the_labelled_days_are_the_sample_day_and_four_more(days):
+    assert len(days) >= 5
     assert {d.split for d in days} == {"tune", "test"}
     assert sum(d.split == "tune" for d in days) == 2
+    assert {d.name for d in days if d.split == "test"} >= set(TEST_DAY_FLOORS)
     for day in days:
         assert len(day.items) >= 40
         labelled = set(day.relevant) | set(day.acceptable)
@@ -38,10 +45,14 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
         assert result.empty == 0, result.day.name
 
     test_days = by_split["test"]
-    assert sum(d.mean("recall") for d in test_days) / len(test_days) >= 0.85
-    assert sum(d.mean("precision") for d in test_days) / len(test_days) >= 0.8
+    for day in test_days:
+        precision, recall = TEST_DAY_FLOORS[day.day.name]
+        measured = (day.day.name, day.mean("precision"), day.mean("recall"))
+        assert day.mean("precision") >= precision and day.mean("recall") >= recall, measured
+    assert sum(d.mean("recall") for d in test_days) / len(test_days) >= 0.88
+    assert sum(d.mean("precision") for d in test_days) / len(test_days) >= 0.82
     sample = next(d for d in evaluation.days if d.day.name == "sample_day_labels")
-    assert sample.mean("precision") >= 0.9 and sample.mean("recall") >= 0.85
+    assert sample.mean("precision") >= 0.92 and sample.mean("recall") >= 0.86
 
     # One "less" on the top pick: recall@10 of the other relevant papers drops by at
     # most 0.1 for every reader.

@@ -8,8 +8,14 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import timezone
 
-from newsletter.feedback import feedback_summary, feedback_url
+from newsletter.feedback import (
+    feedback_click_record,
+    feedback_record,
+    feedback_summary,
+    feedback_url,
+)
 from newsletter.models import Edition, EditionPaper, Feedback
+from newsletter.preferences import CLICK_WEIGHT, MORE_STEP
 from newsletter.ranking import digest_select, ranking_data_load
 from newsletter.relevance import papers_score
 from subscribers.models import Subscriber
@@ -131,6 +137,46 @@ def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client)
     assert after[other.title] == pytest.approx(before[other.title], abs=0.02)
 
 
+def test_a_click_brings_close_papers_forward_less_than_a_more_vote_does(client):
+    """Opening yesterday's web-agent paper from the digest (the ESP reported the
+    click) raises today's near twin of it, by at most CLICK_WEIGHT of a "more"; an
+    explicit "more" on the same paper raises it further; the far paper moves less."""
+    agents = TopicFactory(name="Agents", description="Language models that act: tools, web agents.",
+                          keywords="agent\nweb agent\ntool use")
+    reader = SubscriberFactory(papers_per_digest=10)
+    reader.topics.set([agents])
+    abstract = ("Language model agents browse real websites to book flights and buy products; the best "
+                "agent completes a third of the tasks.")
+    opened = PaperFactory(title="A benchmark of web agents that book flights and shop online",
+                          abstract=abstract, trending_date=dt.date(2025, 11, 23))
+    twin = PaperFactory(title="Web agents that shop and book travel on real websites",
+                        abstract=abstract.replace("the best", "our strongest"), upvotes=10)
+    other = PaperFactory(title="Agents that call calculator and search tools",
+                         abstract="A language model agent learns when to call a calculator, a "
+                                  "search engine and a calendar through tool use.", upvotes=10)
+    papers_score(papers=[opened, twin, other])
+    edition = Edition.objects.create(date=dt.date(2025, 11, 24), frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=edition, paper=twin, position=0)
+    EditionPaper.objects.create(edition=edition, paper=other, position=1)
+
+    def next_digest() -> dict[str, float]:
+        data = ranking_data_load(date=edition.date, subscriber_ids=[reader.pk])
+        subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
+        return {r.paper.title: r.score for r in digest_select(subscriber=subscriber, date=edition.date,
+                                                               data=data).papers}
+
+    before = next_digest()
+    feedback_click_record(subscriber=reader, paper=opened)
+    clicked = next_digest()
+    feedback_record(subscriber=reader, paper=opened, vote=1)
+    voted = next_digest()
+
+    raised = clicked[twin.title] - before[twin.title]
+    assert 0 < raised <= CLICK_WEIGHT * MORE_STEP + 1e-9
+    assert voted[twin.title] - before[twin.title] > raised
+    assert clicked[other.title] - before[other.title] < raised
+
+
 # --- The preference centre --------------------------------------------------------
 
 
@@ -198,3 +244,14 @@ def test_links_mailed_in_the_older_format_still_work(client):
 
     assert client.post(f"/feedback/{old}/").status_code == 303
     assert Feedback.objects.get().vote == -1
+
+
+def test_the_preference_centre_says_which_opened_papers_it_learned_from():
+    reader = SubscriberFactory()
+    feedback_click_record(subscriber=reader, paper=PaperFactory(title="A paper opened from the digest"))
+
+    html = render_learned(reader)
+
+    assert "the 1 paper you opened from your digest" in html
+    assert "A little more like (you opened them)" in html and "A paper opened from the digest" in html
+    assert "Opened</span> A paper opened from the digest" in html

@@ -109,6 +109,8 @@ def test_weekly_readers_get_the_best_of_the_past_seven_editions(day):
 
 def test_ranking_data_is_loaded_in_the_same_queries_for_1_or_50_readers(day, django_assert_num_queries):
     readers = [_reader(day["cl"]) for _ in range(50)]
+    # The week's papers, the readers' feedback, their earlier digests (papers not to
+    # repeat), the active topics' vectors, the papers' topic scores.
     with django_assert_num_queries(5):
         ranking_data_load(date=DAY, subscriber_ids=[readers[0].id])
     with django_assert_num_queries(5):

@@ -4,15 +4,21 @@ anymail's Postmark tracking endpoint, with and without the basic-auth secret."""
 import base64
 import datetime as dt
 import json
+import re
 
 import pytest
+from django.conf import settings
+from django.core import mail
 from django.utils import timezone
 
-from newsletter.models import Delivery, DeliveryEvent, Edition
+from newsletter.delivery import deliveries_create, digest_send_batch
+from newsletter.editions import edition_assemble
+from newsletter.feedback import feedback_record, feedback_summary
+from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback
 from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD, SOFT_BOUNCED
 from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash, email_is_suppressed
-from tests.factories import SubscriberFactory
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -229,3 +235,58 @@ def test_a_bounce_of_an_address_with_no_subscriber_still_lands_on_the_suppressio
 
     assert email_is_suppressed("deleted.long.ago@example.com")
     assert DeliveryEvent.objects.get().delivery is None
+
+
+# --- Clicks: opening a paper from the digest is a mild "more like this" ------------------
+
+
+def click(*, link: str, message, at="2025-11-24T08:12:31.0000000Z") -> dict:
+    """Postmark's click webhook body (postmarkapp.com/developer/webhooks/click-webhook)
+    for a link of a digest we sent: its metadata as the ESP echoes it back."""
+    return {
+        "RecordType": "Click", "MessageStream": "broadcast", "ClickLocation": "HTML",
+        "Client": {"Name": "Firefox 133", "Company": "Mozilla", "Family": "Firefox"},
+        "OS": {"Name": "Linux", "Company": "-", "Family": "Linux"}, "Platform": "Desktop",
+        "UserAgent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+        "OriginalLink": link, "Geo": {"CountryISOCode": "GB", "Country": "United Kingdom"},
+        "MessageID": "0a2c44c0-1b36-4b71-9a3f-4a3d0e0b7d11", "Tag": "digest",
+        "Metadata": {k: str(v) for k, v in message.metadata.items()},
+        "ReceivedAt": at, "Recipient": message.to[0],
+    }
+
+
+def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_reader(client):
+    agents = TopicFactory(name="Agents")
+    opened, other = (PaperFactory(title=f"Agents paper {n}", upvotes=50 - n) for n in range(2))
+    for paper in (opened, other):
+        PaperTopicFactory(paper=paper, topic=agents, score=0.9, matched_terms=["agent"])
+    edition = edition_assemble(date=dt.date(2025, 11, 24))
+    reader = SubscriberFactory(email="reader@example.com", delivery_hour=7)
+    reader.topics.add(agents)
+    now = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+    digest_send_batch(delivery_ids=deliveries_create(edition=edition, subscriber_ids=[reader.id], now=now), now=now)
+    (message,) = mail.outbox
+    html = next(body for body, mime in message.alternatives if mime == "text/html")
+    links = re.findall(r'href="([^"]+)"', html)
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+    less_link = next(link for link in links if "/feedback/" in link)
+    masthead = next(link for link in links if link.rstrip("/") == settings.SITE_URL.rstrip("/"))
+
+    # The feedback links and the masthead are links too: a click on them teaches nothing here.
+    for link in (less_link, masthead):
+        assert post(client, click(link=link, message=message)).status_code == 200
+    assert not Feedback.objects.exists()
+
+    assert post(client, click(link=arxiv_link, message=message, at="2025-11-24T08:13:00Z")).status_code == 200
+    row = Feedback.objects.get()
+    assert (row.subscriber, row.paper, row.vote, row.source) == (reader, opened, 1, "click")
+    summary = feedback_summary(subscriber=reader)
+    assert summary["opened"] == [opened.title] and summary["more_like"] == [] and summary["clicks"] == 1
+
+    # Opening it again changes nothing; a vote says more than a click and replaces it,
+    # and a later click never turns the reader's "less" into a "more".
+    post(client, click(link=arxiv_link, message=message, at="2025-11-24T09:00:00Z"))
+    assert Feedback.objects.count() == 1
+    feedback_record(subscriber=reader, paper=opened, vote=-1)
+    post(client, click(link=arxiv_link, message=message, at="2025-11-24T10:00:00Z"))
+    assert Feedback.objects.get().vote == -1 and Feedback.objects.get().source == "vote"

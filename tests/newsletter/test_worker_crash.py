@@ -39,9 +39,12 @@ SWEEP_AN_HOUR_LATER = (
 
 class SlowBackend(AnymailTestBackend):
     """An ESP that takes a while per message (so the kill lands mid-batch) and writes
-    down every message it accepted, in a file the test reads."""
+    down every call it starts and every message it accepted, in files the test
+    reads."""
 
     def post_to_esp(self, payload, message):
+        with open(os.environ["SLOW_ESP_STARTED"], "a") as started:
+            started.write(payload.recipient_emails[0] + "\n")
         time.sleep(float(os.environ["SLOW_ESP_SECONDS"]))
         with open(os.environ["SLOW_ESP_LOG"], "a") as log:
             log.write(payload.recipient_emails[0] + "\n")
@@ -91,6 +94,7 @@ def _env(database_url: str, log: Path) -> dict:
         # messages (tests/chaos kills a worker with 50 calls in flight).
         "ESP_SEND_THREADS": "1",
         "SLOW_ESP_LOG": str(log),
+        "SLOW_ESP_STARTED": str(log.with_suffix(".started")),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     }
 
@@ -139,8 +143,9 @@ def test_a_worker_killed_mid_batch_leaves_everyone_with_exactly_one_digest(tmp_p
     celery_app.send_task("newsletter.tasks.digest_send_batch", args=[ids])
     first = _worker(env, tmp_path, "first")
     try:
-        _wait(lambda: len(_sent_lines(log)) >= 2, "two sends", logs)
-        time.sleep(0.2)  # well inside the third send's provider call
+        # Killed inside the third send's provider call: two messages accepted, the
+        # third started and not answered (SLOW_ESP_SECONDS to go).
+        _wait(lambda: len(_sent_lines(log.with_suffix(".started"))) >= 3, "the third call", logs)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -148,7 +153,11 @@ def test_a_worker_killed_mid_batch_leaves_everyone_with_exactly_one_digest(tmp_p
             os.killpg(first.pid, signal.SIGKILL)
     sent_before_kill = _sent_lines(log)
     assert 2 <= len(sent_before_kill) < READERS
-    assert {s for rows in _statuses(database_url).values() for s in rows} == {"sending"}
+    # A message that went out is marked sent as its call returns (ledger rule 2); the
+    # rest of the batch is still claimed by the dead worker.
+    at_kill = _statuses(database_url)
+    assert at_kill[sent_before_kill[0]] == ["sent"]
+    assert {s for email, rows in at_kill.items() if email not in sent_before_kill for s in rows} == {"sending"}
 
     second = _worker(env, tmp_path, "second")
     try:

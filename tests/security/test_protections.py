@@ -1,4 +1,6 @@
-"""Issue #7 items 3-7: each test fails if its protection is removed."""
+"""The site's protections (signed links, webhook secrets, rate limits, body limits,
+privacy of exports, deletion and logs, headers, health): each test fails if its
+protection is removed."""
 
 from __future__ import annotations
 

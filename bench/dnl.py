@@ -1,14 +1,15 @@
 """django-newsletter sending one newsletter to N subscribers: the comparison of
-`manage.py bench_digests` (newsletter/benchmark.py starts this as a script).
+the digest benchmark (bench/digests.py starts this file as a script, never imports
+it).
 
 Why a script of its own and not a settings module: django-newsletter's package is
 also called `newsletter`, like this project's app, so the two cannot live in one
 process or one virtualenv. `make bench` installs it with `pip install --target
-var/bench/django-newsletter`; newsletter/benchmark.py runs this file with that folder
+var/bench/django-newsletter`; bench/digests.py runs this file with that folder
 first on PYTHONPATH, and the settings are configured below (a module of this
 project could not be imported here: `newsletter` is django-newsletter).
 
-Usage: run.py --subscribers N --database URL --articles K --sample FILE
+Usage: dnl.py --subscribers N --database URL --articles K --sample FILE
 Prints one JSON line: {"sent", "seconds", "ms_per_email", "peak_rss_mb", "queries"}."""
 
 import argparse

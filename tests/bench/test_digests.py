@@ -1,6 +1,7 @@
-"""`manage.py bench_digests` end to end at N = 20: it builds its own database, sends
-through the real path, prints the table, writes the report and drops the database.
-No timing is asserted: the figures are for docs/benchmarks.md, not for tests."""
+"""`make bench` (`python -m bench.digests`) end to end at N = 20: it builds its own
+database, sends through the real path in child processes, prints the table, writes
+the report and drops the database. No timing is asserted: the figures are for
+docs/benchmarks.md, not for tests."""
 
 import io
 import json
@@ -9,7 +10,8 @@ import os
 import dj_database_url
 import pytest
 from django.conf import settings
-from django.core.management import call_command
+
+from bench import digests
 
 
 def _own_database_url() -> str | None:
@@ -37,7 +39,7 @@ def test_bench_digests_prints_the_table_and_cleans_up(tmp_path):
             "--out", str(tmp_path)]
     if url:
         args += ["--database", url]
-    call_command("bench_digests", *args, stdout=out)
+    assert digests.main(args, stdout=out) == 0
     printed = out.getvalue()
 
     assert "Benchmark database:" in printed and "Benchmark database dropped:" in printed
@@ -65,8 +67,8 @@ def test_bench_digests_prints_the_table_and_cleans_up(tmp_path):
         assert not _pg_database_exists(url)
 
 
-def test_bench_digests_refuses_a_bad_size():
-    from django.core.management.base import CommandError
-
-    with pytest.raises(CommandError, match="--subscribers"):
-        call_command("bench_digests", "--subscribers", "ten", stdout=io.StringIO())
+def test_bench_digests_refuses_a_bad_size(capsys):
+    with pytest.raises(SystemExit) as exited:
+        digests.main(["--subscribers", "ten"], stdout=io.StringIO())
+    assert exited.value.code == 2
+    assert "--subscribers: takes numbers separated by commas, got 'ten'" in capsys.readouterr().err
