@@ -7,17 +7,16 @@
 - `AdminLoginRateLimitMiddleware`: sign-in attempts to the admin are counted per
   (username, client IP) and per client IP with the one rate limiter
   (subscribers/throttling.py); over a limit the login answers 429 with a readable
-  page before the password is even checked.
+  page (rendered once per process) before the password is even checked.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils.crypto import salted_hmac
 
-from subscribers.throttling import client_ip, rate_limit_exceeded
+from subscribers.throttling import client_ip, rate_limit_exceeded, rate_limited_response
 
 
 class SecurityHeadersMiddleware:
@@ -70,10 +69,6 @@ class AdminLoginRateLimitMiddleware:
         if request.method != "POST" or request.path != _admin_login_path():
             return self.get_response(request)
         if _login_attempt_limited(request):
-            response = render(
-                request, "errors/too_many_attempts.html",
-                {"minutes": max(1, settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS // 60)}, status=429,
-            )
-            response["Retry-After"] = str(settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS)
-            return response
+            return rate_limited_response(template_name="errors/too_many_attempts.html",
+                                         retry_after=settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS)
         return self.get_response(request)

@@ -11,16 +11,24 @@ Papers date), `dates` (which dates have papers: the date navigation), `home` (th
 newest date's page), `edition:<date>`, `editions` (the list of editions),
 `editions-published` (which are public: the links between them), `feeds`,
 `paper:<arXiv id or primary key>`, and `site` (every page: topics, the templates and
-code of this release). Each tag has a version in the cache and a
-page's cache key is made from its tags' versions, so `pages_changed` (called by the
-services that write papers, topics and editions) bumps the tags a change touches:
-the pages that show them miss once and are rendered afresh, every other page keeps
-its entry. The same key is the page's ETag, so a browser or CDN revalidating gets a
-304 without the page being read or rendered.
+code of this release). Each tag has a version in the cache, and a page's ETag is
+made from its tags' versions, so `pages_changed` (called by the services that write
+papers, topics and editions) bumps the tags a change touches: the pages that show
+them miss once and are rendered afresh, every other page keeps its entry. A browser
+or CDN revalidating with the ETag gets a 304 without the page being rendered.
 
-The rest is Django's: `cache_page` keeps the rendered response (keyed by URL and
-Accept-Encoding), `gzip_page` compresses it before it is stored (so a hit costs no
-compression), `condition` answers If-None-Match.
+Serving a stored page is the hot path of a launch-day spike, so it is made to cost
+almost nothing (docs/benchmarks.md, "CPU per page"): `PublicPageMiddleware` sits
+right after the middleware that adds headers to every page (security, CSP,
+X-Frame-Options) and answers an anonymous GET before sessions, CSRF, auth and
+messages run. It resolves the URL to its page, and one Redis round trip
+(`get_many`) reads the page's tag versions together with the stored entry, which is
+keyed by the URL (host included: feeds hold absolute links) and the encoding and
+holds the ETag it was rendered under: the entry is served only if that ETag is the
+current one. A rendered page is stored twice, plain and gzipped, so a hit costs no
+compression. Django's `cache_page` does not fit: its key cannot follow the tags, and
+it reads the cache two or three times per hit. Without the middleware the decorator
+alone serves and stores the same pages, only through the whole middleware stack.
 
 A cached page goes to everyone, so it must not read the session or use a CSRF token
 (forms that need one live on their own pages, e.g. /subscribe/). A request without a
@@ -40,36 +48,46 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, QueryDict
-from django.utils.cache import patch_cache_control, patch_response_headers, patch_vary_headers
-from django.views.decorators.cache import cache_page
-from django.views.decorators.gzip import gzip_page
-from django.views.decorators.http import condition
+from django.middleware.gzip import re_accepts_gzip
+from django.template.loader import get_template
+from django.urls import Resolver404, resolve
+from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
+from django.utils.safestring import mark_safe
+from django.utils.text import compress_string
 
 logger = logging.getLogger(__name__)
 
 _TAG_KEY = "page-tag:{}"
+_ENTRY_KEY = "page:{}"
 # The version of this tag is not a random token but the digest of the dates that have
 # visible papers (`_dates_signature`), so a change that leaves them as they were
 # leaves the date navigation of every day page cached.
 DATES_TAG = "dates"
+# Shorter bodies are not worth compressing (Django's GZipMiddleware's threshold).
+GZIP_MIN_BYTES = 200
+# Request headers that make a response conditional (RFC 9110, section 13.1).
+_CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE",
+                "HTTP_IF_UNMODIFIED_SINCE")
 
 
 # --- Tags and their versions ----------------------------------------------------------
 
 
-def _tag_versions(tags: list[str]) -> list[str]:
-    """The current version of each tag: one round trip to Redis. A tag never bumped
-    (or lost from the cache) gets a fresh random version, so no page stored under an
-    older one can be served again."""
+def _tag_versions(tags: list[str], found: dict) -> list[str]:
+    """The current version of each tag, read from `found` (the caller's round trip
+    to Redis). A tag never bumped (or lost from the cache) gets a fresh random
+    version, so no page stored under an older one can be served again."""
     keys = [_TAG_KEY.format(tag) for tag in tags]
-    found = cache.get_many(keys)
     missing = [(tag, key) for tag, key in zip(tags, keys, strict=True) if key not in found]
     if missing:
         for tag, key in missing:
@@ -89,7 +107,8 @@ def tags_bump(*, tags: Iterable[str]) -> None:
 @functools.cache
 def _release() -> str:
     """What this deployment renders with: its templates and code. A new release
-    changes every page key, so no page rendered by the previous one is served."""
+    changes every page's ETag and key, so no page rendered by the previous one is
+    served."""
     digest = hashlib.sha1(usedforsecurity=False)
     root = Path(settings.BASE_DIR)
     for folder in ("templates", "newsletter", "subscribers", "config"):
@@ -100,51 +119,33 @@ def _release() -> str:
     return digest.hexdigest()[:12]
 
 
-def _page_key(tags: list[str]) -> str:
-    tags = ["site", *tags]
-    versions = _tag_versions(tags)
-    material = "|".join([_release(), *(f"{t}={v}" for t, v in zip(tags, versions, strict=True))])
-    return hashlib.sha1(material.encode(), usedforsecurity=False).hexdigest()[:20]
+def _sha1(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:20]
 
 
-# --- The decorator --------------------------------------------------------------------
+# --- Reading and storing a page -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicPage:
+    """What `public_page` knows of a view: its tags and the query parameters it reads."""
+
+    tags: Callable[..., Iterable[str]]
+    query: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Miss:
+    """A page that was not in the cache: where its rendering is stored, and its ETag."""
+
+    plain_key: str
+    gzip_key: str
+    etag: str
+    gzip: bool  # the client accepts it
 
 
 def _is_anonymous(request: HttpRequest) -> bool:
     return settings.SESSION_COOKIE_NAME not in request.COOKIES
-
-
-def _secrets_touched(request: HttpRequest) -> bool:
-    session = getattr(request, "session", None)
-    return bool(
-        request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or (session is not None and session.accessed)
-    )
-
-
-def _mark_public(response: HttpResponse) -> HttpResponse:
-    max_age = settings.PUBLIC_PAGE_MAX_AGE
-    patch_response_headers(response, cache_timeout=max_age)  # Expires and max-age
-    patch_cache_control(response, public=True, max_age=max_age)
-    return response
-
-
-def _rendered_public(view: Callable) -> Callable:
-    """The view's response marked public, unless it used a secret (module docstring)."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        response = view(request, *args, **kwargs)
-        if _secrets_touched(request):
-            logger.error(
-                "Public page %s read the session or a CSRF token: sent private, not cached.",
-                request.path,
-            )
-            patch_cache_control(response, private=True)
-        elif response.status_code == 200:
-            _mark_public(response)
-        return response
-
-    return wrapper
 
 
 def _query_keep_only(request: HttpRequest, names: frozenset[str]) -> None:
@@ -159,15 +160,113 @@ def _query_keep_only(request: HttpRequest, names: frozenset[str]) -> None:
     request.META["QUERY_STRING"] = kept.urlencode()
 
 
+def _mark_public(response: HttpResponse) -> HttpResponse:
+    patch_cache_control(response, public=True, max_age=settings.PUBLIC_PAGE_MAX_AGE)
+    patch_vary_headers(response, ("Accept-Encoding",))
+    return response
+
+
+def _from_entry(request: HttpRequest, entry: tuple[str, dict, bytes]) -> HttpResponse:
+    etag, headers, body = entry
+    response = HttpResponse(body, headers=headers)
+    if any(name in request.META for name in _CONDITIONAL):
+        return get_conditional_response(request, etag=etag, response=response)
+    return response
+
+
+def _page_lookup(request: HttpRequest, page: PublicPage,
+                 kwargs: dict) -> tuple[HttpResponse | None, _Miss]:
+    """The stored page for this request, or a 304, from one round trip to Redis:
+    (the response, None) on a hit; (None, where to store the rendering) on a miss."""
+    _query_keep_only(request, page.query)
+    tags = ["site", *page.tags(**kwargs)]
+    # The host is in the key: a feed's links are absolute, made from it.
+    query = request.META.get("QUERY_STRING", "")
+    url = f"{_release()}|{request.scheme}://{request.get_host()}{request.path}?{query}"
+    plain_key = _ENTRY_KEY.format(_sha1(f"plain|{url}"))
+    gzip_key = _ENTRY_KEY.format(_sha1(f"gzip|{url}"))
+    accepts_gzip = bool(re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")))
+    entry_key = gzip_key if accepts_gzip else plain_key
+    found = cache.get_many([*(_TAG_KEY.format(tag) for tag in tags), entry_key])
+    versions = _tag_versions(tags, found)
+    material = "|".join([_release(), *(f"{t}={v}" for t, v in zip(tags, versions, strict=True))])
+    etag = f'W/"{_sha1(material)}"'
+    entry = found.get(entry_key)
+    if entry is not None and entry[0] == etag:
+        return _from_entry(request, entry), None
+    if request.META.get("HTTP_IF_NONE_MATCH"):
+        # The browser holds this version: no need to have the page to say so.
+        response = get_conditional_response(request, etag=etag)
+        if response is not None and response.status_code == 304:
+            response["ETag"] = etag
+            return _mark_public(response), None
+    return None, _Miss(plain_key=plain_key, gzip_key=gzip_key, etag=etag, gzip=accepts_gzip)
+
+
+def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> HttpResponse:
+    """Store a public page's rendering, plain and gzipped; return the variant this
+    client accepts, as a hit would serve it."""
+    if response.cookies or response.streaming:
+        logger.error("Public page %s set a cookie or streamed: sent, not cached.", request.path)
+        return response
+    response["ETag"] = miss.etag
+    headers = {name: value for name, value in response.items() if name != "Content-Length"}
+    body = response.content
+    plain = (miss.etag, {**headers, "Content-Length": str(len(body))}, body)
+    packed = body
+    if len(body) >= GZIP_MIN_BYTES and "Content-Encoding" not in headers:
+        packed = compress_string(body)  # no secret in a public page: no BREACH padding
+    gzipped = plain if len(packed) >= len(body) else (
+        miss.etag, {**headers, "Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+        packed,
+    )
+    cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
+                   timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    return _from_entry(request, gzipped if miss.gzip else plain)
+
+
+class PublicPageMiddleware:
+    """Serves a stored public page to an anonymous GET before sessions, CSRF, auth
+    and messages run (module docstring); `public_page` renders and stores the rest.
+    It goes after the middleware whose headers every page gets (security, CSP,
+    X-Frame-Options: config/settings.py), so stored pages get them too."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.method in ("GET", "HEAD") and _is_anonymous(request):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+            page = getattr(match.func, "public_page", None) if match else None
+            if page is not None:
+                request.get_host()  # a disallowed Host is refused (400) as it would be later
+                response, miss = _page_lookup(request, page, match.kwargs)
+                if response is not None:
+                    return response
+                request.public_page_miss = miss  # looked up once: public_page renders
+        return self.get_response(request)
+
+
+# --- The decorator --------------------------------------------------------------------
+
+
+def _secrets_touched(request: HttpRequest) -> bool:
+    session = getattr(request, "session", None)
+    return bool(
+        request.META.get("CSRF_COOKIE_NEEDS_UPDATE") or (session is not None and session.accessed)
+    )
+
+
 def public_page(*, tags: Callable[..., Iterable[str]], query: Iterable[str] = ()) -> Callable:
     """Serve the view as a public page (module docstring). `tags` gets the view's URL
     keyword arguments and names what the page shows; `query` names the query
     parameters it reads (e.g. "page")."""
-    query_names = frozenset(query)
+    page = PublicPage(tags=tags, query=frozenset(query))
 
     def decorator(view: Callable) -> Callable:
-        compressed = gzip_page(_rendered_public(view))
-
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not _is_anonymous(request):
@@ -180,22 +279,81 @@ def public_page(*, tags: Callable[..., Iterable[str]], query: Iterable[str] = ()
                 # read to find no login, which the page does not depend on.
                 request.session.accessed = False
             request.user = AnonymousUser()
-            _query_keep_only(request, query_names)
-            key = _page_key(list(tags(**kwargs)))
-            etag = f'W/"{key}"'
-            cached = cache_page(settings.PUBLIC_PAGE_CACHE_SECONDS, key_prefix=f"public.{key}")
-            response = condition(etag_func=lambda *a, **k: etag)(cached(compressed))(
-                request, *args, **kwargs
-            )
-            if response.status_code == 304:
-                _mark_public(response)
-                patch_vary_headers(response, ("Accept-Encoding",))
-            return response
+            miss = getattr(request, "public_page_miss", None)
+            if miss is None:  # not looked up by PublicPageMiddleware (a session cookie)
+                response, miss = _page_lookup(request, page, kwargs)
+                if response is not None:
+                    return response
+            response = view(request, *args, **kwargs)
+            if _secrets_touched(request):
+                logger.error(
+                    "Public page %s read the session or a CSRF token: sent private, not cached.",
+                    request.path,
+                )
+                patch_cache_control(response, private=True)
+                return response
+            if response.status_code != 200:
+                return response
+            return _page_store(request, _mark_public(response), miss)
 
-        wrapper.public_page_tags = tags
+        wrapper.public_page = page
         return wrapper
 
     return decorator
+
+
+# --- Fragments -----------------------------------------------------------------------
+
+
+# Values that stand for themselves in a fragment's key (their repr is their content).
+_PLAIN = frozenset({str, int, float, bool, type(None), dt.date, dt.datetime, Decimal})
+
+
+def _loaded(value: object, path: frozenset[int] = frozenset()) -> object:
+    """Everything loaded on `value`: a model's field values, the related objects
+    select_related or prefetch_related put on it (to_attr lists included). An object
+    met again below itself (a chip's `paper`, set by the prefetch) is named by its
+    key. Runs for every card of a page: plain values are not descended into."""
+    if isinstance(value, Model):
+        if id(value) in path:
+            return (value._meta.label, value.pk)
+        path = path | {id(value)}
+        own = [(k, v if type(v) in _PLAIN else _loaded(v, path))
+               for k, v in vars(value).items() if k[0] != "_"]
+        related = [(k, _loaded(v, path)) for k, v in value._state.fields_cache.items()]
+        prefetched = [(k, _loaded(list(v), path))
+                      for k, v in getattr(value, "_prefetched_objects_cache", {}).items()]
+        return (value._meta.label, own, related, prefetched)
+    if isinstance(value, list | tuple):
+        return [v if type(v) in _PLAIN else _loaded(v, path) for v in value]
+    if isinstance(value, memoryview):
+        return bytes(value)
+    return value
+
+
+def fragments_render(*, template_name: str, objects: Iterable[Model], name: str,
+                     context: dict) -> list[str]:
+    """Each object rendered with `template_name` (as `name`, beside `context`),
+    through the cache: an entry is keyed by what it was rendered from (this release,
+    the template, the context, every value loaded on the object), so it can never be
+    stale, and needs no invalidation. A page rendered after an editor pins one paper
+    renders that paper's card and reads the others: one round trip. The template
+    must show nothing but those (no request, no time of day)."""
+    objects = list(objects)
+    release, items = _release(), sorted(context.items())
+    keys = [
+        _ENTRY_KEY.format("fragment:" + _sha1(repr((release, template_name, items, _loaded(obj)))))
+        for obj in objects
+    ]
+    found = cache.get_many(keys)
+    rendered = {}
+    template = get_template(template_name)
+    for key, obj in zip(keys, objects, strict=True):
+        if key not in found and key not in rendered:
+            rendered[key] = template.render({**context, name: obj})
+    if rendered:
+        cache.set_many(rendered, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    return [mark_safe(found[key] if key in found else rendered[key]) for key in keys]
 
 
 # --- Invalidation ---------------------------------------------------------------------

@@ -41,7 +41,10 @@ def paper_list_trending(*, date: dt.date | None = None) -> QuerySet[Paper]:
         papers = visible.filter(trending_date=Subquery(newest))
     else:
         papers = visible.filter(trending_date=date)
-    return papers.order_by("-pinned", "-upvotes", "id").prefetch_related(_topic_chips())
+    # The embedding (a few KB a paper) is for ranking, never shown on a page.
+    return papers.order_by("-pinned", "-upvotes", "id").defer("embedding").prefetch_related(
+        _topic_chips()
+    )
 
 
 def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> Paper | None:

@@ -39,15 +39,16 @@ def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int) -> bool:
 
 
 @functools.cache
-def _page(template_name: str) -> str:
+def _page(template_name: str, retry_after: int) -> str:
     # Rendered without a request: the page is the same for everyone, per process.
-    return render_to_string(template_name)
+    return render_to_string(template_name, {"minutes": max(1, retry_after // 60)})
 
 
 def rate_limited_response(*, template_name: str, retry_after: int) -> HttpResponse:
     """The 429 page: rendered once per process, so refusing a flood costs no
-    template rendering. The template must not depend on the request."""
-    response = HttpResponse(_page(template_name), status=429)
+    template rendering. The template must not depend on the request; it gets
+    `minutes`, the wait in whole minutes (at least 1)."""
+    response = HttpResponse(_page(template_name, retry_after), status=429)
     response["Retry-After"] = str(retry_after)
     return response
 

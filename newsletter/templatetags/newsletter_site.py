@@ -1,5 +1,6 @@
 from django import template
 
+from newsletter.page_cache import fragments_render
 from newsletter.views import outbox_visible as _outbox_visible
 
 register = template.Library()
@@ -23,3 +24,17 @@ def outbox_visible(context) -> bool:
     newsletter/views.py so the link and the page never disagree."""
     request = context.get("request")
     return request is not None and _outbox_visible(request)
+
+
+@register.simple_tag(takes_context=True)
+def paper_cards(context, papers) -> list[str]:
+    """The cards of `papers` (newsletter/_paper_card.html), each rendered once and
+    then read from the fragment cache until what it shows changes
+    (newsletter/page_cache.py, fragments_render):
+    `{% paper_cards papers as cards %}{% for card in cards %}<li>{{ card }}</li>{% endfor %}`.
+    The card sees `paper`, `excerpt_only` and `abstract_short_chars`, nothing else."""
+    return fragments_render(
+        template_name="newsletter/_paper_card.html", objects=papers, name="paper",
+        context={"excerpt_only": bool(context.get("excerpt_only")),
+                 "abstract_short_chars": context.get("abstract_short_chars")},
+    )

@@ -92,10 +92,14 @@ def test_a_second_visitor_gets_the_stored_page_with_no_query(client, site, djang
     assert again.content == first.content
 
 
-def test_html_feeds_are_compressed_for_clients_that_accept_it(client, site):
+@pytest.mark.parametrize("first", ["plain", "gzip"])
+def test_html_feeds_are_compressed_for_clients_that_accept_it(client, site, first):
     for path, kind in (("/", "text/html"), ("/feeds/papers.atom", "application/atom+xml")):
-        plain = client.get(path)
-        packed = client.get(path, HTTP_ACCEPT_ENCODING="gzip, deflate, br")
+        # Whichever client comes first, the page is stored both ways at once.
+        encodings = {"plain": "identity", "gzip": "gzip, deflate, br"}
+        order = [first, *(set(encodings) - {first})]
+        responses = {name: client.get(path, HTTP_ACCEPT_ENCODING=encodings[name]) for name in order}
+        plain, packed = responses["plain"], responses["gzip"]
 
         assert "Content-Encoding" not in plain.headers
         assert packed["Content-Encoding"] == "gzip"
@@ -103,6 +107,39 @@ def test_html_feeds_are_compressed_for_clients_that_accept_it(client, site):
         assert "accept-encoding" in packed["Vary"].lower()
         assert gzip.decompress(packed.content) == plain.content
         assert len(packed.content) < len(plain.content) / 2
+        assert int(packed["Content-Length"]) == len(packed.content)
+        assert int(plain["Content-Length"]) == len(plain.content)
+        assert packed["ETag"] == plain["ETag"]
+
+
+def test_a_stored_page_is_served_before_sessions_csrf_and_auth_run(client, site):
+    first = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+    again = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert again.content == first.content
+    # The request never reached the session, CSRF or auth middleware.
+    for name in ("session", "user"):
+        assert not hasattr(again.wsgi_request, name), name
+    # Their headers still come from the security middleware, which runs first.
+    for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
+                   "X-Frame-Options"):
+        assert again[header] == first[header], header
+
+
+def test_each_host_gets_its_own_stored_feed(client, site):
+    # A feed's links are absolute, made from the host the request came to.
+    one = client.get("/feeds/papers.atom", HTTP_HOST="one.example").content.decode()
+    two = client.get("/feeds/papers.atom", HTTP_HOST="two.example").content.decode()
+
+    assert "one.example" in one and "two.example" not in one
+    assert "two.example" in two and "one.example" not in two
+
+
+def test_a_host_not_allowed_is_refused_even_for_a_stored_page(client, site, settings):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    assert client.get("/").status_code == 200
+
+    assert client.get("/", HTTP_HOST="evil.example").status_code == 400
 
 
 def test_a_page_holding_a_csrf_token_is_never_compressed(client):
@@ -208,6 +245,40 @@ def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
     assert "An earlier paper" in client.get("/").content.decode()
     # The earlier day no longer links forward to a day with nothing on it.
     assert 'rel="next"' not in client.get(f"/papers/{EARLIER}/").content.decode()
+
+
+def test_a_page_rendered_again_renders_only_the_cards_that_changed(
+    client, site, django_capture_on_commit_callbacks
+):
+    third = PaperFactory(title="A third paper", trending_date=DAY, upvotes=5, arxiv_id="2511.00004")
+    PaperTopicFactory(paper=third, topic=Topic.objects.get(slug="agents"), score=0.5)
+    client.get("/")
+    cards = []
+    template_rendered.connect(
+        lambda sender, template, **kw: cards.append(template.name)
+        if template.name == "newsletter/_paper_card.html" else None,
+        weak=False, dispatch_uid="count-cards")
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            curation.papers_flag_set(papers=[site["other"]], pinned=True)
+        pinned = client.get("/").content.decode()
+        assert len(cards) == 1  # the pinned paper's; the two others came from the cache
+
+        # A change no service announced (so no page is invalidated) still shows in
+        # its card the next time the page is rendered: a card is keyed by its data.
+        Paper.objects.filter(pk=site["today"].pk).update(title="Renamed in the database")
+        Topic.objects.filter(slug="agents").update(name="Autonomous agents")
+        with django_capture_on_commit_callbacks(execute=True):
+            curation.papers_flag_set(papers=[site["other"]], pinned=False)
+        html = client.get("/").content.decode()
+    finally:
+        template_rendered.disconnect(dispatch_uid="count-cards")
+
+    assert "Editors' pick" in pinned
+    assert "Renamed in the database" in html and "Top paper of the day" not in html
+    assert html.count("Autonomous agents") == 2
+    # The renamed paper's, the unpinned one's, and the third's (its topic renamed).
+    assert len(cards) == 4
 
 
 @pytest.mark.usefixtures("all_cached")

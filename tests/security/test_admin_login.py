@@ -3,6 +3,7 @@ checked, atomically, per (username, client IP) and per client IP."""
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
+from django.test.signals import template_rendered
 
 pytestmark = pytest.mark.django_db
 
@@ -93,3 +95,31 @@ def test_rotating_x_forwarded_for_does_not_escape_the_login_limit(settings):
                       HTTP_X_FORWARDED_FOR=f"10.1.1.{n}").status_code == 200
     assert _login("boss", "guess", ip="198.51.100.69",
                   HTTP_X_FORWARDED_FOR="10.1.1.250").status_code == 429
+
+
+def test_refused_sign_ins_render_no_template_and_log_one_line(client, settings, caplog):
+    """A flood of sign-ins past the limit costs no rendering: the 429 page is made
+    once per process, and the refusals are counted, with one log line per window."""
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 5, 100
+    url = f"/{settings.ADMIN_URL}login/"
+    rendered = []
+    template_rendered.connect(lambda sender, template, **kw: rendered.append(template.name),
+                              weak=False, dispatch_uid="count-login-429-renders")
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT):
+                client.post(url, {"username": "boss", "password": "wrong"})
+            rendered.clear()
+            refused = [client.post(url, {"username": "boss", "password": "wrong"})
+                       for _ in range(30)]
+    finally:
+        template_rendered.disconnect(dispatch_uid="count-login-429-renders")
+
+    assert {r.status_code for r in refused} == {429}
+    assert {r["Retry-After"] for r in refused} == {str(settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS)}
+    minutes = settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS // 60
+    assert f"wait about {minutes} minutes" in refused[-1].content.decode()
+    # Made at most once (this process may have it already), not once per refusal.
+    assert rendered.count("errors/too_many_attempts.html") <= 1, rendered
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "admin-login:user-ip:" in warnings[0], warnings
