@@ -368,7 +368,8 @@ def edition_figures(*, edition: Edition) -> EditionFigures:
                 created_at__lte=first_sent + UNSUBSCRIBE_WINDOW,
             ).values("subscriber_id").distinct().count()
         )
-    feedback = Feedback.objects.filter(
+    feedback = Feedback.objects.filter(  # votes only: clicks are counted by the ESP
+        source=Feedback.Source.VOTE,
         paper__edition_entries__edition=edition,
         subscriber__deliveries__edition=edition,
         subscriber__deliveries__status=Delivery.Status.SENT,

@@ -230,14 +230,16 @@ def topic_popularity() -> list[tuple[str, int]]:
 
 
 def feedback_per_topic() -> list[tuple[str, int, int]]:
-    """(topic, "more" votes, "less" votes) on papers of each topic."""
+    """(topic, "more" votes, "less" votes) on papers of each topic. Votes only: a
+    paper opened from the digest (a click, Feedback.Source.CLICK) is not a vote."""
     from .relevance import RELEVANCE_THRESHOLD
 
     rows = (
         PaperTopic.objects.filter(score__gte=RELEVANCE_THRESHOLD, topic__is_active=True)
         .values_list("topic__name")
         .annotate(
-            more=Count("paper__feedback", filter=Q(paper__feedback__vote=Feedback.Vote.MORE)),
+            more=Count("paper__feedback", filter=Q(paper__feedback__vote=Feedback.Vote.MORE,
+                                                   paper__feedback__source=Feedback.Source.VOTE)),
             less=Count("paper__feedback", filter=Q(paper__feedback__vote=Feedback.Vote.LESS)),
         )
         .order_by("topic__position", "topic__name")

@@ -253,6 +253,21 @@ def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Seque
     return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
 
 
+# The preview text names at most this many of the picks' topics (an inbox shows ~90 characters).
+PREHEADER_TOPICS = 3
+
+
+def _topics_phrase(ranked: Sequence[RankedPaper]) -> str:
+    """", on Agents, Robotics and Vision": the topics of the picks, most relevant first."""
+    names = list(dict.fromkeys(t for r in ranked for t in r.topics))
+    if not names:
+        return ""
+    shown = names[:PREHEADER_TOPICS]
+    if len(names) > len(shown):
+        return f", on {', '.join(shown)} and more"
+    return ", on " + (f"{', '.join(shown[:-1])} and {shown[-1]}" if len(shown) > 1 else shown[0])
+
+
 def _edition_context(*, edition: Edition, weekly: bool) -> dict:
     """What the digest templates use that is the same for every reader of an edition."""
     period = "this week" if weekly else "today"
@@ -304,9 +319,9 @@ def digest_context(
             summary = f"Nothing matched your topics {period}: the {total} closest paper{'s' if total != 1 else ''}"
         elif not papers:
             summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
-        preheader = summary
-        if papers and papers[0]["reason"]:
-            preheader += f" — {papers[0]['reason']}"
+        # The preview text adds the topics the picks are in, not the first paper's
+        # reason (which read as if it were the whole digest's).
+        preheader = summary + (_topics_phrase(selection.papers) if papers else "")
     return {
         **context,
         "papers": papers,
@@ -321,6 +336,8 @@ def digest_context(
         "preheader": preheader,
         "view_in_browser_url": edition_browser_url(edition),
         "manage_url": manage_url or (subscriber_manage_url(subscriber=subscriber) if subscriber else ""),
+        # When their digest comes, in their zone on the edition's day (the footer).
+        "schedule": subscriber.schedule(edition.date) if subscriber else "",
     }
 
 

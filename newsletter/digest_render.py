@@ -4,7 +4,7 @@ CSS inliner run once per edition and process, not once per reader.
 Every reader's digest is made of the same pieces: the edition's header and note, one
 card per chosen paper, the "also trending" block, the footer. Only a few values
 differ from reader to reader — the preheader, each card's reason, topic chips and
-feedback links, their own links in the footer, the subject. So:
+feedback links, their own links and schedule in the footer, the subject. So:
 
 1. A *proof* is rendered once: the real digest templates (emails/digest.mjml and
    .txt) with every candidate paper as a card and as an also-trending item, and a
@@ -51,7 +51,9 @@ def slot(name: str) -> str:
 # Per paper, the keys whose value is the reader's own (a slot in the proof).
 PAPER_SLOTS = ("n", "reason", "topics", "more_url", "less_url")
 # Per email, likewise.
-EMAIL_SLOTS = ("summary", "preheader", "also_heading", "view_in_browser_url", "manage_url", "unsubscribe_url")
+EMAIL_SLOTS = (
+    "summary", "preheader", "also_heading", "view_in_browser_url", "manage_url", "unsubscribe_url", "schedule",
+)
 
 
 def _html_text(value: str) -> str:

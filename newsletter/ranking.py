@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-import re
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,8 @@ import numpy as np
 from .embeddings import vector_unpack
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
-from .relevance import RELEVANCE_THRESHOLD, Match, TopicMatcher
+from .reader_keywords import keyword_present, keywords_match, keywords_split, mentions
+from .relevance import RELEVANCE_THRESHOLD, Match
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -87,6 +87,7 @@ class RankingData:
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
     _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
     _vectors: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
+    _mentioning: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
 
     _centre: np.ndarray | None = field(default=None, repr=False)
 
@@ -138,9 +139,29 @@ class RankingData:
         if key not in self._by_upvotes:
             self._by_upvotes[key] = sorted(
                 digest_candidates(date=date, weekly=weekly, data=self),
-                key=lambda p: (-p.upvotes, -p.num_comments, p.id),
+                key=_upvote_order,
             )
         return self._by_upvotes[key]
+
+    def topic_names(self, paper: Paper) -> list[str]:
+        """The names of a paper's two strongest topics: shown beside a paper outside
+        the reader's topics (also trending)."""
+        return [h.name for h in self.topic_hits.get(paper.id, [])[:2]]
+
+    def papers_mentioning(self, keywords: tuple[str, ...]) -> set[int]:
+        """The candidates that mention one of `keywords` (claims between keywords
+        only ever remove occurrences, so the others cannot match the set), from one
+        pass over the batch's papers per keyword."""
+        found: set[int] = set()
+        for keyword in keywords:
+            ids = self._mentioning.get(keyword)
+            if ids is None:
+                ids = self._mentioning[keyword] = frozenset(
+                    p.id for papers in self.papers_by_date.values() for p in papers
+                    if keyword_present(keyword, p.title, p.abstract)
+                )
+            found |= ids
+        return found
 
     def papers_with_topic(self, topic_id: int) -> set[int]:
         if self._with_topic is None:
@@ -193,17 +214,6 @@ _NO_MATCH = Match(0.0)
 def trend(paper: Paper) -> float:
     """Log-scaled, so the 300-upvote paper does not drown everything else."""
     return math.log1p(paper.upvotes) + 0.5 * math.log1p(paper.num_comments)
-
-
-def keywords_split(value: str) -> list[str]:
-    return [k.strip() for k in re.split(r"[,\n]", value or "") if k.strip()]
-
-
-@lru_cache(maxsize=4096)
-def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
-    """A reader's own keywords compiled once per process: many readers share a set,
-    and compiling stems every keyword (relevance.topic_match would, per paper)."""
-    return TopicMatcher(list(keywords))
 
 
 @lru_cache(maxsize=4096)
@@ -280,34 +290,6 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     return dict(hits)
 
 
-@lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern:
-    """Compiled once per process: every reader's exclusions run against every paper."""
-    return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
-
-
-@lru_cache(maxsize=65_536)
-def _mentions(term: str, text: str) -> bool:
-    """Whether `text` mentions an excluded term, once per process for each term and
-    text: readers share exclusion terms, and the day's texts are a few hundred."""
-    return _term_pattern(term).search(text) is not None
-
-
-@lru_cache(maxsize=65_536)
-def _keyword_present(keyword: str, title: str, abstract: str) -> bool:
-    """Whether one keyword occurs in a paper at all, once per process for each
-    keyword and text: most of a reader's keywords are in none of a day's papers."""
-    return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
-
-
-def _own_keywords_match(keywords: tuple[str, ...], title: str, abstract: str) -> Match:
-    """relevance.topic_match of a reader's own keywords on one paper. When none of
-    them occurs (claims between keywords only ever remove occurrences), no match."""
-    if not any(_keyword_present(k, title, abstract) for k in keywords):
-        return _NO_MATCH
-    return _keywords_matcher(keywords).match(title=title, abstract=abstract)
-
-
 def _reason(
     *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
 ) -> str:
@@ -367,7 +349,6 @@ class _Ranking:
     # Why each chosen paper matched (topic, keyword terms, liked paper it is close
     # to); its reason is written when a reader gets it.
     why: dict[int, tuple[TopicHit | None, list[str], str | None]]
-    topics_of: dict[int, list[str]]  # paper id -> names shown beside it
     topic_ids: frozenset[int] = frozenset()
     disliked: frozenset[int] = frozenset()
     _nearest: list[RankedPaper] | None = None
@@ -386,15 +367,29 @@ class _Ranking:
 _rankings: OrderedDict[tuple, _Ranking] = OrderedDict()
 
 
+def _shared_ranking(*, profile: tuple, data: RankingData) -> _Ranking:
+    """The ranking of a profile without feedback, made once per process and content
+    of the day (`RankingData.version`) and shared by every reader with it."""
+    key = (data.version, profile)
+    ranking = _rankings.get(key)
+    if ranking is None:
+        ranking = _rankings[key] = _rank(profile=profile, votes=[], data=data)
+        while len(_rankings) > RANKINGS_KEPT:
+            _rankings.popitem(last=False)
+    else:
+        _rankings.move_to_end(key)
+    return ranking
+
+
 def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
     """Choose one reader's papers for the edition of `date`, from `data` only (no
     query: `subscriber.topics` must be prefetched).
 
-    Readers with the same profile (topics, keywords, exclusions, code-only, daily or
-    weekly) and no feedback get the same ranking: it is made once per process and
-    content of the day (`RankingData.version`), and each reader's own history and
-    count applied after. A paper's score depends on that paper and the profile only,
-    so this is exact."""
+    Readers with no feedback and the same topics (daily or weekly) share one
+    ranking: it is made once per process and content of the day
+    (`RankingData.version`); a reader's own keywords, exclusions and code-only choice
+    adjust it (_derive), and their history and count are applied after. A paper's
+    score depends on that paper and the profile only, so this is exact."""
     weekly = subscriber.frequency == "weekly"
     votes = data.feedback.get(subscriber.id, [])
     profile = (
@@ -404,15 +399,12 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     )
     if votes:
         ranking = _rank(profile=profile, votes=votes, data=data)
+    elif profile[2] and (profile[3] or profile[4] or profile[5]):
+        # Topics plus keywords or filters: the topic set's shared ranking, adjusted.
+        ranking = _derive(_shared_ranking(profile=(*profile[:3], (), (), False), data=data),
+                          profile=profile, data=data)
     else:
-        key = (data.version, profile)
-        ranking = _rankings.get(key)
-        if ranking is None:
-            ranking = _rankings[key] = _rank(profile=profile, votes=votes, data=data)
-            while len(_rankings) > RANKINGS_KEPT:
-                _rankings.popitem(last=False)
-        else:
-            _rankings.move_to_end(key)
+        ranking = _shared_ranking(profile=profile, data=data)
     chosen, weak, outside = ranking.chosen, ranking.weak, ranking.outside
     already = data.sent_paper_ids.get(subscriber.id) or set()
     if already:
@@ -437,7 +429,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     if not ranking.everything and not closest:  # the closest papers take their place
         also = [
             RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
-                        topics=ranking.topics_of[p.id])
+                        topics=data.topic_names(p))
             for p in outside[:ALSO_TRENDING_COUNT]
         ] or weak[:ALSO_TRENDING_COUNT]
     for r in also:
@@ -461,55 +453,104 @@ def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) 
     relevant: set[int] = set()
     for topic_id in topic_ids:
         relevant |= data.papers_with_topic(topic_id)
+    mentioning = data.papers_mentioning(keywords) if keywords else set()
 
     chosen: list[RankedPaper] = []
     weak: list[RankedPaper] = []
     outside: list[Paper] = []
     why: dict[int, tuple[TopicHit | None, list[str], str | None]] = {}
-    topics_of: dict[int, list[str]] = {}
     for paper in data.candidates_by_upvotes(date, weekly):
-        if paper.id in disliked:
+        if paper.id in disliked or not _kept(paper, excludes, only_with_code, data):
             continue
-        if excludes and any(_mentions(term, data.exclude_text(paper)) for term in excludes):
-            continue
-        if only_with_code and not paper.github_repo:
-            continue
-        paper_hits = data.topic_hits.get(paper.id, [])
-        keyword_match = (
-            _own_keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
-        )
-        boost, drop, liked = (
-            learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
-        )
-        if not everything and paper.id not in relevant and not keyword_match.score and not boost:
+        # Most of a day is outside a reader's topics and keywords: nothing to score
+        # (bench/ranking.py: this loop is what a reader with a profile of their own costs).
+        if not everything and not learned and paper.id not in relevant and paper.id not in mentioning:
             outside.append(paper)
-            topics_of[paper.id] = [h.name for h in paper_hits[:2]]
             continue
-        hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
-        best = max(hits, key=lambda h: h.score, default=None)
-        topic_relevance = best.score if best else 0.0
-        # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
-        relevance = topic_relevance + keyword_match.score + boost
-        score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
-                 + (PIN_BONUS if paper.pinned else 0))
-        ranked = RankedPaper(
-            paper=paper, score=score, relevance=relevance, reason="",
-            topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
-        )
-        if everything or relevance >= RELEVANCE_THRESHOLD:
-            chosen.append(ranked)
-            # A liked paper is named only when it, not the topic, carried the paper.
-            liked = liked if liked and topic_relevance + keyword_match.score < RELEVANCE_THRESHOLD else None
-            why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms), liked)
-        elif relevance <= 0:
-            outside.append(paper)
-            topics_of[paper.id] = ranked.topics
-        else:
-            weak.append(ranked)
-
-    chosen.sort(key=lambda r: (-r.score, -r.paper.upvotes, r.paper.id))
+        _score(paper, topic_ids=topic_ids, keywords=keywords if paper.id in mentioning else (),
+               learned=learned, everything=everything, data=data, into=(chosen, weak, outside, why))
+    chosen.sort(key=_chosen_order)
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
-                    topics_of=topics_of, topic_ids=topic_ids, disliked=frozenset(disliked))
+                    topic_ids=topic_ids, disliked=frozenset(disliked))
+
+
+def _kept(paper: Paper, excludes: tuple[str, ...], only_with_code: bool, data: RankingData) -> bool:
+    """The reader's exclusions and code-only choice: filters, not scores."""
+    if excludes and any(mentions(term, data.exclude_text(paper)) for term in excludes):
+        return False
+    return not (only_with_code and not paper.github_repo)
+
+
+def _chosen_order(r: RankedPaper) -> tuple:
+    return (-r.score, -r.paper.upvotes, r.paper.id)
+
+
+def _upvote_order(paper: Paper) -> tuple:
+    return (-paper.upvotes, -paper.num_comments, paper.id)
+
+
+def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...], learned,
+           everything: bool, data: RankingData, into: tuple) -> None:
+    """Score one paper for a profile and put it in its place: chosen (with why it
+    matched), weak (some relevance, under the threshold) or outside."""
+    chosen, weak, outside, why = into
+    paper_hits = data.topic_hits.get(paper.id, [])
+    keyword_match = keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
+    boost, drop, liked = (
+        learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
+    )
+    hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
+    best = max(hits, key=lambda h: h.score, default=None)
+    topic_relevance = best.score if best else 0.0
+    if not everything and not topic_relevance and not keyword_match.score and not boost:
+        outside.append(paper)
+        return
+    # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
+    relevance = topic_relevance + keyword_match.score + boost
+    score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
+             + (PIN_BONUS if paper.pinned else 0))
+    ranked = RankedPaper(
+        paper=paper, score=score, relevance=relevance, reason="",
+        topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
+    )
+    if everything or relevance >= RELEVANCE_THRESHOLD:
+        chosen.append(ranked)
+        # A liked paper is named only when it, not the topic, carried the paper.
+        liked = liked if liked and topic_relevance + keyword_match.score < RELEVANCE_THRESHOLD else None
+        why[paper.id] = (best if topic_relevance else None, list(keyword_match.terms), liked)
+    elif relevance <= 0:
+        outside.append(paper)
+    else:
+        weak.append(ranked)
+
+
+def _derive(base: _Ranking, *, profile: tuple, data: RankingData) -> _Ranking:
+    """A profile's ranking from the shared ranking of its topic set (no keywords, no
+    filters): exclusions and code-only remove papers, and the reader's keywords
+    rescore the papers that mention one of them, exactly as _rank would. Most
+    profiles are their own (bench/ranking.py: 34,252 among 100,000 readers) while
+    topic sets are few (1,864), so the scoring is shared and this is list filtering."""
+    date, weekly, topic_ids, keywords, excludes, only_with_code = profile
+    mentioning = data.papers_mentioning(keywords) if keywords else set()
+
+    def kept(paper: Paper) -> bool:
+        return paper.id not in mentioning and _kept(paper, excludes, only_with_code, data)
+
+    chosen = [r for r in base.chosen if kept(r.paper)]
+    weak = [r for r in base.weak if kept(r.paper)]
+    outside = [p for p in base.outside if kept(p)]
+    why = base.why
+    if mentioning:
+        why = dict(base.why)
+        for paper in data.candidates_by_upvotes(date, weekly):
+            if paper.id in mentioning and _kept(paper, excludes, only_with_code, data):
+                _score(paper, topic_ids=topic_ids, keywords=keywords, learned=None, everything=False,
+                       data=data, into=(chosen, weak, outside, why))
+        chosen.sort(key=_chosen_order)
+        weak.sort(key=lambda r: _upvote_order(r.paper))
+        outside.sort(key=_upvote_order)
+    return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=False, why=why,
+                    topic_ids=topic_ids)
 
 
 def _nearest(

@@ -1,10 +1,12 @@
 import calendar
+import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from newsletter.models import Topic
 
@@ -116,6 +118,25 @@ class Subscriber(models.Model):
             return ZoneInfo(self.time_zone)
         except (ZoneInfoNotFoundError, ValueError):
             return ZoneInfo("UTC")
+
+    def delivery_time(self, on: dt.date | None = None) -> str:
+        """"07:00 EST (America/New_York)": the reader's delivery hour in their zone,
+        with the zone's abbreviation on the day `on` (EST in winter, EDT in summer;
+        by default today where they are). Every page and email that tells a reader
+        when their digest comes says it this way."""
+        zone = self.zone
+        on = on or timezone.localdate(timezone=zone)
+        local = dt.datetime.combine(on, dt.time(self.delivery_hour), tzinfo=zone)
+        name = str(zone)
+        abbreviation = local.tzname()
+        return f"{local:%H:%M} {abbreviation}" + ("" if abbreviation == name else f" ({name})")
+
+    def schedule(self, on: dt.date | None = None) -> str:
+        """"a digest every weekday around 07:00 EST (America/New_York)", or "a weekly
+        digest on Mondays around ..." (delivery_time for `on`)."""
+        when = (f"a weekly digest on {self.weekday_name}s" if self.frequency == self.Frequency.WEEKLY
+                else "a digest every weekday")
+        return f"{when} around {self.delivery_time(on)}"
 
 
 class ConsentRecord(models.Model):

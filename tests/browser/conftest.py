@@ -5,6 +5,7 @@ download browsers here. Screenshots go to var/screenshots/ (git-ignored)."""
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
@@ -53,9 +54,28 @@ def browser():
         browser.close()
 
 
+# The hosts a browser test may load from: the live server and `make run` on this
+# machine. Anything else (a CDN, a font service, an analytics script) is refused.
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "testserver"}
+
+
+def _leaves_the_machine(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname not in LOCAL_HOSTS
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport=DESKTOP)
+    # No test depends on the network: a request that would leave this machine is
+    # aborted and fails the test (a page's own routes, e.g. `thumbnails`, come first).
+    external: list[str] = []
+
+    def refuse(route):
+        external.append(route.request.url)
+        route.abort()
+
+    context.route(_leaves_the_machine, refuse)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -66,6 +86,7 @@ def page(browser):
     page.console_errors = console
     yield page
     context.close()
+    assert external == [], f"the page asked the network for {external}"
 
 
 @pytest.fixture

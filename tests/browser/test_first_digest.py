@@ -40,6 +40,8 @@ def test_make_run_puts_a_personal_digest_in_the_outbox_whose_every_link_works(tm
         text = page.locator("body").inner_text()
         # Personal: the demo reader's topics are in it, with the reason of each pick.
         assert "matched:" in text
+        # When the next one comes, in the demo reader's zone (America/New_York).
+        assert re.search(r"a digest every weekday around \d\d:00 E[SD]T \(America/New_York\)", text), text
         internal = [h for h in hrefs if h.startswith(site.url)]
         external = [h for h in hrefs if not h.startswith(site.url)]
         assert len(internal) >= 10, hrefs  # papers, feedback, browser view, preferences, unsubscribe

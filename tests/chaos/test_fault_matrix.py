@@ -187,6 +187,23 @@ def test_429_storm_at_full_concurrency(chaos, esp):
     assert not Delivery.objects.exclude(status=Delivery.Status.SENT).exists()
 
 
+def test_a_rate_of_50_per_second_is_never_exceeded_and_the_send_completes(chaos, esp):
+    """ESP_MAX_PER_SECOND=50 shared by two workers with 32 sending threads each: the
+    ESP, which counts the calls it receives in every second (and would answer 429
+    beyond 50), never sees more than 50 in one, and every due reader is served."""
+    now, readers, _ = _seed()
+    esp.latency = 0.05
+    esp.limit_per_second = 50
+    chaos.start_worker("one", ESP_SEND_THREADS=32, ESP_MAX_PER_SECOND=50)
+    chaos.start_worker("two", ESP_SEND_THREADS=32, ESP_MAX_PER_SECOND=50)
+    started = time.monotonic()
+    chaos.dispatch(now)
+    chaos.settle(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started)
+    assert esp.max_per_second() <= 50, f"{esp.max_per_second()} calls in one second"
+    assert esp.throttled == 0
+
+
 def test_esp_answers_in_2_s_with_a_10_s_timeout(chaos, esp):
     """A slow ESP (2 s a call, 1 % of calls 8 s) within the client's 10 s timeout:
     leases are renewed while the calls wait, nobody's rows are taken away."""

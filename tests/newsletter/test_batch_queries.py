@@ -30,7 +30,9 @@ NOW = dt.datetime(2025, 11, 24, 12, 0, tzinfo=dt.UTC)
 
 # What a batch runs, whatever its size (newsletter/delivery.py, digest_send_batch):
 CLAIM = 4  # savepoint, SELECT ... FOR UPDATE SKIP LOCKED, UPDATE to sending, release
-LOAD = 2  # the deliveries with their readers and editions; the readers' topic ids
+# The deliveries with their readers (zone, hour and weekday included: the footer
+# says when the next digest comes) and editions; the readers' topic ids.
+LOAD = 2
 SUPPRESSED = 1  # which of the batch's addresses are suppressed (subscribers/suppression.py)
 RANKING = 5  # ranking.ranking_data_load: tests/newsletter/test_ranking.py pins it alone
 BATCH_QUERIES = CLAIM + LOAD + SUPPRESSED + RANKING
@@ -57,6 +59,7 @@ def audience(db, settings):
             only_with_code=n % 12 == 0,
             skip_empty=n % 7 == 0,
             papers_per_digest=[3, 5, 8, 10][n % 4],
+            time_zone=ZONES[n % len(ZONES)], delivery_hour=n % 24,
         )
         for n in range(501)
     ])
@@ -69,6 +72,9 @@ def audience(db, settings):
         FeedbackFactory(subscriber=reader, paper=papers[n % len(papers)], vote=1 if n % 3 else -1)
     address_suppress(email=readers[25].email, reason="bounced")
     return deliveries_create(edition=edition, subscriber_ids=[r.pk for r in readers], now=NOW)
+
+
+ZONES = ["UTC", "America/New_York", "Asia/Tokyo", "Europe/Berlin", "Australia/Sydney"]
 
 
 def _expected_queries(outcome) -> int:
@@ -94,6 +100,11 @@ def test_a_batch_of_1_and_a_batch_of_500_cost_the_same_queries_plus_one_per_mess
     assert len(many.sent) > 400
     assert len(mail.outbox) == len(one.sent) + len(many.sent)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(mail.outbox)
+    # Each says when the next comes in the reader's own zone, within the same queries.
+    readers = {s.email: s for s in Subscriber.objects.all()}
+    for message in mail.outbox:
+        assert f"Your schedule: {readers[message.to[0]].schedule(DAY)}." in message.body
+    assert {readers[m.to[0]].time_zone for m in mail.outbox} == set(ZONES)
 
 
 def test_the_ledger_writes_record_each_rows_own_outcome(audience):

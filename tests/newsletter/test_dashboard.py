@@ -5,6 +5,8 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from newsletter.dashboard import Series, bar_chart, line_chart
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -48,3 +50,18 @@ def test_rate_axes_keep_percentages():
     svg = line_chart(title="Rates", labels=["a", "b"], percent=True,
                      series=[Series("Bounce rate", [0, 0.002], "#000")])
     assert any((t.text or "").endswith("%") for t in _texts(svg))
+
+
+@pytest.mark.django_db
+def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
+    from newsletter.dashboard import feedback_per_topic
+    from newsletter.feedback import feedback_click_record, feedback_record
+    from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+    agents = TopicFactory(name="Agents")
+    paper = PaperFactory()
+    PaperTopicFactory(paper=paper, topic=agents, score=0.9)
+    feedback_record(subscriber=SubscriberFactory(), paper=paper, vote=1)
+    feedback_click_record(subscriber=SubscriberFactory(), paper=paper)
+
+    assert feedback_per_topic() == [("Agents", 1, 0)]

@@ -157,3 +157,21 @@ def test_a_proof_follows_the_site_url(day, settings):
         )
         assert proof.render(context).html == email_render(template="digest", context=context).html
         assert f'href="{site}/"' in proof.render(context).html
+
+
+@pytest.mark.parametrize(("zone", "said"), [
+    ("America/New_York", "07:00 EST (America/New_York)"), ("Asia/Tokyo", "07:00 JST (Asia/Tokyo)"),
+])
+def test_a_sent_digest_says_when_the_next_comes_in_the_readers_zone(day, zone, said):
+    """The batch loads the reader's zone with them (newsletter/delivery.py) and the
+    footer shows their delivery hour with the zone's abbreviation on the edition's day."""
+    reader = SubscriberFactory(time_zone=zone, delivery_hour=7)
+    reader.topics.set([day["agents"]])
+    ids = deliveries_create(edition=day["edition"], subscriber_ids=[reader.id], now=NOW)
+    digest_send_batch(delivery_ids=ids, now=NOW)
+    [message] = mail.outbox
+    line = f"Your schedule: a digest every weekday around {said}."
+    assert line in message.alternatives[0][0]
+    assert line in message.body
+    assert "UTC" not in message.body
+

@@ -150,6 +150,24 @@ def test_the_header_says_how_many_papers_not_the_first_papers_reason():
 
 
 @pytest.mark.django_db
+def test_the_preview_text_names_the_picks_topics_not_the_first_papers_reason():
+    _, html = digest_message(papers=3, second_topic="Robotics")
+    preview = re.search(r'<div class="preview"[^>]*>([^<]*)</div>', html).group(1)
+    assert preview == "3 papers picked for you today, on Continual learning and Robotics"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("zone", "hour", "said"), [
+    ("America/New_York", 7, "a digest every weekday around 07:00 EST (America/New_York)"),
+    ("Asia/Tokyo", 18, "a digest every weekday around 18:00 JST (Asia/Tokyo)"),
+])
+def test_the_footer_says_when_the_digest_comes_in_the_readers_zone(zone, hour, said):
+    message, html = digest_message(papers=2, time_zone=zone, delivery_hour=hour)
+    assert f"Your schedule: {said}." in html
+    assert f"Your schedule: {said}." in message.body
+
+
+@pytest.mark.django_db
 def test_feedback_links_are_words_no_emoji_glyph_that_may_render_as_a_box():
     message, html = digest_message(papers=2)
     emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u27BF]")

@@ -1,5 +1,7 @@
 """The local outbox pages (/outbox/), fed by newsletter/outbox.py."""
 
+import datetime as dt
+
 import pytest
 from django.core.mail import EmailMultiAlternatives
 
@@ -68,6 +70,17 @@ def test_outbox_lists_newest_first_with_recipient_subject_and_time(staff_client,
     assert html.index("Second") < html.index("First")
     assert "second@example.com" in html and "first@example.com" in html
     assert "<time datetime=" in html
+
+
+def test_outbox_times_say_which_zone_they_are_in(staff_client, outbox):
+    email = send()
+    OutboxEmail.objects.filter(pk=email.pk).update(created_at=dt.datetime(2025, 11, 24, 15, 44, 5, tzinfo=dt.UTC))
+
+    listed = staff_client.get("/outbox/").content.decode()
+    detail = staff_client.get(f"/outbox/{email.pk}/").content.decode()
+
+    assert "Nov 24, 15:44:05 UTC" in listed
+    assert "Mon, 24 Nov 2025 15:44:05 UTC" in detail
 
 
 def test_outbox_list_is_paginated(staff_client, outbox):

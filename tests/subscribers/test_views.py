@@ -331,6 +331,27 @@ def test_the_preference_centre_saves_every_preference(client, topics):
     assert subscriber.topics.count() == 2
 
 
+@pytest.mark.parametrize(("zone", "abbreviation"), [
+    ("America/New_York", r"E[SD]T"), ("Asia/Tokyo", "JST"), ("UTC", "UTC"),
+])
+def test_the_preference_centre_says_when_the_digest_comes_in_the_readers_zone(client, zone, abbreviation):
+    reader = SubscriberFactory(time_zone=zone, delivery_hour=7)
+    html = client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).content.decode()
+    # EST or EDT depending on today's date in New York; the zone's name beside it.
+    named = "" if zone == "UTC" else rf" \({re.escape(zone)}\)"
+    assert re.search(rf"a digest every weekday around 07:00 {abbreviation}{named}\.", html), html
+
+
+def test_the_readers_delivery_time_takes_the_abbreviation_of_that_day():
+    reader = SubscriberFactory.build(time_zone="America/New_York", delivery_hour=7,
+                                     frequency="weekly", weekday=0)
+    assert reader.delivery_time(dt.date(2025, 11, 24)) == "07:00 EST (America/New_York)"
+    assert reader.delivery_time(dt.date(2025, 7, 7)) == "07:00 EDT (America/New_York)"
+    assert reader.schedule(dt.date(2025, 7, 7)) == "a weekly digest on Mondays around 07:00 EDT (America/New_York)"
+    # A zone the server does not know is shown as what the dispatcher uses: UTC.
+    assert SubscriberFactory.build(time_zone="Mars/Olympus", delivery_hour=9).delivery_time() == "09:00 UTC"
+
+
 def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
     subscriber = SubscriberFactory()
     manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
