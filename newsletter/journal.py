@@ -49,12 +49,15 @@ class LeaseLost(Exception):
     """The sweep settled this row: its worker had stopped renewing the lease."""
 
 _redis_client: redis.Redis | None = None
+_attempt_script = None
 
 
 def _client() -> redis.Redis:
-    global _redis_client
+    global _redis_client, _attempt_script
     if _redis_client is None:
         _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
+        # EVALSHA by the script's digest: the script's text is not sent with every call.
+        _attempt_script = _redis_client.register_script(_ATTEMPT_SCRIPT)
     return _redis_client
 
 
@@ -83,7 +86,8 @@ def journal_write_many(entries: list[tuple[str, str]]) -> None:
 def journal_attempt(key: str) -> None:
     """"attempting" for one row, right before its provider call; LeaseLost if the
     sweep has settled the row meanwhile (then the call must not be made)."""
-    if not _client().eval(_ATTEMPT_SCRIPT, 1, key, ATTEMPTING, REVOKED, JOURNAL_TTL_SECONDS):
+    _client()
+    if not _attempt_script(keys=[key], args=[ATTEMPTING, REVOKED, JOURNAL_TTL_SECONDS]):
         raise LeaseLost(key)
 
 

@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from mail import esp
+from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
 
 
 @pytest.fixture
@@ -90,3 +91,50 @@ def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch)
     time.sleep(1.0)
     esp.esp_slot_release(esp.esp_slot_take())
     assert esp.esp_slow_down() == 50.0  # from 100 again: it had recovered
+
+
+def _postmark_connection(settings, fake):
+    from django.core.mail import get_connection
+
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_API_URL": fake.url}
+    connection = get_connection("anymail.backends.postmark.EmailBackend")
+    connection.open()
+    esp._environment_read_once(connection)
+    return connection
+
+
+def _postmark_send(connection) -> None:
+    from anymail.message import AnymailMessage
+
+    AnymailMessage(subject="Your digest", body="Hello", from_email="digest@example.com",
+                   to=["reader@example.com"], connection=connection).send()
+
+
+@pytest.fixture
+def fake_postmark():
+    fake = FakePostmark().start()
+    yield fake
+    fake.stop()
+
+
+def test_a_proxy_in_the_environment_still_carries_the_esp_calls(settings, fake_postmark, monkeypatch):
+    # The environment is read once per sending connection, not per call: a proxy set
+    # there still applies (here one that is down, so the call fails to connect)...
+    from anymail.exceptions import AnymailRequestsAPIError
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    connection = _postmark_connection(settings, fake_postmark)
+    with pytest.raises(AnymailRequestsAPIError):
+        _postmark_send(connection)
+    assert fake_postmark.total_accepted() == 0
+
+
+def test_no_proxy_in_the_environment_still_bypasses_the_proxy(settings, fake_postmark, monkeypatch):
+    # ... and NO_PROXY still takes the ESP's host out of it.
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    connection = _postmark_connection(settings, fake_postmark)
+    _postmark_send(connection)
+    assert fake_postmark.total_accepted() == 1
