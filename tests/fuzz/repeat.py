@@ -7,7 +7,9 @@ seed, and stop at the first failure (`make fuzz RUNS=20`).
 Each run is `make test`'s command (config/devrun.py: the same DATABASE_URL and
 REDIS_URL) on tests/fuzz with the "fuzz-local" profile (tests/fuzz/strategies.py:
 1,000 examples per endpoint, not derandomized) and `--hypothesis-seed`, so 20 runs
-try 20 different sets of inputs, and a failing run is replayed exactly by its seed.
+try 20 different sets of inputs, and a failing run is replayed exactly by its seed
+(with a seed given, Hypothesis reads and writes no example database: the seed is
+the replay).
 A failure prints Hypothesis' falsifying example, then the seed and how to replay
 it; the last line says how many runs passed."""
 
