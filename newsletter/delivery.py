@@ -118,7 +118,7 @@ from .journal import (
 )
 from .models import Delivery, Edition, Topic
 from .ranking import ranking_data_load
-from .sql import rows_update
+from .sql import row_update, rows_update
 from .tasks import digest_send_batch as digest_send_batch_task
 
 logger = logging.getLogger(__name__)
@@ -582,12 +582,12 @@ def delivery_mark_sent(*, delivery: Delivery) -> int:
     provider's message id, what the reader got. Only while its claim still holds
     it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
     it no longer held it. One UPDATE by primary key."""
-    return Delivery.objects.filter(
-        pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
-    ).update(
-        status=Delivery.Status.SENT, attempts=delivery.attempts, sent_at=delivery.sent_at,
-        provider_message_id=delivery.provider_message_id, error="", paper_ids=delivery.paper_ids,
-        lease_expires_at=None, updated_at=delivery.claimed_at,
+    return row_update(
+        model=Delivery, pk=delivery.pk,
+        values={"status": Delivery.Status.SENT, "attempts": delivery.attempts, "sent_at": delivery.sent_at,
+                "provider_message_id": delivery.provider_message_id, "error": "",
+                "paper_ids": delivery.paper_ids, "lease_expires_at": None, "updated_at": delivery.claimed_at},
+        where={"status": Delivery.Status.SENDING, "claimed_at": delivery.claimed_at},
     )
 
 
