@@ -6,9 +6,9 @@ libraries).
 anymail's view class for the ESP still does the ESP-specific work, called step by
 step so each failure has its own answer, decided where it happens:
 
-- credentials (anymail's basic auth of ANYMAIL["WEBHOOK_SECRET"], plus any
-  signature the ESP adds) missing or wrong, or no secret configured: 401 with
-  WWW-Authenticate, and nothing is read;
+- credentials (anymail's basic auth of ANYMAIL["WEBHOOK_SECRET"], checked before
+  anything of the ESP is built, plus any signature the ESP adds) missing or wrong,
+  or no secret configured: 401 with WWW-Authenticate, and nothing is read;
 - a body the ESP's parser cannot read, or events whose fields have the wrong types
   or values we cannot store (newsletter/webhooks.py, tracking_event_problem): 400,
   and no event of the body is acted on;
@@ -24,6 +24,7 @@ import logging
 from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
 from anymail.signals import AnymailTrackingEvent, tracking
 from anymail.utils import get_anymail_setting
+from anymail.webhooks.base import AnymailBasicAuthMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -36,6 +37,13 @@ logger = logging.getLogger(__name__)
 # not JSON (ValueError), a list where an object was expected (TypeError,
 # AttributeError), a missing field (KeyError, IndexError), bytes that are not UTF-8.
 _UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, AnymailError)
+
+
+class _WebhookCredentials(AnymailBasicAuthMixin):
+    """anymail's basic auth of ANYMAIL["WEBHOOK_SECRET"], without any ESP's view:
+    it reads no ESP setting, so it can be built whatever the ESP's configuration."""
+
+    esp_name = "ESP"
 
 
 def _unauthorized() -> HttpResponse:
@@ -58,10 +66,15 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
         # never suppress or unsubscribe a reader.
         logger.error("tracking webhook refused: WEBHOOK_SECRET is not set")
         return _unauthorized()
-    view = view_class()
-    view.setup(request)
     try:
-        view.run_validators(request)
+        # anymail's basic auth alone first, before the ESP's view is built: a view
+        # whose ESP settings are missing (Mailgun's signing key, boto3 for Amazon
+        # SES: check --deploy's digest.E007) raises on construction, and only the
+        # ESP, which has the credentials, may ever see that error (a 500 it retries).
+        _WebhookCredentials().run_validators(request)
+        view = view_class()
+        view.setup(request)
+        view.run_validators(request)  # the credentials again, and the ESP's signature
     except AnymailWebhookValidationFailure:
         return _unauthorized()
     try:

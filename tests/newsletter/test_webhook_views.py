@@ -4,10 +4,13 @@ credentials are a 401, and a body we cannot record is a 400 that changes nothing
 
 import base64
 import json
+import types
 
 import pytest
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.test import Client
+from django.urls import include
+from django.urls import path as url_path
 
 from newsletter.models import DeliveryEvent
 from subscribers.models import Subscriber, Suppression
@@ -50,6 +53,43 @@ def test_every_anymail_url_answers_anonymous_requests_without_a_5xx():
     assert {path for (method, path), status in answers.items() if status != 404} == {URL}
     assert answers[("post", URL)] == 401 and answers[("head", URL)] == 200
     assert answers[("get", URL)] == 405
+
+
+def _anymail_esps() -> list[str]:
+    """Every ESP anymail has a tracking webhook for (14 in anymail 13)."""
+    suffix = "_tracking_webhook"
+    return sorted({p.name.removesuffix(suffix) for p in anymail_urlpatterns
+                   if p.name and p.name.endswith(suffix)})
+
+
+def _urlconf_routing(esp: str) -> types.ModuleType:
+    """The site's URLs with WEBHOOK_ESP=esp: its /anymail/ route is `esp`'s alone."""
+    from config import urls
+    from newsletter.webhook_views import tracking_urlpatterns
+
+    module = types.ModuleType(f"urls_webhook_{esp}")
+    module.urlpatterns = [
+        url_path("anymail/", include(tracking_urlpatterns(esp=esp))),
+        *[p for p in urls.urlpatterns if not str(p.pattern).startswith("anymail/")],
+    ]
+    return module
+
+
+@pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
+@pytest.mark.parametrize("esp", _anymail_esps())
+def test_whichever_esp_is_routed_anonymous_requests_never_get_a_5xx(settings, esp):
+    """Also when the routed ESP lacks its own settings (Mailgun's signing key, boto3
+    for Amazon SES; check --deploy says so, digest.E007): the credentials are
+    checked before the ESP's view is built, so only the ESP itself could meet that
+    error, never an anonymous request."""
+    settings.ROOT_URLCONF = _urlconf_routing(esp)
+    anonymous = Client(raise_request_exception=False)
+    url = f"/anymail/{esp}/tracking/"
+    answers = {(method, path): getattr(anonymous, method)(path).status_code
+               for path in _anymail_paths() for method in ("get", "post")}
+    assert not {k: v for k, v in answers.items() if v >= 500}
+    assert answers[("post", url)] == 401 and answers[("get", url)] == 405
+    assert {path for (_, path), status in answers.items() if status != 404} == {url}
 
 
 def test_an_unknown_esp_routes_no_webhook_at_all():
