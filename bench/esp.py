@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -30,36 +29,23 @@ ESP_RATE_SUBSCRIBERS = 1_000
 ESP_RATE_LATENCY_MS = 100
 # Where the workers report each provider call's duration (a Redis list).
 ESP_CALLS_KEY = "bench:esp-calls"
-# How often a worker pushes the durations it collected.
-ESP_CALLS_FLUSH_SECONDS = 0.5
 
 
 def esp_calls_record() -> None:
-    """In a benchmark worker: each provider call's duration goes to a Redis list the
-    parent reads (mail.esp.esp_send, the one function that calls the ESP, wrapped in
-    this process: a measurement only)."""
+    """In a benchmark worker: after each batch, its provider calls' durations
+    (BatchOutcome.call_seconds, from the ledger's public `batch_sent` signal) go to a
+    Redis list the parent reads."""
     import redis
 
-    from mail import esp
+    from newsletter.delivery import batch_sent
 
-    send = esp.esp_send
-    durations: list[float] = []
     client = redis.Redis.from_url(settings.REDIS_URL)
 
-    def timed_send(message, **kwargs):
-        call = send(message, **kwargs)
-        durations.append(call.seconds)
-        return call
+    def record(sender, outcome, **kwargs) -> None:
+        if outcome.call_seconds:
+            client.rpush(ESP_CALLS_KEY, *(f"{d:.6f}" for d in outcome.call_seconds))
 
-    def flush() -> None:
-        while True:
-            time.sleep(ESP_CALLS_FLUSH_SECONDS)
-            taken = [durations.pop() for _ in range(len(durations))]
-            if taken:
-                client.rpush(ESP_CALLS_KEY, *(f"{d:.6f}" for d in taken))
-
-    esp.esp_send = timed_send
-    threading.Thread(target=flush, daemon=True).start()
+    batch_sent.connect(record, weak=False)
 
 
 def esp_runs(bench: Bench, db: BenchDatabase) -> dict:
@@ -89,7 +75,7 @@ def esp_runs(bench: Bench, db: BenchDatabase) -> dict:
             calls.delete(ESP_CALLS_KEY)
             bench.write(f"{label}:")
             row = celery_run(bench, db, count, env_extra=env)
-            time.sleep(2 * ESP_CALLS_FLUSH_SECONDS)  # the workers' last call durations
+            time.sleep(1)  # the last batches' call durations, pushed as each one ends
             durations = sorted(float(d) for d in calls.lrange(ESP_CALLS_KEY, 0, -1))
             row.update({
                 "label": label, "latency_ms": latency_ms, "rate": rate,

@@ -10,9 +10,9 @@ audience. A child prints its result as one JSON line.
   (the workers are `--phase worker`);
 - papers, audience, reset: the data (bench/data.py).
 
-Measurements only, never a change of behaviour: per-digest times come from
-wrapping the public `newsletter.digest.digest_make` in this process, statements
-are counted with `connection.execute_wrapper`."""
+Measurements only, never a change of behaviour: per-digest times come from what
+each batch returns (`BatchOutcome.made_seconds`), statements are counted with
+`connection.execute_wrapper`, nothing of the apps is patched."""
 
 from __future__ import annotations
 
@@ -45,33 +45,7 @@ FLOOR_SAMPLE = 25
 # The Celery run gives up after this long (the target is 100,000 digests in 3 minutes).
 CELERY_TIMEOUT_SECONDS = 900
 
-# --- Measuring: the email backend, the digest's making, the garbage collector -------
-
-_send_times: list[float] = []
-# Per batch: how long each reader's digest took to make, and whether it was to be
-# sent (see _per_digest_times).
-_make_times: list[tuple[float, bool]] = []
-
-
-def _digest_make_timed() -> None:
-    """Time the making of each digest (newsletter.digest.digest_make, the one public
-    function that makes a digest; the batch calls it through its module) by wrapping
-    it in this process: a measurement, not a change of behaviour."""
-    from newsletter import digest
-
-    if getattr(digest.digest_make, "bench_timed", False):
-        return
-    make = digest.digest_make
-
-    def timed_make(*args, **kwargs):
-        started = time.perf_counter()
-        made = make(*args, **kwargs)
-        _make_times.append((time.perf_counter() - started, made.message is not None))
-        return made
-
-    timed_make.bench_timed = True
-    digest.digest_make = timed_make
-
+# --- Measuring: the email backend, the garbage collector, statements -----------------
 
 def _gc_timer() -> Callable[[], float]:
     """The time the garbage collector runs during the send, for the report."""
@@ -106,15 +80,15 @@ def _query_counter(counted: list[int]):
     return wrapper
 
 
-def _per_digest_times(batch_started: float, batch_ended: float) -> list[float]:
-    """Each sent digest's share of its batch: the time to make it, plus an equal
-    share of the rest of the batch (claim, loads, the sends that overlap the making,
-    waiting for the last ones, the ledger write) and of the readers skipped."""
-    made = [seconds for seconds, to_send in _make_times if to_send]
-    if not _send_times or len(made) != len(_send_times):
-        n = max(len(_send_times), 1)  # something failed: fall back to the batch's mean
-        return [(batch_ended - batch_started) / n] * len(_send_times)
-    shared = (batch_ended - batch_started) - sum(s for s, _ in _make_times)
+def _per_digest_times(outcome, batch_seconds: float) -> list[float]:
+    """Each sent digest's share of its batch: the time to make it (the batch's
+    BatchOutcome.made_seconds), plus an equal share of the rest of the batch (claim,
+    loads, the sends that overlap the making, waiting for the last ones, the ledger
+    writes) and of the readers skipped."""
+    made, sent = outcome.made_seconds, len(outcome.sent)
+    if not made or len(made) != sent:
+        return [batch_seconds / max(sent, 1)] * sent  # something failed: the batch's mean
+    shared = batch_seconds - sum(made)
     return [m + shared / len(made) for m in made]
 
 
@@ -125,7 +99,7 @@ def _bench_backend_class():
         """anymail's test backend (it builds the ESP payload from the message like a
         real ESP backend) that forgets each message once handed over, instead of
         keeping all of them in mail.outbox and finding each one's id by a linear
-        search there; it notes when each send finished."""
+        search there."""
 
         counter = 0
 
@@ -138,7 +112,6 @@ def _bench_backend_class():
 
             response = super().post_to_esp(payload, message)
             mail.outbox.clear()
-            _send_times.append(time.perf_counter())
             return response
 
     return BenchEmailBackend
@@ -245,22 +218,19 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
     per_digest: list[float] = []
     queries: list[int] = []
     total, done, last_report = len(delivery_ids), 0, 0.0
-    _digest_make_timed()
     # As every Celery worker process does when it starts (config/celery.py).
     from config.celery import gc_tune
 
     gc_tune()
     gc_time = _gc_timer()
     for batch in chunked(delivery_ids):
-        _send_times.clear()
-        _make_times.clear()
         batch_started = time.perf_counter()
         counted = [0]
         with connection.execute_wrapper(_query_counter(counted)):
-            digest_send_batch(delivery_ids=batch, now=BENCH_NOW)
+            outcome = digest_send_batch(delivery_ids=batch, now=BENCH_NOW)
         batch_ended = time.perf_counter()
         queries.append(counted[0])
-        per_digest.extend(_per_digest_times(batch_started, batch_ended))
+        per_digest.extend(_per_digest_times(outcome, batch_ended - batch_started))
         done += len(batch)
         if batch_ended - last_report > 2 or done == total:
             last_report = batch_ended

@@ -1,5 +1,5 @@
 """What a provider's error means for the sender: try again later, or give up on
-this message. Used by the digest ledger (newsletter/delivery.py, rule 4)."""
+this message. Used by the digest ledger (newsletter/sending.py, rule 4)."""
 
 from __future__ import annotations
 

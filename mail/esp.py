@@ -5,7 +5,7 @@ call from a pool of ESP_SEND_THREADS threads per worker process (`esp_pool`), ea
 with its own anymail connection kept open across batches (HTTP keep-alive), so a
 worker has many calls in flight while it goes on making digests. What the calls
 mean for the ledger (journal, outcomes) stays with the caller,
-newsletter/delivery.py.
+newsletter/sending.py.
 
 The ESP's limits are shared by every worker: a rate (calls per second) and a cap
 on calls in flight, kept in Redis so two workers, or twenty, stay under them
@@ -16,7 +16,7 @@ back after the provider call; `esp_slow_down` is what a 429 does: the shared rat
 halves (once per second at most, however many calls met the same 429) and every
 worker pauses for a moment, then the rate climbs back to the configured one over
 about RECOVERY_SECONDS. A 429 therefore slows the send down instead of failing it
-(newsletter/delivery.py retries the refused call after its next slot).
+(newsletter/sending.py retries the refused call after its next slot).
 
 The rate is a GCRA (generic cell rate algorithm) schedule: each call is given the
 next free instant ("theoretical arrival time", one interval after the previous

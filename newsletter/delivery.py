@@ -7,7 +7,10 @@ create each row once — and queues batches of delivery ids after commit
 (`deliveries_queue`, the one queueing function: "send now" and "retry failed" in
 the admin use it too). `digest_send_batch` claims its rows, makes each reader's
 digest (newsletter/digest.py) from data loaded once for the batch, sends over one
-connection, and records each outcome. This module is the ledger only.
+connection, and records each outcome. This module is the ledger only: it runs
+the dispatch, the batch and the sweep; claims and leases are newsletter/leases.py,
+a batch's sends and outcomes newsletter/sending.py, the journal
+newsletter/journal.py, who is due newsletter/due.py.
 
 The ledger rules (what "exactly once" means here):
 1. A row is sent only by whoever moves it pending -> sending (`deliveries_claim`:
@@ -63,14 +66,11 @@ The ledger rules (what "exactly once" means here):
    rows by then, the worker holding the message died, and the message would stay
    invisible in Redis for the visibility timeout. A dispatched row never taken for
    stale_after() had its message lost with the broker.
-4. Transient provider errors (timeouts, connection errors, 5xx) stop the batch
-   (more requests would meet the same outage): no further call starts, the failed
-   row and the rest go back to pending and the task retries them with exponential
-   backoff and jitter, up to MAX_ATTEMPTS. A 429 slows every worker down (the
-   shared rate of mail/esp.py halves) and the same message is tried again after its
-   next slot; only a 429 lasting esp.THROTTLED_RETRY_SECONDS stops the batch.
-   Permanent errors (refused or invalid address, other 4xx) fail that row only,
-   with the reason, and the batch goes on.
+4. Transient provider errors (timeouts, connection errors, 5xx) stop the batch:
+   no further call starts, the rest go back to pending and the task retries them
+   with backoff, up to sending.MAX_ATTEMPTS; a 429 slows every worker down
+   (mail/esp.py). Permanent errors fail that row only, and the batch goes on
+   (newsletter/sending.py).
 What a Redis restart without persistence loses: the queued batches (rule 3's sweep
 re-queues their rows) and the journal. The journal of rows already marked sent is
 not needed any more (rule 2); rows not attempted are fenced by the claim; so only
@@ -84,50 +84,31 @@ import datetime as dt
 import logging
 import random
 import time
-from collections.abc import Collection, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future
-from concurrent.futures import wait as futures_wait
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import islice
 
-import redis
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db import utils as db_utils
 from django.db.models import Prefetch, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
-from mail import esp
-from mail.errors import error_describe, error_is_transient
 from subscribers.suppression import emails_suppressed
 
-from . import digest
+from . import leases
 from .digest_render import DigestProof
-from .due import subscriber_still_receiving, subscribers_due
+from .due import subscribers_due
 from .editions import edition_current, edition_freeze
-from .journal import (
-    ATTEMPTING,
-    SENT_PREFIX,
-    LeaseLost,
-    journal_attempt,
-    journal_forget,
-    journal_key,
-    journal_revoke,
-    journal_write_many,
-)
+from .journal import ATTEMPTING, SENT_PREFIX, journal_revoke
+from .leases import BatchLease, deliveries_claim
 from .models import Delivery, Edition, Topic
 from .ranking import ranking_data_load
-from .sql import rows_update
+from .sending import BatchOutcome, BatchSender, digest_prepare, outcomes_record
 from .tasks import digest_send_batch as digest_send_batch_task
 
 logger = logging.getLogger(__name__)
 
-# How long a claim holds without a heartbeat (rule 3): far longer than a heartbeat
-# takes to come (every HEARTBEAT_SECONDS), far shorter than the task time limit
-# that decided staleness before leases.
-LEASE_SECONDS = 60
-HEARTBEAT_SECONDS = 15
 # How often beat runs the lease sweep (newsletter/schedules.py has the schedule).
 SETTLE_EVERY_SECONDS = 20
 # Readers per batch task. Big enough that the per-batch loads (papers, topic scores,
@@ -139,8 +120,6 @@ BATCH_SIZE = 100
 ANALYZE_AFTER_ROWS = 10_000
 # Rows written per INSERT when a dispatch creates its ledger rows.
 CREATE_CHUNK = 1000
-# Total tries of one delivery against transient provider errors.
-MAX_ATTEMPTS = 5
 # Backoff of retries: BASE x 2^retry seconds, capped, plus up to 50 % jitter so
 # batches hit by the same outage do not come back in lockstep.
 RETRY_BASE_SECONDS = 60
@@ -228,87 +207,17 @@ def digests_dispatch(*, now: dt.datetime | None = None) -> int:
     return len(edition_dispatch(edition=edition, now=now))
 
 
-# --- Claiming and sending ------------------------------------------------------------
+# --- The batch ------------------------------------------------------------------------
 
-
-def deliveries_claim(*, delivery_ids: Sequence[int], now: dt.datetime) -> list[int]:
-    """Move pending rows to sending; return the ids this caller now owns."""
-    # Rows are found by primary key only and their status checked here, under the
-    # lock: with `status = 'pending'` in the WHERE, PostgreSQL used the status index
-    # and walked every pending entry of the morning's dispatch (dead ones included)
-    # in every batch, so a batch cost more the larger the audience.
-    with transaction.atomic():
-        rows = (
-            Delivery.objects.select_for_update(skip_locked=True)
-            .filter(id__in=list(delivery_ids))
-            .values_list("id", "status")
-        )
-        ids = [pk for pk, status in rows if status == Delivery.Status.PENDING]
-        if ids:
-            Delivery.objects.filter(id__in=ids).update(
-                status=Delivery.Status.SENDING, claimed_at=now, updated_at=now,
-                lease_expires_at=now + dt.timedelta(seconds=LEASE_SECONDS),
-            )
-    return ids
-
-
-def deliveries_reserve(*, delivery_ids: Sequence[int], now: dt.datetime | None = None) -> int:
-    """A worker took a batch's message off the queue (Celery's task_received): its
-    pending rows hold a lease until the batch starts and claims them. If that worker
-    dies first, its message stays invisible in Redis for the visibility timeout (an
-    hour); the lease lets the sweep re-queue the rows a minute later instead (rule 3)."""
-    lease = (now or timezone.now()) + dt.timedelta(seconds=LEASE_SECONDS)
-    return (
-        Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease))
-        .update(lease_expires_at=lease)
-    )
-
-
-def deliveries_lease_renew(*, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> int:
-    """The heartbeat: push forward the lease of the rows this claim still holds;
-    return how many it still holds (fewer: the sweep took some, rule 3)."""
-    return Delivery.objects.filter(
-        id__in=list(delivery_ids), status=Delivery.Status.SENDING, claimed_at=claimed_at
-    ).update(lease_expires_at=timezone.now() + dt.timedelta(seconds=LEASE_SECONDS))
-
-
-class _Lease:
-    """A batch's claim, renewed at most every HEARTBEAT_SECONDS by beat(), which the
-    batch calls between digests and while it waits for its provider calls."""
-
-    def __init__(self, *, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> None:
-        self.delivery_ids = list(delivery_ids)
-        self.claimed_at = claimed_at
-        self.renewed = time.monotonic()
-
-    def beat(self) -> None:
-        if time.monotonic() - self.renewed < HEARTBEAT_SECONDS:
-            return
-        try:
-            held = deliveries_lease_renew(delivery_ids=self.delivery_ids, claimed_at=self.claimed_at)
-        except Exception:  # the database is away: the lease may lapse, the journal fences
-            logger.exception("could not renew the lease of %s deliveries", len(self.delivery_ids))
-            return
-        self.renewed = time.monotonic()
-        if held < len(self.delivery_ids):
-            logger.warning("lease lost on %s of %s deliveries",
-                           len(self.delivery_ids) - held, len(self.delivery_ids))
+# Sent after every batch with `outcome` (its BatchOutcome): for measurements and
+# monitoring; nothing in the apps listens. The benchmark's workers time the provider
+# calls with it (bench/esp.py).
+batch_sent = Signal()
 
 
 def retry_countdown(retries: int) -> int:
     base = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries)
     return int(base + random.uniform(0, base / 2))
-
-
-@dataclass
-class BatchOutcome:
-    sent: list[int] = field(default_factory=list)
-    failed: list[int] = field(default_factory=list)
-    skipped: list[int] = field(default_factory=list)
-    retry: list[int] = field(default_factory=list)  # back to pending; the task retries them
-    lost: list[int] = field(default_factory=list)  # the sweep took them (the lease lapsed)
-    call_seconds: list[float] = field(default_factory=list)  # each sent message's provider call
 
 
 # Columns a batch never reads: not loaded, as turning timestamps into aware
@@ -349,18 +258,18 @@ def digest_send_batch(
     Each digest goes to the sending threads as soon as it is made, so the provider
     calls of the first readers are in flight while the next digests are made. Rows
     sent back to pending for a retry hold a lease until `retry_in` seconds (the
-    task's countdown) plus LEASE_SECONDS."""
+    task's countdown) plus leases.LEASE_SECONDS."""
     now = now or timezone.now()
     started = time.monotonic()
     outcome = BatchOutcome()
     claimed = deliveries_claim(delivery_ids=delivery_ids, now=now)
     if not claimed:
         return outcome
-    lease = _Lease(delivery_ids=claimed, claimed_at=now)
+    lease = BatchLease(delivery_ids=claimed, claimed_at=now)
     deliveries = _deliveries_load(claimed)
     for d in deliveries:
         d.claimed_at = now  # the journal key uses the claim time
-    sender = _BatchSender(outcome)
+    sender = BatchSender(outcome)
     try:
         suppressed = emails_suppressed(d.subscriber.email for d in deliveries)
         data_by_date = {}
@@ -369,16 +278,20 @@ def digest_send_batch(
             data_by_date[date] = ranking_data_load(date=date, subscriber_ids=subscriber_ids)
         proofs: dict[tuple[int, bool], DigestProof] = {}
         for delivery in deliveries:
-            prepared = _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome)
+            making = time.perf_counter()
+            prepared = digest_prepare(delivery=delivery, data_by_date=data_by_date, proofs=proofs,
+                                      suppressed=suppressed, now=now, outcome=outcome)
             if prepared is not None:
+                outcome.made_seconds.append(time.perf_counter() - making)
                 sender.submit(prepared)
             lease.beat()
     finally:
         # Whatever happened while making digests, the calls in flight are waited for
         # and recorded: their messages may have gone out.
         sender.wait(lease)
-        _outcomes_record(deliveries, now, retry_in=retry_in, recorded=sender.recorded)
+        outcomes_record(deliveries=deliveries, now=now, retry_in=retry_in, recorded=sender.recorded)
     _batch_log(deliveries, outcome, started)
+    batch_sent.send(sender=BatchOutcome, outcome=outcome)
     return outcome
 
 
@@ -399,224 +312,6 @@ def _batch_log(deliveries: list[Delivery], outcome: BatchOutcome, started: float
         "digest batch " + " ".join(f"{k}=%s" for k in fields), *fields.values(),
         extra={"digest_batch": fields},
     )
-
-
-@dataclass
-class _Prepared:
-    delivery: Delivery
-    message: object  # AnymailMessage
-    paper_ids: list[int]
-
-
-def _prepare_one(delivery, data_by_date, proofs, suppressed, now, outcome: BatchOutcome) -> _Prepared | None:
-    """Make one reader's digest (newsletter/digest.py); set the row's outcome in
-    memory when it is not to be sent (suppressed, left, nothing to send) or cannot
-    be made."""
-    subscriber = delivery.subscriber
-    if subscriber.email in suppressed:
-        delivery.status, delivery.error = Delivery.Status.SKIPPED, "address suppressed"
-        outcome.skipped.append(delivery.pk)
-        return None
-    if not subscriber_still_receiving(subscriber=subscriber, now=now):
-        # Left (or paused) after the dispatcher queued the row: the status was read
-        # at the claim, so nobody who left before their batch started is mailed
-        # (tests/chaos/test_fault_matrix.py).
-        delivery.status, delivery.error = Delivery.Status.SKIPPED, f"reader {subscriber.status}"
-        outcome.skipped.append(delivery.pk)
-        return None
-    edition = delivery.edition
-    try:
-        made = digest.digest_make(
-            edition=edition, subscriber=subscriber, data=data_by_date[edition.date],
-            delivery=delivery, proofs=proofs,
-        )
-    except Exception as exc:  # recorded on the row; the batch goes on
-        reason = error_describe(exc)
-        logger.exception("digest %s could not be made: %s", delivery.pk, reason)
-        delivery.status, delivery.error = Delivery.Status.FAILED, reason
-        outcome.failed.append(delivery.pk)
-        return None
-    if made.message is None:
-        delivery.status = Delivery.Status.SKIPPED
-        delivery.error = "nothing matched and the reader skips such days"
-        outcome.skipped.append(delivery.pk)
-        return None
-    return _Prepared(delivery, made.message, made.paper_ids)
-
-
-class _NotAttempted(Exception):
-    """The batch stopped (rule 4) before this message's provider call."""
-
-
-class _BatchSender:
-    """The batch's provider calls, made by the process's sending threads
-    (mail/esp.py). Each call keeps rule 2 on its own ("attempting" journalled right
-    before it, "sent:<id>" right after, then its row marked sent); once a call meets
-    a transient error no further call starts (rule 4). The rows are changed only
-    here, in the batch's own thread, as the calls' results come back: the batch
-    thread collects them after every digest it makes and while it waits."""
-
-    def __init__(self, outcome: BatchOutcome) -> None:
-        self.outcome = outcome
-        self.stopped: str | None = None  # why, set by the sending thread that met it
-        self.lease_lost = False
-        self.in_flight: dict[Future, _Prepared] = {}
-        # Rows already marked sent in the database, one by one (rule 2); the
-        # end-of-batch write leaves them out.
-        self.recorded: set[int] = set()
-        # The database refused a write: the rest of the batch's sent rows wait for
-        # the end-of-batch write (or, if that fails too, for the sweep and the journal).
-        self.database_failed = False
-
-    def submit(self, item: _Prepared) -> None:
-        if self.stopped is not None:
-            self._not_attempted(item)
-            return
-        future = esp.esp_pool().submit(self._call, item, journal_key(item.delivery))
-        self.in_flight[future] = item
-        self._collect(timeout=0)
-
-    def _call(self, item: _Prepared, key: str) -> esp.EspCall:
-        """In a sending thread: one message, journalled."""
-
-        def before_call() -> None:
-            if self.stopped is not None:
-                raise _NotAttempted(self.stopped)
-            journal_attempt(key)  # rule 3's fence: raises LeaseLost
-
-        try:
-            call = esp.esp_send(item.message, before_call=before_call)
-        except LeaseLost:
-            self.lease_lost, self.stopped = True, "lease lost"
-            raise
-        except _NotAttempted:
-            raise
-        except Exception as exc:
-            transient = error_is_transient(exc) or isinstance(exc, redis.RedisError)
-            if transient and item.delivery.attempts + 1 < MAX_ATTEMPTS:
-                self.stopped = error_describe(exc)
-            raise
-        journal_write_many([(key, f"{SENT_PREFIX}{call.message_id}")])
-        return call
-
-    def _collect(self, *, timeout: float | None) -> None:
-        done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
-        for future in done:
-            self._record(self.in_flight.pop(future), future)
-
-    def _record(self, item: _Prepared, future: Future) -> None:
-        delivery = item.delivery
-        try:
-            call = future.result()
-        except _NotAttempted:
-            self._not_attempted(item)
-            return
-        except LeaseLost:
-            # The sweep re-queued the row: it is no longer this batch's to record.
-            self.outcome.lost.append(delivery.pk)
-            return
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
-            delivery.attempts += 1
-            _send_failed(delivery, exc, self.outcome)
-            return
-        delivery.attempts += 1
-        delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
-        delivery.provider_message_id, delivery.error = call.message_id, ""
-        delivery.paper_ids = item.paper_ids
-        self.outcome.sent.append(delivery.pk)
-        self.outcome.call_seconds.append(call.seconds)
-        self._sent_write(delivery)
-
-    def _sent_write(self, delivery: Delivery) -> None:
-        """The row of a message the ESP took, marked sent at once (rule 2), so the
-        database alone knows it went out, whatever Redis loses afterwards."""
-        if self.database_failed:
-            return
-        try:
-            held = delivery_mark_sent(delivery=delivery)
-        except db_utils.Error:  # e.g. the connection dropped: the batch goes on
-            logger.exception("digest %s sent, but its row could not be marked sent yet", delivery.pk)
-            self.database_failed = True
-            return
-        self.recorded.add(delivery.pk)
-        if not held:
-            # The lease lapsed during the call and the sweep settled the row from the
-            # journal: "sent:<id>" (marked sent) or "attempting" (re-queued, rule 3).
-            logger.warning("digest %s went out after the sweep had taken its row", delivery.pk)
-
-    def _not_attempted(self, item: _Prepared) -> None:
-        if self.lease_lost:
-            self.outcome.lost.append(item.delivery.pk)
-            return
-        delivery = item.delivery
-        delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {self.stopped}"
-        self.outcome.retry.append(delivery.pk)
-
-    def wait(self, lease: _Lease) -> None:
-        """Until every call has come back, renewing the lease meanwhile."""
-        while self.in_flight:
-            self._collect(timeout=HEARTBEAT_SECONDS / 3)
-            lease.beat()
-
-
-def _send_failed(delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> str | None:
-    """Record a failed send on its row; return the reason when the error is transient
-    and should stop the batch (rule 4)."""
-    reason = error_describe(exc)
-    transient = error_is_transient(exc) or isinstance(exc, redis.RedisError)
-    if transient and delivery.attempts < MAX_ATTEMPTS:
-        logger.warning("digest %s: transient error, will retry: %s", delivery.pk, reason)
-        delivery.status, delivery.error = Delivery.Status.PENDING, reason
-        outcome.retry.append(delivery.pk)
-        return reason
-    if transient:
-        reason = f"gave up after {delivery.attempts} attempts: {reason}"
-    logger.error("digest %s failed: %s", delivery.pk, reason)
-    delivery.status, delivery.error = Delivery.Status.FAILED, reason
-    outcome.failed.append(delivery.pk)
-    return None
-
-
-def delivery_mark_sent(*, delivery: Delivery) -> int:
-    """Mark one row sent as its provider call returns (rule 2): status, the
-    provider's message id, what the reader got. Only while its claim still holds
-    it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
-    it no longer held it. One UPDATE by primary key."""
-    return Delivery.objects.filter(
-        pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
-    ).update(
-        status=Delivery.Status.SENT, attempts=delivery.attempts, sent_at=delivery.sent_at,
-        provider_message_id=delivery.provider_message_id, error="", paper_ids=delivery.paper_ids,
-        lease_expires_at=None, updated_at=delivery.claimed_at,
-    )
-
-
-def _outcomes_record(
-    deliveries: list[Delivery], now: dt.datetime, *, retry_in: int, recorded: Collection[int],
-) -> None:
-    """One UPDATE for the rest of the batch (failed, skipped, back to pending, and
-    sent rows not `recorded` one by one), of the rows this claim still holds (a row
-    the sweep took meanwhile is left alone: rule 3). A row still `sending` here (an
-    exception escaped mid-batch) stays `sending` for deliveries_resolve_stale to
-    settle from the journal once its lease lapses."""
-    settled = [d for d in deliveries if d.status != Delivery.Status.SENDING]
-    journal_keys = [journal_key(d) for d in settled]
-    done = [d for d in settled if d.pk not in recorded]
-    retry_lease = timezone.now() + dt.timedelta(seconds=retry_in + LEASE_SECONDS)
-    for d in done:
-        d.updated_at = now
-        d.lease_expires_at = None
-        if d.status == Delivery.Status.PENDING:
-            d.claimed_at = None
-            d.lease_expires_at = retry_lease
-    if done:
-        rows_update(
-            objects=done,
-            fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
-                    "provider_message_id", "error", "paper_ids", "updated_at"],
-            where={"status": Delivery.Status.SENDING, "claimed_at": now},
-        )
-    journal_forget(journal_keys)
 
 
 # --- Stale rows (rule 3) --------------------------------------------------------------
@@ -689,7 +384,7 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
             # "received"), and that worker died: Redis would hide it for an hour.
             lost = lost | Delivery.objects.filter(
                 status=Delivery.Status.PENDING, lease_expires_at__isnull=True,
-                updated_at__lt=now - dt.timedelta(seconds=LEASE_SECONDS),
+                updated_at__lt=now - dt.timedelta(seconds=leases.LEASE_SECONDS),
             )
         lost = lost.exclude(edition__on_hold=True).values_list("id", flat=True)
         lost_ids = [i for i in lost if i not in requeue]

@@ -15,7 +15,7 @@ def rows_update(
     the same single statement, without the CASE WHEN per row and per field that
     bulk_update builds, which cost more than rendering the digests (profile in
     docs/benchmarks.md). PostgreSQL and SQLite >= 3.33 both run UPDATE ... FROM a
-    VALUES CTE. Used by the ledger's end-of-batch write (newsletter/delivery.py).
+    VALUES CTE. Used by the ledger's end-of-batch write (newsletter/sending.py, outcomes_record).
     `where`: columns a row must still hold (field name -> value) to be updated; the
     ledger's write only touches rows still held by its own claim."""
     if not objects:

@@ -61,11 +61,11 @@ def digest_send_batch(self, delivery_ids: list[int]) -> dict:
 @task_received.connect
 def _batch_received(sender=None, request=None, **kwargs) -> None:
     """A worker took a batch's message off the queue: lease its rows until the batch
-    runs (newsletter/delivery.py, deliveries_reserve). Not for a retry waiting for
+    runs (newsletter/leases.py, deliveries_reserve). Not for a retry waiting for
     its countdown: its rows already hold a lease until then."""
     if request is None or request.name != digest_send_batch.name or request.eta:
         return
-    from .delivery import deliveries_reserve
+    from .leases import deliveries_reserve
 
     ids = request.kwargs.get("delivery_ids") or (request.args[0] if request.args else [])
     try:

@@ -24,14 +24,14 @@ django.setup()
 
 from django.utils import timezone
 
-from newsletter import delivery
+from newsletter import delivery, leases
 
 delivery.BATCH_SIZE = int(os.environ.get("CHAOS_BATCH_SIZE", "25"))
 delivery.RETRY_BASE_SECONDS = 1
 delivery.RETRY_MAX_SECONDS = 2
 if os.environ.get("CHAOS_LEASE_SECONDS"):
-    delivery.LEASE_SECONDS = int(os.environ["CHAOS_LEASE_SECONDS"])
-    delivery.HEARTBEAT_SECONDS = max(1, delivery.LEASE_SECONDS // 4)
+    leases.LEASE_SECONDS = int(os.environ["CHAOS_LEASE_SECONDS"])
+    leases.HEARTBEAT_SECONDS = max(1, leases.LEASE_SECONDS // 4)
 
 
 def main(argv: list[str]) -> None:

@@ -14,7 +14,7 @@ from django.db import connection
 from django.utils import timezone
 
 from mail.errors import error_is_transient
-from newsletter import delivery
+from newsletter import delivery, leases, sending
 from newsletter.delivery import (
     deliveries_resolve_stale,
     digest_send_batch,
@@ -304,14 +304,14 @@ def test_a_4xx_from_the_esp_is_permanent():
 
 def test_transient_errors_give_up_after_max_attempts(edition, scripted):
     reader = _reader()
-    scripted.script[reader.email] = [TimeoutError("down")] * delivery.MAX_ATTEMPTS
+    scripted.script[reader.email] = [TimeoutError("down")] * sending.MAX_ATTEMPTS
     ids = _pending(edition, [reader])
 
-    assert _run_with_retries(ids) == delivery.MAX_ATTEMPTS - 1
+    assert _run_with_retries(ids) == sending.MAX_ATTEMPTS - 1
 
     row = Delivery.objects.get()
-    assert row.status == "failed" and row.attempts == delivery.MAX_ATTEMPTS
-    assert row.error.startswith(f"gave up after {delivery.MAX_ATTEMPTS} attempts")
+    assert row.status == "failed" and row.attempts == sending.MAX_ATTEMPTS
+    assert row.error.startswith(f"gave up after {sending.MAX_ATTEMPTS} attempts")
     assert mail.outbox == []
 
 
@@ -336,7 +336,7 @@ def _claimed_then_killed(edition, readers, journal: dict):
     """Rows as a worker killed mid-batch leaves them: claimed, some journalled."""
     ids = _pending(edition, readers)
     claimed_at = NOW - delivery.stale_after() - dt.timedelta(minutes=1)
-    delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
+    leases.deliveries_claim(delivery_ids=ids, now=claimed_at)
     rows = {r.subscriber_id: r for r in Delivery.objects.all()}
     for reader, value in journal.items():
         journal_write_many([(journal_key(rows[reader.id]), value)])
@@ -365,11 +365,11 @@ def test_a_claim_is_a_lease_settled_once_it_is_not_renewed(edition, django_captu
     heartbeat and they are settled, long before the task time limit."""
     ids = _pending(edition, [_reader()])
     claimed_at = NOW - dt.timedelta(seconds=30)
-    delivery.deliveries_claim(delivery_ids=ids, now=claimed_at)
+    leases.deliveries_claim(delivery_ids=ids, now=claimed_at)
     assert deliveries_resolve_stale(now=NOW)["requeued"] == 0
     assert Delivery.objects.get().status == "sending"
 
-    lapsed = claimed_at + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)
+    lapsed = claimed_at + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
     assert lapsed - claimed_at < delivery.stale_after()
     with django_capture_on_commit_callbacks(execute=True):
         assert deliveries_resolve_stale(now=lapsed)["requeued"] == 1
@@ -397,9 +397,9 @@ def test_a_worker_that_lost_its_lease_sends_nothing_more(edition, scripted, one_
             assert time.monotonic() < deadline
             time.sleep(0.01)
         swept.append(deliveries_resolve_stale(
-            now=timezone.now() + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)))
+            now=timezone.now() + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)))
 
-    monkeypatch.setattr(delivery._Lease, "beat", freeze_after_the_first_message)
+    monkeypatch.setattr(leases.BatchLease, "beat", freeze_after_the_first_message)
     outcome = digest_send_batch(delivery_ids=ids)
 
     # The first row was settled sent, by the sweep from the journal or by the worker
@@ -422,7 +422,7 @@ def test_a_restarted_redis_losing_the_journal_sends_nobody_twice(
     is in the database already (ledger rule 2): nobody gets a second digest."""
     readers = [_reader() for _ in range(3)]
     ids = _pending(edition, readers)
-    record = delivery._outcomes_record
+    record = delivery.outcomes_record
     swept = []
 
     def redis_lost_and_worker_frozen_before_the_end(*args, **kwargs):
@@ -434,10 +434,10 @@ def test_a_restarted_redis_losing_the_journal_sends_nobody_twice(
         journal.delete(*keys)
         with django_capture_on_commit_callbacks(execute=True):  # the re-queued batch runs
             swept.append(deliveries_resolve_stale(
-                now=timezone.now() + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)))
+                now=timezone.now() + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)))
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(delivery, "_outcomes_record", redis_lost_and_worker_frozen_before_the_end)
+    monkeypatch.setattr(delivery, "outcomes_record", redis_lost_and_worker_frozen_before_the_end)
     outcome = digest_send_batch(delivery_ids=ids)
 
     assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers)
@@ -466,9 +466,9 @@ def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
     running it: Redis would hide the message for an hour; the lease on its pending
     rows lets the sweep re-queue them a minute later."""
     ids = _pending(edition, [_reader(), _reader()])
-    assert delivery.deliveries_reserve(delivery_ids=ids, now=NOW) == 2
+    assert leases.deliveries_reserve(delivery_ids=ids, now=NOW) == 2
     assert deliveries_resolve_stale(now=NOW + dt.timedelta(seconds=30))["requeued"] == 0
-    later = NOW + dt.timedelta(seconds=delivery.LEASE_SECONDS + 1)
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
     with django_capture_on_commit_callbacks(execute=True):
         assert deliveries_resolve_stale(now=later)["requeued"] == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}

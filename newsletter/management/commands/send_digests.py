@@ -16,6 +16,7 @@ from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble, edition_current
 from newsletter.ranking import ranking_data_load
 from newsletter.selectors import paper_date_newest
+from newsletter.sending import BatchOutcome
 
 
 class Command(BaseCommand):
@@ -66,7 +67,7 @@ class Command(BaseCommand):
             + (f", {len(totals.retry)} left pending for the dispatcher to retry" if totals.retry else "")
         )
 
-    def _progress(self, done: int, total: int, outcome: delivery.BatchOutcome) -> None:
+    def _progress(self, done: int, total: int, outcome: BatchOutcome) -> None:
         if total > delivery.BATCH_SIZE:
             self.stdout.write(f"  {done}/{total} processed, {len(outcome.sent)} sent")
 

@@ -1,0 +1,291 @@
+"""A batch's sends (rules 2 and 4 of newsletter/delivery.py, which runs the batch):
+each reader's digest made or the reason it is not sent (`digest_prepare`), the
+provider calls (`BatchSender`), what a failed call means (`send_error_is_transient`,
+`send_failed`), and the rows' outcomes (`delivery_mark_sent` as each call returns,
+`outcomes_record` for the rest at the end of the batch).
+
+Rule 4: transient provider errors (timeouts, connection errors, 5xx, the journal's
+Redis away) stop the batch, since more requests would meet the same outage: no
+further call starts, the failed row and the rest go back to pending and the task
+retries them with exponential backoff and jitter, up to MAX_ATTEMPTS. A 429 is
+mail/esp.py's to absorb (the shared rate halves, the same message is tried again
+after its next slot); only a 429 lasting esp.THROTTLED_RETRY_SECONDS reaches here.
+Permanent errors (refused or invalid address, other 4xx) fail that row only, with
+the reason, and the batch goes on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Collection
+from concurrent.futures import FIRST_COMPLETED, Future
+from concurrent.futures import wait as futures_wait
+from dataclasses import dataclass, field
+
+import redis
+from django.db import utils as db_utils
+from django.utils import timezone
+
+from mail import esp
+from mail.errors import error_describe, error_is_transient
+
+from . import digest, leases
+from .due import subscriber_still_receiving
+from .journal import (
+    SENT_PREFIX,
+    LeaseLost,
+    journal_attempt,
+    journal_forget,
+    journal_key,
+    journal_write_many,
+)
+from .models import Delivery
+from .sql import rows_update
+
+logger = logging.getLogger(__name__)
+
+# Total tries of one delivery against transient provider errors.
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class BatchOutcome:
+    """What a batch did, by delivery id, and how long its work took: the task
+    retries `retry`; send_digests reports the counts; the benchmark (bench/) reads
+    the durations."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)  # back to pending; the task retries them
+    lost: list[int] = field(default_factory=list)  # the sweep took them (the lease lapsed)
+    call_seconds: list[float] = field(default_factory=list)  # each sent message's provider call
+    # Each digest handed to the provider: how long making it took (rank, links,
+    # assembly, message), in the order they were made.
+    made_seconds: list[float] = field(default_factory=list)
+
+
+@dataclass
+class PreparedDigest:
+    delivery: Delivery
+    message: object  # AnymailMessage
+    paper_ids: list[int]
+
+
+def digest_prepare(
+    *, delivery: Delivery, data_by_date: dict, proofs: dict, suppressed: Collection[str],
+    now: dt.datetime, outcome: BatchOutcome,
+) -> PreparedDigest | None:
+    """Make one reader's digest (newsletter/digest.py); set the row's outcome in
+    memory when it is not to be sent (suppressed, left, nothing to send) or cannot
+    be made."""
+    subscriber = delivery.subscriber
+    if subscriber.email in suppressed:
+        delivery.status, delivery.error = Delivery.Status.SKIPPED, "address suppressed"
+        outcome.skipped.append(delivery.pk)
+        return None
+    if not subscriber_still_receiving(subscriber=subscriber, now=now):
+        # Left (or paused) after the dispatcher queued the row: the status was read
+        # at the claim, so nobody who left before their batch started is mailed
+        # (tests/chaos/test_fault_matrix.py).
+        delivery.status, delivery.error = Delivery.Status.SKIPPED, f"reader {subscriber.status}"
+        outcome.skipped.append(delivery.pk)
+        return None
+    edition = delivery.edition
+    try:
+        made = digest.digest_make(
+            edition=edition, subscriber=subscriber, data=data_by_date[edition.date],
+            delivery=delivery, proofs=proofs,
+        )
+    except Exception as exc:  # recorded on the row; the batch goes on
+        reason = error_describe(exc)
+        logger.exception("digest %s could not be made: %s", delivery.pk, reason)
+        delivery.status, delivery.error = Delivery.Status.FAILED, reason
+        outcome.failed.append(delivery.pk)
+        return None
+    if made.message is None:
+        delivery.status = Delivery.Status.SKIPPED
+        delivery.error = "nothing matched and the reader skips such days"
+        outcome.skipped.append(delivery.pk)
+        return None
+    return PreparedDigest(delivery, made.message, made.paper_ids)
+
+
+def send_error_is_transient(exc: BaseException) -> bool:
+    """Rule 4: an error worth retrying the batch for (the provider's, or the
+    journal's Redis away), as opposed to one that fails this row only."""
+    return error_is_transient(exc) or isinstance(exc, redis.RedisError)
+
+
+class NotAttempted(Exception):
+    """The batch stopped (rule 4) before this message's provider call."""
+
+
+class BatchSender:
+    """The batch's provider calls, made by the process's sending threads
+    (mail/esp.py). Each call keeps rule 2 on its own ("attempting" journalled right
+    before it, "sent:<id>" right after, then its row marked sent); once a call meets
+    a transient error no further call starts (rule 4). The rows are changed only
+    here, in the batch's own thread, as the calls' results come back: the batch
+    thread collects them after every digest it makes and while it waits."""
+
+    def __init__(self, outcome: BatchOutcome) -> None:
+        self.outcome = outcome
+        self.stopped: str | None = None  # why, set by the sending thread that met it
+        self.lease_lost = False
+        self.in_flight: dict[Future, PreparedDigest] = {}
+        # Rows already marked sent in the database, one by one (rule 2); the
+        # end-of-batch write leaves them out.
+        self.recorded: set[int] = set()
+        # The database refused a write: the rest of the batch's sent rows wait for
+        # the end-of-batch write (or, if that fails too, for the sweep and the journal).
+        self.database_failed = False
+
+    def submit(self, item: PreparedDigest) -> None:
+        if self.stopped is not None:
+            self._not_attempted(item)
+            return
+        future = esp.esp_pool().submit(self._call, item, journal_key(item.delivery))
+        self.in_flight[future] = item
+        self._collect(timeout=0)
+
+    def _call(self, item: PreparedDigest, key: str) -> esp.EspCall:
+        """In a sending thread: one message, journalled."""
+
+        def before_call() -> None:
+            if self.stopped is not None:
+                raise NotAttempted(self.stopped)
+            journal_attempt(key)  # rule 3's fence: raises LeaseLost
+
+        try:
+            call = esp.esp_send(item.message, before_call=before_call)
+        except LeaseLost:
+            self.lease_lost, self.stopped = True, "lease lost"
+            raise
+        except NotAttempted:
+            raise
+        except Exception as exc:
+            if send_error_is_transient(exc) and item.delivery.attempts + 1 < MAX_ATTEMPTS:
+                self.stopped = error_describe(exc)
+            raise
+        journal_write_many([(key, f"{SENT_PREFIX}{call.message_id}")])
+        return call
+
+    def _collect(self, *, timeout: float | None) -> None:
+        done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._record(self.in_flight.pop(future), future)
+
+    def _record(self, item: PreparedDigest, future: Future) -> None:
+        delivery = item.delivery
+        try:
+            call = future.result()
+        except NotAttempted:
+            self._not_attempted(item)
+            return
+        except LeaseLost:
+            # The sweep re-queued the row: it is no longer this batch's to record.
+            self.outcome.lost.append(delivery.pk)
+            return
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded on the row
+            delivery.attempts += 1
+            send_failed(delivery=delivery, exc=exc, outcome=self.outcome)
+            return
+        delivery.attempts += 1
+        delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
+        delivery.provider_message_id, delivery.error = call.message_id, ""
+        delivery.paper_ids = item.paper_ids
+        self.outcome.sent.append(delivery.pk)
+        self.outcome.call_seconds.append(call.seconds)
+        self._sent_write(delivery)
+
+    def _sent_write(self, delivery: Delivery) -> None:
+        """The row of a message the ESP took, marked sent at once (rule 2), so the
+        database alone knows it went out, whatever Redis loses afterwards."""
+        if self.database_failed:
+            return
+        try:
+            held = delivery_mark_sent(delivery=delivery)
+        except db_utils.Error:  # e.g. the connection dropped: the batch goes on
+            logger.exception("digest %s sent, but its row could not be marked sent yet", delivery.pk)
+            self.database_failed = True
+            return
+        self.recorded.add(delivery.pk)
+        if not held:
+            # The lease lapsed during the call and the sweep settled the row from the
+            # journal: "sent:<id>" (marked sent) or "attempting" (re-queued, rule 3).
+            logger.warning("digest %s went out after the sweep had taken its row", delivery.pk)
+
+    def _not_attempted(self, item: PreparedDigest) -> None:
+        if self.lease_lost:
+            self.outcome.lost.append(item.delivery.pk)
+            return
+        delivery = item.delivery
+        delivery.status, delivery.error = Delivery.Status.PENDING, f"not attempted: {self.stopped}"
+        self.outcome.retry.append(delivery.pk)
+
+    def wait(self, lease: leases.BatchLease) -> None:
+        """Until every call has come back, renewing the lease meanwhile."""
+        while self.in_flight:
+            self._collect(timeout=leases.HEARTBEAT_SECONDS / 3)
+            lease.beat()
+
+
+def send_failed(*, delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> None:
+    """Record a failed send on its row (in memory): back to pending for a retry when
+    the error is transient and attempts remain (rule 4), else failed with the reason."""
+    reason = error_describe(exc)
+    transient = send_error_is_transient(exc)
+    if transient and delivery.attempts < MAX_ATTEMPTS:
+        logger.warning("digest %s: transient error, will retry: %s", delivery.pk, reason)
+        delivery.status, delivery.error = Delivery.Status.PENDING, reason
+        outcome.retry.append(delivery.pk)
+        return
+    if transient:
+        reason = f"gave up after {delivery.attempts} attempts: {reason}"
+    logger.error("digest %s failed: %s", delivery.pk, reason)
+    delivery.status, delivery.error = Delivery.Status.FAILED, reason
+    outcome.failed.append(delivery.pk)
+
+
+def delivery_mark_sent(*, delivery: Delivery) -> int:
+    """Mark one row sent as its provider call returns (rule 2): status, the
+    provider's message id, what the reader got. Only while its claim still holds
+    it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
+    it no longer held it. One UPDATE by primary key."""
+    return Delivery.objects.filter(
+        pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
+    ).update(
+        status=Delivery.Status.SENT, attempts=delivery.attempts, sent_at=delivery.sent_at,
+        provider_message_id=delivery.provider_message_id, error="", paper_ids=delivery.paper_ids,
+        lease_expires_at=None, updated_at=delivery.claimed_at,
+    )
+
+
+def outcomes_record(
+    *, deliveries: list[Delivery], now: dt.datetime, retry_in: int, recorded: Collection[int],
+) -> None:
+    """One UPDATE for the rest of the batch (failed, skipped, back to pending, and
+    sent rows not `recorded` one by one), of the rows this claim still holds (a row
+    the sweep took meanwhile is left alone: rule 3). A row still `sending` here (an
+    exception escaped mid-batch) stays `sending` for deliveries_resolve_stale to
+    settle from the journal once its lease lapses. Rows sent back to pending hold a
+    lease until `retry_in` seconds (the task's countdown) plus LEASE_SECONDS."""
+    settled = [d for d in deliveries if d.status != Delivery.Status.SENDING]
+    journal_keys = [journal_key(d) for d in settled]
+    done = [d for d in settled if d.pk not in recorded]
+    retry_lease = timezone.now() + dt.timedelta(seconds=retry_in + leases.LEASE_SECONDS)
+    for d in done:
+        d.updated_at = now
+        d.lease_expires_at = None
+        if d.status == Delivery.Status.PENDING:
+            d.claimed_at = None
+            d.lease_expires_at = retry_lease
+    if done:
+        rows_update(
+            objects=done,
+            fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
+                    "provider_message_id", "error", "paper_ids", "updated_at"],
+            where={"status": Delivery.Status.SENDING, "claimed_at": now},
+        )
+    journal_forget(journal_keys)
