@@ -2,9 +2,8 @@
 exactly when one proxy is in front of it and only that proxy is published."""
 
 import re
-from pathlib import Path
 
-COMPOSE = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+from tests.compose import COMPOSE
 
 
 def _service(name: str) -> str:

@@ -16,6 +16,8 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.test import Client
 from django.test.signals import template_rendered
 
+from tests.compose import compose_app_setting
+
 pytestmark = pytest.mark.django_db
 
 
@@ -123,3 +125,19 @@ def test_refused_sign_ins_render_no_template_and_log_one_line(client, settings, 
     assert rendered.count("errors/too_many_attempts.html") <= 1, rendered
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "admin-login:user-ip:" in warnings[0], warnings
+
+
+def test_with_the_compose_configuration_forwarded_values_raise_no_login_limit(settings):
+    """TRUSTED_PROXY_COUNT as docker-compose.yml sets it; the visitor's values on the
+    left of what the proxy appended (see tests/subscribers/test_client_ip.py)."""
+    settings.TRUSTED_PROXY_COUNT = int(compose_app_setting("TRUSTED_PROXY_COUNT"))
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 3, 6
+    caddy, client = "172.18.0.5", "203.0.113.70"
+
+    def login(username: str, forged: str):
+        return _login(username, "guess", ip=caddy, HTTP_X_FORWARDED_FOR=f"{forged}, {client}")
+
+    assert [login("boss", f"10.2.2.{n}").status_code for n in range(4)] == [200, 200, 200, 429]
+    assert [login(f"user{n}", "not-an-ip").status_code for n in range(3)] == [200, 200, 429]
+    # The limits are the client's, not the proxy's: another client is not affected.
+    assert _login("boss", "guess", ip=caddy, HTTP_X_FORWARDED_FOR="198.51.100.71").status_code == 200

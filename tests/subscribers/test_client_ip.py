@@ -7,6 +7,7 @@ import pytest
 from django.test import override_settings
 
 from subscribers.models import ConsentRecord
+from tests.compose import compose_app_setting
 
 pytestmark = pytest.mark.django_db
 
@@ -56,6 +57,28 @@ def test_behind_the_compose_proxy_forged_entries_count_for_the_real_client(submi
     # Another client behind the same proxy is not affected.
     assert submit("other@example.com", ip=PROXY,
                   meta={"HTTP_X_FORWARDED_FOR": "198.51.100.20"}).status_code == 303
+
+
+@pytest.mark.parametrize("forged", ["198.51.100.{n}", "not-an-ip-{n}", "::1", ""])
+def test_with_the_compose_configuration_no_forwarded_value_raises_the_limit(submit, settings, forged):
+    """TRUSTED_PROXY_COUNT as docker-compose.yml sets it. Caddy replaces the header
+    with the address it received from (then nothing the visitor wrote arrives); a
+    proxy that appends keeps the visitor's values on the left, sent here."""
+    settings.TRUSTED_PROXY_COUNT = int(compose_app_setting("TRUSTED_PROXY_COUNT"))
+    settings.SUBSCRIBE_RATE_LIMIT_PER_IP, settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = 3, 100
+    statuses = [submit(f"p{n}@example.com", ip=PROXY,
+                       meta={"HTTP_X_FORWARDED_FOR": f"{forged.format(n=n)}, {CLIENT}"}).status_code
+                for n in range(5)]
+    assert statuses == [303, 303, 303, 429, 429]
+    assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
+
+
+def test_with_the_compose_configuration_not_an_ip_is_a_normal_answer(submit, settings):
+    settings.TRUSTED_PROXY_COUNT = int(compose_app_setting("TRUSTED_PROXY_COUNT"))
+    for forwarded in ["not-an-ip", f"{CLIENT}, not-an-ip", "not-an-ip, not-an-ip"]:
+        assert submit(f"{len(forwarded)}@example.com", ip=PROXY,
+                      meta={"HTTP_X_FORWARDED_FOR": forwarded}).status_code == 303
+    assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {PROXY}
 
 
 def test_x_forwarded_proto_is_not_trusted_without_a_proxy(client, settings):
