@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import deque
 from collections.abc import Collection
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
@@ -40,7 +41,7 @@ from .journal import (
     journal_write_many,
 )
 from .models import Delivery
-from .sql import rows_update
+from .sql import row_update, rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ class BatchSender:
         self.stopped: str | None = None  # why, set by the sending thread that met it
         self.lease_lost = False
         self.in_flight: dict[Future, PreparedDigest] = {}
+        # Calls that came back, appended by their sending thread (deque.append is atomic).
+        self.finished: deque[Future] = deque()
         # Rows already marked sent in the database, one by one (rule 2); the
         # end-of-batch write leaves them out.
         self.recorded: set[int] = set()
@@ -147,6 +150,7 @@ class BatchSender:
             return
         future = esp.esp_pool().submit(self._call, item, journal_key(item.delivery))
         self.in_flight[future] = item
+        future.add_done_callback(self.finished.append)
         self._collect(timeout=0)
 
     def _call(self, item: PreparedDigest, key: str) -> esp.EspCall:
@@ -172,7 +176,18 @@ class BatchSender:
         return call
 
     def _collect(self, *, timeout: float | None) -> None:
-        done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
+        if timeout == 0:
+            # After every digest: the calls that finished since, as their threads
+            # noted them, instead of futures.wait installing a waiter on (and removing
+            # it from) every call in flight under all their locks (~5 % of a worker's
+            # CPU in a profile; 125-150 us per look at 100 calls in flight).
+            done = []
+            while self.finished:
+                future = self.finished.popleft()
+                if future in self.in_flight:
+                    done.append(future)
+        else:
+            done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             self._record(self.in_flight.pop(future), future)
 
@@ -253,12 +268,12 @@ def delivery_mark_sent(*, delivery: Delivery) -> int:
     provider's message id, what the reader got. Only while its claim still holds
     it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
     it no longer held it. One UPDATE by primary key."""
-    return Delivery.objects.filter(
-        pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at
-    ).update(
-        status=Delivery.Status.SENT, attempts=delivery.attempts, sent_at=delivery.sent_at,
-        provider_message_id=delivery.provider_message_id, error="", paper_ids=delivery.paper_ids,
-        lease_expires_at=None, updated_at=delivery.claimed_at,
+    return row_update(
+        model=Delivery, pk=delivery.pk,
+        values={"status": Delivery.Status.SENT, "attempts": delivery.attempts, "sent_at": delivery.sent_at,
+                "provider_message_id": delivery.provider_message_id, "error": "",
+                "paper_ids": delivery.paper_ids, "lease_expires_at": None, "updated_at": delivery.claimed_at},
+        where={"status": Delivery.Status.SENDING, "claimed_at": delivery.claimed_at},
     )
 
 

@@ -473,3 +473,23 @@ def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
         assert deliveries_resolve_stale(now=later)["requeued"] == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.outbox) == 2
+
+
+def test_a_row_is_marked_sent_only_while_its_claim_holds_it(edition):
+    # delivery_mark_sent (rule 2): the row gets the provider's id and what the reader
+    # got; once the sweep took the row (claimed again at another time), it is left alone.
+    first, second = _pending(edition, [_reader(), _reader()])
+    claimed = leases.deliveries_claim(delivery_ids=[first, second], now=NOW)
+    assert sorted(claimed) == sorted([first, second])
+    Delivery.objects.filter(pk=second).update(claimed_at=NOW + dt.timedelta(minutes=5))
+    rows = {d.pk: d for d in Delivery.objects.filter(pk__in=claimed)}
+    for row in rows.values():
+        row.claimed_at, row.sent_at, row.attempts = NOW, NOW, 1
+        row.provider_message_id, row.paper_ids = f"pm-{row.pk}", [7, 8]
+    assert sending.delivery_mark_sent(delivery=rows[first]) == 1
+    assert sending.delivery_mark_sent(delivery=rows[second]) == 0
+    marked = Delivery.objects.get(pk=first)
+    assert (marked.status, marked.provider_message_id, marked.paper_ids, marked.sent_at, marked.attempts) == (
+        Delivery.Status.SENT, f"pm-{first}", [7, 8], NOW, 1)
+    assert marked.lease_expires_at is None
+    assert Delivery.objects.get(pk=second).status == Delivery.Status.SENDING
