@@ -80,7 +80,7 @@ class RankingData:
     # Active topics' names and definition vectors, for "closest to your topics".
     topics: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
     # Per paper, the same for every reader of the batch: computed once on first use
-    # (issue #6 profile: recomputing them per reader and paper dominated ranking).
+    # (profiled: recomputing them per reader and paper dominated ranking).
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
     _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
     _version: str | None = field(default=None, repr=False)
@@ -256,8 +256,8 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
     # Served by the (subscriber, edition) unique index: at most a month of rows per
     # reader. The status is checked here, not in SQL: with `status = 'sent'` in the
     # WHERE, PostgreSQL picked the status index and walked every sent row of the
-    # table once the morning's dispatch had made its statistics stale (issue #6:
-    # the cost per batch grew with the audience).
+    # table once the morning's dispatch had made its statistics stale (the cost
+    # per batch then grew with the audience).
     for subscriber_id, ids, status in Delivery.objects.filter(
         subscriber_id__in=subscriber_ids,
         edition__date__gte=date - dt.timedelta(days=ALREADY_SENT_LOOKBACK_DAYS),
