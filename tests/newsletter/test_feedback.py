@@ -101,23 +101,24 @@ def test_a_reader_cannot_turn_their_link_into_another_readers(client):
     assert not Feedback.objects.exists()
 
 
-def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client):
-    """The whole loop: a "less like this" click on yesterday's web-agent paper puts
-    today's near twin of it later, and leaves today's other agents paper alone."""
+def _web_agents_day():
+    """An Agents reader; yesterday's web-agent paper (not in today's edition), today's
+    near twin of it and today's other, far agents paper; and the reader's next
+    digest as {title: score}."""
     agents = TopicFactory(name="Agents", description="Language models that act: tools, web agents.",
                           keywords="agent\nweb agent\ntool use")
     reader = SubscriberFactory(papers_per_digest=10)
     reader.topics.set([agents])
-    web = ("A benchmark of web agents that book flights and shop online",
-           ("Language model agents browse real websites to book flights and buy products; the best "
-           "agent completes a third of the tasks."))
-    disliked = PaperFactory(title=web[0], abstract=web[1], trending_date=dt.date(2025, 11, 23))
+    abstract = ("Language model agents browse real websites to book flights and buy products; the best "
+                "agent completes a third of the tasks.")
+    yesterday = PaperFactory(title="A benchmark of web agents that book flights and shop online",
+                             abstract=abstract, trending_date=dt.date(2025, 11, 23))
     twin = PaperFactory(title="Web agents that shop and book travel on real websites",
-                        abstract=web[1].replace("the best", "our strongest"), upvotes=10)
+                        abstract=abstract.replace("the best", "our strongest"), upvotes=10)
     other = PaperFactory(title="Agents that call calculator and search tools",
                          abstract="A language model agent learns when to call a calculator, a "
                                   "search engine and a calendar through tool use.", upvotes=10)
-    papers_score(papers=[disliked, twin, other])
+    papers_score(papers=[yesterday, twin, other])
     edition = Edition.objects.create(date=dt.date(2025, 11, 24), frozen_at=timezone.now())
     EditionPaper.objects.create(edition=edition, paper=twin, position=0)
     EditionPaper.objects.create(edition=edition, paper=other, position=1)
@@ -127,6 +128,14 @@ def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client)
         subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
         selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
         return {r.paper.title: r.score for r in selection.papers}
+
+    return reader, yesterday, twin, other, next_digest
+
+
+def test_less_like_this_lowers_similar_papers_in_the_readers_next_digest(client):
+    """The whole loop: a "less like this" click on yesterday's web-agent paper puts
+    today's near twin of it later, and leaves today's other agents paper alone."""
+    reader, disliked, twin, other, next_digest = _web_agents_day()
 
     before = next_digest()
     client.post(feedback_url(subscriber=reader, paper=disliked, vote=-1))
@@ -141,29 +150,7 @@ def test_a_click_brings_close_papers_forward_less_than_a_more_vote_does(client):
     """Opening yesterday's web-agent paper from the digest (the ESP reported the
     click) raises today's near twin of it, by at most CLICK_WEIGHT of a "more"; an
     explicit "more" on the same paper raises it further; the far paper moves less."""
-    agents = TopicFactory(name="Agents", description="Language models that act: tools, web agents.",
-                          keywords="agent\nweb agent\ntool use")
-    reader = SubscriberFactory(papers_per_digest=10)
-    reader.topics.set([agents])
-    abstract = ("Language model agents browse real websites to book flights and buy products; the best "
-                "agent completes a third of the tasks.")
-    opened = PaperFactory(title="A benchmark of web agents that book flights and shop online",
-                          abstract=abstract, trending_date=dt.date(2025, 11, 23))
-    twin = PaperFactory(title="Web agents that shop and book travel on real websites",
-                        abstract=abstract.replace("the best", "our strongest"), upvotes=10)
-    other = PaperFactory(title="Agents that call calculator and search tools",
-                         abstract="A language model agent learns when to call a calculator, a "
-                                  "search engine and a calendar through tool use.", upvotes=10)
-    papers_score(papers=[opened, twin, other])
-    edition = Edition.objects.create(date=dt.date(2025, 11, 24), frozen_at=timezone.now())
-    EditionPaper.objects.create(edition=edition, paper=twin, position=0)
-    EditionPaper.objects.create(edition=edition, paper=other, position=1)
-
-    def next_digest() -> dict[str, float]:
-        data = ranking_data_load(date=edition.date, subscriber_ids=[reader.pk])
-        subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
-        return {r.paper.title: r.score for r in digest_select(subscriber=subscriber, date=edition.date,
-                                                               data=data).papers}
+    reader, opened, twin, other, next_digest = _web_agents_day()
 
     before = next_digest()
     feedback_click_record(subscriber=reader, paper=opened)
