@@ -32,14 +32,7 @@ from mail.errors import error_describe, error_is_transient
 
 from . import digest, leases
 from .due import subscriber_still_receiving
-from .journal import (
-    SENT_PREFIX,
-    LeaseLost,
-    journal_attempt,
-    journal_forget,
-    journal_key,
-    journal_write_many,
-)
+from .journal import LeaseLost, journal_forget, journal_key, journal_record
 from .models import Delivery
 from .sql import rows_update
 
@@ -163,20 +156,19 @@ class BatchSender:
         def before_call() -> None:
             if self.stopped is not None:
                 raise NotAttempted(self.stopped)
-            journal_attempt(key)  # rule 3's fence: raises LeaseLost
 
         try:
-            call = esp.esp_send(item.message, before_call=before_call)
-        except LeaseLost:
+            # The journal's "attempting" and "sent:<id>" go with the call's slot.
+            call = esp.esp_send(item.message, before_call=before_call, record=journal_record(key))
+        except esp.EspRecordRefused:  # rule 3's fence: the sweep revoked the entry
             self.lease_lost, self.stopped = True, "lease lost"
-            raise
+            raise LeaseLost(key) from None
         except NotAttempted:
             raise
         except Exception as exc:
             if send_error_is_transient(exc) and item.delivery.attempts + 1 < MAX_ATTEMPTS:
                 self.stopped = error_describe(exc)
             raise
-        journal_write_many([(key, f"{SENT_PREFIX}{call.message_id}")])
         return call
 
     def _collect(self, *, timeout: float | None) -> None:
