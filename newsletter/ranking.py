@@ -28,6 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
+import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -285,11 +286,61 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         topic_id: (name, vector)
         for topic_id, name, vector in Topic.objects.filter(is_active=True).values_list("id", "name", "embedding")
     }
-    return RankingData(
+    data = RankingData(
         papers_by_date=dict(papers_by_date), topic_hits=topic_hits, feedback=dict(feedback),
         sent_paper_ids=dict(sent), trend_max=trend_max, voted_papers=voted_papers,
         topics=topics,
     )
+    return _content_share(data)
+
+
+# Versions of the day's content whose objects are kept per process (_content_share):
+# one day's, plus a few for the moment an editor changes a paper mid-send.
+CONTENTS_KEPT = 4
+
+
+@dataclass(frozen=True)
+class _Content:
+    """The objects of one version of the candidates, shared by every batch that
+    loads that version."""
+
+    papers_by_date: dict[dt.date, list[Paper]]
+    topic_hits: dict[int, list[TopicHit]]
+    exclude_text: dict[int, str]
+
+
+_contents: OrderedDict[str, _Content] = OrderedDict()
+_contents_lock = threading.Lock()
+
+
+def _content_share(data: RankingData) -> RankingData:
+    """Give `data` the candidates' objects (papers, topic hits, exclusion texts) of
+    the first batch of this process that loaded the same version of them, and let
+    its own copies go with the batch.
+
+    Every batch loads the same day, but as objects of its own; and what outlives a
+    batch — the rankings cached per profile (_shared_ranking) and the keyword caches
+    keyed by a paper's title, abstract or text (reader_keywords.py) — kept references
+    to the objects of the batch that filled them. Each batch that met a new profile
+    or keyword then pinned its whole copy of the day, so a worker's memory grew with
+    the audience (docs/benchmarks.md: 171 MB at 5,000 readers, 243 MB at 100,000).
+    Equal versions mean equal content (RankingData.version digests every loaded
+    field), so the swap changes no ranking."""
+    version = data.version
+    with _contents_lock:
+        content = _contents.get(version)
+        if content is None:
+            content = _contents[version] = _Content(
+                papers_by_date=data.papers_by_date, topic_hits=data.topic_hits,
+                exclude_text=data._exclude_text,
+            )
+            while len(_contents) > CONTENTS_KEPT:
+                _contents.popitem(last=False)
+        else:
+            _contents.move_to_end(version)
+    data.papers_by_date, data.topic_hits = content.papers_by_date, content.topic_hits
+    data._exclude_text = content.exclude_text
+    return data
 
 
 def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:

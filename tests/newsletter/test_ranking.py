@@ -148,6 +148,28 @@ def test_a_cached_ranking_is_not_reused_once_an_editor_changes_a_paper(day):
     assert _titles(_select(reader).papers)[0] == "Paper cl-small"
 
 
+
+def test_batches_of_one_version_of_the_day_share_its_papers_so_cached_rankings_pin_no_batch(day):
+    """Rankings outlive their batch (cached per profile): if each batch's ranking kept
+    that batch's own copy of the day, a worker's memory grew with the audience
+    (ranking._content_share). Batches of the same content share one copy; an edit
+    makes a new one, and only a few versions are kept."""
+    first = ranking_data_load(date=DAY, subscriber_ids=[])
+    later = ranking_data_load(date=DAY, subscriber_ids=[])
+    assert later.papers_by_date[DAY] is first.papers_by_date[DAY]
+    assert later.topic_hits is first.topic_hits
+    # A profile first met in a later batch is ranked over the shared papers.
+    selected = digest_select(subscriber=_reader(day["agents"]), date=DAY, data=later)
+    assert all(any(r.paper is p for p in first.papers_by_date[DAY]) for r in selected.papers)
+
+    for upvotes in range(ranking.CONTENTS_KEPT + 1):
+        day["other"].upvotes = 1000 + upvotes
+        day["other"].save()
+        edited = ranking_data_load(date=DAY, subscriber_ids=[])
+        assert edited.papers_by_date[DAY] is not first.papers_by_date[DAY]
+    assert len(ranking._contents) == ranking.CONTENTS_KEPT
+    assert first.version not in ranking._contents
+
 # --- Feedback that learns locally, over real embeddings ---------------------------
 # Papers are scored as an import scores them (relevance.papers_score: embeddings and
 # the hybrid score), against the default topics.
