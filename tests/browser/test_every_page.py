@@ -157,7 +157,7 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     assert not Delivery.objects.filter(subscriber=other).exists()
     page.once("dialog", lambda d: answer(d, accept=True))
     page.get_by_role("button", name="Send now to everyone").click()
-    expect(page.locator("ul.messagelist")).to_contain_text("Sending now to 1 readers")
+    expect(page.locator("ul.messagelist")).to_contain_text("Sending now to 1 reader who has not had it.")
     assert questions == ["Send this edition now to every reader who has not had it, whatever their hour?"] * 2
     assert Delivery.objects.filter(subscriber=other, status="sent").exists()
 

@@ -159,9 +159,10 @@ def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(ed
 
 def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
     last = edition.entries.order_by("-position").first().paper
-    editor_client.post(reverse("admin:newsletter_paper_changelist"),
-                       {"action": "pin", "_selected_action": [last.pk]})
+    response = editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                                  {"action": "pin", "_selected_action": [last.pk]}, follow=True)
     assert edition.entries.get(position=1).paper == last
+    assert [str(m) for m in response.context["messages"]] == ["Pinned 1 paper."]
 
 
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
