@@ -271,6 +271,8 @@ class TopicAdmin(admin.ModelAdmin):
     @admin.display(description="Example papers")
     def example_papers(self, topic):
         titles = list(topic.exemplars.values_list("title", flat=True)) if topic.pk else []
+        # A default topic's canonical papers count as examples too (embeddings.topic_embed).
+        titles += [f"{p.get('title', '')} (built in)" for p in topic.builtin_examples or [] if isinstance(p, dict)]
         if not titles:
             return "None yet. In the papers list, select papers and choose “Use as an example of a topic…”."
         return format_html_join(mark_safe("<br>"), "{}", ((t,) for t in titles))

@@ -95,12 +95,19 @@ def papers_embed(*, papers: Iterable[Paper], only_missing: bool = False) -> dict
 
 def topic_embed(*, topic: Topic) -> None:
     """Compute and store a topic's two vectors: its definition, and the centroid of
-    the papers editors marked as its examples (none when it has no examples)."""
+    its examples (none when it has none): the papers editors marked, and the
+    canonical papers a default topic comes with (Topic.builtin_examples, embedded
+    from their title and abstract as a paper is), each counting once."""
     topic.embedding = vector_pack(texts_embed([topic_text(topic)])[0])
     exemplars = list(topic.exemplars.only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding"))
-    if exemplars:
-        vectors = papers_embed(papers=exemplars, only_missing=True)
-        centroid = np.mean([vectors[p.id] for p in exemplars], axis=0)
+    vectors = list(papers_embed(papers=exemplars, only_missing=True).values()) if exemplars else []
+    builtin = [paper_text(Paper(title=p.get("title", ""), abstract=p.get("abstract", "")))
+               for p in topic.builtin_examples or [] if isinstance(p, dict)]
+    # Through vector_pack like a stored paper vector, so a built-in example weighs
+    # exactly what the same paper marked by an editor would.
+    vectors += [vector_unpack(vector_pack(v)) for v in texts_embed(builtin)]
+    if vectors:
+        centroid = np.mean(vectors, axis=0)
         topic.exemplar_embedding = vector_pack(centroid / (np.linalg.norm(centroid) or 1.0))
     else:
         topic.exemplar_embedding = None

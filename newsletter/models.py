@@ -22,7 +22,8 @@ def paper_slug(title: str) -> str:
 
 class Topic(models.Model):
     """A subject readers subscribe to, defined by its name, description, optional
-    keywords and the papers editors marked as its examples (newsletter/relevance.py
+    keywords and its example papers: those editors marked, and for a default topic a
+    few canonical papers of its field that come with it (newsletter/relevance.py
     scores papers against all of them; changing any re-scores papers)."""
 
     name = models.CharField(max_length=80, unique=True)
@@ -38,6 +39,12 @@ class Topic(models.Model):
         "Paper", blank=True, related_name="exemplar_of",
         help_text="Papers that show what the topic is about (the papers list's "
                   "'Use as an example of a topic' action).",
+    )
+    # A default topic's canonical papers of its field, shipped with it (migration
+    # 0011): [{"title", "abstract"}], counted as examples like the papers above.
+    builtin_examples = models.JSONField(
+        default=list, blank=True, editable=False,
+        help_text="Canonical papers of the field that come with a default topic.",
     )
     # Stored vectors (newsletter/embeddings.py): the definition (name, description,
     # keywords) and the centroid of the examples; recomputed when either changes.

@@ -19,7 +19,7 @@ import numpy as np
 
 from .models import Feedback
 
-# LearnedPreferences.adjustment: a vote reaches the papers whose cosine to the
+# LearnedPreferences.adjustments: a vote reaches the papers whose cosine to the
 # voted paper, once what every AI paper shares is taken out (ranking.RankingData.vector),
 # is above MORE_NEAR or LESS_NEAR (on the tuning days, two papers of one topic are
 # at a median 0.1-0.25, of different topics rarely above 0.3), with a weight rising
@@ -49,6 +49,23 @@ def signal_weight(*, vote: int, source: str) -> float:
     return CLICK_WEIGHT if source == Feedback.Source.CLICK else float(vote)
 
 
+@dataclass(frozen=True)
+class Adjustments:
+    """What a reader's votes do to each of a list of papers (one row of the vectors
+    LearnedPreferences.adjustments was given per paper): `boost[i]` raises paper i's
+    relevance, `drop[i]` lowers its ordering score, and `reason(i)` says in words
+    which liked or opened paper raised it most (None when none did)."""
+
+    boost: list[float]
+    drop: list[float]
+    _raised_by: list[int]  # per paper, the index of that liked paper, or -1
+    _reasons: tuple[str, ...]
+
+    def reason(self, i: int) -> str | None:
+        liked = self._raised_by[i]
+        return self._reasons[liked] if liked >= 0 else None
+
+
 @dataclass
 class LearnedPreferences:
     """A reader's votes as vectors: liked papers (id, title, vector, weight: 1 for a
@@ -60,20 +77,36 @@ class LearnedPreferences:
     def __bool__(self) -> bool:
         return bool(self.liked or self.disliked)
 
-    def adjustment(self, vector: np.ndarray | None) -> tuple[float, float, str | None]:
-        """(boost of relevance, drop of the ordering score, and when it was raised, the
-        reason in words: close to the liked or opened paper that raised it most)."""
-        if vector is None:
-            return 0.0, 0.0, None
-        boost, best, reason = 0.0, 0.0, None
-        for _, title, liked, strength in self.liked:
-            weight = strength * _nearness(vector, liked, MORE_NEAR)
-            boost += MORE_STEP * weight
-            if weight > best:
-                best = weight
-                reason = f"close to “{_title_short(title)}”, which you {'liked' if strength >= 1 else 'opened'}"
-        drop = sum(LESS_STEP * _nearness(vector, disliked, LESS_NEAR) for _, _, disliked in self.disliked)
-        return min(FEEDBACK_MAX_BOOST, boost), min(FEEDBACK_MAX_DROP, drop), reason
+    def adjustments(self, vectors: np.ndarray) -> Adjustments:
+        """For each row of `vectors` (papers' unit vectors as ranking.RankingData
+        gives them; a zero row for a paper without one, which nothing moves): the
+        boost of relevance, the drop of the ordering score, and the liked or opened
+        paper that raised it most. One matrix product per kind of vote for all the
+        papers: per paper and vote in Python, this was most of what a reader with
+        feedback cost (bench/ranking.py). The product is small; it is fast only
+        with the BLAS library on one thread (config/__init__.py says why)."""
+        count = len(vectors)
+        boost = raised_by = drop = None
+        reasons: tuple[str, ...] = ()
+        if self.liked:
+            strength = np.array([s for *_, s in self.liked])
+            weight = strength * _nearness(vectors @ np.stack([v for _, _, v, _ in self.liked]).T, MORE_NEAR)
+            boost = np.minimum(FEEDBACK_MAX_BOOST, MORE_STEP * weight.sum(axis=1))
+            # The first liked paper of the strongest weight, and only a weight above 0.
+            strongest = weight.argmax(axis=1)
+            raised_by = np.where(weight[np.arange(count), strongest] > 0, strongest, -1)
+            reasons = tuple(
+                f"close to “{_title_short(title)}”, which you {'liked' if s >= 1 else 'opened'}"
+                for _, title, _, s in self.liked
+            )
+        if self.disliked:
+            near = _nearness(vectors @ np.stack([v for _, _, v in self.disliked]).T, LESS_NEAR)
+            drop = np.minimum(FEEDBACK_MAX_DROP, LESS_STEP * near.sum(axis=1))
+        return Adjustments(
+            boost=[0.0] * count if boost is None else boost.tolist(),
+            drop=[0.0] * count if drop is None else drop.tolist(),
+            _raised_by=[-1] * count if raised_by is None else raised_by.tolist(), _reasons=reasons,
+        )
 
 
 # A liked paper's title in a "why" line is cut after this many characters.
@@ -84,9 +117,9 @@ def _title_short(title: str) -> str:
     return title if len(title) <= REASON_TITLE_CHARS else title[: REASON_TITLE_CHARS - 1].rstrip() + "…"
 
 
-def _nearness(a: np.ndarray, b: np.ndarray, near: float) -> float:
+def _nearness(cosines: np.ndarray, near: float) -> np.ndarray:
     """0 below `near` cosine, rising linearly to 1 for the same text."""
-    return max(0.0, (float(a @ b) - near) / (1 - near))
+    return np.maximum(0.0, (cosines.astype(np.float64) - near) / (1 - near))
 
 
 def preferences_learn(

@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .embeddings import vector_unpack
+from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
 from .reader_keywords import keyword_present, keywords_match, keywords_split, mentions
@@ -85,6 +85,7 @@ class RankingData:
     _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
     _version: str | None = field(default=None, repr=False)
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
+    _by_upvotes_vectors: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
     _with_topic: dict[int, set[int]] | None = field(default=None, repr=False)
     _vectors: dict[int, np.ndarray | None] = field(default_factory=dict, repr=False)
     _mentioning: dict[str, frozenset[int]] = field(default_factory=dict, repr=False)
@@ -142,6 +143,19 @@ class RankingData:
                 key=_upvote_order,
             )
         return self._by_upvotes[key]
+
+    def candidate_vectors(self, date: dt.date, weekly: bool) -> np.ndarray:
+        """The `vector` of each of `candidates_by_upvotes`, one row per paper in that
+        order (a zero row for a paper not embedded yet), stacked once per batch: a
+        reader's feedback is applied to all of them in one matrix product."""
+        key = (date, weekly)
+        if key not in self._by_upvotes_vectors:
+            rows = [self.vector(p.id, p.embedding) for p in self.candidates_by_upvotes(date, weekly)]
+            zero = np.zeros(DIMENSIONS, dtype=np.float32)
+            self._by_upvotes_vectors[key] = np.stack(
+                [zero if row is None else row for row in rows]
+            ) if rows else np.zeros((0, DIMENSIONS), dtype=np.float32)
+        return self._by_upvotes_vectors[key]
 
     def topic_names(self, paper: Paper) -> list[str]:
         """The names of a paper's two strongest topics: shown beside a paper outside
@@ -459,16 +473,22 @@ def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) 
     weak: list[RankedPaper] = []
     outside: list[Paper] = []
     why: dict[int, tuple[TopicHit | None, list[str], str | None]] = {}
-    for paper in data.candidates_by_upvotes(date, weekly):
+    candidates = data.candidates_by_upvotes(date, weekly)
+    # What the votes do to every candidate, in one go (preferences.py).
+    adjusted = learned.adjustments(data.candidate_vectors(date, weekly)) if learned else None
+    for i, paper in enumerate(candidates):
         if paper.id in disliked or not _kept(paper, excludes, only_with_code, data):
             continue
-        # Most of a day is outside a reader's topics and keywords: nothing to score
-        # (bench/ranking.py: this loop is what a reader with a profile of their own costs).
-        if not everything and not learned and paper.id not in relevant and paper.id not in mentioning:
+        # Most of a day is outside a reader's topics and keywords and not raised by
+        # their votes: nothing to score (bench/ranking.py: this loop is what a reader
+        # with a profile of their own costs).
+        if (not everything and paper.id not in relevant and paper.id not in mentioning
+                and not (adjusted is not None and adjusted.boost[i])):
             outside.append(paper)
             continue
         _score(paper, topic_ids=topic_ids, keywords=keywords if paper.id in mentioning else (),
-               learned=learned, everything=everything, data=data, into=(chosen, weak, outside, why))
+               adjustment=(adjusted.boost[i], adjusted.drop[i], adjusted.reason(i)) if adjusted is not None else None,
+               everything=everything, data=data, into=(chosen, weak, outside, why))
     chosen.sort(key=_chosen_order)
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
                     topic_ids=topic_ids, disliked=frozenset(disliked))
@@ -489,16 +509,16 @@ def _upvote_order(paper: Paper) -> tuple:
     return (-paper.upvotes, -paper.num_comments, paper.id)
 
 
-def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...], learned,
-           everything: bool, data: RankingData, into: tuple) -> None:
+def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...],
+           adjustment: tuple[float, float, str | None] | None, everything: bool,
+           data: RankingData, into: tuple) -> None:
     """Score one paper for a profile and put it in its place: chosen (with why it
-    matched), weak (some relevance, under the threshold) or outside."""
+    matched), weak (some relevance, under the threshold) or outside. `adjustment` is
+    what the reader's votes do to it (boost, drop, reason: preferences.Adjustments)."""
     chosen, weak, outside, why = into
     paper_hits = data.topic_hits.get(paper.id, [])
     keyword_match = keywords_match(keywords, paper.title, paper.abstract) if keywords else _NO_MATCH
-    boost, drop, liked = (
-        learned.adjustment(data.vector(paper.id, paper.embedding)) if learned else (0.0, 0.0, None)
-    )
+    boost, drop, liked = adjustment or (0.0, 0.0, None)
     hits = [h for h in paper_hits if h.topic_id in topic_ids] if topic_ids else []
     best = max(hits, key=lambda h: h.score, default=None)
     topic_relevance = best.score if best else 0.0
@@ -544,7 +564,7 @@ def _derive(base: _Ranking, *, profile: tuple, data: RankingData) -> _Ranking:
         why = dict(base.why)
         for paper in data.candidates_by_upvotes(date, weekly):
             if paper.id in mentioning and _kept(paper, excludes, only_with_code, data):
-                _score(paper, topic_ids=topic_ids, keywords=keywords, learned=None, everything=False,
+                _score(paper, topic_ids=topic_ids, keywords=keywords, adjustment=None, everything=False,
                        data=data, into=(chosen, weak, outside, why))
         chosen.sort(key=_chosen_order)
         weak.sort(key=lambda r: _upvote_order(r.paper))

@@ -30,10 +30,11 @@ A paper's score for a topic (papers_score) is a hybrid of two kinds of evidence:
 - lexical: the keyword match above, which also names the "matched: ..." terms of
   the digest's "why" line;
 - semantic: how much closer the paper's text embedding (newsletter/embeddings.py)
-  is to the topic's definition, or to the centroid of the topic's example papers,
-  than to the other active topics on average. Centring on the other topics removes
-  what every AI paper shares ("model", "training", "data"), so a topic wins the
-  papers that are about *it*.
+  is to the topic's definition than to the other active topics' on average; for a
+  topic with example papers (editors' and the built-in canonical ones), the mean of
+  that and the same measure to the centroid of its examples. Centring on the other
+  topics removes what every AI paper shares ("model", "training", "data"), so a
+  topic wins the papers that are about *it*.
 evidence = SEMANTIC_WEIGHT x semantic + log(1 + LEXICAL_GAIN x lexical score), and
 the stored score maps HYBRID_PASS evidence to RELEVANCE_THRESHOLD. The weights and
 the pass mark were set on the sample day and one labelled day only (docs/relevance.md,
@@ -406,7 +407,10 @@ def hybrid_scores(
     to_definition = paper_matrix @ definitions.T - centre
     has_examples = np.linalg.norm(examples, axis=1) > 0
     to_examples = np.where(has_examples, paper_matrix @ examples.T - centre, -np.inf)
-    semantic = np.maximum(to_definition, to_examples)
+    # A topic with examples: its definition and its examples, averaged (chosen over
+    # the closer of the two on the tuning days, docs/relevance.md: the closer of two
+    # reads more papers as the topic's, the average asks both to agree).
+    semantic = np.where(has_examples, (to_definition + to_examples) / 2, to_definition)
     matchers = [TopicMatcher(topic.keyword_list) for topic in topics]
     scores: dict[tuple[int, int], HybridScore] = {}
     for i, paper in enumerate(papers):

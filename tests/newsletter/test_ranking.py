@@ -193,6 +193,8 @@ def defaults(db):
 
     migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
     migration.topics_create(django_apps, None)
+    examples = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
+    examples.examples_apply(django_apps, None)
     from newsletter.models import Topic
 
     return {t.slug: t for t in Topic.objects.all()}

@@ -9,13 +9,16 @@ import pytest
 from django.apps import apps as django_apps
 from django.conf import settings
 
-from newsletter.ingest import papers_import_file
+from newsletter import embeddings
+from newsletter.evaluation import days_load
+from newsletter.ingest import papers_import_file, title_normalise
 from newsletter.models import Paper, PaperTopic, Topic
 from newsletter.relevance import RELEVANCE_THRESHOLD, TopicMatcher, papers_score, topic_rescore
 from newsletter.services import paper_topic_reset, paper_topic_set, topic_update
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 default_topics_migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
+builtin_examples_migration = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
 SAMPLE = Path(settings.BASE_DIR) / "newsletter" / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = dt.date(2025, 11, 24)
 
@@ -25,6 +28,7 @@ def default_topics(db):
     # The migration made them; a transactional test elsewhere may have flushed
     # them, so make sure (get_or_create, as the migration does).
     default_topics_migration.topics_create(django_apps, None)
+    builtin_examples_migration.examples_apply(django_apps, None)
     return {t.slug: t for t in Topic.objects.all()}
 
 
@@ -57,6 +61,23 @@ def test_about_a_dozen_default_topics_each_explained_and_ordered(default_topics)
         assert len(topic.keyword_list) >= 8, topic.name
         # Every keyword line means something to the matcher.
         assert len(TopicMatcher(topic.keyword_list).keywords) == len(topic.keyword_list), topic.name
+
+
+def test_each_default_topic_comes_with_canonical_papers_of_its_field_none_from_a_labelled_day(default_topics):
+    # The evaluation's days (tests/data/relevance, the sample day among them) must
+    # not be learnt from: no built-in example is one of their papers.
+    labelled = {title_normalise(title) for day in days_load() for title in day.relevant}
+    for slug in (d["slug"] for d in default_topics_migration.DEFAULT_TOPICS):
+        topic = default_topics[slug]
+        assert 3 <= len(topic.builtin_examples) <= 5, slug
+        for example in topic.builtin_examples:
+            assert title_normalise(example["title"]) not in labelled, example["title"]
+            assert len(example["abstract"]) >= 200, example["title"]
+    # They make the topic's examples' vector, as papers an editor marked would.
+    topic = default_topics["graph-learning"]
+    embeddings.topic_embed(topic=topic)
+    topic.refresh_from_db()
+    assert topic.exemplar_embedding is not None and not topic.exemplars.exists()
 
 
 # --- Read as a reader: the labelled sample day ---------------------------------
