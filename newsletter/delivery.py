@@ -21,21 +21,23 @@ The ledger rules (what "exactly once" means here):
    Redis loses afterwards. Each send is journalled in Redis as it happens:
    "attempting" right before the provider call, "sent:<message id>" right after it
    (newsletter/journal.py); then its row is marked sent with the provider's message
-   id (`delivery_mark_sent`, one UPDATE by primary key). The other outcomes (failed
+   id (`deliveries_mark_sent`). The other outcomes (failed
    + reason, skipped, back to pending for a retry) are written in one UPDATE at the
    end of the batch. The batch's messages are sent by a pool of threads
    (mail/esp.py), many calls in flight at once while the next digests are made;
    each message keeps this order on its own. The batch's own thread writes the
    rows (one database connection per batch, not one per sending thread): it collects
    the calls that came back after every digest it makes and while it waits for the
-   last ones, so a row is marked at most one digest's making after its call
-   returned (milliseconds; more on a starved machine). In that gap, and when the
-   database refuses the write, the journal's "sent:<id>" is the record.
+   last ones, and marks the rows of all the calls one look found in one UPDATE, so a
+   row is marked at most one digest's making after its call returned (milliseconds;
+   more on a starved machine). In that gap, and when the database refuses the
+   write, the journal's "sent:<id>" is the record.
    Why not one UPDATE per batch, as before: a batch's sent rows then lived only in
    Redis until the batch ended, so a machine restart that took the worker and a
    Redis without persistence together re-sent every message of the dead worker's
-   batches (tests/chaos, "machine restarted"). The price is one query per message
-   sent, on the batch's thread.
+   batches (tests/chaos, "machine restarted"). The price is up to one query per
+   message sent, on the batch's thread: one per look that found calls returned
+   (2-3 messages a statement on average in bench_digests; docs/benchmarks.md).
 3. A claim is a lease: the rows are the worker's until `lease_expires_at`,
    LEASE_SECONDS after the claim, and the worker renews it every HEARTBEAT_SECONDS
    while it makes and sends the batch. A lease that was not renewed has a dead (or
@@ -251,9 +253,9 @@ def digest_send_batch(
     *, delivery_ids: Sequence[int], now: dt.datetime | None = None, retry_in: int = RETRY_MAX_SECONDS,
 ) -> BatchOutcome:
     """Claim, make and send a batch of digests; record every outcome (module
-    docstring). A fixed number of queries whatever the batch size, plus one per
-    message sent (rule 2) and one per heartbeat in a batch longer than
-    HEARTBEAT_SECONDS.
+    docstring). A fixed number of queries whatever the batch size, plus at most one
+    per message sent (rule 2: one per look that found calls returned) and one per
+    heartbeat in a batch longer than HEARTBEAT_SECONDS.
 
     Each digest goes to the sending threads as soon as it is made, so the provider
     calls of the first readers are in flight while the next digests are made. Rows

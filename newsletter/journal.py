@@ -1,7 +1,12 @@
 """The delivery journal in Redis (rules 2 and 3 of newsletter/delivery.py): each send
 is recorded as it happens, "attempting" right before the provider call and
 "sent:<message id>" right after it, so a row a dead worker left in `sending` can
-be settled from what really happened."""
+be settled from what really happened. mail/esp.py writes both with the call's slot
+(`journal_record`: one Redis round trip before the call and one after, not two
+more); "attempting" is written only if the sweep has not revoked the entry, in
+the same atomic step. A batch that stops (rule 4) while a thread takes its slot
+may leave "attempting" on a row whose call was not made: the sweep re-sends such
+a row, as it would one with no entry."""
 
 from __future__ import annotations
 
@@ -11,6 +16,8 @@ from collections.abc import Sequence
 import redis
 from django.conf import settings
 from django.db import connection as db_connection
+
+from mail.esp import EspRecord
 
 from .models import Delivery
 
@@ -23,12 +30,6 @@ SENT_PREFIX = "sent:"
 # Written by the sweep over an entry it settled (rule 3): its worker lost the lease.
 REVOKED = "revoked"
 
-# "attempting", unless the sweep revoked the entry: one atomic step.
-_ATTEMPT_SCRIPT = """
-if redis.call('GET', KEYS[1]) == ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
-return 1
-"""
 # Every entry read and, unless "sent:...", revoked in one atomic step: a worker
 # either wrote "attempting" before (the row is re-sent, at-least-once) or finds its
 # entry revoked and does not call the provider.
@@ -49,15 +50,12 @@ class LeaseLost(Exception):
     """The sweep settled this row: its worker had stopped renewing the lease."""
 
 _redis_client: redis.Redis | None = None
-_attempt_script = None
 
 
 def _client() -> redis.Redis:
-    global _redis_client, _attempt_script
+    global _redis_client
     if _redis_client is None:
         _redis_client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=5)
-        # EVALSHA by the script's digest: the script's text is not sent with every call.
-        _attempt_script = _redis_client.register_script(_ATTEMPT_SCRIPT)
     return _redis_client
 
 
@@ -70,8 +68,10 @@ def journal_key(delivery: Delivery) -> str:
 
 def journal_write_many(entries: list[tuple[str, str]]) -> None:
     """Several entries in one round trip (a pipeline, not a transaction: each SET
-    stands on its own). A "sent" entry that cannot be written is logged, not raised:
-    the batch's ledger write records the send all the same."""
+    stands on its own), outside a provider call (the calls' own entries are
+    written with their slots: journal_record). A "sent" entry that cannot be
+    written is logged, not raised: the batch's ledger write records the send all
+    the same."""
     pipe = _client().pipeline(transaction=False)
     for key, value in entries:
         pipe.set(key, value, ex=JOURNAL_TTL_SECONDS)
@@ -83,12 +83,12 @@ def journal_write_many(entries: list[tuple[str, str]]) -> None:
         logger.exception("digests sent, but the journal could not record them: %s", entries)
 
 
-def journal_attempt(key: str) -> None:
-    """"attempting" for one row, right before its provider call; LeaseLost if the
-    sweep has settled the row meanwhile (then the call must not be made)."""
-    _client()
-    if not _attempt_script(keys=[key], args=[ATTEMPTING, REVOKED, JOURNAL_TTL_SECONDS]):
-        raise LeaseLost(key)
+def journal_record(key: str) -> EspRecord:
+    """One row's entry as mail/esp.py writes it with each provider call's slot:
+    "attempting" right before the call unless the sweep revoked the entry (then
+    the call is not made: esp.EspRecordRefused, i.e. the lease was lost), and
+    "sent:<message id>" right after a call the ESP took."""
+    return EspRecord(key=key, before=ATTEMPTING, refused=REVOKED, after=SENT_PREFIX, ttl=JOURNAL_TTL_SECONDS)
 
 
 def journal_revoke(deliveries: Sequence[Delivery]) -> list[str | None]:

@@ -1,7 +1,7 @@
 """A batch's sends (rules 2 and 4 of newsletter/delivery.py, which runs the batch):
 each reader's digest made or the reason it is not sent (`digest_prepare`), the
 provider calls (`BatchSender`), what a failed call means (`send_error_is_transient`,
-`send_failed`), and the rows' outcomes (`delivery_mark_sent` as each call returns,
+`send_failed`), and the rows' outcomes (`deliveries_mark_sent` as the calls return,
 `outcomes_record` for the rest at the end of the batch).
 
 Rule 4: transient provider errors (timeouts, connection errors, 5xx, the journal's
@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
@@ -32,16 +32,9 @@ from mail.errors import error_describe, error_is_transient
 
 from . import digest, leases
 from .due import subscriber_still_receiving
-from .journal import (
-    SENT_PREFIX,
-    LeaseLost,
-    journal_attempt,
-    journal_forget,
-    journal_key,
-    journal_write_many,
-)
+from .journal import LeaseLost, journal_forget, journal_key, journal_record
 from .models import Delivery
-from .sql import row_update, rows_update
+from .sql import rows_update
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +121,9 @@ class BatchSender:
     before it, "sent:<id>" right after, then its row marked sent); once a call meets
     a transient error no further call starts (rule 4). The rows are changed only
     here, in the batch's own thread, as the calls' results come back: the batch
-    thread collects them after every digest it makes and while it waits."""
+    thread collects them after every digest it makes and while it waits, and marks
+    the rows of all the calls one collect found sent in one UPDATE (a row waits for
+    no other call: a collect writes what it found before the batch goes on)."""
 
     def __init__(self, outcome: BatchOutcome) -> None:
         self.outcome = outcome
@@ -137,9 +132,11 @@ class BatchSender:
         self.in_flight: dict[Future, PreparedDigest] = {}
         # Calls that came back, appended by their sending thread (deque.append is atomic).
         self.finished: deque[Future] = deque()
-        # Rows already marked sent in the database, one by one (rule 2); the
-        # end-of-batch write leaves them out.
+        # Rows already marked sent in the database as their calls came back (rule
+        # 2); the end-of-batch write leaves them out.
         self.recorded: set[int] = set()
+        # Sent by the calls the current collect found, to be marked at its end.
+        self.unmarked: list[Delivery] = []
         # The database refused a write: the rest of the batch's sent rows wait for
         # the end-of-batch write (or, if that fails too, for the sweep and the journal).
         self.database_failed = False
@@ -159,20 +156,19 @@ class BatchSender:
         def before_call() -> None:
             if self.stopped is not None:
                 raise NotAttempted(self.stopped)
-            journal_attempt(key)  # rule 3's fence: raises LeaseLost
 
         try:
-            call = esp.esp_send(item.message, before_call=before_call)
-        except LeaseLost:
+            # The journal's "attempting" and "sent:<id>" go with the call's slot.
+            call = esp.esp_send(item.message, before_call=before_call, record=journal_record(key))
+        except esp.EspRecordRefused:  # rule 3's fence: the sweep revoked the entry
             self.lease_lost, self.stopped = True, "lease lost"
-            raise
+            raise LeaseLost(key) from None
         except NotAttempted:
             raise
         except Exception as exc:
             if send_error_is_transient(exc) and item.delivery.attempts + 1 < MAX_ATTEMPTS:
                 self.stopped = error_describe(exc)
             raise
-        journal_write_many([(key, f"{SENT_PREFIX}{call.message_id}")])
         return call
 
     def _collect(self, *, timeout: float | None) -> None:
@@ -190,6 +186,7 @@ class BatchSender:
             done, _ = futures_wait(list(self.in_flight), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
             self._record(self.in_flight.pop(future), future)
+        self._sent_write()
 
     def _record(self, item: PreparedDigest, future: Future) -> None:
         delivery = item.delivery
@@ -212,24 +209,28 @@ class BatchSender:
         delivery.paper_ids = item.paper_ids
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
-        self._sent_write(delivery)
+        self.unmarked.append(delivery)
 
-    def _sent_write(self, delivery: Delivery) -> None:
-        """The row of a message the ESP took, marked sent at once (rule 2), so the
-        database alone knows it went out, whatever Redis loses afterwards."""
-        if self.database_failed:
+    def _sent_write(self) -> None:
+        """The rows of the messages the ESP took since the last collect, marked sent
+        at once (rule 2), so the database alone knows they went out, whatever Redis
+        loses afterwards."""
+        unmarked, self.unmarked = self.unmarked, []
+        if not unmarked or self.database_failed:
             return
         try:
-            held = delivery_mark_sent(delivery=delivery)
+            held = deliveries_mark_sent(deliveries=unmarked)
         except db_utils.Error:  # e.g. the connection dropped: the batch goes on
-            logger.exception("digest %s sent, but its row could not be marked sent yet", delivery.pk)
+            logger.exception("digests %s sent, but their rows could not be marked sent yet",
+                             [d.pk for d in unmarked])
             self.database_failed = True
             return
-        self.recorded.add(delivery.pk)
-        if not held:
-            # The lease lapsed during the call and the sweep settled the row from the
-            # journal: "sent:<id>" (marked sent) or "attempting" (re-queued, rule 3).
-            logger.warning("digest %s went out after the sweep had taken its row", delivery.pk)
+        self.recorded.update(d.pk for d in unmarked)
+        for delivery in unmarked:
+            if delivery.pk not in held:
+                # The lease lapsed during the call and the sweep settled the row from
+                # the journal: "sent:<id>" (marked sent) or "attempting" (re-queued, rule 3).
+                logger.warning("digest %s went out after the sweep had taken its row", delivery.pk)
 
     def _not_attempted(self, item: PreparedDigest) -> None:
         if self.lease_lost:
@@ -263,18 +264,22 @@ def send_failed(*, delivery: Delivery, exc: BaseException, outcome: BatchOutcome
     outcome.failed.append(delivery.pk)
 
 
-def delivery_mark_sent(*, delivery: Delivery) -> int:
-    """Mark one row sent as its provider call returns (rule 2): status, the
-    provider's message id, what the reader got. Only while its claim still holds
-    it (a row the sweep took meanwhile is left alone: rule 3); returns 1, or 0 if
-    it no longer held it. One UPDATE by primary key."""
-    return row_update(
-        model=Delivery, pk=delivery.pk,
-        values={"status": Delivery.Status.SENT, "attempts": delivery.attempts, "sent_at": delivery.sent_at,
-                "provider_message_id": delivery.provider_message_id, "error": "",
-                "paper_ids": delivery.paper_ids, "lease_expires_at": None, "updated_at": delivery.claimed_at},
-        where={"status": Delivery.Status.SENDING, "claimed_at": delivery.claimed_at},
-    )
+def deliveries_mark_sent(*, deliveries: Sequence[Delivery]) -> set[int]:
+    """Mark rows of one claim sent as their provider calls return (rule 2): status,
+    the provider's message id, what the reader got, from each row's fields in
+    memory. Only the rows that claim still holds (a row the sweep took meanwhile is
+    left alone: rule 3); returns the ids of the rows marked. One UPDATE."""
+    claimed_at = deliveries[0].claimed_at
+    if any(d.claimed_at != claimed_at for d in deliveries):
+        raise ValueError("rows of one claim only: the guard compares one claim time")
+    for d in deliveries:
+        d.status, d.error, d.lease_expires_at, d.updated_at = Delivery.Status.SENT, "", None, claimed_at
+    return set(rows_update(
+        objects=deliveries,
+        fields=["status", "attempts", "sent_at", "provider_message_id", "error", "paper_ids",
+                "lease_expires_at", "updated_at"],
+        where={"status": Delivery.Status.SENDING, "claimed_at": claimed_at},
+    ))
 
 
 def outcomes_record(

@@ -183,7 +183,11 @@ def test_429_storm_at_full_concurrency(chaos, esp):
     esp.storm(3)
     chaos.settle(due=_emails(readers))
     chaos.check(due=_emails(readers), started=started, fault_at=fault_at)
-    assert esp.throttled >= 24
+    # The storm was met, and the shared rate slowed down for it: without slowing,
+    # 3 s of 48+ calls in flight at 50 ms each drew 932 refusals (measured with
+    # esp_slow_down made a no-op, on a loaded machine). (How many calls meet it depends on how fast slots were handed out
+    # just before it, 8-19 on a loaded machine: no lower bound beyond "met".)
+    assert 0 < esp.throttled < 300, f"{esp.throttled} calls refused with 429"
     assert not Delivery.objects.exclude(status=Delivery.Status.SENT).exists()
 
 

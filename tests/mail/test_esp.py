@@ -78,6 +78,31 @@ def test_a_slot_of_a_caller_that_died_frees_itself(limits, monkeypatch):
     assert time.monotonic() - started >= 0.15
 
 
+def test_a_record_is_written_with_the_slot_and_a_refused_one_takes_no_slot(limits):
+    """The caller's entry (the ledger's journal) goes with the slot: `before` as it is
+    granted, `after` + the message id as it is given back; an entry that holds
+    `refused` gets no slot, atomically (ledger rule 3's fence)."""
+    import redis
+    from django.conf import settings
+
+    limits.ESP_MAX_IN_FLIGHT = 1
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    record = esp.EspRecord(key="test:esp:record", before="attempting", refused="revoked", after="sent:", ttl=60)
+    client.delete(record.key)
+    slot = esp.esp_slot_take(record=record)
+    assert client.get(record.key) == b"attempting"
+    esp.esp_slot_release(slot, record=record, message_id="pm-1")
+    assert client.get(record.key) == b"sent:pm-1"
+    esp.esp_slot_release(esp.esp_slot_take(record=record))  # a call that failed: no "after"
+    assert client.get(record.key) == b"attempting"
+    client.set(record.key, "revoked")
+    with pytest.raises(esp.EspRecordRefused):
+        esp.esp_slot_take(record=record)
+    assert client.get(record.key) == b"revoked"
+    esp.esp_slot_release(esp.esp_slot_take())  # the refused caller held no slot (the cap is 1)
+    client.delete(record.key)
+
+
 def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch):
     limits.ESP_MAX_PER_SECOND = 100
     monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.2)

@@ -476,8 +476,9 @@ def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
 
 
 def test_a_row_is_marked_sent_only_while_its_claim_holds_it(edition):
-    # delivery_mark_sent (rule 2): the row gets the provider's id and what the reader
-    # got; once the sweep took the row (claimed again at another time), it is left alone.
+    # deliveries_mark_sent (rule 2): the row gets the provider's id and what the reader
+    # got; once the sweep took the row (claimed again at another time), it is left
+    # alone, though it is in the same statement as a row its claim still holds.
     first, second = _pending(edition, [_reader(), _reader()])
     claimed = leases.deliveries_claim(delivery_ids=[first, second], now=NOW)
     assert sorted(claimed) == sorted([first, second])
@@ -486,8 +487,7 @@ def test_a_row_is_marked_sent_only_while_its_claim_holds_it(edition):
     for row in rows.values():
         row.claimed_at, row.sent_at, row.attempts = NOW, NOW, 1
         row.provider_message_id, row.paper_ids = f"pm-{row.pk}", [7, 8]
-    assert sending.delivery_mark_sent(delivery=rows[first]) == 1
-    assert sending.delivery_mark_sent(delivery=rows[second]) == 0
+    assert sending.deliveries_mark_sent(deliveries=[rows[first], rows[second]]) == {first}
     marked = Delivery.objects.get(pk=first)
     assert (marked.status, marked.provider_message_id, marked.paper_ids, marked.sent_at, marked.attempts) == (
         Delivery.Status.SENT, f"pm-{first}", [7, 8], NOW, 1)
