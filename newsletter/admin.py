@@ -271,7 +271,7 @@ class TopicAdmin(admin.ModelAdmin):
     list_editable = ("position",)
     search_fields = ("name", "keywords")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "description", "keywords", "is_active", "position", "example_papers")
+    fields = ("name", "slug", "description", "keywords", "is_broad", "is_active", "position", "example_papers")
     readonly_fields = ("example_papers",)
 
     @admin.display(description="Example papers")
