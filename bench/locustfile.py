@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 
-from locust import FastHttpUser, between, constant_throughput, task
+from locust import FastHttpUser, between, constant_throughput, events, task
 
 DAY = os.environ.get("LOADTEST_DAY", "2025-11-24")
 BROWSER_HEADERS = {"Accept-Encoding": "gzip, deflate, br", "Accept": "text/html,*/*"}
@@ -67,6 +67,19 @@ CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOPIC_FIELD = re.compile(r'name="topics" value="(\d+)"')
 
 
+# 429s this process was answered: bench/loadtest.py reads them from the file named by
+# LOADTEST_REFUSED_FILE (gunicorn writes no access log to count them in).
+refused = []
+
+
+@events.quitting.add_listener
+def refused_write(**kwargs):
+    path = os.environ.get("LOADTEST_REFUSED_FILE")
+    if path:
+        with open(path, "a") as out:  # one line per locust process
+            out.write(f"{len(refused)}\n")
+
+
 class Subscriber(FastHttpUser):
     """People subscribing from one address (one IP): the form, then the POST. Past
     the per-IP limit the POST answers 429, which is the limit holding, not an error."""
@@ -94,5 +107,7 @@ class Subscriber(FastHttpUser):
                               catch_response=True, name="/subscribe/ (POST)") as response:
             if response.status_code in (303, 429):
                 response.success()
+                if response.status_code == 429:
+                    refused.append(1)
             else:
                 response.failure(f"status {response.status_code}")

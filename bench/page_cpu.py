@@ -84,12 +84,10 @@ def main() -> int:
     import django
 
     django.setup()
-    from django.core.wsgi import get_wsgi_application
-
+    from config.wsgi import application  # as gunicorn serves it
     from newsletter.curation import papers_flag_set
     from newsletter.models import Paper
 
-    application = get_wsgi_application()
     paper = Paper.objects.filter(trending_date=SAMPLE_DAY).order_by("-upvotes").last()
     pinned = [False]
 

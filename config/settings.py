@@ -94,12 +94,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: stores public pages as the whole stack sent them (security headers
+    # included) and serves them before anything else runs (newsletter/page_cache.py).
+    "newsletter.page_cache.PublicPageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Serves stored public pages before sessions, CSRF and auth run: everything above
-    # applies to them too (newsletter/page_cache.py).
-    "newsletter.page_cache.PublicPageMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -323,7 +323,8 @@ CONTENT_SECURITY_POLICY = env(
     "form-action 'self'; frame-ancestors 'none'",
 )
 PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
-MIDDLEWARE.insert(1, "config.middleware.SecurityHeadersMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "config.middleware.SecurityHeadersMiddleware")
 MIDDLEWARE.append("config.middleware.AdminLoginRateLimitMiddleware")
 # Nothing public takes more than a form or an ESP event: bigger bodies get 400.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 512 * 1024)

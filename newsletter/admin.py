@@ -13,6 +13,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -90,6 +91,11 @@ class PaperJSONForm(forms.Form):
         return value
 
 
+def _papers(count: int) -> str:
+    """"1 paper", "2 papers": the count in the messages of the paper actions."""
+    return f"{count} paper{pluralize(count)}"
+
+
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
     change_list_template = "admin/newsletter/paper/change_list.html"
@@ -153,20 +159,20 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pin selected papers (shown first)")
     def pin(self, request, queryset):
-        self.message_user(request, f"Pinned {curation.papers_flag_set(papers=queryset, pinned=True)} papers.")
+        self.message_user(request, f"Pinned {_papers(curation.papers_flag_set(papers=queryset, pinned=True))}.")
 
     @admin.action(description="Unpin selected papers")
     def unpin(self, request, queryset):
-        self.message_user(request, f"Unpinned {curation.papers_flag_set(papers=queryset, pinned=False)} papers.")
+        self.message_user(request, f"Unpinned {_papers(curation.papers_flag_set(papers=queryset, pinned=False))}.")
 
     @admin.action(description="Hide selected papers (never shown or mailed)")
     def hide(self, request, queryset):
-        self.message_user(request, f"Hid {curation.papers_flag_set(papers=queryset, hidden=True)} papers.")
+        self.message_user(request, f"Hid {_papers(curation.papers_flag_set(papers=queryset, hidden=True))}.")
 
     @admin.action(description="Show selected papers again")
     def unhide(self, request, queryset):
         count = curation.papers_flag_set(papers=queryset, hidden=False)
-        self.message_user(request, f"{count} papers visible again.")
+        self.message_user(request, f"{_papers(count)} visible again.")
 
     def _topic_action(self, request, queryset, *, assigned: bool, example: bool = False):
         form = TopicChoiceForm(request.POST if "apply" in request.POST else None)
@@ -176,12 +182,12 @@ class PaperAdmin(admin.ModelAdmin):
                 from .services import topic_exemplars_set
 
                 count = topic_exemplars_set(topic=topic, papers=queryset)
-                self.message_user(request, f"{count} papers are now examples of {topic}; "
+                self.message_user(request, f"{_papers(count)} {pluralize(count, 'is now an example,are now examples')} of {topic}; "
                                            "its papers were re-scored.", messages.SUCCESS)
                 return None
             count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
             verb = "added to" if assigned else "removed from"
-            self.message_user(request, f"{topic} {verb} {count} papers.", messages.SUCCESS)
+            self.message_user(request, f"{topic} {verb} {_papers(count)}.", messages.SUCCESS)
             return None
         title = ("Use papers as examples of a topic" if example
                  else "Add a topic to papers" if assigned else "Remove a topic from papers")
@@ -209,7 +215,7 @@ class PaperAdmin(admin.ModelAdmin):
     def rescore(self, request, queryset):
         papers = list(queryset)
         relevance.papers_score(papers=papers)
-        self.message_user(request, f"Re-scored {len(papers)} papers.", messages.SUCCESS)
+        self.message_user(request, f"Re-scored {_papers(len(papers))}.", messages.SUCCESS)
 
     def get_urls(self):
         return [
@@ -265,7 +271,7 @@ class TopicAdmin(admin.ModelAdmin):
     list_editable = ("position",)
     search_fields = ("name", "keywords")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "description", "keywords", "is_active", "position", "example_papers")
+    fields = ("name", "slug", "description", "keywords", "is_broad", "is_active", "position", "example_papers")
     readonly_fields = ("example_papers",)
 
     @admin.display(description="Example papers")
@@ -459,7 +465,7 @@ class EditionAdmin(admin.ModelAdmin):
                                   messages.SUCCESS)
             elif op == "send-now":
                 count = curation.edition_send_now(edition=edition)
-                self.message_user(request, f"Sending now to {count} readers who have not had it.",
+                self.message_user(request, f"Sending now to {count} reader{pluralize(count)} who {pluralize(count, 'has,have')} not had it.",
                                   messages.SUCCESS)
             elif op == "test-send":
                 reader = self._reader(request.POST.get("preview_as", ""))

@@ -281,7 +281,12 @@ class EmailPreview:
     subject: str
     text: str
     html: str
-    paper_count: int
+    paper_count: int  # every paper the email shows
+    # Of them, as the email counts them: picked for the reader, the closest to
+    # their topics on a day nothing matched, and the "also trending" block.
+    picked: int = 0
+    closest: int = 0
+    also_trending: int = 0
 
 
 def _digest_for(*, edition: Edition, subscriber: Subscriber | None,
@@ -309,7 +314,8 @@ def edition_preview(*, edition: Edition, subscriber: Subscriber | None) -> Email
         return EmailPreview(subject="(no digest)", text=reason, html=f"<p>{reason}</p>", paper_count=0)
     return EmailPreview(
         subject=made.message.subject, text=made.message.body, html=made.html,
-        paper_count=len(made.paper_ids),
+        paper_count=len(made.paper_ids), picked=len(made.selection.papers),
+        closest=len(made.selection.closest), also_trending=len(made.selection.also_trending),
     )
 
 

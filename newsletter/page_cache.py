@@ -18,17 +18,25 @@ them miss once and are rendered afresh, every other page keeps its entry. A brow
 or CDN revalidating with the ETag gets a 304 without the page being rendered.
 
 Serving a stored page is the hot path of a launch-day spike, so it is made to cost
-almost nothing (docs/benchmarks.md, "CPU per page"): `PublicPageMiddleware` sits
-right after the middleware that adds headers to every page (security, CSP,
-X-Frame-Options) and answers an anonymous GET before sessions, CSRF, auth and
-messages run. It resolves the URL to its page, and one Redis round trip
-(`get_many`) reads the page's tag versions together with the stored entry, which is
-keyed by the URL (host included: feeds hold absolute links) and the encoding and
-holds the ETag it was rendered under: the entry is served only if that ETag is the
-current one. A rendered page is stored twice, plain and gzipped, so a hit costs no
-compression. Django's `cache_page` does not fit: its key cannot follow the tags, and
-it reads the cache two or three times per hit. Without the middleware the decorator
-alone serves and stores the same pages, only through the whole middleware stack.
+almost nothing (docs/benchmarks.md, "CPU per page"). A page is stored as it was
+sent: the bytes and every header the middleware gave it (security, CSP,
+X-Frame-Options), so a hit is those bytes and headers and nothing is computed
+again. `PublicPageMiddleware` is the outermost middleware: it stores what the whole
+stack answered, and answers an anonymous GET from the cache before any other
+middleware runs. In production `PublicPageWSGI` (config/wsgi.py) answers a plain
+hit even before Django's request handling (its signals, the request and response
+objects): it asks the same lookup and hands everything else (a miss, a
+revalidation, a session cookie, a refused host, an error) to Django. The lookup
+resolves the URL to its page, and one Redis round trip (`get_many`) reads the
+page's tag versions together with the stored entry, which is keyed by the URL
+(scheme and host included: feeds hold absolute links, and an http request that the
+SSL redirect sends away never has an entry), the encoding and the release (the code
+and the settings that shape the headers), and holds the ETag it was rendered under:
+the entry is served only if that ETag is the current one. A rendered page is stored
+twice, plain and gzipped, so a hit costs no compression. Django's `cache_page` does
+not fit: its key cannot follow the tags, and it reads the cache two or three times
+per hit. Without the middleware the decorator sends the same pages, cacheable by
+browsers and proxies, but nothing is stored.
 
 A cached page goes to everyone, so it must not read the session or use a CSRF token
 (forms that need one live on their own pages, e.g. /subscribe/). A request without a
@@ -55,6 +63,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIRequest
 from django.db import transaction
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, QueryDict
@@ -104,12 +113,20 @@ def tags_bump(*, tags: Iterable[str]) -> None:
         cache.set_many({_TAG_KEY.format(tag): secrets.token_hex(6) for tag in tags}, timeout=None)
 
 
+# The settings that shape a stored page's headers (they are stored with it): the
+# middleware, Django's SecurityMiddleware (every SECURE_* name) and config/middleware.py.
+_HEADER_SETTINGS = ("MIDDLEWARE", "CONTENT_SECURITY_POLICY", "PERMISSIONS_POLICY",
+                    "X_FRAME_OPTIONS", "PUBLIC_PAGE_MAX_AGE")
+
+
 @functools.cache
 def _release() -> str:
-    """What this deployment renders with: its templates and code. A new release
-    changes every page's ETag and key, so no page rendered by the previous one is
-    served."""
+    """What this deployment renders with: its templates, code and the settings that
+    shape the headers. A new release changes every page's ETag and key, so no page
+    rendered or stored by the previous one is served."""
     digest = hashlib.sha1(usedforsecurity=False)
+    names = [*_HEADER_SETTINGS, *sorted(n for n in dir(settings) if n.startswith("SECURE_"))]
+    digest.update(repr([(name, getattr(settings, name, None)) for name in names]).encode())
     root = Path(settings.BASE_DIR)
     for folder in ("templates", "newsletter", "subscribers", "config"):
         for path in sorted((root / folder).rglob("*")):
@@ -166,18 +183,22 @@ def _mark_public(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _from_entry(request: HttpRequest, entry: tuple[str, dict, bytes]) -> HttpResponse:
+# A stored page: its ETag, the headers it was sent with (Content-Length included), its body.
+Entry = tuple[str, list[tuple[str, str]], bytes]
+
+
+def _from_entry(request: HttpRequest, entry: Entry) -> HttpResponse:
     etag, headers, body = entry
-    response = HttpResponse(body, headers=headers)
+    response = HttpResponse(body, headers=dict(headers))
     if any(name in request.META for name in _CONDITIONAL):
         return get_conditional_response(request, etag=etag, response=response)
     return response
 
 
-def _page_lookup(request: HttpRequest, page: PublicPage,
-                 kwargs: dict) -> tuple[HttpResponse | None, _Miss]:
-    """The stored page for this request, or a 304, from one round trip to Redis:
-    (the response, None) on a hit; (None, where to store the rendering) on a miss."""
+def _page_find(request: HttpRequest, page: PublicPage,
+               kwargs: dict) -> tuple[Entry | None, _Miss]:
+    """One round trip to Redis: the stored entry for this request if it is the
+    current one, and where this request's rendering is stored (with its ETag)."""
     _query_keep_only(request, page.query)
     tags = ["site", *page.tags(**kwargs)]
     # The host is in the key: a feed's links are absolute, made from it.
@@ -192,32 +213,44 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
     material = "|".join([_release(), *(f"{t}={v}" for t, v in zip(tags, versions, strict=True))])
     etag = f'W/"{_sha1(material)}"'
     entry = found.get(entry_key)
-    if entry is not None and entry[0] == etag:
+    miss = _Miss(plain_key=plain_key, gzip_key=gzip_key, etag=etag, gzip=accepts_gzip)
+    return (entry if entry is not None and entry[0] == etag else None), miss
+
+
+def _page_lookup(request: HttpRequest, page: PublicPage,
+                 kwargs: dict) -> tuple[HttpResponse | None, _Miss]:
+    """The stored page for this request, or a 304: (the response, None) on a hit;
+    (None, where to store the rendering) on a miss."""
+    entry, miss = _page_find(request, page, kwargs)
+    if entry is not None:
         return _from_entry(request, entry), None
     if request.META.get("HTTP_IF_NONE_MATCH"):
         # The browser holds this version: no need to have the page to say so.
-        response = get_conditional_response(request, etag=etag)
+        response = get_conditional_response(request, etag=miss.etag)
         if response is not None and response.status_code == 304:
-            response["ETag"] = etag
+            response["ETag"] = miss.etag
             return _mark_public(response), None
-    return None, _Miss(plain_key=plain_key, gzip_key=gzip_key, etag=etag, gzip=accepts_gzip)
+    return None, miss
 
 
 def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> HttpResponse:
-    """Store a public page's rendering, plain and gzipped; return the variant this
-    client accepts, as a hit would serve it."""
-    if response.cookies or response.streaming:
-        logger.error("Public page %s set a cookie or streamed: sent, not cached.", request.path)
+    """Store a public page as the whole middleware stack sent it, plain and gzipped;
+    return the variant this client accepts, as a hit would serve it."""
+    if (response.cookies or response.streaming
+            or "cookie" in response.get("Vary", "").lower()):
+        logger.error("Public page %s set or varied on a cookie, or streamed: sent, not cached.",
+                     request.path)
         return response
     response["ETag"] = miss.etag
-    headers = {name: value for name, value in response.items() if name != "Content-Length"}
+    headers = [(name, value) for name, value in response.items() if name != "Content-Length"]
     body = response.content
-    plain = (miss.etag, {**headers, "Content-Length": str(len(body))}, body)
+    plain = (miss.etag, [*headers, ("Content-Length", str(len(body)))], body)
     packed = body
-    if len(body) >= GZIP_MIN_BYTES and "Content-Encoding" not in headers:
+    if len(body) >= GZIP_MIN_BYTES and "Content-Encoding" not in response:
         packed = compress_string(body)  # no secret in a public page: no BREACH padding
     gzipped = plain if len(packed) >= len(body) else (
-        miss.etag, {**headers, "Content-Encoding": "gzip", "Content-Length": str(len(packed))},
+        miss.etag,
+        [*headers, ("Content-Encoding", "gzip"), ("Content-Length", str(len(packed)))],
         packed,
     )
     cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
@@ -225,29 +258,74 @@ def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> Ht
     return _from_entry(request, gzipped if miss.gzip else plain)
 
 
+def _anonymous_page(request: HttpRequest) -> tuple[PublicPage, dict] | None:
+    """The public page an anonymous GET or HEAD asks for (and its URL's keyword
+    arguments), or None. A disallowed Host raises DisallowedHost (400), as it would
+    further on."""
+    if request.method not in ("GET", "HEAD") or not _is_anonymous(request):
+        return None
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return None
+    page = getattr(match.func, "public_page", None)
+    if page is None:
+        return None
+    request.get_host()
+    return page, match.kwargs
+
+
 class PublicPageMiddleware:
-    """Serves a stored public page to an anonymous GET before sessions, CSRF, auth
-    and messages run (module docstring); `public_page` renders and stores the rest.
-    It goes after the middleware whose headers every page gets (security, CSP,
-    X-Frame-Options: config/settings.py), so stored pages get them too."""
+    """The outermost middleware (config/settings.py): serves a stored public page to
+    an anonymous GET before any other middleware runs, and stores the pages
+    `public_page` rendered as the whole stack sent them, security headers included
+    (module docstring)."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        if request.method in ("GET", "HEAD") and _is_anonymous(request):
+        asked = _anonymous_page(request)
+        if asked is not None:
+            response, miss = _page_lookup(request, *asked)
+            if response is not None:
+                return response
+            request.public_page_miss = miss  # looked up once: public_page renders
+        response = self.get_response(request)
+        miss = getattr(response, "public_page_miss", None)
+        if miss is not None and response.status_code == 200:
+            return _page_store(request, response, miss)
+        return response
+
+
+class PublicPageWSGI:
+    """Wraps the site's WSGI application (config/wsgi.py): a GET that the cache
+    holds a current page for is answered with the stored bytes and headers, without
+    Django's request handling; any other request (a miss, a revalidation, HEAD, a
+    session cookie, a refused host, Redis failing) goes to Django, which answers it
+    through `PublicPageMiddleware` as if this layer were not there."""
+
+    def __init__(self, application):
+        self.application = application
+
+    def __call__(self, environ: dict, start_response: Callable):
+        entry = None
+        if environ.get("REQUEST_METHOD") == "GET" and not any(
+            name in environ for name in _CONDITIONAL
+        ):
             try:
-                match = resolve(request.path_info)
-            except Resolver404:
-                match = None
-            page = getattr(match.func, "public_page", None) if match else None
-            if page is not None:
-                request.get_host()  # a disallowed Host is refused (400) as it would be later
-                response, miss = _page_lookup(request, page, match.kwargs)
-                if response is not None:
-                    return response
-                request.public_page_miss = miss  # looked up once: public_page renders
-        return self.get_response(request)
+                # A copy: the lookup drops unread query parameters from the environ.
+                request = WSGIRequest(dict(environ))
+                asked = _anonymous_page(request)
+                if asked is not None:
+                    entry, _ = _page_find(request, *asked)
+            except Exception:  # noqa: BLE001 - Django answers, reports and logs it
+                entry = None
+        if entry is None:
+            return self.application(environ, start_response)
+        _, headers, body = entry
+        start_response("200 OK", headers)
+        return [body]
 
 
 # --- The decorator --------------------------------------------------------------------
@@ -294,7 +372,9 @@ def public_page(*, tags: Callable[..., Iterable[str]], query: Iterable[str] = ()
                 return response
             if response.status_code != 200:
                 return response
-            return _page_store(request, _mark_public(response), miss)
+            # Stored by PublicPageMiddleware once the whole stack has added its headers.
+            response.public_page_miss = miss
+            return _mark_public(response)
 
         wrapper.public_page = page
         return wrapper

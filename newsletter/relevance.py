@@ -36,7 +36,10 @@ A paper's score for a topic (papers_score) is a hybrid of two kinds of evidence:
   topics removes what every AI paper shares ("model", "training", "data"), so a
   topic wins the papers that are about *it*.
 evidence = SEMANTIC_WEIGHT x semantic + log(1 + LEXICAL_GAIN x lexical score), and
-the stored score maps HYBRID_PASS evidence to RELEVANCE_THRESHOLD. The weights and
+the stored score maps HYBRID_PASS evidence to RELEVANCE_THRESHOLD. A broad topic
+(Topic.is_broad, an umbrella such as "language models") yields to the narrower
+ones: a paper with more evidence for another topic is held at the pass mark for it,
+so it comes after the papers about the broad field itself (_broad_yield). The weights and
 the pass mark were set on the sample day and one labelled day only (docs/relevance.md,
 `manage.py eval_relevance`).
 
@@ -339,16 +342,23 @@ def topic_rescore(*, topic: Topic) -> None:
     counts read PaperTopic for any date, and a definition edit should mean the
     same thing everywhere. Matching is in memory and cheap (a few thousand papers a
     year), and the papers are read in chunks to bound memory. An inactive topic
-    loses its automatic rows (re-activating it re-scores); editor rows stay."""
+    loses its automatic rows (re-activating it re-scores); editor rows stay. The
+    broad topics are re-scored with it: what they yield depends on every topic."""
     pages_changed(everything=True)  # topic chips show on every public page
-    if not topic.is_active:
-        PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
-        return
-    embeddings.topic_embed(topic=topic)
     context = [t if t.pk != topic.pk else topic for t in Topic.objects.filter(is_active=True)]
+    # A broad topic's scores depend on every narrower topic's evidence (_broad_yield),
+    # so they follow any topic's change.
+    topics = [t for t in context if t.is_broad and t.pk != topic.pk]
+    if topic.is_active:
+        embeddings.topic_embed(topic=topic)
+        topics.insert(0, topic)
+    else:
+        PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
+    if not topics:
+        return
     for chunk in _paper_chunks():
         vectors = embeddings.papers_embed(papers=chunk, only_missing=True)
-        _papers_score_against(papers=chunk, topics=[topic], context=context, vectors=vectors)
+        _papers_score_against(papers=chunk, topics=topics, context=context, vectors=vectors)
 
 
 def topics_rescore() -> None:
@@ -397,12 +407,37 @@ def hybrid_scores(
 ) -> dict[tuple[int, int], HybridScore]:
     """{(paper id, topic id): HybridScore} for every pair, from stored vectors and the
     keyword match. `context`: every active topic, whose mean closeness is what a
-    topic's closeness is measured against (`topics` is a subset of it)."""
+    topic's closeness is measured against (`topics` is a subset of it), and which a
+    broad topic yields to (`_broad_yield`)."""
     if not papers or not topics:
         return {}
     paper_matrix = np.stack([vectors[p.id] for p in papers])
     context_definitions, _ = embeddings.topic_vectors(topics=context)
     centre = (paper_matrix @ context_definitions.T).mean(axis=1, keepdims=True)
+    evidence, near_examples, terms = _evidence(papers=papers, topics=topics, paper_matrix=paper_matrix, centre=centre)
+    broad = [j for j, topic in enumerate(topics) if topic.is_broad]
+    narrower = [t for t in context if not t.is_broad] if broad else []
+    if narrower:
+        narrower_evidence, _, _ = _evidence(papers=papers, topics=narrower, paper_matrix=paper_matrix, centre=centre)
+        for j in broad:
+            others = [k for k, t in enumerate(narrower) if t.pk != topics[j].pk]
+            if others:
+                evidence[:, j] = _broad_yield(evidence[:, j], narrower_evidence[:, others].max(axis=1))
+    scores: dict[tuple[int, int], HybridScore] = {}
+    for i, paper in enumerate(papers):
+        for j, topic in enumerate(topics):
+            score = 1 - (1 - RELEVANCE_THRESHOLD) ** (max(0.0, float(evidence[i, j])) / HYBRID_PASS)
+            scores[(paper.id, topic.id)] = HybridScore(
+                score=round(score, SCORE_DECIMALS), terms=terms[i][j], near_examples=bool(near_examples[i, j]),
+            )
+    return scores
+
+
+def _evidence(
+    *, papers: Sequence[Paper], topics: Sequence[Topic], paper_matrix: np.ndarray, centre: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, list[list[tuple[str, ...]]]]:
+    """Each paper's evidence for each topic (the module docstring's formula), whether
+    its examples carried it more than its definition, and the matched terms."""
     definitions, examples = embeddings.topic_vectors(topics=topics)
     to_definition = paper_matrix @ definitions.T - centre
     has_examples = np.linalg.norm(examples, axis=1) > 0
@@ -412,17 +447,22 @@ def hybrid_scores(
     # reads more papers as the topic's, the average asks both to agree).
     semantic = np.where(has_examples, (to_definition + to_examples) / 2, to_definition)
     matchers = [TopicMatcher(topic.keyword_list) for topic in topics]
-    scores: dict[tuple[int, int], HybridScore] = {}
-    for i, paper in enumerate(papers):
-        for j, topic in enumerate(topics):
-            lexical = paper_match(matcher=matchers[j], paper=paper)
-            evidence = SEMANTIC_WEIGHT * float(semantic[i, j]) + math.log1p(LEXICAL_GAIN * lexical.score)
-            score = 1 - (1 - RELEVANCE_THRESHOLD) ** (max(0.0, evidence) / HYBRID_PASS)
-            scores[(paper.id, topic.id)] = HybridScore(
-                score=round(score, SCORE_DECIMALS), terms=lexical.terms,
-                near_examples=bool(to_examples[i, j] > to_definition[i, j]),
-            )
-    return scores
+    matches = [[paper_match(matcher=m, paper=paper) for m in matchers] for paper in papers]
+    lexical = np.array([[m.score for m in row] for row in matches]).reshape(semantic.shape)
+    evidence = SEMANTIC_WEIGHT * semantic + np.log1p(LEXICAL_GAIN * lexical)
+    return evidence, to_examples > to_definition, [[m.terms for m in row] for row in matches]
+
+
+def _broad_yield(evidence: np.ndarray, narrower: np.ndarray) -> np.ndarray:
+    """A broad topic's evidence (Topic.is_broad: "language models" contains
+    reasoning, agents, alignment ...) for papers that another, narrower topic
+    explains better (`narrower`: each paper's best evidence for one): held at the
+    pass mark. Such a paper stays relevant to the broad topic, so its reader still
+    gets it when the day has room, but after every paper about the field itself: a
+    reader of "language models" wants architecture, scaling and pre-training data
+    before an RL method that uses an LLM. Held, not dropped: both gave the same
+    figures on the tuning days and holding keeps the paper (docs/relevance.md)."""
+    return np.where(narrower > evidence, np.minimum(evidence, HYBRID_PASS), evidence)
 
 
 def topic_preview_scores(
@@ -435,6 +475,7 @@ def topic_preview_scores(
     draft = Topic(
         pk=topic.pk if topic else None, name=topic.name if topic else "",
         description=topic.description if topic else "", keywords="\n".join(keywords),
+        is_broad=topic.is_broad if topic else False,
     )
     draft.embedding = embeddings.vector_pack(embeddings.texts_embed([embeddings.topic_text(draft)])[0])
     draft.exemplar_embedding = topic.exemplar_embedding if topic else None

@@ -20,10 +20,11 @@ from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
 # RELEVANCE_THRESHOLD.
 EDITOR_ASSIGNED_SCORE = 1.0
 
-TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "is_active", "position"})
+TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "is_broad", "is_active", "position"})
 # A change to one of these changes which papers match, so it re-scores the topic:
-# name, description and keywords make its definition (newsletter/relevance.py).
-TOPIC_SCORING_FIELDS = ("name", "description", "keywords", "is_active")
+# name, description and keywords make its definition, and a broad topic yields to
+# the others (newsletter/relevance.py).
+TOPIC_SCORING_FIELDS = ("name", "description", "keywords", "is_broad", "is_active")
 
 
 def paper_save(*, paper: Paper, date_before: dt.date | None = None) -> Paper:

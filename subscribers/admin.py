@@ -1,7 +1,9 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
@@ -170,7 +172,8 @@ class SubscriberAdmin(admin.ModelAdmin):
                               messages.SUCCESS)
             return None
         return TemplateResponse(request, "admin/subscribers/subscriber/reason_action.html", {
-            **self.admin_site.each_context(request), "title": title, "form": form,
+            # The page asks ("Suppress"); the message and the history say what was done.
+            **self.admin_site.each_context(request), "title": title.removesuffix("ed"), "form": form,
             "subscribers": queryset, "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })
@@ -191,8 +194,9 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
     def confirmation_resend(self, request, queryset):
         count = subscribers_confirmation_resend(subscribers=queryset)
-        self.message_user(request, f"Confirmation email queued for {count} pending readers "
-                                   "(at most one per address per hour).")
+        minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
+        self.message_user(request, f"Confirmation email queued for {count} pending reader{pluralize(count)} "
+                                   f"(at most one per address every {minutes} minute{pluralize(minutes)}).")
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_csv(self, request, queryset):

@@ -131,3 +131,27 @@ def thumbnails(page):
     image = png()
     page.route(THUMBNAIL_HOST + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     return THUMBNAIL_HOST
+
+
+# Drawn in the element's font on a canvas, a character with no glyph in any font on
+# the machine comes out as the font's "missing glyph" box, the same as an unassigned
+# code point (U+0378): a page that uses one shows the visitor a box (tofu).
+_MISSING_GLYPHS_JS = """el => {
+  const style = getComputedStyle(el);
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = 96;
+  const ctx = canvas.getContext('2d');
+  ctx.font = `${style.fontSize} ${style.fontFamily}`;
+  const draw = ch => {
+    ctx.clearRect(0, 0, 96, 96);
+    ctx.fillText(ch, 8, 72);
+    return ctx.getImageData(0, 0, 96, 96).data.join(',');
+  };
+  const box = draw('\\u0378');
+  return [...el.textContent.trim()].filter(ch => ch.trim() && !/[\\uFE0E\\uFE0F]/.test(ch) && draw(ch) === box);
+}"""
+
+
+def missing_glyphs(locator) -> list[str]:
+    """The characters of an element's text that this browser can only draw as a box."""
+    return locator.evaluate(_MISSING_GLYPHS_JS)

@@ -98,3 +98,14 @@ def test_what_your_digest_has_learned_in_the_preference_centre(live_server, page
     expect(page.locator("#learned")).to_contain_text("has forgotten your votes")
     assert not Feedback.objects.filter(subscriber=reader).exists()
     assert not page.js_errors and not page.console_errors
+
+
+def test_the_archive_and_the_feed_are_reached_from_the_home_page(live_server, page, edition):
+    """Nothing else links to them: a reader who never opened a digest in the browser
+    finds past editions and the Atom feed in every page's footer."""
+    page.goto(f"{live_server.url}/")
+    footer = page.locator("footer")
+    expect(footer.get_by_role("link", name="Atom feed")).to_have_attribute("href", "/feeds/papers.atom")
+    footer.get_by_role("link", name="Past editions").click()
+    expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
+    assert page.js_errors == []

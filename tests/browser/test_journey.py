@@ -9,7 +9,7 @@ from django.core import mail
 
 from subscribers import tokens
 from subscribers.models import Subscriber
-from tests.browser.conftest import DESKTOP
+from tests.browser.conftest import DESKTOP, missing_glyphs
 from tests.factories import PaperFactory, TopicFactory
 
 
@@ -51,6 +51,7 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     page.get_by_role("button", name="Subscribe").click()
     page.wait_for_url("**/subscribe/check-your-inbox/")
     assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    assert missing_glyphs(page.locator(".sf-icon")) == []
     screenshot(page, "journey-02-check-inbox")
 
     # The confirmation email holds the link; GET shows a button, POST confirms.
@@ -64,6 +65,8 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.ACTIVE
     assert (subscriber.time_zone, subscriber.delivery_hour) == ("Europe/Berlin", 8)
+    # Its icon is drawn by the fonts every machine has (no colour-emoji font needed).
+    assert missing_glyphs(page.locator(".sf-icon")) == []
     screenshot(page, "journey-04-confirmed")
 
     # Preference centre.

@@ -3,6 +3,7 @@
 import datetime as dt
 import importlib
 import json
+import re
 
 import pytest
 from django.apps import apps
@@ -77,6 +78,10 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert 'srcdoc="' in html and "phone" in html  # the email at two widths
     assert "Plain-text part" in html
     assert "Feedback clicks" in html
+    # The line above the preview counts as the email does: its picks, then the
+    # "also trending" block, not one sum of both.
+    picked = re.search(r"(\d+) papers? picked for you", html).group(1)
+    assert re.search(rf"· {picked} picked( \+ \d+ also trending)? for {re.escape(reader.email)}", html)
 
 
 def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
@@ -159,9 +164,10 @@ def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(ed
 
 def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
     last = edition.entries.order_by("-position").first().paper
-    editor_client.post(reverse("admin:newsletter_paper_changelist"),
-                       {"action": "pin", "_selected_action": [last.pk]})
+    response = editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                                  {"action": "pin", "_selected_action": [last.pk]}, follow=True)
     assert edition.entries.get(position=1).paper == last
+    assert [str(m) for m in response.context["messages"]] == ["Pinned 1 paper."]
 
 
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):

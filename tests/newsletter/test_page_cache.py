@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import RequestFactory
 from django.test.signals import template_rendered
 from django.utils import timezone
 
@@ -120,10 +123,85 @@ def test_a_stored_page_is_served_before_sessions_csrf_and_auth_run(client, site)
     # The request never reached the session, CSRF or auth middleware.
     for name in ("session", "user"):
         assert not hasattr(again.wsgi_request, name), name
-    # Their headers still come from the security middleware, which runs first.
+    # The security middleware's headers were stored with the page.
     for header in ("Content-Security-Policy", "X-Content-Type-Options", "Referrer-Policy",
-                   "X-Frame-Options"):
+                   "X-Frame-Options", "Permissions-Policy"):
         assert again[header] == first[header], header
+
+
+def wsgi_get(path: str, **headers) -> tuple[str | None, dict, bytes, bool]:
+    """A GET through the production WSGI application (config/wsgi.py): (status,
+    headers, body, whether Django's request handling ran)."""
+    from config.wsgi import application
+
+    environ = RequestFactory().get(path, **headers).environ
+    sent, handled = {}, []
+
+    def start_response(status, response_headers, exc_info=None):
+        sent.update(status=status, headers=dict(response_headers))
+
+    def started(**kwargs):
+        handled.append(True)
+
+    # As Django's test client does: the test's database connection stays open.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    request_started.connect(started, dispatch_uid="page-cache-wsgi")
+    try:
+        result = application(environ, start_response)
+        body = b"".join(result)
+        getattr(result, "close", lambda: None)()
+    finally:
+        request_started.disconnect(dispatch_uid="page-cache-wsgi")
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+    return sent.get("status"), sent.get("headers", {}), body, bool(handled)
+
+
+def test_a_stored_page_is_answered_before_djangos_request_handling(
+    client, site, django_assert_num_queries
+):
+    first = client.get("/", HTTP_ACCEPT_ENCODING="gzip")
+
+    with django_assert_num_queries(0):
+        status, headers, body, handled = wsgi_get("/", HTTP_ACCEPT_ENCODING="gzip")
+
+    assert status == "200 OK" and not handled
+    assert body == first.content
+    assert headers == dict(first.headers)  # security headers, ETag, cache headers, gzip
+    assert headers["Content-Encoding"] == "gzip" and "Set-Cookie" not in headers
+
+
+@pytest.mark.parametrize("asked", [
+    {"path": "/papers/2511.00003/"},  # not stored yet
+    {"path": "/", "HTTP_COOKIE": "sessionid=someone"},
+    {"path": "/", "HTTP_IF_NONE_MATCH": 'W/"old"'},
+    {"path": "/", "HTTP_HOST": "evil.example"},
+    {"path": "/subscribe/"},  # not a public page
+])
+def test_anything_but_a_plain_hit_goes_to_django(client, site, settings, asked):
+    settings.ALLOWED_HOSTS = ["testserver"]
+    client.get("/")
+    asked = dict(asked)
+
+    status, _, _, handled = wsgi_get(asked.pop("path"), **asked)
+
+    assert handled
+    if asked.get("HTTP_HOST"):
+        assert status.startswith("400")
+
+
+def test_an_editors_change_reaches_the_next_request_before_django(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    assert "An earlier paper" in wsgi_get(f"/papers/{EARLIER}/")[2].decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[all_cached["earlier"]], pinned=True)
+
+    _, _, body, handled = wsgi_get(f"/papers/{EARLIER}/")
+    assert handled and "Renamed behind the cache&#x27;s back" in body.decode()
+    assert not wsgi_get(f"/papers/{EARLIER}/")[3]  # stored again, served before Django
 
 
 def test_each_host_gets_its_own_stored_feed(client, site):

@@ -217,6 +217,7 @@ def defaults(db):
     migration.topics_create(django_apps, None)
     examples = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
     examples.examples_apply(django_apps, None)
+    importlib.import_module("newsletter.migrations.0012_topic_is_broad").broad_apply(django_apps, None)
     from newsletter.models import Topic
 
     return {t.slug: t for t in Topic.objects.all()}
@@ -272,6 +273,47 @@ def test_three_more_like_this_bring_that_sub_area_forward_the_next_day(defaults)
     raised = {t: after[t] - before[t] for t in before}
     assert min(raised[t] for t in sub_area) > max(raised[t] for t in others)
     assert max(order.index(t) for t in sub_area) < min(order.index(t) for t in others)
+
+
+# What a reader of "Language models & pre-training" wants (how language models are
+# built), and two papers that use a language model for another topic's ends.
+ABOUT_LANGUAGE_MODELS = {
+    "about": ("Which Web Documents Are Worth Training On?",
+              ("We study how the documents kept in a web corpus change what a language model learns in "
+               "pre-training. Filtering by a quality classifier and removing near-duplicates gives lower loss "
+               "at the same compute and better downstream accuracy, and the gains hold across model sizes "
+               "from 150M to 7B parameters.")),
+    "rl": ("Reinforcement Learning with Verifiable Rewards Makes Large Language Models Better at Math",
+           ("We train a large language model with reinforcement learning on math word problems, rewarding "
+            "only correct final answers. The model learns longer chains of thought, checks its own steps and "
+            "improves accuracy on GSM8K and competition mathematics benchmarks.")),
+    "agent": ("Large Language Models as Tool-Using Agents for Web Tasks",
+              ("We let a large language model call APIs and browse websites to complete multi-step tasks, "
+               "planning actions and keeping a memory of what it did; the agent solves more web tasks than "
+               "prompting alone.")),
+}
+
+
+def test_a_broad_topic_gives_its_reader_the_field_first_and_what_a_narrower_topic_explains_after(defaults):
+    from newsletter.services import topic_update
+
+    _papers(DAY, ABOUT_LANGUAGE_MODELS)
+    broad = defaults["llm-pretraining"]
+    assert broad.is_broad  # the default umbrella topic (migration 0012)
+    reader = _reader(broad, papers_per_digest=10)
+    about, rl, agent = (ABOUT_LANGUAGE_MODELS[k][0] for k in ("about", "rl", "agent"))
+
+    order = _titles(_select(reader).papers)
+    # The pre-training paper first; the RL and agent papers, which reasoning and
+    # agents explain better, after it, and still in the digest (held, not dropped).
+    assert order[0] == about
+    assert set(order) == {about, rl, agent}
+
+    # The same topic, not broad: "large language model" in their titles puts the
+    # papers that use one before the paper about the field.
+    topic_update(topic=broad, is_broad=False)
+    order = _titles(_select(reader).papers)
+    assert order.index(rl) < order.index(about) and order.index(agent) < order.index(about)
 
 
 def test_a_paper_close_to_one_the_reader_liked_says_so(defaults):

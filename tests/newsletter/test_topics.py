@@ -19,6 +19,7 @@ from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 default_topics_migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
 builtin_examples_migration = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
+broad_topics_migration = importlib.import_module("newsletter.migrations.0012_topic_is_broad")
 SAMPLE = Path(settings.BASE_DIR) / "newsletter" / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = dt.date(2025, 11, 24)
 
@@ -29,6 +30,7 @@ def default_topics(db):
     # them, so make sure (get_or_create, as the migration does).
     default_topics_migration.topics_create(django_apps, None)
     builtin_examples_migration.examples_apply(django_apps, None)
+    broad_topics_migration.broad_apply(django_apps, None)
     return {t.slug: t for t in Topic.objects.all()}
 
 

@@ -127,6 +127,9 @@ def test_suppress_with_a_reason_then_unsuppress(editor_client):
     url = reverse("admin:subscribers_subscriber_changelist")
     page = editor_client.post(url, {"action": "suppress", "_selected_action": [reader.pk]})
     assert "Reason" in page.content.decode()
+    # It asks before anything is done: "Suppress", not "Suppressed".
+    assert page.context["title"] == "Suppress"
+    assert 'value="Suppress"' in page.content.decode()
     editor_client.post(url, {"action": "suppress", "_selected_action": [reader.pk], "apply": "1",
                              "reason": "asked by phone"})
     reader.refresh_from_db()
@@ -143,9 +146,13 @@ def test_resend_confirmation_mails_pending_readers_only(editor_client, django_ca
     pending = SubscriberFactory(status="pending")
     active = SubscriberFactory()
     with django_capture_on_commit_callbacks(execute=True):
-        editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
-                           {"action": "confirmation_resend", "_selected_action": [pending.pk, active.pk]})
+        response = editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                                      {"action": "confirmation_resend", "_selected_action": [pending.pk, active.pk]},
+                                      follow=True)
     assert [m.to[0] for m in mail.outbox] == [pending.email]
+    # The window the editor is told is the one applied (SUBSCRIBE_EMAIL_WINDOW_SECONDS).
+    assert [str(m) for m in response.context["messages"]] == [
+        "Confirmation email queued for 1 pending reader (at most one per address every 10 minutes)."]
 
 
 def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_client):

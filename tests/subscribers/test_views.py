@@ -89,6 +89,8 @@ def test_a_used_confirm_link_shows_a_neutral_page_without_the_manage_link(submit
         assert replay.status_code == 200 and "This link was already used" in body
         assert "/manage/" not in body and "/unsubscribe/" not in body
         assert "example.com" not in body  # nor the address
+        # Where the manage link is: the confirmation email has none, every digest has.
+        assert "Every digest ends with a link to change your topics" in body
 
 
 def test_the_confirm_post_works_without_cookies_or_csrf_token(submit, outbox, csrf_client):
