@@ -55,11 +55,13 @@ import functools
 import hashlib
 import logging
 import secrets
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import redis
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
@@ -159,6 +161,24 @@ class _Miss:
     gzip_key: str
     etag: str
     gzip: bool  # the client accepts it
+    store: bool = True  # False while the cache is unreachable: rendered, stored nowhere
+
+
+# The cache could not be reached (Redis restarting, a network fault): the page is
+# rendered for this request and stored nowhere, so readers get pages, not errors.
+_UNCACHED = _Miss(plain_key="", gzip_key="", etag="", gzip=False, store=False)
+# One warning per process per window while the cache stays away, not one per request.
+CACHE_DOWN_LOG_SECONDS = 60.0
+_cache_down_logged_at = float("-inf")
+
+
+def _cache_down(exc: Exception) -> None:
+    global _cache_down_logged_at
+    now = time.monotonic()
+    if now - _cache_down_logged_at >= CACHE_DOWN_LOG_SECONDS:
+        _cache_down_logged_at = now
+        logger.warning("Page cache unreachable (%s): public pages are rendered for each "
+                       "request until it is back (logged once a minute).", exc)
 
 
 def _is_anonymous(request: HttpRequest) -> bool:
@@ -221,7 +241,11 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
                  kwargs: dict) -> tuple[HttpResponse | None, _Miss]:
     """The stored page for this request, or a 304: (the response, None) on a hit;
     (None, where to store the rendering) on a miss."""
-    entry, miss = _page_find(request, page, kwargs)
+    try:
+        entry, miss = _page_find(request, page, kwargs)
+    except redis.RedisError as exc:
+        _cache_down(exc)
+        return None, _UNCACHED
     if entry is not None:
         return _from_entry(request, entry), None
     if request.META.get("HTTP_IF_NONE_MATCH"):
@@ -236,6 +260,8 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
 def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> HttpResponse:
     """Store a public page as the whole middleware stack sent it, plain and gzipped;
     return the variant this client accepts, as a hit would serve it."""
+    if not miss.store:
+        return response
     if (response.cookies or response.streaming
             or "cookie" in response.get("Vary", "").lower()):
         logger.error("Public page %s set or varied on a cookie, or streamed: sent, not cached.",
@@ -253,8 +279,11 @@ def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> Ht
         [*headers, ("Content-Encoding", "gzip"), ("Content-Length", str(len(packed)))],
         packed,
     )
-    cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
-                   timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    try:
+        cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
+                       timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    except redis.RedisError as exc:  # sent all the same
+        _cache_down(exc)
     return _from_entry(request, gzipped if miss.gzip else plain)
 
 
@@ -425,14 +454,21 @@ def fragments_render(*, template_name: str, objects: Iterable[Model], name: str,
         _ENTRY_KEY.format("fragment:" + _sha1(repr((release, template_name, items, _loaded(obj)))))
         for obj in objects
     ]
-    found = cache.get_many(keys)
+    try:
+        found, reachable = cache.get_many(keys), True
+    except redis.RedisError as exc:
+        _cache_down(exc)
+        found, reachable = {}, False
     rendered = {}
     template = get_template(template_name)
     for key, obj in zip(keys, objects, strict=True):
         if key not in found and key not in rendered:
             rendered[key] = template.render({**context, name: obj})
-    if rendered:
-        cache.set_many(rendered, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+    if rendered and reachable:
+        try:
+            cache.set_many(rendered, timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+        except redis.RedisError as exc:
+            _cache_down(exc)
     return [mark_safe(found[key] if key in found else rendered[key]) for key in keys]
 
 

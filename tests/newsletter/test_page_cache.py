@@ -15,7 +15,7 @@ from django.test import RequestFactory
 from django.test.signals import template_rendered
 from django.utils import timezone
 
-from newsletter import curation, services
+from newsletter import curation, page_cache, services
 from newsletter.ingest import papers_import_file, title_normalise
 from newsletter.models import Edition, EditionPaper, Paper, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
@@ -456,3 +456,22 @@ def test_a_flood_of_refused_subscriptions_logs_one_line_and_renders_no_template(
     assert "subscribe:ip:127.0.0.1" in lines[0].getMessage()
     # The refusal page was rendered at most once (this process may have it already).
     assert rendered.count("subscribers/rate_limited.html") <= 1
+
+
+@pytest.mark.parametrize("path", ["/", f"/papers/{DAY}/", f"/editions/{DAY}/", "/feeds/papers.atom"])
+def test_with_the_cache_unreachable_public_pages_are_rendered_not_500(
+    client, site, settings, caplog, monkeypatch, path,
+):
+    """Redis away (restarting, a network fault): a reader still gets the page,
+    rendered for them and stored nowhere, instead of an error page; the outage is
+    logged once, not once per request."""
+    monkeypatch.setattr(page_cache, "_cache_down_logged_at", float("-inf"))
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing listens
+    with caplog.at_level(logging.WARNING, logger="newsletter.page_cache"):
+        bodies = [client.get(path) for _ in range(3)]
+    assert [r.status_code for r in bodies] == [200, 200, 200], path
+    assert "Top paper of the day" in bodies[-1].content.decode()
+    assert "ETag" not in bodies[-1]  # no version to revalidate against: none is claimed
+    outage = [r.getMessage() for r in caplog.records if r.name == "newsletter.page_cache"]
+    assert len(outage) == 1 and "Page cache unreachable" in outage[0], outage
