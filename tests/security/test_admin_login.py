@@ -54,10 +54,21 @@ def test_parallel_wrong_logins_check_at_most_the_limit_of_passwords(live_server,
 
     def attempt() -> None:
         start.wait()
-        response = requests.post(url, data={"username": "boss", "password": "wrong",
-                                            "csrfmiddlewaretoken": token},
-                                 cookies=session.cookies, headers={"Referer": url}, timeout=60)
-        statuses.append(response.status_code)
+        # Django's live server listens with a backlog of 10 (WSGIServer.request_queue_size):
+        # with 24 connections at once the kernel now and then resets one before Django
+        # has read it (seen once in CI: 23 statuses). Such a request was never
+        # answered, so it is sent again, as a browser would.
+        for tries_left in range(2, -1, -1):
+            try:
+                response = requests.post(url, data={"username": "boss", "password": "wrong",
+                                                    "csrfmiddlewaretoken": token},
+                                         cookies=session.cookies, headers={"Referer": url}, timeout=60)
+            except requests.ConnectionError:
+                if not tries_left:
+                    raise
+                continue
+            statuses.append(response.status_code)
+            return
 
     threads = [threading.Thread(target=attempt) for _ in range(PARALLEL)]
     for thread in threads:
