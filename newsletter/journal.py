@@ -66,23 +66,6 @@ def journal_key(delivery: Delivery) -> str:
     return f"digest:journal:{db}:{delivery.pk}:{delivery.claimed_at.timestamp():.6f}"
 
 
-def journal_write_many(entries: list[tuple[str, str]]) -> None:
-    """Several entries in one round trip (a pipeline, not a transaction: each SET
-    stands on its own), outside a provider call (the calls' own entries are
-    written with their slots: journal_record). A "sent" entry that cannot be
-    written is logged, not raised: the batch's ledger write records the send all
-    the same."""
-    pipe = _client().pipeline(transaction=False)
-    for key, value in entries:
-        pipe.set(key, value, ex=JOURNAL_TTL_SECONDS)
-    try:
-        pipe.execute()
-    except redis.RedisError:
-        if entries[-1][1] == ATTEMPTING:
-            raise
-        logger.exception("digests sent, but the journal could not record them: %s", entries)
-
-
 def journal_record(key: str) -> EspRecord:
     """One row's entry as mail/esp.py writes it with each provider call's slot:
     "attempting" right before the call unless the sweep revoked the entry (then

@@ -170,6 +170,9 @@ _UNCACHED = _Miss(plain_key="", gzip_key="", etag="", gzip=False, store=False)
 # One warning per process per window while the cache stays away, not one per request.
 CACHE_DOWN_LOG_SECONDS = 60.0
 _cache_down_logged_at = float("-inf")
+# Set in the environ by PublicPageWSGI when its lookup found the cache unreachable,
+# so Django's lookup for the same request does not try (and wait) again.
+_CACHE_DOWN_ENVIRON = "newsletter.page_cache.down"
 
 
 def _cache_down(exc: Exception) -> None:
@@ -241,6 +244,8 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
                  kwargs: dict) -> tuple[HttpResponse | None, _Miss]:
     """The stored page for this request, or a 304: (the response, None) on a hit;
     (None, where to store the rendering) on a miss."""
+    if request.META.get(_CACHE_DOWN_ENVIRON):
+        return None, _UNCACHED
     try:
         entry, miss = _page_find(request, page, kwargs)
     except redis.RedisError as exc:
@@ -348,6 +353,9 @@ class PublicPageWSGI:
                 asked = _anonymous_page(request)
                 if asked is not None:
                     entry, _ = _page_find(request, *asked)
+            except redis.RedisError as exc:
+                _cache_down(exc)
+                environ[_CACHE_DOWN_ENVIRON] = True  # Django renders without asking again
             except Exception:  # noqa: BLE001 - Django answers, reports and logs it
                 entry = None
         if entry is None:

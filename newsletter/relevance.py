@@ -414,15 +414,18 @@ def hybrid_scores(
     paper_matrix = np.stack([vectors[p.id] for p in papers])
     context_definitions, _ = embeddings.topic_vectors(topics=context)
     centre = (paper_matrix @ context_definitions.T).mean(axis=1, keepdims=True)
-    evidence, near_examples, terms = _evidence(papers=papers, topics=topics, paper_matrix=paper_matrix, centre=centre)
     broad = [j for j, topic in enumerate(topics) if topic.is_broad]
     narrower = [t for t in context if not t.is_broad] if broad else []
-    if narrower:
-        narrower_evidence, _, _ = _evidence(papers=papers, topics=narrower, paper_matrix=paper_matrix, centre=centre)
-        for j in broad:
-            others = [k for k, t in enumerate(narrower) if t.pk != topics[j].pk]
-            if others:
-                evidence[:, j] = _broad_yield(evidence[:, j], narrower_evidence[:, others].max(axis=1))
+    # One evidence matrix for `topics` and the narrower topics a broad one yields to
+    # that are not among them: each pair is matched once.
+    asked = {t.pk for t in topics}
+    columns = [*topics, *(t for t in narrower if t.pk not in asked)]
+    evidence, near_examples, terms = _evidence(papers=papers, topics=columns, paper_matrix=paper_matrix, centre=centre)
+    column = {t.pk: k for k, t in enumerate(columns)}
+    for j in broad:  # narrower columns are never broad ones: reading them is unaffected
+        others = [column[t.pk] for t in narrower if t.pk != topics[j].pk]
+        if others:
+            evidence[:, j] = _broad_yield(evidence[:, j], evidence[:, others].max(axis=1))
     scores: dict[tuple[int, int], HybridScore] = {}
     for i, paper in enumerate(papers):
         for j, topic in enumerate(topics):

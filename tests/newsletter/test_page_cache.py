@@ -475,3 +475,18 @@ def test_with_the_cache_unreachable_public_pages_are_rendered_not_500(
     assert "ETag" not in bodies[-1]  # no version to revalidate against: none is claimed
     outage = [r.getMessage() for r in caplog.records if r.name == "newsletter.page_cache"]
     assert len(outage) == 1 and "Page cache unreachable" in outage[0], outage
+
+
+def test_with_the_cache_unreachable_the_wsgi_layer_hands_over_and_django_does_not_ask_again(
+    client, site, settings, caplog, monkeypatch,
+):
+    monkeypatch.setattr(page_cache, "_cache_down_logged_at", float("-inf"))
+    settings.CACHES = {"default": {**settings.CACHES["default"],
+                                   "LOCATION": "redis://127.0.0.1:1/0"}}  # nothing listens
+    asked = []
+    real_find = page_cache._page_find
+    monkeypatch.setattr(page_cache, "_page_find", lambda *a: asked.append(1) or real_find(*a))
+    with caplog.at_level(logging.WARNING, logger="newsletter.page_cache"):
+        status, _, body, handled = wsgi_get("/")
+    assert status == "200 OK" and handled and b"Top paper of the day" in body
+    assert len(asked) == 1  # the WSGI layer's look only: Django rendered without a second
