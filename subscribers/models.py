@@ -151,9 +151,19 @@ class ConsentRecord(models.Model):
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         RESUBSCRIBE = "resubscribe", "Resubscribed"
 
+    class Source(models.TextChoices):
+        # Where the event came from. The same values as Subscriber.Source, but read
+        # for an event, not for how a subscriber first came in: "form" is every page
+        # the reader acts on (subscribe form, confirm link, preference centre, pause,
+        # unsubscribe), not only the subscribe form.
+        FORM = Subscriber.Source.FORM.value, "The reader, on our pages"
+        ADMIN = Subscriber.Source.ADMIN.value, "An editor, in the admin"
+        IMPORT = Subscriber.Source.IMPORT.value, "Import"
+        ESP = Subscriber.Source.ESP.value, "ESP event"
+
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
     action = models.CharField(max_length=20, choices=Action.choices)
-    source = models.CharField(max_length=10, choices=Subscriber.Source.choices)
+    source = models.CharField(max_length=10, choices=Source.choices)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
     consent_text_version = models.CharField(max_length=20, blank=True)

@@ -165,3 +165,20 @@ def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_
     html = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
     assert "Consent records" in html or "consent record" in html.lower()
     assert "Deliveries" in html
+
+
+def test_consent_records_say_the_reader_acted_on_our_pages_not_the_subscribe_form(editor_client):
+    """A preference change made in the preference centre is the reader's own act on
+    our pages; it used to read "Changed preferences (Subscribe form)"."""
+    from subscribers import services
+
+    reader = SubscriberFactory(email="reader@example.com", status="active")
+    services.subscriber_preferences_update(
+        subscriber=reader, topics=[], ip="203.0.113.9", user_agent="Firefox", papers_per_digest=7,
+    )
+    record = ConsentRecord.objects.get(subscriber=reader, action="preferences")
+    assert str(record) == "Changed preferences (The reader, on our pages)"
+    html = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
+    inline = html[html.index("Consent records") if "Consent records" in html else html.lower().index("consent record"):]
+    assert "The reader, on our pages" in inline
+    assert "Subscribe form" not in inline
