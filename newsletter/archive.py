@@ -17,7 +17,7 @@ from django.utils.crypto import constant_time_compare
 from subscribers.tokens import token_url
 
 from .feedback import subscriber_fingerprint
-from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic
+from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic, Topic
 from .relevance import RELEVANCE_THRESHOLD
 from .selectors import PAPER_VISIBLE, _topic_chips
 
@@ -67,6 +67,12 @@ def edition_dates_around(*, edition: Edition) -> tuple[dt.date | None, dt.date |
     before = published.filter(date__lt=edition.date).order_by("-date").values_list("date", flat=True)
     after = published.filter(date__gt=edition.date).order_by("date").values_list("date", flat=True)
     return before.first(), after.first()
+
+
+def topic_list_with_feeds() -> list[Topic]:
+    """The active topics, in the editors' order: each has an Atom feed
+    (/feeds/topics/<slug>.atom), linked from the archive page."""
+    return list(Topic.objects.filter(is_active=True))
 
 
 def paper_list_for_feed(*, topic=None) -> QuerySet[Paper]:

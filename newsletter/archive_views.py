@@ -44,7 +44,7 @@ def edition_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(archive.edition_list_published(), EDITIONS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    return render(request, "newsletter/edition_list.html", {"page": page})
+    return render(request, "newsletter/edition_list.html", {"page": page, "topics": archive.topic_list_with_feeds()})
 
 
 @require_safe

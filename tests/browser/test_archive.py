@@ -108,4 +108,10 @@ def test_the_archive_and_the_feed_are_reached_from_the_home_page(live_server, pa
     expect(footer.get_by_role("link", name="Atom feed")).to_have_attribute("href", "/feeds/papers.atom")
     footer.get_by_role("link", name="Past editions").click()
     expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
+    # ... and each topic's own feed on the archive page.
+    feeds = page.get_by_role("navigation", name="Feeds by topic")
+    expect(feeds.get_by_role("link", name="Agents")).to_be_visible()
+    href = feeds.get_by_role("link", name="Agents").get_attribute("href")
+    response = page.request.get(f"{live_server.url}{href}")
+    assert response.status == 200 and "Self-Critique Makes Research Agents" in response.text()
     assert page.js_errors == []

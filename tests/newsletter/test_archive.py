@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from newsletter.archive import delivery_view_url
-from newsletter.models import Delivery, Edition, EditionPaper
-from tests.factories import PaperFactory, SubscriberFactory
+from newsletter.models import Delivery, Edition, EditionPaper, Topic
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -89,7 +89,7 @@ def test_the_list_of_past_editions_links_each_sent_edition_newest_first(client, 
         edition_of(dt.date(2025, 11, day), [PaperFactory(title=f"Lead paper of the {day}th"), PaperFactory()])
     edition_of(dt.date(2025, 11, 25), [PaperFactory()], sent=False)
 
-    with django_assert_max_num_queries(4):  # session/auth + editions + their first titles
+    with django_assert_max_num_queries(5):  # session/auth + editions + their first titles + topics
         html = client.get("/editions/").content.decode()
 
     links = re.findall(r'href="/editions/(\d{4}-\d{2}-\d{2})/"', html)
@@ -180,3 +180,22 @@ def test_admin_lists_label_their_times_with_the_zone(admin_client):
     html = admin_client.get("/admin/newsletter/delivery/").content.decode()
 
     assert "Nov. 24, 2025, 15:44 UTC" in html
+
+
+def test_the_archive_links_each_active_topics_feed_and_the_feed_holds_its_papers(client):
+    """The topic feeds were linked from nowhere: a reader had to guess their URL."""
+    Topic.objects.update(is_active=False)  # the default topics of the migrations
+    agents = TopicFactory(name="Tool-using agents", slug="tool-agents", position=1)
+    TopicFactory(name="Graphs", slug="graphs", position=2)
+    TopicFactory(name="Retired topic", slug="retired", is_active=False)
+    paper = PaperFactory(title="A Paper About Agents")
+    PaperTopicFactory(paper=paper, topic=agents, score=0.9)
+    PaperFactory(title="A Paper About Nothing Followed")
+
+    html = client.get("/editions/").content.decode()
+
+    assert re.findall(r'<a href="(/feeds/topics/[^"]+)">', html) == ["/feeds/topics/tool-agents.atom", "/feeds/topics/graphs.atom"]
+    assert 'title="Tool-using agents (Atom)" href="/feeds/topics/tool-agents.atom"' in html
+    assert "retired" not in html
+    feed = client.get("/feeds/topics/tool-agents.atom").content.decode()
+    assert "A Paper About Agents" in feed and "A Paper About Nothing Followed" not in feed
