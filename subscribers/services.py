@@ -28,7 +28,13 @@ from .models import (
     Subscriber,
     Suppression,
 )
-from .suppression import address_suppress, email_hash, email_is_suppressed
+from .suppression import (
+    LIFTED_BY_OWN_CONFIRMATION,
+    address_suppress,
+    address_unsuppress_on_confirmation,
+    email_hash,
+    email_is_suppressed,
+)
 from .tasks import subscriber_email_send
 from .throttling import rate_limit_exceeded
 from .tokens import (
@@ -110,8 +116,10 @@ def subscriber_subscribe(
     New, pending or unsubscribed: stored as pending with these preferences, and a
     confirmation email is sent. Active or paused: preferences are left alone (the
     visitor might not own the address) and an "already subscribed" email with the
-    manage link is sent. Suppressed: nothing happens. Either email goes out at most
-    once per address per SUBSCRIBE_EMAIL_WINDOW_SECONDS.
+    manage link is sent. Suppressed: nothing happens, unless the suppression is one
+    the person may lift (they deleted their data: LIFTED_BY_OWN_CONFIRMATION), in
+    which case it is a new address: a confirmation email, and confirming lifts it.
+    Either email goes out at most once per address per SUBSCRIBE_EMAIL_WINDOW_SECONDS.
 
     Raises ValidationError (bad or blocked address) or SubscribeRateLimited."""
     email = email_normalise(email)
@@ -131,7 +139,7 @@ def subscriber_subscribe(
         raise ValidationError(
             {"email": "We cannot accept addresses at this domain. Please use another address."}
         )
-    if email_is_suppressed(email):
+    if email_is_suppressed(email, unless_reasons=LIFTED_BY_OWN_CONFIRMATION):
         return
 
     now = timezone.now()
@@ -183,6 +191,9 @@ def subscriber_confirm(
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
         subscriber.save()
+        # A reader who once deleted their data and subscribed again: their own
+        # confirmation takes the address off the do-not-mail list.
+        address_unsuppress_on_confirmation(email=subscriber.email)
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=ip,
             user_agent=user_agent, source=source,
@@ -397,8 +408,10 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     }[kind]
     if subscriber.status not in wanted:
         return None
-    if email_is_suppressed(subscriber.email):
-        # Suppressed addresses never get mail of any kind.
+    # Suppressed addresses never get mail of any kind, but for the confirmation a
+    # reader who deleted their data asked for by subscribing again.
+    lifted = LIFTED_BY_OWN_CONFIRMATION if kind == EMAIL_CONFIRM else ()
+    if email_is_suppressed(subscriber.email, unless_reasons=lifted):
         logger.info("email not sent: address suppressed (template=%s)", kind)
         return None
     context = {

@@ -38,8 +38,18 @@ def email_hash_with_key(email: str, *, key: str) -> str:
     return hashlib.blake2b(compared.encode(), key=key.encode()[:64], digest_size=32).hexdigest()
 
 
-def email_is_suppressed(email: str) -> bool:
-    return Suppression.objects.filter(email_hash=email_hash(email)).exists()
+# Suppressions the person can lift themselves by subscribing again through the form
+# and confirming (double opt-in): they asked for their data to be erased, not for
+# the address to be refused forever. Bounces, complaints and editors' decisions stay.
+LIFTED_BY_OWN_CONFIRMATION = (Suppression.Reason.DELETED,)
+
+
+def email_is_suppressed(email: str, *, unless_reasons: Iterable[str] = ()) -> bool:
+    """Whether `email` is on the list; with `unless_reasons`, not counting a
+    suppression recorded for one of them."""
+    return Suppression.objects.filter(email_hash=email_hash(email)).exclude(
+        reason__in=list(unless_reasons)
+    ).exists()
 
 
 def emails_suppressed(emails: Iterable[str]) -> set[str]:
@@ -59,11 +69,25 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
     if replace:
         _, created = Suppression.objects.update_or_create(email_hash=email_hash(email), defaults=defaults)
     else:
-        _, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
+        row, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
+        if not created and row.reason in LIFTED_BY_OWN_CONFIRMATION and reason not in LIFTED_BY_OWN_CONFIRMATION:
+            # A bounce or complaint after an erasure is the stronger reason: a new
+            # subscription must no longer lift it.
+            Suppression.objects.filter(pk=row.pk).update(**defaults)
     Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
         status=Subscriber.Status.SUPPRESSED
     ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
     return created
+
+
+def address_unsuppress_on_confirmation(*, email: str) -> bool:
+    """The person confirmed a new subscription of `email` (double opt-in): a
+    suppression they may lift themselves (LIFTED_BY_OWN_CONFIRMATION) is removed.
+    True if one was."""
+    deleted, _ = Suppression.objects.filter(
+        email_hash=email_hash(email), reason__in=list(LIFTED_BY_OWN_CONFIRMATION)
+    ).delete()
+    return bool(deleted)
 
 
 def address_unsuppress(*, email: str) -> bool:

@@ -398,9 +398,39 @@ def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outb
     assert suppression.reason == Suppression.Reason.DELETED
     assert "leaving" not in suppression.email_hash.lower()
     assert suppression.email_hash == email_hash("leaving@example.com")
-    # The old link now shows a clear page, and the address is never mailed again.
+    # The old link now shows a clear page.
     assert client.get(manage).status_code == 404
-    submit("leaving@example.com")
+
+
+def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(client, submit, outbox):
+    """Erasure keeps a hash so the address is not mailed by accident (an import, an
+    editor), but the person themselves may come back through the form: the
+    confirmation email goes out, and confirming takes the hash off the list. It
+    used to be a dead end: the form said "check your inbox" and nothing came."""
+    subscriber = SubscriberFactory(email="back@example.com")
+    client.post(_path(tokens.subscriber_manage_url(subscriber=subscriber)) + "delete/")
+    assert Suppression.objects.get().reason == Suppression.Reason.DELETED
+
+    submit("back@example.com")
+    assert [m.to for m in outbox] == [["back@example.com"]]
+    assert Subscriber.objects.get().status == "pending"
+    assert Suppression.objects.exists()  # not lifted before the confirmation
+
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    client.post(confirm_path)
+    assert Subscriber.objects.get().status == "active"
+    assert not Suppression.objects.exists()
+
+
+def test_a_bounce_after_an_erasure_keeps_the_address_closed_to_the_form(client, submit, outbox):
+    from subscribers.suppression import address_suppress
+
+    subscriber = SubscriberFactory(email="gone@example.com")
+    client.post(_path(tokens.subscriber_manage_url(subscriber=subscriber)) + "delete/")
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
+
+    submit("gone@example.com")
     assert outbox == []
 
 
