@@ -220,7 +220,8 @@ def _feedback_simulate(*, days: list[LabelledDay], readers: dict[str, Subscriber
     for day, next_day in itertools.pairwise(days):
         picks = _ranked(readers=readers, date=day.date)
         next_before = _ranked(readers=readers, date=next_day.date, depth=RANKED_DEPTH)
-        # Closeness as the ranking measures it (each day's papers less their mean).
+        # Closeness as the ranking's feedback measures it (RankingData.vector: the stored
+        # vectors less the mean of the topics' definitions).
         here = ranking_data_load(date=day.date, subscriber_ids=[])
         there = ranking_data_load(date=next_day.date, subscriber_ids=[])
         next_papers = list(Paper.objects.filter(trending_date=next_day.date))
