@@ -163,3 +163,21 @@ def test_no_proxy_in_the_environment_still_bypasses_the_proxy(settings, fake_pos
     connection = _postmark_connection(settings, fake_postmark)
     _postmark_send(connection)
     assert fake_postmark.total_accepted() == 1
+
+
+def test_without_an_in_flight_cap_the_release_still_writes_the_record(limits):
+    """The release is one script whatever it has to do: with no cap on calls in
+    flight (no slot to give back) the record's `after` is still written, with its TTL."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    record = esp.EspRecord(key="test:esp:record-nocap", before="attempting", refused="revoked", after="sent:",
+                           ttl=60)
+    client.delete(record.key)
+    slot = esp.esp_slot_take(record=record)
+    esp.esp_slot_release(slot, record=record, message_id="pm-2")
+    assert client.get(record.key) == b"sent:pm-2"
+    assert 0 < client.ttl(record.key) <= 60
+    esp.esp_slot_release(esp.esp_slot_take())  # nothing to give back, nothing written
+    client.delete(record.key)
