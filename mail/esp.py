@@ -296,6 +296,19 @@ def esp_pool() -> ThreadPoolExecutor:
         return _pool
 
 
+def esp_pool_shutdown() -> None:
+    """Stop this process's sending threads once their calls in flight are done. The
+    threads end, and with them what each kept: its anymail connection and, with a
+    backend that writes to the database (the development outbox), its database
+    connection. The next esp_pool() makes new ones. The test session calls it before
+    it drops the test database, which the outbox's threads otherwise hold open."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
 def _thread_connection():
     """This thread's anymail connection, opened once and kept: one HTTP keep-alive
     connection per sending thread (a requests.Session is not shared between threads).

@@ -1,3 +1,4 @@
+import gc
 import os
 
 import pytest
@@ -82,3 +83,16 @@ def _hrefs_checked():
     dead = hrefs.take()
     if dead:
         pytest.fail("Links that go nowhere (empty or '#' href):\n  " + "\n  ".join(dead[:20]))
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """pytest-django's, and before the test database is dropped, the sending threads
+    are stopped: a thread that sent through the outbox backend keeps a connection to
+    the test database, which made every run end with "database test_… is being
+    accessed by other users" and left the database behind."""
+    yield
+    from mail.esp import esp_pool_shutdown
+
+    esp_pool_shutdown()
+    gc.collect()  # the ended threads' connections are closed when collected
