@@ -10,6 +10,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count, Exists, OuterRef, Prefetch, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -108,6 +109,9 @@ class PaperAdmin(admin.ModelAdmin):
     inlines = [PaperTopicInline]
     actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "topic_example", "rescore"]
     list_per_page = 50
+    # An editor who pastes "github.com/org/repo" gets https://, as every link of a
+    # paper is (Django 6's default; 5.2 warns about its http one).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fieldsets = (
         (None, {"fields": ("title", "arxiv_id", "trending_date", "upvotes", "num_comments",
                            ("pinned", "hidden"))}),

@@ -250,3 +250,15 @@ def test_every_admin_page_opens_for_a_superuser(admin_client, edition, topic):
                 reverse("admin:subscribers_subscriber_import")]:
         assert admin_client.get(url).status_code == 200, url
     assert Topic.objects.exists()
+
+
+def test_a_link_pasted_without_a_scheme_is_saved_as_https(rf, admin_user):
+    """An editor pastes "github.com/org/repo": the paper's link is https://, as all of
+    them are (Django 5.2 would assume http:// and warn that 6.0 changes it)."""
+    from django.contrib.admin.sites import site
+
+    request = rf.get("/admin/newsletter/paper/add/")
+    request.user = admin_user
+    form = site._registry[Paper].get_form(request)
+    assert form.base_fields["github_repo"].clean("github.com/org/repo") == "https://github.com/org/repo"
+    assert form.base_fields["project_page"].clean("example.org/p") == "https://example.org/p"
