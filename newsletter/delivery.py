@@ -17,7 +17,7 @@ The ledger rules (what "exactly once" means here):
    SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL, then one UPDATE of the rows
    found pending under that lock). A retried task, a redelivered message or a second batch holding
    the same ids finds nothing pending and sends nothing.
-2. A message that went out is in the database within milliseconds, whatever
+2. A message that went out is in the database within about 50 ms, whatever
    Redis loses afterwards. Each send is journalled in Redis as it happens:
    "attempting" right before the provider call, "sent:<message id>" right after it
    (newsletter/journal.py); then its row is marked sent with the provider's message
@@ -28,16 +28,18 @@ The ledger rules (what "exactly once" means here):
    each message keeps this order on its own. The batch's own thread writes the
    rows (one database connection per batch, not one per sending thread): it collects
    the calls that came back after every digest it makes and while it waits for the
-   last ones, and marks the rows of all the calls one look found in one UPDATE, so a
-   row is marked at most one digest's making after its call returned (milliseconds;
-   more on a starved machine). In that gap, and when the database refuses the
-   write, the journal's "sent:<id>" is the record.
+   last ones, and marks the rows of the calls collected in one UPDATE at most
+   sending.MARK_SENT_WITHIN (50 ms) after the first of them, so a row is marked
+   within 50 ms and one digest's making of its call returning (more on a starved
+   machine). In that gap, and when the database refuses the write, the journal's
+   "sent:<id>" is the record.
    Why not one UPDATE per batch, as before: a batch's sent rows then lived only in
    Redis until the batch ended, so a machine restart that took the worker and a
    Redis without persistence together re-sent every message of the dead worker's
-   batches (tests/chaos, "machine restarted"). The price is up to one query per
-   message sent, on the batch's thread: one per look that found calls returned
-   (2-3 messages a statement on average in bench_digests; docs/benchmarks.md).
+   batches (tests/chaos, "machine restarted"). Why not one per digest made, as
+   after that: an UPDATE for each one or two messages was a quarter of a batch's
+   time with a fast ESP (docs/benchmarks.md); 50 ms is a few digests' making, far
+   shorter than one provider call, and costs one statement per 50 ms of sending.
 3. A claim is a lease: the rows are the worker's until `lease_expires_at`,
    LEASE_SECONDS after the claim, and the worker renews it every HEARTBEAT_SECONDS
    while it makes and sends the batch. A lease that was not renewed has a dead (or
@@ -254,7 +256,7 @@ def digest_send_batch(
 ) -> BatchOutcome:
     """Claim, make and send a batch of digests; record every outcome (module
     docstring). A fixed number of queries whatever the batch size, plus at most one
-    per message sent (rule 2: one per look that found calls returned) and one per
+    per 50 ms of sending (rule 2: sending.MARK_SENT_WITHIN) and one per
     heartbeat in a batch longer than HEARTBEAT_SECONDS.
 
     Each digest goes to the sending threads as soon as it is made, so the provider

@@ -1,10 +1,11 @@
 """A batch of digests costs the same SQL queries for 1 reader and for 500, plus at
 most one per message sent (STYLE.md §5): what a batch shares is loaded once, the
-rows of the messages sent are marked as their provider calls return, those found
-returned together in one statement (newsletter/delivery.py, ledger rule 2: a Redis
-restart must not lose what was sent), the other outcomes are written in one statement. The readers are varied (topics or none, own keywords, exclusions,
-weekly readers, code-only, skip-empty, feedback, a suppressed address), so every
-branch of ranking and rendering runs inside the pinned count."""
+rows of the messages sent are marked as their provider calls return, those
+returned within 50 ms of each other in one statement (newsletter/delivery.py,
+ledger rule 2: a Redis restart must not lose what was sent), the other outcomes
+are written in one statement. The readers are varied (topics or none, own
+keywords, exclusions, weekly readers, code-only, skip-empty, feedback, a
+suppressed address), so every branch of ranking and rendering runs inside the pinned count."""
 
 import datetime as dt
 import json
@@ -36,10 +37,10 @@ LOAD = 2
 SUPPRESSED = 1  # which of the batch's addresses are suppressed (subscribers/suppression.py)
 RANKING = 5  # ranking.ranking_data_load: tests/newsletter/test_ranking.py pins it alone
 BATCH_QUERIES = CLAIM + LOAD + SUPPRESSED + RANKING
-# Then the "marked sent" UPDATEs (deliveries_mark_sent: one per look of the batch's
-# thread that found calls returned, so between one and one per message sent; how
-# many depends on the threads' timing), and the other outcomes (skipped, failed,
-# back to pending) in one UPDATE when there are any.
+# Then the "marked sent" UPDATEs (deliveries_mark_sent: the calls collected within
+# sending.MARK_SENT_WITHIN of each other in one, so between one and one per message
+# sent; how many depends on the machine's speed), and the other outcomes (skipped,
+# failed, back to pending) in one UPDATE when there are any.
 OTHER_OUTCOMES = 1
 
 

@@ -11,6 +11,7 @@ from celery.exceptions import Retry
 from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from mail import esp
@@ -497,3 +498,53 @@ def test_a_row_is_marked_sent_only_while_its_claim_holds_it(edition):
         Delivery.Status.SENT, f"pm-{first}", [7, 8], NOW, 1)
     assert marked.lease_expires_at is None
     assert Delivery.objects.get(pk=second).status == Delivery.Status.SENDING
+
+
+def test_a_sent_row_is_in_the_database_once_the_marking_window_passes_while_the_batch_goes_on(
+    edition, monkeypatch
+):
+    """Rule 2: a message that went out is marked sent at most MARK_SENT_WITHIN after
+    its call came back, while the batch is still making the next digests, so a
+    machine restart that takes the worker and Redis together does not send it twice."""
+    readers = [_reader() for _ in range(4)]
+    ids = _pending(edition, readers)
+    clock = [0.0]
+    monkeypatch.setattr(sending.time, "monotonic", lambda: clock[0])
+    prepare = sending.digest_prepare
+    seen: list[list[str]] = []
+
+    def prepare_after_the_previous_call_returned(*, delivery, **kwargs):
+        deadline = time.time() + 10
+        while len(mail.outbox) < len(seen) and time.time() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.02)  # and its thread has noted it (the call's done-callback)
+        clock[0] += 2 * sending.MARK_SENT_WITHIN  # each digest takes twice the window
+        seen.append(list(Delivery.objects.order_by("id").values_list("status", flat=True)))
+        return prepare(delivery=delivery, **kwargs)
+
+    monkeypatch.setattr(delivery, "digest_prepare", prepare_after_the_previous_call_returned)
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    assert sorted(outcome.sent) == sorted(ids)
+    # The first reader's row is still `sending` while the second digest is made (its
+    # call has just come back), and sent before the fourth is: the batch did not
+    # wait for its end to write it.
+    assert seen[1][0] == "sending"
+    assert seen[3][0] == "sent"
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_rows_of_calls_returned_within_the_window_are_marked_in_one_statement(edition, monkeypatch):
+    """The calls that came back while the batch made its digests are marked together
+    (one UPDATE per MARK_SENT_WITHIN, not one per digest): with a clock that never
+    reaches the window, the whole batch's sent rows are one statement, at its end."""
+    readers = [_reader() for _ in range(6)]
+    ids = _pending(edition, readers)
+    monkeypatch.setattr(sending.time, "monotonic", lambda: 1000.0)
+    with CaptureQueriesContext(connection) as captured:
+        outcome = digest_send_batch(delivery_ids=ids)
+    assert sorted(outcome.sent) == sorted(ids)
+    marks = [q["sql"] for q in captured.captured_queries
+             if q["sql"].startswith("WITH") and "'sent'" in q["sql"]]
+    assert len(marks) == 1 and marks[0].count("'sent'") == len(ids)
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(ids)
