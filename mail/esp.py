@@ -24,7 +24,9 @@ about RECOVERY_SECONDS. A 429 therefore slows the send down instead of failing i
 The rate is a GCRA (generic cell rate algorithm) schedule: each call is given the
 next free instant ("theoretical arrival time", one interval after the previous
 one), so calls are spaced evenly instead of bursting at the top of each second and
-callers sleep until their instant instead of polling. Both the schedule and the
+callers sleep until their instant instead of polling; a call a little ahead of its
+instant goes at once (the burst tolerance, BURST_SHARE_OF_SPARE), so digests made
+a few milliseconds apart under the rate are not held back. Both the schedule and the
 in-flight set are updated by one Lua script per call (Redis runs a script
 atomically, and its clock, TIME, is the same for every worker). A slot held by a
 process that died is freed when its deadline passes.
@@ -68,11 +70,20 @@ SLOT_DEADLINE_SECONDS = 120.0
 THROTTLED_RETRY_SECONDS = 60.0
 # A caller told to wait for a free in-flight slot asks again after this long.
 IN_FLIGHT_POLL_SECONDS = 0.005
-# A slot is handed out only when its instant has come (the caller sleeps until then
-# and asks again), so the call follows its grant at once: a slot granted ahead and
-# slept on let a starved machine's late threads reach the ESP together (measured:
-# 70 calls in one second at a rate of 50 under a load of 27 on 2 cores).
-MAX_SCHEDULE_AHEAD_SECONDS = 0.0
+# A slot is handed out only when its instant has come, or nearly (below), so the
+# call follows its grant at once: a slot granted ahead and slept on let a starved
+# machine's late threads reach the ESP together (measured: 70 calls in one second at
+# a rate of 50 under a load of 27 on 2 cores).
+# Nearly: a call may go up to one interval before its instant, and never more than
+# this share of the second that RATE_HEADROOM leaves spare (the GCRA's burst
+# tolerance). With none, two digests made less than one interval apart (1.75 ms at
+# 600/s) had the second refused and its thread asking again: half the calls at 250
+# calls/s, far under the rate, and 35 % of a worker's throughput with a fast ESP
+# (docs/benchmarks.md). The rest of the spare second is for the jitter between a
+# grant and the call reaching the ESP: the count in any second stays <= the rate
+# while that jitter is under HEADROOM - 1 - interval - tolerance (46 ms at 600/s,
+# 19 ms at 50/s; 29 ms at 50/s without a tolerance).
+BURST_SHARE_OF_SPARE = 1 / 3
 
 _TAKE = """
 local t = redis.call('TIME')
@@ -80,35 +91,38 @@ local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local max_rate = tonumber(ARGV[1])
 local max_in_flight = tonumber(ARGV[2])
 local token, deadline = ARGV[3], tonumber(ARGV[4])
-local headroom, recovery, ahead = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local headroom, recovery, burst_share = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local record = KEYS[3]
 if record and redis.call('GET', record) == ARGV[9] then return {'2', '0'} end
 if max_in_flight > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
   if redis.call('ZCARD', KEYS[2]) >= max_in_flight then return {'0', '-1'} end
 end
-local start = now
 if max_rate > 0 then
   local state = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'changed')
   local tat = tonumber(state[1]) or now
   local rate = tonumber(state[2]) or max_rate
   local changed = tonumber(state[3]) or now
+  -- A 429's pause (esp_slow_down) is kept in full, burst tolerance or not.
+  if changed > now then return {'0', tostring(changed - now)} end
   if rate > max_rate then rate = max_rate end
   if rate < max_rate and now > changed then
     rate = math.min(max_rate, rate + (now - changed) * max_rate / recovery)
   end
-  start = math.max(tat, now)
-  if start - now > ahead then return {'0', tostring(start - now - ahead)} end
-  redis.call('HSET', KEYS[1], 'tat', tostring(start + headroom / rate), 'rate', tostring(rate),
+  local interval = headroom / rate
+  local tolerance = math.max(0, (headroom - 1 - interval) * burst_share)
+  local start = math.max(tat, now)
+  if start - now > tolerance then return {'0', tostring(start - now - tolerance)} end
+  redis.call('HSET', KEYS[1], 'tat', tostring(start + interval), 'rate', tostring(rate),
              'changed', tostring(math.max(changed, now)))
   redis.call('EXPIRE', KEYS[1], 3600)
 end
 if max_in_flight > 0 then
-  redis.call('ZADD', KEYS[2], now + deadline + (start - now), token)
+  redis.call('ZADD', KEYS[2], now + deadline, token)
   redis.call('EXPIRE', KEYS[2], 3600)
 end
 if record then redis.call('SET', record, ARGV[8], 'EX', ARGV[10]) end
-return {'1', tostring(start - now)}
+return {'1', '0'}
 """
 
 _SLOW_DOWN = """
@@ -223,7 +237,7 @@ def _slot_ask(token: str, record: EspRecord | None) -> float | None:
     _redis()
     keys = _keys()
     args = [float(settings.ESP_MAX_PER_SECOND), int(settings.ESP_MAX_IN_FLIGHT), token,
-            SLOT_DEADLINE_SECONDS, RATE_HEADROOM, RECOVERY_SECONDS, MAX_SCHEDULE_AHEAD_SECONDS]
+            SLOT_DEADLINE_SECONDS, RATE_HEADROOM, RECOVERY_SECONDS, BURST_SHARE_OF_SPARE]
     if record is not None:
         keys.append(record.key)
         args += [record.before, record.refused, record.ttl]
@@ -232,8 +246,6 @@ def _slot_ask(token: str, record: EspRecord | None) -> float | None:
     if granted == b"2":
         raise EspRecordRefused(record.key)
     if granted == b"1":
-        if wait > 0:
-            time.sleep(wait)
         return None
     return IN_FLIGHT_POLL_SECONDS if wait < 0 else wait
 
