@@ -74,15 +74,15 @@ IN_FLIGHT_POLL_SECONDS = 0.005
 # call follows its grant at once: a slot granted ahead and slept on let a starved
 # machine's late threads reach the ESP together (measured: 70 calls in one second at
 # a rate of 50 under a load of 27 on 2 cores).
-# Nearly: a call may go up to one interval before its instant, and never more than
-# this share of the second that RATE_HEADROOM leaves spare (the GCRA's burst
-# tolerance). With none, two digests made less than one interval apart (1.75 ms at
-# 600/s) had the second refused and its thread asking again: half the calls at 250
-# calls/s, far under the rate, and 35 % of a worker's throughput with a fast ESP
+# Nearly: a call may go before its instant by this share of the second that
+# RATE_HEADROOM leaves spare (HEADROOM - 1 - one interval: 48 ms at 600/s, 29 ms at
+# 50/s): the GCRA's burst tolerance, 16 ms at 600/s, 9.7 ms at 50/s. With none, two
+# digests made less than one interval apart (1.75 ms at 600/s) had the second
+# refused and its thread asking again: 0.9 refusals per message at 250 calls/s, far
+# under the rate, and a third of a worker's throughput with a fast ESP
 # (docs/benchmarks.md). The rest of the spare second is for the jitter between a
 # grant and the call reaching the ESP: the count in any second stays <= the rate
-# while that jitter is under HEADROOM - 1 - interval - tolerance (46 ms at 600/s,
-# 19 ms at 50/s; 29 ms at 50/s without a tolerance).
+# while that jitter is under 32 ms at 600/s, 19 ms at 50/s (29 ms with no tolerance).
 BURST_SHARE_OF_SPARE = 1 / 3
 
 _TAKE = """

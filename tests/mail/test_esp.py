@@ -66,9 +66,9 @@ def test_the_shared_rate_is_never_exceeded_in_any_second(limits):
 def test_calls_a_little_closer_than_the_rate_are_not_held_back(limits, monkeypatch):
     """The rate is a per-second limit, not a minimum gap: five digests made within a
     few milliseconds at 600/s (one interval is 1.75 ms) go at once, each asking Redis
-    once, as the burst tolerance allows; the sixth second's worth is still spaced
-    (the test above). Without it the second and later callers were refused and
-    asked again, half the calls of a worker at 250/s."""
+    once, as the burst tolerance allows (beyond it calls are spaced: the per-second
+    test above). Without it the second and later callers were refused and asked
+    again: 0.9 refusals per message of a worker at 250/s."""
     limits.ESP_MAX_PER_SECOND = 600
     asks = Counter()
     ask = esp._slot_ask
