@@ -255,14 +255,13 @@ class BatchSender:
 
     def wait(self, lease: leases.BatchLease) -> None:
         """Until every call has come back, renewing the lease meanwhile; the rows of
-        the last calls are marked sent before it returns."""
+        the last calls are marked sent as the last one is collected (_collect)."""
         while self.in_flight:
             timeout = leases.HEARTBEAT_SECONDS / 3
             if self.unmarked:  # until the collected rows are due to be marked
                 timeout = max(0.0, self.unmarked_since + MARK_SENT_WITHIN - time.monotonic())
             self._collect(timeout=timeout)
             lease.beat()
-        self._sent_write()
 
 
 def send_failed(*, delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> None:

@@ -89,14 +89,15 @@ def _heartbeats(captured) -> int:
     return sum('"lease_expires_at"' in c and '"status"' not in c for c in set_clauses)
 
 
-def _sent_writes(captured) -> list[str]:
+def sent_writes(captured) -> list[str]:
+    """The "marked sent" UPDATEs (deliveries_mark_sent) among captured queries."""
     return [q["sql"] for q in captured.captured_queries
             if q["sql"].startswith("WITH") and "UPDATE" in q["sql"] and "'sent'" in q["sql"]]
 
 
 def _expected_queries(outcome, captured) -> int:
     others = outcome.failed or outcome.skipped or outcome.retry
-    marks = len(_sent_writes(captured))
+    marks = len(sent_writes(captured))
     assert (1 if outcome.sent else 0) <= marks <= len(outcome.sent)
     return BATCH_QUERIES + marks + (OTHER_OUTCOMES if others else 0) + _heartbeats(captured)
 
@@ -114,8 +115,8 @@ def test_a_batch_of_1_and_a_batch_of_500_cost_the_same_queries_plus_at_most_one_
     assert len(one_queries) == _expected_queries(one, one_queries)
     assert len(many_queries) == _expected_queries(many, many_queries)
     # Every sent row was marked by a "marked sent" write, none by the end-of-batch one.
-    sent_writes = _sent_writes(many_queries)
-    assert sum(sql.count("'sent'") for sql in sent_writes) == len(many.sent)
+    writes = sent_writes(many_queries)
+    assert sum(sql.count("'sent'") for sql in writes) == len(many.sent)
     # Nearly everyone got a digest, one email each; the ledger says so.
     assert len(many.sent) > 400
     assert len(mail.outbox) == len(one.sent) + len(many.sent)

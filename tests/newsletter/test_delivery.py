@@ -1,5 +1,6 @@
 import datetime as dt
 import time
+import types
 import typing
 
 import pytest
@@ -30,6 +31,7 @@ from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
 from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.newsletter.test_batch_queries import sent_writes
 
 DAY = dt.date(2025, 11, 24)  # a Monday
 # 07:05 UTC on that Monday: readers at 07:00 UTC, 08:00 Paris and 02:00 New York are due.
@@ -509,7 +511,8 @@ def test_a_sent_row_is_in_the_database_once_the_marking_window_passes_while_the_
     readers = [_reader() for _ in range(4)]
     ids = _pending(edition, readers)
     clock = [0.0]
-    monkeypatch.setattr(sending.time, "monotonic", lambda: clock[0])
+    # sending.py's clock only (the marks' window), not the process's.
+    monkeypatch.setattr(sending, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
     prepare = sending.digest_prepare
     seen: list[list[str]] = []
 
@@ -540,11 +543,10 @@ def test_rows_of_calls_returned_within_the_window_are_marked_in_one_statement(ed
     reaches the window, the whole batch's sent rows are one statement, at its end."""
     readers = [_reader() for _ in range(6)]
     ids = _pending(edition, readers)
-    monkeypatch.setattr(sending.time, "monotonic", lambda: 1000.0)
+    monkeypatch.setattr(sending, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
     with CaptureQueriesContext(connection) as captured:
         outcome = digest_send_batch(delivery_ids=ids)
     assert sorted(outcome.sent) == sorted(ids)
-    marks = [q["sql"] for q in captured.captured_queries
-             if q["sql"].startswith("WITH") and "'sent'" in q["sql"]]
+    marks = sent_writes(captured)
     assert len(marks) == 1 and marks[0].count("'sent'") == len(ids)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(ids)
