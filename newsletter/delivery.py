@@ -390,7 +390,15 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
                 status=Delivery.Status.PENDING, lease_expires_at__isnull=True,
                 updated_at__lt=now - dt.timedelta(seconds=leases.LEASE_SECONDS),
             )
-        lost = lost.exclude(edition__on_hold=True).values_list("id", flat=True)
+        # Locked rows are skipped, not waited for: a worker inside its claim holds
+        # them (they are about to be its own), or another sweep re-queues them. A
+        # worker frozen in that transaction (SIGSTOP, a paused VM) would otherwise
+        # stall this sweep, and every one after it, until it woke.
+        lost = (
+            lost.exclude(edition__on_hold=True)
+            .select_for_update(skip_locked=True, of=("self",))
+            .values_list("id", flat=True)
+        )
         lost_ids = [i for i in lost if i not in requeue]
         # Touched, so the next sweep does not re-queue them again straight away.
         Delivery.objects.filter(id__in=lost_ids).update(updated_at=now, lease_expires_at=None)

@@ -550,3 +550,52 @@ def test_rows_of_calls_returned_within_the_window_are_marked_in_one_statement(ed
     marks = sent_writes(captured)
     assert len(marks) == 1 and marks[0].count("'sent'") == len(ids)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(ids)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_passes_over_rows_a_frozen_worker_is_claiming():
+    """A worker frozen (SIGSTOP, a paused VM) inside its claim's transaction holds
+    the locks of rows whose reservation lapsed: the sweep must not wait for it (it
+    hung the chaos matrix's racing sweeps until the worker woke). Those rows are
+    the claiming worker's; the sweep re-queues the others."""
+    import threading
+
+    from django.db import connections, transaction
+
+    topic = TopicFactory(name="Continual learning")
+    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, upvotes=50), topic=topic)
+    edition = edition_assemble(date=DAY)
+    readers = [_reader(), _reader(), _reader()]
+    ids = _pending(edition, readers)
+    assert leases.deliveries_reserve(delivery_ids=ids, now=NOW) == 3
+    frozen_claims = ids[:2]
+    locked, release = threading.Event(), threading.Event()
+
+    def frozen_worker():
+        try:
+            with transaction.atomic():
+                list(Delivery.objects.select_for_update().filter(id__in=frozen_claims).values_list("id"))
+                locked.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=frozen_worker)
+    worker.start()
+    try:
+        assert locked.wait(10)
+        with connection.cursor() as cursor:  # a regression fails here instead of hanging
+            cursor.execute("SET lock_timeout = '5s'")
+        later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+        counts = deliveries_resolve_stale(now=later)  # re-queued (eager here: sent)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+        release.set()
+        worker.join(10)
+    assert counts["requeued"] == 1
+    assert [m.to[0] for m in mail.outbox] == [readers[2].email]
+    # The rows under the claim are untouched: still leased to that worker.
+    untouched = Delivery.objects.filter(id__in=frozen_claims)
+    assert all(d.status == "pending" and d.lease_expires_at < later for d in untouched)
