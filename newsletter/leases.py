@@ -60,11 +60,17 @@ def deliveries_reserve(*, delivery_ids: Sequence[int], now: dt.datetime | None =
     dies first, its message stays invisible in Redis for the visibility timeout (an
     hour); the lease lets the sweep re-queue the rows a minute later instead."""
     lease = (now or timezone.now()) + dt.timedelta(seconds=LEASE_SECONDS)
-    return (
-        Delivery.objects.filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease))
-        .update(lease_expires_at=lease)
-    )
+    # Rows locked by a claim (the same rows queued twice) are that claim's: skipped,
+    # not waited for, as this runs in the worker's consumer, which a claim frozen
+    # in its transaction would otherwise stall with it.
+    with transaction.atomic():
+        ids = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(id__in=list(delivery_ids), status=Delivery.Status.PENDING)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=lease))
+            .values_list("id", flat=True)
+        )
+        return Delivery.objects.filter(id__in=ids).update(lease_expires_at=lease) if ids else 0
 
 
 def deliveries_lease_renew(*, delivery_ids: Sequence[int], claimed_at: dt.datetime) -> int:

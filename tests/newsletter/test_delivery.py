@@ -1,4 +1,6 @@
+import contextlib
 import datetime as dt
+import threading
 import time
 import types
 import typing
@@ -552,30 +554,21 @@ def test_rows_of_calls_returned_within_the_window_are_marked_in_one_statement(ed
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(ids)
 
 
-@pytest.mark.postgresql
-@pytest.mark.django_db(transaction=True)
-def test_the_sweep_passes_over_rows_a_frozen_worker_is_claiming():
-    """A worker frozen (SIGSTOP, a paused VM) inside its claim's transaction holds
-    the locks of rows whose reservation lapsed: the sweep must not wait for it (it
-    hung the chaos matrix's racing sweeps until the worker woke). Those rows are
-    the claiming worker's; the sweep re-queues the others."""
-    import threading
 
+@contextlib.contextmanager
+def _a_worker_frozen_inside_its_claim(ids: list[int]):
+    """A second connection holds the row locks of a claim on `ids` (a worker stopped
+    by SIGSTOP, or a paused VM, inside deliveries_claim's transaction) until the
+    block ends. This connection gets a lock_timeout meanwhile, so a statement that
+    waits for those locks fails the test instead of hanging it."""
     from django.db import connections, transaction
 
-    topic = TopicFactory(name="Continual learning")
-    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, upvotes=50), topic=topic)
-    edition = edition_assemble(date=DAY)
-    readers = [_reader(), _reader(), _reader()]
-    ids = _pending(edition, readers)
-    assert leases.deliveries_reserve(delivery_ids=ids, now=NOW) == 3
-    frozen_claims = ids[:2]
     locked, release = threading.Event(), threading.Event()
 
     def frozen_worker():
         try:
             with transaction.atomic():
-                list(Delivery.objects.select_for_update().filter(id__in=frozen_claims).values_list("id"))
+                list(Delivery.objects.select_for_update().filter(id__in=ids).values_list("id"))
                 locked.set()
                 release.wait(30)
         finally:
@@ -585,17 +578,53 @@ def test_the_sweep_passes_over_rows_a_frozen_worker_is_claiming():
     worker.start()
     try:
         assert locked.wait(10)
-        with connection.cursor() as cursor:  # a regression fails here instead of hanging
+        with connection.cursor() as cursor:
             cursor.execute("SET lock_timeout = '5s'")
-        later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
-        counts = deliveries_resolve_stale(now=later)  # re-queued (eager here: sent)
+        yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET lock_timeout")
         release.set()
         worker.join(10)
+
+
+def _three_reserved_rows() -> tuple[list[Subscriber], list[int]]:
+    topic = TopicFactory(name="Continual learning")
+    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, upvotes=50), topic=topic)
+    edition = edition_assemble(date=DAY)
+    readers = [_reader(), _reader(), _reader()]
+    ids = _pending(edition, readers)
+    assert leases.deliveries_reserve(delivery_ids=ids, now=NOW) == 3
+    return readers, ids
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_passes_over_rows_a_frozen_worker_is_claiming():
+    """A worker frozen inside its claim's transaction holds the locks of rows whose
+    reservation lapsed: the sweep must not wait for it (it hung the chaos matrix's
+    racing sweeps until the worker woke). Those rows are the claiming worker's; the
+    sweep re-queues the others."""
+    readers, ids = _three_reserved_rows()
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    with _a_worker_frozen_inside_its_claim(ids[:2]):
+        counts = deliveries_resolve_stale(now=later)  # re-queued (eager here: sent)
     assert counts["requeued"] == 1
     assert [m.to[0] for m in mail.outbox] == [readers[2].email]
     # The rows under the claim are untouched: still leased to that worker.
-    untouched = Delivery.objects.filter(id__in=frozen_claims)
+    untouched = Delivery.objects.filter(id__in=ids[:2])
     assert all(d.status == "pending" and d.lease_expires_at < later for d in untouched)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_receiving_a_message_does_not_wait_for_a_frozen_claim_of_its_rows():
+    """The same rows queued twice (the sweep re-queued them as their first message
+    was being claimed): the worker that receives the second message reserves them in
+    its consumer, which must not stall behind a frozen claim; the claim owns them."""
+    _, ids = _three_reserved_rows()
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    with _a_worker_frozen_inside_its_claim(ids[:2]):
+        assert leases.deliveries_reserve(delivery_ids=ids, now=later) == 1
+    leased = dict(Delivery.objects.values_list("id", "lease_expires_at"))
+    assert leased[ids[2]] > later > leased[ids[0]]
