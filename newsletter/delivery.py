@@ -70,6 +70,9 @@ The ledger rules (what "exactly once" means here):
    rows by then, the worker holding the message died, and the message would stay
    invisible in Redis for the visibility timeout. A dispatched row never taken for
    stale_after() had its message lost with the broker.
+   Neither the sweep nor a worker's reservation waits for a row lock: rows locked
+   by a claim are that claim's (SKIP LOCKED), so a worker frozen inside its claim's
+   transaction holds up only its own rows, not the sweep or the other workers.
 4. Transient provider errors (timeouts, connection errors, 5xx) stop the batch:
    no further call starts, the rest go back to pending and the task retries them
    with backoff, up to sending.MAX_ATTEMPTS; a 429 slows every worker down
