@@ -64,6 +64,15 @@ class PreferencesFields(forms.Form):
     )
     time_zone = forms.ChoiceField(choices=time_zone_choices, initial="UTC", label="Time zone")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # With no active topic (an editor turned them all off, or a new installation
+        # whose editor deleted the defaults) there is nothing to pick: the form must
+        # not ask for the impossible. A reader without topics gets the day's
+        # trending papers (newsletter/ranking.py), and the page says so.
+        if not self.fields["topics"].queryset.exists():
+            self.fields["topics"].required = False
+
     def clean_keywords(self) -> str:
         return _keywords_clean(self.cleaned_data["keywords"])
 

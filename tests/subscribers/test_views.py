@@ -497,3 +497,31 @@ def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_clai
     html = client.get("/subscribe/check-your-inbox/").content.decode()
     assert "we have just sent" not in html
     assert "unless we sent one in the last 10 minutes" in html
+
+
+def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences(submit, client, topics):
+    """An editor turned every topic off: the form cannot ask for one (nobody could
+    subscribe or save), and says what the digest brings instead."""
+    from newsletter.models import Topic
+
+    Topic.objects.update(is_active=False)
+    html = client.get("/subscribe/").content.decode()
+    assert "No topics to choose from yet" in html
+    assert "pick at least one" not in html
+
+    assert submit(topics=[]).status_code == 303
+    reader = Subscriber.objects.get()
+    assert not reader.topics.exists()
+
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    response = client.post(manage, {
+        "keywords": "agents", "exclude_keywords": "", "frequency": "daily", "weekday": "0",
+        "delivery_hour": "8", "time_zone": "UTC", "papers_per_digest": "5",
+    })
+    assert response.status_code == 303
+    reader.refresh_from_db()
+    assert (reader.keywords, reader.delivery_hour) == ("agents", 8)
+
+    # With a topic back, choosing one is required again.
+    Topic.objects.filter(pk=topics[0].pk).update(is_active=True)
+    assert "Pick at least one topic." in submit("other@example.com", topics=[]).content.decode()
