@@ -11,8 +11,10 @@ How a paper scores for a reader:
               hybrid of keywords and embeddings)
               + the match of the reader's own keywords (relevance.topic_match)
               + what their votes taught (preferences.py), bounded both ways
-  final     = relevance + TREND_WEIGHT x trend + PIN_BONUS if pinned
+  final     = relevance + TREND_WEIGHT x trend
 where trend is log-scaled upvotes and comments, relative to the day's top paper.
+An editors' pick (a pinned paper) comes first among the picks whatever its score,
+and leads "also trending" for readers whose picks it is not among.
 A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
 for a threshold, not a fixed count, so a thin day gives a shorter digest. When no
 paper passes but some are close to the reader's topics, the digest offers the
@@ -33,6 +35,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import islice
 
 import numpy as np
 
@@ -49,9 +52,8 @@ WEEKLY_WINDOW_DAYS = 7
 ALREADY_SENT_LOOKBACK_DAYS = 30
 # "Also trending today": the most upvoted papers outside the reader's topics.
 ALSO_TRENDING_COUNT = 3
-# How much trend and an editors' pin add to relevance (relevance is ~0..1 per topic).
+# How much trend adds to relevance (relevance is ~0..1 per topic).
 TREND_WEIGHT = 0.05
-PIN_BONUS = 0.25
 # Empty days: how many "closest to your topics today" papers a digest offers.
 CLOSEST_COUNT = 3
 
@@ -490,13 +492,18 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     ][:CLOSEST_COUNT]
     # "Also trending": the most upvoted papers outside the reader's topics (or, when
     # every paper touches them, the most upvoted of those under the threshold).
+    # An editors' pick that is not among the reader's picks leads it, whatever its
+    # votes, and does not take the place of one of the ALSO_TRENDING_COUNT others.
     also: list[RankedPaper] = []
     if not ranking.everything and not closest:  # the closest papers take their place
-        also = [
-            RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
-                        topics=data.topic_names(p))
-            for p in outside[:ALSO_TRENDING_COUNT]
-        ] or weak[:ALSO_TRENDING_COUNT]
+        def trending(papers: Iterable[Paper]) -> list[RankedPaper]:
+            return [RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
+                                topics=data.topic_names(p)) for p in papers]
+
+        pins = sorted([r for r in weak if r.paper.pinned] + trending(p for p in outside if p.pinned),
+                      key=lambda r: _upvote_order(r.paper))
+        others = trending(islice((p for p in outside if not p.pinned), ALSO_TRENDING_COUNT))
+        also = pins + (others or [r for r in weak if not r.paper.pinned][:ALSO_TRENDING_COUNT])
     for r in also:
         r.reason = r.reason or f"Trending, ▲ {r.paper.upvotes}"
     return DigestSelection(papers=chosen, also_trending=also, closest=closest)
@@ -553,7 +560,9 @@ def _kept(paper: Paper, excludes: tuple[str, ...], only_with_code: bool, data: R
 
 
 def _chosen_order(r: RankedPaper) -> tuple:
-    return (-r.score, -r.paper.upvotes, r.paper.id)
+    # An editors' pick comes first among the picks, whatever its score (the admin
+    # says so beside the edition's papers).
+    return (not r.paper.pinned, -r.score, -r.paper.upvotes, r.paper.id)
 
 
 def _upvote_order(paper: Paper) -> tuple:
@@ -578,8 +587,7 @@ def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...]
         return
     # The same as relevance.topic_match(keywords=..., title=..., abstract=...).
     relevance = topic_relevance + keyword_match.score + boost
-    score = (relevance - drop + TREND_WEIGHT * data.trend_share(paper)
-             + (PIN_BONUS if paper.pinned else 0))
+    score = relevance - drop + TREND_WEIGHT * data.trend_share(paper)
     ranked = RankedPaper(
         paper=paper, score=score, relevance=relevance, reason="",
         topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],

@@ -355,3 +355,37 @@ def test_every_pick_names_a_reason_the_reader_can_check(defaults):
         assert r.reason.startswith("Efficient training & compression · ")
         assert ("matched: " in r.reason or "close to the topic's description" in r.reason
                 or "close to the topic's examples" in r.reason), r.reason
+
+
+def test_an_editors_pick_comes_first_in_every_digest(day):
+    """The admin says pinned papers come first for every reader: first among the
+    picks of a reader whose topics it is in, however it scores; first in "also
+    trending" for the others, however few votes it has, without taking the place of
+    one of the usual three."""
+    from newsletter import curation
+    from newsletter.digest import digest_make
+    from newsletter.models import Edition
+
+    from newsletter.models import PaperTopic
+
+    # Barely in the topic: by score it would come last of the three.
+    PaperTopic.objects.filter(paper=day["cl-small"]).update(score=0.35)
+    curation.papers_flag_set(papers=[day["cl-small"]], pinned=True)
+    cl_reader, agents_reader = _reader(day["cl"]), _reader(day["agents"])
+
+    picks = _select(cl_reader).papers
+    assert _titles(picks)[0] == "Paper cl-small"
+    assert picks[0].reason.startswith("Editors' pick · Continual learning")
+
+    selection = _select(agents_reader)
+    assert "Paper cl-small" not in _titles(selection.papers)
+    also = _titles(selection.also_trending)
+    assert also[0] == "Paper cl-small"
+    assert len(also) == 1 + ranking.ALSO_TRENDING_COUNT
+
+    # And the email says why it is there.
+    edition = Edition.objects.get(date=DAY)
+    data = ranking_data_load(date=DAY, subscriber_ids=[agents_reader.id])
+    message = digest_make(edition=edition, subscriber=agents_reader, data=data).message
+    assert "Paper cl-small (Editors' pick, ▲ 5)" in message.body
+    assert "<b>Editors' pick</b> · ▲ 5" in message.alternatives[0][0]
