@@ -142,6 +142,15 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # A process stopped inside a transaction (a frozen worker, a paused VM) keeps its
+    # row locks: the sweep passes over locked rows (SKIP LOCKED), and PostgreSQL ends
+    # such a session after this long, so its rows come back to the sweep.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = " ".join(filter(None, [
+        _options.get("options", ""),
+        f"-c idle_in_transaction_session_timeout={env_int('DB_IDLE_IN_TRANSACTION_SECONDS', 120) * 1000}",
+    ]))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache (rate limits) and locks. `make run` starts an embedded

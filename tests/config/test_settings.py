@@ -3,6 +3,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -150,3 +152,27 @@ def test_the_development_secret_key_is_random_kept_under_var_and_private(tmp_pat
     assert other.stdout.strip().splitlines()[-1] != key
     assert (tmp_path / "secret-key").read_text().strip() == key
     assert (tmp_path / "secret-key").stat().st_mode & 0o077 == 0
+
+
+@pytest.mark.postgresql
+def test_postgresql_ends_a_session_left_idle_inside_a_transaction():
+    """A frozen worker inside a transaction keeps its row locks; PostgreSQL ends the
+    session after DB_IDLE_IN_TRANSACTION_SECONDS, so the rows come back to the sweep."""
+    script = (
+        "import time\n"
+        "from django.db import connection, transaction\n"
+        "with transaction.atomic():\n"
+        "    connection.cursor().execute('SELECT 1')\n"
+        "    time.sleep(2.5)\n"
+        "    try:\n"
+        "        connection.cursor().execute('SELECT 1')\n"
+        "        print('still open')\n"
+        "    except Exception as exc:\n"
+        "        print('ended:', exc)\n"
+        "        raise SystemExit(0)\n"
+    )
+    env = _clean_env(DEBUG="true", DB_IDLE_IN_TRANSACTION_SECONDS="1")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert "ended:" in result.stdout, result.stdout + result.stderr
+    assert "idle-in-transaction" in result.stdout
