@@ -364,9 +364,7 @@ def test_an_editors_pick_comes_first_in_every_digest(day):
     one of the usual three."""
     from newsletter import curation
     from newsletter.digest import digest_make
-    from newsletter.models import Edition
-
-    from newsletter.models import PaperTopic
+    from newsletter.models import Edition, PaperTopic
 
     # Barely in the topic: by score it would come last of the three.
     PaperTopic.objects.filter(paper=day["cl-small"]).update(score=0.35)
