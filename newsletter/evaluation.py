@@ -15,6 +15,9 @@ that one topic and 10 papers a digest gets digest_select's choice. Per topic:
   empty slot is a miss;
 - recall@10: relevant papers among the first 10 picks, over the relevant papers;
 - an empty digest counts when the topic has 2 or more relevant papers that day.
+Per day, the topic tags (every PaperTopic row of the day's papers: what cards and
+topic pages show, beyond any digest's ten) and the share the labels call relevant
+or acceptable.
 Then the feedback simulation: one "less" on each reader's top pick (recall@10 of
 the other relevant papers before and after), and three "more" on one sub-area
 (the top pick and its two nearest picks) measured on the next day: where the next
@@ -40,7 +43,7 @@ from subscribers.models import Subscriber
 from .editions import edition_assemble
 from .feedback import feedback_record
 from .ingest import papers_import
-from .models import Feedback, Paper, Topic
+from .models import Feedback, Paper, PaperTopic, Topic
 from .ranking import digest_select, ranking_data_load
 
 DAYS_DIR = Path(settings.BASE_DIR) / "tests" / "data" / "relevance"
@@ -83,6 +86,14 @@ class TopicResult:
 class DayResult:
     day: LabelledDay
     topics: dict[str, TopicResult]
+    # The day's topic tags (PaperTopic rows: the chips on cards, the topic pages),
+    # and how many of them the labels call relevant or acceptable.
+    tags: int = 0
+    tags_labelled: int = 0
+
+    @property
+    def tag_precision(self) -> float:
+        return self.tags_labelled / self.tags if self.tags else 0.0
 
     def mean(self, attribute: str) -> float:
         values = [getattr(r, attribute) for r in self.topics.values() if getattr(r, attribute) is not None]
@@ -158,10 +169,14 @@ def _evaluate(days: list[LabelledDay]) -> Evaluation:
     results = []
     for day in days:
         ranked = _ranked(readers=readers, date=day.date)
+        tags = list(PaperTopic.objects.filter(paper__trending_date=day.date, topic__is_active=True)
+                    .values_list("topic__slug", "paper__title"))
         results.append(DayResult(day=day, topics={
             slug: _topic_result(day=day, slug=slug, titles=[p.title for p in papers])
             for slug, papers in ranked.items()
-        }))
+        }, tags=len(tags), tags_labelled=sum(
+            slug in day.relevant.get(title, ()) or slug in day.acceptable.get(title, ()) for slug, title in tags
+        )))
     return Evaluation(days=results, feedback=_feedback_simulate(days=days, readers=readers))
 
 
@@ -263,7 +278,8 @@ def evaluation_report(evaluation: Evaluation) -> str:
     lines = [
         (f"Readers with one default topic each, {PAPERS_PER_DIGEST} papers a digest. "
          f"P@{PRECISION_AT} strict (k = min({PRECISION_AT}, relevant or acceptable); an empty slot "
-         f"is a miss), R@{RECALL_AT}, empty = no pick although {EMPTY_MIN_RELEVANT}+ relevant."),
+         f"is a miss), R@{RECALL_AT}, empty = no pick although {EMPTY_MIN_RELEVANT}+ relevant; "
+         f"tags = the day's topic tags, and the share labelled relevant or acceptable."),
         "",
         f"{'topic':34}" + "".join(f"{d.day.name[:16]:>18}" for d in days),
         f"{'':34}" + "".join(f"{'P@5  R@10 picks':>18}" for _ in days),
@@ -281,7 +297,8 @@ def evaluation_report(evaluation: Evaluation) -> str:
         chosen = [d for d in days if d.day.split == split]
         for d in chosen:
             lines.append(f"{split} day {d.day.name:24} P@5 {d.mean('precision'):.2f}  "
-                         f"R@10 {d.mean('recall'):.2f}  empty {d.empty}")
+                         f"R@10 {d.mean('recall'):.2f}  empty {d.empty}  "
+                         f"tags {d.tags} ({d.tag_precision:.0%} labelled)")
         if chosen:
             lines.append(f"{split} days mean{'':20} P@5 {mean(d.mean('precision') for d in chosen):.2f}  "
                          f"R@10 {mean(d.mean('recall') for d in chosen):.2f}  "

@@ -34,12 +34,12 @@ class Topic(models.Model):
         help_text="One term or phrase per line. Prefix a line with 'title:' to match only titles.",
     )
     # An umbrella over other topics (relevance._broad_yield): its readers get the
-    # papers about the field itself first, those another topic explains better after.
+    # papers about the field itself; one another topic explains better is that topic's.
     is_broad = models.BooleanField(
         default=False, verbose_name="broad topic",
         help_text="A broad field that contains other topics (as language models contain reasoning, "
-                  "agents, alignment ...): a paper another topic explains better comes after the "
-                  "papers about this field itself.",
+                  "agents, alignment ...): a paper another topic explains better goes to that topic, "
+                  "not to this one.",
     )
     is_active = models.BooleanField(default=True)
     position = models.PositiveSmallIntegerField(default=0, help_text="Display order, lowest first.")

@@ -38,9 +38,9 @@ A paper's score for a topic (papers_score) is a hybrid of two kinds of evidence:
 evidence = SEMANTIC_WEIGHT x semantic + log(1 + LEXICAL_GAIN x lexical score), and
 the stored score maps HYBRID_PASS evidence to RELEVANCE_THRESHOLD. A broad topic
 (Topic.is_broad, an umbrella such as "language models") yields to the narrower
-ones: a paper with more evidence for another topic is held at the pass mark for it,
-so it comes after the papers about the broad field itself (_broad_yield). The weights and
-the pass mark were set on the sample day and one labelled day only (docs/relevance.md,
+ones: a paper with more evidence for another topic is not relevant to it
+(_broad_yield). The weights and
+the pass mark were set on the three tuning days only (docs/relevance.md,
 `manage.py eval_relevance`).
 
 A score below RELEVANCE_THRESHOLD is not relevant: no PaperTopic row is kept for it
@@ -52,7 +52,7 @@ import math
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -76,19 +76,23 @@ REPEAT_DECAY = 0.5
 # Scores are stored rounded so re-scoring unchanged text writes nothing.
 SCORE_DECIMALS = 3
 # A topic re-score walks the papers in chunks of this many, to bound memory.
-RESCORE_CHUNK_SIZE = 500
+RESCORE_CHUNK_SIZE = 100  # ~10 s of embedding when a chunk's vectors are missing
 # The hybrid (see the module docstring). Semantic closeness is a difference of
-# cosines (~ -0.2..0.4); a lexical score of 0.63 (one title mention) adds ~1.4.
-# At 3, stray keywords in a paper the embedding places with another topic weigh
-# less against it ("ViT" and "ImageNet" in a continual-learning paper no longer
-# make it visual recognition), and a paper the embedding places squarely in the
-# topic (+0.35) passes without any keyword ("NoProp" for beyond backpropagation);
-# chosen over 2 on the tuning days (docs/relevance.md).
-SEMANTIC_WEIGHT = 3.0
+# cosines (~ -0.2..0.4, the weighted mean of the two models' in embeddings.py); a
+# lexical score of 0.63 (one title mention) adds ~1.4. The weight, the pass mark
+# and MiniLM's share were chosen together on the tuning days, leaving one day out
+# in turn (docs/relevance.md): with both models' closeness weighing 10, a paper the
+# embeddings place squarely in a topic passes on them alone, and a stray keyword in
+# a paper they place elsewhere is outweighed; the pass mark of 2 keeps digests as
+# long as before (about 6 of 10 slots on a labelled day), where 1 filled them with
+# weaker papers. (WordLlama alone: weight 3, pass mark 1.)
+SEMANTIC_WEIGHT = 10.0
 LEXICAL_GAIN = 5.0
-# Evidence at which a paper becomes relevant: on the tuning days, ~97 % of the
-# relevant papers pass and ~60 % of what passes is labelled relevant or acceptable.
-HYBRID_PASS = 1.0
+# Evidence at which a paper becomes relevant.
+HYBRID_PASS = 2.0
+# ... and where keywords alone decide (a single active topic): a keyword in the
+# title, one mentioned twice or two different ones; one passing mention is not.
+LEXICAL_PASS = 1.0
 
 TITLE_PREFIX = "title:"
 # Word tokens: letters and digits (any script), no underscore; punctuation splits.
@@ -361,17 +365,22 @@ def topic_rescore(*, topic: Topic) -> None:
         _papers_score_against(papers=chunk, topics=topics, context=context, vectors=vectors)
 
 
-def topics_rescore() -> None:
+def topics_rescore(*, progress: Callable[[int, int], None] | None = None) -> None:
     """Re-score every paper against every active topic, recomputing the topics'
     vectors (`manage.py rescore_topics`: after an upgrade that changed the default
-    topics or the relevance model)."""
+    topics or the relevance model) and the papers' that are missing or of an
+    earlier model. `progress(done, total)` after each chunk of papers."""
     topics = list(Topic.objects.filter(is_active=True))
     for topic in topics:
         embeddings.topic_embed(topic=topic)
     PaperTopic.objects.filter(topic__is_active=False, source=PaperTopic.Source.AUTO).delete()
+    total, done = Paper.objects.count(), 0
     for chunk in _paper_chunks():
         vectors = embeddings.papers_embed(papers=chunk, only_missing=True)
         _papers_score_against(papers=chunk, topics=topics, context=topics, vectors=vectors)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
 
 
 def _paper_chunks() -> Iterable[list[Paper]]:
@@ -426,10 +435,14 @@ def hybrid_scores(
         others = [column[t.pk] for t in narrower if t.pk != topics[j].pk]
         if others:
             evidence[:, j] = _broad_yield(evidence[:, j], evidence[:, others].max(axis=1))
+    # With one active topic there is no other to be closer to than: the semantic
+    # term is 0 for every paper, and the keywords alone decide, at their own pass
+    # mark (the hybrid's would take more than any keyword match can give).
+    pass_mark = HYBRID_PASS if len(context) > 1 else LEXICAL_PASS
     scores: dict[tuple[int, int], HybridScore] = {}
     for i, paper in enumerate(papers):
         for j, topic in enumerate(topics):
-            score = 1 - (1 - RELEVANCE_THRESHOLD) ** (max(0.0, float(evidence[i, j])) / HYBRID_PASS)
+            score = 1 - (1 - RELEVANCE_THRESHOLD) ** (max(0.0, float(evidence[i, j])) / pass_mark)
             scores[(paper.id, topic.id)] = HybridScore(
                 score=round(score, SCORE_DECIMALS), terms=terms[i][j], near_examples=bool(near_examples[i, j]),
             )
@@ -459,13 +472,13 @@ def _evidence(
 def _broad_yield(evidence: np.ndarray, narrower: np.ndarray) -> np.ndarray:
     """A broad topic's evidence (Topic.is_broad: "language models" contains
     reasoning, agents, alignment ...) for papers that another, narrower topic
-    explains better (`narrower`: each paper's best evidence for one): held at the
-    pass mark. Such a paper stays relevant to the broad topic, so its reader still
-    gets it when the day has room, but after every paper about the field itself: a
-    reader of "language models" wants architecture, scaling and pre-training data
-    before an RL method that uses an LLM. Held, not dropped: both gave the same
-    figures on the tuning days and holding keeps the paper (docs/relevance.md)."""
-    return np.where(narrower > evidence, np.minimum(evidence, HYBRID_PASS), evidence)
+    explains better (`narrower`: each paper's best evidence for one): none. A
+    reader of "language models" wants architecture, scaling and pre-training data,
+    not an RL method that uses an LLM; that paper is the narrower topic's.
+    Dropped, not held at the pass mark: both gave the same figures on the tuning
+    days, and with both models' vectors holding kept 45 of the sample day's 73
+    papers in the broad topic (its page, every card's chips), docs/relevance.md."""
+    return np.where(narrower > evidence, np.minimum(evidence, 0.0), evidence)
 
 
 def topic_preview_scores(

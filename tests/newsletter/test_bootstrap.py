@@ -73,3 +73,25 @@ def test_the_admins_today_links_open_the_newest_day_and_never_make_an_empty_edit
     assert edition_url == f"/admin/newsletter/edition/{Edition.objects.get().pk}/change/"
     assert admin_client.get("/admin/newsletter/paper/latest/")["Location"].endswith(
         "?trending_date=2025-11-24")
+
+
+def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progress(settings, tmp_path):
+    """Migration 0013 cleared the vectors of the previous model: bootstrap (the
+    first step of `make run` and of a deployment) gives every paper today's vector
+    and scores, saying how far it is."""
+    from newsletter import embeddings
+    from newsletter.models import Paper, PaperTopic
+    from tests.factories import PaperFactory
+
+    settings.VAR_DIR = tmp_path
+    paper = PaperFactory(title="Continual learning without catastrophic forgetting",
+                         abstract="Replay of old examples keeps what a model learned on earlier tasks.")
+    PaperTopic.objects.all().delete()
+    Paper.objects.update(embedding=None)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert "1 papers have no vector of the current relevance model" in out.getvalue()
+    assert "1 of 1 papers re-scored" in out.getvalue()
+    paper.refresh_from_db()
+    assert embeddings.vector_unpack(paper.embedding) is not None
+    assert PaperTopic.objects.filter(paper=paper, topic__slug="continual-learning").exists()

@@ -21,7 +21,11 @@ def days():
 # Per test day, (precision@5, recall@10) floors: the figures measured at the last
 # landing (docs/relevance.md) less a margin of about 0.05, so a change that loses
 # generality on any one day fails, and one that moves a single pick does not.
-TEST_DAY_FLOORS = {"day_b": (0.85, 0.93), "day_c": (0.78, 0.88), "day_d": (0.80, 0.88)}
+TEST_DAY_FLOORS = {"day_b": (0.86, 0.95), "day_c": (0.88, 0.95), "day_d": (0.83, 0.93)}
+# Every day's topic tags (PaperTopic rows: chips, topic pages), labelled relevant or
+# acceptable: at least this share (0.48-0.64 measured; a topic that came to take
+# most of a day would pull it down).
+TAG_PRECISION_FLOOR = 0.45
 
 
 def test_the_labelled_days_are_the_sample_day_and_five_more(days):
@@ -43,6 +47,7 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
         by_split[result.day.split].append(result)
         # No topic with 2+ relevant papers that day goes without picks.
         assert result.empty == 0, result.day.name
+        assert result.tag_precision >= TAG_PRECISION_FLOOR, (result.day.name, result.tag_precision)
 
     test_days = by_split["test"]
     for day in test_days:
@@ -50,7 +55,7 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
         measured = (day.day.name, day.mean("precision"), day.mean("recall"))
         assert day.mean("precision") >= precision and day.mean("recall") >= recall, measured
     assert sum(d.mean("recall") for d in test_days) / len(test_days) >= 0.88
-    assert sum(d.mean("precision") for d in test_days) / len(test_days) >= 0.82
+    assert sum(d.mean("precision") for d in test_days) / len(test_days) >= 0.88
     sample = next(d for d in evaluation.days if d.day.name == "sample_day_labels")
     assert sample.mean("precision") >= 0.92 and sample.mean("recall") >= 0.86
 
@@ -76,3 +81,4 @@ def test_the_command_prints_per_topic_and_per_split_figures():
     assert "efficient-training" in text and "P@5" in text and "R@10" in text
     assert "tune days mean" in text and "test days mean" in text
     assert 'One "less" on the top pick' in text
+    assert "% labelled)" in text

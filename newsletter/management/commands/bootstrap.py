@@ -11,6 +11,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, call_command
 
+from newsletter.management.commands.rescore_topics import progress_printer
+from newsletter.models import Paper
+from newsletter.relevance import topics_rescore
 from newsletter.schedules import schedules_ensure
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "daily_papers_2025-11-24.json"
@@ -41,6 +44,13 @@ class Command(BaseCommand):
     def handle(self, *args, no_sample: bool = False, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
+        # An upgrade that changed the relevance model cleared the stored vectors
+        # (migration 0013): papers get today's, and topic scores that match them.
+        missing = Paper.objects.filter(embedding=None).count()
+        if missing:
+            self.stdout.write(f"{missing:,} papers have no vector of the current relevance model: re-scoring "
+                              "every paper (about 0.1 s a paper).")
+            topics_rescore(progress=progress_printer(self.stdout))
         for name in schedules_ensure():
             self.stdout.write(f"Schedule created: {name}")
         if not no_sample:

@@ -1,0 +1,59 @@
+"""The two models behind a paper's vector (newsletter/embeddings.py, minilm.py)."""
+
+import numpy as np
+import pytest
+
+from newsletter import embeddings, minilm
+from newsletter.models import Topic
+from newsletter.relevance import topics_rescore
+from tests.factories import PaperFactory, TopicFactory
+
+
+def _cosine(a: str, b: str) -> float:
+    va, vb = minilm.texts_embed([a, b])
+    return float(va @ vb)
+
+
+def test_the_numpy_minilm_gives_the_similarities_its_documentation_gives():
+    """sentence-transformers' documentation of all-MiniLM-L6-v2: the numbers a wrong
+    layer, pooling or tokenizer would not reproduce."""
+    weather = "The weather is lovely today."
+    assert _cosine(weather, "It's so sunny outside!") == pytest.approx(0.6660, abs=0.002)
+    assert _cosine(weather, "He drove to the stadium.") == pytest.approx(0.1046, abs=0.002)
+    assert _cosine("A man is eating food.", "A man is eating a piece of bread.") == pytest.approx(0.7553, abs=0.002)
+
+
+def test_a_vector_is_both_models_and_its_cosines_their_weighted_mean():
+    texts = ["Continual learning without catastrophic forgetting.",
+             "Diffusion models generate images from text."]
+    vectors = embeddings.texts_embed(texts)
+    assert vectors.shape == (2, embeddings.DIMENSIONS)
+    assert np.linalg.norm(vectors, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    static = embeddings._unit_rows(np.asarray(embeddings._model().embed(texts, norm=False), dtype=np.float32))
+    contextual = minilm.texts_embed(texts)
+    share = embeddings.MINILM_SHARE
+    expected = (1 - share) * float(static[0] @ static[1]) + share * float(contextual[0] @ contextual[1])
+    assert float(vectors[0] @ vectors[1]) == pytest.approx(expected, abs=1e-5)
+    assert not embeddings.texts_embed([""]).any()  # an empty text: a zero row
+
+
+@pytest.mark.django_db
+def test_vectors_of_an_earlier_model_are_made_again_not_misread():
+    """After the upgrade to two models, a 256-dimension vector left in the database
+    reads as missing: the topic is embedded again at its next use, and a re-score
+    gives every paper a vector of today's size."""
+    old = np.ones(embeddings.WORDLLAMA_DIMENSIONS, dtype=np.float16).tobytes()
+    assert embeddings.vector_unpack(old) is None
+    topic = TopicFactory(name="Continual learning")
+    Topic.objects.filter(pk=topic.pk).update(embedding=old, exemplar_embedding=old)
+    paper = PaperFactory(title="Continual learning without forgetting", embedding=old)
+    topic.refresh_from_db()
+
+    definitions, _ = embeddings.topic_vectors(topics=[topic])
+    assert definitions.shape == (1, embeddings.DIMENSIONS)
+    topic.refresh_from_db()
+    assert embeddings.vector_unpack(topic.embedding) is not None
+
+    topics_rescore()
+    paper.refresh_from_db()
+    assert embeddings.vector_unpack(paper.embedding) is not None
