@@ -37,6 +37,7 @@ _HALVES = (slice(0, WORDLLAMA_DIMENSIONS), slice(WORDLLAMA_DIMENSIONS, DIMENSION
 _SCALES = (np.float32(np.sqrt(1 - MINILM_SHARE)), np.float32(np.sqrt(MINILM_SHARE)))
 # Stored as float16: half the bytes of float32; cosines move by < 0.001.
 _STORED_DTYPE = np.float16
+_STORED_BYTES = DIMENSIONS * np.dtype(_STORED_DTYPE).itemsize
 
 
 @lru_cache(maxsize=1)
@@ -84,7 +85,7 @@ def vector_pack(vector: np.ndarray) -> bytes:
 
 def vector_unpack(data: bytes | memoryview | None) -> np.ndarray | None:
     """A stored vector, or None: none stored, or one of an earlier model's size."""
-    if not data or len(data) != DIMENSIONS * _STORED_DTYPE().itemsize:
+    if not data or len(data) != _STORED_BYTES:
         return None
     return np.frombuffer(bytes(data), dtype=_STORED_DTYPE).astype(np.float32)
 

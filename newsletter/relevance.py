@@ -39,9 +39,8 @@ evidence = SEMANTIC_WEIGHT x semantic + log(1 + LEXICAL_GAIN x lexical score), a
 the stored score maps HYBRID_PASS evidence to RELEVANCE_THRESHOLD. A broad topic
 (Topic.is_broad, an umbrella such as "language models") yields to the narrower
 ones: a paper with more evidence for another topic is not relevant to it
-(_broad_yield). The weights and
-the pass mark were set on the three tuning days only (docs/relevance.md,
-`manage.py eval_relevance`).
+(_broad_yield). The weights and the pass mark were set on the three tuning days
+only (docs/relevance.md, `manage.py eval_relevance`).
 
 A score below RELEVANCE_THRESHOLD is not relevant: no PaperTopic row is kept for it
 and ranking (newsletter/ranking.py) does not choose a paper on it."""
@@ -478,7 +477,7 @@ def _broad_yield(evidence: np.ndarray, narrower: np.ndarray) -> np.ndarray:
     Dropped, not held at the pass mark: both gave the same figures on the tuning
     days, and with both models' vectors holding kept 45 of the sample day's 73
     papers in the broad topic (its page, every card's chips), docs/relevance.md."""
-    return np.where(narrower > evidence, np.minimum(evidence, 0.0), evidence)
+    return np.where(narrower > evidence, 0.0, evidence)
 
 
 def topic_preview_scores(
