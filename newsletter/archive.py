@@ -14,7 +14,7 @@ from django.core import signing
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils.crypto import constant_time_compare
 
-from subscribers.tokens import token_url
+from subscribers.tokens import signer, token_url
 
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic, Topic
@@ -101,7 +101,7 @@ def paper_list_for_feed(*, topic=None) -> QuerySet[Paper]:
 
 def delivery_view_token(*, delivery: Delivery) -> str:
     payload = [delivery.pk, subscriber_fingerprint(subscriber=delivery.subscriber)]
-    return signing.dumps(payload, salt=_DELIVERY_VIEW_SALT)
+    return signer(_DELIVERY_VIEW_SALT, timestamped=True).sign_object(payload)
 
 
 def delivery_view_url(*, delivery: Delivery) -> str:
@@ -113,7 +113,7 @@ def delivery_view_url(*, delivery: Delivery) -> str:
 
 def delivery_from_token(*, token: str) -> Delivery | None:
     try:
-        delivery_id, fingerprint = signing.loads(token, salt=_DELIVERY_VIEW_SALT)
+        delivery_id, fingerprint = signer(_DELIVERY_VIEW_SALT, timestamped=True).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError):
         return None
     delivery = (

@@ -97,7 +97,7 @@ from itertools import islice
 from django.conf import settings
 from django.db import connection as db_connection
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import Q
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -109,7 +109,7 @@ from .due import subscribers_due
 from .editions import edition_current, edition_freeze
 from .journal import ATTEMPTING, SENT_PREFIX, journal_revoke
 from .leases import BatchLease, deliveries_claim
-from .models import Delivery, Edition, Topic
+from .models import Delivery, Edition
 from .ranking import ranking_data_load
 from .sending import BatchOutcome, BatchSender, digest_prepare, outcomes_record
 from .tasks import digest_send_batch as digest_send_batch_task
@@ -248,8 +248,7 @@ def _deliveries_load(ids: Sequence[int]) -> list[Delivery]:
         Delivery.objects.filter(id__in=ids)
         .select_related("subscriber", "edition")
         .defer(*_BATCH_DEFERRED)
-        # Ranking needs the readers' topic ids only (ranking.digest_select).
-        .prefetch_related(Prefetch("subscriber__topics", queryset=Topic.objects.only("id")))
+        # The readers' topics come with the ranking data (ranking_data_load).
         .order_by("id")
     )
 

@@ -20,14 +20,12 @@ come forward, papers close to a disliked one are held back), so deleting them
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-from django.conf import settings
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from subscribers.models import Subscriber
-from subscribers.tokens import token_url
+from subscribers.tokens import signer, token_url
 
 from .models import Feedback, Paper
 from .preferences import subscriber_learned_preferences
@@ -44,12 +42,6 @@ def subscriber_fingerprint(*, subscriber: Subscriber) -> str:
     return salted_hmac(_FINGERPRINT_SALT, subscriber.token).hexdigest()[:16]
 
 
-@lru_cache(maxsize=4)
-def _token_signer(secret_key: str) -> signing.Signer:
-    """Built once per key: a digest signs ~16 links."""
-    return signing.Signer(key=secret_key, salt=_FEEDBACK_SALT)
-
-
 def feedback_token(*, subscriber: Subscriber, paper: Paper, vote: int, fingerprint: str | None = None) -> str:
     """"<reader id>.<fingerprint>.<paper id>.<vote>:<signature>". `fingerprint`:
     subscriber_fingerprint(subscriber), when the caller has it (a digest makes ~16
@@ -59,7 +51,7 @@ def feedback_token(*, subscriber: Subscriber, paper: Paper, vote: int, fingerpri
     if vote not in (Feedback.Vote.MORE, Feedback.Vote.LESS):
         raise ValueError(f"vote must be 1 or -1, got {vote!r}")
     fingerprint = fingerprint or subscriber_fingerprint(subscriber=subscriber)
-    return _token_signer(settings.SECRET_KEY).sign(f"{subscriber.pk}.{fingerprint}.{paper.pk}.{int(vote)}")
+    return signer(_FEEDBACK_SALT).sign(f"{subscriber.pk}.{fingerprint}.{paper.pk}.{int(vote)}")
 
 
 def _feedback_token_read(token: str) -> tuple[int, str, int, int] | None:
@@ -67,7 +59,7 @@ def _feedback_token_read(token: str) -> tuple[int, str, int, int] | None:
     mailed before the compact format (signing.dumps of the same four values) still
     work."""
     try:
-        value = signing.Signer(salt=_FEEDBACK_SALT).unsign(token)
+        value = signer(_FEEDBACK_SALT).unsign(token)
         subscriber_id, fingerprint, paper_id, vote = value.split(".")
         return int(subscriber_id), fingerprint, int(paper_id), int(vote)
     except signing.BadSignature:
@@ -75,7 +67,7 @@ def _feedback_token_read(token: str) -> tuple[int, str, int, int] | None:
     except ValueError:
         pass  # a validly signed value of the older format
     try:
-        subscriber_id, fingerprint, paper_id, vote = signing.loads(token, salt=_FEEDBACK_SALT)
+        subscriber_id, fingerprint, paper_id, vote = signer(_FEEDBACK_SALT, timestamped=True).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError):
         return None
     return subscriber_id, fingerprint, paper_id, vote

@@ -39,6 +39,8 @@ from itertools import islice
 
 import numpy as np
 
+from subscribers.models import Subscriber
+
 from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
@@ -82,6 +84,9 @@ class RankingData:
     voted_papers: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
     # Active topics' names and definition vectors, for "closest to your topics".
     topics: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
+    # subscriber id -> the ids of their topics, for every reader loaded (digest_select
+    # reads a reader not loaded, e.g. a preview's, through `subscriber.topics`).
+    reader_topics: dict[int, frozenset[int]] = field(default_factory=dict)
     # Per paper, the same for every reader of the batch: computed once on first use
     # (profiled: recomputing them per reader and paper dominated ranking).
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
@@ -129,12 +134,21 @@ class RankingData:
         cached under it are never stale, even when an editor changes a paper
         between two batches."""
         if self._version is None:
-            content = [
-                (date, [sorted((k, v) for k, v in p.__dict__.items() if k != "_state") for p in papers])
-                for date, papers in sorted(self.papers_by_date.items())
-            ]
-            hits = sorted(self.topic_hits.items())
-            self._version = hashlib.sha256(repr((content, hits, self.trend_max)).encode()).hexdigest()
+            digest = hashlib.sha256()
+            for date, papers in sorted(self.papers_by_date.items()):
+                digest.update(repr(date).encode())
+                for paper in papers:
+                    # Field names and values in the order the instance holds them
+                    # (equal loads, equal order); a vector's bytes go in as they
+                    # are: their repr and sorting the fields cost three times the
+                    # rest (4.5 ms a batch against 1.5; docs/benchmarks.md).
+                    fields = [(k, v) for k, v in paper.__dict__.items() if k != "_state"]
+                    digest.update(repr([(k, v) for k, v in fields if type(v) is not bytes]).encode())
+                    for _, value in fields:
+                        if type(value) is bytes:
+                            digest.update(value)
+            digest.update(repr((sorted(self.topic_hits.items()), self.trend_max)).encode())
+            self._version = digest.hexdigest()
         return self._version
 
     def candidates_by_upvotes(self, date: dt.date, weekly: bool) -> list[Paper]:
@@ -240,7 +254,7 @@ def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
 
 
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
-    """Load once what ranking these readers for the edition of `date` needs: 5 queries
+    """Load once what ranking these readers for the edition of `date` needs: 6 queries
     whatever the number of readers (the weekly window is always loaded, so daily and
     weekly readers share one query plan)."""
     dates = _candidate_dates(date, weekly=True)
@@ -249,6 +263,9 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
             edition__date__in=dates, paper__hidden=False, paper__withdrawn_at__isnull=True
         )
         .select_related("paper", "edition")
+        # Timestamps no digest shows: parsing them was a fifth of the load.
+        .defer("paper__created_at", "paper__updated_at", "edition__created_at", "edition__updated_at",
+               "edition__frozen_at")
         .order_by("-edition__date", "position")
     )
     papers_by_date: dict[dt.date, list[Paper]] = defaultdict(list)
@@ -288,10 +305,18 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         topic_id: (name, vector)
         for topic_id, name, vector in Topic.objects.filter(is_active=True).values_list("id", "name", "embedding")
     }
+    # The readers' topics as ids, one query on the join table: prefetching
+    # `subscriber.topics` made a manager and a queryset per reader (12 ms a batch of
+    # 100 against 2 ms; docs/benchmarks.md).
+    picked: dict[int, set[int]] = {subscriber_id: set() for subscriber_id in subscriber_ids}
+    for subscriber_id, topic_id in Subscriber.topics.through.objects.filter(
+        subscriber_id__in=subscriber_ids
+    ).values_list("subscriber_id", "topic_id"):
+        picked[subscriber_id].add(topic_id)
     data = RankingData(
         papers_by_date=dict(papers_by_date), topic_hits=topic_hits, feedback=dict(feedback),
         sent_paper_ids=dict(sent), trend_max=trend_max, voted_papers=voted_papers,
-        topics=topics,
+        topics=topics, reader_topics={k: frozenset(v) for k, v in picked.items()},
     )
     return _content_share(data)
 
@@ -450,7 +475,8 @@ def _shared_ranking(*, profile: tuple, data: RankingData) -> _Ranking:
 
 def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSelection:
     """Choose one reader's papers for the edition of `date`, from `data` only (no
-    query: `subscriber.topics` must be prefetched).
+    query for a reader `data` was loaded for; another reader's `subscriber.topics`
+    is read, so prefetch it).
 
     Readers with no feedback and the same topics (daily or weekly) share one
     ranking: it is made once per process and content of the day
@@ -459,8 +485,11 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     score depends on that paper and the profile only, so this is exact."""
     weekly = subscriber.frequency == "weekly"
     votes = data.feedback.get(subscriber.id, [])
+    topic_ids = data.reader_topics.get(subscriber.id)
+    if topic_ids is None:
+        topic_ids = frozenset(t.id for t in subscriber.topics.all())
     profile = (
-        date, weekly, frozenset(t.id for t in subscriber.topics.all()),
+        date, weekly, topic_ids,
         tuple(keywords_split(subscriber.keywords)), tuple(keywords_split(subscriber.exclude_keywords)),
         bool(subscriber.only_with_code),
     )

@@ -6,6 +6,7 @@ from newsletter import ranking
 from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Feedback
 from newsletter.ranking import digest_select, ranking_data_load
+from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -109,12 +110,22 @@ def test_weekly_readers_get_the_best_of_the_past_seven_editions(day):
 
 def test_ranking_data_is_loaded_in_the_same_queries_for_1_or_50_readers(day, django_assert_num_queries):
     readers = [_reader(day["cl"]) for _ in range(50)]
+    readers.append(_reader())  # no topic at all: the day as it trends
     # The week's papers, the readers' feedback, their earlier digests (papers not to
-    # repeat), the active topics' vectors, the papers' topic scores.
-    with django_assert_num_queries(5):
+    # repeat), the active topics' vectors, the papers' topic scores, the readers' topics.
+    with django_assert_num_queries(6):
         ranking_data_load(date=DAY, subscriber_ids=[readers[0].id])
-    with django_assert_num_queries(5):
-        ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
+    with django_assert_num_queries(6):
+        data = ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
+    # Ranking the loaded readers reads nothing more, their topics included (the
+    # batch loads readers without them), and ranks each by their own topics.
+    fresh = list(Subscriber.objects.filter(id__in=[r.id for r in readers]).order_by("id"))
+    with django_assert_num_queries(0):
+        selections = [digest_select(subscriber=s, date=DAY, data=data) for s in fresh]
+    assert [s.papers for s in selections[:-1]] == [s.papers for s in selections[:1]] * 50
+    assert _titles(selections[0].papers) == _titles(_select(readers[0]).papers)
+    assert _titles(selections[-1].papers) == _titles(_select(readers[-1]).papers)
+    assert selections[-1].papers != selections[0].papers
 
 
 def test_readers_of_one_profile_in_a_batch_still_get_their_own_digest(day):

@@ -57,3 +57,28 @@ def test_confirm_links_expire_after_seven_days(monkeypatch):
     assert tokens.subscriber_from_confirm_token(token=old) is tokens.TokenProblem.EXPIRED
     fresh = tokens.confirm_token(subscriber=subscriber)
     assert tokens.subscriber_from_confirm_token(token=fresh) == subscriber
+
+
+def test_links_are_signed_as_django_signs_them_so_either_verifies_the_other(settings):
+    """The signer that derives its key once (tokens.signer) must make Django's
+    signatures byte for byte: links mailed before it, and links it makes, verify
+    either way, including under a rotated key (SECRET_KEY_FALLBACKS)."""
+    subscriber = SubscriberFactory()
+    value = subscriber.token
+    assert tokens.signer("a salt").sign(value) == signing.Signer(salt="a salt").sign(value)
+    payload = [12, "abcdef0123456789"]
+    ours = tokens.signer("a salt", timestamped=True).sign_object(payload)
+    assert signing.loads(ours, salt="a salt") == payload
+    assert tokens.signer("a salt", timestamped=True).unsign_object(signing.dumps(payload, salt="a salt")) == payload
+    # Another salt's signature is refused.
+    with pytest.raises(signing.BadSignature):
+        tokens.signer("another salt").unsign(tokens.signer("a salt").sign(value))
+
+    manage = tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
+    settings.SECRET_KEY_FALLBACKS = [settings.SECRET_KEY]
+    settings.SECRET_KEY = "a new secret key " + "x" * 40
+    # Signed under the old key: still accepted while it is a fallback, then refused.
+    assert tokens.subscriber_from_token(token=manage) == subscriber
+    assert tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1] != manage
+    settings.SECRET_KEY_FALLBACKS = []
+    assert tokens.subscriber_from_token(token=manage) is None
