@@ -47,6 +47,7 @@ and ranking (newsletter/ranking.py) does not choose a paper on it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import threading
@@ -58,6 +59,7 @@ from functools import lru_cache
 import numpy as np
 import snowballstemmer
 from django.db import transaction
+from django.db.models import F, Max
 from django.utils import timezone
 
 from . import embeddings
@@ -359,9 +361,7 @@ def topic_rescore(*, topic: Topic) -> None:
         PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
     if not topics:
         return
-    for chunk in _paper_chunks():
-        vectors = embeddings.papers_embed(papers=chunk, only_missing=True)
-        _papers_score_against(papers=chunk, topics=topics, context=context, vectors=vectors)
+    _papers_rescore(papers=Paper.objects.all(), topics=topics, context=context)
 
 
 def topics_rescore(*, progress: Callable[[int, int], None] | None = None) -> None:
@@ -373,17 +373,61 @@ def topics_rescore(*, progress: Callable[[int, int], None] | None = None) -> Non
     for topic in topics:
         embeddings.topic_embed(topic=topic)
     PaperTopic.objects.filter(topic__is_active=False, source=PaperTopic.Source.AUTO).delete()
-    total, done = Paper.objects.count(), 0
-    for chunk in _paper_chunks():
+    _papers_rescore(papers=Paper.objects.all(), topics=topics, progress=progress)
+
+
+# The papers bootstrap re-scores before the site serves when an upgrade cleared the
+# vectors: those of the newest edition's week and the day before it, i.e. every
+# paper a daily or weekly digest can still pick. The rest is the background's
+# (papers_missing_rescore, a beat task): a year of papers is ~30 minutes of embedding.
+RESCORE_NOW_DAYS = 8
+# What the beat task scores per run (every 5 minutes, newsletter/schedules.py):
+# ~30 s of a worker at ~0.1 s a paper.
+RESCORE_BACKGROUND_LIMIT = 300
+
+
+def papers_missing_rescore(
+    *, recent_only: bool = False, limit: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Embed and score against the active topics the papers that have no vector of
+    the current relevance model (an upgrade cleared them, or embedding failed at
+    import), newest first: with `recent_only`, only those of the last
+    RESCORE_NOW_DAYS trending dates; at most `limit`. Returns how many were scored."""
+    missing = Paper.objects.filter(embedding=None)
+    if recent_only:
+        newest = Paper.objects.aggregate(newest=Max("trending_date"))["newest"]
+        if newest is None:
+            return 0
+        missing = missing.filter(trending_date__gt=newest - dt.timedelta(days=RESCORE_NOW_DAYS))
+    ids = list(
+        missing.order_by(F("trending_date").desc(nulls_last=True), "-id").values_list("id", flat=True)[:limit]
+    )
+    if not ids:
+        return 0
+    topics = list(Topic.objects.filter(is_active=True))
+    _papers_rescore(papers=Paper.objects.filter(id__in=ids), topics=topics, progress=progress)
+    return len(ids)
+
+
+def _papers_rescore(
+    *, papers, topics: list[Topic], context: list[Topic] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Score `papers` (a queryset, read in chunks) against `topics`, embedding those
+    without a vector first; `context`: every active topic (default: `topics`)."""
+    total = papers.count() if progress is not None else 0
+    done = 0
+    for chunk in _paper_chunks(papers):
         vectors = embeddings.papers_embed(papers=chunk, only_missing=True)
-        _papers_score_against(papers=chunk, topics=topics, context=topics, vectors=vectors)
+        _papers_score_against(papers=chunk, topics=topics, context=context or topics, vectors=vectors)
         done += len(chunk)
         if progress is not None:
             progress(done, total)
 
 
-def _paper_chunks() -> Iterable[list[Paper]]:
-    papers = Paper.objects.only(
+def _paper_chunks(papers) -> Iterable[list[Paper]]:
+    papers = papers.only(
         "id", "title", "abstract", "ai_summary", "ai_keywords", "embedding"
     ).order_by("id")
     chunk: list[Paper] = []

@@ -23,6 +23,12 @@ DEFAULT_SCHEDULES = {
         "newsletter.tasks.deliveries_settle",
         {"every": 20},
     ),
+    # After an upgrade of the relevance model: the papers bootstrap left without a
+    # vector (older than the digests' week), 300 a run (newsletter/relevance.py).
+    "Score papers left without a vector (every 5 minutes)": (
+        "newsletter.tasks.papers_missing_rescore",
+        {"every": 300},
+    ),
 }
 
 

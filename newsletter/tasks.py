@@ -42,6 +42,18 @@ def deliveries_settle() -> dict:
     return deliveries_resolve_stale(now=timezone.now())
 
 
+@shared_task(soft_time_limit=240, time_limit=280)
+def papers_missing_rescore() -> int:
+    """Every 5 minutes: embed and score, newest first, a share of the papers left
+    without a vector (after an upgrade of the relevance model: bootstrap scores the
+    papers digests can pick and leaves the rest here). Each chunk is committed as it
+    is done, so a run cut short keeps what it did."""
+    from .relevance import RESCORE_BACKGROUND_LIMIT
+    from .relevance import papers_missing_rescore as rescore
+
+    return rescore(limit=RESCORE_BACKGROUND_LIMIT)
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back

@@ -75,23 +75,53 @@ def test_the_admins_today_links_open_the_newest_day_and_never_make_an_empty_edit
         "?trending_date=2025-11-24")
 
 
-def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progress(settings, tmp_path):
+def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progress(settings, tmp_path, monkeypatch):
     """Migration 0013 cleared the vectors of the previous model: bootstrap (the
-    first step of `make run` and of a deployment) gives every paper today's vector
-    and scores, saying how far it is."""
-    from newsletter import embeddings
+    first step of `make run` and of a deployment) gives the papers a digest can
+    still pick today's vector and scores before the site serves, saying how far it
+    is; older papers are left to the beat task, newest first, so a deployment with
+    a year of papers does not wait half an hour for them."""
+    import datetime as dt
+
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter import embeddings, tasks
     from newsletter.models import Paper, PaperTopic
     from tests.factories import PaperFactory
 
     settings.VAR_DIR = tmp_path
-    paper = PaperFactory(title="Continual learning without catastrophic forgetting",
-                         abstract="Replay of old examples keeps what a model learned on earlier tasks.")
+    day = dt.date(2026, 11, 30)
+    recent = PaperFactory(title="Continual learning without catastrophic forgetting", trending_date=day,
+                          abstract="Replay of old examples keeps what a model learned on earlier tasks.")
+    old = PaperFactory(title="Experience replay against forgetting in continual learning",
+                       trending_date=day - dt.timedelta(days=40),
+                       abstract="A model trained on a sequence of tasks keeps the earlier ones by replaying examples.")
+    oldest = PaperFactory(title="Elastic weight consolidation for lifelong learning",
+                          trending_date=day - dt.timedelta(days=300),
+                          abstract="Penalising changes to weights important for earlier tasks limits forgetting.")
     PaperTopic.objects.all().delete()
     Paper.objects.update(embedding=None)
     out = StringIO()
     call_command("bootstrap", "--no-sample", stdout=out)
-    assert "1 papers have no vector of the current relevance model" in out.getvalue()
+    assert "3 papers have no vector of the current relevance model" in out.getvalue()
     assert "1 of 1 papers re-scored" in out.getvalue()
-    paper.refresh_from_db()
-    assert embeddings.vector_unpack(paper.embedding) is not None
-    assert PaperTopic.objects.filter(paper=paper, topic__slug="continual-learning").exists()
+    assert "The other 2 are re-scored in the background" in out.getvalue()
+    recent.refresh_from_db()
+    old.refresh_from_db()
+    assert embeddings.vector_unpack(recent.embedding) is not None
+    assert PaperTopic.objects.filter(paper=recent, topic__slug="continual-learning").exists()
+    assert old.embedding is None and not PaperTopic.objects.filter(paper=old).exists()
+
+    # The beat runs the rest (the schedule is among the defaults bootstrap creates),
+    # a share a run, newest first.
+    assert PeriodicTask.objects.filter(task="newsletter.tasks.papers_missing_rescore", enabled=True).exists()
+    monkeypatch.setattr("newsletter.relevance.RESCORE_BACKGROUND_LIMIT", 1)
+    assert tasks.papers_missing_rescore() == 1
+    old.refresh_from_db()
+    oldest.refresh_from_db()
+    assert embeddings.vector_unpack(old.embedding) is not None and oldest.embedding is None
+    assert PaperTopic.objects.filter(paper=old, topic__slug="continual-learning").exists()
+    assert tasks.papers_missing_rescore() == 1
+    oldest.refresh_from_db()
+    assert embeddings.vector_unpack(oldest.embedding) is not None
+    assert tasks.papers_missing_rescore() == 0  # nothing left: one cheap query a run

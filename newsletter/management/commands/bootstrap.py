@@ -13,7 +13,7 @@ from django.core.management import BaseCommand, call_command
 
 from newsletter.management.commands.rescore_topics import progress_printer
 from newsletter.models import Paper
-from newsletter.relevance import topics_rescore
+from newsletter.relevance import RESCORE_BACKGROUND_LIMIT, RESCORE_NOW_DAYS, papers_missing_rescore
 from newsletter.schedules import schedules_ensure
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "daily_papers_2025-11-24.json"
@@ -45,12 +45,20 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
         # An upgrade that changed the relevance model cleared the stored vectors
-        # (migration 0013): papers get today's, and topic scores that match them.
+        # (migration 0013): the papers digests can pick get today's, and topic
+        # scores that match them, before the site serves; the beat task does the rest.
         missing = Paper.objects.filter(embedding=None).count()
         if missing:
-            self.stdout.write(f"{missing:,} papers have no vector of the current relevance model: re-scoring "
-                              "every paper (about 0.1 s a paper).")
-            topics_rescore(progress=progress_printer(self.stdout))
+            self.stdout.write(
+                f"{missing:,} papers have no vector of the current relevance model: re-scoring those "
+                f"of the newest {RESCORE_NOW_DAYS} days now (about 0.1 s a paper)."
+            )
+            done = papers_missing_rescore(recent_only=True, progress=progress_printer(self.stdout))
+            if missing > done:
+                self.stdout.write(
+                    f"The other {missing - done:,} are re-scored in the background, newest first, "
+                    f"{RESCORE_BACKGROUND_LIMIT} every 5 minutes (beat: \"Score papers left without a vector\")."
+                )
         for name in schedules_ensure():
             self.stdout.write(f"Schedule created: {name}")
         if not no_sample:
