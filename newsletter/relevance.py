@@ -391,9 +391,9 @@ def papers_missing_rescore(
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Embed and score against the active topics the papers that have no vector of
-    the current relevance model (an upgrade cleared them, or embedding failed at
-    import), newest first: with `recent_only`, only those of the last
-    RESCORE_NOW_DAYS trending dates; at most `limit`. Returns how many were scored."""
+    the current relevance model (an upgrade cleared them): with `recent_only`, only
+    those of the last RESCORE_NOW_DAYS trending dates; at most `limit`, the newest
+    first. Returns how many were scored."""
     missing = Paper.objects.filter(embedding=None)
     if recent_only:
         newest = Paper.objects.aggregate(newest=Max("trending_date"))["newest"]
