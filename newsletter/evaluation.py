@@ -193,7 +193,8 @@ def _ranked(*, readers: dict[str, Subscriber], date: dt.date, depth: int = PAPER
     """Each reader's digest of `date`: the papers chosen, best first."""
     ids = [r.id for r in readers.values()]
     data = ranking_data_load(date=date, subscriber_ids=ids)
-    loaded = {s.id: s for s in Subscriber.objects.filter(id__in=ids).prefetch_related("topics")}
+    # Their topics come with `data` (ranking_data_load).
+    loaded = {s.id: s for s in Subscriber.objects.filter(id__in=ids)}
     out = {}
     for slug, reader in readers.items():
         subscriber = loaded[reader.id]

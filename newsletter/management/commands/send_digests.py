@@ -52,8 +52,8 @@ class Command(BaseCommand):
             raise CommandError(f"{edition} is on hold: nothing goes out until it is released.")
         if dry_run:
             self._dry_run(edition, list(
-                subscribers_due(now=moment, edition=edition, any_hour=now, email=to)
-                .prefetch_related("topics").order_by("id")
+                # Their topics come with the ranking data (ranking_data_load).
+                subscribers_due(now=moment, edition=edition, any_hour=now, email=to).order_by("id")
             ))
             return
         ids = delivery.edition_dispatch(edition=edition, now=moment, any_hour=now, email=to, queue=False)
