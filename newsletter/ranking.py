@@ -282,9 +282,11 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         feedback[subscriber_id].append((paper_id, signal_weight(vote=vote, source=source)))
         voted_papers[paper_id] = (title, vector)
 
-    paper_ids = {p.id for papers in papers_by_date.values() for p in papers}
-    paper_ids |= {pid for votes in feedback.values() for pid, _ in votes}
-    topic_hits = _topic_hits_load(paper_ids)
+    # The candidates' topic scores only: a voted paper is read through its vector
+    # (voted_papers). With the voted papers' scores too, every batch whose readers
+    # had voted on older papers loaded content of its own, so its version differed,
+    # and the rankings shared by version (_shared_ranking) were made again per batch.
+    topic_hits = _topic_hits_load({p.id for papers in papers_by_date.values() for p in papers})
 
     sent: dict[int, set[int]] = defaultdict(set)
     # Served by the (subscriber, edition) unique index: at most a month of rows per

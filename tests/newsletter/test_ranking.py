@@ -181,6 +181,22 @@ def test_batches_of_one_version_of_the_day_share_its_papers_so_cached_rankings_p
     assert len(ranking._contents) == ranking.CONTENTS_KEPT
     assert first.version not in ranking._contents
 
+def test_readers_votes_on_older_papers_leave_the_days_version_and_its_shared_rankings_alone(day):
+    """A vote is on a paper of an earlier digest, often outside the week's window: the
+    batch reads it through its vector, and the day's content, the key of the rankings
+    shared by every batch of the process, stays the same with or without voters."""
+    old = PaperFactory(trending_date=DAY - dt.timedelta(days=30), title="Paper of last month")
+    PaperTopicFactory(paper=old, topic=day["cl"], score=0.9)
+    voter = _reader(day["cl"])
+    Feedback.objects.create(subscriber=voter, paper=old, vote=1)
+    without = ranking_data_load(date=DAY, subscriber_ids=[_reader(day["cl"]).id])
+    with_voter = ranking_data_load(date=DAY, subscriber_ids=[voter.id])
+    assert with_voter.version == without.version
+    assert with_voter.topic_hits is without.topic_hits
+    assert old.id in with_voter.voted_papers  # what feedback reads of the voted paper
+    assert "Paper of last month" not in _titles(digest_select(subscriber=voter, date=DAY, data=with_voter).papers)
+
+
 # --- Feedback that learns locally, over real embeddings ---------------------------
 # Papers are scored as an import scores them (relevance.papers_score: embeddings and
 # the hybrid score), against the default topics.
