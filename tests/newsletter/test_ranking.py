@@ -1,10 +1,12 @@
 import datetime as dt
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from newsletter import ranking
 from newsletter.editions import edition_assemble
-from newsletter.models import Delivery, Feedback
+from newsletter.models import Delivery, Feedback, Paper, PaperTopic, Topic
 from newsletter.ranking import digest_select, ranking_data_load
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
@@ -195,6 +197,60 @@ def test_readers_votes_on_older_papers_leave_the_days_version_and_its_shared_ran
     assert with_voter.topic_hits is without.topic_hits
     assert old.id in with_voter.voted_papers  # what feedback reads of the voted paper
     assert "Paper of last month" not in _titles(digest_select(subscriber=voter, date=DAY, data=with_voter).papers)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_process_loads_the_candidates_again_only_once_their_rows_changed_however_changed():
+    """The candidates (a week of papers with vectors and topic scores) are loaded once
+    per process and version of their rows: a batch that finds them unchanged reads
+    none of them. Every kind of change is seen by the next batch, also the ones that
+    neither save() a model nor touch a timestamp (queryset update(), raw SQL)."""
+    topic = TopicFactory(name="Continual learning")
+    kept, other = (PaperFactory(trending_date=DAY, upvotes=n, title=f"Paper {n}") for n in (50, 10))
+    for paper in (kept, other):
+        PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=["replay"])
+    edition_assemble(date=DAY)
+    reader = _reader(topic)
+    ranking._contents.clear()
+    ranking._fingerprints.clear()
+
+    def load():
+        with CaptureQueriesContext(connection) as queries:
+            data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+        read_papers = any('FROM "newsletter_editionpaper" INNER JOIN' in q["sql"] for q in queries)
+        return data, read_papers
+
+    def picks():
+        data, _ = load()
+        return _titles(digest_select(subscriber=reader, date=DAY, data=data).papers)
+
+    first, read_first = load()
+    again, read_again = load()
+    assert read_first and not read_again
+    assert again.papers_by_date is first.papers_by_date and again.version == first.version
+    assert picks() == ["Paper 50", "Paper 10"]
+
+    Paper.objects.filter(pk=kept.pk).update(title="Paper 50, corrected")  # no save(), no timestamp
+    assert picks() == ["Paper 50, corrected", "Paper 10"]
+    with connection.cursor() as cursor:  # outside the ORM altogether
+        cursor.execute("UPDATE newsletter_paper SET upvotes = 900 WHERE id = %s", [other.pk])
+    assert picks() == ["Paper 10", "Paper 50, corrected"]
+    PaperTopic.objects.filter(paper=other).update(score=0)
+    assert picks() == ["Paper 50, corrected"]
+    PaperTopic.objects.filter(paper=other).update(score=0.9)
+    Paper.objects.filter(pk=kept.pk).update(hidden=True)
+    assert picks() == ["Paper 10"]
+    Topic.objects.filter(pk=topic.pk).update(is_active=False)
+    assert picks() == []
+    Topic.objects.filter(pk=topic.pk).update(is_active=True)
+    Paper.objects.filter(pk=kept.pk).update(hidden=False)
+    newcomer = PaperFactory(trending_date=DAY, upvotes=5, title="Paper 5")
+    PaperTopicFactory(paper=newcomer, topic=topic, score=0.9, matched_terms=["replay"])
+    edition_assemble(date=DAY)
+    assert picks() == ["Paper 10", "Paper 50, corrected", "Paper 5"]
+    # And once loaded, that version is read from memory again.
+    assert not load()[1]
 
 
 # --- Feedback that learns locally, over real embeddings ---------------------------
