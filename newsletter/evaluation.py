@@ -32,7 +32,7 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import mean
+from statistics import mean, stdev
 
 import numpy as np
 from django.conf import settings
@@ -301,9 +301,14 @@ def evaluation_report(evaluation: Evaluation) -> str:
                          f"R@10 {d.mean('recall'):.2f}  empty {d.empty}  "
                          f"tags {d.tags} ({d.tag_precision:.0%} labelled)")
         if chosen:
-            lines.append(f"{split} days mean{'':20} P@5 {mean(d.mean('precision') for d in chosen):.2f}  "
+            precisions = [d.mean("precision") for d in chosen]
+            # How much one day differs from the next: the figure on a new day is as
+            # likely to be anywhere in that spread as at the mean.
+            spread = (f"  (P@5 across {len(chosen)} days {min(precisions):.2f}–{max(precisions):.2f}, "
+                      f"sd {stdev(precisions):.2f})") if len(chosen) > 1 else ""
+            lines.append(f"{split} days mean{'':20} P@5 {mean(precisions):.2f}  "
                          f"R@10 {mean(d.mean('recall') for d in chosen):.2f}  "
-                         f"empty {sum(d.empty for d in chosen)}")
+                         f"empty {sum(d.empty for d in chosen)}{spread}")
     fb = evaluation.feedback
     if fb.less:
         drops = [b - a for b, a in fb.less]

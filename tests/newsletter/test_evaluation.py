@@ -86,9 +86,14 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
 @pytest.mark.django_db
 def test_the_command_prints_per_topic_and_per_split_figures():
     out = StringIO()
-    call_command("eval_relevance", str(DAYS_DIR / "day_a.json"), str(DAYS_DIR / "day_b.json"), stdout=out)
+    call_command("eval_relevance", *(str(DAYS_DIR / f"{d}.json") for d in ("day_a", "day_b", "day_d")),
+                 stdout=out)
     text = out.getvalue()
     assert "efficient-training" in text and "P@5" in text and "R@10" in text
     assert "tune days mean" in text and "test days mean" in text
+    # Two test days: how far apart they are, beside their mean; one tuning day: no spread.
+    test_mean = next(line for line in text.splitlines() if line.startswith("test days mean"))
+    assert "(P@5 across 2 days " in test_mean and " sd " in test_mean
+    assert "across" not in next(line for line in text.splitlines() if line.startswith("tune days mean"))
     assert 'One "less" on the top pick' in text
     assert "% labelled)" in text
