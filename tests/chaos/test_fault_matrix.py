@@ -344,3 +344,31 @@ def test_readers_subscribe_leave_and_change_topics_during_the_send(chaos, esp):
     due = [r.email for r in readers if r not in (leaver, suppressed)] + [newcomer.email]
     chaos.settle(due=due)
     chaos.check(due=due, left=[leaver.email, suppressed.email], started=started, fault_at=fault_at)
+
+
+def test_an_editor_hides_a_paper_during_the_send(chaos, esp):
+    """A worker process keeps the day's candidates between its batches (they are read
+    again only once their rows changed: ranking._candidates_fingerprint). An editor
+    hides the day's top paper mid-send, as the admin's action does: every batch that
+    starts afterwards leaves it out, and nobody is mailed twice or missed."""
+    from newsletter.curation import papers_flag_set
+    from newsletter.models import Paper
+
+    now, readers, _ = _seed()
+    top = Paper.objects.filter(trending_date=now.date()).order_by("-upvotes").first()
+    esp.latency = 0.05
+    chaos.start_worker("worker")
+    started = time.monotonic()
+    chaos.dispatch(now)
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after(0.1, 0.5))
+    papers_flag_set(papers=[top], hidden=True)
+    hidden_at = timezone.now()
+    due = _emails(readers)
+    chaos.settle(due=due)
+    chaos.check(due=due, started=started, fault_at=fault_at)
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT).values_list("claimed_at", "paper_ids")
+    before = [ids for claimed, ids in sent if claimed < hidden_at]
+    after = [ids for claimed, ids in sent if claimed > hidden_at]
+    assert any(top.id in ids for ids in before), "no digest had the paper before it was hidden"
+    assert after, "the send ended before the editor hid the paper"
+    assert not [ids for ids in after if top.id in ids], "a batch started after the hide sent the paper"
