@@ -149,6 +149,22 @@ def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
     return days
 
 
+def labels_check(days: list[LabelledDay]) -> None:
+    """ValueError naming every label that is not the slug of an active topic: a day
+    labelled with other names (one's own day files, a renamed topic) would otherwise
+    count those papers as relevant to nothing, and read as a low recall."""
+    active = set(Topic.objects.filter(is_active=True).values_list("slug", flat=True))
+    unknown = {
+        slug: day.name
+        for day in days for labels in (day.relevant, day.acceptable)
+        for slugs in labels.values() for slug in slugs if slug not in active
+    }
+    if unknown:
+        named = ", ".join(f"{slug!r} ({day})" for slug, day in sorted(unknown.items()))
+        raise ValueError(f"labels that are not active topics: {named}; the active topics are "
+                         f"{', '.join(sorted(active))}")
+
+
 def relevance_evaluate(*, days: list[LabelledDay]) -> Evaluation:
     """Measure the digest on these days; nothing it writes is kept."""
     with transaction.atomic():

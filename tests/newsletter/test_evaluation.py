@@ -3,10 +3,11 @@ labelled days of tests/data/relevance: the digest generalises to days nobody tun
 on, and feedback stays local. Floors, not the last figures (docs/relevance.md has
 those): a change that loses generality fails here."""
 
+import json
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from newsletter.evaluation import DAYS_DIR, days_load, relevance_evaluate
 from newsletter.ingest import title_normalise
@@ -97,3 +98,23 @@ def test_the_command_prints_per_topic_and_per_split_figures():
     assert "across" not in next(line for line in text.splitlines() if line.startswith("tune days mean"))
     assert 'One "less" on the top pick' in text
     assert "% labelled)" in text
+
+
+@pytest.mark.django_db
+def test_the_command_names_labels_that_are_not_topics_instead_of_scoring_them_as_misses(tmp_path):
+    """Someone's own labelled day, with an interest named its own way: a clear error
+    naming the label and the topics there are, not a quiet recall of 0."""
+    day = {"date": "2025-05-05", "split": "test", "papers": [
+        {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",
+         "relevant": ["efficient-training"], "acceptable": []},
+        {"title": "Promptable video segmentation", "abstract": "We segment objects in videos.",
+         "relevant": ["Visual recognition"], "acceptable": ["vision"]},
+    ]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps(day))
+    with pytest.raises(CommandError) as error:
+        call_command("eval_relevance", str(path), stdout=StringIO())
+    message = str(error.value)
+    assert "'Visual recognition' (mine)" in message and "'vision' (mine)" in message
+    assert "efficient-training" not in message.split(";")[0]  # a real slug is not named as unknown
+    assert "visual-recognition" in message  # and the slugs there are, to pick from

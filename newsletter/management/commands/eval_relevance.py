@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
 
-from newsletter.evaluation import days_load, evaluation_report, relevance_evaluate
+from newsletter.evaluation import days_load, evaluation_report, labels_check, relevance_evaluate
 
 
 class Command(BaseCommand):
@@ -18,6 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, days: list[str], **options):
         try:
             loaded = days_load([Path(d) for d in days] or None)
+            labels_check(loaded)
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
         if not loaded:
