@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, stdev
 
@@ -149,20 +149,35 @@ def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
     return days
 
 
-def labels_check(days: list[LabelledDay]) -> None:
-    """ValueError naming every label that is not the slug of an active topic: a day
-    labelled with other names (one's own day files, a renamed topic) would otherwise
-    count those papers as relevant to nothing, and read as a low recall."""
-    active = set(Topic.objects.filter(is_active=True).values_list("slug", flat=True))
-    unknown = {
-        slug: day.name
-        for day in days for labels in (day.relevant, day.acceptable)
-        for slugs in labels.values() for slug in slugs if slug not in active
-    }
+def labels_resolve(days: list[LabelledDay]) -> list[LabelledDay]:
+    """The days with every label as an active topic's slug: a label may be the slug
+    or the topic's name as the preference centre shows it ("Visual recognition").
+    ValueError naming every other label, with its day: a day labelled with other
+    names (one's own interests, a renamed topic) would otherwise count those papers
+    as relevant to nothing, and read as a low recall."""
+    topics = list(Topic.objects.filter(is_active=True).values_list("slug", "name"))
+    by_label = {slug: slug for slug, _ in topics} | {name.casefold(): slug for slug, name in topics}
+    unknown: dict[str, str] = {}
+
+    def resolved(labels: dict[str, set[str]], day: LabelledDay) -> dict[str, set[str]]:
+        out = {}
+        for title, slugs in labels.items():
+            out[title] = set()
+            for label in slugs:
+                slug = by_label.get(label) or by_label.get(label.casefold())
+                if slug is None:
+                    unknown.setdefault(label, day.name)
+                else:
+                    out[title].add(slug)
+        return out
+
+    days = [replace(day, relevant=resolved(day.relevant, day), acceptable=resolved(day.acceptable, day))
+            for day in days]
     if unknown:
-        named = ", ".join(f"{slug!r} ({day})" for slug, day in sorted(unknown.items()))
+        named = ", ".join(f"{label!r} ({day})" for label, day in sorted(unknown.items()))
         raise ValueError(f"labels that are not active topics: {named}; the active topics are "
-                         f"{', '.join(sorted(active))}")
+                         f"{', '.join(f'{slug} ({name})' for slug, name in sorted(topics))}")
+    return days
 
 
 def relevance_evaluate(*, days: list[LabelledDay]) -> Evaluation:

@@ -9,7 +9,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from newsletter.evaluation import DAYS_DIR, days_load, relevance_evaluate
+from newsletter.evaluation import DAYS_DIR, days_load, labels_resolve, relevance_evaluate
 from newsletter.ingest import title_normalise
 from newsletter.models import Paper
 from subscribers.models import Subscriber
@@ -101,20 +101,26 @@ def test_the_command_prints_per_topic_and_per_split_figures():
 
 
 @pytest.mark.django_db
-def test_the_command_names_labels_that_are_not_topics_instead_of_scoring_them_as_misses(tmp_path):
-    """Someone's own labelled day, with an interest named its own way: a clear error
-    naming the label and the topics there are, not a quiet recall of 0."""
-    day = {"date": "2025-05-05", "split": "test", "papers": [
+def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_as_misses(tmp_path):
+    """Someone's own labelled day: a topic's name as the preference centre shows it
+    counts as its slug; a label that is no topic is a clear error naming it and the
+    topics there are, not a quiet recall of 0."""
+    papers = [
         {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",
          "relevant": ["efficient-training"], "acceptable": []},
         {"title": "Promptable video segmentation", "abstract": "We segment objects in videos.",
-         "relevant": ["Visual recognition"], "acceptable": ["vision"]},
-    ]}
+         "relevant": ["visual recognition"], "acceptable": []},
+    ]
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps(day))
+    path.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
+    (day,) = labels_resolve(days_load([path]))
+    assert day.relevant["Promptable video segmentation"] == {"visual-recognition"}
+
+    papers[1]["acceptable"] = ["vision"]
+    path.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
     with pytest.raises(CommandError) as error:
         call_command("eval_relevance", str(path), stdout=StringIO())
     message = str(error.value)
-    assert "'Visual recognition' (mine)" in message and "'vision' (mine)" in message
-    assert "efficient-training" not in message.split(";")[0]  # a real slug is not named as unknown
-    assert "visual-recognition" in message  # and the slugs there are, to pick from
+    assert "'vision' (mine)" in message
+    assert "visual recognition" not in message.split(";")[0]  # a name is not named as unknown
+    assert "visual-recognition (Visual recognition)" in message  # the topics there are, to pick from

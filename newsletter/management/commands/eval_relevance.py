@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
 
-from newsletter.evaluation import days_load, evaluation_report, labels_check, relevance_evaluate
+from newsletter.evaluation import days_load, evaluation_report, labels_resolve, relevance_evaluate
 
 
 class Command(BaseCommand):
@@ -17,8 +17,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, days: list[str], **options):
         try:
-            loaded = days_load([Path(d) for d in days] or None)
-            labels_check(loaded)
+            loaded = labels_resolve(days_load([Path(d) for d in days] or None))
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
         if not loaded:
