@@ -310,10 +310,7 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         "topics": topics, "reader_topics": {k: frozenset(v) for k, v in picked.items()},
     }
     if content is not None:
-        data = RankingData(papers_by_date=content.papers_by_date, topic_hits=content.topic_hits,
-                           trend_max=content.trend_max, **readers)
-        data._version, data._exclude_text = content.version, content.exclude_text
-        return data
+        return _content_give(RankingData(papers_by_date={}, topic_hits={}, **readers), content)
     all_papers = [p for papers in papers_by_date.values() for p in papers]
     trend_max = max((trend(p) for p in all_papers), default=1.0) or 1.0
     data = RankingData(papers_by_date=papers_by_date, topic_hits=topic_hits, trend_max=trend_max, **readers)
@@ -360,14 +357,13 @@ def _fingerprint_sql() -> str:
     q = connections[DEFAULT_DB_ALIAS].ops.quote_name
     entry, edition, paper = (q(m._meta.db_table) for m in (EditionPaper, Edition, Paper))
     paper_topic, topic = q(PaperTopic._meta.db_table), q(Topic._meta.db_table)
-    entries = f"FROM {entry} ep JOIN {edition} e ON e.id = ep.edition_id WHERE e.date = ANY(%s)"
+    entries = f"FROM {entry} ep JOIN {edition} e ON e.id = ep.edition_id"
     return (
         "SELECT md5(concat_ws('|', "
         f"(SELECT string_agg(concat_ws(':', ep.id, ep.xmin, p.id, p.xmin, e.id, e.xmin), ',' ORDER BY ep.id) "
-        f"FROM {entry} ep JOIN {edition} e ON e.id = ep.edition_id JOIN {paper} p ON p.id = ep.paper_id "
-        "WHERE e.date = ANY(%s)), "
+        f"{entries} JOIN {paper} p ON p.id = ep.paper_id WHERE e.date = ANY(%s)), "
         f"(SELECT string_agg(concat_ws(':', pt.id, pt.xmin), ',' ORDER BY pt.id) FROM {paper_topic} pt "
-        f"WHERE pt.paper_id IN (SELECT ep.paper_id {entries})), "
+        f"WHERE pt.paper_id IN (SELECT ep.paper_id {entries} WHERE e.date = ANY(%s))), "
         f"(SELECT string_agg(concat_ws(':', t.id, t.xmin), ',' ORDER BY t.id) FROM {topic} t)))"
     )
 
@@ -435,8 +431,13 @@ def _content_share(data: RankingData, *, fingerprint: str | None = None) -> Rank
             _fingerprints[fingerprint] = version
             while len(_fingerprints) > CONTENTS_KEPT:
                 _fingerprints.popitem(last=False)
-    data.papers_by_date, data.topic_hits = content.papers_by_date, content.topic_hits
-    data._exclude_text = content.exclude_text
+    return _content_give(data, content)
+
+
+def _content_give(data: RankingData, content: _Content) -> RankingData:
+    """`data` with the shared objects of `content` instead of its own."""
+    data.papers_by_date, data.topic_hits, data.trend_max = content.papers_by_date, content.topic_hits, content.trend_max
+    data._exclude_text, data._version = content.exclude_text, content.version
     return data
 
 

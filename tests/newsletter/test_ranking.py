@@ -183,6 +183,7 @@ def test_batches_of_one_version_of_the_day_share_its_papers_so_cached_rankings_p
     assert len(ranking._contents) == ranking.CONTENTS_KEPT
     assert first.version not in ranking._contents
 
+
 def test_readers_votes_on_older_papers_leave_the_days_version_and_its_shared_rankings_alone(day):
     """A vote is on a paper of an earlier digest, often outside the week's window: the
     batch reads it through its vector, and the day's content, the key of the rankings
