@@ -118,34 +118,79 @@ class Evaluation:
     feedback: FeedbackResult
 
 
+class DayFileError(ValueError):
+    """A labelled day file that cannot be measured, with the file and the paper named."""
+
+
+SPLITS = ("tune", "test")
+
+
 def day_load(path: Path) -> LabelledDay:
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    items, relevant, acceptable = [], {}, {}
+    """One labelled day. DayFileError naming the file (and the paper, by position and
+    title) for anything that would otherwise be measured wrongly or fail far from
+    its cause: broken JSON, no date, a paper without a title or an abstract, a
+    label that is not a list of names, two papers with one title (their labels
+    would merge)."""
+    path = Path(path)
+
+    def fail(message: str) -> DayFileError:
+        return DayFileError(f"{path.name}: {message}")
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("papers"), list) or not data["papers"]:
+        raise fail('expected an object with "date" and a non-empty list "papers" (see tests/data/relevance/day_f.json)')
+    try:
+        date = dt.date.fromisoformat(str(data["date"]))
+    except KeyError:
+        raise fail('no "date" (YYYY-MM-DD)') from None
+    except ValueError:
+        raise fail(f'"date" is not a date (YYYY-MM-DD): {data["date"]!r}') from None
+    split = data.get("split", "test")
+    if split not in SPLITS:
+        raise fail(f'"split" must be one of {", ".join(SPLITS)}, not {split!r}')
     fixture = None
     if data.get("fixture"):
         fixture = json.loads((Path(settings.BASE_DIR) / data["fixture"]).read_text(encoding="utf-8"))
-    for paper in data["papers"]:
+    items, relevant, acceptable = [], {}, {}
+    for n, paper in enumerate(data["papers"], start=1):
+        if not isinstance(paper, dict):
+            raise fail(f"paper {n} is not an object")
         if fixture is not None:
             item = fixture[paper["i"]]
         else:
+            missing = [key for key in ("title", "abstract") if not str(paper.get(key) or "").strip()]
+            if missing:
+                named = f" ({paper['title']!r})" if "title" not in missing else ""
+                raise fail(f"paper {n}{named} has no {' and no '.join(missing)}")
             item = {"paper": {"title": paper["title"], "summary": paper["abstract"],
                               "upvotes": paper.get("upvotes", 0)}}
         title = item["paper"]["title"]
+        if title in relevant:
+            raise fail(f"papers {list(relevant).index(title) + 1} and {n} have the same title {title!r}")
+        labels = {}
+        for kind in ("relevant", "acceptable"):
+            value = paper.get(kind, [])
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(f'paper {n} ({title!r}): "{kind}" must be a list of topic names, not {value!r}')
+            labels[kind] = set(value)
         items.append(item)
-        relevant[title] = set(paper.get("relevant", []))
-        acceptable[title] = set(paper.get("acceptable", []))
+        relevant[title], acceptable[title] = labels["relevant"], labels["acceptable"]
     return LabelledDay(
-        name=Path(path).stem, date=dt.date.fromisoformat(data["date"]), split=data.get("split", "test"),
-        items=items, relevant=relevant, acceptable=acceptable,
+        name=path.stem, date=date, split=split, items=items, relevant=relevant, acceptable=acceptable,
     )
 
 
 def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
     paths = paths or sorted(DAYS_DIR.glob("*.json"))
     days = [day_load(p) for p in paths]
-    dates = [d.date for d in days]
-    if len(set(dates)) != len(dates):
-        raise ValueError("two labelled days have the same date")
+    by_date: dict[dt.date, str] = {}
+    for day in days:
+        if day.date in by_date:  # their papers would be one day's candidates
+            raise DayFileError(f"{by_date[day.date]} and {day.name} have the same date {day.date}")
+        by_date[day.date] = day.name
     return days
 
 
@@ -303,6 +348,27 @@ def _mean_position(ranked: list[Paper], papers: list[Paper]) -> float:
     return mean(place.get(p.id, RANKED_DEPTH + 1) for p in papers)
 
 
+# Resamples of the bootstrap behind precision_interval (seeded: the report is stable).
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def precision_interval(days: list[DayResult], *, level: float = 0.95) -> tuple[float, float]:
+    """Where the mean precision@5 of days like these would fall: a two-level bootstrap
+    (days drawn with replacement, then each drawn day's topics), whose percentile
+    interval is wide when days differ as much as they do here. It says how far one
+    more labelled day could move the mean, e.g. whether 0.89 and 0.90 differ at all."""
+    values = [np.array([r.precision for r in d.topics.values() if r.precision is not None]) for d in days]
+    values = [v for v in values if len(v)]
+    rng = np.random.default_rng(0)
+    means = np.empty(BOOTSTRAP_RESAMPLES)
+    for n in range(BOOTSTRAP_RESAMPLES):
+        drawn = rng.integers(len(values), size=len(values))
+        means[n] = np.mean([rng.choice(values[i], size=len(values[i])).mean() for i in drawn])
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def evaluation_report(evaluation: Evaluation) -> str:
     """The table `manage.py eval_relevance` prints."""
     days = evaluation.days
@@ -335,8 +401,11 @@ def evaluation_report(evaluation: Evaluation) -> str:
             precisions = [d.mean("precision") for d in chosen]
             # How much one day differs from the next: the figure on a new day is as
             # likely to be anywhere in that spread as at the mean.
-            spread = (f"  (P@5 across {len(chosen)} days {min(precisions):.2f}–{max(precisions):.2f}, "
-                      f"sd {stdev(precisions):.2f})") if len(chosen) > 1 else ""
+            spread = ""
+            if len(chosen) > 1:
+                low, high = precision_interval(chosen)
+                spread = (f"  (P@5 across {len(chosen)} days {min(precisions):.2f}–{max(precisions):.2f}, "
+                          f"sd {stdev(precisions):.2f}; 95 % interval {low:.2f}–{high:.2f})")
             lines.append(f"{split} days mean{'':20} P@5 {mean(precisions):.2f}  "
                          f"R@10 {mean(d.mean('recall') for d in chosen):.2f}  "
                          f"empty {sum(d.empty for d in chosen)}{spread}")

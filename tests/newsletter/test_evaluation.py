@@ -3,13 +3,23 @@ labelled days of tests/data/relevance: the digest generalises to days nobody tun
 on, and feedback stays local. Floors, not the last figures (docs/relevance.md has
 those): a change that loses generality fails here."""
 
+import datetime as dt
 import json
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 
-from newsletter.evaluation import DAYS_DIR, days_load, labels_resolve, relevance_evaluate
+from newsletter.evaluation import (
+    DAYS_DIR,
+    DayResult,
+    LabelledDay,
+    TopicResult,
+    days_load,
+    labels_resolve,
+    precision_interval,
+    relevance_evaluate,
+)
 from newsletter.ingest import title_normalise
 from newsletter.models import Paper
 from subscribers.models import Subscriber
@@ -94,7 +104,7 @@ def test_the_command_prints_per_topic_and_per_split_figures():
     assert "tune days mean" in text and "test days mean" in text
     # Two test days: how far apart they are, beside their mean; one tuning day: no spread.
     test_mean = next(line for line in text.splitlines() if line.startswith("test days mean"))
-    assert "(P@5 across 2 days " in test_mean and " sd " in test_mean
+    assert "(P@5 across 2 days " in test_mean and " sd " in test_mean and "; 95 % interval " in test_mean
     assert "across" not in next(line for line in text.splitlines() if line.startswith("tune days mean"))
     assert 'One "less" on the top pick' in text
     assert "% labelled)" in text
@@ -124,3 +134,61 @@ def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_
     assert "'vision' (mine)" in message
     assert "visual recognition" not in message.split(";")[0]  # a name is not named as unknown
     assert "visual-recognition (Visual recognition)" in message  # the topics there are, to pick from
+
+
+_GOOD_PAPER = {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",
+               "relevant": ["efficient-training"], "acceptable": []}
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('{"date": "2025-05-05", "papers": [', "mine.json: not valid JSON: "),
+    (json.dumps({"papers": [_GOOD_PAPER]}), 'mine.json: no "date"'),
+    (json.dumps({"date": "5 May", "papers": [_GOOD_PAPER]}), "mine.json: \"date\" is not a date (YYYY-MM-DD): '5 May'"),
+    (json.dumps({"date": "2025-05-05", "papers": []}), 'a non-empty list "papers"'),
+    (json.dumps({"date": "2025-05-05", "split": "train", "papers": [_GOOD_PAPER]}), "\"split\" must be one of tune, test"),
+    (json.dumps({"date": "2025-05-05", "papers": [_GOOD_PAPER, {**_GOOD_PAPER, "title": "Other", "abstract": " "}]}),
+     "mine.json: paper 2 ('Other') has no abstract"),
+    (json.dumps({"date": "2025-05-05", "papers": [{"abstract": "No title here."}]}), "mine.json: paper 1 has no title"),
+    (json.dumps({"date": "2025-05-05", "papers": [{**_GOOD_PAPER, "relevant": "efficient-training"}]}),
+     "mine.json: paper 1 ('Sparse attention for long documents'): \"relevant\" must be a list of topic names"),
+    (json.dumps({"date": "2025-05-05", "papers": [_GOOD_PAPER, {**_GOOD_PAPER, "relevant": []}]}),
+     "mine.json: papers 1 and 2 have the same title 'Sparse attention for long documents'"),
+])
+def test_a_broken_day_file_is_refused_naming_the_file_the_paper_and_what_is_wrong(tmp_path, content, expected):
+    """A day someone labelled by hand: each mistake is named where it is, instead of a
+    bare KeyError ('abstract'), labels split into letters, or two papers of one
+    title whose labels quietly merge and are measured."""
+    path = tmp_path / "mine.json"
+    path.write_text(content)
+    with pytest.raises(CommandError) as error:
+        call_command("eval_relevance", str(path), stdout=StringIO())
+    assert expected in str(error.value)
+
+
+def test_two_day_files_of_one_date_are_refused_naming_both(tmp_path):
+    for name in ("mine", "yours"):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"date": "2025-05-05", "papers": [_GOOD_PAPER]}))
+    with pytest.raises(CommandError) as error:
+        call_command("eval_relevance", str(tmp_path / "mine.json"), str(tmp_path / "yours.json"), stdout=StringIO())
+    assert "mine and yours have the same date 2025-05-05" in str(error.value)
+
+
+def _day_of(precisions: list[float], name: str = "d") -> DayResult:
+    day = LabelledDay(name=name, date=dt.date(2025, 5, 5), split="test", items=[], relevant={}, acceptable={})
+    return DayResult(day=day, topics={
+        f"t{n}": TopicResult(precision=p, recall=None, picks=[], relevant=0) for n, p in enumerate(precisions)
+    })
+
+
+def test_the_interval_of_the_mean_precision_is_as_wide_as_days_and_topics_differ():
+    """The report's 95 % interval: none when every topic of every day scored the same;
+    around the mean, and wider, as days differ; the same figures on every run."""
+    assert precision_interval([_day_of([1.0, 1.0]), _day_of([1.0, 1.0])]) == (1.0, 1.0)
+    alike = [_day_of([0.8, 1.0, 0.9, 1.0]), _day_of([0.9, 1.0, 0.8, 1.0])]
+    apart = [_day_of([0.6, 0.8, 0.6, 0.8]), _day_of([1.0, 1.0, 1.0, 1.0])]
+    low, high = precision_interval(alike)
+    assert low < 0.925 < high
+    far_low, far_high = precision_interval(apart)
+    assert far_low < 0.85 < far_high
+    assert far_high - far_low > 2 * (high - low)
+    assert precision_interval(apart) == (far_low, far_high)
