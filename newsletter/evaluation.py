@@ -391,7 +391,7 @@ def evaluation_report(evaluation: Evaluation) -> str:
             row += f"{p:>8} {rc:>4} {len(r.picks):>4}"
         lines.append(row)
     lines.append("")
-    for split in ("tune", "test"):
+    for split in SPLITS:
         chosen = [d for d in days if d.day.split == split]
         for d in chosen:
             lines.append(f"{split} day {d.day.name:24} P@5 {d.mean('precision'):.2f}  "
