@@ -43,10 +43,10 @@ TEST_DAY_FLOORS = {
 TAG_PRECISION_FLOOR = 0.45
 
 
-def test_the_labelled_days_are_the_sample_day_and_eight_more_with_no_paper_twice(days):
-    assert len(days) >= 9
+def test_the_labelled_days_are_the_sample_day_and_ten_more_with_no_paper_twice(days):
+    assert len(days) >= 11
     assert {d.split for d in days} == {"tune", "test"}
-    assert sum(d.split == "tune" for d in days) == 3
+    assert sum(d.split == "tune" for d in days) == 5
     assert {d.name for d in days if d.split == "test"} >= set(TEST_DAY_FLOORS)
     for day in days:
         assert len(day.items) >= 40
