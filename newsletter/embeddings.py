@@ -10,7 +10,8 @@ of two vectors is the weighted mean of the two models' cosines:
 Nothing is downloaded at run time. docs/relevance.md compares them (alone, averaged,
 TF-IDF) and gives the figures that chose the average.
 
-Vectors are computed once per paper when it is imported or edited
+A paper's text is its title, abstract and AI summary (`paper_text`). Vectors are
+computed once per paper when it is imported or edited
 (relevance.papers_score) and once per topic when its definition or examples change
 (relevance.topic_rescore), stored as float16 bytes (1,280 bytes each), and only read
 afterwards: ranking a reader compares stored vectors, it never embeds text. A stored
@@ -91,11 +92,14 @@ def vector_unpack(data: bytes | memoryview | None) -> np.ndarray | None:
 
 
 def paper_text(paper: Paper) -> str:
-    """What a paper is about: title, abstract, and the Hugging Face AI summary and
-    keywords when the API gave them."""
-    keywords = paper.ai_keywords if isinstance(paper.ai_keywords, list) else []
-    parts = [paper.title, paper.abstract, paper.ai_summary or "",
-             ", ".join(k for k in keywords if isinstance(k, str))]
+    """What a paper is about: title, abstract, and the Hugging Face AI summary when
+    the API gave one. Not the API's AI keywords: a bare list of terms ("reinforcement
+    learning", "diffusion models", "large language models", named even where they
+    are only context) pulled papers toward neighbouring topics; with them in the
+    text, five tuning days given API-style summaries and keywords read P@5 0.896,
+    without them 0.904, as with no API fields at all (0.905; docs/relevance.md).
+    They still count as keyword evidence (relevance.paper_match)."""
+    parts = [paper.title, paper.abstract, paper.ai_summary or ""]
     return "\n".join(p for p in parts if p)
 
 

@@ -97,7 +97,7 @@ class Paper(models.Model):
     pinned = models.BooleanField(default=False, help_text="Editors' pick: shown first.")
     hidden = models.BooleanField(default=False, help_text="Never shown or mailed.")
     topics = models.ManyToManyField(Topic, through="PaperTopic", related_name="papers")
-    # Text embedding of title + abstract (+ AI summary and keywords), computed once
+    # Text embedding of title + abstract (+ AI summary; embeddings.paper_text), computed once
     # when the paper is imported or edited (newsletter/embeddings.py).
     embedding = models.BinaryField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -1,5 +1,7 @@
 """The two models behind a paper's vector (newsletter/embeddings.py, minilm.py)."""
 
+import importlib
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,35 @@ def test_vectors_of_an_earlier_model_are_made_again_not_misread():
     topics_rescore()
     paper.refresh_from_db()
     assert embeddings.vector_unpack(paper.embedding) is not None
+
+
+@pytest.mark.django_db
+def test_a_papers_vector_reads_its_ai_summary_not_the_apis_keyword_list():
+    """The API's AI keywords pulled papers toward neighbouring topics when embedded
+    (docs/relevance.md): a paper's vector moves with its AI summary, not with them,
+    and the upgrade clears the vectors that were made with them (migration 0014),
+    leaving the others."""
+    paper = PaperFactory(
+        title="Replay-free continual learning",
+        abstract="A method that learns a stream of tasks without forgetting the earlier ones.",
+        ai_summary="", ai_keywords=[],
+    )
+    plain = embeddings.papers_embed(papers=[paper])[paper.id]
+    paper.ai_keywords = ["reinforcement learning", "diffusion models", "large language models"]
+    assert embeddings.papers_embed(papers=[paper])[paper.id] == pytest.approx(plain)
+    paper.ai_summary = "A continual learner keeps earlier tasks without storing their data."
+    assert embeddings.papers_embed(papers=[paper])[paper.id] != pytest.approx(plain, abs=1e-3)
+
+    from django.apps import apps as django_apps
+    migration = importlib.import_module("newsletter.migrations.0014_paper_vectors_without_ai_keywords")
+    paper.save(update_fields=["ai_summary", "ai_keywords"])
+    other = PaperFactory(title="Another paper", ai_keywords=[])
+    embeddings.papers_embed(papers=[other])
+    paper.refresh_from_db()
+    other.refresh_from_db()
+    assert paper.embedding is not None and other.embedding is not None
+    migration.vectors_clear(django_apps, None)
+    paper.refresh_from_db()
+    other.refresh_from_db()
+    assert paper.embedding is None  # made from the old text
+    assert other.embedding is not None  # no AI keywords: its text did not change
