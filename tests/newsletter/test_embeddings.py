@@ -4,6 +4,7 @@ import importlib
 
 import numpy as np
 import pytest
+from django.apps import apps as django_apps
 
 from newsletter import embeddings, minilm
 from newsletter.models import Topic
@@ -78,7 +79,6 @@ def test_a_papers_vector_reads_its_ai_summary_not_the_apis_keyword_list():
     paper.ai_summary = "A continual learner keeps earlier tasks without storing their data."
     assert embeddings.papers_embed(papers=[paper])[paper.id] != pytest.approx(plain, abs=1e-3)
 
-    from django.apps import apps as django_apps
     migration = importlib.import_module("newsletter.migrations.0014_paper_vectors_without_ai_keywords")
     paper.save(update_fields=["ai_summary", "ai_keywords"])
     other = PaperFactory(title="Another paper", ai_keywords=[])
