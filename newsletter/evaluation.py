@@ -3,7 +3,10 @@
 
 A labelled day is a JSON file (tests/data/relevance/): {"date", "split": "tune" or
 "test", "papers": [{"title", "abstract", "upvotes", "relevant": [topic slugs],
-"acceptable": [topic slugs]}]}; the sample day's labels point into the sample
+"acceptable": [topic slugs]}]}, where a paper may also carry the API's
+"ai_summary" and "ai_keywords"; or each paper is an item of the Daily Papers API
+as it came ({"paper": {...}, ...}, AI fields and all) with "relevant" and
+"acceptable" beside "paper"; the sample day's labels point into the sample
 fixture by position instead ({"fixture": path, "papers": [{"i": n, ...}]}).
 
 Everything runs through the product's own path, inside one transaction that is
@@ -42,7 +45,7 @@ from subscribers.models import Subscriber
 
 from .editions import edition_assemble
 from .feedback import feedback_record
-from .ingest import papers_import
+from .ingest import papers_import, text_collapse
 from .models import Feedback, Paper, PaperTopic, Topic
 from .ranking import digest_select, ranking_data_load
 
@@ -123,6 +126,9 @@ class DayFileError(ValueError):
 
 
 SPLITS = ("tune", "test")
+LABEL_KINDS = ("relevant", "acceptable")
+# The API's fields a paper of the simple form may carry (ingest reads them as from the API).
+AI_FIELDS = ("ai_summary", "ai_keywords")
 
 
 def day_load(path: Path) -> LabelledDay:
@@ -160,6 +166,12 @@ def day_load(path: Path) -> LabelledDay:
             raise fail(f"paper {n} is not an object")
         if fixture is not None:
             item = fixture[paper["i"]]
+        elif isinstance(paper.get("paper"), dict):
+            # An API item as it came; papers_import validates it like a fetched one.
+            item = {key: value for key, value in paper.items() if key not in LABEL_KINDS}
+            missing = [key for key in ("title", "summary") if not str(item["paper"].get(key) or "").strip()]
+            if missing:
+                raise fail(f"paper {n} has no {' and no '.join(f'paper.{key}' for key in missing)}")
         else:
             missing = [key for key in ("title", "abstract") if not str(paper.get(key) or "").strip()]
             if missing:
@@ -167,11 +179,13 @@ def day_load(path: Path) -> LabelledDay:
                 raise fail(f"paper {n}{named} has no {' and no '.join(missing)}")
             item = {"paper": {"title": paper["title"], "summary": paper["abstract"],
                               "upvotes": paper.get("upvotes", 0)}}
-        title = item["paper"]["title"]
+            item["paper"].update({key: paper[key] for key in AI_FIELDS if key in paper})
+        # As the paper's title will be stored: an API title comes hard-wrapped.
+        title = text_collapse(str(item["paper"]["title"]))
         if title in relevant:
             raise fail(f"papers {list(relevant).index(title) + 1} and {n} have the same title {title!r}")
         labels = {}
-        for kind in ("relevant", "acceptable"):
+        for kind in LABEL_KINDS:
             value = paper.get(kind, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise fail(f'paper {n} ({title!r}): "{kind}" must be a list of topic names, not {value!r}')

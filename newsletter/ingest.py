@@ -181,7 +181,7 @@ def title_normalise(title: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text).split())[: Paper._meta.get_field("title_key").max_length]
 
 
-def _text_collapse(text: str) -> str:
+def text_collapse(text: str) -> str:
     """Titles and abstracts arrive hard-wrapped ("…Scaling for\\n  Contrastive Loss")."""
     return " ".join(text.split())
 
@@ -226,7 +226,7 @@ class _Reader:
         if not isinstance(value, str):
             self._bad(name, "a string", value)
             return ""
-        value = _text_collapse(value)
+        value = text_collapse(value)
         if max_length is not None and len(value) > max_length:
             self.problems.add(self.where, f"{name} is longer than {max_length} characters")
         return value
@@ -284,7 +284,7 @@ def _item_label(index: int, item: Any) -> str:
         if isinstance(paper.get("id"), str) and paper["id"]:
             return f"{label} (paper {paper['id']})"
         if isinstance(paper.get("title"), str) and paper["title"].strip():
-            title = _text_collapse(paper["title"])
+            title = text_collapse(paper["title"])
             return f"{label} (\"{title[:60]}{'…' if len(title) > 60 else ''}\")"
     return label
 
@@ -325,7 +325,7 @@ def _item_parse(
             if not isinstance(hidden, bool):
                 read._bad(f"paper.authors[{position}].hidden", "true or false", hidden)
             elif not hidden and author["name"].strip():
-                names.append(_text_collapse(author["name"]))
+                names.append(text_collapse(author["name"]))
     # A page that shows "9 authors" but no names (the sample fixture) gives a count.
     counted = read.count(paper, "numAuthors", "paper.numAuthors")
     author_count = total_authors or counted or 0
@@ -368,7 +368,7 @@ def _item_parse(
         "title_key": title_normalise(title),
         "abstract": read.text(paper, "summary", "paper.summary"),
         "ai_summary": read.text(paper, "ai_summary", "paper.ai_summary"),
-        "ai_keywords": [_text_collapse(k) for k in keywords if k.strip()],
+        "ai_keywords": [text_collapse(k) for k in keywords if k.strip()],
         "authors": names,
         "author_count": author_count,
         "organization": org_name,

@@ -137,6 +137,72 @@ def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_
     assert "visual-recognition (Visual recognition)" in message  # the topics there are, to pick from
 
 
+def _api_item(title: str, summary: str, keywords: list[str], labels: list[str]) -> dict:
+    return {"paper": {"title": title, "summary": summary, "upvotes": 12, "ai_keywords": keywords,
+                      "ai_summary": summary.split(".")[0] + "."},
+            "title": title, "numComments": 1, "relevant": labels, "acceptable": []}
+
+
+@pytest.mark.django_db
+def test_own_days_may_be_daily_papers_api_items_with_their_ai_fields_and_wrapped_titles(tmp_path):
+    """Someone brings a day as the API gave it: each item with its labels beside
+    "paper". Its AI summary and keywords reach the importer as from a fetch, and a
+    title the API hard-wrapped is matched to its labels as the paper is stored
+    (unwrapped), instead of counting as a relevant paper never picked."""
+    wrapped = "Memory-Efficient Fine-Tuning of 4-bit Quantized Language Models\n  with Low-Rank Adapters"
+    items = [
+        _api_item(wrapped, "We fine-tune language models whose weights are quantized to 4 bits, training "
+                  "only low-rank adapters, which cuts the memory of fine-tuning a 65B model to one GPU. "
+                  "Quantization constants are themselves quantized and paged optimizers absorb spikes.",
+                  ["quantization", "low-rank adaptation", "memory-efficient fine-tuning"], ["efficient-training"]),
+        _api_item("Consistency Models for One-Step Image Generation", "We train diffusion models that map "
+                  "noise to images in a single step by enforcing self-consistency along the sampling "
+                  "trajectory, matching multi-step samplers on image generation benchmarks.",
+                  ["diffusion models", "consistency models"], ["diffusion-generation"]),
+        _api_item("Offline Reinforcement Learning with Implicit Value Regularisation", "We learn policies "
+                  "from a fixed dataset of transitions without querying the environment, regularising "
+                  "the value function so that it does not overestimate unseen actions.",
+                  ["offline reinforcement learning", "value function"], ["reinforcement-learning"]),
+    ]
+    path = tmp_path / "api-day.json"
+    path.write_text(json.dumps({"date": "2025-05-06", "split": "test", "papers": items}))
+    (day,) = labels_resolve(days_load([path]))
+    unwrapped = " ".join(wrapped.split())
+    assert day.relevant[unwrapped] == {"efficient-training"}
+    assert day.items[0]["paper"]["ai_keywords"] == items[0]["paper"]["ai_keywords"]
+    assert "relevant" not in day.items[0]  # the labels are not sent to the importer
+
+    (result,) = relevance_evaluate(days=[day]).days
+    efficient = result.topics["efficient-training"]
+    assert efficient.picks[:1] == [unwrapped] and efficient.recall == 1.0
+
+
+@pytest.mark.django_db
+def test_a_days_api_item_the_importer_refuses_is_named_not_a_traceback(tmp_path):
+    item = _api_item("Sparse attention", "We make attention sparse.", ["attention"], ["efficient-training"])
+    item["paper"]["ai_keywords"] = "sparse attention, long context"  # a string, not a list
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"date": "2025-05-07", "papers": [item]}))
+    with pytest.raises(CommandError) as error:
+        call_command("eval_relevance", str(path), stdout=StringIO())
+    assert "evaluation mine" in str(error.value) and "paper.ai_keywords" in str(error.value)
+
+    del item["paper"]["summary"]
+    path.write_text(json.dumps({"date": "2025-05-07", "papers": [item]}))
+    with pytest.raises(CommandError, match=r"mine.json: paper 1 has no paper.summary"):
+        call_command("eval_relevance", str(path), stdout=StringIO())
+
+
+def test_a_simple_papers_ai_fields_reach_the_importer(tmp_path):
+    paper = {**_GOOD_PAPER, "ai_summary": "Sparse attention cuts the cost of long inputs.",
+             "ai_keywords": ["sparse attention", "long context"]}
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"date": "2025-05-08", "papers": [paper]}))
+    (day,) = days_load([path])
+    assert day.items[0]["paper"]["ai_summary"] == paper["ai_summary"]
+    assert day.items[0]["paper"]["ai_keywords"] == ["sparse attention", "long context"]
+
+
 _GOOD_PAPER = {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",
                "relevant": ["efficient-training"], "acceptable": []}
 

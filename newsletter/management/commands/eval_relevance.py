@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management import BaseCommand, CommandError
 
 from newsletter.evaluation import days_load, evaluation_report, labels_resolve, relevance_evaluate
+from newsletter.ingest import IngestError
 
 
 class Command(BaseCommand):
@@ -22,4 +23,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
         if not loaded:
             raise CommandError("no labelled days found")
-        self.stdout.write(evaluation_report(relevance_evaluate(days=loaded)))
+        try:
+            evaluation = relevance_evaluate(days=loaded)
+        except IngestError as exc:  # an API item of a day that the importer refuses
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(evaluation_report(evaluation))
