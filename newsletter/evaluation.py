@@ -26,7 +26,14 @@ the other relevant papers before and after), and three "more" on one sub-area
 (the top pick and its two nearest picks) measured on the next day: where the next
 day's relevant papers closest to the liked ones land in the digest, before and
 after (only for topics with more relevant papers next day than are followed, so
-that some are not already first)."""
+that some are not already first).
+
+Where a second person labelled a day blind (tests/data/relevance/second_labeller/:
+{"day", "labels": [{"title", "relevant", "acceptable"}]}, every paper of the day),
+`labellers_compare` says how much the figures owe to who labelled: the product's
+picks scored by the second labels, and the second labeller's own judgement used as
+a digest (what they call relevant first, then acceptable, each in random order;
+the expected figures) scored by the first labels: how far a person reaches."""
 
 from __future__ import annotations
 
@@ -50,6 +57,7 @@ from .models import Feedback, Paper, PaperTopic, Topic
 from .ranking import digest_select, ranking_data_load
 
 DAYS_DIR = Path(settings.BASE_DIR) / "tests" / "data" / "relevance"
+SECOND_LABELS_DIR = DAYS_DIR / "second_labeller"
 # The reader of the evaluation asks for this many papers (recall is "@10").
 PAPERS_PER_DIGEST = 10
 PRECISION_AT = 5
@@ -293,9 +301,14 @@ def _ranked(*, readers: dict[str, Subscriber], date: dt.date, depth: int = PAPER
     return out
 
 
-def _topic_result(*, day: LabelledDay, slug: str, titles: list[str]) -> TopicResult:
+def _label_sets(day: LabelledDay, slug: str) -> tuple[set[str], set[str]]:
+    """(relevant or acceptable, relevant): the titles the day's labels give `slug`."""
     good = {t for t in day.relevant if slug in day.relevant[t] or slug in day.acceptable[t]}
-    relevant = {t for t in day.relevant if slug in day.relevant[t]}
+    return good, {t for t in day.relevant if slug in day.relevant[t]}
+
+
+def _topic_result(*, day: LabelledDay, slug: str, titles: list[str]) -> TopicResult:
+    good, relevant = _label_sets(day, slug)
     k = min(PRECISION_AT, len(good))
     precision = sum(t in good for t in titles[:k]) / k if k else None
     recall = sum(t in relevant for t in titles[:RECALL_AT]) / len(relevant) if relevant else None
@@ -381,6 +394,97 @@ def precision_interval(days: list[DayResult], *, level: float = 0.95) -> tuple[f
     tail = (1 - level) / 2 * 100
     low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def second_labels_load(*, day: LabelledDay, path: Path) -> LabelledDay:
+    """`day` with another person's labels from `path` (slugs or names, resolve them
+    with labels_resolve). DayFileError naming the file for a title that is not on
+    the day or a paper of the day left out: a skipped paper would read as
+    "relevant to nothing" and lower the agreement for no reason."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        entries = {text_collapse(str(e["title"])): e for e in data["labels"]}
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise DayFileError(f'{path.name}: expected {{"labels": [{{"title", "relevant", "acceptable"}}]}} ({exc})') from None
+    def named(titles: list[str]) -> str:
+        return repr(titles[0]) + (f" and {len(titles) - 1} more" if len(titles) > 1 else "")
+
+    unknown = sorted(set(entries) - set(day.relevant))
+    missing = [t for t in day.relevant if t not in entries]
+    problems = ([f"not on {day.name}: {named(unknown)}"] if unknown else []) + (
+        [f"no labels for {named(missing)}"] if missing else [])
+    if problems:
+        raise DayFileError(f"{path.name}: {'; '.join(problems)}")
+    labels = {kind: {t: set(e.get(kind) or []) for t, e in entries.items()} for kind in LABEL_KINDS}
+    return replace(day, relevant=labels["relevant"], acceptable=labels["acceptable"])
+
+
+@dataclass
+class LabellerComparison:
+    day: str
+    product_first: tuple[float, float]  # the product's (P@5, R@10) by the day's own labels
+    product_second: tuple[float, float]  # ... by the second labeller's
+    person: tuple[float, float]  # the second labeller's judgement as a digest, by the day's labels
+
+
+def labellers_compare(*, evaluation: Evaluation, second: dict[str, LabelledDay]) -> list[LabellerComparison]:
+    """For each evaluated day with second labels (by day name): see the module docstring."""
+    out = []
+    for result in evaluation.days:
+        other = second.get(result.day.name)
+        if other is None:
+            continue
+        again = DayResult(day=other, topics={
+            slug: _topic_result(day=other, slug=slug, titles=r.picks) for slug, r in result.topics.items()})
+        person = DayResult(day=other, topics={
+            slug: _person_result(first=result.day, second=other, slug=slug) for slug in result.topics})
+        out.append(LabellerComparison(
+            day=result.day.name, product_first=(result.mean("precision"), result.mean("recall")),
+            product_second=(again.mean("precision"), again.mean("recall")),
+            person=(person.mean("precision"), person.mean("recall")),
+        ))
+    return out
+
+
+def _person_result(*, first: LabelledDay, second: LabelledDay, slug: str) -> TopicResult:
+    """The second labeller's picks for `slug` (relevant, then acceptable, each group
+    in random order), scored by the first labels as _topic_result scores a digest:
+    the expected figures over the orders, so no random draw moves them."""
+    good, relevant = _label_sets(first, slug)
+    their_good, their_relevant = _label_sets(second, slug)
+    groups = [their_relevant, their_good - their_relevant]
+
+    def expected_hits(targets: set[str], slots: int) -> float:
+        hits = 0.0
+        for group in groups:
+            taken = min(slots, len(group))
+            if taken:
+                hits += taken * len(group & targets) / len(group)
+            slots -= taken
+        return hits
+
+    k = min(PRECISION_AT, len(good))
+    return TopicResult(
+        precision=expected_hits(good, k) / k if k else None,
+        recall=expected_hits(relevant, RECALL_AT) / len(relevant) if relevant else None,
+        picks=sorted(their_good), relevant=len(relevant),
+    )
+
+
+def comparison_report(comparisons: list[LabellerComparison]) -> str:
+    """The lines `manage.py eval_relevance` adds for the days a second person labelled."""
+    if not comparisons:
+        return ""
+    lines = ["", "", (f"A second labeller, blind to the first ({len(comparisons)} days): the product's P@5 / R@10 "
+                      "by the day's labels -> by theirs; their own judgement as a digest, by the day's labels")]
+    rows = [(c.day, *c.product_first, *c.product_second, *c.person) for c in comparisons]
+    if len(rows) > 1:
+        rows.append(("mean", *(mean(r[i] for r in rows) for i in range(1, 7))))
+    for name, p1, r1, p2, r2, pp, pr in rows:
+        lines.append(f"  {name:22} product P@5 {p1:.2f} -> {p2:.2f}  R@10 {r1:.2f} -> {r2:.2f}   "
+                     f"a person P@5 {pp:.2f}  R@10 {pr:.2f}")
+    return "\n".join(lines)
 
 
 def evaluation_report(evaluation: Evaluation) -> str:

@@ -12,13 +12,16 @@ from django.core.management import CommandError, call_command
 
 from newsletter.evaluation import (
     DAYS_DIR,
+    SECOND_LABELS_DIR,
     DayResult,
     LabelledDay,
     TopicResult,
     days_load,
+    labellers_compare,
     labels_resolve,
     precision_interval,
     relevance_evaluate,
+    second_labels_load,
 )
 from newsletter.ingest import title_normalise
 from newsletter.models import Paper
@@ -201,6 +204,87 @@ def test_a_simple_papers_ai_fields_reach_the_importer(tmp_path):
     (day,) = days_load([path])
     assert day.items[0]["paper"]["ai_summary"] == paper["ai_summary"]
     assert day.items[0]["paper"]["ai_keywords"] == ["sparse attention", "long context"]
+
+
+_FOUR = [
+    ("Sparse attention for long documents", "We make attention sparse so long inputs cost less memory.",
+     ["efficient-training"]),
+    ("Four-bit weights for fast inference", "We quantize language model weights to four bits for faster inference.",
+     ["efficient-training"]),
+    ("One-step image generation with consistency models", "A diffusion model distilled to sample images in one step.",
+     ["diffusion-generation"]),
+    ("Offline reinforcement learning from logged data", "We learn a policy from a fixed dataset of transitions.",
+     ["reinforcement-learning"]),
+]
+
+
+def _four_paper_day(tmp_path, second: list[list[str]] | None) -> tuple:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"date": "2025-05-09", "split": "test", "papers": [
+        {"title": t, "abstract": a, "relevant": r, "acceptable": []} for t, a, r in _FOUR]}))
+    (day,) = labels_resolve(days_load([path]))
+    folder = tmp_path / "second"
+    folder.mkdir(exist_ok=True)
+    if second is not None:
+        (folder / "mine.json").write_text(json.dumps({"day": "mine", "labels": [
+            {"title": t, "relevant": r, "acceptable": []} for (t, _, _), r in zip(_FOUR, second, strict=True)]}))
+    return day, path, folder
+
+
+@pytest.mark.django_db
+def test_the_shipped_second_labels_cover_their_days_paper_for_paper(days):
+    """tests/data/relevance/second_labeller: each file a labelled day's, with every
+    paper and only its papers, in the active topics (a title edited on a day would
+    otherwise stop `make eval` with an error)."""
+    by_name = {d.name: d for d in labels_resolve(days)}
+    files = sorted(SECOND_LABELS_DIR.glob("*.json"))
+    assert len(files) >= 6
+    for path in files:
+        (second,) = labels_resolve([second_labels_load(day=by_name[path.stem], path=path)])
+        assert set(second.relevant) == set(by_name[path.stem].relevant)
+
+
+@pytest.mark.django_db
+def test_a_second_labeller_shows_how_far_a_person_reaches_and_what_the_figures_owe_the_labels(tmp_path):
+    """Their own judgement as a digest, scored by the day's labels: identical labels
+    reach 1.00; a labeller who puts the diffusion paper where the second efficiency
+    paper was reaches half of that topic (the expected figure, not a random draw),
+    and the product's picks are scored again by their labels."""
+    same = [r for _, _, r in _FOUR]
+    day, path, folder = _four_paper_day(tmp_path, same)
+    evaluation = relevance_evaluate(days=[day])
+    (same_labels,) = labellers_compare(evaluation=evaluation, second={
+        "mine": labels_resolve([second_labels_load(day=day, path=folder / "mine.json")])[0]})
+    assert same_labels.person == (1.0, 1.0)
+    assert same_labels.product_second == same_labels.product_first
+
+    moved = [["efficient-training"], [], ["diffusion-generation", "efficient-training"], ["reinforcement-learning"]]
+    _, _, folder = _four_paper_day(tmp_path, moved)
+    (other,) = labellers_compare(evaluation=evaluation, second={
+        "mine": labels_resolve([second_labels_load(day=day, path=folder / "mine.json")])[0]})
+    # efficient-training 0.5 (one of their two is one of the day's two), the others 1.
+    assert other.person == (pytest.approx(2.5 / 3), pytest.approx(2.5 / 3))
+
+    out = StringIO()
+    call_command("eval_relevance", str(path), "--second-labels", str(folder), stdout=out)
+    line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("mine "))
+    assert "a person P@5 0.83  R@10 0.83" in line and "product P@5" in line
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda labels: labels.pop(), "no labels for 'Offline reinforcement learning from logged data'"),
+    (lambda labels: labels.append({"title": "A paper of another day", "relevant": []}),
+     "not on mine: 'A paper of another day'"),
+])
+def test_second_labels_that_skip_a_paper_or_name_another_are_refused(tmp_path, change, expected):
+    """A skipped paper would read as relevant to nothing and lower the agreement."""
+    _, path, folder = _four_paper_day(tmp_path, [r for _, _, r in _FOUR])
+    data = json.loads((folder / "mine.json").read_text())
+    change(data["labels"])
+    (folder / "mine.json").write_text(json.dumps(data))
+    with pytest.raises(CommandError, match=f"mine.json: .*{expected}"):
+        call_command("eval_relevance", str(path), "--second-labels", str(folder), stdout=StringIO())
 
 
 _GOOD_PAPER = {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",

@@ -6,7 +6,16 @@ from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
 
-from newsletter.evaluation import days_load, evaluation_report, labels_resolve, relevance_evaluate
+from newsletter.evaluation import (
+    SECOND_LABELS_DIR,
+    comparison_report,
+    days_load,
+    evaluation_report,
+    labellers_compare,
+    labels_resolve,
+    relevance_evaluate,
+    second_labels_load,
+)
 from newsletter.ingest import IngestError
 
 
@@ -15,10 +24,19 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("days", nargs="*", help="Labelled day files (default: tests/data/relevance/*.json).")
+        parser.add_argument(
+            "--second-labels", metavar="DIR", type=Path, default=SECOND_LABELS_DIR,
+            help="A second person's labels of some of the days, one DAY.json each (default: "
+                 "tests/data/relevance/second_labeller): the figures by their labels, and how far they reach.",
+        )
 
-    def handle(self, *args, days: list[str], **options):
+    def handle(self, *args, days: list[str], second_labels: Path, **options):
         try:
             loaded = labels_resolve(days_load([Path(d) for d in days] or None))
+            seconds = labels_resolve([
+                second_labels_load(day=day, path=second_labels / f"{day.name}.json")
+                for day in loaded if (second_labels / f"{day.name}.json").exists()
+            ])
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
         if not loaded:
@@ -27,4 +45,5 @@ class Command(BaseCommand):
             evaluation = relevance_evaluate(days=loaded)
         except IngestError as exc:  # an API item of a day that the importer refuses
             raise CommandError(str(exc)) from exc
-        self.stdout.write(evaluation_report(evaluation))
+        comparisons = labellers_compare(evaluation=evaluation, second={d.name: d for d in seconds})
+        self.stdout.write(evaluation_report(evaluation) + comparison_report(comparisons))
