@@ -423,6 +423,7 @@ def second_labels_load(*, day: LabelledDay, path: Path) -> LabelledDay:
 @dataclass
 class LabellerComparison:
     day: str
+    split: str
     product_first: tuple[float, float]  # the product's (P@5, R@10) by the day's own labels
     product_second: tuple[float, float]  # ... by the second labeller's
     person: tuple[float, float]  # the second labeller's judgement as a digest, by the day's labels
@@ -440,7 +441,7 @@ def labellers_compare(*, evaluation: Evaluation, second: dict[str, LabelledDay])
         person = DayResult(day=other, topics={
             slug: _person_result(first=result.day, second=other, slug=slug) for slug in result.topics})
         out.append(LabellerComparison(
-            day=result.day.name, product_first=(result.mean("precision"), result.mean("recall")),
+            day=result.day.name, split=result.day.split, product_first=(result.mean("precision"), result.mean("recall")),
             product_second=(again.mean("precision"), again.mean("recall")),
             person=(person.mean("precision"), person.mean("recall")),
         ))
@@ -478,11 +479,15 @@ def comparison_report(comparisons: list[LabellerComparison]) -> str:
         return ""
     lines = ["", "", (f"A second labeller, blind to the first ({len(comparisons)} days): the product's P@5 / R@10 "
                       "by the day's labels -> by theirs; their own judgement as a digest, by the day's labels")]
-    rows = [(c.day, *c.product_first, *c.product_second, *c.person) for c in comparisons]
-    if len(rows) > 1:
-        rows.append(("mean", *(mean(r[i] for r in rows) for i in range(1, 7))))
+    rows = []
+    for split in SPLITS:
+        chosen = [(f"{split} day {c.day}", *c.product_first, *c.product_second, *c.person)
+                  for c in comparisons if c.split == split]
+        rows += chosen
+        if len(chosen) > 1:
+            rows.append((f"{split} days mean", *(mean(r[i] for r in chosen) for i in range(1, 7))))
     for name, p1, r1, p2, r2, pp, pr in rows:
-        lines.append(f"  {name:22} product P@5 {p1:.2f} -> {p2:.2f}  R@10 {r1:.2f} -> {r2:.2f}   "
+        lines.append(f"{name:34} product P@5 {p1:.2f} -> {p2:.2f}  R@10 {r1:.2f} -> {r2:.2f}   "
                      f"a person P@5 {pp:.2f}  R@10 {pr:.2f}")
     return "\n".join(lines)
 
