@@ -40,6 +40,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import mean, stdev
@@ -79,6 +80,7 @@ class LabelledDay:
     items: list[dict]  # in the Daily Papers API's shape, for papers_import
     relevant: dict[str, set[str]]  # title -> topic slugs
     acceptable: dict[str, set[str]]
+    path: Path | None = None  # the file it was read from
 
 
 @dataclass
@@ -192,17 +194,24 @@ def day_load(path: Path) -> LabelledDay:
         title = text_collapse(str(item["paper"]["title"]))
         if title in relevant:
             raise fail(f"papers {list(relevant).index(title) + 1} and {n} have the same title {title!r}")
-        labels = {}
-        for kind in LABEL_KINDS:
-            value = paper.get(kind, [])
-            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                raise fail(f'paper {n} ({title!r}): "{kind}" must be a list of topic names, not {value!r}')
-            labels[kind] = set(value)
+        labels = _labels_read(paper, where=f"paper {n} ({title!r})", fail=fail)
         items.append(item)
         relevant[title], acceptable[title] = labels["relevant"], labels["acceptable"]
     return LabelledDay(
-        name=path.stem, date=date, split=split, items=items, relevant=relevant, acceptable=acceptable,
+        name=path.stem, date=date, split=split, items=items, relevant=relevant, acceptable=acceptable, path=path,
     )
+
+
+def _labels_read(entry: dict, *, where: str, fail: Callable[[str], DayFileError]) -> dict[str, set[str]]:
+    """An entry's "relevant" and "acceptable", each a list of topic names (absent: none);
+    `fail` makes the error, naming the file, of a message that starts with `where`."""
+    labels = {}
+    for kind in LABEL_KINDS:
+        value = entry.get(kind, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise fail(f'{where}: "{kind}" must be a list of topic names, not {value!r}')
+        labels[kind] = set(value)
+    return labels
 
 
 def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
@@ -407,6 +416,7 @@ def second_labels_load(*, day: LabelledDay, path: Path) -> LabelledDay:
         entries = {text_collapse(str(e["title"])): e for e in data["labels"]}
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise DayFileError(f'{path.name}: expected {{"labels": [{{"title", "relevant", "acceptable"}}]}} ({exc})') from None
+
     def named(titles: list[str]) -> str:
         return repr(titles[0]) + (f" and {len(titles) - 1} more" if len(titles) > 1 else "")
 
@@ -416,8 +426,10 @@ def second_labels_load(*, day: LabelledDay, path: Path) -> LabelledDay:
         [f"no labels for {named(missing)}"] if missing else [])
     if problems:
         raise DayFileError(f"{path.name}: {'; '.join(problems)}")
-    labels = {kind: {t: set(e.get(kind) or []) for t, e in entries.items()} for kind in LABEL_KINDS}
-    return replace(day, relevant=labels["relevant"], acceptable=labels["acceptable"])
+    read = {t: _labels_read(e, where=repr(t), fail=lambda message: DayFileError(f"{path.name}: {message}"))
+            for t, e in entries.items()}
+    return replace(day, relevant={t: labels["relevant"] for t, labels in read.items()},
+                   acceptable={t: labels["acceptable"] for t, labels in read.items()})
 
 
 @dataclass

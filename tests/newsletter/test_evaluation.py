@@ -272,13 +272,28 @@ def test_a_second_labeller_shows_how_far_a_person_reaches_and_what_the_figures_o
 
 
 @pytest.mark.django_db
+def test_ones_own_day_named_like_a_project_day_is_not_given_the_projects_second_labels(tmp_path):
+    """Someone's own day_a.json is another day: `make eval` on it measures it, and
+    does not refuse it for not matching the project's second labeller's day_a."""
+    path = tmp_path / "day_a.json"
+    path.write_text(json.dumps({"date": "2025-05-10", "split": "test", "papers": [
+        {"title": t, "abstract": a, "relevant": r, "acceptable": []} for t, a, r in _FOUR]}))
+    out = StringIO()
+    call_command("eval_relevance", str(path), stdout=out)
+    assert "test day day_a" in out.getvalue() and "second labeller" not in out.getvalue()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(("change", "expected"), [
     (lambda labels: labels.pop(), "no labels for 'Offline reinforcement learning from logged data'"),
     (lambda labels: labels.append({"title": "A paper of another day", "relevant": []}),
      "not on mine: 'A paper of another day'"),
+    (lambda labels: labels[0].update(relevant="efficient-training"),
+     "'Sparse attention for long documents': \"relevant\" must be a list of topic names"),
 ])
 def test_second_labels_that_skip_a_paper_or_name_another_are_refused(tmp_path, change, expected):
-    """A skipped paper would read as relevant to nothing and lower the agreement."""
+    """A skipped paper would read as relevant to nothing and lower the agreement; a
+    label written as a string would be split into letters."""
     _, path, folder = _four_paper_day(tmp_path, [r for _, _, r in _FOUR])
     data = json.loads((folder / "mine.json").read_text())
     change(data["labels"])

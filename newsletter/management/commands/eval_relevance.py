@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management import BaseCommand, CommandError
 
 from newsletter.evaluation import (
+    DAYS_DIR,
     SECOND_LABELS_DIR,
     comparison_report,
     days_load,
@@ -25,17 +26,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("days", nargs="*", help="Labelled day files (default: tests/data/relevance/*.json).")
         parser.add_argument(
-            "--second-labels", metavar="DIR", type=Path, default=SECOND_LABELS_DIR,
-            help="A second person's labels of some of the days, one DAY.json each (default: "
-                 "tests/data/relevance/second_labeller): the figures by their labels, and how far they reach.",
+            "--second-labels", metavar="DIR", type=Path,
+            help="A second person's labels of some of the days, one DAY.json each: the figures by their "
+                 "labels, and how far they reach (default: tests/data/relevance/second_labeller, for the "
+                 "project's own days only).",
         )
 
-    def handle(self, *args, days: list[str], second_labels: Path, **options):
+    def handle(self, *args, days: list[str], second_labels: Path | None, **options):
         try:
             loaded = labels_resolve(days_load([Path(d) for d in days] or None))
             seconds = labels_resolve([
-                second_labels_load(day=day, path=second_labels / f"{day.name}.json")
-                for day in loaded if (second_labels / f"{day.name}.json").exists()
+                second_labels_load(day=day, path=path) for day in loaded
+                if (path := _second_labels_path(day, second_labels)) is not None and path.exists()
             ])
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
@@ -47,3 +49,14 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         comparisons = labellers_compare(evaluation=evaluation, second={d.name: d for d in seconds})
         self.stdout.write(evaluation_report(evaluation) + comparison_report(comparisons))
+
+
+def _second_labels_path(day, folder: Path | None) -> Path | None:
+    """Where `day`'s second labels would be: in `folder` when one is given; else the
+    project's second labeller's, for the project's own days only (someone's own
+    day_a.json is another day of that name)."""
+    if folder is not None:
+        return folder / f"{day.name}.json"
+    if day.path is not None and day.path.resolve().parent == DAYS_DIR.resolve():
+        return SECOND_LABELS_DIR / f"{day.name}.json"
+    return None
