@@ -405,6 +405,17 @@ def precision_interval(days: list[DayResult], *, level: float = 0.95) -> tuple[f
     return float(low), float(high)
 
 
+def second_labels_path(*, day: LabelledDay, folder: Path | None = None) -> Path | None:
+    """Where `day`'s second labels would be: in `folder` when one is given; else the
+    project's second labeller's (SECOND_LABELS_DIR), for the project's own days only
+    (someone's own day_a.json is another day of that name)."""
+    if folder is not None:
+        return Path(folder) / f"{day.name}.json"
+    if day.path is not None and day.path.resolve().parent == DAYS_DIR.resolve():
+        return SECOND_LABELS_DIR / f"{day.name}.json"
+    return None
+
+
 def second_labels_load(*, day: LabelledDay, path: Path) -> LabelledDay:
     """`day` with another person's labels from `path` (slugs or names, resolve them
     with labels_resolve). DayFileError naming the file for a title that is not on

@@ -7,8 +7,6 @@ from pathlib import Path
 from django.core.management import BaseCommand, CommandError
 
 from newsletter.evaluation import (
-    DAYS_DIR,
-    SECOND_LABELS_DIR,
     comparison_report,
     days_load,
     evaluation_report,
@@ -16,6 +14,7 @@ from newsletter.evaluation import (
     labels_resolve,
     relevance_evaluate,
     second_labels_load,
+    second_labels_path,
 )
 from newsletter.ingest import IngestError
 
@@ -37,7 +36,7 @@ class Command(BaseCommand):
             loaded = labels_resolve(days_load([Path(d) for d in days] or None))
             seconds = labels_resolve([
                 second_labels_load(day=day, path=path) for day in loaded
-                if (path := _second_labels_path(day, second_labels)) is not None and path.exists()
+                if (path := second_labels_path(day=day, folder=second_labels)) is not None and path.exists()
             ])
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
@@ -50,13 +49,3 @@ class Command(BaseCommand):
         comparisons = labellers_compare(evaluation=evaluation, second={d.name: d for d in seconds})
         self.stdout.write(evaluation_report(evaluation) + comparison_report(comparisons))
 
-
-def _second_labels_path(day, folder: Path | None) -> Path | None:
-    """Where `day`'s second labels would be: in `folder` when one is given; else the
-    project's second labeller's, for the project's own days only (someone's own
-    day_a.json is another day of that name)."""
-    if folder is not None:
-        return folder / f"{day.name}.json"
-    if day.path is not None and day.path.resolve().parent == DAYS_DIR.resolve():
-        return SECOND_LABELS_DIR / f"{day.name}.json"
-    return None
