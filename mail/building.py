@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 from anymail.message import AnymailMessage
 from django.conf import settings
 
+from . import esp
 from .rendering import RenderedEmail, email_render
+
+# An email one person is waiting for (a confirmation, an editor's test send) rides
+# out an ESP's 429s this long, then fails like any other error: the task retries it
+# later with backoff, the editor is told. Digests wait longer (esp.THROTTLED_RETRY_SECONDS).
+TRANSACTIONAL_THROTTLE_SECONDS = 10.0
 
 
 def list_id() -> str:
@@ -75,16 +81,16 @@ def email_message(
     return message
 
 
-def message_send(message: AnymailMessage, *, connection=None) -> str:
-    """Send a built message; return the provider's message id ("" when the backend
-    reports none: plain Django backends, e.g. SMTP to docker-compose's Mailpit).
-    ESP errors (anymail.exceptions.AnymailError) propagate: the caller decides
-    whether they are transient (mail/errors.py)."""
-    if connection is not None:
-        message.connection = connection
-    message.send()
-    status = getattr(message, "anymail_status", None)
-    return str(status.message_id) if status and status.message_id is not None else ""
+def message_send(message: AnymailMessage) -> str:
+    """Send a built message the way the digests go out (mail/esp.py, esp_send): under
+    the rate and the cap on calls in flight that every worker shares, so a
+    confirmation sent during a digest run does not push the ESP over its limit, and
+    a 429 is ridden out for TRANSACTIONAL_THROTTLE_SECONDS. Returns the provider's
+    message id ("" when the backend reports none: plain Django backends, e.g. SMTP to
+    docker-compose's Mailpit). ESP errors (anymail.exceptions.AnymailError) and an
+    unreachable Redis (redis.RedisError: the shared limits cannot be read)
+    propagate: the caller decides what they mean (mail/errors.py)."""
+    return esp.esp_send(message, throttled_for=TRANSACTIONAL_THROTTLE_SECONDS).message_id
 
 
 def email_send(
@@ -95,7 +101,6 @@ def email_send(
     unsubscribe_url: str | None = None,
     tags: Sequence[str] = (),
     metadata: dict | None = None,
-    connection=None,
 ) -> str:
     """Build and send one email; return the provider's message id (message_send).
     The caller has checked the address is not suppressed."""
@@ -103,4 +108,4 @@ def email_send(
         to=to, template=template, context=context, unsubscribe_url=unsubscribe_url,
         tags=tags, metadata=metadata,
     )
-    return message_send(message, connection=connection)
+    return message_send(message)

@@ -337,6 +337,15 @@ def _thread_connection():
     return cached[1]
 
 
+def esp_connection_close() -> None:
+    """Close this thread's anymail connection; its next call opens one with the
+    settings as they are then (tests point the ESP's URL elsewhere)."""
+    cached = getattr(_local, "connection", None)
+    _local.connection = None
+    if cached is not None:
+        cached[1].close()
+
+
 def _environment_read_once(connection) -> None:
     """requests reads the environment on every call of a session that trusts it
     (Session.merge_environment_settings: the proxy variables, NO_PROXY matched
@@ -366,12 +375,15 @@ class EspCall:
 
 
 def esp_send(message, *, before_call: Callable[[], None] = lambda: None,
-             record: EspRecord | None = None) -> EspCall:
-    """Send one message on this thread's connection, under the shared limits.
-    `before_call` runs right before every provider call (it may raise to stop);
-    `record` is written with each call's slot (EspRecord; EspRecordRefused: no call).
-    A 429 slows every worker down and the call is made again after the next slot,
-    for THROTTLED_RETRY_SECONDS; any other error propagates."""
+             record: EspRecord | None = None,
+             throttled_for: float = THROTTLED_RETRY_SECONDS) -> EspCall:
+    """Send one message on this thread's connection, under the shared limits: every
+    provider call of the service goes through here (the digests' batches, and
+    mail/building.py's message_send for the rest). `before_call` runs right before
+    every provider call (it may raise to stop); `record` is written with each call's
+    slot (EspRecord; EspRecordRefused: no call). A 429 slows every worker down and
+    the call is made again after the next slot, for `throttled_for` seconds; any
+    other error propagates."""
     message.connection = _thread_connection()
     started = time.monotonic()
     throttled = 0
@@ -385,7 +397,7 @@ def esp_send(message, *, before_call: Callable[[], None] = lambda: None,
             status = getattr(message, "anymail_status", None)
             message_id = "" if status is None or status.message_id is None else str(status.message_id)
         except AnymailAPIError as exc:
-            if exc.status_code != 429 or time.monotonic() - started > THROTTLED_RETRY_SECONDS:
+            if exc.status_code != 429 or time.monotonic() - started > throttled_for:
                 raise
             throttled += 1
             esp_slow_down()

@@ -14,11 +14,14 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from anymail.exceptions import AnymailError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from redis import RedisError
 
 from mail.building import message_send
+from mail.errors import error_describe
 from subscribers.models import ConsentRecord, Subscriber
 
 from . import digest
@@ -332,7 +335,13 @@ def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | Non
     message.to = [to]
     message.subject = TEST_SUBJECT_PREFIX + message.subject
     message.tags = ["digest-test"]
-    return message_send(message)
+    try:
+        return message_send(message)
+    except (AnymailError, RedisError) as exc:
+        raise CurationError(
+            f"The test was not sent: the email provider refused it or could not be reached "
+            f"({error_describe(exc)}). Nothing else was affected; try again in a moment."
+        ) from exc
 
 
 # --- Figures -----------------------------------------------------------------------------

@@ -85,6 +85,26 @@ def _hrefs_checked():
         pytest.fail("Links that go nowhere (empty or '#' href):\n  " + "\n  ".join(dead[:20]))
 
 
+@pytest.fixture
+def postmark(settings):
+    """The ESP answering like Postmark (tests/chaos/fake_postmark.py, which can be told
+    to fail): EMAIL_BACKEND is anymail's Postmark backend, talking to a fake of its API."""
+    from mail import esp
+    from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
+
+    fake = FakePostmark().start()
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_API_URL": fake.url}
+    settings.ESP_MAX_PER_SECOND = 0
+    settings.ESP_MAX_IN_FLIGHT = 0
+    esp.esp_throttle_reset()
+    esp.esp_connection_close()  # this thread's next call connects to this fake
+    yield fake
+    esp.esp_connection_close()
+    esp.esp_throttle_reset()
+    fake.stop()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """pytest-django's, and before the test database is dropped, the sending threads

@@ -106,6 +106,32 @@ def test_send_a_test_to_me(editor_client, edition):
     assert message.to == ["editor@example.org"] and message.subject.startswith("[Test]")
 
 
+@pytest.mark.parametrize("outage", ["503", "429 that lasts"])
+def test_a_test_send_during_an_esp_outage_tells_the_editor_and_the_next_try_sends(
+    editor_client, edition, postmark, monkeypatch, outage
+):
+    from mail import building, esp
+
+    monkeypatch.setattr(building, "TRANSACTIONAL_THROTTLE_SECONDS", 0.3)
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.1)
+    if outage == "503":
+        postmark.fail_next(("status", 503))
+    else:
+        postmark.storm(2)
+    url = reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"])
+
+    response = editor_client.post(url, follow=True)
+
+    assert response.status_code == 200
+    shown = [str(m) for m in response.context["messages"]]
+    assert len(shown) == 1 and shown[0].startswith("The test was not sent: the email provider")
+    assert postmark.total_accepted() == 0
+    postmark.reset()
+    response = editor_client.post(url, follow=True)
+    assert [str(m) for m in response.context["messages"]][0].startswith("Test sent to editor@example.org")
+    assert postmark.accepted["editor@example.org"] == 1
+
+
 def test_edition_actions_refuse_get(editor_client, edition):
     response = editor_client.get(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]))
     assert response.status_code == 405

@@ -1,0 +1,78 @@
+"""The emails one person waits for (confirmation, already subscribed, goodbye, an
+editor's test send) go through the same provider path as the digests (mail/esp.py):
+the shared rate and in-flight cap every worker keeps, and a 429 ridden out instead
+of failing. Against anymail's real Postmark backend and a local fake of its API."""
+
+import time
+
+import pytest
+import redis
+from django.conf import settings as django_settings
+
+from mail import building, esp
+from subscribers.models import Subscriber
+from subscribers.services import (
+    EMAIL_ALREADY_SUBSCRIBED,
+    EMAIL_CONFIRM,
+    subscriber_journey_email_send,
+)
+from subscribers.tasks import subscriber_email_send
+from tests.factories import SubscriberFactory
+
+
+def test_a_confirmation_email_rides_out_a_429_instead_of_failing(db, postmark, settings, monkeypatch):
+    settings.ESP_MAX_PER_SECOND = 100
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.1)
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING, email="new@example.com")
+    postmark.fail_next(("status", 429))
+
+    message_id = subscriber_journey_email_send(subscriber_id=reader.id, kind=EMAIL_CONFIRM)
+
+    assert message_id  # Postmark's id of the message it took
+    assert postmark.throttled == 1
+    assert postmark.received["new@example.com"] == 2
+    assert postmark.accepted["new@example.com"] == 1  # one email in the inbox
+    # The 429 slowed every worker down: the shared rate was halved (it climbs back).
+    assert float(redis.Redis.from_url(django_settings.REDIS_URL).hget(esp._keys()[0], "rate")) < 100
+
+
+def test_journey_emails_keep_to_the_rate_the_digests_share(db, postmark, settings):
+    settings.ESP_MAX_PER_SECOND = 4
+    readers = [SubscriberFactory(email=f"r{n}@example.com") for n in range(7)]
+    started = time.monotonic()
+    for reader in readers:
+        subscriber_journey_email_send(subscriber_id=reader.id, kind=EMAIL_ALREADY_SUBSCRIBED)
+    assert postmark.total_accepted() == 7
+    assert postmark.max_per_second() <= 4
+    assert time.monotonic() - started >= 1.0  # 7 calls at 4 a second
+
+
+def test_a_429_that_lasts_fails_the_email_after_a_short_wait(db, postmark, monkeypatch):
+    from anymail.exceptions import AnymailAPIError
+
+    monkeypatch.setattr(building, "TRANSACTIONAL_THROTTLE_SECONDS", 0.5)
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.1)
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    postmark.storm(30)
+    started = time.monotonic()
+    with pytest.raises(AnymailAPIError) as raised:
+        subscriber_journey_email_send(subscriber_id=reader.id, kind=EMAIL_CONFIRM)
+    assert raised.value.status_code == 429
+    assert time.monotonic() - started < 5  # not the digests' minute
+    assert postmark.total_accepted() == 0
+
+
+def test_the_confirmation_task_retries_when_the_shared_limits_cannot_be_read(db, postmark, settings, monkeypatch):
+    # Redis (where the shared rate lives) is away: the email waits for a retry with
+    # backoff, it is not lost and not sent around the limits.
+    from celery.exceptions import Retry
+
+    settings.ESP_MAX_IN_FLIGHT = 8
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    with monkeypatch.context() as patch:
+        patch.setattr(esp, "_client", None)
+        patch.setattr(esp, "_scripts", {})
+        patch.setattr(django_settings, "REDIS_URL", "redis://127.0.0.1:9/0")
+        with pytest.raises(Retry):
+            subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    assert postmark.total_accepted() == 0
