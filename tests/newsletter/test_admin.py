@@ -128,7 +128,8 @@ def test_a_test_send_during_an_esp_outage_tells_the_editor_and_the_next_try_send
     assert postmark.total_accepted() == 0
     postmark.reset()
     response = editor_client.post(url, follow=True)
-    assert [str(m) for m in response.context["messages"]][0].startswith("Test sent to editor@example.org")
+    (shown,) = [str(m) for m in response.context["messages"]]
+    assert shown.startswith("Test sent to editor@example.org")
     assert postmark.accepted["editor@example.org"] == 1
 
 
