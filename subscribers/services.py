@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from mail.building import email_send
 from newsletter.models import Topic
@@ -78,11 +79,30 @@ def _status_set(*, subscriber: Subscriber, status: str, now: dt.datetime) -> Non
         subscriber.status_changed_at = now
 
 
+class JourneyEmailNotQueued(Exception):
+    """The task queue (Redis) could not take a journey email. Its claim on the
+    email window was given back, so the reader's next try sends it."""
+
+
+def _email_task_queue(*, subscriber_id: int, kind: str) -> None:
+    """Hand one journey email to the worker; JourneyEmailNotQueued when the broker
+    cannot be reached (kombu wraps every connection error in OperationalError)."""
+    try:
+        subscriber_email_send.delay(subscriber_id, kind)
+    except KombuOperationalError as exc:
+        logger.error("journey email %s for subscriber %s not queued: %s", kind, subscriber_id, exc)
+        raise JourneyEmailNotQueued(kind) from exc
+
+
 def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
-    matches the row, so at most one email per address per window goes out."""
+    matches the row, so at most one email per address per window goes out. After
+    commit the email is queued; if the queue cannot take it, the claim is given back
+    (the row's previous value) and JourneyEmailNotQueued raised, so that trying
+    again in a moment sends it instead of waiting out the window."""
     window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
+    previous = subscriber.confirmation_sent_at
     claimed = Subscriber.objects.filter(
         Q(confirmation_sent_at__isnull=True) | Q(confirmation_sent_at__lte=now - window),
         pk=subscriber.pk,
@@ -90,7 +110,17 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     if not claimed:
         return
     subscriber_id = subscriber.pk
-    transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, kind))
+
+    def queue() -> None:
+        try:
+            _email_task_queue(subscriber_id=subscriber_id, kind=kind)
+        except JourneyEmailNotQueued:
+            Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=now).update(
+                confirmation_sent_at=previous
+            )
+            raise
+
+    transaction.on_commit(queue)
 
 
 def subscriber_subscribe(
@@ -300,8 +330,11 @@ def subscriber_unsubscribe(
             user_agent=user_agent, source=source, detail={"one_click": one_click},
         )
         if notify:
+            # A courtesy: the unsubscribe stands whether or not the queue takes it.
             subscriber_id = subscriber.pk
-            transaction.on_commit(lambda: subscriber_email_send.delay(subscriber_id, EMAIL_GOODBYE))
+            transaction.on_commit(
+                lambda: _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE), robust=True
+            )
     return True
 
 

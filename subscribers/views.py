@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from redis import RedisError
 
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
@@ -29,6 +30,14 @@ from .tokens import (
     subscriber_manage_url,
     subscriber_unsubscribe_url,
 )
+
+# The subscribe form when the confirmation email cannot be queued (the same words
+# for every address: nothing tells whether it was subscribed already).
+QUEUE_AWAY_MESSAGE = (
+    "We could not send your confirmation email just now. Your choices are still in the "
+    "form below: please send it again in a few minutes."
+)
+QUEUE_AWAY_RETRY_SECONDS = 120
 
 
 def _origin(request: HttpRequest) -> dict:
@@ -79,6 +88,13 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                 )
             except ValidationError as exc:
                 form.add_error(None if hasattr(exc, "error_dict") else "email", exc)
+            except (services.JourneyEmailNotQueued, RedisError):
+                # Redis (the email queue and the rate limits) is away: say so, keep
+                # what they filled in, and nothing holds back their next try.
+                form.add_error(None, QUEUE_AWAY_MESSAGE)
+                response = render(request, "subscribers/subscribe.html", {"form": form}, status=503)
+                response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
+                return response
             else:
                 # The same redirect for every address, whatever its state: no
                 # enumeration (the page behind it holds no form and no token).

@@ -1,0 +1,96 @@
+"""The public forms while Redis is away (it holds the task queue and the rate
+limits): the reader is told in words, keeps what they typed, and loses nothing;
+their next try, once Redis is back, works. Against the real Celery producer and
+redis-py pointed at a port where nothing listens: no mock of the broker.
+
+Transactional tests: in production the confirmation email is queued when the
+subscribe's transaction commits, inside the request."""
+
+import re
+
+import pytest
+from django.core import mail
+
+from config.celery import app
+from subscribers.models import ConsentRecord, Subscriber
+from subscribers.tokens import subscriber_unsubscribe_url
+from subscribers.views import QUEUE_AWAY_MESSAGE
+from tests.factories import SubscriberFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NOWHERE = "redis://127.0.0.1:9/0"
+
+
+@pytest.fixture
+def broker_away(settings):
+    """Tasks go through the real broker connection (not eagerly), to a Redis that is
+    not there. Yields `back()`: the broker is back (eager, as in every other test),
+    which the fixture's end also does."""
+    eager, url = app.conf.task_always_eager, app.conf.broker_url
+
+    def connect(now_eager: bool, now_url: str) -> None:
+        app.conf.task_always_eager, app.conf.broker_url = now_eager, now_url
+        # The connection and producer pools connect to the URL as it is now.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    def back() -> None:
+        connect(eager, url)
+
+    connect(False, NOWHERE)
+    yield back
+    back()
+
+
+def _form(topic, email="reader@example.com"):
+    return {
+        "email": email, "topics": [topic.pk], "keywords": "rlhf", "exclude_keywords": "",
+        "frequency": "daily", "weekday": "0", "delivery_hour": "7", "time_zone": "Europe/Berlin",
+        "consent": "on", "website": "",
+    }
+
+
+def _away_page_shown(response, email: str) -> None:
+    html = response.content.decode()
+    assert response.status_code == 503
+    assert response["Retry-After"] == "120"
+    assert QUEUE_AWAY_MESSAGE in html
+    assert re.search(rf'name="email"[^>]*value="{re.escape(email)}"', html)  # kept
+    assert 'value="rlhf"' in html
+
+
+def test_subscribing_while_the_queue_is_away_says_so_and_the_next_try_sends(client, broker_away):
+    topic = TopicFactory(name="Alignment")
+    response = client.post("/subscribe/", _form(topic), REMOTE_ADDR="203.0.113.7")
+    _away_page_shown(response, "reader@example.com")
+    # Saved as asked, and the email window is not taken by the email that never left.
+    reader = Subscriber.objects.get()
+    assert reader.status == Subscriber.Status.PENDING and reader.confirmation_sent_at is None
+    assert not mail.outbox
+
+    broker_away()  # back
+    response = client.post("/subscribe/", _form(topic), REMOTE_ADDR="203.0.113.7")
+    assert response.status_code == 303
+    (email,) = mail.outbox
+    assert email.to == ["reader@example.com"] and "Confirm your subscription" in email.subject
+    reader.refresh_from_db()
+    assert reader.confirmation_sent_at is not None
+
+
+def test_subscribing_while_the_rate_limits_cannot_be_counted_saves_nothing_and_says_so(client, settings):
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": NOWHERE}}
+    topic = TopicFactory(name="Alignment")
+    response = client.post("/subscribe/", _form(topic, "other@example.com"), REMOTE_ADDR="203.0.113.7")
+    _away_page_shown(response, "other@example.com")
+    assert not Subscriber.objects.exists()
+
+
+def test_unsubscribing_while_the_queue_is_away_still_unsubscribes(client, broker_away):
+    reader = SubscriberFactory()
+    path = subscriber_unsubscribe_url(subscriber=reader).split("://", 1)[1].split("/", 1)[1]
+    response = client.post(f"/{path}", {"from_page": "1"})
+    assert response.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    assert ConsentRecord.objects.filter(subscriber=reader, action=ConsentRecord.Action.UNSUBSCRIBE).exists()
