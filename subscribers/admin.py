@@ -14,11 +14,17 @@ from . import csv_io
 from .addresses import email_normalise
 from .curation import subscribers_confirmation_resend, subscribers_suppress, subscribers_unsuppress
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from .services import subscriber_delete
+from .services import JourneyEmailNotQueued, subscriber_delete
 from .suppression import email_hash
 from .tokens import subscriber_manage_url
 
 EXPORT_PERMISSION = "subscribers.export_subscriber_data"
+# When the task queue (Redis) cannot take the confirmation emails: nothing was sent,
+# and no address's email window was spent.
+QUEUE_AWAY_ADMIN_MESSAGE = (
+    "The confirmation emails could not be queued: Redis (the task queue) cannot be "
+    "reached. Those not queued wait for you: use \"Resend the confirmation email\" once /health/ is 200 again."
+)
 
 
 class ConsentRecordInline(admin.TabularInline):
@@ -193,7 +199,11 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
     def confirmation_resend(self, request, queryset):
-        count = subscribers_confirmation_resend(subscribers=queryset)
+        try:
+            count = subscribers_confirmation_resend(subscribers=queryset)
+        except JourneyEmailNotQueued:
+            self.message_user(request, QUEUE_AWAY_ADMIN_MESSAGE, messages.ERROR)
+            return
         minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
         self.message_user(request, f"Confirmation email queued for {count} pending reader{pluralize(count)} "
                                    f"(at most one per address every {minutes} minute{pluralize(minutes)}).")
@@ -244,6 +254,11 @@ class SubscriberAdmin(admin.ModelAdmin):
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)
+            except JourneyEmailNotQueued:
+                # The rows are in (their transaction committed); only the emails wait.
+                self.message_user(request, f"Import done, but {QUEUE_AWAY_ADMIN_MESSAGE[0].lower()}"
+                                           f"{QUEUE_AWAY_ADMIN_MESSAGE[1:]}", messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:subscribers_subscriber_changelist"))
             else:
                 if not dry_run:
                     self.message_user(request, f"Import done: {report.summary}", messages.SUCCESS)

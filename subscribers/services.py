@@ -98,9 +98,12 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
     matches the row, so at most one email per address per window goes out. After
-    commit the email is queued; if the queue cannot take it, the claim is given back
-    (the row's previous value) and JourneyEmailNotQueued raised, so that trying
-    again in a moment sends it instead of waiting out the window."""
+    commit the email is queued; if the queue cannot take it, JourneyEmailNotQueued
+    is raised and the claims are given back, so that trying again in a moment sends
+    the email instead of waiting out the window: this row's (its previous value), and
+    those of the other rows claimed with it at `now` (an import, a resend to many:
+    the emails after a failed one are never queued, as Django drops the commit
+    hooks after one that raises)."""
     window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
     previous = subscriber.confirmation_sent_at
     claimed = Subscriber.objects.filter(
@@ -118,6 +121,7 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
             Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=now).update(
                 confirmation_sent_at=previous
             )
+            Subscriber.objects.filter(confirmation_sent_at=now).update(confirmation_sent_at=None)
             raise
 
     transaction.on_commit(queue)

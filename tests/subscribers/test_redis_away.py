@@ -94,3 +94,53 @@ def test_unsubscribing_while_the_queue_is_away_still_unsubscribes(client, broker
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
     assert ConsentRecord.objects.filter(subscriber=reader, action=ConsentRecord.Action.UNSUBSCRIBE).exists()
+
+
+@pytest.fixture
+def editor_client(client):
+    from django.contrib.auth.models import User
+
+    from tests.subscribers.test_admin import editor_group
+
+    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+    user.groups.add(editor_group())
+    client.force_login(user)
+    return client
+
+
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_an_editors_resend_while_the_queue_is_away_says_so_and_spends_no_window(editor_client, broker_away):
+    from django.urls import reverse
+
+    from subscribers.admin import QUEUE_AWAY_ADMIN_MESSAGE
+
+    pending = [SubscriberFactory(status=Subscriber.Status.PENDING) for _ in range(3)]
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    resend = {"action": "confirmation_resend", "_selected_action": [p.pk for p in pending]}
+
+    response = editor_client.post(changelist, resend, follow=True)
+    assert response.status_code == 200
+    assert _messages(response) == [QUEUE_AWAY_ADMIN_MESSAGE]
+    # Every claim given back, also those whose emails Django never tried to queue.
+    assert set(Subscriber.objects.values_list("confirmation_sent_at", flat=True)) == {None}
+
+    broker_away()  # back
+    response = editor_client.post(changelist, resend, follow=True)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(p.email for p in pending)
+
+
+def test_an_import_while_the_queue_is_away_keeps_the_rows_and_says_the_emails_wait(editor_client, broker_away):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    file = SimpleUploadedFile("readers.csv", b"email\na@example.com\nb@example.com\n", content_type="text/csv")
+    response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+        "file": file, "consent_source": "Booth sign-up sheet", "_import": "1"}, follow=True)
+    assert response.status_code == 200
+    (shown,) = _messages(response)
+    assert shown.startswith("Import done, but the confirmation emails could not be queued")
+    imported = Subscriber.objects.filter(email__in=["a@example.com", "b@example.com"])
+    assert [(s.status, s.confirmation_sent_at) for s in imported] == [(Subscriber.Status.PENDING, None)] * 2
