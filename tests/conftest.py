@@ -105,6 +105,33 @@ def postmark(settings):
     fake.stop()
 
 
+# A Redis URL where nothing listens: Redis "away" for real, no mock.
+REDIS_NOWHERE = "redis://127.0.0.1:9/0"
+
+
+@pytest.fixture
+def broker_away():
+    """Tasks go through the real broker connection (not eagerly), to a Redis that is
+    not there. Yields `back()`: the broker is back (eager, as in every other test),
+    which the fixture's end also does."""
+    from config.celery import app
+
+    eager, url = app.conf.task_always_eager, app.conf.broker_url
+
+    def connect(now_eager: bool, now_url: str) -> None:
+        app.conf.task_always_eager, app.conf.broker_url = now_eager, now_url
+        # The connection and producer pools connect to the URL as it is now.
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    def back() -> None:
+        connect(eager, url)
+
+    connect(False, REDIS_NOWHERE)
+    yield back
+    back()
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup):
     """pytest-django's, and before the test database is dropped, the sending threads

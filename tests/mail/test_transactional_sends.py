@@ -17,6 +17,7 @@ from subscribers.services import (
     subscriber_journey_email_send,
 )
 from subscribers.tasks import subscriber_email_send
+from tests.conftest import REDIS_NOWHERE
 from tests.factories import SubscriberFactory
 
 
@@ -72,7 +73,7 @@ def test_the_confirmation_task_retries_when_the_shared_limits_cannot_be_read(db,
     with monkeypatch.context() as patch:
         patch.setattr(esp, "_client", None)
         patch.setattr(esp, "_scripts", {})
-        patch.setattr(django_settings, "REDIS_URL", "redis://127.0.0.1:9/0")
+        patch.setattr(django_settings, "REDIS_URL", REDIS_NOWHERE)
         with pytest.raises(Retry):
             subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
     assert postmark.total_accepted() == 0

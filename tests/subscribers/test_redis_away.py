@@ -11,36 +11,13 @@ import re
 import pytest
 from django.core import mail
 
-from config.celery import app
 from subscribers.models import ConsentRecord, Subscriber
 from subscribers.tokens import subscriber_unsubscribe_url
 from subscribers.views import QUEUE_AWAY_MESSAGE
+from tests.conftest import REDIS_NOWHERE
 from tests.factories import SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-NOWHERE = "redis://127.0.0.1:9/0"
-
-
-@pytest.fixture
-def broker_away(settings):
-    """Tasks go through the real broker connection (not eagerly), to a Redis that is
-    not there. Yields `back()`: the broker is back (eager, as in every other test),
-    which the fixture's end also does."""
-    eager, url = app.conf.task_always_eager, app.conf.broker_url
-
-    def connect(now_eager: bool, now_url: str) -> None:
-        app.conf.task_always_eager, app.conf.broker_url = now_eager, now_url
-        # The connection and producer pools connect to the URL as it is now.
-        app._pool = None
-        app.amqp._producer_pool = None
-
-    def back() -> None:
-        connect(eager, url)
-
-    connect(False, NOWHERE)
-    yield back
-    back()
 
 
 def _form(topic, email="reader@example.com"):
@@ -79,7 +56,7 @@ def test_subscribing_while_the_queue_is_away_says_so_and_the_next_try_sends(clie
 
 
 def test_subscribing_while_the_rate_limits_cannot_be_counted_saves_nothing_and_says_so(client, settings):
-    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": NOWHERE}}
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_NOWHERE}}
     topic = TopicFactory(name="Alignment")
     response = client.post("/subscribe/", _form(topic, "other@example.com"), REMOTE_ADDR="203.0.113.7")
     _away_page_shown(response, "other@example.com")
