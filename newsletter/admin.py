@@ -572,5 +572,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Retry failed deliveries (each reader still gets it at most once)",
                   permissions=["change"])
     def retry_failed(self, request, queryset):
-        count = curation.deliveries_retry_failed(deliveries=queryset)
+        try:
+            count = curation.deliveries_retry_failed(deliveries=queryset)
+        except curation.CurationError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
         self.message_user(request, f"Queued {count} failed deliveries again.", messages.SUCCESS)

@@ -11,13 +11,15 @@ editor sees what a reader gets."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from anymail.exceptions import AnymailError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from mail.building import message_send
@@ -245,6 +247,23 @@ def edition_release(*, edition: Edition) -> bool:
         on_hold=False, updated_at=timezone.now()))
 
 
+@contextmanager
+def _queued_or_explained() -> Iterator[None]:
+    """Ledger rows written and committed as pending, then queued after commit: when
+    the task queue (Redis) cannot take them, the rows stay pending, which is safe
+    (beat's sweep queues pending rows no message holds, newsletter/delivery.py rule
+    3), and the editor is told that in words instead of a 500."""
+    try:
+        yield
+    except KombuOperationalError as exc:
+        raise CurationError(
+            "Nothing has gone out yet: the task queue (Redis) cannot be reached. The deliveries are "
+            "written as pending and go out by themselves once Redis is back (beat's sweep queues "
+            "them within about two minutes; /health/ says when it last ran). Each reader still "
+            "gets the edition at most once."
+        ) from exc
+
+
 def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int:
     """Send the edition now to every receiving reader who has not had it, whatever
     their hour. Returns the number of deliveries queued. Goes through the ledger, so
@@ -254,7 +273,8 @@ def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int
         raise CurationError("The edition is on hold: release it first.")
     if not edition.entries.exists():
         raise CurationError("The edition has no papers.")
-    return len(edition_dispatch(edition=edition, now=now, any_hour=True))
+    with _queued_or_explained():
+        return len(edition_dispatch(edition=edition, now=now, any_hour=True))
 
 
 def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
@@ -262,7 +282,7 @@ def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
     with a fresh count of attempts, queued to the batch task, which claims them.
     Rows of an edition on hold stay failed (the hold means "send nothing")."""
     ids = [d.pk for d in deliveries]
-    with transaction.atomic():
+    with _queued_or_explained(), transaction.atomic():
         retry = list(
             Delivery.objects.select_for_update()
             .filter(pk__in=ids, status=Delivery.Status.FAILED, edition__on_hold=False)

@@ -105,6 +105,20 @@ def postmark(settings):
     fake.stop()
 
 
+@pytest.fixture
+def editor_client(client):
+    """The test client logged in as a member of the "Editor" group (made again when
+    a transactional test has flushed the migrated rows). Needs database access."""
+    from django.contrib.auth.models import User
+
+    from tests.newsletter.test_admin import editor_group
+
+    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
+    user.groups.add(editor_group())
+    client.force_login(user)
+    return client
+
+
 # A Redis URL where nothing listens: Redis "away" for real, no mock.
 REDIS_NOWHERE = "redis://127.0.0.1:9/0"
 

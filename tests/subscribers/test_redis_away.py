@@ -73,18 +73,6 @@ def test_unsubscribing_while_the_queue_is_away_still_unsubscribes(client, broker
     assert ConsentRecord.objects.filter(subscriber=reader, action=ConsentRecord.Action.UNSUBSCRIBE).exists()
 
 
-@pytest.fixture
-def editor_client(client):
-    from django.contrib.auth.models import User
-
-    from tests.subscribers.test_admin import editor_group
-
-    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(editor_group())
-    client.force_login(user)
-    return client
-
-
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
