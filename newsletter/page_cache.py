@@ -55,6 +55,7 @@ import functools
 import hashlib
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -108,11 +109,28 @@ def _tag_versions(tags: list[str], found: dict) -> list[str]:
     return [found[key] for key in keys]
 
 
+# Tags this process could not bump (Redis away when a change committed). Redis may
+# come back with the pages stored before the change (a network fault, a failover):
+# they are bumped before this process next reads a stored page (_page_find).
+_unbumped: set[str] = set()
+_unbumped_lock = threading.Lock()
+
+
 def tags_bump(*, tags: Iterable[str]) -> None:
-    """Give these tags new versions: every page showing one of them is rendered anew."""
-    tags = set(tags)
-    if tags:
+    """Give these tags new versions: every page showing one of them is rendered anew.
+    Also those this process still owes; when the cache cannot be reached they are
+    all kept for the next try, and the RedisError raised."""
+    with _unbumped_lock:
+        tags = set(tags) | _unbumped
+        _unbumped.clear()
+    if not tags:
+        return
+    try:
         cache.set_many({_TAG_KEY.format(tag): secrets.token_hex(6) for tag in tags}, timeout=None)
+    except redis.RedisError:
+        with _unbumped_lock:
+            _unbumped.update(tags)
+        raise
 
 
 # The settings that shape a stored page's headers (they are stored with it): the
@@ -231,6 +249,8 @@ def _page_find(request: HttpRequest, page: PublicPage,
     gzip_key = _ENTRY_KEY.format(_sha1(f"gzip|{url}"))
     accepts_gzip = bool(re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")))
     entry_key = gzip_key if accepts_gzip else plain_key
+    if _unbumped:  # before any stored page is read (RedisError: still away)
+        tags_bump(tags=())
     found = cache.get_many([*(_TAG_KEY.format(tag) for tag in tags), entry_key])
     versions = _tag_versions(tags, found)
     material = "|".join([_release(), *(f"{t}={v}" for t, v in zip(tags, versions, strict=True))])
@@ -521,8 +541,13 @@ def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], papers: set[i
         )
         if newest in dates:
             tags.add("home")
-        # Set here, not bumped: its version is what it describes.
-        cache.set(_TAG_KEY.format(DATES_TAG), _dates_signature(), timeout=None)
+        # Set here, not bumped: its version is what it describes. With the cache
+        # away it is bumped instead once the cache is back (tags_bump): any new
+        # version makes the pages showing it render again.
+        try:
+            cache.set(_TAG_KEY.format(DATES_TAG), _dates_signature(), timeout=None)
+        except redis.RedisError:
+            tags.add(DATES_TAG)
     # A published edition shows its date's papers, and the list shows its first titles.
     if Edition.objects.filter(date__in=dates | editions, frozen_at__isnull=False).exists():
         tags.add("editions")
@@ -545,7 +570,11 @@ def pages_changed(*, dates: Iterable[dt.date] = (), editions: Iterable[dt.date] 
         return
 
     def bump() -> None:
-        tags_bump(tags=_tags_affected(dates=dates, editions=editions, papers=papers,
-                                      published=published, everything=everything))
+        try:
+            tags_bump(tags=_tags_affected(dates=dates, editions=editions, papers=papers,
+                                          published=published, everything=everything))
+        except redis.RedisError as exc:
+            # The change stands; its pages are bumped at this process's next look-up.
+            _cache_down(exc)
 
     transaction.on_commit(bump)

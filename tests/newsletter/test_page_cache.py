@@ -311,6 +311,27 @@ def test_hiding_a_paper_takes_it_off_its_pages_at_once(
     assert served_from_cache(client, f"/papers/{EARLIER}/")
 
 
+def test_a_paper_hidden_while_redis_is_away_is_off_its_pages_when_redis_is_back(
+    client, all_cached, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The editor's hide stands although the pages' versions cannot be bumped, and
+    the pages stored before it (Redis keeps them through a network fault) are not
+    served once Redis is back: this process bumps what it owes before its next look."""
+    site = all_cached
+    monkeypatch.setattr(page_cache, "_unbumped", set())
+    reachable = settings.CACHES
+    settings.CACHES = {"default": {**reachable["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[site["today"]], hidden=True)  # no error
+    assert Paper.objects.get(pk=site["today"].pk).hidden
+
+    settings.CACHES = reachable  # Redis is back, with the pages stored before the hide
+    for path in ("/", f"/papers/{DAY}/", f"/editions/{DAY}/", "/feeds/papers.atom"):
+        assert "Top paper of the day" not in client.get(path).content.decode(), path
+    assert served_from_cache(client, "/papers/2511.00003/")  # the earlier paper: not bumped
+    assert page_cache._unbumped == set()
+
+
 def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
     client, site, django_capture_on_commit_callbacks
 ):
