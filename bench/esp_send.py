@@ -38,17 +38,15 @@ PARTS = (
 
 
 def _message(n: int):
-    from anymail.message import AnymailMessage
+    """A digest-sized message, built by the project's builder (mail/building.py)."""
+    from mail.building import email_message
+    from mail.rendering import RenderedEmail
 
-    message = AnymailMessage(
-        subject=f"Daily Papers Digest, Mon 24 Nov: paper {n}", body="A paper, its link.\n" * 40,
-        from_email="Daily Papers Digest <digest@example.com>", to=[f"reader{n}@example.com"],
-        headers={"List-Unsubscribe": f"<https://example.com/unsubscribe/{n}/>",
-                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        tags=["digest"], metadata={"delivery_id": str(n)},
-    )
-    message.attach_alternative(HTML, "text/html")
-    return message
+    rendered = RenderedEmail(subject=f"Daily Papers Digest, Mon 24 Nov: paper {n}",
+                             text="A paper, its link.\n" * 40, html=HTML)
+    return email_message(to=f"reader{n}@example.com", rendered=rendered,
+                         unsubscribe_url=f"https://example.com/unsubscribe/{n}/", tags=["digest"],
+                         metadata={"delivery_id": n})
 
 
 def _record(n: int):

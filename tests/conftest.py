@@ -106,9 +106,9 @@ def postmark(settings):
 
 
 @pytest.fixture
-def editor_client(client):
+def editor_client(client, db):
     """The test client logged in as a member of the "Editor" group (made again when
-    a transactional test has flushed the migrated rows). Needs database access."""
+    a transactional test has flushed the migrated rows)."""
     from django.contrib.auth.models import User
 
     from tests.newsletter.test_admin import editor_group

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from mail import esp
-from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
+from tests.chaos.fake_postmark import SERVER_TOKEN
 
 
 @pytest.fixture
@@ -156,14 +156,7 @@ def _postmark_send(connection) -> None:
                    to=["reader@example.com"], connection=connection).send()
 
 
-@pytest.fixture
-def fake_postmark():
-    fake = FakePostmark().start()
-    yield fake
-    fake.stop()
-
-
-def test_a_proxy_in_the_environment_still_carries_the_esp_calls(settings, fake_postmark, monkeypatch):
+def test_a_proxy_in_the_environment_still_carries_the_esp_calls(settings, postmark, monkeypatch):
     # The environment is read once per sending connection, not per call: a proxy set
     # there still applies (here one that is down, so the call fails to connect)...
     from anymail.exceptions import AnymailRequestsAPIError
@@ -171,19 +164,19 @@ def test_a_proxy_in_the_environment_still_carries_the_esp_calls(settings, fake_p
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.delenv("NO_PROXY", raising=False)
     monkeypatch.delenv("no_proxy", raising=False)
-    connection = _postmark_connection(settings, fake_postmark)
+    connection = _postmark_connection(settings, postmark)
     with pytest.raises(AnymailRequestsAPIError):
         _postmark_send(connection)
-    assert fake_postmark.total_accepted() == 0
+    assert postmark.total_accepted() == 0
 
 
-def test_no_proxy_in_the_environment_still_bypasses_the_proxy(settings, fake_postmark, monkeypatch):
+def test_no_proxy_in_the_environment_still_bypasses_the_proxy(settings, postmark, monkeypatch):
     # ... and NO_PROXY still takes the ESP's host out of it.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("NO_PROXY", "127.0.0.1")
-    connection = _postmark_connection(settings, fake_postmark)
+    connection = _postmark_connection(settings, postmark)
     _postmark_send(connection)
-    assert fake_postmark.total_accepted() == 1
+    assert postmark.total_accepted() == 1
 
 
 def test_without_an_in_flight_cap_the_release_still_writes_the_record(limits):

@@ -1,10 +1,6 @@
 """The subscribers' admin (subscribers/admin.py, csv_io.py, curation.py)."""
 
-import importlib
 
-import pytest
-from django.apps import apps
-from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -12,22 +8,6 @@ from django.urls import reverse
 from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash
 from tests.factories import SubscriberFactory, TopicFactory
-
-
-def editor_group() -> Group:
-    """The group newsletter/migrations/0004_editor_group.py creates; made again here
-    when a transactional (browser) test has flushed the migrated rows."""
-    if not Group.objects.filter(name="Editor").exists():
-        importlib.import_module("newsletter.migrations.0004_editor_group").editor_group_create(apps, None)
-    return Group.objects.get(name="Editor")
-
-
-@pytest.fixture
-def editor_client(client, db):
-    user = User.objects.create_user("editor", "editor@example.org", "pw", is_staff=True)
-    user.groups.add(editor_group())
-    client.force_login(user)
-    return client
 
 
 def test_an_editor_gets_403_on_subscriber_export(editor_client):
