@@ -204,6 +204,11 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "pinned": paper.pinned,
+        # The reader's first pick shows the paper's picture (the API's thumbnail), when
+        # it has one: the card the eye lands on first. Only that one: ten pictures
+        # would make a long email longer, and most clients load them all at once.
+        "lead": n == 1,
+        "picture_url": paper.thumbnail_url,
         **(links or {}),
     }
 

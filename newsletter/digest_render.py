@@ -4,7 +4,8 @@ CSS inliner run once per edition and process, not once per reader.
 Every reader's digest is made of the same pieces: the edition's header and note, one
 card per chosen paper, the "also trending" block, the footer. Only a few values
 differ from reader to reader — the preheader, each card's reason, topic chips and
-feedback links, their own links and schedule in the footer, the subject. So:
+feedback links, the picture of their first pick, their own links and schedule in the
+footer, the subject. So:
 
 1. A *proof* is rendered once: the real digest templates (emails/digest.mjml and
    .txt) with every candidate paper as a card and as an also-trending item, and a
@@ -40,6 +41,9 @@ _SLOT = re.compile(r"@@dpd:(\w+)@@")
 # The card's chips: one <span class="chip" style=...> per topic, made from the one
 # the proof rendered (its inlined style included).
 _CHIP = re.compile(r'(<span class="chip"[^>]*>)@@dpd:topics@@</span>')
+# The first pick's picture (emails/digest.mjml): the proof renders one for every
+# paper that has one; a reader's lead card gets its paper's, the others none.
+_PICTURE = re.compile(r'<a class="picture"[^>]*>.*?</a>', re.DOTALL)
 # Proofs kept per process: a worker sends one or two editions a day (daily, weekly).
 _PROOFS_KEPT = 8
 
@@ -77,13 +81,27 @@ class _Piece:
         return cls(tuple(_SLOT.split(text)))
 
 
-def _cut(output: str) -> dict[str, _Piece]:
+def _cut(output: str) -> dict[str, str]:
     """{"head": ..., "papers": ..., "card:12": ..., ...} in document order."""
-    pieces: dict[str, _Piece] = OrderedDict()
     names = ["head", *_CUT.findall(output)]
-    for name, text in zip(names, _CUT.split(output)[::2], strict=True):
-        pieces[name] = _Piece.compile(text)
-    return pieces
+    return OrderedDict(zip(names, _CUT.split(output)[::2], strict=True))
+
+
+def _compile(pieces: dict[str, str]) -> dict[str, _Piece]:
+    return OrderedDict((name, _Piece.compile(text)) for name, text in pieces.items())
+
+
+def _pictures_cut(pieces: dict[str, str]) -> dict[int, str]:
+    """Each card's picture, as the proof rendered it, replaced by a slot in its card:
+    {paper id: the picture's HTML}."""
+    pictures: dict[int, str] = {}
+    for name, text in pieces.items():
+        if name.startswith("card:"):
+            found = _PICTURE.search(text)
+            if found:
+                pictures[int(name.split(":", 1)[1])] = found.group(0)
+                pieces[name] = text[: found.start()] + slot("picture") + text[found.end():]
+    return pictures
 
 
 @dataclass(frozen=True)
@@ -91,6 +109,7 @@ class DigestProof:
     html: dict[str, _Piece]
     text: dict[str, _Piece]
     chip_open: str  # the inlined <span class="chip" ...> of a topic chip
+    pictures: dict[int, str]  # paper id -> its inlined picture, for a reader's lead card
 
     def render(self, context: dict) -> RenderedEmail:
         """One reader's digest from their context (digest.digest_context's shape),
@@ -135,6 +154,8 @@ class DigestProof:
     def _value(self, name: str, values: dict, context: dict, *, html: bool) -> str:
         if name == "chips":
             return "".join(f"{self.chip_open}{_html_text(t)}</span>" for t in values["topics"])
+        if name == "picture":
+            return self.pictures[values["id"]] if values["lead"] and values["picture_url"] else ""
         value = values[name] if name in values else context[name]
         if name == "topics":
             value = ", ".join(value)
@@ -151,7 +172,8 @@ def _proof_context(context: dict) -> dict:
         proof[key] = slot(key)
     # A paper with no topic at all shows none to anyone: its chips line is left out.
     proof["papers"] = [
-        {**p, **{k: slot(k) for k in PAPER_SLOTS}, "topics": [slot("topics")] if p["topics"] else []}
+        {**p, **{k: slot(k) for k in PAPER_SLOTS}, "topics": [slot("topics")] if p["topics"] else [],
+         "lead": True}
         for p in context["papers"]
     ]
     proof["also_trending"] = [
@@ -170,7 +192,10 @@ def _proof_render(context: dict) -> DigestProof:
     chip_open = chip.group(1) if chip else '<span class="chip">'
     html_out = _CHIP.sub(slot("chips"), html_out)
     text_out = get_template(f"emails/{TEMPLATE}.txt", using="text").render({**proof, PROOF_KEY: "text"})
-    return DigestProof(html=_cut(html_out), text=_cut(text_out), chip_open=chip_open)
+    html_pieces = _cut(html_out)
+    pictures = _pictures_cut(html_pieces)
+    return DigestProof(html=_compile(html_pieces), text=_compile(_cut(text_out)), chip_open=chip_open,
+                       pictures=pictures)
 
 
 _proofs: OrderedDict[str, DigestProof] = OrderedDict()

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.browser.conftest import axe_blocking
-from tests.newsletter.test_digest_rendering import digest_message
+from tests.browser.conftest import axe_blocking, png
+from tests.newsletter.test_digest_rendering import digest_message, picture_url
 
 NOTE = "**Editor's note:** a big day for *agents*. Read [the thread](https://example.com)."
 
@@ -58,6 +58,29 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
+def test_the_first_picks_picture_fits_its_card_at_600_and_375_px(page, live_server):
+    _, html = digest_message(papers=3, pictures=(0,), note=NOTE)
+    image = png(1200, 630, (64, 96, 160))  # the shape of Hugging Face's paper thumbnails
+    page.route(picture_url(0), lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    for width in (600, 375):
+        _shoot(page, html, f"digest-picture-{width}", width)
+        shown = page.eval_on_selector("img.picture", """img => {
+            const box = img.getBoundingClientRect(), card = img.closest('.card').getBoundingClientRect();
+            const title = img.closest('.card').querySelector('.title').getBoundingClientRect();
+            return {loaded: img.complete && img.naturalWidth, width: box.width, height: box.height,
+                    left: box.left - card.left, right: card.right - box.right, below: title.top - box.bottom};
+        }""")
+        assert shown["loaded"] == 1200
+        # Inside the card's padding on both sides, at the picture's own shape, above the title.
+        assert shown["left"] >= 18 and shown["right"] >= 18, shown
+        assert abs(shown["height"] / shown["width"] - 630 / 1200) < 0.01, shown
+        assert shown["below"] > 0, shown
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.js_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
 def test_the_why_line_keeps_its_colour_in_light_and_dark(page, live_server):
     """The inlined light colour must not win over the dark-mode rule, nor be lost."""
     _, html = digest_message(papers=2)
@@ -77,7 +100,9 @@ def test_the_why_line_keeps_its_colour_in_light_and_dark(page, live_server):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_digest_passes_axe_in_light_and_dark(page, live_server):
-    _, html = digest_message(papers=4, note=NOTE)
+    _, html = digest_message(papers=4, note=NOTE, pictures=(0,))  # the lead card's picture too
+    image = png(1200, 630)
+    page.route(picture_url(0), lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     for scheme in ("light", "dark"):
         _shoot(page, html, f"digest-axe-{scheme}", 600, scheme=scheme)
         assert axe_blocking(page) == [], scheme
@@ -103,10 +128,14 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     digest_send_batch(delivery_ids=ids, now=NOW)
     [message] = mail.outbox
     html = message.alternatives[0][0]
+    # The day's papers have pictures there (the lead card shows one).
+    image = png(1200, 630)
+    page.route("https://cdn.example.com/**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
 
     path = _shoot(page, html, "digest-sent-375", 375)
     assert path.stat().st_size > 10_000
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page.eval_on_selector("img.picture", "img => img.complete && img.naturalWidth") == 1200
     assert page.get_by_text("More like this").first.is_visible()
     assert page.get_by_text("Unsubscribe").is_visible()
     assert page.js_errors == []

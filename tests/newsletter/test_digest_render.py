@@ -40,6 +40,8 @@ def day_create() -> dict:
             github_repo="https://github.com/example/a?x=1&y=\"2\"" if n % 3 == 0 else "",
             author_count=1 if n == 5 else 4,
             pinned=n == 7,
+            # Some papers have a picture (the lead card shows it), one with a URL to escape.
+            thumbnail_url=(f"https://cdn.example.com/papers/{n}.png?a=1&b=\"x\"" if n % 2 == 0 else ""),
         )
         if n < 6:
             PaperTopicFactory(paper=paper, topic=agents, score=0.9 - n / 20,
@@ -76,6 +78,7 @@ def test_every_readers_assembled_digest_is_byte_for_byte_the_template_render(day
     readers = _readers(day)
     data = ranking_data_load(date=DAY, subscriber_ids=[r.id for r in readers])
     shapes = set()
+    pictured = set()
     for reader in readers:
         selection = digest_select(subscriber=reader, date=DAY, data=data)
         context = digest_context(edition=edition, selection=selection, subscriber=reader)
@@ -89,9 +92,14 @@ def test_every_readers_assembled_digest_is_byte_for_byte_the_template_render(day
         assert assembled.text == expected.text
         assert assembled.html == expected.html
         shapes.add((bool(context["papers"]), bool(context["also_trending"]), context["weekly"]))
+        lead = context["papers"][0] if context["papers"] else None
+        pictured.add(bool(lead and lead["picture_url"]))
+        assert assembled.html.count('<img class="picture"') == (1 if lead and lead["picture_url"] else 0)
     # The readers above cover every shape of digest: picks with and without the
-    # also-trending block, only also-trending, daily and weekly.
+    # also-trending block, only also-trending, daily and weekly; a first pick with a
+    # picture and one without.
     assert {(True, True, False), (True, False, False), (False, True, False), (True, True, True)} <= shapes
+    assert pictured == {True, False}
 
 
 def test_the_proof_leaves_no_marks_or_slots_in_what_readers_get(day):

@@ -15,10 +15,12 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 
 
 def digest_message(
-    *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "", **reader,
+    *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "",
+    pictures: tuple[int, ...] = (), **reader,
 ):
     """The digest email one reader would get, made by the one digest builder.
-    `second_topic`: another topic the reader follows, which the first paper is also in."""
+    `second_topic`: another topic the reader follows, which the first paper is also in.
+    `pictures`: the papers (by position) that have a picture (the API's thumbnail)."""
     topic = TopicFactory(name="Continual learning")
     other = TopicFactory(name=second_topic) if second_topic else None
     for n in range(papers):
@@ -27,6 +29,7 @@ def digest_message(
             title=title if (title and n == 0) else f"Learning without forgetting, part {n}",
             abstract=LONG_ABSTRACT, github_repo="https://github.com/example/repo" if n % 2 else "",
             authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=7,
+            thumbnail_url=picture_url(n) if n in pictures else "",
         )
         PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
         if other and n == 0:
@@ -41,6 +44,41 @@ def digest_message(
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
     message = digest_make(edition=edition, subscriber=subscriber, data=data).message
     return message, message.alternatives[0][0]
+
+
+_ATTRIBUTE = re.compile(r'([\w-]+)="([^"]*)"')
+
+
+def picture_url(n: int) -> str:
+    return f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.{n:05d}.png"
+
+
+@pytest.mark.django_db
+def test_the_first_pick_shows_its_picture_linked_to_its_page_and_no_other_card_does():
+    message, html = digest_message(papers=4, pictures=(0, 1, 2))
+    cards = html.split('<div class="card"')[1:]
+    first = cards[0]
+    link = re.search(r'<a class="picture"[^>]*>', first)
+    image = re.search(r'<img class="picture"[^>]*>', first)
+    assert link and image, first[:400]
+    # Attributes in the order the inliner writes them.
+    link, image = dict(_ATTRIBUTE.findall(link.group(0))), dict(_ATTRIBUTE.findall(image.group(0)))
+    page_url = re.search(r'<h2 class="title"[^>]*><a href="([^"]+)"', first).group(1)
+    assert link["href"] == page_url  # the picture opens the paper's page, as its title does
+    assert image["src"] == picture_url(0)
+    assert image["width"] == "530" and "max-width: 530px" in image["style"]  # a phone shrinks it
+    # Decorative beside the title link: no second stop for a keyboard or a screen reader.
+    assert image["alt"] == "" and link["aria-hidden"] == "true" and link["tabindex"] == "-1"
+    # Papers 1 and 2 have pictures too, but only the lead card shows one.
+    assert html.count("<img") == 1
+    assert picture_url(1) not in html and picture_url(2) not in html
+    assert "<img" not in message.body and picture_url(0) not in message.body
+
+
+@pytest.mark.django_db
+def test_a_first_pick_without_a_picture_shows_none():
+    _, html = digest_message(papers=3, pictures=(1,))
+    assert "<img" not in html
 
 
 @pytest.mark.django_db
