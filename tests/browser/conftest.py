@@ -68,7 +68,7 @@ def _leaves_the_machine(url: str) -> bool:
 def page(browser):
     context = browser.new_context(viewport=DESKTOP)
     # No test depends on the network: a request that would leave this machine is
-    # aborted and fails the test (a page's own routes, e.g. `thumbnails`, come first).
+    # aborted and fails the test (a page's own routes come first).
     external: list[str] = []
 
     def refuse(route):
@@ -122,15 +122,15 @@ def png(width: int = 320, height: int = 180, rgb: tuple[int, int, int] = (255, 1
             + chunk(b"IDAT", zlib.compress(row * height)) + chunk(b"IEND", b""))
 
 
-THUMBNAIL_HOST = "https://cdn-thumbnails.example.org/"
-
-
 @pytest.fixture
-def thumbnails(page):
-    """Thumbnails at THUMBNAIL_HOST answer with a PNG, as Hugging Face's CDN would."""
-    image = png()
-    page.route(THUMBNAIL_HOST + "**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
-    return THUMBNAIL_HOST
+def thumbnail():
+    """thumbnail(n): the n-th paper's picture URL, as Hugging Face's CDN would answer
+    it but without the network: a data: URL (the site's CSP allows them), so it also
+    loads in the sandboxed frames of the admin's digest preview and the outbox, whose
+    requests Playwright's routes do not see."""
+    import base64
+
+    return lambda n: "data:image/png;base64," + base64.b64encode(png(64 + n, 36)).decode()
 
 
 # Drawn in the element's font on a canvas, a character with no glyph in any font on

@@ -23,7 +23,7 @@ PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
-def site(settings, live_server, thumbnails):
+def site(settings, live_server, thumbnail):
     """The sample day, three papers with the API's full data on top of it, a reader
     who got their digest (kept in the outbox), and an admin."""
     settings.SITE_URL = live_server.url
@@ -41,7 +41,7 @@ def site(settings, live_server, thumbnails):
             authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=6,
             organization="Example Lab", github_repo="https://github.com/example/agents",
             github_stars=2048, project_page="https://agents.example.org/",
-            thumbnail_url=f"{thumbnails}{n}.png", ai_summary="A one-paragraph summary of the paper.",
+            thumbnail_url=thumbnail(n), ai_summary="A one-paragraph summary of the paper.",
         )
         PaperTopicFactory(paper=paper, topic=language, score=0.9, matched_terms=["language model"])
         rich.append(paper)
@@ -84,7 +84,7 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(
 
     _visit(page, live_server.url + "/")
     expect(page.locator(".paper-card__thumb img").first).to_be_visible()
-    assert page.locator(".paper-card__thumb img").first.evaluate("img => img.naturalWidth") == 320
+    assert page.locator(".paper-card__thumb img").first.evaluate("img => img.naturalWidth") == 64  # thumbnail(0), loaded
     screenshot(page, "home")
     # The first screen as a visitor sees it (the full page is 76 papers long).
     page.screenshot(path=str(Path(settings.SCREENSHOT_DIR) / "home-top-desktop.png"))
