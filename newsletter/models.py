@@ -244,6 +244,18 @@ class OutboxEmail(models.Model):
         return f"{self.subject} → {self.to}"
 
 
+class PageTagDebt(models.Model):
+    """A public pages' cache tag a process could not bump (Redis away when a change
+    committed, newsletter/page_cache.py): kept here too, so that it is bumped once Redis
+    is back even if that process is gone (page_cache.tag_debts_settle, every minute)."""
+
+    tag = models.CharField(max_length=255, unique=True)
+    owed_since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.tag
+
+
 
 
 class Edition(models.Model):

@@ -67,12 +67,13 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
 from django.core.handlers.wsgi import WSGIRequest
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware.gzip import re_accepts_gzip
 from django.template.loader import get_template
 from django.urls import Resolver404, resolve
+from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.safestring import mark_safe
 from django.utils.text import compress_string
@@ -110,8 +111,10 @@ def _tag_versions(tags: list[str], found: dict) -> list[str]:
 
 
 # Tags this process could not bump (Redis away when a change committed). Redis may
-# come back with the pages stored before the change (a network fault, a failover):
-# they are bumped before this process next reads a stored page (_page_find).
+# come back with the pages stored before the change (a network fault, a restart with
+# its append-only file, as docker-compose.yml runs it): they are bumped before this
+# process next reads a stored page (_page_find), and, should this process be gone by
+# then, by the beat task that settles the debts kept in the database (PageTagDebt).
 _unbumped: set[str] = set()
 _unbumped_lock = threading.Lock()
 
@@ -119,8 +122,10 @@ _unbumped_lock = threading.Lock()
 def tags_bump(*, tags: Iterable[str]) -> None:
     """Give these tags new versions: every page showing one of them is rendered anew.
     Also those this process still owes; when the cache cannot be reached they are
-    all kept for the next try, and the RedisError raised."""
+    all kept for the next try (the new ones in the database too), and the RedisError
+    raised."""
     with _unbumped_lock:
+        new = set(tags) - _unbumped
         tags = set(tags) | _unbumped
         _unbumped.clear()
     if not tags:
@@ -130,7 +135,39 @@ def tags_bump(*, tags: Iterable[str]) -> None:
     except redis.RedisError:
         with _unbumped_lock:
             _unbumped.update(tags)
+        if new:
+            _debts_record(new)
         raise
+
+
+def _debts_record(tags: set[str]) -> None:
+    from .models import PageTagDebt
+
+    now = timezone.now()
+    try:
+        # A tag owed again moves its row's time on: a settle that read the row before
+        # leaves it for the next run (tag_debts_settle).
+        PageTagDebt.objects.bulk_create(
+            [PageTagDebt(tag=tag, owed_since=now) for tag in sorted(tags)],
+            update_conflicts=True, unique_fields=["tag"], update_fields=["owed_since"],
+        )
+    except DatabaseError:
+        logger.exception("public pages' tags %s could not be recorded as owed", sorted(tags))
+
+
+def tag_debts_settle() -> int:
+    """Bump the tags any process could not bump while Redis was away (PageTagDebt) and
+    forget them; returns how many. RedisError if Redis is still away: they stay for the
+    next run (the beat task, every minute)."""
+    from .models import PageTagDebt
+
+    debts = list(PageTagDebt.objects.values_list("tag", "owed_since"))
+    if not debts:
+        return 0
+    tags_bump(tags=[tag for tag, _ in debts])
+    PageTagDebt.objects.filter(tag__in=[tag for tag, _ in debts],
+                               owed_since__lte=max(since for _, since in debts)).delete()
+    return len(debts)
 
 
 # The settings that shape a stored page's headers (they are stored with it): the

@@ -29,6 +29,13 @@ DEFAULT_SCHEDULES = {
         "newsletter.tasks.papers_missing_rescore",
         {"every": 300},
     ),
+    # An editor's change made while Redis was away: the pages stored before it are not
+    # served for longer than this once Redis is back, even if the process that made
+    # the change is gone (newsletter/page_cache.py, PageTagDebt).
+    "Refresh public pages changed while Redis was away (every minute)": (
+        "newsletter.tasks.page_tag_debts_settle",
+        {"every": 60},
+    ),
 }
 
 

@@ -42,6 +42,15 @@ def deliveries_settle() -> dict:
     return deliveries_resolve_stale(now=timezone.now())
 
 
+@shared_task
+def page_tag_debts_settle() -> int:
+    """Every minute: bump the public pages' tags a process could not bump while Redis
+    was away, in case that process is gone (newsletter/page_cache.py)."""
+    from .page_cache import tag_debts_settle
+
+    return tag_debts_settle()
+
+
 @shared_task(soft_time_limit=240, time_limit=280)
 def papers_missing_rescore() -> int:
     """Every 5 minutes: embed and score, newest first, a share of the papers left

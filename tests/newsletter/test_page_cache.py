@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import redis
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -15,9 +16,9 @@ from django.test import RequestFactory
 from django.test.signals import template_rendered
 from django.utils import timezone
 
-from newsletter import curation, page_cache, services
+from newsletter import curation, page_cache, services, tasks
 from newsletter.ingest import papers_import_file, title_normalise
-from newsletter.models import Edition, EditionPaper, Paper, Topic
+from newsletter.models import Edition, EditionPaper, PageTagDebt, Paper, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -330,6 +331,39 @@ def test_a_paper_hidden_while_redis_is_away_is_off_its_pages_when_redis_is_back(
         assert "Top paper of the day" not in client.get(path).content.decode(), path
     assert served_from_cache(client, "/papers/2511.00003/")  # the earlier paper: not bumped
     assert page_cache._unbumped == set()
+
+
+def test_a_paper_hidden_while_redis_is_away_leaves_its_pages_even_if_that_process_died(
+    client, all_cached, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The tags the editor's process could not bump are kept in the database too: once
+    Redis is back, the beat task bumps them although that process is gone (its memory
+    of them with it), so the pages stored before the hide stop being served."""
+    site = all_cached
+    monkeypatch.setattr(page_cache, "_unbumped", set())
+    reachable = settings.CACHES
+    settings.CACHES = {"default": {**reachable["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[site["today"]], hidden=True)
+    owed = set(PageTagDebt.objects.values_list("tag", flat=True))
+    assert {"home", f"day:{DAY}"} <= owed
+    # Still away: a request in that process tries again, and nothing is recorded twice.
+    assert client.get("/").status_code == 200
+    assert PageTagDebt.objects.count() == len(owed)
+    with pytest.raises(redis.RedisError):  # the beat task while Redis is away: rows kept
+        tasks.page_tag_debts_settle.apply(throw=True)
+    assert PageTagDebt.objects.count() == len(owed)
+
+    page_cache._unbumped.clear()  # the editor's process is gone
+    settings.CACHES = reachable  # Redis is back, with the pages stored before the hide
+    assert "Top paper of the day" in client.get("/").content.decode()  # stale: what this fixes
+
+    assert tasks.page_tag_debts_settle.apply(throw=True).result == len(owed)
+    for path in ("/", f"/papers/{DAY}/", f"/editions/{DAY}/", "/feeds/papers.atom"):
+        assert "Top paper of the day" not in client.get(path).content.decode(), path
+    assert served_from_cache(client, "/papers/2511.00003/")  # the earlier paper: not bumped
+    assert not PageTagDebt.objects.exists()
+    assert tasks.page_tag_debts_settle.apply(throw=True).result == 0
 
 
 def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
