@@ -1,8 +1,10 @@
 """What a provider's error means for the sender: try again later, or give up on
-this message. Used by the digest ledger (newsletter/sending.py, rule 4)."""
+this message. Used by the digest ledger (newsletter/sending.py, rule 4) and the
+journey emails' task (subscribers/tasks.py)."""
 
 from __future__ import annotations
 
+import redis
 from anymail.exceptions import (
     AnymailAPIError,
     AnymailInvalidAddress,
@@ -27,6 +29,13 @@ def error_is_transient(exc: BaseException) -> bool:
             return isinstance(exc, AnymailRequestsAPIError)
         return status in TRANSIENT_STATUSES or status >= 500
     return isinstance(exc, OSError | TimeoutError)
+
+
+def send_error_is_transient(exc: BaseException) -> bool:
+    """A send worth trying again later: the provider's transient error, or Redis (where
+    the shared rate and the digests' journal live, mail/esp.py) away; any other error
+    fails that message only."""
+    return error_is_transient(exc) or isinstance(exc, redis.RedisError)
 
 
 def error_describe(exc: BaseException) -> str:

@@ -1,6 +1,6 @@
 """A batch's sends (rules 2 and 4 of newsletter/delivery.py, which runs the batch):
 each reader's digest made or the reason it is not sent (`digest_prepare`), the
-provider calls (`BatchSender`), what a failed call means (`send_error_is_transient`,
+provider calls (`BatchSender`), what a failed call means (`mail.errors.send_error_is_transient`,
 `send_failed`), and the rows' outcomes (`deliveries_mark_sent` as the calls return,
 `outcomes_record` for the rest at the end of the batch).
 
@@ -24,12 +24,11 @@ from concurrent.futures import FIRST_COMPLETED, Future
 from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 
-import redis
 from django.db import utils as db_utils
 from django.utils import timezone
 
 from mail import esp
-from mail.errors import error_describe, error_is_transient
+from mail.errors import error_describe, send_error_is_transient
 
 from . import digest, leases
 from .due import subscriber_still_receiving
@@ -109,12 +108,6 @@ def digest_prepare(
         outcome.skipped.append(delivery.pk)
         return None
     return PreparedDigest(delivery, made.message, made.paper_ids)
-
-
-def send_error_is_transient(exc: BaseException) -> bool:
-    """Rule 4: an error worth retrying the batch for (the provider's, or the
-    journal's Redis away), as opposed to one that fails this row only."""
-    return error_is_transient(exc) or isinstance(exc, redis.RedisError)
 
 
 class NotAttempted(Exception):

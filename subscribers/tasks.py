@@ -2,19 +2,40 @@
 import tasks (to queue them); each task imports its service inside its body, so
 the two modules never import each other at load time."""
 
-from anymail.exceptions import AnymailAPIError
+import logging
+
+from anymail.exceptions import AnymailError
 from celery import shared_task
+from celery.utils.time import get_exponential_backoff_interval
 from redis import RedisError
 
+from mail.errors import error_describe, send_error_is_transient
 
-# An ESP outage is transient, and so is a Redis that cannot be reached (the ESP's
-# shared limits live there: mail/esp.py); retry with backoff. The email window was
-# claimed when the task was queued, so a retry sends no second email.
-@shared_task(
-    autoretry_for=(AnymailAPIError, RedisError), retry_backoff=30, retry_backoff_max=600, max_retries=6,
-    time_limit=60, soft_time_limit=45,
-)
-def subscriber_email_send(subscriber_id: int, kind: str) -> None:
+logger = logging.getLogger(__name__)
+
+# An ESP outage or a 429 that lasts is transient, and so is a Redis that cannot be
+# reached (the ESP's shared limits live there: mail/esp.py): retried with backoff,
+# Celery's own (30 s doubling to 600 s, full jitter). The ESP refusing this message
+# (an invalid or inactive address, any other 4xx) is not: trying again would be
+# refused again, so it is logged and the task ends. The email window was claimed
+# when the task was queued, so a retry sends no second email.
+RETRY_BACKOFF_SECONDS = 30
+RETRY_BACKOFF_MAX_SECONDS = 600
+
+
+@shared_task(bind=True, max_retries=6, time_limit=60, soft_time_limit=45)
+def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
     from .services import subscriber_journey_email_send
 
-    subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)
+    try:
+        subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)
+    except (AnymailError, RedisError) as exc:
+        if not send_error_is_transient(exc):
+            logger.error("%s email to subscriber %s refused by the ESP, not retried: %s",
+                         kind, subscriber_id, error_describe(exc))
+            return
+        countdown = get_exponential_backoff_interval(
+            factor=RETRY_BACKOFF_SECONDS, retries=self.request.retries,
+            maximum=RETRY_BACKOFF_MAX_SECONDS, full_jitter=True,
+        )
+        raise self.retry(exc=exc, countdown=countdown) from exc

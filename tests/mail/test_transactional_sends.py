@@ -77,3 +77,29 @@ def test_the_confirmation_task_retries_when_the_shared_limits_cannot_be_read(db,
         with pytest.raises(Retry):
             subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
     assert postmark.total_accepted() == 0
+
+
+def test_the_confirmation_task_does_not_retry_an_address_the_esp_refuses(db, postmark, caplog):
+    """A 4xx other than 429 (an invalid or inactive address) would be refused again:
+    one call, a logged reason, no retries for the next hour."""
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING, email="refused@example.com")
+    postmark.fail_next(("status", 422))
+    result = subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    assert result.successful()
+    assert postmark.received["refused@example.com"] == 1
+    assert postmark.total_accepted() == 0
+    assert "confirm email to subscriber" in caplog.text and "not retried" in caplog.text
+
+
+def test_the_confirmation_task_retries_an_esp_outage_with_backoff(db, postmark):
+    from celery.exceptions import Retry
+
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING, email="later@example.com")
+    postmark.fail_next(("status", 503))
+    with pytest.raises(Retry) as retry:
+        subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    # The first of Celery's backoff steps (30 s, full jitter), not a hot loop.
+    assert 0 <= retry.value.when <= 30
+    assert postmark.total_accepted() == 0
+    subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)  # the retry
+    assert postmark.accepted["later@example.com"] == 1
