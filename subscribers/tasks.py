@@ -29,7 +29,7 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
 
     try:
         subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)
-    except (AnymailError, RedisError) as exc:
+    except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
         if not send_error_is_transient(exc):
             logger.error("%s email to subscriber %s refused by the ESP, not retried: %s",
                          kind, subscriber_id, error_describe(exc))
