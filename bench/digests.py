@@ -41,7 +41,7 @@ from django.conf import settings
 from .data import DEFAULT_PAPERS, PROJECT_DIR, SAMPLE_FILE
 from .esp import ESP_DEFAULT_SUBSCRIBERS, esp_runs
 from .phases import BENCH_EMAIL_BACKEND, child_main
-from .report import esp_plot, machine_describe, report_plot, report_table
+from .report import costs_describe, esp_plot, machine_describe, report_plot, report_table
 from .workers import celery_run
 
 DNL_RUNNER = PROJECT_DIR / "bench" / "dnl.py"
@@ -179,6 +179,7 @@ class Bench:
                 self.write(f"  {row['sent']:,} sent, {row['skipped']:,} skipped, "
                            f"{row['digests_per_second']:,.0f} digests/s, peak {row['peak_rss_mb']:.0f} MB, "
                            f"garbage collector {row.get('gc_seconds', 0):.1f} s")
+                self.write(f"  per digest: {costs_describe(row)}")
                 if not opts.skip_django_newsletter and (opts.dnl_max is None or n <= opts.dnl_max):
                     self.write(f"N = {n:,}: django-newsletter…")
                     self.results["sizes"][n]["django_newsletter"] = self.dnl_run(n)

@@ -126,6 +126,36 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _costs_counter() -> Callable[[], dict]:
+    """What this process and the Redis server spend from now until the returned
+    function is called: CPU in user code and in the kernel, voluntary and involuntary
+    context switches (getrusage; the first are waits: a socket read, a lock, a
+    thread's sleep), and the Redis server's CPU (INFO cpu). Wall time moves by 25-40 %
+    between runs of the same code on a shared machine; these move far less, and say
+    where the time goes (docs/benchmarks.md, "Where the gap is")."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def redis_cpu() -> float:
+        info = client.info("cpu")
+        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+    before, redis_before = resource.getrusage(resource.RUSAGE_SELF), redis_cpu()
+
+    def stop() -> dict:
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return {
+            "user_seconds": after.ru_utime - before.ru_utime,
+            "system_seconds": after.ru_stime - before.ru_stime,
+            "voluntary_switches": after.ru_nvcsw - before.ru_nvcsw,
+            "involuntary_switches": after.ru_nivcsw - before.ru_nivcsw,
+            "redis_seconds": redis_cpu() - redis_before,
+        }
+
+    return stop
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -223,6 +253,7 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
 
     gc_tune()
     gc_time = _gc_timer()
+    costs = _costs_counter()
     for batch in chunked(delivery_ids):
         batch_started = time.perf_counter()
         counted = [0]
@@ -237,6 +268,7 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
             rate = done / (batch_ended - started)
             progress(f"  sent {done:,}/{total:,} ({rate:,.0f} digests/s)")
     wall = time.perf_counter() - started
+    spent = costs()
     if profiler is not None:
         profiler.stop()
         profile.parent.mkdir(parents=True, exist_ok=True)
@@ -265,6 +297,8 @@ def bench_send(*, progress: Callable[[str], None] = print, profile: Path | None 
         "batches": len(queries),
         "peak_rss_mb": peak_rss_mb(),
         "gc_seconds": gc_time(),
+        # Per digest sent, over the batches (not the dispatch): bench/report.py.
+        **{f"{name}_per_digest": value / max(sent, 1) for name, value in spent.items()},
     }
     result.update(render_floor_ms())
     return result

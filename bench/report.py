@@ -29,6 +29,18 @@ def machine_describe() -> str:
     return f"{cores} cores, {memory}, Python {sys.version.split()[0]}"
 
 
+def costs_describe(row: dict) -> str:
+    """Counted costs per digest: of a send phase (bench/phases.py, _costs_counter)
+    or of the Celery workers (bench/workers.py, process_costs)."""
+    text = (f"worker CPU {1000 * row['user_seconds_per_digest']:.2f} ms user + "
+            f"{1000 * row['system_seconds_per_digest']:.2f} ms system, "
+            f"{row['voluntary_switches_per_digest']:.1f} voluntary / "
+            f"{row['involuntary_switches_per_digest']:.1f} involuntary context switches")
+    if "redis_seconds_per_digest" in row:
+        text += f", Redis server CPU {1000 * row['redis_seconds_per_digest']:.2f} ms"
+    return text
+
+
 def report_table(results: dict) -> str:
     """The Markdown table printed and written to var/bench/results.md."""
     lines = [
@@ -52,6 +64,11 @@ def report_table(results: dict) -> str:
             f"| {path['wall_seconds']:.1f} | {path['floor_ms']:.2f} "
             f"| {path['ms_mean'] / path['floor_ms']:.2f}× | {dnl_ms} | {ratio_dnl} |"
         )
+    counted = [(n, row["path"]) for n, row in sorted(results["sizes"].items(), key=lambda kv: int(kv[0]))
+               if "user_seconds_per_digest" in row["path"]]
+    if counted:
+        lines += ["", "Counted per digest, which the machine's noise moves far less than the times above:"]
+        lines += [f"- N = {int(n):,}: {costs_describe(path)}" for n, path in counted]
     celery = results.get("celery")
     if celery:
         lines += [
@@ -61,6 +78,8 @@ def report_table(results: dict) -> str:
              f"({celery['digests_per_second']:,.0f} digests/s; dispatch {celery['dispatch_seconds']:.1f} s); "
              f"worker peak RSS {celery['worker_peak_rss_mb']:.0f} MB."),
         ]
+        if "user_seconds_per_digest" in celery:
+            lines += ["", f"Counted per digest, the Celery workers together: {costs_describe(celery)}."]
     esp = results.get("esp")
     if esp:
         lines += ["", esp_table(esp)]

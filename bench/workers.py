@@ -6,6 +6,7 @@ the last ledger row, with the workers' peak memory read from /proc."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .data import PROJECT_DIR
+from .report import costs_describe
 
 if TYPE_CHECKING:
     from .digests import Bench, BenchDatabase
@@ -67,6 +69,7 @@ def celery_run(bench: Bench, db: BenchDatabase, n: int, *, reset: bool = True,
         if any(w.poll() is not None for w in workers):
             raise RuntimeError(f"a Celery worker exited: see {log}")
         bench.write(f"  workers up (pids {', '.join(map(str, processes()))}); dispatching")
+        before = [process_costs(pid) for pid in processes()]
         args = [sys.executable, "-m", "bench.digests", "--phase", "celery", "--count", str(n)]
         child = subprocess.Popen(args, env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
         while child.poll() is None:
@@ -79,6 +82,10 @@ def celery_run(bench: Bench, db: BenchDatabase, n: int, *, reset: bool = True,
         row = json.loads(out.strip().splitlines()[-1])
         for pid in processes():
             peak["rss_mb"] = max(peak["rss_mb"], rss_mb(pid, "VmHWM"))
+        after = [process_costs(pid) for pid in processes()]
+        for key in before[0]:
+            spent = sum(a[key] for a in after) - sum(b[key] for b in before)
+            row[f"{key}_per_digest"] = spent / max(row["sent"], 1)
     finally:
         for worker in workers:
             worker.terminate()
@@ -93,6 +100,7 @@ def celery_run(bench: Bench, db: BenchDatabase, n: int, *, reset: bool = True,
     row["pool"] = pool
     bench.write(f"  celery: {row['sent']:,} sent in {row['wall_seconds']:.1f} s "
                 f"({row['digests_per_second']:,.0f} digests/s), worker peak {peak['rss_mb']:.0f} MB")
+    bench.write(f"  per digest, the workers together: {costs_describe(row)}")
     return row
 
 
@@ -108,6 +116,27 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def process_costs(pid: int) -> dict:
+    """What a process has spent so far, all its threads together: CPU in user code
+    and in the kernel (/proc/<pid>/stat), voluntary and involuntary context switches
+    (each thread's /proc/<pid>/task/<tid>/status). Zeros for a process gone."""
+    costs = dict.fromkeys(("user_seconds", "system_seconds", "voluntary_switches",
+                           "involuntary_switches"), 0.0)
+    ticks = os.sysconf("SC_CLK_TCK")
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        costs["user_seconds"], costs["system_seconds"] = int(fields[11]) / ticks, int(fields[12]) / ticks
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for line in (task / "status").read_text().splitlines():
+                name, _, value = line.partition(":")
+                if name in ("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches"):
+                    key = "voluntary_switches" if name.startswith("vol") else "involuntary_switches"
+                    costs[key] += int(value)
+    except OSError:
+        pass
+    return costs
 
 
 def rss_mb(pid: int, key: str = "VmRSS") -> float:

@@ -1,9 +1,11 @@
 """Calls to the ESP: many at once, within the limits the ESP sets.
 
 A provider call takes 50-300 ms, nearly all of it waiting. `esp_send` makes one
-call from a pool of ESP_SEND_THREADS threads per worker process (`esp_pool`), each
-with its own anymail connection kept open across batches (HTTP keep-alive), so a
-worker has many calls in flight while it goes on making digests. What the calls
+call from a pool of up to ESP_SEND_THREADS threads per worker process (`esp_pool`),
+each with its own anymail connection kept open across batches (HTTP keep-alive), so
+a worker has many calls in flight while it goes on making digests; a thread is woken
+only when the calls queued need one (`SendingPool`: with a provider that answers at
+once, one or two threads send everything). What the calls
 mean for the ledger (journal, outcomes) stays with the caller,
 newsletter/sending.py; a caller's own Redis entry for a message (`EspRecord`: the
 ledger's journal) is written in the same round trips as the call's slot, one
@@ -35,12 +37,14 @@ Settings: ESP_MAX_PER_SECOND (0 = no rate), ESP_MAX_IN_FLIGHT (0 = no cap)."""
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import redis
@@ -291,34 +295,162 @@ def esp_throttle_reset() -> None:
 
 # --- The sending threads ------------------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
+# A call that takes longer than this is the provider's time, not the interpreter's:
+# with a provider that answers at once, a sending thread's call takes 0.5-26 ms
+# (median ~5 ms: its waits for the interpreter lock while the batch makes digests),
+# and a real ESP answers in 50-300 ms.
+QUICK_CALL_SECONDS = 0.025
+# How much each finished call moves the pool's typical call time (an exponentially
+# weighted mean): a provider that turns slow is seen as such after about 3 calls.
+TYPICAL_CALL_WEIGHT = 0.3
+
+
+class SendingPool:
+    """A process's sending threads: up to `max_threads`, started as they are needed,
+    each taking queued calls one after another until the queue is empty; `submit`
+    returns a concurrent.futures.Future, as ThreadPoolExecutor's does.
+
+    What it does that ThreadPoolExecutor does not: it wakes a thread for a queued
+    call only when no thread awake will get to it soon. The executor's every put
+    woke an idle thread, so with a provider that answers at once each message cost
+    a thread's wake-up, its waits for the interpreter lock and its sleep: 24
+    voluntary context switches per digest with 32 threads against 4.6 with one, for
+    the same throughput, and five times the kernel time (docs/benchmarks.md, "Where
+    the gap is"). So the pool keeps the typical time of its calls:
+    - while calls are quick (under QUICK_CALL_SECONDS), a thread inside one will
+      take the next message in a moment, so another is woken only when every awake
+      thread's current call has lasted longer than that (the provider slowed down);
+    - while they are slow (a real ESP: 50-300 ms, nearly all of it waiting), every
+      queued message that no free thread will take wakes or starts one, up to
+      `max_threads`, so that many calls are in flight, as with the executor. The
+      pool starts this way, and a quick pool turns slow after a few slow calls
+      (TYPICAL_CALL_WEIGHT), waking threads for the queue as each of them ends.
+
+    The threads are daemons: at the interpreter's exit `esp_pool_shutdown` (atexit)
+    lets the calls queued and in flight finish first, as the executor's exit hook did."""
+
+    def __init__(self, max_threads: int, name: str = "esp-send") -> None:
+        self.max_threads = max(1, max_threads)
+        self.name = name
+        self._condition = threading.Condition(threading.Lock())
+        self._queue: deque[tuple[Future, Callable, tuple]] = deque()
+        self._threads: list[threading.Thread] = []
+        # When each thread's current call started (0: between calls or asleep).
+        self._started: list[float] = []
+        self._sleeping = 0  # threads waiting for a call and not yet told to wake
+        self._typical: float | None = None  # seconds; None until a call has ended
+        self._closed = False
+
+    @property
+    def threads(self) -> int:
+        return len(self._threads)
+
+    def submit(self, fn: Callable, /, *args) -> Future:
+        future: Future = Future()
+        with self._condition:
+            if self._closed:
+                raise RuntimeError("the sending pool is shut down")
+            self._queue.append((future, fn, args))
+            self._wake_if_needed()
+        return future
+
+    def _quick(self) -> bool:
+        return self._typical is not None and self._typical < QUICK_CALL_SECONDS
+
+    def _wake_if_needed(self) -> None:
+        """Under the condition's lock: wake (or start) the threads the queued calls
+        need, if any."""
+        awake = len(self._threads) - self._sleeping
+        calling = [started for started in self._started if started]
+        free = awake - len(calling)  # awake between calls, or woken and on their way
+        if self._quick():
+            now = time.monotonic()
+            coming = free or any(now - started < QUICK_CALL_SECONDS for started in calling)
+            wanted = 0 if coming or not self._queue else 1
+        else:
+            wanted = len(self._queue) - free
+        for _ in range(wanted):
+            if self._sleeping:
+                self._sleeping -= 1  # counted awake from now: the next look knows it is coming
+                self._condition.notify()
+            elif len(self._threads) < self.max_threads:
+                index = len(self._threads)
+                self._started.append(0.0)
+                thread = threading.Thread(target=self._work, args=(index,), name=f"{self.name}_{index}",
+                                          daemon=True)
+                self._threads.append(thread)
+                thread.start()
+            else:
+                return
+
+    def _work(self, index: int) -> None:
+        while True:
+            with self._condition:
+                while not self._queue:
+                    if self._closed:
+                        return
+                    self._sleeping += 1  # uncounted by whoever wakes it
+                    self._condition.wait()
+                future, fn, args = self._queue.popleft()
+                if not future.set_running_or_notify_cancel():
+                    continue
+                self._started[index] = started = time.monotonic()
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - the caller reads it from the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+            del future, fn, args
+            with self._condition:
+                seconds = time.monotonic() - started
+                self._started[index] = 0.0
+                self._typical = seconds if self._typical is None else (
+                    self._typical + TYPICAL_CALL_WEIGHT * (seconds - self._typical))
+                self._wake_if_needed()
+
+    def shutdown(self) -> None:
+        """Start no calls but those queued; return once they are done."""
+        with self._condition:
+            self._closed = True
+            self._sleeping = 0
+            self._condition.notify_all()
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+
+_pool: SendingPool | None = None
 _pool_lock = threading.Lock()
 _local = threading.local()
 
 
-def esp_pool() -> ThreadPoolExecutor:
+def esp_pool() -> SendingPool:
     """This process's sending threads (made on first use, so a forked Celery child
     makes its own)."""
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(
-                max_workers=max(1, int(settings.ESP_SEND_THREADS)), thread_name_prefix="esp-send"
-            )
+            _pool = SendingPool(int(settings.ESP_SEND_THREADS))
         return _pool
 
 
 def esp_pool_shutdown() -> None:
-    """Stop this process's sending threads once their calls in flight are done. The
-    threads end, and with them what each kept: its anymail connection and, with a
-    backend that writes to the database (the development outbox), its database
-    connection. The next esp_pool() makes new ones. The test session calls it before
-    it drops the test database, which the outbox's threads otherwise hold open."""
+    """Stop this process's sending threads once their calls queued and in flight are
+    done. The threads end, and with them what each kept: its anymail connection and,
+    with a backend that writes to the database (the development outbox), its
+    database connection. The next esp_pool() makes new ones. Called at the
+    interpreter's exit, and by the test session before it drops the test database,
+    which the outbox's threads otherwise hold open."""
     global _pool
     with _pool_lock:
         pool, _pool = _pool, None
     if pool is not None:
-        pool.shutdown(wait=True)
+        pool.shutdown()
+
+
+atexit.register(esp_pool_shutdown)
 
 
 def _thread_connection():

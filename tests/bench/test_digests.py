@@ -55,6 +55,11 @@ def test_bench_digests_prints_the_table_and_cleans_up(tmp_path):
     path = results["sizes"]["20"]["path"]
     assert path["sent"] == sent and path["queries_per_batch_min"] == path["queries_per_batch_max"]
     assert path["not_sent"] == 0
+    # Counted, not timed: the CPU and context switches per digest, this process's and
+    # the Redis server's, printed and kept.
+    assert "Counted per digest" in printed and "context switches" in printed
+    assert 0 < path["user_seconds_per_digest"] < 1 and path["system_seconds_per_digest"] >= 0
+    assert path["voluntary_switches_per_digest"] >= 0 and path["redis_seconds_per_digest"] >= 0
     written = (tmp_path / "results.md").read_text().splitlines()
     assert sum(line.startswith("| 20 |") for line in written) == 1  # one row per size
     try:

@@ -195,3 +195,98 @@ def test_without_an_in_flight_cap_the_release_still_writes_the_record(limits):
     assert 0 < client.ttl(record.key) <= 60
     esp.esp_slot_release(esp.esp_slot_take())  # nothing to give back, nothing written
     client.delete(record.key)
+
+
+# --- The sending threads ------------------------------------------------------------
+
+
+class _Calls:
+    """Provider calls for the pool: each notes the thread that made it and how many
+    were in flight at once; `seconds` is the provider's answer time."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = self.most_in_flight = 0
+        self.threads: Counter[str] = Counter()
+
+    def call(self, seconds: float, result: int) -> int:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            self.threads[threading.current_thread().name] += 1
+        time.sleep(seconds)
+        with self.lock:
+            self.in_flight -= 1
+        return result
+
+    def reset(self) -> None:
+        self.most_in_flight, self.threads = 0, Counter()
+
+
+@pytest.fixture
+def pool():
+    pool = esp.SendingPool(8)
+    yield pool
+    pool.shutdown()
+
+
+def _all_results(futures) -> list:
+    return [future.result(timeout=10) for future in futures]
+
+
+def test_a_slow_provider_gets_a_thread_per_message_up_to_the_pools_size(pool):
+    calls = _Calls()
+    futures = [pool.submit(calls.call, 0.2, n) for n in range(16)]
+    assert _all_results(futures) == list(range(16))
+    assert calls.most_in_flight == 8  # every thread in a call at once, none more
+    assert pool.threads == 8
+
+
+def test_quick_calls_stay_on_the_thread_awake_instead_of_waking_the_others(pool):
+    """With a provider that answers at once, each message waking one of the idle
+    threads cost ~20 context switches per digest for nothing (docs/benchmarks.md)."""
+    calls = _Calls()
+    _all_results([pool.submit(calls.call, 0.05, n) for n in range(8)])  # 8 threads started
+    for n in range(10):  # the provider turns quick
+        pool.submit(calls.call, 0, n).result(timeout=10)
+    calls.reset()
+    futures = [pool.submit(calls.call, 0, n) for n in range(300)]
+    assert _all_results(futures) == list(range(300))
+    made = calls.threads.most_common(1)[0][1]
+    # All of them on one thread but for a stall of the machine; ThreadPoolExecutor
+    # spread them over its 8 idle threads.
+    assert made >= 270, calls.threads
+    assert len(calls.threads) <= 3, calls.threads
+
+
+def test_a_quick_provider_that_turns_slow_gets_its_threads_back(pool):
+    calls = _Calls()
+    _all_results([pool.submit(calls.call, 0, n) for n in range(20)])
+    calls.reset()
+    started = time.monotonic()
+    futures = [pool.submit(calls.call, 0.2, n) for n in range(24)]
+    assert _all_results(futures) == list(range(24))
+    # The first slow call is seen as such when it ends; then the queue gets every
+    # thread: 8 in flight at once, 24 calls in about 4 rounds, not 24.
+    assert calls.most_in_flight == 8
+    assert time.monotonic() - started < 2.4
+
+
+def test_a_failed_call_reaches_its_caller_and_the_pool_goes_on(pool):
+    def refuse():
+        raise ValueError("refused")
+
+    failed = pool.submit(refuse)
+    with pytest.raises(ValueError, match="refused"):
+        failed.result(timeout=10)
+    assert pool.submit(lambda: "sent").result(timeout=10) == "sent"
+
+
+def test_shutdown_lets_the_queued_calls_finish_and_refuses_new_ones(pool):
+    calls = _Calls()
+    futures = [pool.submit(calls.call, 0.05, n) for n in range(20)]
+    pool.shutdown()
+    assert all(future.done() for future in futures)
+    assert [future.result() for future in futures] == list(range(20))
+    with pytest.raises(RuntimeError, match="shut down"):
+        pool.submit(calls.call, 0, 0)

@@ -190,10 +190,7 @@ def test_batches_are_queued_only_after_commit(edition, django_capture_on_commit_
 @pytest.fixture
 def one_sending_thread(monkeypatch):
     """The process's sending pool with one thread: calls in the batch's order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-
-    pool = ThreadPoolExecutor(max_workers=1)
+    pool = esp.SendingPool(1)
     monkeypatch.setattr(esp, "_pool", pool)
     yield pool
     pool.shutdown()
