@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import weakref
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -94,16 +97,36 @@ def _email_task_queue(*, subscriber_id: int, kind: str) -> None:
         raise JourneyEmailNotQueued(kind) from exc
 
 
+@dataclass(eq=False)
+class _JourneyClaims:
+    """The journey emails claimed at one moment in one transaction and not queued yet
+    (an import, a resend to many): by subscriber id, the window each claim took."""
+
+    now: dt.datetime
+    unqueued: dict[int, dt.datetime | None] = field(default_factory=dict)
+
+    def give_back(self) -> None:
+        for subscriber_id, previous in self.unqueued.items():
+            Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=self.now).update(
+                confirmation_sent_at=previous
+            )
+
+
+# This thread's claims, by (database alias, moment); an entry goes with the last
+# commit hook holding it (run, or dropped by a rollback).
+_journey_claims = threading.local()
+
+
 def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
     matches the row, so at most one email per address per window goes out. After
     commit the email is queued; if the queue cannot take it, JourneyEmailNotQueued
-    is raised and the claims are given back, so that trying again in a moment sends
-    the email instead of waiting out the window: this row's (its previous value), and
-    those of the other rows claimed with it at `now` (an import, a resend to many:
-    the emails after a failed one are never queued, as Django drops the commit
-    hooks after one that raises)."""
+    is raised and the claims of the emails not queued are given back (this one's,
+    and those of the others claimed at `now` in the transaction whose hooks Django
+    drops after one that raises), so that trying again in a moment sends them
+    instead of waiting out the window. The emails queued before it keep theirs:
+    trying again sends them nothing twice."""
     window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
     previous = subscriber.confirmation_sent_at
     claimed = Subscriber.objects.filter(
@@ -112,17 +135,23 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     ).update(confirmation_sent_at=now)
     if not claimed:
         return
+    by_moment = getattr(_journey_claims, "by_moment", None)
+    if by_moment is None:
+        by_moment = _journey_claims.by_moment = weakref.WeakValueDictionary()
+    key = (transaction.get_connection().alias, now)
+    claims = by_moment.get(key)
+    if claims is None:
+        claims = by_moment[key] = _JourneyClaims(now)
     subscriber_id = subscriber.pk
+    claims.unqueued[subscriber_id] = previous
 
     def queue() -> None:
         try:
             _email_task_queue(subscriber_id=subscriber_id, kind=kind)
         except JourneyEmailNotQueued:
-            Subscriber.objects.filter(pk=subscriber_id, confirmation_sent_at=now).update(
-                confirmation_sent_at=previous
-            )
-            Subscriber.objects.filter(confirmation_sent_at=now).update(confirmation_sent_at=None)
+            claims.give_back()
             raise
+        claims.unqueued.pop(subscriber_id, None)
 
     transaction.on_commit(queue)
 

@@ -1,5 +1,6 @@
 import gc
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.conf import settings
@@ -123,14 +124,14 @@ def editor_client(client, db):
 REDIS_NOWHERE = "redis://127.0.0.1:9/0"
 
 
-@pytest.fixture
-def broker_away():
-    """Tasks go through the real broker connection (not eagerly), to a Redis that is
-    not there. Yields `back()`: the broker is back (eager, as in every other test),
-    which the fixture's end also does."""
+@contextmanager
+def _tasks_through_broker(url: str):
+    """Tasks go through the real broker connection (not eagerly) to `url`. Yields
+    `back()`: tasks run eagerly again on the usual broker, as in every other test,
+    which the end of the block also does."""
     from config.celery import app
 
-    eager, url = app.conf.task_always_eager, app.conf.broker_url
+    eager, usual = app.conf.task_always_eager, app.conf.broker_url
 
     def connect(now_eager: bool, now_url: str) -> None:
         app.conf.task_always_eager, app.conf.broker_url = now_eager, now_url
@@ -139,11 +140,37 @@ def broker_away():
         app.amqp._producer_pool = None
 
     def back() -> None:
-        connect(eager, url)
+        connect(eager, usual)
 
-    connect(False, REDIS_NOWHERE)
-    yield back
-    back()
+    connect(False, url)
+    try:
+        yield back
+    finally:
+        back()
+
+
+@pytest.fixture
+def broker_away():
+    """Tasks go through the real broker connection to a Redis that is not there.
+    Yields `back()`: the broker is back."""
+    with _tasks_through_broker(REDIS_NOWHERE) as back:
+        yield back
+
+
+@pytest.fixture
+def broker_own(tmp_path):
+    """Tasks go through the real broker connection to a Redis server of the test's
+    own (tests/own_redis.py), which the test may stop: an outage in the middle of
+    queueing. Yields (server, back)."""
+    from tests.own_redis import OwnRedis
+
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        with _tasks_through_broker(server.url) as back:
+            yield server, back
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

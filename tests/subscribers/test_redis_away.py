@@ -109,3 +109,42 @@ def test_an_import_while_the_queue_is_away_keeps_the_rows_and_says_the_emails_wa
     assert shown.startswith("Import done, but the confirmation emails could not be queued")
     imported = Subscriber.objects.filter(email__in=["a@example.com", "b@example.com"])
     assert [(s.status, s.confirmation_sent_at) for s in imported] == [(Subscriber.Status.PENDING, None)] * 2
+
+
+def test_a_resend_the_queue_drops_midway_gives_back_only_the_emails_not_queued(editor_client, broker_own):
+    """The broker stops after taking two of four confirmation emails (a real Redis
+    server killed): the editor is told; the two readers whose emails were queued
+    keep their window, so the editor's next try sends only the other two, and
+    nobody gets the email twice."""
+    from celery.signals import after_task_publish
+    from django.urls import reverse
+
+    from subscribers.admin import QUEUE_AWAY_ADMIN_MESSAGE
+
+    server, back = broker_own
+    pending = [SubscriberFactory(status=Subscriber.Status.PENDING) for _ in range(4)]
+    queued_ids = []
+
+    def stop_after_two(sender=None, headers=None, **kwargs):
+        queued_ids.append(headers["argsrepr"])
+        if len(queued_ids) == 2:
+            server.stop()
+
+    after_task_publish.connect(stop_after_two, weak=False)
+    try:
+        changelist = reverse("admin:subscribers_subscriber_changelist")
+        resend = {"action": "confirmation_resend", "_selected_action": [p.pk for p in pending]}
+        response = editor_client.post(changelist, resend, follow=True)
+    finally:
+        after_task_publish.disconnect(stop_after_two)
+    assert _messages(response) == [QUEUE_AWAY_ADMIN_MESSAGE]
+    assert len(queued_ids) == 2
+    windows = dict(Subscriber.objects.values_list("pk", "confirmation_sent_at"))
+    taken = {pk for pk, sent_at in windows.items() if sent_at is not None}
+    assert len(taken) == 2  # the two queued keep their window, the other two are free
+    assert all(str(pk) in "".join(queued_ids) for pk in taken)
+
+    back()
+    editor_client.post(changelist, resend, follow=True)
+    resent = sorted(m.to[0] for m in mail.outbox)
+    assert resent == sorted(p.email for p in pending if p.pk not in taken)
