@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 import uuid
@@ -450,7 +451,16 @@ def esp_pool_shutdown() -> None:
         pool.shutdown()
 
 
+def _pool_forget_in_child() -> None:
+    """In a forked child: the parent's sending threads are not there, so its pool
+    (and a lock a parent's thread might have held) is dropped, not waited on; the
+    child's first esp_pool() makes its own."""
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
 atexit.register(esp_pool_shutdown)
+os.register_at_fork(after_in_child=_pool_forget_in_child)
 
 
 def _thread_connection():

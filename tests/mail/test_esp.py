@@ -290,3 +290,23 @@ def test_shutdown_lets_the_queued_calls_finish_and_refuses_new_ones(pool):
     assert [future.result() for future in futures] == list(range(20))
     with pytest.raises(RuntimeError, match="shut down"):
         pool.submit(calls.call, 0, 0)
+
+
+def test_a_forked_child_sends_on_threads_of_its_own():
+    """A process forked after its parent sent (a Celery prefork child of a parent
+    that used the pool) must not queue its calls on the parent's threads, which the
+    child does not have: they would wait forever."""
+    import os
+
+    parent = esp.esp_pool()
+    assert parent.submit(lambda: "parent").result(timeout=10) == "parent"
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its call is made
+        code = 1
+        try:
+            code = 0 if esp.esp_pool().submit(lambda: "child").result(timeout=10) == "child" else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert esp.esp_pool() is parent  # the parent's pool is untouched
