@@ -325,7 +325,9 @@ class SendingPool:
       queued message that no free thread will take wakes or starts one, up to
       `max_threads`, so that many calls are in flight, as with the executor. The
       pool starts this way, and a quick pool turns slow after a few slow calls
-      (TYPICAL_CALL_WEIGHT), waking threads for the queue as each of them ends.
+      (TYPICAL_CALL_WEIGHT), waking threads for the queue as each of them ends. A
+      caller waiting for its calls nudges it meanwhile (`nudge`), so that a call
+      that hangs does not hold the messages behind it until it ends.
 
     The threads are daemons: at the interpreter's exit `esp_pool_shutdown` (atexit)
     lets the calls queued and in flight finish first, as the executor's exit hook did."""
@@ -355,8 +357,18 @@ class SendingPool:
             self._wake_if_needed()
         return future
 
-    def _quick(self) -> bool:
+    @property
+    def quick(self) -> bool:
+        """The provider answers quickly (its typical call is under QUICK_CALL_SECONDS)."""
         return self._typical is not None and self._typical < QUICK_CALL_SECONDS
+
+    def nudge(self) -> None:
+        """Look at the queue now: a caller waiting for its calls (the batch's end)
+        calls it every QUICK_CALL_SECONDS, since while calls are quick a thread is
+        woken only at a submit or at a call's end, and a call that turned slow holds
+        the messages queued behind it until one of those."""
+        with self._condition:
+            self._wake_if_needed()
 
     def _wake_if_needed(self) -> None:
         """Under the condition's lock: wake (or start) the threads the queued calls
@@ -364,7 +376,7 @@ class SendingPool:
         awake = len(self._threads) - self._sleeping
         calling = [started for started in self._started if started]
         free = awake - len(calling)  # awake between calls, or woken and on their way
-        if self._quick():
+        if self.quick:
             now = time.monotonic()
             coming = free or any(now - started < QUICK_CALL_SECONDS for started in calling)
             wanted = 0 if coming or not self._queue else 1

@@ -249,10 +249,17 @@ class BatchSender:
     def wait(self, lease: leases.BatchLease) -> None:
         """Until every call has come back, renewing the lease meanwhile; the rows of
         the last calls are marked sent as the last one is collected (_collect)."""
+        pool = esp.esp_pool()
         while self.in_flight:
             timeout = leases.HEARTBEAT_SECONDS / 3
+            if pool.quick:
+                # Looked at every QUICK_CALL_SECONDS while the batch waits: a quick
+                # provider's call that turned slow must not hold the messages queued
+                # behind it, now that no new digest's submit will (SendingPool.nudge).
+                timeout = esp.QUICK_CALL_SECONDS
             if self.unmarked:  # until the collected rows are due to be marked
-                timeout = max(0.0, self.unmarked_since + MARK_SENT_WITHIN - time.monotonic())
+                timeout = min(timeout, max(0.0, self.unmarked_since + MARK_SENT_WITHIN - time.monotonic()))
+            pool.nudge()
             self._collect(timeout=timeout)
             lease.beat()
 

@@ -310,3 +310,25 @@ def test_a_forked_child_sends_on_threads_of_its_own():
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert esp.esp_pool() is parent  # the parent's pool is untouched
+
+
+def test_a_nudge_frees_the_messages_queued_behind_a_quick_providers_call_that_turned_slow(pool):
+    """While calls are quick a thread is woken at a submit or at a call's end; a
+    batch waiting for its last calls nudges the pool (BatchSender.wait) so that one
+    call that hangs does not hold the messages behind it."""
+    calls = _Calls()
+    _all_results([pool.submit(calls.call, 0, n) for n in range(20)])
+    time.sleep(0.05)  # every thread back asleep
+    assert pool.quick
+    hanging = pool.submit(calls.call, 2.0, "slow")
+    behind = [pool.submit(calls.call, 0, n) for n in range(3)]
+    time.sleep(0.1)  # the hanging call is past QUICK_CALL_SECONDS now
+    assert not any(future.done() for future in behind)  # nobody was woken for them
+    pool.nudge()
+    assert _all_results_within(behind, 1.0) == [0, 1, 2]
+    assert not hanging.done()
+    assert hanging.result(timeout=10) == "slow"
+
+
+def _all_results_within(futures, seconds: float) -> list:
+    return [future.result(timeout=seconds) for future in futures]
