@@ -133,15 +133,9 @@ def _costs_counter() -> Callable[[], dict]:
     thread's sleep), and the Redis server's CPU (INFO cpu). Wall time moves by 25-40 %
     between runs of the same code on a shared machine; these move far less, and say
     where the time goes (docs/benchmarks.md, "Where the gap is")."""
-    import redis
+    from .workers import redis_cpu_seconds
 
-    client = redis.Redis.from_url(settings.REDIS_URL)
-
-    def redis_cpu() -> float:
-        info = client.info("cpu")
-        return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
-
-    before, redis_before = resource.getrusage(resource.RUSAGE_SELF), redis_cpu()
+    before, redis_before = resource.getrusage(resource.RUSAGE_SELF), redis_cpu_seconds()
 
     def stop() -> dict:
         after = resource.getrusage(resource.RUSAGE_SELF)
@@ -150,7 +144,7 @@ def _costs_counter() -> Callable[[], dict]:
             "system_seconds": after.ru_stime - before.ru_stime,
             "voluntary_switches": after.ru_nvcsw - before.ru_nvcsw,
             "involuntary_switches": after.ru_nivcsw - before.ru_nivcsw,
-            "redis_seconds": redis_cpu() - redis_before,
+            "redis_seconds": redis_cpu_seconds() - redis_before,
         }
 
     return stop

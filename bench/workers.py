@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 from .data import PROJECT_DIR
 from .report import costs_describe
 
@@ -70,6 +72,7 @@ def celery_run(bench: Bench, db: BenchDatabase, n: int, *, reset: bool = True,
             raise RuntimeError(f"a Celery worker exited: see {log}")
         bench.write(f"  workers up (pids {', '.join(map(str, processes()))}); dispatching")
         before = [process_costs(pid) for pid in processes()]
+        redis_before = redis_cpu_seconds()
         args = [sys.executable, "-m", "bench.digests", "--phase", "celery", "--count", str(n)]
         child = subprocess.Popen(args, env=env, cwd=PROJECT_DIR, stdout=subprocess.PIPE, text=True)
         while child.poll() is None:
@@ -86,6 +89,7 @@ def celery_run(bench: Bench, db: BenchDatabase, n: int, *, reset: bool = True,
         for key in before[0]:
             spent = sum(a[key] for a in after) - sum(b[key] for b in before)
             row[f"{key}_per_digest"] = spent / max(row["sent"], 1)
+        row["redis_seconds_per_digest"] = (redis_cpu_seconds() - redis_before) / max(row["sent"], 1)
     finally:
         for worker in workers:
             worker.terminate()
@@ -116,6 +120,15 @@ def children_of(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(entry.name))
     return sorted(found)
+
+
+def redis_cpu_seconds() -> float:
+    """The Redis server's CPU so far (INFO cpu): the broker's, the journal's and the
+    ESP limits' work."""
+    import redis
+
+    info = redis.Redis.from_url(settings.REDIS_URL).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def process_costs(pid: int) -> dict:

@@ -36,6 +36,12 @@ DEFAULT_SCHEDULES = {
         "newsletter.tasks.page_tag_debts_settle",
         {"every": 60},
     ),
+    # A reader who unsubscribed while Redis was away still gets the goodbye email
+    # (subscribers/models.py, OwedEmail).
+    "Send the emails owed since Redis was away (every minute)": (
+        "subscribers.tasks.owed_emails_send",
+        {"every": 60},
+    ),
 }
 
 

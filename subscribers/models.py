@@ -207,3 +207,21 @@ class BlockedDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+
+class OwedEmail(models.Model):
+    """A journey email the reader should still get although the task queue (Redis)
+    could not take it when it was due: the goodbye of an unsubscribe made while
+    Redis was away, which stands whether or not the email goes. Beat queues it once
+    Redis is back and deletes the row (subscribers/services.py, owed_emails_queue);
+    the task sends nothing if the reader's state no longer calls for it."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["subscriber", "kind"], name="owed_email_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for subscriber {self.subscriber_id}"

@@ -29,6 +29,7 @@ from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
     ConsentRecord,
+    OwedEmail,
     Subscriber,
     Suppression,
 )
@@ -363,12 +364,31 @@ def subscriber_unsubscribe(
             user_agent=user_agent, source=source, detail={"one_click": one_click},
         )
         if notify:
-            # A courtesy: the unsubscribe stands whether or not the queue takes it.
+            # The unsubscribe stands whether or not the queue takes the email; if it
+            # cannot, the email is owed and beat queues it once Redis is back.
             subscriber_id = subscriber.pk
-            transaction.on_commit(
-                lambda: _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE), robust=True
-            )
+
+            def goodbye() -> None:
+                try:
+                    _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE)
+                except JourneyEmailNotQueued:
+                    OwedEmail.objects.get_or_create(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE)
+
+            transaction.on_commit(goodbye, robust=True)
     return True
+
+
+def owed_emails_queue(*, limit: int = 500) -> int:
+    """Queue the journey emails owed since Redis was away (OwedEmail), oldest first,
+    each row deleted once its email is queued; stops at the first the queue cannot
+    take (JourneyEmailNotQueued), keeping it and the rest for the next run. Returns
+    how many were queued."""
+    queued = 0
+    for owed in OwedEmail.objects.order_by("created_at", "pk")[:limit]:
+        _email_task_queue(subscriber_id=owed.subscriber_id, kind=owed.kind)
+        owed.delete()
+        queued += 1
+    return queued
 
 
 def subscriber_resubscribe(

@@ -39,3 +39,12 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
             maximum=RETRY_BACKOFF_MAX_SECONDS, full_jitter=True,
         )
         raise self.retry(exc=exc, countdown=countdown) from exc
+
+
+@shared_task
+def owed_emails_send() -> int:
+    """Beat: the journey emails owed since Redis was away, queued now that it is back
+    (subscribers/models.py, OwedEmail)."""
+    from .services import owed_emails_queue
+
+    return owed_emails_queue()

@@ -11,6 +11,7 @@ import re
 import pytest
 from django.core import mail
 
+from subscribers import services
 from subscribers.models import ConsentRecord, Subscriber
 from subscribers.tokens import subscriber_unsubscribe_url
 from subscribers.views import QUEUE_AWAY_MESSAGE
@@ -71,6 +72,34 @@ def test_unsubscribing_while_the_queue_is_away_still_unsubscribes(client, broker
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
     assert ConsentRecord.objects.filter(subscriber=reader, action=ConsentRecord.Action.UNSUBSCRIBE).exists()
+    assert not mail.outbox
+
+
+def test_the_goodbye_of_an_unsubscribe_made_while_the_queue_was_away_is_sent_once_it_is_back(
+        client, broker_away):
+    """The page says "unsubscribed" at once; the goodbye email the queue could not take
+    is owed, and beat's task sends it once Redis is back, once. A reader who came back
+    meanwhile gets no goodbye."""
+    from subscribers.models import OwedEmail
+    from subscribers.tasks import owed_emails_send
+
+    leaving, returning = SubscriberFactory(), SubscriberFactory()
+    for reader in (leaving, returning):
+        path = subscriber_unsubscribe_url(subscriber=reader).split("://", 1)[1].split("/", 1)[1]
+        assert client.post(f"/{path}", {"from_page": "1"}).status_code == 200
+    assert OwedEmail.objects.count() == 2
+    with pytest.raises(services.JourneyEmailNotQueued):  # beat's run while Redis is still away
+        owed_emails_send()
+    assert OwedEmail.objects.count() == 2 and not mail.outbox
+
+    returning.status = Subscriber.Status.ACTIVE  # resubscribed before the queue came back
+    returning.save()
+    broker_away()  # back
+    assert owed_emails_send() == 2
+    (goodbye,) = mail.outbox
+    assert goodbye.to == [leaving.email]
+    assert not OwedEmail.objects.exists()
+    assert owed_emails_send() == 0 and len(mail.outbox) == 1  # once
 
 
 def _messages(response) -> list[str]:
