@@ -223,6 +223,25 @@ def test_esp_answers_in_2_s_with_a_10_s_timeout(chaos, esp):
     assert not Delivery.objects.filter(error__contains="interrupted").exists()
 
 
+def test_a_quick_esp_that_turns_slow_mid_send_gets_the_threads_back(chaos, esp):
+    """The ESP answers at once, then takes 1 s a call from a random moment on. While
+    it is quick, a worker's sending pool keeps one thread awake (mail/esp.py,
+    SendingPool); once its calls are slow it wakes its threads again, so the rest go
+    out many at a time instead of one a second."""
+    now, readers, _ = _seed()
+    esp.latency = 0.0
+    chaos.requests_timeout = 10  # a slow answer, not a timeout (those are retried)
+    chaos.start_worker("worker")
+    started = time.monotonic()
+    chaos.dispatch(now)
+    fault_at = _wait_accepted(chaos, esp, chaos.fault_after(0.2, 0.5))
+    esp.latency, esp.max_in_transit = 1.0, 0
+    chaos.settle(due=_emails(readers))
+    # 500-800 calls of 1 s left: about a minute with the worker's 16 threads, not 10.
+    chaos.check(due=_emails(readers), started=started, fault_at=fault_at, served_within=240)
+    assert esp.max_in_transit >= 12, f"at most {esp.max_in_transit} calls at once after it turned slow"
+
+
 def test_esp_rejects_some_addresses_for_good(chaos, esp):
     now, readers, _ = _seed()
     rejected = chaos.random.sample(readers, 20)
