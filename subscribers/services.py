@@ -369,10 +369,13 @@ def subscriber_unsubscribe(
             subscriber_id = subscriber.pk
 
             def goodbye() -> None:
+                owed = OwedEmail.objects.filter(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE)
                 try:
                     _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE)
                 except JourneyEmailNotQueued:
                     OwedEmail.objects.get_or_create(subscriber_id=subscriber_id, kind=EMAIL_GOODBYE)
+                    return
+                owed.delete()  # one owed from an earlier unsubscribe is this same goodbye
 
             transaction.on_commit(goodbye, robust=True)
     return True

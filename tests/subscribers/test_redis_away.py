@@ -102,6 +102,23 @@ def test_the_goodbye_of_an_unsubscribe_made_while_the_queue_was_away_is_sent_onc
     assert owed_emails_send() == 0 and len(mail.outbox) == 1  # once
 
 
+def test_a_goodbye_owed_and_then_sent_by_a_later_unsubscribe_is_not_sent_again(client, broker_away):
+    from subscribers.models import OwedEmail
+    from subscribers.tasks import owed_emails_send
+
+    reader = SubscriberFactory()
+    path = subscriber_unsubscribe_url(subscriber=reader).split("://", 1)[1].split("/", 1)[1]
+    client.post(f"/{path}", {"from_page": "1"})
+    assert OwedEmail.objects.filter(subscriber=reader).exists()
+    reader.status = Subscriber.Status.ACTIVE  # came back, and leaves again once Redis is back
+    reader.save()
+    broker_away()  # back
+    client.post(f"/{path}", {"from_page": "1"})
+    (goodbye,) = mail.outbox
+    assert goodbye.to == [reader.email]
+    assert owed_emails_send() == 0 and len(mail.outbox) == 1
+
+
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
