@@ -256,10 +256,11 @@ class BatchSender:
                 # Looked at every QUICK_CALL_SECONDS while the batch waits: a quick
                 # provider's call that turned slow must not hold the messages queued
                 # behind it, now that no new digest's submit will (SendingPool.nudge).
+                # A slow pool needs none: it wakes threads at every submit and call end.
+                pool.nudge()
                 timeout = esp.QUICK_CALL_SECONDS
             if self.unmarked:  # until the collected rows are due to be marked
                 timeout = min(timeout, max(0.0, self.unmarked_since + MARK_SENT_WITHIN - time.monotonic()))
-            pool.nudge()
             self._collect(timeout=timeout)
             lease.beat()
 
