@@ -9,7 +9,9 @@ once, one or two threads send everything). What the calls
 mean for the ledger (journal, outcomes) stays with the caller,
 newsletter/sending.py; a caller's own Redis entry for a message (`EspRecord`: the
 ledger's journal) is written in the same round trips as the call's slot, one
-before the call and one after, instead of two more.
+before the call and one after, instead of two more; and a sending thread gives one
+call's slot back, with its record, in the same script as it takes the next call's
+(`_Release`): one Redis round trip a message while calls follow one another.
 
 The ESP's limits are shared by every worker: a rate (calls per second) and a cap
 on calls in flight, kept in Redis so two workers, or twenty, stay under them
@@ -46,7 +48,8 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 import redis
 import requests
@@ -90,7 +93,13 @@ IN_FLIGHT_POLL_SECONDS = 0.005
 # while that jitter is under 32 ms at 600/s, 19 ms at 50/s (29 ms with no tolerance).
 BURST_SHARE_OF_SPARE = 1 / 3
 
+# The take. KEYS: the rate, the in-flight set, the caller's record ('' for none) and,
+# when the thread's previous call is released with it (`_Release`), that call's
+# record ('' for none); ARGV[11..13]: the previous call's token ('' for none), its
+# record's `after` and TTL. The release goes first, whatever the take then decides.
 _TAKE = """
+if ARGV[11] and ARGV[11] ~= '' then redis.call('ZREM', KEYS[2], ARGV[11]) end
+if KEYS[4] and KEYS[4] ~= '' then redis.call('SET', KEYS[4], ARGV[12], 'EX', ARGV[13]) end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local max_rate = tonumber(ARGV[1])
@@ -98,6 +107,7 @@ local max_in_flight = tonumber(ARGV[2])
 local token, deadline = ARGV[3], tonumber(ARGV[4])
 local headroom, recovery, burst_share = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local record = KEYS[3]
+if record == '' then record = nil end
 if record and redis.call('GET', record) == ARGV[9] then return {'2', '0'} end
 if max_in_flight > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
@@ -215,16 +225,22 @@ def esp_slot_take(*, record: EspRecord | None = None) -> EspSlot:
     refuses it); the caller must call esp_slot_release(slot) after the call,
     whatever happened. A caller asks once; if refused while no other thread of the
     process waits, it waits in the process's queue (`_slot_queue`) and asks again
-    when told."""
+    when told. A sending thread's release of its previous call, if it holds one
+    (`_Release`), goes in the same script as the first ask."""
+    release, _local.release = getattr(_local, "release", None), None
     token = uuid.uuid4().hex
     if record is None and float(settings.ESP_MAX_PER_SECOND) <= 0 and int(settings.ESP_MAX_IN_FLIGHT) <= 0:
+        if release is not None:
+            _release_run(release)
         return EspSlot(token, 0.0)
     started = due = time.monotonic()
     if not _slot_queue.locked():
-        wait = _slot_ask(token, record)
+        wait = _slot_ask(token, record, release)
         if wait is None:
             return EspSlot(token, time.monotonic() - started)
         due += wait
+    elif release is not None:  # not held while this thread waits its turn
+        _release_run(release)
     with _slot_queue:
         while True:
             pause = due - time.monotonic()
@@ -236,17 +252,28 @@ def esp_slot_take(*, record: EspRecord | None = None) -> EspSlot:
             due = time.monotonic() + wait
 
 
-def _slot_ask(token: str, record: EspRecord | None) -> float | None:
-    """One look at the shared limits: None if the slot is granted (its instant has
-    come; `record` written), else how long to wait before asking again."""
+def _slot_ask(token: str, record: EspRecord | None, release: _Release | None = None) -> float | None:
+    """One look at the shared limits, after `release` (if any; done whatever the
+    answer): None if the slot is granted (its instant has come; `record` written),
+    else how long to wait before asking again."""
     _redis()
     keys = _keys()
     args = [float(settings.ESP_MAX_PER_SECOND), int(settings.ESP_MAX_IN_FLIGHT), token,
             SLOT_DEADLINE_SECONDS, RATE_HEADROOM, RECOVERY_SECONDS, BURST_SHARE_OF_SPARE]
-    if record is not None:
-        keys.append(record.key)
-        args += [record.before, record.refused, record.ttl]
-    granted, wait = _scripts["take"](keys=keys, args=args)
+    if record is not None or release is not None:
+        keys.append(record.key if record is not None else "")
+        args += [record.before, record.refused, record.ttl] if record is not None else ["", "", 0]
+    if release is not None:
+        keys.append(release.record_key)
+        args += [release.token, release.after, release.ttl]
+    try:
+        granted, wait = _scripts["take"](keys=keys, args=args)
+    except redis.RedisError:
+        if release is not None:
+            release.settle(written=False)
+        raise
+    if release is not None:
+        release.settle(written=True)
     wait = float(wait)
     if granted == b"2":
         raise EspRecordRefused(record.key)
@@ -255,25 +282,71 @@ def _slot_ask(token: str, record: EspRecord | None) -> float | None:
     return IN_FLIGHT_POLL_SECONDS if wait < 0 else wait
 
 
+@dataclass
+class _Release:
+    """A provider call's slot given back and, after a call the ESP took, its record's
+    `after` written. A sending thread holds its last one until it takes the slot of
+    its next call, and both go to Redis in one script (`_TAKE`): one round trip a
+    message instead of two (docs/benchmarks.md, "The release goes with the next
+    take"). A thread with no next call in its pool's queue writes it at once
+    (`_release_flush`), and the call's future completes only once it is written
+    (`SendingPool._work`), so a caller never sees a call done before its record."""
+
+    token: str  # '' with no in-flight cap
+    record_key: str  # '' with nothing to write
+    after: str
+    ttl: int
+    written: list[Callable[[], None]] = field(default_factory=list)  # run once settled
+
+    def settle(self, *, written: bool) -> None:
+        """Called once the release's script ran (or, inside its except block, failed)."""
+        if not written and self.record_key:
+            logger.exception("message sent, but its record %s could not be written (%s)",
+                             self.record_key, self.after)
+        for done in self.written:
+            done()
+
+
+def _release_run(release: _Release) -> None:
+    _redis()
+    keys, args = [_keys()[1]], [release.token]
+    if release.record_key:
+        keys.append(release.record_key)
+        args += [release.after, release.ttl]
+    try:
+        _scripts["release"](keys=keys, args=args)
+    except redis.RedisError:
+        release.settle(written=False)
+    else:
+        release.settle(written=True)
+
+
+def _release_flush() -> None:
+    """Write this thread's held release now (it has no next call to go with)."""
+    release, _local.release = getattr(_local, "release", None), None
+    if release is not None:
+        _release_run(release)
+
+
 def esp_slot_release(slot: EspSlot, *, record: EspRecord | None = None, message_id: str | None = None) -> None:
     """Give the slot back; with `message_id` (the ESP took the message), write
-    `record`'s `after` in the same round trip. Never raises: a slot not given back
-    frees itself at its deadline, and a record that cannot be written is logged
-    (the message went out all the same)."""
+    `record`'s `after` in the same round trip. On a sending thread of the pool it is
+    held and goes with the thread's next take (`_Release`). Never raises: a slot not
+    given back frees itself at its deadline, and a record that cannot be written is
+    logged (the message went out all the same)."""
     in_flight = int(settings.ESP_MAX_IN_FLIGHT) > 0
     write = record is not None and message_id is not None
     if not in_flight and not write:
         return
-    _redis()
-    keys, args = [_keys()[1]], [slot.token if in_flight else ""]
-    if write:
-        keys.append(record.key)
-        args += [f"{record.after}{message_id}", record.ttl]
-    try:
-        _scripts["release"](keys=keys, args=args)
-    except redis.RedisError:
-        if record is not None and message_id is not None:
-            logger.exception("message %s sent, but its record %s could not be written", message_id, record.key)
+    release = _Release(
+        token=slot.token if in_flight else "", record_key=record.key if write else "",
+        after=f"{record.after}{message_id}" if write else "", ttl=record.ttl if write else 0,
+    )
+    if getattr(_local, "folding", False):
+        _release_flush()  # one that no take went with (its thread's call took no slot)
+        _local.release = release
+        return
+    _release_run(release)
 
 
 def esp_slow_down() -> float:
@@ -397,30 +470,55 @@ class SendingPool:
                 return
 
     def _work(self, index: int) -> None:
-        while True:
-            with self._condition:
-                while not self._queue:
-                    if self._closed:
-                        return
-                    self._sleeping += 1  # uncounted by whoever wakes it
-                    self._condition.wait()
-                future, fn, args = self._queue.popleft()
-                if not future.set_running_or_notify_cancel():
+        # A call's release is held for the thread's next take (`_Release`), and
+        # written before the thread sleeps or ends.
+        _local.folding = True
+        try:
+            while True:
+                with self._condition:
+                    held = getattr(_local, "release", None) is not None
+                    if held and not self._queue:
+                        job = None
+                    else:
+                        while not self._queue:
+                            if self._closed:
+                                return
+                            self._sleeping += 1  # uncounted by whoever wakes it
+                            self._condition.wait()
+                        job = self._queue.popleft()
+                        if not job[0].set_running_or_notify_cancel():
+                            continue
+                        self._started[index] = started = time.monotonic()
+                if job is None:
+                    _release_flush()
                     continue
-                self._started[index] = started = time.monotonic()
-            try:
-                result = fn(*args)
-            except BaseException as exc:  # noqa: BLE001 - the caller reads it from the future
-                future.set_exception(exc)
-            else:
-                future.set_result(result)
-            del future, fn, args
-            with self._condition:
-                seconds = time.monotonic() - started
-                self._started[index] = 0.0
-                self._typical = seconds if self._typical is None else (
-                    self._typical + TYPICAL_CALL_WEIGHT * (seconds - self._typical))
-                self._wake_if_needed()
+                self._call(job)
+                del job
+                with self._condition:
+                    seconds = time.monotonic() - started
+                    self._started[index] = 0.0
+                    self._typical = seconds if self._typical is None else (
+                        self._typical + TYPICAL_CALL_WEIGHT * (seconds - self._typical))
+                    self._wake_if_needed()
+        finally:
+            _release_flush()
+            _local.folding = False
+
+    @staticmethod
+    def _call(job: tuple[Future, Callable, tuple]) -> None:
+        future, fn, args = job
+        before = getattr(_local, "release", None)
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - the caller reads it from the future
+            future.set_exception(exc)
+            return
+        release = getattr(_local, "release", None)
+        if release is not None and release is not before:
+            # Done for the caller once its record is written (with the next take).
+            release.written.append(partial(future.set_result, result))
+        else:
+            future.set_result(result)
 
     def shutdown(self) -> None:
         """Start no calls but those queued; return once they are done."""

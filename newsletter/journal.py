@@ -3,7 +3,8 @@ is recorded as it happens, "attempting" right before the provider call and
 "sent:<message id>" right after it, so a row a dead worker left in `sending` can
 be settled from what really happened. mail/esp.py writes both with the call's slot
 (`journal_record`: one Redis round trip before the call and one after, not two
-more); "attempting" is written only if the sweep has not revoked the entry, in
+more; on a sending thread the one after goes with its next call's, mail/esp.py
+`_Release`, and the call is not reported done until it is written); "attempting" is written only if the sweep has not revoked the entry, in
 the same atomic step. A batch that stops (rule 4) while a thread takes its slot
 may leave "attempting" on a row whose call was not made: the sweep re-sends such
 a row, as it would one with no entry."""

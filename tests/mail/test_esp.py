@@ -73,9 +73,9 @@ def test_calls_a_little_closer_than_the_rate_are_not_held_back(limits, monkeypat
     asks = Counter()
     ask = esp._slot_ask
 
-    def counted(token, record):
+    def counted(*args):
         asks["asks"] += 1
-        return ask(token, record)
+        return ask(*args)
 
     monkeypatch.setattr(esp, "_slot_ask", counted)
     slots = [esp.esp_slot_take() for _ in range(5)]
@@ -332,3 +332,58 @@ def test_a_nudge_frees_the_messages_queued_behind_a_quick_providers_call_that_tu
 
 def _all_results_within(futures, seconds: float) -> list:
     return [future.result(timeout=seconds) for future in futures]
+
+
+def test_a_sending_threads_release_goes_with_its_next_take_and_a_call_is_done_only_once_its_record_is(
+    settings, tmp_path, monkeypatch,
+):
+    """A thread sending messages one after another gives back each call's slot and
+    writes its "sent" record in the same script as the next call's slot: one Redis
+    script a message instead of two (docs/benchmarks.md). The caller still never
+    sees a call done before its record says sent, the last call included (its
+    release is written when the queue is empty)."""
+    from django.core.mail import EmailMessage
+
+    from tests.own_redis import OwnRedis
+
+    server = OwnRedis(tmp_path)  # exact command counts: nobody else uses it
+    server.start()
+    try:
+        settings.REDIS_URL = server.url
+        settings.ESP_MAX_PER_SECOND, settings.ESP_MAX_IN_FLIGHT = 0, 128
+        monkeypatch.setattr(esp, "_client", None)
+        monkeypatch.setattr(esp, "_scripts", {})
+        client = server.client()
+        pool = esp.SendingPool(1)
+        seen: dict[int, bytes | None] = {}
+
+        def send(n: int) -> str:
+            message = EmailMessage(f"Digest {n}", "papers", to=[f"reader{n}@example.com"])
+            record = esp.EspRecord(key=f"test:fold:{n}", before="attempting", refused="revoked", after="sent:",
+                                   ttl=60)
+            return esp.esp_send(message, record=record).message_id
+
+        def sends(numbers) -> list:
+            gate = threading.Event()
+            pool.submit(gate.wait, 10)  # the thread held until every message is queued
+            futures = []
+            for n in numbers:
+                future = pool.submit(send, n)
+                # Run by the thread that completes the future, the moment it does.
+                future.add_done_callback(lambda f, n=n: seen.__setitem__(n, client.get(f"test:fold:{n}")))
+                futures.append(future)
+            gate.set()
+            return _all_results(futures)
+
+        sends(range(3))  # the scripts loaded, the connection open
+        client.config_resetstat()
+        ids = sends(range(3, 43))
+        scripts = client.info("commandstats")["cmdstat_evalsha"]["calls"]
+        pool.shutdown()
+        # 40 takes, each with the previous call's release, and the last release alone;
+        # it was 80 (a take and a release a message).
+        assert scripts <= 42, scripts
+        assert all(seen[n] == f"sent:{id_}".encode() for n, id_ in zip(range(3, 43), ids)), seen
+        assert client.zcard("digest:esp:in-flight") == 0  # every slot given back
+    finally:
+        server.stop()
