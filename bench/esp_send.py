@@ -11,7 +11,10 @@ records are written under `bench:esp-send:` and deleted at the end).
 
 It prints the CPU (`time.process_time`) per message, then the same messages under
 cProfile split into the Redis calls (redis-py), anymail building its payload, and
-the rest.
+the rest; then the same messages queued at once on a sending pool of one thread
+(`mail.esp.SendingPool`, as a batch hands its digests over), with the Redis scripts
+a message takes (the server's command counts: nothing else should use that Redis
+server meanwhile), the process's CPU and the Redis server's CPU per message.
 
     REDIS_URL=redis://127.0.0.1:6379/9 python -m bench.esp_send [--messages 2000]
 """
@@ -23,6 +26,7 @@ import cProfile
 import os
 import pstats
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +67,41 @@ def _send(first: int, count: int) -> None:
         esp_send(message, record=_record(n))
 
 
+def _pool_send(first: int, count: int) -> None:
+    from mail.esp import SendingPool, esp_send
+
+    pool = SendingPool(1)
+    try:
+        messages = [_message(n) for n in range(first, first + count)]
+        gate = threading.Event()
+        pool.submit(gate.wait, 60)  # its thread held until every message is queued
+        futures = [pool.submit(lambda message, record: esp_send(message, record=record), message, _record(n))
+                   for n, message in enumerate(messages, first)]
+        gate.set()
+        for future in futures:
+            future.result(timeout=60)
+    finally:
+        pool.shutdown()
+
+
+def _pool_figures(client, *, first: int, messages: int) -> dict[str, float]:
+    """Scripts, CPU and the Redis server's CPU per message through a sending pool."""
+    def redis_cpu() -> float:
+        cpu = client.info("cpu")
+        return cpu["used_cpu_user"] + cpu["used_cpu_sys"]
+
+    def scripts() -> int:
+        return client.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
+
+    _pool_send(first, 20)  # its thread's connection opened
+    before = (scripts(), time.process_time(), redis_cpu())
+    _pool_send(first + 20, messages)
+    after = (scripts(), time.process_time(), redis_cpu())
+    return {"pool_scripts": (after[0] - before[0]) / messages,
+            "pool_cpu_us": (after[1] - before[1]) / messages * 1e6,
+            "pool_redis_us": (after[2] - before[2]) / messages * 1e6}
+
+
 def run(*, messages: int, write: Callable[[str], None] = print) -> dict[str, float]:
     import redis
     from django.conf import settings
@@ -94,7 +133,11 @@ def run(*, messages: int, write: Callable[[str], None] = print) -> dict[str, flo
         write(f"under cProfile ({total / messages * 1e6:.0f} us per message with its overhead):")
         for name, seconds in parts.items():
             write(f"  {seconds / total:5.0%}  {name}")
-        return {"cpu_us": cpu_us, **{name: seconds / total for name, seconds in parts.items()}}
+        pool = _pool_figures(client, first=100 + 2 * messages, messages=messages)
+        write(f"queued on a sending pool of one thread: {pool['pool_scripts']:.2f} Redis scripts per message "
+              f"(the release goes with the next take), {pool['pool_cpu_us']:.0f} us of CPU per message, "
+              f"Redis server {pool['pool_redis_us']:.0f} us")
+        return {"cpu_us": cpu_us, **{name: seconds / total for name, seconds in parts.items()}, **pool}
     finally:
         keys = list(client.scan_iter(f"{KEY_PREFIX}*", count=1000))
         if keys:
