@@ -387,3 +387,34 @@ def test_a_sending_threads_release_goes_with_its_next_take_and_a_call_is_done_on
         assert client.zcard("digest:esp:in-flight") == 0  # every slot given back
     finally:
         server.stop()
+
+
+def test_a_held_release_is_not_kept_waiting_for_the_next_slot_under_the_rate(limits):
+    """Under a rate, a sending thread's next slot may be minutes away; the release it
+    holds (the last call's "sent" record, which completes that call for the batch)
+    goes with the first ask, granted or not, never with the grant."""
+    from django.core.mail import EmailMessage
+
+    limits.ESP_MAX_PER_SECOND = 4  # a slot every ~260 ms (RATE_HEADROOM)
+    limits.ESP_MAX_IN_FLIGHT = 128
+    pool = esp.SendingPool(1)
+    ended: dict[int, float] = {}
+    done: dict[int, float] = {}
+
+    def send(n: int) -> int:
+        message = EmailMessage(f"Digest {n}", "papers", to=[f"reader{n}@example.com"])
+        esp.esp_send(message, record=esp.EspRecord(key=f"test:held:{n}", before="attempting", refused="revoked",
+                                                   after="sent:", ttl=60))
+        ended[n] = time.monotonic()
+        return n
+
+    try:
+        futures = [pool.submit(send, n) for n in range(4)]
+        for n, future in enumerate(futures):
+            future.add_done_callback(lambda f, n=n: done.__setitem__(n, time.monotonic()))
+        assert _all_results(futures) == [0, 1, 2, 3]
+    finally:
+        pool.shutdown()
+    assert ended[3] - ended[0] > 0.6  # the rate held the calls apart
+    # Each call was done for its caller right after it ended, not a slot later.
+    assert all(done[n] - ended[n] < 0.15 for n in range(4)), {n: done[n] - ended[n] for n in range(4)}
