@@ -48,7 +48,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import redis
@@ -296,15 +296,16 @@ class _Release:
     record_key: str  # '' with nothing to write
     after: str
     ttl: int
-    written: list[Callable[[], None]] = field(default_factory=list)  # run once settled
+    # The caller's call completed (its future's result set) once this is settled.
+    on_settled: Callable[[], None] | None = None
 
     def settle(self, *, written: bool) -> None:
         """Called once the release's script ran (or, inside its except block, failed)."""
         if not written and self.record_key:
             logger.exception("message sent, but its record %s could not be written (%s)",
                              self.record_key, self.after)
-        for done in self.written:
-            done()
+        if self.on_settled is not None:
+            self.on_settled()
 
 
 def _release_run(release: _Release) -> None:
@@ -516,7 +517,7 @@ class SendingPool:
         release = getattr(_local, "release", None)
         if release is not None and release is not before:
             # Done for the caller once its record is written (with the next take).
-            release.written.append(partial(future.set_result, result))
+            release.on_settled = partial(future.set_result, result)
         else:
             future.set_result(result)
 
