@@ -38,6 +38,7 @@ from .models import (
     Paper,
     PaperTopic,
     Topic,
+    keyword_lines,
 )
 from .page_cache import pages_changed
 from .ranking import ranking_data_load
@@ -146,7 +147,7 @@ def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None =
 
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
-    keyword_list = [line.strip() for line in keywords.splitlines() if line.strip()]
+    keyword_list = keyword_lines(keywords)
     papers = list(
         Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
         .only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding", "trending_date",

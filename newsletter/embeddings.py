@@ -104,10 +104,9 @@ def paper_text(paper: Paper) -> str:
 
 
 def topic_text(topic: Topic) -> str:
-    """A topic's definition as text: its name, description and keywords (without
-    the "title:" marker)."""
-    keywords = [k.split(":", 1)[1] if k.lower().startswith("title:") else k for k in topic.keyword_list]
-    return f"{topic.name}. {topic.description}\n{', '.join(keywords)}"
+    """A topic's definition as text: its name, description and defining keywords
+    (Topic.defining_terms: no markers, no "not:" phrases)."""
+    return f"{topic.name}. {topic.description}\n{', '.join(topic.defining_terms)}"
 
 
 def papers_embed(*, papers: Iterable[Paper], only_missing: bool = False) -> dict[int, np.ndarray]:

@@ -20,6 +20,30 @@ def paper_slug(title: str) -> str:
     return slugify(title)[:PAPER_SLUG_MAX_CHARS].strip("-") or "paper"
 
 
+# The grammar of Topic.keywords, one line each (newsletter/relevance.py matches it):
+# a term or phrase; "title:" before it, a term that counts only in titles; "not:"
+# before it, a phrase that is another field's term of art, whose words do not count
+# for this topic's other keywords ("not:post-training quantization" keeps
+# "post-training" from matching a compression paper).
+KEYWORD_TITLE_PREFIX = "title:"
+KEYWORD_NOT_PREFIX = "not:"
+
+
+def keyword_lines(text: str) -> list[str]:
+    """The non-blank lines of a keywords field, stripped."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def keyword_line_read(line: str) -> tuple[str, str]:
+    """(phrase, kind) of one keyword line: kind is "title" or "not" after its prefix,
+    else "any"."""
+    line = line.strip()
+    for prefix, kind in ((KEYWORD_TITLE_PREFIX, "title"), (KEYWORD_NOT_PREFIX, "not")):
+        if line.lower().startswith(prefix):
+            return line[len(prefix):].strip(), kind
+    return line, "any"
+
+
 class Topic(models.Model):
     """A subject readers subscribe to, defined by its name, description, optional
     keywords and its example papers: those editors marked, and for a default topic a
@@ -31,7 +55,9 @@ class Topic(models.Model):
     description = models.CharField(max_length=240, blank=True)
     keywords = models.TextField(
         blank=True,
-        help_text="One term or phrase per line. Prefix a line with 'title:' to match only titles.",
+        help_text="One term or phrase per line. Prefix a line with 'title:' to match only titles, "
+                  "or with 'not:' for another field's term that contains one of these words and must "
+                  "not count for this topic (e.g. 'not:post-training quantization').",
     )
     # An umbrella over other topics (relevance._broad_yield): its readers get the
     # papers about the field itself; one another topic explains better is that topic's.
@@ -67,7 +93,13 @@ class Topic(models.Model):
 
     @property
     def keyword_list(self) -> list[str]:
-        return [line.strip() for line in self.keywords.splitlines() if line.strip()]
+        return keyword_lines(self.keywords)
+
+    @property
+    def defining_terms(self) -> list[str]:
+        """The keywords that say what the topic is, without their markers: not the
+        "not:" phrases, which name other fields (embeddings.topic_text)."""
+        return [phrase for phrase, kind in map(keyword_line_read, self.keyword_list) if phrase and kind != "not"]
 
 
 class Paper(models.Model):

@@ -12,6 +12,9 @@ abstract or Hugging Face's AI keywords, where:
   "quantization" matches "quantized";
 - a hyphenated keyword ("fine-tuning") also matches the closed compound ("finetuning");
 - a line starting with "title:" only matches titles (help text of Topic.keywords);
+- a line starting with "not:" is another field's term of art that contains one of
+  the topic's words ("not:post-training quantization" for a "post-training"
+  keyword): being longer, it claims its words first, and they count for nothing;
 - a longer keyword claims its words first, so "diffusion model" is not counted a
   second time by "diffusion".
 
@@ -63,7 +66,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from . import embeddings
-from .models import Paper, PaperTopic, Topic
+from .models import Paper, PaperTopic, Topic, keyword_line_read
 from .page_cache import pages_changed
 
 # One passing mention in an abstract (0.26) is not enough; a keyword in the title
@@ -95,7 +98,6 @@ HYBRID_PASS = 2.0
 # title, one mentioned twice or two different ones; one passing mention is not.
 LEXICAL_PASS = 1.0
 
-TITLE_PREFIX = "title:"
 # Word tokens: letters and digits (any script), no underscore; punctuation splits.
 _TOKEN_RE = re.compile(r"[^\W_]+")
 # A snowball stemmer keeps the word being stemmed in the instance: one per thread
@@ -204,6 +206,7 @@ class _Keyword:
     variants: tuple[tuple[_Token, ...], ...]  # alternative token sequences
     title_only: bool
     order: int  # position in the editor's list, the final tie-break
+    excluded: bool = False  # a "not:" phrase: claims its words, counts nothing
 
     @property
     def length(self) -> int:
@@ -229,10 +232,7 @@ def _prefix_split(label: str) -> str | None:
 
 
 def _keyword_compile(line: str, order: int) -> _Keyword | None:
-    label = line.strip()
-    title_only = label.lower().startswith(TITLE_PREFIX)
-    if title_only:
-        label = label[len(TITLE_PREFIX):].strip()
+    label, kind = keyword_line_read(line)
     variants = [_keyword_tokens(label)]
     if "-" in label:
         # "fine-tuning" is also written "finetuning", "pre-training" "pretraining".
@@ -243,7 +243,8 @@ def _keyword_compile(line: str, order: int) -> _Keyword | None:
     variants = [v for i, v in enumerate(variants) if v and v not in variants[:i]]
     if not variants:
         return None
-    return _Keyword(label=label, variants=tuple(variants), title_only=title_only, order=order)
+    return _Keyword(label=label, variants=tuple(variants), title_only=kind == "title", order=order,
+                    excluded=kind == "not")
 
 
 class TopicMatcher:
@@ -251,7 +252,8 @@ class TopicMatcher:
 
     def __init__(self, keywords: Sequence[str]):
         compiled = [_keyword_compile(k, i) for i, k in enumerate(keywords) if k.strip()]
-        # Longest first, so a phrase claims its words before its parts do.
+        # Longest first, so a phrase claims its words before its parts do (a "not:"
+        # phrase too: before the shorter keyword it contains).
         self.keywords = sorted(
             (k for k in compiled if k is not None), key=lambda k: (-k.length, k.order)
         )
@@ -267,6 +269,10 @@ class TopicMatcher:
         evidence: dict[_Keyword, float] = {}
         for keyword in self.keywords:
             in_title = _occurrences(keyword, title_text, title_claimed)
+            if keyword.excluded:
+                for text, claimed in zip(abstract_texts, abstract_claimed):
+                    _occurrences(keyword, text, claimed)
+                continue
             weight = TITLE_WEIGHT if in_title else 0.0
             if not keyword.title_only:
                 mentions = sum(

@@ -106,6 +106,31 @@ def postmark(settings):
     fake.stop()
 
 
+# The data migrations that make and change the default topics, in order: replayed
+# by `default_topics` (each is idempotent, as a migration run twice must be).
+DEFAULT_TOPIC_MIGRATIONS = (
+    ("0008_default_topics_as_definitions", "topics_create"),
+    ("0011_topic_builtin_examples", "examples_apply"),
+    ("0012_topic_is_broad", "broad_apply"),
+    ("0016_topic_keywords_not_phrases", "phrases_add"),
+)
+
+
+@pytest.fixture
+def default_topics(db):
+    """{slug: Topic} of the default topics as the migrations leave them (made again
+    when a transactional test has flushed the migrated rows)."""
+    import importlib
+
+    from django.apps import apps as django_apps
+
+    from newsletter.models import Topic
+
+    for module, function in DEFAULT_TOPIC_MIGRATIONS:
+        getattr(importlib.import_module(f"newsletter.migrations.{module}"), function)(django_apps, None)
+    return {t.slug: t for t in Topic.objects.all()}
+
+
 @pytest.fixture
 def editor_client(client, db):
     """The test client logged in as a member of the "Editor" group (made again when

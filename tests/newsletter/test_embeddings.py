@@ -91,3 +91,13 @@ def test_a_papers_vector_reads_its_ai_summary_not_the_apis_keyword_list():
     other.refresh_from_db()
     assert paper.embedding is None  # made from the old text
     assert other.embedding is not None  # no AI keywords: its text did not change
+
+
+def test_a_topics_definition_text_leaves_out_the_phrases_it_is_not_about():
+    """A "not:" phrase names another field: in the topic's vector it would pull the
+    topic toward the papers it keeps out. Markers are not words of the definition."""
+    topic = Topic(name="Post-training recipes", description="Fine-tuning a pretrained model into an assistant.",
+                  keywords="post-training\ntitle:chat model\nnot:post-training quantization\n")
+    assert embeddings.topic_text(topic) == (
+        "Post-training recipes. Fine-tuning a pretrained model into an assistant.\npost-training, chat model"
+    )

@@ -292,19 +292,8 @@ TODAY_EFFICIENT = {
 
 
 @pytest.fixture
-def defaults(db):
-    import importlib
-
-    from django.apps import apps as django_apps
-
-    migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
-    migration.topics_create(django_apps, None)
-    examples = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
-    examples.examples_apply(django_apps, None)
-    importlib.import_module("newsletter.migrations.0012_topic_is_broad").broad_apply(django_apps, None)
-    from newsletter.models import Topic
-
-    return {t.slug: t for t in Topic.objects.all()}
+def defaults(default_topics):
+    return default_topics
 
 
 def _papers(day, texts, upvotes=10):

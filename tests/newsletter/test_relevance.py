@@ -74,6 +74,26 @@ def test_title_only_keywords_ignore_the_abstract():
     assert score(keywords, title="CodeBoost: Boosting Code LLMs") > RELEVANCE_THRESHOLD
 
 
+def test_a_not_phrase_keeps_its_words_from_counting_for_the_topic():
+    """"not:" names another field's term of art: "post-training quantization" is a
+    compression method, not a post-training recipe."""
+    keywords = ["post-training", "chat model", "not:post-training quantization"]
+    gptq = topic_match(
+        keywords=keywords, title="GPTQ: Accurate Post-Training Quantization for Generative Pre-trained Transformers",
+        abstract="One-shot post-training quantisation to 3 or 4 bits per weight, with negligible accuracy loss.",
+        ai_keywords=["post-training quantization"],
+    )
+    assert gptq.score == 0 and gptq.terms == ()
+    tulu = topic_match(keywords=keywords, title="Tulu 3: Pushing Frontiers in Open Language Model Post-Training",
+                       abstract=BLAND)
+    assert tulu.score >= RELEVANCE_THRESHOLD and tulu.terms == ("post-training",)
+    # Only the phrase's own words are claimed: the paper's other mention still counts.
+    both = topic_match(keywords=keywords, title="A Study",
+                       abstract="Unlike post-training quantization, our post-training recipe tunes a chat model.")
+    assert both.terms == ("post-training", "chat model")
+    assert both.score == score(["post-training", "chat model"], abstract="Our post-training recipe tunes a chat model.")
+
+
 def test_hf_ai_keywords_count_as_abstract_evidence():
     bland = score(["catastrophic forgetting"])
     assert bland == 0

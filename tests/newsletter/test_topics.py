@@ -12,26 +12,14 @@ from django.conf import settings
 from newsletter import embeddings
 from newsletter.evaluation import days_load
 from newsletter.ingest import papers_import_file, title_normalise
-from newsletter.models import Paper, PaperTopic, Topic
+from newsletter.models import Paper, PaperTopic
 from newsletter.relevance import RELEVANCE_THRESHOLD, TopicMatcher, papers_score, topic_rescore
 from newsletter.services import paper_topic_reset, paper_topic_set, topic_update
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 default_topics_migration = importlib.import_module("newsletter.migrations.0008_default_topics_as_definitions")
-builtin_examples_migration = importlib.import_module("newsletter.migrations.0011_topic_builtin_examples")
-broad_topics_migration = importlib.import_module("newsletter.migrations.0012_topic_is_broad")
 SAMPLE = Path(settings.BASE_DIR) / "newsletter" / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = dt.date(2025, 11, 24)
-
-
-@pytest.fixture
-def default_topics(db):
-    # The migration made them; a transactional test elsewhere may have flushed
-    # them, so make sure (get_or_create, as the migration does).
-    default_topics_migration.topics_create(django_apps, None)
-    builtin_examples_migration.examples_apply(django_apps, None)
-    broad_topics_migration.broad_apply(django_apps, None)
-    return {t.slug: t for t in Topic.objects.all()}
 
 
 @pytest.fixture
@@ -63,6 +51,55 @@ def test_about_a_dozen_default_topics_each_explained_and_ordered(default_topics)
         assert len(topic.keyword_list) >= 8, topic.name
         # Every keyword line means something to the matcher.
         assert len(TopicMatcher(topic.keyword_list).keywords) == len(topic.keyword_list), topic.name
+
+
+@pytest.mark.parametrize("slug, title, abstract, wanted", [
+    ("post-training", "SmoothQuant: Accurate and Efficient Post-Training Quantization for Large Language Models",
+     ("We migrate the difficulty of activation quantisation to the weights, enabling 8-bit post-training "
+      "quantization of weights and activations."), ()),
+    ("post-training", "Direct Preference Optimization", "We skip the reward model of RLHF in post-training.",
+     ("post-training",)),
+    ("alignment", "Learning Transferable Visual Models From Natural Language Supervision",
+     ("Contrastive pre-training on image-text pairs gives strong image-text alignment and cross-modal "
+      "alignment for zero-shot transfer."), ()),
+    ("alignment", "Training a Helpful and Harmless Assistant", "We study the alignment of assistants.",
+     ("alignment",)),
+    ("continual-learning", "Human-level control through deep reinforcement learning",
+     "A deep Q-network learns from experience replay to play Atari games.", ()),
+    ("continual-learning", "Gradient Episodic Memory", "Rehearsal and replay of past examples.", ("replay",)),
+    ("visual-recognition", "A Multimodal Assistant", "A vision encoder feeds an LLM backbone.", ()),
+    ("graph-learning", "Automatic Differentiation in Machine Learning",
+     "Reverse mode walks the computational graph backwards.", ()),
+])
+def test_default_topics_do_not_count_another_fields_term_of_art(default_topics, slug, title, abstract, wanted):
+    """Migration 0016's "not:" phrases: the topic's word inside a term of another
+    field (compression's post-training quantization, CLIP's image-text alignment,
+    DQN's experience replay) is no evidence for it; alone, it still is."""
+    match = TopicMatcher(default_topics[slug].keyword_list).match(title=title, abstract=abstract)
+    if wanted:
+        assert set(wanted) <= set(match.terms)
+    else:  # no evidence at all, and nothing for the "why" line
+        assert (match.score, match.terms) == (0, ())
+
+
+def test_the_not_phrases_migration_re_scores_the_tags_that_rested_on_the_word_once(default_topics):
+    """An upgraded site's tags that matched "post-training" may have been a
+    quantization paper's: those papers' vectors are cleared, so bootstrap and the
+    beat task score them again (relevance.papers_missing_rescore); others keep
+    theirs. Run twice, the migration adds nothing twice."""
+    migration = importlib.import_module("newsletter.migrations.0016_topic_keywords_not_phrases")
+    post = default_topics["post-training"]
+    post.keywords = "\n".join(line for line in post.keyword_list if not line.startswith("not:"))
+    post.save()
+    rested, other = PaperFactory(embedding=b"x" * 8), PaperFactory(embedding=b"y" * 8)
+    PaperTopicFactory(paper=rested, topic=post, matched_terms=["post-training"])
+    PaperTopicFactory(paper=other, topic=post, matched_terms=["DPO"])
+    migration.phrases_add(django_apps, None)
+    migration.phrases_add(django_apps, None)
+    rested.refresh_from_db(), other.refresh_from_db(), post.refresh_from_db()
+    assert rested.embedding is None and bytes(other.embedding) == b"y" * 8
+    assert post.keyword_list.count("not:post-training quantization") == 1
+    assert Paper.objects.filter(embedding=None).count() == 1
 
 
 def test_each_default_topic_comes_with_canonical_papers_of_its_field_none_from_a_labelled_day(default_topics):
