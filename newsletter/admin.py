@@ -25,7 +25,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from subscribers.models import Subscriber
 
 from . import curation, dashboard, relevance, services
-from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic
+from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
 
 admin.site.site_header = "Daily Papers Digest — editors"
 admin.site.site_title = "Daily Papers Digest admin"
@@ -268,8 +268,22 @@ class PaperAdmin(admin.ModelAdmin):
 # --- Topics -----------------------------------------------------------------------------
 
 
+class TopicForm(forms.ModelForm):
+    class Meta:
+        model = Topic
+        fields = "__all__"
+
+    def clean_keywords(self):
+        keywords = self.cleaned_data["keywords"]
+        problems = relevance.keyword_lines_problems(keyword_lines(keywords))
+        if problems:
+            raise forms.ValidationError(problems)
+        return keywords
+
+
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
+    form = TopicForm
     change_form_template = "admin/newsletter/topic/change_form.html"
     list_display = ("name", "slug", "is_active", "position", "paper_count", "reader_count")
     list_editable = ("position",)

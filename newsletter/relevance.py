@@ -247,6 +247,29 @@ def _keyword_compile(line: str, order: int) -> _Keyword | None:
                     excluded=kind == "not")
 
 
+def keyword_lines_problems(lines: Sequence[str]) -> list[str]:
+    """What is wrong with a topic's keyword lines, in an editor's words (the topic
+    form shows them and saves nothing): a "title:" or "not:" with no phrase, a line
+    with no word, and a "not:" phrase that contains none of the topic's keywords (it
+    would change nothing) or is one of them (it would cancel it)."""
+    problems = []
+    compiled = [(line, _keyword_compile(line, i)) for i, line in enumerate(lines) if line.strip()]
+    keywords = [k for _, k in compiled if k is not None and not k.excluded]
+    for line, keyword in compiled:
+        if keyword is None:
+            problems.append(f"“{line}” has no word to match.")
+        elif keyword.excluded:
+            same = [k.label for k in keywords if set(k.variants) & set(keyword.variants)]
+            inside = TopicMatcher([k.label for k in keywords]).match(title=keyword.label, abstract="").terms
+            if same:
+                problems.append(f"“{line}” is the keyword “{same[0]}” itself: it would cancel it. "
+                                f"Delete the keyword instead.")
+            elif not inside:
+                problems.append(f"“{line}” contains none of this topic's keywords, so it would change "
+                                f"nothing. A “not:” line names a longer term that contains one of them.")
+    return problems
+
+
 class TopicMatcher:
     """A topic's keywords compiled once, then matched against many papers."""
 

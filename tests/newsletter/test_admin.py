@@ -4,6 +4,7 @@ import datetime as dt
 import importlib
 import json
 import re
+from html import unescape
 
 import pytest
 from django.apps import apps
@@ -231,6 +232,24 @@ def test_saving_a_topic_rescores_papers(editor_client, topic):
     editor_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "",
                              "keywords": "web agents", "is_active": "on", "position": 0})
     assert PaperTopic.objects.filter(paper=paper, topic=topic, score__gt=0).exists()
+
+
+def test_a_not_line_that_would_do_nothing_or_cancel_a_keyword_is_explained_and_nothing_saved(editor_client, topic):
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    form = {"name": topic.name, "slug": topic.slug, "description": "", "is_active": "on", "position": 0}
+    html = editor_client.post(url, {**form, "keywords": "catastrophic forgetting\nnot:experience replay\n"
+                                                        "not:catastrophic forgetting\ntitle:"}).content.decode()
+    html = unescape(html)
+    assert "“not:experience replay” contains none of this topic's keywords, so it would change nothing" in html
+    assert "“not:catastrophic forgetting” is the keyword “catastrophic forgetting” itself" in html
+    assert "“title:” has no word to match" in html
+    topic.refresh_from_db()
+    assert topic.keywords == "catastrophic forgetting"
+    # A "not:" line that contains a keyword is what the grammar is for: saved.
+    response = editor_client.post(url, {**form, "keywords": "forgetting\nnot:forgetting factor"})
+    assert response.status_code == 302
+    topic.refresh_from_db()
+    assert topic.keyword_list == ["forgetting", "not:forgetting factor"]
 
 
 def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, topic,

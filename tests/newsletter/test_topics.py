@@ -13,7 +13,13 @@ from newsletter import embeddings
 from newsletter.evaluation import days_load
 from newsletter.ingest import papers_import_file, title_normalise
 from newsletter.models import Paper, PaperTopic
-from newsletter.relevance import RELEVANCE_THRESHOLD, TopicMatcher, papers_score, topic_rescore
+from newsletter.relevance import (
+    RELEVANCE_THRESHOLD,
+    TopicMatcher,
+    keyword_lines_problems,
+    papers_score,
+    topic_rescore,
+)
 from newsletter.services import paper_topic_reset, paper_topic_set, topic_update
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -49,8 +55,10 @@ def test_about_a_dozen_default_topics_each_explained_and_ordered(default_topics)
         assert topic.is_active
         assert 20 <= len(topic.description) <= 240, topic.name
         assert len(topic.keyword_list) >= 8, topic.name
-        # Every keyword line means something to the matcher.
+        # Every keyword line means something to the matcher, and the topic form takes them
+        # as they are (an editor saving a default topic unchanged is not refused).
         assert len(TopicMatcher(topic.keyword_list).keywords) == len(topic.keyword_list), topic.name
+        assert keyword_lines_problems(topic.keyword_list) == [], topic.name
 
 
 @pytest.mark.parametrize("slug, title, abstract, wanted", [
