@@ -111,7 +111,16 @@ def dev_env_prepare(env: dict) -> None:
         dotenv_set(Path(env_file), {"DEBUG": saved.get("DEBUG", env["DEBUG"]), "PORT": env["PORT"]})
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run() -> int:
+    # A supervisor's or `kill`'s SIGTERM, and the SIGHUP of a closed terminal, reach
+    # this process alone: stop the children as Ctrl-C does, not leave them running
+    # (the next `make run` would find the port taken).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGHUP, _interrupt)
     env = dict(os.environ)
     dev_env_prepare(env)
     env.setdefault("SECURE_SSL_REDIRECT", "false")

@@ -36,6 +36,7 @@ class RunningSite:
     web_port: int
     redis_port: int
     log_path: Path
+    left_over: list[str] | None = None  # after the stop: processes of its group still running
 
     @property
     def url(self) -> str:
@@ -73,7 +74,11 @@ def _clean_env(var_dir: Path, env_file: Path) -> dict:
 
 
 @contextlib.contextmanager
-def make_run(tmp_path: Path, **extra_env: str) -> Iterator[RunningSite]:
+def make_run(tmp_path: Path, stop: str = "ctrl-c", **extra_env: str) -> Iterator[RunningSite]:
+    """`stop`: "ctrl-c", SIGINT to the whole process group as a terminal sends it; or
+    "sigterm", to `make run`'s own process alone, as a supervisor or `kill` sends it.
+    Whatever is left of the group afterwards is killed, so a test that finds a
+    process left over fails without leaving it running."""
     web_port, redis_port = free_port(), free_port()
     env = _clean_env(tmp_path, tmp_path / ".env")
     env.update(PORT=str(web_port), EMBEDDED_REDIS_PORT=str(redis_port), **extra_env)
@@ -87,5 +92,28 @@ def make_run(tmp_path: Path, **extra_env: str) -> Iterator[RunningSite]:
     try:
         yield site
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
+        if stop == "sigterm":
+            proc.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)
+        site.left_over = _group_left(proc.pid)
+        if site.left_over:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _group_left(group: int, wait: float = 20) -> list[str]:
+    """The command lines of the processes still in `group` after `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while True:
+        left = []
+        for status in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = status.read_text().rsplit(")", 1)[1].split()
+                if int(fields[2]) == group:  # pgrp, after state and ppid
+                    left.append((status.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip())
+            except (OSError, IndexError, ValueError):
+                continue
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.2)

@@ -51,6 +51,20 @@ def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):
         assert again.returncode == 0, again.stderr
         assert "Nobody is due" in again.stdout
     # Redis, web, worker and beat all stopped: the ports are free again.
+    assert site.left_over == []
+    for port in (site.web_port, site.redis_port):
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
+
+
+def test_make_run_stopped_by_a_supervisors_sigterm_stops_web_worker_beat_and_redis_too(tmp_path):
+    """SIGTERM (a process supervisor, `kill`) or SIGHUP (a closed terminal) reaches
+    make run's own process only. Its children used to outlive it, holding the port
+    the next `make run` wants."""
+    with make_run(tmp_path, stop="sigterm") as site:
+        assert "Towards Better Alignment" in site.get("/")
+    assert "Stopping" in site.log()
+    assert site.left_over == []
     for port in (site.web_port, site.redis_port):
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
