@@ -151,6 +151,17 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         _options.get("options", ""),
         f"-c idle_in_transaction_session_timeout={env_int('DB_IDLE_IN_TRANSACTION_SECONDS', 120) * 1000}",
     ]))
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # `make run`'s web server, worker threads and beat write one file at once. In
+    # SQLite's default deferred mode two transactions that read and then write
+    # deadlock, and one fails at once with "database is locked" (a 500 on the
+    # subscribe form): IMMEDIATE takes the write lock at BEGIN, so writers wait
+    # their turn (up to `timeout` seconds); WAL lets readers go on meanwhile.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    })
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker, cache (rate limits) and locks. `make run` starts an embedded

@@ -176,3 +176,41 @@ def test_postgresql_ends_a_session_left_idle_inside_a_transaction():
                             capture_output=True, text=True, timeout=120, check=False)
     assert "ended:" in result.stdout, result.stdout + result.stderr
     assert "idle-in-transaction" in result.stdout
+
+
+def test_the_embedded_sqlite_database_takes_concurrent_writers_without_database_is_locked(tmp_path):
+    """`make run`'s default database is a SQLite file that the web server, the
+    worker's four threads and beat write at once. With SQLite's default deferred
+    transactions, two that read and then write deadlock, and one fails at once with
+    "database is locked" (seen as a 500 on the subscribe form of a fresh `make
+    run`); taking the write lock at the start of each transaction makes them wait
+    their turn instead."""
+    script = (
+        "import threading, time\n"
+        "from django.db import OperationalError, connection, connections, transaction\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('CREATE TABLE probe (n integer)')\n"
+        "errors = []\n"
+        "def work(i):\n"
+        "    try:\n"
+        "        for _ in range(15):\n"
+        "            with transaction.atomic(), connection.cursor() as cursor:\n"
+        "                cursor.execute('SELECT count(*) FROM probe')\n"
+        "                time.sleep(0.005)\n"
+        "                cursor.execute('INSERT INTO probe VALUES (%s)', [i])\n"
+        "    except OperationalError as exc:\n"
+        "        errors.append(str(exc))\n"
+        "    finally:\n"
+        "        connections.close_all()\n"
+        "threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "with connection.cursor() as cursor:\n"
+        "    cursor.execute('SELECT count(*) FROM probe')\n"
+        "    print('rows', cursor.fetchone()[0], 'errors', len(errors), errors[:1])\n"
+    )
+    env = _clean_env(DEBUG="true", VAR_DIR=str(tmp_path), ENV_FILE="",
+                     DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env,
+                            capture_output=True, text=True, timeout=120, check=False)
+    assert "rows 60 errors 0 []" in result.stdout, result.stdout + result.stderr
