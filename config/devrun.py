@@ -126,6 +126,12 @@ def run() -> int:
     env.setdefault("SECURE_SSL_REDIRECT", "false")
     port = env["PORT"]
     bind = env.get("BIND_ADDRESS", "127.0.0.1")
+    if not port_free(int(port)):
+        # Said before anything starts: the web server would only say so after the
+        # bootstrap, among the worker's banners, under a "running" message.
+        print(f"Port {port} is already in use (another `make run`, or another server): stop it, "
+              f"or serve on another port, e.g. PORT={int(port) + 1} make run", file=sys.stderr)
+        return 1
     procs: list[subprocess.Popen] = []
     redis = redis_ensure(env, int(env.get("EMBEDDED_REDIS_PORT", "6380")))
     if redis:

@@ -1,4 +1,6 @@
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import redis
@@ -39,6 +41,26 @@ def test_redis_url_from_environment_is_used_as_is(tmp_path, monkeypatch):
     env = {"REDIS_URL": "redis://example.invalid:6379/0"}
     assert devrun.redis_ensure(env, _free_port()) is None
     assert env["REDIS_URL"] == "redis://example.invalid:6379/0"
+
+
+def test_make_run_on_a_port_in_use_says_so_at_once_and_starts_nothing(tmp_path):
+    """Another `make run` (or any server) on the port: said first, in one line, with
+    the way out; no bootstrap, no Redis, no "running" banner for someone else's site."""
+    from tests.devserver import _clean_env
+
+    redis_port = _free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = _clean_env(tmp_path, tmp_path / ".env")
+        env.update(PORT=str(port), EMBEDDED_REDIS_PORT=str(redis_port))
+        result = subprocess.run([sys.executable, "-m", "config.devrun", "run"], cwd=devrun.BASE_DIR, env=env,
+                                capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert f"Port {port} is already in use" in result.stderr and f"PORT={port + 1} make run" in result.stderr
+    assert "running" not in result.stdout and not (tmp_path / "db.sqlite3").exists()
+    assert devrun.port_free(redis_port)
 
 
 def test_make_run_writes_the_env_file_keeping_what_was_there(tmp_path):
