@@ -142,3 +142,16 @@ def test_no_papers_today_names_the_newest_day_and_the_option(readers):
     with pytest.raises(CommandError) as error:
         call_command("send_digests", stdout=StringIO())
     assert "The newest day with papers is 2025-11-24: send it with --latest" in str(error.value)
+
+
+def test_without_redis_it_says_how_to_start_it_and_makes_no_delivery(readers, settings):
+    """`make digest` while `make run` (and its embedded Redis) is stopped: one line
+    that says so, not a digest left pending for a dispatcher that is not running."""
+    from tests.conftest import REDIS_NOWHERE
+
+    settings.REDIS_URL = REDIS_NOWHERE
+    with pytest.raises(CommandError) as error:
+        _send("--now")
+    assert "Redis at redis://127.0.0.1:9/0 does not answer" in str(error.value)
+    assert "start `make run`" in str(error.value) and "Nothing was sent" in str(error.value)
+    assert not Delivery.objects.exists() and not mail.outbox

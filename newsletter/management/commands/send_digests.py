@@ -8,12 +8,16 @@ nothing twice: readers with a delivery of the edition are not due any more.
 
 import datetime as dt
 
+import redis
+from django.conf import settings
 from django.core.management import BaseCommand, CommandError
 from django.utils import timezone
+from kombu.utils.url import maybe_sanitize_url
 
 from newsletter import delivery, digest
 from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble, edition_current
+from newsletter.health import redis_check
 from newsletter.ranking import ranking_data_load
 from newsletter.selectors import paper_date_newest
 from newsletter.sending import BatchOutcome
@@ -56,6 +60,15 @@ class Command(BaseCommand):
                 subscribers_due(now=moment, edition=edition, any_hour=now, email=to).order_by("id")
             ))
             return
+        try:
+            redis_check()
+        except redis.RedisError as exc:
+            # Sending writes each message's journal and takes the provider's rate there
+            # (mail/esp.py): without it every digest would wait for the dispatcher.
+            raise CommandError(
+                f"Redis at {maybe_sanitize_url(settings.REDIS_URL)} does not answer ({exc}). Sending needs it: "
+                f"start `make run` (it starts its embedded Redis), or set REDIS_URL. Nothing was sent."
+            ) from None
         ids = delivery.edition_dispatch(edition=edition, now=moment, any_hour=now, email=to, queue=False)
         if not ids:
             self.stdout.write(f"Nobody is due for {edition} (already sent, or not their hour).")
