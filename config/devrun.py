@@ -100,15 +100,18 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
 def dev_env_prepare(env: dict) -> None:
     """Read the development .env into `env` (the environment wins) and write back
     what manage.py run from another shell must agree on: DEBUG on (unless the file
-    says otherwise) and the port, which SITE_URL follows."""
+    says otherwise), the port, which SITE_URL follows, and the embedded Redis's."""
     env_file = env.get("ENV_FILE", str(BASE_DIR / ".env"))
     saved = dotenv_read(Path(env_file)) if env_file else {}
     for key, value in saved.items():
         env.setdefault(key, value)
     env.setdefault("DEBUG", "true")
     env.setdefault("PORT", "8000")
+    env.setdefault("EMBEDDED_REDIS_PORT", "6380")
     if env_file:
-        dotenv_set(Path(env_file), {"DEBUG": saved.get("DEBUG", env["DEBUG"]), "PORT": env["PORT"]})
+        # The embedded Redis's port too: `make digest` in another shell sends through it.
+        dotenv_set(Path(env_file), {"DEBUG": saved.get("DEBUG", env["DEBUG"]), "PORT": env["PORT"],
+                                    "EMBEDDED_REDIS_PORT": env["EMBEDDED_REDIS_PORT"]})
 
 
 def _interrupt(signum, frame) -> None:
@@ -133,7 +136,7 @@ def run() -> int:
               f"or serve on another port, e.g. PORT={int(port) + 1} make run", file=sys.stderr)
         return 1
     procs: list[subprocess.Popen] = []
-    redis = redis_ensure(env, int(env.get("EMBEDDED_REDIS_PORT", "6380")))
+    redis = redis_ensure(env, int(env["EMBEDDED_REDIS_PORT"]))
     if redis:
         procs.append(redis)
     try:

@@ -72,7 +72,9 @@ def test_make_run_writes_the_env_file_keeping_what_was_there(tmp_path):
 
     assert env["DEBUG"] == "true" and env["PORT"] == "8101"
     assert env["ADMIN_EMAIL"] == "me@example.com"
-    assert env_file.read_text() == "# mine\nADMIN_EMAIL=me@example.com\nPORT=8101\nDEBUG=true\n"
+    assert env_file.read_text() == (
+        "# mine\nADMIN_EMAIL=me@example.com\nPORT=8101\nDEBUG=true\nEMBEDDED_REDIS_PORT=6380\n"
+    )
     # The next run without PORT serves where the file says.
     env = {"ENV_FILE": str(env_file)}
     devrun.dev_env_prepare(env)

@@ -41,12 +41,14 @@ def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):
         # The development .env: DEBUG on, the port SITE_URL follows.
         assert "DEBUG=true" in site.env_file.read_text()
         assert f"PORT={site.web_port}" in site.env_file.read_text()
+        assert f"EMBEDDED_REDIS_PORT={site.redis_port}" in site.env_file.read_text()
         # The demo reader's digest of the sample day is in the outbox already.
         assert "Demo reader: reader@localhost" in printed
         assert "Edition of 2025-11-24: 1 sent" in printed
         outbox = site.get("/outbox/")
         assert "reader@localhost" in outbox
-        # manage.py from another shell, with no variable: works, and sends nothing twice.
+        # manage.py from another shell, with no variable: finds the embedded Redis through
+        # .env, and sends nothing twice.
         again = site.manage("send_digests", "--latest", "--now")
         assert again.returncode == 0, again.stderr
         assert "Nobody is due" in again.stdout
