@@ -46,7 +46,7 @@ def _database() -> str:
 
 
 def redis_check() -> str:
-    """"ok", or the error of a Redis that does not answer (redis.RedisError)."""
+    """"ok"; raises redis.RedisError when Redis does not answer (the health page, send_digests)."""
     client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     try:
         client.ping()
