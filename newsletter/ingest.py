@@ -34,6 +34,7 @@ from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from .embeddings import paper_text
 from .models import Paper
 from .page_cache import pages_changed
 from .relevance import papers_score
@@ -479,8 +480,11 @@ def papers_import(
                 to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
                 continue
             first_day = min(paper.trending_date, row["trending_date"])
+            text = paper_text(paper)
             for name, value in row.items():
                 setattr(paper, name, value)
+            if paper_text(paper) != text:
+                paper.embedding = None  # made again below; the same text keeps its vector
             paper.trending_date = first_day
             paper.hidden = paper.hidden or row["withdrawn_at"] is not None
             to_update.append(paper)
@@ -493,7 +497,7 @@ def papers_import(
             Paper.objects.bulk_update(to_update, _UPDATED_FIELDS)
         # PostgreSQL and SQLite ≥ 3.35 hand back the new primary keys.
         Paper.objects.bulk_create(to_create)
-        papers_score(papers=[*to_create, *to_update])
+        papers_score(papers=[*to_create, *to_update], only_missing=True)
         pages_changed(dates=dates_touched, papers=[p.pk for p in to_update])
     logger.info("%s: %d papers, %d new, %d updated", source, len(rows), len(to_create), len(to_update))
     return ImportResult(created=len(to_create), updated=len(to_update))

@@ -357,14 +357,16 @@ def _ai_keywords(paper: Paper) -> list[str]:
     return [k for k in value if isinstance(k, str)] if isinstance(value, list) else []
 
 
-def papers_score(*, papers: Iterable[Paper]) -> None:
+def papers_score(*, papers: Iterable[Paper], only_missing: bool = False) -> None:
     """Compute PaperTopic rows for these papers against every active topic: upsert
     the automatic rows that pass RELEVANCE_THRESHOLD, delete those that no longer
     do, and leave editor rows alone. Called after every import and paper edit, so it
-    also (re)computes the papers' embeddings: their text may have changed."""
+    also (re)computes the papers' embeddings: their text may have changed. With
+    `only_missing`, only the vectors the caller left empty (an import clears those
+    of papers whose text changed; a re-fetch that only moves upvotes embeds none)."""
     papers = list(papers)
     topics = list(Topic.objects.filter(is_active=True))
-    vectors = embeddings.papers_embed(papers=papers)
+    vectors = embeddings.papers_embed(papers=papers, only_missing=only_missing)
     _papers_score_against(papers=papers, topics=topics, context=topics, vectors=vectors)
 
 

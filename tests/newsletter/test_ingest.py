@@ -265,6 +265,34 @@ def test_importing_the_same_day_twice_updates_counts_without_duplicates():
 
 
 @pytest.mark.django_db
+def test_a_refetch_embeds_only_the_papers_whose_text_changed(monkeypatch):
+    """The beat task fetches today's papers again and again for their upvotes; the
+    contextual model costs ~90 ms a paper, so an unchanged text keeps its vector.
+    A corrected abstract gets a new one."""
+    from newsletter import embeddings
+
+    items = recorded(OLDER)
+    papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    before = {p.arxiv_id: bytes(p.embedding) for p in Paper.objects.all()}
+    embedded: list[str] = []
+    real = embeddings.texts_embed
+    monkeypatch.setattr(embeddings, "texts_embed", lambda texts: embedded.extend(texts) or real(texts))
+
+    later = copy.deepcopy(items)
+    later[0]["paper"]["upvotes"] = 99
+    papers_import(items=later, trending_date=dt.date(2024, 10, 25))
+    assert embedded == []
+    assert {p.arxiv_id: bytes(p.embedding) for p in Paper.objects.all()} == before
+
+    later[1]["paper"]["summary"] = "A corrected abstract about diffusion models for video generation."
+    papers_import(items=later, trending_date=dt.date(2024, 10, 25))
+    assert len(embedded) == 1 and "A corrected abstract" in embedded[0]
+    changed = Paper.objects.get(abstract__startswith="A corrected abstract")
+    assert bytes(changed.embedding) != before[changed.arxiv_id]
+    assert bytes(Paper.objects.exclude(pk=changed.pk).get().embedding) == before[later[0]["paper"]["id"]]
+
+
+@pytest.mark.django_db
 def test_editors_pin_and_hide_survive_a_reimport():
     papers_import_file(path=OLDER, trending_date=dt.date(2024, 10, 25))
     Paper.objects.filter(arxiv_id="2410.17243").update(pinned=True)
@@ -506,7 +534,8 @@ def test_a_day_is_written_in_a_fixed_number_of_queries_however_many_papers():
     update_small = _paper_queries(small)
     update_busy = _paper_queries(busy)
 
-    # New papers: one lookup, one INSERT. Known papers: one lookup, one UPDATE. Then
-    # one UPDATE of their embeddings (relevance.papers_score).
+    # New papers: one lookup, one INSERT, then one UPDATE of their embeddings
+    # (relevance.papers_score). Known papers of unchanged text: one lookup, one
+    # UPDATE; their vectors stay.
     assert (insert_small, insert_busy) == (3, 3)
-    assert (update_small, update_busy) == (3, 3)
+    assert (update_small, update_busy) == (2, 2)
