@@ -255,12 +255,13 @@ def keyword_lines_problems(lines: Sequence[str]) -> list[str]:
     problems = []
     compiled = [(line, _keyword_compile(line, i)) for i, line in enumerate(lines) if line.strip()]
     keywords = [k for _, k in compiled if k is not None and not k.excluded]
+    matcher = TopicMatcher([k.label for k in keywords])
     for line, keyword in compiled:
         if keyword is None:
             problems.append(f"“{line}” has no word to match.")
         elif keyword.excluded:
             same = [k.label for k in keywords if set(k.variants) & set(keyword.variants)]
-            inside = TopicMatcher([k.label for k in keywords]).match(title=keyword.label, abstract="").terms
+            inside = matcher.match(title=keyword.label, abstract="").terms
             if same:
                 problems.append(f"“{line}” is the keyword “{same[0]}” itself: it would cancel it. "
                                 f"Delete the keyword instead.")
