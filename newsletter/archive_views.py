@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from subscribers.tokens import subscriber_from_token, subscriber_manage_url
+from subscribers.views import link_invalid
 
 from . import archive
 from . import feedback as reader_feedback
@@ -74,7 +75,7 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
 def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     delivery = archive.delivery_from_token(token=token)
     if delivery is None:
-        return _noindex(render(request, "newsletter/edition_link_invalid.html", status=404))
+        return link_invalid(request)
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
     for paper in papers:
@@ -105,7 +106,7 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
     link in an email, and must not vote for the reader. The POST records the vote."""
     asked = reader_feedback.feedback_request_from_token(token=token)
     if asked is None:
-        return _noindex(render(request, "newsletter/feedback_invalid.html", status=404))
+        return link_invalid(request)
     if request.method == "POST":
         reader_feedback.feedback_record(
             subscriber=asked.subscriber, paper=asked.paper, vote=asked.vote
@@ -133,7 +134,7 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
 def feedback_reset(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _noindex(render(request, "newsletter/feedback_invalid.html", status=404))
+        return link_invalid(request)
     reader_feedback.feedback_reset(subscriber=subscriber)
     manage = reverse("subscribers:manage", args=[token])
     return HttpResponseRedirect(f"{manage}?done=learned_reset#learned", status=303)

@@ -48,11 +48,17 @@ def _origin(request: HttpRequest) -> dict:
     }
 
 
-def _link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
-    return render(
+def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
+    """The one page for a signed link that does not verify, whichever email it came
+    from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
+    newsletter/archive_views.py): it says nothing was changed and gives both ways on,
+    and stays out of search engines."""
+    response = render(
         request, "subscribers/link_invalid.html", {"expired": expired},
         status=410 if expired else 404,
     )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 def _see_other(url: str) -> HttpResponseRedirect:
@@ -117,7 +123,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: link scanners fetch links but do not press buttons.
     found = subscriber_from_confirm_token(token=token)
     if isinstance(found, TokenProblem):
-        return _link_invalid(request, expired=found is TokenProblem.EXPIRED)
+        return link_invalid(request, expired=found is TokenProblem.EXPIRED)
     # A used link (replayed, forwarded, found in a history) gets a neutral page: the
     # never-expiring manage link is shown once, to whoever confirmed, and otherwise
     # only arrives by email.
@@ -149,7 +155,7 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
 def manage(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     form = PreferencesForm.for_subscriber(
         subscriber, data=request.POST if request.method == "POST" else None
     )
@@ -172,7 +178,7 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
 def pause(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     form = PauseForm(data=request.POST)
     if form.is_valid():
         services.subscriber_pause(
@@ -186,7 +192,7 @@ def pause(request: HttpRequest, token: str) -> HttpResponse:
 def resume(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     services.subscriber_resume(subscriber=subscriber, **_origin(request))
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resumed")
 
@@ -196,7 +202,7 @@ def resume(request: HttpRequest, token: str) -> HttpResponse:
 def export(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     data = services.subscriber_export(subscriber=subscriber)
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
@@ -211,7 +217,7 @@ def export(request: HttpRequest, token: str) -> HttpResponse:
 def delete(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     if request.method == "GET":
         return render(request, "subscribers/delete.html", _manage_context(subscriber))
     services.subscriber_delete(subscriber=subscriber)
@@ -227,7 +233,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     once, is idempotent, answers 200 and never redirects."""
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     changed = False
     if request.method == "POST":
         from_page = request.POST.get("from_page") == "1"
@@ -245,7 +251,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = subscriber_from_token(token=token)
     if subscriber is None:
-        return _link_invalid(request)
+        return link_invalid(request)
     services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
 

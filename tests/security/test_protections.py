@@ -66,6 +66,23 @@ def test_tampered_and_foreign_tokens_are_refused_with_a_clear_page_and_no_change
     assert other.email in response.content.decode() and reader.email not in response.content.decode()
 
 
+@pytest.mark.parametrize("method,path", [
+    ("get", "/confirm/{bad}/"), ("post", "/manage/{bad}/"), ("post", "/unsubscribe/{bad}/"),
+    ("get", "/digest/{bad}/"), ("post", "/feedback/{bad}/"), ("post", "/manage/{bad}/learned/reset/"),
+])
+def test_every_emails_tampered_link_gets_the_one_not_valid_page_with_both_ways_on(client, method, path):
+    """Whichever email a link came from (confirmation, preference centre, digest):
+    the same page, saying nothing changed, pointing to the archive and the subscribe
+    form, and kept out of search engines."""
+    response = getattr(client, method)(path.format(bad="eyJwIjoxfQ:1tampered:AAAA"))
+
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "This link is not valid" in html and "Nothing was changed" in html
+    assert 'href="/editions/"' in html and 'href="/subscribe/"' in html
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
 def test_expired_confirm_link_is_refused_and_changes_nothing(client, monkeypatch):
     reader = SubscriberFactory(status=Subscriber.Status.PENDING)
     token = confirm_token(subscriber=reader)
