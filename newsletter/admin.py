@@ -272,6 +272,11 @@ class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
         fields = "__all__"
+        # The description is the definition a reader and the model read: a sentence
+        # or two, written in a box that shows them whole.
+        widgets = {"description": forms.Textarea(attrs={"rows": 3, "class": "vLargeTextField"})}
+        help_texts = {"description": "What belongs to this topic, in a sentence or two: it is on the "
+                                     "subscribe form, and papers close to it count for the topic."}
 
     def clean_keywords(self):
         keywords = self.cleaned_data["keywords"]
@@ -332,14 +337,20 @@ class TopicAdmin(admin.ModelAdmin):
     @xframe_options_sameorigin  # shown in the change form's own frame
     def preview_view(self, request):
         """The change form posts here (formaction) into a frame: the matches of the
-        typed keywords, before anything is saved."""
+        topic as typed (name, description, keywords, broad), before anything is
+        saved. The frame's first load (GET) shows the stored definition's."""
         topic = None
         if request.GET.get("topic", "").isdigit():
             topic = Topic.objects.filter(pk=request.GET["topic"]).first()
         if not (self.has_change_permission(request, topic) or self.has_add_permission(request)):
             raise PermissionDenied
+        typed = request.method == "POST"
         keywords = request.POST.get("keywords", topic.keywords if topic else "")
-        rows = curation.topic_preview(topic=topic, keywords=keywords)
+        rows = curation.topic_preview(
+            topic=topic, keywords=keywords, name=request.POST.get("name"),
+            description=request.POST.get("description"),
+            is_broad=("is_broad" in request.POST) if typed else None,
+        )
         return TemplateResponse(request, "admin/newsletter/topic/preview.html", {
             "rows": rows, "topic": topic, "days": curation.TOPIC_PREVIEW_DAYS,
             "threshold": relevance.RELEVANCE_THRESHOLD,

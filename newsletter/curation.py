@@ -122,6 +122,14 @@ class TopicPreviewRow:
     new_score: float
     terms: tuple[str, ...]
     editor_decided: bool
+    near_examples: bool = False
+
+    @property
+    def reason(self) -> str:
+        """Why it would match, in the digest's words: the keywords, or the closeness."""
+        from .relevance import closeness_reason
+
+        return ", ".join(self.terms) if self.terms else closeness_reason(near_examples=self.near_examples)
 
     @property
     def change(self) -> str:
@@ -139,15 +147,24 @@ class TopicPreviewRow:
         return "higher" if self.new_score > self.old_score else "lower"
 
 
-def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None = None) -> list[TopicPreviewRow]:
-    """Which papers of the last TOPIC_PREVIEW_DAYS days would match `keywords`, and
-    how their scores for `topic` change (the hybrid score of relevance.py, as saving
-    would compute it). Touches no topic or score: the editor has not saved."""
+def topic_preview(
+    *, topic: Topic | None, keywords: str, name: str | None = None, description: str | None = None,
+    is_broad: bool | None = None, today: dt.date | None = None,
+) -> list[TopicPreviewRow]:
+    """Which papers of the last TOPIC_PREVIEW_DAYS days would be in `topic` defined
+    as typed (its keywords; its name, description and broad flag, None: as stored),
+    and how their scores change (the hybrid score of relevance.py, as saving would
+    compute it). Touches no topic or score: the editor has not saved. A definition
+    with nothing in it (a new topic before anything is typed) matches nothing."""
     from .relevance import RELEVANCE_THRESHOLD, topic_preview_scores
 
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
     keyword_list = keyword_lines(keywords)
+    typed = [name if name is not None else (topic.name if topic else ""),
+             description if description is not None else (topic.description if topic else "")]
+    if not keyword_list and not any(text.strip() for text in typed):
+        return []
     papers = list(
         Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
         .only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding", "trending_date",
@@ -157,7 +174,8 @@ def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None =
     current: dict[int, PaperTopic] = {}
     if topic is not None and topic.pk:
         current = {pt.paper_id: pt for pt in PaperTopic.objects.filter(topic=topic, paper__in=papers)}
-    scores = topic_preview_scores(topic=topic, keywords=keyword_list, papers=papers)
+    scores = topic_preview_scores(topic=topic, keywords=keyword_list, papers=papers, name=name,
+                                  description=description, is_broad=is_broad)
     rows = []
     for paper in papers:
         match = scores[paper.id]
@@ -168,6 +186,7 @@ def topic_preview(*, topic: Topic | None, keywords: str, today: dt.date | None =
         rows.append(TopicPreviewRow(
             paper=paper, old_score=old, new_score=round(match.score, 3), terms=match.terms,
             editor_decided=bool(row and row.source == PaperTopic.Source.EDITOR),
+            near_examples=match.near_examples,
         ))
     rows.sort(key=lambda r: (-r.new_score, -r.old_score))
     return rows

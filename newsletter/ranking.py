@@ -46,7 +46,7 @@ from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
 from .reader_keywords import keyword_present, keywords_match, keywords_split, mentions
-from .relevance import RELEVANCE_THRESHOLD, Match
+from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -476,8 +476,7 @@ def _reason(
     if terms:
         parts.append("matched: " + ", ".join(terms[:3]))
     elif topic is not None and not liked:
-        parts.append("close to the topic's examples" if topic.near_examples
-                     else "close to the topic's description")
+        parts.append(closeness_reason(near_examples=topic.near_examples))
     if not parts or parts == ["Editors' pick"]:
         parts.append(f"trending today, ▲ {paper.upvotes}")
     return " · ".join(parts)

@@ -485,6 +485,12 @@ class HybridScore:
         return self.score >= RELEVANCE_THRESHOLD
 
 
+def closeness_reason(*, near_examples: bool) -> str:
+    """The checkable reason of a match the embedding carried without a keyword:
+    the digest's "why" line (ranking._reason) and the topic preview say it alike."""
+    return "close to the topic's examples" if near_examples else "close to the topic's description"
+
+
 def hybrid_scores(
     *, papers: Sequence[Paper], topics: Sequence[Topic], context: Sequence[Topic],
     vectors: dict[int, np.ndarray],
@@ -557,16 +563,19 @@ def _broad_yield(evidence: np.ndarray, narrower: np.ndarray) -> np.ndarray:
 
 
 def topic_preview_scores(
-    *, topic: Topic | None, keywords: list[str], papers: Sequence[Paper]
+    *, topic: Topic | None, keywords: list[str], papers: Sequence[Paper],
+    name: str | None = None, description: str | None = None, is_broad: bool | None = None,
 ) -> dict[int, HybridScore]:
-    """What `papers` would score for `topic` with these keywords, writing nothing:
-    the admin's preview of a keyword edit (curation.topic_preview). The edited
-    definition is embedded here; the topic's examples and the other topics are
-    read as stored."""
+    """What `papers` would score for `topic` defined as typed, writing nothing: the
+    admin's preview of an edit (curation.topic_preview). The typed definition (name,
+    description, keywords; None: as stored) is embedded here, as saving would; the
+    topic's examples and the other topics are read as stored."""
     draft = Topic(
-        pk=topic.pk if topic else None, name=topic.name if topic else "",
-        description=topic.description if topic else "", keywords="\n".join(keywords),
-        is_broad=topic.is_broad if topic else False,
+        pk=topic.pk if topic else None,
+        name=name if name is not None else (topic.name if topic else ""),
+        description=description if description is not None else (topic.description if topic else ""),
+        keywords="\n".join(keywords),
+        is_broad=is_broad if is_broad is not None else (topic.is_broad if topic else False),
     )
     draft.embedding = embeddings.vector_pack(embeddings.texts_embed([embeddings.topic_text(draft)])[0])
     draft.exemplar_embedding = topic.exemplar_embedding if topic else None

@@ -10,7 +10,7 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble
-from newsletter.models import Delivery, DeliveryEvent, Edition
+from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
 
@@ -131,4 +131,42 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
         expect(page.locator("#content")).to_be_visible()
         screenshot(page, name)
     assert page.locator("svg.chart").count() >= 4
+    assert page.js_errors == []
+
+
+def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page, screenshot, default_topics):
+    """A topic written as a definition, with no keyword: the preview, before saving,
+    lists the papers close to the typed description and says so; saving tags them."""
+    today = dt.datetime.now(dt.UTC).date()
+    speech = PaperFactory(
+        trending_date=today, title="Robust Speech Recognition via Large-Scale Weak Supervision",
+        abstract="We train a speech recognition model on 680,000 hours of multilingual audio transcripts "
+                 "from the internet. It transcribes and translates spoken language in many languages.")
+    PaperFactory(trending_date=today, title="Web agents that book flights",
+                 abstract="A language-model agent browses websites, fills in forms and calls tools.")
+    user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True)
+    user.groups.add(editor_group())
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    page.goto(live_server.url + "/admin/newsletter/topic/add/")
+    page.get_by_label("Name").fill("Speech & audio")
+    page.get_by_label("Description").fill(
+        "Models that hear and speak: speech recognition, text-to-speech, audio generation and codecs, "
+        "music, spoken dialogue.")
+    page.get_by_role("button", name="Preview matches").click()
+    frame = page.frame_locator("iframe[name='topic-preview']")
+    expect(frame.get_by_text(speech.title)).to_be_visible()
+    expect(frame.get_by_text("close to the topic's description")).to_be_visible()
+    expect(frame.get_by_text("Web agents that book flights")).to_have_count(0)
+    assert not Topic.objects.filter(name="Speech & audio").exists()  # a preview saves nothing
+    screenshot(page, "admin-topic-add-preview")
+
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("ul.messagelist")).to_contain_text("was added successfully")
+    topic = Topic.objects.get(name="Speech & audio")
+    assert topic.slug == "speech-audio"  # made from the name as it was typed
+    assert list(topic.papers.values_list("title", flat=True)) == [speech.title]
     assert page.js_errors == []

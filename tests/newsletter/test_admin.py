@@ -226,6 +226,34 @@ def test_topic_preview_shows_matches_before_saving(editor_client, topic):
     assert topic.keywords == "catastrophic forgetting"  # nothing saved
 
 
+def test_a_new_topic_previews_by_its_typed_name_and_description_before_any_keyword(
+    editor_client, default_topics
+):
+    """An editor writes a topic as a definition (the Add page, no keyword yet), beside
+    the default topics: the preview reads the typed name and description, embedded as
+    saving would, and says why each paper would be in it. Nothing is saved."""
+    today = dt.date.today()
+    PaperFactory(trending_date=today, title="Robust Speech Recognition via Large-Scale Weak Supervision",
+                 abstract="We train a speech recognition model on 680,000 hours of multilingual audio "
+                          "transcripts from the internet. It transcribes and translates spoken language "
+                          "in many languages, approaching human accuracy without fine-tuning.")
+    PaperFactory(trending_date=today, title="Web agents that book flights",
+                 abstract="A language-model agent browses websites, fills in forms and calls tools "
+                          "to complete multi-step tasks for its user.")
+    url = reverse("admin:newsletter_topic_preview")
+    typed = {"name": "Speech & audio", "slug": "speech", "keywords": "",
+             "description": "Models that hear and speak: speech recognition, text-to-speech, audio "
+                            "generation and codecs, music, spoken dialogue."}
+
+    html = unescape(editor_client.post(url, typed).content.decode())
+    assert "Robust Speech Recognition" in html and "close to the topic's description" in html
+    assert "Web agents that book flights" not in html
+
+    html = unescape(editor_client.post(url, {**typed, "name": "", "description": ""}).content.decode())
+    assert "Robust Speech Recognition" not in html and "Give the topic a name and a description" in html
+    assert not Topic.objects.filter(slug="speech").exists()
+
+
 def test_saving_a_topic_rescores_papers(editor_client, topic):
     paper = PaperFactory(title="Web agents that browse")
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
