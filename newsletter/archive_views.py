@@ -21,8 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from subscribers.tokens import subscriber_from_token, subscriber_manage_url
-from subscribers.views import link_invalid
+from subscribers.tokens import subscriber_manage_url
+from subscribers.views import link_invalid, subscriber_view
 
 from . import archive
 from . import feedback as reader_feedback
@@ -129,12 +129,9 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
     return _noindex(render(request, "newsletter/feedback_page.html", context))
 
 
-@csrf_exempt  # the manage token in the URL is the credential: module docstring
 @require_POST
-def feedback_reset(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view  # the manage token in the URL is the credential: module docstring
+def feedback_reset(request: HttpRequest, subscriber, token: str) -> HttpResponse:
     reader_feedback.feedback_reset(subscriber=subscriber)
     manage = reverse("subscribers:manage", args=[token])
     return HttpResponseRedirect(f"{manage}?done=learned_reset#learned", status=303)

@@ -8,6 +8,7 @@ cookie is needed or set, which RFC 8058's one-click POST requires."""
 from __future__ import annotations
 
 import json
+from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -63,6 +64,21 @@ def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse
 
 def _see_other(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
+
+
+def subscriber_view(view):
+    """A view behind a subscriber's signed manage token, called as
+    view(request, subscriber, token): the token is checked here, once for every such
+    view (a forged, cut or revoked one gets `link_invalid`), and the view is
+    csrf_exempt (module docstring)."""
+    @wraps(view)
+    def checked(request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = subscriber_from_token(token=token)
+        if subscriber is None:
+            return link_invalid(request)
+        return view(request, subscriber, token)
+
+    return csrf_exempt(checked)
 
 
 @require_http_methods(["GET", "POST"])
@@ -149,13 +165,10 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
     }
 
 
-@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
-def manage(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     form = PreferencesForm.for_subscriber(
         subscriber, data=request.POST if request.method == "POST" else None
     )
@@ -173,12 +186,9 @@ def manage(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@csrf_exempt
 @require_POST
-def pause(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def pause(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     form = PauseForm(data=request.POST)
     if form.is_valid():
         services.subscriber_pause(
@@ -187,22 +197,17 @@ def pause(request: HttpRequest, token: str) -> HttpResponse:
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=paused")
 
 
-@csrf_exempt
 @require_POST
-def resume(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def resume(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     services.subscriber_resume(subscriber=subscriber, **_origin(request))
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resumed")
 
 
 @never_cache
 @require_GET
-def export(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def export(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     data = services.subscriber_export(subscriber=subscriber)
     response = HttpResponse(
         json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
@@ -211,29 +216,23 @@ def export(request: HttpRequest, token: str) -> HttpResponse:
     return response
 
 
-@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
-def delete(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def delete(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "subscribers/delete.html", _manage_context(subscriber))
     services.subscriber_delete(subscriber=subscriber)
     return render(request, "subscribers/deleted.html")
 
 
-@csrf_exempt
 @never_cache
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+@subscriber_view
+def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     """GET: a page with a one-click button. POST: RFC 8058 one-click (a mail client
     posting `List-Unsubscribe=One-Click`) or that button. Either takes effect at
     once, is idempotent, answers 200 and never redirects."""
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
     changed = False
     if request.method == "POST":
         from_page = request.POST.get("from_page") == "1"
@@ -246,12 +245,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-@csrf_exempt
 @require_POST
-def resubscribe(request: HttpRequest, token: str) -> HttpResponse:
-    subscriber = subscriber_from_token(token=token)
-    if subscriber is None:
-        return link_invalid(request)
+@subscriber_view
+def resubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
 

@@ -68,6 +68,8 @@ def test_tampered_and_foreign_tokens_are_refused_with_a_clear_page_and_no_change
 
 @pytest.mark.parametrize("method,path", [
     ("get", "/confirm/{bad}/"), ("post", "/manage/{bad}/"), ("post", "/unsubscribe/{bad}/"),
+    ("post", "/manage/{bad}/pause/"), ("post", "/manage/{bad}/resume/"), ("get", "/manage/{bad}/export/"),
+    ("post", "/manage/{bad}/delete/"), ("post", "/unsubscribe/{bad}/resubscribe/"),
     ("get", "/digest/{bad}/"), ("post", "/feedback/{bad}/"), ("post", "/manage/{bad}/learned/reset/"),
 ])
 def test_every_emails_tampered_link_gets_the_one_not_valid_page_with_both_ways_on(client, method, path):
