@@ -21,8 +21,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from subscribers.links import link_invalid, subscriber_view
 from subscribers.tokens import subscriber_manage_url
-from subscribers.views import link_invalid, subscriber_view
 
 from . import archive
 from . import feedback as reader_feedback

@@ -28,6 +28,12 @@ day's relevant papers closest to the liked ones land in the digest, before and
 after (only for topics with more relevant papers next day than are followed, so
 that some are not already first).
 
+A measurement may first change the topics (`eval_relevance --topics FILE`,
+`topic_changes_load`): {"add": [{"name", "description", "keywords": [lines]}],
+"switch_off": [slugs or names]}, applied through the admin's own services in the
+same rolled-back transaction. An added topic has no labels: its readers' picks are
+listed and not scored; a switched-off topic's labels are set aside.
+
 Where a second person labelled a day blind (tests/data/relevance/second_labeller/:
 {"day", "labels": [{"title", "relevant", "acceptable"}]}, every paper of the day),
 `labellers_compare` says how much the figures owe to who labelled: the product's
@@ -129,6 +135,7 @@ class FeedbackResult:
 class Evaluation:
     days: list[DayResult]
     feedback: FeedbackResult
+    added: tuple[str, ...] = ()  # slugs of the topics the measurement added (`--topics`)
 
 
 class DayFileError(ValueError):
@@ -225,12 +232,13 @@ def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
     return days
 
 
-def labels_resolve(days: list[LabelledDay]) -> list[LabelledDay]:
+def labels_resolve(days: list[LabelledDay], *, set_aside: frozenset[str] = frozenset()) -> list[LabelledDay]:
     """The days with every label as an active topic's slug: a label may be the slug
     or the topic's name as the preference centre shows it ("Visual recognition").
     ValueError naming every other label, with its day: a day labelled with other
     names (one's own interests, a renamed topic) would otherwise count those papers
-    as relevant to nothing, and read as a low recall."""
+    as relevant to nothing, and read as a low recall. Labels in `set_aside` (casefolded
+    slugs and names of topics a measurement switched off) are dropped."""
     topics = list(Topic.objects.filter(is_active=True).values_list("slug", "name"))
     by_label = {slug: slug for slug, _ in topics} | {name.casefold(): slug for slug, name in topics}
     unknown: dict[str, str] = {}
@@ -240,6 +248,8 @@ def labels_resolve(days: list[LabelledDay]) -> list[LabelledDay]:
         for title, slugs in labels.items():
             out[title] = set()
             for label in slugs:
+                if label.casefold() in set_aside:
+                    continue
                 slug = by_label.get(label) or by_label.get(label.casefold())
                 if slug is None:
                     unknown.setdefault(label, day.name)
@@ -256,11 +266,82 @@ def labels_resolve(days: list[LabelledDay]) -> list[LabelledDay]:
     return days
 
 
-def relevance_evaluate(*, days: list[LabelledDay]) -> Evaluation:
-    """Measure the digest on these days; nothing it writes is kept."""
+@dataclass(frozen=True)
+class TopicChanges:
+    """Topics changed for one measurement (module docstring): what an editor might do."""
+    add: tuple[dict, ...]  # {"name", "description", "keywords": [lines]}
+    switch_off: tuple[str, ...]  # slugs or names of active topics
+
+
+def topic_changes_load(path: Path) -> TopicChanges:
+    """A topic-changes file, or DayFileError naming the file and what is wrong."""
+    path = Path(path)
+
+    def fail(message: str) -> DayFileError:
+        return DayFileError(f"{path.name}: {message}")
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(data, dict) or not set(data) <= {"add", "switch_off"} or not data:
+        raise fail('expected an object with "add" (a list of topics) and/or "switch_off" (a list of '
+                   'topic slugs or names)')
+    add = data.get("add", [])
+    switch_off = data.get("switch_off", [])
+    if not isinstance(switch_off, list) or not all(isinstance(x, str) and x.strip() for x in switch_off):
+        raise fail(f'"switch_off" must be a list of topic slugs or names, not {switch_off!r}')
+    if not isinstance(add, list):
+        raise fail(f'"add" must be a list of topics, not {add!r}')
+    for n, topic in enumerate(add, start=1):
+        if not isinstance(topic, dict) or not str(topic.get("name") or "").strip():
+            raise fail(f'added topic {n} needs a "name"')
+        keywords = topic.get("keywords", [])
+        if not isinstance(keywords, list) or not all(isinstance(k, str) for k in keywords):
+            raise fail(f'added topic {n} ({topic["name"]!r}): "keywords" must be a list of lines')
+        if not (str(topic.get("description") or "").strip() or keywords):
+            raise fail(f'added topic {n} ({topic["name"]!r}) has neither a description nor keywords')
+    return TopicChanges(add=tuple(add), switch_off=tuple(switch_off))
+
+
+def _topic_changes_apply(changes: TopicChanges) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Make the changes as the admin would (services.topic_create / topic_update, which
+    re-score every paper); return the switched-off topics' labels (slugs and names,
+    casefolded) and the added topics' slugs. ValueError for a topic that is not there
+    to switch off."""
+    from django.utils.text import slugify
+
+    from . import services
+
+    active = {key: topic for topic in Topic.objects.filter(is_active=True) for key in (topic.slug, topic.name.casefold())}
+    off = []
+    for label in changes.switch_off:
+        topic = active.get(label) or active.get(label.casefold())
+        if topic is None:
+            raise ValueError(f"cannot switch off {label!r}: no active topic of that slug or name")
+        off.append(topic)
+    for topic in off:
+        services.topic_update(topic=topic, is_active=False)
+    position = max(Topic.objects.values_list("position", flat=True), default=0)
+    added = [
+        services.topic_create(topic=Topic(
+            name=topic["name"], slug=slugify(topic["name"])[:50] or f"added-{n}",
+            description=topic.get("description", ""), keywords="\n".join(topic.get("keywords", [])),
+            is_active=True, position=position + n,
+        )).slug
+        for n, topic in enumerate(changes.add, start=1)
+    ]
+    set_aside = frozenset(key for topic in off for key in (topic.slug.casefold(), topic.name.casefold()))
+    return set_aside, tuple(added)
+
+
+def relevance_evaluate(*, days: list[LabelledDay], topic_changes: TopicChanges | None = None) -> Evaluation:
+    """Measure the digest on these days, after `topic_changes` if any; nothing it
+    writes is kept."""
     with transaction.atomic():
         try:
-            return _evaluate(days)
+            set_aside, added = _topic_changes_apply(topic_changes) if topic_changes else (frozenset(), ())
+            return replace(_evaluate(labels_resolve(days, set_aside=set_aside)), added=added)
         finally:
             transaction.set_rollback(True)
 
@@ -536,6 +617,13 @@ def evaluation_report(evaluation: Evaluation) -> str:
             rc = "  - " if r.recall is None else f"{r.recall:4.2f}"
             row += f"{p:>8} {rc:>4} {len(r.picks):>4}"
         lines.append(row)
+    # A topic the measurement added (`--topics`) that no day labels: its picks, to be
+    # read by a person.
+    unlabelled = [slug for slug in evaluation.added
+                  if all(d.topics[slug].precision is None and d.topics[slug].recall is None for d in days)]
+    for slug in unlabelled:
+        lines += ["", f"{slug}: no labels; its picks, day by day:"]
+        lines += [f"  {d.day.name}: " + ("; ".join(d.topics[slug].picks) or "none") for d in days]
     lines.append("")
     for split in SPLITS:
         chosen = [d for d in days if d.day.split == split]

@@ -4,4 +4,4 @@ suppression list.
 Modules other apps may import (tests/architecture/test_imports.py holds them to
 it); everything else is this app's own."""
 
-PUBLIC_MODULES = ("models", "services", "tokens", "suppression", "consent", "addresses")
+PUBLIC_MODULES = ("models", "services", "tokens", "links", "suppression", "consent", "addresses")

@@ -8,7 +8,6 @@ cookie is needed or set, which RFC 8058's one-click POST requires."""
 from __future__ import annotations
 
 import json
-from functools import wraps
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -22,12 +21,12 @@ from redis import RedisError
 
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
+from .links import link_invalid, subscriber_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
     TokenProblem,
     subscriber_from_confirm_token,
-    subscriber_from_token,
     subscriber_manage_url,
     subscriber_unsubscribe_url,
 )
@@ -49,36 +48,8 @@ def _origin(request: HttpRequest) -> dict:
     }
 
 
-def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
-    """The one page for a signed link that does not verify, whichever email it came
-    from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
-    newsletter/archive_views.py): it says nothing was changed and gives both ways on,
-    and stays out of search engines."""
-    response = render(
-        request, "subscribers/link_invalid.html", {"expired": expired},
-        status=410 if expired else 404,
-    )
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
-
-
 def _see_other(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
-
-
-def subscriber_view(view):
-    """A view behind a subscriber's signed manage token, called as
-    view(request, subscriber, token): the token is checked here, once for every such
-    view (a forged, cut or revoked one gets `link_invalid`), and the view is
-    csrf_exempt (module docstring)."""
-    @wraps(view)
-    def checked(request: HttpRequest, token: str) -> HttpResponse:
-        subscriber = subscriber_from_token(token=token)
-        if subscriber is None:
-            return link_invalid(request)
-        return view(request, subscriber, token)
-
-    return csrf_exempt(checked)
 
 
 @require_http_methods(["GET", "POST"])

@@ -358,3 +358,71 @@ def test_the_interval_of_the_mean_precision_is_as_wide_as_days_and_topics_differ
     assert far_low < 0.85 < far_high
     assert far_high - far_low > 2 * (high - low)
     assert precision_interval(apart) == (far_low, far_high)
+
+
+@pytest.mark.django_db
+def test_topics_changed_for_a_measurement_are_scored_as_labelled_then_rolled_back(tmp_path):
+    """`eval_relevance --topics`: what the default topics and a new one do when an
+    editor adds a topic and switches one off. The added topic is scored by the day's
+    labels of its name; the switched-off topic's labels are set aside, not errors;
+    afterwards the topics are as they were."""
+    from newsletter.models import Topic
+
+    speech = "Robust speech recognition via large-scale weak supervision"
+    papers = [
+        {"title": speech, "abstract": "We train a speech recognition model on 680,000 hours of multilingual "
+                                      "audio and transcripts; it transcribes and translates spoken language.",
+         "relevant": ["Speech & audio"], "acceptable": []},
+        {"title": "Sparse attention for long documents",
+         "abstract": "We make attention sparse so that transformers read long documents with less memory.",
+         "relevant": ["efficient-training"], "acceptable": ["code-generation"]},
+    ]
+    day = tmp_path / "mine.json"
+    day.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
+    changes = tmp_path / "changes.json"
+    changes.write_text(json.dumps({
+        "add": [{"name": "Speech & audio", "description": "Models that hear and speak: speech recognition, "
+                                                          "text-to-speech, audio generation, spoken dialogue."}],
+        "switch_off": ["code-generation"],
+    }))
+    out = StringIO()
+    call_command("eval_relevance", str(day), "--topics", str(changes), stdout=out)
+
+    text = out.getvalue()
+    assert "added Speech & audio; switched off code-generation" in text
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines() if line[:1].isalpha() and " " in line}
+    assert rows["speech-audio"][:2] == ["1.00", "1.00"]  # its one labelled paper, picked
+    assert "code-generation" not in rows
+    assert "A second labeller" not in text
+    assert "no labels; its picks" not in text  # the added topic is labelled on this day
+    assert not Topic.objects.filter(name="Speech & audio").exists()
+    assert Topic.objects.get(slug="code-generation").is_active
+
+    # A day that does not label the new topic: its picks are listed for a person to read.
+    papers[0]["relevant"] = []
+    day.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
+    out = StringIO()
+    call_command("eval_relevance", str(day), "--topics", str(changes), stdout=out)
+    assert f"speech-audio: no labels; its picks, day by day:\n  mine: {speech}\n" in out.getvalue()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("content", "expected"), [
+    ("{", "changes.json: not valid JSON"),
+    (json.dumps({"remove": ["agents"]}), 'changes.json: expected an object with "add"'),
+    (json.dumps({"switch_off": "agents"}), '"switch_off" must be a list of topic slugs or names'),
+    (json.dumps({"add": [{"description": "No name."}]}), 'added topic 1 needs a "name"'),
+    (json.dumps({"add": [{"name": "Empty"}]}), "added topic 1 ('Empty') has neither a description nor keywords"),
+    (json.dumps({"add": [{"name": "X", "keywords": "speech"}]}), '"keywords" must be a list of lines'),
+    (json.dumps({"switch_off": ["quantum-gravity"]}), "cannot switch off 'quantum-gravity'"),
+])
+def test_a_broken_topic_changes_file_is_refused_saying_what_is_wrong(tmp_path, content, expected):
+    from newsletter.models import Topic
+
+    before = list(Topic.objects.values_list("slug", "is_active"))
+    changes = tmp_path / "changes.json"
+    changes.write_text(content)
+    with pytest.raises(CommandError) as error:
+        call_command("eval_relevance", str(DAYS_DIR / "day_a.json"), "--topics", str(changes), stdout=StringIO())
+    assert expected in str(error.value)
+    assert list(Topic.objects.values_list("slug", "is_active")) == before

@@ -15,6 +15,7 @@ from newsletter.evaluation import (
     relevance_evaluate,
     second_labels_load,
     second_labels_path,
+    topic_changes_load,
 )
 from newsletter.ingest import IngestError
 
@@ -30,22 +31,45 @@ class Command(BaseCommand):
                  "labels, and how far they reach (default: tests/data/relevance/second_labeller, for the "
                  "project's own days only).",
         )
+        parser.add_argument(
+            "--topics", metavar="FILE", type=Path,
+            help='Change the topics first, as an editor would, for this measurement only: '
+                 '{"add": [{"name", "description", "keywords": [lines]}], "switch_off": [slugs or names]} '
+                 "(e.g. tests/data/relevance/topic_changes/three_fields_added.json). An added topic is "
+                 "scored where the days label it by its name, and only listed otherwise; a switched-off "
+                 "topic's labels are set aside. The second labeller's comparison is left out.",
+        )
 
-    def handle(self, *args, days: list[str], second_labels: Path | None, **options):
+    def handle(self, *args, days: list[str], second_labels: Path | None, topics: Path | None, **options):
         try:
-            loaded = labels_resolve(days_load([Path(d) for d in days] or None))
-            seconds = labels_resolve([
-                second_labels_load(day=day, path=path) for day in loaded
-                if (path := second_labels_path(day=day, folder=second_labels)) is not None and path.exists()
-            ])
+            changes = topic_changes_load(topics) if topics else None
+            loaded = days_load([Path(d) for d in days] or None)
+            # With the topics changed, labels are read against the changed topics
+            # (relevance_evaluate); otherwise here, before anything is imported.
+            seconds = []
+            if changes is None:
+                loaded = labels_resolve(loaded)
+                seconds = labels_resolve([
+                    second_labels_load(day=day, path=path) for day in loaded
+                    if (path := second_labels_path(day=day, folder=second_labels)) is not None and path.exists()
+                ])
         except (OSError, ValueError, KeyError) as exc:
             raise CommandError(f"cannot read the labelled days: {exc}") from exc
         if not loaded:
             raise CommandError("no labelled days found")
         try:
-            evaluation = relevance_evaluate(days=loaded)
+            evaluation = relevance_evaluate(days=loaded, topic_changes=changes)
         except IngestError as exc:  # an API item of a day that the importer refuses
             raise CommandError(str(exc)) from exc
+        except ValueError as exc:  # a label or a topic to switch off that is not there
+            raise CommandError(f"cannot measure with {topics}: {exc}") from exc
         comparisons = labellers_compare(evaluation=evaluation, second={d.name: d for d in seconds})
+        if changes is not None:
+            self.stdout.write(
+                f"Topics changed for this measurement ({topics}): "
+                f"added {', '.join(t['name'] for t in changes.add) or 'none'}; "
+                f"switched off {', '.join(changes.switch_off) or 'none'}.\n"
+                "Means are over the topics the days label; a topic with no labels shows its picks only.\n\n"
+            )
         self.stdout.write(evaluation_report(evaluation) + comparison_report(comparisons))
 

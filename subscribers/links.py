@@ -1,0 +1,43 @@
+"""What a signed link from one of our emails does when it is opened: the check of a
+subscriber's manage token, in one place for every view behind one (this app's
+preference centre, and newsletter's "forget what the digest learned"), and the one
+page for a link that does not verify, whichever email it came from."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
+
+from .tokens import subscriber_from_token
+
+
+def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
+    """The one page for a signed link that does not verify, whichever email it came
+    from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
+    newsletter/archive_views.py): it says nothing was changed and gives both ways on,
+    and stays out of search engines."""
+    response = render(
+        request, "subscribers/link_invalid.html", {"expired": expired},
+        status=410 if expired else 404,
+    )
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def subscriber_view(view):
+    """A view behind a subscriber's signed manage token, called as
+    view(request, subscriber, token): the token is checked here, once for every such
+    view (a forged, cut or revoked one gets `link_invalid`), and the view is
+    csrf_exempt: the token is the credential, and a mail client's one-click POST
+    (RFC 8058) comes with no cookie (subscribers/views.py's docstring)."""
+    @wraps(view)
+    def checked(request: HttpRequest, token: str) -> HttpResponse:
+        subscriber = subscriber_from_token(token=token)
+        if subscriber is None:
+            return link_invalid(request)
+        return view(request, subscriber, token)
+
+    return csrf_exempt(checked)
