@@ -148,6 +148,18 @@ LABEL_KINDS = ("relevant", "acceptable")
 AI_FIELDS = ("ai_summary", "ai_keywords")
 
 
+def _json_file_read(path: Path) -> tuple[object, Callable[[str], DayFileError]]:
+    """A file of labels or changes: its JSON, and the maker of errors that name the
+    file. DayFileError for JSON that does not parse, with where."""
+    def fail(message: str) -> DayFileError:
+        return DayFileError(f"{path.name}: {message}")
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), fail
+    except json.JSONDecodeError as exc:
+        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
 def day_load(path: Path) -> LabelledDay:
     """One labelled day. DayFileError naming the file (and the paper, by position and
     title) for anything that would otherwise be measured wrongly or fail far from
@@ -155,14 +167,7 @@ def day_load(path: Path) -> LabelledDay:
     label that is not a list of names, two papers with one title (their labels
     would merge)."""
     path = Path(path)
-
-    def fail(message: str) -> DayFileError:
-        return DayFileError(f"{path.name}: {message}")
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data, fail = _json_file_read(path)
     if not isinstance(data, dict) or not isinstance(data.get("papers"), list) or not data["papers"]:
         raise fail('expected an object with "date" and a non-empty list "papers" (see tests/data/relevance/day_f.json)')
     try:
@@ -275,15 +280,7 @@ class TopicChanges:
 
 def topic_changes_load(path: Path) -> TopicChanges:
     """A topic-changes file, or DayFileError naming the file and what is wrong."""
-    path = Path(path)
-
-    def fail(message: str) -> DayFileError:
-        return DayFileError(f"{path.name}: {message}")
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise fail(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    data, fail = _json_file_read(Path(path))
     if not isinstance(data, dict) or not set(data) <= {"add", "switch_off"} or not data:
         raise fail('expected an object with "add" (a list of topics) and/or "switch_off" (a list of '
                    'topic slugs or names)')
