@@ -14,7 +14,9 @@ How a paper scores for a reader:
   final     = relevance + TREND_WEIGHT x trend
 where trend is log-scaled upvotes and comments, relative to the day's top paper.
 An editors' pick (a pinned paper) comes first among the picks whatever its score,
-and leads "also trending" for readers whose picks it is not among.
+and leads "also trending" for readers whose picks it is not among. A reader of
+several topics gets them in turns (`_chosen_ordered`), so one topic's big day does
+not fill the digest alone.
 A paper is chosen only when its relevance passes RELEVANCE_THRESHOLD: readers asked
 for a threshold, not a fixed count, so a thin day gives a shorter digest. When no
 paper passes but some are close to the reader's topics, the digest offers the
@@ -35,7 +37,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from itertools import islice
+from itertools import islice, zip_longest
 
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -646,7 +648,7 @@ def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) 
         _score(paper, topic_ids=topic_ids, keywords=keywords if paper.id in mentioning else (),
                adjustment=(adjusted.boost[i], adjusted.drop[i], adjusted.reason(i)) if adjusted is not None else None,
                everything=everything, data=data, into=(chosen, weak, outside, why))
-    chosen.sort(key=_chosen_order)
+    chosen = _chosen_ordered(chosen, why)
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=everything, why=why,
                     topic_ids=topic_ids, disliked=frozenset(disliked))
 
@@ -656,6 +658,27 @@ def _kept(paper: Paper, excludes: tuple[str, ...], only_with_code: bool, data: R
     if excludes and any(mentions(term, data.exclude_text(paper)) for term in excludes):
         return False
     return not (only_with_code and not paper.github_repo)
+
+
+def _chosen_ordered(chosen: list[RankedPaper], why: dict) -> list[RankedPaper]:
+    """The picks in digest order. Editors' picks first; then, for a reader of several
+    topics, the topics take turns: each turn takes every topic's best paper not yet
+    taken (a paper counts for the reader's topic that carried it, `why`; papers that
+    only their keywords or votes carried are one more group), ordered by score within
+    the turn. So a topic with many strong papers today (the sample day's continual
+    learning) cannot fill the ten alone and leave the reader's other topic out.
+    With one topic this is the score order."""
+    ordered = sorted(chosen, key=_chosen_order)
+    groups: dict[int | None, list[RankedPaper]] = {}
+    for r in ordered:
+        if not r.paper.pinned:
+            hit = why[r.paper.id][0]
+            groups.setdefault(hit.topic_id if hit is not None else None, []).append(r)
+    if len(groups) < 2:
+        return ordered
+    turns = (sorted((r for r in turn if r is not None), key=_chosen_order)
+             for turn in zip_longest(*groups.values()))
+    return [r for r in ordered if r.paper.pinned] + [r for turn in turns for r in turn]
 
 
 def _chosen_order(r: RankedPaper) -> tuple:
@@ -724,7 +747,7 @@ def _derive(base: _Ranking, *, profile: tuple, data: RankingData) -> _Ranking:
             if paper.id in mentioning and _kept(paper, excludes, only_with_code, data):
                 _score(paper, topic_ids=topic_ids, keywords=keywords, adjustment=None, everything=False,
                        data=data, into=(chosen, weak, outside, why))
-        chosen.sort(key=_chosen_order)
+        chosen = _chosen_ordered(chosen, why)
         weak.sort(key=lambda r: _upvote_order(r.paper))
         outside.sort(key=_upvote_order)
     return _Ranking(chosen=chosen, weak=weak, outside=outside, everything=False, why=why,

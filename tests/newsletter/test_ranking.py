@@ -456,3 +456,25 @@ def test_an_editors_pick_comes_first_in_every_digest(day):
     message = digest_make(edition=edition, subscriber=agents_reader, data=data).message
     assert "Paper cl-small (Editors' pick, ▲ 5)" in message.body
     assert "<b>Editors' pick</b> · ▲ 5" in message.alternatives[0][0]
+
+
+def test_a_reader_of_two_topics_gets_both_even_when_one_has_a_big_day(db):
+    """The sample day (a real Daily Papers page) has ten strong continual-learning
+    papers: a reader of continual learning and agents got ten of those and no agents
+    paper at all. The topics now take turns; within a turn the stronger paper first,
+    and a one-topic reader's order is the score order as before."""
+    cl, agents = TopicFactory(name="Continual learning"), TopicFactory(name="Agents")
+    for n in range(12):
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, upvotes=50 + n, title=f"Forgetting {n}"),
+                          topic=cl, score=0.9 - n * 0.01, matched_terms=["catastrophic forgetting"])
+    for n, score in enumerate((0.45, 0.35)):
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, upvotes=5, title=f"Agents {n}"),
+                          topic=agents, score=score, matched_terms=["tool use"])
+    edition_assemble(date=DAY)
+
+    picks = _titles(_select(_reader(cl, agents, papers_per_digest=10)).papers)
+    assert picks[:4] == ["Forgetting 0", "Agents 0", "Forgetting 1", "Agents 1"]
+    assert len(picks) == 10 and picks[4:] == [f"Forgetting {n}" for n in range(2, 8)]
+
+    alone = _titles(_select(_reader(cl, papers_per_digest=10)).papers)
+    assert alone == [f"Forgetting {n}" for n in range(10)]
