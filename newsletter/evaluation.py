@@ -21,6 +21,10 @@ that one topic and 10 papers a digest gets digest_select's choice. Per topic:
 Per day, the topic tags (every PaperTopic row of the day's papers: what cards and
 topic pages show, beyond any digest's ten) and the share the labels call relevant
 or acceptable.
+Per day too, readers of two topics (every pair of the active topics, 10 papers): a
+topic their digest leaves out although its own reader gets a relevant paper, each
+topic's recall@10 alone and in the pair, and the pair's precision@5 by either topic's
+labels (`PairResult`).
 Then the feedback simulation: one "less" on each reader's top pick (recall@10 of
 the other relevant papers before and after), and three "more" on one sub-area
 (the top pick and its two nearest picks) measured on the next day: where the next
@@ -102,6 +106,17 @@ class TopicResult:
 
 
 @dataclass
+class PairResult:
+    """A day's readers of two topics (every pair of the active topics), against the
+    same topics' one-topic readers: whether a reader's second topic is left out."""
+    cases: int = 0  # (pair, topic) where the topic's own reader gets a relevant paper
+    left_out: int = 0  # ... and the pair's reader gets none of that topic's relevant papers
+    recall_alone: list[float] = field(default_factory=list)  # per case, the topic's reader
+    recall_pair: list[float] = field(default_factory=list)  # per case, the pair's reader
+    precision: list[float] = field(default_factory=list)  # per pair, P@5 by either topic's labels
+
+
+@dataclass
 class DayResult:
     day: LabelledDay
     topics: dict[str, TopicResult]
@@ -109,6 +124,7 @@ class DayResult:
     # and how many of them the labels call relevant or acceptable.
     tags: int = 0
     tags_labelled: int = 0
+    pairs: PairResult = field(default_factory=PairResult)
 
     @property
     def tag_precision(self) -> float:
@@ -349,7 +365,11 @@ def _evaluate(days: list[LabelledDay]) -> Evaluation:
         edition_assemble(date=day.date)
     topics = list(Topic.objects.filter(is_active=True))
     readers = {
-        topic.slug: _reader(topic=topic, n=n) for n, topic in enumerate(topics)
+        topic.slug: _reader(topics=[topic], n=n) for n, topic in enumerate(topics)
+    }
+    pair_readers = {
+        (a.slug, b.slug): _reader(topics=[a, b], n=len(topics) + n)
+        for n, (a, b) in enumerate(itertools.combinations(topics, 2))
     }
     results = []
     for day in days:
@@ -361,17 +381,38 @@ def _evaluate(days: list[LabelledDay]) -> Evaluation:
             for slug, papers in ranked.items()
         }, tags=len(tags), tags_labelled=sum(
             slug in day.relevant.get(title, ()) or slug in day.acceptable.get(title, ()) for slug, title in tags
-        )))
+        ), pairs=_pairs_result(day=day, alone=ranked, paired=_ranked(readers=pair_readers, date=day.date))))
     return Evaluation(days=results, feedback=_feedback_simulate(days=days, readers=readers))
 
 
-def _reader(*, topic: Topic, n: int) -> Subscriber:
+def _reader(*, topics: list[Topic], n: int) -> Subscriber:
     reader = Subscriber.objects.create(
         email=f"evaluation-reader-{n}@example.invalid", status=Subscriber.Status.ACTIVE,
         papers_per_digest=PAPERS_PER_DIGEST,
     )
-    reader.topics.set([topic])
+    reader.topics.set(topics)
     return reader
+
+
+def _pairs_result(*, day: LabelledDay, alone: dict[str, list[Paper]],
+                  paired: dict[tuple[str, str], list[Paper]]) -> PairResult:
+    result = PairResult()
+    for pair, papers in paired.items():
+        titles = [p.title for p in papers[:RECALL_AT]]
+        good = set().union(*(_label_sets(day, slug)[0] for slug in pair))
+        if k := min(PRECISION_AT, len(good)):
+            result.precision.append(sum(t in good for t in titles[:k]) / k)
+        for slug in pair:
+            relevant = _label_sets(day, slug)[1]
+            own = [p.title for p in alone[slug][:RECALL_AT] if p.title in relevant]
+            if not own:
+                continue
+            got = [t for t in titles if t in relevant]
+            result.cases += 1
+            result.left_out += not got
+            result.recall_alone.append(len(own) / len(relevant))
+            result.recall_pair.append(len(got) / len(relevant))
+    return result
 
 
 def _ranked(*, readers: dict[str, Subscriber], date: dt.date, depth: int = PAPERS_PER_DIGEST) -> dict[str, list[Paper]]:
@@ -640,6 +681,17 @@ def evaluation_report(evaluation: Evaluation) -> str:
             lines.append(f"{split} days mean{'':20} P@5 {mean(precisions):.2f}  "
                          f"R@10 {mean(d.mean('recall') for d in chosen):.2f}  "
                          f"empty {sum(d.empty for d in chosen)}{spread}")
+    for split in SPLITS:
+        chosen = [d.pairs for d in days if d.day.split == split]
+        cases = sum(p.cases for p in chosen)
+        if cases:
+            pairs = len(list(itertools.combinations(slugs, 2)))
+            lines.append(
+                f"{split} days, readers of two topics ({pairs} pairs): a topic left out although its own "
+                f"reader gets a relevant paper {sum(p.left_out for p in chosen)} of {cases}; "
+                f"recall@10 of each topic alone {mean(x for p in chosen for x in p.recall_alone):.2f}, "
+                f"in the pair {mean(x for p in chosen for x in p.recall_pair):.2f}; "
+                f"P@5 by either topic's labels {mean(x for p in chosen for x in p.precision):.2f}")
     fb = evaluation.feedback
     if fb.less:
         drops = [b - a for b, a in fb.less]

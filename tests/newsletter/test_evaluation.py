@@ -73,6 +73,9 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
         # No topic with 2+ relevant papers that day goes without picks.
         assert result.empty == 0, result.day.name
         assert result.tag_precision >= TAG_PRECISION_FLOOR, (result.day.name, result.tag_precision)
+        # A reader of two topics gets both: neither topic of a pair is left out while
+        # its own reader gets a relevant paper (11 were on the sample day, docs/relevance.md).
+        assert result.pairs.cases and result.pairs.left_out == 0, (result.day.name, result.pairs.left_out)
 
     test_days = by_split["test"]
     for day in test_days:
@@ -112,6 +115,7 @@ def test_the_command_prints_per_topic_and_per_split_figures():
     assert "across" not in next(line for line in text.splitlines() if line.startswith("tune days mean"))
     assert 'One "less" on the top pick' in text
     assert "% labelled)" in text
+    assert "test days, readers of two topics (105 pairs): a topic left out although its own reader" in text
 
 
 @pytest.mark.django_db
