@@ -47,7 +47,7 @@ from subscribers.models import Subscriber
 from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
-from .reader_keywords import keyword_present, keywords_match, keywords_split, mentions
+from .reader_keywords import keyword_present, keywords_match, keywords_split
 from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
@@ -93,7 +93,6 @@ class RankingData:
     # Per paper, the same for every reader of the batch: computed once on first use
     # (profiled: recomputing them per reader and paper dominated ranking).
     _trend_share: dict[int, float] = field(default_factory=dict, repr=False)
-    _exclude_text: dict[int, str] = field(default_factory=dict, repr=False)
     _version: str | None = field(default=None, repr=False)
     _by_upvotes: dict[tuple, list[Paper]] = field(default_factory=dict, repr=False)
     _by_upvotes_vectors: dict[tuple, np.ndarray] = field(default_factory=dict, repr=False)
@@ -210,12 +209,6 @@ class RankingData:
         if share is None:
             share = self._trend_share[paper.id] = trend(paper) / self.trend_max
         return share
-
-    def exclude_text(self, paper: Paper) -> str:
-        text = self._exclude_text.get(paper.id)
-        if text is None:
-            text = self._exclude_text[paper.id] = f"{paper.title}\n{paper.abstract}"
-        return text
 
 
 @dataclass
@@ -383,7 +376,6 @@ class _Content:
     version: str
     papers_by_date: dict[dt.date, list[Paper]]
     topic_hits: dict[int, list[TopicHit]]
-    exclude_text: dict[int, str]
     trend_max: float
 
 
@@ -405,7 +397,7 @@ def _content_by_fingerprint(fingerprint: str | None) -> _Content | None:
 
 
 def _content_share(data: RankingData, *, fingerprint: str | None = None) -> RankingData:
-    """Give `data` the candidates' objects (papers, topic hits, exclusion texts) of
+    """Give `data` the candidates' objects (papers, topic hits) of
     the first batch of this process that loaded the same version of them, and let
     its own copies go with the batch.
 
@@ -423,7 +415,7 @@ def _content_share(data: RankingData, *, fingerprint: str | None = None) -> Rank
         if content is None:
             content = _contents[version] = _Content(
                 version=version, papers_by_date=data.papers_by_date, topic_hits=data.topic_hits,
-                exclude_text=data._exclude_text, trend_max=data.trend_max,
+                trend_max=data.trend_max,
             )
             while len(_contents) > CONTENTS_KEPT:
                 _contents.popitem(last=False)
@@ -439,7 +431,7 @@ def _content_share(data: RankingData, *, fingerprint: str | None = None) -> Rank
 def _content_give(data: RankingData, content: _Content) -> RankingData:
     """`data` with the shared objects of `content` instead of its own."""
     data.papers_by_date, data.topic_hits, data.trend_max = content.papers_by_date, content.topic_hits, content.trend_max
-    data._exclude_text, data._version = content.exclude_text, content.version
+    data._version = content.version
     return data
 
 
@@ -654,8 +646,11 @@ def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) 
 
 
 def _kept(paper: Paper, excludes: tuple[str, ...], only_with_code: bool, data: RankingData) -> bool:
-    """The reader's exclusions and code-only choice: filters, not scores."""
-    if excludes and any(mentions(term, data.exclude_text(paper)) for term in excludes):
+    """The reader's exclusions and code-only choice: filters, not scores. An excluded
+    term is matched as their keywords are (reader_keywords.keyword_present: any case,
+    inflection, British or American spelling, hyphenation), so "leave out agents"
+    leaves out a paper on "agentic" tool use and "quantisation" one on quantization."""
+    if excludes and any(keyword_present(term, paper.title, paper.abstract) for term in excludes):
         return False
     return not (only_with_code and not paper.github_repo)
 

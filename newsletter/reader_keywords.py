@@ -22,21 +22,10 @@ def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
     return TopicMatcher(list(keywords))
 
 
-@lru_cache(maxsize=4096)
-def _term_pattern(term: str) -> re.Pattern:
-    return re.compile(r"(?<!\w)" + re.escape(term) + r"(?!\w)", re.IGNORECASE)
-
-
-@lru_cache(maxsize=65_536)
-def mentions(term: str, text: str) -> bool:
-    """Whether `text` mentions an excluded term (a whole word or phrase, any case)."""
-    return _term_pattern(term).search(text) is not None
-
-
 @lru_cache(maxsize=65_536)
 def keyword_present(keyword: str, title: str, abstract: str) -> bool:
-    """Whether one keyword occurs in a paper at all: most of a reader's keywords are
-    in none of a day's papers."""
+    """Whether one keyword (or excluded term) occurs in a paper at all, matched as a
+    topic's keywords are: most of a reader's keywords are in none of a day's papers."""
     return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
 
 

@@ -82,6 +82,26 @@ def test_exclude_keywords_and_only_with_code(day):
     assert _titles(_select(_reader(day["cl"], only_with_code=True)).papers) == ["Paper cl-mid"]
 
 
+def test_an_excluded_term_is_matched_as_keywords_are_spelling_and_inflection_alike(db):
+    """A reader leaves out "quantisation" and "agent": papers on quantization (another
+    spelling), quantized weights (another form) and agents (a plural) go; a paper
+    that only says "reagent" or "management" stays (whole words, not substrings)."""
+    topic = TopicFactory(name="Efficiency")
+    texts = {
+        "American spelling": "We study post-training quantization of large models.",
+        "Other form": "Weights are quantized to four bits with no loss.",
+        "Plural": "Web agents browse and book flights.",
+        "Substring only": "A reagent library for management of lab stock, made faster.",
+    }
+    for title, abstract in texts.items():
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, abstract=abstract),
+                          topic=topic, score=0.9, matched_terms=["efficiency"])
+    edition_assemble(date=DAY)
+
+    picks = _titles(_select(_reader(topic, exclude_keywords="quantisation, agent")).papers)
+    assert picks == ["Substring only"]
+
+
 def test_papers_already_sent_are_never_repeated(day):
     reader = _reader(day["cl"])
     earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
