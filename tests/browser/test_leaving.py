@@ -1,0 +1,56 @@
+"""The pages a subscriber meets at the edges, in Chromium: deleting their data from
+the preference centre (the question, then the answer), and the page the subscribe
+form gives when it is asked too often. Screenshots under var/screenshots/leaving-*."""
+
+import re
+import uuid
+
+import pytest
+from django.core import mail
+from playwright.sync_api import expect
+
+from subscribers.models import Subscriber, Suppression
+from subscribers.tokens import subscriber_manage_url
+from tests.factories import SubscriberFactory, TopicFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_reader_deletes_their_data_after_being_told_what_stays(live_server, page, screenshot, settings):
+    settings.SITE_URL = live_server.url
+    reader = SubscriberFactory(email="ada@example.com")
+    reader.topics.add(TopicFactory(name="Agents"))
+
+    page.goto(subscriber_manage_url(subscriber=reader))
+    page.get_by_role("link", name="Delete my data…").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Delete your data for good?")
+    expect(page.get_by_text("one-way, keyed fingerprint")).to_be_visible()
+    screenshot(page, "leaving-delete-ask")
+    assert Subscriber.objects.filter(pk=reader.pk).exists()  # opening the page changes nothing
+
+    page.get_by_role("button", name="Delete everything").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Your data is deleted")
+    screenshot(page, "leaving-deleted")
+    assert not Subscriber.objects.filter(email="ada@example.com").exists()
+    assert Suppression.objects.count() == 1
+    assert page.js_errors == [] and page.console_errors == []
+
+
+def test_the_subscribe_form_asked_too_often_says_to_wait_and_keeps_nothing(live_server, page, screenshot, settings):
+    settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = 1
+    TopicFactory(name="Agents")
+    email = f"flood-{uuid.uuid4().hex[:8]}@example.com"  # the limit's counter is per address
+
+    for _ in range(2):
+        page.goto(live_server.url + "/subscribe/")
+        page.get_by_label("Email address").fill(email)
+        page.get_by_text("Agents", exact=True).click()
+        page.get_by_label(re.compile("email me the Daily Papers Digest")).check()
+        page.get_by_role("button", name="Subscribe").click()
+        page.wait_for_load_state("load")
+    expect(page.get_by_role("heading", level=1)).to_have_text("That was a lot of tries")
+    screenshot(page, "leaving-rate-limited")
+    # The first is pending with its confirmation sent; the second sent nothing more.
+    assert Subscriber.objects.get(email=email).status == Subscriber.Status.PENDING
+    assert [m.to for m in mail.outbox] == [[email]]
+    assert page.js_errors == []
