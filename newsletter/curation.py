@@ -161,9 +161,15 @@ def topic_preview(
     today = today or timezone.localdate()
     since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
     keyword_list = keyword_lines(keywords)
-    typed = [name if name is not None else (topic.name if topic else ""),
-             description if description is not None else (topic.description if topic else "")]
-    if not keyword_list and not any(text.strip() for text in typed):
+    draft = Topic(
+        pk=topic.pk if topic else None,
+        name=name if name is not None else (topic.name if topic else ""),
+        description=description if description is not None else (topic.description if topic else ""),
+        keywords="\n".join(keyword_list),
+        is_broad=is_broad if is_broad is not None else (topic.is_broad if topic else False),
+        exemplar_embedding=topic.exemplar_embedding if topic else None,
+    )
+    if not keyword_list and not (draft.name.strip() or draft.description.strip()):
         return []
     papers = list(
         Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
@@ -174,8 +180,7 @@ def topic_preview(
     current: dict[int, PaperTopic] = {}
     if topic is not None and topic.pk:
         current = {pt.paper_id: pt for pt in PaperTopic.objects.filter(topic=topic, paper__in=papers)}
-    scores = topic_preview_scores(topic=topic, keywords=keyword_list, papers=papers, name=name,
-                                  description=description, is_broad=is_broad)
+    scores = topic_preview_scores(draft=draft, papers=papers)
     rows = []
     for paper in papers:
         match = scores[paper.id]

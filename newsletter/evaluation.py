@@ -397,13 +397,14 @@ def _reader(*, topics: list[Topic], n: int) -> Subscriber:
 def _pairs_result(*, day: LabelledDay, alone: dict[str, list[Paper]],
                   paired: dict[tuple[str, str], list[Paper]]) -> PairResult:
     result = PairResult()
+    labels = {slug: _label_sets(day, slug) for pair in paired for slug in pair}
     for pair, papers in paired.items():
         titles = [p.title for p in papers[:RECALL_AT]]
-        good = set().union(*(_label_sets(day, slug)[0] for slug in pair))
+        good = set().union(*(labels[slug][0] for slug in pair))
         if k := min(PRECISION_AT, len(good)):
             result.precision.append(sum(t in good for t in titles[:k]) / k)
         for slug in pair:
-            relevant = _label_sets(day, slug)[1]
+            relevant = labels[slug][1]
             own = [p.title for p in alone[slug][:RECALL_AT] if p.title in relevant]
             if not own:
                 continue
@@ -449,7 +450,7 @@ def _feedback_simulate(*, days: list[LabelledDay], readers: dict[str, Subscriber
     for day in days:
         before = _ranked(readers=readers, date=day.date)
         for slug, papers in before.items():
-            relevant = {t for t in day.relevant if slug in day.relevant[t]}
+            relevant = _label_sets(day, slug)[1]
             if len(relevant) < EMPTY_MIN_RELEVANT or not papers:
                 continue
             top = papers[0]

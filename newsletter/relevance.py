@@ -562,26 +562,17 @@ def _broad_yield(evidence: np.ndarray, narrower: np.ndarray) -> np.ndarray:
     return np.where(narrower > evidence, 0.0, evidence)
 
 
-def topic_preview_scores(
-    *, topic: Topic | None, keywords: list[str], papers: Sequence[Paper],
-    name: str | None = None, description: str | None = None, is_broad: bool | None = None,
-) -> dict[int, HybridScore]:
-    """What `papers` would score for `topic` defined as typed, writing nothing: the
-    admin's preview of an edit (curation.topic_preview). The typed definition (name,
-    description, keywords; None: as stored) is embedded here, as saving would; the
-    topic's examples and the other topics are read as stored."""
-    draft = Topic(
-        pk=topic.pk if topic else None,
-        name=name if name is not None else (topic.name if topic else ""),
-        description=description if description is not None else (topic.description if topic else ""),
-        keywords="\n".join(keywords),
-        is_broad=is_broad if is_broad is not None else (topic.is_broad if topic else False),
-    )
+def topic_preview_scores(*, draft: Topic, papers: Sequence[Paper]) -> dict[int, HybridScore]:
+    """What `papers` would score for `draft`, a topic as an editor typed it (unsaved;
+    its pk that of the topic edited, None for a new one; its examples as stored),
+    writing nothing: the admin's preview of an edit (curation.topic_preview). The
+    typed definition is embedded here, as saving would; the other active topics are
+    read as stored."""
     draft.embedding = embeddings.vector_pack(embeddings.texts_embed([embeddings.topic_text(draft)])[0])
-    draft.exemplar_embedding = topic.exemplar_embedding if topic else None
     others = [t for t in Topic.objects.filter(is_active=True) if draft.pk is None or t.pk != draft.pk]
     vectors = embeddings.papers_embed(papers=papers, only_missing=True)
-    draft.id = draft.pk if draft.pk is not None else 0
+    if draft.pk is None:
+        draft.id = 0  # a key for hybrid_scores' result; never saved
     scores = hybrid_scores(papers=papers, topics=[draft], context=[*others, draft], vectors=vectors)
     return {paper_id: score for (paper_id, _), score in scores.items()}
 

@@ -117,6 +117,15 @@ DEFAULT_TOPIC_MIGRATIONS = (
 
 
 @pytest.fixture
+def webhook_secret(settings):
+    """The ESP's webhook secret configured (tests/webhooks.py sends it)."""
+    from tests import webhooks
+
+    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": webhooks.SECRET}
+    return webhooks.SECRET
+
+
+@pytest.fixture
 def default_topics(db):
     """{slug: Topic} of the default topics as the migrations leave them (made again
     when a transactional test has flushed the migrated rows)."""

@@ -6,7 +6,6 @@ markup sent in comes back escaped."""
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 from urllib.parse import quote
@@ -20,6 +19,7 @@ from newsletter.feedback import feedback_token
 from newsletter.models import Topic
 from subscribers.models import Subscriber
 from subscribers.tokens import _manage_token
+from tests import webhooks
 from tests.factories import PaperFactory, SubscriberFactory, TopicFactory
 
 from .strategies import (
@@ -33,15 +33,7 @@ from .strategies import (
     tokens,
 )
 
-pytestmark = pytest.mark.django_db
-
-WEBHOOK = "/anymail/postmark/tracking/"
-WEBHOOK_SECRET = "fuzz-hook:sekrit-value"
-
-
-@pytest.fixture(autouse=True)
-def _webhook_secret(settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": WEBHOOK_SECRET}
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
 
 
 def _topic() -> Topic:
@@ -220,10 +212,9 @@ _postmark_event = st.fixed_dictionaries(
 @example(body=json.dumps({"RecordType": "Bounce", "ID": 1, "Email": 7, "Details": math.nan}))
 @example(body=json.dumps({"RecordType": "Bounce", "ID": 1, "Email": ["a@example.com"]}))
 def test_webhook_takes_any_body_without_error(body):
-    auth = "Basic " + base64.b64encode(WEBHOOK_SECRET.encode()).decode()
     with fresh_state() as client:
-        response = client.post(WEBHOOK, data=body, content_type="application/json",
-                               HTTP_AUTHORIZATION=auth)
+        response = client.post(webhooks.URL, data=body, content_type="application/json",
+                               **webhooks.auth())
         _assert_safe(response, allowed={200, 400})
 
 

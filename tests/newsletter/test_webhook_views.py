@@ -2,7 +2,6 @@
 configured ESP's tracking URL exists, anonymous requests are never a 500, wrong
 credentials are a 401, and a body we cannot record is a 400 that changes nothing."""
 
-import base64
 import json
 import types
 
@@ -14,22 +13,11 @@ from django.urls import path as url_path
 
 from newsletter.models import DeliveryEvent
 from subscribers.models import Subscriber, Suppression
+from tests import webhooks
 from tests.factories import SubscriberFactory
 
-pytestmark = pytest.mark.django_db
-
-URL = "/anymail/postmark/tracking/"
-SECRET = "postmark-hook:webhook-views"
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-
-
-def _auth() -> dict:
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(SECRET.encode()).decode()}
-
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
+URL, SECRET = webhooks.URL, webhooks.SECRET
 
 def _anymail_paths() -> list[str]:
     """Every URL anymail ships (27 in anymail 13), the regex ones made concrete."""
@@ -114,7 +102,7 @@ def _bounce(**fields) -> dict:
 def test_fields_of_the_wrong_type_get_400_and_change_nothing(client, fields):
     reader = SubscriberFactory(email="reader@example.com")
     response = client.post(URL, json.dumps(_bounce(**fields)), content_type="application/json",
-                           **_auth())
+                           **webhooks.auth())
     assert response.status_code == 400, response.content
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
@@ -131,7 +119,7 @@ def test_fields_of_the_wrong_type_get_400_and_change_nothing(client, fields):
 ])
 def test_bodies_that_are_not_standard_json_events_get_400(client, body):
     reader = SubscriberFactory(email="reader@example.com")
-    response = client.post(URL, body, content_type="application/json", **_auth())
+    response = client.post(URL, body, content_type="application/json", **webhooks.auth())
     assert response.status_code == 400, response.content
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
@@ -139,7 +127,7 @@ def test_bodies_that_are_not_standard_json_events_get_400(client, body):
 
 def test_a_valid_event_still_acts(client):
     reader = SubscriberFactory(email="reader@example.com")
-    response = client.post(URL, json.dumps(_bounce()), content_type="application/json", **_auth())
+    response = client.post(URL, json.dumps(_bounce()), content_type="application/json", **webhooks.auth())
     assert response.status_code == 200
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED

@@ -1,7 +1,6 @@
 """Tracking webhooks (newsletter/webhooks.py): real Postmark payloads posted to
 anymail's Postmark tracking endpoint, with and without the basic-auth secret."""
 
-import base64
 import datetime as dt
 import json
 import re
@@ -18,25 +17,14 @@ from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback
 from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD, SOFT_BOUNCED
 from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash, email_is_suppressed
+from tests import webhooks
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
-pytestmark = pytest.mark.django_db
-
-URL = "/anymail/postmark/tracking/"
-SECRET = "postmark-hook:correct-horse-battery"
-
-
-@pytest.fixture(autouse=True)
-def webhook_secret(settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-
-
-def _auth(credentials: str = SECRET) -> dict:
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(credentials.encode()).decode()}
-
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
+URL, SECRET = webhooks.URL, webhooks.SECRET
 
 def post(client, payload: dict, *, credentials: str | None = SECRET):
-    headers = _auth(credentials) if credentials else {}
+    headers = webhooks.auth(credentials) if credentials else {}
     return client.post(URL, data=json.dumps(payload), content_type="application/json", **headers)
 
 

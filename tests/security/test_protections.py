@@ -4,7 +4,6 @@ protection is removed."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
@@ -22,15 +21,11 @@ from subscribers import services
 from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash, email_is_suppressed
 from subscribers.tokens import _manage_token, confirm_token
+from tests import webhooks
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
-WEBHOOK = "/anymail/postmark/tracking/"
-SECRET = "hook:a-long-webhook-secret"
-
-
-def _auth(secret=SECRET):
-    return {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(secret.encode()).decode()}
+WEBHOOK = webhooks.URL
 
 
 def _bounce(email, event_id=77):
@@ -109,11 +104,10 @@ def test_replayed_confirm_after_unsubscribe_does_not_resubscribe(client):
 # --- 3. Webhooks ----------------------------------------------------------------
 
 
-def test_webhook_without_the_secret_is_refused_and_changes_nothing(settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+def test_webhook_without_the_secret_is_refused_and_changes_nothing(webhook_secret):
     reader = SubscriberFactory(email="bounce@example.com")
     anonymous = Client(raise_request_exception=False)
-    for headers in ({}, _auth("hook:wrong")):
+    for headers in ({}, webhooks.auth("hook:wrong")):
         response = anonymous.post(WEBHOOK, _bounce(reader.email), content_type="application/json", **headers)
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Basic ")
@@ -121,19 +115,17 @@ def test_webhook_without_the_secret_is_refused_and_changes_nothing(settings):
     assert reader.status == Subscriber.Status.ACTIVE and not Suppression.objects.exists()
 
 
-def test_replayed_webhook_event_changes_nothing(client, settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+def test_replayed_webhook_event_changes_nothing(client, webhook_secret):
     reader = SubscriberFactory(email="bounce@example.com")
     for _ in range(3):
         assert client.post(WEBHOOK, _bounce(reader.email), content_type="application/json",
-                           **_auth()).status_code == 200
+                           **webhooks.auth()).status_code == 200
     assert DeliveryEvent.objects.count() == 1 and Suppression.objects.count() == 1
 
 
-def test_malformed_webhook_bodies_get_400_not_500(client, settings):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+def test_malformed_webhook_bodies_get_400_not_500(client, webhook_secret):
     for body in ("not json", "null", "[]", '{"RecordType": "Bounce", "ID": "\\u0000"}'):
-        response = client.post(WEBHOOK, body, content_type="application/json", **_auth())
+        response = client.post(WEBHOOK, body, content_type="application/json", **webhooks.auth())
         assert response.status_code == 400, body
 
 
@@ -166,14 +158,13 @@ def test_many_addresses_from_one_ip_stop_at_the_limit(client, settings, django_c
     assert len(mail.outbox) == settings.SUBSCRIBE_RATE_LIMIT_PER_IP
 
 
-def test_oversized_bodies_and_fields_are_refused(client, settings):
+def test_oversized_bodies_and_fields_are_refused(client, settings, webhook_secret):
     big = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 10)
     anonymous = Client(raise_request_exception=False)
     assert anonymous.post("/subscribe/", {"email": "a@example.com", "keywords": big}).status_code == 400
     response = _subscribe(client, "a" * 250 + "@example.com", "192.0.2.1")
     assert response.status_code == 400 and not Subscriber.objects.exists()
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
-    assert anonymous.post(WEBHOOK, big, content_type="application/json", **_auth()).status_code == 400
+    assert anonymous.post(WEBHOOK, big, content_type="application/json", **webhooks.auth()).status_code == 400
 
 
 def test_idna_address_is_stored_encoded(client, django_capture_on_commit_callbacks):

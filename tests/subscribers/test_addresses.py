@@ -2,7 +2,6 @@
 email_normalise and email_hash): the subscribe form, the import, the admin, the
 ESP's webhook and every suppression lookup agree on user@bücher.de."""
 
-import base64
 import json
 
 import pytest
@@ -12,21 +11,18 @@ from subscribers.addresses import email_normalise
 from subscribers.csv_io import subscribers_import
 from subscribers.models import Subscriber
 from subscribers.suppression import email_hash, email_is_suppressed
+from tests import webhooks
 
 pytestmark = pytest.mark.django_db
 
-SECRET = "hook:idna-round-trip"
 STORED = "user@xn--bcher-kva.de"
 
 
-def _bounce(client, settings, email: str):
-    settings.ANYMAIL = {**settings.ANYMAIL, "WEBHOOK_SECRET": SECRET}
+def _bounce(client, email: str):
     body = {"RecordType": "Bounce", "ID": 901, "Type": "HardBounce", "TypeCode": 1,
             "MessageID": "00000000-0000-0000-0000-00000000abcd", "Metadata": {}, "Email": email,
             "BouncedAt": "2025-11-24T07:03:54Z", "Description": "unknown user"}
-    auth = "Basic " + base64.b64encode(SECRET.encode()).decode()
-    return client.post("/anymail/postmark/tracking/", json.dumps(body),
-                       content_type="application/json", HTTP_AUTHORIZATION=auth)
+    return client.post(webhooks.URL, json.dumps(body), content_type="application/json", **webhooks.auth())
 
 
 @pytest.mark.parametrize("spelling", ["user@bücher.de", "user@BÜCHER.de", "user@xn--bcher-kva.de",
@@ -38,13 +34,13 @@ def test_every_spelling_of_one_address_normalises_and_hashes_alike(spelling):
 
 @pytest.mark.parametrize("bounced", ["user@bücher.de", "USER@xn--BCHER-KVA.de"])
 def test_a_bounce_for_any_spelling_suppresses_the_reader_who_subscribed_with_another(
-    client, settings, submit, outbox, bounced,
+    client, webhook_secret, submit, outbox, bounced,
 ):
     assert submit("user@bücher.de").status_code == 303
     reader = Subscriber.objects.get()
     assert reader.email == STORED
 
-    assert _bounce(client, settings, bounced).status_code == 200
+    assert _bounce(client, bounced).status_code == 200
 
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
@@ -56,8 +52,8 @@ def test_a_bounce_for_any_spelling_suppresses_the_reader_who_subscribed_with_ano
     assert outbox == []
 
 
-def test_a_bounced_address_without_a_subscriber_is_refused_by_the_import(client, settings):
-    assert _bounce(client, settings, "user@bücher.de").status_code == 200
+def test_a_bounced_address_without_a_subscriber_is_refused_by_the_import(client, webhook_secret):
+    assert _bounce(client, "user@bücher.de").status_code == 200
     report = subscribers_import(text="email\nuser@BÜCHER.de\n", consent_source="booth",
                                 prior_consent=True, dry_run=False)
     assert [line.outcome for line in report.lines] == ["suppressed"]
