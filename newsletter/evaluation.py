@@ -348,21 +348,27 @@ def _topic_changes_apply(changes: TopicChanges) -> tuple[frozenset[str], tuple[s
     return set_aside, tuple(added)
 
 
-def relevance_evaluate(*, days: list[LabelledDay], topic_changes: TopicChanges | None = None) -> Evaluation:
+def relevance_evaluate(
+    *, days: list[LabelledDay], topic_changes: TopicChanges | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
     """Measure the digest on these days, after `topic_changes` if any; nothing it
-    writes is kept."""
+    writes is kept. `progress(message)` hears of each step (each day imported, the
+    digests ranked, the feedback simulated): the whole takes about a minute."""
     with transaction.atomic():
         try:
             set_aside, added = _topic_changes_apply(topic_changes) if topic_changes else (frozenset(), ())
-            return replace(_evaluate(labels_resolve(days, set_aside=set_aside)), added=added)
+            evaluation = _evaluate(labels_resolve(days, set_aside=set_aside), progress=progress or (lambda _: None))
+            return replace(evaluation, added=added)
         finally:
             transaction.set_rollback(True)
 
 
-def _evaluate(days: list[LabelledDay]) -> Evaluation:
-    for day in days:
+def _evaluate(days: list[LabelledDay], *, progress: Callable[[str], None]) -> Evaluation:
+    for n, day in enumerate(days, 1):
         papers_import(items=day.items, trending_date=day.date, source=f"evaluation {day.name}")
         edition_assemble(date=day.date)
+        progress(f"{day.name}: {len(day.items)} papers imported and scored ({n} of {len(days)} days)")
     topics = list(Topic.objects.filter(is_active=True))
     readers = {
         topic.slug: _reader(topics=[topic], n=n) for n, topic in enumerate(topics)
@@ -382,7 +388,10 @@ def _evaluate(days: list[LabelledDay]) -> Evaluation:
         }, tags=len(tags), tags_labelled=sum(
             slug in day.relevant.get(title, ()) or slug in day.acceptable.get(title, ()) for slug, title in tags
         ), pairs=_pairs_result(day=day, alone=ranked, paired=_ranked(readers=pair_readers, date=day.date))))
-    return Evaluation(days=results, feedback=_feedback_simulate(days=days, readers=readers))
+    progress(f"{len(readers)} one-topic and {len(pair_readers)} two-topic readers' digests ranked on each day")
+    feedback = _feedback_simulate(days=days, readers=readers)
+    progress('feedback simulated: one "less" on each top pick, three "more" on one sub-area')
+    return Evaluation(days=results, feedback=feedback)
 
 
 def _reader(*, topics: list[Topic], n: int) -> Subscriber:

@@ -102,11 +102,20 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
 
 
 @pytest.mark.django_db
-def test_the_command_prints_per_topic_and_per_split_figures():
-    out = StringIO()
+def test_the_command_prints_per_topic_and_per_split_figures_with_its_progress_apart():
+    out, err = StringIO(), StringIO()
     call_command("eval_relevance", *(str(DAYS_DIR / f"{d}.json") for d in ("day_a", "day_b", "day_d")),
-                 stdout=out)
+                 stdout=out, stderr=err)
     text = out.getvalue()
+    # A minute's work says where it is, on stderr, so the report on stdout stays alone.
+    steps = err.getvalue().splitlines()
+    assert [s.split("] ", 1)[1] for s in steps[:3]] == [
+        f"{d}: {n} papers imported and scored ({i} of 3 days)"
+        for i, (d, n) in enumerate([("day_a", 41), ("day_b", 42), ("day_d", 42)], 1)
+    ]
+    assert steps[3:] == [steps[3].split("] ")[0] + "] 15 one-topic and 105 two-topic readers' digests ranked on each day",
+                         steps[4].split("] ")[0] + '] feedback simulated: one "less" on each top pick, three "more" on one sub-area']
+    assert "imported" not in text and "simulated" not in text
     assert "efficient-training" in text and "P@5" in text and "R@10" in text
     assert "tune days mean" in text and "test days mean" in text
     # Two test days: how far apart they are, beside their mean; one tuning day: no spread.

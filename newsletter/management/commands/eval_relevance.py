@@ -2,6 +2,7 @@
 labelled days (newsletter/evaluation.py). Writes nothing: it runs in a transaction
 that is rolled back."""
 
+import time
 from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
@@ -41,6 +42,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, days: list[str], second_labels: Path | None, topics: Path | None, **options):
+        self._started, self._quiet = time.monotonic(), options["verbosity"] == 0
         try:
             changes = topic_changes_load(topics) if topics else None
             loaded = days_load([Path(d) for d in days] or None)
@@ -58,7 +60,7 @@ class Command(BaseCommand):
         if not loaded:
             raise CommandError("no labelled days found")
         try:
-            evaluation = relevance_evaluate(days=loaded, topic_changes=changes)
+            evaluation = relevance_evaluate(days=loaded, topic_changes=changes, progress=self._progress)
         except IngestError as exc:  # an API item of a day that the importer refuses
             raise CommandError(str(exc)) from exc
         except ValueError as exc:  # a label or a topic to switch off that is not there
@@ -73,3 +75,7 @@ class Command(BaseCommand):
             )
         self.stdout.write(evaluation_report(evaluation) + comparison_report(comparisons))
 
+    def _progress(self, message: str) -> None:
+        """Each step on stderr, so that stdout is the report alone (to keep or diff)."""
+        if not self._quiet:
+            self.stderr.write(f"  [{time.monotonic() - self._started:4.0f} s] {message}")
