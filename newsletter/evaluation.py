@@ -18,9 +18,11 @@ that one topic and 10 papers a digest gets digest_select's choice. Per topic:
   empty slot is a miss;
 - recall@10: relevant papers among the first 10 picks, over the relevant papers;
 - an empty digest counts when the topic has 2 or more relevant papers that day.
-Per day, the topic tags (every PaperTopic row of the day's papers: what cards and
-topic pages show, beyond any digest's ten) and the share the labels call relevant
-or acceptable.
+Per day, the topic tags (every PaperTopic row of the day's papers: the topics a
+paper passes for, whose pages and digests it can be in) and the share the labels
+call relevant or acceptable; and the chips its card shows (the topics it is about,
+Paper.topic_chips): the share labelled relevant or acceptable, and the share of the
+day's relevant labels that have a chip.
 Per day too, readers of two topics (every pair of the active topics, 10 papers): a
 topic their digest leaves out although its own reader gets a relevant paper, each
 topic's recall@10 alone and in the pair, and the pair's precision@5 by either topic's
@@ -66,6 +68,7 @@ from .feedback import feedback_record
 from .ingest import papers_import, text_collapse
 from .models import Feedback, Paper, PaperTopic, Topic
 from .ranking import digest_select, ranking_data_load
+from .selectors import paper_list_trending
 
 DAYS_DIR = Path(settings.BASE_DIR) / "tests" / "data" / "relevance"
 SECOND_LABELS_DIR = DAYS_DIR / "second_labeller"
@@ -125,10 +128,25 @@ class DayResult:
     tags: int = 0
     tags_labelled: int = 0
     pairs: PairResult = field(default_factory=PairResult)
+    # The chips the day's cards show (Paper.topic_chips), how many the labels call
+    # relevant or acceptable, and of the (paper, topic) labels "relevant", how many
+    # have their chip.
+    chips: int = 0
+    chips_labelled: int = 0
+    relevant_labels: int = 0
+    relevant_chipped: int = 0
 
     @property
     def tag_precision(self) -> float:
         return self.tags_labelled / self.tags if self.tags else 0.0
+
+    @property
+    def chip_precision(self) -> float:
+        return self.chips_labelled / self.chips if self.chips else 0.0
+
+    @property
+    def chip_coverage(self) -> float:
+        return self.relevant_chipped / self.relevant_labels if self.relevant_labels else 0.0
 
     def mean(self, attribute: str) -> float:
         values = [getattr(r, attribute) for r in self.topics.values() if getattr(r, attribute) is not None]
@@ -382,12 +400,18 @@ def _evaluate(days: list[LabelledDay], *, progress: Callable[[str], None]) -> Ev
         ranked = _ranked(readers=readers, date=day.date)
         tags = list(PaperTopic.objects.filter(paper__trending_date=day.date, topic__is_active=True)
                     .values_list("topic__slug", "paper__title"))
-        results.append(DayResult(day=day, topics={
-            slug: _topic_result(day=day, slug=slug, titles=[p.title for p in papers])
-            for slug, papers in ranked.items()
-        }, tags=len(tags), tags_labelled=sum(
-            slug in day.relevant.get(title, ()) or slug in day.acceptable.get(title, ()) for slug, title in tags
-        ), pairs=_pairs_result(day=day, alone=ranked, paired=_ranked(readers=pair_readers, date=day.date))))
+        chips = {(chip.topic.slug, paper.title)
+                 for paper in paper_list_trending(date=day.date) for chip in paper.topic_chips}
+        relevant = [(slug, title) for title, slugs in day.relevant.items() for slug in slugs]
+        results.append(DayResult(
+            day=day,
+            topics={slug: _topic_result(day=day, slug=slug, titles=[p.title for p in papers])
+                    for slug, papers in ranked.items()},
+            tags=len(tags), tags_labelled=sum(_labelled(day, slug, title) for slug, title in tags),
+            chips=len(chips), chips_labelled=sum(_labelled(day, slug, title) for slug, title in chips),
+            relevant_labels=len(relevant), relevant_chipped=sum(pair in chips for pair in relevant),
+            pairs=_pairs_result(day=day, alone=ranked, paired=_ranked(readers=pair_readers, date=day.date)),
+        ))
     progress(f"{len(readers)} one-topic and {len(pair_readers)} two-topic readers' digests ranked on each day")
     feedback = _feedback_simulate(days=days, readers=readers)
     progress('feedback simulated: one "less" on each top pick, three "more" on one sub-area')
@@ -439,9 +463,14 @@ def _ranked(*, readers: dict[str, Subscriber], date: dt.date, depth: int = PAPER
     return out
 
 
+def _labelled(day: LabelledDay, slug: str, title: str) -> bool:
+    """Whether the day's labels call `title` relevant or acceptable for `slug`."""
+    return slug in day.relevant.get(title, ()) or slug in day.acceptable.get(title, ())
+
+
 def _label_sets(day: LabelledDay, slug: str) -> tuple[set[str], set[str]]:
     """(relevant or acceptable, relevant): the titles the day's labels give `slug`."""
-    good = {t for t in day.relevant if slug in day.relevant[t] or slug in day.acceptable[t]}
+    good = {t for t in day.relevant if _labelled(day, slug, t)}
     return good, {t for t in day.relevant if slug in day.relevant[t]}
 
 
@@ -652,7 +681,8 @@ def evaluation_report(evaluation: Evaluation) -> str:
         (f"Readers with one default topic each, {PAPERS_PER_DIGEST} papers a digest. "
          f"P@{PRECISION_AT} strict (k = min({PRECISION_AT}, relevant or acceptable); an empty slot "
          f"is a miss), R@{RECALL_AT}, empty = no pick although {EMPTY_MIN_RELEVANT}+ relevant; "
-         f"tags = the day's topic tags, and the share labelled relevant or acceptable."),
+         f"tags = the topics the day's papers pass for, and the share labelled relevant or acceptable; "
+         f"chips = the topics their cards show, the share labelled so, and the share of relevant labels with a chip."),
         "",
         f"{'topic':34}" + "".join(f"{d.day.name[:16]:>18}" for d in days),
         f"{'':34}" + "".join(f"{'P@5  R@10 picks':>18}" for _ in days),
@@ -678,7 +708,8 @@ def evaluation_report(evaluation: Evaluation) -> str:
         for d in chosen:
             lines.append(f"{split} day {d.day.name:24} P@5 {d.mean('precision'):.2f}  "
                          f"R@10 {d.mean('recall'):.2f}  empty {d.empty}  "
-                         f"tags {d.tags} ({d.tag_precision:.0%} labelled)")
+                         f"tags {d.tags} ({d.tag_precision:.0%} labelled)  "
+                         f"chips {d.chips} ({d.chip_precision:.0%} labelled, {d.chip_coverage:.0%} of relevant)")
         if chosen:
             precisions = [d.mean("precision") for d in chosen]
             # How much one day differs from the next: the figure on a new day is as

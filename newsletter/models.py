@@ -204,6 +204,16 @@ class Paper(models.Model):
         return settings.SITE_URL + self.get_absolute_url()
 
     @property
+    def topic_chips(self) -> "list[PaperTopic]":
+        """The topics this paper is about, most relevant first: its chips on cards and
+        on its page. Of the rows selectors' prefetch loaded (`topic_rows`), those
+        relevance.topics_about keeps."""
+        from .relevance import topics_about
+
+        return topics_about(self.topic_rows, score=lambda row: row.score,
+                            by_editor=lambda row: row.source == PaperTopic.Source.EDITOR)
+
+    @property
     def authors_unnamed(self) -> int:
         """Authors the API counted but did not name."""
         return max(0, self.author_count - len(self.authors))

@@ -35,7 +35,7 @@ import math
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import islice, zip_longest
 
@@ -48,7 +48,7 @@ from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
 from .reader_keywords import keyword_present, keywords_match, keywords_split
-from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason
+from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason, topics_about
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -70,6 +70,8 @@ class TopicHit:
     score: float
     terms: tuple[str, ...]
     near_examples: bool = False
+    by_editor: bool = False
+    about: bool = True  # one of the topics the paper is about (relevance.topics_about): a chip
 
 
 @dataclass
@@ -177,9 +179,9 @@ class RankingData:
         return self._by_upvotes_vectors[key]
 
     def topic_names(self, paper: Paper) -> list[str]:
-        """The names of a paper's two strongest topics: shown beside a paper outside
-        the reader's topics (also trending)."""
-        return [h.name for h in self.topic_hits.get(paper.id, [])[:2]]
+        """The names of the two strongest topics a paper is about: shown beside a
+        paper outside the reader's topics (also trending)."""
+        return [h.name for h in self.topic_hits.get(paper.id, []) if h.about][:2]
 
     def papers_mentioning(self, keywords: tuple[str, ...]) -> set[int]:
         """The candidates that mention one of `keywords` (claims between keywords
@@ -439,11 +441,14 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     hits: dict[int, list[TopicHit]] = defaultdict(list)
     rows = PaperTopic.objects.filter(
         paper_id__in=list(paper_ids), score__gt=0, topic__is_active=True
-    ).values_list("paper_id", "topic_id", "topic__name", "score", "matched_terms", "near_examples")
-    for paper_id, topic_id, name, score, terms, near_examples in rows:
-        hits[paper_id].append(TopicHit(topic_id, name, score, tuple(terms or ()), near_examples))
-    for paper_hits in hits.values():
+    ).values_list("paper_id", "topic_id", "topic__name", "score", "matched_terms", "near_examples", "source")
+    for paper_id, topic_id, name, score, terms, near_examples, source in rows:
+        hits[paper_id].append(TopicHit(topic_id, name, score, tuple(terms or ()), near_examples,
+                                       by_editor=source == PaperTopic.Source.EDITOR))
+    for paper_id, paper_hits in hits.items():
         paper_hits.sort(key=lambda h: -h.score)
+        about = {h.topic_id for h in topics_about(paper_hits, score=lambda h: h.score, by_editor=lambda h: h.by_editor)}
+        hits[paper_id] = [h if h.topic_id in about else replace(h, about=False) for h in paper_hits]
     return dict(hits)
 
 
@@ -707,7 +712,8 @@ def _score(paper: Paper, *, topic_ids: frozenset[int], keywords: tuple[str, ...]
     score = relevance - drop + TREND_WEIGHT * data.trend_share(paper)
     ranked = RankedPaper(
         paper=paper, score=score, relevance=relevance, reason="",
-        topics=[h.name for h in hits] or [h.name for h in paper_hits[:2]],
+        # Its chips: the topic that carried it, and the reader's others it is about.
+        topics=[h.name for h in hits if h.about or h is best] or [h.name for h in paper_hits if h.about][:2],
     )
     if everything or relevance >= RELEVANCE_THRESHOLD:
         chosen.append(ranked)

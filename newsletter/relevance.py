@@ -58,6 +58,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 
 import numpy as np
 import snowballstemmer
@@ -97,6 +98,14 @@ HYBRID_PASS = 2.0
 # ... and where keywords alone decide (a single active topic): a keyword in the
 # title, one mentioned twice or two different ones; one passing mention is not.
 LEXICAL_PASS = 1.0
+
+# A paper's chips (its card, its page, the digest) name the topics it is *about*:
+# its strongest topic and those within ABOUT_MARGIN evidence of it, not every topic
+# it passes for (a pruning paper that says "fine-tuning" passes for post-training
+# and is about efficiency). Which readers get the paper does not change: it is in
+# every topic it passes for. Chosen on the tuning days by the balance of chips
+# labelled right and relevant topics given one (docs/relevance.md, "Chips").
+ABOUT_MARGIN = 0.75
 
 # Word tokens: letters and digits (any script), no underscore; punctuation splits.
 _TOKEN_RE = re.compile(r"[^\W_]+")
@@ -483,6 +492,23 @@ class HybridScore:
     @property
     def is_relevant(self) -> bool:
         return self.score >= RELEVANCE_THRESHOLD
+
+
+_Row = TypeVar("_Row")
+
+
+def evidence_of(score: float) -> float:
+    """The evidence a stored score stands for (hybrid_scores' map, inverted, at the
+    hybrid's pass mark)."""
+    return HYBRID_PASS * math.log1p(-min(score, 0.999)) / math.log1p(-RELEVANCE_THRESHOLD)
+
+
+def topics_about(rows: Sequence[_Row], *, score: Callable[[_Row], float], by_editor: Callable[[_Row], bool]) -> list[_Row]:
+    """Of a paper's topics (PaperTopic rows, or ranking's TopicHit), in their order,
+    the ones it is about (ABOUT_MARGIN): each an editor chose, and of the computed
+    ones the strongest and those within ABOUT_MARGIN evidence of it."""
+    floor = max((evidence_of(score(r)) for r in rows if not by_editor(r)), default=0.0) - ABOUT_MARGIN
+    return [r for r in rows if by_editor(r) or evidence_of(score(r)) >= floor]
 
 
 def closeness_reason(*, near_examples: bool) -> str:

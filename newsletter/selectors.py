@@ -15,17 +15,18 @@ PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
 
 
 def _topic_chips() -> Prefetch:
-    """The topics a paper is about, most relevant first, as `paper.topic_chips`
-    (a list of PaperTopic with .topic loaded). A score of 0 is no match, or an
-    editor removing the topic (newsletter/relevance.py)."""
+    """The topics a paper passes for, most relevant first, as `paper.topic_rows`
+    (a list of PaperTopic with .topic loaded), from which `paper.topic_chips` are
+    the ones it is about. A score of 0 is no match, or an editor removing the topic
+    (newsletter/relevance.py)."""
     return Prefetch(
         "topic_scores",
         queryset=PaperTopic.objects.filter(score__gt=0, topic__is_active=True)
         .select_related("topic")
         # Only what a chip shows: a day's page builds a few hundred of these.
-        .only("paper_id", "score", "topic__name", "topic__slug")
+        .only("paper_id", "score", "source", "matched_terms", "topic__name", "topic__slug")
         .order_by("-score", "topic__position", "topic__name"),
-        to_attr="topic_chips",
+        to_attr="topic_rows",
     )
 
 

@@ -16,10 +16,11 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "",
-    pictures: tuple[int, ...] = (), **reader,
+    scores: tuple[float, float] = (1.0, 0.5), pictures: tuple[int, ...] = (), **reader,
 ):
     """The digest email one reader would get, made by the one digest builder.
-    `second_topic`: another topic the reader follows, which the first paper is also in.
+    `second_topic`: another topic the reader follows, which the first paper is also in
+    (`scores`: the first paper's scores for the two topics).
     `pictures`: the papers (by position) that have a picture (the API's thumbnail)."""
     topic = TopicFactory(name="Continual learning")
     other = TopicFactory(name=second_topic) if second_topic else None
@@ -31,9 +32,10 @@ def digest_message(
             authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=7,
             thumbnail_url=picture_url(n) if n in pictures else "",
         )
-        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
+        PaperTopicFactory(paper=paper, topic=topic, score=scores[0] if n == 0 else 1.0,
+                          matched_terms=["catastrophic forgetting"])
         if other and n == 0:
-            PaperTopicFactory(paper=paper, topic=other, score=0.5, matched_terms=["robot"])
+            PaperTopicFactory(paper=paper, topic=other, score=scores[1], matched_terms=["robot"])
     for n in range(3):
         PaperFactory(trending_date=DAY, upvotes=50 - n, title=f"Something else entirely {n}")
     edition = edition_assemble(date=DAY)
@@ -172,11 +174,21 @@ def test_the_editors_note_is_markdown_made_safe():
 @pytest.mark.django_db
 def test_the_why_line_is_not_repeated_by_a_chip_and_other_topics_are():
     """The reason names the paper's topic; a chip only adds the topics it does not."""
-    _, html = digest_message(papers=1, second_topic="Robotics")
+    _, html = digest_message(papers=1, second_topic="Robotics", scores=(0.6, 0.55))
     card = re.sub(r'<div class="preview".*?</div>', "", html).split("ALSO TRENDING")[0]
     assert card.count("Continual learning · matched: catastrophic forgetting") == 1
     assert ">Continual learning</span>" not in card
     assert re.search(r'<span class="chip"[^>]*>Robotics</span>', card)
+
+
+@pytest.mark.django_db
+def test_a_topic_the_paper_only_just_passes_for_gets_no_chip_in_the_digest_either():
+    """The reader follows both topics; the paper is about the first (0.6) and only
+    just passes for the second (0.31): the card says the first, as the site's does."""
+    _, html = digest_message(papers=1, second_topic="Robotics", scores=(0.6, 0.31))
+    card = re.sub(r'<div class="preview".*?</div>', "", html).split("ALSO TRENDING")[0]
+    assert "Continual learning · matched: catastrophic forgetting" in card
+    assert ">Robotics</span>" not in card
 
 
 @pytest.mark.django_db
@@ -189,7 +201,7 @@ def test_the_header_says_how_many_papers_not_the_first_papers_reason():
 
 @pytest.mark.django_db
 def test_the_preview_text_names_the_picks_topics_not_the_first_papers_reason():
-    _, html = digest_message(papers=3, second_topic="Robotics")
+    _, html = digest_message(papers=3, second_topic="Robotics", scores=(0.6, 0.55))
     preview = re.search(r'<div class="preview"[^>]*>([^<]*)</div>', html).group(1)
     assert preview == "3 papers picked for you today, on Continual learning and Robotics"
 

@@ -44,6 +44,12 @@ TEST_DAY_FLOORS = {
 # acceptable: at least this share (0.48-0.64 measured; a topic that came to take
 # most of a day would pull it down).
 TAG_PRECISION_FLOOR = 0.45
+# The chips cards show (the topics a paper is about, relevance.topics_about): labelled
+# relevant or acceptable at least this share (0.81-0.93 measured; 0.48-0.64 when every
+# topic a paper passed for was a chip), and at least this share of the relevant labels
+# have their chip (0.85-0.95 a day; 0.97 over the tuning days, 0.98 over the test days before).
+CHIP_PRECISION_FLOOR = 0.75
+CHIP_COVERAGE_FLOOR = 0.8
 
 
 def test_the_labelled_days_are_the_sample_day_and_ten_more_with_no_paper_twice(days):
@@ -73,6 +79,8 @@ def test_relevance_holds_on_the_test_days_and_feedback_stays_local(days):
         # No topic with 2+ relevant papers that day goes without picks.
         assert result.empty == 0, result.day.name
         assert result.tag_precision >= TAG_PRECISION_FLOOR, (result.day.name, result.tag_precision)
+        assert result.chip_precision >= CHIP_PRECISION_FLOOR, (result.day.name, result.chip_precision)
+        assert result.chip_coverage >= CHIP_COVERAGE_FLOOR, (result.day.name, result.chip_coverage)
         # A reader of two topics gets both: neither topic of a pair is left out while
         # its own reader gets a relevant paper (11 were on the sample day, docs/relevance.md).
         assert result.pairs.cases and result.pairs.left_out == 0, (result.day.name, result.pairs.left_out)
@@ -123,7 +131,7 @@ def test_the_command_prints_per_topic_and_per_split_figures_with_its_progress_ap
     assert "(P@5 across 2 days " in test_mean and " sd " in test_mean and "; 95 % interval " in test_mean
     assert "across" not in next(line for line in text.splitlines() if line.startswith("tune days mean"))
     assert 'One "less" on the top pick' in text
-    assert "% labelled)" in text
+    assert "% labelled)" in text and "% of relevant)" in text
     assert "test days, readers of two topics (105 pairs): a topic left out although its own reader" in text
 
 

@@ -6,6 +6,7 @@ import re
 import pytest
 from django.utils import timezone
 
+from newsletter.models import PaperTopic
 from newsletter.views import ABSTRACT_SHORT_CHARS
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -82,6 +83,22 @@ def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
     assert '<li class="chip">Language Models</li>' in html
     assert '<li class="chip">Robotics</li>' not in html  # a score of 0 is no match
     assert "Retired" not in html  # inactive topics are not shown
+
+
+def test_a_cards_chips_name_the_topics_the_paper_is_about_not_each_it_barely_passes_for(client):
+    """Chips say what a paper is about (relevance.topics_about): its strongest topic
+    and those close to it, and any an editor chose; a topic it only just passes for,
+    far below its strongest, gets no chip (it still reaches that topic's readers)."""
+    paper = PaperFactory(title="Pruning large models in one shot")
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Model compression"), score=0.62)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Sparsity"), score=0.58)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Chat tuning"), score=0.31)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Tool use"), score=0.35, source=PaperTopic.Source.EDITOR)
+
+    html = client.get("/").content.decode()
+
+    chips = re.findall(r'<li class="chip">([^<]+)</li>', html)
+    assert chips == ["Model compression", "Sparsity", "Tool use"]
 
 
 def test_a_days_list_shows_a_line_of_each_abstract_not_the_whole(client):
