@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Prefetch, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
@@ -26,6 +26,7 @@ from subscribers.models import Subscriber
 
 from . import curation, dashboard, relevance, services
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
+from .selectors import topic_rows_prefetch
 
 admin.site.site_header = "Daily Papers Digest — editors"
 admin.site.site_title = "Daily Papers Digest admin"
@@ -33,6 +34,9 @@ admin.site.index_title = "Curation"
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
 PREVIEW_READER_CHOICES = 200
+# A topic a paper passes for but is no chip of (relevance.topics_about), as editors see it.
+PASS_ONLY = (": passes for this topic, so its readers can get it; no chip, being far below "
+             "the paper's strongest topic")
 # Provider events the ledger filters on (anymail's normalised event types).
 PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscribed",
                    "opened", "clicked", "rejected", "failed")
@@ -123,13 +127,7 @@ class PaperAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(
-            Prefetch(
-                "topic_scores",
-                queryset=PaperTopic.objects.filter(score__gt=0).select_related("topic"),
-                to_attr="scored_topics",
-            )
-        )
+        return super().get_queryset(request).prefetch_related(topic_rows_prefetch())
 
     @admin.display(description="Title", ordering="title")
     def title_short(self, paper):
@@ -139,8 +137,9 @@ class PaperAdmin(admin.ModelAdmin):
     @admin.display(description="Topics")
     def topic_chips(self, paper):
         return format_html_join(
-            " ", '<span class="chip" title="score {}">{}</span>',
-            ((f"{pt.score:.2f}", pt.topic.name) for pt in paper.scored_topics),
+            " ", '<span class="{}" title="score {}{}">{}</span>',
+            (("chip" if chip else "chip chip--pass", f"{pt.score:.2f}", "" if chip else PASS_ONLY, pt.topic.name)
+             for pt, chip in paper.topic_tags),
         )
 
     @admin.display(description="Code", boolean=True)
@@ -520,9 +519,7 @@ class EditionAdmin(admin.ModelAdmin):
                 readers.insert(0, reader)
             entries = list(
                 edition.entries.select_related("paper").prefetch_related(
-                    Prefetch("paper__topic_scores",
-                             queryset=PaperTopic.objects.filter(score__gt=0).select_related("topic"),
-                             to_attr="scored_topics"))
+                    topic_rows_prefetch("paper__topic_scores"))
                 .order_by("position")
             )
             hidden = list(
@@ -540,6 +537,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "figures": curation.edition_figures(edition=edition),
                 "is_today": edition.date >= timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1),
                 "user_email": request.user.email,
+                "pass_only": PASS_ONLY,
             }
         return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 

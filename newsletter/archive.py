@@ -19,7 +19,7 @@ from subscribers.tokens import signer, token_url
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic, Topic
 from .relevance import RELEVANCE_THRESHOLD
-from .selectors import PAPER_VISIBLE, _topic_chips
+from .selectors import PAPER_VISIBLE, topic_rows_prefetch
 
 # Papers in each Atom feed: a month of a topic, or a few days of everything.
 FEED_ITEMS = 50
@@ -58,7 +58,7 @@ def edition_papers(*, edition: Edition) -> list[Paper]:
     return list(
         Paper.objects.filter(PAPER_VISIBLE, edition_entries__edition=edition)
         .order_by("edition_entries__position")
-        .prefetch_related(_topic_chips())
+        .prefetch_related(topic_rows_prefetch())
     )
 
 
@@ -129,5 +129,5 @@ def delivery_from_token(*, token: str) -> Delivery | None:
 def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     """The papers the reader got, in the order they got them (Delivery.paper_ids)."""
     ids = [int(i) for i in delivery.paper_ids or []]
-    by_id = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).prefetch_related(_topic_chips()).in_bulk()
+    by_id = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).prefetch_related(topic_rows_prefetch()).in_bulk()
     return [by_id[i] for i in ids if i in by_id]

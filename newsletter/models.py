@@ -214,6 +214,13 @@ class Paper(models.Model):
                             by_editor=lambda row: row.source == PaperTopic.Source.EDITOR)
 
     @property
+    def topic_tags(self) -> "list[tuple[PaperTopic, bool]]":
+        """Every topic the paper passes for (`topic_rows`), each with whether it is one
+        of its chips: what editors see, the passes that are no chip set apart."""
+        chips = {row.pk for row in self.topic_chips}
+        return [(row, row.pk in chips) for row in self.topic_rows]
+
+    @property
     def authors_unnamed(self) -> int:
         """Authors the API counted but did not name."""
         return max(0, self.author_count - len(self.authors))

@@ -14,13 +14,14 @@ from .models import OutboxEmail, Paper, PaperTopic, Topic
 PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
 
 
-def _topic_chips() -> Prefetch:
-    """The topics a paper passes for, most relevant first, as `paper.topic_rows`
+def topic_rows_prefetch(lookup: str = "topic_scores") -> Prefetch:
+    """The active topics a paper passes for, most relevant first, as `paper.topic_rows`
     (a list of PaperTopic with .topic loaded), from which `paper.topic_chips` are
     the ones it is about. A score of 0 is no match, or an editor removing the topic
-    (newsletter/relevance.py)."""
+    (newsletter/relevance.py). `lookup`: the path to the papers' rows ("paper__topic_scores"
+    from an edition's entries)."""
     return Prefetch(
-        "topic_scores",
+        lookup,
         queryset=PaperTopic.objects.filter(score__gt=0, topic__is_active=True)
         .select_related("topic")
         # Only what a chip shows: a day's page builds a few hundred of these.
@@ -44,7 +45,7 @@ def paper_list_trending(*, date: dt.date | None = None) -> QuerySet[Paper]:
         papers = visible.filter(trending_date=date)
     # The embedding (a few KB a paper) is for ranking, never shown on a page.
     return papers.order_by("-pinned", "-upvotes", "id").defer("embedding").prefetch_related(
-        _topic_chips()
+        topic_rows_prefetch()
     )
 
 
@@ -52,7 +53,7 @@ def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> 
     """One visible paper for its page, by arXiv id or primary key, with its topic
     chips: two queries."""
     lookup = {"arxiv_id": arxiv_id} if arxiv_id is not None else {"pk": pk}
-    return Paper.objects.filter(PAPER_VISIBLE, **lookup).prefetch_related(_topic_chips()).first()
+    return Paper.objects.filter(PAPER_VISIBLE, **lookup).prefetch_related(topic_rows_prefetch()).first()
 
 
 def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:

@@ -150,6 +150,23 @@ def test_the_dashboard_draws_charts_as_svg(editor_client, edition, topic):
     assert "Forgetting studies" in html
 
 
+def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(editor_client, db):
+    """The papers list and the edition page show each topic a paper passes for (its
+    readers can get it), the ones that are no chip of it set apart and saying why."""
+    paper = PaperFactory(title="Pruning large models in one shot", trending_date=DAY)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Model compression"), score=0.62)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Chat tuning"), score=0.31)
+    edition = edition_assemble(date=DAY)
+
+    for url in (reverse("admin:newsletter_paper_changelist"),
+                reverse("admin:newsletter_edition_change", args=[edition.pk])):
+        html = unescape(editor_client.get(url).content.decode())
+        assert re.search(r'<span class="chip" title="score 0.62">Model compression</span>', html), url
+        passing = re.search(r'<span class="chip chip--pass" title="score 0.31: passes for this topic, so its '
+                            r'readers can get it; no chip[^"]*">Chat tuning</span>', html)
+        assert passing, url
+
+
 def test_papers_are_found_by_author_and_filtered_by_code(editor_client, db):
     PaperFactory(title="Alpha paper", authors=["Grace Hopper"], github_repo="https://github.com/x/y")
     PaperFactory(title="Beta paper")
