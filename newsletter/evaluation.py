@@ -34,6 +34,13 @@ day's relevant papers closest to the liked ones land in the digest, before and
 after (only for topics with more relevant papers next day than are followed, so
 that some are not already first).
 
+The database it runs in may hold papers and editions already (a site in use, or
+`make run`'s sample day): each labelled day is then measured on a date before the
+earliest the database holds (`_dates_set_apart`), so that no paper, edition or
+editor's order of that date enters the measurement, and a labelled paper the
+database holds from another day is moved onto its labelled day (an import keeps a
+paper's earliest date), all inside the rolled-back transaction.
+
 A measurement may first change the topics (`eval_relevance --topics FILE`,
 `topic_changes_load`): {"add": [{"name", "description", "keywords": [lines]}],
 "switch_off": [slugs or names]}, applied through the admin's own services in the
@@ -60,13 +67,14 @@ from statistics import mean, stdev
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Min
 
 from subscribers.models import Subscriber
 
 from .editions import edition_assemble
 from .feedback import feedback_record
 from .ingest import papers_import, text_collapse
-from .models import Feedback, Paper, PaperTopic, Topic
+from .models import Edition, Feedback, Paper, PaperTopic, Topic
 from .ranking import digest_select, ranking_data_load
 from .selectors import paper_list_trending
 
@@ -376,10 +384,24 @@ def relevance_evaluate(
     with transaction.atomic():
         try:
             set_aside, added = _topic_changes_apply(topic_changes) if topic_changes else (frozenset(), ())
-            evaluation = _evaluate(labels_resolve(days, set_aside=set_aside), progress=progress or (lambda _: None))
+            resolved = _dates_set_apart(labels_resolve(days, set_aside=set_aside))
+            evaluation = _evaluate(resolved, progress=progress or (lambda _: None))
             return replace(evaluation, added=added)
         finally:
             transaction.set_rollback(True)
+
+
+def _dates_set_apart(days: list[LabelledDay]) -> list[LabelledDay]:
+    """The days, each moved to a date before anything the database holds (papers or
+    editions), in their order, when it holds anything: see the module docstring."""
+    held = [d for d in (Paper.objects.aggregate(m=Min("trending_date"))["m"],
+                        Edition.objects.aggregate(m=Min("date"))["m"]) if d is not None]
+    if not held:
+        return days
+    first = min(held) - dt.timedelta(days=len(days))
+    order = sorted(range(len(days)), key=lambda i: (days[i].date, i))
+    moved = {i: first + dt.timedelta(days=rank) for rank, i in enumerate(order)}
+    return [replace(day, date=moved[i]) for i, day in enumerate(days)]
 
 
 def _evaluate(days: list[LabelledDay], *, progress: Callable[[str], None]) -> Evaluation:

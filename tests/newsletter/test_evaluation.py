@@ -26,6 +26,7 @@ from newsletter.evaluation import (
 from newsletter.ingest import title_normalise
 from newsletter.models import Paper
 from subscribers.models import Subscriber
+from tests.factories import PaperFactory
 
 
 @pytest.fixture(scope="module")
@@ -447,3 +448,33 @@ def test_a_broken_topic_changes_file_is_refused_saying_what_is_wrong(tmp_path, c
         call_command("eval_relevance", str(DAYS_DIR / "day_a.json"), "--topics", str(changes), stdout=StringIO())
     assert expected in str(error.value)
     assert list(Topic.objects.values_list("slug", "is_active")) == before
+
+
+@pytest.mark.django_db
+def test_a_database_in_use_does_not_change_the_figures_and_keeps_what_it_held(days):
+    """On a site in use, the day's date may hold other papers and a sent edition, and
+    a labelled paper may be there from another day: the figures are those of an
+    empty database, and everything the database held is as it was afterwards."""
+    from django.utils import timezone
+
+    from newsletter.editions import edition_assemble, edition_freeze
+
+    day = next(d for d in labels_resolve(days) if d.name == "day_a")
+    clean = relevance_evaluate(days=[day]).days[0]
+
+    stranger = PaperFactory(title="A paper nobody labelled, about scaling language model pre-training",
+                            abstract="We pre-train large language models on more data.", trending_date=day.date,
+                            upvotes=10_000, pinned=True)
+    edition_freeze(edition=edition_assemble(date=day.date), now=timezone.now())
+    labelled = day.items[0]["paper"]
+    held = PaperFactory(title=labelled["title"], abstract=labelled["summary"], upvotes=1,
+                        trending_date=dt.date(2020, 1, 6))
+
+    busy = relevance_evaluate(days=[day]).days[0]
+
+    assert {s: (r.precision, r.recall, r.picks) for s, r in busy.topics.items()} == \
+        {s: (r.precision, r.recall, r.picks) for s, r in clean.topics.items()}
+    assert busy.chips == clean.chips and busy.tags == clean.tags
+    assert set(Paper.objects.values_list("title", flat=True)) == {stranger.title, held.title}
+    held.refresh_from_db()
+    assert held.trending_date == dt.date(2020, 1, 6) and held.upvotes == 1
