@@ -59,8 +59,10 @@ loadtest: $(STAMP)
 	$(PY) -m bench.loadtest $(LOADTEST_ARGS)
 
 ## Relevance on the labelled days (docs/relevance.md): P@5, R@10, empty digests and
-## the feedback simulation, per default topic. Needs DATABASE_URL; writes nothing.
+## the feedback simulation, per default topic. On DATABASE_URL's database (the
+## embedded SQLite file when unset), migrated first; the measurement writes nothing.
 eval: $(STAMP)
+	DEBUG=true $(PY) manage.py migrate --noinput -v0
 	DEBUG=true $(PY) manage.py eval_relevance $(EVAL_ARGS)
 
 ## Lint: ruff, pinned in pyproject.toml (CI runs it before the tests).

@@ -281,13 +281,14 @@ def days_load(paths: list[Path] | None = None) -> list[LabelledDay]:
 
 def labels_resolve(days: list[LabelledDay], *, set_aside: frozenset[str] = frozenset()) -> list[LabelledDay]:
     """The days with every label as an active topic's slug: a label may be the slug
-    or the topic's name as the preference centre shows it ("Visual recognition").
+    or the topic's name as the preference centre shows it ("Visual recognition"; in
+    any case and spacing, "and" for "&").
     ValueError naming every other label, with its day: a day labelled with other
     names (one's own interests, a renamed topic) would otherwise count those papers
-    as relevant to nothing, and read as a low recall. Labels in `set_aside` (casefolded
-    slugs and names of topics a measurement switched off) are dropped."""
+    as relevant to nothing, and read as a low recall. Labels in `set_aside` (the slugs
+    and _name_key names of topics a measurement switched off) are dropped."""
     topics = list(Topic.objects.filter(is_active=True).values_list("slug", "name"))
-    by_label = {slug: slug for slug, _ in topics} | {name.casefold(): slug for slug, name in topics}
+    by_label = {slug: slug for slug, _ in topics} | {_name_key(name): slug for slug, name in topics}
     unknown: dict[str, str] = {}
 
     def resolved(labels: dict[str, set[str]], day: LabelledDay) -> dict[str, set[str]]:
@@ -295,9 +296,9 @@ def labels_resolve(days: list[LabelledDay], *, set_aside: frozenset[str] = froze
         for title, slugs in labels.items():
             out[title] = set()
             for label in slugs:
-                if label.casefold() in set_aside:
+                if label in set_aside or _name_key(label) in set_aside:
                     continue
-                slug = by_label.get(label) or by_label.get(label.casefold())
+                slug = by_label.get(label) or by_label.get(_name_key(label))
                 if slug is None:
                     unknown.setdefault(label, day.name)
                 else:
@@ -311,6 +312,12 @@ def labels_resolve(days: list[LabelledDay], *, set_aside: frozenset[str] = froze
         raise ValueError(f"labels that are not active topics: {named}; the active topics are "
                          f"{', '.join(f'{slug} ({name})' for slug, name in sorted(topics))}")
     return days
+
+
+def _name_key(name: str) -> str:
+    """A topic's name as people type it: "Efficient training and compression" for
+    "Efficient training & compression", in any case and spacing."""
+    return " ".join(name.casefold().replace("&", " and ").split())
 
 
 @dataclass(frozen=True)
@@ -346,16 +353,16 @@ def topic_changes_load(path: Path) -> TopicChanges:
 def _topic_changes_apply(changes: TopicChanges) -> tuple[frozenset[str], tuple[str, ...]]:
     """Make the changes as the admin would (services.topic_create / topic_update, which
     re-score every paper); return the switched-off topics' labels (slugs and names,
-    casefolded) and the added topics' slugs. ValueError for a topic that is not there
+    as _name_key reads them) and the added topics' slugs. ValueError for a topic that is not there
     to switch off."""
     from django.utils.text import slugify
 
     from . import services
 
-    active = {key: topic for topic in Topic.objects.filter(is_active=True) for key in (topic.slug, topic.name.casefold())}
+    active = {key: topic for topic in Topic.objects.filter(is_active=True) for key in (topic.slug, _name_key(topic.name))}
     off = []
     for label in changes.switch_off:
-        topic = active.get(label) or active.get(label.casefold())
+        topic = active.get(label) or active.get(_name_key(label))
         if topic is None:
             raise ValueError(f"cannot switch off {label!r}: no active topic of that slug or name")
         off.append(topic)
@@ -370,7 +377,7 @@ def _topic_changes_apply(changes: TopicChanges) -> tuple[frozenset[str], tuple[s
         )).slug
         for n, topic in enumerate(changes.add, start=1)
     ]
-    set_aside = frozenset(key for topic in off for key in (topic.slug.casefold(), topic.name.casefold()))
+    set_aside = frozenset(key for topic in off for key in (topic.slug, _name_key(topic.name)))
     return set_aside, tuple(added)
 
 

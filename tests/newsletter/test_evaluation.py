@@ -5,7 +5,9 @@ those): a change that loses generality fails here."""
 
 import datetime as dt
 import json
+import sys
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -143,7 +145,7 @@ def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_
     topics there are, not a quiet recall of 0."""
     papers = [
         {"title": "Sparse attention for long documents", "abstract": "We make attention sparse.",
-         "relevant": ["efficient-training"], "acceptable": []},
+         "relevant": ["efficient-training"], "acceptable": ["Efficient  training AND compression"]},
         {"title": "Promptable video segmentation", "abstract": "We segment objects in videos.",
          "relevant": ["visual recognition"], "acceptable": []},
     ]
@@ -151,6 +153,7 @@ def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_
     path.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
     (day,) = labels_resolve(days_load([path]))
     assert day.relevant["Promptable video segmentation"] == {"visual-recognition"}
+    assert day.acceptable["Sparse attention for long documents"] == {"efficient-training"}
 
     papers[1]["acceptable"] = ["vision"]
     path.write_text(json.dumps({"date": "2025-05-05", "split": "test", "papers": papers}))
@@ -478,3 +481,27 @@ def test_a_database_in_use_does_not_change_the_figures_and_keeps_what_it_held(da
     assert set(Paper.objects.values_list("title", flat=True)) == {stranger.title, held.title}
     held.refresh_from_db()
     assert held.trending_date == dt.date(2020, 1, 6) and held.upvotes == 1
+
+
+def test_make_eval_on_a_fresh_clones_own_database_migrates_it_and_measures(tmp_path):
+    """A newcomer's first `make eval`, no DATABASE_URL set: the embedded SQLite file
+    has no tables yet. The command alone says what to run; `make eval` migrates
+    first, then measures."""
+    import os
+    import subprocess
+
+    project = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if k not in {"CI", "DJANGO_SETTINGS_MODULE"}}
+    env |= {"DEBUG": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    day = str(DAYS_DIR / "day_a.json")
+
+    alone = subprocess.run([sys.executable, "manage.py", "eval_relevance", day], cwd=project, env=env,
+                           capture_output=True, text=True, timeout=120, check=False)
+    assert alone.returncode == 1
+    assert "is not migrated" in alone.stderr and "Run `manage.py migrate` first" in alone.stderr
+    assert "Traceback" not in alone.stderr
+
+    made = subprocess.run(["make", "eval", f"EVAL_ARGS={day}"], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert "tune day day_a" in made.stdout and "P@5 " in made.stdout

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 from django.core.management import BaseCommand, CommandError
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
 from newsletter.evaluation import (
     comparison_report,
@@ -44,8 +46,10 @@ class Command(BaseCommand):
     def handle(self, *args, days: list[str], second_labels: Path | None, topics: Path | None, **options):
         self._started, self._quiet = time.monotonic(), options["verbosity"] == 0
         try:
+            # The files first: what is wrong with them is said without a database.
             changes = topic_changes_load(topics) if topics else None
             loaded = days_load([Path(d) for d in days] or None)
+            _migrated_or_refuse()
             # With the topics changed, labels are read against the changed topics
             # (relevance_evaluate); otherwise here, before anything is imported.
             seconds = []
@@ -79,3 +83,17 @@ class Command(BaseCommand):
         """Each step on stderr, so that stdout is the report alone (to keep or diff)."""
         if not self._quiet:
             self.stderr.write(f"  [{time.monotonic() - self._started:4.0f} s] {message}")
+
+
+def _migrated_or_refuse() -> None:
+    """CommandError, saying what to run, on a database not migrated to this code: the
+    default topics come from the migrations (a fresh clone's SQLite file has no
+    tables before `make run` or `manage.py migrate`)."""
+    executor = MigrationExecutor(connection)
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        name = connection.settings_dict["NAME"]
+        raise CommandError(
+            f"the database ({name}) is not migrated: {len(pending)} migration(s) to apply. "
+            "Run `manage.py migrate` first (`make eval` does)."
+        )
