@@ -3,6 +3,7 @@ a note, preview it as a subscriber, send a test to themselves, release it. Then 
 screenshot of every admin page an editor uses (var/screenshots/admin-*.png)."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.contrib.auth.models import User
@@ -45,6 +46,10 @@ def morning(db):
         if "Agents" in title:
             PaperTopicFactory(paper=paper, topic=topic, score=0.8, matched_terms=["agents"])
         papers.append(paper)
+    # A paper about one topic that only just passes for another: a chip and a pass.
+    PaperTopicFactory(paper=papers[1], topic=TopicFactory(name="Vision models", slug="vision-models"), score=0.62)
+    PaperTopicFactory(paper=papers[1], topic=TopicFactory(name="Efficient models", slug="efficient-models"),
+                      score=0.31)
     edition = edition_assemble(date=today)
     # Held overnight, as the editor left it: nothing goes out before their check.
     Edition.objects.filter(pk=edition.pk).update(on_hold=True)
@@ -129,6 +134,12 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
         response = page.goto(admin + path)
         assert response.status == 200, path
         expect(page.locator("#content")).to_be_visible()
+        if name == "admin-papers":
+            # Every topic a paper passes for; the one that is no chip of it set apart, saying why.
+            expect(page.locator("span.chip:not(.chip--pass)", has_text="Vision models")).to_be_visible()
+            passing = page.locator("span.chip.chip--pass", has_text="Efficient models")
+            expect(passing).to_be_visible()
+            expect(passing).to_have_attribute("title", re.compile(r"score 0\.31: passes for this topic.*no chip"))
         screenshot(page, name)
     assert page.locator("svg.chart").count() >= 4
     assert page.js_errors == []
