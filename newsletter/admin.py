@@ -293,8 +293,27 @@ class TopicAdmin(admin.ModelAdmin):
     list_editable = ("position",)
     search_fields = ("name", "keywords")
     prepopulated_fields = {"slug": ("name",)}
-    fields = ("name", "slug", "description", "keywords", "is_broad", "is_active", "position", "example_papers")
-    readonly_fields = ("example_papers",)
+    fields = ("name", "slug", "description", "keywords", "is_broad", "is_active", "position", "example_papers",
+              "chip_on")
+    readonly_fields = ("example_papers", "chip_on")
+
+    @admin.display(description="Chip on")
+    def chip_on(self, topic):
+        """How many of the papers it passes for carry it as a chip, and what the others
+        are mainly about (curation.topic_overlap)."""
+        if not topic.pk:
+            return "Once saved: how many of the papers it passes for are mainly about it."
+        overlap = curation.topic_overlap(topic=topic)
+        days = curation.TOPIC_OVERLAP_DAYS
+        if not overlap.passing:
+            return f"No paper of the last {days} days passes for this topic."
+        said = format_html("{} of the {} papers of the last {} days that pass for this topic carry it as a chip.",
+                           overlap.chips, overlap.passing, days)
+        if not overlap.mainly:
+            return said
+        others = format_html_join(", ", "{} ({})", overlap.mainly)
+        return format_html("{} The others are mainly about: {}. They still reach this topic's readers.",
+                           said, others)
 
     @admin.display(description="Example papers")
     def example_papers(self, topic):

@@ -11,6 +11,7 @@ editor sees what a reader gets."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -113,6 +114,43 @@ def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> list[Pa
 
 
 # --- Topics ---------------------------------------------------------------------------
+
+
+# How far back the topic page's "Chip on" figure looks.
+TOPIC_OVERLAP_DAYS = 30
+
+
+@dataclass(frozen=True)
+class TopicOverlap:
+    """Of the papers of the last TOPIC_OVERLAP_DAYS days that pass for a topic, how
+    many carry it as a chip (relevance.topics_about), and what the others are
+    mainly about: a topic that passes for many papers without being their chip
+    overlaps those topics, which its definition may want to say."""
+    passing: int
+    chips: int
+    mainly: list[tuple[str, int]]  # (topic name, papers), most first
+
+
+def topic_overlap(*, topic: Topic, today: dt.date | None = None) -> TopicOverlap:
+    from .relevance import topics_about
+
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=TOPIC_OVERLAP_DAYS - 1)
+    passing = PaperTopic.objects.filter(topic=topic, score__gt=0, paper__trending_date__range=(since, today))
+    rows: dict[int, list[PaperTopic]] = {}
+    for row in (PaperTopic.objects.filter(paper__in=passing.values("paper_id"), score__gt=0, topic__is_active=True)
+                .select_related("topic").only("paper_id", "score", "source", "topic__name")
+                .order_by("-score")):
+        rows.setdefault(row.paper_id, []).append(row)
+    chips, mainly = 0, Counter()
+    for paper_rows in rows.values():
+        about = topics_about(paper_rows, score=lambda r: r.score,
+                             by_editor=lambda r: r.source == PaperTopic.Source.EDITOR)
+        if any(r.topic_id == topic.pk for r in about):
+            chips += 1
+        elif about:
+            mainly[about[0].topic.name] += 1
+    return TopicOverlap(passing=len(rows), chips=chips, mainly=mainly.most_common())
 
 
 @dataclass(frozen=True)

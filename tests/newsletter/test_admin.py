@@ -167,6 +167,26 @@ def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(edit
         assert passing, url
 
 
+def test_a_topics_page_says_how_many_papers_it_passes_for_carry_it_as_a_chip(editor_client, db):
+    """An editor defining a topic sees where it overlaps: of the recent papers that
+    pass for it, those mainly about another topic, named."""
+    from django.utils import timezone
+
+    today = timezone.localdate()
+    chat, compression = TopicFactory(name="Chat tuning"), TopicFactory(name="Model compression")
+    for title, scores in [("Only chat", {chat: 0.6}), ("Both alike", {chat: 0.6, compression: 0.62}),
+                          ("Mainly compression", {chat: 0.31, compression: 0.62}),
+                          ("Long ago", {chat: 0.3})]:
+        paper = PaperFactory(title=title, trending_date=today if title != "Long ago" else today - dt.timedelta(days=90))
+        for topic, score in scores.items():
+            PaperTopicFactory(paper=paper, topic=topic, score=score)
+
+    html = unescape(editor_client.get(reverse("admin:newsletter_topic_change", args=[chat.pk])).content.decode())
+
+    assert ("2 of the 3 papers of the last 30 days that pass for this topic carry it as a chip. "
+            "The others are mainly about: Model compression (1).") in html
+
+
 def test_papers_are_found_by_author_and_filtered_by_code(editor_client, db):
     PaperFactory(title="Alpha paper", authors=["Grace Hopper"], github_repo="https://github.com/x/y")
     PaperFactory(title="Beta paper")
