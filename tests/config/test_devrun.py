@@ -1,3 +1,4 @@
+import os
 import socket
 import subprocess
 import sys
@@ -108,3 +109,15 @@ def test_make_test_with_chromium_present_does_nothing(tmp_path):
     browser = tmp_path / "chromium"
     browser.touch()
     assert devrun.chromium_ensure({"CHROMIUM_PATH": str(browser)}) is None
+
+
+def test_make_digest_before_make_run_says_to_start_make_run_first(tmp_path):
+    """A newcomer's `make digest` on a fresh clone: no .env, no settings in the
+    environment. One clear line, not the settings' traceback."""
+    env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY", "DATABASE_URL", "CI"}}
+    env["ENV_FILE"] = str(tmp_path / "none.env")
+    result = subprocess.run(["make", "digest"], cwd=devrun.BASE_DIR, env=env, capture_output=True, text=True,
+                            timeout=120, check=False)
+    assert result.returncode != 0
+    assert devrun.NOT_SET_UP in result.stderr
+    assert "Traceback" not in result.stderr
