@@ -40,8 +40,9 @@ chaos: $(STAMP)
 	CHAOS=1 $(PY) -m config.devrun test tests/chaos -q -p no:cacheprovider $(PYTEST_ARGS)
 
 ## The digest benchmark (docs/benchmarks.md): N = 1,000, 10,000, 100,000 against the
-## render floor, django-newsletter and 2 Celery workers; needs DATABASE_URL=postgres://
-## and REDIS_URL for the Celery run. BENCH_ARGS passes options, e.g. --subscribers 1000.
+## render floor, django-newsletter and 2 Celery workers. The figures of the docs are on
+## DATABASE_URL=postgres://… and REDIS_URL; with neither, a temporary SQLite file and a
+## Redis it starts itself. BENCH_ARGS passes options, e.g. --subscribers 1000.
 DNL_VERSION := 1.2.1
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,bench]"

@@ -308,11 +308,24 @@ def main(argv: Sequence[str] | None = None, *, stdout=None) -> int:
                             profile=opts.profile_path or "", pool=opts.pool, stderr=sys.stderr)
         print(json.dumps(result, default=str), file=stdout, flush=True)
         return 0
+    # On a bare machine (no REDIS_URL, no --redis) the journal, the rate limits and the
+    # Celery run get a real Redis of their own, as `make run` and `make test` do.
+    embedded, redis_url = None, opts.redis
+    if not redis_url and not os.environ.get("REDIS_URL"):
+        from config.devrun import redis_ensure
+
+        env: dict = {}
+        embedded = redis_ensure(env, int(os.environ.get("EMBEDDED_REDIS_BENCH_PORT", "6382")))
+        redis_url = env["REDIS_URL"]
+    if redis_url:
+        # This process reads that server too (its CPU around the Celery run, the ESP
+        # runs' call times), not the settings' default.
+        settings.REDIS_URL = redis_url
     options = BenchOptions(
         sizes=opts.subscribers,
         papers=opts.papers,
         database=opts.database,
-        redis=opts.redis,
+        redis=redis_url,
         skip_celery=opts.skip_celery,
         skip_django_newsletter=opts.skip_django_newsletter,
         celery_subscribers=opts.celery_subscribers,
@@ -324,7 +337,13 @@ def main(argv: Sequence[str] | None = None, *, stdout=None) -> int:
         esp_rate=opts.esp_rate,
         worker_pool=opts.pool,
     )
-    bench_main(options=options, write=lambda line: print(line, file=stdout, flush=True))
+    try:
+        bench_main(options=options, write=lambda line: print(line, file=stdout, flush=True))
+    finally:
+        if embedded is not None:
+            from config.devrun import stop_all
+
+            stop_all([embedded])
     return 0
 
 

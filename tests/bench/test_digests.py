@@ -6,6 +6,7 @@ docs/benchmarks.md, not for tests."""
 import io
 import json
 import os
+import re
 
 import dj_database_url
 import pytest
@@ -77,3 +78,30 @@ def test_bench_digests_refuses_a_bad_size(capsys):
         digests.main(["--subscribers", "ten"], stdout=io.StringIO())
     assert exited.value.code == 2
     assert "--subscribers: takes numbers separated by commas, got 'ten'" in capsys.readouterr().err
+
+
+def test_make_bench_on_a_bare_machine_starts_a_redis_of_its_own_and_stops_it(tmp_path):
+    """No DATABASE_URL, no REDIS_URL: `make bench` measures on a temporary SQLite file
+    and a real Redis it starts (as `make run` and `make test` do), then stops it.
+    Until 4 December the first send step stopped on a Redis that was not there."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"DATABASE_URL", "REDIS_URL", "CI", "DJANGO_SETTINGS_MODULE"}}
+    env |= {"DEBUG": "true", "EMBEDDED_REDIS_BENCH_PORT": str(port), "VAR_DIR": str(tmp_path / "var")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.digests", "--subscribers", "20", "--skip-celery",
+         "--skip-django-newsletter", "--out", str(tmp_path / "out")],
+        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Redis: embedded server on 127.0.0.1:{port}" in result.stdout
+    row = re.search(r"^\| 20 \| (\d+) \|", result.stdout, re.MULTILINE)
+    assert row and int(row.group(1)) > 15  # the table's row: digests sent (a few readers skip empty days)
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0  # stopped
