@@ -72,16 +72,26 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     expect(page.get_by_text("Get trending papers in your email inbox!")).to_be_visible()
     expect(cta).to_be_visible()
 
+    assert _gap_above_subscribe_form(page) >= 24
     screenshot(page, "home")
     page.set_viewport_size(PHONE)
     expect(cta).to_be_visible()
     expect(cards.first.locator(".paper-card__title")).to_be_visible()
+    assert _gap_above_subscribe_form(page) >= 24
     # Nothing sticks out sideways on a phone.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
 
     cta.click()
     page.wait_for_url("**/subscribe/")
     assert page.js_errors == []
+
+
+def _gap_above_subscribe_form(page) -> float:
+    """Pixels between the last paper card and the subscribe form's heading under it:
+    with none, the heading read as part of the last card."""
+    return page.evaluate("""() =>
+        document.querySelector('#home-subscribe-title').getBoundingClientRect().top
+        - document.querySelector('.paper-list').getBoundingClientRect().bottom""")
 
 
 def test_an_editions_abstract_opens_to_its_full_length_without_javascript(
