@@ -83,9 +83,22 @@ def _legend(items: list[tuple[str, str]], y: float) -> list[str]:
 
 
 def line_chart(*, title: str, labels: list[str], series: list[Series],
-               references: list[tuple[str, float, str]] = (), percent: bool = False) -> SafeString:
-    """A line chart with optional horizontal reference lines (label, value, colour)."""
-    top = max([v for s in series for v in s.values] + [r[1] * 1.25 for r in references] + [0])
+               references: list[tuple[str, float, str]] = (), percent: bool = False,
+               stacked: bool = False, legend_values: list[str] | None = None) -> SafeString:
+    """A line chart with optional horizontal reference lines (label, value, colour).
+
+    `stacked`: the series are parts of one whole (readers by status), drawn as bands
+    on top of each other, so the top edge is the total and no series hides under
+    another with the same values (as lines do: two statuses of 1 reader each drew one
+    line). `legend_values`: a figure beside each series' name in the legend (its
+    latest value, or its total), which a person reads even where lines coincide."""
+    bases, running = [], [0.0] * len(labels)
+    for s in series:
+        bases.append(running)
+        if stacked:
+            running = [r + v for r, v in zip(running, s.values, strict=True)]
+    tops = [[b + v for b, v in zip(base, s.values, strict=True)] for base, s in zip(bases, series, strict=True)]
+    top = max([v for t in tops for v in t] + [r[1] * 1.25 for r in references] + [0])
     if percent:
         top = top or 1
         ticks = [0, top / 2, top]
@@ -114,11 +127,20 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
             x = xy(i, 0)[0]
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" class="ax" '
                          f'text-anchor="middle">{escape(label)}</text>')
-    for s in series:
-        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(i, v) for i, v in enumerate(s.values)))
+    for s, base, upper in zip(series, bases, tops, strict=True):
+        line = [xy(i, v) for i, v in enumerate(upper)]
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in line)
+        if stacked:  # a band only: a series at 0 has none, where a line would lie on the total
+            floor = [xy(i, v) for i, v in enumerate(base)][::-1]
+            band = " ".join(f"{x:.1f},{y:.1f}" for x, y in line + floor)
+            parts.append(f'<polygon points="{band}" fill="{s.colour}" fill-opacity="0.6" stroke="none" '
+                         f'class="band"><title>{escape(s.name)}</title></polygon>')
+            continue
         parts.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2">'
                      f'<title>{escape(s.name)}</title></polyline>')
-    parts += _legend([(s.name, s.colour) for s in series], HEIGHT - 10)
+    names = [s.name if legend_values is None else f"{s.name} {value}"
+             for s, value in zip(series, legend_values or [None] * len(series), strict=True)]
+    parts += _legend([(name, s.colour) for name, s in zip(names, series, strict=True)], HEIGHT - 10)
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
@@ -274,13 +296,15 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
             "complaint_text": f"{complaint_total * 100:.2f} %",
         },
         "subscribers": line_chart(
-            title="Subscribers by status", labels=labels,
+            title="Subscribers by status", labels=labels, stacked=True,
             series=[Series(n, v, c) for (n, v), c in zip(by_status.items(), status_colours, strict=True)],
+            legend_values=[f"{v[-1]:,}" for v in by_status.values()],
         ),
         "sends": line_chart(
             title="Digests sent, bounces and complaints per day", labels=labels,
             series=[Series(n, v, c) for (n, v), c in
                     zip(sends.items(), ["#2563eb", "#f59e0b", "#dc2626"], strict=True)],
+            legend_values=[f"{sum(v):,} in {days} days" for v in sends.values()],
         ),
         "rates": line_chart(
             title="Bounce and complaint rates", labels=labels, percent=True,

@@ -65,3 +65,37 @@ def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
     feedback_click_record(subscriber=SubscriberFactory(), paper=paper)
 
     assert feedback_per_topic() == [("Agents", 1, 0)]
+
+
+def _band_heights_at_the_end(svg: str) -> dict[str, float]:
+    """Each stacked band's height (px) at the chart's last day, by series name."""
+    heights = {}
+    for band in ET.fromstring(str(svg)).iter(f"{SVG}polygon"):
+        points = [tuple(map(float, p.split(","))) for p in band.get("points").split()]
+        last_x = max(x for x, _ in points)
+        ys = [y for x, y in points if x == last_x]
+        heights[band.find(f"{SVG}title").text] = max(ys) - min(ys)
+    return heights
+
+
+@pytest.mark.django_db
+def test_readers_of_two_statuses_with_the_same_count_both_show_on_the_dashboard():
+    """One active and one pending reader: drawn as lines, the pending one lay exactly
+    on the active one, and the chart read as no active reader at all."""
+    from newsletter.dashboard import dashboard_charts
+    from subscribers.models import Subscriber
+    from tests.factories import SubscriberFactory
+
+    SubscriberFactory(status=Subscriber.Status.ACTIVE)
+    SubscriberFactory(status=Subscriber.Status.PENDING, confirmed_at=None)
+
+    svg = dashboard_charts()["subscribers"]
+
+    heights = _band_heights_at_the_end(svg)
+    assert heights["Active or paused"] > 10 and heights["Pending"] > 10
+    assert heights["Active or paused"] == pytest.approx(heights["Pending"])
+    assert heights["Unsubscribed"] == 0 and heights["Suppressed"] == 0
+    # No line drawn for a status at 0 (it would lie on the total, in its colour).
+    assert not list(ET.fromstring(str(svg)).iter(f"{SVG}polyline"))
+    legend = [t.text for t in _texts(svg) if t.get("class") == "lg"]
+    assert legend == ["Active or paused 1", "Pending 1", "Unsubscribed 0", "Suppressed 0"]
