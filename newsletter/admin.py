@@ -17,7 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -104,8 +104,9 @@ def _papers(count: int) -> str:
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
     change_list_template = "admin/newsletter/paper/change_list.html"
-    list_display = ("title_short", "trending_date", "upvotes", "num_comments", "topic_chips",
-                    "has_code", "pinned", "hidden")
+    # Pinned, hidden and code as one column of words: as three columns of icons the
+    # table was wider than the page at 1280 px, and those were the columns cut off.
+    list_display = ("title_short", "date", "upvotes", "comments", "topic_chips", "state")
     list_filter = ("trending_date", "topics", "pinned", "hidden", HasCodeFilter)
     search_fields = ("title", "abstract", "arxiv_id", "authors", "organization")
     date_hierarchy = "trending_date"
@@ -142,9 +143,26 @@ class PaperAdmin(admin.ModelAdmin):
              for pt, chip in paper.topic_tags),
         )
 
-    @admin.display(description="Code", boolean=True)
-    def has_code(self, paper):
-        return bool(paper.github_repo)
+    @admin.display(description="Date", ordering="trending_date")
+    def date(self, paper):
+        """The trending date under a short heading ("Trending date" and its sort marks
+        took 150 px of a table that did not fit)."""
+        return formats.date_format(paper.trending_date, "M j, Y")
+
+    @admin.display(description="Comments", ordering="num_comments")
+    def comments(self, paper):
+        return paper.num_comments
+
+    @admin.display(description="State")
+    def state(self, paper):
+        badges = []
+        if paper.pinned:
+            badges.append(mark_safe('<span class="badge pin">Pinned</span>'))
+        if paper.hidden:
+            badges.append(mark_safe('<span class="badge off">Hidden</span>'))
+        if paper.github_repo:
+            badges.append(format_html('<a class="badge code" href="{}" rel="noopener">Code</a>', paper.github_repo))
+        return mark_safe(" ".join(badges))
 
     def save_model(self, request, obj, form, change):
         services.paper_save(paper=obj, date_before=form.initial.get("trending_date"))
