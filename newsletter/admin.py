@@ -610,13 +610,21 @@ class ProviderEventFilter(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("edition", "subscriber", "status", "attempts", "sent_at", "error_short")
+    list_display = ("edition_date", "subscriber", "status", "attempts", "sent", "error_short")
     list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter))
     search_fields = ("subscriber__email", "provider_message_id")
     list_select_related = ("edition", "subscriber")
     readonly_fields = [f.name for f in Delivery._meta.fields]
     inlines = [DeliveryEventInline]
     actions = ["retry_failed"]
+
+    @admin.display(description="Edition", ordering="edition__date")
+    def edition_date(self, delivery):
+        return formats.date_format(delivery.edition.date, "M j, Y")
+
+    @admin.display(description="Sent", ordering="sent_at")
+    def sent(self, delivery):
+        return formats.date_format(timezone.localtime(delivery.sent_at), "M j, H:i") if delivery.sent_at else "—"
 
     @admin.display(description="Error")
     def error_short(self, delivery):
