@@ -122,12 +122,14 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     pages = {
         "admin-papers": "newsletter/paper/",
         "admin-paper-add-json": "newsletter/paper/add-json/",
+        "admin-topics": "newsletter/topic/",
         "admin-topic": f"newsletter/topic/{morning['topic'].pk}/change/",
         "admin-editions": "newsletter/edition/",
         "admin-deliveries": "newsletter/delivery/",
         "admin-subscribers": "subscribers/subscriber/",
         "admin-subscriber": f"subscribers/subscriber/{morning['reader'].pk}/change/",
         "admin-subscribers-import": "subscribers/subscriber/import/",
+        "admin-suppressions": "subscribers/suppression/",
         "admin-dashboard": "newsletter/edition/dashboard/",
     }
     for name, path in pages.items():
