@@ -190,7 +190,13 @@ def digest_paper_clicked(*, delivery: Delivery, url: str) -> Paper | None:
 
 
 def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -> dict:
+    """A paper as the templates show it: a pick's card (`n` its position from 1), or
+    an also-trending or closest item (n 0)."""
     paper = ranked.paper
+    # A pick's chips leave out the topic its "why" line names already. An item of the
+    # also-trending or closest block has no "why" line shown, so it names its topics
+    # (a closest paper's reason names its nearest topic: filtered, it showed none).
+    topics = [t for t in ranked.topics if not n or t not in ranked.reason][:3]
     return {
         "id": paper.id,
         "n": n,
@@ -199,8 +205,10 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "byline": paper.byline,
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,
-        # Chips for the topics the "why" line does not already name.
-        "topics": [t for t in ranked.topics if t not in ranked.reason][:3],
+        "topics": topics,
+        # The also-trending line's ending, separator included, so that a reader's item
+        # with no topic ends cleanly whatever the proof's item had (digest_render.py).
+        "topics_line": f" · {', '.join(topics)}" if topics else "",
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "pinned": paper.pinned,

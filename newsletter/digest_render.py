@@ -156,10 +156,7 @@ class DigestProof:
             return "".join(f"{self.chip_open}{_html_text(t)}</span>" for t in values["topics"])
         if name == "picture":
             return self.pictures[values["id"]] if values["lead"] and values["picture_url"] else ""
-        value = values[name] if name in values else context[name]
-        if name == "topics":
-            value = ", ".join(value)
-        value = str(value)
+        value = str(values[name] if name in values else context[name])
         if not html:
             return value
         return _html_attr(value) if name.endswith("_url") else _html_text(value)
@@ -176,9 +173,9 @@ def _proof_context(context: dict) -> dict:
          "lead": True}
         for p in context["papers"]
     ]
-    proof["also_trending"] = [
-        {**p, "topics": [slot("topics")] if p["topics"] else []} for p in context["also_trending"]
-    ]
+    # Every also-trending item's topics are the reader's (a closest paper names the
+    # reader's topic it is near, which no proof can know).
+    proof["also_trending"] = [{**p, "topics_line": slot("topics_line")} for p in context["also_trending"]]
     return proof
 
 

@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from newsletter.digest import digest_make
+from newsletter.ranking import ranking_data_load
 from tests.browser.conftest import axe_blocking, png
+from tests.newsletter.test_digest_render import DAY, empty_day_create
 from tests.newsletter.test_digest_rendering import digest_message, picture_url
 
 NOTE = "**Editor's note:** a big day for *agents*. Read [the thread](https://example.com)."
@@ -138,6 +141,29 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     assert page.eval_on_selector("img.picture", "img => img.complete && img.naturalWidth") == 1200
     assert page.get_by_text("More like this").first.is_visible()
     assert page.get_by_text("Unsubscribe").is_visible()
+    assert page.js_errors == []
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600_and_375_px(page, live_server):
+    """The empty day's digest as a reader sees it: it says nothing matched, claims no
+    match, and each of the closest papers names the topic it is near."""
+    edition, reader = empty_day_create()
+    message = digest_make(edition=edition, subscriber=reader,
+                          data=ranking_data_load(date=DAY, subscriber_ids=[reader.id])).message
+    html = message.alternatives[0][0]
+    assert "Nothing matched your topics today: the 3 closest papers" in html  # the inbox's preview line
+
+    for width in (600, 375):
+        path = _shoot(page, html, f"digest-nothing-matched-{width}", width)
+        assert path.stat().st_size > 10_000
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page.get_by_text("NOTHING MATCHED YOUR TOPICS TODAY; THE CLOSEST TO THEM").is_visible()
+        # No card claims a match; the three closest papers each name the topic nearest them.
+        assert page.locator(".why").count() == 0
+        lines = page.locator("p.muted", has_text="▲").all_inner_texts()
+        assert len(lines) == 3 and all(line.endswith(" · Speech & audio") for line in lines), lines
     assert page.js_errors == []
 
 

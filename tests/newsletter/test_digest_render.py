@@ -102,6 +102,53 @@ def test_every_readers_assembled_digest_is_byte_for_byte_the_template_render(day
     assert pictured == {True, False}
 
 
+def empty_day_create() -> tuple[Edition, Subscriber]:
+    """A day with nothing on the reader's topic (speech): four papers of other fields,
+    embedded as an import does, and the topic made as the admin makes it (with its
+    vectors), so the digest offers the papers closest to it."""
+    from newsletter.relevance import papers_score
+    from newsletter.services import topic_create
+
+    day = [
+        PaperFactory(trending_date=DAY, upvotes=40 - n, title=title, abstract=abstract)
+        for n, (title, abstract) in enumerate([
+            ("Agents that browse the web", "A language-model agent plans, clicks and fills in forms."),
+            ("Faster attention kernels", "We fuse the attention computation into one GPU kernel."),
+            ("Sparse rewards for diffusion", "Reinforcement learning fine-tunes an image diffusion model."),
+            ("Message passing on molecular graphs", "A graph neural network predicts molecules' properties."),
+        ])
+    ]
+    papers_score(papers=day)
+    speech = topic_create(topic=TopicFactory.build(
+        name="Speech & audio", slug="speech-audio", keywords="speech recognition\ntext-to-speech",
+        description="Models that hear and speak: speech recognition, text-to-speech, audio."))
+    reader = SubscriberFactory(papers_per_digest=5)
+    reader.topics.add(speech)
+    return edition_assemble(date=DAY), reader
+
+
+@pytest.mark.django_db
+def test_an_empty_days_digest_names_the_topic_each_closest_paper_is_near():
+    """Assembled from a proof made for every reader, the closest papers' line ended in
+    a bare " ·": the proof's item had the paper's own topic, the reader's had none
+    (its nearest topic was dropped because its reason named it)."""
+    edition, reader = empty_day_create()
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    selection = digest_select(subscriber=reader, date=DAY, data=data)
+    context = digest_context(edition=edition, selection=selection, subscriber=reader)
+    context["unsubscribe_url"] = f"https://example.com/u/{reader.pk}"
+    proof = digest_render.digest_proof(
+        context=digest_proof_context(edition=edition, weekly=False, data=data))
+
+    assembled = proof.render(context)
+
+    assert assembled.html == email_render(template="digest", context=context).html
+    assert len(selection.closest) == 3 and not selection.papers
+    for ranked in selection.closest:
+        assert f"{ranked.paper.upvotes} · {ranked.paper.byline} · Speech &amp; audio</p>" in assembled.html
+    assert " · </p>" not in assembled.html
+
+
 def test_the_proof_leaves_no_marks_or_slots_in_what_readers_get(day):
     readers = _readers(day)
     edition = day["edition"]
