@@ -624,7 +624,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Sent", ordering="sent_at")
     def sent(self, delivery):
-        return formats.date_format(timezone.localtime(delivery.sent_at), "M j, H:i") if delivery.sent_at else "—"
+        return formats.date_format(timezone.localtime(delivery.sent_at), "M j, H:i T") if delivery.sent_at else "—"
 
     @admin.display(description="Error")
     def error_short(self, delivery):

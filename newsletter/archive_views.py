@@ -81,6 +81,12 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     for paper in papers:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
+    # As the email had them: the picks, then the also-trending papers, or on a day
+    # nothing matched, the papers offered instead (all one list on rows sent before
+    # Delivery.picked was kept). By id: a paper taken down since leaves the list.
+    picked_ids = {int(i) for i in delivery.paper_ids[: delivery.picked]} if delivery.picked is not None else None
+    picks = [p for p in papers if picked_ids is None or p.pk in picked_ids]
+    others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]
     # Times on the page (when it was sent) in the reader's own zone.
     with timezone.override(subscriber.zone):
         response = render(
@@ -90,7 +96,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 "delivery": delivery,
                 "edition": delivery.edition,
                 "note_html": note_html(delivery.edition.note),
-                "papers": papers,
+                "papers": picks,
+                "others": others,
+                "nothing_matched": delivery.picked == 0,
                 "manage_url": subscriber_manage_url(subscriber=subscriber),
                 "abstract_short_chars": ABSTRACT_SHORT_CHARS,
             },

@@ -372,6 +372,10 @@ class Delivery(models.Model):
     error = models.TextField(blank=True)
     # What the reader got, for "never repeat a paper" and the personal archive page.
     paper_ids = models.JSONField(default=list, blank=True)
+    # How many of paper_ids were the reader's picks; the rest were the "also trending"
+    # block, or on a day nothing matched, the papers offered instead. Null on rows sent
+    # before it was kept (their page lists every paper as one list).
+    picked = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -69,6 +69,7 @@ class PreparedDigest:
     delivery: Delivery
     message: object  # AnymailMessage
     paper_ids: list[int]
+    picked: int  # how many of paper_ids are the reader's picks (Delivery.picked)
 
 
 def digest_prepare(
@@ -107,7 +108,7 @@ def digest_prepare(
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    return PreparedDigest(delivery, made.message, made.paper_ids)
+    return PreparedDigest(delivery, made.message, made.paper_ids, len(made.selection.papers))
 
 
 class NotAttempted(Exception):
@@ -210,7 +211,7 @@ class BatchSender:
         delivery.attempts += 1
         delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
         delivery.provider_message_id, delivery.error = call.message_id, ""
-        delivery.paper_ids = item.paper_ids
+        delivery.paper_ids, delivery.picked = item.paper_ids, item.picked
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
         if not self.unmarked:
@@ -295,7 +296,7 @@ def deliveries_mark_sent(*, deliveries: Sequence[Delivery]) -> set[int]:
     return set(rows_update(
         objects=deliveries,
         fields=["status", "attempts", "sent_at", "provider_message_id", "error", "paper_ids",
-                "lease_expires_at", "updated_at"],
+                "picked", "lease_expires_at", "updated_at"],
         where={"status": Delivery.Status.SENDING, "claimed_at": claimed_at},
     ))
 
@@ -323,7 +324,7 @@ def outcomes_record(
         rows_update(
             objects=done,
             fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
-                    "provider_message_id", "error", "paper_ids", "updated_at"],
+                    "provider_message_id", "error", "paper_ids", "picked", "updated_at"],
             where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
     journal_forget(journal_keys)

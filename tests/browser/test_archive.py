@@ -115,3 +115,37 @@ def test_the_archive_and_the_feed_are_reached_from_the_home_page(live_server, pa
     response = page.request.get(f"{live_server.url}{href}")
     assert response.status == 200 and "Self-Critique Makes Research Agents" in response.text()
     assert page.js_errors == []
+
+
+def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screenshot, settings):
+    """"View in browser": the picks under their heading, the also-trending papers
+    under theirs, as the email had them."""
+    from django.core import mail
+
+    from newsletter.archive import delivery_view_url
+    from newsletter.delivery import deliveries_create, digest_send_batch
+    from newsletter.models import Delivery
+    from tests.browser.conftest import png
+    from tests.newsletter.test_digest_render import NOW, _readers, day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day = day_create()
+    ids = deliveries_create(edition=day["edition"], subscriber_ids=[_readers(day)[0].id], now=NOW)
+    digest_send_batch(delivery_ids=ids, now=NOW)
+    assert len(mail.outbox) == 1
+    delivery = Delivery.objects.get(pk=ids[0])
+
+    # The day's papers have pictures (tests/newsletter/test_digest_render.py): served here.
+    image = png(640, 360)
+    page.route("https://cdn.example.com/**",
+               lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    page.goto(delivery_view_url(delivery=delivery).replace("http://testserver", live_server.url))
+
+    picks = page.get_by_role("list", name="Picked for you").locator(".paper-card")
+    also = page.get_by_role("list", name="Also trending").locator(".paper-card")
+    expect(page.get_by_role("heading", name="Picked for you")).to_be_visible()
+    expect(page.get_by_role("heading", name="Also trending that day")).to_be_visible()
+    expect(picks).to_have_count(delivery.picked)
+    expect(also).to_have_count(len(delivery.paper_ids) - delivery.picked)
+    screenshot(page, "reader-copy")
+    assert page.js_errors == []

@@ -181,7 +181,7 @@ def test_admin_lists_label_their_times_with_the_zone(admin_client):
 
     html = admin_client.get("/admin/newsletter/delivery/").content.decode()
 
-    assert "Nov. 24, 2025, 15:44 UTC" in html
+    assert "Nov 24, 15:44 UTC" in html  # the deliveries' short "Sent" column, zone and all
 
 
 def test_the_archive_links_each_active_topics_feed_and_the_feed_holds_its_papers(client):
@@ -201,3 +201,60 @@ def test_the_archive_links_each_active_topics_feed_and_the_feed_holds_its_papers
     assert "retired" not in html
     feed = client.get("/feeds/topics/tool-agents.atom").content.decode()
     assert "A Paper About Agents" in feed and "A Paper About Nothing Followed" not in feed
+
+
+def _section(html: str, heading: str) -> list[str]:
+    """The paper titles under one heading of the reader's copy, in order."""
+    after = html.split(f'<h2 class="arch-section">{heading}</h2>', 1)
+    if len(after) == 1:
+        return []
+    return titles_in_order(after[1].split('<h2 class="arch-section">', 1)[0])
+
+
+def _sent_by_the_batch(edition, reader) -> Delivery:
+    from django.core import mail
+
+    from newsletter.delivery import deliveries_create, digest_send_batch
+    from tests.newsletter.test_digest_render import NOW
+
+    ids = deliveries_create(edition=edition, subscriber_ids=[reader.id], now=NOW)
+    digest_send_batch(delivery_ids=ids, now=NOW)
+    assert len(mail.outbox) == 1
+    return Delivery.objects.get(pk=ids[0])
+
+
+def test_the_readers_copy_sets_their_picks_apart_from_the_also_trending_papers(client, settings):
+    """The email's picks and its "also trending" block: the web copy listed all of them
+    under "The papers picked for you"."""
+    from html import unescape
+
+    from tests.newsletter.test_digest_render import _readers, day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day = day_create()
+    reader = _readers(day)[0]  # agents: picks, and the also-trending block
+    delivery = _sent_by_the_batch(day["edition"], reader)
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert 0 < delivery.picked < len(delivery.paper_ids)
+    by_id = {p.pk: p.title for p in day["papers"]}
+    picks, others = _section(html, "Picked for you"), _section(html, "Also trending that day")
+    assert [unescape(t).strip() for t in picks] == [by_id[i] for i in delivery.paper_ids[: delivery.picked]]
+    assert [unescape(t).strip() for t in others] == [by_id[i] for i in delivery.paper_ids[delivery.picked:]]
+    assert "Nothing matched" not in html
+
+
+def test_the_readers_copy_of_an_empty_day_says_nothing_matched(client, settings):
+    from tests.newsletter.test_digest_render import empty_day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    edition, reader = empty_day_create()
+    Edition.objects.filter(pk=edition.pk).update(frozen_at=timezone.now())
+    delivery = _sent_by_the_batch(edition, reader)
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert delivery.picked == 0
+    assert _section(html, "Picked for you") == []
+    assert len(_section(html, "Nothing matched your topics that day; offered instead")) == 3
