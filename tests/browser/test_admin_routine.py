@@ -21,9 +21,13 @@ PASSWORD = "correct horse battery staple"
 
 
 def _previews_loaded(page, text: str = "Daily Papers Digest") -> None:
-    """Wait for both email frames to render before a screenshot."""
+    """Wait for both email frames to render before a screenshot, and scroll them into
+    view: Chromium does not paint a sandboxed frame below the fold, and a full-page
+    screenshot showed the previews blank."""
     for frame in ("iframe.email.desktop", "iframe.email.phone"):
         expect(page.frame_locator(frame).get_by_text(text).first).to_be_visible()
+    page.locator("iframe.email.desktop").scroll_into_view_if_needed()
+    page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
 
 
 @pytest.fixture
