@@ -19,9 +19,9 @@ The ledger rules (what "exactly once" means here):
    the same ids finds nothing pending and sends nothing.
 2. A message that went out is in the database within about 50 ms, whatever
    Redis loses afterwards. Each send is journalled in Redis as it happens:
-   "attempting" right before the provider call, "sent:<message id>" right after it
-   (newsletter/journal.py); then its row is marked sent with the provider's message
-   id (`deliveries_mark_sent`). The other outcomes (failed
+   "attempting" right before the provider call, "sent:<papers><message id>" right
+   after it (newsletter/journal.py); then its row is marked sent with the provider's
+   message id and its papers (`deliveries_mark_sent`). The other outcomes (failed
    + reason, skipped, back to pending for a retry) are written in one UPDATE at the
    end of the batch. The batch's messages are sent by a pool of threads
    (mail/esp.py), many calls in flight at once while the next digests are made;
@@ -107,7 +107,7 @@ from . import leases
 from .digest_render import DigestProof
 from .due import subscribers_due
 from .editions import edition_current, edition_freeze
-from .journal import ATTEMPTING, SENT_PREFIX, journal_revoke
+from .journal import ATTEMPTING, journal_revoke, journal_sent
 from .leases import BatchLease, deliveries_claim
 from .models import Delivery, Edition
 from .ranking import ranking_data_load
@@ -355,10 +355,12 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         for delivery, entry in zip(stale, entries, strict=True):
             delivery.updated_at = now
             delivery.lease_expires_at = None
-            if entry and entry.startswith(SENT_PREFIX):
+            sent = journal_sent(entry)
+            if sent is not None:
                 delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
-                delivery.provider_message_id = entry.removeprefix(SENT_PREFIX)
-                delivery.error = ""
+                delivery.provider_message_id, delivery.error = sent.message_id, ""
+                if sent.paper_ids is not None:  # what the reader got, as the worker would have
+                    delivery.paper_ids, delivery.picked = sent.paper_ids, sent.picked
                 counts["sent"] += 1
                 continue
             if entry == ATTEMPTING:
@@ -374,7 +376,7 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         if stale:
             Delivery.objects.bulk_update(
                 stale, ["status", "sent_at", "provider_message_id", "error", "claimed_at",
-                        "lease_expires_at", "attempts", "updated_at"],
+                        "lease_expires_at", "attempts", "paper_ids", "picked", "updated_at"],
             )
         # Pending rows: a retry nobody took by its lease (the worker holding its
         # message died), or a dispatched row never claimed for stale_after() (the

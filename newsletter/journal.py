@@ -1,7 +1,7 @@
 """The delivery journal in Redis (rules 2 and 3 of newsletter/delivery.py): each send
 is recorded as it happens, "attempting" right before the provider call and
-"sent:<message id>" right after it, so a row a dead worker left in `sending` can
-be settled from what really happened. mail/esp.py writes both with the call's slot
+"sent:<what the reader got><message id>" right after it, so a row a dead worker
+left in `sending` can be settled from what really happened, papers and all. mail/esp.py writes both with the call's slot
 (`journal_record`: one Redis round trip before the call and one after, not two
 more; on a sending thread the one after goes with its next call's, mail/esp.py
 `_Release`, and the call is not reported done until it is written); "attempting" is written only if the sweep has not revoked the entry, in
@@ -11,8 +11,10 @@ a row, as it would one with no entry."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -67,12 +69,43 @@ def journal_key(delivery: Delivery) -> str:
     return f"digest:journal:{db}:{delivery.pk}:{delivery.claimed_at.timestamp():.6f}"
 
 
-def journal_record(key: str) -> EspRecord:
+def journal_record(key: str, *, paper_ids: Sequence[int] = (), picked: int | None = None) -> EspRecord:
     """One row's entry as mail/esp.py writes it with each provider call's slot:
     "attempting" right before the call unless the sweep revoked the entry (then
     the call is not made: esp.EspRecordRefused, i.e. the lease was lost), and
-    "sent:<message id>" right after a call the ESP took."""
-    return EspRecord(key=key, before=ATTEMPTING, refused=REVOKED, after=SENT_PREFIX, ttl=JOURNAL_TTL_SECONDS)
+    "sent:" right after a call the ESP took, with what the reader got (the message's
+    `paper_ids` and how many were `picked`: Delivery's fields, as JSON) and the
+    provider's message id. Without them, a row the sweep settled as sent had no
+    papers: its reader's web copy was empty and the next digests could repeat them."""
+    got = json.dumps({"papers": list(paper_ids), "picked": picked}, separators=(",", ":"))
+    return EspRecord(key=key, before=ATTEMPTING, refused=REVOKED, after=f"{SENT_PREFIX}{got}",
+                     ttl=JOURNAL_TTL_SECONDS)
+
+
+@dataclass(frozen=True)
+class JournalSent:
+    """A "sent:" entry read back: what the ESP took, for whom the row was made."""
+    message_id: str
+    paper_ids: list[int] | None  # None: an entry written before the papers were journalled
+    picked: int | None
+
+
+def journal_sent(entry: str | None) -> JournalSent | None:
+    """What a "sent:" entry says (None for any other entry). An entry of a worker
+    from before the papers were journalled ("sent:<message id>") reads with none."""
+    if not entry or not entry.startswith(SENT_PREFIX):
+        return None
+    rest = entry.removeprefix(SENT_PREFIX)
+    if rest.startswith("{"):
+        try:
+            got, end = json.JSONDecoder().raw_decode(rest)
+        except ValueError:
+            got, end = None, 0
+        if isinstance(got, dict) and isinstance(got.get("papers"), list):
+            picked = got.get("picked")
+            return JournalSent(message_id=rest[end:], paper_ids=[int(i) for i in got["papers"]],
+                               picked=picked if isinstance(picked, int) else None)
+    return JournalSent(message_id=rest, paper_ids=None, picked=None)
 
 
 def journal_revoke(deliveries: Sequence[Delivery]) -> list[str | None]:

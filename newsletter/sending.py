@@ -161,7 +161,8 @@ class BatchSender:
 
         try:
             # The journal's "attempting" and "sent:<id>" go with the call's slot.
-            call = esp.esp_send(item.message, before_call=before_call, record=journal_record(key))
+            call = esp.esp_send(item.message, before_call=before_call, record=journal_record(
+                key, paper_ids=item.paper_ids, picked=item.picked))
         except esp.EspRecordRefused:  # rule 3's fence: the sweep revoked the entry
             self.lease_lost, self.stopped = True, "lease lost"
             raise LeaseLost(key) from None

@@ -27,7 +27,7 @@ from newsletter.delivery import (
 )
 from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble
-from newsletter.journal import journal_key, journal_record
+from newsletter.journal import SENT_PREFIX, journal_key, journal_record
 from newsletter.models import Delivery, Edition
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
@@ -342,9 +342,10 @@ def _claimed_then_killed(edition, readers, journal: dict):
     for reader, value in journal.items():
         # Written as the sending threads write it: "attempting" with the call's slot,
         # "sent:<id>" as the slot is given back after a call the ESP took.
-        record = journal_record(journal_key(rows[reader.id]))
+        value, papers = value if isinstance(value, tuple) else (value, ([], None))
+        record = journal_record(journal_key(rows[reader.id]), paper_ids=papers[0], picked=papers[1])
         slot = esp.esp_slot_take(record=record)
-        message_id = value.removeprefix(record.after) if value.startswith(record.after) else None
+        message_id = value.removeprefix(SENT_PREFIX) if value.startswith(SENT_PREFIX) else None
         esp.esp_slot_release(slot, record=record, message_id=message_id)
     return rows
 
@@ -364,6 +365,29 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     # The one already sent is not mailed again; the other two get theirs.
     assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
+
+
+def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, django_capture_on_commit_callbacks):
+    """The worker died after the ESP took the digest and before the row was marked:
+    the sweep marks it sent, and with the papers the reader got, so their web copy is
+    not empty and the next digests do not repeat them. An entry of an older worker
+    ("sent:<id>" alone) still settles the row, with no papers."""
+    reader, older = _reader(), _reader()
+    _claimed_then_killed(edition, [reader, older], {
+        reader: ("sent:esp-7;a", ([31, 32, 33], 2)),  # a message id with any character
+        older: "sent:esp-8",
+    })
+    key = journal_key(Delivery.objects.get(subscriber=older))
+    _redis().set(key, "sent:esp-8")  # as a worker from before wrote it
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=NOW)["sent"] == 2
+
+    row = Delivery.objects.get(subscriber=reader)
+    assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-7;a", [31, 32, 33], 2)
+    row = Delivery.objects.get(subscriber=older)
+    assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-8", [], None)
+    assert mail.outbox == []
 
 
 def test_a_claim_is_a_lease_settled_once_it_is_not_renewed(edition, django_capture_on_commit_callbacks):
