@@ -97,6 +97,10 @@ def test_a_failed_subscribe_moves_focus_to_an_error_summary(page, live_server, s
     assert described and page.locator(f"#{described.split()[0]}").inner_text().strip()
     links.filter(has_text="topic").first.click()
     assert page.evaluate("document.activeElement.closest('fieldset')?.id") == "topics"
+    # The group's legend and its error are in view, not under the sticky header.
+    header_bottom = page.locator(".site-header").bounding_box()
+    header_bottom = header_bottom["y"] + header_bottom["height"]
+    assert page.locator("fieldset#topics legend").bounding_box()["y"] >= header_bottom
     assert axe_blocking(page) == []
     _save(page, f"a11y-subscribe-errors-{scheme}")
 
