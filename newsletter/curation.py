@@ -400,7 +400,7 @@ def edition_preview(*, edition: Edition, subscriber: Subscriber | None) -> Email
         return EmailPreview(subject="(no digest)", text=reason, html=f"<p>{reason}</p>", paper_count=0)
     return EmailPreview(
         subject=made.message.subject, text=made.message.body, html=made.html,
-        paper_count=len(made.paper_ids), picked=len(made.selection.papers),
+        paper_count=len(made.paper_ids), picked=made.picked,
         closest=len(made.selection.closest), also_trending=len(made.selection.also_trending),
     )
 

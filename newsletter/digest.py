@@ -82,6 +82,12 @@ class Digest:
         return self.selection.paper_ids
 
     @property
+    def picked(self) -> int:
+        """How many of paper_ids are the reader's picks (the rest: also trending, or
+        the closest papers on a day nothing matched): Delivery.picked."""
+        return len(self.selection.papers)
+
+    @property
     def html(self) -> str:
         if self.message is None:
             return ""

@@ -108,7 +108,7 @@ def digest_prepare(
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    return PreparedDigest(delivery, made.message, made.paper_ids, len(made.selection.papers))
+    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked)
 
 
 class NotAttempted(Exception):
