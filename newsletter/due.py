@@ -1,6 +1,7 @@
 """Who is due for a digest: readers receiving at all, and those whose local hour and
 weekday have come for an edition they have no delivery of yet. Read by the
-dispatcher (newsletter/delivery.py) and checked again at send time."""
+dispatcher (newsletter/delivery.py) and checked again at send time, and by the
+pages that tell a reader when their next digest comes (`next_digest_at`)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from collections.abc import Iterable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
 
 from subscribers.models import Subscriber
 
 from .models import Delivery, Edition
 
 logger = logging.getLogger(__name__)
+
+# How often beat runs the dispatcher (newsletter/schedules.py: minute */15): a reader
+# is taken at the first run inside their local hour on a day they are due.
+DISPATCH_EVERY = dt.timedelta(minutes=15)
 
 
 def _local_slots(*, now: dt.datetime, time_zones: Iterable[str]) -> dict[tuple[int, int], list[str]]:
@@ -79,3 +85,51 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     for (hour, weekday), zones in slots.items():
         schedule |= _schedule_q(hour=hour, weekday=weekday, time_zones=zones)
     return receiving.filter(schedule).filter(not_yet)
+
+
+def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
+    """subscribers_due()'s rule for one loaded reader at the moment `at`, leaving out
+    the edition: receiving, at their local hour, on a day they are due."""
+    if not subscriber_still_receiving(subscriber=subscriber, now=at):
+        return False
+    local = at.astimezone(subscriber.zone)
+    if local.hour != subscriber.delivery_hour:
+        return False
+    if subscriber.frequency == Subscriber.Frequency.WEEKLY:
+        return local.weekday() == subscriber.weekday
+    return local.weekday() < 5
+
+
+def next_digest_at(*, subscriber: Subscriber, now: dt.datetime) -> dt.datetime | None:
+    """The dispatcher's first run after `now` that takes this reader (None for a
+    reader who gets no digests: pending, unsubscribed, suppressed). A reader who has
+    not had the newest edition gets it then; one who has, gets the next."""
+    if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+        return None
+    start = now
+    if subscriber.paused_until is not None:
+        start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=dt.UTC))
+    step = DISPATCH_EVERY.total_seconds()
+    at = dt.datetime.fromtimestamp(-(-start.timestamp() // step) * step, tz=dt.UTC)
+    for _ in range(int(dt.timedelta(days=8) / DISPATCH_EVERY)):  # a week holds every slot
+        if subscriber_due_at(subscriber=subscriber, at=at):
+            return at
+        at += DISPATCH_EVERY
+    return None
+
+
+def next_digest_words(*, subscriber: Subscriber, now: dt.datetime | None = None,
+                      with_time: bool = True) -> str:
+    """When the next digest comes, in the reader's zone: "within 15 minutes", "today
+    around 07:00 CET (Europe/Paris)", "tomorrow around …", "on Monday 7 December
+    around …" (the day alone without `with_time`); "" for a reader who gets none."""
+    now = now or timezone.now()
+    at = next_digest_at(subscriber=subscriber, now=now)
+    if at is None:
+        return ""
+    local = at.astimezone(subscriber.zone)
+    if local.minute and at - now <= DISPATCH_EVERY:  # inside their hour already
+        return f"within {DISPATCH_EVERY.seconds // 60} minutes"
+    days = (local.date() - now.astimezone(subscriber.zone).date()).days
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local:%A} {local.day} {local:%B}")
+    return f"{day} around {subscriber.delivery_time(on=local.date())}" if with_time else day

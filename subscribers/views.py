@@ -19,6 +19,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from redis import RedisError
 
+from newsletter.due import next_digest_words
+
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
 from .links import link_invalid, subscriber_view
@@ -123,7 +125,8 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     found.refresh_from_db()
     return render(
         request, "subscribers/confirmed.html",
-        {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found)},
+        {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found),
+         "next_digest": next_digest_words(subscriber=found)},
     )
 
 
@@ -132,6 +135,8 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
         "subscriber": subscriber,
         "manage_url": subscriber_manage_url(subscriber=subscriber),
         "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
+        "next_digest": next_digest_words(subscriber=subscriber),
+        "next_digest_day": next_digest_words(subscriber=subscriber, with_time=False),
         **extra,
     }
 

@@ -25,7 +25,7 @@ from newsletter.delivery import (
     digest_send_batch,
     digests_dispatch,
 )
-from newsletter.due import subscribers_due
+from newsletter.due import DISPATCH_EVERY, next_digest_at, next_digest_words, subscribers_due
 from newsletter.editions import edition_assemble
 from newsletter.journal import SENT_PREFIX, journal_key, journal_record
 from newsletter.models import Delivery, Edition
@@ -146,6 +146,50 @@ def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_ass
         _reader(delivery_hour=7, time_zone=["UTC", "Europe/Paris", "Asia/Kolkata"][n % 3])
     with django_assert_num_queries(2):  # the distinct time zones, then the readers
         list(subscribers_due(now=NOW, edition=edition))
+
+
+def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_reader(edition):
+    """What the confirmation page and the preference centre say ("your first digest
+    arrives on Monday 7 December around 07:00 CET") is the first run of the
+    dispatcher's own query that picks the reader: every quarter hour of the next
+    twelve days is asked in the database, zones of whole, half and three-quarter
+    hours, weekly readers, weekends and pauses."""
+    now = dt.datetime(2025, 11, 28, 13, 7, tzinfo=dt.UTC)  # a Friday afternoon
+    readers = [
+        _reader(delivery_hour=7, time_zone="Europe/Paris"),  # Monday: the weekend comes first
+        _reader(delivery_hour=15, time_zone="Europe/Paris"),  # today, within the hour
+        _reader(delivery_hour=14, time_zone="Europe/Paris"),  # 14:07 there: the 14:15 run
+        _reader(delivery_hour=6, time_zone="Asia/Kolkata"),  # +05:30
+        _reader(delivery_hour=0, time_zone="Asia/Kathmandu"),  # +05:45
+        _reader(delivery_hour=23, time_zone="America/Los_Angeles"),  # today there, Saturday in UTC
+        _reader(delivery_hour=7, time_zone="Pacific/Auckland"),  # already Saturday there
+        _reader(delivery_hour=9, frequency="weekly", weekday=6, time_zone="America/New_York"),
+        _reader(delivery_hour=9, frequency="weekly", weekday=4),  # Friday 09:00 has passed
+        _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 3)),
+        _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 6)),
+        _reader(delivery_hour=7, time_zone="Not/AZone"),  # read as UTC, like the dispatcher
+    ]
+    _reader(status=Subscriber.Status.PENDING)  # gets none
+    first = {}
+    at = now
+    while at < now + dt.timedelta(days=12):
+        at = dt.datetime.fromtimestamp((at.timestamp() // 900 + 1) * 900, tz=dt.UTC)
+        for reader in subscribers_due(now=at, edition=edition):
+            first.setdefault(reader.pk, at)
+    promised = {r.pk: next_digest_at(subscriber=r, now=now) for r in readers}
+    assert promised == {r.pk: first[r.pk] for r in readers}
+    assert len(first) == len(readers) and DISPATCH_EVERY == dt.timedelta(minutes=15)
+    paris7, paris15, paris14 = readers[:3]
+    assert promised[paris7.pk] == dt.datetime(2025, 12, 1, 6, 0, tzinfo=dt.UTC)
+    assert promised[paris14.pk] == dt.datetime(2025, 11, 28, 13, 15, tzinfo=dt.UTC)
+    assert next_digest_words(subscriber=paris7, now=now) == "on Monday 1 December around 07:00 CET (Europe/Paris)"
+    assert next_digest_words(subscriber=paris15, now=now) == "today around 15:00 CET (Europe/Paris)"
+    assert next_digest_words(subscriber=paris14, now=now) == "within 15 minutes"
+    assert next_digest_words(subscriber=paris7, now=now, with_time=False) == "on Monday 1 December"
+    los_angeles = readers[5]
+    assert next_digest_words(subscriber=los_angeles, now=now) == "today around 23:00 PST (America/Los_Angeles)"
+    assert next_digest_words(subscriber=readers[10], now=now).startswith("on Monday 8 December")
+    assert next_digest_words(subscriber=SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED), now=now) == ""
 
 
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(

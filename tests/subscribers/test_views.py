@@ -70,6 +70,9 @@ def test_confirming_needs_a_post_so_link_scanners_change_nothing(submit, outbox,
     done = client.post(confirm_path, HTTP_USER_AGENT="Firefox", REMOTE_ADDR="198.51.100.2")
     assert done.status_code == 200
     assert "You're subscribed" in done.content.decode()
+    assert re.search(r"Your first digest arrives (within 15 minutes|(today|tomorrow|on \w+ \d+ \w+)"
+                     r" around 07:00 CES?T \(Europe/Berlin\))\. After that, a digest every weekday around 07:00 CES?T",
+                     done.content.decode())
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.ACTIVE and subscriber.confirmed_at
     assert "/manage/" in done.content.decode()  # shown once, to whoever confirmed
@@ -361,7 +364,13 @@ def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.PAUSED
     assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
-    assert "Paused" in client.get(manage).content.decode()
+    # The page says the day the first digest comes back (the pause's last day is a
+    # day digests come again; a daily reader's next weekday from there).
+    back = subscriber.paused_until
+    while back.weekday() >= 5:
+        back += dt.timedelta(days=1)
+    page = client.get(manage).content.decode()
+    assert f"the next one arrives on {back:%A} {back.day} {back:%B} around 07:00 UTC." in page
     client.post(f"{manage}pause/", {"weeks": "3"})  # not an offered length: ignored
     subscriber.refresh_from_db()
     assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
