@@ -75,10 +75,11 @@ class IngestUnavailable(IngestError, ConnectionError):
 class ImportResult:
     created: int = 0
     updated: int = 0
+    unchanged: int = 0  # listed again with nothing new: not written, no page refreshed
 
     @property
     def total(self) -> int:
-        return self.created + self.updated
+        return self.created + self.updated + self.unchanged
 
 
 # --- Fetching -------------------------------------------------------------------
@@ -421,6 +422,14 @@ _UPDATED_FIELDS = [
     "num_comments", "github_repo", "github_stars", "project_page", "thumbnail_url",
     "withdrawn_at", "hidden", "trending_date", "updated_at",
 ]
+_COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name != "updated_at"]
+_TRENDING_DATE = _COMPARED_FIELDS.index("trending_date")
+
+
+def _stored_values(paper: Paper) -> tuple:
+    """What an import may overwrite on a paper: equal before and after, it is not
+    written (nor its pages refreshed)."""
+    return tuple(getattr(paper, name) for name in _COMPARED_FIELDS)
 
 
 def _existing_match(rows: list[dict]) -> dict[str, Paper]:
@@ -469,16 +478,17 @@ def papers_import(
         return ImportResult()
     with transaction.atomic():
         matched = _existing_match(rows)
-        dates_touched = {row["trending_date"] for row in rows}
+        dates_touched: set[dt.date] = set()
         to_create: list[Paper] = []
         to_update: list[Paper] = []
+        unchanged: list[Paper] = []
         for row in rows:
             paper = matched.get(_values_key(row))
-            if paper is not None:
-                dates_touched.add(paper.trending_date)
             if paper is None:
                 to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
+                dates_touched.add(row["trending_date"])
                 continue
+            before = _stored_values(paper)
             first_day = min(paper.trending_date, row["trending_date"])
             text = paper_text(paper)
             for name, value in row.items():
@@ -487,6 +497,10 @@ def papers_import(
                 paper.embedding = None  # made again below; the same text keeps its vector
             paper.trending_date = first_day
             paper.hidden = paper.hidden or row["withdrawn_at"] is not None
+            if _stored_values(paper) == before:
+                unchanged.append(paper)  # the beat task's refetch of a quiet hour
+                continue
+            dates_touched |= {before[_TRENDING_DATE], first_day, row["trending_date"]}
             to_update.append(paper)
         if to_update:
             # bulk_update bypasses save(), so auto_now is ours to set. Updates go
@@ -497,10 +511,13 @@ def papers_import(
             Paper.objects.bulk_update(to_update, _UPDATED_FIELDS)
         # PostgreSQL and SQLite ≥ 3.35 hand back the new primary keys.
         Paper.objects.bulk_create(to_create)
-        papers_score(papers=[*to_create, *to_update], only_missing=True)
-        pages_changed(dates=dates_touched, papers=[p.pk for p in to_update])
-    logger.info("%s: %d papers, %d new, %d updated", source, len(rows), len(to_create), len(to_update))
-    return ImportResult(created=len(to_create), updated=len(to_update))
+        # Unchanged papers too: one left without a vector (a model upgrade) gets it.
+        papers_score(papers=[*to_create, *to_update, *unchanged], only_missing=True)
+        if dates_touched:
+            pages_changed(dates=dates_touched, papers=[p.pk for p in to_update])
+    logger.info("%s: %d papers, %d new, %d updated, %d unchanged",
+                source, len(rows), len(to_create), len(to_update), len(unchanged))
+    return ImportResult(created=len(to_create), updated=len(to_update), unchanged=len(unchanged))
 
 
 def papers_import_file(*, path: str | Path, trending_date: dt.date | None = None) -> ImportResult:

@@ -258,7 +258,7 @@ def test_importing_the_same_day_twice_updates_counts_without_duplicates():
 
     result = papers_import(items=later, trending_date=dt.date(2024, 10, 25))
 
-    assert (result.created, result.updated) == (0, 2)
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
     assert Paper.objects.count() == 2
     paper = Paper.objects.get(arxiv_id="2410.17243")
     assert (paper.upvotes, paper.num_comments) == (99, 7)
@@ -333,7 +333,7 @@ def test_entries_without_arxiv_id_dedupe_on_their_normalised_title():
 
     result = papers_import(items=again)
 
-    assert (result.created, result.updated) == (0, 2)
+    assert (result.created, result.updated, result.unchanged) == (0, 1, 1)
     assert Paper.objects.count() == 2
     paper = Paper.objects.get(title_key="weak to strong search aligning large models")
     assert paper.arxiv_id is None and paper.upvotes == 31
@@ -468,8 +468,8 @@ def test_fetch_papers_prints_a_summary_and_is_safe_to_rerun(hf_api):
     call_command("fetch_papers", date="2024-10-25", stdout=out)
 
     assert out.getvalue().splitlines() == [
-        "Imported 2 papers for 2024-10-25: 2 new, 0 updated",
-        "Imported 2 papers for 2024-10-25: 0 new, 2 updated",
+        "Imported 2 papers for 2024-10-25: 2 new, 0 updated, 0 unchanged",
+        "Imported 2 papers for 2024-10-25: 0 new, 0 updated, 2 unchanged",
     ]
     assert Paper.objects.count() == 2
 
@@ -480,7 +480,7 @@ def test_fetch_papers_imports_a_file(hf_api):
 
     call_command("fetch_papers", file=str(NEWER), stdout=out)
 
-    assert out.getvalue().strip() == f"Imported 1 paper from {NEWER}: 1 new, 0 updated"
+    assert out.getvalue().strip() == f"Imported 1 paper from {NEWER}: 1 new, 0 updated, 0 unchanged"
     assert hf_api.requests == []
 
 
@@ -531,11 +531,17 @@ def test_a_day_is_written_in_a_fixed_number_of_queries_however_many_papers():
     small, busy = _day_of(2), _day_of(25)
     insert_small = _paper_queries(small)
     insert_busy = _paper_queries(busy[2:])  # the two of `small` are in `busy` too
-    update_small = _paper_queries(small)
+    same_small = _paper_queries(small)
+    same_busy = _paper_queries(busy)
+    for item in busy:
+        item["paper"]["upvotes"] += 1
+    update_small = _paper_queries(busy[:2])
     update_busy = _paper_queries(busy)
 
     # New papers: one lookup, one INSERT, then one UPDATE of their embeddings
-    # (relevance.papers_score). Known papers of unchanged text: one lookup, one
-    # UPDATE; their vectors stay.
+    # (relevance.papers_score). Known papers listed again as they are: the lookup
+    # alone. Known papers of new counts but unchanged text: one lookup, one UPDATE;
+    # their vectors stay.
     assert (insert_small, insert_busy) == (3, 3)
+    assert (same_small, same_busy) == (1, 1)
     assert (update_small, update_busy) == (2, 2)

@@ -3,6 +3,7 @@ anyone, compressed, light, and fresh again as soon as an editor changes them."""
 
 import datetime as dt
 import gzip
+import json
 import logging
 import re
 from pathlib import Path
@@ -296,6 +297,42 @@ def test_pinning_a_paper_refreshes_its_days_pages_and_nothing_else(
     assert served_from_cache(client, f"/papers/{EARLIER}/")
     assert served_from_cache(client, f"/editions/{EARLIER}/")
     assert served_from_cache(client, "/papers/2511.00003/")
+
+
+def test_a_refetch_with_nothing_new_keeps_the_stored_pages_and_a_new_count_refreshes_them(
+    client, django_capture_on_commit_callbacks
+):
+    """The morning fetch runs again (a retry, an editor's import): a list with nothing
+    new writes no paper and leaves the stored pages standing; a changed upvote count
+    refreshes that day's pages, which show it."""
+    from newsletter.ingest import papers_import
+
+    items = json.loads(SAMPLE.read_text())
+    with django_capture_on_commit_callbacks(execute=True):
+        papers_import(items=items, trending_date=DAY)
+    day_pages = ("/", f"/papers/{DAY}/")
+    for path in day_pages:
+        client.get(path)
+    # Behind the cache's back (no service): a page rendered afresh shows the pin.
+    pinned = Paper.objects.get(title_key=title_normalise(items[5]["paper"]["title"]))
+    Paper.objects.filter(pk=pinned.pk).update(pinned=True)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = papers_import(items=items, trending_date=DAY)
+
+    assert (again.created, again.updated, again.unchanged) == (0, 0, len(items))
+    assert Paper.objects.get(pk=pinned.pk).updated_at == pinned.updated_at
+    for path in day_pages:
+        assert "Editors' pick" not in client.get(path).content.decode(), path  # stored
+
+    items[0]["paper"]["upvotes"] = 4321
+    with django_capture_on_commit_callbacks(execute=True):
+        later = papers_import(items=items, trending_date=DAY)
+
+    assert (later.created, later.updated, later.unchanged) == (0, 1, len(items) - 1)
+    for path in day_pages:
+        html = client.get(path).content.decode()
+        assert "Editors' pick" in html and "4321" in html, path
 
 
 def test_hiding_a_paper_takes_it_off_its_pages_at_once(

@@ -89,8 +89,8 @@ def test_bootstrap_loads_the_sample_through_fetch_papers_and_reloading_changes_n
     call_command("fetch_papers", file=str(FIXTURE), date="2025-11-24", stdout=out)
 
     assert out.getvalue().splitlines() == [
-        "Imported 73 papers for 2025-11-24: 73 new, 0 updated",
-        "Imported 73 papers for 2025-11-24: 0 new, 73 updated",
+        "Imported 73 papers for 2025-11-24: 73 new, 0 updated, 0 unchanged",
+        "Imported 73 papers for 2025-11-24: 0 new, 0 updated, 73 unchanged",
     ]
     assert Paper.objects.count() == 73
 

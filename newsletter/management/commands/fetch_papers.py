@@ -43,5 +43,5 @@ class Command(BaseCommand):
         noun = "paper" if result.total == 1 else "papers"
         self.stdout.write(
             f"Imported {result.total} {noun} {where}: "
-            f"{result.created} new, {result.updated} updated"
+            f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"
         )
