@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, OuterRef, Q
@@ -16,6 +17,7 @@ from django.utils import timezone
 from subscribers.models import Subscriber
 
 from .models import Delivery, Edition
+from .schedules import MORNING_FETCH
 
 logger = logging.getLogger(__name__)
 
@@ -100,15 +102,19 @@ def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
     return local.weekday() < 5
 
 
-def next_digest_at(*, subscriber: Subscriber, now: dt.datetime) -> dt.datetime | None:
+def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
+                   had: dt.date | None = None) -> dt.datetime | None:
     """The dispatcher's first run after `now` that takes this reader (None for a
-    reader who gets no digests: pending, unsubscribed, suppressed). A reader who has
-    not had the newest edition gets it then; one who has, gets the next."""
+    reader who gets no digests: pending, unsubscribed, suppressed). `had`: the
+    newest edition's date they have a delivery of; the next one is the following
+    day's, there from its morning fetch on (newsletter/schedules.py)."""
     if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
         return None
     start = now
     if subscriber.paused_until is not None:
         start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=dt.UTC))
+    if had is not None:
+        start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), MORNING_FETCH, tzinfo=dt.UTC))
     step = DISPATCH_EVERY.total_seconds()
     at = dt.datetime.fromtimestamp(-(-start.timestamp() // step) * step, tz=dt.UTC)
     for _ in range(int(dt.timedelta(days=8) / DISPATCH_EVERY)):  # a week holds every slot
@@ -118,18 +124,27 @@ def next_digest_at(*, subscriber: Subscriber, now: dt.datetime) -> dt.datetime |
     return None
 
 
-def next_digest_words(*, subscriber: Subscriber, now: dt.datetime | None = None,
-                      with_time: bool = True) -> str:
-    """When the next digest comes, in the reader's zone: "within 15 minutes", "today
-    around 07:00 CET (Europe/Paris)", "tomorrow around …", "on Monday 7 December
-    around …" (the day alone without `with_time`); "" for a reader who gets none."""
+@dataclass(frozen=True)
+class NextDigest:
+    """When a reader's next digest comes, in their zone, as pages say it: `when`
+    "within 15 minutes", "today around 07:00 CET (Europe/Paris)", "tomorrow around
+    …", "on Monday 7 December around …"; `day` the same without the time. Both ""
+    for a reader who gets none."""
+    when: str = ""
+    day: str = ""
+
+
+def next_digest(*, subscriber: Subscriber, now: dt.datetime | None = None) -> NextDigest:
     now = now or timezone.now()
-    at = next_digest_at(subscriber=subscriber, now=now)
+    had = (Delivery.objects.filter(subscriber=subscriber).order_by("-edition__date")
+           .values_list("edition__date", flat=True).first())
+    at = next_digest_at(subscriber=subscriber, now=now, had=had)
     if at is None:
-        return ""
+        return NextDigest()
     local = at.astimezone(subscriber.zone)
     if local.minute and at - now <= DISPATCH_EVERY:  # inside their hour already
-        return f"within {DISPATCH_EVERY.seconds // 60} minutes"
+        soon = f"within {DISPATCH_EVERY.seconds // 60} minutes"
+        return NextDigest(when=soon, day=soon)
     days = (local.date() - now.astimezone(subscriber.zone).date()).days
     day = {0: "today", 1: "tomorrow"}.get(days, f"on {local:%A} {local.day} {local:%B}")
-    return f"{day} around {subscriber.delivery_time(on=local.date())}" if with_time else day
+    return NextDigest(when=f"{day} around {subscriber.delivery_time(on=local.date())}", day=day)

@@ -2,14 +2,20 @@
 can change them in the admin. `schedules_ensure` creates missing ones and leaves
 ones an editor changed alone."""
 
+import datetime as dt
+
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
+
+# When a day's papers are fetched (UTC): a reader who had the newest edition gets
+# the next one from then on (newsletter/due.py, next_digest_at).
+MORNING_FETCH = dt.time(5, 30)
 
 # name shown in the admin -> (task, crontab fields, or {"every": seconds})
 DEFAULT_SCHEDULES = {
     "Fetch today's trending papers (every morning)": (
         "newsletter.tasks.papers_fetch_today",
-        {"minute": "30", "hour": "5", "day_of_week": "*"},
+        {"minute": str(MORNING_FETCH.minute), "hour": str(MORNING_FETCH.hour), "day_of_week": "*"},
     ),
     # Readers choose a local hour; every 15 minutes also covers half- and
     # quarter-hour time zones and settles stale deliveries within a quarter hour.

@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from redis import RedisError
 
-from newsletter.due import next_digest_words
+from newsletter.due import next_digest
 
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
@@ -126,7 +126,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request, "subscribers/confirmed.html",
         {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found),
-         "next_digest": next_digest_words(subscriber=found)},
+         "next_digest": next_digest(subscriber=found)},
     )
 
 
@@ -135,8 +135,7 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
         "subscriber": subscriber,
         "manage_url": subscriber_manage_url(subscriber=subscriber),
         "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
-        "next_digest": next_digest_words(subscriber=subscriber),
-        "next_digest_day": next_digest_words(subscriber=subscriber, with_time=False),
+        "next_digest": next_digest(subscriber=subscriber),
         **extra,
     }
 

@@ -25,7 +25,7 @@ from newsletter.delivery import (
     digest_send_batch,
     digests_dispatch,
 )
-from newsletter.due import DISPATCH_EVERY, next_digest_at, next_digest_words, subscribers_due
+from newsletter.due import DISPATCH_EVERY, next_digest, next_digest_at, subscribers_due
 from newsletter.editions import edition_assemble
 from newsletter.journal import SENT_PREFIX, journal_key, journal_record
 from newsletter.models import Delivery, Edition
@@ -182,14 +182,20 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
     paris7, paris15, paris14 = readers[:3]
     assert promised[paris7.pk] == dt.datetime(2025, 12, 1, 6, 0, tzinfo=dt.UTC)
     assert promised[paris14.pk] == dt.datetime(2025, 11, 28, 13, 15, tzinfo=dt.UTC)
-    assert next_digest_words(subscriber=paris7, now=now) == "on Monday 1 December around 07:00 CET (Europe/Paris)"
-    assert next_digest_words(subscriber=paris15, now=now) == "today around 15:00 CET (Europe/Paris)"
-    assert next_digest_words(subscriber=paris14, now=now) == "within 15 minutes"
-    assert next_digest_words(subscriber=paris7, now=now, with_time=False) == "on Monday 1 December"
+    assert next_digest(subscriber=paris7, now=now).when == "on Monday 1 December around 07:00 CET (Europe/Paris)"
+    assert next_digest(subscriber=paris15, now=now).when == "today around 15:00 CET (Europe/Paris)"
+    assert next_digest(subscriber=paris14, now=now).when == "within 15 minutes"
+    assert next_digest(subscriber=paris7, now=now).day == "on Monday 1 December"
     los_angeles = readers[5]
-    assert next_digest_words(subscriber=los_angeles, now=now) == "today around 23:00 PST (America/Los_Angeles)"
-    assert next_digest_words(subscriber=readers[10], now=now).startswith("on Monday 8 December")
-    assert next_digest_words(subscriber=SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED), now=now) == ""
+    assert next_digest(subscriber=los_angeles, now=now).when == "today around 23:00 PST (America/Los_Angeles)"
+    assert next_digest(subscriber=readers[10], now=now).when.startswith("on Monday 8 December")
+    assert next_digest(subscriber=SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED), now=now).when == ""
+    # A reader who already had today's edition (within their hour, from the 14:00
+    # run) gets the next day's: Monday's, not another one "within 15 minutes".
+    fridays = Edition.objects.create(date=now.date(), frozen_at=now)
+    Delivery.objects.create(edition=fridays, subscriber=paris14, status=Delivery.Status.SENT)
+    assert next_digest(subscriber=paris14, now=now).when == "on Monday 1 December around 14:00 CET (Europe/Paris)"
+    assert paris14 not in subscribers_due(now=dt.datetime(2025, 11, 28, 13, 15, tzinfo=dt.UTC), edition=fridays)
 
 
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
