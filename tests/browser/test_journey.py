@@ -65,6 +65,9 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     subscriber = Subscriber.objects.get()
     assert subscriber.status == Subscriber.Status.ACTIVE
     assert (subscriber.time_zone, subscriber.delivery_hour) == ("Europe/Berlin", 8)
+    # It says when the first digest comes, in the reader's zone.
+    assert re.search(r"Your first digest arrives (within 15 minutes|(today|tomorrow|on \w+ \d+ \w+) around"
+                     r" 08:00 CES?T \(Europe/Berlin\))\.", page.locator("main").inner_text())
     # Its icon is drawn by the fonts every machine has (no colour-emoji font needed).
     assert missing_glyphs(page.locator(".sf-icon")) == []
     screenshot(page, "journey-04-confirmed")
@@ -80,6 +83,9 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     page.get_by_label("Only papers with code").check()
     page.get_by_role("button", name="Save preferences").click()
     page.get_by_text("Saved.").wait_for()
+    # A weekly reader's next digest is on their day (Friday), whatever today is.
+    assert re.search(r"Your next digest, (within 15 minutes|today|tomorrow|on Friday \d+ \w+), uses these settings",
+                     page.locator(".sf-flash").inner_text())
     subscriber.refresh_from_db()
     assert (subscriber.frequency, subscriber.weekday, subscriber.papers_per_digest) == ("weekly", 4, 10)
     assert subscriber.only_with_code
