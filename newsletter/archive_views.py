@@ -86,6 +86,10 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     # Delivery.picked was kept). By id: a paper taken down since leaves the list.
     picked_ids = {int(i) for i in delivery.paper_ids[: delivery.picked]} if delivery.picked is not None else None
     picks = [p for p in papers if picked_ids is None or p.pk in picked_ids]
+    # Each pick's "why" line, as the email had it (rows sent before it was kept: none).
+    why = dict(zip((int(i) for i in delivery.paper_ids), delivery.reasons or [], strict=False))
+    for paper in picks:
+        paper.why = why.get(paper.pk, "")
     others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]
     # Times on the page (when it was sent) in the reader's own zone.
     with timezone.override(subscriber.zone):

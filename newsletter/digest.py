@@ -88,6 +88,11 @@ class Digest:
         return len(self.selection.papers)
 
     @property
+    def reasons(self) -> list[str]:
+        """Each pick's "why" line, as the email shows it: Delivery.reasons."""
+        return [ranked.reason for ranked in self.selection.papers]
+
+    @property
     def html(self) -> str:
         if self.message is None:
             return ""

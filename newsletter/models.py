@@ -376,6 +376,10 @@ class Delivery(models.Model):
     # block, or on a day nothing matched, the papers offered instead. Null on rows sent
     # before it was kept (their page lists every paper as one list).
     picked = models.PositiveSmallIntegerField(null=True, blank=True)
+    # Each pick's "why" line as the email had it (for paper_ids[:picked], in order),
+    # for the reader's web copy. Empty on rows sent before it was kept, and on rows
+    # the sweep settled from the journal (newsletter/journal.py keeps the papers only).
+    reasons = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -70,6 +70,7 @@ class PreparedDigest:
     message: object  # AnymailMessage
     paper_ids: list[int]
     picked: int  # how many of paper_ids are the reader's picks (Delivery.picked)
+    reasons: list[str]  # each pick's "why" line (Delivery.reasons)
 
 
 def digest_prepare(
@@ -108,7 +109,7 @@ def digest_prepare(
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked)
+    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons)
 
 
 class NotAttempted(Exception):
@@ -212,7 +213,7 @@ class BatchSender:
         delivery.attempts += 1
         delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
         delivery.provider_message_id, delivery.error = call.message_id, ""
-        delivery.paper_ids, delivery.picked = item.paper_ids, item.picked
+        delivery.paper_ids, delivery.picked, delivery.reasons = item.paper_ids, item.picked, item.reasons
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
         if not self.unmarked:
@@ -297,7 +298,7 @@ def deliveries_mark_sent(*, deliveries: Sequence[Delivery]) -> set[int]:
     return set(rows_update(
         objects=deliveries,
         fields=["status", "attempts", "sent_at", "provider_message_id", "error", "paper_ids",
-                "picked", "lease_expires_at", "updated_at"],
+                "picked", "reasons", "lease_expires_at", "updated_at"],
         where={"status": Delivery.Status.SENDING, "claimed_at": claimed_at},
     ))
 
@@ -325,7 +326,7 @@ def outcomes_record(
         rows_update(
             objects=done,
             fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
-                    "provider_message_id", "error", "paper_ids", "picked", "updated_at"],
+                    "provider_message_id", "error", "paper_ids", "picked", "reasons", "updated_at"],
             where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
     journal_forget(journal_keys)

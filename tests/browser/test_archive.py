@@ -147,5 +147,8 @@ def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screensh
     expect(page.get_by_role("heading", name="Also trending that day")).to_be_visible()
     expect(picks).to_have_count(delivery.picked)
     expect(also).to_have_count(len(delivery.paper_ids) - delivery.picked)
+    # Each pick with its "why" line above it, as the email had it.
+    expect(page.get_by_role("list", name="Picked for you").locator(".arch-why")).to_have_text(delivery.reasons)
+    expect(page.get_by_role("list", name="Also trending").locator(".arch-why")).to_have_count(0)
     screenshot(page, "reader-copy")
     assert page.js_errors == []

@@ -243,6 +243,15 @@ def test_the_readers_copy_sets_their_picks_apart_from_the_also_trending_papers(c
     assert [unescape(t).strip() for t in picks] == [by_id[i] for i in delivery.paper_ids[: delivery.picked]]
     assert [unescape(t).strip() for t in others] == [by_id[i] for i in delivery.paper_ids[delivery.picked:]]
     assert "Nothing matched" not in html
+    # Each pick says why, as the email said it; the also-trending papers, as there, do not.
+    from django.core import mail
+
+    email_html = next(body for body, mime in mail.outbox[0].alternatives if mime == "text/html")
+    said = [unescape(w).strip() for w in re.findall(r'<p class="why"[^>]*>([^<]+)', email_html)]
+    shown = [unescape(w).strip() for w in re.findall(r'<p class="arch-why">([^<]+)</p>', html)]
+    assert len(said) == delivery.picked and any("matched:" in w for w in said)
+    assert shown == said == delivery.reasons
+    assert html.index("arch-why") < html.index(picks[0]) and html.count("arch-why") == delivery.picked
 
 
 def test_the_readers_copy_of_an_empty_day_says_nothing_matched(client, settings):
