@@ -181,6 +181,17 @@ def test_an_active_address_gets_already_subscribed_with_a_manage_link(submit, ou
     assert list(subscriber.topics.all()) == [topics[1]]
 
 
+def test_a_paused_address_is_told_the_day_its_digests_start_again(submit, outbox, topics):
+    """The pause's date is the first day digests come again (newsletter/due.py), so
+    the email says "start again on", not "paused until" (which reads as its last day)."""
+    SubscriberFactory(email="resting@example.com", status=Subscriber.Status.PAUSED,
+                      paused_until=dt.date(2026, 12, 18))
+    submit("resting@example.com")
+    html = next(body for body, mime in outbox[0].alternatives if mime == "text/html")
+    for text in (outbox[0].body, html):
+        assert "paused: digests start again on 18 December 2026" in " ".join(text.split())
+
+
 # --- Abuse protection ----------------------------------------------------------------
 
 
