@@ -21,7 +21,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from mail.building import email_send
-from newsletter.models import Topic
+from newsletter.models import Paper, Topic
 
 from .addresses import email_normalise
 from .consent import consent_record
@@ -423,8 +423,27 @@ def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
+def _delivered_papers(delivery, titles: dict[int, tuple[str | None, str]]) -> list[dict]:
+    """What one digest held, as a person reads it: each paper by its arXiv id (else
+    its title), whether it was a pick, and the "why" line it came with."""
+    reasons = delivery.reasons or []
+    papers = []
+    for n, pk in enumerate(delivery.paper_ids or []):
+        arxiv_id, title = titles.get(pk, (None, "(no longer on the site)"))
+        papers.append({
+            "paper": arxiv_id or title, "title": title,
+            "picked": None if delivery.picked is None else n < delivery.picked,
+            "why": reasons[n] if n < len(reasons) else "",
+        })
+    return papers
+
+
 def subscriber_export(*, subscriber: Subscriber) -> dict:
     """Everything held about one subscriber (GDPR art. 15 and 20), as JSON-ready data."""
+    deliveries = list(subscriber.deliveries.select_related("edition").order_by("created_at", "id"))
+    titles = {pk: (arxiv_id, title) for pk, arxiv_id, title in Paper.objects.filter(
+        pk__in={pk for d in deliveries for pk in d.paper_ids or [] if isinstance(pk, int)},
+    ).values_list("pk", "arxiv_id", "title")}
     return {
         "email": subscriber.email,
         "status": subscriber.status,
@@ -459,9 +478,9 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
                 "edition": _iso(d.edition.date),
                 "status": d.status,
                 "sent_at": _iso(d.sent_at),
-                "paper_ids": d.paper_ids,
+                "papers": _delivered_papers(d, titles),
             }
-            for d in subscriber.deliveries.select_related("edition").order_by("created_at", "id")
+            for d in deliveries
         ],
         "feedback": [
             {

@@ -404,6 +404,35 @@ def test_the_export_holds_everything_about_the_subscriber(client, topics):
     assert {"deliveries", "feedback", "status", "confirmed_at", "unsubscribed_at"} <= set(data)
 
 
+def test_the_export_names_the_papers_each_digest_held_as_a_person_reads_them(client):
+    """Not the database's ids: each paper by its arXiv id (or title), a pick or not,
+    and the "why" line it came with; a paper taken off the site since says so."""
+    from newsletter.models import Delivery, Edition
+    from tests.factories import PaperFactory
+
+    subscriber = SubscriberFactory()
+    agents, other, gone = (PaperFactory(arxiv_id="2511.00001", title="Agents that plan"),
+                           PaperFactory(arxiv_id=None, title="A paper without an id"),
+                           PaperFactory(title="Withdrawn since"))
+    edition = Edition.objects.create(date=dt.date(2025, 11, 24))
+    Delivery.objects.create(subscriber=subscriber, edition=edition, status=Delivery.Status.SENT,
+                            paper_ids=[agents.pk, other.pk, gone.pk], picked=1,
+                            reasons=["Agents · matched: agent"])
+    gone.delete()
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+
+    data = json.loads(client.get(f"{manage}export/").content)
+
+    assert data["deliveries"] == [{
+        "edition": "2025-11-24", "status": "sent", "sent_at": None,
+        "papers": [
+            {"paper": "2511.00001", "title": "Agents that plan", "picked": True, "why": "Agents · matched: agent"},
+            {"paper": "A paper without an id", "title": "A paper without an id", "picked": False, "why": ""},
+            {"paper": "(no longer on the site)", "title": "(no longer on the site)", "picked": False, "why": ""},
+        ],
+    }]
+
+
 def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outbox):
     subscriber = SubscriberFactory(email="Leaving@Example.com")
     ConsentRecord.objects.create(subscriber=subscriber, action="subscribe", source="form")
