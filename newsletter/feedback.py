@@ -32,8 +32,6 @@ from .preferences import subscriber_learned_preferences
 
 _FEEDBACK_SALT = "newsletter.feedback"
 _FINGERPRINT_SALT = "newsletter.subscriber-fingerprint"
-# How many of a reader's votes the preference centre lists (newest first).
-VOTES_SHOWN = 20
 
 
 def subscriber_fingerprint(*, subscriber: Subscriber) -> str:
@@ -146,17 +144,14 @@ def feedback_reset(*, subscriber: Subscriber) -> int:
 
 def feedback_summary(*, subscriber: Subscriber) -> dict:
     """What the preference centre shows (templates/newsletter/_learned_preferences.html):
-    which papers' neighbours come forward or are held back, and the papers voted on."""
+    which papers' neighbours come forward or are held back (`groups`: each voted or
+    opened paper once, under what it does, newest first), and how many votes count."""
     learned = subscriber_learned_preferences(subscriber=subscriber)
-    votes = list(
-        Feedback.objects.filter(subscriber=subscriber)
-        .select_related("paper")
-        .only("vote", "source", "created_at", "paper__title", "paper__arxiv_id", "paper__project_page",
-              "paper__github_repo")
-        .order_by("-created_at", "-id")[:VOTES_SHOWN]
-    )
-    return {
-        **learned,
-        "voted": votes,
-        "more_hidden": max(0, learned["votes"] + learned["clicks"] - len(votes)),
-    }
+    used = len(learned["more_like"]) + len(learned["less_like"]) + len(learned["opened"])
+    # Each paper once, under what it does to the ranking, newest first.
+    groups = [(label, kind, learned[key]) for label, kind, key in (
+        ("More like", "more", "more_like"), ("A little more like (you opened them)", "more", "opened"),
+        ("Less like", "less", "less_like"),
+    ) if learned[key]]
+    return {**learned, "groups": groups, "used": used,
+            "beyond": learned["votes"] + learned["clicks"] - used}

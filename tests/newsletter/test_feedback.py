@@ -241,4 +241,25 @@ def test_the_preference_centre_says_which_opened_papers_it_learned_from():
 
     assert "the 1 paper you opened from your digest" in html
     assert "A little more like (you opened them)" in html and "A paper opened from the digest" in html
-    assert "Opened</span> A paper opened from the digest" in html
+
+
+def test_the_preference_centre_names_each_paper_once_under_what_it_does():
+    """The panel listed every voted paper twice (what it does, then "Papers you voted
+    on or opened"); now once, newest first, five a group and a count of the rest,
+    and it says when older votes no longer count."""
+    from newsletter.preferences import FEEDBACK_VOTES_USED
+
+    reader = SubscriberFactory()
+    for n in range(7):
+        Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Liked paper {n}"), vote=1)
+    Feedback.objects.create(subscriber=reader, paper=PaperFactory(title="A paper held back"), vote=-1)
+
+    html = render_learned(reader)
+
+    assert html.count("A paper held back") == 1 and html.count("Liked paper 6") == 1
+    assert [f"Liked paper {n}" in html for n in range(7)] == [False, False, True, True, True, True, True]
+    assert "and 2 more" in html and "no longer move anything" not in html
+
+    for n in range(FEEDBACK_VOTES_USED):
+        Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
+    assert f"Only your newest {FEEDBACK_VOTES_USED} count: the 8 before them no longer move anything" in render_learned(reader)
