@@ -181,6 +181,14 @@ def test_an_active_address_gets_already_subscribed_with_a_manage_link(submit, ou
     assert list(subscriber.topics.all()) == [topics[1]]
 
 
+def test_a_pause_with_no_end_says_so_and_not_a_day(client):
+    """A pause an editor set without a date (the admin allows it) never ends by itself:
+    the page says so instead of a sentence with no day in it."""
+    subscriber = SubscriberFactory(status=Subscriber.Status.PAUSED, paused_until=None)
+    page = client.get(_path(tokens.subscriber_manage_url(subscriber=subscriber))).content.decode()
+    assert "No digest goes out until you resume." in page and "arrives ." not in page
+
+
 def test_a_paused_address_is_told_the_day_its_digests_start_again(submit, outbox, topics):
     """The pause's date is the first day digests come again (newsletter/due.py), so
     the email says "start again on", not "paused until" (which reads as its last day)."""
