@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 
+from newsletter.due import next_digest
 from newsletter.models import Delivery, Topic
 
 from . import csv_io
@@ -133,11 +134,11 @@ class SubscriberAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     filter_horizontal = ("topics",)
     readonly_fields = ("status_changed_at", "confirmation_sent_at", "confirmed_at",
-                       "unsubscribed_at", "created_at", "updated_at", "manage_link")
+                       "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text")
     inlines = [ConsentRecordInline, DeliveryInline]
     actions = ["suppress", "unsuppress", "confirmation_resend", "export_csv"]
     fieldsets = (
-        (None, {"fields": ("email", "status", "paused_until", "source", "manage_link")}),
+        (None, {"fields": ("email", "status", "paused_until", "next_digest_text", "source", "manage_link")}),
         ("Preferences", {"fields": ("topics", "keywords", "exclude_keywords", "only_with_code",
                                     "frequency", "weekday", "delivery_hour", "time_zone",
                                     "papers_per_digest", "skip_empty")}),
@@ -155,6 +156,12 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.display(description="Schedule", ordering="delivery_hour")
     def schedule_text(self, obj: Subscriber) -> str:
         return obj.schedule()
+
+    @admin.display(description="Next digest")
+    def next_digest_text(self, obj: Subscriber) -> str:
+        """What the reader's own pages say (newsletter/due.py): for a reader asking
+        an editor when their digest comes."""
+        return (next_digest(subscriber=obj).when or "none: this reader gets no digests") if obj.pk else "—"
 
     @admin.display(description="Joined", ordering="created_at")
     def joined(self, obj: Subscriber) -> str:

@@ -147,6 +147,22 @@ def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_
     assert "Deliveries" in html
 
 
+def test_a_readers_page_in_the_admin_says_when_their_next_digest_comes(editor_client):
+    """The editor answering "when do I get it?" sees what the reader's own pages say."""
+    import re
+    paris = SubscriberFactory(time_zone="Europe/Paris", delivery_hour=9)
+    gone = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+
+    def next_digest(reader) -> str:
+        html = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
+        text = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+        return text.split("Next digest:", 1)[1][:80]
+
+    assert re.search(r"(within 15 minutes|(today|tomorrow|on \w+ \d+ \w+) around 09:00 CES?T \(Europe/Paris\))",
+                     next_digest(paris))
+    assert "none: this reader gets no digests" in next_digest(gone)
+
+
 def test_consent_records_say_the_reader_acted_on_our_pages_not_the_subscribe_form(editor_client):
     """A preference change made in the preference centre is the reader's own act on
     our pages; it used to read "Changed preferences (Subscribe form)"."""
