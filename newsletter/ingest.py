@@ -188,6 +188,28 @@ def text_collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+# An abstract is arXiv's, TeX markup and all, which every page and email would show
+# as is ("mask a number by {bf x}", "``If we know…''"). The markup that only styles
+# text goes; the text stays. Math with commands in it ($\alpha$) is left as written:
+# nothing here could show it better.
+_TEX_QUOTES = re.compile(r"``(.+?)''")
+_TEX_STYLE_GROUP = re.compile(r"\{\\?(?:bf|it|em|rm|sl|sc|tt)\s+([^{}]*)\}")
+_TEX_STYLE_COMMAND = re.compile(r"\\(?:textbf|textit|textrm|textsc|texttt|emph|underline)\{([^{}]*)\}")
+# $k$-means, $O(n^2)$: short math without a command or a space at either end (so the
+# prices in "$5 and $10" are left alone).
+_TEX_PLAIN_MATH = re.compile(r"\$(?=\S)([^$\\\n]{1,40}?)(?<=\S)\$")
+
+
+def tex_plain(text: str) -> str:
+    """An abstract's TeX styling read as plain text: ``quotes'' are curly quotes,
+    {\\bf x}, \\textbf{x} and \\emph{x} are x, and simple inline math loses its
+    dollars ($k$-means is k-means)."""
+    text = _TEX_QUOTES.sub("\u201c\\1\u201d", text)
+    text = _TEX_STYLE_GROUP.sub(r"\1", text)
+    text = _TEX_STYLE_COMMAND.sub(r"\1", text)
+    return _TEX_PLAIN_MATH.sub(r"\1", text)
+
+
 @dataclass
 class _Problems:
     """Collects every problem of a response, so one run shows them all."""
@@ -368,7 +390,7 @@ def _item_parse(
         "arxiv_id": arxiv_id or None,
         "title": title,
         "title_key": title_normalise(title),
-        "abstract": read.text(paper, "summary", "paper.summary"),
+        "abstract": tex_plain(read.text(paper, "summary", "paper.summary")),
         "ai_summary": read.text(paper, "ai_summary", "paper.ai_summary"),
         "ai_keywords": [text_collapse(k) for k in keywords if k.strip()],
         "authors": names,

@@ -545,3 +545,35 @@ def test_a_day_is_written_in_a_fixed_number_of_queries_however_many_papers():
     assert (insert_small, insert_busy) == (3, 3)
     assert (same_small, same_busy) == (1, 1)
     assert (update_small, update_busy) == (2, 2)
+
+
+@pytest.mark.django_db
+def test_an_abstracts_tex_styling_is_read_as_plain_text():
+    """arXiv abstracts come with their TeX: the pages and emails showed "{bf x}" and
+    ``quotes''. Styling goes, the words stay; math with commands, and prices, stay."""
+    items = recorded(OLDER)
+    items[0]["paper"]["summary"] = (
+        "We first mask a number in the question by {\\bf x}. The template: ``If we know the\n"
+        "answer, what is {bf x}?'' We use \\emph{backward} reasoning and \\textbf{FOBAR},\n"
+        "$k$-means and $O(n^2)$ search, a loss $\\mathcal{L}_{\\alpha}$, at $5 and $10 a run."
+    )
+    papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+
+    abstract = Paper.objects.get(arxiv_id=items[0]["paper"]["id"]).abstract
+    assert abstract == (
+        "We first mask a number in the question by x. The template: \u201cIf we know the answer, "
+        "what is x?\u201d We use backward reasoning and FOBAR, k-means and O(n^2) search, a loss "
+        "$\\mathcal{L}_{\\alpha}$, at $5 and $10 a run."
+    )
+
+
+@pytest.mark.django_db
+def test_the_sample_days_paper_pages_show_no_tex_styling(client):
+    """The sample page's FOBAR abstract showed "{bf x}" and ``…'' on its paper page."""
+    papers_import_file(path=Path(ingest.__file__).parent / "fixtures" / "daily_papers_2025-11-24.json")
+    fobar = Paper.objects.get(title__startswith="Forward-Backward Reasoning")
+
+    page = client.get(fobar.get_absolute_url()).content.decode()
+
+    assert "by x. The LLM" in page and "{bf" not in page and "``" not in page
+    assert "“If we know the answer to the above question is {A}" in page
