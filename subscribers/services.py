@@ -21,6 +21,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from mail.building import email_send
+from newsletter.due import next_digest
 from newsletter.models import Paper, Topic
 
 from .addresses import email_normalise
@@ -535,6 +536,7 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         context["manage_url"] = None
     elif kind == EMAIL_ALREADY_SUBSCRIBED:
         unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
+        context["next_digest"] = next_digest(subscriber=subscriber)
     elif kind == EMAIL_GOODBYE:
         # The unsubscribe page offers "resubscribe" to a reader who changes their mind.
         context["resubscribe_url"] = subscriber_unsubscribe_url(subscriber=subscriber)

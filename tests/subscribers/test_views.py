@@ -189,15 +189,26 @@ def test_a_pause_with_no_end_says_so_and_not_a_day(client):
     assert "No digest goes out until you resume." in page and "arrives ." not in page
 
 
-def test_a_paused_address_is_told_the_day_its_digests_start_again(submit, outbox, topics):
-    """The pause's date is the first day digests come again (newsletter/due.py), so
-    the email says "start again on", not "paused until" (which reads as its last day)."""
-    SubscriberFactory(email="resting@example.com", status=Subscriber.Status.PAUSED,
-                      paused_until=dt.date(2026, 12, 18))
-    submit("resting@example.com")
-    html = next(body for body, mime in outbox[0].alternatives if mime == "text/html")
-    for text in (outbox[0].body, html):
-        assert "paused: digests start again on 18 December 2026" in " ".join(text.split())
+def test_an_address_already_subscribed_is_told_when_its_next_digest_comes(submit, outbox, topics):
+    """Someone subscribing again wants to know it is on: the email says when the next
+    digest comes; for a paused address, the day its pause ends (the pause's date is
+    the first day digests come again; "paused until" read as its last)."""
+    SubscriberFactory(email="on@example.com", time_zone="Europe/Paris", delivery_hour=9)
+    back = dt.date.today() + dt.timedelta(days=10)
+    SubscriberFactory(email="resting@example.com", status=Subscriber.Status.PAUSED, paused_until=back)
+    while back.weekday() >= 5:
+        back += dt.timedelta(days=1)
+
+    submit("on@example.com")
+    submit("resting@example.com", ip="203.0.113.8")
+
+    for message, said in zip(outbox, [
+        re.compile(r"Your next digest arrives (within 15 minutes|(today|tomorrow|on \w+ \d+ \w+) around 09:00 CES?T \(Europe/Paris\))\."),
+        re.compile(re.escape(f"Your next digest arrives on {back:%A} {back.day} {back:%B} around 07:00 UTC, when your pause ends.")),
+    ], strict=True):
+        html = next(body for body, mime in message.alternatives if mime == "text/html")
+        for text in (message.body, html):
+            assert said.search(" ".join(text.split())), (message.to, text)
 
 
 # --- Abuse protection ----------------------------------------------------------------
