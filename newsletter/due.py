@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 # How often beat runs the dispatcher (newsletter/schedules.py: minute */15): a reader
 # is taken at the first run inside their local hour on a day they are due.
 DISPATCH_EVERY = dt.timedelta(minutes=15)
+# Daily readers get digests Monday to Friday (Daily Papers has no weekend lists).
+DAILY_WEEKDAYS = range(5)
 
 
 def _local_slots(*, now: dt.datetime, time_zones: Iterable[str]) -> dict[tuple[int, int], list[str]]:
@@ -45,7 +47,7 @@ def _schedule_q(*, hour: int, weekday: int, time_zones: list[str]) -> Q:
     daily readers on weekdays (Daily Papers has no weekend lists), weekly readers
     on their chosen weekday."""
     due_day = Q(frequency=Subscriber.Frequency.WEEKLY, weekday=weekday)
-    if weekday < 5:
+    if weekday in DAILY_WEEKDAYS:
         due_day |= Q(frequency=Subscriber.Frequency.DAILY)
     return Q(time_zone__in=time_zones, delivery_hour=hour) & due_day
 
@@ -99,7 +101,7 @@ def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
         return False
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
         return local.weekday() == subscriber.weekday
-    return local.weekday() < 5
+    return local.weekday() in DAILY_WEEKDAYS
 
 
 def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,

@@ -28,7 +28,7 @@ from subscribers.models import Subscriber
 from subscribers.tokens import signer, token_url
 
 from .models import Feedback, Paper
-from .preferences import subscriber_learned_preferences
+from .preferences import FEEDBACK_VOTES_USED, subscriber_learned_preferences
 
 _FEEDBACK_SALT = "newsletter.feedback"
 _FINGERPRINT_SALT = "newsletter.subscriber-fingerprint"
@@ -147,7 +147,7 @@ def feedback_summary(*, subscriber: Subscriber) -> dict:
     which papers' neighbours come forward or are held back (`groups`: each voted or
     opened paper once, under what it does, newest first), and how many votes count."""
     learned = subscriber_learned_preferences(subscriber=subscriber)
-    used = len(learned["more_like"]) + len(learned["less_like"]) + len(learned["opened"])
+    used = min(learned["votes"] + learned["clicks"], FEEDBACK_VOTES_USED)
     # Each paper once, under what it does to the ranking, newest first.
     groups = [(label, kind, learned[key]) for label, kind, key in (
         ("More like", "more", "more_like"), ("A little more like (you opened them)", "more", "opened"),

@@ -445,7 +445,6 @@ _UPDATED_FIELDS = [
     "withdrawn_at", "hidden", "trending_date", "updated_at",
 ]
 _COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name != "updated_at"]
-_TRENDING_DATE = _COMPARED_FIELDS.index("trending_date")
 
 
 def _stored_values(paper: Paper) -> tuple:
@@ -510,7 +509,7 @@ def papers_import(
                 to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
                 dates_touched.add(row["trending_date"])
                 continue
-            before = _stored_values(paper)
+            before, listed_on = _stored_values(paper), paper.trending_date
             first_day = min(paper.trending_date, row["trending_date"])
             text = paper_text(paper)
             for name, value in row.items():
@@ -522,7 +521,7 @@ def papers_import(
             if _stored_values(paper) == before:
                 unchanged.append(paper)  # the beat task's refetch of a quiet hour
                 continue
-            dates_touched |= {before[_TRENDING_DATE], first_day, row["trending_date"]}
+            dates_touched |= {listed_on, first_day, row["trending_date"]}
             to_update.append(paper)
         if to_update:
             # bulk_update bypasses save(), so auto_now is ours to set. Updates go

@@ -135,7 +135,6 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
         "subscriber": subscriber,
         "manage_url": subscriber_manage_url(subscriber=subscriber),
         "unsubscribe_url": subscriber_unsubscribe_url(subscriber=subscriber),
-        "next_digest": next_digest(subscriber=subscriber),
         **extra,
     }
 
@@ -156,7 +155,8 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
         return _see_other(f"{request.path}?done=saved")
     return render(
         request, "subscribers/manage.html",
-        _manage_context(subscriber, form=form, done=request.GET.get("done", "")),
+        _manage_context(subscriber, form=form, done=request.GET.get("done", ""),
+                        next_digest=next_digest(subscriber=subscriber)),
         status=400 if form.errors else 200,
     )
 
