@@ -24,6 +24,7 @@ from functools import lru_cache
 
 from anymail.message import AnymailMessage
 from django.conf import settings
+from django.utils import timezone
 
 from mail.building import email_message
 from mail.rendering import RenderedEmail, email_base_context, email_render
@@ -107,6 +108,7 @@ def digest_make(
     delivery: Delivery | None = None,
     personal_links: bool = True,
     proofs: dict[tuple[int, bool], DigestProof] | None = None,
+    now: dt.datetime | None = None,
 ) -> Digest:
     """The digest `subscriber` gets for `edition` (a reader with no topics when
     None), ranked from `data` (ranking.ranking_data_load for the edition's date and
@@ -114,7 +116,9 @@ def digest_make(
     and the reader's signed "view in browser" link); without one the link is the
     edition's public page. Without `personal_links` the reader's feedback, manage
     and unsubscribe links are left out (a test send to an editor must not carry a
-    reader's unsubscribe link). `proofs`: shared by the digests of one batch."""
+    reader's unsubscribe link). `proofs`: shared by the digests of one batch.
+    `now`: when it is made (default: now); the digest names its papers' day by the
+    reader's date then (edition_period)."""
     reader = subscriber or EveryoneReader()
     selection = digest_select(subscriber=reader, date=edition.date, data=data)
     if selection.skip or not selection.paper_ids:
@@ -124,8 +128,10 @@ def digest_make(
     manage_url = unsubscribe_url = None
     if linked is not None:
         manage_url, unsubscribe_url = subscriber_links(subscriber=linked)
+    zone = reader.zone if isinstance(reader, Subscriber) else None
     context = digest_context(
-        edition=edition, selection=selection, subscriber=linked, manage_url=manage_url, weekly=weekly
+        edition=edition, selection=selection, subscriber=linked, manage_url=manage_url, weekly=weekly,
+        today=timezone.localdate(now or timezone.now(), timezone=zone),
     )
     if delivery is not None:
         # The reader's own copy, by a signed link (newsletter/archive.py).
@@ -294,25 +300,50 @@ def _topics_phrase(ranked: Sequence[RankedPaper]) -> str:
 
 def _edition_context(*, edition: Edition, weekly: bool) -> dict:
     """What the digest templates use that is the same for every reader of an edition."""
-    period = "this week" if weekly else "today"
     return {
         "edition": edition,
         "edition_date": edition.date,
         "weekly": weekly,
-        "period": period,
         "note_html": _note_html(edition.note),
         "note_text": edition.note.strip(),
     }
 
 
+# Within this many days of the reader's date, a digest names its papers' day by its
+# weekday ("on Thursday"); further off, by its date ("on 24 November").
+WEEKDAY_NAMED_WITHIN = 6
+
+
+@dataclass(frozen=True)
+class EditionPeriod:
+    """How a digest names the day its papers trended, for one reader: "today" only
+    when it is their today. A reader east of UTC gets the edition of the UTC day
+    before theirs (it is fetched at 05:30 UTC: schedules.MORNING_FETCH), which is
+    "Thursday's" on their Friday morning, not "today's"."""
+
+    when: str  # "today", "on Thursday", "this week": "also trending on Thursday"
+    source: str  # "today", "from Thursday", "this week": "picked for you from Thursday"
+
+
+def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPeriod:
+    """How the digest of the papers of `date` names them for a reader whose date is `today`."""
+    if weekly:
+        return EditionPeriod("this week", "this week")
+    if date == today:
+        return EditionPeriod("today", "today")
+    day = f"{date:%A}" if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN else f"{date.day} {date:%B}"
+    return EditionPeriod(f"on {day}", f"from {day}")
+
+
 def digest_context(
     *, edition: Edition, selection: DigestSelection, subscriber: Subscriber | None = None,
-    manage_url: str | None = None, weekly: bool | None = None,
+    manage_url: str | None = None, weekly: bool | None = None, today: dt.date | None = None,
 ) -> dict:
     """Everything digest.subject.txt / digest.txt / digest.mjml use. `subscriber`:
     whose links the digest carries (None: no personal links). `manage_url`: the
     reader's, when the caller made it already (subscriber_links). `weekly`: the
-    wording of a weekly digest (default: the subscriber's frequency)."""
+    wording of a weekly digest (default: the subscriber's frequency). `today`: the
+    reader's date (default: the site's), against which the papers' day is named."""
     if subscriber is not None:
         fingerprint = subscriber_fingerprint(subscriber=subscriber)
         papers = [
@@ -331,18 +362,18 @@ def digest_context(
     if weekly is None:
         weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
     context = _edition_context(edition=edition, weekly=weekly)
-    period = context["period"]
+    period = edition_period(date=edition.date, weekly=weekly, today=today or timezone.localdate())
     subject = digest_subject(
         site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
         titles=[p["title"] for p in papers or also],
     )
     summary = preheader = ""
     if lead:
-        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period}"
+        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period.source}"
         if closest:
-            summary = f"Nothing matched your topics {period}: the {total} closest paper{'s' if total != 1 else ''}"
+            summary = f"Nothing matched your topics {period.when}: the {total} closest paper{'s' if total != 1 else ''}"
         elif not papers:
-            summary = f"{total} trending paper{'s' if total != 1 else ''} {period}"
+            summary = f"{total} trending paper{'s' if total != 1 else ''} {period.when}"
         # The preview text adds the topics the picks are in, not the first paper's
         # reason (which read as if it were the whole digest's).
         preheader = summary + (_topics_phrase(selection.papers) if papers else "")
@@ -350,10 +381,11 @@ def digest_context(
         **context,
         "papers": papers,
         "also_trending": also,
+        "picked_heading": f"PICKED FOR YOU {period.source.upper()}",
         "also_heading": (
-            f"ALSO TRENDING {period.upper()}" if papers
-            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; THE CLOSEST TO THEM" if closest
-            else f"NOTHING MATCHED YOUR TOPICS {period.upper()}; TRENDING INSTEAD"
+            f"ALSO TRENDING {period.when.upper()}" if papers
+            else f"NOTHING MATCHED YOUR TOPICS {period.when.upper()}; THE CLOSEST TO THEM" if closest
+            else f"NOTHING MATCHED YOUR TOPICS {period.when.upper()}; TRENDING INSTEAD"
         ),
         "subject": subject,
         "summary": summary,  # the header's line under the date

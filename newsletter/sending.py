@@ -96,7 +96,7 @@ def digest_prepare(
     try:
         made = digest.digest_make(
             edition=edition, subscriber=subscriber, data=data_by_date[edition.date],
-            delivery=delivery, proofs=proofs,
+            delivery=delivery, proofs=proofs, now=now,
         )
     except Exception as exc:  # recorded on the row; the batch goes on
         reason = error_describe(exc)

@@ -9,7 +9,7 @@ from django.conf import settings
 from newsletter.digest import digest_make
 from newsletter.ranking import ranking_data_load
 from tests.browser.conftest import axe_blocking, png
-from tests.newsletter.test_digest_render import DAY, empty_day_create
+from tests.newsletter.test_digest_render import DAY, NOW, empty_day_create
 from tests.newsletter.test_digest_rendering import digest_message, picture_url
 
 NOTE = "**Editor's note:** a big day for *agents*. Read [the thread](https://example.com)."
@@ -150,7 +150,7 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
     """The empty day's digest as a reader sees it: it says nothing matched, claims no
     match, and each of the closest papers names the topic it is near."""
     edition, reader = empty_day_create()
-    message = digest_make(edition=edition, subscriber=reader,
+    message = digest_make(edition=edition, subscriber=reader, now=NOW,
                           data=ranking_data_load(date=DAY, subscriber_ids=[reader.id])).message
     html = message.alternatives[0][0]
     assert "Nothing matched your topics today: the 3 closest papers" in html  # the inbox's preview line

@@ -230,3 +230,21 @@ def test_a_sent_digest_says_when_the_next_comes_in_the_readers_zone(day, zone, s
     assert line in message.body
     assert "UTC" not in message.body
 
+
+def test_one_batch_names_the_papers_day_by_each_readers_own_date(day):
+    """At 22:00 UTC on Monday it is Tuesday morning in Tokyo and Monday evening in
+    Paris: from the same proof, the Tokyo reader's digest says Monday's papers, the
+    Paris reader's says today's."""
+    tokyo = SubscriberFactory(time_zone="Asia/Tokyo", delivery_hour=7)
+    paris = SubscriberFactory(time_zone="Europe/Paris", delivery_hour=23)
+    for reader in (tokyo, paris):
+        reader.topics.set([day["agents"]])
+    ids = deliveries_create(edition=day["edition"], subscriber_ids=[tokyo.id, paris.id], now=NOW)
+    digest_send_batch(delivery_ids=ids, now=dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC))
+    by_reader = {m.to[0]: m for m in mail.outbox}
+    tokyo_mail, paris_mail = by_reader[tokyo.email], by_reader[paris.email]
+    assert "PICKED FOR YOU FROM MONDAY" in tokyo_mail.body and "ALSO TRENDING ON MONDAY" in tokyo_mail.body
+    assert "picked for you from Monday" in tokyo_mail.alternatives[0][0]
+    assert "today" not in tokyo_mail.body.lower()
+    assert "PICKED FOR YOU TODAY" in paris_mail.body and "ALSO TRENDING TODAY" in paris_mail.body
+

@@ -16,12 +16,14 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "",
-    scores: tuple[float, float] = (1.0, 0.5), pictures: tuple[int, ...] = (), **reader,
+    scores: tuple[float, float] = (1.0, 0.5), pictures: tuple[int, ...] = (),
+    now: dt.datetime = dt.datetime(2025, 11, 24, 12, tzinfo=dt.UTC), **reader,
 ):
     """The digest email one reader would get, made by the one digest builder.
     `second_topic`: another topic the reader follows, which the first paper is also in
     (`scores`: the first paper's scores for the two topics).
-    `pictures`: the papers (by position) that have a picture (the API's thumbnail)."""
+    `pictures`: the papers (by position) that have a picture (the API's thumbnail).
+    `now`: when it is made (default: midday of the papers' day, UTC)."""
     topic = TopicFactory(name="Continual learning")
     other = TopicFactory(name=second_topic) if second_topic else None
     for n in range(papers):
@@ -44,7 +46,7 @@ def digest_message(
     subscriber = SubscriberFactory(papers_per_digest=min(papers, 20) or 1, **reader)
     subscriber.topics.add(topic, *([other] if other else []))
     data = ranking_data_load(date=DAY, subscriber_ids=[subscriber.id])
-    message = digest_make(edition=edition, subscriber=subscriber, data=data).message
+    message = digest_make(edition=edition, subscriber=subscriber, data=data, now=now).message
     return message, message.alternatives[0][0]
 
 
@@ -249,6 +251,26 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
     assert "display:none" in style
     assert "color" not in style and "font-size" not in style and "opacity" not in style
     assert html.count(preview.group(2)) == 1  # not also shown in the header
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("zone", "now", "picked", "also"), [
+    # 07:00 on Tuesday in Tokyo is still Monday in UTC: the reader gets Monday's papers.
+    ("Asia/Tokyo", dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC), "from Monday", "ON MONDAY"),
+    ("Europe/Paris", dt.datetime(2025, 11, 24, 6, tzinfo=dt.UTC), "today", "TODAY"),
+    # An edition sent (or test-sent) weeks after its day names the date.
+    ("UTC", dt.datetime(2025, 12, 19, 7, tzinfo=dt.UTC), "from 24 November", "ON 24 NOVEMBER"),
+])
+def test_the_digest_says_today_only_when_its_papers_day_is_the_readers_today(zone, now, picked, also):
+    message, html = digest_message(papers=2, time_zone=zone, now=now)
+    header = re.sub(r'<div class="preview".*?</div>', "", html.split('<p class="why"')[0])
+    assert f"Monday 24 November 2025 · 2 papers picked for you {picked}" in header
+    preview = re.search(r'<div class="preview"[^>]*>([^<]*)</div>', html).group(1)
+    assert preview.startswith(f"2 papers picked for you {picked},")
+    assert f"ALSO TRENDING {also}" in html
+    assert f"PICKED FOR YOU {picked.upper()}" in message.body and f"ALSO TRENDING {also}" in message.body
+    if picked != "today":
+        assert "today" not in html.lower() and "today" not in message.body.lower()
 
 
 @pytest.mark.django_db

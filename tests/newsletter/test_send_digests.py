@@ -124,8 +124,9 @@ def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_
 
     [message] = mail.outbox
     html = message.alternatives[0][0]
-    assert "NOTHING MATCHED YOUR TOPICS TODAY; THE CLOSEST TO THEM" in message.body
-    assert "Nothing matched your topics today: the 3 closest papers" in html
+    # Sent now, years after the papers' day: the digest names that day, not "today".
+    assert "NOTHING MATCHED YOUR TOPICS ON 24 NOVEMBER; THE CLOSEST TO THEM" in message.body
+    assert "Nothing matched your topics on 24 November: the 3 closest papers" in html
     offered = Delivery.objects.get(subscriber=reader).paper_ids
     assert len(offered) == 3
     for paper in PaperFactory._meta.model.objects.filter(id__in=offered):
