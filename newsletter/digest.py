@@ -322,7 +322,9 @@ class EditionPeriod:
     "Thursday's" on their Friday morning, not "today's"."""
 
     when: str  # "today", "on Thursday", "this week": "also trending on Thursday"
-    source: str  # "today", "from Thursday", "this week": "picked for you from Thursday"
+    # After "picked for you": "today", "this week", or nothing (the masthead's date
+    # right before it says the day: "Thursday 3 December 2026 · 7 papers picked for you").
+    picked: str
 
 
 def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPeriod:
@@ -332,7 +334,7 @@ def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPer
     if date == today:
         return EditionPeriod("today", "today")
     day = f"{date:%A}" if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN else f"{date.day} {date:%B}"
-    return EditionPeriod(f"on {day}", f"from {day}")
+    return EditionPeriod(f"on {day}", "")
 
 
 def digest_context(
@@ -369,7 +371,7 @@ def digest_context(
     )
     summary = preheader = ""
     if lead:
-        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period.source}"
+        summary = f"{total} paper{'s' if total != 1 else ''} picked for you {period.picked}".rstrip()
         if closest:
             summary = f"Nothing matched your topics {period.when}: the {total} closest paper{'s' if total != 1 else ''}"
         elif not papers:
@@ -381,7 +383,7 @@ def digest_context(
         **context,
         "papers": papers,
         "also_trending": also,
-        "picked_heading": f"PICKED FOR YOU {period.source.upper()}",
+        "picked_heading": f"PICKED FOR YOU {period.picked.upper()}".rstrip(),
         "also_heading": (
             f"ALSO TRENDING {period.when.upper()}" if papers
             else f"NOTHING MATCHED YOUR TOPICS {period.when.upper()}; THE CLOSEST TO THEM" if closest

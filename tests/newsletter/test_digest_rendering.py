@@ -256,20 +256,20 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
 @pytest.mark.django_db
 @pytest.mark.parametrize(("zone", "now", "picked", "also"), [
     # 07:00 on Tuesday in Tokyo is still Monday in UTC: the reader gets Monday's papers.
-    ("Asia/Tokyo", dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC), "from Monday", "ON MONDAY"),
-    ("Europe/Paris", dt.datetime(2025, 11, 24, 6, tzinfo=dt.UTC), "today", "TODAY"),
+    ("Asia/Tokyo", dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC), "", "ON MONDAY"),
+    ("Europe/Paris", dt.datetime(2025, 11, 24, 6, tzinfo=dt.UTC), " today", "TODAY"),
     # An edition sent (or test-sent) weeks after its day names the date.
-    ("UTC", dt.datetime(2025, 12, 19, 7, tzinfo=dt.UTC), "from 24 November", "ON 24 NOVEMBER"),
+    ("UTC", dt.datetime(2025, 12, 19, 7, tzinfo=dt.UTC), "", "ON 24 NOVEMBER"),
 ])
 def test_the_digest_says_today_only_when_its_papers_day_is_the_readers_today(zone, now, picked, also):
     message, html = digest_message(papers=2, time_zone=zone, now=now)
     header = re.sub(r'<div class="preview".*?</div>', "", html.split('<p class="why"')[0])
-    assert f"Monday 24 November 2025 · 2 papers picked for you {picked}" in header
+    assert f"Monday 24 November 2025 · 2 papers picked for you{picked}</p>" in header
     preview = re.search(r'<div class="preview"[^>]*>([^<]*)</div>', html).group(1)
-    assert preview.startswith(f"2 papers picked for you {picked},")
+    assert preview.startswith(f"2 papers picked for you{picked}, on Continual learning")
     assert f"ALSO TRENDING {also}" in html
-    assert f"PICKED FOR YOU {picked.upper()}" in message.body and f"ALSO TRENDING {also}" in message.body
-    if picked != "today":
+    assert f"PICKED FOR YOU{picked.upper()}\n" in message.body and f"ALSO TRENDING {also}" in message.body
+    if not picked:
         assert "today" not in html.lower() and "today" not in message.body.lower()
 
 
