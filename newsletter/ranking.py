@@ -477,7 +477,9 @@ def _reason(
     elif topic is not None and not liked:
         parts.append(closeness_reason(near_examples=topic.near_examples))
     if not parts or parts == ["Editors' pick"]:
-        parts.append(f"trending today, ▲ {paper.upvotes}")
+        # No "today": the line is kept (Delivery.reasons) and read later, and a
+        # reader's edition is not always of their today (digest.edition_period).
+        parts.append(f"trending, ▲ {paper.upvotes}")
     return " · ".join(parts)
 
 
@@ -777,6 +779,6 @@ def _nearest(
     found.sort(key=lambda item: (-item[0], -item[1].upvotes, item[1].id))
     return [
         RankedPaper(paper=paper, score=closeness, relevance=0.0,
-                    reason=f"Closest to {name} today (not a match)", topics=[name])
+                    reason=f"Closest to {name} (not a match)", topics=[name])
         for closeness, paper, name in found[:CLOSEST_COUNT * 3]
     ]

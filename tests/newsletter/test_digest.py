@@ -104,3 +104,13 @@ def test_a_reader_who_skips_empty_days_gets_nothing_and_the_preview_says_so(edit
     assert made.message is None and made.selection.skip
     preview = curation.edition_preview(edition=edition, subscriber=reader)
     assert preview.paper_count == 0 and "no digest" in preview.subject
+
+
+def test_an_editor_previewing_an_old_edition_is_not_told_its_papers_are_todays(edition):
+    """Previewed a year after its day, as a reader with no topics: each card says the
+    paper is trending with its votes, and nothing says "today" (the why lines are
+    also kept, Delivery.reasons, and read later)."""
+    preview = curation.edition_preview(edition=edition, subscriber=None)
+    assert "trending, ▲ 90" in preview.text
+    assert "Monday 24 November 2025 · 9 papers picked for you" in preview.html
+    assert "today" not in preview.text.lower() and "today" not in preview.html.lower()

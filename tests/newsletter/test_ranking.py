@@ -432,7 +432,7 @@ def test_an_empty_day_says_so_and_offers_the_closest_papers(defaults):
 
     assert selection.papers == [] and not selection.skip
     assert selection.closest, "a day with papers is never silent"
-    assert all(r.reason.startswith("Closest to Graph learning today") for r in selection.closest)
+    assert all(r.reason == "Closest to Graph learning (not a match)" for r in selection.closest)
     assert selection.also_trending == []  # the closest papers take the also-trending block
     # A reader who chose to skip such days gets nothing at all.
     assert _select(_reader(defaults["graph-learning"], skip_empty=True)).skip is True
