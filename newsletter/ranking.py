@@ -479,7 +479,7 @@ def _reason(
     if not parts or parts == ["Editors' pick"]:
         # No "today": the line is kept (Delivery.reasons) and read later, and a
         # reader's edition is not always of their today (digest.edition_period).
-        parts.append(f"trending, ▲ {paper.upvotes}")
+        parts.append(f"Trending: ▲ {paper.upvotes}")
     return " · ".join(parts)
 
 

@@ -111,6 +111,6 @@ def test_an_editor_previewing_an_old_edition_is_not_told_its_papers_are_todays(e
     paper is trending with its votes, and nothing says "today" (the why lines are
     also kept, Delivery.reasons, and read later)."""
     preview = curation.edition_preview(edition=edition, subscriber=None)
-    assert "trending, ▲ 90" in preview.text
+    assert "Trending: ▲ 90" in preview.text
     assert "Monday 24 November 2025 · 9 papers picked for you" in preview.html
     assert "today" not in preview.text.lower() and "today" not in preview.html.lower()
