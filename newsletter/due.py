@@ -28,17 +28,17 @@ DISPATCH_EVERY = dt.timedelta(minutes=15)
 DAILY_WEEKDAYS = range(5)
 
 
-def _local_slots(*, now: dt.datetime, time_zones: Iterable[str]) -> dict[tuple[int, int], list[str]]:
-    """Group time zones by their (local hour, local weekday) at `now`: done in Python
+def _local_slots(*, now: dt.datetime, time_zones: Iterable[str]) -> dict[tuple[dt.date, int], list[str]]:
+    """Group time zones by their (local date, local hour) at `now`: done in Python
     over the distinct zones, so the due query is a plain IN per group."""
-    slots: dict[tuple[int, int], list[str]] = {}
+    slots: dict[tuple[dt.date, int], list[str]] = {}
     for name in time_zones:
         try:
             local = now.astimezone(ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
             logger.warning("unknown time zone %r: its readers are treated as UTC", name)
             local = now.astimezone(dt.UTC)
-        slots.setdefault((local.hour, local.weekday()), []).append(name)
+        slots.setdefault((local.date(), local.hour), []).append(name)
     return slots
 
 
@@ -52,21 +52,37 @@ def _schedule_q(*, hour: int, weekday: int, time_zones: list[str]) -> Q:
     return Q(time_zone__in=time_zones, delivery_hour=hour) & due_day
 
 
-def subscribers_receiving(*, now: dt.datetime):
+def _time_zones_listed() -> list[str]:
+    """The distinct zones of readers who may receive (served by subscriber_due_idx)."""
+    return list(
+        Subscriber.objects.filter(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+        .values_list("time_zone", flat=True).distinct().order_by()
+    )
+
+
+def subscribers_receiving(*, now: dt.datetime, slots: dict[tuple[dt.date, int], list[str]] | None = None):
     """Readers who get digests at all: active, or paused until a date that has come
-    (a pause ends by itself: subscribers/services.py sends again "from paused_until
-    on"). Suppressed and unsubscribed readers have their own statuses; suppressed
-    addresses are checked again at send time."""
-    today = now.astimezone(dt.UTC).date()
+    where they are (a pause ends by itself on its last date in the reader's zone:
+    subscribers/services.py). Suppressed and unsubscribed readers have their own
+    statuses; suppressed addresses are checked again at send time. `slots`:
+    _local_slots of every zone readers have, when the caller listed them already."""
+    if slots is None:
+        slots = _local_slots(now=now, time_zones=_time_zones_listed())
+    by_date: dict[dt.date, list[str]] = {}
+    for (day, _hour), zones in slots.items():
+        by_date.setdefault(day, []).extend(zones)
+    pause_over = Q(pk__in=[])
+    for day, zones in by_date.items():
+        pause_over |= Q(time_zone__in=zones, paused_until__lte=day)
     return Subscriber.objects.filter(
         Q(status=Subscriber.Status.ACTIVE, paused_until__isnull=True)
-        | Q(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED], paused_until__lte=today)
+        | (Q(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED]) & pause_over)
     )
 
 
 def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> bool:
     """subscribers_receiving() for one loaded reader, without a query."""
-    today = now.astimezone(dt.UTC).date()
+    today = now.astimezone(subscriber.zone).date()
     if subscriber.paused_until is not None and subscriber.paused_until <= today:
         return subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
     return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
@@ -74,20 +90,20 @@ def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> b
 
 def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = False,
                     email: str | None = None):
-    """Readers due for `edition` at `now` with no delivery of it yet: ONE query.
-    Served by subscriber_due_idx (delivery_hour, time_zone WHERE status in ...).
-    `any_hour`: whatever their hour. `email`: only that reader, whatever their hour."""
-    receiving = subscribers_receiving(now=now)
+    """Readers due for `edition` at `now` with no delivery of it yet: ONE query after
+    listing the readers' zones. Served by subscriber_due_idx (delivery_hour,
+    time_zone WHERE status in ...). `any_hour`: whatever their hour. `email`: only
+    that reader, whatever their hour."""
+    slots = _local_slots(now=now, time_zones=_time_zones_listed())
+    receiving = subscribers_receiving(now=now, slots=slots)
     not_yet = ~Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=edition))
     if email:
         return receiving.filter(not_yet, email__iexact=email.strip())
     if any_hour:
         return receiving.filter(not_yet)
-    time_zones = receiving.values_list("time_zone", flat=True).distinct().order_by()
-    slots = _local_slots(now=now, time_zones=list(time_zones))
     schedule = Q(pk__in=[])
-    for (hour, weekday), zones in slots.items():
-        schedule |= _schedule_q(hour=hour, weekday=weekday, time_zones=zones)
+    for (day, hour), zones in slots.items():
+        schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
     return receiving.filter(schedule).filter(not_yet)
 
 
@@ -113,8 +129,8 @@ def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
     if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
         return None
     start = now
-    if subscriber.paused_until is not None:
-        start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=dt.UTC))
+    if subscriber.paused_until is not None:  # its first hour where they are
+        start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=subscriber.zone))
     if had is not None:
         start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), MORNING_FETCH, tzinfo=dt.UTC))
     step = DISPATCH_EVERY.total_seconds()

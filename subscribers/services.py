@@ -303,19 +303,20 @@ def subscriber_preferences_update(
 
 def subscriber_pause(
     *, subscriber: Subscriber, weeks: int, ip: str | None, user_agent: str,
-    source: str = Subscriber.Source.FORM,
+    source: str = Subscriber.Source.FORM, now: dt.datetime | None = None,
 ) -> Subscriber:
-    """Pause an active (or already paused) subscription for 1, 2 or 4 weeks; the
-    dispatcher sends again from `paused_until` on."""
+    """Pause an active (or already paused) subscription for 1, 2 or 4 weeks, counted
+    in the reader's own dates: the dispatcher sends again from `paused_until` on,
+    where they are (newsletter/due.py)."""
     if weeks not in PAUSE_WEEKS:
         raise ValidationError(f"A pause lasts {', '.join(map(str, PAUSE_WEEKS))} weeks.")
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
             return subscriber
-        now = timezone.now()
+        now = now or timezone.now()
         _status_set(subscriber=subscriber, status=Subscriber.Status.PAUSED, now=now)
-        subscriber.paused_until = timezone.localdate(now) + dt.timedelta(weeks=weeks)
+        subscriber.paused_until = timezone.localdate(now, timezone=subscriber.zone) + dt.timedelta(weeks=weeks)
         subscriber.save()
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.PAUSE, ip=ip,

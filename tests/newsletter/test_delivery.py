@@ -148,6 +148,36 @@ def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_ass
         list(subscribers_due(now=NOW, edition=edition))
 
 
+def test_a_weeks_pause_ends_on_the_readers_own_date_east_and_west_of_utc(edition):
+    """A reader in Tokyo pauses for a week at 10:00 on Friday 21 November there (01:00
+    UTC, Friday too). Their digests come back on Friday 28 November at 07:00 Tokyo
+    time, which is 22:00 UTC on Thursday: the pause ends on its date where the reader
+    is, as the page promised, not a weekend and a Monday later. In Los Angeles the
+    same date ends the pause at 07:00 there on the Friday, not on the Thursday."""
+    from subscribers.services import subscriber_pause
+
+    tokyo = _reader(delivery_hour=7, time_zone="Asia/Tokyo")
+    subscriber_pause(subscriber=tokyo, weeks=1, ip=None, user_agent="",
+                     now=dt.datetime(2025, 11, 21, 1, 0, tzinfo=dt.UTC))
+    tokyo.refresh_from_db()
+    assert tokyo.paused_until == dt.date(2025, 11, 28)
+    los_angeles = _reader(delivery_hour=7, time_zone="America/Los_Angeles",
+                          status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 11, 28))
+
+    tokyo_friday = dt.datetime(2025, 11, 27, 22, 0, tzinfo=dt.UTC)  # 07:00 Friday in Tokyo
+    assert tokyo in subscribers_due(now=tokyo_friday, edition=edition)
+    assert tokyo not in subscribers_due(now=tokyo_friday - dt.timedelta(days=1), edition=edition)
+    assert sending.subscriber_still_receiving(subscriber=tokyo, now=tokyo_friday)
+    assert next_digest_at(subscriber=tokyo, now=dt.datetime(2025, 11, 21, 1, 0, tzinfo=dt.UTC)) == tokyo_friday
+    assert next_digest(subscriber=tokyo, now=dt.datetime(2025, 11, 21, 1, 0, tzinfo=dt.UTC)).day == (
+        "on Friday 28 November")
+
+    la_thursday = dt.datetime(2025, 11, 27, 15, 0, tzinfo=dt.UTC)  # 07:00 Thursday in Los Angeles
+    assert los_angeles not in subscribers_due(now=la_thursday, edition=edition)
+    assert los_angeles in subscribers_due(now=la_thursday + dt.timedelta(days=1), edition=edition)
+    assert not sending.subscriber_still_receiving(subscriber=los_angeles, now=la_thursday)
+
+
 def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_reader(edition):
     """What the confirmation page and the preference centre say ("your first digest
     arrives on Monday 7 December around 07:00 CET") is the first run of the
@@ -168,6 +198,11 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
         _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 3)),
         _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 6)),
         _reader(delivery_hour=7, time_zone="Not/AZone"),  # read as UTC, like the dispatcher
+        # Pauses ending on their date where the reader is, east and west of UTC.
+        _reader(delivery_hour=7, time_zone="Asia/Tokyo", status=Subscriber.Status.PAUSED,
+                paused_until=dt.date(2025, 12, 5)),
+        _reader(delivery_hour=23, time_zone="America/Los_Angeles", status=Subscriber.Status.PAUSED,
+                paused_until=dt.date(2025, 12, 2)),
     ]
     _reader(status=Subscriber.Status.PENDING)  # gets none
     first = {}
