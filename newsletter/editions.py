@@ -10,9 +10,14 @@ digest is queued (newsletter/delivery.py, deliveries_create), so the archive sho
 what readers got; editing papers afterwards changes only editions not yet sent.
 
 Which edition is "today's" (`edition_current`): the newest edition whose date is
-today or yesterday in UTC. Daily Papers publishes a date's list during that UTC
-day; a reader whose hour comes before today's list is fetched gets yesterday's
-edition (if they have not had it), and nobody gets an edition older than a day."""
+at most three days before today in UTC. Daily Papers publishes a date's list
+during that UTC day; a reader whose hour comes before today's list is fetched
+(everyone east of about UTC+1:30 at 07:00, and central Europe in summer) gets the
+newest before it, if they have not had it: on Tuesday, Monday's; on Monday,
+Friday's, across a weekend without lists. Until 4 December 2026 it had to be at
+most a day old, so those readers never got Friday's papers and no digest on
+Monday, although their pages promised one. Nobody gets an edition twice (the
+ledger's unique row), and nothing older than three days goes out."""
 
 from __future__ import annotations
 
@@ -26,8 +31,8 @@ from django.utils import timezone
 from .models import Edition, EditionPaper, Paper
 from .page_cache import pages_changed
 
-# How old "today's" edition may be: see the module docstring.
-EDITION_MAX_AGE_DAYS = 1
+# How old "today's" edition may be: a weekend (see the module docstring).
+EDITION_MAX_AGE_DAYS = 3
 # What the editor's note may contain once rendered from Markdown.
 NOTE_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "code", "blockquote"}
 

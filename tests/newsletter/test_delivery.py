@@ -233,6 +233,50 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
     assert paris14 not in subscribers_due(now=dt.datetime(2025, 11, 28, 13, 15, tzinfo=dt.UTC), edition=fridays)
 
 
+def test_readers_east_of_utc_get_fridays_papers_on_monday_and_each_edition_once(
+    db, django_capture_on_commit_callbacks
+):
+    """Tokyo's 07:00 is 22:00 UTC the day before, India's 01:30 UTC: before the
+    morning fetch (05:30 UTC), so they get the day before's edition. Across a weekend
+    without lists, their Monday digest is Friday's edition (as their pages promise),
+    and Paris, which had Friday's on Friday, gets Monday's; nobody gets one twice."""
+    topic = TopicFactory(name="Continual learning")
+    thursday, friday, monday = dt.date(2025, 11, 27), dt.date(2025, 11, 28), dt.date(2025, 12, 1)
+    tokyo = _reader(delivery_hour=7, time_zone="Asia/Tokyo")
+    india = _reader(delivery_hour=7, time_zone="Asia/Kolkata")
+    paris = _reader(delivery_hour=7, time_zone="Europe/Paris")
+
+    def fetched(day):
+        for n in range(3):
+            paper = PaperFactory(trending_date=day, upvotes=50 - n)
+            PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+
+    def dispatch(at):
+        with django_capture_on_commit_callbacks(execute=True):
+            digests_dispatch(now=at)
+
+    def editions_of(reader):
+        return sorted(Delivery.objects.filter(subscriber=reader, status="sent")
+                      .values_list("edition__date", flat=True))
+
+    fetched(thursday)
+    dispatch(dt.datetime(2025, 11, 27, 22, 0, tzinfo=dt.UTC))  # Friday 07:00 in Tokyo
+    dispatch(dt.datetime(2025, 11, 28, 1, 30, tzinfo=dt.UTC))  # Friday 07:00 in India
+    fetched(friday)  # Friday 05:30 UTC
+    dispatch(dt.datetime(2025, 11, 28, 6, 0, tzinfo=dt.UTC))  # Friday 07:00 in Paris
+    assert editions_of(tokyo) == editions_of(india) == [thursday] and editions_of(paris) == [friday]
+    assert next_digest(subscriber=tokyo, now=dt.datetime(2025, 11, 28, 12, 0, tzinfo=dt.UTC)).day == (
+        "on Monday 1 December")
+
+    dispatch(dt.datetime(2025, 11, 30, 22, 0, tzinfo=dt.UTC))  # Monday 07:00 in Tokyo
+    dispatch(dt.datetime(2025, 12, 1, 1, 30, tzinfo=dt.UTC))  # Monday 07:00 in India
+    fetched(monday)
+    dispatch(dt.datetime(2025, 12, 1, 6, 0, tzinfo=dt.UTC))  # Monday 07:00 in Paris
+    assert editions_of(tokyo) == editions_of(india) == [thursday, friday]
+    assert editions_of(paris) == [friday, monday]
+    assert Delivery.objects.count() == len(mail.outbox) == 6
+
+
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
     edition, django_capture_on_commit_callbacks
 ):

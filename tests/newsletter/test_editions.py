@@ -41,7 +41,7 @@ def test_reassembling_follows_edits_until_the_edition_is_frozen():
 
 
 @pytest.mark.django_db
-def test_todays_edition_is_the_newest_of_today_or_yesterday_in_utc():
+def test_todays_edition_is_the_newest_of_the_last_three_days_in_utc():
     PaperFactory(trending_date=DAY - dt.timedelta(days=1))
     morning = dt.datetime(2025, 11, 24, 5, 0, tzinfo=dt.UTC)
     assert edition_current(now=morning).date == DAY - dt.timedelta(days=1)  # today's not fetched yet
@@ -49,8 +49,11 @@ def test_todays_edition_is_the_newest_of_today_or_yesterday_in_utc():
     PaperFactory(trending_date=DAY)
     assert edition_current(now=morning).date == DAY
 
-    two_days_later = dt.datetime(2025, 11, 26, 5, 0, tzinfo=dt.UTC)
-    assert edition_current(now=two_days_later) is None  # nothing older than a day goes out
+    # Across a weekend without lists, Monday morning before the fetch: Friday's.
+    monday_before_fetch = dt.datetime(2025, 11, 27, 5, 0, tzinfo=dt.UTC)
+    assert edition_current(now=monday_before_fetch).date == DAY
+    four_days_later = dt.datetime(2025, 11, 28, 5, 0, tzinfo=dt.UTC)
+    assert edition_current(now=four_days_later) is None  # nothing older than three days goes out
 
 
 def test_the_editors_note_is_markdown_without_scripts():
