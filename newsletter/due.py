@@ -28,17 +28,36 @@ DISPATCH_EVERY = dt.timedelta(minutes=15)
 DAILY_WEEKDAYS = range(5)
 
 
-def _local_slots(*, now: dt.datetime, time_zones: Iterable[str]) -> dict[tuple[dt.date, int], list[str]]:
-    """Group time zones by their (local date, local hour) at `now`: done in Python
-    over the distinct zones, so the due query is a plain IN per group."""
-    slots: dict[tuple[dt.date, int], list[str]] = {}
+def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | None = None) -> bool:
+    """Whether a reader whose clock reads `local` at the run `at` waits for the
+    morning fetch: it falls inside their hour (05:30 UTC is 07:30 in Berlin in
+    summer), its list is not here yet (`newest`: the date of the edition the run
+    has), and the run after it has not come. Without this, the runs before it
+    would send a reader who has not had the day before's edition (a new reader, one
+    back from a pause) that one, and the runs after it the new one as well: two
+    digests in one hour. Waiting, they get the new one, once. The run at the fetch's
+    own minute waits too: the two beat tasks start together."""
+    hour_start = local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
+    fetch = dt.datetime.combine(hour_start.date(), MORNING_FETCH, tzinfo=dt.UTC)
+    in_hour = hour_start <= fetch < hour_start + dt.timedelta(hours=1)
+    return in_hour and at < fetch + DISPATCH_EVERY and (newest is None or newest < fetch.date())
+
+
+def _local_slots(
+    *, now: dt.datetime, time_zones: Iterable[str], newest: dt.date | None = None,
+) -> dict[tuple[dt.date, int, bool], list[str]]:
+    """Group time zones by their (local date, local hour, waits_for_fetch) at `now`
+    (`newest`: the date of the edition being sent): done in Python over the
+    distinct zones, so the due query is a plain IN per group."""
+    slots: dict[tuple[dt.date, int, bool], list[str]] = {}
     for name in time_zones:
         try:
             local = now.astimezone(ZoneInfo(name))
         except (ZoneInfoNotFoundError, ValueError):
             logger.warning("unknown time zone %r: its readers are treated as UTC", name)
             local = now.astimezone(dt.UTC)
-        slots.setdefault((local.date(), local.hour), []).append(name)
+        waits = waits_for_fetch(local=local, at=now, newest=newest)
+        slots.setdefault((local.date(), local.hour, waits), []).append(name)
     return slots
 
 
@@ -60,7 +79,7 @@ def _time_zones_listed() -> list[str]:
     )
 
 
-def subscribers_receiving(*, now: dt.datetime, slots: dict[tuple[dt.date, int], list[str]] | None = None):
+def subscribers_receiving(*, now: dt.datetime, slots: dict[tuple[dt.date, int, bool], list[str]] | None = None):
     """Readers who get digests at all: active, or paused until a date that has come
     where they are (a pause ends by itself on its last date in the reader's zone:
     subscribers/services.py). Suppressed and unsubscribed readers have their own
@@ -69,7 +88,7 @@ def subscribers_receiving(*, now: dt.datetime, slots: dict[tuple[dt.date, int], 
     if slots is None:
         slots = _local_slots(now=now, time_zones=_time_zones_listed())
     by_date: dict[dt.date, list[str]] = {}
-    for (day, _hour), zones in slots.items():
+    for (day, _hour, _waits), zones in slots.items():
         by_date.setdefault(day, []).extend(zones)
     pause_over = Q(pk__in=[])
     for day, zones in by_date.items():
@@ -94,7 +113,7 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     listing the readers' zones. Served by subscriber_due_idx (delivery_hour,
     time_zone WHERE status in ...). `any_hour`: whatever their hour. `email`: only
     that reader, whatever their hour."""
-    slots = _local_slots(now=now, time_zones=_time_zones_listed())
+    slots = _local_slots(now=now, time_zones=_time_zones_listed(), newest=edition.date)
     receiving = subscribers_receiving(now=now, slots=slots)
     not_yet = ~Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=edition))
     if email:
@@ -102,8 +121,9 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     if any_hour:
         return receiving.filter(not_yet)
     schedule = Q(pk__in=[])
-    for (day, hour), zones in slots.items():
-        schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
+    for (day, hour, waits), zones in slots.items():
+        if not waits:
+            schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
     return receiving.filter(schedule).filter(not_yet)
 
 
@@ -113,7 +133,7 @@ def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
     if not subscriber_still_receiving(subscriber=subscriber, now=at):
         return False
     local = at.astimezone(subscriber.zone)
-    if local.hour != subscriber.delivery_hour:
+    if local.hour != subscriber.delivery_hour or waits_for_fetch(local=local, at=at):
         return False
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
         return local.weekday() == subscriber.weekday

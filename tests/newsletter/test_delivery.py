@@ -25,7 +25,13 @@ from newsletter.delivery import (
     digest_send_batch,
     digests_dispatch,
 )
-from newsletter.due import DISPATCH_EVERY, next_digest, next_digest_at, subscribers_due
+from newsletter.due import (
+    DISPATCH_EVERY,
+    next_digest,
+    next_digest_at,
+    subscribers_due,
+    waits_for_fetch,
+)
 from newsletter.editions import edition_assemble
 from newsletter.journal import SENT_PREFIX, journal_key, journal_record
 from newsletter.models import Delivery, Edition
@@ -198,6 +204,7 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
         _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 3)),
         _reader(delivery_hour=7, status=Subscriber.Status.PAUSED, paused_until=dt.date(2025, 12, 6)),
         _reader(delivery_hour=7, time_zone="Not/AZone"),  # read as UTC, like the dispatcher
+        _reader(delivery_hour=6, time_zone="Europe/Berlin"),  # 05:00 UTC: waits for the 05:30 fetch
         # Pauses ending on their date where the reader is, east and west of UTC.
         _reader(delivery_hour=7, time_zone="Asia/Tokyo", status=Subscriber.Status.PAUSED,
                 paused_until=dt.date(2025, 12, 5)),
@@ -275,6 +282,42 @@ def test_readers_east_of_utc_get_fridays_papers_on_monday_and_each_edition_once(
     assert editions_of(tokyo) == editions_of(india) == [thursday, friday]
     assert editions_of(paris) == [friday, monday]
     assert Delivery.objects.count() == len(mail.outbox) == 6
+
+
+def test_a_reader_whose_hour_spans_the_morning_fetch_waits_for_it_and_gets_one_digest(
+    db, django_capture_on_commit_callbacks
+):
+    """07:00 in Berlin in summer is 05:00 UTC, and the day's list is fetched at 05:30.
+    A reader who has not had yesterday's edition (new, or back from a pause) is not
+    sent it by the 05:00 run and today's by the 05:30 run: the runs before the fetch
+    pass them by, the first run that has today's list sends it, once."""
+    topic = TopicFactory(name="Continual learning")
+    berlin = _reader(delivery_hour=7, time_zone="Europe/Berlin")
+    monday, tuesday = dt.date(2025, 7, 7), dt.date(2025, 7, 8)
+
+    def fetched(day):
+        paper = PaperFactory(trending_date=day)
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+
+    def dispatch(at):
+        with django_capture_on_commit_callbacks(execute=True):
+            return digests_dispatch(now=at)
+
+    fetched(monday)
+    seven = dt.datetime(2025, 7, 8, 5, 0, tzinfo=dt.UTC)  # 07:00 in Berlin
+    assert next_digest(subscriber=berlin, now=seven).when == "today around 07:00 CEST (Europe/Berlin)"
+    assert dispatch(seven) == 0 and dispatch(seven + dt.timedelta(minutes=15)) == 0
+    fetched(tuesday)  # 05:30 UTC
+    assert dispatch(seven + dt.timedelta(minutes=30)) == 1
+    assert dispatch(seven + dt.timedelta(minutes=45)) == 0
+    assert list(Delivery.objects.values_list("edition__date", flat=True)) == [tuesday]
+    assert len(mail.outbox) == 1
+    # A reader whose hour is clear of the fetch is not held back (08:00 in Berlin),
+    # nor one whose hour holds it once the day's list is here.
+    assert not waits_for_fetch(local=dt.datetime(2025, 7, 8, 8, 0, tzinfo=berlin.zone),
+                               at=dt.datetime(2025, 7, 8, 6, 0, tzinfo=dt.UTC))
+    assert waits_for_fetch(local=seven.astimezone(berlin.zone), at=seven, newest=monday)
+    assert not waits_for_fetch(local=seven.astimezone(berlin.zone), at=seven, newest=tuesday)
 
 
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
