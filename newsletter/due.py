@@ -17,7 +17,7 @@ from django.utils import timezone
 from subscribers.models import Subscriber
 
 from .models import Delivery, Edition
-from .schedules import MORNING_FETCH
+from .schedules import MORNING_FETCH, morning_fetch
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,8 @@ DISPATCH_EVERY = dt.timedelta(minutes=15)
 DAILY_WEEKDAYS = range(5)
 
 
-def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | None = None) -> bool:
+def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | None = None,
+                    fetch_at: dt.time = MORNING_FETCH) -> bool:
     """Whether a reader whose clock reads `local` at the run `at` waits for the
     morning fetch: it falls inside their hour (05:30 UTC is 07:30 in Berlin in
     summer), its list is not here yet (`newest`: the date of the edition the run
@@ -36,19 +37,22 @@ def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | No
     would send a reader who has not had the day before's edition (a new reader, one
     back from a pause) that one, and the runs after it the new one as well: two
     digests in one hour. Waiting, they get the new one, once. The run at the fetch's
-    own minute waits too: the two beat tasks start together."""
+    own minute waits too: the two beat tasks start together. `fetch_at`: the fetch's
+    time of day, UTC (schedules.morning_fetch)."""
     hour_start = local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
-    fetch = dt.datetime.combine(hour_start.date(), MORNING_FETCH, tzinfo=dt.UTC)
+    fetch = dt.datetime.combine(hour_start.date(), fetch_at, tzinfo=dt.UTC)
     in_hour = hour_start <= fetch < hour_start + dt.timedelta(hours=1)
     return in_hour and at < fetch + DISPATCH_EVERY and (newest is None or newest < fetch.date())
 
 
 def _local_slots(
     *, now: dt.datetime, time_zones: Iterable[str], newest: dt.date | None = None,
+    fetch_at: dt.time = MORNING_FETCH,
 ) -> dict[tuple[dt.date, int, bool], list[str]]:
     """Group time zones by their (local date, local hour, waits_for_fetch) at `now`
-    (`newest`: the date of the edition being sent): done in Python over the
-    distinct zones, so the due query is a plain IN per group."""
+    (`newest`: the date of the edition being sent; `fetch_at`: the morning fetch's
+    time): done in Python over the distinct zones, so the due query is a plain IN
+    per group."""
     slots: dict[tuple[dt.date, int, bool], list[str]] = {}
     for name in time_zones:
         try:
@@ -56,7 +60,7 @@ def _local_slots(
         except (ZoneInfoNotFoundError, ValueError):
             logger.warning("unknown time zone %r: its readers are treated as UTC", name)
             local = now.astimezone(dt.UTC)
-        waits = waits_for_fetch(local=local, at=now, newest=newest)
+        waits = waits_for_fetch(local=local, at=now, newest=newest, fetch_at=fetch_at)
         slots.setdefault((local.date(), local.hour, waits), []).append(name)
     return slots
 
@@ -110,10 +114,11 @@ def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> b
 def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = False,
                     email: str | None = None):
     """Readers due for `edition` at `now` with no delivery of it yet: ONE query after
-    listing the readers' zones. Served by subscriber_due_idx (delivery_hour,
+    listing the readers' zones and reading the morning fetch's schedule. Served by subscriber_due_idx (delivery_hour,
     time_zone WHERE status in ...). `any_hour`: whatever their hour. `email`: only
     that reader, whatever their hour."""
-    slots = _local_slots(now=now, time_zones=_time_zones_listed(), newest=edition.date)
+    slots = _local_slots(now=now, time_zones=_time_zones_listed(), newest=edition.date,
+                         fetch_at=morning_fetch(on=now.astimezone(dt.UTC).date()))
     receiving = subscribers_receiving(now=now, slots=slots)
     not_yet = ~Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=edition))
     if email:
@@ -127,13 +132,14 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     return receiving.filter(schedule).filter(not_yet)
 
 
-def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
+def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.time = MORNING_FETCH) -> bool:
     """subscribers_due()'s rule for one loaded reader at the moment `at`, leaving out
-    the edition: receiving, at their local hour, on a day they are due."""
+    the edition (its day's list not fetched yet): receiving, at their local hour, on
+    a day they are due. `fetch_at`: the morning fetch's time (schedules.morning_fetch)."""
     if not subscriber_still_receiving(subscriber=subscriber, now=at):
         return False
     local = at.astimezone(subscriber.zone)
-    if local.hour != subscriber.delivery_hour or waits_for_fetch(local=local, at=at):
+    if local.hour != subscriber.delivery_hour or waits_for_fetch(local=local, at=at, fetch_at=fetch_at):
         return False
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
         return local.weekday() == subscriber.weekday
@@ -141,22 +147,25 @@ def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime) -> bool:
 
 
 def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
-                   had: dt.date | None = None) -> dt.datetime | None:
+                   had: dt.date | None = None, fetch_at: dt.time | None = None) -> dt.datetime | None:
     """The dispatcher's first run after `now` that takes this reader (None for a
     reader who gets no digests: pending, unsubscribed, suppressed). `had`: the
     newest edition's date they have a delivery of; the next one is the following
-    day's, there from its morning fetch on (newsletter/schedules.py)."""
+    day's, there from its morning fetch on. `fetch_at`: that fetch's time of day
+    (default: as scheduled, newsletter/schedules.py)."""
     if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
         return None
+    if fetch_at is None:
+        fetch_at = morning_fetch(on=now.astimezone(dt.UTC).date())
     start = now
     if subscriber.paused_until is not None:  # its first hour where they are
         start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=subscriber.zone))
     if had is not None:
-        start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), MORNING_FETCH, tzinfo=dt.UTC))
+        start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), fetch_at, tzinfo=dt.UTC))
     step = DISPATCH_EVERY.total_seconds()
     at = dt.datetime.fromtimestamp(-(-start.timestamp() // step) * step, tz=dt.UTC)
     for _ in range(int(dt.timedelta(days=8) / DISPATCH_EVERY)):  # a week holds every slot
-        if subscriber_due_at(subscriber=subscriber, at=at):
+        if subscriber_due_at(subscriber=subscriber, at=at, fetch_at=fetch_at):
             return at
         at += DISPATCH_EVERY
     return None

@@ -7,14 +7,16 @@ import datetime as dt
 from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-# When a day's papers are fetched (UTC): a reader who had the newest edition gets
-# the next one from then on (newsletter/due.py, next_digest_at).
+# When a day's papers are fetched (UTC), by default: a reader who had the newest
+# edition gets the next one from then on, and a reader whose hour holds it waits for
+# it (newsletter/due.py). Editors may move it in the admin: `morning_fetch` reads it.
 MORNING_FETCH = dt.time(5, 30)
+MORNING_FETCH_TASK = "newsletter.tasks.papers_fetch_today"
 
 # name shown in the admin -> (task, crontab fields, or {"every": seconds})
 DEFAULT_SCHEDULES = {
     "Fetch today's trending papers (every morning)": (
-        "newsletter.tasks.papers_fetch_today",
+        MORNING_FETCH_TASK,
         {"minute": str(MORNING_FETCH.minute), "hour": str(MORNING_FETCH.hour), "day_of_week": "*"},
     ),
     # Readers choose a local hour; every 15 minutes also covers half- and
@@ -70,3 +72,21 @@ def schedules_ensure() -> list[str]:
             PeriodicTask.objects.create(name=name, task=task, crontab=crontab)
         created.append(name)
     return created
+
+
+def morning_fetch(*, on: dt.date | None = None) -> dt.time:
+    """The time of day (UTC) the morning fetch runs, as its schedule stands in the
+    admin: the enabled crontab of the fetch task with one hour and one minute
+    ("30" and "5"), read in the crontab's own zone on the day `on` (default: today).
+    MORNING_FETCH when there is no such schedule (none, disabled, or "every hour")."""
+    task = (PeriodicTask.objects.filter(task=MORNING_FETCH_TASK, enabled=True, crontab__isnull=False)
+            .select_related("crontab").order_by("id").first())
+    if task is None:
+        return MORNING_FETCH
+    cron = task.crontab
+    if not (cron.hour.isdigit() and cron.minute.isdigit()):
+        return MORNING_FETCH
+    on = on or dt.datetime.now(dt.UTC).date()
+    local = dt.datetime.combine(on, dt.time(int(cron.hour) % 24, int(cron.minute) % 60), tzinfo=cron.timezone)
+    return local.astimezone(dt.UTC).time()
+

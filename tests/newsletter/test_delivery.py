@@ -150,8 +150,38 @@ def test_daily_readers_get_nothing_at_weekends(edition):
 def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_assert_num_queries):
     for n in range(5):
         _reader(delivery_hour=7, time_zone=["UTC", "Europe/Paris", "Asia/Kolkata"][n % 3])
-    with django_assert_num_queries(2):  # the distinct time zones, then the readers
+    with django_assert_num_queries(3):  # the distinct time zones, the fetch's schedule, then the readers
         list(subscribers_due(now=NOW, edition=edition))
+
+
+def test_when_an_editor_moves_the_morning_fetch_readers_wait_for_it_at_its_new_time(edition):
+    """The fetch's schedule is editable in the admin (django-celery-beat). Moved to
+    07:30 in Paris (06:30 UTC in winter), a Paris reader at 07:00 waits for it, as
+    the 05:30 UTC default never made them; one at 06:00 no longer does."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, morning_fetch, schedules_ensure
+
+    schedules_ensure()
+    assert morning_fetch(on=DAY) == dt.time(5, 30)
+    task = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
+    task.crontab = CrontabSchedule.objects.create(minute="30", hour="7", timezone="Europe/Paris")
+    task.save()
+    assert morning_fetch(on=DAY) == dt.time(6, 30)
+    assert morning_fetch(on=dt.date(2025, 7, 7)) == dt.time(5, 30)  # summer time
+
+    seven = _reader(delivery_hour=7, time_zone="Europe/Paris")
+    six = _reader(delivery_hour=6, time_zone="Europe/Berlin")
+    at_seven = dt.datetime(2025, 11, 25, 6, 0, tzinfo=dt.UTC)  # Tuesday 07:00 in Paris; the edition is Monday's
+    assert seven not in subscribers_due(now=at_seven, edition=edition)
+    assert seven in subscribers_due(now=at_seven + dt.timedelta(minutes=45), edition=edition)  # the run after it
+    assert six in subscribers_due(now=at_seven - dt.timedelta(hours=1), edition=edition)
+    assert next_digest_at(subscriber=seven, now=at_seven - dt.timedelta(minutes=1)) == (
+        at_seven + dt.timedelta(minutes=45))
+    # Switched off, or run every hour: the default time is what the rule assumes.
+    task.crontab = CrontabSchedule.objects.create(minute="0", hour="*", timezone="UTC")
+    task.save()
+    assert morning_fetch(on=DAY) == dt.time(5, 30)
 
 
 def test_a_weeks_pause_ends_on_the_readers_own_date_east_and_west_of_utc(edition):
