@@ -4,7 +4,6 @@ service of newsletter/curation.py (or relevance/services); no logic here."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from django import forms
@@ -572,7 +571,6 @@ class EditionAdmin(admin.ModelAdmin):
                 "preview_reader": reader,
                 "readers": readers,
                 "figures": curation.edition_figures(edition=edition),
-                "is_today": edition.date >= timezone.now().astimezone(dt.UTC).date() - dt.timedelta(days=1),
                 "user_email": request.user.email,
                 "pass_only": PASS_ONLY,
             }
