@@ -83,14 +83,12 @@ def _time_zones_listed() -> list[str]:
     )
 
 
-def subscribers_receiving(*, now: dt.datetime, slots: dict[tuple[dt.date, int, bool], list[str]] | None = None):
+def subscribers_receiving(*, slots: dict[tuple[dt.date, int, bool], list[str]]):
     """Readers who get digests at all: active, or paused until a date that has come
-    where they are (a pause ends by itself on its last date in the reader's zone:
+    where they are (digests start again on `paused_until` in the reader's zone:
     subscribers/services.py). Suppressed and unsubscribed readers have their own
     statuses; suppressed addresses are checked again at send time. `slots`:
-    _local_slots of every zone readers have, when the caller listed them already."""
-    if slots is None:
-        slots = _local_slots(now=now, time_zones=_time_zones_listed())
+    _local_slots of every zone readers have, at the moment asked about."""
     by_date: dict[dt.date, list[str]] = {}
     for (day, _hour, _waits), zones in slots.items():
         by_date.setdefault(day, []).extend(zones)
@@ -114,12 +112,12 @@ def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> b
 def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = False,
                     email: str | None = None):
     """Readers due for `edition` at `now` with no delivery of it yet: ONE query after
-    listing the readers' zones and reading the morning fetch's schedule. Served by subscriber_due_idx (delivery_hour,
-    time_zone WHERE status in ...). `any_hour`: whatever their hour. `email`: only
-    that reader, whatever their hour."""
+    listing the readers' zones and reading the morning fetch's schedule. Served by
+    subscriber_due_idx (delivery_hour, time_zone WHERE status in ...). `any_hour`:
+    whatever their hour. `email`: only that reader, whatever their hour."""
     slots = _local_slots(now=now, time_zones=_time_zones_listed(), newest=edition.date,
                          fetch_at=morning_fetch(on=now.astimezone(dt.UTC).date()))
-    receiving = subscribers_receiving(now=now, slots=slots)
+    receiving = subscribers_receiving(slots=slots)
     not_yet = ~Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=edition))
     if email:
         return receiving.filter(not_yet, email__iexact=email.strip())
