@@ -317,9 +317,10 @@ WEEKDAY_NAMED_WITHIN = 6
 @dataclass(frozen=True)
 class EditionPeriod:
     """How a digest names the day its papers trended, for one reader: "today" only
-    when it is their today. A reader east of UTC gets the edition of the UTC day
-    before theirs (it is fetched at 05:30 UTC: schedules.MORNING_FETCH), which is
-    "Thursday's" on their Friday morning, not "today's"."""
+    when it is their today. A reader whose hour comes before the morning fetch
+    (schedules.morning_fetch, 05:30 UTC by default: Asia all year) gets the edition
+    before it, which is "Thursday's" on their Friday morning, not "today's", and
+    Friday's on Monday (newsletter/editions.py)."""
 
     when: str  # "today", "on Thursday", "this week": "also trending on Thursday"
     # After "picked for you": "today", "this week", or nothing (the masthead's date
