@@ -46,8 +46,7 @@ def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | No
 
 
 def _local_slots(
-    *, now: dt.datetime, time_zones: Iterable[str], newest: dt.date | None = None,
-    fetch_at: dt.time = MORNING_FETCH,
+    *, now: dt.datetime, time_zones: Iterable[str], newest: dt.date, fetch_at: dt.time,
 ) -> dict[tuple[dt.date, int, bool], list[str]]:
     """Group time zones by their (local date, local hour, waits_for_fetch) at `now`
     (`newest`: the date of the edition being sent; `fetch_at`: the morning fetch's
@@ -130,7 +129,7 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     return receiving.filter(schedule).filter(not_yet)
 
 
-def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.time = MORNING_FETCH) -> bool:
+def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.time) -> bool:
     """subscribers_due()'s rule for one loaded reader at the moment `at`, leaving out
     the edition (its day's list not fetched yet): receiving, at their local hour, on
     a day they are due. `fetch_at`: the morning fetch's time (schedules.morning_fetch)."""
