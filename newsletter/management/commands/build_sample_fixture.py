@@ -1,7 +1,8 @@
 """manage.py build_sample_fixture --page PATH --out PATH [--date YYYY-MM-DD]
 
 Regenerates newsletter/fixtures/daily_papers_2025-11-24.json from a Daily Papers
-page saved as text (../shared/seed/daily-papers-page.txt), in the API's JSON shape
+page saved as text (tests/data/sample/daily-papers-page.txt, a copy of
+../shared/seed/daily-papers-page.txt), in the API's JSON shape
 so newsletter/ingest.py loads it like a response. tests/newsletter/
 test_sample_fixture.py re-parses the page and compares it with the shipped file.
 
