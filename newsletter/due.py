@@ -45,13 +45,31 @@ def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | No
     return in_hour and at < fetch + DISPATCH_EVERY and (newest is None or newest < fetch.date())
 
 
+def hours_taken(local: dt.datetime) -> list[tuple[dt.date, int]]:
+    """The (local date, hour) slots whose readers the runs inside `local`'s hour take:
+    its own, after any hour the clocks skipped just before it (02:00 on the last
+    Sunday of March in Paris, 02:00 on a Friday in Israel, 00:00 in Havana). A
+    reader of a skipped hour gets that day's digest in the hour the clocks jump to,
+    as cron runs a job of a skipped hour, instead of none that day. The hour that
+    is lived twice when summer time ends takes its readers twice, and the ledger's
+    unique row sends each edition once."""
+    hour_start = local.replace(minute=0, second=0, microsecond=0)
+    before = (hour_start.astimezone(dt.UTC) - dt.timedelta(hours=1)).astimezone(local.tzinfo)
+    wall, now_wall = before.replace(tzinfo=None) + dt.timedelta(hours=1), hour_start.replace(tzinfo=None)
+    taken = []
+    while wall < now_wall:  # wall-clock hours the jump passed over
+        taken.append((wall.date(), wall.hour))
+        wall += dt.timedelta(hours=1)
+    return [*taken, (local.date(), local.hour)]
+
+
 def _local_slots(
     *, now: dt.datetime, time_zones: Iterable[str], newest: dt.date, fetch_at: dt.time,
 ) -> dict[tuple[dt.date, int, bool], list[str]]:
-    """Group time zones by their (local date, local hour, waits_for_fetch) at `now`
-    (`newest`: the date of the edition being sent; `fetch_at`: the morning fetch's
-    time): done in Python over the distinct zones, so the due query is a plain IN
-    per group."""
+    """Group time zones by their (local date, local hour, waits_for_fetch) at `now`,
+    a zone under each slot its runs take (hours_taken) (`newest`: the date of the
+    edition being sent; `fetch_at`: the morning fetch's time): done in Python over
+    the distinct zones, so the due query is a plain IN per group."""
     slots: dict[tuple[dt.date, int, bool], list[str]] = {}
     for name in time_zones:
         try:
@@ -60,7 +78,8 @@ def _local_slots(
             logger.warning("unknown time zone %r: its readers are treated as UTC", name)
             local = now.astimezone(dt.UTC)
         waits = waits_for_fetch(local=local, at=now, newest=newest, fetch_at=fetch_at)
-        slots.setdefault((local.date(), local.hour, waits), []).append(name)
+        for day, hour in hours_taken(local):
+            slots.setdefault((day, hour, waits), []).append(name)
     return slots
 
 
@@ -136,11 +155,12 @@ def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.t
     if not subscriber_still_receiving(subscriber=subscriber, now=at):
         return False
     local = at.astimezone(subscriber.zone)
-    if local.hour != subscriber.delivery_hour or waits_for_fetch(local=local, at=at, fetch_at=fetch_at):
+    days = [day for day, hour in hours_taken(local) if hour == subscriber.delivery_hour]
+    if not days or waits_for_fetch(local=local, at=at, fetch_at=fetch_at):
         return False
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
-        return local.weekday() == subscriber.weekday
-    return local.weekday() in DAILY_WEEKDAYS
+        return days[0].weekday() == subscriber.weekday
+    return days[0].weekday() in DAILY_WEEKDAYS
 
 
 def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,

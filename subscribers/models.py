@@ -126,7 +126,9 @@ class Subscriber(models.Model):
         when their digest comes says it this way."""
         zone = self.zone
         on = on or timezone.localdate(timezone=zone)
-        local = dt.datetime.combine(on, dt.time(self.delivery_hour), tzinfo=zone)
+        # Through UTC, so that an hour the clocks skip reads as the reader's clock shows
+        # it when the digest comes (02:00 on the day summer time starts is 03:00 CEST).
+        local = dt.datetime.combine(on, dt.time(self.delivery_hour), tzinfo=zone).astimezone(dt.UTC).astimezone(zone)
         name = str(zone)
         abbreviation = local.tzname()
         return f"{local:%H:%M} {abbreviation}" + ("" if abbreviation == name else f" ({name})")

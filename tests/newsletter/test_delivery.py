@@ -350,6 +350,58 @@ def test_a_reader_whose_hour_spans_the_morning_fetch_waits_for_it_and_gets_one_d
     assert not waits_for_fetch(local=seven.astimezone(berlin.zone), at=seven, newest=tuesday)
 
 
+def test_a_reader_whose_hour_the_clocks_skip_gets_that_days_digest_in_the_hour_after(
+    db, django_capture_on_commit_callbacks
+):
+    """When summer time starts, an hour is skipped: 02:00 on Friday 27 March 2026 in
+    Israel, 02:00 on Sunday 29 March in Paris, 00:00 on Sunday 8 March in Havana. A
+    reader of that hour gets that day's digest in the hour the clocks jump to (as
+    cron runs a job of a skipped hour), once, and their page says when by their
+    clock; before, the day passed with no digest."""
+    topic = TopicFactory(name="Continual learning")
+    thursday, friday = dt.date(2026, 3, 26), dt.date(2026, 3, 27)
+    jerusalem = _reader(delivery_hour=2, time_zone="Asia/Jerusalem")
+    paris = _reader(delivery_hour=2, time_zone="Europe/Paris", frequency="weekly", weekday=6)
+
+    def fetched(day):
+        paper = PaperFactory(trending_date=day)
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+
+    sent_at: dict[int, list[dt.datetime]] = {}
+
+    def run(start, end):
+        at = start
+        while at < end:
+            with django_capture_on_commit_callbacks(execute=True):
+                digests_dispatch(now=at)
+            for row in Delivery.objects.filter(status="sent").exclude(subscriber_id__in=sent_at):
+                sent_at.setdefault(row.subscriber_id, []).append(at)
+            at += DISPATCH_EVERY
+
+    fetched(thursday)
+    thursday_evening = dt.datetime(2026, 3, 26, 18, 0, tzinfo=dt.UTC)
+    assert next_digest(subscriber=jerusalem, now=thursday_evening).when == (
+        "tomorrow around 03:00 IDT (Asia/Jerusalem)")
+    run(thursday_evening, dt.datetime(2026, 3, 27, 5, 30, tzinfo=dt.UTC))
+    assert sent_at == {jerusalem.pk: [dt.datetime(2026, 3, 27, 0, 0, tzinfo=dt.UTC)]}  # 03:00 IDT
+
+    fetched(friday)
+    saturday = dt.datetime(2026, 3, 28, 12, 0, tzinfo=dt.UTC)
+    promised = next_digest_at(subscriber=paris, now=saturday, fetch_at=dt.time(5, 30))
+    assert next_digest(subscriber=paris, now=saturday).when == (
+        "tomorrow around 03:00 CEST (Europe/Paris)")
+    run(saturday, dt.datetime(2026, 3, 29, 12, 0, tzinfo=dt.UTC))
+    assert sent_at[paris.pk] == [promised] == [dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC)]
+    assert list(Delivery.objects.filter(subscriber=paris).values_list("edition__date", flat=True)) == [friday]
+
+    # Havana jumps from 00:00 to 01:00 CDT (05:00 UTC), an hour that holds the morning
+    # fetch: its reader waits for the run after it (waits_for_fetch), still that Sunday.
+    havana = _reader(delivery_hour=0, time_zone="America/Havana", frequency="weekly", weekday=6)
+    assert next_digest_at(subscriber=havana, now=dt.datetime(2026, 3, 7, 12, 0, tzinfo=dt.UTC),
+                          fetch_at=dt.time(5, 30)) == dt.datetime(2026, 3, 8, 5, 45, tzinfo=dt.UTC)
+    assert Delivery.objects.count() == len(mail.outbox) == 2
+
+
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
     edition, django_capture_on_commit_callbacks
 ):
