@@ -6,7 +6,7 @@
   Referrer-Policy and COOP come from Django's SecurityMiddleware settings.
 - `AdminLoginRateLimitMiddleware`: sign-in attempts to the admin are counted per
   (username, client IP) and per client IP with the one rate limiter
-  (subscribers/throttling.py); over a limit the login answers 429 with a readable
+  (subscribers/throttling.py; an IPv6 client by its /64); over a limit the login answers 429 with a readable
   page (rendered once per process) before the password is even checked.
 """
 
@@ -16,7 +16,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
-from subscribers.throttling import client_ip, rate_limit_exceeded, rate_limited_response
+from subscribers.throttling import (
+    client_ip,
+    rate_limit_client,
+    rate_limit_exceeded,
+    rate_limited_response,
+)
 
 
 class SecurityHeadersMiddleware:
@@ -47,7 +52,7 @@ def _login_attempt_limited(request: HttpRequest) -> bool:
     parallel attempts cannot all pass one check of the old count. Limited per
     (username, client IP), so wrong guesses for `admin` from elsewhere cannot lock
     the real admin out, and per client IP, so one address cannot try every name."""
-    ip = client_ip(request) or "unknown"
+    ip = rate_limit_client(client_ip(request))
     username = request.POST.get("username", "").strip().lower()
     # Keyed with SECRET_KEY: no usernames in Redis.
     user_key = salted_hmac("admin-login-user", username).hexdigest()[:32]

@@ -42,7 +42,7 @@ from .suppression import (
     email_is_suppressed,
 )
 from .tasks import subscriber_email_send
-from .throttling import rate_limit_exceeded
+from .throttling import rate_limit_client, rate_limit_exceeded
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
     confirm_url,
@@ -190,7 +190,7 @@ def subscriber_subscribe(
     email = email_normalise(email)
     window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
     if ip and rate_limit_exceeded(
-        key=f"subscribe:ip:{ip}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
+        key=f"subscribe:ip:{rate_limit_client(ip)}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
     ):
         raise SubscribeRateLimited
     # Keyed by the address's hash: no addresses in Redis.

@@ -55,11 +55,32 @@ def rate_limited_response(*, template_name: str, retry_after: int) -> HttpRespon
 
 def _ip_or_none(value: str) -> str | None:
     """`value` as a normalised IP address, or None when it is not one (a header may
-    say anything: "not-an-ip", a host name, an address with a port)."""
+    say anything: "not-an-ip", a host name, an address with a port). An IPv4 address
+    written as IPv6 ("::ffff:203.0.113.9", as a dual-stack socket reports it) is the
+    IPv4 address."""
     try:
-        return str(ipaddress.ip_address(value.strip()))
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return str(mapped or address)
+
+
+# An IPv6 client is given a whole /64 by its provider and may use any address in it:
+# per address, a limit is no limit. Counted per /64, as django-ratelimit's
+# RATELIMIT_IPV6_MASK and most proxies' limiters do.
+IPV6_LIMIT_PREFIX = 64
+
+
+def rate_limit_client(ip: str | None) -> str:
+    """The key a client's hits are counted under: its IPv4 address, or the /64
+    network of its IPv6 address ("unknown" without one)."""
+    if not ip:
+        return "unknown"
+    address = ipaddress.ip_address(ip)
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/{IPV6_LIMIT_PREFIX}", strict=False))
+    return str(address)
 
 
 def client_ip(request: HttpRequest) -> str | None:

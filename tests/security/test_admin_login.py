@@ -102,6 +102,15 @@ def test_one_address_trying_many_names_is_limited(settings):
     assert _login("someone-new", "guess", ip="198.51.100.68").status_code == 200
 
 
+def test_an_ipv6_client_walking_its_64_is_one_client_for_the_login_limit(settings):
+    """Guesses from new addresses of one /64 (one IPv6 client) count together."""
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    statuses = [_login("admin", "guess", ip=f"2001:db8:bad:1::{n + 1:x}").status_code
+                for n in range(settings.ADMIN_LOGIN_RATE_LIMIT + 1)]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+    assert _login("admin", "right-password-123", ip="2001:db8:600d:1::1").status_code == 302
+
+
 def test_rotating_x_forwarded_for_does_not_escape_the_login_limit(settings):
     for n in range(settings.ADMIN_LOGIN_RATE_LIMIT):
         assert _login("boss", "guess", ip="198.51.100.69",

@@ -85,3 +85,23 @@ def test_x_forwarded_proto_is_not_trusted_without_a_proxy(client, settings):
     settings.SECURE_SSL_REDIRECT = True
     response = client.get("/subscribe/", HTTP_X_FORWARDED_PROTO="https")
     assert response.status_code == 301 and response["Location"].startswith("https://")
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_an_ipv6_client_cannot_escape_the_limit_by_walking_its_64_addresses(submit):
+    """A provider gives an IPv6 client a whole /64: each request from a new address in
+    it still counts for that client. A neighbour on another /64 is not affected."""
+    statuses = [submit(f"v{n}@example.com", ip=f"2001:db8:aa:1::{n:x}").status_code for n in range(1, 5)]
+    assert statuses == [303, 303, 303, 429]
+    assert submit("next@example.com", ip="2001:db8:aa:2::1").status_code == 303
+    # The consent record keeps the address the request came from, not the network.
+    assert ConsentRecord.objects.filter(ip_address="2001:db8:aa:1::3").exists()
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=2, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_an_ipv4_address_written_as_ipv6_is_the_same_client(submit):
+    """A dual-stack socket reports an IPv4 client as ::ffff:203.0.113.9."""
+    assert submit("a@example.com", ip=CLIENT).status_code == 303
+    assert submit("b@example.com", ip=f"::ffff:{CLIENT}").status_code == 303
+    assert submit("c@example.com", ip=f"::ffff:{CLIENT}").status_code == 429
+    assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
