@@ -20,6 +20,17 @@ def token_new() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _offset_readable(abbreviation: str) -> str:
+    """A zone's abbreviation as a reader can read it: tzdata gives many zones no
+    letters, only their offset ("-03" in São Paulo, "+0530" nowhere common, "+04" in
+    Dubai), which reads as "UTC−3", "UTC+5:30", "UTC+4"."""
+    if abbreviation[:1] not in "+-" or not abbreviation[1:].isdigit():
+        return abbreviation
+    hours, minutes = int(abbreviation[1:3]), int(abbreviation[3:5] or 0)
+    sign = "+" if abbreviation[0] == "+" else "\u2212"
+    return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
+
+
 class Subscriber(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending confirmation"
@@ -130,7 +141,7 @@ class Subscriber(models.Model):
         # it when the digest comes (02:00 on the day summer time starts is 03:00 CEST).
         local = dt.datetime.combine(on, dt.time(self.delivery_hour), tzinfo=zone).astimezone(dt.UTC).astimezone(zone)
         name = str(zone)
-        abbreviation = local.tzname()
+        abbreviation = _offset_readable(local.tzname())
         return f"{local:%H:%M} {abbreviation}" + ("" if abbreviation == name else f" ({name})")
 
     def schedule(self, on: dt.date | None = None) -> str:

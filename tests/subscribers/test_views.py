@@ -383,6 +383,11 @@ def test_the_readers_delivery_time_takes_the_abbreviation_of_that_day():
     assert reader.delivery_time(dt.date(2025, 11, 24)) == "07:00 EST (America/New_York)"
     assert reader.delivery_time(dt.date(2025, 7, 7)) == "07:00 EDT (America/New_York)"
     assert reader.schedule(dt.date(2025, 7, 7)) == "a weekly digest on Mondays around 07:00 EDT (America/New_York)"
+    # Zones that tzdata gives only an offset, not letters, read as one.
+    assert SubscriberFactory.build(time_zone="America/Sao_Paulo").delivery_time(
+        dt.date(2025, 11, 24)) == "07:00 UTC\u22123 (America/Sao_Paulo)"
+    assert SubscriberFactory.build(time_zone="Asia/Dubai").delivery_time() == "07:00 UTC+4 (Asia/Dubai)"
+    assert SubscriberFactory.build(time_zone="Asia/Kathmandu").delivery_time() == "07:00 UTC+5:45 (Asia/Kathmandu)"
     # A zone the server does not know is shown as what the dispatcher uses: UTC.
     assert SubscriberFactory.build(time_zone="Mars/Olympus", delivery_hour=9).delivery_time() == "09:00 UTC"
 
