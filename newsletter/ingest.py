@@ -9,6 +9,10 @@ Three steps, each a plain function:
 - upsert in one transaction, keyed by arXiv id, or by the normalised title for
   entries without one, then score the papers against topics (`papers_import`).
 
+The morning task fetches today's list and then the list before it again
+(`papers_fetch_morning`): a date's list grows through its day and its upvotes keep
+coming, so a single fetch in the morning never saw the papers listed after it.
+
 The JSON shape is described in ../shared/reference/README.md; the sample fixture
 (newsletter/fixtures/daily_papers_2025-11-24.json) uses the same shape plus one
 field of its own, `paper.numAuthors`, for a page that shows a count but no names.
@@ -565,3 +569,33 @@ def papers_fetch_and_import(*, date: dt.date) -> ImportResult:
     return papers_import(
         items=items, trending_date=date, source=f"Daily Papers for {date.isoformat()}"
     )
+
+
+def previous_list_date(date: dt.date) -> dt.date:
+    """The Daily Papers date with a list before `date`: the weekday before it (the
+    API lists nothing for weekend dates), Friday before a weekend or a Monday."""
+    day = date - dt.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= dt.timedelta(days=1)
+    return day
+
+
+def papers_fetch_morning(*, today: dt.date) -> ImportResult:
+    """The morning fetch: today's list, then the list before it again. Papers are
+    submitted to Daily Papers at any hour of their date and upvoted for days, so the
+    morning's fetch of a date is not the whole of it: refetched the next morning, when
+    it is complete, its late papers come in (to the site, the paper and topic pages,
+    the feed; an edition already sent keeps what its readers got) with the day's final
+    counts. Returns today's result. A refresh that fails is logged and left: today's
+    papers are in, and retrying the task would fetch them again for nothing."""
+    result = papers_fetch_and_import(date=today)
+    before = previous_list_date(today)
+    try:
+        refreshed = papers_fetch_and_import(date=before)
+    except IngestError as exc:  # IngestUnavailable too
+        logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(), exc)
+    else:
+        if refreshed.created:
+            logger.info("Daily Papers for %s: %d papers listed after the last fetch",
+                        before.isoformat(), refreshed.created)
+    return result

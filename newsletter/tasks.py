@@ -19,11 +19,13 @@ from django.utils import timezone
     retry_kwargs={"max_retries": 5},
 )
 def papers_fetch_today(date: str | None = None) -> int:
-    """Fetch a Daily Papers date (default: today, UTC) and upsert it."""
-    from .ingest import papers_fetch_and_import
+    """Fetch a Daily Papers date and upsert it; by default today's (UTC), and the
+    list before it again, now complete (ingest.papers_fetch_morning)."""
+    from .ingest import papers_fetch_and_import, papers_fetch_morning
 
-    day = dt.date.fromisoformat(date) if date else timezone.now().date()
-    return papers_fetch_and_import(date=day).total
+    if date:
+        return papers_fetch_and_import(date=dt.date.fromisoformat(date)).total
+    return papers_fetch_morning(today=timezone.now().date()).total
 
 
 @shared_task

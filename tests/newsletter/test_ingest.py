@@ -501,6 +501,57 @@ def test_the_morning_task_fetches_the_day(hf_api):
     assert Paper.objects.count() == 2
 
 
+@pytest.mark.django_db
+def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final_counts(
+    hf_api, caplog, monkeypatch,
+):
+    """Papers are submitted to a date's list all day and upvoted for days. The
+    morning task takes today's list and the list before it again: its late papers
+    come in, its counts become the final ones, and an edition already sent keeps
+    what readers got. Before, a paper listed after the morning fetch was never
+    imported."""
+    from newsletter import tasks
+    from newsletter.editions import edition_assemble, edition_freeze
+    from newsletter.models import EditionPaper
+
+    def morning(day: dt.date) -> int:
+        """The beat task as it runs at 05:30 UTC on `day` (no date given)."""
+        at = dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.UTC)
+        monkeypatch.setattr(tasks.timezone, "now", lambda: at)
+        return papers_fetch_today.delay().get()
+
+    early, late, friday_paper = _day_of(3)
+    friday_paper["paper"]["title"] = "A paper of Friday"
+    early["paper"]["upvotes"] = 3
+    thursday, friday = dt.date(2025, 11, 20), dt.date(2025, 11, 21)
+
+    hf_api.respond("2025-11-20", [early])
+    assert morning(thursday) == 1  # Wednesday's list is not scripted (404): logged, not raised
+    assert "Daily Papers for 2025-11-19 not refreshed" in caplog.text
+    edition_freeze(edition=edition_assemble(date=thursday))  # sent to someone
+
+    hf_api.scripts.clear()
+    grown = copy.deepcopy(early)
+    grown["paper"]["upvotes"] = 40
+    hf_api.respond("2025-11-20", [grown, late])
+    hf_api.respond("2025-11-21", [friday_paper])
+    assert morning(friday) == 1  # today's
+
+    by_title = {p.title: p for p in Paper.objects.all()}
+    assert set(by_title) == {early["paper"]["title"], late["paper"]["title"], "A paper of Friday"}
+    assert by_title[late["paper"]["title"]].trending_date == thursday
+    assert by_title[early["paper"]["title"]].upvotes == 40
+    assert by_title["A paper of Friday"].trending_date == friday
+    assert list(EditionPaper.objects.filter(edition__date=thursday).values_list("paper__title", flat=True)) == [
+        early["paper"]["title"]]
+
+    # On a Monday the list before is Friday's (weekend dates have none).
+    hf_api.requests.clear()
+    hf_api.respond("2025-11-24", [])
+    morning(dt.date(2025, 11, 24))
+    assert [r["date"] for r in hf_api.requests] == ["2025-11-24", "2025-11-21"]
+
+
 def _day_of(count: int) -> list:
     template = recorded(NEWER)[0]
     items = []
