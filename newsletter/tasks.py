@@ -8,24 +8,31 @@ from celery import shared_task
 from celery.signals import task_received
 from django.utils import timezone
 
+# The morning fetch, when the API is down: the HTTP client already retried within
+# seconds (newsletter/ingest.py); the task tries again with the batches' backoff
+# (delivery.retry_countdown: 1, 2, 4, 8, 16 minutes, then every half hour, each up to
+# half as long again) this many times: 12 to 18 hours, so an outage of the morning
+# still brings the day's list to every reader whose hour comes after it (until then
+# readers get nothing new, and nothing twice).
+FETCH_RETRIES = 28
 
-@shared_task(
-    # The HTTP client already retried within seconds (newsletter/ingest.py); these
-    # retries are for an API that is down for a while: ingest.IngestUnavailable is a
-    # ConnectionError. A malformed response (IngestError) is not retried: it would
-    # be refused again.
-    autoretry_for=(ConnectionError, TimeoutError),
-    retry_backoff=60,
-    retry_kwargs={"max_retries": 5},
-)
-def papers_fetch_today(date: str | None = None) -> int:
-    """Fetch a Daily Papers date and upsert it; by default today's (UTC), and the
-    list before it again, now complete (ingest.papers_fetch_morning)."""
-    from .ingest import papers_fetch_and_import, papers_fetch_morning
 
-    if date:
-        return papers_fetch_and_import(date=dt.date.fromisoformat(date)).total
-    return papers_fetch_morning(today=timezone.now().date()).total
+@shared_task(bind=True, max_retries=FETCH_RETRIES)
+def papers_fetch_today(self, date: str | None = None) -> int:
+    """Fetch a Daily Papers date (by default today's, UTC) and upsert it, then the
+    list before it again, now complete (ingest.papers_fetch_morning). While the API
+    is unreachable (ingest.IngestUnavailable is a ConnectionError) it is tried again,
+    for the same date: a retry after midnight still fetches the day it was for. A
+    malformed response (IngestError) is not retried: it would be refused again."""
+    from .delivery import retry_countdown
+    from .ingest import papers_fetch_morning
+
+    day = dt.date.fromisoformat(date) if date else timezone.now().date()
+    try:
+        return papers_fetch_morning(today=day).total
+    except (ConnectionError, TimeoutError) as exc:
+        raise self.retry(exc=exc, kwargs={"date": day.isoformat()},
+                         countdown=retry_countdown(self.request.retries)) from exc
 
 
 @shared_task

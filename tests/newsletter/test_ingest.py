@@ -552,6 +552,43 @@ def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final
     assert [r["date"] for r in hf_api.requests] == ["2025-11-24", "2025-11-21"]
 
 
+@pytest.mark.django_db
+def test_a_morning_api_outage_is_ridden_out_for_twelve_hours_for_the_same_day(hf_api, monkeypatch):
+    """The API down at 05:30 (503 after the client's own retries): the task tries
+    again after 1, 2, 4, 8, 16 minutes and then every half hour (each up to half as
+    long again), for 12 hours at least, always for the day it was started for.
+    Before, it gave up after five tries (about half an hour), and nobody got that
+    day's papers."""
+    from celery.exceptions import Retry
+
+    from newsletter import tasks
+
+    hf_api.respond("2025-11-21", {"error": "Service Unavailable"}, status=503)
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2025, 11, 21, 5, 30, tzinfo=dt.UTC))
+    waits, kwargs = [], {}
+    while sum(waits) < 12 * 3600:
+        with pytest.raises(Retry) as retry:
+            papers_fetch_today.apply(kwargs=kwargs, retries=len(waits), throw=True)
+        waits.append(retry.value.when)
+        kwargs = retry.value.sig.kwargs
+        assert kwargs == {"date": "2025-11-21"}
+    for n, wait in enumerate(waits):
+        least = min(60 * 2**n, 1800)
+        assert least <= wait <= least * 1.5
+    assert len(waits) <= tasks.FETCH_RETRIES
+    # It gives up, saying why, while still inside the day of a 05:30 start.
+    assert sum(min(60 * 2**n, 1800) * 1.5 for n in range(tasks.FETCH_RETRIES)) < 18.5 * 3600
+    with pytest.raises(IngestUnavailable):
+        papers_fetch_today.apply(kwargs=kwargs, retries=tasks.FETCH_RETRIES, throw=True)
+
+    # Back in the afternoon, or even after midnight: the list comes in under its day.
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-21", recorded(NEWER))
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2025, 11, 22, 0, 30, tzinfo=dt.UTC))
+    assert papers_fetch_today.apply(kwargs=kwargs, retries=20, throw=True).get() == 1
+    assert Paper.objects.get().trending_date == dt.date(2025, 11, 21)
+
+
 def _day_of(count: int) -> list:
     template = recorded(NEWER)[0]
     items = []
