@@ -127,24 +127,71 @@ def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> b
     return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
 
 
+def _slots_schedule_q(slots: dict[tuple[dt.date, int, bool], list[str]]) -> Q:
+    """The readers due in these slots (_local_slots), leaving out those who wait."""
+    schedule = Q(pk__in=[])
+    for (day, hour, waits), zones in slots.items():
+        if not waits:
+            schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
+    return schedule
+
+
+def run_at_or_after(moment: dt.datetime) -> dt.datetime:
+    """The dispatcher's first run (beat: minute */15) at or after `moment`."""
+    step = DISPATCH_EVERY.total_seconds()
+    return dt.datetime.fromtimestamp(-(-moment.timestamp() // step) * step, tz=dt.UTC)
+
+
+def edition_late_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time) -> dt.datetime | None:
+    """When `edition` came late, the first run that should have had it: the first
+    run that does not wait for its date's morning fetch (`fetch_at`, UTC;
+    waits_for_fetch), if the edition appeared only at a later run (Edition.created_at:
+    the first run that found its papers, after an outage of the API that the fetch
+    rode out) and `now` is still on its date (UTC): a window of at most a day's
+    runs, walked only on such a day. Otherwise None."""
+    due_from = run_at_or_after(dt.datetime.combine(edition.date, fetch_at, tzinfo=dt.UTC) + DISPATCH_EVERY)
+    late = due_from + DISPATCH_EVERY <= edition.created_at <= now
+    return due_from if late and now.astimezone(dt.UTC).date() == edition.date else None
+
+
+def _missed_q(*, edition: Edition, since: dt.datetime, time_zones: list[str], fetch_at: dt.time) -> Q:
+    """Readers the runs from `since` until `edition` appeared took for nothing: due
+    at one of them, with no new edition to give and (those who had the one before)
+    given none, owed this one now. Not those given a digest since (the edition before,
+    to a new reader: one digest a day), nor those who joined since (their pages
+    promised the next day). A catch-up, once: the ledger's row for this edition."""
+    slots: dict[tuple[dt.date, int, bool], list[str]] = {}
+    at = since
+    while at < edition.created_at:
+        for key, zones in _local_slots(now=at, time_zones=time_zones, newest=edition.date,
+                                       fetch_at=fetch_at).items():
+            slots.setdefault(key, []).extend(zones)
+        at += DISPATCH_EVERY
+    given_since = Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), created_at__gte=since))
+    joined_before = Q(confirmed_at__isnull=True) | Q(confirmed_at__lt=since)
+    return _slots_schedule_q(slots) & joined_before & ~Q(given_since)
+
+
 def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = False,
                     email: str | None = None):
     """Readers due for `edition` at `now` with no delivery of it yet: ONE query after
     listing the readers' zones and reading the morning fetch's schedule. Served by
     subscriber_due_idx (delivery_hour, time_zone WHERE status in ...). `any_hour`:
-    whatever their hour. `email`: only that reader, whatever their hour."""
-    slots = _local_slots(now=now, time_zones=_time_zones_listed(), newest=edition.date,
-                         fetch_at=morning_fetch(on=now.astimezone(dt.UTC).date()))
+    whatever their hour. `email`: only that reader, whatever their hour. When the
+    edition came late (edition_late_since), also the readers whose hour passed while
+    it was missing (_missed_q), in the same query."""
+    zones = _time_zones_listed()
+    fetch_at = morning_fetch(on=now.astimezone(dt.UTC).date())
+    slots = _local_slots(now=now, time_zones=zones, newest=edition.date, fetch_at=fetch_at)
     receiving = subscribers_receiving(slots=slots)
     not_yet = ~Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=edition))
     if email:
         return receiving.filter(not_yet, email__iexact=email.strip())
     if any_hour:
         return receiving.filter(not_yet)
-    schedule = Q(pk__in=[])
-    for (day, hour, waits), zones in slots.items():
-        if not waits:
-            schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
+    schedule = _slots_schedule_q(slots)
+    if (since := edition_late_since(edition=edition, now=now, fetch_at=fetch_at)) is not None:
+        schedule |= _missed_q(edition=edition, since=since, time_zones=zones, fetch_at=fetch_at)
     return receiving.filter(schedule).filter(not_yet)
 
 
@@ -179,8 +226,7 @@ def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
         start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=subscriber.zone))
     if had is not None:
         start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), fetch_at, tzinfo=dt.UTC))
-    step = DISPATCH_EVERY.total_seconds()
-    at = dt.datetime.fromtimestamp(-(-start.timestamp() // step) * step, tz=dt.UTC)
+    at = run_at_or_after(start)
     for _ in range(int(dt.timedelta(days=8) / DISPATCH_EVERY)):  # a week holds every slot
         if subscriber_due_at(subscriber=subscriber, at=at, fetch_at=fetch_at):
             return at

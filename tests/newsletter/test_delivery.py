@@ -402,6 +402,63 @@ def test_a_reader_whose_hour_the_clocks_skip_gets_that_days_digest_in_the_hour_a
     assert Delivery.objects.count() == len(mail.outbox) == 2
 
 
+def test_readers_whose_hour_passed_while_the_days_list_was_missing_get_it_when_it_comes(
+    db, django_capture_on_commit_callbacks
+):
+    """The API is down on Friday morning; the fetch rides it out and the list comes
+    at 09:07 UTC. Readers whose hour passed meanwhile (Paris at 07:00, London at
+    08:00) had nothing new and get Friday's papers at the next run, once; those
+    whose hour is to come get them at their hour. Not a reader who had a digest
+    that day already (Tokyo had Thursday's on its Friday morning; a Paris reader
+    new on Thursday evening had Thursday's at 07:00), nor one who joined after
+    their hour (their page promised Monday). Before, none of them got Friday's."""
+    from newsletter.editions import edition_assemble
+
+    topic = TopicFactory(name="Continual learning")
+    thursday, friday = dt.date(2025, 11, 27), dt.date(2025, 11, 28)
+    paris = _reader(delivery_hour=7, time_zone="Europe/Paris")
+    london = _reader(delivery_hour=8, time_zone="Europe/London")
+    los_angeles = _reader(delivery_hour=7, time_zone="America/Los_Angeles")
+    tokyo = _reader(delivery_hour=7, time_zone="Asia/Tokyo")
+
+    def fetched(day, at):
+        paper = PaperFactory(trending_date=day)
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+        # The first run after the list came assembles the edition (edition_current).
+        Edition.objects.filter(pk=edition_assemble(date=day).pk).update(created_at=at)
+
+    def run(start, end):
+        at = start
+        while at < end:
+            newest = Delivery.objects.order_by("-id").values_list("id", flat=True).first() or 0
+            with django_capture_on_commit_callbacks(execute=True):
+                digests_dispatch(now=at)
+            # Rows are stamped by the clock (auto_now_add): the run's time, as in production.
+            Delivery.objects.filter(id__gt=newest).update(created_at=at)
+            at += DISPATCH_EVERY
+
+    fetched(thursday, dt.datetime(2025, 11, 27, 5, 31, tzinfo=dt.UTC))
+    run(dt.datetime(2025, 11, 27, 5, 45, tzinfo=dt.UTC), dt.datetime(2025, 11, 28, 0, 0, tzinfo=dt.UTC))
+    newcomer = _reader(delivery_hour=7, time_zone="Europe/Paris")  # confirmed Thursday evening
+    run(dt.datetime(2025, 11, 28, 0, 0, tzinfo=dt.UTC), dt.datetime(2025, 11, 28, 9, 0, tzinfo=dt.UTC))
+    late_joiner = _reader(delivery_hour=7, time_zone="Europe/Paris",
+                          confirmed_at=dt.datetime(2025, 11, 28, 8, 30, tzinfo=dt.UTC))
+    fetched(friday, dt.datetime(2025, 11, 28, 9, 7, tzinfo=dt.UTC))
+    run(dt.datetime(2025, 11, 28, 9, 15, tzinfo=dt.UTC), dt.datetime(2025, 11, 28, 23, 45, tzinfo=dt.UTC))
+
+    def got(reader):
+        return sorted((d.edition.date, d.created_at) for d in Delivery.objects.filter(subscriber=reader))
+
+    nine_fifteen = dt.datetime(2025, 11, 28, 9, 15, tzinfo=dt.UTC)
+    assert [day for day, _ in got(paris)] == [thursday, friday] and got(paris)[1][1] == nine_fifteen
+    assert [day for day, _ in got(london)] == [thursday, friday] and got(london)[1][1] == nine_fifteen
+    assert got(los_angeles)[1] == (friday, dt.datetime(2025, 11, 28, 15, 0, tzinfo=dt.UTC))  # their hour
+    assert [day for day, _ in got(tokyo)] == [thursday]  # on Friday 07:00 in Tokyo; Friday's on Monday
+    assert [day for day, _ in got(newcomer)] == [thursday]  # at 07:00 on Friday
+    assert got(late_joiner) == []
+    assert Delivery.objects.count() == len(mail.outbox) == 8
+
+
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
     edition, django_capture_on_commit_callbacks
 ):
