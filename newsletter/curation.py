@@ -304,10 +304,12 @@ def edition_hold(*, edition: Edition) -> bool:
         on_hold=True, updated_at=timezone.now()))
 
 
-def edition_release(*, edition: Edition) -> bool:
-    """Release: the next dispatcher tick sends to every reader due, once each."""
+def edition_release(*, edition: Edition, now: dt.datetime | None = None) -> bool:
+    """Release: the next dispatcher tick sends to every reader due, once each, and to
+    the readers whose hour passed during the hold that day (newsletter/due.py)."""
+    now = now or timezone.now()
     return bool(Edition.objects.filter(pk=edition.pk, on_hold=True).update(
-        on_hold=False, updated_at=timezone.now()))
+        on_hold=False, released_at=now, updated_at=now))
 
 
 @contextmanager

@@ -145,24 +145,24 @@ def run_at_or_after(moment: dt.datetime) -> dt.datetime:
 def edition_late_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time) -> dt.datetime | None:
     """When `edition` came late, the first run that should have had it: the first
     run that does not wait for its date's morning fetch (`fetch_at`, UTC;
-    waits_for_fetch), if the edition appeared only at a later run (Edition.created_at:
-    the first run that found its papers, after an outage of the API that the fetch
-    rode out) and `now` is still on its date (UTC): a window of at most a day's
+    waits_for_fetch), if the edition was available only at a later run
+    (Edition.available_at: the first run that found its papers, after an outage of
+    the API that the fetch rode out, or an editor's release from a hold) and `now` is still on its date (UTC): a window of at most a day's
     runs, walked only on such a day. Otherwise None."""
     due_from = run_at_or_after(dt.datetime.combine(edition.date, fetch_at, tzinfo=dt.UTC) + DISPATCH_EVERY)
-    late = due_from + DISPATCH_EVERY <= edition.created_at <= now
+    late = due_from + DISPATCH_EVERY <= edition.available_at <= now
     return due_from if late and now.astimezone(dt.UTC).date() == edition.date else None
 
 
 def _missed_q(*, edition: Edition, since: dt.datetime, time_zones: list[str], fetch_at: dt.time) -> Q:
-    """Readers the runs from `since` until `edition` appeared took for nothing: due
+    """Readers the runs from `since` until `edition` was available took for nothing: due
     at one of them, with no new edition to give and (those who had the one before)
     given none, owed this one now. Not those given a digest since (the edition before,
     to a new reader: one digest a day), nor those who joined since (their pages
     promised the next day). A catch-up, once: the ledger's row for this edition."""
     slots: dict[tuple[dt.date, int, bool], list[str]] = {}
     at = since
-    while at < edition.created_at:
+    while at < edition.available_at:
         for key, zones in _local_slots(now=at, time_zones=time_zones, newest=edition.date,
                                        fetch_at=fetch_at).items():
             slots.setdefault(key, []).extend(zones)

@@ -1,3 +1,4 @@
+import datetime as dt
 import re
 from functools import lru_cache
 from urllib.parse import quote_plus
@@ -316,6 +317,9 @@ class Edition(models.Model):
     on_hold = models.BooleanField(
         default=False, help_text="While on hold, no digest of this edition goes out."
     )
+    # When an editor last released it from a hold: digests could go out from then on
+    # (newsletter/due.py: readers whose hour passed during the hold get it then).
+    released_at = models.DateTimeField(null=True, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
     # Set when an editor reorders the papers: re-assembly then keeps their order
     # instead of re-sorting by trend (newsletter/editions.py, edition_assemble).
@@ -329,6 +333,12 @@ class Edition(models.Model):
 
     def __str__(self) -> str:
         return f"Edition of {self.date.isoformat()}"
+
+    @property
+    def available_at(self) -> dt.datetime:
+        """When digests of it could first go out: its row was made (the first run
+        that found its papers), or an editor's hold was lifted, whichever is later."""
+        return max(self.created_at, self.released_at or self.created_at)
 
 
 class EditionPaper(models.Model):

@@ -120,6 +120,24 @@ def _pending(edition: Edition, readers) -> list[int]:
     return delivery.deliveries_create(edition=edition, subscriber_ids=[r.id for r in readers], now=NOW)
 
 
+def _runs(capture, start: dt.datetime, end: dt.datetime) -> None:
+    """The beat's dispatcher at every run from `start` until `end`, each run's rows
+    stamped with its time, as the clock stamps them in production (auto_now_add).
+    `capture`: pytest-django's django_capture_on_commit_callbacks."""
+    at = start
+    while at < end:
+        newest = Delivery.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        with capture(execute=True):
+            digests_dispatch(now=at)
+        Delivery.objects.filter(id__gt=newest).update(created_at=at)
+        at += DISPATCH_EVERY
+
+
+def _runs_taking(reader) -> list[dt.datetime]:
+    """The runs that queued this reader's digests (_runs' stamps), oldest first."""
+    return sorted(Delivery.objects.filter(subscriber=reader).values_list("created_at", flat=True))
+
+
 # --- Who is due -------------------------------------------------------------------
 
 
@@ -367,31 +385,21 @@ def test_a_reader_whose_hour_the_clocks_skip_gets_that_days_digest_in_the_hour_a
         paper = PaperFactory(trending_date=day)
         PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
 
-    sent_at: dict[int, list[dt.datetime]] = {}
-
-    def run(start, end):
-        at = start
-        while at < end:
-            with django_capture_on_commit_callbacks(execute=True):
-                digests_dispatch(now=at)
-            for row in Delivery.objects.filter(status="sent").exclude(subscriber_id__in=sent_at):
-                sent_at.setdefault(row.subscriber_id, []).append(at)
-            at += DISPATCH_EVERY
-
     fetched(thursday)
     thursday_evening = dt.datetime(2026, 3, 26, 18, 0, tzinfo=dt.UTC)
     assert next_digest(subscriber=jerusalem, now=thursday_evening).when == (
         "tomorrow around 03:00 IDT (Asia/Jerusalem)")
-    run(thursday_evening, dt.datetime(2026, 3, 27, 5, 30, tzinfo=dt.UTC))
-    assert sent_at == {jerusalem.pk: [dt.datetime(2026, 3, 27, 0, 0, tzinfo=dt.UTC)]}  # 03:00 IDT
+    _runs(django_capture_on_commit_callbacks, thursday_evening, dt.datetime(2026, 3, 27, 5, 30, tzinfo=dt.UTC))
+    assert _runs_taking(jerusalem) == [dt.datetime(2026, 3, 27, 0, 0, tzinfo=dt.UTC)]  # 03:00 IDT
+    assert _runs_taking(paris) == []
 
     fetched(friday)
     saturday = dt.datetime(2026, 3, 28, 12, 0, tzinfo=dt.UTC)
     promised = next_digest_at(subscriber=paris, now=saturday, fetch_at=dt.time(5, 30))
     assert next_digest(subscriber=paris, now=saturday).when == (
         "tomorrow around 03:00 CEST (Europe/Paris)")
-    run(saturday, dt.datetime(2026, 3, 29, 12, 0, tzinfo=dt.UTC))
-    assert sent_at[paris.pk] == [promised] == [dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC)]
+    _runs(django_capture_on_commit_callbacks, saturday, dt.datetime(2026, 3, 29, 12, 0, tzinfo=dt.UTC))
+    assert _runs_taking(paris) == [promised] == [dt.datetime(2026, 3, 29, 1, 0, tzinfo=dt.UTC)]
     assert list(Delivery.objects.filter(subscriber=paris).values_list("edition__date", flat=True)) == [friday]
 
     # Havana jumps from 00:00 to 01:00 CDT (05:00 UTC), an hour that holds the morning
@@ -428,14 +436,7 @@ def test_readers_whose_hour_passed_while_the_days_list_was_missing_get_it_when_i
         Edition.objects.filter(pk=edition_assemble(date=day).pk).update(created_at=at)
 
     def run(start, end):
-        at = start
-        while at < end:
-            newest = Delivery.objects.order_by("-id").values_list("id", flat=True).first() or 0
-            with django_capture_on_commit_callbacks(execute=True):
-                digests_dispatch(now=at)
-            # Rows are stamped by the clock (auto_now_add): the run's time, as in production.
-            Delivery.objects.filter(id__gt=newest).update(created_at=at)
-            at += DISPATCH_EVERY
+        _runs(django_capture_on_commit_callbacks, start, end)
 
     fetched(thursday, dt.datetime(2025, 11, 27, 5, 31, tzinfo=dt.UTC))
     run(dt.datetime(2025, 11, 27, 5, 45, tzinfo=dt.UTC), dt.datetime(2025, 11, 28, 0, 0, tzinfo=dt.UTC))
@@ -457,6 +458,37 @@ def test_readers_whose_hour_passed_while_the_days_list_was_missing_get_it_when_i
     assert [day for day, _ in got(newcomer)] == [thursday]  # at 07:00 on Friday
     assert got(late_joiner) == []
     assert Delivery.objects.count() == len(mail.outbox) == 8
+
+
+def test_readers_whose_hour_passed_while_an_editor_held_the_edition_get_it_on_release(
+    db, django_capture_on_commit_callbacks
+):
+    """An editor holds Monday's edition at 05:35 and releases it at 10:20: the Paris
+    reader (07:00) gets it at the next run, once; a London reader at noon at noon.
+    Before, "release" sent only to readers whose hour was still to come."""
+    from newsletter import curation
+    from newsletter.editions import edition_assemble
+
+    topic = TopicFactory(name="Continual learning")
+    monday = dt.date(2025, 12, 1)
+    paris = _reader(delivery_hour=7, time_zone="Europe/Paris")
+    london = _reader(delivery_hour=12, time_zone="Europe/London")
+    PaperTopicFactory(paper=PaperFactory(trending_date=monday), topic=topic, score=1.0, matched_terms=["forgetting"])
+    edition = edition_assemble(date=monday)
+    Edition.objects.filter(pk=edition.pk).update(created_at=dt.datetime(2025, 12, 1, 5, 31, tzinfo=dt.UTC))
+    assert curation.edition_hold(edition=edition)
+
+    def run(start, end):
+        _runs(django_capture_on_commit_callbacks, start, end)
+
+    run(dt.datetime(2025, 12, 1, 5, 45, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, 10, 30, tzinfo=dt.UTC))
+    assert not Delivery.objects.exists()
+    assert curation.edition_release(edition=edition, now=dt.datetime(2025, 12, 1, 10, 20, tzinfo=dt.UTC))
+    run(dt.datetime(2025, 12, 1, 10, 30, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, 11, 0, tzinfo=dt.UTC))
+    assert list(Delivery.objects.values_list("subscriber", flat=True)) == [paris.pk]
+    run(dt.datetime(2025, 12, 1, 11, 0, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, 13, 0, tzinfo=dt.UTC))
+    assert sorted(Delivery.objects.values_list("subscriber", flat=True)) == sorted([paris.pk, london.pk])
+    assert len(mail.outbox) == 2
 
 
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
