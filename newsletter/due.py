@@ -1,7 +1,9 @@
 """Who is due for a digest: readers receiving at all, and those whose local hour and
-weekday have come for an edition they have no delivery of yet. Read by the
-dispatcher (newsletter/delivery.py) and checked again at send time, and by the
-pages that tell a reader when their next digest comes (`next_digest_at`)."""
+weekday have come for an edition they have no delivery of yet (and, on a day its
+edition came late, those whose hour passed while it was missing:
+edition_late_since). Read by the dispatcher (newsletter/delivery.py) and checked
+again at send time, and by the pages that tell a reader when their next digest
+comes (`next_digest_at`)."""
 
 from __future__ import annotations
 
@@ -147,8 +149,9 @@ def edition_late_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time)
     run that does not wait for its date's morning fetch (`fetch_at`, UTC;
     waits_for_fetch), if the edition was available only at a later run
     (Edition.available_at: the first run that found its papers, after an outage of
-    the API that the fetch rode out, or an editor's release from a hold) and `now` is still on its date (UTC): a window of at most a day's
-    runs, walked only on such a day. Otherwise None."""
+    the API that the fetch rode out, or an editor's release from a hold) and `now`
+    is still on its date (UTC): a window of at most a day's runs, walked only on
+    such a day. Otherwise None."""
     due_from = run_at_or_after(dt.datetime.combine(edition.date, fetch_at, tzinfo=dt.UTC) + DISPATCH_EVERY)
     late = due_from + DISPATCH_EVERY <= edition.available_at <= now
     return due_from if late and now.astimezone(dt.UTC).date() == edition.date else None
