@@ -306,7 +306,7 @@ def edition_hold(*, edition: Edition) -> bool:
 
 def edition_release(*, edition: Edition, now: dt.datetime | None = None) -> bool:
     """Release: the next dispatcher tick sends to every reader due, once each, and to
-    the readers whose hour passed during the hold that day (newsletter/due.py)."""
+    the readers whose hour passed during the hold (newsletter/due.py, catch_up_since)."""
     now = now or timezone.now()
     return bool(Edition.objects.filter(pk=edition.pk, on_hold=True).update(
         on_hold=False, released_at=now, updated_at=now))

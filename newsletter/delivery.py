@@ -193,11 +193,16 @@ def edition_dispatch(
     """Write a pending row for every reader due for `edition` (at their hour, or
     `any_hour`; only the reader with address `email` if given) and queue them
     unless `queue` is False (send_digests sends them in its own process). Returns
-    the ids of the pending rows."""
+    the ids of the pending rows. A run for the readers due at their hour records
+    itself (Edition.dispatched_at): the runs that do not come after it are caught up
+    by the next (due.catch_up_since)."""
     with transaction.atomic():
         due = subscribers_due(now=now, edition=edition, any_hour=any_hour, email=email)
         subscriber_ids = list(due.order_by("id").values_list("id", flat=True))
         delivery_ids = deliveries_create(edition=edition, subscriber_ids=subscriber_ids, now=now)
+        if not any_hour and email is None:
+            Edition.objects.filter(pk=edition.pk).filter(
+                Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=now)).update(dispatched_at=now)
         if queue:
             deliveries_queue(delivery_ids=delivery_ids)
     return delivery_ids

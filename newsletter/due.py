@@ -1,9 +1,8 @@
 """Who is due for a digest: readers receiving at all, and those whose local hour and
-weekday have come for an edition they have no delivery of yet (and, on a day its
-edition came late, those whose hour passed while it was missing:
-edition_late_since). Read by the dispatcher (newsletter/delivery.py) and checked
-again at send time, and by the pages that tell a reader when their next digest
-comes (`next_digest_at`)."""
+weekday have come for an edition they have no delivery of yet (and, after runs that
+did not give it, those whose hour passed meanwhile: catch_up_since). Read by the
+dispatcher (newsletter/delivery.py) and checked again at send time, and by the pages
+that tell a reader when their next digest comes (`next_digest_at`)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,9 @@ logger = logging.getLogger(__name__)
 DISPATCH_EVERY = dt.timedelta(minutes=15)
 # Daily readers get digests Monday to Friday (Daily Papers has no weekend lists).
 DAILY_WEEKDAYS = range(5)
+# How far back a run looks for runs that did not come (catch_up_since): a day, the
+# life of an edition; a reader whose hour passed longer ago gets the next one.
+CATCH_UP_WITHIN = dt.timedelta(days=1)
 
 
 def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | None = None,
@@ -144,35 +146,55 @@ def run_at_or_after(moment: dt.datetime) -> dt.datetime:
     return dt.datetime.fromtimestamp(-(-moment.timestamp() // step) * step, tz=dt.UTC)
 
 
-def edition_late_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time) -> dt.datetime | None:
-    """When `edition` came late, the first run that should have had it: the first
-    run that does not wait for its date's morning fetch (`fetch_at`, UTC;
-    waits_for_fetch), if the edition was available only at a later run
-    (Edition.available_at: the first run that found its papers, after an outage of
-    the API that the fetch rode out, or an editor's release from a hold) and `now`
-    is still on its date (UTC): a window of at most a day's runs, walked only on
-    such a day. Otherwise None."""
+def run_floor(moment: dt.datetime) -> dt.datetime:
+    """The dispatcher's run whose quarter hour `moment` is in (at or before it)."""
+    step = DISPATCH_EVERY.total_seconds()
+    return dt.datetime.fromtimestamp(moment.timestamp() // step * step, tz=dt.UTC)
+
+
+def catch_up_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time) -> dt.datetime | None:
+    """The first of the runs before `now` that should have given `edition` to the
+    readers due at them and did not, or None when there were none (every ordinary
+    run). Such runs did not come, or came without this edition: beat or every worker
+    was down (queued runs taken late all run at the moment they are taken), the
+    day's list came late (after an outage of the API that the fetch rode out), or an
+    editor held the edition. Counted from the last run that dispatched it
+    (Edition.dispatched_at), never before its first due run (the first that does not
+    wait for its date's morning fetch, `fetch_at`, UTC: waits_for_fetch), and at
+    most CATCH_UP_WITHIN back."""
+    this_run = run_floor(now)
     due_from = run_at_or_after(dt.datetime.combine(edition.date, fetch_at, tzinfo=dt.UTC) + DISPATCH_EVERY)
-    late = due_from + DISPATCH_EVERY <= edition.available_at <= now
-    return due_from if late and now.astimezone(dt.UTC).date() == edition.date else None
+    since = max(due_from, this_run - CATCH_UP_WITHIN)
+    if edition.dispatched_at is not None:
+        since = max(since, run_at_or_after(edition.dispatched_at + dt.timedelta(microseconds=1)))
+    return since if since < this_run else None
 
 
-def _missed_q(*, edition: Edition, since: dt.datetime, time_zones: list[str], fetch_at: dt.time) -> Q:
-    """Readers the runs from `since` until `edition` was available took for nothing: due
-    at one of them, with no new edition to give and (those who had the one before)
-    given none, owed this one now. Not those given a digest since (the edition before,
-    to a new reader: one digest a day), nor those who joined since (their pages
-    promised the next day). A catch-up, once: the ledger's row for this edition."""
-    slots: dict[tuple[dt.date, int, bool], list[str]] = {}
+def _missed_q(*, edition: Edition, since: dt.datetime, until: dt.datetime, time_zones: list[str],
+              fetch_at: dt.time) -> Q:
+    """Readers the runs from `since` until `until` (the run of now, left out) owed
+    `edition`: due at one of them by the dispatcher's own slot rule (_local_slots),
+    and confirmed before a run that would have taken them (those who joined during
+    those runs are checked one by one, subscriber_due_at: a few, one query). Not
+    those given a digest since (the edition before, to a new reader, while the list
+    was missing: one digest a day). A catch-up, once: the ledger's row for this
+    edition."""
+    runs, slots = [], {}
     at = since
-    while at < edition.available_at:
+    while at < until:
+        runs.append(at)
         for key, zones in _local_slots(now=at, time_zones=time_zones, newest=edition.date,
                                        fetch_at=fetch_at).items():
-            slots.setdefault(key, []).extend(zones)
+            slots.setdefault(key, {}).update(dict.fromkeys(zones))
         at += DISPATCH_EVERY
+    schedule = _slots_schedule_q({key: list(zones) for key, zones in slots.items()})
+    joined = Subscriber.objects.filter(schedule, confirmed_at__gte=since, confirmed_at__lt=until)
+    owed = [reader.pk for reader in joined if any(
+        subscriber_due_at(subscriber=reader, at=run, fetch_at=fetch_at, newest=edition.date)
+        for run in runs if run > reader.confirmed_at)]
+    joined_before = Q(confirmed_at__isnull=True) | Q(confirmed_at__lt=since) | Q(pk__in=owed)
     given_since = Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), created_at__gte=since))
-    joined_before = Q(confirmed_at__isnull=True) | Q(confirmed_at__lt=since)
-    return _slots_schedule_q(slots) & joined_before & ~Q(given_since)
+    return schedule & joined_before & ~Q(given_since)
 
 
 def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = False,
@@ -180,9 +202,10 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     """Readers due for `edition` at `now` with no delivery of it yet: ONE query after
     listing the readers' zones and reading the morning fetch's schedule. Served by
     subscriber_due_idx (delivery_hour, time_zone WHERE status in ...). `any_hour`:
-    whatever their hour. `email`: only that reader, whatever their hour. When the
-    edition came late (edition_late_since), also the readers whose hour passed while
-    it was missing (_missed_q), in the same query."""
+    whatever their hour. `email`: only that reader, whatever their hour. After runs
+    that did not give it (catch_up_since: the dispatcher down, the list late, the
+    edition held), also the readers whose hour passed meanwhile (_missed_q), in the
+    same query (and one before it, for the readers who joined meanwhile)."""
     zones = _time_zones_listed()
     fetch_at = morning_fetch(on=now.astimezone(dt.UTC).date())
     slots = _local_slots(now=now, time_zones=zones, newest=edition.date, fetch_at=fetch_at)
@@ -193,20 +216,23 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     if any_hour:
         return receiving.filter(not_yet)
     schedule = _slots_schedule_q(slots)
-    if (since := edition_late_since(edition=edition, now=now, fetch_at=fetch_at)) is not None:
-        schedule |= _missed_q(edition=edition, since=since, time_zones=zones, fetch_at=fetch_at)
+    if (since := catch_up_since(edition=edition, now=now, fetch_at=fetch_at)) is not None:
+        schedule |= _missed_q(edition=edition, since=since, until=run_floor(now), time_zones=zones,
+                              fetch_at=fetch_at)
     return receiving.filter(schedule).filter(not_yet)
 
 
-def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.time) -> bool:
-    """subscribers_due()'s rule for one loaded reader at the moment `at`, leaving out
-    the edition (its day's list not fetched yet): receiving, at their local hour, on
-    a day they are due. `fetch_at`: the morning fetch's time (schedules.morning_fetch)."""
+def subscriber_due_at(*, subscriber: Subscriber, at: dt.datetime, fetch_at: dt.time,
+                      newest: dt.date | None = None) -> bool:
+    """subscribers_due()'s rule for one loaded reader at the moment `at`: receiving, at
+    their local hour, on a day they are due. `fetch_at`: the morning fetch's time
+    (schedules.morning_fetch); `newest`: the date of the edition the run has (None:
+    its day's list not fetched yet)."""
     if not subscriber_still_receiving(subscriber=subscriber, now=at):
         return False
     local = at.astimezone(subscriber.zone)
     days = [day for day, hour in hours_taken(local) if hour == subscriber.delivery_hour]
-    if not days or waits_for_fetch(local=local, at=at, fetch_at=fetch_at):
+    if not days or waits_for_fetch(local=local, at=at, newest=newest, fetch_at=fetch_at):
         return False
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
         return days[0].weekday() == subscriber.weekday

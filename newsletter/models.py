@@ -1,4 +1,3 @@
-import datetime as dt
 import re
 from functools import lru_cache
 from urllib.parse import quote_plus
@@ -317,9 +316,14 @@ class Edition(models.Model):
     on_hold = models.BooleanField(
         default=False, help_text="While on hold, no digest of this edition goes out."
     )
-    # When an editor last released it from a hold: digests could go out from then on
-    # (newsletter/due.py: readers whose hour passed during the hold get it then).
+    # When an editor last released it from a hold (a record for the editors; the
+    # dispatcher goes by dispatched_at).
     released_at = models.DateTimeField(null=True, blank=True)
+    # The last dispatcher run that queued this edition's readers due at its time
+    # (newsletter/delivery.py, edition_dispatch): the runs after it that did not come
+    # (beat or the workers down, the list late, the edition held) owe their readers
+    # this edition at the next run (newsletter/due.py, catch_up_since).
+    dispatched_at = models.DateTimeField(null=True, blank=True)
     frozen_at = models.DateTimeField(null=True, blank=True)
     # Set when an editor reorders the papers: re-assembly then keeps their order
     # instead of re-sorting by trend (newsletter/editions.py, edition_assemble).
@@ -333,12 +337,6 @@ class Edition(models.Model):
 
     def __str__(self) -> str:
         return f"Edition of {self.date.isoformat()}"
-
-    @property
-    def available_at(self) -> dt.datetime:
-        """When digests of it could first go out: its row was made (the first run
-        that found its papers), or an editor's hold was lifted, whichever is later."""
-        return max(self.created_at, self.released_at or self.created_at)
 
 
 class EditionPaper(models.Model):

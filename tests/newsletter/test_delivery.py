@@ -14,6 +14,7 @@ from celery.exceptions import Retry
 from django.conf import settings as django_settings
 from django.core import mail
 from django.db import connection
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -138,6 +139,25 @@ def _runs_taking(reader) -> list[dt.datetime]:
     return sorted(Delivery.objects.filter(subscriber=reader).values_list("created_at", flat=True))
 
 
+def _due(*, now: dt.datetime, edition: Edition):
+    """subscribers_due at a run of an ordinary day: the dispatcher made the run before
+    it (Edition.dispatched_at), so no run is owed a catch-up."""
+    edition.dispatched_at = now - DISPATCH_EVERY
+    return subscribers_due(now=now, edition=edition)
+
+
+def _dispatch_alone(capture, at: dt.datetime) -> int:
+    """The dispatcher at `at` in a story told by a few runs: the runs between them
+    took nobody (recorded as made, Edition.dispatched_at), so none is caught up."""
+    from newsletter.editions import edition_current
+
+    edition_current(now=at)  # the row of the day's edition, as the run would make it
+    before = at - DISPATCH_EVERY
+    Edition.objects.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=before)).update(dispatched_at=before)
+    with capture(execute=True):
+        return digests_dispatch(now=at)
+
+
 # --- Who is due -------------------------------------------------------------------
 
 
@@ -162,13 +182,16 @@ def test_due_readers_are_those_at_their_local_hour_on_their_day(edition):
 def test_daily_readers_get_nothing_at_weekends(edition):
     _reader(delivery_hour=7)
     saturday = dt.datetime(2025, 11, 29, 7, 5, tzinfo=dt.UTC)
-    assert not subscribers_due(now=saturday, edition=edition).exists()
+    assert not _due(now=saturday, edition=edition).exists()
 
 
 def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_assert_num_queries):
     for n in range(5):
         _reader(delivery_hour=7, time_zone=["UTC", "Europe/Paris", "Asia/Kolkata"][n % 3])
     with django_assert_num_queries(3):  # the distinct time zones, the fetch's schedule, then the readers
+        list(_due(now=NOW, edition=edition))
+    edition.dispatched_at = NOW - dt.timedelta(hours=1)  # runs did not come: a catch-up
+    with django_assert_num_queries(4):  # and the readers who joined meanwhile, before the due query
         list(subscribers_due(now=NOW, edition=edition))
 
 
@@ -191,9 +214,9 @@ def test_when_an_editor_moves_the_morning_fetch_readers_wait_for_it_at_its_new_t
     seven = _reader(delivery_hour=7, time_zone="Europe/Paris")
     six = _reader(delivery_hour=6, time_zone="Europe/Berlin")
     at_seven = dt.datetime(2025, 11, 25, 6, 0, tzinfo=dt.UTC)  # Tuesday 07:00 in Paris; the edition is Monday's
-    assert seven not in subscribers_due(now=at_seven, edition=edition)
-    assert seven in subscribers_due(now=at_seven + dt.timedelta(minutes=45), edition=edition)  # the run after it
-    assert six in subscribers_due(now=at_seven - dt.timedelta(hours=1), edition=edition)
+    assert seven not in _due(now=at_seven, edition=edition)
+    assert seven in _due(now=at_seven + dt.timedelta(minutes=45), edition=edition)  # the run after it
+    assert six in _due(now=at_seven - dt.timedelta(hours=1), edition=edition)
     assert next_digest_at(subscriber=seven, now=at_seven - dt.timedelta(minutes=1)) == (
         at_seven + dt.timedelta(minutes=45))
     # Switched off, or run every hour: the default time is what the rule assumes.
@@ -264,7 +287,7 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
     at = now
     while at < now + dt.timedelta(days=12):
         at = dt.datetime.fromtimestamp((at.timestamp() // 900 + 1) * 900, tz=dt.UTC)
-        for reader in subscribers_due(now=at, edition=edition):
+        for reader in _due(now=at, edition=edition):
             first.setdefault(reader.pk, at)
     promised = {r.pk: next_digest_at(subscriber=r, now=now) for r in readers}
     assert promised == {r.pk: first[r.pk] for r in readers}
@@ -307,8 +330,7 @@ def test_readers_east_of_utc_get_fridays_papers_on_monday_and_each_edition_once(
             PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
 
     def dispatch(at):
-        with django_capture_on_commit_callbacks(execute=True):
-            digests_dispatch(now=at)
+        _dispatch_alone(django_capture_on_commit_callbacks, at)
 
     def editions_of(reader):
         return sorted(Delivery.objects.filter(subscriber=reader, status="sent")
@@ -348,8 +370,7 @@ def test_a_reader_whose_hour_spans_the_morning_fetch_waits_for_it_and_gets_one_d
         PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
 
     def dispatch(at):
-        with django_capture_on_commit_callbacks(execute=True):
-            return digests_dispatch(now=at)
+        return _dispatch_alone(django_capture_on_commit_callbacks, at)
 
     fetched(monday)
     seven = dt.datetime(2025, 7, 8, 5, 0, tzinfo=dt.UTC)  # 07:00 in Berlin
@@ -489,6 +510,50 @@ def test_readers_whose_hour_passed_while_an_editor_held_the_edition_get_it_on_re
     run(dt.datetime(2025, 12, 1, 11, 0, tzinfo=dt.UTC), dt.datetime(2025, 12, 1, 13, 0, tzinfo=dt.UTC))
     assert sorted(Delivery.objects.values_list("subscriber", flat=True)) == sorted([paris.pk, london.pk])
     assert len(mail.outbox) == 2
+
+
+def test_readers_whose_hour_passed_while_the_dispatcher_was_down_get_the_edition_when_it_is_back(
+    db, django_capture_on_commit_callbacks
+):
+    """Monday's edition is on time (05:31) and the dispatcher runs until 06:45; then
+    beat is down (a deploy, a crash) or no worker takes its tasks, until 08:10, when
+    the five runs queued meanwhile are all taken at once. The Paris reader (07:00,
+    06:00 UTC) had it at their hour; the London reader (07:00) and the UTC reader
+    (07:00) had no run in their hour: they get it at 08:10, once, not the next day
+    (before: never, as the edition was not late, only the dispatcher). So does a
+    reader who joined at 07:40 (their page promised the 07:45 run), not one who
+    joined at 07:50 (promised the next day); noon readers get it at noon, as ever."""
+    topic = TopicFactory(name="Continual learning")
+    monday = dt.date(2025, 12, 1)
+    paris = _reader(delivery_hour=7, time_zone="Europe/Paris")
+    london = _reader(delivery_hour=7, time_zone="Europe/London")
+    utc = _reader(delivery_hour=7, time_zone="UTC")
+    noon = _reader(delivery_hour=12, time_zone="UTC")
+    PaperTopicFactory(paper=PaperFactory(trending_date=monday), topic=topic, score=1.0, matched_terms=["forgetting"])
+    edition = edition_assemble(date=monday)
+    Edition.objects.filter(pk=edition.pk).update(created_at=dt.datetime(2025, 12, 1, 5, 31, tzinfo=dt.UTC))
+
+    _runs(django_capture_on_commit_callbacks, dt.datetime(2025, 12, 1, 5, 45, tzinfo=dt.UTC),
+          dt.datetime(2025, 12, 1, 7, 0, tzinfo=dt.UTC))
+    joined = _reader(delivery_hour=7, time_zone="UTC", confirmed_at=dt.datetime(2025, 12, 1, 7, 40, tzinfo=dt.UTC))
+    joined_later = _reader(delivery_hour=7, time_zone="UTC",
+                           confirmed_at=dt.datetime(2025, 12, 1, 7, 50, tzinfo=dt.UTC))
+    assert next_digest_at(subscriber=joined, now=joined.confirmed_at) == dt.datetime(2025, 12, 1, 7, 45, tzinfo=dt.UTC)
+    assert next_digest_at(subscriber=joined_later, now=joined_later.confirmed_at).date() == dt.date(2025, 12, 2)
+    back = dt.datetime(2025, 12, 1, 8, 10, tzinfo=dt.UTC)
+    for _ in range(5):  # the runs of 07:00 ... 08:00, queued while no worker took them
+        newest = Delivery.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        with django_capture_on_commit_callbacks(execute=True):
+            digests_dispatch(now=back)
+        Delivery.objects.filter(id__gt=newest).update(created_at=back)
+    _runs(django_capture_on_commit_callbacks, dt.datetime(2025, 12, 1, 8, 15, tzinfo=dt.UTC),
+          dt.datetime(2025, 12, 1, 13, 0, tzinfo=dt.UTC))
+
+    assert _runs_taking(paris) == [dt.datetime(2025, 12, 1, 6, 0, tzinfo=dt.UTC)]
+    assert _runs_taking(london) == _runs_taking(utc) == _runs_taking(joined) == [back]
+    assert _runs_taking(joined_later) == []
+    assert _runs_taking(noon) == [dt.datetime(2025, 12, 1, 12, 0, tzinfo=dt.UTC)]
+    assert len(mail.outbox) == 5
 
 
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
