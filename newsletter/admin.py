@@ -24,6 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from subscribers.models import Subscriber
 
 from . import curation, dashboard, relevance, services
+from .health import health_check
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
 from .selectors import topic_rows_prefetch
 
@@ -484,8 +485,11 @@ class EditionAdmin(admin.ModelAdmin):
     def dashboard_view(self, request):
         if not self.has_view_permission(request):
             raise PermissionDenied
+        _, checks = health_check()
         return TemplateResponse(request, "admin/newsletter/dashboard.html", {
             **self.admin_site.each_context(request), "title": "Dashboard",
+            # "fail: <exception class>: <what>": the what, for the editors.
+            "failing": {name: line.split(": ", 2)[-1] for name, line in checks.items() if line.startswith("fail")},
             "charts": dashboard.dashboard_charts(),
             "rate_warn": dashboard.RATE_WARN, "rate_limit": dashboard.RATE_LIMIT,
         })

@@ -1,5 +1,6 @@
 """/health/ for a load balancer or an uptime monitor: the database answers, Redis
-(broker, cache, send journal) answers, and beat ran the dispatcher recently.
+(broker, cache, send journal) answers, beat sent the dispatcher recently, and a
+worker ran it.
 200 when all pass, 503 naming the check that failed. No personal data, no
 settings; cheap enough to poll every few seconds.
 
@@ -80,12 +81,42 @@ def _beat(now: dt.datetime) -> str:
     return f"ok (last run {int(age.total_seconds())} s ago)"
 
 
+def _workers(now: dt.datetime) -> str:
+    """A worker runs the dispatcher that beat sends: the current edition's last
+    dispatcher run (Edition.dispatched_at, kept in the database, so a restarted Redis
+    forgets nothing) is recent. With beat alive and every worker gone, beat's own
+    record (_beat) stays fresh while no digest goes out. Nothing to tell with no
+    edition of the last days with papers (editions.edition_current's rule), or one an
+    editor holds."""
+    from .editions import EDITION_MAX_AGE_DAYS
+    from .models import Edition
+
+    today = now.astimezone(dt.UTC).date()
+    edition = (
+        Edition.objects.filter(date__range=(today - dt.timedelta(days=EDITION_MAX_AGE_DAYS), today),
+                               entries__isnull=False)
+        .order_by("-date").only("date", "on_hold", "dispatched_at", "created_at").first()
+    )
+    if edition is None or edition.on_hold:
+        return "ok (no edition to send)"
+    last = edition.dispatched_at or edition.created_at
+    age = now - last
+    if age > dt.timedelta(seconds=settings.HEALTH_BEAT_MAX_AGE_SECONDS):
+        done = "last dispatched" if edition.dispatched_at else "made, never dispatched,"
+        raise RuntimeError(
+            f"no worker is taking tasks: the edition of {edition.date.isoformat()} was {done} "
+            f"{int(age.total_seconds() // 60)} minutes ago"
+        )
+    return f"ok (the dispatcher last ran {int(age.total_seconds())} s ago)"
+
+
 def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]]:
     """("ok" | "starting" | "fail", a line per check)."""
     now = now or timezone.now()
     results: dict[str, str] = {}
     status = "ok"
-    for name, check in (("database", _database), ("redis", redis_check), ("beat", lambda: _beat(now))):
+    for name, check in (("database", _database), ("redis", redis_check), ("beat", lambda: _beat(now)),
+                        ("workers", lambda: _workers(now))):
         try:
             results[name] = check()
         except Starting as note:

@@ -3,12 +3,14 @@ with no console error and no Content-Security-Policy violation (no inline script
 anywhere), and "Send now to everyone" asks first through the static confirm.js.
 Screenshots of the home page, a paper's page and the dashboard."""
 
+import datetime as dt
 import re
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from newsletter.archive import delivery_view_url
@@ -180,6 +182,23 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     _visit(page, admin + "newsletter/edition/dashboard/")
     screenshot(page, "dashboard")
     assert page.console_errors == [] and page.js_errors == []
+
+    # Beat goes on sending the dispatcher and no worker runs it: the dashboard says so.
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.editions import edition_assemble
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    now = timezone.now()
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=now)
+    PaperFactory(trending_date=now.date())
+    Edition.objects.filter(pk=edition_assemble(date=now.date()).pk).update(
+        dispatched_at=now - dt.timedelta(minutes=50))
+    _visit(page, admin + "newsletter/edition/dashboard/")
+    expect(page.get_by_role("alert")).to_contain_text("Digests may not be going out.")
+    expect(page.get_by_role("alert")).to_contain_text("no worker is taking tasks")
+    screenshot(page, "dashboard-no-worker")
 
 
 def test_the_periodic_task_page_runs_its_script_under_the_policy(live_server, page, site):

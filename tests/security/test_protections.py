@@ -347,6 +347,44 @@ def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(clie
     assert response.status_code == 503 and "beat stopped" in response.json()["checks"]["beat"]
 
 
+def test_health_and_the_dashboard_say_so_when_beat_sends_the_dispatcher_but_no_worker_runs_it(
+    client, admin_client
+):
+    """Every worker is gone (killed, out of memory, a deploy that did not start them)
+    while beat goes on sending: beat's record is fresh, no digest goes out. /health/
+    says 503, naming the workers, and the editors' dashboard says digests may not be
+    going out; both clear once a worker runs the dispatcher. Before, both said all was
+    well."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.delivery import digests_dispatch
+    from newsletter.editions import edition_assemble
+    from newsletter.models import Edition
+    from newsletter.schedules import schedules_ensure
+    from tests.factories import PaperFactory
+
+    schedules_ensure()
+    now = timezone.now()
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=now)
+    PaperFactory(trending_date=now.date())
+    edition = edition_assemble(date=now.date())
+    Edition.objects.filter(pk=edition.pk).update(dispatched_at=now - dt.timedelta(hours=2))
+
+    response = client.get("/health/")
+    assert response.status_code == 503 and response.json()["checks"]["beat"].startswith("ok")
+    assert response.json()["checks"]["workers"] == (
+        f"fail: RuntimeError: no worker is taking tasks: the edition of {now.date().isoformat()} "
+        "was last dispatched 120 minutes ago")
+    page = admin_client.get("/admin/newsletter/edition/dashboard/").content.decode()
+    assert "Digests may not be going out." in page and "workers: no worker is taking tasks" in page
+
+    digests_dispatch()  # a worker takes the next run
+    response = client.get("/health/")
+    assert response.status_code == 200 and response.json()["checks"]["workers"].startswith(
+        "ok (the dispatcher last ran")
+    assert "Digests may not be going out" not in admin_client.get("/admin/newsletter/edition/dashboard/").content.decode()
+
+
 def test_health_names_redis_when_it_is_down(client, settings):
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     body = client.get("/health/").json()
