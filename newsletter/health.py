@@ -104,8 +104,9 @@ def _workers(now: dt.datetime) -> str:
     if age > dt.timedelta(seconds=settings.HEALTH_BEAT_MAX_AGE_SECONDS):
         done = "last dispatched" if edition.dispatched_at else "made, never dispatched,"
         raise RuntimeError(
-            f"no worker is taking tasks: the edition of {edition.date.isoformat()} was {done} "
-            f"{int(age.total_seconds() // 60)} minutes ago"
+            f"no dispatcher run has finished for {int(age.total_seconds() // 60)} minutes (the edition of "
+            f"{edition.date.isoformat()} was {done} then): no worker is taking tasks, or the task "
+            "fails (the worker's log says which)"
         )
     return f"ok (the dispatcher last ran {int(age.total_seconds())} s ago)"
 
