@@ -108,13 +108,13 @@ def bench_audience_create(*, count: int, seed: int = 1, progress: Callable[[str]
     their ledger rows and feedback are deleted first."""
     from zoneinfo import ZoneInfo
 
-    from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback, Paper, Topic
+    from newsletter.models import Delivery, DeliveryEvent, Feedback, Paper, Topic
     from subscribers.models import ConsentRecord, Subscriber, Suppression
     from subscribers.suppression import email_hash
 
     tables_empty([DeliveryEvent, Delivery, Feedback, Subscriber.topics.through, ConsentRecord,
                    Suppression, Subscriber])
-    Edition.objects.filter(date=BENCH_DAY).update(frozen_at=None)
+    edition_unsent()
     rng = random.Random(seed)
     topic_ids = list(Topic.objects.filter(is_active=True).order_by("position", "id").values_list("id", flat=True))
     # A few topics are popular, the rest have their followers.
@@ -169,7 +169,17 @@ def bench_audience_create(*, count: int, seed: int = 1, progress: Callable[[str]
 
 def deliveries_reset() -> None:
     """Forget the day's sends (ledger rows), so the same audience is due again."""
-    from newsletter.models import Delivery, Edition
+    from newsletter.models import Delivery
 
     tables_empty([Delivery])
-    Edition.objects.filter(date=BENCH_DAY).update(frozen_at=None)
+    edition_unsent()
+
+
+def edition_unsent() -> None:
+    """The day's edition as before its first send, at an ordinary run: not frozen, and
+    the dispatcher's run before BENCH_NOW made (Edition.dispatched_at), so who is due
+    is the readers of BENCH_NOW's hour, not a catch-up of the morning's runs."""
+    from newsletter.due import DISPATCH_EVERY
+    from newsletter.models import Edition
+
+    Edition.objects.filter(date=BENCH_DAY).update(frozen_at=None, dispatched_at=BENCH_NOW - DISPATCH_EVERY)
