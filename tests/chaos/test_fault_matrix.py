@@ -121,6 +121,41 @@ def test_two_dispatchers_and_two_beat_ticks_at_once(chaos, esp):
     chaos.check(due=_emails(readers), started=started)
 
 
+def test_no_worker_through_the_readers_hour_then_the_queued_runs_at_once(chaos, esp):
+    """No worker runs from 06:45 to 08:10 (a deploy that did not start them) while beat
+    goes on queueing the dispatcher; the readers' hour, 07:00, passes with no run.
+    When workers are back, the runs queued meanwhile are taken at the same moment,
+    08:10, in three processes at once. Every reader gets today's edition, once: the
+    runs catch up the hour that had no run (Edition.dispatched_at, newsletter/due.py
+    catch_up_since) and the ledger's unique row keeps the three to one each. Before,
+    nobody got it: 08:10 is not their hour."""
+    from newsletter.editions import edition_current
+    from newsletter.models import Edition
+
+    now, readers, _ = _seed()  # weekly readers of today's weekday
+    day = now.date()
+
+    def at(hour: int, minute: int) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+
+    Subscriber.objects.filter(pk__in=[r.pk for r in readers]).update(delivery_hour=7)
+    edition = edition_current(now=at(5, 45))  # made by the first run after the 05:30 fetch
+    Edition.objects.filter(pk=edition.pk).update(dispatched_at=at(6, 45))  # the last run before
+    esp.latency = 0.05
+    started = time.monotonic()
+    racing = [chaos.dispatch_started(at(8, 10)) for _ in range(3)]
+    queued = []
+    for proc in racing:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        queued.append(int(out.strip().splitlines()[-1]))
+    assert sum(queued) == len(readers)  # the rows, made once between the three
+    chaos.start_worker("one")
+    chaos.start_worker("two")
+    chaos.settle(due=_emails(readers))
+    chaos.check(due=_emails(readers), started=started)
+
+
 def test_two_workers_race_for_the_same_expired_lease(chaos, esp):
     """A worker freezes (SIGSTOP) mid-batch and stops renewing its lease; two sweeps
     run at once once it lapsed, two workers race to claim the re-queued rows; then
