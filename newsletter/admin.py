@@ -529,8 +529,8 @@ class EditionAdmin(admin.ModelAdmin):
                                   messages.WARNING)
             elif op == "release":
                 curation.edition_release(edition=edition)
-                self.message_user(request, "Released: readers get it at their delivery hour, once each.",
-                                  messages.SUCCESS)
+                self.message_user(request, "Released: readers whose hour passed during the hold get it at the "
+                                  "next run, the others at their hour; once each.", messages.SUCCESS)
             elif op == "send-now":
                 count = curation.edition_send_now(edition=edition)
                 self.message_user(request, f"Sending now to {count} reader{pluralize(count)} who {pluralize(count, 'has,have')} not had it.",

@@ -112,7 +112,7 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     assert mail.outbox[0].subject.startswith("[Test]")
 
     page.get_by_role("button", name="Release").click()
-    expect(page.locator("ul.messagelist")).to_contain_text("Released")
+    expect(page.locator("ul.messagelist")).to_contain_text("Released: readers whose hour passed during the hold get it at the next run")
     expect(page.get_by_text("Not sent yet", exact=True)).to_be_visible()
     expect(page.locator(".preview-subject")).to_contain_text("for ada@example.com")
     _previews_loaded(page, "had a big day")

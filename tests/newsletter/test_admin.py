@@ -85,6 +85,19 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert re.search(rf"· {picked} picked( \+ \d+ also trending)? for {re.escape(reader.email)}", html)
 
 
+def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client, edition):
+    """An editor watching a send sees whether the dispatcher is running for this
+    edition (the dashboard says when it has stopped)."""
+    import datetime as dt
+
+    from newsletter.models import Edition
+
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    assert "The dispatcher last ran" not in editor_client.get(url).content.decode()
+    Edition.objects.filter(pk=edition.pk).update(dispatched_at=dt.datetime(2025, 12, 1, 8, 10, tzinfo=dt.UTC))
+    assert "The dispatcher last ran for it 01 Dec 08:10 UTC" in editor_client.get(url).content.decode()
+
+
 def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
     paper = edition.entries.order_by("-position").first().paper
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
