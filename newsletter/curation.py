@@ -309,7 +309,7 @@ def edition_release(*, edition: Edition, now: dt.datetime | None = None) -> bool
     the readers whose hour passed during the hold (newsletter/due.py, catch_up_since)."""
     now = now or timezone.now()
     return bool(Edition.objects.filter(pk=edition.pk, on_hold=True).update(
-        on_hold=False, released_at=now, updated_at=now))
+        on_hold=False, updated_at=now))
 
 
 @contextmanager

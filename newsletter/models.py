@@ -316,9 +316,6 @@ class Edition(models.Model):
     on_hold = models.BooleanField(
         default=False, help_text="While on hold, no digest of this edition goes out."
     )
-    # When an editor last released it from a hold (a record for the editors; the
-    # dispatcher goes by dispatched_at).
-    released_at = models.DateTimeField(null=True, blank=True)
     # The last dispatcher run that queued this edition's readers due at its time
     # (newsletter/delivery.py, edition_dispatch): the runs after it that did not come
     # (beat or the workers down, the list late, the edition held) owe their readers
