@@ -26,7 +26,7 @@ from subscribers.tokens import subscriber_manage_url
 
 from . import archive
 from . import feedback as reader_feedback
-from .editions import note_html
+from .editions import EDITION_MAX_AGE_DAYS, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
 
@@ -49,20 +49,28 @@ def edition_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-@public_page(tags=lambda date: ["editions-published", f"edition:{date}", f"day:{date}"])
+# An edition holds its date's papers and late ones of the list before, at most
+# EDITION_MAX_AGE_DAYS older (editions._late_papers_q): a change to a paper of any of
+# those dates renders the page afresh.
+@public_page(tags=lambda date: ["editions-published", f"edition:{date}", *(
+    f"day:{date - dt.timedelta(days=n)}" for n in range(EDITION_MAX_AGE_DAYS + 1))])
 def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
     # Staff may look at an edition before it goes out (a preview); nobody else.
     edition = archive.edition_get(date=date, include_unpublished=request.user.is_staff)
     if edition is None:
         raise Http404("No edition was sent on this date.")
     previous, following = archive.edition_dates_around(edition=edition)
+    papers = archive.edition_papers(edition=edition)
     return render(
         request,
         "newsletter/edition_detail.html",
         {
             "edition": edition,
             "note_html": note_html(edition.note),
-            "papers": archive.edition_papers(edition=edition),
+            "papers": papers,
+            # Papers of the list before, listed after its edition went out
+            # (editions._late_papers_q): the page says where they come from.
+            "late_papers": [p for p in papers if p.trending_date < edition.date],
             "previous_date": previous,
             "next_date": following,
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,

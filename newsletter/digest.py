@@ -206,9 +206,11 @@ def digest_paper_clicked(*, delivery: Delivery, url: str) -> Paper | None:
     return None
 
 
-def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -> dict:
+def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *,
+                   daily_date: dt.date | None = None) -> dict:
     """A paper as the templates show it: a pick's card (`n` its position from 1), or
-    an also-trending or closest item (n 0)."""
+    an also-trending or closest item (n 0). `daily_date`: the edition's date in a
+    daily digest, where a paper of the list before it says it came in late."""
     paper = ranked.paper
     # A pick's chips leave out the topic its "why" line names already. An item of the
     # also-trending or closest block has no "why" line shown, so it names its topics
@@ -229,6 +231,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "pinned": paper.pinned,
+        "late": late_label(paper, daily_date=daily_date),
         # The reader's first pick shows the paper's picture (the API's thumbnail), when
         # it has one: the card the eye lands on first. Only that one: ten pictures
         # would make a long email longer, and most clients load them all at once.
@@ -236,6 +239,15 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None) -
         "picture_url": paper.thumbnail_url,
         **(links or {}),
     }
+
+
+def late_label(paper, *, daily_date: dt.date | None) -> str:
+    """What a daily digest of `daily_date` says of a paper of the list before it: it
+    was listed after that list's digest went out (editions._late_papers_q), so it
+    comes a day late. Nothing in a weekly digest, whose papers are the week's."""
+    if daily_date is None or paper.trending_date is None or paper.trending_date >= daily_date:
+        return ""
+    return f"added to {paper.trending_date:%A}'s list after its digest"
 
 
 @lru_cache(maxsize=16)
@@ -347,23 +359,24 @@ def digest_context(
     reader's, when the caller made it already (subscriber_links). `weekly`: the
     wording of a weekly digest (default: the subscriber's frequency). `today`: the
     reader's date (default: the site's), against which the papers' day is named."""
+    if weekly is None:
+        weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
+    daily_date = None if weekly else edition.date
     if subscriber is not None:
         fingerprint = subscriber_fingerprint(subscriber=subscriber)
         papers = [
-            _paper_context(r, n, _feedback_links(subscriber, r.paper, fingerprint))
+            _paper_context(r, n, _feedback_links(subscriber, r.paper, fingerprint), daily_date=daily_date)
             for n, r in enumerate(selection.papers, 1)
         ]
     else:
-        papers = [_paper_context(r, n) for n, r in enumerate(selection.papers, 1)]
+        papers = [_paper_context(r, n, daily_date=daily_date) for n, r in enumerate(selection.papers, 1)]
     # Also-trending items carry no feedback links (the templates show none). On a day
     # when nothing passed for the reader, the papers closest to their topics take
     # that block, under a heading that says so (ranking.DigestSelection.closest).
-    closest = [_paper_context(r) for r in selection.closest] if not papers else []
-    also = closest or [_paper_context(r) for r in selection.also_trending]
+    closest = [_paper_context(r, daily_date=daily_date) for r in selection.closest] if not papers else []
+    also = closest or [_paper_context(r, daily_date=daily_date) for r in selection.also_trending]
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
-    if weekly is None:
-        weekly = subscriber is not None and subscriber.frequency == Subscriber.Frequency.WEEKLY
     context = _edition_context(edition=edition, weekly=weekly)
     period = edition_period(date=edition.date, weekly=weekly, today=today or timezone.localdate())
     subject = digest_subject(
@@ -408,7 +421,7 @@ def digest_proof_context(*, edition: Edition, weekly: bool, data: RankingData) -
         _paper_context(RankedPaper(
             paper=p, score=0, relevance=0, reason="",
             topics=[h.name for h in data.topic_hits.get(p.id, [])[:1]],
-        ))
+        ), daily_date=None if weekly else edition.date)
         for p in candidates
     ]
     return {**_edition_context(edition=edition, weekly=weekly), "papers": papers, "also_trending": papers}

@@ -1,8 +1,9 @@
 """Editions: one per Daily Papers date, the papers readers get that day, in order.
 
-An edition is assembled from the visible papers of its date (editors' pins first,
-hidden and withdrawn papers out, then by upvotes and comments) and may be
-re-assembled as often as needed until it is frozen. Once an editor has set the
+An edition is assembled from the visible papers of its date and those of the sent
+edition before that it did not hold (listed after it went out: `_late_papers_q`);
+editors' pins first, hidden and withdrawn papers out, then by upvotes and comments.
+It may be re-assembled as often as needed until it is frozen. Once an editor has set the
 order by hand (`order_set_by_editor`), re-assembly keeps it: papers already in the
 edition keep their places, pinned ones first; newly fetched papers join after the
 others of their group in trend order; papers hidden since drop out. It is frozen when its first
@@ -26,6 +27,7 @@ import datetime as dt
 import markdown
 import nh3
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .models import Edition, EditionPaper, Paper
@@ -38,11 +40,27 @@ NOTE_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "code",
 
 
 def edition_papers_ordered(*, date: dt.date):
-    """Visible papers of a Daily Papers date in edition order. Served by
+    """The visible papers an edition of `date` holds, in edition order: those of the
+    date and the late papers of the edition before (`_late_papers_q`). Served by
     paper_day_trend_idx (trending_date, -pinned, -upvotes WHERE NOT hidden)."""
     return Paper.objects.filter(
-        trending_date=date, hidden=False, withdrawn_at__isnull=True
+        Q(trending_date=date) | _late_papers_q(date=date), hidden=False, withdrawn_at__isnull=True
     ).order_by("-pinned", "-upvotes", "-num_comments", "id")
+
+
+def _late_papers_q(*, date: dt.date) -> Q:
+    """The papers of the edition before `date` that it did not hold: listed on its
+    date after it went out (the morning fetch brings them the next morning,
+    ingest.papers_fetch_morning), or shown again by an editor since. They join the
+    next edition, so every paper of a list reaches a daily reader once. Only when
+    that edition went out (it is frozen) and is at most EDITION_MAX_AGE_DAYS older:
+    one never sent was never anyone's, and a list older than that is not news.
+    Until 5 December 2026 such papers reached the site and no digest."""
+    before = (Edition.objects.filter(date__lt=date, date__gte=date - dt.timedelta(days=EDITION_MAX_AGE_DAYS))
+              .order_by("-date").only("id", "date", "frozen_at").first())
+    if before is None or before.frozen_at is None:
+        return Q(pk__in=[])
+    return Q(trending_date=before.date) & ~Q(pk__in=before.entries.values("paper_id"))
 
 
 @transaction.atomic

@@ -581,14 +581,15 @@ def previous_list_date(date: dt.date) -> dt.date:
 
 
 def papers_fetch_morning(*, today: dt.date) -> ImportResult:
-    """The morning fetch: today's list, then the list before it again. Papers are
+    """The morning fetch: the list before today's again, then today's. Papers are
     submitted to Daily Papers at any hour of their date and upvoted for days, so the
     morning's fetch of a date is not the whole of it: refetched the next morning, when
-    it is complete, its late papers come in (to the site, the paper and topic pages,
-    the feed; an edition already sent keeps what its readers got) with the day's final
-    counts. Returns today's result. A refresh that fails is logged and left: today's
-    papers are in, and retrying the task would fetch them again for nothing."""
-    result = papers_fetch_and_import(date=today)
+    it is complete, its late papers come in with the day's final counts, to the site
+    and to today's edition (an edition already sent keeps what its readers got;
+    editions._late_papers_q). The list before comes first, so that no edition of
+    today is assembled without its late papers. Returns today's result. A refresh
+    that fails is logged and left: today's papers are still fetched, and retrying
+    the task would fetch both again."""
     before = previous_list_date(today)
     try:
         refreshed = papers_fetch_and_import(date=before)
@@ -598,4 +599,4 @@ def papers_fetch_morning(*, today: dt.date) -> ImportResult:
         if refreshed.created:
             logger.info("Daily Papers for %s: %d papers listed after the last fetch",
                         before.isoformat(), refreshed.created)
-    return result
+    return papers_fetch_and_import(date=today)

@@ -27,7 +27,9 @@ def edition():
             "research tasks and show that a simple self-critique loop helps a lot.",
             upvotes=128, pinned=True, github_repo="https://github.com/example/critique",
         ),
-        PaperFactory(title="Seeing Depth from a Single Photo, Again", upvotes=64),
+        # Added to Friday's list after Friday's edition went out (newsletter/editions.py).
+        PaperFactory(title="Seeing Depth from a Single Photo, Again", upvotes=64,
+                     trending_date=DAY - dt.timedelta(days=3)),
         PaperFactory(title="A Benchmark of Benchmarks", upvotes=12, organization="Example Lab",
                      authors=[], author_count=0),
     ]
@@ -55,7 +57,13 @@ def test_the_edition_archive_page(live_server, page, screenshot, edition):
     expect(page.locator(".arch-note strong")).to_have_text("big")
     titles = page.locator(".paper-card__title").all_inner_texts()
     assert titles[0].startswith("Self-Critique")
+    late = page.locator(".arch-late")
+    expect(late).to_have_text("In this edition from Friday’s list, added after its edition went out: "
+                              "“Seeing Depth from a Single Photo, Again”.")
     screenshot(page, "archive-edition")
+    late.get_by_role("link", name="Friday’s list").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("November 21, 2025")
+    assert page.locator(".paper-card__title").all_inner_texts() == ["Older news"]
     assert page.js_errors == []
 
 

@@ -40,7 +40,8 @@ def _background_behind(page, selector: str) -> str:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_server):
-    _, html = digest_message(papers=10, note=NOTE)
+    # The third pick was added to Friday's list after Friday's digest (editions.py).
+    _, html = digest_message(papers=10, note=NOTE, late=(2,))
 
     for scheme in ("light", "dark"):
         for width in (600, 375):
@@ -54,6 +55,9 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
             card = _background_behind(page, ".card:not(.note)")
             for line in (".card .why", ".card .title", ".card .abstract", ".card .links"):
                 assert _background_behind(page, line) == card, (line, scheme)
+            meta = page.locator(".card .muted").all_inner_texts()
+            late = [m for m in meta if "added to Friday's list after its digest" in m]
+            assert len(late) == 1 and "▲ 180 ·" in late[0]  # the third paper's card only
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     assert page.js_errors == []

@@ -98,6 +98,33 @@ def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client
     assert "The dispatcher last ran for it 01 Dec 08:10 UTC" in editor_client.get(url).content.decode()
 
 
+def test_the_edition_page_marks_the_late_papers_of_the_edition_before(editor_client, topic):
+    """A paper added to Friday's list after Friday's edition went out is in Monday's
+    (newsletter/editions.py): its row says where it comes from, with the preview
+    showing the reader's card saying the same."""
+    from newsletter.editions import edition_freeze
+
+    friday = DAY - dt.timedelta(days=3)
+    PaperFactory(trending_date=friday, title="Early on Friday", upvotes=60)
+    edition_freeze(edition=edition_assemble(date=friday))
+    late = PaperFactory(trending_date=friday, title="Late on Friday", upvotes=40)
+    PaperTopicFactory(paper=late, topic=topic, score=1.0)
+    own = PaperFactory(trending_date=DAY, title="Of Monday", upvotes=20)
+    PaperTopicFactory(paper=own, topic=topic, score=1.0)
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+
+    monday = edition_assemble(date=DAY)
+    html = editor_client.get(reverse("admin:newsletter_edition_change", args=[monday.pk]),
+                             {"preview_as": reader.pk}).content.decode()
+
+    rows = {t: row for row in re.findall(r"<tr[^>]*data-paper=.*?</tr>", html, re.DOTALL)
+            for t in ("Late on Friday", "Of Monday") if t in row}
+    assert "Late from Friday" in rows["Late on Friday"]
+    assert "Late from" not in rows["Of Monday"]
+    assert "added to Friday's list after its digest" in unescape(unescape(html))  # the preview's srcdoc
+
+
 def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
     paper = edition.entries.order_by("-position").first().paper
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])

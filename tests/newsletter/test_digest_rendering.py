@@ -4,7 +4,7 @@ import re
 import pytest
 
 from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject
-from newsletter.editions import edition_assemble
+from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Edition
 from newsletter.ranking import ranking_data_load
 from subscribers.models import MAX_PAPERS_PER_DIGEST
@@ -17,18 +17,25 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "",
     scores: tuple[float, float] = (1.0, 0.5), pictures: tuple[int, ...] = (),
+    late: tuple[int, ...] = (),
     now: dt.datetime = dt.datetime(2025, 11, 24, 12, tzinfo=dt.UTC), **reader,
 ):
     """The digest email one reader would get, made by the one digest builder.
     `second_topic`: another topic the reader follows, which the first paper is also in
     (`scores`: the first paper's scores for the two topics).
     `pictures`: the papers (by position) that have a picture (the API's thumbnail).
+    `late`: the papers (by position) added to Friday's list after Friday's edition
+    went out, which the edition takes (newsletter/editions.py).
     `now`: when it is made (default: midday of the papers' day, UTC)."""
     topic = TopicFactory(name="Continual learning")
+    friday = DAY - dt.timedelta(days=3)
+    if late:
+        PaperFactory(trending_date=friday, title="Listed on Friday before its edition went out")
+        edition_freeze(edition=edition_assemble(date=friday))
     other = TopicFactory(name=second_topic) if second_topic else None
     for n in range(papers):
         paper = PaperFactory(
-            trending_date=DAY, upvotes=200 - 10 * n, num_comments=3,
+            trending_date=friday if n in late else DAY, upvotes=200 - 10 * n, num_comments=3,
             title=title if (title and n == 0) else f"Learning without forgetting, part {n}",
             abstract=LONG_ABSTRACT, github_repo="https://github.com/example/repo" if n % 2 else "",
             authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=7,

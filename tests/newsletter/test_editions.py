@@ -84,3 +84,58 @@ def test_an_editors_order_survives_reassembly_and_new_papers_join_after_it():
     b.pinned = True
     b.save()
     assert _titles(edition_assemble(date=DAY)) == ["B", "A", "C", "New"]
+
+
+FRIDAY, MONDAY, TUESDAY = dt.date(2025, 11, 21), DAY, dt.date(2025, 11, 25)
+
+
+@pytest.mark.django_db
+def test_the_papers_listed_after_an_edition_went_out_join_the_next_one_once():
+    """Friday's edition went out with the papers listed by then; those listed on
+    Friday afterwards (the next morning's fetch brings them) are in Monday's edition,
+    by trend among Monday's own, and in no later one. Hidden ones are not."""
+    PaperFactory(title="Early on Friday", upvotes=50, trending_date=FRIDAY)
+    edition_freeze(edition=edition_assemble(date=FRIDAY))
+    PaperFactory(title="Late on Friday", upvotes=80, trending_date=FRIDAY)
+    PaperFactory(title="Late and hidden", upvotes=90, trending_date=FRIDAY, hidden=True)
+    PaperFactory(title="Monday's", upvotes=10, trending_date=MONDAY)
+    PaperFactory(title="Monday's top", upvotes=99, trending_date=MONDAY)
+
+    monday = edition_assemble(date=MONDAY)
+
+    assert _titles(monday) == ["Monday's top", "Late on Friday", "Monday's"]
+    assert _titles(Edition.objects.get(date=FRIDAY)) == ["Early on Friday"]
+    edition_freeze(edition=monday)
+    PaperFactory(title="Tuesday's", upvotes=5, trending_date=TUESDAY)
+    assert _titles(edition_assemble(date=TUESDAY)) == ["Tuesday's"]
+
+
+@pytest.mark.django_db
+def test_no_paper_is_carried_from_an_edition_never_sent_or_more_than_three_days_older():
+    PaperFactory(title="Friday's", upvotes=50, trending_date=FRIDAY)
+    edition_assemble(date=FRIDAY)  # held all day by an editor: nobody had it
+    PaperFactory(title="Monday's", upvotes=10, trending_date=MONDAY)
+    assert _titles(edition_assemble(date=MONDAY)) == ["Monday's"]
+
+    long_ago = MONDAY - dt.timedelta(days=10)
+    PaperFactory(title="Of a list ten days old", trending_date=long_ago)
+    edition_freeze(edition=edition_assemble(date=long_ago))
+    PaperFactory(title="Late of ten days ago", trending_date=long_ago)
+    PaperFactory(title="After a long gap", trending_date=long_ago + dt.timedelta(days=4))
+    assert _titles(edition_assemble(date=long_ago + dt.timedelta(days=4))) == ["After a long gap"]
+
+
+@pytest.mark.django_db
+def test_an_editor_hiding_or_showing_a_late_paper_changes_the_next_edition_at_once():
+    from newsletter.curation import papers_flag_set
+
+    PaperFactory(title="Early on Friday", trending_date=FRIDAY)
+    edition_freeze(edition=edition_assemble(date=FRIDAY))
+    late = PaperFactory(title="Late on Friday", upvotes=80, trending_date=FRIDAY)
+    PaperFactory(title="Monday's", upvotes=10, trending_date=MONDAY)
+    assert _titles(edition_assemble(date=MONDAY)) == ["Late on Friday", "Monday's"]
+
+    papers_flag_set(papers=[late], hidden=True)
+    assert _titles(Edition.objects.get(date=MONDAY)) == ["Monday's"]
+    papers_flag_set(papers=[late], hidden=False)
+    assert _titles(Edition.objects.get(date=MONDAY)) == ["Late on Friday", "Monday's"]

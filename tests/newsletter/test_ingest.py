@@ -549,7 +549,8 @@ def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final
     hf_api.requests.clear()
     hf_api.respond("2025-11-24", [])
     morning(dt.date(2025, 11, 24))
-    assert [r["date"] for r in hf_api.requests] == ["2025-11-24", "2025-11-21"]
+    # Friday's first, so that Monday's edition is never assembled without its late papers.
+    assert [r["date"] for r in hf_api.requests] == ["2025-11-21", "2025-11-24"]
 
 
 @pytest.mark.django_db
@@ -665,3 +666,71 @@ def test_the_sample_days_paper_pages_show_no_tex_styling(client):
 
     assert "by x. The LLM" in page and "{bf" not in page and "``" not in page
     assert "“If we know the answer to the above question is {A}" in page
+
+
+@pytest.mark.django_db
+def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_once(
+    hf_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks,
+):
+    """A paper listed on Thursday after Thursday's digests went out comes in with
+    Friday morning's refresh of Thursday's list, and joins Friday's edition: the
+    daily reader who had Thursday's digest gets it on Friday, saying it was added to
+    Thursday's list after its digest, and never again. Thursday's edition keeps what
+    its readers got. Before 5 December 2026 such a paper reached the site and no
+    digest."""
+    from django.db.models import Q
+
+    from newsletter import tasks
+    from newsletter.delivery import digests_dispatch
+    from newsletter.models import Delivery, Edition, Topic
+    from tests.factories import SubscriberFactory
+
+    reader = SubscriberFactory(delivery_hour=7, time_zone="UTC")
+    reader.topics.add(Topic.objects.get(slug="vision-language"))
+
+    def morning(day: dt.date) -> None:
+        """The beat task at 05:30 UTC on `day`, then the dispatcher at 07:00 (the
+        runs between took nobody)."""
+        at = dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.UTC)
+        monkeypatch.setattr(tasks.timezone, "now", lambda: at)
+        papers_fetch_today.delay().get()
+        at = dt.datetime.combine(day, dt.time(7), tzinfo=dt.UTC)
+        Edition.objects.filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=at)).update(
+            dispatched_at=at - dt.timedelta(minutes=15))
+        with django_capture_on_commit_callbacks(execute=True):
+            digests_dispatch(now=at)
+
+    early, late, friday_paper, monday_paper = _day_of(4)
+    thursday, friday, monday = dt.date(2025, 11, 20), dt.date(2025, 11, 21), dt.date(2025, 11, 24)
+    titles = {"early": early["paper"]["title"], "late": late["paper"]["title"],
+              "friday": friday_paper["paper"]["title"], "monday": monday_paper["paper"]["title"]}
+
+    hf_api.respond("2025-11-20", [early])
+    morning(thursday)
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-20", [early, late])  # `late` listed after 05:30 on Thursday
+    hf_api.respond("2025-11-21", [friday_paper])
+    morning(friday)
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-21", [friday_paper])
+    hf_api.respond("2025-11-24", [monday_paper])
+    morning(monday)
+
+    got = {d.edition.date: sorted(Paper.objects.filter(id__in=d.paper_ids).values_list("title", flat=True))
+           for d in Delivery.objects.filter(subscriber=reader, status="sent").select_related("edition")}
+    assert got == {thursday: [titles["early"]],
+                   friday: sorted([titles["late"], titles["friday"]]),
+                   monday: [titles["monday"]]}
+    assert len(mailoutbox) == 3
+    friday_mail = mailoutbox[1]
+    assert f"{titles['late']}\n" in friday_mail.body
+    late_card = friday_mail.body.split(titles["late"])[1].split("Read:")[0]
+    assert "added to Thursday's list after its digest" in late_card
+    friday_card = friday_mail.body.split(titles["friday"])[1].split("Read:")[0]
+    assert "after its digest" not in friday_card
+    html = friday_mail.alternatives[0][0]
+    assert "added to Thursday&#x27;s list after its digest" in html or "added to Thursday's list after its digest" in html
+    # Thursday's edition is what its readers got; the late paper is in Friday's only.
+    assert list(Edition.objects.get(date=thursday).entries.values_list("paper__title", flat=True)) == [
+        titles["early"]]
+    assert Paper.objects.get(title=titles["late"]).trending_date == thursday

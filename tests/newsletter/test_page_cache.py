@@ -582,3 +582,32 @@ def test_with_the_cache_unreachable_the_wsgi_layer_hands_over_and_django_does_no
         status, _, body, handled = wsgi_get("/")
     assert status == "200 OK" and handled and b"Top paper of the day" in body
     assert len(asked) == 1  # the WSGI layer's look only: Django rendered without a second
+
+
+def test_an_edition_page_names_the_late_papers_it_took_and_drops_one_hidden_at_once(
+    client, django_capture_on_commit_callbacks
+):
+    """Monday's edition holds a paper added to Friday's list after Friday's edition
+    went out (newsletter/editions.py): its page says so and links Friday's. The
+    paper's changes are tagged with Friday's date, and still reach Monday's stored
+    page."""
+    from newsletter.editions import edition_assemble, edition_freeze
+
+    PaperFactory(title="Early on Friday", trending_date=EARLIER, upvotes=40)
+    edition_freeze(edition=edition_assemble(date=EARLIER))
+    late = PaperFactory(title="Late on Friday", trending_date=EARLIER, upvotes=30)
+    PaperFactory(title="Monday own paper", trending_date=DAY, upvotes=10)
+    edition_freeze(edition=edition_assemble(date=DAY))
+
+    html = client.get(f"/editions/{DAY}/").content.decode()
+    assert "Late on Friday" in html and "Monday own paper" in html and "Early on Friday" not in html
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
+    assert "In this edition from Friday’s list, added after its edition went out: “Late on Friday”." in text
+    assert f'href="/editions/{EARLIER}/">Friday’s list</a>' in html
+    assert "Late on Friday" not in client.get(f"/editions/{EARLIER}/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[late], hidden=True)
+
+    html = client.get(f"/editions/{DAY}/").content.decode()
+    assert "Late on Friday" not in html and "from Friday’s list" not in html
