@@ -10,7 +10,7 @@ from django.contrib.auth.models import User
 from django.core import mail
 from playwright.sync_api import expect
 
-from newsletter.editions import edition_assemble
+from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
@@ -54,6 +54,13 @@ def morning(db):
     PaperTopicFactory(paper=papers[1], topic=TopicFactory(name="Vision models", slug="vision-models"), score=0.62)
     PaperTopicFactory(paper=papers[1], topic=TopicFactory(name="Efficient models", slug="efficient-models"),
                       score=0.31)
+    # Yesterday's edition went out; a paper listed after it joins today's (editions.py).
+    before = today - dt.timedelta(days=1)
+    PaperFactory(trending_date=before, title="Listed yesterday before its edition went out", upvotes=90)
+    edition_freeze(edition=edition_assemble(date=before))
+    late = PaperFactory(trending_date=before, title="Web Agents That Ask Before They Click", upvotes=50,
+                        abstract="Agents that use tools ask a person before any action they cannot undo.")
+    PaperTopicFactory(paper=late, topic=topic, score=0.7, matched_terms=["agents"])
     edition = edition_assemble(date=today)
     # Held overnight, as the editor left it: nothing goes out before their check.
     Edition.objects.filter(pk=edition.pk).update(on_hold=True)
@@ -69,7 +76,7 @@ def morning(db):
     user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True,
                                     first_name="Edith")
     user.groups.add(editor_group())
-    return {"edition": edition, "papers": papers, "reader": reader, "topic": topic}
+    return {"edition": edition, "papers": papers, "reader": reader, "topic": topic, "late": late}
 
 
 def test_the_morning_routine(live_server, page, screenshot, morning):
@@ -83,6 +90,10 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
 
     page.get_by_role("link", name="Open today's edition").click()
     expect(page.get_by_text("On hold", exact=True)).to_be_visible()
+    late = morning["late"]
+    expect(page.locator(f"tr[data-paper='{late.pk}'] .badge.late")).to_have_text(
+        f"Late from {late.trending_date:%A}")
+    expect(page.locator(".badge.late")).to_have_count(1)
     _previews_loaded(page)
     screenshot(page, "admin-edition-held")
 
