@@ -24,6 +24,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from subscribers.models import Subscriber
 
 from . import curation, dashboard, relevance, services
+from .editions import listed_late
 from .health import health_check
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
 from .selectors import topic_rows_prefetch
@@ -562,6 +563,8 @@ class EditionAdmin(admin.ModelAdmin):
                     topic_rows_prefetch("paper__topic_scores"))
                 .order_by("position")
             )
+            for entry in entries:
+                entry.late = listed_late(entry.paper, edition_date=edition.date)
             hidden = list(
                 Paper.objects.filter(trending_date=edition.date, hidden=True).order_by("-upvotes")
             )

@@ -26,7 +26,7 @@ from subscribers.tokens import subscriber_manage_url
 
 from . import archive
 from . import feedback as reader_feedback
-from .editions import EDITION_MAX_AGE_DAYS, note_html
+from .editions import EDITION_MAX_AGE_DAYS, listed_late, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
 
@@ -70,7 +70,7 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
             "papers": papers,
             # Papers of the list before, listed after its edition went out
             # (editions._late_papers_q): the page says where they come from.
-            "late_papers": [p for p in papers if p.trending_date < edition.date],
+            "late_papers": [p for p in papers if listed_late(p, edition_date=edition.date)],
             "previous_date": previous,
             "next_date": following,
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,

@@ -33,7 +33,7 @@ from subscribers.tokens import subscriber_links, subscriber_manage_url
 
 from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
-from .editions import note_html
+from .editions import listed_late, note_html
 from .feedback import feedback_url, subscriber_fingerprint
 from .models import Delivery, Edition, Paper, Topic
 from .ranking import (
@@ -245,7 +245,7 @@ def late_label(paper, *, daily_date: dt.date | None) -> str:
     """What a daily digest of `daily_date` says of a paper of the list before it: it
     was listed after that list's digest went out (editions._late_papers_q), so it
     comes a day late. Nothing in a weekly digest, whose papers are the week's."""
-    if daily_date is None or paper.trending_date is None or paper.trending_date >= daily_date:
+    if daily_date is None or not listed_late(paper, edition_date=daily_date):
         return ""
     return f"added to {paper.trending_date:%A}'s list after its digest"
 

@@ -63,6 +63,13 @@ def _late_papers_q(*, date: dt.date) -> Q:
     return Q(trending_date=before.date) & ~Q(pk__in=before.entries.values("paper_id"))
 
 
+def listed_late(paper: Paper, *, edition_date: dt.date) -> bool:
+    """Whether `paper`, in the edition of `edition_date`, is a late paper of the list
+    before (`_late_papers_q`): what the digest, the edition's page and the editors'
+    page say of it."""
+    return paper.trending_date is not None and paper.trending_date < edition_date
+
+
 @transaction.atomic
 def edition_assemble(*, date: dt.date) -> Edition:
     """Create or refresh the edition of `date` from its papers. A frozen edition's
