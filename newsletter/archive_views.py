@@ -26,7 +26,7 @@ from subscribers.tokens import subscriber_manage_url
 
 from . import archive
 from . import feedback as reader_feedback
-from .editions import EDITION_MAX_AGE_DAYS, listed_late, note_html
+from .editions import LATE_WITHIN_DAYS, listed_late, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
 
@@ -49,11 +49,11 @@ def edition_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
-# An edition holds its date's papers and late ones of the list before, at most
-# EDITION_MAX_AGE_DAYS older (editions._late_papers_q): a change to a paper of any of
+# An edition holds its date's papers and late ones of lists before, at most
+# LATE_WITHIN_DAYS older (editions._late_papers_q): a change to a paper of any of
 # those dates renders the page afresh.
 @public_page(tags=lambda date: ["editions-published", f"edition:{date}", *(
-    f"day:{date - dt.timedelta(days=n)}" for n in range(EDITION_MAX_AGE_DAYS + 1))])
+    f"day:{date - dt.timedelta(days=n)}" for n in range(LATE_WITHIN_DAYS + 1))])
 def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
     # Staff may look at an edition before it goes out (a preview); nobody else.
     edition = archive.edition_get(date=date, include_unpublished=request.user.is_staff)

@@ -29,7 +29,7 @@ from subscribers.models import ConsentRecord, Subscriber
 
 from . import digest
 from .delivery import deliveries_queue, edition_dispatch
-from .editions import EDITION_MAX_AGE_DAYS, edition_assemble
+from .editions import LATE_WITHIN_DAYS, edition_assemble
 from .models import (
     Delivery,
     DeliveryEvent,
@@ -63,11 +63,11 @@ class CurationError(Exception):
 def _editions_refresh(*, dates: Iterable[dt.date]) -> None:
     """Re-assemble the editions that may hold papers of these dates (frozen ones stay
     as sent), so a pin or hide shows in the edition at once, not at the next
-    dispatcher tick: the date's own, and the next ones within EDITION_MAX_AGE_DAYS,
+    dispatcher tick: the date's own, and the next ones within LATE_WITHIN_DAYS,
     which take a sent edition's late papers (editions._late_papers_q)."""
     near = Q()
     for date in set(dates):
-        near |= Q(date__range=(date, date + dt.timedelta(days=EDITION_MAX_AGE_DAYS)))
+        near |= Q(date__range=(date, date + dt.timedelta(days=LATE_WITHIN_DAYS)))
     existing = set(Edition.objects.filter(near).values_list("date", flat=True)) if near else set()
     for date in sorted(existing):
         edition_assemble(date=date)

@@ -1,7 +1,7 @@
 """Editions: one per Daily Papers date, the papers readers get that day, in order.
 
-An edition is assembled from the visible papers of its date and those of the sent
-edition before that it did not hold (listed after it went out: `_late_papers_q`);
+An edition is assembled from the visible papers of its date and those of a list
+before whose sent edition did not hold them (listed after it went out: `_late_papers_q`);
 editors' pins first, hidden and withdrawn papers out, then by upvotes and comments.
 It may be re-assembled as often as needed until it is frozen. Once an editor has set the
 order by hand (`order_set_by_editor`), re-assembly keeps it: papers already in the
@@ -39,9 +39,15 @@ EDITION_MAX_AGE_DAYS = 3
 NOTE_TAGS = {"p", "br", "a", "strong", "em", "b", "i", "ul", "ol", "li", "code", "blockquote"}
 
 
+# How far back a late paper still joins an edition (_late_papers_q): Friday's late
+# papers come with Monday morning's refresh, and reach Tuesday's edition when
+# Monday's went out before the refresh brought them.
+LATE_WITHIN_DAYS = EDITION_MAX_AGE_DAYS + 1
+
+
 def edition_papers_ordered(*, date: dt.date):
     """The visible papers an edition of `date` holds, in edition order: those of the
-    date and the late papers of the edition before (`_late_papers_q`). Served by
+    date and the late papers of the editions before (`_late_papers_q`). Served by
     paper_day_trend_idx (trending_date, -pinned, -upvotes WHERE NOT hidden)."""
     return Paper.objects.filter(
         Q(trending_date=date) | _late_papers_q(date=date), hidden=False, withdrawn_at__isnull=True
@@ -49,22 +55,25 @@ def edition_papers_ordered(*, date: dt.date):
 
 
 def _late_papers_q(*, date: dt.date) -> Q:
-    """The papers of the edition before `date` that it did not hold: listed on its
-    date after it went out (the morning fetch brings them the next morning,
-    ingest.papers_fetch_morning), or shown again by an editor since. They join the
-    next edition, so every paper of a list reaches a daily reader once. Only when
-    that edition went out (it is frozen) and is at most EDITION_MAX_AGE_DAYS older:
-    one never sent was never anyone's, and a list older than that is not news.
-    Until 5 December 2026 such papers reached the site and no digest."""
-    before = (Edition.objects.filter(date__lt=date, date__gte=date - dt.timedelta(days=EDITION_MAX_AGE_DAYS))
-              .order_by("-date").only("id", "date", "frozen_at").first())
-    if before is None or before.frozen_at is None:
+    """Papers of a list whose edition went out without them, and that no edition sent
+    since holds: listed on its date after it went out (the morning fetch brings them
+    the next morning, ingest.papers_fetch_morning), or shown again by an editor
+    since. They join the next edition assembled, so every paper of a list reaches a
+    daily reader once, whenever the refresh lands. Only papers of an edition that
+    went out (frozen): one never sent was never anyone's; and of the last
+    LATE_WITHIN_DAYS: an older list is not news. Until 5 December 2026 such papers
+    reached the site and no digest."""
+    since = date - dt.timedelta(days=LATE_WITHIN_DAYS)
+    sent = Edition.objects.filter(date__gte=since, date__lt=date, frozen_at__isnull=False)
+    dates = list(sent.values_list("date", flat=True))
+    if not dates:
         return Q(pk__in=[])
-    return Q(trending_date=before.date) & ~Q(pk__in=before.entries.values("paper_id"))
+    held = EditionPaper.objects.filter(edition__date__gte=since, edition__frozen_at__isnull=False)
+    return Q(trending_date__in=dates) & ~Q(pk__in=held.values("paper_id"))
 
 
 def listed_late(paper: Paper, *, edition_date: dt.date) -> bool:
-    """Whether `paper`, in the edition of `edition_date`, is a late paper of the list
+    """Whether `paper`, in the edition of `edition_date`, is a late paper of a list
     before (`_late_papers_q`): what the digest, the edition's page and the editors'
     page say of it."""
     return paper.trending_date is not None and paper.trending_date < edition_date

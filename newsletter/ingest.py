@@ -31,6 +31,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -581,22 +582,24 @@ def previous_list_date(date: dt.date) -> dt.date:
 
 
 def papers_fetch_morning(*, today: dt.date) -> ImportResult:
-    """The morning fetch: the list before today's again, then today's. Papers are
+    """The morning fetch: today's list, then the list before it again. Papers are
     submitted to Daily Papers at any hour of their date and upvoted for days, so the
     morning's fetch of a date is not the whole of it: refetched the next morning, when
     it is complete, its late papers come in with the day's final counts, to the site
-    and to today's edition (an edition already sent keeps what its readers got;
-    editions._late_papers_q). The list before comes first, so that no edition of
-    today is assembled without its late papers. Returns today's result. A refresh
-    that fails is logged and left: today's papers are still fetched, and retrying
-    the task would fetch both again."""
+    and to the next edition not sent yet (an edition already sent keeps what its
+    readers got; editions._late_papers_q). Returns today's result. A refresh that
+    fails, or runs out of the task's time (a rate-limited API's Retry-After), is
+    logged and left: today's papers are in, and retrying the task would fetch them
+    again for nothing."""
+    result = papers_fetch_and_import(date=today)
     before = previous_list_date(today)
     try:
         refreshed = papers_fetch_and_import(date=before)
-    except IngestError as exc:  # IngestUnavailable too
-        logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(), exc)
+    except (IngestError, SoftTimeLimitExceeded) as exc:  # IngestUnavailable too
+        logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(),
+                       exc if isinstance(exc, IngestError) else "out of the task's time")
     else:
         if refreshed.created:
             logger.info("Daily Papers for %s: %d papers listed after the last fetch",
                         before.isoformat(), refreshed.created)
-    return papers_fetch_and_import(date=today)
+    return result

@@ -5,6 +5,7 @@ import datetime as dt
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_received
 from django.utils import timezone
 
@@ -22,15 +23,17 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     """Fetch a Daily Papers date (by default today's, UTC) and upsert it, then the
     list before it again, now complete (ingest.papers_fetch_morning). While the API
     is unreachable (ingest.IngestUnavailable is a ConnectionError) it is tried again,
-    for the same date: a retry after midnight still fetches the day it was for. A
-    malformed response (IngestError) is not retried: it would be refused again."""
+    for the same date: a retry after midnight still fetches the day it was for; so it
+    is when a rate-limited API's Retry-After waits take the task past its soft time
+    limit. A malformed response (IngestError) is not retried: it would be refused
+    again."""
     from .delivery import retry_countdown
     from .ingest import papers_fetch_morning
 
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
     try:
         return papers_fetch_morning(today=day).total
-    except (ConnectionError, TimeoutError) as exc:
+    except (ConnectionError, TimeoutError, SoftTimeLimitExceeded) as exc:
         raise self.retry(exc=exc, kwargs={"date": day.isoformat()},
                          countdown=retry_countdown(self.request.retries)) from exc
 

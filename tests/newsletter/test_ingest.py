@@ -549,8 +549,7 @@ def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final
     hf_api.requests.clear()
     hf_api.respond("2025-11-24", [])
     morning(dt.date(2025, 11, 24))
-    # Friday's first, so that Monday's edition is never assembled without its late papers.
-    assert [r["date"] for r in hf_api.requests] == ["2025-11-21", "2025-11-24"]
+    assert [r["date"] for r in hf_api.requests] == ["2025-11-24", "2025-11-21"]
 
 
 @pytest.mark.django_db
@@ -734,3 +733,68 @@ def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_onc
     assert list(Edition.objects.get(date=thursday).entries.values_list("paper__title", flat=True)) == [
         titles["early"]]
     assert Paper.objects.get(title=titles["late"]).trending_date == thursday
+
+
+@pytest.mark.django_db
+def test_a_late_paper_the_refresh_brings_after_the_next_edition_went_out_joins_the_one_after(
+    hf_api, monkeypatch,
+):
+    """Monday's edition went out before Monday's refresh of Friday's list landed (a
+    dispatcher run between the two fetches, a slow API): Friday's late paper joins
+    Tuesday's edition, once. A refresh that runs out of the task's time (a
+    rate-limited API's Retry-After) leaves today's papers in and the task done."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from newsletter import tasks
+    from newsletter.editions import edition_assemble, edition_freeze
+    from newsletter.models import Edition
+
+    early, late, monday_paper, tuesday_paper = _day_of(4)
+    friday, monday, tuesday = dt.date(2025, 11, 21), dt.date(2025, 11, 24), dt.date(2025, 11, 25)
+    papers_import(items=[early], trending_date=friday)
+    edition_freeze(edition=edition_assemble(date=friday))
+
+    hf_api.respond("2025-11-24", [monday_paper])
+    fetch = ingest.papers_fetch_and_import
+
+    def out_of_time_for_friday(*, date):
+        if date == friday:
+            raise SoftTimeLimitExceeded()
+        return fetch(date=date)
+
+    monkeypatch.setattr(ingest, "papers_fetch_and_import", out_of_time_for_friday)
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2025, 11, 24, 5, 30, tzinfo=dt.UTC))
+    assert papers_fetch_today.delay().get() == 1  # Monday's papers in, the refresh left
+    edition_freeze(edition=edition_assemble(date=monday))
+    monkeypatch.setattr(ingest, "papers_fetch_and_import", fetch)
+    hf_api.respond("2025-11-21", [early, late])  # the refresh lands later
+    papers_fetch_and_import(date=friday)
+    papers_import(items=[tuesday_paper], trending_date=tuesday)
+
+    def titles(edition: Edition) -> set[str]:
+        return set(edition.entries.values_list("paper__title", flat=True))
+
+    assert titles(edition_assemble(date=tuesday)) == {late["paper"]["title"], tuesday_paper["paper"]["title"]}
+    assert titles(Edition.objects.get(date=monday)) == {monday_paper["paper"]["title"]}
+    assert titles(Edition.objects.get(date=friday)) == {early["paper"]["title"]}
+
+
+@pytest.mark.django_db
+def test_a_morning_fetch_out_of_time_is_tried_again_for_the_same_day(hf_api, monkeypatch):
+    """A rate-limited API (429 with Retry-After, honoured up to 120 s four times) can
+    take today's fetch past the task's soft time limit: the task is tried again later
+    for the same date, as during an outage. Before, it failed for good and nobody got
+    that day's papers."""
+    from celery.exceptions import Retry, SoftTimeLimitExceeded
+
+    from newsletter import tasks
+
+    def out_of_time(*, date):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(ingest, "papers_fetch_and_import", out_of_time)
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2025, 11, 24, 5, 30, tzinfo=dt.UTC))
+    with pytest.raises(Retry) as retry:
+        papers_fetch_today.apply(throw=True)
+    assert retry.value.sig.kwargs == {"date": "2025-11-24"}
+    assert retry.value.when >= 60
