@@ -68,9 +68,10 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
             "edition": edition,
             "note_html": note_html(edition.note),
             "papers": papers,
-            # Papers of the list before, listed after its edition went out
-            # (editions._late_papers_q): the page says where they come from.
-            "late_papers": [p for p in papers if listed_late(p, edition_date=edition.date)],
+            # Papers of lists before, listed after their edition went out
+            # (editions._late_papers_q): the page says where they come from, by list.
+            "late_papers": sorted((p for p in papers if listed_late(p, edition_date=edition.date)),
+                                  key=lambda p: p.trending_date),
             "previous_date": previous,
             "next_date": following,
             "abstract_short_chars": ABSTRACT_SHORT_CHARS,

@@ -210,7 +210,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
                    daily_date: dt.date | None = None) -> dict:
     """A paper as the templates show it: a pick's card (`n` its position from 1), or
     an also-trending or closest item (n 0). `daily_date`: the edition's date in a
-    daily digest, where a paper of the list before it says it came in late."""
+    daily digest, where a paper of a list before it says it came in late."""
     paper = ranked.paper
     # A pick's chips leave out the topic its "why" line names already. An item of the
     # also-trending or closest block has no "why" line shown, so it names its topics
@@ -242,9 +242,9 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
 
 
 def late_label(paper, *, daily_date: dt.date | None) -> str:
-    """What a daily digest of `daily_date` says of a paper of the list before it: it
+    """What a daily digest of `daily_date` says of a paper of a list before it: it
     was listed after that list's digest went out (editions._late_papers_q), so it
-    comes a day late. Nothing in a weekly digest, whose papers are the week's."""
+    comes late. Nothing in a weekly digest, whose papers are the week's."""
     if daily_date is None or not listed_late(paper, edition_date=daily_date):
         return ""
     return f"added to {paper.trending_date:%A}'s list after its digest"

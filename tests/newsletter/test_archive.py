@@ -267,3 +267,27 @@ def test_the_readers_copy_of_an_empty_day_says_nothing_matched(client, settings)
     assert delivery.picked == 0
     assert _section(html, "Picked for you") == []
     assert len(_section(html, "Nothing matched your topics that day; offered instead")) == 3
+
+
+def test_an_edition_page_names_late_papers_by_the_list_they_were_added_to(client):
+    """Late papers of two lists in one edition (a refresh that landed after the next
+    edition went out, newsletter/editions.py): one line per list, each linking it."""
+    from newsletter.editions import edition_assemble, edition_freeze
+
+    thursday, friday = DAY - dt.timedelta(days=4), DAY - dt.timedelta(days=3)
+    for date in (thursday, friday):
+        PaperFactory(trending_date=date, title=f"On time {date}")
+        edition_freeze(edition=edition_assemble(date=date))
+    PaperFactory(trending_date=thursday, title="Late on Thursday", upvotes=5)
+    PaperFactory(trending_date=friday, title="Late on Friday", upvotes=7)
+    PaperFactory(trending_date=DAY, title="Monday paper", upvotes=1)
+    edition_freeze(edition=edition_assemble(date=DAY))
+
+    html = client.get(f"/editions/{DAY}/").content.decode()
+
+    lines = [re.sub(r"<[^>]+>", "", line) for line in re.findall(r'<p class="arch-late">.*?</p>', html)]
+    assert lines == [
+        "In this edition from Thursday’s list, added after its edition went out: “Late on Thursday”.",
+        "In this edition from Friday’s list, added after its edition went out: “Late on Friday”.",
+    ]
+    assert f'href="/editions/{thursday}/"' in html and f'href="/editions/{friday}/"' in html
