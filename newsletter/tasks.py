@@ -9,6 +9,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_received
 from django.utils import timezone
 
+logger = logging.getLogger(__name__)
+
 # The morning fetch, when the API is down: the HTTP client already retried within
 # seconds (newsletter/ingest.py); the task tries again with the batches' backoff
 # (delivery.retry_countdown: 1, 2, 4, 8, 16 minutes, then every half hour, each up to
@@ -16,6 +18,14 @@ from django.utils import timezone
 # still brings the day's list to every reader whose hour comes after it (until then
 # readers get nothing new, and nothing twice).
 FETCH_RETRIES = 28
+# A weekday's list still empty at the morning fetch (nothing listed yet that day):
+# tried again every half hour (less than the broker's visibility timeout, so no
+# retry is delivered twice) until noon UTC of its day. The papers then reach the
+# readers whose hour comes after, and those whose hour passed at the next run
+# (newsletter/due.py). Before, the day counted as quiet: its list, filled later,
+# reached no digest.
+EMPTY_LIST_RETRY_SECONDS = 1800
+EMPTY_LIST_UNTIL = dt.time(12, 0)
 
 
 @shared_task(bind=True, max_retries=FETCH_RETRIES)
@@ -26,16 +36,23 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     for the same date: a retry after midnight still fetches the day it was for; so it
     is when a rate-limited API's Retry-After waits take the task past its soft time
     limit. A malformed response (IngestError) is not retried: it would be refused
-    again."""
+    again. A weekday's list still empty is tried again until noon UTC
+    (EMPTY_LIST_UNTIL)."""
     from .delivery import retry_countdown
     from .ingest import papers_fetch_morning
 
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
     try:
-        return papers_fetch_morning(today=day).total
+        total = papers_fetch_morning(today=day).total
     except (ConnectionError, TimeoutError, SoftTimeLimitExceeded) as exc:
         raise self.retry(exc=exc, kwargs={"date": day.isoformat()},
                          countdown=retry_countdown(self.request.retries)) from exc
+    until = dt.datetime.combine(day, EMPTY_LIST_UNTIL, tzinfo=dt.UTC)
+    if not total and day.weekday() < 5 and timezone.now() < until:
+        logger.info("Daily Papers for %s lists nothing yet: trying again in %d minutes",
+                    day.isoformat(), EMPTY_LIST_RETRY_SECONDS // 60)
+        raise self.retry(kwargs={"date": day.isoformat()}, countdown=EMPTY_LIST_RETRY_SECONDS)
+    return total
 
 
 @shared_task
@@ -104,4 +121,4 @@ def _batch_received(sender=None, request=None, **kwargs) -> None:
     try:
         deliveries_reserve(delivery_ids=ids)
     except Exception:  # the batch still runs; only its recovery after a crash is slower
-        logging.getLogger(__name__).exception("could not lease %s received deliveries", len(ids))
+        logger.exception("could not lease %s received deliveries", len(ids))

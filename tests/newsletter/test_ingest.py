@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from newsletter import ingest
@@ -547,7 +548,7 @@ def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final
 
     # On a Monday the list before is Friday's (weekend dates have none).
     hf_api.requests.clear()
-    hf_api.respond("2025-11-24", [])
+    hf_api.respond("2025-11-24", [_day_of(4)[3]])
     morning(dt.date(2025, 11, 24))
     assert [r["date"] for r in hf_api.requests] == ["2025-11-24", "2025-11-21"]
 
@@ -798,3 +799,40 @@ def test_a_morning_fetch_out_of_time_is_tried_again_for_the_same_day(hf_api, mon
         papers_fetch_today.apply(throw=True)
     assert retry.value.sig.kwargs == {"date": "2025-11-24"}
     assert retry.value.when >= 60
+
+
+@pytest.mark.django_db
+def test_a_weekdays_list_still_empty_at_the_morning_fetch_is_tried_again_until_noon(hf_api, monkeypatch):
+    """Nothing listed yet at 05:30 UTC on a Thursday: the task tries again every half
+    hour for that date, and the list that comes at 09:00 is in. At noon an empty list
+    is a quiet day, and a Saturday's is empty by nature: no retry. Before, an empty
+    morning list counted as a quiet day, and the papers listed later that day reached
+    no digest."""
+    from celery.exceptions import Retry
+
+    from newsletter import tasks
+
+    def at(hour: int, minute: int = 0, day: int = 20):
+        moment = dt.datetime(2025, 11, day, hour, minute, tzinfo=dt.UTC)
+        monkeypatch.setattr(tasks.timezone, "now", lambda: moment)
+
+    hf_api.respond("2025-11-20", [])
+    at(5, 30)
+    with pytest.raises(Retry) as retry:
+        papers_fetch_today.apply(throw=True)
+    assert retry.value.sig.kwargs == {"date": "2025-11-20"}
+    assert retry.value.when == tasks.EMPTY_LIST_RETRY_SECONDS < django_settings.CELERY_BROKER_TRANSPORT_OPTIONS[
+        "visibility_timeout"]
+
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-20", recorded(NEWER))
+    at(9, 0)
+    assert papers_fetch_today.apply(kwargs=retry.value.sig.kwargs, retries=7, throw=True).get() == 1
+    assert Paper.objects.get().trending_date == dt.date(2025, 11, 20)
+
+    hf_api.respond("2025-11-21", [])
+    at(12, 0, day=21)
+    assert papers_fetch_today.apply(kwargs={"date": "2025-11-21"}, throw=True).get() == 0
+    hf_api.respond("2025-11-22", [])
+    at(5, 30, day=22)  # a Saturday
+    assert papers_fetch_today.apply(throw=True).get() == 0
