@@ -18,6 +18,13 @@ def excerpt(text: str, limit: int) -> str:
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:.") + "…"
 
 
+@register.filter
+def paired(items, others) -> list[tuple]:
+    """`items` beside `others`, one pair each: `{% for paper, card in papers|paired:cards %}`
+    (a card says nothing of the page it is on; the page adds what it knows)."""
+    return list(zip(items, others, strict=True))
+
+
 @register.simple_tag(takes_context=True)
 def outbox_visible(context) -> bool:
     """Whether to link the local outbox (templates/base.html); the rule lives in

@@ -58,8 +58,12 @@ def test_the_edition_archive_page(live_server, page, screenshot, edition):
     titles = page.locator(".paper-card__title").all_inner_texts()
     assert titles[0].startswith("Self-Critique")
     late = page.locator(".arch-late")
-    expect(late).to_have_text("In this edition from Friday’s list, added after its edition went out: "
-                              "“Seeing Depth from a Single Photo, Again”.")
+    expect(late).to_have_text("1 paper of this edition was added to Friday’s list after its edition went out: "
+                              "it is marked below.")
+    mark = page.locator(".arch-late-mark")
+    expect(mark).to_have_count(1)
+    expect(page.locator("li", has=mark).locator(".paper-card__title")).to_have_text(
+        "Seeing Depth from a Single Photo, Again")
     screenshot(page, "archive-edition")
     late.get_by_role("link", name="Friday’s list").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("November 21, 2025")

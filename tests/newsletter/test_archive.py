@@ -287,7 +287,13 @@ def test_an_edition_page_names_late_papers_by_the_list_they_were_added_to(client
 
     lines = [re.sub(r"<[^>]+>", "", line) for line in re.findall(r'<p class="arch-late">.*?</p>', html)]
     assert lines == [
-        "In this edition from Thursday’s list, added after its edition went out: “Late on Thursday”.",
-        "In this edition from Friday’s list, added after its edition went out: “Late on Friday”.",
+        "1 paper of this edition was added to Thursday’s list after its edition went out: it is marked below.",
+        "1 paper of this edition was added to Friday’s list after its edition went out: it is marked below.",
     ]
     assert f'href="/editions/{thursday}/"' in html and f'href="/editions/{friday}/"' in html
+    # Each late card is marked with its own list; the edition's own paper is not.
+    marked = re.findall(r'<p class="arch-late-mark">([^<]+)</p>.*?class="paper-card__title"[^>]*>\s*<a [^>]*>([^<]+)',
+                        html, re.DOTALL)
+    assert sorted(marked) == [("Added to Friday’s list after its edition went out", "Late on Friday"),
+                              ("Added to Thursday’s list after its edition went out", "Late on Thursday")]
+    assert titles_in_order(html) == ["Late on Friday", "Late on Thursday", "Monday paper"]

@@ -602,7 +602,9 @@ def test_an_edition_page_names_the_late_papers_it_took_and_drops_one_hidden_at_o
     html = client.get(f"/editions/{DAY}/").content.decode()
     assert "Late on Friday" in html and "Monday own paper" in html and "Early on Friday" not in html
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", html))
-    assert "In this edition from Friday’s list, added after its edition went out: “Late on Friday”." in text
+    assert "1 paper of this edition was added to Friday’s list after its edition went out: it is marked below." in text
+    assert re.search(r"arch-late-mark\">Added to Friday’s list after its edition went out</p>(?:(?!</li>).)*"
+                     r"Late on Friday", html, re.DOTALL)  # the mark, on its paper's card
     assert f'href="/editions/{EARLIER}/">Friday’s list</a>' in html
     assert "Late on Friday" not in client.get(f"/editions/{EARLIER}/").content.decode()
 
@@ -610,4 +612,4 @@ def test_an_edition_page_names_the_late_papers_it_took_and_drops_one_hidden_at_o
         curation.papers_flag_set(papers=[late], hidden=True)
 
     html = client.get(f"/editions/{DAY}/").content.decode()
-    assert "Late on Friday" not in html and "from Friday’s list" not in html
+    assert "Late on Friday" not in html and "Friday’s list" not in html
