@@ -55,7 +55,7 @@ WEEKLY_WINDOW_DAYS = 7
 # "Never repeat a paper" looks this far back in the reader's sent digests. A paper
 # trends on one date, so a month covers any re-listing while bounding the query.
 ALREADY_SENT_LOOKBACK_DAYS = 30
-# "Also trending today": the most upvoted papers outside the reader's topics.
+# "Also trending today": the most upvoted papers the reader does not get as picks.
 ALSO_TRENDING_COUNT = 3
 # How much trend adds to relevance (relevance is ~0..1 per topic).
 TREND_WEIGHT = 0.05
@@ -578,7 +578,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         chosen = [r for r in chosen if r.paper.id not in already]
         weak = [r for r in weak if r.paper.id not in already]
         outside = [p for p in outside if p.id not in already]
-    chosen = chosen[: subscriber.papers_per_digest]
+    chosen, past_count = chosen[: subscriber.papers_per_digest], chosen[subscriber.papers_per_digest:]
     if not chosen and subscriber.skip_empty:
         return DigestSelection(papers=[], also_trending=[], skip=True)
     for r in chosen:
@@ -590,22 +590,28 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     closest = [] if chosen else [
         r for r in ranking.nearest(data) if r.paper.id not in already
     ][:CLOSEST_COUNT]
-    # "Also trending": the most upvoted papers outside the reader's topics (or, when
-    # every paper touches them, the most upvoted of those under the threshold).
-    # An editors' pick that is not among the reader's picks leads it, whatever its
-    # votes, and does not take the place of one of the ALSO_TRENDING_COUNT others.
+    # "Also trending": the day's most upvoted papers the reader does not get among
+    # their picks: outside their topics, under the threshold, or in their topics but
+    # past their count (the day's top paper in a reader's topic, sixth for a reader of
+    # five, is still news to them). A paper nobody voted for is not trending: it is
+    # never one of them. An editors' pick that is not among the reader's picks leads
+    # it, whatever its votes, and does not take the place of one of the
+    # ALSO_TRENDING_COUNT others.
     also: list[RankedPaper] = []
     if not ranking.everything and not closest:  # the closest papers take their place
         def trending(papers: Iterable[Paper]) -> list[RankedPaper]:
             return [RankedPaper(paper=p, score=0.0, relevance=0.0, reason=f"Trending, ▲ {p.upvotes}",
                                 topics=data.topic_names(p)) for p in papers]
 
-        pins = sorted([r for r in weak if r.paper.pinned] + trending(p for p in outside if p.pinned),
-                      key=lambda r: _upvote_order(r.paper))
-        others = trending(islice((p for p in outside if not p.pinned), ALSO_TRENDING_COUNT))
-        also = pins + (others or [r for r in weak if not r.paper.pinned][:ALSO_TRENDING_COUNT])
-    for r in also:
-        r.reason = r.reason or f"Trending, ▲ {r.paper.upvotes}"
+        # `outside` is in upvote order (candidates_by_upvotes): its first few are enough.
+        outside_top = [p for p in outside if p.pinned] + list(islice(
+            (p for p in outside if not p.pinned and p.upvotes > 0), ALSO_TRENDING_COUNT))
+        left = sorted([*past_count, *weak, *trending(outside_top)], key=lambda r: _upvote_order(r.paper))
+        also = ([r for r in left if r.paper.pinned]
+                + [r for r in left if not r.paper.pinned and r.paper.upvotes > 0][:ALSO_TRENDING_COUNT])
+    # Copies: a ranking is shared by readers of the same topics (_shared_ranking), and
+    # a paper past one reader's count is another's pick, with its own "why".
+    also = [replace(r, reason=f"Trending, ▲ {r.paper.upvotes}") for r in also]
     return DigestSelection(papers=chosen, also_trending=also, closest=closest)
 
 

@@ -70,6 +70,36 @@ def test_also_trending_shows_the_most_upvoted_papers_outside_their_topics(day):
     assert not set(_titles(selection.papers)) & set(_titles(selection.also_trending))
 
 
+def test_the_days_top_paper_in_a_readers_topic_past_their_count_is_also_trending_and_no_paper_without_votes(db):
+    """A reader of two papers a day: their topic's most upvoted paper ranks third by
+    relevance, so it is not a pick; it leads "also trending" (the walkthrough of
+    5 December found the day's top paper in no block and three ▲0 papers called
+    trending). A paper nobody voted for is never "trending". A reader of three papers
+    of the same topic, who shares the ranking, still gets it as a pick with its
+    topic's reason, not "Trending"."""
+    topic = TopicFactory(name="Preference tuning")
+    for title, score, upvotes in [("Strong match", 0.9, 2), ("Good match", 0.8, 3), ("Top of the day", 0.45, 90)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=upvotes),
+                          topic=topic, score=score, matched_terms=["preference tuning"])
+    for title in ("Unvoted one", "Unvoted two"):
+        PaperFactory(trending_date=DAY, title=title, upvotes=0)
+    PaperFactory(trending_date=DAY, title="Outside, voted", upvotes=7)
+    edition_assemble(date=DAY)
+    two, three = _reader(topic, papers_per_digest=2), _reader(topic, papers_per_digest=3)
+    data = ranking_data_load(date=DAY, subscriber_ids=[two.id, three.id])
+
+    picked_two = digest_select(subscriber=two, date=DAY, data=data)
+    assert _titles(picked_two.papers) == ["Strong match", "Good match"]
+    assert _titles(picked_two.also_trending) == ["Top of the day", "Outside, voted"]
+    assert picked_two.also_trending[0].reason == "Trending, ▲ 90"
+    assert picked_two.also_trending[0].topics == ["Preference tuning"]
+
+    picked_three = digest_select(subscriber=three, date=DAY, data=data)
+    assert _titles(picked_three.papers) == ["Strong match", "Good match", "Top of the day"]
+    assert picked_three.papers[2].reason.startswith("Preference tuning · matched: preference tuning")
+    assert _titles(picked_three.also_trending) == ["Outside, voted"]
+
+
 def test_own_keywords_count_and_say_so(day):
     reader = _reader(keywords="viral")
     selection = _select(reader)
