@@ -155,7 +155,9 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
         return _see_other(f"{request.path}?done=saved")
     return render(
         request, "subscribers/manage.html",
-        _manage_context(subscriber, form=form, done=request.GET.get("done", ""),
+        # What the last step did, said on the page it led to; not above a form sent
+        # back with errors (it is posted to that same address).
+        _manage_context(subscriber, form=form, done=request.GET.get("done", "") if request.method == "GET" else "",
                         next_digest=next_digest(subscriber=subscriber)),
         status=400 if form.errors else 200,
     )

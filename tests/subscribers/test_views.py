@@ -366,6 +366,29 @@ def test_the_preference_centre_saves_every_preference(client, topics):
     assert subscriber.topics.count() == 2
 
 
+def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client, topics):
+    """Save, then untick every topic and save again from the page the first save led
+    to (its address ends in ?done=saved): the answer is the error alone, not "Saved."
+    above it, and nothing changed."""
+    subscriber = SubscriberFactory()
+    subscriber.topics.set([topics[0]])
+    manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
+    saved_page = client.post(manage, {
+        "topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+        "time_zone": "UTC", "papers_per_digest": "10",
+    })["Location"]
+    assert "Saved." in client.get(saved_page).content.decode()
+    failed = client.post(saved_page, {
+        "topics": [], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+        "time_zone": "UTC", "papers_per_digest": "10",
+    })
+    assert failed.status_code == 400
+    html = failed.content.decode()
+    assert "Pick at least one topic" in html
+    assert "Saved." not in html
+    assert list(subscriber.topics.all()) == [topics[0]]
+
+
 @pytest.mark.parametrize(("zone", "abbreviation"), [
     ("America/New_York", r"E[SD]T"), ("Asia/Tokyo", "JST"), ("UTC", "UTC"),
 ])
