@@ -33,7 +33,7 @@ from subscribers.tokens import subscriber_links, subscriber_manage_url
 
 from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
-from .editions import listed_late, note_html
+from .editions import listed_late, note_html, note_text
 from .feedback import feedback_url, subscriber_fingerprint
 from .models import Delivery, Edition, Paper, Topic
 from .ranking import (
@@ -257,6 +257,11 @@ def _note_html(note: str) -> str:
     return note_html(note)
 
 
+@lru_cache(maxsize=16)
+def _note_text(note: str) -> str:
+    return note_text(note)
+
+
 def edition_browser_url(edition: Edition) -> str:
     """The public archive page of the edition (newsletter/archive_views.py)."""
     return f"{settings.SITE_URL}/editions/{edition.date.isoformat()}/"
@@ -317,7 +322,7 @@ def _edition_context(*, edition: Edition, weekly: bool) -> dict:
         "edition_date": edition.date,
         "weekly": weekly,
         "note_html": _note_html(edition.note),
-        "note_text": edition.note.strip(),
+        "note_text": _note_text(edition.note),
     }
 
 

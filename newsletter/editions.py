@@ -23,6 +23,8 @@ ledger's unique row), and nothing older than three days goes out."""
 from __future__ import annotations
 
 import datetime as dt
+import re
+from html.parser import HTMLParser
 
 import markdown
 import nh3
@@ -132,6 +134,50 @@ def edition_current(*, now: dt.datetime) -> Edition | None:
         return None
     edition = edition_assemble(date=max(dates))
     return edition if edition.entries.exists() else None
+
+
+def note_text(note: str) -> str:
+    """The editor's note for the digest's plain-text part: what note_html shows, as
+    text (a link as "its words (its address)", list items as "- ", no Markdown or
+    tags left), so that both parts say the same."""
+    reader = _NoteText()
+    reader.feed(note_html(note))
+    reader.close()
+    lines = (line.strip() for line in "".join(reader.out).strip().splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+class _NoteText(HTMLParser):
+    BLOCKS = {"p", "ul", "ol", "blockquote"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._link: tuple[str, int] | None = None  # (address, where its words start)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._link = (dict(attrs).get("href") or "", len(self.out))
+        elif tag == "li":
+            self.out.append("\n- ")
+        elif tag == "br":
+            self.out.append("\n")
+        elif tag in self.BLOCKS:
+            self.out.append("\n\n")
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._link is not None:
+            address, start = self._link
+            words = "".join(self.out[start:]).strip()
+            if address and address not in (words, f"mailto:{words}"):
+                self.out.append(f" ({address})")
+            self._link = None
+        elif tag in self.BLOCKS:
+            self.out.append("\n\n")
+
+    def handle_data(self, data):
+        if data.strip() or "\n" not in data:  # not the line breaks between Markdown's tags
+            self.out.append(data)
 
 
 def note_html(note: str) -> str:

@@ -478,8 +478,9 @@ def _reason(
         parts.append(closeness_reason(near_examples=topic.near_examples))
     if not parts or parts == ["Editors' pick"]:
         # No "today": the line is kept (Delivery.reasons) and read later, and a
-        # reader's edition is not always of their today (digest.edition_period).
-        parts.append(f"Trending: ▲ {paper.upvotes}")
+        # reader's edition is not always of their today (digest.edition_period). No
+        # count either: the card's next line gives the votes.
+        parts.append("Trending")
     return " · ".join(parts)
 
 

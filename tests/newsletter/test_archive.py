@@ -95,6 +95,10 @@ def test_the_list_of_past_editions_links_each_sent_edition_newest_first(client, 
     links = re.findall(r'href="/editions/(\d{4}-\d{2}-\d{2})/"', html)
     assert links == ["2025-11-24", "2025-11-21", "2025-11-20"]
     assert "Lead paper of the 24th" in html and "2 papers" in html
+    # Each reader's digest is their own choice and order: the page does not say
+    # readers got the edition's order (it did until 5 December).
+    assert "each reader&#x27;s digest was their own choice from them" in html.replace("'", "&#x27;")
+    assert "in the order readers got them" not in html
 
 
 def test_edition_pages_link_to_the_neighbouring_editions(client):

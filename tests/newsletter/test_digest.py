@@ -111,6 +111,21 @@ def test_an_editor_previewing_an_old_edition_is_not_told_its_papers_are_todays(e
     paper is trending with its votes, and nothing says "today" (the why lines are
     also kept, Delivery.reasons, and read later)."""
     preview = curation.edition_preview(edition=edition, subscriber=None)
-    assert "Trending: ▲ 90" in preview.text
+    assert "\n   Trending\n   Ada Lovelace, Alan Turing · ▲ 90" in preview.text
+    assert preview.text.count("▲ 90") == 1  # the why line does not repeat the card's votes
     assert "Monday 24 November 2025 · 9 papers picked for you" in preview.html
     assert "today" not in preview.text.lower() and "today" not in preview.html.lower()
+
+
+def test_the_plain_text_part_gives_the_editors_note_as_text_not_markdown(edition):
+    """The walkthrough of 5 December read `**Hello readers** — a [link](…) & <b>html</b>`
+    in the text part. Now it says what the HTML part shows: the words, the link's
+    address after its words, list items as "- "; no Markdown or tag is left."""
+    edition.note = ("**Hello readers** — read [the thread](https://example.org/t) & <b>this</b>.\n\n"
+                    "- one\n- two <script>alert(1)</script>")
+    edition.save()
+    text = curation.edition_preview(edition=edition, subscriber=None).text
+    assert text.startswith("Daily Papers Digest · Monday 24 November 2025\n\n"
+                           "Hello readers — read the thread (https://example.org/t) & this.\n\n"
+                           "- one\n- two\n")
+    assert not any(mark in text for mark in ("**", "](", "<b>", "<script", "alert("))
