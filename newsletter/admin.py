@@ -565,8 +565,11 @@ class EditionAdmin(admin.ModelAdmin):
             )
             for entry in entries:
                 entry.late = listed_late(entry.paper, edition_date=edition.date)
+            # The hidden papers of its date that are not in its rows (a sent edition
+            # keeps the ones it went out with, marked hidden there).
             hidden = list(
-                Paper.objects.filter(trending_date=edition.date, hidden=True).order_by("-upvotes")
+                Paper.objects.filter(trending_date=edition.date, hidden=True)
+                .exclude(pk__in=[entry.paper_id for entry in entries]).order_by("-upvotes")
             )
             extra = {
                 "title": f"Edition of {edition.date:%A %d %B %Y}",

@@ -125,6 +125,35 @@ def test_the_edition_page_marks_the_late_papers_of_the_edition_before(editor_cli
     assert "added to Friday's list after its digest" in unescape(unescape(html))  # the preview's srcdoc
 
 
+def test_a_paper_hidden_after_its_edition_went_out_is_marked_hidden_in_its_row(editor_client):
+    """A sent edition keeps the papers it went out with (frozen), so a paper hidden
+    afterwards stays in its rows. The walkthrough of 5 December found it there with
+    live Pin and Hide buttons and no sign of it, and "Show again" only in a folded
+    list below. Its row now says "Hidden" and offers "Show again"; the folded list
+    holds only the hidden papers the rows do not, and showing it again clears the mark."""
+    from newsletter.editions import edition_freeze
+
+    kept, hidden = (PaperFactory(trending_date=DAY, title=t, upvotes=v) for t, v in (("Kept", 50), ("Taken down", 40)))
+    edition = edition_assemble(date=DAY)
+    edition_freeze(edition=edition)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, hidden.pk, "hide"]))
+
+    html = editor_client.get(url).content.decode()
+    rows = {p.title: re.search(rf'<tr[^>]*data-paper="{p.pk}".*?</tr>', html, re.DOTALL).group(0) for p in (kept, hidden)}
+    assert '<span class="badge off"' in rows["Taken down"] and ">Hidden</span>" in rows["Taken down"]
+    assert "Show again" in rows["Taken down"]
+    assert ">Hide</button>" not in rows["Taken down"] and ">Pin</button>" not in rows["Taken down"]
+    assert ">Hidden</span>" not in rows["Kept"] and ">Hide</button>" in rows["Kept"]
+    assert "hidden paper of this date" not in html  # not listed twice
+
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, hidden.pk, "unhide"]))
+    hidden.refresh_from_db()
+    assert not hidden.hidden
+    row = re.search(rf'<tr[^>]*data-paper="{hidden.pk}".*?</tr>', editor_client.get(url).content.decode(), re.DOTALL)
+    assert ">Hidden</span>" not in row.group(0) and ">Hide</button>" in row.group(0)
+
+
 def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
     paper = edition.entries.order_by("-position").first().paper
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
