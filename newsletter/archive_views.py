@@ -19,9 +19,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_safe
 
-from subscribers.links import link_invalid, subscriber_view
+from subscribers.links import button_only, link_invalid, subscriber_view
 from subscribers.tokens import subscriber_manage_url
 
 from . import archive
@@ -150,7 +150,7 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
     return _noindex(render(request, "newsletter/feedback_page.html", context))
 
 
-@require_POST
+@button_only("subscribers:manage")
 @subscriber_view  # the manage token in the URL is the credential: module docstring
 def feedback_reset(request: HttpRequest, subscriber, token: str) -> HttpResponse:
     reader_feedback.feedback_reset(subscriber=subscriber)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from functools import wraps
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
 from .tokens import subscriber_from_token
@@ -41,3 +42,23 @@ def subscriber_view(view):
         return view(request, subscriber, token)
 
     return csrf_exempt(checked)
+
+
+def button_only(page: str):
+    """For a view one of our pages' buttons posts to (pause, resume, resubscribe,
+    forget what the digest learned): opened as a link (GET or HEAD: an address typed
+    or pasted, a mail scanner, a bookmark) it changes nothing and sends the visitor to
+    `page`, the URL name (taking the same token) of the page that holds the button;
+    until 5 December it answered 405 with an empty page. Other methods: 405."""
+    def decorate(view):
+        @wraps(view)
+        def posted_only(request: HttpRequest, token: str) -> HttpResponse:
+            if request.method in ("GET", "HEAD"):
+                return HttpResponseRedirect(reverse(page, args=[token]), status=303)
+            if request.method != "POST":
+                return HttpResponseNotAllowed(["POST"])
+            return view(request, token)
+
+        return posted_only
+
+    return decorate

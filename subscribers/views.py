@@ -16,14 +16,14 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from redis import RedisError
 
 from newsletter.due import next_digest
 
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
-from .links import link_invalid, subscriber_view
+from .links import button_only, link_invalid, subscriber_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
@@ -163,7 +163,7 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     )
 
 
-@require_POST
+@button_only("subscribers:manage")
 @subscriber_view
 def pause(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     form = PauseForm(data=request.POST)
@@ -174,7 +174,7 @@ def pause(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpRespo
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=paused")
 
 
-@require_POST
+@button_only("subscribers:manage")
 @subscriber_view
 def resume(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     services.subscriber_resume(subscriber=subscriber, **_origin(request))
@@ -222,7 +222,7 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> Htt
     )
 
 
-@require_POST
+@button_only("subscribers:unsubscribe")
 @subscriber_view
 def resubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))

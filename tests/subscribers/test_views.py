@@ -389,6 +389,27 @@ def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client
     assert list(subscriber.topics.all()) == [topics[0]]
 
 
+def test_a_buttons_address_opened_as_a_link_changes_nothing_and_leads_to_its_button(client):
+    """Pause, resume and resubscribe act on a button's POST only (a mail scanner
+    fetches every link). Opened as a link, each answered 405 with an empty page
+    (Chromium: "HTTP ERROR 405"); now each leads to the page that holds its button,
+    and changes nothing. Another method still gets 405."""
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    unsubscribe = _path(tokens.subscriber_unsubscribe_url(subscriber=reader))
+    for address, page in ((f"{manage}pause/", manage), (f"{manage}resume/", manage),
+                          (f"{unsubscribe}resubscribe/", unsubscribe)):
+        for method in (client.get, client.head):
+            response = method(address)
+            assert (response.status_code, response["Location"]) == (303, page), address
+        assert client.put(address).status_code == 405
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and reader.paused_until is None
+    assert list(reader.consents.values_list("action", flat=True)) == []
+    # The page it leads to is the reader's, with the button.
+    assert 'action="' + manage + 'pause/"' in client.get(manage).content.decode()
+
+
 @pytest.mark.parametrize(("zone", "abbreviation"), [
     ("America/New_York", r"E[SD]T"), ("Asia/Tokyo", "JST"), ("UTC", "UTC"),
 ])
