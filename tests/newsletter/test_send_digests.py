@@ -156,3 +156,22 @@ def test_without_redis_it_says_how_to_start_it_and_makes_no_delivery(readers, se
     assert "Redis at redis://127.0.0.1:9/0 does not answer" in str(error.value)
     assert "start `make run`" in str(error.value) and "Nothing was sent" in str(error.value)
     assert not Delivery.objects.exists() and not mail.outbox
+
+
+def test_a_reader_who_gets_nothing_is_told_why_and_the_rerun_does_not_say_not_their_hour(readers):
+    """The walkthrough of 5 December: a new reader who ticked "only papers with code"
+    and "skip days with nothing matching" got nothing, and `make digest` said only
+    "1 skipped", then "already sent, or not their hour". Now the run names the reader
+    and the reason the ledger holds, and the rerun says they had it (sent or skipped)."""
+    picky = readers["Agents"]
+    picky.only_with_code, picky.skip_empty = True, True
+    picky.save()
+    PaperFactory._meta.model.objects.update(github_repo="")
+
+    output = _send("--now")
+    assert "2 sent, 0 failed, 1 skipped" in output
+    assert "  skipped (nothing matched and the reader skips such days): agents@example.com" in output
+
+    again = _send("--now")
+    assert "Nobody is due for Edition of 2025-11-24: every reader had it already (sent or skipped" in again
+    assert "not their hour" in again  # the other reason, with what to do about it

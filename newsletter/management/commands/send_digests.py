@@ -18,9 +18,23 @@ from newsletter import delivery, digest
 from newsletter.due import subscribers_due
 from newsletter.editions import edition_assemble, edition_current
 from newsletter.health import redis_check
+from newsletter.models import Delivery
 from newsletter.ranking import ranking_data_load
 from newsletter.selectors import paper_date_newest
 from newsletter.sending import BatchOutcome
+
+# Readers named per reason after a run; the rest are counted.
+REASON_EMAILS_SHOWN = 5
+NOBODY_DUE = ("every reader had it already (sent or skipped: Admin → Deliveries says why), "
+              "or it is not their hour (--now sends whatever the hour)")
+
+
+def _by_reason(rows) -> dict[str, list[str]]:
+    """{reason: the readers' addresses} of these deliveries, most readers first."""
+    out: dict[str, list[str]] = {}
+    for reason, email in rows.order_by("subscriber__email").values_list("error", "subscriber__email"):
+        out.setdefault(reason or "no reason recorded", []).append(email)
+    return dict(sorted(out.items(), key=lambda item: -len(item[1])))
 
 
 class Command(BaseCommand):
@@ -71,7 +85,7 @@ class Command(BaseCommand):
             ) from None
         ids = delivery.edition_dispatch(edition=edition, now=moment, any_hour=now, email=to, queue=False)
         if not ids:
-            self.stdout.write(f"Nobody is due for {edition} (already sent, or not their hour).")
+            self.stdout.write(f"Nobody is due for {edition}: {NOBODY_DUE}.")
             return
         totals = delivery.deliveries_send_inline(delivery_ids=ids, progress=self._progress)
         self.stdout.write(
@@ -79,6 +93,14 @@ class Command(BaseCommand):
             f"{len(totals.skipped)} skipped"
             + (f", {len(totals.retry)} left pending for the dispatcher to retry" if totals.retry else "")
         )
+        # Why, as the ledger (Admin → Deliveries) has it: a reader who gets nothing
+        # should not have to look there to learn it was their own settings.
+        for status in (Delivery.Status.SKIPPED, Delivery.Status.FAILED):
+            rows = Delivery.objects.filter(pk__in=[*totals.skipped, *totals.failed], status=status)
+            for reason, emails in _by_reason(rows).items():
+                shown = ", ".join(emails[:REASON_EMAILS_SHOWN]) + (
+                    f" and {len(emails) - REASON_EMAILS_SHOWN} more" if len(emails) > REASON_EMAILS_SHOWN else "")
+                self.stdout.write(f"  {status.label.lower()} ({reason}): {shown}")
 
     def _progress(self, done: int, total: int, outcome: BatchOutcome) -> None:
         if total > delivery.BATCH_SIZE:
@@ -87,7 +109,7 @@ class Command(BaseCommand):
     def _dry_run(self, edition, subscribers) -> None:
         """Each reader's digest made as it would be sent (digest.digest_make), not sent."""
         if not subscribers:
-            self.stdout.write(f"Nobody is due for {edition} (already sent, or not their hour).")
+            self.stdout.write(f"Nobody is due for {edition}: {NOBODY_DUE}.")
             return
         data = ranking_data_load(date=edition.date, subscriber_ids=[s.id for s in subscribers])
         self.stdout.write(f"{edition}: {len(subscribers)} reader(s) would get (dry run, nothing sent)")
