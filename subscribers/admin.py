@@ -216,13 +216,20 @@ class SubscriberAdmin(admin.ModelAdmin):
     @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
     def confirmation_resend(self, request, queryset):
         try:
-            count = subscribers_confirmation_resend(subscribers=queryset)
+            done = subscribers_confirmation_resend(subscribers=queryset)
         except JourneyEmailNotQueued:
             self.message_user(request, QUEUE_AWAY_ADMIN_MESSAGE, messages.ERROR)
             return
         minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
-        self.message_user(request, f"Confirmation email queued for {count} pending reader{pluralize(count)} "
-                                   f"(at most one per address every {minutes} minute{pluralize(minutes)}).")
+        parts = [f"Confirmation email queued for {done.queued} pending reader{pluralize(done.queued)}."]
+        if done.held:
+            parts.append(f"Not sent to {done.held}: one went to {'that address' if done.held == 1 else 'each'} "
+                         f"in the last {minutes} minute{pluralize(minutes)} (at most one per address in that "
+                         "time); try again after.")
+        if done.not_pending:
+            parts.append(f"{done.not_pending} selected {'is' if done.not_pending == 1 else 'are'} not waiting "
+                         "for confirmation: nothing sent.")
+        self.message_user(request, " ".join(parts), messages.SUCCESS if done.queued else messages.WARNING)
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_csv(self, request, queryset):

@@ -5,6 +5,7 @@ own decisions, recorded in the admin's log with their reason."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.utils import timezone
@@ -38,14 +39,24 @@ def subscribers_unsuppress(*, subscribers: Iterable[Subscriber]) -> int:
     return count
 
 
-def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> int:
+@dataclass(frozen=True)
+class ConfirmationResend:
+    queued: int  # pending readers whose email is queued
+    held: int  # pending readers sent one within the window: nothing now
+    not_pending: int  # selected readers who are not waiting for confirmation
+
+
+def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> ConfirmationResend:
     """Send the confirmation email again to pending readers (at most once per
-    address per SUBSCRIBE_EMAIL_WINDOW_SECONDS, like the subscribe form)."""
+    address per SUBSCRIBE_EMAIL_WINDOW_SECONDS, like the subscribe form), and say
+    how many were queued, held back by that window, or not pending."""
     now = timezone.now()
-    count = 0
+    counts = {True: 0, False: 0}
+    not_pending = 0
     with transaction.atomic():
         for subscriber in subscribers:
             if subscriber.status == Subscriber.Status.PENDING:
-                journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
-                count += 1
-    return count
+                counts[journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)] += 1
+            else:
+                not_pending += 1
+    return ConfirmationResend(queued=counts[True], held=counts[False], not_pending=not_pending)

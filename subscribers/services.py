@@ -119,7 +119,7 @@ class _JourneyClaims:
 _journey_claims = threading.local()
 
 
-def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> None:
+def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> bool:
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
     matches the row, so at most one email per address per window goes out. After
@@ -128,7 +128,8 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     and those of the others claimed at `now` in the transaction whose hooks Django
     drops after one that raises), so that trying again in a moment sends them
     instead of waiting out the window. The emails queued before it keep theirs:
-    trying again sends them nothing twice."""
+    trying again sends them nothing twice. True when this one is claimed (to be
+    queued at commit), False when one went to the address within the window."""
     window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
     previous = subscriber.confirmation_sent_at
     claimed = Subscriber.objects.filter(
@@ -136,7 +137,7 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
         pk=subscriber.pk,
     ).update(confirmation_sent_at=now)
     if not claimed:
-        return
+        return False
     by_moment = getattr(_journey_claims, "by_moment", None)
     if by_moment is None:
         by_moment = _journey_claims.by_moment = weakref.WeakValueDictionary()
@@ -156,6 +157,7 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
         claims.unqueued.pop(subscriber_id, None)
 
     transaction.on_commit(queue)
+    return True
 
 
 def subscriber_subscribe(

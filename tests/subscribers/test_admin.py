@@ -130,9 +130,20 @@ def test_resend_confirmation_mails_pending_readers_only(editor_client, django_ca
                                       {"action": "confirmation_resend", "_selected_action": [pending.pk, active.pk]},
                                       follow=True)
     assert [m.to[0] for m in mail.outbox] == [pending.email]
-    # The window the editor is told is the one applied (SUBSCRIBE_EMAIL_WINDOW_SECONDS).
     assert [str(m) for m in response.context["messages"]] == [
-        "Confirmation email queued for 1 pending reader (at most one per address every 10 minutes)."]
+        "Confirmation email queued for 1 pending reader. 1 selected is not waiting for confirmation: nothing sent."]
+
+    # At once again: the window holds it back, and the editor is told so, not "queued"
+    # (the walkthrough of 5 December was told an email was queued that never went).
+    # The window told is the one applied (SUBSCRIBE_EMAIL_WINDOW_SECONDS).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                                      {"action": "confirmation_resend", "_selected_action": [pending.pk]},
+                                      follow=True)
+    assert len(mail.outbox) == 1
+    assert [(str(m), m.level_tag) for m in response.context["messages"]] == [(
+        "Confirmation email queued for 0 pending readers. Not sent to 1: one went to that address in the "
+        "last 10 minutes (at most one per address in that time); try again after.", "warning")]
 
 
 def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_client):
