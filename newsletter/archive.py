@@ -17,7 +17,7 @@ from django.utils.crypto import constant_time_compare
 from subscribers.tokens import signer, token_url
 
 from .feedback import subscriber_fingerprint
-from .models import Delivery, Edition, EditionPaper, Paper, PaperTopic, Topic
+from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, PaperTopic, Topic
 from .relevance import RELEVANCE_THRESHOLD
 from .selectors import PAPER_VISIBLE, topic_rows_prefetch
 
@@ -131,3 +131,16 @@ def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     ids = [int(i) for i in delivery.paper_ids or []]
     by_id = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).prefetch_related(topic_rows_prefetch()).in_bulk()
     return [by_id[i] for i in ids if i in by_id]
+
+
+def delivery_note(*, delivery: Delivery) -> str:
+    """The editor's note the reader's email had: the edition's note as it stood when
+    the email went out (EditionNote, a row per change made through
+    curation.edition_note_set), not as it stands now; none if it was written after.
+    An edition with no kept change (its note set some other way) has its note."""
+    moment = delivery.sent_at or delivery.claimed_at or delivery.created_at
+    versions = list(EditionNote.objects.filter(edition_id=delivery.edition_id)
+                    .order_by("-set_at").values_list("set_at", "note"))
+    if not versions:
+        return delivery.edition.note
+    return next((note for set_at, note in versions if set_at <= moment), "")

@@ -108,7 +108,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
             {
                 "delivery": delivery,
                 "edition": delivery.edition,
-                "note_html": note_html(delivery.edition.note),
+                "note_html": note_html(archive.delivery_note(delivery=delivery)),
                 "papers": picks,
                 "others": others,
                 "nothing_matched": delivery.picked == 0,

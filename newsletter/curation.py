@@ -34,6 +34,7 @@ from .models import (
     Delivery,
     DeliveryEvent,
     Edition,
+    EditionNote,
     EditionPaper,
     Feedback,
     Paper,
@@ -295,9 +296,13 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
 
 def edition_note_set(*, edition: Edition, note: str) -> Edition:
     """The editor's note (Markdown) shown at the top of the edition's digests and
-    on its page."""
-    edition.note = note
-    edition.save(update_fields=["note", "updated_at"])
+    on its page. Each change is kept (EditionNote): a reader's web copy shows the
+    note their email had."""
+    with transaction.atomic():
+        if note != edition.note:
+            EditionNote.objects.create(edition=edition, note=note, set_at=timezone.now())
+        edition.note = note
+        edition.save(update_fields=["note", "updated_at"])
     pages_changed(editions=[edition.date])
     return edition
 

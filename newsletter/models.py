@@ -336,6 +336,23 @@ class Edition(models.Model):
         return f"Edition of {self.date.isoformat()}"
 
 
+class EditionNote(models.Model):
+    """The editor's note of an edition as it stood from `set_at` (one row per change,
+    curation.edition_note_set): readers are sent the note of the moment, so a
+    reader's web copy shows the one their email had (archive.delivery_note)."""
+
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="note_versions")
+    note = models.TextField(blank=True)
+    set_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["edition", "set_at"]
+        indexes = [models.Index(fields=["edition", "set_at"], name="edition_note_set_at_idx")]
+
+    def __str__(self) -> str:
+        return f"Note of {self.edition.date.isoformat()} from {self.set_at:%Y-%m-%d %H:%M}"
+
+
 class EditionPaper(models.Model):
     edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="entries")
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="edition_entries")

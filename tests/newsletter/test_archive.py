@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from newsletter.archive import delivery_view_url
-from newsletter.models import Delivery, Edition, EditionPaper, Topic
+from newsletter.models import Delivery, Edition, EditionNote, EditionPaper, Topic
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -135,6 +135,32 @@ def test_the_view_in_browser_link_shows_the_readers_own_papers_in_their_order(cl
     assert titles_in_order(html) == ["Theirs second", "Theirs first"]
     assert "Less like this" in html
     assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+def test_the_view_in_browser_page_shows_the_note_the_readers_email_had(client):
+    """The walkthrough of 5 December: a note written after a reader's digest went out
+    showed on their "as the email had it" page. Each change of the note is kept; the
+    page shows the one of the moment the email went out, none if there was none."""
+    from newsletter.curation import edition_note_set
+
+    paper = PaperFactory(title="The paper")
+    edition = edition_of(DAY, [paper])
+    early = sent_delivery(SubscriberFactory(), [paper])  # before any note
+    edition_note_set(edition=edition, note="**First** note")
+    Delivery.objects.filter(pk=early.pk).update(sent_at=timezone.now() - dt.timedelta(minutes=5))
+    later = sent_delivery(SubscriberFactory(), [paper])
+    Delivery.objects.filter(pk=later.pk).update(sent_at=timezone.now() + dt.timedelta(minutes=1))
+    edition_note_set(edition=edition, note="A note written afterwards")  # after `later` went out:
+    EditionNote.objects.filter(note__endswith="afterwards").update(set_at=timezone.now() + dt.timedelta(minutes=2))
+
+    def shown(delivery):
+        delivery.refresh_from_db()
+        return client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert "First" not in shown(early) and "afterwards" not in shown(early)
+    assert "<strong>First</strong> note" in shown(later) and "afterwards" not in shown(later)
+    # The public edition page shows the note as it is now.
+    assert "A note written afterwards" in client.get("/editions/2025-11-24/").content.decode()
 
 
 @pytest.mark.parametrize("tamper", [
