@@ -27,6 +27,20 @@ def email_normalise(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def email_display(email: str) -> str:
+    """An address as its owner wrote it, for people: the stored domain decoded from
+    IDNA (user@xn--bcher-kva.de -> user@bücher.de; email_normalise stores the
+    encoded form, which mail servers need and nobody recognises as theirs). An
+    address whose domain does not decode is shown as stored."""
+    local, at, domain = email.rpartition("@")
+    if not at or "xn--" not in domain:
+        return email
+    try:
+        return f"{local}@{domain.encode('ascii').decode('idna')}"
+    except UnicodeError:
+        return email
+
+
 def email_normalise_or_given(text: str) -> str:
     """email_normalise, or the text stripped when it is no address (an ESP may
     report anything as a recipient)."""

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from newsletter.models import Topic
 
+from .addresses import email_display
+
 DEFAULT_PAPERS_PER_DIGEST = 5
 MAX_PAPERS_PER_DIGEST = 20
 
@@ -116,6 +118,12 @@ class Subscriber(models.Model):
 
     def __str__(self) -> str:
         return self.email
+
+    @property
+    def email_display(self) -> str:
+        """The address as the reader wrote it (subscribers/addresses.py): what every
+        page and email shows them."""
+        return email_display(self.email)
 
     @property
     def weekday_name(self) -> str:

@@ -71,3 +71,30 @@ def test_an_address_typed_in_the_admin_is_stored_like_one_from_the_form(client):
     })
     assert response.status_code == 302, response.content.decode()[:3000]
     assert Subscriber.objects.get().email == STORED
+
+
+def test_the_reader_sees_their_address_as_they_wrote_it_while_mail_goes_to_the_stored_form(client, submit, outbox):
+    """The walkthrough of 5 December subscribed as user@bücher.example and was asked to
+    confirm "user@xn--bcher-kva.example". The stored form stays the IDNA one (mail
+    servers need it; every lookup uses it); what people read is the address they typed."""
+    assert submit("user@Bücher.de").status_code == 303
+    reader = Subscriber.objects.get()
+    assert reader.email == STORED and reader.email_display == "user@bücher.de"
+    (message,) = outbox
+    assert message.to == [STORED]
+    html = message.alternatives[0][0]
+    assert "user@bücher.de" in message.body and "user@bücher.de" in html
+    assert "xn--" not in message.body and "xn--" not in html
+    from subscribers.tokens import subscriber_manage_url
+    page = client.get(subscriber_manage_url(subscriber=reader).replace("http://testserver", "")).content.decode()
+    assert "user@bücher.de" in page and "xn--" not in page
+
+
+@pytest.mark.parametrize(("stored", "shown"), [
+    ("ann@example.com", "ann@example.com"),
+    ("Ann@xn--mnchen-3ya.de", "Ann@münchen.de"),
+    ("odd@xn--a.de", "odd@xn--a.de"),  # does not decode: shown as stored
+])
+def test_an_address_is_shown_with_its_domain_decoded(stored, shown):
+    from subscribers.addresses import email_display
+    assert email_display(stored) == shown
