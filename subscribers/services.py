@@ -362,6 +362,12 @@ def subscriber_unsubscribe(
         _status_set(subscriber=subscriber, status=Subscriber.Status.UNSUBSCRIBED, now=now)
         subscriber.unsubscribed_at = now
         subscriber.paused_until = None
+        # The window of one journey email per address (journey_email_queue) starts
+        # again: the person who just left may come back through the form at once and
+        # is owed a confirmation; until 5 December they got "check your inbox" and
+        # nothing, for up to the window. Only the address's owner can unsubscribe
+        # (the signed link), so the window still holds for anyone else.
+        subscriber.confirmation_sent_at = None
         subscriber.save()
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.UNSUBSCRIBE, ip=ip,

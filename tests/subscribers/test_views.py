@@ -539,6 +539,28 @@ def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(clien
     assert not Suppression.objects.exists()
 
 
+def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(client, submit, outbox):
+    """Subscribe, confirm, unsubscribe, and subscribe again a minute later: a fresh
+    confirmation email comes, within the window of one email per address (the
+    walkthrough of 5 December got "check your inbox" and nothing). Anyone else asking
+    for the address within the window still sends nothing more."""
+    submit("back@example.com")
+    client.post(next(p for p in _links(outbox[0]) if p.startswith("/confirm/")))
+    reader = Subscriber.objects.get()
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+    assert Subscriber.objects.get().status == "unsubscribed"
+    outbox.clear()
+
+    submit("back@example.com")
+    confirmations = [m for m in outbox if any(p.startswith("/confirm/") for p in _links(m))]
+    assert [m.to for m in confirmations] == [["back@example.com"]]
+    submit("back@example.com", ip="198.51.100.9")
+    assert len([m for m in outbox if any(p.startswith("/confirm/") for p in _links(m))]) == 1
+
+    client.post(next(p for p in _links(confirmations[0]) if p.startswith("/confirm/")))
+    assert Subscriber.objects.get().status == "active"
+
+
 def test_a_bounce_after_an_erasure_keeps_the_address_closed_to_the_form(client, submit, outbox):
     from subscribers.suppression import address_suppress
 
