@@ -45,4 +45,5 @@ urlpatterns = [
     path("outbox/", views.outbox_list, name="outbox"),
     path("outbox/<int:email_id>/", views.outbox_detail, name="outbox_detail"),
     path("outbox/<int:email_id>/html/", views.outbox_html, name="outbox_html"),
+    path("outbox/<int:email_id>/event/<str:kind>/", views.outbox_event, name="outbox_event"),
 ]

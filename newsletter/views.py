@@ -6,11 +6,13 @@ from functools import wraps
 from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_safe
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_safe
 
 from . import selectors
+from .outbox import OUTBOX_EVENTS, outbox_event_record
 from .page_cache import public_page
 
 # How many recent dates the home page links to: a week of Daily Papers.
@@ -114,7 +116,26 @@ def outbox_detail(request, email_id: int):
     email = selectors.outbox_email_get(email_id=email_id)
     if email is None:
         raise Http404
-    return render(request, "newsletter/outbox_detail.html", {"email": email})
+    played = request.GET.get("played", "")
+    return render(request, "newsletter/outbox_detail.html", {
+        "email": email, "events": OUTBOX_EVENTS.items(), "played": OUTBOX_EVENTS.get(played),
+        "played_again": bool(request.GET.get("again")),
+    })
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@_outbox_only
+def outbox_event(request, email_id: int, kind: str):
+    """The outbox page's "play back as bounced / complained" buttons (outbox.py).
+    Opened as a link it records nothing and leads to the message."""
+    email = selectors.outbox_email_get(email_id=email_id)
+    if email is None or kind not in OUTBOX_EVENTS:
+        raise Http404
+    detail = reverse("newsletter:outbox_detail", args=[email.pk])
+    if request.method != "POST":
+        return redirect(detail)
+    recorded = outbox_event_record(email=email, kind=kind)
+    return HttpResponseRedirect(f"{detail}?played={kind}{'' if recorded else '&again=1'}#events", status=303)
 
 
 @require_safe

@@ -49,4 +49,11 @@ def test_an_email_opens_from_the_outbox_with_its_html_rendered(
     page.get_by_text("Phone", exact=True).click()
     assert page.locator("iframe.preview__frame").bounding_box()["width"] <= 390
     screenshot(page, "outbox-detail")
+
+    # Played back as the provider would report it: the address is suppressed.
+    page.get_by_role("button", name="Record a hard bounce").click()
+    expect(page.get_by_role("status")).to_contain_text("Recorded as a hard bounce")
+    from subscribers.suppression import email_is_suppressed
+    assert email_is_suppressed("ada@example.com")
+    screenshot(page, "outbox-bounced")
     assert page.js_errors == []

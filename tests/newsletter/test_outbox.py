@@ -139,3 +139,45 @@ def test_raw_html_view_is_served_under_a_sandbox_csp(staff_client, outbox):
 
 def test_unknown_email_is_404(staff_client):
     assert staff_client.get("/outbox/999999/").status_code == 404
+
+
+def test_a_digest_in_the_outbox_played_back_as_bounced_suppresses_the_reader_once(client, outbox, settings):
+    """Without an ESP nothing bounces, so a person trying the product could not see
+    what a bounce or a complaint does (the walkthrough of 5 December). The message
+    page records one as the provider's webhook would: tied to its delivery by the
+    message's metadata, the address suppressed, the edition's figures counting it;
+    pressed again, nothing more. Opened as a link, it records nothing."""
+    from newsletter.models import Delivery, DeliveryEvent, Edition
+    from subscribers.models import Subscriber
+    from tests.factories import SubscriberFactory
+
+    settings.DEBUG = True
+    reader = SubscriberFactory(email="ada@example.com")
+    delivery = Delivery.objects.create(subscriber=reader, edition=Edition.objects.create(date=dt.date(2025, 11, 24)), status=Delivery.Status.SENT)
+    message = EmailMultiAlternatives(subject="Your papers", body="1. A paper", to=[reader.email])
+    message.metadata = {"delivery_id": str(delivery.pk)}
+    message.send()
+    email = OutboxEmail.objects.get()
+    url = f"/outbox/{email.pk}/event/bounced/"
+
+    assert client.get(url)["Location"] == f"/outbox/{email.pk}/" and not DeliveryEvent.objects.exists()
+    response = client.post(url)
+    assert response.status_code == 303
+    page = client.get(response["Location"]).content.decode()
+    assert "Recorded as a hard bounce" in page and "ada@example.com gets no more email from us" in page
+
+    event = DeliveryEvent.objects.get()
+    assert (event.delivery, event.event_type) == (delivery, "bounced")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+    again = client.get(client.post(url)["Location"]).content.decode()
+    assert "Already recorded as a hard bounce: nothing changed." in again
+    assert DeliveryEvent.objects.count() == 1
+    assert client.post(f"/outbox/{email.pk}/event/opened/").status_code == 404
+
+
+def test_the_outbox_events_are_closed_outside_local_development(client, outbox, settings):
+    settings.DEBUG = False
+    email = send()
+    assert client.post(f"/outbox/{email.pk}/event/bounced/").status_code == 404
