@@ -557,6 +557,11 @@ def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(cl
     submit("back@example.com", ip="198.51.100.9")
     assert len([m for m in outbox if any(p.startswith("/confirm/") for p in _links(m))]) == 1
 
+    # The goodbye's "resubscribe" link, opened meanwhile, says what is awaited
+    # instead of offering to unsubscribe a reader who gets nothing yet.
+    html = client.get(_path(tokens.subscriber_unsubscribe_url(subscriber=reader))).content.decode()
+    assert "Waiting for your confirmation" in html and "Unsubscribe from the digest?" not in html
+
     client.post(next(p for p in _links(confirmations[0]) if p.startswith("/confirm/")))
     assert Subscriber.objects.get().status == "active"
 
