@@ -26,6 +26,7 @@ from subscribers.models import Subscriber
 from . import curation, dashboard, relevance, services
 from .editions import listed_late
 from .health import health_check
+from .ingest import title_normalise
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
 from .selectors import topic_rows_prefetch
 
@@ -102,8 +103,31 @@ def _papers(count: int) -> str:
     return f"{count} paper{pluralize(count)}"
 
 
+class PaperAdminForm(forms.ModelForm):
+    class Meta:
+        model = Paper
+        # The admin's fieldsets choose the form's fields; these two are what clean() reads.
+        fields = ("title", "arxiv_id")
+
+    def clean(self):
+        """A paper without an arXiv id is known by its title (Paper.title_key, the
+        import's upsert key): a second one titled alike would be refused by the
+        database (until 5 December: a 500). Said here, naming the other paper."""
+        cleaned = super().clean()
+        title, arxiv_id = cleaned.get("title"), cleaned.get("arxiv_id")
+        if title and not arxiv_id:
+            twin = (Paper.objects.filter(arxiv_id__isnull=True, title_key=title_normalise(title))
+                    .exclude(pk=self.instance.pk).first())
+            if twin is not None:
+                self.add_error("title", f"Another paper without an arXiv id is already titled like this: "
+                                        f"“{twin.title}” of {twin.trending_date:%d %B %Y}. Give this one its "
+                                        "arXiv id, or another title.")
+        return cleaned
+
+
 @admin.register(Paper)
 class PaperAdmin(admin.ModelAdmin):
+    form = PaperAdminForm
     change_list_template = "admin/newsletter/paper/change_list.html"
     # Pinned, hidden and code as one column of words: as three columns of icons the
     # table was wider than the page at 1280 px, and those were the columns cut off.
@@ -176,8 +200,11 @@ class PaperAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
-        if not change:
-            relevance.papers_score(papers=[form.instance])
+        # A new paper, or one whose text changed, is embedded and scored again (its
+        # topics follow its words; editors' own rows stay); until 5 December an edit
+        # kept the old topics until someone ran "Re-score topics".
+        if not change or set(form.changed_data) & set(relevance.PAPER_SCORING_FIELDS):
+            services.papers_rescore(papers=[form.instance])
 
     @admin.action(description="Pin selected papers (shown first)")
     def pin(self, request, queryset):
@@ -235,9 +262,8 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-score topics of selected papers")
     def rescore(self, request, queryset):
-        papers = list(queryset)
-        relevance.papers_score(papers=papers)
-        self.message_user(request, f"Re-scored {_papers(len(papers))}.", messages.SUCCESS)
+        count = services.papers_rescore(papers=queryset)
+        self.message_user(request, f"Re-scored {_papers(count)}.", messages.SUCCESS)
 
     def get_urls(self):
         return [

@@ -367,6 +367,11 @@ def _ai_keywords(paper: Paper) -> list[str]:
     return [k for k in value if isinstance(k, str)] if isinstance(value, list) else []
 
 
+# The fields of a paper its scores read: its vector's text (embeddings.paper_text)
+# and its keyword evidence (paper_match). An edit of one of them re-scores it.
+PAPER_SCORING_FIELDS = ("title", "abstract", "ai_summary", "ai_keywords")
+
+
 def papers_score(*, papers: Iterable[Paper], only_missing: bool = False) -> None:
     """Compute PaperTopic rows for these papers against every active topic: upsert
     the automatic rows that pass RELEVANCE_THRESHOLD, delete those that no longer

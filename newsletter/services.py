@@ -39,6 +39,16 @@ def paper_save(*, paper: Paper, date_before: dt.date | None = None) -> Paper:
     return paper
 
 
+def papers_rescore(*, papers: Iterable[Paper]) -> int:
+    """Embed these papers again and score them against every topic (their text may
+    have changed: an edit, or an editor asking); editors' own topic rows stay. The
+    pages of their dates show the new topics. Returns how many papers."""
+    papers = list(papers)
+    papers_score(papers=papers)
+    pages_changed(dates={p.trending_date for p in papers}, papers=[p.pk for p in papers])
+    return len(papers)
+
+
 def papers_delete(*, papers: QuerySet[Paper]) -> int:
     """Delete these papers; the pages of their dates stop showing them. Returns how
     many papers were deleted."""

@@ -442,3 +442,68 @@ def test_a_link_pasted_without_a_scheme_is_saved_as_https(rf, admin_user):
     form = site._registry[Paper].get_form(request)
     assert form.base_fields["github_repo"].clean("github.com/org/repo") == "https://github.com/org/repo"
     assert form.base_fields["project_page"].clean("example.org/p") == "https://example.org/p"
+
+
+def _as_submitted(response) -> dict:
+    """The data a browser would post back from an admin change page as rendered:
+    the main form's and every inline's current values, management forms included."""
+    data = {}
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        forms += [formset.management_form, *formset.forms]
+    for form in forms:
+        for name, field in form.fields.items():
+            value = form[name].value()
+            if value is None or value is False:
+                continue
+            key = form.add_prefix(name)
+            if isinstance(value, list | tuple):
+                data[key] = [str(v) for v in value]
+            elif value is True:
+                data[key] = "on"
+            else:
+                data[key] = field.prepare_value(value) if hasattr(field, "prepare_value") else value
+    return data
+
+
+def test_an_editor_who_rewrites_a_papers_text_sees_its_topics_follow(editor_client):
+    """The editors' walkthrough of 5 December retitled a paper into another field: it
+    kept its old topics (list, edition page, public page) until someone ran
+    "Re-score topics". Saving a change of its text now embeds and scores it again;
+    a change of its votes only does not."""
+    graphs = TopicFactory(name="Molecule graphs", keywords="graph neural network\nmolecular graphs")
+    speed = TopicFactory(name="Serving speed", keywords="latency\ninference serving")
+    paper = PaperFactory(title="Lower latency inference serving", abstract="We cut latency when serving models.")
+    from newsletter import relevance
+    relevance.papers_score(papers=[paper])
+    def topics():
+        return set(PaperTopic.objects.filter(paper=paper, score__gte=0.3).values_list("topic__name", flat=True))
+
+    assert "Serving speed" in topics() and "Molecule graphs" not in topics()
+
+    url = reverse("admin:newsletter_paper_change", args=[paper.pk])
+    data = _as_submitted(editor_client.get(url))
+    data.update(title="GraphMol: graph neural networks for molecular graphs",
+                abstract="A graph neural network over molecular graphs predicts properties of molecules.")
+    response = editor_client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+
+    assert "Molecule graphs" in topics() and "Serving speed" not in topics(), topics()
+    assert speed.pk and graphs.pk
+
+
+def test_a_second_paper_without_an_arxiv_id_titled_like_another_is_refused_by_the_form(editor_client):
+    """Was a 500 (IntegrityError on the title key, the import's key for papers with
+    no arXiv id); now the form says which paper holds the title."""
+    PaperFactory(title="Second", arxiv_id=None, trending_date=DAY)
+    other = PaperFactory(title="Another one", arxiv_id=None, trending_date=DAY)
+    url = reverse("admin:newsletter_paper_change", args=[other.pk])
+    data = _as_submitted(editor_client.get(url))
+    data["title"] = "SECOND!"
+    response = editor_client.post(url, data)
+    assert response.status_code == 200
+    assert "Another paper without an arXiv id is already titled like this: “Second”" in response.content.decode()
+    other.refresh_from_db()
+    assert other.title == "Another one"
+
