@@ -117,6 +117,17 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
     return fields
 
 
+def _header_problem(header: list[str]) -> str:
+    """What is wrong with a header row without an 'email' column, with the likely
+    cause when it is a file separated by semicolons or tabs (a spreadsheet's export
+    in many locales)."""
+    message = "The file needs a header row with an 'email' column."
+    if len(header) == 1 and (";" in header[0] or "\t" in header[0]):
+        separator = "semicolons" if ";" in header[0] else "tabs"
+        message += f" Its columns are separated by {separator}: save it with commas (CSV, comma-separated)."
+    return message
+
+
 def subscribers_import(
     *,
     text: str,
@@ -132,11 +143,17 @@ def subscribers_import(
     if not consent_source:
         raise ValidationError("Say where these people gave their consent.")
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
-    if "email" not in header:
-        raise ValidationError("The file needs a header row with an 'email' column.")
-    reader.fieldnames = header
-    rows = list(reader)
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        if "email" not in header:
+            raise ValidationError(_header_problem(header))
+        reader.fieldnames = header
+        rows = list(reader)
+    except csv.Error as exc:
+        # A field over the csv module's limit (131,072 characters), a stray NUL: the
+        # file as a whole is unreadable; said with the line (until 5 December: a 500).
+        raise ValidationError(f"The file cannot be read as CSV at line {reader.line_num + 1}: {exc}. "
+                              "Nothing was imported.") from None
     if len(rows) > IMPORT_MAX_ROWS:
         raise ValidationError(f"At most {IMPORT_MAX_ROWS} rows per file.")
 
