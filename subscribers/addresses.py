@@ -17,14 +17,25 @@ def email_normalise(email: str) -> str:
     subscribers/suppression.py's `email_hash`), so Ann@x.org and ann@x.org are one
     reader. Raises ValidationError."""
     local, at, domain = unicodedata.normalize("NFC", email.strip()).rpartition("@")
-    domain = domain.strip().rstrip(".")
-    if not at or not local or not domain:
+    if not at or not local or not domain.strip().rstrip("."):
         raise ValidationError("Enter a valid email address.", code="invalid")
     try:
-        domain = domain.encode("idna").decode("ascii").lower()
+        return f"{local}@{domain_normalise(domain)}"
+    except ValidationError:
+        raise ValidationError("Enter a valid email address.", code="invalid") from None
+
+
+def domain_normalise(domain: str) -> str:
+    """A domain in its stored form, as email_normalise stores an address's: NFC,
+    no trailing dot, IDNA-encoded, lower-cased. A leading "@" or "*." (how people
+    write "every address at") is dropped. Raises ValidationError."""
+    domain = unicodedata.normalize("NFC", domain.strip()).removeprefix("@").removeprefix("*.").rstrip(".")
+    if not domain or "@" in domain or any(c.isspace() for c in domain):
+        raise ValidationError("Enter a domain, like example.com.", code="invalid")
+    try:
+        return domain.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
-        raise ValidationError("Enter a valid email address.", code="invalid") from exc
-    return f"{local}@{domain}"
+        raise ValidationError("Enter a domain, like example.com.", code="invalid") from exc
 
 
 def email_display(email: str) -> str:

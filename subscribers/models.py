@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from newsletter.models import Topic
 
-from .addresses import email_display
+from .addresses import domain_normalise, email_display
 
 DEFAULT_PAPERS_PER_DIGEST = 5
 MAX_PAPERS_PER_DIGEST = 20
@@ -228,6 +228,12 @@ class BlockedDomain(models.Model):
 
     def __str__(self) -> str:
         return self.domain
+
+    def clean(self):
+        # Stored as addresses are (subscribers/addresses.py), so that the lookup of an
+        # address's domain finds it: "Spam-Domain.COM" or "@junkmail.org" as typed
+        # never matched (an editors' walkthrough, 5 December).
+        self.domain = domain_normalise(self.domain)
 
 
 class OwedEmail(models.Model):

@@ -207,3 +207,45 @@ def test_consent_records_say_the_reader_acted_on_our_pages_not_the_subscribe_for
     inline = html[html.index("Consent records") if "Consent records" in html else html.lower().index("consent record"):]
     assert "The reader, on our pages" in inline
     assert "Subscribe form" not in inline
+
+
+@pytest.mark.parametrize("typed", ["Spam-Domain.COM", "@spam-domain.com", "*.spam-domain.com", " spam-domain.com. "])
+def test_a_blocked_domain_is_stored_as_addresses_are_and_then_blocks(admin_client, typed):
+    """The editors' walkthrough of 5 December added "Spam-Domain.COM" and
+    "@junkmail.org": saved, and then no address of either was blocked (the lookup
+    compares the stored form). Now the domain is stored as addresses are."""
+    from subscribers.models import BlockedDomain
+    from subscribers.services import email_domain_is_blocked
+
+    response = admin_client.post(reverse("admin:subscribers_blockeddomain_add"), {"domain": typed, "note": "spam"})
+    assert response.status_code == 302
+    assert BlockedDomain.objects.get().domain == "spam-domain.com"
+    assert email_domain_is_blocked("x@spam-domain.com") and email_domain_is_blocked("y@mail.Spam-Domain.COM")
+    # Typed again in another way: refused as the one already listed.
+    again = admin_client.post(reverse("admin:subscribers_blockeddomain_add"), {"domain": "SPAM-domain.com"})
+    assert again.status_code == 200 and BlockedDomain.objects.count() == 1
+
+
+def test_what_is_no_domain_is_refused_as_a_blocked_domain(admin_client):
+    from subscribers.models import BlockedDomain
+
+    response = admin_client.post(reverse("admin:subscribers_blockeddomain_add"), {"domain": "ann@example.com"})
+    assert "Enter a domain, like example.com." in response.content.decode()
+    assert not BlockedDomain.objects.exists()
+
+
+def test_blocked_domains_typed_before_are_stored_again_by_the_migration(db):
+    import importlib
+
+    from django.apps import apps
+
+    from subscribers.models import BlockedDomain
+    from subscribers.services import email_domain_is_blocked
+
+    for typed in ("Spam-Domain.COM", "@junkmail.org", "junkmail.org", "not a domain"):
+        BlockedDomain.objects.create(domain=typed)  # as rows were saved before
+    assert not email_domain_is_blocked("x@spam-domain.com")
+    importlib.import_module("subscribers.migrations.0008_blocked_domains_normalised").domains_normalise(apps, None)
+    assert sorted(BlockedDomain.objects.values_list("domain", flat=True)) == [
+        "junkmail.org", "not a domain", "spam-domain.com"]
+    assert email_domain_is_blocked("x@spam-domain.com") and email_domain_is_blocked("z@junkmail.org")
