@@ -13,10 +13,15 @@ from newsletter.models import Delivery, Topic
 
 from . import csv_io
 from .addresses import email_normalise
-from .curation import subscribers_confirmation_resend, subscribers_suppress, subscribers_unsuppress
+from .curation import (
+    subscriber_added_by_editor,
+    subscribers_confirmation_resend,
+    subscribers_suppress,
+    subscribers_unsuppress,
+)
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from .services import JourneyEmailNotQueued, subscriber_delete
-from .suppression import email_hash
+from .services import JourneyEmailNotQueued, email_domain_is_blocked, subscriber_delete
+from .suppression import email_hash, email_is_suppressed
 from .tokens import subscriber_manage_url
 
 EXPORT_PERMISSION = "subscribers.export_subscriber_data"
@@ -119,7 +124,16 @@ class SubscriberAdminForm(forms.ModelForm):
         fields = "__all__"
 
     def clean_email(self) -> str:
-        return email_normalise(self.cleaned_data["email"])
+        email = email_normalise(self.cleaned_data["email"])
+        if self.instance.pk is None or email.lower() != self.instance.email.lower():
+            # As the import refuses them: nobody is mailed at an address that bounced,
+            # complained or asked to be erased, or of a blocked domain.
+            if email_is_suppressed(email):
+                raise forms.ValidationError("This address is on the suppression list (a bounce, a complaint "
+                                            "or an erasure): it cannot be added here.")
+            if email_domain_is_blocked(email):
+                raise forms.ValidationError("This address's domain is blocked (Blocked domains).")
+        return email
 
 
 @admin.register(Subscriber)
@@ -133,7 +147,11 @@ class SubscriberAdmin(admin.ModelAdmin):
     search_fields = ("email",)
     date_hierarchy = "created_at"
     filter_horizontal = ("topics",)
-    readonly_fields = ("status_changed_at", "confirmation_sent_at", "confirmed_at",
+    # Status and source only change by what readers do and by the actions (suppress,
+    # unsuppress, resend the confirmation), each with its consent record: an editor
+    # cannot make anyone a recipient by hand. A reader added here waits for their
+    # confirmation (save_related).
+    readonly_fields = ("status", "source", "status_changed_at", "confirmation_sent_at", "confirmed_at",
                        "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text")
     inlines = [ConsentRecordInline, DeliveryInline]
     actions = ["suppress", "unsuppress", "confirmation_resend", "export_csv"]
@@ -148,6 +166,16 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("topics")
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if not change:
+            subscriber_added_by_editor(subscriber=form.instance, editor=request.user.get_username())
+
+    def response_add(self, request, obj, post_url_continue=None):
+        self.message_user(request, f"{obj.email_display} is waiting for confirmation: the confirmation email "
+                                   "is on its way, and digests start once they press its button.", messages.INFO)
+        return super().response_add(request, obj, post_url_continue)
 
     @admin.display(description="Topics")
     def topic_names(self, obj: Subscriber) -> str:

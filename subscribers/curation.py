@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
-from .models import Subscriber, Suppression
+from .consent import consent_record
+from .models import ConsentRecord, Subscriber, Suppression
 from .services import EMAIL_CONFIRM, journey_email_queue
 from .suppression import address_suppress, address_unsuppress
 
@@ -60,3 +61,21 @@ def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> Con
             else:
                 not_pending += 1
     return ConfirmationResend(queued=counts[True], held=counts[False], not_pending=not_pending)
+
+
+def subscriber_added_by_editor(*, subscriber: Subscriber, editor: str) -> None:
+    """A reader an editor typed in the admin (saved, with their topics): waiting for
+    confirmation, like one from the form or an import without prior consent, with
+    a consent record naming the editor, and the confirmation email on its way. An
+    editor cannot make anyone a recipient by hand; until 5 December "Active" in the
+    add form mailed the next digest to an address that never confirmed."""
+    now = timezone.now()
+    Subscriber.objects.filter(pk=subscriber.pk).update(
+        status=Subscriber.Status.PENDING, source=Subscriber.Source.ADMIN, confirmed_at=None, status_changed_at=now)
+    subscriber.refresh_from_db()
+    consent_record(
+        subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=None, user_agent="",
+        source=Subscriber.Source.ADMIN,
+        detail={"added_by": editor, "topics": sorted(t.slug for t in subscriber.topics.all())},
+    )
+    journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)

@@ -249,3 +249,38 @@ def test_blocked_domains_typed_before_are_stored_again_by_the_migration(db):
     assert sorted(BlockedDomain.objects.values_list("domain", flat=True)) == [
         "junkmail.org", "not a domain", "spam-domain.com"]
     assert email_domain_is_blocked("x@spam-domain.com") and email_domain_is_blocked("z@junkmail.org")
+
+
+def test_an_editor_cannot_make_anyone_a_recipient_by_hand(admin_client, django_capture_on_commit_callbacks):
+    """The editors' walkthrough of 5 December added an address as "Active" and set an
+    imported, never-confirmed reader to "Active": both got the next digest, with no
+    consent record. Now a reader added by hand waits for their confirmation (the
+    email goes out; a consent record names the editor), the status cannot be set in
+    the form, and a suppressed or blocked address cannot be added."""
+    from subscribers.models import BlockedDomain
+    from subscribers.suppression import address_suppress
+
+    form = {"email": "  New.Reader@Example.COM ", "status": "active", "source": "form", "frequency": "daily",
+            "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "5",
+            "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("admin:subscribers_subscriber_add"), form, follow=True)
+    reader = Subscriber.objects.get()
+    assert (reader.email, reader.status, reader.source) == ("New.Reader@example.com", "pending", "admin")
+    assert reader.confirmed_at is None
+    assert [m.to for m in mail.outbox] == [["New.Reader@example.com"]] and "confirm" in mail.outbox[0].subject.lower()
+    (record,) = reader.consents.all()
+    assert (record.action, record.source, record.detail["added_by"]) == ("subscribe", "admin", "admin")
+    assert "waiting for confirmation" in response.content.decode()
+
+    # The change form has no status to set.
+    change = admin_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk]))
+    assert 'name="status"' not in change.content.decode()
+
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.COMPLAINT, note="")
+    BlockedDomain.objects.create(domain="trash.io")
+    for email, said in (("gone@example.com", "on the suppression list"), ("evil@trash.io", "domain is blocked")):
+        refused = admin_client.post(reverse("admin:subscribers_subscriber_add"), {**form, "email": email})
+        assert said in refused.content.decode()
+    assert Subscriber.objects.count() == 1
