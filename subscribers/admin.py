@@ -21,7 +21,7 @@ from .curation import (
 )
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from .services import JourneyEmailNotQueued, email_domain_is_blocked, subscriber_delete
-from .suppression import email_hash, email_is_suppressed
+from .suppression import address_suppress, email_hash, email_is_suppressed
 from .tokens import subscriber_manage_url
 
 EXPORT_PERMISSION = "subscribers.export_subscriber_data"
@@ -349,6 +349,17 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ("email_hash", "reason", "note", "created_at")
     list_filter = ("reason",)
     search_fields = ("email_hash", "note")
+
+    def save_model(self, request, obj, form, change):
+        email = form.cleaned_data.get("email")
+        if email and not change:
+            # Through the one path that also marks the reader of that address
+            # suppressed (address_suppress): until 5 December a suppression added
+            # here left them "Active", counted among the dashboard's readers.
+            address_suppress(email=email, reason=obj.reason, note=obj.note, replace=True)
+            obj.pk = Suppression.objects.get(email_hash=obj.email_hash).pk
+        else:
+            super().save_model(request, obj, form, change)
 
     def get_search_results(self, request, queryset, search_term):
         # An editor can search by address: it is hashed the same way.

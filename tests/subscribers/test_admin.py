@@ -284,3 +284,16 @@ def test_an_editor_cannot_make_anyone_a_recipient_by_hand(admin_client, django_c
         refused = admin_client.post(reverse("admin:subscribers_subscriber_add"), {**form, "email": email})
         assert said in refused.content.decode()
     assert Subscriber.objects.count() == 1
+
+
+def test_an_address_suppressed_on_the_suppressions_page_marks_its_reader_suppressed(admin_client):
+    """The editors' walkthrough of 5 December suppressed an address there: its reader
+    stayed "Active", counted among the dashboard's readers and offered in previews."""
+    reader = SubscriberFactory(email="ann@example.com")
+    response = admin_client.post(reverse("admin:subscribers_suppression_add"),
+                                 {"email": "ANN@example.com", "reason": "editor", "note": "asked by phone"})
+    assert response.status_code == 302
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    row = Suppression.objects.get()
+    assert (row.email_hash, row.reason, row.note) == (email_hash("ann@example.com"), "editor", "asked by phone")
