@@ -192,6 +192,14 @@ class PaperAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         services.paper_save(paper=obj, date_before=form.initial.get("trending_date"))
 
+    def has_delete_permission(self, request, obj=None):
+        # A paper an edition went out with stays: readers' emails, web copies and
+        # feedback links point to it (services.papers_delete). Hiding takes it off
+        # the site and out of digests not sent yet.
+        if obj is not None and services.papers_sent().filter(paper_id=obj.pk).exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
     def delete_model(self, request, obj):
         services.papers_delete(papers=Paper.objects.filter(pk=obj.pk))
 

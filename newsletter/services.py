@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 
 from .ingest import title_normalise
-from .models import Paper, PaperTopic, Topic
+from .models import EditionPaper, Paper, PaperTopic, Topic
 from .page_cache import pages_changed
 from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
 
@@ -50,13 +50,23 @@ def papers_rescore(*, papers: Iterable[Paper]) -> int:
 
 
 def papers_delete(*, papers: QuerySet[Paper]) -> int:
-    """Delete these papers; the pages of their dates stop showing them. Returns how
-    many papers were deleted."""
-    dates = set(papers.values_list("trending_date", flat=True))
+    """Delete these papers, except those an edition went out with (readers' emails,
+    web copies and feedback links point to them: hide those instead); the pages of
+    their dates and their own pages stop showing them. Returns how many papers were
+    deleted."""
+    papers = papers.exclude(pk__in=papers_sent())
+    rows = list(papers.values_list("pk", "trending_date"))
     with transaction.atomic():
         deleted = papers.delete()[1].get(Paper._meta.label, 0)
-        pages_changed(dates=dates)
+        # Their own pages too: until 5 December a deleted paper's page was served
+        # from the page cache for up to an hour.
+        pages_changed(dates={date for _, date in rows}, papers=[pk for pk, _ in rows])
     return deleted
+
+
+def papers_sent() -> QuerySet:
+    """The ids of papers some edition went out with (frozen at its first send)."""
+    return EditionPaper.objects.filter(edition__frozen_at__isnull=False).values("paper_id")
 
 
 def topic_create(*, topic: Topic) -> Topic:

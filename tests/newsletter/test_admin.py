@@ -507,3 +507,33 @@ def test_a_second_paper_without_an_arxiv_id_titled_like_another_is_refused_by_th
     other.refresh_from_db()
     assert other.title == "Another one"
 
+
+
+def test_a_paper_an_edition_went_out_with_cannot_be_deleted_and_a_deleted_papers_page_goes_at_once(
+    editor_client, client, django_capture_on_commit_callbacks,
+):
+    """The editors' walkthrough of 5 December deleted a paper a sent edition held:
+    it left the reader's web copy, and its "More like this" link in the sent email
+    became "Link not valid". And a deleted paper's own page was still served (from
+    the page cache, up to an hour). Now a sent paper stays (hide it instead), and a
+    deleted one's page is gone at once."""
+    from newsletter.editions import edition_freeze
+
+    sent = PaperFactory(trending_date=DAY, title="Went out", arxiv_id="2511.00001")
+    edition_freeze(edition=edition_assemble(date=DAY))
+    spare = PaperFactory(trending_date=DAY, title="Never sent", arxiv_id="2511.00002")
+    assert client.get("/papers/2511.00002/").status_code == 200  # stored in the page cache
+
+    assert editor_client.get(reverse("admin:newsletter_paper_delete", args=[sent.pk])).status_code == 403
+    changelist = reverse("admin:newsletter_paper_changelist")
+    both = {"action": "delete_selected", "_selected_action": [sent.pk, spare.pk]}
+    asked = editor_client.post(changelist, both).content.decode()
+    assert "doesn't have permission to delete the following types of objects" in asked
+    assert editor_client.post(changelist, {**both, "post": "yes"}).status_code == 403
+    assert Paper.objects.count() == 2
+
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(changelist, {"action": "delete_selected", "_selected_action": [spare.pk], "post": "yes"})
+    assert list(Paper.objects.values_list("title", flat=True)) == ["Went out"]
+    assert client.get("/papers/2511.00002/").status_code == 404
+    assert client.get("/papers/2511.00001/").status_code == 200
