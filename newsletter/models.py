@@ -142,6 +142,7 @@ class Paper(models.Model):
                 fields=["arxiv_id"],
                 condition=Q(arxiv_id__isnull=False),
                 name="paper_arxiv_id_unique",
+                violation_error_message="A paper with this arXiv id is already here.",
             ),
             # Entries without an arXiv id are keyed by their normalised title.
             models.UniqueConstraint(

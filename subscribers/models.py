@@ -90,7 +90,10 @@ class Subscriber(models.Model):
         # given this (newsletter/migrations/0004_editor_group.py leaves it out).
         permissions = [("export_subscriber_data", "Can export subscriber data")]
         constraints = [
-            models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique"),
+            models.UniqueConstraint(
+                Lower("email"), name="subscriber_email_ci_unique",
+                violation_error_message="A reader with this address (in any case) is already on the list.",
+            ),
             models.CheckConstraint(
                 condition=Q(delivery_hour__gte=0, delivery_hour__lte=23),
                 name="subscriber_delivery_hour_valid",

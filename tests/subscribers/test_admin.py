@@ -297,3 +297,15 @@ def test_an_address_suppressed_on_the_suppressions_page_marks_its_reader_suppres
     assert reader.status == Subscriber.Status.SUPPRESSED
     row = Suppression.objects.get()
     assert (row.email_hash, row.reason, row.note) == (email_hash("ann@example.com"), "editor", "asked by phone")
+
+
+def test_an_address_already_listed_is_refused_in_words_not_by_the_constraints_name(admin_client):
+    SubscriberFactory(email="ann@example.com")
+    response = admin_client.post(reverse("admin:subscribers_subscriber_add"), {
+        "email": "ANN@example.com", "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+        "time_zone": "UTC", "papers_per_digest": "5",
+        "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+        "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    html = response.content.decode()
+    assert "A reader with this address (in any case) is already on the list." in html
+    assert "subscriber_email_ci_unique" not in html
