@@ -330,6 +330,16 @@ class TopicForm(forms.ModelForm):
         help_texts = {"description": "What belongs to this topic, in a sentence or two: it is on the "
                                      "subscribe form, and papers close to it count for the topic."}
 
+    def clean_name(self):
+        """Readers choose topics by name: two that differ only in case or spacing
+        ("agents" beside "Agents") would both be on the subscribe form."""
+        name = " ".join(self.cleaned_data["name"].split())
+        twin = Topic.objects.filter(name__iexact=name).exclude(pk=self.instance.pk).first()
+        if twin is not None:
+            raise forms.ValidationError(f"There is already a topic named “{twin.name}”"
+                                        f"{'' if twin.is_active else ' (switched off)'}.")
+        return name
+
     def clean_keywords(self):
         keywords = self.cleaned_data["keywords"]
         problems = relevance.keyword_lines_problems(keyword_lines(keywords))

@@ -537,3 +537,13 @@ def test_a_paper_an_edition_went_out_with_cannot_be_deleted_and_a_deleted_papers
     assert list(Paper.objects.values_list("title", flat=True)) == ["Went out"]
     assert client.get("/papers/2511.00002/").status_code == 404
     assert client.get("/papers/2511.00001/").status_code == 200
+
+
+def test_a_topic_named_like_another_but_for_case_or_spacing_is_refused(admin_client, topic):
+    """The editors' walkthrough of 5 December saved "agents" beside "Agents": both
+    showed on the subscribe form."""
+    response = admin_client.post(reverse("admin:newsletter_topic_add"), {
+        "name": "  " + topic.name.upper() + " ", "slug": "other-slug", "description": "A copy.",
+        "keywords": "", "is_active": "on", "position": 0})
+    assert f"There is already a topic named “{topic.name}”" in unescape(response.content.decode())
+    assert Topic.objects.filter(name__iexact=topic.name).count() == 1
