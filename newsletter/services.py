@@ -135,7 +135,10 @@ def topic_exemplars_set(*, topic: Topic, papers: Iterable[Paper], example: bool 
     """An editor marks papers as examples of what a topic is about (or unmarks
     them). The topic's vectors are recomputed and every paper re-scored: papers
     close to the examples now count as relevant, and say so ("close to the topic's
-    examples"). Returns how many papers changed."""
+    examples"). An example of a topic is about it: it carries the topic as an
+    editor's choice (paper_topic_set), also when an editor had taken the topic off
+    it; until 5 December an example could be left without its own topic. Unmarking
+    leaves the paper's topics as they are. Returns how many papers changed."""
     papers = list(papers)
     with transaction.atomic():
         Topic.objects.select_for_update().filter(pk=topic.pk).first()
@@ -143,6 +146,8 @@ def topic_exemplars_set(*, topic: Topic, papers: Iterable[Paper], example: bool 
         if example:
             changed = [p for p in papers if p.id not in current]
             topic.exemplars.add(*changed)
+            for paper in papers:
+                paper_topic_set(paper=paper, topic=topic, assigned=True)
         else:
             changed = [p for p in papers if p.id in current]
             topic.exemplars.remove(*changed)

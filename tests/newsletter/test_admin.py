@@ -294,6 +294,18 @@ def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(ed
     assert topic.exemplar_embedding is not None
     change = editor_client.get(reverse("admin:newsletter_topic_change", args=[topic.pk])).content.decode()
     assert "Radar nowcasting of rain" in change and "Ten-day global weather forecasts" in change
+    # An example is about its topic: each carries it (the editors' walkthrough of 5
+    # December found an example without it), also one the editor had taken it off.
+    rows = PaperTopic.objects.filter(topic=topic, paper__in=papers)
+    assert sorted(rows.values_list("source", "score")) == [("editor", 1.0), ("editor", 1.0)]
+
+    other = PaperFactory(title="A third forecast", abstract="Storms.")
+    editor_client.post(url, {"action": "topic_remove", "_selected_action": [other.pk], "apply": "1",
+                             "topic": topic.pk})
+    assert PaperTopic.objects.get(topic=topic, paper=other).score == 0
+    editor_client.post(url, {"action": "topic_example", "_selected_action": [other.pk], "apply": "1",
+                             "topic": topic.pk})
+    assert PaperTopic.objects.get(topic=topic, paper=other).score == 1.0
 
 
 def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
