@@ -406,8 +406,29 @@ class TopicAdmin(admin.ModelAdmin):
             fields = {name: form.cleaned_data[name] for name in form.changed_data
                       if name in services.TOPIC_EDITABLE_FIELDS}
             services.topic_update(topic=obj, **fields)
+            if "is_active" in fields and not obj.is_active:
+                self._readers_left(request, obj, done="switched off")
         else:
             services.topic_create(topic=obj)
+
+    def delete_model(self, request, obj):
+        self._readers_left(request, obj, done="deleted")
+        super().delete_model(request, obj)
+
+    def _readers_left(self, request, topic: Topic, *, done: str) -> None:
+        """Say what a topic's readers are left with once it is switched off or
+        deleted: it leaves their digests and their preference centre, and those who
+        follow nothing else get the day's trending papers (an editors' walkthrough,
+        5 December, was told only "changed successfully")."""
+        readers = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED)
+        count = readers.count()
+        if not count:
+            return
+        alone = readers.exclude(topics__in=Topic.objects.filter(is_active=True).exclude(pk=topic.pk)).count()
+        self.message_user(request, (
+            f"{count} reader{pluralize(count)} followed “{topic.name}”, now {done}: it is gone from their digests "
+            f"and their preference centre. {alone} of them follow{'s' if alone == 1 else ''} no other topic and "
+            f"get{'s' if alone == 1 else ''} the day's trending papers until they choose one."), messages.WARNING)
 
     def get_urls(self):
         return [

@@ -559,3 +559,16 @@ def test_a_topic_named_like_another_but_for_case_or_spacing_is_refused(admin_cli
         "keywords": "", "is_active": "on", "position": 0})
     assert f"There is already a topic named “{topic.name}”" in unescape(response.content.decode())
     assert Topic.objects.filter(name__iexact=topic.name).count() == 1
+
+
+def test_switching_a_topic_off_says_what_its_readers_are_left_with(admin_client, topic):
+    other = TopicFactory(name="Other field")
+    alone, both = SubscriberFactory(), SubscriberFactory()
+    alone.topics.add(topic)
+    both.topics.add(topic, other)
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    response = admin_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "",
+                                       "keywords": topic.keywords, "position": 0}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith(f"2 readers followed “{topic.name}”, now switched off") and
+               "1 of them follows no other topic and gets the day's trending papers" in m for m in said), said
