@@ -718,4 +718,11 @@ class DeliveryAdmin(admin.ModelAdmin):
         except curation.CurationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        self.message_user(request, f"Queued {count} failed deliveries again.", messages.SUCCESS)
+        asked = queryset.count()
+        if not count:
+            self.message_user(request, f"Nothing queued: none of the {asked} selected had failed (only failed "
+                                       "deliveries are sent again; filter by Status: Failed).", messages.WARNING)
+            return
+        others = f" The other {asked - count} selected had not failed: left as they are." if asked > count else ""
+        self.message_user(request, f"Queued {count} failed deliver{'y' if count == 1 else 'ies'} again.{others}",
+                          messages.SUCCESS)

@@ -410,6 +410,15 @@ def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, to
     assert row.status == "sent"
     assert [m.to[0] for m in mail.outbox] == [reader.email]
 
+    # Again, now that it went: nothing is queued, and the editor is told why (it said
+    # "Queued 0 failed deliveries again." in green: an editors' walkthrough, 5 December).
+    response = editor_client.post(reverse("admin:newsletter_delivery_changelist"),
+                                  {"action": "retry_failed", "_selected_action": [row.pk]}, follow=True)
+    nothing = ("Nothing queued: none of the 1 selected had failed (only failed deliveries are sent again; "
+               "filter by Status: Failed).")
+    assert [(str(m), m.level_tag) for m in response.context["messages"]][-1] == (nothing, "warning")
+    assert len(mail.outbox) == 1
+
 
 def test_deliveries_filter_by_provider_event(editor_client, edition, topic):
     a, b = SubscriberFactory(email="bounced@example.com"), SubscriberFactory(email="fine@example.com")
