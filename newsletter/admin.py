@@ -458,6 +458,8 @@ class TopicAdmin(admin.ModelAdmin):
             "threshold": relevance.RELEVANCE_THRESHOLD,
             "new": sum(1 for r in rows if r.change == "new match"),
             "dropped": sum(1 for r in rows if r.change == "drops out"),
+            "typed_nothing": not (keywords.strip() or request.POST.get("name", "").strip()
+                                  or request.POST.get("description", "").strip()),
         })
 
 

@@ -195,7 +195,7 @@ def topic_preview(
     *, topic: Topic | None, keywords: str, name: str | None = None, description: str | None = None,
     is_broad: bool | None = None, today: dt.date | None = None,
 ) -> list[TopicPreviewRow]:
-    """Which papers of the last TOPIC_PREVIEW_DAYS days would be in `topic` defined
+    """Which papers of the newest TOPIC_PREVIEW_DAYS days with papers would be in `topic` defined
     as typed (its keywords; its name, description and broad flag, None: as stored),
     and how their scores change (the hybrid score of relevance.py, as saving would
     compute it). Touches no topic or score: the editor has not saved. A definition
@@ -203,7 +203,12 @@ def topic_preview(
     from .relevance import RELEVANCE_THRESHOLD, topic_preview_scores
 
     today = today or timezone.localdate()
-    since = today - dt.timedelta(days=TOPIC_PREVIEW_DAYS - 1)
+    # The newest TOPIC_PREVIEW_DAYS days that have papers, not calendar days: on a
+    # site whose newest papers are older (a holiday, the sample day of `make run`),
+    # the preview said "no paper matches" whatever was typed.
+    dates = list(Paper.objects.filter(trending_date__lte=today, hidden=False).order_by("-trending_date")
+                 .values_list("trending_date", flat=True).distinct()[:TOPIC_PREVIEW_DAYS])
+    since = dates[-1] if dates else today
     keyword_list = keyword_lines(keywords)
     draft = Topic(
         pk=topic.pk if topic else None,

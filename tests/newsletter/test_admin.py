@@ -344,6 +344,17 @@ def test_topic_preview_shows_matches_before_saving(editor_client, topic):
     assert topic.keywords == "catastrophic forgetting"  # nothing saved
 
 
+def test_the_topic_preview_reads_the_newest_days_with_papers_not_the_calendars(editor_client, topic):
+    """The editors' walkthrough of 5 December previewed topics on `make run`'s sample
+    day, a year old: "No paper of the last 7 days matches" whatever was typed. The
+    preview now reads the newest 7 days that have papers."""
+    long_ago = dt.date.today() - dt.timedelta(days=400)
+    PaperFactory(trending_date=long_ago, title="Web agents that browse")
+    url = reverse("admin:newsletter_topic_preview") + f"?topic={topic.pk}"
+    html = editor_client.post(url, {"keywords": "web agents"}).content.decode()
+    assert "Web agents that browse" in html and "of the last 7 days with papers" in html
+
+
 def test_a_new_topic_previews_by_its_typed_name_and_description_before_any_keyword(
     editor_client, default_topics
 ):
