@@ -164,6 +164,8 @@ def test_topic_preview_lists_new_matches_and_changes_nothing(db):
     today = dt.date(2025, 11, 24)
     hit = PaperFactory(trending_date=today, title="Tool use for language model agents")
     PaperFactory(trending_date=today, title="Protein folding at scale")
+    for back in range(1, 7):  # six more days with papers: the preview reads the newest seven
+        PaperFactory(trending_date=today - dt.timedelta(days=back), title=f"Protein paper {back}")
     PaperFactory(trending_date=today - dt.timedelta(days=10), title="Old agents paper")
 
     rows = curation.topic_preview(topic=topic, keywords="agents\ntool use", today=today)
