@@ -95,6 +95,9 @@ class PaperJSONForm(forms.Form):
             raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
         if not isinstance(value, dict | list):
             raise forms.ValidationError("Paste a JSON object (one entry) or a list of entries.")
+        if not value:
+            # "[]" was "Added or updated 0 paper(s)." in green (an editors' walkthrough).
+            raise forms.ValidationError("Nothing to add: paste an entry of the API, or a list of them.")
         return value
 
 
@@ -307,7 +310,7 @@ class PaperAdmin(admin.ModelAdmin):
             except IngestError as exc:
                 form.add_error("entry", str(exc))
             else:
-                self.message_user(request, f"Added or updated {len(papers)} paper(s).", messages.SUCCESS)
+                self.message_user(request, f"Added or updated {_papers(len(papers))}.", messages.SUCCESS)
                 if len(papers) == 1:
                     return HttpResponseRedirect(reverse("admin:newsletter_paper_change", args=[papers[0].pk]))
                 return HttpResponseRedirect(reverse("admin:newsletter_paper_changelist"))

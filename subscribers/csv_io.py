@@ -72,7 +72,7 @@ class ImportReport:
         if self.created:
             parts[0] += " as active (prior consent)" if self.prior_consent else " and sent a confirmation email"
         labels = {
-            "exists": "already subscribers (left unchanged)",
+            "exists": "already on the list (left unchanged)",
             "duplicate": "repeated in the file",
             "invalid": "invalid",
             "suppressed": "suppressed (never mailed)",

@@ -330,6 +330,11 @@ def test_bad_json_is_explained_not_imported(editor_client, db):
     response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
                                   {"entry": "{nope", "trending_date": "2025-11-24"})
     assert "Not valid JSON" in response.content.decode()
+    # An empty list or object adds nothing, and says so (it was "Added or updated 0 paper(s)").
+    for empty in ("[]", "{}"):
+        response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                                      {"entry": empty, "trending_date": "2025-11-24"})
+        assert "Nothing to add: paste an entry of the API, or a list of them." in response.content.decode()
     assert not Paper.objects.exists()
 
 

@@ -66,7 +66,7 @@ def test_import_dry_run_reports_and_writes_nothing(editor_client):
     response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
         "file": _csv(CSV), "consent_source": "Booth sign-up sheet", "_check": "1"})
     html = response.content.decode()
-    assert "1 would be added" in html and "1 already subscribers" in html
+    assert "1 would be added" in html and "1 already on the list (left unchanged)" in html
     assert "1 invalid" in html and "1 repeated" in html
     assert Subscriber.objects.count() == 1 and mail.outbox == []
 
