@@ -23,7 +23,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from subscribers.models import Subscriber
 
-from . import curation, dashboard, relevance, services
+from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
 from .editions import listed_late
 from .health import health_check
 from .ingest import title_normalise

@@ -1,6 +1,8 @@
-"""The default Celery beat schedules, kept in django-celery-beat's tables so editors
-can change them in the admin. `schedules_ensure` creates missing ones and leaves
-ones an editor changed alone."""
+"""The default Celery beat schedules, kept in django-celery-beat's tables so they can
+be changed in the admin: editors may move or switch off the morning fetch, the rest
+is the machinery of sending and only superusers change it (newsletter/admin_beat.py).
+`schedules_ensure` creates missing ones, gives each its description when it has
+none, and leaves what was changed in the admin alone."""
 
 import datetime as dt
 
@@ -13,29 +15,40 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 MORNING_FETCH = dt.time(5, 30)
 MORNING_FETCH_TASK = "newsletter.tasks.papers_fetch_today"
 
-# name shown in the admin -> (task, crontab fields, or {"every": seconds})
+# name shown in the admin -> (task, crontab fields or {"every": seconds}, description
+# shown in the admin's list and page)
 DEFAULT_SCHEDULES = {
     "Fetch today's trending papers (every morning)": (
         MORNING_FETCH_TASK,
         {"minute": str(MORNING_FETCH.minute), "hour": str(MORNING_FETCH.hour), "day_of_week": "*"},
+        ("Fetches the day's trending papers from Hugging Face and makes the day's edition; "
+        "it also fetches the weekday before again, for the papers listed late and the final "
+        "upvotes. Readers whose hour comes before it get the day before's edition. Move it "
+        "by choosing another schedule (one hour and one minute); switched off, no new "
+        "papers come in and readers get no new edition."),
     ),
     # Readers choose a local hour; every 15 minutes also covers half- and
     # quarter-hour time zones and settles stale deliveries within a quarter hour.
     "Send the digests due now (every 15 minutes)": (
         "newsletter.tasks.digests_dispatch",
         {"minute": "*/15", "hour": "*", "day_of_week": "*"},
+        "Sends each reader the edition at their own local hour. Switched off, no digest goes out.",
     ),
     # A dead worker's readers wait for its lease to lapse (60 s) plus this interval:
     # newsletter/delivery.py, rule 3, and SETTLE_EVERY_SECONDS there.
     "Settle deliveries of dead workers (every 20 seconds)": (
         "newsletter.tasks.deliveries_settle",
         {"every": 20},
+        ("Hands the readers of a worker that died mid-send to another, so each reader gets "
+        "the edition once."),
     ),
     # After an upgrade of the relevance model: the papers bootstrap left without a
     # vector (older than the digests' week), 300 a run (newsletter/relevance.py).
     "Score papers left without a vector (every 5 minutes)": (
         "newsletter.tasks.papers_missing_rescore",
         {"every": 300},
+        ("After an upgrade of the relevance model: scores the older papers that have no "
+        "vector of it yet, 300 at a time. Does nothing when all are scored."),
     ),
     # An editor's change made while Redis was away: the pages stored before it are not
     # served for longer than this once Redis is back, even if the process that made
@@ -43,33 +56,37 @@ DEFAULT_SCHEDULES = {
     "Refresh public pages changed while Redis was away (every minute)": (
         "newsletter.tasks.page_tag_debts_settle",
         {"every": 60},
+        "Refreshes the public pages an editor changed while Redis was unreachable.",
     ),
     # A reader who unsubscribed while Redis was away still gets the goodbye email
     # (subscribers/models.py, OwedEmail).
     "Send the emails owed since Redis was away (every minute)": (
         "subscribers.tasks.owed_emails_send",
         {"every": 60},
+        "Sends the emails owed while Redis was unreachable (a goodbye after an unsubscribe).",
     ),
 }
 
 
 @transaction.atomic
 def schedules_ensure() -> list[str]:
-    """Create each default schedule that does not exist yet; return the names created."""
+    """Create each default schedule that does not exist yet, and give those that exist
+    their description when it is blank; return the names created."""
     created = []
-    for name, (task, cron) in DEFAULT_SCHEDULES.items():
+    for name, (task, cron, description) in DEFAULT_SCHEDULES.items():
         if PeriodicTask.objects.filter(name=name).exists():
+            PeriodicTask.objects.filter(name=name, description="").update(description=description)
             continue
         if "every" in cron:
             interval, _ = IntervalSchedule.objects.get_or_create(
                 every=cron["every"], period=IntervalSchedule.SECONDS
             )
-            PeriodicTask.objects.create(name=name, task=task, interval=interval)
+            PeriodicTask.objects.create(name=name, task=task, interval=interval, description=description)
         else:
             crontab, _ = CrontabSchedule.objects.get_or_create(
                 **cron, day_of_month="*", month_of_year="*", timezone="UTC"
             )
-            PeriodicTask.objects.create(name=name, task=task, crontab=crontab)
+            PeriodicTask.objects.create(name=name, task=task, crontab=crontab, description=description)
         created.append(name)
     return created
 

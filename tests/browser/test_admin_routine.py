@@ -179,6 +179,16 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     assert page.js_errors == []
 
 
+def _editor_logs_in(page, live_server) -> None:
+    """A member of the Editor group (not a superuser) signs in."""
+    user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True)
+    user.groups.add(editor_group())
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
 def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page, screenshot, default_topics):
     """A topic written as a definition, with no keyword: the preview, before saving,
     lists the papers close to the typed description and says so; saving tags them."""
@@ -189,12 +199,7 @@ def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page
                  "from the internet. It transcribes and translates spoken language in many languages.")
     PaperFactory(trending_date=today, title="Web agents that book flights",
                  abstract="A language-model agent browses websites, fills in forms and calls tools.")
-    user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True)
-    user.groups.add(editor_group())
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _editor_logs_in(page, live_server)
 
     page.goto(live_server.url + "/admin/newsletter/topic/add/")
     page.get_by_label("Name").fill("Speech & audio")
@@ -215,3 +220,34 @@ def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page
     assert topic.slug == "speech-audio"  # made from the name as it was typed
     assert list(topic.papers.values_list("title", flat=True)) == [speech.title]
     assert page.js_errors == []
+
+
+def test_an_editor_moves_the_morning_fetch_to_a_schedule_they_add(live_server, page, screenshot, db):
+    """The morning fetch's page as an editor has it: what it does, when it runs, and a
+    "+" to add the daily schedule it moves to; the readers' hours follow it."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, morning_fetch, schedules_ensure
+
+    schedules_ensure()
+    _editor_logs_in(page, live_server)
+
+    page.goto(live_server.url + "/admin/django_celery_beat/periodictask/")
+    expect(page.get_by_text("Sends each reader the edition at their own local hour.")).to_be_visible()
+    screenshot(page, "admin-schedules")
+    page.get_by_role("link", name="Fetch today's trending papers (every morning)").click()
+    expect(page.locator(".field-crontab_translation")).to_contain_text("At 05:30 AM")
+    with page.expect_popup() as popup_info:
+        page.locator("#add_id_crontab").click()
+    popup = popup_info.value
+    popup.get_by_label("Minute").fill("15")
+    popup.get_by_label("Hour").fill("7")
+    popup.get_by_role("button", name="Save").click()
+    popup.wait_for_event("close")
+    expect(page.locator("#id_crontab option:checked")).to_contain_text("15 7")
+    screenshot(page, "admin-schedule-fetch")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    assert PeriodicTask.objects.get(task=MORNING_FETCH_TASK).crontab.hour == "7"
+    assert morning_fetch() == dt.time(7, 15)
+    assert page.js_errors == [] and page.console_errors == []

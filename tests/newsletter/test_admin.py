@@ -20,10 +20,13 @@ DAY = dt.date(2025, 11, 24)
 
 
 def editor_group() -> Group:
-    """The group newsletter/migrations/0004_editor_group.py creates; made again here
-    when a transactional (browser) test has flushed the migrated rows."""
+    """The group newsletter/migrations/0004_editor_group.py creates (and 0024 gives
+    more); made again here when a transactional (browser) test has flushed the
+    migrated rows."""
     if not Group.objects.filter(name="Editor").exists():
         importlib.import_module("newsletter.migrations.0004_editor_group").editor_group_create(apps, None)
+        importlib.import_module(
+            "newsletter.migrations.0024_editor_moves_the_morning_fetch").editor_schedules_grant(apps, None)
     return Group.objects.get(name="Editor")
 
 
@@ -453,6 +456,62 @@ def test_schedules_are_in_the_admin_with_plain_names(admin_client, db):
                             + "django_celery_beat/periodictask/").content.decode()
     for name in DEFAULT_SCHEDULES:
         assert name.replace("'", "&#x27;") in html
+
+
+def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(editor_client, db):
+    """Editors' group could only view beat's schedules, and the tasks had no
+    description: nobody but a superuser could move the morning fetch. Now an editor
+    moves it (or switches it off) and the readers' hours follow; the sending
+    machinery stays view-only for them, with what each schedule does."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, morning_fetch, schedules_ensure
+
+    schedules_ensure()
+    base = "/" + __import__("django.conf").conf.settings.ADMIN_URL + "django_celery_beat/periodictask/"
+    listing = editor_client.get(base).content.decode()
+    assert "Sends each reader the edition at their own local hour." in listing
+    assert 'name="action"' not in listing  # no bulk enable/disable/run for editors
+
+    fetch = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
+    six = CrontabSchedule.objects.create(minute="0", hour="6", timezone="UTC")
+    page = editor_client.get(f"{base}{fetch.pk}/change/").content.decode()
+    assert "Fetches the day&#x27;s trending papers" in page and 'name="crontab"' in page
+    assert 'name="task"' not in page and 'name="args"' not in page
+    response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "crontab": six.pk})
+    assert response.status_code == 302
+    fetch.refresh_from_db()
+    assert fetch.crontab == six and fetch.task == MORNING_FETCH_TASK
+    assert morning_fetch() == dt.time(6, 0)
+
+    hourly = CrontabSchedule.objects.create(minute="0", hour="*", timezone="UTC")
+    response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "crontab": hourly.pk})
+    assert "The morning fetch runs once a day" in response.content.decode()
+    fetch.refresh_from_db()
+    assert fetch.crontab == six
+
+    dispatch = PeriodicTask.objects.get(task="newsletter.tasks.digests_dispatch")
+    page = editor_client.get(f"{base}{dispatch.pk}/change/").content.decode()
+    assert "Switched off, no digest goes out." in page and 'name="enabled"' not in page
+    assert editor_client.post(f"{base}{dispatch.pk}/change/", {"enabled": ""}).status_code == 403
+    assert PeriodicTask.objects.get(pk=dispatch.pk).enabled
+    editor_client.post(base, {"action": "disable_tasks", "_selected_action": [dispatch.pk]})
+    assert PeriodicTask.objects.get(pk=dispatch.pk).enabled
+
+
+def test_schedules_get_their_description_once(db):
+    """A database made before the descriptions gets them at the next bootstrap; one an
+    administrator wrote stays."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(description="")
+    PeriodicTask.objects.filter(task="newsletter.tasks.deliveries_settle").update(description="Ours.")
+    assert schedules_ensure() == []
+    assert PeriodicTask.objects.get(task="newsletter.tasks.digests_dispatch").description.startswith("Sends each")
+    assert PeriodicTask.objects.get(task="newsletter.tasks.deliveries_settle").description == "Ours."
 
 
 def test_every_admin_page_opens_for_a_superuser(admin_client, edition, topic):

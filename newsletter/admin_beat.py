@@ -1,0 +1,95 @@
+"""Beat's schedules in the admin (django-celery-beat's own pages, narrowed).
+
+Editors may move the morning fetch to another time, or switch it off: they choose
+another schedule (or add one with "+"), nothing else. The other schedules are the
+machinery of sending (the dispatcher, settling dead workers' readers, the page and
+email debts of a Redis outage): editors see them and what each does, and only
+superusers change them, in django-celery-beat's full form."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
+
+from .schedules import MORNING_FETCH_TASK
+
+
+def fetch_schedule_error(task: str, crontab) -> str | None:
+    """Why `crontab` cannot run the morning fetch, or None. The readers' hours are
+    counted from one fetch a day (schedules.morning_fetch), so its schedule names one
+    hour and one minute."""
+    if task != MORNING_FETCH_TASK:
+        return None
+    if crontab is None:
+        return "The morning fetch runs on a daily schedule: choose one (or add one with “+”)."
+    if not (crontab.hour.isdigit() and crontab.minute.isdigit()):
+        return ("The morning fetch runs once a day: choose a schedule with one hour and one "
+                f"minute (“{crontab.human_readable}” is not).")
+    return None
+
+
+class SuperuserScheduleForm(PeriodicTaskForm):
+    def clean(self):
+        data = super().clean()
+        if error := fetch_schedule_error(data.get("task"), data.get("crontab")):
+            self.add_error("crontab", error)
+        return data
+
+
+class EditorFetchScheduleForm(forms.ModelForm):
+    """The morning fetch as an editor changes it: when, and whether."""
+
+    class Meta:
+        model = PeriodicTask
+        fields = ("enabled", "crontab")
+        labels = {"crontab": "When (daily schedule)"}
+        help_texts = {"crontab": "Choose another schedule, or add one with “+”: a minute and an hour, "
+                                 "in the schedule's time zone."}
+
+    def clean(self):
+        data = super().clean()
+        if error := fetch_schedule_error(self.instance.task, data.get("crontab")):
+            self.add_error("crontab", error)
+        return data
+
+
+admin.site.unregister(PeriodicTask)
+
+
+@admin.register(PeriodicTask)
+class ScheduleAdmin(PeriodicTaskAdmin):
+    list_display = ("name", "enabled", "scheduler", "description", "last_run_at")
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if request.user.is_superuser or obj is None:
+            return allowed
+        return allowed and obj.task == MORNING_FETCH_TASK
+
+    def get_actions(self, request):
+        # Enable, disable, toggle and run act on any schedule: superusers only.
+        return super().get_actions(request) if request.user.is_superuser else {}
+
+    def get_fieldsets(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_fieldsets(request, obj)
+        when = ("interval",) if obj is not None and obj.interval_id else ("crontab", "crontab_translation")
+        return ((None, {"fields": ("name", "description", "enabled", *when, "last_run_at")}),)
+
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ("name", "description", "interval", "last_run_at", "crontab_translation")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if request.user.is_superuser:
+            kwargs["form"] = SuperuserScheduleForm
+        elif self.has_change_permission(request, obj):
+            kwargs["form"] = EditorFetchScheduleForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    @admin.display(description="Schedule")
+    def crontab_translation(self, obj):
+        return obj.crontab.human_readable if obj.crontab_id else "—"
