@@ -296,6 +296,28 @@ class PaperAdmin(admin.ModelAdmin):
         newest = paper_date_newest()
         return HttpResponseRedirect(f"{url}?trending_date={newest.isoformat()}" if newest else url)
 
+    def _pasted_report(self, request, pasted: curation.PastedPapers, day) -> None:
+        """What a paste did, counted, and each paper whose day is not the date given:
+        the day a paper is listed under is the first day it trended, which a re-paste
+        with another date moved (or did not) without a word before."""
+        result = pasted.result
+        parts = [f"added {_papers(result.created)}" if result.created else "",
+                 f"updated {_papers(result.updated)}" if result.updated else "",
+                 f"{_papers(result.unchanged)} already as pasted" if result.unchanged else ""]
+        self.message_user(request, "; ".join(p for p in parts if p).capitalize() + ".", messages.SUCCESS)
+
+        def when(date) -> str:
+            return formats.date_format(date, "D j M Y")
+
+        for paper, before in pasted.moved:
+            self.message_user(request, format_html(
+                "“{}” moved from {} to {}: a paper is listed on the first day it trended.",
+                paper.title, when(before), when(paper.trending_date)), messages.WARNING)
+        for paper in pasted.kept:
+            self.message_user(request, format_html(
+                "“{}” stays on {}, the first day it trended, not {}. Change its date on its page "
+                "to move it.", paper.title, when(paper.trending_date), when(day)), messages.WARNING)
+
     def json_add_view(self, request):
         from .ingest import IngestError
 
@@ -303,16 +325,16 @@ class PaperAdmin(admin.ModelAdmin):
             raise PermissionDenied
         form = PaperJSONForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
+            day = form.cleaned_data["trending_date"]
             try:
-                papers = curation.paper_import_entry(
-                    entry=form.cleaned_data["entry"], trending_date=form.cleaned_data["trending_date"]
-                )
+                pasted = curation.paper_import_entry(entry=form.cleaned_data["entry"], trending_date=day)
             except IngestError as exc:
                 form.add_error("entry", str(exc))
             else:
-                self.message_user(request, f"Added or updated {_papers(len(papers))}.", messages.SUCCESS)
-                if len(papers) == 1:
-                    return HttpResponseRedirect(reverse("admin:newsletter_paper_change", args=[papers[0].pk]))
+                self._pasted_report(request, pasted, day)
+                if len(pasted.papers) == 1:
+                    return HttpResponseRedirect(
+                        reverse("admin:newsletter_paper_change", args=[pasted.papers[0].pk]))
                 return HttpResponseRedirect(reverse("admin:newsletter_paper_changelist"))
         return TemplateResponse(request, "admin/newsletter/paper/add_json.html", {
             **self.admin_site.each_context(request), "title": "Add a paper from the API's JSON",

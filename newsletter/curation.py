@@ -30,6 +30,7 @@ from subscribers.models import ConsentRecord, Subscriber
 from . import digest
 from .delivery import deliveries_queue, edition_dispatch
 from .editions import LATE_WITHIN_DAYS, edition_assemble
+from .ingest import ImportResult
 from .models import (
     Delivery,
     DeliveryEvent,
@@ -101,13 +102,24 @@ def papers_topic_set(*, papers: Iterable[Paper], topic: Topic, assigned: bool) -
     return count
 
 
-def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> list[Paper]:
+@dataclass(frozen=True)
+class PastedPapers:
+    """What pasting the API's JSON did: the papers it touched, the importer's counts,
+    and the papers whose day is not the date given (a paper's day is the first day it
+    trended: `moved` went earlier to it, from the day in the pair; `kept` stayed on an
+    earlier one)."""
+    papers: list[Paper]
+    result: ImportResult
+    moved: list[tuple[Paper, dt.date]]
+    kept: list[Paper]
+
+
+def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> PastedPapers:
     """Add (or update) papers from entries pasted from the Daily Papers API, through
-    the same importer as the daily fetch. Returns the papers touched."""
+    the same importer as the daily fetch; an entry without an abstract is refused."""
     from .ingest import papers_import, title_normalise
 
     items = entry if isinstance(entry, list) else [entry]
-    papers_import(items=items, trending_date=trending_date, source="pasted in the admin")
     # The importer's own keys: the arXiv id, else the normalised title.
     ids, keys = [], []
     for item in items:
@@ -116,7 +128,15 @@ def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> list[Pa
             ids.append(paper["id"].strip())
         elif isinstance(paper, dict) and isinstance(paper.get("title"), str):
             keys.append(title_normalise(paper["title"]))
-    return list(Paper.objects.filter(Q(arxiv_id__in=ids) | Q(title_key__in=keys)))
+    touched = Paper.objects.filter(Q(arxiv_id__in=ids) | Q(title_key__in=keys))
+    days_before = dict(touched.values_list("pk", "trending_date"))
+    result = papers_import(items=items, trending_date=trending_date, source="pasted in the admin",
+                           require_abstract=True)
+    papers = list(touched.order_by("title"))
+    moved = [(p, days_before[p.pk]) for p in papers
+             if p.pk in days_before and p.trending_date != days_before[p.pk]]
+    kept = [p for p in papers if p.trending_date < trending_date and days_before.get(p.pk) == p.trending_date]
+    return PastedPapers(papers=papers, result=result, moved=moved, kept=kept)
 
 
 # --- Topics ---------------------------------------------------------------------------

@@ -319,9 +319,12 @@ def _item_label(index: int, item: Any) -> str:
 
 
 def _item_parse(
-    item: Any, *, where: str, problems: _Problems, trending_date: dt.date | None
+    item: Any, *, where: str, problems: _Problems, trending_date: dt.date | None,
+    require_abstract: bool = False,
 ) -> dict | None:
-    """One raw item → the Paper field values it sets, or None (problems recorded)."""
+    """One raw item → the Paper field values it sets, or None (problems recorded).
+    `require_abstract`: an item without one is a problem (a paste by hand, where a
+    title alone is a half-copied entry; the API's own list is taken as it comes)."""
     if not isinstance(item, dict):
         problems.add(where, f"must be an object, got {type(item).__name__}")
         return None
@@ -391,11 +394,15 @@ def _item_parse(
     if day is None:
         problems.add(where, "no Daily Papers date: give one (--date) or paper.submittedOnDailyAt")
 
+    abstract = tex_plain(read.text(paper, "summary", "paper.summary"))
+    if require_abstract and title and not abstract:
+        problems.add(where, "has no abstract (paper.summary): paste the whole entry, as the API gives it")
+
     values = {
         "arxiv_id": arxiv_id or None,
         "title": title,
         "title_key": title_normalise(title),
-        "abstract": tex_plain(read.text(paper, "summary", "paper.summary")),
+        "abstract": abstract,
         "ai_summary": read.text(paper, "ai_summary", "paper.ai_summary"),
         "ai_keywords": [text_collapse(k) for k in keywords if k.strip()],
         "authors": names,
@@ -415,7 +422,9 @@ def _item_parse(
     return values
 
 
-def _items_parse(*, items: Any, source: str, trending_date: dt.date | None) -> list[dict]:
+def _items_parse(
+    *, items: Any, source: str, trending_date: dt.date | None, require_abstract: bool = False
+) -> list[dict]:
     """Validate every item, then return their field values, one per paper (a paper
     listed twice counts once, the later listing wins). Raises IngestError listing
     every problem; nothing is returned, so nothing is written, when there is one."""
@@ -426,7 +435,8 @@ def _items_parse(*, items: Any, source: str, trending_date: dt.date | None) -> l
     by_key: dict[str, dict] = {}
     for index, item in enumerate(items):
         values = _item_parse(
-            item, where=_item_label(index, item), problems=problems, trending_date=trending_date
+            item, where=_item_label(index, item), problems=problems, trending_date=trending_date,
+            require_abstract=require_abstract,
         )
         if values is not None:
             by_key[_values_key(values)] = values
@@ -491,15 +501,17 @@ def _existing_match(rows: list[dict]) -> dict[str, Paper]:
 
 
 def papers_import(
-    *, items: Any, trending_date: dt.date | None = None, source: str = "import"
+    *, items: Any, trending_date: dt.date | None = None, source: str = "import",
+    require_abstract: bool = False,
 ) -> ImportResult:
     """Upsert the papers of a Daily Papers response (a list of items). Everything
     is validated first; a malformed item refuses the whole import (IngestError).
     Re-importing updates counts and text, never duplicates, never unpins or
     unhides; a withdrawn paper is hidden. The papers are then scored against topics.
     `trending_date` is the date the items were listed for; without it each item's
-    own date is used."""
-    rows = _items_parse(items=items, source=source, trending_date=trending_date)
+    own date is used; `require_abstract` refuses an item without an abstract."""
+    rows = _items_parse(items=items, source=source, trending_date=trending_date,
+                        require_abstract=require_abstract)
     if not rows:
         return ImportResult()
     with transaction.atomic():

@@ -329,6 +329,34 @@ def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
     assert paper.trending_date == DAY and paper.upvotes == 12
 
 
+def test_a_re_paste_says_what_it_did_and_where_the_paper_is_listed(editor_client, db):
+    """Pasting a paper again with another date moved it (or left it) without a word:
+    the message said "Added or updated 1 paper(s)."; an entry with a title and
+    nothing else was taken as a paper with no abstract."""
+    url = reverse("admin:newsletter_paper_add_json")
+    entry = {"paper": {"id": "2511.77777", "title": "Pasted Paper About Agents", "summary": "An abstract."}}
+
+    def paste(date: str, item=entry) -> list[str]:
+        response = editor_client.post(url, {"entry": json.dumps(item), "trending_date": date}, follow=True)
+        return [str(m) for m in response.context["messages"]]
+
+    assert paste("2025-11-24") == ["Added 1 paper."]
+    assert paste("2025-11-24") == ["1 paper already as pasted."]
+    later = paste("2025-11-26")
+    assert later[1] == ("“Pasted Paper About Agents” stays on Mon 24 Nov 2025, the first day it trended, "
+                        "not Wed 26 Nov 2025. Change its date on its page to move it.")
+    earlier = paste("2025-11-20")
+    assert earlier == ["Updated 1 paper.", ("“Pasted Paper About Agents” moved from Mon 24 Nov 2025 to "
+                       "Thu 20 Nov 2025: a paper is listed on the first day it trended.")]
+    assert Paper.objects.get().trending_date == dt.date(2025, 11, 20)
+
+    response = editor_client.post(url, {"entry": json.dumps({"paper": {"title": "Only a Title"}}),
+                                        "trending_date": "2025-11-24"})
+    assert ("item 1 (&quot;Only a Title&quot;): has no abstract (paper.summary): paste the whole entry"
+            in response.content.decode())
+    assert not Paper.objects.filter(title="Only a Title").exists()
+
+
 def test_bad_json_is_explained_not_imported(editor_client, db):
     response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
                                   {"entry": "{nope", "trending_date": "2025-11-24"})
