@@ -72,6 +72,22 @@ class HasCodeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class TopicFilter(admin.SimpleListFilter):
+    """The papers a topic has: the rows that pass (score above 0). Django's filter on
+    the many-to-many also took the rows an editor set to "not this topic" (score 0),
+    so the list and its count held papers the topic's readers never get."""
+    title = "topic"
+    parameter_name = "topic"
+
+    def lookups(self, request, model_admin):
+        return [(str(pk), name) for pk, name in Topic.objects.order_by("position", "name").values_list("pk", "name")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(topic_scores__topic=self.value(), topic_scores__score__gt=0)
+
+
 class TopicChoiceForm(forms.Form):
     topic = forms.ModelChoiceField(queryset=Topic.objects.all(), empty_label=None)
 
@@ -135,7 +151,7 @@ class PaperAdmin(admin.ModelAdmin):
     # Pinned, hidden and code as one column of words: as three columns of icons the
     # table was wider than the page at 1280 px, and those were the columns cut off.
     list_display = ("title_short", "date", "upvotes", "comments", "topic_chips", "state")
-    list_filter = ("trending_date", "topics", "pinned", "hidden", HasCodeFilter)
+    list_filter = ("trending_date", TopicFilter, "pinned", "hidden", HasCodeFilter)
     search_fields = ("title", "abstract", "arxiv_id", "authors", "organization")
     date_hierarchy = "trending_date"
     readonly_fields = ("title_key", "created_at", "updated_at")
@@ -420,7 +436,9 @@ class TopicAdmin(admin.ModelAdmin):
 
     @admin.display(description="Papers", ordering="papers_matched")
     def paper_count(self, topic):
-        return topic.papers_matched
+        # The papers list filtered by the topic holds the same papers (TopicFilter).
+        url = reverse("admin:newsletter_paper_changelist")
+        return format_html('<a href="{}?topic={}">{}</a>', url, topic.pk, topic.papers_matched)
 
     @admin.display(description="Active readers", ordering="readers")
     def reader_count(self, topic):

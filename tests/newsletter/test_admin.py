@@ -311,6 +311,23 @@ def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(ed
     assert PaperTopic.objects.get(topic=topic, paper=other).score == 1.0
 
 
+def test_the_topic_filter_leaves_out_papers_an_editor_took_off_the_topic(editor_client, topic):
+    """An editor's "not this topic" (a row of score 0) was still in the papers list
+    filtered by the topic, and in its count."""
+    kept = PaperFactory(title="A paper of the topic")
+    taken_off = PaperFactory(title="A paper taken off the topic")
+    PaperTopic.objects.create(paper=kept, topic=topic, score=0.6)
+    PaperTopic.objects.create(paper=taken_off, topic=topic, score=0, source=PaperTopic.Source.EDITOR)
+    url = reverse("admin:newsletter_paper_changelist")
+    html = editor_client.get(url, {"topic": topic.pk}).content.decode()
+    assert "A paper of the topic" in html and "A paper taken off the topic" not in html
+    counted = editor_client.get(url, {"_facets": "True"}).content.decode()
+    assert re.search(rf"{re.escape(topic.name)}\s*\(1\)", unescape(counted))
+    # The topics list counts the same papers, and its count leads to them.
+    topics = editor_client.get(reverse("admin:newsletter_topic_changelist")).content.decode()
+    assert f'<a href="{url}?topic={topic.pk}">1</a>' in topics
+
+
 def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
     last = edition.entries.order_by("-position").first().paper
     response = editor_client.post(reverse("admin:newsletter_paper_changelist"),
