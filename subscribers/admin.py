@@ -312,8 +312,11 @@ class SubscriberAdmin(admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:subscribers_subscriber_changelist"))
             else:
                 if not dry_run:
+                    # The line-by-line report stays on screen after a real import too
+                    # (it was a redirect to the list, and the lines were gone): which
+                    # were refused and why is what the editor fixes next.
                     self.message_user(request, f"Import done: {report.summary}", messages.SUCCESS)
-                    return HttpResponseRedirect(reverse("admin:subscribers_subscriber_changelist"))
+                    form = ImportForm()
         return TemplateResponse(request, "admin/subscribers/subscriber/import.html", {
             **self.admin_site.each_context(request), "title": "Import subscribers from CSV",
             "form": form, "report": report, "opts": self.model._meta,

@@ -147,6 +147,11 @@ def subscribers_import(
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         if "email" not in header:
             raise ValidationError(_header_problem(header))
+        if repeated := sorted({name for name in header if name and header.count(name) > 1}):
+            # csv.DictReader keeps the last of two same-named columns: "email,email"
+            # imported the second, whatever the first held.
+            raise ValidationError(f"The header names {', '.join(repr(n) for n in repeated)} more than "
+                                  "once: keep one column of each. Nothing was imported.")
         reader.fieldnames = header
         rows = list(reader)
     except csv.Error as exc:

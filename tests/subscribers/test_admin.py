@@ -1,5 +1,6 @@
 """The subscribers' admin (subscribers/admin.py, csv_io.py, curation.py)."""
 
+import re
 
 import pytest
 from django.core import mail
@@ -79,6 +80,10 @@ def test_import_dry_run_reports_and_writes_nothing(editor_client):
     # A spreadsheet's export with semicolons: the likely cause, said.
     ("email;topics\nann@example.com;agents\n",
      "Its columns are separated by semicolons: save it with commas"),
+    # Two columns of one name: csv.DictReader kept the second, so "email,email"
+    # imported whatever the second column held.
+    ("email,email\nann@example.com,bob@example.com\n",
+     "The header names &#x27;email&#x27; more than once: keep one column of each. Nothing was imported."),
 ])
 def test_an_unreadable_import_file_is_refused_with_its_cause_and_nothing_is_imported(editor_client, text, said):
     response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
@@ -99,8 +104,13 @@ def test_imported_addresses_get_a_confirmation_email(editor_client, django_captu
     TopicFactory(name="Agents", slug="agents")
     SubscriberFactory(email="old@example.com", status="unsubscribed")
     with django_capture_on_commit_callbacks(execute=True):
-        editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+        response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
             "file": _csv(CSV), "consent_source": "Booth sign-up sheet", "_import": "1"})
+    # The report of each line stays on screen after the import (it was a redirect,
+    # and which lines were refused, and why, was gone).
+    html = response.content.decode()
+    assert response.status_code == 200 and "Imported: 1 added and sent a confirmation email" in html
+    assert re.search(r"<td>4</td><td>not-an-address</td><td>invalid</td>", html)
     new = Subscriber.objects.get(email="new@example.com")
     assert (new.status, new.source, new.frequency, new.time_zone) == ("pending", "import", "weekly", "Europe/Paris")
     assert [t.slug for t in new.topics.all()] == ["agents"]
