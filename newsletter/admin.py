@@ -50,11 +50,19 @@ PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscrib
 class PaperTopicInline(admin.TabularInline):
     model = PaperTopic
     extra = 1
-    fields = ("topic", "score", "source", "matched_terms")
-    readonly_fields = ("matched_terms",)
+    fields = ("topic", "score", "source", "matched")
+    readonly_fields = ("matched",)
     autocomplete_fields = ("topic",)
     verbose_name = "topic"
     verbose_name_plural = "Topics (a row with source 'Editor' is never changed by re-scoring)"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("topic")  # each row's label names it
+
+    @admin.display(description="Matched terms")
+    def matched(self, row):
+        # The terms as the digest's why line names them (they showed as raw JSON).
+        return ", ".join(row.matched_terms) or "—"
 
 
 class HasCodeFilter(admin.SimpleListFilter):
@@ -122,7 +130,24 @@ def _papers(count: int) -> str:
     return f"{count} paper{pluralize(count)}"
 
 
+class LinesField(forms.CharField):
+    """A list of strings (a JSONField of the model) as a text area of one per line:
+    the admin showed and took them as raw JSON ('["agents", "tool use"]')."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=False, widget=forms.Textarea(attrs={"rows": 4, "cols": 60}), **kwargs)
+
+    def prepare_value(self, value):
+        return "\n".join(value) if isinstance(value, list) else value
+
+    def to_python(self, value):
+        return [line.strip() for line in super().to_python(value).splitlines() if line.strip()]
+
+
 class PaperAdminForm(forms.ModelForm):
+    ai_keywords = LinesField(label="AI keywords", help_text="The API's keywords, one per line.")
+    authors = LinesField(help_text="One name per line, in the paper's order.")
+
     class Meta:
         model = Paper
         # The admin's fieldsets choose the form's fields; these two are what clean() reads.

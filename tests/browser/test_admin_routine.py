@@ -146,6 +146,7 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     pages = {
         "admin-papers": "newsletter/paper/",
         "admin-paper-add-json": "newsletter/paper/add-json/",
+        "admin-paper": f"newsletter/paper/{morning['late'].pk}/change/",
         "admin-topics": "newsletter/topic/",
         "admin-topic": f"newsletter/topic/{morning['topic'].pk}/change/",
         "admin-editions": "newsletter/edition/",

@@ -239,6 +239,19 @@ def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(edit
         assert passing, url
 
 
+def test_a_papers_topic_rows_are_labelled_in_words(editor_client, db):
+    """The rows of a paper's topics were labelled "74 ~ 16: 0.54", and their matched
+    terms shown as raw JSON."""
+    paper = PaperFactory(title="Pruning large models in one shot", trending_date=DAY)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Model compression"), score=0.62,
+                      matched_terms=["pruning", "sparsity"])
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Agents"), score=0, source="editor")
+    html = unescape(editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode())
+    assert "Model compression: passes, score 0.62" in html and "Agents: taken off by an editor" in html
+    assert "pruning, sparsity" in html and '["pruning"' not in html
+    assert f"{paper.pk} ~ " not in html
+
+
 def test_a_topics_page_says_how_many_papers_it_passes_for_carry_it_as_a_chip(editor_client, db):
     """An editor defining a topic sees where it overlaps: of the recent papers that
     pass for it, those mainly about another topic, named."""
@@ -599,7 +612,7 @@ def _as_submitted(response) -> dict:
             if value is None or value is False:
                 continue
             key = form.add_prefix(name)
-            if isinstance(value, list | tuple):
+            if isinstance(value, list | tuple) and getattr(field.widget, "allow_multiple_selected", False):
                 data[key] = [str(v) for v in value]
             elif value is True:
                 data[key] = "on"
@@ -632,6 +645,21 @@ def test_an_editor_who_rewrites_a_papers_text_sees_its_topics_follow(editor_clie
 
     assert "Molecule graphs" in topics() and "Serving speed" not in topics(), topics()
     assert speed.pk and graphs.pk
+
+
+def test_a_papers_keywords_and_authors_are_edited_one_per_line(editor_client):
+    """They were shown and taken as raw JSON ('["agents", "tool use"]')."""
+    paper = PaperFactory(ai_keywords=["agents", "tool use"], authors=["Ada Lovelace", "Alan Turing"])
+    url = reverse("admin:newsletter_paper_change", args=[paper.pk])
+    response = editor_client.get(url)
+    html = unescape(response.content.decode())
+    assert "agents\ntool use</textarea>" in html and "Ada Lovelace\nAlan Turing</textarea>" in html
+    assert '["agents"' not in html
+    data = _as_submitted(response)
+    data["ai_keywords"] = "agents\r\n  web browsing \r\n\r\n"
+    assert editor_client.post(url, data).status_code == 302
+    paper.refresh_from_db()
+    assert paper.ai_keywords == ["agents", "web browsing"] and paper.authors == ["Ada Lovelace", "Alan Turing"]
 
 
 def test_a_second_paper_without_an_arxiv_id_titled_like_another_is_refused_by_the_form(editor_client):
