@@ -35,7 +35,12 @@ STATUS_COLOURS = {
     Subscriber.Status.SUPPRESSED: "#dc2626",
 }
 
-WIDTH, HEIGHT = 640, 240
+# Drawn about as wide as a chart's column at 1280 px (two columns of about 440 px),
+# so 11 px text stays about 11 px there (at 640 wide it was 7).
+WIDTH, HEIGHT = 460, 240
+# The same charts drawn for a phone's column (about 330 px at 375): the wide ones,
+# scaled down to it, had text of 6 px. The page shows one or the other (admin.css).
+NARROW_WIDTH = 340
 PAD_LEFT, PAD_RIGHT, PAD_TOP, PAD_BOTTOM = 56, 28, 16, 48
 # Text metrics of the 11 px system font the charts use: the widest glyphs' average
 # advance (a label measured with it never runs into what is beside it) and a line.
@@ -73,18 +78,28 @@ def _count_axis(top: float) -> tuple[float, list[float]]:
     return ticks * step, [i * step for i in range(ticks + 1)]
 
 
-def _legend(items: list[tuple[str, str]], y: float) -> list[str]:
-    parts, x = [], PAD_LEFT
+# A legend's lines are this far apart when its entries do not fit on one.
+LEGEND_LINE = 16
+
+
+def _legend(items: list[tuple[str, str]], y: float, width: int) -> tuple[list[str], int]:
+    """The legend's SVG from `y` down, its entries wrapped onto more lines where the
+    chart is too narrow for them; and the number of lines."""
+    parts, x, lines = [], PAD_LEFT, 1
     for name, colour in items:
+        entry = 24 + 7 * len(name)
+        if x > PAD_LEFT and x + entry - 10 > width:
+            x, y, lines = PAD_LEFT, y + LEGEND_LINE, lines + 1
         parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{x + 14}" y="{y}" class="lg">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
-    return parts
+        x += entry
+    return parts, lines
 
 
 def line_chart(*, title: str, labels: list[str], series: list[Series],
                references: list[tuple[str, float, str]] = (), percent: bool = False,
-               stacked: bool = False, legend_values: list[str] | None = None) -> SafeString:
+               stacked: bool = False, legend_values: list[str] | None = None,
+               width: int = WIDTH) -> SafeString:
     """A line chart with optional horizontal reference lines (label, value, colour).
 
     `stacked`: the series are parts of one whole (readers by status), drawn as bands
@@ -104,26 +119,35 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
         ticks = [0, top / 2, top]
     else:
         top, ticks = _count_axis(top)
-    plot_w, plot_h = WIDTH - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
+    plot_w, plot_h = width - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     step = plot_w / max(1, len(labels) - 1)
+    # Every nth day's date counted back from the last (today's is always there), n
+    # as small as lets them stand apart (every day up to 10).
+    label_w = CHAR_W * max([len(label) for label in labels] + [1]) + 10
+    every = 1 if len(labels) <= 10 else max(len(labels) // 6, math.ceil(label_w / step))
 
     def xy(i: int, v: float) -> tuple[float, float]:
         return PAD_LEFT + i * step, PAD_TOP + plot_h - v / top * plot_h
 
-    parts = [_svg_open(title)]
+    names = [s.name if legend_values is None else f"{s.name} {value}"
+             for s, value in zip(series, legend_values or [None] * len(series), strict=True)]
+    legend, legend_lines = _legend([(name, s.colour) for name, s in zip(names, series, strict=True)],
+                                   HEIGHT - 10, width)
+    parts = [_svg_open(title, width=width, height=HEIGHT + LEGEND_LINE * (legend_lines - 1))]
     for tick in ticks:
         y = PAD_TOP + plot_h - tick / top * plot_h
-        parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
+        parts.append(f'<line x1="{PAD_LEFT}" x2="{width - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">'
                      f'{escape(_fmt(tick, percent))}</text>')
     for label, value, colour in references:
         y = xy(0, value)[1]
-        parts.append(f'<line x1="{PAD_LEFT}" x2="{WIDTH - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
+        parts.append(f'<line x1="{PAD_LEFT}" x2="{width - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="{colour}" stroke-dasharray="6 4"/>')
-        parts.append(f'<text x="{WIDTH - PAD_RIGHT}" y="{y - 4:.1f}" class="ax" text-anchor="end" '
+        parts.append(f'<text x="{width - PAD_RIGHT}" y="{y - 4:.1f}" class="ax" text-anchor="end" '
                      f'fill="{colour}">{escape(label)}</text>')
+    last = len(labels) - 1
     for i, label in enumerate(labels):
-        if len(labels) <= 10 or i % max(1, len(labels) // 6) == 0 or i == len(labels) - 1:
+        if (last - i) % every == 0:
             x = xy(i, 0)[0]
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" class="ax" '
                          f'text-anchor="middle">{escape(label)}</text>')
@@ -138,28 +162,28 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
             continue
         parts.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2">'
                      f'<title>{escape(s.name)}</title></polyline>')
-    names = [s.name if legend_values is None else f"{s.name} {value}"
-             for s, value in zip(series, legend_values or [None] * len(series), strict=True)]
-    parts += _legend([(name, s.colour) for name, s in zip(names, series, strict=True)], HEIGHT - 10)
+    parts += legend
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
 
-def bar_chart(*, title: str, labels: list[str], series: list[Series]) -> SafeString:
+def bar_chart(*, title: str, labels: list[str], series: list[Series], width: int = WIDTH) -> SafeString:
     """Horizontal bars, one group per label. Labels (topic names: long) are shown
     whole, wrapped onto several lines when they do not fit; every bar has its own
     row, so its value's text never overlaps another bar or value."""
-    max_chars = int(WIDTH * LABEL_MAX_SHARE / CHAR_W)
-    wrapped = [textwrap.wrap(label, max_chars, break_long_words=True) or [""] for label in labels]
+    max_chars = int(width * LABEL_MAX_SHARE / CHAR_W)
+    wrapped = [textwrap.wrap(label, max_chars, break_long_words=True, break_on_hyphens=False) or [""]
+               for label in labels]
     longest = max([len(line) for lines in wrapped for line in lines] + [4])
     label_w = int(longest * CHAR_W) + 16
     value_w = int(len(f"{max([v for s in series for v in s.values] + [0]):g}") * CHAR_W) + 12
-    plot_w = WIDTH - label_w - PAD_RIGHT - value_w
+    plot_w = width - label_w - PAD_RIGHT - value_w
     top = max([v for s in series for v in s.values] + [1])
     rows = [max(len(series) * BAR_H, len(lines) * LINE_H) + GROUP_GAP for lines in wrapped]
-    legend_h = 28 if len(series) > 1 else 8
-    height = PAD_TOP + sum(rows) + legend_h
-    parts = [_svg_open(title, height=height)]
+    legend_y = PAD_TOP + sum(rows) + 18
+    legend, legend_lines = _legend([(s.name, s.colour) for s in series], legend_y, width)
+    height = legend_y + 10 + LEGEND_LINE * (legend_lines - 1) if len(series) > 1 else legend_y - 10
+    parts = [_svg_open(title, width=width, height=height)]
     y0 = PAD_TOP
     for gi, lines in enumerate(wrapped):
         row = rows[gi] - GROUP_GAP
@@ -178,15 +202,22 @@ def bar_chart(*, title: str, labels: list[str], series: list[Series]) -> SafeStr
             parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + BAR_H - 4:.1f}" class="ax">{value:g}</text>')
         y0 += rows[gi]
     if len(series) > 1:
-        parts += _legend([(s.name, s.colour) for s in series], height - 10)
+        parts += legend
     parts.append("</svg>")
     return mark_safe("".join(parts))
 
 
-def _svg_open(title: str, height: int = HEIGHT) -> str:
+def _wide_and_narrow(draw, **kwargs) -> SafeString:
+    """A chart drawn for the desktop's width and for a phone's, one after the other;
+    admin.css shows the one that fits."""
+    return mark_safe(draw(**kwargs) + draw(**kwargs, width=NARROW_WIDTH))
+
+
+def _svg_open(title: str, *, width: int, height: int) -> str:
+    size = "wide" if width == WIDTH else "narrow"
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" class="chart"><title>{escape(title)}</title>'
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{escape(title)}" class="chart chart--{size}"><title>{escape(title)}</title>'
         "<style>.grid{stroke:#e5e7eb}.ax,.lg{font:11px system-ui,sans-serif;fill:#475569}</style>"
     )
 
@@ -295,30 +326,30 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
             "bounce_text": f"{bounce_total * 100:.2f} %",
             "complaint_text": f"{complaint_total * 100:.2f} %",
         },
-        "subscribers": line_chart(
-            title="Subscribers by status", labels=labels, stacked=True,
+        "subscribers": _wide_and_narrow(
+            line_chart, title="Subscribers by status", labels=labels, stacked=True,
             series=[Series(n, v, c) for (n, v), c in zip(by_status.items(), status_colours, strict=True)],
             legend_values=[f"{v[-1]:,}" for v in by_status.values()],
         ),
-        "sends": line_chart(
-            title="Digests sent, bounces and complaints per day", labels=labels,
+        "sends": _wide_and_narrow(
+            line_chart, title="Digests sent, bounces and complaints per day", labels=labels,
             series=[Series(n, v, c) for (n, v), c in
                     zip(sends.items(), ["#2563eb", "#f59e0b", "#dc2626"], strict=True)],
             legend_values=[f"{sum(v):,} in {days} days" for v in sends.values()],
         ),
-        "rates": line_chart(
-            title="Bounce and complaint rates", labels=labels, percent=True,
+        "rates": _wide_and_narrow(
+            line_chart, title="Bounce and complaint rates", labels=labels, percent=True,
             series=[Series("Bounce rate", bounce_rate, "#f59e0b"),
                     Series("Complaint rate", complaint_rate, "#dc2626")],
             references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
                         ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")],
         ),
-        "popularity": bar_chart(
-            title="Readers per topic", labels=[n for n, _ in popularity],
+        "popularity": _wide_and_narrow(
+            bar_chart, title="Readers per topic", labels=[n for n, _ in popularity],
             series=[Series("Readers", [v for _, v in popularity], PALETTE[0])],
         ),
-        "feedback": bar_chart(
-            title="Feedback per topic", labels=[n for n, _, _ in feedback],
+        "feedback": _wide_and_narrow(
+            bar_chart, title="Feedback per topic", labels=[n for n, _, _ in feedback],
             series=[Series("More like this", [m for _, m, _ in feedback], "#16a34a"),
                     Series("Less like this", [l for _, _, l in feedback], "#dc2626")],
         ) if feedback else None,

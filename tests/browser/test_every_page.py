@@ -17,6 +17,7 @@ from newsletter.archive import delivery_view_url
 from newsletter.management.commands.bootstrap import SAMPLE_DATE, SAMPLE_FILE
 from newsletter.models import Delivery, Edition, OutboxEmail, Paper, Topic
 from subscribers.tokens import subscriber_links
+from tests.browser.conftest import DESKTOP
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -181,6 +182,18 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
 
     _visit(page, admin + "newsletter/edition/dashboard/")
     screenshot(page, "dashboard")
+    # The charts' 11 px text is at least 10 px as shown, at 1280 and on a phone (the
+    # 640-wide charts, scaled into their columns, had text of 7 and 6 px): a phone
+    # shows the charts drawn for its width.
+    for viewport, shown in ((DESKTOP, "wide"), ({"width": 375, "height": 812}, "narrow")):
+        page.set_viewport_size(viewport)
+        hidden = {"wide": "narrow", "narrow": "wide"}[shown]
+        assert page.locator(f"svg.chart--{shown}").first.is_visible()
+        assert not page.locator(f"svg.chart--{hidden}").first.is_visible()
+        text_px = page.locator(f"svg.chart--{shown}").first.evaluate(
+            "svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width * 11")
+        assert text_px >= 10, (viewport, text_px)
+    page.set_viewport_size(DESKTOP)
     assert page.console_errors == [] and page.js_errors == []
 
     # Beat goes on sending the dispatcher and no worker runs it: the dashboard says so.

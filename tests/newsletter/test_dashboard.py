@@ -67,6 +67,59 @@ def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
     assert feedback_per_topic() == [("Agents", 1, 0)]
 
 
+def _charts(html: str) -> list[str]:
+    """The dashboard's SVGs of one chart: the desktop's, then the phone's."""
+    return [part + "</svg>" for part in str(html).split("</svg>") if part.strip()]
+
+
+def _text_boxes(svg: str) -> list[tuple[float, float, float, str]]:
+    """Each text's horizontal extent and baseline, from the charts' own font metrics
+    (dashboard.CHAR_W, the widest glyphs' average advance): (left, right, y, text)."""
+    from newsletter.dashboard import CHAR_W
+
+    boxes = []
+    for text in _texts(svg):
+        lines = [t for t in text.iter(f"{SVG}tspan")] or [text]
+        for line in lines:
+            words = "".join(line.itertext()) if line is not text else (text.text or "")
+            x = float(line.get("x", text.get("x")))
+            y = float(text.get("y")) + sum(float(t.get("dy", 0)) for t in lines[:lines.index(line) + 1])
+            width = CHAR_W * len(words)
+            left = {"end": x - width, "middle": x - width / 2}.get(text.get("text-anchor"), x)
+            boxes.append((left, left + width, y, words))
+    return boxes
+
+
+@pytest.mark.django_db
+def test_on_a_phone_the_charts_are_drawn_for_its_width_and_every_text_fits():
+    """The desktop's 640-wide charts, scaled into a phone's column, had text of 6 px.
+    Each chart is also drawn 340 wide (shown below 768 px, admin.css): its text stays
+    inside the chart and no two texts on a line overlap, a wrapped legend included."""
+    from newsletter.dashboard import NARROW_WIDTH, dashboard_charts
+    from tests.factories import SubscriberFactory, TopicFactory
+
+    reader = SubscriberFactory()
+    reader.topics.add(TopicFactory(name="Efficient training & compression of very large models"))
+    charts = dashboard_charts()
+    for name in ("subscribers", "sends", "rates", "popularity"):
+        wide, narrow = _charts(charts[name])
+        assert 'class="chart chart--wide"' in wide and 'class="chart chart--narrow"' in narrow, name
+        assert ET.fromstring(narrow).get("viewBox").split()[2] == str(NARROW_WIDTH)
+        boxes = _text_boxes(narrow)
+        assert boxes, name
+        for left, right, _, words in boxes:
+            assert -0.5 <= left and right <= NARROW_WIDTH + 0.5, (name, words, left, right)
+        for (l1, r1, y1, w1), (l2, r2, y2, w2) in itertools.combinations(boxes, 2):
+            if abs(y1 - y2) < 11:
+                assert r1 <= l2 or r2 <= l1, (name, w1, w2)
+    # The readers' legend does not fit on one line at 340: it wraps, and today's date is shown.
+    legend_ys = {y for _, _, y, words in _text_boxes(_charts(charts["subscribers"])[1])
+                 if words.startswith(("Active", "Suppressed"))}
+    assert len(legend_ys) == 2
+    from django.utils import timezone
+    assert any(words == timezone.localdate().strftime("%d %b") for *_, words in _text_boxes(_charts(charts["sends"])[1]))
+
+
 def _band_heights_at_the_end(svg: str) -> dict[str, float]:
     """Each stacked band's height (px) at the chart's last day, by series name."""
     heights = {}
@@ -89,7 +142,9 @@ def test_readers_of_two_statuses_with_the_same_count_both_show_on_the_dashboard(
     SubscriberFactory(status=Subscriber.Status.ACTIVE)
     SubscriberFactory(status=Subscriber.Status.PENDING, confirmed_at=None)
 
-    svg = dashboard_charts()["subscribers"]
+    wide, narrow = _charts(dashboard_charts()["subscribers"])
+    svg = wide
+    assert _band_heights_at_the_end(narrow) == pytest.approx(_band_heights_at_the_end(wide))
 
     heights = _band_heights_at_the_end(svg)
     assert heights["Active or paused"] > 10 and heights["Pending"] > 10
