@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
 from subscribers.links import button_only, link_invalid, subscriber_view
+from subscribers.models import Subscriber
 from subscribers.tokens import subscriber_manage_url
 
 from . import archive
@@ -112,6 +113,11 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 "papers": picks,
                 "others": others,
                 "nothing_matched": delivery.picked == 0,
+                # A weekly digest's copy says so (it read as the day's, "Also trending
+                # that day" over papers of the week); rows sent before it was kept:
+                # the reader's frequency now.
+                "weekly": delivery.weekly if delivery.weekly is not None
+                else subscriber.frequency == Subscriber.Frequency.WEEKLY,
                 "manage_url": subscriber_manage_url(subscriber=subscriber),
                 "abstract_short_chars": ABSTRACT_SHORT_CHARS,
             },

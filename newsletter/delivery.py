@@ -366,6 +366,7 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
                 delivery.provider_message_id, delivery.error = sent.message_id, ""
                 if sent.paper_ids is not None:  # what the reader got, as the worker would have
                     delivery.paper_ids, delivery.picked = sent.paper_ids, sent.picked
+                    delivery.reasons, delivery.weekly = list(sent.reasons), sent.weekly
                 counts["sent"] += 1
                 continue
             if entry == ATTEMPTING:
@@ -381,7 +382,8 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         if stale:
             Delivery.objects.bulk_update(
                 stale, ["status", "sent_at", "provider_message_id", "error", "claimed_at",
-                        "lease_expires_at", "attempts", "paper_ids", "picked", "updated_at"],
+                        "lease_expires_at", "attempts", "paper_ids", "picked", "reasons", "weekly",
+                        "updated_at"],
             )
         # Pending rows: a retry nobody took by its lease (the worker holding its
         # message died), or a dispatched row never claimed for stale_after() (the

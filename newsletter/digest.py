@@ -77,6 +77,7 @@ class Digest:
     # None when there is nothing to send: the reader skips days when nothing
     # matched and this is one, or the edition has no paper for them at all.
     message: AnymailMessage | None
+    weekly: bool = False  # made as a weekly digest (Delivery.weekly)
 
     @property
     def paper_ids(self) -> list[int]:
@@ -145,7 +146,7 @@ def digest_make(
         to=reader.email, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=["digest"],
         metadata=metadata,
     )
-    return Digest(selection=selection, message=message)
+    return Digest(selection=selection, message=message, weekly=weekly)
 
 
 def _render(*, edition: Edition, context: dict, data: RankingData, proofs: dict | None,
@@ -207,10 +208,11 @@ def digest_paper_clicked(*, delivery: Delivery, url: str) -> Paper | None:
 
 
 def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *,
-                   daily_date: dt.date | None = None) -> dict:
+                   daily_date: dt.date | None = None, closest: bool = False) -> dict:
     """A paper as the templates show it: a pick's card (`n` its position from 1), or
-    an also-trending or closest item (n 0). `daily_date`: the edition's date in a
-    daily digest, where a paper of a list before it says it came in late."""
+    an also-trending or closest item (n 0; `closest`: offered on a day nothing
+    matched). `daily_date`: the edition's date in a daily digest, where a paper of a
+    list before it says it came in late."""
     paper = ranked.paper
     # A pick's chips leave out the topic its "why" line names already. An item of the
     # also-trending or closest block has no "why" line shown, so it names its topics
@@ -227,7 +229,9 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         "topics": topics,
         # The also-trending line's ending, separator included, so that a reader's item
         # with no topic ends cleanly whatever the proof's item had (digest_render.py).
-        "topics_line": f" · {', '.join(topics)}" if topics else "",
+        # A closest paper's topic is the reader's it is nearest to, not one it is in:
+        # said so ("· Vision-language" under "nothing matched" read as a match).
+        "topics_line": (f" · {'closest to ' if closest else ''}{', '.join(topics)}" if topics else ""),
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "pinned": paper.pinned,
@@ -282,10 +286,15 @@ def _short_name(title: str) -> str:
     return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
 
 
-def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str]) -> str:
+def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str],
+                   nothing_matched: bool = False) -> str:
     """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
-    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more."""
+    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more.
+    `nothing_matched`: the papers are the closest to the reader's topics, not picks,
+    and the subject says that instead of leading with one as if it were a pick."""
     head = f"{site_name}, {'week to ' if weekly else ''}{date:%a} {date.day} {date:%b}"
+    if nothing_matched:
+        return f"{head}: nothing matched your topics, {len(titles)} close to them"
     if not titles:
         return head
     names = [_short_name(t) for t in titles]
@@ -378,7 +387,8 @@ def digest_context(
     # Also-trending items carry no feedback links (the templates show none). On a day
     # when nothing passed for the reader, the papers closest to their topics take
     # that block, under a heading that says so (ranking.DigestSelection.closest).
-    closest = [_paper_context(r, daily_date=daily_date) for r in selection.closest] if not papers else []
+    closest = [_paper_context(r, daily_date=daily_date, closest=True)
+               for r in selection.closest] if not papers else []
     also = closest or [_paper_context(r, daily_date=daily_date) for r in selection.also_trending]
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
@@ -386,7 +396,7 @@ def digest_context(
     period = edition_period(date=edition.date, weekly=weekly, today=today or timezone.localdate())
     subject = digest_subject(
         site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
-        titles=[p["title"] for p in papers or also],
+        titles=[p["title"] for p in papers or also], nothing_matched=bool(closest),
     )
     summary = preheader = ""
     if lead:

@@ -69,15 +69,19 @@ def journal_key(delivery: Delivery) -> str:
     return f"digest:journal:{db}:{delivery.pk}:{delivery.claimed_at.timestamp():.6f}"
 
 
-def journal_record(key: str, *, paper_ids: Sequence[int] = (), picked: int | None = None) -> EspRecord:
+def journal_record(key: str, *, paper_ids: Sequence[int] = (), picked: int | None = None,
+                   reasons: Sequence[str] = (), weekly: bool | None = None) -> EspRecord:
     """One row's entry as mail/esp.py writes it with each provider call's slot:
     "attempting" right before the call unless the sweep revoked the entry (then
     the call is not made: esp.EspRecordRefused, i.e. the lease was lost), and
     "sent:" right after a call the ESP took, with what the reader got (the message's
-    `paper_ids` and how many were `picked`: Delivery's fields, as JSON) and the
-    provider's message id. Without them, a row the sweep settled as sent had no
-    papers: its reader's web copy was empty and the next digests could repeat them."""
-    got = json.dumps({"papers": list(paper_ids), "picked": picked}, separators=(",", ":"))
+    `paper_ids`, how many were `picked`, the picks' `reasons` and whether it was
+    `weekly`: Delivery's fields, as JSON) and the provider's message id. Without
+    them, a row the sweep settled as sent had no papers: its reader's web copy was
+    empty and the next digests could repeat them; without the reasons and the
+    frequency, its web copy had no "why" lines and read as a daily's."""
+    got = json.dumps({"papers": list(paper_ids), "picked": picked, "reasons": list(reasons), "weekly": weekly},
+                     separators=(",", ":"))
     return EspRecord(key=key, before=ATTEMPTING, refused=REVOKED, after=f"{SENT_PREFIX}{got}",
                      ttl=JOURNAL_TTL_SECONDS)
 
@@ -88,6 +92,8 @@ class JournalSent:
     message_id: str
     paper_ids: list[int] | None  # None: an entry written before the papers were journalled
     picked: int | None
+    reasons: list[str] = ()  # empty: an entry written before the reasons were journalled
+    weekly: bool | None = None
 
 
 def journal_sent(entry: str | None) -> JournalSent | None:
@@ -102,9 +108,11 @@ def journal_sent(entry: str | None) -> JournalSent | None:
         except ValueError:
             got, end = None, 0
         if isinstance(got, dict) and isinstance(got.get("papers"), list):
-            picked = got.get("picked")
+            picked, reasons, weekly = got.get("picked"), got.get("reasons"), got.get("weekly")
             return JournalSent(message_id=rest[end:], paper_ids=[int(i) for i in got["papers"]],
-                               picked=picked if isinstance(picked, int) else None)
+                               picked=picked if isinstance(picked, int) else None,
+                               reasons=[str(r) for r in reasons] if isinstance(reasons, list) else [],
+                               weekly=weekly if isinstance(weekly, bool) else None)
     return JournalSent(message_id=rest, paper_ids=None, picked=None)
 
 

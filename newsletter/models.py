@@ -406,8 +406,11 @@ class Delivery(models.Model):
     picked = models.PositiveSmallIntegerField(null=True, blank=True)
     # Each pick's "why" line as the email had it (for paper_ids[:picked], in order),
     # for the reader's web copy. Empty on rows sent before it was kept, and on rows
-    # the sweep settled from the journal (newsletter/journal.py keeps the papers only).
+    # the sweep settled from a journal entry written before it was journalled.
     reasons = models.JSONField(default=list, blank=True)
+    # Whether it went out as the reader's weekly digest (its web copy says "week to
+    # …", not one day's). Null on rows sent before it was kept.
+    weekly = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -71,6 +71,7 @@ class PreparedDigest:
     paper_ids: list[int]
     picked: int  # how many of paper_ids are the reader's picks (Delivery.picked)
     reasons: list[str]  # each pick's "why" line (Delivery.reasons)
+    weekly: bool  # Delivery.weekly
 
 
 def digest_prepare(
@@ -109,7 +110,7 @@ def digest_prepare(
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons)
+    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons, made.weekly)
 
 
 class NotAttempted(Exception):
@@ -163,7 +164,7 @@ class BatchSender:
         try:
             # The journal's "attempting" and "sent:<id>" go with the call's slot.
             call = esp.esp_send(item.message, before_call=before_call, record=journal_record(
-                key, paper_ids=item.paper_ids, picked=item.picked))
+                key, paper_ids=item.paper_ids, picked=item.picked, reasons=item.reasons, weekly=item.weekly))
         except esp.EspRecordRefused:  # rule 3's fence: the sweep revoked the entry
             self.lease_lost, self.stopped = True, "lease lost"
             raise LeaseLost(key) from None
@@ -214,6 +215,7 @@ class BatchSender:
         delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
         delivery.provider_message_id, delivery.error = call.message_id, ""
         delivery.paper_ids, delivery.picked, delivery.reasons = item.paper_ids, item.picked, item.reasons
+        delivery.weekly = item.weekly
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
         if not self.unmarked:
@@ -298,7 +300,7 @@ def deliveries_mark_sent(*, deliveries: Sequence[Delivery]) -> set[int]:
     return set(rows_update(
         objects=deliveries,
         fields=["status", "attempts", "sent_at", "provider_message_id", "error", "paper_ids",
-                "picked", "reasons", "lease_expires_at", "updated_at"],
+                "picked", "reasons", "weekly", "lease_expires_at", "updated_at"],
         where={"status": Delivery.Status.SENDING, "claimed_at": claimed_at},
     ))
 
@@ -326,7 +328,7 @@ def outcomes_record(
         rows_update(
             objects=done,
             fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
-                    "provider_message_id", "error", "paper_ids", "picked", "reasons", "updated_at"],
+                    "provider_message_id", "error", "paper_ids", "picked", "reasons", "weekly", "updated_at"],
             where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
     journal_forget(journal_keys)

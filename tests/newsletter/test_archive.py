@@ -284,6 +284,29 @@ def test_the_readers_copy_sets_their_picks_apart_from_the_also_trending_papers(c
     assert html.index("arch-why") < html.index(picks[0]) and html.count("arch-why") == delivery.picked
 
 
+def test_a_weekly_readers_copy_reads_as_their_week(client, settings):
+    """A weekly digest's "view in browser" page read as one day's: "Daily Papers Digest
+    — Monday, December 1", "Also trending that day" over papers of the week, and "The
+    whole edition" led to a day holding none of the picks. The row keeps that it went
+    out as a weekly, so the page says so even after the reader turns daily."""
+    from tests.newsletter.test_digest_render import _readers, day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day = day_create()
+    reader = _readers(day)[1]  # weekly
+    assert reader.frequency == "weekly"
+    delivery = _sent_by_the_batch(day["edition"], reader)
+    assert delivery.weekly is True
+    reader.frequency = "daily"
+    reader.save()
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert "Your weekly digest" in html and "</span> week to <time" in html
+    assert "Also trending that day" not in html and "The whole edition" not in html
+    assert "The week's editions</a>" in html
+
+
 def test_the_readers_copy_of_an_empty_day_says_nothing_matched(client, settings):
     from tests.newsletter.test_digest_render import empty_day_create
 

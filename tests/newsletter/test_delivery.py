@@ -753,7 +753,8 @@ def _claimed_then_killed(edition, readers, journal: dict):
         # Written as the sending threads write it: "attempting" with the call's slot,
         # "sent:<id>" as the slot is given back after a call the ESP took.
         value, papers = value if isinstance(value, tuple) else (value, ([], None))
-        record = journal_record(journal_key(rows[reader.id]), paper_ids=papers[0], picked=papers[1])
+        record = journal_record(journal_key(rows[reader.id]), paper_ids=papers[0], picked=papers[1],
+                                **(papers[2] if len(papers) > 2 else {}))
         slot = esp.esp_slot_take(record=record)
         message_id = value.removeprefix(SENT_PREFIX) if value.startswith(SENT_PREFIX) else None
         esp.esp_slot_release(slot, record=record, message_id=message_id)
@@ -780,11 +781,15 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
 def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, django_capture_on_commit_callbacks):
     """The worker died after the ESP took the digest and before the row was marked:
     the sweep marks it sent, and with the papers the reader got, so their web copy is
-    not empty and the next digests do not repeat them. An entry of an older worker
+    not empty and the next digests do not repeat them; with its picks' "why" lines
+    and whether it was a weekly, which its web copy shows (they were not journalled:
+    the copy had no why line and read as a daily's). An entry of an older worker
     ("sent:<id>" alone) still settles the row, with no papers."""
     reader, older = _reader(), _reader()
     _claimed_then_killed(edition, [reader, older], {
-        reader: ("sent:esp-7;a", ([31, 32, 33], 2)),  # a message id with any character
+        # A message id with any character.
+        reader: ("sent:esp-7;a", ([31, 32, 33], 2, {"reasons": ["Agents · matched: tool use", "Trending"],
+                                                     "weekly": True})),
         older: "sent:esp-8",
     })
     key = journal_key(Delivery.objects.get(subscriber=older))
@@ -795,6 +800,7 @@ def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, djang
 
     row = Delivery.objects.get(subscriber=reader)
     assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-7;a", [31, 32, 33], 2)
+    assert (row.reasons, row.weekly) == (["Agents · matched: tool use", "Trending"], True)
     row = Delivery.objects.get(subscriber=older)
     assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-8", [], None)
     assert mail.outbox == []

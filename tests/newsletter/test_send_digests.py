@@ -1,4 +1,5 @@
 import datetime as dt
+import re
 from io import StringIO
 
 import pytest
@@ -120,9 +121,15 @@ def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_
     reader = SubscriberFactory(email="graphs@example.com")
     reader.topics.add(graphs)
 
+    # The dry run lists them, as such (it stopped with a ValueError on such a reader).
+    preview = _send("--to", "graphs@example.com", "--dry-run")
+    assert re.search(r"graphs@example.com +0  ~ ", preview) and "(Closest to Graph learning (not a match))" in preview
+
     _send("--to", "graphs@example.com")
 
     [message] = mail.outbox
+    # The subject does not lead with a paper as if it were a pick.
+    assert message.subject == "Daily Papers Digest, Mon 24 Nov: nothing matched your topics, 3 close to them"
     html = message.alternatives[0][0]
     # Sent now, years after the papers' day: the digest names that day, not "today".
     assert "NOTHING MATCHED YOUR TOPICS ON 24 NOVEMBER; THE CLOSEST TO THEM" in message.body

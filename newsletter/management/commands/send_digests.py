@@ -114,7 +114,7 @@ class Command(BaseCommand):
         data = ranking_data_load(date=edition.date, subscriber_ids=[s.id for s in subscribers])
         self.stdout.write(f"{edition}: {len(subscribers)} reader(s) would get (dry run, nothing sent)")
         width = max(len(s.email) for s in subscribers)
-        self.stdout.write(f"{'EMAIL'.ljust(width)}  #  PAPERS (reason) + also trending")
+        self.stdout.write(f"{'EMAIL'.ljust(width)}  #  PAPERS (reason); ~ closest, when nothing matched; + also trending")
         for subscriber in subscribers:
             made = digest.digest_make(edition=edition, subscriber=subscriber, data=data)
             if made.message is None:
@@ -122,8 +122,11 @@ class Command(BaseCommand):
                 continue
             selection = made.selection
             lines = [f"{r.paper.title[:60]} ({r.reason})" for r in selection.papers]
+            # A day when nothing matched them: the closest papers, offered as such
+            # (the preview stopped here with a ValueError, as these were not listed).
+            lines += [f"~ {r.paper.title[:60]} ({r.reason})" for r in selection.closest]
             lines += [f"+ {r.paper.title[:60]}" for r in selection.also_trending]
-            first, *rest = lines
+            first, *rest = lines or ["(an email with no paper)"]
             self.stdout.write(f"{subscriber.email.ljust(width)} {len(selection.papers):>2}  {first}")
             for line in rest:
                 self.stdout.write(f"{''.ljust(width)}     {line}")
