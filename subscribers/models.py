@@ -76,6 +76,12 @@ class Subscriber(models.Model):
     skip_empty = models.BooleanField(
         default=False, help_text="Send nothing on days with no paper matching the topics."
     )
+    # What the subscribe form asked for an address already on the list (pending or
+    # unsubscribed): its preference names (services.PREFERENCE_FIELDS) and "topics"
+    # (ids). Applied when the address is confirmed, not before: anyone can fill in
+    # the form, and it wiped an unsubscribed reader's topics, keywords and left-out
+    # terms at once.
+    requested = models.JSONField(null=True, blank=True, editable=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
     token = models.CharField(max_length=64, default=token_new, unique=True, editable=False)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)

@@ -180,8 +180,10 @@ def subscriber_subscribe(
     """Handle a subscribe request. Returns nothing on purpose: what the visitor sees
     must not depend on whether the address is new, pending, active or unsubscribed.
 
-    New, pending or unsubscribed: stored as pending with these preferences, and a
-    confirmation email is sent. Active or paused: preferences are left alone (the
+    New: stored as pending with these preferences, and a confirmation email is sent.
+    Pending or unsubscribed: pending, these preferences kept as requested and applied
+    when the address is confirmed (its stored ones stay until then: the visitor might
+    not own the address), and a confirmation email. Active or paused: preferences are left alone (the
     visitor might not own the address) and an "already subscribed" email with the
     manage link is sent. Suppressed: nothing happens, unless the suppression is one
     the person may lift (they deleted their data: LIFTED_BY_OWN_CONFIRMATION), in
@@ -214,7 +216,7 @@ def subscriber_subscribe(
         # Lookups with "__" are left out of the create, so this creates with the
         # normalised address and finds an existing one case-insensitively
         # (subscriber_email_ci_unique); a concurrent create makes it retry the get.
-        subscriber, _ = Subscriber.objects.get_or_create(
+        subscriber, created = Subscriber.objects.get_or_create(
             email__iexact=email, defaults={"email": email, "source": source}
         )
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
@@ -224,22 +226,25 @@ def subscriber_subscribe(
             journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now)
             return
 
-        subscriber.keywords = keywords
-        subscriber.exclude_keywords = exclude_keywords
-        subscriber.only_with_code = only_with_code
-        subscriber.frequency = frequency
-        subscriber.weekday = weekday
-        subscriber.delivery_hour = delivery_hour
-        subscriber.time_zone = time_zone
-        subscriber.papers_per_digest = papers_per_digest
-        subscriber.skip_empty = skip_empty
+        topics = list(topics)
+        preferences = {
+            "keywords": keywords, "exclude_keywords": exclude_keywords, "only_with_code": only_with_code,
+            "frequency": frequency, "weekday": weekday, "delivery_hour": delivery_hour,
+            "time_zone": time_zone, "papers_per_digest": papers_per_digest, "skip_empty": skip_empty,
+        }
+        if created:
+            for name, value in preferences.items():
+                setattr(subscriber, name, value)
+        else:
+            subscriber.requested = {**preferences, "topics": [t.pk for t in topics]}
         _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
         subscriber.save()
-        subscriber.topics.set(topics)
+        if created:
+            subscriber.topics.set(topics)
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source,
-            detail={"topics": sorted(t.slug for t in subscriber.topics.all())},
+            detail={"topics": sorted(t.slug for t in topics)},
         )
         journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
 
@@ -257,6 +262,7 @@ def subscriber_confirm(
         _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
+        requested_apply(subscriber=subscriber)
         subscriber.save()
         # A reader who once deleted their data and subscribed again: their own
         # confirmation takes the address off the do-not-mail list.
@@ -266,6 +272,20 @@ def subscriber_confirm(
             user_agent=user_agent, source=source,
         )
     return True
+
+
+def requested_apply(*, subscriber: Subscriber) -> None:
+    """Give a reader the preferences the subscribe form asked for (Subscriber.requested),
+    now that the address's owner confirmed; the caller saves. Topics switched off
+    meanwhile are left out."""
+    requested = subscriber.requested
+    if not requested:
+        return
+    for name in PREFERENCE_FIELDS:
+        if name in requested:
+            setattr(subscriber, name, requested[name])
+    subscriber.topics.set(Topic.objects.filter(pk__in=requested.get("topics", []), is_active=True))
+    subscriber.requested = None
 
 
 def subscriber_preferences_update(
@@ -471,6 +491,8 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             ],
             **{name: getattr(subscriber, name) for name in PREFERENCE_FIELDS},
         },
+        # Asked for on the subscribe form, applied if the address is confirmed.
+        "requested_preferences": subscriber.requested,
         "consent_records": [
             {
                 "action": c.action,

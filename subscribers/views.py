@@ -126,7 +126,9 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request, "subscribers/confirmed.html",
         {"subscriber": found, "manage_url": subscriber_manage_url(subscriber=found),
-         "next_digest": next_digest(subscriber=found)},
+         "next_digest": next_digest(subscriber=found),
+         # A reader coming back (they had digests before) gets their next one, not a first.
+         "returning": found.deliveries.filter(status="sent").exists()},
     )
 
 

@@ -539,6 +539,40 @@ def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(clien
     assert not Suppression.objects.exists()
 
 
+def test_the_form_changes_an_unsubscribed_readers_preferences_only_once_the_address_confirms(
+    client, submit, outbox, topics,
+):
+    """Anyone can fill in the form with any address: for an unsubscribed reader it
+    replaced their topics and emptied their keywords and left-out terms at once,
+    before any confirmation (a reader's walkthrough of several days). Now what the
+    form asked for waits for the address's owner to confirm."""
+    reader = SubscriberFactory(email="kw@example.com", status="unsubscribed", keywords="speech recognition",
+                               exclude_keywords="scaling laws")
+    reader.topics.set([topics[0]])
+    from newsletter.editions import edition_assemble
+    from newsletter.models import Delivery
+    from tests.factories import PaperFactory
+
+    edition = edition_assemble(date=PaperFactory().trending_date)
+    Delivery.objects.create(subscriber=reader, edition=edition, status="sent")
+
+    submit("kw@example.com", topics=[topics[1].pk], keywords="", frequency="weekly")
+
+    reader.refresh_from_db()
+    assert reader.status == "pending"
+    assert (reader.keywords, reader.exclude_keywords, reader.frequency) == ("speech recognition", "scaling laws", "daily")
+    assert list(reader.topics.all()) == [topics[0]]
+    confirm_path = next(p for p in _links(outbox[-1]) if p.startswith("/confirm/"))
+    page = client.post(confirm_path).content.decode()
+    reader.refresh_from_db()
+    assert reader.status == "active" and reader.requested is None
+    assert (reader.keywords, reader.exclude_keywords, reader.frequency) == ("", "", "weekly")
+    assert list(reader.topics.all()) == [topics[1]]
+    # A reader coming back hears of their next digest, not their first.
+    assert "Your next digest arrives" in page or "You&#x27;ll get" in page
+    assert "Your first digest" not in page
+
+
 def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(client, submit, outbox):
     """Subscribe, confirm, unsubscribe, and subscribe again a minute later: a fresh
     confirmation email comes, within the window of one email per address (the
