@@ -462,20 +462,20 @@ def _reason(
     parts = []
     if paper.pinned:
         parts.append("Editors' pick")
-    terms: list[str] = []
+    topic_terms = list(topic.terms[:2]) if topic is not None else []
     if topic is not None:
         parts.append(topic.name)
-        terms.extend(topic.terms[:2])
-    if keyword_terms:
-        if topic is None:
-            parts.append("Your keywords")
-        terms.extend(t for t in keyword_terms if t.lower() not in {x.lower() for x in terms})
+        if topic_terms:
+            parts.append("matched: " + ", ".join(topic_terms))
+        elif not liked:
+            parts.append(closeness_reason(near_examples=topic.near_examples))
+    # The reader's own keywords, said as theirs: under a topic's name they read as
+    # the topic's terms ("Language models · matched: speech recognition").
+    own = [t for t in keyword_terms if t.lower() not in {x.lower() for x in topic_terms}][:3]
+    if own:
+        parts.append(("your keywords: " if topic is not None else "Your keywords · matched: ") + ", ".join(own))
     if liked:
         parts.append(liked)
-    if terms:
-        parts.append("matched: " + ", ".join(terms[:3]))
-    elif topic is not None and not liked:
-        parts.append(closeness_reason(near_examples=topic.near_examples))
     if not parts or parts == ["Editors' pick"]:
         # No "today": the line is kept (Delivery.reasons) and read later, and a
         # reader's edition is not always of their today (digest.edition_period). No

@@ -117,7 +117,8 @@ _stemmers = threading.local()
 @dataclass(frozen=True)
 class Match:
     """How well a text matches a topic: a 0..1 score and the keywords that matched,
-    strongest evidence first (as the editor wrote them)."""
+    strongest evidence first, each quoted as the text writes it where it first
+    matched ("pre-training" for the keyword "pretraining", "tokens" for "token")."""
 
     score: float
     terms: tuple[str, ...] = ()
@@ -179,8 +180,11 @@ def _acronym_form(token: str) -> str:
 
 @dataclass(frozen=True)
 class _Text:
-    """A tokenised text, indexed by stem and by acronym form for phrase look-ups."""
+    """A tokenised text, indexed by stem and by acronym form for phrase look-ups,
+    with each token's place in the text (to quote what matched as it is written)."""
 
+    source: str
+    spans: tuple[tuple[int, int], ...]
     length: int
     stems: tuple[str, ...]
     acronyms: tuple[str, ...]
@@ -194,7 +198,8 @@ class _Text:
 # is never mutated.
 @lru_cache(maxsize=2048)
 def _text_index(text: str) -> _Text:
-    tokens = _TOKEN_RE.findall(text or "")
+    found = list(_TOKEN_RE.finditer(text or ""))
+    tokens = [m.group() for m in found]
     stems = tuple(stem(t) for t in tokens)
     acronyms = tuple(_acronym_form(t) for t in tokens)
     by_stem: dict[str, list[int]] = defaultdict(list)
@@ -202,7 +207,17 @@ def _text_index(text: str) -> _Text:
     for i, (s, a) in enumerate(zip(stems, acronyms)):
         by_stem[s].append(i)
         by_acronym[a].append(i)
-    return _Text(len(tokens), stems, acronyms, dict(by_stem), dict(by_acronym))
+    return _Text(text or "", tuple(m.span() for m in found), len(tokens), stems, acronyms, dict(by_stem),
+                 dict(by_acronym))
+
+
+def _quoted(text: _Text, start: int, stop: int) -> str:
+    """Tokens start..stop-1 as the text writes them ("pre-training", "LLMs"), in lower
+    case unless an acronym is among them: what a "why" line says matched, which the
+    reader finds in the paper (the keyword as the editor wrote it was not always
+    there: "tokenisation" for "tokens", "agentic" for "agent")."""
+    quoted = text.source[text.spans[start][0]:text.spans[stop - 1][1]]
+    return quoted if any(_is_acronym(_acronym_form(t)) for t in _TOKEN_RE.findall(quoted)) else quoted.lower()
 
 
 # A keyword token: (True, "RL") matches the acronym exactly, (False, "agent") a stem.
@@ -300,16 +315,17 @@ class TopicMatcher:
         abstract_claimed: list[set[int]] = [set() for _ in abstract_texts]
 
         evidence: dict[_Keyword, float] = {}
+        quoted: dict[_Keyword, str] = {}  # the first place it matched, as written there
         for keyword in self.keywords:
-            in_title = _occurrences(keyword, title_text, title_claimed)
+            in_title = _occurrences(keyword, title_text, title_claimed, quoted)
             if keyword.excluded:
                 for text, claimed in zip(abstract_texts, abstract_claimed):
-                    _occurrences(keyword, text, claimed)
+                    _occurrences(keyword, text, claimed, {})
                 continue
             weight = TITLE_WEIGHT if in_title else 0.0
             if not keyword.title_only:
                 mentions = sum(
-                    _occurrences(keyword, text, claimed)
+                    _occurrences(keyword, text, claimed, quoted)
                     for text, claimed in zip(abstract_texts, abstract_claimed)
                 )
                 # 1 + d + d^2 + ... for `mentions` terms: diminishing returns.
@@ -323,14 +339,16 @@ class TopicMatcher:
         ranked = sorted(evidence.items(), key=lambda item: (-item[1], item[0].order))
         terms: list[str] = []
         for keyword, _ in ranked:
-            if keyword.label not in terms:
-                terms.append(keyword.label)
+            term = quoted.get(keyword, keyword.label)
+            if term.lower() not in {t.lower() for t in terms}:
+                terms.append(term)
         return Match(score, tuple(terms))
 
 
-def _occurrences(keyword: _Keyword, text: _Text, claimed: set[int]) -> int:
+def _occurrences(keyword: _Keyword, text: _Text, claimed: set[int], quoted: dict[_Keyword, str]) -> int:
     """Count the keyword's non-overlapping occurrences in `text` that no longer
-    keyword has claimed, and claim their tokens."""
+    keyword has claimed, and claim their tokens; the first one found, as the text
+    writes it, goes in `quoted` unless the keyword has a place there already."""
     count = 0
     for variant in keyword.variants:
         first_is_acronym, first = variant[0]
@@ -345,6 +363,8 @@ def _occurrences(keyword: _Keyword, text: _Text, claimed: set[int]) -> int:
             ):
                 claimed.update(span)
                 count += 1
+                if keyword not in quoted:
+                    quoted[keyword] = _quoted(text, span.start, span.stop)
     return count
 
 

@@ -104,7 +104,21 @@ def test_own_keywords_count_and_say_so(day):
     reader = _reader(keywords="viral")
     selection = _select(reader)
     assert _titles(selection.papers) == ["Paper viral"]
-    assert "matched: viral" in selection.papers[0].reason
+    assert selection.papers[0].reason == "Your keywords · matched: viral"
+
+
+def test_a_readers_own_keyword_is_said_as_theirs_beside_a_topic(db):
+    """A paper of the reader's topic (by closeness alone) that also has their own
+    keyword: the line read "Language models & pre-training · matched: speech
+    recognition", as if the topic had matched the reader's term (a reader's
+    walkthrough of several days)."""
+    topic = TopicFactory(name="Sequence models")
+    paper = PaperFactory(trending_date=DAY, title="Robust Speech Recognition via Large-Scale Weak Supervision")
+    PaperTopicFactory(paper=paper, topic=topic, score=0.4, matched_terms=[])
+    edition_assemble(date=DAY)
+    [pick] = _select(_reader(topic, keywords="speech recognition")).papers
+    assert pick.reason == ("Sequence models · close to the topic's description · "
+                           "your keywords: speech recognition")
 
 
 def test_exclude_keywords_and_only_with_code(day):

@@ -138,6 +138,24 @@ def test_matched_terms_come_strongest_first():
     assert match.is_relevant
 
 
+def test_matched_terms_are_quoted_as_the_paper_writes_them():
+    """A "why" line named the editor's keyword where the paper has another form of
+    it ("matched: tokenisation" over an abstract that says "tokens"): a reader
+    looking for the word did not find it (a reader's walkthrough of several days).
+    Each term is now the paper's own words, where it first matched."""
+    def terms(keywords, title, abstract=BLAND):
+        return topic_match(keywords=keywords, title=title, abstract=abstract).terms
+
+    assert terms(["tokenisation"], "A Study", "We merge tokens before the decoder.") == ("tokens",)
+    assert terms(["pretraining"], "Data Mixtures for Pre-Training") == ("pre-training",)
+    assert terms(["large language model"], "Reverse Thinking Makes Large Language Models Stronger") == (
+        "large language models",)
+    assert terms(["LLM"], "Reverse Thinking Makes LLMs Stronger Reasoners") == ("LLMs",)
+    # The title's form before the abstract's; a keyword written as the paper has it, as is.
+    assert terms(["agent"], "Agents That Ask", "An agent asks before acting.") == ("agents",)
+    assert terms(["tool use"], "A Study", "Tool use by agents.") == ("tool use",)
+
+
 def test_no_keywords_or_no_text_scores_zero():
     assert topic_match(keywords=[], title="Anything", abstract="At all").score == 0
     assert topic_match(keywords=["  ", ""], title="Anything", abstract="").score == 0
