@@ -147,6 +147,9 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
         "vote": asked.vote,
         "is_less": asked.is_less,
         "recorded": recorded,
+        # "Your next digests will show…" is a promise only to a reader who gets them
+        # (it was made to one who had unsubscribed).
+        "status": asked.subscriber.status,
         "manage_url": subscriber_manage_url(subscriber=asked.subscriber),
         # After voting, one click changes one's mind.
         "opposite_url": reader_feedback.feedback_url(

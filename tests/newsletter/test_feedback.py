@@ -54,6 +54,22 @@ def test_posting_records_the_vote_and_voting_again_flips_it(client):
     ]
 
 
+@pytest.mark.parametrize(("status", "said"), [
+    ("active", "Your next digests will show more papers like"),
+    ("paused", "When your digests resume, they will show more papers like"),
+    ("unsubscribed", "You are not getting the digest now (you unsubscribed). If you get it again, it will show"),
+])
+def test_the_thanks_promises_digests_only_to_a_reader_who_gets_them(client, status, said):
+    """A reader who had unsubscribed voted from an old email and read "Your next
+    digests will show more papers like…" (a reader's walkthrough of several days)."""
+    reader, paper = SubscriberFactory(status=status), PaperFactory()
+    url = feedback_url(subscriber=reader, paper=paper, vote=1)
+    noted = client.get(client.post(url)["Location"]).content.decode()
+    assert said in noted
+    assert ("Your next digests" in noted) is (status == "active")
+    assert Feedback.objects.get().vote == 1  # kept: it counts if they come back
+
+
 def test_the_post_needs_no_csrf_cookie_the_signed_token_is_the_credential(client):
     client.handler.enforce_csrf_checks = True
     reader, paper = SubscriberFactory(), PaperFactory()
