@@ -45,6 +45,11 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     assert page.get_by_label("Email address").input_value() == "ada@example.com"
     assert [c["name"] for c in context.cookies()] == ["csrftoken"]
     screenshot(page, "journey-01-subscribe")
+    # The weekly digest's day is asked on the form itself, once Weekly is chosen.
+    assert not page.get_by_label("Day of the weekly digest").is_visible()
+    page.get_by_role("radio", name="Weekly").check()
+    assert page.get_by_label("Day of the weekly digest").is_visible()
+    page.get_by_role("radio", name="Every weekday").check()
     page.get_by_text("Language models", exact=True).click()
     page.get_by_label("Delivery time").select_option("8")
     page.get_by_label(re.compile("email me the Daily Papers Digest")).check()

@@ -49,7 +49,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="Print who would get which papers.")
         parser.add_argument("--to", metavar="EMAIL", help="Only this subscriber, whatever their hour.")
-        parser.add_argument("--now", action="store_true", help="Everyone active, whatever their hour.")
+        parser.add_argument("--now", action="store_true", help="Everyone active, whatever their hour (weekly readers whatever their weekday).")
 
     def handle(self, *args, date=None, latest=False, dry_run=False, to=None, now=False, **options):
         moment = timezone.now()
