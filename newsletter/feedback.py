@@ -149,9 +149,14 @@ def feedback_summary(*, subscriber: Subscriber) -> dict:
     learned = subscriber_learned_preferences(subscriber=subscriber)
     used = min(learned["votes"] + learned["clicks"], FEEDBACK_VOTES_USED)
     # Each paper once, under what it does to the ranking, newest first.
-    groups = [(label, kind, learned[key]) for label, kind, key in (
-        ("More like", "more", "more_like"), ("A little more like (you opened them)", "more", "opened"),
-        ("Less like", "less", "less_like"),
+    # Each group says what it does, in words: the panel had one paragraph for all,
+    # naming opened papers to readers who had opened none.
+    groups = [(label, kind, learned[key], effect) for label, kind, key, effect in (
+        ("More like", "more", "more_like", "Papers close to these come first in your digests."),
+        ("A little more like (you opened them)", "more", "opened",
+         "Papers close to these come a little earlier."),
+        ("Less like", "less", "less_like",
+         "These never come back, and papers close to them come later (they are not left out)."),
     ) if learned[key]]
     return {**learned, "groups": groups, "used": used,
             "beyond": learned["votes"] + learned["clicks"] - used}

@@ -203,6 +203,10 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
     html = render_learned(reader)
     assert "Less like" in html and "An agent benchmark" in html
     assert "your topics themselves stay as you chose them" in html
+    # What the vote does, said beside it; nothing about papers opened, which this
+    # reader has not (the panel said it to everyone: a reader's walkthrough).
+    assert "These never come back, and papers close to them come later" in html
+    assert "opened" not in html and "come first" not in html
 
     reset_url = subscriber_manage_url(subscriber=reader).replace("http://testserver", "") + "learned/reset/"
     response = client.post(reset_url)
