@@ -167,7 +167,7 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
         # No card claims a match; the three closest papers each name the topic nearest them.
         assert page.locator(".why").count() == 0
         lines = page.locator("p.muted", has_text="▲").all_inner_texts()
-        assert len(lines) == 3 and all(line.endswith(" · Speech & audio") for line in lines), lines
+        assert len(lines) == 3 and all(line.endswith(" · closest to Speech & audio") for line in lines), lines
     assert page.js_errors == []
 
 
