@@ -81,6 +81,13 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     page.get_by_role("link", name="Fine-tune your digest").click()
     page.get_by_role("heading", name="Your digest", exact=True).wait_for()
     screenshot(page, "journey-05-manage")
+    # A subscriber's own page offers no "Subscribe"; on a phone its header keeps
+    # "Papers" (a reader's walkthrough found only "Subscribe" there, at 375 px).
+    header = page.locator("header.site-header")
+    page.set_viewport_size({"width": 375, "height": 812})
+    assert header.get_by_role("link", name="Subscribe").count() == 0
+    assert header.get_by_role("link", name="Papers", exact=True).is_visible()
+    page.set_viewport_size(DESKTOP)
     page.get_by_text("Computer vision", exact=True).click()
     page.get_by_role("radio", name="Weekly").check()
     page.get_by_label("Day of the weekly digest").select_option(label="Friday")
