@@ -39,6 +39,12 @@ PREVIEW_READER_CHOICES = 200
 # A topic a paper passes for but is no chip of (relevance.topics_about), as editors see it.
 PASS_ONLY = (": passes for this topic, so its readers can get it; no chip, being far below "
              "the paper's strongest topic")
+# What holding an edition means, as the edition's page and the hold's message say it:
+# a hold of more than a day keeps its papers from everyone (newsletter/due.py:
+# catch_up_since looks a day back, and readers get the newest edition at their hour).
+HOLD_SAID = ("On hold: no digest of this edition goes out until you release it. Release it within a day: "
+             "readers whose hour passed meanwhile get it at the next run. A reader whose hour comes once the "
+             "next edition is out gets that one instead, so a longer hold sends this one to nobody.")
 # Provider events the ledger filters on (anymail's normalised event types).
 PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscribed",
                    "opened", "clicked", "rejected", "failed")
@@ -661,8 +667,7 @@ class EditionAdmin(admin.ModelAdmin):
         try:
             if op == "hold":
                 curation.edition_hold(edition=edition)
-                self.message_user(request, "On hold: no digest of this edition goes out until you release it.",
-                                  messages.WARNING)
+                self.message_user(request, HOLD_SAID, messages.WARNING)
             elif op == "release":
                 curation.edition_release(edition=edition)
                 self.message_user(request, "Released: readers whose hour passed during the hold get it at the "

@@ -162,7 +162,9 @@ def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edit
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
     editor_client.post(url, {"note": "Hello **readers**", "_continue": "1"})
     editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, paper.pk, "pin"]))
-    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]))
+    held = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]), follow=True)
+    # What a long hold costs is said (it only said "until you release it").
+    assert any("a longer hold sends this one to nobody" in str(m) for m in held.context["messages"])
     edition.refresh_from_db()
     assert edition.note == "Hello **readers**"
     assert edition.on_hold
