@@ -9,7 +9,7 @@ footer, the subject. So:
 
 1. A *proof* is rendered once: the real digest templates (emails/digest.mjml and
    .txt) with every candidate paper as a card and as an also-trending item, and a
-   slot (`@@dpd:NAME@@`) wherever a reader's own value goes. `{% digest_cut %}`
+   slot (`@@dpd<MARK>:NAME@@`, MARK random per process) wherever a reader's own value goes. `{% digest_cut %}`
    (templatetags/digest_cuts.py) marks where the output may be cut; the MJML is
    compiled and its CSS inlined like any email (mail/rendering.py).
 2. The proof is cut into named pieces ("head", "card:ID", "also", "also:ID",
@@ -33,14 +33,16 @@ from django.template.loader import get_template
 
 from mail.rendering import RenderedEmail, email_base_context, mjml_to_html, subject_clean, text_tidy
 
-from .templatetags.digest_cuts import PROOF_KEY
+from .templatetags.digest_cuts import MARK, PROOF_KEY
 
 TEMPLATE = "digest"
-_CUT = re.compile(r"<!--dpd-cut:([\w:-]+)-->")
-_SLOT = re.compile(r"@@dpd:(\w+)@@")
+# Markers carry the process's random MARK (templatetags/digest_cuts.py): a paper's
+# text that spells a marker is text, never a slot or a cut.
+_CUT = re.compile(rf"<!--dpd{MARK}-cut:([\w:-]+)-->")
+_SLOT = re.compile(rf"@@dpd{MARK}:(\w+)@@")
 # The card's chips: one <span class="chip" style=...> per topic, made from the one
 # the proof rendered (its inlined style included).
-_CHIP = re.compile(r'(<span class="chip"[^>]*>)@@dpd:topics@@</span>')
+_CHIP = re.compile(rf'(<span class="chip"[^>]*>)@@dpd{MARK}:topics@@</span>')
 # The first pick's picture (emails/digest.mjml): the proof renders one for every
 # paper that has one; a reader's lead card gets its paper's, the others none.
 _PICTURE = re.compile(r'<a class="picture"[^>]*>.*?</a>', re.DOTALL)
@@ -49,7 +51,7 @@ _PROOFS_KEPT = 8
 
 
 def slot(name: str) -> str:
-    return f"@@dpd:{name}@@"
+    return f"@@dpd{MARK}:{name}@@"
 
 
 # Per paper, the keys whose value is the reader's own (a slot in the proof).

@@ -15,6 +15,7 @@ from newsletter.digest import digest_context, digest_proof_context
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
 from newsletter.ranking import digest_select, ranking_data_load
+from newsletter.templatetags.digest_cuts import MARK
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
@@ -161,9 +162,47 @@ def test_the_proof_leaves_no_marks_or_slots_in_what_readers_get(day):
     for message in mail.outbox:
         html = message.alternatives[0][0]
         for body in (html, message.body, message.subject):
-            assert "dpd-cut" not in body and "@@dpd" not in body
+            assert f"dpd{MARK}" not in body and "@@dpd" not in body
         assert "<script>alert" not in html  # the hostile title stayed text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_text_that_spells_a_marker_stays_text(db, settings):
+    """A hostile tester put "@@dpd:unsubscribe_url@@" in a paper's code link: every
+    reader's email linked the site they chose with that reader's unsubscribe link;
+    "@@dpd:nope@@" in a title failed the edition for 11 of 12 readers (KeyError); a
+    cut marker in a title would cut the plain-text part. Markers now carry a random
+    per-process part nobody can write, and each reader's email is what the templates
+    render for them, the text shown as written."""
+    from subscribers.tokens import subscriber_links
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    agents = TopicFactory(name="Marker agents")
+    spelled = "@@dpd:manage_url@@ <!--dpd-cut:footer--> @@dpd:nope@@"
+    for n in range(3):
+        paper = PaperFactory(trending_date=DAY, upvotes=50 - n, title=f"Agents {n} {spelled}",
+                             abstract=f"Agents plan. {spelled}",
+                             github_repo=f"https://evil.example/code?u=@@dpd:unsubscribe_url@@&n={n}")
+        PaperTopicFactory(paper=paper, topic=agents, score=0.9, matched_terms=["agents"])
+    edition = edition_assemble(date=DAY)
+    Edition.objects.filter(pk=edition.pk).update(note="[Your settings](https://evil.example/n?t=@@dpd:manage_url@@)")
+    readers = [SubscriberFactory() for _ in range(3)]
+    for reader in readers:
+        reader.topics.set([agents])
+    ids = deliveries_create(edition=edition, subscriber_ids=[r.id for r in readers], now=NOW)
+
+    outcome = digest_send_batch(delivery_ids=ids, now=NOW)
+
+    assert len(outcome.sent) == 3 and not outcome.failed
+    for reader in readers:
+        [message] = [m for m in mail.outbox if m.to == [reader.email]]
+        html = message.alternatives[0][0]
+        manage, unsubscribe = subscriber_links(subscriber=reader)
+        assert "https://evil.example/code?u=@@dpd:unsubscribe_url@@&amp;n=0" in html
+        assert "https://evil.example/n?t=@@dpd:manage_url@@" in html
+        assert "evil.example/code?u=http" not in html and "evil.example/n?t=http" not in html
+        assert "&lt;!--dpd-cut:footer--&gt;" in html and "<!--dpd-cut:footer-->" in message.body
+        assert message.body.count(manage) == 1  # the footer's own link only
 
 
 def test_a_sent_digest_is_what_the_templates_render_for_that_reader(day):
