@@ -197,7 +197,7 @@ def test_text_that_spells_a_marker_stays_text(db, settings):
     for reader in readers:
         [message] = [m for m in mail.outbox if m.to == [reader.email]]
         html = message.alternatives[0][0]
-        manage, unsubscribe = subscriber_links(subscriber=reader)
+        manage, _ = subscriber_links(subscriber=reader)
         assert "https://evil.example/code?u=@@dpd:unsubscribe_url@@&amp;n=0" in html
         assert "https://evil.example/n?t=@@dpd:manage_url@@" in html
         assert "evil.example/code?u=http" not in html and "evil.example/n?t=http" not in html
