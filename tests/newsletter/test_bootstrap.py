@@ -18,6 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def bootstrapped(settings, tmp_path, monkeypatch):
     settings.VAR_DIR = tmp_path
+    settings.DEBUG = True  # make run's
     for name in ("ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_USERNAME", "DEMO_READER_EMAIL"):
         monkeypatch.delenv(name, raising=False)
     out = StringIO()
@@ -59,6 +60,35 @@ def test_production_bootstrap_makes_no_demo_reader(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     call_command("bootstrap", "--no-sample", stdout=StringIO())
     assert not Subscriber.objects.exists() and not mail.outbox
+
+
+def test_production_bootstrap_never_touches_an_existing_login_nor_prints_a_password(settings, tmp_path, monkeypatch):
+    """The web container runs bootstrap at every start. With var/ not on a volume it
+    made a new password for "admin", set it over the one the operator chose, printed
+    it to the log, and made a demoted admin a superuser again (a hostile tester's pass)."""
+    settings.VAR_DIR, settings.DEBUG = tmp_path, False
+    for name in ("ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert not User.objects.exists() and "createsuperuser" in out.getvalue()
+
+    monkeypatch.setenv("ADMIN_PASSWORD", "Operator-chosen-Pw-2026!")
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    admin = User.objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password("Operator-chosen-Pw-2026!")
+    assert "Operator-chosen" not in out.getvalue()
+
+    admin.set_password("Changed-later-2026!")
+    admin.is_superuser = False
+    admin.save()
+    monkeypatch.delenv("ADMIN_PASSWORD")
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    admin.refresh_from_db()
+    assert admin.check_password("Changed-later-2026!") and not admin.is_superuser
+    assert "left as it is" in out.getvalue() and not (tmp_path / "admin-password").exists()
 
 
 def test_the_admins_today_links_open_the_newest_day_and_never_make_an_empty_edition(admin_client):

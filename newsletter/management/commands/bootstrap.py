@@ -71,11 +71,20 @@ class Command(BaseCommand):
         """An admin login: from ADMIN_USERNAME/ADMIN_PASSWORD, else generated once
         and kept in var/admin-password so every `make run` prints the same one. Its
         email (ADMIN_EMAIL, default admin@ the local domain) is where the admin's
-        "Send a test to me" goes."""
+        "Send a test to me" goes.
+
+        In production (DEBUG off: the web container runs bootstrap at every start) an
+        existing login is never touched and no password is printed: it reset the
+        password an operator chose to a new one, printed it to the container's log,
+        and made a demoted "admin" a superuser again. A login is only created there
+        from ADMIN_PASSWORD; without it, `manage.py createsuperuser` is named."""
         User = get_user_model()
         username = os.environ.get("ADMIN_USERNAME", "admin")
         password = os.environ.get("ADMIN_PASSWORD", "")
         email = os.environ.get("ADMIN_EMAIL", "")
+        if not settings.DEBUG:
+            self._admin_ensure_production(User, username=username, password=password, email=email)
+            return
         password_file = Path(settings.VAR_DIR) / "admin-password"
         if not password:
             if password_file.exists():
@@ -100,6 +109,19 @@ class Command(BaseCommand):
         if changed:
             user.save()
         self.stdout.write(self.style.SUCCESS(f"Admin login: {username} / {password} ({user.email})"))
+
+    def _admin_ensure_production(self, User, *, username: str, password: str, email: str) -> None:
+        if User.objects.filter(username=username).exists():
+            self.stdout.write(f"Admin login {username!r} exists: left as it is.")
+            return
+        if not password:
+            self.stdout.write(self.style.WARNING(
+                f"No admin login {username!r}: set ADMIN_PASSWORD for the next start, or run "
+                "`python manage.py createsuperuser`."))
+            return
+        User.objects.create_superuser(username=username, email=email or local_address(username),
+                                      password=password)
+        self.stdout.write(self.style.SUCCESS(f"Admin login {username!r} created with ADMIN_PASSWORD."))
 
     def _demo_digest(self) -> None:
         """A demo reader (the two topics with the most papers on the sample day) and
