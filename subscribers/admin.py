@@ -78,6 +78,10 @@ class ReasonForm(forms.Form):
     )
 
 
+# An import's file is read whole: 10,000 rows (csv_io.IMPORT_MAX_ROWS) fit in far less.
+IMPORT_MAX_BYTES = 5_000_000
+
+
 class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text=(
         "A header row, then one reader per row. Columns: email (required), topics "
@@ -98,8 +102,16 @@ class ImportForm(forms.Form):
         widget=forms.CheckboxSelectMultiple, help_text="For rows without topics.",
     )
 
+    def __init__(self, *args, prior_consent: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not prior_consent:
+            del self.fields["prior_consent"]
+
     def clean_file(self):
         upload = self.cleaned_data["file"]
+        if upload.size > IMPORT_MAX_BYTES:
+            raise forms.ValidationError(f"The file is over {IMPORT_MAX_BYTES // 1_000_000} MB: split it "
+                                        f"(at most {csv_io.IMPORT_MAX_ROWS:,} rows a file).")
         try:
             return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
@@ -166,6 +178,22 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("topics")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A reader's address is theirs: changed here, a confirmed reader's digests
+        # went to whatever address was typed, under their consent records (a hostile
+        # tester's pass). A new address subscribes on the form, and confirms.
+        fields = super().get_readonly_fields(request, obj)
+        return (*fields, "email") if obj is not None else fields
+
+    def get_fieldsets(self, request, obj=None):
+        # The preference-centre link acts as the reader (export, delete, unsubscribe,
+        # recorded as theirs): superusers only.
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        (name, options), *rest = fieldsets
+        return ((name, {**options, "fields": tuple(f for f in options["fields"] if f != "manage_link")}), *rest)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -290,7 +318,9 @@ class SubscriberAdmin(admin.ModelAdmin):
     def import_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None)
+        # "They already confirmed elsewhere" makes readers recipients at once: a
+        # superuser's word (an editor's made up addresses active; a hostile tester's pass).
+        form = ImportForm(request.POST or None, request.FILES or None, prior_consent=request.user.is_superuser)
         report = None
         if request.method == "POST" and form.is_valid():
             dry_run = "_import" not in request.POST
@@ -298,7 +328,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                 report = csv_io.subscribers_import(
                     text=form.cleaned_data["file"],
                     consent_source=form.cleaned_data["consent_source"],
-                    prior_consent=form.cleaned_data["prior_consent"],
+                    prior_consent=form.cleaned_data.get("prior_consent", False),
                     default_topics=form.cleaned_data["default_topics"],
                     dry_run=dry_run,
                     file_name=request.FILES["file"].name,
@@ -334,10 +364,15 @@ class SuppressionForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["email_hash"].required = False
+        if self.instance.pk:  # a suppression's address never changes (SuppressionAdmin)
+            self.fields.pop("email", None)
+        if "email_hash" in self.fields:
+            self.fields["email_hash"].required = False
 
     def clean(self):
         data = super().clean()
+        if self.instance.pk:
+            return data
         if data.get("email"):
             data["email_hash"] = email_hash(data["email"])
             self.instance.email_hash = data["email_hash"]
@@ -352,6 +387,14 @@ class SuppressionAdmin(admin.ModelAdmin):
     list_display = ("email_hash", "reason", "note", "created_at")
     list_filter = ("reason",)
     search_fields = ("email_hash", "note")
+
+    def get_fields(self, request, obj=None):
+        # A suppression's address never changes: a new hash typed over it made the
+        # suppressed address (a complaint, a hard bounce) mailable again.
+        return ("email_hash", "reason", "note") if obj is not None else super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("email_hash",) if obj is not None else ()
 
     def save_model(self, request, obj, form, change):
         email = form.cleaned_data.get("email")

@@ -120,14 +120,53 @@ def test_imported_addresses_get_a_confirmation_email(editor_client, django_captu
     assert Subscriber.objects.get(email="old@example.com").status == "unsubscribed"
 
 
-def test_prior_consent_imports_active_readers_without_email(editor_client, django_capture_on_commit_callbacks):
+def test_prior_consent_imports_active_readers_without_email(admin_client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+        admin_client.post(reverse("admin:subscribers_subscriber_import"), {
             "file": _csv("email\nknown@example.com\n"), "consent_source": "Old list, double opt-in",
             "prior_consent": "on", "_import": "1"})
     reader = Subscriber.objects.get(email="known@example.com")
     assert reader.status == "active" and reader.confirmed_at
     assert mail.outbox == []
+
+
+def test_an_editor_cannot_make_anyone_a_recipient_without_their_confirmation(
+    editor_client, admin_client, django_capture_on_commit_callbacks,
+):
+    """A hostile tester's pass, as an editor: an import "with prior consent" made
+    made-up addresses active; changing a confirmed reader's address sent their
+    digests to whatever was typed; the reader's preference-centre link let them
+    export and delete the reader's data. Now: the import always asks for confirmation
+    (prior consent is a superuser's), the address of an existing reader cannot be
+    changed, and the link is shown to superusers only. A suppression's address is
+    never changed either (a new hash made a complainer mailable again)."""
+    import_url = reverse("admin:subscribers_subscriber_import")
+    assert "prior_consent" not in editor_client.get(import_url).content.decode()
+    assert "prior_consent" in admin_client.get(import_url).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(import_url, {"file": _csv("email\nmadeup@example.com\n"),
+                                        "consent_source": "trust me", "prior_consent": "on", "_import": "1"})
+    assert Subscriber.objects.get(email="madeup@example.com").status == "pending"
+    assert [m.to for m in mail.outbox] == [["madeup@example.com"]]
+
+    reader = SubscriberFactory(email="reader@example.com")
+    url = reverse("admin:subscribers_subscriber_change", args=[reader.pk])
+    page = editor_client.get(url).content.decode()
+    assert "/manage/" not in page and "Preference centre" not in page
+    assert "/manage/" in admin_client.get(url).content.decode()
+    editor_client.post(url, {"email": "stranger@victim.test", "topics": [], "frequency": "daily", "weekday": "0",
+                             "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "5",
+                             "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+                             "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    reader.refresh_from_db()
+    assert reader.email == "reader@example.com"
+
+    suppression = Suppression.objects.create(email_hash=email_hash("complained@example.com"), reason="complained")
+    change = reverse("admin:subscribers_suppression_change", args=[suppression.pk])
+    editor_client.post(change, {"email": "other@example.com", "email_hash": "0" * 64, "reason": "complained",
+                                "note": "moved"})
+    suppression.refresh_from_db()
+    assert suppression.email_hash == email_hash("complained@example.com") and suppression.note == "moved"
 
 
 def test_suppress_with_a_reason_then_unsuppress(editor_client):
