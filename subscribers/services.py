@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import threading
 import weakref
 from collections.abc import Iterable
@@ -181,9 +182,13 @@ def subscriber_subscribe(
     must not depend on whether the address is new, pending, active or unsubscribed.
 
     New: stored as pending with these preferences, and a confirmation email is sent.
-    Pending or unsubscribed: pending, these preferences kept as requested and applied
-    when the address is confirmed (its stored ones stay until then: the visitor might
-    not own the address), and a confirmation email. Active or paused: preferences are left alone (the
+    Pending or unsubscribed: nothing of the reader changes, status included (the
+    visitor might not own the address); these preferences are kept as a request
+    (Subscriber.requested, with an id) only when a confirmation email goes out for
+    it, and only that email's link applies them (subscriber_confirm). Until 5
+    December a stranger's submission replaced an unsubscribed reader's preferences,
+    then made them pending (their own "resubscribe" button stopped working), and a
+    pending reader's own link applied the stranger's choices. Active or paused: preferences are left alone (the
     visitor might not own the address) and an "already subscribed" email with the
     manage link is sent. Suppressed: nothing happens, unless the suppression is one
     the person may lift (they deleted their data: LIFTED_BY_OWN_CONFIRMATION), in
@@ -232,37 +237,47 @@ def subscriber_subscribe(
             "frequency": frequency, "weekday": weekday, "delivery_hour": delivery_hour,
             "time_zone": time_zone, "papers_per_digest": papers_per_digest, "skip_empty": skip_empty,
         }
-        if created:
-            for name, value in preferences.items():
-                setattr(subscriber, name, value)
-        else:
-            subscriber.requested = {**preferences, "topics": [t.pk for t in topics]}
-        _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
-        subscriber.save()
-        if created:
-            subscriber.topics.set(topics)
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source,
             detail={"topics": sorted(t.slug for t in topics)},
         )
-        journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+        if created:
+            for name, value in preferences.items():
+                setattr(subscriber, name, value)
+            _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
+            subscriber.save()
+            subscriber.topics.set(topics)
+            journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+            return
+        earlier = subscriber.requested
+        subscriber.requested = {**preferences, "topics": [t.pk for t in topics], "id": secrets.token_urlsafe(9)}
+        Subscriber.objects.filter(pk=subscriber.pk).update(requested=subscriber.requested)
+        if not journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now):
+            # No email carries this request: the one mailed within the window keeps its own.
+            Subscriber.objects.filter(pk=subscriber.pk).update(requested=earlier)
 
 
 def subscriber_confirm(
     *, subscriber: Subscriber, ip: str | None, user_agent: str, source: str = Subscriber.Source.FORM
 ) -> bool:
-    """Make a pending subscriber active; True if this call did. Confirming twice is
-    harmless (False), and an old confirm link does not undo a later unsubscribe."""
+    """Make a pending subscriber active, or an unsubscribed one who asked again on the
+    form by the link mailed for that request; True if this call did. Confirming twice
+    is harmless (False), and an old confirm link does not undo a later unsubscribe.
+    The preferences the form asked for are applied only by the link mailed for them
+    (`subscriber.confirm_request_id`, set by tokens.subscriber_from_confirm_token)."""
+    request_id = getattr(subscriber, "confirm_request_id", None)
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
-        if subscriber.status != Subscriber.Status.PENDING:
+        if not subscriber_confirmable(subscriber=subscriber, request_id=request_id):
             return False
         now = timezone.now()
         _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
-        requested_apply(subscriber=subscriber)
+        if confirm_request_matches(subscriber=subscriber, request_id=request_id):
+            requested_apply(subscriber=subscriber)
+        subscriber.requested = None  # another's request, or an older one, is not applied
         subscriber.save()
         # A reader who once deleted their data and subscribed again: their own
         # confirmation takes the address off the do-not-mail list.
@@ -272,6 +287,19 @@ def subscriber_confirm(
             user_agent=user_agent, source=source,
         )
     return True
+
+
+def confirm_request_matches(*, subscriber: Subscriber, request_id: str | None) -> bool:
+    """The confirm link was mailed for the request the subscriber holds."""
+    return bool(request_id) and bool(subscriber.requested) and subscriber.requested.get("id") == request_id
+
+
+def subscriber_confirmable(*, subscriber: Subscriber, request_id: str | None) -> bool:
+    """A confirm link with this request id would confirm the subscriber now."""
+    if subscriber.status == Subscriber.Status.PENDING:
+        return True
+    return subscriber.status == Subscriber.Status.UNSUBSCRIBED and confirm_request_matches(
+        subscriber=subscriber, request_id=request_id)
 
 
 def requested_apply(*, subscriber: Subscriber) -> None:
@@ -542,7 +570,9 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     if subscriber is None:
         return None
     wanted = {
-        EMAIL_CONFIRM: (Subscriber.Status.PENDING,),
+        # An unsubscribed reader who asked again on the form stays unsubscribed until
+        # they confirm: their request's email.
+        EMAIL_CONFIRM: (Subscriber.Status.PENDING,) + ((Subscriber.Status.UNSUBSCRIBED,) if subscriber.requested else ()),
         EMAIL_ALREADY_SUBSCRIBED: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED),
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
     }[kind]
@@ -556,7 +586,9 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         return None
     context = {
         "subscriber": subscriber,
-        "topics": list(subscriber.topics.all()),
+        # A confirmation says the topics confirming gives: the request's, when there is one.
+        "topics": (list(Topic.objects.filter(pk__in=subscriber.requested.get("topics", []), is_active=True))
+                   if kind == EMAIL_CONFIRM and subscriber.requested else list(subscriber.topics.all())),
         "manage_url": subscriber_manage_url(subscriber=subscriber),
     }
     unsubscribe_url = None

@@ -97,7 +97,12 @@ def _manage_token(*, subscriber: Subscriber) -> str:
 
 
 def confirm_token(*, subscriber: Subscriber) -> str:
-    return signer(_CONFIRM_SALT, timestamped=True).sign(subscriber.token)
+    """Signed: the subscriber's secret and, when the form asked for preferences for an
+    address already on the list (Subscriber.requested), that request's id: only the
+    link mailed for a request applies it (services.subscriber_confirm)."""
+    request_id = (subscriber.requested or {}).get("id")
+    value = f"{subscriber.token}.{request_id}" if request_id else subscriber.token
+    return signer(_CONFIRM_SALT, timestamped=True).sign(value)
 
 
 def confirm_url(*, subscriber: Subscriber) -> str:
@@ -130,7 +135,9 @@ def subscriber_from_token(*, token: str) -> Subscriber | None:
 
 
 def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:
-    """The subscriber a confirm token belongs to, or why it cannot be used."""
+    """The subscriber a confirm token belongs to, or why it cannot be used. The
+    request the link was mailed for is on it as `confirm_request_id` (None for a
+    link of a first subscription)."""
     try:
         raw = signer(_CONFIRM_SALT, timestamped=True).unsign(
             token, max_age=CONFIRM_LINK_MAX_AGE
@@ -139,5 +146,9 @@ def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:
         return TokenProblem.EXPIRED
     except signing.BadSignature:
         return TokenProblem.INVALID
-    subscriber = Subscriber.objects.filter(token=raw).first()
-    return subscriber if subscriber is not None else TokenProblem.INVALID
+    secret, _, request_id = raw.partition(".")
+    subscriber = Subscriber.objects.filter(token=secret).first()
+    if subscriber is None:
+        return TokenProblem.INVALID
+    subscriber.confirm_request_id = request_id or None
+    return subscriber

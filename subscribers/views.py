@@ -117,7 +117,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # never-expiring manage link is shown once, to whoever confirmed, and otherwise
     # only arrives by email.
     if request.method == "GET":
-        if found.status != Subscriber.Status.PENDING:
+        if not services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
             return render(request, "subscribers/confirm_used.html")
         return render(request, "subscribers/confirm.html", {"subscriber": found})
     if not services.subscriber_confirm(subscriber=found, **_origin(request)):

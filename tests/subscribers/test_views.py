@@ -559,7 +559,9 @@ def test_the_form_changes_an_unsubscribed_readers_preferences_only_once_the_addr
     submit("kw@example.com", topics=[topics[1].pk], keywords="", frequency="weekly")
 
     reader.refresh_from_db()
-    assert reader.status == "pending"
+    assert reader.status == "unsubscribed"  # their own "resubscribe" button still works
+    # The confirmation names the topics confirming gives.
+    assert topics[1].name in outbox[-1].body and topics[0].name not in outbox[-1].body
     assert (reader.keywords, reader.exclude_keywords, reader.frequency) == ("speech recognition", "scaling laws", "daily")
     assert list(reader.topics.all()) == [topics[0]]
     confirm_path = next(p for p in _links(outbox[-1]) if p.startswith("/confirm/"))
@@ -571,6 +573,33 @@ def test_the_form_changes_an_unsubscribed_readers_preferences_only_once_the_addr
     # A reader coming back hears of their next digest, not their first.
     assert "Your next digest arrives" in page or "You&#x27;ll get" in page
     assert "Your first digest" not in page
+
+
+def test_a_strangers_request_is_never_applied_by_the_readers_own_link(client, submit, outbox, topics):
+    """A hostile tester's pass: a reader subscribed; within the window of one email
+    per address a stranger submitted the same address with other choices (no email
+    went out), and the reader's own confirm link then applied the stranger's topics,
+    keywords and schedule. An unsubscribed reader's old links worked again too."""
+    submit("victim@example.com", topics=[topics[0].pk])
+    own_link = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    submit("victim@example.com", ip="198.51.100.9", topics=[topics[1].pk], keywords="attacker chose this",
+           frequency="weekly")
+    assert len(outbox) == 1  # nothing mailed for the stranger's request
+
+    client.post(own_link)
+    reader = Subscriber.objects.get()
+    assert reader.status == "active" and reader.requested is None
+    assert list(reader.topics.all()) == [topics[0]] and reader.keywords == "" and reader.frequency == "daily"
+
+    # Unsubscribed: a stranger's request mails a confirmation; the reader's old link
+    # (of their first subscription) does not re-confirm them, and nothing of theirs changes.
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+    outbox.clear()
+    submit("victim@example.com", ip="203.0.113.99", topics=[topics[1].pk], keywords="attacker chose this")
+    assert Subscriber.objects.get().status == "unsubscribed" and len(outbox) == 1
+    assert "This link was already used" in client.post(own_link).content.decode()
+    reader.refresh_from_db()
+    assert reader.status == "unsubscribed" and list(reader.topics.all()) == [topics[0]]
 
 
 def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(client, submit, outbox):
@@ -591,10 +620,12 @@ def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(cl
     submit("back@example.com", ip="198.51.100.9")
     assert len([m for m in outbox if any(p.startswith("/confirm/") for p in _links(m))]) == 1
 
-    # The goodbye's "resubscribe" link, opened meanwhile, says what is awaited
-    # instead of offering to unsubscribe a reader who gets nothing yet.
+    # Asking on the form changes nothing before the confirmation (anyone can type
+    # the address): the reader stays unsubscribed, and the goodbye's "resubscribe"
+    # link, opened meanwhile, still offers to resubscribe, not to unsubscribe.
+    assert Subscriber.objects.get().status == "unsubscribed"
     html = client.get(_path(tokens.subscriber_unsubscribe_url(subscriber=reader))).content.decode()
-    assert "Waiting for your confirmation" in html and "Unsubscribe from the digest?" not in html
+    assert "Unsubscribe from the digest?" not in html
 
     client.post(next(p for p in _links(confirmations[0]) if p.startswith("/confirm/")))
     assert Subscriber.objects.get().status == "active"
