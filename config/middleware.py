@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
 from django.utils.crypto import salted_hmac
 
@@ -53,7 +54,9 @@ def _login_attempt_limited(request: HttpRequest) -> bool:
     (username, client IP), so wrong guesses for `admin` from elsewhere cannot lock
     the real admin out, and per client IP, so one address cannot try every name."""
     ip = rate_limit_client(client_ip(request))
-    username = request.POST.get("username", "").strip().lower()
+    # As Django reads it before checking the password (NFKC: "ａｄｍｉｎ" in full-width
+    # letters is "admin"), so look-alike spellings share one count (they did not).
+    username = AbstractBaseUser.normalize_username(request.POST.get("username", "")).strip().lower()
     # Keyed with SECRET_KEY: no usernames in Redis.
     user_key = salted_hmac("admin-login-user", username).hexdigest()[:32]
     window = settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS

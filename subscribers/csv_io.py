@@ -234,6 +234,18 @@ def subscribers_import(
     return report
 
 
+# A cell a spreadsheet reads as a formula (OWASP "CSV injection"): the public form
+# takes "=cmd|'/Ccalc'!A0@x.com" as an address, and the export wrote it as it is.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A value as a cell no spreadsheet runs: a leading quote before a formula's
+    first character (shown as text, as OWASP advises)."""
+    text = str(value)
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
 def subscribers_export_csv(*, subscribers: Iterable[Subscriber]) -> str:
     """The subscribers as CSV text (EXPORT_COLUMNS); `subscribers` should have
     topics prefetched."""
@@ -241,11 +253,11 @@ def subscribers_export_csv(*, subscribers: Iterable[Subscriber]) -> str:
     writer = csv.writer(out)
     writer.writerow(EXPORT_COLUMNS)
     for s in subscribers:
-        writer.writerow([
+        writer.writerow([_cell(value) for value in (
             s.email, s.status, ";".join(t.slug for t in s.topics.all()), s.frequency, s.weekday,
             s.delivery_hour, s.time_zone, s.source,
             s.created_at.isoformat() if s.created_at else "",
             s.confirmed_at.isoformat() if s.confirmed_at else "",
             s.unsubscribed_at.isoformat() if s.unsubscribed_at else "",
-        ])
+        )])
     return out.getvalue()

@@ -186,6 +186,9 @@ def test_admin_login_is_rate_limited_with_a_readable_429(client, settings):
     response = client.post(url, {"username": "boss", "password": "right-password-123"})
     assert response.status_code == 429
     assert "Too many sign-in attempts" in response.content.decode()
+    # The same name in look-alike letters, which Django signs in as "boss" (NFKC),
+    # is the same count (a hostile tester got in with "ｂｏｓｓ" after the limit).
+    assert client.post(url, {"username": "ｂｏｓｓ", "password": "right-password-123"}).status_code == 429
     assert response["Retry-After"]
     # The same username from another address still gets in: wrong guesses from one
     # place cannot lock the real admin out.

@@ -43,6 +43,16 @@ def test_a_superuser_exports_selected_as_csv(admin_client):
     assert admin_client.get(reverse("admin:subscribers_subscriber_export")).status_code == 200
 
 
+def test_the_export_never_hands_a_spreadsheet_a_formula(admin_client):
+    """The public form takes "=cmd|'/Ccalc'!A0@x.com" as an address; the export wrote
+    it as the row's first cell, which a spreadsheet runs (a hostile tester's pass)."""
+    for email in ("=cmd|'/Ccalc'!A0@x.com", "+sum@x.com", "-2+3@x.com", "@x@y.com"):
+        Subscriber.objects.create(email=email)
+    body = admin_client.get(reverse("admin:subscribers_subscriber_export")).content.decode()
+    rows = [line.split(",", 1)[0] for line in body.splitlines()[1:]]
+    assert sorted(rows) == sorted(["'=cmd|'/Ccalc'!A0@x.com", "'+sum@x.com", "'-2+3@x.com", "'@x@y.com"])
+
+
 def test_deleting_as_superuser_leaves_a_suppression_hash(admin_client):
     reader = SubscriberFactory(email="gone@example.com")
     admin_client.post(reverse("admin:subscribers_subscriber_delete", args=[reader.pk]), {"post": "yes"})
