@@ -23,7 +23,6 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from subscribers.links import button_only, link_invalid, subscriber_view
 from subscribers.models import Subscriber
-from subscribers.tokens import subscriber_manage_url
 
 from . import archive
 from . import feedback as reader_feedback
@@ -118,7 +117,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 # the reader's frequency now.
                 "weekly": delivery.weekly if delivery.weekly is not None
                 else subscriber.frequency == Subscriber.Frequency.WEEKLY,
-                "manage_url": subscriber_manage_url(subscriber=subscriber),
+                # No manage link on this page nor the vote pages it links to: the "view
+                # in browser" link is the one readers share, and the manage link acts as
+                # the reader (export, delete, unsubscribe). Their email carries it.
                 "abstract_short_chars": ABSTRACT_SHORT_CHARS,
             },
         )
@@ -150,7 +151,6 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
         # "Your next digests will show…" is a promise only to a reader who gets them
         # (it was made to one who had unsubscribed).
         "status": asked.subscriber.status,
-        "manage_url": subscriber_manage_url(subscriber=asked.subscriber),
         # After voting, one click changes one's mind.
         "opposite_url": reader_feedback.feedback_url(
             subscriber=asked.subscriber, paper=asked.paper, vote=-asked.vote

@@ -16,6 +16,7 @@ from .addresses import email_normalise
 from .curation import (
     subscriber_added_by_editor,
     subscribers_confirmation_resend,
+    subscribers_links_revoke,
     subscribers_suppress,
     subscribers_unsuppress,
 )
@@ -166,7 +167,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     readonly_fields = ("status", "source", "status_changed_at", "confirmation_sent_at", "confirmed_at",
                        "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text")
     inlines = [ConsentRecordInline, DeliveryInline]
-    actions = ["suppress", "unsuppress", "confirmation_resend", "export_csv"]
+    actions = ["suppress", "unsuppress", "confirmation_resend", "links_revoke", "export_csv"]
     fieldsets = (
         (None, {"fields": ("email", "status", "paused_until", "next_digest_text", "source", "manage_link")}),
         ("Preferences", {"fields": ("topics", "keywords", "exclude_keywords", "only_with_code",
@@ -286,6 +287,18 @@ class SubscriberAdmin(admin.ModelAdmin):
             parts.append(f"{done.not_pending} selected {'is' if done.not_pending == 1 else 'are'} not waiting "
                          "for confirmation: nothing sent.")
         self.message_user(request, " ".join(parts), messages.SUCCESS if done.queued else messages.WARNING)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    @admin.action(description="Give selected readers new links (revoke the old ones)", permissions=["revoke"])
+    def links_revoke(self, request, queryset):
+        """A reader whose preference-centre link leaked (it acts as them and never
+        expires): a new secret, so every link made from the old one stops working."""
+        count = subscribers_links_revoke(subscribers=queryset)
+        self.message_user(request, f"New links for {count} reader{pluralize(count)}: their old preference-centre, "
+                                   "unsubscribe, view-in-browser, vote and confirmation links no longer work; the next "
+                                   "email each gets carries the new ones.", messages.SUCCESS)
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_csv(self, request, queryset):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .consent import consent_record
-from .models import ConsentRecord, Subscriber, Suppression
+from .models import ConsentRecord, Subscriber, Suppression, token_new
 from .services import EMAIL_CONFIRM, journey_email_queue
 from .suppression import address_suppress, address_unsuppress
 
@@ -45,6 +45,17 @@ class ConfirmationResend:
     queued: int  # pending readers whose email is queued
     held: int  # pending readers sent one within the window: nothing now
     not_pending: int  # selected readers who are not waiting for confirmation
+
+
+def subscribers_links_revoke(*, subscribers: Iterable[Subscriber]) -> int:
+    """A new secret for each reader (models.token_new): every link signed with the
+    old one (manage, unsubscribe, view in browser, votes, confirmation) stops
+    working. Returns how many readers."""
+    count = 0
+    for subscriber in subscribers:
+        Subscriber.objects.filter(pk=subscriber.pk).update(token=token_new())
+        count += 1
+    return count
 
 
 def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> ConfirmationResend:

@@ -284,6 +284,25 @@ def test_the_readers_copy_sets_their_picks_apart_from_the_also_trending_papers(c
     assert html.index("arch-why") < html.index(picks[0]) and html.count("arch-why") == delivery.picked
 
 
+def test_the_shareable_pages_carry_no_link_that_acts_as_the_reader(client, settings):
+    """The "view in browser" copy, the link readers forward, and the vote pages it
+    links to carried the reader's preference-centre link, which exports, deletes and
+    unsubscribes as them and never expires (a hostile tester's pass)."""
+    from newsletter.feedback import feedback_url
+    from tests.newsletter.test_digest_render import _readers, day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day = day_create()
+    reader = _readers(day)[0]
+    delivery = _sent_by_the_batch(day["edition"], reader)
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+    vote = client.get(feedback_url(subscriber=reader, paper=day["papers"][0], vote=1)).content.decode()
+    noted = client.get(client.post(feedback_url(subscriber=reader, paper=day["papers"][0], vote=1))["Location"])
+    for html in (copy, vote, noted.content.decode()):
+        assert "/manage/" not in html and "/unsubscribe/" not in html
+    assert "the link at the foot of your email" in copy
+
+
 def test_a_weekly_readers_copy_reads_as_their_week(client, settings):
     """A weekly digest's "view in browser" page read as one day's: "Daily Papers Digest
     — Monday, December 1", "Also trending that day" over papers of the week, and "The

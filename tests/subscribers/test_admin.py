@@ -368,3 +368,25 @@ def test_an_address_already_listed_is_refused_in_words_not_by_the_constraints_na
     html = response.content.decode()
     assert "A reader with this address (in any case) is already on the list." in html
     assert "subscriber_email_ci_unique" not in html
+
+
+def test_a_superuser_gives_a_reader_new_links_and_the_old_ones_stop(admin_client, editor_client, client):
+    """A leaked preference-centre link acts as the reader and never expired: nothing
+    issued a new secret (a hostile tester's pass). The action does; editors do not
+    have it."""
+    from subscribers import tokens
+
+    reader = SubscriberFactory(email="leaked@example.com")
+    old = tokens.subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
+    assert client.get(old).status_code == 200
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    assert "links_revoke" not in editor_client.get(changelist).content.decode()
+    editor_client.post(changelist, {"action": "links_revoke", "_selected_action": [reader.pk]})
+    assert client.get(old).status_code == 200  # an editor's crafted POST changed nothing
+
+    response = admin_client.post(changelist, {"action": "links_revoke", "_selected_action": [reader.pk]}, follow=True)
+    assert "New links for 1 reader" in response.content.decode()
+    reader.refresh_from_db()
+    assert client.get(old).status_code == 404
+    new = tokens.subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
+    assert new != old and client.get(new).status_code == 200
