@@ -101,6 +101,22 @@ def test_the_list_of_past_editions_links_each_sent_edition_newest_first(client, 
     assert "in the order readers got them" not in html
 
 
+def test_the_list_of_past_editions_has_one_address_per_page(client, monkeypatch):
+    """?page=<anything> rendered page 1 and was stored as a page of its own for an
+    hour: anonymous requests filled the cache (a hostile tester's pass). Other
+    spellings of a page now lead to its one address, which is the only one stored."""
+    monkeypatch.setattr("newsletter.archive_views.EDITIONS_PER_PAGE", 2)
+    for day in (20, 21, 24):
+        edition_of(dt.date(2025, 11, day), [PaperFactory()])
+    for asked, lands in (("abc", "/editions/"), ("1", "/editions/"), ("0", "/editions/?page=2"),
+                         ("99999", "/editions/?page=2"), ("02", "/editions/?page=2")):
+        response = client.get("/editions/", {"page": asked})
+        assert (response.status_code, response["Location"]) == (302, lands), asked
+    second = client.get("/editions/", {"page": "2"})
+    assert second.status_code == 200 and 'href="/editions/" rel="prev"' in second.content.decode()
+    assert client.get("/editions/").status_code == 200
+
+
 def test_edition_pages_link_to_the_neighbouring_editions(client):
     edition_of(dt.date(2025, 11, 20), [PaperFactory()])
     edition_of(DAY, [PaperFactory()])
