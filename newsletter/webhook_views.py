@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 # What anymail's ESP parsers raise on a body that is not the ESP's event format:
 # not JSON (ValueError), a list where an object was expected (TypeError,
 # AttributeError), a missing field (KeyError, IndexError), bytes that are not UTF-8.
-_UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, AnymailError)
+# RecursionError: JSON nested thousands deep (json.loads gives up; it was a 500).
+_UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError, AnymailError)
 
 
 class _WebhookCredentials(AnymailBasicAuthMixin):
