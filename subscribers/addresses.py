@@ -52,6 +52,23 @@ def email_display(email: str) -> str:
         return email
 
 
+# Providers that deliver "a.n.n@gmail.com" to "ann@gmail.com".
+_DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(email: str) -> str:
+    """The mailbox an address reaches, for limits on mail to strangers (never for
+    sending or storing): lower case, without a "+tag" (most providers deliver
+    ann+x@ to ann@), and for Gmail without dots. Each spelling was an address of
+    its own for the per-address limit, so one mailbox could be sent 5 emails per
+    spelling per window (a hostile tester's pass)."""
+    local, _, domain = email.lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"
+
+
 def email_normalise_or_given(text: str) -> str:
     """email_normalise, or the text stripped when it is no address (an ESP may
     report anything as a recipient)."""

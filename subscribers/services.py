@@ -25,7 +25,7 @@ from mail.building import email_send
 from newsletter.due import next_digest
 from newsletter.models import Paper, Topic
 
-from .addresses import email_normalise
+from .addresses import email_normalise, mailbox_key
 from .consent import consent_record
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
@@ -204,7 +204,7 @@ def subscriber_subscribe(
         raise SubscribeRateLimited
     # Keyed by the address's hash: no addresses in Redis.
     if rate_limit_exceeded(
-        key=f"subscribe:address:{email_hash(email)}",
+        key=f"subscribe:address:{email_hash(mailbox_key(email))}",
         limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
         window_seconds=window,
     ):

@@ -255,6 +255,20 @@ def test_too_many_submissions_for_one_address_get_a_429_from_any_ip(submit):
     assert submit("x@example.com", ip="10.0.0.3").status_code == 429
 
 
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=100, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=2)
+def test_spellings_of_one_mailbox_share_its_limit(submit):
+    """"+tags" and Gmail's dots reach one mailbox: each spelling had a limit of its
+    own, so a stranger could send one person 5 emails per spelling (a hostile
+    tester's pass). Other people's addresses keep their own."""
+    assert submit("ann.lee+news@gmail.com", ip="10.0.0.1").status_code == 303
+    assert submit("annlee@googlemail.com", ip="10.0.0.2").status_code == 303
+    assert submit("a.n.n.l.e.e+x@gmail.com", ip="10.0.0.3").status_code == 429
+    assert submit("ann+a@example.com", ip="10.0.0.4").status_code == 303
+    assert submit("ann+b@example.com", ip="10.0.0.5").status_code == 303
+    assert submit("ann@example.com", ip="10.0.0.6").status_code == 429
+    assert submit("a.nn@example.com", ip="10.0.0.7").status_code == 303  # dots count elsewhere
+
+
 @override_settings(TRUSTED_PROXY_COUNT=1, SUBSCRIBE_RATE_LIMIT_PER_IP=1)
 def test_behind_a_proxy_the_client_ip_is_taken_from_x_forwarded_for(client, topics, submit):
     assert submit("a@example.com", meta={"HTTP_X_FORWARDED_FOR": "1.1.1.1"}, ip="10.0.0.1").status_code == 303
