@@ -217,7 +217,7 @@ def _quoted(text: _Text, start: int, stop: int) -> str:
     reader finds in the paper (the keyword as the editor wrote it was not always
     there: "tokenisation" for "tokens", "agentic" for "agent")."""
     quoted = text.source[text.spans[start][0]:text.spans[stop - 1][1]]
-    return quoted if any(_is_acronym(_acronym_form(t)) for t in _TOKEN_RE.findall(quoted)) else quoted.lower()
+    return quoted if any(_is_acronym(a) for a in text.acronyms[start:stop]) else quoted.lower()
 
 
 # A keyword token: (True, "RL") matches the acronym exactly, (False, "agent") a stem.
