@@ -717,7 +717,11 @@ class EditionAdmin(admin.ModelAdmin):
                 "edition": edition,
                 "entries": entries,
                 "hidden_papers": hidden,
-                "preview": curation.edition_preview(edition=edition, subscriber=reader),
+                # A reader's own links act as them: a superuser's to see, as in the
+                # readers' admin (subscribers/admin.py, manage_link).
+                "preview": curation.edition_preview(
+                    edition=edition, subscriber=reader, personal_links=request.user.is_superuser),
+                "preview_links_left_out": reader is not None and not request.user.is_superuser,
                 "preview_reader": reader,
                 "readers": readers,
                 "figures": curation.edition_figures(edition=edition),

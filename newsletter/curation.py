@@ -426,9 +426,12 @@ def _digest_for(*, edition: Edition, subscriber: Subscriber | None,
     )
 
 
-def edition_preview(*, edition: Edition, subscriber: Subscriber | None) -> EmailPreview:
-    """What `subscriber` gets (or a reader with no topics when None), as they get it."""
-    made = _digest_for(edition=edition, subscriber=subscriber, personal_links=True)
+def edition_preview(*, edition: Edition, subscriber: Subscriber | None,
+                    personal_links: bool = True) -> EmailPreview:
+    """What `subscriber` gets (or a reader with no topics when None), as they get it;
+    without `personal_links`, their own links (preference centre, votes, unsubscribe,
+    their copy in a browser) left out, as in a test send: each acts as the reader."""
+    made = _digest_for(edition=edition, subscriber=subscriber, personal_links=personal_links)
     if made.message is None:
         reason = (
             "Nothing matched this reader's topics, and they skip such days: no digest."

@@ -118,12 +118,18 @@ def edition_dates_adjacent(*, date: dt.date) -> tuple[dt.date | None, dt.date | 
     return around["previous"], around["next"]
 
 
-def outbox_email_list() -> QuerySet[OutboxEmail]:
+def _outbox_emails(to: str) -> QuerySet[OutboxEmail]:
+    """Every email in the local outbox, or ("to" given) those sent to that address alone."""
+    emails = OutboxEmail.objects.all()
+    return emails.filter(to__iexact=to) if to else emails
+
+
+def outbox_email_list(*, to: str = "") -> QuerySet[OutboxEmail]:
     """The local outbox, newest first, without the bodies the list does not show."""
-    return OutboxEmail.objects.only("id", "to", "subject", "tags", "created_at").order_by(
+    return _outbox_emails(to).only("id", "to", "subject", "tags", "created_at").order_by(
         "-created_at", "-id"
     )
 
 
-def outbox_email_get(*, email_id: int) -> OutboxEmail | None:
-    return OutboxEmail.objects.filter(pk=email_id).first()
+def outbox_email_get(*, email_id: int, to: str = "") -> OutboxEmail | None:
+    return _outbox_emails(to).filter(pk=email_id).first()

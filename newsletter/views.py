@@ -86,34 +86,49 @@ def favicon(request):
     return HttpResponsePermanentRedirect(staticfiles_storage.url("newsletter/favicon.svg"))
 
 
+def outbox_recipient(request) -> str | None:
+    """Whose emails this request may read in the outbox: "" for all of them (local
+    development, or a superuser), an editor's own address (their test sends) for
+    other staff, None for nobody. The outbox holds readers' emails, and each carries
+    that reader's preference-centre link, which acts as them: like that link in the
+    admin, it is a superuser's to see."""
+    user = request.user
+    if settings.DEBUG or (user.is_authenticated and user.is_superuser):
+        return ""
+    if user.is_authenticated and user.is_staff and user.email:
+        return user.email
+    return None
+
+
 def outbox_visible(request) -> bool:
-    """The outbox holds other people's emails: local development, or staff only."""
-    return settings.DEBUG or (request.user.is_authenticated and request.user.is_staff)
+    return outbox_recipient(request) is not None
 
 
 def _outbox_only(view):
+    """The view gets `to`: the recipient its emails are limited to ("" for all)."""
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        if not outbox_visible(request):
+        to = outbox_recipient(request)
+        if to is None:
             raise Http404
-        return view(request, *args, **kwargs)
+        return view(request, *args, to=to, **kwargs)
 
     return wrapper
 
 
 @require_safe
 @_outbox_only
-def outbox_list(request):
-    page = Paginator(selectors.outbox_email_list(), OUTBOX_PAGE_SIZE).get_page(
+def outbox_list(request, to: str):
+    page = Paginator(selectors.outbox_email_list(to=to), OUTBOX_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
-    return render(request, "newsletter/outbox_list.html", {"page": page})
+    return render(request, "newsletter/outbox_list.html", {"page": page, "only_to": to})
 
 
 @require_safe
 @_outbox_only
-def outbox_detail(request, email_id: int):
-    email = selectors.outbox_email_get(email_id=email_id)
+def outbox_detail(request, email_id: int, to: str):
+    email = selectors.outbox_email_get(email_id=email_id, to=to)
     if email is None:
         raise Http404
     played = request.GET.get("played", "")
@@ -125,10 +140,10 @@ def outbox_detail(request, email_id: int):
 
 @require_http_methods(["GET", "HEAD", "POST"])
 @_outbox_only
-def outbox_event(request, email_id: int, kind: str):
+def outbox_event(request, email_id: int, kind: str, to: str):
     """The outbox page's "play back as bounced / complained" buttons (outbox.py).
     Opened as a link it records nothing and leads to the message."""
-    email = selectors.outbox_email_get(email_id=email_id)
+    email = selectors.outbox_email_get(email_id=email_id, to=to)
     if email is None or kind not in OUTBOX_EVENTS:
         raise Http404
     detail = reverse("newsletter:outbox_detail", args=[email.pk])
@@ -140,10 +155,10 @@ def outbox_event(request, email_id: int, kind: str):
 
 @require_safe
 @_outbox_only
-def outbox_html(request, email_id: int):
+def outbox_html(request, email_id: int, to: str):
     """The HTML part on its own, full size. The CSP sandbox runs it in an opaque
     origin with no scripts, so an email cannot act as this site."""
-    email = selectors.outbox_email_get(email_id=email_id)
+    email = selectors.outbox_email_get(email_id=email_id, to=to)
     if email is None or not email.html_body:
         raise Http404
     response = HttpResponse(email.html_body, content_type="text/html; charset=utf-8")

@@ -88,6 +88,25 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert re.search(rf"· {picked} picked( \+ \d+ also trending)? for {re.escape(reader.email)}", html)
 
 
+def test_an_editors_preview_as_a_reader_leaves_out_the_readers_own_links(editor_client, admin_client, edition, topic):
+    """A reader's preference-centre, vote and unsubscribe links act as them: in the
+    readers' admin only a superuser sees them, and the preview showed them to every
+    editor. An editor's preview is the test send's (same email, without them); an
+    administrator's is what the reader gets, byte for byte."""
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+
+    editors = unescape(editor_client.get(url, {"preview_as": reader.pk}).content.decode())
+    assert "Paper number 0" in editors
+    assert "/manage/" not in editors and "/unsubscribe/" not in editors
+    assert "This reader's own links" in editors and "are left out" in editors
+
+    admins = unescape(admin_client.get(url, {"preview_as": reader.pk}).content.decode())
+    assert "/manage/" in admins and "/unsubscribe/" in admins
+    assert "are left out" not in admins
+
+
 def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client, edition):
     """An editor watching a send sees whether the dispatcher is running for this
     edition (the dashboard says when it has stopped)."""

@@ -35,7 +35,8 @@ def send(subject="Your papers for Monday", to="ada@example.com", html=HTML) -> O
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("editor", is_staff=True))
+    """An administrator: the one who may read every email of the outbox."""
+    client.force_login(django_user_model.objects.create_superuser("admin", "admin@example.org", "pw"))
     return client
 
 
@@ -50,6 +51,23 @@ def test_outbox_is_404_for_anonymous_and_non_staff_in_production(
     assert client.get(url).status_code == 404
     client.force_login(django_user_model.objects.create_user("reader"))
     assert client.get(url).status_code == 404
+
+
+def test_outside_local_development_an_editor_reads_only_the_emails_sent_to_them(client, django_user_model, outbox, settings):
+    """Each reader's email carries their preference-centre link, which acts as them
+    (the readers' admin shows it to superusers only). An editor still reads their own
+    test sends there."""
+    settings.DEBUG = False
+    readers = send(subject="Your papers", to="ada@example.com")
+    own = send(subject="[Test] Your papers", to="Editor@Example.org")
+    client.force_login(django_user_model.objects.create_user("editor", "editor@example.org", is_staff=True))
+
+    listed = client.get("/outbox/").content.decode()
+    assert "[Test] Your papers" in listed and "ada@example.com" not in listed
+    assert "You see the emails sent to your address" in listed
+    assert client.get(f"/outbox/{own.pk}/").status_code == 200
+    for path in ("/outbox/{id}/", "/outbox/{id}/html/"):
+        assert client.get(path.format(id=readers.pk)).status_code == 404
 
 
 def test_outbox_is_open_to_anyone_in_local_development(client, outbox, settings):
