@@ -357,6 +357,10 @@ CSRF_COOKIE_HTTPONLY = True
 ADMIN_LOGIN_RATE_LIMIT = env_int("ADMIN_LOGIN_RATE_LIMIT", 10)
 ADMIN_LOGIN_RATE_LIMIT_PER_IP = env_int("ADMIN_LOGIN_RATE_LIMIT_PER_IP", 30)
 ADMIN_LOGIN_RATE_WINDOW_SECONDS = env_int("ADMIN_LOGIN_RATE_WINDOW_SECONDS", 15 * 60)
+# Only editors and administrators have sessions (readers act by signed links), and
+# their accounts read every reader's address: a sign-in lasts a working day, not
+# Django's two weeks. Counted from the sign-in (SESSION_SAVE_EVERY_REQUEST off).
+SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12) * 3600
 # /health/ fails when beat has not run the dispatcher (every 15 minutes) for this long.
 HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 45 * 60)
 # A load balancer may probe /health/ over plain HTTP. A mail client's one-click

@@ -161,3 +161,25 @@ def test_with_the_compose_configuration_forwarded_values_raise_no_login_limit(se
     assert [login(f"user{n}", "not-an-ip").status_code for n in range(3)] == [200, 200, 429]
     # The limits are the client's, not the proxy's: another client is not affected.
     assert _login("boss", "guess", ip=caddy, HTTP_X_FORWARDED_FOR="198.51.100.71").status_code == 200
+
+
+def test_a_sign_in_lasts_a_working_day_not_two_weeks(monkeypatch):
+    """Editors' and administrators' sessions are the only ones, and they read every
+    reader's address: the browser keeps the cookie 12 hours (Django's default is
+    two weeks), and a session brought back 13 hours later is asked to sign in again."""
+    import datetime as dt
+
+    from django.contrib.sessions.backends import db as session_db
+    from django.utils import timezone
+
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    client = Client()
+    response = client.post(f"/{django_settings.ADMIN_URL}login/",
+                           {"username": "admin", "password": "right-password-123"}, REMOTE_ADDR="198.51.100.70")
+    assert response.status_code == 302
+    assert response.cookies["sessionid"]["max-age"] == 12 * 3600
+    assert client.get(f"/{django_settings.ADMIN_URL}").status_code == 200
+
+    later = timezone.now() + dt.timedelta(hours=13)
+    monkeypatch.setattr(session_db.timezone, "now", lambda: later)
+    assert "/login/" in client.get(f"/{django_settings.ADMIN_URL}")["Location"]
