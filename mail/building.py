@@ -50,12 +50,17 @@ def email_build(
     unsubscribe_url: str | None = None,
     tags: Sequence[str] = (),
     metadata: dict | None = None,
+    attachments: Sequence[tuple[str, str, str]] = (),
 ) -> AnymailMessage:
+    """`attachments`: (file name, content, MIME type) each."""
     rendered = email_render(template=template, context={**context, "unsubscribe_url": unsubscribe_url})
-    return email_message(
+    message = email_message(
         to=to, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=list(tags) or [template],
         metadata=metadata,
     )
+    for name, content, mimetype in attachments:
+        message.attach(name, content, mimetype)
+    return message
 
 
 def email_message(
@@ -101,11 +106,12 @@ def email_send(
     unsubscribe_url: str | None = None,
     tags: Sequence[str] = (),
     metadata: dict | None = None,
+    attachments: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """Build and send one email; return the provider's message id (message_send).
     The caller has checked the address is not suppressed."""
     message = email_build(
         to=to, template=template, context=context, unsubscribe_url=unsubscribe_url,
-        tags=tags, metadata=metadata,
+        tags=tags, metadata=metadata, attachments=attachments,
     )
     return message_send(message)

@@ -7,6 +7,7 @@ Each consent event writes a ConsentRecord through subscribers/consent.py
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import secrets
 import threading
@@ -43,7 +44,7 @@ from .suppression import (
     email_is_suppressed,
 )
 from .tasks import subscriber_email_send
-from .throttling import rate_limit_client, rate_limit_exceeded
+from .throttling import rate_limit_client, rate_limit_exceeded, rate_limit_forget
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
     confirm_url,
@@ -64,6 +65,11 @@ PREFERENCE_FIELDS = (
 EMAIL_CONFIRM = "confirm"
 EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
 EMAIL_GOODBYE = "goodbye"
+EMAIL_EXPORT = "export"
+# One data export emailed per reader in this window: the button can be pressed by
+# whoever holds their link, and each press is an email to their inbox.
+EXPORT_WINDOW_SECONDS = 10 * 60
+EXPORT_FILE_NAME = "daily-papers-digest-my-data.json"
 
 
 class SubscribeRateLimited(Exception):
@@ -496,6 +502,24 @@ def _delivered_papers(delivery, titles: dict[int, tuple[str | None, str]]) -> li
     return papers
 
 
+def subscriber_export_send(*, subscriber: Subscriber) -> bool:
+    """Email the reader everything held about them (subscriber_export), to their own
+    address: a preference-centre link travels in every digest (a forwarded email, a
+    shared screen), and whoever holds it must not get the reader's consent records,
+    IP addresses and history. False when one was sent within EXPORT_WINDOW_SECONDS.
+    JourneyEmailNotQueued or RedisError when the queue or the limits are away (the
+    window is not taken then)."""
+    key = f"export:{subscriber.pk}"
+    if rate_limit_exceeded(key=key, limit=1, window_seconds=EXPORT_WINDOW_SECONDS):
+        return False
+    try:
+        _email_task_queue(subscriber_id=subscriber.pk, kind=EMAIL_EXPORT)
+    except JourneyEmailNotQueued:
+        rate_limit_forget(key=key)
+        raise
+    return True
+
+
 def subscriber_export(*, subscriber: Subscriber) -> dict:
     """Everything held about one subscriber (GDPR art. 15 and 20), as JSON-ready data."""
     deliveries = list(subscriber.deliveries.select_related("edition").order_by("created_at", "id"))
@@ -575,6 +599,8 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         EMAIL_CONFIRM: (Subscriber.Status.PENDING,) + ((Subscriber.Status.UNSUBSCRIBED,) if subscriber.requested else ()),
         EMAIL_ALREADY_SUBSCRIBED: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED),
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
+        # Asked for from the preference centre, whatever the reader's state.
+        EMAIL_EXPORT: tuple(Subscriber.Status),
     }[kind]
     if subscriber.status not in wanted:
         return None
@@ -592,7 +618,12 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         "manage_url": subscriber_manage_url(subscriber=subscriber),
     }
     unsubscribe_url = None
-    if kind == EMAIL_CONFIRM:
+    attachments = ()
+    if kind == EMAIL_EXPORT:
+        data = json.dumps(subscriber_export(subscriber=subscriber), indent=2, ensure_ascii=False)
+        attachments = ((EXPORT_FILE_NAME, data, "application/json"),)
+        context["file_name"] = EXPORT_FILE_NAME
+    elif kind == EMAIL_CONFIRM:
         context["confirm_url"] = confirm_url(subscriber=subscriber)
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days
         # Not subscribed yet: no manage link, no unsubscribe header.
@@ -611,6 +642,7 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         unsubscribe_url=unsubscribe_url,
         tags=[kind],
         metadata={"subscriber_id": subscriber.pk},
+        attachments=attachments,
     )
 
 

@@ -38,6 +38,12 @@ def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int) -> bool:
     return count > limit
 
 
+def rate_limit_forget(*, key: str) -> None:
+    """Start `key`'s window again: the hit it counted did not happen after all (what
+    it allowed could not be done)."""
+    cache.delete(f"ratelimit:{key}")
+
+
 @functools.cache
 def _page(template_name: str, retry_after: int) -> str:
     # Rendered without a request: the page is the same for everyone, per process.

@@ -7,8 +7,6 @@ cookie is needed or set, which RFC 8058's one-click POST requires."""
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -160,7 +158,8 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
         # What the last step did, said on the page it led to; not above a form sent
         # back with errors (it is posted to that same address).
         _manage_context(subscriber, form=form, done=request.GET.get("done", "") if request.method == "GET" else "",
-                        next_digest=next_digest(subscriber=subscriber)),
+                        next_digest=next_digest(subscriber=subscriber),
+                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60),
         status=400 if form.errors else 200,
     )
 
@@ -183,16 +182,17 @@ def resume(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resumed")
 
 
-@never_cache
-@require_GET
+@button_only("subscribers:manage")
 @subscriber_view
 def export(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
-    data = services.subscriber_export(subscriber=subscriber)
-    response = HttpResponse(
-        json.dumps(data, indent=2, ensure_ascii=False), content_type="application/json"
-    )
-    response["Content-Disposition"] = 'attachment; filename="daily-papers-digest-my-data.json"'
-    return response
+    """The reader's data goes to their address, not to whoever holds the link
+    (services.subscriber_export_send)."""
+    try:
+        sent = services.subscriber_export_send(subscriber=subscriber)
+    except (services.JourneyEmailNotQueued, RedisError):
+        sent = None
+    done = {True: "export-sent", False: "export-recent", None: "export-failed"}[sent]
+    return _see_other(reverse("subscribers:manage", args=[token]) + f"?done={done}#your-data")
 
 
 @never_cache

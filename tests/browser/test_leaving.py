@@ -36,6 +36,24 @@ def test_a_reader_deletes_their_data_after_being_told_what_stays(live_server, pa
     assert page.js_errors == [] and page.console_errors == []
 
 
+def test_a_reader_asks_for_their_data_and_it_goes_to_their_inbox(live_server, page, screenshot, settings):
+    """Not a download: whoever holds the page's link (a forwarded digest) must not get
+    the reader's records. The page says where it went."""
+    settings.SITE_URL = live_server.url
+    reader = SubscriberFactory(email="ada@example.com")
+    mail.outbox.clear()
+
+    page.goto(subscriber_manage_url(subscriber=reader))
+    expect(page.get_by_text("so it reaches only you")).to_be_visible()
+    page.get_by_role("button", name="Email me my data").click()
+    said = page.get_by_role("status").filter(has_text="On its way to ada@example.com")
+    expect(said).to_be_in_viewport()
+    screenshot(page, "leaving-data-sent")
+    (email,) = mail.outbox
+    assert email.to == ["ada@example.com"] and email.attachments[0][0] == "daily-papers-digest-my-data.json"
+    assert page.js_errors == [] and page.console_errors == []
+
+
 def test_the_subscribe_form_asked_too_often_says_to_wait_and_keeps_nothing(live_server, page, screenshot, settings):
     settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = 1
     TopicFactory(name="Agents")

@@ -63,7 +63,7 @@ def test_tampered_and_foreign_tokens_are_refused_with_a_clear_page_and_no_change
 
 @pytest.mark.parametrize("method,path", [
     ("get", "/confirm/{bad}/"), ("post", "/manage/{bad}/"), ("post", "/unsubscribe/{bad}/"),
-    ("post", "/manage/{bad}/pause/"), ("post", "/manage/{bad}/resume/"), ("get", "/manage/{bad}/export/"),
+    ("post", "/manage/{bad}/pause/"), ("post", "/manage/{bad}/resume/"), ("post", "/manage/{bad}/export/"),
     ("post", "/manage/{bad}/delete/"), ("post", "/unsubscribe/{bad}/resubscribe/"),
     ("get", "/digest/{bad}/"), ("post", "/feedback/{bad}/"), ("post", "/manage/{bad}/learned/reset/"),
 ])
@@ -233,15 +233,37 @@ def _reader_with_history():
     return reader
 
 
-def test_export_holds_everything_about_the_reader(client):
+def test_export_holds_everything_about_the_reader_and_goes_only_to_their_address(client, settings):
+    """A preference-centre link travels in every digest (forwarded, shared): whoever
+    presses "Email me my data" gets nothing but a line saying it went to the
+    reader's inbox; the file, with their IP addresses, is attached to that email."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     reader = _reader_with_history()
-    data = json.loads(client.get(f"/manage/{_manage_token(subscriber=reader)}/export/").content)
+    mail.outbox.clear()
+    url = f"/manage/{_manage_token(subscriber=reader)}/export/"
+    assert client.get(url).status_code == 303 and not mail.outbox  # a link changes nothing
+
+    response = client.post(url)
+    assert response.status_code == 303 and response["Location"].endswith("?done=export-sent#your-data")
+    page = client.get(response["Location"]).content.decode()
+    assert "On its way to held@example.com" in page and "192.0.2.7" not in page
+    (email,) = mail.outbox
+    assert email.to == ["held@example.com"] and email.subject == "Your data from the Daily Papers Digest"
+    ((name, content, mimetype),) = email.attachments
+    assert (name, mimetype) == ("daily-papers-digest-my-data.json", "application/json")
+    data = json.loads(content)
     assert data["email"] == "held@example.com"
     assert [c["action"] for c in data["consent_records"]] == ["subscribe", "confirm"]
     assert data["consent_records"][0]["ip_address"] == "192.0.2.7"
     assert data["consent_records"][0]["user_agent"] == "Firefox"
     assert [d["status"] for d in data["deliveries"]] == ["sent"]
     assert data["preferences"]["topics"][0]["slug"] == "agents"
+
+    # Pressed again at once (or by someone filling the reader's inbox): one email.
+    again = client.post(url)
+    assert again["Location"].endswith("?done=export-recent#your-data")
+    assert "less than 10 minutes ago" in client.get(again["Location"]).content.decode()
+    assert len(mail.outbox) == 1
 
 
 def test_deletion_keeps_only_the_hash_and_anonymous_counts(client, django_capture_on_commit_callbacks):

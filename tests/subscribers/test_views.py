@@ -5,7 +5,7 @@ import json
 import re
 
 import pytest
-from django.core import signing
+from django.core import mail, signing
 from django.test import override_settings
 
 from subscribers import tokens
@@ -469,16 +469,23 @@ def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
     assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
 
 
+def _exported(client, manage: str) -> dict:
+    """"Email me my data" pressed: the JSON file attached to the email it sends."""
+    mail.outbox.clear()
+    assert client.post(f"{manage}export/").status_code == 303
+    (email,) = mail.outbox
+    ((name, content, _),) = email.attachments
+    assert name == "daily-papers-digest-my-data.json"
+    return json.loads(content)
+
+
 def test_the_export_holds_everything_about_the_subscriber(client, topics):
     subscriber = SubscriberFactory(email="me@example.com", keywords="agents")
     subscriber.topics.set(topics)
     ConsentRecord.objects.create(subscriber=subscriber, action="subscribe", source="form",
                                  ip_address="203.0.113.9", consent_text_version="v1")
     manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
-    response = client.get(f"{manage}export/")
-    assert response.status_code == 200
-    assert response["Content-Disposition"].startswith("attachment;")
-    data = json.loads(response.content)
+    data = _exported(client, manage)
     assert data["email"] == "me@example.com"
     assert data["preferences"]["keywords"] == "agents"
     assert {t["slug"] for t in data["preferences"]["topics"]} == {t.slug for t in topics}
@@ -503,7 +510,7 @@ def test_the_export_names_the_papers_each_digest_held_as_a_person_reads_them(cli
     gone.delete()
     manage = _path(tokens.subscriber_manage_url(subscriber=subscriber))
 
-    data = json.loads(client.get(f"{manage}export/").content)
+    data = _exported(client, manage)
 
     assert data["deliveries"] == [{
         "edition": "2025-11-24", "status": "sent", "sent_at": None,
