@@ -51,13 +51,14 @@ def site(settings, live_server):
         "unsubscribe": tokens.subscriber_unsubscribe_url(subscriber=reader),
         "feedback": feedback_url(subscriber=reader, paper=papers[1], vote=1),
         "link-invalid": "/manage/not-a-valid-token/",
+        "not-found": "/papers/no-such-page/",
     }
 
 
 def _visit(page, live_server, url: str) -> None:
     response = page.goto(url if url.startswith("http") else live_server.url + url)
     # The page itself, not an error page standing in for it (a bad link's page is a 4xx).
-    assert response.status == (404 if "not-a-valid-token" in url else 200), (url, response.status)
+    assert response.status == (404 if "not-a-valid-token" in url or "no-such" in url else 200), (url, response.status)
 
 
 def _save(page, name: str) -> None:
@@ -118,3 +119,21 @@ def test_pages_reflow_at_320_px(page, live_server, site):
         brand = page.locator(".brand").bounding_box()
         assert abs(brand["y"] + brand["height"] / 2 - (cta["y"] + cta["height"] / 2)) < 4, name
         _save(page, f"a11y-{name}-320")
+
+
+# WCAG 1.4.12 (text spacing): a reader's own style sheet may set these, and nothing
+# may be cut off or push the page sideways.
+TEXT_SPACING = """* { line-height: 1.5 !important; letter-spacing: 0.12em !important;
+  word-spacing: 0.16em !important; } p { margin-bottom: 2em !important; }"""
+
+
+def test_pages_reflow_at_320_px_with_wcag_text_spacing_and_the_outbox_link(page, live_server, site, settings):
+    """400 % zoom is 320 px. The footer's links did not wrap: the page was 339 px wide
+    in local development (its Outbox link), 394 px with a reader's text spacing."""
+    settings.DEBUG = True  # the footer's longest form: local development links the outbox
+    page.set_viewport_size(NARROWEST)
+    for name in ("home", "day", "paper", "subscribe", "manage", "edition", "archive", "unsubscribe"):
+        _visit(page, live_server, site[name])
+        page.add_style_tag(content=TEXT_SPACING)
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 0, f"{name}: {overflow}px wider than 320px with text spacing"

@@ -1,0 +1,35 @@
+"""The pages a visitor gets when something is wrong, as the production site serves
+them (DEBUG off, as in every test): the site's own, with a way back, never Django's
+bare "Not Found" or "Forbidden (403)"."""
+
+import pytest
+from django.test import Client, RequestFactory
+from django.views.defaults import server_error
+
+pytestmark = pytest.mark.django_db
+
+
+def test_an_unknown_address_gets_the_sites_page_not_found_with_ways_back(client):
+    response = client.get("/papers/no-such-page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "<h1>Page not found</h1>" in html
+    assert 'href="/editions/"' in html and 'class="site-header"' in html
+    assert 'name="robots" content="noindex, nofollow"' in html
+
+
+def test_a_form_sent_without_its_csrf_cookie_says_nothing_was_sent_and_what_to_do():
+    """A subscribe form left open for days, or a browser that keeps no cookies."""
+    response = Client(enforce_csrf_checks=True).post("/subscribe/", {"email": "ada@example.com"})
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert "This form has expired" in html and "Nothing was sent or changed" in html
+    assert "reload the page" in html
+
+
+def test_a_server_error_page_needs_neither_a_request_context_nor_the_database():
+    response = server_error(RequestFactory().get("/"))
+    html = response.content.decode()
+    assert response.status_code == 500
+    assert "Something went wrong on our side" in html and 'href="/"' in html
+    assert '<html lang="en">' in html
