@@ -38,6 +38,12 @@ QUEUE_AWAY_MESSAGE = (
     "form below: please send it again in a few minutes."
 )
 QUEUE_AWAY_RETRY_SECONDS = 120
+# The preference centre's title after each of its buttons (manage.html's messages say the rest).
+DONE_TITLES = {
+    "saved": "Saved", "paused": "Paused", "resumed": "Digests on again", "resubscribed": "Subscribed again",
+    "export-sent": "Your data is on its way", "export-recent": "Your data was sent already",
+    "export-failed": "Your data was not sent",
+}
 
 
 def _origin(request: HttpRequest) -> dict:
@@ -159,7 +165,8 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
         # back with errors (it is posted to that same address).
         _manage_context(subscriber, form=form, done=request.GET.get("done", "") if request.method == "GET" else "",
                         next_digest=next_digest(subscriber=subscriber),
-                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60),
+                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60,
+                        done_title=DONE_TITLES.get(request.GET.get("done", "")) if request.method == "GET" else None),
         status=400 if form.errors else 200,
     )
 

@@ -137,3 +137,37 @@ def test_pages_reflow_at_320_px_with_wcag_text_spacing_and_the_outbox_link(page,
         page.add_style_tag(content=TEXT_SPACING)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{name}: {overflow}px wider than 320px with text spacing"
+
+
+def test_after_each_button_the_title_and_the_focus_say_what_happened(page, live_server, site):
+    """The page reloads after every button; a screen reader reads the title and the
+    focused element first. The "Saved" line was in the page already, so nothing
+    announced it, and the titles stayed "Your digest", "Unsubscribe", "More like
+    this" whatever had happened."""
+    _visit(page, live_server, site["manage"])
+    page.get_by_role("button", name="Save preferences").press("Enter")
+    page.wait_for_url("**?done=saved")
+    assert page.title().startswith("Saved · Your digest")
+    assert page.evaluate("document.activeElement.textContent").startswith("Saved.")
+
+    page.get_by_role("button", name="Pause 1 week").press("Enter")
+    page.wait_for_url("**?done=paused")
+    assert page.title().startswith("Paused · ")
+    assert page.evaluate("document.activeElement.getAttribute('role')") == "status"
+
+    _visit(page, live_server, site["feedback"])
+    assert page.title().startswith("More like this")
+    page.get_by_role("button", name="Show me more like this").press("Enter")
+    page.wait_for_load_state()
+    assert page.title().startswith("Thanks, noted: more like this")
+
+    _visit(page, live_server, site["unsubscribe"])
+    assert page.title().startswith("Unsubscribe")
+    page.get_by_role("button", name="Unsubscribe").press("Enter")
+    page.wait_for_load_state()
+    assert page.title().startswith("You're unsubscribed")
+
+    _visit(page, live_server, "/subscribe/")
+    page.get_by_role("button", name="Subscribe").press("Enter")
+    page.wait_for_load_state()
+    assert page.title().startswith("Error: Subscribe")
