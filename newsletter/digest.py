@@ -408,16 +408,23 @@ def digest_context(
         # The preview text adds the topics the picks are in, not the first paper's
         # reason (which read as if it were the whole digest's).
         preheader = summary + (_topics_phrase(selection.papers) if papers else "")
+    headings = {
+        "picked": f"Picked for you {period.picked}".rstrip(),
+        "also": (
+            f"Also trending {period.when}" if papers
+            else f"Nothing matched your topics {period.when}; the closest to them" if closest
+            else f"Nothing matched your topics {period.when}; trending instead"
+        ),
+    }
     return {
         **context,
         "papers": papers,
         "also_trending": also,
-        "picked_heading": f"PICKED FOR YOU {period.picked.upper()}".rstrip(),
-        "also_heading": (
-            f"ALSO TRENDING {period.when.upper()}" if papers
-            else f"NOTHING MATCHED YOUR TOPICS {period.when.upper()}; THE CLOSEST TO THEM" if closest
-            else f"NOTHING MATCHED YOUR TOPICS {period.when.upper()}; TRENDING INSTEAD"
-        ),
+        # The text part's section headings in capitals; the HTML's the same words in
+        # sentence case, set in capitals by its style (a screen reader reads words,
+        # not letters).
+        **{f"{name}_heading": title.upper() for name, title in headings.items()},
+        **{f"{name}_title": title for name, title in headings.items()},
         "subject": subject,
         "summary": summary,  # the header's line under the date
         "preheader": preheader,

@@ -58,7 +58,8 @@ def slot(name: str) -> str:
 PAPER_SLOTS = ("n", "reason", "topics", "more_url", "less_url")
 # Per email, likewise.
 EMAIL_SLOTS = (
-    "summary", "preheader", "picked_heading", "also_heading", "view_in_browser_url", "manage_url", "unsubscribe_url", "schedule",
+    "summary", "preheader", "picked_heading", "also_heading", "picked_title", "also_title", "view_in_browser_url",
+    "manage_url", "unsubscribe_url", "schedule",
 )
 
 

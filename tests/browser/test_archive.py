@@ -162,5 +162,9 @@ def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screensh
     # Each pick with its "why" line above it, as the email had it.
     expect(page.get_by_role("list", name="Picked for you").locator(".arch-why")).to_have_text(delivery.reasons)
     expect(page.get_by_role("list", name="Also trending").locator(".arch-why")).to_have_count(0)
+    # Each paper's title a level under its section's heading; each vote link names its paper.
+    expect(picks.first.get_by_role("heading", level=3)).to_be_visible()
+    first = picks.first.locator("h3").inner_text()
+    expect(page.get_by_role("link", name=f"More like {first}", exact=True)).to_have_count(1)
     screenshot(page, "reader-copy")
     assert page.js_errors == []

@@ -114,7 +114,11 @@ def test_the_digest_passes_axe_in_light_and_dark(page, live_server):
         _shoot(page, html, f"digest-axe-{scheme}", 600, scheme=scheme)
         assert axe_blocking(page) == [], scheme
         # A heading per paper, so a screen reader can jump from one to the next.
-        assert page.locator("h2.title").count() == 4
+        assert page.locator("h3.title:not(.also)").count() == 4
+        # ... under a "Picked for you" heading: the outline never skips a level.
+        levels = page.evaluate("[...document.querySelectorAll('h1,h2,h3,h4')].map(h => +h.tagName[1])")
+        assert levels[:3] == [1, 2, 3] and all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
+        assert page.get_by_role("heading", level=2, name="Picked for you").is_visible()
         assert page.evaluate("document.documentElement.lang") == "en"
 
 

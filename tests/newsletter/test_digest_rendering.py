@@ -74,7 +74,7 @@ def test_the_first_pick_shows_its_picture_linked_to_its_page_and_no_other_card_d
     assert link and image, first[:400]
     # Attributes in the order the inliner writes them.
     link, image = dict(_ATTRIBUTE.findall(link.group(0))), dict(_ATTRIBUTE.findall(image.group(0)))
-    page_url = re.search(r'<h2 class="title"[^>]*><a href="([^"]+)"', first).group(1)
+    page_url = re.search(r'<h3 class="title"[^>]*><a href="([^"]+)"', first).group(1)
     assert link["href"] == page_url  # the picture opens the paper's page, as its title does
     assert image["src"] == picture_url(0)
     assert image["width"] == "530" and "max-width: 530px" in image["style"]  # a phone shrinks it
@@ -131,7 +131,7 @@ def test_each_paper_has_its_links_reason_byline_upvotes_and_chips():
     assert "Ada Lovelace, Alan Turing, Grace Hopper and 4 more" in html
     assert "▲ 200" in html
     assert "More like this" in html and "Less like this" in html
-    assert "Also trending today".upper() in html
+    assert ">Also trending today</h2>" in html  # set in capitals by the style
     assert "Something else entirely 0" in html
 
 
@@ -184,7 +184,7 @@ def test_the_editors_note_is_markdown_made_safe():
 def test_the_why_line_is_not_repeated_by_a_chip_and_other_topics_are():
     """The reason names the paper's topic; a chip only adds the topics it does not."""
     _, html = digest_message(papers=1, second_topic="Robotics", scores=(0.6, 0.55))
-    card = re.sub(r'<div class="preview".*?</div>', "", html).split("ALSO TRENDING")[0]
+    card = re.sub(r'<div class="preview".*?</div>', "", html).split("Also trending")[0]
     assert card.count("Continual learning · matched: catastrophic forgetting") == 1
     assert ">Continual learning</span>" not in card
     assert re.search(r'<span class="chip"[^>]*>Robotics</span>', card)
@@ -195,7 +195,7 @@ def test_a_topic_the_paper_only_just_passes_for_gets_no_chip_in_the_digest_eithe
     """The reader follows both topics; the paper is about the first (0.6) and only
     just passes for the second (0.31): the card says the first, as the site's does."""
     _, html = digest_message(papers=1, second_topic="Robotics", scores=(0.6, 0.31))
-    card = re.sub(r'<div class="preview".*?</div>', "", html).split("ALSO TRENDING")[0]
+    card = re.sub(r'<div class="preview".*?</div>', "", html).split("Also trending")[0]
     assert "Continual learning · matched: catastrophic forgetting" in card
     assert ">Robotics</span>" not in card
 
@@ -263,10 +263,10 @@ def test_the_preview_text_is_hidden_without_a_low_contrast_colour_or_tiny_font()
 @pytest.mark.django_db
 @pytest.mark.parametrize(("zone", "now", "picked", "also"), [
     # 07:00 on Tuesday in Tokyo is still Monday in UTC: the reader gets Monday's papers.
-    ("Asia/Tokyo", dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC), "", "ON MONDAY"),
-    ("Europe/Paris", dt.datetime(2025, 11, 24, 6, tzinfo=dt.UTC), " today", "TODAY"),
+    ("Asia/Tokyo", dt.datetime(2025, 11, 24, 22, tzinfo=dt.UTC), "", "on Monday"),
+    ("Europe/Paris", dt.datetime(2025, 11, 24, 6, tzinfo=dt.UTC), " today", "today"),
     # An edition sent (or test-sent) weeks after its day names the date.
-    ("UTC", dt.datetime(2025, 12, 19, 7, tzinfo=dt.UTC), "", "ON 24 NOVEMBER"),
+    ("UTC", dt.datetime(2025, 12, 19, 7, tzinfo=dt.UTC), "", "on 24 November"),
 ])
 def test_the_digest_says_today_only_when_its_papers_day_is_the_readers_today(zone, now, picked, also):
     message, html = digest_message(papers=2, time_zone=zone, now=now)
@@ -274,8 +274,9 @@ def test_the_digest_says_today_only_when_its_papers_day_is_the_readers_today(zon
     assert f"Monday 24 November 2025 · 2 papers picked for you{picked}</p>" in header
     preview = re.search(r'<div class="preview"[^>]*>([^<]*)</div>', html).group(1)
     assert preview.startswith(f"2 papers picked for you{picked}, on Continual learning")
-    assert f"ALSO TRENDING {also}" in html
-    assert f"PICKED FOR YOU{picked.upper()}\n" in message.body and f"ALSO TRENDING {also}" in message.body
+    # In words for a screen reader (set in capitals by the style), in capitals in the text part.
+    assert f">Also trending {also}</h2>" in html and f">Picked for you{picked}</h2>" in html
+    assert f"PICKED FOR YOU{picked.upper()}\n" in message.body and f"ALSO TRENDING {also.upper()}" in message.body
     if not picked:
         assert "today" not in html.lower() and "today" not in message.body.lower()
 
@@ -294,4 +295,4 @@ def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
     inline_styles = re.findall(r'style="([^"]*)"', html)
     assert inline_styles and not [s for s in inline_styles if "!important" in s]
     assert html.startswith("<!DOCTYPE html><html lang=\"en\"")
-    assert len(re.findall(r'<h2 class="title"', html)) == 3
+    assert len(re.findall(r'<h3 class="title"', html)) == 3
