@@ -1,6 +1,7 @@
 """The digest as a mail client shows it: rendered in Chromium at the widths that
 matter (600 px desktop clients, 375 px phones), in light and dark mode."""
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -117,7 +118,7 @@ def test_the_digest_passes_axe_in_light_and_dark(page, live_server):
         assert page.locator("h3.title:not(.also)").count() == 4
         # ... under a "Picked for you" heading: the outline never skips a level.
         levels = page.evaluate("[...document.querySelectorAll('h1,h2,h3,h4')].map(h => +h.tagName[1])")
-        assert levels[:3] == [1, 2, 3] and all(b - a <= 1 for a, b in zip(levels, levels[1:])), levels
+        assert levels[:3] == [1, 2, 3] and all(b - a <= 1 for a, b in itertools.pairwise(levels)), levels
         assert page.get_by_role("heading", level=2, name="Picked for you").is_visible()
         assert page.evaluate("document.documentElement.lang") == "en"
 
