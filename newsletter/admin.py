@@ -11,6 +11,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q
+from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
@@ -53,12 +54,33 @@ PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscrib
 # --- Papers -----------------------------------------------------------------------------
 
 
+def row_inputs_label(form, row: str) -> None:
+    """A table of inputs (an inline, a list's editable column) has column headers, not
+    labels: each input is named by its column and its row, and loses the help text
+    the row does not show (its aria-describedby pointed at nothing). axe: label."""
+    for name, field in form.fields.items():
+        column = "Delete" if name == "DELETE" else str(field.label or name).capitalize()
+        # A foreign key's select sits inside the admin's wrapper (its add/change links).
+        widget = getattr(field.widget, "widget", field.widget)
+        widget.attrs["aria-label"] = f"{column}: {row}" if row else column
+        field.help_text = ""
+
+
+class LabelledRowsFormSet(BaseInlineFormSet):
+    def add_fields(self, form, index):
+        super().add_fields(form, index)  # DELETE is added here, after the form's own fields
+        row = str(form.instance.topic) if form.instance.pk else "new row"
+        row_inputs_label(form, row)
+
+
 class PaperTopicInline(admin.TabularInline):
     model = PaperTopic
+    formset = LabelledRowsFormSet
     extra = 1
     fields = ("topic", "score", "source", "matched")
     readonly_fields = ("matched",)
-    autocomplete_fields = ("topic",)
+    # A plain list of the (tens of) topics; the search box of an autocomplete gave
+    # screen readers an unnamed combobox.
     verbose_name = "topic"
     verbose_name_plural = "Topics (a row with source 'Editor' is never changed by re-scoring)"
 
@@ -427,6 +449,14 @@ class TopicAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "is_active", "position", "paper_count", "reader_count")
     list_editable = ("position",)
     search_fields = ("name", "keywords")
+
+    def get_changelist_form(self, request, **kwargs):
+        class RowForm(super().get_changelist_form(request, **kwargs)):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, **kw)
+                row_inputs_label(self, self.instance.name)
+
+        return RowForm
     prepopulated_fields = {"slug": ("name",)}
     fields = ("name", "slug", "description", "keywords", "is_broad", "is_active", "position", "example_papers",
               "chip_on")

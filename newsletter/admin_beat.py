@@ -31,6 +31,13 @@ def fetch_schedule_error(task: str, crontab) -> str | None:
 
 
 class SuperuserScheduleForm(PeriodicTaskForm):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A date and a time box under one label, which names only the first (axe: label).
+        if start := self.fields.get("start_time"):
+            for box, name in zip(start.widget.widgets, ("Start date", "Start time"), strict=True):
+                box.attrs["aria-label"] = name
+
     def clean(self):
         data = super().clean()
         if error := fetch_schedule_error(data.get("task"), data.get("crontab")):

@@ -107,6 +107,17 @@ def test_an_editors_preview_as_a_reader_leaves_out_the_readers_own_links(editor_
     assert "are left out" not in admins
 
 
+def test_the_edition_pages_buttons_name_their_paper_and_its_red_figures_say_why(editor_client, edition, topic):
+    """A screen reader's list of buttons read "Pin, Hide, Pin, Hide..."; a failed
+    count was only red."""
+    reader = SubscriberFactory()
+    Delivery.objects.create(subscriber=reader, edition=edition, status=Delivery.Status.FAILED)
+    html = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+    for label in ("Pin “Paper number 0”", "Hide “Paper number 1”", "Move “Paper number 2” up"):
+        assert f'aria-label="{label}"' in html
+    assert re.search(r'<dt>Failed</dt><dd><a [^>]*>1</a> <span class="flag">look at them</span>', html)
+
+
 def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client, edition):
     """An editor watching a send sees whether the dispatcher is running for this
     edition (the dashboard says when it has stopped)."""
