@@ -214,7 +214,7 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     from django_celery_beat.models import PeriodicTask
 
     from newsletter.editions import edition_assemble
-    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+    from newsletter.schedules import schedules_ensure
 
     schedules_ensure()
     now = timezone.now()
@@ -233,7 +233,7 @@ def test_the_periodic_task_page_runs_its_script_under_the_policy(live_server, pa
     crontab means in words; its own template did it with an inline script, blocked."""
     from django_celery_beat.models import PeriodicTask
 
-    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+    from newsletter.schedules import schedules_ensure
 
     schedules_ensure()
     task = PeriodicTask.objects.filter(crontab__isnull=False).first()
