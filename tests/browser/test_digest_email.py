@@ -197,6 +197,8 @@ def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settin
     for scheme in ("light", "dark"):
         _shoot(page, html, f"email-{kind}-{scheme}", 375, scheme=scheme)
         assert axe_blocking(page) == [], (kind, scheme)
+        # Its title is a heading, as a screen reader's "next heading" expects (it was styled text).
+        assert page.get_by_role("heading", level=1).count() == 1
         assert page.evaluate("document.documentElement.lang") == "en"
         # The preview text is in the message but never on screen.
         assert not page.locator(".preview").is_visible()
