@@ -26,10 +26,12 @@ DASHBOARD_DAYS = 30
 # under 0.1 %, never reach 0.3 %.
 RATE_WARN = 0.001
 RATE_LIMIT = 0.003
-PALETTE = ["#2563eb", "#16a34a", "#f59e0b", "#dc2626", "#7c3aed", "#0891b2", "#64748b"]
+# Each at least 3:1 against white (WCAG's minimum for graphics): the amber was 2.2:1.
+AMBER = "#b45309"
+PALETTE = ["#2563eb", "#16a34a", AMBER, "#dc2626", "#7c3aed", "#0891b2", "#64748b"]
 STATUS_COLOURS = {
-    Subscriber.Status.ACTIVE: "#16a34a",
-    Subscriber.Status.PENDING: "#f59e0b",
+    Subscriber.Status.ACTIVE: "#15803d",
+    Subscriber.Status.PENDING: AMBER,
     Subscriber.Status.PAUSED: "#0891b2",
     Subscriber.Status.UNSUBSCRIBED: "#64748b",
     Subscriber.Status.SUPPRESSED: "#dc2626",
@@ -57,6 +59,8 @@ class Series:
     name: str
     values: list[float]
     colour: str
+    # A dash pattern (SVG stroke-dasharray) for a line told apart by more than colour.
+    dash: str = ""
 
 
 def _fmt(value: float, percent: bool) -> str:
@@ -157,10 +161,11 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
         if stacked:  # a band only: a series at 0 has none, where a line would lie on the total
             floor = [xy(i, v) for i, v in enumerate(base)][::-1]
             band = " ".join(f"{x:.1f},{y:.1f}" for x, y in line + floor)
-            parts.append(f'<polygon points="{band}" fill="{s.colour}" fill-opacity="0.6" stroke="none" '
+            parts.append(f'<polygon points="{band}" fill="{s.colour}" fill-opacity="0.85" stroke="none" '
                          f'class="band"><title>{escape(s.name)}</title></polygon>')
             continue
-        parts.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2">'
+        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        parts.append(f'<polyline points="{points}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}>'
                      f'<title>{escape(s.name)}</title></polyline>')
     parts += legend
     parts.append("</svg>")
@@ -209,15 +214,30 @@ def bar_chart(*, title: str, labels: list[str], series: list[Series], width: int
 
 def _wide_and_narrow(draw, **kwargs) -> SafeString:
     """A chart drawn for the desktop's width and for a phone's, one after the other;
-    admin.css shows the one that fits."""
-    return mark_safe(draw(**kwargs) + draw(**kwargs, width=NARROW_WIDTH))
+    admin.css shows the one that fits. Then its figures as a table (folded): what a
+    screen reader reads, and a person who wants the numbers."""
+    return mark_safe(draw(**kwargs) + draw(**kwargs, width=NARROW_WIDTH)
+                     + _figures_table(kwargs["labels"], kwargs["series"], percent=kwargs.get("percent", False)))
+
+
+def _figures_table(labels: list[str], series: list[Series], *, percent: bool) -> str:
+    head = "".join(f'<th scope="col">{escape(s.name)}</th>' for s in series)
+    rows = "".join(
+        f'<tr><th scope="row">{escape(label)}</th>'
+        + "".join(f"<td>{escape(_fmt(s.values[i], percent))}</td>" for s in series)
+        + "</tr>"
+        for i, label in enumerate(labels)
+    )
+    return (f'<details class="chart-figures"><summary>The figures</summary><div class="table-scroll">'
+            f'<table><thead><tr><td></td>{head}</tr></thead><tbody>{rows}</tbody></table></div></details>')
 
 
 def _svg_open(title: str, *, width: int, height: int) -> str:
     size = "wide" if width == WIDTH else "narrow"
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{escape(title)}" class="chart chart--{size}"><title>{escape(title)}</title>'
+        f'aria-label="{escape(title)} (its figures are in the table under it)" class="chart chart--{size}">'
+        f'<title>{escape(title)}</title>'
         "<style>.grid{stroke:#e5e7eb}.ax,.lg{font:11px system-ui,sans-serif;fill:#475569}</style>"
     )
 
@@ -334,13 +354,13 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
         "sends": _wide_and_narrow(
             line_chart, title="Digests sent, bounces and complaints per day", labels=labels,
             series=[Series(n, v, c) for (n, v), c in
-                    zip(sends.items(), ["#2563eb", "#f59e0b", "#dc2626"], strict=True)],
+                    zip(sends.items(), ["#2563eb", AMBER, "#dc2626"], strict=True)],
             legend_values=[f"{sum(v):,} in {days} days" for v in sends.values()],
         ),
         "rates": _wide_and_narrow(
             line_chart, title="Bounce and complaint rates", labels=labels, percent=True,
-            series=[Series("Bounce rate", bounce_rate, "#f59e0b"),
-                    Series("Complaint rate", complaint_rate, "#dc2626")],
+            series=[Series("Bounce rate", bounce_rate, AMBER),
+                    Series("Complaint rate", complaint_rate, "#dc2626", dash="2 3")],
             references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
                         ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")],
         ),
@@ -350,7 +370,8 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
         ),
         "feedback": _wide_and_narrow(
             bar_chart, title="Feedback per topic", labels=[n for n, _, _ in feedback],
-            series=[Series("More like this", [m for _, m, _ in feedback], "#16a34a"),
+            # Blue and red, not green and red: told apart by people who cannot tell those two.
+            series=[Series("More like this", [m for _, m, _ in feedback], "#2563eb"),
                     Series("Less like this", [l for _, _, l in feedback], "#dc2626")],
         ) if feedback else None,
     }

@@ -208,6 +208,9 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
             "svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width * 11")
         assert text_px >= 10, (viewport, text_px)
     page.set_viewport_size(DESKTOP)
+    # Under each chart, its figures as a table, folded.
+    page.get_by_text("The figures").first.click()
+    expect(page.locator(".chart-figures table").first).to_be_visible()
     assert page.console_errors == [] and page.js_errors == []
 
     # Beat goes on sending the dispatcher and no worker runs it: the dashboard says so.

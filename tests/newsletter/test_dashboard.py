@@ -69,7 +69,7 @@ def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
 
 def _charts(html: str) -> list[str]:
     """The dashboard's SVGs of one chart: the desktop's, then the phone's."""
-    return [part + "</svg>" for part in str(html).split("</svg>") if part.strip()]
+    return re.findall(r"<svg.*?</svg>", str(html), re.DOTALL)
 
 
 def _text_boxes(svg: str) -> list[tuple[float, float, float, str]]:
@@ -154,3 +154,30 @@ def test_readers_of_two_statuses_with_the_same_count_both_show_on_the_dashboard(
     assert not list(ET.fromstring(str(svg)).iter(f"{SVG}polyline"))
     legend = [t.text for t in _texts(svg) if t.get("class") == "lg"]
     assert legend == ["Active or paused 1", "Pending 1", "Unsubscribed 0", "Suppressed 0"]
+
+
+@pytest.mark.django_db
+def test_each_chart_has_its_figures_as_a_table_and_tells_series_apart_by_more_than_colour():
+    """A screen reader got only each chart's title; "more" and "less" were green and
+    red bars, the bounce and complaint lines lay on each other at 0 in one colour each,
+    the amber was 2.2:1 against white."""
+    from newsletter.dashboard import dashboard_charts
+    from newsletter.models import Feedback
+    from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+    topic = TopicFactory(name="Agents")
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    paper = PaperFactory()
+    PaperTopicFactory(paper=paper, topic=topic)
+    Feedback.objects.create(subscriber=reader, paper=paper, vote=1)
+    charts = dashboard_charts()
+
+    table = re.search(r'<details class="chart-figures">.*?</details>', str(charts["popularity"])).group(0)
+    assert '<th scope="col">Readers</th>' in table and '<th scope="row">Agents</th><td>1</td>' in table
+    subscribers = str(charts["subscribers"])
+    assert subscribers.count('<tr><th scope="row">') == 30  # a row per day
+    assert "its figures are in the table under it" in subscribers
+    assert "#16a34a" not in str(charts["feedback"])  # blue and red
+    assert 'stroke-dasharray="2 3"' in str(charts["rates"])  # the complaint line is dashed
+    assert "#f59e0b" not in "".join(str(charts[n]) for n in ("subscribers", "sends", "rates"))
