@@ -171,3 +171,12 @@ def test_after_each_button_the_title_and_the_focus_say_what_happened(page, live_
     page.get_by_role("button", name="Subscribe").press("Enter")
     page.wait_for_load_state()
     assert page.title().startswith("Error: Subscribe")
+
+
+def test_a_step_with_nowhere_to_go_is_read_as_an_unavailable_link(page, live_server, site):
+    """"Next →" on the newest day was a span with aria-disabled, which means nothing
+    on a span: a screen reader read plain text where the other step is a link."""
+    _visit(page, live_server, site["day"])
+    assert page.get_by_role("link", name="Next →", disabled=True).count() == 1
+    _visit(page, live_server, site["edition"])
+    assert page.get_by_role("link", name="Newer →", disabled=True).count() == 1
