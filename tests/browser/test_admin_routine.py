@@ -212,6 +212,9 @@ def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page
     expect(frame.get_by_text(speech.title)).to_be_visible()
     expect(frame.get_by_text("close to the topic's description")).to_be_visible()
     expect(frame.get_by_text("Web agents that book flights")).to_have_count(0)
+    # The frame is a page of its own to a screen reader: a heading, a main, its count read out.
+    expect(frame.get_by_role("heading", level=1, name="Papers this topic would match")).to_have_count(1)
+    expect(frame.get_by_role("main").get_by_role("status")).to_contain_text("would be in this topic")
     assert not Topic.objects.filter(name="Speech & audio").exists()  # a preview saves nothing
     screenshot(page, "admin-topic-add-preview")
 
