@@ -116,6 +116,8 @@ def test_the_edition_pages_buttons_name_their_paper_and_its_red_figures_say_why(
     for label in ("Pin “Paper number 0”", "Hide “Paper number 1”", "Move “Paper number 2” up"):
         assert f'aria-label="{label}"' in html
     assert re.search(r'<dt>Failed</dt><dd><a [^>]*>1</a> <span class="flag">look at them</span>', html)
+    # The preview was 233 Tab presses down: a link at the top goes there.
+    assert '<a href="#preview">Preview and test send</a>' in html and 'id="preview"' in html
 
 
 def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client, edition):
