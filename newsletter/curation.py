@@ -333,8 +333,10 @@ def edition_note_set(*, edition: Edition, note: str) -> Edition:
 
 
 def edition_hold(*, edition: Edition) -> bool:
-    """Hold: the dispatcher queues nothing of this edition until it is released.
-    Rows already claimed by a worker are in flight and cannot be recalled."""
+    """Hold: nothing of this edition is sent until it is released. The dispatcher
+    queues none of it, and a batch already queued or waiting to retry takes none of
+    its rows (leases.deliveries_claim). Only the digests a worker has already taken
+    in hand (a batch of at most delivery.BATCH_SIZE, being made and sent) go out."""
     return bool(Edition.objects.filter(pk=edition.pk, on_hold=False).update(
         on_hold=True, updated_at=timezone.now()))
 

@@ -34,18 +34,25 @@ HEARTBEAT_SECONDS = 15
 
 
 def deliveries_claim(*, delivery_ids: Sequence[int], now: dt.datetime) -> list[int]:
-    """Move pending rows to sending; return the ids this caller now owns."""
+    """Move pending rows to sending; return the ids this caller now owns. Rows of an
+    edition on hold are not taken: a batch queued, or waiting out a retry, before an
+    editor pressed Hold sends nothing of it (it went on sending: 239 digests in the
+    2.5 minutes after a hold, in an operator's test). Their lease ends now, so the
+    sweep queues them again once the edition is released (it leaves held ones)."""
     # Rows are found by primary key only and their status checked here, under the
     # lock: with `status = 'pending'` in the WHERE, PostgreSQL used the status index
     # and walked every pending entry of the morning's dispatch (dead ones included)
     # in every batch, so a batch cost more the larger the audience.
     with transaction.atomic():
         rows = (
-            Delivery.objects.select_for_update(skip_locked=True)
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(id__in=list(delivery_ids))
-            .values_list("id", "status")
+            .values_list("id", "status", "edition__on_hold")
         )
-        ids = [pk for pk, status in rows if status == Delivery.Status.PENDING]
+        pending = [(pk, held) for pk, status, held in rows if status == Delivery.Status.PENDING]
+        ids = [pk for pk, held in pending if not held]
+        if held := [pk for pk, on_hold in pending if on_hold]:
+            Delivery.objects.filter(id__in=held).update(lease_expires_at=now, updated_at=now)
         if ids:
             Delivery.objects.filter(id__in=ids).update(
                 status=Delivery.Status.SENDING, claimed_at=now, updated_at=now,

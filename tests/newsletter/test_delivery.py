@@ -580,6 +580,37 @@ def test_an_edition_on_hold_sends_nothing(edition, django_capture_on_commit_call
     assert mail.outbox == []
 
 
+def test_a_hold_stops_the_batches_already_queued_and_release_sends_them_once(
+    edition, django_capture_on_commit_callbacks
+):
+    """Hold was the runbook's brake (an ESP outage, a bounce storm, a wrong paper),
+    and batches queued before it, or waiting out a retry, went on sending: an
+    operator saw 239 digests go out after pressing it. Released, each reader gets it
+    once, from the sweep."""
+    from newsletter import curation
+    from newsletter.delivery import deliveries_resolve_stale
+
+    readers = [_reader(delivery_hour=7) for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=False):
+        digests_dispatch(now=NOW)  # rows made and a batch queued, not run yet
+    ids = list(Delivery.objects.values_list("id", flat=True))
+    assert len(ids) == 3
+    assert curation.edition_hold(edition=edition)
+
+    outcome = digest_send_batch(delivery_ids=ids, now=NOW + dt.timedelta(minutes=1))
+    assert outcome.sent == [] and mail.outbox == []
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_resolve_stale(now=NOW + dt.timedelta(minutes=5))  # held: left alone
+    assert mail.outbox == []
+
+    assert curation.edition_release(edition=edition)
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_resolve_stale(now=NOW + dt.timedelta(minutes=10))
+    assert Delivery.objects.filter(status="sent").count() == 3
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers)
+
+
 def test_batches_are_queued_only_after_commit(edition, django_capture_on_commit_callbacks):
     for _ in range(3):
         _reader(delivery_hour=7)
