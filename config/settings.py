@@ -204,7 +204,8 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # ANYMAIL='{"POSTMARK_SERVER_TOKEN": "..."}'.
 EMAIL_BACKEND = env("EMAIL_BACKEND", "newsletter.outbox.OutboxEmailBackend")
 try:
-    ANYMAIL = json.loads(env("ANYMAIL", "{}"))
+    # Unset or empty (docker-compose passes "" when .env has none) is no options.
+    ANYMAIL = json.loads(env("ANYMAIL") or "{}")
 except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"ANYMAIL must be a JSON object: {exc}") from exc
 if env("WEBHOOK_SECRET"):

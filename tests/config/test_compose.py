@@ -62,3 +62,57 @@ def test_the_mail_catcher_is_reachable_from_this_machine_only():
     """Mailpit's page shows every email, confirmation and manage links included; it
     was published on every interface."""
     assert re.search(r'^    ports: \["127\.0\.0\.1:8025:8025"\]$', _service("mailpit"), re.MULTILINE)
+
+
+def test_no_default_in_the_compose_file_holds_a_brace():
+    """Compose ends ${VAR:-default} at its first "}": with ${ANYMAIL:-{}}, a set ANYMAIL
+    got a stray "}" appended, and web, worker and beat all failed at import
+    ("ANYMAIL must be a JSON object: Extra data"; an operator's walkthrough)."""
+    assert re.findall(r"\$\{\w+:?[-?+][^}]*[{]", COMPOSE) == []
+
+
+def test_an_empty_anymail_is_no_options(tmp_path):
+    """What compose passes now when .env sets no ANYMAIL."""
+    from tests.config.test_settings import _settings_value
+
+    result = _settings_value(tmp_path, "settings.ANYMAIL", DEBUG="true", ANYMAIL="", ENV_FILE="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "{}"
+
+
+def test_services_restart_by_themselves_and_start_after_the_migrations():
+    """Beat on an unmigrated database exits ("relation django_celery_beat_crontabschedule
+    does not exist"), and nothing restarted it, nor anything else after a crash or a
+    reboot. The migrations run once, in a service of their own; the others wait for it."""
+    app = COMPOSE.split("\nservices:")[0]
+    assert "restart: unless-stopped" in app
+    assert "migrate: {condition: service_completed_successfully}" in app
+    migrate = _service("migrate")
+    assert '"bootstrap"' in migrate and 'restart: "no"' in migrate and "migrate:" not in migrate
+    for name in ("db", "redis", "caddy", "mailpit"):
+        assert "restart: unless-stopped" in _service(name), name
+    assert "bootstrap" not in _service("web")
+
+
+def test_web_and_the_worker_get_dockers_stop_signal_and_time_to_finish():
+    """Under `sh -c`, sh was PID 1 and never passed SIGTERM on: gunicorn was killed
+    10 s later with its requests, and a worker with its batch (re-sends)."""
+    for name in ("web", "worker", "beat"):
+        assert re.search(r'^    command: \["', _service(name), re.MULTILINE), name
+    assert "stop_grace_period: 3m" in _service("worker")
+
+
+def test_the_image_holds_no_secrets_and_the_settings_come_from_env_at_start():
+    """With no .dockerignore, `COPY . .` put .env (SECRET_KEY, the ESP token, the admin
+    password), var/ (a development database of readers) and .git into the image, and
+    the containers read their settings from that stale copy."""
+    from pathlib import Path
+
+    ignored = set((Path(__file__).resolve().parents[2] / ".dockerignore").read_text().split())
+    assert {".env", ".env.*", "var/", ".git/", ".venv/"} <= ignored
+    assert re.search(r"^  env_file:\n    - path: \.env\n      required: false$", COMPOSE, re.MULTILINE)
+
+
+def test_the_proxy_keeps_no_log_of_readers_links():
+    """Every preference-centre, confirmation and unsubscribe URL is a reader's key."""
+    assert "--access-log" not in _service("caddy")

@@ -214,3 +214,15 @@ def test_the_embedded_sqlite_database_takes_concurrent_writers_without_database_
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", script], cwd=BASE_DIR, env=env,
                             capture_output=True, text=True, timeout=120, check=False)
     assert "rows 60 errors 0 []" in result.stdout, result.stdout + result.stderr
+
+
+def test_env_example_with_its_two_secrets_filled_in_passes_check_deploy():
+    """README: copy .env.example, set the secrets and the host. It set an ESP with a
+    placeholder token and a webhook with no secret (check --deploy: digest.E006), and
+    trusted X-Forwarded-Proto with no proxy configured."""
+    example = (BASE_DIR / ".env.example").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in example if line and not line.startswith("#"))
+    values.update(SECRET_KEY=PRODUCTION["SECRET_KEY"], SUPPRESSION_HASH_KEY=PRODUCTION["SUPPRESSION_HASH_KEY"],
+                  ENV_FILE="")
+    result = _django_check(**values)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -73,6 +73,13 @@ def test_production_bootstrap_never_touches_an_existing_login_nor_prints_a_passw
     call_command("bootstrap", "--no-sample", stdout=out)
     assert not User.objects.exists() and "createsuperuser" in out.getvalue()
 
+    # A password Django's validators refuse ("admin" for the admin) makes no login.
+    monkeypatch.setenv("ADMIN_PASSWORD", "admin")
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert not User.objects.exists()
+    assert "ADMIN_PASSWORD is refused" in out.getvalue() and "too similar" in out.getvalue()
+
     monkeypatch.setenv("ADMIN_PASSWORD", "Operator-chosen-Pw-2026!")
     out = StringIO()
     call_command("bootstrap", "--no-sample", stdout=out)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, call_command
 
 from newsletter.management.commands.rescore_topics import progress_printer
@@ -119,8 +121,17 @@ class Command(BaseCommand):
                 f"No admin login {username!r}: set ADMIN_PASSWORD for the next start, or run "
                 "`python manage.py createsuperuser`."))
             return
-        User.objects.create_superuser(username=username, email=email or local_address(username),
-                                      password=password)
+        # Django's password validators, as `createsuperuser` applies them ("admin" for
+        # the admin was taken as it was).
+        candidate = User(username=username, email=email or local_address(username))
+        try:
+            validate_password(password, user=candidate)
+        except ValidationError as exc:
+            self.stdout.write(self.style.WARNING(
+                f"No admin login {username!r}: ADMIN_PASSWORD is refused ({' '.join(exc.messages)}). "
+                "Set a stronger one for the next start, or run `python manage.py createsuperuser`."))
+            return
+        User.objects.create_superuser(username=username, email=candidate.email, password=password)
         self.stdout.write(self.style.SUCCESS(f"Admin login {username!r} created with ADMIN_PASSWORD."))
 
     def _demo_digest(self) -> None:
