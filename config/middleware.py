@@ -62,9 +62,10 @@ def _login_attempt_limited(request: HttpRequest) -> bool:
     window = settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS
     over = [
         rate_limit_exceeded(key=f"admin-login:user-ip:{user_key}:{ip}",
-                            limit=settings.ADMIN_LOGIN_RATE_LIMIT, window_seconds=window),
+                            limit=settings.ADMIN_LOGIN_RATE_LIMIT, window_seconds=window, local_when_away=True),
         rate_limit_exceeded(key=f"admin-login:ip:{ip}",
-                            limit=settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP, window_seconds=window),
+                            limit=settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP, window_seconds=window,
+                            local_when_away=True),
     ]
     return any(over)
 

@@ -9,33 +9,52 @@ import logging
 
 from django.conf import settings
 from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from redis import RedisError
 
 logger = logging.getLogger(__name__)
 
+# Where a limit that must hold while Redis is away counts (rate_limit_exceeded,
+# local_when_away): this process only, so N processes allow N times the limit.
+_LOCAL = LocMemCache("throttling-when-redis-is-away", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
-def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int) -> bool:
+
+def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int, local_when_away: bool = False) -> bool:
     """Count one hit on `key`; True once more than `limit` hits fell in the window.
+    Redis away raises RedisError, or with `local_when_away` counts in this process
+    (the admin sign-in: editors must still get in during an outage the runbook has
+    them act on; it was a 500).
 
     Quiet under abuse: the first refused hit of a window logs one line, the rest are
     only counted (the counter is the record); Django's own line per 429 response is
     filtered out in settings.LOGGING."""
     cache_key = f"ratelimit:{key}"
-    # add() only sets a missing key, so the window starts at the first hit and the
-    # expiry is not pushed back by later ones.
-    cache.add(cache_key, 0, timeout=window_seconds)
     try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add() and incr()
-        cache.add(cache_key, 1, timeout=window_seconds)
-        count = 1
+        count = _hit(cache, cache_key, window_seconds)
+    except RedisError:
+        if not local_when_away:
+            raise
+        logger.warning("Rate limit %s counted in this process only: Redis cannot be reached.", key)
+        count = _hit(_LOCAL, cache_key, window_seconds)
     if count == limit + 1:
         logger.warning(
             "Rate limit %s: over %d in %d s; refusing until the window ends "
             "(further refusals are counted, not logged).", key, limit, window_seconds,
         )
     return count > limit
+
+
+def _hit(store, cache_key: str, window_seconds: int) -> int:
+    # add() only sets a missing key, so the window starts at the first hit and the
+    # expiry is not pushed back by later ones.
+    store.add(cache_key, 0, timeout=window_seconds)
+    try:
+        return store.incr(cache_key)
+    except ValueError:  # expired between add() and incr()
+        store.add(cache_key, 1, timeout=window_seconds)
+        return 1
 
 
 def rate_limit_forget(*, key: str) -> None:

@@ -183,3 +183,16 @@ def test_a_sign_in_lasts_a_working_day_not_two_weeks(monkeypatch):
     later = timezone.now() + dt.timedelta(hours=13)
     monkeypatch.setattr(session_db.timezone, "now", lambda: later)
     assert "/login/" in client.get(f"/{django_settings.ADMIN_URL}")["Location"]
+
+
+def test_with_redis_away_editors_still_sign_in_and_guesses_are_still_limited(settings):
+    """The runbook has editors act in the admin during a Redis outage; signing in was
+    a 500 (the limiter's counter is in Redis). It counts in the process meanwhile."""
+    from tests.conftest import REDIS_NOWHERE
+
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_NOWHERE}}
+    get_user_model().objects.create_superuser("editor-away", "e@example.com", "right-password-123")
+    assert _login("editor-away", "right-password-123", ip="198.51.100.90").status_code == 302
+    statuses = [_login("editor-away", "guess", ip="198.51.100.91").status_code
+                for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT + 1)]
+    assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
