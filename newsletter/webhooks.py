@@ -141,6 +141,10 @@ def tracking_event_problem(event: AnymailTrackingEvent) -> str | None:
     for name in ("recipient", "description", "message_id", "click_url"):
         if not isinstance(getattr(event, name), str | None):
             return f"The event's {name} is not text."
+    if event.event_type == EventType.UNKNOWN and not event.recipient and not event.message_id:
+        # An ESP's event of a kind anymail does not map still names its message or
+        # recipient; {"x": 1} was stored as an "unknown" event and answered 200.
+        return "The body is not an event: no type, recipient or message id."
     if not isinstance(event.event_id, str | int | None):
         return "The event's id is not text."
     if not isinstance(event.metadata, dict | None):
