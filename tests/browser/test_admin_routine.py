@@ -116,7 +116,7 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     page.get_by_role("button", name="Save note").click()
     expect(page.locator("ul.messagelist")).to_contain_text("changed successfully")
 
-    page.get_by_label("As").select_option(label="ada@example.com")
+    page.get_by_label("As", exact=True).select_option(label="ada@example.com")
     page.get_by_role("button", name="Show preview").click()
     desktop = page.frame_locator("iframe.email.desktop")
     expect(desktop.get_by_text("had a big day")).to_be_visible()

@@ -133,7 +133,7 @@ def test_detail_shows_headers_the_sandboxed_html_part_and_the_text_part(staff_cl
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in html
     assert "srcdoc=\"&lt;p style=&quot;color:red&quot;&gt;Hello &lt;b&gt;reader&lt;/b&gt; &amp;amp; friends" in html
     assert "<script>alert" not in html
-    assert "<pre class=\"text-part\">Hello reader, here are today&#x27;s papers." in html
+    assert "<pre class=\"text-part\" tabindex=\"0\" aria-label=\"Plain-text part\">Hello reader, here are today&#x27;s papers." in html
 
 
 def test_detail_of_a_text_only_email_has_no_frame(staff_client, outbox):
