@@ -12,6 +12,7 @@ is "beat stopped": 503."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import redis
 from django.conf import settings
@@ -20,6 +21,8 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
+
+logger = logging.getLogger(__name__)
 
 DISPATCH_TASK = "newsletter.tasks.digests_dispatch"
 # The dispatcher's interval (newsletter/schedules.py) plus a margin.
@@ -123,9 +126,17 @@ def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]
         except Starting as note:
             status = "starting" if status == "ok" else status
             results[name] = str(note)
-        except Exception as exc:  # noqa: BLE001 - any failure is the answer
+        except RuntimeError as exc:  # our own verdicts (_beat, _workers): no detail of the machine
             status = "fail"
             results[name] = f"fail: {type(exc).__name__}: {exc}"[:300]
+        except Exception as exc:  # noqa: BLE001 - any failure is the answer
+            # A driver's message names hosts, ports and database roles ("connection to
+            # server at 127.0.0.1, port 5432 failed: FATAL: role digest does not
+            # exist"), and the page is public: the kind of error here, the whole of it
+            # in the log.
+            status = "fail"
+            logger.error("health check %s failed: %s: %s", name, type(exc).__name__, exc)
+            results[name] = f"fail: {type(exc).__name__} (the server's log has the details)"
     return status, results
 
 
