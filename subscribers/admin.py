@@ -303,8 +303,9 @@ class SubscriberAdmin(admin.ModelAdmin):
         expires): a new secret, so every link made from the old one stops working."""
         count = subscribers_links_revoke(subscribers=queryset)
         self.message_user(request, f"New links for {count} reader{pluralize(count)}: their old preference-centre, "
-                                   "unsubscribe, view-in-browser, vote and confirmation links no longer work; the next "
-                                   "email each gets carries the new ones.", messages.SUCCESS)
+                                   "view-in-browser, vote and confirmation links no longer work (the unsubscribe links "
+                                   "of emails already sent still unsubscribe, and do nothing else); the next email "
+                                   "each gets carries the new ones.", messages.SUCCESS)
 
     @admin.action(description="Export selected as CSV", permissions=["export"])
     def export_csv(self, request, queryset):

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .consent import consent_record
-from .models import ConsentRecord, Subscriber, Suppression, token_new
+from .models import ConsentRecord, RetiredToken, Subscriber, Suppression, token_new
 from .services import EMAIL_CONFIRM, journey_email_queue
 from .suppression import address_suppress, address_unsuppress
 
@@ -49,12 +49,18 @@ class ConfirmationResend:
 
 def subscribers_links_revoke(*, subscribers: Iterable[Subscriber]) -> int:
     """A new secret for each reader (models.token_new): every link signed with the
-    old one (manage, unsubscribe, view in browser, votes, confirmation) stops
-    working. Returns how many readers."""
+    old one (manage, view in browser, votes, confirmation) stops working, but for
+    the unsubscribe links of the emails already sent (models.RetiredToken), which
+    still unsubscribe and do nothing else. Returns how many readers."""
     count = 0
-    for subscriber in subscribers:
-        Subscriber.objects.filter(pk=subscriber.pk).update(token=token_new())
-        count += 1
+    with transaction.atomic():
+        for subscriber in subscribers:
+            old = Subscriber.objects.filter(pk=subscriber.pk).values_list("token", flat=True).first()
+            if old is None:
+                continue
+            RetiredToken.objects.create(subscriber_id=subscriber.pk, token=old)
+            Subscriber.objects.filter(pk=subscriber.pk).update(token=token_new())
+            count += 1
     return count
 
 

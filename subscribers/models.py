@@ -261,3 +261,18 @@ class OwedEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for subscriber {self.subscriber_id}"
+
+
+class RetiredToken(models.Model):
+    """A reader's secret replaced by "Give selected readers new links"
+    (curation.subscribers_links_revoke). Kept for one thing only: the unsubscribe
+    links of the emails already sent still unsubscribe (RFC 8058's one-click, and
+    CAN-SPAM asks an opt-out to work for 30 days after a send). Every other link made
+    from it stays dead."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="retired_tokens")
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    retired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"retired secret of subscriber {self.subscriber_id}"

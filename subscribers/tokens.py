@@ -22,7 +22,7 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 
-from .models import Subscriber
+from .models import RetiredToken, Subscriber
 
 CONFIRM_LINK_MAX_AGE = dt.timedelta(days=7)
 _CONFIRM_SALT = "subscribers.confirm"
@@ -132,6 +132,18 @@ def subscriber_from_token(*, token: str) -> Subscriber | None:
     except signing.BadSignature:
         return None
     return Subscriber.objects.filter(token=raw).first()
+
+
+def subscriber_from_retired_token(*, token: str) -> Subscriber | None:
+    """The subscriber whose replaced secret (models.RetiredToken) signed this manage or
+    unsubscribe token: for the unsubscribe link of an email sent before their links
+    were renewed, and for nothing else."""
+    try:
+        raw = signer(_MANAGE_SALT).unsign(token)
+    except signing.BadSignature:
+        return None
+    retired = RetiredToken.objects.select_related("subscriber").filter(token=raw).first()
+    return retired.subscriber if retired else None
 
 
 def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:

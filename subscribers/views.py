@@ -21,7 +21,7 @@ from newsletter.due import next_digest
 
 from . import services
 from .forms import PauseForm, PreferencesForm, SubscribeForm
-from .links import button_only, link_invalid, subscriber_view
+from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
@@ -214,11 +214,13 @@ def delete(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@subscriber_view
-def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
+@unsubscribe_view
+def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retired: bool) -> HttpResponse:
     """GET: a page with a one-click button. POST: RFC 8058 one-click (a mail client
     posting `List-Unsubscribe=One-Click`) or that button. Either takes effect at
-    once, is idempotent, answers 200 and never redirects."""
+    once, is idempotent, answers 200 and never redirects. A link of a secret replaced
+    since (`retired`) unsubscribes too, and its page offers nothing else: no
+    preference centre, no resubscribe (links.unsubscribe_view)."""
     changed = False
     if request.method == "POST":
         from_page = request.POST.get("from_page") == "1"
@@ -226,9 +228,11 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> Htt
             subscriber=subscriber, one_click=not from_page, notify=from_page, **_origin(request)
         )
         subscriber.refresh_from_db()
-    return render(
-        request, "subscribers/unsubscribe.html", _manage_context(subscriber, just_now=changed)
-    )
+    if retired:
+        context = {"subscriber": subscriber, "just_now": changed, "retired": True}
+    else:
+        context = _manage_context(subscriber, just_now=changed)
+    return render(request, "subscribers/unsubscribe.html", context)
 
 
 @button_only("subscribers:unsubscribe")

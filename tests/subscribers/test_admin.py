@@ -390,3 +390,30 @@ def test_a_superuser_gives_a_reader_new_links_and_the_old_ones_stop(admin_client
     assert client.get(old).status_code == 404
     new = tokens.subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
     assert new != old and client.get(new).status_code == 200
+
+
+def test_after_new_links_the_unsubscribe_link_of_an_old_email_still_unsubscribes_and_does_nothing_else(
+        admin_client, client):
+    """Revoking the links killed the one-click unsubscribe of every email the reader
+    already had (an operator's walkthrough): an opt-out must keep working (RFC 8058,
+    CAN-SPAM's 30 days). It still unsubscribes; its page links to nothing of theirs."""
+    from subscribers import tokens
+    from subscribers.models import Subscriber
+
+    reader = SubscriberFactory(email="leaked@example.com")
+    old_manage, old_unsubscribe = (u.replace("http://testserver", "") for u in tokens.subscriber_links(subscriber=reader))
+    admin_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                      {"action": "links_revoke", "_selected_action": [reader.pk]})
+    assert client.get(old_manage).status_code == 404
+
+    page = client.get(old_unsubscribe)
+    html = page.content.decode()
+    assert page.status_code == 200 and "Unsubscribe from the digest?" in html
+    assert "/manage/" not in html and "Or get less, not nothing" not in html
+    # A mail client's RFC 8058 one-click POST.
+    done = client.post(old_unsubscribe, {"List-Unsubscribe": "One-Click"})
+    reader.refresh_from_db()
+    assert done.status_code == 200 and reader.status == Subscriber.Status.UNSUBSCRIBED
+    html = done.content.decode()
+    assert "only unsubscribes" in html and "Resubscribe" not in html and "/manage/" not in html
+    assert client.post(old_unsubscribe.removesuffix("/") + "/resubscribe/").status_code == 404
