@@ -3,11 +3,17 @@ from django.apps import AppConfig
 
 class SiteConfig(AppConfig):
     """The project's wiring as an app only so that its system checks are
-    registered (config/checks.py); it has no models."""
+    registered (config/checks.py) and failed admin sign-ins logged
+    (config/middleware.py); it has no models."""
 
     name = "config"
     label = "site_config"
     verbose_name = "Site configuration"
 
     def ready(self) -> None:
+        from django.contrib.auth.signals import user_login_failed
+
         from . import checks  # noqa: F401 - registers the checks
+        from .middleware import login_failure_log
+
+        user_login_failed.connect(login_failure_log, dispatch_uid="site_config.login_failure_log")

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest, HttpResponse
@@ -23,6 +25,8 @@ from subscribers.throttling import (
     rate_limit_exceeded,
     rate_limited_response,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class SecurityHeadersMiddleware:
@@ -68,6 +72,17 @@ def _login_attempt_limited(request: HttpRequest) -> bool:
                             local_when_away=True),
     ]
     return any(over)
+
+
+def login_failure_log(sender, credentials: dict, request: HttpRequest | None = None, **kwargs) -> None:
+    """Each failed admin sign-in, one WARNING line: from where, and which name as a
+    keyed hash (the same hash as the limiter's, so lines of one name group
+    together; no name, which may be a password typed in the wrong box). Only the
+    moment a limit tripped was logged."""
+    ip = rate_limit_client(client_ip(request)) if request is not None else "-"
+    username = AbstractBaseUser.normalize_username(credentials.get("username") or "").strip().lower()
+    logger.warning("admin sign-in failed: name %s from %s",
+                   salted_hmac("admin-login-user", username).hexdigest()[:12], ip)
 
 
 class AdminLoginRateLimitMiddleware:

@@ -38,6 +38,10 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
             factor=RETRY_BACKOFF_SECONDS, retries=self.request.retries,
             maximum=RETRY_BACKOFF_MAX_SECONDS, full_jitter=True,
         )
+        # Celery's own line names only the exception's class ("Retry in 51s:
+        # AnymailRequestsAPIError()"): this one says what the ESP answered.
+        logger.warning("%s email to subscriber %s not sent (%s); try %d of %d in %d s", kind, subscriber_id,
+                       error_describe(exc), self.request.retries + 2, self.max_retries + 1, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 

@@ -3,6 +3,7 @@ editor's test send) go through the same provider path as the digests (mail/esp.p
 the shared rate and in-flight cap every worker keeps, and a 429 ridden out instead
 of failing. Against anymail's real Postmark backend and a local fake of its API."""
 
+import re
 import time
 
 import pytest
@@ -91,13 +92,16 @@ def test_the_confirmation_task_does_not_retry_an_address_the_esp_refuses(db, pos
     assert "confirm email to subscriber" in caplog.text and "not retried" in caplog.text
 
 
-def test_the_confirmation_task_retries_an_esp_outage_with_backoff(db, postmark):
+def test_the_confirmation_task_retries_an_esp_outage_with_backoff(db, postmark, caplog):
     from celery.exceptions import Retry
 
     reader = SubscriberFactory(status=Subscriber.Status.PENDING, email="later@example.com")
     postmark.fail_next(("status", 503))
     with pytest.raises(Retry) as retry:
         subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    # The log says what the ESP answered (Celery's line named only the class), never the address.
+    assert re.search(r"confirm email to subscriber \d+ not sent \(.*503.*\); try 2 of 7 in \d+ s", caplog.text, re.DOTALL)
+    assert "later@example.com" not in caplog.text
     # The first of Celery's backoff steps (30 s, full jitter), not a hot loop.
     assert 0 <= retry.value.when <= 30
     assert postmark.total_accepted() == 0

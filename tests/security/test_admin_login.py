@@ -143,8 +143,12 @@ def test_refused_sign_ins_render_no_template_and_log_one_line(client, settings, 
     assert f"wait about {minutes} minutes" in refused[-1].content.decode()
     # Made at most once (this process may have it already), not once per refusal.
     assert rendered.count("errors/too_many_attempts.html") <= 1, rendered
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.WARNING and r.name == "subscribers.throttling"]
     assert len(warnings) == 1 and "admin-login:user-ip:" in warnings[0], warnings
+    # One line per failed password (the 5 before the limit), none per refusal.
+    failed = [r for r in caplog.records if r.name == "config.middleware"]
+    assert len(failed) == settings.ADMIN_LOGIN_RATE_LIMIT
 
 
 def test_with_the_compose_configuration_forwarded_values_raise_no_login_limit(settings):
@@ -196,3 +200,17 @@ def test_with_redis_away_editors_still_sign_in_and_guesses_are_still_limited(set
     statuses = [_login("editor-away", "guess", ip="198.51.100.91").status_code
                 for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT + 1)]
     assert statuses[-1] == 429 and set(statuses[:-1]) == {200}
+
+
+def test_each_failed_sign_in_is_logged_with_where_from_and_no_name(caplog):
+    """Only the moment a limit tripped was logged (an operator's walkthrough): a
+    slow guesser under the limit left no trace."""
+    import logging
+
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    with caplog.at_level(logging.WARNING, logger="config.middleware"):
+        _login("admin", "guess", ip="198.51.100.120")
+        _login("admin", "right-password-123", ip="198.51.100.120")
+    lines = [r.getMessage() for r in caplog.records if r.name == "config.middleware"]
+    assert len(lines) == 1 and lines[0].startswith("admin sign-in failed: name ")
+    assert lines[0].endswith("from 198.51.100.120") and "admin" not in lines[0].split("failed")[1]
