@@ -306,13 +306,28 @@ LOGGING = {
     # Django logs every 4xx response; a flood of 429s would be a line each. The rate
     # limiter logs the first refusal per client and window instead
     # (subscribers/throttling.py, rate_limit_exceeded).
+    # /health/'s 503s likewise: a probe every few seconds during an outage was an ERROR
+    # line each; newsletter/health.py logs what failed, once a minute per check.
     "filters": {
         "no_429": {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: getattr(record, "status_code", None) != 429,
-        }
+        },
+        "no_health_probe": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: getattr(getattr(record, "request", None), "path", "") != "/health/",
+        },
+        # A request for a host not in ALLOWED_HOSTS (a load balancer probing by IP, a
+        # scanner) is one line, not a traceback each.
+        "no_traceback": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": lambda record: setattr(record, "exc_info", None) or setattr(record, "exc_text", None) or True,
+        },
     },
-    "loggers": {"django.request": {"filters": ["no_429"]}},
+    "loggers": {
+        "django.request": {"filters": ["no_429", "no_health_probe"]},
+        "django.security.DisallowedHost": {"filters": ["no_traceback"]},
+    },
 }
 
 # --- Public pages (newsletter/page_cache.py): sent with Cache-Control public, this

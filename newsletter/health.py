@@ -114,6 +114,20 @@ def _workers(now: dt.datetime) -> str:
     return f"ok (the dispatcher last ran {int(age.total_seconds())} s ago)"
 
 
+# A probe every few seconds during an outage: the failure is logged once a minute per
+# check, per process.
+_LOG_EVERY = dt.timedelta(minutes=1)
+_logged_at: dict[str, dt.datetime] = {}
+
+
+def _log_due(name: str, now: dt.datetime) -> bool:
+    last = _logged_at.get(name)
+    if last is not None and now - last < _LOG_EVERY:
+        return False
+    _logged_at[name] = now
+    return True
+
+
 def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]]:
     """("ok" | "starting" | "fail", a line per check)."""
     now = now or timezone.now()
@@ -135,7 +149,8 @@ def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]
             # exist"), and the page is public: the kind of error here, the whole of it
             # in the log.
             status = "fail"
-            logger.error("health check %s failed: %s: %s", name, type(exc).__name__, exc)
+            if _log_due(name, now):
+                logger.error("health check %s failed: %s: %s", name, type(exc).__name__, exc)
             results[name] = f"fail: {type(exc).__name__} (the server's log has the details)"
     return status, results
 

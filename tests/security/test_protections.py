@@ -414,9 +414,32 @@ def test_health_and_the_dashboard_say_so_when_beat_sends_the_dispatcher_but_no_w
 def test_health_names_redis_when_it_is_down_and_tells_no_host_or_port(client, settings, caplog):
     """The page is public: a driver's message (hosts, ports, database roles) goes to
     the log, the page says which check failed and how."""
+    from newsletter import health
+
+    health._logged_at.clear()  # logged once a minute per check
     settings.REDIS_URL = "redis://127.0.0.1:1/0"
     body = client.get("/health/").json()
     assert body["status"] == "fail"
     assert body["checks"]["redis"] == "fail: ConnectionError (the server's log has the details)"
     assert "127.0.0.1" not in json.dumps(body)
     assert "127.0.0.1:1" in caplog.text
+
+
+def test_an_outage_probed_every_few_seconds_is_a_line_a_minute_and_a_wrong_host_no_traceback(client, settings, caplog):
+    """An operator's walkthrough: every 503 of /health/ was an ERROR line of Django's
+    and a probe by IP (a host not allowed) a 13-line traceback."""
+    import logging
+
+    from newsletter import health
+
+    health._logged_at.clear()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.ALLOWED_HOSTS = ["testserver"]
+    with caplog.at_level(logging.INFO):
+        for _ in range(5):
+            assert client.get("/health/").status_code == 503
+        assert client.get("/", HTTP_HOST="10.0.0.5:8000").status_code == 400
+    assert [r.name for r in caplog.records if r.name == "django.request"] == []
+    assert len([r for r in caplog.records if r.name == "newsletter.health"]) == 1
+    (host,) = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
+    assert "10.0.0.5:8000" in host.getMessage() and host.exc_info is None and not host.exc_text
