@@ -419,14 +419,21 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
     return counts
 
 
+# Rows send_digests leaves pending (a transient error) hold a lease this long: then
+# the sweep queues them to the workers. No retry task of this process waits for them,
+# so the batch task's longest backoff (RETRY_MAX_SECONDS, half an hour) was only a wait.
+INLINE_RETRY_SECONDS = 60
+
+
 def deliveries_send_inline(*, delivery_ids: Sequence[int], progress=None) -> BatchOutcome:
     """Send these rows in this process, batch after batch, as the batch task would
     (send_digests). `progress(done, total, outcome)` is called after each batch.
-    Rows left pending by transient errors are retried by the dispatcher."""
+    Rows left pending by transient errors go to the workers about two minutes later
+    (the sweep, once their INLINE_RETRY_SECONDS lease has ended)."""
     total = BatchOutcome()
     done = 0
     for batch in chunked(delivery_ids):
-        outcome = digest_send_batch(delivery_ids=batch)
+        outcome = digest_send_batch(delivery_ids=batch, retry_in=INLINE_RETRY_SECONDS)
         for name in ("sent", "failed", "skipped", "retry", "lost"):
             getattr(total, name).extend(getattr(outcome, name))
         done += len(batch)

@@ -182,3 +182,30 @@ def test_a_reader_who_gets_nothing_is_told_why_and_the_rerun_does_not_say_not_th
     again = _send("--now")
     assert "Nobody is due for Edition of 2025-11-24: every reader had it already (sent or skipped" in again
     assert "not their hour" in again  # the other reason, with what to do about it
+
+
+def test_a_digest_the_esp_could_not_take_goes_to_the_workers_two_minutes_later_not_half_an_hour(
+        readers, postmark, django_capture_on_commit_callbacks):
+    """An operator's walkthrough: `send_digests --now` said "725 left pending for the
+    dispatcher to retry", the dispatcher took none (they were leased), and the sweep
+    took them 31 minutes later (the batch task's longest backoff, with no task waiting)."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from newsletter.delivery import deliveries_resolve_stale
+
+    postmark.fail_next(("status", 503))
+    started = timezone.now()
+    output = _send("--now")
+    # A 5xx stops the batch (the provider is away): those not sent by then wait.
+    waiting = re.search(r"(\d+) not sent yet \(the email provider was busy or away\): the workers try again "
+                        r"within about 2 minutes", output)
+    rows = Delivery.objects.filter(status=Delivery.Status.PENDING)
+    assert waiting and rows.count() == int(waiting.group(1)) >= 1
+    assert all(r.lease_expires_at <= started + dt.timedelta(minutes=3) for r in rows)
+    # Beat's sweep, two minutes on, hands them to the workers (eager here): each sent once.
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_resolve_stale(now=timezone.now() + dt.timedelta(minutes=2, seconds=30))
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 3
+    assert sorted(postmark.accepted.values()) == [1, 1, 1]

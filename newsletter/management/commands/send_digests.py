@@ -91,7 +91,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{edition}: {len(totals.sent)} sent, {len(totals.failed)} failed, "
             f"{len(totals.skipped)} skipped"
-            + (f", {len(totals.retry)} left pending for the dispatcher to retry" if totals.retry else "")
+            + (f", {len(totals.retry)} not sent yet (the email provider was busy or away): the workers "
+               "try again within about 2 minutes, if beat and a worker run" if totals.retry else "")
         )
         # Why, as the ledger (Admin → Deliveries) has it: a reader who gets nothing
         # should not have to look there to learn it was their own settings.
