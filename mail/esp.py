@@ -350,17 +350,34 @@ def esp_slot_release(slot: EspSlot, *, record: EspRecord | None = None, message_
     _release_run(release)
 
 
+# A 429 storm is a line every this many seconds per process, not silence until a
+# batch ends (an operator saw nothing for its first minute) nor a line per call.
+SLOW_DOWN_LOG_SECONDS = 10.0
+_slow_down_logged_at = [float("-inf")]
+
+
+def _slow_down_log(rate: float) -> None:
+    now = time.monotonic()
+    if now - _slow_down_logged_at[0] < SLOW_DOWN_LOG_SECONDS:
+        return
+    _slow_down_logged_at[0] = now
+    logger.warning("the ESP answered 429 (too many requests): sending slowed to %s",
+                   f"{rate:g} calls per second across the workers" if rate else "a pause before each call")
+
+
 def esp_slow_down() -> float:
     """The ESP answered 429: halve the shared rate (at most once per pause) and make
     every worker wait a moment. Returns the new rate."""
     max_rate = float(settings.ESP_MAX_PER_SECOND)
     if max_rate <= 0:
         # No configured rate: a 429 still pauses the callers.
+        _slow_down_log(0.0)
         time.sleep(SLOW_DOWN_PAUSE_SECONDS)
         return 0.0
     _redis()
-    rate = _scripts["slow"](keys=_keys()[:1], args=[max_rate, SLOW_DOWN_PAUSE_SECONDS, MIN_RATE])
-    return float(rate)
+    rate = float(_scripts["slow"](keys=_keys()[:1], args=[max_rate, SLOW_DOWN_PAUSE_SECONDS, MIN_RATE]))
+    _slow_down_log(rate)
+    return rate
 
 
 def esp_throttle_reset() -> None:

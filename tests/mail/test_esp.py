@@ -124,14 +124,18 @@ def test_a_record_is_written_with_the_slot_and_a_refused_one_takes_no_slot(limit
     client.delete(record.key)
 
 
-def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch):
+def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch, caplog):
     limits.ESP_MAX_PER_SECOND = 100
     monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.2)
     monkeypatch.setattr(esp, "RECOVERY_SECONDS", 1.0)
+    monkeypatch.setattr(esp, "_slow_down_logged_at", [float("-inf")])
     # Fifty calls met the same 429: one halving, not fifty.
     started = time.monotonic()
     rates = [esp.esp_slow_down() for _ in range(50)]
     assert rates == [50.0] * 50
+    # And one log line, as it happens (a storm was silent until its batch ended).
+    lines = [r.getMessage() for r in caplog.records if r.name == "mail.esp"]
+    assert lines == ["the ESP answered 429 (too many requests): sending slowed to 50 calls per second across the workers"]
     esp.esp_slot_release(esp.esp_slot_take())
     assert time.monotonic() - started >= 0.2  # everybody paused
     time.sleep(1.0)
