@@ -52,16 +52,12 @@ def subscribers_links_revoke(*, subscribers: Iterable[Subscriber]) -> int:
     old one (manage, view in browser, votes, confirmation) stops working, but for
     the unsubscribe links of the emails already sent (models.RetiredToken), which
     still unsubscribe and do nothing else. Returns how many readers."""
-    count = 0
     with transaction.atomic():
-        for subscriber in subscribers:
-            old = Subscriber.objects.filter(pk=subscriber.pk).values_list("token", flat=True).first()
-            if old is None:
-                continue
-            RetiredToken.objects.create(subscriber_id=subscriber.pk, token=old)
-            Subscriber.objects.filter(pk=subscriber.pk).update(token=token_new())
-            count += 1
-    return count
+        current = list(Subscriber.objects.filter(pk__in=[s.pk for s in subscribers]).values_list("pk", "token"))
+        RetiredToken.objects.bulk_create(RetiredToken(subscriber_id=pk, token=token) for pk, token in current)
+        for pk, _ in current:
+            Subscriber.objects.filter(pk=pk).update(token=token_new())
+    return len(current)
 
 
 def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> ConfirmationResend:

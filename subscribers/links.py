@@ -12,7 +12,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from .tokens import subscriber_from_retired_token, subscriber_from_token
+from .tokens import subscriber_for_unsubscribe, subscriber_from_token
 
 
 def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
@@ -47,13 +47,11 @@ def subscriber_view(view):
 def unsubscribe_view(view):
     """subscriber_view for the unsubscribe link alone, called as view(request,
     subscriber, token, retired): it also takes a token of a secret replaced since
-    the email was sent (tokens.subscriber_from_retired_token; `retired` True), as an
+    the email was sent (tokens.subscriber_for_unsubscribe; `retired` True), as an
     opt-out must keep working, and then the page offers nothing else."""
     @wraps(view)
     def checked(request: HttpRequest, token: str) -> HttpResponse:
-        subscriber, retired = subscriber_from_token(token=token), False
-        if subscriber is None:
-            subscriber, retired = subscriber_from_retired_token(token=token), True
+        subscriber, retired = subscriber_for_unsubscribe(token=token)
         if subscriber is None:
             return link_invalid(request)
         return view(request, subscriber, token, retired)

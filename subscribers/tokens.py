@@ -124,26 +124,34 @@ def subscriber_links(*, subscriber: Subscriber) -> tuple[str, str]:
     return token_url("subscribers:manage", token), token_url("subscribers:unsubscribe", token)
 
 
+def _manage_secret(token: str) -> str | None:
+    """The secret a manage/unsubscribe token carries; None when it is tampered with
+    or made for another purpose."""
+    try:
+        return signer(_MANAGE_SALT).unsign(token)
+    except signing.BadSignature:
+        return None
+
+
 def subscriber_from_token(*, token: str) -> Subscriber | None:
     """The subscriber a manage/unsubscribe token belongs to; None when the token
     is tampered with, made for another purpose, or revoked."""
-    try:
-        raw = signer(_MANAGE_SALT).unsign(token)
-    except signing.BadSignature:
-        return None
-    return Subscriber.objects.filter(token=raw).first()
+    raw = _manage_secret(token)
+    return Subscriber.objects.filter(token=raw).first() if raw else None
 
 
-def subscriber_from_retired_token(*, token: str) -> Subscriber | None:
-    """The subscriber whose replaced secret (models.RetiredToken) signed this manage or
-    unsubscribe token: for the unsubscribe link of an email sent before their links
-    were renewed, and for nothing else."""
-    try:
-        raw = signer(_MANAGE_SALT).unsign(token)
-    except signing.BadSignature:
-        return None
+def subscriber_for_unsubscribe(*, token: str) -> tuple[Subscriber | None, bool]:
+    """(subscriber, retired) for an unsubscribe token: as subscriber_from_token, and
+    also a token of a secret replaced since the email was sent (models.RetiredToken;
+    `retired` True), which may unsubscribe and do nothing else."""
+    raw = _manage_secret(token)
+    if not raw:
+        return None, False
+    current = Subscriber.objects.filter(token=raw).first()
+    if current is not None:
+        return current, False
     retired = RetiredToken.objects.select_related("subscriber").filter(token=raw).first()
-    return retired.subscriber if retired else None
+    return (retired.subscriber, True) if retired else (None, False)
 
 
 def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:

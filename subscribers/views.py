@@ -159,14 +159,14 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
             subscriber=subscriber, topics=topics, **data, **_origin(request)
         )
         return _see_other(f"{request.path}?done=saved")
+    # What the last step did, said on the page it led to; not above a form sent back
+    # with errors (it is posted to that same address).
+    done = request.GET.get("done", "") if request.method == "GET" else ""
     return render(
         request, "subscribers/manage.html",
-        # What the last step did, said on the page it led to; not above a form sent
-        # back with errors (it is posted to that same address).
-        _manage_context(subscriber, form=form, done=request.GET.get("done", "") if request.method == "GET" else "",
+        _manage_context(subscriber, form=form, done=done, done_title=DONE_TITLES.get(done),
                         next_digest=next_digest(subscriber=subscriber),
-                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60,
-                        done_title=DONE_TITLES.get(request.GET.get("done", "")) if request.method == "GET" else None),
+                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60),
         status=400 if form.errors else 200,
     )
 
