@@ -238,7 +238,13 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         if not created:
             logger.info("tracking event %s already recorded; ignored", event_id)
             return None
-        if event.event_type == EventType.CLICKED and delivery is not None:
+        # A click teaches the delivery's reader only when the ESP says it was theirs:
+        # an event naming another address (a delivery id in the metadata that does
+        # not belong to it) is stored, and teaches no one.
+        if (
+            event.event_type == EventType.CLICKED and delivery is not None
+            and (not recipient or recipient_hash == email_hash(delivery.subscriber.email))
+        ):
             paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
             if paper is not None:
                 feedback_click_record(subscriber=delivery.subscriber, paper=paper)

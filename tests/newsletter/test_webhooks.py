@@ -243,7 +243,9 @@ def click(*, link: str, message, at="2025-11-24T08:12:31.0000000Z") -> dict:
     }
 
 
-def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_reader(client):
+def digest_of_two_agents_papers_sent():
+    """One reader of "Agents" sent a digest of two papers: (reader, the first paper,
+    the email sent, the links of its HTML part)."""
     agents = TopicFactory(name="Agents")
     opened, other = (PaperFactory(title=f"Agents paper {n}", upvotes=50 - n) for n in range(2))
     for paper in (opened, other):
@@ -255,7 +257,11 @@ def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_rea
     digest_send_batch(delivery_ids=deliveries_create(edition=edition, subscriber_ids=[reader.id], now=now), now=now)
     (message,) = mail.outbox
     html = next(body for body, mime in message.alternatives if mime == "text/html")
-    links = re.findall(r'href="([^"]+)"', html)
+    return reader, opened, message, re.findall(r'href="([^"]+)"', html)
+
+
+def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_reader(client):
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
     arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
     less_link = next(link for link in links if "/feedback/" in link)
     masthead = next(link for link in links if link.rstrip("/") == settings.SITE_URL.rstrip("/"))
@@ -278,3 +284,21 @@ def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_rea
     feedback_record(subscriber=reader, paper=opened, vote=-1)
     post(client, click(link=arxiv_link, message=message, at="2025-11-24T10:00:00Z"))
     assert Feedback.objects.get().vote == -1 and Feedback.objects.get().source == "vote"
+
+
+def test_a_click_reported_for_another_address_teaches_the_delivery_s_reader_nothing(client):
+    """The metadata's delivery id is ours to trust only with the recipient the ESP
+    names: a click event whose recipient is someone else is kept, and changes no
+    reader's digest."""
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+
+    forged = click(link=arxiv_link, message=message) | {"Recipient": "someone.else@example.com"}
+    assert post(client, forged).status_code == 200
+    assert DeliveryEvent.objects.get().event_type == "clicked"
+    assert not Feedback.objects.exists()
+
+    # The same click under the reader's own address (as the ESP may case it) teaches.
+    own = click(link=arxiv_link, message=message, at="2025-11-24T08:20:00Z") | {"Recipient": "Reader@Example.com"}
+    assert post(client, own).status_code == 200
+    assert Feedback.objects.get().subscriber == reader
