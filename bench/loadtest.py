@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import os
 import secrets
 import signal
@@ -262,6 +263,9 @@ def main() -> int:
     parser.add_argument("--only", choices=[s.name for s in SCENARIOS] + ["miss"], action="append",
                         help="run only these scenarios (repeatable)")
     args = parser.parse_args()
+    if importlib.util.find_spec("locust") is None:
+        # Without it every scenario's stats file is missing: say why, not a traceback.
+        sys.exit("locust is not installed: `make loadtest` installs it (pip install -e '.[loadtest]').")
 
     out = BASE_DIR / "var" / "loadtest"
     out.mkdir(parents=True, exist_ok=True)

@@ -62,7 +62,7 @@ class HomeCrowd(FastHttpUser):
         self.client.get("/", headers=BROWSER_HEADERS)
 
 
-CSRF_COOKIE = re.compile(r"csrftoken=([^;]+)")
+CSRF_COOKIE = re.compile(r"((?:__Host-)?csrftoken)=([^;]+)")  # __Host- over https settings
 CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 TOPIC_FIELD = re.compile(r'name="topics" value="(\d+)"')
 
@@ -102,7 +102,7 @@ class Subscriber(FastHttpUser):
             "delivery_hour": "7", "time_zone": "UTC", "consent": "on",
         }
         # The production CSRF cookie is Secure; over loopback http it is sent by hand.
-        headers = {**BROWSER_HEADERS, "Cookie": f"csrftoken={cookie.group(1)}"}
+        headers = {**BROWSER_HEADERS, "Cookie": f"{cookie.group(1)}={cookie.group(2)}"}
         with self.client.post("/subscribe/", data=data, headers=headers, allow_redirects=False,
                               catch_response=True, name="/subscribe/ (POST)") as response:
             if response.status_code in (303, 429):

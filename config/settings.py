@@ -277,6 +277,14 @@ AUTH_PASSWORD_VALIDATORS = [
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+# Over https the cookies carry the __Host- prefix: a browser keeps them only when set
+# Secure, for the whole site (Path=/) and by this host alone (no Domain), so a
+# sibling subdomain cannot plant a session or CSRF cookie. A local http:// server
+# cannot set Secure cookies, so development keeps Django's names.
+if SESSION_COOKIE_SECURE:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+if CSRF_COOKIE_SECURE:
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

@@ -37,6 +37,7 @@ SITE_URL = "http://testserver"
 ALLOWED_HOSTS = ["*"]
 SESSION_COOKIE_SECURE = False
 CSRF_COOKIE_SECURE = False
+SESSION_COOKIE_NAME, CSRF_COOKIE_NAME = "sessionid", "csrftoken"  # http:// test servers
 SCREENSHOT_DIR = VAR_DIR / "screenshots"
 STATIC_ROOT = None  # whitenoise serves from the finders; no collectstatic in tests
 WHITENOISE_USE_FINDERS = True

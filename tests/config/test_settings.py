@@ -121,6 +121,18 @@ def _settings_value(tmp_path, expression: str, **env_overrides: str) -> subproce
     )
 
 
+def test_production_cookies_are_host_only_and_development_keeps_djangos_names(tmp_path):
+    """Over https the session and CSRF cookies are __Host- cookies (Secure, Path=/,
+    no Domain: a sibling subdomain cannot plant one); a local http:// server keeps
+    Django's names, which a browser accepts without https."""
+    names = "settings.SESSION_COOKIE_NAME, settings.CSRF_COOKIE_NAME, settings.SESSION_COOKIE_DOMAIN, settings.CSRF_COOKIE_DOMAIN, settings.SESSION_COOKIE_PATH, settings.CSRF_COOKIE_PATH"
+    production = _settings_value(tmp_path, names, **PRODUCTION, ENV_FILE="")
+    assert production.returncode == 0, production.stderr
+    assert production.stdout.strip().splitlines()[-1] == "__Host-sessionid __Host-csrftoken None None / /"
+    development = _settings_value(tmp_path, names, DEBUG="true", ENV_FILE="")
+    assert development.stdout.strip().splitlines()[-1] == "sessionid csrftoken None None / /"
+
+
 def test_manage_py_reads_the_development_env_file_and_site_url_follows_port(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("# written by make run\nDEBUG=true\nPORT=8101\n")
