@@ -26,6 +26,7 @@ from subscribers.models import Subscriber
 
 from . import archive
 from . import feedback as reader_feedback
+from .digest import week_span
 from .editions import LATE_WITHIN_DAYS, listed_late, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
@@ -122,6 +123,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 # the reader's frequency now.
                 "weekly": delivery.weekly if delivery.weekly is not None
                 else subscriber.frequency == Subscriber.Frequency.WEEKLY,
+                "week_span": week_span(delivery.edition.date),
                 # No manage link on this page nor the vote pages it links to: the "view
                 # in browser" link is the one readers share, and the manage link acts as
                 # the reader (export, delete, unsubscribe). Their email carries it.

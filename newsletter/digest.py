@@ -42,6 +42,7 @@ from .ranking import (
     RankingData,
     digest_candidates,
     digest_select,
+    week_first_day,
 )
 
 DIGEST_TEMPLATE = "digest"
@@ -286,13 +287,26 @@ def _short_name(title: str) -> str:
     return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
 
 
+def week_span(date: dt.date, *, short: bool = False) -> str:
+    """The days a weekly digest of `date` covers, as its email names them: "18–24
+    November 2025", "28 November – 4 December 2025", "29 December 2025 – 4 January
+    2026"; `short` for a subject line: "18–24 Nov", "28 Nov – 4 Dec"."""
+    first = week_first_day(date)
+    month = "%b" if short else "%B"
+    year = "" if short else f" {date.year}"
+    if first.month == date.month:
+        return f"{first.day}–{date.day} {date:{month}}{year}"
+    first_year = f" {first.year}" if first.year != date.year and not short else ""
+    return f"{first.day} {first:{month}}{first_year} – {date.day} {date:{month}}{year}"
+
+
 def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str],
                    nothing_matched: bool = False) -> str:
     """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
     papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more.
     `nothing_matched`: the papers are the closest to the reader's topics, not picks,
     and the subject says that instead of leading with one as if it were a pick."""
-    head = f"{site_name}, {'week to ' if weekly else ''}{date:%a} {date.day} {date:%b}"
+    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {date:%a} {date.day} {date:%b}"
     if nothing_matched:
         return f"{head}: nothing matched your topics, {len(titles)} close to them"
     if not titles:
@@ -330,6 +344,7 @@ def _edition_context(*, edition: Edition, weekly: bool) -> dict:
         "edition": edition,
         "edition_date": edition.date,
         "weekly": weekly,
+        "week_span": week_span(edition.date) if weekly else "",
         "note_html": _note_html(edition.note),
         "note_text": _note_text(edition.note),
     }

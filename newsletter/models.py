@@ -408,7 +408,7 @@ class Delivery(models.Model):
     # for the reader's web copy. Empty on rows sent before it was kept, and on rows
     # the sweep settled from a journal entry written before it was journalled.
     reasons = models.JSONField(default=list, blank=True)
-    # Whether it went out as the reader's weekly digest (its web copy says "week to
+    # Whether it went out as the reader's weekly digest (its web copy says "week of
     # …", not one day's). Null on rows sent before it was kept.
     weekly = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -251,6 +251,11 @@ def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
     return [date - dt.timedelta(days=n) for n in range(days)]
 
 
+def week_first_day(date: dt.date) -> dt.date:
+    """The first day whose papers a weekly digest of `date` takes."""
+    return _candidate_dates(date, weekly=True)[-1]
+
+
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
     """Load once what ranking these readers for the edition of `date` needs: 6 queries
     whatever the number of readers (the weekly window is always loaded, so daily and

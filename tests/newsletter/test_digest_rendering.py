@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject
+from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject, week_span
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Edition
 from newsletter.ranking import ranking_data_load
@@ -107,7 +107,7 @@ def test_the_subject_has_the_brand_the_date_the_top_paper_and_how_many_more():
           "Weak-to-Strong Reasoning", "A", "B"], False,
          "Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3"),
         (["Reverse Thinking Makes LLMs Stronger Reasoners"], True,
-         "Daily Papers Digest, week to Mon 24 Nov: Reverse Thinking Makes LLMs…"),
+         "Daily Papers Digest, week of 18–24 Nov: Reverse Thinking Makes LLMs…"),
         ([], False, "Daily Papers Digest, Mon 24 Nov"),
         (["Agents: planning", "Agents: memory"], False,
          "Daily Papers Digest, Mon 24 Nov: Agents: planning, Agents: memory"),
@@ -282,9 +282,23 @@ def test_the_digest_says_today_only_when_its_papers_day_is_the_readers_today(zon
 
 
 @pytest.mark.django_db
-def test_a_weekly_digest_says_so():
-    _, html = digest_message(papers=2, frequency="weekly")
+def test_a_weekly_digest_says_so_and_names_the_days_it_covers():
+    """It read "Your week to Monday 24 November 2025": which week? The seven days
+    whose papers it takes are named, in both parts and the subject."""
+    message, html = digest_message(papers=2, frequency="weekly")
     assert "picked for you this week" in html
+    assert "Your week, 18–24 November 2025 ·" in html
+    assert message.body.splitlines()[0].endswith("week of 18–24 November 2025")
+    assert message.subject.startswith("Daily Papers Digest, week of 18–24 Nov: ")
+
+
+@pytest.mark.parametrize(("date", "long", "short"), [
+    (dt.date(2025, 11, 24), "18–24 November 2025", "18–24 Nov"),
+    (dt.date(2025, 12, 3), "27 November – 3 December 2025", "27 Nov – 3 Dec"),
+    (dt.date(2026, 1, 2), "27 December 2025 – 2 January 2026", "27 Dec – 2 Jan"),
+])
+def test_a_weeks_days_are_named_across_months_and_years(date, long, short):
+    assert (week_span(date), week_span(date, short=True)) == (long, short)
 
 
 @pytest.mark.django_db
