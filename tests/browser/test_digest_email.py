@@ -58,7 +58,7 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
                 assert _background_behind(page, line) == card, (line, scheme)
             meta = page.locator(".card .muted").all_inner_texts()
             late = [m for m in meta if "added to Friday's list after its digest" in m]
-            assert len(late) == 1 and "▲ 180 ·" in late[0]  # the third paper's card only
+            assert len(late) == 1 and "▲\xa0180\xa0upvotes ·" in late[0]  # the third paper's card only
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"
     assert page.js_errors == []

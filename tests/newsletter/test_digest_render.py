@@ -149,7 +149,7 @@ def test_an_empty_days_digest_names_the_topic_each_closest_paper_is_near():
     for ranked in selection.closest:
         # Its nearest topic, said as such: a bare "· Speech & audio" under "nothing
         # matched" read as a match (a reader's walkthrough of several days).
-        assert f"{ranked.paper.upvotes} · {ranked.paper.byline} · closest to Speech &amp; audio</p>" in assembled.html
+        assert f"{ranked.paper.upvotes}&nbsp;upvotes · {ranked.paper.byline} · closest to Speech &amp; audio</p>" in assembled.html
     assert " · </p>" not in assembled.html
 
 

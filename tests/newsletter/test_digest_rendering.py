@@ -122,14 +122,15 @@ def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly
 
 @pytest.mark.django_db
 def test_each_paper_has_its_links_reason_byline_upvotes_and_chips():
-    _, html = digest_message(papers=2)
+    message, html = digest_message(papers=2)
     # Titles open the paper's page on the site, which has every link the data has.
     assert 'href="http://testserver/papers/2511.' in html
     assert 'href="https://arxiv.org/abs/' in html and 'href="https://arxiv.org/pdf/' in html
     assert 'href="https://github.com/example/repo"' in html
     assert "Continual learning · matched: catastrophic forgetting" in html
     assert "Ada Lovelace, Alan Turing, Grace Hopper and 4 more" in html
-    assert "▲ 200" in html
+    # The count says what it counts; the arrow is not read out.
+    assert '<b><span aria-hidden="true">▲</span>&nbsp;200</b>&nbsp;upvotes' in html and "▲ 200 upvotes" in message.body
     assert "More like this" in html and "Less like this" in html
     assert ">Also trending today</h2>" in html  # set in capitals by the style
     assert "Something else entirely 0" in html

@@ -518,8 +518,8 @@ def test_an_editors_pick_comes_first_in_every_digest(day):
     edition = Edition.objects.get(date=DAY)
     data = ranking_data_load(date=DAY, subscriber_ids=[agents_reader.id])
     message = digest_make(edition=edition, subscriber=agents_reader, data=data).message
-    assert "Paper cl-small (Editors' pick, ▲ 5)" in message.body
-    assert "<b>Editors' pick</b> · ▲ 5" in message.alternatives[0][0]
+    assert "Paper cl-small (Editors' pick, ▲ 5 upvotes)" in message.body
+    assert '<b>Editors\' pick</b> · <span aria-hidden="true">▲</span>&nbsp;5&nbsp;upvotes' in message.alternatives[0][0]
 
 
 def test_a_reader_of_two_topics_gets_both_even_when_one_has_a_big_day(db):
