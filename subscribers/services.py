@@ -49,6 +49,7 @@ from .tokens import (
     CONFIRM_LINK_MAX_AGE,
     confirm_url,
     subscriber_manage_url,
+    subscriber_resubscribe_url,
     subscriber_unsubscribe_url,
 )
 
@@ -632,8 +633,8 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
         context["next_digest"] = next_digest(subscriber=subscriber)
     elif kind == EMAIL_GOODBYE:
-        # The unsubscribe page offers "resubscribe" to a reader who changes their mind.
-        context["resubscribe_url"] = subscriber_unsubscribe_url(subscriber=subscriber)
+        # A page with a "Resubscribe" button, for a reader who changes their mind.
+        context["resubscribe_url"] = subscriber_resubscribe_url(subscriber=subscriber)
         context["manage_url"] = None
     return email_send(
         to=subscriber.email,

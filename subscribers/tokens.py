@@ -118,6 +118,11 @@ def subscriber_unsubscribe_url(*, subscriber: Subscriber) -> str:
     return token_url("subscribers:unsubscribe", _manage_token(subscriber=subscriber))
 
 
+def subscriber_resubscribe_url(*, subscriber: Subscriber) -> str:
+    """The goodbye email's link: a page with a "Resubscribe" button (views.resubscribe)."""
+    return token_url("subscribers:resubscribe", _manage_token(subscriber=subscriber))
+
+
 def subscriber_links(*, subscriber: Subscriber) -> tuple[str, str]:
     """(manage URL, unsubscribe URL) with one signature: a digest carries both."""
     token = _manage_token(subscriber=subscriber)

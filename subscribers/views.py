@@ -235,10 +235,17 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retire
     return render(request, "subscribers/unsubscribe.html", context)
 
 
-@button_only("subscribers:unsubscribe")
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
 @subscriber_view
 def resubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
-    services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
-    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
+    """The goodbye email's "Resubscribe" link. GET (a link scanner, or the reader
+    days later) changes nothing: it shows the button, or, to a reader subscribed
+    again since, says so (it led to the unsubscribe page, whose one button is
+    "Unsubscribe"). The button's POST resubscribes."""
+    if request.method == "POST":
+        services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
+        return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
+    return render(request, "subscribers/resubscribe.html", _manage_context(subscriber))
 
 

@@ -49,6 +49,7 @@ def site(settings, live_server):
         "manage": manage,
         "delete": manage + "delete/",
         "unsubscribe": tokens.subscriber_unsubscribe_url(subscriber=reader),
+        "resubscribe": tokens.subscriber_resubscribe_url(subscriber=SubscriberFactory(status="unsubscribed")),
         "feedback": feedback_url(subscriber=reader, paper=papers[1], vote=1),
         "link-invalid": "/manage/not-a-valid-token/",
         "not-found": "/papers/no-such-page/",
@@ -74,7 +75,7 @@ def test_every_public_page_passes_axe(page, live_server, site, scheme):
     for name, url in site.items():
         _visit(page, live_server, url)
         found[name] = axe_blocking(page)
-        if name in ("home", "paper", "subscribe", "manage"):
+        if name in ("home", "paper", "subscribe", "manage", "resubscribe"):
             _save(page, f"a11y-{name}-{scheme}")
     assert {name: v for name, v in found.items() if v} == {}
 

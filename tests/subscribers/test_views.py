@@ -404,15 +404,14 @@ def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client
 
 
 def test_a_buttons_address_opened_as_a_link_changes_nothing_and_leads_to_its_button(client):
-    """Pause, resume and resubscribe act on a button's POST only (a mail scanner
-    fetches every link). Opened as a link, each answered 405 with an empty page
-    (Chromium: "HTTP ERROR 405"); now each leads to the page that holds its button,
-    and changes nothing. Another method still gets 405."""
+    """Pause and resume act on a button's POST only (a mail scanner fetches every
+    link). Opened as a link, each answered 405 with an empty page (Chromium: "HTTP
+    ERROR 405"); now each leads to the page that holds its button, and changes
+    nothing. Another method still gets 405. (Resubscribe's address is the goodbye
+    email's link and shows its own button: the test below.)"""
     reader = SubscriberFactory()
     manage = _path(tokens.subscriber_manage_url(subscriber=reader))
-    unsubscribe = _path(tokens.subscriber_unsubscribe_url(subscriber=reader))
-    for address, page in ((f"{manage}pause/", manage), (f"{manage}resume/", manage),
-                          (f"{unsubscribe}resubscribe/", unsubscribe)):
+    for address, page in ((f"{manage}pause/", manage), (f"{manage}resume/", manage)):
         for method in (client.get, client.head):
             response = method(address)
             assert (response.status_code, response["Location"]) == (303, page), address
@@ -711,11 +710,29 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
     assert "Resubscribe" in response.content.decode()
     assert len(outbox) == 1 and "unsubscribed" in outbox[0].subject
     assert "List-Unsubscribe" not in outbox[0].extra_headers
-    # Resubscribing from the goodbye email's link.
-    resubscribe = next(p for p in _links(outbox[0]) if p.startswith("/unsubscribe/"))
-    client.post(f"{resubscribe}resubscribe/")
+    # Resubscribing from the goodbye email's link: opening it changes nothing and
+    # shows the button; the button resubscribes.
+    (resubscribe,) = [p for p in _links(outbox[0]) if p.startswith("/unsubscribe/")]
+    assert resubscribe.endswith("/resubscribe/")
+    page = client.get(resubscribe).content.decode()
+    assert "Resubscribe to the digest?" in page and ">Resubscribe</button>" in page
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
+    client.post(resubscribe)
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.ACTIVE
+    # Opened again days later, the old email's link says so: it led to the
+    # unsubscribe page, whose one button was "Unsubscribe".
+    again = client.get(resubscribe).content.decode()
+    assert "<title>You're subscribed" in again and "Unsubscribe</button>" not in again
+    assert 'href="' + tokens.subscriber_manage_url(subscriber=subscriber) + '"' in again
+
+
+def test_a_weekly_reader_is_not_offered_a_weekly_digest_instead_of_leaving(client):
+    weekly = SubscriberFactory(frequency=Subscriber.Frequency.WEEKLY)
+    page = client.get(_path(tokens.subscriber_unsubscribe_url(subscriber=weekly))).content.decode()
+    assert "Unsubscribe from the digest?" in page and "Change your topics" in page
+    assert "Switch to a weekly digest" not in page
 
 
 def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_claim_it_did(
@@ -755,3 +772,20 @@ def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences
     # With a topic back, choosing one is required again.
     Topic.objects.filter(pk=topics[0].pk).update(is_active=True)
     assert "Pick at least one topic." in submit("other@example.com", topics=[]).content.decode()
+
+
+def test_a_readers_own_pages_do_not_ask_them_to_subscribe(client):
+    """The header's "Subscribe" call stood over the confirm, unsubscribe and delete
+    pages of a reader who had (a phone walkthrough); the subscribe page keeps it."""
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    pages = [
+        _path(tokens.confirm_url(subscriber=SubscriberFactory(status=Subscriber.Status.PENDING))),
+        _path(tokens.subscriber_unsubscribe_url(subscriber=reader)),
+        _path(tokens.subscriber_resubscribe_url(subscriber=reader)),
+        f"{manage}delete/", manage,
+    ]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200 and 'class="site-nav__cta"' not in response.content.decode(), path
+    assert 'class="site-nav__cta"' in client.get("/subscribe/").content.decode()
