@@ -111,11 +111,25 @@ def delivery_view_url(*, delivery: Delivery) -> str:
     return token_url("newsletter_public:delivery_view", delivery_view_token(delivery=delivery))
 
 
-def delivery_from_token(*, token: str) -> Delivery | None:
+def _delivery_token_read(token: str) -> tuple[int, str] | None:
     try:
         delivery_id, fingerprint = signer(_DELIVERY_VIEW_SALT, timestamped=True).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError):
         return None
+    return delivery_id, fingerprint
+
+
+def delivery_token_signed(token: str) -> bool:
+    """Whether a view-in-browser token is one we signed, unchanged, whether or not
+    its delivery is still there (subscribers.links.link_invalid's `gone`)."""
+    return _delivery_token_read(token) is not None
+
+
+def delivery_from_token(*, token: str) -> Delivery | None:
+    read = _delivery_token_read(token)
+    if read is None:
+        return None
+    delivery_id, fingerprint = read
     delivery = (
         Delivery.objects.select_related("subscriber", "edition").filter(pk=delivery_id).first()
     )

@@ -90,7 +90,7 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
 def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     delivery = archive.delivery_from_token(token=token)
     if delivery is None:
-        return link_invalid(request)
+        return link_invalid(request, gone=archive.delivery_token_signed(token))
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
     for paper in papers:
@@ -141,7 +141,7 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
     link in an email, and must not vote for the reader. The POST records the vote."""
     asked = reader_feedback.feedback_request_from_token(token=token)
     if asked is None:
-        return link_invalid(request)
+        return link_invalid(request, gone=reader_feedback.feedback_token_signed(token))
     if request.method == "POST":
         reader_feedback.feedback_record(
             subscriber=asked.subscriber, paper=asked.paper, vote=asked.vote

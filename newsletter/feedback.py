@@ -87,6 +87,12 @@ class FeedbackRequest:
         return self.vote == Feedback.Vote.LESS
 
 
+def feedback_token_signed(token: str) -> bool:
+    """Whether a feedback token is one we signed, unchanged, whether or not its
+    reader and paper are still there (subscribers.links.link_invalid's `gone`)."""
+    return _feedback_token_read(token) is not None
+
+
 def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
     """What a feedback link asks for; None when it is tampered with, made for
     another purpose, revoked, or names a paper or reader that no longer exists."""

@@ -12,17 +12,24 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from .tokens import subscriber_for_unsubscribe, subscriber_from_token
+from .tokens import manage_token_signed, subscriber_for_unsubscribe, subscriber_from_token
 
 
-def link_invalid(request: HttpRequest, *, expired: bool = False) -> HttpResponse:
+def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = False,
+                 unsubscribe: bool = False) -> HttpResponse:
     """The one page for a signed link that does not verify, whichever email it came
     from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
     newsletter/archive_views.py): it says nothing was changed and gives both ways on,
-    and stays out of search engines."""
+    and stays out of search engines. `gone`: the link is ours and intact, but what it
+    opened is no more (the reader's data deleted, the links replaced, the paper taken
+    down): it is not called "copied incompletely" (a reader who had just deleted
+    their data and pressed an old Unsubscribe was told so, and sent to subscribe).
+    `unsubscribe` with it: an unsubscribe link, which a replaced secret still opens
+    (RetiredToken), so only a deleted address leads here: it gets nothing more."""
     response = render(
-        request, "subscribers/link_invalid.html", {"expired": expired},
-        status=410 if expired else 404,
+        request, "subscribers/link_invalid.html",
+        {"expired": expired, "gone": gone, "unsubscribe": unsubscribe},
+        status=410 if expired or gone else 404,
     )
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
@@ -38,7 +45,7 @@ def subscriber_view(view):
     def checked(request: HttpRequest, token: str) -> HttpResponse:
         subscriber = subscriber_from_token(token=token)
         if subscriber is None:
-            return link_invalid(request)
+            return link_invalid(request, gone=manage_token_signed(token))
         return view(request, subscriber, token)
 
     return csrf_exempt(checked)
@@ -53,7 +60,7 @@ def unsubscribe_view(view):
     def checked(request: HttpRequest, token: str) -> HttpResponse:
         subscriber, retired = subscriber_for_unsubscribe(token=token)
         if subscriber is None:
-            return link_invalid(request)
+            return link_invalid(request, gone=manage_token_signed(token), unsubscribe=True)
         return view(request, subscriber, token, retired)
 
     return csrf_exempt(checked)

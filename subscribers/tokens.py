@@ -32,6 +32,7 @@ _MANAGE_SALT = "subscribers.manage"
 class TokenProblem(enum.Enum):
     EXPIRED = "expired"
     INVALID = "invalid"
+    GONE = "gone"  # signed by us, unchanged, but its reader was deleted or their links replaced
 
 
 class _KeyDerivedOnce:
@@ -138,6 +139,13 @@ def _manage_secret(token: str) -> str | None:
         return None
 
 
+def manage_token_signed(token: str) -> bool:
+    """Whether a manage/unsubscribe token is one we signed, unchanged, whether or not
+    it still leads to a reader: links.link_invalid tells a deleted or replaced
+    subscription from a link cut or tampered with."""
+    return _manage_secret(token) is not None
+
+
 def subscriber_from_token(*, token: str) -> Subscriber | None:
     """The subscriber a manage/unsubscribe token belongs to; None when the token
     is tampered with, made for another purpose, or revoked."""
@@ -174,6 +182,6 @@ def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:
     secret, _, request_id = raw.partition(".")
     subscriber = Subscriber.objects.filter(token=secret).first()
     if subscriber is None:
-        return TokenProblem.INVALID
+        return TokenProblem.GONE
     subscriber.confirm_request_id = request_id or None
     return subscriber

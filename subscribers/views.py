@@ -116,7 +116,7 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: link scanners fetch links but do not press buttons.
     found = subscriber_from_confirm_token(token=token)
     if isinstance(found, TokenProblem):
-        return link_invalid(request, expired=found is TokenProblem.EXPIRED)
+        return link_invalid(request, expired=found is TokenProblem.EXPIRED, gone=found is TokenProblem.GONE)
     # A used link (replayed, forwarded, found in a history) gets a neutral page: the
     # never-expiring manage link is shown once, to whoever confirmed, and otherwise
     # only arrives by email.

@@ -198,7 +198,7 @@ def test_re_issuing_the_readers_token_revokes_the_view_in_browser_link(client):
     reader.token = "a-new-secret"
     reader.save()
 
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 410
 
 
 @pytest.mark.parametrize(("zone", "sent"), [

@@ -96,7 +96,7 @@ def test_a_link_is_bound_to_its_reader_whose_new_token_revokes_it(client):
     reader.token = "re-issued-secret"
     reader.save()
 
-    assert client.post(url).status_code == 404
+    assert client.post(url).status_code == 410
     assert not Feedback.objects.exists()
 
 
@@ -113,7 +113,7 @@ def test_a_reader_cannot_turn_their_link_into_another_readers(client):
         [victim.pk, subscriber_fingerprint(subscriber=mallory), paper.pk, -1], salt=_FEEDBACK_SALT
     )
 
-    assert client.post(f"/feedback/{forged}/").status_code == 404
+    assert client.post(f"/feedback/{forged}/").status_code == 410
     assert not Feedback.objects.exists()
 
 

@@ -387,7 +387,7 @@ def test_a_superuser_gives_a_reader_new_links_and_the_old_ones_stop(admin_client
     response = admin_client.post(changelist, {"action": "links_revoke", "_selected_action": [reader.pk]}, follow=True)
     assert "New links for 1 reader" in response.content.decode()
     reader.refresh_from_db()
-    assert client.get(old).status_code == 404
+    assert client.get(old).status_code == 410  # ours, intact, replaced: "no longer leads anywhere"
     new = tokens.subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
     assert new != old and client.get(new).status_code == 200
 
@@ -404,7 +404,7 @@ def test_after_new_links_the_unsubscribe_link_of_an_old_email_still_unsubscribes
     old_manage, old_unsubscribe = (u.replace("http://testserver", "") for u in tokens.subscriber_links(subscriber=reader))
     admin_client.post(reverse("admin:subscribers_subscriber_changelist"),
                       {"action": "links_revoke", "_selected_action": [reader.pk]})
-    assert client.get(old_manage).status_code == 404
+    assert client.get(old_manage).status_code == 410
 
     page = client.get(old_unsubscribe)
     html = page.content.decode()
@@ -416,4 +416,4 @@ def test_after_new_links_the_unsubscribe_link_of_an_old_email_still_unsubscribes
     assert done.status_code == 200 and reader.status == Subscriber.Status.UNSUBSCRIBED
     html = done.content.decode()
     assert "only unsubscribes" in html and "Resubscribe" not in html and "/manage/" not in html
-    assert client.post(old_unsubscribe.removesuffix("/") + "/resubscribe/").status_code == 404
+    assert client.post(old_unsubscribe.removesuffix("/") + "/resubscribe/").status_code == 410

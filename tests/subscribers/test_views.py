@@ -8,11 +8,12 @@ import pytest
 from django.core import mail, signing
 from django.test import override_settings
 
+from newsletter.feedback import feedback_url
 from subscribers import tokens
 from subscribers.consent import CONSENT_TEXT_VERSION
 from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash
-from tests.factories import SubscriberFactory
+from tests.factories import PaperFactory, SubscriberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -536,7 +537,34 @@ def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outb
     assert "leaving" not in suppression.email_hash.lower()
     assert suppression.email_hash == email_hash("leaving@example.com")
     # The old link now shows a clear page.
-    assert client.get(manage).status_code == 404
+    assert client.get(manage).status_code == 410
+
+
+def test_after_deleting_their_data_a_readers_old_links_say_so_not_that_they_are_broken(client):
+    """A reader who had just deleted their data and pressed an old email's
+    Unsubscribe to be sure was told "This link is not valid … copied incompletely",
+    and sent to subscribe (a phone walkthrough). Each old link now says what
+    happened; a link cut short still says it is not valid."""
+    reader = SubscriberFactory(email="gone@example.com")
+    paper = PaperFactory()
+    manage, unsubscribe = (_path(url) for url in tokens.subscriber_links(subscriber=reader))
+    confirm = _path(tokens.confirm_url(subscriber=reader))
+    vote = _path(feedback_url(subscriber=reader, paper=paper, vote=1))
+    client.post(f"{manage}delete/")
+    assert not Subscriber.objects.exists()
+
+    for method in (client.get, client.post):
+        response = method(unsubscribe)
+        page = response.content.decode()
+        assert response.status_code == 410 and "This address is not on our list" in page
+        assert "Nothing more is sent to that address" in page and "not valid" not in page
+    for path in (manage, confirm, vote, f"{manage}delete/"):
+        response = client.get(path)
+        page = response.content.decode()
+        assert response.status_code == 410, path
+        assert "This link no longer leads anywhere" in page and "data was deleted" in page, path
+    cut = client.get(unsubscribe[:-6] + "/")
+    assert cut.status_code == 404 and "This link is not valid" in cut.content.decode()
 
 
 def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(client, submit, outbox):
