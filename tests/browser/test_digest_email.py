@@ -56,6 +56,17 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
             card = _background_behind(page, ".card:not(.note)")
             for line in (".card .why", ".card .title", ".card .abstract", ".card .links"):
                 assert _background_behind(page, line) == card, (line, scheme)
+            # Every link under a paper and in the footer is a target of 24 px or more
+            # (WCAG 2.5.8): "More like this" and "Less like this" were 15 px tall, a few
+            # pixels apart, on a phone.
+            for link in page.locator(".card .links a, .footer-links a").all():
+                box = link.bounding_box()
+                assert box["height"] >= 24, (link.inner_text(), box, width, scheme)
+            # The two votes stay together: "Less like this" wrapped alone under a
+            # dangling "·" on a phone.
+            for votes in page.locator(".card .links .votes").all():
+                more, less = (votes.get_by_text(t).bounding_box() for t in ("More like this", "Less like this"))
+                assert more["y"] == less["y"], (width, scheme)
             meta = page.locator(".card .muted").all_inner_texts()
             late = [m for m in meta if "added to Friday's list after its digest" in m]
             assert len(late) == 1 and "▲\xa0180\xa0upvotes ·" in late[0]  # the third paper's card only
