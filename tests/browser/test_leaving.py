@@ -72,3 +72,55 @@ def test_the_subscribe_form_asked_too_often_says_to_wait_and_keeps_nothing(live_
     assert Subscriber.objects.get(email=email).status == Subscriber.Status.PENDING
     assert [m.to for m in mail.outbox] == [[email]]
     assert page.js_errors == []
+
+
+def test_a_change_not_saved_is_not_lost_to_another_button_without_asking(live_server, page, settings):
+    """The preference centre's other buttons (pause, unsubscribe, email me my data,
+    forget what the digest learned) are forms of their own: typed keywords and a new
+    delivery time, not saved, were silently lost when "Pause 1 week" reloaded the
+    page (a phone walkthrough). Now the reader is asked; saying no keeps what they
+    typed and pauses nothing, saying yes goes on."""
+    settings.SITE_URL = live_server.url
+    reader = SubscriberFactory(email="ada@example.com", keywords="medical")
+    reader.topics.add(TopicFactory(name="Agents"))
+    asked, accept = [], [True]
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.accept() if accept[0] else dialog.dismiss()
+
+    page.on("dialog", answer)
+
+    page.goto(subscriber_manage_url(subscriber=reader))
+    # Nothing changed: the buttons act at once, no question.
+    page.get_by_role("button", name="Email me my data").click()
+    expect(page.get_by_role("status").filter(has_text="On its way")).to_be_visible()
+    assert asked == []
+
+    page.get_by_label("Extra keywords").fill("medical, robotics")
+    accept[0] = False
+    page.get_by_role("button", name="Pause 1 week").click()
+    assert asked and "not saved yet" in asked[-1]
+    expect(page.get_by_label("Extra keywords")).to_have_value("medical, robotics")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and reader.paused_until is None
+
+    # Saved first, then paused: no question, and both stick.
+    page.get_by_role("button", name="Save preferences").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    count = len(asked)
+    page.get_by_role("button", name="Pause 1 week").click()
+    expect(page.get_by_role("status").filter(has_text="Paused.")).to_be_visible()
+    assert len(asked) == count
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.PAUSED and "robotics" in reader.keywords
+
+    # Told "yes, continue": the button acts and the unsaved change goes, as asked.
+    page.get_by_label("Extra keywords").fill("medical, robotics, audio")
+    accept[0] = True
+    page.get_by_role("button", name="Resume now").click()
+    expect(page.get_by_role("status").filter(has_text="Welcome back")).to_be_visible()
+    assert len(asked) == count + 1
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and "audio" not in reader.keywords
+    assert page.js_errors == [] and page.console_errors == []
