@@ -755,6 +755,9 @@ class EditionAdmin(admin.ModelAdmin):
                 "preview_reader": reader,
                 "readers": readers,
                 "figures": curation.edition_figures(edition=edition),
+                # "Send now": the date and how many it reaches, or why it cannot.
+                "send_now_refusal": curation.edition_send_now_refusal(edition=edition, now=timezone.now()),
+                "send_now_audience": curation.edition_send_now_audience(edition=edition),
                 "user_email": request.user.email,
                 "pass_only": PASS_ONLY,
             }

@@ -29,6 +29,7 @@ from subscribers.models import ConsentRecord, Subscriber
 
 from . import digest
 from .delivery import deliveries_queue, edition_dispatch
+from .due import subscribers_due
 from .editions import LATE_WITHIN_DAYS, edition_assemble
 from .ingest import ImportResult
 from .models import (
@@ -269,19 +270,24 @@ def topic_preview(
 # --- Editions -------------------------------------------------------------------------
 
 
-def edition_for_today(*, now: dt.datetime | None = None) -> Edition | None:
-    """The edition an editor opens in the morning: today's (UTC, like the dispatcher)
-    or, before today's papers are fetched, the newest date that has papers (the
-    sample day in development). None when there are no papers at all: an empty
-    edition is never made."""
+def edition_date_for_today(*, now: dt.datetime | None = None) -> dt.date | None:
+    """The date of the edition an editor opens in the morning: today's (UTC, like
+    the dispatcher) or, before today's papers are fetched, the newest date that has
+    papers (the sample day in development). None when there are no papers at all."""
     from .selectors import paper_date_newest
 
     now = now or timezone.now()
     today = now.astimezone(dt.UTC).date()
-    newest = (
+    return (
         Paper.objects.filter(trending_date__lte=today, hidden=False)
         .order_by("-trending_date").values_list("trending_date", flat=True).first()
     ) or paper_date_newest()
+
+
+def edition_for_today(*, now: dt.datetime | None = None) -> Edition | None:
+    """The edition of edition_date_for_today, assembled; None when there are no
+    papers at all: an empty edition is never made."""
+    newest = edition_date_for_today(now=now)
     return edition_assemble(date=newest) if newest else None
 
 
@@ -366,13 +372,34 @@ def _queued_or_explained() -> Iterator[None]:
         ) from exc
 
 
+def edition_send_now_refusal(*, edition: Edition, now: dt.datetime) -> str | None:
+    """Why "Send now" cannot send this edition, or None. Only the newest edition (the
+    one an editor opens in the morning) may go: an older one went out to 6,000 new
+    readers as their first digest, a year-old day's papers as if new (an editor's
+    walkthrough)."""
+    if edition.on_hold:
+        return "The edition is on hold: release it first."
+    newest = edition_date_for_today(now=now)
+    if newest and newest > edition.date:
+        return (f"A newer edition exists ({newest:%A} {newest.day} {newest:%B %Y}): only the newest can "
+                "be sent now. This one would reach readers who never had it with old papers as if new.")
+    return None
+
+
+def edition_send_now_audience(*, edition: Edition, now: dt.datetime | None = None) -> int:
+    """How many readers "Send now" would reach: the receiving readers who have not
+    had the edition, whatever their hour (what edition_send_now queues)."""
+    return subscribers_due(now=now or timezone.now(), edition=edition, any_hour=True).count()
+
+
 def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int:
     """Send the edition now to every receiving reader who has not had it, whatever
     their hour. Returns the number of deliveries queued. Goes through the ledger, so
     readers who already got it (or are in flight) get nothing more."""
     now = now or timezone.now()
-    if edition.on_hold:
-        raise CurationError("The edition is on hold: release it first.")
+    refusal = edition_send_now_refusal(edition=edition, now=now)
+    if refusal:
+        raise CurationError(refusal)
     if not edition.entries.exists():
         raise CurationError("The edition has no papers.")
     with _queued_or_explained():

@@ -255,3 +255,32 @@ def test_an_editor_moves_the_morning_fetch_to_a_schedule_they_add(live_server, p
     assert PeriodicTask.objects.get(task=MORNING_FETCH_TASK).crontab.hour == "7"
     assert morning_fetch() == dt.time(7, 15)
     assert page.js_errors == [] and page.console_errors == []
+
+
+def test_a_paper_hidden_after_its_edition_went_out_stays_in_its_list_with_show_again(
+    live_server, page, screenshot, morning
+):
+    """The edition's list is what readers got: a paper hidden after the send stays in
+    it, greyed and struck through, with "Show again". Its row vanished (class
+    "hidden", which Django's admin CSS sets to display: none), and "Show again" with
+    it (an editor's walkthrough)."""
+    edition_freeze(edition=morning["edition"])
+    Edition.objects.filter(pk=morning["edition"].pk).update(on_hold=False)
+    paper = morning["papers"][0]
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("editor")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.goto(live_server.url + f"/admin/newsletter/edition/{morning['edition'].pk}/change/")
+
+    row = page.locator(f"tr[data-paper='{paper.pk}']")
+    row.get_by_role("button", name=f"Hide “{paper.title}”").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Hidden: {paper.title}")
+    expect(row).to_be_visible()
+    expect(row.locator(".badge.off")).to_have_text("Hidden")
+    assert row.locator("a").first.evaluate("a => getComputedStyle(a).textDecorationLine") == "line-through"
+    screenshot(page, "admin-edition-hidden-after-send")
+    row.get_by_role("button", name=f"Show again: “{paper.title}”").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Shown again: {paper.title}")
+    expect(row.get_by_role("button", name=f"Hide “{paper.title}”")).to_be_visible()
+    assert page.js_errors == []

@@ -5,6 +5,7 @@ import datetime as dt
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from newsletter import curation
 from newsletter.delivery import digest_send_batch, digests_dispatch
@@ -75,6 +76,29 @@ def test_send_now_is_refused_while_on_hold(edition):
     edition.refresh_from_db()
     with pytest.raises(curation.CurationError):
         curation.edition_send_now(edition=edition, now=NOW)
+
+
+def test_send_now_is_refused_for_an_edition_older_than_the_newest(edition, topic, client, admin_user):
+    """"Send now to everyone" on a year-old edition gave 6,000 new readers its papers
+    as their first digest, after a question that named neither the date nor the
+    count (an editor's walkthrough). The newest edition asks with both; an older one
+    is refused, on the page and if posted anyway."""
+    readers = [_reader(topic) for _ in range(3)]
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    client.force_login(admin_user)
+    page = client.get(url).content.decode()
+    assert 'data-confirm="Send the edition of Monday 24 November 2025 now to the 3 readers who have not had it' in page
+    assert curation.edition_send_now_refusal(edition=edition, now=NOW) is None
+
+    later = PaperFactory(trending_date=DAY + dt.timedelta(days=1), title="A newer day")
+    PaperTopicFactory(paper=later, topic=topic, score=1.0)
+    refusal = curation.edition_send_now_refusal(edition=edition, now=NOW + dt.timedelta(days=1))
+    assert refusal.startswith("A newer edition exists (Tuesday 25 November 2025): only the newest can be sent now.")
+    page = client.get(url).content.decode()
+    assert 'id="send-now" disabled aria-describedby="send-now-why"' in page and "A newer edition exists" in page
+    response = client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "send-now"]), follow=True)
+    assert next(str(m) for m in response.context["messages"]).startswith("A newer edition exists")
+    assert not Delivery.objects.filter(subscriber__in=readers).exists()
 
 
 def test_retry_failed_sends_the_failed_rows_once_through_the_ledger(
