@@ -8,6 +8,7 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Count, Exists, OuterRef, Q
@@ -67,6 +68,23 @@ def row_inputs_label(form, row: str) -> None:
 
 
 class LabelledRowsFormSet(BaseInlineFormSet):
+    def __init__(self, *args, **kwargs):
+        """A row deleted since the page was opened (another editor's save re-scored
+        the paper's topics) is left out, and counted in `stale_rows`: it failed the
+        whole save with "Please correct the error below" over no visible error."""
+        super().__init__(*args, **kwargs)
+        self.stale_rows = 0
+        if not self.is_bound or self.instance.pk is None:
+            return
+        existing = {str(pk) for pk in self.get_queryset().values_list("pk", flat=True)}
+        data = self.data.copy()
+        for index in range(self.initial_form_count()):
+            row = self.add_prefix(index)
+            if data.get(f"{row}-id", "") not in existing:  # gone, or sent back without it
+                data[f"{row}-DELETE"] = "on"
+                self.stale_rows += 1
+        self.data = data
+
     def add_fields(self, form, index):
         super().add_fields(form, index)  # DELETE is added here, after the form's own fields
         row = str(form.instance.topic) if form.instance.pk else "new row"
@@ -172,6 +190,12 @@ class LinesField(forms.CharField):
         return [line.strip() for line in super().to_python(value).splitlines() if line.strip()]
 
 
+def _one_newline(value):
+    """A text as compared: a browser posts a text area's and a hidden field's line
+    ends as CRLF, whatever the database holds."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
 class PaperAdminForm(forms.ModelForm):
     ai_keywords = LinesField(label="AI keywords", help_text="The API's keywords, one per line.")
     authors = LinesField(help_text="One name per line, in the paper's order.")
@@ -181,10 +205,66 @@ class PaperAdminForm(forms.ModelForm):
         # The admin's fieldsets choose the form's fields; these two are what clean() reads.
         fields = ("title", "arxiv_id")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each field carries the value the editor was shown (Django's hidden initial),
+        # so a save knows what they changed and what someone else changed meanwhile.
+        if self.instance.pk:
+            for field in self.fields.values():
+                field.show_hidden_initial = True
+
+    def _seen(self, name: str):
+        """(whether the form carried it, the value the editor was shown) of a field."""
+        bound = self[name]
+        if bound.html_initial_name not in self.data:
+            return False, None
+        return True, _one_newline(self._widget_data_value(bound.field.hidden_widget(), bound.html_initial_name))
+
+    def changed_meanwhile(self) -> list[str]:
+        """The fields someone else changed since the editor opened the page: the
+        value now stored differs from the one they were shown."""
+        changed = []
+        for name, field in self.fields.items():
+            carried, seen = self._seen(name)
+            if carried and field.has_changed(_one_newline(self.initial.get(name)), seen):
+                changed.append(name)
+        return changed
+
+    def _conflicts(self) -> None:
+        """Two editors on one paper: the second save silently undid the first (an
+        editor's walkthrough). Now a save writes only the fields its editor changed
+        (PaperAdmin.save_model), so another's changes to other fields stay; a field
+        both changed, differently, is refused with what it holds now, and the form
+        then counts that value as seen: saving again keeps this editor's."""
+        if not self.instance.pk or not self.is_bound:
+            return
+        clashes = [
+            name for name in set(self.changed_data) & set(self.changed_meanwhile())
+            if self.fields[name].has_changed(_one_newline(self.initial.get(name)),
+                                             _one_newline(self.data.get(self.add_prefix(name))))
+        ]
+        if not clashes:
+            return
+        last = (LogEntry.objects.filter(content_type__model="paper", content_type__app_label="newsletter",
+                                        object_id=str(self.instance.pk))
+                .select_related("user").order_by("-action_time").first())
+        who = f"{last.user.get_username()} at {timezone.localtime(last.action_time):%H:%M}" if last else "someone"
+        self.data = self.data.copy()
+        for name in sorted(clashes):
+            field = self.fields[name]
+            now = self.initial.get(name)
+            shown = field.hidden_widget().format_value(field.prepare_value(now))
+            self.data[self[name].html_initial_name] = "" if shown is None else shown
+            self.add_error(name, f"Changed by {who} since you opened this page; it now reads: "
+                                 f"“{field.prepare_value(now) if now not in (None, '') else '(empty)'}”. "
+                                 "Save again to keep yours instead.")
+
     def clean(self):
         """A paper without an arXiv id is known by its title (Paper.title_key, the
         import's upsert key): a second one titled alike would be refused by the
-        database (until 5 December: a 500). Said here, naming the other paper."""
+        database (until 5 December: a 500). Said here, naming the other paper.
+        And a field another editor changed meanwhile (_conflicts)."""
+        self._conflicts()
         cleaned = super().clean()
         title, arxiv_id = cleaned.get("title"), cleaned.get("arxiv_id")
         if title and not arxiv_id:
@@ -262,7 +342,10 @@ class PaperAdmin(admin.ModelAdmin):
         return mark_safe(" ".join(badges))
 
     def save_model(self, request, obj, form, change):
-        services.paper_save(paper=obj, date_before=form.initial.get("trending_date"))
+        # Only what this editor changed is written: another's changes made meanwhile
+        # to other fields stay (PaperAdminForm._conflicts).
+        services.paper_save(paper=obj, date_before=form.initial.get("trending_date"),
+                            fields=form.changed_data if change else None)
 
     def has_delete_permission(self, request, obj=None):
         # A paper an edition went out with stays: readers' emails, web copies and
@@ -280,6 +363,11 @@ class PaperAdmin(admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
+        stale = sum(getattr(formset, "stale_rows", 0) for formset in formsets)
+        if stale:
+            self.message_user(request, f"{stale} of the topic rows you saw had been re-scored by another save since "
+                              "you opened the page: changes to them, if any, were not kept. The topics as they "
+                              "are now are below.", messages.WARNING)
         # A new paper, or one whose text changed, is embedded and scored again (its
         # topics follow its words; editors' own rows stay); until 5 December an edit
         # kept the old topics until someone ran "Re-score topics".

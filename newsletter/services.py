@@ -27,14 +27,20 @@ TOPIC_EDITABLE_FIELDS = frozenset({"name", "slug", "description", "keywords", "i
 TOPIC_SCORING_FIELDS = ("name", "description", "keywords", "is_broad", "is_active")
 
 
-def paper_save(*, paper: Paper, date_before: dt.date | None = None) -> Paper:
+def paper_save(*, paper: Paper, date_before: dt.date | None = None,
+               fields: Iterable[str] | None = None) -> Paper:
     """Save an editor's change to a paper (or a paper they added). Its title key,
     the upsert key of papers without an arXiv id (newsletter/ingest.py), follows
     the title; the pages of its date, before and after the edit, show the change.
-    A new paper is scored against the topics by `papers_score` once its editor
-    rows are saved (the admin's inline)."""
+    `fields`: only these are written (what the editor changed; another editor's
+    changes to the others stay). A new paper is scored against the topics by
+    `papers_score` once its editor rows are saved (the admin's inline)."""
     paper.title_key = title_normalise(paper.title)
-    paper.save()
+    if fields is None:
+        paper.save()
+    else:
+        written = set(fields) | {"updated_at"} | ({"title_key"} if "title" in fields else set())
+        paper.save(update_fields=sorted(written))
     pages_changed(dates={paper.trending_date, date_before} - {None}, papers=[paper.pk])
     return paper
 

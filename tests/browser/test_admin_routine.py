@@ -284,3 +284,61 @@ def test_a_paper_hidden_after_its_edition_went_out_stays_in_its_list_with_show_a
     expect(page.locator("ul.messagelist")).to_contain_text(f"Shown again: {paper.title}")
     expect(row.get_by_role("button", name=f"Hide “{paper.title}”")).to_be_visible()
     assert page.js_errors == []
+
+
+def test_two_editors_on_one_paper_keep_each_others_changes_and_a_clash_is_said(
+    live_server, browser, morning
+):
+    """Sam and Lee open the same paper. Sam changes the title and pins it; Lee, on the
+    page opened before, changes the abstract and the upvotes: both changes stay (the
+    second save undid the first, in silence: an editor's walkthrough). When both
+    change the title, the second is told who changed it and what it reads now, keeps
+    their own text in the form, and saving again keeps theirs."""
+    paper = morning["papers"][1]
+    paper.abstract = "First line of the abstract.\nSecond line, as the API sends it."
+    paper.save()
+    pages, contexts = {}, []
+    for name in ("sam", "lee"):
+        User.objects.create_user(name, f"{name}@example.org", PASSWORD, is_staff=True).groups.add(editor_group())
+        contexts.append(browser.new_context(viewport={"width": 1280, "height": 900}))
+        page = contexts[-1].new_page()
+        page.goto(live_server.url + "/admin/")
+        page.get_by_label("Username").fill(name)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(live_server.url + f"/admin/newsletter/paper/{paper.pk}/change/")
+        pages[name] = page
+    sam, lee = pages["sam"], pages["lee"]
+
+    sam.get_by_label("Title").fill("Scaling Laws for MoE Vision Transformers")
+    sam.get_by_label("Pinned").check()
+    sam.get_by_role("button", name="Save", exact=True).click()
+    expect(sam.locator("ul.messagelist")).to_contain_text("was changed successfully")
+
+    lee.get_by_label("Abstract").fill("A shorter abstract, written by Lee.")
+    lee.get_by_label("Upvotes").fill("99")
+    lee.get_by_role("button", name="Save", exact=True).click()
+    expect(lee.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    paper.refresh_from_db()
+    assert (paper.title, paper.pinned) == ("Scaling Laws for MoE Vision Transformers", True)
+    assert (paper.abstract, paper.upvotes) == ("A shorter abstract, written by Lee.", 99)
+
+    # Both change the title, from pages opened after those saves.
+    for page in (sam, lee):
+        page.goto(live_server.url + f"/admin/newsletter/paper/{paper.pk}/change/")
+    sam.get_by_label("Title").fill("Sam's title")
+    sam.get_by_role("button", name="Save", exact=True).click()
+    expect(sam.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    lee.get_by_label("Title").fill("Lee's title")
+    lee.get_by_role("button", name="Save", exact=True).click()
+    expect(lee.locator(".errorlist")).to_contain_text("Changed by sam at")
+    expect(lee.locator(".errorlist")).to_contain_text("it now reads: “Sam's title”")
+    expect(lee.get_by_label("Title")).to_have_value("Lee's title")
+    paper.refresh_from_db()
+    assert paper.title == "Sam's title"
+    lee.get_by_role("button", name="Save", exact=True).click()
+    expect(lee.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    paper.refresh_from_db()
+    assert (paper.title, paper.pinned, paper.upvotes) == ("Lee's title", True, 99)
+    for context in contexts:
+        context.close()
