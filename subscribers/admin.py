@@ -208,8 +208,10 @@ class SubscriberAdmin(admin.ModelAdmin):
             subscriber_added_by_editor(subscriber=form.instance, editor=request.user.get_username())
 
     def response_add(self, request, obj, post_url_continue=None):
-        self.message_user(request, f"{obj.email_display} is waiting for confirmation: the confirmation email "
-                                   "is on its way, and digests start once they press its button.", messages.INFO)
+        # The address is not the message's first word: the admin's template shows every
+        # message through capfirst ("Friend.of.editor@…", an editor's walkthrough).
+        self.message_user(request, f"Confirmation email on its way to {obj.email_display}: the reader is waiting "
+                                   "for confirmation, and digests start once they press its button.", messages.INFO)
         return super().response_add(request, obj, post_url_continue)
 
     @admin.display(description="Topics")

@@ -417,3 +417,17 @@ def test_after_new_links_the_unsubscribe_link_of_an_old_email_still_unsubscribes
     html = done.content.decode()
     assert "only unsubscribes" in html and "Resubscribe" not in html and "/manage/" not in html
     assert client.post(old_unsubscribe.removesuffix("/") + "/resubscribe/").status_code == 410
+
+
+def test_adding_a_reader_says_their_address_as_stored(editor_client, django_capture_on_commit_callbacks):
+    """An editor's walkthrough: the message read "Friend.of.editor@example.com is
+    waiting…" (the admin's template capitalises each message's first letter)."""
+    form = {"email": "friend.of.editor@example.com", "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+            "time_zone": "UTC", "papers_per_digest": "5",
+            "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+            "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(reverse("admin:subscribers_subscriber_add"), form, follow=True)
+    html = response.content.decode()
+    assert "Confirmation email on its way to friend.of.editor@example.com: the reader is waiting" in html
+    assert "Friend.of.editor" not in html
