@@ -7,6 +7,7 @@ from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.html import format_html_join
 
 from newsletter.due import next_digest
 from newsletter.models import Delivery, Topic
@@ -20,6 +21,7 @@ from .curation import (
     subscribers_suppress,
     subscribers_unsuppress,
 )
+from .forms import WEEKDAYS
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from .services import JourneyEmailNotQueued, email_domain_is_blocked, subscriber_delete
 from .suppression import address_suppress, email_hash, email_is_suppressed
@@ -41,7 +43,7 @@ class ConsentRecordInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("created_at", "action", "source", "ip_address", "user_agent",
-              "consent_text_version", "detail")
+              "consent_text_version", "detail_text")
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -49,6 +51,21 @@ class ConsentRecordInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description="Detail")
+    def detail_text(self, record: ConsentRecord) -> str:
+        """One "what: value" line per key ({"added_by": "ann", "topics": ["llm"]}
+        read as raw JSON)."""
+        def said(value) -> str:
+            if isinstance(value, list | tuple):
+                return ", ".join(map(str, value)) or "none"
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            return "—" if value in (None, "") else str(value)
+
+        return format_html_join(
+            "\n", "<div>{}: {}</div>", ((key.replace("_", " "), said(value)) for key, value in record.detail.items())
+        ) or "—"
 
 
 class DeliveryInline(admin.TabularInline):
@@ -135,6 +152,9 @@ class SubscriberAdminForm(forms.ModelForm):
     class Meta:
         model = Subscriber
         fields = "__all__"
+        # The day by name, as the reader's own form asks it (a number box "0 = Monday").
+        widgets = {"weekday": forms.Select(choices=WEEKDAYS)}
+        help_texts = {"weekday": "For weekly digests."}
 
     def clean_email(self) -> str:
         email = email_normalise(self.cleaned_data["email"])

@@ -431,3 +431,24 @@ def test_adding_a_reader_says_their_address_as_stored(editor_client, django_capt
     html = response.content.decode()
     assert "Confirmation email on its way to friend.of.editor@example.com: the reader is waiting" in html
     assert "Friend.of.editor" not in html
+
+
+def test_a_readers_page_names_the_weekday_and_reads_consent_details_as_lines(editor_client):
+    """An editor's walkthrough: the weekday was a number box ("0 = Monday … 6 =
+    Sunday") and each consent record's detail raw JSON."""
+    reader = SubscriberFactory(email="weekly@example.com", frequency="weekly", weekday=3)
+    ConsentRecord.objects.create(subscriber=reader, action="subscribe", source="admin",
+                                 detail={"added_by": "ann", "topics": ["llm", "vision"], "one_click": True})
+    url = reverse("admin:subscribers_subscriber_change", args=[reader.pk])
+    html = editor_client.get(url).content.decode()
+    assert re.search(r'<select name="weekday"[^>]*>', html)
+    assert '<option value="3" selected>Thursday</option>' in html
+    assert "0 = Monday" not in html
+    assert "<div>added by: ann</div>" in html and "<div>topics: llm, vision</div>" in html
+    assert "<div>one click: yes</div>" in html and "added_by" not in html
+    editor_client.post(url, {"topics": [], "frequency": "weekly", "weekday": "4", "delivery_hour": "7",
+                             "time_zone": "UTC", "papers_per_digest": "5",
+                             "consents-TOTAL_FORMS": "1", "consents-INITIAL_FORMS": "1",
+                             "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    reader.refresh_from_db()
+    assert reader.weekday_name == "Friday"
