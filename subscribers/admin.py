@@ -24,7 +24,13 @@ from .curation import (
 from .forms import WEEKDAYS
 from .models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from .services import JourneyEmailNotQueued, email_domain_is_blocked, subscriber_delete
-from .suppression import address_suppress, email_hash, email_is_suppressed
+from .suppression import (
+    KEPT_FROM_EDITORS,
+    address_suppress,
+    email_hash,
+    email_is_suppressed,
+    suppressions_of,
+)
 from .tokens import subscriber_manage_url
 
 EXPORT_PERMISSION = "subscribers.export_subscriber_data"
@@ -134,6 +140,16 @@ class ImportForm(forms.Form):
             return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from exc
+
+
+def suppression_said(row: Suppression) -> str:
+    """Why and since when a reader is suppressed, from the list's row: "Suppressed
+    on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 …)"."""
+    when = formats.date_format(timezone.localtime(row.created_at), "j M Y")
+    said = f"Suppressed on {when}: {row.get_reason_display()}" + (f" ({row.note})" if row.note else "")
+    if row.reason in KEPT_FROM_EDITORS:
+        said += ". An editor cannot lift that: they stay suppressed"
+    return said
 
 
 def _export_response(subscribers) -> HttpResponse:
@@ -267,36 +283,51 @@ class SubscriberAdmin(admin.ModelAdmin):
     def has_export_permission(self, request) -> bool:
         return request.user.has_perm(EXPORT_PERMISSION)
 
-    def _reason_action(self, request, queryset, *, title: str, apply):
+    def _reason_action(self, request, queryset, *, title: str, apply, kept_said=None):
+        """`apply` does it to the selected readers and returns how many it changed
+        and those it left as they were, which `kept_said` says why."""
         form = ReasonForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             reason = form.cleaned_data["reason"]
             subscribers = list(queryset)
-            count = apply(subscribers)
+            count, kept = apply(subscribers)
             for subscriber in subscribers:
-                self.log_change(request, subscriber, f"{title}: {reason}")
+                if subscriber not in kept:
+                    self.log_change(request, subscriber, f"{title}: {reason}")
             self.message_user(request, f"{title}: {count} of {len(subscribers)} readers. Reason: {reason}",
                               messages.SUCCESS)
+            if kept:
+                self.message_user(request, kept_said(kept), messages.WARNING)
             return None
+        # Each reader with why and since when they are suppressed, if they are: the
+        # form said "(Suppressed)", and an editor lifted a spam complaint unawares.
+        subscribers = list(queryset)
+        rows = suppressions_of(s.email for s in subscribers)
+        readers = [(s, suppression_said(rows[s.email]) if s.email in rows else "") for s in subscribers]
         return TemplateResponse(request, "admin/subscribers/subscriber/reason_action.html", {
             # The page asks ("Suppress"); the message and the history say what was done.
             **self.admin_site.each_context(request), "title": title.removesuffix("ed"), "form": form,
-            "subscribers": queryset, "action": request.POST.get("action"), "opts": self.model._meta,
+            "readers": readers, "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         })
 
     @admin.action(description="Suppress selected (never mail again)…", permissions=["change"])
     def suppress(self, request, queryset):
         def apply(subscribers):
-            return subscribers_suppress(subscribers=subscribers, reason=request.POST["reason"])
+            return subscribers_suppress(subscribers=subscribers, reason=request.POST["reason"]), []
         return self._reason_action(request, queryset, title="Suppressed", apply=apply)
 
     @admin.action(description="Unsuppress selected…", permissions=["change"])
     def unsuppress(self, request, queryset):
-        return self._reason_action(
-            request, queryset, title="Unsuppressed",
-            apply=lambda subscribers: subscribers_unsuppress(subscribers=subscribers),
-        )
+        def apply(subscribers):
+            done = subscribers_unsuppress(subscribers=subscribers)
+            return done.lifted, done.kept
+
+        def kept_said(kept) -> str:
+            return (f"Not unsuppressed: {', '.join(s.email_display for s in kept)} reported the digest as spam. "
+                    "An editor cannot lift that: they stay suppressed and are never mailed again (Gmail's and "
+                    "Yahoo's rules for bulk senders).")
+        return self._reason_action(request, queryset, title="Unsuppressed", apply=apply, kept_said=kept_said)
 
     @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
     def confirmation_resend(self, request, queryset):

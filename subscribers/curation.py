@@ -13,7 +13,7 @@ from django.utils import timezone
 from .consent import consent_record
 from .models import ConsentRecord, RetiredToken, Subscriber, Suppression, token_new
 from .services import EMAIL_CONFIRM, journey_email_queue
-from .suppression import address_suppress, address_unsuppress
+from .suppression import KEPT_FROM_EDITORS, address_suppress, address_unsuppress, suppressions_of
 
 
 def subscribers_suppress(*, subscribers: Iterable[Subscriber], reason: str) -> int:
@@ -29,15 +29,26 @@ def subscribers_suppress(*, subscribers: Iterable[Subscriber], reason: str) -> i
     return count
 
 
-def subscribers_unsuppress(*, subscribers: Iterable[Subscriber]) -> int:
-    """Lift the suppression (subscribers/suppression.py, address_unsuppress); return
-    how many suppressed readers it gave back their own state."""
+@dataclass(frozen=True)
+class Unsuppression:
+    lifted: int  # suppressed readers given back their own state
+    kept: list[Subscriber]  # readers whose suppression no editor lifts (a spam complaint)
+
+
+def subscribers_unsuppress(*, subscribers: Iterable[Subscriber]) -> Unsuppression:
+    """Lift the suppression (subscribers/suppression.py, address_unsuppress) of each
+    reader but those whose suppression no editor lifts (KEPT_FROM_EDITORS), which
+    stay suppressed."""
+    subscribers = list(subscribers)
+    rows = suppressions_of(s.email for s in subscribers)
+    kept = [s for s in subscribers if s.email in rows and rows[s.email].reason in KEPT_FROM_EDITORS]
     count = 0
     with transaction.atomic():
         for subscriber in subscribers:
-            address_unsuppress(email=subscriber.email)
-            count += subscriber.status == Subscriber.Status.SUPPRESSED
-    return count
+            if subscriber not in kept:
+                address_unsuppress(email=subscriber.email)
+                count += subscriber.status == Subscriber.Status.SUPPRESSED
+    return Unsuppression(lifted=count, kept=kept)
 
 
 @dataclass(frozen=True)

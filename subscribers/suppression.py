@@ -43,6 +43,14 @@ def email_hash_with_key(email: str, *, key: str) -> str:
 # the address to be refused forever. Bounces, complaints and editors' decisions stay.
 LIFTED_BY_OWN_CONFIRMATION = (Suppression.Reason.DELETED,)
 
+# Suppressions no editor lifts (address_unsuppress keeps them), superusers included:
+# whoever reported the digest as spam is never mailed again (Gmail's and Yahoo's
+# rules for bulk senders; each complaint counts against the sending domain). Nor
+# are they lifted by subscribing again (not in LIFTED_BY_OWN_CONFIRMATION): anyone
+# can type an address into the form, and the confirmation email would go to
+# someone who complained.
+KEPT_FROM_EDITORS = (Suppression.Reason.COMPLAINT,)
+
 
 def email_is_suppressed(email: str, *, unless_reasons: Iterable[str] = ()) -> bool:
     """Whether `email` is on the list; with `unless_reasons`, not counting a
@@ -54,9 +62,14 @@ def email_is_suppressed(email: str, *, unless_reasons: Iterable[str] = ()) -> bo
 
 def emails_suppressed(emails: Iterable[str]) -> set[str]:
     """Which of these addresses are suppressed: one query for a whole batch."""
+    return set(suppressions_of(emails))
+
+
+def suppressions_of(emails: Iterable[str]) -> dict[str, Suppression]:
+    """The suppression of each of these addresses that is on the list (why, since
+    when), by address: one query for a whole batch."""
     by_hash = {email_hash(e): e for e in emails}
-    found = Suppression.objects.filter(email_hash__in=list(by_hash)).values_list("email_hash", flat=True)
-    return {by_hash[h] for h in found}
+    return {by_hash[row.email_hash]: row for row in Suppression.objects.filter(email_hash__in=list(by_hash))}
 
 
 def address_suppress(*, email: str, reason: str, note: str = "", replace: bool = False) -> bool:
@@ -91,10 +104,15 @@ def address_unsuppress_on_confirmation(*, email: str) -> bool:
 
 
 def address_unsuppress(*, email: str) -> bool:
-    """Lift the suppression of `email`. Its subscriber (if any) goes back to where
-    their own choices left them: unsubscribed if they did, active if they confirmed,
-    else pending (never subscribed by an editor's click). True if a row was lifted."""
-    deleted, _ = Suppression.objects.filter(email_hash=email_hash(email)).delete()
+    """Lift the suppression of `email`, unless it is one no editor lifts
+    (KEPT_FROM_EDITORS: the row and its subscriber's state stay). Its subscriber (if
+    any) goes back to where their own choices left them: unsubscribed if they did,
+    active if they confirmed, else pending (never subscribed by an editor's click).
+    True if a row was lifted."""
+    rows = Suppression.objects.filter(email_hash=email_hash(email))
+    if rows.filter(reason__in=list(KEPT_FROM_EDITORS)).exists():
+        return False
+    deleted, _ = rows.delete()
     now = timezone.now()
     for subscriber in Subscriber.objects.filter(
         email__iexact=email_normalise_or_given(email), status=Subscriber.Status.SUPPRESSED

@@ -452,3 +452,41 @@ def test_a_readers_page_names_the_weekday_and_reads_consent_details_as_lines(edi
                              "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
     reader.refresh_from_db()
     assert reader.weekday_name == "Friday"
+
+
+def test_unsuppress_says_why_each_reader_is_suppressed_and_keeps_a_spam_complaint(
+    editor_client, admin_client, django_capture_on_commit_callbacks,
+):
+    """An editor's walkthrough: the form said only "(Suppressed)", and lifted a spam
+    complaint like any other. Now it says why and since when, and whoever complained
+    stays suppressed (suppression.KEPT_FROM_EDITORS), superusers' clicks included."""
+    import datetime as dt
+
+    from django.contrib.admin.models import LogEntry
+
+    from subscribers.suppression import address_suppress
+
+    bounced = SubscriberFactory(email="bounced@example.com", confirmed_at="2026-11-01T00:00Z")
+    complained = SubscriberFactory(email="complained@example.com", confirmed_at="2026-11-01T00:00Z")
+    address_suppress(email=bounced.email, reason=Suppression.Reason.HARD_BOUNCE,
+                     note="Postmark bounced: 550 5.1.1 user unknown")
+    address_suppress(email=complained.email, reason=Suppression.Reason.COMPLAINT, note="Postmark complained: ")
+    Suppression.objects.update(created_at=dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC))
+    url = reverse("admin:subscribers_subscriber_changelist")
+    selected = {"action": "unsuppress", "_selected_action": [bounced.pk, complained.pk]}
+    html = editor_client.post(url, selected).content.decode()
+    assert "Suppressed on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 user unknown)" in html
+    assert ("Suppressed on 1 Dec 2026: Spam complaint (Postmark complained: ). An editor cannot lift that: "
+            "they stay suppressed") in html
+
+    for client, lifted in ((editor_client, 1), (admin_client, 0)):
+        response = client.post(url, {**selected, "apply": "1", "reason": "they asked"}, follow=True)
+        kept = ("Not unsuppressed: complained@example.com reported the digest as spam. An editor cannot lift that: "
+                "they stay suppressed and are never mailed again (Gmail's and Yahoo's rules for bulk senders).")
+        assert [(str(m), m.level_tag) for m in response.context["messages"]] == [
+            (f"Unsuppressed: {lifted} of 2 readers. Reason: they asked", "success"), (kept, "warning")]
+        bounced.refresh_from_db()
+        complained.refresh_from_db()
+        assert (bounced.status, complained.status) == ("active", "suppressed")
+        assert Suppression.objects.get().email_hash == email_hash("complained@example.com")
+    assert not LogEntry.objects.filter(object_id=str(complained.pk)).exists()
