@@ -2,15 +2,17 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html_join
+from django.utils.text import Truncator
 
 from newsletter.due import next_digest
-from newsletter.models import Delivery, Topic
+from newsletter.models import Delivery, DeliveryEvent, Topic
 
 from . import csv_io
 from .addresses import email_normalise
@@ -80,7 +82,7 @@ class DeliveryInline(admin.TabularInline):
     model = Delivery
     extra = 0
     can_delete = False
-    fields = ("edition", "status", "sent_at", "attempts", "error")
+    fields = ("edition", "status", "sent_at", "attempts", "error", "provider_event")
     readonly_fields = fields
     ordering = ("-created_at",)
     verbose_name_plural = "Deliveries"
@@ -92,7 +94,30 @@ class DeliveryInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("edition")
+        # The latest provider event of each row, in the same query: a "Sent" row whose
+        # digest bounced said so only on the delivery's own page (an editor's
+        # walkthrough, "I get nothing since Tuesday").
+        latest = DeliveryEvent.objects.filter(delivery=OuterRef("pk")).order_by("-occurred_at", "-pk")
+        return super().get_queryset(request).select_related("edition").annotate(
+            event_type=Subquery(latest.values("event_type")[:1]),
+            event_at=Subquery(latest.values("occurred_at")[:1]),
+            event_description=Subquery(latest.values("description")[:1]),
+        )
+
+    @admin.display(description="Provider's latest event")
+    def provider_event(self, delivery: Delivery) -> str:
+        """"bounced on 1 Dec 2026 07:03: 550 5.1.1 user unknown", as the ESP reported it."""
+        if not getattr(delivery, "event_type", None):
+            return "—"
+        when = formats.date_format(timezone.localtime(delivery.event_at), "j M Y H:i")
+        said = f"{delivery.event_type} on {when}"
+        description = Truncator(delivery.event_description).chars(EVENT_DESCRIPTION_SHOWN)
+        return f"{said}: {description}" if description else said
+
+
+# Enough of an ESP's description for the SMTP reply ("550 5.1.1 … user unknown");
+# the delivery's own page has it whole.
+EVENT_DESCRIPTION_SHOWN = 120
 
 
 class ReasonForm(forms.Form):
@@ -200,7 +225,8 @@ class SubscriberAdmin(admin.ModelAdmin):
     # cannot make anyone a recipient by hand. A reader added here waits for their
     # confirmation (save_related).
     readonly_fields = ("status", "source", "status_changed_at", "confirmation_sent_at", "confirmed_at",
-                       "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text")
+                       "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text",
+                       "suppression_text")
     inlines = [ConsentRecordInline, DeliveryInline]
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
@@ -211,7 +237,8 @@ class SubscriberAdmin(admin.ModelAdmin):
         return super().formfield_for_manytomany(db_field, request, **kwargs)
     actions = ["suppress", "unsuppress", "confirmation_resend", "links_revoke", "export_csv"]
     fieldsets = (
-        (None, {"fields": ("email", "status", "paused_until", "next_digest_text", "source", "manage_link")}),
+        (None, {"fields": ("email", "status", "suppression_text", "paused_until", "next_digest_text", "source",
+                           "manage_link")}),
         ("Preferences", {"fields": ("topics", "keywords", "exclude_keywords", "only_with_code",
                                     "frequency", "weekday", "delivery_hour", "time_zone",
                                     "papers_per_digest", "skip_empty")}),
@@ -231,12 +258,13 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request, obj=None):
         # The preference-centre link acts as the reader (export, delete, unsubscribe,
-        # recorded as theirs): superusers only.
+        # recorded as theirs): superusers only. Why a reader is suppressed, for those who are.
         fieldsets = super().get_fieldsets(request, obj)
-        if request.user.is_superuser:
-            return fieldsets
+        left_out = {"manage_link"} if not request.user.is_superuser else set()
+        if obj is None or obj.status != Subscriber.Status.SUPPRESSED:
+            left_out.add("suppression_text")
         (name, options), *rest = fieldsets
-        return ((name, {**options, "fields": tuple(f for f in options["fields"] if f != "manage_link")}), *rest)
+        return ((name, {**options, "fields": tuple(f for f in options["fields"] if f not in left_out)}), *rest)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -263,6 +291,12 @@ class SubscriberAdmin(admin.ModelAdmin):
         """What the reader's own pages say (newsletter/due.py): for a reader asking
         an editor when their digest comes."""
         return (next_digest(subscriber=obj).when or "none: this reader gets no digests") if obj.pk else "—"
+
+    @admin.display(description="Suppression")
+    def suppression_text(self, obj: Subscriber) -> str:
+        """For "I get nothing since Tuesday": the page said "Suppressed", not why or when."""
+        row = suppressions_of([obj.email]).get(obj.email)
+        return suppression_said(row) if row else "The address is no longer on the suppression list (Suppressions)"
 
     @admin.display(description="Joined", ordering="created_at")
     def joined(self, obj: Subscriber) -> str:

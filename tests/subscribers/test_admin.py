@@ -490,3 +490,46 @@ def test_unsuppress_says_why_each_reader_is_suppressed_and_keeps_a_spam_complain
         assert (bounced.status, complained.status) == ("active", "suppressed")
         assert Suppression.objects.get().email_hash == email_hash("complained@example.com")
     assert not LogEntry.objects.filter(object_id=str(complained.pk)).exists()
+
+
+def test_a_suppressed_readers_page_says_why_and_when_and_each_deliverys_latest_event(editor_client):
+    """Support case "I get nothing since Tuesday" in an editor's walkthrough: the
+    reader's page said "Suppressed", not why or since when, and Monday's delivery
+    read "Sent" with no sign of its bounce. The deliveries' events take no query per
+    row."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from newsletter.models import Delivery, DeliveryEvent, Edition
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="tuesday@example.com", confirmed_at="2026-11-01T00:00Z")
+    monday = dt.datetime(2026, 11, 30, 7, 3, tzinfo=dt.UTC)
+
+    def delivery_with_events(day: int, *events: str) -> None:
+        edition = Edition.objects.create(date=dt.date(2026, 11, day))
+        row = Delivery.objects.create(subscriber=reader, edition=edition, status="sent", sent_at=monday)
+        for minutes, event in enumerate(events):
+            DeliveryEvent.objects.create(delivery=row, event_id=f"{day}-{event}", event_type=event,
+                                         occurred_at=monday + dt.timedelta(minutes=minutes),
+                                         description="550 5.1.1 user unknown" if event == "bounced" else "")
+
+    delivery_with_events(29, "delivered", "opened")
+    url = reverse("admin:subscribers_subscriber_change", args=[reader.pk])
+    assert "field-suppression_text" not in editor_client.get(url).content.decode()  # an active reader's page
+    address_suppress(email=reader.email, reason=Suppression.Reason.HARD_BOUNCE,
+                     note="Postmark bounced: 550 5.1.1 user unknown")
+    Suppression.objects.update(created_at=dt.datetime(2026, 12, 1, 9, tzinfo=dt.UTC))
+    with CaptureQueriesContext(connection) as one:
+        editor_client.get(url)
+    delivery_with_events(30, "delivered", "bounced")
+    delivery_with_events(28)
+    with CaptureQueriesContext(connection) as three:
+        response = editor_client.get(url)
+    assert len(three) == len(one)
+    text = " ".join(re.sub(r"<[^>]+>", " ", response.content.decode()).split())
+    assert "Status: Suppressed Suppression: Suppressed on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 user unknown)" in text
+    assert "bounced on 30 Nov 2026 07:04: 550 5.1.1 user unknown" in text
+    assert "opened on 30 Nov 2026 07:04" in text  # the 29th's row: its latest event
