@@ -501,7 +501,17 @@ class SuppressionAdmin(admin.ModelAdmin):
         return ("email_hash", "reason", "note") if obj is not None else super().get_fields(request, obj)
 
     def get_readonly_fields(self, request, obj=None):
+        # A complaint's reason neither: changed to "an editor's decision", it could be
+        # unsuppressed (suppression.KEPT_FROM_EDITORS).
+        if obj is not None and obj.reason in KEPT_FROM_EDITORS:
+            return ("email_hash", "reason")
         return ("email_hash",) if obj is not None else ()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Deleting the row lifts it: a complaint stays, superusers included.
+        if obj is not None and obj.reason in KEPT_FROM_EDITORS:
+            return False
+        return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change):
         email = form.cleaned_data.get("email")

@@ -533,3 +533,20 @@ def test_a_suppressed_readers_page_says_why_and_when_and_each_deliverys_latest_e
     assert "Status: Suppressed Suppression: Suppressed on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 user unknown)" in text
     assert "bounced on 30 Nov 2026 07:04: 550 5.1.1 user unknown" in text
     assert "opened on 30 Nov 2026 07:04" in text  # the 29th's row: its latest event
+
+
+def test_a_spam_complaint_cannot_be_renamed_or_deleted_on_the_suppressions_page(editor_client, admin_client):
+    """Unsuppress keeps a complaint; changing its reason to "an editor's decision"
+    first, or deleting its row, lifted it anyway."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="complained@example.com")
+    address_suppress(email=reader.email, reason=Suppression.Reason.COMPLAINT, note="Postmark complained")
+    row = Suppression.objects.get()
+    change = reverse("admin:subscribers_suppression_change", args=[row.pk])
+    editor_client.post(change, {"reason": "editor", "note": "asked by phone"})
+    row.refresh_from_db()
+    assert (row.reason, row.note) == ("complained", "asked by phone")
+    delete = reverse("admin:subscribers_suppression_delete", args=[row.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert Suppression.objects.filter(pk=row.pk, reason="complained").exists()
