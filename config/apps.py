@@ -3,8 +3,8 @@ from django.apps import AppConfig
 
 class SiteConfig(AppConfig):
     """The project's wiring as an app only so that its system checks are
-    registered (config/checks.py) and failed admin sign-ins logged
-    (config/middleware.py); it has no models."""
+    registered (config/checks.py) and failed admin sign-ins logged and kept
+    counted by the sign-in limit (config/middleware.py); it has no models."""
 
     name = "config"
     label = "site_config"

@@ -375,9 +375,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 512 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # No page script reads the CSRF cookie (forms carry the token in a hidden field).
 CSRF_COOKIE_HTTPONLY = True
-# Admin sign-in attempts per (username, client IP) and per client IP within the
-# window, then 429 (config/middleware.py). Per IP it is higher: one office may
-# share an address.
+# Failed admin sign-ins per (username, client IP) and per client IP within the
+# window, then 429 for every attempt, right password or not, until the window ends
+# (config/middleware.py); successful sign-ins are not counted. Per IP it is higher:
+# one office may share an address.
 ADMIN_LOGIN_RATE_LIMIT = env_int("ADMIN_LOGIN_RATE_LIMIT", 10)
 ADMIN_LOGIN_RATE_LIMIT_PER_IP = env_int("ADMIN_LOGIN_RATE_LIMIT_PER_IP", 30)
 ADMIN_LOGIN_RATE_WINDOW_SECONDS = env_int("ADMIN_LOGIN_RATE_WINDOW_SECONDS", 15 * 60)

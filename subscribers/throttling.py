@@ -63,6 +63,31 @@ def rate_limit_forget(*, key: str) -> None:
     cache.delete(f"ratelimit:{key}")
 
 
+def rate_limit_take_back(*, key: str, local_when_away: bool = False) -> None:
+    """Take back one hit that rate_limit_exceeded counted on `key` (with the same
+    `local_when_away`): what it let through turned out not to count (an admin
+    sign-in whose password was right). The window's other hits stay, unlike
+    rate_limit_forget. Nothing to take back once the window has ended."""
+    cache_key = f"ratelimit:{key}"
+    try:
+        _unhit(cache, cache_key)
+    except RedisError:
+        if not local_when_away:
+            raise
+        _unhit(_LOCAL, cache_key)
+
+
+def _unhit(store, cache_key: str) -> None:
+    try:
+        left = store.decr(cache_key)
+    except ValueError:  # the window ended meanwhile
+        return
+    if left <= 0:
+        # Django's Redis decr checks the key exists, then decrements: a window that
+        # ended in between leaves -1 with no expiry, which add() would never replace.
+        store.delete(cache_key)
+
+
 @functools.cache
 def _page(template_name: str, retry_after: int) -> str:
     # Rendered without a request: the page is the same for everyone, per process.

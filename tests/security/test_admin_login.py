@@ -1,5 +1,5 @@
-"""The admin sign-in limit (config/middleware.py): counted before the password is
-checked, atomically, per (username, client IP) and per client IP."""
+"""The admin sign-in limit (config/middleware.py): failed sign-ins, counted before
+the password is checked, atomically, per (username, client IP) and per client IP."""
 
 from __future__ import annotations
 
@@ -94,6 +94,31 @@ def test_wrong_guesses_for_a_name_from_one_address_do_not_lock_it_out_elsewhere(
     assert _login("admin", "right-password-123", ip="203.0.113.5").status_code == 302
 
 
+@pytest.mark.parametrize("redis", ["up", "away"])
+def test_only_failed_sign_ins_count_toward_the_limits(settings, redis):
+    """An editor signed in 11 times in 15 minutes with the right password and was
+    told 'Too many sign-in attempts' (an editor's walkthrough): every attempt
+    counted. Successes count toward neither limit, and do not wipe the failures
+    either (one good account must not reset an address's guesses at others)."""
+    from tests.conftest import REDIS_NOWHERE
+
+    if redis == "away":
+        settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_NOWHERE}}
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 3, 5
+    get_user_model().objects.create_superuser("editor", "e@example.com", "right-password-123")
+    ip = "198.51.100.130"
+    assert [_login("editor", "right-password-123", ip=ip).status_code for _ in range(8)] == [302] * 8
+    # Failures under the limit, each followed by a right password: still let in.
+    for _ in range(settings.ADMIN_LOGIN_RATE_LIMIT - 1):
+        assert _login("editor", "typo", ip=ip).status_code == 200
+        assert _login("editor", "right-password-123", ip=ip).status_code == 302
+    assert _login("editor", "typo", ip=ip).status_code == 200
+    # The failures reached the limit: refused, even with the right password.
+    assert _login("editor", "right-password-123", ip=ip).status_code == 429
+    # Per address: 3 failures above, 2 more for other names, then the limit.
+    assert [_login(f"other{n}", "guess", ip=ip).status_code for n in range(3)] == [200, 200, 429]
+
+
 def test_one_address_trying_many_names_is_limited(settings):
     settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 12
     for n in range(12):
@@ -162,7 +187,9 @@ def test_with_the_compose_configuration_forwarded_values_raise_no_login_limit(se
         return _login(username, "guess", ip=caddy, HTTP_X_FORWARDED_FOR=f"{forged}, {client}")
 
     assert [login("boss", f"10.2.2.{n}").status_code for n in range(4)] == [200, 200, 200, 429]
-    assert [login(f"user{n}", "not-an-ip").status_code for n in range(3)] == [200, 200, 429]
+    # 3 failures above (the refusal was over the name's limit only, so the address
+    # does not count it), 3 more for other names, then the address's limit.
+    assert [login(f"user{n}", "not-an-ip").status_code for n in range(4)] == [200, 200, 200, 429]
     # The limits are the client's, not the proxy's: another client is not affected.
     assert _login("boss", "guess", ip=caddy, HTTP_X_FORWARDED_FOR="198.51.100.71").status_code == 200
 
