@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Exists, Func, IntegerField, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -530,6 +530,14 @@ class TopicForm(forms.ModelForm):
         return keywords
 
 
+def _rows_counted(queryset) -> Subquery:
+    """COUNT(*) of `queryset` (filtered on an OuterRef) as one column of a list: an
+    index range per row shown. Counts over joins multiplied the joined tables' rows
+    (a topic's papers × its readers: 3.8 million rows for 15 topics and 6,400
+    readers), and kept the joins in the pagination's count queries too."""
+    return Subquery(queryset.order_by().values(n=Func(template="COUNT(*)", output_field=IntegerField())))
+
+
 @admin.register(Topic)
 class TopicAdmin(admin.ModelAdmin):
     form = TopicForm
@@ -578,9 +586,11 @@ class TopicAdmin(admin.ModelAdmin):
         return format_html_join(mark_safe("<br>"), "{}", ((t,) for t in titles))
 
     def get_queryset(self, request):
+        # Over papertopic_topic_score_idx and the readers' topic_id index.
         return super().get_queryset(request).annotate(
-            papers_matched=Count("paper_scores", filter=Q(paper_scores__score__gt=0), distinct=True),
-            readers=Count("subscribers", filter=Q(subscribers__status="active"), distinct=True),
+            papers_matched=_rows_counted(PaperTopic.objects.filter(topic=OuterRef("pk"), score__gt=0)),
+            readers=_rows_counted(Subscriber.topics.through.objects.filter(
+                topic=OuterRef("pk"), subscriber__status=Subscriber.Status.ACTIVE)),
         )
 
     @admin.display(description="Papers", ordering="papers_matched")
@@ -677,10 +687,13 @@ class EditionAdmin(admin.ModelAdmin):
     fields = ("note",)
 
     def get_queryset(self, request):
+        # Per edition, one index range of its deliveries (edition_id, or
+        # delivery_edition_status_idx as the planner sees fit).
+        deliveries = Delivery.objects.filter(edition=OuterRef("pk"))
         return super().get_queryset(request).annotate(
-            paper_n=Count("entries", distinct=True),
-            sent_n=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.SENT), distinct=True),
-            failed_n=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.FAILED), distinct=True),
+            paper_n=_rows_counted(Edition.papers.through.objects.filter(edition=OuterRef("pk"))),
+            sent_n=_rows_counted(deliveries.filter(status=Delivery.Status.SENT)),
+            failed_n=_rows_counted(deliveries.filter(status=Delivery.Status.FAILED)),
         )
 
     def has_add_permission(self, request):

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Paper, PaperTopic, Topic
+from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -763,3 +764,56 @@ def test_switching_a_topic_off_says_what_its_readers_are_left_with(admin_client,
     said = [str(m) for m in response.context["messages"]]
     assert any(m.startswith(f"2 readers followed “{topic.name}”, now switched off") and
                "1 of them follows no other topic and gets the day's trending papers" in m for m in said), said
+
+
+def _list_page(client, name: str) -> tuple[str, list[str]]:
+    """The admin list of `name` ("topic", "edition"): its HTML and its queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        html = client.get(reverse(f"admin:newsletter_{name}_changelist")).content.decode()
+    return html, [q["sql"] for q in queries.captured_queries]
+
+
+def _cell(html: str, row: str, column: str) -> str:
+    """The text of one column's cell in the list row that mentions `row`."""
+    line = next(tr for tr in html.split("<tr") if row in tr)
+    cell = re.search(rf'<td class="field-{column}[^"]*">(.*?)</td>', line, re.DOTALL)[1]
+    return re.sub(r"<[^>]+>", "", cell).strip()
+
+
+def test_the_topics_and_editions_lists_count_per_row_in_queries_that_do_not_grow(editor_client, topic, edition):
+    """The Topics list took 1.4-1.9 s with 6,400 readers, the Editions list 1.3 s
+    with 8,800 deliveries (an editor's walkthrough): each counted over one big join
+    of a topic's papers × its readers (an edition's papers × its deliveries),
+    grouped, in the page's count queries too. Each count is now a subquery per row
+    shown: no query of either page joins and groups the rows it lists, and the
+    pages make as many queries with 10 times the readers and deliveries."""
+    taken_off = PaperFactory(trending_date=DAY)
+    PaperTopic.objects.create(paper=taken_off, topic=topic, score=0, source=PaperTopic.Source.EDITOR)
+    other = TopicFactory(name="Other field")
+
+    def readers_and_deliveries(n: int) -> None:
+        for status in [Subscriber.Status.ACTIVE] * (2 * n) + [Subscriber.Status.PAUSED] * n:
+            reader = SubscriberFactory(status=status)
+            reader.topics.add(topic, other)  # both: a join would count them twice
+        for status in ["sent"] * (3 * n) + ["failed"] * n + ["pending"] * n:
+            Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=status)
+
+    readers_and_deliveries(1)
+    topics_html, topic_queries = _list_page(editor_client, "topic")
+    editions_html, edition_queries = _list_page(editor_client, "edition")
+    assert (_cell(topics_html, topic.name, "paper_count"), _cell(topics_html, topic.name, "reader_count")) == ("3", "2")
+    assert _cell(topics_html, "Other field", "reader_count") == "2"
+    assert [_cell(editions_html, "Nov. 24, 2025", c) for c in ("paper_total", "sent_total", "failed_total")] \
+        == ["3", "3", "1"]
+    for sql in topic_queries + edition_queries:
+        assert "GROUP BY" not in sql and "LEFT OUTER JOIN" not in sql, sql
+
+    readers_and_deliveries(9)
+    topics_html, more_topic_queries = _list_page(editor_client, "topic")
+    editions_html, more_edition_queries = _list_page(editor_client, "edition")
+    assert _cell(topics_html, topic.name, "reader_count") == "20"
+    assert [_cell(editions_html, "Nov. 24, 2025", c) for c in ("sent_total", "failed_total")] == ["30", "10"]
+    assert (len(more_topic_queries), len(more_edition_queries)) == (len(topic_queries), len(edition_queries))
