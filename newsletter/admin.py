@@ -100,7 +100,8 @@ class PaperTopicInline(admin.TabularInline):
     # A plain list of the (tens of) topics; the search box of an autocomplete gave
     # screen readers an unnamed combobox.
     verbose_name = "topic"
-    verbose_name_plural = "Topics (a row with source 'Editor' is never changed by re-scoring)"
+    verbose_name_plural = ("Topics (a row you add puts the paper under the topic, a row you delete takes it "
+                           "off; re-scoring keeps both. Set a row back to Automatic to let the keywords decide)")
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("topic")  # each row's label names it
@@ -360,6 +361,30 @@ class PaperAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request, queryset):
         services.papers_delete(papers=queryset)
+
+    def save_formset(self, request, form, formset, change):
+        """The paper's topic rows are an editor's decisions, as the list's "Add a
+        topic…" and "Remove a topic…" are (services.paper_topic_set): a row added here
+        puts the paper under the topic, a row deleted takes it off, and re-scoring
+        keeps both. A new row was saved as Automatic, score 0, in no list, and a
+        deleted automatic row came back at the next re-score (an editor's
+        walkthrough). A row set back to Automatic lets the keywords decide again."""
+        if formset.model is not PaperTopic:
+            return super().save_formset(request, form, formset, change)
+        paper = form.instance
+        rows = formset.save(commit=False)
+        for row in formset.deleted_objects:
+            services.paper_topic_set(paper=paper, topic=row.topic, assigned=False)
+        changed = {row.pk: fields for row, fields in formset.changed_objects}
+        for row in rows:
+            if row.pk is None:
+                services.paper_topic_set(paper=paper, topic=row.topic, assigned=True)
+            elif "source" in changed.get(row.pk, ()) and row.source == PaperTopic.Source.AUTO:
+                services.paper_topic_reset(paper=paper, topic=row.topic)
+            else:  # a score an editor set
+                row.source = PaperTopic.Source.EDITOR
+                row.save()
+        return None
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -180,14 +180,18 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     assert page.js_errors == []
 
 
+def _signs_in(page, live_server, name: str = "editor") -> None:
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
 def _editor_logs_in(page, live_server) -> None:
     """A member of the Editor group (not a superuser) signs in."""
     user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True)
     user.groups.add(editor_group())
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _signs_in(page, live_server)
 
 
 def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page, screenshot, default_topics):
@@ -267,10 +271,7 @@ def test_a_paper_hidden_after_its_edition_went_out_stays_in_its_list_with_show_a
     edition_freeze(edition=morning["edition"])
     Edition.objects.filter(pk=morning["edition"].pk).update(on_hold=False)
     paper = morning["papers"][0]
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    _signs_in(page, live_server)
     page.goto(live_server.url + f"/admin/newsletter/edition/{morning['edition'].pk}/change/")
 
     row = page.locator(f"tr[data-paper='{paper.pk}']")
@@ -302,10 +303,7 @@ def test_two_editors_on_one_paper_keep_each_others_changes_and_a_clash_is_said(
         User.objects.create_user(name, f"{name}@example.org", PASSWORD, is_staff=True).groups.add(editor_group())
         contexts.append(browser.new_context(viewport={"width": 1280, "height": 900}))
         page = contexts[-1].new_page()
-        page.goto(live_server.url + "/admin/")
-        page.get_by_label("Username").fill(name)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
+        _signs_in(page, live_server, name)
         page.goto(live_server.url + f"/admin/newsletter/paper/{paper.pk}/change/")
         pages[name] = page
     sam, lee = pages["sam"], pages["lee"]
@@ -342,3 +340,35 @@ def test_two_editors_on_one_paper_keep_each_others_changes_and_a_clash_is_said(
     assert (paper.title, paper.pinned, paper.upvotes) == ("Lee's title", True, 99)
     for context in contexts:
         context.close()
+
+
+def test_re_tagging_a_paper_on_its_page_sticks_through_re_scoring(live_server, page, morning):
+    """On a paper's page, deleting its automatic "Efficient models" row and adding an
+    "Agents and tools" row said "changed successfully", but the new row was
+    Automatic with score 0 (in no list) and the deleted one came back at the next
+    re-score (an editor's walkthrough). Both are now an editor's decisions."""
+    from newsletter import services
+    from newsletter.models import PaperTopic
+
+    paper = morning["papers"][1]
+    _signs_in(page, live_server)
+    page.goto(live_server.url + f"/admin/newsletter/paper/{paper.pk}/change/")
+    page.get_by_label("Delete: Efficient models").check()
+    page.get_by_label("Topic: new row").first.select_option(label="Agents and tools")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+
+    def rows():
+        return {r.topic.name: (r.source, r.score) for r in PaperTopic.objects.filter(paper=paper).select_related("topic")}
+
+    decided = rows()
+    assert decided["Efficient models"] == ("editor", 0.0)  # taken off
+    assert decided["Agents and tools"] == ("editor", 1.0)  # put under it
+    services.papers_rescore(papers=[paper])
+    after = rows()
+    assert (after["Efficient models"], after["Agents and tools"]) == (("editor", 0.0), ("editor", 1.0))
+    page.goto(live_server.url + "/admin/newsletter/paper/")
+    chips = page.locator("tr", has_text=paper.title).locator("td.field-topic_chips")
+    expect(chips).to_contain_text("Agents and tools")
+    expect(chips).not_to_contain_text("Efficient models")
+    assert page.js_errors == []
