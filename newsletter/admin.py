@@ -290,7 +290,8 @@ class PaperAdmin(admin.ModelAdmin):
     date_hierarchy = "trending_date"
     readonly_fields = ("title_key", "created_at", "updated_at")
     inlines = [PaperTopicInline]
-    actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "topic_example", "rescore"]
+    actions = ["pin", "unpin", "hide", "unhide", "topic_add", "topic_remove", "topic_example", "topic_unexample",
+               "rescore"]
     list_per_page = 50
     # An editor who pastes "github.com/org/repo" gets https://, as every link of a
     # paper is (Django 6's default; 5.2 warns about its http one).
@@ -417,21 +418,24 @@ class PaperAdmin(admin.ModelAdmin):
         self.message_user(request, f"{_papers(count)} visible again.")
 
     def _topic_action(self, request, queryset, *, assigned: bool, example: bool = False):
+        """Add or remove a topic (`assigned`), or, with `example`, make the papers
+        examples of it (`assigned`) or stop using them as such."""
         form = TopicChoiceForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             topic = form.cleaned_data["topic"]
             if example:
-                from .services import topic_exemplars_set
-
-                count = topic_exemplars_set(topic=topic, papers=queryset)
-                self.message_user(request, f"{_papers(count)} {pluralize(count, 'is now an example,are now examples')} of {topic}; "
-                                           "its papers were re-scored.", messages.SUCCESS)
+                count = services.topic_exemplars_set(topic=topic, papers=queryset, example=assigned)
+                said = (pluralize(count, "is now an example,are now examples") if assigned
+                        else pluralize(count, "is no longer an example,are no longer examples"))
+                self.message_user(request, f"{_papers(count)} {said} of {topic}; its papers were re-scored.",
+                                  messages.SUCCESS)
                 return None
             count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
             verb = "added to" if assigned else "removed from"
             self.message_user(request, f"{topic} {verb} {_papers(count)}.", messages.SUCCESS)
             return None
-        title = ("Use papers as examples of a topic" if example
+        title = ("Use papers as examples of a topic" if example and assigned
+                 else "Stop using papers as examples of a topic" if example
                  else "Add a topic to papers" if assigned else "Remove a topic from papers")
         return TemplateResponse(request, "admin/newsletter/paper/topic_action.html", {
             **self.admin_site.each_context(request),
@@ -452,6 +456,10 @@ class PaperAdmin(admin.ModelAdmin):
     @admin.action(description="Use as an example of a topic…")
     def topic_example(self, request, queryset):
         return self._topic_action(request, queryset, assigned=True, example=True)
+
+    @admin.action(description="Stop using as an example of a topic…")
+    def topic_unexample(self, request, queryset):
+        return self._topic_action(request, queryset, assigned=False, example=True)
 
     @admin.action(description="Re-score topics of selected papers")
     def rescore(self, request, queryset):
@@ -608,7 +616,8 @@ class TopicAdmin(admin.ModelAdmin):
         titles += [f"{p.get('title', '')} (built in)" for p in topic.builtin_examples or [] if isinstance(p, dict)]
         if not titles:
             return "None yet. In the papers list, select papers and choose “Use as an example of a topic…”."
-        return format_html_join(mark_safe("<br>"), "{}", ((t,) for t in titles))
+        return format_html("{}<br><small class='muted'>In the papers list, “Stop using as an example of a topic…” "
+                           "takes one off.</small>", format_html_join(mark_safe("<br>"), "{}", ((t,) for t in titles)))
 
     def get_queryset(self, request):
         # Over papertopic_topic_score_idx and the readers' topic_id index.

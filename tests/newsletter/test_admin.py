@@ -359,6 +359,27 @@ def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(ed
     assert PaperTopic.objects.get(topic=topic, paper=other).score == 1.0
 
 
+def test_an_example_of_a_topic_can_be_taken_off_again(editor_client, db):
+    """"Use as an example of a topic…" had no undo: the topic page listed the
+    examples read-only and no action removed one (an editor's walkthrough)."""
+    kept, mistaken = (PaperFactory(title="Radar nowcasting of rain"),
+                      PaperFactory(title="A protein folding model"))
+    topic = TopicFactory(name="Weather", keywords="")
+    url = reverse("admin:newsletter_paper_changelist")
+    editor_client.post(url, {"action": "topic_example", "_selected_action": [kept.pk, mistaken.pk],
+                             "apply": "1", "topic": topic.pk})
+    change = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    assert "Stop using as an example of a topic…" in editor_client.get(change).content.decode()
+
+    data = {"action": "topic_unexample", "_selected_action": [mistaken.pk]}
+    page = editor_client.post(url, data).content.decode()
+    assert "Stop using papers as examples of a topic" in page and "they keep their topics" in page
+    done = editor_client.post(url, {**data, "apply": "1", "topic": topic.pk}, follow=True)
+    assert "1 paper is no longer an example of Weather" in done.content.decode()
+    assert list(topic.exemplars.all()) == [kept]
+    assert "A protein folding model" not in editor_client.get(change).content.decode()
+
+
 def test_the_topic_filter_leaves_out_papers_an_editor_took_off_the_topic(editor_client, topic):
     """An editor's "not this topic" (a row of score 0) was still in the papers list
     filtered by the topic, and in its count."""
