@@ -23,6 +23,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from subscribers.addresses import email_normalise_or_given
 from subscribers.models import Subscriber
 
 from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
@@ -857,10 +858,16 @@ class EditionAdmin(admin.ModelAdmin):
         extra = {}
         if edition is not None:
             reader = self._reader(request.GET.get("preview_as", ""))
-            readers = list(
-                Subscriber.objects.filter(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
-                .order_by("email").only("id", "email")[:PREVIEW_READER_CHOICES]
-            )
+            # Any reader by their address: the list holds the first 200 by address
+            # (an editor could not preview the reader of a support email otherwise).
+            address = request.GET.get("preview_email", "").strip()
+            if address:
+                reader = (Subscriber.objects.filter(email__iexact=email_normalise_or_given(address))
+                          .prefetch_related("topics").first())
+                if reader is None:
+                    self.message_user(request, f"No reader has the address “{address}”.", messages.WARNING)
+            receiving = Subscriber.objects.filter(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+            readers = list(receiving.order_by("email").only("id", "email")[:PREVIEW_READER_CHOICES])
             if reader and reader not in readers:
                 readers.insert(0, reader)
             entries = list(
@@ -889,6 +896,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "preview_links_left_out": reader is not None and not request.user.is_superuser,
                 "preview_reader": reader,
                 "readers": readers,
+                "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
                 "figures": curation.edition_figures(edition=edition),
                 # "Send now": the date and how many it reaches, or why it cannot.
                 "send_now_refusal": curation.edition_send_now_refusal(edition=edition, now=timezone.now()),

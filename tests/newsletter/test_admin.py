@@ -89,6 +89,29 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert re.search(rf"· {picked} picked( \+ \d+ also trending)? for {re.escape(reader.email)}", html)
 
 
+def test_an_editor_previews_the_edition_as_any_reader_by_their_address(editor_client, edition, topic, monkeypatch):
+    """The "As" list holds the first readers by address (200): with 402 readers the
+    reader of a support email was not in it, and only an id typed into the address
+    bar previewed them (an editor's walkthrough). Their address does."""
+    from newsletter import admin as newsletter_admin
+
+    monkeypatch.setattr(newsletter_admin, "PREVIEW_READER_CHOICES", 2)
+    for n in range(3):
+        SubscriberFactory(email=f"aaa{n}@example.com")
+    support = SubscriberFactory(email="zed.support@example.com")
+    support.topics.add(topic)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    page = editor_client.get(url).content.decode()
+    assert "zed.support@example.com" not in page
+    assert "The list holds the first 2 readers by address; type another's." in page
+
+    shown = editor_client.get(url, {"preview_email": " Zed.Support@Example.com "}).content.decode()
+    assert f"for {support.email}" in shown and "Paper number 0" in shown
+    assert f'<option value="{support.pk}" selected>' in shown
+    missing = editor_client.get(url, {"preview_email": "nobody@example.com"}, follow=True).content.decode()
+    assert "No reader has the address “nobody@example.com”." in unescape(missing)
+
+
 def test_an_editors_preview_as_a_reader_leaves_out_the_readers_own_links(editor_client, admin_client, edition, topic):
     """A reader's preference-centre, vote and unsubscribe links act as them: in the
     readers' admin only a superuser sees them, and the preview showed them to every
