@@ -245,6 +245,9 @@ def test_an_editor_moves_the_morning_fetch_to_a_schedule_they_add(live_server, p
     screenshot(page, "admin-schedules")
     page.get_by_role("link", name="Fetch today's trending papers (every morning)").click()
     expect(page.locator(".field-crontab_translation")).to_contain_text("At 05:30 AM")
+    # The "+" opens a popup once the admin's script has bound it (on load); clicked
+    # before, under load, it opened the add page in the same window (a flaky test).
+    page.wait_for_load_state("load")
     with page.expect_popup() as popup_info:
         page.locator("#add_id_crontab").click()
     popup = popup_info.value
