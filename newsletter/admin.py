@@ -31,7 +31,7 @@ from .editions import listed_late
 from .health import health_check
 from .ingest import title_normalise
 from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
-from .selectors import topic_rows_prefetch
+from .selectors import deliveries_carrying, topic_rows_prefetch
 
 admin.site.site_header = "Daily Papers Digest — editors"
 admin.site.site_title = "Daily Papers Digest admin"
@@ -176,6 +176,20 @@ class PaperJSONForm(forms.Form):
 def _papers(count: int) -> str:
     """"1 paper", "2 papers": the count in the messages of the paper actions."""
     return f"{count} paper{pluralize(count)}"
+
+
+def _already_sent_said(model_admin, request, papers) -> None:
+    """After hiding papers: those that already went out, in how many digests, and a
+    link to them (who got it). Hiding said only "Hidden: …" when 400 of 401
+    digests had carried the paper (an editor's walkthrough)."""
+    url = reverse("admin:newsletter_delivery_changelist")
+    for paper in papers:
+        count = deliveries_carrying(paper=paper).count()
+        if count:
+            model_admin.message_user(request, format_html(
+                "“{}” already went out in {} digest{}: those emails cannot be changed; digests sent from now "
+                'on leave it out. <a href="{}?carried={}">Who got it</a>', paper.title, count, pluralize(count),
+                url, paper.pk), messages.WARNING)
 
 
 class LinesField(forms.CharField):
@@ -401,22 +415,34 @@ class PaperAdmin(admin.ModelAdmin):
         if not change or set(form.changed_data) & set(relevance.PAPER_SCORING_FIELDS):
             services.papers_rescore(papers=[form.instance])
 
+    def _flag(self, request, queryset, *, done: str, already: str, **flag) -> None:
+        """Pin, unpin, hide or show the selected papers, and say how many changed
+        and how many were so already; a hidden paper that went out says so
+        (_already_sent_said)."""
+        papers = list(queryset)
+        count = curation.papers_flag_set(papers=papers, **flag)
+        said = f"{done} {_papers(count)}."
+        if count < len(papers):
+            said = f"{said[:-1]} ({len(papers) - count} {pluralize(len(papers) - count, 'was,were')} {already} already)."
+        self.message_user(request, said)
+        if flag.get("hidden"):
+            _already_sent_said(self, request, papers)
+
     @admin.action(description="Pin selected papers (shown first)")
     def pin(self, request, queryset):
-        self.message_user(request, f"Pinned {_papers(curation.papers_flag_set(papers=queryset, pinned=True))}.")
+        self._flag(request, queryset, done="Pinned", already="pinned", pinned=True)
 
     @admin.action(description="Unpin selected papers")
     def unpin(self, request, queryset):
-        self.message_user(request, f"Unpinned {_papers(curation.papers_flag_set(papers=queryset, pinned=False))}.")
+        self._flag(request, queryset, done="Unpinned", already="unpinned", pinned=False)
 
     @admin.action(description="Hide selected papers (never shown or mailed)")
     def hide(self, request, queryset):
-        self.message_user(request, f"Hid {_papers(curation.papers_flag_set(papers=queryset, hidden=True))}.")
+        self._flag(request, queryset, done="Hid", already="hidden", hidden=True)
 
     @admin.action(description="Show selected papers again")
     def unhide(self, request, queryset):
-        count = curation.papers_flag_set(papers=queryset, hidden=False)
-        self.message_user(request, f"{_papers(count)} visible again.")
+        self._flag(request, queryset, done="Showed again", already="shown", hidden=False)
 
     def _topic_action(self, request, queryset, *, assigned: bool, example: bool = False):
         """Add or remove a topic (`assigned`), or, with `example`, make the papers
@@ -820,6 +846,8 @@ class EditionAdmin(admin.ModelAdmin):
             elif op in ("hide", "unhide"):
                 curation.papers_flag_set(papers=[paper], hidden=op == "hide")
                 self.message_user(request, f"{'Hidden' if op == 'hide' else 'Shown again'}: {paper.title}")
+                if op == "hide":
+                    _already_sent_said(self, request, [paper])
             else:
                 raise PermissionDenied
         except curation.CurationError as exc:
@@ -936,10 +964,27 @@ class ProviderEventFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CarriedPaperFilter(admin.SimpleListFilter):
+    """?carried=<paper id>: the digests sent with that paper (the link an editor gets
+    after hiding a paper that went out). Shown only when asked for."""
+    title = "carried the paper"
+    parameter_name = "carried"
+
+    def lookups(self, request, model_admin):
+        value = self.value() or ""
+        paper = Paper.objects.filter(pk=value).first() if value.isdigit() else None
+        return [(value, f"“{paper.title}”")] if paper else []
+
+    def queryset(self, request, queryset):
+        value = self.value() or ""
+        paper = Paper.objects.filter(pk=value).first() if value.isdigit() else None
+        return queryset.filter(pk__in=deliveries_carrying(paper=paper).values("pk")) if paper else queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("edition_date", "subscriber", "status", "attempts", "sent", "error_short")
-    list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter))
+    list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter), CarriedPaperFilter)
     search_fields = ("subscriber__email", "provider_message_id")
     list_select_related = ("edition", "subscriber")
     readonly_fields = [f.name for f in Delivery._meta.fields]

@@ -78,13 +78,17 @@ def _editions_refresh(*, dates: Iterable[dt.date]) -> None:
 
 def papers_flag_set(*, papers: Iterable[Paper], pinned: bool | None = None,
                     hidden: bool | None = None) -> int:
-    """Pin/unpin or hide/show papers; return how many changed."""
+    """Pin/unpin or hide/show papers; return how many changed (a paper hidden
+    already is not counted again: "Hid 40 papers" said so of 40 hidden before)."""
     ids = [p.pk for p in papers]
     changes = {k: v for k, v in {"pinned": pinned, "hidden": hidden}.items() if v is not None}
     if not ids or not changes:
         return 0
+    differs = Q()
+    for name, value in changes.items():
+        differs |= Q(**{name: not value})
     with transaction.atomic():
-        count = Paper.objects.filter(pk__in=ids).update(**changes, updated_at=timezone.now())
+        count = Paper.objects.filter(differs, pk__in=ids).update(**changes, updated_at=timezone.now())
         dates = set(Paper.objects.filter(pk__in=ids).values_list("trending_date", flat=True))
         _editions_refresh(dates=dates)
         pages_changed(dates=dates, papers=ids)

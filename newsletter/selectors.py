@@ -6,9 +6,10 @@ tests/newsletter/test_views.py)."""
 
 import datetime as dt
 
+from django.db import connection
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
-from .models import OutboxEmail, Paper, PaperTopic, Topic
+from .models import Delivery, OutboxEmail, Paper, PaperTopic, Topic
 
 # A paper a reader may see: not hidden by an editor, not withdrawn by its authors.
 PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
@@ -133,3 +134,15 @@ def outbox_email_list(*, to: str = "") -> QuerySet[OutboxEmail]:
 
 def outbox_email_get(*, email_id: int, to: str = "") -> OutboxEmail | None:
     return _outbox_emails(to).filter(pk=email_id).first()
+
+
+def deliveries_carrying(*, paper: Paper) -> QuerySet[Delivery]:
+    """The digests sent with this paper in them (Delivery.paper_ids): who already got
+    a paper an editor hides. Editions from its date on (a weekly digest or a late
+    listing carries it a few days later). PostgreSQL tests JSON containment; SQLite
+    (development) has none, so the rows of those editions are read here."""
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT, edition__date__gte=paper.trending_date)
+    if connection.vendor == "postgresql":
+        return sent.filter(paper_ids__contains=[paper.pk])
+    ids = [pk for pk, carried in sent.values_list("pk", "paper_ids").iterator() if paper.pk in (carried or [])]
+    return Delivery.objects.filter(pk__in=ids)

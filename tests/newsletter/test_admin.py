@@ -11,6 +11,7 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Paper, PaperTopic, Topic
@@ -426,6 +427,34 @@ def test_bulk_pin_pins_and_reorders_the_edition(editor_client, edition):
                                   {"action": "pin", "_selected_action": [last.pk]}, follow=True)
     assert edition.entries.get(position=1).paper == last
     assert [str(m) for m in response.context["messages"]] == ["Pinned 1 paper."]
+
+
+def test_hiding_a_paper_that_went_out_says_in_how_many_digests_and_who_got_it(editor_client, edition):
+    """An editor hid a paper 400 of 401 digests had carried, and was told only
+    "Hidden: Lumiere…"; the deliveries list could not be filtered by paper (an
+    editor's walkthrough). Hiding also counted papers hidden already ("Hid 40
+    papers" of 40 hidden before)."""
+    first, second = (edition.entries.get(position=n).paper for n in (1, 2))
+    got, other = SubscriberFactory(email="got@example.com"), SubscriberFactory(email="not.this@example.com")
+    Delivery.objects.create(subscriber=got, edition=edition, status=Delivery.Status.SENT,
+                            paper_ids=[second.pk, first.pk], sent_at=timezone.now())
+    Delivery.objects.create(subscriber=other, edition=edition, status=Delivery.Status.SENT,
+                            paper_ids=[second.pk], sent_at=timezone.now())
+    hide = reverse("admin:newsletter_edition_paper", args=[edition.pk, first.pk, "hide"])
+    said = [str(m) for m in editor_client.post(hide, follow=True).context["messages"]]
+    deliveries = reverse("admin:newsletter_delivery_changelist")
+    assert said[0] == f"Hidden: {first.title}"
+    assert said[1].startswith(f"“{first.title}” already went out in 1 digest: those emails cannot be changed")
+    assert f'<a href="{deliveries}?carried={first.pk}">Who got it</a>' in said[1]
+    listed = editor_client.get(deliveries, {"carried": first.pk}).content.decode()
+    assert "got@example.com" in listed and "not.this@example.com" not in listed
+    assert f"“{first.title}”" in unescape(listed)  # the filter says which paper
+
+    response = editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                                  {"action": "hide", "_selected_action": [first.pk, second.pk]}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert said[0] == "Hid 1 paper (1 was hidden already)."
+    assert any(m.startswith(f"“{second.title}” already went out in 2 digests") for m in said)
 
 
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
