@@ -113,6 +113,18 @@ class SubscribeForm(PreferencesFields):
         return bool(self.data.get("website"))
 
 
+class LinksRequestForm(forms.Form):
+    """"Email me my link": an address, and the subscribe form's honeypot."""
+    email = forms.EmailField(
+        max_length=254, label="Email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
+    )
+    website = SubscribeForm.base_fields["website"]
+
+    def is_bot(self) -> bool:
+        return bool(self.data.get("website"))
+
+
 class PreferencesForm(PreferencesFields):
     only_with_code = forms.BooleanField(required=False, label="Only papers with code")
     papers_per_digest = forms.TypedChoiceField(

@@ -67,6 +67,7 @@ EMAIL_CONFIRM = "confirm"
 EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
 EMAIL_GOODBYE = "goodbye"
 EMAIL_EXPORT = "export"
+EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked for
 # One data export emailed per reader in this window: the button can be pressed by
 # whoever holds their link, and each press is an email to their inbox.
 EXPORT_WINDOW_SECONDS = 10 * 60
@@ -168,6 +169,44 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     return True
 
 
+def _public_form_limits(*, email: str, ip: str | None) -> None:
+    """The public forms' limits (subscribe, "email me my link"), counted together:
+    per client address and per address asked for. Raises SubscribeRateLimited."""
+    window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
+    if ip and rate_limit_exceeded(
+        key=f"subscribe:ip:{rate_limit_client(ip)}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
+    ):
+        raise SubscribeRateLimited
+    # Keyed by the address's hash: no addresses in Redis.
+    if rate_limit_exceeded(
+        key=f"subscribe:address:{email_hash(mailbox_key(email))}",
+        limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
+        window_seconds=window,
+    ):
+        raise SubscribeRateLimited
+
+
+def subscriber_links_request(*, email: str, ip: str | None) -> None:
+    """Someone asks for the links of an address (the "lost your link?" form): a
+    reader whose confirmation link was used, or whose emails are gone, had no way
+    back to their preferences. Returns nothing on purpose, as subscribe does: the
+    page is the same whether the address is on the list or not. A reader on the
+    list (active, paused or unsubscribed) gets an email with their preference-centre
+    link; one who has not confirmed gets the confirmation again; anyone else, and a
+    suppressed address, nothing. At most one email per address per
+    SUBSCRIBE_EMAIL_WINDOW_SECONDS, and the subscribe form's limits, shared.
+    Raises SubscribeRateLimited."""
+    email = email_normalise(email)
+    _public_form_limits(email=email, ip=ip)
+    subscriber = Subscriber.objects.filter(email__iexact=email).first()
+    if (subscriber is None or subscriber.status == Subscriber.Status.SUPPRESSED
+            or email_is_suppressed(subscriber.email)):
+        return
+    kind = EMAIL_CONFIRM if subscriber.status == Subscriber.Status.PENDING else EMAIL_LINKS
+    with transaction.atomic():
+        journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now())
+
+
 def subscriber_subscribe(
     *,
     email: str,
@@ -204,18 +243,7 @@ def subscriber_subscribe(
 
     Raises ValidationError (bad or blocked address) or SubscribeRateLimited."""
     email = email_normalise(email)
-    window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
-    if ip and rate_limit_exceeded(
-        key=f"subscribe:ip:{rate_limit_client(ip)}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
-    ):
-        raise SubscribeRateLimited
-    # Keyed by the address's hash: no addresses in Redis.
-    if rate_limit_exceeded(
-        key=f"subscribe:address:{email_hash(mailbox_key(email))}",
-        limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
-        window_seconds=window,
-    ):
-        raise SubscribeRateLimited
+    _public_form_limits(email=email, ip=ip)
     if email_domain_is_blocked(email):
         raise ValidationError(
             {"email": "We cannot accept addresses at this domain. Please use another address."}
@@ -602,6 +630,7 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
         # Asked for from the preference centre, whatever the reader's state.
         EMAIL_EXPORT: tuple(Subscriber.Status),
+        EMAIL_LINKS: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED),
     }[kind]
     if subscriber.status not in wanted:
         return None
@@ -629,8 +658,9 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days
         # Not subscribed yet: no manage link, no unsubscribe header.
         context["manage_url"] = None
-    elif kind == EMAIL_ALREADY_SUBSCRIBED:
-        unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
+    elif kind in (EMAIL_ALREADY_SUBSCRIBED, EMAIL_LINKS):
+        if subscriber.status != Subscriber.Status.UNSUBSCRIBED:
+            unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
         context["next_digest"] = next_digest(subscriber=subscriber)
     elif kind == EMAIL_GOODBYE:
         # A page with a "Resubscribe" button, for a reader who changes their mind.

@@ -20,7 +20,7 @@ from redis import RedisError
 from newsletter.due import next_digest
 
 from . import services
-from .forms import PauseForm, PreferencesForm, SubscribeForm
+from .forms import LinksRequestForm, PauseForm, PreferencesForm, SubscribeForm
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
@@ -107,6 +107,35 @@ def subscribe_done(request: HttpRequest) -> HttpResponse:
     # what may have happened: one email per address per window, not more.
     window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
     return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes})
+
+
+@require_http_methods(["GET", "POST"])
+def links_request(request: HttpRequest) -> HttpResponse:
+    """"Lost your link?": an address in, the same page out whatever it is
+    (services.subscriber_links_request); the link goes to the address only."""
+    form = LinksRequestForm(data=request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        if not form.is_bot():
+            try:
+                services.subscriber_links_request(email=form.cleaned_data["email"], ip=client_ip(request))
+            except services.SubscribeRateLimited:
+                return rate_limited_response(
+                    template_name="subscribers/rate_limited.html",
+                    retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS,
+                )
+            except (services.JourneyEmailNotQueued, RedisError):
+                form.add_error(None, "We could not send the email just now. Please try again in a few minutes.")
+                response = render(request, "subscribers/links_request.html", {"form": form}, status=503)
+                response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
+                return response
+        return _see_other(reverse("subscribers:links_sent"))
+    return render(request, "subscribers/links_request.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_GET
+def links_sent(request: HttpRequest) -> HttpResponse:
+    window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
+    return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes, "links": True})
 
 
 @csrf_exempt

@@ -50,6 +50,8 @@ def site(settings, live_server):
         "delete": manage + "delete/",
         "unsubscribe": tokens.subscriber_unsubscribe_url(subscriber=reader),
         "resubscribe": tokens.subscriber_resubscribe_url(subscriber=SubscriberFactory(status="unsubscribed")),
+        "links-request": "/subscription/",
+        "links-sent": "/subscription/sent/",
         "feedback": feedback_url(subscriber=reader, paper=papers[1], vote=1),
         "link-invalid": "/manage/not-a-valid-token/",
         "not-found": "/papers/no-such-page/",
@@ -75,7 +77,7 @@ def test_every_public_page_passes_axe(page, live_server, site, scheme):
     for name, url in site.items():
         _visit(page, live_server, url)
         found[name] = axe_blocking(page)
-        if name in ("home", "paper", "subscribe", "manage", "resubscribe"):
+        if name in ("home", "paper", "subscribe", "manage", "resubscribe", "links-request"):
             _save(page, f"a11y-{name}-{scheme}")
     assert {name: v for name, v in found.items() if v} == {}
 

@@ -191,7 +191,7 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(("kind", "status"), [
     ("confirm", "pending"), ("already_subscribed", "active"), ("goodbye", "unsubscribed"),
-    ("export", "active"),
+    ("export", "active"), ("links", "active"), ("links", "unsubscribed"),
 ])
 def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settings, kind, status):
     """They share the digest's head (emails/_layout_head.mjml): its dark rules too."""

@@ -772,6 +772,9 @@ def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_clai
     html = client.get("/subscribe/check-your-inbox/").content.decode()
     assert "we have just sent" not in html
     assert "unless we sent one in the last 10 minutes" in html
+    # It names both emails the address may get: it promised a confirmation to an
+    # address already subscribed, which got "already subscribed" (a phone walkthrough).
+    assert "if the address is subscribed already, a link to its preferences" in html
 
 
 def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences(submit, client, topics):
@@ -817,3 +820,49 @@ def test_a_readers_own_pages_do_not_ask_them_to_subscribe(client):
         response = client.get(path)
         assert response.status_code == 200 and 'class="site-nav__cta"' not in response.content.decode(), path
     assert 'class="site-nav__cta"' in client.get("/subscribe/").content.decode()
+
+
+# --- "Email me a link to my preferences" -----------------------------------------
+
+
+def test_a_reader_without_their_email_gets_a_link_to_their_preferences_by_email(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    """A reader whose confirmation link was used, or whose emails are gone, had no way
+    back to their preferences (a phone walkthrough): the page said to wait for a
+    digest. Now they give their address and the link goes to that inbox; the page
+    is the same for any address, so it tells nobody who is on the list."""
+    reader = SubscriberFactory(email="ada@example.com")
+    pending = SubscriberFactory(email="grace@example.com", status=Subscriber.Status.PENDING)
+
+    def ask(email, **extra):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post("/subscription/", {"email": email, **extra}, REMOTE_ADDR="203.0.113.9")
+
+    pages = [ask(address) for address in ("Ada@Example.com", "nobody@example.com", "grace@example.com")]
+    assert {(r.status_code, r["Location"]) for r in pages} == {(303, "/subscription/sent/")}
+    sent = client.get("/subscription/sent/").content.decode()
+    assert "If that address is on our list, an email with the link to its preferences is on its way" in sent
+
+    linked, confirm = outbox
+    assert linked.to == ["ada@example.com"] and linked.subject == "Your link to your Daily Papers Digest preferences"
+    manage = next(p for p in _links(linked) if p.startswith("/manage/"))
+    assert manage == _path(tokens.subscriber_manage_url(subscriber=reader))
+    assert "You're subscribed" in client.get(manage).content.decode()
+    # Not confirmed yet: the confirmation again, which is its only way in.
+    assert confirm.to == [pending.email] and any(p.startswith("/confirm/") for p in _links(confirm))
+
+    # Asked again within the window, or by a bot (the honeypot): nothing more.
+    ask("ada@example.com")
+    ask("ada@example.com", website="https://spam.example")
+    assert len(outbox) == 2
+    refused = client.post("/subscription/", {"email": "not an address"})
+    assert refused.status_code == 400 and "Enter a valid email address" in refused.content.decode()
+
+
+def test_the_pages_that_dead_end_offer_the_link_by_email(client):
+    reader = SubscriberFactory(status=Subscriber.Status.ACTIVE)
+    token = tokens.confirm_token(subscriber=reader)
+    used = client.get(f"/confirm/{token}/").content.decode()
+    assert "This link was already used" in used and 'href="/subscription/"' in used
+    assert 'href="/subscription/"' in client.get("/manage/not-a-valid-token/").content.decode()
