@@ -302,8 +302,9 @@ def week_span(date: dt.date, *, short: bool = False) -> str:
 
 def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str],
                    nothing_matched: bool = False) -> str:
-    """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3": the brand, the date, as many
-    papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many more.
+    """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3 more": the brand, the date, as
+    many papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many
+    more (a bare "+4" read as a puzzle in an inbox: a phone walkthrough).
     `nothing_matched`: the papers are the closest to the reader's topics, not picks,
     and the subject says that instead of leading with one as if it were a pick."""
     head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {date:%a} {date.day} {date:%b}"
@@ -315,11 +316,11 @@ def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Seque
     # Two papers known by the same short name ("Agents: ...", "Agents: ...") keep their titles.
     names = [n if names.count(n) == 1 else t for n, t in zip(names, titles, strict=True)]
     for shown in range(len(names), 0, -1):
-        more = f" +{len(names) - shown}" if shown < len(names) else ""
+        more = f" +{len(names) - shown} more" if shown < len(names) else ""
         subject = f"{head}: {', '.join(names[:shown])}{more}"
         if len(subject) <= SUBJECT_MAX_CHARS:
             return subject
-    more = f" +{len(names) - 1}" if len(names) > 1 else ""
+    more = f" +{len(names) - 1} more" if len(names) > 1 else ""
     return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
 
 

@@ -95,7 +95,7 @@ def test_a_first_pick_without_a_picture_shows_none():
 @pytest.mark.django_db
 def test_the_subject_has_the_brand_the_date_the_top_paper_and_how_many_more():
     message, _ = digest_message(papers=5)
-    assert message.subject == "Daily Papers Digest, Mon 24 Nov: Learning without forgetting,… +4"
+    assert message.subject == "Daily Papers Digest, Mon 24 Nov: Learning without… +4 more"
     assert len(message.subject) <= SUBJECT_MAX_CHARS
 
 
@@ -105,13 +105,13 @@ def test_the_subject_has_the_brand_the_date_the_top_paper_and_how_many_more():
         (["RLP: Reinforcement as a Pretraining Objective",
           "TÜLU 3: Pushing Frontiers in Open Language Model Post-Training",
           "Weak-to-Strong Reasoning", "A", "B"], False,
-         "Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3"),
+         "Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3 more"),
         (["Reverse Thinking Makes LLMs Stronger Reasoners"], True,
          "Daily Papers Digest, week of 18–24 Nov: Reverse Thinking Makes LLMs…"),
         ([], False, "Daily Papers Digest, Mon 24 Nov"),
         (["Agents: planning", "Agents: memory"], False,
          "Daily Papers Digest, Mon 24 Nov: Agents: planning, Agents: memory"),
-        (["x" * 200, "Second"], False, "Daily Papers Digest, Mon 24 Nov: " + "x" * 33 + "… +1"),
+        (["x" * 200, "Second"], False, "Daily Papers Digest, Mon 24 Nov: " + "x" * 28 + "… +1 more"),
     ],
 )
 def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly, expected):
