@@ -861,7 +861,14 @@ class EditionAdmin(admin.ModelAdmin):
         try:
             if op == "hold":
                 curation.edition_hold(edition=edition)
-                self.message_user(request, HOLD_SAID, messages.WARNING)
+                figures = curation.edition_figures(edition=edition)
+                if edition.frozen_at and figures.due and not figures.pending:
+                    # Sent to everyone due: the hold only stops the sends still to come.
+                    self.message_user(request, f"On hold. This edition already went out to {figures.sent} "
+                                      f"reader{pluralize(figures.sent)}; the hold stops only what is still to come "
+                                      "(a reader added today, a retry).", messages.WARNING)
+                else:
+                    self.message_user(request, HOLD_SAID, messages.WARNING)
             elif op == "release":
                 curation.edition_release(edition=edition)
                 self.message_user(request, "Released: readers whose hour passed during the hold get it at the "

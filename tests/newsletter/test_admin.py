@@ -457,6 +457,30 @@ def test_hiding_a_paper_that_went_out_says_in_how_many_digests_and_who_got_it(ed
     assert any(m.startswith(f"“{second.title}” already went out in 2 digests") for m in said)
 
 
+def test_an_edition_all_hidden_and_a_hold_after_the_send_say_what_is_so(editor_client, edition):
+    """Every paper hidden, the page said "No papers for this date yet. They are
+    fetched every morning"; Hold on an edition gone out to everyone said "Release it
+    within a day: readers whose hour passed…" (an editor's walkthrough)."""
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    papers = [entry.paper for entry in edition.entries.all()]
+    editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                       {"action": "hide", "_selected_action": [p.pk for p in papers]})
+    page = editor_client.get(url).content.decode()
+    assert "Every paper of this date is hidden: this edition has nothing to send" in page
+    assert "No papers for this date yet" not in page
+
+    editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                       {"action": "unhide", "_selected_action": [p.pk for p in papers]})
+    from newsletter.editions import edition_freeze
+
+    edition_freeze(edition=edition)
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.SENT,
+                            sent_at=timezone.now())
+    held = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]), follow=True)
+    said = [str(m) for m in held.context["messages"]]
+    assert said[-1].startswith("On hold. This edition already went out to 1 reader;"), said
+
+
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
     entry = {"paper": {"id": "2511.77777", "title": "Pasted Paper About Agents",
                        "summary": "An abstract.", "authors": [{"name": "Ada"}], "upvotes": 12}}
