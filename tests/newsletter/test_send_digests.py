@@ -49,7 +49,7 @@ def test_each_reader_gets_one_different_email_leading_with_their_topic_and_a_rer
     assert len(by_reader) == 3
     for name, reader in readers.items():
         message = by_reader[reader.email]
-        assert message.subject.startswith(f"Daily Papers Digest, Mon 24 Nov: {name}: a paper on")
+        assert message.subject.startswith(f"Daily Papers Digest, Mon 24 Nov: {name}: a paper")
         first = message.body.split("1. ", 1)[1]
         assert first.startswith(f"{name}: a paper on")
         assert f"{name} · matched: {TOPICS[name][0]}" in message.body
