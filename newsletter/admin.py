@@ -994,9 +994,36 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter), CarriedPaperFilter)
     search_fields = ("subscriber__email", "provider_message_id")
     list_select_related = ("edition", "subscriber")
-    readonly_fields = [f.name for f in Delivery._meta.fields]
+    # The ledger as an editor reads it: the papers by title and the why lines as
+    # lines (they were "Paper ids: [102, 105…]" and a JSON list), the lease last.
+    fields = ("edition", "subscriber", "status", "weekly", "attempts", "sent_at", "provider_message_id",
+              "error", "papers_sent", "created_at", "updated_at", "claimed_at", "lease_expires_at")
+    readonly_fields = fields
     inlines = [DeliveryEventInline]
     actions = ["retry_failed"]
+
+    @admin.display(description="Papers sent (picks first, with their why lines)")
+    def papers_sent(self, delivery):
+        ids = [int(i) for i in delivery.paper_ids or []]
+        titles = dict(Paper.objects.filter(pk__in=ids).values_list("pk", "title"))
+        reasons = list(delivery.reasons or [])
+        rows = []
+        for n, pk in enumerate(ids):
+            kind = ("pick" if delivery.picked is None or n < delivery.picked else "also trending")
+            why = reasons[n] if n < len(reasons) else ""
+            rows.append((reverse("admin:newsletter_paper_change", args=[pk]), titles.get(pk, f"paper {pk} (deleted)"),
+                         kind + (f": {why}" if why else "")))
+        if not rows:
+            return "—"
+        return format_html("<ol>{}</ol>", format_html_join("", '<li><a href="{}">{}</a> <small class="muted">{}</small></li>', rows))
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("edition", "subscriber")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Read-only: no Save buttons over a page nothing on can be changed.
+        extra = {"show_save": False, "show_save_and_continue": False, "show_save_and_add_another": False}
+        return super().change_view(request, object_id, form_url, {**extra, **(extra_context or {})})
 
     @admin.display(description="Edition", ordering="edition__date")
     def edition_date(self, delivery):

@@ -438,7 +438,11 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.edition_id}/{self.subscriber_id}: {self.status}"
+        # The delivery's page title in the admin (it read "2/402: sent"). No address:
+        # a row may be logged. The edition's date when it is loaded already.
+        edition = (f"of {self.edition.date:%d %b %Y}" if Delivery.edition.is_cached(self)
+                   else f"of edition {self.edition_id}")
+        return f"Digest {edition} to reader {self.subscriber_id}: {self.get_status_display().lower()}"
 
 
 class DeliveryEvent(models.Model):
@@ -455,6 +459,10 @@ class DeliveryEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        # A row on a delivery's admin page (it read "DeliveryEvent object (1)").
+        return f"{self.event_type} on {self.occurred_at:%d %b %Y %H:%M}"
 
     class Meta:
         ordering = ["-occurred_at"]

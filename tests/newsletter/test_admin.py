@@ -481,6 +481,25 @@ def test_an_edition_all_hidden_and_a_hold_after_the_send_say_what_is_so(editor_c
     assert said[-1].startswith("On hold. This edition already went out to 1 reader;"), said
 
 
+def test_a_deliverys_page_reads_as_words_not_ids_and_has_no_save_button(editor_client, edition):
+    """It was titled "2/402: sent", listed "DeliveryEvent object (1)", "Paper ids:
+    [102, 105…]" and the why lines as a JSON list, under Save buttons (an editor's
+    walkthrough)."""
+    from newsletter.models import DeliveryEvent
+
+    first, second = (edition.entries.get(position=n).paper for n in (1, 2))
+    delivery = Delivery.objects.create(
+        subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.SENT, sent_at=timezone.now(),
+        paper_ids=[first.pk, second.pk], picked=1, reasons=["Forgetting studies · matched: forgetting"])
+    DeliveryEvent.objects.create(delivery=delivery, event_id="e1", event_type="delivered", occurred_at=timezone.now())
+    page = unescape(editor_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk])).content.decode())
+    assert f"Digest of 24 Nov 2025 to reader {delivery.subscriber_id}: sent" in page
+    assert f">{first.title}</a> <small class=\"muted\">pick: Forgetting studies · matched: forgetting</small>" in page
+    assert f">{second.title}</a> <small class=\"muted\">also trending</small>" in page
+    assert "DeliveryEvent object" not in page and "[" + str(first.pk) not in page
+    assert 'name="_save"' not in page and 'name="_continue"' not in page
+
+
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
     entry = {"paper": {"id": "2511.77777", "title": "Pasted Paper About Agents",
                        "summary": "An abstract.", "authors": [{"name": "Ada"}], "upvotes": 12}}
