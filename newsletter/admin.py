@@ -668,15 +668,33 @@ class TopicAdmin(admin.ModelAdmin):
         if change:
             fields = {name: form.cleaned_data[name] for name in form.changed_data
                       if name in services.TOPIC_EDITABLE_FIELDS}
+            before = form.initial.get("name")
             services.topic_update(topic=obj, **fields)
             if "is_active" in fields and not obj.is_active:
                 self._readers_left(request, obj, done="switched off")
+            else:
+                self._readers_told(request, obj, switched_on="is_active" in fields,
+                                   renamed_from=before if "name" in fields else None)
         else:
             services.topic_create(topic=obj)
 
     def delete_model(self, request, obj):
         self._readers_left(request, obj, done="deleted")
         super().delete_model(request, obj)
+
+    def _readers_told(self, request, topic: Topic, *, switched_on: bool, renamed_from: str | None) -> None:
+        """What a topic's readers see after it is switched on again or renamed (an
+        editor's walkthrough was told only "changed successfully")."""
+        count = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED).count()
+        readers = f"{count} reader{pluralize(count)}"
+        if switched_on:
+            self.message_user(request, f"“{topic.name}” is on again: {readers} who follow{pluralize(count, 's,')} it "
+                              f"get{pluralize(count, 's,')} it from their next digest, and every reader can choose it.",
+                              messages.SUCCESS)
+        if renamed_from:
+            self.message_user(request, f"Renamed from “{renamed_from}”: {readers} see{pluralize(count, 's,')} "
+                              f"“{topic.name}” in their digests and preference centre from now on; what they follow "
+                              "is unchanged.", messages.SUCCESS)
 
     def _readers_left(self, request, topic: Topic, *, done: str) -> None:
         """Say what a topic's readers are left with once it is switched off or

@@ -882,6 +882,19 @@ def test_switching_a_topic_off_says_what_its_readers_are_left_with(admin_client,
                "1 of them follows no other topic and gets the day's trending papers" in m for m in said), said
 
 
+def test_switching_a_topic_on_again_and_renaming_it_say_what_its_readers_see(admin_client, topic):
+    """Both said only "changed successfully" (an editor's walkthrough)."""
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    Topic.objects.filter(pk=topic.pk).update(is_active=False)
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    response = admin_client.post(url, {"name": "Studies of forgetting", "slug": topic.slug, "description": "",
+                                       "keywords": topic.keywords, "position": 0, "is_active": "on"}, follow=True)
+    said = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith("“Studies of forgetting” is on again: 1 reader who follows it gets it") for m in said), said
+    assert any(m.startswith(f"Renamed from “{topic.name}”: 1 reader sees “Studies of forgetting”") for m in said), said
+
+
 def _list_page(client, name: str) -> tuple[str, list[str]]:
     """The admin list of `name` ("topic", "edition"): its HTML and its queries."""
     from django.db import connection
