@@ -317,6 +317,10 @@ def test_the_shareable_pages_carry_no_link_that_acts_as_the_reader(client, setti
     for html in (copy, vote, noted.content.decode()):
         assert "/manage/" not in html and "/unsubscribe/" not in html
     assert "the link at the foot of your email" in copy
+    # Without the email at hand, the way to the link goes through the reader's inbox
+    # (a phone walkthrough found these pages sent the reader back to the email only).
+    assert 'href="/subscription/">get it by email</a>' in copy
+    assert 'href="/subscription/">Get the link by email</a>' in noted.content.decode()
 
 
 def test_a_weekly_readers_copy_reads_as_their_week(client, settings):
