@@ -289,6 +289,9 @@ class OutboxEmail(models.Model):
     headers = models.JSONField(default=dict, blank=True)
     tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Each attachment as {"name", "mimetype", "b64"} (the data export's JSON file):
+    # the outbox page offers them to download, as a mail client would.
+    attachments = models.JSONField(default=list, blank=True)
     message_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

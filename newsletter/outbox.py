@@ -38,6 +38,8 @@ class OutboxEmailBackend(AnymailTestBackend):
             headers={k: str(v) for k, v in (params.get("extra_headers") or {}).items()},
             tags=list(params.get("tags") or []),
             metadata=dict(params.get("metadata") or {}),
+            attachments=[{"name": a.name or "attachment", "mimetype": a.mimetype, "b64": a.b64content}
+                         for a in params.get("attachments") or []],
             message_id=message_id,
         )
         status = AnymailRecipientStatus(message_id=message_id, status="sent")

@@ -45,5 +45,6 @@ urlpatterns = [
     path("outbox/", views.outbox_list, name="outbox"),
     path("outbox/<int:email_id>/", views.outbox_detail, name="outbox_detail"),
     path("outbox/<int:email_id>/html/", views.outbox_html, name="outbox_html"),
+    path("outbox/<int:email_id>/attachment/<int:n>/", views.outbox_attachment, name="outbox_attachment"),
     path("outbox/<int:email_id>/event/<str:kind>/", views.outbox_event, name="outbox_event"),
 ]

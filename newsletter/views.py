@@ -1,5 +1,6 @@
 """Public pages and the local outbox. Views parse input and call selectors."""
 
+import base64
 import datetime as dt
 from functools import wraps
 
@@ -9,6 +10,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
 from . import selectors
@@ -136,6 +138,21 @@ def outbox_detail(request, email_id: int, to: str):
         "email": email, "events": OUTBOX_EVENTS.items(), "played": OUTBOX_EVENTS.get(played),
         "played_again": bool(request.GET.get("again")),
     })
+
+
+@require_safe
+@_outbox_only
+def outbox_attachment(request, email_id: int, n: int, to: str):
+    """An outbox email's attachment n, downloaded as a mail client would offer it (the
+    data export said "attached" and the outbox showed no attachment: a walkthrough)."""
+    email = selectors.outbox_email_get(email_id=email_id, to=to)
+    if email is None or not 0 <= n < len(email.attachments or []):
+        raise Http404
+    attachment = email.attachments[n]
+    response = HttpResponse(base64.b64decode(attachment["b64"]), content_type=attachment["mimetype"])
+    response["Content-Disposition"] = content_disposition_header(True, attachment["name"])
+    response["X-Robots-Tag"] = "noindex"
+    return response
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
