@@ -8,8 +8,11 @@ superusers change them, in django-celery-beat's full form."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django import forms
 from django.contrib import admin
+from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import PeriodicTask
 
@@ -46,14 +49,24 @@ class SuperuserScheduleForm(PeriodicTaskForm):
 
 
 class EditorFetchScheduleForm(forms.ModelForm):
-    """The morning fetch as an editor changes it: when, and whether."""
+    """The morning fetch as an editor changes it: when, and whether. In words: the
+    model's help said "Set to False to disable the schedule", and the list offered the
+    dispatcher's "every 15 minutes" (an editor's walkthrough)."""
 
     class Meta:
         model = PeriodicTask
         fields = ("enabled", "crontab")
-        labels = {"crontab": "When (daily schedule)"}
+        labels = {"crontab": "When (daily schedule)", "enabled": "On"}
         help_texts = {"crontab": "Choose another schedule, or add one with “+”: a minute and an hour, "
-                                 "in the schedule's time zone."}
+                                 "in the schedule's time zone.",
+                      "enabled": "Untick to stop the morning fetch: no new papers and no new edition "
+                                 "until it is on again."}
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only schedules of one minute and one hour a day can run it (fetch_schedule_error).
+        if crontab := self.fields.get("crontab"):
+            crontab.queryset = crontab.queryset.filter(hour__regex=r"^[0-9]+$", minute__regex=r"^[0-9]+$")
 
     def clean(self):
         data = super().clean()
@@ -82,13 +95,35 @@ class ScheduleAdmin(PeriodicTaskAdmin):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return super().get_fieldsets(request, obj)
-        when = ("interval",) if obj is not None and obj.interval_id else ("crontab", "crontab_translation")
+        when = (("interval",) if obj is not None and obj.interval_id
+                else ("crontab", "crontab_translation", "next_run"))
         return ((None, {"fields": ("name", "description", "enabled", *when, "last_run_at")}),)
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
             return super().get_readonly_fields(request, obj)
-        return ("name", "description", "interval", "last_run_at", "crontab_translation")
+        return ("name", "description", "interval", "last_run_at", "crontab_translation", "next_run")
+
+    @admin.display(description="Next run")
+    def next_run(self, obj):
+        """When it runs next, in UTC and in words (the page named no time at all)."""
+        if not (obj and obj.enabled and obj.crontab_id):
+            return "— (switched off)" if obj and not obj.enabled else "—"
+        now = timezone.now()
+        # To the nearest minute: the estimate comes out a hair before the hour.
+        at = (now + obj.crontab.schedule.remaining_estimate(now) + dt.timedelta(seconds=30)).replace(
+            second=0, microsecond=0)
+        return f"{at.astimezone(dt.UTC):%A %-d %B, %H:%M} UTC"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.task == MORNING_FETCH_TASK:
+            cron = obj.crontab
+            said = (f"The morning fetch runs every day at {int(cron.hour):02d}:{int(cron.minute):02d} "
+                    f"({cron.timezone}); next run {self.next_run(obj)}. Readers' hours are counted from it."
+                    if obj.enabled and cron is not None
+                    else "The morning fetch is off: no new papers or edition until it is on again.")
+            self.message_user(request, said)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if request.user.is_superuser:

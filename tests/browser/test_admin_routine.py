@@ -245,6 +245,9 @@ def test_an_editor_moves_the_morning_fetch_to_a_schedule_they_add(live_server, p
     screenshot(page, "admin-schedules")
     page.get_by_role("link", name="Fetch today's trending papers (every morning)").click()
     expect(page.locator(".field-crontab_translation")).to_contain_text("At 05:30 AM")
+    expect(page.locator(".field-next_run")).to_contain_text("05:30 UTC")
+    # Only daily schedules are offered (the dispatcher's "every 15 minutes" was).
+    assert not [o for o in page.locator("#id_crontab option").all_inner_texts() if "*/15" in o]
     # The "+" opens a popup once the admin's script has bound it (on load); clicked
     # before, under load, it opened the add page in the same window (a flaky test).
     page.wait_for_load_state("load")
@@ -258,7 +261,8 @@ def test_an_editor_moves_the_morning_fetch_to_a_schedule_they_add(live_server, p
     expect(page.locator("#id_crontab option:checked")).to_contain_text("15 7")
     screenshot(page, "admin-schedule-fetch")
     page.get_by_role("button", name="Save", exact=True).click()
-    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    expect(page.locator("ul.messagelist")).to_contain_text("The morning fetch runs every day at 07:15 (UTC); next run ")
+    expect(page.locator("ul.messagelist")).to_contain_text("07:15 UTC")
     assert PeriodicTask.objects.get(task=MORNING_FETCH_TASK).crontab.hour == "7"
     assert morning_fetch() == dt.time(7, 15)
     assert page.js_errors == [] and page.console_errors == []

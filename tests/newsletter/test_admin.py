@@ -693,9 +693,12 @@ def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(edi
     assert fetch.crontab == six and fetch.task == MORNING_FETCH_TASK
     assert morning_fetch() == dt.time(6, 0)
 
+    # An hourly schedule is not offered to an editor, and refused if posted anyway.
     hourly = CrontabSchedule.objects.create(minute="0", hour="*", timezone="UTC")
+    page = editor_client.get(f"{base}{fetch.pk}/change/").content.decode()
+    assert f'<option value="{six.pk}"' in page and f'<option value="{hourly.pk}"' not in page
     response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "crontab": hourly.pk})
-    assert "The morning fetch runs once a day" in response.content.decode()
+    assert "Select a valid choice" in response.content.decode()
     fetch.refresh_from_db()
     assert fetch.crontab == six
 
