@@ -5,6 +5,7 @@ from . import views
 app_name = "subscribers"
 urlpatterns = [
     path("subscribe/", views.subscribe, name="subscribe"),
+    path("subscribe/start/", views.subscribe_start, name="subscribe_start"),
     path("subscribe/check-your-inbox/", views.subscribe_done, name="subscribe_done"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("subscription/", views.links_request, name="links_request"),

@@ -101,6 +101,20 @@ def subscribe(request: HttpRequest) -> HttpResponse:
     return render(request, "subscribers/subscribe.html", {"form": form}, status=400 if form.errors else 200)
 
 
+@csrf_exempt  # it changes nothing: it only fills the form in (a cached page posts it, with no token)
+@never_cache
+@require_http_methods(["GET", "POST"])
+def subscribe_start(request: HttpRequest) -> HttpResponse:
+    """The first step from a page served from the public cache: its address field
+    posts here and gets the whole form with it filled in, and its CSRF token. It
+    was a GET (/subscribe/?email=…), which put the address in the browser's history
+    and in any access log (a phone walkthrough). Opened as a link: the form."""
+    if request.method == "GET":
+        return _see_other(reverse("subscribers:subscribe"))
+    form = SubscribeForm(initial={"email": request.POST.get("email", "")[:254]})
+    return render(request, "subscribers/subscribe.html", {"form": form})
+
+
 @require_GET
 def subscribe_done(request: HttpRequest) -> HttpResponse:
     # The page is the same whatever happened (no enumeration), so it says exactly

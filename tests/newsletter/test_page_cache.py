@@ -13,7 +13,7 @@ import redis
 from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 from django.test.signals import template_rendered
 from django.utils import timezone
 
@@ -247,11 +247,12 @@ def test_the_home_page_of_a_real_day_is_light(client):
 
 def test_subscribing_starts_from_an_email_field_that_opens_the_full_form(client, site):
     home = client.get("/").content.decode()
-    start = re.search(r'<form class="sf sf-start" method="get" action="/subscribe/">.*?</form>', home, re.DOTALL)
+    start = re.search(r'<form class="sf sf-start" method="post" action="/subscribe/start/">.*?</form>', home, re.DOTALL)
 
-    assert start and 'name="email"' in start.group(0)
+    assert start and 'name="email"' in start.group(0) and "csrfmiddlewaretoken" not in start.group(0)
 
-    form = client.get("/subscribe/", {"email": "reader@example.org"}).content.decode()
+    # Posted (the address stays out of the history and the access logs), with no token.
+    form = Client(enforce_csrf_checks=True).post("/subscribe/start/", {"email": "reader@example.org"}).content.decode()
 
     assert re.search(r'<input type="email" name="email"[^>]* value="reader@example.org"', form)
     assert 'name="csrfmiddlewaretoken"' in form
@@ -260,6 +261,9 @@ def test_subscribing_starts_from_an_email_field_that_opens_the_full_form(client,
     assert form.count("<option value=") > 300
     assert '<option value="UTC" selected>UTC</option>' in form
     assert '<option value="Europe/Paris">Europe/Paris</option>' in form
+    # Opened as a link, it leads to the form; a link of the old kind still fills it in.
+    assert client.get("/subscribe/start/")["Location"] == "/subscribe/"
+    assert 'value="old@example.org"' in client.get("/subscribe/", {"email": "old@example.org"}).content.decode()
 
 
 # --- Invalidation ---------------------------------------------------------------------
