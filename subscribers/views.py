@@ -61,7 +61,7 @@ def _see_other(url: str) -> HttpResponseRedirect:
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        # Arriving from the email field of a public page (/subscribe/?email=…): the
+        # A link of the old kind (/subscribe/?email=…, before /subscribe/start/): the
         # address is filled in, nothing is validated yet.
         form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
     else:

@@ -12,7 +12,7 @@ register = template.Library()
 @register.inclusion_tag("subscribers/_subscribe_start.html")
 def subscribe_form() -> dict:
     """Subscribing from any page: `{% load subscribe %}{% subscribe_form %}`. An email
-    field that opens the full form (/subscribe/?email=…) on its own page, so the page
+    field that opens the full form (posted to /subscribe/start/) on its own page, so the page
     it sits on holds no CSRF token and can be served from the public cache
     (newsletter/page_cache.py). Brings its stylesheet."""
     return {}
