@@ -220,6 +220,9 @@ class PaperAdminForm(forms.ModelForm):
         model = Paper
         # The admin's fieldsets choose the form's fields; these two are what clean() reads.
         fields = ("title", "arxiv_id")
+        # As people write them (Django's defaults read "Arxiv id", "Ai summary").
+        labels = {"arxiv_id": "arXiv id", "ai_summary": "AI summary", "github_repo": "GitHub repository",
+                  "github_stars": "GitHub stars", "num_comments": "Comments", "published_on": "Published on arXiv"}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -781,6 +784,11 @@ class EditionAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         curation.edition_note_set(edition=obj, note=form.cleaned_data["note"])
+        if obj.frozen_at and "note" in form.changed_data:
+            # An edition gone out: the note reaches the web pages, not the emails sent.
+            self.message_user(request, "This edition already went out: the emails sent, and each reader's copy "
+                              "of theirs in a browser, keep the note they had; the edition's public page shows "
+                              "this one, as will any digest of it still to go.", messages.WARNING)
 
     @admin.display(description="State")
     def state(self, edition):

@@ -500,6 +500,25 @@ def test_a_deliverys_page_reads_as_words_not_ids_and_has_no_save_button(editor_c
     assert 'name="_save"' not in page and 'name="_continue"' not in page
 
 
+def test_a_note_saved_on_a_sent_edition_says_who_sees_it_and_a_papers_labels_read_as_written(
+    editor_client, edition
+):
+    """Saving a note on an edition that had gone out said only "changed
+    successfully"; a paper's page read "Arxiv id" and "Ai summary" (an editor's
+    walkthrough)."""
+    from newsletter.editions import edition_freeze
+
+    edition_freeze(edition=edition)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    response = editor_client.post(url, {"note": "A late word.", "_continue": "1"}, follow=True)
+    said = " ".join(str(m) for m in response.context["messages"])
+    assert "This edition already went out: the emails sent, and each reader's copy of theirs in a browser, keep " \
+           "the note they had" in said
+    paper = edition.entries.first().paper
+    page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
+    assert ">arXiv id:</label>" in page and ">AI summary:</label>" in page and "Arxiv id" not in page
+
+
 def test_a_paper_is_added_by_pasting_an_api_entry(editor_client, db):
     entry = {"paper": {"id": "2511.77777", "title": "Pasted Paper About Agents",
                        "summary": "An abstract.", "authors": [{"name": "Ada"}], "upvotes": 12}}
