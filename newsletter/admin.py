@@ -183,7 +183,8 @@ def _already_sent_said(model_admin, request, papers) -> None:
     link to them (who got it). Hiding said only "Hidden: …" when 400 of 401
     digests had carried the paper (an editor's walkthrough)."""
     url = reverse("admin:newsletter_delivery_changelist")
-    for paper in papers:
+    went_out = set(services.papers_sent().filter(paper_id__in=[p.pk for p in papers]).values_list("paper_id", flat=True))
+    for paper in [p for p in papers if p.pk in went_out]:
         count = deliveries_carrying(paper=paper).count()
         if count:
             model_admin.message_user(request, format_html(

@@ -138,10 +138,16 @@ def outbox_email_get(*, email_id: int, to: str = "") -> OutboxEmail | None:
 
 def deliveries_carrying(*, paper: Paper) -> QuerySet[Delivery]:
     """The digests sent with this paper in them (Delivery.paper_ids): who already got
-    a paper an editor hides. Editions from its date on (a weekly digest or a late
-    listing carries it a few days later). PostgreSQL tests JSON containment; SQLite
+    a paper an editor hides. Only the editions that can carry it are read (over the
+    deliveries' edition index): its date's and the days after it within a weekly
+    digest's window and a late listing's. PostgreSQL tests JSON containment; SQLite
     (development) has none, so the rows of those editions are read here."""
-    sent = Delivery.objects.filter(status=Delivery.Status.SENT, edition__date__gte=paper.trending_date)
+    from .editions import LATE_WITHIN_DAYS
+    from .ranking import WEEKLY_WINDOW_DAYS
+
+    last = paper.trending_date + dt.timedelta(days=WEEKLY_WINDOW_DAYS + LATE_WITHIN_DAYS)
+    sent = Delivery.objects.filter(status=Delivery.Status.SENT,
+                                   edition__date__range=(paper.trending_date, last))
     if connection.vendor == "postgresql":
         return sent.filter(paper_ids__contains=[paper.pk])
     ids = [pk for pk, carried in sent.values_list("pk", "paper_ids").iterator() if paper.pk in (carried or [])]

@@ -434,6 +434,9 @@ def test_hiding_a_paper_that_went_out_says_in_how_many_digests_and_who_got_it(ed
     "Hidden: Lumiere…"; the deliveries list could not be filtered by paper (an
     editor's walkthrough). Hiding also counted papers hidden already ("Hid 40
     papers" of 40 hidden before)."""
+    from newsletter.editions import edition_freeze
+
+    edition_freeze(edition=edition)  # at its first send
     first, second = (edition.entries.get(position=n).paper for n in (1, 2))
     got, other = SubscriberFactory(email="got@example.com"), SubscriberFactory(email="not.this@example.com")
     Delivery.objects.create(subscriber=got, edition=edition, status=Delivery.Status.SENT,
