@@ -866,3 +866,26 @@ def test_the_pages_that_dead_end_offer_the_link_by_email(client):
     used = client.get(f"/confirm/{token}/").content.decode()
     assert "This link was already used" in used and 'href="/subscription/"' in used
     assert 'href="/subscription/"' in client.get("/manage/not-a-valid-token/").content.decode()
+
+
+def test_an_email_someone_asked_for_does_not_say_they_subscribed(outbox):
+    """The confirmation's footer said "You get this email because you subscribed",
+    before anyone had (a phone walkthrough); so did the link and "already
+    subscribed" emails, which anyone may ask for with an address."""
+    from subscribers.services import (
+        EMAIL_CONFIRM,
+        EMAIL_GOODBYE,
+        EMAIL_LINKS,
+        subscriber_journey_email_send,
+    )
+
+    asked = {EMAIL_CONFIRM: SubscriberFactory(status=Subscriber.Status.PENDING),
+             EMAIL_LINKS: SubscriberFactory(status=Subscriber.Status.ACTIVE)}
+    for kind, reader in asked.items():
+        subscriber_journey_email_send(subscriber_id=reader.pk, kind=kind)
+    goodbye = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+    subscriber_journey_email_send(subscriber_id=goodbye.pk, kind=EMAIL_GOODBYE)
+    *asked_for, subscribed = [m.alternatives[0][0] for m in outbox]
+    for html in asked_for:
+        assert "because someone asked for it with this address" in html and "because you subscribed" not in html
+    assert "because you subscribed" in subscribed
