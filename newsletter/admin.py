@@ -686,6 +686,22 @@ class TopicAdmin(admin.ModelAdmin):
         self._readers_left(request, obj, done="deleted")
         super().delete_model(request, obj)
 
+    def construct_change_message(self, request, form, formsets, add=False):
+        """The topic's history keeps what its definition said before each change
+        ("Changed Description (was: “…”)"): Django's lists only the fields' names,
+        so nothing was left to go back to (an editor's walkthrough)."""
+        if add or not set(form.changed_data) & {"name", "description", "keywords"}:
+            return super().construct_change_message(request, form, formsets, add)
+        said = []
+        for name in form.changed_data:
+            label = form.fields[name].label or name
+            if name in ("name", "description", "keywords"):
+                before = " / ".join(str(form.initial.get(name) or "").splitlines()) or "(empty)"
+                said.append(f"{label} (was: “{before}”)")
+            else:
+                said.append(str(label))
+        return f"Changed {', '.join(said)}."
+
     def _readers_told(self, request, topic: Topic, *, switched_on: bool, renamed_from: str | None) -> None:
         """What a topic's readers see after it is switched on again or renamed (an
         editor's walkthrough was told only "changed successfully")."""

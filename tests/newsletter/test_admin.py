@@ -920,6 +920,21 @@ def test_switching_a_topic_on_again_and_renaming_it_say_what_its_readers_see(adm
     assert any(m.startswith(f"Renamed from “{topic.name}”: 1 reader sees “Studies of forgetting”") for m in said), said
 
 
+def test_a_topics_history_keeps_its_definition_as_it_was_before_each_change(admin_client, topic):
+    """History said "Changed Description and Keywords" with no old text: nothing to
+    go back to (an editor's walkthrough)."""
+    from django.contrib.admin.models import LogEntry
+
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    admin_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "New words.",
+                            "keywords": "forgetting\nreplay", "position": 0, "is_active": "on"})
+    entry = LogEntry.objects.filter(object_id=str(topic.pk)).latest("action_time")
+    assert entry.get_change_message() == (
+        f"Changed Description (was: “{topic.description}”), Keywords (was: “catastrophic forgetting”).")
+    history = admin_client.get(reverse("admin:newsletter_topic_history", args=[topic.pk])).content.decode()
+    assert "was: “catastrophic forgetting”" in unescape(history)
+
+
 def _list_page(client, name: str) -> tuple[str, list[str]]:
     """The admin list of `name` ("topic", "edition"): its HTML and its queries."""
     from django.db import connection
