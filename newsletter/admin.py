@@ -576,6 +576,19 @@ class TopicForm(forms.ModelForm):
         help_texts = {"description": "What belongs to this topic, in a sentence or two: it is on the "
                                      "subscribe form, and papers close to it count for the topic."}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Unticking "active" on a topic readers follow asks first, naming them
+        # (confirm.js, data-confirm-unchecked): it saved with no question (an
+        # editor's walkthrough). What they are left with is said after the save.
+        topic, active = self.instance, self.fields.get("is_active")
+        if topic.pk and topic.is_active and active is not None:
+            readers = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED).count()
+            if readers:
+                active.widget.attrs["data-confirm-unchecked"] = (
+                    f"{readers} reader{pluralize(readers)} follow{pluralize(readers, 's,')} “{topic.name}”: switching it "
+                    "off takes it out of their digests and the subscribe form. Switch it off?")
+
     def clean_name(self):
         """Readers choose topics by name: two that differ only in case or spacing
         ("agents" beside "Agents") would both be on the subscribe form."""

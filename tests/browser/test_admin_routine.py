@@ -227,6 +227,24 @@ def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page
     topic = Topic.objects.get(name="Speech & audio")
     assert topic.slug == "speech-audio"  # made from the name as it was typed
     assert list(topic.papers.values_list("title", flat=True)) == [speech.title]
+
+    # Switching it off once a reader follows it asks first, naming them (it saved
+    # with no question: an editor's walkthrough); "Cancel" changes nothing.
+    SubscriberFactory(email="listener@example.com").topics.add(topic)
+    page.goto(live_server.url + f"/admin/newsletter/topic/{topic.pk}/change/")
+    asked, accept = [], [False]
+    page.on("dialog", lambda d: (asked.append(d.message), d.accept() if accept[0] else d.dismiss()))
+    page.locator("#id_is_active").uncheck()
+    page.get_by_role("button", name="Save", exact=True).click()
+    assert asked == [("1 reader follows “Speech & audio”: switching it off takes it out of their digests and "
+                      "the subscribe form. Switch it off?")]
+    topic.refresh_from_db()
+    assert topic.is_active
+    accept[0] = True
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("ul.messagelist")).to_contain_text("1 reader followed “Speech & audio”, now switched off")
+    topic.refresh_from_db()
+    assert not topic.is_active
     assert page.js_errors == []
 
 
