@@ -462,15 +462,19 @@ def test_hiding_a_paper_that_went_out_says_in_how_many_digests_and_who_got_it(ed
 
 def test_an_edition_all_hidden_and_a_hold_after_the_send_say_what_is_so(editor_client, edition):
     """Every paper hidden, the page said "No papers for this date yet. They are
-    fetched every morning"; Hold on an edition gone out to everyone said "Release it
-    within a day: readers whose hour passed…" (an editor's walkthrough)."""
+    fetched every morning", and most of them hidden, nothing; Hold on an edition gone
+    out to everyone said "Release it within a day: readers whose hour passed…" (an
+    editor's walkthrough)."""
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
     papers = [entry.paper for entry in edition.entries.all()]
+    editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                       {"action": "hide", "_selected_action": [p.pk for p in papers[:2]]})
+    assert "2 of the 3 papers of this date are hidden: readers get the 1 left." in editor_client.get(url).content.decode()
     editor_client.post(reverse("admin:newsletter_paper_changelist"),
                        {"action": "hide", "_selected_action": [p.pk for p in papers]})
     page = editor_client.get(url).content.decode()
     assert "Every paper of this date is hidden: this edition has nothing to send" in page
-    assert "No papers for this date yet" not in page
+    assert "No papers for this date yet" not in page and "are hidden: readers get" not in page
 
     editor_client.post(reverse("admin:newsletter_paper_changelist"),
                        {"action": "unhide", "_selected_action": [p.pk for p in papers]})
