@@ -5,6 +5,7 @@ service of newsletter/curation.py (or relevance/services); no logic here."""
 from __future__ import annotations
 
 import json
+from functools import cached_property
 
 from django import forms
 from django.contrib import admin, messages
@@ -566,6 +567,11 @@ class PaperAdmin(admin.ModelAdmin):
 # --- Topics -----------------------------------------------------------------------------
 
 
+def _topic_readers(topic: Topic):
+    """The readers a topic's change concerns: those who follow it and have not left."""
+    return Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED)
+
+
 class TopicForm(forms.ModelForm):
     class Meta:
         model = Topic
@@ -583,7 +589,7 @@ class TopicForm(forms.ModelForm):
         # editor's walkthrough). What they are left with is said after the save.
         topic, active = self.instance, self.fields.get("is_active")
         if topic.pk and topic.is_active and active is not None:
-            readers = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED).count()
+            readers = _topic_readers(topic).count()
             if readers:
                 active.widget.attrs["data-confirm-unchecked"] = (
                     f"{readers} reader{pluralize(readers)} follow{pluralize(readers, 's,')} “{topic.name}”: switching it "
@@ -718,7 +724,7 @@ class TopicAdmin(admin.ModelAdmin):
     def _readers_told(self, request, topic: Topic, *, switched_on: bool, renamed_from: str | None) -> None:
         """What a topic's readers see after it is switched on again or renamed (an
         editor's walkthrough was told only "changed successfully")."""
-        count = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED).count()
+        count = _topic_readers(topic).count()
         readers = f"{count} reader{pluralize(count)}"
         if switched_on:
             self.message_user(request, f"“{topic.name}” is on again: {readers} who follow{pluralize(count, 's,')} it "
@@ -734,7 +740,7 @@ class TopicAdmin(admin.ModelAdmin):
         deleted: it leaves their digests and their preference centre, and those who
         follow nothing else get the day's trending papers (an editors' walkthrough,
         5 December, was told only "changed successfully")."""
-        readers = Subscriber.objects.filter(topics=topic).exclude(status=Subscriber.Status.UNSUBSCRIBED)
+        readers = _topic_readers(topic)
         count = readers.count()
         if not count:
             return
@@ -990,8 +996,10 @@ class EditionAdmin(admin.ModelAdmin):
                 "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
                 "figures": curation.edition_figures(edition=edition),
                 # "Send now": the date and how many it reaches, or why it cannot.
-                "send_now_refusal": curation.edition_send_now_refusal(edition=edition, now=timezone.now()),
-                "send_now_audience": curation.edition_send_now_audience(edition=edition),
+                "send_now_refusal": (refusal := curation.edition_send_now_refusal(edition=edition,
+                                                                                   now=timezone.now())),
+                # Counted only when it may be sent: the readers-due query, for a question never asked.
+                "send_now_audience": None if refusal else curation.edition_send_now_audience(edition=edition),
                 "user_email": request.user.email,
                 "pass_only": PASS_ONLY,
             }
@@ -1033,15 +1041,17 @@ class CarriedPaperFilter(admin.SimpleListFilter):
     title = "carried the paper"
     parameter_name = "carried"
 
-    def lookups(self, request, model_admin):
+    @cached_property
+    def paper(self) -> Paper | None:
+        """The paper asked for, read once for both the choice shown and the rows."""
         value = self.value() or ""
-        paper = Paper.objects.filter(pk=value).first() if value.isdigit() else None
-        return [(value, f"“{paper.title}”")] if paper else []
+        return Paper.objects.filter(pk=value).first() if value.isdigit() else None
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), f"“{self.paper.title}”")] if self.paper else []
 
     def queryset(self, request, queryset):
-        value = self.value() or ""
-        paper = Paper.objects.filter(pk=value).first() if value.isdigit() else None
-        return queryset.filter(pk__in=deliveries_carrying(paper=paper).values("pk")) if paper else queryset
+        return queryset.filter(pk__in=deliveries_carrying(paper=self.paper).values("pk")) if self.paper else queryset
 
 
 @admin.register(Delivery)
@@ -1049,7 +1059,6 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("edition_date", "subscriber", "status", "attempts", "sent", "error_short")
     list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter), CarriedPaperFilter)
     search_fields = ("subscriber__email", "provider_message_id")
-    list_select_related = ("edition", "subscriber")
     # The ledger as an editor reads it: the papers by title and the why lines as
     # lines (they were "Paper ids: [102, 105…]" and a JSON list), the lease last.
     fields = ("edition", "subscriber", "status", "weekly", "attempts", "sent_at", "provider_message_id",
