@@ -58,6 +58,29 @@ def _see_other(url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url, status=303)
 
 
+# "Check your inbox" names the address the email went to, so a reader sees a typo
+# there and then; it travels in a short-lived signed cookie scoped to that page's
+# path, never in the URL (history, access logs). The page is the same for every
+# address but for echoing what this browser typed, so it tells nothing new.
+ASKED_COOKIE = "asked"
+ASKED_SALT = "subscribers.asked-address"
+
+
+def _done_for(url: str, email: str) -> HttpResponseRedirect:
+    response = _see_other(url)
+    response.set_signed_cookie(
+        ASKED_COOKIE, email, salt=ASKED_SALT, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
+        path=url, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict",
+    )
+    return response
+
+
+def _asked_address(request: HttpRequest) -> str:
+    return request.get_signed_cookie(
+        ASKED_COOKIE, default="", salt=ASKED_SALT, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
@@ -97,7 +120,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             else:
                 # The same redirect for every address, whatever its state: no
                 # enumeration (the page behind it holds no form and no token).
-                return done
+                return _done_for(done.url, data["email"])
     return render(request, "subscribers/subscribe.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -115,12 +138,19 @@ def subscribe_start(request: HttpRequest) -> HttpResponse:
     return render(request, "subscribers/subscribe.html", {"form": form})
 
 
-@require_GET
-def subscribe_done(request: HttpRequest) -> HttpResponse:
+def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:
     # The page is the same whatever happened (no enumeration), so it says exactly
     # what may have happened: one email per address per window, not more.
     window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
-    return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes})
+    return render(request, "subscribers/subscribe_done.html", {
+        "window_minutes": window_minutes, "links": links, "asked": _asked_address(request),
+    })
+
+
+@never_cache  # it reads this browser's cookie
+@require_GET
+def subscribe_done(request: HttpRequest) -> HttpResponse:
+    return _check_your_inbox(request, links=False)
 
 
 @require_http_methods(["GET", "POST"])
@@ -142,14 +172,15 @@ def links_request(request: HttpRequest) -> HttpResponse:
                 response = render(request, "subscribers/links_request.html", {"form": form}, status=503)
                 response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
                 return response
+            return _done_for(reverse("subscribers:links_sent"), form.cleaned_data["email"])
         return _see_other(reverse("subscribers:links_sent"))
     return render(request, "subscribers/links_request.html", {"form": form}, status=400 if form.errors else 200)
 
 
+@never_cache
 @require_GET
 def links_sent(request: HttpRequest) -> HttpResponse:
-    window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
-    return render(request, "subscribers/subscribe_done.html", {"window_minutes": window_minutes, "links": True})
+    return _check_your_inbox(request, links=True)
 
 
 @csrf_exempt

@@ -57,6 +57,8 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     page.get_by_role("button", name="Subscribe").click()
     page.wait_for_url("**/subscribe/check-your-inbox/")
     assert page.get_by_role("heading", name="Check your inbox").is_visible()
+    # It names the address typed, so a typo shows before anyone waits for an email.
+    assert page.locator(".sf-asked strong").inner_text() == "ada@example.com"
     assert missing_glyphs(page.locator(".sf-icon")) == []
     screenshot(page, "journey-02-check-inbox")
 

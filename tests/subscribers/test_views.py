@@ -777,6 +777,35 @@ def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_clai
     assert "if the address is subscribed already, a link to its preferences" in html
 
 
+def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client, topics):
+    """"Check your inbox" did not say where the email went: a reader who typed
+    "ada@exmaple.com" waited for an email that could never come. The page now echoes
+    the address this browser typed (a signed cookie for that page's path only, never
+    the URL), with a way to type it again; another browser, or a cookie not signed by
+    us, sees the page without any address."""
+    response = submit("Ada@Exmaple.com")
+    cookie = response.cookies["asked"]
+    assert cookie["path"] == "/subscribe/check-your-inbox/" and cookie["httponly"] and cookie["samesite"] == "Strict"
+    assert "exmaple" not in response["Location"]
+    page = client.get("/subscribe/check-your-inbox/")
+    html = page.content.decode()
+    assert "You typed <strong>Ada@Exmaple.com</strong>" in html
+    assert 'Not your address? <a href="/subscribe/">Type it again</a>' in html
+    assert "no-cache" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
+
+    from django.test import Client
+
+    stranger = Client()
+    assert "You typed" not in stranger.get("/subscribe/check-your-inbox/").content.decode()
+    stranger.cookies["asked"] = "eve@example.com"
+    assert "eve@example.com" not in stranger.get("/subscribe/check-your-inbox/").content.decode()
+
+    # The "email me my link" form says it the same way.
+    client.post("/subscription/", {"email": "grace@example.org"}, REMOTE_ADDR="203.0.113.9")
+    sent = client.get("/subscription/sent/").content.decode()
+    assert "You typed <strong>grace@example.org</strong>" in sent and 'href="/subscription/">Type it again' in sent
+
+
 def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences(submit, client, topics):
     """An editor turned every topic off: the form cannot ask for one (nobody could
     subscribe or save), and says what the digest brings instead."""
