@@ -140,3 +140,25 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
 
     assert errors == []
     context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_without_scripts_the_form_says_the_hour_is_utcs_unless_a_zone_is_chosen(browser, live_server):
+    """The time zone is preset by a script; with scripts off it stayed on UTC
+    without a word, so a reader in Tokyo choosing 8:00 got their digest at 17:00.
+    It now says so under the select; with scripts on, the zone is set and nothing
+    is said."""
+    TopicFactory(name="Agents")
+    for scripts in (False, True):
+        context = browser.new_context(java_script_enabled=scripts, timezone_id="Asia/Tokyo")
+        page = context.new_page()
+        page.goto(f"{live_server.url}/subscribe/")
+        hint = page.get_by_text("We could not read your time zone from your browser")
+        zone = page.get_by_label("Time zone")
+        if scripts:
+            assert not hint.is_visible() and zone.input_value() == "Asia/Tokyo"
+        else:
+            assert hint.is_visible() and zone.input_value() == "UTC"
+            assert zone.get_attribute("aria-describedby") == "tz-unread"
+        context.close()
