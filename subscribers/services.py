@@ -128,7 +128,7 @@ class _JourneyClaims:
 _journey_claims = threading.local()
 
 
-def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) -> bool:
+def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime, asked_by_anyone: bool = False) -> bool:
     """Queue one journey email unless one went to this address within the window.
     The conditional UPDATE is the claim: of many concurrent submissions exactly one
     matches the row, so at most one email per address per window goes out. After
@@ -138,7 +138,13 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
     drops after one that raises), so that trying again in a moment sends them
     instead of waiting out the window. The emails queued before it keep theirs:
     trying again sends them nothing twice. True when this one is claimed (to be
-    queued at commit), False when one went to the address within the window."""
+    queued at commit), False when one went to the address within the window.
+
+    `asked_by_anyone` (the public forms, where anyone can type any address): the
+    spellings of one mailbox (dots, "+tags") are addresses of their own, each with
+    its window, so the mailbox is also capped at SUBSCRIBE_EMAILS_PER_MAILBOX emails
+    per window, whoever asked (False when that cap is reached). Capping the emails,
+    not the requests, is what keeps a stranger from locking a reader out of the form."""
     window = dt.timedelta(seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
     previous = subscriber.confirmation_sent_at
     claimed = Subscriber.objects.filter(
@@ -146,6 +152,12 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
         pk=subscriber.pk,
     ).update(confirmation_sent_at=now)
     if not claimed:
+        return False
+    if asked_by_anyone and rate_limit_exceeded(
+        key=f"journey:mailbox:{email_hash(mailbox_key(subscriber.email))}",
+        limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX, window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
+    ):
+        Subscriber.objects.filter(pk=subscriber.pk).update(confirmation_sent_at=previous)
         return False
     by_moment = getattr(_journey_claims, "by_moment", None)
     if by_moment is None:
@@ -171,15 +183,20 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime) 
 
 def _public_form_limits(*, email: str, ip: str | None) -> None:
     """The public forms' limits (subscribe, "email me my link"), counted together:
-    per client address and per address asked for. Raises SubscribeRateLimited."""
+    per client address, and per mailbox asked for from that client. Counted per
+    mailbox alone, five requests from anywhere for a victim's address refused the
+    victim's own ("That was a lot of tries"), window after window; the emails a
+    mailbox gets are capped in journey_email_queue instead, whoever asks. Raises
+    SubscribeRateLimited."""
     window = settings.SUBSCRIBE_RATE_WINDOW_SECONDS
+    client = rate_limit_client(ip) if ip else "-"
     if ip and rate_limit_exceeded(
-        key=f"subscribe:ip:{rate_limit_client(ip)}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
+        key=f"subscribe:ip:{client}", limit=settings.SUBSCRIBE_RATE_LIMIT_PER_IP, window_seconds=window
     ):
         raise SubscribeRateLimited
     # Keyed by the address's hash: no addresses in Redis.
     if rate_limit_exceeded(
-        key=f"subscribe:address:{email_hash(mailbox_key(email))}",
+        key=f"subscribe:address:{email_hash(mailbox_key(email))}:{client}",
         limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
         window_seconds=window,
     ):
@@ -204,7 +221,7 @@ def subscriber_links_request(*, email: str, ip: str | None) -> None:
         return
     kind = EMAIL_CONFIRM if subscriber.status == Subscriber.Status.PENDING else EMAIL_LINKS
     with transaction.atomic():
-        journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now())
+        journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now(), asked_by_anyone=True)
 
 
 def subscriber_subscribe(
@@ -263,7 +280,7 @@ def subscriber_subscribe(
         if subscriber.status == Subscriber.Status.SUPPRESSED:
             return
         if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
-            journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now)
+            journey_email_queue(subscriber=subscriber, kind=EMAIL_ALREADY_SUBSCRIBED, now=now, asked_by_anyone=True)
             return
 
         topics = list(topics)
@@ -283,12 +300,12 @@ def subscriber_subscribe(
             _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
             subscriber.save()
             subscriber.topics.set(topics)
-            journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+            journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now, asked_by_anyone=True)
             return
         earlier = subscriber.requested
         subscriber.requested = {**preferences, "topics": [t.pk for t in topics], "id": secrets.token_urlsafe(9)}
         Subscriber.objects.filter(pk=subscriber.pk).update(requested=subscriber.requested)
-        if not journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now):
+        if not journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now, asked_by_anyone=True):
             # No email carries this request: the one mailed within the window keeps its own.
             Subscriber.objects.filter(pk=subscriber.pk).update(requested=earlier)
 
