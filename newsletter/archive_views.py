@@ -55,6 +55,22 @@ def edition_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_safe
+@public_page(tags=lambda: ["feeds"])
+def feed_list(request: HttpRequest) -> HttpResponse:
+    """The feeds, for a person: each feed's address to copy into a feed reader. The
+    site's "Atom feed" links opened the raw XML, which a phone shows as a wall of
+    markup (a phone walkthrough); the feeds themselves stay where readers find them
+    (the pages' <link rel="alternate">)."""
+    feeds = [("all", "All papers", "Every trending paper, newest first.", reverse("newsletter_public:feed_papers"))]
+    feeds += [(f"topic-{topic.slug}", topic.name, topic.description, reverse("newsletter_public:feed_topic", args=[topic.slug]))
+              for topic in archive.topic_list_with_feeds()]
+    return render(request, "newsletter/feed_list.html", {"feeds": [
+        {"anchor": f"feed-{slug}", "name": name, "about": about, "path": path, "url": request.build_absolute_uri(path)}
+        for slug, name, about, path in feeds
+    ]})
+
+
+@require_safe
 # An edition holds its date's papers and late ones of lists before, at most
 # LATE_WITHIN_DAYS older (editions._late_papers_q): a change to a paper of any of
 # those dates renders the page afresh.

@@ -12,6 +12,7 @@ urlpatterns = [
     path("editions/", archive_views.edition_list, name="edition_list"),
     path("editions/<isodate:date>/", archive_views.edition_detail, name="edition_detail"),
     path("digest/<str:token>/", archive_views.delivery_view, name="delivery_view"),
+    path("feeds/", archive_views.feed_list, name="feed_list"),
     path("feeds/papers.atom", public_page(tags=lambda: ["feeds"])(feeds.PapersFeed()), name="feed_papers"),
     path("feeds/topics/<slug:slug>.atom", public_page(tags=lambda slug: ["feeds"])(feeds.TopicPapersFeed()), name="feed_topic"),
     path("feedback/<str:token>/", archive_views.feedback, name="feedback"),

@@ -42,6 +42,7 @@ def site(settings, live_server):
         "day": f"/papers/{DAY.isoformat()}/",
         "paper": papers[1].get_absolute_url(),
         "archive": "/editions/",
+        "feeds": "/feeds/",
         "edition": f"/editions/{DAY.isoformat()}/",
         "subscribe": "/subscribe/",
         "check-inbox": "/subscribe/check-your-inbox/",

@@ -112,21 +112,34 @@ def test_what_your_digest_has_learned_in_the_preference_centre(live_server, page
     assert not page.js_errors and not page.console_errors
 
 
-def test_the_archive_and_the_feed_are_reached_from_the_home_page(live_server, page, edition):
+def test_the_archive_and_the_feeds_are_reached_from_the_home_page(live_server, browser, edition, screenshot):
     """Nothing else links to them: a reader who never opened a digest in the browser
-    finds past editions and the Atom feed in every page's footer."""
+    finds past editions and the feeds in every page's footer. The footer's "Atom
+    feed" opened the raw XML, a wall of markup on a phone (a phone walkthrough): it
+    leads to a page with each feed's address to copy into a reader."""
+    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    page = context.new_page()
     page.goto(f"{live_server.url}/")
     footer = page.locator("footer")
-    expect(footer.get_by_role("link", name="Atom feed")).to_have_attribute("href", "/feeds/papers.atom")
     footer.get_by_role("link", name="Past editions").click()
     expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
-    # ... and each topic's own feed on the archive page.
-    feeds = page.get_by_role("navigation", name="Feeds by topic")
-    expect(feeds.get_by_role("link", name="Agents")).to_be_visible()
-    href = feeds.get_by_role("link", name="Agents").get_attribute("href")
-    response = page.request.get(f"{live_server.url}{href}")
+    # ... and each topic's own feed, from the archive page, on the feeds page.
+    page.get_by_role("navigation", name="Feeds by topic").get_by_role("link", name="Agents").click()
+    page.wait_for_url("**/feeds/#feed-topic-agents")
+    address = page.get_by_role("textbox", name="Agents")
+    assert address.input_value() == f"{live_server.url}/feeds/topics/agents.atom"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    card = page.locator("#feed-topic-agents")
+    card.get_by_role("button", name="Copy").tap()
+    expect(card.get_by_role("button", name="Copied")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == address.input_value()
+    screenshot(page, "feeds")
+    response = page.request.get(address.input_value())
     assert response.status == 200 and "Self-Critique Makes Research Agents" in response.text()
-    assert page.js_errors == []
+    footer.get_by_role("link", name="Feeds").click()
+    expect(page.get_by_role("heading", name="All papers")).to_be_visible()
+    context.close()
 
 
 def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screenshot, settings):

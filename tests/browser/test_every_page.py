@@ -75,6 +75,7 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(
         live_server.url + site["rich"][0].get_absolute_url(),
         live_server.url + site["plain"].get_absolute_url(),
         live_server.url + "/editions/",
+        live_server.url + "/feeds/",
         live_server.url + f"/editions/{SAMPLE_DATE}/",
         live_server.url + "/subscribe/",
         live_server.url + "/subscribe/check-your-inbox/",

@@ -242,9 +242,15 @@ def test_the_archive_links_each_active_topics_feed_and_the_feed_holds_its_papers
 
     html = client.get("/editions/").content.decode()
 
-    assert re.findall(r'<a href="(/feeds/topics/[^"]+)">', html) == ["/feeds/topics/tool-agents.atom", "/feeds/topics/graphs.atom"]
+    # A person is led to the feeds page (a phone opened the raw XML as a wall of
+    # markup); a feed reader finds the feeds themselves in the page's head.
+    assert re.findall(r'<a href="(/feeds/#[^"]+)">', html) == ["/feeds/#feed-topic-tool-agents", "/feeds/#feed-topic-graphs"]
     assert 'title="Tool-using agents (Atom)" href="/feeds/topics/tool-agents.atom"' in html
     assert "retired" not in html
+    feeds = client.get("/feeds/").content.decode()
+    assert re.findall(r'<li class="feed-list__item" id="([^"]+)">', feeds) == [
+        "feed-all", "feed-topic-tool-agents", "feed-topic-graphs"]
+    assert 'value="http://testserver/feeds/topics/tool-agents.atom"' in feeds and "retired" not in feeds
     feed = client.get("/feeds/topics/tool-agents.atom").content.decode()
     assert "A Paper About Agents" in feed and "A Paper About Nothing Followed" not in feed
 

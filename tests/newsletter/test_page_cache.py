@@ -54,7 +54,7 @@ def site():
 
 PUBLIC_PAGES = [
     "/", f"/papers/{DAY}/", f"/papers/{EARLIER}/", "/editions/", f"/editions/{DAY}/",
-    f"/editions/{EARLIER}/", "/feeds/papers.atom", "/feeds/topics/agents.atom",
+    f"/editions/{EARLIER}/", "/feeds/", "/feeds/papers.atom", "/feeds/topics/agents.atom",
     "/papers/2511.00001/", "/papers/2511.00003/",  # the paper pages of `site`
 ]
 
