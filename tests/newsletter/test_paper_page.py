@@ -43,6 +43,9 @@ def test_a_paper_with_an_arxiv_id_has_its_page_there_with_every_outward_link(cli
     assert 'src="https://cdn.example.org/thumb.png"' in html
     # Links of its own: no search fallback.
     assert "huggingface.co/papers?q=" not in html
+    # Opened from one's own digest, the page's one way on was "Subscribe" (a phone
+    # walkthrough): a reader is shown the way to their preferences beside it.
+    assert 'Subscribed already? Your topics are a link away: <a href="/subscription/">your subscription</a>' in html
 
 
 def test_a_paper_without_any_link_gets_a_page_by_key_and_a_hugging_face_search(client):
