@@ -1,7 +1,7 @@
 """Beat's schedules in the admin (django-celery-beat's own pages, narrowed).
 
-Editors may move the morning fetch to another time, or switch it off: they choose
-another schedule (or add one with "+"), nothing else. The other schedules are the
+Editors may move the morning fetch to another time of day, or switch it off,
+nothing else. The other schedules are the
 machinery of sending (the dispatcher, settling dead workers' readers, the page and
 email debts of a Redis outage): editors see them and what each does, and only
 superusers change them, in django-celery-beat's full form."""
@@ -14,7 +14,8 @@ from django import forms
 from django.contrib import admin
 from django.utils import timezone
 from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
-from django_celery_beat.models import PeriodicTask
+from django_celery_beat.models import CrontabSchedule, PeriodicTask
+from timezone_field import TimeZoneFormField
 
 from .schedules import MORNING_FETCH_TASK
 
@@ -49,30 +50,41 @@ class SuperuserScheduleForm(PeriodicTaskForm):
 
 
 class EditorFetchScheduleForm(forms.ModelForm):
-    """The morning fetch as an editor changes it: when, and whether. In words: the
-    model's help said "Set to False to disable the schedule", and the list offered the
-    dispatcher's "every 15 minutes" (an editor's walkthrough)."""
+    """The morning fetch as an editor changes it: whether, and at what time of day in
+    which zone. In words: the model's help said "Set to False to disable the
+    schedule", the list offered the dispatcher's "every 15 minutes", and moving it
+    meant django-celery-beat's raw crontab page in a "+" popup (minute, hour, day of
+    month, month, day of week as cron fields: editors' walkthroughs). The daily
+    schedule behind the time is found or made on save."""
+
+    at = forms.TimeField(
+        label="Every day at", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        help_text="Readers' hours are counted from it: a reader at 07:00 gets the edition of the "
+                  "last fetch before their hour.",
+    )
+    time_zone = TimeZoneFormField(label="Time zone", use_pytz=False)
 
     class Meta:
         model = PeriodicTask
-        fields = ("enabled", "crontab")
-        labels = {"crontab": "When (daily schedule)", "enabled": "On"}
-        help_texts = {"crontab": "Choose another schedule, or add one with “+”: a minute and an hour, "
-                                 "in the schedule's time zone.",
-                      "enabled": "Untick to stop the morning fetch: no new papers and no new edition "
+        fields = ("enabled",)
+        labels = {"enabled": "On"}
+        help_texts = {"enabled": "Untick to stop the morning fetch: no new papers and no new edition "
                                  "until it is on again."}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only schedules of one minute and one hour a day can run it (fetch_schedule_error).
-        if crontab := self.fields.get("crontab"):
-            crontab.queryset = crontab.queryset.filter(hour__regex=r"^[0-9]+$", minute__regex=r"^[0-9]+$")
+        cron = self.instance.crontab if self.instance.crontab_id else None
+        if cron is not None and fetch_schedule_error(self.instance.task, cron) is None:
+            self.initial.setdefault("at", dt.time(int(cron.hour), int(cron.minute)))
+        self.initial.setdefault("time_zone", str(cron.timezone) if cron is not None else "UTC")
 
-    def clean(self):
-        data = super().clean()
-        if error := fetch_schedule_error(self.instance.task, data.get("crontab")):
-            self.add_error("crontab", error)
-        return data
+    def save(self, commit=True):
+        at, zone = self.cleaned_data["at"], self.cleaned_data["time_zone"]
+        self.instance.crontab = CrontabSchedule.objects.filter(
+            minute=str(at.minute), hour=str(at.hour), day_of_week="*", day_of_month="*", month_of_year="*",
+            timezone=zone,
+        ).first() or CrontabSchedule.objects.create(minute=str(at.minute), hour=str(at.hour), timezone=zone)
+        return super().save(commit)
 
 
 admin.site.unregister(PeriodicTask)
@@ -95,8 +107,10 @@ class ScheduleAdmin(PeriodicTaskAdmin):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return super().get_fieldsets(request, obj)
+        editable = self.has_change_permission(request, obj)
         when = (("interval",) if obj is not None and obj.interval_id
-                else ("crontab", "crontab_translation", "next_run"))
+                else ("at", "time_zone", "next_run") if editable
+                else ("crontab_translation", "next_run"))
         return ((None, {"fields": ("name", "description", "enabled", *when, "last_run_at")}),)
 
     def get_readonly_fields(self, request, obj=None):

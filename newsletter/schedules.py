@@ -24,8 +24,8 @@ DEFAULT_SCHEDULES = {
         ("Fetches the day's trending papers from Hugging Face and makes the day's edition; "
         "it also fetches the weekday before again, for the papers listed late and the final "
         "upvotes. Readers whose hour comes before it get the day before's edition. Move it "
-        "by choosing another schedule (one hour and one minute); switched off, no new "
-        "papers come in and readers get no new edition."),
+        "with “Every day at”; switched off, no new papers come in and readers get "
+        "no new edition."),
     ),
     # Readers choose a local hour; every 15 minutes also covers half- and
     # quarter-hour time zones and settles stale deliveries within a quarter hour.

@@ -22,13 +22,14 @@ DAY = dt.date(2025, 11, 24)
 
 
 def editor_group() -> Group:
-    """The group newsletter/migrations/0004_editor_group.py creates (and 0024 gives
-    more); made again here when a transactional (browser) test has flushed the
+    """The group newsletter/migrations/0004_editor_group.py creates (0024 and 0027
+    change); made again here when a transactional (browser) test has flushed the
     migrated rows."""
     if not Group.objects.filter(name="Editor").exists():
         importlib.import_module("newsletter.migrations.0004_editor_group").editor_group_create(apps, None)
         importlib.import_module(
             "newsletter.migrations.0024_editor_moves_the_morning_fetch").editor_schedules_grant(apps, None)
+        importlib.import_module("newsletter.migrations.0027_editor_sets_the_fetch_time").forward(apps, None)
     return Group.objects.get(name="Editor")
 
 
@@ -709,24 +710,36 @@ def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(edi
     assert 'name="action"' not in listing  # no bulk enable/disable/run for editors
 
     fetch = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
-    six = CrontabSchedule.objects.create(minute="0", hour="6", timezone="UTC")
     page = editor_client.get(f"{base}{fetch.pk}/change/").content.decode()
-    assert "Fetches the day&#x27;s trending papers" in page and 'name="crontab"' in page
+    assert "Fetches the day&#x27;s trending papers" in page and "Move it with “Every day at”" in page
+    # The raw crontab page is no longer theirs to add to (migration 0027).
+    editor = User.objects.get(username="editor")
+    assert not editor.has_perm("django_celery_beat.add_crontabschedule")
+    assert editor.has_perm("django_celery_beat.change_periodictask")
+    # A time of day and a zone, not django-celery-beat's cron fields in a "+" popup.
+    assert 'type="time" name="at" value="05:30"' in page and 'name="time_zone"' in page
+    assert 'name="crontab"' not in page and "add_id_crontab" not in page
     assert 'name="task"' not in page and 'name="args"' not in page
-    response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "crontab": six.pk})
+    response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "at": "06:00", "time_zone": "UTC"})
     assert response.status_code == 302
     fetch.refresh_from_db()
-    assert fetch.crontab == six and fetch.task == MORNING_FETCH_TASK
+    assert (fetch.crontab.hour, fetch.crontab.minute, fetch.crontab.day_of_week) == ("6", "0", "*")
+    assert fetch.task == MORNING_FETCH_TASK
     assert morning_fetch() == dt.time(6, 0)
-
-    # An hourly schedule is not offered to an editor, and refused if posted anyway.
-    hourly = CrontabSchedule.objects.create(minute="0", hour="*", timezone="UTC")
-    page = editor_client.get(f"{base}{fetch.pk}/change/").content.decode()
-    assert f'<option value="{six.pk}"' in page and f'<option value="{hourly.pk}"' not in page
-    response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "crontab": hourly.pk})
-    assert "Select a valid choice" in response.content.decode()
+    # The same time again reuses its schedule; a zone of its own is a schedule of its own.
+    editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "at": "06:00", "time_zone": "UTC"})
+    assert CrontabSchedule.objects.filter(hour="6", minute="0").count() == 1
+    editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "at": "07:30", "time_zone": "Europe/Paris"})
     fetch.refresh_from_db()
-    assert fetch.crontab == six
+    assert (fetch.crontab.hour, fetch.crontab.minute, str(fetch.crontab.timezone)) == ("7", "30", "Europe/Paris")
+    assert 'value="07:30"' in editor_client.get(f"{base}{fetch.pk}/change/").content.decode()
+
+    # No time, or no such time: refused, and the schedule stays.
+    for bad in ("", "25:00"):
+        response = editor_client.post(f"{base}{fetch.pk}/change/", {"enabled": "on", "at": bad, "time_zone": "UTC"})
+        assert response.status_code == 200 and "errornote" in response.content.decode()
+    fetch.refresh_from_db()
+    assert fetch.crontab.hour == "7"
 
     dispatch = PeriodicTask.objects.get(task="newsletter.tasks.digests_dispatch")
     page = editor_client.get(f"{base}{dispatch.pk}/change/").content.decode()
