@@ -17,6 +17,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.defaultfilters import pluralize
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -336,11 +337,8 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.display(description="Topics")
     def topic_chips(self, paper):
-        return format_html_join(
-            " ", '<span class="{}" title="score {}{}">{}</span>',
-            (("chip" if chip else "chip chip--pass", f"{pt.score:.2f}", "" if chip else PASS_ONLY, pt.topic.name)
-             for pt, chip in paper.topic_tags),
-        )
+        return render_to_string("admin/newsletter/_topic_chips.html",
+                                {"tags": paper.topic_tags, "pass_only": PASS_ONLY})
 
     @admin.display(description="Date", ordering="trending_date")
     def date(self, paper):

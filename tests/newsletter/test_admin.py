@@ -293,9 +293,12 @@ def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(edit
     for url in (reverse("admin:newsletter_paper_changelist"),
                 reverse("admin:newsletter_edition_change", args=[edition.pk])):
         html = unescape(editor_client.get(url).content.decode())
-        assert re.search(r'<span class="chip" title="score 0.62">Model compression</span>', html), url
+        # The score in sight, not only in a title (a pointer's hover).
+        assert re.search(r'<span class="chip" title="score 0.62">Model compression '
+                         r'<span class="chip__score">0.62</span></span>', html), url
         passing = re.search(r'<span class="chip chip--pass" title="score 0.31: passes for this topic, so its '
-                            r'readers can get it; no chip[^"]*">Chat tuning</span>', html)
+                            r'readers can get it; no chip[^"]*">Chat tuning <span class="chip__score">0.31</span>'
+                            r'<span class="visually-hidden">: passes, no chip</span></span>', html)
         assert passing, url
 
 
