@@ -80,3 +80,19 @@ def tracking_webhook_configured(app_configs, **kwargs) -> list[Error]:
     except (ImproperlyConfigured, ImportError) as exc:
         return [Error(f"The {esp} tracking webhook is not configured: {exc}", id="digest.E007")]
     return []
+
+
+@register(deploy=True)
+def embedding_files_are_the_measured_ones(app_configs, **kwargs) -> list[Error]:
+    """The embedding models' files are the ones relevance was measured with
+    (newsletter/weights.py): checked before a deploy rather than at the first paper
+    a worker embeds."""
+    from newsletter.weights import WeightsChanged, file_verified, pinned_files
+
+    errors = []
+    for path, sha256 in pinned_files():
+        try:
+            file_verified(path, sha256)
+        except (WeightsChanged, OSError) as exc:
+            errors.append(Error(str(exc), id="digest.E008"))
+    return errors

@@ -28,6 +28,7 @@ import numpy as np
 
 from . import minilm
 from .models import Paper, Topic
+from .weights import WORDLLAMA_TOKENIZER, WORDLLAMA_WEIGHTS, file_verified, wordllama_files
 
 WORDLLAMA_DIMENSIONS = 256
 DIMENSIONS = WORDLLAMA_DIMENSIONS + minilm.DIMENSIONS
@@ -48,6 +49,9 @@ def _model():
     import wordllama
     from wordllama import WordLlama
 
+    weights, tokenizer = wordllama_files()
+    file_verified(weights, WORDLLAMA_WEIGHTS)
+    file_verified(tokenizer, WORDLLAMA_TOKENIZER)
     return WordLlama.load(
         cache_dir=os.path.dirname(wordllama.__file__), disable_download=True, dim=WORDLLAMA_DIMENSIONS
     )

