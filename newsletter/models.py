@@ -290,8 +290,9 @@ class OutboxEmail(models.Model):
     tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Each attachment as {"name", "mimetype", "b64"} (the data export's JSON file):
-    # the outbox page offers them to download, as a mail client would.
-    attachments = models.JSONField(default=list, blank=True)
+    # the outbox page offers them to download, as a mail client would. The database's
+    # default serves the release before it (migration 0027).
+    attachments = models.JSONField(default=list, db_default=[], blank=True)
     message_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -409,8 +410,10 @@ class Delivery(models.Model):
     picked = models.PositiveSmallIntegerField(null=True, blank=True)
     # Each pick's "why" line as the email had it (for paper_ids[:picked], in order),
     # for the reader's web copy. Empty on rows sent before it was kept, and on rows
-    # the sweep settled from a journal entry written before it was journalled.
-    reasons = models.JSONField(default=list, blank=True)
+    # the sweep settled from a journal entry written before it was journalled. The
+    # database's default serves the release before it, which inserts rows without it
+    # (migration 0027; README, "Upgrading").
+    reasons = models.JSONField(default=list, db_default=[], blank=True)
     # Whether it went out as the reader's weekly digest (its web copy says "week of
     # …", not one day's). Null on rows sent before it was kept.
     weekly = models.BooleanField(null=True, blank=True)
