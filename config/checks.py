@@ -82,6 +82,24 @@ def tracking_webhook_configured(app_configs, **kwargs) -> list[Error]:
     return []
 
 
+@register(Tags.security, deploy=True)
+def tracking_webhook_is_the_sending_esps(app_configs, **kwargs) -> list[Error]:
+    """Only WEBHOOK_ESP's webhook URL exists: set to another ESP than the one
+    EMAIL_BACKEND sends through (a WEBHOOK_ESP=postmark line kept in .env from the
+    .env.example of 3 December, applied since compose passes the whole .env), the
+    sending ESP's bounces and complaints get 404 and suppress no one. A backend that
+    is not anymail's (SMTP to an ESP's relay) may go with any ESP's webhook."""
+    sending, webhook = settings.EMAIL_BACKEND_ESP, settings.WEBHOOK_ESP
+    if not sending or not webhook or webhook == sending:
+        return []
+    return [Error(
+        f"WEBHOOK_ESP is {webhook!r} but EMAIL_BACKEND sends through {sending!r}: "
+        f"/anymail/{sending}/tracking/ answers 404, so its bounces and complaints suppress no one.",
+        hint=f"Remove WEBHOOK_ESP (it follows EMAIL_BACKEND) or set it to {sending}.",
+        id="digest.E008",
+    )]
+
+
 @register(deploy=True)
 def embedding_files_are_the_measured_ones(app_configs, **kwargs) -> list[Error]:
     """The embedding models' files are the ones relevance was measured with
@@ -94,5 +112,5 @@ def embedding_files_are_the_measured_ones(app_configs, **kwargs) -> list[Error]:
         try:
             file_verified(path, sha256)
         except (WeightsChanged, OSError) as exc:
-            errors.append(Error(str(exc), id="digest.E008"))
+            errors.append(Error(str(exc), id="digest.E009"))
     return errors

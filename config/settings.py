@@ -210,15 +210,15 @@ except json.JSONDecodeError as exc:
     raise ImproperlyConfigured(f"ANYMAIL must be a JSON object: {exc}") from exc
 if env("WEBHOOK_SECRET"):
     ANYMAIL["WEBHOOK_SECRET"] = env("WEBHOOK_SECRET")
+# The ESP an anymail EMAIL_BACKEND sends through (postmark for
+# anymail.backends.postmark.EmailBackend); empty for any other backend.
+_ANYMAIL_BACKENDS = "anymail.backends."
+EMAIL_BACKEND_ESP = (EMAIL_BACKEND.removeprefix(_ANYMAIL_BACKENDS).split(".")[0]
+                     if EMAIL_BACKEND.startswith(_ANYMAIL_BACKENDS) else "")
 # The ESP whose tracking webhook is routed, at /anymail/<WEBHOOK_ESP>/tracking/
 # (newsletter/webhook_views.py); every other /anymail/ URL is a 404. Default: the
-# ESP of an anymail EMAIL_BACKEND (postmark for anymail.backends.postmark.EmailBackend).
-_ANYMAIL_BACKENDS = "anymail.backends."
-WEBHOOK_ESP = env(
-    "WEBHOOK_ESP",
-    EMAIL_BACKEND.removeprefix(_ANYMAIL_BACKENDS).split(".")[0]
-    if EMAIL_BACKEND.startswith(_ANYMAIL_BACKENDS) else "",
-)
+# sending one (config/checks.py refuses another next to an anymail EMAIL_BACKEND).
+WEBHOOK_ESP = env("WEBHOOK_ESP", EMAIL_BACKEND_ESP)
 # Only for EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend (docker-compose's Mailpit).
 EMAIL_HOST = env("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)

@@ -110,6 +110,24 @@ def test_check_deploy_refuses_a_tracking_webhook_that_cannot_take_events():
     assert result.returncode != 0 and "digest.E007" in result.stderr
 
 
+def test_check_deploy_refuses_a_tracking_webhook_of_another_esp_than_the_one_that_sends():
+    """An .env made from the .env.example of 3 December holds WEBHOOK_ESP=postmark; since
+    compose passes the whole .env to the containers (c8694dd) it applies, and a deploy
+    sending through Brevo had its webhook (/anymail/brevo/tracking/) turned into a
+    404: no bounce or complaint suppressed anyone, and check --deploy said nothing."""
+    brevo = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.brevo.EmailBackend",
+             "WEBHOOK_SECRET": "hook:secret"}
+    assert _django_check(**brevo).returncode == 0
+    result = _django_check(**brevo, WEBHOOK_ESP="postmark")
+    assert result.returncode != 0 and "digest.E008" in result.stderr
+    assert "/anymail/brevo/tracking/" in result.stderr
+    assert _django_check(**brevo, WEBHOOK_ESP="brevo").returncode == 0
+    # Sending without anymail (SMTP, e.g. the ESP's SMTP relay): any ESP's webhook may be the one.
+    smtp = {**PRODUCTION, "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "WEBHOOK_SECRET": "hook:secret", "WEBHOOK_ESP": "postmark"}
+    assert _django_check(**smtp).returncode == 0
+
+
 def _settings_value(tmp_path, expression: str, **env_overrides: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items()
            if k not in {"SECRET_KEY", "DEBUG", "PORT", "SITE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}}

@@ -124,4 +124,4 @@ def test_the_model_files_are_pinned_by_their_contents_and_a_changed_one_is_refus
 
     monkeypatch.setattr(weights, "WORDLLAMA_TOKENIZER", "0" * 64)
     (error,) = embedding_files_are_the_measured_ones(None)
-    assert error.id == "digest.E008" and "l2_supercat_tokenizer_config.json" in error.msg
+    assert error.id == "digest.E009" and "l2_supercat_tokenizer_config.json" in error.msg
