@@ -2,11 +2,12 @@
 be changed in the admin: editors may move or switch off the morning fetch, the rest
 is the machinery of sending and only superusers change it (newsletter/admin_beat.py).
 `schedules_ensure` creates missing ones, gives each its description when it has
-none, and leaves what was changed in the admin alone."""
+none, and leaves what was changed in the admin (time, switch, name) alone."""
 
 import datetime as dt
 
 from django.db import transaction
+from django.db.models import Q
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 # When a day's papers are fetched (UTC), by default: a reader who had the newest
@@ -70,12 +71,14 @@ DEFAULT_SCHEDULES = {
 
 @transaction.atomic
 def schedules_ensure() -> list[str]:
-    """Create each default schedule that does not exist yet, and give those that exist
-    their description when it is blank; return the names created."""
+    """Create each default schedule whose task has none yet, and give those that exist
+    their description when it is blank; return the names created. A schedule is found
+    by its task, not its name: one an administrator renamed (and switched off) is
+    still the default's, never made again beside it."""
     created = []
     for name, (task, cron, description) in DEFAULT_SCHEDULES.items():
-        if PeriodicTask.objects.filter(name=name).exists():
-            PeriodicTask.objects.filter(name=name, description="").update(description=description)
+        if PeriodicTask.objects.filter(Q(task=task) | Q(name=name)).exists():  # (the name is unique)
+            PeriodicTask.objects.filter(task=task, description="").update(description=description)
             continue
         if "every" in cron:
             interval, _ = IntervalSchedule.objects.get_or_create(

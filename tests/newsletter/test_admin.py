@@ -768,6 +768,22 @@ def test_schedules_get_their_description_once(db):
     assert PeriodicTask.objects.get(task="newsletter.tasks.deliveries_settle").description == "Ours."
 
 
+def test_a_schedule_renamed_and_switched_off_in_the_admin_stays_the_only_one_of_its_task(db):
+    """An administrator renamed the morning fetch and switched it off; bootstrap (each
+    `docker compose up`, so every upgrade) looked for the default's name only and made
+    it again beside it, switched on: the fetch ran again and readers' hours followed
+    the new one. A default schedule is found by its task."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+
+    schedules_ensure()
+    PeriodicTask.objects.filter(task=MORNING_FETCH_TASK).update(name="Morning fetch (off for now)", enabled=False)
+    assert schedules_ensure() == []
+    assert list(PeriodicTask.objects.filter(task=MORNING_FETCH_TASK).values_list("name", "enabled")) == [
+        ("Morning fetch (off for now)", False)]
+
+
 def test_every_admin_page_opens_for_a_superuser(admin_client, edition, topic):
     reader = SubscriberFactory()
     for name in ["newsletter_paper", "newsletter_topic", "newsletter_edition", "newsletter_delivery",
