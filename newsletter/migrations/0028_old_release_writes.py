@@ -12,7 +12,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("newsletter", "0026_outbox_attachments"),
+        ("newsletter", "0027_editor_sets_the_fetch_time"),
     ]
 
     operations = [
