@@ -59,6 +59,12 @@ DEFAULT_SCHEDULES = {
         {"every": 60},
         "Refreshes the public pages an editor changed while Redis was unreachable.",
     ),
+    # Django keeps expired sessions until clearsessions runs.
+    "Delete expired sign-ins (every day)": (
+        "newsletter.tasks.sessions_clear",
+        {"every": 86400},
+        "Deletes editors' sign-in sessions that have expired. Nobody is signed out by it.",
+    ),
     # A reader who unsubscribed while Redis was away still gets the goodbye email
     # (subscribers/models.py, OwedEmail).
     "Send the emails owed since Redis was away (every minute)": (

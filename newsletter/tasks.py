@@ -80,6 +80,18 @@ def page_tag_debts_settle() -> int:
     return tag_debts_settle()
 
 
+@shared_task
+def sessions_clear() -> None:
+    """Every day: delete the expired sign-in sessions (editors'), which Django leaves
+    in the database until `clearsessions` runs; nothing ran it, so every sign-in
+    stayed a row for good (an operator's upgrade walkthrough)."""
+    from importlib import import_module
+
+    from django.conf import settings
+
+    import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
+
+
 @shared_task(soft_time_limit=240, time_limit=280)
 def papers_missing_rescore() -> int:
     """Every 5 minutes: embed and score, newest first, a share of the papers left

@@ -162,3 +162,28 @@ def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progr
     oldest.refresh_from_db()
     assert embeddings.vector_unpack(oldest.embedding) is not None
     assert tasks.papers_missing_rescore() == 0  # nothing left: one cheap query a run
+
+
+def test_expired_sign_ins_are_deleted_every_day_and_live_ones_kept(client, django_user_model):
+    """Django keeps expired sessions until `clearsessions` runs, and nothing ran it:
+    every editor's sign-in stayed a row for good (an operator's upgrade walkthrough).
+    Bootstrap's schedules now run it daily."""
+    import datetime as dt
+
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import schedules_ensure
+    from newsletter.tasks import sessions_clear
+
+    schedules_ensure()
+    task = PeriodicTask.objects.get(task="newsletter.tasks.sessions_clear")
+    assert task.enabled and task.interval.every == 86400
+
+    client.force_login(django_user_model.objects.create_user("edith", password="pw", is_staff=True))
+    live = Session.objects.get()
+    Session.objects.create(session_key="x" * 32, session_data="", expire_date=timezone.now() - dt.timedelta(days=1))
+    sessions_clear.delay().get(timeout=10)
+    assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
+    assert client.get("/admin/").status_code == 200  # still signed in
