@@ -690,12 +690,16 @@ class TopicAdmin(admin.ModelAdmin):
             fields = {name: form.cleaned_data[name] for name in form.changed_data
                       if name in services.TOPIC_EDITABLE_FIELDS}
             before = form.initial.get("name")
+            rescored = bool(set(fields).intersection(services.TOPIC_SCORING_FIELDS))
+            passing = set(curation.topic_passing(topic=obj).values_list("paper_id", flat=True)) if rescored else None
             services.topic_update(topic=obj, **fields)
             if "is_active" in fields and not obj.is_active:
                 self._readers_left(request, obj, done="switched off")
             else:
                 self._readers_told(request, obj, switched_on="is_active" in fields,
                                    renamed_from=before if "name" in fields else None)
+                if passing is not None:
+                    self._rescore_told(request, curation.topic_change_measure(topic=obj, before=passing))
         else:
             services.topic_create(topic=obj)
 
@@ -732,6 +736,27 @@ class TopicAdmin(admin.ModelAdmin):
             self.message_user(request, f"Renamed from “{renamed_from}”: {readers} see{pluralize(count, 's,')} "
                               f"“{topic.name}” in their digests and preference centre from now on; what they follow "
                               "is unchanged.", messages.SUCCESS)
+
+    def _rescore_told(self, request, change: curation.TopicChange) -> None:
+        """What the new definition did to the recent papers it passes for, with the
+        titles that came and went (a few): the history keeps the old text to go back."""
+        days = curation.TOPIC_OVERLAP_DAYS
+        if not change.came and not change.went:
+            self.message_user(request, f"Re-scored: it passes for the same {_papers(change.after)} of the last {days} "
+                              "days as before.", messages.SUCCESS)
+            return
+
+        def some(titles: list[str]) -> str:
+            shown = "; ".join(f"“{t}”" for t in titles[:3])
+            return shown + (f" and {len(titles) - 3} more" if len(titles) > 3 else "")
+
+        parts = [f"Re-scored: it now passes for {_papers(change.after)} of the last {days} days (was {change.before})"]
+        if change.came:
+            parts.append(f"{len(change.came)} came in: {some(change.came)}")
+        if change.went:
+            parts.append(f"{len(change.went)} went out: {some(change.went)}")
+        level = messages.WARNING if change.went and len(change.went) >= len(change.came) else messages.SUCCESS
+        self.message_user(request, ". ".join(parts) + ". Its history keeps the previous definition.", level)
 
     def _readers_left(self, request, topic: Topic, *, done: str) -> None:
         """Say what a topic's readers are left with once it is switched off or

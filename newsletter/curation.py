@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from anymail.exceptions import AnymailError
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
@@ -162,12 +162,38 @@ class TopicOverlap:
     mainly: list[tuple[str, int]]  # (topic name, papers), most first
 
 
+def topic_passing(*, topic: Topic, today: dt.date | None = None) -> QuerySet[PaperTopic]:
+    """The rows of the papers of the last TOPIC_OVERLAP_DAYS days that pass for `topic`."""
+    today = today or timezone.localdate()
+    since = today - dt.timedelta(days=TOPIC_OVERLAP_DAYS - 1)
+    return PaperTopic.objects.filter(topic=topic, score__gt=0, paper__trending_date__range=(since, today))
+
+
+@dataclass(frozen=True)
+class TopicChange:
+    """What re-scoring a topic did to the papers of the last TOPIC_OVERLAP_DAYS days
+    that pass for it: said after an editor saves its definition (they were told only
+    "changed successfully", with the preview before the save as the only figure)."""
+    before: int
+    after: int
+    came: list[str]  # titles, most upvoted first
+    went: list[str]
+
+
+def topic_change_measure(*, topic: Topic, before: set[int], today: dt.date | None = None) -> TopicChange:
+    """`before`: the ids topic_passing held before the change."""
+    after = set(topic_passing(topic=topic, today=today).values_list("paper_id", flat=True))
+
+    def titles(ids: set[int]) -> list[str]:
+        return list(Paper.objects.filter(pk__in=ids).order_by("-upvotes", "title").values_list("title", flat=True))
+
+    return TopicChange(before=len(before), after=len(after), came=titles(after - before), went=titles(before - after))
+
+
 def topic_overlap(*, topic: Topic, today: dt.date | None = None) -> TopicOverlap:
     from .relevance import topics_about
 
-    today = today or timezone.localdate()
-    since = today - dt.timedelta(days=TOPIC_OVERLAP_DAYS - 1)
-    passing = PaperTopic.objects.filter(topic=topic, score__gt=0, paper__trending_date__range=(since, today))
+    passing = topic_passing(topic=topic, today=today)
     rows: dict[int, list[PaperTopic]] = {}
     for row in (PaperTopic.objects.filter(paper__in=passing.values("paper_id"), score__gt=0, topic__is_active=True)
                 .select_related("topic").only("paper_id", "score", "source", "topic__name")

@@ -638,6 +638,35 @@ def test_saving_a_topic_rescores_papers(editor_client, topic):
     assert PaperTopic.objects.filter(paper=paper, topic=topic, score__gt=0).exists()
 
 
+def test_saving_a_topics_definition_says_which_recent_papers_came_in_and_went_out(editor_client, topic):
+    """An editor who rewrote a topic's keywords was told "changed successfully": what
+    the new definition did to the papers its readers get, only by opening the
+    preview before saving. The message after the save now says it, with titles."""
+    today = timezone.localdate()
+    web = [PaperFactory(title=f"Web agents that browse, part {n}", trending_date=today, upvotes=n,
+                        abstract="Web agents browse websites to complete tasks.") for n in range(5)]
+    old = PaperFactory(title="Catastrophic forgetting in continual learners", trending_date=today,
+                       abstract="Catastrophic forgetting in continual learning.")
+    from newsletter.relevance import topic_rescore
+
+    topic_rescore(topic=topic)
+    url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    form = {"name": "Web agents", "slug": topic.slug, "description": "", "keywords": "web agents",
+            "is_active": "on", "position": 0}
+
+    said = [str(m) for m in editor_client.post(url, form, follow=True).context["messages"]]
+
+    (rescored,) = [m for m in said if m.startswith("Re-scored")]
+    assert rescored.startswith("Re-scored: it now passes for 5 papers of the last 30 days (was 1). 5 came in: "
+                               f"“{web[4].title}”; “{web[3].title}”; “{web[2].title}” and 2 more. "
+                               f"1 went out: “{old.title}”.")
+    assert rescored.endswith("Its history keeps the previous definition.")
+    # Saved again unchanged in its definition: no re-score, nothing said of one.
+    form["position"] = 1
+    said = [str(m) for m in editor_client.post(url, form, follow=True).context["messages"]]
+    assert not [m for m in said if m.startswith("Re-scored")]
+
+
 def test_a_not_line_that_would_do_nothing_or_cancel_a_keyword_is_explained_and_nothing_saved(editor_client, topic):
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
     form = {"name": topic.name, "slug": topic.slug, "description": "", "is_active": "on", "position": 0}
