@@ -4,15 +4,28 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run digest test fuzz install lint chaos bench loadtest eval clean
+.PHONY: run digest test fuzz install lock lint chaos bench loadtest eval clean
 
-$(STAMP): pyproject.toml
+# The dependencies come from the lock (pinned and hashed, as CI and the image install
+# them); the project itself on top, without resolving anything again.
+$(STAMP): pyproject.toml config/requirements-dev.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet --require-hashes -r config/requirements-dev.lock
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
+
+## Pin the dependencies again after a change to pyproject.toml (or to take newer
+## releases): config/requirements.lock (the image) and requirements-dev.lock (make
+## install, CI), each version with its hashes. Needs the package index.
+PIP_COMPILE := $(PY) -m piptools compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(STAMP)
+	$(PY) -m pip install --quiet "pip-tools==7.6.2"
+	$(PIP_COMPILE) --output-file config/requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev --output-file config/requirements-dev.lock pyproject.toml
 
 ## Set up (migrate, sample papers, topics, admin login) and start web + worker + beat.
 run: $(STAMP)
