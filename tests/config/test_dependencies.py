@@ -31,7 +31,7 @@ def test_every_dependency_is_pinned_with_hashes_in_a_version_pyproject_allows():
                                (dev, PYPROJECT["dependencies"] + PYPROJECT["optional-dependencies"]["dev"])):
         for line in requirements:
             wanted = Requirement(line)
-            version, hashes = lock[canonicalize_name(wanted.name)]
+            version, _ = lock[canonicalize_name(wanted.name)]
             assert wanted.specifier.contains(version, prereleases=True), (wanted, version)
         assert all(hashes for _, hashes in lock.values())
     # The image runs exactly the versions CI tested.
