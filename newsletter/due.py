@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from subscribers.models import Subscriber
@@ -40,7 +40,8 @@ def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | No
     has), and the run after it has not come. Without this, the runs before it
     would send a reader who has not had the day before's edition (a new reader, one
     back from a pause) that one, and the runs after it the new one as well: two
-    digests in one hour. Waiting, they get the new one, once. The run at the fetch's
+    digests in one hour. Waiting, they get the new one, once (a reader who had the
+    list before that one is given it instead: _owed_q). The run at the fetch's
     own minute waits too: the two beat tasks start together. `fetch_at`: the fetch's
     time of day, UTC (schedules.morning_fetch)."""
     hour_start = local.replace(minute=0, second=0, microsecond=0).astimezone(dt.UTC)
@@ -131,13 +132,35 @@ def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> b
     return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
 
 
-def _slots_schedule_q(slots: dict[tuple[dt.date, int, bool], list[str]]) -> Q:
-    """The readers due in these slots (_local_slots), leaving out those who wait."""
+def _slots_schedule_q(slots: dict[tuple[dt.date, int, bool], list[str]], *, owed: Q | None = None) -> Q:
+    """The readers due in these slots (_local_slots), leaving out those who wait
+    unless `owed` holds for them (_owed_q: they keep the rhythm of a list a day late)."""
     schedule = Q(pk__in=[])
     for (day, hour, waits), zones in slots.items():
         if not waits:
             schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones)
+        elif owed is not None:
+            schedule |= _schedule_q(hour=hour, weekday=day.weekday(), time_zones=zones) & owed
     return schedule
+
+
+# A run gives no reader a second digest within this long (the runs of one local hour):
+# _owed_q's readers, given the list before at the first runs of an hour that holds the
+# morning fetch, are not given the day's at the runs after it.
+ONE_DIGEST_WITHIN = dt.timedelta(hours=1)
+
+
+def _owed_q(edition: Edition) -> Q:
+    """Readers who had the edition before `edition`: in an hour that holds the morning
+    fetch, before the day's list is here, they are given `edition` (the list before
+    it) instead of waiting for the day's. A reader whose hour came before the fetch
+    gets each list the day after (Friday's on Monday); when the clocks go back that
+    hour comes to hold the fetch (midnight in New York from 04:00 UTC to 05:00), and
+    waiting for the day's list skipped the one before it for good: Friday's papers
+    reached no digest. So such a reader keeps their rhythm, one digest a day; a new
+    reader, or one back from a pause, has not had it and waits (waits_for_fetch)."""
+    before = Edition.objects.filter(date__lt=edition.date).order_by("-date").values("pk")[:1]
+    return Q(Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), edition=Subquery(before))))
 
 
 def run_at_or_after(moment: dt.datetime) -> dt.datetime:
@@ -215,7 +238,11 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
         return receiving.filter(not_yet, email__iexact=email.strip())
     if any_hour:
         return receiving.filter(not_yet)
-    schedule = _slots_schedule_q(slots)
+    # Bounded by `now` too: a run told another time than the clock's (send_digests
+    # --date, a replay) is not held back by rows the clock stamped after it.
+    given_now = Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), created_at__lte=now,
+                                               created_at__gt=now - ONE_DIGEST_WITHIN))
+    schedule = _slots_schedule_q(slots, owed=_owed_q(edition)) & ~Q(given_now)
     if (since := catch_up_since(edition=edition, now=now, fetch_at=fetch_at)) is not None:
         schedule |= _missed_q(edition=edition, since=since, until=run_floor(now), time_zones=zones,
                               fetch_at=fetch_at)

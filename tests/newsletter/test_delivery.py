@@ -1096,3 +1096,46 @@ def test_a_worker_receiving_a_message_does_not_wait_for_a_frozen_claim_of_its_ro
         assert leases.deliveries_reserve(delivery_ids=ids, now=later) == 1
     leased = dict(Delivery.objects.values_list("id", "lease_expires_at"))
     assert leased[ids[2]] > later > leased[ids[0]]
+
+
+def test_a_reader_whose_hour_comes_to_hold_the_fetch_when_the_clocks_go_back_loses_no_days_list(
+    db, django_capture_on_commit_callbacks
+):
+    """Midnight in New York is 04:00 UTC in summer, before the 05:30 fetch: the reader
+    gets each list the night after (Friday's on Monday). From Sunday 1 November 2026
+    it is 05:00 UTC, an hour that holds the fetch. The reader waited for Monday's
+    list and got it, and Friday's papers were never sent to them (a six-week
+    walkthrough). A reader who had the list before the run's keeps the rhythm they
+    had, one digest a night: Friday's on Monday, Monday's on Tuesday; a new reader
+    still waits for the day's list (test_a_reader_whose_hour_spans_the_morning_fetch_...)."""
+    topic = TopicFactory(name="Continual learning")
+    night = _reader(delivery_hour=0, time_zone="America/New_York")
+    new = None
+    days = [dt.date(2026, 10, 29), dt.date(2026, 10, 30), dt.date(2026, 11, 2), dt.date(2026, 11, 3)]
+
+    def fetched(day):
+        for n in range(2):
+            paper = PaperFactory(trending_date=day, upvotes=10 - n)
+            PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+
+    at = dt.datetime(2026, 10, 29, 12, 0, tzinfo=dt.UTC)
+    for day in days:
+        fetch = dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.UTC)
+        if day.weekday() == 0:  # subscribed at the weekend
+            new = _reader(delivery_hour=0, time_zone="America/New_York", confirmed_at=at)
+        _runs(django_capture_on_commit_callbacks, at, fetch)
+        fetched(day)
+        at = fetch
+    _runs(django_capture_on_commit_callbacks, at, dt.datetime(2026, 11, 3, 12, 0, tzinfo=dt.UTC))
+
+    def got(reader):
+        return [(created.astimezone(reader.zone).date(), date) for created, date in Delivery.objects.filter(
+            subscriber=reader).order_by("created_at").values_list("created_at", "edition__date")]
+
+    assert got(night) == [
+        (dt.date(2026, 10, 30), dt.date(2026, 10, 29)),  # Friday 00:00 EDT
+        (dt.date(2026, 11, 2), dt.date(2026, 10, 30)),  # Monday 00:00 EST: Friday's, not lost
+        (dt.date(2026, 11, 3), dt.date(2026, 11, 2)),
+    ]
+    assert got(new) == [(dt.date(2026, 11, 2), dt.date(2026, 11, 2)), (dt.date(2026, 11, 3), dt.date(2026, 11, 3))]
+    assert len(mail.outbox) == 5
