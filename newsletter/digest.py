@@ -301,15 +301,16 @@ def week_span(date: dt.date, *, short: bool = False) -> str:
 
 
 def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str],
-                   nothing_matched: bool = False) -> str:
+                   nothing_matched: bool = False, offered: str = "close to them") -> str:
     """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3 more": the brand, the date, as
     many papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many
     more (a bare "+4" read as a puzzle in an inbox: a phone walkthrough).
-    `nothing_matched`: the papers are the closest to the reader's topics, not picks,
-    and the subject says that instead of leading with one as if it were a pick."""
+    `nothing_matched`: the papers are not picks but what is `offered` instead (the
+    closest to the reader's topics, or the day's trending ones), and the subject
+    says that instead of leading with one as if it were a pick."""
     head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {date:%a} {date.day} {date:%b}"
     if nothing_matched:
-        return f"{head}: nothing matched your topics, {len(titles)} close to them"
+        return f"{head}: nothing matched your topics, {len(titles)} {offered}"
     if not titles:
         return head
     names = [_short_name(t) for t in titles]
@@ -412,7 +413,8 @@ def digest_context(
     period = edition_period(date=edition.date, weekly=weekly, today=today or timezone.localdate())
     subject = digest_subject(
         site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
-        titles=[p["title"] for p in papers or also], nothing_matched=bool(closest),
+        titles=[p["title"] for p in papers or also], nothing_matched=not papers,
+        offered="close to them" if closest else "trending",
     )
     summary = preheader = ""
     if lead:

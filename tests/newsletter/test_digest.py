@@ -106,6 +106,22 @@ def test_a_reader_who_skips_empty_days_gets_nothing_and_the_preview_says_so(edit
     assert preview.paper_count == 0 and "no digest" in preview.subject
 
 
+def test_a_day_nothing_matched_does_not_lead_its_subject_with_a_trending_paper(edition):
+    """A reader of one keyword nothing of the day mentions (and no topic, so no
+    "closest" papers) gets the day's trending papers instead. Six weeks of such days
+    came in the inbox as "Daily Papers Digest, Mon 12 Oct: Segment Anything +2 more",
+    a subject that reads as picks for them (a walkthrough); the email itself opened
+    with "Nothing matched your topics today; trending instead". The subject says it,
+    as it did on a day that offers the closest papers."""
+    reader = SubscriberFactory(delivery_hour=7, keywords="quantum chromodynamics")
+    made = digest.digest_make(edition=edition, subscriber=reader,
+                              data=ranking_data_load(date=DAY, subscriber_ids=[reader.id]))
+    assert made.picked == 0 and len(made.paper_ids) == 3
+    assert made.message.subject == "Daily Papers Digest, Mon 24 Nov: nothing matched your topics, 3 trending"
+    heading = made.message.body.split("\n\n")[2]  # after the masthead and the note
+    assert heading.startswith("NOTHING MATCHED YOUR TOPICS") and heading.endswith("; TRENDING INSTEAD")
+
+
 def test_an_editor_previewing_an_old_edition_is_not_told_its_papers_are_todays(edition):
     """Previewed a year after its day, as a reader with no topics: each card says the
     paper is trending with its votes, and nothing says "today" (the why lines are
