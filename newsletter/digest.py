@@ -125,7 +125,7 @@ def digest_make(
     selection = digest_select(subscriber=reader, date=edition.date, data=data)
     if selection.skip or not selection.paper_ids:
         return Digest(selection=selection, message=None)
-    weekly = reader.frequency == Subscriber.Frequency.WEEKLY
+    weekly = selection.weekly  # a weekly reader's, or a daily one's first after a weekly
     linked = subscriber if personal_links else None
     manage_url = unsubscribe_url = None
     if linked is not None:

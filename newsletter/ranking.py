@@ -84,6 +84,9 @@ class RankingData:
     # subscriber id -> [(paper id, preferences.signal_weight)], newest first
     feedback: dict[int, list[tuple[int, float]]]
     sent_paper_ids: dict[int, set[int]]  # subscriber id -> papers already mailed
+    # subscriber id -> (date, weekly) of the newest edition they have a delivery of,
+    # before the one ranked (digest_weekly).
+    last_delivery: dict[int, tuple[dt.date, bool]] = field(default_factory=dict)
     trend_max: float = 1.0
     # Voted papers' titles and stored vectors (the candidates' come with the papers).
     voted_papers: dict[int, tuple[str, bytes | None]] = field(default_factory=dict)
@@ -231,6 +234,7 @@ class DigestSelection:
     # On a day when nothing passed for this reader: the papers closest to their
     # topics, offered as such ("closest to your topics today"), never as matches.
     closest: list[RankedPaper] = field(default_factory=list)
+    weekly: bool = False  # chosen from the week's papers (digest_weekly)
 
     @property
     def paper_ids(self) -> list[int]:
@@ -254,6 +258,20 @@ def _candidate_dates(date: dt.date, *, weekly: bool) -> list[dt.date]:
 def week_first_day(date: dt.date) -> dt.date:
     """The first day whose papers a weekly digest of `date` takes."""
     return _candidate_dates(date, weekly=True)[-1]
+
+
+def digest_weekly(*, subscriber, date: dt.date, data: RankingData) -> bool:
+    """Whether the digest of `date` is made as a weekly one for this reader: a weekly
+    reader's, and a daily reader's first after a weekly digest with a list between
+    the two (they switched to daily after it: the days since it would have been their
+    next weekly's, and a daily digest of one date left them out for good)."""
+    if subscriber.frequency == Subscriber.Frequency.WEEKLY:
+        return True
+    last = data.last_delivery.get(subscriber.id)
+    if last is None or not last[1]:
+        return False
+    between = (last[0] + dt.timedelta(days=n) for n in range(1, (date - last[0]).days))
+    return any(day.weekday() < 5 for day in between)  # Daily Papers lists weekdays only
 
 
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:
@@ -283,17 +301,20 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
         voted_papers[paper_id] = (title, vector)
 
     sent: dict[int, set[int]] = defaultdict(set)
+    last: dict[int, tuple[dt.date, bool]] = {}
     # Served by the (subscriber, edition) unique index: at most a month of rows per
     # reader. The status is checked here, not in SQL: with `status = 'sent'` in the
     # WHERE, PostgreSQL picked the status index and walked every sent row of the
     # table once the morning's dispatch had made its statistics stale (the cost
     # per batch then grew with the audience).
-    for subscriber_id, ids, status in Delivery.objects.filter(
+    for subscriber_id, ids, status, edition_date, weekly in Delivery.objects.filter(
         subscriber_id__in=subscriber_ids,
         edition__date__gte=date - dt.timedelta(days=ALREADY_SENT_LOOKBACK_DAYS),
-    ).exclude(edition__date=date).values_list("subscriber_id", "paper_ids", "status"):
+    ).exclude(edition__date=date).values_list("subscriber_id", "paper_ids", "status", "edition__date", "weekly"):
         if status == Delivery.Status.SENT:
             sent[subscriber_id].update(ids or [])
+        if subscriber_id not in last or last[subscriber_id][0] < edition_date:
+            last[subscriber_id] = (edition_date, bool(weekly))
 
     topics = {
         topic_id: (name, vector)
@@ -308,7 +329,8 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
     ).values_list("subscriber_id", "topic_id"):
         picked[subscriber_id].add(topic_id)
     readers = {
-        "feedback": dict(feedback), "sent_paper_ids": dict(sent), "voted_papers": voted_papers,
+        "feedback": dict(feedback), "sent_paper_ids": dict(sent), "last_delivery": last,
+        "voted_papers": voted_papers,
         "topics": topics, "reader_topics": {k: frozenset(v) for k, v in picked.items()},
     }
     if content is not None:
@@ -560,7 +582,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     (`RankingData.version`); a reader's own keywords, exclusions and code-only choice
     adjust it (_derive), and their history and count are applied after. A paper's
     score depends on that paper and the profile only, so this is exact."""
-    weekly = subscriber.frequency == "weekly"
+    weekly = digest_weekly(subscriber=subscriber, date=date, data=data)
     votes = data.feedback.get(subscriber.id, [])
     topic_ids = data.reader_topics.get(subscriber.id)
     if topic_ids is None:
@@ -586,7 +608,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         outside = [p for p in outside if p.id not in already]
     chosen, past_count = chosen[: subscriber.papers_per_digest], chosen[subscriber.papers_per_digest:]
     if not chosen and subscriber.skip_empty:
-        return DigestSelection(papers=[], also_trending=[], skip=True)
+        return DigestSelection(papers=[], also_trending=[], skip=True, weekly=weekly)
     for r in chosen:
         if not r.reason:
             topic, keyword_terms, liked = ranking.why[r.paper.id]
@@ -618,7 +640,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
     # Copies: a ranking is shared by readers of the same topics (_shared_ranking), and
     # a paper past one reader's count is another's pick, with its own "why".
     also = [replace(r, reason=f"Trending, ▲ {r.paper.upvotes}") for r in also]
-    return DigestSelection(papers=chosen, also_trending=also, closest=closest)
+    return DigestSelection(papers=chosen, also_trending=also, closest=closest, weekly=weekly)
 
 
 def _rank(*, profile: tuple, votes: list[tuple[int, float]], data: RankingData) -> _Ranking:

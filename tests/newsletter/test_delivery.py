@@ -1139,3 +1139,48 @@ def test_a_reader_whose_hour_comes_to_hold_the_fetch_when_the_clocks_go_back_los
     ]
     assert got(new) == [(dt.date(2026, 11, 2), dt.date(2026, 11, 2)), (dt.date(2026, 11, 3), dt.date(2026, 11, 3))]
     assert len(mail.outbox) == 5
+
+
+def test_a_reader_back_from_weekly_to_daily_gets_the_papers_since_their_last_weekly(
+    db, django_capture_on_commit_callbacks
+):
+    """A weekly reader (Mondays) switches to daily on Friday afternoon. Their next
+    weekly would have brought Tuesday's to Friday's papers; their first daily digest,
+    Monday's, brought Monday's alone, and those four days reached no digest of theirs
+    (a six-week walkthrough). That first digest now takes the days since the weekly,
+    as a weekly one, and never a paper the weekly had; the digests after it are daily."""
+    from subscribers.services import subscriber_preferences_update
+
+    topic = TopicFactory(name="Continual learning")
+    reader = _reader(delivery_hour=7, time_zone="UTC", frequency="weekly", weekday=0)
+    monday = dt.date(2026, 11, 2)
+    listed = {}
+
+    def fetched(day):
+        paper = PaperFactory(trending_date=day, upvotes=10, title=f"The paper of {day:%A %d}")
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["forgetting"])
+        listed[day] = paper.pk
+
+    at = dt.datetime(2026, 11, 2, 5, 0, tzinfo=dt.UTC)
+    for n in range(9):
+        day = monday + dt.timedelta(days=n)
+        fetch = dt.datetime.combine(day, dt.time(5, 30), tzinfo=dt.UTC)
+        _runs(django_capture_on_commit_callbacks, at, fetch)
+        if day.weekday() < 5:
+            fetched(day)
+        at = fetch
+        if day.weekday() == 4:  # Friday afternoon
+            _runs(django_capture_on_commit_callbacks, at, at + dt.timedelta(hours=7))
+            at += dt.timedelta(hours=7)
+            subscriber_preferences_update(
+                subscriber=reader, topics=[topic], ip=None, user_agent="", frequency="daily", weekday=0,
+                delivery_hour=7, time_zone="UTC", keywords="", exclude_keywords="", skip_empty=False)
+    _runs(django_capture_on_commit_callbacks, at, dt.datetime(2026, 11, 10, 8, 0, tzinfo=dt.UTC))
+
+    rows = list(Delivery.objects.filter(subscriber=reader).order_by("edition__date")
+                .values_list("edition__date", "weekly", "paper_ids"))
+    assert [(date, weekly) for date, weekly, _ in rows] == [
+        (monday, True), (dt.date(2026, 11, 9), True), (dt.date(2026, 11, 10), False)]
+    sent = [paper for *_, ids in rows for paper in ids]
+    assert sorted(sent) == sorted(listed.values())  # every day's paper, once
+    assert mail.outbox[1].subject.startswith("Daily Papers Digest, week of 3–9 Nov")
