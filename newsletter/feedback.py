@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core import signing
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from subscribers.models import Subscriber
@@ -115,8 +116,14 @@ def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
 
 def feedback_record(*, subscriber: Subscriber, paper: Paper, vote: int) -> Feedback:
     """Record a vote; a second vote on the same paper replaces the first (the
-    reader changed their mind), never adds to it, and replaces a click."""
-    feedback, _ = Feedback.objects.update_or_create(
+    reader changed their mind), never adds to it, and replaces a click. A vote that
+    changes something counts from now (`created_at`: the newest FEEDBACK_VOTES_USED
+    are the ones that move the ranking, and the panel lists them newest first); the
+    same vote again changes nothing."""
+    Feedback.objects.filter(subscriber=subscriber, paper=paper).exclude(
+        vote=vote, source=Feedback.Source.VOTE
+    ).update(vote=vote, source=Feedback.Source.VOTE, created_at=timezone.now())
+    feedback, _ = Feedback.objects.get_or_create(
         subscriber=subscriber, paper=paper, defaults={"vote": vote, "source": Feedback.Source.VOTE}
     )
     return feedback

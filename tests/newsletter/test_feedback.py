@@ -287,3 +287,28 @@ def test_the_preference_centre_names_each_paper_once_under_what_it_does():
     for n in range(FEEDBACK_VOTES_USED):
         Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
     assert f"Only your newest {FEEDBACK_VOTES_USED} count: the 8 before them no longer move anything" in render_learned(reader)
+
+
+def test_a_reader_who_changes_their_mind_on_an_old_vote_is_heard_as_now(client):
+    """Weeks on, a reader turns an old "more like this" into "less like this" (the
+    page after a vote offers it, and an old email's links still work). The vote kept
+    the date of the first one, so with FEEDBACK_VOTES_USED votes since, the change
+    fell outside the newest that count: the panel did not list it and the ranking
+    did not hear it (a six-week walkthrough). A changed vote now counts from when it
+    was made; a second click on the same vote changes nothing."""
+    from newsletter.preferences import FEEDBACK_VOTES_USED, subscriber_learned_preferences
+
+    reader, first = SubscriberFactory(), PaperFactory(title="A paper liked at first")
+    feedback_record(subscriber=reader, paper=first, vote=1)
+    Feedback.objects.filter(paper=first).update(created_at=timezone.now() - dt.timedelta(weeks=5))
+    for n in range(FEEDBACK_VOTES_USED):
+        feedback_record(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
+    assert "A paper liked at first" not in subscriber_learned_preferences(subscriber=reader)["more_like"]
+
+    assert client.post(feedback_url(subscriber=reader, paper=first, vote=-1)).status_code == 303
+
+    learned = subscriber_learned_preferences(subscriber=reader)
+    assert learned["less_like"] == ["A paper liked at first"]
+    voted_at = Feedback.objects.get(paper=first).created_at
+    feedback_record(subscriber=reader, paper=first, vote=-1)  # the same vote again
+    assert Feedback.objects.get(paper=first).created_at == voted_at
