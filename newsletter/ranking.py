@@ -262,16 +262,14 @@ def week_first_day(date: dt.date) -> dt.date:
 
 def digest_weekly(*, subscriber, date: dt.date, data: RankingData) -> bool:
     """Whether the digest of `date` is made as a weekly one for this reader: a weekly
-    reader's, and a daily reader's first after a weekly digest with a list between
-    the two (they switched to daily after it: the days since it would have been their
-    next weekly's, and a daily digest of one date left them out for good)."""
+    reader's, and a daily reader's first after a weekly digest with an edition of
+    the week between the two (they switched to daily after it: the days since it
+    would have been their next weekly's, and a daily digest of one date left them out
+    for good). `data.papers_by_date` holds the week's editions (ranking_data_load)."""
     if subscriber.frequency == Subscriber.Frequency.WEEKLY:
         return True
     last = data.last_delivery.get(subscriber.id)
-    if last is None or not last[1]:
-        return False
-    between = (last[0] + dt.timedelta(days=n) for n in range(1, (date - last[0]).days))
-    return any(day.weekday() < 5 for day in between)  # Daily Papers lists weekdays only
+    return last is not None and last[1] and any(last[0] < day < date for day in data.papers_by_date)
 
 
 def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> RankingData:

@@ -542,3 +542,23 @@ def test_a_reader_of_two_topics_gets_both_even_when_one_has_a_big_day(db):
 
     alone = _titles(_select(_reader(cl, papers_per_digest=10)).papers)
     assert alone == [f"Forgetting {n}" for n in range(10)]
+
+
+def test_a_daily_readers_digest_after_a_weekly_one_takes_the_week_only_when_an_edition_came_between():
+    """ranking.digest_weekly: the first daily digest after a weekly takes the week when
+    an edition came between the two (the reader switched from weekly:
+    tests/newsletter/test_delivery.py), not across a weekend or a weekday without a
+    list (a holiday), and never for a reader whose newest digest was daily."""
+    friday, monday, tuesday = dt.date(2026, 11, 6), dt.date(2026, 11, 9), dt.date(2026, 11, 10)
+    reader = SubscriberFactory.build(id=1, frequency="daily")
+
+    def weekly(last, date, editions):
+        data = ranking.RankingData(papers_by_date={day: [] for day in editions}, topic_hits={}, feedback={},
+                                   sent_paper_ids={}, last_delivery={1: last} if last else {})
+        return ranking.digest_weekly(subscriber=reader, date=date, data=data)
+
+    assert weekly((friday, True), monday, [friday, monday]) is False  # a weekend between
+    assert weekly((friday, True), tuesday, [friday, tuesday]) is False  # Monday had no list
+    assert weekly((friday, True), tuesday, [friday, monday, tuesday]) is True
+    assert weekly((friday, False), tuesday, [friday, monday, tuesday]) is False
+    assert weekly(None, tuesday, [friday, monday, tuesday]) is False
