@@ -175,6 +175,22 @@ class PaperJSONForm(forms.Form):
         return value
 
 
+# A paper's flag as its history says it was changed (_flags_logged).
+FLAG_SAID = {("pinned", True): "Pinned.", ("pinned", False): "Unpinned.",
+             ("hidden", True): "Hidden.", ("hidden", False): "Shown again."}
+
+
+def _flags_logged(model_admin, request, papers, **flag) -> None:
+    """A line in the history of each paper whose pin or hide this changes, under the
+    editor's name: Django's admin logs its forms' saves, not actions, so a paper
+    hidden from every digest (or pinned into every one) said nothing of who did it.
+    `papers` as read before the change (papers_flag_set updates the rows, not them)."""
+    for paper in papers:
+        for name, value in flag.items():
+            if getattr(paper, name) != value:
+                model_admin.log_change(request, paper, FLAG_SAID[name, value])
+
+
 def _papers(count: int) -> str:
     """"1 paper", "2 papers": the count in the messages of the paper actions."""
     return f"{count} paper{pluralize(count)}"
@@ -424,6 +440,7 @@ class PaperAdmin(admin.ModelAdmin):
         (_already_sent_said)."""
         papers = list(queryset)
         count = curation.papers_flag_set(papers=papers, **flag)
+        _flags_logged(self, request, papers, **flag)
         said = f"{done} {_papers(count)}."
         if count < len(papers):
             said = f"{said[:-1]} ({len(papers) - count} {pluralize(len(papers) - count, 'was,were')} {already} already)."
@@ -927,9 +944,11 @@ class EditionAdmin(admin.ModelAdmin):
                 curation.edition_move(edition=edition, paper_id=paper.pk, step=-1 if op == "up" else 1)
             elif op in ("pin", "unpin"):
                 curation.papers_flag_set(papers=[paper], pinned=op == "pin")
+                _flags_logged(self, request, [paper], pinned=op == "pin")
                 self.message_user(request, f"{'Pinned' if op == 'pin' else 'Unpinned'}: {paper.title}")
             elif op in ("hide", "unhide"):
                 curation.papers_flag_set(papers=[paper], hidden=op == "hide")
+                _flags_logged(self, request, [paper], hidden=op == "hide")
                 self.message_user(request, f"{'Hidden' if op == 'hide' else 'Shown again'}: {paper.title}")
                 if op == "hide":
                     _already_sent_said(self, request, [paper])
@@ -945,7 +964,8 @@ class EditionAdmin(admin.ModelAdmin):
         edition = self._edition_for_change(request, pk)
         try:
             if op == "hold":
-                curation.edition_hold(edition=edition)
+                if curation.edition_hold(edition=edition):
+                    self.log_change(request, edition, "Held.")
                 figures = curation.edition_figures(edition=edition)
                 if edition.frozen_at and figures.due and not figures.pending:
                     # Sent to everyone due: the hold only stops the sends still to come.
@@ -955,17 +975,22 @@ class EditionAdmin(admin.ModelAdmin):
                 else:
                     self.message_user(request, HOLD_SAID, messages.WARNING)
             elif op == "release":
-                curation.edition_release(edition=edition)
+                if curation.edition_release(edition=edition):
+                    self.log_change(request, edition, "Released.")
                 self.message_user(request, "Released: readers whose hour passed during the hold get it at the "
                                   "next run, the others at their hour; once each.", messages.SUCCESS)
             elif op == "send-now":
                 count = curation.edition_send_now(edition=edition)
+                if count:
+                    # What reached every reader says who sent it (the edition's history).
+                    self.log_change(request, edition, f"Sent now to {count} reader{pluralize(count)}.")
                 self.message_user(request, f"Sending now to {count} reader{pluralize(count)} who {pluralize(count, 'has,have')} not had it.",
                                   messages.SUCCESS)
             elif op == "test-send":
                 reader = self._reader(request.POST.get("preview_as", ""))
                 curation.edition_test_send(edition=edition, to=request.user.email, subscriber=reader)
-                who = f"as {reader.email} gets it" if reader else "as a reader with no topics gets it"
+                who = f"as {reader.email_display} gets it" if reader else "as a reader with no topics gets it"
+                self.log_change(request, edition, f"Test sent to {request.user.email} {who}.")
                 self.message_user(request, f"Test sent to {request.user.email}, {who}.", messages.SUCCESS)
             else:
                 raise PermissionDenied

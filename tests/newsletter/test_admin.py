@@ -1051,3 +1051,42 @@ def test_the_topics_and_editions_lists_count_per_row_in_queries_that_do_not_grow
     assert _cell(topics_html, topic.name, "reader_count") == "20"
     assert [_cell(editions_html, "Nov. 24, 2025", c) for c in ("sent_total", "failed_total")] == ["30", "10"]
     assert (len(more_topic_queries), len(more_edition_queries)) == (len(topic_queries), len(edition_queries))
+
+
+def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
+    editor_client, editor, edition, topic, django_capture_on_commit_callbacks
+):
+    """A hostile tester's pass, as a compromised editor: "Send now to everyone",
+    hold, release, a test send as a reader, and pinning or hiding papers left no
+    trace in any history (Django's admin logs only its own forms' saves), so after
+    an edition went to every reader nobody could say who sent it. Each is now a
+    line of the edition's or the paper's history, under the editor's name."""
+    from django.contrib.admin.models import LogEntry
+
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    hidden, pinned = [entry.paper for entry in edition.entries.order_by("position")[:2]]
+
+    def op(name, **data):
+        return editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, name]), data)
+
+    op("hold")
+    op("release")
+    op("test-send", preview_as=reader.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        op("send-now")
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, hidden.pk, "hide"]))
+    editor_client.post(reverse("admin:newsletter_paper_changelist"), {"action": "pin", "_selected_action": [pinned.pk]})
+
+    def history(obj) -> list[str]:
+        rows = LogEntry.objects.filter(object_id=str(obj.pk), content_type__model=obj._meta.model_name,
+                                       user=editor).order_by("action_time", "pk")
+        return [row.get_change_message() for row in rows]
+
+    assert history(edition) == [
+        "Held.", "Released.", f"Test sent to editor@example.org as {reader.email_display} gets it.",
+        "Sent now to 1 reader.",
+    ]
+    assert history(hidden) == ["Hidden."] and history(pinned) == ["Pinned."]
+    page = editor_client.get(reverse("admin:newsletter_edition_history", args=[edition.pk])).content.decode()
+    assert "Sent now to 1 reader." in page and "editor" in page
