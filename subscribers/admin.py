@@ -17,6 +17,7 @@ from newsletter.models import Delivery, DeliveryEvent, Topic
 from . import csv_io
 from .addresses import email_normalise
 from .curation import (
+    editor_confirmations_refusal,
     subscriber_added_by_editor,
     subscribers_confirmation_resend,
     subscribers_links_revoke,
@@ -190,6 +191,10 @@ class SubscriberAdminForm(forms.ModelForm):
     """The admin is an entry point too: an address typed here is stored in the same
     form as one from the subscribe form or an import."""
 
+    # The user name whose daily allowance of confirmation emails a new reader counts
+    # against (SubscriberAdmin.get_form: an editor's, not a superuser's).
+    capped_editor: str | None = None
+
     class Meta:
         model = Subscriber
         fields = "__all__"
@@ -208,6 +213,14 @@ class SubscriberAdminForm(forms.ModelForm):
             if email_domain_is_blocked(email):
                 raise forms.ValidationError("This address's domain is blocked (Blocked domains).")
         return email
+
+    def clean(self):
+        data = super().clean()
+        # Counted last, once the form is otherwise valid: a typo spends nothing.
+        if (not self.errors and self.instance.pk is None and self.capped_editor is not None
+                and (refusal := editor_confirmations_refusal(editor=self.capped_editor, count=1))):
+            raise forms.ValidationError(refusal)
+        return data
 
 
 @admin.register(Subscriber)
@@ -248,6 +261,12 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("topics")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is None and not request.user.is_superuser:
+            form = type(form.__name__, (form,), {"capped_editor": request.user.get_username()})
+        return form
 
     def get_readonly_fields(self, request, obj=None):
         # A reader's address is theirs: changed here, a confirmed reader's digests
@@ -365,6 +384,12 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.action(description="Resend the confirmation email (pending readers)", permissions=["change"])
     def confirmation_resend(self, request, queryset):
+        if not request.user.is_superuser:
+            pending = queryset.filter(status=Subscriber.Status.PENDING).count()
+            refusal = editor_confirmations_refusal(editor=request.user.get_username(), count=pending)
+            if refusal:
+                self.message_user(request, f"{refusal} Nothing was sent.", messages.ERROR)
+                return
         try:
             done = subscribers_confirmation_resend(subscribers=queryset)
         except JourneyEmailNotQueued:
@@ -439,6 +464,8 @@ class SubscriberAdmin(admin.ModelAdmin):
                     default_topics=form.cleaned_data["default_topics"],
                     dry_run=dry_run,
                     file_name=request.FILES["file"].name,
+                    editor=request.user.get_username(),
+                    capped=not request.user.is_superuser,
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)

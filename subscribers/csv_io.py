@@ -28,6 +28,7 @@ from newsletter.models import Topic
 
 from .addresses import email_normalise
 from .consent import consent_record
+from .curation import editor_confirmations_refusal
 from .models import ConsentRecord, Subscriber
 from .services import (
     EMAIL_CONFIRM,
@@ -136,9 +137,14 @@ def subscribers_import(
     dry_run: bool,
     default_topics: Iterable[Topic] = (),
     file_name: str = "",
+    editor: str = "",
+    capped: bool = False,
 ) -> ImportReport:
     """Import subscribers from CSV text with a header row (IMPORT_COLUMNS; only
-    `email` is required). Raises ValidationError for a file that cannot be read."""
+    `email` is required). Raises ValidationError for a file that cannot be read.
+    `editor` (a user name) is named on each consent record; `capped`: their daily
+    allowance of confirmation emails counts this file's (an editor's, not a
+    superuser's; curation.editor_confirmations_refusal), and a file over it is refused."""
     consent_source = consent_source.strip()
     if not consent_source:
         raise ValidationError("Say where these people gave their consent.")
@@ -203,9 +209,14 @@ def subscribers_import(
             line.outcome, line.detail = "exists", Subscriber.Status(status).label
     if dry_run:
         return report
+    mailed = 0 if prior_consent else sum(1 for line, _ in parsed if line.outcome == "new")
+    if capped and (refusal := editor_confirmations_refusal(editor=editor, count=mailed)):
+        raise ValidationError(f"{refusal} Nothing was imported.")
 
     now = timezone.now()
     detail = {"consent_source": consent_source, "prior_consent": prior_consent}
+    if editor:
+        detail["added_by"] = editor  # as a reader typed in (curation.subscriber_added_by_editor)
     if file_name:
         detail["file"] = file_name
     with transaction.atomic():

@@ -7,13 +7,40 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from .consent import consent_record
 from .models import ConsentRecord, RetiredToken, Subscriber, Suppression, token_new
 from .services import EMAIL_CONFIRM, journey_email_queue
 from .suppression import KEPT_FROM_EDITORS, address_suppress, address_unsuppress, suppressions_of
+from .throttling import rate_limit_count, rate_limit_exceeded, rate_limit_take_back
+
+# The window of EDITOR_CONFIRMATIONS_PER_DAY.
+DAY_SECONDS = 24 * 60 * 60
+
+
+def editor_confirmations_refusal(*, editor: str, count: int) -> str | None:
+    """Count `count` confirmation emails the editor `editor` (a user name) is about
+    to send to addresses nobody confirmed yet (an import, a reader typed in, a
+    resend), or say why not, counting nothing: an editor's account mails at most
+    settings.EDITOR_CONFIRMATIONS_PER_DAY such addresses a day. Each email carries
+    the topics' names, an editor's words, from the service's own domain: unlimited,
+    a stolen editor's account mailed any list of strangers, 10,000 a file (a
+    hostile tester's pass). Superusers are not counted: callers ask only for others."""
+    limit = settings.EDITOR_CONFIRMATIONS_PER_DAY
+    key = f"editor-confirmations:{editor}"
+    # Counted in this process when Redis is away: the emails wait for it anyway.
+    if not count or not rate_limit_exceeded(key=key, limit=limit, window_seconds=DAY_SECONDS,
+                                            local_when_away=True, hits=count):
+        return None
+    rate_limit_take_back(key=key, local_when_away=True, hits=count)
+    left = max(0, limit - rate_limit_count(key=key))
+    return (f"That would send {count} confirmation email{pluralize(count)}: an editor mails at most {limit} new "
+            f"addresses a day (imports, readers added by hand and resends together), {left} left today; a "
+            "superuser can send more.")
 
 
 def subscribers_suppress(*, subscribers: Iterable[Subscriber], reason: str) -> int:

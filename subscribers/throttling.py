@@ -21,8 +21,10 @@ logger = logging.getLogger(__name__)
 _LOCAL = LocMemCache("throttling-when-redis-is-away", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
 
 
-def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int, local_when_away: bool = False) -> bool:
-    """Count one hit on `key`; True once more than `limit` hits fell in the window.
+def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int, local_when_away: bool = False,
+                        hits: int = 1) -> bool:
+    """Count one hit on `key` (or `hits` at once: an import's emails); True once more
+    than `limit` hits fell in the window.
     Redis away raises RedisError, or with `local_when_away` counts in this process
     (the admin sign-in: editors must still get in during an outage the runbook has
     them act on; it was a 500).
@@ -32,13 +34,13 @@ def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int, local_when
     filtered out in settings.LOGGING."""
     cache_key = f"ratelimit:{key}"
     try:
-        count = _hit(cache, cache_key, window_seconds)
+        count = _hit(cache, cache_key, window_seconds, hits)
     except RedisError:
         if not local_when_away:
             raise
         logger.warning("Rate limit %s counted in this process only: Redis cannot be reached.", key)
-        count = _hit(_LOCAL, cache_key, window_seconds)
-    if count == limit + 1:
+        count = _hit(_LOCAL, cache_key, window_seconds, hits)
+    if count - hits <= limit < count:
         logger.warning(
             "Rate limit %s: over %d in %d s; refusing until the window ends "
             "(further refusals are counted, not logged).", key, limit, window_seconds,
@@ -46,15 +48,25 @@ def rate_limit_exceeded(*, key: str, limit: int, window_seconds: int, local_when
     return count > limit
 
 
-def _hit(store, cache_key: str, window_seconds: int) -> int:
+def _hit(store, cache_key: str, window_seconds: int, hits: int = 1) -> int:
     # add() only sets a missing key, so the window starts at the first hit and the
     # expiry is not pushed back by later ones.
     store.add(cache_key, 0, timeout=window_seconds)
     try:
-        return store.incr(cache_key)
+        return store.incr(cache_key, hits)
     except ValueError:  # expired between add() and incr()
-        store.add(cache_key, 1, timeout=window_seconds)
-        return 1
+        store.add(cache_key, hits, timeout=window_seconds)
+        return hits
+
+
+def rate_limit_count(*, key: str) -> int:
+    """How many hits `key`'s window holds now (0 once it ended), as counted in Redis,
+    or in this process when Redis is away."""
+    cache_key = f"ratelimit:{key}"
+    try:
+        return cache.get(cache_key) or 0
+    except RedisError:
+        return _LOCAL.get(cache_key) or 0
 
 
 def rate_limit_forget(*, key: str) -> None:
@@ -63,23 +75,24 @@ def rate_limit_forget(*, key: str) -> None:
     cache.delete(f"ratelimit:{key}")
 
 
-def rate_limit_take_back(*, key: str, local_when_away: bool = False) -> None:
-    """Take back one hit that rate_limit_exceeded counted on `key` (with the same
-    `local_when_away`): what it let through turned out not to count (an admin
-    sign-in whose password was right). The window's other hits stay, unlike
-    rate_limit_forget. Nothing to take back once the window has ended."""
+def rate_limit_take_back(*, key: str, local_when_away: bool = False, hits: int = 1) -> None:
+    """Take back one hit (or `hits`) that rate_limit_exceeded counted on `key` (with
+    the same `local_when_away`): what it let through turned out not to count (an
+    admin sign-in whose password was right), or what it refused was not done. The
+    window's other hits stay, unlike rate_limit_forget. Nothing to take back once
+    the window has ended."""
     cache_key = f"ratelimit:{key}"
     try:
-        _unhit(cache, cache_key)
+        _unhit(cache, cache_key, hits)
     except RedisError:
         if not local_when_away:
             raise
-        _unhit(_LOCAL, cache_key)
+        _unhit(_LOCAL, cache_key, hits)
 
 
-def _unhit(store, cache_key: str) -> None:
+def _unhit(store, cache_key: str, hits: int = 1) -> None:
     try:
-        left = store.decr(cache_key)
+        left = store.decr(cache_key, hits)
     except ValueError:  # the window ended meanwhile
         return
     if left <= 0:

@@ -550,3 +550,54 @@ def test_a_spam_complaint_cannot_be_renamed_or_deleted_on_the_suppressions_page(
     delete = reverse("admin:subscribers_suppression_delete", args=[row.pk])
     assert admin_client.post(delete, {"post": "yes"}).status_code == 403
     assert Suppression.objects.filter(pk=row.pk, reason="complained").exists()
+
+
+def test_an_editor_mails_a_day_of_new_addresses_at_most_and_each_import_names_them(
+    editor_client, admin_client, settings, django_capture_on_commit_callbacks,
+):
+    """A hostile tester's pass, as a compromised editor: an import mailed a
+    confirmation to each of 10,000 addresses of any list, file after file, each
+    email carrying the topics' names (an editor's words) from the service's domain,
+    and no record said who imported them; "Resend the confirmation email" mailed
+    every pending reader again every ten minutes. Now an editor's account mails at
+    most EDITOR_CONFIRMATIONS_PER_DAY new addresses a day (imports, readers typed in
+    and resends together; a superuser's are not counted), and an import's consent
+    records name the editor, as a reader typed in does."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 3
+    import_url = reverse("admin:subscribers_subscriber_import")
+
+    def imported(client, *addresses):
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(import_url, {"file": _csv("email\n" + "\n".join(addresses) + "\n"),
+                                            "consent_source": "Booth sign-up sheet", "_import": "1"})
+
+    imported(editor_client, "a@example.com", "b@example.com")
+    assert sorted(m.to[0] for m in mail.outbox) == ["a@example.com", "b@example.com"]
+    record = ConsentRecord.objects.get(subscriber__email="a@example.com")
+    assert record.detail["added_by"] == "editor"
+
+    refused = imported(editor_client, "c@example.com", "d@example.com").content.decode()
+    assert "at most 3 new addresses a day" in refused and "1 left today" in refused
+    assert "Nothing was imported" in refused
+    assert not Subscriber.objects.filter(email__in=["c@example.com", "d@example.com"]).exists()
+
+    pending = list(Subscriber.objects.filter(status="pending").values_list("pk", flat=True))
+    Subscriber.objects.update(confirmation_sent_at=None)  # past the per-address window
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        resent = editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                                    {"action": "confirmation_resend", "_selected_action": pending}, follow=True)
+    assert mail.outbox == [] and "at most 3 new addresses a day" in resent.content.decode()
+
+    form = {"email": "typed@example.com", "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+            "time_zone": "UTC", "papers_per_digest": "5", "consents-TOTAL_FORMS": "0",
+            "consents-INITIAL_FORMS": "0", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:subscribers_subscriber_add"), form)
+        more = editor_client.post(reverse("admin:subscribers_subscriber_add"), {**form, "email": "more@example.com"})
+    assert "at most 3 new addresses a day" in more.content.decode()
+    assert [m.to for m in mail.outbox] == [["typed@example.com"]]
+    assert not Subscriber.objects.filter(email="more@example.com").exists()
+
+    imported(admin_client, "c@example.com", "d@example.com")
+    assert Subscriber.objects.filter(email__in=["c@example.com", "d@example.com"]).count() == 2
