@@ -354,6 +354,9 @@ SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_RATE_LIMIT_PER_ADDRESS", 5
 SUBSCRIBE_EMAILS_PER_MAILBOX = env_int("SUBSCRIBE_EMAILS_PER_MAILBOX", 3)
 # At most one confirmation / "already subscribed" email per address in this window.
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
+# Where a paper's picture may come from (newsletter/models.py, thumbnail_url_allowed):
+# Hugging Face's thumbnails; another host would see every reader open their digest.
+THUMBNAIL_HOSTS = [host.lower() for host in env_list("THUMBNAIL_HOSTS", "cdn-thumbnails.huggingface.co")]
 # Confirmation emails an editor (not a superuser) may send to new addresses a day:
 # imports, readers added by hand, resends (subscribers/curation.py).
 EDITOR_CONFIRMATIONS_PER_DAY = env_int("EDITOR_CONFIRMATIONS_PER_DAY", 500)

@@ -8,6 +8,7 @@ import json
 from functools import cached_property
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
@@ -32,7 +33,16 @@ from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401
 from .editions import listed_late
 from .health import health_check
 from .ingest import title_normalise
-from .models import Delivery, DeliveryEvent, Edition, Paper, PaperTopic, Topic, keyword_lines
+from .models import (
+    Delivery,
+    DeliveryEvent,
+    Edition,
+    Paper,
+    PaperTopic,
+    Topic,
+    keyword_lines,
+    thumbnail_url_allowed,
+)
 from .selectors import deliveries_carrying, topic_rows_prefetch
 
 admin.site.site_header = "Daily Papers Digest — editors"
@@ -250,6 +260,15 @@ class PaperAdminForm(forms.ModelForm):
         if self.instance.pk:
             for field in self.fields.values():
                 field.show_hidden_initial = True
+
+    def clean_thumbnail_url(self):
+        url = self.cleaned_data["thumbnail_url"]
+        if url and not thumbnail_url_allowed(url):
+            hosts = ", ".join(settings.THUMBNAIL_HOSTS)
+            raise forms.ValidationError(f"A paper's picture comes from Hugging Face's thumbnails (https://{hosts}/…): "
+                                        "one from elsewhere is fetched by every reader's mail client, telling its "
+                                        "host who opened the digest.")
+        return url
 
     def _seen(self, name: str):
         """(whether the form carried it, the value the editor was shown) of a field."""

@@ -241,7 +241,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         # it has one: the card the eye lands on first. Only that one: ten pictures
         # would make a long email longer, and most clients load them all at once.
         "lead": n == 1,
-        "picture_url": paper.thumbnail_url,
+        "picture_url": paper.picture_url,
         **(links or {}),
     }
 

@@ -40,7 +40,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .embeddings import paper_text
-from .models import Paper
+from .models import Paper, thumbnail_url_allowed
 from .page_cache import pages_changed
 from .relevance import papers_score
 
@@ -295,6 +295,14 @@ class _Reader:
             return ""
         return value
 
+    def picture(self, obj: dict, key: str, name: str) -> str:
+        value = self.link(obj, key, name)
+        if value and not thumbnail_url_allowed(value):
+            logger.warning("%s: %s dropped, not one of Hugging Face's thumbnails (THUMBNAIL_HOSTS): %r",
+                           self.where, name, value)
+            return ""
+        return value
+
     def object(self, obj: dict, key: str, name: str) -> dict | None:
         value = obj.get(key)
         if value is None:
@@ -416,7 +424,7 @@ def _item_parse(
         "github_repo": read.link(paper, "githubRepo", "paper.githubRepo"),
         "github_stars": read.count(paper, "githubStars", "paper.githubStars"),
         "project_page": read.link(paper, "projectPage", "paper.projectPage"),
-        "thumbnail_url": read.link(item, "thumbnail", "thumbnail"),
+        "thumbnail_url": read.picture(item, "thumbnail", "thumbnail"),
         "withdrawn_at": withdrawn_at,
     }
     return values

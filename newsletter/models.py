@@ -44,6 +44,19 @@ def keyword_line_read(line: str) -> tuple[str, str]:
     return line, "any"
 
 
+def thumbnail_url_allowed(url: str) -> bool:
+    """Whether a paper's picture may come from `url`: Hugging Face's thumbnails
+    (settings.THUMBNAIL_HOSTS), over https. A picture from any other host is a pixel
+    that host sees every reader's mail client and every visitor's browser fetch (who
+    opened which digest, when, from where): an editor's account must not be able to
+    put one there, as the note's sanitiser keeps them out (editions.note_html)."""
+    if url.startswith("data:image/"):  # the picture itself: nobody's host is asked (tests, no network)
+        return True
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].lower()
+    return scheme.lower() == "https" and host in settings.THUMBNAIL_HOSTS
+
+
 class Topic(models.Model):
     """A subject readers subscribe to, defined by its name, description, optional
     keywords and its example papers: those editors marked, and for a default topic a
@@ -183,6 +196,12 @@ class Paper(models.Model):
     def url(self) -> str:
         """Where a reader goes to read it: the HF page, else arXiv, else the project."""
         return self.hf_url or self.project_page or self.github_repo
+
+    @property
+    def picture_url(self) -> str:
+        """The thumbnail as pages and digests show it: none from a host other than
+        Hugging Face's (thumbnail_url_allowed), should one be stored."""
+        return self.thumbnail_url if self.thumbnail_url and thumbnail_url_allowed(self.thumbnail_url) else ""
 
     @property
     def hf_search_url(self) -> str:

@@ -162,7 +162,7 @@ def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screensh
 
     # The day's papers have pictures (tests/newsletter/test_digest_render.py): served here.
     image = png(640, 360)
-    page.route("https://cdn.example.com/**",
+    page.route("https://cdn-thumbnails.huggingface.co/**",
                lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     page.goto(delivery_view_url(delivery=delivery).replace("http://testserver", live_server.url))
 

@@ -153,7 +153,7 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     html = message.alternatives[0][0]
     # The day's papers have pictures there (the lead card shows one).
     image = png(1200, 630)
-    page.route("https://cdn.example.com/**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    page.route("https://cdn-thumbnails.huggingface.co/**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
 
     path = _shoot(page, html, "digest-sent-375", 375)
     assert path.stat().st_size > 10_000

@@ -1090,3 +1090,43 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
     assert history(hidden) == ["Hidden."] and history(pinned) == ["Pinned."]
     page = editor_client.get(reverse("admin:newsletter_edition_history", args=[edition.pk])).content.decode()
     assert "Sent now to 1 reader." in page and "editor" in page
+
+
+TRACKER = "https://tracker.example/pixel.png?who=readers"
+HF_THUMBNAIL = "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.77777.png"
+
+
+def test_a_papers_picture_comes_only_from_hugging_faces_thumbnails(editor_client, edition, topic, client):
+    """A hostile tester's pass, as a compromised editor: a paper's thumbnail took any
+    URL, and the reader's first pick shows it in the digest, as every card and paper
+    page of the site do: a picture on the editor's host, fetched by every reader's
+    mail client and every visitor's browser, told that host who opened which digest
+    when, from where (the note's sanitiser keeps such pixels out; the thumbnail let
+    them in). A thumbnail is now Hugging Face's (settings.THUMBNAIL_HOSTS), over
+    https: another is refused in the form, dropped from a pasted entry, and one
+    stored before is not shown."""
+    from newsletter.curation import edition_preview
+
+    paper = edition.entries.order_by("position").first().paper
+    url = reverse("admin:newsletter_paper_change", args=[paper.pk])
+    data = _as_submitted(editor_client.get(url))
+    refused = editor_client.post(url, {**data, "thumbnail_url": TRACKER})
+    assert refused.status_code == 200 and "thumbnail_url" in refused.context["adminform"].form.errors
+    assert editor_client.post(url, {**data, "thumbnail_url": HF_THUMBNAIL}).status_code == 302
+    paper.refresh_from_db()
+    assert paper.thumbnail_url == HF_THUMBNAIL
+
+    entry = {"paper": {"id": "2511.77778", "title": "Pasted Paper", "summary": "An abstract."},
+             "thumbnail": TRACKER}
+    editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                       {"entry": json.dumps(entry), "trending_date": DAY.isoformat()})
+    assert Paper.objects.get(arxiv_id="2511.77778").thumbnail_url == ""
+
+    reader = SubscriberFactory()
+    reader.topics.add(topic)
+    Paper.objects.filter(trending_date=DAY).update(thumbnail_url=HF_THUMBNAIL)  # whichever is their first pick
+    assert HF_THUMBNAIL in edition_preview(edition=edition, subscriber=reader).html
+    Paper.objects.filter(trending_date=DAY).update(thumbnail_url=TRACKER)  # stored before
+    assert "tracker.example" not in edition_preview(edition=edition, subscriber=reader).html
+    for page in ("/", paper.get_absolute_url()):
+        assert "tracker.example" not in client.get(page).content.decode(), page

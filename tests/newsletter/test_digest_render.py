@@ -43,7 +43,7 @@ def day_create() -> dict:
             author_count=1 if n == 5 else 4,
             pinned=n == 7,
             # Some papers have a picture (the lead card shows it), one with a URL to escape.
-            thumbnail_url=(f"https://cdn.example.com/papers/{n}.png?a=1&b=\"x\"" if n % 2 == 0 else ""),
+            thumbnail_url=(f"https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/{n}.png?a=1&b=\"x\"" if n % 2 == 0 else ""),
         )
         if n < 6:
             PaperTopicFactory(paper=paper, topic=agents, score=0.9 - n / 20,

@@ -18,7 +18,7 @@ def test_a_paper_with_an_arxiv_id_has_its_page_there_with_every_outward_link(cli
         authors=["Ada Lovelace", "Alan Turing"], author_count=5, organization="Analytical Engines",
         github_repo="https://github.com/example/scaling", github_stars=1234,
         project_page="https://scaling.example.org/", abstract="We scale everything.",
-        ai_summary="Everything scales.", thumbnail_url="https://cdn.example.org/thumb.png",
+        ai_summary="Everything scales.", thumbnail_url="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.00001.png",
     )
     topic = TopicFactory(name="Language models")
     PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=["scaling law", "LLM"])
@@ -40,7 +40,7 @@ def test_a_paper_with_an_arxiv_id_has_its_page_there_with_every_outward_link(cli
     ):
         assert f'href="{href}"' in html
     assert "★ 1234" in html
-    assert 'src="https://cdn.example.org/thumb.png"' in html
+    assert 'src="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.00001.png"' in html
     # Links of its own: no search fallback.
     assert "huggingface.co/papers?q=" not in html
     # Opened from one's own digest, the page's one way on was "Subscribe" (a phone
