@@ -529,10 +529,20 @@ class SuppressionAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         # A complaint's reason neither: changed to "an editor's decision", it could be
-        # unsuppressed (suppression.KEPT_FROM_EDITORS).
-        if obj is not None and obj.reason in KEPT_FROM_EDITORS:
+        # unsuppressed (suppression.KEPT_FROM_EDITORS). Nor an editor's, whatever it is
+        # (formfield_for_choice_field).
+        if obj is not None and (obj.reason in KEPT_FROM_EDITORS or not request.user.is_superuser):
             return ("email_hash", "reason")
         return ("email_hash",) if obj is not None else ()
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        # An editor's suppression is an editor's: the other reasons are what the ESP
+        # reported (a bounce, a complaint) or what the reader did (erasure). Offered
+        # "Spam complaint", an editor made any address unmailable for good, superusers
+        # included (a hostile tester's pass).
+        if db_field.name == "reason" and not request.user.is_superuser:
+            kwargs["choices"] = [(Suppression.Reason.EDITOR.value, Suppression.Reason.EDITOR.label)]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Deleting the row lifts it: a complaint stays, superusers included.

@@ -76,17 +76,22 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
     """Never mail `email` again: a Suppression row by hash, and the subscriber with
     that address (if any) marked suppressed. True if the address was not suppressed
     before. The first reason recorded is kept, unless `replace` (an editor's own
-    decision, with their note, overrides what was there)."""
+    decision, with their note, overrides what was there), or a stronger one comes.
+    A spam complaint (KEPT_FROM_EDITORS) is the strongest: it replaces any reason and
+    nothing replaces it, `replace` included. Until 5 December an editor's "Suppress
+    selected…" rewrote a complaint as an editor's decision, which "Unsuppress" then
+    lifted, and a complaint after an editor's suppression was dropped (a hostile
+    tester's pass): either way the complainer was mailed again."""
     now = timezone.now()
     defaults = {"reason": reason, "note": note[:300]}
-    if replace:
-        _, created = Suppression.objects.update_or_create(email_hash=email_hash(email), defaults=defaults)
-    else:
-        row, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
-        if not created and row.reason in LIFTED_BY_OWN_CONFIRMATION and reason not in LIFTED_BY_OWN_CONFIRMATION:
-            # A bounce or complaint after an erasure is the stronger reason: a new
-            # subscription must no longer lift it.
-            Suppression.objects.filter(pk=row.pk).update(**defaults)
+    row, created = Suppression.objects.get_or_create(email_hash=email_hash(email), defaults=defaults)
+    if not created and row.reason not in KEPT_FROM_EDITORS and (
+        replace or reason in KEPT_FROM_EDITORS
+        # A bounce or complaint after an erasure is the stronger reason: a new
+        # subscription must no longer lift it.
+        or (row.reason in LIFTED_BY_OWN_CONFIRMATION and reason not in LIFTED_BY_OWN_CONFIRMATION)
+    ):
+        Suppression.objects.filter(pk=row.pk).update(**defaults)
     Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
         status=Subscriber.Status.SUPPRESSED
     ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)

@@ -601,3 +601,48 @@ def test_an_editor_mails_a_day_of_new_addresses_at_most_and_each_import_names_th
 
     imported(admin_client, "c@example.com", "d@example.com")
     assert Subscriber.objects.filter(email__in=["c@example.com", "d@example.com"]).count() == 2
+
+
+def test_an_editor_can_neither_lift_a_spam_complaint_nor_forge_one(editor_client, admin_client):
+    """A hostile tester's pass, as a compromised editor. Lifting: "Suppress selected…"
+    on a reader who had reported the digest as spam rewrote their row's reason to an
+    editor's, which "Unsuppress selected…" then lifted, and a complaint arriving after
+    an editor's suppression was dropped for the editor's reason: either way the
+    complainer was mailed again (Gmail's and Yahoo's rules). Forging: the suppression
+    form offered "Spam complaint" (and every other reason), so an editor could mark
+    every reader's address as a complaint, which nobody can lift, superusers
+    included. Now a complaint is kept whatever comes after it and replaces any other
+    reason, and an editor's suppression is an editor's: the reason is not theirs to
+    choose or change."""
+    from subscribers.suppression import address_suppress
+
+    complainer = SubscriberFactory(email="complainer@example.com")
+    address_suppress(email=complainer.email, reason=Suppression.Reason.COMPLAINT, note="Postmark: spam")
+    url = reverse("admin:subscribers_subscriber_changelist")
+    for action in ("suppress", "unsuppress"):
+        editor_client.post(url, {"action": action, "_selected_action": [complainer.pk], "apply": "1",
+                                 "reason": "asked by phone"})
+    complainer.refresh_from_db()
+    assert complainer.status == "suppressed"
+    assert Suppression.objects.get(email_hash=email_hash(complainer.email)).reason == "complained"
+
+    later = SubscriberFactory(email="later@example.com")
+    editor_client.post(url, {"action": "suppress", "_selected_action": [later.pk], "apply": "1", "reason": "asked"})
+    address_suppress(email=later.email, reason=Suppression.Reason.COMPLAINT, note="Postmark: spam")
+    assert Suppression.objects.get(email_hash=email_hash(later.email)).reason == "complained"
+
+    victim = SubscriberFactory(email="victim@example.com")
+    add = reverse("admin:subscribers_suppression_add")
+    assert 'value="complained"' not in editor_client.get(add).content.decode()
+    editor_client.post(add, {"email": victim.email, "reason": "complained", "note": "forged"})
+    assert not Suppression.objects.filter(email_hash=email_hash(victim.email), reason="complained").exists()
+    editor_client.post(add, {"email": victim.email, "reason": "editor", "note": "asked by phone"})
+    row = Suppression.objects.get(email_hash=email_hash(victim.email))
+    assert row.reason == "editor"
+    editor_client.post(reverse("admin:subscribers_suppression_change", args=[row.pk]),
+                       {"reason": "complained", "note": "forged"})
+    row.refresh_from_db()
+    assert row.reason == "editor"
+    # A superuser still records any reason (an ESP's complaint that came by email).
+    admin_client.post(add, {"email": "told@example.com", "reason": "complained", "note": "by email"})
+    assert Suppression.objects.get(email_hash=email_hash("told@example.com")).reason == "complained"
