@@ -1057,7 +1057,8 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
     editor_client, editor, edition, topic, django_capture_on_commit_callbacks
 ):
     """A hostile tester's pass, as a compromised editor: "Send now to everyone",
-    hold, release, a test send as a reader, and pinning or hiding papers left no
+    hold, release, a test send as a reader, pinning or hiding papers, and taking a
+    topic off papers (or putting them under one) left no
     trace in any history (Django's admin logs only its own forms' saves), so after
     an edition went to every reader nobody could say who sent it. Each is now a
     line of the edition's or the paper's history, under the editor's name."""
@@ -1070,6 +1071,9 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
     def op(name, **data):
         return editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, name]), data)
 
+    url = reverse("admin:newsletter_paper_changelist")
+    editor_client.post(url, {"action": "topic_remove", "_selected_action": [hidden.pk], "apply": "1",
+                             "topic": topic.pk})
     op("hold")
     op("release")
     op("test-send", preview_as=reader.pk)
@@ -1087,7 +1091,7 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
         "Held.", "Released.", f"Test sent to editor@example.org as {reader.email_display} gets it.",
         "Sent now to 1 reader.",
     ]
-    assert history(hidden) == ["Hidden."] and history(pinned) == ["Pinned."]
+    assert history(hidden) == [f"Taken off “{topic.name}”.", "Hidden."] and history(pinned) == ["Pinned."]
     page = editor_client.get(reverse("admin:newsletter_edition_history", args=[edition.pk])).content.decode()
     assert "Sent now to 1 reader." in page and "editor" in page
 
