@@ -492,12 +492,12 @@ class PaperAdmin(admin.ModelAdmin):
             papers = list(queryset)
             # Each paper's history says it, under the editor's name (as _flags_logged):
             # the topic taken off every paper left its readers nothing, and no trace.
-            said = (("Used as an example of “{}”.", "No longer an example of “{}”.") if example
-                    else ("Put under “{}”.", "Taken off “{}”."))[0 if assigned else 1].format(topic)
+            logged = (("Used as an example of “{}”.", "No longer an example of “{}”.") if example
+                      else ("Put under “{}”.", "Taken off “{}”."))[0 if assigned else 1].format(topic)
             if example:
                 count = services.topic_exemplars_set(topic=topic, papers=queryset, example=assigned)
                 for paper in papers:
-                    self.log_change(request, paper, said)
+                    self.log_change(request, paper, logged)
                 said = (pluralize(count, "is now an example,are now examples") if assigned
                         else pluralize(count, "is no longer an example,are no longer examples"))
                 self.message_user(request, f"{_papers(count)} {said} of {topic}; its papers were re-scored.",
@@ -505,7 +505,7 @@ class PaperAdmin(admin.ModelAdmin):
                 return None
             count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
             for paper in papers:
-                self.log_change(request, paper, said)
+                self.log_change(request, paper, logged)
             verb = "added to" if assigned else "removed from"
             self.message_user(request, f"{topic} {verb} {_papers(count)}.", messages.SUCCESS)
             return None
