@@ -496,18 +496,15 @@ class PaperAdmin(admin.ModelAdmin):
                       else ("Put under “{}”.", "Taken off “{}”."))[0 if assigned else 1].format(topic)
             if example:
                 count = services.topic_exemplars_set(topic=topic, papers=queryset, example=assigned)
-                for paper in papers:
-                    self.log_change(request, paper, logged)
                 said = (pluralize(count, "is now an example,are now examples") if assigned
                         else pluralize(count, "is no longer an example,are no longer examples"))
-                self.message_user(request, f"{_papers(count)} {said} of {topic}; its papers were re-scored.",
-                                  messages.SUCCESS)
-                return None
-            count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
+                said = f"{_papers(count)} {said} of {topic}; its papers were re-scored."
+            else:
+                count = curation.papers_topic_set(papers=queryset, topic=topic, assigned=assigned)
+                said = f"{topic} {'added to' if assigned else 'removed from'} {_papers(count)}."
             for paper in papers:
                 self.log_change(request, paper, logged)
-            verb = "added to" if assigned else "removed from"
-            self.message_user(request, f"{topic} {verb} {_papers(count)}.", messages.SUCCESS)
+            self.message_user(request, said, messages.SUCCESS)
             return None
         title = ("Use papers as examples of a topic" if example and assigned
                  else "Stop using papers as examples of a topic" if example

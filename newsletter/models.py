@@ -310,7 +310,7 @@ class OutboxEmail(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     # Each attachment as {"name", "mimetype", "b64"} (the data export's JSON file):
     # the outbox page offers them to download, as a mail client would. The database's
-    # default serves the release before it (migration 0027).
+    # default serves the release before it (migration 0028).
     attachments = models.JSONField(default=list, db_default=[], blank=True)
     message_id = models.CharField(max_length=100)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -431,7 +431,7 @@ class Delivery(models.Model):
     # for the reader's web copy. Empty on rows sent before it was kept, and on rows
     # the sweep settled from a journal entry written before it was journalled. The
     # database's default serves the release before it, which inserts rows without it
-    # (migration 0027; README, "Upgrading").
+    # (migration 0028; README, "Upgrading").
     reasons = models.JSONField(default=list, db_default=[], blank=True)
     # Whether it went out as the reader's weekly digest (its web copy says "week of
     # …", not one day's). Null on rows sent before it was kept.
