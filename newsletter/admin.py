@@ -536,6 +536,8 @@ class PaperAdmin(admin.ModelAdmin):
     @admin.action(description="Re-score topics of selected papers")
     def rescore(self, request, queryset):
         count = services.papers_rescore(papers=queryset)
+        for paper in queryset:
+            self.log_change(request, paper, "Re-scored.")
         self.message_user(request, f"Re-scored {_papers(count)}.", messages.SUCCESS)
 
     def get_urls(self):
@@ -1186,11 +1188,14 @@ class DeliveryAdmin(admin.ModelAdmin):
                   permissions=["change"])
     def retry_failed(self, request, queryset):
         try:
-            count = curation.deliveries_retry_failed(deliveries=queryset)
+            retried = curation.deliveries_retry_failed(deliveries=queryset)
         except curation.CurationError as exc:
             self.message_user(request, str(exc), messages.ERROR)
             return
-        asked = queryset.count()
+        # Each row's history says who sent it again (as the edition's "Sent now").
+        for delivery in Delivery.objects.filter(pk__in=retried).select_related("subscriber", "edition"):
+            self.log_change(request, delivery, "Sent again after it failed.")
+        count, asked = len(retried), queryset.count()
         if not count:
             self.message_user(request, f"Nothing queued: none of the {asked} selected had failed (only failed "
                                        "deliveries are sent again; filter by Status: Failed).", messages.WARNING)

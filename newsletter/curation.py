@@ -436,10 +436,11 @@ def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int
         return len(edition_dispatch(edition=edition, now=now, any_hour=True))
 
 
-def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
+def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> list[int]:
     """Give failed rows another go through the exactly-once path: back to pending,
     with a fresh count of attempts, queued to the batch task, which claims them.
-    Rows of an edition on hold stay failed (the hold means "send nothing")."""
+    Rows of an edition on hold stay failed (the hold means "send nothing"). Returns
+    the ids of the rows sent again."""
     ids = [d.pk for d in deliveries]
     with _queued_or_explained(), transaction.atomic():
         retry = list(
@@ -452,7 +453,7 @@ def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> int:
             error="retried by an editor", updated_at=timezone.now(),
         )
         deliveries_queue(delivery_ids=retry)
-    return len(retry)
+    return retry
 
 
 # --- Preview and test send --------------------------------------------------------------

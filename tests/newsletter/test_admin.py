@@ -1057,8 +1057,9 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
     editor_client, editor, edition, topic, django_capture_on_commit_callbacks
 ):
     """A hostile tester's pass, as a compromised editor: "Send now to everyone",
-    hold, release, a test send as a reader, pinning or hiding papers, and taking a
-    topic off papers (or putting them under one) left no
+    hold, release, a test send as a reader, pinning or hiding papers, taking a
+    topic off papers (or putting them under one), re-scoring them and retrying
+    failed deliveries left no
     trace in any history (Django's admin logs only its own forms' saves), so after
     an edition went to every reader nobody could say who sent it. Each is now a
     line of the edition's or the paper's history, under the editor's name."""
@@ -1081,6 +1082,12 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
         op("send-now")
     editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, hidden.pk, "hide"]))
     editor_client.post(reverse("admin:newsletter_paper_changelist"), {"action": "pin", "_selected_action": [pinned.pk]})
+    editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                       {"action": "rescore", "_selected_action": [pinned.pk]})
+    (failed,) = Delivery.objects.filter(edition=edition)
+    Delivery.objects.filter(pk=failed.pk).update(status=Delivery.Status.FAILED)
+    editor_client.post(reverse("admin:newsletter_delivery_changelist"),
+                       {"action": "retry_failed", "_selected_action": [failed.pk]})
 
     def history(obj) -> list[str]:
         rows = LogEntry.objects.filter(object_id=str(obj.pk), content_type__model=obj._meta.model_name,
@@ -1091,7 +1098,9 @@ def test_what_an_editor_does_to_an_edition_and_its_papers_is_in_their_histories(
         "Held.", "Released.", f"Test sent to editor@example.org as {reader.email_display} gets it.",
         "Sent now to 1 reader.",
     ]
-    assert history(hidden) == [f"Taken off “{topic.name}”.", "Hidden."] and history(pinned) == ["Pinned."]
+    assert history(hidden) == [f"Taken off “{topic.name}”.", "Hidden."]
+    assert history(pinned) == ["Pinned.", "Re-scored."]
+    assert history(failed) == ["Sent again after it failed."]
     page = editor_client.get(reverse("admin:newsletter_edition_history", args=[edition.pk])).content.decode()
     assert "Sent now to 1 reader." in page and "editor" in page
 

@@ -108,12 +108,12 @@ def test_retry_failed_sends_the_failed_rows_once_through_the_ledger(
     Delivery.objects.create(subscriber=failed, edition=edition, status="failed", attempts=5, error="boom")
     Delivery.objects.create(subscriber=sent, edition=edition, status="sent", sent_at=NOW)
     with django_capture_on_commit_callbacks(execute=True):
-        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == 1
+        assert len(curation.deliveries_retry_failed(deliveries=Delivery.objects.all())) == 1
     assert [m.to[0] for m in mail.outbox] == [failed.email]
     assert Delivery.objects.get(subscriber=failed).status == "sent"
     # A second retry, or the batch task run again, finds nothing to send.
     with django_capture_on_commit_callbacks(execute=True):
-        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == 0
+        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == []
     digest_send_batch(delivery_ids=list(Delivery.objects.values_list("id", flat=True)))
     assert len(mail.outbox) == 1
 
