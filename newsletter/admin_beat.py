@@ -111,12 +111,37 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         when = (("interval",) if obj is not None and obj.interval_id
                 else ("at", "time_zone", "next_run") if editable
                 else ("crontab_translation", "next_run"))
-        return ((None, {"fields": ("name", "description", "enabled", *when, "last_run_at")}),)
+        return ((None, {"fields": ("schedule_name", "what_it_does", "enabled", *when, "last_run")}),)
 
     def get_readonly_fields(self, request, obj=None):
         if request.user.is_superuser:
             return super().get_readonly_fields(request, obj)
-        return ("name", "description", "interval", "last_run_at", "crontab_translation", "next_run")
+        return ("schedule_name", "what_it_does", "interval", "last_run", "crontab_translation", "next_run")
+
+    # An editor's rows in words: the model's own help ("Short Description For This
+    # Task", "Datetime that the schedule last triggered the task to run. Reset to None
+    # if enabled is set to False") showed under the read-only rows.
+    @admin.display(description="Name")
+    def schedule_name(self, obj):
+        return obj.name
+
+    @admin.display(description="What it does")
+    def what_it_does(self, obj):
+        return obj.description or "—"
+
+    @admin.display(description="Last run")
+    def last_run(self, obj):
+        if not obj.last_run_at:
+            return "Not yet"
+        return f"{obj.last_run_at.astimezone(dt.UTC):%A %-d %B, %H:%M} UTC"
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # A schedule's page is headed by its name: PeriodicTask's own str() adds the
+        # raw crontab ("…: 30 5 * * * (m/h/dM/MY/d) UTC"), which the page's rows say in
+        # words (an editor's walkthrough).
+        if obj is not None:
+            context["subtitle"] = obj.name
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="Next run")
     def next_run(self, obj):

@@ -264,6 +264,15 @@ def test_an_editor_moves_the_morning_fetch_to_another_time(live_server, page, sc
     screenshot(page, "admin-schedules")
     page.get_by_role("link", name="Fetch today's trending papers (every morning)").click()
     expect(page.locator(".field-next_run")).to_contain_text("05:30 UTC")
+    # Headed by its name, not by PeriodicTask's str() with the raw crontab.
+    expect(page.locator("#content h2").first).to_have_text("Fetch today's trending papers (every morning)")
+    expect(page.locator(".breadcrumbs")).to_contain_text("› Fetch today's trending papers (every morning)")
+    assert "m/h/dM/MY/d" not in page.locator("#content").inner_text() + page.locator(".breadcrumbs").inner_text()
+    # Its rows in words: not the model's help ("Short Description For This Task").
+    expect(page.locator(".field-what_it_does")).to_contain_text("Fetches the day's trending papers")
+    expect(page.locator(".field-last_run")).to_contain_text("Not yet")
+    for raw in ("Short Description For This Task", "Reset to None", "Detailed description"):
+        expect(page.locator("#content")).not_to_contain_text(raw)
     at = page.get_by_label("Every day at")
     assert at.input_value() == "05:30"
     assert page.locator("#add_id_crontab").count() == 0
