@@ -395,6 +395,9 @@ class SubscriberAdmin(admin.ModelAdmin):
         except JourneyEmailNotQueued:
             self.message_user(request, QUEUE_AWAY_ADMIN_MESSAGE, messages.ERROR)
             return
+        # Each reader's history says who mailed them again (as the editions' sends).
+        for subscriber in Subscriber.objects.filter(pk__in=done.mailed):
+            self.log_change(request, subscriber, "Confirmation email sent again.")
         minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
         parts = [f"Confirmation email queued for {done.queued} pending reader{pluralize(done.queued)}."]
         if done.held:

@@ -83,6 +83,7 @@ class ConfirmationResend:
     queued: int  # pending readers whose email is queued
     held: int  # pending readers sent one within the window: nothing now
     not_pending: int  # selected readers who are not waiting for confirmation
+    mailed: tuple[int, ...] = ()  # the ids of the `queued`
 
 
 def subscribers_links_revoke(*, subscribers: Iterable[Subscriber]) -> int:
@@ -103,15 +104,16 @@ def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> Con
     address per SUBSCRIBE_EMAIL_WINDOW_SECONDS, like the subscribe form), and say
     how many were queued, held back by that window, or not pending."""
     now = timezone.now()
-    counts = {True: 0, False: 0}
-    not_pending = 0
+    mailed, held, not_pending = [], 0, 0
     with transaction.atomic():
         for subscriber in subscribers:
-            if subscriber.status == Subscriber.Status.PENDING:
-                counts[journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)] += 1
-            else:
+            if subscriber.status != Subscriber.Status.PENDING:
                 not_pending += 1
-    return ConfirmationResend(queued=counts[True], held=counts[False], not_pending=not_pending)
+            elif journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now):
+                mailed.append(subscriber.pk)
+            else:
+                held += 1
+    return ConfirmationResend(queued=len(mailed), held=held, not_pending=not_pending, mailed=tuple(mailed))
 
 
 def subscriber_added_by_editor(*, subscriber: Subscriber, editor: str) -> None:

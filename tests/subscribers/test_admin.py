@@ -209,6 +209,14 @@ def test_resend_confirmation_mails_pending_readers_only(editor_client, django_ca
     assert [m.to[0] for m in mail.outbox] == [pending.email]
     assert [str(m) for m in response.context["messages"]] == [
         "Confirmation email queued for 1 pending reader. 1 selected is not waiting for confirmation: nothing sent."]
+    # The reader's history says who mailed them again; nothing for the one not mailed.
+    from django.contrib.admin.models import LogEntry
+
+    def history(reader) -> list[tuple[str, str]]:
+        return [(e.user.username, e.get_change_message()) for e in LogEntry.objects.filter(
+            object_id=str(reader.pk), content_type__model="subscriber")]
+
+    assert history(pending) == [("editor", "Confirmation email sent again.")] and history(active) == []
 
     # At once again: the window holds it back, and the editor is told so, not "queued"
     # (the walkthrough of 5 December was told an email was queued that never went).
@@ -221,6 +229,7 @@ def test_resend_confirmation_mails_pending_readers_only(editor_client, django_ca
     held_back = ("Confirmation email queued for 0 pending readers. Not sent to 1: one went to that address "
                  "in the last 10 minutes (at most one per address in that time); try again after.")
     assert [(str(m), m.level_tag) for m in response.context["messages"]] == [(held_back, "warning")]
+    assert len(history(pending)) == 1  # held back: no line claims a send
 
 
 def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_client):
