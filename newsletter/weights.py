@@ -20,18 +20,11 @@ class WeightsChanged(RuntimeError):
     """A model file is not the one relevance was measured with."""
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def file_verified(path: Path, sha256: str) -> Path:
     """`path`, once its contents are the pinned ones; else WeightsChanged, saying what
     to do."""
-    found = file_sha256(path)
+    with path.open("rb") as file:
+        found = hashlib.file_digest(file, "sha256").hexdigest()
     if found != sha256:
         raise WeightsChanged(
             f"{path} is not the file relevance was measured with (SHA-256 {found[:12]}…, pinned "
