@@ -30,7 +30,7 @@ from subscribers.addresses import email_normalise_or_given
 from subscribers.models import Subscriber
 
 from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
-from .editions import listed_late
+from .editions import listed_late, note_links_misleading
 from .health import health_check
 from .ingest import title_normalise
 from .models import (
@@ -859,6 +859,12 @@ class EditionNoteForm(forms.ModelForm):
         fields = ("note",)
         widgets = {"note": forms.Textarea(attrs={"rows": 5, "class": "vLargeTextField",
                                                  "placeholder": "A line or two for today's readers. **Markdown** works."})}
+
+    def clean_note(self):
+        note = self.cleaned_data["note"]
+        if misleading := note_links_misleading(note):
+            raise forms.ValidationError(misleading)
+        return note
 
 
 @admin.register(Edition)

@@ -30,7 +30,7 @@ from subscribers.models import ConsentRecord, Subscriber
 from . import digest
 from .delivery import deliveries_queue, edition_dispatch
 from .due import subscribers_due
-from .editions import LATE_WITHIN_DAYS, edition_assemble
+from .editions import LATE_WITHIN_DAYS, edition_assemble, note_links_misleading
 from .ingest import ImportResult
 from .models import (
     Delivery,
@@ -358,7 +358,10 @@ def edition_move(*, edition: Edition, paper_id: int, step: int) -> None:
 def edition_note_set(*, edition: Edition, note: str) -> Edition:
     """The editor's note (Markdown) shown at the top of the edition's digests and
     on its page. Each change is kept (EditionNote): a reader's web copy shows the
-    note their email had."""
+    note their email had. Refused (CurationError) when a link's words name another
+    site than its address (editions.note_links_misleading)."""
+    if misleading := note_links_misleading(note):
+        raise CurationError(" ".join(misleading))
     with transaction.atomic():
         if note != edition.note:
             EditionNote.objects.create(edition=edition, note=note, set_at=timezone.now())

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import markdown
 import nh3
@@ -140,11 +141,16 @@ def note_text(note: str) -> str:
     """The editor's note for the digest's plain-text part: what note_html shows, as
     text (a link as "its words (its address)", list items as "- ", no Markdown or
     tags left), so that both parts say the same."""
+    reader = _note_read(note)
+    lines = (line.strip() for line in "".join(reader.out).strip().splitlines())
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+
+
+def _note_read(note: str) -> _NoteText:
     reader = _NoteText()
     reader.feed(note_html(note))
     reader.close()
-    lines = (line.strip() for line in "".join(reader.out).strip().splitlines())
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines))
+    return reader
 
 
 class _NoteText(HTMLParser):
@@ -154,6 +160,7 @@ class _NoteText(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.out: list[str] = []
         self._link: tuple[str, int] | None = None  # (address, where its words start)
+        self.links: list[tuple[str, str]] = []  # (address, words) of every link
 
     def handle_starttag(self, tag, attrs):
         if tag == "a":
@@ -169,6 +176,7 @@ class _NoteText(HTMLParser):
         if tag == "a" and self._link is not None:
             address, start = self._link
             words = "".join(self.out[start:]).strip()
+            self.links.append((address, words))
             if address and address not in (words, f"mailto:{words}"):
                 self.out.append(f" ({address})")
             self._link = None
@@ -178,6 +186,50 @@ class _NoteText(HTMLParser):
     def handle_data(self, data):
         if data.strip() or "\n" not in data:  # not the line breaks between Markdown's tags
             self.out.append(data)
+
+
+# A link's words that read as an address: a scheme, "www.", a mailbox, or a host
+# followed by a path or ending in a common top-level domain ("Node.js" is a name).
+_WORDS_ADDRESS = re.compile(
+    r"^(?:(?P<scheme>[a-z][a-z0-9+.-]*:(?://)?)|(?P<www>www\.))?(?:(?P<user>[^\s/@:]+)@)?"
+    r"(?P<host>(?:[^\s/@:?#.]+\.)+(?P<tld>[^\s/@:?#.\d]{2,}))\.?(?::\d+)?(?P<path>[/?#]\S*)?$",
+    re.IGNORECASE,
+)
+_COMMON_TLDS = {"com", "org", "net", "io", "ai", "co", "dev", "edu", "gov", "info", "app", "me", "uk",
+                "de", "fr", "jp", "cn", "ru", "eu", "us", "ca", "ch", "nl", "in", "xyz", "ly", "to"}
+
+
+def _host(name: str) -> str:
+    """A host as compared: lower case, IDNA-encoded, without "www."."""
+    name = name.lower().rstrip(".").removeprefix("www.")
+    try:
+        return name.encode("idna").decode("ascii")
+    except UnicodeError:
+        return name
+
+
+def note_links_misleading(note: str) -> list[str]:
+    """The links of an editor's note whose words name another site than the one they
+    lead to ("[arxiv.org/abs/2401.01234](https://arxiv-login.example)", a mailbox
+    shown for a mailto of another): each as a sentence for the editor. The digest
+    goes to every reader under the project's name, so an editor's account must not
+    be able to dress a link as another (a compromised editor's walkthrough)."""
+    misleading = []
+    for address, words in _note_read(note).links:
+        named = _WORDS_ADDRESS.match(words)
+        if named is None or not (named["scheme"] or named["www"] or named["user"] or named["path"]
+                                 or named["tld"].lower() in _COMMON_TLDS):
+            continue
+        target = urlsplit(address)
+        if target.scheme == "mailto":  # the whole mailbox: "ada@" shown for "bob@" misleads too
+            goes_to, same = target.path, words.lower().removeprefix("mailto:") == target.path.lower()
+        else:
+            goes_to = target.hostname or ""
+            same = _host(named["host"]) == _host(goes_to)
+        if not same:
+            misleading.append(f"The link “{words}” leads to {goes_to or address}, not to the address its "
+                              "words show. Make its words the address itself, or words that are not an address.")
+    return misleading
 
 
 def note_html(note: str) -> str:

@@ -232,6 +232,40 @@ def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edit
     assert not edition.on_hold
 
 
+def test_a_note_whose_link_words_name_another_site_is_refused_and_nothing_is_lost(editor_client, edition):
+    """An editor's note reaches every reader under the project's name: a link whose
+    words show one address and lead to another ("arxiv.org/abs/…" to a look-alike
+    login page, a mailbox shown for another's mailto) was saved and mailed as
+    written (a compromised editor's account). It is refused with the link named,
+    the note keeps what it had and the editor's text stays in the form; honest
+    links (the address as words, plain words, a name like "Node.js") pass."""
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    editor_client.post(url, {"note": "Hello **readers**", "_continue": "1"})
+    forged = "Big day: [arxiv.org/abs/2401.01234](https://arxiv-login.example/abs) and [ada@example.com](mailto:x@evil.example)"
+    response = editor_client.post(url, {"note": forged, "_continue": "1"})
+    page = unescape(response.content.decode())
+    assert response.status_code == 200 and "errornote" in page
+    assert "The link “arxiv.org/abs/2401.01234” leads to arxiv-login.example" in page
+    assert "The link “ada@example.com” leads to x@evil.example" in page
+    assert forged in page  # what the editor wrote is still in the box
+    edition.refresh_from_db()
+    assert edition.note == "Hello **readers**"
+    honest = ("[arxiv.org/abs/2401.01234](https://arxiv.org/abs/2401.01234), [www.arxiv.org](https://arxiv.org/), "
+              "[the paper](https://evil.example/), [Node.js](https://nodejs.org), <https://huggingface.co/papers>")
+    editor_client.post(url, {"note": honest, "_continue": "1"})
+    edition.refresh_from_db()
+    assert edition.note == honest
+
+
+def test_a_misleading_link_is_refused_by_the_service_too(edition):
+    from newsletter.curation import CurationError, edition_note_set
+
+    with pytest.raises(CurationError, match="leads to huggingface.co.evil.io"):
+        edition_note_set(edition=edition, note="[https://huggingface.co/papers](https://huggingface.co.evil.io/p)")
+    edition.refresh_from_db()
+    assert edition.note == ""
+
+
 def test_send_a_test_to_me(editor_client, edition):
     response = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]))
     assert response.status_code == 302
