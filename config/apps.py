@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
 
 
 class SiteConfig(AppConfig):
@@ -17,3 +18,10 @@ class SiteConfig(AppConfig):
         from .middleware import login_failure_log
 
         user_login_failed.connect(login_failure_log, dispatch_uid="site_config.login_failure_log")
+
+
+class DigestAdminConfig(AdminConfig):
+    """django.contrib.admin, whose default site asks for a one-time code after the
+    password (config/two_factor.py)."""
+
+    default_site = "config.two_factor.DigestAdminSite"

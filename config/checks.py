@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 
@@ -114,3 +114,18 @@ def embedding_files_are_the_measured_ones(app_configs, **kwargs) -> list[Error]:
         except (WeightsChanged, OSError) as exc:
             errors.append(Error(str(exc), id="digest.E009"))
     return errors
+
+
+@register(Tags.security, deploy=True)
+def editors_sign_in_with_a_code(app_configs, **kwargs) -> list[Warning]:
+    """An editor's account mails every reader: outside DEBUG a password alone should
+    not open the admin (config/two_factor.py)."""
+    if settings.DEBUG or settings.ADMIN_TWO_FACTOR:
+        return []
+    return [Warning(
+        "ADMIN_TWO_FACTOR is off: a stolen or guessed password alone opens the admin, from which "
+        "an editor's account can mail every reader.",
+        hint="Unset ADMIN_TWO_FACTOR (it is on by default outside DEBUG); editors set up an "
+             "authenticator app at their next sign-in.",
+        id="digest.W001",
+    )]

@@ -79,7 +79,9 @@ SITE_URL = env("SITE_URL", f"http://localhost:{PORT}").rstrip("/")
 ADMIN_URL = env("ADMIN_URL", "admin/").strip("/") + "/"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin with the site that asks editors for a one-time code
+    # (config/two_factor.py).
+    "config.apps.DigestAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -88,6 +90,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_celery_beat",
     "anymail",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "newsletter",
     "subscribers",
     "config.apps.SiteConfig",
@@ -104,6 +109,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): signed in with a one-time code as well.
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
 ]
 
@@ -386,6 +393,11 @@ CSRF_COOKIE_HTTPONLY = True
 # window, then 429 for every attempt, right password or not, until the window ends
 # (config/middleware.py); successful sign-ins are not counted. Per IP it is higher:
 # one office may share an address.
+# Editors sign in with a password and a one-time code (config/two_factor.py): on
+# unless DEBUG, where `make run`'s printed login opens the admin alone.
+ADMIN_TWO_FACTOR = env_bool("ADMIN_TWO_FACTOR", not DEBUG)
+# The name authenticator apps show beside the account.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Daily Papers Digest")
 ADMIN_LOGIN_RATE_LIMIT = env_int("ADMIN_LOGIN_RATE_LIMIT", 10)
 ADMIN_LOGIN_RATE_LIMIT_PER_IP = env_int("ADMIN_LOGIN_RATE_LIMIT_PER_IP", 30)
 ADMIN_LOGIN_RATE_WINDOW_SECONDS = env_int("ADMIN_LOGIN_RATE_WINDOW_SECONDS", 15 * 60)

@@ -45,10 +45,6 @@ from .models import (
 )
 from .selectors import deliveries_carrying, topic_rows_prefetch
 
-admin.site.site_header = "Daily Papers Digest — editors"
-admin.site.site_title = "Daily Papers Digest admin"
-admin.site.index_title = "Curation"
-
 # How many readers the preview's "as whom" list offers; others by id in the URL.
 PREVIEW_READER_CHOICES = 200
 # A topic a paper passes for but is no chip of (relevance.topics_about), as editors see it.

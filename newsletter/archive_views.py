@@ -21,6 +21,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_safe
 
+from config.two_factor import staff_verified
 from subscribers.links import button_only, link_invalid, subscriber_view
 from subscribers.models import Subscriber
 
@@ -78,7 +79,7 @@ def feed_list(request: HttpRequest) -> HttpResponse:
     f"day:{date - dt.timedelta(days=n)}" for n in range(LATE_WITHIN_DAYS + 1))])
 def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
     # Staff may look at an edition before it goes out (a preview); nobody else.
-    edition = archive.edition_get(date=date, include_unpublished=request.user.is_staff)
+    edition = archive.edition_get(date=date, include_unpublished=staff_verified(request.user))
     if edition is None:
         raise Http404("No edition was sent on this date.")
     previous, following = archive.edition_dates_around(edition=edition)

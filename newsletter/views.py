@@ -13,6 +13,8 @@ from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
+from config.two_factor import staff_verified
+
 from . import selectors
 from .outbox import OUTBOX_EVENTS, outbox_event_record
 from .page_cache import public_page
@@ -95,9 +97,9 @@ def outbox_recipient(request) -> str | None:
     that reader's preference-centre link, which acts as them: like that link in the
     admin, it is a superuser's to see."""
     user = request.user
-    if settings.DEBUG or (user.is_authenticated and user.is_superuser):
+    if settings.DEBUG or (staff_verified(user) and user.is_superuser):
         return ""
-    if user.is_authenticated and user.is_staff and user.email:
+    if staff_verified(user) and user.email:
         return user.email
     return None
 

@@ -66,6 +66,29 @@ def _clear_cache():
 
 
 @pytest.fixture(autouse=True)
+def _force_login_includes_the_code(monkeypatch):
+    """The test client's force_login skips the sign-in form, and for staff the
+    one-time code after it too (config/two_factor.py), as if they had typed one: a
+    session verified with a device of theirs. Sign-ins through the pages (Chromium)
+    type a code (tests/factories.py, sign_in_code)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from tests.factories import sign_in_device
+
+    force_login = Client.force_login
+
+    def and_the_code(self, user, backend=None):
+        force_login(self, user, backend)
+        if user.is_staff:
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = sign_in_device(user).persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", and_the_code)
+
+
+@pytest.fixture(autouse=True)
 def _hrefs_checked():
     """Fail the test that rendered a link going nowhere (tests/hrefs.py): in a page
     (the check runs in a middleware of the test settings) or in an email it sent."""

@@ -59,3 +59,23 @@ class FeedbackFactory(factory.django.DjangoModelFactory):
     subscriber = factory.SubFactory(SubscriberFactory)
     paper = factory.SubFactory(PaperFactory)
     vote = Feedback.Vote.MORE
+
+
+def sign_in_device(user):
+    """The authenticator app a staff member signs in with (config/two_factor.py),
+    set up already."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _ = TOTPDevice.objects.get_or_create(user=user, confirmed=True, defaults={"name": "Authenticator app"})
+    return device
+
+
+def sign_in_code(user) -> str:
+    """A code that signs this staff member in once, with their app set up: a backup
+    code made for the purpose (an app's code may not be used twice within its 30
+    seconds, and a test may sign in twice)."""
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    sign_in_device(user)
+    device, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
+    return device.token_set.create(token=StaticToken.random_token()).token

@@ -42,6 +42,21 @@ def axe_blocking(page) -> list[str]:
     ]
 
 
+def admin_sign_in(page, live_server, username: str, password: str) -> None:
+    """Sign in to the admin as an editor does: the password form, then the one-time
+    code page (config/two_factor.py), here with a backup code made for the purpose."""
+    from django.contrib.auth.models import User
+
+    from tests.factories import sign_in_code
+
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_label("Code").fill(sign_in_code(User.objects.get(username=username)))
+    page.get_by_role("button", name="Sign in").click()
+
+
 @pytest.fixture(scope="session")
 def browser():
     from playwright.sync_api import sync_playwright

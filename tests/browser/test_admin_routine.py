@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
+from tests.browser.conftest import admin_sign_in
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
 
@@ -81,10 +82,7 @@ def morning(db):
 
 def test_the_morning_routine(live_server, page, screenshot, morning):
     admin = live_server.url + "/admin/"
-    page.goto(admin)
-    page.get_by_label("Username").fill("editor")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    admin_sign_in(page, live_server, "editor", PASSWORD)
     expect(page.get_by_role("link", name="Open today's edition")).to_be_visible()
     screenshot(page, "admin-index")
 
@@ -181,10 +179,7 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
 
 
 def _signs_in(page, live_server, name: str = "editor") -> None:
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill(name)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    admin_sign_in(page, live_server, name, PASSWORD)
 
 
 def _editor_logs_in(page, live_server) -> None:

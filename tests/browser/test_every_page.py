@@ -17,7 +17,7 @@ from newsletter.archive import delivery_view_url
 from newsletter.management.commands.bootstrap import SAMPLE_DATE, SAMPLE_FILE
 from newsletter.models import Delivery, Edition, OutboxEmail, Paper, Topic
 from subscribers.tokens import subscriber_links
-from tests.browser.conftest import DESKTOP, axe_blocking
+from tests.browser.conftest import DESKTOP, admin_sign_in, axe_blocking
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -120,10 +120,7 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(
 
 
 def _log_in(page, live_server) -> None:
-    page.goto(live_server.url + "/admin/")
-    page.get_by_label("Username").fill("admin")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    admin_sign_in(page, live_server, "admin", PASSWORD)
     expect(page.get_by_role("link", name="Open today's edition")).to_be_visible()
 
 

@@ -17,6 +17,7 @@ from django.test import Client
 from django.test.signals import template_rendered
 
 from tests.compose import compose_app_setting
+from tests.factories import sign_in_code
 
 pytestmark = pytest.mark.django_db
 
@@ -203,12 +204,13 @@ def test_a_sign_in_lasts_a_working_day_not_two_weeks(monkeypatch):
     from django.contrib.sessions.backends import db as session_db
     from django.utils import timezone
 
-    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    admin = get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
     client = Client()
     response = client.post(f"/{django_settings.ADMIN_URL}login/",
                            {"username": "admin", "password": "right-password-123"}, REMOTE_ADDR="198.51.100.70")
     assert response.status_code == 302
     assert response.cookies["sessionid"]["max-age"] == 12 * 3600
+    client.post(f"/{django_settings.ADMIN_URL}two-factor/", {"code": sign_in_code(admin)})
     assert client.get(f"/{django_settings.ADMIN_URL}").status_code == 200
 
     later = timezone.now() + dt.timedelta(hours=13)

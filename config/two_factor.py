@@ -1,0 +1,229 @@
+"""Editors sign in with a password and a one-time code: the admin's second factor.
+
+An editor's account can mail every reader (send now, the note, the papers), so a
+password alone does not open the admin when ADMIN_TWO_FACTOR is on (the default
+outside DEBUG). django-otp does the one-time passwords: TOTP (RFC 6238) from an
+authenticator app, with throttling after wrong codes and no code used twice, and ten
+single-use backup codes. This module is the wiring around it:
+
+- `DigestAdminSite`: the admin site (config/apps.py makes it the default one). A
+  staff member signed in with their password but not with a code is sent to the
+  code page instead of the admin (has_permission).
+- The code page (`two_factor_view`, /admin/two-factor/): a first sign-in shows a QR
+  code and the key to type, and asks for a code to confirm the app, then shows the
+  backup codes once; later sign-ins ask for a code from the app or a backup code.
+- `staff_verified`: the one test of "an editor, fully signed in" for pages outside
+  the admin (the outbox, an edition's page before it goes out).
+
+A lost phone: sign in with a backup code, or a superuser deletes the editor's
+devices in the admin (TOTP devices, Static devices) and the editor sets up the app
+again at the next sign-in; `manage.py addstatictoken <username>` prints a new
+backup code from a shell.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import logging
+import math
+import re
+
+import django_otp
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import mark_safe
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+logger = logging.getLogger(__name__)
+
+# How many single-use backup codes an editor is given when they set up the app.
+BACKUP_CODES = 10
+APP_DEVICE_NAME = "Authenticator app"
+BACKUP_DEVICE_NAME = "Backup codes"
+# What a code from the app looks like (TOTPDevice.digits); anything else is tried as
+# a backup code.
+_APP_CODE = re.compile(r"^\d{6}$")
+
+
+def two_factor_required() -> bool:
+    return settings.ADMIN_TWO_FACTOR
+
+
+def staff_verified(user) -> bool:
+    """A staff member signed in in full: with their password, and with a code when
+    the second factor is on (OTPMiddleware installs user.is_verified)."""
+    if not (user.is_authenticated and user.is_active and user.is_staff):
+        return False
+    return not two_factor_required() or user.is_verified()
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code", max_length=16, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric",
+                                      "autofocus": True, "spellcheck": "false", "autocapitalize": "off"}),
+    )
+
+    def clean_code(self) -> str:
+        return re.sub(r"[\s-]", "", self.cleaned_data["code"]).lower()
+
+
+def _app_device(user, *, confirmed: bool) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("pk").first()
+
+
+def _wait_seconds(device) -> int:
+    """How long this device refuses every code after wrong ones (django-otp's
+    throttling: 1, 2, 4 … seconds), 0 when it takes codes."""
+    allowed, why = device.verify_is_allowed()
+    if allowed or not (why or {}).get("locked_until"):
+        return 0
+    return max(1, math.ceil((why["locked_until"] - timezone.now()).total_seconds()))
+
+
+def _code_verified(user, code: str, devices) -> tuple[object | None, int]:
+    """The device among `devices` that takes `code`, through django_otp.verify_token
+    (one device, in a transaction, throttled after wrong codes), or None and how
+    many seconds to wait when every one of them refuses codes for now."""
+    wait = []
+    for device in devices:
+        if seconds := _wait_seconds(device):
+            wait.append(seconds)
+        elif (verified := django_otp.verify_token(user, device.persistent_id, code)) is not None:
+            return verified, 0
+    return None, min(wait) if len(wait) == len(devices) and wait else 0
+
+
+def _signing_devices(user, code: str) -> list:
+    """The devices a code is tried on: the app's for six digits, else the backup codes'."""
+    model = TOTPDevice if _APP_CODE.match(code) else StaticDevice
+    return list(model.objects.filter(user=user, confirmed=True))
+
+
+def _backup_codes_make(user) -> list[str]:
+    """A new set of backup codes (an earlier set stops working)."""
+    with transaction.atomic():
+        device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME,
+                                                       defaults={"confirmed": True})
+        device.token_set.all().delete()
+        codes = [StaticToken.random_token() for _ in range(BACKUP_CODES)]
+        StaticToken.objects.bulk_create(StaticToken(device=device, token=code) for code in codes)
+    return codes
+
+
+def _qr_svg(url: str) -> str:
+    """The app's setup address as an inline SVG QR code (no request leaves the page)."""
+    import segno
+
+    out = io.BytesIO()
+    segno.make(url, error="m").save(out, kind="svg", scale=5, border=2, xmldecl=False, svgns=True,
+                                    title="QR code to scan with an authenticator app")
+    return out.getvalue().decode()
+
+
+def _signed_in(request: HttpRequest, device) -> None:
+    """The session is now fully signed in with `device`, under a new session key (a
+    key seen before the code, by anyone, opens nothing after it)."""
+    request.session.cycle_key()
+    django_otp.login(request, device)
+
+
+def _history(request: HttpRequest, site: admin.AdminSite, message: str) -> None:
+    """A line of the user's own history in the admin, as any change of theirs is."""
+    user = request.user
+    site.get_model_admin(get_user_model()).log_change(request, user, message)
+
+
+class DigestAdminSite(admin.AdminSite):
+    site_header = "Daily Papers Digest — editors"
+    site_title = "Daily Papers Digest admin"
+    index_title = "Curation"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and staff_verified(request.user)
+
+    @method_decorator(never_cache)
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        # Signed in with the password, not yet with a code: the code page, not the
+        # password form again ("You are authenticated as … but are not authorized").
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff and not staff_verified(user):
+            return _to_code_page(request, request.GET.get(REDIRECT_FIELD_NAME, ""))
+        return super().login(request, extra_context)
+
+    def get_urls(self):
+        return [path("two-factor/", self.two_factor_view, name="two_factor"), *super().get_urls()]
+
+    @method_decorator(never_cache)
+    @method_decorator(csrf_protect)
+    def two_factor_view(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        after = request.POST.get(REDIRECT_FIELD_NAME) or request.GET.get(REDIRECT_FIELD_NAME, "")
+        if not url_has_allowed_host_and_scheme(after, allowed_hosts={request.get_host()},
+                                               require_https=request.is_secure()):
+            after = ""
+        after = after or reverse("admin:index", current_app=self.name)
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return redirect(f"{reverse('admin:login', current_app=self.name)}?{urlencode({REDIRECT_FIELD_NAME: after})}")
+        if request.method == "POST" and request.POST.get("sign_out"):  # "Not you? Sign out"
+            logout(request)
+            return redirect("admin:login")
+        if staff_verified(user):
+            return HttpResponseRedirect(after)
+        setting_up = _app_device(user, confirmed=True) is None
+        form = CodeForm(request.POST or None)
+        context = {**self.each_context(request), "form": form, "next": after, "setting_up": setting_up,
+                   "title": "Set up sign-in codes" if setting_up else "Enter your sign-in code"}
+        if setting_up:
+            device = _app_device(user, confirmed=False) or TOTPDevice.objects.create(
+                user=user, name=APP_DEVICE_NAME, confirmed=False)
+            # segno's own SVG of our own address: markup, no user input in it.
+            context.update(qr=mark_safe(_qr_svg(device.config_url)),
+                           key=" ".join(re.findall(".{1,4}", _base32(device))))
+        if request.method == "POST" and form.is_valid():
+            code = form.cleaned_data["code"]
+            devices = [device] if setting_up else _signing_devices(user, code)
+            verified, wait = _code_verified(user, code, devices)
+            if verified is not None and setting_up:
+                device.confirmed = True
+                device.save(update_fields=["confirmed"])
+                _signed_in(request, device)
+                _history(request, self, "Two-factor sign-in set up (authenticator app; new backup codes).")
+                return TemplateResponse(request, "admin/two_factor.html", {
+                    **self.each_context(request), "title": "Your backup codes",
+                    "codes": _backup_codes_make(user), "next": after})
+            if verified is not None:
+                _signed_in(request, verified)
+                if isinstance(verified, StaticDevice):
+                    _history(request, self, f"Signed in with a backup code ({verified.token_set.count()} left).")
+                return HttpResponseRedirect(after)
+            logger.warning("two-factor: a wrong code for staff user %s", user.pk)
+            form.add_error("code", (
+                f"Too many wrong codes: wait {wait} second{'s' if wait != 1 else ''}, then type the code "
+                "the app shows." if wait else
+                "That code is not right, or it was used already. The app shows a new one every 30 "
+                "seconds: type the one it shows now."))
+        return TemplateResponse(request, "admin/two_factor.html", context)
+
+
+def _base32(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+def _to_code_page(request: HttpRequest, after: str) -> HttpResponse:
+    url = reverse("admin:two_factor")
+    return redirect(f"{url}?{urlencode({REDIRECT_FIELD_NAME: after})}" if after else url)

@@ -1,0 +1,63 @@
+"""An editor's first and later sign-ins in Chromium: the password, then setting up
+an authenticator app from the page's QR code or key, the backup codes shown once,
+and a backup code at the next sign-in (config/two_factor.py)."""
+
+import base64
+
+from django.contrib.auth.models import User
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticDevice
+from playwright.sync_api import expect
+
+from tests.browser.conftest import PHONE, axe_blocking
+
+PASSWORD = "a-long-editor-password-7"
+
+
+def _password(page, live_server) -> None:
+    page.goto(live_server.url + "/admin/")
+    page.get_by_label("Username").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+
+def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server, page, screenshot):
+    User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
+    _password(page, live_server)
+    expect(page.get_by_role("heading", name="Set up sign-in codes")).to_be_visible()
+    qr = page.locator(".two-factor-qr svg")
+    expect(qr).to_be_visible()
+    box = qr.bounding_box()
+    assert box["width"] >= 150 and box["height"] >= 150  # big enough for a phone's camera
+    page.get_by_text("Can’t scan it? Type this key instead").click()
+    key = page.get_by_label("Setup key").inner_text()
+    assert axe_blocking(page) == []
+    screenshot(page, "admin-two-factor-setup")
+
+    raw = key.replace(" ", "")
+    code = f"{TOTP(base64.b32decode(raw + '=' * (-len(raw) % 8))).token():06d}"
+    page.get_by_label("Code").fill(code)
+    page.get_by_role("button", name="Confirm and sign in").click()
+    expect(page.get_by_role("heading", name="Your backup codes")).to_be_visible()
+    codes = page.get_by_role("list", name="Backup codes").locator("code").all_inner_texts()
+    assert len(codes) == 10
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the codes page is {width} px wide on a phone"
+    screenshot(page, "admin-two-factor-codes")
+    page.get_by_role("link", name="I have saved them: continue").click()
+    expect(page.get_by_role("heading", name="Curation")).to_be_visible()
+
+    page.context.clear_cookies()
+    _password(page, live_server)
+    expect(page.get_by_role("heading", name="Enter your sign-in code")).to_be_visible()
+    expect(page.locator(".two-factor-qr")).to_have_count(0)
+    page.get_by_label("Code").fill("12345")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    screenshot(page, "admin-two-factor-code")
+    StaticDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)  # a while later
+    page.get_by_label("Code").fill(codes[3])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Curation")).to_be_visible()
+    assert page.js_errors == [] and page.console_errors == []

@@ -1,0 +1,205 @@
+"""Editors sign in with a password and a one-time code (config/two_factor.py).
+
+Before 5 December 2026 a password alone opened the admin, from which an editor's
+account can mail every reader; these tests sign in through the real pages, with
+codes computed from the key the page shows, as an authenticator app does."""
+
+import base64
+import datetime as dt
+import re
+from html import unescape
+
+import pytest
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from newsletter.editions import edition_assemble
+from tests.factories import PaperFactory, sign_in_code
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "right-password-123"
+
+
+@pytest.fixture
+def admin_url(settings):
+    return f"/{settings.ADMIN_URL}"
+
+
+def _editor(**extra):
+    return get_user_model().objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True, **extra)
+
+
+def _password(client: Client, admin_url: str, next_url: str = ""):
+    url = f"{admin_url}login/" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, {"username": "ada", "password": PASSWORD, "next": next_url or admin_url}, follow=True)
+
+
+def _app_code(key_on_page: str, *, at: dt.datetime | None = None) -> str:
+    """What an authenticator app shows for the key the page printed."""
+    key = base64.b32decode(key_on_page.replace(" ", "") + "=" * (-len(key_on_page.replace(" ", "")) % 8))
+    totp = TOTP(key)
+    if at is not None:
+        totp.time = at.timestamp()
+    return f"{totp.token():06d}"
+
+
+def _key_on(page: str) -> str:
+    return re.search(r'<code class="two-factor-key"[^>]*>([A-Z2-7 ]+)</code>', page).group(1)
+
+
+def test_a_password_alone_does_not_open_the_admin_or_what_staff_see_elsewhere(admin_url):
+    """Signed in with the password only: the admin sends the editor to the code
+    page, every admin page too, and the pages outside the admin that show staff
+    more (an edition before it goes out) treat them as anyone."""
+    _editor(is_superuser=True)
+    PaperFactory(trending_date=dt.date(2026, 12, 4))
+    edition_assemble(date=dt.date(2026, 12, 4))
+    client = Client()
+    response = _password(client, admin_url)
+    page = unescape(response.content.decode())
+    assert response.redirect_chain[-1][0].startswith(f"{admin_url}two-factor/")
+    assert "Set up sign-in codes" in page and "two-factor-qr" in page and "not authorized" not in page
+    for path in ("", "newsletter/paper/", "subscribers/subscriber/", "auth/user/"):
+        answer = client.get(f"{admin_url}{path}")
+        assert answer.status_code == 302 and "/login/" in answer["Location"], path
+    assert client.get("/editions/2026-12-04/").status_code == 404
+
+
+def test_setting_up_the_app_signs_in_and_shows_backup_codes_once(admin_url):
+    editor = _editor()
+    client = Client()
+    page = unescape(_password(client, admin_url, next_url=f"{admin_url}newsletter/paper/").content.decode())
+    key = _key_on(page)
+
+    # The same key on the page again: reloading does not make a second app to scan.
+    assert _key_on(unescape(client.get(f"{admin_url}two-factor/").content.decode())) == key
+
+    before = client.cookies["sessionid"].value
+    done = client.post(f"{admin_url}two-factor/", {"code": _app_code(key), "next": f"{admin_url}newsletter/paper/"})
+    assert client.cookies["sessionid"].value != before  # the key seen before the code opens nothing
+    codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>", done.content.decode())
+    assert "Your backup codes" in done.content.decode() and len(codes) == 10 and len(set(codes)) == 10
+    assert f'href="{admin_url}newsletter/paper/"' in done.content.decode()
+    assert client.get(admin_url).status_code == 200
+    assert LogEntry.objects.filter(object_id=str(editor.pk), change_message__startswith="Two-factor sign-in set up")
+    # The codes are not shown again: the page now sends a signed-in editor on.
+    assert client.get(f"{admin_url}two-factor/").status_code == 302
+
+
+def test_later_sign_ins_take_the_apps_code_or_a_backup_code_each_once(admin_url):
+    editor = _editor()
+    first = Client()
+    key = _key_on(unescape(_password(first, admin_url).content.decode()))
+    codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>",
+                       first.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).content.decode())
+
+    second = Client()
+    page = unescape(_password(second, admin_url).content.decode())
+    assert "Enter your sign-in code" in page and "two-factor-qr" not in page
+    next_code = _app_code(key, at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+    assert second.post(f"{admin_url}two-factor/", {"code": next_code}).status_code == 302
+    assert second.get(admin_url).status_code == 200
+    # A code that signed in once does not sign in again (someone who saw it typed).
+    again = Client()
+    _password(again, admin_url)
+    assert "That code is not right" in again.post(f"{admin_url}two-factor/", {"code": next_code}).content.decode()
+    assert again.get(admin_url).status_code == 302
+    TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)  # a while later
+
+    third, fourth = Client(), Client()
+    _password(third, admin_url)
+    # Typed as people copy them: with a space or a dash, in capitals.
+    typed = f"{codes[0][:4].upper()} {codes[0][4:].upper()}"
+    assert third.post(f"{admin_url}two-factor/", {"code": typed}).status_code == 302
+    assert third.get(admin_url).status_code == 200
+    assert LogEntry.objects.filter(object_id=str(editor.pk), change_message="Signed in with a backup code (9 left).")
+    _password(fourth, admin_url)
+    assert "That code is not right" in fourth.post(f"{admin_url}two-factor/", {"code": codes[0]}).content.decode()
+    assert fourth.get(admin_url).status_code == 302
+
+
+def test_a_wrong_code_while_setting_up_says_so_and_opens_nothing(admin_url):
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    wrong = client.post(f"{admin_url}two-factor/", {"code": "000000"})
+    assert wrong.status_code == 200 and "That code is not right" in wrong.content.decode()
+    assert "two-factor-qr" in wrong.content.decode()  # the QR code is still there to scan
+    assert client.get(admin_url).status_code == 302
+    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+
+
+def test_guessing_codes_is_slowed_down_and_the_editor_is_told_how_long(admin_url, settings):
+    """A wrong code makes the app refuse every code for a while, the right one too
+    (django-otp's throttling: here 60 s for the first), so six digits cannot be
+    walked; the page says how long to wait instead of calling the right code wrong."""
+    settings.OTP_TOTP_THROTTLE_FACTOR = 60
+    user = _editor()
+    client = Client()
+    key = _key_on(unescape(_password(client, admin_url).content.decode()))
+    client.post(f"{admin_url}two-factor/", {"code": _app_code(key)})
+    client.logout()
+    _password(client, admin_url)
+    wrong = client.post(f"{admin_url}two-factor/", {"code": "111111"}).content.decode()
+    assert "That code is not right" in wrong
+    right = _app_code(key, at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30))
+    refused = unescape(client.post(f"{admin_url}two-factor/", {"code": right}).content.decode())
+    assert re.search(r"Too many wrong codes: wait (5\d|60) seconds, then type the code the app shows", refused)
+    assert client.get(admin_url).status_code == 302
+    assert TOTPDevice.objects.get(user=user).throttling_failure_count == 1
+
+
+def test_after_the_code_only_this_sites_pages_are_gone_to(admin_url):
+    _editor()
+    client = Client()
+    _password(client, admin_url, next_url="https://evil.example/admin/")
+    answer = client.post(f"{admin_url}two-factor/", {"code": sign_in_code(get_user_model().objects.get()),
+                                                       "next": "https://evil.example/admin/"})
+    assert answer.status_code == 302 and answer["Location"] == admin_url
+
+
+def test_someone_else_at_the_code_page_can_sign_out(admin_url):
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    answer = client.post(f"{admin_url}two-factor/", {"sign_out": "1"}, follow=True)
+    assert answer.redirect_chain[-1][0] == f"{admin_url}login/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_without_a_session_the_code_page_asks_for_the_password_first(admin_url):
+    answer = Client().get(f"{admin_url}two-factor/")
+    assert answer.status_code == 302 and answer["Location"].startswith(f"{admin_url}login/")
+
+
+def test_off_a_password_opens_the_admin_and_check_deploy_says_so(admin_url, settings):
+    settings.ADMIN_TWO_FACTOR = False
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    assert client.get(admin_url).status_code == 200
+
+    from django.core.checks import run_checks
+
+    warned = [m for m in run_checks(include_deployment_checks=True) if m.id == "digest.W001"]
+    assert warned and "a stolen or guessed password alone opens the admin" in warned[0].msg
+    settings.ADMIN_TWO_FACTOR = True
+    assert [m for m in run_checks(include_deployment_checks=True) if m.id == "digest.W001"] == []
+
+
+def test_a_lost_phone_is_a_new_backup_code_from_a_shell(admin_url, capsys):
+    """README, "Editors' sign-in codes": django-otp's addstatictoken prints a code
+    that signs the editor in once."""
+    editor = _editor()
+    TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    call_command("addstatictoken", "ada")
+    code = capsys.readouterr().out.strip()
+    client = Client()
+    _password(client, admin_url)
+    assert client.post(f"{admin_url}two-factor/", {"code": code}).status_code == 302
+    assert client.get(admin_url).status_code == 200
