@@ -20,6 +20,7 @@ from redis import RedisError
 from newsletter.due import next_digest
 
 from . import services
+from .addresses import email_display
 from .forms import LinksRequestForm, PauseForm, PreferencesForm, SubscribeForm
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
@@ -76,9 +77,10 @@ def _done_for(url: str, email: str) -> HttpResponseRedirect:
 
 
 def _asked_address(request: HttpRequest) -> str:
-    return request.get_signed_cookie(
+    """As the reader wrote it: Chromium sends an internationalised domain IDNA-encoded."""
+    return email_display(request.get_signed_cookie(
         ASKED_COOKIE, default="", salt=ASKED_SALT, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS
-    )
+    ))
 
 
 @require_http_methods(["GET", "POST"])

@@ -817,6 +817,16 @@ def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client
     assert "You typed <strong>grace@example.org</strong>" in sent and 'href="/subscription/">Type it again' in sent
 
 
+def test_check_your_inbox_names_an_internationalised_domain_as_the_reader_wrote_it(submit, client, topics):
+    """Chromium sends an <input type=email>'s internationalised domain IDNA-encoded:
+    a reader who typed user@例え.jp read "You typed user@xn--r8jz45g.jp" and could not
+    tell whether that was their address (an international reader's walkthrough)."""
+    submit("user@xn--r8jz45g.jp")
+    assert "You typed <strong>user@例え.jp</strong>" in client.get("/subscribe/check-your-inbox/").content.decode()
+    client.post("/subscription/", {"email": "ada@xn--bcher-kva.de"}, REMOTE_ADDR="203.0.113.9")
+    assert "You typed <strong>ada@bücher.de</strong>" in client.get("/subscription/sent/").content.decode()
+
+
 def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences(submit, client, topics):
     """An editor turned every topic off: the form cannot ask for one (nobody could
     subscribe or save), and says what the digest brings instead."""
