@@ -26,7 +26,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from subscribers.addresses import email_normalise_or_given
+from subscribers.addresses import email_normalise_or_given, email_search_term
 from subscribers.models import Subscriber
 
 from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
@@ -1143,6 +1143,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = fields
     inlines = [DeliveryEventInline]
     actions = ["retry_failed"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, email_search_term(search_term))
 
     @admin.display(description="Papers sent (picks first, with their why lines)")
     def papers_sent(self, delivery):

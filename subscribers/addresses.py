@@ -52,6 +52,22 @@ def email_display(email: str) -> str:
         return email
 
 
+def email_search_term(term: str) -> str:
+    """What someone typed to find an address, in the stored spelling: each word's
+    internationalised domain, or label of one, IDNA-encoded ("ada@bücher.de" ->
+    "ada@xn--bcher-kva.de", "例え" -> "xn--r8jz45g"), so a search of stored
+    addresses finds the reader by the address they wrote. A part of a label does not
+    encode to a part of its encoding: it finds nobody."""
+    def stored(word: str) -> str:
+        local, at, domain = word.rpartition("@")
+        try:
+            return word if word.isascii() else f"{local}{at}{domain_normalise(domain)}"
+        except ValidationError:
+            return word
+
+    return " ".join(stored(word) for word in term.split())
+
+
 # Providers that deliver "a.n.n@gmail.com" to "ann@gmail.com".
 _DOTLESS_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
 

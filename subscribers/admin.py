@@ -15,7 +15,7 @@ from newsletter.due import next_digest
 from newsletter.models import Delivery, DeliveryEvent, Topic
 
 from . import csv_io
-from .addresses import email_normalise
+from .addresses import email_normalise, email_search_term
 from .curation import (
     editor_confirmations_refusal,
     subscriber_added_by_editor,
@@ -202,6 +202,11 @@ class SubscriberAdminForm(forms.ModelForm):
         widgets = {"weekday": forms.Select(choices=WEEKDAYS)}
         help_texts = {"weekday": "For weekly digests."}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["email"] = self.instance.email_display  # stored again by clean_email
+
     def clean_email(self) -> str:
         email = email_normalise(self.cleaned_data["email"])
         if self.instance.pk is None or email.lower() != self.instance.email.lower():
@@ -229,7 +234,7 @@ class SubscriberAdmin(admin.ModelAdmin):
     change_list_template = "admin/subscribers/subscriber/change_list.html"
     # Six columns, so the list fits 1280 px beside both sidebars (nine did not, and the
     # last ones were cut off): frequency, hour and time zone read as one schedule.
-    list_display = ("email", "status", "topic_names", "schedule_text", "source", "joined")
+    list_display = ("email_shown", "status", "topic_names", "schedule_text", "source", "joined")
     list_filter = ("status", "topics", "frequency", "time_zone", "source", "only_with_code")
     search_fields = ("email",)
     date_hierarchy = "created_at"
@@ -241,6 +246,13 @@ class SubscriberAdmin(admin.ModelAdmin):
                        "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text",
                        "suppression_text")
     inlines = [ConsentRecordInline, DeliveryInline]
+
+    @admin.display(description="Email", ordering="email")
+    def email_shown(self, obj: Subscriber) -> str:
+        return obj.email_display
+
+    def get_search_results(self, request, queryset, search_term):
+        return super().get_search_results(request, queryset, email_search_term(search_term))
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         # Tens of topics: one checkbox each, labelled (Django's two-list filter gave

@@ -126,7 +126,8 @@ class Subscriber(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.email
+        # What editors read (the admin's lists, titles, the deliveries' reader).
+        return self.email_display
 
     @property
     def email_display(self) -> str:

@@ -655,3 +655,34 @@ def test_an_editor_can_neither_lift_a_spam_complaint_nor_forge_one(editor_client
     # A superuser still records any reason (an ESP's complaint that came by email).
     admin_client.post(add, {"email": "told@example.com", "reason": "complained", "note": "by email"})
     assert Suppression.objects.get(email_hash=email_hash("told@example.com")).reason == "complained"
+
+
+def test_an_editor_finds_and_reads_a_reader_at_an_internationalised_domain_as_written(editor_client):
+    """The address is stored with its domain IDNA-encoded (what mail servers need):
+    an editor who searched the list for "ada@bücher.de", or "例え", found nobody, and
+    the list, the deliveries and the reader's page showed "ada@xn--bcher-kva.de"
+    (an international reader's walkthrough). Now the search takes either spelling and
+    every page names the reader as they wrote their address."""
+    from newsletter.editions import edition_assemble
+    from newsletter.models import Delivery
+    from tests.factories import PaperFactory
+
+    ada = SubscriberFactory(email="ada@xn--bcher-kva.de")
+    SubscriberFactory(email="user@xn--r8jz45g.jp")
+    SubscriberFactory(email="grace@example.org")
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    for term, found in (("ada@bücher.de", ["ada@bücher.de"]), ("例え", ["user@例え.jp"]),
+                        ("BÜCHER.de", ["ada@bücher.de"]), ("xn--bcher-kva", ["ada@bücher.de"]),
+                        ("grace", ["grace@example.org"])):
+        html = editor_client.get(changelist, {"q": term}).content.decode()
+        rows = re.findall(r'<th class="field-[a-z_]+"><a href="[^"]+">([^<]+)</a>', html)
+        assert rows == found, (term, rows)
+    assert "xn--" not in editor_client.get(changelist).content.decode()
+    page = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[ada.pk])).content.decode()
+    assert "Change subscriber" in page and "ada@bücher.de" in page
+
+    PaperFactory()
+    Delivery.objects.create(edition=edition_assemble(date=PaperFactory._meta.model.objects.get().trending_date),
+                            subscriber=ada)
+    deliveries = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"q": "bücher"}).content.decode()
+    assert "ada@bücher.de" in deliveries and "xn--" not in deliveries
