@@ -1,4 +1,5 @@
 import re
+import unicodedata
 from functools import lru_cache
 from urllib.parse import quote_plus
 
@@ -247,15 +248,27 @@ class Paper(models.Model):
 
     @property
     def byline(self) -> str:
+        """Each name isolated when written right to left (bidi_isolated): the byline
+        is read in the page's direction, whatever the names' scripts."""
         if self.authors:
-            shown = ", ".join(self.authors[:3])
+            shown = ", ".join(bidi_isolated(name) for name in self.authors[:3])
             more = self.author_count - 3
             return f"{shown} and {more} more" if more > 0 else shown
         if self.organization:
-            return self.organization
+            return bidi_isolated(self.organization)
         if self.author_count:
             return f"{self.author_count} author{'s' if self.author_count != 1 else ''}"
         return ""
+
+
+def bidi_isolated(text: str) -> str:
+    """Text with a right-to-left letter (Hebrew, Arabic) between Unicode's first-strong
+    isolate and its pop (U+2068, U+2069), for a line read left to right: two Hebrew
+    names with ", " between them were one right-to-left run, shown second name first,
+    and a number after an Arabic name moved in front of it. Other text as it is."""
+    if any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+        return f"\u2068{text}\u2069"
+    return text
 
 
 class PaperTopic(models.Model):

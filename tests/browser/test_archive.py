@@ -181,3 +181,28 @@ def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screensh
     expect(page.get_by_role("link", name=f"More like {first}", exact=True)).to_have_count(1)
     screenshot(page, "reader-copy")
     assert page.js_errors == []
+
+
+def test_a_right_to_left_paper_reads_in_its_own_direction_on_the_site(live_server, page, screenshot):
+    """The digest's right-to-left fault on the site too (tests/browser/
+    test_digest_email.py): an Arabic title and abstract were laid out left to right
+    on a phone, and two Arabic authors read second name first."""
+    from tests.browser.test_digest_email import text_edges
+
+    paper = PaperFactory(title="هل تفكر النماذج اللغوية الكبيرة؟ (GPT-4)",
+                         abstract="نبين أن النماذج اللغوية الكبيرة تستدل بشكل متسق.",
+                         authors=["محمد علي", "فاطمة حسن"], author_count=2)
+    edition = Edition.objects.create(date=DAY, frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=edition, paper=paper, position=0)
+    page.set_viewport_size({"width": 320, "height": 800})
+    for url, title, abstract in ((paper.get_absolute_url(), "#paper-title", ".paper-page__abstract"),
+                                 ("/editions/2025-11-24/", ".paper-card__title", ".paper-card .abstract")):
+        page.goto(live_server.url + url)
+        # The first word starts at the right edge; "(GPT-4)" ends the title on the left.
+        first_word, model = text_edges(page, title, "هل"), text_edges(page, title, "GPT-4")
+        assert first_word["right"] < 2 and model["left"] < first_word["left"], (url, first_word, model)
+        assert text_edges(page, abstract, "نبين")["right"] < 2, url
+        first, second = (text_edges(page, ".paper-card__byline, .paper-page__authors", name) for name in ("محمد علي", "فاطمة حسن"))
+        assert first["left"] < second["left"], (url, first, second)
+        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    screenshot(page, "archive-right-to-left")

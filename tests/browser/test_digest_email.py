@@ -75,6 +75,55 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
     assert page.js_errors == []
 
 
+# The left and right edges of the first occurrence of `text` inside the element.
+_TEXT_EDGES = """([selector, text]) => {
+    const root = document.querySelector(selector);
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node; (node = walker.nextNode());) {
+        const at = node.data.indexOf(text);
+        if (at < 0) continue;
+        const range = document.createRange();
+        range.setStart(node, at);
+        range.setEnd(node, at + text.length);
+        const box = range.getBoundingClientRect(), outer = root.getBoundingClientRect();
+        return {left: box.left - outer.left, right: outer.right - box.right};
+    }
+    return null;
+}"""
+
+
+def text_edges(page, selector: str, text: str) -> dict:
+    """How far `text` sits from the left and right edges of the element."""
+    return page.evaluate(_TEXT_EDGES, [selector, text])
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_right_to_left_title_abstract_and_authors_read_in_their_own_direction(page, live_server):
+    """A Hebrew or Arabic paper in the English digest was laid out left to right: the
+    title began at the left, its "?" stood before its first word (at the right), and
+    two Hebrew authors read in the wrong order ("מרים לוי, יוסף כהן"). Each title and
+    abstract now takes the direction of its own text, and each name in the byline is
+    isolated, so the list reads first author first."""
+    title, abstract = "האם מודלים חושבים?", "אנו מראים שמודלי שפה גדולים מסיקים בצורה עקבית."
+    _, html = digest_message(papers=2, title=title, lead={
+        "abstract": abstract, "authors": ["יוסף כהן", "מרים לוי", "Ada Lovelace"], "author_count": 3,
+    })
+    for width in (600, 375):
+        _shoot(page, html, f"digest-right-to-left-{width}", width)
+        card = ".card:not(.note)"
+        # The title starts at the card's right edge, and its question mark ends it on the left.
+        first_word, mark = text_edges(page, f"{card} .title", "האם"), text_edges(page, f"{card} .title", "?")
+        assert first_word["right"] < 2 and mark["left"] < first_word["left"], (first_word, mark, width)
+        assert text_edges(page, f"{card} .abstract", "אנו")["right"] < 2, width
+        # An English title stays as it was.
+        assert page.locator(".card .title").nth(1).evaluate("el => getComputedStyle(el).direction") == "ltr"
+        # First author first, in the byline's own (English) order.
+        first, second = (text_edges(page, f"{card} .muted", name) for name in ("יוסף כהן", "מרים לוי"))
+        assert first["left"] < second["left"], (first, second, width)
+    assert page.js_errors == []
+
+
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_the_first_picks_picture_fits_its_card_at_600_and_375_px(page, live_server):

@@ -17,7 +17,7 @@ LONG_ABSTRACT = " ".join(["We propose a method that learns continually without f
 def digest_message(
     *, papers: int = 5, note: str = "", title: str | None = None, second_topic: str = "",
     scores: tuple[float, float] = (1.0, 0.5), pictures: tuple[int, ...] = (),
-    late: tuple[int, ...] = (),
+    late: tuple[int, ...] = (), lead: dict | None = None,
     now: dt.datetime = dt.datetime(2025, 11, 24, 12, tzinfo=dt.UTC), **reader,
 ):
     """The digest email one reader would get, made by the one digest builder.
@@ -26,6 +26,7 @@ def digest_message(
     `pictures`: the papers (by position) that have a picture (the API's thumbnail).
     `late`: the papers (by position) added to Friday's list after Friday's edition
     went out, which the edition takes (newsletter/editions.py).
+    `lead`: fields of the first paper other than the defaults (its abstract, authors).
     `now`: when it is made (default: midday of the papers' day, UTC)."""
     topic = TopicFactory(name="Continual learning")
     friday = DAY - dt.timedelta(days=3)
@@ -34,13 +35,14 @@ def digest_message(
         edition_freeze(edition=edition_assemble(date=friday))
     other = TopicFactory(name=second_topic) if second_topic else None
     for n in range(papers):
-        paper = PaperFactory(
-            trending_date=friday if n in late else DAY, upvotes=200 - 10 * n, num_comments=3,
-            title=title if (title and n == 0) else f"Learning without forgetting, part {n}",
-            abstract=LONG_ABSTRACT, github_repo="https://github.com/example/repo" if n % 2 else "",
-            authors=["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], author_count=7,
-            thumbnail_url=picture_url(n) if n in pictures else "",
-        )
+        paper = PaperFactory(**{
+            "trending_date": friday if n in late else DAY, "upvotes": 200 - 10 * n, "num_comments": 3,
+            "title": title if (title and n == 0) else f"Learning without forgetting, part {n}",
+            "abstract": LONG_ABSTRACT, "github_repo": "https://github.com/example/repo" if n % 2 else "",
+            "authors": ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra"], "author_count": 7,
+            "thumbnail_url": picture_url(n) if n in pictures else "",
+            **(lead if lead and n == 0 else {}),
+        })
         PaperTopicFactory(paper=paper, topic=topic, score=scores[0] if n == 0 else 1.0,
                           matched_terms=["catastrophic forgetting"])
         if other and n == 0:

@@ -28,7 +28,7 @@ def test_a_paper_with_an_arxiv_id_has_its_page_there_with_every_outward_link(cli
     assert response.status_code == 200
     html = response.content.decode()
     assert "<h1" in html and "Scaling Laws for Everything" in html
-    assert "Ada Lovelace, Alan Turing and 3 more" in html
+    assert "<bdi>Ada Lovelace</bdi>, <bdi>Alan Turing</bdi> and 3 more" in html
     assert "Analytical Engines" in html
     assert "42 upvotes" in html and "3 comments" in html
     assert "We scale everything." in html and "Everything scales." in html

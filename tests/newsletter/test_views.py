@@ -111,9 +111,9 @@ def test_a_days_list_shows_a_line_of_each_abstract_not_the_whole(client):
     html = client.get("/").content.decode()
 
     assert long.strip() not in html
-    excerpt = re.search(r'<p class="abstract abstract--short">(We study[^<]*)</p>', html).group(1)
+    excerpt = re.search(r'<p class="abstract abstract--short" dir="auto">(We study[^<]*)</p>', html).group(1)
     assert excerpt.endswith("…") and len(excerpt) <= ABSTRACT_SHORT_CHARS
-    assert '<p class="abstract abstract--short">Short and sweet.</p>' in html
+    assert '<p class="abstract abstract--short" dir="auto">Short and sweet.</p>' in html
 
 
 def test_paper_titles_and_abstracts_are_escaped(client):
