@@ -35,7 +35,7 @@ from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
 from .editions import listed_late, note_html, note_text
 from .feedback import feedback_url, subscriber_fingerprint
-from .models import Delivery, Edition, Paper, Topic
+from .models import Delivery, Edition, Paper, Topic, bidi_isolated
 from .ranking import (
     DigestSelection,
     RankedPaper,
@@ -316,13 +316,15 @@ def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Seque
     names = [_short_name(t) for t in titles]
     # Two papers known by the same short name ("Agents: ...", "Agents: ...") keep their titles.
     names = [n if names.count(n) == 1 else t for n, t in zip(names, titles, strict=True)]
+    # A right-to-left name is isolated (bidi_isolated): the " +4 more" after an Arabic
+    # one read "4+" inside it. Its two marks are invisible, and counted here.
     for shown in range(len(names), 0, -1):
         more = f" +{len(names) - shown} more" if shown < len(names) else ""
-        subject = f"{head}: {', '.join(names[:shown])}{more}"
+        subject = f"{head}: {', '.join(bidi_isolated(n) for n in names[:shown])}{more}"
         if len(subject) <= SUBJECT_MAX_CHARS:
             return subject
     more = f" +{len(names) - 1} more" if len(names) > 1 else ""
-    return f"{head}: {subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more))}{more}"
+    return f"{head}: {bidi_isolated(subject_title(names[0], SUBJECT_MAX_CHARS - len(head) - 2 - len(more)))}{more}"
 
 
 # The preview text names at most this many of the picks' topics (an inbox shows ~90 characters).

@@ -126,6 +126,18 @@ def test_a_right_to_left_title_abstract_and_authors_read_in_their_own_direction(
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
+def test_a_right_to_left_title_in_the_subject_keeps_the_count_after_it(page, live_server):
+    """An inbox shows the subject as one line of text: "… Mon 24 Nov: <Arabic title>…
+    +4 more" read "Mon 24 Nov: 4+ …<title> more", the count pulled into the title."""
+    message, _ = digest_message(papers=5, title="نماذج اللغة الكبيرة للاستدلال الرياضي والتخطيط طويل المدى")
+    page.set_content('<div id="subject" style="font: 16px sans-serif; width: max-content"></div>')
+    page.eval_on_selector("#subject", "(el, text) => { el.textContent = text; }", message.subject)
+    title, count = text_edges(page, "#subject", "نماذج"), text_edges(page, "#subject", "+4 more")
+    assert count["left"] > title["left"], (message.subject, title, count)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
 def test_the_first_picks_picture_fits_its_card_at_600_and_375_px(page, live_server):
     _, html = digest_message(papers=3, pictures=(0,), note=NOTE)
     image = png(1200, 630, (64, 96, 160))  # the shape of Hugging Face's paper thumbnails
