@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import unicodedata
 
+import idna
 from django.core.exceptions import ValidationError
 
 
@@ -33,9 +34,23 @@ def domain_normalise(domain: str) -> str:
     if not domain or "@" in domain or any(c.isspace() for c in domain):
         raise ValidationError("Enter a domain, like example.com.", code="invalid")
     try:
-        return domain.encode("idna").decode("ascii").lower()
+        return _idna_encode(domain).lower()
     except UnicodeError as exc:
         raise ValidationError("Enter a domain, like example.com.", code="invalid") from exc
+
+
+def _idna_encode(domain: str) -> str:
+    """IDNA 2008 with UTS 46's mapping (the `idna` package), as registries, browsers'
+    address bars and mail servers encode a domain: Python's "idna" codec is IDNA 2003,
+    which maps faß.de to fass.de (another domain, another owner), ς to σ, and drops
+    the zero-width joiners of Persian and Indic names. A name IDNA 2008 refuses
+    (an emoji domain, i❤.ws) and an ASCII one are encoded by the codec, as before."""
+    if not domain.isascii():
+        try:
+            return idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError:
+            pass
+    return domain.encode("idna").decode("ascii")
 
 
 def email_display(email: str) -> str:
@@ -47,9 +62,12 @@ def email_display(email: str) -> str:
     if not at or "xn--" not in domain:
         return email
     try:
-        return f"{local}@{domain.encode('ascii').decode('idna')}"
-    except UnicodeError:
-        return email
+        return f"{local}@{idna.decode(domain)}"
+    except idna.IDNAError:
+        try:
+            return f"{local}@{domain.encode('ascii').decode('idna')}"  # encoded by IDNA 2003 (_idna_encode)
+        except UnicodeError:
+            return email
 
 
 def email_search_term(term: str) -> str:

@@ -98,3 +98,24 @@ def test_the_reader_sees_their_address_as_they_wrote_it_while_mail_goes_to_the_s
 def test_an_address_is_shown_with_its_domain_decoded(stored, shown):
     from subscribers.addresses import email_display
     assert email_display(stored) == shown
+
+
+@pytest.mark.parametrize(("typed", "stored", "shown"), [
+    ("ada@faß.de", "ada@xn--fa-hia.de", "ada@faß.de"),
+    ("ada@FASS.de", "ada@fass.de", "ada@fass.de"),  # another domain, another owner
+    ("eli@ελληνικός.gr", "eli@xn--qxaegecap6byf.gr", "eli@ελληνικός.gr"),  # final sigma
+    ("ali@نامه\u200cای.ir", "ali@xn--mgba3gch31f060k.ir", "ali@نامه\u200cای.ir"),  # zero-width non-joiner
+    ("amy@i❤.ws", "amy@xn--i-7iq.ws", "amy@i❤.ws"),  # IDNA 2008 has no emoji: encoded as before
+])
+def test_a_domain_with_an_eszett_a_final_sigma_or_a_joiner_is_mailed_at_that_domain(submit, outbox, typed, stored, shown):
+    """Python's "idna" codec is IDNA 2003, which maps ß to "ss", ς to σ and drops
+    joiners: a reader who subscribed as ada@faß.de (a German domain since 2010) was
+    stored as ada@fass.de, and their confirmation email went to whoever owns fass.de;
+    they never got it (an international reader's walkthrough). Domains are encoded
+    by IDNA 2008 (UTS 46), as registries, browsers' address bars and mail servers do."""
+    assert email_normalise(typed) == stored
+    assert submit(typed).status_code == 303
+    reader = Subscriber.objects.get()
+    assert reader.email == stored and reader.email_display == shown
+    (message,) = outbox
+    assert message.to == [stored] and shown in message.body
