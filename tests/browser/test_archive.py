@@ -206,3 +206,36 @@ def test_a_right_to_left_paper_reads_in_its_own_direction_on_the_site(live_serve
         assert first["left"] < second["left"], (url, first, second)
         assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     screenshot(page, "archive-right-to-left")
+
+
+LONG_WORD = "Rindfleischetikettierungsüberwachungsaufgabenübertragungsgesetz" * 2
+LONG_URL = "https://github.com/example/" + "averyveryverylongrepositoryname" * 4
+
+
+def test_a_long_word_or_address_never_makes_a_page_wider_than_a_phone(live_server, page, screenshot):
+    """German compounds, URLs and LaTeX come unbroken in titles, abstracts and
+    organisations: a paper's abstract with one ran 1,351 px past a 320 px phone, the
+    whole page scrolling sideways (an international reader's walkthrough); a long
+    address did the same on the reader's pages."""
+    from subscribers.tokens import confirm_url, subscriber_links
+
+    paper = PaperFactory(
+        title=f"{LONG_WORD}: $\\mathcal{{O}}(n^{{2}})$ {LONG_URL}",
+        abstract=f"Ein sehr langes Wort: {LONG_WORD}. Code: {LONG_URL}", ai_summary=f"{LONG_WORD} {LONG_URL}",
+        authors=[LONG_WORD, "Zoë Ångström"], author_count=2, organization=LONG_WORD,
+    )
+    edition = Edition.objects.create(date=DAY, frozen_at=timezone.now())
+    EditionPaper.objects.create(edition=edition, paper=paper, position=0)
+    reader = SubscriberFactory(email=f"{'a' * 64}@{'sub' * 20}.{'long' * 15}.example")
+    waiting = SubscriberFactory(email=f"{'b' * 64}@{'sub' * 20}.example", status="pending")
+    manage, unsubscribe = (url.replace("http://testserver", live_server.url)
+                           for url in subscriber_links(subscriber=reader))
+    page.set_viewport_size({"width": 320, "height": 800})
+    for url in (live_server.url + paper.get_absolute_url(), f"{live_server.url}/papers/2025-11-24/",
+                f"{live_server.url}/editions/2025-11-24/", manage, unsubscribe,
+                confirm_url(subscriber=waiting).replace("http://testserver", live_server.url)):
+        page.goto(url)
+        wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert wider <= 0, f"{url}: {wider} px wider than the phone"
+    page.goto(live_server.url + paper.get_absolute_url())
+    screenshot(page, "paper-long-words")
