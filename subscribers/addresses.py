@@ -7,6 +7,7 @@ import unicodedata
 
 import idna
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 
 
 def email_normalise(email: str) -> str:
@@ -24,6 +25,23 @@ def email_normalise(email: str) -> str:
         return f"{local}@{domain_normalise(domain)}"
     except ValidationError:
         raise ValidationError("Enter a valid email address.", code="invalid") from None
+
+
+# Addresses with other letters before the @ (RFC 6531: δοκιμή@example.gr) are real:
+# their owners are told why theirs cannot be used, not that it is not an address.
+LOCAL_PART_NOT_ASCII = (
+    "We can only send to addresses with Latin letters (a–z), digits and . _ - + before the @: "
+    "our mail cannot reach other letters there yet. Please use another address."
+)
+
+
+def email_validate(email: str) -> None:
+    """Django's validate_email, saying why when the part before the @ is not ASCII
+    (which it refuses, and the ESPs cannot deliver to). Raises ValidationError."""
+    local, at, _ = email.strip().rpartition("@")
+    if at and local and not local.isascii():
+        raise ValidationError(LOCAL_PART_NOT_ASCII, code="invalid")
+    validate_email(email)
 
 
 def domain_normalise(domain: str) -> str:

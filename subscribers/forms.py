@@ -9,6 +9,7 @@ from django import forms
 
 from newsletter.models import Topic
 
+from .addresses import email_validate
 from .consent import CONSENT_TEXT
 from .models import MAX_PAPERS_PER_DIGEST, Subscriber
 
@@ -90,8 +91,14 @@ def _keywords_clean(value: str) -> str:
     return ", ".join(seen.values())
 
 
+class AddressField(forms.EmailField):
+    """An email address a reader types (addresses.email_validate)."""
+
+    default_validators = [email_validate]
+
+
 class SubscribeForm(PreferencesFields):
-    email = forms.EmailField(
+    email = AddressField(
         max_length=254, label="Email address",
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )
@@ -115,7 +122,7 @@ class SubscribeForm(PreferencesFields):
 
 class LinksRequestForm(forms.Form):
     """"Email me my link": an address, and the subscribe form's honeypot."""
-    email = forms.EmailField(
+    email = AddressField(
         max_length=254, label="Email address",
         widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
     )
