@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import importlib.resources
 import zoneinfo
+from pathlib import Path
 
 from django import forms
 
@@ -22,11 +24,51 @@ HOURS = [(h, f"{h:02d}:00") for h in range(24)]
 
 @functools.cache
 def time_zone_choices() -> list[tuple[str, str]]:
+    """Each place once, by its current name: not the old names kept as links to it
+    (time_zone_renamed)."""
+    renamed = time_zone_renamed()
     names = sorted(
         z for z in zoneinfo.available_timezones()
-        if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/"))
+        if "/" in z and not z.startswith(("Etc/", "SystemV/", "US/", "posix/", "right/")) and z not in renamed
     )
     return [("UTC", "UTC")] + [(z, z.replace("_", " ")) for z in names]
+
+
+def _tz_database_file(name: str) -> str:
+    """A text file of the time-zone database zoneinfo reads (the system's, else the
+    tzdata package's); empty when there is none."""
+    for directory in zoneinfo.TZPATH:
+        path = Path(directory) / name
+        if path.is_file():
+            return path.read_text(encoding="utf-8")
+    try:
+        return importlib.resources.files("tzdata").joinpath("zoneinfo", name).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        return ""
+
+
+@functools.cache
+def time_zone_renamed() -> dict[str, str]:
+    """Old names of places -> the names the time-zone database uses now (Europe/Kiev ->
+    Europe/Kyiv, Asia/Calcutta -> Asia/Kolkata, Asia/Saigon -> Asia/Ho_Chi_Minh): the
+    database keeps an old name as a link to the zone its country's entry names
+    (zone.tab). Browsers report ICU's id, often the old one. Empty without the files."""
+    current = {line.split("\t")[2] for line in _tz_database_file("zone.tab").splitlines()
+               if line and not line.startswith("#")}
+    links = (line.split()[1:3] for line in _tz_database_file("tzdata.zi").splitlines() if line.startswith("L "))
+    return {old: new for new, old in links if new in current and old not in current}
+
+
+def time_zone_current(name: str) -> str:
+    return time_zone_renamed().get(name, name)
+
+
+class TimeZoneField(forms.ChoiceField):
+    """A zone by its current name; an old one (a browser's, a reader's stored before)
+    is taken as the current."""
+
+    def to_python(self, value) -> str:
+        return time_zone_current(super().to_python(value))
 
 
 class TopicChoiceField(forms.ModelMultipleChoiceField):
@@ -63,7 +105,7 @@ class PreferencesFields(forms.Form):
     delivery_hour = forms.TypedChoiceField(
         choices=HOURS, coerce=int, initial=7, label="Delivery time",
     )
-    time_zone = forms.ChoiceField(choices=time_zone_choices, initial="UTC", label="Time zone")
+    time_zone = TimeZoneField(choices=time_zone_choices, initial="UTC", label="Time zone")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -150,6 +192,7 @@ class PreferencesForm(PreferencesFields):
                          "time_zone", "only_with_code", "papers_per_digest", "skip_empty")
         }
         initial["topics"] = list(subscriber.topics.values_list("pk", flat=True))
+        initial["time_zone"] = time_zone_current(subscriber.time_zone)
         return cls(data=data, initial=initial)
 
 

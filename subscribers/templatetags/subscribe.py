@@ -4,7 +4,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
-from subscribers.forms import time_zone_choices
+from subscribers.forms import time_zone_choices, time_zone_renamed
 
 register = template.Library()
 
@@ -20,7 +20,14 @@ def subscribe_form() -> dict:
 
 @functools.cache
 def _time_zone_options() -> str:
-    return format_html_join("", '<option value="{}">{}</option>', time_zone_choices())
+    # An option's old names (data-was) let subscribe.js find it by the one a browser reports.
+    was: dict[str, list[str]] = {}
+    for old, current in time_zone_renamed().items():
+        was.setdefault(current, []).append(old)
+    return format_html_join("", '<option value="{}"{}>{}</option>', (
+        (value, format_html(' data-was="{}"', " ".join(sorted(was[value]))) if value in was else "", label)
+        for value, label in time_zone_choices()
+    ))
 
 
 @register.simple_tag
@@ -29,6 +36,6 @@ def time_zone_options(selected: str | None) -> str:
     through a template loop on every form page; `selected` is marked."""
     html = _time_zone_options()
     if selected:
-        option = format_html('<option value="{}">', selected)
-        html = html.replace(option, option[:-1] + " selected>", 1)
+        option = format_html('<option value="{}"', selected)
+        html = html.replace(option, option + " selected", 1)
     return mark_safe(html)

@@ -162,3 +162,48 @@ def test_without_scripts_the_form_says_the_hour_is_utcs_unless_a_zone_is_chosen(
             assert hint.is_visible() and zone.input_value() == "UTC"
             assert zone.get_attribute("aria-describedby") == "tz-unread"
         context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_reader_in_kyiv_or_kolkata_gets_their_city_by_its_current_name(browser, live_server, settings):
+    """Chromium reports the zone by ICU's old id: a reader in Kyiv found the form
+    preset to "Europe/Kiev" (the Russian spelling Ukraine asked the world to drop),
+    one in Kolkata to "Asia/Calcutta", one in Ho Chi Minh City to "Asia/Saigon",
+    and their confirmation page, preference centre and every digest said it; the
+    list offered both spellings of each city. Each city is listed once, by the name
+    the time-zone database uses now, and a browser's old name finds it."""
+    from subscribers.forms import PreferencesForm
+    from tests.factories import SubscriberFactory
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    TopicFactory(name="Agents")
+    for zone, shown in (("Europe/Kyiv", "Europe/Kyiv"), ("Asia/Kolkata", "Asia/Kolkata"),
+                        ("Asia/Ho_Chi_Minh", "Asia/Ho Chi Minh")):
+        context = browser.new_context(timezone_id=zone)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/subscribe/")
+        select = page.get_by_label("Time zone")
+        assert select.input_value() == zone
+        assert select.locator("option:checked").inner_text() == shown
+        context.close()
+    names = page_options(live_server)
+    assert "Europe/Kyiv" in names and "Asia/Kolkata" in names
+    assert not {"Europe/Kiev", "Asia/Calcutta", "Asia/Saigon", "Asia/Katmandu"} & set(names)
+
+    # A reader stored with an old name (before this, or posted without scripts) is
+    # shown, and keeps, the current one: not UTC, the list's first.
+    reader = SubscriberFactory(time_zone="Asia/Calcutta")
+    form = PreferencesForm.for_subscriber(reader)
+    assert form["time_zone"].value() == "Asia/Kolkata"
+    posted = PreferencesForm(data={**form.initial, "topics": [], "time_zone": "Europe/Kiev"})
+    posted.fields["topics"].required = False
+    assert posted.is_valid(), posted.errors
+    assert posted.cleaned_data["time_zone"] == "Europe/Kyiv"
+
+
+def page_options(live_server) -> list[str]:
+    import urllib.request
+
+    html = urllib.request.urlopen(f"{live_server.url}/subscribe/").read().decode()
+    return re.findall(r'<option value="([^"]+/[^"]+)"', html)

@@ -7,8 +7,10 @@
   var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
   if (!zone) return;
   for (var i = 0; i < select.options.length; i++) {
-    if (select.options[i].value === zone) {
-      select.value = zone;
+    // The browser may name the place by an old name (Europe/Kiev): the option has it.
+    var was = (select.options[i].getAttribute('data-was') || '').split(' ');
+    if (select.options[i].value === zone || was.indexOf(zone) >= 0) {
+      select.value = select.options[i].value;
       var unread = document.getElementById('tz-unread');
       if (unread) unread.hidden = true;
       return;
