@@ -19,14 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
 from newsletter.models import Topic
 
-from .addresses import email_normalise
+from .addresses import email_display, email_normalise, email_validate
 from .consent import consent_record
 from .curation import editor_confirmations_refusal
 from .models import ConsentRecord, Subscriber
@@ -51,6 +50,11 @@ class ImportLine:
     email: str
     outcome: str  # "new", "exists", "invalid", "suppressed", "blocked", "duplicate"
     detail: str = ""
+
+    @property
+    def email_display(self) -> str:
+        """As the file wrote it (addresses.email_display), not IDNA-encoded as stored."""
+        return email_display(self.email)
 
 
 @dataclass
@@ -179,7 +183,7 @@ def subscribers_import(
         raw = (row.get("email") or "").strip()
         try:
             email = email_normalise(raw)
-            validate_email(email)
+            email_validate(email)
             fields = _row_parse(row, topics, default_topics)
         except ValidationError as exc:
             report.lines.append(ImportLine(number, raw, "invalid", "; ".join(exc.messages)))

@@ -686,3 +686,26 @@ def test_an_editor_finds_and_reads_a_reader_at_an_internationalised_domain_as_wr
                             subscriber=ada)
     deliveries = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"q": "bücher"}).content.decode()
     assert "ada@bücher.de" in deliveries and "xn--" not in deliveries
+
+
+def test_an_import_names_international_addresses_as_the_file_wrote_them_and_says_why_one_is_refused(
+    editor_client, django_capture_on_commit_callbacks,
+):
+    """The import's report said "ada@xn--bcher-kva.de … new" for the file's
+    ada@bücher.de, and "Enter a valid email address." for δοκιμή@example.gr, a real
+    address the service cannot mail (an international reader's walkthrough). It now
+    names the address as written, stores it as every entry point does, mails the
+    confirmation there, and gives the subscribe form's reason for the other."""
+    TopicFactory(name="Agents", slug="agents")
+    text = "email,topics\nada@bücher.de,agents\nuser@例え.jp,agents\nδοκιμή@example.gr,agents\nADA@BÜCHER.DE,agents\n"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+            "file": _csv(text), "consent_source": "Booth sign-up sheet", "_import": "1"})
+    html = response.content.decode()
+    assert "<td>2</td><td>ada@bücher.de</td><td>new</td>" in html
+    assert "<td>3</td><td>user@例え.jp</td><td>new</td>" in html
+    assert "<td>5</td><td>ADA@bücher.de</td><td>duplicate</td>" in html  # one reader, any case
+    assert re.search(r"<td>4</td><td>δοκιμή@example.gr</td><td>invalid</td><td>We can only send to addresses "
+                     r"with Latin letters \(a–z\)", html)
+    assert "xn--" not in html
+    assert sorted(m.to[0] for m in mail.outbox) == ["ada@xn--bcher-kva.de", "user@xn--r8jz45g.jp"]
