@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import secrets
 import threading
 import weakref
@@ -16,6 +17,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -623,13 +626,42 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
     }
 
 
+# What the admin's history says in place of an erased reader's address.
+ERASED_READER = "[erased reader]"
+
+
 def subscriber_delete(*, subscriber: Subscriber) -> None:
     """Erase a subscriber (GDPR art. 17). Only a keyed hash of the address stays, on
-    the suppression list, so the address is never mailed again by accident."""
+    the suppression list, so the address is never mailed again by accident; the
+    admin's history keeps who did what and when, without the address
+    (_admin_history_erase)."""
     with transaction.atomic():
         address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
+        _admin_history_erase(subscriber=subscriber)
         # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
         subscriber.delete()
+
+
+def _admin_history_erase(*, subscriber: Subscriber) -> None:
+    """The admin's LogEntry rows without the reader's address: their own lines are
+    named "Reader 7 (erased)" (Django writes the object's str(), the address, also
+    for the deletion, logged before delete_model), and any line mentioning the
+    address (an edition's "Test sent … as reader@… gets it", an editor's reason)
+    says ERASED_READER instead. Until 5 December an erased reader's address stayed
+    in every admin page's "Recent actions" (a data-protection reviewer's walkthrough)."""
+    addresses = {subscriber.email, subscriber.email_display}
+    pattern = re.compile("|".join(map(re.escape, addresses)), re.IGNORECASE)
+    readers = ContentType.objects.get_for_model(Subscriber)
+    own = Q(content_type=readers, object_id=str(subscriber.pk))
+    mentions = Q()
+    for address in addresses:
+        mentions |= Q(object_repr__icontains=address) | Q(change_message__icontains=address)
+    for entry in LogEntry.objects.filter(own | mentions):
+        is_own = entry.content_type_id == readers.pk and entry.object_id == str(subscriber.pk)
+        entry.object_repr = (f"Reader {subscriber.pk} (erased)" if is_own
+                             else pattern.sub(ERASED_READER, entry.object_repr))
+        entry.change_message = pattern.sub(ERASED_READER, entry.change_message)
+        entry.save(update_fields=["object_repr", "change_message"])
 
 
 def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | None:

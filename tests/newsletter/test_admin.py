@@ -1177,3 +1177,33 @@ def test_a_papers_picture_comes_only_from_hugging_faces_thumbnails(editor_client
     assert "tracker.example" not in edition_preview(edition=edition, subscriber=reader).html
     for page in ("/", paper.get_absolute_url()):
         assert "tracker.example" not in client.get(page).content.decode(), page
+
+
+def test_a_reader_who_erases_their_data_leaves_their_address_in_no_admin_history(editor_client, edition, topic, client):
+    """A data-protection reviewer's walkthrough: after a reader pressed "Delete my
+    data", the admin's history (Recent actions, each object's History) still named
+    them by their address: the suppression an editor made (its object_repr, the
+    reader's str()) and the edition's "Test sent … as reader@… gets it". Erasure now
+    rewrites those lines; who did what, and when, stays."""
+    from django.contrib.admin.models import LogEntry
+    from django.db.models import Q
+
+    from subscribers import tokens
+
+    reader = SubscriberFactory(email="Erased.Reader@Example.com")
+    reader.topics.add(topic)
+    editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                       {"action": "suppress", "_selected_action": [reader.pk], "apply": "1",
+                        "reason": "Erased.Reader@Example.com asked by phone"})
+    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]),
+                       {"preview_as": reader.pk})
+    mentions = Q(object_repr__icontains="erased.reader@") | Q(change_message__icontains="erased.reader@")
+    assert LogEntry.objects.filter(mentions).count() == 2
+
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    assert client.post(f"{manage}delete/").status_code == 200
+
+    assert not LogEntry.objects.filter(mentions).exists()
+    lines = {(e.object_repr, e.get_change_message()) for e in LogEntry.objects.select_related("content_type")}
+    assert (f"Reader {reader.pk} (erased)", "Suppressed: [erased reader] asked by phone") in lines
+    assert any(message.endswith("as [erased reader] gets it.") for _, message in lines), lines

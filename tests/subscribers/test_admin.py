@@ -709,3 +709,17 @@ def test_an_import_names_international_addresses_as_the_file_wrote_them_and_says
                      r"with Latin letters \(a–z\)", html)
     assert "xn--" not in html
     assert sorted(m.to[0] for m in mail.outbox) == ["ada@xn--bcher-kva.de", "user@xn--r8jz45g.jp"]
+
+
+def test_a_reader_a_superuser_deletes_leaves_their_address_in_no_admin_history(admin_client):
+    """Django's admin logs a deletion under the object's str(), the address: the
+    "Recent actions" box on every admin page listed "gone@example.com" after its
+    erasure (a data-protection reviewer's walkthrough)."""
+    from django.contrib.admin.models import DELETION, LogEntry
+
+    reader = SubscriberFactory(email="gone@example.com")
+    admin_client.post(reverse("admin:subscribers_subscriber_delete", args=[reader.pk]), {"post": "yes"})
+    entry = LogEntry.objects.get(action_flag=DELETION)
+    assert entry.object_repr == f"Reader {reader.pk} (erased)"
+    admin_client.get(reverse("admin:index"))  # the one-off "deleted successfully" message
+    assert "gone@example.com" not in admin_client.get(reverse("admin:index")).content.decode()
