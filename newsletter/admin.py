@@ -13,7 +13,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Exists, Func, IntegerField, OuterRef, Subquery
+from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -26,7 +26,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from subscribers.addresses import email_normalise_or_given, email_search_term
+from subscribers.addresses import (
+    ADDRESS_PERMISSION,
+    address_column,
+    email_exactly,
+    email_masked,
+    email_normalise_or_given,
+    email_search_term,
+    email_shown_to,
+)
 from subscribers.models import Subscriber
 
 from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
@@ -1018,8 +1026,11 @@ class EditionAdmin(admin.ModelAdmin):
             elif op == "test-send":
                 reader = self._reader(request.POST.get("preview_as", ""))
                 curation.edition_test_send(edition=edition, to=request.user.email, subscriber=reader)
-                who = f"as {reader.email_display} gets it" if reader else "as a reader with no topics gets it"
-                self.log_change(request, edition, f"Test sent to {request.user.email} {who}.")
+                # The history (every editor reads it) names the reader by number, not address.
+                who = (f"as reader {reader.pk} ({email_shown_to(request.user, reader.email)}) gets it" if reader
+                       else "as a reader with no topics gets it")
+                logged = f"as reader {reader.pk} gets it" if reader else who
+                self.log_change(request, edition, f"Test sent to {request.user.email} {logged}.")
                 self.message_user(request, f"Test sent to {request.user.email}, {who}.", messages.SUCCESS)
             else:
                 raise PermissionDenied
@@ -1044,6 +1055,10 @@ class EditionAdmin(admin.ModelAdmin):
             readers = list(receiving.order_by("email").only("id", "email")[:PREVIEW_READER_CHOICES])
             if reader and reader not in readers:
                 readers.insert(0, reader)
+            for each in [*readers, *([reader] if reader else [])]:
+                # Masked for editors who may not see addresses: the reader's number tells them apart.
+                shown = email_shown_to(request.user, each.email)
+                each.shown = shown if request.user.has_perm(ADDRESS_PERMISSION) else f"{shown} (reader {each.pk})"
             entries = list(
                 edition.entries.select_related("paper").prefetch_related(
                     topic_rows_prefetch("paper__topic_scores"))
@@ -1133,19 +1148,16 @@ class CarriedPaperFilter(admin.SimpleListFilter):
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    list_display = ("edition_date", "subscriber", "status", "attempts", "sent", "error_short")
+    list_display = ("edition_date", "reader", "status", "attempts", "sent", "error_short")
     list_filter = ("status", ProviderEventFilter, ("edition", admin.RelatedOnlyFieldListFilter), CarriedPaperFilter)
     search_fields = ("subscriber__email", "provider_message_id")
     # The ledger as an editor reads it: the papers by title and the why lines as
     # lines (they were "Paper ids: [102, 105…]" and a JSON list), the lease last.
-    fields = ("edition", "subscriber", "status", "weekly", "attempts", "sent_at", "provider_message_id",
+    fields = ("edition", "reader", "status", "weekly", "attempts", "sent_at", "provider_message_id",
               "error", "papers_sent", "created_at", "updated_at", "claimed_at", "lease_expires_at")
     readonly_fields = fields
     inlines = [DeliveryEventInline]
     actions = ["retry_failed"]
-
-    def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, email_search_term(search_term))
 
     @admin.display(description="Papers sent (picks first, with their why lines)")
     def papers_sent(self, delivery):
@@ -1164,6 +1176,35 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("edition", "subscriber")
+
+    # The reader as the user may see them (subscribers.addresses.email_shown_to): a
+    # column and a read-only field are given no request, so the list's column is made
+    # per request and the page's reader set on the row get_object reads.
+    def get_list_display(self, request):
+        column = address_column(request.user, email_of=lambda delivery: delivery.subscriber.email,
+                                description="Reader", ordering="subscriber__email")
+        return [column if name == "reader" else name for name in super().get_list_display(request)]
+
+    def get_object(self, request, object_id, from_field=None):
+        delivery = super().get_object(request, object_id, from_field)
+        if delivery is not None:
+            delivery.reader_shown = email_shown_to(request.user, delivery.subscriber.email)
+        return delivery
+
+    @admin.display(description="Reader")
+    def reader(self, delivery):
+        shown = getattr(delivery, "reader_shown", None) or email_masked(delivery.subscriber.email)
+        return format_html('<a href="{}">{}</a>', reverse("admin:subscribers_subscriber_change",
+                                                           args=[delivery.subscriber_id]), shown)
+
+    def get_search_results(self, request, queryset, search_term):
+        # A reader's deliveries by their whole address, or a provider's message id,
+        # for those who see addresses masked (the readers' list searches the same way).
+        if request.user.has_perm(ADDRESS_PERMISSION) or not search_term.strip():
+            # Either spelling of an internationalised domain finds its readers.
+            return super().get_search_results(request, queryset, email_search_term(search_term))
+        return queryset.filter(email_exactly("subscriber__email", search_term)
+                               | Q(provider_message_id=search_term.strip())), False
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # Read-only: no Save buttons over a page nothing on can be changed.

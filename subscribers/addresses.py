@@ -6,8 +6,10 @@ from __future__ import annotations
 import unicodedata
 
 import idna
+from django.contrib.admin.decorators import display
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.db.models import Q
 
 
 def email_normalise(email: str) -> str:
@@ -128,3 +130,38 @@ def email_normalise_or_given(text: str) -> str:
         return email_normalise(text)
     except ValidationError:
         return text.strip()
+
+
+# Whoever has it sees readers' whole addresses in the admin (superusers have every
+# permission); the Editor group does not: editors curate papers and editions and
+# watch the ledger, which needs no reader's address (migration 0012).
+ADDRESS_PERMISSION = "subscribers.view_subscriber_address"
+
+
+def email_masked(email: str) -> str:
+    """"j…@example.com": enough to tell readers apart on a list and see a domain
+    that bounces, not enough to mail or recognise someone."""
+    local, at, domain = email_display(email).rpartition("@")
+    if not at:
+        return "…"
+    return f"{local[:1] if len(local) > 2 else ''}…@{domain}"
+
+
+def email_shown_to(user, email: str) -> str:
+    """The address as `user` may see it in the admin: whole with ADDRESS_PERMISSION,
+    else masked (email_masked)."""
+    return email_display(email) if user.has_perm(ADDRESS_PERMISSION) else email_masked(email)
+
+
+def address_column(user, *, email_of, description: str, ordering: str):
+    """An admin list's column of readers' addresses as `user` may see them
+    (email_shown_to): ModelAdmin.get_list_display puts it in, since a column's own
+    method is given no request."""
+    return display(description=description, ordering=ordering)(lambda obj: email_shown_to(user, email_of(obj)))
+
+
+def email_exactly(field: str, term: str) -> Q:
+    """The admin's search for those who see addresses masked: the one reader of a
+    whole address, in any case or spelling of its domain (a support email's "From"),
+    never a list of partial matches to page through."""
+    return Q(**{f"{field}__iexact": email_normalise_or_given(term)})

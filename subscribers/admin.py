@@ -15,7 +15,15 @@ from newsletter.due import next_digest
 from newsletter.models import Delivery, DeliveryEvent, Topic
 
 from . import csv_io
-from .addresses import email_normalise, email_search_term
+from .addresses import (
+    ADDRESS_PERMISSION,
+    address_column,
+    email_exactly,
+    email_masked,
+    email_normalise,
+    email_search_term,
+    email_shown_to,
+)
 from .curation import (
     editor_confirmations_refusal,
     subscriber_added_by_editor,
@@ -60,6 +68,14 @@ class ConsentRecordInline(admin.TabularInline):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_fields(self, request, obj=None):
+        # Where and with what a reader consented identifies them as their address
+        # does: for those who may see addresses (the proof is kept either way).
+        fields = super().get_fields(request, obj)
+        if request.user.has_perm(ADDRESS_PERMISSION):
+            return fields
+        return tuple(f for f in fields if f not in ("ip_address", "user_agent"))
 
     @admin.display(description="Detail")
     def detail_text(self, record: ConsentRecord) -> str:
@@ -228,13 +244,23 @@ class SubscriberAdminForm(forms.ModelForm):
         return data
 
 
+class _MaskedRow:
+    """A reader's row as its checkbox's label names it: masked (email_masked)."""
+
+    def __init__(self, subscriber: Subscriber):
+        self.pk, self._said = subscriber.pk, email_masked(subscriber.email)
+
+    def __str__(self) -> str:
+        return self._said
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     form = SubscriberAdminForm
     change_list_template = "admin/subscribers/subscriber/change_list.html"
     # Six columns, so the list fits 1280 px beside both sidebars (nine did not, and the
     # last ones were cut off): frequency, hour and time zone read as one schedule.
-    list_display = ("email_shown", "status", "topic_names", "schedule_text", "source", "joined")
+    list_display = ("address", "status", "topic_names", "schedule_text", "source", "joined")
     list_filter = ("status", "topics", "frequency", "time_zone", "source", "only_with_code")
     search_fields = ("email",)
     date_hierarchy = "created_at"
@@ -242,17 +268,10 @@ class SubscriberAdmin(admin.ModelAdmin):
     # unsuppress, resend the confirmation), each with its consent record: an editor
     # cannot make anyone a recipient by hand. A reader added here waits for their
     # confirmation (save_related).
-    readonly_fields = ("status", "source", "status_changed_at", "confirmation_sent_at", "confirmed_at",
+    readonly_fields = ("address", "status", "source", "status_changed_at", "confirmation_sent_at", "confirmed_at",
                        "unsubscribed_at", "created_at", "updated_at", "manage_link", "next_digest_text",
                        "suppression_text")
     inlines = [ConsentRecordInline, DeliveryInline]
-
-    @admin.display(description="Email", ordering="email")
-    def email_shown(self, obj: Subscriber) -> str:
-        return obj.email_display
-
-    def get_search_results(self, request, queryset, search_term):
-        return super().get_search_results(request, queryset, email_search_term(search_term))
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         # Tens of topics: one checkbox each, labelled (Django's two-list filter gave
@@ -294,8 +313,52 @@ class SubscriberAdmin(admin.ModelAdmin):
         left_out = {"manage_link"} if not request.user.is_superuser else set()
         if obj is None or obj.status != Subscriber.Status.SUPPRESSED:
             left_out.add("suppression_text")
+        # A reader's page shows their address as the list does (masked for editors
+        # without ADDRESS_PERMISSION); a new reader's is typed in.
+        shown = {"email": "address"} if obj is not None else {}
         (name, options), *rest = fieldsets
-        return ((name, {**options, "fields": tuple(f for f in options["fields"] if f not in left_out)}), *rest)
+        fields = tuple(shown.get(f, f) for f in options["fields"] if f not in left_out)
+        return ((name, {**options, "fields": fields}), *rest)
+
+    def get_search_results(self, request, queryset, search_term):
+        if request.user.has_perm(ADDRESS_PERMISSION) or not search_term.strip():
+            # Either spelling of an internationalised domain finds its readers.
+            return super().get_search_results(request, queryset, email_search_term(search_term))
+        if "@" not in search_term:
+            self.message_user(request, "Type a reader's whole address to find them: addresses are shown masked "
+                                       "(j…@example.com) unless you may see them.", messages.INFO)
+        return queryset.filter(email_exactly("email", search_term)), False
+
+    def get_list_display(self, request):
+        column = address_column(request.user, email_of=lambda obj: obj.email, description="Email", ordering="email")
+        return [column if name == "address" else name for name in super().get_list_display(request)]
+
+    def action_checkbox(self, obj):
+        # Django labels each row's checkbox with str(obj), the whole address, whoever
+        # looks; the row's own cell says the whole of it to those who may see it.
+        return super().action_checkbox(_MaskedRow(obj))
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None:
+            obj.address_shown = email_shown_to(request.user, obj.email)
+        return obj
+
+    def _reader_said(self, request, object_id) -> dict:
+        """The page's subtitle and breadcrumb as this user may see them (Django's
+        are str(obj), the whole address)."""
+        obj = self.get_object(request, object_id)
+        return {"subtitle": obj.address_shown, "reader_said": obj.address_shown} if obj is not None else {}
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        return super().change_view(request, object_id, form_url,
+                                   {**self._reader_said(request, object_id), **(extra_context or {})})
+
+    def history_view(self, request, object_id, extra_context=None):
+        said = self._reader_said(request, object_id)
+        if said:
+            said["title"] = f"Change history: {said.pop('subtitle')}"
+        return super().history_view(request, object_id, {**said, **(extra_context or {})})
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -308,6 +371,11 @@ class SubscriberAdmin(admin.ModelAdmin):
         self.message_user(request, f"Confirmation email on its way to {obj.email_display}: the reader is waiting "
                                    "for confirmation, and digests start once they press its button.", messages.INFO)
         return super().response_add(request, obj, post_url_continue)
+
+    @admin.display(description="Email")
+    def address(self, obj: Subscriber) -> str:
+        # A reader's page: get_object sets it for the user looking (masked otherwise).
+        return getattr(obj, "address_shown", None) or email_masked(obj.email)
 
     @admin.display(description="Topics")
     def topic_names(self, obj: Subscriber) -> str:
@@ -368,7 +436,8 @@ class SubscriberAdmin(admin.ModelAdmin):
         # form said "(Suppressed)", and an editor lifted a spam complaint unawares.
         subscribers = list(queryset)
         rows = suppressions_of(s.email for s in subscribers)
-        readers = [(s, suppression_said(rows[s.email]) if s.email in rows else "") for s in subscribers]
+        readers = [(s, email_shown_to(request.user, s.email), suppression_said(rows[s.email]) if s.email in rows else "")
+                   for s in subscribers]
         return TemplateResponse(request, "admin/subscribers/subscriber/reason_action.html", {
             # The page asks ("Suppress"); the message and the history say what was done.
             **self.admin_site.each_context(request), "title": title.removesuffix("ed"), "form": form,

@@ -92,9 +92,11 @@ class Subscriber(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        # Editors curate; exporting readers' data is for superusers and whoever is
-        # given this (newsletter/migrations/0004_editor_group.py leaves it out).
-        permissions = [("export_subscriber_data", "Can export subscriber data")]
+        # Editors curate; exporting readers' data, and seeing their whole addresses
+        # (addresses.ADDRESS_PERMISSION), are for superusers and whoever is given
+        # these (newsletter/migrations/0004_editor_group.py leaves them out).
+        permissions = [("export_subscriber_data", "Can export subscriber data"),
+                       ("view_subscriber_address", "Can view subscriber addresses")]
         constraints = [
             models.UniqueConstraint(
                 Lower("email"), name="subscriber_email_ci_unique",

@@ -237,7 +237,8 @@ def test_subscribers_filter_by_time_zone_and_show_consent_and_deliveries(editor_
     SubscriberFactory(email="utc@example.com")
     url = reverse("admin:subscribers_subscriber_changelist")
     html = editor_client.get(url, {"time_zone": "Europe/Paris"}).content.decode()
-    assert "paris@example.com" in html and "utc@example.com" not in html
+    # Masked for an editor (test_an_editor_sees_readers_addresses_masked_…).
+    assert "p…@example.com" in html and "u…@example.com" not in html
     reader = Subscriber.objects.get(email="paris@example.com")
     html = editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
     assert "Consent records" in html or "consent record" in html.lower()
@@ -723,3 +724,67 @@ def test_a_reader_a_superuser_deletes_leaves_their_address_in_no_admin_history(a
     assert entry.object_repr == f"Reader {reader.pk} (erased)"
     admin_client.get(reverse("admin:index"))  # the one-off "deleted successfully" message
     assert "gone@example.com" not in admin_client.get(reverse("admin:index")).content.decode()
+
+
+def _reader_seen_by(editor_client, reader, *, edition):
+    """Every admin page an editor reaches a reader from, as one text."""
+    from newsletter.models import Delivery
+
+    delivery = Delivery.objects.create(subscriber=reader, edition=edition, status="sent")
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    pages = [
+        changelist,
+        reverse("admin:subscribers_subscriber_change", args=[reader.pk]),
+        reverse("admin:subscribers_subscriber_history", args=[reader.pk]),
+        reverse("admin:newsletter_delivery_changelist"),
+        reverse("admin:newsletter_delivery_change", args=[delivery.pk]),
+        reverse("admin:newsletter_edition_change", args=[edition.pk]),
+    ]
+    html = [editor_client.get(page).content.decode() for page in pages]
+    html.append(editor_client.post(changelist, {"action": "suppress", "_selected_action": [reader.pk]}).content.decode())
+    return "\n".join(html)
+
+
+def test_an_editor_sees_readers_addresses_masked_and_finds_one_by_its_whole_address(editor_client):
+    """A data-protection reviewer's walkthrough: an editor (curating papers and
+    editions, watching deliveries) paged through every reader's address, and the IP
+    addresses and browsers of their consent records. Without "Can view subscriber
+    addresses" they now see "j…@example.com", and find a reader for support by
+    their whole address only, in the readers' list and the ledger."""
+    import datetime as dt
+
+    from newsletter.editions import edition_assemble
+
+    reader = SubscriberFactory(email="jane.doe@example.com")
+    ConsentRecord.objects.create(subscriber=reader, action="subscribe", source="form",
+                                 ip_address="203.0.113.9", user_agent="Firefox/140 on Jane's laptop")
+    SubscriberFactory(email="bob.smith@example.org")
+    seen = _reader_seen_by(editor_client, reader, edition=edition_assemble(date=dt.date(2025, 11, 24)))
+    assert "jane.doe" not in seen and "bob.smith" not in seen
+    assert "203.0.113.9" not in seen and "Jane's laptop" not in seen
+    assert "j…@example.com" in seen
+
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    found = editor_client.get(changelist, {"q": "Jane.Doe@Example.com"}).context["cl"].result_list
+    assert list(found) == [reader]
+    assert not editor_client.get(changelist, {"q": "jane"}).context["cl"].result_list
+    ledger = reverse("admin:newsletter_delivery_changelist")
+    assert [d.subscriber for d in editor_client.get(ledger, {"q": "jane.doe@example.com"}).context["cl"].result_list] == [reader]
+    assert not editor_client.get(ledger, {"q": "example.com"}).context["cl"].result_list
+
+
+def test_an_editor_given_the_address_permission_sees_whole_addresses(editor_client):
+    import datetime as dt
+
+    from django.contrib.auth.models import Permission, User
+
+    from newsletter.editions import edition_assemble
+
+    User.objects.get(username="editor").user_permissions.add(
+        Permission.objects.get(codename="view_subscriber_address"))
+    reader = SubscriberFactory(email="jane.doe@example.com")
+    ConsentRecord.objects.create(subscriber=reader, action="subscribe", source="form", ip_address="203.0.113.9")
+    seen = _reader_seen_by(editor_client, reader, edition=edition_assemble(date=dt.date(2025, 11, 24)))
+    assert seen.count("jane.doe@example.com") >= 8 and "203.0.113.9" in seen
+    changelist = reverse("admin:subscribers_subscriber_changelist")
+    assert list(editor_client.get(changelist, {"q": "jane"}).context["cl"].result_list) == [reader]
