@@ -27,7 +27,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from mail.building import email_send
 from newsletter.due import next_digest
-from newsletter.models import Paper, Topic
+from newsletter.models import DeliveryEvent, Paper, Topic
 
 from .addresses import email_normalise, mailbox_key
 from .consent import consent_record
@@ -638,6 +638,12 @@ def subscriber_delete(*, subscriber: Subscriber) -> None:
     with transaction.atomic():
         address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
         _admin_history_erase(subscriber=subscriber)
+        # The ESP's events stay, for the bounce and complaint figures (by type, time
+        # and the address's keyed hash), without what the ESP said of the reader: the
+        # browser, system and country they opened with, the links they clicked.
+        DeliveryEvent.objects.filter(
+            Q(delivery__subscriber=subscriber) | Q(recipient_hash=email_hash(subscriber.email))
+        ).update(payload={})
         # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
         subscriber.delete()
 

@@ -302,3 +302,26 @@ def test_a_click_reported_for_another_address_teaches_the_delivery_s_reader_noth
     own = click(link=arxiv_link, message=message, at="2025-11-24T08:20:00Z") | {"Recipient": "Reader@Example.com"}
     assert post(client, own).status_code == 200
     assert Feedback.objects.get().subscriber == reader
+
+
+def test_a_reader_who_erases_their_data_leaves_no_esp_event_saying_what_they_opened_with_and_where(client):
+    """The ESP's events stay after an erasure (the bounce and complaint figures count
+    them; the recipient is a keyed hash), and their stored payloads kept what the ESP
+    said of the reader: the browser, system and country they opened the digest with,
+    the links they clicked (a data-protection reviewer's walkthrough). Erasure now
+    empties those payloads, of events tied to the reader's digests or to their address."""
+    from subscribers import tokens
+
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+    post(client, click(link=arxiv_link, message=message))
+    unmatched = click(link=arxiv_link, message=message) | {"Metadata": {}, "MessageID": "lost", "ID": 2}
+    post(client, unmatched | {"ReceivedAt": "2025-11-24T09:12:31.0000000Z"})
+    assert DeliveryEvent.objects.filter(payload__UserAgent__icontains="Firefox").count() == 2
+
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    assert client.post(f"{manage}delete/").status_code == 200
+
+    events = list(DeliveryEvent.objects.all())
+    assert [(e.event_type, e.recipient_hash) for e in events] == [("clicked", email_hash("reader@example.com"))] * 2
+    assert [e.payload for e in events] == [{}, {}]
