@@ -65,6 +65,15 @@ DEFAULT_SCHEDULES = {
         {"every": 86400},
         "Deletes editors' sign-in sessions that have expired. Nobody is signed out by it.",
     ),
+    # What is past its time: readers who never confirmed, the ESP events' payloads
+    # (newsletter/tasks.py, personal_data_forget).
+    "Forget personal data past its time (every day)": (
+        "newsletter.tasks.personal_data_forget",
+        {"every": 86400},
+        ("Deletes the readers who never confirmed their address within 30 days of their last "
+        "confirmation email, and empties the ESP's events of what they said about readers "
+        "(browser, country, links clicked) after 30 days. Switched off, both are kept for good."),
+    ),
     # A reader who unsubscribed while Redis was away still gets the goodbye email
     # (subscribers/models.py, OwedEmail).
     "Send the emails owed since Redis was away (every minute)": (

@@ -92,6 +92,22 @@ def sessions_clear() -> None:
     import_module(settings.SESSION_ENGINE).SessionStore.clear_expired()
 
 
+@shared_task
+def personal_data_forget() -> dict:
+    """Every day: forget what is past its time (README, "Personal data"): readers who
+    never confirmed (subscribers.services.subscribers_unconfirmed_forget) and the ESP
+    events' payloads (webhooks.delivery_event_payloads_forget)."""
+    from django.utils import timezone
+
+    from subscribers.services import subscribers_unconfirmed_forget
+
+    from .webhooks import delivery_event_payloads_forget
+
+    now = timezone.now()
+    return {"unconfirmed_readers": subscribers_unconfirmed_forget(now=now),
+            "event_payloads": delivery_event_payloads_forget(now=now)}
+
+
 @shared_task(soft_time_limit=240, time_limit=280)
 def papers_missing_rescore() -> int:
     """Every 5 minutes: embed and score, newest first, a share of the papers left

@@ -637,15 +637,44 @@ def subscriber_delete(*, subscriber: Subscriber) -> None:
     (_admin_history_erase)."""
     with transaction.atomic():
         address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
-        _admin_history_erase(subscriber=subscriber)
-        # The ESP's events stay, for the bounce and complaint figures (by type, time
-        # and the address's keyed hash), without what the ESP said of the reader: the
-        # browser, system and country they opened with, the links they clicked.
-        DeliveryEvent.objects.filter(
-            Q(delivery__subscriber=subscriber) | Q(recipient_hash=email_hash(subscriber.email))
-        ).update(payload={})
-        # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
-        subscriber.delete()
+        _subscriber_forget(subscriber=subscriber)
+
+
+def _subscriber_forget(*, subscriber: Subscriber) -> None:
+    """Delete the reader and what names them elsewhere, in a transaction: the
+    admin's history says "Reader 7 (erased)" (_admin_history_erase), and the ESP's
+    events stay, for the bounce and complaint figures (by type, time and the
+    address's keyed hash), without what the ESP said of the reader: the browser,
+    system and country they opened with, the links they clicked."""
+    _admin_history_erase(subscriber=subscriber)
+    DeliveryEvent.objects.filter(
+        Q(delivery__subscriber=subscriber) | Q(recipient_hash=email_hash(subscriber.email))
+    ).update(payload={})
+    # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
+    subscriber.delete()
+
+
+# How long an address that never confirmed is kept after its last confirmation email
+# (or since it was added): its link is dead after CONFIRM_LINK_MAX_AGE, and an editor
+# may send it again meanwhile.
+UNCONFIRMED_KEPT = dt.timedelta(days=30)
+
+
+def subscribers_unconfirmed_forget(*, now: dt.datetime) -> int:
+    """Delete the readers who never confirmed within UNCONFIRMED_KEPT of their last
+    confirmation email: an address anyone typed into the form, or an editor imported,
+    with no consent behind it, kept for good until 5 December (a data-protection
+    reviewer's walkthrough). Not suppressed: they may subscribe later. How many."""
+    stale = Subscriber.objects.filter(status=Subscriber.Status.PENDING, confirmed_at__isnull=True).filter(
+        Q(confirmation_sent_at__lt=now - UNCONFIRMED_KEPT)
+        | Q(confirmation_sent_at__isnull=True, created_at__lt=now - UNCONFIRMED_KEPT)
+    )
+    count = 0
+    for subscriber in stale.iterator():
+        with transaction.atomic():
+            _subscriber_forget(subscriber=subscriber)
+        count += 1
+    return count
 
 
 def _admin_history_erase(*, subscriber: Subscriber) -> None:

@@ -187,3 +187,56 @@ def test_expired_sign_ins_are_deleted_every_day_and_live_ones_kept(client, djang
     sessions_clear.delay().get(timeout=10)
     assert list(Session.objects.values_list("session_key", flat=True)) == [live.session_key]
     assert client.get("/admin/").status_code == 200  # still signed in
+
+
+def test_personal_data_past_its_time_is_forgotten_every_day(db):
+    """A data-protection reviewer's walkthrough: nothing was ever forgotten. An address
+    anyone typed into the form, or an editor imported, that never confirmed stayed a
+    reader "Pending confirmation" for good (its confirmation link dead after 7 days),
+    and the ESP's events kept what they said of each reader (browser, system, country,
+    links clicked) for good. Bootstrap's schedules now run, every day: readers who
+    never confirmed within 30 days of their last confirmation email are deleted (not
+    suppressed: they may subscribe later), and events' payloads are emptied after 30
+    days (the events stay, for the figures)."""
+    import datetime as dt
+
+    from django.contrib.admin.models import ADDITION, LogEntry
+    from django.contrib.auth.models import User
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import timezone
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.models import DeliveryEvent
+    from newsletter.schedules import schedules_ensure
+    from newsletter.tasks import personal_data_forget
+    from subscribers.models import Subscriber
+    from subscribers.suppression import email_is_suppressed
+    from tests.factories import SubscriberFactory
+
+    schedules_ensure()
+    task = PeriodicTask.objects.get(task="newsletter.tasks.personal_data_forget")
+    assert task.enabled and task.interval.every == 86400
+
+    now = timezone.now()
+    long_ago = now - dt.timedelta(days=31)
+    typed = SubscriberFactory(email="typed.by.anyone@example.com", status="pending", confirmed_at=None)
+    resent = SubscriberFactory(email="resent@example.com", status="pending", confirmed_at=None,
+                               confirmation_sent_at=now - dt.timedelta(days=3))
+    active = SubscriberFactory(email="active@example.com", status="active")
+    left = SubscriberFactory(email="left@example.com", status="unsubscribed", confirmed_at=long_ago)
+    Subscriber.objects.update(created_at=long_ago)
+    Subscriber.objects.filter(pk=typed.pk).update(confirmation_sent_at=long_ago)
+    LogEntry.objects.create(user=User.objects.create_user("edith"), action_flag=ADDITION,
+                            content_type=ContentType.objects.get_for_model(Subscriber),
+                            object_id=str(typed.pk), object_repr=str(typed))
+    payload = {"UserAgent": "Firefox/133", "Geo": {"Country": "United Kingdom"}}
+    old, recent = (DeliveryEvent.objects.create(event_id=f"e{n}", event_type="opened", payload=payload,
+                                                occurred_at=now) for n in range(2))
+    DeliveryEvent.objects.filter(pk=old.pk).update(created_at=long_ago)
+
+    personal_data_forget.delay().get(timeout=10)
+
+    assert set(Subscriber.objects.all()) == {resent, active, left}
+    assert not email_is_suppressed("typed.by.anyone@example.com")  # they may subscribe later
+    assert LogEntry.objects.get().object_repr == f"Reader {typed.pk} (erased)"
+    assert {e.pk: e.payload for e in DeliveryEvent.objects.all()} == {old.pk: {}, recent.pk: payload}
