@@ -4,6 +4,7 @@ lists them all with a line on each."""
 
 import json
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -312,6 +313,20 @@ BEHIND_TLS_PROXY = env_bool("BEHIND_TLS_PROXY", TRUSTED_PROXY_COUNT > 0)
 if BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# A signed value as the readers' links carry it (django.core.signing: base64 parts
+# joined by ":", the signature 43 characters): a manage link acts as the reader.
+_SIGNED_VALUE = re.compile(r"[\w.-]{20,}(?::[\w-]+)*:[\w-]{20,}", re.ASCII)
+
+
+def _signed_links_hidden(record) -> bool:
+    """A log record with every signed value in its message written "[signed link]"."""
+    message = record.getMessage()
+    hidden = _SIGNED_VALUE.sub("[signed link]", message)
+    if hidden != message:
+        record.msg, record.args = hidden, ()
+    return True
+
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -334,13 +349,16 @@ LOGGING = {
         },
         # A request for a host not in ALLOWED_HOSTS (a load balancer probing by IP, a
         # scanner) is one line, not a traceback each.
+        # Django logs each 4xx response's path ("Bad Request: /manage/<token>/": a
+        # reader's form sent back with an error); a reader's signed link is not logged.
+        "no_signed_links": {"()": "django.utils.log.CallbackFilter", "callback": _signed_links_hidden},
         "no_traceback": {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: setattr(record, "exc_info", None) or setattr(record, "exc_text", None) or True,
         },
     },
     "loggers": {
-        "django.request": {"filters": ["no_429", "no_health_probe"]},
+        "django.request": {"filters": ["no_429", "no_health_probe", "no_signed_links"]},
         "django.security.DisallowedHost": {"filters": ["no_traceback"]},
     },
 }

@@ -451,3 +451,23 @@ def test_an_outage_probed_every_few_seconds_is_a_line_a_minute_and_a_wrong_host_
     assert len([r for r in caplog.records if r.name == "newsletter.health"]) == 1
     (host,) = [r for r in caplog.records if r.name == "django.security.DisallowedHost"]
     assert "10.0.0.5:8000" in host.getMessage() and host.exc_info is None and not host.exc_text
+
+
+def test_no_living_link_of_a_reader_in_the_logs_when_their_page_answers_4xx(client, caplog):
+    """A data-protection reviewer's walkthrough: a reader's preference form sent back
+    with an error (400) was logged by Django as "Bad Request: /manage/<signed
+    token>/": a living link that acts as the reader (their data, "Delete my data",
+    unsubscribe) in every log the server's lines go to. The path is logged, the
+    token is not; nor that of a link no longer valid (410)."""
+    from subscribers.tokens import subscriber_manage_url
+
+    reader = SubscriberFactory()
+    manage = subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    token = manage.strip("/").split("/")[-1]
+    with caplog.at_level(logging.INFO):
+        assert client.post(manage, {"delivery_hour": "99"}).status_code == 400
+        services.subscriber_delete(subscriber=reader)
+        assert client.get(manage).status_code == 410
+    logged = [r.getMessage() for r in caplog.records if r.name == "django.request"]
+    assert logged == ["Bad Request: /manage/[signed link]/", "Gone: /manage/[signed link]/"], logged
+    assert token not in caplog.text
