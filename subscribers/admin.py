@@ -254,6 +254,12 @@ class _MaskedRow:
         return self._said
 
 
+def _history_named(entry, subscriber: Subscriber):
+    entry.object_repr = f"Reader {subscriber.pk} ({email_masked(subscriber.email)})"
+    entry.save(update_fields=["object_repr"])
+    return entry
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     form = SubscriberAdminForm
@@ -343,6 +349,14 @@ class SubscriberAdmin(admin.ModelAdmin):
         if obj is not None:
             obj.address_shown = email_shown_to(request.user, obj.email)
         return obj
+
+    # The admin's history names a reader by number and masked address, not str(obj):
+    # every editor's "Recent actions" lists it (and an erasure renames it, services).
+    def log_addition(self, request, obj, message):
+        return _history_named(super().log_addition(request, obj, message), obj)
+
+    def log_change(self, request, obj, message):
+        return _history_named(super().log_change(request, obj, message), obj)
 
     def _reader_said(self, request, object_id) -> dict:
         """The page's subtitle and breadcrumb as this user may see them (Django's

@@ -788,3 +788,17 @@ def test_an_editor_given_the_address_permission_sees_whole_addresses(editor_clie
     assert seen.count("jane.doe@example.com") >= 8 and "203.0.113.9" in seen
     changelist = reverse("admin:subscribers_subscriber_changelist")
     assert list(editor_client.get(changelist, {"q": "jane"}).context["cl"].result_list) == [reader]
+
+
+def test_an_editors_recent_actions_name_a_reader_masked(editor_client):
+    """After "Suppress selected…" on a reader the list showed masked, the admin's
+    home page's "Recent actions" named them by their whole address (Django logs
+    str(obj)). The history names them "Reader 7 (j…@example.com)"."""
+    from django.contrib.admin.models import LogEntry
+
+    reader = SubscriberFactory(email="jane.doe@example.com")
+    editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                       {"action": "suppress", "_selected_action": [reader.pk], "apply": "1", "reason": "asked"})
+    assert LogEntry.objects.get().object_repr == f"Reader {reader.pk} (j…@example.com)"
+    editor_client.get(reverse("admin:index"))  # the one-off message of the action
+    assert "jane.doe" not in editor_client.get(reverse("admin:index")).content.decode()
