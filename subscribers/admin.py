@@ -472,7 +472,8 @@ class SubscriberAdmin(admin.ModelAdmin):
             return done.lifted, done.kept
 
         def kept_said(kept) -> str:
-            return (f"Not unsuppressed: {', '.join(s.email_display for s in kept)} reported the digest as spam. "
+            named = ", ".join(email_shown_to(request.user, s.email) for s in kept)
+            return (f"Not unsuppressed: {named} reported the digest as spam. "
                     "An editor cannot lift that: they stay suppressed and are never mailed again (Gmail's and "
                     "Yahoo's rules for bulk senders).")
         return self._reason_action(request, queryset, title="Unsuppressed", apply=apply, kept_said=kept_said)
