@@ -634,7 +634,7 @@ def subscriber_delete(*, subscriber: Subscriber) -> None:
     """Erase a subscriber (GDPR art. 17). Only a keyed hash of the address stays, on
     the suppression list, so the address is never mailed again by accident; the
     admin's history keeps who did what and when, without the address
-    (_admin_history_erase)."""
+    (_address_mentions_erase)."""
     with transaction.atomic():
         address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
         _subscriber_forget(subscriber=subscriber)
@@ -642,11 +642,11 @@ def subscriber_delete(*, subscriber: Subscriber) -> None:
 
 def _subscriber_forget(*, subscriber: Subscriber) -> None:
     """Delete the reader and what names them elsewhere, in a transaction: the
-    admin's history says "Reader 7 (erased)" (_admin_history_erase), and the ESP's
+    admin's history says "Reader 7 (erased)" (_address_mentions_erase), and the ESP's
     events stay, for the bounce and complaint figures (by type, time and the
     address's keyed hash), without what the ESP said of the reader: the browser,
     system and country they opened with, the links they clicked."""
-    _admin_history_erase(subscriber=subscriber)
+    _address_mentions_erase(subscriber=subscriber)
     DeliveryEvent.objects.filter(
         Q(delivery__subscriber=subscriber) | Q(recipient_hash=email_hash(subscriber.email))
     ).update(payload={})
@@ -677,15 +677,19 @@ def subscribers_unconfirmed_forget(*, now: dt.datetime) -> int:
     return count
 
 
-def _admin_history_erase(*, subscriber: Subscriber) -> None:
-    """The admin's LogEntry rows without the reader's address: their own lines are
+def _address_mentions_erase(*, subscriber: Subscriber) -> None:
+    """The admin's history (LogEntry) without the reader's address: their own lines are
     named "Reader 7 (erased)" (Django writes the object's str(), the address, also
     for the deletion, logged before delete_model), and any line mentioning the
     address (an edition's "Test sent … as reader@… gets it", an editor's reason)
-    says ERASED_READER instead. Until 5 December an erased reader's address stayed
-    in every admin page's "Recent actions" (a data-protection reviewer's walkthrough)."""
+    says ERASED_READER instead; so does the note of the address's suppression (an
+    editor's reason), whose row stays. Until 5 December an erased reader's address
+    stayed in every admin page's "Recent actions" (a data-protection reviewer's
+    walkthrough)."""
     addresses = {subscriber.email, subscriber.email_display}
     pattern = re.compile("|".join(map(re.escape, addresses)), re.IGNORECASE)
+    for row in Suppression.objects.filter(email_hash=email_hash(subscriber.email)):
+        Suppression.objects.filter(pk=row.pk).update(note=pattern.sub(ERASED_READER, row.note)[:300])
     readers = ContentType.objects.get_for_model(Subscriber)
     own = Q(content_type=readers, object_id=str(subscriber.pk))
     mentions = Q()

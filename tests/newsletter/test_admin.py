@@ -1208,6 +1208,10 @@ def test_a_reader_who_erases_their_data_leaves_their_address_in_no_admin_history
     assert client.post(f"{manage}delete/").status_code == 200
 
     assert not LogEntry.objects.filter(mentions).exists()
+    # Nor the suppression's note, the reason the editor typed (the row stays, by hash).
+    from subscribers.models import Suppression
+
+    assert Suppression.objects.get().note == "[erased reader] asked by phone"
     lines = {(e.object_repr, e.get_change_message()) for e in LogEntry.objects.select_related("content_type")}
     assert (f"Reader {reader.pk} (erased)", "Suppressed: [erased reader] asked by phone") in lines
     assert any(message.endswith("as [erased reader] gets it.") for _, message in lines), lines
