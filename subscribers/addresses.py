@@ -156,8 +156,11 @@ def email_shown_to(user, email: str) -> str:
 def address_column(user, *, email_of, description: str, ordering: str):
     """An admin list's column of readers' addresses as `user` may see them
     (email_shown_to): ModelAdmin.get_list_display puts it in, since a column's own
-    method is given no request."""
-    return display(description=description, ordering=ordering)(lambda obj: email_shown_to(user, email_of(obj)))
+    method is given no request. Named "address": its cells' class is field-address."""
+    def address(obj) -> str:
+        return email_shown_to(user, email_of(obj))
+
+    return display(description=description, ordering=ordering)(address)
 
 
 def email_exactly(field: str, term: str) -> Q:
