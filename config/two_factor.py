@@ -15,15 +15,22 @@ single-use backup codes. This module is the wiring around it:
 - `staff_verified`: the one test of "an editor, fully signed in" for pages outside
   the admin (the outbox, an edition's page before it goes out).
 
+Setting up an app is open for SETUP_WINDOW after a superuser makes the account, or
+resets its codes by deleting its app (TOTP devices): each makes the account a new,
+unconfirmed device (`setup_device_open`), and the code page shows its key only while
+that device is younger than the window. Someone who learns the password of an editor
+who never set up their app cannot set up their own later and sign in with it.
+
 A lost phone: sign in with a backup code, or a superuser deletes the editor's
 devices in the admin (TOTP devices, Static devices) and the editor sets up the app
-again at the next sign-in; `manage.py addstatictoken <username>` prints a new
-backup code from a shell.
+again at a sign-in within SETUP_WINDOW; `manage.py addstatictoken <username>`
+prints a new backup code from a shell.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import logging
 import math
@@ -46,7 +53,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,9 @@ logger = logging.getLogger(__name__)
 BACKUP_CODES = 10
 APP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"
+# How long after a superuser makes an account, or resets its codes, its app can be
+# set up with the password alone.
+SETUP_WINDOW = dt.timedelta(days=3)
 # What a code from the app looks like (TOTPDevice.digits); anything else is tried as
 # a backup code.
 _APP_CODE = re.compile(r"^\d{6}$")
@@ -82,8 +92,33 @@ class CodeForm(forms.Form):
         return re.sub(r"[\s-]", "", self.cleaned_data["code"]).lower()
 
 
-def _app_device(user, *, confirmed: bool) -> TOTPDevice | None:
-    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).order_by("pk").first()
+def setup_device_open(user) -> None:
+    """Open setting up an app to `user` for SETUP_WINDOW from now: their unconfirmed
+    device, with a new key (an older one, seen by anyone, is gone)."""
+    if not TOTPDevice.objects.filter(user=user, confirmed=False).update(created_at=timezone.now(),
+                                                                       key=default_key()):
+        TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
+
+
+def _setup_device(user) -> TOTPDevice | None:
+    """The unconfirmed device `user` may set up now, None once the window has closed."""
+    return TOTPDevice.objects.filter(user=user, confirmed=False,
+                                     created_at__gt=timezone.now() - SETUP_WINDOW).order_by("pk").last()
+
+
+def setup_open_on_user_created(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
+    """post_save of the user model: a new account may set up its app for a while."""
+    if created and not raw:
+        setup_device_open(instance)
+
+
+def setup_open_on_app_deleted(sender, instance, origin=None, **kwargs) -> None:
+    """post_delete of TOTPDevice: a superuser deleting an editor's app (a lost phone,
+    or a window that closed before they set it up) opens setting up a new one; not
+    when the device goes with its user."""
+    user_model = get_user_model()
+    if not isinstance(origin, user_model) and getattr(origin, "model", None) is not user_model:
+        setup_device_open(instance.user)
 
 
 def _wait_seconds(device) -> int:
@@ -184,13 +219,14 @@ class DigestAdminSite(admin.AdminSite):
             return redirect("admin:login")
         if staff_verified(user):
             return HttpResponseRedirect(after)
-        setting_up = _app_device(user, confirmed=True) is None
+        setting_up = not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
         form = CodeForm(request.POST or None)
         context = {**self.each_context(request), "form": form, "next": after, "setting_up": setting_up,
                    "title": "Set up sign-in codes" if setting_up else "Enter your sign-in code"}
+        device = _setup_device(user) if setting_up else None
+        if setting_up and device is None:  # the window has closed: a superuser reopens it
+            return TemplateResponse(request, "admin/two_factor.html", {**context, "setup_closed": True})
         if setting_up:
-            device = _app_device(user, confirmed=False) or TOTPDevice.objects.create(
-                user=user, name=APP_DEVICE_NAME, confirmed=False)
             # segno's own SVG of our own address: markup, no user input in it.
             context.update(qr=mark_safe(_qr_svg(device.config_url)),
                            key=" ".join(re.findall(".{1,4}", _base32(device))))

@@ -203,3 +203,33 @@ def test_a_lost_phone_is_a_new_backup_code_from_a_shell(admin_url, capsys):
     _password(client, admin_url)
     assert client.post(f"{admin_url}two-factor/", {"code": code}).status_code == 302
     assert client.get(admin_url).status_code == 200
+
+
+def test_only_a_new_or_reset_account_sets_up_an_app_and_only_for_a_while(admin_url, settings):
+    """Someone who has only the password of an editor who has not set up their app
+    must not set up their own: setting up is open for a while after a superuser
+    makes the account (or resets its codes by deleting its devices), then closed."""
+    editor = _editor()
+    client = Client()
+    # An account made long ago, its app never set up: the password alone shows no key.
+    type(editor).objects.filter(pk=editor.pk).update(date_joined=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    TOTPDevice.objects.filter(user=editor).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    page = unescape(_password(client, admin_url).content.decode())
+    assert "two-factor-qr" not in page and "two-factor-key" not in page
+    assert "Ask a superuser to reset your sign-in codes" in page
+    stale = TOTPDevice.objects.get(user=editor)
+    assert client.post(f"{admin_url}two-factor/", {"code": _app_code(base64.b32encode(stale.bin_key).decode())}
+                       ).status_code == 200
+    assert client.get(admin_url).status_code == 302
+    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+
+    # A superuser resets them (deletes their devices in the admin): open again, with a new key.
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
+    admin = Client()
+    admin.force_login(boss)
+    answer = admin.post(f"{admin_url}otp_totp/totpdevice/{stale.pk}/delete/", {"post": "yes"})
+    assert answer.status_code == 302
+    key = _key_on(unescape(client.get(f"{admin_url}two-factor/").content.decode()))
+    assert base64.b32decode(key.replace(" ", "") + "=" * (-len(key.replace(" ", "")) % 8)) != stale.bin_key
+    assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
+    assert client.get(admin_url).status_code == 200
