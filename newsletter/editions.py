@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from html.parser import HTMLParser
 from urllib.parse import urlsplit
 
@@ -195,6 +196,14 @@ _WORDS_ADDRESS = re.compile(
     r"(?P<host>(?:[^\s/@:?#.]+\.)+(?P<tld>[^\s/@:?#.\d]{2,}))\.?(?::\d+)?(?P<path>[/?#]\S*)?$",
     re.IGNORECASE,
 )
+# What reads as "." or "/" in a link's words though it is not: the dots IDNA reads as
+# "." and Unicode's confusables of both (after NFKC, which maps full-width forms).
+_LOOKALIKES = str.maketrans({
+    **dict.fromkeys("\u0660\u06f0\u0701\u0702\u2024\u3002\ua4f8\ua60e", "."),
+    **dict.fromkeys("\u1735\u2041\u2044\u2215\u2571\u27cb\u29f8\u2cc6\u2f03\u3033\u30ce\u31d3\u4e3f", "/"),
+})
+# Bidirectional controls: "\u202egro.vixra" shows as "arxiv.org".
+_DIRECTION_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _COMMON_TLDS = {"com", "org", "net", "io", "ai", "co", "dev", "edu", "gov", "info", "app", "me", "uk",
                 "de", "fr", "jp", "cn", "ru", "eu", "us", "ca", "ch", "nl", "in", "xyz", "ly", "to"}
 
@@ -215,7 +224,13 @@ def note_links_misleading(note: str) -> list[str]:
     goes to every reader under the project's name, so an editor's account must not
     be able to dress a link as another (a compromised editor's walkthrough)."""
     misleading = []
-    for address, words in _note_read(note).links:
+    for address, shown in _note_read(note).links:
+        if _DIRECTION_CONTROLS.search(shown):
+            misleading.append(f"The link “{shown}” has characters that change the direction of its text, so "
+                              "readers would not see what it says. Write its words without them.")
+            continue
+        # As a reader sees them: a look-alike dot or slash is one.
+        words = unicodedata.normalize("NFKC", shown).translate(_LOOKALIKES)
         named = _WORDS_ADDRESS.match(words)
         if named is None or not (named["scheme"] or named["www"] or named["user"] or named["path"]
                                  or named["tld"].lower() in _COMMON_TLDS):
@@ -227,7 +242,7 @@ def note_links_misleading(note: str) -> list[str]:
             goes_to = target.hostname or ""
             same = _host(named["host"]) == _host(goes_to)
         if not same:
-            misleading.append(f"The link “{words}” leads to {goes_to or address}, not to the address its "
+            misleading.append(f"The link “{shown}” leads to {goes_to or address}, not to the address its "
                               "words show. Make its words the address itself, or words that are not an address.")
     return misleading
 

@@ -268,6 +268,26 @@ def test_a_misleading_link_is_refused_by_the_service_too(edition):
     assert edition.note == ""
 
 
+@pytest.mark.parametrize("words", [
+    "arxiv\u2024org/abs/2401.01234",  # ONE DOT LEADER: reads as arxiv.org
+    "arxiv\ua4f8org",  # LISU LETTER TONE MYA TI, a dot to the eye
+    "arxiv\uff0eorg",  # FULLWIDTH FULL STOP
+    "huggingface\u3002co/papers",  # IDEOGRAPHIC FULL STOP, a dot to IDNA too
+    "arxiv.org\u2215abs\u22152401.01234",  # DIVISION SLASH: "org∕abs∕…" was no address
+    "\u202egro.vixra",  # RIGHT-TO-LEFT OVERRIDE: shows as arxiv.org
+])
+def test_a_link_whose_words_look_like_an_address_is_refused_too(edition, words):
+    """Words dressed with a look-alike dot or slash, or turned around by a direction
+    control, were not read as an address, so a compromised editor's account could show
+    readers "arxiv.org" on a link to any site."""
+    from newsletter.curation import CurationError, edition_note_set
+
+    with pytest.raises(CurationError, match="evil.example|direction"):
+        edition_note_set(edition=edition, note=f"[{words}](https://evil.example/login)")
+    edition.refresh_from_db()
+    assert edition.note == ""
+
+
 def test_send_a_test_to_me(editor_client, edition):
     response = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]))
     assert response.status_code == 302
