@@ -10,6 +10,7 @@ from django.contrib.admin.decorators import display
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q
+from django.db.models.constants import LOOKUP_SEP
 
 
 def email_normalise(email: str) -> str:
@@ -156,11 +157,21 @@ def email_shown_to(user, email: str) -> str:
 def address_column(user, *, email_of, description: str, ordering: str):
     """An admin list's column of readers' addresses as `user` may see them
     (email_shown_to): ModelAdmin.get_list_display puts it in, since a column's own
-    method is given no request. Named "address": its cells' class is field-address."""
+    method is given no request. Named "address": its cells' class is field-address.
+    Sortable only by those who see addresses whole: a masked column sorted by the
+    address places a reader between others (a binary search of their address)."""
     def address(obj) -> str:
         return email_shown_to(user, email_of(obj))
 
-    return display(description=description, ordering=ordering)(address)
+    return display(description=description,
+                   ordering=ordering if user.has_perm(ADDRESS_PERMISSION) else None)(address)
+
+
+def address_lookup_allowed(user, lookup: str) -> bool:
+    """Whether an admin list may filter on `lookup` from the address bar for `user`:
+    not on the address for those who see it masked (Django allows any lookup on a
+    model's own field, and `?email__startswith=ja` answered letter by letter)."""
+    return user.has_perm(ADDRESS_PERMISSION) or lookup.split(LOOKUP_SEP)[0] != "email"
 
 
 def email_exactly(field: str, term: str) -> Q:

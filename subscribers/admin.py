@@ -18,6 +18,7 @@ from . import csv_io
 from .addresses import (
     ADDRESS_PERMISSION,
     address_column,
+    address_lookup_allowed,
     email_exactly,
     email_masked,
     email_normalise,
@@ -334,6 +335,9 @@ class SubscriberAdmin(admin.ModelAdmin):
             self.message_user(request, "Type a reader's whole address to find them: addresses are shown masked "
                                        "(j…@example.com) unless you may see them.", messages.INFO)
         return queryset.filter(email_exactly("email", search_term)), False
+
+    def lookup_allowed(self, lookup, value, request):
+        return address_lookup_allowed(request.user, lookup) and super().lookup_allowed(lookup, value, request)
 
     def get_list_display(self, request):
         column = address_column(request.user, email_of=lambda obj: obj.email, description="Email", ordering="email")
