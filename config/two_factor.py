@@ -8,7 +8,8 @@ single-use backup codes. This module is the wiring around it:
 
 - `DigestAdminSite`: the admin site (config/apps.py makes it the default one). A
   staff member signed in with their password but not with a code is sent to the
-  code page instead of the admin (has_permission).
+  code page instead of the admin (has_permission). Its autocomplete answers only
+  for the fields an admin page offers it on (autocomplete_fields).
 - The code page (`two_factor_view`, /admin/two-factor/): a first sign-in shows a QR
   code and the key to type, and asks for a code to confirm the app, then shows the
   backup codes once; later sign-ins ask for a code from the app or a backup code.
@@ -41,6 +42,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
@@ -199,6 +201,18 @@ class DigestAdminSite(admin.AdminSite):
         if user.is_authenticated and user.is_active and user.is_staff and not staff_verified(user):
             return _to_code_page(request, request.GET.get(REDIRECT_FIELD_NAME, ""))
         return super().login(request, extra_context)
+
+    def autocomplete_view(self, request: HttpRequest) -> HttpResponse:
+        # Django's answers for any relation to a model whose admin has a search box,
+        # with each row's str() (`?app_label=newsletter&model_name=delivery&field_name=
+        # subscriber` listed every reader's whole address to an editor who sees them
+        # masked): only for a field an admin page offers it on.
+        source = f"{request.GET.get('app_label')}.{request.GET.get('model_name')}"
+        field = request.GET.get("field_name")
+        if not any(owner.model._meta.label_lower == source and field in owner.autocomplete_fields
+                   for model_admin in self._registry.values() for owner in (model_admin, *model_admin.inlines)):
+            raise PermissionDenied
+        return super().autocomplete_view(request)
 
     def get_urls(self):
         return [path("two-factor/", self.two_factor_view, name="two_factor"), *super().get_urls()]

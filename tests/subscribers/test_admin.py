@@ -804,6 +804,22 @@ def test_an_editor_cannot_spell_out_a_masked_address_with_lookups_or_ordering(ed
     assert "email" not in page.context["cl"].get_ordering_field_columns().values()
 
 
+def test_an_editor_gets_no_whole_address_from_the_admins_autocomplete(editor_client):
+    """The admin's autocomplete (/admin/autocomplete/) answers for any relation to a
+    model whose admin has a search box, with each row's str(): the ledger's `reader`
+    with no term listed every reader's whole address to an editor who sees them
+    masked. Now it answers only for a field an admin page offers it on
+    (autocomplete_fields; this project offers none)."""
+    SubscriberFactory(email="jane.doe@example.com")
+    SubscriberFactory(email="bob.smith@example.org")
+    url = reverse("admin:autocomplete")
+    for source in ({"app_label": "newsletter", "model_name": "delivery"},
+                   {"app_label": "newsletter", "model_name": "feedback"}):
+        answer = editor_client.get(url, {**source, "field_name": "subscriber", "term": ""})
+        assert "jane.doe" not in answer.content.decode() and "bob.smith" not in answer.content.decode()
+        assert answer.status_code == 403
+
+
 def test_an_editor_given_the_address_permission_sees_whole_addresses(editor_client):
     import datetime as dt
 
