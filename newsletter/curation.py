@@ -24,7 +24,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from mail.building import message_send
-from mail.errors import error_describe
+from subscribers.addresses import error_describe_masked
 from subscribers.models import ConsentRecord, Subscriber
 
 from . import digest
@@ -526,7 +526,7 @@ def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | Non
     except (AnymailError, RedisError) as exc:
         raise CurationError(
             f"The test was not sent: the email provider refused it or could not be reached "
-            f"({error_describe(exc)}). Nothing else was affected; try again in a moment."
+            f"({error_describe_masked(exc)}). Nothing else was affected; try again in a moment."
         ) from exc
 
 

@@ -28,7 +28,8 @@ from django.db import utils as db_utils
 from django.utils import timezone
 
 from mail import esp
-from mail.errors import error_describe, send_error_is_transient
+from mail.errors import send_error_is_transient
+from subscribers.addresses import error_describe_masked
 
 from . import digest, leases
 from .due import subscriber_still_receiving
@@ -100,7 +101,7 @@ def digest_prepare(
             delivery=delivery, proofs=proofs, now=now,
         )
     except Exception as exc:  # recorded on the row; the batch goes on
-        reason = error_describe(exc)
+        reason = error_describe_masked(exc)
         logger.exception("digest %s could not be made: %s", delivery.pk, reason)
         delivery.status, delivery.error = Delivery.Status.FAILED, reason
         outcome.failed.append(delivery.pk)
@@ -172,7 +173,7 @@ class BatchSender:
             raise
         except Exception as exc:
             if send_error_is_transient(exc) and item.delivery.attempts + 1 < MAX_ATTEMPTS:
-                self.stopped = error_describe(exc)
+                self.stopped = error_describe_masked(exc)
             raise
         return call
 
@@ -273,7 +274,7 @@ class BatchSender:
 def send_failed(*, delivery: Delivery, exc: BaseException, outcome: BatchOutcome) -> None:
     """Record a failed send on its row (in memory): back to pending for a retry when
     the error is transient and attempts remain (rule 4), else failed with the reason."""
-    reason = error_describe(exc)
+    reason = error_describe_masked(exc)
     transient = send_error_is_transient(exc)
     if transient and delivery.attempts < MAX_ATTEMPTS:
         logger.warning("digest %s: transient error, will retry: %s", delivery.pk, reason)

@@ -3,6 +3,7 @@ form, import, admin, ESP webhooks, suppression lookups)."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import idna
@@ -11,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db.models import Q
 from django.db.models.constants import LOOKUP_SEP
+
+from mail.errors import error_describe
 
 
 def email_normalise(email: str) -> str:
@@ -146,6 +149,18 @@ def email_masked(email: str) -> str:
     if not at:
         return "…"
     return f"{local[:1] if len(local) > 2 else ''}…@{domain}"
+
+
+# An address within a text ("Found inactive addresses: jane@example.com."); quotes,
+# brackets and commas end it.
+_ADDRESS_IN_TEXT = re.compile(r"[^\s@<>()\[\]{}'\",;:]+@[^\s@<>()\[\]{}'\",;:]+")
+
+
+def error_describe_masked(exc: BaseException) -> str:
+    """mail.errors.error_describe with every address in it masked (email_masked): an
+    ESP's refusal names the recipient, and the reason goes to the ledger, which
+    editors who see addresses masked read, and to the logs, which hold no address."""
+    return _ADDRESS_IN_TEXT.sub(lambda found: email_masked(found.group()), error_describe(exc))
 
 
 def email_shown_to(user, email: str) -> str:

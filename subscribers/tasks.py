@@ -9,7 +9,9 @@ from celery import shared_task
 from celery.utils.time import get_exponential_backoff_interval
 from redis import RedisError
 
-from mail.errors import error_describe, send_error_is_transient
+from mail.errors import send_error_is_transient
+
+from .addresses import error_describe_masked
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
     except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
         if not send_error_is_transient(exc):
             logger.error("%s email to subscriber %s refused by the ESP, not retried: %s",
-                         kind, subscriber_id, error_describe(exc))
+                         kind, subscriber_id, error_describe_masked(exc))
             return
         countdown = get_exponential_backoff_interval(
             factor=RETRY_BACKOFF_SECONDS, retries=self.request.retries,
@@ -41,7 +43,7 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
         # Celery's own line names only the exception's class ("Retry in 51s:
         # AnymailRequestsAPIError()"): this one says what the ESP answered.
         logger.warning("%s email to subscriber %s not sent (%s); try %d of %d in %d s", kind, subscriber_id,
-                       error_describe(exc), self.request.retries + 2, self.max_retries + 1, countdown)
+                       error_describe_masked(exc), self.request.retries + 2, self.max_retries + 1, countdown)
         raise self.retry(exc=exc, countdown=countdown) from exc
 
 

@@ -738,6 +738,26 @@ def test_a_permanent_error_fails_that_reader_only_and_is_not_retried(edition, sc
     assert [m.to[0] for m in mail.outbox] == [good.email]
 
 
+def test_the_esps_refusal_keeps_no_readers_whole_address_on_the_ledger_or_in_the_logs(edition, scripted, caplog):
+    """ESPs name the recipient in their refusals (Postmark's 406: "Found inactive
+    addresses: jane.doe@example.com"): the ledger row's reason, which an editor who
+    sees addresses masked reads in the ledger, and the log line carried it whole.
+    Both now say "j…@example.com"."""
+    reader = _reader(email="jane.doe@example.com")
+    response = requests.Response()
+    response.status_code, response.reason = 406, "Not Acceptable"
+    response._content = (b'{"ErrorCode": 406, "Message": "You tried to send to recipient(s) that have been marked '
+                         b'as inactive. Found inactive addresses: jane.doe@example.com."}')
+    scripted.script[reader.email] = [AnymailRequestsAPIError("ESP API response", response=response)]
+    caplog.set_level("INFO")
+
+    digest_send_batch_task.delay(_pending(edition, [reader]))
+
+    row = Delivery.objects.get(subscriber=reader)
+    assert row.status == "failed" and "Found inactive addresses: j…@example.com" in row.error
+    assert "jane.doe" not in row.error and "jane.doe" not in caplog.text
+
+
 def test_a_4xx_from_the_esp_is_permanent():
     assert not error_is_transient(AnymailAPIError("invalid", status_code=422))
     assert error_is_transient(AnymailAPIError("down", status_code=503))
