@@ -235,7 +235,9 @@ def note_links_misleading(note: str) -> list[str]:
         if named is None or not (named["scheme"] or named["www"] or named["user"] or named["path"]
                                  or named["tld"].lower() in _COMMON_TLDS):
             continue
-        target = urlsplit(address)
+        # As a browser reads it: "\" is "/" in an http(s) address, so "https://evil.example\@arxiv.org/"
+        # goes to evil.example (urlsplit alone read arxiv.org).
+        target = urlsplit(address.replace("\\", "/"))
         if target.scheme == "mailto":  # the whole mailbox: "ada@" shown for "bob@" misleads too
             goes_to, same = target.path, words.lower().removeprefix("mailto:") == target.path.lower()
         else:

@@ -288,6 +288,20 @@ def test_a_link_whose_words_look_like_an_address_is_refused_too(edition, words):
     assert edition.note == ""
 
 
+def test_a_link_is_judged_by_where_a_browser_goes(edition):
+    """A browser reads "\\" in an http(s) address as "/": "https://evil.example\\@arxiv.org/"
+    goes to evil.example, while Python's urlsplit read arxiv.org (after the "@"), so
+    words "arxiv.org" passed as honest on a link to evil.example."""
+    from newsletter.curation import CurationError, edition_note_set
+
+    with pytest.raises(CurationError, match="leads to evil.example"):
+        edition_note_set(edition=edition, note="[arxiv.org/abs/2401.01234](https://evil.example\\@arxiv.org/abs/2401.01234)")
+    honest = "[arxiv.org/abs/2401.01234](https://arxiv.org/abs/2401.01234)"
+    edition_note_set(edition=edition, note=honest)
+    edition.refresh_from_db()
+    assert edition.note == honest
+
+
 def test_send_a_test_to_me(editor_client, edition):
     response = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]))
     assert response.status_code == 302
