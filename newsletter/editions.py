@@ -204,6 +204,8 @@ _LOOKALIKES = str.maketrans({
 })
 # Bidirectional controls: "\u202egro.vixra" shows as "arxiv.org".
 _DIRECTION_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# What may stand around an address in a sentence: "(arxiv.org)", "arxiv.org,".
+_AROUND_ADDRESS = "()[]{}<>,;:!?\"'“”‘’«»"
 _COMMON_TLDS = {"com", "org", "net", "io", "ai", "co", "dev", "edu", "gov", "info", "app", "me", "uk",
                 "de", "fr", "jp", "cn", "ru", "eu", "us", "ca", "ch", "nl", "in", "xyz", "ly", "to"}
 
@@ -229,23 +231,27 @@ def note_links_misleading(note: str) -> list[str]:
             misleading.append(f"The link “{shown}” has characters that change the direction of its text, so "
                               "readers would not see what it says. Write its words without them.")
             continue
-        # As a reader sees them: a look-alike dot or slash is one.
-        words = unicodedata.normalize("NFKC", shown).translate(_LOOKALIKES)
-        named = _WORDS_ADDRESS.match(words)
-        if named is None or not (named["scheme"] or named["www"] or named["user"] or named["path"]
-                                 or named["tld"].lower() in _COMMON_TLDS):
-            continue
         # As a browser reads it: "\" is "/" in an http(s) address, so "https://evil.example\@arxiv.org/"
         # goes to evil.example (urlsplit alone read arxiv.org).
         target = urlsplit(address.replace("\\", "/"))
-        if target.scheme == "mailto":  # the whole mailbox: "ada@" shown for "bob@" misleads too
-            goes_to, same = target.path, words.lower().removeprefix("mailto:") == target.path.lower()
-        else:
-            goes_to = target.hostname or ""
-            same = _host(named["host"]) == _host(goes_to)
-        if not same:
-            misleading.append(f"The link “{shown}” leads to {goes_to or address}, not to the address its "
-                              "words show. Make its words the address itself, or words that are not an address.")
+        goes_to = target.path if target.scheme == "mailto" else target.hostname or ""
+        # As a reader sees them (a look-alike dot or slash is one), each address the
+        # words name: "Read it on arxiv.org" names arxiv.org as much as "arxiv.org" does.
+        words = unicodedata.normalize("NFKC", shown).translate(_LOOKALIKES)
+        for token in words.split():
+            named = _WORDS_ADDRESS.match(token.strip(_AROUND_ADDRESS))
+            if named is None or not (named["scheme"] or named["www"] or named["user"] or named["path"]
+                                     or named["tld"].lower() in _COMMON_TLDS):
+                continue
+            if target.scheme == "mailto":  # the whole mailbox: "ada@" shown for "bob@" misleads too
+                same = named.group().lower().removeprefix("mailto:") == goes_to.lower()
+            else:
+                same = _host(named["host"]) == _host(goes_to)
+            if not same:
+                misleading.append(f"The link “{shown}” leads to {goes_to or address}, not to the address its "
+                                  "words show. Make its words the address itself, or words that are not an "
+                                  "address.")
+                break
     return misleading
 
 

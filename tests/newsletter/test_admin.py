@@ -302,6 +302,25 @@ def test_a_link_is_judged_by_where_a_browser_goes(edition):
     assert edition.note == honest
 
 
+@pytest.mark.parametrize(("note", "leads_to"), [
+    ("[Read it on arxiv.org](https://evil.example/login)", "evil.example"),
+    ("[the paper (arxiv.org/abs/2401.01234)](https://evil.example/abs)", "evil.example"),
+    ("[Questions? Write to ada@example.com](mailto:x@evil.example)", "x@evil.example"),
+])
+def test_an_address_within_a_links_words_is_held_to_it_too(edition, note, leads_to):
+    """Only words that were an address as a whole were compared with the link's
+    target: "Read it on arxiv.org" shows readers arxiv.org as much, and led anywhere."""
+    from newsletter.curation import CurationError, edition_note_set
+
+    with pytest.raises(CurationError, match=f"leads to {leads_to}"):
+        edition_note_set(edition=edition, note=note)
+    honest = ("[Read it on arxiv.org](https://arxiv.org/abs/2401.01234), [Write to ada@example.com]"
+              "(mailto:ada@example.com), [Qwen2.5-VL, e.g. on Node.js](https://example.org/)")
+    edition_note_set(edition=edition, note=honest)
+    edition.refresh_from_db()
+    assert edition.note == honest
+
+
 def test_send_a_test_to_me(editor_client, edition):
     response = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"]))
     assert response.status_code == 302
