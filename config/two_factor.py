@@ -17,15 +17,15 @@ single-use backup codes. This module is the wiring around it:
   the admin (the outbox, an edition's page before it goes out).
 
 Setting up an app is open for SETUP_WINDOW after a superuser makes the account, or
-resets its codes by deleting its app (TOTP devices): each makes the account a new,
+resets its codes ("Reset sign-in codes…", config/admin.py): each makes the account a new,
 unconfirmed device (`setup_device_open`), and the code page shows its key only while
 that device is younger than the window. Someone who learns the password of an editor
 who never set up their app cannot set up their own later and sign in with it.
 
-A lost phone: sign in with a backup code, or a superuser deletes the editor's
-devices in the admin (TOTP devices, Static devices) and the editor sets up the app
-again at a sign-in within SETUP_WINDOW; `manage.py addstatictoken <username>`
-prints a new backup code from a shell.
+A lost phone: sign in with a backup code, or a superuser runs "Reset sign-in
+codes…" on the editor in Users (config/admin.py) and the editor sets up the app
+again at a sign-in within SETUP_WINDOW; `manage.py addstatictoken <username>` prints a new
+backup code from a shell.
 """
 
 from __future__ import annotations

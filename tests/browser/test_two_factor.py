@@ -61,3 +61,47 @@ def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server,
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Curation")).to_be_visible()
     assert page.js_errors == [] and page.console_errors == []
+
+
+def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live_server, page, screenshot):
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from tests.browser.conftest import admin_sign_in
+    from tests.factories import sign_in_device
+
+    User.objects.create_superuser("chief", "chief@example.org", PASSWORD)
+    ada = User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
+    User.objects.create_user("bo", "bo@example.org", PASSWORD, is_staff=True)
+    sign_in_device(ada)
+    admin_sign_in(page, live_server, "chief", PASSWORD)
+    # The devices are the users' sign-in codes, not pages of their own in models' words.
+    expect(page.get_by_role("heading", name="Curation")).to_be_visible()
+    for words in ("TOTP devices", "Static devices", "OTP_TOTP", "OTP_STATIC"):
+        expect(page.get_by_text(words, exact=True)).to_have_count(0)
+
+    page.get_by_role("link", name="Users").first.click()
+    rows = page.locator("#result_list tbody tr")
+    expect(rows.filter(has_text="ada")).to_contain_text("Set up")
+    expect(rows.filter(has_text="bo@example.org")).to_contain_text("Not set up")
+    page.get_by_role("link", name="ada", exact=True).click()
+    expect(page.get_by_text("Authenticator app set up on")).to_be_visible()
+    assert axe_blocking(page) == []
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"a user's page is {width} px wide on a phone"
+    screenshot(page, "admin-user-sign-in-codes")
+
+    page.go_back()
+    rows.filter(has_text="ada@example.org").get_by_role("checkbox").check()
+    page.locator("select[name=action]").select_option(label=(
+        "Reset sign-in codes… (a lost phone: they set up the app again at their next sign-in)"))
+    page.get_by_role("button", name="Go").click()
+    expect(page.locator(".messagelist")).to_contain_text("Sign-in codes reset for ada")
+    expect(rows.filter(has_text="ada@example.org")).to_contain_text("Not set up")
+    assert not TOTPDevice.objects.filter(user=ada).exists()
+    screenshot(page, "admin-users-sign-in-codes-reset")
+
+    page.context.clear_cookies()
+    _password(page, live_server)
+    expect(page.get_by_role("heading", name="Set up sign-in codes")).to_be_visible()
+    assert page.js_errors == [] and page.console_errors == []
