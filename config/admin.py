@@ -51,17 +51,35 @@ class DigestUserAdmin(UserAdmin):
         kwargs["widget"] = forms.CheckboxSelectMultiple
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
+    def has_view_permission(self, request, obj=None) -> bool:
+        # Everyone sees their own account (the home page's "Recent actions" lists the
+        # lines of it their sign-ins write, and links to it): its sign-in codes.
+        return super().has_view_permission(request, obj) or (obj is not None and obj.pk == request.user.pk)
+
     def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
         if obj is None:
-            return fieldsets
+            return super().get_fieldsets(request, obj)
+        if self.has_change_permission(request, obj):
+            fieldsets, lost = super().get_fieldsets(request, obj), (
+                "Someone who lost their phone and their backup codes: on the users' list, tick them and "
+                "choose “Reset sign-in codes…”.")
+        else:  # their own account, seen by an editor
+            fieldsets, lost = ((None, {"fields": ("username", "first_name", "last_name", "email")}),), (
+                "If you lose your phone and your backup codes, ask a superuser to reset your sign-in codes.")
         return (*fieldsets, ("Sign-in codes", {
             "fields": ("sign_in_codes_setup",),
             "description": "A password alone does not open the admin: each sign-in also takes a code "
-                           "from an authenticator app, or one of ten backup codes. Someone who lost "
-                           "their phone and their backup codes: on the users' list, tick them and "
-                           "choose “Reset sign-in codes…”.",
+                           f"from an authenticator app, or one of ten backup codes. {lost}",
         }))
+
+    def render_change_form(self, request, context, *args, **kwargs):
+        # The users' list in the breadcrumbs only for those who may open it.
+        context["users_list_shown"] = self.has_view_permission(request)
+        return super().render_change_form(request, context, *args, **kwargs)
+
+    def history_view(self, request, object_id, extra_context=None):
+        return super().history_view(request, object_id, {
+            **(extra_context or {}), "users_list_shown": self.has_view_permission(request)})
 
     def get_readonly_fields(self, request, obj=None):
         return (*super().get_readonly_fields(request, obj), "last_login", "date_joined", "sign_in_codes_setup")

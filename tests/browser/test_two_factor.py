@@ -105,3 +105,35 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
     _password(page, live_server)
     expect(page.get_by_role("heading", name="Set up sign-in codes")).to_be_visible()
     assert page.js_errors == [] and page.console_errors == []
+
+
+def test_an_editor_opens_her_own_account_from_recent_actions_and_sees_her_backup_codes_left(
+        live_server, page, screenshot):
+    from tests.browser.conftest import admin_sign_in
+    from tests.newsletter.test_admin import editor_group
+
+    ada = User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
+    ada.groups.add(editor_group())
+    admin_sign_in(page, live_server, "ada", PASSWORD)
+    # Her sign-in with a backup code is a line of her history, the first thing on her home page.
+    page.locator("#recent-actions-module").get_by_role("link", name="ada").click()
+    expect(page.get_by_role("heading", name="ada")).to_be_visible()
+    expect(page.get_by_text("Authenticator app set up")).to_contain_text("backup codes left")
+    expect(page.get_by_text("ask a superuser to reset your sign-in codes")).to_be_visible()
+    expect(page.get_by_text("Superuser status")).to_have_count(0)
+    assert axe_blocking(page) == []
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"her account's page is {width} px wide on a phone"
+    screenshot(page, "admin-own-account")
+    # Every link on it and on its history opens: no "Users" list she may not see.
+    links = page.locator("#content a, .breadcrumbs a")
+    hrefs = links.evaluate_all("els => els.map(a => a.href)")
+    page.get_by_role("link", name="History").click()
+    expect(page.locator("#content")).to_contain_text("Signed in with a backup code")
+    for href in hrefs + links.evaluate_all("els => els.map(a => a.href)"):
+        assert page.request.get(href).status == 200, href
+    assert page.request.get(live_server.url + "/admin/auth/user/").status == 403
+    # Not console_errors: axe-core fetches forms.css's @import('widgets.css') against the
+    # page's address (/admin/auth/user/1/change/widgets.css), a 403 of its own making.
+    assert page.js_errors == []
