@@ -13,7 +13,8 @@ import django_otp
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
@@ -25,6 +26,7 @@ for model in (TOTPDevice, StaticDevice):
     if admin.site.is_registered(model):
         admin.site.unregister(model)
 admin.site.unregister(User)
+admin.site.unregister(Group)
 
 
 def sign_in_codes_status(user) -> str:
@@ -38,18 +40,26 @@ def sign_in_codes_status(user) -> str:
         f"Authenticator app set up ({left} backup code{'' if left == 1 else 's'} left).")
 
 
-@admin.register(User)
-class DigestUserAdmin(UserAdmin):
-    list_display = (*UserAdmin.list_display, "sign_in_codes")
-    actions = ("sign_in_codes_reset",)
-    # Groups and permissions as labelled checkboxes, and the dates Django keeps as
-    # text (axe: Django's two-list filter has aria-prohibited-attr, the split date
-    # and time fields have no labels); "Editor" is ticked, as README says.
+class CheckboxesAdmin(admin.ModelAdmin):
+    """Groups and permissions as labelled checkboxes (axe: Django's two-list filter
+    has aria-prohibited-attr); "Editor" is ticked, as README says."""
+
     filter_horizontal = ()
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         kwargs["widget"] = forms.CheckboxSelectMultiple
         return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+@admin.register(Group)
+class DigestGroupAdmin(CheckboxesAdmin, GroupAdmin):
+    pass
+
+
+@admin.register(User)
+class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
+    list_display = (*UserAdmin.list_display, "sign_in_codes")
+    actions = ("sign_in_codes_reset",)
 
     def has_view_permission(self, request, obj=None) -> bool:
         # Everyone sees their own account (the home page's "Recent actions" lists the
@@ -82,6 +92,7 @@ class DigestUserAdmin(UserAdmin):
             **(extra_context or {}), "users_list_shown": self.has_view_permission(request)})
 
     def get_readonly_fields(self, request, obj=None):
+        # The dates as text (axe: the split date and time fields have no labels).
         return (*super().get_readonly_fields(request, obj), "last_login", "date_joined", "sign_in_codes_setup")
 
     @admin.display(description="Sign-in codes")

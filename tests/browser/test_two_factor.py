@@ -68,8 +68,10 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
 
     from tests.browser.conftest import admin_sign_in
     from tests.factories import sign_in_device
+    from tests.newsletter.test_admin import editor_group
 
     User.objects.create_superuser("chief", "chief@example.org", PASSWORD)
+    editor_group()
     ada = User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
     User.objects.create_user("bo", "bo@example.org", PASSWORD, is_staff=True)
     sign_in_device(ada)
@@ -91,7 +93,12 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
     assert width <= PHONE["width"], f"a user's page is {width} px wide on a phone"
     screenshot(page, "admin-user-sign-in-codes")
 
-    page.go_back()
+    page.goto(live_server.url + "/admin/auth/group/")
+    page.get_by_role("link", name="Editor", exact=True).click()
+    expect(page.get_by_role("checkbox", name="Subscribers | subscriber | Can view subscriber addresses")).to_be_visible()
+    assert axe_blocking(page) == []
+
+    page.goto(live_server.url + "/admin/auth/user/")
     rows.filter(has_text="ada@example.org").get_by_role("checkbox").check()
     page.locator("select[name=action]").select_option(label=(
         "Reset sign-in codes… (a lost phone: they set up the app again at their next sign-in)"))
