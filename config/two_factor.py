@@ -40,7 +40,7 @@ import re
 import django_otp
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -259,7 +259,12 @@ class DigestAdminSite(admin.AdminSite):
             if verified is not None:
                 _signed_in(request, verified)
                 if isinstance(verified, StaticDevice):
-                    _history(request, self, f"Signed in with a backup code ({verified.token_set.count()} left).")
+                    left = verified.token_set.count()
+                    _history(request, self, f"Signed in with a backup code ({left} left).")
+                    messages.warning(request, (
+                        f"You signed in with a backup code: it will not work again, and you have {left} left"
+                        if left else "You signed in with your last backup code: you have none left") + (
+                        ". If your phone is lost, ask a superuser to reset your sign-in codes."))
                 return HttpResponseRedirect(after)
             logger.warning("two-factor: a wrong code for staff user %s", user.pk)
             form.add_error("code", (

@@ -60,6 +60,10 @@ def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server,
     page.get_by_label("Code").fill(codes[3])
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Curation")).to_be_visible()
+    # She is told the code is spent and how many she has left.
+    expect(page.locator(".messagelist")).to_contain_text("You signed in with a backup code: it will not work "
+                                                         "again, and you have 9 left.")
+    screenshot(page, "admin-two-factor-backup-code-used")
     assert page.js_errors == [] and page.console_errors == []
 
 
