@@ -15,10 +15,16 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.timezone import localtime
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from config.two_factor import CodeForm, _app_device, _backup_codes_make, _code_verified, code_refuse
 
 User = get_user_model()
 
@@ -76,11 +82,38 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
         else:  # their own account, seen by an editor
             fieldsets, lost = ((None, {"fields": ("username", "first_name", "last_name", "email")}),), (
                 "If you lose your phone and your backup codes, ask a superuser to reset your sign-in codes.")
-        return (*fieldsets, ("Sign-in codes", {
-            "fields": ("sign_in_codes_setup",),
-            "description": "A password alone does not open the admin: each sign-in also takes a code "
-                           f"from an authenticator app, or one of ten backup codes. {lost}",
-        }))
+        description = format_html(
+            "A password alone does not open the admin: each sign-in also takes a code from an authenticator "
+            "app, or one of ten backup codes. {}", lost)
+        if obj.pk == request.user.pk:
+            description = format_html('{} <a href="{}">Make new backup codes</a>', description,
+                                      reverse("admin:auth_user_backup_codes"))
+        return (*fieldsets, ("Sign-in codes", {"fields": ("sign_in_codes_setup",), "description": description}))
+
+    def get_urls(self):
+        return [path("backup-codes/", self.admin_site.admin_view(self.backup_codes_view),
+                     name="auth_user_backup_codes"), *super().get_urls()]
+
+    def backup_codes_view(self, request):
+        """New backup codes for the signed-in user, shown once, for a code from their
+        app (a signed-in session alone does not make codes that sign in later)."""
+        user, own_page = request.user, reverse("admin:auth_user_change", args=[request.user.pk])
+        app = _app_device(user, confirmed=True)
+        if app is None:
+            self.message_user(request, "Backup codes come with the authenticator app: set it up at your next "
+                                       "sign-in.", messages.WARNING)
+            return redirect(own_page)
+        form = CodeForm(request.POST or None)
+        context = {**self.admin_site.each_context(request), "form": form, "title": "New backup codes",
+                   "own_page": own_page, "opts": self.opts}
+        if request.method == "POST" and form.is_valid():
+            verified, wait = _code_verified(user, form.cleaned_data["code"], [app])
+            if verified is None:
+                code_refuse(form, user, wait)
+            else:
+                context["codes"] = _backup_codes_make(user)
+                self.log_change(request, user, "New backup codes made (the earlier ones no longer work).")
+        return TemplateResponse(request, "admin/auth/user/backup_codes.html", context)
 
     def render_change_form(self, request, context, *args, **kwargs):
         # The users' list in the breadcrumbs only for those who may open it.

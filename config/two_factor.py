@@ -50,6 +50,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
@@ -261,18 +262,26 @@ class DigestAdminSite(admin.AdminSite):
                 if isinstance(verified, StaticDevice):
                     left = verified.token_set.count()
                     _history(request, self, f"Signed in with a backup code ({left} left).")
-                    messages.warning(request, (
+                    messages.warning(request, format_html(
+                        "{}. With your phone at hand, <a href=\"{}\">make new backup codes</a>; if it is lost, "
+                        "ask a superuser to reset your sign-in codes.",
                         f"You signed in with a backup code: it will not work again, and you have {left} left"
-                        if left else "You signed in with your last backup code: you have none left") + (
-                        ". If your phone is lost, ask a superuser to reset your sign-in codes."))
+                        if left else "You signed in with your last backup code: you have none left",
+                        reverse("admin:auth_user_backup_codes")))
                 return HttpResponseRedirect(after)
-            logger.warning("two-factor: a wrong code for staff user %s", user.pk)
-            form.add_error("code", (
-                f"Too many wrong codes: wait {wait} second{'s' if wait != 1 else ''}, then type the code "
-                "the app shows." if wait else
-                "That code is not right, or it was used already. The app shows a new one every 30 "
-                "seconds: type the one it shows now."))
+            code_refuse(form, user, wait)
         return TemplateResponse(request, "admin/two_factor.html", context)
+
+
+def code_refuse(form: CodeForm, user, wait: int) -> None:
+    """A code that took no device: logged, and said on the form (with how long to
+    wait when the devices refuse codes for now)."""
+    logger.warning("two-factor: a wrong code for staff user %s", user.pk)
+    form.add_error("code", (
+        f"Too many wrong codes: wait {wait} second{'s' if wait != 1 else ''}, then type the code "
+        "the app shows." if wait else
+        "That code is not right, or it was used already. The app shows a new one every 30 "
+        "seconds: type the one it shows now."))
 
 
 def _base32(device: TOTPDevice) -> str:

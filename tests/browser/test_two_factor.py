@@ -9,7 +9,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, axe_blocking
+from tests.browser.conftest import DESKTOP, PHONE, axe_blocking
 
 PASSWORD = "a-long-editor-password-7"
 
@@ -62,7 +62,10 @@ def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server,
     expect(page.get_by_role("heading", name="Curation")).to_be_visible()
     # She is told the code is spent and how many she has left.
     expect(page.locator(".messagelist")).to_contain_text("You signed in with a backup code: it will not work "
-                                                         "again, and you have 9 left.")
+                                                         "again, and you have 9 left. With your phone at hand, "
+                                                         "make new backup codes")
+    expect(page.locator(".messagelist").get_by_role("link", name="make new backup codes")).to_be_visible()
+    assert axe_blocking(page) == []
     screenshot(page, "admin-two-factor-backup-code-used")
     assert page.js_errors == [] and page.console_errors == []
 
@@ -145,6 +148,30 @@ def test_an_editor_opens_her_own_account_from_recent_actions_and_sees_her_backup
     for href in hrefs + links.evaluate_all("els => els.map(a => a.href)"):
         assert page.request.get(href).status == 200, href
     assert page.request.get(live_server.url + "/admin/auth/user/").status == 403
+
+    # A day without her phone used her backup codes up: new ones, for a code from the app.
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    page.set_viewport_size(DESKTOP)
+    page.get_by_role("link", name="My account").click()
+    page.get_by_role("link", name="Make new backup codes").click()
+    expect(page.get_by_role("heading", name="New backup codes")).to_be_visible()
+    page.get_by_label("Code").fill("000000")
+    page.get_by_role("button", name="Make new backup codes").click()
+    expect(page.get_by_role("alert")).to_contain_text("That code is not right")
+    assert axe_blocking(page) == []
+    TOTPDevice.objects.update(throttling_failure_count=0, throttling_failure_timestamp=None)  # a while later
+    app = TOTPDevice.objects.get(user=ada, confirmed=True)
+    page.get_by_label("Code").fill(f"{TOTP(app.bin_key).token():06d}")
+    page.get_by_role("button", name="Make new backup codes").click()
+    expect(page.get_by_role("list", name="Backup codes").locator("code")).to_have_count(10)
+    assert StaticDevice.objects.get(user=ada).token_set.count() == 10  # the earlier ones are gone
+    page.set_viewport_size(PHONE)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"the new codes page is {width} px wide on a phone"
+    screenshot(page, "admin-own-backup-codes")
+    page.get_by_role("link", name="I have saved them: back to my account").click()
+    expect(page.get_by_text("Authenticator app set up")).to_contain_text("10 backup codes left")
     # Not console_errors: axe-core fetches forms.css's @import('widgets.css') against the
     # page's address (/admin/auth/user/1/change/widgets.css), a 403 of its own making.
     assert page.js_errors == []
