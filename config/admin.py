@@ -79,8 +79,8 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
             fieldsets, lost = super().get_fieldsets(request, obj), (
                 "Someone who lost their phone and their backup codes: on the users' list, tick them and "
                 "choose “Reset sign-in codes…”.")
-        else:  # their own account, seen by an editor
-            fieldsets, lost = ((None, {"fields": ("username", "first_name", "last_name", "email")}),), (
+        else:  # their own account, seen by an editor (the username is its heading)
+            fieldsets, lost = ((None, {"fields": ("first_name", "last_name", "email")}),), (
                 "If you lose your phone and your backup codes, ask a superuser to reset your sign-in codes.")
         description = format_html(
             "A password alone does not open the admin: each sign-in also takes a code from an authenticator "
