@@ -24,7 +24,14 @@ from django.utils.timezone import localtime
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from config.two_factor import CodeForm, _app_device, _backup_codes_make, _code_verified, code_refuse
+from config.two_factor import (
+    CodeForm,
+    _backup_codes_make,
+    _code_verified,
+    app_device,
+    code_refuse,
+    setup_open_until,
+)
 
 User = get_user_model()
 
@@ -37,9 +44,13 @@ admin.site.unregister(Group)
 
 def sign_in_codes_status(user) -> str:
     """The user's second factor in an editor-in-chief's words."""
-    app = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    app = app_device(user)
     if app is None:
-        return "Not set up: they set up the authenticator app at their next sign-in."
+        until = setup_open_until(user)
+        return (f"Not set up: they can set up the authenticator app at a sign-in until "
+                f"{date_format(localtime(until), 'j M Y, H:i')}." if until else
+                "Not set up, and setting up has closed (it is open three days after the account is made or "
+                "its codes are reset): reset their sign-in codes to let them.")
     left = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
     return (f"Authenticator app set up on {date_format(localtime(app.created_at), 'j M Y')}"
             f" ({left} backup code{'' if left == 1 else 's'} left).") if app.created_at else (
@@ -98,7 +109,7 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
         """New backup codes for the signed-in user, shown once, for a code from their
         app (a signed-in session alone does not make codes that sign in later)."""
         user, own_page = request.user, reverse("admin:auth_user_change", args=[request.user.pk])
-        app = _app_device(user, confirmed=True)
+        app = app_device(user)
         if app is None:
             self.message_user(request, "Backup codes come with the authenticator app: set it up at your next "
                                        "sign-in.", messages.WARNING)
@@ -134,9 +145,15 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
 
     @admin.display(description="Sign-in codes")
     def sign_in_codes(self, obj) -> str:
-        return "Set up" if TOTPDevice.objects.filter(user=obj, confirmed=True).exists() else "Not set up"
+        if app_device(obj) is not None:
+            return "Set up"
+        # Setting up is open only for a while (two_factor.SETUP_WINDOW): whether the
+        # editor can still do it, or needs a reset first.
+        until = setup_open_until(obj)
+        return (f"Not set up: they can until {date_format(localtime(until), 'j M, H:i')}" if until
+                else "Not set up: reset to let them")
 
-    @admin.action(description="Reset sign-in codes… (a lost phone: they set up the app again at their next sign-in)",
+    @admin.action(description="Reset sign-in codes… (a lost phone: they set up the app again within three days)",
                   permissions=("change",))
     def sign_in_codes_reset(self, request, queryset) -> None:
         names = []
@@ -145,9 +162,9 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
             for device in devices:
                 device.delete()
             self.log_change(request, user, "Sign-in codes reset: the authenticator app and backup codes "
-                                           "no longer work; the app is set up again at the next sign-in.")
+                                           "no longer work; the app is set up again at a sign-in within three days.")
             names.append(user.get_username())
         self.message_user(request, (
-            f"Sign-in codes reset for {', '.join(names)}: their app and backup codes no longer work. At their "
-            "next sign-in, after the password, they scan a new QR code and get new backup codes."),
+            f"Sign-in codes reset for {', '.join(names)}: their app and backup codes no longer work. At a "
+            "sign-in within three days, after the password, they scan a new QR code and get new backup codes."),
             messages.SUCCESS)

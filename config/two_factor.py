@@ -103,6 +103,17 @@ def setup_device_open(user) -> None:
         TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
 
 
+def app_device(user) -> TOTPDevice | None:
+    """The authenticator app `user` has set up, if any."""
+    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+
+
+def setup_open_until(user) -> dt.datetime | None:
+    """When setting up an app stops being open to `user` (None: it is not open now)."""
+    device = _setup_device(user)
+    return device.created_at + SETUP_WINDOW if device is not None else None
+
+
 def _setup_device(user) -> TOTPDevice | None:
     """The unconfirmed device `user` may set up now, None once the window has closed."""
     return TOTPDevice.objects.filter(user=user, confirmed=False,
@@ -234,7 +245,7 @@ class DigestAdminSite(admin.AdminSite):
             return redirect("admin:login")
         if staff_verified(user):
             return HttpResponseRedirect(after)
-        setting_up = not TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        setting_up = app_device(user) is None
         form = CodeForm(request.POST or None)
         context = {**self.each_context(request), "form": form, "next": after, "setting_up": setting_up,
                    "title": "Set up sign-in codes" if setting_up else "Enter your sign-in code"}

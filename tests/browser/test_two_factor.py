@@ -108,11 +108,11 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
     page.goto(live_server.url + "/admin/auth/user/")
     rows.filter(has_text="ada@example.org").get_by_role("checkbox").check()
     page.locator("select[name=action]").select_option(label=(
-        "Reset sign-in codes… (a lost phone: they set up the app again at their next sign-in)"))
+        "Reset sign-in codes… (a lost phone: they set up the app again within three days)"))
     page.get_by_role("button", name="Go").click()
     expect(page.locator(".messagelist")).to_contain_text("Sign-in codes reset for ada")
-    expect(rows.filter(has_text="ada@example.org")).to_contain_text("Not set up")
-    assert not TOTPDevice.objects.filter(user=ada).exists()
+    expect(rows.filter(has_text="ada@example.org")).to_contain_text("Not set up: they can until")
+    assert not TOTPDevice.objects.filter(user=ada, confirmed=True).exists()
     screenshot(page, "admin-users-sign-in-codes-reset")
 
     page.context.clear_cookies()

@@ -223,11 +223,13 @@ def test_only_a_new_or_reset_account_sets_up_an_app_and_only_for_a_while(admin_u
     assert client.get(admin_url).status_code == 302
     assert not TOTPDevice.objects.filter(confirmed=True).exists()
 
-    # A superuser resets them (deletes their devices in the admin): open again, with a new key.
+    # A superuser resets them (Users, "Reset sign-in codes…"): open again, with a new key.
     boss = get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
     admin = Client()
     admin.force_login(boss)
-    answer = admin.post(f"{admin_url}otp_totp/totpdevice/{stale.pk}/delete/", {"post": "yes"})
+    assert "Not set up: reset to let them" in admin.get(f"{admin_url}auth/user/").content.decode()
+    answer = admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset",
+                                                  "_selected_action": [stale.user_id]})
     assert answer.status_code == 302
     key = _key_on(unescape(client.get(f"{admin_url}two-factor/").content.decode()))
     assert base64.b32decode(key.replace(" ", "") + "=" * (-len(key.replace(" ", "")) % 8)) != stale.bin_key
