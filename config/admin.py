@@ -3,7 +3,7 @@
 A superuser sees on the users' list and on a user's page whether the editor has set
 up the authenticator app, and resets it for one who lost their phone ("Reset
 sign-in codes…": their app and backup codes stop working, and they set the app up
-again at their next sign-in). django-otp's own pages for the devices ("OTP_TOTP →
+again within three days). django-otp's own pages for the devices ("OTP_TOTP →
 TOTP devices", "OTP_STATIC → Static devices") are left out of the admin: they
 named the same thing in its models' words."""
 
@@ -26,10 +26,10 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.two_factor import (
     CodeForm,
-    _backup_codes_make,
-    _code_verified,
     app_device,
+    backup_codes_make,
     code_refuse,
+    code_verified,
     setup_open_until,
 )
 
@@ -118,11 +118,11 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
         context = {**self.admin_site.each_context(request), "form": form, "title": "New backup codes",
                    "own_page": own_page, "opts": self.opts}
         if request.method == "POST" and form.is_valid():
-            verified, wait = _code_verified(user, form.cleaned_data["code"], [app])
+            verified, wait = code_verified(user, form.cleaned_data["code"], [app])
             if verified is None:
                 code_refuse(form, user, wait)
             else:
-                context["codes"] = _backup_codes_make(user)
+                context["codes"] = backup_codes_make(user)
                 self.log_change(request, user, "New backup codes made (the earlier ones no longer work).")
         return TemplateResponse(request, "admin/auth/user/backup_codes.html", context)
 

@@ -144,7 +144,7 @@ def _wait_seconds(device) -> int:
     return max(1, math.ceil((why["locked_until"] - timezone.now()).total_seconds()))
 
 
-def _code_verified(user, code: str, devices) -> tuple[object | None, int]:
+def code_verified(user, code: str, devices) -> tuple[object | None, int]:
     """The device among `devices` that takes `code`, through django_otp.verify_token
     (one device, in a transaction, throttled after wrong codes), or None and how
     many seconds to wait when every one of them refuses codes for now."""
@@ -163,7 +163,7 @@ def _signing_devices(user, code: str) -> list:
     return list(model.objects.filter(user=user, confirmed=True))
 
 
-def _backup_codes_make(user) -> list[str]:
+def backup_codes_make(user) -> list[str]:
     """A new set of backup codes (an earlier set stops working)."""
     with transaction.atomic():
         device, _ = StaticDevice.objects.get_or_create(user=user, name=BACKUP_DEVICE_NAME,
@@ -259,7 +259,7 @@ class DigestAdminSite(admin.AdminSite):
         if request.method == "POST" and form.is_valid():
             code = form.cleaned_data["code"]
             devices = [device] if setting_up else _signing_devices(user, code)
-            verified, wait = _code_verified(user, code, devices)
+            verified, wait = code_verified(user, code, devices)
             if verified is not None and setting_up:
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -267,7 +267,7 @@ class DigestAdminSite(admin.AdminSite):
                 _history(request, self, "Two-factor sign-in set up (authenticator app; new backup codes).")
                 return TemplateResponse(request, "admin/two_factor.html", {
                     **self.each_context(request), "title": "Your backup codes",
-                    "codes": _backup_codes_make(user), "next": after})
+                    "codes": backup_codes_make(user), "next": after})
             if verified is not None:
                 _signed_in(request, verified)
                 if isinstance(verified, StaticDevice):
