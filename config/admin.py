@@ -30,6 +30,7 @@ from config.two_factor import (
     backup_codes_make,
     code_refuse,
     code_verified,
+    setup_device_open,
     setup_open_until,
 )
 
@@ -161,6 +162,11 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
             devices = list(django_otp.devices_for_user(user, confirmed=None))
             for device in devices:
                 device.delete()
+            if setup_open_until(user) is None:
+                # No app was deleted, so no post_delete opened it: an account with no
+                # device at all (made by a release before sign-in codes, say while
+                # rolled back, or inactive at migration newsletter 0029).
+                setup_device_open(user)
             self.log_change(request, user, "Sign-in codes reset: the authenticator app and backup codes "
                                            "no longer work; the app is set up again at a sign-in within three days.")
             names.append(user.get_username())

@@ -235,3 +235,23 @@ def test_only_a_new_or_reset_account_sets_up_an_app_and_only_for_a_while(admin_u
     assert base64.b32decode(key.replace(" ", "") + "=" * (-len(key.replace(" ", "")) % 8)) != stale.bin_key
     assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
     assert client.get(admin_url).status_code == 200
+
+
+def test_a_reset_opens_setting_up_for_an_account_without_any_device(admin_url):
+    """An account with no device at all (made while the deploy was rolled back to a
+    release without sign-in codes, or inactive at the upgrade, so migration 0029
+    gave it none) is opened by the superuser's "Reset sign-in codes…" as any other:
+    before, the reset deleted nothing, so nothing reopened the window, and the editor
+    read "Ask a superuser to reset your sign-in codes" after every reset."""
+    editor = _editor()
+    # As the older release left it: no row (a queryset's delete would reopen it).
+    TOTPDevice.objects.filter(user=editor)._raw_delete(TOTPDevice.objects.db)
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
+    admin = Client()
+    admin.force_login(boss)
+    assert admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset",
+                                                "_selected_action": [editor.pk]}).status_code == 302
+    client = Client()
+    key = _key_on(unescape(_password(client, admin_url).content.decode()))
+    assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
+    assert client.get(admin_url).status_code == 200
