@@ -473,6 +473,10 @@ class Delivery(models.Model):
                 fields=["lease_expires_at"], name="delivery_lease_idx",
                 condition=Q(lease_expires_at__isnull=False),
             ),
+            # Serves the admin's ledger in its order (-created_at, then -id, which the
+            # admin adds): its first page read the newest 100 of every row, a sort of
+            # the whole table (1.1 s at 2 million rows, docs/benchmarks.md).
+            models.Index(fields=["created_at", "id"], name="delivery_created_idx"),
         ]
 
     def __str__(self) -> str:
