@@ -25,6 +25,7 @@ from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.two_factor import (
+    USERS_DEVICES,
     CodeForm,
     app_device,
     backup_codes_make,
@@ -78,6 +79,10 @@ class DigestGroupAdmin(CheckboxesAdmin, GroupAdmin):
 class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
     list_display = (*UserAdmin.list_display, "sign_in_codes")
     actions = ("sign_in_codes_reset",)
+
+    def get_queryset(self, request):
+        # The list's "Sign-in codes" column reads each user's devices.
+        return super().get_queryset(request).prefetch_related(USERS_DEVICES)
 
     def has_view_permission(self, request, obj=None) -> bool:
         # Everyone sees their own account (the home page's "Recent actions" lists the
@@ -162,11 +167,12 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
             devices = list(django_otp.devices_for_user(user, confirmed=None))
             for device in devices:
                 device.delete()
-            if setup_open_until(user) is None:
-                # No app was deleted, so no post_delete opened it: an account with no
-                # device at all (made by a release before sign-in codes, say while
-                # rolled back, or inactive at migration newsletter 0029).
-                setup_device_open(user)
+            # Open setting up whatever was deleted: deleting an app opens it too
+            # (post_delete), but an account with no device at all (made by a release
+            # before sign-in codes, or inactive at migration newsletter 0029) has none to
+            # delete; this gives both a fresh key. Not read from `user`'s devices, which
+            # the list prefetched before the deletes.
+            setup_device_open(user)
             self.log_change(request, user, "Sign-in codes reset: the authenticator app and backup codes "
                                            "no longer work; the app is set up again at a sign-in within three days.")
             names.append(user.get_username())

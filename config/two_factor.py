@@ -103,9 +103,20 @@ def setup_device_open(user) -> None:
         TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
 
 
+def app_devices(user) -> list[TOTPDevice]:
+    """`user`'s authenticator-app devices (set up or not), oldest first: one query, or
+    none where a list of users prefetched them (USERS_DEVICES, the users' list, which
+    made two queries a user)."""
+    return sorted(user.totpdevice_set.all(), key=lambda device: device.pk)
+
+
+# What a list of users prefetches for app_device and setup_open_until.
+USERS_DEVICES = "totpdevice_set"
+
+
 def app_device(user) -> TOTPDevice | None:
     """The authenticator app `user` has set up, if any."""
-    return TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+    return next((device for device in app_devices(user) if device.confirmed), None)
 
 
 def setup_open_until(user) -> dt.datetime | None:
@@ -116,8 +127,9 @@ def setup_open_until(user) -> dt.datetime | None:
 
 def _setup_device(user) -> TOTPDevice | None:
     """The unconfirmed device `user` may set up now, None once the window has closed."""
-    return TOTPDevice.objects.filter(user=user, confirmed=False,
-                                     created_at__gt=timezone.now() - SETUP_WINDOW).order_by("pk").last()
+    since = timezone.now() - SETUP_WINDOW
+    return next((device for device in reversed(app_devices(user))
+                 if not device.confirmed and device.created_at is not None and device.created_at > since), None)
 
 
 def setup_open_on_user_created(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
