@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
+from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
 from newsletter.models import Topic
@@ -125,6 +125,12 @@ class Subscriber(models.Model):
                 condition=Q(status__in=["active", "paused"]),
                 name="subscriber_due_idx",
             ),
+            # Serves every lookup of one reader by address (`email__iexact`, which
+            # PostgreSQL runs as UPPER(email) = UPPER(...), so the lower-cased unique
+            # index is no use to it): the subscribe form, the ESP's events, the
+            # suppression list, the admin's search by whole address. Each read the
+            # whole table (40 ms at 100,000 readers; per row of a search on deliveries).
+            models.Index(Upper("email"), name="subscriber_email_upper_idx"),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,7 @@ from newsletter.models import Delivery, Paper, PaperTopic, Topic
 from subscribers.addresses import email_masked
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.plans import list_query_plan
 
 DAY = dt.date(2025, 11, 24)
 
@@ -1270,29 +1271,13 @@ def test_a_reader_who_erases_their_data_leaves_their_address_in_no_admin_history
     assert any(message.endswith("as [erased reader] gets it.") for _, message in lines), lines
 
 
-def _list_query_plan(client, url: str, table: str) -> str:
-    """EXPLAIN of the query the admin's list `url` reads its rows of `table` with
-    (the one in the list's order), planned as at scale: no whole-table scan or sort
-    where an index gives the rows in order."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(url).status_code == 200
-    page = next(q["sql"] for q in queries if f'FROM "{table}"' in q["sql"] and f'ORDER BY "{table}".' in q["sql"])
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute("EXPLAIN " + page.replace("%", "%%"))
-        return "\n".join(row[0] for row in cursor.fetchall())
-
-
 @pytest.mark.postgresql
 def test_the_ledgers_first_page_reads_its_newest_rows_by_an_index_not_a_sort_of_the_table(editor_client, edition):
     """Deliveries, newest first, read the newest 100 rows of an index: at 2 million
     rows the list sorted the whole table for them (1.1 s, docs/benchmarks.md)."""
     for _ in range(3):
         Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.SENT)
-    plan = _list_query_plan(editor_client, reverse("admin:newsletter_delivery_changelist"), "newsletter_delivery")
+    plan = list_query_plan(editor_client, reverse("admin:newsletter_delivery_changelist"), "newsletter_delivery")
     assert "delivery_created_idx" in plan, plan
     assert "Sort" not in plan, plan
+

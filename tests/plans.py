@@ -1,0 +1,19 @@
+"""How PostgreSQL plans what an admin page reads, for the tests marked `postgresql`
+that a page stays fast at scale (docs/benchmarks.md, "The admin at scale")."""
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+
+def list_query_plan(client, url: str, table: str) -> str:
+    """EXPLAIN of the query the admin's list `url` reads its rows of `table` with
+    (the one in the list's order), planned as at scale: no whole-table scan or sort
+    where an index gives the rows in order."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    page = next(q["sql"] for q in queries if f'FROM "{table}"' in q["sql"] and f'ORDER BY "{table}".' in q["sql"])
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_sort = off")
+        cursor.execute("EXPLAIN " + page.replace("%", "%%"))
+        return "\n".join(row[0] for row in cursor.fetchall())
