@@ -647,9 +647,11 @@ def _subscriber_forget(*, subscriber: Subscriber) -> None:
     address's keyed hash), without what the ESP said of the reader: the browser,
     system and country they opened with, the links they clicked."""
     _address_mentions_erase(subscriber=subscriber)
-    DeliveryEvent.objects.filter(
-        Q(delivery__subscriber=subscriber) | Q(recipient_hash=email_hash(subscriber.email))
-    ).update(payload={})
+    # Two statements, each by an index (the deliveries' subscriber_id, the events'
+    # recipient_hash): one OR across the join read every event (1 to 1.5 s a reader
+    # at 900,000 events, so the daily forgetting of 2,000 unconfirmed took ~50 min).
+    for events in (Q(delivery__subscriber=subscriber), Q(recipient_hash=email_hash(subscriber.email))):
+        DeliveryEvent.objects.filter(events).exclude(payload={}).update(payload={})
     # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
     subscriber.delete()
 
