@@ -511,6 +511,10 @@ class DeliveryEvent(models.Model):
         indexes = [
             # Serves soft-bounce counting per address over 30 days and the dashboard.
             models.Index(fields=["recipient_hash", "event_type", "occurred_at"], name="event_rcpt_type_idx"),
+            # Serves the daily forgetting of payloads (webhooks.delivery_event_payloads_forget):
+            # only the events still holding one, by age. It read every event (210 ms
+            # at 900,000 to find the day's few, and growing with the table).
+            models.Index(fields=["created_at"], name="event_payload_kept_idx", condition=~Q(payload={})),
         ]
 
 
