@@ -266,7 +266,9 @@ def bidi_isolated(text: str) -> str:
     isolate and its pop (U+2068, U+2069), for a line read left to right: two Hebrew
     names with ", " between them were one right-to-left run, shown second name first,
     and a number after an Arabic name moved in front of it. Other text as it is."""
-    if any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
+    # ASCII first: it has no right-to-left letter, and it is nearly every name and
+    # title (the subject and bylines of every digest pass here).
+    if not text.isascii() and any(unicodedata.bidirectional(c) in ("R", "AL") for c in text):
         return f"\u2068{text}\u2069"
     return text
 
