@@ -126,7 +126,7 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
         if request.method == "POST" and form.is_valid():
             verified, wait = code_verified(user, form.cleaned_data["code"], [app])
             if verified is None:
-                code_refuse(form, user, wait)
+                code_refuse(request, form, user, wait)
             else:
                 context["codes"] = backup_codes_make(user)
                 self.log_change(request, user, "New backup codes made (the earlier ones no longer work).")

@@ -20,7 +20,17 @@ Setting up an app is open for SETUP_WINDOW after a superuser makes the account, 
 resets its codes ("Reset sign-in codes…", config/admin.py): each makes the account a new,
 unconfirmed device (`setup_device_open`), and the code page shows its key only while
 that device is younger than the window. Someone who learns the password of an editor
-who never set up their app cannot set up their own later and sign in with it.
+who never set up their app cannot set up their own later and sign in with it. Within
+the window the password is not enough either: the key is shown only in a session
+that opened the link mailed to the account's address (`setup_link`, SETUP_LINK_MAX_AGE),
+so setting up takes the password and the editor's mailbox.
+
+Wrong codes: django-otp makes a device refuse every code for 1, 2, 4 … seconds after
+each wrong one, without end; someone with the password could shut the editor out
+for days. The count is capped (WRONG_CODES_CAP: at most one guess a device every
+~17 minutes, the editor's own right code waits as long), and from ALERT_AFTER
+wrong codes in a row the editor is mailed, at most once a day, that their password
+was used: they are the one who can change it.
 
 A lost phone: sign in with a backup code, or a superuser runs "Reset sign-in
 codes…" on the editor in Users (config/admin.py) and the editor sets up the app
@@ -32,6 +42,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import io
 import logging
 import math
@@ -42,8 +53,11 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
+from django.core import signing
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import Max
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -57,6 +71,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
+from kombu.exceptions import OperationalError as KombuOperationalError
+from redis import RedisError
+
+from subscribers.addresses import email_masked
+from subscribers.throttling import client_ip
+
+from .tasks import staff_email_send
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +88,19 @@ BACKUP_DEVICE_NAME = "Backup codes"
 # How long after a superuser makes an account, or resets its codes, its app can be
 # set up with the password alone.
 SETUP_WINDOW = dt.timedelta(days=3)
+# How long a mailed setup link works (and at most until the window closes).
+SETUP_LINK_MAX_AGE = dt.timedelta(hours=24)
+_SETUP_LINK_SALT = "config.two_factor.setup-link"
+# The session key naming the device (and key) whose setup link this session opened.
+_SETUP_SESSION_KEY = "two_factor_setup_device"
+# A setup link is mailed on its own once an hour at most, and again on the
+# editor's asking once a minute at most.
+SETUP_LINK_RESEND_SECONDS = 60
+# Wrong codes in a row (django-otp's throttling_failure_count) at which a device's
+# wait stops growing: 2 ** (11 - 1) s = 1,024 s with OTP_*_THROTTLE_FACTOR 1.
+WRONG_CODES_CAP = 11
+# Wrong codes in a row after which the editor is mailed that their password was used.
+ALERT_AFTER = 3
 # What a code from the app looks like (TOTPDevice.digits); anything else is tried as
 # a backup code.
 _APP_CODE = re.compile(r"^\d{6}$")
@@ -132,6 +166,104 @@ def _setup_device(user) -> TOTPDevice | None:
                  if not device.confirmed and device.created_at is not None and device.created_at > since), None)
 
 
+def _key_digest(device: TOTPDevice) -> str:
+    return hashlib.sha256(device.key.encode()).hexdigest()[:16]
+
+
+def setup_link(device: TOTPDevice) -> str:
+    """The link mailed to `device`'s owner that opens setting it up, in the session
+    that follows it: signed, for this device and its key (a reset, which gives a new
+    key, or the app set up makes it void), for SETUP_LINK_MAX_AGE."""
+    token = signing.dumps({"u": device.user_id, "d": device.pk, "k": _key_digest(device)}, salt=_SETUP_LINK_SALT)
+    return f"{settings.SITE_URL}{reverse('admin:two_factor_setup', args=[token])}"
+
+
+def _setup_session_value(device: TOTPDevice) -> str:
+    """What a session that opened `device`'s setup link holds (a reset's new key
+    asks for a new link)."""
+    return f"{device.pk}:{_key_digest(device)}"
+
+
+def _setup_link_device(token: str, user) -> TOTPDevice | None:
+    """The device a setup link opens to `user`; None when the link is another
+    account's, tampered with, too old, or for a device no longer open to set up."""
+    try:
+        data = signing.loads(token, salt=_SETUP_LINK_SALT, max_age=SETUP_LINK_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    device = _setup_device(user)
+    if device is None or not isinstance(data, dict) or (data.get("u"), data.get("d"), data.get("k")) != (
+            user.pk, device.pk, _key_digest(device)):
+        return None
+    return device
+
+
+def setup_link_send(user, *, asked: bool = False) -> bool:
+    """Queue the setup link to `user`'s address: by itself once an hour at most, on
+    the editor's asking once a minute at most. False when none was queued (no open
+    window, no address, one sent just now, Redis away)."""
+    device = _setup_device(user)
+    if device is None or not user.email:
+        return False
+    try:
+        if not cache.add(f"two-factor:setup-link:{'asked' if asked else 'auto'}:{device.pk}", 1,
+                         timeout=SETUP_LINK_RESEND_SECONDS if asked else 3600):
+            return False
+        staff_email_send.delay(user.pk, "setup_link")
+    except (RedisError, KombuOperationalError) as exc:
+        logger.error("two-factor: setup link for staff user %s not queued: %s", user.pk, exc)
+        return False
+    return True
+
+
+def staff_email(user_id: int, kind: str, context: dict) -> str | None:
+    """Send a staff member one of their sign-in emails (config/tasks.py): "setup_link"
+    (while setting up is open to them) or "wrong_codes" (`context`: count, at, ip).
+    Returns the provider's message id, None when there is nothing to send."""
+    from mail.building import email_send
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email:
+        return None
+    context = {**context, "username": user.get_username(), "staff": True,
+               "admin_url": f"{settings.SITE_URL}{reverse('admin:index')}"}
+    if kind == "setup_link":
+        device = _setup_device(user)
+        if device is None:
+            return None
+        context.update(link=setup_link(device), hours=int(SETUP_LINK_MAX_AGE.total_seconds() // 3600))
+        template = "editor_setup_link"
+    else:
+        context["password_url"] = f"{settings.SITE_URL}{reverse('admin:password_change')}"
+        template = "editor_wrong_codes"
+    return email_send(to=user.email, template=template, context=context, tags=[template])
+
+
+def _wrong_codes_capped(device) -> None:
+    """`device`'s run of wrong codes held at WRONG_CODES_CAP, so its wait stops
+    growing (django-otp's has no end)."""
+    if device.throttling_failure_count > WRONG_CODES_CAP:
+        device.throttling_failure_count = WRONG_CODES_CAP
+        type(device).objects.filter(pk=device.pk).update(throttling_failure_count=WRONG_CODES_CAP)
+
+
+def _wrong_codes_in_a_row(user) -> int:
+    """The longest run of wrong codes among `user`'s set-up devices."""
+    return max((model.objects.filter(user=user, confirmed=True).aggregate(n=Max("throttling_failure_count"))["n"] or 0)
+               for model in (TOTPDevice, StaticDevice))
+
+
+def _wrong_codes_alert(request: HttpRequest, user, wrong: int) -> None:
+    """Mail the editor, once a day at most, that their password was used with wrong codes."""
+    try:
+        if cache.add(f"two-factor:wrong-codes-alert:{user.pk}", 1, timeout=24 * 3600):
+            staff_email_send.delay(user.pk, "wrong_codes", {
+                "count": wrong, "ip": client_ip(request) or "unknown",
+                "at": timezone.now().strftime("%-d %b %Y, %H:%M UTC")})
+    except (RedisError, KombuOperationalError) as exc:
+        logger.error("two-factor: the wrong-codes alert for staff user %s not queued: %s", user.pk, exc)
+
+
 def setup_open_on_user_created(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
     """post_save of the user model: a new account may set up its app for a while."""
     if created and not raw:
@@ -158,10 +290,12 @@ def _wait_seconds(device) -> int:
 
 def code_verified(user, code: str, devices) -> tuple[object | None, int]:
     """The device among `devices` that takes `code`, through django_otp.verify_token
-    (one device, in a transaction, throttled after wrong codes), or None and how
-    many seconds to wait when every one of them refuses codes for now."""
+    (one device, in a transaction, throttled after wrong codes, the wait capped:
+    _wrong_codes_capped), or None and how many seconds to wait when every one of
+    them refuses codes for now."""
     wait = []
     for device in devices:
+        _wrong_codes_capped(device)
         if seconds := _wait_seconds(device):
             wait.append(seconds)
         elif (verified := django_otp.verify_token(user, device.persistent_id, code)) is not None:
@@ -239,7 +373,42 @@ class DigestAdminSite(admin.AdminSite):
         return super().autocomplete_view(request)
 
     def get_urls(self):
-        return [path("two-factor/", self.two_factor_view, name="two_factor"), *super().get_urls()]
+        return [path("two-factor/", self.two_factor_view, name="two_factor"),
+                path("two-factor/setup/<str:token>/", self.two_factor_setup_view, name="two_factor_setup"),
+                *super().get_urls()]
+
+    @method_decorator(never_cache)
+    def two_factor_setup_view(self, request: HttpRequest, token: str) -> HttpResponse:
+        """The link mailed to set up the app (setup_link): in a session signed in with
+        the account's password, it lets the code page show the key."""
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return redirect(f"{reverse('admin:login', current_app=self.name)}?"
+                            f"{urlencode({REDIRECT_FIELD_NAME: request.path})}")
+        if staff_verified(user):
+            return redirect("admin:index")
+        device = _setup_link_device(token, user)
+        if device is None and app_device(user) is not None:  # set up since: the code, as always
+            return redirect("admin:two_factor")
+        if device is None:
+            return self._setup_link_page(request, bad_link=True)
+        request.session[_SETUP_SESSION_KEY] = _setup_session_value(device)
+        return redirect("admin:two_factor")
+
+    def _setup_link_page(self, request: HttpRequest, *, bad_link: bool = False, next_url: str = "") -> HttpResponse:
+        """"Check your email": the page of a password-only session while setting up
+        is open, until it opens the mailed link; sends the link (again)."""
+        user = request.user
+        if _setup_device(user) is None:
+            return TemplateResponse(request, "admin/two_factor.html", {
+                **self.each_context(request), "title": "Set up sign-in codes", "setup_closed": True})
+        asked = request.method == "POST" and bool(request.POST.get("send_link"))
+        sent = setup_link_send(user, asked=asked) if (asked or not bad_link) else False
+        return TemplateResponse(request, "admin/two_factor.html", {
+            **self.each_context(request), "title": "Check your email", "link_needed": True,
+            "bad_link": bad_link, "asked": asked, "sent": sent, "next": next_url,
+            "to": email_masked(user.email) if user.email else "",
+            "hours": int(SETUP_LINK_MAX_AGE.total_seconds() // 3600)})
 
     @method_decorator(never_cache)
     @method_decorator(csrf_protect)
@@ -264,6 +433,9 @@ class DigestAdminSite(admin.AdminSite):
         device = _setup_device(user) if setting_up else None
         if setting_up and device is None:  # the window has closed: a superuser reopens it
             return TemplateResponse(request, "admin/two_factor.html", {**context, "setup_closed": True})
+        if setting_up and request.session.get(_SETUP_SESSION_KEY) != _setup_session_value(device):
+            # The password alone does not show the key: the mailed link does.
+            return self._setup_link_page(request, next_url=after)
         if setting_up:
             # segno's own SVG of our own address: markup, no user input in it.
             context.update(qr=mark_safe(_qr_svg(device.config_url)),
@@ -292,19 +464,28 @@ class DigestAdminSite(admin.AdminSite):
                         if left else "You signed in with your last backup code: you have none left",
                         reverse("admin:auth_user_backup_codes")))
                 return HttpResponseRedirect(after)
-            code_refuse(form, user, wait)
+            code_refuse(request, form, user, wait)
         return TemplateResponse(request, "admin/two_factor.html", context)
 
 
-def code_refuse(form: CodeForm, user, wait: int) -> None:
-    """A code that took no device: logged, and said on the form (with how long to
-    wait when the devices refuse codes for now)."""
-    logger.warning("two-factor: a wrong code for staff user %s", user.pk)
+def code_refuse(request: HttpRequest, form: CodeForm, user, wait: int) -> None:
+    """A code that took no device: logged, said on the form (with how long to wait
+    when the devices refuse codes for now), and the editor mailed from ALERT_AFTER
+    wrong codes in a row."""
+    wrong = _wrong_codes_in_a_row(user)
+    logger.warning("two-factor: a wrong code for staff user %s (%d in a row)", user.pk, wrong)
+    if wrong >= ALERT_AFTER:
+        _wrong_codes_alert(request, user, wrong)
     form.add_error("code", (
-        f"Too many wrong codes: wait {wait} second{'s' if wait != 1 else ''}, then type the code "
-        "the app shows." if wait else
+        f"Too many wrong codes: wait {_duration(wait)}, then type the code the app shows." if wait else
         "That code is not right, or it was used already. The app shows a new one every 30 "
         "seconds: type the one it shows now."))
+
+
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} second{'s' if seconds != 1 else ''}"
+    return f"{math.ceil(seconds / 60)} minutes"
 
 
 def _base32(device: TOTPDevice) -> str:

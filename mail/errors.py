@@ -4,6 +4,9 @@ journey emails' task (subscribers/tasks.py)."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import redis
 from anymail.exceptions import (
     AnymailAPIError,
@@ -11,6 +14,8 @@ from anymail.exceptions import (
     AnymailRecipientsRefused,
     AnymailRequestsAPIError,
 )
+
+logger = logging.getLogger(__name__)
 
 # HTTP statuses an ESP uses for "try again later".
 TRANSIENT_STATUSES = {408, 429}
@@ -45,3 +50,35 @@ def error_describe(exc: BaseException) -> str:
     except Exception:  # noqa: BLE001 - some ESP errors cannot describe themselves
         text = repr(exc.args)
     return f"{type(exc).__name__}: {text}"[:REASON_MAX_CHARS]
+
+
+# An email task's retries after a transient failure: Celery's own backoff (30 s
+# doubling to 600 s, full jitter).
+RETRY_BACKOFF_SECONDS = 30
+RETRY_BACKOFF_MAX_SECONDS = 600
+
+
+def email_task_failed(task, exc: BaseException, *, what: str,
+                      describe: Callable[[BaseException], str] = error_describe) -> None:
+    """An email task (bound Celery task) whose send raised `exc`. An ESP outage or a
+    429 that lasts is transient, and so is a Redis that cannot be reached (the ESP's
+    shared limits live there: mail/esp.py): the task is retried with backoff
+    (raises celery's Retry). The ESP refusing this message (an invalid or inactive
+    address, any other 4xx) is not: trying again would be refused again, so it is
+    logged and the task ends. `what` names the email in the log ("confirm email to
+    subscriber 12"); `describe` says what the ESP answered (masking addresses, for
+    a log that holds none)."""
+    from celery.utils.time import get_exponential_backoff_interval
+
+    if not send_error_is_transient(exc):
+        logger.error("%s refused by the ESP, not retried: %s", what, describe(exc))
+        return
+    countdown = get_exponential_backoff_interval(
+        factor=RETRY_BACKOFF_SECONDS, retries=task.request.retries,
+        maximum=RETRY_BACKOFF_MAX_SECONDS, full_jitter=True,
+    )
+    # Celery's own line names only the exception's class ("Retry in 51s:
+    # AnymailRequestsAPIError()"): this one says what the ESP answered.
+    logger.warning("%s not sent (%s); try %d of %d in %d s", what, describe(exc),
+                   task.request.retries + 2, task.max_retries + 1, countdown)
+    raise task.retry(exc=exc, countdown=countdown) from exc

@@ -49,11 +49,12 @@ def admin_sign_in(page, live_server, username: str, password: str) -> None:
 
     from tests.factories import sign_in_code
 
+    code = sign_in_code(User.objects.get(username=username))  # the app set up, before the password
     page.goto(live_server.url + "/admin/")
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
-    page.get_by_label("Code").fill(sign_in_code(User.objects.get(username=username)))
+    page.get_by_label("Code").fill(code)
     page.get_by_role("button", name="Sign in").click()
 
 

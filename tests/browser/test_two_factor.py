@@ -3,8 +3,10 @@ an authenticator app from the page's QR code or key, the backup codes shown once
 and a backup code at the next sign-in (config/two_factor.py)."""
 
 import base64
+import re
 
 from django.contrib.auth.models import User
+from django.core import mail
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from playwright.sync_api import expect
@@ -24,6 +26,14 @@ def _password(page, live_server) -> None:
 def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server, page, screenshot):
     User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
     _password(page, live_server)
+    # The password alone does not show the key: the link mailed to her does.
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("We sent a link to a…@example.org")
+    expect(page.locator(".two-factor-qr")).to_have_count(0)
+    assert axe_blocking(page) == []
+    screenshot(page, "admin-two-factor-check-email")
+    link = re.search(r"http://testserver(\S+/two-factor/setup/\S+/)", mail.outbox[-1].body).group(1)
+    page.goto(live_server.url + link)
     expect(page.get_by_role("heading", name="Set up sign-in codes")).to_be_visible()
     qr = page.locator(".two-factor-qr svg")
     expect(qr).to_be_visible()
@@ -117,7 +127,8 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
 
     page.context.clear_cookies()
     _password(page, live_server)
-    expect(page.get_by_role("heading", name="Set up sign-in codes")).to_be_visible()
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("We sent a link to a…@example.org")
     assert page.js_errors == [] and page.console_errors == []
 
 
@@ -176,3 +187,24 @@ def test_an_editor_opens_her_own_account_from_recent_actions_and_sees_her_backup
     # Not console_errors: axe-core fetches forms.css's @import('widgets.css') against the
     # page's address (/admin/auth/user/1/change/widgets.css), a 403 of its own making.
     assert page.js_errors == []
+
+
+def test_the_editors_sign_in_emails_read_well_on_a_phone_in_light_and_dark(page, live_server, settings):
+    """The setup link and the wrong-codes alert (config/two_factor.py, staff_email):
+    one heading, the button to press, the link spelled out, axe clean."""
+    from config.two_factor import setup_link_send, staff_email
+    from tests.browser.test_digest_email import _shoot
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    ada = User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
+    assert setup_link_send(ada)
+    staff_email(ada.pk, "wrong_codes", {"count": 3, "at": "5 Dec 2026, 18:40 UTC", "ip": "203.0.113.7"})
+    for message, button in zip(mail.outbox, ("Set up my sign-in codes", "Change my password"), strict=True):
+        html = message.alternatives[0][0]
+        for scheme in ("light", "dark"):
+            _shoot(page, html, f"email-{message.tags[0]}-{scheme}", 375, scheme=scheme)
+            assert axe_blocking(page) == [], (message.subject, scheme)
+            assert page.get_by_role("heading", level=1).count() == 1
+            expect(page.get_by_role("link", name=button)).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        assert "/two-factor/setup/" in message.body or "password_change" in message.body

@@ -12,6 +12,7 @@ from html import unescape
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
+from django.core import mail
 from django.core.management import call_command
 from django.test import Client
 from django_otp.oath import TOTP
@@ -39,6 +40,20 @@ def _password(client: Client, admin_url: str, next_url: str = ""):
     return client.post(url, {"username": "ada", "password": PASSWORD, "next": next_url or admin_url}, follow=True)
 
 
+def _setup_link(to: str = "ada@example.org") -> str:
+    """The path of the last setup link mailed to `to`."""
+    sent = [m for m in mail.outbox if m.to == [to] and "sign-in codes" in m.subject]
+    assert sent, [m.subject for m in mail.outbox]
+    return re.search(r"http://testserver(/\S+/two-factor/setup/\S+/)", sent[-1].body).group(1)
+
+
+def _setup(client: Client, admin_url: str, next_url: str = ""):
+    """Password, then the link the page mailed: the page with the key to scan."""
+    page = unescape(_password(client, admin_url, next_url).content.decode())
+    assert "Check your email" in page and "two-factor-qr" not in page
+    return client.get(_setup_link(), follow=True)
+
+
 def _app_code(key_on_page: str, *, at: dt.datetime | None = None) -> str:
     """What an authenticator app shows for the key the page printed."""
     key = base64.b32decode(key_on_page.replace(" ", "") + "=" * (-len(key_on_page.replace(" ", "")) % 8))
@@ -63,7 +78,7 @@ def test_a_password_alone_does_not_open_the_admin_or_what_staff_see_elsewhere(ad
     response = _password(client, admin_url)
     page = unescape(response.content.decode())
     assert response.redirect_chain[-1][0].startswith(f"{admin_url}two-factor/")
-    assert "Set up sign-in codes" in page and "two-factor-qr" in page and "not authorized" not in page
+    assert "Check your email" in page and "two-factor-qr" not in page and "not authorized" not in page
     for path in ("", "newsletter/paper/", "subscribers/subscriber/", "auth/user/"):
         answer = client.get(f"{admin_url}{path}")
         assert answer.status_code == 302 and "/login/" in answer["Location"], path
@@ -73,7 +88,7 @@ def test_a_password_alone_does_not_open_the_admin_or_what_staff_see_elsewhere(ad
 def test_setting_up_the_app_signs_in_and_shows_backup_codes_once(admin_url):
     editor = _editor()
     client = Client()
-    page = unescape(_password(client, admin_url, next_url=f"{admin_url}newsletter/paper/").content.decode())
+    page = unescape(_setup(client, admin_url, next_url=f"{admin_url}newsletter/paper/").content.decode())
     key = _key_on(page)
 
     # The same key on the page again: reloading does not make a second app to scan.
@@ -94,7 +109,7 @@ def test_setting_up_the_app_signs_in_and_shows_backup_codes_once(admin_url):
 def test_later_sign_ins_take_the_apps_code_or_a_backup_code_each_once(admin_url):
     editor = _editor()
     first = Client()
-    key = _key_on(unescape(_password(first, admin_url).content.decode()))
+    key = _key_on(unescape(_setup(first, admin_url).content.decode()))
     codes = re.findall(r"<li><code>([a-z0-9]+)</code></li>",
                        first.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).content.decode())
 
@@ -126,7 +141,7 @@ def test_later_sign_ins_take_the_apps_code_or_a_backup_code_each_once(admin_url)
 def test_a_wrong_code_while_setting_up_says_so_and_opens_nothing(admin_url):
     _editor()
     client = Client()
-    _password(client, admin_url)
+    _setup(client, admin_url)
     wrong = client.post(f"{admin_url}two-factor/", {"code": "000000"})
     assert wrong.status_code == 200 and "That code is not right" in wrong.content.decode()
     assert "two-factor-qr" in wrong.content.decode()  # the QR code is still there to scan
@@ -141,7 +156,7 @@ def test_guessing_codes_is_slowed_down_and_the_editor_is_told_how_long(admin_url
     settings.OTP_TOTP_THROTTLE_FACTOR = 60
     user = _editor()
     client = Client()
-    key = _key_on(unescape(_password(client, admin_url).content.decode()))
+    key = _key_on(unescape(_setup(client, admin_url).content.decode()))
     client.post(f"{admin_url}two-factor/", {"code": _app_code(key)})
     client.logout()
     _password(client, admin_url)
@@ -231,7 +246,9 @@ def test_only_a_new_or_reset_account_sets_up_an_app_and_only_for_a_while(admin_u
     answer = admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset",
                                                   "_selected_action": [stale.user_id]})
     assert answer.status_code == 302
-    key = _key_on(unescape(client.get(f"{admin_url}two-factor/").content.decode()))
+    # The session that opened no link: the page mails one; its key is new.
+    assert "Check your email" in unescape(client.get(f"{admin_url}two-factor/").content.decode())
+    key = _key_on(unescape(client.get(_setup_link(), follow=True).content.decode()))
     assert base64.b32decode(key.replace(" ", "") + "=" * (-len(key.replace(" ", "")) % 8)) != stale.bin_key
     assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
     assert client.get(admin_url).status_code == 200
@@ -252,7 +269,7 @@ def test_a_reset_opens_setting_up_for_an_account_without_any_device(admin_url):
     assert admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset",
                                                 "_selected_action": [editor.pk]}).status_code == 302
     client = Client()
-    key = _key_on(unescape(_password(client, admin_url).content.decode()))
+    key = _key_on(unescape(_setup(client, admin_url).content.decode()))
     assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
     assert client.get(admin_url).status_code == 200
 
@@ -286,3 +303,97 @@ def test_the_users_list_reads_everyones_sign_in_codes_in_the_same_queries_for_3_
     assert page.count(">Set up<") == 11  # the superuser and every third editor
     assert page.count("Not set up: reset to let them") == 10
     assert page.count("Not set up: they can until") == 10
+
+
+def test_setting_up_takes_the_link_mailed_to_the_editor_not_the_password_alone(admin_url):
+    """Within the setup window the password alone showed the key: someone who had an
+    editor's password (and no phone of theirs) enrolled their own app. Now the key is
+    shown only in a session that opened the link mailed to the account's address."""
+    editor = _editor()
+    thief = Client()
+    page = unescape(_password(thief, admin_url).content.decode())
+    assert "Check your email" in page and "We sent a link to <strong>a…@example.org</strong>" in page
+    assert "two-factor-qr" not in page and "two-factor-key" not in page
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["ada@example.org"]
+    link = _setup_link()
+    # A code typed from the key (read off the database here) confirms nothing.
+    device = TOTPDevice.objects.get(user=editor)
+    thief.post(f"{admin_url}two-factor/", {"code": _app_code(base64.b32encode(device.bin_key).decode())})
+    assert thief.get(admin_url).status_code == 302 and not TOTPDevice.objects.filter(confirmed=True).exists()
+    # Reloading sends nothing more; asking sends again, once a minute at most.
+    thief.get(f"{admin_url}two-factor/")
+    assert len(mail.outbox) == 1
+    again = unescape(thief.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert "We sent the link again" in again and len(mail.outbox) == 2
+    soon = unescape(thief.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert "less than a minute ago" in soon and len(mail.outbox) == 2
+
+    # Someone else's session, and a tampered link, open nothing.
+    get_user_model().objects.create_user("bob", "bob@example.org", PASSWORD, is_staff=True)
+    other = Client()
+    other.post(f"{admin_url}login/", {"username": "bob", "password": PASSWORD})
+    refused = unescape(other.get(link, follow=True).content.decode())
+    assert "This link does not open setting up" in refused and "two-factor-qr" not in refused
+    tampered = unescape(thief.get(link[:-3] + "xx/", follow=True).content.decode())
+    assert "This link does not open setting up" in tampered and "two-factor-key" not in tampered
+
+    # The editor, from her mailbox: the link first, then the password, then the key.
+    editor_client = Client()
+    to_login = editor_client.get(link)
+    assert to_login.status_code == 302 and "/login/" in to_login["Location"]
+    signed = editor_client.post(f"{admin_url}login/", {"username": "ada", "password": PASSWORD, "next": link},
+                                follow=True)
+    key = _key_on(unescape(signed.content.decode()))
+    assert editor_client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
+    assert editor_client.get(admin_url).status_code == 200
+    # Once the app is set up, the link is spent.
+    assert _setup_link_opens_nothing(link, admin_url)
+
+
+def _setup_link_opens_nothing(link: str, admin_url: str) -> bool:
+    client = Client()
+    client.post(f"{admin_url}login/", {"username": "ada", "password": PASSWORD})
+    return "two-factor-key" not in unescape(client.get(link, follow=True).content.decode())
+
+
+def test_an_account_without_an_address_is_told_who_can_help_and_a_shell_prints_the_link(admin_url, capsys):
+    editor = get_user_model().objects.create_user("ada", "", PASSWORD, is_staff=True)
+    client = Client()
+    page = unescape(_password(client, admin_url).content.decode())
+    assert "Your account has no email address" in page and "two-factor-key" not in page
+    assert mail.outbox == []
+    call_command("sign_in_setup_link", "ada")
+    link = capsys.readouterr().out.strip()
+    assert link.startswith("http://testserver/") and "/two-factor/setup/" in link
+    key = _key_on(unescape(client.get(link.removeprefix("http://testserver"), follow=True).content.decode()))
+    assert client.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
+    assert TOTPDevice.objects.get(user=editor, confirmed=True)
+
+
+def test_wrong_codes_slow_the_next_try_by_17_minutes_at_most_and_mail_the_editor_once(admin_url):
+    """django-otp doubles the wait after each wrong code without end: 20 wrong codes
+    from someone with the password shut the editor out for six days. The wait now
+    stops at 1,024 s, and from the third wrong code in a row the editor is mailed,
+    once a day, that their password was used."""
+    editor = _editor()
+    device = TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    client = Client()
+    _password(client, admin_url)
+    for n in range(1, 3):
+        assert "That code is not right" in client.post(f"{admin_url}two-factor/", {"code": "111111"}).content.decode()
+        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert mail.outbox == []  # two typos are not an attack
+    client.post(f"{admin_url}two-factor/", {"code": "111111"})
+    alert = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
+    assert len(alert) == 1 and alert[0].to == ["ada@example.org"]
+    assert "typed 3 wrong sign-in codes in a row" in alert[0].body and "from the address 127.0.0.1" in alert[0].body
+    assert f"http://testserver{admin_url}password_change/" in alert[0].body
+
+    # Twenty wrong codes in a row, the last 1,100 s ago: a try is let through.
+    TOTPDevice.objects.filter(pk=device.pk).update(
+        throttling_failure_count=20,
+        throttling_failure_timestamp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1100))
+    assert "That code is not right" in client.post(f"{admin_url}two-factor/", {"code": "111111"}).content.decode()
+    waiting = unescape(client.post(f"{admin_url}two-factor/", {"code": "222222"}).content.decode())
+    assert re.search(r"Too many wrong codes: wait 1[78] minutes", waiting), waiting
+    assert len([m for m in mail.outbox if "wrong sign-in codes" in m.subject]) == 1  # once a day

@@ -1,0 +1,19 @@
+"""Entry points for the worker of the site's own wiring: the emails a staff member
+gets about their sign-in (config/two_factor.py). Each task takes ids and calls one
+function, imported inside its body (STYLE.md §3)."""
+
+from anymail.exceptions import AnymailError
+from celery import shared_task
+from redis import RedisError
+
+from mail.errors import email_task_failed
+
+
+@shared_task(bind=True, max_retries=6, time_limit=60, soft_time_limit=45)
+def staff_email_send(self, user_id: int, kind: str, context: dict | None = None) -> None:
+    from .two_factor import staff_email
+
+    try:
+        staff_email(user_id, kind, context or {})
+    except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
+        email_task_failed(self, exc, what=f"{kind} email to staff user {user_id}")
