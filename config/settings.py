@@ -380,8 +380,11 @@ SUBSCRIBE_EMAILS_PER_MAILBOX = env_int("SUBSCRIBE_EMAILS_PER_MAILBOX", 3)
 # At most one confirmation / "already subscribed" email per address in this window.
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
 # Where a paper's picture may come from (newsletter/models.py, thumbnail_url_allowed):
-# Hugging Face's thumbnails; another host would see every reader open their digest.
+# Hugging Face's thumbnails. This site fetches them and serves its own copies
+# (newsletter/pictures.py), kept in PICTURE_DIR: a cache, each process's own, that
+# may be emptied at any time.
 THUMBNAIL_HOSTS = [host.lower() for host in env_list("THUMBNAIL_HOSTS", "cdn-thumbnails.huggingface.co")]
+PICTURE_DIR = Path(env("PICTURE_DIR", str(VAR_DIR / "pictures")))
 # Confirmation emails an editor (not a superuser) may send to new addresses a day:
 # imports, readers added by hand, resends (subscribers/curation.py).
 EDITOR_CONFIRMATIONS_PER_DAY = env_int("EDITOR_CONFIRMATIONS_PER_DAY", 500)
@@ -391,10 +394,12 @@ EDITOR_CONFIRMATIONS_PER_DAY = env_int("EDITOR_CONFIRMATIONS_PER_DAY", 500)
 # scripts only from this site: no inline script, eval or framing. Inline styles are
 # allowed: the email previews (admin, outbox) are srcdoc frames that inherit this
 # policy, and email HTML is styled inline by necessity; a style cannot run code.
-# Paper thumbnails come from Hugging Face's CDN, hence https: images.
+# Paper pictures are this site's copies (newsletter/pictures.py): no image from
+# another host.
 CONTENT_SECURITY_POLICY = env(
     "CONTENT_SECURITY_POLICY",
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: https:; "
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    f"img-src 'self' data: {SITE_URL}; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'",
 )

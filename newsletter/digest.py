@@ -241,7 +241,8 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         # it has one: the card the eye lands on first. Only that one: ten pictures
         # would make a long email longer, and most clients load them all at once.
         "lead": n == 1,
-        "picture_url": paper.picture_url,
+        # This site's copy (newsletter/pictures.py): the reader's client asks no one else.
+        "picture_url": f"{settings.SITE_URL}{paper.picture_url}" if paper.picture_url else "",
         **(links or {}),
     }
 

@@ -1,3 +1,4 @@
+import hashlib
 import re
 import unicodedata
 from functools import lru_cache
@@ -43,6 +44,26 @@ def keyword_line_read(line: str) -> tuple[str, str]:
         if line.lower().startswith(prefix):
             return line[len(prefix):].strip(), kind
     return line, "any"
+
+
+def picture_version(source_url: str) -> str:
+    """A picture's version in its URL on this site: a change of source is a new URL,
+    so the old one may be cached for good."""
+    return hashlib.sha256(source_url.encode()).hexdigest()[:12]
+
+
+_PICTURE_EXTENSIONS = ("png", "jpg", "gif", "webp")
+
+
+def picture_extension(source_url: str) -> str:
+    """The extension a picture's URL on this site carries: its source's (png, as the
+    API's thumbnails are, when the source names none)."""
+    if source_url.startswith("data:image/"):
+        kind = source_url[len("data:image/"):].split(";", 1)[0].split(",", 1)[0].lower()
+    else:
+        kind = source_url.split("?", 1)[0].rsplit("/", 1)[-1].rsplit(".", 1)[-1].lower()
+    kind = "jpg" if kind == "jpeg" else kind
+    return kind if kind in _PICTURE_EXTENSIONS else "png"
 
 
 def thumbnail_url_allowed(url: str) -> bool:
@@ -200,9 +221,14 @@ class Paper(models.Model):
 
     @property
     def picture_url(self) -> str:
-        """The thumbnail as pages and digests show it: none from a host other than
-        Hugging Face's (thumbnail_url_allowed), should one be stored."""
-        return self.thumbnail_url if self.thumbnail_url and thumbnail_url_allowed(self.thumbnail_url) else ""
+        """The thumbnail as pages and digests show it: this site's copy
+        (newsletter/pictures.py, a path: digests put SITE_URL before it), so no
+        reader's client asks Hugging Face for it; none from a host other than Hugging
+        Face's (thumbnail_url_allowed), should one be stored."""
+        source = self.thumbnail_url
+        if not source or not thumbnail_url_allowed(source):
+            return ""
+        return f"/pictures/{self.pk}-{picture_version(source)}.{picture_extension(source)}"
 
     @property
     def hf_search_url(self) -> str:

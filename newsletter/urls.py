@@ -1,6 +1,6 @@
 import datetime as dt
 
-from django.urls import path, register_converter
+from django.urls import path, re_path, register_converter
 
 from . import views
 from .models import ARXIV_ID_PATTERN
@@ -39,6 +39,8 @@ app_name = "newsletter"
 urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon, name="favicon"),
+    re_path(r"^pictures/(?P<pk>[0-9]+)-(?P<version>[0-9a-f]{12})\.(?P<extension>png|jpg|gif|webp)$",
+            views.paper_picture, name="paper_picture"),
     path("papers/<isodate:date>/", views.papers_on_date, name="papers_on_date"),
     path("papers/<arxivid:arxiv_id>/", views.paper_detail, name="paper_detail"),
     path("papers/p<int:pk>-<slug:slug>/", views.paper_detail, name="paper_detail_by_pk"),

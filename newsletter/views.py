@@ -2,14 +2,22 @@
 
 import base64
 import datetime as dt
+import logging
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.cache import patch_cache_control
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_http_methods, require_safe
 
@@ -18,6 +26,9 @@ from config.two_factor import staff_verified
 from . import selectors
 from .outbox import OUTBOX_EVENTS, outbox_event_record
 from .page_cache import public_page
+from .pictures import PictureUnavailable, picture_get
+
+logger = logging.getLogger(__name__)
 
 # How many recent dates the home page links to: a week of Daily Papers.
 RECENT_DATES_SHOWN = 7
@@ -81,6 +92,35 @@ def paper_detail(request, arxiv_id: str | None = None, pk: int | None = None, sl
         "newsletter/paper_detail.html",
         {"paper": paper, "topic_reasons": selectors.paper_topic_reasons(paper=paper)},
     )
+
+
+# A picture's URL names its version (Paper.picture_url): the answer never changes.
+PICTURE_MAX_AGE = 365 * 86400
+# A picture that could not be had is asked again after this long.
+PICTURE_MISSING_MAX_AGE = 300
+
+
+@require_safe
+def paper_picture(request, pk: str, version: str, extension: str):
+    """A paper's picture, from this site's copy (newsletter/pictures.py): what the
+    digests and the pages show, so no reader's client asks Hugging Face for it. An
+    older version's URL (the picture changed since the email went out) redirects
+    to the current one."""
+    paper = selectors.paper_get_visible(pk=int(pk))
+    if paper is None or not paper.picture_url:
+        raise Http404("No such picture.")
+    if request.path != paper.picture_url:
+        return redirect(paper.picture_url)
+    try:
+        picture = picture_get(paper)
+    except PictureUnavailable as exc:
+        logger.warning("picture of paper %s not served: %s", pk, exc)
+        response = HttpResponse("This picture cannot be shown now.", status=404, content_type="text/plain")
+        patch_cache_control(response, public=True, max_age=PICTURE_MISSING_MAX_AGE)
+        return response
+    response = FileResponse(picture.path.open("rb"), content_type=picture.content_type)
+    patch_cache_control(response, public=True, max_age=PICTURE_MAX_AGE, immutable=True)
+    return response
 
 
 @require_safe

@@ -160,9 +160,11 @@ def test_the_readers_own_copy_sets_their_picks_apart(live_server, page, screensh
     assert len(mail.outbox) == 1
     delivery = Delivery.objects.get(pk=ids[0])
 
-    # The day's papers have pictures (tests/newsletter/test_digest_render.py): served here.
+    # The day's papers have pictures (tests/newsletter/test_digest_render.py): this
+    # site's copies (newsletter/pictures.py), answered here (tests/browser/test_pictures.py
+    # has the real ones).
     image = png(640, 360)
-    page.route("https://cdn-thumbnails.huggingface.co/**",
+    page.route("**/pictures/**",
                lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     page.goto(delivery_view_url(delivery=delivery).replace("http://testserver", live_server.url))
 

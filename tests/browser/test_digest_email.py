@@ -11,8 +11,11 @@ from newsletter.digest import digest_make
 from newsletter.ranking import ranking_data_load
 from tests.browser.conftest import axe_blocking, png
 from tests.newsletter.test_digest_render import DAY, NOW, empty_day_create
-from tests.newsletter.test_digest_rendering import digest_message, picture_url
+from tests.newsletter.test_digest_rendering import digest_message
 
+# The digest's pictures are this site's copies (newsletter/pictures.py, at SITE_URL,
+# http://testserver in tests): answered here with a picture of the API's shape.
+SITE_PICTURES = "http://testserver/pictures/**"
 NOTE = "**Editor's note:** a big day for *agents*. Read [the thread](https://example.com)."
 
 
@@ -141,7 +144,7 @@ def test_a_right_to_left_title_in_the_subject_keeps_the_count_after_it(page, liv
 def test_the_first_picks_picture_fits_its_card_at_600_and_375_px(page, live_server):
     _, html = digest_message(papers=3, pictures=(0,), note=NOTE)
     image = png(1200, 630, (64, 96, 160))  # the shape of Hugging Face's paper thumbnails
-    page.route(picture_url(0), lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    page.route(SITE_PICTURES, lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     for width in (600, 375):
         _shoot(page, html, f"digest-picture-{width}", width)
         shown = page.eval_on_selector("img.picture", """img => {
@@ -182,7 +185,7 @@ def test_the_why_line_keeps_its_colour_in_light_and_dark(page, live_server):
 def test_the_digest_passes_axe_in_light_and_dark(page, live_server):
     _, html = digest_message(papers=4, note=NOTE, pictures=(0,))  # the lead card's picture too
     image = png(1200, 630)
-    page.route(picture_url(0), lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    page.route(SITE_PICTURES, lambda route: route.fulfill(status=200, content_type="image/png", body=image))
     for scheme in ("light", "dark"):
         _shoot(page, html, f"digest-axe-{scheme}", 600, scheme=scheme)
         assert axe_blocking(page) == [], scheme
@@ -214,7 +217,7 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     html = message.alternatives[0][0]
     # The day's papers have pictures there (the lead card shows one).
     image = png(1200, 630)
-    page.route("https://cdn-thumbnails.huggingface.co/**", lambda route: route.fulfill(status=200, content_type="image/png", body=image))
+    page.route(SITE_PICTURES, lambda route: route.fulfill(status=200, content_type="image/png", body=image))
 
     path = _shoot(page, html, "digest-sent-375", 375)
     assert path.stat().st_size > 10_000

@@ -1,5 +1,6 @@
 """The home page in Chromium, at desktop and phone widths."""
 
+import base64
 import datetime as dt
 
 import pytest
@@ -7,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from newsletter.models import Edition, EditionPaper
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, png
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -20,13 +21,9 @@ LONG_ABSTRACT = (
     "while cutting the number of tool calls in half. We release code and data."
 )
 
-# A thumbnail that needs no network: a gradient as an SVG data URL.
-THUMBNAIL = (
-    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 9'%3E"
-    "%3ClinearGradient id='g'%3E%3Cstop stop-color='%23312e81'/%3E%3Cstop offset='1' "
-    "stop-color='%23f59e0b'/%3E%3C/linearGradient%3E%3Crect width='16' height='9' "
-    "fill='url(%23g)'/%3E%3C/svg%3E"
-)
+# A thumbnail that needs no network: a PNG as a data URL, which the site serves as
+# its own copy (newsletter/pictures.py; an SVG it refuses: it could carry a script).
+THUMBNAIL = "data:image/png;base64," + base64.b64encode(png(64, 36, (49, 46, 129))).decode()
 
 
 @pytest.fixture
@@ -65,6 +62,7 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     expect(cards.first.locator(".chip", has_text="Agents")).to_be_visible()
     expect(cards.nth(1)).to_contain_text("Example AI Lab")
     expect(cards.nth(1).locator(".paper-card__thumb img")).to_be_visible()
+    assert cards.nth(1).locator(".paper-card__thumb img").evaluate("img => img.naturalWidth") == 64  # loaded
     expect(page.get_by_text("Yesterday's Paper")).to_have_count(0)
     expect(page.get_by_role("link", name="Code ★ 512")).to_be_visible()
 

@@ -79,7 +79,7 @@ def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
     assert 'href="https://arxiv.org/abs/2511.12345"' in html
     assert 'href="https://arxiv.org/pdf/2511.12345"' in html
     assert 'href="https://github.com/example/scaling"' in html
-    assert 'src="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.00002.png"' in html
+    assert f'src="{paper.picture_url}"' in html and "cdn-thumbnails" not in html
     assert '<li class="chip">Language Models</li>' in html
     assert '<li class="chip">Robotics</li>' not in html  # a score of 0 is no match
     assert "Retired" not in html  # inactive topics are not shown

@@ -1,0 +1,135 @@
+"""A paper's picture, served from this site instead of Hugging Face's CDN.
+
+The API gives each paper a thumbnail on cdn-thumbnails.huggingface.co. Linked from
+a digest, every reader's mail client asked that host for it when the email was
+opened (Gmail's image proxy aside): Hugging Face saw who opened which digest, when
+and from which address, and so did a visitor's browser on the public pages. Now
+the digest and the pages link `/pictures/<paper>-<version>.<type>` on this site
+(Paper.picture_url), and this site fetches the picture from the allowed host
+(settings.THUMBNAIL_HOSTS, `thumbnail_url_allowed`) once, keeps it on disk
+(settings.PICTURE_DIR) and serves it from there: the reader's address goes nowhere
+else. The version is a digest of the source address, so the answer can be cached
+for good (Cache-Control immutable) and a picture an editor changes is a new URL.
+
+What is fetched is checked: at most PICTURE_MAX_BYTES, and a PNG, JPEG, GIF or WebP
+by its first bytes (not by what the server's Content-Type claims). A picture that
+cannot be had (the CDN away, a 404, something else than a picture) is a 404 here,
+cacheable for a few minutes only, and the card shows no picture; nothing else fails.
+The disk copies are a cache: any may be deleted at any time; copies not read for
+PICTURE_KEEP_DAYS are deleted as new ones are written (at most once an hour)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+from django.conf import settings
+
+from .models import Paper, picture_version, thumbnail_url_allowed
+
+logger = logging.getLogger(__name__)
+
+PICTURE_MAX_BYTES = 3 * 1024 * 1024
+PICTURE_TIMEOUT_SECONDS = (3.05, 10)
+PICTURE_KEEP_DAYS = 30
+_PRUNE_EVERY_SECONDS = 3600
+# A picture's type by its first bytes, with the extension its URL carries.
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"GIF87a", "image/gif", "gif"),
+    (b"GIF89a", "image/gif", "gif"),
+)
+
+
+class PictureUnavailable(Exception):
+    """The picture could not be fetched, or what came is not a picture."""
+
+
+@dataclass(frozen=True)
+class Picture:
+    path: Path
+    content_type: str
+
+
+def picture_get(paper: Paper) -> Picture:
+    """`paper`'s picture as a file on this machine: the copy on disk, else fetched
+    from its source (or decoded, for a data: URL) and kept. PictureUnavailable when
+    it has none or it cannot be had."""
+    source = paper.thumbnail_url
+    if not source or not thumbnail_url_allowed(source):
+        raise PictureUnavailable(f"paper {paper.pk} has no picture from an allowed host")
+    folder = Path(settings.PICTURE_DIR)
+    path = folder / f"{picture_version(source)}"
+    try:
+        head = path.open("rb").read(12)
+        os.utime(path)  # read now: kept PICTURE_KEEP_DAYS more
+        return Picture(path=path, content_type=_content_type(head, source))
+    except FileNotFoundError:
+        pass
+    content = _source_read(source)
+    content_type = _content_type(content[:12], source)
+    folder.mkdir(parents=True, exist_ok=True)
+    # Written whole or not at all: a second process fetching the same picture at the
+    # same moment writes the same bytes, and a reader never sees half a file.
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
+        part.write(content)
+    os.replace(part.name, path)
+    _prune(folder)
+    return Picture(path=path, content_type=content_type)
+
+
+def _content_type(head: bytes, source: str) -> str:
+    for signature, content_type, _ in _SIGNATURES:
+        if head.startswith(signature):
+            return content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    raise PictureUnavailable(f"not a PNG, JPEG, GIF or WebP picture: {source[:100]!r}")
+
+
+def _source_read(source: str) -> bytes:
+    if source.startswith("data:image/"):
+        try:
+            return base64.b64decode(source.split(",", 1)[1], validate=True)
+        except (IndexError, ValueError) as exc:
+            raise PictureUnavailable("a data: picture that is not base64") from exc
+    try:
+        with requests.get(source, timeout=PICTURE_TIMEOUT_SECONDS, stream=True,
+                          headers={"User-Agent": "DailyPapersDigest/1 (picture cache)"},
+                          allow_redirects=False) as response:
+            if response.status_code != 200:
+                raise PictureUnavailable(f"{source}: HTTP {response.status_code}")
+            content = b""
+            for chunk in response.iter_content(64 * 1024):
+                content += chunk
+                if len(content) > PICTURE_MAX_BYTES:
+                    raise PictureUnavailable(f"{source}: over {PICTURE_MAX_BYTES} bytes")
+            return content
+    except requests.RequestException as exc:
+        raise PictureUnavailable(f"{source}: {exc}") from exc
+
+
+def _prune(folder: Path) -> None:
+    """Delete the copies not read for PICTURE_KEEP_DAYS, at most once an hour."""
+    marker = folder / ".pruned"
+    now = time.time()
+    try:
+        if now - marker.stat().st_mtime < _PRUNE_EVERY_SECONDS:
+            return
+    except FileNotFoundError:
+        pass
+    marker.touch()
+    oldest = now - PICTURE_KEEP_DAYS * 86400
+    for entry in os.scandir(folder):
+        try:
+            if entry.is_file() and entry.stat().st_mtime < oldest:
+                os.unlink(entry.path)
+        except FileNotFoundError:  # another process pruned it first
+            continue

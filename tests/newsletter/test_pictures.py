@@ -1,0 +1,134 @@
+"""A paper's picture comes from this site (newsletter/pictures.py), not from Hugging
+Face's CDN: before, every reader's mail client asked cdn-thumbnails.huggingface.co
+for the lead card's picture when the digest was opened, and every visitor's
+browser did on the pages, so Hugging Face saw who opened which digest, when, from
+where. The CDN here is a real HTTPS server on 127.0.0.1 with a certificate made for
+the test (the fetch is the real one, certificate checked)."""
+
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from tests.browser.conftest import png
+from tests.factories import PaperFactory
+
+pytestmark = pytest.mark.django_db
+
+PICTURE = png(120, 63, (64, 96, 160))
+
+
+class _Cdn(BaseHTTPRequestHandler):
+    answers: dict[str, tuple[int, str, bytes, dict]] = {}
+    asked: list[str] = []
+
+    def do_GET(self):
+        type(self).asked.append(self.path)
+        status, content_type, body, headers = self.answers.get(self.path, (404, "text/plain", b"no", {}))
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def cdn(settings, tmp_path, monkeypatch):
+    """An HTTPS host allowed for pictures, and an empty picture cache."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Cdn)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    host = f"127.0.0.1:{server.server_address[1]}"
+    settings.THUMBNAIL_HOSTS = [host, "cdn-thumbnails.huggingface.co"]
+    settings.PICTURE_DIR = tmp_path / "pictures"
+    _Cdn.answers, _Cdn.asked = {}, []
+    yield f"https://{host}"
+    server.shutdown()
+
+
+def _paper(cdn: str, name: str = "2511.00001.png", **extra):
+    _Cdn.answers.setdefault(f"/papers/{name}", (200, "image/png", PICTURE, {}))
+    return PaperFactory(thumbnail_url=f"{cdn}/papers/{name}", **extra)
+
+
+def test_the_picture_is_fetched_once_and_served_from_this_site_for_good(cdn):
+    paper = _paper(cdn)
+    url = paper.picture_url
+    assert url.startswith(f"/pictures/{paper.pk}-") and url.endswith(".png")
+    first = Client().get(url)
+    assert first.status_code == 200 and first["Content-Type"] == "image/png"
+    assert b"".join(first.streaming_content) == PICTURE
+    assert "immutable" in first["Cache-Control"] and "public" in first["Cache-Control"]
+    # Later readers get the copy: the CDN is asked once.
+    again = Client().get(url)
+    assert b"".join(again.streaming_content) == PICTURE
+    assert _Cdn.asked == ["/papers/2511.00001.png"]
+
+
+def test_the_digest_and_the_pages_link_this_sites_copy_and_no_other_host(cdn, settings):
+    from tests.newsletter.test_digest_rendering import digest_message
+
+    paper = _paper(cdn)
+    page = Client().get(paper.get_absolute_url())
+    html = page.content.decode()
+    assert f'src="{paper.picture_url}"' in html and cdn not in html
+    # Pictures from this site only: the policy lets no other host's (it had "https:").
+    [img_src] = [d.split() for d in page["Content-Security-Policy"].split(";") if d.split()[:1] == ["img-src"]]
+    assert img_src[1:3] == ["'self'", "data:"] and all(s.startswith("http://localhost") for s in img_src[3:])
+
+    _, digest_html = digest_message(papers=2, pictures=(0,))
+    sources = [s for s in digest_html.split('src="')[1:]]
+    assert sources and all(s.startswith(f"{settings.SITE_URL}/pictures/") for s in sources), sources[:2]
+    assert "huggingface.co" not in "".join(s.split('"')[0] for s in sources)
+
+
+@pytest.mark.parametrize(("answer", "why"), [
+    ((200, "text/html", b"<html>not a picture</html>", {}), "an HTML page"),
+    ((200, "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * (3 * 1024 * 1024 + 10), {}), "over 3 MB"),
+    ((302, "text/plain", b"", {"Location": "https://tracker.example/pixel.png"}), "a redirect elsewhere"),
+    ((503, "text/plain", b"busy", {}), "the CDN away"),
+])
+def test_what_is_not_a_picture_from_the_allowed_host_is_a_404_asked_again_soon(cdn, answer, why, settings):
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = answer
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 404, why
+    assert "max-age=300" in response["Cache-Control"], why
+    assert not any(Path(settings.PICTURE_DIR).glob("[0-9a-f]*")), why  # nothing kept
+    # Once the CDN answers with the picture, it is served.
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/png", PICTURE, {})
+    assert Client().get(paper.picture_url).status_code == 200, why
+
+
+def test_an_old_pictures_address_leads_to_the_current_one_and_a_hidden_papers_to_nothing(cdn):
+    paper = _paper(cdn)
+    old = paper.picture_url
+    _paper_picture_change(paper, cdn)
+    answer = Client().get(old)
+    assert answer.status_code == 302 and answer["Location"] == paper.picture_url != old
+    paper.hidden = True
+    paper.save(update_fields=["hidden"])
+    assert Client().get(paper.picture_url).status_code == 404
+    assert Client().get(f"/pictures/{paper.pk + 1000}-{'0' * 12}.png").status_code == 404
+
+
+def _paper_picture_change(paper, cdn: str) -> None:
+    _Cdn.answers["/papers/2511.00002.png"] = (200, "image/png", PICTURE, {})
+    paper.thumbnail_url = f"{cdn}/papers/2511.00002.png"
+    paper.save(update_fields=["thumbnail_url"])
