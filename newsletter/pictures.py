@@ -30,6 +30,8 @@ from pathlib import Path
 
 import requests
 from django.conf import settings
+from django.core.cache import cache
+from redis import RedisError
 
 from .models import Paper, picture_version, thumbnail_url_allowed
 
@@ -38,6 +40,9 @@ logger = logging.getLogger(__name__)
 PICTURE_MAX_BYTES = 3 * 1024 * 1024
 PICTURE_TIMEOUT_SECONDS = (3.05, 10)
 PICTURE_KEEP_DAYS = 30
+# A picture that could not be had is not fetched again for this long (and its 404
+# is cacheable as long: newsletter/views.py).
+PICTURE_MISSING_SECONDS = 300
 _PRUNE_EVERY_SECONDS = 3600
 # A picture's type by its first bytes, with the extension its URL carries.
 _SIGNATURES = (
@@ -73,8 +78,18 @@ def picture_get(paper: Paper) -> Picture:
         return Picture(path=path, content_type=_content_type(head, source))
     except FileNotFoundError:
         pass
-    content = _source_read(source)
-    content_type = _content_type(content[:12], source)
+    missing = f"picture-missing:{picture_version(source)}"
+    if _cache_get(missing):
+        raise PictureUnavailable(f"{source}: could not be had a moment ago (asked again after "
+                                 f"{PICTURE_MISSING_SECONDS} s)")
+    try:
+        content = _source_read(source)
+        content_type = _content_type(content[:12], source)
+    except PictureUnavailable:
+        # Not asked again for a while: a page of 70 cards whose pictures are away
+        # (the CDN down, no network) is not 70 fetches for each visitor.
+        _cache_set(missing)
+        raise
     folder.mkdir(parents=True, exist_ok=True)
     # Written whole or not at all: a second process fetching the same picture at the
     # same moment writes the same bytes, and a reader never sees half a file.
@@ -83,6 +98,20 @@ def picture_get(paper: Paper) -> Picture:
     os.replace(part.name, path)
     _prune(folder)
     return Picture(path=path, content_type=content_type)
+
+
+def _cache_get(key: str) -> bool:
+    try:
+        return bool(cache.get(key))
+    except RedisError:  # Redis away: fetch, as without the note
+        return False
+
+
+def _cache_set(key: str) -> None:
+    try:
+        cache.set(key, 1, timeout=PICTURE_MISSING_SECONDS)
+    except RedisError:
+        pass
 
 
 def _content_type(head: bytes, source: str) -> str:

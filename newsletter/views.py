@@ -26,7 +26,7 @@ from config.two_factor import staff_verified
 from . import selectors
 from .outbox import OUTBOX_EVENTS, outbox_event_record
 from .page_cache import public_page
-from .pictures import PictureUnavailable, picture_get
+from .pictures import PICTURE_MISSING_SECONDS, PictureUnavailable, picture_get
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +96,6 @@ def paper_detail(request, arxiv_id: str | None = None, pk: int | None = None, sl
 
 # A picture's URL names its version (Paper.picture_url): the answer never changes.
 PICTURE_MAX_AGE = 365 * 86400
-# A picture that could not be had is asked again after this long.
-PICTURE_MISSING_MAX_AGE = 300
 
 
 @require_safe
@@ -116,7 +114,7 @@ def paper_picture(request, pk: str, version: str, extension: str):
     except PictureUnavailable as exc:
         logger.warning("picture of paper %s not served: %s", pk, exc)
         response = HttpResponse("This picture cannot be shown now.", status=404, content_type="text/plain")
-        patch_cache_control(response, public=True, max_age=PICTURE_MISSING_MAX_AGE)
+        patch_cache_control(response, public=True, max_age=PICTURE_MISSING_SECONDS)
         return response
     response = FileResponse(picture.path.open("rb"), content_type=picture.content_type)
     patch_cache_control(response, public=True, max_age=PICTURE_MAX_AGE, immutable=True)

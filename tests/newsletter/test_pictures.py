@@ -12,7 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
+
+from newsletter.models import picture_version
 
 from tests.browser.conftest import png
 from tests.factories import PaperFactory
@@ -111,8 +114,11 @@ def test_what_is_not_a_picture_from_the_allowed_host_is_a_404_asked_again_soon(c
     assert response.status_code == 404, why
     assert "max-age=300" in response["Cache-Control"], why
     assert not any(Path(settings.PICTURE_DIR).glob("[0-9a-f]*")), why  # nothing kept
-    # Once the CDN answers with the picture, it is served.
+    # Not asked again at once (a page of 70 cards is not 70 fetches a visitor), ...
     _Cdn.answers["/papers/2511.00001.png"] = (200, "image/png", PICTURE, {})
+    assert Client().get(paper.picture_url).status_code == 404 and len(_Cdn.asked) == 1, why
+    # ... but once the 5 minutes have passed, and then the picture is served.
+    cache.delete(f"picture-missing:{picture_version(paper.thumbnail_url)}")
     assert Client().get(paper.picture_url).status_code == 200, why
 
 
