@@ -16,7 +16,6 @@ from django.core.cache import cache
 from django.test import Client
 
 from newsletter.models import picture_version
-
 from tests.browser.conftest import png
 from tests.factories import PaperFactory
 
