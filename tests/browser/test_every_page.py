@@ -159,6 +159,15 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     # tester found unlabelled inputs, unreadable breadcrumbs, an unscrollable text part).
     assert {path: v for path, v in found.items() if v} == {}
 
+    # Each paper's picture beside its title in the list and on its page: this site's
+    # copy (newsletter/pictures.py), loaded.
+    _visit(page, admin + f"newsletter/paper/?q={paper.arxiv_id}")
+    assert page.locator("#result_list img.paper-thumb").first.evaluate("img => img.naturalWidth") > 0
+    _visit(page, admin + f"newsletter/paper/{paper.pk}/change/")
+    page.get_by_text("Authors and links").click()
+    assert page.locator("img.paper-picture").evaluate("img => img.complete && img.naturalWidth") > 0
+    screenshot(page, "admin-paper-picture")
+
     # "Today's papers" and "Today's edition" open the sample day (not an empty today).
     _visit(page, admin)
     page.get_by_role("link", name="Today's papers").click()
