@@ -33,6 +33,7 @@ from .due import subscribers_due
 from .editions import LATE_WITHIN_DAYS, edition_assemble, note_links_misleading
 from .ingest import ImportResult
 from .models import (
+    NOTE_MAX_CHARS,
     Delivery,
     DeliveryEvent,
     Edition,
@@ -359,7 +360,10 @@ def edition_note_set(*, edition: Edition, note: str) -> Edition:
     """The editor's note (Markdown) shown at the top of the edition's digests and
     on its page. Each change is kept (EditionNote): a reader's web copy shows the
     note their email had. Refused (CurationError) when a link's words name another
-    site than its address (editions.note_links_misleading)."""
+    site than its address (editions.note_links_misleading), or longer than
+    NOTE_MAX_CHARS (the admin's form says so first: the field's max_length)."""
+    if len(note) > NOTE_MAX_CHARS:
+        raise CurationError(f"A note has at most {NOTE_MAX_CHARS:,} characters; this one has {len(note):,}.")
     if misleading := note_links_misleading(note):
         raise CurationError(" ".join(misleading))
     with transaction.atomic():

@@ -49,6 +49,11 @@ DIGEST_TEMPLATE = "digest"
 # About two lines at 600 px: the reader scans, the link has the rest.
 ABSTRACT_MAX_CHARS = 160
 SUBJECT_TITLE_MAX_CHARS = 90
+# A card's title is cut here (the paper's page has it whole): Paper.title holds 500
+# characters, and twenty-three titles that long in a script of three bytes a letter
+# took a digest past Gmail's clipping size (102 KB), the unsubscribe link hidden
+# behind "[Message clipped]". The sample's longest title is 169 characters.
+CARD_TITLE_MAX_CHARS = 200
 
 
 @dataclass
@@ -222,7 +227,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
     return {
         "id": paper.id,
         "n": n,
-        "title": paper.title,
+        "title": subject_title(paper.title, CARD_TITLE_MAX_CHARS),
         **paper_reading_links(paper),
         "byline": paper.byline,
         "upvotes": paper.upvotes,

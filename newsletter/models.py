@@ -377,12 +377,21 @@ class PageTagDebt(models.Model):
 
 
 
+# The editor's note is at the top of every digest of its edition: a few paragraphs
+# at most. Without a cap, a pasted article took the digest past Gmail's clipping size
+# (102 KB), hiding the unsubscribe link (tests/newsletter/test_digest_rendering.py's
+# worst case holds this much note).
+NOTE_MAX_CHARS = 1000
+
+
 class Edition(models.Model):
     """One Daily Papers date: the papers readers get that day, in order. Frozen when
     its first digest goes out, so the archive shows what readers got."""
 
     date = models.DateField(unique=True)
-    note = models.TextField(blank=True, help_text="Editor's note (Markdown), shown at the top.")
+    note = models.TextField(
+        blank=True, max_length=NOTE_MAX_CHARS, help_text="Editor's note (Markdown), shown at the top."
+    )
     on_hold = models.BooleanField(
         default=False, help_text="While on hold, no digest of this edition goes out."
     )

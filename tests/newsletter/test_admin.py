@@ -269,6 +269,31 @@ def test_a_misleading_link_is_refused_by_the_service_too(edition):
     assert edition.note == ""
 
 
+def test_a_note_longer_than_the_cap_is_refused_in_the_admin_and_by_the_service(editor_client, edition):
+    """The note is at the top of every digest of the edition: a pasted article took
+    the digest past Gmail's clipping size (102 KB), which hid the unsubscribe link
+    (tests/newsletter/test_digest_rendering.py's worst case). The form says how long
+    it may be, and keeps what the editor wrote."""
+    from newsletter.curation import CurationError, edition_note_set
+    from newsletter.models import NOTE_MAX_CHARS
+
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    page = editor_client.get(url).content.decode()
+    assert f'maxlength="{NOTE_MAX_CHARS}"' in page
+    too_long = "A long note." * (NOTE_MAX_CHARS // 12 + 1)
+    response = editor_client.post(url, {"note": too_long, "_continue": "1"})
+    page = unescape(response.content.decode())
+    assert response.status_code == 200
+    assert f"Ensure this value has at most {NOTE_MAX_CHARS} characters" in page
+    with pytest.raises(CurationError, match=f"at most {NOTE_MAX_CHARS:,} characters"):
+        edition_note_set(edition=edition, note=too_long)
+    edition.refresh_from_db()
+    assert edition.note == ""
+    edition_note_set(edition=edition, note=too_long[:NOTE_MAX_CHARS])
+    edition.refresh_from_db()
+    assert len(edition.note) == NOTE_MAX_CHARS
+
+
 @pytest.mark.parametrize("words", [
     "arxiv\u2024org/abs/2401.01234",  # ONE DOT LEADER: reads as arxiv.org
     "arxiv\ua4f8org",  # LISU LETTER TONE MYA TI, a dot to the eye
