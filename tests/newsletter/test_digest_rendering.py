@@ -338,6 +338,21 @@ def test_a_weeks_days_are_named_across_months_and_years(date, long, short):
 
 
 @pytest.mark.django_db
+def test_the_digest_says_it_is_made_for_light_and_dark_so_mail_apps_use_its_dark_rules():
+    """Apple Mail and Outlook for Mac use an email's prefers-color-scheme rules only
+    when it declares both schemes (the meta, under both names, and the property);
+    otherwise they darken it their own way. The digest had the dark rules but not
+    the declaration."""
+    _, html = digest_message(papers=2)
+    head = html.split("</head>")[0]
+    assert '<meta name="color-scheme" content="light dark">' in head
+    assert '<meta name="supported-color-schemes" content="light dark">' in head
+    root = re.search(r"<html [^>]*>", html).group(0)
+    assert 'style="color-scheme: light dark;supported-color-schemes: light dark;"' in root
+    assert "@media (prefers-color-scheme: dark)" in head
+
+
+@pytest.mark.django_db
 def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
     """A `style="color: ... !important"` on an element beats every rule of the <style>
     block, the dark-mode ones included; only the dark rules themselves may use it."""
