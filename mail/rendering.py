@@ -8,6 +8,7 @@ Django's cached loader; the inliner is built once here."""
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 import css_inline
@@ -26,6 +27,9 @@ _WHITESPACE = re.compile(r"\s+")
 # `\n{3,}` cost ~100 us per digest's text part, a few % of a digest's CPU
 # (profile in docs/benchmarks.md). The same matches.
 _BLANK_LINES = re.compile(r"\n\n\n+")
+# The plain-text part's lines (RFC 5322 asks for 78 characters at most): 72 leaves
+# room for the "> " a client puts before each line of a reply or a forward.
+TEXT_WIDTH = 72
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,25 @@ def subject_clean(subject: str) -> str:
 def text_tidy(text: str) -> str:
     """The plain-text part as sent: no runs of blank lines, one final newline."""
     return _BLANK_LINES.sub("\n\n", text).strip() + "\n"
+
+
+def text_wrap(text: str, *, indent: int = 0) -> str:
+    """`text` wrapped for a plain-text part at TEXT_WIDTH, for a place `indent`
+    characters into its line: the template writes what comes before the first line
+    ("1. ", three spaces), the next lines start with `indent` spaces, and a line
+    that begins "- " (a list item of the editor's note) hangs under its words.
+    Words are never broken, nor at their hyphens: an address longer than the line
+    stays whole, on a line of its own. Each line of `text` is wrapped on its own."""
+    lines = []
+    for line in text.splitlines() or [""]:
+        if indent + len(line) <= TEXT_WIDTH:
+            lines.append(line)
+            continue
+        hang = " " * (indent + (2 if line.startswith("- ") else 0))
+        wrapped = textwrap.wrap(line, width=TEXT_WIDTH, initial_indent=" " * indent, subsequent_indent=hang,
+                                break_long_words=False, break_on_hyphens=False)
+        lines.append("\n".join(wrapped)[indent:])
+    return "\n".join(lines)
 
 
 def email_render(*, template: str, context: dict) -> RenderedEmail:

@@ -173,6 +173,41 @@ def test_there_is_a_preheader_and_a_text_part_that_reads_on_its_own():
 
 
 @pytest.mark.django_db
+def test_the_text_part_reads_in_a_text_client_with_the_same_picks_in_the_same_order():
+    """A text-only client (mutt, a screen reader's plain view, a watch) shows the
+    text part as it is: lines of up to 78 characters (the note, long titles, bylines
+    and abstracts ran to 300 and more, and a reply quoted them as one line each), an
+    address whole on its line, never followed by a full stop that a client's
+    linkifier takes in ("subscribed at http://testserver/." opened "/."), no markup
+    or entities, the manage and unsubscribe links, and the HTML's papers in its order."""
+    note = ("**Big day** for agents & tools: read [the thread](https://example.com/thread) "
+            "and the paper everyone talks about.\n\n- a list item that goes on and on about something that matters "
+            "a great deal to readers\n- two")
+    message, html = digest_message(
+        papers=4, note=note, title="A very long title about continual learning in large models " * 4,
+        lead={"authors": [LONG_NAME] * 4, "author_count": 9}, time_zone="America/New_York",
+    )
+    body = message.body
+    address = re.compile(r"https?://\S+")
+    for line in body.splitlines():
+        assert len(line) <= 78 or (address.search(line) and " " not in line.strip().split(": ", 1)[-1]), line
+        assert not re.search(r"https?://\S*[.,;]$", line), line
+    assert not re.search(r"</?[a-zA-Z][^>]*>|&[a-z]+;|&#\d+;|\*\*", body)
+    assert "3. Learning without forgetting, part 2" in body
+    assert "   We propose a method that learns continually without forgetting. We\n   propose" in body
+    # A list item of the note hangs under its words.
+    assert "- a list item that goes on and on about something that matters a great\n  deal to readers\n" in body
+    assert "\nhttp://testserver/\n" in body
+    unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert f"\nUnsubscribe: {unsubscribe}\n" in body
+    assert re.search(r"\nManage your preferences: http://testserver/manage/\S+\n", body)
+    # The same papers in the same order: each one's page, as the HTML's titles link it.
+    pages = re.compile(r"http://testserver/papers/[^\s\"/]+/")
+    in_html = pages.findall("".join(re.findall(r'<h3 class="title[^"]*"[^>]*><a href="[^"]+"', html)))
+    assert len(in_html) == 4 + 3 and pages.findall(body) == in_html
+
+
+@pytest.mark.django_db
 def test_titles_are_escaped_in_html_and_the_subject_is_one_line():
     message, html = digest_message(papers=2, title='Attention <script>alert("x")</script> & more\nInjected: header')
     assert "<script>" not in html
