@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from newsletter.models import Topic
 
-from .addresses import domain_normalise, email_display
+from .addresses import domain_normalise, email_display, email_masked
 
 DEFAULT_PAPERS_PER_DIGEST = 5
 MAX_PAPERS_PER_DIGEST = 20
@@ -142,6 +142,14 @@ class Subscriber(models.Model):
         """The address as the reader wrote it (subscribers/addresses.py): what every
         page and email shows them."""
         return email_display(self.email)
+
+    @property
+    def email_masked(self) -> str:
+        """"r…@example.com" (subscribers/addresses.py): what the pages behind a
+        reader's links show. Their links travel in the emails they forward, and
+        whoever opens one is not told whose subscription it is; the reader knows
+        their own address from its first letter and domain."""
+        return email_masked(self.email)
 
     @property
     def weekday_name(self) -> str:

@@ -87,7 +87,8 @@ def test_the_reader_sees_their_address_as_they_wrote_it_while_mail_goes_to_the_s
     assert "xn--" not in message.body and "xn--" not in html
     from subscribers.tokens import subscriber_manage_url
     page = client.get(subscriber_manage_url(subscriber=reader).replace("http://testserver", "")).content.decode()
-    assert "user@bücher.de" in page and "xn--" not in page
+    # Masked on the page behind the link, which a forwarded email hands to others.
+    assert "u…@bücher.de" in page and "xn--" not in page
 
 
 @pytest.mark.parametrize(("stored", "shown"), [

@@ -724,6 +724,52 @@ def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(
     assert outbox == []  # the mail client already told the reader
 
 
+def test_a_forwarded_digest_lets_a_colleague_change_nothing_by_its_links_nor_see_whose_it_is(csrf_client, outbox):
+    """A reader forwards their digest; the colleague opens every link in it, both
+    parts, without the reader's cookies. Opening a link changes nothing (votes,
+    pause, unsubscribe and the rest wait for a button's POST), and no page names the
+    reader: the preference centre said "You're subscribed as ada.lovelace@…" in full,
+    and even "We email it to your address, ada.lovelace@…, so it reaches only you,
+    even if someone else has this page's link". They show the address masked
+    (subscribers.addresses.email_masked), as the admin does for editors. The
+    header's one-click unsubscribe (RFC 8058) is a POST and works at once."""
+    from html import unescape
+
+    from newsletter.editions import edition_freeze
+    from newsletter.models import Edition, Feedback
+    from tests.newsletter.test_digest_rendering import digest_message
+
+    address = "ada.lovelace@example.org"
+    message, html = digest_message(papers=3, email=address)
+    reader = Subscriber.objects.get(email=address)
+    edition_freeze(edition=Edition.objects.get())  # gone out: its public page is up
+
+    def state():
+        return (Subscriber.objects.filter(pk=reader.pk).values().get(), list(reader.topics.all()),
+                Feedback.objects.count(), ConsentRecord.objects.count())
+
+    before = state()
+    links = {unescape(u) for u in re.findall(r'href="(http://testserver/[^"]+)"', html)}
+    links |= set(_links(message))
+    assert any("/manage/" in u for u in links) and any("/feedback/" in u for u in links)
+    for url in sorted(links):
+        response = csrf_client.get(_path(url), follow=True)
+        page = response.content.decode()
+        assert response.status_code == 200, url
+        assert address not in page and "ada.lovelace" not in page, url
+    assert state() == before and outbox == []
+    manage = next(u for u in links if "/manage/" in u)
+    assert "You're subscribed</strong> as a…@example.org" in csrf_client.get(_path(manage)).content.decode()
+
+    unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
+    assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    response = csrf_client.post(_path(unsubscribe), "List-Unsubscribe=One-Click",
+                                content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
 def test_one_click_also_accepts_multipart_bodies(csrf_client):
     subscriber = SubscriberFactory()
     url = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
