@@ -388,6 +388,17 @@ def test_the_digest_says_it_is_made_for_light_and_dark_so_mail_apps_use_its_dark
 
 
 @pytest.mark.django_db
+def test_outlook_for_windows_gets_msos_fixed_width_tables_and_sizes_in_attributes():
+    """Outlook for Windows (Word's engine) ignores max-width and most CSS sizes: MRML's
+    conditional tables give it the 600 px body, its settings block the 96 dpi scale,
+    and the picture's width is an attribute; the CSS inliner keeps all of them."""
+    _, html = digest_message(papers=3, pictures=(0,))
+    assert re.search(r'<!--\[if mso \| IE\]><table [^>]*align="center" width="600"', html)
+    assert "<o:PixelsPerInch>96</o:PixelsPerInch>" in html and 'xmlns:o="urn:schemas-microsoft-com:office:office"' in html
+    assert re.search(r'<img class="picture" width="530" ', html)
+
+
+@pytest.mark.django_db
 def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
     """A `style="color: ... !important"` on an element beats every rule of the <style>
     block, the dark-mode ones included; only the dark rules themselves may use it."""
