@@ -3,6 +3,8 @@
 import random
 import re
 
+import pytest
+
 from mail.rendering import TEXT_WIDTH, text_tidy, text_wrap
 
 
@@ -26,3 +28,32 @@ def test_text_wrap_keeps_addresses_whole_and_continues_at_the_indent():
     assert text_wrap("short", indent=3) == "short" and text_wrap("") == ""
     item = "- " + "word " * 20
     assert text_wrap(item).splitlines()[1].startswith("  word")  # a list item hangs under its words
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["confirm", "already_subscribed", "goodbye", "export", "links",
+                                  "editor_setup_link", "editor_wrong_codes"])
+def test_every_emails_text_part_reads_in_a_text_client(kind, settings):
+    """The digest's text part was wrapped at 72 characters (5 December 2026); the
+    other emails' prose still ran to 150 and more, a line each in a text client and
+    in a reply's quote. Only a line that is one word (a link) may be longer."""
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+
+    from config.two_factor import staff_email
+    from subscribers.services import subscriber_journey_email_send
+    from tests.factories import SubscriberFactory, TopicFactory
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    if kind.startswith("editor_"):
+        editor = get_user_model().objects.create_user("ada", "ada@example.org", "pw-12345-long", is_staff=True)
+        staff_email(editor.pk, kind.removeprefix("editor_"),
+                    {"count": 3, "at": "5 Dec 2026, 18:40 UTC", "ip": "203.0.113.7"})
+    else:
+        reader = SubscriberFactory(status={"confirm": "pending", "goodbye": "unsubscribed"}.get(kind, "active"))
+        reader.topics.add(TopicFactory(name="Agents"))
+        subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
+    [message] = mail.outbox
+    long = [line for line in message.body.splitlines() if len(line) > TEXT_WIDTH and " " in line.strip()]
+    assert long == [], long
+    assert "{%" not in message.body and "&amp;" not in message.body
