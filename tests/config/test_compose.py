@@ -116,3 +116,14 @@ def test_the_image_holds_no_secrets_and_the_settings_come_from_env_at_start():
 def test_the_proxy_keeps_no_log_of_readers_links():
     """Every preference-centre, confirmation and unsubscribe URL is a reader's key."""
     assert "--access-log" not in _service("caddy")
+
+
+def test_the_web_replicas_share_one_picture_cache_that_outlives_a_restart():
+    """newsletter/pictures.py keeps each paper's picture in PICTURE_DIR (var/pictures
+    in the image): without a volume each web container fetched every picture again
+    after each deploy, and each replica once more."""
+    from django.conf import settings
+
+    assert "volumes: [pictures:/app/var/pictures]" in _service("web")
+    assert re.search(r"^volumes:\n(?:  \w+:\n)*  pictures:$", COMPOSE, re.MULTILINE)
+    assert str(settings.PICTURE_DIR).endswith("var/pictures")
