@@ -181,3 +181,76 @@ def test_each_chart_has_its_figures_as_a_table_and_tells_series_apart_by_more_th
     assert "#16a34a" not in str(charts["feedback"])  # blue and red
     assert 'stroke-dasharray="2 3"' in str(charts["rates"])  # the complaint line is dashed
     assert "#f59e0b" not in "".join(str(charts[n]) for n in ("subscribers", "sends", "rates"))
+
+
+def _by_status_counted_day_by_day(days):
+    """The readers by status as the dashboard defined them until 5 December: 4 counts
+    a day over every reader (what subscribers_by_status must still give)."""
+    import datetime as dt
+
+    from django.db.models import Count, Q
+    from django.utils import timezone
+
+    from subscribers.models import Subscriber
+
+    figures = {"Active or paused": [], "Pending": [], "Unsubscribed": [], "Suppressed": []}
+    for day in days:
+        end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time.min, tzinfo=timezone.get_current_timezone())
+        existed = Q(created_at__lt=end)
+        gone = Q(status=Subscriber.Status.UNSUBSCRIBED, unsubscribed_at__lt=end)
+        suppressed = Q(status=Subscriber.Status.SUPPRESSED, status_changed_at__lt=end)
+        confirmed = Q(confirmed_at__lt=end) | Q(
+            confirmed_at__isnull=True, status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+        row = Subscriber.objects.aggregate(
+            a=Count("id", filter=existed & confirmed & ~gone & ~suppressed),
+            p=Count("id", filter=existed & ~confirmed & ~gone & ~suppressed),
+            u=Count("id", filter=existed & gone), s=Count("id", filter=existed & suppressed))
+        for name, key in zip(figures, "apus", strict=True):
+            figures[name].append(row[key])
+    return figures
+
+
+@pytest.mark.django_db
+def test_readers_by_status_are_grouped_in_one_pass_and_count_as_the_day_by_day_definition(
+    django_assert_num_queries,
+):
+    """The readers by status on each of 30 days come from one grouped pass over the
+    readers, not 120 filtered counts of all of them (390 ms at 100,000 readers,
+    docs/benchmarks.md), and give the same figures: readers made, confirmed,
+    unsubscribed and suppressed before, inside and at the edges of the window."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from newsletter.dashboard import subscribers_by_status
+    from subscribers.models import Subscriber
+    from tests.factories import SubscriberFactory
+
+    today = timezone.localdate()
+    days = [today - dt.timedelta(days=n) for n in range(29, -1, -1)]
+    zone = timezone.get_current_timezone()
+
+    def at(days_ago: int, hour: int = 12) -> dt.datetime:
+        return dt.datetime.combine(today - dt.timedelta(days=days_ago), dt.time(hour), tzinfo=zone)
+
+    status = Subscriber.Status
+    for n, (made, confirmed, state, left) in enumerate(itertools.product(
+        [200, 30, 29, 10, 0], [None, 100, 29, 5, 0], list(status), [None, 40, 29, 3, 0],
+    )):
+        if confirmed is not None and confirmed > made:
+            continue
+        reader = SubscriberFactory(email=f"r{n}@example.com", status=state)
+        Subscriber.objects.filter(pk=reader.pk).update(
+            created_at=at(made, 0 if n % 3 == 0 else 23), confirmed_at=at(confirmed) if confirmed is not None else None,
+            unsubscribed_at=at(left) if left is not None and state == status.UNSUBSCRIBED else None,
+            status_changed_at=at(left if left is not None else made))
+
+    with CaptureQueriesContext(connection) as queries:
+        grouped = subscribers_by_status(days=days)
+    assert len(queries) == 1
+    assert queries[0]["sql"].count("COUNT(") == 1, queries[0]["sql"]
+    assert grouped == _by_status_counted_day_by_day(days)
+    assert sum(v[-1] for v in grouped.values()) == Subscriber.objects.count()
+
