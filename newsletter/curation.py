@@ -552,15 +552,24 @@ class EditionFigures:
 
 def edition_figures(*, edition: Edition) -> EditionFigures:
     """What happened to an edition's send, in five queries. Served by
-    delivery_edition_status_idx (edition, status)."""
+    delivery_edition_status_idx (edition, status), the bounces and complaints by
+    event_type_delivery_idx, the first send by delivery_sent_idx."""
+    # COUNT(*), not of the ids: the index alone answers it (an id is in the row, and
+    # reading 84,000 rows for it took 180 to 280 ms at 2 million, docs/benchmarks.md).
     by_status = dict(
-        Delivery.objects.filter(edition=edition).values_list("status").annotate(n=Count("id"))
+        Delivery.objects.filter(edition=edition).values_list("status").annotate(n=Count("*")).order_by()
     )
     events = dict(
         DeliveryEvent.objects.filter(delivery__edition=edition, event_type__in=["bounced", "complained"])
         .values_list("event_type").annotate(n=Count("delivery_id", distinct=True))
     )
     sent = Delivery.objects.filter(edition=edition, status=Delivery.Status.SENT)
+    if edition.frozen_at:
+        # Its rows are made, and it is frozen, before any of them is sent
+        # (delivery.deliveries_create): the sends in time order from then on meet its
+        # first at once. From the ledger's first send, the planner's walk met the
+        # newest edition's after all the others (4 to 6 s at 2 million rows).
+        sent = sent.filter(sent_at__gte=edition.frozen_at)
     first_sent = sent.order_by("sent_at").values_list("sent_at", flat=True).first()
     unsubscribed = 0
     if first_sent:

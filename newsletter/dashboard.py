@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from subscribers.models import Subscriber
 
-from .models import Delivery, DeliveryEvent, Feedback, PaperTopic, Topic
+from .models import Delivery, DeliveryEvent, Feedback, PaperTopic, SentDay, Topic
 
 DASHBOARD_DAYS = 30
 # The spam-complaint and bounce lines Gmail's bulk-sender guidelines watch: stay
@@ -294,18 +294,48 @@ def subscribers_by_status(*, days: list[dt.date]) -> dict[str, list[int]]:
     return figures
 
 
-def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
-    """Digests sent, and bounce and complaint events, per day."""
-    start = days[0]
-    sent = dict(
-        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__date__gte=start)
-        .annotate(day=TruncDate("sent_at")).values_list("day").annotate(n=Count("id"))
+# A day's sends are counted for good only once it is this long over: the lease
+# sweep settles a digest claimed before midnight as sent after it, stamped with its
+# claim's time (delivery.py), minutes later at most.
+SENDS_SETTLED_AFTER = dt.timedelta(days=1)
+
+
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=timezone.get_current_timezone())
+
+
+def sends_counted(*, days: list[dt.date]) -> dict[dt.date, int]:
+    """Digests sent on each of `days` (in the current time zone): the days over for
+    good from their SentDay rows, the others (today, yesterday, a day not counted
+    yet) from the ledger by delivery_sent_idx, and those of them now over for good
+    kept as SentDay rows. The month's first load counts its days once."""
+    zone = str(timezone.get_current_timezone())
+    kept = dict(SentDay.objects.filter(zone=zone, day__in=days).values_list("day", "sent"))
+    missing = [day for day in days if day not in kept]
+    if not missing:
+        return kept
+    counted = dict(
+        Delivery.objects.filter(status=Delivery.Status.SENT, sent_at__gte=_midnight(missing[0]),
+                                sent_at__lt=_midnight(missing[-1] + dt.timedelta(days=1)))
+        .annotate(day=TruncDate("sent_at")).values_list("day").annotate(n=Count("*")).order_by()
     )
+    over = timezone.localtime(timezone.now() - SENDS_SETTLED_AFTER).date()
+    SentDay.objects.bulk_create([SentDay(day=day, zone=zone, sent=counted.get(day, 0))
+                                 for day in missing if day < over], ignore_conflicts=True)
+    return kept | {day: counted.get(day, 0) for day in missing}
+
+
+def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
+    """Digests sent, and bounce and complaint events, per day. The events are
+    counted each time: one may come days after the send it is about. They are few,
+    read by event_type_delivery_idx."""
+    sent = sends_counted(days=days)
     events: dict[tuple[dt.date, str], int] = {
         (day, kind): n
         for day, kind, n in DeliveryEvent.objects.filter(
-            occurred_at__date__gte=start, event_type__in=["bounced", "complained"]
-        ).annotate(day=TruncDate("occurred_at")).values_list("day", "event_type").annotate(n=Count("id"))
+            # From an instant: `occurred_at__date__gte` asked each row's date.
+            occurred_at__gte=_midnight(days[0]), event_type__in=["bounced", "complained"]
+        ).annotate(day=TruncDate("occurred_at")).values_list("day", "event_type").annotate(n=Count("*")).order_by()
     }
     return {
         "Sent": [sent.get(d, 0) for d in days],

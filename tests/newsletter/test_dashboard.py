@@ -254,3 +254,43 @@ def test_readers_by_status_are_grouped_in_one_pass_and_count_as_the_day_by_day_d
     assert grouped == _by_status_counted_day_by_day(days)
     assert sum(v[-1] for v in grouped.values()) == Subscriber.objects.count()
 
+
+@pytest.mark.django_db
+def test_the_sends_of_days_over_for_good_are_counted_once_and_kept():
+    """The dashboard's digests sent per day: a day over for good (before yesterday)
+    is counted from the ledger once and kept (SentDay); each load after that counts
+    only yesterday's and today's sends. It counted the whole month's ledger at each
+    load (0.4 to 0.8 s at 2 million rows, docs/benchmarks.md)."""
+    import datetime as dt
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from newsletter.dashboard import sends_counted
+    from newsletter.models import Delivery, Edition, SentDay
+    from tests.factories import SubscriberFactory
+
+    today = timezone.localdate()
+    days = [today - dt.timedelta(days=n) for n in range(9, -1, -1)]
+    edition = Edition.objects.create(date=today)
+    noon = dt.time(12, tzinfo=timezone.get_current_timezone())
+    for back, count in ((8, 2), (3, 1), (1, 4), (0, 3)):
+        for _ in range(count):
+            Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.SENT,
+                                    sent_at=dt.datetime.combine(today - dt.timedelta(days=back), noon))
+
+    expected = {day: 0 for day in days} | {today - dt.timedelta(days=8): 2, today - dt.timedelta(days=3): 1,
+                                           today - dt.timedelta(days=1): 4, today: 3}
+    assert sends_counted(days=days) == expected
+    assert set(SentDay.objects.values_list("day", flat=True)) == set(days[:-2])  # not yesterday's, not today's
+
+    # A send today and one settled late, stamped yesterday: counted; the kept days are not read again.
+    for when in (today, today - dt.timedelta(days=1)):
+        Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.SENT,
+                                sent_at=dt.datetime.combine(when, noon))
+    with CaptureQueriesContext(connection) as queries:
+        again = sends_counted(days=days)
+    assert again == expected | {today: 4, today - dt.timedelta(days=1): 5}
+    ledger = [q["sql"] for q in queries if 'FROM "newsletter_delivery"' in q["sql"]]
+    assert len(ledger) == 1 and str(today - dt.timedelta(days=1)) in ledger[0], ledger
