@@ -328,7 +328,7 @@ def sends_counted(*, days: list[dt.date]) -> dict[dt.date, int]:
 def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
     """Digests sent, and bounce and complaint events, per day. The events are
     counted each time: one may come days after the send it is about. They are few,
-    read by event_type_delivery_idx."""
+    read by event_type_idx."""
     sent = sends_counted(days=days)
     events: dict[tuple[dt.date, str], int] = {
         (day, kind): n

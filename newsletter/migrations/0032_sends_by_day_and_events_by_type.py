@@ -27,7 +27,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='deliveryevent',
-            index=models.Index(fields=['event_type', 'delivery'], name='event_type_delivery_idx'),
+            index=models.Index(fields=['event_type', 'occurred_at', 'delivery'], name='event_type_idx'),
         ),
         migrations.AddConstraint(
             model_name='sentday',
