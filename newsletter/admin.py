@@ -1161,7 +1161,11 @@ class CarriedPaperFilter(admin.SimpleListFilter):
         return [(self.value(), f"“{self.paper.title}”")] if self.paper else []
 
     def queryset(self, request, queryset):
-        return queryset.filter(pk__in=deliveries_carrying(paper=self.paper).values("pk")) if self.paper else queryset
+        # The selector's conditions on the list's own rows: as `pk IN (its rows)`,
+        # every row of the editions that can carry the paper was read for each page
+        # and count (0.2 to 0.4 s at 84,000 rows an edition), where a page needs its
+        # first hundred and the count its first 10,001 (LedgerPaginator).
+        return queryset & deliveries_carrying(paper=self.paper) if self.paper else queryset
 
 
 class LedgerPaginator(Paginator):
