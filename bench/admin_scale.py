@@ -2,7 +2,7 @@
 
     python -m bench.admin_scale --database postgres://postgres@127.0.0.1:5432/bench_admin
         [--readers 100000] [--editions 25] [--deliveries-per-edition N] [--load/--no-load]
-        [--repeat 3] [--only SUBSTRING]
+        [--repeat 3] [--only SUBSTRING] [--sql]
 
 With --load (the default) it migrates the database and fills it by SQL
 (`INSERT … SELECT generate_series`: seconds for millions of rows, where bench/data.py
@@ -17,7 +17,8 @@ Then it opens each admin page through the Django test client as an editor (the
 "Editor" group, without the address permission) and as a superuser, signed in with
 their one-time code as production asks (ADMIN_TWO_FACTOR on, DEBUG off), and prints
 a table: median ms of --repeat runs, the queries (CaptureQueriesContext) and the
-slowest query's ms. docs/benchmarks.md, "The admin at scale", quotes it.
+slowest query's ms (--sql prints each page's slow queries). docs/benchmarks.md,
+"The admin at scale, second pass", quotes it.
 
 PostgreSQL only: the loader is PostgreSQL's SQL, and the figures are about its plans.
 """
