@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('newsletter', '0031_event_payload_kept_index'),
+        ('newsletter', '0032_edition_note_max_length'),
         ('subscribers', '0013_subscriber_email_upper_index'),
     ]
 
