@@ -23,9 +23,12 @@ Which events are which, in anymail's normalised terms
 (https://anymail.dev/en/stable/sending/tracking/#event-types):
 - "bounced" is permanent; "rejected" with reject_reason "invalid" or "bounced" means
   the ESP itself will not mail the address any more: both are hard bounces.
-- "deferred" (the receiving server said "later") is a soft bounce. Postmark's
-  "SoftBounce" arrives as "bounced" (anymail: "might also receive HardBounce
-  later"), so the ESP's own type is read for it (`_is_soft_bounce`).
+- "deferred" (the receiving server said "later") is a soft bounce. Some ESPs'
+  temporary bounces arrive as "bounced" too, so the ESP's own type is read for
+  them (`_TEMPORARY_BOUNCES`): Postmark's "SoftBounce" (anymail: "might also receive
+  HardBounce later"), Amazon SES's "Transient" and "Undetermined" bounceType,
+  Brevo's "soft_bounce" and SendGrid's bounce of type "blocked". Mailgun's
+  temporary failures arrive as "deferred" already.
 - "complained", or "rejected" for "spam": a complaint.
 - "unsubscribed", or "rejected" for "unsubscribed": the reader left via the ESP.
 """
@@ -60,8 +63,21 @@ SOFT_BOUNCE_WINDOW = dt.timedelta(days=30)
 # How a soft bounce is stored (DeliveryEvent.event_type), whatever the ESP called it,
 # so the count is one indexed query (DeliveryEvent index event_rcpt_type_idx).
 SOFT_BOUNCED = "soft_bounced"
-# ESP bounce types anymail reports as "bounced" that are in fact temporary.
-_SOFT_ESP_TYPES = {"SoftBounce"}  # Postmark
+# ESP bounces anymail reports as "bounced" that the ESP itself calls temporary, by
+# anymail's esp_name: what in its raw event (esp_event) says so. A hard bounce
+# suppresses at once, so each of these was a reader lost to a full mailbox.
+_TEMPORARY_BOUNCES = {
+    # postmarkapp.com/developer/api/bounce-api#bounce-types
+    "Postmark": lambda e: e.get("Type") == "SoftBounce",
+    # docs.aws.amazon.com/ses/latest/dg/notification-contents.html#bounce-types: only
+    # "Permanent" means "remove this address"; "Undetermined" is SES not knowing why.
+    "Amazon SES": lambda e: (e.get("bounce") or {}).get("bounceType") in ("Transient", "Undetermined"),
+    # developers.brevo.com/docs/transactional-webhooks
+    "Brevo": lambda e: e.get("event") == "soft_bounce",
+    # SendGrid's bounce event: type "bounce" (permanent) or "blocked" (the receiver
+    # refused for now, e.g. our IP's reputation; SendGrid does not suppress it).
+    "SendGrid": lambda e: e.get("event") == "bounce" and e.get("type") == "blocked",
+}
 # DeliveryEvent.event_id is 200 characters; an ESP id longer than this is hashed.
 _EVENT_ID_MAX = 200
 _REDACTED = "[recipient]"
@@ -77,15 +93,20 @@ class Action:
     NOTHING = "nothing"
 
 
-def _is_soft_bounce(event: AnymailTrackingEvent) -> bool:
+def _is_soft_bounce(event: AnymailTrackingEvent, esp_name: str) -> bool:
     if event.event_type == EventType.DEFERRED:
         return True
-    esp_event = event.esp_event if isinstance(event.esp_event, dict) else {}
-    return event.event_type == EventType.BOUNCED and esp_event.get("Type") in _SOFT_ESP_TYPES
+    if event.event_type != EventType.BOUNCED or not isinstance(event.esp_event, dict):
+        return False
+    temporary = _TEMPORARY_BOUNCES.get(esp_name)
+    try:
+        return bool(temporary and temporary(event.esp_event))
+    except AttributeError:  # a field of the wrong type (a forged body): not temporary
+        return False
 
 
-def event_action(event: AnymailTrackingEvent) -> str:
-    if _is_soft_bounce(event):
+def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:
+    if _is_soft_bounce(event, esp_name):
         return Action.SOFT_BOUNCE
     kind, reason = event.event_type, event.reject_reason
     if kind == EventType.BOUNCED or (
@@ -138,7 +159,7 @@ def tracking_event_problem(event: AnymailTrackingEvent) -> str | None:
     payload must be standard JSON without NUL characters, which neither SQLite's
     JSON_VALID nor PostgreSQL's jsonb and text accept (json.loads reads NaN and
     Infinity, which are not JSON)."""
-    for name in ("recipient", "description", "message_id", "click_url"):
+    for name in ("recipient", "description", "mta_response", "message_id", "click_url"):
         if not isinstance(getattr(event, name), str | None):
             return f"The event's {name} is not text."
     if event.event_type == EventType.UNKNOWN and not event.recipient and not event.message_id:
@@ -154,9 +175,16 @@ def tracking_event_problem(event: AnymailTrackingEvent) -> str | None:
         json.dumps(raw, default=str, allow_nan=False)
     except ValueError:
         return "The body holds NaN or Infinity, which JSON does not allow."
-    if _has_nul(raw) or _has_nul([event.recipient, event.description, event.message_id]):
+    if _has_nul(raw) or _has_nul([event.recipient, event.description, event.mta_response, event.message_id]):
         return "The body holds NUL characters."
     return None
+
+
+def event_reason(event: AnymailTrackingEvent) -> str:
+    """What the ESP said of the event, as the admin shows it: anymail's description
+    (Postmark's, Amazon SES's "Permanent: General"), else the receiving server's
+    answer (mta_response), the only reason Mailgun's and Brevo's bounces carry."""
+    return (event.description or "").strip() or (event.mta_response or "").strip()
 
 
 def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
@@ -219,7 +247,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     if not recipient and delivery is not None:
         recipient = delivery.subscriber.email
     recipient_hash = email_hash(recipient) if recipient else ""
-    action = event_action(event)
+    action = event_action(event, esp_name=esp_name)
     occurred_at = event.timestamp or timezone.now()
     pattern = re.compile(re.escape(recipient), re.IGNORECASE) if recipient else None
 
@@ -230,7 +258,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
                 "delivery": delivery,
                 "event_type": SOFT_BOUNCED if action == Action.SOFT_BOUNCE else str(event.event_type),
                 "recipient_hash": recipient_hash,
-                "description": _redact(event.description or "", pattern)[:2000],
+                "description": _redact(event_reason(event), pattern)[:2000],
                 "payload": _redact(_jsonable(event.esp_event), pattern),
                 "occurred_at": occurred_at,
             },

@@ -3,13 +3,10 @@ configured ESP's tracking URL exists, anonymous requests are never a 500, wrong
 credentials are a 401, and a body we cannot record is a 400 that changes nothing."""
 
 import json
-import types
 
 import pytest
 from anymail.urls import urlpatterns as anymail_urlpatterns
 from django.test import Client
-from django.urls import include
-from django.urls import path as url_path
 
 from newsletter.models import DeliveryEvent
 from subscribers.models import Subscriber, Suppression
@@ -50,19 +47,6 @@ def _anymail_esps() -> list[str]:
                    if p.name and p.name.endswith(suffix)})
 
 
-def _urlconf_routing(esp: str) -> types.ModuleType:
-    """The site's URLs with WEBHOOK_ESP=esp: its /anymail/ route is `esp`'s alone."""
-    from config import urls
-    from newsletter.webhook_views import tracking_urlpatterns
-
-    module = types.ModuleType(f"urls_webhook_{esp}")
-    module.urlpatterns = [
-        url_path("anymail/", include(tracking_urlpatterns(esp=esp))),
-        *[p for p in urls.urlpatterns if not str(p.pattern).startswith("anymail/")],
-    ]
-    return module
-
-
 @pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning")
 @pytest.mark.parametrize("esp", _anymail_esps())
 def test_whichever_esp_is_routed_anonymous_requests_never_get_a_5xx(settings, esp):
@@ -70,7 +54,7 @@ def test_whichever_esp_is_routed_anonymous_requests_never_get_a_5xx(settings, es
     for Amazon SES; check --deploy says so, digest.E007): the credentials are
     checked before the ESP's view is built, so only the ESP itself could meet that
     error, never an anonymous request."""
-    settings.ROOT_URLCONF = _urlconf_routing(esp)
+    settings.ROOT_URLCONF = webhooks.urlconf_routing(esp)
     anonymous = Client(raise_request_exception=False)
     url = f"/anymail/{esp}/tracking/"
     answers = {(method, path): getattr(anonymous, method)(path).status_code

@@ -1,0 +1,198 @@
+"""The operator switches ESP (docs/esp-switch.md): each ESP's real tracking events,
+posted as that ESP posts them to its URL, act on the reader as Postmark's do
+(tests/newsletter/test_webhooks.py). The bodies are the shapes of django-anymail's
+own tests (tests/test_<esp>_webhooks.py), with our metadata and recipient."""
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import pytest
+from django.utils import timezone
+
+from newsletter.models import Delivery, DeliveryEvent, Edition
+from newsletter.webhooks import SOFT_BOUNCED
+from subscribers.models import Subscriber, Suppression
+from tests import webhooks
+from tests.factories import SubscriberFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
+
+READER = "reader@example.com"
+MAILGUN_SIGNING_KEY = "mailgun-webhook-signing-key"
+
+
+def _amazon_ses(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
+    """An SNS notification of an SES event (anymail's test_amazon_ses_webhooks.py;
+    docs.aws.amazon.com/ses/latest/dg/notification-examples.html). The digest's
+    metadata comes back in its X-Metadata header."""
+    mail = {
+        "timestamp": "2025-11-24T07:00:00.000Z", "source": "digest@example.com",
+        "messageId": "0100019ab2c3d4e5-ses-message-id-000000", "destination": [READER],
+        "headersTruncated": False,
+        "headers": [{"name": "X-Tag", "value": "digest"},
+                    {"name": "X-Metadata", "value": json.dumps({"delivery_id": delivery_id})}],
+    }
+    bounce = {"reportingMTA": "dns; mx.example.com", "timestamp": "2025-11-24T07:00:05.000Z",
+              "feedbackId": "0100019ab2c3d4e5-feedback-000000"}
+    events = {
+        "delivered": {"notificationType": "Delivery", "delivery": {
+            "timestamp": "2025-11-24T07:00:01.000Z", "recipients": [READER], "processingTimeMillis": 546,
+            "reportingMTA": "a8-70.smtp-out.amazonses.com", "smtpResponse": "250 ok: Message accepted"}},
+        "hard": {"notificationType": "Bounce", "bounce": {
+            **bounce, "bounceType": "Permanent", "bounceSubType": "General", "bouncedRecipients": [{
+                "emailAddress": READER, "status": "5.1.1", "action": "failed",
+                "diagnosticCode": f"smtp; 550 5.1.1 <{READER}>... User unknown"}]}},
+        "soft": {"notificationType": "Bounce", "bounce": {
+            **bounce, "bounceType": "Transient", "bounceSubType": "MailboxFull", "bouncedRecipients": [{
+                "emailAddress": READER, "status": "4.2.2", "action": "failed",
+                "diagnosticCode": "smtp; 452 4.2.2 Mailbox full"}]}},
+        "complaint": {"notificationType": "Complaint", "complaint": {
+            "userAgent": "AnyCompany Feedback Loop (V0.01)", "complainedRecipients": [{"emailAddress": READER}],
+            "complaintFeedbackType": "abuse", "timestamp": "2025-11-24T08:00:00.000Z"}},
+        "rejected": {"eventType": "Reject", "reject": {"reason": "Bad content"}},
+    }
+    sns = {"Type": "Notification", "MessageId": event_id,
+           "TopicArn": "arn:aws:sns:us-east-1:123456789012:ses-events",
+           "Message": json.dumps({**events[kind], "mail": mail}), "Timestamp": "2025-11-24T07:00:06.000Z"}
+    headers = {"HTTP_X_AMZ_SNS_MESSAGE_ID": event_id, "HTTP_X_AMZ_SNS_MESSAGE_TYPE": "Notification"}
+    return sns, headers
+
+
+def _mailgun(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
+    """Mailgun's webhook body (anymail's test_mailgun_webhooks.py), signed with the
+    webhook signing key; our metadata comes back as user-variables."""
+    data = {
+        "timestamp": 1763967600.389832, "recipient": READER, "user-variables": {"delivery_id": delivery_id},
+        "tags": ["digest"], "message": {"headers": {
+            "to": READER, "from": "digest@example.com",
+            "message-id": "20251124070000.1.0DF563D0B3597700@mg.example.com"}},
+    }
+    events = {
+        "delivered": {"event": "delivered", "delivery-status": {
+            "code": 250, "message": "OK", "description": "", "attempt-no": 1}},
+        "hard": {"event": "failed", "severity": "permanent", "reason": "bounce", "delivery-status": {
+            "code": 550, "description": "", "attempt-no": 1,
+            "message": "5.1.1 The email account that you tried to reach does not exist."}},
+        "soft": {"event": "failed", "severity": "temporary", "reason": "generic", "delivery-status": {
+            "code": 452, "description": "", "attempt-no": 1, "message": "4.2.2 Mailbox full"}},
+        "complaint": {"event": "complained"},
+        "unsubscribe": {"event": "unsubscribed"},
+        "rejected": {"event": "rejected", "reject": {"reason": "Sandbox subdomains are for test purposes only",
+                                                     "description": ""}},
+    }
+    timestamp = "1763967600"
+    signature = hmac.new(MAILGUN_SIGNING_KEY.encode(), f"{timestamp}{event_id}".encode(), hashlib.sha256)
+    body = {"signature": {"timestamp": timestamp, "token": event_id, "signature": signature.hexdigest()},
+            "event-data": {**data, **events[kind], "id": event_id}}
+    return body, {}
+
+
+def _brevo(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
+    """Brevo's transactional webhook body (anymail's test_brevo_webhooks.py); our
+    metadata comes back in X-Mailin-custom. Brevo gives no event id."""
+    events = {"delivered": "delivered", "hard": "hard_bounce", "soft": "soft_bounce", "complaint": "spam",
+              "unsubscribe": "unsubscribe", "invalid": "invalid_email", "rejected": "blocked"}
+    reasons = {"hard": " RecipientError: 550 5.5.0 Requested action not taken: mailbox unavailable.",
+               "soft": "undefined Unable to find MX of domain example.com"}
+    body = {"event": events[kind], "email": READER, "id": 1234,
+            "message-id": "<202511240700.9876543210@smtp-relay.mailin.fr>",
+            "ts_epoch": 1763967600000 + int(event_id[-3:], 16), "tags": ["digest"],
+            "X-Mailin-custom": json.dumps({"delivery_id": delivery_id})}
+    if kind in reasons:
+        body["reason"] = reasons[kind]
+    return body, {}
+
+
+ESPS = {
+    "amazon_ses": (_amazon_ses, "text/plain; charset=UTF-8"),  # SNS posts its JSON as text/plain
+    "mailgun": (_mailgun, "application/json"),
+    "brevo": (_brevo, "application/json"),
+}
+# What each kind of event leaves: the reader's status, the suppression's reason, the
+# event as stored. Not every ESP has every kind (anymail maps no SES unsubscribe).
+OUTCOMES = {
+    "delivered": (Subscriber.Status.ACTIVE, None, "delivered"),
+    "hard": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
+    "soft": (Subscriber.Status.ACTIVE, None, SOFT_BOUNCED),
+    "complaint": (Subscriber.Status.SUPPRESSED, Suppression.Reason.COMPLAINT, "complained"),
+    "unsubscribe": (Subscriber.Status.UNSUBSCRIBED, None, "unsubscribed"),
+    "invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
+    "rejected": (Subscriber.Status.ACTIVE, None, "rejected"),
+}
+CASES = [(esp, kind) for esp, kinds in {
+    "amazon_ses": ("delivered", "hard", "soft", "complaint", "rejected"),
+    "mailgun": ("delivered", "hard", "soft", "complaint", "unsubscribe", "rejected"),
+    "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "rejected"),
+}.items() for kind in kinds]
+
+
+@pytest.fixture
+def routed(settings, monkeypatch):
+    """Route one ESP's webhook as its operator sets it up (README, "Email provider")."""
+
+    def route(esp: str) -> str:
+        settings.ROOT_URLCONF = webhooks.urlconf_routing(esp)
+        settings.WEBHOOK_ESP = esp
+        settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+        if esp == "amazon_ses":
+            # boto3 (django-anymail[amazon-ses]) is not installed here; the SES view
+            # reads its session options when built and uses them only to confirm an
+            # SNS subscription, which these notifications are not.
+            monkeypatch.setattr("anymail.webhooks.amazon_ses._get_anymail_boto3_params",
+                                lambda **kwargs: ({}, {}))
+        return f"/anymail/{esp}/tracking/"
+
+    return route
+
+
+def _post(client, url: str, esp: str, kind: str, *, delivery_id: str, event_id: str):
+    build, content_type = ESPS[esp]
+    body, headers = build(kind, delivery_id=delivery_id, event_id=event_id)
+    return client.post(url, json.dumps(body), content_type=content_type, **headers, **webhooks.auth())
+
+
+def _delivery(subscriber) -> Delivery:
+    edition, _ = Edition.objects.get_or_create(date=dt.date(2025, 11, 24))
+    return Delivery.objects.create(subscriber=subscriber, edition=edition, status=Delivery.Status.SENT,
+                                   provider_message_id="not-the-events-message-id", sent_at=timezone.now())
+
+
+@pytest.mark.parametrize(("esp", "kind"), CASES)
+def test_each_esps_events_reach_the_ledger_and_suppress_exactly_when_they_should(client, routed, esp, kind):
+    reader = SubscriberFactory(email=READER)
+    delivery = _delivery(reader)
+    url = routed(esp)
+
+    response = _post(client, url, esp, kind, delivery_id=str(delivery.pk), event_id="a1b2c3d4e5f60001")
+
+    assert response.status_code == 200, response.content
+    status, reason, event_type = OUTCOMES[kind]
+    reader.refresh_from_db()
+    assert reader.status == status
+    assert list(Suppression.objects.values_list("reason", flat=True)) == ([reason] if reason else [])
+    event = DeliveryEvent.objects.get()
+    assert event.delivery == delivery and event.event_type == event_type
+    if kind in ("hard", "soft"):
+        # The admin's reason: Mailgun and Brevo put it in the server's answer only.
+        assert event.description and READER not in event.description
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_each_esps_events_twice_out_of_order_or_not_ours_are_harmless(client, routed, esp):
+    reader = SubscriberFactory(email=READER)
+    delivery = _delivery(reader)
+    url = routed(esp)
+    # A soft bounce reported after the delivery, each posted twice (the ESP retries).
+    for kind, event_id in (("soft", "a1b2c3d4e5f60002"), ("delivered", "a1b2c3d4e5f60001")):
+        for _ in range(2):
+            assert _post(client, url, esp, kind, delivery_id=str(delivery.pk), event_id=event_id).status_code == 200
+    # A delivery id that is not ours (another sender's metadata, or a reader erased).
+    assert _post(client, url, esp, "delivered", delivery_id="999999", event_id="a1b2c3d4e5f60003").status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not Suppression.objects.exists()
+    assert sorted(DeliveryEvent.objects.filter(delivery=delivery).values_list("event_type", flat=True)) == [
+        "delivered", SOFT_BOUNCED]
+    assert DeliveryEvent.objects.filter(delivery__isnull=True).count() == 1
