@@ -17,7 +17,11 @@ from subscribers.models import Subscriber, Suppression
 from tests import webhooks
 from tests.factories import SubscriberFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
+pytestmark = [
+    pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret"),
+    # anymail 15 warns that it no longer supports SendGrid officially (README).
+    pytest.mark.filterwarnings("ignore::anymail.exceptions.AnymailNotSupportedWarning"),
+]
 
 READER = "reader@example.com"
 MAILGUN_SIGNING_KEY = "mailgun-webhook-signing-key"
@@ -105,10 +109,31 @@ def _brevo(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
     return body, {}
 
 
+def _sendgrid(kind: str, *, delivery_id: str, event_id: str) -> tuple[list, dict]:
+    """SendGrid's event webhook body, a list of events (anymail's
+    test_sendgrid_webhooks.py); our metadata comes back as top-level custom args."""
+    events = {
+        "delivered": {"event": "delivered", "response": "250 2.0.0 OK"},
+        "hard": {"event": "bounce", "type": "bounce", "status": "5.1.1",
+                 "reason": "550 5.1.1 The email account that you tried to reach does not exist."},
+        "soft": {"event": "bounce", "type": "blocked", "status": "4.7.1",
+                 "reason": "421 4.7.1 Temporarily deferred due to unexpected volume"},
+        "complaint": {"event": "spamreport"},
+        "unsubscribe": {"event": "unsubscribe"},
+        "dropped_invalid": {"event": "dropped", "reason": "Invalid"},
+        "rejected": {"event": "dropped", "reason": "Spam Content (if spam checker app enabled)"},
+    }
+    event = {"email": READER, "timestamp": 1763967600, "smtp-id": "<wrfRRvF7Q0GgwUo2CvDmEA@example.com>",
+             "sg_event_id": event_id, "sg_message_id": "wrfRRvF7Q0GgwUo2CvDmEA.filter0425p1mdw1.13037.0",
+             "category": ["digest"], "delivery_id": delivery_id, **events[kind]}
+    return [event], {}
+
+
 ESPS = {
     "amazon_ses": (_amazon_ses, "text/plain; charset=UTF-8"),  # SNS posts its JSON as text/plain
     "mailgun": (_mailgun, "application/json"),
     "brevo": (_brevo, "application/json"),
+    "sendgrid": (_sendgrid, "application/json"),
 }
 # What each kind of event leaves: the reader's status, the suppression's reason, the
 # event as stored. Not every ESP has every kind (anymail maps no SES unsubscribe).
@@ -119,12 +144,14 @@ OUTCOMES = {
     "complaint": (Subscriber.Status.SUPPRESSED, Suppression.Reason.COMPLAINT, "complained"),
     "unsubscribe": (Subscriber.Status.UNSUBSCRIBED, None, "unsubscribed"),
     "invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
+    "dropped_invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
     "rejected": (Subscriber.Status.ACTIVE, None, "rejected"),
 }
 CASES = [(esp, kind) for esp, kinds in {
     "amazon_ses": ("delivered", "hard", "soft", "complaint", "rejected"),
     "mailgun": ("delivered", "hard", "soft", "complaint", "unsubscribe", "rejected"),
     "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "rejected"),
+    "sendgrid": ("delivered", "hard", "soft", "complaint", "unsubscribe", "dropped_invalid", "rejected"),
 }.items() for kind in kinds]
 
 
