@@ -23,15 +23,43 @@ TRANSIENT_STATUSES = {408, 429}
 REASON_MAX_CHARS = 2000
 
 
+def api_error_status(exc: AnymailAPIError) -> int | None:
+    """The HTTP status the ESP answered `exc` with, None when there was no answer.
+    anymail sets status_code for the ESPs it calls with requests; for Amazon SES,
+    called through boto3, it passes botocore's parsed error as `response` (a dict,
+    {"Error": {"Code": "TooManyRequestsException"}, "ResponseMetadata":
+    {"HTTPStatusCode": 429}}) and leaves status_code None, which read as "no answer"
+    and failed a throttled or 5xx send for good."""
+    if exc.status_code is not None:
+        return exc.status_code
+    response = exc.response
+    if isinstance(response, dict):
+        status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+        if isinstance(status, int):
+            return status
+    return None
+
+
+def _unanswered(exc: AnymailAPIError) -> bool:
+    """The request never got an answer: requests' network errors, or botocore's
+    (EndpointConnectionError, ReadTimeoutError...: no `response`, unlike its
+    ClientError); botocore's others (NoCredentialsError) are configuration."""
+    if isinstance(exc, AnymailRequestsAPIError):
+        return True
+    cause = exc.__cause__
+    names = {cls.__name__ for cls in type(cause).__mro__}
+    return isinstance(cause, OSError) or (
+        type(cause).__module__.startswith("botocore") and bool(names & {"ConnectionError", "HTTPClientError"}))
+
+
 def error_is_transient(exc: BaseException) -> bool:
     """Worth retrying later: rate limits, server errors, timeouts, lost connections."""
     if isinstance(exc, AnymailRecipientsRefused | AnymailInvalidAddress):
         return False
     if isinstance(exc, AnymailAPIError):
-        status = exc.status_code
+        status = api_error_status(exc)
         if status is None:
-            # No HTTP status: the request never got an answer (network failure).
-            return isinstance(exc, AnymailRequestsAPIError)
+            return _unanswered(exc)
         return status in TRANSIENT_STATUSES or status >= 500
     return isinstance(exc, OSError | TimeoutError)
 

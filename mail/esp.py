@@ -57,6 +57,8 @@ from anymail.exceptions import AnymailAPIError
 from django.conf import settings
 from django.core.mail import get_connection
 
+from .errors import api_error_status
+
 logger = logging.getLogger(__name__)
 
 # Calls are spaced this much wider than 1/rate: the moment a slot is taken and the
@@ -667,7 +669,7 @@ def esp_send(message, *, before_call: Callable[[], None] = lambda: None,
             status = getattr(message, "anymail_status", None)
             message_id = "" if status is None or status.message_id is None else str(status.message_id)
         except AnymailAPIError as exc:
-            if exc.status_code != 429 or time.monotonic() - started > throttled_for:
+            if api_error_status(exc) != 429 or time.monotonic() - started > throttled_for:
                 raise
             throttled += 1
             esp_slow_down()

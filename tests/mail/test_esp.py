@@ -422,3 +422,80 @@ def test_a_held_release_is_not_kept_waiting_for_the_next_slot_under_the_rate(lim
     assert ended[3] - ended[0] > 0.6  # the rate held the calls apart
     # Each call was done for its caller right after it ended, not a slot later.
     assert all(done[n] - ended[n] < 0.15 for n in range(4)), {n: done[n] - ended[n] for n in range(4)}
+
+
+# --- Amazon SES: the same limits and ids through boto3 (docs/esp-switch.md) ---------------
+
+
+@pytest.fixture
+def ses(limits):
+    """EMAIL_BACKEND is anymail's Amazon SES backend; its boto3 client answers what
+    each test queues (botocore's Stubber: SES's real error shapes, no network)."""
+    from botocore.stub import Stubber
+
+    limits.EMAIL_BACKEND = "anymail.backends.amazon_ses.EmailBackend"
+    limits.ANYMAIL = {**limits.ANYMAIL, "AMAZON_SES_CLIENT_PARAMS": {
+        "region_name": "us-east-1", "aws_access_key_id": "AKIDEXAMPLE", "aws_secret_access_key": "secret"}}
+    esp.esp_connection_close()
+    stubber = Stubber(esp._thread_connection().client)
+    stubber.activate()
+    yield stubber
+    stubber.deactivate()
+    esp.esp_connection_close()
+
+
+def _message():
+    from anymail.message import AnymailMessage
+
+    return AnymailMessage(subject="Your digest", body="Hello", from_email="digest@example.com",
+                          to=["reader@example.com"], metadata={"delivery_id": "7"})
+
+
+def test_an_amazon_ses_429_slows_every_worker_down_and_the_call_goes_again(ses, limits, monkeypatch):
+    """SES's TooManyRequestsException reached anymail as an error without a
+    status_code (botocore's parsed response instead): it failed the message for good."""
+    import redis
+    from django.conf import settings
+
+    limits.ESP_MAX_PER_SECOND = 100
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.1)
+    ses.add_client_error("send_email", service_error_code="TooManyRequestsException",
+                         service_message="Maximum sending rate exceeded.", http_status_code=429)
+    ses.add_response("send_email", {"MessageId": "0100019ab2c3d4e5-ses-message-id-000000"})
+
+    call = esp.esp_send(_message())
+
+    assert call.throttled == 1 and call.message_id == "0100019ab2c3d4e5-ses-message-id-000000"
+    ses.assert_no_pending_responses()
+    assert float(redis.Redis.from_url(settings.REDIS_URL).hget(esp._keys()[0], "rate")) < 100
+
+
+@pytest.mark.parametrize(("code", "status", "transient"), [
+    ("InternalFailure", 500, True), ("ServiceUnavailable", 503, True),
+    ("MessageRejected", 400, False), ("MailFromDomainNotVerifiedException", 400, False),
+])
+def test_amazon_ses_errors_are_transient_exactly_as_the_same_http_answers_of_postmark(ses, code, status, transient):
+    from anymail.exceptions import AnymailAPIError
+
+    from mail.errors import error_is_transient
+
+    ses.add_client_error("send_email", service_error_code=code, http_status_code=status)
+    with pytest.raises(AnymailAPIError) as raised:
+        esp.esp_send(_message())
+    assert error_is_transient(raised.value) is transient
+
+
+def test_an_amazon_ses_call_that_never_got_an_answer_is_transient(ses, monkeypatch):
+    from anymail.exceptions import AnymailAPIError
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ReadTimeoutError
+
+    from mail.errors import error_is_transient
+
+    client = esp._thread_connection().client
+    for error, transient in ((EndpointConnectionError(endpoint_url="https://email.us-east-1.amazonaws.com"), True),
+                             (ReadTimeoutError(endpoint_url="https://email.us-east-1.amazonaws.com"), True),
+                             (NoCredentialsError(), False)):  # configuration: trying again changes nothing
+        monkeypatch.setattr(client, "send_email", lambda _error=error, **params: (_ for _ in ()).throw(_error))
+        with pytest.raises(AnymailAPIError) as raised:
+            esp.esp_send(_message())
+        assert error_is_transient(raised.value) is transient, error

@@ -9,6 +9,9 @@ import hmac
 import json
 
 import pytest
+from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
+from botocore.session import get_session
+from botocore.stub import Stubber
 from django.utils import timezone
 
 from newsletter.models import Delivery, DeliveryEvent, Edition
@@ -156,19 +159,13 @@ CASES = [(esp, kind) for esp, kinds in {
 
 
 @pytest.fixture
-def routed(settings, monkeypatch):
+def routed(settings):
     """Route one ESP's webhook as its operator sets it up (README, "Email provider")."""
 
     def route(esp: str) -> str:
         settings.ROOT_URLCONF = webhooks.urlconf_routing(esp)
         settings.WEBHOOK_ESP = esp
         settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
-        if esp == "amazon_ses":
-            # boto3 (django-anymail[amazon-ses]) is not installed here; the SES view
-            # reads its session options when built and uses them only to confirm an
-            # SNS subscription, which these notifications are not.
-            monkeypatch.setattr("anymail.webhooks.amazon_ses._get_anymail_boto3_params",
-                                lambda **kwargs: ({}, {}))
         return f"/anymail/{esp}/tracking/"
 
     return route
@@ -223,3 +220,55 @@ def test_each_esps_events_twice_out_of_order_or_not_ours_are_harmless(client, ro
     assert sorted(DeliveryEvent.objects.filter(delivery=delivery).values_list("event_type", flat=True)) == [
         "delivered", SOFT_BOUNCED]
     assert DeliveryEvent.objects.filter(delivery__isnull=True).count() == 1
+
+
+def test_amazon_sns_subscription_is_confirmed_for_the_sender_with_the_credentials_only(client, routed, monkeypatch):
+    """SNS's handshake (docs.aws.amazon.com/sns/latest/dg/SendMessageToHttp.prepare.html):
+    it posts a SubscriptionConfirmation without credentials, and again with those of
+    the URL's user:password after a 401 asking for them. anymail confirms it through
+    the SNS API in the topic's own region; then SES's first notification is a text
+    that is no event."""
+    url = routed("amazon_ses")
+    topic = "arn:aws:sns:us-west-2:123456789012:ses-events"
+    body = {  # the shape of anymail's test_sns_subscription_auto_confirmation
+        "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+        "Token": "EXAMPLE-confirm-token", "TopicArn": topic,
+        "Message": f"You have chosen to subscribe to the topic {topic}.\nTo confirm the subscription, "
+                   "visit the SubscribeURL included in this message.",
+        "SubscribeURL": f"https://sns.us-west-2.amazonaws.com/?Action=ConfirmSubscription&TopicArn={topic}"
+                        "&Token=EXAMPLE-confirm-token",
+        "Timestamp": "2025-11-24T06:00:00.000Z", "SignatureVersion": "1", "Signature": "EXAMPLE",
+        "SigningCertURL": "https://sns.us-west-2.amazonaws.com/SimpleNotificationService-0000.pem",
+    }
+    headers = {"HTTP_X_AMZ_SNS_MESSAGE_ID": body["MessageId"],
+               "HTTP_X_AMZ_SNS_MESSAGE_TYPE": "SubscriptionConfirmation"}
+    stubs = []
+
+    def sns_client(view, service_name, **params):
+        sns = get_session().create_client(service_name, region_name=params["region_name"],
+                                          aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
+        stub = Stubber(sns)
+        stub.add_response("confirm_subscription", {"SubscriptionArn": f"{topic}:0001"},
+                          {"TopicArn": topic, "Token": "EXAMPLE-confirm-token", "AuthenticateOnUnsubscribe": "true"})
+        stub.activate()
+        stubs.append((params["region_name"], stub))
+        return sns
+
+    monkeypatch.setattr(AmazonSESTrackingWebhookView, "get_boto_client", sns_client)
+
+    first = client.post(url, json.dumps(body), content_type="text/plain; charset=UTF-8", **headers)
+    assert first.status_code == 401 and first["WWW-Authenticate"].startswith("Basic ") and not stubs
+    again = client.post(url, json.dumps(body), content_type="text/plain; charset=UTF-8", **headers,
+                        **webhooks.auth())
+    assert again.status_code == 200, again.content
+    [(region, stub)] = stubs
+    assert region == "us-west-2"
+    stub.assert_no_pending_responses()  # confirmed, once
+
+    validated = {"Type": "Notification", "MessageId": "da41e39f-ea4d-435a-b922-c6aae3915ebe", "TopicArn": topic,
+                 "Message": "Successfully validated SNS topic for Amazon SES event publishing.",
+                 "Timestamp": "2025-11-24T06:00:01.000Z"}
+    response = client.post(url, json.dumps(validated), content_type="text/plain; charset=UTF-8",
+                           HTTP_X_AMZ_SNS_MESSAGE_ID=validated["MessageId"],
+                           HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification", **webhooks.auth())
+    assert response.status_code == 200 and not DeliveryEvent.objects.exists()
