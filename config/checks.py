@@ -101,6 +101,26 @@ def tracking_webhook_is_the_sending_esps(app_configs, **kwargs) -> list[Error]:
 
 
 @register(deploy=True)
+def email_backend_can_send(app_configs, **kwargs) -> list[Error]:
+    """The ESP of an anymail EMAIL_BACKEND has what it needs to send: its API key in
+    ANYMAIL (POSTMARK_SERVER_TOKEN, MAILGUN_API_KEY, BREVO_API_KEY...) and its
+    library (boto3 for Amazon SES). anymail reads both only when the first email
+    goes, so a deploy switched to Brevo without BREVO_API_KEY passed this check and
+    failed every send of the morning."""
+    if not settings.EMAIL_BACKEND_ESP:
+        return []
+    from django.core.mail import get_connection
+
+    try:
+        get_connection(settings.EMAIL_BACKEND)
+    except (ImproperlyConfigured, ImportError) as exc:
+        return [Error(f"EMAIL_BACKEND {settings.EMAIL_BACKEND} cannot send: {exc}",
+                      hint="Set the ESP's settings in ANYMAIL (README, \"Email provider\").",
+                      id="digest.E010")]
+    return []
+
+
+@register(deploy=True)
 def embedding_files_are_the_measured_ones(app_configs, **kwargs) -> list[Error]:
     """The embedding models' files are the ones relevance was measured with
     (newsletter/weights.py): checked before a deploy rather than at the first paper

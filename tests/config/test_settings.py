@@ -110,13 +110,31 @@ def test_check_deploy_refuses_a_tracking_webhook_that_cannot_take_events():
     assert result.returncode != 0 and "digest.E007" in result.stderr
 
 
+def test_check_deploy_refuses_an_esp_that_cannot_send():
+    """The operator switching ESP (docs/esp-switch.md): EMAIL_BACKEND set to the new
+    ESP, its API key forgotten or left under the old ESP's name in ANYMAIL. Each
+    passed check --deploy and failed at the first send."""
+    for backend, anymail in (("brevo", '{"POSTMARK_SERVER_TOKEN": "x"}'), ("mailgun", "{}"),
+                             ("postmark", '{"BREVO_API_KEY": "x"}')):
+        result = _django_check(**PRODUCTION, EMAIL_BACKEND=f"anymail.backends.{backend}.EmailBackend",
+                               ANYMAIL=anymail, WEBHOOK_SECRET="hook:secret")
+        assert result.returncode != 0 and "digest.E010" in result.stderr, (backend, result.stderr)
+    mailgun = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend",
+               "ANYMAIL": '{"MAILGUN_API_KEY": "key", "MAILGUN_WEBHOOK_SIGNING_KEY": "signing"}',
+               "WEBHOOK_SECRET": "hook:secret"}
+    assert _django_check(**mailgun).returncode == 0
+    ses = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.amazon_ses.EmailBackend",
+           "WEBHOOK_SECRET": "hook:secret", "AWS_DEFAULT_REGION": "us-east-1"}
+    assert _django_check(**ses).returncode == 0  # boto3 is in the image; keys from AWS's own variables
+
+
 def test_check_deploy_refuses_a_tracking_webhook_of_another_esp_than_the_one_that_sends():
     """An .env made from the .env.example of 3 December holds WEBHOOK_ESP=postmark; since
     compose passes the whole .env to the containers (c8694dd) it applies, and a deploy
     sending through Brevo had its webhook (/anymail/brevo/tracking/) turned into a
     404: no bounce or complaint suppressed anyone, and check --deploy said nothing."""
     brevo = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.brevo.EmailBackend",
-             "WEBHOOK_SECRET": "hook:secret"}
+             "ANYMAIL": '{"BREVO_API_KEY": "x"}', "WEBHOOK_SECRET": "hook:secret"}
     assert _django_check(**brevo).returncode == 0
     result = _django_check(**brevo, WEBHOOK_ESP="postmark")
     assert result.returncode != 0 and "digest.E008" in result.stderr
