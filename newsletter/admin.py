@@ -53,6 +53,7 @@ from .models import (
     thumbnail_url_allowed,
 )
 from .selectors import deliveries_carrying, topic_rows_prefetch
+from .webhooks import SOFT_BOUNCED
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
 PREVIEW_READER_CHOICES = 200
@@ -68,9 +69,13 @@ HOLD_SAID = ("On hold: no digest of this edition goes out until you release it. 
 # A search of the ledger lists the readers it found by id up to this many (their
 # rows by the readers' index); beyond, it reads the readers alongside the list.
 SEARCH_READERS_LISTED = 500
-# Provider events the ledger filters on (anymail's normalised event types).
-PROVIDER_EVENTS = ("delivered", "bounced", "deferred", "complained", "unsubscribed",
-                   "opened", "clicked", "rejected", "failed")
+# Provider events the ledger filters on, as DeliveryEvent.event_type holds them:
+# anymail's normalised types, except that a soft bounce of any ESP ("deferred", or
+# a temporary "bounced") is stored as SOFT_BOUNCED (newsletter/webhooks.py); the
+# filter offered "deferred", which nothing is stored as.
+PROVIDER_EVENTS = {"delivered": "Delivered", "bounced": "Bounced", SOFT_BOUNCED: "Soft bounced",
+                   "complained": "Complained", "unsubscribed": "Unsubscribed", "opened": "Opened",
+                   "clicked": "Clicked", "rejected": "Rejected", "failed": "Failed"}
 
 
 # --- Papers -----------------------------------------------------------------------------
@@ -1135,7 +1140,7 @@ class ProviderEventFilter(admin.SimpleListFilter):
     parameter_name = "event"
 
     def lookups(self, request, model_admin):
-        return [(e, e.capitalize()) for e in PROVIDER_EVENTS]
+        return list(PROVIDER_EVENTS.items())
 
     def queryset(self, request, queryset):
         if self.value():

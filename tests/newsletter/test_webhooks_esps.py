@@ -7,11 +7,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+from html import unescape
 
 import pytest
 from anymail.webhooks.amazon_ses import AmazonSESTrackingWebhookView
 from botocore.session import get_session
 from botocore.stub import Stubber
+from django.urls import reverse
 from django.utils import timezone
 
 from newsletter.models import Delivery, DeliveryEvent, Edition
@@ -19,6 +21,7 @@ from newsletter.webhooks import SOFT_BOUNCED
 from subscribers.models import Subscriber, Suppression
 from tests import webhooks
 from tests.factories import SubscriberFactory
+from tests.newsletter.test_webhooks import bounce as postmark_bounce
 
 pytestmark = [
     pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret"),
@@ -138,6 +141,9 @@ ESPS = {
     "brevo": (_brevo, "application/json"),
     "sendgrid": (_sendgrid, "application/json"),
 }
+# What each ESP's soft bounce above says, as the admin shows it.
+ESP_SOFT_REASONS = {"amazon_ses": "Transient: MailboxFull", "mailgun": "4.2.2 Mailbox full",
+                    "brevo": "Unable to find MX", "sendgrid": "Temporarily deferred"}
 # What each kind of event leaves: the reader's status, the suppression's reason, the
 # event as stored. Not every ESP has every kind (anymail maps no SES unsubscribe).
 OUTCOMES = {
@@ -177,8 +183,8 @@ def _post(client, url: str, esp: str, kind: str, *, delivery_id: str, event_id: 
     return client.post(url, json.dumps(body), content_type=content_type, **headers, **webhooks.auth())
 
 
-def _delivery(subscriber) -> Delivery:
-    edition, _ = Edition.objects.get_or_create(date=dt.date(2025, 11, 24))
+def _delivery(subscriber, *, day: int = 24) -> Delivery:
+    edition, _ = Edition.objects.get_or_create(date=dt.date(2025, 11, day))
     return Delivery.objects.create(subscriber=subscriber, edition=edition, status=Delivery.Status.SENT,
                                    provider_message_id="not-the-events-message-id", sent_at=timezone.now())
 
@@ -272,3 +278,27 @@ def test_amazon_sns_subscription_is_confirmed_for_the_sender_with_the_credential
                            HTTP_X_AMZ_SNS_MESSAGE_ID=validated["MessageId"],
                            HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification", **webhooks.auth())
     assert response.status_code == 200 and not DeliveryEvent.objects.exists()
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_the_editor_reads_the_new_esps_bounces_beside_the_old_postmark_ones(admin_client, client, routed, esp):
+    """After the switch the ledger holds Postmark's rows and the new ESP's: both read
+    by event and reason, and the 'provider event' filter offers the soft bounces,
+    which every ESP's webhook stores as soft_bounced (it offered 'Deferred', which
+    nothing is stored as, and no soft bounce at all)."""
+    reader = SubscriberFactory(email=READER)
+    before = _delivery(reader, day=20)
+    routed("postmark")
+    assert client.post(webhooks.URL, json.dumps(postmark_bounce(READER, kind="SoftBounce", delivery=before)),
+                       content_type="application/json", **webhooks.auth()).status_code == 200
+    after = _delivery(reader, day=24)
+    assert _post(client, routed(esp), esp, "soft", delivery_id=str(after.pk), event_id="a1b2c3d4e5f60004").status_code == 200
+
+    ledger = reverse("admin:newsletter_delivery_changelist")
+    page = admin_client.get(ledger).content.decode()
+    assert "?event=soft_bounced" in page and "?event=deferred" not in page
+    listed = admin_client.get(ledger, {"event": SOFT_BOUNCED}).context["cl"].result_list
+    assert {d.pk for d in listed} == {before.pk, after.pk}
+    for delivery, said in ((before, "unable to deliver your message"), (after, ESP_SOFT_REASONS[esp])):
+        page = admin_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk])).content.decode()
+        assert SOFT_BOUNCED in page and said in unescape(page), (delivery, said)
