@@ -207,8 +207,9 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
         if found is not None:
             return found
     if event.message_id:
-        # Only for events whose metadata was lost (rare); provider_message_id is not
-        # indexed, so this is a scan of the ledger.
+        # Events without our metadata: rare with Postmark, Mailgun or Brevo; every
+        # Amazon SES event when its SNS notifications leave out the original headers
+        # (README, "Email provider"). By index delivery_provider_msgid_idx.
         return (
             Delivery.objects.select_related("subscriber")
             .filter(provider_message_id=str(event.message_id))

@@ -302,3 +302,69 @@ def test_the_editor_reads_the_new_esps_bounces_beside_the_old_postmark_ones(admi
     for delivery, said in ((before, "unable to deliver your message"), (after, ESP_SOFT_REASONS[esp])):
         page = admin_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk])).content.decode()
         assert SOFT_BOUNCED in page and said in unescape(page), (delivery, said)
+
+
+# The ESP's answer to a send, as anymail's backend tests have it: the message id the
+# ledger keeps (Delivery.provider_message_id, mail/esp.py's EspCall.message_id).
+SEND_ANSWERS = {
+    "mailgun": (200, {"id": "<20251124070000.1.0DF563D0B3597700@mg.example.com>", "message": "Queued. Thank you."}),
+    "brevo": (201, {"messageId": "<202511240700.9876543210@smtp-relay.mailin.fr>"}),
+}
+
+
+@pytest.fixture
+def sending(settings, monkeypatch):
+    """EMAIL_BACKEND is `esp`'s anymail backend; its API answers as the ESP does (SES
+    through botocore's Stubber, the others through requests)."""
+    import requests
+
+    from mail import esp as esp_calls
+
+    def send(esp: str) -> str:
+        settings.EMAIL_BACKEND = f"anymail.backends.{esp}.EmailBackend"
+        settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "key", "MAILGUN_SENDER_DOMAIN": "mg.example.com",
+                            "BREVO_API_KEY": "key", "AMAZON_SES_CLIENT_PARAMS": {
+                                "region_name": "us-east-1", "aws_access_key_id": "AKIDEXAMPLE",
+                                "aws_secret_access_key": "secret"}}
+        esp_calls.esp_connection_close()
+        if esp == "amazon_ses":
+            stub = Stubber(esp_calls._thread_connection().client)
+            stub.add_response("send_email", {"MessageId": "0100019ab2c3d4e5-ses-message-id-000000"})
+            stub.activate()
+        else:
+            status, answer = SEND_ANSWERS[esp]
+
+            def request(session, method, url, **kwargs):
+                response = requests.Response()
+                response.status_code, response._content = status, json.dumps(answer).encode()
+                response.headers["Content-Type"] = "application/json"
+                response.url = url
+                return response
+
+            monkeypatch.setattr(requests.Session, "request", request)
+        from anymail.message import AnymailMessage
+
+        message = AnymailMessage(subject="Your digest", body="Hello", from_email="digest@example.com",
+                                 to=[READER], metadata={"delivery_id": "0"})
+        try:
+            return esp_calls.esp_send(message).message_id
+        finally:
+            esp_calls.esp_connection_close()
+
+    return send
+
+
+@pytest.mark.parametrize("esp", ["amazon_ses", "mailgun", "brevo"])
+def test_an_event_without_our_metadata_finds_its_delivery_by_the_id_the_send_kept(client, routed, sending, esp):
+    """SES's notifications carry our metadata only with 'Include original headers'
+    on; without it an event is tied to its delivery by the message id the ESP
+    answered the send with, which must be the one its events name."""
+    reader = SubscriberFactory(email=READER)
+    delivery = _delivery(reader)
+    delivery.provider_message_id = sending(esp)
+    delivery.save(update_fields=["provider_message_id"])
+    assert delivery.provider_message_id
+
+    assert _post(client, routed(esp), esp, "hard", delivery_id="", event_id="a1b2c3d4e5f60005").status_code == 200
+
+    assert DeliveryEvent.objects.get().delivery == delivery
