@@ -320,7 +320,7 @@ def sending(settings, monkeypatch):
 
     from mail import esp as esp_calls
 
-    def send(esp: str) -> str:
+    def send(esp: str, answer: tuple[int, dict | None] | None = None) -> str:
         settings.EMAIL_BACKEND = f"anymail.backends.{esp}.EmailBackend"
         settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_API_KEY": "key", "MAILGUN_SENDER_DOMAIN": "mg.example.com",
                             "BREVO_API_KEY": "key", "AMAZON_SES_CLIENT_PARAMS": {
@@ -332,11 +332,12 @@ def sending(settings, monkeypatch):
             stub.add_response("send_email", {"MessageId": "0100019ab2c3d4e5-ses-message-id-000000"})
             stub.activate()
         else:
-            status, answer = SEND_ANSWERS[esp]
+            status, body = answer or SEND_ANSWERS[esp]
 
             def request(session, method, url, **kwargs):
                 response = requests.Response()
-                response.status_code, response._content = status, json.dumps(answer).encode()
+                response.status_code = status
+                response._content = b"" if body is None else json.dumps(body).encode()
                 response.headers["Content-Type"] = "application/json"
                 response.url = url
                 return response
@@ -368,3 +369,26 @@ def test_an_event_without_our_metadata_finds_its_delivery_by_the_id_the_send_kep
     assert _post(client, routed(esp), esp, "hard", delivery_id="", event_id="a1b2c3d4e5f60005").status_code == 200
 
     assert DeliveryEvent.objects.get().delivery == delivery
+
+
+@pytest.mark.parametrize("esp", ESPS)
+def test_each_esps_webhook_refuses_wrong_credentials_and_mailguns_a_wrong_signature(client, routed, esp):
+    reader = SubscriberFactory(email=READER)
+    url = routed(esp)
+    build, content_type = ESPS[esp]
+    body, headers = build("complaint", delivery_id="", event_id="a1b2c3d4e5f60006")
+    refused = [client.post(url, json.dumps(body), content_type=content_type, **headers,
+                           **webhooks.auth("postmark-hook:the-old-password")).status_code,
+               client.post(url, json.dumps(body), content_type=content_type, **headers).status_code]
+    if esp == "mailgun":  # the right credentials, but not signed with our signing key
+        body["signature"]["signature"] = "0" * 64
+        refused.append(client.post(url, json.dumps(body), content_type=content_type, **webhooks.auth()).status_code)
+    assert set(refused) == {401}
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
+
+
+def test_a_send_the_esp_answers_without_a_message_id_gives_the_ledger_an_empty_id(sending):
+    """Brevo may answer 201 with no body (anymail: message_id None): the ledger keeps
+    an empty id, and the events find the delivery by our metadata."""
+    assert sending("brevo", (201, None)) == ""
