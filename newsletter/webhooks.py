@@ -29,6 +29,9 @@ Which events are which, in anymail's normalised terms
   HardBounce later"), Amazon SES's "Transient" and "Undetermined" bounceType,
   Brevo's "soft_bounce" and SendGrid's bounce of type "blocked". Mailgun's
   temporary failures arrive as "deferred" already.
+- "rejected" because the address is on the ESP's own blocklist (`_BLOCKLISTED`:
+  Brevo's "blocked", after an earlier hard bounce, complaint or unsubscribe there)
+  is a hard bounce too: the ESP will refuse every digest to it.
 - "complained", or "rejected" for "spam": a complaint.
 - "unsubscribed", or "rejected" for "unsubscribed": the reader left via the ESP.
 """
@@ -78,6 +81,14 @@ _TEMPORARY_BOUNCES = {
     # refused for now, e.g. our IP's reputation; SendGrid does not suppress it).
     "SendGrid": lambda e: e.get("event") == "bounce" and e.get("type") == "blocked",
 }
+# ESP rejections anymail reports as "rejected" ("blocked") that mean the ESP keeps
+# the address on its own blocklist and refuses every message to it: the reader was
+# sent a digest a day that the ESP blocked, for good.
+_BLOCKLISTED = {
+    # developers.brevo.com/docs/transactional-webhooks: "blocked", the contact is on
+    # the account's blocklist (hard bounce, complaint or unsubscribe there).
+    "Brevo": lambda e: e.get("event") == "blocked",
+}
 # DeliveryEvent.event_id is 200 characters; an ESP id longer than this is hashed.
 _EVENT_ID_MAX = 200
 _REDACTED = "[recipient]"
@@ -93,16 +104,21 @@ class Action:
     NOTHING = "nothing"
 
 
+def _esp_says(rules: dict, event: AnymailTrackingEvent, esp_name: str) -> bool:
+    """Whether `esp_name`'s rule in `rules` holds for the ESP's own raw event."""
+    rule = rules.get(esp_name)
+    if rule is None or not isinstance(event.esp_event, dict):
+        return False
+    try:
+        return bool(rule(event.esp_event))
+    except AttributeError:  # a field of the wrong type (a forged body): the rule does not hold
+        return False
+
+
 def _is_soft_bounce(event: AnymailTrackingEvent, esp_name: str) -> bool:
     if event.event_type == EventType.DEFERRED:
         return True
-    if event.event_type != EventType.BOUNCED or not isinstance(event.esp_event, dict):
-        return False
-    temporary = _TEMPORARY_BOUNCES.get(esp_name)
-    try:
-        return bool(temporary and temporary(event.esp_event))
-    except AttributeError:  # a field of the wrong type (a forged body): not temporary
-        return False
+    return event.event_type == EventType.BOUNCED and _esp_says(_TEMPORARY_BOUNCES, event, esp_name)
 
 
 def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:
@@ -111,7 +127,7 @@ def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:
     kind, reason = event.event_type, event.reject_reason
     if kind == EventType.BOUNCED or (
         kind == EventType.REJECTED and reason in (RejectReason.INVALID, RejectReason.BOUNCED)
-    ):
+    ) or (kind == EventType.REJECTED and _esp_says(_BLOCKLISTED, event, esp_name)):
         return Action.SUPPRESS_HARD_BOUNCE
     if kind == EventType.COMPLAINED or (kind == EventType.REJECTED and reason == RejectReason.SPAM):
         return Action.SUPPRESS_COMPLAINT

@@ -103,7 +103,7 @@ def _brevo(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
     """Brevo's transactional webhook body (anymail's test_brevo_webhooks.py); our
     metadata comes back in X-Mailin-custom. Brevo gives no event id."""
     events = {"delivered": "delivered", "hard": "hard_bounce", "soft": "soft_bounce", "complaint": "spam",
-              "unsubscribe": "unsubscribe", "invalid": "invalid_email", "rejected": "blocked"}
+              "unsubscribe": "unsubscribe", "invalid": "invalid_email", "blocklisted": "blocked"}
     reasons = {"hard": " RecipientError: 550 5.5.0 Requested action not taken: mailbox unavailable.",
                "soft": "undefined Unable to find MX of domain example.com"}
     body = {"event": events[kind], "email": READER, "id": 1234,
@@ -155,11 +155,15 @@ OUTCOMES = {
     "invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
     "dropped_invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
     "rejected": (Subscriber.Status.ACTIVE, None, "rejected"),
+    # On the ESP's own blocklist (Brevo's "blocked"): every digest to it would be
+    # refused, so it is suppressed as a hard bounce; it was left active, and sent one
+    # blocked digest a day.
+    "blocklisted": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
 }
 CASES = [(esp, kind) for esp, kinds in {
     "amazon_ses": ("delivered", "hard", "soft", "complaint", "rejected"),
     "mailgun": ("delivered", "hard", "soft", "complaint", "unsubscribe", "rejected"),
-    "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "rejected"),
+    "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "blocklisted"),
     "sendgrid": ("delivered", "hard", "soft", "complaint", "unsubscribe", "dropped_invalid", "rejected"),
 }.items() for kind in kinds]
 
