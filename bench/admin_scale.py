@@ -345,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--readers", type=int, default=DEFAULT_READERS)
     parser.add_argument("--editions", type=int, default=DEFAULT_EDITIONS)
     parser.add_argument("--deliveries-per-edition", type=int,
-                        help=f"Readers each edition went to (default {DELIVERY_SHARE:.1%} of --readers).")
+                        help=f"Readers each edition went to (default {DELIVERY_SHARE:.1%}% of --readers).")
     parser.add_argument("--load", action=argparse.BooleanOptionalAction, default=True,
                         help="Migrate and fill the (empty) database first (default), or time what is there.")
     parser.add_argument("--repeat", type=int, default=3, help="Loads of each page; the median is shown.")

@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
 from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -38,7 +39,7 @@ from subscribers.addresses import (
 )
 from subscribers.models import Subscriber
 
-from . import admin_beat, curation, dashboard, relevance, services  # noqa: F401 (admin_beat registers beat's pages)
+from . import admin_beat, curation, dashboard, relevance, services, tallies  # noqa: F401 (admin_beat registers beat's pages)
 from .editions import listed_late, note_links_misleading
 from .health import health_check
 from .ingest import title_normalise
@@ -46,6 +47,7 @@ from .models import (
     Delivery,
     DeliveryEvent,
     Edition,
+    EditionTally,
     Paper,
     PaperTopic,
     Topic,
@@ -905,14 +907,28 @@ class EditionAdmin(admin.ModelAdmin):
     fields = ("note",)
 
     def get_queryset(self, request):
-        # Per edition, one index range of its deliveries (edition_id, or
-        # delivery_edition_status_idx as the planner sees fit).
+        # The figures kept once an edition settled (EditionTally, by its key); the
+        # others' rows counted, an index range of delivery_edition_status_idx each.
+        # PostgreSQL runs a COALESCE's second subquery only for an edition whose
+        # tally is stale or missing.
         deliveries = Delivery.objects.filter(edition=OuterRef("pk"))
+        tally = EditionTally.objects.filter(edition=OuterRef("pk"))
+
+        def figure(kept: str, status: str):
+            return Coalesce(Subquery(tally.values(kept)), _rows_counted(deliveries.filter(status=status)),
+                            output_field=IntegerField())
+
         return super().get_queryset(request).annotate(
             paper_n=_rows_counted(Edition.papers.through.objects.filter(edition=OuterRef("pk"))),
-            sent_n=_rows_counted(deliveries.filter(status=Delivery.Status.SENT)),
-            failed_n=_rows_counted(deliveries.filter(status=Delivery.Status.FAILED)),
+            sent_n=figure("sent", Delivery.Status.SENT),
+            failed_n=figure("failed", Delivery.Status.FAILED),
         )
+
+    def changelist_view(self, request, extra_context=None):
+        if self.has_view_or_change_permission(request):
+            # The editions settled since the last look are counted once, and kept.
+            tallies.edition_tallies_keep()
+        return super().changelist_view(request, extra_context)
 
     def has_add_permission(self, request):
         # Editions are made from a date's papers ("Today's edition" assembles it).

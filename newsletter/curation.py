@@ -47,6 +47,7 @@ from .models import (
 )
 from .page_cache import pages_changed
 from .ranking import ranking_data_load
+from .tallies import edition_tallies_stale
 
 # How far back the topic preview looks: "which papers of the last seven days would match".
 TOPIC_PREVIEW_DAYS = 7
@@ -453,15 +454,18 @@ def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> list[int]:
     the ids of the rows sent again."""
     ids = [d.pk for d in deliveries]
     with _queued_or_explained(), transaction.atomic():
-        retry = list(
+        rows = list(
             Delivery.objects.select_for_update()
             .filter(pk__in=ids, status=Delivery.Status.FAILED, edition__on_hold=False)
-            .values_list("id", flat=True)
+            .values_list("id", "edition_id")
         )
+        retry = [pk for pk, _ in rows]
         Delivery.objects.filter(pk__in=retry, status=Delivery.Status.FAILED).update(
             status=Delivery.Status.PENDING, attempts=0, claimed_at=None,
             error="retried by an editor", updated_at=timezone.now(),
         )
+        # Their editions' figures change again (newsletter/tallies.py).
+        edition_tallies_stale(edition_ids=[edition_id for _, edition_id in rows])
         deliveries_queue(delivery_ids=retry)
     return retry
 

@@ -112,6 +112,7 @@ from .leases import BatchLease, deliveries_claim
 from .models import Delivery, Edition
 from .ranking import ranking_data_load
 from .sending import BatchOutcome, BatchSender, digest_prepare, outcomes_record
+from .tallies import edition_tallies_stale
 from .tasks import digest_send_batch as digest_send_batch_task
 
 logger = logging.getLogger(__name__)
@@ -156,11 +157,16 @@ def deliveries_create(*, edition: Edition, subscriber_ids: Sequence[int], now: d
     if not subscriber_ids:
         return []
     edition_freeze(edition=edition, now=now)
-    # In chunks, so a dispatch of 100,000 readers never holds 100,000 unsaved rows.
-    for chunk in chunked(subscriber_ids, CREATE_CHUNK):
-        Delivery.objects.bulk_create(
-            [Delivery(subscriber_id=sid, edition=edition) for sid in chunk], ignore_conflicts=True
-        )
+    # One transaction with its tally made stale (edition_dispatch's, or its own if
+    # called outside one; no savepoint): a tally kept meanwhile never outlives the
+    # rows it missed (newsletter/tallies.py).
+    with transaction.atomic(savepoint=False):
+        # In chunks, so a dispatch of 100,000 readers never holds 100,000 unsaved rows.
+        for chunk in chunked(subscriber_ids, CREATE_CHUNK):
+            Delivery.objects.bulk_create(
+                [Delivery(subscriber_id=sid, edition=edition) for sid in chunk], ignore_conflicts=True
+            )
+        edition_tallies_stale(edition_ids=[edition.pk])
     if len(subscriber_ids) >= ANALYZE_AFTER_ROWS and db_connection.vendor == "postgresql":
         # The send batches start at once; autovacuum would refresh the planner's
         # statistics only minutes later, and until then their queries were planned

@@ -28,6 +28,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from mail.building import email_send
 from newsletter.due import next_digest
 from newsletter.models import DeliveryEvent, Paper, Topic
+from newsletter.tallies import edition_tallies_stale
 
 from .addresses import email_normalise, mailbox_key
 from .consent import consent_record
@@ -652,8 +653,11 @@ def _subscriber_forget(*, subscriber: Subscriber) -> None:
     # at 900,000 events, so the daily forgetting of 2,000 unconfirmed took ~50 min).
     for events in (Q(delivery__subscriber=subscriber), Q(recipient_hash=email_hash(subscriber.email))):
         DeliveryEvent.objects.filter(events).exclude(payload={}).update(payload={})
-    # Consent records, deliveries and feedback go with it (on_delete=CASCADE).
+    # Consent records, deliveries and feedback go with it (on_delete=CASCADE), and
+    # its editions' kept figures with its rows (newsletter/tallies.py).
+    editions = list(subscriber.deliveries.values_list("edition_id", flat=True))
     subscriber.delete()
+    edition_tallies_stale(edition_ids=editions)
 
 
 # How long an address that never confirmed is kept after its last confirmation email

@@ -1,0 +1,85 @@
+"""Editions' sent and failed digests, counted once they are settled and kept
+(EditionTally), for the editions' list in the admin.
+
+An edition is settled when none of its rows is pending or sending: the workers
+only ever change a row they claimed, and they claim pending rows, so nothing
+changes its figures until one of these writes its rows again, each of which calls
+edition_tallies_stale after it, in its own transaction:
+
+- delivery.deliveries_create: new rows (a later run's readers, "Send now");
+- curation.deliveries_retry_failed: failed rows back to pending;
+- subscribers.services._subscriber_forget: an erasure deletes the reader's rows.
+
+A new path that writes a settled edition's rows (a status set from outside the
+claim, a delete) must call it too: tests/newsletter/test_tallies.py holds each.
+
+A count taken while such a write was under way is not kept: each staling raises
+the tally's generation, and keeping writes only the tallies whose generation is
+still the one read before counting, locked (a tally a stale holds locked, in a
+transaction still open, is skipped)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.db.models import Count, F
+from django.utils import timezone
+
+from .models import Delivery, Edition, EditionTally
+
+# The statuses of rows a worker may still change: an edition with any is not settled.
+OPEN_STATUSES = (Delivery.Status.PENDING, Delivery.Status.SENDING)
+
+
+def edition_tallies_stale(*, edition_ids: Iterable[int]) -> None:
+    """Forget the kept figures of these editions, after their rows were written (in
+    the same transaction): the editions' list counts their rows again until they
+    settle. Two statements: the rows made if missing, so that a count under way
+    meets this one's generation, then raised."""
+    ids = sorted(set(edition_ids))  # in one order, so two of these never deadlock
+    if not ids:
+        return
+    EditionTally.objects.bulk_create([EditionTally(edition_id=pk) for pk in ids], ignore_conflicts=True)
+    EditionTally.objects.filter(edition_id__in=ids).update(
+        sent=None, failed=None, counted_at=None, generation=F("generation") + 1)
+
+
+def edition_tallies_keep() -> int:
+    """Count and keep the figures of the editions gone out that have none kept and
+    are settled. Four queries, then one UPDATE an edition kept: once an edition
+    after it settles, or is made stale. Returns how many were kept."""
+    missing = list(
+        Edition.objects.filter(frozen_at__isnull=False)
+        .exclude(pk__in=EditionTally.objects.filter(sent__isnull=False).values("edition_id"))
+        .order_by().values_list("pk", flat=True)
+    )
+    if not missing:
+        return 0
+    EditionTally.objects.bulk_create([EditionTally(edition_id=pk) for pk in missing], ignore_conflicts=True)
+    # Read before counting: a stale after this raises it, and the UPDATE below misses.
+    generations = dict(EditionTally.objects.filter(edition_id__in=missing).values_list("edition_id", "generation"))
+    counts: dict[int, dict[str, int]] = {pk: {} for pk in missing}
+    # COUNT(*) by delivery_edition_status_idx (edition, status), from the index alone.
+    rows = (Delivery.objects.filter(edition_id__in=missing).values_list("edition_id", "status")
+            .annotate(n=Count("*")).order_by())
+    for edition_id, status, n in rows:
+        counts[edition_id][status] = n
+    settled = [pk for pk, by_status in counts.items() if not any(by_status.get(s) for s in OPEN_STATUSES)]
+    now = timezone.now()
+    kept = 0
+    with transaction.atomic():
+        # A tally a stale holds locked (a dispatch under way) is left for a later
+        # look, not waited for: the list would wait for the whole dispatch.
+        unchanged = [
+            pk for pk, generation in EditionTally.objects.select_for_update(skip_locked=True)
+            .filter(edition_id__in=settled).values_list("edition_id", "generation")
+            if generation == generations.get(pk)
+        ]
+        for edition_id in unchanged:
+            by_status = counts[edition_id]
+            kept += EditionTally.objects.filter(edition_id=edition_id).update(
+                sent=by_status.get(Delivery.Status.SENT, 0), failed=by_status.get(Delivery.Status.FAILED, 0),
+                counted_at=now,
+            )
+    return kept
