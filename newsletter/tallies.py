@@ -47,8 +47,9 @@ def edition_tallies_stale(*, edition_ids: Iterable[int]) -> None:
 
 def edition_tallies_keep() -> int:
     """Count and keep the figures of the editions gone out that have none kept and
-    are settled. Four queries, then one UPDATE an edition kept: once an edition
-    after it settles, or is made stale. Returns how many were kept."""
+    are settled. One query when there are none; else five, and an UPDATE for each
+    edition kept, which happens once each time an edition settles (first after it
+    goes out, again after it was made stale). Returns how many were kept."""
     missing = list(
         Edition.objects.filter(frozen_at__isnull=False)
         .exclude(pk__in=EditionTally.objects.filter(sent__isnull=False).values("edition_id"))
