@@ -21,6 +21,7 @@ PICTURE_KEEP_DAYS are deleted as new ones are written (at most once an hour)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import tempfile
@@ -73,11 +74,14 @@ def picture_get(paper: Paper) -> Picture:
     folder = Path(settings.PICTURE_DIR)
     path = folder / f"{picture_version(source)}"
     try:
-        head = path.open("rb").read(12)
-        os.utime(path)  # read now: kept PICTURE_KEEP_DAYS more
-        return Picture(path=path, content_type=_content_type(head, source))
-    except FileNotFoundError:
+        with path.open("rb") as copy:
+            head = copy.read(12)
+    except OSError:  # no copy, or PICTURE_DIR unusable (then not kept below either)
         pass
+    else:
+        with contextlib.suppress(OSError):  # a read-only disk still serves its copies
+            os.utime(path)  # read now: kept PICTURE_KEEP_DAYS more
+        return Picture(path=path, content_type=_content_type(head, source))
     missing = f"picture-missing:{picture_version(source)}"
     if _cache_get(missing):
         raise PictureUnavailable(f"{source}: could not be had a moment ago (asked again after "
@@ -90,14 +94,32 @@ def picture_get(paper: Paper) -> Picture:
         # (the CDN down, no network) is not 70 fetches for each visitor.
         _cache_set(missing)
         raise
-    folder.mkdir(parents=True, exist_ok=True)
-    # Written whole or not at all: a second process fetching the same picture at the
-    # same moment writes the same bytes, and a reader never sees half a file.
-    with tempfile.NamedTemporaryFile(dir=folder, prefix=".part-", delete=False) as part:
-        part.write(content)
-    os.replace(part.name, path)
-    _prune(folder)
+    try:
+        _keep(folder, path, content)
+    except OSError as exc:
+        # PICTURE_DIR full, read-only or not writable: the picture is one that could
+        # not be had (a 404, asked again after a while). Each ask was a 500 and a new
+        # fetch from the CDN, for every card of every page.
+        logger.error("picture of paper %s not kept in %s: %s", paper.pk, folder, exc)
+        _cache_set(missing)
+        raise PictureUnavailable(f"{source}: could not be kept ({exc})") from exc
     return Picture(path=path, content_type=content_type)
+
+
+def _keep(folder: Path, path: Path, content: bytes) -> None:
+    """Write `content` to `path`, whole or not at all: a second process fetching the
+    same picture at the same moment writes the same bytes, and a reader never sees
+    half a file. A write that fails leaves no part behind."""
+    folder.mkdir(parents=True, exist_ok=True)
+    descriptor, part = tempfile.mkstemp(dir=folder, prefix=".part-")
+    try:
+        with open(descriptor, "wb") as file:
+            file.write(content)
+        os.replace(part, path)
+    except BaseException:
+        Path(part).unlink(missing_ok=True)
+        raise
+    _prune(folder)
 
 
 def _cache_get(key: str) -> bool:

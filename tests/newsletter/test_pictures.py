@@ -137,3 +137,15 @@ def _paper_picture_change(paper, cdn: str) -> None:
     _Cdn.answers["/papers/2511.00002.png"] = (200, "image/png", PICTURE, {})
     paper.thumbnail_url = f"{cdn}/papers/2511.00002.png"
     paper.save(update_fields=["thumbnail_url"])
+
+
+def test_a_picture_cache_that_cannot_be_written_is_a_404_asked_again_soon_not_a_500(cdn, settings, tmp_path):
+    """PICTURE_DIR full, read-only or not a folder (a volume mounted wrong): each ask
+    was a 500, and a new fetch from the CDN for every card of every page."""
+    (tmp_path / "not-a-folder").write_text("")
+    settings.PICTURE_DIR = tmp_path / "not-a-folder" / "pictures"
+    paper = _paper(cdn)
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 404 and "max-age=300" in response["Cache-Control"]
+    assert Client().get(paper.picture_url).status_code == 404
+    assert _Cdn.asked == ["/papers/2511.00001.png"]
