@@ -54,7 +54,6 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
 from django.core import signing
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Max
@@ -75,7 +74,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from subscribers.addresses import email_masked
-from subscribers.throttling import client_ip
+from subscribers.throttling import client_ip, rate_limit_exceeded
 
 from .tasks import staff_email_send
 
@@ -200,14 +199,16 @@ def _setup_link_device(token: str, user) -> TOTPDevice | None:
 
 def setup_link_send(user, *, asked: bool = False) -> bool:
     """Queue the setup link to `user`'s address: by itself once an hour at most, on
-    the editor's asking once a minute at most. False when none was queued (no open
+    the editor's asking once a minute at most, for each key (a new key, which voids
+    the links mailed before, is mailed at once). False when none was queued (no open
     window, no address, one sent just now, Redis away)."""
     device = _setup_device(user)
     if device is None or not user.email:
         return False
     try:
-        if not cache.add(f"two-factor:setup-link:{'asked' if asked else 'auto'}:{device.pk}", 1,
-                         timeout=SETUP_LINK_RESEND_SECONDS if asked else 3600):
+        if rate_limit_exceeded(key=f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:"
+                                   f"{_key_digest(device)}", limit=1,
+                               window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600):
             return False
         staff_email_send.delay(user.pk, "setup_link")
     except (RedisError, KombuOperationalError) as exc:
@@ -256,7 +257,7 @@ def _wrong_codes_in_a_row(user) -> int:
 def _wrong_codes_alert(request: HttpRequest, user, wrong: int) -> None:
     """Mail the editor, once a day at most, that their password was used with wrong codes."""
     try:
-        if cache.add(f"two-factor:wrong-codes-alert:{user.pk}", 1, timeout=24 * 3600):
+        if not rate_limit_exceeded(key=f"two-factor-wrong-codes-alert:{user.pk}", limit=1, window_seconds=24 * 3600):
             staff_email_send.delay(user.pk, "wrong_codes", {
                 "count": wrong, "ip": client_ip(request) or "unknown",
                 "at": timezone.now().strftime("%-d %b %Y, %H:%M UTC")})

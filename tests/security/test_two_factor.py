@@ -397,3 +397,23 @@ def test_wrong_codes_slow_the_next_try_by_17_minutes_at_most_and_mail_the_editor
     waiting = unescape(client.post(f"{admin_url}two-factor/", {"code": "222222"}).content.decode())
     assert re.search(r"Too many wrong codes: wait 1[78] minutes", waiting), waiting
     assert len([m for m in mail.outbox if "wrong sign-in codes" in m.subject]) == 1  # once a day
+
+
+def test_a_new_key_is_mailed_at_the_next_page_not_an_hour_later(admin_url):
+    """Setting up opened again over an unconfirmed app (the shell's
+    sign_in_setup_link, a deleted app) gives it a new key, which voids the link
+    mailed before; the page said "We sent a link" and mailed none for an hour."""
+    from config.two_factor import setup_device_open
+
+    editor = _editor()
+    client = Client()
+    _password(client, admin_url)
+    void = _setup_link()
+    setup_device_open(editor)
+    page = unescape(client.get(f"{admin_url}two-factor/").content.decode())
+    assert "We sent a link to <strong>a…@example.org</strong>" in page and len(mail.outbox) == 2
+    assert _setup_link() != void and "two-factor-key" not in unescape(client.get(void, follow=True).content.decode())
+    assert _key_on(unescape(client.get(_setup_link(), follow=True).content.decode()))
+    # Reloading still sends nothing more.
+    client.get(f"{admin_url}two-factor/")
+    assert len(mail.outbox) == 2
