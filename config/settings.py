@@ -381,8 +381,9 @@ SUBSCRIBE_EMAILS_PER_MAILBOX = env_int("SUBSCRIBE_EMAILS_PER_MAILBOX", 3)
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
 # Where a paper's picture may come from (newsletter/models.py, thumbnail_url_allowed):
 # Hugging Face's thumbnails. This site fetches them and serves its own copies
-# (newsletter/pictures.py), kept in PICTURE_DIR: a cache, each process's own, that
-# may be emptied at any time.
+# (newsletter/pictures.py), kept in PICTURE_DIR: a cache that may be emptied at any
+# time, shared by the processes that see the same folder (docker-compose.yml gives
+# every web replica one volume).
 THUMBNAIL_HOSTS = [host.lower() for host in env_list("THUMBNAIL_HOSTS", "cdn-thumbnails.huggingface.co")]
 PICTURE_DIR = Path(env("PICTURE_DIR", str(VAR_DIR / "pictures")))
 # Confirmation emails an editor (not a superuser) may send to new addresses a day:
