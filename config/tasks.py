@@ -7,6 +7,7 @@ from celery import shared_task
 from redis import RedisError
 
 from mail.errors import email_task_failed
+from subscribers.addresses import error_describe_masked
 
 
 @shared_task(bind=True, max_retries=6, time_limit=60, soft_time_limit=45)
@@ -16,4 +17,6 @@ def staff_email_send(self, user_id: int, kind: str, context: dict | None = None)
     try:
         staff_email(user_id, kind, context or {})
     except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
-        email_task_failed(self, exc, what=f"{kind} email to staff user {user_id}")
+        # Masked as the readers' (subscribers/tasks.py): the logs hold no address.
+        email_task_failed(self, exc, what=f"{kind} email to staff user {user_id}",
+                          describe=error_describe_masked)
