@@ -87,8 +87,10 @@ BACKUP_DEVICE_NAME = "Backup codes"
 # How long after a superuser makes an account, or resets its codes, its app can be
 # set up with the password alone.
 SETUP_WINDOW = dt.timedelta(days=3)
-# How long a mailed setup link works (and at most until the window closes).
-SETUP_LINK_MAX_AGE = dt.timedelta(hours=24)
+# How long a mailed setup link works (and at most until the window closes), as the
+# page, the email and the shell's command say it.
+SETUP_LINK_HOURS = 24
+SETUP_LINK_MAX_AGE = dt.timedelta(hours=SETUP_LINK_HOURS)
 _SETUP_LINK_SALT = "config.two_factor.setup-link"
 # The session key naming the device (and key) whose setup link this session opened.
 _SETUP_SESSION_KEY = "two_factor_setup_device"
@@ -232,7 +234,7 @@ def staff_email(user_id: int, kind: str, context: dict) -> str | None:
         device = _setup_device(user)
         if device is None:
             return None
-        context.update(link=setup_link(device), hours=int(SETUP_LINK_MAX_AGE.total_seconds() // 3600))
+        context.update(link=setup_link(device), hours=SETUP_LINK_HOURS)
         template = "editor_setup_link"
     else:
         context["password_url"] = f"{settings.SITE_URL}{reverse('admin:password_change')}"
@@ -409,7 +411,7 @@ class DigestAdminSite(admin.AdminSite):
             **self.each_context(request), "title": "Check your email", "link_needed": True,
             "bad_link": bad_link, "asked": asked, "sent": sent, "next": next_url,
             "to": email_masked(user.email) if user.email else "",
-            "hours": int(SETUP_LINK_MAX_AGE.total_seconds() // 3600)})
+            "hours": SETUP_LINK_HOURS})
 
     @method_decorator(never_cache)
     @method_decorator(csrf_protect)

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
 
 from config.two_factor import (
-    SETUP_LINK_MAX_AGE,
+    SETUP_LINK_HOURS,
     app_device,
     setup_device_open,
     setup_link,
@@ -30,7 +30,6 @@ class Command(BaseCommand):
                                "“Reset sign-in codes…” in Users first, or this shell runs `addstatictoken`.")
         setup_device_open(user)
         device = next(d for d in user.totpdevice_set.order_by("-pk") if not d.confirmed)
-        hours = int(SETUP_LINK_MAX_AGE.total_seconds() // 3600)
         self.stderr.write(f"Setting up is open to {username} until {setup_open_until(user):%-d %b %Y, %H:%M %Z}. "
-                          f"After signing in with the password, open (within {hours} hours):")
+                          f"After signing in with the password, open (within {SETUP_LINK_HOURS} hours):")
         self.stdout.write(setup_link(device))
