@@ -14,7 +14,7 @@ from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import Exists, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import Exists, ExpressionWrapper, Func, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -54,7 +54,7 @@ from .models import (
     keyword_lines,
     thumbnail_url_allowed,
 )
-from .selectors import deliveries_carrying, topic_rows_prefetch
+from .selectors import PAPER_VISIBLE, deliveries_carrying, topic_rows_prefetch
 from .webhooks import SOFT_BOUNCED
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
@@ -378,7 +378,11 @@ class PaperAdmin(admin.ModelAdmin):
     )
 
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related(topic_rows_prefetch())
+        # `served`: whether this site serves the paper's picture (newsletter/views.py,
+        # paper_picture: a paper readers can see, selectors.PAPER_VISIBLE); a hidden
+        # or withdrawn paper's row and page showed a broken image.
+        return (super().get_queryset(request).prefetch_related(topic_rows_prefetch())
+                .annotate(served=ExpressionWrapper(PAPER_VISIBLE, output_field=models.BooleanField())))
 
     @admin.display(description="Title", ordering="title")
     def title_short(self, paper):
@@ -387,7 +391,7 @@ class PaperAdmin(admin.ModelAdmin):
         faster than by its title (this site's copy: newsletter/pictures.py)."""
         title = paper.title if len(paper.title) <= 90 else paper.title[:89] + "…"
         text = format_html("{}<br><small class='muted'>{}</small>", title, paper.arxiv_id or "no arXiv id")
-        if not paper.picture_url:
+        if not (paper.picture_url and getattr(paper, "served", False)):
             return text
         return format_html('<div class="paper-row"><img class="paper-thumb" src="{}" alt="" width="64" height="36" '
                            'loading="lazy" decoding="async"><div>{}</div></div>', paper.picture_url, text)
@@ -396,6 +400,8 @@ class PaperAdmin(admin.ModelAdmin):
     def picture(self, paper):
         if not paper.picture_url:
             return "None: the card shows the title alone."
+        if not getattr(paper, "served", False):  # unsaved, hidden or withdrawn (get_queryset)
+            return "None while it is hidden or withdrawn: readers see no picture of it, nor its card."
         return format_html('<img class="paper-picture" src="{}" alt="The paper\'s picture" width="320" height="168">',
                            paper.picture_url)
 

@@ -1445,3 +1445,24 @@ def test_the_ledger_filtered_by_a_carried_paper_reads_only_the_rows_a_page_needs
     assert [d.pk for d in response.context["cl"].result_list] == [carried.pk]
     reads = [q["sql"] for q in queries if '"paper_ids" @>' in q["sql"]]
     assert len(reads) == 2 and not any('"id" IN (SELECT' in sql for sql in reads), reads
+
+
+def test_a_hidden_or_withdrawn_papers_row_and_page_show_no_broken_picture(editor_client, client):
+    """The papers' list and a paper's page show its picture from this site, which
+    serves the pictures of papers readers can see (newsletter/views.py,
+    paper_picture): a paper the editor hid, or one withdrawn, showed a broken image."""
+    shown = PaperFactory(trending_date=DAY, title="Shown paper", thumbnail_url=HF_THUMBNAIL)
+    hidden = PaperFactory(trending_date=DAY, title="Hidden paper", hidden=True,
+                          thumbnail_url=HF_THUMBNAIL.replace("77777", "77776"))
+    withdrawn = PaperFactory(trending_date=DAY, title="Withdrawn paper", withdrawn_at=timezone.now(),
+                             thumbnail_url=HF_THUMBNAIL.replace("77777", "77775"))
+    assert client.get(hidden.picture_url).status_code == 404  # what the broken image asked
+
+    listed = editor_client.get(reverse("admin:newsletter_paper_changelist")).content.decode()
+    thumbs = re.findall(r'<img class="paper-thumb" src="([^"]+)"', listed)
+    assert thumbs == [shown.picture_url]
+    for paper in (hidden, withdrawn):
+        page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
+        assert 'class="paper-picture"' not in page and "readers see no picture" in page, paper.title
+    page = editor_client.get(reverse("admin:newsletter_paper_change", args=[shown.pk])).content.decode()
+    assert f'<img class="paper-picture" src="{shown.picture_url}"' in page
