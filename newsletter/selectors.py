@@ -57,6 +57,13 @@ def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> 
     return Paper.objects.filter(PAPER_VISIBLE, **lookup).prefetch_related(topic_rows_prefetch()).first()
 
 
+def paper_picture_get(*, pk: int) -> Paper | None:
+    """A visible paper for its picture (newsletter/views.py, paper_picture): what
+    Paper.picture_url and pictures.picture_get read, one query. A page of 70 cards
+    asks for 70 pictures; paper_get_visible read each one's topics too."""
+    return Paper.objects.filter(PAPER_VISIBLE, pk=pk).only("pk", "thumbnail_url").first()
+
+
 def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:
     """(topic name, why) for a paper's chips, as a reader reads them: the terms that
     matched, in the words of ranking's digest reasons, or the editors' choice."""

@@ -104,7 +104,7 @@ def paper_picture(request, pk: str, version: str, extension: str):
     digests and the pages show, so no reader's client asks Hugging Face for it. An
     older version's URL (the picture changed since the email went out) redirects
     to the current one."""
-    paper = selectors.paper_get_visible(pk=int(pk))
+    paper = selectors.paper_picture_get(pk=int(pk))
     if paper is None or not paper.picture_url:
         raise Http404("No such picture.")
     if request.path != paper.picture_url:

@@ -149,3 +149,12 @@ def test_a_picture_cache_that_cannot_be_written_is_a_404_asked_again_soon_not_a_
     assert response.status_code == 404 and "max-age=300" in response["Cache-Control"]
     assert Client().get(paper.picture_url).status_code == 404
     assert _Cdn.asked == ["/papers/2511.00001.png"]
+
+
+def test_a_picture_is_one_query(cdn, django_assert_num_queries):
+    """A page of 70 cards asks for 70 pictures: each reads its paper's source, not
+    also its topics, as the paper's page does."""
+    paper = _paper(cdn)
+    assert Client().get(paper.picture_url).status_code == 200
+    with django_assert_num_queries(1):
+        assert Client().get(paper.picture_url).status_code == 200
