@@ -2,21 +2,19 @@
 gets about their sign-in (config/two_factor.py). Each task takes ids and calls one
 function, imported inside its body (STYLE.md §3)."""
 
-from anymail.exceptions import AnymailError
 from celery import shared_task
-from redis import RedisError
 
-from mail.errors import email_task_failed
+from mail.errors import EMAIL_SEND_ERRORS, EMAIL_TASK_OPTIONS, email_task_failed
 from subscribers.addresses import error_describe_masked
 
 
-@shared_task(bind=True, max_retries=6, time_limit=60, soft_time_limit=45)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def staff_email_send(self, user_id: int, kind: str, context: dict | None = None) -> None:
     from .two_factor import staff_email
 
     try:
         staff_email(user_id, kind, context or {})
-    except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
+    except EMAIL_SEND_ERRORS as exc:
         # Masked as the readers' (subscribers/tasks.py): the logs hold no address.
         email_task_failed(self, exc, what=f"{kind} email to staff user {user_id}",
                           describe=error_describe_masked)

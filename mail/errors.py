@@ -1,6 +1,7 @@
 """What a provider's error means for the sender: try again later, or give up on
 this message. Used by the digest ledger (newsletter/sending.py, rule 4) and the
-journey emails' task (subscribers/tasks.py)."""
+email tasks (subscribers/tasks.py, the readers' journey emails; config/tasks.py, the
+staff's sign-in emails: `email_task_failed`, EMAIL_TASK_OPTIONS)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Callable
 import redis
 from anymail.exceptions import (
     AnymailAPIError,
+    AnymailError,
     AnymailInvalidAddress,
     AnymailRecipientsRefused,
     AnymailRequestsAPIError,
@@ -81,9 +83,15 @@ def error_describe(exc: BaseException) -> str:
 
 
 # An email task's retries after a transient failure: Celery's own backoff (30 s
-# doubling to 600 s, full jitter).
+# doubling to 600 s, full jitter), 6 times (EMAIL_TASK_OPTIONS).
 RETRY_BACKOFF_SECONDS = 30
 RETRY_BACKOFF_MAX_SECONDS = 600
+# Every email task's Celery options (`@shared_task(**EMAIL_TASK_OPTIONS)`): bound, for
+# email_task_failed's retries, and a minute at most per try.
+EMAIL_TASK_OPTIONS = {"bind": True, "max_retries": 6, "time_limit": 60, "soft_time_limit": 45}
+# What an email task's send may raise that email_task_failed judges
+# (send_error_is_transient); anything else is a bug, left to Celery.
+EMAIL_SEND_ERRORS = (AnymailError, redis.RedisError, OSError)
 
 
 def email_task_failed(task, exc: BaseException, *, what: str,

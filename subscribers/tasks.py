@@ -4,11 +4,9 @@ the two modules never import each other at load time."""
 
 import logging
 
-from anymail.exceptions import AnymailError
 from celery import shared_task
-from redis import RedisError
 
-from mail.errors import email_task_failed
+from mail.errors import EMAIL_SEND_ERRORS, EMAIL_TASK_OPTIONS, email_task_failed
 
 from .addresses import error_describe_masked
 
@@ -19,13 +17,13 @@ logger = logging.getLogger(__name__)
 # window was claimed when the task was queued, so a retry sends no second email.
 
 
-@shared_task(bind=True, max_retries=6, time_limit=60, soft_time_limit=45)
+@shared_task(**EMAIL_TASK_OPTIONS)
 def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
     from .services import subscriber_journey_email_send
 
     try:
         subscriber_journey_email_send(subscriber_id=subscriber_id, kind=kind)
-    except (AnymailError, RedisError, OSError) as exc:  # what send_error_is_transient judges
+    except EMAIL_SEND_ERRORS as exc:
         email_task_failed(self, exc, what=f"{kind} email to subscriber {subscriber_id}",
                           describe=error_describe_masked)
 
