@@ -41,6 +41,7 @@ backup code from a shell.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -74,7 +75,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from subscribers.addresses import email_masked
-from subscribers.throttling import client_ip, rate_limit_exceeded
+from subscribers.throttling import client_ip, rate_limit_exceeded, rate_limit_take_back
 
 from .tasks import staff_email_send
 
@@ -199,24 +200,29 @@ def _setup_link_device(token: str, user) -> TOTPDevice | None:
     return device
 
 
-def setup_link_send(user, *, asked: bool = False) -> bool:
+def setup_link_send(user, *, asked: bool = False) -> str:
     """Queue the setup link to `user`'s address: by itself once an hour at most, on
     the editor's asking once a minute at most, for each key (a new key, which voids
-    the links mailed before, is mailed at once). False when none was queued (no open
-    window, no address, one sent just now, Redis away)."""
+    the links mailed before, is mailed at once). Returns "sent", "recent" (one went
+    within that time: none now) or "failed" (no open window or no address, or Redis
+    or the broker away: the page must not say a link went)."""
     device = _setup_device(user)
     if device is None or not user.email:
-        return False
+        return "failed"
+    key = f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:{_key_digest(device)}"
     try:
-        if rate_limit_exceeded(key=f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:"
-                                   f"{_key_digest(device)}", limit=1,
-                               window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600):
-            return False
-        staff_email_send.delay(user.pk, "setup_link")
+        if rate_limit_exceeded(key=key, limit=1, window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600):
+            return "recent"
+        try:
+            staff_email_send.delay(user.pk, "setup_link")
+        except (RedisError, KombuOperationalError):
+            with contextlib.suppress(RedisError):  # nothing went: asking again is not "too soon"
+                rate_limit_take_back(key=key)
+            raise
     except (RedisError, KombuOperationalError) as exc:
         logger.error("two-factor: setup link for staff user %s not queued: %s", user.pk, exc)
-        return False
-    return True
+        return "failed"
+    return "sent"
 
 
 def staff_email(user_id: int, kind: str, context: dict) -> str | None:
@@ -406,7 +412,7 @@ class DigestAdminSite(admin.AdminSite):
             return TemplateResponse(request, "admin/two_factor.html", {
                 **self.each_context(request), "title": "Set up sign-in codes", "setup_closed": True})
         asked = request.method == "POST" and bool(request.POST.get("send_link"))
-        sent = setup_link_send(user, asked=asked) if (asked or not bad_link) else False
+        sent = setup_link_send(user, asked=asked) if (asked or not bad_link) else ""
         return TemplateResponse(request, "admin/two_factor.html", {
             **self.each_context(request), "title": "Check your email", "link_needed": True,
             "bad_link": bad_link, "asked": asked, "sent": sent, "next": next_url,

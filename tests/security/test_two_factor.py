@@ -417,3 +417,25 @@ def test_a_new_key_is_mailed_at_the_next_page_not_an_hour_later(admin_url):
     # Reloading still sends nothing more.
     client.get(f"{admin_url}two-factor/")
     assert len(mail.outbox) == 2
+
+
+def test_the_page_says_so_when_the_link_could_not_be_sent(admin_url, monkeypatch):
+    """The broker or Redis away: no link was queued, and the page said "We sent a
+    link" (and, asked again, "A link went … less than a minute ago")."""
+    from kombu.exceptions import OperationalError
+
+    from config import tasks
+
+    def away(*args, **kwargs):
+        raise OperationalError("broker away")
+
+    _editor()
+    client = Client()
+    monkeypatch.setattr(tasks.staff_email_send, "delay", away)
+    page = unescape(_password(client, admin_url).content.decode())
+    assert "We sent" not in page and "could not send the link" in page, page
+    again = unescape(client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert "less than a minute ago" not in again and "could not send the link" in again
+    monkeypatch.undo()
+    sent = unescape(client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert "We sent the link again" in sent and len(mail.outbox) == 1
