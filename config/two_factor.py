@@ -48,6 +48,7 @@ import io
 import logging
 import math
 import re
+from collections.abc import Callable
 
 import django_otp
 from django import forms
@@ -209,18 +210,28 @@ def setup_link_send(user, *, asked: bool = False) -> str:
     device = _setup_device(user)
     if device is None or not user.email:
         return "failed"
-    key = f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:{_key_digest(device)}"
+    return _queued_once(key=f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:{_key_digest(device)}",
+                        window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600,
+                        queue=lambda: staff_email_send.delay(user.pk, "setup_link"),
+                        what=f"the setup link for staff user {user.pk}")
+
+
+def _queued_once(*, key: str, window_seconds: int, queue: Callable[[], object], what: str) -> str:
+    """Call `queue` (a task's delay) once per `window_seconds` of `key` at most
+    (subscribers/throttling.py): "sent", "recent" (already within the window), or
+    "failed" (Redis or the broker away, logged; the window's hit is taken back, so
+    the next try queues it, not a window later)."""
     try:
-        if rate_limit_exceeded(key=key, limit=1, window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600):
+        if rate_limit_exceeded(key=key, limit=1, window_seconds=window_seconds):
             return "recent"
         try:
-            staff_email_send.delay(user.pk, "setup_link")
+            queue()
         except (RedisError, KombuOperationalError):
-            with contextlib.suppress(RedisError):  # nothing went: asking again is not "too soon"
+            with contextlib.suppress(RedisError):
                 rate_limit_take_back(key=key)
             raise
     except (RedisError, KombuOperationalError) as exc:
-        logger.error("two-factor: setup link for staff user %s not queued: %s", user.pk, exc)
+        logger.error("two-factor: %s not queued: %s", what, exc)
         return "failed"
     return "sent"
 
@@ -264,13 +275,11 @@ def _wrong_codes_in_a_row(user) -> int:
 
 def _wrong_codes_alert(request: HttpRequest, user, wrong: int) -> None:
     """Mail the editor, once a day at most, that their password was used with wrong codes."""
-    try:
-        if not rate_limit_exceeded(key=f"two-factor-wrong-codes-alert:{user.pk}", limit=1, window_seconds=24 * 3600):
-            staff_email_send.delay(user.pk, "wrong_codes", {
-                "count": wrong, "ip": client_ip(request) or "unknown",
-                "at": timezone.now().strftime("%-d %b %Y, %H:%M UTC")})
-    except (RedisError, KombuOperationalError) as exc:
-        logger.error("two-factor: the wrong-codes alert for staff user %s not queued: %s", user.pk, exc)
+    context = {"count": wrong, "ip": client_ip(request) or "unknown",
+               "at": timezone.now().strftime("%-d %b %Y, %H:%M UTC")}
+    _queued_once(key=f"two-factor-wrong-codes-alert:{user.pk}", window_seconds=24 * 3600,
+                 queue=lambda: staff_email_send.delay(user.pk, "wrong_codes", context),
+                 what=f"the wrong-codes alert for staff user {user.pk}")
 
 
 def setup_open_on_user_created(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:

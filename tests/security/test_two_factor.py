@@ -439,3 +439,29 @@ def test_the_page_says_so_when_the_link_could_not_be_sent(admin_url, monkeypatch
     monkeypatch.undo()
     sent = unescape(client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
     assert "We sent the link again" in sent and len(mail.outbox) == 1
+
+
+def test_a_wrong_codes_alert_the_broker_lost_is_sent_at_the_next_wrong_code(admin_url, monkeypatch):
+    """The alert goes once a day: one that could not be queued (the broker away)
+    used up the day all the same, and the editor heard of none."""
+    from kombu.exceptions import OperationalError
+
+    from config import tasks
+
+    def away(*args, **kwargs):
+        raise OperationalError("broker away")
+
+    editor = _editor()
+    device = TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    client = Client()
+    _password(client, admin_url)
+    for n in range(3):
+        TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
+        if n == 2:
+            monkeypatch.setattr(tasks.staff_email_send, "delay", away)
+        client.post(f"{admin_url}two-factor/", {"code": "111111"})
+    monkeypatch.undo()
+    TOTPDevice.objects.filter(pk=device.pk).update(throttling_failure_timestamp=None)
+    client.post(f"{admin_url}two-factor/", {"code": "111111"})
+    alert = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
+    assert len(alert) == 1 and "typed 4 wrong sign-in codes in a row" in alert[0].body
