@@ -13,8 +13,9 @@ for good (Cache-Control immutable) and a picture an editor changes is a new URL.
 
 What is fetched is checked: at most PICTURE_MAX_BYTES, and a PNG, JPEG, GIF or WebP
 by its first bytes (not by what the server's Content-Type claims). A picture that
-cannot be had (the CDN away, a 404, something else than a picture) is a 404 here,
-cacheable for a few minutes only, and the card shows no picture; nothing else fails.
+cannot be had (the CDN away, a 404, something else than a picture, a PICTURE_DIR
+that cannot take it) is a 404 here, cacheable for a few minutes only, and the card
+shows no picture; nothing else fails.
 The disk copies are a cache: any may be deleted at any time; copies not read for
 PICTURE_KEEP_DAYS are deleted as new ones are written (at most once an hour)."""
 
