@@ -2,6 +2,7 @@
 
 import logging
 
+import pytest
 from anymail.exceptions import AnymailRecipientsRefused
 
 from config import two_factor
@@ -20,3 +21,16 @@ def test_a_refused_sign_in_email_is_logged_without_the_address(monkeypatch, capl
     [line] = [r.getMessage() for r in caplog.records if r.name == "mail.errors"]
     assert "setup_link email to staff user 7" in line and "a…@example.org" in line
     assert "ada.lovelace" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_sign_in_email_of_another_kind_is_refused_not_mailed_as_the_wrong_codes_alert():
+    """staff_email sent the wrong-codes alarm ("someone knows your password") for
+    any kind it did not know, a typo's included."""
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+
+    editor = get_user_model().objects.create_user("ada", "ada@example.org", "pw", is_staff=True)
+    with pytest.raises(ValueError, match="setup-link"):
+        two_factor.staff_email(editor.pk, "setup-link", {})
+    assert mail.outbox == []
