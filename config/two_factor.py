@@ -99,6 +99,10 @@ _SETUP_SESSION_KEY = "two_factor_setup_device"
 # A setup link is mailed on its own once an hour at most, and again on the
 # editor's asking once a minute at most.
 SETUP_LINK_RESEND_SECONDS = 60
+# How many times a day an account may ask for the link again: someone with the
+# password pressing "Send the link again" once a minute mailed the editor 1,440
+# times a day.
+SETUP_LINK_ASKS_PER_DAY = 10
 # Wrong codes in a row (django-otp's throttling_failure_count) at which a device's
 # wait stops growing: 2 ** (11 - 1) s = 1,024 s with OTP_*_THROTTLE_FACTOR 1.
 WRONG_CODES_CAP = 11
@@ -206,10 +210,19 @@ def setup_link_send(user, *, asked: bool = False) -> str:
     the editor's asking once a minute at most, for each key (a new key, which voids
     the links mailed before, is mailed at once). Returns "sent", "recent" (one went
     within that time: none now) or "failed" (no open window or no address, or Redis
-    or the broker away: the page must not say a link went)."""
+    or the broker away: the page must not say a link went), or "capped" (asked for
+    SETUP_LINK_ASKS_PER_DAY times today already)."""
     device = _setup_device(user)
     if device is None or not user.email:
         return "failed"
+    if asked:
+        try:
+            if rate_limit_exceeded(key=f"two-factor-setup-link-asks:{user.pk}", limit=SETUP_LINK_ASKS_PER_DAY,
+                                   window_seconds=24 * 3600):
+                return "capped"
+        except RedisError as exc:
+            logger.error("two-factor: the setup link for staff user %s not queued: %s", user.pk, exc)
+            return "failed"
     return _queued_once(key=f"two-factor-setup-link:{'asked' if asked else 'auto'}:{device.pk}:{_key_digest(device)}",
                         window_seconds=SETUP_LINK_RESEND_SECONDS if asked else 3600,
                         queue=lambda: staff_email_send.delay(user.pk, "setup_link"),

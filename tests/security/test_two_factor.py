@@ -13,6 +13,7 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.core import mail
+from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
 from django_otp.oath import TOTP
@@ -465,3 +466,26 @@ def test_a_wrong_codes_alert_the_broker_lost_is_sent_at_the_next_wrong_code(admi
     client.post(f"{admin_url}two-factor/", {"code": "111111"})
     alert = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
     assert len(alert) == 1 and "typed 4 wrong sign-in codes in a row" in alert[0].body
+
+
+def test_asking_for_the_setup_link_again_is_capped_at_ten_a_day(admin_url):
+    """A fresh-eyes review: someone with the password could press "Send the link
+    again" once a minute, 1,440 emails a day to the editor."""
+    from config.two_factor import SETUP_LINK_ASKS_PER_DAY
+
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    assert len(mail.outbox) == 1
+    redis = cache._cache.get_client()
+    for _ in range(SETUP_LINK_ASKS_PER_DAY):
+        # A minute later each time: the per-minute window gone, not the day's count.
+        for key in redis.scan_iter(match="*two-factor-setup-link:asked:*"):
+            redis.delete(key)
+        assert "We sent the link again" in unescape(
+            client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert len(mail.outbox) == 1 + SETUP_LINK_ASKS_PER_DAY
+    for key in redis.scan_iter(match="*two-factor-setup-link:asked:*"):
+        redis.delete(key)
+    capped = unescape(client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
+    assert "asked for too many times today" in capped and len(mail.outbox) == 1 + SETUP_LINK_ASKS_PER_DAY
