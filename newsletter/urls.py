@@ -39,7 +39,9 @@ app_name = "newsletter"
 urlpatterns = [
     path("", views.home, name="home"),
     path("favicon.ico", views.favicon, name="favicon"),
-    re_path(r"^pictures/(?P<pk>[0-9]+)-(?P<version>[0-9a-f]{12})\.(?P<extension>png|jpg|gif|webp)$",
+    # At most 19 digits, a bigint's: the view reads pk with int(), which refuses
+    # over 4,300 digits (a 500, and the whole path logged, for each such ask).
+    re_path(r"^pictures/(?P<pk>[0-9]{1,19})-(?P<version>[0-9a-f]{12})\.(?P<extension>png|jpg|gif|webp)$",
             views.paper_picture, name="paper_picture"),
     path("papers/<isodate:date>/", views.papers_on_date, name="papers_on_date"),
     path("papers/<arxivid:arxiv_id>/", views.paper_detail, name="paper_detail"),

@@ -158,3 +158,97 @@ def test_a_picture_is_one_query(cdn, django_assert_num_queries):
     assert Client().get(paper.picture_url).status_code == 200
     with django_assert_num_queries(1):
         assert Client().get(paper.picture_url).status_code == 200
+
+
+# Hostile tester, second round (README, "Hostile tester, second round").
+
+
+def test_a_picture_address_with_a_pk_of_thousands_of_digits_is_a_404_not_a_500(cdn):
+    """The route took any run of digits and the view read it with int(), which
+    refuses more than 4,300 digits: each such ask was a 500 and an error logged."""
+    for digits in (20, 25, 5000):
+        response = Client().get(f"/pictures/{'9' * digits}-{'0' * 12}.png")
+        assert response.status_code == 404, digits
+    assert not _Cdn.asked
+
+
+@pytest.mark.parametrize(("body", "served_as"), [
+    # A GIF that is also JavaScript: a <script src> of it from this origin would pass
+    # the policy's script-src 'self' if the browser ran it.
+    (b"GIF89a=1;alert(document.domain);//" + b"\x00" * 16, "image/gif"),
+    # A PNG's signature before an HTML page.
+    (b"\x89PNG\r\n\x1a\n<html><script>alert(document.domain)</script></html>", "image/png"),
+])
+def test_a_polyglot_is_served_as_the_picture_it_starts_as_and_never_sniffed(cdn, body, served_as):
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "text/html", body, {})
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 200 and response["Content-Type"] == served_as
+    assert response["X-Content-Type-Options"] == "nosniff"  # no browser runs or renders it as HTML
+    assert "script-src" in response["Content-Security-Policy"] or "default-src" in response["Content-Security-Policy"]
+
+
+def test_an_svg_or_html_picture_is_not_served(cdn):
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/svg+xml",
+                                              b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', {})
+    assert Client().get(paper.picture_url).status_code == 404
+
+
+def test_range_head_and_conditional_asks_get_the_whole_picture_fetched_once(cdn):
+    """Range is not honoured (Django's FileResponse): the whole picture, 200, never
+    a part of another file; HEAD fetches as GET does, once; If-None-Match is ignored
+    (the URL is immutable: browsers do not ask again)."""
+    paper = _paper(cdn)
+    head = Client().head(paper.picture_url)
+    assert head.status_code == 200 and head["Content-Type"] == "image/png"
+    ranged = Client().get(paper.picture_url, HTTP_RANGE="bytes=0-3,-100000000")
+    assert ranged.status_code == 200 and b"".join(ranged.streaming_content) == PICTURE
+    conditional = Client().get(paper.picture_url, HTTP_IF_NONE_MATCH="*")
+    assert conditional.status_code == 200 and b"".join(conditional.streaming_content) == PICTURE
+    assert _Cdn.asked == ["/papers/2511.00001.png"]
+
+
+def test_an_old_pictures_address_redirects_only_to_this_sites_own_path(cdn):
+    """The redirect's Location is the paper's picture_url, made from its pk and its
+    source's digest: nothing of the request's path goes into it."""
+    paper = _paper(cdn)
+    for asked in (f"/pictures/{paper.pk}-{'a' * 12}.png", f"/pictures/{paper.pk}-{'0' * 12}.gif"):
+        response = Client().get(asked, HTTP_HOST="testserver")
+        assert response.status_code == 302 and response["Location"] == paper.picture_url
+        assert response["Location"].startswith(f"/pictures/{paper.pk}-")
+    assert not _Cdn.asked
+
+
+ALLOWED = "cdn-thumbnails.huggingface.co"
+
+
+@pytest.mark.parametrize("url", [
+    f"https://{ALLOWED}@evil.example/x.png",
+    f"https://{ALLOWED}:443@evil.example/x.png",
+    f"https://evil.example\\@{ALLOWED}/x.png",
+    f"https://evil.example#@{ALLOWED}/x.png",
+    f"https://evil.example?@{ALLOWED}/x.png",
+    f"https://{ALLOWED}.evil.example/x.png",
+    f"https://{ALLOWED}:8080/x.png",
+    f"http://{ALLOWED}/x.png",
+    f" https://{ALLOWED}/x.png",
+    "https://127.0.0.1/x.png",
+    "https://[::1]/x.png",
+    "https://169.254.169.254/latest/meta-data/",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:6379/_FLUSHALL",
+])
+def test_no_thumbnail_address_reaches_another_host(settings, url):
+    """SSRF: every path that writes Paper.thumbnail_url (the admin's form, the
+    ingester, a pasted API entry through it) and the fetch itself ask
+    thumbnail_url_allowed. Whatever it allows, the HTTP client connects to the
+    allowed host: the two read the host alike."""
+    from urllib3.util import parse_url
+
+    from newsletter.models import thumbnail_url_allowed
+    settings.THUMBNAIL_HOSTS = [ALLOWED]
+    assert not thumbnail_url_allowed(url)
+    for allowed in (f"https://{ALLOWED}/x.png?@evil.example", f"HTTPS://{ALLOWED.upper()}/x.png",
+                    f"https://{ALLOWED}/\\@evil.example/x.png"):
+        assert thumbnail_url_allowed(allowed) and parse_url(allowed).host.lower() == ALLOWED
