@@ -32,7 +32,10 @@ Which events are which, in anymail's normalised terms
 - "rejected" because the address is on the ESP's own blocklist (`_BLOCKLISTED`:
   Brevo's "blocked", after an earlier hard bounce, complaint or unsubscribe there)
   is a hard bounce too: the ESP will refuse every digest to it.
-- "complained", or "rejected" for "spam": a complaint.
+- "complained", or "rejected" for "spam": a complaint, unless the ESP's own event
+  says it is not one (`_NOT_COMPLAINTS`: Amazon SES's feedback type "not-spam", a
+  feedback loop correcting an earlier report), which is stored as NOT_SPAM and
+  does nothing.
 - "unsubscribed", or "rejected" for "unsubscribed": the reader left via the ESP.
 """
 
@@ -89,6 +92,16 @@ _BLOCKLISTED = {
     # the account's blocklist (hard bounce, complaint or unsubscribe there).
     "Brevo": lambda e: e.get("event") == "blocked",
 }
+# Complaints anymail reports as "complained" that the ESP's own event says are not
+# one, by anymail's esp_name. Each suppressed the reader and counted as a complaint
+# in the figures (which read "complained" events).
+_NOT_COMPLAINTS = {
+    # docs.aws.amazon.com/ses/latest/dg/notification-contents.html#complaint-object:
+    # "not-spam", the reporter "does not consider the message to be spam".
+    "Amazon SES": lambda e: (e.get("complaint") or {}).get("complaintFeedbackType") == "not-spam",
+}
+# How such a report is stored (DeliveryEvent.event_type).
+NOT_SPAM = "not_spam"
 # DeliveryEvent.event_id is 200 characters; an ESP id longer than this is hashed.
 _EVENT_ID_MAX = 200
 _REDACTED = "[recipient]"
@@ -101,6 +114,7 @@ class Action:
     SUPPRESS_COMPLAINT = "complaint"
     UNSUBSCRIBE = "unsubscribe"
     SOFT_BOUNCE = "soft_bounce"
+    NOT_A_COMPLAINT = "not_a_complaint"
     NOTHING = "nothing"
 
 
@@ -125,6 +139,8 @@ def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:
     if _is_soft_bounce(event, esp_name):
         return Action.SOFT_BOUNCE
     kind, reason = event.event_type, event.reject_reason
+    if kind == EventType.COMPLAINED and _esp_says(_NOT_COMPLAINTS, event, esp_name):
+        return Action.NOT_A_COMPLAINT
     if kind == EventType.BOUNCED or (
         kind == EventType.REJECTED and reason in (RejectReason.INVALID, RejectReason.BOUNCED)
     ) or (kind == EventType.REJECTED and _esp_says(_BLOCKLISTED, event, esp_name)):
@@ -273,7 +289,8 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
             event_id=event_id,
             defaults={
                 "delivery": delivery,
-                "event_type": SOFT_BOUNCED if action == Action.SOFT_BOUNCE else str(event.event_type),
+                "event_type": {Action.SOFT_BOUNCE: SOFT_BOUNCED, Action.NOT_A_COMPLAINT: NOT_SPAM}.get(
+                    action, str(event.event_type)),
                 "recipient_hash": recipient_hash,
                 "description": _redact(event_reason(event), pattern)[:2000],
                 "payload": _redact(_jsonable(event.esp_event), pattern),

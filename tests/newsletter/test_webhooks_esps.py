@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from newsletter.models import Delivery, DeliveryEvent, Edition
-from newsletter.webhooks import SOFT_BOUNCED
+from newsletter.webhooks import NOT_SPAM, SOFT_BOUNCED
 from subscribers.models import Subscriber, Suppression
 from tests import webhooks
 from tests.factories import SubscriberFactory
@@ -61,6 +61,10 @@ def _amazon_ses(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, di
         "complaint": {"notificationType": "Complaint", "complaint": {
             "userAgent": "AnyCompany Feedback Loop (V0.01)", "complainedRecipients": [{"emailAddress": READER}],
             "complaintFeedbackType": "abuse", "timestamp": "2025-11-24T08:00:00.000Z"}},
+        # A feedback loop's report that the message is not spam (a correction).
+        "not_spam": {"notificationType": "Complaint", "complaint": {
+            "userAgent": "AnyCompany Feedback Loop (V0.01)", "complainedRecipients": [{"emailAddress": READER}],
+            "complaintFeedbackType": "not-spam", "timestamp": "2025-11-24T08:00:00.000Z"}},
         "rejected": {"eventType": "Reject", "reject": {"reason": "Bad content"}},
     }
     sns = {"Type": "Notification", "MessageId": event_id,
@@ -159,9 +163,12 @@ OUTCOMES = {
     # refused, so it is suppressed as a hard bounce; it was left active, and sent one
     # blocked digest a day.
     "blocklisted": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
+    # Amazon SES's complaint of feedback type "not-spam" says the message is not spam:
+    # it suppressed the reader as a complaint, and counted as one in the figures.
+    "not_spam": (Subscriber.Status.ACTIVE, None, NOT_SPAM),
 }
 CASES = [(esp, kind) for esp, kinds in {
-    "amazon_ses": ("delivered", "hard", "soft", "complaint", "rejected"),
+    "amazon_ses": ("delivered", "hard", "soft", "complaint", "not_spam", "rejected"),
     "mailgun": ("delivered", "hard", "soft", "complaint", "unsubscribe", "rejected"),
     "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "blocklisted"),
     "sendgrid": ("delivered", "hard", "soft", "complaint", "unsubscribe", "dropped_invalid", "rejected"),
@@ -282,6 +289,39 @@ def test_amazon_sns_subscription_is_confirmed_for_the_sender_with_the_credential
                            HTTP_X_AMZ_SNS_MESSAGE_ID=validated["MessageId"],
                            HTTP_X_AMZ_SNS_MESSAGE_TYPE="Notification", **webhooks.auth())
     assert response.status_code == 200 and not DeliveryEvent.objects.exists()
+
+
+@pytest.mark.parametrize("region", ["127.0.0.1", "localhost", "evil.example", "us-east-1.evil.example#"])
+def test_a_forged_sns_confirmation_makes_the_server_ask_only_amazon(routed, monkeypatch, region):
+    """Hostile tester, second round: anymail never loads a SubscriptionConfirmation's
+    SubscribeURL; it calls the SNS API in the region the TopicArn names (after the
+    credentials, which a forger must have). A region naming another host is refused
+    by botocore, or becomes a name under amazonaws.com: no request goes elsewhere."""
+    from botocore.exceptions import EndpointConnectionError
+    from botocore.httpsession import URLLib3Session
+    from django.test import Client
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    asked = []
+
+    def send(session, request):
+        asked.append(request.url)
+        raise EndpointConnectionError(endpoint_url=request.url)
+
+    monkeypatch.setattr(URLLib3Session, "send", send)
+    topic = f"arn:aws:sns:{region}:123456789012:ses-events"
+    body = {"Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
+            "Token": "forged", "TopicArn": topic, "Message": "You have chosen to subscribe.",
+            "SubscribeURL": "http://127.0.0.1:6379/?Action=ConfirmSubscription", "Timestamp": "2025-11-24T06:00:00Z",
+            "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertURL": "http://127.0.0.1:8120/cert.pem"}
+    response = Client(raise_request_exception=False).post(
+        routed("amazon_ses"), json.dumps(body), content_type="text/plain; charset=UTF-8",
+        HTTP_X_AMZ_SNS_MESSAGE_ID=body["MessageId"], HTTP_X_AMZ_SNS_MESSAGE_TYPE="SubscriptionConfirmation",
+        **webhooks.auth())
+    assert response.status_code != 200 or not asked
+    hosts = {url.split("/")[2] for url in asked}
+    assert all(host.endswith(".amazonaws.com") for host in hosts), hosts
 
 
 @pytest.mark.parametrize("esp", ESPS)
