@@ -489,3 +489,57 @@ def test_asking_for_the_setup_link_again_is_capped_at_ten_a_day(admin_url):
         redis.delete(key)
     capped = unescape(client.post(f"{admin_url}two-factor/", {"send_link": "1"}).content.decode())
     assert "asked for too many times today" in capped and len(mail.outbox) == 1 + SETUP_LINK_ASKS_PER_DAY
+
+
+def test_an_opened_setup_link_does_not_outlive_a_password_change_or_a_reset(admin_url):
+    """Hostile tester, second round: a thief who had the password and opened the
+    mailed link (say, from a forwarded email) is stopped by either remedy. A new
+    password ends their session, flag and all, and the link then needs the new
+    password; a reset gives a new key, and the session's flag names the old one."""
+    editor = _editor()
+    thief = Client()
+    key = _key_on(unescape(_setup(thief, admin_url).content.decode()))
+    link = _setup_link()
+    # A superuser sets a new password (the admin, or changepassword from a shell).
+    editor.set_password("a-new-password-nobody-else-has")
+    editor.save()
+    after = thief.get(f"{admin_url}two-factor/")
+    assert after.status_code == 302 and "/login/" in after["Location"]
+    assert thief.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 302
+    assert "two-factor-key" not in unescape(thief.get(link, follow=True).content.decode())
+    assert not TOTPDevice.objects.filter(confirmed=True).exists()
+
+    # The old password again (say a superuser put it back): a reset voids the link
+    # and the session that opened it.
+    editor.set_password(PASSWORD)
+    editor.save()
+    again = Client()
+    assert "two-factor-key" in unescape(_setup(again, admin_url).content.decode())
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
+    admin = Client()
+    admin.force_login(boss)
+    admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset", "_selected_action": [editor.pk]})
+    page = unescape(again.get(f"{admin_url}two-factor/").content.decode())
+    assert "Check your email" in page and "two-factor-key" not in page
+    assert "This link does not open setting up" in unescape(again.get(link, follow=True).content.decode())
+    assert again.post(f"{admin_url}two-factor/", {"code": _app_code(key)}).status_code == 200
+    assert again.get(admin_url).status_code == 302
+    assert not TOTPDevice.objects.filter(user=editor, confirmed=True).exists()
+
+
+def test_the_two_factor_pages_name_no_account_and_mail_only_its_own_address(admin_url):
+    """Hostile tester, second round: without the password the code page and a setup
+    link (real, forged or another's) lead to the password form alike, mail nothing,
+    and say nothing of which usernames exist; with it, mail goes only to the
+    account's own address."""
+    _editor()
+    forged = f"{admin_url}two-factor/setup/eyJ1IjoxLCJkIjoxLCJrIjoiMCJ9:1abc:xyz/"
+    answers = [Client().get(url) for url in (f"{admin_url}two-factor/", forged,
+                                              f"{admin_url}two-factor/?next=/{admin_url}")]
+    assert all(a.status_code == 302 and "/login/" in a["Location"] for a in answers)
+    assert not mail.outbox
+    thief = Client()
+    _password(thief, admin_url)
+    thief.post(f"{admin_url}two-factor/", {"send_link": "1", "email": "thief@evil.example",
+                                           "to": "thief@evil.example"})
+    assert mail.outbox and {tuple(m.to) for m in mail.outbox} == {("ada@example.org",)}
