@@ -1466,3 +1466,34 @@ def test_a_hidden_or_withdrawn_papers_row_and_page_show_no_broken_picture(editor
         assert 'class="paper-picture"' not in page and "readers see no picture" in page, paper.title
     page = editor_client.get(reverse("admin:newsletter_paper_change", args=[shown.pk])).content.decode()
     assert f'<img class="paper-picture" src="{shown.picture_url}"' in page
+
+
+def test_the_ledgers_new_search_and_counts_tell_an_editor_no_part_of_an_address(editor_client, edition):
+    """Hostile tester, second round: the evening's ledger (the readers read first,
+    the trigram index, LedgerPaginator's counts) as an editor who sees addresses
+    masked. A part of an address, a LIKE wildcard, a lookup or a sort on the
+    address in the address bar finds, narrows or orders nothing by it: only a whole
+    address finds its reader, as before."""
+    # Made in an order that is neither the addresses' nor its reverse.
+    readers = [SubscriberFactory(email=email) for email in ("mia@example.org", "ada.lovelace@example.org",
+                                                             "zed@example.org")]
+    for reader in readers:
+        Delivery.objects.create(subscriber=reader, edition=edition, status=Delivery.Status.SENT,
+                                provider_message_id=f"msg-{reader.pk}")
+    url = reverse("admin:newsletter_delivery_changelist")
+    for term in ("ada", "ada.lovelace", "@example.org", "%", "_", "a%", "ada.lovelace@example.%", "msg-%"):
+        response = editor_client.get(url, {"q": term})
+        assert response.context["cl"].result_count == 0, term
+        assert "ada.lovelace@example.org" not in response.content.decode(), term  # the box echoes the term
+    assert editor_client.get(url, {"q": "ADA.LOVELACE@example.org"}).context["cl"].result_count == 1
+    narrowed = editor_client.get(url, {"subscriber__email__startswith": "ada"})
+    assert narrowed.status_code == 400 or narrowed.context["cl"].result_count == 3
+    # The reader column cannot be sorted by its address: placing a reader between
+    # others is a binary search of it.
+    order = [reverse("admin:newsletter_delivery_change", args=[d.pk]) for d in Delivery.objects.order_by("-pk")]
+    for column in range(1, 7):
+        for sign in ("", "-"):
+            html = editor_client.get(url, {"o": f"{sign}{column}"}).content.decode()
+            placed = sorted(order, key=html.find)
+            assert placed in (order, order[::-1])
+            assert "lovelace" not in html and "mia@" not in html
