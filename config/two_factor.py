@@ -55,6 +55,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model, logout
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core import signing
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
@@ -65,8 +66,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.encoding import force_bytes
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode, urlsafe_base64_encode
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
@@ -267,7 +269,7 @@ def staff_email(user_id: int, kind: str, context: dict) -> str | None:
         context.update(link=setup_link(device), hours=SETUP_LINK_HOURS)
         template = "editor_setup_link"
     elif kind == "wrong_codes":
-        context["password_url"] = f"{settings.SITE_URL}{reverse('admin:password_change')}"
+        context["password_url"] = password_link(user)
         template = "editor_wrong_codes"
     else:  # a task queued with a kind of no email: a bug, not an alarm to mail
         raise ValueError(f"No sign-in email is called {kind!r}.")
@@ -376,6 +378,30 @@ def _history(request: HttpRequest, site: admin.AdminSite, message: str) -> None:
     site.get_model_admin(get_user_model()).log_change(request, user, message)
 
 
+class _PasswordLinkTokens(PasswordResetTokenGenerator):
+    """The wrong-codes alert's "Change my password" link: valid until the password
+    changes (or PASSWORD_RESET_TIMEOUT), not, as Django's reset tokens, until the
+    next sign-in: the one who has the password signs in at each try."""
+
+    key_salt = "config.two_factor.wrong-codes-password"
+
+    def _make_hash_value(self, user, timestamp: int) -> str:
+        return f"{user.pk}{user.password}{timestamp}"
+
+
+PASSWORD_LINK_TOKENS = _PasswordLinkTokens()
+
+
+def password_link(user) -> str:
+    """The link in the wrong-codes alert that sets a new password without signing in:
+    the code step may be refusing the editor's own codes (the other's wrong ones keep
+    it waiting), and a new password is what stops the other. It opens nothing else:
+    signing in still takes a code."""
+    path = reverse("admin:two_factor_password", args=[urlsafe_base64_encode(force_bytes(user.pk)),
+                                                       PASSWORD_LINK_TOKENS.make_token(user)])
+    return f"{settings.SITE_URL}{path}"
+
+
 class DigestAdminSite(admin.AdminSite):
     site_header = "Daily Papers Digest — editors"
     site_title = "Daily Papers Digest admin"
@@ -408,7 +434,25 @@ class DigestAdminSite(admin.AdminSite):
     def get_urls(self):
         return [path("two-factor/", self.two_factor_view, name="two_factor"),
                 path("two-factor/setup/<str:token>/", self.two_factor_setup_view, name="two_factor_setup"),
+                path("two-factor/password/<uidb64>/<token>/", self.two_factor_password_view,
+                     name="two_factor_password"),
                 *super().get_urls()]
+
+    def two_factor_password_view(self, request: HttpRequest, uidb64: str, token: str) -> HttpResponse:
+        """A new password from the wrong-codes alert's link (password_link): Django's
+        reset view with this link's tokens; every session signed in with the old
+        password ends (the session's auth hash)."""
+        from django.contrib.auth.views import PasswordResetConfirmView
+
+        view = PasswordResetConfirmView.as_view(
+            token_generator=PASSWORD_LINK_TOKENS, template_name="admin/two_factor_password.html",
+            success_url=reverse("admin:login", current_app=self.name),
+            extra_context={**self.each_context(request), "title": "Change your password"})
+        response = view(request, uidb64=uidb64, token=token)
+        if request.method == "POST" and response.status_code == 302:
+            messages.success(request, "Your password is changed, and every session signed in with the old one has "
+                                      "ended. Sign in with the new one and a code.")
+        return response
 
     @method_decorator(never_cache)
     def two_factor_setup_view(self, request: HttpRequest, token: str) -> HttpResponse:

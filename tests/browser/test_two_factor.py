@@ -207,4 +207,24 @@ def test_the_editors_sign_in_emails_read_well_on_a_phone_in_light_and_dark(page,
             assert page.get_by_role("heading", level=1).count() == 1
             expect(page.get_by_role("link", name=button)).to_be_visible()
             assert page.evaluate("document.documentElement.scrollWidth") <= 375
-        assert "/two-factor/setup/" in message.body or "password_change" in message.body
+        assert "/two-factor/setup/" in message.body or "/two-factor/password/" in message.body
+
+
+def test_the_alerts_password_link_changes_the_password_in_the_browser(live_server, page, screenshot):
+    """The wrong-codes alert's "Change my password" (config/two_factor.py,
+    password_link): a page of its own, reached without signing in."""
+    from config.two_factor import password_link
+
+    ada = User.objects.create_user("ada", "ada@example.org", PASSWORD, is_staff=True)
+    page.goto(password_link(ada).replace("http://testserver", live_server.url))
+    expect(page.get_by_role("heading", name="Change your password")).to_be_visible()
+    assert axe_blocking(page) == []
+    screenshot(page, "admin-two-factor-password")
+    page.get_by_label("New password", exact=False).first.fill("a-brand-new-passphrase-9")
+    page.get_by_label("New password confirmation").fill("a-brand-new-passphrase-9")
+    page.get_by_role("button", name="Change my password").click()
+    expect(page.locator(".messagelist")).to_contain_text("Your password is changed")
+    expect(page.get_by_label("Username")).to_be_visible()
+    ada.refresh_from_db()
+    assert ada.check_password("a-brand-new-passphrase-9")
+    assert page.js_errors == [] and page.console_errors == []

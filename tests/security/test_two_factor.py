@@ -388,7 +388,7 @@ def test_wrong_codes_slow_the_next_try_by_17_minutes_at_most_and_mail_the_editor
     alert = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
     assert len(alert) == 1 and alert[0].to == ["ada@example.org"]
     assert "typed 3 wrong sign-in codes in a row" in alert[0].body and "from the address 127.0.0.1" in alert[0].body
-    assert f"http://testserver{admin_url}password_change/" in alert[0].body
+    assert f"http://testserver{admin_url}two-factor/password/" in alert[0].body
 
     # Twenty wrong codes in a row, the last 1,100 s ago: a try is let through.
     TOTPDevice.objects.filter(pk=device.pk).update(
@@ -543,3 +543,39 @@ def test_the_two_factor_pages_name_no_account_and_mail_only_its_own_address(admi
     thief.post(f"{admin_url}two-factor/", {"send_link": "1", "email": "thief@evil.example",
                                            "to": "thief@evil.example"})
     assert mail.outbox and {tuple(m.to) for m in mail.outbox} == {("ada@example.org",)}
+
+
+def test_the_wrong_codes_alert_changes_the_password_without_signing_in(admin_url):
+    """A hostile tester's second round: someone with the password who types a wrong
+    code each time the wait ends keeps the editor's own codes refused, and the
+    alert's "Change my password" led to the admin's password page, behind the same
+    code. The link now sets a new password by itself (signing in still takes a
+    code), ends the other's session, and works once."""
+    editor = _editor()
+    TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    thief = Client()
+    _password(thief, admin_url)
+    for _ in range(3):
+        thief.post(f"{admin_url}two-factor/", {"code": "111111"})
+        TOTPDevice.objects.update(throttling_failure_timestamp=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    [alert] = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
+    link = re.search(r"http://testserver(\S+/two-factor/password/\S+/)", alert.body).group(1)
+
+    owner = Client()  # her own browser, not signed in
+    form = owner.get(link, follow=True)
+    assert "Change your password" in form.content.decode() and form.status_code == 200
+    done = owner.post(form.redirect_chain[-1][0] if form.redirect_chain else link,
+                      {"new_password1": "a-brand-new-passphrase-9", "new_password2": "a-brand-new-passphrase-9"},
+                      follow=True)
+    assert "Your password is changed" in unescape(done.content.decode())
+    editor.refresh_from_db()
+    assert editor.check_password("a-brand-new-passphrase-9")
+    # The other's session has ended (its next page asks for the password), and the
+    # old password opens nothing.
+    ended = thief.get(f"{admin_url}two-factor/")
+    assert ended.status_code == 302 and "/login/" in ended["Location"]
+    assert not Client().login(username="ada", password=PASSWORD)
+    # Spent: the link does not change the password again; nor does it sign anyone in.
+    again = unescape(owner.get(link, follow=True).content.decode())
+    assert "no longer changes the password" in again
+    assert owner.get(admin_url).status_code == 302
