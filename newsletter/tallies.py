@@ -10,6 +10,9 @@ edition_tallies_stale after it, in its own transaction:
 - curation.deliveries_retry_failed: failed rows back to pending;
 - subscribers.services._subscriber_forget: an erasure deletes the reader's rows.
 
+A release without this module writes rows and stales nothing: bootstrap, run at
+each upgrade, forgets every kept figure (edition_tallies_forget).
+
 A new path that writes a settled edition's rows (a status set from outside the
 claim, a delete) must call it too: tests/newsletter/test_tallies.py holds each.
 
@@ -42,6 +45,17 @@ def edition_tallies_stale(*, edition_ids: Iterable[int]) -> None:
         return
     EditionTally.objects.bulk_create([EditionTally(edition_id=pk) for pk in ids], ignore_conflicts=True)
     EditionTally.objects.filter(edition_id__in=ids).update(
+        sent=None, failed=None, counted_at=None, generation=F("generation") + 1)
+
+
+def edition_tallies_forget() -> int:
+    """Forget every kept figure (bootstrap, at each upgrade): a release before
+    EditionTally (4e8248f and older), run again after a rollback, writes settled
+    editions' rows (an editor's retry, an erasure) and stales nothing, so the list
+    would show the figures of before the rollback for good. Costs one count of the
+    editions gone out at the list's next look (docs/benchmarks.md: 792 ms once for
+    100 editions at 8.36 million deliveries). Returns how many were forgotten."""
+    return EditionTally.objects.filter(sent__isnull=False).update(
         sent=None, failed=None, counted_at=None, generation=F("generation") + 1)
 
 

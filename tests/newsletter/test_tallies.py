@@ -3,9 +3,11 @@ editions' list in the admin shows them."""
 
 import datetime as dt
 import re
+from io import StringIO
 
 import pytest
 from django.core import mail
+from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -155,3 +157,18 @@ def test_a_count_taken_while_the_rows_change_is_not_kept(admin_client, monkeypat
     monkeypatch.undo()
     assert EditionTally.objects.get(edition=edition).sent is None
     assert tallies.edition_tallies_keep() == 1
+
+
+def test_figures_written_by_the_previous_release_are_counted_again_at_the_upgrade(admin_client, settings, tmp_path):
+    """Rolled back to a release without EditionTally (4e8248f), an editor's retry or an
+    erasure changes a settled edition's rows and stales nothing; upgrading again, the
+    list showed the figures kept before the rollback (tried on a production-settings
+    deploy: 195 sent, 5 failed where the ledger had 199 and 0). Each upgrade runs
+    bootstrap, which forgets every kept figure."""
+    settings.VAR_DIR = tmp_path
+    edition = _editions(1)[0]
+    assert _figures(admin_client)["Nov. 3, 2025"] == ("3", "2")
+    # What the previous release's retry does: the failed rows sent, nothing made stale.
+    Delivery.objects.filter(edition=edition, status="failed").update(status="sent", error="")
+    call_command("bootstrap", "--no-sample", stdout=StringIO())
+    assert _figures(admin_client)["Nov. 3, 2025"] == ("5", "0")

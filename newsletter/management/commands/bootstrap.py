@@ -17,6 +17,7 @@ from newsletter.management.commands.rescore_topics import progress_printer
 from newsletter.models import Paper
 from newsletter.relevance import RESCORE_BACKGROUND_LIMIT, RESCORE_NOW_DAYS, papers_missing_rescore
 from newsletter.schedules import schedules_ensure
+from newsletter.tallies import edition_tallies_forget
 
 SAMPLE_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "daily_papers_2025-11-24.json"
 SAMPLE_DATE = "2025-11-24"
@@ -61,6 +62,9 @@ class Command(BaseCommand):
                     f"The other {missing - done:,} are re-scored in the background, newest first, "
                     f"{RESCORE_BACKGROUND_LIMIT} every 5 minutes (beat: \"Score papers left without a vector\")."
                 )
+        # After a rollback the previous release changed rows without staling their
+        # editions' kept figures: counted again at the editions' list's next look.
+        edition_tallies_forget()
         for name in schedules_ensure():
             self.stdout.write(f"Schedule created: {name}")
         if not no_sample:
