@@ -4,4 +4,6 @@ the digest (newsletter/digest.py) and its delivery ledger (newsletter/delivery.p
 Modules other apps may import (tests/architecture/test_imports.py holds them to
 it); everything else is this app's own."""
 
-PUBLIC_MODULES = ("models", "due")  # due: when a reader's next digest comes (their pages say it)
+# due: when a reader's next digest comes (their pages say it); tallies: an erasure
+# (subscribers.services) makes the editions' kept figures stale, edition_tallies_stale.
+PUBLIC_MODULES = ("models", "due", "tallies")
