@@ -16,6 +16,8 @@ by its first bytes (not by what the server's Content-Type claims). A picture tha
 cannot be had (the CDN away, a 404, something else than a picture, a PICTURE_DIR
 that cannot take it) is a 404 here, cacheable for a few minutes only, and the card
 shows no picture; nothing else fails.
+The first readers of a digest open it at once: one request fetches a picture the
+disk has not got, the others wait up to PICTURE_FETCH_WAIT_SECONDS for its copy.
 The disk copies are a cache: any may be deleted at any time; copies not read for
 PICTURE_KEEP_DAYS are deleted as new ones are written (at most once an hour)."""
 
@@ -45,6 +47,9 @@ PICTURE_KEEP_DAYS = 30
 # A picture that could not be had is not fetched again for this long (and its 404
 # is cacheable as long: newsletter/views.py).
 PICTURE_MISSING_SECONDS = 300
+# How long a request waits for another's fetch of the same picture before fetching it
+# itself (the fetch's connect and first read take at most 3 s and 10 s).
+PICTURE_FETCH_WAIT_SECONDS = 5
 _PRUNE_EVERY_SECONDS = 3600
 # A picture's type by its first bytes, with the extension its URL carries.
 _SIGNATURES = (
@@ -74,19 +79,23 @@ def picture_get(paper: Paper) -> Picture:
         raise PictureUnavailable(f"paper {paper.pk} has no picture from an allowed host")
     folder = Path(settings.PICTURE_DIR)
     path = folder / f"{picture_version(source)}"
-    try:
-        with path.open("rb") as copy:
-            head = copy.read(12)
-    except OSError:  # no copy, or PICTURE_DIR unusable (then not kept below either)
-        pass
-    else:
-        with contextlib.suppress(OSError):  # a read-only disk still serves its copies
-            os.utime(path)  # read now: kept PICTURE_KEEP_DAYS more
-        return Picture(path=path, content_type=_content_type(head, source))
+    if (kept := _copy(path, source)) is not None:
+        return kept
     missing = f"picture-missing:{picture_version(source)}"
     if _cache_get(missing):
         raise PictureUnavailable(f"{source}: could not be had a moment ago (asked again after "
                                  f"{PICTURE_MISSING_SECONDS} s)")
+    # The first readers of a digest open it at the same moment: one request fetches,
+    # the others wait for its copy (up to PICTURE_FETCH_WAIT_SECONDS) instead of each
+    # asking the CDN.
+    if not _cache_add(f"picture-fetching:{picture_version(source)}", PICTURE_FETCH_WAIT_SECONDS):
+        deadline = time.monotonic() + PICTURE_FETCH_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if (kept := _copy(path, source)) is not None:
+                return kept
+            if _cache_get(missing):
+                raise PictureUnavailable(f"{source}: could not be had just now")
     try:
         content = _source_read(source)
         content_type = _content_type(content[:12], source)
@@ -105,6 +114,19 @@ def picture_get(paper: Paper) -> Picture:
         _cache_set(missing)
         raise PictureUnavailable(f"{source}: could not be kept ({exc})") from exc
     return Picture(path=path, content_type=content_type)
+
+
+def _copy(path: Path, source: str) -> Picture | None:
+    """The copy on disk, None when there is none (or PICTURE_DIR is unusable: then
+    nothing is kept either)."""
+    try:
+        with path.open("rb") as copy:
+            head = copy.read(12)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):  # a read-only disk still serves its copies
+        os.utime(path)  # read now: kept PICTURE_KEEP_DAYS more
+    return Picture(path=path, content_type=_content_type(head, source))
 
 
 def _keep(folder: Path, path: Path, content: bytes) -> None:
@@ -128,6 +150,15 @@ def _cache_get(key: str) -> bool:
         return bool(cache.get(key))
     except RedisError:  # Redis away: fetch, as without the note
         return False
+
+
+def _cache_add(key: str, seconds: int) -> bool:
+    """Claim `key` for `seconds`: False when someone holds it (Redis away: True, as
+    without the claim)."""
+    try:
+        return cache.add(key, 1, timeout=seconds)
+    except RedisError:
+        return True
 
 
 def _cache_set(key: str) -> None:

@@ -8,6 +8,7 @@ the test (the fetch is the real one, certificate checked)."""
 import ssl
 import subprocess
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -28,8 +29,11 @@ class _Cdn(BaseHTTPRequestHandler):
     answers: dict[str, tuple[int, str, bytes, dict]] = {}
     asked: list[str] = []
 
+    delay = 0.0  # seconds the CDN takes to answer
+
     def do_GET(self):
         type(self).asked.append(self.path)
+        time.sleep(type(self).delay)
         status, content_type, body, headers = self.answers.get(self.path, (404, "text/plain", b"no", {}))
         self.send_response(status)
         self.send_header("Content-Type", content_type)
@@ -59,7 +63,7 @@ def cdn(settings, tmp_path, monkeypatch):
     host = f"127.0.0.1:{server.server_address[1]}"
     settings.THUMBNAIL_HOSTS = [host, "cdn-thumbnails.huggingface.co"]
     settings.PICTURE_DIR = tmp_path / "pictures"
-    _Cdn.answers, _Cdn.asked = {}, []
+    _Cdn.answers, _Cdn.asked, _Cdn.delay = {}, [], 0.0
     yield f"https://{host}"
     server.shutdown()
 
@@ -252,3 +256,26 @@ def test_no_thumbnail_address_reaches_another_host(settings, url):
     for allowed in (f"https://{ALLOWED}/x.png?@evil.example", f"HTTPS://{ALLOWED.upper()}/x.png",
                     f"https://{ALLOWED}/\\@evil.example/x.png"):
         assert thumbnail_url_allowed(allowed) and parse_url(allowed).host.lower() == ALLOWED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readers_opening_the_digest_at_once_make_one_fetch_not_one_each(cdn):
+    """A digest's first readers open it within the same second: each request for the
+    lead card's picture found no copy and asked the CDN itself (the review and the
+    operator's walkthrough both left it). Now one fetches and the others wait for
+    its copy."""
+    paper = _paper(cdn)
+    _Cdn.delay = 0.5
+    answers = []
+
+    def open_the_digest():
+        response = Client().get(paper.picture_url)
+        answers.append((response.status_code, b"".join(response.streaming_content)))
+
+    readers = [threading.Thread(target=open_the_digest) for _ in range(4)]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert answers == [(200, PICTURE)] * 4
+    assert _Cdn.asked == ["/papers/2511.00001.png"]
