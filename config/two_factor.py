@@ -138,12 +138,13 @@ class CodeForm(forms.Form):
         return re.sub(r"[\s-]", "", self.cleaned_data["code"]).lower()
 
 
-def setup_device_open(user) -> None:
+def setup_device_open(user) -> TOTPDevice:
     """Open setting up an app to `user` for SETUP_WINDOW from now: their unconfirmed
-    device, with a new key (an older one, seen by anyone, is gone)."""
-    if not TOTPDevice.objects.filter(user=user, confirmed=False).update(created_at=timezone.now(),
-                                                                       key=default_key()):
-        TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
+    device, with a new key (an older one, seen by anyone, is gone). Returns it."""
+    unconfirmed = TOTPDevice.objects.filter(user=user, confirmed=False)
+    if not unconfirmed.update(created_at=timezone.now(), key=default_key()):
+        return TOTPDevice.objects.create(user=user, name=APP_DEVICE_NAME, confirmed=False)
+    return unconfirmed.latest("pk")
 
 
 def app_devices(user) -> list[TOTPDevice]:
@@ -260,8 +261,7 @@ def staff_email(user_id: int, kind: str, context: dict) -> str | None:
     user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
     if user is None or not user.email:
         return None
-    context = {**context, "username": user.get_username(), "staff": True,
-               "admin_url": f"{settings.SITE_URL}{reverse('admin:index')}"}
+    context = {**context, "username": user.get_username(), "staff": True}
     if kind == "setup_link":
         device = _setup_device(user)
         if device is None:

@@ -51,12 +51,12 @@ PICTURE_MISSING_SECONDS = 300
 # itself (the fetch's connect and first read take at most 3 s and 10 s).
 PICTURE_FETCH_WAIT_SECONDS = 5
 _PRUNE_EVERY_SECONDS = 3600
-# A picture's type by its first bytes, with the extension its URL carries.
+# A picture's type by its first bytes (WebP's, in two parts, below).
 _SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"GIF87a", "image/gif", "gif"),
-    (b"GIF89a", "image/gif", "gif"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
 )
 
 
@@ -169,7 +169,7 @@ def _cache_set(key: str) -> None:
 
 
 def _content_type(head: bytes, source: str) -> str:
-    for signature, content_type, _ in _SIGNATURES:
+    for signature, content_type in _SIGNATURES:
         if head.startswith(signature):
             return content_type
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":

@@ -28,8 +28,7 @@ class Command(BaseCommand):
         if app_device(user) is not None:
             raise CommandError(f"{username} has an authenticator app set up: to replace it, a superuser runs "
                                "“Reset sign-in codes…” in Users first, or this shell runs `addstatictoken`.")
-        setup_device_open(user)
-        device = next(d for d in user.totpdevice_set.order_by("-pk") if not d.confirmed)
+        device = setup_device_open(user)
         self.stderr.write(f"Setting up is open to {username} until {setup_open_until(user):%-d %b %Y, %H:%M %Z}. "
                           f"After signing in with the password, open (within {SETUP_LINK_HOURS} hours):")
         self.stdout.write(setup_link(device))
