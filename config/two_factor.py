@@ -77,6 +77,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
+from mail.rendering import absolute_url
 from subscribers.addresses import email_masked
 from subscribers.throttling import client_ip, rate_limit_exceeded, rate_limit_take_back
 
@@ -185,7 +186,7 @@ def setup_link(device: TOTPDevice) -> str:
     that follows it: signed, for this device and its key (a reset, which gives a new
     key, or the app set up makes it void), for SETUP_LINK_MAX_AGE."""
     token = signing.dumps({"u": device.user_id, "d": device.pk, "k": _key_digest(device)}, salt=_SETUP_LINK_SALT)
-    return f"{settings.SITE_URL}{reverse('admin:two_factor_setup', args=[token])}"
+    return absolute_url(reverse("admin:two_factor_setup", args=[token]))
 
 
 def _setup_session_value(device: TOTPDevice) -> str:
@@ -399,7 +400,7 @@ def password_link(user) -> str:
     signing in still takes a code."""
     path = reverse("admin:two_factor_password", args=[urlsafe_base64_encode(force_bytes(user.pk)),
                                                        PASSWORD_LINK_TOKENS.make_token(user)])
-    return f"{settings.SITE_URL}{path}"
+    return absolute_url(path)
 
 
 class DigestAdminSite(admin.AdminSite):

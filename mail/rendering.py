@@ -39,6 +39,13 @@ class RenderedEmail:
     html: str
 
 
+def absolute_url(path: str) -> str:
+    """A path of this site as the link an email (or anything read away from the
+    site) carries: SITE_URL, kept without its trailing slash by the settings, before
+    it. The one place such a link is made (tests/architecture holds the code to it)."""
+    return f"{settings.SITE_URL}{path}"
+
+
 def email_base_context() -> dict:
     return {
         "site_url": settings.SITE_URL,

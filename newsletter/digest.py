@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from anymail.message import AnymailMessage
-from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 
 from mail.building import email_message
-from mail.rendering import RenderedEmail, email_base_context, email_render
+from mail.rendering import RenderedEmail, absolute_url, email_base_context, email_render
 from subscribers.models import Subscriber
 from subscribers.tokens import subscriber_links, subscriber_manage_url
 
@@ -247,7 +247,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         # would make a long email longer, and most clients load them all at once.
         "lead": n == 1,
         # This site's copy (newsletter/pictures.py): the reader's client asks no one else.
-        "picture_url": f"{settings.SITE_URL}{paper.picture_url}" if paper.picture_url else "",
+        "picture_url": absolute_url(paper.picture_url) if paper.picture_url else "",
         **(links or {}),
     }
 
@@ -275,7 +275,7 @@ def _note_text(note: str) -> str:
 
 def edition_browser_url(edition: Edition) -> str:
     """The public archive page of the edition (newsletter/archive_views.py)."""
-    return f"{settings.SITE_URL}/editions/{edition.date.isoformat()}/"
+    return absolute_url(reverse("newsletter_public:edition_detail", args=[edition.date]))
 
 
 def subject_title(title: str, limit: int = SUBJECT_TITLE_MAX_CHARS) -> str:

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.text import slugify
 
+from mail.rendering import absolute_url
+
 # The modern arXiv identifier (what Hugging Face papers carry): such a paper's page is
 # /papers/<id>/. Any other paper's is /papers/p<pk>-<slug>/ (newsletter/urls.py).
 ARXIV_ID_PATTERN = r"\d{4}\.\d{4,5}(?:v\d+)?"
@@ -248,7 +250,7 @@ class Paper(models.Model):
     @property
     def page_url(self) -> str:
         """get_absolute_url with the site's address: the link emails carry."""
-        return settings.SITE_URL + self.get_absolute_url()
+        return absolute_url(self.get_absolute_url())
 
     @property
     def topic_chips(self) -> "list[PaperTopic]":

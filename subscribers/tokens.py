@@ -22,6 +22,8 @@ from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 
+from mail.rendering import absolute_url
+
 from .models import RetiredToken, Subscriber
 
 CONFIRM_LINK_MAX_AGE = dt.timedelta(days=7)
@@ -90,7 +92,7 @@ def _route_around(name: str) -> tuple[str, str]:
 def token_url(name: str, token: str) -> str:
     """The absolute URL of route `name` for a signed token."""
     before, after = _route_around(name)
-    return f"{settings.SITE_URL}{before}{token}{after}"
+    return absolute_url(f"{before}{token}{after}")
 
 
 def _manage_token(*, subscriber: Subscriber) -> str:
