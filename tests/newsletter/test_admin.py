@@ -822,13 +822,30 @@ def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, to
     assert len(mail.outbox) == 1
 
 
-def test_deliveries_filter_by_provider_event(editor_client, edition, topic):
+@pytest.mark.parametrize("listed_up_to", [10_000, 2], ids=["a rare type, read from its events", "a common type"])
+def test_deliveries_filter_by_provider_event(editor_client, edition, topic, monkeypatch, listed_up_to):
+    """The same rows either way the filter reads them (ProviderEventFilter: a type
+    with few events from its events, a common one by EXISTS on the list's order)."""
+    from newsletter.admin import ProviderEventFilter
+
+    monkeypatch.setattr(ProviderEventFilter, "listed_up_to", listed_up_to)
+    now = dt.datetime.now(dt.UTC)
     a, b = SubscriberFactory(email="bounced@example.com"), SubscriberFactory(email="fine@example.com")
+    c = SubscriberFactory(email="claire@example.com")
     da = Delivery.objects.create(subscriber=a, edition=edition, status="sent")
-    Delivery.objects.create(subscriber=b, edition=edition, status="sent")
-    da.events.create(event_id="x1", event_type="bounced", occurred_at=dt.datetime.now(dt.UTC))
-    html = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"event": "bounced"}).content.decode()
-    assert "b…@example.com" in html and "f…@example.com" not in html  # masked for an editor
+    db_ = Delivery.objects.create(subscriber=b, edition=edition, status="sent")
+    dc = Delivery.objects.create(subscriber=c, edition=edition, status="sent")
+    da.events.create(event_id="x1", event_type="bounced", occurred_at=now)
+    dc.events.create(event_id="x2", event_type="bounced", occurred_at=now)
+    dc.events.create(event_id="x3", event_type="bounced", occurred_at=now)  # a second report of it
+    db_.events.create(event_id="x4", event_type="delivered", occurred_at=now)
+    response = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"event": "bounced"})
+    html = response.content.decode()
+    assert "b…@example.com" in html and "c…@example.com" in html and "f…@example.com" not in html  # masked
+    assert html.index("c…@example.com") < html.index("b…@example.com")  # the ledger's order: newest first
+    assert response.context["cl"].result_count == 2
+    response = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"event": "complained"})
+    assert response.context["cl"].result_count == 0
 
 
 def test_schedules_are_in_the_admin_with_plain_names(admin_client, db):
