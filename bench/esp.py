@@ -53,14 +53,14 @@ def esp_runs(bench: Bench, db: BenchDatabase) -> dict:
     import redis
 
     sys.path.insert(0, str(PROJECT_DIR))
-    from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
+    from tests.chaos.fake_esp import SERVER_TOKEN, FakeEsp
 
     opts = bench.options
     n = opts.esp_subscribers
     bench.write(f"ESP runs, N = {n:,}: building the audience…")
     bench.child(db, "audience", count=n)
     calls = redis.Redis.from_url(opts.redis or settings.REDIS_URL)
-    fake = FakePostmark().start()
+    fake = FakeEsp().start()
     rows = []
     try:
         anymail = {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_API_URL": fake.url}

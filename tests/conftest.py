@@ -109,24 +109,39 @@ def _hrefs_checked():
         pytest.fail("Links that go nowhere (empty or '#' href):\n  " + "\n  ".join(dead[:20]))
 
 
-@pytest.fixture
-def postmark(settings):
-    """The ESP answering like Postmark (tests/chaos/fake_postmark.py, which can be told
-    to fail): EMAIL_BACKEND is anymail's Postmark backend, talking to a fake of its API."""
+@contextmanager
+def fake_esp_serving(settings, esp_name: str):
+    """EMAIL_BACKEND is anymail's real backend for `esp_name` (postmark, mailgun, brevo,
+    sendgrid), talking to a local fake of that ESP's API (tests/chaos/fake_esp.py,
+    which can be told to fail and keeps what it took)."""
     from mail import esp
-    from tests.chaos.fake_postmark import SERVER_TOKEN, FakePostmark
+    from tests.chaos.fake_esp import API, FakeEsp
 
-    fake = FakePostmark().start()
-    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
-    settings.ANYMAIL = {"POSTMARK_SERVER_TOKEN": SERVER_TOKEN, "POSTMARK_API_URL": fake.url}
+    fake = FakeEsp(api=API[esp_name], keep_sent=True).start()
+    settings.EMAIL_BACKEND = f"anymail.backends.{fake.api.backend}.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, **fake.api.settings(fake.url)}
     settings.ESP_MAX_PER_SECOND = 0
     settings.ESP_MAX_IN_FLIGHT = 0
     esp.esp_throttle_reset()
-    esp.esp_connection_close()  # this thread's next call connects to this fake
-    yield fake
+    # This thread's next call connects to this fake, and so do the sending threads'
+    # (new ones: each kept its connection open, to the last test's fake, whose
+    # handler threads still answered on it after the fake was stopped).
     esp.esp_connection_close()
-    esp.esp_throttle_reset()
-    fake.stop()
+    esp.esp_pool_shutdown()
+    try:
+        yield fake
+    finally:
+        esp.esp_connection_close()
+        esp.esp_pool_shutdown()
+        esp.esp_throttle_reset()
+        fake.stop()
+
+
+@pytest.fixture
+def postmark(settings):
+    """The ESP answering like Postmark (fake_esp_serving)."""
+    with fake_esp_serving(settings, "postmark") as fake:
+        yield fake
 
 
 # The data migrations that make and change the default topics, in order: replayed

@@ -6,6 +6,8 @@ import types
 
 URL = "/anymail/postmark/tracking/"
 SECRET = "postmark-hook:correct-horse-battery"
+# Mailgun signs every post with it (its webhook signing key), as well as the basic auth.
+MAILGUN_SIGNING_KEY = "mailgun-webhook-signing-key"
 
 
 def auth(credentials: str = SECRET) -> dict:
@@ -27,3 +29,12 @@ def urlconf_routing(esp: str) -> types.ModuleType:
         *[p for p in urls.urlpatterns if not str(p.pattern).startswith("anymail/")],
     ]
     return module
+
+
+def esp_route(settings, esp: str) -> str:
+    """Route one ESP's webhook as its operator sets it up (README, "Email provider");
+    its URL. `settings`: pytest-django's fixture."""
+    settings.ROOT_URLCONF = urlconf_routing(esp)
+    settings.WEBHOOK_ESP = esp
+    settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
+    return f"/anymail/{esp}/tracking/"

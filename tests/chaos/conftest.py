@@ -1,5 +1,5 @@
 """The fault matrix's machinery: a Redis server of its own (so a case may restart it
-without touching the machine's), the fake Postmark (tests/chaos/fake_postmark.py),
+without touching the machine's), the fake Postmark (tests/chaos/fake_esp.py),
 real Celery workers started and killed as processes, and the summary table.
 
 The matrix needs PostgreSQL (it kills a worker's database connection) and starts
@@ -51,9 +51,9 @@ def own_redis(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def esp():
-    from .fake_postmark import FakePostmark
+    from .fake_esp import FakeEsp
 
-    server = FakePostmark().start()
+    server = FakeEsp().start()
     yield server
     server.stop()
 

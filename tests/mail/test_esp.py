@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from mail import esp
-from tests.chaos.fake_postmark import SERVER_TOKEN
+from tests.chaos.fake_esp import SERVER_TOKEN
 
 
 @pytest.fixture

@@ -102,7 +102,7 @@ def _reader(**kwargs) -> Subscriber:
     return reader
 
 
-def _run_with_retries(ids: list[int]) -> int:
+def run_with_retries(ids: list[int]) -> int:
     """Run the task as a worker would: each Retry re-runs the task with the retry's
     arguments (eager mode raises Retry instead of scheduling it). Returns retries."""
     retries = 0
@@ -684,7 +684,7 @@ def test_a_transient_error_is_retried_and_then_sent_once(edition, scripted):
     ]
     ids = _pending(edition, [reader])
 
-    assert _run_with_retries(ids) == 2
+    assert run_with_retries(ids) == 2
 
     row = Delivery.objects.get()
     assert row.status == "sent" and row.attempts == 3
@@ -701,7 +701,7 @@ def test_a_429_slows_every_worker_down_and_the_batch_still_sends(edition, script
     scripted.script[limited.email] = [esp_http_error(429), esp_http_error(429), None]
     ids = _pending(edition, [limited, other])
 
-    assert _run_with_retries(ids) == 0
+    assert run_with_retries(ids) == 0
 
     assert sorted(m.to[0] for m in mail.outbox) == sorted([limited.email, other.email])
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
@@ -769,7 +769,7 @@ def test_transient_errors_give_up_after_max_attempts(edition, scripted):
     scripted.script[reader.email] = [TimeoutError("down")] * sending.MAX_ATTEMPTS
     ids = _pending(edition, [reader])
 
-    assert _run_with_retries(ids) == sending.MAX_ATTEMPTS - 1
+    assert run_with_retries(ids) == sending.MAX_ATTEMPTS - 1
 
     row = Delivery.objects.get()
     assert row.status == "failed" and row.attempts == sending.MAX_ATTEMPTS

@@ -30,7 +30,6 @@ pytestmark = [
 ]
 
 READER = "reader@example.com"
-MAILGUN_SIGNING_KEY = "mailgun-webhook-signing-key"
 
 
 def _amazon_ses(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]:
@@ -97,7 +96,7 @@ def _mailgun(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, dict]
                                                      "description": ""}},
     }
     timestamp = "1763967600"
-    signature = hmac.new(MAILGUN_SIGNING_KEY.encode(), f"{timestamp}{event_id}".encode(), hashlib.sha256)
+    signature = hmac.new(webhooks.MAILGUN_SIGNING_KEY.encode(), f"{timestamp}{event_id}".encode(), hashlib.sha256)
     body = {"signature": {"timestamp": timestamp, "token": event_id, "signature": signature.hexdigest()},
             "event-data": {**data, **events[kind], "id": event_id}}
     return body, {}
@@ -178,14 +177,7 @@ CASES = [(esp, kind) for esp, kinds in {
 @pytest.fixture
 def routed(settings):
     """Route one ESP's webhook as its operator sets it up (README, "Email provider")."""
-
-    def route(esp: str) -> str:
-        settings.ROOT_URLCONF = webhooks.urlconf_routing(esp)
-        settings.WEBHOOK_ESP = esp
-        settings.ANYMAIL = {**settings.ANYMAIL, "MAILGUN_WEBHOOK_SIGNING_KEY": MAILGUN_SIGNING_KEY}
-        return f"/anymail/{esp}/tracking/"
-
-    return route
+    return lambda esp: webhooks.esp_route(settings, esp)
 
 
 def _post(client, url: str, esp: str, kind: str, *, delivery_id: str, event_id: str):
