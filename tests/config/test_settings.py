@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,6 +127,32 @@ def test_check_deploy_refuses_an_esp_that_cannot_send():
     ses = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.amazon_ses.EmailBackend",
            "WEBHOOK_SECRET": "hook:secret", "AWS_DEFAULT_REGION": "us-east-1"}
     assert _django_check(**ses).returncode == 0  # boto3 is in the image; keys from AWS's own variables
+
+
+def test_each_esp_as_env_example_documents_it_passes_check_deploy():
+    """The operator switching ESP copies .env.example's EMAIL_BACKEND and ANYMAIL
+    for it: each ESP README offers is there, and passes check --deploy (SendGrid
+    with anymail's own warning that it no longer supports it, anymail.W003). The
+    SendGrid line was missing."""
+    text = (BASE_DIR / ".env.example").read_text()
+    documented = dict(re.findall(r"\b(Mailgun|Brevo|SendGrid): (\{[^}]*\})", text))
+    assert set(documented) == {"Mailgun", "Brevo", "SendGrid"}
+    for name, anymail in documented.items():
+        backend = f"anymail.backends.{name.lower()}.EmailBackend"
+        assert backend in text, name
+        result = _django_check(**PRODUCTION, EMAIL_BACKEND=backend, ANYMAIL=anymail, WEBHOOK_SECRET="hook:secret")
+        issues = re.findall(r"\((\w+\.[EW]\d+)\)", result.stdout + result.stderr)
+        assert issues == (["anymail.W003"] if name == "SendGrid" else []), (name, result.stdout + result.stderr)
+
+
+def test_sendgrids_signature_key_needs_what_the_image_lacks_and_check_deploy_says_so():
+    """README's SendGrid row advised SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY; anymail
+    checks the signature with the cryptography package, which is not installed: the
+    deploy fails E007 (README now says to leave it unset, as for SES's signatures)."""
+    anymail = '{"SENDGRID_API_KEY": "x", "SENDGRID_TRACKING_WEBHOOK_VERIFICATION_KEY": "key"}'
+    result = _django_check(**PRODUCTION, EMAIL_BACKEND="anymail.backends.sendgrid.EmailBackend",
+                           ANYMAIL=anymail, WEBHOOK_SECRET="hook:secret")
+    assert result.returncode != 0 and "digest.E007" in result.stderr and "cryptography" in result.stderr
 
 
 def test_check_deploy_refuses_a_tracking_webhook_of_another_esp_than_the_one_that_sends():
