@@ -50,7 +50,7 @@ def email_build(
     unsubscribe_url: str | None = None,
     tags: Sequence[str] = (),
     metadata: dict | None = None,
-    attachments: Sequence[tuple[str, str, str]] = (),
+    attachments: Sequence[tuple[str, str | bytes, str]] = (),
 ) -> AnymailMessage:
     """`attachments`: (file name, content, MIME type) each."""
     rendered = email_render(template=template, context={**context, "unsubscribe_url": unsubscribe_url})
@@ -106,7 +106,7 @@ def email_send(
     unsubscribe_url: str | None = None,
     tags: Sequence[str] = (),
     metadata: dict | None = None,
-    attachments: Sequence[tuple[str, str, str]] = (),
+    attachments: Sequence[tuple[str, str | bytes, str]] = (),
 ) -> str:
     """Build and send one email; return the provider's message id (message_send).
     The caller has checked the address is not suppressed."""

@@ -7,12 +7,14 @@ Each consent event writes a ConsentRecord through subscribers/consent.py
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import logging
 import re
 import secrets
 import threading
 import weakref
+import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -75,7 +77,11 @@ EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked f
 # One data export emailed per reader in this window: the button can be pressed by
 # whoever holds their link, and each press is an email to their inbox.
 EXPORT_WINDOW_SECONDS = 10 * 60
-EXPORT_FILE_NAME = "daily-papers-digest-my-data.json"
+# The export is JSON in a zip: some ESPs take attachments of listed extensions only,
+# and Brevo's list has no .json (its API refused the email, so a reader on a
+# Brevo deploy never got their data); every ESP takes a .zip.
+EXPORT_FILE_NAME = "daily-papers-digest-my-data.zip"
+EXPORT_DATA_NAME = "daily-papers-digest-my-data.json"  # inside the zip
 
 
 class SubscribeRateLimited(Exception):
@@ -627,6 +633,16 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
     }
 
 
+def subscriber_export_archive(*, subscriber: Subscriber) -> bytes:
+    """subscriber_export as the file the data export email attaches: EXPORT_FILE_NAME,
+    a zip holding the JSON as EXPORT_DATA_NAME."""
+    data = json.dumps(subscriber_export(subscriber=subscriber), indent=2, ensure_ascii=False)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr(EXPORT_DATA_NAME, data)
+    return archive.getvalue()
+
+
 # What the admin's history says in place of an erased reader's address.
 ERASED_READER = "[erased reader]"
 
@@ -744,9 +760,8 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     unsubscribe_url = None
     attachments = ()
     if kind == EMAIL_EXPORT:
-        data = json.dumps(subscriber_export(subscriber=subscriber), indent=2, ensure_ascii=False)
-        attachments = ((EXPORT_FILE_NAME, data, "application/json"),)
-        context["file_name"] = EXPORT_FILE_NAME
+        attachments = ((EXPORT_FILE_NAME, subscriber_export_archive(subscriber=subscriber), "application/zip"),)
+        context["file_name"], context["data_name"] = EXPORT_FILE_NAME, EXPORT_DATA_NAME
     elif kind == EMAIL_CONFIRM:
         context["confirm_url"] = confirm_url(subscriber=subscriber)
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days

@@ -1,6 +1,9 @@
 """All factories in one place (STYLE.md §12)."""
 
 import datetime as dt
+import io
+import json
+import zipfile
 
 import factory
 from django.utils.text import slugify
@@ -79,3 +82,11 @@ def sign_in_code(user) -> str:
     sign_in_device(user)
     device, _ = StaticDevice.objects.get_or_create(user=user, name="Backup codes", defaults={"confirmed": True})
     return device.token_set.create(token=StaticToken.random_token()).token
+
+
+def export_data(content: bytes) -> dict:
+    """A reader's data from the file "Email me my data" attaches: a zip holding the
+    JSON (subscribers/services.py, subscriber_export_archive)."""
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        [inner] = archive.namelist()
+        return json.loads(archive.read(inner))

@@ -50,7 +50,7 @@ def test_a_reader_asks_for_their_data_and_it_goes_to_their_inbox(live_server, pa
     expect(said).to_be_in_viewport()
     screenshot(page, "leaving-data-sent")
     (email,) = mail.outbox
-    assert email.to == ["ada@example.com"] and email.attachments[0][0] == "daily-papers-digest-my-data.json"
+    assert email.to == ["ada@example.com"] and email.attachments[0][0] == "daily-papers-digest-my-data.zip"
     assert page.js_errors == [] and page.console_errors == []
 
 

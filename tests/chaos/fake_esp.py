@@ -11,7 +11,8 @@ backends and their tests (anymail/backends/<esp>.py, tests/test_<esp>_backend.py
 - Mailgun (POST /v3/<domain>/messages, a form): 200 {"id": "<…@domain>", "message":
   "Queued. Thank you."}; 400 {"message": "'to' parameter is not a valid address…"}.
 - Brevo (POST /v3/smtp/email): 201 {"messageId": "<…@smtp-relay.mailin.fr>"}; 400
-  {"code": "invalid_parameter", "message": "email is not valid in to"}.
+  {"code": "invalid_parameter", "message": "email is not valid in to"}; 400 too for
+  an attachment whose extension is not on Brevo's list (BREVO_EXTENSIONS: no .json).
 - SendGrid (POST /v3/mail/send): 202 with no body (anymail makes the message id and
   sends it as the custom arg anymail_id); 400 {"errors": [{"message": "Does not
   contain a valid address.", "field": "personalizations.0.to.0.email"}]}.
@@ -71,6 +72,13 @@ INACTIVE_MESSAGE = (
     "Inactive recipients are ones that have generated a hard bounce or a spam complaint. "
 )
 INVALID_MESSAGE = "Invalid 'To' address: '{address}'."
+# Brevo's attachment extensions (developers.brevo.com, sendtransacemail, "attachment").
+BREVO_EXTENSIONS = frozenset((
+    "xlsx", "xls", "ods", "docx", "docm", "doc", "csv", "pdf", "txt", "gif", "jpg", "jpeg", "png", "tif", "tiff",
+    "rtf", "bmp", "cgm", "css", "shtml", "html", "htm", "zip", "xml", "ppt", "pptx", "tar", "ez", "ics", "mobi",
+    "msg", "pub", "eps", "odt", "mp3", "m4a", "m4v", "wma", "ogg", "flac", "wav", "aif", "aifc", "aiff", "mp4",
+    "mov", "avi", "mkv", "mpeg", "mpg", "wmv", "pkpass", "xlsm",
+))
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Sent:
     headers: dict[str, str]  # header names as sent (each ESP keeps the caller's case, or title-cases)
     metadata: dict[str, str]
     tags: list[str]
+    attachments: dict[str, bytes] = field(default_factory=dict)  # file name -> content
     message_id: str = ""  # the id the ESP answered with
     raw: dict = field(default_factory=dict)  # the ESP's own fields, for `EspApi.echo`
 
@@ -128,7 +137,12 @@ class EspApi:
             to=_address(m["To"]), subject=m.get("Subject", ""), text=m.get("TextBody", ""),
             html=m.get("HtmlBody", ""), headers={h["Name"]: h["Value"] for h in m.get("Headers", [])},
             metadata=m.get("Metadata", {}), tags=[m["Tag"]] if m.get("Tag") else [], raw=m,
+            attachments={a["Name"]: base64.b64decode(a["Content"]) for a in m.get("Attachments", [])},
         ) for m in messages], isinstance(payload, list)
+
+    def refusal(self, sent: Sent) -> tuple[int, object] | None:
+        """The ESP's own refusal of the message whatever its address, if any."""
+        return None
 
     def accepted(self, sent: Sent) -> tuple[int, object]:
         sent.message_id = str(uuid.uuid4())
@@ -167,18 +181,22 @@ class MailgunApi(EspApi):
         kind = headers.get("Content-Type", "")
         if kind.startswith("multipart/form-data"):
             form: dict[str, list[str]] = {}
+            files: dict[str, bytes] = {}
             parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {kind}\r\n\r\n".encode() + body)
             for part in parsed.iter_parts():
-                form.setdefault(part.get_param("name", header="content-disposition"), []).append(
-                    part.get_content())
+                if part.get_filename():  # anymail's "attachment" files
+                    files[part.get_filename()] = part.get_payload(decode=True)
+                else:
+                    form.setdefault(part.get_param("name", header="content-disposition"), []).append(
+                        part.get_content())
         else:
-            form = parse_qs(body.decode(), keep_blank_values=True)
+            form, files = parse_qs(body.decode(), keep_blank_values=True), {}
         first = {name: values[0] for name, values in form.items()}
         return [Sent(
             to=_address(first["to"]), subject=first.get("subject", ""), text=first.get("text", ""),
             html=first.get("html", ""), headers={k[2:]: v for k, v in first.items() if k.startswith("h:")},
             metadata={k[2:]: v for k, v in first.items() if k.startswith("v:")}, tags=form.get("o:tag", []),
-            raw=first,
+            raw=first, attachments=files,
         )], False
 
     def accepted(self, sent: Sent) -> tuple[int, object]:
@@ -216,7 +234,16 @@ class BrevoApi(EspApi):
             to=m["to"][0]["email"].lower(), subject=m.get("subject", ""), text=m.get("textContent", ""),
             html=m.get("htmlContent", ""), headers=extra, metadata=json.loads(extra.get("X-Mailin-custom", "{}")),
             tags=m.get("tags", []), raw=m,
+            attachments={a["name"]: base64.b64decode(a["content"]) for a in m.get("attachment", [])},
         )], False
+
+    def refusal(self, sent: Sent) -> tuple[int, object] | None:
+        # Brevo takes attachments of these extensions only (developers.brevo.com,
+        # sendtransacemail, "attachment"); the answer's wording is not Brevo's verbatim.
+        refused = [name for name in sent.attachments if name.rsplit(".", 1)[-1].lower() not in BREVO_EXTENSIONS]
+        if refused:
+            return 400, {"code": "invalid_parameter", "message": f"Unsupported file extension: {refused[0]}"}
+        return None
 
     def accepted(self, sent: Sent) -> tuple[int, object]:
         sent.message_id = f"<{time.strftime('%Y%m%d%H%M%S')}.{uuid.uuid4().int % 10**12}@smtp-relay.mailin.fr>"
@@ -256,6 +283,7 @@ class SendGridApi(EspApi):
             html=parts.get("text/html", ""), headers=dict(m.get("headers", {})),
             metadata={k: v for k, v in args.items() if k != "anymail_id"}, tags=m.get("categories", []),
             raw=args,
+            attachments={a["filename"]: base64.b64decode(a["content"]) for a in m.get("attachments", [])},
         )], False
 
     def accepted(self, sent: Sent) -> tuple[int, object]:
@@ -498,9 +526,10 @@ class _Handler(BaseHTTPRequestHandler):
         esp = self.esp
         with esp.lock:
             code = esp.reject.get(message.to)
-            if code is not None:
+            refusal = esp.api.refused(message.to, code) if code is not None else esp.api.refusal(message)
+            if refusal is not None:
                 esp.refused[message.to] += 1
-                return esp.api.refused(message.to, code)
+                return refusal
             answer = esp.api.accepted(message)
             esp.accepted[message.to] += 1
             if esp.keep_sent:

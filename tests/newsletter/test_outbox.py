@@ -1,7 +1,6 @@
 """The local outbox pages (/outbox/), fed by newsletter/outbox.py."""
 
 import datetime as dt
-import json
 
 import pytest
 from django.core.mail import EmailMultiAlternatives
@@ -207,19 +206,19 @@ def test_an_emails_attachment_is_listed_and_downloads_as_it_was_sent(staff_clien
     a person trying the product locally could not open their export (a phone
     walkthrough)."""
     from subscribers.services import EMAIL_EXPORT, subscriber_journey_email_send
-    from tests.factories import SubscriberFactory
+    from tests.factories import SubscriberFactory, export_data
 
     reader = SubscriberFactory(email="ada@example.com")
     subscriber_journey_email_send(subscriber_id=reader.pk, kind=EMAIL_EXPORT)
     email = OutboxEmail.objects.get()
     page = staff_client.get(f"/outbox/{email.pk}/").content.decode()
     link = f'/outbox/{email.pk}/attachment/0/'
-    assert f'<a href="{link}" download>daily-papers-digest-my-data.json</a>' in page
+    assert f'<a href="{link}" download>daily-papers-digest-my-data.zip</a>' in page
 
     response = staff_client.get(link)
-    assert response["Content-Type"] == "application/json"
-    assert response["Content-Disposition"] == 'attachment; filename="daily-papers-digest-my-data.json"'
-    assert json.loads(response.content)["email"] == "ada@example.com"
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == 'attachment; filename="daily-papers-digest-my-data.zip"'
+    assert export_data(response.content)["email"] == "ada@example.com"
     assert staff_client.get(f"/outbox/{email.pk}/attachment/1/").status_code == 404
     from django.test import Client
 

@@ -22,7 +22,13 @@ from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash, email_is_suppressed
 from subscribers.tokens import _manage_token, confirm_token
 from tests import webhooks
-from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.factories import (
+    PaperFactory,
+    PaperTopicFactory,
+    SubscriberFactory,
+    TopicFactory,
+    export_data,
+)
 
 pytestmark = pytest.mark.django_db
 WEBHOOK = webhooks.URL
@@ -259,8 +265,8 @@ def test_export_holds_everything_about_the_reader_and_goes_only_to_their_address
     (email,) = mail.outbox
     assert email.to == ["held@example.com"] and email.subject == "Your data from the Daily Papers Digest"
     ((name, content, mimetype),) = email.attachments
-    assert (name, mimetype) == ("daily-papers-digest-my-data.json", "application/json")
-    data = json.loads(content)
+    assert (name, mimetype) == ("daily-papers-digest-my-data.zip", "application/zip")
+    data = export_data(content)
     assert data["email"] == "held@example.com"
     assert [c["action"] for c in data["consent_records"]] == ["subscribe", "confirm"]
     assert data["consent_records"][0]["ip_address"] == "192.0.2.7"

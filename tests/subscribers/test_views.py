@@ -1,7 +1,6 @@
 """The subscriber journey over HTTP: what a visitor and a mail client see."""
 
 import datetime as dt
-import json
 import re
 
 import pytest
@@ -13,7 +12,7 @@ from subscribers import tokens
 from subscribers.consent import CONSENT_TEXT_VERSION
 from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash
-from tests.factories import PaperFactory, SubscriberFactory
+from tests.factories import PaperFactory, SubscriberFactory, export_data
 
 pytestmark = pytest.mark.django_db
 
@@ -481,13 +480,13 @@ def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
 
 
 def _exported(client, manage: str) -> dict:
-    """"Email me my data" pressed: the JSON file attached to the email it sends."""
+    """"Email me my data" pressed: the data in the file attached to the email it sends."""
     mail.outbox.clear()
     assert client.post(f"{manage}export/").status_code == 303
     (email,) = mail.outbox
     ((name, content, _),) = email.attachments
-    assert name == "daily-papers-digest-my-data.json"
-    return json.loads(content)
+    assert name == "daily-papers-digest-my-data.zip"
+    return export_data(content)
 
 
 def test_the_export_holds_everything_about_the_subscriber(client, topics):
