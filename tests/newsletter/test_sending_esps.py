@@ -210,3 +210,22 @@ def test_a_readers_data_export_reaches_them_through_each_esp(esp_api, caplog):
     assert name.endswith(".zip") and export_data(content)["email"] == "me@example.com"
     assert name in export.text and name in export.html  # the email names the file it carries
     assert "not retried" not in caplog.text
+
+
+@pytest.mark.parametrize("answer", ["503", "timeout", "refused"])
+def test_a_confirmation_the_esp_cannot_take_now_is_retried_and_one_it_refuses_is_not(esp_api, settings, answer):
+    from celery.exceptions import Retry
+
+    settings.ANYMAIL = {**settings.ANYMAIL, "REQUESTS_TIMEOUT": 0.5}
+    esp.esp_connection_close()  # the next call reads the timeout
+    reader = SubscriberFactory(email="new@example.com", status=Subscriber.Status.PENDING)
+    if answer == "refused":
+        esp_api.reject["new@example.com"] = 300
+        assert subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True).successful()
+        assert esp_api.received["new@example.com"] == 1 and not esp_api.accepted  # not retried
+        return
+    esp_api.fail_next(ANSWERS[answer])
+    with pytest.raises(Retry):
+        subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)  # the retry
+    assert esp_api.accepted == {"new@example.com": 1}
