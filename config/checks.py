@@ -149,3 +149,17 @@ def editors_sign_in_with_a_code(app_configs, **kwargs) -> list[Warning]:
              "authenticator app at their next sign-in.",
         id="digest.W001",
     )]
+
+
+@register()
+def ledger_kept_long_enough(app_configs, **kwargs) -> list[Error]:
+    """LEDGER_KEPT_DAYS keeps what the code reads (docs/data-retention.md): fewer days
+    and the ranking would send a reader a paper they had already had, the dashboard
+    would lose sends, and soft bounces would go uncounted."""
+    from newsletter.retention import ledger_kept_min_days
+
+    days, least = settings.LEDGER_KEPT_DAYS, ledger_kept_min_days()
+    if days == 0 or days >= least:
+        return []
+    return [Error(f"LEDGER_KEPT_DAYS is {days}: the ledger must be kept at least {least} days (or 0, for ever).",
+                  hint="docs/data-retention.md says what reads it.", id="digest.E011")]

@@ -390,6 +390,14 @@ PICTURE_DIR = Path(env("PICTURE_DIR", str(VAR_DIR / "pictures")))
 # imports, readers added by hand, resends (subscribers/curation.py).
 EDITOR_CONFIRMATIONS_PER_DAY = env_int("EDITOR_CONFIRMATIONS_PER_DAY", 500)
 
+# How long what is kept (docs/data-retention.md), applied every day by beat and by
+# `manage.py retention_apply` (newsletter/retention.py); 0 keeps it for ever.
+# A reader who unsubscribed (or was suppressed) is erased this many days after.
+UNSUBSCRIBED_KEPT_DAYS = env_int("UNSUBSCRIBED_KEPT_DAYS", 30)
+# The delivery ledger and the ESP's events: an edition's rows this many days after
+# its date (its figures stay); at least retention.ledger_kept_min_days() (digest.E011).
+LEDGER_KEPT_DAYS = env_int("LEDGER_KEPT_DAYS", 60)
+
 # --- Reliability and security: config/middleware.py, newsletter/health.py.
 # Content-Security-Policy of every page (Django 5.2 has no CSP of its own). Pages load
 # scripts only from this site: no inline script, eval or framing. Inline styles are

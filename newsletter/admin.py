@@ -921,8 +921,10 @@ class EditionAdmin(admin.ModelAdmin):
         tally = EditionTally.objects.filter(edition=OuterRef("pk"))
 
         def figure(kept: str, status: str):
-            return Coalesce(Subquery(tally.values(kept)), _rows_counted(deliveries.filter(status=status)),
-                            output_field=IntegerField())
+            # A stale tally's rows, and those an erasure deleted (tallies.py, the rule).
+            counted = _rows_counted(deliveries.filter(status=status)) + Coalesce(
+                Subquery(tally.values(f"{kept}_gone")), 0)
+            return Coalesce(Subquery(tally.values(kept)), counted, output_field=IntegerField())
 
         return super().get_queryset(request).annotate(
             paper_n=_rows_counted(Edition.papers.through.objects.filter(edition=OuterRef("pk"))),

@@ -566,6 +566,20 @@ class EditionTally(models.Model):
     failed = models.PositiveIntegerField(null=True)
     generation = models.PositiveIntegerField(default=0)
     counted_at = models.DateTimeField(null=True)
+    # The edition's rows an erasure deleted, by what they were (tallies.
+    # edition_tallies_rows_deleting): counted in its figures all the same, as SentDay
+    # counts them (docs/data-retention.md, "Figures"). The database's default serves
+    # the release before it, which inserts tallies without them.
+    sent_gone = models.PositiveIntegerField(default=0, db_default=0)
+    failed_gone = models.PositiveIntegerField(default=0, db_default=0)
+    skipped_gone = models.PositiveIntegerField(default=0, db_default=0)
+    bounced_gone = models.PositiveIntegerField(default=0, db_default=0)
+    complained_gone = models.PositiveIntegerField(default=0, db_default=0)
+    # Set when the retention began deleting the edition's rows (retention.
+    # deliveries_prune): its page's figures as they stood then (curation.
+    # EditionFigures as a dict), which it shows from then on.
+    pruned_at = models.DateTimeField(null=True)
+    figures = models.JSONField(null=True)
 
     def __str__(self) -> str:
         figures = f"{self.sent} sent, {self.failed} failed" if self.sent is not None else "stale"
@@ -606,6 +620,9 @@ class DeliveryEvent(models.Model):
             # edition_figures) and the dashboard's per day. Each read every event
             # (0.1 to 0.9 s at 900,000, docs/benchmarks.md).
             models.Index(fields=["event_type", "occurred_at", "delivery"], name="event_type_idx"),
+            # Serves the retention's deletion of the events past their time, oldest
+            # first, a batch at a time (retention.delivery_events_prune).
+            models.Index(fields=["occurred_at"], name="event_occurred_idx"),
         ]
 
 

@@ -16,6 +16,23 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 MORNING_FETCH = dt.time(5, 30)
 MORNING_FETCH_TASK = "newsletter.tasks.papers_fetch_today"
 
+PERSONAL_DATA_FORGET_SAYS = (
+    "Erases the readers who never confirmed their address within 30 days of their last confirmation "
+    "email, and those who unsubscribed or were suppressed over UNSUBSCRIBED_KEPT_DAYS ago (30 by "
+    "default; their address stays only as a keyed hash, so it is never mailed again); deletes the "
+    "digests' delivery rows and the ESP's events over LEDGER_KEPT_DAYS old (60 by default), keeping "
+    "every edition's and the dashboard's figures; empties the ESP's events of what they said about "
+    "readers (browser, country, links clicked) after 30 days. Switched off, all of it is kept for good.")
+
+# Descriptions an earlier release gave a default schedule, by task: schedules_ensure
+# gives such a schedule its current one (an administrator's own text stays).
+DESCRIPTIONS_BEFORE = {
+    "newsletter.tasks.personal_data_forget": [(
+        "Deletes the readers who never confirmed their address within 30 days of their last "
+        "confirmation email, and empties the ESP's events of what they said about readers "
+        "(browser, country, links clicked) after 30 days. Switched off, both are kept for good.")],
+}
+
 # name shown in the admin -> (task, crontab fields or {"every": seconds}, description
 # shown in the admin's list and page)
 DEFAULT_SCHEDULES = {
@@ -65,14 +82,11 @@ DEFAULT_SCHEDULES = {
         {"every": 86400},
         "Deletes editors' sign-in sessions that have expired. Nobody is signed out by it.",
     ),
-    # What is past its time: readers who never confirmed, the ESP events' payloads
-    # (newsletter/tasks.py, personal_data_forget).
+    # What is past its time (docs/data-retention.md; newsletter/retention.py).
     "Forget personal data past its time (every day)": (
         "newsletter.tasks.personal_data_forget",
         {"every": 86400},
-        ("Deletes the readers who never confirmed their address within 30 days of their last "
-        "confirmation email, and empties the ESP's events of what they said about readers "
-        "(browser, country, links clicked) after 30 days. Switched off, both are kept for good."),
+        PERSONAL_DATA_FORGET_SAYS,
     ),
     # A reader who unsubscribed while Redis was away still gets the goodbye email
     # (subscribers/models.py, OwedEmail).
@@ -87,13 +101,15 @@ DEFAULT_SCHEDULES = {
 @transaction.atomic
 def schedules_ensure() -> list[str]:
     """Create each default schedule whose task has none yet, and give those that exist
-    their description when it is blank; return the names created. A schedule is found
+    their description when it is blank or an earlier release's (DESCRIPTIONS_BEFORE);
+    return the names created. A schedule is found
     by its task, not its name: one an administrator renamed (and switched off) is
     still the default's, never made again beside it."""
     created = []
     for name, (task, cron, description) in DEFAULT_SCHEDULES.items():
         if PeriodicTask.objects.filter(Q(task=task) | Q(name=name)).exists():  # (the name is unique)
-            PeriodicTask.objects.filter(task=task, description="").update(description=description)
+            PeriodicTask.objects.filter(task=task, description__in=["", *DESCRIPTIONS_BEFORE.get(task, [])]).update(
+                description=description)
             continue
         if "every" in cron:
             interval, _ = IntervalSchedule.objects.get_or_create(

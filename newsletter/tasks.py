@@ -94,18 +94,16 @@ def sessions_clear() -> None:
 
 @shared_task
 def personal_data_forget() -> dict:
-    """Every day: forget what is past its time (README, "Personal data"): readers who
-    never confirmed (subscribers.services.subscribers_unconfirmed_forget) and the ESP
-    events' payloads (webhooks.delivery_event_payloads_forget)."""
-    from django.utils import timezone
+    """Every day: forget what is past its time (docs/data-retention.md): readers who
+    never confirmed, readers who left the list, the ledger's rows and the ESP's
+    events past LEDGER_KEPT_DAYS, the events' payloads (retention.retention_apply).
+    Each batch is committed as it is done: a run stopped by the time limit keeps
+    what it did, and the next day's goes on."""
+    from dataclasses import asdict
 
-    from subscribers.services import subscribers_unconfirmed_forget
+    from .retention import retention_apply
 
-    from .webhooks import delivery_event_payloads_forget
-
-    now = timezone.now()
-    return {"unconfirmed_readers": subscribers_unconfirmed_forget(now=now),
-            "event_payloads": delivery_event_payloads_forget(now=now)}
+    return asdict(retention_apply())
 
 
 @shared_task(soft_time_limit=240, time_limit=280)

@@ -15,7 +15,7 @@ import secrets
 import threading
 import weakref
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -30,7 +30,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 from mail.building import email_send
 from newsletter.due import next_digest
 from newsletter.models import DeliveryEvent, Paper, Topic
-from newsletter.tallies import edition_tallies_stale
+from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_stale
 
 from .addresses import email_normalise, mailbox_key
 from .consent import consent_record
@@ -647,13 +647,13 @@ def subscriber_export_archive(*, subscriber: Subscriber) -> bytes:
 ERASED_READER = "[erased reader]"
 
 
-def subscriber_delete(*, subscriber: Subscriber) -> None:
+def subscriber_delete(*, subscriber: Subscriber, note: str = "") -> None:
     """Erase a subscriber (GDPR art. 17). Only a keyed hash of the address stays, on
     the suppression list, so the address is never mailed again by accident; the
     admin's history keeps who did what and when, without the address
-    (_address_mentions_erase)."""
+    (_address_mentions_erase). `note`: why, on a suppression this one records."""
     with transaction.atomic():
-        address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED)
+        address_suppress(email=subscriber.email, reason=Suppression.Reason.DELETED, note=note)
         _subscriber_forget(subscriber=subscriber)
 
 
@@ -669,9 +669,10 @@ def _subscriber_forget(*, subscriber: Subscriber) -> None:
     # at 900,000 events, so the daily forgetting of 2,000 unconfirmed took ~50 min).
     for events in (Q(delivery__subscriber=subscriber), Q(recipient_hash=email_hash(subscriber.email))):
         DeliveryEvent.objects.filter(events).exclude(payload={}).update(payload={})
-    # Consent records, deliveries and feedback go with it (on_delete=CASCADE), and
-    # its editions' kept figures with its rows (newsletter/tallies.py).
-    editions = list(subscriber.deliveries.values_list("edition_id", flat=True))
+    # Consent records, deliveries and feedback go with it (on_delete=CASCADE); its
+    # rows stay counted in its editions' figures, as in the dashboard's kept counts
+    # (newsletter/tallies.py, the rule).
+    editions = edition_tallies_rows_deleting(deliveries=subscriber.deliveries.all())
     subscriber.delete()
     edition_tallies_stale(edition_ids=editions)
 
@@ -697,6 +698,44 @@ def subscribers_unconfirmed_forget(*, now: dt.datetime) -> int:
             _subscriber_forget(subscriber=subscriber)
         count += 1
     return count
+
+
+def _left_before(cutoff: dt.datetime) -> Q:
+    """Readers who left the list before `cutoff`: unsubscribed then (a row from
+    before unsubscribed_at was kept: by its last change of state), with no request
+    to come back mailed since (an unsubscribed reader who asked again on the form
+    holds a confirmation link), or suppressed then (a bounce, a complaint, an
+    editor)."""
+    unsubscribed = Q(status=Subscriber.Status.UNSUBSCRIBED) & (
+        Q(unsubscribed_at__lt=cutoff) | Q(unsubscribed_at__isnull=True, status_changed_at__lt=cutoff)
+    ) & (Q(confirmation_sent_at__isnull=True) | Q(confirmation_sent_at__lt=cutoff))
+    return unsubscribed | Q(status=Subscriber.Status.SUPPRESSED, status_changed_at__lt=cutoff)
+
+
+def subscribers_left_erase(*, now: dt.datetime, kept: dt.timedelta, batch_size: int,
+                           progress: Callable[[int], None] | None = None) -> int:
+    """Erase the readers who left the list over `kept` ago (docs/data-retention.md),
+    each through subscriber_delete, as if they had asked: the address stays only as
+    a keyed hash on the suppression list (a bounce's or a complaint's reason kept,
+    else DELETED, which the person lifts by subscribing again and confirming), and
+    nothing else of them. Read `batch_size` readers at a time; each is locked and
+    checked again before it goes, so one who came back meanwhile (the resubscribe
+    link) stays. `progress(erased so far)` after each batch. How many."""
+    cutoff = now - kept
+    note = f"Left the list over {kept.days} days ago: erased (data retention)"
+    erased, after = 0, 0
+    while batch := list(Subscriber.objects.filter(_left_before(cutoff), pk__gt=after)
+                        .order_by("pk").values_list("pk", flat=True)[:batch_size]):
+        for pk in batch:
+            with transaction.atomic():
+                subscriber = Subscriber.objects.select_for_update().filter(_left_before(cutoff), pk=pk).first()
+                if subscriber is not None:
+                    subscriber_delete(subscriber=subscriber, note=note)
+                    erased += 1
+        after = batch[-1]
+        if progress:
+            progress(erased)
+    return erased
 
 
 def _address_mentions_erase(*, subscriber: Subscriber) -> None:

@@ -126,13 +126,16 @@ def test_figures_are_counted_again_while_a_retry_is_under_way(admin_client):
 
 
 def test_an_erasure_and_new_rows_make_the_kept_figures_stale(admin_client):
-    """An erased reader's rows go (the edition's page counts one sent fewer, so does
-    the list); a later run's new rows for a settled edition are counted."""
+    """An erased reader's rows go, and their digests stay counted (tallies.py, the
+    rule: as the dashboard's SentDay counts them), when the list counts the rows
+    again; a later run's new rows for a settled edition are counted."""
     first, second = _editions(2)
     assert _figures(admin_client)["Nov. 3, 2025"] == ("3", "2")
     reader = Delivery.objects.filter(edition=first, status="sent").first().subscriber
     subscriber_delete(subscriber=reader)
-    assert _figures(admin_client) == {"Nov. 3, 2025": ("2", "2"), "Nov. 4, 2025": ("3", "2")}
+    assert EditionTally.objects.get(edition=first).sent is None  # stale: counted again
+    assert _figures(admin_client) == {"Nov. 3, 2025": ("3", "2"), "Nov. 4, 2025": ("3", "2")}
+    assert Delivery.objects.filter(edition=first).count() == 4
 
     newcomer = SubscriberFactory()
     deliveries_create(edition=second, subscriber_ids=[newcomer.pk], now=timezone.now())

@@ -1,0 +1,163 @@
+"""How long the service keeps what (docs/data-retention.md), applied: every day by
+beat (tasks.personal_data_forget) and by `manage.py retention_apply`.
+
+`retention_apply` runs each rule in turn: readers who never confirmed, readers who
+left the list (both through subscribers.services, the one erasure path), the
+delivery ledger and the ESP's events past LEDGER_KEPT_DAYS, and the events'
+payloads. Everything is deleted in batches of `batch_size` rows, each batch its
+own short transaction, found by an index: a run never holds a lock for long nor
+loads more than a batch, and a run cut short (a time limit, a deploy) keeps what
+it did; the next goes on from there.
+
+This module writes the ledger beside newsletter/delivery.py: it deletes the rows of
+editions long past sending (an edition is only sent for EDITION_MAX_AGE_DAYS, so
+no row it deletes can be claimed again), never a row a worker may still change."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+
+from subscribers.services import subscribers_left_erase, subscribers_unconfirmed_forget
+
+from .curation import edition_figures
+from .dashboard import DASHBOARD_DAYS
+from .editions import EDITION_MAX_AGE_DAYS
+from .models import Delivery, DeliveryEvent, Edition, EditionTally
+from .ranking import ALREADY_SENT_LOOKBACK_DAYS
+from .tallies import OPEN_STATUSES
+from .webhooks import SOFT_BOUNCE_WINDOW, delivery_event_payloads_forget
+
+logger = logging.getLogger(__name__)
+
+# Rows deleted by one statement, in its own transaction: a DELETE of 1,000 rows by
+# their keys holds their locks for tens of milliseconds, and the ids read for it
+# are 1,000 integers, whatever the size of the ledger.
+PRUNE_BATCH_SIZE = 1000
+
+# `progress(step, done)`: how many of one step's rows are gone so far, after each batch.
+Progress = Callable[[str, int], None]
+
+STEP_UNCONFIRMED = "readers who never confirmed"
+STEP_LEFT = "readers who left the list"
+STEP_LEDGER = "delivery rows"
+STEP_EVENTS = "ESP events"
+STEP_PAYLOADS = "ESP event payloads emptied"
+
+
+def ledger_kept_min_days() -> int:
+    """The fewest days LEDGER_KEPT_DAYS may keep an edition's rows after its date.
+    The ranking's "already sent" reads the rows of the editions of the month before
+    the one being sent (ALREADY_SENT_LOOKBACK_DAYS), which may be EDITION_MAX_AGE_DAYS
+    old; the dashboard counts the sends of its DASHBOARD_DAYS days (until they are
+    kept as SentDay), sent up to EDITION_MAX_AGE_DAYS after their edition's date and
+    from the day before it in a zone west of UTC; soft bounces are counted over
+    SOFT_BOUNCE_WINDOW. Tests: tests/newsletter/test_retention.py."""
+    return max(ALREADY_SENT_LOOKBACK_DAYS, DASHBOARD_DAYS, SOFT_BOUNCE_WINDOW.days) + EDITION_MAX_AGE_DAYS + 1
+
+
+@dataclass(frozen=True)
+class RetentionDone:
+    unconfirmed_readers: int
+    readers_left: int
+    deliveries: int
+    events: int
+    event_payloads: int
+
+
+def edition_prune_begin(*, edition: Edition, now: dt.datetime) -> bool:
+    """Keep the edition's figures as they stand (EditionTally.figures; its page and
+    the editions' list show them from now on, newsletter/tallies.py), before its
+    first row is deleted: in one transaction, with its tally locked, so an erasure
+    counting its rows as gone waits for it, and finds it pruned. False when a row is
+    still pending or sending (a worker may change it): it is left for a later run."""
+    with transaction.atomic():
+        EditionTally.objects.bulk_create([EditionTally(edition=edition)], ignore_conflicts=True)
+        tally = EditionTally.objects.select_for_update().get(edition=edition)
+        if tally.pruned_at is not None:
+            return True
+        if Delivery.objects.filter(edition=edition, status__in=OPEN_STATUSES).exists():
+            return False
+        figures = edition_figures(edition=edition)
+        EditionTally.objects.filter(edition=edition).update(
+            figures=asdict(figures), pruned_at=now, sent=figures.sent, failed=figures.failed, counted_at=now)
+    return True
+
+
+def deliveries_prune(*, now: dt.datetime, kept_days: int, batch_size: int = PRUNE_BATCH_SIZE,
+                     progress: Progress | None = None) -> int:
+    """Delete the ledger rows of the editions dated over `kept_days` days before
+    `now`, oldest edition first, `batch_size` rows a statement: their ids read by
+    an index on the edition (its foreign key's, or delivery_edition_status_idx),
+    deleted by their keys, the events
+    that name them unlinked by the events' delivery index. Each edition's figures are
+    kept first (edition_prune_begin). How many rows."""
+    cutoff = timezone.localdate(now) - dt.timedelta(days=kept_days)
+    editions = (Edition.objects.filter(date__lt=cutoff)
+                .filter(Exists(Delivery.objects.filter(edition=OuterRef("pk")))).order_by("date"))
+    deleted = 0
+    for edition in editions:
+        if not edition_prune_begin(edition=edition, now=now):
+            logger.warning("edition of %s not pruned: a digest of it is still pending or sending", edition.date)
+            continue
+        # No order: the model's (-created_at) walked delivery_created_idx, the whole ledger.
+        rows = Delivery.objects.filter(edition=edition).order_by()
+        while ids := list(rows.values_list("pk", flat=True)[:batch_size]):
+            with transaction.atomic():
+                deleted += Delivery.objects.filter(pk__in=ids).only("pk").delete()[1].get(Delivery._meta.label, 0)
+            if progress:
+                progress(STEP_LEDGER, deleted)
+    return deleted
+
+
+def delivery_events_prune(*, before: dt.datetime, batch_size: int = PRUNE_BATCH_SIZE,
+                          progress: Progress | None = None) -> int:
+    """Delete the ESP's events that occurred before `before`, oldest first, by
+    event_occurred_idx, `batch_size` a statement. How many."""
+    deleted = 0
+    old = DeliveryEvent.objects.filter(occurred_at__lt=before).order_by("occurred_at")
+    while ids := list(old.values_list("pk", flat=True)[:batch_size]):
+        deleted += DeliveryEvent.objects.filter(pk__in=ids).delete()[0]
+        if progress:
+            progress(STEP_EVENTS, deleted)
+    return deleted
+
+
+def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_BATCH_SIZE,
+                    progress: Progress | None = None) -> RetentionDone:
+    """Every rule of docs/data-retention.md, in turn; what each did. The ledger's
+    editions go before the events: an edition's kept figures count its bounces and
+    complaints, so its events go a day after it (the events' cutoff is the day
+    before the ledger's)."""
+    now = now or timezone.now()
+
+    def step(name: str) -> Callable[[int], None] | None:
+        return (lambda done: progress(name, done)) if progress else None
+
+    unconfirmed = subscribers_unconfirmed_forget(now=now)
+    if progress:
+        progress(STEP_UNCONFIRMED, unconfirmed)
+    left = 0
+    if settings.UNSUBSCRIBED_KEPT_DAYS:
+        left = subscribers_left_erase(now=now, kept=dt.timedelta(days=settings.UNSUBSCRIBED_KEPT_DAYS),
+                                      batch_size=batch_size, progress=step(STEP_LEFT))
+    deliveries = events = 0
+    if settings.LEDGER_KEPT_DAYS:
+        deliveries = deliveries_prune(now=now, kept_days=settings.LEDGER_KEPT_DAYS, batch_size=batch_size,
+                                      progress=progress)
+        before = timezone.localdate(now) - dt.timedelta(days=settings.LEDGER_KEPT_DAYS + 1)
+        events = delivery_events_prune(
+            before=dt.datetime.combine(before, dt.time.min, tzinfo=timezone.get_current_timezone()),
+            batch_size=batch_size, progress=progress)
+    payloads = delivery_event_payloads_forget(now=now)
+    if progress:
+        progress(STEP_PAYLOADS, payloads)
+    return RetentionDone(unconfirmed_readers=unconfirmed, readers_left=left, deliveries=deliveries,
+                         events=events, event_payloads=payloads)

@@ -1,0 +1,285 @@
+"""How long what is kept (docs/data-retention.md; newsletter/retention.py): readers
+who left are erased after UNSUBSCRIBED_KEPT_DAYS through the one erasure path, the
+ledger and the ESP's events are deleted after LEDGER_KEPT_DAYS, and every figure
+the admin shows stays what it was."""
+
+import datetime as dt
+import re
+from io import StringIO
+
+import pytest
+from django.contrib.admin.models import ADDITION, LogEntry
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
+from django.core.checks import run_checks
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+
+from newsletter import curation, tallies
+from newsletter.editions import EDITION_MAX_AGE_DAYS, edition_assemble
+from newsletter.models import Delivery, DeliveryEvent, Edition, EditionTally, SentDay
+from newsletter.ranking import ALREADY_SENT_LOOKBACK_DAYS, ranking_data_load
+from newsletter.retention import ledger_kept_min_days, retention_apply
+from newsletter.tasks import personal_data_forget
+from subscribers.models import ConsentRecord, Subscriber, Suppression
+from subscribers.services import subscriber_resubscribe, subscriber_unsubscribe
+from subscribers.suppression import LIFTED_BY_OWN_CONFIRMATION, email_hash, email_is_suppressed
+from tests.factories import (
+    FeedbackFactory,
+    PaperFactory,
+    PaperTopicFactory,
+    SubscriberFactory,
+    TopicFactory,
+)
+from tests.newsletter.test_tallies import _figures as _listed
+from tests.plans import query_plan
+
+pytestmark = pytest.mark.django_db
+
+
+def _left(email: str, *, days_ago: int, **fields) -> Subscriber:
+    """A reader who unsubscribed (through the service) `days_ago` days ago."""
+    reader = SubscriberFactory(email=email, **fields)
+    subscriber_unsubscribe(subscriber=reader, ip=None, user_agent="test")
+    when = timezone.now() - dt.timedelta(days=days_ago)
+    Subscriber.objects.filter(pk=reader.pk).update(unsubscribed_at=when, status_changed_at=when)
+    return reader
+
+
+def test_readers_who_left_over_the_window_ago_are_erased_as_if_they_had_asked(settings):
+    settings.UNSUBSCRIBED_KEPT_DAYS = 30
+    gone = _left("gone@example.com", days_ago=31)
+    FeedbackFactory(subscriber=gone)
+    LogEntry.objects.create(user=User.objects.create_user("edith"), action_flag=ADDITION,
+                            content_type=ContentType.objects.get_for_model(Subscriber),
+                            object_id=str(gone.pk), object_repr=str(gone))
+    _left("recent@example.com", days_ago=29)
+    back = _left("back@example.com", days_ago=90)
+    subscriber_resubscribe(subscriber=back, ip=None, user_agent="test")
+    # Left long ago, then asked again on the form: their confirmation link is live.
+    asking = _left("asking@example.com", days_ago=90)
+    Subscriber.objects.filter(pk=asking.pk).update(confirmation_sent_at=timezone.now() - dt.timedelta(days=2))
+    complained = SubscriberFactory(email="complained@example.com")
+    Suppression.objects.create(email_hash=email_hash(complained.email), reason=Suppression.Reason.COMPLAINT)
+    Subscriber.objects.filter(pk=complained.pk).update(
+        status=Subscriber.Status.SUPPRESSED, status_changed_at=timezone.now() - dt.timedelta(days=40))
+    active = SubscriberFactory(email="active@example.com", created_at=timezone.now() - dt.timedelta(days=400))
+
+    personal_data_forget.delay().get(timeout=10)  # the daily beat task
+
+    assert set(Subscriber.objects.values_list("email", flat=True)) == {
+        "recent@example.com", "back@example.com", "asking@example.com", "active@example.com"}
+    assert active.pk and not ConsentRecord.objects.filter(subscriber_id=gone.pk).exists()
+    assert LogEntry.objects.get().object_repr == f"Reader {gone.pk} (erased)"
+    # Never mailed again by accident (an editor's import), but free to come back
+    # through the form and confirm, as a reader who asked for their erasure is.
+    assert email_is_suppressed("gone@example.com")
+    assert not email_is_suppressed("gone@example.com", unless_reasons=LIFTED_BY_OWN_CONFIRMATION)
+    assert "data retention" in Suppression.objects.get(email_hash=email_hash("gone@example.com")).note
+    # A complaint stays a complaint: never lifted by a new subscription.
+    assert Suppression.objects.get(email_hash=email_hash("complained@example.com")).reason == "complained"
+
+
+def test_zero_keeps_readers_who_left_for_ever(settings):
+    settings.UNSUBSCRIBED_KEPT_DAYS = 0
+    _left("kept@example.com", days_ago=3000)
+    retention_apply()
+    assert Subscriber.objects.filter(email="kept@example.com").exists()
+
+
+def _edition(*, days_ago: int, statuses: list[str], topic=None) -> Edition:
+    """An edition dated `days_ago` days ago, gone out: a row of each status for a new
+    reader, each sent on its date; a paper in it."""
+    date = timezone.localdate() - dt.timedelta(days=days_ago)
+    topic = topic or TopicFactory()
+    PaperTopicFactory(paper=PaperFactory(trending_date=date), topic=topic, score=1.0)
+    edition = edition_assemble(date=date)
+    sent_at = timezone.make_aware(dt.datetime.combine(date, dt.time(9)))
+    Edition.objects.filter(pk=edition.pk).update(frozen_at=sent_at - dt.timedelta(hours=1))
+    edition.refresh_from_db()
+    paper_ids = list(edition.papers.values_list("pk", flat=True))
+    for status in statuses:
+        reader = SubscriberFactory()
+        reader.topics.add(topic)
+        Delivery.objects.create(subscriber=reader, edition=edition, status=status, paper_ids=paper_ids,
+                                sent_at=sent_at if status == "sent" else None)
+    return edition
+
+
+def _event(delivery: Delivery, kind: str, *, n: int) -> None:
+    DeliveryEvent.objects.create(
+        delivery=delivery, event_id=f"{kind}-{delivery.pk}-{n}", event_type=kind,
+        recipient_hash=email_hash(delivery.subscriber.email),
+        occurred_at=delivery.sent_at + dt.timedelta(hours=1))
+
+
+def _page_figures(client, edition: Edition) -> dict[str, str]:
+    """The figures on the edition's page, as a person reads them."""
+    html = client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+    figures = html.split('<dl class="figures"', 1)[1].split("</dl>", 1)[0]
+    return {dt_: re.sub(r"<[^>]+>|look at them|suppressed", "", dd).strip()
+            for dt_, dd in re.findall(r"<dt>(.*?)</dt><dd>(.*?)</dd>", figures)}
+
+
+def _dashboard(client) -> str:
+    """The dashboard's figures, every chart's table as the page shows it."""
+    html = client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    return "".join(re.findall(r'<details class="chart-figures">.*?</details>', html, re.DOTALL))
+
+
+def test_old_deliveries_and_events_go_and_every_figure_stays(admin_client, settings):
+    settings.LEDGER_KEPT_DAYS = 60
+    old = _edition(days_ago=63, statuses=["sent"] * 4 + ["failed", "skipped"])
+    recent = _edition(days_ago=5, statuses=["sent"] * 3 + ["failed"])
+    sent = list(old.deliveries.filter(status="sent").order_by("pk"))
+    _event(sent[0], "bounced", n=1)
+    _event(sent[1], "complained", n=1)
+    FeedbackFactory(subscriber=sent[2].subscriber, paper=old.papers.get(), vote=-1)
+    ConsentRecord.objects.create(subscriber=sent[3].subscriber, action="unsubscribe", source="form")
+    ConsentRecord.objects.filter(subscriber=sent[3].subscriber).update(created_at=sent[3].sent_at)
+    _event(recent.deliveries.filter(status="sent").first(), "bounced", n=2)
+    before = {e.pk: (_page_figures(admin_client, e), curation.edition_figures(edition=e)) for e in (old, recent)}
+    listed, dashboard = _listed(admin_client), _dashboard(admin_client)
+    assert before[old.pk][0] == {"Due": "6", "Sent": "4", "Waiting": "0", "Failed": "1", "Skipped": "1",
+                                 "Bounced": "1", "Complaints": "1", "Unsubscribed after": "1",
+                                 "Feedback clicks": "1"}
+
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+
+    assert not Delivery.objects.filter(edition=old).exists()
+    assert Delivery.objects.filter(edition=recent).count() == 4
+    assert list(DeliveryEvent.objects.values_list("event_id", flat=True)) == [
+        f"bounced-{recent.deliveries.get(status='sent', events__isnull=False).pk}-2"]
+    assert _listed(admin_client) == listed
+    assert _dashboard(admin_client) == dashboard
+    for edition in (old, recent):
+        page, figures = before[edition.pk]
+        assert _page_figures(admin_client, edition) == page
+        assert curation.edition_figures(edition=edition).sent == figures.sent
+    html = admin_client.get(reverse("admin:newsletter_edition_change", args=[old.pk])).content.decode()
+    assert 'id="figures-pruned"' in html
+    # The ledger's page lists the rows kept, and still opens.
+    assert admin_client.get(reverse("admin:newsletter_delivery_changelist")).status_code == 200
+    # Nor does bootstrap's forgetting of the kept figures (after a rollback): a
+    # pruned edition's are not in its rows any more.
+    tallies.edition_tallies_forget()
+    assert _listed(admin_client) == listed
+    # An erasure after the prune changes none of the pruned edition's figures.
+    from subscribers.services import subscriber_delete
+
+    subscriber_delete(subscriber=sent[0].subscriber)
+    assert _page_figures(admin_client, old) == before[old.pk][0]
+    assert "delivery rows: 6" in out.getvalue()
+
+
+def test_an_erased_readers_digests_stay_counted_as_the_dashboard_counts_them(admin_client):
+    """One rule for both kept counts: a digest sent to a reader erased since was sent
+    all the same. The dashboard's day (SentDay) always counted it; the edition's
+    figures dropped it, so the two disagreed after an erasure."""
+    from newsletter.dashboard import sends_counted
+    from subscribers.services import subscriber_delete
+
+    edition = _edition(days_ago=3, statuses=["sent"] * 3 + ["failed"])
+    day = edition.date
+    assert sends_counted(days=[day]) == {day: 3}
+    assert SentDay.objects.get(day=day).sent == 3
+    assert _listed(admin_client)[date_format(day, "N j, Y")] == ("3", "1")
+    page = _page_figures(admin_client, edition)
+    for delivery in edition.deliveries.filter(status__in=["sent", "failed"])[:2]:
+        subscriber_delete(subscriber=delivery.subscriber)
+    assert sends_counted(days=[day]) == {day: 3}
+    assert curation.edition_figures(edition=edition).sent == 3
+    assert _page_figures(admin_client, edition) == page
+    assert _listed(admin_client)[date_format(day, "N j, Y")] == ("3", "1")
+    assert EditionTally.objects.get(edition=edition).sent == 3
+
+
+def test_the_ranking_still_finds_what_a_reader_had_within_its_look_back(settings):
+    """At the fewest days the ledger may keep, the oldest edition the "already sent"
+    look-back reads (that of an edition sent as late as it may be) is still there:
+    its paper is not sent to the reader again."""
+    settings.LEDGER_KEPT_DAYS = ledger_kept_min_days()
+    late = EDITION_MAX_AGE_DAYS
+    edge = _edition(days_ago=late + ALREADY_SENT_LOOKBACK_DAYS, statuses=["sent"])
+    gone = _edition(days_ago=settings.LEDGER_KEPT_DAYS + 1, statuses=["sent"])
+    reader = edge.deliveries.get().subscriber
+    retention_apply()
+    assert not gone.deliveries.exists()
+    data = ranking_data_load(date=timezone.localdate() - dt.timedelta(days=late), subscriber_ids=[reader.pk])
+    assert data.sent_paper_ids[reader.pk] == {edge.papers.get().pk}
+
+
+def test_each_delete_takes_at_most_a_batch_and_the_command_says_how_far_it_is(settings):
+    settings.LEDGER_KEPT_DAYS = 60
+    old = _edition(days_ago=70, statuses=["sent"] * 5)
+    out = StringIO()
+    with CaptureQueriesContext(connection) as queries:
+        call_command("retention_apply", "--batch-size", "2", stdout=out)
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('DELETE FROM "newsletter_delivery"')]
+    assert [sql.count("%s") or sql.count(",") + 1 for sql in deletes] == [2, 2, 1]
+    assert not old.deliveries.exists()
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "Keeping readers who left 30 days, ledger 60 days."
+    assert [line for line in lines if line.startswith("  delivery rows")] == [
+        "  delivery rows: 2", "  delivery rows: 4", "  delivery rows: 5"]
+    assert lines[-1].startswith("Done: 0 unconfirmed and 0 departed readers erased, 5 delivery rows")
+
+
+def test_an_edition_with_a_digest_still_sending_is_left_for_a_later_run(settings):
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=70, statuses=["sent", "sending"])
+    retention_apply()
+    assert edition.deliveries.count() == 2
+    assert not EditionTally.objects.filter(edition=edition, pruned_at__isnull=False).exists()
+
+
+@pytest.mark.postgresql
+def test_the_rows_to_delete_are_found_by_an_index(settings):
+    """The ledger is millions of rows: an edition's by an index on the edition (its
+    foreign key's, or delivery_edition_status_idx), the events by their time (event_occurred_idx), never a walk of the whole table (the
+    model's order, -created_at, made it walk delivery_created_idx)."""
+    settings.LEDGER_KEPT_DAYS = 60
+    _edition(days_ago=70, statuses=["sent"])
+    with CaptureQueriesContext(connection) as queries:
+        retention_apply()
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT") and "LIMIT" in q["sql"]]
+    ledger = query_plan(next(sql for sql in reads if sql.startswith('SELECT "newsletter_delivery"."id"')))
+    events = query_plan(next(sql for sql in reads if sql.startswith('SELECT "newsletter_deliveryevent"."id"')))
+    assert "Index Cond: (edition_id = " in ledger and "Seq Scan" not in ledger and "Filter" not in ledger
+    assert "event_occurred_idx" in events and "Seq Scan" not in events
+
+
+def test_a_ledger_kept_too_briefly_for_what_reads_it_fails_the_checks(settings):
+    settings.LEDGER_KEPT_DAYS = ledger_kept_min_days() - 1
+    assert "digest.E011" in {e.id for e in run_checks()}
+    settings.LEDGER_KEPT_DAYS = 0
+    assert "digest.E011" not in {e.id for e in run_checks()}
+
+
+
+def test_an_existing_deployments_schedule_says_what_the_forgetting_does_now():
+    """bootstrap (schedules_ensure, at every upgrade) gives the daily forgetting's
+    schedule the description of what it does now, where it still has the one an
+    earlier release wrote; an administrator's own text stays."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import (
+        DESCRIPTIONS_BEFORE,
+        PERSONAL_DATA_FORGET_SAYS,
+        schedules_ensure,
+    )
+
+    schedules_ensure()
+    task = "newsletter.tasks.personal_data_forget"
+    PeriodicTask.objects.filter(task=task).update(description=DESCRIPTIONS_BEFORE[task][0])
+    schedules_ensure()
+    assert PeriodicTask.objects.get(task=task).description == PERSONAL_DATA_FORGET_SAYS
+    assert "LEDGER_KEPT_DAYS" in PERSONAL_DATA_FORGET_SAYS
+    PeriodicTask.objects.filter(task=task).update(description="Ours.")
+    schedules_ensure()
+    assert PeriodicTask.objects.get(task=task).description == "Ours."
