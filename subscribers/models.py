@@ -293,3 +293,20 @@ class RetiredToken(models.Model):
 
     def __str__(self) -> str:
         return f"retired secret of subscriber {self.subscriber_id}"
+
+
+class LeftReadersErased(models.Model):
+    """Readers the retention erased after they left the list, counted by the day they
+    left (in the server's zone) and how (unsubscribed or suppressed): the dashboard's
+    readers by status go on counting them so from that day, as before they were
+    erased (docs/data-retention.md, "Figures"). A count, of no one."""
+
+    left_on = models.DateField()
+    status = models.CharField(max_length=20)
+    erased = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["left_on", "status"], name="left_readers_erased_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.erased} {self.status} on {self.left_on.isoformat()}, erased since"

@@ -23,7 +23,7 @@ from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -38,6 +38,7 @@ from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
     ConsentRecord,
+    LeftReadersErased,
     OwedEmail,
     Subscriber,
     Suppression,
@@ -712,6 +713,15 @@ def _left_before(cutoff: dt.datetime) -> Q:
     return unsubscribed | Q(status=Subscriber.Status.SUPPRESSED, status_changed_at__lt=cutoff)
 
 
+def _left_reader_counted(*, subscriber: Subscriber) -> None:
+    """Count a reader who left, about to be erased, on LeftReadersErased: the
+    dashboard's readers by status keep them (newsletter/dashboard.py)."""
+    left_at = (subscriber.unsubscribed_at if subscriber.status == Subscriber.Status.UNSUBSCRIBED else None)
+    day = timezone.localdate(left_at or subscriber.status_changed_at)
+    LeftReadersErased.objects.get_or_create(left_on=day, status=subscriber.status)
+    LeftReadersErased.objects.filter(left_on=day, status=subscriber.status).update(erased=F("erased") + 1)
+
+
 def subscribers_left_erase(*, now: dt.datetime, kept: dt.timedelta, batch_size: int,
                            progress: Callable[[int], None] | None = None) -> int:
     """Erase the readers who left the list over `kept` ago (docs/data-retention.md),
@@ -730,6 +740,7 @@ def subscribers_left_erase(*, now: dt.datetime, kept: dt.timedelta, batch_size: 
             with transaction.atomic():
                 subscriber = Subscriber.objects.select_for_update().filter(_left_before(cutoff), pk=pk).first()
                 if subscriber is not None:
+                    _left_reader_counted(subscriber=subscriber)
                     subscriber_delete(subscriber=subscriber, note=note)
                     erased += 1
         after = batch[-1]

@@ -84,6 +84,24 @@ def test_readers_who_left_over_the_window_ago_are_erased_as_if_they_had_asked(se
     assert Suppression.objects.get(email_hash=email_hash("complained@example.com")).reason == "complained"
 
 
+def test_the_dashboards_readers_by_status_are_the_same_after_the_erasure(admin_client, settings):
+    """Readers who left are erased, and the dashboard goes on counting them as they
+    were counted: unsubscribed or suppressed from the day they left."""
+    settings.UNSUBSCRIBED_KEPT_DAYS = 30
+    long_ago = timezone.now() - dt.timedelta(days=200)
+    for n, days_ago in enumerate((90, 40, 31, 12)):
+        _left(f"left{n}@example.com", days_ago=days_ago)
+    bounced = SubscriberFactory(email="bounced@example.com")
+    Subscriber.objects.filter(pk=bounced.pk).update(
+        status=Subscriber.Status.SUPPRESSED, status_changed_at=timezone.now() - dt.timedelta(days=45))
+    SubscriberFactory(email="active@example.com")
+    Subscriber.objects.update(created_at=long_ago, confirmed_at=long_ago)
+    before = _dashboard(admin_client)
+    assert retention_apply().readers_left == 4
+    assert _dashboard(admin_client) == before
+    assert Subscriber.objects.count() == 2
+
+
 def test_zero_keeps_readers_who_left_for_ever(settings):
     settings.UNSUBSCRIBED_KEPT_DAYS = 0
     _left("kept@example.com", days_ago=3000)
