@@ -301,3 +301,21 @@ def test_an_existing_deployments_schedule_says_what_the_forgetting_does_now():
     PeriodicTask.objects.filter(task=task).update(description="Ours.")
     schedules_ensure()
     assert PeriodicTask.objects.get(task=task).description == "Ours."
+
+
+def test_a_readers_web_copy_of_a_pruned_digest_says_it_is_gone(client, settings):
+    """The "view in browser" link of a digest whose row was deleted answers 410, the
+    page for a link that is ours but whose content is no more; the newer one opens."""
+    from newsletter.archive import delivery_view_url
+
+    settings.LEDGER_KEPT_DAYS = 60
+    old = _edition(days_ago=70, statuses=["sent"])
+    reader = old.deliveries.get().subscriber
+    recent = _edition(days_ago=2, statuses=[])
+    Delivery.objects.create(subscriber=reader, edition=recent, status="sent", sent_at=timezone.now(),
+                            paper_ids=list(recent.papers.values_list("pk", flat=True)))
+    old_url, recent_url = (delivery_view_url(delivery=d).removeprefix(settings.SITE_URL)
+                           for d in (old.deliveries.get(), recent.deliveries.get()))
+    retention_apply()
+    assert client.get(old_url).status_code == 410
+    assert client.get(recent_url).status_code == 200
