@@ -4,6 +4,7 @@ service of newsletter/curation.py (or relevance/services); no logic here."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from functools import cached_property
 
@@ -14,7 +15,16 @@ from django.contrib.admin.models import LogEntry
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import Exists, ExpressionWrapper, Func, IntegerField, OuterRef, Q, Subquery
+from django.db.models import (
+    Exists,
+    ExpressionWrapper,
+    Func,
+    IntegerField,
+    Max,
+    OuterRef,
+    Q,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
@@ -1159,6 +1169,10 @@ class DeliveryEventInline(admin.TabularInline):
         return False
 
 
+# How far an ESP's clock, which stamps its events, may be behind ours.
+EVENT_CLOCK_LEEWAY = dt.timedelta(hours=1)
+
+
 class ProviderEventFilter(admin.SimpleListFilter):
     """The deliveries an event of one type was reported for. A type with at most
     `listed_up_to` events (bounces and complaints on a confirmed list: rare, and in
@@ -1184,7 +1198,13 @@ class ProviderEventFilter(admin.SimpleListFilter):
             # order's index (DeliveryAdmin.get_ordering): PostgreSQL walked it anyway.
             request.ledger_rows_sorted = True
             return queryset.filter(pk__in=set(delivery_ids))
-        return queryset.filter(Exists(events.filter(delivery=OuterRef("pk"))))
+        # A row is made before anything happens to its email: none made after the
+        # type's newest event (an hour's leeway for the ESP's clock) can have one, so
+        # the walk starts there, not at the newest row (a storm of bounces weeks ago,
+        # none since: it walked every edition since first).
+        newest = events.aggregate(newest=Max("occurred_at"))["newest"]
+        return queryset.filter(Exists(events.filter(delivery=OuterRef("pk"))),
+                               created_at__lte=newest + EVENT_CLOCK_LEEWAY)
 
 
 class CarriedPaperFilter(admin.SimpleListFilter):
