@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core import signing
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils.crypto import constant_time_compare
@@ -123,6 +124,24 @@ def delivery_token_signed(token: str) -> bool:
     """Whether a view-in-browser token is one we signed, unchanged, whether or not
     its delivery is still there (subscribers.links.link_invalid's `gone`)."""
     return _delivery_token_read(token) is not None
+
+
+def delivery_token_past_ledger(token: str) -> bool:
+    """Whether a view-in-browser token we signed is older than the ledger keeps a
+    digest's row (LEDGER_KEPT_DAYS after its edition's date; the token is signed when
+    the digest is sent, on or after that date): the retention deleted the row it
+    opened (newsletter/retention.py). Read from the token alone, whether or not its
+    reader is still on the list."""
+    if not settings.LEDGER_KEPT_DAYS:
+        return False
+    try:
+        signer(_DELIVERY_VIEW_SALT, timestamped=True).unsign_object(
+            token, max_age=dt.timedelta(days=settings.LEDGER_KEPT_DAYS))
+    except signing.SignatureExpired:
+        return True
+    except (signing.BadSignature, ValueError, TypeError):
+        return False
+    return False
 
 
 def delivery_from_token(*, token: str) -> Delivery | None:

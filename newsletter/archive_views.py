@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -107,7 +108,10 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
 def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     delivery = archive.delivery_from_token(token=token)
     if delivery is None:
-        return link_invalid(request, gone=archive.delivery_token_signed(token))
+        # A digest older than the ledger keeps: its page says so, not "the
+        # subscription's data was deleted" (a reader still subscribed was told that).
+        return link_invalid(request, gone=archive.delivery_token_signed(token),
+                            copy_kept_days=settings.LEDGER_KEPT_DAYS if archive.delivery_token_past_ledger(token) else None)
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
     for paper in papers:

@@ -16,7 +16,7 @@ from .tokens import manage_token_signed, subscriber_for_unsubscribe, subscriber_
 
 
 def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = False,
-                 unsubscribe: bool = False) -> HttpResponse:
+                 unsubscribe: bool = False, copy_kept_days: int | None = None) -> HttpResponse:
     """The one page for a signed link that does not verify, whichever email it came
     from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
     newsletter/archive_views.py): it says nothing was changed and gives both ways on,
@@ -25,10 +25,15 @@ def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = Fa
     down): it is not called "copied incompletely" (a reader who had just deleted
     their data and pressed an old Unsubscribe was told so, and sent to subscribe).
     `unsubscribe` with it: an unsubscribe link, which a replaced secret still opens
-    (RetiredToken), so only a deleted address leads here: it gets nothing more."""
+    (RetiredToken), so only a deleted address leads here: it gets nothing more.
+    `copy_kept_days` with it: a digest's "view in browser" link older than the
+    ledger keeps its digests (newsletter/archive_views.py): the page says the copy
+    was deleted after that many days and points to the archive and the preferences,
+    whether or not the reader is still subscribed."""
     response = render(
         request, "subscribers/link_invalid.html",
-        {"expired": expired, "gone": gone, "unsubscribe": unsubscribe},
+        {"expired": expired, "gone": gone, "unsubscribe": unsubscribe,
+         "copy_kept_days": copy_kept_days if gone else None},
         status=410 if expired or gone else 404,
     )
     response["X-Robots-Tag"] = "noindex, nofollow"

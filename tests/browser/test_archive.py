@@ -241,3 +241,37 @@ def test_a_long_word_or_address_never_makes_a_page_wider_than_a_phone(live_serve
         assert wider <= 0, f"{url}: {wider} px wider than the phone"
     page.goto(live_server.url + paper.get_absolute_url())
     screenshot(page, "paper-long-words")
+
+
+def test_a_readers_copy_of_a_digest_past_the_ledgers_days_says_so(live_server, page, screenshot, settings,
+                                                                  monkeypatch):
+    """A reader still subscribed opens the "view in browser" link of a digest the
+    retention deleted (docs/data-retention.md): a 410 page that says the copy was
+    kept LEDGER_KEPT_DAYS days and is gone, nothing else changed, with the archive
+    and their preferences a click away; axe finds nothing at desktop or phone width."""
+    from newsletter.retention import retention_apply
+    from tests.browser.conftest import DESKTOP, PHONE, axe_blocking
+    from tests.newsletter.test_retention import _edition, _view_url_as_mailed
+
+    settings.SITE_URL = live_server.url
+    settings.LEDGER_KEPT_DAYS = 60
+    delivery = _edition(days_ago=70, statuses=["sent"]).deliveries.get()
+    url = _view_url_as_mailed(delivery, monkeypatch)
+    retention_apply()
+
+    response = page.goto(live_server.url + url)
+    assert response.status == 410
+    expect(page.get_by_role("heading", level=1)).to_have_text("This digest is no longer online")
+    expect(page.get_by_text("for 60 days after it is sent")).to_be_visible()
+    assert page.title() == "Digest no longer online · Daily Papers Digest"
+    for size in (DESKTOP, PHONE):
+        page.set_viewport_size(size)
+        assert axe_blocking(page) == [], size
+    screenshot(page, "archive-digest-copy-deleted")
+    page.get_by_role("link", name="Browse past editions").click()
+    expect(page).to_have_url(live_server.url + "/editions/")
+    page.go_back()
+    page.get_by_role("link", name="Email me a link to my preferences").click()
+    expect(page).to_have_url(live_server.url + "/subscription/")
+    # The page's own 410 is the one console line Chromium writes.
+    assert [e for e in page.console_errors if "status of 410" not in e] == [] and page.js_errors == []

@@ -8,6 +8,7 @@ import re
 from io import StringIO
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
@@ -303,19 +304,48 @@ def test_an_existing_deployments_schedule_says_what_the_forgetting_does_now():
     assert PeriodicTask.objects.get(task=task).description == "Ours."
 
 
-def test_a_readers_web_copy_of_a_pruned_digest_says_it_is_gone(client, settings):
-    """The "view in browser" link of a digest whose row was deleted answers 410, the
-    page for a link that is ours but whose content is no more; the newer one opens."""
+def _view_url_as_mailed(delivery: Delivery, monkeypatch) -> str:
+    """The digest's "view in browser" link as its email carried it: signed when it was sent."""
+    from django.core import signing
+
     from newsletter.archive import delivery_view_url
 
+    with monkeypatch.context() as then:
+        then.setattr(signing.time, "time", lambda: delivery.sent_at.timestamp())
+        return delivery_view_url(delivery=delivery).removeprefix(django_settings.SITE_URL)
+
+
+def test_a_readers_web_copy_of_a_pruned_digest_says_it_is_gone(client, settings, monkeypatch):
+    """The "view in browser" link of a digest whose row was deleted answers 410, the
+    page for a link that is ours but whose content is no more; the newer one opens."""
     settings.LEDGER_KEPT_DAYS = 60
     old = _edition(days_ago=70, statuses=["sent"])
     reader = old.deliveries.get().subscriber
     recent = _edition(days_ago=2, statuses=[])
     Delivery.objects.create(subscriber=reader, edition=recent, status="sent", sent_at=timezone.now(),
                             paper_ids=list(recent.papers.values_list("pk", flat=True)))
-    old_url, recent_url = (delivery_view_url(delivery=d).removeprefix(settings.SITE_URL)
+    old_url, recent_url = (_view_url_as_mailed(d, monkeypatch)
                            for d in (old.deliveries.get(), recent.deliveries.get()))
     retention_apply()
-    assert client.get(old_url).status_code == 410
+    gone = client.get(old_url)
+    assert gone.status_code == 410
     assert client.get(recent_url).status_code == 200
+    # It says what happened to a reader still subscribed, not that their data was deleted.
+    page = gone.content.decode()
+    assert "This digest is no longer online" in page and "for 60 days" in page
+    assert "data was deleted" not in page
+    assert reverse("newsletter_public:edition_list") in page and reverse("subscribers:links_request") in page
+
+
+def test_a_view_in_browser_link_gone_within_the_ledgers_days_keeps_the_general_page(client, settings, monkeypatch):
+    """A digest whose row went before the ledger's days were up (its reader erased
+    their data) is not said to be past them."""
+    from subscribers.services import subscriber_delete
+
+    settings.LEDGER_KEPT_DAYS = 60
+    delivery = _edition(days_ago=2, statuses=["sent"]).deliveries.get()
+    url = _view_url_as_mailed(delivery, monkeypatch)
+    subscriber_delete(subscriber=delivery.subscriber)
+    page = client.get(url)
+    assert page.status_code == 410
+    assert "This link no longer leads anywhere" in page.content.decode()
