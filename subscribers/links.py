@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
@@ -16,7 +17,8 @@ from .tokens import manage_token_signed, subscriber_for_unsubscribe, subscriber_
 
 
 def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = False,
-                 unsubscribe: bool = False, copy_kept_days: int | None = None) -> HttpResponse:
+                 unsubscribe: bool = False, copy_kept_days: int | None = None,
+                 resubscribe: bool = False) -> HttpResponse:
     """The one page for a signed link that does not verify, whichever email it came
     from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
     newsletter/archive_views.py): it says nothing was changed and gives both ways on,
@@ -29,28 +31,37 @@ def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = Fa
     `copy_kept_days` with it: a digest's "view in browser" link older than the
     ledger keeps its digests (newsletter/archive_views.py): the page says the copy
     was deleted after that many days and points to the archive and the preferences,
-    whether or not the reader is still subscribed."""
+    whether or not the reader is still subscribed. `resubscribe` with it: the
+    goodbye email's link, whose reader's details the retention erased after
+    UNSUBSCRIBED_KEPT_DAYS (or newer emails replaced its links): the page says the
+    way back is the subscribe form and its confirmation, in the same words either
+    way (it tells nothing of the address)."""
     response = render(
         request, "subscribers/link_invalid.html",
         {"expired": expired, "gone": gone, "unsubscribe": unsubscribe,
-         "copy_kept_days": copy_kept_days if gone else None},
+         "copy_kept_days": copy_kept_days if gone else None, "resubscribe": resubscribe and gone,
+         "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS},
         status=410 if expired or gone else 404,
     )
     response["X-Robots-Tag"] = "noindex, nofollow"
     return response
 
 
-def subscriber_view(view):
+def subscriber_view(view=None, *, resubscribe: bool = False):
     """A view behind a subscriber's signed manage token, called as
     view(request, subscriber, token): the token is checked here, once for every such
-    view (a forged, cut or revoked one gets `link_invalid`), and the view is
-    csrf_exempt: the token is the credential, and a mail client's one-click POST
-    (RFC 8058) comes with no cookie (subscribers/views.py's docstring)."""
+    view (a forged, cut or revoked one gets `link_invalid`; `resubscribe`, the
+    goodbye email's link, its page for that link), and the view is csrf_exempt: the
+    token is the credential, and a mail client's one-click POST (RFC 8058) comes
+    with no cookie (subscribers/views.py's docstring)."""
+    if view is None:
+        return lambda view: subscriber_view(view, resubscribe=resubscribe)
+
     @wraps(view)
     def checked(request: HttpRequest, token: str) -> HttpResponse:
         subscriber = subscriber_from_token(token=token)
         if subscriber is None:
-            return link_invalid(request, gone=manage_token_signed(token))
+            return link_invalid(request, gone=manage_token_signed(token), resubscribe=resubscribe)
         return view(request, subscriber, token)
 
     return csrf_exempt(checked)

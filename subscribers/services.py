@@ -824,6 +824,8 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     elif kind == EMAIL_GOODBYE:
         # A page with a "Resubscribe" button, for a reader who changes their mind.
         context["resubscribe_url"] = subscriber_resubscribe_url(subscriber=subscriber)
+        # Until the retention erases them (subscribers_left_erase); 0 keeps them for ever.
+        context["left_kept_days"] = settings.UNSUBSCRIBED_KEPT_DAYS
         context["manage_url"] = None
     return email_send(
         to=subscriber.email,

@@ -313,7 +313,7 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retire
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
-@subscriber_view
+@subscriber_view(resubscribe=True)
 def resubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     """The goodbye email's "Resubscribe" link. GET (a link scanner, or the reader
     days later) changes nothing: it shows the button, or, to a reader subscribed

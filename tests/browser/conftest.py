@@ -42,6 +42,17 @@ def axe_blocking(page) -> list[str]:
     ]
 
 
+def axe_blocking_at_widths(page) -> dict[str, list[str]]:
+    """axe_blocking at desktop and at phone width, by width's name; the page is left
+    at its size before."""
+    original, found = page.viewport_size, {}
+    for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
+        page.set_viewport_size(size)
+        found[label] = axe_blocking(page)
+    page.set_viewport_size(original)
+    return found
+
+
 def admin_sign_in(page, live_server, username: str, password: str) -> None:
     """Sign in to the admin as an editor does: the password form, then the one-time
     code page (config/two_factor.py), here with a backup code made for the purpose."""

@@ -124,3 +124,35 @@ def test_a_change_not_saved_is_not_lost_to_another_button_without_asking(live_se
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE and "audio" not in reader.keywords
     assert page.js_errors == [] and page.console_errors == []
+
+
+def test_the_goodbye_emails_link_after_the_retention_erased_the_reader(live_server, page, screenshot, settings):
+    """Unsubscribed over UNSUBSCRIBED_KEPT_DAYS ago, the reader's details erased: the
+    goodbye email's Resubscribe opens a 410 page that says why the link stopped and
+    leads to the form (docs/data-retention.md); axe at desktop and phone widths."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from newsletter.retention import retention_apply
+    from subscribers.services import subscriber_unsubscribe
+    from subscribers.tokens import subscriber_resubscribe_url
+    from tests.browser.conftest import axe_blocking_at_widths
+
+    settings.SITE_URL = live_server.url
+    settings.UNSUBSCRIBED_KEPT_DAYS = 30
+    reader = SubscriberFactory(email="ada@example.com")
+    subscriber_unsubscribe(subscriber=reader, ip=None, user_agent="test")
+    link = subscriber_resubscribe_url(subscriber=reader)
+    when = timezone.now() - dt.timedelta(days=31)
+    Subscriber.objects.filter(pk=reader.pk).update(unsubscribed_at=when, status_changed_at=when)
+    retention_apply()
+
+    assert page.goto(link).status == 410
+    expect(page.get_by_role("heading", level=1)).to_have_text("This resubscribe link no longer works")
+    expect(page.get_by_text("30 days after they unsubscribe")).to_be_visible()
+    assert axe_blocking_at_widths(page) == {"desktop": [], "phone": []}
+    screenshot(page, "leaving-resubscribe-link-erased")
+    page.get_by_role("link", name="Subscribe again").click()
+    expect(page).to_have_url(live_server.url + "/subscribe/")
+    assert [e for e in page.console_errors if "status of 410" not in e] == [] and page.js_errors == []

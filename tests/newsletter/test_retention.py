@@ -349,3 +349,63 @@ def test_a_view_in_browser_link_gone_within_the_ledgers_days_keeps_the_general_p
     page = client.get(url)
     assert page.status_code == 410
     assert "This link no longer leads anywhere" in page.content.decode()
+
+
+def _goodbye_link(reader: Subscriber, mailoutbox, on_commit) -> str:
+    """The reader unsubscribes from the page; the goodbye email's resubscribe link, as
+    they would copy it from its text part."""
+    mailoutbox.clear()
+    with on_commit(execute=True):
+        subscriber_unsubscribe(subscriber=reader, ip=None, user_agent="test", notify=True)
+    (goodbye,) = mailoutbox
+    assert goodbye.to == [reader.email]
+    return re.search(r"(http\S+/resubscribe/)", goodbye.body)[1].removeprefix(django_settings.SITE_URL)
+
+
+def test_the_goodbye_emails_link_works_for_the_days_it_says_then_the_form_does(client, settings, mailoutbox,
+                                                                                django_capture_on_commit_callbacks):
+    """A reader who left: the goodbye email says how long its link keeps their topics;
+    within that it resubscribes them with their topics; once the retention erased
+    them its page says so and sends them to the form (not "a deleted address gets
+    nothing more"), where a confirmation arrives and confirming lifts the erasure's
+    suppression."""
+    settings.UNSUBSCRIBED_KEPT_DAYS = 30
+    agents = TopicFactory(name="Agents")
+    back, later = SubscriberFactory(email="back@example.com"), SubscriberFactory(email="later@example.com")
+    for reader in (back, later):
+        reader.topics.add(agents)
+    soon = _goodbye_link(back, mailoutbox, django_capture_on_commit_callbacks)
+    assert "Resubscribe here within 30 days, with your topics" in " ".join(mailoutbox[0].body.split())
+    late = _goodbye_link(later, mailoutbox, django_capture_on_commit_callbacks)
+    when = timezone.now() - dt.timedelta(days=31)
+    Subscriber.objects.filter(pk=later.pk).update(unsubscribed_at=when, status_changed_at=when)
+    bounced = SubscriberFactory(email="bounced@example.com")
+    Suppression.objects.create(email_hash=email_hash(bounced.email), reason=Suppression.Reason.HARD_BOUNCE)
+    Subscriber.objects.filter(pk=bounced.pk).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=when)
+
+    client.post(soon)
+    retention_apply()
+
+    back.refresh_from_db()
+    assert back.status == "active" and list(back.topics.all()) == [agents]
+    assert not Subscriber.objects.filter(email="later@example.com").exists()
+    page = client.get(late)
+    assert page.status_code == 410
+    html = page.content.decode()
+    assert "This resubscribe link no longer works" in html and "30 days after they unsubscribe" in html
+    assert "gets nothing more" not in html and 'href="/subscribe/"' in html
+    assert client.post(late).status_code == 410  # the button's POST does nothing either
+
+    mailoutbox.clear()
+    for address in ("bounced@example.com", "later@example.com"):
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/subscribe/", {"email": address, "topics": [agents.pk], "frequency": "daily", "weekday": "0",
+                                        "delivery_hour": "7", "time_zone": "UTC", "consent": "on"})
+    # The bounced address erased with them gets nothing: a bounce is not lifted by the form.
+    assert not Subscriber.objects.filter(email="bounced@example.com").exists()
+    (confirm,) = mailoutbox
+    assert confirm.to == ["later@example.com"]
+    assert client.post(re.search(r"(http\S+/confirm/\S+/)", confirm.body)[1].removeprefix(
+        django_settings.SITE_URL)).status_code == 200
+    assert Subscriber.objects.get(email="later@example.com").status == "active"
+    assert not email_is_suppressed("later@example.com")
