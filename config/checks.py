@@ -163,3 +163,15 @@ def ledger_kept_long_enough(app_configs, **kwargs) -> list[Error]:
         return []
     return [Error(f"LEDGER_KEPT_DAYS is {days}: the ledger must be kept at least {least} days (or 0, for ever).",
                   hint="docs/data-retention.md says what reads it.", id="digest.E011")]
+
+
+@register()
+def readers_who_left_kept_days_valid(app_configs, **kwargs) -> list[Error]:
+    """UNSUBSCRIBED_KEPT_DAYS below 0 passed every check and erased every reader who
+    had left, that very minute's included (the cutoff fell in the future): their
+    goodbye email's Resubscribe link was dead before the email arrived."""
+    days = settings.UNSUBSCRIBED_KEPT_DAYS
+    if days >= 0:
+        return []
+    return [Error(f"UNSUBSCRIBED_KEPT_DAYS is {days}: the days a reader who left is kept must be 0 (for ever) or more.",
+                  hint="docs/data-retention.md: 30 by default.", id="digest.E012")]

@@ -392,7 +392,7 @@ EDITOR_CONFIRMATIONS_PER_DAY = env_int("EDITOR_CONFIRMATIONS_PER_DAY", 500)
 
 # How long what is kept (docs/data-retention.md), applied every day by beat and by
 # `manage.py retention_apply` (newsletter/retention.py); 0 keeps it for ever.
-# A reader who unsubscribed (or was suppressed) is erased this many days after.
+# A reader who unsubscribed (or was suppressed) is erased this many days after (below 0: digest.E012).
 UNSUBSCRIBED_KEPT_DAYS = env_int("UNSUBSCRIBED_KEPT_DAYS", 30)
 # The delivery ledger and the ESP's events: an edition's rows this many days after
 # its date (its figures stay); at least retention.ledger_kept_min_days() (digest.E011).

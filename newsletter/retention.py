@@ -145,7 +145,8 @@ def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_B
     if progress:
         progress(STEP_UNCONFIRMED, unconfirmed)
     left = 0
-    if settings.UNSUBSCRIBED_KEPT_DAYS:
+    # Below 0 (refused by digest.E012, which a worker does not run) erases no one.
+    if settings.UNSUBSCRIBED_KEPT_DAYS > 0:
         left = subscribers_left_erase(now=now, kept=dt.timedelta(days=settings.UNSUBSCRIBED_KEPT_DAYS),
                                       batch_size=batch_size, progress=step(STEP_LEFT))
     deliveries = events = 0

@@ -280,6 +280,18 @@ def test_a_ledger_kept_too_briefly_for_what_reads_it_fails_the_checks(settings):
     assert "digest.E011" not in {e.id for e in run_checks()}
 
 
+def test_a_negative_number_of_days_for_readers_who_left_fails_the_checks_and_erases_no_one(settings):
+    """A typo's minus sign erased every reader who had left, one who left a minute ago
+    included (the check passed it)."""
+    settings.UNSUBSCRIBED_KEPT_DAYS = -30
+    assert "digest.E012" in {e.id for e in run_checks()}
+    _left("just-left@example.com", days_ago=0)
+    assert retention_apply().readers_left == 0
+    assert Subscriber.objects.filter(email="just-left@example.com").exists()
+    settings.UNSUBSCRIBED_KEPT_DAYS = 0
+    assert "digest.E012" not in {e.id for e in run_checks()}
+
+
 
 def test_an_existing_deployments_schedule_says_what_the_forgetting_does_now():
     """bootstrap (schedules_ensure, at every upgrade) gives the daily forgetting's
