@@ -614,6 +614,10 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
             }
             for c in subscriber.consents.order_by("created_at", "id")
         ],
+        # Said in the file itself: a reader of some months finds only the last ones.
+        "deliveries_kept": (f"The digests of the last {settings.LEDGER_KEPT_DAYS} days after their edition's date: "
+                            "we delete older records of what we sent (data retention)."
+                            if settings.LEDGER_KEPT_DAYS else "Every digest we sent you."),
         "deliveries": [
             {
                 "edition": _iso(d.edition.date),
@@ -812,6 +816,7 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     if kind == EMAIL_EXPORT:
         attachments = ((EXPORT_FILE_NAME, subscriber_export_archive(subscriber=subscriber), "application/zip"),)
         context["file_name"], context["data_name"] = EXPORT_FILE_NAME, EXPORT_DATA_NAME
+        context["ledger_kept_days"] = settings.LEDGER_KEPT_DAYS
     elif kind == EMAIL_CONFIRM:
         context["confirm_url"] = confirm_url(subscriber=subscriber)
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days

@@ -532,6 +532,27 @@ def test_the_export_names_the_papers_each_digest_held_as_a_person_reads_them(cli
     }]
 
 
+def test_the_export_says_its_digests_are_the_ledgers_days_only(client, settings):
+    """A reader of some months, whose older digests' records the retention deleted
+    (docs/data-retention.md): the file and the email say the digests listed are the
+    last LEDGER_KEPT_DAYS days', and the file lists the one kept."""
+    from newsletter.models import Delivery, Edition
+    from newsletter.retention import retention_apply
+
+    settings.LEDGER_KEPT_DAYS = 60
+    subscriber = SubscriberFactory()
+    for days_ago in (90, 3):
+        edition = Edition.objects.create(date=dt.date.today() - dt.timedelta(days=days_ago))
+        Delivery.objects.create(subscriber=subscriber, edition=edition, status=Delivery.Status.SENT, paper_ids=[])
+    retention_apply()
+
+    data = _exported(client, _path(tokens.subscriber_manage_url(subscriber=subscriber)))
+
+    assert [d["edition"] for d in data["deliveries"]] == [(dt.date.today() - dt.timedelta(days=3)).isoformat()]
+    assert "last 60 days" in data["deliveries_kept"]
+    assert "which papers we sent you when (in the last 60 days" in " ".join(mail.outbox[0].body.split())
+
+
 def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outbox):
     subscriber = SubscriberFactory(email="Leaving@Example.com")
     ConsentRecord.objects.create(subscriber=subscriber, action="subscribe", source="form")
