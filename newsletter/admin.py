@@ -1144,6 +1144,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "readers": readers,
                 "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
                 "figures": curation.edition_figures(edition=edition),
+                "ledger_kept_days": settings.LEDGER_KEPT_DAYS,  # what a pruned edition's note says
                 # "Send now": the date and how many it reaches, or why it cannot.
                 "send_now_refusal": (refusal := curation.edition_send_now_refusal(edition=edition,
                                                                                    now=timezone.now())),

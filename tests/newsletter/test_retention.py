@@ -182,6 +182,12 @@ def test_old_deliveries_and_events_go_and_every_figure_stays(admin_client, setti
         assert curation.edition_figures(edition=edition).sent == figures.sent
     html = admin_client.get(reverse("admin:newsletter_edition_change", args=[old.pk])).content.decode()
     assert 'id="figures-pruned"' in html
+    # In an editor's words: when, why, and where its rows are not.
+    note = re.sub(r"<[^>]+>", "", html.split('id="figures-pruned">', 1)[1].split("</p>", 1)[0])
+    assert note == (f"The record of who got this edition’s digest was deleted on "
+                    f"{date_format(timezone.localdate(), 'j F Y')}: the service keeps it 60 days after an "
+                    "edition’s date. These figures are as they stood then; its digests are no longer in the "
+                    "Deliveries list.")
     # The ledger's page lists the rows kept, and still opens.
     assert admin_client.get(reverse("admin:newsletter_delivery_changelist")).status_code == 200
     # Nor does bootstrap's forgetting of the kept figures (after a rollback): a
