@@ -1442,6 +1442,23 @@ def test_the_ledgers_lists_count_their_rows_only_as_far_as_a_person_reads_and_sa
     assert "More than" not in html and str(failed.pk) in html
 
 
+def test_more_than_the_ledgers_count_is_written_as_the_selection_writes_it(editor_client, edition, monkeypatch):
+    """"More than 10,000": the list's count, the search's and "Select all" said
+    "More than 10000 deliveries" beside "All of more than 10,000 selected". (Here the
+    limit is 1,000.)"""
+    from newsletter.admin import LedgerPaginator
+
+    monkeypatch.setattr(LedgerPaginator, "counted_up_to", 1000)
+    readers = Subscriber.objects.bulk_create(SubscriberFactory.build(email=f"r{n}@example.com") for n in range(1001))
+    Delivery.objects.bulk_create(Delivery(subscriber=r, edition=edition, status=Delivery.Status.SENT) for r in readers)
+
+    html = unescape(editor_client.get(reverse("admin:newsletter_delivery_changelist"),
+                                      {"status__exact": "sent"}).content.decode())
+
+    assert re.search(r"More than 1,000\s+deliveries", html)
+    assert "Select all of more than 1,000 deliveries" in html and "All of more than 1,000 selected" in html
+
+
 @pytest.mark.postgresql
 def test_the_ledger_filtered_by_a_carried_paper_reads_only_the_rows_a_page_needs(editor_client, edition):
     """?carried=<paper>: the digests sent with a paper are the list's own rows kept by
