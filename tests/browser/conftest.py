@@ -43,12 +43,15 @@ def axe_blocking(page) -> list[str]:
 
 
 def axe_blocking_at_widths(page) -> dict[str, list[str]]:
-    """axe_blocking at desktop and at phone width, by width's name; the page is left
-    at its size before."""
+    """axe_blocking at desktop and phone width, each in the light and the dark colour
+    scheme ("phone dark": [...]); the page is left at its size, and light."""
     original, found = page.viewport_size, {}
     for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
         page.set_viewport_size(size)
-        found[label] = axe_blocking(page)
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            found[f"{label} {scheme}"] = axe_blocking(page)
+    page.emulate_media(color_scheme="light")  # the context's own default
     page.set_viewport_size(original)
     return found
 
