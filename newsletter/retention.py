@@ -137,28 +137,39 @@ def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_B
     complaints, so its events go a day after it (the events' cutoff is the day
     before the ledger's)."""
     now = now or timezone.now()
+    said: set[str] = set()
 
-    def step(name: str) -> Callable[[int], None] | None:
-        return (lambda done: progress(name, done)) if progress else None
+    def told(name: str, done: int) -> None:
+        said.add(name)
+        progress(name, done)
 
+    def finished(name: str, done: int) -> None:
+        # A step that found nothing ran no batch: it says its 0 all the same (a run
+        # with nothing to do printed only two of its five steps).
+        if progress and name not in said:
+            progress(name, done)
+
+    batched = told if progress else None
     unconfirmed = subscribers_unconfirmed_forget(now=now)
-    if progress:
-        progress(STEP_UNCONFIRMED, unconfirmed)
+    finished(STEP_UNCONFIRMED, unconfirmed)
     left = 0
     # Below 0 (refused by digest.E012, which a worker does not run) erases no one.
     if settings.UNSUBSCRIBED_KEPT_DAYS > 0:
         left = subscribers_left_erase(now=now, kept=dt.timedelta(days=settings.UNSUBSCRIBED_KEPT_DAYS),
-                                      batch_size=batch_size, progress=step(STEP_LEFT))
+                                      batch_size=batch_size,
+                                      progress=(lambda done: told(STEP_LEFT, done)) if progress else None)
+        finished(STEP_LEFT, left)
     deliveries = events = 0
     if settings.LEDGER_KEPT_DAYS:
         deliveries = deliveries_prune(now=now, kept_days=settings.LEDGER_KEPT_DAYS, batch_size=batch_size,
-                                      progress=progress)
+                                      progress=batched)
+        finished(STEP_LEDGER, deliveries)
         before = timezone.localdate(now) - dt.timedelta(days=settings.LEDGER_KEPT_DAYS + 1)
         events = delivery_events_prune(
             before=dt.datetime.combine(before, dt.time.min, tzinfo=timezone.get_current_timezone()),
-            batch_size=batch_size, progress=progress)
+            batch_size=batch_size, progress=batched)
+        finished(STEP_EVENTS, events)
     payloads = delivery_event_payloads_forget(now=now)
-    if progress:
-        progress(STEP_PAYLOADS, payloads)
+    finished(STEP_PAYLOADS, payloads)
     return RetentionDone(unconfirmed_readers=unconfirmed, readers_left=left, deliveries=deliveries,
                          events=events, event_payloads=payloads)

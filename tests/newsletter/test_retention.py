@@ -255,6 +255,18 @@ def test_each_delete_takes_at_most_a_batch_and_the_command_says_how_far_it_is(se
     assert lines[-1].startswith("Done: 0 unconfirmed and 0 departed readers erased, 5 delivery rows")
 
 
+def test_a_run_with_nothing_to_do_says_each_step_found_nothing(settings):
+    """The operator's first look: every step is named, with its 0 (a step that ran no
+    batch said nothing, so "readers who left", "delivery rows" and "ESP events"
+    seemed not to have run)."""
+    settings.UNSUBSCRIBED_KEPT_DAYS, settings.LEDGER_KEPT_DAYS = 30, 60
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    assert out.getvalue().splitlines()[1:-1] == [
+        "  readers who never confirmed: 0", "  readers who left the list: 0", "  delivery rows: 0",
+        "  ESP events: 0", "  ESP event payloads emptied: 0"]
+
+
 def test_an_edition_with_a_digest_still_sending_is_left_for_a_later_run(settings):
     settings.LEDGER_KEPT_DAYS = 60
     edition = _edition(days_ago=70, statuses=["sent", "sending"])
