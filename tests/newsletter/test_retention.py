@@ -267,6 +267,18 @@ def test_a_run_with_nothing_to_do_says_each_step_found_nothing(settings):
         "  ESP events: 0", "  ESP event payloads emptied: 0"]
 
 
+def test_the_commands_summary_counts_one_as_one(settings):
+    settings.UNSUBSCRIBED_KEPT_DAYS, settings.LEDGER_KEPT_DAYS = 30, 60
+    _left("left@example.com", days_ago=31)
+    old = _edition(days_ago=70, statuses=["sent"])
+    _event(old.deliveries.get(), "bounced", n=1)
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        "Done: 0 unconfirmed and 1 departed reader erased, 1 delivery row and 1 event deleted, "
+        "0 event payloads emptied.")
+
+
 def test_an_edition_with_a_digest_still_sending_is_left_for_a_later_run(settings):
     settings.LEDGER_KEPT_DAYS = 60
     edition = _edition(days_ago=70, statuses=["sent", "sending"])

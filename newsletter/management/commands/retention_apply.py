@@ -3,6 +3,7 @@ the daily beat task does (newsletter/retention.py), printing each step's progres
 
 from django.conf import settings
 from django.core.management import BaseCommand, CommandError
+from django.template.defaultfilters import pluralize
 
 from newsletter.retention import PRUNE_BATCH_SIZE, retention_apply
 
@@ -26,6 +27,8 @@ class Command(BaseCommand):
 
         done = retention_apply(batch_size=batch_size, progress=progress)
         self.stdout.write(
-            f"Done: {done.unconfirmed_readers:,} unconfirmed and {done.readers_left:,} departed readers erased, "
-            f"{done.deliveries:,} delivery rows and {done.events:,} events deleted, "
-            f"{done.event_payloads:,} event payloads emptied.")
+            f"Done: {done.unconfirmed_readers:,} unconfirmed and {done.readers_left:,} departed "
+            f"reader{pluralize(done.unconfirmed_readers + done.readers_left)} erased, "
+            f"{done.deliveries:,} delivery row{pluralize(done.deliveries)} and {done.events:,} "
+            f"event{pluralize(done.events)} deleted, {done.event_payloads:,} event "
+            f"payload{pluralize(done.event_payloads)} emptied.")
