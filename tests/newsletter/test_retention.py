@@ -182,6 +182,10 @@ def test_old_deliveries_and_events_go_and_every_figure_stays(admin_client, setti
         assert curation.edition_figures(edition=edition).sent == figures.sent
     html = admin_client.get(reverse("admin:newsletter_edition_change", args=[old.pk])).content.decode()
     assert 'id="figures-pruned"' in html
+    # Kept as the release of the retention (ba6cc63) reads them back, should it be rolled back to.
+    assert set(EditionTally.objects.get(edition=old).figures) == {
+        "due", "sent", "pending", "failed", "skipped", "bounced", "complained", "unsubscribed_after",
+        "feedback_clicks", "pruned"}
     # In an editor's words: when, why, and where its rows are not.
     note = re.sub(r"<[^>]+>", "", html.split('id="figures-pruned">', 1)[1].split("</p>", 1)[0])
     assert note == (f"The record of who got this edition’s digest was deleted on "
