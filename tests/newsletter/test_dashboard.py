@@ -46,6 +46,21 @@ def test_count_axes_have_whole_number_ticks():
         assert max(numbers) >= top
 
 
+@pytest.mark.parametrize("rate", [0.0, 0.002, 0.05, 0.5])
+def test_the_reference_lines_names_never_overlap_whatever_the_rates(rate):
+    """A small list's first bounce (1 of 5 sends: 20 %) put the 0.1 % and 0.3 % lines
+    a few pixels apart, and their names over each other."""
+    from newsletter.dashboard import RATE_LIMIT, RATE_WARN
+
+    for width in (460, 340):
+        svg = line_chart(title="Rates", labels=["a", "b"], percent=True, width=width,
+                         series=[Series("Bounce rate", [0, rate], "#000")],
+                         references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
+                                     ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")])
+        ys = sorted(float(t.get("y")) for t in _texts(svg) if (t.text or "").startswith(("0.1 % —", "0.3 % —")))
+        assert len(ys) == 2 and ys[1] - ys[0] >= 12, (rate, width, ys)  # 11 px text: a line apart
+
+
 def test_rate_axes_keep_percentages():
     svg = line_chart(title="Rates", labels=["a", "b"], percent=True,
                      series=[Series("Bounce rate", [0, 0.002], "#000")])
