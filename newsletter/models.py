@@ -521,6 +521,13 @@ class Delivery(models.Model):
             # freezing on (curation.edition_figures). Those read every row of the
             # ledger (0.5 to 0.8 s at 2 million rows, docs/benchmarks.md).
             models.Index(fields=["sent_at"], name="delivery_sent_idx", condition=Q(status="sent")),
+            # Serves "no row of this edition yet" (due.subscribers_due: the dispatcher and
+            # the edition page's "Send now" audience): the edition's rows side by side,
+            # read once, or probed where they are, where the unique constraint's
+            # (subscriber, edition) had one probe per reader all over the index (150 to
+            # 250 ms at 8.4 million rows, docs/benchmarks.md, "The admin at scale,
+            # fourth pass"). Built CONCURRENTLY (newsletter 0036).
+            models.Index(fields=["edition", "subscriber"], name="delivery_edition_reader_idx"),
         ]
 
     def __str__(self) -> str:

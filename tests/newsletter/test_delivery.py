@@ -195,6 +195,27 @@ def test_the_due_query_is_one_query_after_listing_time_zones(edition, django_ass
         list(subscribers_due(now=NOW, edition=edition))
 
 
+@pytest.mark.postgresql
+def test_no_row_of_the_edition_yet_is_read_from_the_editions_rows(edition):
+    """"No row of this edition yet" reads the edition's rows by
+    delivery_edition_reader_idx, for the edition page's "Send now" audience (any
+    hour) and for the dispatcher's run: through the unique constraint's (subscriber,
+    edition) it was one probe per reader all over the ledger's largest index (150
+    to 250 ms at 8.4 million rows, docs/benchmarks.md, "The admin at scale, fourth
+    pass")."""
+    from tests.plans import query_plan
+
+    readers = [_reader(delivery_hour=7) for _ in range(3)]
+    _pending(edition, readers[:1])
+    for any_hour in (True, False):
+        with CaptureQueriesContext(connection) as queries:
+            due = set(_due(now=NOW, edition=edition) if not any_hour
+                      else subscribers_due(now=NOW, edition=edition, any_hour=True))
+        assert due == set(readers[1:])
+        plan = query_plan(queries[-1]["sql"])
+        assert "delivery_edition_reader_idx" in plan and "delivery_subscriber_edition_unique" not in plan, plan
+
+
 def test_when_an_editor_moves_the_morning_fetch_readers_wait_for_it_at_its_new_time(edition):
     """The fetch's schedule is editable in the admin (django-celery-beat). Moved to
     07:30 in Paris (06:30 UTC in winter), a Paris reader at 07:00 waits for it, as
