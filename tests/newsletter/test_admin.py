@@ -1372,7 +1372,7 @@ def test_a_superusers_search_of_the_ledger_by_part_of_an_address_reads_the_reade
         admin_client.get(url, {"q": "lovelace@"})
     readers = next(q["sql"] for q in queries
                    if 'FROM "subscribers_subscriber" WHERE UPPER("subscribers_subscriber"."email"' in q["sql"])
-    assert "subscriber_email_trgm_idx" in query_plan(readers)
+    assert "subscriber_email_trgm_idx" in query_plan(readers, ordered=False)
     # The ledger's rows are kept or not by their own columns, not the reader's joined to them.
     plan = list_query_plan(admin_client, f"{url}?q=lovelace@", "newsletter_delivery")
     assert "Join Filter" not in plan and "upper" not in plan, plan
