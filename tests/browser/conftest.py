@@ -42,6 +42,15 @@ def axe_blocking(page) -> list[str]:
     ]
 
 
+def page_width(page) -> int:
+    """How wide the page is laid out (document.documentElement.scrollWidth), read
+    after the next two frames: a viewport just changed by set_viewport_size is laid
+    out again at the next frame, and a clean-clone CI run read a 390-px codes page as
+    394 px right after the resize (it measures 390, alone and in four reruns)."""
+    return page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
+                         "() => done(document.documentElement.scrollWidth))))")
+
+
 def axe_blocking_at_widths(page) -> dict[str, list[str]]:
     """axe_blocking at desktop and phone width, each in the light and the dark colour
     scheme ("phone dark": [...]); the page is left at its size, and light."""

@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from newsletter.feedback import feedback_url
 from newsletter.models import Edition, EditionPaper, Feedback
+from tests.browser.conftest import page_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -129,7 +130,7 @@ def test_the_archive_and_the_feeds_are_reached_from_the_home_page(live_server, b
     page.wait_for_url("**/feeds/#feed-topic-agents")
     address = page.get_by_role("textbox", name="Agents")
     assert address.input_value() == f"{live_server.url}/feeds/topics/agents.atom"
-    assert page.evaluate("document.documentElement.scrollWidth") <= 375
+    assert page_width(page) <= 375
     card = page.locator("#feed-topic-agents")
     card.get_by_role("button", name="Copy").tap()
     expect(card.get_by_role("button", name="Copied")).to_be_visible()

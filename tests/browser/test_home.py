@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from newsletter.models import Edition, EditionPaper
-from tests.browser.conftest import PHONE, png
+from tests.browser.conftest import PHONE, page_width, png
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -77,7 +77,7 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     expect(cards.first.locator(".paper-card__title")).to_be_visible()
     assert _gap_above_subscribe_form(page) >= 24
     # Nothing sticks out sideways on a phone.
-    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page_width(page) <= PHONE["width"]
 
     cta.click()
     page.wait_for_url("**/subscribe/")

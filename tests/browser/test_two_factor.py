@@ -11,7 +11,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice
 from playwright.sync_api import expect
 
-from tests.browser.conftest import DESKTOP, PHONE, axe_blocking
+from tests.browser.conftest import DESKTOP, PHONE, axe_blocking, page_width
 
 PASSWORD = "a-long-editor-password-7"
 
@@ -52,7 +52,7 @@ def test_an_editor_sets_up_the_app_then_signs_in_with_a_backup_code(live_server,
     codes = page.get_by_role("list", name="Backup codes").locator("code").all_inner_texts()
     assert len(codes) == 10
     page.set_viewport_size(PHONE)
-    width = page.evaluate("document.documentElement.scrollWidth")
+    width = page_width(page)
     assert width <= PHONE["width"], f"the codes page is {width} px wide on a phone"
     screenshot(page, "admin-two-factor-codes")
     page.get_by_role("link", name="I have saved them: continue").click()
@@ -106,7 +106,7 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
     expect(page.get_by_text("Authenticator app set up on")).to_be_visible()
     assert axe_blocking(page) == []
     page.set_viewport_size(PHONE)
-    width = page.evaluate("document.documentElement.scrollWidth")
+    width = page_width(page)
     assert width <= PHONE["width"], f"a user's page is {width} px wide on a phone"
     screenshot(page, "admin-user-sign-in-codes")
 
@@ -149,7 +149,7 @@ def test_an_editor_opens_her_own_account_from_recent_actions_and_sees_her_backup
     expect(page.get_by_text("Required. 150 characters or fewer")).to_have_count(0)  # not a form she fills in
     assert axe_blocking(page) == []
     page.set_viewport_size(PHONE)
-    width = page.evaluate("document.documentElement.scrollWidth")
+    width = page_width(page)
     assert width <= PHONE["width"], f"her account's page is {width} px wide on a phone"
     screenshot(page, "admin-own-account")
     # Every link on it and on its history opens: no "Users" list she may not see.
@@ -179,7 +179,7 @@ def test_an_editor_opens_her_own_account_from_recent_actions_and_sees_her_backup
     expect(page.get_by_role("list", name="Backup codes").locator("code")).to_have_count(10)
     assert StaticDevice.objects.get(user=ada).token_set.count() == 10  # the earlier ones are gone
     page.set_viewport_size(PHONE)
-    width = page.evaluate("document.documentElement.scrollWidth")
+    width = page_width(page)
     assert width <= PHONE["width"], f"the new codes page is {width} px wide on a phone"
     screenshot(page, "admin-own-backup-codes")
     page.get_by_role("link", name="I have saved them: back to my account").click()
@@ -206,7 +206,7 @@ def test_the_editors_sign_in_emails_read_well_on_a_phone_in_light_and_dark(page,
             assert axe_blocking(page) == [], (message.subject, scheme)
             assert page.get_by_role("heading", level=1).count() == 1
             expect(page.get_by_role("link", name=button)).to_be_visible()
-            assert page.evaluate("document.documentElement.scrollWidth") <= 375
+            assert page_width(page) <= 375
         assert "/two-factor/setup/" in message.body or "/two-factor/password/" in message.body
 
 
