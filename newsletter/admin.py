@@ -12,6 +12,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import LogEntry
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
@@ -1188,6 +1189,7 @@ class ProviderEventFilter(admin.SimpleListFilter):
     title = "provider event"
     parameter_name = "event"
     listed_up_to = 10_000
+    rows_by_key = False  # set by queryset() for a rare type: its rows are few, found by key
 
     def lookups(self, request, model_admin):
         return list(PROVIDER_EVENTS.items())
@@ -1199,8 +1201,8 @@ class ProviderEventFilter(admin.SimpleListFilter):
         delivery_ids = list(events.order_by().values_list("delivery_id", flat=True)[:self.listed_up_to + 1])
         if len(delivery_ids) <= self.listed_up_to:
             # Listed in the ledger's order by sorting these rows, not by walking the
-            # order's index (DeliveryAdmin.get_ordering): PostgreSQL walked it anyway.
-            request.ledger_rows_sorted = True
+            # order's index (LedgerChangeList): PostgreSQL walked it anyway.
+            self.rows_by_key = True
             return queryset.filter(pk__in=set(delivery_ids))
         # A row is made before anything happens to its email: none made after the
         # type's newest event (an hour's leeway for the ESP's clock) can have one, so
@@ -1263,6 +1265,19 @@ class SentEditionFilter(admin.RelatedFieldListFilter):
                                  ordering=self.field_admin_ordering(field, request, model_admin))
 
 
+class LedgerChangeList(ChangeList):
+    """The deliveries' list. In the model's order (newest first), unless a column is
+    sorted; when a filter picked its rows by key (ProviderEventFilter for a rare
+    type: `rows_by_key`), in the same order as an expression no index holds, so the
+    rows are read by key and sorted (a few ms for 10,000) instead of found by
+    walking the newest rows of the whole ledger for them."""
+
+    def get_ordering(self, request, queryset):
+        if not self.params.get(ORDER_VAR) and any(getattr(spec, "rows_by_key", False) for spec in self.filter_specs):
+            return [Coalesce("created_at", "updated_at").desc(), "-id"]
+        return super().get_ordering(request, queryset)
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ("edition_date", "reader", "status", "attempts", "sent", "error_short")
@@ -1299,14 +1314,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("edition", "subscriber")
 
-    def get_ordering(self, request):
-        """The model's order (newest first). For rows a filter picked by key (a rare
-        provider event), the same order as an expression no index holds, so they are
-        read by key and sorted (a few ms for 10,000) instead of found by walking the
-        newest rows of the whole ledger for them."""
-        if getattr(request, "ledger_rows_sorted", False):
-            return [Coalesce("created_at", "updated_at").desc(), "-id"]
-        return super().get_ordering(request)
+    def get_changelist(self, request, **kwargs):
+        return LedgerChangeList
 
     # The reader as the user may see them (subscribers.addresses.email_shown_to): a
     # column and a read-only field are given no request, so the list's column is made

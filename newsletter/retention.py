@@ -19,10 +19,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from subscribers.services import subscribers_left_erase, subscribers_unconfirmed_forget
@@ -111,12 +112,8 @@ def deliveries_prune(*, now: dt.datetime, kept_days: int, batch_size: int = PRUN
             logger.warning("edition of %s not pruned: a digest of it is still pending or sending", edition.date)
             continue
         # No order: the model's (-created_at) walked delivery_created_idx, the whole ledger.
-        rows = Delivery.objects.filter(edition=edition).order_by()
-        while ids := list(rows.values_list("pk", flat=True)[:batch_size]):
-            with transaction.atomic():
-                deleted += Delivery.objects.filter(pk__in=ids).only("pk").delete()[1].get(Delivery._meta.label, 0)
-            if progress:
-                progress(STEP_LEDGER, deleted)
+        deleted = _batches_delete(Delivery.objects.filter(edition=edition).order_by(), batch_size=batch_size,
+                                  progress=progress and partial(progress, STEP_LEDGER), done=deleted)
     return deleted
 
 
@@ -124,13 +121,23 @@ def delivery_events_prune(*, before: dt.datetime, batch_size: int = PRUNE_BATCH_
                           progress: Progress | None = None) -> int:
     """Delete the ESP's events that occurred before `before`, oldest first, by
     event_occurred_idx, `batch_size` a statement. How many."""
-    deleted = 0
-    old = DeliveryEvent.objects.filter(occurred_at__lt=before).order_by("occurred_at")
-    while ids := list(old.values_list("pk", flat=True)[:batch_size]):
-        deleted += DeliveryEvent.objects.filter(pk__in=ids).delete()[0]
+    return _batches_delete(DeliveryEvent.objects.filter(occurred_at__lt=before).order_by("occurred_at"),
+                           batch_size=batch_size, progress=progress and partial(progress, STEP_EVENTS))
+
+
+def _batches_delete(rows: QuerySet, *, batch_size: int, progress: Callable[[int], None] | None,
+                    done: int = 0) -> int:
+    """Delete `rows`, `batch_size` a statement, each batch its own transaction: the
+    next batch's ids read by the queryset's own order (an index), then deleted by
+    their keys, with what they cascade to. `progress(done so far)` after each batch,
+    counting the queryset's own rows from `done`. The new total."""
+    label = rows.model._meta.label
+    while ids := list(rows.values_list("pk", flat=True)[:batch_size]):
+        with transaction.atomic():
+            done += rows.model._default_manager.filter(pk__in=ids).only("pk").delete()[1].get(label, 0)
         if progress:
-            progress(STEP_EVENTS, deleted)
-    return deleted
+            progress(done)
+    return done
 
 
 def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_BATCH_SIZE,
