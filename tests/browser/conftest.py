@@ -51,6 +51,12 @@ def page_width(page) -> int:
                          "() => done(document.documentElement.scrollWidth))))")
 
 
+def page_overflow(page) -> int:
+    """How many pixels the page is wider than its window (page_width: after the next
+    two frames); above 0, a reader scrolls sideways."""
+    return page_width(page) - page.evaluate("window.innerWidth")
+
+
 def axe_blocking_at_widths(page) -> dict[str, list[str]]:
     """axe_blocking at desktop and phone width, each in the light and the dark colour
     scheme ("phone dark": [...]); the page is left at its size, and light."""

@@ -11,7 +11,7 @@ from django.conf import settings as django_settings
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.feedback import feedback_url
 from subscribers import tokens
-from tests.browser.conftest import axe_blocking
+from tests.browser.conftest import axe_blocking, page_overflow
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -114,7 +114,7 @@ def test_pages_reflow_at_320_px(page, live_server, site):
     page.set_viewport_size(NARROWEST)
     for name in ("home", "paper", "subscribe", "manage", "edition"):
         _visit(page, live_server, site[name])
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        overflow = page_overflow(page)
         assert overflow <= 0, f"{name}: {overflow}px wider than 320px"
         # The header's last link: Subscribe, or "Papers" on a reader's own page.
         cta = page.locator(".site-nav a:visible").last.bounding_box()
@@ -139,7 +139,7 @@ def test_pages_reflow_at_320_px_with_wcag_text_spacing_and_the_outbox_link(page,
     for name in ("home", "day", "paper", "subscribe", "manage", "edition", "archive", "unsubscribe"):
         _visit(page, live_server, site[name])
         page.add_style_tag(content=TEXT_SPACING)
-        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        overflow = page_overflow(page)
         assert overflow <= 0, f"{name}: {overflow}px wider than 320px with text spacing"
 
 

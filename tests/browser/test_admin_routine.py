@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
-from tests.browser.conftest import admin_sign_in
+from tests.browser.conftest import admin_sign_in, page_overflow
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
 
@@ -98,7 +98,7 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
     # papers' table scrolls within it, the preview's controls wrap.
     size = page.viewport_size
     page.set_viewport_size({"width": 375, "height": 800})
-    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    overflow = page_overflow(page)
     assert overflow <= 0, page.evaluate(  # what sticks out, for the failure's message
         "[...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > innerWidth"
         " && !e.closest('.table-scroll, .preview-frames')).map(e => e.tagName + '.' + e.className).slice(0, 8)")

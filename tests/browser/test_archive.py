@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from newsletter.feedback import feedback_url
 from newsletter.models import Edition, EditionPaper, Feedback
-from tests.browser.conftest import page_width
+from tests.browser.conftest import page_overflow, page_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -207,7 +207,7 @@ def test_a_right_to_left_paper_reads_in_its_own_direction_on_the_site(live_serve
         assert text_edges(page, abstract, "نبين")["right"] < 2, url
         first, second = (text_edges(page, ".paper-card__byline, .paper-page__authors", name) for name in ("محمد علي", "فاطمة حسن"))
         assert first["left"] < second["left"], (url, first, second)
-        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page_overflow(page) <= 0
     screenshot(page, "archive-right-to-left")
 
 
@@ -238,7 +238,7 @@ def test_a_long_word_or_address_never_makes_a_page_wider_than_a_phone(live_serve
                 f"{live_server.url}/editions/2025-11-24/", manage, unsubscribe,
                 confirm_url(subscriber=waiting).replace("http://testserver", live_server.url)):
         page.goto(url)
-        wider = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        wider = page_overflow(page)
         assert wider <= 0, f"{url}: {wider} px wider than the phone"
     page.goto(live_server.url + paper.get_absolute_url())
     screenshot(page, "paper-long-words")

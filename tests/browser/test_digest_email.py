@@ -9,7 +9,7 @@ from django.conf import settings
 
 from newsletter.digest import digest_make
 from newsletter.ranking import ranking_data_load
-from tests.browser.conftest import axe_blocking, png
+from tests.browser.conftest import axe_blocking, page_overflow, png
 from tests.newsletter.test_digest_render import DAY, NOW, empty_day_create
 from tests.newsletter.test_digest_rendering import digest_message
 
@@ -53,7 +53,7 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
             path = _shoot(page, html, f"digest-{width}{suffix}", width, scheme=scheme)
             assert path.stat().st_size > 10_000
             # Nothing wider than the screen: no sideways scrolling on a phone.
-            overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            overflow = page_overflow(page)
             assert overflow <= 0, f"{overflow}px wider than {width}px ({scheme})"
             # Every line of a paper sits on its card's colour: no darker band behind text.
             card = _background_behind(page, ".card:not(.note)")
@@ -158,7 +158,7 @@ def test_the_first_picks_picture_fits_its_card_at_600_and_375_px(page, live_serv
         assert shown["left"] >= 18 and shown["right"] >= 18, shown
         assert abs(shown["height"] / shown["width"] - 630 / 1200) < 0.01, shown
         assert shown["below"] > 0, shown
-        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page_overflow(page) <= 0
     assert page.js_errors == []
 
 
@@ -221,7 +221,7 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
 
     path = _shoot(page, html, "digest-sent-375", 375)
     assert path.stat().st_size > 10_000
-    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+    assert page_overflow(page) <= 0
     assert page.eval_on_selector("img.picture", "img => img.complete && img.naturalWidth") == 1200
     assert page.get_by_text("More like this").first.is_visible()
     assert page.get_by_text("Unsubscribe").is_visible()
@@ -242,7 +242,7 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
     for width in (600, 375):
         path = _shoot(page, html, f"digest-nothing-matched-{width}", width)
         assert path.stat().st_size > 10_000
-        assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+        assert page_overflow(page) <= 0
         assert page.get_by_text("NOTHING MATCHED YOUR TOPICS TODAY; THE CLOSEST TO THEM").is_visible()
         # No card claims a match; the three closest papers each name the topic nearest them.
         assert page.locator(".why").count() == 0
