@@ -308,8 +308,10 @@ class PaperTopic(models.Model):
         AUTO = "auto", "Automatic"
         EDITOR = "editor", "Editor"
 
-    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="topic_scores")
-    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="paper_scores")
+    # No index of their own (db_index=False): paper_topic_unique starts with the
+    # paper, papertopic_topic_score_idx with the topic (tests/architecture/test_indexes.py).
+    paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="topic_scores", db_index=False)
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="paper_scores", db_index=False)
     # 0 with source=editor means an editor removed the topic from the paper;
     # re-scoring never overwrites an editor's row (newsletter/relevance.py).
     score = models.FloatField(default=0)
@@ -422,7 +424,8 @@ class EditionNote(models.Model):
     curation.edition_note_set): readers are sent the note of the moment, so a
     reader's web copy shows the one their email had (archive.delivery_note)."""
 
-    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="note_versions")
+    # Found by edition_note_set_at_idx, which starts with it.
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="note_versions", db_index=False)
     note = models.TextField(blank=True)
     set_at = models.DateTimeField()
 
@@ -435,7 +438,8 @@ class EditionNote(models.Model):
 
 
 class EditionPaper(models.Model):
-    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="entries")
+    # Found by edition_paper_unique, which starts with it.
+    edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="entries", db_index=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="edition_entries")
     position = models.PositiveSmallIntegerField()
 
@@ -459,10 +463,14 @@ class Delivery(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
+    # Neither key has an index of its own: the reader's rows are found by
+    # delivery_subscriber_edition_unique, an edition's by delivery_edition_status_idx
+    # or delivery_edition_reader_idx, which start with them. Their own two were 2 of
+    # the ledger's 9 indexes, written on every row (tests/architecture/test_indexes.py).
     subscriber = models.ForeignKey(
-        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="deliveries"
+        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="deliveries", db_index=False
     )
-    edition = models.ForeignKey(Edition, on_delete=models.PROTECT, related_name="deliveries")
+    edition = models.ForeignKey(Edition, on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -645,8 +653,9 @@ class Feedback(models.Model):
         VOTE = "vote", "Voted"
         CLICK = "click", "Opened from the digest"
 
+    # Found by feedback_once_per_paper, which starts with it.
     subscriber = models.ForeignKey(
-        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="feedback"
+        "subscribers.Subscriber", on_delete=models.CASCADE, related_name="feedback", db_index=False
     )
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="feedback")
     vote = models.SmallIntegerField(choices=Vote.choices)

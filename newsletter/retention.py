@@ -99,7 +99,8 @@ def deliveries_prune(*, now: dt.datetime, kept_days: int, batch_size: int = PRUN
                      progress: Progress | None = None) -> int:
     """Delete the ledger rows of the editions dated over `kept_days` days before
     `now`, oldest edition first, `batch_size` rows a statement: their ids read by
-    an index on the edition (its foreign key's, or delivery_edition_status_idx),
+    an index that starts with the edition (delivery_edition_status_idx or
+    delivery_edition_reader_idx),
     deleted by their keys, the events
     that name them unlinked by the events' delivery index. Each edition's figures are
     kept first (edition_prune_begin). How many rows."""

@@ -274,7 +274,8 @@ class OwedEmail(models.Model):
     Redis is back and deletes the row (subscribers/services.py, owed_emails_queue);
     the task sends nothing if the reader's state no longer calls for it."""
 
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+")
+    # Found by owed_email_unique, which starts with it.
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
 

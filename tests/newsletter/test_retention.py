@@ -293,8 +293,8 @@ def test_an_edition_with_a_digest_still_sending_is_left_for_a_later_run(settings
 
 @pytest.mark.postgresql
 def test_the_rows_to_delete_are_found_by_an_index(settings):
-    """The ledger is millions of rows: an edition's by an index on the edition (its
-    foreign key's, or delivery_edition_status_idx), the events by their time (event_occurred_idx), never a walk of the whole table (the
+    """The ledger is millions of rows: an edition's by an index that starts with the
+    edition (delivery_edition_status_idx or delivery_edition_reader_idx), the events by their time (event_occurred_idx), never a walk of the whole table (the
     model's order, -created_at, made it walk delivery_created_idx)."""
     settings.LEDGER_KEPT_DAYS = 60
     _edition(days_ago=70, statuses=["sent"])
