@@ -243,6 +243,35 @@ def test_the_ranking_still_finds_what_a_reader_had_within_its_look_back(settings
     assert data.sent_paper_ids[reader.pk] == {edge.papers.get().pk}
 
 
+def test_a_run_stopped_by_the_time_limit_goes_on_by_itself_until_all_is_done(settings, monkeypatch, caplog):
+    """The first run on a deploy that kept a long ledger outlasts the task's soft
+    time limit. It stopped there and left the rest, the ESP's events with it, to the
+    next day's run; now what it did is kept and the rest is queued again."""
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from newsletter import retention
+
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=70, statuses=["sent", "sent"])
+    for delivery in edition.deliveries.all():
+        _event(delivery, "delivered", n=1)
+    prune = retention.delivery_events_prune
+    stops = []
+
+    def time_runs_out_once(**kwargs):
+        if not stops:
+            stops.append(Delivery.objects.count())  # the ledger's step was done before
+            raise SoftTimeLimitExceeded()
+        return prune(**kwargs)
+
+    monkeypatch.setattr(retention, "delivery_events_prune", time_runs_out_once)
+    personal_data_forget.delay().get(timeout=10)  # eager: the queued rest runs at once
+
+    assert stops == [0]
+    assert not Delivery.objects.exists() and not DeliveryEvent.objects.exists()
+    assert "more to forget: what it did is kept, the rest goes on in 60 s" in caplog.text
+
+
 def test_each_delete_takes_at_most_a_batch_and_the_command_says_how_far_it_is(settings):
     settings.LEDGER_KEPT_DAYS = 60
     old = _edition(days_ago=70, statuses=["sent"] * 5)
