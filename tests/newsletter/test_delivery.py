@@ -213,7 +213,11 @@ def test_no_row_of_the_edition_yet_is_read_from_the_editions_rows(edition):
                       else subscribers_due(now=NOW, edition=edition, any_hour=True))
         assert due == set(readers[1:])
         plan = query_plan(queries[-1]["sql"])
-        assert "delivery_edition_reader_idx" in plan and "delivery_subscriber_edition_unique" not in plan, plan
+        # The edition's rows by the edition, not probed by (reader, edition). (The
+        # catch-up's "given a digest since" may read a reader's rows by the unique
+        # constraint's first column, since the ledger's reader has no index of its own.)
+        assert "delivery_edition_reader_idx" in plan and "Index Cond: (edition_id = " in plan, plan
+        assert "AND (edition_id = " not in plan, plan
 
 
 def test_when_an_editor_moves_the_morning_fetch_readers_wait_for_it_at_its_new_time(edition):
