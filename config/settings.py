@@ -154,10 +154,17 @@ if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # A process stopped inside a transaction (a frozen worker, a paused VM) keeps its
     # row locks: the sweep passes over locked rows (SKIP LOCKED), and PostgreSQL ends
     # such a session after this long, so its rows come back to the sweep.
+    # JIT compilation off: PostgreSQL compiles a query whose cost estimate passes
+    # jit_above_cost (100,000), which this service's reads of a large ledger do,
+    # and they run in milliseconds to tenths of a second, where compiling costs
+    # more than it saves: at 8.4 million deliveries the dispatcher's catch-up took
+    # 229-321 ms with it and 71-80 ms without, the deliveries by carried paper's
+    # count 305-320 ms against 204-212 ms (docs/benchmarks.md, "JIT off").
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _options["options"] = " ".join(filter(None, [
         _options.get("options", ""),
         f"-c idle_in_transaction_session_timeout={env_int('DB_IDLE_IN_TRANSACTION_SECONDS', 120) * 1000}",
+        "-c jit=off",
     ]))
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # `make run`'s web server, worker threads and beat write one file at once. In

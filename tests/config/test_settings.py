@@ -253,6 +253,21 @@ def test_postgresql_ends_a_session_left_idle_inside_a_transaction():
     assert "idle-in-transaction" in result.stdout
 
 
+@pytest.mark.postgresql
+@pytest.mark.django_db
+def test_postgresql_compiles_no_query_just_in_time():
+    """A query PostgreSQL estimates above jit_above_cost is compiled first, which the
+    ledger's reads at scale are, and cost more to compile than they run (the
+    dispatcher's catch-up 229-321 ms with it, 71-80 ms without, at 8.4 million
+    deliveries: docs/benchmarks.md, "JIT off"). The service's connections turn it off."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN SELECT sum(g) FROM generate_series(1, 30000000) g")  # cost 375,000
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "JIT:" not in plan, plan
+
+
 def test_the_embedded_sqlite_database_takes_concurrent_writers_without_database_is_locked(tmp_path):
     """`make run`'s default database is a SQLite file that the web server, the
     worker's four threads and beat write at once. With SQLite's default deferred
