@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
-from tests.browser.conftest import admin_sign_in, page_overflow
+from tests.browser.conftest import PHONE, admin_sign_in, page_overflow, page_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
 
@@ -419,3 +419,16 @@ def test_re_tagging_a_paper_on_its_page_sticks_through_re_scoring(live_server, p
     expect(chips).to_contain_text("Agents and tools")
     expect(chips).not_to_contain_text("Efficient models")
     assert page.js_errors == []
+
+
+def test_the_papers_list_keeps_to_a_phones_width(live_server, page, morning):
+    """On a 390-px phone the papers' list was laid out 589 px wide, a blank strip
+    beside the header (a newcomer's walkthrough, 6 December 2026): the table scrolls
+    inside its box, but the words a screen reader hears for a topic that passes
+    without a chip (": passes, no chip", visually hidden, position: absolute) were
+    placed against the page, not the box, and widened it."""
+    _signs_in(page, live_server)
+    page.set_viewport_size(PHONE)
+    page.goto(live_server.url + "/admin/newsletter/paper/")
+    expect(page.locator("span.chip.chip--pass", has_text="Efficient models")).to_have_count(1)
+    assert page_width(page) <= PHONE["width"]
