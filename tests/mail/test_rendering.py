@@ -30,13 +30,12 @@ def test_text_wrap_keeps_addresses_whole_and_continues_at_the_indent():
     assert text_wrap(item).splitlines()[1].startswith("  word")  # a list item hangs under its words
 
 
-@pytest.mark.django_db
-@pytest.mark.parametrize("kind", ["confirm", "already_subscribed", "goodbye", "export", "links",
-                                  "editor_setup_link", "editor_wrong_codes"])
-def test_every_emails_text_part_reads_in_a_text_client(kind, settings):
-    """The digest's text part was wrapped at 72 characters (5 December 2026); the
-    other emails' prose still ran to 150 and more, a line each in a text client and
-    in a reply's quote. Only a line that is one word (a link) may be longer."""
+JOURNEY_KINDS = ["confirm", "already_subscribed", "goodbye", "export", "links",
+                 "editor_setup_link", "editor_wrong_codes"]
+
+
+def _journey_email_sent(kind: str, settings):
+    """The one email of `kind` (a reader's, or an editor's for editor_*), as sent."""
     from django.contrib.auth import get_user_model
     from django.core import mail
 
@@ -54,6 +53,32 @@ def test_every_emails_text_part_reads_in_a_text_client(kind, settings):
         reader.topics.add(TopicFactory(name="Agents"))
         subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
     [message] = mail.outbox
+    return message
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", JOURNEY_KINDS)
+def test_every_emails_text_part_reads_in_a_text_client(kind, settings):
+    """The digest's text part was wrapped at 72 characters (5 December 2026); the
+    other emails' prose still ran to 150 and more, a line each in a text client and
+    in a reply's quote. Only a line that is one word (a link) may be longer."""
+    message = _journey_email_sent(kind, settings)
     long = [line for line in message.body.splitlines() if len(line) > TEXT_WIDTH and " " in line.strip()]
     assert long == [], long
     assert "{%" not in message.body and "&amp;" not in message.body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", JOURNEY_KINDS)
+def test_every_emails_text_part_says_why_it_came_as_its_html_does(kind, settings):
+    """The HTML part of a confirmation, a goodbye, a data export or a link ends "You
+    get this email because ..."; their text parts said nothing of it, and an
+    editor's said less (a newcomer's walkthrough of the outbox, 6 December 2026)."""
+    import html
+    import re
+
+    message = _journey_email_sent(kind, settings)
+    [(html_part, _)] = message.alternatives
+    reason = re.search(r"You get this email because.*?(?=<br|</)", html_part, re.DOTALL).group()
+    reason = " ".join(html.unescape(re.sub(r"<[^>]+>", "", reason)).split())
+    assert reason in " ".join(message.body.split())
