@@ -156,3 +156,24 @@ def test_the_goodbye_emails_link_after_the_retention_erased_the_reader(live_serv
     page.get_by_role("link", name="Subscribe again").click()
     expect(page).to_have_url(live_server.url + "/subscribe/")
     assert [e for e in page.console_errors if "status of 410" not in e] == [] and page.js_errors == []
+
+
+def test_the_goodbye_emails_link_after_the_reader_deleted_their_data(live_server, page, settings):
+    """A reader unsubscribes, then deletes their data from the preference centre the
+    same minute; the goodbye email's Resubscribe said "We delete a reader's details
+    30 days after they unsubscribe", which is not what happened to them (a
+    newcomer's walkthrough, 6 December 2026). The page names both ways, in the same
+    words whichever it was (it tells nothing of the address)."""
+    from subscribers.services import subscriber_delete, subscriber_unsubscribe
+    from subscribers.tokens import subscriber_resubscribe_url
+
+    settings.SITE_URL = live_server.url
+    reader = SubscriberFactory(email="ada@example.com")
+    subscriber_unsubscribe(subscriber=reader, ip=None, user_agent="test")
+    link = subscriber_resubscribe_url(subscriber=reader)
+    subscriber_delete(subscriber=reader)
+
+    assert page.goto(link).status == 410
+    expect(page.get_by_role("heading", level=1)).to_have_text("This resubscribe link no longer works")
+    expect(page.locator("main")).to_contain_text("when they ask")
+    expect(page.locator("main")).to_contain_text("30 days after they unsubscribe")
