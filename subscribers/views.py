@@ -44,6 +44,9 @@ DONE_TITLES = {
     "saved": "Saved", "paused": "Paused", "resumed": "Digests on again", "resubscribed": "Subscribed again",
     "export-sent": "Your data is on its way", "export-recent": "Your data was sent already",
     "export-failed": "Your data was not sent",
+    # "Forget all of this" (newsletter/archive_views.py: feedback_reset; its message is
+    # in _learned_preferences.html).
+    "learned_reset": "Votes forgotten",
 }
 
 

@@ -109,6 +109,9 @@ def test_what_your_digest_has_learned_in_the_preference_centre(live_server, page
 
     panel.get_by_role("button", name="Forget all of this").click()
     expect(page.locator("#learned")).to_contain_text("has forgotten your votes")
+    # The tab says what happened, as after every other button of the page (it said
+    # only "Your digest": a newcomer's walkthrough, 6 December 2026).
+    expect(page).to_have_title("Votes forgotten · Your digest · Daily Papers Digest")
     assert not Feedback.objects.filter(subscriber=reader).exists()
     assert not page.js_errors and not page.console_errors
 
