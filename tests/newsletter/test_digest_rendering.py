@@ -407,3 +407,17 @@ def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
     assert inline_styles and not [s for s in inline_styles if "!important" in s]
     assert html.startswith("<!DOCTYPE html><html lang=\"en\"")
     assert len(re.findall(r'<h3 class="title"', html)) == 3
+
+
+@pytest.mark.django_db
+def test_the_text_part_says_what_the_html_cards_say():
+    """The HTML part's card shows a pick's comments, and an also-trending item its
+    authors; the text part showed neither (a newcomer's walkthrough of the outbox,
+    6 December 2026)."""
+    message, html = digest_message(papers=2)
+    html_card = html.split("part 0</a>")[1].split("part 1</a>")[0]
+    text_card = message.body.split("\n1. ")[1].split("\n2. ")[0]
+    assert "3 comments" in html_card and "3 comments" in text_card
+    also_html = html.split("Something else entirely 0")[1].split("Something else entirely 1")[0]
+    also_text = message.body.split("- Something else entirely 0")[1].split("\n- ")[0]
+    assert "Ada Lovelace, Alan Turing" in also_html and "Ada Lovelace, Alan Turing" in also_text
