@@ -432,3 +432,16 @@ def test_the_papers_list_keeps_to_a_phones_width(live_server, page, morning):
     page.goto(live_server.url + "/admin/newsletter/paper/")
     expect(page.locator("span.chip.chip--pass", has_text="Efficient models")).to_have_count(1)
     assert page_width(page) <= PHONE["width"]
+
+
+def test_an_editions_send_time_reads_as_the_deliveries_list_writes_times(live_server, page, morning):
+    """The edition's page said "First digests went out 06 Dec 00:54 UTC" and the
+    deliveries' list "Dec 6, 00:54 UTC" for the same send (a newcomer's walkthrough,
+    6 December 2026): one format, the list's."""
+    from django.utils import formats, timezone
+
+    sent = Edition.objects.exclude(frozen_at=None).get()
+    _signs_in(page, live_server)
+    page.goto(live_server.url + f"/admin/newsletter/edition/{sent.pk}/change/")
+    when = formats.date_format(timezone.localtime(sent.frozen_at), "M j, H:i T")
+    expect(page.locator(".edition-state")).to_contain_text(f"First digests went out {when};")
