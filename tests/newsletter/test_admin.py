@@ -181,7 +181,7 @@ def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
     assert "The dispatcher last ran" not in editor_client.get(url).content.decode()
     Edition.objects.filter(pk=edition.pk).update(dispatched_at=dt.datetime(2025, 12, 1, 8, 10, tzinfo=dt.UTC))
-    assert "The dispatcher last ran for it 01 Dec 08:10 UTC" in editor_client.get(url).content.decode()
+    assert "The dispatcher last ran for it Dec 1, 08:10 UTC" in editor_client.get(url).content.decode()
 
 
 def test_the_edition_page_marks_the_late_papers_of_the_edition_before(editor_client, topic):
