@@ -1134,7 +1134,7 @@ class EditionAdmin(admin.ModelAdmin):
                 .exclude(pk__in=[entry.paper_id for entry in entries]).order_by("-upvotes")
             )
             extra = {
-                "title": f"Edition of {edition.date:%A %d %B %Y}",
+                "title": str(edition),
                 "subtitle": None,
                 "edition": edition,
                 "entries": entries,

@@ -7,6 +7,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import formats
 from django.utils.text import slugify
 
 from mail.rendering import absolute_url
@@ -416,7 +417,9 @@ class Edition(models.Model):
         ordering = ["-date"]
 
     def __str__(self) -> str:
-        return f"Edition of {self.date.isoformat()}"
+        # As its emails and its admin page write the day ("Monday 24 November 2025"):
+        # the admin's breadcrumbs, messages and history name it so too.
+        return f"Edition of {formats.date_format(self.date, 'l j F Y')}"
 
 
 class EditionNote(models.Model):

@@ -445,3 +445,21 @@ def test_an_editions_send_time_reads_as_the_deliveries_list_writes_times(live_se
     page.goto(live_server.url + f"/admin/newsletter/edition/{sent.pk}/change/")
     when = formats.date_format(timezone.localtime(sent.frozen_at), "M j, H:i T")
     expect(page.locator(".edition-state")).to_contain_text(f"First digests went out {when};")
+
+
+def test_an_editions_page_names_it_one_way(live_server, page, morning):
+    """The edition's page was headed "Edition of Monday 24 November 2025" under a
+    breadcrumb "Edition of 2025-11-24", and saving its note said "The edition
+    “Edition of 2025-11-24” was changed successfully" (a newcomer's walkthrough,
+    6 December 2026): the date in two formats on one screen. One name, the emails'."""
+    from django.utils import formats
+
+    edition = morning["edition"]
+    _signs_in(page, live_server)
+    page.goto(live_server.url + f"/admin/newsletter/edition/{edition.pk}/change/")
+    name = f"Edition of {formats.date_format(edition.date, 'l j F Y')}"
+    expect(page.get_by_role("heading", level=1)).to_have_text(name)
+    expect(page.locator(".breadcrumbs")).to_contain_text(name)
+    page.get_by_label("Note").fill("A quiet day.")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("ul.messagelist")).to_contain_text(f"“{name}” was changed successfully")

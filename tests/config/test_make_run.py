@@ -44,7 +44,7 @@ def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):
         assert f"EMBEDDED_REDIS_PORT={site.redis_port}" in site.env_file.read_text()
         # The demo reader's digest of the sample day is in the outbox already.
         assert "Demo reader: reader@localhost" in printed
-        assert "Edition of 2025-11-24: 1 sent" in printed
+        assert "Edition of Monday 24 November 2025: 1 sent" in printed
         outbox = site.get("/outbox/")
         assert "reader@localhost" in outbox
         # manage.py from another shell, with no variable: finds the embedded Redis through

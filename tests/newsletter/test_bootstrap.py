@@ -49,7 +49,7 @@ def test_the_demo_reader_gets_a_personal_digest_of_the_sample_day_once(bootstrap
     topic_names = [t.name for t in reader.topics.all()]
     # Personal: the picks say which of the reader's topics they matched.
     assert any(f"{name} · matched:" in message.body for name in topic_names)
-    assert "Edition of 2025-11-24: 1 sent" in bootstrapped
+    assert "Edition of Monday 24 November 2025: 1 sent" in bootstrapped
 
     call_command("bootstrap", stdout=StringIO())
     assert len(mail.outbox) == 1 and Delivery.objects.count() == 1

@@ -143,7 +143,7 @@ def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_
 def test_latest_sends_the_newest_day_with_papers_whatever_today_is(readers):
     out = StringIO()
     call_command("send_digests", "--latest", "--now", stdout=out)
-    assert "Edition of 2025-11-24: 3 sent" in out.getvalue()
+    assert "Edition of Monday 24 November 2025: 3 sent" in out.getvalue()
 
 
 def test_no_papers_today_names_the_newest_day_and_the_option(readers):
@@ -180,7 +180,7 @@ def test_a_reader_who_gets_nothing_is_told_why_and_the_rerun_does_not_say_not_th
     assert "  skipped (nothing matched and the reader skips such days): agents@example.com" in output
 
     again = _send("--now")
-    assert "Nobody is due for Edition of 2025-11-24: every reader had it already (sent or skipped" in again
+    assert "Nobody is due for Edition of Monday 24 November 2025: every reader had it already (sent or skipped" in again
     assert "not their hour" in again  # the other reason, with what to do about it
 
 
