@@ -1133,6 +1133,13 @@ class EditionAdmin(admin.ModelAdmin):
                 Paper.objects.filter(trending_date=edition.date, hidden=True)
                 .exclude(pk__in=[entry.paper_id for entry in entries]).order_by("-upvotes")
             )
+            # "Send now": the date and how many it reaches, or why it cannot (nobody left to
+            # reach included). Counted only when it may be sent: the readers-due query,
+            # for a question never asked.
+            refusal = curation.edition_send_now_refusal(edition=edition, now=timezone.now())
+            audience = None if refusal else curation.edition_send_now_audience(edition=edition)
+            if audience == 0:
+                refusal = curation.SEND_NOW_NOBODY_LEFT
             extra = {
                 "title": str(edition),
                 "subtitle": None,
@@ -1149,11 +1156,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
                 "figures": curation.edition_figures(edition=edition),
                 "ledger_kept_days": settings.LEDGER_KEPT_DAYS,  # what a pruned edition's note says
-                # "Send now": the date and how many it reaches, or why it cannot.
-                "send_now_refusal": (refusal := curation.edition_send_now_refusal(edition=edition,
-                                                                                   now=timezone.now())),
-                # Counted only when it may be sent: the readers-due query, for a question never asked.
-                "send_now_audience": None if refusal else curation.edition_send_now_audience(edition=edition),
+                "send_now_refusal": refusal, "send_now_audience": audience,
                 "user_email": request.user.email,
                 "pass_only": PASS_ONLY,
             }

@@ -428,6 +428,12 @@ def edition_send_now_refusal(*, edition: Edition, now: dt.datetime) -> str | Non
     return None
 
 
+# What "Send now" says when it would reach nobody (edition_send_now_audience is 0): it
+# asked to send "to the 0 readers who have not had it" and answered "Sending now to 0
+# readers".
+SEND_NOW_NOBODY_LEFT = "Every reader who gets digests has had it (sent or skipped: Deliveries says why)."
+
+
 def edition_send_now_audience(*, edition: Edition, now: dt.datetime | None = None) -> int:
     """How many readers "Send now" would reach: the receiving readers who have not
     had the edition, whatever their hour (what edition_send_now queues)."""

@@ -197,6 +197,12 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     expect(page.locator("ul.messagelist")).to_contain_text("Sending now to 1 reader who has not had it.")
     assert questions == ["Send the edition of Monday 24 November 2025 now to the 1 reader who has not had it, whatever their hour?"] * 2
     assert Delivery.objects.filter(subscriber=other, status="sent").exists()
+    # Every reader has it now: the button says so, where it asked to send it "to the 0
+    # readers who have not had it" and answered "Sending now to 0 readers" (a
+    # newcomer's walkthrough, 6 December 2026).
+    page.reload()
+    expect(page.get_by_role("button", name="Send now to everyone")).to_be_disabled()
+    expect(page.locator("#send-now-why")).to_contain_text("Every reader who gets digests has had it")
 
     # The test send reaches the admin that bootstrap-like setup made (admin@localhost).
     page.get_by_role("button", name=re.compile("Send a test to me")).click()
