@@ -232,6 +232,12 @@ def _papers(count: int) -> str:
     return f"{count} paper{pluralize(count)}"
 
 
+def _day(date) -> str:
+    """A day as the lists write it ("Nov 24, 2025"): papers, editions and deliveries
+    alike (the editions' list had Django's "Nov. 24, 2025")."""
+    return formats.date_format(date, "M j, Y")
+
+
 def _already_sent_said(model_admin, request, papers) -> None:
     """After hiding papers: those that already went out, in how many digests, and a
     link to them (who got it). Hiding said only "Hidden: …" when 400 of 401
@@ -425,7 +431,7 @@ class PaperAdmin(admin.ModelAdmin):
     def date(self, paper):
         """The trending date under a short heading ("Trending date" and its sort marks
         took 150 px of a table that did not fit)."""
-        return formats.date_format(paper.trending_date, "M j, Y")
+        return _day(paper.trending_date)
 
     @admin.display(description="Comments", ordering="num_comments")
     def comments(self, paper):
@@ -918,7 +924,7 @@ class EditionAdmin(admin.ModelAdmin):
     change_form_template = "admin/newsletter/edition/change_form.html"
     change_list_template = "admin/newsletter/edition/change_list.html"
     form = EditionNoteForm
-    list_display = ("date", "state", "paper_total", "sent_total", "failed_total")
+    list_display = ("day", "state", "paper_total", "sent_total", "failed_total")
     list_filter = ("on_hold",)
     date_hierarchy = "date"
     fields = ("note",)
@@ -960,6 +966,11 @@ class EditionAdmin(admin.ModelAdmin):
             self.message_user(request, "This edition already went out: the emails sent, and each reader's copy "
                               "of theirs in a browser, keep the note they had; the edition's public page shows "
                               "this one, as will any digest of it still to go.", messages.WARNING)
+
+    # Not "date": a model field of the name is shown before a method of the admin.
+    @admin.display(description="Date", ordering="date")
+    def day(self, edition):
+        return _day(edition.date)
 
     @admin.display(description="State")
     def state(self, edition):
@@ -1381,7 +1392,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Edition", ordering="edition__date")
     def edition_date(self, delivery):
-        return formats.date_format(delivery.edition.date, "M j, Y")
+        return _day(delivery.edition.date)
 
     @admin.display(description="Sent", ordering="sent_at")
     def sent(self, delivery):

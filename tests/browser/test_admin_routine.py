@@ -463,3 +463,18 @@ def test_an_editions_page_names_it_one_way(live_server, page, morning):
     page.get_by_label("Note").fill("A quiet day.")
     page.get_by_role("button", name="Save note").click()
     expect(page.locator("ul.messagelist")).to_contain_text(f"“{name}” was changed successfully")
+
+
+def test_the_editions_list_writes_a_day_as_the_other_lists_do(live_server, page, morning):
+    """The editions' list said "Nov. 24, 2025" (Django's default) and the deliveries'
+    and papers' lists "Nov 24, 2025" for the same day (a newcomer's walkthrough,
+    6 December 2026)."""
+    from django.utils import formats
+
+    day = morning["edition"].date - dt.timedelta(days=1)
+    written = formats.date_format(day, "M j, Y")
+    _signs_in(page, live_server)
+    page.goto(live_server.url + "/admin/newsletter/delivery/")
+    expect(page.locator("#result_list tbody")).to_contain_text(written)
+    page.goto(live_server.url + "/admin/newsletter/edition/")
+    expect(page.locator("#result_list tbody tr", has_text=written)).to_have_count(1)
