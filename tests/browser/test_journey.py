@@ -109,7 +109,10 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
 
     # Pause.
     page.get_by_role("button", name="Pause 2 weeks").click()
-    page.get_by_text("Paused. Enjoy the quiet.").wait_for()
+    page.get_by_text("Done: your digests are on hold. Enjoy the quiet.").wait_for()
+    # Said once: the flash above the status it changed read "Paused. Enjoy the quiet."
+    # over "Paused. Digests start again by themselves…" (a newcomer's walkthrough).
+    assert page.locator("main").inner_text().count("Paused.") == 1
     subscriber.refresh_from_db()
     assert subscriber.status == Subscriber.Status.PAUSED
     screenshot(page, "journey-07-paused")
