@@ -74,6 +74,7 @@ if not SUPPRESSION_HASH_KEY:
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+CSRF_FAILURE_VIEW = "config.errors.csrf_failure"
 # The port `make run` serves on; SITE_URL follows it unless set.
 PORT = env_int("PORT", 8000)
 SITE_URL = env("SITE_URL", f"http://localhost:{PORT}").rstrip("/")

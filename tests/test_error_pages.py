@@ -27,6 +27,19 @@ def test_a_form_sent_without_its_csrf_cookie_says_nothing_was_sent_and_what_to_d
     assert "reload the page" in html
 
 
+def test_an_editors_expired_admin_form_leads_back_to_that_form_not_the_readers_home(settings):
+    """An admin form left open across a deploy (the cookies' names changed) or a
+    sign-out answered "This form has expired" with only "Go to today's papers", the
+    readers' home (a newcomer's walkthrough)."""
+    response = Client(enforce_csrf_checks=True).post(f"/{settings.ADMIN_URL}login/", {"username": "edith"})
+    html = response.content.decode()
+    assert response.status_code == 403 and "This form has expired" in html
+    assert f'href="/{settings.ADMIN_URL}login/">Open the form again</a>' in html
+    assert "Go to today's papers" not in html
+    reader = Client(enforce_csrf_checks=True).post("/subscribe/", {"email": "ada@example.com"}).content.decode()
+    assert "Go to today's papers" in reader and "Open the form again" not in reader
+
+
 def test_a_server_error_page_needs_neither_a_request_context_nor_the_database():
     response = server_error(RequestFactory().get("/"))
     html = response.content.decode()

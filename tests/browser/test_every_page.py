@@ -261,3 +261,26 @@ def test_the_periodic_task_page_runs_its_script_under_the_policy(live_server, pa
     page.locator("#id_crontab").select_option(str(task.crontab_id))
     expect(page.locator(".field-crontab .help")).to_contain_text(f"Translation: {task.crontab.human_readable}")
     assert page.console_errors == [] and page.js_errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_expired_admin_form_says_so_and_opens_the_form_again(live_server, page, screenshot):
+    """An editor's sign-in form whose cookie is gone (a deploy renamed it, a browser
+    cleared it): the site's "This form has expired" page, readable on a phone, whose
+    button opens the same form again, not the readers' home."""
+    from tests.browser.conftest import PHONE
+
+    User.objects.create_user("edith", "edith@example.org", PASSWORD, is_staff=True)
+    page.set_viewport_size(PHONE)
+    page.goto(live_server.url + "/admin/login/")
+    page.context.clear_cookies()
+    page.get_by_label("Username").fill("edith")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("This form has expired")
+    assert axe_blocking(page) == []
+    screenshot(page, "csrf-expired-admin-phone")
+    page.get_by_role("link", name="Open the form again").click()
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.url == live_server.url + "/admin/login/"
+    assert [e for e in page.console_errors if "status of 403" not in e] == [] and page.js_errors == []
