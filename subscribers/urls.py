@@ -7,6 +7,7 @@ urlpatterns = [
     path("subscribe/", views.subscribe, name="subscribe"),
     path("subscribe/start/", views.subscribe_start, name="subscribe_start"),
     path("subscribe/check-your-inbox/", views.subscribe_done, name="subscribe_done"),
+    path("subscribe/check-your-inbox/again/", views.subscribe_again, name="subscribe_again"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
     path("subscription/", views.links_request, name="links_request"),
     path("subscription/sent/", views.links_sent, name="links_sent"),

@@ -7,6 +7,8 @@ cookie is needed or set, which RFC 8058's one-click POST requires."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -70,20 +72,40 @@ ASKED_COOKIE = "asked"
 ASKED_SALT = "subscribers.asked-address"
 
 
-def _done_for(url: str, email: str) -> HttpResponseRedirect:
+def _done_for(url: str, email: str, choices: dict | None = None) -> HttpResponseRedirect:
+    """To the "check your inbox" page at `url`, with what this browser asked for in a
+    signed cookie only that page (and its "type it again") reads: the address, and the
+    subscribe form's other choices."""
     response = _see_other(url)
     response.set_signed_cookie(
-        ASKED_COOKIE, email, salt=ASKED_SALT, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
+        ASKED_COOKIE, json.dumps({"email": email, "choices": choices or {}}), salt=ASKED_SALT,
+        max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
         path=url, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict",
     )
     return response
 
 
-def _asked_address(request: HttpRequest) -> str:
-    """As the reader wrote it: Chromium sends an internationalised domain IDNA-encoded."""
-    return email_display(request.get_signed_cookie(
-        ASKED_COOKIE, default="", salt=ASKED_SALT, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS
-    ))
+def _asked(request: HttpRequest) -> tuple[str, dict]:
+    """The address as the reader wrote it (Chromium sends an internationalised domain
+    IDNA-encoded) and their other choices, from _done_for's cookie. A cookie of the
+    release before holds the address alone."""
+    raw = request.get_signed_cookie(ASKED_COOKIE, default="", salt=ASKED_SALT,
+                                    max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
+    try:
+        asked = json.loads(raw)
+    except ValueError:
+        asked = {"email": raw}
+    if not isinstance(asked, dict):
+        asked = {"email": raw}
+    choices = asked.get("choices")
+    return email_display(str(asked.get("email") or "")), choices if isinstance(choices, dict) else {}
+
+
+def _choices_kept(data: dict) -> dict:
+    """The subscribe form's choices besides the address, as its initial values."""
+    return {"topics": [topic.pk for topic in data["topics"]], "keywords": data["keywords"],
+            "exclude_keywords": data["exclude_keywords"], "frequency": data["frequency"],
+            "weekday": data["weekday"], "delivery_hour": data["delivery_hour"], "time_zone": data["time_zone"]}
 
 
 @require_http_methods(["GET", "POST"])
@@ -125,7 +147,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
             else:
                 # The same redirect for every address, whatever its state: no
                 # enumeration (the page behind it holds no form and no token).
-                return _done_for(done.url, data["email"])
+                return _done_for(done.url, data["email"], _choices_kept(data))
     return render(request, "subscribers/subscribe.html", {"form": form}, status=400 if form.errors else 200)
 
 
@@ -148,7 +170,7 @@ def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:
     # what may have happened: one email per address per window, not more.
     window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
     return render(request, "subscribers/subscribe_done.html", {
-        "window_minutes": window_minutes, "links": links, "asked": _asked_address(request),
+        "window_minutes": window_minutes, "links": links, "asked": _asked(request)[0],
     })
 
 
@@ -156,6 +178,19 @@ def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:
 @require_GET
 def subscribe_done(request: HttpRequest) -> HttpResponse:
     return _check_your_inbox(request, links=False)
+
+
+@never_cache  # it reads this browser's cookie
+@require_GET
+def subscribe_again(request: HttpRequest) -> HttpResponse:
+    """"Not your address? Type it again": the subscribe form with the topics, keywords
+    and schedule this browser just chose, and the address empty. It was a blank form
+    (a newcomer's walkthrough). Under the "check your inbox" page's path, so it gets
+    that page's cookie (_done_for); without it, the plain form."""
+    _, choices = _asked(request)
+    if not choices:
+        return _see_other(reverse("subscribers:subscribe"))
+    return render(request, "subscribers/subscribe.html", {"form": SubscribeForm(initial=choices)})
 
 
 @require_http_methods(["GET", "POST"])

@@ -61,6 +61,17 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     assert page.locator(".sf-asked strong").inner_text() == "ada@example.com"
     assert missing_glyphs(page.locator(".sf-icon")) == []
     screenshot(page, "journey-02-check-inbox")
+    # "Not your address? Type it again" brings the form back with the choices made,
+    # the address empty (it was a blank form: a newcomer's walkthrough).
+    page.get_by_role("link", name="Type it again").click()
+    page.wait_for_url("**/subscribe/check-your-inbox/again/")
+    assert page.get_by_label("Email address").input_value() == ""
+    checked = page.locator("label.sf-topic:has(input[name=topics]:checked) strong")
+    assert checked.all_inner_texts() == ["Language models"]
+    assert page.get_by_role("radio", name="Every weekday").is_checked()
+    assert page.get_by_label("Delivery time").input_value() == "8"
+    assert page.locator("select[name=time_zone]").input_value() == "Europe/Berlin"
+    screenshot(page, "journey-02b-type-it-again")
 
     # The confirmation email holds the link; GET shows a button, POST confirms.
     assert len(mail.outbox) == 1

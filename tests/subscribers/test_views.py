@@ -854,6 +854,30 @@ def test_asking_again_within_the_window_sends_nothing_and_the_page_does_not_clai
     assert "if the address is subscribed already, a link to its preferences" in html
 
 
+def test_type_it_again_keeps_the_topics_keywords_and_schedule_chosen(submit, client, topics):
+    """"Not your address? Type it again" opened a blank form: the topics, keywords and
+    schedule just chosen were lost, only the address was wrong (a newcomer's
+    walkthrough). The form comes back with them, the address empty; a browser that
+    did not ask gets the plain form."""
+    submit("ada@exmaple.com", topics=[topics[0].pk, topics[1].pk], keywords="speculative decoding, RLHF",
+           exclude_keywords="robotics", frequency="weekly", weekday="4", delivery_hour="18",
+           time_zone="Asia/Kolkata")
+    page = client.get("/subscribe/check-your-inbox/again/")
+    form = page.context["form"]
+    assert page.status_code == 200 and "no-cache" in page["Cache-Control"]
+    assert (set(form.initial["topics"]), form.initial["keywords"], form.initial["exclude_keywords"]) == (
+        {topics[0].pk, topics[1].pk}, "speculative decoding, RLHF", "robotics")
+    assert (form.initial["frequency"], form.initial["weekday"], form.initial["delivery_hour"],
+            form.initial["time_zone"]) == ("weekly", 4, 18, "Asia/Kolkata")
+    html = page.content.decode()
+    assert 'value="speculative decoding, RLHF"' in html and "exmaple" not in html
+    assert 'action="/subscribe/"' in html  # it posts as the form does
+
+    from django.test import Client
+
+    assert Client().get("/subscribe/check-your-inbox/again/")["Location"] == "/subscribe/"
+
+
 def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client, topics):
     """"Check your inbox" did not say where the email went: a reader who typed
     "ada@exmaple.com" waited for an email that could never come. The page now echoes
@@ -867,7 +891,7 @@ def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client
     page = client.get("/subscribe/check-your-inbox/")
     html = page.content.decode()
     assert "You typed <strong>Ada@Exmaple.com</strong>" in html
-    assert 'Not your address? <a href="/subscribe/">Type it again</a>' in html
+    assert 'Not your address? <a href="/subscribe/check-your-inbox/again/">Type it again</a>' in html
     assert "no-cache" in page["Cache-Control"] or "max-age=0" in page["Cache-Control"]
 
     from django.test import Client
