@@ -282,11 +282,11 @@ def digest_send_batch(
     claimed = deliveries_claim(delivery_ids=delivery_ids, now=now)
     if not claimed:
         return outcome
-    lease = BatchLease(delivery_ids=claimed, claimed_at=now)
+    sender = BatchSender(outcome)
+    lease = BatchLease(delivery_ids=claimed, claimed_at=now, finished=sender.recorded)
     deliveries = _deliveries_load(claimed)
     for d in deliveries:
         d.claimed_at = now  # the journal key uses the claim time
-    sender = BatchSender(outcome)
     try:
         suppressed = emails_suppressed(d.subscriber.email for d in deliveries)
         data_by_date = {}
