@@ -55,6 +55,13 @@ def proxy_settings_agree(app_configs, **kwargs) -> list[Error]:
     return errors
 
 
+# ESPs whose anymail webhook, without its signing key, verifies signatures with the
+# sending API key instead (anymail/webhooks/mailgun.py: an older Mailgun account's one
+# key). A Mailgun account has a webhook signing key of its own (Sending → Webhooks):
+# with MAILGUN_API_KEY alone check --deploy passed and every event was refused.
+SIGNING_KEY_FALLS_BACK = frozenset({"mailgun"})
+
+
 @register(Tags.security, deploy=True)
 def tracking_webhook_configured(app_configs, **kwargs) -> list[Error]:
     """The ESP's tracking webhook (newsletter/webhook_views.py) can take events:
@@ -79,6 +86,13 @@ def tracking_webhook_configured(app_configs, **kwargs) -> list[Error]:
         routes[0].default_args["view_class"]()
     except (ImproperlyConfigured, ImportError) as exc:
         return [Error(f"The {esp} tracking webhook is not configured: {exc}", id="digest.E007")]
+    if esp in SIGNING_KEY_FALLS_BACK and get_anymail_setting("webhook_signing_key", esp_name=esp, default=None) is None:
+        return [Error(
+            f"{esp.upper()}_WEBHOOK_SIGNING_KEY is not in ANYMAIL: anymail checks the {esp} webhook's "
+            f"signatures with {esp.upper()}_API_KEY instead, which signs none of the ESP's events "
+            "(each gets 401), so bounces and complaints suppress no one.",
+            hint="Add the ESP's webhook signing key to ANYMAIL (README, \"Email provider\").",
+            id="digest.E007")]
     return []
 
 

@@ -111,6 +111,18 @@ def test_check_deploy_refuses_a_tracking_webhook_that_cannot_take_events():
     assert result.returncode != 0 and "digest.E007" in result.stderr
 
 
+def test_check_deploy_refuses_mailgun_without_its_webhook_signing_key():
+    """With MAILGUN_API_KEY and no MAILGUN_WEBHOOK_SIGNING_KEY, anymail checks the
+    webhook's signatures with the API key, which Mailgun signs no event with: an
+    operator's deploy passed check --deploy, and every event Mailgun posted, signed with
+    the account's webhook signing key, got 401 (bounces suppressed no one)."""
+    mailgun = {**PRODUCTION, "EMAIL_BACKEND": "anymail.backends.mailgun.EmailBackend", "WEBHOOK_SECRET": "hook:secret"}
+    result = _django_check(**mailgun, ANYMAIL='{"MAILGUN_API_KEY": "key", "MAILGUN_SENDER_DOMAIN": "mg.example.com"}')
+    assert result.returncode != 0 and "digest.E007" in result.stderr and "MAILGUN_WEBHOOK_SIGNING_KEY" in result.stderr
+    result = _django_check(**mailgun, ANYMAIL='{"MAILGUN_API_KEY": "key", "MAILGUN_WEBHOOK_SIGNING_KEY": "signing"}')
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_check_deploy_refuses_an_esp_that_cannot_send():
     """The operator switching ESP (docs/esp-switch.md): EMAIL_BACKEND set to the new
     ESP, its API key forgotten or left under the old ESP's name in ANYMAIL. Each
