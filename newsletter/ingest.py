@@ -619,7 +619,10 @@ def papers_fetch_morning(*, today: dt.date) -> ImportResult:
         logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(),
                        exc if isinstance(exc, IngestError) else "out of the task's time")
     else:
-        if refreshed.created:
+        # Only a list fetched before has papers "after the last fetch": on a first
+        # deploy, or after a morning the fetch missed, every paper is new and
+        # papers_import's own line says so.
+        if refreshed.created and (refreshed.updated or refreshed.unchanged):
             logger.info("Daily Papers for %s: %d papers listed after the last fetch",
                         before.isoformat(), refreshed.created)
     return result

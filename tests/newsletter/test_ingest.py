@@ -554,6 +554,28 @@ def test_the_morning_fetch_brings_the_papers_listed_after_the_last_one_and_final
 
 
 @pytest.mark.django_db
+def test_the_morning_fetch_says_papers_came_after_the_last_fetch_only_when_there_was_one(hf_api, caplog):
+    """The first morning fetch of a deploy logged "Daily Papers for 2026-12-04: 73 papers
+    listed after the last fetch": there had been no fetch of that day before."""
+    early, late, friday_paper = _day_of(3)
+    thursday, friday = dt.date(2025, 11, 20), dt.date(2025, 11, 21)
+    hf_api.respond("2025-11-20", [early])
+    hf_api.respond("2025-11-21", [friday_paper])
+    caplog.set_level("INFO")
+
+    papers_fetch_today.delay(friday.isoformat()).get()
+    assert "Daily Papers for 2025-11-20: 1 papers, 1 new" in caplog.text
+    assert "after the last fetch" not in caplog.text
+
+    caplog.clear()
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-20", [early, late])
+    hf_api.respond("2025-11-21", [friday_paper])
+    papers_fetch_today.delay(friday.isoformat()).get()
+    assert f"Daily Papers for {thursday.isoformat()}: 1 papers listed after the last fetch" in caplog.text
+
+
+@pytest.mark.django_db
 def test_a_morning_api_outage_is_ridden_out_for_twelve_hours_for_the_same_day(hf_api, monkeypatch):
     """The API down at 05:30 (503 after the client's own retries): the task tries
     again after 1, 2, 4, 8, 16 minutes and then every half hour (each up to half as
