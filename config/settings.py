@@ -199,6 +199,11 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
+# No result backend, so no results to expire: with Celery's default (a day) beat adds
+# a schedule of its own at its start, "celery.backend_cleanup" at 04:00, which cleans
+# nothing here and sat among the editors' periodic tasks with no description
+# (newsletter/schedules.py deletes the one an earlier release's beat made).
+CELERY_RESULT_EXPIRES = None
 CELERY_TIMEZONE = env("TIME_ZONE", "UTC")
 # A task that runs longer than this is killed; the soft limit lets it clean up.
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600)

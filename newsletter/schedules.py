@@ -15,6 +15,9 @@ from django_celery_beat.models import CrontabSchedule, IntervalSchedule, Periodi
 # it (newsletter/due.py). Editors may move it in the admin: `morning_fetch` reads it.
 MORNING_FETCH = dt.time(5, 30)
 MORNING_FETCH_TASK = "newsletter.tasks.papers_fetch_today"
+# The schedule beat made by itself before CELERY_RESULT_EXPIRES was None
+# (config/settings.py): schedules_ensure deletes it.
+CELERY_BACKEND_CLEANUP_TASK = "celery.backend_cleanup"
 
 PERSONAL_DATA_FORGET_SAYS = (
     "Erases the readers who never confirmed their address within 30 days of their last confirmation "
@@ -104,7 +107,9 @@ def schedules_ensure() -> list[str]:
     their description when it is blank or an earlier release's (DESCRIPTIONS_BEFORE);
     return the names created. A schedule is found
     by its task, not its name: one an administrator renamed (and switched off) is
-    still the default's, never made again beside it."""
+    still the default's, never made again beside it. Beat's own "celery.backend_cleanup"
+    is deleted (CELERY_BACKEND_CLEANUP_TASK)."""
+    PeriodicTask.objects.filter(task=CELERY_BACKEND_CLEANUP_TASK).delete()
     created = []
     for name, (task, cron, description) in DEFAULT_SCHEDULES.items():
         if PeriodicTask.objects.filter(Q(task=task) | Q(name=name)).exists():  # (the name is unique)

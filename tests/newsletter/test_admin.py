@@ -965,6 +965,36 @@ def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(edi
     assert PeriodicTask.objects.get(pk=dispatch.pk).enabled
 
 
+def test_beat_lists_no_schedule_of_its_own_among_the_editors(editor_client, db):
+    """Beat added "celery.backend_cleanup" (04:00) at its first start, for results this
+    project never keeps: the editors' list showed it with no description, unlike
+    every other schedule. Beat adds none now, and bootstrap deletes the one an earlier
+    beat made."""
+    from celery.beat import Scheduler
+    from django_celery_beat.models import PeriodicTask
+
+    from config.celery import app
+    from newsletter.schedules import schedules_ensure
+
+    added = []
+
+    class Recording(Scheduler):
+        def update_from_dict(self, dict_):
+            added.extend(dict_)
+
+    # What beat's scheduler (django-celery-beat's, a Scheduler) adds as it starts.
+    Recording(app=app, lazy=True).install_default_entries({})
+    assert added == []
+
+    schedules_ensure()
+    PeriodicTask.objects.create(name="celery.backend_cleanup", task="celery.backend_cleanup",
+                                crontab=PeriodicTask.objects.exclude(crontab=None).first().crontab)
+    schedules_ensure()
+    listing = editor_client.get("/" + __import__("django.conf").conf.settings.ADMIN_URL
+                                + "django_celery_beat/periodictask/").content.decode()
+    assert "celery.backend_cleanup" not in listing
+
+
 def test_schedules_get_their_description_once(db):
     """A database made before the descriptions gets them at the next bootstrap; one an
     administrator wrote stays."""
