@@ -110,7 +110,7 @@ def test_a_change_not_saved_is_not_lost_to_another_button_without_asking(live_se
     expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
     count = len(asked)
     page.get_by_role("button", name="Pause 1 week").click()
-    expect(page.get_by_role("status").filter(has_text="Paused.")).to_be_visible()
+    expect(page.get_by_role("status").filter(has_text="your digests are on hold")).to_be_visible()
     assert len(asked) == count
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.PAUSED and "robotics" in reader.keywords
