@@ -70,6 +70,10 @@ def _see_other(url: str) -> HttpResponseRedirect:
 # address but for echoing what this browser typed, so it tells nothing new.
 ASKED_COOKIE = "asked"
 ASKED_SALT = "subscribers.asked-address"
+# A browser drops a cookie over 4,096 bytes, and with it the address the page echoes:
+# choices whose JSON is longer (500-character keywords in a script JSON escapes six
+# characters a letter) are not kept.
+ASKED_COOKIE_MAX_CHARS = 3000
 
 
 def _done_for(url: str, email: str, choices: dict | None = None) -> HttpResponseRedirect:
@@ -77,8 +81,11 @@ def _done_for(url: str, email: str, choices: dict | None = None) -> HttpResponse
     signed cookie only that page (and its "type it again") reads: the address, and the
     subscribe form's other choices."""
     response = _see_other(url)
+    value = json.dumps({"email": email, "choices": choices or {}})
+    if len(value) > ASKED_COOKIE_MAX_CHARS:  # long keywords in another script: the address alone
+        value = json.dumps({"email": email, "choices": {}})
     response.set_signed_cookie(
-        ASKED_COOKIE, json.dumps({"email": email, "choices": choices or {}}), salt=ASKED_SALT,
+        ASKED_COOKIE, value, salt=ASKED_SALT,
         max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
         path=url, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict",
     )

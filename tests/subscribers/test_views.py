@@ -876,6 +876,14 @@ def test_type_it_again_keeps_the_topics_keywords_and_schedule_chosen(submit, cli
     from django.test import Client
 
     assert Client().get("/subscribe/check-your-inbox/again/")["Location"] == "/subscribe/"
+    # Keywords too long for a cookie (a browser drops one over 4,096 bytes): the
+    # address is still echoed, the form comes back plain.
+    other = Client()
+    long = "、".join(["注意力机制"] * 80)  # 479 characters, each escaped to six in JSON
+    response = submit("mei@example.cn", client=other, ip="203.0.113.8", keywords=long, exclude_keywords=long)
+    assert len(response.cookies["asked"].OutputString()) < 4096
+    assert "You typed <strong>mei@example.cn</strong>" in other.get("/subscribe/check-your-inbox/").content.decode()
+    assert other.get("/subscribe/check-your-inbox/again/")["Location"] == "/subscribe/"
 
 
 def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client, topics):
