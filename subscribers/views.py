@@ -23,7 +23,7 @@ from newsletter.due import next_digest
 
 from . import services
 from .addresses import email_display
-from .forms import LinksRequestForm, PauseForm, PreferencesForm, SubscribeForm
+from .forms import LinksRequestForm, PauseForm, PreferencesFields, PreferencesForm, SubscribeForm
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
@@ -109,10 +109,11 @@ def _asked(request: HttpRequest) -> tuple[str, dict]:
 
 
 def _choices_kept(data: dict) -> dict:
-    """The subscribe form's choices besides the address, as its initial values."""
-    return {"topics": [topic.pk for topic in data["topics"]], "keywords": data["keywords"],
-            "exclude_keywords": data["exclude_keywords"], "frequency": data["frequency"],
-            "weekday": data["weekday"], "delivery_hour": data["delivery_hour"], "time_zone": data["time_zone"]}
+    """The subscribe form's choices besides the address (its PreferencesFields), as
+    its initial values: the topics by key."""
+    choices = {name: data[name] for name in PreferencesFields.base_fields}
+    choices["topics"] = [topic.pk for topic in data["topics"]]
+    return choices
 
 
 @require_http_methods(["GET", "POST"])
