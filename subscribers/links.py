@@ -13,7 +13,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
-from .tokens import manage_token_signed, subscriber_for_unsubscribe, subscriber_from_token
+from .tokens import (
+    CONFIRM_LINK_MAX_AGE,
+    manage_token_signed,
+    subscriber_for_unsubscribe,
+    subscriber_from_token,
+)
 
 
 def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = False,
@@ -40,7 +45,7 @@ def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = Fa
         request, "subscribers/link_invalid.html",
         {"expired": expired, "gone": gone, "unsubscribe": unsubscribe,
          "copy_kept_days": copy_kept_days if gone else None, "resubscribe": resubscribe and gone,
-         "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS},
+         "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS, "confirm_days": CONFIRM_LINK_MAX_AGE.days},
         status=410 if expired or gone else 404,
     )
     response["X-Robots-Tag"] = "noindex, nofollow"

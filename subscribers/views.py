@@ -28,6 +28,7 @@ from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
+    CONFIRM_LINK_MAX_AGE,
     TokenProblem,
     subscriber_from_confirm_token,
     subscriber_manage_url,
@@ -179,6 +180,7 @@ def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:
     window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
     return render(request, "subscribers/subscribe_done.html", {
         "window_minutes": window_minutes, "links": links, "asked": _asked(request)[0],
+        "confirm_days": CONFIRM_LINK_MAX_AGE.days,
     })
 
 

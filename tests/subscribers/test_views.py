@@ -116,6 +116,36 @@ def test_an_expired_confirm_link_shows_a_clear_page_and_changes_nothing(client, 
     assert subscriber.status == Subscriber.Status.PENDING
 
 
+def _confirm_link_signed(subscriber, *, ago: dt.timedelta, monkeypatch) -> str:
+    signer = signing.TimestampSigner(salt="subscribers.confirm")
+    then = int((dt.datetime.now() - ago).timestamp())
+    monkeypatch.setattr(signer, "timestamp", lambda: signing.b62_encode(then))
+    return f"/confirm/{signer.sign(subscriber.token)}/"
+
+
+def test_a_confirm_link_works_for_the_days_the_email_and_the_pages_promise(client, submit, outbox, monkeypatch):
+    """The confirmation email, the check-your-inbox page and the expired-link page
+    each name how long the link works; the link works that long and no longer."""
+    submit()
+    promised = {
+        int(re.search(r"The link works for (\d+) days", outbox[0].body)[1]),
+        int(re.search(r"The link is valid for (\d+) days", client.get("/subscribe/check-your-inbox/").content.decode())[1]),
+    }
+    assert len(promised) == 1, f"the email and the page promise different lifetimes: {promised}"
+    days = dt.timedelta(days=promised.pop())
+    subscriber = Subscriber.objects.get()
+
+    expired = client.get(_confirm_link_signed(subscriber, ago=days + dt.timedelta(hours=1), monkeypatch=monkeypatch))
+    assert expired.status_code == 410
+    assert f"Confirmation links work for {days.days} days." in expired.content.decode()
+
+    still = _confirm_link_signed(subscriber, ago=days - dt.timedelta(hours=1), monkeypatch=monkeypatch)
+    assert client.get(still).status_code == 200
+    client.post(still)
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.ACTIVE
+
+
 @pytest.mark.parametrize("prefix", ["/confirm/", "/manage/", "/unsubscribe/"])
 def test_tampered_links_show_a_clear_page_and_change_nothing(client, prefix):
     subscriber = SubscriberFactory(status=Subscriber.Status.PENDING)
