@@ -82,3 +82,28 @@ def test_links_are_signed_as_django_signs_them_so_either_verifies_the_other(sett
     assert tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1] != manage
     settings.SECRET_KEY_FALLBACKS = []
     assert tokens.subscriber_from_token(token=manage) is None
+
+
+# A manage/unsubscribe token as a release mailed it (Django's Signer, salt
+# "subscribers.manage"), recorded with the deploy's key and the reader's secret.
+# Mailed links never expire (RFC 8058), so every later release must still read it.
+RECORDED_SECRET_KEY = "recorded-secret-key-of-a-deploy-for-links-already-mailed-0123456789"
+RECORDED_READER_SECRET = "Xq7mN2pR4sT6vW8yZ0aB3cD5eF7gH9jK1lM3nP5qR7s"
+RECORDED_TOKEN = f"{RECORDED_READER_SECRET}:l7K2mzMEbRIveIAoZXvWmeH96IkgCcCLt5T8m6nXZhE"
+
+
+def test_links_in_emails_already_mailed_still_open_and_unsubscribe_after_an_upgrade(settings, client):
+    """A release that changed how links are signed (the salt, the algorithm, the
+    token's shape) would leave every digest in every inbox with dead links: the
+    preference centre would say "not valid" and one-click unsubscribe would fail."""
+    settings.SECRET_KEY = RECORDED_SECRET_KEY
+    reader = SubscriberFactory(token=RECORDED_READER_SECRET, status=Subscriber.Status.ACTIVE)
+    assert tokens.subscriber_manage_url(subscriber=reader) == f"http://testserver/manage/{RECORDED_TOKEN}/"
+
+    manage = client.get(f"/manage/{RECORDED_TOKEN}/")
+    assert manage.status_code == 200 and "<h1>Your digest</h1>" in manage.content.decode()
+    unsubscribed = client.post(f"/unsubscribe/{RECORDED_TOKEN}/", "List-Unsubscribe=One-Click",
+                               content_type="application/x-www-form-urlencoded")
+    assert unsubscribed.status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
