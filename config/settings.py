@@ -365,6 +365,9 @@ LOGGING = {
         # Django logs each 4xx response's path ("Bad Request: /manage/<token>/": a
         # reader's form sent back with an error); a reader's signed link is not logged.
         "no_signed_links": {"()": "django.utils.log.CallbackFilter", "callback": _signed_links_hidden},
+        # Celery's lines about the tasks beat runs every 20 s or minute, at DEBUG
+        # (config/celery.py, QUIET_TASKS).
+        "quiet_task_lines": {"()": "config.celery.QuietTaskLines"},
         "no_traceback": {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: setattr(record, "exc_info", None) or setattr(record, "exc_text", None) or True,
@@ -373,6 +376,9 @@ LOGGING = {
     "loggers": {
         "django.request": {"filters": ["no_429", "no_health_probe", "no_signed_links"]},
         "django.security.DisallowedHost": {"filters": ["no_traceback"]},
+        "celery.worker.strategy": {"filters": ["quiet_task_lines"]},
+        "celery.app.trace": {"filters": ["quiet_task_lines"]},
+        "celery.beat": {"filters": ["quiet_task_lines"]},
     },
 }
 

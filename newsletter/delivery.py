@@ -422,6 +422,11 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         requeue.extend(lost_ids)
         counts["requeued"] = len(requeue)
         deliveries_queue(delivery_ids=requeue)
+    # Beat runs this every SETTLE_EVERY_SECONDS: a line each time, INFO, buried the
+    # batch lines the runbook reads. INFO only when it settled or re-queued a row.
+    logger.log(logging.INFO if any(counts.values()) else logging.DEBUG,
+               "stale deliveries settled: sent=%s requeued=%s in_flight=%s",
+               counts["sent"], counts["requeued"], counts["in_flight"])
     return counts
 
 

@@ -77,7 +77,10 @@ def page_tag_debts_settle() -> int:
     was away, in case that process is gone (newsletter/page_cache.py)."""
     from .page_cache import tag_debts_settle
 
-    return tag_debts_settle()
+    bumped = tag_debts_settle()
+    if bumped:  # Celery's own lines for this task are DEBUG (config/celery.py, QUIET_TASKS)
+        logger.info("public pages changed while Redis was away refreshed: %s tags", bumped)
+    return bumped
 
 
 @shared_task

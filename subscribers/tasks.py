@@ -34,4 +34,7 @@ def owed_emails_send() -> int:
     (subscribers/models.py, OwedEmail)."""
     from .services import owed_emails_queue
 
-    return owed_emails_queue()
+    queued = owed_emails_queue()
+    if queued:  # Celery's own lines for this task are DEBUG (config/celery.py, QUIET_TASKS)
+        logger.info("emails owed since Redis was away queued: %s", queued)
+    return queued

@@ -1,5 +1,6 @@
 import contextlib
 import datetime as dt
+import logging
 import threading
 import time
 import types
@@ -36,6 +37,7 @@ from newsletter.due import (
 from newsletter.editions import edition_assemble
 from newsletter.journal import SENT_PREFIX, journal_key, journal_record
 from newsletter.models import Delivery, Edition
+from newsletter.tasks import deliveries_settle as deliveries_settle_task
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
 from subscribers.suppression import email_hash
@@ -852,6 +854,43 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     # The one already sent is not mailed again; the other two get theirs.
     assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
+
+
+def test_the_settle_task_writes_an_info_line_only_when_it_settled_rows(
+        edition, caplog, django_capture_on_commit_callbacks):
+    """Beat runs the sweep every 20 s: each idle run wrote INFO lines to the worker's
+    log ("succeeded in 0.05s: {'sent': 0, 'requeued': 0, 'in_flight': 0}"), which
+    buried the batch lines the runbook points to. An idle run writes nothing at INFO;
+    a run that settles rows says what it did, and the batch it re-queued its line."""
+    caplog.set_level(logging.INFO)
+    deliveries_settle_task.apply()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO] == []
+
+    _claimed_then_killed(edition, [_reader(), _reader()], {})
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_settle_task.apply()
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert "stale deliveries settled: sent=0 requeued=2 in_flight=0" in lines
+    assert any(line.startswith("digest batch edition=2025-11-24 batch_size=2 sent=2") for line in lines), lines
+
+
+def test_celerys_own_lines_about_the_every_minute_tasks_are_debug(caplog):
+    """A worker logs "Task ...[id] received" for every task it takes; for the sweep
+    and the other tasks beat runs every minute or more often (QUIET_TASKS) that line
+    is DEBUG, the batches' stays INFO. The record as celery/worker/strategy.py makes it."""
+    from celery.app.trace import LOG_RECEIVED
+
+    from config.celery import QUIET_TASKS
+    from config.celery import app as celery_app
+    from newsletter.schedules import DEFAULT_SCHEDULES
+
+    # A task renamed would be loud again: every quiet one is a scheduled, registered task.
+    assert QUIET_TASKS <= {task for task, _, _ in DEFAULT_SCHEDULES.values()} & set(celery_app.tasks)
+    caplog.set_level(logging.INFO)
+    for name in (deliveries_settle_task.name, digest_send_batch_task.name):
+        context = {"id": "7", "name": name, "args": "()", "kwargs": "{}", "eta": None}
+        logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
+    assert [r.getMessage() for r in caplog.records] == ["Task newsletter.tasks.digest_send_batch[7] received"]
 
 
 def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, django_capture_on_commit_callbacks):
