@@ -366,8 +366,10 @@ def _slow_down_log(rate: float) -> None:
     if now - _slow_down_logged_at[0] < SLOW_DOWN_LOG_SECONDS:
         return
     _slow_down_logged_at[0] = now
+    # One decimal: halved during the recovery the rate is any fraction ("18.5955").
     logger.warning("the ESP answered 429 (too many requests): sending slowed to %s",
-                   f"{rate:g} calls per second across the workers" if rate else "a pause before each call")
+                   f"{round(rate, 1):g} calls per second across the workers" if rate
+                   else "a pause before each call")
 
 
 def esp_slow_down() -> float:

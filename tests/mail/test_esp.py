@@ -143,6 +143,18 @@ def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch,
     assert esp.esp_slow_down() == 50.0  # from 100 again: it had recovered
 
 
+def test_the_429_line_gives_the_slowed_rate_to_one_decimal(limits, monkeypatch, caplog):
+    """A 429 during the recovery halves whatever fraction the rate has climbed back
+    to; an operator read "sending slowed to 18.5955 calls per second". The same
+    halving from a configured 37.191 a second."""
+    limits.ESP_MAX_PER_SECOND = 37.191
+    monkeypatch.setattr(esp, "_slow_down_logged_at", [float("-inf")])
+    assert esp.esp_slow_down() == pytest.approx(18.5955)
+    lines = [r.getMessage() for r in caplog.records if r.name == "mail.esp"]
+    said = "the ESP answered 429 (too many requests): sending slowed to 18.6 calls per second across the workers"
+    assert lines == [said]
+
+
 def _postmark_connection(settings, fake):
     from django.core.mail import get_connection
 
