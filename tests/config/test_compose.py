@@ -124,6 +124,100 @@ def test_the_web_replicas_share_one_picture_cache_that_outlives_a_restart():
     after each deploy, and each replica once more."""
     from django.conf import settings
 
-    assert "volumes: [pictures:/app/var/pictures]" in _service("web")
-    assert re.search(r"^volumes:\n(?:  \w+:\n)*  pictures:$", COMPOSE, re.MULTILINE)
+    assert "volumes: [picture_cache:/app/var/pictures]" in _service("web")
+    assert re.search(r"^volumes:\n(?:  \w+:\n)*  picture_cache:$", COMPOSE, re.MULTILINE)
     assert str(settings.PICTURE_DIR).endswith("var/pictures")
+
+
+# --- Who the containers run as ------------------------------------------------------
+
+APP_SERVICES = ("migrate", "web", "worker", "beat")
+
+
+def _dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order: comments dropped, continuations joined."""
+    logical, instructions = "", []
+    for line in text.splitlines():
+        if not logical and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        logical += line.rstrip().removesuffix("\\") + " "
+        if not line.rstrip().endswith("\\"):
+            keyword, _, rest = logical.strip().partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+            logical = ""
+    return instructions
+
+
+def _image_as_built(instructions: list[tuple[str, str]], static_root: str) -> dict:
+    """What the final stage of the image leaves: its user, the users it made, and
+    for each folder made in it (and what is under it) the owners of its files.
+    RUN lines are read command by command (&&): useradd, mkdir, chown and
+    collectstatic, which writes STATIC_ROOT as the user of the moment."""
+    import posixpath
+    import shlex
+
+    user, workdir, users, owners, at_start = "root", "/", set(), {}, []
+    for keyword, arguments in instructions:
+        if keyword == "FROM":
+            user, workdir, users, owners = "root", "/", set(), {}
+        elif keyword == "WORKDIR":
+            workdir = posixpath.join(workdir, arguments)
+        elif keyword == "USER":
+            user = arguments.split(":")[0]
+        elif keyword in ("CMD", "ENTRYPOINT"):
+            at_start.append(user)
+        elif keyword == "RUN":
+            for command in arguments.split("&&"):
+                words = [w for w in shlex.split(command) if "=" not in w or w.startswith("-")]
+                paths = [posixpath.join(workdir, w) for w in words[1:] if not w.startswith("-")]
+                if words[:1] == ["useradd"]:
+                    users.add(words[-1])
+                elif words[:1] == ["mkdir"]:
+                    for path in paths:
+                        owners.setdefault(path, {user})
+                elif words[:1] == ["chown"] and "-R" in words:
+                    owner_group, *targets = [w for w in words[1:] if not w.startswith("-")]
+                    targets = [posixpath.join(workdir, t) for t in targets]
+                    for path in list(owners):
+                        if any(path == t or path.startswith(t + "/") for t in targets):
+                            owners[path] = {owner_group.split(":")[0]}
+                elif "collectstatic" in words:
+                    target = posixpath.join(workdir, static_root)
+                    owners[target] = owners.get(target, set()) | {user}
+    return {"user": user, "users": users, "owners": owners, "at_start": at_start, "workdir": workdir}
+
+
+def test_the_containers_run_as_a_user_of_their_own_who_owns_what_they_write(tmp_path):
+    """The image had no USER line: web, the worker, beat and the migrations ran as
+    root (the worker's log: "You're running the worker with superuser privileges").
+    The final stage switches to a user it creates, after the last step that writes
+    as root; no service sets `user:` back; each folder the processes write (the
+    static files, PICTURE_DIR and every volume mounted in an app container) is made
+    in the image and is that user's alone, so a new volume takes that owner."""
+    from pathlib import Path
+
+    import yaml  # PyYAML: in both locks (huggingface-hub's)
+
+    from tests.config.test_settings import PRODUCTION, _settings_value
+
+    compose = yaml.safe_load(COMPOSE)
+    # The production settings' folders, under VAR_DIR (var/ of the checkout: the
+    # containers are given no VAR_DIR).
+    assert not {"VAR_DIR", "STATIC_ROOT", "PICTURE_DIR"} & set(compose["x-app"]["environment"])
+    folders = _settings_value(tmp_path, "settings.STATIC_ROOT, settings.PICTURE_DIR", **PRODUCTION, ENV_FILE="")
+    assert folders.returncode == 0, folders.stderr
+    static_root, picture_dir = ("var/" + Path(f).relative_to(tmp_path).as_posix()
+                                for f in folders.stdout.split("\n")[-2].split())
+    image = _image_as_built(_dockerfile_instructions(compose["x-app"]["build"]["dockerfile_inline"]), static_root)
+
+    assert image["user"] not in ("root", "0") and image["user"] in image["users"], image["user"]
+    assert set(image["at_start"]) <= {image["user"]}
+    for name in APP_SERVICES:
+        assert "user" not in compose["services"][name], name
+    written = {f"{image['workdir']}/{static_root}", f"{image['workdir']}/{picture_dir}"}
+    for name in APP_SERVICES:
+        for volume in compose["services"][name].get("volumes", []):
+            written.add(volume.split(":")[1])
+    assert written >= {"/app/var/static", "/app/var/pictures"}
+    for path in written:
+        assert image["owners"].get(path) == {image["user"]}, (path, image["owners"].get(path))
