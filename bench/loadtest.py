@@ -110,10 +110,17 @@ def site_prepare(env: dict) -> None:
     ))
 
 
+def gunicorn_command(*, port: int, workers: int, threads: int) -> list[str]:
+    """As docker-compose.yml starts it. No control socket: a run beside another
+    gunicorn of the same user would take over its ~/.gunicorn/gunicorn.ctl, and delete
+    it when the run ends."""
+    return [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
+            "--workers", str(workers), "--threads", str(threads), "--no-control-socket"]
+
+
 def gunicorn_start(env: dict, *, port: int, workers: int, threads: int) -> subprocess.Popen:
     process = subprocess.Popen(
-        [PYTHON, "-m", "gunicorn", "config.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads)],
+        gunicorn_command(port=port, workers=workers, threads=threads),
         env=env, cwd=BASE_DIR, start_new_session=True,
     )
     deadline = time.monotonic() + 60

@@ -221,3 +221,23 @@ def test_the_containers_run_as_a_user_of_their_own_who_owns_what_they_write(tmp_
     assert written >= {"/app/var/static", "/app/var/pictures"}
     for path in written:
         assert image["owners"].get(path) == {image["user"]}, (path, image["owners"].get(path))
+
+
+def test_no_gunicorn_here_opens_the_control_socket_a_second_one_would_share():
+    """gunicorn 25.1+ opens a control socket at ~/.gunicorn/gunicorn.ctl, one path for
+    every gunicorn of the user. README's upgrade without docker starts the new
+    gunicorn beside the old: the new one took the path over and stopping the old one
+    deleted it (measured, gunicorn 27.0.1). Nothing here uses it: compose's web and
+    `make loadtest` turn it off, as the installed gunicorn reads their command lines
+    (a flag it does not know would stop it at start)."""
+    import yaml
+    from gunicorn.config import Config
+
+    from bench.loadtest import gunicorn_command
+
+    web = yaml.safe_load(COMPOSE)["services"]["web"]["command"]
+    loadtest = gunicorn_command(port=8765, workers=2, threads=8)
+    assert web[0] == "gunicorn" and loadtest[1:3] == ["-m", "gunicorn"]
+    for arguments in (web[1:], loadtest[3:]):
+        read = Config().parser().parse_args(arguments)
+        assert read.args == ["config.wsgi"] and read.control_socket_disable is True, arguments
