@@ -46,6 +46,14 @@ def port_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
+def port_suggest(taken: int, *, avoid: set[int]) -> int | None:
+    """The first port after `taken` that nothing listens on and is not in `avoid`
+    (the embedded Redis's, which `make run` starts after this check): "PORT+1" was
+    said whatever it was, so PORT=6379 (a Redis of the machine's) was told
+    PORT=6380, the embedded Redis's own port."""
+    return next((port for port in range(taken + 1, 65536) if port not in avoid and port_free(port)), None)
+
+
 def redis_start(port: int) -> subprocess.Popen:
     """Start a Redis server on 127.0.0.1:port keeping its files in var/redis."""
     data_dir = VAR_DIR / "redis"
@@ -133,8 +141,9 @@ def run() -> int:
     if not port_free(int(port)):
         # Said before anything starts: the web server would only say so after the
         # bootstrap, among the worker's banners, under a "running" message.
+        other = port_suggest(int(port), avoid={int(env["EMBEDDED_REDIS_PORT"])})
         print(f"Port {port} is already in use (another `make run`, or another server): stop it, "
-              f"or serve on another port, e.g. PORT={int(port) + 1} make run", file=sys.stderr)
+              f"or serve on another port, e.g. PORT={other or 'N'} make run", file=sys.stderr)
         return 1
     procs: list[subprocess.Popen] = []
     redis = redis_ensure(env, int(env["EMBEDDED_REDIS_PORT"]))

@@ -1,4 +1,5 @@
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +14,24 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def _ports_in_a_row(count: int) -> list[socket.socket]:
+    """`count` consecutive ports of this machine, each held by a listening socket."""
+    for _ in range(50):
+        first = _free_port()
+        held = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+                sock.listen()
+            return held
+        except OSError:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no {count} free ports in a row")
 
 
 def test_embedded_redis_starts_answers_and_stops(tmp_path, monkeypatch):
@@ -49,19 +68,38 @@ def test_make_run_on_a_port_in_use_says_so_at_once_and_starts_nothing(tmp_path):
     the way out; no bootstrap, no Redis, no "running" banner for someone else's site."""
     from tests.devserver import _clean_env
 
-    redis_port = _free_port()
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    # The embedded Redis's port is the one after (it said "PORT=<port + 1>" whatever it was).
+    taken, after = _ports_in_a_row(2)
+    after.close()
+    with taken:
+        port, redis_port = taken.getsockname()[1], taken.getsockname()[1] + 1
         env = _clean_env(tmp_path, tmp_path / ".env")
         env.update(PORT=str(port), EMBEDDED_REDIS_PORT=str(redis_port))
         result = subprocess.run([sys.executable, "-m", "config.devrun", "run"], cwd=devrun.BASE_DIR, env=env,
                                 capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 1
-    assert f"Port {port} is already in use" in result.stderr and f"PORT={port + 1} make run" in result.stderr
+    assert f"Port {port} is already in use" in result.stderr
+    suggested = int(re.search(r"PORT=(\d+) make run", result.stderr).group(1))
+    assert suggested > redis_port and devrun.port_free(suggested)
     assert "running" not in result.stdout and not (tmp_path / "db.sqlite3").exists()
     assert devrun.port_free(redis_port)
+
+
+def test_the_port_suggested_for_one_in_use_is_free_and_not_the_embedded_redis():
+    """`make run` on a port in use said "e.g. PORT=<port + 1> make run" whatever that
+    was: with PORT=6379 (the machine's Redis) it said 6380, the embedded Redis's port,
+    and following it, the site and Redis clashed. Here: the port in use, the next the
+    embedded Redis's (not started yet: free), the one after taken by another server."""
+    held = _ports_in_a_row(4)
+    taken, redis_port, other_server, free = (sock.getsockname()[1] for sock in held)
+    held[1].close()
+    held[3].close()
+    try:
+        assert devrun.port_free(redis_port) and not devrun.port_free(other_server)
+        assert devrun.port_suggest(taken, avoid={redis_port}) == free
+    finally:
+        held[0].close()
+        held[2].close()
 
 
 def test_make_run_writes_the_env_file_keeping_what_was_there(tmp_path):
