@@ -27,6 +27,23 @@ def test_by_default_rotating_x_forwarded_for_does_not_escape_the_limit(submit, s
 
 
 @override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_a_flood_from_one_client_logs_its_ip_once_and_no_readers_address(submit, caplog):
+    """README (Personal data) said logs carry "never addresses", and the limit's
+    warning names the client's IP address: it says now which warnings carry one
+    (a limit tripping, a failed admin sign-in) and that email addresses never appear."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    statuses = [submit(f"ada.lovelace{n}@example.org", ip=CLIENT).status_code for n in range(6)]
+    assert statuses == [303, 303, 303, 429, 429, 429]
+    lines = [r.getMessage() for r in caplog.records]
+    limit_line = (f"Rate limit subscribe:ip:{CLIENT}: over 3 in 600 s; refusing until the window ends "
+                  "(further refusals are counted, not logged).")
+    assert [line for line in lines if CLIENT in line] == [limit_line]
+    assert not [line for line in lines if "ada.lovelace" in line or "@example.org" in line]
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
 def test_naming_someone_elses_address_does_not_lock_them_out(submit):
     for n in range(5):
         submit(f"a{n}@example.com", ip="192.0.2.66", meta={"HTTP_X_FORWARDED_FOR": CLIENT})
