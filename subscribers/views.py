@@ -26,6 +26,7 @@ from .addresses import email_display
 from .forms import LinksRequestForm, PauseForm, PreferencesFields, PreferencesForm, SubscribeForm
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import Subscriber
+from .suppression import suppressions_of
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
@@ -246,10 +247,11 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # only arrives by email.
     if request.method == "GET":
         if not services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
-            return render(request, "subscribers/confirm_used.html")
+            return _confirm_refused(request, found)
         return render(request, "subscribers/confirm.html", {"subscriber": found})
     if not services.subscriber_confirm(subscriber=found, **_origin(request)):
-        return render(request, "subscribers/confirm_used.html")
+        found.refresh_from_db()
+        return _confirm_refused(request, found)
     found.refresh_from_db()
     return render(
         request, "subscribers/confirmed.html",
@@ -258,6 +260,20 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
          # A reader coming back (they had digests before) gets their next one, not a first.
          "returning": found.deliveries.filter(status="sent").exists()},
     )
+
+
+def _confirm_refused(request: HttpRequest, subscriber: Subscriber) -> HttpResponse:
+    """The confirm link confirms nothing now. A suppressed address (its confirmation
+    bounced, was reported as spam, or an editor stopped it) is told so, and why: the
+    "already used" page told them nothing more was needed, and no digest ever came.
+    The signed link reaches only the address's mailbox, so this tells no stranger
+    whether an address is on the list (the public forms still say nothing of it)."""
+    if subscriber.status == Subscriber.Status.SUPPRESSED:
+        suppression = suppressions_of([subscriber.email]).get(subscriber.email)
+        return render(request, "subscribers/confirm_suppressed.html", {
+            "subscriber": subscriber, "reason": suppression.reason if suppression else "",
+        })
+    return render(request, "subscribers/confirm_used.html")
 
 
 def _manage_context(subscriber: Subscriber, **extra) -> dict:

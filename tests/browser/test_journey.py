@@ -8,9 +8,10 @@ import pytest
 from django.core import mail
 
 from subscribers import tokens
-from subscribers.models import Subscriber
-from tests.browser.conftest import DESKTOP, missing_glyphs
-from tests.factories import PaperFactory, TopicFactory
+from subscribers.models import Subscriber, Suppression
+from subscribers.suppression import address_suppress
+from tests.browser.conftest import DESKTOP, axe_blocking_at_widths, missing_glyphs, page_overflow
+from tests.factories import PaperFactory, SubscriberFactory, TopicFactory
 
 
 @pytest.mark.browser
@@ -154,6 +155,30 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
 
     assert errors == []
     context.close()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_suppressed_readers_confirm_link_says_no_digest_will_come_and_leads_to_the_form(
+    page, live_server, screenshot, settings,
+):
+    """Their confirmation bounced: the link said "already used… needs nothing more".
+    It says why no digest will come, reads well at both widths, and its button leads
+    to the subscribe form for another address."""
+    settings.SITE_URL = live_server.url
+    TopicFactory(name="Language models")
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.PENDING, confirmed_at=None)
+    address_suppress(email=reader.email, reason=Suppression.Reason.HARD_BOUNCE)
+
+    page.goto(tokens.confirm_url(subscriber=reader))
+    page.get_by_role("heading", name="We can't send to this address").wait_for()
+    assert "no digest will come" in page.inner_text("main")
+    assert axe_blocking_at_widths(page) == {k: [] for k in ("desktop light", "desktop dark", "phone light", "phone dark")}
+    assert page_overflow(page) <= 0
+    screenshot(page, "journey-confirm-suppressed")
+    page.get_by_role("link", name="Subscribe with another address").click()
+    page.get_by_label("Email address").wait_for()
+    assert page.url == f"{live_server.url}/subscribe/"
 
 
 @pytest.mark.browser

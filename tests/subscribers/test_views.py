@@ -96,6 +96,41 @@ def test_a_used_confirm_link_shows_a_neutral_page_without_the_manage_link(submit
         assert "Every digest ends with a link to change your topics" in body
 
 
+@pytest.mark.parametrize(("event", "said"), [
+    ({"RecordType": "Bounce", "Type": "HardBounce", "TypeCode": 1, "Name": "Hard bounce",
+      "Inactive": True}, "bounced"),
+    ({"RecordType": "SpamComplaint", "Type": "SpamComplaint", "TypeCode": 512, "Name": "Spam complaint",
+      "Inactive": True}, "was marked as spam"),
+])
+def test_a_confirm_link_whose_address_is_suppressed_says_no_digest_will_come(
+    submit, outbox, client, webhook_secret, event, said,
+):
+    """The confirmation bounced or was reported as spam (the ESP's webhook): the
+    link's owner was told "This link was already used… needs nothing more", and no
+    digest ever came. The page says why, and what they can do instead."""
+    from tests import webhooks
+
+    submit("Ada.Reader@example.com")
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    payload = {**event, "ID": 7, "MessageStream": "outbound", "Tag": "confirm",
+               "MessageID": "5f2e1c3a-0000-4000-8000-000000000001", "Email": "ada.reader@example.com",
+               "BouncedAt": "2025-11-24T07:03:54Z", "Details": "", "Description": ""}
+    assert client.post(webhooks.URL, data=payload, content_type="application/json",
+                       **webhooks.auth()).status_code == 200
+    assert Subscriber.objects.get().status == Subscriber.Status.SUPPRESSED
+
+    for page in (client.get(confirm_path), client.post(confirm_path)):
+        body = page.content.decode()
+        assert page.status_code == 200
+        assert "already used" not in body and "needs nothing more" not in body
+        assert "We can't send to this address" in body and said in body
+        assert "no digest will come" in body
+        assert "A…@example.com" in body and "/manage/" not in body  # masked, as every page behind a link
+        assert 'href="/subscribe/"' in body  # the way on: another address
+    assert Subscriber.objects.get().status == Subscriber.Status.SUPPRESSED
+    assert len(outbox) == 1
+
+
 def test_the_confirm_post_works_without_cookies_or_csrf_token(submit, outbox, csrf_client):
     submit()
     confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
