@@ -224,6 +224,9 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
     # also-trending or closest block has no "why" line shown, so it names its topics
     # (a closest paper's reason names its nearest topic: filtered, it showed none).
     topics = [t for t in ranked.topics if not n or t not in ranked.reason][:3]
+    # How the text part leads a pick's chips: "also in" beside the topic its why line
+    # names, "in" beside a why line that names none ("Trending").
+    pick_topics_lead = "also in " if any(t in ranked.reason for t in ranked.topics) else "in "
     return {
         "id": paper.id,
         "n": n,
@@ -233,11 +236,15 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         "upvotes": paper.upvotes,
         "num_comments": paper.num_comments,
         "topics": topics,
-        # The also-trending line's ending, separator included, so that a reader's item
-        # with no topic ends cleanly whatever the proof's item had (digest_render.py).
-        # A closest paper's topic is the reader's it is nearest to, not one it is in:
-        # said so ("· Vision-language" under "nothing matched" read as a match).
-        "topics_line": (f" · {'closest to ' if closest else ''}{', '.join(topics)}" if topics else ""),
+        # The topics as text, separator included, so that a reader's paper with no
+        # topic ends cleanly whatever the proof's paper had (digest_render.py): the
+        # also-trending line's ending, and in the text part a pick's chips, after its
+        # "why" line. A closest paper's topic is the reader's it is nearest to, not
+        # one it is in: said so ("· Vision-language" under "nothing matched" read as
+        # a match).
+        "topics_line": (
+            f" · {pick_topics_lead if n else 'closest to ' if closest else ''}{', '.join(topics)}" if topics else ""
+        ),
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
         "pinned": paper.pinned,

@@ -55,7 +55,7 @@ def slot(name: str) -> str:
 
 
 # Per paper, the keys whose value is the reader's own (a slot in the proof).
-PAPER_SLOTS = ("n", "reason", "topics", "more_url", "less_url")
+PAPER_SLOTS = ("n", "reason", "topics", "topics_line", "more_url", "less_url")
 # Per email, likewise.
 EMAIL_SLOTS = (
     "summary", "preheader", "picked_heading", "also_heading", "picked_title", "also_title", "view_in_browser_url",

@@ -413,11 +413,18 @@ def test_no_inlined_colour_is_important_so_the_dark_mode_rules_can_win():
 def test_the_text_part_says_what_the_html_cards_say():
     """The HTML part's card shows a pick's comments, and an also-trending item its
     authors; the text part showed neither (a newcomer's walkthrough of the outbox,
-    6 December 2026)."""
-    message, html = digest_message(papers=2)
-    html_card = html.split("part 0</a>")[1].split("part 1</a>")[0]
-    text_card = message.body.split("\n1. ")[1].split("\n2. ")[0]
-    assert "3 comments" in html_card and "3 comments" in text_card
+    6 December 2026). Nor the pick's other topics, its chips (the why line names the
+    one it matched): "also in Robotics" in text."""
+    message, html = digest_message(papers=2, second_topic="Robotics", scores=(0.6, 0.55))
+    cards = {c.split("part ")[1][0]: c for c in html.split('<div class="card"')[1:] if "part " in c}
+    texts = {c.split("part ")[1][0]: c for c in re.split(r"\n\d\. ", message.body)[1:3]}
+    assert "3 comments" in cards["0"] and "3 comments" in texts["0"]
+    # Part 0 is in Robotics too: a chip in HTML, "also in Robotics" in text.
+    assert re.search(r'<span class="chip"[^>]*>Robotics</span>', cards["0"])
+    assert "   Continual learning · matched: catastrophic forgetting · also in Robotics\n" in texts["0"]
+    # Part 1 is in no other topic: no chip, nothing after its why line.
+    assert 'class="chip"' not in cards["1"] and "also in" not in texts["1"]
+    assert "   Continual learning · matched: catastrophic forgetting\n" in texts["1"]
     also_html = html.split("Something else entirely 0")[1].split("Something else entirely 1")[0]
     also_text = message.body.split("- Something else entirely 0")[1].split("\n- ")[0]
     assert "Ada Lovelace, Alan Turing" in also_html and "Ada Lovelace, Alan Turing" in also_text
