@@ -50,11 +50,11 @@ def sign_in_codes_status(user) -> str:
     if app is None:
         until = setup_open_until(user)
         return (f"Not set up: they can set up the authenticator app at a sign-in until "
-                f"{date_format(localtime(until), 'j M Y, H:i')}." if until else
+                f"{date_format(localtime(until), 'DATETIME_FORMAT')}." if until else
                 "Not set up, and setting up has closed (it is open three days after the account is made or "
                 "its codes are reset): reset their sign-in codes to let them.")
     left = StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
-    return (f"Authenticator app set up on {date_format(localtime(app.created_at), 'j M Y')}"
+    return (f"Authenticator app set up on {date_format(localtime(app.created_at), 'SHORT_DATE_FORMAT')}"
             f" ({left} backup code{'' if left == 1 else 's'} left).") if app.created_at else (
         f"Authenticator app set up ({left} backup code{'' if left == 1 else 's'} left).")
 
@@ -156,7 +156,7 @@ class DigestUserAdmin(CheckboxesAdmin, UserAdmin):
         # Setting up is open only for a while (two_factor.SETUP_WINDOW): whether the
         # editor can still do it, or needs a reset first.
         until = setup_open_until(obj)
-        return (f"Not set up: they can until {date_format(localtime(until), 'j M, H:i')}" if until
+        return (f"Not set up: they can until {date_format(localtime(until), 'SHORT_DATETIME_FORMAT')}" if until
                 else "Not set up: reset to let them")
 
     @admin.action(description="Reset sign-in codes… (a lost phone: they set up the app again within three days)",

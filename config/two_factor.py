@@ -64,7 +64,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.decorators import method_decorator
 from django.utils.encoding import force_bytes
 from django.utils.html import format_html
@@ -294,7 +294,7 @@ def _wrong_codes_in_a_row(user) -> int:
 def _wrong_codes_alert(request: HttpRequest, user, wrong: int) -> None:
     """Mail the editor, once a day at most, that their password was used with wrong codes."""
     context = {"count": wrong, "ip": client_ip(request) or "unknown",
-               "at": timezone.now().strftime("%-d %b %Y, %H:%M UTC")}
+               "at": formats.date_format(timezone.now(), "DATETIME_FORMAT")}
     _queued_once(key=f"two-factor-wrong-codes-alert:{user.pk}", window_seconds=24 * 3600,
                  queue=lambda: staff_email_send.delay(user.pk, "wrong_codes", context),
                  what=f"the wrong-codes alert for staff user {user.pk}")

@@ -233,9 +233,10 @@ def _papers(count: int) -> str:
 
 
 def _day(date) -> str:
-    """A day as the lists write it ("Nov 24, 2025"): papers, editions and deliveries
-    alike (the editions' list had Django's "Nov. 24, 2025")."""
-    return formats.date_format(date, "M j, Y")
+    """A day as the lists write it ("24 Nov 2025", the house's short date:
+    config/formats/en/formats.py): papers, editions and deliveries alike (the
+    editions' list had Django's "Nov. 24, 2025")."""
+    return formats.date_format(date, "SHORT_DATE_FORMAT")
 
 
 def _already_sent_said(model_admin, request, papers) -> None:
@@ -361,7 +362,7 @@ class PaperAdminForm(forms.ModelForm):
                     .exclude(pk=self.instance.pk).first())
             if twin is not None:
                 self.add_error("title", f"Another paper without an arXiv id is already titled like this: "
-                                        f"“{twin.title}” of {twin.trending_date:%d %B %Y}. Give this one its "
+                                        f"“{twin.title}” of {formats.date_format(twin.trending_date, 'SHORT_DATE_FORMAT')}. Give this one its "
                                         "arXiv id, or another title.")
         return cleaned
 
@@ -623,7 +624,7 @@ class PaperAdmin(admin.ModelAdmin):
         self.message_user(request, "; ".join(p for p in parts if p).capitalize() + ".", messages.SUCCESS)
 
         def when(date) -> str:
-            return formats.date_format(date, "D j M Y")
+            return formats.date_format(date)
 
         for paper, before in pasted.moved:
             self.message_user(request, format_html(
@@ -1396,7 +1397,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Sent", ordering="sent_at")
     def sent(self, delivery):
-        return formats.date_format(timezone.localtime(delivery.sent_at), "M j, H:i T") if delivery.sent_at else "—"
+        return formats.date_format(timezone.localtime(delivery.sent_at), "SHORT_DATETIME_FORMAT") if delivery.sent_at else "—"
 
     @admin.display(description="Error")
     def error_short(self, delivery):

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from anymail.exceptions import AnymailError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
-from django.utils import timezone
+from django.utils import formats, timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
@@ -423,7 +423,7 @@ def edition_send_now_refusal(*, edition: Edition, now: dt.datetime) -> str | Non
         return "The edition is on hold: release it first."
     newest = edition_date_for_today(now=now)
     if newest and newest > edition.date:
-        return (f"A newer edition exists ({newest:%A} {newest.day} {newest:%B %Y}): only the newest can "
+        return (f"A newer edition exists ({formats.date_format(newest)}): only the newest can "
                 "be sent now. This one would reach readers who never had it with old papers as if new.")
     return None
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from django.db.models import Case, Count, DateField, Q, Value, When
 from django.db.models.functions import TruncDate
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -159,7 +159,9 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
     last = len(labels) - 1
     for i, label in enumerate(labels):
         if (last - i) % every == 0:
-            x = xy(i, 0)[0]
+            # Inside the chart: today's date ("Mon 24 Nov", the house's short day) is
+            # wider than the right padding past its point.
+            x = min(xy(i, 0)[0], width - CHAR_W * len(label) / 2)
             parts.append(f'<text x="{x:.1f}" y="{HEIGHT - PAD_BOTTOM + 16}" class="ax" '
                          f'text-anchor="middle">{escape(label)}</text>')
     for s, base, upper in zip(series, bases, tops, strict=True):
@@ -402,7 +404,7 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
     """Every chart of the dashboard, plus the totals shown above them."""
     today = today or timezone.localdate()
     span = _days(today, days)
-    labels = [d.strftime("%d %b") for d in span]
+    labels = [formats.date_format(d, "MONTH_DAY_FORMAT") for d in span]
     by_status = subscribers_by_status(days=span)
     readers_left_erased_add(figures=by_status, days=span)
     sends = sends_per_day(days=span)

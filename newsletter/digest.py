@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from anymail.message import AnymailMessage
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from mail.building import email_message
 from mail.rendering import RenderedEmail, absolute_url, email_base_context, email_render
@@ -321,7 +321,7 @@ def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Seque
     `nothing_matched`: the papers are not picks but what is `offered` instead (the
     closest to the reader's topics, or the day's trending ones), and the subject
     says that instead of leading with one as if it were a pick."""
-    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {date:%a} {date.day} {date:%b}"
+    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {formats.date_format(date, 'MONTH_DAY_FORMAT')}"
     if nothing_matched:
         return f"{head}: nothing matched your topics, {len(titles)} {offered}"
     if not titles:

@@ -419,7 +419,7 @@ class Edition(models.Model):
     def __str__(self) -> str:
         # As its emails and its admin page write the day ("Monday 24 November 2025"):
         # the admin's breadcrumbs, messages and history name it so too.
-        return f"Edition of {formats.date_format(self.date, 'l j F Y')}"
+        return f"Edition of {formats.date_format(self.date)}"
 
 
 class EditionNote(models.Model):
@@ -544,7 +544,7 @@ class Delivery(models.Model):
     def __str__(self) -> str:
         # The delivery's page title in the admin (it read "2/402: sent"). No address:
         # a row may be logged. The edition's date when it is loaded already.
-        edition = (f"of {self.edition.date:%d %b %Y}" if Delivery.edition.is_cached(self)
+        edition = (f"of {formats.date_format(self.edition.date, 'SHORT_DATE_FORMAT')}" if Delivery.edition.is_cached(self)
                    else f"of edition {self.edition_id}")
         return f"Digest {edition} to reader {self.subscriber_id}: {self.get_status_display().lower()}"
 
@@ -621,7 +621,7 @@ class DeliveryEvent(models.Model):
 
     def __str__(self) -> str:
         # A row on a delivery's admin page (it read "DeliveryEvent object (1)").
-        return f"{self.event_type} on {self.occurred_at:%d %b %Y %H:%M}"
+        return f"{self.event_type} on {formats.date_format(self.occurred_at, 'DATETIME_FORMAT')}"
 
     class Meta:
         ordering = ["-occurred_at"]

@@ -127,7 +127,7 @@ class DeliveryInline(admin.TabularInline):
         """"bounced on 1 Dec 2026 07:03: 550 5.1.1 user unknown", as the ESP reported it."""
         if not getattr(delivery, "event_type", None):
             return "—"
-        when = formats.date_format(timezone.localtime(delivery.event_at), "j M Y H:i")
+        when = formats.date_format(timezone.localtime(delivery.event_at), "DATETIME_FORMAT")
         said = f"{delivery.event_type} on {when}"
         description = Truncator(delivery.event_description).chars(EVENT_DESCRIPTION_SHOWN)
         return f"{said}: {description}" if description else said
@@ -188,7 +188,7 @@ class ImportForm(forms.Form):
 def suppression_said(row: Suppression) -> str:
     """Why and since when a reader is suppressed, from the list's row: "Suppressed
     on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 …)"."""
-    when = formats.date_format(timezone.localtime(row.created_at), "j M Y")
+    when = formats.date_format(timezone.localtime(row.created_at), "SHORT_DATE_FORMAT")
     said = f"Suppressed on {when}: {row.get_reason_display()}" + (f" ({row.note})" if row.note else "")
     if row.reason in KEPT_FROM_EDITORS:
         said += ". An editor cannot lift that: they stay suppressed"
@@ -417,7 +417,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Joined", ordering="created_at")
     def joined(self, obj: Subscriber) -> str:
-        return formats.date_format(timezone.localtime(obj.created_at), "M j, Y")
+        return formats.date_format(timezone.localtime(obj.created_at), "SHORT_DATE_FORMAT")
 
     @admin.display(description="Preference centre")
     def manage_link(self, obj: Subscriber) -> str:

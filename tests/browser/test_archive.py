@@ -49,11 +49,11 @@ def edition():
 
 def test_the_edition_archive_page(live_server, page, screenshot, edition):
     page.goto(f"{live_server.url}/editions/")
-    expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
+    expect(page.get_by_role("link", name="Monday 24 November 2025")).to_be_visible()
     screenshot(page, "archive-edition-list")
 
-    page.get_by_role("link", name="Monday, November 24, 2025").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("November 24, 2025")
+    page.get_by_role("link", name="Monday 24 November 2025").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Monday 24 November 2025")
     expect(page.get_by_text("From the editors")).to_be_visible()
     expect(page.locator(".arch-note strong")).to_have_text("big")
     titles = page.locator(".paper-card__title").all_inner_texts()
@@ -67,7 +67,7 @@ def test_the_edition_archive_page(live_server, page, screenshot, edition):
         "Seeing Depth from a Single Photo, Again")
     screenshot(page, "archive-edition")
     late.get_by_role("link", name="Friday’s list").click()
-    expect(page.get_by_role("heading", level=1)).to_contain_text("November 21, 2025")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Friday 21 November 2025")
     assert page.locator(".paper-card__title").all_inner_texts() == ["Older news"]
     assert page.js_errors == []
 
@@ -127,7 +127,7 @@ def test_the_archive_and_the_feeds_are_reached_from_the_home_page(live_server, b
     page.goto(f"{live_server.url}/")
     footer = page.locator("footer")
     footer.get_by_role("link", name="Past editions").click()
-    expect(page.get_by_role("link", name="Monday, November 24, 2025")).to_be_visible()
+    expect(page.get_by_role("link", name="Monday 24 November 2025")).to_be_visible()
     # ... and each topic's own feed, from the archive page, on the feeds page.
     page.get_by_role("navigation", name="Feeds by topic").get_by_role("link", name="Agents").click()
     page.wait_for_url("**/feeds/#feed-topic-agents")

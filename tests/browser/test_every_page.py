@@ -114,7 +114,7 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(
     # The reader's own copy tells the time in their zone.
     _visit(page, delivery_view_url(delivery=delivery))
     expect(page.locator(".arch-lede")).to_contain_text(
-        re.compile(r"sent \w{3} \d{1,2}, \d\d:\d\d E[SD]T \(your time zone, America/New_York\)"))
+        re.compile(r"sent \d{1,2} \w{3}, \d\d:\d\d E[SD]T \(your time zone, America/New_York\)"))
     assert "UTC" not in page.locator(".arch-lede").inner_text()
     assert page.console_errors == [] and page.js_errors == []
 

@@ -53,7 +53,7 @@ def papers():
 def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page, screenshot, papers):
     page.goto(live_server.url + "/")
 
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Monday, November 24, 2025")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Monday 24 November 2025")
     cards = page.locator("article.paper-card")
     expect(cards).to_have_count(3)
     expect(cards.first).to_contain_text("Self-Critique Makes Research Agents Better")
@@ -124,7 +124,7 @@ def test_previous_dates_are_one_click_away(live_server, page, papers):
 
     page.get_by_role("link", name="Previous").click()
 
-    expect(page.get_by_role("heading", level=1)).to_contain_text("Friday, November 21, 2025")
+    expect(page.get_by_role("heading", level=1)).to_contain_text("Friday 21 November 2025")
     expect(page.get_by_text("Yesterday's Paper")).to_be_visible()
     assert page.js_errors == []
 

@@ -181,7 +181,7 @@ def test_the_edition_page_says_when_the_dispatcher_last_ran_for_it(editor_client
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
     assert "The dispatcher last ran" not in editor_client.get(url).content.decode()
     Edition.objects.filter(pk=edition.pk).update(dispatched_at=dt.datetime(2025, 12, 1, 8, 10, tzinfo=dt.UTC))
-    assert "The dispatcher last ran for it Dec 1, 08:10 UTC" in editor_client.get(url).content.decode()
+    assert "The dispatcher last ran for it 1 Dec, 08:10 UTC" in editor_client.get(url).content.decode()
 
 
 def test_the_edition_page_marks_the_late_papers_of_the_edition_before(editor_client, topic):
@@ -691,11 +691,11 @@ def test_a_re_paste_says_what_it_did_and_where_the_paper_is_listed(editor_client
     assert paste("2025-11-24") == ["Added 1 paper."]
     assert paste("2025-11-24") == ["1 paper already as pasted."]
     later = paste("2025-11-26")
-    assert later[1] == ("“Pasted Paper About Agents” stays on Mon 24 Nov 2025, the first day it trended, "
-                        "not Wed 26 Nov 2025. Change its date on its page to move it.")
+    assert later[1] == ("“Pasted Paper About Agents” stays on Monday 24 November 2025, the first day it trended, "
+                        "not Wednesday 26 November 2025. Change its date on its page to move it.")
     earlier = paste("2025-11-20")
-    assert earlier == ["Updated 1 paper.", ("“Pasted Paper About Agents” moved from Mon 24 Nov 2025 to "
-                       "Thu 20 Nov 2025: a paper is listed on the first day it trended.")]
+    assert earlier == ["Updated 1 paper.", ("“Pasted Paper About Agents” moved from Monday 24 November 2025 to "
+                       "Thursday 20 November 2025: a paper is listed on the first day it trended.")]
     assert Paper.objects.get().trending_date == dt.date(2025, 11, 20)
 
     response = editor_client.post(url, {"entry": json.dumps({"paper": {"title": "Only a Title"}}),
@@ -1253,7 +1253,7 @@ def test_the_topics_and_editions_lists_count_per_row_in_queries_that_do_not_grow
     editions_html, edition_queries = _list_page(editor_client, "edition")
     assert (_cell(topics_html, topic.name, "paper_count"), _cell(topics_html, topic.name, "reader_count")) == ("3", "2")
     assert _cell(topics_html, "Other field", "reader_count") == "2"
-    assert [_cell(editions_html, "Nov 24, 2025", c) for c in ("paper_total", "sent_total", "failed_total")] \
+    assert [_cell(editions_html, "24 Nov 2025", c) for c in ("paper_total", "sent_total", "failed_total")] \
         == ["3", "3", "1"]
     for sql in topic_queries + edition_queries:
         assert "GROUP BY" not in sql and "LEFT OUTER JOIN" not in sql, sql
@@ -1262,7 +1262,7 @@ def test_the_topics_and_editions_lists_count_per_row_in_queries_that_do_not_grow
     topics_html, more_topic_queries = _list_page(editor_client, "topic")
     editions_html, more_edition_queries = _list_page(editor_client, "edition")
     assert _cell(topics_html, topic.name, "reader_count") == "20"
-    assert [_cell(editions_html, "Nov 24, 2025", c) for c in ("sent_total", "failed_total")] == ["30", "10"]
+    assert [_cell(editions_html, "24 Nov 2025", c) for c in ("sent_total", "failed_total")] == ["30", "10"]
     assert (len(more_topic_queries), len(more_edition_queries)) == (len(topic_queries), len(edition_queries))
 
 

@@ -158,8 +158,9 @@ def test_on_a_phone_the_charts_are_drawn_for_its_width_and_every_text_fits():
     legend_ys = {y for _, _, y, words in _text_boxes(_charts(charts["subscribers"])[1])
                  if words.startswith(("Active", "Suppressed"))}
     assert len(legend_ys) == 2
-    from django.utils import timezone
-    assert any(words == timezone.localdate().strftime("%d %b") for *_, words in _text_boxes(_charts(charts["sends"])[1]))
+    from django.utils import formats, timezone
+    today = formats.date_format(timezone.localdate(), "MONTH_DAY_FORMAT")  # "Mon 24 Nov"
+    assert any(words == today for *_, words in _text_boxes(_charts(charts["sends"])[1]))
 
 
 def _band_heights_at_the_end(svg: str) -> dict[str, float]:

@@ -18,7 +18,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.dateformat import format as date_format
+from django.utils.formats import date_format
 
 from newsletter import curation, tallies
 from newsletter.editions import EDITION_MAX_AGE_DAYS, edition_assemble
@@ -189,7 +189,7 @@ def test_old_deliveries_and_events_go_and_every_figure_stays(admin_client, setti
     # In an editor's words: when, why, and where its rows are not.
     note = re.sub(r"<[^>]+>", "", html.split('id="figures-pruned">', 1)[1].split("</p>", 1)[0])
     assert note == (f"The record of who got this edition’s digest was deleted on "
-                    f"{date_format(timezone.localdate(), 'j F Y')}: the service keeps it 60 days after an "
+                    f"{date_format(timezone.localdate(), 'SHORT_DATE_FORMAT')}: the service keeps it 60 days after an "
                     "edition’s date. These figures are as they stood then; its digests are no longer in the "
                     "Deliveries list.")
     # The ledger's page lists the rows kept, and still opens.
@@ -217,14 +217,14 @@ def test_an_erased_readers_digests_stay_counted_as_the_dashboard_counts_them(adm
     day = edition.date
     assert sends_counted(days=[day]) == {day: 3}
     assert SentDay.objects.get(day=day).sent == 3
-    assert _listed(admin_client)[date_format(day, "M j, Y")] == ("3", "1")
+    assert _listed(admin_client)[date_format(day, "SHORT_DATE_FORMAT")] == ("3", "1")
     page = _page_figures(admin_client, edition)
     for delivery in edition.deliveries.filter(status__in=["sent", "failed"])[:2]:
         subscriber_delete(subscriber=delivery.subscriber)
     assert sends_counted(days=[day]) == {day: 3}
     assert curation.edition_figures(edition=edition).sent == 3
     assert _page_figures(admin_client, edition) == page
-    assert _listed(admin_client)[date_format(day, "M j, Y")] == ("3", "1")
+    assert _listed(admin_client)[date_format(day, "SHORT_DATE_FORMAT")] == ("3", "1")
     assert EditionTally.objects.get(edition=edition).sent == 3
 
 
