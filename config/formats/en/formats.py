@@ -4,7 +4,7 @@ dashboard's charts. Templates name these formats, never a pattern of their own:
 `{{ day|date }}` (long), `{{ day|date:"SHORT_DATE_FORMAT" }}`,
 `{{ day|date:"MONTH_DAY_FORMAT" }}`, `{{ at|date:"SHORT_DATETIME_FORMAT" }}`; Python
 calls `django.utils.formats.date_format(day, "SHORT_DATE_FORMAT")`.
-tests/test_dates.py renders the main surfaces and refuses a template's own pattern.
+tests/config/test_formats.py renders the main surfaces and refuses a template's own pattern.
 
 Machine formats stay as they are: ISO dates in URLs, `datetime` attributes
 (`|date:"Y-m-d"`, `|date:"c"`), CSV and JSON. A weekday's name alone
