@@ -7,7 +7,7 @@ import json
 import pytest
 from django.contrib.auth import get_user_model
 
-from subscribers.addresses import email_normalise
+from subscribers.addresses import email_masked, email_normalise
 from subscribers.csv_io import subscribers_import
 from subscribers.models import Subscriber
 from subscribers.suppression import email_hash, email_is_suppressed
@@ -120,3 +120,18 @@ def test_a_domain_with_an_eszett_a_final_sigma_or_a_joiner_is_mailed_at_that_dom
     assert reader.email == stored and reader.email_display == shown
     (message,) = outbox
     assert message.to == [stored] and shown in message.body
+
+
+@pytest.mark.parametrize(("address", "masked"), [
+    ("jane.doe@example.com", "j…@example.com"),
+    ("ann@example.com", "a…@example.com"),
+    # One letter of two would be half the name: "jo@", "li@" are people's initials.
+    ("jo@example.com", "…@example.com"),
+    ("x@example.com", "…@example.com"),
+    ("no address at all", "…"),
+])
+def test_an_address_masked_for_an_editor_shows_at_most_one_letter_and_none_of_a_short_name(address, masked):
+    """What an editor without "Can view subscriber addresses" sees of a reader
+    (the admin's lists, the ledger, the history): enough to tell readers apart and
+    see a domain that bounces, never enough to recognise someone."""
+    assert email_masked(address) == masked
