@@ -14,7 +14,7 @@ from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused, Anymai
 from celery.exceptions import Retry
 from django.conf import settings as django_settings
 from django.core import mail
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -854,6 +854,28 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     # The one already sent is not mailed again; the other two get theirs.
     assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
+
+
+def test_a_sweep_that_dies_before_it_commits_leaves_the_journal_for_the_next_one(
+        edition, django_capture_on_commit_callbacks):
+    """The sweep revokes the journal entries it reads (in Redis) and settles the rows
+    in a database transaction. When that transaction is lost (the sweep's worker
+    killed, the database gone mid-commit), the next sweep reads the journal again:
+    a digest the ESP took must still read "sent", or its reader is mailed twice."""
+    was_sent, in_flight = _reader(), _reader()
+    _claimed_then_killed(edition, [was_sent, in_flight], {was_sent: "sent:esp-123", in_flight: "attempting"})
+
+    with transaction.atomic():  # the first sweep: everything it wrote to the database is lost
+        deliveries_resolve_stale(now=NOW)
+        transaction.set_rollback(True)
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"sending"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = deliveries_resolve_stale(now=NOW)
+    assert counts["sent"] == 1
+    row = Delivery.objects.get(subscriber=was_sent)
+    assert (row.status, row.provider_message_id) == ("sent", "esp-123")
+    assert [m.to[0] for m in mail.outbox] == [in_flight.email]
 
 
 def test_the_settle_task_writes_an_info_line_only_when_it_settled_rows(
