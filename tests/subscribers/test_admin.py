@@ -200,6 +200,26 @@ def test_suppress_with_a_reason_then_unsuppress(editor_client):
     assert not Suppression.objects.exists()
 
 
+def test_unsuppress_puts_each_reader_back_where_their_own_choices_left_them(editor_client):
+    """Lifting a suppression never subscribes anyone: a reader who had unsubscribed
+    stays unsubscribed, one who never confirmed stays pending (no digest without
+    their confirmation), and only one who had confirmed is active again."""
+    from subscribers.suppression import address_suppress
+
+    left = SubscriberFactory(email="left@example.com", confirmed_at="2025-11-01T00:00Z",
+                             unsubscribed_at="2025-11-10T00:00Z", status="unsubscribed")
+    never = SubscriberFactory(email="never@example.com", confirmed_at=None, status="pending")
+    kept = SubscriberFactory(email="kept@example.com", confirmed_at="2025-11-01T00:00Z")
+    for reader in (left, never, kept):
+        address_suppress(email=reader.email, reason=Suppression.Reason.HARD_BOUNCE, note="550")
+    url = reverse("admin:subscribers_subscriber_changelist")
+    editor_client.post(url, {"action": "unsuppress", "_selected_action": [left.pk, never.pk, kept.pk],
+                             "apply": "1", "reason": "the mail server was fixed"})
+    assert {r.email: r.status for r in Subscriber.objects.all()} == {
+        "left@example.com": "unsubscribed", "never@example.com": "pending", "kept@example.com": "active"}
+    assert not Suppression.objects.exists()
+
+
 def test_resend_confirmation_mails_pending_readers_only(editor_client, django_capture_on_commit_callbacks):
     pending = SubscriberFactory(status="pending")
     active = SubscriberFactory()

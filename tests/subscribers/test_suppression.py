@@ -105,3 +105,23 @@ def test_the_migration_changes_nothing_when_the_keys_are_the_same(settings):
     Suppression.objects.create(email_hash=erased, reason="deleted")
     rekey(apps, None)
     assert email_is_suppressed("erased@example.com")
+
+
+def test_an_address_keeps_the_first_reason_it_was_suppressed_for_unless_a_stronger_one_comes():
+    """What an editor reads before lifting a suppression ("Suppressed on …: Hard
+    bounce (550 5.1.1 user unknown)") is why the address was stopped: later, weaker
+    events do not rewrite it. A complaint is the strongest and replaces anything; a
+    bounce after an erasure replaces the erasure (a new subscription must no longer
+    lift it)."""
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.HARD_BOUNCE, note="550 5.1.1 user unknown")
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.SOFT_BOUNCES, note="mailbox full")
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.EDITOR, note="asked by phone")
+    row = Suppression.objects.get(email_hash=email_hash("gone@example.com"))
+    assert (row.reason, row.note) == ("bounced", "550 5.1.1 user unknown")
+
+    address_suppress(email="gone@example.com", reason=Suppression.Reason.COMPLAINT, note="Postmark complained")
+    assert Suppression.objects.get(email_hash=email_hash("gone@example.com")).reason == "complained"
+
+    address_suppress(email="left@example.com", reason=Suppression.Reason.DELETED)
+    address_suppress(email="left@example.com", reason=Suppression.Reason.HARD_BOUNCE, note="550")
+    assert Suppression.objects.get(email_hash=email_hash("left@example.com")).reason == "bounced"
