@@ -478,3 +478,30 @@ def test_the_editions_list_writes_a_day_as_the_other_lists_do(live_server, page,
     expect(page.locator("#result_list tbody")).to_contain_text(written)
     page.goto(live_server.url + "/admin/newsletter/edition/")
     expect(page.locator("#result_list tbody tr", has_text=written)).to_have_count(1)
+
+
+def _lines(page, selector: str) -> dict[str, int]:
+    """How many lines each cell of `selector` is laid out on, by its text."""
+    return page.evaluate("""sel => Object.fromEntries([...document.querySelectorAll(sel)].map(cell => {
+        const range = document.createRange(); range.selectNodeContents(cell);
+        const tops = new Set([...range.getClientRects()].map(r => Math.round(r.top)));
+        return [cell.innerText.trim(), tops.size];
+    }))""", selector)
+
+
+def test_a_date_in_a_list_stays_on_one_line_on_a_phone(live_server, page, morning):
+    """On a 390-px phone the deliveries' list wrote an edition's day "29 / Nov / 2026",
+    a word a line, and the papers' and editions' lists "5 Dec / 2026" (screenshots, 6
+    December 2026): the house's short date has spaces. The lists scroll sideways inside
+    their box, so a date keeps to one line."""
+    _signs_in(page, live_server)
+    page.set_viewport_size(PHONE)
+    for url, columns in [("/admin/newsletter/delivery/", ("edition_date", "sent")),
+                         ("/admin/newsletter/paper/", ("date",)),
+                         ("/admin/newsletter/edition/", ("day",)),
+                         ("/admin/subscribers/subscriber/", ("joined",))]:
+        page.goto(live_server.url + url)
+        for column in columns:
+            cells = _lines(page, f"#result_list td.field-{column}, #result_list th.field-{column}")
+            assert cells, f"{url}: no column {column}"
+            assert {text: n for text, n in cells.items() if n > 1} == {}, f"{url} {column}"
