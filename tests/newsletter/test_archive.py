@@ -397,3 +397,17 @@ def test_an_edition_page_names_late_papers_by_the_list_they_were_added_to(client
     assert sorted(marked) == [("Added to Friday’s list after its edition went out", "Late on Friday"),
                               ("Added to Thursday’s list after its edition went out", "Late on Thursday")]
     assert titles_in_order(html) == ["Late on Friday", "Late on Thursday", "Monday paper"]
+
+
+def test_a_neighbouring_edition_of_another_year_says_its_year(client):
+    """The edition of 24 November 2025 linked to the next one, a year later, as
+    "Sun 29 Nov →" (screenshots, 6 December 2026): read as five days later. A
+    neighbour of the same year stays "Mon 24 Nov"."""
+    edition_of(dt.date(2025, 11, 20), [PaperFactory()])
+    edition_of(DAY, [PaperFactory()])
+    edition_of(dt.date(2026, 11, 29), [PaperFactory()])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert 'rel="prev">← Thu 20 Nov</a>' in html
+    assert 'rel="next">29 Nov 2026 →</a>' in html

@@ -192,3 +192,16 @@ def test_favicon_ico_leads_to_the_sites_icon(client):
     assert response.status_code == 301
     icon = client.get(response["Location"])
     assert icon.status_code == 200 and icon["Content-Type"].startswith("image/svg+xml")
+
+
+def test_a_day_link_of_another_year_than_the_page_says_its_year(client):
+    """From the page of 21 November 2025 the newest days read "Sat 5 Dec" and "Mon 24
+    Nov" alike (screenshots, 6 December 2026), as if all of 2025. A day of the page's
+    year keeps "Fri 21 Nov"; one of another year is written "5 Dec 2026"."""
+    PaperFactory(trending_date=YESTERDAY)
+    PaperFactory(trending_date=dt.date(2026, 12, 5))
+
+    html = client.get("/papers/2025-11-21/").content.decode()
+
+    assert 'aria-current="page">Fri 21 Nov</a>' in html
+    assert ">5 Dec 2026</a>" in html and ">Sat 5 Dec</a>" not in html

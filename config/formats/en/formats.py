@@ -18,7 +18,8 @@ DATE_FORMAT = "l j F Y"
 # 24 Nov 2025: columns and lines where space is tight.
 SHORT_DATE_FORMAT = "j M Y"
 # Mon 24 Nov: where the year goes without saying (a subject line, the day before and
-# after, a chart's axis).
+# after, a chart's axis). A day link of another year than its page's is written short
+# instead ("29 Nov 2026" from 24 November 2025: home.html, edition_detail.html).
 MONTH_DAY_FORMAT = "D j M"
 YEAR_MONTH_FORMAT = "F Y"
 # 24 Nov 2025, 07:05 UTC
