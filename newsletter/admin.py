@@ -51,7 +51,7 @@ from subscribers.addresses import (
 from subscribers.models import Subscriber
 
 from . import admin_beat, curation, dashboard, relevance, services, tallies  # noqa: F401 (admin_beat registers beat's pages)
-from .editions import listed_late, note_links_misleading
+from .editions import edition_send_time, listed_late, note_links_misleading
 from .health import health_check
 from .ingest import title_normalise
 from .models import (
@@ -1397,7 +1397,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="Sent", ordering="sent_at")
     def sent(self, delivery):
-        return formats.date_format(timezone.localtime(delivery.sent_at), "SHORT_DATETIME_FORMAT") if delivery.sent_at else "—"
+        return edition_send_time(delivery.sent_at, edition_date=delivery.edition.date) if delivery.sent_at else "—"
 
     @admin.display(description="Error")
     def error_short(self, delivery):

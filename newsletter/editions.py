@@ -32,7 +32,7 @@ import markdown
 import nh3
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from .models import Edition, EditionPaper, Paper
 from .page_cache import pages_changed
@@ -81,6 +81,17 @@ def listed_late(paper: Paper, *, edition_date: dt.date) -> bool:
     before (`_late_papers_q`): what the digest, the edition's page and the editors'
     page say of it."""
     return paper.trending_date is not None and paper.trending_date < edition_date
+
+
+def edition_send_time(at: dt.datetime, *, edition_date: dt.date) -> str:
+    """When a digest of the edition of `edition_date` went out, in the current zone,
+    as the house writes a send: "24 Nov, 07:05 UTC" (SHORT_DATETIME_FORMAT), and with
+    its year when that is not the edition's: "6 Dec 2026, 04:22 UTC" (DATETIME_FORMAT).
+    The edition of 24 November 2025 said "First digests went out 6 Dec, 04:22 UTC", sent
+    a year later, read as twelve days after. The edition's page in the admin, the
+    deliveries' list and a reader's view-in-browser page."""
+    local = timezone.localtime(at)
+    return formats.date_format(local, "SHORT_DATETIME_FORMAT" if local.year == edition_date.year else "DATETIME_FORMAT")
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 from django import template
 
+from newsletter.editions import edition_send_time
 from newsletter.page_cache import fragments_render
 from newsletter.views import outbox_visible as _outbox_visible
 
@@ -16,6 +17,13 @@ def excerpt(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:.") + "…"
+
+
+@register.filter
+def send_time(at, edition_date) -> str:
+    """`{{ delivery.sent_at|send_time:edition.date }}`: newsletter/editions.py,
+    edition_send_time (the year only when it is not the edition's)."""
+    return edition_send_time(at, edition_date=edition_date)
 
 
 @register.filter

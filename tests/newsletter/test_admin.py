@@ -1612,3 +1612,22 @@ def test_the_ledgers_new_search_and_counts_tell_an_editor_no_part_of_an_address(
             placed = sorted(order, key=html.find)
             assert placed in (order, order[::-1])
             assert "lovelace" not in html and "mia@" not in html
+
+
+def test_a_send_of_another_year_than_its_edition_says_its_year(admin_client, edition):
+    """The edition of 24 November 2025, sent on 6 December 2026 (the sample day that
+    bootstrap sends, or an edition an editor sent late), said "First digests went out
+    6 Dec, 04:22 UTC", and the deliveries' list "6 Dec, 04:22 UTC" beside "24 Nov 2025"
+    (screenshots, 6 December 2026): read as twelve days after, not a year. A send of
+    the edition's own year keeps the short form."""
+    later = dt.datetime(2026, 12, 6, 4, 22, tzinfo=dt.UTC)
+    edition.frozen_at = later
+    edition.save(update_fields=["frozen_at"])
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status="sent", sent_at=later)
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition_assemble(date=DAY + dt.timedelta(days=1)),
+                            status="sent", sent_at=dt.datetime(2025, 11, 25, 7, 5, tzinfo=dt.UTC))
+
+    page = unescape(admin_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode())
+    assert "First digests went out 6 Dec 2026, 04:22 UTC;" in page
+    ledger = admin_client.get(reverse("admin:newsletter_delivery_changelist")).content.decode()
+    assert "6 Dec 2026, 04:22 UTC" in ledger and "25 Nov, 07:05 UTC" in ledger

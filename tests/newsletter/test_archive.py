@@ -411,3 +411,15 @@ def test_a_neighbouring_edition_of_another_year_says_its_year(client):
 
     assert 'rel="prev">← Thu 20 Nov</a>' in html
     assert 'rel="next">29 Nov 2026 →</a>' in html
+
+
+def test_the_view_in_browser_page_gives_a_send_of_another_year_its_year(client):
+    """A reader's copy of the edition of 24 November 2025 said "sent 6 Dec, 04:22 UTC"
+    when it went out a year later (the sample day bootstrap sends): read as 2025."""
+    paper = PaperFactory()
+    delivery = sent_delivery(SubscriberFactory(time_zone="UTC"), [paper])
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=dt.datetime(2026, 12, 6, 4, 22, tzinfo=dt.UTC))
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert "sent 6 Dec 2026, 04:22 UTC (your time zone" in html

@@ -24,6 +24,7 @@ MONTH_DAY_FORMAT = "D j M"
 YEAR_MONTH_FORMAT = "F Y"
 # 24 Nov 2025, 07:05 UTC
 DATETIME_FORMAT = "j M Y, H:i T"
-# 24 Nov, 07:05 UTC: a send's time in a list.
+# 24 Nov, 07:05 UTC: a send's time in a list; with its year (DATETIME_FORMAT) when
+# that is not its edition's (newsletter/editions.py, edition_send_time).
 SHORT_DATETIME_FORMAT = "j M, H:i T"
 TIME_FORMAT = "H:i T"
