@@ -57,3 +57,21 @@ def test_an_email_opens_from_the_outbox_with_its_html_rendered(
     assert email_is_suppressed("ada@example.com")
     screenshot(page, "outbox-bounced")
     assert page.js_errors == []
+
+
+def test_an_address_in_the_outbox_list_reads_whole_on_a_laptop(live_server, page, settings):
+    """At 1280 px the list wrote "r11@example.co" over "m" (screenshots, 6 December
+    2026): the page lets long words break anywhere (site.css, body), so the table gave
+    the To column the least it could beside a digest's long subject."""
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    settings.DEBUG = True
+    for to in ("r11@example.com", "ada.lovelace@example.com"):
+        EmailMultiAlternatives(subject="Daily Papers Digest, Sun 29 Nov: A Study of Things, Part 26 +2 more",
+                               body="Papers", to=[to]).send()
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.goto(live_server.url + "/outbox/")
+    lines = page.evaluate("""() => [...document.querySelectorAll('td.outbox-table__to')].map(cell => {
+        const range = document.createRange(); range.selectNodeContents(cell);
+        return [cell.innerText, new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
+    })""")
+    assert sorted(lines) == [["ada.lovelace@example.com", 1], ["r11@example.com", 1]]
