@@ -1485,7 +1485,7 @@ def test_a_filtered_ledger_neither_counts_nor_lists_the_editions_of_every_row(ed
     assert not any("DISTINCT" in s and 'FROM "newsletter_delivery"' in s for s in sql), sql
     assert not any(s.startswith('SELECT COUNT(*)') and s.endswith('FROM "newsletter_delivery"') for s in sql), sql
     edition_filter = next(f for f in response.context["cl"].filter_specs if f.title == "edition")
-    assert [label for _, label in edition_filter.lookup_choices] == [str(edition), str(older)]
+    assert [label for _, label in edition_filter.lookup_choices] == ["24 Nov 2025", "23 Nov 2025"]
 
 
 def test_the_ledgers_lists_count_their_rows_only_as_far_as_a_person_reads_and_say_so(
@@ -1631,3 +1631,22 @@ def test_a_send_of_another_year_than_its_edition_says_its_year(admin_client, edi
     assert "First digests went out 6 Dec 2026, 04:22 UTC;" in page
     ledger = admin_client.get(reverse("admin:newsletter_delivery_changelist")).content.decode()
     assert "6 Dec 2026, 04:22 UTC" in ledger and "25 Nov, 07:05 UTC" in ledger
+
+
+def test_the_ledgers_edition_filter_writes_a_day_as_its_column_does(admin_client, edition):
+    """The deliveries' filter "By edition" listed "Edition of Saturday 5 December 2026",
+    two lines each in the sidebar, beside a column that writes "5 Dec 2026" (screenshots,
+    6 December 2026)."""
+    from newsletter.models import Edition
+
+    edition.frozen_at = timezone.now()
+    edition.save(update_fields=["frozen_at"])
+    older = Edition.objects.create(date=dt.date(2025, 11, 21), frozen_at=timezone.now())
+    for sent in (edition, older):
+        Delivery.objects.create(subscriber=SubscriberFactory(), edition=sent, status="sent", sent_at=timezone.now())
+
+    html = admin_client.get(reverse("admin:newsletter_delivery_changelist")).content.decode()
+
+    assert f'edition__id__exact={edition.pk}">24 Nov 2025</a>' in html
+    assert f'edition__id__exact={older.pk}">21 Nov 2025</a>' in html
+    assert "Edition of Monday" not in html
