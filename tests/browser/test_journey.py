@@ -246,3 +246,41 @@ def page_options(live_server) -> list[str]:
 
     html = urllib.request.urlopen(f"{live_server.url}/subscribe/").read().decode()
     return re.findall(r'<option value="([^"]+/[^"]+)"', html)
+
+
+# How many lines the masked address `text` takes on the page: its characters' boxes,
+# wherever the markup puts them.
+ADDRESS_LINES = """text => {
+    const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+    const tops = new Set();
+    for (let node; (node = walker.nextNode());) {
+        const at = node.data.indexOf(text);
+        if (at < 0) continue;
+        const range = document.createRange(); range.setStart(node, at); range.setEnd(node, at + text.length);
+        for (const r of range.getClientRects()) tops.add(Math.round(r.top));
+        return tops.size;
+    }
+    return 0;
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_masked_address_is_never_cut_after_its_first_letter(page, live_server, settings):
+    """At 390 px the suppressed reader's page read "We stopped sending email to b…" over
+    "@example.com." (screenshots, 6 December 2026): a line may break after an
+    ellipsis, and "b…" alone is no address. At every phone width it keeps to one line."""
+    settings.SITE_URL = live_server.url
+    reader = SubscriberFactory(email="bounced.reader@example.com", status=Subscriber.Status.PENDING,
+                               confirmed_at=None)
+    address_suppress(email=reader.email, reason=Suppression.Reason.EDITOR)
+    page.goto(tokens.confirm_url(subscriber=reader))
+    page.get_by_role("heading", name="We can't send to this address").wait_for()
+    cut = {}
+    for width in range(320, 441, 4):
+        page.set_viewport_size({"width": width, "height": 844})
+        lines = page.evaluate(f"() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
+                              f"() => done(({ADDRESS_LINES})('{reader.email_masked}')))))")
+        if lines != 1:
+            cut[width] = lines
+    assert cut == {}
