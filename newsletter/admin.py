@@ -895,6 +895,9 @@ class TopicAdmin(admin.ModelAdmin):
         )
         return TemplateResponse(request, "admin/newsletter/topic/preview.html", {
             "rows": rows, "topic": topic, "days": curation.TOPIC_PREVIEW_DAYS,
+            # A paper of another year says its year: the newest days with papers may be
+            # a year old (make run's sample day beside a few new ones).
+            "this_year": timezone.localdate().year,
             "threshold": relevance.RELEVANCE_THRESHOLD,
             "new": sum(1 for r in rows if r.change == "new match"),
             "dropped": sum(1 for r in rows if r.change == "drops out"),

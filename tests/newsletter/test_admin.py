@@ -1650,3 +1650,19 @@ def test_the_ledgers_edition_filter_writes_a_day_as_its_column_does(admin_client
     assert f'edition__id__exact={edition.pk}">24 Nov 2025</a>' in html
     assert f'edition__id__exact={older.pk}">21 Nov 2025</a>' in html
     assert "Edition of Monday" not in html
+
+
+def test_the_topic_preview_gives_a_paper_of_another_year_its_year(editor_client, topic):
+    """The preview reads the newest days with papers, which may be a year old (make
+    run's sample day beside a few new ones), and wrote each day "Mon 24 Nov": the
+    sample day and a day of this November read alike (6 December 2026)."""
+    from django.utils import formats
+
+    today = timezone.localdate()
+    long_ago = today - dt.timedelta(days=400)
+    PaperFactory(trending_date=long_ago, title="Web agents that browse")
+    PaperFactory(trending_date=today, title="Web agents that shop")
+    url = reverse("admin:newsletter_topic_preview") + f"?topic={topic.pk}"
+    html = editor_client.post(url, {"keywords": "web agents"}).content.decode()
+    assert f'<td class="nowrap">{formats.date_format(long_ago, "SHORT_DATE_FORMAT")}</td>' in html
+    assert f'<td class="nowrap">{formats.date_format(today, "MONTH_DAY_FORMAT")}</td>' in html
