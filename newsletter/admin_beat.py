@@ -90,6 +90,14 @@ class EditorFetchScheduleForm(forms.ModelForm):
 admin.site.unregister(PeriodicTask)
 
 
+def _next_run_at(task: PeriodicTask) -> dt.datetime:
+    """When `task`'s crontab runs next, in UTC, to the nearest minute (the estimate
+    comes out a hair before the hour)."""
+    now = timezone.now()
+    at = now + task.crontab.schedule.remaining_estimate(now) + dt.timedelta(seconds=30)
+    return at.replace(second=0, microsecond=0).astimezone(dt.UTC)
+
+
 @admin.register(PeriodicTask)
 class ScheduleAdmin(PeriodicTaskAdmin):
     list_display = ("name", "enabled", "scheduler", "description", "last_run_at")
@@ -148,20 +156,21 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         """When it runs next, in UTC and in words (the page named no time at all)."""
         if not (obj and obj.enabled and obj.crontab_id):
             return "— (switched off)" if obj and not obj.enabled else "—"
-        now = timezone.now()
-        # To the nearest minute: the estimate comes out a hair before the hour.
-        at = (now + obj.crontab.schedule.remaining_estimate(now) + dt.timedelta(seconds=30)).replace(
-            second=0, microsecond=0)
-        return f"{at.astimezone(dt.UTC):%A %-d %B, %H:%M} UTC"
+        return f"{_next_run_at(obj):%A %-d %B, %H:%M} UTC"
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         if obj.task == MORNING_FETCH_TASK:
             cron = obj.crontab
-            said = (f"The morning fetch runs every day at {int(cron.hour):02d}:{int(cron.minute):02d} "
-                    f"({cron.timezone}); next run {self.next_run(obj)}. Readers' hours are counted from it."
-                    if obj.enabled and cron is not None
-                    else "The morning fetch is off: no new papers or edition until it is on again.")
+            if obj.enabled and cron is not None:
+                at = f"{int(cron.hour):02d}:{int(cron.minute):02d}"
+                # In UTC the next run is at the time just said: "at 07:15 (UTC); next run
+                # Monday 7 December, 07:15 UTC" said the time and the zone twice.
+                when = (f"at {at} UTC, next on {_next_run_at(obj):%A %-d %B}" if str(cron.timezone) == "UTC"
+                        else f"at {at} ({cron.timezone}); next run {self.next_run(obj)}")
+                said = f"The morning fetch runs every day {when}. Readers' hours are counted from it."
+            else:
+                said = "The morning fetch is off: no new papers or edition until it is on again."
             self.message_user(request, said)
 
     def get_form(self, request, obj=None, change=False, **kwargs):

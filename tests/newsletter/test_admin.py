@@ -1666,3 +1666,26 @@ def test_the_topic_preview_gives_a_paper_of_another_year_its_year(editor_client,
     html = editor_client.post(url, {"keywords": "web agents"}).content.decode()
     assert f'<td class="nowrap">{formats.date_format(long_ago, "SHORT_DATE_FORMAT")}</td>' in html
     assert f'<td class="nowrap">{formats.date_format(today, "MONTH_DAY_FORMAT")}</td>' in html
+
+
+def test_moving_the_morning_fetch_in_utc_says_the_time_and_the_zone_once(editor_client, db):
+    """Saving the fetch at 07:15 UTC said "The morning fetch runs every day at 07:15
+    (UTC); next run Monday 7 December, 07:15 UTC" (6 December 2026): the time and the
+    zone twice. In another zone the next run in UTC says something new, and stays."""
+    from django.contrib.messages import get_messages
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+
+    schedules_ensure()
+    fetch = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
+    url = "/" + __import__("django.conf").conf.settings.ADMIN_URL + f"django_celery_beat/periodictask/{fetch.pk}/change/"
+
+    said = [str(m) for m in get_messages(editor_client.post(
+        url, {"enabled": "on", "at": "07:15", "time_zone": "UTC"}, follow=True).wsgi_request)]
+    assert any(re.fullmatch(r"The morning fetch runs every day at 07:15 UTC, next on \w+day \d{1,2} \w+\. "
+                            r"Readers' hours are counted from it\.", m) for m in said), said
+    said = [str(m) for m in get_messages(editor_client.post(
+        url, {"enabled": "on", "at": "07:15", "time_zone": "Europe/Paris"}, follow=True).wsgi_request)]
+    assert any(re.match(r"The morning fetch runs every day at 07:15 \(Europe/Paris\); next run \w+day \d{1,2} \w+, "
+                        r"0[56]:15 UTC\.", m) for m in said), said
