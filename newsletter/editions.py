@@ -83,6 +83,14 @@ def listed_late(paper: Paper, *, edition_date: dt.date) -> bool:
     return paper.trending_date is not None and paper.trending_date < edition_date
 
 
+def day_beside(day: dt.date, *, year: int) -> str:
+    """A day written beside a page (or list) of `year`, as the house writes a day where
+    the year goes without saying: "Mon 24 Nov", and with its year when it is another:
+    "29 Nov 2026". From the edition of 24 November 2025, "Sun 29 Nov →" read as five
+    days later, not a year. The edition's and the day's neighbours, the topic preview."""
+    return formats.date_format(day, "MONTH_DAY_FORMAT" if day.year == year else "SHORT_DATE_FORMAT")
+
+
 def edition_send_time(at: dt.datetime, *, edition_date: dt.date) -> str:
     """When a digest of the edition of `edition_date` went out, in the current zone,
     as the house writes a send: "24 Nov, 07:05 UTC" (SHORT_DATETIME_FORMAT), and with

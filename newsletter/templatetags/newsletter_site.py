@@ -1,6 +1,6 @@
 from django import template
 
-from newsletter.editions import edition_send_time
+from newsletter.editions import day_beside, edition_send_time
 from newsletter.page_cache import fragments_render
 from newsletter.views import outbox_visible as _outbox_visible
 
@@ -17,6 +17,13 @@ def excerpt(text: str, limit: int) -> str:
         return text
     cut = text[: limit - 1]
     return (cut.rsplit(" ", 1)[0] if " " in cut else cut).rstrip(",;:.") + "…"
+
+
+@register.filter(name="day_beside")
+def day_beside_filter(day, year) -> str:
+    """`{{ next_date|day_beside:edition.date.year }}`: newsletter/editions.py,
+    day_beside (the year only when it is not the page's)."""
+    return day_beside(day, year=year)
 
 
 @register.filter
