@@ -996,6 +996,66 @@ def test_a_batch_longer_than_a_heartbeat_renews_its_lease_without_crying_lost(
     assert "lease lost" not in caplog.text
 
 
+def test_a_live_workers_heartbeat_renews_its_claim_well_within_the_lease(edition):
+    """A worker alive in a long batch (an ESP at its rate limit, 429s) keeps its rows:
+    20 seconds after its last renewal, a third of the lease, its next heartbeat pushes
+    the lease forward, so a slow provider call or a pause between two heartbeats never
+    lets the sweep settle rows a live worker is sending. (A heartbeat every 150 s
+    passed every other test here: the lease would lapse in every batch over a minute.)"""
+    ids = _pending(edition, [_reader()])
+    claimed_at = timezone.now()
+    assert leases.deliveries_claim(delivery_ids=ids, now=claimed_at) == ids
+    claimed_until = Delivery.objects.get().lease_expires_at
+    lease = leases.BatchLease(delivery_ids=ids, claimed_at=claimed_at)
+    lease.renewed -= 20  # its last renewal was 20 seconds ago
+
+    lease.beat()
+
+    assert Delivery.objects.get().lease_expires_at > claimed_until
+
+
+def test_a_worker_that_wakes_after_its_rows_went_to_another_keeps_none_of_them_alive(edition, caplog):
+    """A frozen worker wakes after the sweep gave its rows to another worker's claim:
+    its heartbeat must neither renew that claim's lease (a second dead worker's rows
+    would then wait for the first to die too) nor count the rows as still its own
+    (it says the lease was lost)."""
+    ids = _pending(edition, [_reader()])
+    assert leases.deliveries_claim(delivery_ids=ids, now=NOW) == ids
+    frozen = leases.BatchLease(delivery_ids=ids, claimed_at=NOW)
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    assert deliveries_resolve_stale(now=later)["requeued"] == 1  # its message is not run here
+    assert leases.deliveries_claim(delivery_ids=ids, now=later) == ids  # the other worker
+    others_lease = Delivery.objects.get().lease_expires_at
+
+    frozen.renewed -= leases.HEARTBEAT_SECONDS  # it wakes, a heartbeat due
+    frozen.beat()
+
+    row = Delivery.objects.get()
+    assert row.status == "sending" and row.claimed_at == later
+    assert row.lease_expires_at == others_lease
+    assert "lease lost on 1 of 1 deliveries" in caplog.text
+
+
+def test_a_duplicate_of_a_retried_batchs_message_does_not_cut_its_back_off_short(
+    edition, scripted, one_sending_thread
+):
+    """Rows a transient ESP error sent back to pending hold a lease for the retry's
+    countdown. A copy of their first message received meanwhile (a redelivery) leases
+    them again: that must never shorten the lease, or the sweep re-queues them a
+    minute later and an ESP outage is hit every minute instead of with back-off."""
+    reader = _reader()
+    scripted.script[reader.email] = [TimeoutError("ESP timed out")]
+    ids = _pending(edition, [reader])
+    outcome = digest_send_batch(delivery_ids=ids, retry_in=600)
+    assert outcome.retry == ids
+    retry_lease = Delivery.objects.get().lease_expires_at
+
+    assert leases.deliveries_reserve(delivery_ids=ids) == 0
+    assert Delivery.objects.get().lease_expires_at == retry_lease
+    a_lease_later = timezone.now() + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    assert deliveries_resolve_stale(now=a_lease_later)["requeued"] == 0
+
+
 def test_a_worker_that_lost_its_lease_sends_nothing_more(edition, scripted, one_sending_thread, monkeypatch):
     """A frozen worker wakes up after the sweep settled its rows: it must not call
     the provider for them, nor overwrite what the sweep recorded."""
@@ -1238,6 +1298,22 @@ def test_a_worker_receiving_a_message_does_not_wait_for_a_frozen_claim_of_its_ro
         assert leases.deliveries_reserve(delivery_ids=ids, now=later) == 1
     leased = dict(Delivery.objects.values_list("id", "lease_expires_at"))
     assert leased[ids[2]] > later > leased[ids[0]]
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_the_same_rows_never_both_get_one():
+    """The same rows in two messages (the sweep re-queued them as their first batch
+    was being claimed), taken by two workers at once: the second claim takes only
+    the row the first is not inside, without waiting for it, and the rows under the
+    first claim stay that claim's. Without the claim's row locks, both workers
+    would own those rows and each would mail them."""
+    _, ids = _three_reserved_rows()
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    with _a_worker_frozen_inside_its_claim(ids[:2]):
+        assert leases.deliveries_claim(delivery_ids=ids, now=later) == [ids[2]]
+    status = dict(Delivery.objects.values_list("id", "status"))
+    assert [status[pk] for pk in ids] == ["pending", "pending", "sending"]
 
 
 def test_a_reader_whose_hour_comes_to_hold_the_fetch_when_the_clocks_go_back_loses_no_days_list(
