@@ -160,9 +160,18 @@ def delivery_from_token(*, token: str) -> Delivery | None:
 
 
 def delivery_papers(*, delivery: Delivery) -> list[Paper]:
-    """The papers the reader got, in the order they got them (Delivery.paper_ids)."""
+    """The papers the reader got, in the order they got them (Delivery.paper_ids),
+    each with the topics their email showed beside it as its chips (`chip_names`,
+    from Delivery.chips: the reader's own, not the site's). A row sent before the
+    chips were kept shows each paper's topics on the site (one more query)."""
     ids = [int(i) for i in delivery.paper_ids or []]
-    by_id = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).prefetch_related(topic_rows_prefetch()).in_bulk()
+    kept = len(delivery.chips or []) == len(ids)
+    papers = Paper.objects.filter(PAPER_VISIBLE, id__in=ids)
+    by_id = (papers if kept else papers.prefetch_related(topic_rows_prefetch())).in_bulk()
+    if kept:
+        for paper_id, names in zip(ids, delivery.chips, strict=True):
+            if paper_id in by_id:
+                by_id[paper_id].chip_names = list(names)
     return [by_id[i] for i in ids if i in by_id]
 
 

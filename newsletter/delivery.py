@@ -373,6 +373,7 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
                 if sent.paper_ids is not None:  # what the reader got, as the worker would have
                     delivery.paper_ids, delivery.picked = sent.paper_ids, sent.picked
                     delivery.reasons, delivery.weekly = list(sent.reasons), sent.weekly
+                    delivery.chips = list(sent.chips)
                 counts["sent"] += 1
                 continue
             if entry == ATTEMPTING:
@@ -388,7 +389,7 @@ def deliveries_resolve_stale(*, now: dt.datetime | None = None) -> dict[str, int
         if stale:
             Delivery.objects.bulk_update(
                 stale, ["status", "sent_at", "provider_message_id", "error", "claimed_at",
-                        "lease_expires_at", "attempts", "paper_ids", "picked", "reasons", "weekly",
+                        "lease_expires_at", "attempts", "paper_ids", "picked", "reasons", "weekly", "chips",
                         "updated_at"],
             )
         # Pending rows: a retry nobody took by its lease (the worker holding its

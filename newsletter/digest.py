@@ -101,6 +101,16 @@ class Digest:
         return [ranked.reason for ranked in self.selection.papers]
 
     @property
+    def chips(self) -> list[list[str]]:
+        """The topics the email shows beside each of paper_ids (card_topics), for its
+        web copy to show the same as chips: Delivery.chips. A closest paper's is the
+        reader's topic it is nearest to, which the email says in words ("closest to
+        Agents"), never as a chip: as a chip it would read as a match, so none."""
+        selection = self.selection
+        return ([card_topics(ranked, n) for n, ranked in enumerate(selection.papers, 1)]
+                + [[] for _ in selection.closest] + [card_topics(ranked) for ranked in selection.also_trending])
+
+    @property
     def html(self) -> str:
         if self.message is None:
             return ""
@@ -220,10 +230,7 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
     matched). `daily_date`: the edition's date in a daily digest, where a paper of a
     list before it says it came in late."""
     paper = ranked.paper
-    # A pick's chips leave out the topic its "why" line names already. An item of the
-    # also-trending or closest block has no "why" line shown, so it names its topics
-    # (a closest paper's reason names its nearest topic: filtered, it showed none).
-    topics = [t for t in ranked.topics if not n or t not in ranked.reason][:3]
+    topics = card_topics(ranked, n)
     # How the text part leads a pick's chips: "also in" beside the topic its why line
     # names, "in" beside a why line that names none ("Trending").
     pick_topics_lead = "also in " if any(t in ranked.reason for t in ranked.topics) else "in "
@@ -257,6 +264,17 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         "picture_url": absolute_url(paper.picture_url) if paper.picture_url else "",
         **(links or {}),
     }
+
+
+def card_topics(ranked: RankedPaper, n: int = 0) -> list[str]:
+    """The topics a digest shows beside a paper for its reader (the one place: the
+    email's chips and its text part's, and the reader's web copy's, Delivery.chips):
+    of ranking's topics for them (RankedPaper.topics: a pick's are the reader's own),
+    a pick's (`n` its position from 1) leave out the topic its "why" line names
+    already. An item of the also-trending or closest block has no "why" line shown,
+    so it names its topics (a closest paper's reason names its nearest topic:
+    filtered, it showed none)."""
+    return [t for t in ranked.topics if not n or t not in ranked.reason][:3]
 
 
 def late_label(paper, *, daily_date: dt.date | None) -> str:

@@ -70,18 +70,19 @@ def journal_key(delivery: Delivery) -> str:
 
 
 def journal_record(key: str, *, paper_ids: Sequence[int] = (), picked: int | None = None,
-                   reasons: Sequence[str] = (), weekly: bool | None = None) -> EspRecord:
+                   reasons: Sequence[str] = (), weekly: bool | None = None,
+                   chips: Sequence[Sequence[str]] = ()) -> EspRecord:
     """One row's entry as mail/esp.py writes it with each provider call's slot:
     "attempting" right before the call unless the sweep revoked the entry (then
     the call is not made: esp.EspRecordRefused, i.e. the lease was lost), and
     "sent:" right after a call the ESP took, with what the reader got (the message's
-    `paper_ids`, how many were `picked`, the picks' `reasons` and whether it was
-    `weekly`: Delivery's fields, as JSON) and the provider's message id. Without
+    `paper_ids`, how many were `picked`, the picks' `reasons`, whether it was
+    `weekly` and the topics beside each paper, `chips`: Delivery's fields, as JSON) and the provider's message id. Without
     them, a row the sweep settled as sent had no papers: its reader's web copy was
     empty and the next digests could repeat them; without the reasons and the
     frequency, its web copy had no "why" lines and read as a daily's."""
-    got = json.dumps({"papers": list(paper_ids), "picked": picked, "reasons": list(reasons), "weekly": weekly},
-                     separators=(",", ":"))
+    got = json.dumps({"papers": list(paper_ids), "picked": picked, "reasons": list(reasons), "weekly": weekly,
+                      "chips": [list(c) for c in chips]}, separators=(",", ":"))
     return EspRecord(key=key, before=ATTEMPTING, refused=REVOKED, after=f"{SENT_PREFIX}{got}",
                      ttl=JOURNAL_TTL_SECONDS)
 
@@ -94,6 +95,7 @@ class JournalSent:
     picked: int | None
     reasons: list[str] = ()  # empty: an entry written before the reasons were journalled
     weekly: bool | None = None
+    chips: list[list[str]] = ()  # empty: an entry written before the chips were journalled
 
 
 def journal_sent(entry: str | None) -> JournalSent | None:
@@ -108,11 +110,13 @@ def journal_sent(entry: str | None) -> JournalSent | None:
         except ValueError:
             got, end = None, 0
         if isinstance(got, dict) and isinstance(got.get("papers"), list):
-            picked, reasons, weekly = got.get("picked"), got.get("reasons"), got.get("weekly")
+            picked, reasons, weekly, chips = got.get("picked"), got.get("reasons"), got.get("weekly"), got.get("chips")
             return JournalSent(message_id=rest[end:], paper_ids=[int(i) for i in got["papers"]],
                                picked=picked if isinstance(picked, int) else None,
                                reasons=[str(r) for r in reasons] if isinstance(reasons, list) else [],
-                               weekly=weekly if isinstance(weekly, bool) else None)
+                               weekly=weekly if isinstance(weekly, bool) else None,
+                               chips=[[str(t) for t in c] if isinstance(c, list) else [] for c in chips]
+                               if isinstance(chips, list) else [])
     return JournalSent(message_id=rest, paper_ids=None, picked=None)
 
 

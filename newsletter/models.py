@@ -1,7 +1,7 @@
 import hashlib
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from urllib.parse import quote_plus
 
 from django.conf import settings
@@ -263,6 +263,13 @@ class Paper(models.Model):
         return topics_about(self.topic_rows, score=lambda row: row.score,
                             by_editor=lambda row: row.source == PaperTopic.Source.EDITOR)
 
+    @cached_property
+    def chip_names(self) -> list[str]:
+        """The names on the paper's card (templates/newsletter/_paper_card.html): its
+        topic_chips. A reader's web copy sets the ones their email showed beside it
+        instead (Delivery.chips, archive.delivery_papers)."""
+        return [row.topic.name for row in self.topic_chips]
+
     @property
     def topic_tags(self) -> "list[tuple[PaperTopic, bool]]":
         """Every topic the paper passes for (`topic_rows`), each with whether it is one
@@ -496,6 +503,10 @@ class Delivery(models.Model):
     # database's default serves the release before it, which inserts rows without it
     # (migration 0028; README, "Upgrading").
     reasons = models.JSONField(default=list, db_default=[], blank=True)
+    # The topics the email showed beside each of paper_ids (digest.card_topics: a
+    # pick's are the reader's own), for the web copy to show the same. Empty on rows
+    # sent before it was kept (their copy shows each paper's topics on the site).
+    chips = models.JSONField(default=list, db_default=[], blank=True)
     # Whether it went out as the reader's weekly digest (its web copy says "week of
     # …", not one day's). Null on rows sent before it was kept.
     weekly = models.BooleanField(null=True, blank=True)

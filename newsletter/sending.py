@@ -73,6 +73,7 @@ class PreparedDigest:
     picked: int  # how many of paper_ids are the reader's picks (Delivery.picked)
     reasons: list[str]  # each pick's "why" line (Delivery.reasons)
     weekly: bool  # Delivery.weekly
+    chips: list[list[str]]  # the topics beside each paper (Delivery.chips)
 
 
 def digest_prepare(
@@ -111,7 +112,8 @@ def digest_prepare(
         delivery.error = "nothing matched and the reader skips such days"
         outcome.skipped.append(delivery.pk)
         return None
-    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons, made.weekly)
+    return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons, made.weekly,
+                          made.chips)
 
 
 class NotAttempted(Exception):
@@ -165,7 +167,8 @@ class BatchSender:
         try:
             # The journal's "attempting" and "sent:<id>" go with the call's slot.
             call = esp.esp_send(item.message, before_call=before_call, record=journal_record(
-                key, paper_ids=item.paper_ids, picked=item.picked, reasons=item.reasons, weekly=item.weekly))
+                key, paper_ids=item.paper_ids, picked=item.picked, reasons=item.reasons, weekly=item.weekly,
+                chips=item.chips))
         except esp.EspRecordRefused:  # rule 3's fence: the sweep revoked the entry
             self.lease_lost, self.stopped = True, "lease lost"
             raise LeaseLost(key) from None
@@ -216,7 +219,7 @@ class BatchSender:
         delivery.status, delivery.sent_at = Delivery.Status.SENT, delivery.claimed_at
         delivery.provider_message_id, delivery.error = call.message_id, ""
         delivery.paper_ids, delivery.picked, delivery.reasons = item.paper_ids, item.picked, item.reasons
-        delivery.weekly = item.weekly
+        delivery.weekly, delivery.chips = item.weekly, item.chips
         self.outcome.sent.append(delivery.pk)
         self.outcome.call_seconds.append(call.seconds)
         if not self.unmarked:
@@ -301,7 +304,7 @@ def deliveries_mark_sent(*, deliveries: Sequence[Delivery]) -> set[int]:
     return set(rows_update(
         objects=deliveries,
         fields=["status", "attempts", "sent_at", "provider_message_id", "error", "paper_ids",
-                "picked", "reasons", "weekly", "lease_expires_at", "updated_at"],
+                "picked", "reasons", "weekly", "chips", "lease_expires_at", "updated_at"],
         where={"status": Delivery.Status.SENDING, "claimed_at": claimed_at},
     ))
 
@@ -329,7 +332,8 @@ def outcomes_record(
         rows_update(
             objects=done,
             fields=["status", "attempts", "claimed_at", "lease_expires_at", "sent_at",
-                    "provider_message_id", "error", "paper_ids", "picked", "reasons", "weekly", "updated_at"],
+                    "provider_message_id", "error", "paper_ids", "picked", "reasons", "weekly", "chips",
+                    "updated_at"],
             where={"status": Delivery.Status.SENDING, "claimed_at": now},
         )
     journal_forget(journal_keys)

@@ -306,6 +306,47 @@ def test_the_readers_copy_sets_their_picks_apart_from_the_also_trending_papers(c
     assert html.index("arch-why") < html.index(picks[0]) and html.count("arch-why") == delivery.picked
 
 
+def _chips_by_title(html: str, card: str, title: str, chip: str) -> dict[str, list[str]]:
+    """{title: the chips beside it} for each card of `html` (`card`: one card's pattern,
+    `title`: its title's, `chip`: one chip's)."""
+    from html import unescape
+
+    return {unescape(re.search(title, found).group(1)).strip(): [unescape(c).strip() for c in re.findall(chip, found)]
+            for found in re.findall(card, html, re.DOTALL)}
+
+
+def test_the_readers_copy_shows_the_topics_their_email_showed(client, settings):
+    """The web copy put the site's topics on each card (a paper in Agents and Vision
+    showed both, for a reader of Agents and Robotics), while the email showed the
+    reader's own beside the "why" line, less the one it names: a reader opening the
+    copy saw chips their email never had. Both now come from Delivery.chips."""
+    from django.core import mail
+
+    from newsletter.editions import edition_assemble
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    agents, robotics, vision = (TopicFactory(name=name) for name in ("Agents", "Robotics", "Vision"))
+    both = PaperFactory(trending_date=DAY, upvotes=50, title="Agents that see")
+    PaperTopicFactory(paper=both, topic=agents, score=0.9, matched_terms=["agent"])
+    PaperTopicFactory(paper=both, topic=vision, score=0.9, matched_terms=["vision"])
+    theirs = PaperFactory(trending_date=DAY, upvotes=40, title="Agents that walk")
+    PaperTopicFactory(paper=theirs, topic=agents, score=0.9, matched_terms=["agent"])
+    PaperTopicFactory(paper=theirs, topic=robotics, score=0.89, matched_terms=["robot"])
+    reader = SubscriberFactory()
+    reader.topics.set([agents, robotics])
+    delivery = _sent_by_the_batch(edition_assemble(date=DAY), reader)
+
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    email_html = next(body for body, mime in mail.outbox[0].alternatives if mime == "text/html")
+    emailed = _chips_by_title(email_html, r'<p class="why".*?</h3>', r'<h3 class="title"[^>]*><a [^>]*>([^<]+)',
+                              r'<span class="chip"[^>]*>([^<]+)</span>')
+    shown = _chips_by_title(copy, r'<article class="paper-card.*?</article>', r'class="paper-card__title"[^>]*><a [^>]*>([^<]+)',
+                            r'<li class="chip">([^<]+)</li>')
+    assert emailed == {"Agents that see": [], "Agents that walk": ["Robotics"]}
+    assert shown == emailed
+
+
 def test_the_shareable_pages_carry_no_link_that_acts_as_the_reader(client, settings):
     """The "view in browser" copy, the link readers forward, and the vote pages it
     links to carried the reader's preference-centre link, which exports, deletes and

@@ -937,7 +937,7 @@ def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, djang
     _claimed_then_killed(edition, [reader, older], {
         # A message id with any character.
         reader: ("sent:esp-7;a", ([31, 32, 33], 2, {"reasons": ["Agents · matched: tool use", "Trending"],
-                                                     "weekly": True})),
+                                                     "weekly": True, "chips": [[], ["Robotics"], ["Vision"]]})),
         older: "sent:esp-8",
     })
     key = journal_key(Delivery.objects.get(subscriber=older))
@@ -949,6 +949,7 @@ def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, djang
     row = Delivery.objects.get(subscriber=reader)
     assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-7;a", [31, 32, 33], 2)
     assert (row.reasons, row.weekly) == (["Agents · matched: tool use", "Trending"], True)
+    assert row.chips == [[], ["Robotics"], ["Vision"]]  # the topics beside each, for the web copy too
     row = Delivery.objects.get(subscriber=older)
     assert (row.status, row.provider_message_id, row.paper_ids, row.picked) == ("sent", "esp-8", [], None)
     assert mail.outbox == []
