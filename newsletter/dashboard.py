@@ -69,17 +69,36 @@ def _fmt(value: float, percent: bool) -> str:
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
-def _count_axis(top: float) -> tuple[float, list[float]]:
-    """An axis for counts: whole-number ticks (1, 2 or 5 times a power of ten apart,
-    about four of them) and the top rounded up to the last one."""
-    if top <= 4:
-        step = 1
-    else:
-        raw = top / 4
-        power = 10 ** math.floor(math.log10(raw))
-        step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    ticks = math.ceil(top / step) or 1
-    return ticks * step, [i * step for i in range(ticks + 1)]
+# An axis has about this many steps: few enough to read, enough to place a line.
+AXIS_STEPS = 4
+
+
+def _axis(top: float, *, percent: bool) -> tuple[float, list[tuple[float, str]]]:
+    """An axis a person reads at a glance, by the "nice numbers" rule: about
+    AXIS_STEPS ticks, 1, 2 or 5 times a power of ten apart (whole numbers for
+    counts: at least 1), from 0 up to the first at or over `top`, which becomes the
+    axis' top (the data is drawn to it). Each tick with its label: "0.1 %", not the
+    "0.19 %" of a top cut in halves. A `top` of 0 gets the axis of 1 (1 %)."""
+    top = top or (0.01 if percent else 1)
+    raw = top / AXIS_STEPS
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    if not percent:
+        step = max(step, 1)
+    # round(): 0.004 / 0.001 is 4.000000000000001, one tick too many.
+    count = math.ceil(round(top / step, 9)) or 1
+    ticks = [round(i * step, 12) for i in range(count + 1)]
+    return ticks[-1], [(t, _tick_label(t, step) if percent else _fmt(t, percent)) for t in ticks]
+
+
+def _tick_label(value: float, step: float) -> str:
+    """A percentage tick with as many decimals as its step needs and no trailing
+    zero: "0.1 %", "0.05 %", "0.5 %" and "1 %" (not "1.0 %")."""
+    if not value:
+        return "0 %"
+    decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
+    text = f"{value * 100:.{decimals}f}"
+    return f"{text.rstrip('0').rstrip('.') if '.' in text else text} %"
 
 
 # A legend's lines are this far apart when its entries do not fit on one.
@@ -118,11 +137,7 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
             running = [r + v for r, v in zip(running, s.values, strict=True)]
     tops = [[b + v for b, v in zip(base, s.values, strict=True)] for base, s in zip(bases, series, strict=True)]
     top = max([v for t in tops for v in t] + [r[1] * 1.25 for r in references] + [0])
-    if percent:
-        top = top or 1
-        ticks = [0, top / 2, top]
-    else:
-        top, ticks = _count_axis(top)
+    top, ticks = _axis(top, percent=percent)
     plot_w, plot_h = width - PAD_LEFT - PAD_RIGHT, HEIGHT - PAD_TOP - PAD_BOTTOM
     step = plot_w / max(1, len(labels) - 1)
     # Every nth day's date counted back from the last (today's is always there), n
@@ -138,11 +153,11 @@ def line_chart(*, title: str, labels: list[str], series: list[Series],
     legend, legend_lines = _legend([(name, s.colour) for name, s in zip(names, series, strict=True)],
                                    HEIGHT - 10, width)
     parts = [_svg_open(title, width=width, height=HEIGHT + LEGEND_LINE * (legend_lines - 1))]
-    for tick in ticks:
+    for tick, tick_label in ticks:
         y = PAD_TOP + plot_h - tick / top * plot_h
         parts.append(f'<line x1="{PAD_LEFT}" x2="{width - PAD_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
         parts.append(f'<text x="{PAD_LEFT - 6}" y="{y + 4:.1f}" class="ax" text-anchor="end">'
-                     f'{escape(_fmt(tick, percent))}</text>')
+                     f'{escape(tick_label)}</text>')
     # Each reference's name just above its line, and at least a line above the name
     # of the one below it: with a rate far over both (a small list's first bounces)
     # the lines are a few pixels apart, and "0.1 %" and "0.3 %" were written over

@@ -67,6 +67,46 @@ def test_rate_axes_keep_percentages():
     assert any((t.text or "").endswith("%") for t in _texts(svg))
 
 
+@pytest.mark.parametrize(("rate", "ticks"), [
+    (0.00003, ["0 %", "0.001 %", "0.002 %", "0.003 %"]),
+    (0.0038, ["0 %", "0.1 %", "0.2 %", "0.3 %", "0.4 %"]),
+    (0.052, ["0 %", "2 %", "4 %", "6 %"]),
+    (0.15, ["0 %", "5 %", "10 %", "15 %"]),
+    (0.0, ["0 %", "0.5 %", "1 %"]),
+])
+def test_rate_axes_tick_round_percentages_that_cover_the_highest_rate(rate, ticks):
+    """The rates chart's axis read "0 %, 0.19 %, 0.38 %" (its top, 1.25 times the
+    Gmail limit, cut in halves): ticks a person reads at a glance, 1, 2 or 5 times a
+    power of ten apart, up to the first at or over the highest rate, which is drawn
+    to that scale."""
+    for width in (460, 340):
+        svg = line_chart(title="Rates", labels=["a", "b"], percent=True, width=width,
+                         series=[Series("Bounce rate", [0, rate], "#000")])
+        texts = _texts(svg)
+        shown = [t.text for t in texts if t.get("text-anchor") == "end" and t.get("class") == "ax"]
+        assert shown == ticks, (rate, width)
+        # The line's highest point is where the axis puts its rate: the top tick's
+        # height times the rate's share of it.
+        tick_y = {t.text: float(t.get("y")) - 4 for t in texts if t.text in ticks}
+        top = float(ticks[-1].removesuffix(" %")) / 100
+        line = ET.fromstring(str(svg)).find(f"{SVG}polyline").get("points").split()
+        peak = float(line[-1].split(",")[1])
+        expected = tick_y["0 %"] - (tick_y["0 %"] - tick_y[ticks[-1]]) * rate / top
+        assert abs(peak - expected) < 0.2, (rate, peak, expected)
+
+
+def test_the_dashboards_rate_axis_ticks_round_percentages_over_its_reference_lines():
+    from newsletter.dashboard import RATE_LIMIT, RATE_WARN
+
+    svg = line_chart(title="Rates", labels=["a", "b"], percent=True,
+                     series=[Series("Bounce rate", [0, 0.0005], "#000")],
+                     references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
+                                 ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")])
+    shown = [t.text for t in _texts(svg) if t.get("text-anchor") == "end" and t.get("class") == "ax"
+             and "—" not in t.text]
+    assert shown == ["0 %", "0.1 %", "0.2 %", "0.3 %", "0.4 %"]
+
+
 @pytest.mark.django_db
 def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
     from newsletter.dashboard import feedback_per_topic
