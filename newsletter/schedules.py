@@ -36,7 +36,7 @@ DESCRIPTIONS_BEFORE = {
         "(browser, country, links clicked) after 30 days. Switched off, both are kept for good.")],
 }
 
-# name shown in the admin -> (task, crontab fields or {"every": seconds}, description
+# name shown in the admin -> (task, crontab fields or {"every": an interval}, description
 # shown in the admin's list and page)
 DEFAULT_SCHEDULES = {
     "Fetch today's trending papers (every morning)": (
@@ -59,7 +59,7 @@ DEFAULT_SCHEDULES = {
     # newsletter/delivery.py, rule 3, and SETTLE_EVERY_SECONDS there.
     "Settle deliveries of dead workers (every 20 seconds)": (
         "newsletter.tasks.deliveries_settle",
-        {"every": 20},
+        {"every": dt.timedelta(seconds=20)},
         ("Hands the readers of a worker that died mid-send to another, so each reader gets "
         "the edition once."),
     ),
@@ -67,7 +67,7 @@ DEFAULT_SCHEDULES = {
     # vector (older than the digests' week), 300 a run (newsletter/relevance.py).
     "Score papers left without a vector (every 5 minutes)": (
         "newsletter.tasks.papers_missing_rescore",
-        {"every": 300},
+        {"every": dt.timedelta(minutes=5)},
         ("After an upgrade of the relevance model: scores the older papers that have no "
         "vector of it yet, 300 at a time. Does nothing when all are scored."),
     ),
@@ -76,29 +76,45 @@ DEFAULT_SCHEDULES = {
     # the change is gone (newsletter/page_cache.py, PageTagDebt).
     "Refresh public pages changed while Redis was away (every minute)": (
         "newsletter.tasks.page_tag_debts_settle",
-        {"every": 60},
+        {"every": dt.timedelta(minutes=1)},
         "Refreshes the public pages an editor changed while Redis was unreachable.",
     ),
     # Django keeps expired sessions until clearsessions runs.
     "Delete expired sign-ins (every day)": (
         "newsletter.tasks.sessions_clear",
-        {"every": 86400},
+        {"every": dt.timedelta(days=1)},
         "Deletes editors' sign-in sessions that have expired. Nobody is signed out by it.",
     ),
     # What is past its time (docs/data-retention.md; newsletter/retention.py).
     "Forget personal data past its time (every day)": (
         "newsletter.tasks.personal_data_forget",
-        {"every": 86400},
+        {"every": dt.timedelta(days=1)},
         PERSONAL_DATA_FORGET_SAYS,
     ),
     # A reader who unsubscribed while Redis was away still gets the goodbye email
     # (subscribers/models.py, OwedEmail).
     "Send the emails owed since Redis was away (every minute)": (
         "subscribers.tasks.owed_emails_send",
-        {"every": 60},
+        {"every": dt.timedelta(minutes=1)},
         "Sends the emails owed while Redis was unreachable (a goodbye after an unsubscribe).",
     ),
 }
+
+
+# Beat's interval periods longer than a second, longest first, with their length in seconds.
+INTERVAL_PERIODS = ((IntervalSchedule.DAYS, 86400), (IntervalSchedule.HOURS, 3600), (IntervalSchedule.MINUTES, 60))
+
+
+def interval_in_periods(seconds: int) -> tuple[int, str]:
+    """(every, period) of an interval of `seconds`, in the longest of beat's periods it
+    is a whole number of: (1, "days"), (5, "minutes"), (20, "seconds"). The admin says
+    a schedule as django-celery-beat words it (IntervalSchedule.__str__): "every day",
+    "every 5 minutes", where kept in seconds it said "every 86400 seconds". Migration
+    0039 moved the intervals made before to it."""
+    for period, length in INTERVAL_PERIODS:
+        if seconds >= length and seconds % length == 0:
+            return seconds // length, period
+    return seconds, IntervalSchedule.SECONDS
 
 
 @transaction.atomic
@@ -117,9 +133,9 @@ def schedules_ensure() -> list[str]:
                 description=description)
             continue
         if "every" in cron:
-            interval, _ = IntervalSchedule.objects.get_or_create(
-                every=cron["every"], period=IntervalSchedule.SECONDS
-            )
+            every, period = interval_in_periods(int(cron["every"].total_seconds()))
+            interval = IntervalSchedule.objects.filter(every=every, period=period).first()
+            interval = interval or IntervalSchedule.objects.create(every=every, period=period)
             PeriodicTask.objects.create(name=name, task=task, interval=interval, description=description)
         else:
             crontab, _ = CrontabSchedule.objects.get_or_create(

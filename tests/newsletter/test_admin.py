@@ -909,6 +909,49 @@ def test_schedules_are_in_the_admin_with_plain_names(admin_client, db):
         assert name.replace("'", "&#x27;") in html
 
 
+def _schedules_shown(html: str) -> dict[str, str]:
+    """{schedule name: its Schedule column} of beat's list of schedules in the admin."""
+    rows = re.findall(r'<th class="field-name">.*?>([^<]+)</a></th>.*?<td class="field-scheduler">([^<]*)</td>', html, re.DOTALL)
+    return {unescape(name): unescape(when) for name, when in rows}
+
+
+@pytest.mark.parametrize("made_by", ["this release", "the release before"])
+def test_the_list_of_schedules_says_each_interval_in_words(admin_client, editor_client, made_by):
+    """The list of beat's schedules said "every 86400 seconds" beside "Delete expired
+    sign-ins (every day)" (and "every 300 seconds", "every 60 seconds"): the
+    intervals were kept in seconds. They are kept in the largest of beat's own
+    periods they are a whole number of, which django-celery-beat says in words; a
+    database the release before made is moved to them (migration 0039)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from newsletter.schedules import DEFAULT_SCHEDULES, schedules_ensure
+
+    schedules_ensure()
+    if made_by == "the release before":
+        for task in PeriodicTask.objects.exclude(interval=None).select_related("interval"):
+            seconds = int(task.interval.schedule.run_every.total_seconds())
+            task.interval = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)[0]
+            task.save()
+        IntervalSchedule.objects.exclude(period=IntervalSchedule.SECONDS).delete()
+        importlib.import_module("newsletter.migrations.0039_intervals_in_words").forward(apps, None)
+    base = "/" + __import__("django.conf").conf.settings.ADMIN_URL + "django_celery_beat/"
+
+    for client in (admin_client, editor_client):
+        shown = _schedules_shown(client.get(base + "periodictask/").content.decode())
+        assert set(shown) == set(DEFAULT_SCHEDULES)
+        assert shown["Delete expired sign-ins (every day)"] == "every day"
+        assert shown["Forget personal data past its time (every day)"] == "every day"
+        assert shown["Score papers left without a vector (every 5 minutes)"] == "every 5 minutes"
+        assert shown["Settle deliveries of dead workers (every 20 seconds)"] == "every 20 seconds"
+        assert shown["Send the emails owed since Redis was away (every minute)"] == "every minute"
+    # The same words where a superuser chooses an interval, and on an editor's page of one.
+    sessions = PeriodicTask.objects.get(task="newsletter.tasks.sessions_clear")
+    page = admin_client.get(f"{base}periodictask/{sessions.pk}/change/").content.decode()
+    assert "selected>every day</option>" in page and "86400" not in page
+    assert ">every day<" in editor_client.get(f"{base}periodictask/{sessions.pk}/change/").content.decode()
+    assert "86400" not in admin_client.get(base + "intervalschedule/").content.decode()
+
+
 def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(editor_client, db):
     """Editors' group could only view beat's schedules, and the tasks had no
     description: nobody but a superuser could move the morning fetch. Now an editor

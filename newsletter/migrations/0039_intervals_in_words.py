@@ -1,0 +1,35 @@
+"""Beat's intervals kept in seconds ("every 86400 seconds" in the admin's list of
+schedules) are kept in the longest of its periods they are a whole number of
+(schedules.interval_in_periods: "every day", "every 5 minutes"), as schedules_ensure
+makes them now. The same interval, said otherwise: a task keeps its last run, and
+beat reloads its schedules (PeriodicTasks' last update). Backward: nothing to undo,
+the release before reads any period."""
+
+from django.db import migrations
+from django.utils import timezone
+
+from newsletter.schedules import interval_in_periods
+
+
+def forward(apps, schema_editor):
+    IntervalSchedule = apps.get_model("django_celery_beat", "IntervalSchedule")
+    PeriodicTask = apps.get_model("django_celery_beat", "PeriodicTask")
+    moved = False
+    for old in IntervalSchedule.objects.filter(period="seconds"):
+        every, period = interval_in_periods(old.every)
+        if period == "seconds":
+            continue
+        new = (IntervalSchedule.objects.filter(every=every, period=period).first()
+               or IntervalSchedule.objects.create(every=every, period=period))
+        PeriodicTask.objects.filter(interval=old).update(interval=new)
+        old.delete()
+        moved = True
+    if moved:
+        apps.get_model("django_celery_beat", "PeriodicTasks").objects.update_or_create(
+            ident=1, defaults={"last_update": timezone.now()})
+
+
+class Migration(migrations.Migration):
+    dependencies = [("newsletter", "0038_delivery_chips"), ("django_celery_beat", "0019_alter_periodictasks_options")]
+
+    operations = [migrations.RunPython(forward, migrations.RunPython.noop)]
