@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from anymail.message import AnymailMessage
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import timezone
 
 from mail.building import email_message
 from mail.rendering import RenderedEmail, absolute_url, email_base_context, email_render
@@ -33,7 +33,7 @@ from subscribers.tokens import subscriber_links, subscriber_manage_url
 
 from .archive import delivery_view_url
 from .digest_render import DigestProof, digest_proof
-from .editions import listed_late, note_html, note_text
+from .editions import day_beside, listed_late, note_html, note_text
 from .feedback import feedback_url, subscriber_fingerprint
 from .models import Delivery, Edition, Paper, Topic, bidi_isolated
 from .ranking import (
@@ -331,15 +331,18 @@ def week_span(date: dt.date, *, short: bool = False) -> str:
     return f"{first.day} {first:{month}}{first_year} – {date.day} {date:{month}}{year}"
 
 
-def digest_subject(*, site_name: str, date: dt.date, weekly: bool, titles: Sequence[str],
+def digest_subject(*, site_name: str, date: dt.date, year: int, weekly: bool, titles: Sequence[str],
                    nothing_matched: bool = False, offered: str = "close to them") -> str:
     """"Daily Papers Digest, Mon 24 Nov: RLP, TÜLU 3 +3 more": the brand, the date, as
     many papers (by short name, best first) as fit in SUBJECT_MAX_CHARS, and how many
-    more (a bare "+4" read as a puzzle in an inbox: a phone walkthrough).
+    more (a bare "+4" read as a puzzle in an inbox: a phone walkthrough). The date is
+    written beside the `year` it is read in, the reader's at the send (day_beside):
+    with its year when it is another ("24 Nov 2025", the sample edition sent in 2026
+    read "Mon 24 Nov", as if of this November).
     `nothing_matched`: the papers are not picks but what is `offered` instead (the
     closest to the reader's topics, or the day's trending ones), and the subject
     says that instead of leading with one as if it were a pick."""
-    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {formats.date_format(date, 'MONTH_DAY_FORMAT')}"
+    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {day_beside(date, year=year)}"
     if nothing_matched:
         return f"{head}: nothing matched your topics, {len(titles)} {offered}"
     if not titles:
@@ -443,9 +446,10 @@ def digest_context(
     lead = (papers or also or [None])[0]
     total = len(papers) or len(also)
     context = _edition_context(edition=edition, weekly=weekly)
-    period = edition_period(date=edition.date, weekly=weekly, today=today or timezone.localdate())
+    today = today or timezone.localdate()
+    period = edition_period(date=edition.date, weekly=weekly, today=today)
     subject = digest_subject(
-        site_name=email_base_context()["site_name"], date=edition.date, weekly=weekly,
+        site_name=email_base_context()["site_name"], date=edition.date, year=today.year, weekly=weekly,
         titles=[p["title"] for p in papers or also], nothing_matched=not papers,
         offered="close to them" if closest else "trending",
     )

@@ -117,7 +117,7 @@ def test_a_day_nothing_matched_does_not_lead_its_subject_with_a_trending_paper(e
     made = digest.digest_make(edition=edition, subscriber=reader,
                               data=ranking_data_load(date=DAY, subscriber_ids=[reader.id]))
     assert made.picked == 0 and len(made.paper_ids) == 3
-    assert made.message.subject == "Daily Papers Digest, Mon 24 Nov: nothing matched your topics, 3 trending"
+    assert made.message.subject == "Daily Papers Digest, 24 Nov 2025: nothing matched your topics, 3 trending"
     heading = made.message.body.split("\n\n")[2]  # after the masthead and the note
     assert heading.startswith("NOTHING MATCHED YOUR TOPICS") and heading.endswith("; TRENDING INSTEAD")
 

@@ -123,9 +123,23 @@ def test_the_subject_has_the_brand_the_date_the_top_paper_and_how_many_more():
     ],
 )
 def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly, expected):
-    subject = digest_subject(site_name="Daily Papers Digest", date=DAY, weekly=weekly, titles=titles)
+    subject = digest_subject(site_name="Daily Papers Digest", date=DAY, year=DAY.year, weekly=weekly, titles=titles)
     assert subject == expected
     assert len(subject) <= SUBJECT_MAX_CHARS
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("now", "day"), [
+    (dt.datetime(2026, 12, 6, 7, tzinfo=dt.UTC), "24 Nov 2025"),
+    (dt.datetime(2025, 11, 25, 7, tzinfo=dt.UTC), "Mon 24 Nov"),
+])
+def test_the_subject_of_an_edition_sent_in_another_year_says_its_year(now, day):
+    """The sample edition of 24 November 2025, sent in December 2026, was "Daily Papers
+    Digest, Mon 24 Nov: …": read as this November's. Its day is written as the house
+    writes a day beside another year (editions.day_beside): with its year."""
+    message, _ = digest_message(papers=5, now=now)
+    assert message.subject.startswith(f"Daily Papers Digest, {day}: Learning without")
+    assert len(message.subject) <= SUBJECT_MAX_CHARS
 
 
 @pytest.mark.django_db

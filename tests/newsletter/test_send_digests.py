@@ -49,7 +49,7 @@ def test_each_reader_gets_one_different_email_leading_with_their_topic_and_a_rer
     assert len(by_reader) == 3
     for name, reader in readers.items():
         message = by_reader[reader.email]
-        assert message.subject.startswith(f"Daily Papers Digest, Mon 24 Nov: {name}: a paper")
+        assert message.subject.startswith(f"Daily Papers Digest, 24 Nov 2025: {name}: a")
         first = message.body.split("1. ", 1)[1]
         assert first.startswith(f"{name}: a paper on")
         assert f"{name} · matched: {TOPICS[name][0]}" in message.body
@@ -129,7 +129,7 @@ def test_a_reader_whose_topic_has_nothing_today_is_told_so_and_gets_the_closest_
 
     [message] = mail.outbox
     # The subject does not lead with a paper as if it were a pick.
-    assert message.subject == "Daily Papers Digest, Mon 24 Nov: nothing matched your topics, 3 close to them"
+    assert message.subject == "Daily Papers Digest, 24 Nov 2025: nothing matched your topics, 3 close to them"
     html = message.alternatives[0][0]
     # Sent now, years after the papers' day: the digest names that day, not "today".
     assert "NOTHING MATCHED YOUR TOPICS ON 24 NOVEMBER; THE CLOSEST TO THEM" in message.body

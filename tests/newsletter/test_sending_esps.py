@@ -87,7 +87,7 @@ def test_a_digest_reaches_the_esp_whole_once_per_reader_and_the_esps_events_find
         [sent] = esp_api.sent_to(who.email)
         row = Delivery.objects.get(subscriber=who, edition=edition)
         assert row.status == Delivery.Status.SENT
-        assert sent.subject.startswith("Daily Papers Digest, Mon 24 Nov: Paper number 0")
+        assert sent.subject.startswith("Daily Papers Digest, 24 Nov 2025: Paper number 0")
         assert "Paper number 0" in sent.text and "Paper number 0" in sent.html
         assert sent.html.lstrip().lower().startswith("<!doctype html")
         assert sent.header("List-Id") == list_id()
