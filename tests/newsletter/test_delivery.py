@@ -160,6 +160,11 @@ def _dispatch_alone(capture, at: dt.datetime) -> int:
         return digests_dispatch(now=at)
 
 
+def _listed(topic, day: dt.date) -> None:
+    """The day's list came (the morning fetch): a paper of `topic` trending on `day`."""
+    PaperTopicFactory(paper=PaperFactory(trending_date=day), topic=topic, score=1.0, matched_terms=["forgetting"])
+
+
 # --- Who is due -------------------------------------------------------------------
 
 
@@ -414,6 +419,55 @@ def test_a_reader_whose_hour_spans_the_morning_fetch_waits_for_it_and_gets_one_d
                                at=dt.datetime(2025, 7, 8, 6, 0, tzinfo=dt.UTC))
     assert waits_for_fetch(local=seven.astimezone(berlin.zone), at=seven, newest=monday)
     assert not waits_for_fetch(local=seven.astimezone(berlin.zone), at=seven, newest=tuesday)
+
+
+def test_a_reader_whose_hour_starts_at_the_minute_of_a_moved_morning_fetch_waits_for_it(
+    db, django_capture_on_commit_callbacks
+):
+    """An editor moves the fetch to 06:00 UTC, on the hour. The dispatcher's 06:00 run
+    starts with it and still has the day before's list: a new reader at 06:00 in
+    London (winter) is not sent that one at 06:00, then nothing for the day's (one
+    digest an hour); they get the day's list at 06:15."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, morning_fetch, schedules_ensure
+
+    schedules_ensure()
+    PeriodicTask.objects.filter(task=MORNING_FETCH_TASK).update(
+        crontab=CrontabSchedule.objects.create(minute="0", hour="6", timezone="UTC"))
+    monday, tuesday = dt.date(2025, 11, 24), dt.date(2025, 11, 25)
+    assert morning_fetch(on=tuesday) == dt.time(6, 0)
+    topic = TopicFactory(name="Continual learning")
+    _reader(delivery_hour=6, time_zone="Europe/London")
+    _listed(topic, monday)
+    six = dt.datetime(2025, 11, 25, 6, 0, tzinfo=dt.UTC)
+
+    assert _dispatch_alone(django_capture_on_commit_callbacks, six) == 0
+    _listed(topic, tuesday)
+    assert _dispatch_alone(django_capture_on_commit_callbacks, six + dt.timedelta(minutes=15)) == 1
+    assert list(Delivery.objects.values_list("edition__date", flat=True)) == [tuesday]
+
+
+def test_a_reader_whose_one_run_with_the_days_list_did_not_come_gets_it_when_the_dispatcher_is_back(
+    db, django_capture_on_commit_callbacks
+):
+    """07:00 in Berlin in summer is 05:00 UTC; the list is fetched at 05:30, and that
+    run waits for it: the 05:45 run is the only one of the reader's hour with the
+    day's list. Beat is down from 05:40 to 06:10: the run at 06:10 catches them up
+    with it, once (counted from the 06:00 run instead, it passed them by for the day)."""
+    topic = TopicFactory(name="Continual learning")
+    _reader(delivery_hour=7, time_zone="Europe/Berlin")
+    monday, tuesday = dt.date(2025, 7, 7), dt.date(2025, 7, 8)
+    _listed(topic, monday)
+    five = dt.datetime(2025, 7, 8, 5, 0, tzinfo=dt.UTC)  # 07:00 in Berlin
+    for minutes in (0, 15, 30):
+        assert _dispatch_alone(django_capture_on_commit_callbacks, five + dt.timedelta(minutes=minutes)) == 0
+    _listed(topic, tuesday)  # at 05:40; the runs of 05:45 and 06:00 do not come
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=dt.datetime(2025, 7, 8, 6, 10, tzinfo=dt.UTC)) == 1
+    assert list(Delivery.objects.values_list("edition__date", flat=True)) == [tuesday]
+    assert len(mail.outbox) == 1
 
 
 def test_a_reader_whose_hour_the_clocks_skip_gets_that_days_digest_in_the_hour_after(
