@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.db.models import Exists, OuterRef, Q, Subquery
+from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from subscribers.models import Subscriber
@@ -28,8 +28,13 @@ DISPATCH_EVERY = dt.timedelta(minutes=15)
 # Daily readers get digests Monday to Friday (Daily Papers has no weekend lists).
 DAILY_WEEKDAYS = range(5)
 # How far back a run looks for runs that did not come (catch_up_since): a day, the
-# life of an edition; a reader whose hour passed longer ago gets the next one.
+# life of an edition; a daily reader whose hour passed longer ago gets the next one.
 CATCH_UP_WITHIN = dt.timedelta(days=1)
+# A weekly reader's day comes once a week: one that passed while no run came (beat
+# or every worker down for more than a day, a weekend's outage) is caught up within
+# the week (weekly_catch_up_since). Looking a day back only, such a reader got
+# nothing until the next week's digest, and the missed week's papers never.
+WEEKLY_CATCH_UP_WITHIN = dt.timedelta(days=7)
 
 
 def waits_for_fetch(*, local: dt.datetime, at: dt.datetime, newest: dt.date | None = None,
@@ -193,6 +198,23 @@ def catch_up_since(*, edition: Edition, now: dt.datetime, fetch_at: dt.time) -> 
     return since if since < this_run else None
 
 
+def weekly_catch_up_since(*, edition: Edition, now: dt.datetime) -> dt.datetime | None:
+    """The first run before `now` that did not come, within WEEKLY_CATCH_UP_WITHIN:
+    after the last run made, this edition's (Edition.dispatched_at) or, at its first
+    run, the newest of any edition's (one query: the runs that did not come were
+    the edition before's, and the day's list may have been fetched first when beat
+    came back). None when no run was missed (every ordinary run) and on a site whose
+    dispatcher never ran."""
+    this_run = run_floor(now)
+    last = edition.dispatched_at
+    if last is None:
+        last = Edition.objects.aggregate(last=Max("dispatched_at"))["last"]
+        if last is None:
+            return None
+    since = max(this_run - WEEKLY_CATCH_UP_WITHIN, run_at_or_after(last + dt.timedelta(microseconds=1)))
+    return since if since < this_run else None
+
+
 def _missed_q(*, edition: Edition, since: dt.datetime, until: dt.datetime, time_zones: list[str],
               fetch_at: dt.time) -> Q:
     """Readers the runs from `since` until `until` (the run of now, left out) owed
@@ -228,7 +250,9 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     whatever their hour. `email`: only that reader, whatever their hour. After runs
     that did not give it (catch_up_since: the dispatcher down, the list late, the
     edition held), also the readers whose hour passed meanwhile (_missed_q), in the
-    same query (and one before it, for the readers who joined meanwhile)."""
+    same query (and one before it, for the readers who joined meanwhile); weekly
+    readers whose day passed while no run came, up to a week back
+    (weekly_catch_up_since)."""
     zones = _time_zones_listed()
     fetch_at = morning_fetch(on=now.astimezone(dt.UTC).date())
     slots = _local_slots(now=now, time_zones=zones, newest=edition.date, fetch_at=fetch_at)
@@ -243,9 +267,14 @@ def subscribers_due(*, now: dt.datetime, edition: Edition, any_hour: bool = Fals
     given_now = Exists(Delivery.objects.filter(subscriber=OuterRef("pk"), created_at__lte=now,
                                                created_at__gt=now - ONE_DIGEST_WITHIN))
     schedule = _slots_schedule_q(slots, owed=_owed_q(edition)) & ~Q(given_now)
+    until = run_floor(now)
     if (since := catch_up_since(edition=edition, now=now, fetch_at=fetch_at)) is not None:
-        schedule |= _missed_q(edition=edition, since=since, until=run_floor(now), time_zones=zones,
-                              fetch_at=fetch_at)
+        schedule |= _missed_q(edition=edition, since=since, until=until, time_zones=zones, fetch_at=fetch_at)
+        until = since
+    weekly_since = weekly_catch_up_since(edition=edition, now=now)
+    if weekly_since is not None and weekly_since < until:  # the runs before those: weekly readers'
+        schedule |= Q(frequency=Subscriber.Frequency.WEEKLY) & _missed_q(
+            edition=edition, since=weekly_since, until=until, time_zones=zones, fetch_at=fetch_at)
     return receiving.filter(schedule).filter(not_yet)
 
 

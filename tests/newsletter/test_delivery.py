@@ -637,6 +637,43 @@ def test_readers_whose_hour_passed_while_the_dispatcher_was_down_get_the_edition
     assert len(mail.outbox) == 5
 
 
+@pytest.mark.parametrize("fetched_first", [False, True], ids=["mondays-list", "wednesdays-list-fetched-first"])
+def test_a_weekly_reader_whose_day_passed_while_beat_was_down_for_two_days_gets_that_weeks_digest(
+    db, django_capture_on_commit_callbacks, fetched_first
+):
+    """Beat is down from Monday 06:45 to Wednesday 10:10 (no fetch, no dispatch).
+    When it is back, the newest list is Monday's, or Wednesday's if the fetch it
+    missed ran first. A daily reader at 08:00 gets it (their Wednesday hour passed
+    within the day), and so do the weekly readers of Mondays and Tuesdays at 08:00:
+    looking a day back only, they got nothing until next week's digest, and the
+    week's papers never. Once each."""
+    topic = TopicFactory(name="Continual learning")
+    weekly = _reader(delivery_hour=8, time_zone="UTC", frequency=Subscriber.Frequency.WEEKLY, weekday=0)
+    daily = _reader(delivery_hour=8, time_zone="UTC")
+    tuesdays = _reader(delivery_hour=8, time_zone="UTC", frequency=Subscriber.Frequency.WEEKLY, weekday=1)
+    fridays = _reader(delivery_hour=8, time_zone="UTC", frequency=Subscriber.Frequency.WEEKLY, weekday=4)
+    monday = dt.date(2025, 12, 1)
+    _listed(topic, monday)
+    for minutes in (0, 15, 30, 45):
+        _dispatch_alone(django_capture_on_commit_callbacks, dt.datetime(2025, 12, 1, 6, minutes, tzinfo=dt.UTC))
+    assert not Delivery.objects.exists()
+    newest = dt.date(2025, 12, 3) if fetched_first else monday
+    if fetched_first:
+        _listed(topic, newest)
+
+    back = dt.datetime(2025, 12, 3, 10, 10, tzinfo=dt.UTC)  # Wednesday
+    for _ in range(2):  # and the run after it
+        with django_capture_on_commit_callbacks(execute=True):
+            digests_dispatch(now=back)
+        back += DISPATCH_EVERY
+
+    got = dict(Delivery.objects.values_list("subscriber", "weekly"))
+    assert got == {weekly.pk: True, daily.pk: False, tuesdays.pk: True}
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([weekly.email, daily.email, tuesdays.email])
+    assert fridays.pk not in got  # their day has not come
+    assert set(Delivery.objects.values_list("edition__date", flat=True)) == {newest}
+
+
 def test_dispatch_twice_creates_one_delivery_and_one_email_per_reader(
     edition, django_capture_on_commit_callbacks
 ):
