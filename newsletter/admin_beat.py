@@ -17,7 +17,7 @@ from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from timezone_field import TimeZoneFormField
 
-from .schedules import MORNING_FETCH_TASK
+from .schedules import MORNING_FETCH_TASK, crontab_in_words
 
 
 def fetch_schedule_error(task: str, crontab) -> str | None:
@@ -30,7 +30,7 @@ def fetch_schedule_error(task: str, crontab) -> str | None:
         return "The morning fetch runs on a daily schedule: choose one (or add one with “+”)."
     if not (crontab.hour.isdigit() and crontab.minute.isdigit()):
         return ("The morning fetch runs once a day: choose a schedule with one hour and one "
-                f"minute (“{crontab.human_readable}” is not).")
+                f"minute (“{crontab_in_words(crontab)}” is not).")
     return None
 
 
@@ -182,4 +182,10 @@ class ScheduleAdmin(PeriodicTaskAdmin):
 
     @admin.display(description="Schedule")
     def crontab_translation(self, obj):
-        return obj.crontab.human_readable if obj.crontab_id else "—"
+        return crontab_in_words(obj.crontab) if obj.crontab_id else "—"
+
+    @admin.display(description="Schedule")
+    def scheduler(self, obj):
+        """The list's column in words: PeriodicTask.scheduler's str() said a crontab raw
+        ("30 5 * * * (m/h/dM/MY/d) UTC") beside "every day" for an interval."""
+        return crontab_in_words(obj.crontab) if obj.crontab_id else obj.scheduler

@@ -6,8 +6,10 @@ none, and leaves what was changed in the admin (time, switch, name) alone."""
 
 import datetime as dt
 
+from celery.schedules import crontab as celery_crontab
 from django.db import transaction
 from django.db.models import Q
+from django.utils.dates import WEEKDAYS
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 # When a day's papers are fetched (UTC), by default: a reader who had the newest
@@ -115,6 +117,49 @@ def interval_in_periods(seconds: int) -> tuple[int, str]:
         if seconds >= length and seconds % length == 0:
             return seconds // length, period
     return seconds, IntervalSchedule.SECONDS
+
+
+def _days_said(days: set[int]) -> str | None:
+    """Cron's days of the week (0 is Sunday) as a person says them: "every day",
+    "weekdays", "Mondays and Thursdays"."""
+    if days == set(range(7)):
+        return "every day"
+    if days == set(range(1, 6)):
+        return "weekdays"
+    names = [f"{WEEKDAYS[(day - 1) % 7]}s" for day in sorted(days, key=lambda day: (day - 1) % 7)]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def crontab_in_words(crontab: CrontabSchedule) -> str:
+    """A crontab as a person says it, in the shapes these schedules take (a time of
+    day, on some days of the week, in the crontab's zone; a step of minutes; once an
+    hour): "every day at 05:30 UTC", "Mondays at 06:00 Europe/Paris", "every 15
+    minutes", "every hour on the hour". Any other shape (days of the month, months,
+    a few hours) in django-celery-beat's raw form, "30 5 1 * * (m/h/dM/MY/d) UTC",
+    which the list showed for all of them; cron_descriptor's "At 05:30 AM" (the
+    superuser's page) is not the house's 24-hour clock."""
+    try:
+        cron = celery_crontab(minute=crontab.minute, hour=crontab.hour, day_of_week=crontab.day_of_week,
+                              day_of_month=crontab.day_of_month, month_of_year=crontab.month_of_year)
+    except ValueError:
+        return str(crontab)
+    minutes, hours, zone = sorted(cron.minute), cron.hour, str(crontab.timezone)
+    every_day_of_the_year = cron.day_of_month == set(range(1, 32)) and cron.month_of_year == set(range(1, 13))
+    if not every_day_of_the_year or not cron.day_of_week:
+        return str(crontab)
+    if len(hours) == 1 and len(minutes) == 1:
+        return f"{_days_said(cron.day_of_week)} at {min(hours):02d}:{minutes[0]:02d} {zone}"
+    if hours != set(range(24)) or cron.day_of_week != set(range(7)):
+        return str(crontab)
+    # A zone whose offset is not whole hours moves "on the hour" (UTC's), not a step.
+    in_zone = "" if zone == "UTC" else f" ({zone})"
+    if len(minutes) == 1:
+        past = "on the hour" if minutes == [0] else f"at {minutes[0]} past"
+        return f"every hour {past}{in_zone}"
+    step = minutes[1] - minutes[0]
+    if minutes == list(range(0, 60, step)) and 60 % step == 0:
+        return "every minute" if step == 1 else f"every {step} minutes"
+    return str(crontab)
 
 
 @transaction.atomic

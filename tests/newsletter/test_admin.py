@@ -952,6 +952,51 @@ def test_the_list_of_schedules_says_each_interval_in_words(admin_client, editor_
     assert "86400" not in admin_client.get(base + "intervalschedule/").content.decode()
 
 
+def test_the_list_of_schedules_says_each_crontab_in_words(admin_client, editor_client):
+    """Beside "every day" for an interval, the list said a crontab raw: "30 5 * * *
+    (m/h/dM/MY/d) UTC" for the morning fetch, "*/15 * * * * (m/h/dM/MY/d) UTC" for
+    the dispatcher. The shapes the schedules take read as a person says them, in the
+    crontab's zone; a shape not put in words keeps the raw form, never a wrong one."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    for name, fields in {
+        "Paris Mondays": {"minute": "0", "hour": "6", "day_of_week": "1", "timezone": "Europe/Paris"},
+        "Weekdays": {"minute": "5", "hour": "18", "day_of_week": "mon-fri"},
+        "Two days": {"minute": "0", "hour": "9", "day_of_week": "4,1"},
+        "Hourly": {"minute": "0", "hour": "*"},
+        "Hourly in Kolkata": {"minute": "15", "hour": "*", "timezone": "Asia/Kolkata"},
+        "Each minute": {"minute": "*", "hour": "*"},
+        "First of the month": {"minute": "30", "hour": "5", "day_of_month": "1"},
+        "Twice a day": {"minute": "0", "hour": "6,18"},
+    }.items():
+        PeriodicTask.objects.create(name=name, task="newsletter.tasks.sessions_clear",
+                                    crontab=CrontabSchedule.objects.create(**fields))
+    base = "/" + __import__("django.conf").conf.settings.ADMIN_URL + "django_celery_beat/periodictask/"
+    said = {
+        "Fetch today's trending papers (every morning)": "every day at 05:30 UTC",
+        "Send the digests due now (every 15 minutes)": "every 15 minutes",
+        "Paris Mondays": "Mondays at 06:00 Europe/Paris",
+        "Weekdays": "weekdays at 18:05 UTC",
+        "Two days": "Mondays and Thursdays at 09:00 UTC",
+        "Hourly": "every hour on the hour",
+        "Hourly in Kolkata": "every hour at 15 past (Asia/Kolkata)",
+        "Each minute": "every minute",
+        "First of the month": "30 5 1 * * (m/h/dM/MY/d) UTC",
+        "Twice a day": "0 6,18 * * * (m/h/dM/MY/d) UTC",
+        "Delete expired sign-ins (every day)": "every day",
+    }
+
+    for client in (admin_client, editor_client):
+        shown = _schedules_shown(client.get(base).content.decode())
+        assert {name: shown[name] for name in said} == said
+    # The same words on an editor's page of the dispatcher.
+    dispatch = PeriodicTask.objects.get(task="newsletter.tasks.digests_dispatch")
+    assert ">every 15 minutes<" in editor_client.get(f"{base}{dispatch.pk}/change/").content.decode()
+
+
 def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(editor_client, db):
     """Editors' group could only view beat's schedules, and the tasks had no
     description: nobody but a superuser could move the morning fetch. Now an editor
