@@ -318,17 +318,22 @@ def _short_name(title: str) -> str:
     return name.strip() if colon and 0 < len(name.strip()) <= SHORT_NAME_MAX_CHARS else title.strip()
 
 
-def week_span(date: dt.date, *, short: bool = False) -> str:
+def week_span(date: dt.date, *, year: int | None = None) -> str:
     """The days a weekly digest of `date` covers, as its email names them: "18–24
     November 2025", "28 November – 4 December 2025", "29 December 2025 – 4 January
-    2026"; `short` for a subject line: "18–24 Nov", "28 Nov – 4 Dec"."""
+    2026". Beside a `year`, for a subject line, as day_beside writes a day (newsletter/
+    editions.py): short months, and a day's year only when it is another: "18–24 Nov",
+    "18–24 Nov 2025" read in 2026, "29 Dec 2025 – 4 Jan" read in 2026."""
     first = week_first_day(date)
-    month = "%b" if short else "%B"
-    year = "" if short else f" {date.year}"
+    month = "%B" if year is None else "%b"
+
+    def year_said(day: dt.date) -> str:
+        return "" if day.year == year else f" {day.year}"
+
     if first.month == date.month:
-        return f"{first.day}–{date.day} {date:{month}}{year}"
-    first_year = f" {first.year}" if first.year != date.year and not short else ""
-    return f"{first.day} {first:{month}}{first_year} – {date.day} {date:{month}}{year}"
+        return f"{first.day}–{date.day} {date:{month}}{year_said(date)}"
+    first_year = year_said(first) if first.year != date.year else ""
+    return f"{first.day} {first:{month}}{first_year} – {date.day} {date:{month}}{year_said(date)}"
 
 
 def digest_subject(*, site_name: str, date: dt.date, year: int, weekly: bool, titles: Sequence[str],
@@ -338,11 +343,13 @@ def digest_subject(*, site_name: str, date: dt.date, year: int, weekly: bool, ti
     more (a bare "+4" read as a puzzle in an inbox: a phone walkthrough). The date is
     written beside the `year` it is read in, the reader's at the send (day_beside):
     with its year when it is another ("24 Nov 2025", the sample edition sent in 2026
-    read "Mon 24 Nov", as if of this November).
+    read "Mon 24 Nov", as if of this November); a week's days likewise (week_span:
+    "week of 18–24 Nov 2025").
     `nothing_matched`: the papers are not picks but what is `offered` instead (the
     closest to the reader's topics, or the day's trending ones), and the subject
     says that instead of leading with one as if it were a pick."""
-    head = f"{site_name}, week of {week_span(date, short=True)}" if weekly else f"{site_name}, {day_beside(date, year=year)}"
+    when = f"week of {week_span(date, year=year)}" if weekly else day_beside(date, year=year)
+    head = f"{site_name}, {when}"
     if nothing_matched:
         return f"{head}: nothing matched your topics, {len(titles)} {offered}"
     if not titles:

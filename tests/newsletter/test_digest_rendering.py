@@ -129,16 +129,19 @@ def test_the_subject_fits_as_many_short_names_as_the_limit_allows(titles, weekly
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("now", "day"), [
-    (dt.datetime(2026, 12, 6, 7, tzinfo=dt.UTC), "24 Nov 2025"),
-    (dt.datetime(2025, 11, 25, 7, tzinfo=dt.UTC), "Mon 24 Nov"),
+@pytest.mark.parametrize(("now", "frequency", "day"), [
+    (dt.datetime(2026, 12, 6, 7, tzinfo=dt.UTC), "daily", "24 Nov 2025"),
+    (dt.datetime(2025, 11, 25, 7, tzinfo=dt.UTC), "daily", "Mon 24 Nov"),
+    (dt.datetime(2026, 12, 6, 7, tzinfo=dt.UTC), "weekly", "week of 18–24 Nov 2025"),
+    (dt.datetime(2025, 11, 25, 7, tzinfo=dt.UTC), "weekly", "week of 18–24 Nov"),
 ])
-def test_the_subject_of_an_edition_sent_in_another_year_says_its_year(now, day):
+def test_the_subject_of_an_edition_sent_in_another_year_says_its_year(now, frequency, day):
     """The sample edition of 24 November 2025, sent in December 2026, was "Daily Papers
     Digest, Mon 24 Nov: …": read as this November's. Its day is written as the house
-    writes a day beside another year (editions.day_beside): with its year."""
-    message, _ = digest_message(papers=5, now=now)
-    assert message.subject.startswith(f"Daily Papers Digest, {day}: Learning without")
+    writes a day beside another year (editions.day_beside): with its year; a weekly
+    digest's week likewise (it read "week of 18–24 Nov")."""
+    message, _ = digest_message(papers=5, now=now, frequency=frequency)
+    assert message.subject.startswith(f"Daily Papers Digest, {day}: Learning")
     assert len(message.subject) <= SUBJECT_MAX_CHARS
 
 
@@ -377,13 +380,17 @@ def test_a_weekly_digest_says_so_and_names_the_days_it_covers():
     assert message.subject.startswith("Daily Papers Digest, week of 18–24 Nov: ")
 
 
-@pytest.mark.parametrize(("date", "long", "short"), [
-    (dt.date(2025, 11, 24), "18–24 November 2025", "18–24 Nov"),
-    (dt.date(2025, 12, 3), "27 November – 3 December 2025", "27 Nov – 3 Dec"),
-    (dt.date(2026, 1, 2), "27 December 2025 – 2 January 2026", "27 Dec – 2 Jan"),
+@pytest.mark.parametrize(("date", "long", "short", "read_a_year_after"), [
+    (dt.date(2025, 11, 24), "18–24 November 2025", "18–24 Nov", "18–24 Nov 2025"),
+    (dt.date(2025, 12, 3), "27 November – 3 December 2025", "27 Nov – 3 Dec", "27 Nov – 3 Dec 2025"),
+    (dt.date(2026, 1, 2), "27 December 2025 – 2 January 2026", "27 Dec 2025 – 2 Jan", "27 Dec 2025 – 2 Jan 2026"),
 ])
-def test_a_weeks_days_are_named_across_months_and_years(date, long, short):
-    assert (week_span(date), week_span(date, short=True)) == (long, short)
+def test_a_weeks_days_are_named_across_months_and_years(date, long, short, read_a_year_after):
+    """In a subject (beside the reader's year) a day has its year when it is another,
+    as editions.day_beside writes one: the week across New Year read in January says
+    the December's."""
+    assert week_span(date) == long
+    assert (week_span(date, year=date.year), week_span(date, year=date.year + 1)) == (short, read_a_year_after)
 
 
 @pytest.mark.django_db
