@@ -63,9 +63,27 @@ class Series:
     dash: str = ""
 
 
+# A rate is written to this many significant figures: "12.5 %", "0.38 %".
+RATE_FIGURES = 3
+
+
+def rate_text(rate: float) -> str:
+    """A rate (a share of 1) as a percentage a person reads: "100 %", "12.5 %",
+    "0.38 %", "0 %", never "1e+02 %" (what ".2g" made of 100 %) nor "12 %" for
+    12.5 %: RATE_FIGURES significant figures and no trailing zero. Every rate the
+    dashboard writes: the totals above the charts, the rate axis' ticks, its
+    reference lines and the figures' table."""
+    if not rate:
+        return "0 %"
+    percent = rate * 100
+    decimals = max(0, RATE_FIGURES - 1 - math.floor(math.log10(abs(percent))))
+    text = f"{percent:.{decimals}f}"
+    return f"{text.rstrip('0').rstrip('.') if '.' in text else text} %"
+
+
 def _fmt(value: float, percent: bool) -> str:
     if percent:
-        return f"{value * 100:.2g} %" if value else "0 %"
+        return rate_text(value)
     return f"{value:,.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
 
 
@@ -88,17 +106,9 @@ def _axis(top: float, *, percent: bool) -> tuple[float, list[tuple[float, str]]]
     # round(): 0.004 / 0.001 is 4.000000000000001, one tick too many.
     count = math.ceil(round(top / step, 9)) or 1
     ticks = [round(i * step, 12) for i in range(count + 1)]
-    return ticks[-1], [(t, _tick_label(t, step) if percent else _fmt(t, percent)) for t in ticks]
-
-
-def _tick_label(value: float, step: float) -> str:
-    """A percentage tick with as many decimals as its step needs and no trailing
-    zero: "0.1 %", "0.05 %", "0.5 %" and "1 %" (not "1.0 %")."""
-    if not value:
-        return "0 %"
-    decimals = max(0, -math.floor(math.log10(step * 100) + 1e-9))
-    text = f"{value * 100:.{decimals}f}"
-    return f"{text.rstrip('0').rstrip('.') if '.' in text else text} %"
+    # A tick is at most AXIS_STEPS steps of 1, 2 or 5 times a power of ten: two
+    # significant figures at most, which rate_text writes exactly ("0.15 %", "1 %").
+    return ticks[-1], [(t, _fmt(t, percent)) for t in ticks]
 
 
 # A legend's lines are this far apart when its entries do not fit on one.
@@ -439,8 +449,8 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
             "sent": total_sent,
             "bounce_rate": bounce_total,
             "complaint_rate": complaint_total,
-            "bounce_text": f"{bounce_total * 100:.2f} %",
-            "complaint_text": f"{complaint_total * 100:.2f} %",
+            "bounce_text": rate_text(bounce_total),
+            "complaint_text": rate_text(complaint_total),
         },
         "subscribers": _wide_and_narrow(
             line_chart, title="Subscribers by status", labels=labels, stacked=True,
@@ -457,8 +467,8 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
             line_chart, title="Bounce and complaint rates", labels=labels, percent=True,
             series=[Series("Bounce rate", bounce_rate, AMBER),
                     Series("Complaint rate", complaint_rate, "#dc2626", dash="2 3")],
-            references=[("0.1 % — keep under", RATE_WARN, "#16a34a"),
-                        ("0.3 % — Gmail limit", RATE_LIMIT, "#dc2626")],
+            references=[(f"{rate_text(RATE_WARN)} — keep under", RATE_WARN, "#16a34a"),
+                        (f"{rate_text(RATE_LIMIT)} — Gmail limit", RATE_LIMIT, "#dc2626")],
         ),
         "popularity": _wide_and_narrow(
             bar_chart, title="Readers per topic", labels=[n for n, _ in popularity],

@@ -266,6 +266,28 @@ def test_each_chart_has_its_figures_as_a_table_and_tells_series_apart_by_more_th
     assert "#f59e0b" not in "".join(str(charts[n]) for n in ("subscribers", "sends", "rates"))
 
 
+def test_the_dashboard_writes_each_rate_as_a_percentage_a_person_reads(admin_client, monkeypatch):
+    """The rates' table said "1e+02 %" for a day whose one digest bounced and "12 %"
+    for 1 of 8 (".2g"), the totals above the charts "0.00 %". Every rate on the page
+    is written alike, to three figures: "100 %", "12.5 %", "0.38 %", "0 %"."""
+    from django.urls import reverse
+
+    from newsletter import dashboard
+
+    def sends(*, days):
+        quiet = [0] * (len(days) - 3)
+        return {"Sent": [*quiet, 263, 8, 1], "Bounced": [*quiet, 1, 1, 1], "Complained": [*quiet, 0, 1, 0]}
+
+    monkeypatch.setattr(dashboard, "sends_per_day", sends)
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+
+    rates = html.split("<h2>Bounce and complaint rates</h2>", 1)[1].split("</details>", 1)[0]
+    rows = re.findall(r'<tr><th scope="row">[^<]*</th><td>([^<]*)</td><td>([^<]*)</td></tr>', rates)
+    assert rows[-4:] == [("0 %", "0 %"), ("0.38 %", "0 %"), ("12.5 %", "12.5 %"), ("100 %", "0 %")]
+    totals = dict(re.findall(r"<dt>(Bounce rate|Complaint rate)</dt><dd>([^< ]+ %)", html))
+    assert totals == {"Bounce rate": "1.1 %", "Complaint rate": "0.368 %"}  # 3 and 1 of 272
+
+
 def _by_status_counted_day_by_day(days):
     """The readers by status as the dashboard defined them until 5 December: 4 counts
     a day over every reader (what subscribers_by_status must still give)."""
