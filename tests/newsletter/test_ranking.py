@@ -146,9 +146,11 @@ def test_an_excluded_term_is_matched_as_keywords_are_spelling_and_inflection_ali
     assert picks == ["Substring only"]
 
 
-def test_papers_already_sent_are_never_repeated(day):
+@pytest.mark.parametrize("days_before", [1, 20])
+def test_papers_already_sent_are_never_repeated(day, days_before):
+    """Not the day after, nor three weeks after: a paper listed again is not given again."""
     reader = _reader(day["cl"])
-    earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
+    earlier = edition_assemble(date=DAY - dt.timedelta(days=days_before))
     Delivery.objects.create(subscriber=reader, edition=earlier, status="sent", paper_ids=[day["cl-big"].id])
     assert "Paper cl-big" not in _titles(_select(reader).papers)
 
