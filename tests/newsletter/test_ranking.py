@@ -566,21 +566,11 @@ def test_a_daily_readers_digest_after_a_weekly_one_takes_the_week_only_when_an_e
     assert weekly(None, tuesday, [friday, monday, tuesday]) is False
 
 
-def test_a_paper_withdrawn_after_its_edition_went_out_is_in_no_later_digest_even_shown_again(day):
-    """A paper its authors withdrew after its edition went out stays in that edition
-    (what its first readers got), hidden by the import. An editor who shows it again
-    does not put a withdrawn paper in the digests still to go out of that edition: the
-    site leaves it out of every list too (archive._ENTRY_VISIBLE)."""
-    from django.utils import timezone
-
-    from newsletter import curation
-    from newsletter.editions import edition_freeze
-    from newsletter.models import Edition
-
-    edition_freeze(edition=Edition.objects.get(date=DAY))
-    Paper.objects.filter(pk=day["cl-big"].pk).update(withdrawn_at=timezone.now(), hidden=True)  # as the import does
-    curation.papers_flag_set(papers=[day["cl-big"]], hidden=False)
-
-    for reader in (_reader(day["cl"]), _reader(day["agents"])):
-        selection = _select(reader)
-        assert "Paper cl-big" not in _titles(selection.papers) + _titles(selection.also_trending)
+@pytest.mark.parametrize("status", ["failed", "skipped"])
+def test_the_papers_of_a_digest_that_never_reached_the_reader_are_still_theirs_to_get(day, status):
+    """Only a digest that went out counts as given: a paper of one that failed or was
+    skipped is not held back as if the reader had read it."""
+    reader = _reader(day["cl"])
+    earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
+    Delivery.objects.create(subscriber=reader, edition=earlier, status=status, paper_ids=[day["cl-big"].id])
+    assert _titles(_select(reader).papers) == ["Paper cl-big", "Paper cl-mid", "Paper cl-small"]
