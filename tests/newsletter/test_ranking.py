@@ -1,11 +1,13 @@
 import datetime as dt
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from newsletter import ranking
 from newsletter.editions import edition_assemble
+from newsletter.embeddings import DIMENSIONS, vector_pack
 from newsletter.models import Delivery, Feedback, Paper, PaperTopic, Topic
 from newsletter.ranking import digest_select, ranking_data_load
 from subscribers.models import Subscriber
@@ -566,6 +568,26 @@ def test_a_daily_readers_digest_after_a_weekly_one_takes_the_week_only_when_an_e
     assert weekly(None, tuesday, [friday, monday, tuesday]) is False
 
 
+def test_a_paper_withdrawn_after_its_edition_went_out_is_in_no_later_digest_even_shown_again(day):
+    """A paper its authors withdrew after its edition went out stays in that edition
+    (what its first readers got), hidden by the import. An editor who shows it again
+    does not put a withdrawn paper in the digests still to go out of that edition: the
+    site leaves it out of every list too (archive._ENTRY_VISIBLE)."""
+    from django.utils import timezone
+
+    from newsletter import curation
+    from newsletter.editions import edition_freeze
+    from newsletter.models import Edition
+
+    edition_freeze(edition=Edition.objects.get(date=DAY))
+    Paper.objects.filter(pk=day["cl-big"].pk).update(withdrawn_at=timezone.now(), hidden=True)  # as the import does
+    curation.papers_flag_set(papers=[day["cl-big"]], hidden=False)
+
+    for reader in (_reader(day["cl"]), _reader(day["agents"])):
+        selection = _select(reader)
+        assert "Paper cl-big" not in _titles(selection.papers) + _titles(selection.also_trending)
+
+
 @pytest.mark.parametrize("status", ["failed", "skipped"])
 def test_the_papers_of_a_digest_that_never_reached_the_reader_are_still_theirs_to_get(day, status):
     """Only a digest that went out counts as given: a paper of one that failed or was
@@ -574,3 +596,31 @@ def test_the_papers_of_a_digest_that_never_reached_the_reader_are_still_theirs_t
     earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
     Delivery.objects.create(subscriber=reader, edition=earlier, status=status, paper_ids=[day["cl-big"].id])
     assert _titles(_select(reader).papers) == ["Paper cl-big", "Paper cl-mid", "Paper cl-small"]
+
+
+def _unit(*weights: float) -> bytes:
+    """A stored vector along the first axes, of length 1."""
+    vector = np.zeros(DIMENSIONS, dtype=np.float32)
+    vector[: len(weights)] = weights
+    return vector_pack(vector / np.linalg.norm(vector))
+
+
+@pytest.fixture
+def far_day(db):
+    """A day with nothing on Graphs: four papers of no topic whose stored vectors lie
+    at known distances from it (another topic, Sound, is the only other one), nearest
+    first. Returns the Graphs topic."""
+    Topic.objects.update(is_active=False)
+    graphs = TopicFactory(name="Graphs", embedding=_unit(1, 0))
+    TopicFactory(name="Sound", embedding=_unit(0, 1))
+    for title, vector in [("Nearest", _unit(1)), ("Near", _unit(1, 0, 1)), ("Far", _unit(0, 0, 1)),
+                          ("Farthest", _unit(0, 1))]:
+        PaperFactory(trending_date=DAY, upvotes=10, title=title, embedding=vector)
+    edition_assemble(date=DAY)
+    return graphs
+
+
+def test_an_empty_day_offers_the_papers_closest_to_the_readers_topic_nearest_first(far_day):
+    selection = _select(_reader(far_day))
+    assert selection.papers == []
+    assert _titles(selection.closest) == ["Nearest", "Near", "Far"]
