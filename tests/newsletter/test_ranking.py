@@ -624,3 +624,13 @@ def test_an_empty_day_offers_the_papers_closest_to_the_readers_topic_nearest_fir
     selection = _select(_reader(far_day))
     assert selection.papers == []
     assert _titles(selection.closest) == ["Nearest", "Near", "Far"]
+
+
+def test_an_empty_day_never_offers_a_paper_the_reader_already_got(far_day):
+    """The closest papers are offered as a digest's picks are: a paper an earlier
+    digest gave the reader (listed again today) is not offered again."""
+    reader = _reader(far_day)
+    earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
+    Delivery.objects.create(subscriber=reader, edition=earlier, status="sent",
+                            paper_ids=[Paper.objects.get(title="Nearest").id])
+    assert _titles(_select(reader).closest) == ["Near", "Far", "Farthest"]
