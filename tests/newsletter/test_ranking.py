@@ -634,3 +634,18 @@ def test_an_empty_day_never_offers_a_paper_the_reader_already_got(far_day):
     Delivery.objects.create(subscriber=reader, edition=earlier, status="sent",
                             paper_ids=[Paper.objects.get(title="Nearest").id])
     assert _titles(_select(reader).closest) == ["Near", "Far", "Farthest"]
+
+
+def test_a_paper_of_the_readers_topic_nobody_voted_for_is_not_also_trending(db):
+    """Under the threshold of the reader's topic and with no upvote, a paper is not
+    "trending" any more than one outside their topics."""
+    topic = TopicFactory(name="Preference tuning")
+    for title, score, upvotes in [("Strong match", 0.9, 2), ("Under the bar, unvoted", 0.1, 0)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=upvotes),
+                          topic=topic, score=score, matched_terms=["preference tuning"])
+    PaperFactory(trending_date=DAY, title="Outside, voted", upvotes=7)
+    edition_assemble(date=DAY)
+
+    selection = _select(_reader(topic))
+    assert _titles(selection.papers) == ["Strong match"]
+    assert _titles(selection.also_trending) == ["Outside, voted"]
