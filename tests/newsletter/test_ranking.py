@@ -649,3 +649,20 @@ def test_a_paper_of_the_readers_topic_nobody_voted_for_is_not_also_trending(db):
     selection = _select(_reader(topic))
     assert _titles(selection.papers) == ["Strong match"]
     assert _titles(selection.also_trending) == ["Outside, voted"]
+
+
+def test_also_trending_is_three_papers_however_many_of_the_readers_topic_fall_short(db):
+    """Five papers of the reader's topic under the threshold, all upvoted, and two
+    outside it: "also trending" is the three most upvoted, not seven."""
+    topic = TopicFactory(name="Preference tuning")
+    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title="Strong match", upvotes=2),
+                      topic=topic, score=0.9, matched_terms=["preference tuning"])
+    for n in range(5):
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=f"Under the bar {n}", upvotes=50 - n),
+                          topic=topic, score=0.1, matched_terms=["preference tuning"])
+    for n in range(2):
+        PaperFactory(trending_date=DAY, title=f"Outside {n}", upvotes=20 - n)
+    edition_assemble(date=DAY)
+
+    selection = _select(_reader(topic))
+    assert _titles(selection.also_trending) == ["Under the bar 0", "Under the bar 1", "Under the bar 2"]
