@@ -666,3 +666,18 @@ def test_also_trending_is_three_papers_however_many_of_the_readers_topic_fall_sh
 
     selection = _select(_reader(topic))
     assert _titles(selection.also_trending) == ["Under the bar 0", "Under the bar 1", "Under the bar 2"]
+
+
+def test_a_pick_its_topic_carried_does_not_say_a_liked_paper_brought_it(defaults):
+    """"close to …, which you liked" says the reader's vote brought a paper in. A
+    paper that passes on its topic alone says the topic's reason, however close it is
+    to a paper they liked (its score still rises: the order says so)."""
+    liked = _papers(DAY - dt.timedelta(days=1), {"q": QUANTISATION[0]})["q"]
+    _papers(DAY, TODAY_EFFICIENT)
+    reader = _reader(defaults["efficient-training"], papers_per_digest=10)
+    Feedback.objects.create(subscriber=reader, paper=liked, vote=1)
+
+    picks = _select(reader).papers
+    assert {r.paper.title for r in picks} == {title for title, _ in TODAY_EFFICIENT.values()}
+    for r in picks:
+        assert r.reason.startswith("Efficient training & compression · ") and "which you liked" not in r.reason, r.reason
