@@ -681,3 +681,15 @@ def test_a_pick_its_topic_carried_does_not_say_a_liked_paper_brought_it(defaults
     assert {r.paper.title for r in picks} == {title for title, _ in TODAY_EFFICIENT.values()}
     for r in picks:
         assert r.reason.startswith("Efficient training & compression · ") and "which you liked" not in r.reason, r.reason
+
+
+def test_a_paper_scored_at_the_threshold_is_a_pick_as_its_topics_page_lists_it(db):
+    """A topic's page lists the papers whose score reaches RELEVANCE_THRESHOLD
+    (archive.py), the editors' preview says they pass: the digest picks them too."""
+    from newsletter.relevance import RELEVANCE_THRESHOLD
+
+    topic = TopicFactory(name="Preference tuning")
+    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title="Just passes"), topic=topic,
+                      score=RELEVANCE_THRESHOLD, matched_terms=["preference tuning"])
+    edition_assemble(date=DAY)
+    assert _titles(_select(_reader(topic)).papers) == ["Just passes"]
