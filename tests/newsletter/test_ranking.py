@@ -693,3 +693,14 @@ def test_a_paper_scored_at_the_threshold_is_a_pick_as_its_topics_page_lists_it(d
                       score=RELEVANCE_THRESHOLD, matched_terms=["preference tuning"])
     edition_assemble(date=DAY)
     assert _titles(_select(_reader(topic)).papers) == ["Just passes"]
+
+
+def test_a_far_better_match_leads_a_far_more_upvoted_weaker_one(db):
+    """Trend breaks near ties (TREND_WEIGHT): a paper of the reader's topic at 0.9 leads
+    one at 0.6 with five hundred times its upvotes."""
+    topic = TopicFactory(name="Preference tuning")
+    for title, score, upvotes in [("Best match", 0.9, 1), ("Weaker, viral", 0.6, 500)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=upvotes, num_comments=0),
+                          topic=topic, score=score, matched_terms=["preference tuning"])
+    edition_assemble(date=DAY)
+    assert _titles(_select(_reader(topic)).papers) == ["Best match", "Weaker, viral"]
