@@ -704,3 +704,24 @@ def test_a_far_better_match_leads_a_far_more_upvoted_weaker_one(db):
                           topic=topic, score=score, matched_terms=["preference tuning"])
     edition_assemble(date=DAY)
     assert _titles(_select(_reader(topic)).papers) == ["Best match", "Weaker, viral"]
+
+
+def test_a_weekly_reader_gets_a_paper_held_by_two_of_the_weeks_editions_once(db):
+    """A paper listed on Friday after Friday's edition went out joins the next edition
+    assembled (editions._late_papers_q); when Monday's never went out, Tuesday's
+    holds it too, and the week's digest named it twice."""
+    from newsletter.editions import edition_freeze
+    from newsletter.models import EditionPaper
+
+    topic = TopicFactory(name="Preference tuning")
+    friday, monday, tuesday = DAY - dt.timedelta(days=3), DAY, DAY + dt.timedelta(days=1)
+    PaperFactory(trending_date=friday, title="On Friday's list in time", upvotes=3)
+    edition_freeze(edition=edition_assemble(date=friday))
+    late = PaperFactory(trending_date=friday, title="Listed late on Friday", upvotes=20)
+    PaperTopicFactory(paper=late, topic=topic, score=0.9, matched_terms=["preference tuning"])
+    for date in (monday, tuesday):
+        edition_assemble(date=date)
+    assert EditionPaper.objects.filter(paper=late).count() == 2
+
+    weekly = _select(_reader(topic, frequency="weekly"), date=tuesday)
+    assert _titles(weekly.papers) == ["Listed late on Friday"]
