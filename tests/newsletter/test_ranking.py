@@ -725,3 +725,9 @@ def test_a_weekly_reader_gets_a_paper_held_by_two_of_the_weeks_editions_once(db)
 
     weekly = _select(_reader(topic, frequency="weekly"), date=tuesday)
     assert _titles(weekly.papers) == ["Listed late on Friday"]
+
+
+def test_a_reader_who_skips_empty_days_gets_their_picks_on_a_day_with_matches(day):
+    selection = _select(_reader(day["cl"], skip_empty=True))
+    assert selection.skip is False
+    assert _titles(selection.papers) == ["Paper cl-big", "Paper cl-mid", "Paper cl-small"]
