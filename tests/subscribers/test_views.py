@@ -719,6 +719,118 @@ def test_the_form_changes_an_unsubscribed_readers_preferences_only_once_the_addr
     assert "Your first digest" not in page
 
 
+def test_a_reader_back_by_the_form_reads_as_a_reader_once_they_confirm(client, submit, outbox, topics):
+    """A reader who left in March comes back by the form and confirms: their page in
+    the admin and their data no longer give a date they left, and a topic an editor
+    switched off between the request and the confirmation is not made theirs (no
+    digest carries it, and the preference centre no longer offers it)."""
+    from newsletter.models import Topic
+
+    left = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    reader = SubscriberFactory(email="back@example.com", status="unsubscribed", unsubscribed_at=left)
+    submit("back@example.com", topics=[topics[0].pk, topics[1].pk])
+    Topic.objects.filter(pk=topics[1].pk).update(is_active=False)
+
+    client.post(next(p for p in _links(outbox[-1]) if p.startswith("/confirm/")))
+
+    reader.refresh_from_db()
+    assert reader.status == "active" and reader.unsubscribed_at is None
+    assert list(reader.topics.all()) == [topics[0]]
+
+
+def test_saving_the_preference_centre_unchanged_adds_nothing_to_the_readers_consent_history(topics):
+    """A reader who presses Save without changing anything: nothing changed, so no
+    entry "preferences changed" in the history their data export shows."""
+    from subscribers.services import subscriber_preferences_update
+
+    reader = SubscriberFactory(keywords="speech")
+    reader.topics.set([topics[0]])
+    before = ConsentRecord.objects.filter(subscriber=reader).count()
+
+    changed = subscriber_preferences_update(subscriber=reader, topics=[topics[0]], ip=None, user_agent="",
+                                            keywords="speech", frequency=reader.frequency)
+
+    assert changed == []
+    assert ConsentRecord.objects.filter(subscriber=reader).count() == before
+
+
+def test_an_unsubscribed_readers_old_preference_page_cannot_pause_them_back_onto_the_list(client):
+    """A page left open from before the reader unsubscribed still holds the Pause
+    button: pressing it must not make them a paused reader, whose digests start
+    again when the pause ends."""
+    reader = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+
+    client.post(f"{manage}pause/", {"weeks": "1"})
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED and reader.paused_until is None
+
+
+def test_a_paused_reader_who_leaves_and_resubscribes_gets_digests_again_at_once(client):
+    """Paused for four weeks, then unsubscribed, then "Resubscribe" from the goodbye
+    email: they asked for digests again, so the old pause is gone with the leaving
+    (before, it still held: no digest until its end, and the page said so)."""
+    from subscribers.services import subscriber_pause
+
+    reader = SubscriberFactory()
+    subscriber_pause(subscriber=reader, weeks=4, ip=None, user_agent="")
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED and reader.paused_until is None
+
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)) + "resubscribe/")
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and reader.paused_until is None
+
+
+def test_resume_ends_the_pause_at_once_and_the_next_digest_comes_at_the_readers_hour(client):
+    """"Resume now" on a four-week pause: the reader is active with no pause left
+    (kept, its end date held their digests back until then while the page said they
+    were back), and the next digest the dispatcher owes them is at their next hour."""
+    from newsletter.due import subscriber_due_at
+    from newsletter.schedules import MORNING_FETCH
+    from subscribers.services import subscriber_pause
+
+    reader = SubscriberFactory(delivery_hour=9, time_zone="UTC")
+    subscriber_pause(subscriber=reader, weeks=4, ip=None, user_agent="")
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+
+    client.post(f"{manage}resume/")
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and reader.paused_until is None
+    monday_nine = dt.datetime(2030, 1, 7, 9, 0, tzinfo=dt.UTC)
+    assert subscriber_due_at(subscriber=reader, at=monday_nine, fetch_at=MORNING_FETCH, newest=monday_nine.date())
+
+
+def test_a_pause_is_counted_in_the_readers_own_dates():
+    """A reader in Tokyo pauses for a week at 08:30 on Saturday 22 November there
+    (23:30 on Friday in UTC): digests come again on Saturday 29 November, their date
+    a week on, not on the 28th (a week from the date in UTC)."""
+    from subscribers.services import subscriber_pause
+
+    reader = SubscriberFactory(time_zone="Asia/Tokyo")
+    subscriber_pause(subscriber=reader, weeks=1, ip=None, user_agent="",
+                     now=dt.datetime(2025, 11, 21, 23, 30, tzinfo=dt.UTC))
+
+    reader.refresh_from_db()
+    assert reader.paused_until == dt.date(2025, 11, 29)
+
+
+def test_a_suppressed_readers_old_unsubscribe_link_leaves_them_suppressed(client):
+    """An address that bounced, unsubscribed by a link in an older digest: the editor
+    keeps seeing why nothing goes there (suppressed), not "unsubscribed", and the
+    resubscribe link it would then offer stays closed."""
+    reader = SubscriberFactory(status=Subscriber.Status.SUPPRESSED)
+
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+
 def test_a_strangers_request_is_never_applied_by_the_readers_own_link(client, submit, outbox, topics):
     """A hostile tester's pass: a reader subscribed; within the window of one email
     per address a stranger submitted the same address with other choices (no email
