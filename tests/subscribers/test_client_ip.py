@@ -61,19 +61,25 @@ def test_a_forwarded_value_that_is_not_an_ip_falls_back_to_the_socket_address(
     assert ConsentRecord.objects.get().ip_address == PROXY
 
 
-@override_settings(TRUSTED_PROXY_COUNT=1, SUBSCRIBE_RATE_LIMIT_PER_IP=3,
-                   SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
-def test_behind_the_compose_proxy_forged_entries_count_for_the_real_client(submit):
-    """Caddy appends the address it received from; whatever the visitor put before
-    it is ignored, so rotating it changes nothing."""
+# Behind Caddy alone (docker-compose.yml), and behind a CDN in front of it: the CDN
+# appends the client's address, Caddy the CDN edge's.
+@pytest.mark.parametrize("appended", ["", ", 192.0.2.200"], ids=["one proxy", "two proxies"])
+def test_behind_trusted_proxies_forged_entries_count_for_the_real_client(submit, settings, appended):
+    """Each trusted proxy appends the address it received from; whatever the visitor
+    put before them is ignored, so rotating it changes nothing. Behind two, the
+    client is the second entry from the right, not the CDN edge (every reader behind
+    one edge would share one limit and one stored address)."""
+    settings.TRUSTED_PROXY_COUNT = 1 + appended.count(",")
+    settings.SUBSCRIBE_RATE_LIMIT_PER_IP, settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = 3, 100
     statuses = [submit(f"p{n}@example.com", ip=PROXY,
-                       meta={"HTTP_X_FORWARDED_FOR": f"10.0.0.{n}, {CLIENT}"}).status_code
+                       meta={"HTTP_X_FORWARDED_FOR": f"10.0.0.{n}, {CLIENT}{appended}"}).status_code
                 for n in range(4)]
     assert statuses == [303, 303, 303, 429]
     assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
-    # Another client behind the same proxy is not affected.
+    # Another client behind the same proxies is not affected.
     assert submit("other@example.com", ip=PROXY,
-                  meta={"HTTP_X_FORWARDED_FOR": "198.51.100.20"}).status_code == 303
+                  meta={"HTTP_X_FORWARDED_FOR": f"198.51.100.20{appended}"}).status_code == 303
+    assert ConsentRecord.objects.filter(ip_address="198.51.100.20").exists()
 
 
 @pytest.mark.parametrize("forged", ["198.51.100.{n}", "not-an-ip-{n}", "::1", ""])
