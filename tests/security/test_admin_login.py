@@ -95,6 +95,19 @@ def test_wrong_guesses_for_a_name_from_one_address_do_not_lock_it_out_elsewhere(
     assert _login("admin", "right-password-123", ip="203.0.113.5").status_code == 302
 
 
+def test_guessing_a_name_in_full_width_letters_counts_for_that_name(settings):
+    """Django's sign-in form reads the name as NFKC, so "ａｄｍｉｎ" in full-width
+    letters signs in as admin: guesses under that spelling are guesses at admin's
+    password and share its per-name limit, which alternating spellings escaped."""
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 3, 100
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    wide = "ａｄｍｉｎ"
+    assert _login(wide, "right-password-123", ip="203.0.113.6").status_code == 302  # the same account
+    for name in ("admin", wide, "admin"):
+        assert _login(name, "guess", ip="198.51.100.65").status_code == 200
+    assert _login(wide, "right-password-123", ip="198.51.100.65").status_code == 429
+
+
 @pytest.mark.parametrize("redis", ["up", "away"])
 def test_only_failed_sign_ins_count_toward_the_limits(settings, redis):
     """An editor signed in 11 times in 15 minutes with the right password and was
