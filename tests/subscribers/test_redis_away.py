@@ -119,6 +119,25 @@ def test_a_goodbye_owed_and_then_sent_by_a_later_unsubscribe_is_not_sent_again(c
     assert owed_emails_send() == 0 and len(mail.outbox) == 1
 
 
+def test_asking_for_ones_data_while_the_queue_is_away_says_so_and_the_next_try_sends(client, broker_away):
+    """"Email me my data" while the queue is away: the reader is told it was not
+    sent, and the once-per-window limit is not spent on the email that never left,
+    so their next try, once Redis is back, sends it (it said "sent already")."""
+    from subscribers.tokens import subscriber_manage_url
+
+    reader = SubscriberFactory(email="me@example.com")
+    export = subscriber_manage_url(subscriber=reader).split("://", 1)[1].split("/", 1)[1]
+    response = client.post(f"/{export}export/")
+    assert response["Location"].endswith("?done=export-failed#your-data")
+    assert not mail.outbox
+
+    broker_away()  # back
+    response = client.post(f"/{export}export/")
+    assert response["Location"].endswith("?done=export-sent#your-data")
+    (email,) = mail.outbox
+    assert email.to == ["me@example.com"]
+
+
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
@@ -155,6 +174,22 @@ def test_an_import_while_the_queue_is_away_keeps_the_rows_and_says_the_emails_wa
     assert shown.startswith("Import done, but the confirmation emails could not be queued")
     imported = Subscriber.objects.filter(email__in=["a@example.com", "b@example.com"])
     assert [(s.status, s.confirmation_sent_at) for s in imported] == [(Subscriber.Status.PENDING, None)] * 2
+
+
+def test_with_the_rate_limits_away_an_editor_refused_is_still_told_how_many_are_left(settings):
+    """The editors' daily limit counts in the process while Redis is away (the
+    emails wait for it anyway); the refusal's "N left today" reads that count too,
+    not the Redis it cannot reach (it said all of them were left)."""
+    import uuid
+
+    from subscribers.curation import editor_confirmations_refusal
+
+    settings.CACHES = {"default": {"BACKEND": "config.cache.RedisCache", "LOCATION": REDIS_NOWHERE}}
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 3
+    editor = f"editor-{uuid.uuid4().hex}"  # the process's own count outlives a test
+    assert editor_confirmations_refusal(editor=editor, count=2) is None
+    refusal = editor_confirmations_refusal(editor=editor, count=2)
+    assert "at most 3 new addresses a day" in refusal and "1 left today" in refusal
 
 
 def test_a_resend_the_queue_drops_midway_gives_back_only_the_emails_not_queued(editor_client, broker_own):
