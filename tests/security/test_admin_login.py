@@ -190,6 +190,16 @@ def test_refused_sign_ins_render_no_template_and_log_one_line(client, settings, 
     assert len(failed) == settings.ADMIN_LOGIN_RATE_LIMIT
 
 
+def test_a_window_under_a_minute_asks_to_wait_about_a_minute_not_zero(settings):
+    """ADMIN_LOGIN_RATE_WINDOW_SECONDS is the operator's to set; at 30 s the page
+    said "wait about 0 minutes"."""
+    settings.ADMIN_LOGIN_RATE_WINDOW_SECONDS, settings.ADMIN_LOGIN_RATE_LIMIT = 30, 1
+    assert _login("boss", "guess", ip="198.51.100.72").status_code == 200
+    refused = _login("boss", "guess", ip="198.51.100.72")
+    assert refused.status_code == 429 and refused["Retry-After"] == "30"
+    assert "wait about 1 minute and try again" in refused.content.decode()
+
+
 def test_with_the_compose_configuration_forwarded_values_raise_no_login_limit(settings):
     """TRUSTED_PROXY_COUNT as docker-compose.yml sets it; the visitor's values on the
     left of what the proxy appended (see tests/subscribers/test_client_ip.py)."""
