@@ -57,6 +57,11 @@ def _amazon_ses(kind: str, *, delivery_id: str, event_id: str) -> tuple[dict, di
             **bounce, "bounceType": "Transient", "bounceSubType": "MailboxFull", "bouncedRecipients": [{
                 "emailAddress": READER, "status": "4.2.2", "action": "failed",
                 "diagnosticCode": "smtp; 452 4.2.2 Mailbox full"}]}},
+        # SES could not tell why: not "Permanent", so not a reason to drop the reader.
+        "undetermined": {"notificationType": "Bounce", "bounce": {
+            **bounce, "bounceType": "Undetermined", "bounceSubType": "Undetermined", "bouncedRecipients": [{
+                "emailAddress": READER, "status": "4.0.0", "action": "failed",
+                "diagnosticCode": "smtp; 421 4.0.0 Try again later"}]}},
         "complaint": {"notificationType": "Complaint", "complaint": {
             "userAgent": "AnyCompany Feedback Loop (V0.01)", "complainedRecipients": [{"emailAddress": READER}],
             "complaintFeedbackType": "abuse", "timestamp": "2025-11-24T08:00:00.000Z"}},
@@ -130,6 +135,9 @@ def _sendgrid(kind: str, *, delivery_id: str, event_id: str) -> tuple[list, dict
         "complaint": {"event": "spamreport"},
         "unsubscribe": {"event": "unsubscribe"},
         "dropped_invalid": {"event": "dropped", "reason": "Invalid"},
+        # Dropped because the address is on SendGrid's bounce or unsubscribe list.
+        "dropped_bounced": {"event": "dropped", "reason": "Bounced Address"},
+        "dropped_unsubscribed": {"event": "dropped", "reason": "Unsubscribed Address"},
         "rejected": {"event": "dropped", "reason": "Spam Content (if spam checker app enabled)"},
     }
     event = {"email": READER, "timestamp": 1763967600, "smtp-id": "<wrfRRvF7Q0GgwUo2CvDmEA@example.com>",
@@ -153,10 +161,15 @@ OUTCOMES = {
     "delivered": (Subscriber.Status.ACTIVE, None, "delivered"),
     "hard": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
     "soft": (Subscriber.Status.ACTIVE, None, SOFT_BOUNCED),
+    "undetermined": (Subscriber.Status.ACTIVE, None, SOFT_BOUNCED),
     "complaint": (Subscriber.Status.SUPPRESSED, Suppression.Reason.COMPLAINT, "complained"),
     "unsubscribe": (Subscriber.Status.UNSUBSCRIBED, None, "unsubscribed"),
     "invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "bounced"),
     "dropped_invalid": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
+    # The ESP refuses every digest to it: as a hard bounce, or as the reader's
+    # unsubscribe there (they were left active, and sent a dropped digest a day).
+    "dropped_bounced": (Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE, "rejected"),
+    "dropped_unsubscribed": (Subscriber.Status.UNSUBSCRIBED, None, "rejected"),
     "rejected": (Subscriber.Status.ACTIVE, None, "rejected"),
     # On the ESP's own blocklist (Brevo's "blocked"): every digest to it would be
     # refused, so it is suppressed as a hard bounce; it was left active, and sent one
@@ -167,10 +180,11 @@ OUTCOMES = {
     "not_spam": (Subscriber.Status.ACTIVE, None, NOT_SPAM),
 }
 CASES = [(esp, kind) for esp, kinds in {
-    "amazon_ses": ("delivered", "hard", "soft", "complaint", "not_spam", "rejected"),
+    "amazon_ses": ("delivered", "hard", "soft", "undetermined", "complaint", "not_spam", "rejected"),
     "mailgun": ("delivered", "hard", "soft", "complaint", "unsubscribe", "rejected"),
     "brevo": ("delivered", "hard", "soft", "complaint", "unsubscribe", "invalid", "blocklisted"),
-    "sendgrid": ("delivered", "hard", "soft", "complaint", "unsubscribe", "dropped_invalid", "rejected"),
+    "sendgrid": ("delivered", "hard", "soft", "complaint", "unsubscribe", "dropped_invalid", "dropped_bounced",
+                 "dropped_unsubscribed", "rejected"),
 }.items() for kind in kinds]
 
 
