@@ -82,7 +82,10 @@ def test_a_hard_bounce_with_the_right_credentials_suppresses_the_address(client)
 
 def test_the_stored_event_keeps_the_recipient_only_as_a_hash(client):
     reader = SubscriberFactory(email="private@example.com")
-    post(client, bounce("private@example.com", delivery=delivery_for(reader)))
+    payload = bounce("private@example.com", delivery=delivery_for(reader))
+    # The receiving server's answer may write the address in its own case.
+    payload["Details"] = "smtp;550 5.1.1 <Private@EXAMPLE.com>: mailbox not found"
+    post(client, payload)
 
     event = DeliveryEvent.objects.get()
     assert event.recipient_hash == email_hash("private@example.com")
@@ -128,6 +131,21 @@ def test_a_replayed_event_changes_nothing(client):
     assert DeliveryEvent.objects.count() == 1
 
 
+def test_an_event_id_longer_than_the_ledger_holds_is_kept_by_its_hash(client):
+    """DeliveryEvent.event_id holds 200 characters: a longer id from the ESP is
+    stored as its hash (it was a 500 on PostgreSQL, retried by the ESP for ever),
+    and its replay is still recognised."""
+    reader = SubscriberFactory(email="reader@example.com")
+    payload = bounce("reader@example.com", event_id="7" * 300, delivery=delivery_for(reader))
+
+    assert post(client, payload).status_code == 200
+    assert post(client, payload).status_code == 200
+
+    assert DeliveryEvent.objects.get().event_id.startswith("postmark:sha256:")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+
 def test_a_spam_complaint_suppresses_at_once(client):
     reader = SubscriberFactory(email="annoyed@example.com")
     delivery = delivery_for(reader)
@@ -145,16 +163,15 @@ def test_a_spam_complaint_suppresses_at_once(client):
     assert DeliveryEvent.objects.get().event_type == "complained"
 
 
-def test_an_esp_unsubscribe_event_unsubscribes_the_reader(client):
-    reader = SubscriberFactory(email="leaving@example.com")
-    delivery = delivery_for(reader)
-    payload = {  # postmarkapp.com/developer/webhooks/subscription-change-webhook
+def unsubscribe_event(email: str, *, delivery) -> dict:
+    """Postmark's subscription change webhook body (postmarkapp.com/developer/webhooks/subscription-change-webhook)."""
+    return {
         "RecordType": "SubscriptionChange",
         "MessageID": "883953f4-6105-42a2-a16a-77a8eac79483",
         "ServerID": 23,
         "MessageStream": "broadcast",
         "ChangedAt": "2025-11-24T08:53:34.416071Z",
-        "Recipient": "leaving@example.com",
+        "Recipient": email,
         "Origin": "Recipient",
         "SuppressSending": True,
         "SuppressionReason": "ManualSuppression",
@@ -162,7 +179,12 @@ def test_an_esp_unsubscribe_event_unsubscribes_the_reader(client):
         "Metadata": {"delivery_id": str(delivery.pk)},
     }
 
-    post(client, payload)
+
+def test_an_esp_unsubscribe_event_unsubscribes_the_reader(client):
+    reader = SubscriberFactory(email="leaving@example.com")
+    delivery = delivery_for(reader)
+
+    post(client, unsubscribe_event("leaving@example.com", delivery=delivery))
 
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
@@ -198,6 +220,59 @@ def test_soft_bounces_suppress_only_from_the_threshold_within_the_window(client)
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
     assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
+
+
+def test_soft_bounces_that_name_no_digest_of_ours_still_suppress_at_the_third(client):
+    """Soft bounces without our metadata whose message id is not on the ledger (an
+    ESP that leaves the headers out, a delivery already deleted): each is one
+    bounce of the address, and the third within the window suppresses it, as
+    docs/esp-switch.md says."""
+    reader = SubscriberFactory(email="full.inbox@example.com")
+    for n in (1, 2):
+        post(client, bounce("full.inbox@example.com", kind="SoftBounce", event_id=n,
+                            message_id=f"not-on-the-ledger-{n}", at=f"2025-11-2{n}T07:00:00Z"))
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+
+    post(client, bounce("full.inbox@example.com", kind="SoftBounce", event_id=3,
+                        message_id="not-on-the-ledger-3", at="2025-11-23T07:00:00Z"))
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().note == "3 soft bounces in 30 days"
+    assert not DeliveryEvent.objects.filter(delivery__isnull=False).exists()
+
+
+def test_a_replayed_unsubscribe_does_not_unsubscribe_a_reader_who_came_back(client):
+    """The ESP retries a webhook it thinks failed, hours later: the reader who
+    subscribed again meanwhile stays subscribed."""
+    reader = SubscriberFactory(email="leaving@example.com")
+    payload = unsubscribe_event("leaving@example.com", delivery=delivery_for(reader))
+    assert post(client, payload).status_code == 200
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    reader.status = Subscriber.Status.ACTIVE  # came back through the form
+    reader.save()
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert reader.consents.filter(action=ConsentRecord.Action.UNSUBSCRIBE).count() == 1
+
+
+def test_an_unsubscribe_naming_another_address_unsubscribes_that_reader_not_the_deliverys(client):
+    """As with clicks: the delivery id in the metadata is trusted only with the
+    recipient the ESP names. The event names a reader of ours: they leave; the
+    reader the delivery was for stays."""
+    reader, other = SubscriberFactory(email="reader@example.com"), SubscriberFactory(email="other@example.com")
+    payload = unsubscribe_event("other@example.com", delivery=delivery_for(reader))
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    other.refresh_from_db()
+    assert (reader.status, other.status) == (Subscriber.Status.ACTIVE, Subscriber.Status.UNSUBSCRIBED)
 
 
 def test_an_event_without_metadata_finds_its_delivery_by_message_id(client):
@@ -325,6 +400,24 @@ def test_a_reader_who_erases_their_data_leaves_no_esp_event_saying_what_they_ope
     events = list(DeliveryEvent.objects.all())
     assert [(e.event_type, e.recipient_hash) for e in events] == [("clicked", email_hash("reader@example.com"))] * 2
     assert [e.payload for e in events] == [{}, {}]
+
+
+def test_an_events_payload_is_kept_thirty_days_then_emptied(db):
+    """What the ESP said (the reader's browser, country, the link clicked) stays
+    for EVENT_PAYLOAD_KEPT, 30 days, for the editors reading a bounce; then only
+    the event is kept."""
+    from newsletter.webhooks import delivery_event_payloads_forget
+
+    now = timezone.now()
+    for age in (29, 31):
+        DeliveryEvent.objects.create(event_id=f"aged-{age}", event_type="clicked", occurred_at=now,
+                                     payload={"Geo": {"Country": "United Kingdom"}})
+        DeliveryEvent.objects.filter(event_id=f"aged-{age}").update(created_at=now - dt.timedelta(days=age))
+
+    assert delivery_event_payloads_forget(now=now) == 1
+
+    assert dict(DeliveryEvent.objects.values_list("event_id", "payload")) == {
+        "aged-29": {"Geo": {"Country": "United Kingdom"}}, "aged-31": {}}
 
 
 @pytest.mark.postgresql

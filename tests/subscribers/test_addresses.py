@@ -135,3 +135,17 @@ def test_an_address_masked_for_an_editor_shows_at_most_one_letter_and_none_of_a_
     (the admin's lists, the ledger, the history): enough to tell readers apart and
     see a domain that bounces, never enough to recognise someone."""
     assert email_masked(address) == masked
+
+
+@pytest.mark.parametrize("named", ["user@bücher.de", "USER@xn--BCHER-KVA.de"])
+def test_an_esp_unsubscribe_for_any_spelling_unsubscribes_the_reader(client, webhook_secret, submit, named):
+    """The reader left through their mail client's unsubscribe button; the ESP
+    names the address as it was written to it."""
+    assert submit("user@bücher.de").status_code == 303
+    body = {"RecordType": "SubscriptionChange", "MessageID": "00000000-0000-0000-0000-00000000abce",
+            "ChangedAt": "2025-11-24T08:53:34Z", "Recipient": named, "Origin": "Recipient",
+            "SuppressSending": True, "SuppressionReason": "ManualSuppression", "Metadata": {}}
+    assert client.post(webhooks.URL, json.dumps(body), content_type="application/json",
+                       **webhooks.auth()).status_code == 200
+
+    assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
