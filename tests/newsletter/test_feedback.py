@@ -100,6 +100,18 @@ def test_a_link_is_bound_to_its_reader_whose_new_token_revokes_it(client):
     assert not Feedback.objects.exists()
 
 
+def test_a_link_to_a_paper_no_longer_held_says_so_and_records_nothing(client):
+    """An old digest's link to a paper an editor has since deleted: the link's own
+    page says it is gone (it was a server error on the POST)."""
+    reader, paper = SubscriberFactory(), PaperFactory()
+    url = feedback_url(subscriber=reader, paper=paper, vote=1)
+    paper.delete()
+
+    for method in (client.get, client.post):
+        assert method(url).status_code == 410
+    assert not Feedback.objects.exists()
+
+
 def test_a_reader_cannot_turn_their_link_into_another_readers(client):
     """The link names the reader by id and proves it with their token's fingerprint:
     signing another reader's id with your fingerprint is impossible without the key,
@@ -208,6 +220,8 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
     assert "These never come back, and papers close to them come later" in html
     assert "opened" not in html and "come first" not in html
 
+    # "Forget all of this" forgets the papers opened from the digest too.
+    feedback_click_record(subscriber=reader, paper=PaperFactory(title="An agent paper opened"))
     reset_url = subscriber_manage_url(subscriber=reader).replace("http://testserver", "") + "learned/reset/"
     response = client.post(reset_url)
 
@@ -284,8 +298,10 @@ def test_the_preference_centre_names_each_paper_once_under_what_it_does():
     assert [f"Liked paper {n}" in html for n in range(7)] == [False, False, True, True, True, True, True]
     assert "and 2 more" in html and "no longer move anything" not in html
 
+    # Papers opened from the digest count among the newest as votes do.
     for n in range(FEEDBACK_VOTES_USED):
-        Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
+        Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1,
+                                source=Feedback.Source.CLICK if n < 10 else Feedback.Source.VOTE)
     assert f"Only your newest {FEEDBACK_VOTES_USED} count: the 8 before them no longer move anything" in render_learned(reader)
 
 
