@@ -124,6 +124,43 @@ def test_a_record_is_written_with_the_slot_and_a_refused_one_takes_no_slot(limit
     client.delete(record.key)
 
 
+def test_with_no_limits_configured_a_refused_record_still_stops_the_call(limits):
+    """ESP_MAX_PER_SECOND and ESP_MAX_IN_FLIGHT both 0 (the default): no slot to
+    wait for, but the caller's entry is still written before the call and still
+    refuses it once revoked; skipped, a revoked digest went out all the same."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    record = esp.EspRecord(key="test:esp:record", before="attempting", refused="revoked", after="sent:", ttl=60)
+    client.delete(record.key)
+    esp.esp_slot_release(esp.esp_slot_take(record=record))
+    assert client.get(record.key) == b"attempting"
+    client.set(record.key, "revoked")
+    with pytest.raises(esp.EspRecordRefused):
+        esp.esp_slot_take(record=record)
+    client.delete(record.key)
+
+
+def test_a_slot_held_through_a_slow_call_stays_taken_until_its_deadline(limits):
+    """A provider call may take seconds; its slot counts against the in-flight cap
+    until it is given back (or SLOT_DEADLINE_SECONDS pass), not for a second only."""
+    limits.ESP_MAX_IN_FLIGHT = 1
+    slot = esp.esp_slot_take()
+    time.sleep(1.2)
+    assert esp._slot_ask("another-call", None) is not None  # told to wait
+    esp.esp_slot_release(slot)
+    assert esp._slot_ask("another-call", None) is None
+    esp.esp_slot_release(esp.EspSlot("another-call", 0.0))
+
+
+def test_without_a_configured_rate_a_429_still_pauses_the_caller(limits, monkeypatch):
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.2)
+    started = time.monotonic()
+    assert esp.esp_slow_down() == 0.0
+    assert time.monotonic() - started >= 0.2
+
+
 def test_a_429_halves_the_rate_once_and_the_rate_comes_back(limits, monkeypatch, caplog):
     limits.ESP_MAX_PER_SECOND = 100
     monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.2)
@@ -153,6 +190,28 @@ def test_the_429_line_gives_the_slowed_rate_to_one_decimal(limits, monkeypatch, 
     lines = [r.getMessage() for r in caplog.records if r.name == "mail.esp"]
     said = "the ESP answered 429 (too many requests): sending slowed to 18.6 calls per second across the workers"
     assert lines == [said]
+
+
+def test_a_rate_the_operator_lowers_holds_from_the_next_call(limits):
+    """The shared schedule kept the old, higher rate (for the hour its key lives):
+    lowered from 100 to 5 calls a second mid-send, the next calls still went out
+    at 100 a second, into the ESP's 429s."""
+    limits.ESP_MAX_PER_SECOND = 100
+    esp.esp_slot_release(esp.esp_slot_take())
+    limits.ESP_MAX_PER_SECOND = 5
+    started = time.monotonic()
+    for _ in range(3):
+        esp.esp_slot_release(esp.esp_slot_take())
+    assert time.monotonic() - started >= 2 * esp.RATE_HEADROOM / 5 - 0.02
+
+
+def test_a_storm_of_429s_never_slows_sending_below_one_call_a_second(limits, monkeypatch):
+    """Each 429 a pause apart halves the rate again, down to MIN_RATE and no
+    further: a long storm must not leave the digests crawling out at one call
+    every ten seconds."""
+    limits.ESP_MAX_PER_SECOND = 8
+    monkeypatch.setattr(esp, "SLOW_DOWN_PAUSE_SECONDS", 0.0)
+    assert [esp.esp_slow_down() for _ in range(6)] == [4.0, 2.0, 1.0, 1.0, 1.0, 1.0]
 
 
 def _postmark_connection(settings, fake):
