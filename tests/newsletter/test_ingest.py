@@ -447,6 +447,58 @@ def test_every_problem_is_listed_at_once():
 
 
 @pytest.mark.django_db
+def test_a_file_with_more_problems_than_shown_says_how_many_more():
+    """Twelve bad items: the message names the first ten and says two more, so an
+    editor fixing the file does not believe ten fixes will do."""
+    items = [_good_item() for _ in range(12)]
+    for n, item in enumerate(items):
+        item["paper"]["id"] = f"2410.{n:05d}"
+        item["paper"]["upvotes"] = "many"
+
+    with pytest.raises(IngestError, match=r"12 problems: .*; and 2 more$"):
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+
+
+@pytest.mark.django_db
+def test_an_entry_pasted_without_its_abstract_is_refused_when_one_is_required():
+    """An editor's paste by hand (require_abstract) that lost the abstract is a
+    half-copied entry: refused, naming it, and nothing imported."""
+    item = _good_item()
+    item["paper"].pop("summary")
+
+    with pytest.raises(IngestError, match="has no abstract"):
+        papers_import(items=[item], trending_date=dt.date(2024, 10, 25), require_abstract=True)
+    assert Paper.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_a_paper_listed_twice_in_one_response_keeps_its_later_listing():
+    """Upvotes change while the API pages: the later listing is the fresher one."""
+    first, later = _good_item(), _good_item()
+    first["paper"]["upvotes"], later["paper"]["upvotes"] = 3, 40
+
+    papers_import(items=[first, later], trending_date=dt.date(2024, 10, 25))
+
+    assert list(Paper.objects.values_list("upvotes", flat=True)) == [40]
+
+
+@pytest.mark.django_db
+def test_an_organisation_without_a_full_name_is_shown_by_its_name():
+    item = _good_item()
+    item["paper"]["organization"] = {"name": "acme-ai"}
+
+    papers_import(items=[item], trending_date=dt.date(2024, 10, 25))
+
+    assert Paper.objects.get().organization == "acme-ai"
+
+
+def test_a_title_in_full_width_letters_is_the_same_title():
+    """A paste from a page set in full-width letters keys as the same title, so an
+    entry without an arXiv id is not imported twice."""
+    assert title_normalise("Ｗｅａｋ－ｔｏ－Ｓｔｒｏｎｇ Search") == title_normalise("Weak-to-Strong search")
+
+
+@pytest.mark.django_db
 def test_a_file_that_is_not_json_is_refused_with_its_position(tmp_path):
     path = tmp_path / "papers.json"
     path.write_text('[{"paper": {"title": "x"}},\n oops]')
