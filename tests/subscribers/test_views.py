@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core import mail, signing
 from django.test import override_settings
+from django.utils import timezone
 
 from newsletter.feedback import feedback_url
 from subscribers import tokens
@@ -856,6 +857,31 @@ def test_a_strangers_request_is_never_applied_by_the_readers_own_link(client, su
     assert "This link was already used" in client.post(own_link).content.decode()
     reader.refresh_from_db()
     assert reader.status == "unsubscribed" and list(reader.topics.all()) == [topics[0]]
+
+
+def test_a_second_confirmation_the_reader_left_unused_does_not_bring_them_back_after_they_leave(
+        client, submit, outbox, topics):
+    """Two confirmation emails for a pending address, the second for someone's other
+    choices twenty minutes later (outside the window of one email per address). The
+    reader confirms by the first; its choices hold, and the second request is
+    dropped. Once they unsubscribe, the unused second email's button does not
+    subscribe them again with those other choices (it did while the request was
+    kept on the confirmed reader: an old link undoing an unsubscribe)."""
+    submit("twice@example.com", topics=[topics[0].pk])
+    Subscriber.objects.update(confirmation_sent_at=timezone.now() - dt.timedelta(minutes=20))
+    submit("twice@example.com", ip="198.51.100.9", topics=[topics[1].pk], keywords="someone else's", frequency="weekly")
+    first, second = (next(p for p in _links(m) if p.startswith("/confirm/")) for m in outbox)
+    assert first != second
+
+    client.post(first)
+    reader = Subscriber.objects.get()
+    assert reader.status == "active" and list(reader.topics.all()) == [topics[0]]
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+
+    assert "This link was already used" in client.post(second).content.decode()
+    reader.refresh_from_db()
+    assert reader.status == "unsubscribed"
+    assert list(reader.topics.all()) == [topics[0]] and reader.keywords == "" and reader.frequency == "daily"
 
 
 def test_a_reader_who_unsubscribed_and_comes_back_at_once_gets_a_confirmation(client, submit, outbox):
