@@ -338,7 +338,8 @@ class PaperAdminForm(forms.ModelForm):
         last = (LogEntry.objects.filter(content_type__model="paper", content_type__app_label="newsletter",
                                         object_id=str(self.instance.pk))
                 .select_related("user").order_by("-action_time").first())
-        who = f"{last.user.get_username()} at {timezone.localtime(last.action_time):%H:%M}" if last else "someone"
+        who = (f"{last.user.get_username()} at {formats.date_format(timezone.localtime(last.action_time), 'TIME_FORMAT')}"
+               if last else "someone")
         self.data = self.data.copy()
         for name in sorted(clashes):
             field = self.fields[name]

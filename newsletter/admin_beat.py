@@ -12,8 +12,8 @@ import datetime as dt
 
 from django import forms
 from django.contrib import admin
-from django.utils import timezone
-from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django.utils import formats, timezone
+from django_celery_beat.admin import CrontabScheduleAdmin, PeriodicTaskAdmin, PeriodicTaskForm
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
 from timezone_field import TimeZoneFormField
 
@@ -87,7 +87,40 @@ class EditorFetchScheduleForm(forms.ModelForm):
         return super().save(commit)
 
 
+class _ByName:
+    """A schedule that reads as its name, for the admin's messages and history:
+    PeriodicTask's str() adds the raw crontab, so saving the morning fetch said
+    "“Fetch today's trending papers (every morning): 15 7 * * * (m/h/dM/MY/d) UTC”
+    was changed successfully", and Recent actions listed it so."""
+
+    def __init__(self, task: PeriodicTask):
+        self._task = task
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+    def __str__(self) -> str:
+        return self._task.name
+
+
 admin.site.unregister(PeriodicTask)
+
+
+def crontab_translation(crontab: CrontabSchedule) -> str:
+    """A crontab in words for a superuser's pages, where django-celery-beat shows
+    cron_descriptor's "At 05:30 AM UTC" (a 12-hour clock the house does not write):
+    the house's words (schedules.crontab_in_words), and cron_descriptor's for a
+    shape those leave raw ("At 05:30 AM, on day 1 of the month UTC" says more than
+    "30 5 1 * * (m/h/dM/MY/d) UTC")."""
+    said = crontab_in_words(crontab)
+    return crontab.human_readable if said == str(crontab) else said
+
+
+def _when(at: dt.datetime) -> str:
+    """A schedule's moment as the house writes one, in the admin's zone: "7 Dec 2026,
+    05:30 UTC" (DATETIME_FORMAT; it was "Monday 7 December, 05:30 UTC", a pattern of
+    this page's own)."""
+    return formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")
 
 
 def _next_run_at(task: PeriodicTask) -> dt.datetime:
@@ -141,7 +174,26 @@ class ScheduleAdmin(PeriodicTaskAdmin):
     def last_run(self, obj):
         if not obj.last_run_at:
             return "Not yet"
-        return f"{obj.last_run_at.astimezone(dt.UTC):%A %-d %B, %H:%M} UTC"
+        return _when(obj.last_run_at)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # django-celery-beat's own view fills the crontab's "Translation:" help with
+        # cron_descriptor's words ("At 05:30 AM UTC"); the same page, with the house's.
+        context = {**(extra_context or {}),
+                   "readable_crontabs": {c.pk: crontab_translation(c) for c in CrontabSchedule.objects.all()}}
+        return super(PeriodicTaskAdmin, self).changeform_view(request, object_id, form_url, context)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return super().response_add(request, _ByName(obj), post_url_continue)
+
+    def response_change(self, request, obj):
+        return super().response_change(request, _ByName(obj))
+
+    def log_addition(self, request, obj, message):
+        return super().log_addition(request, _ByName(obj), message)
+
+    def log_change(self, request, obj, message):
+        return super().log_change(request, _ByName(obj), message)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         # A schedule's page is headed by its name: PeriodicTask's own str() adds the
@@ -156,7 +208,7 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         """When it runs next, in UTC and in words (the page named no time at all)."""
         if not (obj and obj.enabled and obj.crontab_id):
             return "— (switched off)" if obj and not obj.enabled else "—"
-        return f"{_next_run_at(obj):%A %-d %B, %H:%M} UTC"
+        return _when(_next_run_at(obj))
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -166,7 +218,8 @@ class ScheduleAdmin(PeriodicTaskAdmin):
                 at = f"{int(cron.hour):02d}:{int(cron.minute):02d}"
                 # In UTC the next run is at the time just said: "at 07:15 (UTC); next run
                 # Monday 7 December, 07:15 UTC" said the time and the zone twice.
-                when = (f"at {at} UTC, next on {_next_run_at(obj):%A %-d %B}" if str(cron.timezone) == "UTC"
+                next_day = formats.date_format(timezone.localtime(_next_run_at(obj)), "DATE_FORMAT")
+                when = (f"at {at} UTC, next on {next_day}" if str(cron.timezone) == "UTC"
                         else f"at {at} ({cron.timezone}); next run {self.next_run(obj)}")
                 said = f"The morning fetch runs every day {when}. Readers' hours are counted from it."
             else:
@@ -189,3 +242,20 @@ class ScheduleAdmin(PeriodicTaskAdmin):
         """The list's column in words: PeriodicTask.scheduler's str() said a crontab raw
         ("30 5 * * * (m/h/dM/MY/d) UTC") beside "every day" for an interval."""
         return crontab_in_words(obj.crontab) if obj.crontab_id else obj.scheduler
+
+
+admin.site.unregister(CrontabSchedule)
+
+
+@admin.register(CrontabSchedule)
+class CrontabAdmin(CrontabScheduleAdmin):
+    """Beat's crontabs (superusers): "In words" beside the raw fields, where the list
+    and the page said cron_descriptor's "At 05:30 AM UTC"."""
+
+    list_display = ("__str__", "in_words")
+    fields = ("in_words", "minute", "hour", "day_of_month", "month_of_year", "day_of_week", "timezone")
+    readonly_fields = ("in_words",)
+
+    @admin.display(description="In words")
+    def in_words(self, obj):
+        return crontab_translation(obj) if obj.pk else "—"

@@ -7,7 +7,7 @@ from urllib.parse import quote_plus
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils import formats
+from django.utils import formats, timezone
 from django.utils.text import slugify
 
 from mail.rendering import absolute_url
@@ -444,7 +444,8 @@ class EditionNote(models.Model):
         indexes = [models.Index(fields=["edition", "set_at"], name="edition_note_set_at_idx")]
 
     def __str__(self) -> str:
-        return f"Note of {self.edition.date.isoformat()} from {self.set_at:%Y-%m-%d %H:%M}"
+        return (f"Note of {formats.date_format(self.edition.date, 'SHORT_DATE_FORMAT')} from "
+                f"{formats.date_format(timezone.localtime(self.set_at), 'DATETIME_FORMAT')}")
 
 
 class EditionPaper(models.Model):

@@ -157,3 +157,24 @@ def test_no_python_formats_a_date_in_a_pattern_of_its_own():
                 if pattern and not pattern.group(1).endswith("_FORMAT"):
                     found.append(f"{path.name}: {call}")
     assert not found, found
+
+
+def test_no_python_writes_a_date_or_a_moment_in_strftime_of_its_own():
+    """A day and month in one strftime pattern ("%A %-d %B, %H:%M UTC": the schedules'
+    last and next run), or a time with a zone written by hand ("%H:%M %Z"), is a date
+    the house formats already write (DATETIME_FORMAT, DATE_FORMAT): it read "Monday 7
+    December, 05:30 UTC" beside "7 Dec 2026, 05:30 UTC" for the same kind of moment.
+    A weekday or month name alone in a sentence is a name; ISO dates are machine."""
+    found = []
+    for package in ("config", "newsletter", "subscribers", "mail"):
+        for path in sorted((Path(settings.BASE_DIR) / package).rglob("*.py")):
+            if "migrations" in path.parts:
+                continue
+            text = path.read_text()
+            patterns = re.findall(r"strftime\(\s*[\"']([^\"']*)[\"']", text) + re.findall(r"\{[^{}:]+:(%[^{}]*)\}", text)
+            for pattern in patterns:
+                day_and_month = re.search(r"%-?[de]", pattern) and re.search(r"%[bB]", pattern)
+                zone_by_hand = re.search(r"%H:%M", pattern) and re.search(r"%Z|UTC", pattern)
+                if day_and_month or zone_by_hand:
+                    found.append(f"{path.name}: {pattern!r}")
+    assert not found, f"dates in a strftime pattern of their own (name a house format): {found}"

@@ -1771,9 +1771,42 @@ def test_moving_the_morning_fetch_in_utc_says_the_time_and_the_zone_once(editor_
 
     said = [str(m) for m in get_messages(editor_client.post(
         url, {"enabled": "on", "at": "07:15", "time_zone": "UTC"}, follow=True).wsgi_request)]
-    assert any(re.fullmatch(r"The morning fetch runs every day at 07:15 UTC, next on \w+day \d{1,2} \w+\. "
+    assert any(re.fullmatch(r"The morning fetch runs every day at 07:15 UTC, next on \w+day \d{1,2} \w+ \d{4}\. "
                             r"Readers' hours are counted from it\.", m) for m in said), said
     said = [str(m) for m in get_messages(editor_client.post(
         url, {"enabled": "on", "at": "07:15", "time_zone": "Europe/Paris"}, follow=True).wsgi_request)]
-    assert any(re.match(r"The morning fetch runs every day at 07:15 \(Europe/Paris\); next run \w+day \d{1,2} \w+, "
+    assert any(re.match(r"The morning fetch runs every day at 07:15 \(Europe/Paris\); next run \d{1,2} \w{3} \d{4}, "
                         r"0[56]:15 UTC\.", m) for m in said), said
+    # Django's own line and the history name the schedule, not its raw crontab.
+    assert "The periodic task “Fetch today's trending papers (every morning)” was changed successfully." in [
+        re.sub("<[^>]+>", "", __import__("html").unescape(m)) for m in said]
+    from django.contrib.admin.models import LogEntry
+    assert {e.object_repr for e in LogEntry.objects.all()} == {"Fetch today's trending papers (every morning)"}
+
+
+def test_a_schedules_last_and_next_run_are_written_as_the_house_writes_a_moment(editor_client, admin_client):
+    """The fetch's page said "Monday 7 December, 05:30 UTC" beside the deliveries'
+    "7 Dec 2026, 05:30 UTC" for the same kind of moment, in a pattern of its own and
+    with no year; and a superuser's page translated its crontab "At 05:30 AM UTC" (a
+    12-hour clock) where the editor's list says "every day at 05:30 UTC". A shape the
+    house does not put in words keeps cron_descriptor's, which beats the raw crontab."""
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+
+    schedules_ensure()
+    fetch = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
+    PeriodicTask.objects.filter(pk=fetch.pk).update(last_run_at=dt.datetime(2025, 11, 24, 5, 30, 4, tzinfo=dt.UTC))
+    base = "/" + __import__("django.conf").conf.settings.ADMIN_URL + "django_celery_beat/"
+    page = editor_client.get(f"{base}periodictask/{fetch.pk}/change/").content.decode()
+    assert "24 Nov 2025, 05:30 UTC" in page
+    next_run = re.search(r'field-next_run.*?<div class="readonly">([^<]*)</div>', page, re.DOTALL).group(1)
+    assert re.fullmatch(r"\d{1,2} \w{3} \d{4}, 05:30 UTC", next_run), next_run
+
+    monthly = CrontabSchedule.objects.create(minute="30", hour="5", day_of_month="1")
+    page = admin_client.get(f"{base}periodictask/{fetch.pk}/change/").content.decode()
+    translations = json.loads(re.search(r'id="readable-crontabs"[^>]*>(.*?)</script>', page, re.DOTALL).group(1))
+    assert translations[str(fetch.crontab_id)] == "every day at 05:30 UTC"
+    assert translations[str(monthly.pk)].startswith("At 05:30 AM, on day 1 of the month")
+    listed = admin_client.get(f"{base}crontabschedule/").content.decode()
+    assert "every day at 05:30 UTC" in listed and "At 05:30 AM UTC" not in listed

@@ -5,6 +5,8 @@ yet): whoever runs it hands the link over. Anyone with this shell can do more.""
 
 from django.contrib.auth import get_user_model
 from django.core.management import BaseCommand, CommandError
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from config.two_factor import (
     SETUP_LINK_HOURS,
@@ -29,6 +31,6 @@ class Command(BaseCommand):
             raise CommandError(f"{username} has an authenticator app set up: to replace it, a superuser runs "
                                "“Reset sign-in codes…” in Users first, or this shell runs `addstatictoken`.")
         device = setup_device_open(user)
-        self.stderr.write(f"Setting up is open to {username} until {setup_open_until(user):%-d %b %Y, %H:%M %Z}. "
+        self.stderr.write(f"Setting up is open to {username} until {date_format(localtime(setup_open_until(user)), 'DATETIME_FORMAT')}. "
                           f"After signing in with the password, open (within {SETUP_LINK_HOURS} hours):")
         self.stdout.write(setup_link(device))
