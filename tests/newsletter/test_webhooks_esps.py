@@ -226,6 +226,39 @@ def test_each_esps_events_reach_the_ledger_and_suppress_exactly_when_they_should
         assert event.description and READER not in event.description
 
 
+@pytest.mark.parametrize(("code", "description", "reason"), [
+    (605, "Not delivering to previously bounced address", Suppression.Reason.HARD_BOUNCE),
+    (607, "Not delivering to a user who marked your messages as spam", Suppression.Reason.COMPLAINT),
+])
+def test_mailguns_legacy_drop_for_an_earlier_bounce_or_spam_report_suppresses_for_that_reason(
+        client, routed, code, description, reason):
+    """A Mailgun account on its legacy webhooks (form posts, as before June 2018)
+    reports a digest it dropped because the address bounced before (code 605) or its
+    reader marked a digest as spam (607; anymail: rejected for "spam"). Either way
+    Mailgun drops every digest to it: the reader is suppressed, a report of spam as
+    a complaint (the dashboard's complaint rate counts it). With the 607 read as
+    nothing, the reader stayed active and was sent a dropped digest a day."""
+    reader = SubscriberFactory(email=READER)
+    delivery = _delivery(reader)
+    url = routed("mailgun")
+    timestamp, token = "1763967600", "5c2a1e7b9d3f4a6b8c0d2e4f6a8b0c2d4e6f8a0b2c4d6e8f0a"
+    signature = hmac.new(webhooks.MAILGUN_SIGNING_KEY.encode(), f"{timestamp}{token}".encode(), hashlib.sha256)
+    form = {
+        "event": "dropped", "recipient": READER, "domain": "mg.example.com", "reason": "hardfail",
+        "code": str(code), "description": description, "Message-Id": "<20251124070000.1.0DF563D0B3597700@mg.example.com>",
+        "message-headers": json.dumps([["To", READER], ["X-Mailgun-Variables", json.dumps({"delivery_id": str(delivery.pk)})]]),
+        "timestamp": timestamp, "token": token, "signature": signature.hexdigest(),
+    }
+
+    response = client.post(url, form, **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert list(Suppression.objects.values_list("reason", flat=True)) == [reason]
+    assert DeliveryEvent.objects.get().delivery == delivery
+
+
 @pytest.mark.parametrize("esp", ESPS)
 def test_each_esps_events_twice_out_of_order_or_not_ours_are_harmless(client, routed, esp):
     reader = SubscriberFactory(email=READER)
