@@ -1,14 +1,23 @@
 """Beat's intervals kept in seconds ("every 86400 seconds" in the admin's list of
 schedules) are kept in the longest of its periods they are a whole number of
-(schedules.interval_in_periods: "every day", "every 5 minutes"), as schedules_ensure
-makes them now. The same interval, said otherwise: a task keeps its last run, and
+("every day", "every 5 minutes"), as schedules_ensure makes them now
+(schedules.interval_in_periods, copied here as it was: a migration does not change
+with the code that came after it). The same interval, said otherwise: a task keeps its last run, and
 beat reloads its schedules (PeriodicTasks' last update). Backward: nothing to undo,
 the release before reads any period."""
 
 from django.db import migrations
 from django.utils import timezone
 
-from newsletter.schedules import interval_in_periods
+# Beat's periods longer than a second, longest first, with their length in seconds.
+PERIODS = (("days", 86400), ("hours", 3600), ("minutes", 60))
+
+
+def interval_in_periods(seconds: int) -> tuple[int, str]:
+    for period, length in PERIODS:
+        if seconds >= length and seconds % length == 0:
+            return seconds // length, period
+    return seconds, "seconds"
 
 
 def forward(apps, schema_editor):
