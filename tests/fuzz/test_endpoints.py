@@ -33,7 +33,9 @@ from .strategies import (
     tokens,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret")]
+# 1,000 examples an endpoint: up to two minutes each on a busy two-core machine, beyond
+# the suite's five-minute hang timeout only when it is far busier (pyproject.toml).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("webhook_secret"), pytest.mark.timeout(900)]
 
 
 def _topic() -> Topic:
