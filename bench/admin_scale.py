@@ -343,6 +343,20 @@ def report_table(rows: Sequence[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def django_setup(database: str) -> None:
+    """Django on `database` with production's settings (config.settings): DEBUG off
+    (template debug info, query logging), sign-in codes on, PostgreSQL's JIT off."""
+    os.environ.update({"DATABASE_URL": database, "DEBUG": "false", "ADMIN_TWO_FACTOR": "true",
+                       "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "testserver"})
+    os.environ.setdefault("SECRET_KEY", "bench-admin-scale-" + "x" * 40)
+    os.environ.setdefault("SUPPRESSION_HASH_KEY", "bench-admin-scale")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(PROJECT_DIR))
+    import django
+
+    django.setup()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.admin_scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", required=True, help="PostgreSQL URL of the database to load and time.")
@@ -358,16 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.database.startswith(("postgres://", "postgresql://")):
         parser.error("--database must be a PostgreSQL URL (postgres://…)")
-    # As in production: DEBUG off (template debug info, query logging), sign-in codes on.
-    os.environ.update({"DATABASE_URL": args.database, "DEBUG": "false", "ADMIN_TWO_FACTOR": "true",
-                       "SECURE_SSL_REDIRECT": "false", "ALLOWED_HOSTS": "testserver"})
-    os.environ.setdefault("SECRET_KEY", "bench-admin-scale-" + "x" * 40)
-    os.environ.setdefault("SUPPRESSION_HASH_KEY", "bench-admin-scale")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    sys.path.insert(0, str(PROJECT_DIR))
-    import django
-
-    django.setup()
+    django_setup(args.database)
     from django.core.management import call_command
 
     from .report import machine_describe
