@@ -209,6 +209,11 @@ def pages_list() -> list[Page]:
     delivery = Delivery.objects.filter(status=Delivery.Status.SENT).order_by("-id").first()
     reader = Subscriber.objects.filter(status=Subscriber.Status.ACTIVE).order_by("id").first()
     paper_id = edition.entries.order_by("position").values_list("paper_id", flat=True).first() if edition else None
+    # A paper of half the ledger ago (an editor withdrawing one that went out weeks
+    # before): its rows are far from the newest, which the list's order starts at.
+    editions = Edition.objects.order_by("-date")
+    older = editions[editions.count() // 2] if editions.count() > 1 else None
+    old_paper_id = older.entries.order_by("position").values_list("paper_id", flat=True).first() if older else None
     deliveries = reverse("admin:newsletter_delivery_changelist")
     readers = reverse("admin:subscribers_subscriber_changelist")
     pages = [
@@ -232,6 +237,8 @@ def pages_list() -> list[Page]:
         pages += [Page("deliveries: edition", f"{deliveries}?edition__id__exact={edition.pk}")]
     if paper_id:
         pages += [Page("deliveries: carried paper", f"{deliveries}?carried={paper_id}")]
+    if old_paper_id:
+        pages += [Page("deliveries: carried paper of weeks ago", f"{deliveries}?carried={old_paper_id}")]
     if reader:
         pages += [Page("deliveries: search whole address", f"{deliveries}?q={reader.email}")]
     if delivery:

@@ -552,6 +552,8 @@ class Delivery(models.Model):
             # fourth pass"). Built CONCURRENTLY (newsletter 0036).
             models.Index(fields=["edition", "subscriber"], name="delivery_edition_reader_idx"),
         ]
+        # And on PostgreSQL, not named here (SQLite has no GIN): delivery_paper_ids_gin,
+        # the rows that carried a paper (selectors.deliveries_carrying), newsletter 0040.
 
     def __str__(self) -> str:
         # The delivery's page title in the admin (it read "2/402: sent"). No address:

@@ -145,10 +145,10 @@ def outbox_email_get(*, email_id: int, to: str = "") -> OutboxEmail | None:
 
 def deliveries_carrying(*, paper: Paper) -> QuerySet[Delivery]:
     """The digests sent with this paper in them (Delivery.paper_ids): who already got
-    a paper an editor hides. Only the editions that can carry it are read (over the
-    deliveries' edition index): its date's and the days after it within a weekly
-    digest's window and a late listing's. PostgreSQL tests JSON containment; SQLite
-    (development) has none, so the rows of those editions are read here."""
+    a paper an editor hides. Only the editions that can carry it: its date's and the
+    days after it within a weekly digest's window and a late listing's. PostgreSQL
+    finds the rows by JSON containment over delivery_paper_ids_gin (newsletter 0040);
+    SQLite (development) has neither, so the rows of those editions are read here."""
     from .editions import LATE_WITHIN_DAYS
     from .ranking import WEEKLY_WINDOW_DAYS
 

@@ -10,11 +10,13 @@ import pytest
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
 from newsletter.editions import edition_assemble
-from newsletter.models import Delivery, Paper, PaperTopic, Topic
+from newsletter.models import Delivery, Edition, Paper, PaperTopic, Topic
 from subscribers.addresses import email_masked
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
@@ -1493,6 +1495,37 @@ def test_the_ledgers_first_page_reads_its_newest_rows_by_an_index_not_a_sort_of_
     plan = list_query_plan(editor_client, reverse("admin:newsletter_delivery_changelist"), "newsletter_delivery")
     assert "delivery_created_idx" in plan, plan
     assert "Sort" not in plan, plan
+
+
+@pytest.mark.postgresql
+def test_who_got_a_paper_of_weeks_ago_reads_the_rows_that_carry_it_not_the_whole_ledger(editor_client, edition):
+    """"Who got it" after hiding a paper that went out seven weeks before took 2.3 to
+    2.7 s at 8.4 million rows: the list walked the ledger's newest rows down to the
+    paper's editions, or read every row for those that carry it. The rows that carry
+    it come from delivery_paper_ids_gin (newsletter 0040), and only those are sorted.
+    A ledger of 40 editions of 300 readers, the paper's edition the oldest, analysed as
+    autovacuum leaves it; the plan of the list's page as the page asks for it."""
+    paper = edition.entries.order_by("position").first().paper
+    readers = SubscriberFactory.create_batch(300)
+    editions = [edition, *(Edition.objects.create(date=edition.date + dt.timedelta(days=day)) for day in range(1, 40))]
+    Delivery.objects.bulk_create(
+        Delivery(subscriber=reader, edition=e, status=Delivery.Status.SENT,
+                 paper_ids=[paper.pk] if e == edition and i % 2 == 0 else [paper.pk + 1000 + e.pk])
+        for e in editions for i, reader in enumerate(readers))
+    url = reverse("admin:newsletter_delivery_changelist") + f"?carried={paper.pk}"
+
+    with CaptureQueriesContext(connection) as queries:
+        response = editor_client.get(url)
+    assert response.context["cl"].result_count == 150
+    page = next(q["sql"] for q in queries if 'FROM "newsletter_delivery"' in q["sql"] and " ORDER BY " in q["sql"])
+    assert " LIMIT 100" in page
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE newsletter_delivery")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("EXPLAIN " + page.replace("%", "%%"))
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "delivery_paper_ids_gin" in plan, plan
+    assert "delivery_created_idx" not in plan, plan
 
 
 @pytest.mark.postgresql
