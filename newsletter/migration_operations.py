@@ -2,6 +2,7 @@
 
 from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import migrations
+from django.db.migrations.operations.base import Operation
 from django.db.models import Index
 
 
@@ -56,3 +57,51 @@ class ForeignKeyIndexDropWithoutLocking(migrations.AlterField):
         field = model._meta.get_field(self.name)
         schema_editor.execute(schema_editor._create_index_sql(model, fields=[field], concurrently=True))
         return None
+
+
+class PostgreSQLIndex(Operation):
+    """An index only PostgreSQL has (GIN: a trigram search, JSON containment), kept out
+    of the models' state: SQLite (development) has no GIN, and Django's SQLite schema
+    editor rebuilds a table with every index of its state whenever a later migration
+    alters a column, so a GinIndex in a model's Meta would break such a migration
+    there. Other databases: nothing. `definition`: what follows ON ('"newsletter_delivery"
+    USING gin ("paper_ids" jsonb_path_ops)'); `before`: statements run first (CREATE
+    EXTENSION). In a non-atomic migration (`atomic = False`) it is built and dropped
+    CONCURRENTLY: the table's writes go on meanwhile, and an INVALID index an
+    interrupted build left is dropped and built again."""
+
+    reversible = True
+    reduces_to_sql = False
+
+    def __init__(self, name: str, definition: str, before: tuple[str, ...] = ()):
+        self.name, self.definition, self.before = name, definition, tuple(before)
+
+    def deconstruct(self):
+        return self.__class__.__qualname__, [self.name, self.definition], (
+            {"before": self.before} if self.before else {})
+
+    def state_forwards(self, app_label, state):
+        pass
+
+    def describe(self):
+        return f"PostgreSQL index {self.name}"
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        for sql in self.before:
+            schema_editor.execute(sql)
+        concurrently = "" if schema_editor.connection.in_atomic_block else " CONCURRENTLY"
+        if concurrently:
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [self.name])
+                invalid = cursor.fetchone()
+            if invalid and invalid[0]:
+                schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {self.name}")
+        schema_editor.execute(f"CREATE INDEX{concurrently} IF NOT EXISTS {self.name} ON {self.definition}")
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        concurrently = "" if schema_editor.connection.in_atomic_block else " CONCURRENTLY"
+        schema_editor.execute(f"DROP INDEX{concurrently} IF EXISTS {self.name}")
