@@ -95,6 +95,9 @@ def test_import_dry_run_reports_and_writes_nothing(editor_client):
     # imported whatever the second column held.
     ("email,email\nann@example.com,bob@example.com\n",
      "The header names &#x27;email&#x27; more than once: keep one column of each. Nothing was imported."),
+    # Tab-separated (a spreadsheet's "Text" export): the likely cause, said.
+    ("email\ttopics\nann@example.com\tagents\n",
+     "Its columns are separated by tabs: save it with commas"),
 ])
 def test_an_unreadable_import_file_is_refused_with_its_cause_and_nothing_is_imported(editor_client, text, said):
     response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
@@ -102,6 +105,109 @@ def test_an_unreadable_import_file_is_refused_with_its_cause_and_nothing_is_impo
     assert response.status_code == 200
     assert said in response.content.decode()
     assert not Subscriber.objects.exists()
+
+
+def _imported(client, text: str, **form) -> str:
+    response = client.post(reverse("admin:subscribers_subscriber_import"), {
+        "file": _csv(text), "consent_source": "Booth sign-up sheet", "_import": "1", **form})
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_client):
+    """A spreadsheet's header in capitals with spaces after the commas, topics by
+    slug or by name in any case, separated by ";" or "|" with spaces around them, a
+    frequency in capitals: each reader gets what their row says, their delivery
+    hour and time zone too."""
+    TopicFactory(name="Agents", slug="agents")
+    TopicFactory(name="Computer Vision", slug="vision")
+    text = ("Email, Topics, Frequency, Time_Zone, Delivery_Hour\n"
+            "pipe@example.com,agents|vision,Weekly,Asia/Tokyo,0\n"
+            "spaced@example.com, Agents ; COMPUTER VISION ,DAILY,,23\n")
+    html = _imported(editor_client, text)
+    assert "Imported: 2 added and sent a confirmation email.</h2>" in html  # no "0 invalid; 0 …"
+    readers = {s.email: s for s in Subscriber.objects.all()}
+    assert sorted(readers) == ["pipe@example.com", "spaced@example.com"]
+    for reader in readers.values():
+        assert sorted(t.slug for t in reader.topics.all()) == ["agents", "vision"], reader.email
+    pipe, spaced = readers["pipe@example.com"], readers["spaced@example.com"]
+    assert (pipe.frequency, pipe.time_zone, pipe.delivery_hour) == ("weekly", "Asia/Tokyo", 0)
+    assert (spaced.frequency, spaced.time_zone, spaced.delivery_hour) == ("daily", "UTC", 23)
+    # Where, from which file, by whom and to what each reader consented: on their record.
+    assert ConsentRecord.objects.get(subscriber=pipe).detail == {
+        "consent_source": "Booth sign-up sheet", "prior_consent": False, "added_by": "editor",
+        "file": "readers.csv", "topics": ["agents", "vision"]}
+
+
+@pytest.mark.parametrize(("row", "said"), [
+    ("agents;robotics,,,", "unknown topics: robotics"),
+    (",monthly,,", "frequency must be one of daily, weekly"),
+    (",,Mars/Olympus,", "unknown time zone &#x27;Mars/Olympus&#x27;"),
+    (",,,24", "delivery_hour must be 0–23"),
+])
+def test_a_row_the_digest_cannot_honour_is_refused_with_its_reason_and_the_others_are_imported(
+    editor_client, row, said,
+):
+    TopicFactory(name="Agents", slug="agents")
+    text = ("email,topics,frequency,time_zone,delivery_hour\n"
+            "ok@example.com,agents,weekly,Europe/Paris,8\n"
+            f"refused@example.com,{row}\n")
+    html = _imported(editor_client, text)
+    assert f"<td>3</td><td>refused@example.com</td><td>invalid</td><td>{said}</td>" in html
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ok@example.com"]
+
+
+def test_rows_without_topics_get_the_topics_ticked_for_them_and_the_others_keep_their_own(editor_client):
+    agents = TopicFactory(name="Agents", slug="agents")
+    vision = TopicFactory(name="Computer Vision", slug="vision")
+    _imported(editor_client, "email,topics\nnone@example.com,\nown@example.com,agents\n",
+              default_topics=[vision.pk])
+    assert [t.slug for t in Subscriber.objects.get(email="none@example.com").topics.all()] == ["vision"]
+    assert [t.slug for t in Subscriber.objects.get(email="own@example.com").topics.all()] == [agents.slug]
+
+
+def test_a_file_over_the_most_rows_a_file_may_have_is_refused_whole(editor_client, monkeypatch):
+    from subscribers import csv_io
+
+    monkeypatch.setattr(csv_io, "IMPORT_MAX_ROWS", 2)
+    over = _imported(editor_client, "email\na@example.com\nb@example.com\nc@example.com\n")
+    assert "At most 2 rows per file." in over and not Subscriber.objects.exists()
+    assert "Imported: 2 added" in _imported(editor_client, "email\na@example.com\nb@example.com\n")
+
+
+def test_a_row_with_an_address_in_capitals_is_the_same_subscriber(editor_client):
+    SubscriberFactory(email="ann@example.com")
+    html = _imported(editor_client, "email\nAnn@Example.com\n")
+    assert "<td>2</td><td>Ann@example.com</td><td>exists</td><td>Active</td>" in html
+    assert "0 added; 1 already on the list (left unchanged)." in html
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ann@example.com"] and mail.outbox == []
+
+
+def test_a_row_naming_a_retired_topic_is_refused_as_an_unknown_topic(editor_client):
+    TopicFactory(name="Old Topic", slug="old", is_active=False)
+    html = _imported(editor_client, "email,topics\nann@example.com,old\n")
+    assert "<td>2</td><td>ann@example.com</td><td>invalid</td><td>unknown topics: old</td>" in html
+    assert not Subscriber.objects.exists()
+
+
+def test_an_address_at_a_blocked_domain_is_not_imported(editor_client):
+    from subscribers.models import BlockedDomain
+
+    BlockedDomain.objects.create(domain="junkmail.test")
+    html = _imported(editor_client, "email\nann@example.com\nbob@eu.junkmail.test\n")
+    assert "<td>3</td><td>bob@eu.junkmail.test</td><td>blocked</td>" in html
+    assert "1 added and sent a confirmation email; 1 at blocked domains." in html
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ann@example.com"]
+
+
+def test_a_reader_imported_with_prior_consent_has_their_confirmation_on_record_and_in_the_export(admin_client):
+    _imported(admin_client, "email\nknown@example.com\n", prior_consent="on")
+    reader = Subscriber.objects.get(email="known@example.com")
+    actions = [r.action for r in ConsentRecord.objects.filter(subscriber=reader).order_by("pk")]
+    assert actions == ["subscribe", "confirm"]
+    body = admin_client.get(reverse("admin:subscribers_subscriber_export")).content.decode()
+    header, row = body.splitlines()
+    assert dict(zip(header.split(","), row.split(",")))["confirmed_at"] == reader.confirmed_at.isoformat()
 
 
 def test_import_requires_a_consent_source(editor_client):
