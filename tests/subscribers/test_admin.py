@@ -741,6 +741,63 @@ def test_an_editor_mails_a_day_of_new_addresses_at_most_and_each_import_names_th
     assert Subscriber.objects.filter(email__in=["c@example.com", "d@example.com"]).count() == 2
 
 
+def test_an_editor_over_a_lowered_allowance_is_told_none_are_left_and_still_imports_known_addresses(
+    editor_client, settings,
+):
+    """The day's allowance lowered (EDITOR_CONFIRMATIONS_PER_DAY) below what an editor
+    already sent: the refusal says "0 left today", not a negative number, and a file
+    that mails nobody (its readers are all on the list) is not refused."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 3
+    _imported(editor_client, "email\na@example.com\nb@example.com\nc@example.com\n")
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 2
+    refused = _imported(editor_client, "email\nd@example.com\n")
+    assert "at most 2 new addresses a day" in refused and "0 left today" in refused
+    known = _imported(editor_client, "email\na@example.com\n")
+    assert "Imported: 0 added; 1 already on the list (left unchanged)." in known
+    assert "That would send" not in known and Subscriber.objects.count() == 3
+
+
+def test_an_editors_allowance_of_confirmation_emails_is_a_days(editor_client):
+    import redis
+    from django.conf import settings
+    from django.core.cache import cache
+
+    _imported(editor_client, "email\na@example.com\n")
+    key = cache.make_key("ratelimit:editor-confirmations:editor")
+    assert 23 * 3600 < redis.Redis.from_url(settings.REDIS_URL).ttl(key) <= 24 * 3600
+
+
+def test_suppressing_readers_says_how_many_were_not_suppressed_already_and_records_the_editors_reason(
+    editor_client,
+):
+    """A reader suppressed by a bounce, suppressed again by an editor: the editor's
+    reason replaces the bounce's (what the reader's page and the suppressions list
+    say), and the message counts only the reader who was not suppressed already."""
+    from subscribers.suppression import address_suppress
+
+    bounced = SubscriberFactory(email="bounced@example.com")
+    address_suppress(email=bounced.email, reason=Suppression.Reason.HARD_BOUNCE, note="550 user unknown")
+    active = SubscriberFactory(email="active@example.com")
+    response = editor_client.post(reverse("admin:subscribers_subscriber_changelist"), {
+        "action": "suppress", "_selected_action": [bounced.pk, active.pk], "apply": "1",
+        "reason": "asked by phone"}, follow=True)
+    assert [str(m) for m in response.context["messages"]] == [
+        "Suppressed: 1 of 2 readers. Reason: asked by phone"]
+    row = Suppression.objects.get(email_hash=email_hash(bounced.email))
+    assert (row.reason, row.note) == ("editor", "asked by phone")
+
+
+def test_a_reader_an_editor_types_in_has_their_topics_on_their_consent_record(editor_client):
+    TopicFactory(name="Agents", slug="agents")
+    topic = TopicFactory(name="Computer Vision", slug="vision")
+    editor_client.post(reverse("admin:subscribers_subscriber_add"), {
+        "email": "typed@example.com", "topics": [topic.pk], "frequency": "daily", "weekday": "0",
+        "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "5", "consents-TOTAL_FORMS": "0",
+        "consents-INITIAL_FORMS": "0", "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"})
+    record = ConsentRecord.objects.get(subscriber__email="typed@example.com")
+    assert record.detail == {"added_by": "editor", "topics": ["vision"]}
+
+
 def test_an_editor_can_neither_lift_a_spam_complaint_nor_forge_one(editor_client, admin_client):
     """A hostile tester's pass, as a compromised editor. Lifting: "Suppress selected…"
     on a reader who had reported the digest as spam rewrote their row's reason to an
