@@ -241,3 +241,134 @@ def test_topic_preview_lists_new_matches_and_changes_nothing(db):
     assert [r.paper for r in rows] == [hit]
     assert rows[0].change == "new match" and rows[0].old_score == 0
     assert not PaperTopic.objects.exists()
+
+
+# --- What the mutants of curation.py let through ------------------------------------------
+
+
+def test_moving_the_first_paper_up_leaves_the_order_as_it_is(edition):
+    titles = _titles(edition)
+    first = edition.entries.get(position=1).paper
+    curation.edition_move(edition=edition, paper_id=first.id, step=-1)
+    assert _titles(edition) == titles
+
+
+def test_holding_or_releasing_twice_is_in_the_editions_history_once(admin_client, edition):
+    from django.contrib.admin.models import LogEntry
+
+    for name in ("hold", "hold", "release", "release"):
+        admin_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, name]))
+    history = [row.get_change_message() for row in LogEntry.objects.filter(object_id=str(edition.pk), content_type__model="edition")
+               .order_by("action_time", "pk")]
+    assert history == ["Held.", "Released."]
+
+
+def test_send_now_is_refused_for_an_edition_with_every_paper_hidden_and_nobody_is_marked_as_having_had_it(
+    edition, topic, django_capture_on_commit_callbacks
+):
+    reader = _reader(topic)
+    curation.papers_flag_set(papers=[entry.paper for entry in edition.entries.all()], hidden=True)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(curation.CurationError, match="no papers"):
+        curation.edition_send_now(edition=edition, now=NOW)
+    assert not Delivery.objects.filter(subscriber=reader).exists() and mail.outbox == []
+
+
+def test_retrying_the_failed_rows_of_a_held_edition_sends_nothing(edition, topic, django_capture_on_commit_callbacks):
+    reader = _reader(topic)
+    Delivery.objects.create(subscriber=reader, edition=edition, status="failed", attempts=5, error="boom")
+    curation.edition_hold(edition=edition)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.deliveries_retry_failed(deliveries=Delivery.objects.all()) == []
+    assert mail.outbox == [] and Delivery.objects.get(subscriber=reader).status == "failed"
+
+
+def test_the_preview_says_why_a_reader_gets_no_digest(edition, topic):
+    skipper = SubscriberFactory(skip_empty=True, keywords="quantum chromodynamics")
+    assert curation.edition_preview(edition=edition, subscriber=skipper).text == (
+        "Nothing matched this reader's topics, and they skip such days: no digest.")
+    curation.papers_flag_set(papers=[entry.paper for entry in edition.entries.all()], hidden=True)
+    reader = _reader(topic)
+    assert curation.edition_preview(edition=edition, subscriber=reader).text == (
+        "This edition has no paper for this reader: no digest.")
+
+
+def test_a_test_send_for_an_editor_without_an_address_says_so_and_sends_nothing(edition):
+    with pytest.raises(curation.CurationError, match="no email address"):
+        curation.edition_test_send(edition=edition, to="")
+    assert mail.outbox == []
+
+
+def test_the_figures_count_unsubscribes_within_two_days_of_the_send_and_votes_not_opens(edition, topic):
+    early, late = _reader(topic), _reader(topic)
+    for reader in (early, late):
+        Delivery.objects.create(subscriber=reader, edition=edition, status="sent", sent_at=NOW)
+    for reader, after in ((early, dt.timedelta(days=1, hours=23)), (late, dt.timedelta(days=2, hours=1))):
+        consent = ConsentRecord.objects.create(subscriber=reader, action="unsubscribe", source="form")
+        ConsentRecord.objects.filter(pk=consent.pk).update(created_at=NOW + after)
+    paper = edition.entries.first().paper
+    Feedback.objects.create(subscriber=early, paper=paper, vote=1)
+    Feedback.objects.create(subscriber=late, paper=paper, vote=Feedback.Vote.MORE, source=Feedback.Source.CLICK)
+
+    figures = curation.edition_figures(edition=edition)
+    assert figures.unsubscribed_after == 1
+    assert figures.feedback_clicks == 1
+
+
+def test_digests_being_sent_count_as_pending_in_the_figures(edition, topic):
+    Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sending", claimed_at=NOW)
+    Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="pending")
+    assert curation.edition_figures(edition=edition).pending == 2
+
+
+def test_a_newer_day_with_every_paper_hidden_is_not_todays_edition(edition):
+    hidden = PaperFactory(trending_date=DAY + dt.timedelta(days=1), hidden=True)
+    assert curation.edition_date_for_today(now=NOW + dt.timedelta(days=1)) == DAY
+    assert curation.edition_send_now_refusal(edition=edition, now=NOW + dt.timedelta(days=1)) is None
+    assert curation.edition_for_today(now=NOW + dt.timedelta(days=1)).date != hidden.trending_date
+
+
+def test_a_topics_overlap_counts_the_last_thirty_days_and_names_no_switched_off_topic(db):
+    today = dt.date(2025, 11, 24)
+    chat, old = TopicFactory(name="Chat tuning"), TopicFactory(name="Retired topic", is_active=False)
+    for title, back, scores in [("Today", 0, {chat: 0.4, old: 0.9}), ("Twenty-nine days ago", 29, {chat: 0.6}),
+                                ("Thirty days ago", 30, {chat: 0.6})]:
+        paper = PaperFactory(title=title, trending_date=today - dt.timedelta(days=back))
+        for topic, score in scores.items():
+            PaperTopicFactory(paper=paper, topic=topic, score=score)
+
+    overlap = curation.topic_overlap(topic=chat, today=today)
+    assert (overlap.passing, overlap.chips, overlap.mainly) == (2, 2, [])
+
+
+def test_a_topic_preview_row_says_higher_or_lower_for_a_change_of_a_hundredth(db):
+    paper = PaperFactory()
+
+    def change(old, new):
+        return curation.TopicPreviewRow(paper=paper, old_score=old, new_score=new, terms=(), editor_decided=False).change
+
+    assert (change(0.6, 0.61), change(0.6, 0.59), change(0.6, 0.602)) == ("higher", "lower", "unchanged")
+
+
+def test_the_topic_preview_lists_drop_outs_leaves_out_hidden_papers_and_puts_the_best_first(db):
+    topic = TopicFactory(name="Agents", keywords="web agents")
+    today = dt.date(2025, 11, 24)
+    gone = PaperFactory(trending_date=today, title="Protein folding at scale")
+    PaperTopicFactory(paper=gone, topic=topic, score=0.9)
+    PaperFactory(trending_date=today, title="Tool use for web agents", hidden=True)
+    best = PaperFactory(trending_date=today, title="Tool use for language model agents, tool use in agents")
+    weaker = PaperFactory(trending_date=today, title="Agents")
+
+    rows = curation.topic_preview(topic=topic, keywords="agents\ntool use", today=today)
+    by_paper = {r.paper: r.change for r in rows}
+    assert by_paper == {gone: "drops out", best: "new match", weaker: "new match"}
+    assert [r.paper for r in rows][:2] == [best, weaker]
+
+
+def test_saving_an_edition_with_its_note_unchanged_keeps_the_note_on_the_web_copies_sent_before(edition, topic):
+    from newsletter.archive import delivery_note
+
+    edition.note = "Set before notes were kept."  # no EditionNote row: its note is the edition's
+    edition.save()
+    sent = Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sent", sent_at=NOW)
+    curation.edition_note_set(edition=edition, note="Set before notes were kept.")
+    assert delivery_note(delivery=sent) == "Set before notes were kept."
