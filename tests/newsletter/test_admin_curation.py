@@ -372,3 +372,18 @@ def test_saving_an_edition_with_its_note_unchanged_keeps_the_note_on_the_web_cop
     sent = Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sent", sent_at=NOW)
     curation.edition_note_set(edition=edition, note="Set before notes were kept.")
     assert delivery_note(delivery=sent) == "Set before notes were kept."
+
+
+def test_a_test_send_while_the_shared_limits_cannot_be_read_tells_the_editor_and_sends_nothing(
+    edition, settings, monkeypatch
+):
+    from mail import esp
+    from tests.conftest import REDIS_NOWHERE
+
+    settings.ESP_MAX_IN_FLIGHT = 8
+    monkeypatch.setattr(esp, "_client", None)
+    monkeypatch.setattr(esp, "_scripts", {})
+    settings.REDIS_URL = REDIS_NOWHERE
+    with pytest.raises(curation.CurationError, match="The test was not sent"):
+        curation.edition_test_send(edition=edition, to="editor@example.org")
+    assert mail.outbox == []
