@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from mail import esp
 from mail.errors import error_is_transient
-from newsletter import delivery, leases, sending
+from newsletter import curation, delivery, digest, leases, sending
 from newsletter.delivery import (
     deliveries_resolve_stale,
     digest_send_batch,
@@ -40,6 +40,7 @@ from newsletter.models import Delivery, Edition
 from newsletter.tasks import deliveries_settle as deliveries_settle_task
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
+from subscribers.services import subscriber_unsubscribe
 from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_batch_queries import rows_marked_sent, sent_writes
@@ -851,6 +852,8 @@ def test_a_transient_error_stops_the_batch_and_leaves_the_rest_pending(
     assert [r.status for r in rows] == ["pending", "pending"]
     assert [r.attempts for r in rows] == [1, 0]
     assert "timed out" in rows[0].error
+    # The ledger says why the second was not tried.
+    assert rows[1].error == "not attempted: TimeoutError: ESP timed out"
     assert mail.outbox == []
 
 
@@ -918,6 +921,78 @@ def test_a_suppressed_address_is_skipped_not_mailed(edition):
     digest_send_batch(delivery_ids=_pending(edition, [reader]))
     assert Delivery.objects.get().status == "skipped"
     assert mail.outbox == []
+
+
+def test_readers_who_leave_or_pause_after_their_digest_was_queued_get_none_and_the_ledger_says_why(
+    edition, scripted
+):
+    """The dispatcher queued them; they left or paused before their batch started.
+    The batch reads their status at the claim: no email, and the ledger row says why
+    (tests/chaos/test_fault_matrix.py tells the same story with workers, slowly)."""
+    leaver, pauser, stayer = _reader(), _reader(), _reader()
+    ids = _pending(edition, [leaver, pauser, stayer])
+    subscriber_unsubscribe(subscriber=leaver, ip=None, user_agent="test")
+    Subscriber.objects.filter(pk=pauser.pk).update(
+        status=Subscriber.Status.PAUSED, paused_until=timezone.now().date() + dt.timedelta(days=7))
+
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    assert [m.to[0] for m in mail.outbox] == [stayer.email]
+    rows = {r.subscriber_id: r for r in Delivery.objects.all()}
+    assert (rows[leaver.pk].status, rows[leaver.pk].error) == ("skipped", "reader unsubscribed")
+    assert (rows[pauser.pk].status, rows[pauser.pk].error) == ("skipped", "reader paused")
+    assert sorted(outcome.skipped) == sorted([rows[leaver.pk].pk, rows[pauser.pk].pk])
+
+
+def test_a_digest_that_cannot_be_made_fails_that_reader_only_and_an_editor_can_send_it_again(
+    edition, scripted, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A reader's digest whose making raised is failed with the reason, not skipped:
+    the ledger's "send again" (only failed rows) takes it up once the fault is mended."""
+    broken, other = _reader(), _reader()
+    make = digest.digest_make
+
+    def make_or_fail(**kwargs):
+        if kwargs["subscriber"].pk == broken.pk:
+            raise ValueError("a template could not be rendered")
+        return make(**kwargs)
+
+    monkeypatch.setattr(digest, "digest_make", make_or_fail)
+    ids = _pending(edition, [broken, other])
+
+    outcome = digest_send_batch(delivery_ids=ids)
+
+    row = Delivery.objects.get(subscriber=broken)
+    assert row.status == "failed" and "a template could not be rendered" in row.error
+    assert outcome.failed == [row.pk] and outcome.skipped == []
+    assert [m.to[0] for m in mail.outbox] == [other.email]
+
+    monkeypatch.setattr(digest, "digest_make", make)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert curation.deliveries_retry_failed(deliveries=[row]) == [row.pk]
+
+    assert [m.to[0] for m in mail.outbox] == [other.email, broken.email]
+    assert Delivery.objects.get(pk=row.pk).status == "sent"
+
+
+def test_a_readers_last_try_meeting_an_outage_gives_up_without_holding_back_the_rest_of_the_batch(
+    edition, scripted, one_sending_thread
+):
+    """Rule 4 stops a batch at a transient error so its rows are tried again later;
+    a row on its last attempt will not be: it fails (gave up) and the readers after
+    it are sent in the same batch, not after a back-off."""
+    last, after = _reader(), _reader()
+    scripted.script[last.email] = [TimeoutError("ESP timed out")]
+    ids = _pending(edition, [last, after])
+    Delivery.objects.filter(subscriber=last).update(attempts=sending.MAX_ATTEMPTS - 1)
+
+    assert run_with_retries(ids) == 0
+
+    assert [m.to[0] for m in mail.outbox] == [after.email]
+    gave_up, sent = Delivery.objects.get(subscriber=last), Delivery.objects.get(subscriber=after)
+    assert gave_up.status == "failed" and gave_up.attempts == sending.MAX_ATTEMPTS
+    assert gave_up.error.startswith(f"gave up after {sending.MAX_ATTEMPTS} attempts")
+    assert (sent.status, sent.attempts) == ("sent", 1)
 
 
 # --- Stale rows (a dead worker) -----------------------------------------------------
