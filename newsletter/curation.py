@@ -373,6 +373,11 @@ def edition_note_set(*, edition: Edition, note: str) -> Edition:
         raise CurationError(" ".join(misleading))
     with transaction.atomic():
         if note != edition.note:
+            if edition.note and not EditionNote.objects.filter(edition=edition).exists():
+                # A note no change kept (set in a shell or by SQL) counts from the
+                # edition's making, as newsletter 0022 counted those before versions
+                # were kept: the digests sent with it kept showing it, not nothing.
+                EditionNote.objects.create(edition=edition, note=edition.note, set_at=edition.created_at)
             EditionNote.objects.create(edition=edition, note=note, set_at=timezone.now())
         edition.note = note
         edition.save(update_fields=["note", "updated_at"])

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from newsletter import curation
 from newsletter.delivery import digest_send_batch, digests_dispatch
@@ -372,6 +373,24 @@ def test_saving_an_edition_with_its_note_unchanged_keeps_the_note_on_the_web_cop
     sent = Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sent", sent_at=NOW)
     curation.edition_note_set(edition=edition, note="Set before notes were kept.")
     assert delivery_note(delivery=sent) == "Set before notes were kept."
+
+
+def test_changing_a_note_no_change_kept_leaves_it_on_the_web_copies_sent_with_it(edition, topic):
+    """A note set outside the admin (a shell, SQL), then changed by an editor after
+    the edition went out: the web copies of the digests sent before showed no note at
+    all (the only version kept was the new one, written after them), where their
+    emails had the old one. Digests sent after the change show the new note."""
+    from newsletter.archive import delivery_note
+
+    Edition.objects.filter(pk=edition.pk).update(note="Set in a shell.")
+    edition.refresh_from_db()
+    sent = Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sent", sent_at=timezone.now())
+    curation.edition_note_set(edition=edition, note="Changed by the editor.")
+    later = Delivery.objects.create(subscriber=_reader(topic), edition=edition, status="sent",
+                                    sent_at=timezone.now() + dt.timedelta(minutes=1))
+
+    assert delivery_note(delivery=sent) == "Set in a shell."
+    assert delivery_note(delivery=later) == "Changed by the editor."
 
 
 def test_a_test_send_while_the_shared_limits_cannot_be_read_tells_the_editor_and_sends_nothing(
