@@ -152,8 +152,9 @@ IMPORT_MAX_BYTES = 5_000_000
 class ImportForm(forms.Form):
     file = forms.FileField(label="CSV file", help_text=(
         "A header row, then one reader per row. Columns: email (required), topics "
-        "(slugs or names separated by ;), frequency (daily/weekly), time_zone (e.g. "
-        "Europe/Paris), delivery_hour (0–23)."))
+        "(slugs or names separated by ;), frequency (daily/weekly), weekday (a weekly "
+        "reader's day: Monday or 0 … Sunday or 6), time_zone (e.g. Europe/Paris), "
+        "delivery_hour (0–23). A file exported here imports as it is."))
     consent_source = forms.CharField(
         max_length=200, label="Where did they consent?",
         help_text="Required. E.g. “Sign-up sheet at the NeurIPS 2025 booth, 3 Dec”. "

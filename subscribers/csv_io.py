@@ -12,6 +12,7 @@ Export: the selected subscribers, one row each; the admin gates it behind the
 
 from __future__ import annotations
 
+import calendar
 import csv
 import io
 import zoneinfo
@@ -36,7 +37,7 @@ from .services import (
 )
 from .suppression import email_is_suppressed
 
-IMPORT_COLUMNS = ("email", "topics", "frequency", "time_zone", "delivery_hour")
+IMPORT_COLUMNS = ("email", "topics", "frequency", "weekday", "time_zone", "delivery_hour")
 EXPORT_COLUMNS = ("email", "status", "topics", "frequency", "weekday", "delivery_hour", "time_zone",
                   "source", "created_at", "confirmed_at", "unsubscribed_at")
 # An import larger than this is a job for a migration script, not a form post.
@@ -62,6 +63,9 @@ class ImportReport:
     dry_run: bool
     prior_consent: bool
     lines: list[ImportLine] = field(default_factory=list)
+    # The header's columns an import does not read (an export's status, source and
+    # dates: an import never sets them), said in the summary rather than dropped unsaid.
+    ignored_columns: list[str] = field(default_factory=list)
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line.outcome == outcome)
@@ -84,6 +88,8 @@ class ImportReport:
             "blocked": "at blocked domains",
         }
         parts += [f"{self.count(k)} {label}" for k, label in labels.items() if self.count(k)]
+        if self.ignored_columns:
+            parts.append(f"columns not imported: {', '.join(self.ignored_columns)} (an import never sets them)")
         return "; ".join(parts) + "."
 
 
@@ -109,6 +115,9 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
         if frequency not in Subscriber.Frequency.values:
             raise ValidationError(f"frequency must be one of {', '.join(Subscriber.Frequency.values)}")
         fields["frequency"] = frequency
+    weekday = (row.get("weekday") or "").strip().lower()
+    if weekday:
+        fields["weekday"] = _weekday_parse(weekday)
     time_zone = (row.get("time_zone") or "").strip()
     if time_zone:
         if time_zone not in zoneinfo.available_timezones():
@@ -120,6 +129,18 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
             raise ValidationError("delivery_hour must be 0–23")
         fields["delivery_hour"] = int(hour)
     return fields
+
+
+def _weekday_parse(value: str) -> int:
+    """A weekly reader's day as the export writes it (0 is Monday … 6 Sunday) or by
+    its name in English, whole or short ("Thursday", "thu"); raises ValidationError."""
+    if value.isdigit() and 0 <= int(value) <= 6:
+        return int(value)
+    names = [name.lower() for name in calendar.day_name]
+    for day, name in enumerate(names):
+        if value in (name, name[:3]):
+            return day
+    raise ValidationError("weekday must be 0–6 (0 is Monday) or a day's name")
 
 
 def _header_problem(header: list[str]) -> str:
@@ -176,7 +197,8 @@ def subscribers_import(
     for t in Topic.objects.filter(is_active=True):
         topics[t.slug.lower()] = topics[t.name.lower()] = t
     default_topics = list(default_topics)
-    report = ImportReport(dry_run=dry_run, prior_consent=prior_consent)
+    report = ImportReport(dry_run=dry_run, prior_consent=prior_consent,
+                          ignored_columns=[name for name in header if name and name not in IMPORT_COLUMNS])
     parsed: list[tuple[ImportLine, dict]] = []
     seen: set[str] = set()
     for number, row in enumerate(rows, start=2):  # line 1 is the header

@@ -210,6 +210,44 @@ def test_a_reader_imported_with_prior_consent_has_their_confirmation_on_record_a
     assert dict(zip(header.split(","), row.split(",")))["confirmed_at"] == reader.confirmed_at.isoformat()
 
 
+def test_a_file_exported_here_imports_back_with_each_readers_schedule_and_says_what_it_leaves(admin_client):
+    """An export moved to another instance, or imported back after a mistake: a weekly
+    reader of Thursdays came back a reader of Mondays (the import read no weekday),
+    and the export's status, source and dates were dropped without a word."""
+    agents, vision = TopicFactory(slug="agents"), TopicFactory(slug="vision")
+    weekly = SubscriberFactory(email="thu@example.com", frequency="weekly", weekday=3, delivery_hour=18,
+                               time_zone="Asia/Tokyo")
+    weekly.topics.set([agents, vision])
+    daily = SubscriberFactory(email="day@example.com", delivery_hour=6, time_zone="America/Chicago")
+    daily.topics.set([vision])
+    exported = admin_client.post(reverse("admin:subscribers_subscriber_changelist"), {
+        "action": "export_csv", "_selected_action": [weekly.pk, daily.pk]}).content.decode()
+    Subscriber.objects.all().delete()
+
+    page = _imported(admin_client, exported, prior_consent="on")
+
+    assert ("2 added as active (prior consent); columns not imported: status, source, created_at, "
+            "confirmed_at, unsubscribed_at (an import never sets them).") in page
+    back = {s.email: s for s in Subscriber.objects.prefetch_related("topics")}
+    assert (back["thu@example.com"].frequency, back["thu@example.com"].weekday_name,
+            back["thu@example.com"].delivery_hour, str(back["thu@example.com"].time_zone)) == (
+        "weekly", "Thursday", 18, "Asia/Tokyo")
+    assert {t.slug for t in back["thu@example.com"].topics.all()} == {"agents", "vision"}
+    assert (back["day@example.com"].delivery_hour, str(back["day@example.com"].time_zone)) == (6, "America/Chicago")
+
+
+@pytest.mark.parametrize(("written", "day"), [("Thursday", 3), ("thu", 3), ("SUN", 6), ("0", 0)])
+def test_a_weekly_readers_day_is_read_by_its_name_or_number(admin_client, written, day):
+    _imported(admin_client, f"email,frequency,weekday\nw@example.com,weekly,{written}\n", prior_consent="on")
+    assert Subscriber.objects.get().weekday == day
+
+
+def test_a_row_with_a_day_that_is_not_one_is_refused_with_the_reason(admin_client):
+    page = _imported(admin_client, "email,frequency,weekday\nw@example.com,weekly,7\nx@example.com,weekly,Thurs\n")
+    assert page.count("weekday must be 0–6 (0 is Monday) or a day&#x27;s name") == 2
+    assert not Subscriber.objects.exists()
+
+
 def test_import_requires_a_consent_source(editor_client):
     response = editor_client.post(reverse("admin:subscribers_subscriber_import"),
                                   {"file": _csv(CSV), "consent_source": "", "_import": "1"})
