@@ -1,5 +1,6 @@
 """Consent: the text the subscribe form shows, its version, and the one writer of
-consent records (`consent_record`), which every consent event goes through.
+consent records (`consent_record`, and `consent_record_new` for a batch), which every
+consent event goes through.
 
 Every ConsentRecord stores CONSENT_TEXT_VERSION, so what a person agreed to can be
 shown later (GDPR art. 7(1)). Changing the wording means a new version: bump it
@@ -30,7 +31,24 @@ def consent_record(
 ) -> ConsentRecord:
     """Record one consent event with the time, IP, user agent, source and the
     version of the consent text shown."""
-    return ConsentRecord.objects.create(
+    record = consent_record_new(subscriber=subscriber, action=action, ip=ip, user_agent=user_agent,
+                                source=source, detail=detail)
+    record.save()
+    return record
+
+
+def consent_record_new(
+    *,
+    subscriber: Subscriber,
+    action: str,
+    ip: str | None,
+    user_agent: str,
+    source: str,
+    detail: dict | None = None,
+) -> ConsentRecord:
+    """The record consent_record writes, unsaved: an import of thousands of readers
+    writes theirs in one statement (`ConsentRecord.objects.bulk_create`)."""
+    return ConsentRecord(
         subscriber=subscriber,
         action=action,
         source=source,

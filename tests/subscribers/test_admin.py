@@ -248,6 +248,41 @@ def test_a_row_with_a_day_that_is_not_one_is_refused_with_the_reason(admin_clien
     assert not Subscriber.objects.exists()
 
 
+@pytest.mark.parametrize("prior_consent", [True, False])
+def test_an_imports_queries_do_not_grow_with_its_rows_but_for_the_confirmation_emails(db, prior_consent):
+    """A file of 10,000 rows took 31 s to import (a few statements a row, past what a
+    proxy waits for the page) and 8 s to check (two queries a row: suppressed?
+    blocked?). The checks are one query each for the file, the writes a few
+    statements for all its rows; what a row still costs is its confirmation email's
+    claim (docs/benchmarks.md, "An import of 10,000 readers")."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from subscribers.csv_io import subscribers_import
+    from subscribers.models import BlockedDomain
+
+    topic = TopicFactory(slug="agents")
+    Suppression.objects.create(email_hash=email_hash("gone5@example.org"), reason="hard_bounce")
+    BlockedDomain.objects.create(domain="spam.example")
+    counts = {}
+    for rows in (20, 200):
+        text = "email,topics\n" + "".join(f"r{rows}-{i}@example.org,agents\n" for i in range(rows))
+        text += "gone5@example.org,\nsomeone@mx.spam.example,\n"
+        for dry_run in (True, False):
+            with CaptureQueriesContext(connection) as queries:
+                report = subscribers_import(text=text, consent_source="Booth", prior_consent=prior_consent,
+                                            dry_run=dry_run)
+            counts[rows, dry_run] = len(queries)
+        assert (report.created, report.count("suppressed"), report.count("blocked")) == (rows, 1, 1)
+    assert counts[20, True] == counts[200, True]
+    per_email = 0 if prior_consent else 1
+    assert counts[200, False] - counts[20, False] <= 180 * per_email + 2  # a batch boundary at most
+    reader = Subscriber.objects.get(email="r200-7@example.org")
+    assert list(reader.topics.all()) == [topic]
+    assert [r.action for r in ConsentRecord.objects.filter(subscriber=reader).order_by("pk")] == (
+        ["subscribe", "confirm"] if prior_consent else ["subscribe"])
+
+
 def test_import_requires_a_consent_source(editor_client):
     response = editor_client.post(reverse("admin:subscribers_subscriber_import"),
                                   {"file": _csv(CSV), "consent_source": "", "_import": "1"})
