@@ -20,19 +20,10 @@ CONSENT_TEXT_HISTORY = {
 }
 
 
-def consent_record(
-    *,
-    subscriber: Subscriber,
-    action: str,
-    ip: str | None,
-    user_agent: str,
-    source: str,
-    detail: dict | None = None,
-) -> ConsentRecord:
+def consent_record(**fields) -> ConsentRecord:
     """Record one consent event with the time, IP, user agent, source and the
-    version of the consent text shown."""
-    record = consent_record_new(subscriber=subscriber, action=action, ip=ip, user_agent=user_agent,
-                                source=source, detail=detail)
+    version of the consent text shown (consent_record_new's keyword arguments)."""
+    record = consent_record_new(**fields)
     record.save()
     return record
 
