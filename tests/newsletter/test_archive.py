@@ -126,6 +126,36 @@ def test_edition_pages_link_to_the_neighbouring_editions(client):
     assert 'href="/editions/2025-11-20/" rel="prev"' in html
 
 
+def test_the_list_of_past_editions_counts_and_previews_only_the_papers_its_page_shows(client):
+    """An edition's line on the list: its first titles in its order, and its count, as its
+    page has them; a paper taken down since is in neither."""
+    edition_of(DAY, [PaperFactory(title="First of the day"), PaperFactory(title="Taken down", hidden=True),
+                     PaperFactory(title="Second of the day"), PaperFactory(title="Third of the day"),
+                     PaperFactory(title="Fourth of the day")])
+
+    html = client.get("/editions/").content.decode()
+
+    assert re.findall(r'<li dir="auto">([^<]+)</li>', html) == [
+        "First of the day", "Second of the day", "Third of the day"]
+    assert '"arch-list__count">4 papers<' in html
+    assert "Taken down" not in html
+
+
+def test_edition_pages_link_to_the_nearest_editions_sent(client):
+    """The neighbours are the nearest sent editions either side: not one further off,
+    nor one not sent yet (its page is a 404 to a reader)."""
+    for day in (20, 21, 26, 27):
+        edition_of(dt.date(2025, 11, day), [PaperFactory()])
+    for day in (22, 25):
+        edition_of(dt.date(2025, 11, day), [PaperFactory()], sent=False)
+    edition_of(DAY, [PaperFactory()])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert re.findall(r'href="/editions/([\d-]+)/" rel="(prev|next)"', html) == [
+        ("2025-11-21", "prev"), ("2025-11-26", "next")]
+
+
 # --- "View in browser" ------------------------------------------------------------
 
 
@@ -464,3 +494,43 @@ def test_the_view_in_browser_page_gives_a_send_of_another_year_its_year(client):
     html = client.get(delivery_view_url(delivery=delivery)).content.decode()
 
     assert "sent 6 Dec 2026, 04:22 UTC (your time zone" in html
+
+
+def test_a_paper_taken_down_after_the_digest_went_out_leaves_the_readers_copy(client):
+    kept, taken_down = PaperFactory(title="Still up"), PaperFactory(title="Taken down since")
+    delivery = sent_delivery(SubscriberFactory(), [taken_down, kept])
+    taken_down.hidden = True
+    taken_down.save()
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert titles_in_order(html) == ["Still up"]
+    assert "Taken down since" not in html
+
+
+def test_the_readers_copy_shows_the_note_as_it_stood_when_the_email_went_out_not_when_it_was_queued(client):
+    """A digest waits in the queue between its row and its sending; the email renders
+    the note as it is when it goes out, so a note changed meanwhile is the one it had."""
+    from newsletter.curation import edition_note_set
+
+    paper = PaperFactory()
+    delivery = sent_delivery(SubscriberFactory(), [paper])  # queued (its row made) before the change
+    edition_note_set(edition=delivery.edition, note="Changed while the digest waited")
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now() + dt.timedelta(minutes=1))
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert "Changed while the digest waited" in html
+
+
+def test_the_readers_copy_never_shows_the_note_of_another_edition(client):
+    from newsletter.curation import edition_note_set
+
+    yesterday = edition_of(DAY - dt.timedelta(days=1), [PaperFactory()])
+    edition_note_set(edition=yesterday, note="Yesterday's note")
+    delivery = sent_delivery(SubscriberFactory(), [PaperFactory()])  # today's edition: no note
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now() + dt.timedelta(minutes=1))
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert "Yesterday" not in html

@@ -3,8 +3,10 @@
 import datetime as dt
 import xml.etree.ElementTree as ET
 
+import factory
 import pytest
 
+from newsletter.models import Paper
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -54,3 +56,63 @@ def test_an_unknown_or_inactive_topic_feed_is_404(client):
 
     assert client.get("/feeds/topics/nope.atom").status_code == 404
     assert client.get("/feeds/topics/retired.atom").status_code == 404
+
+
+def test_a_papers_categories_in_the_feed_are_the_active_topics_it_is_about_closest_first(client):
+    paper = PaperFactory(title="Robots with agents")
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robots", slug="robots"), score=0.6)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Agents", slug="agents"), score=0.9)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Vision", slug="vision"), score=0.05)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Retired", slug="retired", is_active=False), score=0.95)
+
+    _, (item,) = entries(client.get("/feeds/papers.atom"))
+
+    assert [c.get("term") for c in item.findall(f"{ATOM}category")] == ["Agents", "Robots"]
+
+
+def test_a_topic_feed_holds_a_paper_just_at_the_relevance_a_digest_takes(client):
+    from newsletter.relevance import RELEVANCE_THRESHOLD
+
+    agents = TopicFactory(name="Agents", slug="agents")
+    PaperTopicFactory(paper=PaperFactory(title="Just about agents"), topic=agents, score=RELEVANCE_THRESHOLD)
+
+    _, items = entries(client.get("/feeds/topics/agents.atom"))
+
+    assert [e.find(f"{ATOM}title").text for e in items] == ["Just about agents"]
+
+
+def test_the_feed_holds_the_50_papers_a_day_lists_first_the_editors_pick_then_by_upvotes(client):
+    """A day of more papers than the feed holds: it keeps the ones the site lists first."""
+    PaperFactory.create_batch(51, upvotes=factory.Iterator(range(1, 52)))
+    PaperFactory(title="The editors' pick", upvotes=0, pinned=True)
+    PaperFactory(title="The day before's best", upvotes=500, trending_date=dt.date(2025, 11, 23))
+
+    _, items = entries(client.get("/feeds/papers.atom"))
+
+    assert len(items) == 50
+    titles = [e.find(f"{ATOM}title").text for e in items]
+    assert titles[0] == "The editors' pick"
+    by_title = {p.title: p.upvotes for p in Paper.objects.all()}
+    assert [by_title[t] for t in titles[1:]] == list(range(51, 2, -1))
+
+
+def test_an_entry_reads_the_papers_ai_summary_when_it_has_one_under_an_id_that_stays_put(client):
+    """Entry ids are what feed readers tell new entries by: a change to them shows every
+    paper again as new, so they stay the arXiv id's (the row's for a paper without one)."""
+    PaperFactory(title="Summarised", arxiv_id="2511.90003", ai_summary="Agents, briefly.")
+    no_arxiv = PaperFactory(title="Not on arXiv", arxiv_id=None, trending_date=dt.date(2025, 11, 23))
+
+    _, (summarised, other) = entries(client.get("/feeds/papers.atom"))
+
+    assert summarised.find(f"{ATOM}summary").text == "Agents, briefly."
+    assert summarised.find(f"{ATOM}id").text == "daily-papers-digest:paper:2511.90003"
+    assert other.find(f"{ATOM}id").text == f"daily-papers-digest:paper:{no_arxiv.pk}"
+
+
+def test_a_topic_feed_describes_itself_as_its_topic_does_and_leads_to_the_archive(client):
+    TopicFactory(name="Web agents", slug="web-agents", description="Models that browse the web.")
+
+    root, _ = entries(client.get("/feeds/topics/web-agents.atom"))
+
+    assert root.find(f"{ATOM}subtitle").text == "Models that browse the web."
+    assert root.find(f"{ATOM}link[@rel='alternate']").get("href") == "http://testserver/editions/"
