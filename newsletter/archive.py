@@ -43,7 +43,9 @@ def edition_list_published() -> QuerySet[Edition]:
     )
     return (
         Edition.objects.filter(EDITION_PUBLISHED)
-        .annotate(paper_count=Count("entries", filter=Q(entries__paper__hidden=False)))
+        # Counted as the page shows them (edition_papers: hidden and withdrawn left out).
+        .annotate(paper_count=Count("entries", filter=Q(entries__paper__hidden=False,
+                                                        entries__paper__withdrawn_at__isnull=True)))
         .prefetch_related(Prefetch("entries", queryset=preview, to_attr="preview_entries"))
         .order_by("-date")
     )

@@ -141,6 +141,20 @@ def test_the_list_of_past_editions_counts_and_previews_only_the_papers_its_page_
     assert "Taken down" not in html
 
 
+def test_the_list_of_past_editions_does_not_count_a_withdrawn_paper_its_page_leaves_out(client):
+    """A paper withdrawn from arXiv and left unhidden (the admin sets either) was left out
+    of the edition's page and of the list's titles but counted on the list: "2 papers"
+    over a page of one."""
+    edition_of(DAY, [PaperFactory(title="Still up"),
+                     PaperFactory(title="Withdrawn", withdrawn_at=timezone.now(), hidden=False)])
+
+    listed = client.get("/editions/").content.decode()
+    page = client.get("/editions/2025-11-24/").content.decode()
+
+    assert titles_in_order(page) == ["Still up"]
+    assert '"arch-list__count">1 paper<' in listed and "Withdrawn" not in listed
+
+
 def test_edition_pages_link_to_the_nearest_editions_sent(client):
     """The neighbours are the nearest sent editions either side: not one further off,
     nor one not sent yet (its page is a 404 to a reader)."""
