@@ -548,3 +548,18 @@ def test_the_readers_copy_never_shows_the_note_of_another_edition(client):
     html = client.get(delivery_view_url(delivery=delivery)).content.decode()
 
     assert "Yesterday" not in html
+
+
+def test_a_copy_of_a_digest_sent_before_its_picks_were_kept_lists_its_papers_as_picked_in_the_readers_week(client):
+    """Rows sent before Delivery.picked and Delivery.weekly were kept (None): the copy
+    lists every paper as picked, in the reader's order, and a weekly reader's reads as
+    their week."""
+    first, second = PaperFactory(title="Sent first"), PaperFactory(title="Sent second")
+    delivery = sent_delivery(SubscriberFactory(frequency="weekly"), [first, second])
+    assert (delivery.picked, delivery.weekly) == (None, None)
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert _section(html, "Picked for you") == ["Sent first", "Sent second"]
+    assert "Also trending" not in html and "Nothing matched" not in html
+    assert "Your weekly digest" in html

@@ -328,3 +328,18 @@ def test_a_reader_who_changes_their_mind_on_an_old_vote_is_heard_as_now(client):
     voted_at = Feedback.objects.get(paper=first).created_at
     feedback_record(subscriber=reader, paper=first, vote=-1)  # the same vote again
     assert Feedback.objects.get(paper=first).created_at == voted_at
+
+
+def test_the_other_link_of_a_paper_already_voted_on_asks_before_it_changes_the_vote(client):
+    """A reader who asked for more of a paper opens its "less" link (or a mail scanner
+    does): the page asks, it does not say "Thanks, noted" for a vote not made, and it
+    stays out of search engines like every page behind a reader's link."""
+    reader, paper = SubscriberFactory(), PaperFactory()
+    client.post(feedback_url(subscriber=reader, paper=paper, vote=1))
+
+    response = client.get(feedback_url(subscriber=reader, paper=paper, vote=-1))
+
+    html = response.content.decode()
+    assert "Fewer papers like this one?" in html and "Thanks, noted" not in html
+    assert Feedback.objects.get().vote == 1
+    assert response["X-Robots-Tag"] == "noindex, nofollow"
