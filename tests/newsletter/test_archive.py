@@ -76,6 +76,12 @@ def test_unknown_or_impossible_dates_are_404(client):
     assert client.get("/editions/2025-02-30/").status_code == 404
 
 
+def test_a_date_without_an_edition_is_404_even_after_an_earlier_one(client):
+    edition_of(dt.date(2025, 11, 20), [PaperFactory(title="Thursday's paper")])
+
+    assert client.get("/editions/2025-11-23/").status_code == 404
+
+
 def test_hidden_papers_are_left_out_of_the_archive(client):
     edition_of(DAY, [PaperFactory(title="Kept"), PaperFactory(title="Taken down", hidden=True)])
 
@@ -513,6 +519,7 @@ def test_the_view_in_browser_page_gives_a_send_of_another_year_its_year(client):
 def test_a_paper_taken_down_after_the_digest_went_out_leaves_the_readers_copy(client):
     kept, taken_down = PaperFactory(title="Still up"), PaperFactory(title="Taken down since")
     delivery = sent_delivery(SubscriberFactory(), [taken_down, kept])
+    Delivery.objects.filter(pk=delivery.pk).update(chips=[["Agents"], []])  # as the batch keeps them
     taken_down.hidden = True
     taken_down.save()
 

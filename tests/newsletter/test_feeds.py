@@ -43,6 +43,10 @@ def test_a_topic_feed_holds_only_papers_relevant_to_that_topic(client):
     PaperTopicFactory(paper=PaperFactory(title="Agent paper"), topic=agents, score=0.9)
     PaperTopicFactory(paper=PaperFactory(title="Vision paper"), topic=vision, score=0.9)
     PaperTopicFactory(paper=PaperFactory(title="Barely about agents"), topic=agents, score=0.05)
+    # Relevant to another topic is not relevant to this one (one row must hold both).
+    elsewhere = PaperFactory(title="Vision, barely agents")
+    PaperTopicFactory(paper=elsewhere, topic=agents, score=0.05)
+    PaperTopicFactory(paper=elsewhere, topic=vision, score=0.9)
 
     root, items = entries(client.get("/feeds/topics/agents.atom"))
 
