@@ -3,11 +3,24 @@ import re
 
 import pytest
 
-from newsletter.digest import SUBJECT_MAX_CHARS, digest_make, digest_subject, week_span
+from newsletter.digest import (
+    ABSTRACT_MAX_CHARS,
+    SHORT_NAME_MAX_CHARS,
+    SUBJECT_MAX_CHARS,
+    SUBJECT_TITLE_MAX_CHARS,
+    WEEKDAY_NAMED_WITHIN,
+    card_topics,
+    digest_context,
+    digest_make,
+    digest_subject,
+    edition_period,
+    subject_title,
+    week_span,
+)
 from newsletter.editions import edition_assemble, edition_freeze
 from newsletter.models import Edition, Paper
-from newsletter.ranking import ranking_data_load
-from subscribers.models import MAX_PAPERS_PER_DIGEST
+from newsletter.ranking import DigestSelection, RankedPaper, ranking_data_load
+from subscribers.models import MAX_PAPERS_PER_DIGEST, Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = dt.date(2025, 11, 24)
@@ -449,3 +462,98 @@ def test_the_text_part_says_what_the_html_cards_say():
     also_html = html.split("Something else entirely 0")[1].split("Something else entirely 1")[0]
     also_text = message.body.split("- Something else entirely 0")[1].split("\n- ")[0]
     assert "Ada Lovelace, Alan Turing" in also_html and "Ada Lovelace, Alan Turing" in also_text
+
+
+@pytest.mark.django_db
+def test_an_abstract_that_fits_is_shown_whole_and_a_cut_one_ends_on_a_word_not_a_comma():
+    """The card's abstract is cut at ABSTRACT_MAX_CHARS: one of exactly that length
+    fits and keeps its last word with no "…"; a cut one ends on a whole word, without
+    the comma that followed it ("alpha,…"). (The AI summary is shown when a paper has one.)"""
+    fits = ("abcd " * 32)[:-1] + "z"
+    assert len(fits) == ABSTRACT_MAX_CHARS
+    message, html = digest_message(papers=2, lead={"ai_summary": fits},
+                                   every={"abstract": "x" * 140 + " alpha, betagammadeltaepsilonzeta"})
+    text = " ".join(message.body.split())  # the text part is wrapped at 78 characters
+    assert f"{fits}</p>" in html and f"{fits} Read:" in text
+    assert "alpha…</p>" in html and "alpha,…" not in html
+    assert "alpha… Read:" in text and "alpha,…" not in text
+
+
+def test_a_title_or_short_name_exactly_at_its_limit_is_kept_whole():
+    """A title of exactly the limit is not cut ("…" read as if something were missing),
+    and a name before the colon of exactly SHORT_NAME_MAX_CHARS still names the paper
+    in the subject."""
+    assert subject_title("t" * SUBJECT_TITLE_MAX_CHARS) == "t" * SUBJECT_TITLE_MAX_CHARS
+    assert subject_title("t" * (SUBJECT_TITLE_MAX_CHARS + 1)).endswith("…")
+    name = "N" * SHORT_NAME_MAX_CHARS
+    subject = digest_subject(site_name="DPD", date=DAY, year=DAY.year, weekly=False,
+                             titles=[f"{name}: a long explanation of what it does"])
+    assert subject == f"DPD, Mon 24 Nov: {name}"
+
+
+def _ranked(title: str, topics: list[str], reason: str = "Trending") -> RankedPaper:
+    return RankedPaper(paper=PaperFactory(trending_date=DAY, title=title), score=1.0, relevance=1.0,
+                       reason=reason, topics=topics)
+
+
+@pytest.mark.django_db
+def test_a_paper_in_four_topics_shows_three_chips():
+    ranked = _ranked("Many topics", ["Agents", "Vision", "Robotics", "Speech"])
+    assert card_topics(ranked) == ["Agents", "Vision", "Robotics"]
+    assert card_topics(ranked, 1) == ["Agents", "Vision", "Robotics"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("picks", "also", "summary", "preheader"), [
+    ([["Agents"]], [], "1 paper picked for you today", "1 paper picked for you today, on Agents"),
+    ([["Agents", "Vision"], ["Robotics"], ["Speech"]], [],
+     "3 papers picked for you today", "3 papers picked for you today, on Agents, Vision, Robotics and more"),
+    ([["Agents", "Vision"], ["Robotics"]], [],
+     "2 papers picked for you today", "2 papers picked for you today, on Agents, Vision and Robotics"),
+    ([], [["Agents"]], "1 trending paper today", "1 trending paper today"),
+    ([], [["Agents"], []], "2 trending papers today", "2 trending papers today"),
+])
+def test_the_header_and_preview_text_count_in_words_that_agree_with_the_number(picks, also, summary, preheader):
+    """"1 papers picked for you" is what a reader of one paper a day would read; and
+    the preview text names three topics, then says there are more (it named three of
+    four as if they were all)."""
+    edition = edition_assemble(date=DAY)
+    selection = DigestSelection(
+        papers=[_ranked(f"Pick {n}", topics, reason=f"{topics[0]} · matched: x") for n, topics in enumerate(picks)],
+        also_trending=[_ranked(f"Also {n}", topics) for n, topics in enumerate(also)],
+    )
+    context = digest_context(edition=edition, selection=selection, today=DAY)
+    assert (context["summary"], context["preheader"]) == (summary, preheader)
+
+
+@pytest.mark.parametrize(("today", "when"), [
+    (DAY + dt.timedelta(days=1), "on Monday"),
+    (DAY + dt.timedelta(days=WEEKDAY_NAMED_WITHIN), "on Monday"),
+    (DAY + dt.timedelta(days=WEEKDAY_NAMED_WITHIN + 1), "on 24 November"),
+    (DAY - dt.timedelta(days=WEEKDAY_NAMED_WITHIN), "on Monday"),
+])
+def test_a_papers_day_is_named_by_its_weekday_within_six_days_and_by_its_date_further_off(today, when):
+    """A week later "on Monday" would read as the Monday just gone; within six days
+    the weekday is the one the reader thinks of."""
+    period = edition_period(date=DAY, weekly=False, today=today)
+    assert (period.when, period.picked) == (when, "")
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("frequency", "said"), [("daily", True), ("weekly", False)])
+def test_only_a_daily_digest_says_a_paper_of_fridays_list_came_late(frequency, said):
+    """Monday's daily digest says a paper added to Friday's list after Friday's digest
+    came late; a weekly digest takes the week's papers, Friday's among them, and says
+    nothing of the kind (it would have called every earlier day's paper late). So
+    does the digest an editor is test-sent, made without the reader's links."""
+    message, _ = digest_message(papers=3, late=(1,), frequency=frequency, weekday=0)
+    test_send = digest_make(
+        edition=Edition.objects.get(date=DAY), subscriber=(reader := Subscriber.objects.get()),
+        data=ranking_data_load(date=DAY, subscriber_ids=[reader.id]), personal_links=False,
+        now=dt.datetime(2025, 11, 24, 12, tzinfo=dt.UTC),
+    ).message
+    label = "added to Friday's list after its digest"
+    for sent in (message, test_send):
+        sent_html = sent.alternatives[0][0].replace("&#x27;", "'").replace("&#39;", "'")
+        assert (label in sent_html, label in sent.body) == (said, said)
+        assert "added to" not in sent_html.split("part 0")[1].split("part 1")[0]
