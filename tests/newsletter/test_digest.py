@@ -146,3 +146,22 @@ def test_the_plain_text_part_gives_the_editors_note_as_text_not_markdown(edition
                            "Hello readers — read the thread (https://example.org/t) & this.\n\n"
                            "- one\n- two\n")
     assert not any(mark in text for mark in ("**", "](", "<b>", "<script", "alert("))
+
+
+def test_one_batch_of_daily_and_weekly_readers_gives_each_the_digest_of_their_kind(edition, monkeypatch):
+    """A batch shares its proofs (newsletter/digest_render.py) between its readers: a
+    weekly reader's digest is made from the edition's weekly proof ("Your week,
+    18–24 November 2025"), a daily one's from its daily proof, whichever comes first."""
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: "1xYRpk")
+    daily = _reader(edition)
+    weekly = _reader(edition, frequency="weekly", weekday=0)
+    ids = deliveries_create(edition=edition, subscriber_ids=[daily.id, weekly.id], now=NOW)
+    previews = {r.email: curation.edition_preview(edition=edition, subscriber=r) for r in (daily, weekly)}
+
+    digest_send_batch(delivery_ids=ids, now=timezone.now())
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(previews)
+    for sent in mail.outbox:
+        assert _sent_html(sent) == previews[sent.to[0]].html and sent.body == previews[sent.to[0]].text
+    (weekly_sent,) = [m for m in mail.outbox if m.to == [weekly.email]]
+    assert "Your week, 18–24 November 2025" in _sent_html(weekly_sent)
