@@ -557,3 +557,13 @@ def test_only_a_daily_digest_says_a_paper_of_fridays_list_came_late(frequency, s
         sent_html = sent.alternatives[0][0].replace("&#x27;", "'").replace("&#39;", "'")
         assert (label in sent_html, label in sent.body) == (said, said)
         assert "added to" not in sent_html.split("part 0")[1].split("part 1")[0]
+
+
+@pytest.mark.django_db
+def test_a_title_on_two_lines_makes_a_one_line_subject_that_sends():
+    """A paper's title with a line break (as some arXiv titles come) at its start made
+    a subject of two lines, which no mail server takes as a header: the digest
+    could not be sent. It reads on one line."""
+    message, _ = digest_message(papers=2, title="Two lines\nof a title")
+    assert message.subject.startswith("Daily Papers Digest, Mon 24 Nov: Two lines of a title")
+    message.message()  # what the backend sends: a header of one line
