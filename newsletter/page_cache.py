@@ -585,8 +585,13 @@ def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], papers: set[i
             cache.set(_TAG_KEY.format(DATES_TAG), _dates_signature(), timeout=None)
         except redis.RedisError:
             tags.add(DATES_TAG)
-    # A published edition shows its date's papers, and the list shows its first titles.
-    if Edition.objects.filter(date__in=dates | editions, frozen_at__isnull=False).exists():
+    # A published edition shows its date's papers and the late ones of the days before
+    # (editions.LATE_WITHIN_DAYS: a Saturday's paper goes out on Monday), and the list
+    # shows its first titles: any such edition of these dates refreshes the list.
+    from .editions import LATE_WITHIN_DAYS
+
+    shown_in = {date + dt.timedelta(days=n) for date in dates for n in range(LATE_WITHIN_DAYS + 1)}
+    if Edition.objects.filter(date__in=shown_in | editions, frozen_at__isnull=False).exists():
         tags.add("editions")
     if published:
         tags |= {"editions", "editions-published"}

@@ -617,3 +617,22 @@ def test_an_edition_page_names_the_late_papers_it_took_and_drops_one_hidden_at_o
 
     html = client.get(f"/editions/{DAY}/").content.decode()
     assert "Late on Friday" not in html and "Friday’s list" not in html
+
+
+def test_hiding_a_late_paper_of_a_day_without_an_edition_refreshes_the_list_of_editions(
+    client, django_capture_on_commit_callbacks
+):
+    """A paper of Saturday (no edition that day) went out in Monday's edition. Hidden
+    by an editor, it left Monday's page at once, but the list of editions, stored,
+    kept its title among Monday's first ones: only an edition of the paper's own date
+    refreshed the list, not the later one that took it."""
+    saturday = DAY - dt.timedelta(days=2)
+    weekend = PaperFactory(title="A weekend paper", trending_date=saturday, upvotes=90)
+    publish(DAY, [weekend, PaperFactory(title="Monday's own", trending_date=DAY, upvotes=10)])
+    assert "A weekend paper" in client.get("/editions/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[weekend], hidden=True)
+
+    listed = client.get("/editions/").content.decode()
+    assert "A weekend paper" not in listed and "Monday&#x27;s own" in listed
