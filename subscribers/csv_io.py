@@ -30,7 +30,7 @@ from .addresses import email_display, email_normalise, email_validate
 from .consent import consent_record_new
 from .curation import editor_confirmations_refusal
 from .models import ConsentRecord, Subscriber
-from .services import EMAIL_CONFIRM, emails_at_blocked_domains, journey_email_queue
+from .services import EMAIL_CONFIRM, emails_at_blocked_domains, journey_emails_queue_new
 from .suppression import emails_suppressed
 
 IMPORT_COLUMNS = ("email", "topics", "frequency", "weekday", "time_zone", "delivery_hour")
@@ -254,7 +254,8 @@ def subscribers_import(
         subscribers = Subscriber.objects.bulk_create([
             Subscriber(email=line.email, source=Subscriber.Source.IMPORT,
                        status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
-                       confirmed_at=now if prior_consent else None, **fields)
+                       confirmed_at=now if prior_consent else None,
+                       confirmation_sent_at=None if prior_consent else now, **fields)
             for line, fields in new
         ], batch_size=1000)
         Subscriber.topics.through.objects.bulk_create([
@@ -275,8 +276,7 @@ def subscribers_import(
                 ))
         ConsentRecord.objects.bulk_create(records, batch_size=1000)
         if not prior_consent:
-            for subscriber in subscribers:
-                journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now)
+            journey_emails_queue_new(subscribers=subscribers, kind=EMAIL_CONFIRM, now=now)
     return report
 
 
