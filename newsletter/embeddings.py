@@ -156,14 +156,19 @@ def topic_embed(*, topic: Topic) -> None:
     )
 
 
+def topic_vectors_missing(topic: Topic) -> bool:
+    """Whether a topic's stored vectors are missing or of an earlier model."""
+    stale = topic.exemplar_embedding is not None and vector_unpack(topic.exemplar_embedding) is None
+    return vector_unpack(topic.embedding) is None or stale
+
+
 def topic_vectors(*, topics: Sequence[Topic]) -> tuple[np.ndarray, np.ndarray]:
     """(definitions, example centroids) as matrices with one row per topic, computing
     what is not stored. A topic without examples has a zero centroid row."""
     definitions = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
     examples = np.zeros((len(topics), DIMENSIONS), dtype=np.float32)
     for i, topic in enumerate(topics):
-        stale = topic.exemplar_embedding is not None and vector_unpack(topic.exemplar_embedding) is None
-        if vector_unpack(topic.embedding) is None or stale:  # none yet, or an earlier model's
+        if topic_vectors_missing(topic):
             topic_embed(topic=topic)
         definitions[i] = vector_unpack(topic.embedding)
         centroid = vector_unpack(topic.exemplar_embedding)

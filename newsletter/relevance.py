@@ -452,6 +452,17 @@ RESCORE_NOW_DAYS = 8
 RESCORE_BACKGROUND_LIMIT = 300
 
 
+def topics_missing_embed() -> int:
+    """Compute the vectors of the active topics that have none of the current model
+    (a new install, an upgrade of the model): bootstrap does it before the site
+    serves, so an editor's first topic preview does not wait for all of them
+    (about 0.4 s a topic on one core). Returns how many were made."""
+    missing = [t for t in Topic.objects.filter(is_active=True) if embeddings.topic_vectors_missing(t)]
+    for topic in missing:
+        embeddings.topic_embed(topic=topic)
+    return len(missing)
+
+
 def papers_missing_rescore(
     *, recent_only: bool = False, limit: int | None = None,
     progress: Callable[[int, int], None] | None = None,

@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble, edition_freeze, edition_send_time
 from newsletter.models import Delivery, DeliveryEvent, Edition, Topic
+from newsletter.relevance import topics_missing_embed
 from tests.browser.conftest import PHONE, admin_sign_in, page_overflow, page_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
@@ -226,6 +227,9 @@ def test_an_editor_writes_a_new_topic_previews_it_and_saves_it(live_server, page
                  "from the internet. It transcribes and translates spoken language in many languages.")
     PaperFactory(trending_date=today, title="Web agents that book flights",
                  abstract="A language-model agent browses websites, fills in forms and calls tools.")
+    # The topics' vectors, as bootstrap leaves a site: without them the first preview
+    # made all fifteen (6 s on one core) and, run alone, this test timed out.
+    topics_missing_embed()
     _editor_logs_in(page, live_server)
 
     page.goto(live_server.url + "/admin/newsletter/topic/add/")

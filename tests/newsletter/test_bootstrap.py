@@ -62,6 +62,28 @@ def test_production_bootstrap_makes_no_demo_reader(settings, tmp_path):
     assert not Subscriber.objects.exists() and not mail.outbox
 
 
+def test_a_new_sites_topics_get_their_vectors_before_it_serves(settings, tmp_path, default_topics):
+    """A production install has no papers: the topics' vectors were made at the first
+    fetch, or by an editor's first topic preview, which waited for all fifteen (6 s
+    on one core)."""
+    from newsletter import embeddings
+    from newsletter.models import Topic
+
+    settings.VAR_DIR = tmp_path
+    Topic.objects.update(embedding=None, exemplar_embedding=None)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    active = Topic.objects.filter(is_active=True)
+    assert active.count() == len(default_topics)
+    assert all(embeddings.vector_unpack(t.embedding) is not None for t in active)
+    assert all(embeddings.vector_unpack(t.exemplar_embedding) is not None for t in active if t.builtin_examples)
+    assert f"Relevance vectors made for {active.count()} topics." in out.getvalue()
+
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)  # every start of the web container
+    assert "Relevance vectors made" not in out.getvalue()
+
+
 def test_production_bootstrap_never_touches_an_existing_login_nor_prints_a_password(settings, tmp_path, monkeypatch):
     """The web container runs bootstrap at every start. With var/ not on a volume it
     made a new password for "admin", set it over the one the operator chose, printed

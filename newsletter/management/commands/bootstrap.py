@@ -12,10 +12,16 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management import BaseCommand, call_command
+from django.template.defaultfilters import pluralize
 
 from newsletter.management.commands.rescore_topics import progress_printer
 from newsletter.models import Paper
-from newsletter.relevance import RESCORE_BACKGROUND_LIMIT, RESCORE_NOW_DAYS, papers_missing_rescore
+from newsletter.relevance import (
+    RESCORE_BACKGROUND_LIMIT,
+    RESCORE_NOW_DAYS,
+    papers_missing_rescore,
+    topics_missing_embed,
+)
 from newsletter.schedules import schedules_ensure
 from newsletter.tallies import edition_tallies_forget
 
@@ -50,6 +56,9 @@ class Command(BaseCommand):
         # An upgrade that changed the relevance model cleared the stored vectors
         # (migration 0013): the papers digests can pick get today's, and topic
         # scores that match them, before the site serves; the beat task does the rest.
+        made = topics_missing_embed()
+        if made:
+            self.stdout.write(f"Relevance vectors made for {made} topic{pluralize(made)}.")
         missing = Paper.objects.filter(embedding=None).count()
         if missing:
             self.stdout.write(
