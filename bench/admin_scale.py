@@ -364,6 +364,23 @@ def django_setup(database: str) -> None:
     django.setup()
 
 
+def postgres_setup(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments of a benchmark on a PostgreSQL --database (admin_scale, due,
+    imports), with Django set up on it (django_setup); any other URL is refused."""
+    args = parser.parse_args(argv)
+    if not args.database.startswith(("postgres://", "postgresql://")):
+        parser.error("--database must be a PostgreSQL URL (postgres://…)")
+    django_setup(args.database)
+    return args
+
+
+def machine_line() -> str:
+    """The machine a benchmark's figures come from, and how busy it was."""
+    from .report import machine_describe
+
+    return f"Machine: {machine_describe()}; load average {os.getloadavg()[0]:.1f}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.admin_scale", description=__doc__.split("\n\n")[0])
     parser.add_argument("--database", required=True, help="PostgreSQL URL of the database to load and time.")
@@ -376,13 +393,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="Loads of each page; the median is shown.")
     parser.add_argument("--only", default="", help="Only the pages whose label contains this.")
     parser.add_argument("--sql", action="store_true", help=f"Print each page's queries of {SQL_SLOW_MS} ms or more.")
-    args = parser.parse_args(argv)
-    if not args.database.startswith(("postgres://", "postgresql://")):
-        parser.error("--database must be a PostgreSQL URL (postgres://…)")
-    django_setup(args.database)
+    args = postgres_setup(parser, argv)
     from django.core.management import call_command
-
-    from .report import machine_describe
 
     write = lambda line: print(line, flush=True)
     # DEBUG off serves the static files' hashed names, as production does after
@@ -394,7 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = run(readers=args.readers, editions=args.editions, per_edition=args.deliveries_per_edition,
                load=args.load, repeat=args.repeat, only=args.only, show_sql=args.sql, write=write)
     write("")
-    write(f"Machine: {machine_describe()}; load average {os.getloadavg()[0]:.1f}")
+    write(machine_line())
     write(report_table(rows))
     return 0
 

@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+
+from .admin_scale import machine_line, postgres_setup
 
 # Where readers live: whole-hour, half-hour and 45-minute offsets, both hemispheres'
 # summer times (the slots a run matches are one per zone and offset).
@@ -125,15 +126,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5, help="Runs of each scenario; the median is shown.")
     parser.add_argument("--at", type=dt.datetime.fromisoformat,
                         help="The run's moment, e.g. 2026-12-07T08:00+00:00 (default: a Tuesday's at 09:00 UTC, over a week after the newest edition).")
-    args = parser.parse_args(argv)
-    if not args.database.startswith(("postgres://", "postgresql://")):
-        parser.error("--database must be a PostgreSQL URL (postgres://…)")
-    from .admin_scale import django_setup
-    from .report import machine_describe
-
-    django_setup(args.database)
+    args = postgres_setup(parser, argv)
     run(now=args.at, repeat=args.repeat, zones=args.zones, write=lambda line: print(line, flush=True))
-    print(f"Machine: {machine_describe()}; load average {os.getloadavg()[0]:.1f}")
+    print(machine_line())
     return 0
 
 

@@ -15,11 +15,12 @@ docs/benchmarks.md, "An import of 10,000 readers", quotes it.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
+
+from .admin_scale import machine_line, postgres_setup
 
 # (label, dry_run, prior_consent)
 CASES = [
@@ -79,15 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", required=True, help="PostgreSQL URL of a database to time on (migrated first).")
     parser.add_argument("--rows", type=int, default=10_000, help="New addresses in the file (the form takes 10,000).")
     parser.add_argument("--repeat", type=int, default=3, help="Imports of each case; the median is shown.")
-    args = parser.parse_args(argv)
-    if not args.database.startswith(("postgres://", "postgresql://")):
-        parser.error("--database must be a PostgreSQL URL (postgres://…)")
-    from .admin_scale import django_setup
-    from .report import machine_describe
-
-    django_setup(args.database)
+    args = postgres_setup(parser, argv)
     run(rows=args.rows, repeat=args.repeat, write=lambda line: print(line, flush=True))
-    print(f"Machine: {machine_describe()}; load average {os.getloadavg()[0]:.1f}")
+    print(machine_line())
     return 0
 
 
