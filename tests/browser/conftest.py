@@ -47,8 +47,28 @@ def page_width(page) -> int:
     after the next two frames: a viewport just changed by set_viewport_size is laid
     out again at the next frame, and a clean-clone CI run read a 390-px codes page as
     394 px right after the resize (it measures 390, alone and in four reruns)."""
+    return laid_out(page, "document.documentElement.scrollWidth")
+
+
+def laid_out(page, expression: str):
+    """`expression` read after the next two frames, once a change of the viewport is
+    laid out and painted (page_width)."""
     return page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
-                         "() => done(document.documentElement.scrollWidth))))")
+                         f"() => done({expression}))))")
+
+
+def frames_drawn(page) -> None:
+    """Wait for the next two frames, once a change of the viewport is painted; at most
+    a second. Playwright's own script world, so that it also works on a page whose
+    scripts are off (the outbox's email alone: CSP sandbox), where laid_out's promise
+    never settled and held a test until its timeout."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
+                               "() => done(true))))", timeout=1000)
+    except PlaywrightTimeout:
+        pass
 
 
 def page_overflow(page) -> int:
@@ -145,6 +165,14 @@ def screenshot():
         original = page.viewport_size
         for label, size in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(size)
+            # The window as tall as the page: a full-page capture paints a sandboxed
+            # frame (the admin's email preview, the outbox) blank when it lies below
+            # the window (microsoft/playwright#40583), which showed editors' pages
+            # with empty previews that were full in the browser.
+            frames_drawn(page)
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+            frames_drawn(page)
             path = out / f"{name}-{label}.png"
             page.screenshot(path=str(path), full_page=True)
             paths.append(path)

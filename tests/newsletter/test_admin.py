@@ -88,7 +88,7 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert "Paper number 0" in html
     assert 'srcdoc="' in html and "phone" in html  # the email at two widths
     assert "Plain-text part" in html
-    assert "“More/Less like this” votes" in html  # votes only: the ESP counts clicks
+    assert "Reader votes" in html and "“More like this” and “Less like this” votes" in html  # votes only: the ESP counts clicks
     # The line above the preview counts as the email does: its picks, then the
     # "also trending" block, not one sum of both.
     picked = re.search(r"(\d+) papers? picked for you", html).group(1)

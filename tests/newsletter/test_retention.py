@@ -165,7 +165,7 @@ def test_old_deliveries_and_events_go_and_every_figure_stays(admin_client, setti
     listed, dashboard = _listed(admin_client), _dashboard(admin_client)
     assert before[old.pk][0] == {"Due": "6", "Sent": "4", "Waiting": "0", "Failed": "1", "Skipped": "1",
                                  "Bounced": "1", "Complaints": "1", "Unsubscribed after": "1",
-                                 "“More/Less like this” votes": "1"}
+                                 "Reader votes": "1"}
 
     out = StringIO()
     call_command("retention_apply", stdout=out)
