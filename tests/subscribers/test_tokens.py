@@ -32,6 +32,16 @@ def test_a_tampered_token_finds_nobody():
     assert tokens.subscriber_from_token(token=subscriber.token) is None
 
 
+def test_the_readers_secret_alone_without_the_signature_does_not_unsubscribe_them(client):
+    """The secret stored in the database (a leaked backup) is not a link: without the
+    signature, made with SECRET_KEY, the one-click unsubscribe refuses it."""
+    reader = SubscriberFactory(status=Subscriber.Status.ACTIVE)
+    response = client.post(f"/unsubscribe/{reader.token}/", {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 404
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+
+
 def test_a_confirm_token_is_not_a_manage_token_and_back():
     subscriber = SubscriberFactory()
     confirm = tokens.confirm_token(subscriber=subscriber)
@@ -48,12 +58,17 @@ def test_issuing_a_new_token_revokes_every_link():
     assert tokens.subscriber_from_token(token=manage) is None
 
 
+def _confirm_token_mailed_days_ago(subscriber: Subscriber, days: float, monkeypatch) -> str:
+    """A confirm token as the email sent `days` ago carried it (Django's signer, its clock set back)."""
+    then = dt.datetime.now().timestamp() - dt.timedelta(days=days).total_seconds()
+    signer = signing.TimestampSigner(salt="subscribers.confirm")
+    monkeypatch.setattr(signer, "timestamp", lambda: signing.b62_encode(int(then)))
+    return signer.sign(subscriber.token)
+
+
 def test_confirm_links_expire_after_seven_days(monkeypatch):
     subscriber = SubscriberFactory(status=Subscriber.Status.PENDING)
-    eight_days_ago = dt.datetime.now().timestamp() - dt.timedelta(days=8).total_seconds()
-    signer = signing.TimestampSigner(salt="subscribers.confirm")
-    monkeypatch.setattr(signer, "timestamp", lambda: signing.b62_encode(int(eight_days_ago)))
-    old = signer.sign(subscriber.token)
+    old = _confirm_token_mailed_days_ago(subscriber, 8, monkeypatch)
     assert tokens.subscriber_from_confirm_token(token=old) is tokens.TokenProblem.EXPIRED
     fresh = tokens.confirm_token(subscriber=subscriber)
     assert tokens.subscriber_from_confirm_token(token=fresh) == subscriber
@@ -107,3 +122,12 @@ def test_links_in_emails_already_mailed_still_open_and_unsubscribe_after_an_upgr
     assert unsubscribed.status_code == 200
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
+def test_a_confirm_link_opened_six_days_after_the_email_still_shows_the_confirm_button(client, monkeypatch):
+    """Confirm links last seven days: a reader back from a week away who opens the
+    email on day six is not told that their link expired."""
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    token = _confirm_token_mailed_days_ago(reader, 6, monkeypatch)
+    page = client.get(_path(tokens.token_url("subscribers:confirm", token)))
+    assert page.status_code == 200 and "Confirm my subscription" in page.content.decode()
