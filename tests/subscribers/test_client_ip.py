@@ -3,6 +3,8 @@ socket's REMOTE_ADDR unless a proxy is configured, never a value a visitor wrote
 Through the subscribe form, where the address is rate limited and stored on the
 consent record."""
 
+import time
+
 import pytest
 from django.test import override_settings
 
@@ -128,3 +130,17 @@ def test_an_ipv4_address_written_as_ipv6_is_the_same_client(submit):
     assert submit("b@example.com", ip=f"::ffff:{CLIENT}").status_code == 303
     assert submit("c@example.com", ip=f"::ffff:{CLIENT}").status_code == 429
     assert set(ConsentRecord.objects.values_list("ip_address", flat=True)) == {CLIENT}
+
+
+@override_settings(
+    SUBSCRIBE_RATE_LIMIT_PER_IP=1,
+    SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100,
+    SUBSCRIBE_RATE_WINDOW_SECONDS=1,
+)
+def test_a_client_stopped_at_the_limit_may_subscribe_again_once_the_window_has_passed(submit):
+    """The 429 page says to try again in a while: the limit counts hits of one
+    window, then the client starts afresh (here a window of one second)."""
+    assert submit("a@example.com", ip=CLIENT).status_code == 303
+    assert submit("b@example.com", ip=CLIENT).status_code == 429
+    time.sleep(1.2)
+    assert submit("c@example.com", ip=CLIENT).status_code == 303
