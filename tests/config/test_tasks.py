@@ -34,3 +34,17 @@ def test_a_sign_in_email_of_another_kind_is_refused_not_mailed_as_the_wrong_code
     with pytest.raises(ValueError, match="setup-link"):
         two_factor.staff_email(editor.pk, "setup-link", {})
     assert mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_an_account_deactivated_before_its_sign_in_email_left_is_mailed_nothing():
+    """A superuser deactivates an editor (they left) while a setup link for them is
+    queued: the link, which would open nothing now, is not mailed to them."""
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+
+    editor = get_user_model().objects.create_user(
+        "ada", "ada@example.org", "pw", is_staff=True, is_active=False
+    )
+    staff_email_send.apply(args=[editor.pk, "setup_link"])
+    assert mail.outbox == []

@@ -12,11 +12,13 @@ from html import unescape
 import pytest
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
-from django.core import mail
+from django.core import mail, signing
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
+from django.utils import timezone
 from django_otp.oath import TOTP
+from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from newsletter.editions import edition_assemble
@@ -83,6 +85,21 @@ def test_a_password_alone_does_not_open_the_admin_or_what_staff_see_elsewhere(ad
     for path in ("", "newsletter/paper/", "subscribers/subscriber/", "auth/user/"):
         answer = client.get(f"{admin_url}{path}")
         assert answer.status_code == 302 and "/login/" in answer["Location"], path
+    assert client.get("/editions/2026-12-04/").status_code == 404
+
+
+def test_an_editor_no_longer_staff_no_longer_sees_an_edition_before_it_goes_out(admin_url):
+    """A superuser takes an editor's staff status away while they are signed in
+    with their code: the pages outside the admin stop showing them what staff see."""
+    editor = _editor()
+    PaperFactory(trending_date=dt.date(2026, 12, 4))
+    edition_assemble(date=dt.date(2026, 12, 4))
+    client = Client()
+    _password(client, admin_url)
+    assert client.post(f"{admin_url}two-factor/", {"code": sign_in_code(editor)}).status_code == 302
+    assert client.get("/editions/2026-12-04/").status_code == 200
+    editor.is_staff = False
+    editor.save()
     assert client.get("/editions/2026-12-04/").status_code == 404
 
 
@@ -179,6 +196,21 @@ def test_after_the_code_only_this_sites_pages_are_gone_to(admin_url):
     assert answer.status_code == 302 and answer["Location"] == admin_url
 
 
+def test_over_https_the_code_does_not_send_the_editor_on_to_a_plain_http_page(admin_url):
+    """A link with ?next=http://this-site/… (a downgrade, as Django's own sign-in
+    refuses) leads, after the code, to the admin over https."""
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    code = sign_in_code(get_user_model().objects.get())
+    answer = client.post(
+        f"{admin_url}two-factor/",
+        {"code": code, "next": f"http://testserver{admin_url}"},
+        secure=True,
+    )
+    assert answer.status_code == 302 and answer["Location"] == admin_url
+
+
 def test_someone_else_at_the_code_page_can_sign_out(admin_url):
     _editor()
     client = Client()
@@ -186,6 +218,16 @@ def test_someone_else_at_the_code_page_can_sign_out(admin_url):
     answer = client.post(f"{admin_url}two-factor/", {"sign_out": "1"}, follow=True)
     assert answer.redirect_chain[-1][0] == f"{admin_url}login/"
     assert "_auth_user_id" not in client.session
+
+
+def test_a_link_to_the_code_page_cannot_sign_the_editor_out(admin_url):
+    """Only the page's "Not you? Sign out" button signs out: a link or an image
+    elsewhere pointing at the code page with ?sign_out=1 leaves the editor at it."""
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+    answer = client.get(f"{admin_url}two-factor/?sign_out=1")
+    assert answer.status_code == 200 and "_auth_user_id" in client.session
 
 
 def test_without_a_session_the_code_page_asks_for_the_password_first(admin_url):
@@ -579,3 +621,68 @@ def test_the_wrong_codes_alert_changes_the_password_without_signing_in(admin_url
     again = unescape(owner.get(link, follow=True).content.decode())
     assert "no longer changes the password" in again
     assert owner.get(admin_url).status_code == 302
+
+
+def test_setting_up_is_open_for_three_days_after_the_account_is_made_then_closes(admin_url):
+    """Three days to set up the app, as the page and the users' list say: a new
+    editor who signs in on day three gets the key; a day later nothing shows it."""
+    editor = _editor()
+    opened = TOTPDevice.objects.filter(user=editor)
+    opened.update(created_at=timezone.now() - dt.timedelta(days=2, hours=23))
+    client = Client()
+    assert "two-factor-key" in unescape(_setup(client, admin_url).content.decode())
+    opened.update(created_at=timezone.now() - dt.timedelta(days=3, hours=1))
+    page = unescape(client.get(f"{admin_url}two-factor/").content.decode())
+    assert "two-factor-key" not in page and "Ask a superuser to reset your sign-in codes" in page
+
+
+def test_a_setup_link_mailed_more_than_a_day_ago_opens_nothing(admin_url, monkeypatch):
+    """The email says the link works for 24 hours: one found later in a mailbox (or
+    a forwarded copy) does not show the key, within the setup window or not."""
+    from config.two_factor import setup_link
+
+    editor = _editor()
+    a_day_ago = timezone.now().timestamp() - dt.timedelta(hours=25).total_seconds()
+    then = signing.b62_encode(int(a_day_ago))
+    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: then)
+    old = setup_link(TOTPDevice.objects.get(user=editor)).removeprefix("http://testserver")
+    monkeypatch.undo()
+    client = Client()
+    _password(client, admin_url)
+    refused = unescape(client.get(old, follow=True).content.decode())
+    assert "This link does not open setting up" in refused and "two-factor-key" not in refused
+
+
+def test_wrong_backup_codes_in_a_row_mail_the_editor_as_wrong_app_codes_do(admin_url):
+    """Someone with the password who guesses backup codes rather than the app's
+    six digits is as much an attack: from the third wrong one in a row the editor
+    is mailed that their password was used."""
+    editor = _editor()
+    sign_in_code(editor)  # the app and backup codes, set up
+    client = Client()
+    _password(client, admin_url)
+    for _ in range(3):
+        wrong = client.post(f"{admin_url}two-factor/", {"code": "abcd2345"})
+        assert "That code is not right" in wrong.content.decode()
+        StaticDevice.objects.update(throttling_failure_timestamp=None)  # each after the wait
+    alert = [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
+    assert len(alert) == 1 and "typed 3 wrong sign-in codes in a row" in alert[0].body
+
+
+def test_new_backup_codes_make_the_earlier_ones_stop_working(admin_url):
+    """The page says "Your earlier backup codes no longer work": a list left on
+    paper, or seen by someone, signs nobody in once new ones are made."""
+    editor = _editor()
+    earlier = sign_in_code(editor)
+    client = Client()
+    _password(client, admin_url)
+    assert client.post(f"{admin_url}two-factor/", {"code": sign_in_code(editor)}).status_code == 302
+    app = TOTPDevice.objects.get(user=editor, confirmed=True)
+    code = _app_code(base64.b32encode(app.bin_key).decode())
+    made = client.post(f"{admin_url}auth/user/backup-codes/", {"code": code})
+    assert len(re.findall(r"<li><code>([a-z0-9]+)</code></li>", made.content.decode())) == 10
+    other = Client()
+    _password(other, admin_url)
+    refused = other.post(f"{admin_url}two-factor/", {"code": earlier})
+    assert "That code is not right" in refused.content.decode()
+    assert other.get(admin_url).status_code == 302
