@@ -686,3 +686,33 @@ def test_new_backup_codes_make_the_earlier_ones_stop_working(admin_url):
     refused = other.post(f"{admin_url}two-factor/", {"code": earlier})
     assert "That code is not right" in refused.content.decode()
     assert other.get(admin_url).status_code == 302
+
+
+def test_each_editor_is_alerted_of_wrong_codes_not_only_the_first_of_the_day(admin_url):
+    """The once-a-day alert is counted per account: a guesser at one editor's
+    account does not use up the alert another editor is owed."""
+    for name in ("ada", "bob"):
+        editor = get_user_model().objects.create_user(
+            name, f"{name}@example.org", PASSWORD, is_staff=True
+        )
+        TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+        client = Client()
+        client.post(f"{admin_url}login/", {"username": name, "password": PASSWORD})
+        for _ in range(3):
+            client.post(f"{admin_url}two-factor/", {"code": "111111"})
+            TOTPDevice.objects.update(throttling_failure_timestamp=None)
+    alerted = [m.to for m in mail.outbox if "wrong sign-in codes" in m.subject]
+    assert alerted == [["ada@example.org"], ["bob@example.org"]]
+
+
+def test_typos_while_setting_up_the_app_mail_no_alarm(admin_url):
+    """The wrong-codes alert says someone has the password: an editor mistyping the
+    first codes of an app they are setting up is not told so."""
+    _editor()
+    client = Client()
+    _setup(client, admin_url)
+    for _ in range(3):
+        typo = client.post(f"{admin_url}two-factor/", {"code": "000000"})
+        assert "That code is not right" in typo.content.decode()
+        TOTPDevice.objects.update(throttling_failure_timestamp=None)
+    assert not [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
