@@ -138,6 +138,25 @@ def test_asking_for_ones_data_while_the_queue_is_away_says_so_and_the_next_try_s
     assert email.to == ["me@example.com"]
 
 
+def test_asking_for_ones_link_while_the_queue_is_away_says_so_and_the_next_try_sends(client, broker_away):
+    """"Lost your link?" while the queue is away: the reader is told the email did not
+    go, with the address they typed still in the field, and their next try, once
+    Redis is back, sends it."""
+    SubscriberFactory(email="ada@example.com")
+    response = client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+    html = response.content.decode()
+    assert response.status_code == 503 and response["Retry-After"] == "120"
+    assert "We could not send the email just now. Please try again in a few minutes." in html
+    assert re.search(r'name="email"[^>]*value="ada@example.com"', html)
+    assert not mail.outbox
+
+    broker_away()  # back
+    response = client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+    assert response.status_code == 303
+    (email,) = mail.outbox
+    assert email.to == ["ada@example.com"]
+
+
 def _messages(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 

@@ -207,6 +207,18 @@ def test_form_errors_are_shown_next_to_the_fields(submit):
     assert not Subscriber.objects.exists()
 
 
+def test_an_address_whose_domain_has_no_ascii_form_is_refused_next_to_its_field(submit, outbox):
+    """A domain label of sixty Cyrillic letters passes the form's check, but its ASCII
+    (IDNA) form is longer than a label may be, so no mail server could take it: the
+    refusal is said under the address field, as the form's own refusals are."""
+    response = submit("ada@" + "бфцж" * 15 + ".de")
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert '<p class="sf-error" id="id_email-error">Enter a valid email address.</p>' in html
+    assert "Email address: Enter a valid email address." in html  # the summary links to the field
+    assert not Subscriber.objects.exists() and outbox == []
+
+
 # --- No enumeration ---------------------------------------------------------------
 
 
@@ -543,6 +555,22 @@ def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
     client.post(f"{manage}pause/", {"weeks": "3"})  # not an offered length: ignored
     subscriber.refresh_from_db()
     assert subscriber.paused_until == dt.date.today() + dt.timedelta(weeks=2)
+
+
+@pytest.mark.parametrize("weeks", [1, 4])
+def test_each_pause_button_holds_the_digests_for_the_weeks_it_names(client, weeks):
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    assert f'name="weeks" value="{weeks}"' in client.get(manage).content.decode()
+
+    response = client.post(f"{manage}pause/", {"weeks": str(weeks)})
+
+    back = dt.date.today() + dt.timedelta(weeks=weeks)
+    while back.weekday() >= 5:
+        back += dt.timedelta(days=1)
+    page = client.get(response["Location"]).content.decode()
+    assert "Done: your digests are on hold." in page
+    assert f"the next one arrives on {back:%A} {back.day} {back:%B} around 07:00 UTC." in page
 
 
 def _exported(client, manage: str) -> dict:
@@ -928,11 +956,14 @@ def test_a_bounce_after_an_erasure_keeps_the_address_closed_to_the_form(client, 
 # --- Unsubscribe -----------------------------------------------------------------------
 
 
-def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(csrf_client, outbox):
+def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(
+    csrf_client, outbox, django_capture_on_commit_callbacks
+):
     subscriber = SubscriberFactory()
     url = _path(tokens.subscriber_unsubscribe_url(subscriber=subscriber))
-    first = csrf_client.post(url, "List-Unsubscribe=One-Click",
-                             content_type="application/x-www-form-urlencoded")
+    with django_capture_on_commit_callbacks(execute=True):  # a goodbye would be queued on commit
+        first = csrf_client.post(url, "List-Unsubscribe=One-Click",
+                                 content_type="application/x-www-form-urlencoded")
     assert first.status_code == 200
     assert not first.cookies
     subscriber.refresh_from_db()
@@ -945,6 +976,8 @@ def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(
     assert subscriber.status_changed_at == changed_at
     assert subscriber.consents.filter(action="unsubscribe").count() == 1
     assert outbox == []  # the mail client already told the reader
+    # The consent history an editor reads says how they left ("one click: yes").
+    assert subscriber.consents.get(action="unsubscribe").detail == {"one_click": True}
 
 
 def test_a_forwarded_digest_lets_a_colleague_change_nothing_by_its_links_nor_see_whose_it_is(csrf_client, outbox):
@@ -1015,8 +1048,10 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
         response = client.post(url, {"from_page": "1"})
     assert response.status_code == 200
     assert "You're unsubscribed" in response.content.decode()
+    assert "Sorry to see you go." in response.content.decode()
     assert "Resubscribe" in response.content.decode()
     assert len(outbox) == 1 and "unsubscribed" in outbox[0].subject
+    assert subscriber.consents.get(action="unsubscribe").detail == {"one_click": False}  # by the page's button
     assert "List-Unsubscribe" not in outbox[0].extra_headers
     # Resubscribing from the goodbye email's link: opening it changes nothing and
     # shows the button; the button resubscribes.
@@ -1209,6 +1244,17 @@ def test_a_reader_without_their_email_gets_a_link_to_their_preferences_by_email(
     assert len(outbox) == 2
     refused = client.post("/subscription/", {"email": "not an address"})
     assert refused.status_code == 400 and "Enter a valid email address" in refused.content.decode()
+
+
+def test_a_bot_filling_the_honeypot_of_lost_your_link_is_answered_as_anyone_and_mails_nobody(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    SubscriberFactory(email="ada@example.com")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/subscription/", {"email": "ada@example.com", "website": "https://spam.example"},
+                               REMOTE_ADDR="203.0.113.9")
+    assert (response.status_code, response["Location"]) == (303, "/subscription/sent/")
+    assert outbox == []
 
 
 def test_the_pages_that_dead_end_offer_the_link_by_email(client):
