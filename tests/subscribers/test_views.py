@@ -40,6 +40,55 @@ def test_subscribe_page_shows_the_form_with_topics_and_consent_text(client, topi
     assert 'name="website"' in html  # the honeypot
 
 
+def _time_zone_options(html: str) -> list[tuple[str, str]]:
+    """(value, label) of each option of the page's time-zone list."""
+    select = re.search(r'<select name="time_zone".*?</select>', html, re.DOTALL).group(0)
+    return re.findall(r'<option value="([^"]+)"[^>]*>([^<]*)</option>', select)
+
+
+def test_a_newcomers_form_offers_every_hour_and_starts_at_a_daily_digest_at_seven(client, topics):
+    html = client.get("/subscribe/").content.decode()
+    assert re.search(r'<input type="radio" name="frequency" value="daily"[^>]*checked', html)
+    assert not re.search(r'<input type="radio" name="frequency" value="weekly"[^>]*checked', html)
+    assert '<option value="0" selected>Monday</option>' in html
+    assert '<option value="7" selected>07:00</option>' in html
+    assert '<option value="0">00:00</option>' in html and '<option value="23">23:00</option>' in html
+
+
+def test_the_time_zone_list_names_each_place_once_by_its_current_name_as_people_write_it(client, topics):
+    """UTC first, then each place once: not the database's abbreviations and
+    aliases (EST5EDT, Zulu, US/Eastern), nor the old name of a renamed place (Kiev
+    for Kyiv), but each place a country lists, though the database makes it a link
+    to another (Bratislava to Prague); underscores read as spaces."""
+    options = _time_zone_options(client.get("/subscribe/").content.decode())
+    values = [value for value, _ in options]
+    assert options[0] == ("UTC", "UTC") and values.count("UTC") == 1
+    assert ("America/New_York", "America/New York") in options
+    assert "Europe/Kyiv" in values and "Europe/Kiev" not in values
+    assert {"Europe/Bratislava", "Europe/Prague", "Europe/Vatican", "Arctic/Longyearbyen"} <= set(values)
+    assert not {"EST5EDT", "Factory", "localtime", "GMT", "CET", "Zulu"} & set(values)
+    assert not [value for value in values if value.startswith(("Etc/", "US/"))]
+
+
+def test_a_reader_stored_with_an_old_zone_name_is_shown_and_keeps_its_current_name(client, topics):
+    """A reader stored as Asia/Calcutta (before the list named places by their
+    current names) found the preference centre set to UTC, the list's first, and
+    saving moved their digest to UTC's hour. A page opened before then posts an old
+    name: it is taken as the current one."""
+    reader = SubscriberFactory(time_zone="Asia/Calcutta")
+    reader.topics.set([topics[0]])
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    assert re.search(r'<option value="Asia/Kolkata" selected', client.get(manage).content.decode())
+
+    response = client.post(manage, {
+        "topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+        "time_zone": "Europe/Kiev", "papers_per_digest": "10",
+    })
+    assert response.status_code == 303
+    reader.refresh_from_db()
+    assert reader.time_zone == "Europe/Kyiv"
+
+
 def test_subscribing_creates_a_pending_subscriber_and_sends_one_confirmation(submit, outbox, topics):
     response = submit("Reader@Example.COM", keywords="rlhf,  rlhf, diffusion ")
     assert response.status_code == 303
@@ -204,6 +253,9 @@ def test_form_errors_are_shown_next_to_the_fields(submit):
     assert "Enter a valid email address." in html
     assert "Pick at least one topic." in html
     assert "Please tick the box to agree" in html
+    # The summary above the form lists them in the order of the fields on the page.
+    assert html.index("Email address: Enter a valid") < html.index("Pick at least one topic.") < html.index(
+        "Please tick the box")
     assert not Subscriber.objects.exists()
 
 
@@ -467,6 +519,51 @@ def test_the_preference_centre_saves_every_preference(client, topics):
     assert subscriber.only_with_code and subscriber.skip_empty
     assert (subscriber.keywords, subscriber.exclude_keywords) == ("agents", "survey")
     assert subscriber.topics.count() == 2
+
+
+def test_the_preference_centre_opens_with_the_readers_own_choices(client, topics):
+    reader = SubscriberFactory(keywords="agents", exclude_keywords="survey", only_with_code=True, skip_empty=True,
+                               papers_per_digest=20, frequency="weekly", weekday=4, delivery_hour=18)
+    reader.topics.set([topics[1]])
+    html = client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).content.decode()
+    assert re.search(rf'<input type="checkbox" name="topics" value="{topics[1].pk}"[^>]*checked', html)
+    assert not re.search(rf'<input type="checkbox" name="topics" value="{topics[0].pk}"[^>]*checked', html)
+    assert 'name="keywords" id="id_keywords" value="agents"' in html
+    assert 'name="exclude_keywords" id="id_exclude_keywords" value="survey"' in html
+    assert re.search(r'<input type="checkbox" name="only_with_code"[^>]*checked', html)
+    assert re.search(r'<input type="checkbox" name="skip_empty"[^>]*checked', html)
+    assert '<option value="20" selected>20</option>' in html  # the most a digest holds
+    assert re.search(r'<input type="radio" name="frequency" value="weekly"[^>]*checked', html)
+    assert '<option value="4" selected>Friday</option>' in html and '<option value="18" selected>18:00</option>' in html
+
+
+def test_keywords_are_kept_in_one_spelling_each_whatever_the_reader_typed(client, topics):
+    """A term typed twice in two cases is kept once, as first typed; spaces inside a
+    term are one; empty terms are dropped: in the keywords and the left-out terms."""
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    response = client.post(manage, {
+        "topics": [topics[0].pk], "keywords": "rlhf, RLHF,, speculative   decoding,",
+        "exclude_keywords": "Survey,  survey , ,benchmark", "frequency": "daily", "weekday": "0",
+        "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
+    })
+    html = client.get(response["Location"]).content.decode()
+    assert 'value="rlhf, speculative decoding"' in html
+    assert 'value="Survey, benchmark"' in html
+
+
+def test_keywords_longer_than_the_field_holds_are_refused_with_a_message_not_an_error_page(client, topics):
+    """The page's field stops at 500 characters; a longer post is told so."""
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    response = client.post(manage, {
+        "topics": [topics[0].pk], "keywords": ", ".join(f"term{n}" for n in range(80)), "frequency": "daily",
+        "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
+    })
+    assert response.status_code == 400
+    assert "Ensure this value has at most 500 characters" in response.content.decode()
+    reader.refresh_from_db()
+    assert reader.keywords == ""
 
 
 def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client, topics):
