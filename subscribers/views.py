@@ -311,22 +311,29 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     )
 
 
+def _manage_done(token: str, done: str) -> str:
+    """The preference centre saying what a button did; nothing when it did nothing (a
+    page left open from before the reader unsubscribed, or was suppressed, still has
+    Pause and "Resume now": their flash would contradict the status under it)."""
+    return reverse("subscribers:manage", args=[token]) + (f"?done={done}" if done else "")
+
+
 @button_only("subscribers:manage")
 @subscriber_view
 def pause(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     form = PauseForm(data=request.POST)
     if form.is_valid():
-        services.subscriber_pause(
+        subscriber = services.subscriber_pause(
             subscriber=subscriber, weeks=form.cleaned_data["weeks"], **_origin(request)
         )
-    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=paused")
+    return _see_other(_manage_done(token, "paused" if subscriber.status == Subscriber.Status.PAUSED else ""))
 
 
 @button_only("subscribers:manage")
 @subscriber_view
 def resume(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
-    services.subscriber_resume(subscriber=subscriber, **_origin(request))
-    return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resumed")
+    subscriber = services.subscriber_resume(subscriber=subscriber, **_origin(request))
+    return _see_other(_manage_done(token, "resumed" if subscriber.status == Subscriber.Status.ACTIVE else ""))
 
 
 @button_only("subscribers:manage")

@@ -893,6 +893,22 @@ def test_an_unsubscribed_readers_old_preference_page_cannot_pause_them_back_onto
     assert reader.status == Subscriber.Status.UNSUBSCRIBED and reader.paused_until is None
 
 
+def test_an_unsubscribed_readers_old_page_does_not_say_its_pause_or_resume_was_done(client):
+    """A preference page left open from when the reader was paused; they have
+    unsubscribed since. Its "Resume now" led to "Welcome back: digests are on again."
+    above "You're unsubscribed and get no more digests.", its Pause buttons to
+    "Done: your digests are on hold". Neither changed anything: the page says only
+    where they stand."""
+    reader = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    for button, claim in (("pause/", "your digests are on hold"), ("resume/", "digests are on again")):
+        response = client.post(f"{manage}{button}", {"weeks": "1"})
+        page = client.get(response["Location"]).content.decode()
+        assert "You're unsubscribed" in page and claim not in page, button
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
 def test_a_paused_reader_who_leaves_and_resubscribes_gets_digests_again_at_once(client):
     """Paused for four weeks, then unsubscribed, then "Resubscribe" from the goodbye
     email: they asked for digests again, so the old pause is gone with the leaving
