@@ -1266,6 +1266,15 @@ def test_check_your_inbox_names_the_address_typed_so_a_typo_shows(submit, client
     assert "You typed <strong>grace@example.org</strong>" in sent and 'href="/subscription/">Type it again' in sent
 
 
+def test_check_your_inbox_names_the_address_of_a_cookie_the_release_before_set(client):
+    """That release's cookie held the address alone, not the form's other choices: a
+    reader who asked just before an update still reads their address."""
+    from subscribers.views import ASKED_COOKIE, ASKED_SALT
+
+    client.cookies[ASKED_COOKIE] = signing.get_cookie_signer(salt=ASKED_COOKIE + ASKED_SALT).sign("ada@exmaple.com")
+    assert "You typed <strong>ada@exmaple.com</strong>" in client.get("/subscribe/check-your-inbox/").content.decode()
+
+
 def test_check_your_inbox_names_an_internationalised_domain_as_the_reader_wrote_it(submit, client, topics):
     """Chromium sends an <input type=email>'s internationalised domain IDNA-encoded:
     a reader who typed user@例え.jp read "You typed user@xn--r8jz45g.jp" and could not
