@@ -53,6 +53,8 @@ def test_a_newcomers_form_offers_every_hour_and_starts_at_a_daily_digest_at_seve
     assert '<option value="0" selected>Monday</option>' in html
     assert '<option value="7" selected>07:00</option>' in html
     assert '<option value="0">00:00</option>' in html and '<option value="23">23:00</option>' in html
+    assert '<option value="5">Saturday</option>' in html and '<option value="6">Sunday</option>' in html
+    assert '<label for="id_delivery_hour">Delivery time</label>' in html
 
 
 def test_the_time_zone_list_names_each_place_once_by_its_current_name_as_people_write_it(client, topics):
@@ -552,18 +554,19 @@ def test_keywords_are_kept_in_one_spelling_each_whatever_the_reader_typed(client
     assert 'value="Survey, benchmark"' in html
 
 
-def test_keywords_longer_than_the_field_holds_are_refused_with_a_message_not_an_error_page(client, topics):
-    """The page's field stops at 500 characters; a longer post is told so."""
+@pytest.mark.parametrize("field", ["keywords", "exclude_keywords"])
+def test_keywords_longer_than_the_field_holds_are_refused_with_a_message_not_an_error_page(client, topics, field):
+    """The page's fields stop at 500 characters; a longer post is told so."""
     reader = SubscriberFactory()
     manage = _path(tokens.subscriber_manage_url(subscriber=reader))
     response = client.post(manage, {
-        "topics": [topics[0].pk], "keywords": ", ".join(f"term{n}" for n in range(80)), "frequency": "daily",
+        "topics": [topics[0].pk], field: ", ".join(f"term{n}" for n in range(80)), "frequency": "daily",
         "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
     })
     assert response.status_code == 400
     assert "Ensure this value has at most 500 characters" in response.content.decode()
     reader.refresh_from_db()
-    assert reader.keywords == ""
+    assert getattr(reader, field) == ""
 
 
 def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client, topics):
