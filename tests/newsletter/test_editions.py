@@ -1,6 +1,7 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from newsletter.editions import edition_assemble, edition_current, edition_freeze, note_html
 from newsletter.models import Edition
@@ -139,3 +140,44 @@ def test_an_editor_hiding_or_showing_a_late_paper_changes_the_next_edition_at_on
     assert _titles(Edition.objects.get(date=MONDAY)) == ["Monday's"]
     papers_flag_set(papers=[late], hidden=False)
     assert _titles(Edition.objects.get(date=MONDAY)) == ["Late on Friday", "Monday's"]
+
+
+@pytest.mark.django_db
+def test_a_late_paper_stays_in_the_next_edition_however_often_it_is_reassembled():
+    """The dispatcher re-assembles Monday's edition every tick until it goes out: the
+    late paper of Friday it took stays in it (Monday's own edition, not sent yet, is
+    no edition that already gave it to readers)."""
+    PaperFactory(title="Early on Friday", trending_date=FRIDAY)
+    edition_freeze(edition=edition_assemble(date=FRIDAY))
+    PaperFactory(title="Late on Friday", upvotes=80, trending_date=FRIDAY)
+    PaperFactory(title="Monday's", upvotes=10, trending_date=MONDAY)
+
+    assert _titles(edition_assemble(date=MONDAY)) == ["Late on Friday", "Monday's"]
+    assert _titles(edition_assemble(date=MONDAY)) == ["Late on Friday", "Monday's"]
+
+
+@pytest.mark.django_db
+def test_a_withdrawn_paper_an_editor_shows_again_stays_out_of_the_edition():
+    """The import hides a paper its authors withdrew; an editor who shows it again
+    does not put a withdrawn paper in the edition readers get."""
+    from newsletter.curation import papers_flag_set
+
+    PaperFactory(title="Kept", upvotes=10)
+    withdrawn = PaperFactory(title="Withdrawn", upvotes=90, withdrawn_at=timezone.now(), hidden=True)
+    papers_flag_set(papers=[withdrawn], hidden=False)
+
+    assert _titles(edition_assemble(date=DAY)) == ["Kept"]
+
+
+@pytest.mark.django_db
+def test_a_day_whose_every_paper_is_hidden_leaves_the_list_before_as_todays_edition():
+    """Monday's list came with nothing to read (each paper hidden, e.g. withdrawn and
+    hidden by the import): a reader due now gets the newest edition with papers, not
+    nothing, and no empty edition of Monday is made."""
+    PaperFactory(title="Friday's", trending_date=FRIDAY)
+    PaperFactory(title="Withdrawn on Monday", trending_date=MONDAY, hidden=True)
+
+    current = edition_current(now=dt.datetime(2025, 11, 24, 9, 0, tzinfo=dt.UTC))
+
+    assert current.date == FRIDAY and _titles(current) == ["Friday's"]
+    assert not Edition.objects.filter(date=MONDAY).exists()

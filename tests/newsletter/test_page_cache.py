@@ -472,6 +472,24 @@ def test_an_editors_note_refreshes_that_edition_only(
     assert served_from_cache(client, f"/papers/{EARLIER}/")
 
 
+def test_an_edition_going_out_joins_the_stored_list_and_the_link_from_the_one_before(
+    client, site, django_capture_on_commit_callbacks
+):
+    from newsletter.editions import edition_assemble, edition_freeze
+
+    tuesday = DAY + dt.timedelta(days=1)
+    PaperFactory(title="Tuesday's top paper", trending_date=tuesday, upvotes=70)
+    edition = edition_assemble(date=tuesday)
+    assert "Tuesday&#x27;s top paper" not in client.get("/editions/").content.decode()
+    assert 'rel="next"' not in client.get(f"/editions/{DAY}/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        edition_freeze(edition=edition)  # its first digests are queued
+
+    assert "Tuesday&#x27;s top paper" in client.get("/editions/").content.decode()
+    assert f'href="/editions/{tuesday}/" rel="next"' in client.get(f"/editions/{DAY}/").content.decode()
+
+
 def test_a_paper_an_editor_moves_to_another_day_leaves_one_day_for_the_other(
     client, all_cached, django_capture_on_commit_callbacks
 ):
