@@ -356,6 +356,8 @@ def test_a_link_is_judged_by_where_a_browser_goes(edition):
     ("[Read it on arxiv.org](https://evil.example/login)", "evil.example"),
     ("[the paper (arxiv.org/abs/2401.01234)](https://evil.example/abs)", "evil.example"),
     ("[Questions? Write to ada@example.com](mailto:x@evil.example)", "x@evil.example"),
+    ("[Write to ada@example.com](mailto:bob@example.com)", "bob@example.com"),  # the mailbox, not only its domain
+    ("[Read it on arxiv.org, today](https://evil.example/login)", "evil.example"),  # a comma after it
 ])
 def test_an_address_within_a_links_words_is_held_to_it_too(edition, note, leads_to):
     """Only words that were an address as a whole were compared with the link's
@@ -365,7 +367,20 @@ def test_an_address_within_a_links_words_is_held_to_it_too(edition, note, leads_
     with pytest.raises(CurationError, match=f"leads to {leads_to}"):
         edition_note_set(edition=edition, note=note)
     honest = ("[Read it on arxiv.org](https://arxiv.org/abs/2401.01234), [Write to ada@example.com]"
-              "(mailto:ada@example.com), [Qwen2.5-VL, e.g. on Node.js](https://example.org/)")
+              "(mailto:ada@example.com), [Qwen2.5-VL, e.g. on Node.js](https://example.org/), "
+              "[the paper (arxiv.org/abs/2401.01234)](https://arxiv.org/abs/2401.01234)")
+    edition_note_set(edition=edition, note=honest)
+    edition.refresh_from_db()
+    assert edition.note == honest
+
+
+def test_a_link_to_the_site_its_words_name_passes_however_its_address_writes_the_host(edition):
+    """The same site is the same site with or without "www." and in its ASCII (IDNA)
+    form: an honest link is not refused."""
+    from newsletter.curation import edition_note_set
+
+    honest = ("[arxiv.org/abs/2401.01234](https://www.arxiv.org/abs/2401.01234), "
+              "[bücher.de](https://xn--bcher-kva.de/)")
     edition_note_set(edition=edition, note=honest)
     edition.refresh_from_db()
     assert edition.note == honest

@@ -148,6 +148,17 @@ def test_the_plain_text_part_gives_the_editors_note_as_text_not_markdown(edition
     assert not any(mark in text for mark in ("**", "](", "<b>", "<script", "alert("))
 
 
+def test_the_plain_text_part_gives_a_mailbox_link_once_not_followed_by_its_mailto(edition):
+    """A link whose words are its mailbox reads as the mailbox alone, as an address
+    whose words are the address does: "ada@example.org (mailto:ada@example.org)" said
+    it twice."""
+    edition.note = "Questions? Write to [ada@example.org](mailto:ada@example.org) or see <https://example.org/faq>."
+    edition.save()
+    text = curation.edition_preview(edition=edition, subscriber=None).text
+    assert "Questions? Write to ada@example.org or see https://example.org/faq.\n" in text
+    assert "mailto:" not in text
+
+
 def test_one_batch_of_daily_and_weekly_readers_gives_each_the_digest_of_their_kind(edition, monkeypatch):
     """A batch shares its proofs (newsletter/digest_render.py) between its readers: a
     weekly reader's digest is made from the edition's weekly proof ("Your week,
