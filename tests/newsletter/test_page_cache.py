@@ -222,6 +222,29 @@ def test_a_host_not_allowed_is_refused_even_for_a_stored_page(client, site, sett
     assert client.get("/", HTTP_HOST="evil.example").status_code == 400
 
 
+def test_each_page_of_the_list_of_editions_is_stored_as_its_own(client, monkeypatch):
+    monkeypatch.setattr("newsletter.archive_views.EDITIONS_PER_PAGE", 1)
+    publish(EARLIER, [PaperFactory(title="The earlier edition's paper", trending_date=EARLIER)])
+    publish(DAY, [PaperFactory(title="The newer edition's paper", trending_date=DAY)])
+
+    for _ in ("rendered", "from the cache"):
+        first = client.get("/editions/").content.decode()
+        second = client.get("/editions/", {"page": "2"}).content.decode()
+        assert "The newer edition" in first and "The earlier edition" not in first
+        assert "The earlier edition" in second and "The newer edition" not in second
+
+
+def test_a_page_asked_over_http_is_sent_to_https_even_when_stored(client, site, settings):
+    """The cache answers before the security middleware: the https page it holds is
+    not the answer to an http request, which is sent to https."""
+    settings.SECURE_SSL_REDIRECT = True
+    assert client.get("/", secure=True).status_code == 200  # stored
+
+    response = client.get("/")
+
+    assert response.status_code == 301 and response["Location"] == "https://testserver/"
+
+
 def test_a_page_holding_a_csrf_token_is_never_compressed(client):
     # BREACH: a secret in a compressed body leaks through its length.
     response = client.get("/subscribe/", HTTP_ACCEPT_ENCODING="gzip")
@@ -301,6 +324,18 @@ def test_pinning_a_paper_refreshes_its_days_pages_and_nothing_else(
     assert served_from_cache(client, f"/papers/{EARLIER}/")
     assert served_from_cache(client, f"/editions/{EARLIER}/")
     assert served_from_cache(client, "/papers/2511.00003/")
+
+
+def test_pinning_a_paper_without_an_arxiv_id_refreshes_its_page(client, django_capture_on_commit_callbacks):
+    paper = PaperFactory(title="A paper without an arXiv id", trending_date=DAY, arxiv_id=None)
+    path = paper.get_absolute_url()
+    assert path.startswith(f"/papers/p{paper.pk}-")
+    assert "Editors' pick" not in client.get(path).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[paper], pinned=True)
+
+    assert "Editors' pick" in client.get(path).content.decode()
 
 
 def test_a_refetch_with_nothing_new_keeps_the_stored_pages_and_a_new_count_refreshes_them(
@@ -405,6 +440,25 @@ def test_a_paper_hidden_while_redis_is_away_leaves_its_pages_even_if_that_proces
     assert served_from_cache(client, "/papers/2511.00003/")  # the earlier paper: not bumped
     assert not PageTagDebt.objects.exists()
     assert tasks.page_tag_debts_settle.apply(throw=True).result == 0
+
+
+def test_a_whole_day_hidden_while_redis_is_away_leaves_the_date_links_when_redis_is_back(
+    client, settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    """The date links' version is set, not bumped, when papers change: with Redis
+    away it is owed like the others, so the earlier day stops linking to a day with
+    nothing on it once Redis is back."""
+    monkeypatch.setattr(page_cache, "_unbumped", set())
+    papers = [PaperFactory(title="Of Monday", trending_date=DAY), PaperFactory(title="Also Monday", trending_date=DAY)]
+    PaperFactory(title="An earlier paper", trending_date=EARLIER)
+    assert 'rel="next"' in client.get(f"/papers/{EARLIER}/").content.decode()  # stored, linking Monday
+    reachable = settings.CACHES
+    settings.CACHES = {"default": {**reachable["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=papers, hidden=True)
+
+    settings.CACHES = reachable  # Redis is back, with the page stored before the hide
+    assert 'rel="next"' not in client.get(f"/papers/{EARLIER}/").content.decode()
 
 
 def test_hiding_a_whole_day_moves_the_home_page_and_the_date_links(
@@ -654,3 +708,20 @@ def test_hiding_a_late_paper_of_a_day_without_an_edition_refreshes_the_list_of_e
 
     listed = client.get("/editions/").content.decode()
     assert "A weekend paper" not in listed and "Monday&#x27;s own" in listed
+
+
+def test_a_late_paper_of_four_days_before_hidden_leaves_the_stored_list_of_editions(
+    client, django_capture_on_commit_callbacks
+):
+    """Friday's late paper went out in Tuesday's edition (Monday's went out before the
+    refresh brought it, newsletter/editions.py): hidden, it leaves the list of
+    editions, four days after its own date."""
+    tuesday = DAY + dt.timedelta(days=1)
+    late = PaperFactory(title="A late paper of Friday", trending_date=EARLIER, upvotes=90)
+    publish(tuesday, [late, PaperFactory(title="Tuesday own", trending_date=tuesday, upvotes=10)])
+    assert "A late paper of Friday" in client.get("/editions/").content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        curation.papers_flag_set(papers=[late], hidden=True)
+
+    assert "A late paper of Friday" not in client.get("/editions/").content.decode()
