@@ -319,11 +319,27 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
     return None, miss
 
 
+def _session_cookie_dropped(request: HttpRequest, response: HttpResponse) -> bool:
+    """Whether the only cookie of a public page is Django's SessionMiddleware deleting
+    a session cookie that logs nobody in (a stale or made-up one), with the "Vary:
+    Cookie" it adds to a deletion. Until 6 December 2026 such a visitor's miss was
+    logged as an error and not stored, so a flood of made-up cookies rendered the
+    page each time it was not stored yet."""
+    morsel = response.cookies.get(settings.SESSION_COOKIE_NAME)
+    return (not _is_anonymous(request) and len(response.cookies) == 1 and morsel is not None
+            and morsel["max-age"] == 0 and not morsel.value)
+
+
 def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> HttpResponse:
     """Store a public page as the whole middleware stack sent it, plain and gzipped;
     return the variant this client accepts, as a hit would serve it."""
     if not miss.store:
         return response
+    if _session_cookie_dropped(request, response):
+        # Not for the page, which is everyone's: stored and served without it, as a hit is.
+        del response.cookies[settings.SESSION_COOKIE_NAME]
+        vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip().lower() not in ("cookie", "")]
+        response["Vary"] = ", ".join(vary)
     if (response.cookies or response.streaming
             or "cookie" in response.get("Vary", "").lower()):
         logger.error("Public page %s set or varied on a cookie, or streamed: sent, not cached.",

@@ -593,6 +593,24 @@ def test_a_made_up_session_cookie_does_not_get_past_the_cache(
     assert "public" in again["Cache-Control"]
 
 
+def test_a_made_up_session_cookie_first_to_ask_gets_the_public_page_stored_for_everyone(
+    client, site, django_assert_max_num_queries, caplog
+):
+    """A session cookie that logs nobody in (stale, or made up by the thousand), on a
+    page not stored yet: Django deletes the cookie, which made the page "set a cookie"
+    (logged as an error, not stored), so each such request rendered it again."""
+    client.cookies["sessionid"] = "made-up-to-force-a-render"
+
+    with caplog.at_level(logging.ERROR, logger="newsletter.page_cache"):
+        first = client.get("/")
+    with django_assert_max_num_queries(1):  # looking the session up, no rendering
+        again = client.get("/")
+
+    assert not caplog.records
+    assert "public" in first["Cache-Control"] and "cookie" not in first["Vary"].lower()
+    assert again.content == first.content == Client().get("/").content
+
+
 # --- Quiet under abuse ----------------------------------------------------------------
 
 
