@@ -731,3 +731,77 @@ def test_a_reader_who_skips_empty_days_gets_their_picks_on_a_day_with_matches(da
     selection = _select(_reader(day["cl"], skip_empty=True))
     assert selection.skip is False
     assert _titles(selection.papers) == ["Paper cl-big", "Paper cl-mid", "Paper cl-small"]
+
+
+def test_an_editors_pick_leads_the_picks_of_a_reader_of_two_topics(day):
+    """The topics take turns for a reader of two (_chosen_ordered); the editors' pick
+    comes before the turns, not in one of them, and is never left out of them."""
+    from newsletter import curation
+
+    curation.papers_flag_set(papers=[day["cl-small"]], pinned=True)
+    picks = _select(_reader(day["cl"], day["agents"])).papers
+    assert _titles(picks)[0] == "Paper cl-small"
+    assert picks[0].reason.startswith("Editors' pick · Continual learning")
+    assert sorted(_titles(picks)) == sorted(f"Paper {k}" for k in ("cl-big", "cl-mid", "cl-small", "agent-a", "agent-b"))
+
+
+def test_an_editors_pick_for_a_reader_of_everything_says_it_is_trending_too(day):
+    """A reader with no topics gets the day by votes: an editors' pick there says so,
+    and that it is trending ("Editors' pick" alone named no reason of the reader's)."""
+    from newsletter import curation
+
+    curation.papers_flag_set(papers=[day["other"]], pinned=True)
+    picks = _select(_reader()).papers
+    assert (picks[0].paper.title, picks[0].reason) == ("Paper other", "Editors' pick · Trending")
+    assert picks[1].reason == "Trending"
+
+
+def test_a_reader_of_everything_gets_no_also_trending_block(day):
+    """Everything is by votes for a reader with no topics: the papers past their count
+    are the day's less upvoted ones, not "also trending" news."""
+    selection = _select(_reader(papers_per_digest=3))
+    assert _titles(selection.papers) == ["Paper viral", "Paper other", "Paper cl-big"]
+    assert selection.also_trending == []
+
+
+def test_the_why_line_names_two_of_the_terms_that_matched_and_not_the_readers_twice(db):
+    """"matched:" names the topic's first two terms; a reader's own keyword that is one
+    of them is not said again as theirs ("matched: replay buffer · your keywords:
+    replay buffer")."""
+    topic = TopicFactory(name="Continual learning")
+    paper = PaperFactory(trending_date=DAY, title="A replay buffer against catastrophic forgetting")
+    PaperTopicFactory(paper=paper, topic=topic, score=0.9,
+                      matched_terms=["replay buffer", "catastrophic forgetting", "continual"])
+    edition_assemble(date=DAY)
+    assert _select(_reader(topic)).papers[0].reason == (
+        "Continual learning · matched: replay buffer, catastrophic forgetting")
+    assert _select(_reader(topic, keywords="Replay buffer")).papers[0].reason == (
+        "Continual learning · matched: replay buffer, catastrophic forgetting")
+
+
+def test_of_two_papers_with_the_same_votes_the_more_discussed_comes_first(db):
+    """Comments count toward how much a paper is trending: among picks of the same
+    relevance and votes, and in "also trending", the more discussed paper first."""
+    topic = TopicFactory(name="Agents")
+    for title, comments in [("Quiet pick", 0), ("Discussed pick", 12)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=20, num_comments=comments),
+                          topic=topic, score=0.8, matched_terms=["agents"])
+    for title, comments in [("Quiet outside", 0), ("Discussed outside", 9)]:
+        PaperFactory(trending_date=DAY, title=title, upvotes=50, num_comments=comments)
+    edition_assemble(date=DAY)
+    selection = _select(_reader(topic))
+    assert _titles(selection.papers) == ["Discussed pick", "Quiet pick"]
+    assert _titles(selection.also_trending) == ["Discussed outside", "Quiet outside"]
+
+
+@pytest.mark.parametrize("key", ["viral", "cl-big"])
+def test_a_paper_already_sent_is_not_offered_again_as_also_trending(day, key):
+    """Outside the reader's topics ("viral") or in their topic under the threshold
+    (cl-big, made weak here): a paper they already got does not come back in "also
+    trending"."""
+    PaperTopic.objects.filter(paper=day["cl-big"]).update(score=0.2)
+    reader = _reader(day["cl"])
+    assert f"Paper {key}" in _titles(_select(reader).also_trending)
+    earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
+    Delivery.objects.create(subscriber=reader, edition=earlier, status="sent", paper_ids=[day[key].id])
+    assert f"Paper {key}" not in _titles(_select(reader).also_trending)
