@@ -339,7 +339,10 @@ def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> Ht
         # Not for the page, which is everyone's: stored and served without it, as a hit is.
         del response.cookies[settings.SESSION_COOKIE_NAME]
         vary = [v.strip() for v in response.get("Vary", "").split(",") if v.strip().lower() not in ("cookie", "")]
-        response["Vary"] = ", ".join(vary)
+        if vary:
+            response["Vary"] = ", ".join(vary)
+        elif "Vary" in response:
+            del response["Vary"]
     if (response.cookies or response.streaming
             or "cookie" in response.get("Vary", "").lower()):
         logger.error("Public page %s set or varied on a cookie, or streamed: sent, not cached.",
