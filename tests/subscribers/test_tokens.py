@@ -6,6 +6,7 @@ from django.core import signing
 from subscribers import tokens
 from subscribers.models import Subscriber
 from tests.factories import SubscriberFactory
+from tests.tamper import signature_changed
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def test_manage_and_unsubscribe_urls_are_absolute_and_resolve_to_the_subscriber(
 def test_a_tampered_token_finds_nobody():
     subscriber = SubscriberFactory()
     token = tokens.subscriber_manage_url(subscriber=subscriber).rstrip("/").rsplit("/", 1)[1]
-    assert tokens.subscriber_from_token(token=token[:-2] + "xx") is None
+    assert tokens.subscriber_from_token(token=signature_changed(token)) is None
     # The raw secret alone, without the signature, is not accepted either.
     assert tokens.subscriber_from_token(token=subscriber.token) is None
 
