@@ -805,3 +805,19 @@ def test_a_paper_already_sent_is_not_offered_again_as_also_trending(day, key):
     earlier = edition_assemble(date=DAY - dt.timedelta(days=1))
     Delivery.objects.create(subscriber=reader, edition=earlier, status="sent", paper_ids=[day[key].id])
     assert f"Paper {key}" not in _titles(_select(reader).also_trending)
+
+
+def test_a_picks_chips_name_the_readers_topics_it_is_about_not_every_one_it_passes_for(db):
+    """A paper strong in one of the reader's topics and barely passing for their other:
+    its chips name the first only (relevance.topics_about), as on its card and page."""
+    vision, robots = TopicFactory(name="Vision models"), TopicFactory(name="Robot learning")
+    paper = PaperFactory(trending_date=DAY, title="A vision encoder that also grasps")
+    PaperTopicFactory(paper=paper, topic=vision, score=0.95, matched_terms=["vision encoder"])
+    PaperTopicFactory(paper=paper, topic=robots, score=0.31, matched_terms=["grasping"])
+    both = PaperFactory(trending_date=DAY, title="Vision for grasping")
+    PaperTopicFactory(paper=both, topic=vision, score=0.8, matched_terms=["vision"])
+    PaperTopicFactory(paper=both, topic=robots, score=0.8, matched_terms=["grasping"])
+    edition_assemble(date=DAY)
+    picks = {r.paper.title: r.topics for r in _select(_reader(vision, robots)).papers}
+    assert picks == {"A vision encoder that also grasps": ["Vision models"],
+                     "Vision for grasping": ["Vision models", "Robot learning"]}
