@@ -312,12 +312,93 @@ def test_the_commands_summary_counts_one_as_one(settings):
         "0 event payloads emptied.")
 
 
-def test_an_edition_with_a_digest_still_sending_is_left_for_a_later_run(settings):
+@pytest.mark.parametrize("status", ["pending", "sending"])
+def test_an_edition_with_a_digest_still_waiting_or_sending_is_left_for_a_later_run(settings, status):
     settings.LEDGER_KEPT_DAYS = 60
-    edition = _edition(days_ago=70, statuses=["sent", "sending"])
+    edition = _edition(days_ago=70, statuses=["sent", status])
     retention_apply()
     assert edition.deliveries.count() == 2
     assert not EditionTally.objects.filter(edition=edition, pruned_at__isnull=False).exists()
+
+
+def test_an_edition_dated_the_ledgers_days_ago_keeps_its_rows_and_the_day_befores_go(settings):
+    """LEDGER_KEPT_DAYS = 60 keeps an edition's record 60 days after its date: the
+    edition of 60 days ago is still in the Deliveries list, that of 61 days ago not."""
+    settings.LEDGER_KEPT_DAYS = 60
+    kept = _edition(days_ago=60, statuses=["sent"])
+    gone = _edition(days_ago=61, statuses=["sent"])
+    assert retention_apply().deliveries == 1
+    assert kept.deliveries.count() == 1
+    assert not gone.deliveries.exists()
+
+
+def test_a_bounce_of_a_kept_edition_sent_the_day_before_its_date_still_counts(admin_client, settings):
+    """A reader west of UTC gets an edition on the evening before its date: its
+    bounce is a day older than the edition. While the edition's rows are kept, its
+    page still counts it (the ESP's events go a day after the ledger's)."""
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=60, statuses=["sent"])
+    row = edition.deliveries.get()
+    Delivery.objects.filter(pk=row.pk).update(sent_at=row.sent_at - dt.timedelta(hours=12))
+    Edition.objects.filter(pk=edition.pk).update(frozen_at=edition.frozen_at - dt.timedelta(hours=12))
+    row.refresh_from_db()
+    _event(row, "bounced", n=1)
+    assert _page_figures(admin_client, edition)["Bounced"] == "1"
+    retention_apply()
+    assert _page_figures(admin_client, edition)["Bounced"] == "1"
+
+
+def test_a_run_stopped_inside_an_edition_is_finished_by_the_next(settings):
+    """A run that kept an edition's figures and then stopped (a time limit, a deploy)
+    before deleting all of its rows: the next run deletes the rest."""
+    from newsletter.retention import edition_prune_begin
+
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=70, statuses=["sent", "sent", "failed"])
+    assert edition_prune_begin(edition=edition, now=timezone.now())
+    Delivery.objects.filter(pk=edition.deliveries.first().pk).delete()  # its first batch
+    assert retention_apply().deliveries == 2
+    assert not edition.deliveries.exists()
+
+
+def test_an_edition_never_sent_is_not_said_to_have_had_its_record_deleted(admin_client, settings):
+    """An old edition an editor made and nobody got (held, then never released) has
+    no rows to delete: its page does not tell the editor its record was deleted."""
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=70, statuses=[])
+    retention_apply()
+    html = admin_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+    assert 'id="figures-pruned"' not in html
+    assert not EditionTally.objects.filter(edition=edition, pruned_at__isnull=False).exists()
+
+
+def test_a_ledger_kept_for_ever_is_kept_for_ever(settings):
+    """LEDGER_KEPT_DAYS = 0 (docs/data-retention.md: for ever): no row nor event goes."""
+    settings.LEDGER_KEPT_DAYS = 0
+    old = _edition(days_ago=800, statuses=["sent"])
+    _event(old.deliveries.get(), "bounced", n=1)
+    done = retention_apply()
+    assert (done.deliveries, done.events) == (0, 0)
+    assert old.deliveries.count() == 1 and DeliveryEvent.objects.count() == 1
+
+
+def test_the_command_says_each_steps_count_once_under_its_own_name(settings):
+    settings.UNSUBSCRIBED_KEPT_DAYS, settings.LEDGER_KEPT_DAYS = 30, 60
+    old = _edition(days_ago=70, statuses=["sent", "sent"])
+    _event(old.deliveries.first(), "bounced", n=1)
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    assert out.getvalue().splitlines()[1:-1] == [
+        "  readers who never confirmed: 0", "  readers who left the list: 0", "  delivery rows: 2",
+        "  ESP events: 1", "  ESP event payloads emptied: 0"]
+
+
+def test_an_edition_pruned_before_anyone_listed_it_keeps_its_failed_digests_in_the_editions_list(
+        admin_client, settings):
+    settings.LEDGER_KEPT_DAYS = 60
+    old = _edition(days_ago=70, statuses=["sent", "sent", "failed"])
+    retention_apply()
+    assert _listed(admin_client)[date_format(old.date, "SHORT_DATE_FORMAT")] == ("2", "1")
 
 
 @pytest.mark.postgresql
