@@ -638,6 +638,30 @@ def test_readers_whose_hour_passed_while_the_dispatcher_was_down_get_the_edition
     assert len(mail.outbox) == 5
 
 
+def test_one_readers_digest_sent_by_hand_while_the_dispatcher_is_down_leaves_the_others_runs_to_catch_up(
+    db, django_capture_on_commit_callbacks
+):
+    """The dispatcher runs until 06:45, then is down until 08:10. At 08:05 an operator
+    sends one reader's digest by hand (send_digests --email, at that reader's 08:00
+    hour). That was no run of the dispatcher's: the 07:00 reader, whose hour passed
+    meanwhile, still gets the edition when the dispatcher is back."""
+    _listed(TopicFactory(name="Continual learning"), dt.date(2025, 12, 1))
+    edition = edition_assemble(date=dt.date(2025, 12, 1))
+    Edition.objects.filter(pk=edition.pk).update(created_at=dt.datetime(2025, 12, 1, 5, 31, tzinfo=dt.UTC))
+    seven, eight = _reader(delivery_hour=7, time_zone="UTC"), _reader(delivery_hour=8, time_zone="UTC")
+    _runs(django_capture_on_commit_callbacks, dt.datetime(2025, 12, 1, 5, 45, tzinfo=dt.UTC),
+          dt.datetime(2025, 12, 1, 7, 0, tzinfo=dt.UTC))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delivery.edition_dispatch(edition=edition, now=dt.datetime(2025, 12, 1, 8, 5, tzinfo=dt.UTC),
+                                  email=eight.email)
+    assert [m.to[0] for m in mail.outbox] == [eight.email]
+    _runs(django_capture_on_commit_callbacks, dt.datetime(2025, 12, 1, 8, 10, tzinfo=dt.UTC),
+          dt.datetime(2025, 12, 1, 9, 0, tzinfo=dt.UTC))
+
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([eight.email, seven.email])
+
+
 @pytest.mark.parametrize("fetched_first", [False, True], ids=["mondays-list", "wednesdays-list-fetched-first"])
 def test_a_weekly_reader_whose_day_passed_while_beat_was_down_for_two_days_gets_that_weeks_digest(
     db, django_capture_on_commit_callbacks, fetched_first
@@ -1319,6 +1343,71 @@ def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
         assert deliveries_resolve_stale(now=later)["requeued"] == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.outbox) == 2
+
+
+def test_a_digest_settled_from_the_journal_reads_sent_when_it_went_out_not_when_the_sweep_ran(
+        edition, django_capture_on_commit_callbacks):
+    """The Deliveries list shows when each digest went out, and the dashboard counts
+    it on that day: a row the sweep marks sent from the journal went out during its
+    claim, minutes (or, across midnight, a day) before the sweep found it."""
+    reader = _reader()
+    rows = _claimed_then_killed(edition, [reader], {reader: "sent:esp-9"})
+    with django_capture_on_commit_callbacks(execute=True):
+        deliveries_resolve_stale(now=NOW)
+    row = Delivery.objects.get(subscriber=reader)
+    assert row.status == "sent"
+    assert row.sent_at == rows[reader.id].claimed_at < NOW - delivery.stale_after()
+
+
+def test_a_digest_whose_worker_died_in_the_provider_call_counts_that_call_among_its_attempts(
+        edition, django_capture_on_commit_callbacks):
+    """The Deliveries list's attempts: the call the dead worker was making is one, the
+    call that re-sends it another (a message that kills its worker each time runs out
+    of attempts instead of going out again and again)."""
+    reader = _reader()
+    _claimed_then_killed(edition, [reader], {reader: "attempting"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=NOW)["in_flight"] == 1
+    row = Delivery.objects.get(subscriber=reader)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+
+
+def test_a_digest_claimed_by_a_release_without_leases_is_settled_once_its_claim_is_stale(
+        edition, django_capture_on_commit_callbacks):
+    """Rows a worker of the release before leases claimed have no lease: when that
+    worker died in the deploy, they are settled by their claim's age, not left
+    `sending` for ever with their readers never mailed."""
+    reader, recent = _reader(), _reader()
+    _claimed_then_killed(edition, [reader], {})
+    ids = _pending(edition, [recent])
+    leases.deliveries_claim(delivery_ids=ids, now=NOW - dt.timedelta(minutes=5))
+    Delivery.objects.update(lease_expires_at=None)  # as the release before leases left them
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=NOW)["requeued"] == 1
+    assert Delivery.objects.get(subscriber=reader).status == "sent"
+    assert Delivery.objects.get(subscriber=recent).status == "sending"
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+
+
+def test_a_sweep_just_after_a_dispatch_requeues_none_of_its_rows(edition):
+    """Rows dispatched seconds ago wait for a worker to take their message: the sweep
+    (every 20 s) leaves them to it, and its line in the worker's log says it
+    re-queued nothing, rather than sending each batch's message again."""
+    _pending(edition, [_reader(), _reader()])
+    assert deliveries_resolve_stale(now=timezone.now() + dt.timedelta(seconds=10))["requeued"] == 0
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_rows_a_sweep_requeued_are_not_requeued_again_by_the_next_sweep(edition):
+    """A dead worker's reserved rows are re-queued once; the sweep 20 s later finds
+    their new message waiting for a worker, and queues them no second time."""
+    ids = _pending(edition, [_reader(), _reader()])
+    leases.deliveries_reserve(delivery_ids=ids, now=NOW)
+    later = NOW + dt.timedelta(seconds=leases.LEASE_SECONDS + 1)
+    assert deliveries_resolve_stale(now=later)["requeued"] == 2  # its message waits (not run here)
+    next_sweep = later + dt.timedelta(seconds=delivery.SETTLE_EVERY_SECONDS)
+    assert deliveries_resolve_stale(now=next_sweep)["requeued"] == 0
 
 
 def test_a_row_is_marked_sent_only_while_its_claim_holds_it(edition):
