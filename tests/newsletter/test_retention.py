@@ -313,11 +313,14 @@ def test_the_commands_summary_counts_one_as_one(settings):
 
 
 @pytest.mark.parametrize("status", ["pending", "sending"])
-def test_an_edition_with_a_digest_still_waiting_or_sending_is_left_for_a_later_run(settings, status):
+def test_an_edition_with_a_digest_still_waiting_or_sending_is_left_for_a_later_run_and_the_next_goes(
+        settings, status):
     settings.LEDGER_KEPT_DAYS = 60
     edition = _edition(days_ago=70, statuses=["sent", status])
+    next_one = _edition(days_ago=65, statuses=["sent"])
     retention_apply()
     assert edition.deliveries.count() == 2
+    assert not next_one.deliveries.exists()
     assert not EditionTally.objects.filter(edition=edition, pruned_at__isnull=False).exists()
 
 
@@ -399,6 +402,18 @@ def test_an_edition_pruned_before_anyone_listed_it_keeps_its_failed_digests_in_t
     old = _edition(days_ago=70, statuses=["sent", "sent", "failed"])
     retention_apply()
     assert _listed(admin_client)[date_format(old.date, "SHORT_DATE_FORMAT")] == ("2", "1")
+
+
+def test_the_command_counts_the_rows_of_every_edition_it_pruned(settings):
+    settings.LEDGER_KEPT_DAYS = 60
+    _edition(days_ago=71, statuses=["sent"] * 3)
+    _edition(days_ago=70, statuses=["sent", "failed"])
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert [line for line in lines if line.startswith("  delivery rows")] == [
+        "  delivery rows: 3", "  delivery rows: 5"]
+    assert ", 5 delivery rows and 0 events deleted" in lines[-1]
 
 
 @pytest.mark.postgresql
