@@ -947,6 +947,17 @@ def test_a_suppressed_address_is_skipped_not_mailed(edition):
     assert mail.outbox == []
 
 
+def test_the_batchs_log_line_counts_a_skipped_reader_as_skipped_not_sent(edition, caplog):
+    """The runbook reads each batch's line: a reader whose address is suppressed is
+    one skipped, not one more sent."""
+    reader, suppressed = _reader(), _reader()
+    Suppression.objects.create(email_hash=email_hash(suppressed.email), reason="bounced")
+    with caplog.at_level(logging.INFO, logger="newsletter.delivery"):
+        digest_send_batch(delivery_ids=_pending(edition, [reader, suppressed]))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("digest batch"))
+    assert " batch_size=2 sent=1 failed=0 skipped=1 retry=0 " in line
+
+
 def test_readers_who_leave_or_pause_after_their_digest_was_queued_get_none_and_the_ledger_says_why(
     edition, scripted
 ):

@@ -7,6 +7,7 @@ from django.core import mail
 from django.core.management import CommandError, call_command
 
 from newsletter.models import Delivery, Edition
+from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 DAY = "2025-11-24"
@@ -59,6 +60,15 @@ def test_each_reader_gets_one_different_email_leading_with_their_topic_and_a_rer
     assert "Nobody is due" in again
     assert len(mail.outbox) == 3
     assert Delivery.objects.filter(status="sent").count() == 3
+
+
+def test_digests_the_command_sends_are_not_queued_to_the_workers_as_well(readers, django_capture_on_commit_callbacks):
+    """send_digests sends in its own process: batches queued to the workers too would
+    race it for its readers, and its report would miss those the workers took."""
+    with django_capture_on_commit_callbacks() as queued:
+        output = _send("--now")
+    assert "3 sent" in output
+    assert [c.args for c in queued if getattr(c, "func", None) == digest_send_batch_task.delay] == []
 
 
 def test_dry_run_prints_who_would_get_what_and_sends_nothing(readers):
