@@ -14,7 +14,7 @@ from newsletter.feedback import (
     feedback_summary,
     feedback_url,
 )
-from newsletter.models import Edition, EditionPaper, Feedback
+from newsletter.models import Edition, EditionPaper, Feedback, Paper
 from newsletter.preferences import CLICK_WEIGHT, MORE_STEP
 from newsletter.ranking import digest_select, ranking_data_load
 from newsletter.relevance import papers_score
@@ -151,11 +151,12 @@ def _web_agents_day():
     EditionPaper.objects.create(edition=edition, paper=twin, position=0)
     EditionPaper.objects.create(edition=edition, paper=other, position=1)
 
-    def next_digest() -> dict[str, float]:
+    def next_digest(*, why: bool = False) -> dict[str, float] | dict[str, str]:
+        """{title: score}, or with `why` {title: the why line the reader reads}."""
         data = ranking_data_load(date=edition.date, subscriber_ids=[reader.pk])
         subscriber = Subscriber.objects.prefetch_related("topics").get(pk=reader.pk)
         selection = digest_select(subscriber=subscriber, date=edition.date, data=data)
-        return {r.paper.title: r.score for r in selection.papers}
+        return {r.paper.title: r.reason if why else r.score for r in selection.papers}
 
     return reader, yesterday, twin, other, next_digest
 
@@ -190,6 +191,90 @@ def test_a_click_brings_close_papers_forward_less_than_a_more_vote_does(client):
     assert 0 < raised <= CLICK_WEIGHT * MORE_STEP + 1e-9
     assert voted[twin.title] - before[twin.title] > raised
     assert clicked[other.title] - before[other.title] < raised
+
+
+def test_votes_on_close_papers_add_up_to_a_bound_and_two_clicks_weigh_one_vote(client):
+    """Two clicks on two copies of yesterday's web-agent paper raise today's near twin
+    as much as one "more" on it; a second "more" raises it further, to at most half a
+    point however many follow, and two "less" hold it back further than one, by at
+    most a fifth of a point: no number of votes floods or buries a topic."""
+    reader, voted, twin, _, next_digest = _web_agents_day()
+    copy = PaperFactory(title=voted.title, abstract=voted.abstract, trending_date=voted.trending_date)
+    papers_score(papers=[copy])
+    before = next_digest()[twin.title]
+
+    feedback_click_record(subscriber=reader, paper=voted)
+    feedback_click_record(subscriber=reader, paper=copy)
+    two_clicks = next_digest()[twin.title]
+    feedback_record(subscriber=reader, paper=voted, vote=1)
+    Feedback.objects.filter(paper=copy).delete()
+    one_more = next_digest()[twin.title]
+    feedback_record(subscriber=reader, paper=copy, vote=1)
+    two_more = next_digest()[twin.title]
+
+    assert two_clicks == pytest.approx(one_more)
+    assert before < one_more < two_more == pytest.approx(before + 0.5)
+
+    feedback_record(subscriber=reader, paper=voted, vote=-1)
+    Feedback.objects.filter(paper=copy).delete()
+    one_less = next_digest()[twin.title]
+    feedback_record(subscriber=reader, paper=copy, vote=-1)
+    two_less = next_digest()[twin.title]
+    assert before > one_less > two_less == pytest.approx(before - 0.2)
+
+
+def test_a_less_vote_stops_holding_papers_back_once_fifty_newer_votes_follow_it(client):
+    """Only the newest 50 votes move the ranking: a "less like this" followed by 50
+    votes on other papers no longer puts the near twin later."""
+    reader, disliked, twin, _, next_digest = _web_agents_day()
+    before = next_digest()
+    feedback_record(subscriber=reader, paper=disliked, vote=-1)
+    Feedback.objects.filter(paper=disliked).update(created_at=timezone.now() - dt.timedelta(days=1))
+    assert next_digest()[twin.title] < before[twin.title]
+
+    for n in range(50):
+        feedback_record(subscriber=reader, paper=PaperFactory(title=f"Another paper {n}"), vote=1)
+
+    assert next_digest()[twin.title] == pytest.approx(before[twin.title])
+
+
+def test_the_why_line_names_the_paper_opened_or_liked_whole_up_to_sixty_characters():
+    """A paper that passes only for being close to two the reader opened (two clicks
+    weigh one vote) says "close to “…”, which you opened", not "liked", nor names a
+    liked paper far from it; the opened paper's title is given whole at 60
+    characters, and a longer one is cut with "…" right after a word, never after a
+    space."""
+    reader, opened, _, _, next_digest = _web_agents_day()
+    also_opened = PaperFactory(title=opened.title, abstract=opened.abstract,
+                               trending_date=opened.trending_date)
+    near = PaperFactory(title="A benchmark of booking flights and shopping online", upvotes=10,
+                        abstract="Systems browse real websites to book flights and buy products; the best "
+                                 "completes a third of the tasks.")
+    unrelated = PaperFactory(title="Protein structures predicted by diffusion", trending_date=opened.trending_date,
+                             abstract="A diffusion model predicts the structures of proteins from their sequences.")
+    papers_score(papers=[also_opened, near, unrelated])
+    EditionPaper.objects.create(edition=Edition.objects.get(), paper=near, position=2)
+    # Renamed once their vectors are stored: either may be the one named.
+    sixty = "A benchmark of web agents that book flights and shop onlines"
+    assert len(sixty) == 60
+    Paper.objects.filter(pk__in=[opened.pk, also_opened.pk]).update(title=sixty)
+    assert near.title not in next_digest()
+
+    # Named is the paper it is closest to, not a paper liked before that is far from it.
+    feedback_record(subscriber=reader, paper=unrelated, vote=1)
+    feedback_click_record(subscriber=reader, paper=opened)
+    feedback_click_record(subscriber=reader, paper=also_opened)
+    assert next_digest(why=True)[near.title] == f"close to “{sixty}”, which you opened"
+
+    Paper.objects.filter(pk__in=[opened.pk, also_opened.pk]).update(
+        title="A benchmark of web agents that book flights and shop alone online"
+    )
+    assert next_digest(why=True)[near.title] == (
+        "close to “A benchmark of web agents that book flights and shop alone…”, which you opened"
+    )
+    feedback_record(subscriber=reader, paper=opened, vote=1)
+    feedback_record(subscriber=reader, paper=also_opened, vote=1)
+    assert next_digest(why=True)[near.title].endswith("which you liked")
 
 
 # --- The preference centre --------------------------------------------------------
@@ -279,6 +364,17 @@ def test_the_preference_centre_says_which_opened_papers_it_learned_from():
 
     assert "the 1 paper you opened from your digest" in html
     assert "A little more like (you opened them)" in html and "A paper opened from the digest" in html
+    # Under what a click does only, not under "More like" too.
+    assert html.count("A paper opened from the digest") == 1
+
+    # Fifty newer votes later, the click is still counted but no longer listed as teaching.
+    from newsletter.preferences import FEEDBACK_VOTES_USED
+
+    for n in range(FEEDBACK_VOTES_USED):
+        Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
+    html = render_learned(reader)
+    assert "the 1 paper you opened from your digest" in html
+    assert "A paper opened from the digest" not in html
 
 
 def test_the_preference_centre_names_each_paper_once_under_what_it_does():
