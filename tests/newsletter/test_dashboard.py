@@ -399,3 +399,35 @@ def test_the_sends_of_days_over_for_good_are_counted_once_and_kept():
     assert again == expected | {today: 4, today - dt.timedelta(days=1): 5}
     ledger = [q["sql"] for q in queries if 'FROM "newsletter_delivery"' in q["sql"]]
     assert len(ledger) == 1 and str(today - dt.timedelta(days=1)) in ledger[0], ledger
+
+
+def test_the_dashboard_counts_todays_sends_bounces_and_complaints_and_the_readers_pending_now(admin_client):
+    """Today's row of the sends' figures counts the digests sent (not a failed one),
+    the bounces and the complaints each as themselves; the legend gives the month's
+    totals; "Pending confirmation" is the readers pending today."""
+    import datetime as dt
+
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from newsletter.models import Delivery, DeliveryEvent, Edition
+    from subscribers.models import Subscriber
+    from tests.factories import SubscriberFactory
+
+    today = timezone.localdate()
+    edition = Edition.objects.create(date=today)
+    noon = dt.time(12, tzinfo=timezone.get_current_timezone())
+    at = {back: dt.datetime.combine(today - dt.timedelta(days=back), noon) for back in (0, 1)}
+    for back, status in ((0, "sent"), (0, "sent"), (0, "sent"), (0, "failed"), (1, "sent"), (1, "sent")):
+        Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=status, sent_at=at[back])
+    for n, kind in enumerate(("bounced", "bounced", "complained", "delivered")):
+        DeliveryEvent.objects.create(event_id=f"e{n}", event_type=kind, occurred_at=at[0])
+    SubscriberFactory(status=Subscriber.Status.PENDING, confirmed_at=None)
+
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+
+    sends = html.split("<h2>Digests sent, bounces and complaints per day</h2>", 1)[1].split("</details>", 1)[0]
+    rows = re.findall(r'<tr><th scope="row">[^<]*</th><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>', sends)
+    assert rows[-2:] == [("2", "0", "0"), ("3", "2", "1")]
+    assert "Sent 5 in 30 days" in sends and "Bounced 2 in 30 days" in sends
+    assert re.search(r"<dt>Pending confirmation</dt><dd>1</dd>", html)
