@@ -122,6 +122,23 @@ def test_feedback_per_topic_counts_votes_not_papers_opened_from_the_digest():
     assert feedback_per_topic() == [("Agents", 1, 0)]
 
 
+@pytest.mark.django_db
+def test_feedback_per_topic_leaves_out_papers_that_did_not_pass_for_it_and_topics_without_votes():
+    from newsletter.dashboard import feedback_per_topic
+    from newsletter.feedback import feedback_record
+    from newsletter.relevance import RELEVANCE_THRESHOLD
+    from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+
+    agents, vision = TopicFactory(name="Agents"), TopicFactory(name="Vision")
+    PaperTopicFactory(paper=PaperFactory(), topic=TopicFactory(name="Robotics"), score=0.9)  # no vote on it
+    paper = PaperFactory()
+    PaperTopicFactory(paper=paper, topic=agents, score=0.9)
+    PaperTopicFactory(paper=paper, topic=vision, score=RELEVANCE_THRESHOLD - 0.05)
+    feedback_record(subscriber=SubscriberFactory(), paper=paper, vote=-1)
+
+    assert feedback_per_topic() == [("Agents", 0, 1)]
+
+
 def test_readers_per_topic_count_the_receiving_readers_links_by_topic_with_no_join_of_the_topics(db):
     """Each active topic with its active or paused readers, most read first, a
     topic nobody reads too; the links are counted by topic in one query that joins
@@ -138,13 +155,15 @@ def test_readers_per_topic_count_the_receiving_readers_links_by_topic_with_no_jo
 
     Topic.objects.update(is_active=False)  # the default topics (migrations) out of the way
     agents, vision, unread = (TopicFactory(name=n, position=p) for n, p in (("Alpha field", 2), ("Beta field", 1), ("Gamma field", 3)))
+    # Read by nobody too: in the topics' own order, not by name.
+    TopicFactory(name="Delta field", position=4)
     TopicFactory(name="Retired field", is_active=False).subscribers.add(SubscriberFactory())
     for status, topics in [(Subscriber.Status.ACTIVE, [agents, vision]), (Subscriber.Status.PAUSED, [agents]),
                            (Subscriber.Status.UNSUBSCRIBED, [vision, unread]), (Subscriber.Status.PENDING, [unread])]:
         SubscriberFactory(status=status).topics.add(*topics)
 
     with CaptureQueriesContext(connection) as queries:
-        assert topic_popularity() == [("Alpha field", 2), ("Beta field", 1), ("Gamma field", 0)]
+        assert topic_popularity() == [("Alpha field", 2), ("Beta field", 1), ("Gamma field", 0), ("Delta field", 0)]
     links = [q["sql"] for q in queries.captured_queries if "subscribers_subscriber_topics" in q["sql"]]
     assert len(links) == 1 and "newsletter_topic" not in links[0] and "LEFT OUTER JOIN" not in links[0], links
 
