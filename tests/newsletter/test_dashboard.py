@@ -450,3 +450,27 @@ def test_the_dashboard_counts_todays_sends_bounces_and_complaints_and_the_reader
     assert rows[-2:] == [("2", "0", "0"), ("3", "2", "1")]
     assert "Sent 5 in 30 days" in sends and "Bounced 2 in 30 days" in sends
     assert re.search(r"<dt>Pending confirmation</dt><dd>1</dd>", html)
+
+
+def test_active_readers_counts_those_active_today_and_a_reader_who_came_back_after_leaving(admin_client):
+    """"Active readers" is today's figure: a reader who left three days ago is not
+    counted though they were active before; one who unsubscribed and came back is."""
+    import datetime as dt
+
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from subscribers.models import Subscriber
+    from tests.factories import SubscriberFactory
+
+    now = timezone.now()
+    came_back = SubscriberFactory(status=Subscriber.Status.ACTIVE)
+    left = SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED)
+    Subscriber.objects.filter(pk__in=[came_back.pk, left.pk]).update(
+        created_at=now - dt.timedelta(days=10), confirmed_at=now - dt.timedelta(days=10),
+        unsubscribed_at=now - dt.timedelta(days=3),
+    )
+
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+
+    assert re.search(r"<dt>Active readers</dt><dd>1</dd>", html)
