@@ -474,3 +474,18 @@ def test_active_readers_counts_those_active_today_and_a_reader_who_came_back_aft
     html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
 
     assert re.search(r"<dt>Active readers</dt><dd>1</dd>", html)
+
+
+def test_readers_who_left_today_and_were_erased_count_as_unsubscribed_from_today(admin_client):
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from subscribers.models import LeftReadersErased
+
+    LeftReadersErased.objects.create(left_on=timezone.localdate(), status="unsubscribed", erased=2)
+
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+
+    readers = html.split("<h2>Subscribers by status</h2>", 1)[1].split("</details>", 1)[0]
+    rows = re.findall(r'<tr><th scope="row">[^<]*</th>' + "<td>([^<]*)</td>" * 4 + "</tr>", readers)
+    assert rows[-2:] == [("0", "0", "0", "0"), ("0", "0", "2", "0")]
