@@ -47,21 +47,15 @@ def page_width(page) -> int:
     after the next two frames: a viewport just changed by set_viewport_size is laid
     out again at the next frame, and a clean-clone CI run read a 390-px codes page as
     394 px right after the resize (it measures 390, alone and in four reruns)."""
-    return laid_out(page, "document.documentElement.scrollWidth")
-
-
-def laid_out(page, expression: str):
-    """`expression` read after the next two frames, once a change of the viewport is
-    laid out and painted (page_width)."""
-    return page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame("
-                         f"() => done({expression}))))")
+    frames_drawn(page)
+    return page.evaluate("document.documentElement.scrollWidth")
 
 
 def frames_drawn(page) -> None:
     """Wait for the next two frames, once a change of the viewport is painted; at most
     a second. Playwright's own script world, so that it also works on a page whose
-    scripts are off (the outbox's email alone: CSP sandbox), where laid_out's promise
-    never settled and held a test until its timeout."""
+    scripts are off (the outbox's email alone: CSP sandbox), where a promise of the
+    page's own never settled and held a test until its timeout."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     try:

@@ -53,12 +53,14 @@ class Command(BaseCommand):
     def handle(self, *args, no_sample: bool = False, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self.stdout.write("Database migrated.")
-        # An upgrade that changed the relevance model cleared the stored vectors
-        # (migration 0013): the papers digests can pick get today's, and topic
-        # scores that match them, before the site serves; the beat task does the rest.
+        # The topics' vectors first (a new install has none; an upgrade of the model
+        # cleared them): an editor's first topic preview would make them all.
         made = topics_missing_embed()
         if made:
             self.stdout.write(f"Relevance vectors made for {made} topic{pluralize(made)}.")
+        # An upgrade that changed the relevance model cleared the stored vectors
+        # (migration 0013): the papers digests can pick get today's, and topic
+        # scores that match them, before the site serves; the beat task does the rest.
         missing = Paper.objects.filter(embedding=None).count()
         if missing:
             self.stdout.write(
