@@ -65,6 +65,15 @@ def frames_drawn(page) -> None:
         pass
 
 
+def picture_width(img) -> int:
+    """The width of the picture an <img> locator shows (naturalWidth), once it has
+    loaded and decoded. A lazy, async-decoded thumbnail is visible (its box is laid
+    out) before its picture arrives: a clean-clone CI run read 0 right after
+    to_be_visible. decode() fails the test if the picture is broken."""
+    img.scroll_into_view_if_needed()
+    return img.evaluate("img => img.decode().then(() => img.naturalWidth)")
+
+
 def page_overflow(page) -> int:
     """How many pixels the page is wider than its window (page_width: after the next
     two frames); above 0, a reader scrolls sideways."""

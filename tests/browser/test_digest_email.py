@@ -9,7 +9,7 @@ from django.conf import settings
 
 from newsletter.digest import digest_make
 from newsletter.ranking import ranking_data_load
-from tests.browser.conftest import axe_blocking, page_overflow, png
+from tests.browser.conftest import axe_blocking, page_overflow, picture_width, png
 from tests.newsletter.test_digest_render import DAY, NOW, empty_day_create
 from tests.newsletter.test_digest_rendering import digest_message
 
@@ -222,7 +222,7 @@ def test_a_digest_sent_by_the_batch_reads_well_on_a_phone(page, live_server, set
     path = _shoot(page, html, "digest-sent-375", 375)
     assert path.stat().st_size > 10_000
     assert page_overflow(page) <= 0
-    assert page.eval_on_selector("img.picture", "img => img.complete && img.naturalWidth") == 1200
+    assert picture_width(page.locator("img.picture")) == 1200
     assert page.get_by_text("More like this").first.is_visible()
     assert page.get_by_text("Unsubscribe").is_visible()
     assert page.js_errors == []

@@ -17,7 +17,7 @@ from newsletter.archive import delivery_view_url
 from newsletter.management.commands.bootstrap import SAMPLE_DATE, SAMPLE_FILE
 from newsletter.models import Delivery, Edition, OutboxEmail, Paper, Topic
 from subscribers.tokens import subscriber_links
-from tests.browser.conftest import DESKTOP, admin_sign_in, axe_blocking
+from tests.browser.conftest import DESKTOP, admin_sign_in, axe_blocking, picture_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -100,7 +100,7 @@ def test_every_public_page_loads_without_console_error_or_csp_violation(
 
     _visit(page, live_server.url + "/")
     expect(page.locator(".paper-card__thumb img").first).to_be_visible()
-    assert page.locator(".paper-card__thumb img").first.evaluate("img => img.naturalWidth") == 64  # thumbnail(0), loaded
+    assert picture_width(page.locator(".paper-card__thumb img").first) == 64  # thumbnail(0), loaded
     screenshot(page, "home")
     # The first screen as a visitor sees it (the full page is 76 papers long).
     page.screenshot(path=str(Path(settings.SCREENSHOT_DIR) / "home-top-desktop.png"))
@@ -163,10 +163,10 @@ def test_every_admin_page_an_editor_uses_loads_clean_and_send_now_asks_first(liv
     # Each paper's picture beside its title in the list and on its page: this site's
     # copy (newsletter/pictures.py), loaded.
     _visit(page, admin + f"newsletter/paper/?q={paper.arxiv_id}")
-    assert page.locator("#result_list img.paper-thumb").first.evaluate("img => img.naturalWidth") > 0
+    assert picture_width(page.locator("#result_list img.paper-thumb").first) > 0
     _visit(page, admin + f"newsletter/paper/{paper.pk}/change/")
     page.get_by_text("Authors and links").click()
-    assert page.locator("img.paper-picture").evaluate("img => img.complete && img.naturalWidth") > 0
+    assert picture_width(page.locator("img.paper-picture")) > 0
     screenshot(page, "admin-paper-picture")
 
     # "Today's papers" and "Today's edition" open the sample day (not an empty today).

@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from newsletter.models import Edition, EditionPaper
-from tests.browser.conftest import PHONE, page_width, png
+from tests.browser.conftest import PHONE, page_width, picture_width, png
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -62,7 +62,7 @@ def test_home_shows_the_days_papers_at_desktop_and_phone_width(live_server, page
     expect(cards.first.locator(".chip", has_text="Agents")).to_be_visible()
     expect(cards.nth(1)).to_contain_text("Example AI Lab")
     expect(cards.nth(1).locator(".paper-card__thumb img")).to_be_visible()
-    assert cards.nth(1).locator(".paper-card__thumb img").evaluate("img => img.naturalWidth") == 64  # loaded
+    assert picture_width(cards.nth(1).locator(".paper-card__thumb img")) == 64  # loaded
     expect(page.get_by_text("Yesterday's Paper")).to_have_count(0)
     expect(page.get_by_role("link", name="Code ★ 512")).to_be_visible()
 
