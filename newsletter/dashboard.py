@@ -28,13 +28,16 @@ RATE_WARN = 0.001
 RATE_LIMIT = 0.003
 # Each at least 3:1 against white (WCAG's minimum for graphics): the amber was 2.2:1.
 AMBER = "#b45309"
-PALETTE = ["#2563eb", "#16a34a", AMBER, "#dc2626", "#7c3aed", "#0891b2", "#64748b"]
+BLUE, RED = "#2563eb", "#dc2626"
+PALETTE = [BLUE, "#16a34a", AMBER, RED, "#7c3aed", "#0891b2", "#64748b"]
+# One colour for each thing on every chart it is on: the sends' and the rates'.
+BOUNCE_COLOUR, COMPLAINT_COLOUR = AMBER, RED
 STATUS_COLOURS = {
     Subscriber.Status.ACTIVE: "#15803d",
     Subscriber.Status.PENDING: AMBER,
     Subscriber.Status.PAUSED: "#0891b2",
     Subscriber.Status.UNSUBSCRIBED: "#64748b",
-    Subscriber.Status.SUPPRESSED: "#dc2626",
+    Subscriber.Status.SUPPRESSED: RED,
 }
 
 # Drawn about as wide as a chart's column at 1280 px (two columns of about 440 px),
@@ -460,15 +463,15 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
         "sends": _wide_and_narrow(
             line_chart, title="Digests sent, bounces and complaints per day", labels=labels,
             series=[Series(n, v, c) for (n, v), c in
-                    zip(sends.items(), ["#2563eb", AMBER, "#dc2626"], strict=True)],
+                    zip(sends.items(), [BLUE, BOUNCE_COLOUR, COMPLAINT_COLOUR], strict=True)],
             legend_values=[f"{sum(v):,} in {days} days" for v in sends.values()],
         ),
         "rates": _wide_and_narrow(
             line_chart, title="Bounce and complaint rates", labels=labels, percent=True,
-            series=[Series("Bounce rate", bounce_rate, AMBER),
-                    Series("Complaint rate", complaint_rate, "#dc2626", dash="2 3")],
+            series=[Series("Bounce rate", bounce_rate, BOUNCE_COLOUR),
+                    Series("Complaint rate", complaint_rate, COMPLAINT_COLOUR, dash="2 3")],
             references=[(f"{rate_text(RATE_WARN)} — keep under", RATE_WARN, "#16a34a"),
-                        (f"{rate_text(RATE_LIMIT)} — Gmail limit", RATE_LIMIT, "#dc2626")],
+                        (f"{rate_text(RATE_LIMIT)} — Gmail limit", RATE_LIMIT, RED)],
         ),
         "popularity": _wide_and_narrow(
             bar_chart, title="Readers per topic", labels=[n for n, _ in popularity],
@@ -477,7 +480,7 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
         "feedback": _wide_and_narrow(
             bar_chart, title="Feedback per topic", labels=[n for n, _, _ in feedback],
             # Blue and red, not green and red: told apart by people who cannot tell those two.
-            series=[Series("More like this", [m for _, m, _ in feedback], "#2563eb"),
-                    Series("Less like this", [l for _, _, l in feedback], "#dc2626")],
+            series=[Series("More like this", [m for _, m, _ in feedback], BLUE),
+                    Series("Less like this", [l for _, _, l in feedback], RED)],
         ) if feedback else None,
     }

@@ -489,3 +489,26 @@ def test_readers_who_left_today_and_were_erased_count_as_unsubscribed_from_today
     readers = html.split("<h2>Subscribers by status</h2>", 1)[1].split("</details>", 1)[0]
     rows = re.findall(r'<tr><th scope="row">[^<]*</th>' + "<td>([^<]*)</td>" * 4 + "</tr>", readers)
     assert rows[-2:] == [("0", "0", "0", "0"), ("0", "0", "2", "0")]
+
+
+def _legend_colours(svg: str) -> dict[str, str]:
+    """Each legend entry's words and the colour of the square before it."""
+    elements = list(ET.fromstring(svg).iter())
+    return {"".join(e.itertext()): prev.get("fill") for prev, e in itertools.pairwise(elements)
+            if e.tag == f"{SVG}text" and e.get("class") == "lg" and prev.tag == f"{SVG}rect"}
+
+
+@pytest.mark.django_db
+def test_bounces_and_complaints_have_the_same_colour_on_the_sends_chart_as_on_the_rates_chart():
+    """An editor reads the two charts one above the other: amber for bounces and red
+    for complaints on one, the other way round on the next, reads one for the other."""
+    from newsletter.dashboard import dashboard_charts
+
+    charts = dashboard_charts()
+    for width in (0, 1):  # the desktop's and the phone's
+        sends = _legend_colours(_charts(charts["sends"])[width])
+        rates = _legend_colours(_charts(charts["rates"])[width])
+        [bounced] = [c for name, c in sends.items() if name.startswith("Bounced")]
+        [complained] = [c for name, c in sends.items() if name.startswith("Complained")]
+        assert (bounced, complained) == (rates["Bounce rate"], rates["Complaint rate"])
+        assert bounced != complained
