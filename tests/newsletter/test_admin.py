@@ -506,9 +506,24 @@ def test_bulk_add_topic_asks_which_topic_then_assigns_it(editor_client, db):
     data = {"action": "topic_add", "_selected_action": [p.pk for p in papers]}
     page = editor_client.post(url, data)
     assert "Add a topic to papers" in page.content.decode()
+    # The question, not an error: nothing was chosen yet.
+    assert "This field is required" not in page.content.decode()
     editor_client.post(url, {**data, "apply": "1", "topic": topic.pk})
     rows = PaperTopic.objects.filter(topic=topic)
     assert rows.count() == 2 and {r.source for r in rows} == {"editor"}
+
+
+def test_pinning_papers_of_which_one_was_pinned_already_writes_only_the_others_history(editor_client, db):
+    """A paper's history says who pinned it; pinning it again when it was pinned
+    already changed nothing, and its history says nothing more."""
+    from django.contrib.admin.models import LogEntry
+
+    was, now = PaperFactory(pinned=True), PaperFactory()
+    response = editor_client.post(reverse("admin:newsletter_paper_changelist"),
+                                  {"action": "pin", "_selected_action": [was.pk, now.pk]}, follow=True)
+    assert "Pinned 1 paper (1 was pinned already)." in response.content.decode()
+    logged = LogEntry.objects.filter(change_message="Pinned.")
+    assert [e.object_id for e in logged] == [str(now.pk)]
 
 
 def test_use_as_an_example_of_a_topic_asks_which_topic_and_shows_the_examples(editor_client, db):
@@ -1234,6 +1249,49 @@ def test_a_second_paper_without_an_arxiv_id_titled_like_another_is_refused_by_th
     assert "Another paper without an arXiv id is already titled like this: “Second”" in response.content.decode()
     other.refresh_from_db()
     assert other.title == "Another one"
+
+    # As the error says: with its arXiv id it is known by that, and the title may stay.
+    data["arxiv_id"] = "2511.99999"
+    assert editor_client.post(url, data).status_code == 302
+    other.refresh_from_db()
+    assert (other.title, other.arxiv_id) == ("SECOND!", "2511.99999")
+
+
+def test_a_score_set_on_a_papers_topic_row_sticks_and_automatic_gives_the_keywords_back(editor_client):
+    """On a paper's page, an editor who sets a topic row's score to 0 takes the paper
+    off the topic for good (an editor's row, kept through re-scoring); setting the
+    row back to Automatic lets the topic's keywords decide again."""
+    from newsletter import relevance, services
+
+    topic = TopicFactory(name="Forgetting studies", keywords="catastrophic forgetting")
+    paper = PaperFactory(title="Catastrophic forgetting in continual learning",
+                         abstract="We measure catastrophic forgetting when models learn tasks in sequence.")
+    relevance.papers_score(papers=[paper])
+    row = PaperTopic.objects.get(paper=paper, topic=topic)
+    assert (row.source, row.score > 0) == ("auto", True)
+    url = reverse("admin:newsletter_paper_change", args=[paper.pk])
+
+    def post_row(**changes):
+        data = _as_submitted(editor_client.get(url))
+        [prefix] = [k[:-len("-id")] for k, v in data.items() if k.endswith("-id") and str(v) == str(row.pk)]
+        data.update({f"{prefix}-{name}": value for name, value in changes.items()})
+        response = editor_client.post(url, data)
+        assert response.status_code == 302, response.context["inline_admin_formsets"][0].formset.errors
+
+    post_row(score="0")
+    services.papers_rescore(papers=[paper])
+    assert PaperTopic.objects.filter(paper=paper, topic=topic).values_list("source", "score").get() == ("editor", 0)
+
+    row = PaperTopic.objects.get(paper=paper, topic=topic)
+    post_row(source="auto")
+    source, score = PaperTopic.objects.filter(paper=paper, topic=topic).values_list("source", "score").get()
+    assert source == "auto" and score > 0
+
+    # Deleting the row takes the paper off the topic as well, not until the next re-score.
+    row = PaperTopic.objects.get(paper=paper, topic=topic)
+    post_row(DELETE="on")
+    services.papers_rescore(papers=[paper])
+    assert PaperTopic.objects.filter(paper=paper, topic=topic).values_list("source", "score").get() == ("editor", 0)
 
 
 
