@@ -834,6 +834,11 @@ def test_saving_a_topics_definition_says_which_recent_papers_came_in_and_went_ou
     form["position"] = 1
     said = [str(m) for m in editor_client.post(url, form, follow=True).context["messages"]]
     assert not [m for m in said if m.startswith("Re-scored")]
+    # Back to the old words: more went out than came in, said as a warning, not a success.
+    form.update(name=topic.name, keywords="catastrophic forgetting")
+    said = list(editor_client.post(url, form, follow=True).context["messages"])
+    (rescored,) = [m for m in said if str(m).startswith("Re-scored")]
+    assert "5 went out" in str(rescored) and rescored.tags == "warning"
 
 
 def test_a_not_line_that_would_do_nothing_or_cancel_a_keyword_is_explained_and_nothing_saved(editor_client, topic):
@@ -1329,23 +1334,30 @@ def test_a_topic_named_like_another_but_for_case_or_spacing_is_refused(admin_cli
     """The editors' walkthrough of 5 December saved "agents" beside "Agents": both
     showed on the subscribe form."""
     response = admin_client.post(reverse("admin:newsletter_topic_add"), {
-        "name": "  " + topic.name.upper() + " ", "slug": "other-slug", "description": "A copy.",
+        "name": "  " + topic.name.upper().replace(" ", "  ") + " ", "slug": "other-slug", "description": "A copy.",
         "keywords": "", "is_active": "on", "position": 0})
     assert f"There is already a topic named “{topic.name}”" in unescape(response.content.decode())
     assert Topic.objects.filter(name__iexact=topic.name).count() == 1
 
 
 def test_switching_a_topic_off_says_what_its_readers_are_left_with(admin_client, topic):
-    other = TopicFactory(name="Other field")
-    alone, both = SubscriberFactory(), SubscriberFactory()
+    """Asked first (the box's confirm, naming how many follow it), then told what
+    they are left with: a reader who left is not counted, and one whose other topic
+    is switched off too has nothing else."""
+    other, off = TopicFactory(name="Other field"), TopicFactory(name="Off field", is_active=False)
+    alone, both, only_off = SubscriberFactory(), SubscriberFactory(), SubscriberFactory()
     alone.topics.add(topic)
     both.topics.add(topic, other)
+    only_off.topics.add(topic, off)
+    SubscriberFactory(status=Subscriber.Status.UNSUBSCRIBED).topics.add(topic)
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
+    page = unescape(admin_client.get(url).content.decode())
+    assert f'data-confirm-unchecked="3 readers follow “{topic.name}”: switching it off' in page
     response = admin_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "",
                                        "keywords": topic.keywords, "position": 0}, follow=True)
     said = [str(m) for m in response.context["messages"]]
-    assert any(m.startswith(f"2 readers followed “{topic.name}”, now switched off") and
-               "1 of them follows no other topic and gets the day's trending papers" in m for m in said), said
+    assert any(m.startswith(f"3 readers followed “{topic.name}”, now switched off") and
+               "2 of them follow no other topic and get the day's trending papers" in m for m in said), said
 
 
 def test_switching_a_topic_on_again_and_renaming_it_say_what_its_readers_see(admin_client, topic):
