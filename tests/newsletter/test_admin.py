@@ -799,6 +799,28 @@ def test_a_new_topic_previews_by_its_typed_name_and_description_before_any_keywo
     assert not Topic.objects.filter(slug="speech").exists()
 
 
+def test_the_topic_preview_reads_broad_as_ticked_in_the_form(editor_client, db):
+    """Ticking "broad" on an umbrella topic leaves to a narrower topic the papers it
+    explains better: the preview shows that before the save, read from the box as
+    typed, not from the topic as stored."""
+    TopicFactory(name="Diffusion", keywords="diffusion model\ntext-to-image")  # something else
+    TopicFactory(name="Continual learning", keywords="rehearsal\nlifelong learning\ncontinual learning")
+    umbrella = TopicFactory(name="Machine learning", keywords="learning", is_broad=False)
+    paper = PaperFactory(trending_date=dt.date.today(), title="Rehearsal for Lifelong Learning",
+                         abstract="Rehearsal of old examples helps lifelong learning.")
+    from newsletter.relevance import papers_score
+
+    papers_score(papers=[paper])
+    url = reverse("admin:newsletter_topic_preview") + f"?topic={umbrella.pk}"
+    typed = {"name": umbrella.name, "slug": umbrella.slug, "keywords": umbrella.keywords, "description": ""}
+
+    html = unescape(editor_client.post(url, typed).content.decode())
+    row = re.search(r"<td>Rehearsal for Lifelong Learning</td>.*?</tr>", html).group(0)
+    assert "drops out" not in row
+    html = unescape(editor_client.post(url, {**typed, "is_broad": "on"}).content.decode())
+    assert re.search(r"<td>Rehearsal for Lifelong Learning</td>.*?<td>drops out</td>", html), html
+
+
 def test_saving_a_topic_rescores_papers(editor_client, topic):
     paper = PaperFactory(title="Web agents that browse")
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
