@@ -259,6 +259,51 @@ def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edit
     assert not edition.on_hold
 
 
+def test_moving_a_paper_keeps_the_reader_previewed_and_moves_it_the_way_asked(editor_client, edition):
+    """Up moves a paper up one place and down one place down, and the page comes back
+    previewing the reader it previewed (it came back as a reader with no topics)."""
+    reader = SubscriberFactory()
+
+    def order():
+        return [entry.paper.title for entry in edition.entries.order_by("position")]
+
+    first, second, third = order()
+    moved = editor_client.post(reverse("admin:newsletter_edition_paper", args=[
+        edition.pk, edition.entries.get(position=3).paper_id, "up"]), {"preview_as": reader.pk})
+    assert order() == [first, third, second]
+    assert moved.url == reverse("admin:newsletter_edition_change", args=[edition.pk]) + f"?preview_as={reader.pk}"
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[
+        edition.pk, edition.entries.get(position=1).paper_id, "down"]))
+    assert order() == [third, first, second]
+
+
+def test_todays_edition_before_any_paper_says_to_fetch_a_day_first(editor_client, db):
+    response = editor_client.get(reverse("admin:newsletter_edition_today"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("admin:newsletter_edition_changelist")
+    assert any(str(m).startswith("No papers yet: fetch a day of Daily Papers first") for m in response.context["messages"])
+
+
+def test_send_now_with_nobody_left_to_reach_is_refused_on_the_page_and_logs_nothing(editor_client, edition):
+    """Every receiving reader had it: the button says why it is off, and a press from a
+    page left open sends to nobody and writes no "Sent now to 0 readers" in the
+    edition's history."""
+    from django.contrib.admin.models import LogEntry
+
+    from newsletter.curation import SEND_NOW_NOBODY_LEFT
+
+    page = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+    assert f'<small class="muted" id="send-now-why">{SEND_NOW_NOBODY_LEFT}</small>' in unescape(page)
+    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "send-now"]))
+    assert not LogEntry.objects.filter(object_id=str(edition.pk), change_message__startswith="Sent now").exists()
+
+
+def test_a_paused_reader_can_be_previewed_from_the_list_of_readers(editor_client, edition):
+    """A paused reader gets digests again when they resume: the editor can see theirs."""
+    paused = SubscriberFactory(email="paused@example.com", status=Subscriber.Status.PAUSED)
+    page = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+    assert f'<option value="{paused.pk}"' in page
+
+
 def test_a_note_whose_link_words_name_another_site_is_refused_and_nothing_is_lost(editor_client, edition):
     """An editor's note reaches every reader under the project's name: a link whose
     words show one address and lead to another ("arxiv.org/abs/…" to a look-alike
@@ -659,6 +704,12 @@ def test_an_edition_all_hidden_and_a_hold_after_the_send_say_what_is_so(editor_c
     held = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]), follow=True)
     said = [str(m) for m in held.context["messages"]]
     assert said[-1].startswith("On hold. This edition already went out to 1 reader;"), said
+    # With a digest still to go, the hold is the one that stops it: said as such.
+    editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "release"]))
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.PENDING)
+    held = editor_client.post(reverse("admin:newsletter_edition_op", args=[edition.pk, "hold"]), follow=True)
+    said = [str(m) for m in held.context["messages"]]
+    assert said[-1].startswith("On hold: no digest of this edition goes out until you release it."), said
 
 
 def test_a_deliverys_page_reads_as_words_not_ids_and_has_no_save_button(editor_client, edition):
