@@ -205,3 +205,43 @@ def test_a_day_link_of_another_year_than_the_page_says_its_year(client):
 
     assert 'aria-current="page">Fri 21 Nov</a>' in html
     assert ">5 Dec 2026</a>" in html and ">Sat 5 Dec</a>" not in html
+
+
+def test_the_date_list_offers_the_newest_week_and_older_days_by_previous(client):
+    # A reader sees the seven newest days with papers listed; the eighth, older
+    # one is not listed but is one "← Previous" away from the oldest listed day.
+    days = [TODAY - dt.timedelta(days=n) for n in range(8)]
+    for day in days:
+        PaperFactory(trending_date=day)
+
+    home = client.get("/").content.decode()
+    [listed] = re.findall(r'<ul class="date-nav__days">(.*?)</ul>', home, re.DOTALL)
+    oldest_shown = client.get(f"/papers/{days[6].isoformat()}/").content.decode()
+
+    assert f'href="/papers/{days[6].isoformat()}/"' in listed
+    assert f'/papers/{days[7].isoformat()}/' not in listed
+    assert f'href="/papers/{days[7].isoformat()}/" rel="prev"' in oldest_shown
+
+
+def test_only_the_newest_day_is_called_latest_an_older_one_is_from_the_archive(client):
+    # The eyebrow over the day's title tells a reader whether they are looking at
+    # today's list or an older one.
+    PaperFactory(trending_date=TODAY)
+    PaperFactory(trending_date=YESTERDAY)
+
+    assert "Latest trending papers" in client.get("/").content.decode()
+    older = client.get("/papers/2025-11-21/").content.decode()
+    assert "From the archive" in older and "Latest trending papers" not in older
+
+
+def test_a_days_previous_and_next_lead_to_the_days_either_side(client):
+    # From the middle of three days, "← Previous" goes to the older day and
+    # "Next →" to the newer one (the home page, for the newest).
+    PaperFactory(trending_date=TODAY)
+    PaperFactory(trending_date=YESTERDAY)
+    PaperFactory(trending_date=dt.date(2025, 11, 20))
+
+    html = client.get("/papers/2025-11-21/").content.decode()
+
+    assert 'href="/papers/2025-11-20/" rel="prev">← Previous' in html
+    assert 'href="/" rel="next">Next →' in html
