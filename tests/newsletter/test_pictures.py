@@ -279,3 +279,17 @@ def test_readers_opening_the_digest_at_once_make_one_fetch_not_one_each(cdn):
         reader.join()
     assert answers == [(200, PICTURE)] * 4
     assert _Cdn.asked == ["/papers/2511.00001.png"]
+
+
+def test_a_picture_is_kept_by_browsers_for_a_year_and_one_taken_away_is_a_404(cdn):
+    # A card's picture never changes at its address, so a reader's browser keeps it
+    # a year, and does not even revalidate it on a reload.
+    paper = _paper(cdn)
+    url = paper.picture_url
+    kept = {d.strip() for d in Client().get(url)["Cache-Control"].split(",")}
+    assert {f"max-age={365 * 24 * 3600}", "immutable", "public"} <= kept
+    # The paper lost its picture (an editor cleared it): its old address is a 404,
+    # not a redirect to nowhere.
+    paper.thumbnail_url = ""
+    paper.save(update_fields=["thumbnail_url"])
+    assert Client().get(url).status_code == 404
