@@ -218,8 +218,52 @@ def test_an_emails_attachment_is_listed_and_downloads_as_it_was_sent(staff_clien
     response = staff_client.get(link)
     assert response["Content-Type"] == "application/zip"
     assert response["Content-Disposition"] == 'attachment; filename="daily-papers-digest-my-data.zip"'
+    # A reader's data is never shown by a search engine, should the link leak.
+    assert response["X-Robots-Tag"] == "noindex"
     assert export_data(response.content)["email"] == "ada@example.com"
     assert staff_client.get(f"/outbox/{email.pk}/attachment/1/").status_code == 404
     from django.test import Client
 
     assert Client().get(link).status_code == 404  # not signed in, outside local development
+
+
+def test_an_account_that_is_no_longer_staff_reads_no_email_not_even_its_own(client, django_user_model, outbox, settings):
+    # An editor whose staff access was taken away, still signed in and with the
+    # same address, no longer opens the outbox, their old test sends included.
+    settings.DEBUG = False
+    own = send(subject="[Test] Your papers", to="former@example.org")
+    client.force_login(django_user_model.objects.create_user("former", "former@example.org"))
+
+    assert client.get("/outbox/").status_code == 404
+    assert client.get(f"/outbox/{own.pk}/").status_code == 404
+
+
+def test_a_play_back_link_asked_for_by_head_records_nothing(client, outbox, settings):
+    # A link checker or preview asking with HEAD is not a person pressing "play back
+    # as a spam complaint": nothing is recorded, and no address is suppressed.
+    from newsletter.models import DeliveryEvent
+
+    settings.DEBUG = True
+    email = send()
+
+    assert client.head(f"/outbox/{email.pk}/event/complained/").status_code == 302
+    assert not DeliveryEvent.objects.exists()
+
+
+def test_a_text_only_email_has_no_html_part_to_open(staff_client, outbox):
+    # An email sent as plain text has no HTML part: its "full size" address is a
+    # 404, not a blank page.
+    email = send(html="")
+
+    assert staff_client.get(f"/outbox/{email.pk}/html/").status_code == 404
+
+
+def test_the_full_size_html_part_runs_no_script_and_is_not_this_site(staff_client, outbox):
+    # An email's HTML, opened full size, cannot run its scripts nor act as this site
+    # (read the editor's session, post forms as them): its sandbox allows neither.
+    email = send()
+
+    policy = staff_client.get(f"/outbox/{email.pk}/html/")["Content-Security-Policy"].split()
+
+    assert policy[0] == "sandbox"
+    assert "allow-scripts" not in policy and "allow-same-origin" not in policy
