@@ -1429,3 +1429,41 @@ def test_an_address_with_greek_or_cyrillic_letters_before_the_at_is_told_why_it_
     assert response.status_code == 400 and "Latin letters (a–z)" in response.content.decode()
     assert "Enter a valid email address." in submit("ada@@example.org").content.decode()
     assert not Subscriber.objects.exists() and outbox == []
+
+
+def test_a_reader_who_never_got_a_digest_is_promised_a_first_one_on_confirming_again(client, submit, outbox):
+    # The only digest made for this reader failed to send before they left: back by
+    # the form, the page after confirming speaks of their first digest, not the next.
+    from newsletter.models import Delivery, Edition
+
+    reader = SubscriberFactory(email="back@example.com", status="unsubscribed", unsubscribed_at=timezone.now())
+    Delivery.objects.create(subscriber=reader, edition=Edition.objects.create(date=dt.date(2025, 11, 24)),
+                            status=Delivery.Status.FAILED)
+    submit("back@example.com")
+
+    page = client.post(next(p for p in _links(outbox[-1]) if p.startswith("/confirm/"))).content.decode()
+
+    assert "Your first digest arrives" in page
+
+
+def test_asking_for_ones_data_again_at_once_says_it_went_already_and_sends_no_second(client):
+    # "Email me my data" pressed twice: the second time the reader is told it was
+    # emailed minutes ago (look in the inbox and the spam folder), and no second
+    # email goes out.
+    manage = _path(tokens.subscriber_manage_url(subscriber=SubscriberFactory(email="me@example.com")))
+    _exported(client, manage)
+
+    again = client.post(f"{manage}export/", follow=True).content.decode()
+
+    assert "We emailed it to" in again and "On its way" not in again
+    assert len(mail.outbox) == 1
+
+
+def test_pressing_resubscribe_lands_on_the_preferences_welcoming_the_reader_back(client):
+    # After "Resubscribe" the reader sees their preferences say they are subscribed
+    # again, not a page that looks as if nothing happened.
+    reader = SubscriberFactory(status="unsubscribed", unsubscribed_at=timezone.now())
+
+    page = client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)) + "resubscribe/", follow=True)
+
+    assert "subscribed again. Welcome back!" in page.content.decode()
