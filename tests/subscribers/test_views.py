@@ -1457,6 +1457,10 @@ def test_asking_for_ones_data_again_at_once_says_it_went_already_and_sends_no_se
 
     assert "We emailed it to" in again and "On its way" not in again
     assert len(mail.outbox) == 1
+    # ... and for how long that holds, in minutes, before they may ask again.
+    from subscribers.services import EXPORT_WINDOW_SECONDS
+
+    assert f"less than {EXPORT_WINDOW_SECONDS // 60} minutes ago" in again
 
 
 def test_pressing_resubscribe_lands_on_the_preferences_welcoming_the_reader_back(client):
