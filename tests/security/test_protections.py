@@ -369,6 +369,10 @@ def test_health_reports_each_check(client):
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
     response = client.get("/health/")
     assert response.status_code == 200 and response.json()["status"] == "ok"
+    # A proxy or a browser keeps no copy: each probe sees the server's answer of now.
+    assert "no-store" in response["Cache-Control"]
+    # Read-only: a form or a script posting to it is refused.
+    assert client.post("/health/").status_code == 405
 
 
 def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(client):
@@ -382,6 +386,10 @@ def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(clie
     response = client.get("/health/")
     assert response.status_code == 200 and response.json()["status"] == "starting"
     assert response.json()["checks"]["beat"].startswith("starting: first started 5 minutes ago")
+    # Beat first runs the dispatcher up to 15 minutes after it starts: at 19 minutes
+    # the page still says starting, not a 503 that pages the operator.
+    first_migration.update(applied=timezone.now() - dt.timedelta(minutes=19))
+    assert client.get("/health/").json()["status"] == "starting"
     first_migration.update(applied=timezone.now() - dt.timedelta(minutes=21))
     response = client.get("/health/")
     assert response.status_code == 503 and "beat stopped" in response.json()["checks"]["beat"]
@@ -424,6 +432,142 @@ def test_health_and_the_dashboard_say_so_when_beat_sends_the_dispatcher_but_no_w
     assert response.status_code == 200 and response.json()["checks"]["workers"].startswith(
         "ok (the dispatcher last ran")
     assert "Digests may not be going out" not in admin_client.get("/admin/newsletter/edition/dashboard/").content.decode()
+
+
+def _health_with_beat_fresh():
+    """The dispatcher scheduled and run just now: beat is well."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
+
+
+def test_health_fails_when_the_dispatcher_is_switched_off_or_gone(client):
+    """An operator who switches the dispatcher off in the admin (or deletes it) stops
+    every digest: /health/ says so, though beat's last record of it is fresh."""
+    from django_celery_beat.models import PeriodicTask
+
+    _health_with_beat_fresh()
+    assert client.get("/health/").status_code == 200
+    dispatcher = PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch")
+    dispatcher.update(enabled=False)
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"] == "fail: RuntimeError: the dispatcher is not scheduled"
+    dispatcher.delete()
+    response = client.get("/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["beat"] == "fail: RuntimeError: the dispatcher is not scheduled"
+
+
+def test_health_fails_when_the_database_does_not_answer_and_tells_no_host(client, monkeypatch, caplog):
+    """The database is down while all else is well: 503 naming the database, the
+    driver's message (host, port, role) in the log only."""
+    from django.db import OperationalError
+
+    from newsletter import health
+
+    _health_with_beat_fresh()
+    health._logged_at.clear()
+
+    class DownCursor:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def execute(self, sql):
+            raise OperationalError("connection to server at 10.1.2.3, port 5432 failed")
+
+    class DownConnection:
+        def cursor(self):
+            return DownCursor()
+
+    monkeypatch.setattr(health, "connection", DownConnection())
+    response = client.get("/health/")
+    assert response.status_code == 503 and response.json()["status"] == "fail"
+    assert response.json()["checks"]["database"] == "fail: OperationalError (the server's log has the details)"
+    assert "10.1.2.3" not in response.content.decode() and "10.1.2.3" in caplog.text
+
+
+def test_health_says_fail_not_starting_when_redis_is_down_in_the_first_minutes(client, settings):
+    """Just installed (beat not yet due) and Redis down: 503, not "starting": nothing
+    can be queued, and the load balancer must know."""
+    from django.db.migrations.recorder import MigrationRecorder
+
+    from newsletter import health
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    MigrationRecorder.Migration.objects.filter(app="newsletter", name="0001_initial").update(
+        applied=timezone.now() - dt.timedelta(minutes=5))
+    health._logged_at.clear()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/health/")
+    assert response.status_code == 503 and response.json()["status"] == "fail"
+    assert response.json()["checks"]["beat"].startswith("starting")
+
+
+def test_health_judges_the_workers_by_the_edition_readers_get_now(client):
+    """The workers' check looks at the edition being sent: the newest of the last days
+    with papers, unless an editor holds it. An old edition never sent, an older one
+    long done, an empty one of a quiet day, one held by an editor: none is a 503; the
+    edition made two hours ago and never dispatched is."""
+    from newsletter.models import Edition
+
+    _health_with_beat_fresh()
+    now = timezone.now()
+    today = now.date()
+
+    def edition(days_ago, *, made_hours_ago, dispatched_hours_ago=None):
+        date = today - dt.timedelta(days=days_ago)
+        PaperFactory(trending_date=date)
+        made = edition_assemble(date=date)
+        dispatched = None if dispatched_hours_ago is None else now - dt.timedelta(hours=dispatched_hours_ago)
+        Edition.objects.filter(pk=made.pk).update(
+            created_at=now - dt.timedelta(hours=made_hours_ago), dispatched_at=dispatched)
+        return Edition.objects.filter(pk=made.pk)
+
+    def workers():
+        response = client.get("/health/")
+        return response.status_code, response.json()["checks"]["workers"]
+
+    # An edition of a week ago, never sent: no longer anybody's edition.
+    edition(7, made_hours_ago=7 * 24)
+    assert workers() == (200, "ok (no edition to send)")
+    # The day before yesterday's, long done; yesterday's dispatched a minute ago: well.
+    edition(2, made_hours_ago=48, dispatched_hours_ago=40)
+    current = edition(1, made_hours_ago=24, dispatched_hours_ago=1 / 60)
+    status, said = workers()
+    assert status == 200 and said.startswith("ok (the dispatcher last ran")
+    # A quiet day: today's edition, made two hours ago, has no papers (nothing to send).
+    Edition.objects.create(date=today)
+    Edition.objects.filter(date=today).update(created_at=now - dt.timedelta(hours=2))
+    assert workers()[0] == 200
+    # An editor holds the edition: its dispatcher runs stop, on purpose.
+    current.update(on_hold=True, dispatched_at=now - dt.timedelta(hours=2))
+    assert workers() == (200, "ok (no edition to send)")
+    # Released, made two hours ago and never dispatched: no worker runs the dispatcher.
+    current.update(on_hold=False, dispatched_at=None, created_at=now - dt.timedelta(hours=2))
+    status, said = workers()
+    assert status == 503 and "made, never dispatched," in said and "120 minutes" in said
+
+
+def test_health_logs_an_outage_again_a_minute_later(settings, caplog):
+    """Once a minute per check, not once for good: a Redis outage that lasts is seen
+    in the log as it goes on."""
+    from newsletter import health
+
+    health._logged_at.clear()
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    start = timezone.now()
+    for seconds in (0, 30, 61):
+        health.health_check(now=start + dt.timedelta(seconds=seconds))
+    assert [r.getMessage().split(":")[0] for r in caplog.records if r.name == "newsletter.health"] == [
+        "health check redis failed", "health check redis failed"]
 
 
 def test_health_names_redis_when_it_is_down_and_tells_no_host_or_port(client, settings, caplog):
