@@ -256,6 +256,16 @@ def test_when_an_editor_moves_the_morning_fetch_readers_wait_for_it_at_its_new_t
     task.crontab = CrontabSchedule.objects.create(minute="0", hour="*", timezone="UTC")
     task.save()
     assert morning_fetch(on=DAY) == dt.time(5, 30)
+    # Every 15 minutes of one hour (a superuser's raw crontab): no one time of day either.
+    task.crontab = CrontabSchedule.objects.create(minute="*/15", hour="7", timezone="Europe/Paris")
+    task.save()
+    assert morning_fetch(on=DAY) == dt.time(5, 30)
+    # Back at 07:30 in Paris, then switched off: the moved time no longer holds readers.
+    task.crontab = CrontabSchedule.objects.create(minute="30", hour="7", timezone="Europe/Paris")
+    task.save()
+    assert morning_fetch(on=DAY) == dt.time(6, 30)
+    PeriodicTask.objects.filter(pk=task.pk).update(enabled=False)
+    assert morning_fetch(on=DAY) == dt.time(5, 30)
 
 
 def test_a_weeks_pause_ends_on_the_readers_own_date_east_and_west_of_utc(edition):
