@@ -1054,12 +1054,25 @@ def test_the_list_of_schedules_says_each_interval_in_words(admin_client, editor_
         assert shown["Score papers left without a vector (every 5 minutes)"] == "every 5 minutes"
         assert shown["Settle deliveries of dead workers (every 20 seconds)"] == "every 20 seconds"
         assert shown["Send the emails owed since Redis was away (every minute)"] == "every minute"
+        assert shown["Refresh public pages changed while Redis was away (every minute)"] == "every minute"
     # The same words where a superuser chooses an interval, and on an editor's page of one.
     sessions = PeriodicTask.objects.get(task="newsletter.tasks.sessions_clear")
     page = admin_client.get(f"{base}periodictask/{sessions.pk}/change/").content.decode()
     assert "selected>every day</option>" in page and "86400" not in page
+    # Two daily schedules share one "every day": the superuser's choice lists it once.
+    assert page.count(">every day</option>") == 1
     assert ">every day<" in editor_client.get(f"{base}periodictask/{sessions.pk}/change/").content.decode()
     assert "86400" not in admin_client.get(base + "intervalschedule/").content.decode()
+
+
+def test_an_interval_is_kept_in_the_longest_period_it_is_a_whole_number_of():
+    """A schedule of 90 seconds runs every 90 seconds and is said so, not "every
+    minute"; one of two hours is "every 2 hours"."""
+    from newsletter.schedules import interval_in_periods
+
+    assert interval_in_periods(90) == (90, "seconds")
+    assert interval_in_periods(2 * 3600) == (2, "hours")
+    assert interval_in_periods(36 * 3600) == (36, "hours")
 
 
 def test_the_list_of_schedules_says_each_crontab_in_words(admin_client, editor_client):
@@ -1081,6 +1094,10 @@ def test_the_list_of_schedules_says_each_crontab_in_words(admin_client, editor_c
         "Each minute": {"minute": "*", "hour": "*"},
         "First of the month": {"minute": "30", "hour": "5", "day_of_month": "1"},
         "Twice a day": {"minute": "0", "hour": "6,18"},
+        "Weekends": {"minute": "0", "hour": "10", "day_of_week": "sun,sat"},
+        "Hourly on weekdays": {"minute": "0", "hour": "*", "day_of_week": "1-5"},
+        "Twice an hour, close together": {"minute": "0,15", "hour": "*"},
+        "Every 25 minutes, or so": {"minute": "*/25", "hour": "*"},
     }.items():
         PeriodicTask.objects.create(name=name, task="newsletter.tasks.sessions_clear",
                                     crontab=CrontabSchedule.objects.create(**fields))
@@ -1096,6 +1113,13 @@ def test_the_list_of_schedules_says_each_crontab_in_words(admin_client, editor_c
         "Each minute": "every minute",
         "First of the month": "30 5 1 * * (m/h/dM/MY/d) UTC",
         "Twice a day": "0 6,18 * * * (m/h/dM/MY/d) UTC",
+        "Weekends": "Saturdays and Sundays at 10:00 UTC",  # the week from Monday, as the house says it
+        # Not "every hour on the hour": it leaves out the weekend.
+        "Hourly on weekdays": "0 * * * 1-5 (m/h/dM/MY/d) UTC",
+        # Not "every 15 minutes": twice an hour.
+        "Twice an hour, close together": "0,15 * * * * (m/h/dM/MY/d) UTC",
+        # Not "every 25 minutes": :00, :25, :50, then :00 again ten minutes later.
+        "Every 25 minutes, or so": "*/25 * * * * (m/h/dM/MY/d) UTC",
         "Delete expired sign-ins (every day)": "every day",
     }
 
@@ -1198,9 +1222,10 @@ def test_schedules_get_their_description_once(db):
     administrator wrote stays."""
     from django_celery_beat.models import PeriodicTask
 
-    from newsletter.schedules import schedules_ensure
+    from newsletter.schedules import DEFAULT_SCHEDULES, schedules_ensure
 
-    schedules_ensure()
+    # bootstrap prints each schedule it made ("Schedule created: ..."), once.
+    assert schedules_ensure() == list(DEFAULT_SCHEDULES)
     PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(description="")
     PeriodicTask.objects.filter(task="newsletter.tasks.deliveries_settle").update(description="Ours.")
     assert schedules_ensure() == []
