@@ -237,13 +237,14 @@ class SubscriberAdminForm(forms.ModelForm):
                 raise forms.ValidationError("This address's domain is blocked (Blocked domains).")
         return email
 
-    def clean(self):
-        data = super().clean()
-        # Counted last, once the form is otherwise valid: a typo spends nothing.
+    def _post_clean(self):
+        super()._post_clean()
+        # Counted last, once the form is otherwise valid: a typo spends nothing. Not in
+        # clean(): the model's own checks (an hour of 25) run after it, and a form sent
+        # back for one of them spent a new address of the editor's day.
         if (not self.errors and self.instance.pk is None and self.capped_editor is not None
                 and (refusal := editor_confirmations_refusal(editor=self.capped_editor, count=1))):
-            raise forms.ValidationError(refusal)
-        return data
+            self.add_error(None, refusal)
 
 
 class _MaskedRow:

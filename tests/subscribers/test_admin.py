@@ -1165,3 +1165,22 @@ def test_the_readers_date_hierarchy_lists_the_years_with_readers_without_reading
     assert not [q["sql"] for q in queries if "DATE_TRUNC" in q["sql"]]
     assert titles({"status__exact": "active", "source__exact": "form"}) == ["Fri 1 Mar"]  # one reader: Django's, their day (the house's MONTH_DAY_FORMAT)
     assert titles({"created_at__year": "2024"}) == ["March 2024"]
+
+
+_ADD_FORM = {"frequency": "daily", "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "5",
+             "consents-TOTAL_FORMS": "0", "consents-INITIAL_FORMS": "0",
+             "deliveries-TOTAL_FORMS": "0", "deliveries-INITIAL_FORMS": "0"}
+
+
+def test_a_form_sent_back_with_a_mistake_spends_none_of_an_editors_day_of_new_addresses(
+    editor_client, settings, django_capture_on_commit_callbacks,
+):
+    """An editor allowed one new address a day types an hour that is none (25): the
+    form comes back, and the same reader, corrected, is still added and mailed."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 1
+    add = reverse("admin:subscribers_subscriber_add")
+    form = {**_ADD_FORM, "email": "typo@example.com"}
+    assert editor_client.post(add, {**form, "delivery_hour": "25"}).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert editor_client.post(add, form).status_code == 302
+    assert [m.to for m in mail.outbox] == [["typo@example.com"]]
