@@ -1184,3 +1184,80 @@ def test_a_form_sent_back_with_a_mistake_spends_none_of_an_editors_day_of_new_ad
     with django_capture_on_commit_callbacks(execute=True):
         assert editor_client.post(add, form).status_code == 302
     assert [m.to for m in mail.outbox] == [["typo@example.com"]]
+
+
+def test_a_superuser_adds_readers_by_hand_beyond_an_editors_day_of_new_addresses(
+    admin_client, settings, django_capture_on_commit_callbacks,
+):
+    """The day's allowance is an editor's: a superuser typing readers in is not held
+    by it (as their imports are not)."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 1
+    add = reverse("admin:subscribers_subscriber_add")
+    with django_capture_on_commit_callbacks(execute=True):
+        for email in ("one@example.com", "two@example.com"):
+            assert admin_client.post(add, {**_ADD_FORM, "email": email}).status_code == 302
+    assert sorted(m.to[0] for m in mail.outbox) == ["one@example.com", "two@example.com"]
+
+
+def test_editing_a_readers_preferences_mails_them_nothing_and_keeps_them_active(
+    editor_client, django_capture_on_commit_callbacks,
+):
+    """An editor moves a confirmed reader's hour for them: the reader stays active
+    (their digests go on), gets no confirmation email, and their address cannot be
+    typed over on their page."""
+    reader = SubscriberFactory(email="kept@example.com")
+    change = reverse("admin:subscribers_subscriber_change", args=[reader.pk])
+    assert 'name="email"' not in editor_client.get(change).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(change, {**_ADD_FORM, "email": "other@example.com", "delivery_hour": "9"})
+    assert response.status_code == 302
+    reader.refresh_from_db()
+    assert (reader.email, reader.status, reader.delivery_hour) == ("kept@example.com", "active", 9)
+    assert mail.outbox == []
+
+
+def test_resending_to_a_few_pending_among_many_selected_counts_only_the_pending(
+    editor_client, settings, django_capture_on_commit_callbacks,
+):
+    """An editor selects the whole page to resend: only the pending readers are mailed,
+    and only they count against the editor's day."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 1
+    pending = SubscriberFactory(status="pending")
+    active = [SubscriberFactory() for _ in range(2)]
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                           {"action": "confirmation_resend", "_selected_action": [pending.pk, *(a.pk for a in active)]})
+    assert [m.to[0] for m in mail.outbox] == [pending.email]
+
+
+def test_the_export_of_one_status_has_those_readers_only(admin_client):
+    """"Export" of the pending readers (?status=pending) hands over no active one."""
+    SubscriberFactory(email="waiting@example.com", status="pending")
+    SubscriberFactory(email="reading@example.com")
+    body = admin_client.get(reverse("admin:subscribers_subscriber_export") + "?status=pending").content.decode()
+    assert "waiting@example.com" in body and "reading@example.com" not in body
+
+
+def test_an_editor_finds_a_suppression_by_its_address_and_cannot_change_a_bounces_reason(editor_client):
+    """Only a hash is stored, yet an editor who types the address finds its row; on a
+    hard bounce's page the reason is not theirs to change (it is what the ESP said)."""
+    from subscribers.suppression import address_suppress
+
+    address_suppress(email="ann@example.com", reason=Suppression.Reason.HARD_BOUNCE, note="550 user unknown")
+    address_suppress(email="bob@example.com", reason=Suppression.Reason.HARD_BOUNCE, note="")
+    listing = editor_client.get(reverse("admin:subscribers_suppression_changelist") + "?q=ann@example.com")
+    assert email_hash("ann@example.com") in listing.content.decode()
+    assert email_hash("bob@example.com") not in listing.content.decode()
+    row = Suppression.objects.get(email_hash=email_hash("ann@example.com"))
+    page = editor_client.get(reverse("admin:subscribers_suppression_change", args=[row.pk])).content.decode()
+    assert 'name="reason"' not in page
+
+
+def test_an_import_file_over_the_size_a_file_may_have_is_refused_with_how_to_split_it(editor_client, monkeypatch):
+    """A file over IMPORT_MAX_BYTES is refused whole, saying its limit, not read."""
+    from subscribers import admin as subscribers_admin
+
+    monkeypatch.setattr(subscribers_admin, "IMPORT_MAX_BYTES", 1_000_000)
+    rows = "".join(f"reader{n:06d}@example.com\n" for n in range(45_000))  # about 1.1 MB
+    refused = _imported(editor_client, "email\n" + rows)
+    assert "The file is over 1 MB: split it" in refused and not Subscriber.objects.exists()
