@@ -745,6 +745,9 @@ def test_a_note_saved_on_a_sent_edition_says_who_sees_it_and_a_papers_labels_rea
     said = " ".join(str(m) for m in response.context["messages"])
     assert "This edition already went out: the emails sent, and each reader's copy of theirs in a browser, keep " \
            "the note they had" in said
+    # Saved again with the same note: nothing changed for anyone, nothing to warn of.
+    response = editor_client.post(url, {"note": "A late word.", "_continue": "1"}, follow=True)
+    assert "already went out" not in " ".join(str(m) for m in response.context["messages"])
     paper = edition.entries.first().paper
     page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
     assert ">arXiv id:</label>" in page and ">AI summary:</label>" in page and "Arxiv id" not in page
@@ -952,6 +955,16 @@ def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, to
                "filter by Status: Failed).")
     assert [(str(m), m.level_tag) for m in response.context["messages"]][-1] == (nothing, "warning")
     assert len(mail.outbox) == 1
+
+    # A selection of a failed row and a sent one: the sent one is said to be left as it is.
+    other = SubscriberFactory()
+    other.topics.add(topic)
+    failed = Delivery.objects.create(subscriber=other, edition=edition, status="failed", error="x")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = editor_client.post(reverse("admin:newsletter_delivery_changelist"),
+                                      {"action": "retry_failed", "_selected_action": [row.pk, failed.pk]}, follow=True)
+    assert str(list(response.context["messages"])[-1]) == (
+        "Queued 1 failed delivery again. The other 1 selected had not failed: left as they are.")
 
 
 @pytest.mark.parametrize("listed_up_to", [10_000, 2], ids=["a rare type, read from its events", "a common type"])
@@ -1825,6 +1838,10 @@ def test_the_ledgers_lists_count_their_rows_only_as_far_as_a_person_reads_and_sa
     html = unescape(response.content.decode())
     assert response.context["cl"].result_count == 1 and re.search(r"\b1\s+delivery\b", html)
     assert "More than" not in html and str(failed.pk) in html
+    # Exactly the limit is counted exactly.
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.FAILED)
+    html = unescape(editor_client.get(url, {"status__exact": "failed"}).content.decode())
+    assert re.search(r"\b2\s+deliveries\b", html) and "More than" not in html
 
 
 def test_more_than_the_ledgers_count_is_written_as_the_selection_writes_it(editor_client, edition, monkeypatch):
