@@ -277,6 +277,18 @@ def test_moving_a_paper_keeps_the_reader_previewed_and_moves_it_the_way_asked(ed
     assert order() == [third, first, second]
 
 
+def test_the_editions_list_says_which_is_on_hold_which_went_out_and_which_is_to_come(editor_client, edition):
+    from newsletter.editions import edition_freeze
+
+    held, sent = Edition.objects.create(date=DAY - dt.timedelta(days=1), on_hold=True), Edition.objects.create(
+        date=DAY - dt.timedelta(days=2))
+    edition_freeze(edition=sent)
+    html = editor_client.get(reverse("admin:newsletter_edition_changelist")).content.decode()
+    states = dict(re.findall(r'<a href="/admin/newsletter/edition/(\d+)/change/">.*?'
+                             r'<span class="badge \w+">([^<]+)</span>', html, re.DOTALL))
+    assert states == {str(edition.pk): "Not sent yet", str(held.pk): "On hold", str(sent.pk): "Sending / sent"}
+
+
 def test_todays_edition_before_any_paper_says_to_fetch_a_day_first(editor_client, db):
     response = editor_client.get(reverse("admin:newsletter_edition_today"), follow=True)
     assert response.redirect_chain[-1][0] == reverse("admin:newsletter_edition_changelist")
