@@ -144,6 +144,16 @@ def test_an_erasure_and_new_rows_make_the_kept_figures_stale(admin_client):
     assert _figures(admin_client)["4 Nov 2025"] == ("3", "3")
 
 
+def test_an_erased_readers_digest_stays_counted_while_its_edition_is_still_sending(admin_client):
+    """An edition with a digest still to go is counted from its rows at each look:
+    a reader erased meanwhile took their row, and their digest still counts."""
+    [edition] = _editions(1)
+    Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status="pending")
+    subscriber_delete(subscriber=Delivery.objects.filter(edition=edition, status="sent").first().subscriber)
+    assert Delivery.objects.filter(edition=edition, status="sent").count() == 2
+    assert _figures(admin_client)["3 Nov 2025"] == ("3", "2")
+
+
 def test_a_count_taken_while_the_rows_change_is_not_kept(admin_client, monkeypatch):
     """A retry made between the keeping's count and its write: the count is of the
     rows before it, so the write misses (the generation moved) and the next look
