@@ -743,6 +743,27 @@ def test_a_deliverys_page_reads_as_words_not_ids_and_has_no_save_button(editor_c
     assert 'name="_save"' not in page and 'name="_continue"' not in page
 
 
+def test_a_failed_deliverys_page_names_a_paper_deleted_since_as_deleted(editor_client, edition):
+    """A paper can be deleted while no digest has gone out with it: the failed digest
+    that would have carried it still lists it, by number, as deleted."""
+    from newsletter import services
+
+    gone = PaperFactory(trending_date=DAY, title="A paper deleted since")
+    delivery = Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status=Delivery.Status.FAILED,
+                                       error="x", paper_ids=[gone.pk], picked=1, reasons=[""])
+    services.papers_delete(papers=Paper.objects.filter(pk=gone.pk))
+    page = unescape(editor_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk])).content.decode())
+    assert f">paper {gone.pk} (deleted)</a> <small class=\"muted\">pick</small>" in page
+
+
+def test_the_papers_list_marks_a_hidden_paper_hidden_and_a_pinned_one_pinned(editor_client, db):
+    hidden, pinned = PaperFactory(title="Hidden one", hidden=True), PaperFactory(title="Pinned one", pinned=True)
+    html = editor_client.get(reverse("admin:newsletter_paper_changelist")).content.decode()
+    rows = {title: re.findall(r'<span class="badge \w+">(\w+)</span>', row)
+            for row in html.split("<tr")[1:] for title in (hidden.title, pinned.title) if title in row}
+    assert rows == {"Hidden one": ["Hidden"], "Pinned one": ["Pinned"]}
+
+
 def test_a_note_saved_on_a_sent_edition_says_who_sees_it_and_a_papers_labels_read_as_written(
     editor_client, edition
 ):
