@@ -368,13 +368,16 @@ def test_after_the_window_another_confirmation_may_go_out(submit, outbox):
     assert len(outbox) == 2
 
 
-@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100,
+                   SUBSCRIBE_RATE_WINDOW_SECONDS=900)
 def test_too_many_submissions_from_one_ip_get_a_friendly_429(submit):
     for i in range(3):
         assert submit(f"person{i}@example.com").status_code == 303
     response = submit("person9@example.com")
     assert response.status_code == 429
     assert "That was a lot of tries" in response.content.decode()
+    # How long, in words as in the header: "a little while" left a person guessing.
+    assert response["Retry-After"] == "900" and "try again in 15 minutes at most" in response.content.decode()
     assert not Subscriber.objects.filter(email="person9@example.com").exists()
     # Another IP is not affected.
     assert submit("person9@example.com", ip="198.51.100.99").status_code == 303
