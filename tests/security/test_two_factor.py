@@ -432,6 +432,9 @@ def test_wrong_codes_slow_the_next_try_by_17_minutes_at_most_and_mail_the_editor
     assert len(alert) == 1 and alert[0].to == ["ada@example.org"]
     assert "typed 3 wrong sign-in codes in a row" in alert[0].body and "from the address 127.0.0.1" in alert[0].body
     assert f"http://testserver{admin_url}two-factor/password/" in alert[0].body
+    # Once a day: the next alert may go a day after this one, not sooner, not later.
+    key = cache.make_key(f"ratelimit:two-factor-wrong-codes-alert:{editor.pk}")
+    assert 23 * 3600 < cache._cache.get_client().ttl(key) <= 24 * 3600
 
     # Twenty wrong codes in a row, the last 1,100 s ago: a try is let through.
     TOTPDevice.objects.filter(pk=device.pk).update(
