@@ -266,3 +266,65 @@ def test_each_failed_sign_in_is_logged_with_where_from_and_no_name(caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "config.middleware"]
     assert len(lines) == 1 and lines[0].startswith("admin sign-in failed: name ")
     assert lines[0].endswith("from 198.51.100.120") and "admin" not in lines[0].split("failed")[1]
+
+
+def test_guessing_a_name_with_spaces_around_it_counts_for_that_name(settings):
+    """Django's sign-in form strips the name, so " admin " signs in as admin:
+    guesses padded with spaces are guesses at admin's password and share its
+    per-name limit (each padding would otherwise have been a fresh count)."""
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 3, 100
+    get_user_model().objects.create_superuser("admin", "a@example.com", "right-password-123")
+    assert _login(" admin ", "right-password-123", ip="203.0.113.8").status_code == 302  # the same account
+    for name in ("admin", " admin", "admin "):
+        assert _login(name, "guess", ip="198.51.100.73").status_code == 200
+    assert _login("admin", "right-password-123", ip="198.51.100.73").status_code == 429
+
+
+def test_an_address_locked_out_of_signing_in_still_sees_the_form_and_the_rest_of_the_site(settings):
+    """The limit is on posting to the sign-in form only: the locked-out address
+    can still open the sign-in page, and its readers can still subscribe."""
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 2, 2
+    ip = "198.51.100.74"
+    assert [_login("boss", "guess", ip=ip).status_code for _ in range(3)] == [200, 200, 429]
+    client = Client(REMOTE_ADDR=ip)
+    form = client.get(f"/{django_settings.ADMIN_URL}login/")
+    assert form.status_code == 200 and 'name="password"' in form.content.decode()
+    subscribed = client.post("/subscribe/", {"email": "reader@example.com"})
+    assert subscribed.status_code != 429 and "Too many sign-in attempts" not in subscribed.content.decode()
+
+
+def test_behind_the_proxy_a_failed_sign_in_is_logged_from_the_client_not_the_proxy(settings, caplog):
+    """With TRUSTED_PROXY_COUNT as docker-compose.yml sets it, the log line names
+    the visitor's address (every line naming the proxy would tell an operator nothing)."""
+    settings.TRUSTED_PROXY_COUNT = int(compose_app_setting("TRUSTED_PROXY_COUNT"))
+    caddy, client = "172.18.0.5", "203.0.113.75"
+    with caplog.at_level(logging.WARNING, logger="config.middleware"):
+        _login("boss", "guess", ip=caddy, HTTP_X_FORWARDED_FOR=f"10.9.9.9, {client}")
+    [line] = [r.getMessage() for r in caplog.records if r.name == "config.middleware"]
+    assert line.endswith(f"from {client}")
+
+
+def test_failed_sign_ins_under_spellings_the_limit_counts_as_one_name_log_one_name(caplog):
+    """The log line's name hash is the limiter's: "ａｄｍｉｎ" in full-width letters
+    (which Django reads as admin) and "ADMIN" (the limiter ignores case) count toward
+    one name's limit, so an operator matching a lock-out to its lines finds one name
+    being guessed, not three."""
+    with caplog.at_level(logging.WARNING, logger="config.middleware"):
+        for name in ("admin", "ａｄｍｉｎ", "ADMIN"):
+            _login(name, "guess", ip="198.51.100.76")
+    lines = [r.getMessage() for r in caplog.records if r.name == "config.middleware"]
+    assert len(lines) == 3 and len({line.split(" from ")[0] for line in lines}) == 1, lines
+
+
+def test_sign_ins_refused_before_the_password_is_checked_do_not_count(settings):
+    """An editor whose sign-in page went stale (the CSRF token refused, 403) or who
+    pressed the button with the password box empty tried no password: however often,
+    it does not lock them out."""
+    settings.ADMIN_LOGIN_RATE_LIMIT, settings.ADMIN_LOGIN_RATE_LIMIT_PER_IP = 2, 2
+    get_user_model().objects.create_superuser("editor", "e@example.com", "right-password-123")
+    ip, url = "198.51.100.77", f"/{django_settings.ADMIN_URL}login/"
+    stale = Client(enforce_csrf_checks=True, REMOTE_ADDR=ip)
+    assert [stale.post(url, {"username": "editor", "password": "right-password-123"}).status_code
+            for _ in range(3)] == [403] * 3
+    assert [_login("editor", "", ip=ip).status_code for _ in range(3)] == [200] * 3
+    assert _login("editor", "right-password-123", ip=ip).status_code == 302

@@ -323,6 +323,10 @@ def test_production_headers_and_cookies(client, settings):
     script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
     assert script_src.strip() == "script-src 'self'"  # no inline script, no eval
     assert "frame-ancestors 'none'" in csp
+    # The browser is told no page of the site may turn on the camera or the
+    # microphone or ask where the visitor is (an injected script could otherwise ask).
+    denied = {d.strip() for d in response["Permissions-Policy"].split(",")}
+    assert {"camera=()", "microphone=()", "geolocation=()"} <= denied
     cookie = response.cookies["csrftoken"]
     assert cookie["secure"] and cookie["httponly"]
     assert settings.SESSION_COOKIE_HTTPONLY and settings.SESSION_COOKIE_SECURE
