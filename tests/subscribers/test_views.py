@@ -676,6 +676,18 @@ def test_each_pause_button_holds_the_digests_for_the_weeks_it_names(client, week
     assert f"the next one arrives on {back:%A} {back.day} {back:%B} around 07:00 UTC." in page
 
 
+def test_the_preference_pages_buttons_work_in_a_browser_that_checks_csrf(csrf_client):
+    """The preference centre's forms carry no CSRF token (the signed link is the
+    credential): a browser enforcing CSRF, as a real one does, pauses the reader
+    when they press Pause, where it would answer 403 "CSRF verification failed"."""
+    reader = SubscriberFactory()
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    assert 'name="weeks" value="2"' in csrf_client.get(manage).content.decode()
+    response = csrf_client.post(f"{manage}pause/", {"weeks": "2"})
+    assert response.status_code == 303
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.PAUSED and reader.paused_until is not None
+
 def _exported(client, manage: str) -> dict:
     """"Email me my data" pressed: the data in the file attached to the email it sends."""
     mail.outbox.clear()
