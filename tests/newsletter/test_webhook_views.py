@@ -40,6 +40,14 @@ def test_every_anymail_url_answers_anonymous_requests_without_a_5xx():
     assert answers[("get", URL)] == 405
 
 
+def test_opening_the_webhook_in_a_browser_says_to_post_events_there():
+    """An operator pasting the webhook's address into a browser gets a 405 that names
+    the methods the URL takes (HTTP requires it of a 405), and no event is read."""
+    response = Client().get(URL)
+    assert response.status_code == 405
+    assert {m.strip() for m in response["Allow"].split(",")} == {"POST", "HEAD"}
+    assert "POST events here" in response.content.decode()
+
 def _anymail_esps() -> list[str]:
     """Every ESP anymail has a tracking webhook for (14 in anymail 13)."""
     suffix = "_tracking_webhook"

@@ -19,6 +19,7 @@ from django.utils import timezone
 from newsletter.models import Delivery, DeliveryEvent, Edition
 from newsletter.webhooks import NOT_SPAM, SOFT_BOUNCED
 from subscribers.models import Subscriber, Suppression
+from subscribers.suppression import email_hash
 from tests import webhooks
 from tests.factories import SubscriberFactory
 from tests.newsletter.test_webhooks import bounce as postmark_bounce
@@ -490,3 +491,42 @@ def test_a_batched_brevo_webhook_is_refused_loudly_not_taken_silently(client, ro
     assert response.status_code == 400
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
+
+
+def _sendgrid_event(kind: str, *, email: object, event_id: str) -> dict:
+    [event], _ = _sendgrid(kind, delivery_id="", event_id=event_id)
+    return {**event, "email": email}
+
+
+def test_a_sendgrid_post_of_several_events_acts_on_each_of_them(client, routed):
+    """SendGrid posts its events in batches: a bounce and a spam report in one post
+    suppress both readers, each for its own reason, not only the first one."""
+    bounced, complained = SubscriberFactory(email="bounced@example.com"), SubscriberFactory(email="spam@example.com")
+    events = [_sendgrid_event("hard", email=bounced.email, event_id="a1b2c3d4e5f60011"),
+              _sendgrid_event("complaint", email=complained.email, event_id="a1b2c3d4e5f60012")]
+
+    response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
+                           **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    assert dict(Suppression.objects.values_list("email_hash", "reason")) == {
+        email_hash(bounced.email): Suppression.Reason.HARD_BOUNCE,
+        email_hash(complained.email): Suppression.Reason.COMPLAINT}
+    assert DeliveryEvent.objects.count() == 2
+
+
+def test_a_sendgrid_post_with_one_unreadable_event_changes_nothing(client, routed):
+    """One event of a batch we cannot record makes the whole post a 400, with none
+    of it acted on: a reader bounced earlier in the same post is not suppressed
+    (SendGrid sends the whole post again; half of it was kept, then kept twice)."""
+    reader = SubscriberFactory(email=READER)
+    events = [_sendgrid_event("hard", email=READER, event_id="a1b2c3d4e5f60021"),
+              _sendgrid_event("hard", email=12345, event_id="a1b2c3d4e5f60022")]
+
+    response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
+                           **webhooks.auth())
+
+    assert response.status_code == 400, response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert not Suppression.objects.exists() and not DeliveryEvent.objects.exists()
