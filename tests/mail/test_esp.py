@@ -556,6 +556,29 @@ def test_amazon_ses_errors_are_transient_exactly_as_the_same_http_answers_of_pos
     assert error_is_transient(raised.value) is transient
 
 
+def test_a_send_that_failed_on_the_way_is_tried_again_and_one_the_esp_refused_is_not():
+    """What the ledger and the email tasks do with an error: a network error from a
+    backend that is not anymail's (Django's SMTP backend raises ConnectionRefusedError),
+    an ESP answer of 408 or 429 that outlasted the pauses, and Redis away (the shared
+    rate and the journal live there) mean later; an address the ESP refuses, or a
+    request it rejects (4xx), does not."""
+    import redis
+    from anymail.exceptions import AnymailAPIError, AnymailInvalidAddress, AnymailRecipientsRefused
+
+    from mail.errors import error_is_transient, send_error_is_transient
+
+    later = [ConnectionRefusedError(111, "Connection refused"), TimeoutError(),
+             AnymailAPIError("slow", status_code=408), AnymailAPIError("busy", status_code=429),
+             AnymailAPIError("down", status_code=503), redis.ConnectionError("Redis away")]
+    never = [AnymailInvalidAddress("bad address"), AnymailRecipientsRefused("refused"),
+             AnymailAPIError("bad request", status_code=400), AnymailAPIError("forbidden", status_code=403),
+             AnymailAPIError("unprocessable", status_code=422), ValueError("a bug")]
+    assert [send_error_is_transient(e) for e in later] == [True] * len(later)
+    assert [send_error_is_transient(e) for e in never] == [False] * len(never)
+    # Redis is the sender's own store, not the ESP's answer: only the send path retries it.
+    assert not error_is_transient(redis.ConnectionError("Redis away"))
+
+
 def test_an_amazon_ses_call_that_never_got_an_answer_is_transient(ses, monkeypatch):
     from anymail.exceptions import AnymailAPIError
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ReadTimeoutError

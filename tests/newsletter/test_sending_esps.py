@@ -127,6 +127,7 @@ def test_a_digest_reaches_the_esp_whole_once_per_reader_and_the_esps_events_find
 # The ESP's answers that mean "later", as the fake gives them.
 ANSWERS = {
     "429": ("status", 429),
+    "408": ("status", 408),  # the ESP's server timed out waiting for the request
     "503": ("status", 503),
     "500": ("status", 500),
     "timeout": ("hang", 2.0),
