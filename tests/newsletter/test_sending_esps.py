@@ -230,3 +230,29 @@ def test_a_confirmation_the_esp_cannot_take_now_is_retried_and_one_it_refuses_is
         subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
     subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)  # the retry
     assert esp_api.accepted == {"new@example.com": 1}
+
+
+def test_a_confirmation_sent_while_redis_is_away_is_retried_not_dropped(esp_api, settings, monkeypatch):
+    """The ESP's shared rate lives in Redis (mail/esp.py): with Redis away the email
+    cannot be paced, and the task tries again later; it was logged as "refused by
+    the ESP" and the reader never got their confirmation."""
+    from celery.exceptions import Retry
+
+    from tests.own_redis import free_port
+
+    settings.ESP_MAX_PER_SECOND = 100  # paced: each call takes a slot in Redis
+    reader = SubscriberFactory(email="new@example.com", status=Subscriber.Status.PENDING)
+    here = settings.REDIS_URL
+    settings.REDIS_URL = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    monkeypatch.setattr(esp, "_client", None)
+    monkeypatch.setattr(esp, "_scripts", {})
+    try:
+        with pytest.raises(Retry):
+            subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)
+    finally:
+        settings.REDIS_URL = here  # back
+        esp._client, esp._scripts = None, {}
+    assert esp_api.received == {}
+
+    subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True)  # the retry
+    assert esp_api.accepted == {"new@example.com": 1}
