@@ -579,6 +579,17 @@ def test_a_send_that_failed_on_the_way_is_tried_again_and_one_the_esp_refused_is
     assert not error_is_transient(redis.ConnectionError("Redis away"))
 
 
+def test_an_esps_error_page_is_kept_short_on_the_ledger():
+    """An ESP down behind its proxy answers a whole HTML page: the ledger row keeps
+    the error's kind and the page's first 2,000 characters."""
+    from anymail.exceptions import AnymailAPIError
+
+    from mail.errors import REASON_MAX_CHARS, error_describe
+
+    said = error_describe(AnymailAPIError("<html>" + "Bad gateway. " * 2000))
+    assert said.startswith("AnymailAPIError: <html>Bad gateway.") and len(said) == REASON_MAX_CHARS == 2000
+
+
 def test_an_amazon_ses_call_that_never_got_an_answer_is_transient(ses, monkeypatch):
     from anymail.exceptions import AnymailAPIError
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError, ReadTimeoutError
