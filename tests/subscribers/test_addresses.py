@@ -149,3 +149,75 @@ def test_an_esp_unsubscribe_for_any_spelling_unsubscribes_the_reader(client, web
                        **webhooks.auth()).status_code == 200
 
     assert Subscriber.objects.get().status == Subscriber.Status.UNSUBSCRIBED
+
+
+@pytest.mark.parametrize("typed", ["@example.com", "ann@exa mple.com", "ann@example.com\tx"])
+def test_a_missing_name_or_a_space_in_the_domain_is_not_an_address(typed):
+    """The form and the import say "Enter a valid email address." rather than store
+    an address no mail server accepts (and whose reader would never be reached)."""
+    from django.core.exceptions import ValidationError
+    with pytest.raises(ValidationError):
+        email_normalise(typed)
+
+
+def test_a_name_typed_with_a_combining_accent_is_suppressed_like_the_composed_one():
+    """A bounce for josé@ (é as one character) suppresses the address a form or a
+    mail client spelled with e and a combining accent: they are one address."""
+    assert email_hash("jose\u0301@example.com") == email_hash("jos\u00e9@example.com")
+
+
+def test_a_recipient_an_esp_reports_that_is_no_address_is_suppressed_whatever_its_spacing():
+    """An ESP may report anything as a recipient; its suppression is found again
+    when it is reported with other spaces around it."""
+    assert email_hash("  Not An Address ") == email_hash("not an address")
+
+
+@pytest.mark.parametrize(("spelling", "mailbox"), [
+    ("Ann@Example.com", "ann@example.com"),
+    ("ann+news@example.com", "ann@example.com"),
+    ("a.n.n@gmail.com", "ann@gmail.com"),
+    ("A.n.n+x@googlemail.com", "ann@gmail.com"),
+])
+def test_spellings_of_one_mailbox_share_its_limit_on_mail_to_strangers(spelling, mailbox):
+    """Each spelling of a mailbox (case, "+tag", Gmail's dots and its other domain)
+    counts against the one limit of mail to that mailbox, not a limit of its own."""
+    from subscribers.addresses import mailbox_key
+    assert mailbox_key(spelling) == mailbox_key(mailbox)
+
+
+def test_addresses_that_are_only_a_tag_do_not_share_one_limit():
+    """"+a@" and "+b@" are not both the mailbox "@example.com": one's limit is not
+    spent by mail to the other."""
+    from subscribers.addresses import mailbox_key
+    assert mailbox_key("+a@example.com") != mailbox_key("+b@example.com")
+
+
+def test_an_esp_refusal_naming_a_reader_is_masked_on_the_ledger_and_keeps_its_punctuation():
+    """The reason an editor reads on the ledger names the recipient masked, and the
+    brackets, quotes and commas around it are still there to read."""
+    from subscribers.addresses import error_describe_masked
+    exc = RuntimeError("Recipients refused: <jane.doe@example.com>, 'ann@example.org'; try later")
+    assert error_describe_masked(exc) == (
+        f"RuntimeError: Recipients refused: <{email_masked('jane.doe@example.com')}>, "
+        f"'{email_masked('ann@example.org')}'; try later"
+    )
+    assert "jane" not in error_describe_masked(exc) and "ann@" not in error_describe_masked(exc)
+
+
+def test_an_editor_who_sees_addresses_masked_cannot_sort_readers_by_address():
+    """Sorting a masked column by the address would place a reader between others;
+    those who see addresses whole can sort by them."""
+    from django.contrib.auth.models import Permission
+
+    from subscribers.addresses import address_column
+    editor = get_user_model().objects.create_user("ed", "ed@example.com", "pw-12345678", is_staff=True)
+    boss = get_user_model().objects.create_user("boss", "boss@example.com", "pw-12345678", is_staff=True)
+    boss.user_permissions.add(Permission.objects.get(codename="view_subscriber_address"))
+    boss = get_user_model().objects.get(pk=boss.pk)
+
+    def column(user):
+        return address_column(user, email_of=lambda obj: obj, description="Email", ordering="email")
+
+    assert getattr(column(editor), "admin_order_field", None) is None
+    assert column(boss).admin_order_field == "email"
+    assert column(editor)("jane.doe@example.com") == email_masked("jane.doe@example.com")
