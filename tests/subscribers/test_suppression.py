@@ -17,6 +17,8 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_delete, subscriber_subscribe
 from subscribers.suppression import (
     address_suppress,
+    address_unsuppress,
+    address_unsuppress_on_confirmation,
     email_hash,
     email_hash_with_key,
     email_is_suppressed,
@@ -125,3 +127,87 @@ def test_an_address_keeps_the_first_reason_it_was_suppressed_for_unless_a_strong
     address_suppress(email="left@example.com", reason=Suppression.Reason.DELETED)
     address_suppress(email="left@example.com", reason=Suppression.Reason.HARD_BOUNCE, note="550")
     assert Suppression.objects.get(email_hash=email_hash("left@example.com")).reason == "bounced"
+
+
+def test_the_whole_hash_key_counts_not_only_its_beginning(settings, suppressed_by_every_writer):
+    """Someone who learns the key's first characters (a leaked start of the
+    setting) still cannot check a dump's list against addresses."""
+    settings.SUPPRESSION_HASH_KEY = settings.SUPPRESSION_HASH_KEY[:20] + "-another-ending"
+    assert not any(email_is_suppressed(e) for e in suppressed_by_every_writer)
+
+
+def test_only_an_erasure_is_lifted_by_confirming_a_new_subscription():
+    """An erased reader who subscribes again and confirms is mailed again; an address
+    an editor or a bounce stopped stays stopped whoever confirms it."""
+    address_suppress(email="erased@example.com", reason=Suppression.Reason.DELETED)
+    address_suppress(email="picked@example.com", reason=Suppression.Reason.EDITOR)
+    address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+
+    assert address_unsuppress_on_confirmation(email="erased@example.com")
+    assert not email_is_suppressed("erased@example.com")
+    for email in ("picked@example.com", "bounced@example.com"):
+        assert not address_unsuppress_on_confirmation(email=email)
+        assert email_is_suppressed(email)
+    # Nothing left to lift.
+    assert not address_unsuppress_on_confirmation(email="erased@example.com")
+
+
+def test_a_suppression_a_subscription_may_lift_is_not_counted_when_asked_to_leave_it_out():
+    """The subscribe form lets an erased reader through to confirm again, never a
+    bounced one."""
+    address_suppress(email="erased@example.com", reason=Suppression.Reason.DELETED)
+    address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    leave_out = [Suppression.Reason.DELETED]
+    assert email_is_suppressed("erased@example.com")
+    assert not email_is_suppressed("erased@example.com", unless_reasons=leave_out)
+    assert email_is_suppressed("bounced@example.com", unless_reasons=leave_out)
+
+
+def test_a_bounce_with_a_long_diagnostic_is_still_suppressed():
+    """An ESP's diagnostic can run to pages; the address is suppressed all the same,
+    with the beginning of the reason kept for the editor."""
+    diagnostic = "550 5.1.1 user unknown; " + "the remote server said more. " * 40
+    assert address_suppress(email="gone@example.com", reason=Suppression.Reason.HARD_BOUNCE, note=diagnostic)
+    row = Suppression.objects.get(email_hash=email_hash("gone@example.com"))
+    assert row.reason == "bounced" and diagnostic.startswith(row.note) and row.note.startswith("550 5.1.1")
+
+
+def test_a_reader_suppressed_and_lifted_shows_since_when_each_time():
+    """The admin's "status since" of a reader tells the editor when they were
+    stopped, and when they were put back."""
+    reader = SubscriberFactory(email="ann@example.com", status=Subscriber.Status.ACTIVE)
+    before = Subscriber.objects.get(pk=reader.pk).status_changed_at
+    address_suppress(email="ann@example.com", reason=Suppression.Reason.EDITOR)
+    reader.refresh_from_db()
+    suppressed_at = reader.status_changed_at
+    assert reader.status == Subscriber.Status.SUPPRESSED and suppressed_at and (before is None or suppressed_at > before)
+    assert address_unsuppress(email="ann@example.com")
+    reader.refresh_from_db()
+    assert reader.status_changed_at > suppressed_at
+
+
+def test_an_editor_cannot_lift_a_spam_complaint():
+    """Whoever reported the digest as spam is never mailed again: "Unsuppress" keeps
+    the complaint and the reader stays suppressed."""
+    reader = SubscriberFactory(email="ann@example.com", status=Subscriber.Status.ACTIVE)
+    address_suppress(email="ann@example.com", reason=Suppression.Reason.COMPLAINT)
+    assert not address_unsuppress(email="ann@example.com")
+    assert email_is_suppressed("ann@example.com")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_lifting_a_suppression_typed_in_another_case_puts_the_reader_back():
+    """An editor who types the address from a support email, in its own case or the
+    domain's Unicode spelling, lifts it for the reader too."""
+    reader = SubscriberFactory(email="ann@xn--bcher-kva.de", status=Subscriber.Status.ACTIVE,
+                               confirmed_at=dt.datetime(2025, 11, 1, tzinfo=dt.UTC))
+    address_suppress(email="ann@xn--bcher-kva.de", reason=Suppression.Reason.EDITOR)
+    assert address_unsuppress(email="ANN@Bücher.de")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+
+
+def test_lifting_an_address_that_is_not_suppressed_lifts_nothing():
+    """The editor is told no suppression was lifted, not that one was."""
+    assert not address_unsuppress(email="never@example.com")
