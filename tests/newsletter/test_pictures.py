@@ -109,6 +109,7 @@ def test_the_digest_and_the_pages_link_this_sites_copy_and_no_other_host(cdn, se
     ((200, "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * (3 * 1024 * 1024 + 10), {}), "over 3 MB"),
     ((302, "text/plain", b"", {"Location": "https://tracker.example/pixel.png"}), "a redirect elsewhere"),
     ((503, "text/plain", b"busy", {}), "the CDN away"),
+    ((200, "image/webp", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"0" * 40, {}), "a sound file, RIFF like WebP"),
 ])
 def test_what_is_not_a_picture_from_the_allowed_host_is_a_404_asked_again_soon(cdn, answer, why, settings):
     paper = _paper(cdn)
@@ -293,3 +294,41 @@ def test_a_picture_is_kept_by_browsers_for_a_year_and_one_taken_away_is_a_404(cd
     paper.thumbnail_url = ""
     paper.save(update_fields=["thumbnail_url"])
     assert Client().get(url).status_code == 404
+
+
+def test_a_picture_of_exactly_the_largest_size_is_served(cdn):
+    """The limit is "at most 3 MB": a picture of exactly that size is shown."""
+    from newsletter.pictures import PICTURE_MAX_BYTES
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/png", PICTURE + b"0" * (PICTURE_MAX_BYTES - len(PICTURE)), {})
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 200
+    assert len(b"".join(response.streaming_content)) == PICTURE_MAX_BYTES
+
+
+def test_a_picture_that_could_not_be_had_is_not_asked_for_again_once_the_first_fetch_is_over(cdn):
+    """The CDN away: after the first fetch's own wait has passed, the next visitor's
+    card is a 404 from here for 5 minutes, not another fetch."""
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (503, "text/plain", b"busy", {})
+    assert Client().get(paper.picture_url).status_code == 404
+    cache.delete(f"picture-fetching:{picture_version(paper.thumbnail_url)}")
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/png", PICTURE, {})
+    assert Client().get(paper.picture_url).status_code == 404
+    assert len(_Cdn.asked) == 1
+
+
+def test_a_picture_still_read_is_kept_past_the_days_unread_ones_are(cdn, settings):
+    """A copy readers still open is not pruned after PICTURE_KEEP_DAYS from its
+    fetch: each read counts as its last use."""
+    import os
+
+    from newsletter.pictures import PICTURE_KEEP_DAYS
+    paper = _paper(cdn)
+    assert Client().get(paper.picture_url).status_code == 200
+    (copy,) = Path(settings.PICTURE_DIR).glob("[0-9a-f]*")
+    long_ago = time.time() - (PICTURE_KEEP_DAYS - 1) * 86400
+    os.utime(copy, (long_ago, long_ago))
+    assert Client().get(paper.picture_url).status_code == 200
+    assert copy.stat().st_mtime > time.time() - 3600
+    assert len(_Cdn.asked) == 1
