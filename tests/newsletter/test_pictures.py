@@ -108,12 +108,15 @@ def test_the_digest_and_the_pages_link_this_sites_copy_and_no_other_host(cdn, se
     ((200, "text/html", b"<html>not a picture</html>", {}), "an HTML page"),
     ((200, "image/png", b"\x89PNG\r\n\x1a\n" + b"0" * (3 * 1024 * 1024 + 10), {}), "over 3 MB"),
     ((302, "text/plain", b"", {"Location": "https://tracker.example/pixel.png"}), "a redirect elsewhere"),
+    # Followed, it would give a picture (below): a redirect is not followed at all.
+    ((302, "text/plain", b"", {"Location": "/pixel.png"}), "a redirect to a picture"),
     ((503, "text/plain", b"busy", {}), "the CDN away"),
     ((200, "image/webp", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"0" * 40, {}), "a sound file, RIFF like WebP"),
 ])
 def test_what_is_not_a_picture_from_the_allowed_host_is_a_404_asked_again_soon(cdn, answer, why, settings):
     paper = _paper(cdn)
     _Cdn.answers["/papers/2511.00001.png"] = answer
+    _Cdn.answers["/pixel.png"] = (200, "image/png", PICTURE, {})
     response = Client().get(paper.picture_url)
     assert response.status_code == 404, why
     assert "max-age=300" in response["Cache-Control"], why
