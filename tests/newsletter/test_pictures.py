@@ -111,6 +111,9 @@ def test_the_digest_and_the_pages_link_this_sites_copy_and_no_other_host(cdn, se
     # Followed, it would give a picture (below): a redirect is not followed at all.
     ((302, "text/plain", b"", {"Location": "/pixel.png"}), "a redirect to a picture"),
     ((503, "text/plain", b"busy", {}), "the CDN away"),
+    # A picture's first bytes only (a CDN answering a range nobody asked for): shown,
+    # it would be a broken picture on every card, kept for good.
+    ((206, "image/png", PICTURE[:40], {"Content-Range": f"bytes 0-39/{len(PICTURE)}"}), "a part of a picture"),
     ((200, "image/webp", b"RIFF\x24\x00\x00\x00WAVEfmt " + b"0" * 40, {}), "a sound file, RIFF like WebP"),
 ])
 def test_what_is_not_a_picture_from_the_allowed_host_is_a_404_asked_again_soon(cdn, answer, why, settings):
@@ -335,3 +338,51 @@ def test_a_picture_still_read_is_kept_past_the_days_unread_ones_are(cdn, setting
     assert Client().get(paper.picture_url).status_code == 200
     assert copy.stat().st_mtime > time.time() - 3600
     assert len(_Cdn.asked) == 1
+
+
+def test_a_data_picture_that_is_not_base64_is_not_served(cdn):
+    """A data: picture (a paper imported without network) is decoded strictly: one
+    with stray characters is no picture, not a guess at what it meant."""
+    import base64
+    good = base64.b64encode(PICTURE).decode()
+    assert Client().get(PaperFactory(thumbnail_url=f"data:image/png;base64,{good}").picture_url).status_code == 200
+    stray = f"data:image/png;base64,{good[:20]}*{good[20:]}"
+    assert Client().get(PaperFactory(thumbnail_url=stray).picture_url).status_code == 404
+
+
+def test_a_copy_that_cannot_be_written_leaves_no_part_behind(cdn, settings):
+    """A write that fails (here the copy's name taken by a folder) is a 404 asked again
+    soon, and leaves no half-written file: a disk that fails often would fill up."""
+    paper = _paper(cdn)
+    folder = Path(settings.PICTURE_DIR)
+    (folder / picture_version(paper.thumbnail_url) / "in-the-way").mkdir(parents=True)
+    assert Client().get(paper.picture_url).status_code == 404
+    assert [entry.name for entry in folder.iterdir()] == [picture_version(paper.thumbnail_url)]
+
+
+def test_copies_unread_for_the_kept_days_are_deleted_at_most_once_an_hour(cdn, settings):
+    """Writing a new copy deletes those nobody read for PICTURE_KEEP_DAYS (days, not
+    hours), and looks through the folder at most once an hour, not on every write."""
+    import os
+
+    from newsletter.pictures import PICTURE_KEEP_DAYS
+    folder = Path(settings.PICTURE_DIR)
+
+    def ago(path: Path, seconds: float) -> None:
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+    def copy_of(paper) -> Path:
+        return folder / picture_version(paper.thumbnail_url)
+
+    first, second = _paper(cdn, "a.png"), _paper(cdn, "b.png")
+    for paper in (first, second):
+        assert Client().get(paper.picture_url).status_code == 200
+    ago(copy_of(first), (PICTURE_KEEP_DAYS + 1) * 86400)
+    ago(copy_of(second), (PICTURE_KEEP_DAYS - 1) * 86400)
+    ago(folder / ".pruned", 2 * 3600)  # the last look was two hours ago
+    assert Client().get(_paper(cdn, "c.png").picture_url).status_code == 200
+    assert not copy_of(first).exists() and copy_of(second).exists()
+    # Looked just now: the next write within the hour deletes nothing, old or not.
+    ago(copy_of(second), (PICTURE_KEEP_DAYS + 1) * 86400)
+    assert Client().get(_paper(cdn, "d.png").picture_url).status_code == 200
+    assert copy_of(second).exists()
