@@ -80,6 +80,26 @@ def test_the_confirmation_task_retries_when_the_shared_limits_cannot_be_read(db,
     assert postmark.total_accepted() == 0
 
 
+@pytest.mark.parametrize(("retries", "longest"), [(3, 240), (5, 600)])
+def test_an_outage_that_lasts_is_tried_less_and_less_often_up_to_ten_minutes(db, postmark, monkeypatch, caplog,
+                                                                               retries, longest):
+    """Each failed try doubles the longest wait before the next (30 s, 60, 120, 240,
+    ...), up to 10 minutes: an ESP away for an hour is not asked every 30 s, and a
+    reader's confirmation is never left an hour behind. The jitter is held at its
+    longest here (Celery draws the wait with random.randrange)."""
+    import random
+
+    from celery.exceptions import Retry
+
+    monkeypatch.setattr(random, "randrange", lambda stop: stop - 1)
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    postmark.fail_next(("status", 503))
+    with pytest.raises(Retry) as retry:
+        subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), retries=retries, throw=True)
+    assert retry.value.when == longest
+    assert f"try {retries + 2} of 7 in {longest} s" in caplog.text
+
+
 def test_the_confirmation_task_does_not_retry_an_address_the_esp_refuses(db, postmark, caplog):
     """A 4xx other than 429 (an invalid or inactive address) would be refused again:
     one call, a logged reason, no retries for the next hour."""
