@@ -10,12 +10,11 @@ import datetime as dt
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
 from django.utils import timezone
 
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, zone_known
 
 from .models import Delivery, Edition
 from .schedules import MORNING_FETCH, morning_fetch
@@ -82,11 +81,10 @@ def _local_slots(
     the distinct zones, so the due query is a plain IN per group."""
     slots: dict[tuple[dt.date, int, bool], list[str]] = {}
     for name in time_zones:
-        try:
-            local = now.astimezone(ZoneInfo(name))
-        except (ZoneInfoNotFoundError, ValueError):
+        if (zone := zone_known(name)) is None:
             logger.warning("unknown time zone %r: its readers are treated as UTC", name)
-            local = now.astimezone(dt.UTC)
+            zone = dt.UTC
+        local = now.astimezone(zone)
         waits = waits_for_fetch(local=local, at=now, newest=newest, fetch_at=fetch_at)
         for day, hour in hours_taken(local):
             slots.setdefault((day, hour, waits), []).append(name)

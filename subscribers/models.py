@@ -33,6 +33,16 @@ def _offset_readable(abbreviation: str) -> str:
     return f"UTC{sign}{hours}" + (f":{minutes:02d}" if minutes else "")
 
 
+def zone_known(name: str) -> ZoneInfo | None:
+    """The time zone called `name`, None when it is not a zone this server knows (a
+    name from an old import, a renamed place, a key that is not one): its readers
+    are shown times, and are sent digests, as in UTC (Subscriber.zone, newsletter/due.py)."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
 class Subscriber(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", "Pending confirmation"
@@ -164,10 +174,7 @@ class Subscriber(models.Model):
     def zone(self) -> ZoneInfo:
         """The reader's time zone, for showing them times (UTC if it is not a known
         zone: the dispatcher treats such readers as UTC too, newsletter/due.py)."""
-        try:
-            return ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC")
+        return zone_known(self.time_zone) or ZoneInfo("UTC")
 
     def delivery_time(self, on: dt.date | None = None) -> str:
         """"07:00 EST (America/New_York)": the reader's delivery hour in their zone,

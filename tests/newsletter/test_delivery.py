@@ -187,6 +187,17 @@ def test_due_readers_are_those_at_their_local_hour_on_their_day(edition):
     assert due == {utc7, paris8, ny2, weekly_monday, pause_over}
 
 
+def test_readers_of_a_zone_the_server_does_not_know_are_due_at_their_hour_in_utc(edition):
+    """A zone from an old import, or a name that is no zone at all: their digest
+    comes at their hour in UTC, as their pages say (Subscriber.zone), and the run
+    goes on for everyone else."""
+    mars = _reader(delivery_hour=7, time_zone="Mars/Olympus")
+    path = _reader(delivery_hour=7, time_zone="../Europe/Paris")
+    _reader(delivery_hour=8, time_zone="Mars/Olympus")  # not their hour in UTC
+    paris8 = _reader(delivery_hour=8, time_zone="Europe/Paris")
+    assert set(_due(now=NOW, edition=edition)) == {mars, path, paris8}
+
+
 def test_daily_readers_get_nothing_at_weekends(edition):
     _reader(delivery_hour=7)
     saturday = dt.datetime(2025, 11, 29, 7, 5, tzinfo=dt.UTC)

@@ -639,6 +639,19 @@ def test_the_readers_delivery_time_takes_the_abbreviation_of_that_day():
     assert SubscriberFactory.build(time_zone="Asia/Kathmandu").delivery_time() == "07:00 UTC+5:45 (Asia/Kathmandu)"
     # A zone the server does not know is shown as what the dispatcher uses: UTC.
     assert SubscriberFactory.build(time_zone="Mars/Olympus", delivery_hour=9).delivery_time() == "09:00 UTC"
+    # Nor one that is not a zone's name at all (an old import's path): UTC, not a 500.
+    assert SubscriberFactory.build(time_zone="../Europe/Paris", delivery_hour=9).delivery_time() == "09:00 UTC"
+    # An hour the clocks skip reads as the reader's clock shows it when the digest comes.
+    assert SubscriberFactory.build(time_zone="Europe/Berlin", delivery_hour=2).delivery_time(
+        dt.date(2026, 3, 29)) == "03:00 CEST (Europe/Berlin)"
+
+
+def test_a_readers_secret_is_256_random_bits():
+    """The secret inside every manage and unsubscribe link (subscribers/tokens.py): 43
+    URL-safe characters, new for each reader, so no link can be guessed."""
+    tokens_made = {SubscriberFactory.build().token for _ in range(50)}
+    assert len(tokens_made) == 50
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]{43}", token) for token in tokens_made)
 
 
 def test_pausing_for_two_weeks_sets_the_date_digests_start_again(client):
