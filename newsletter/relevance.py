@@ -123,10 +123,6 @@ class Match:
     score: float
     terms: tuple[str, ...] = ()
 
-    @property
-    def is_relevant(self) -> bool:
-        return self.score >= RELEVANCE_THRESHOLD
-
 
 # British spellings read as American ones before stemming (see the module docstring).
 # Applied to texts and keywords alike, so a rule that also rewrites a word with no

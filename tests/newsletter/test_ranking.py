@@ -123,6 +123,17 @@ def test_a_readers_own_keyword_is_said_as_theirs_beside_a_topic(db):
                            "your keywords: speech recognition")
 
 
+def test_a_pick_carried_by_the_topics_examples_says_so(db):
+    """The checkable reason of a pick without a keyword: the topic's example papers
+    when they carried it, which an editor's admin lists, not its description."""
+    topic = TopicFactory(name="Sequence models")
+    paper = PaperFactory(trending_date=DAY, title="Mamba: Linear-Time Sequence Modeling")
+    PaperTopicFactory(paper=paper, topic=topic, score=0.4, matched_terms=[], near_examples=True)
+    edition_assemble(date=DAY)
+    [pick] = _select(_reader(topic)).papers
+    assert pick.reason == "Sequence models · close to the topic's examples"
+
+
 def test_exclude_keywords_and_only_with_code(day):
     assert "Paper cl-big" not in _titles(_select(_reader(day["cl"], exclude_keywords="cl-big")).papers)
     assert _titles(_select(_reader(day["cl"], only_with_code=True)).papers) == ["Paper cl-mid"]

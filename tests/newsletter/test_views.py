@@ -101,6 +101,18 @@ def test_a_cards_chips_name_the_topics_the_paper_is_about_not_each_it_barely_pas
     assert chips == ["Model compression", "Sparsity", "Tool use"]
 
 
+def test_an_editors_tag_takes_no_chip_away_from_the_topic_the_paper_is_about(client):
+    """An editor's tag is stored at full score: measured beside the computed ones, it
+    would hide the paper's own strongest topic from its card."""
+    paper = PaperFactory(title="Pruning large models in one shot")
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Model compression"), score=0.62)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Tool use"), score=1.0, source=PaperTopic.Source.EDITOR)
+
+    html = client.get("/").content.decode()
+
+    assert sorted(re.findall(r'<li class="chip">([^<]+)</li>', html)) == ["Model compression", "Tool use"]
+
+
 def test_a_days_list_shows_a_line_of_each_abstract_not_the_whole(client):
     # Seventy abstracts in full would make the page four times heavier; the whole
     # abstract is on the paper's own page and in the edition.
