@@ -93,6 +93,44 @@ def test_the_hand_built_url_is_the_one_the_url_patterns_resolve(arxiv_id):
         assert paper.get_absolute_url() == reverse("newsletter:paper_detail", args=[arxiv_id])
 
 
+@pytest.mark.parametrize(("title", "slug"), [
+    ("深度学习的新方法", "paper"),  # nothing a slug keeps: its page still opens
+    ("?!", "paper"),
+    ("a" * 59 + " long title", "a" * 59),  # cut at 60 characters, never ending in "-"
+])
+def test_a_paper_of_any_title_has_a_page_that_opens(client, title, slug):
+    paper = PaperFactory(arxiv_id=None, title=title)
+    assert paper.get_absolute_url() == f"/papers/p{paper.pk}-{slug}/"
+    assert client.get(paper.get_absolute_url()).status_code == 200
+
+
+def test_the_byline_names_three_authors_counts_the_rest_and_reads_in_the_pages_direction(client):
+    def byline(**fields):
+        return PaperFactory.build(**fields).byline
+
+    assert byline(authors=["Ada Lovelace"], author_count=1) == "Ada Lovelace"
+    assert byline(authors=["A. One", "B. Two", "C. Three"], author_count=3) == "A. One, B. Two, C. Three"
+    assert byline(authors=["A. One", "B. Two", "C. Three", "D. Four"], author_count=6) == (
+        "A. One, B. Two, C. Three and 3 more")
+    assert byline(authors=[], organization="", author_count=1) == "1 author"
+    # An Arabic organisation is isolated, so a number or comma after it stays after it.
+    assert byline(authors=[], organization="جامعة القاهرة") == "\u2068جامعة القاهرة\u2069"
+    # Named authors the API did not count: no "and -2 more" on the paper's page.
+    paper = PaperFactory(authors=["A. One", "B. Two"], author_count=0)
+    authors = re.search(r'<p class="paper-page__authors">(.*?)</p>',
+                        client.get(paper.get_absolute_url()).content.decode(), re.DOTALL).group(1)
+    assert "A. One" in authors and "more" not in authors
+
+
+def test_a_reader_goes_to_read_a_paper_on_hugging_face_else_its_project_page_else_its_code():
+    """The digest's "Read:" link: the paper's own words before its code."""
+    both = {"project_page": "https://example.org/project", "github_repo": "https://github.com/o/r"}
+    assert PaperFactory.build(arxiv_id="2511.00001", **both).url == "https://huggingface.co/papers/2511.00001"
+    assert PaperFactory.build(arxiv_id=None, **both).url == "https://example.org/project"
+    assert PaperFactory.build(arxiv_id=None, project_page="", github_repo="https://github.com/o/r").url == (
+        "https://github.com/o/r")
+
+
 def test_home_archive_and_feed_link_every_paper_to_its_page(client, django_user_model):
     papers = [PaperFactory(arxiv_id=None, title=f"No link {n}") for n in range(2)]
     papers.append(PaperFactory(arxiv_id="2511.00077", title="With id"))

@@ -386,3 +386,14 @@ def test_copies_unread_for_the_kept_days_are_deleted_at_most_once_an_hour(cdn, s
     ago(copy_of(second), (PICTURE_KEEP_DAYS + 1) * 86400)
     assert Client().get(_paper(cdn, "d.png").picture_url).status_code == 200
     assert copy_of(second).exists()
+
+
+@pytest.mark.parametrize(("name", "extension"), [
+    ("2511.00001.jpeg", "jpg"), ("2511.00001.JPG", "jpg"), ("2511.00001.webp?w=640", "webp"),
+    ("2511.00001.svg", "png"), ("2511.00001", "png"),
+])
+def test_a_pictures_address_here_names_its_type_as_its_source_does(cdn, name, extension):
+    """A saved picture keeps the type its source had (.jpeg and .JPG both as .jpg, a
+    query left out); a source with no known type is the API's usual PNG."""
+    paper = PaperFactory(thumbnail_url=f"{cdn}/papers/{name}")
+    assert paper.picture_url.endswith(f".{extension}")

@@ -72,6 +72,10 @@ def test_title_only_keywords_ignore_the_abstract():
     keywords = ["title:code"]
     assert score(keywords, title="Robust Mean Teacher", abstract="The code is available.") == 0
     assert score(keywords, title="CodeBoost: Boosting Code LLMs") > RELEVANCE_THRESHOLD
+    # The prefix as an editor may type it, capitalised: still a marker, not a word.
+    assert score(["Title: code"], title="Robust Mean Teacher", abstract="The code is available.") == 0
+    assert score(["Title: code"], title="CodeBoost: Boosting Code LLMs") > RELEVANCE_THRESHOLD
+    assert score(["NOT: code review", "code"], title="Code Review at Scale") == 0
 
 
 def test_a_not_phrase_keeps_its_words_from_counting_for_the_topic():
