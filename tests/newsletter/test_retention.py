@@ -228,6 +228,49 @@ def test_an_erased_readers_digests_stay_counted_as_the_dashboard_counts_them(adm
     assert EditionTally.objects.get(edition=edition).sent == 3
 
 
+def test_an_erased_readers_skipped_digest_bounce_and_complaint_stay_on_the_editions_page(admin_client):
+    """Every figure of the page counts the erased readers' digests as it did: their
+    skipped digest, their bounce (told twice by the ESP: one digest bounced) and
+    their complaint, one erasure after another, none counted twice, and another
+    reader's bounce counted once."""
+    from subscribers.services import subscriber_delete
+
+    edition = _edition(days_ago=3, statuses=["sent"] * 4 + ["skipped"])
+    sent = list(edition.deliveries.filter(status="sent").order_by("pk"))
+    _event(sent[0], "bounced", n=1)
+    _event(sent[0], "bounced", n=2)
+    _event(sent[1], "complained", n=1)
+    _event(sent[2], "bounced", n=1)  # a reader who stays
+    page = _page_figures(admin_client, edition)
+    assert {k: page[k] for k in ("Due", "Sent", "Skipped", "Bounced", "Complaints")} == {
+        "Due": "5", "Sent": "4", "Skipped": "1", "Bounced": "2", "Complaints": "1"}
+    listed = _listed(admin_client)
+    for delivery in (sent[0], sent[1], edition.deliveries.get(status="skipped")):
+        subscriber_delete(subscriber=delivery.subscriber)
+        assert _page_figures(admin_client, edition) == page
+    assert edition.deliveries.count() == 2
+    assert _listed(admin_client) == listed
+
+
+def test_an_erasure_while_an_editions_pruning_is_half_done_leaves_the_figures_it_kept(admin_client, settings):
+    """A run that kept an edition's figures and stopped before deleting all of its
+    rows; a reader whose row is still there is erased: the editions' list and the
+    edition's page show the figures kept, not the rows left."""
+    from newsletter.retention import edition_prune_begin
+    from subscribers.services import subscriber_delete
+
+    settings.LEDGER_KEPT_DAYS = 60
+    edition = _edition(days_ago=70, statuses=["sent", "sent", "sent", "failed"])
+    listed = _listed(admin_client)
+    assert listed[date_format(edition.date, "SHORT_DATE_FORMAT")] == ("3", "1")
+    page = _page_figures(admin_client, edition)
+    assert edition_prune_begin(edition=edition, now=timezone.now())
+    Delivery.objects.filter(pk=edition.deliveries.order_by("pk").first().pk).delete()  # its first batch
+    subscriber_delete(subscriber=edition.deliveries.filter(status="sent").first().subscriber)
+    assert _listed(admin_client) == listed
+    assert _page_figures(admin_client, edition) == page
+
+
 def test_the_ranking_still_finds_what_a_reader_had_within_its_look_back(settings):
     """At the fewest days the ledger may keep, the oldest edition the "already sent"
     look-back reads (that of an edition sent as late as it may be) is still there:
