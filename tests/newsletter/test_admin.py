@@ -690,6 +690,29 @@ def test_hiding_a_paper_that_went_out_says_in_how_many_digests_and_who_got_it(ed
     assert any(m.startswith(f"“{second.title}” already went out in 2 digests") for m in said)
 
 
+def test_hiding_a_paper_counts_the_digests_sent_with_it_up_to_its_last_weekly_digest_not_those_that_failed(
+        editor_client, edition):
+    """Who got a paper: its day's digests, and a weekly digest (of a late listing)
+    sent as late as one can carry it, 11 days after its date; not a digest that
+    failed, which no reader got."""
+    from newsletter.editions import LATE_WITHIN_DAYS, edition_freeze
+    from newsletter.ranking import WEEKLY_WINDOW_DAYS
+
+    edition_freeze(edition=edition)
+    paper = edition.entries.get(position=1).paper
+    weekly = Edition.objects.create(date=DAY + dt.timedelta(days=WEEKLY_WINDOW_DAYS + LATE_WITHIN_DAYS),
+                                    frozen_at=timezone.now())
+    for day, status in ((edition, "sent"), (weekly, "sent"), (edition, "failed")):
+        Delivery.objects.create(subscriber=SubscriberFactory(), edition=day, status=status, paper_ids=[paper.pk],
+                                sent_at=timezone.now() if status == "sent" else None, error="x" * (status == "failed"))
+    hide = reverse("admin:newsletter_edition_paper", args=[edition.pk, paper.pk, "hide"])
+    said = [str(m) for m in editor_client.post(hide, follow=True).context["messages"]]
+    assert said[1].startswith(f"“{paper.title}” already went out in 2 digests"), said
+    listed = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"carried": paper.pk})
+    assert {d.status for d in listed.context["cl"].result_list} == {"sent"}
+    assert len(listed.context["cl"].result_list) == 2
+
+
 def test_an_edition_all_hidden_and_a_hold_after_the_send_say_what_is_so(editor_client, edition):
     """Every paper hidden, the page said "No papers for this date yet. They are
     fetched every morning", and most of them hidden, nothing; Hold on an edition gone

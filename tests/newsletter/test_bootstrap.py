@@ -56,6 +56,26 @@ def test_the_demo_reader_gets_a_personal_digest_of_the_sample_day_once(bootstrap
     assert Subscriber.objects.count() == 1
 
 
+def test_the_demo_readers_topics_are_those_with_the_most_papers_a_reader_sees_on_the_newest_day():
+    """Counted: active topics, relevant papers (from the threshold up), visible, of the
+    newest day; not an older day's papers, a hidden paper's, nor a retired topic."""
+    import datetime as dt
+
+    from newsletter.relevance import RELEVANCE_THRESHOLD
+    from newsletter.selectors import topics_most_covered
+    from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+
+    newest, older = dt.date(2025, 11, 24), dt.date(2025, 11, 21)
+    covered = {"Most that day": (2, newest, {}), "Fewer": (1, newest, {}), "Older day's": (5, older, {}),
+               "Hidden papers'": (3, newest, {"hidden": True}), "Retired": (4, newest, {})}
+    for name, (n, day, paper_fields) in covered.items():
+        topic = TopicFactory(name=name, is_active=name != "Retired")
+        for _ in range(n):
+            score = RELEVANCE_THRESHOLD if name == "Most that day" else 0.9
+            PaperTopicFactory(paper=PaperFactory(trending_date=day, **paper_fields), topic=topic, score=score)
+    assert [t.name for t in topics_most_covered(limit=2)] == ["Most that day", "Fewer"]
+
+
 def test_production_bootstrap_makes_no_demo_reader(settings, tmp_path):
     settings.VAR_DIR = tmp_path
     call_command("bootstrap", "--no-sample", stdout=StringIO())

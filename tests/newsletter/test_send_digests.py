@@ -156,6 +156,16 @@ def test_latest_sends_the_newest_day_with_papers_whatever_today_is(readers):
     assert "Edition of Monday 24 November 2025: 3 sent" in out.getvalue()
 
 
+def test_latest_is_the_newest_day_a_reader_can_see_papers_of(readers):
+    """An older day, and a newer day whose only paper an editor hid: --latest sends
+    the 24th, the newest day with a paper a reader may see."""
+    PaperFactory(trending_date=dt.date(2025, 11, 21), title="An older paper")
+    PaperFactory(trending_date=dt.date(2025, 11, 25), title="A hidden paper", hidden=True)
+    out = StringIO()
+    call_command("send_digests", "--latest", "--now", stdout=out)
+    assert "Edition of Monday 24 November 2025: 3 sent" in out.getvalue()
+
+
 def test_no_papers_today_names_the_newest_day_and_the_option(readers):
     with pytest.raises(CommandError) as error:
         call_command("send_digests", stdout=StringIO())

@@ -69,6 +69,10 @@ def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Language Models"), score=0.9)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robotics"), score=0)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Retired", is_active=False), score=0.8)
+    # An editor's "not about this topic" (kept as 0), and an editor's topic retired since.
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Taken off"), score=0, source=PaperTopic.Source.EDITOR)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Put away", is_active=False), score=1.0,
+                      source=PaperTopic.Source.EDITOR)
 
     html = client.get("/").content.decode()
 
@@ -83,6 +87,7 @@ def test_card_shows_upvotes_byline_dates_links_and_topic_chips(client):
     assert '<li class="chip">Language Models</li>' in html
     assert '<li class="chip">Robotics</li>' not in html  # a score of 0 is no match
     assert "Retired" not in html  # inactive topics are not shown
+    assert re.findall(r'<li class="chip">([^<]+)</li>', html) == ["Language Models"]
 
 
 def test_a_cards_chips_name_the_topics_the_paper_is_about_not_each_it_barely_passes_for(client):
@@ -225,6 +230,7 @@ def test_the_date_list_offers_the_newest_week_and_older_days_by_previous(client)
     days = [TODAY - dt.timedelta(days=n) for n in range(8)]
     for day in days:
         PaperFactory(trending_date=day)
+        PaperFactory(trending_date=day)  # a day of several papers is listed once
 
     home = client.get("/").content.decode()
     [listed] = re.findall(r'<ul class="date-nav__days">(.*?)</ul>', home, re.DOTALL)
@@ -232,6 +238,7 @@ def test_the_date_list_offers_the_newest_week_and_older_days_by_previous(client)
 
     assert f'href="/papers/{days[6].isoformat()}/"' in listed
     assert f'/papers/{days[7].isoformat()}/' not in listed
+    assert [listed.count(f'/papers/{day.isoformat()}/"') for day in days[1:7]] == [1] * 6
     assert f'href="/papers/{days[7].isoformat()}/" rel="prev"' in oldest_shown
 
 
@@ -257,3 +264,18 @@ def test_a_days_previous_and_next_lead_to_the_days_either_side(client):
 
     assert 'href="/papers/2025-11-20/" rel="prev">← Previous' in html
     assert 'href="/" rel="next">Next →' in html
+
+
+def test_previous_and_next_skip_a_day_whose_papers_are_all_hidden_and_go_to_the_nearest(client):
+    """From the 21st, "← Previous" leads to the nearest older day a reader can see
+    (the 19th), not to the 20th, whose only paper an editor hid (a 404), nor to the
+    oldest day; "Next →" from the 19th leads back to the 21st."""
+    for day in (TODAY, YESTERDAY, dt.date(2025, 11, 19), dt.date(2025, 11, 18)):
+        PaperFactory(trending_date=day)
+    PaperFactory(trending_date=dt.date(2025, 11, 20), hidden=True)
+
+    html = client.get("/papers/2025-11-21/").content.decode()
+    older = client.get("/papers/2025-11-19/").content.decode()
+
+    assert 'href="/papers/2025-11-19/" rel="prev">← Previous' in html
+    assert 'href="/papers/2025-11-21/" rel="next">Next →' in older
