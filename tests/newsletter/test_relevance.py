@@ -341,6 +341,27 @@ def test_a_broad_topic_follows_a_narrower_topic_that_comes_to_explain_a_paper_be
 
 
 @pytest.mark.django_db
+def test_making_a_topic_broad_leaves_a_paper_to_the_narrower_topic_that_explains_it_better(continual):
+    """An editor ticks "broad" on Machine learning: it is re-scored at once, and
+    yields the paper Continual learning explains better (it held it as a topic
+    like any other)."""
+    from newsletter.services import topic_update
+
+    TopicFactory(name="Diffusion", keywords="diffusion model\ntext-to-image")  # something else
+    broad = TopicFactory(name="Machine learning", keywords="learning\nrehearsal")
+    continual.keywords = "rehearsal\nlifelong learning\ncontinual learning"
+    continual.save()
+    paper = PaperFactory(title="Rehearsal for Lifelong Learning",
+                         abstract="Rehearsal of old examples helps lifelong learning.")
+    papers_score(papers=[paper])
+    assert PaperTopic.objects.filter(paper=paper, topic=broad).exists()
+
+    topic_update(topic=broad, is_broad=True)
+
+    assert not PaperTopic.objects.filter(paper=paper, topic=broad).exists()
+
+
+@pytest.mark.django_db
 def test_scoring_costs_the_same_queries_for_one_paper_and_for_many(continual):
     TopicFactory(name="Diffusion", keywords="diffusion model\ntext-to-image")
 

@@ -200,14 +200,18 @@ def test_topic_update_of_other_fields_leaves_scores_alone(topic):
 
 
 @pytest.mark.django_db
-def test_a_new_description_rescores_because_it_is_part_of_the_definition(topic):
+@pytest.mark.parametrize("field, value", [
+    ("description", "Chemistry: molecules, atoms, bonds and their properties."),
+    ("name", "Molecules and their graphs"),
+])
+def test_a_new_description_or_name_rescores_because_it_is_part_of_the_definition(topic, field, value):
     paper = PaperFactory(
         title="Message passing on molecules",
         abstract="We predict properties of molecules with a graph neural network over atoms and bonds.",
     )
     papers_score(papers=[paper])
     before = PaperTopic.objects.get(paper=paper, topic=topic).score
-    topic_update(topic=topic, description="Chemistry: molecules, atoms, bonds and their properties.")
+    topic_update(topic=topic, **{field: value})
     assert PaperTopic.objects.get(paper=paper, topic=topic).score != before
 
 
