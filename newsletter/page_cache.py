@@ -575,19 +575,26 @@ def _dates_signature() -> str:
     ).hexdigest()
 
 
-def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], papers: set[int],
+def _paper_tags(papers: set[int]) -> set[str]:
+    """The tags of these papers' own pages: a paper's page is at its arXiv id, else at
+    its primary key (newsletter/urls.py)."""
+    from .models import Paper
+
+    return {
+        f"paper:{key}"
+        for pk, arxiv_id in Paper.objects.filter(pk__in=papers).values_list("pk", "arxiv_id")
+        for key in (pk, arxiv_id) if key
+    } if papers else set()
+
+
+def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], paper_tags: set[str],
                    published: bool, everything: bool) -> set[str]:
     from .models import Edition, Paper
     from .selectors import PAPER_VISIBLE
 
     if everything:
         return {"site"}
-    # A paper's page is at its arXiv id, else at its primary key (newsletter/urls.py).
-    tags = {
-        f"paper:{key}"
-        for pk, arxiv_id in Paper.objects.filter(pk__in=papers).values_list("pk", "arxiv_id")
-        for key in (pk, arxiv_id) if key
-    } if papers else set()
+    tags = set(paper_tags)
     tags |= {f"edition:{date}" for date in editions}
     if dates:
         tags |= {f"day:{date}" for date in dates} | {"feeds"}
@@ -630,9 +637,13 @@ def pages_changed(*, dates: Iterable[dt.date] = (), editions: Iterable[dt.date] 
     if not (dates or editions or papers or everything):
         return
 
+    # The papers' keys read now: after the commit a deleted paper's row is gone, and
+    # its page was never bumped (services.papers_delete calls this before deleting).
+    paper_tags = _paper_tags(papers)
+
     def bump() -> None:
         try:
-            tags_bump(tags=_tags_affected(dates=dates, editions=editions, papers=papers,
+            tags_bump(tags=_tags_affected(dates=dates, editions=editions, paper_tags=paper_tags,
                                           published=published, everything=everything))
         except redis.RedisError as exc:
             # The change stands; its pages are bumped at this process's next look-up.

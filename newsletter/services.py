@@ -63,10 +63,11 @@ def papers_delete(*, papers: QuerySet[Paper]) -> int:
     papers = papers.exclude(pk__in=papers_sent())
     rows = list(papers.values_list("pk", "trending_date"))
     with transaction.atomic():
-        deleted = papers.delete()[1].get(Paper._meta.label, 0)
         # Their own pages too: until 5 December a deleted paper's page was served
-        # from the page cache for up to an hour.
+        # from the page cache for up to an hour. Before the delete: their keys are
+        # read now, from their rows.
         pages_changed(dates={date for _, date in rows}, papers=[pk for pk, _ in rows])
+        deleted = papers.delete()[1].get(Paper._meta.label, 0)
     return deleted
 
 

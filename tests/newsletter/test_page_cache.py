@@ -611,9 +611,9 @@ def test_deleting_papers_keeps_those_an_edition_went_out_with(
     assert list(Paper.objects.filter(pk__in=[all_cached["earlier"].pk, draft.pk])) == [all_cached["earlier"]]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: pages_changed looks the papers' keys up after the commit, when a "
-                   "deleted paper's row is gone, so its page is never bumped (services.papers_delete)")
 def test_a_deleted_papers_page_stored_before_is_gone(client, site, django_capture_on_commit_callbacks):
+    """pages_changed read the papers' keys after the commit, when a deleted paper's
+    row was gone: its stored page was served for up to an hour."""
     draft = PaperFactory(title="A paper of a draft", trending_date=EARLIER, arxiv_id="2511.00004")
     assert client.get("/papers/2511.00004/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
