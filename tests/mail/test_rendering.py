@@ -82,3 +82,25 @@ def test_every_emails_text_part_says_why_it_came_as_its_html_does(kind, settings
     reason = re.search(r"You get this email because.*?(?=<br|</)", html_part, re.DOTALL).group()
     reason = " ".join(html.unescape(re.sub(r"<[^>]+>", "", reason)).split())
     assert reason in " ".join(message.body.split())
+
+
+def test_text_wrap_counts_what_the_line_starts_with_and_never_cuts_a_link_at_a_hyphen():
+    """A title of 70 characters after the template's "1. " ran to 73 unwrapped; a link
+    cut after one of its hyphens is a dead link in a text client; and a line that only
+    starts with a hyphen ("-40% memory") is no list item, so it does not hang."""
+    title = "a" * 35 + " " + "b" * 34
+    assert text_wrap(title, indent=3) == "a" * 35 + "\n   " + "b" * 34
+    link = "https://example.com/" + "-".join(["state-of-the-art"] * 5)
+    assert link in text_wrap(f"See {link} for the rest.").splitlines()
+    minus = text_wrap("-40% memory, " + "and the same accuracy on every benchmark " * 2).splitlines()
+    assert len(minus) == 2 and minus[1].startswith("accuracy")
+
+
+@pytest.mark.django_db
+def test_an_email_makes_the_readers_mail_app_fetch_nothing_from_another_site(settings):
+    """The emails' font stack names Roboto, for which MRML's default fonts add a
+    Google Fonts stylesheet (a <link> and an @import): each reader's mail app would
+    ask Google for it on opening, telling it who read what and when."""
+    [(html_part, _)] = _journey_email_sent("confirm", settings).alternatives
+    assert "Roboto" in html_part
+    assert "<link" not in html_part and "@import" not in html_part and "googleapis" not in html_part

@@ -11,7 +11,7 @@ from django.core import mail
 from mail.rendering import email_render
 from newsletter import digest_render
 from newsletter.delivery import deliveries_create, digest_send_batch
-from newsletter.digest import digest_context, digest_proof_context
+from newsletter.digest import digest_context, digest_make, digest_proof_context
 from newsletter.editions import edition_assemble
 from newsletter.models import Edition
 from newsletter.ranking import digest_select, ranking_data_load
@@ -292,3 +292,17 @@ def test_one_batch_names_the_papers_day_by_each_readers_own_date(day):
     assert "today" not in tokyo_mail.body.lower()
     assert "PICKED FOR YOU TODAY" in paris_mail.body and "ALSO TRENDING TODAY" in paris_mail.body
 
+
+def test_a_test_sends_subject_shows_a_titles_ampersand_as_the_readers_does(db):
+    """A test send (no reader's links) is rendered straight from the templates, the
+    subject's included: it must say "Q&A", as a reader's copy does, never "Q&amp;A"."""
+    agents = TopicFactory(name="Agents")
+    PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title='Q&A for "agents" <RL>'), topic=agents, score=0.9)
+    edition = edition_assemble(date=DAY)
+    reader = SubscriberFactory()
+    reader.topics.add(agents)
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    test_send = digest_make(edition=edition, subscriber=reader, data=data, personal_links=False, now=NOW).message
+    own = digest_make(edition=edition, subscriber=reader, data=data, now=NOW).message
+    assert test_send.subject == own.subject
+    assert test_send.subject.endswith(': Q&A for "agents" <RL>')
