@@ -120,3 +120,23 @@ def test_a_topic_feed_describes_itself_as_its_topic_does_and_leads_to_the_archiv
 
     assert root.find(f"{ATOM}subtitle").text == "Models that browse the web."
     assert root.find(f"{ATOM}link[@rel='alternate']").get("href") == "http://testserver/editions/"
+    # A topic the editors left undescribed still says what its feed holds.
+    TopicFactory(name="Vision", slug="vision", description="")
+    root, _ = entries(client.get("/feeds/topics/vision.atom"))
+    assert root.find(f"{ATOM}subtitle").text == "Trending AI papers about Vision."
+
+
+def test_the_papers_feed_names_itself_and_dates_a_paper_at_the_start_of_its_day_in_utc(client, settings):
+    """A feed app lists the feed by its title, what it holds and who makes it. An
+    entry is dated 00:00 UTC on the day it trended, whatever the site's TIME_ZONE: at
+    the end of that day, today's papers would be dated in the future; at New York's
+    midnight, five hours late."""
+    settings.TIME_ZONE = "America/New_York"
+    PaperFactory(trending_date=dt.date(2025, 11, 24))
+
+    root, (entry,) = entries(client.get("/feeds/papers.atom"))
+
+    assert root.find(f"{ATOM}title").text == "Daily Papers Digest: trending AI papers"
+    assert root.find(f"{ATOM}subtitle").text == "The papers trending on Hugging Face Daily Papers, newest first."
+    assert root.find(f"{ATOM}author/{ATOM}name").text == "Daily Papers Digest"
+    assert entry.find(f"{ATOM}published").text == "2025-11-24T00:00:00+00:00"
