@@ -1256,6 +1256,102 @@ def test_an_editor_moves_the_morning_fetch_and_only_sees_the_other_schedules(edi
     assert PeriodicTask.objects.get(pk=dispatch.pk).enabled
 
 
+def _fetch_page(*, crontab=None):
+    """The morning fetch (on `crontab` if given) and its page's URL in the admin."""
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter.schedules import MORNING_FETCH_TASK, schedules_ensure
+
+    schedules_ensure()
+    fetch = PeriodicTask.objects.get(task=MORNING_FETCH_TASK)
+    if crontab is not None:
+        fetch.crontab = crontab
+        fetch.save()
+    base = "/" + __import__("django.conf").conf.settings.ADMIN_URL + "django_celery_beat/periodictask/"
+    return fetch, f"{base}{fetch.pk}/change/"
+
+
+def test_an_editor_moving_the_fetch_keeps_its_zone_and_every_day_of_the_week(editor_client, db):
+    """The page of a fetch moved to Paris must show Paris: showing UTC, saving it again
+    for another time moves it to UTC. A time said again must not take a superuser's
+    schedule at that hour for Mondays only (the fetch would skip six days a week). A
+    superuser's every-15-minutes schedule still opens the page, with no time set."""
+    from django_celery_beat.models import CrontabSchedule
+
+    fetch, url = _fetch_page()
+    editor_client.post(url, {"enabled": "on", "at": "07:30", "time_zone": "Europe/Paris"})
+    page = editor_client.get(url).content.decode()
+    assert re.search(r'<option value="Europe/Paris"[^>]* selected', page), "Paris is not the zone shown"
+
+    CrontabSchedule.objects.create(minute="0", hour="6", day_of_week="1", timezone="UTC")
+    editor_client.post(url, {"enabled": "on", "at": "06:00", "time_zone": "UTC"})
+    fetch.refresh_from_db()
+    assert (fetch.crontab.hour, fetch.crontab.day_of_week, fetch.crontab.day_of_month) == ("6", "*", "*")
+
+    _, url = _fetch_page(crontab=CrontabSchedule.objects.create(minute="*/15", hour="7"))
+    page = editor_client.get(url).content.decode()
+    assert 'name="at"' in page and 'name="at" value=' not in page
+
+
+def test_an_editor_who_switches_the_fetch_off_is_told_so_and_its_page_says_it(editor_client, db):
+    """Switched off, the fetch has no next run: the message and the page say it is off,
+    not when it would run. Its page is headed by its name, never its raw crontab, and
+    says a fetch that never ran has not run yet."""
+    from django.contrib.messages import get_messages
+
+    _, url = _fetch_page()
+    page = editor_client.get(url).content.decode()
+    assert "<h2>Fetch today&#x27;s trending papers (every morning)</h2>" in page and "m/h/dM/MY/d" not in page
+    assert re.search(r'field-last_run.*?<div class="readonly">Not yet</div>', page, re.DOTALL)
+
+    response = editor_client.post(url, {"at": "05:30", "time_zone": "UTC"}, follow=True)
+    said = [str(m) for m in get_messages(response.wsgi_request)]
+    assert "The morning fetch is off: no new papers or edition until it is on again." in said, said
+    page = editor_client.get(url).content.decode()
+    assert re.search(r'field-next_run.*?<div class="readonly">— \(switched off\)</div>', page, re.DOTALL)
+
+
+def test_a_superuser_puts_the_morning_fetch_only_on_one_time_a_day_and_other_schedules_on_any(admin_client, db):
+    """Readers' hours are counted from one fetch a day: a superuser's full form refuses
+    to put the fetch on no schedule, every hour, or every 15 minutes of one hour. Any
+    other schedule takes any crontab, and saving or adding one says nothing of the
+    morning fetch and names it as it is named, not by its raw crontab."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.messages import get_messages
+    from django_celery_beat.models import CrontabSchedule, PeriodicTask
+
+    def form_data(url):
+        form = admin_client.get(url).context["adminform"].form
+        return {name: value for name, value in form.initial.items() if value is not None}
+
+    def said(response):
+        return [re.sub("<[^>]+>", "", unescape(str(m))) for m in get_messages(response.wsgi_request)]
+
+    fetch, url = _fetch_page()
+    data = form_data(url)
+    # The start's date and time boxes share one label: each is named to a screen reader.
+    page = admin_client.get(url).content.decode()
+    assert 'aria-label="Start date"' in page and 'aria-label="Start time"' in page
+    for crontab, why in ((None, "runs on a daily schedule"),
+                         (CrontabSchedule.objects.create(minute="0", hour="*"), "(“every hour on the hour” is not)"),
+                         (CrontabSchedule.objects.create(minute="*/15", hour="7"), "runs once a day")):
+        response = admin_client.post(url, {**data, "crontab": crontab.pk if crontab else ""})
+        assert response.status_code == 200 and why in str(response.context["adminform"].form.errors["crontab"])
+    assert PeriodicTask.objects.get(pk=fetch.pk).crontab_id == data["crontab"]
+
+    dispatch = PeriodicTask.objects.get(task="newsletter.tasks.digests_dispatch")
+    url = url.replace(f"/{fetch.pk}/change/", f"/{dispatch.pk}/change/")
+    response = admin_client.post(url, form_data(url), follow=True)  # every 15 minutes
+    assert f"The periodic task “{dispatch.name}” was changed successfully." in said(response), said(response)
+    assert not any("morning fetch" in m for m in said(response)), said(response)
+    mondays = CrontabSchedule.objects.create(minute="0", hour="6", day_of_week="1")
+    response = admin_client.post(url.replace(f"/{dispatch.pk}/change/", "/add/"), {
+        **form_data(url), "name": "Clear sign-ins on Mondays", "task": "newsletter.tasks.sessions_clear",
+        "crontab": mondays.pk}, follow=True)
+    assert "The periodic task “Clear sign-ins on Mondays” was added successfully." in said(response), said(response)
+    assert LogEntry.objects.latest("pk").object_repr == "Clear sign-ins on Mondays"
+
+
 def test_beat_lists_no_schedule_of_its_own_among_the_editors(editor_client, db):
     """Beat added "celery.backend_cleanup" (04:00) at its first start, for results this
     project never keeps: the editors' list showed it with no description, unlike
