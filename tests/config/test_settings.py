@@ -328,3 +328,16 @@ def test_env_example_with_its_two_secrets_filled_in_passes_check_deploy():
                   ENV_FILE="")
     result = _django_check(**values)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_proxy_forwarding_plain_http_is_refused_only_when_the_site_redirects_to_https(settings):
+    """E004 is the endless redirect: a proxy in front that does not terminate TLS, and
+    the site sending every http request to https. With no redirect (TLS ended further
+    out, SECURE_SSL_REDIRECT off) nothing loops, and check --deploy must not stop the
+    deploy."""
+    from config.checks import proxy_settings_agree
+
+    settings.TRUSTED_PROXY_COUNT, settings.BEHIND_TLS_PROXY, settings.SECURE_SSL_REDIRECT = 1, False, False
+    assert proxy_settings_agree(None) == []
+    settings.SECURE_SSL_REDIRECT = True
+    assert [error.id for error in proxy_settings_agree(None)] == ["digest.E004"]

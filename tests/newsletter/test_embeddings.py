@@ -125,3 +125,8 @@ def test_the_model_files_are_pinned_by_their_contents_and_a_changed_one_is_refus
     monkeypatch.setattr(weights, "WORDLLAMA_TOKENIZER", "0" * 64)
     (error,) = embedding_files_are_the_measured_ones(None)
     assert error.id == "digest.E009" and "l2_supercat_tokenizer_config.json" in error.msg
+    # Files missing from the image are named, each of them, not a traceback.
+    gone = [(tmp_path / "gone.safetensors", "0" * 64), (tmp_path / "gone.json", "0" * 64)]
+    monkeypatch.setattr(weights, "pinned_files", lambda: gone)
+    assert [("gone.safetensors" in e.msg, "gone.json" in e.msg) for e in embedding_files_are_the_measured_ones(None)] == [
+        (True, False), (False, True)]
