@@ -35,8 +35,9 @@ def _offset_readable(abbreviation: str) -> str:
 
 def zone_known(name: str) -> ZoneInfo | None:
     """The time zone called `name`, None when it is not a zone this server knows (a
-    name from an old import, a renamed place, a key that is not one): its readers
-    are shown times, and are sent digests, as in UTC (Subscriber.zone, newsletter/due.py)."""
+    name from an old import or a newer tzdata, a key that is not a zone's name): its
+    readers are shown times, and are sent digests, as in UTC (Subscriber.zone,
+    newsletter/due.py)."""
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
