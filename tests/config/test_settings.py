@@ -58,6 +58,23 @@ def test_check_deploy_refuses_an_http_site_url_in_production():
     assert "digest.E001" in result.stderr and "must start with https://" in result.stderr
 
 
+def test_check_deploy_refuses_a_site_url_not_on_https_and_a_proxy_count_below_zero(settings):
+    """A SITE_URL typed without its scheme makes every email link relative to
+    nothing; a negative proxy count is a typo the site would read as no proxy, so
+    behind one every visitor would have the proxy's address, and share its limits
+    (subscribers/throttling.py, client_ip)."""
+    from config.checks import proxy_settings_agree, site_url_is_https
+
+    settings.DEBUG = False
+    for url in ("digest.example.com", "//digest.example.com", "ftp://digest.example.com"):
+        settings.SITE_URL = url
+        assert [error.id for error in site_url_is_https(None)] == ["digest.E001"], url
+    settings.SITE_URL = "https://digest.example.com"
+    assert site_url_is_https(None) == []
+    settings.TRUSTED_PROXY_COUNT, settings.BEHIND_TLS_PROXY = -1, False
+    assert [error.id for error in proxy_settings_agree(None)] == ["digest.E002"]
+
+
 def test_check_deploy_refuses_proxy_settings_that_contradict():
     # X-Forwarded-Proto trusted while no proxy is said to be in front.
     result = _django_check(**PRODUCTION, BEHIND_TLS_PROXY="true")
