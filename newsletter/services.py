@@ -31,11 +31,16 @@ def paper_save(*, paper: Paper, date_before: dt.date | None = None,
                fields: Iterable[str] | None = None) -> Paper:
     """Save an editor's change to a paper (or a paper they added). Its title key,
     the upsert key of papers without an arXiv id (newsletter/ingest.py), follows
-    the title; the pages of its date, before and after the edit, show the change.
+    the title; the pages of its date and of its arXiv id, before and after the edit,
+    show the change.
     `fields`: only these are written (what the editor changed; another editor's
     changes to the others stay). A new paper is scored against the topics by
     `papers_score` once its editor rows are saved (the admin's inline)."""
     paper.title_key = title_normalise(paper.title)
+    if paper.pk is not None:
+        # Its page at the arXiv id it has now, read before the save: an editor who
+        # corrects the id leaves no page of the old one in the cache.
+        pages_changed(papers=[paper.pk])
     if fields is None:
         paper.save()
     else:

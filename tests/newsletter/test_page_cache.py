@@ -587,6 +587,21 @@ def test_an_editors_retitling_writes_the_title_and_its_key_keeps_anothers_change
     assert "Retitled by an editor" in client.get("/papers/2511.00003/").content.decode()
 
 
+def test_an_editor_correcting_a_papers_arxiv_id_takes_its_old_address_out_of_the_cache(
+    client, all_cached, django_capture_on_commit_callbacks
+):
+    """The page stored at the old id went on being served, as the paper's, for up to
+    an hour, although no paper has that id any more (pages_changed read the keys
+    after the save: the new id only)."""
+    paper = Paper.objects.get(pk=all_cached["earlier"].pk)
+    paper.arxiv_id = "2511.00033"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.paper_save(paper=paper, date_before=EARLIER, fields=["arxiv_id"])
+
+    assert client.get("/papers/2511.00003/").status_code == 404
+    assert "Renamed behind the cache" in client.get("/papers/2511.00033/").content.decode()
+
+
 def test_rescoring_a_paper_refreshes_its_days_pages_and_its_own(
     client, all_cached, django_capture_on_commit_callbacks
 ):
