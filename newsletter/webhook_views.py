@@ -11,7 +11,9 @@ step so each failure has its own answer, decided where it happens:
   or no secret configured: 401 with WWW-Authenticate, and nothing is read;
 - a body the ESP's parser cannot read, or events whose fields have the wrong types
   or values we cannot store (newsletter/webhooks.py, tracking_event_problem): 400,
-  and no event of the body is acted on;
+  and no event of the body is acted on; so is the ESP's *inbound* webhook set to
+  this URL by mistake (anymail's message, which says so, is the answer and is
+  logged as an error);
 - then each event goes to anymail's `tracking` signal (newsletter/webhooks.py,
   tracking_received). An error there is ours, not the sender's: it stays a 500,
   which ESPs retry.
@@ -21,7 +23,11 @@ from __future__ import annotations
 
 import logging
 
-from anymail.exceptions import AnymailError, AnymailWebhookValidationFailure
+from anymail.exceptions import (
+    AnymailConfigurationError,
+    AnymailError,
+    AnymailWebhookValidationFailure,
+)
 from anymail.signals import AnymailTrackingEvent, tracking
 from anymail.utils import get_anymail_setting
 from anymail.webhooks.base import AnymailBasicAuthMixin
@@ -80,6 +86,11 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
         return _unauthorized()
     try:
         events = [e for e in view.parse_events(request) if isinstance(e, AnymailTrackingEvent)]
+    except AnymailConfigurationError as exc:
+        # The ESP's inbound webhook (replies) set to this URL: anymail's message says
+        # so, to the ESP's webhook log and to ours, where someone must fix the setting.
+        logger.error("tracking webhook refused a body: %s", exc)
+        return HttpResponseBadRequest(str(exc), content_type="text/plain")
     except _UNREADABLE_BODY as exc:
         return HttpResponseBadRequest(
             f"The body is not a {view.esp_name} tracking event ({type(exc).__name__}).",

@@ -127,3 +127,23 @@ def test_a_valid_event_still_acts(client):
     assert response.status_code == 200
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_an_inbound_webhook_pointed_at_the_tracking_url_gets_400_that_names_the_mistake(client, caplog):
+    """Postmark's inbound webhook (a reply to a digest) set to this URL by mistake: its
+    body is no tracking event. It was a 500, which Postmark retries for hours; now
+    a 400 that says what to fix, and an error in the log for whoever runs the site."""
+    reader = SubscriberFactory(email="reader@example.com")
+    inbound = {  # postmarkapp.com/developer/webhooks/inbound-webhook
+        "From": "reader@example.com", "FromFull": {"Email": "reader@example.com", "Name": ""},
+        "To": "digest@example.com", "Subject": "Re: Your papers", "MessageID": "a8c1040e",
+        "TextBody": "Thanks!", "Headers": [], "Attachments": [],
+    }
+    with caplog.at_level("ERROR", logger="newsletter.webhook_views"):
+        response = client.post(URL, json.dumps(inbound), content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 400
+    assert "*inbound* webhook" in response.content.decode()
+    assert any("inbound" in record.getMessage() for record in caplog.records)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
