@@ -158,6 +158,17 @@ def test_check_deploy_refuses_an_esp_that_cannot_send():
     assert _django_check(**ses).returncode == 0  # boto3 is in the image; keys from AWS's own variables
 
 
+def test_check_deploy_names_an_esp_misspelt_in_email_backend_instead_of_a_traceback():
+    """anymail has no "postmarc" backend: the import fails, and check --deploy says
+    which setting cannot send (digest.E010) rather than crashing on the import."""
+    result = _django_check(**PRODUCTION, EMAIL_BACKEND="anymail.backends.postmarc.EmailBackend",
+                           ANYMAIL='{"POSTMARK_SERVER_TOKEN": "x"}', WEBHOOK_SECRET="hook:secret",
+                           WEBHOOK_ESP="postmark")
+    assert result.returncode != 0
+    assert "digest.E010" in result.stderr and "anymail.backends.postmarc" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_each_esp_as_env_example_documents_it_passes_check_deploy():
     """The operator switching ESP copies .env.example's EMAIL_BACKEND and ANYMAIL
     for it: each ESP README offers is there, and passes check --deploy (SendGrid
