@@ -306,3 +306,19 @@ def test_papers_marked_as_examples_pull_their_neighbours_into_the_topic(default_
     assert set(topic.exemplars.all()) == set(examples)
     topic.refresh_from_db()
     assert topic.exemplar_embedding is not None
+
+
+@pytest.mark.django_db
+def test_marking_an_example_again_puts_back_the_topic_an_editor_took_off_it(topic):
+    """An example of a topic is about it: an editor who took the topic off an example
+    and then marks it as an example again (it still is one) sees the topic back on
+    it, as the docstring of topic_exemplars_set says, not left off."""
+    from newsletter.services import topic_exemplars_set
+
+    example = PaperFactory(title="Message passing on molecules")
+    topic_exemplars_set(topic=topic, papers=[example])
+    paper_topic_set(paper=example, topic=topic, assigned=False)
+
+    assert topic_exemplars_set(topic=topic, papers=[example]) == 0  # it was one already
+    row = PaperTopic.objects.get(paper=example, topic=topic)
+    assert (row.score, row.source) == (1.0, PaperTopic.Source.EDITOR)
