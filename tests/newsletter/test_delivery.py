@@ -1,7 +1,5 @@
-import contextlib
 import datetime as dt
 import logging
-import threading
 import time
 import types
 import typing
@@ -43,6 +41,7 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_unsubscribe
 from subscribers.suppression import email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.locks import rows_locked_elsewhere
 from tests.newsletter.test_batch_queries import rows_marked_sent, sent_writes
 
 DAY = dt.date(2025, 11, 24)  # a Monday
@@ -1513,37 +1512,10 @@ def test_rows_of_calls_returned_within_the_window_are_marked_in_one_statement(ed
 
 
 
-@contextlib.contextmanager
 def _a_worker_frozen_inside_its_claim(ids: list[int]):
-    """A second connection holds the row locks of a claim on `ids` (a worker stopped
-    by SIGSTOP, or a paused VM, inside deliveries_claim's transaction) until the
-    block ends. This connection gets a lock_timeout meanwhile, so a statement that
-    waits for those locks fails the test instead of hanging it."""
-    from django.db import connections, transaction
-
-    locked, release = threading.Event(), threading.Event()
-
-    def frozen_worker():
-        try:
-            with transaction.atomic():
-                list(Delivery.objects.select_for_update().filter(id__in=ids).values_list("id"))
-                locked.set()
-                release.wait(30)
-        finally:
-            connections.close_all()
-
-    worker = threading.Thread(target=frozen_worker)
-    worker.start()
-    try:
-        assert locked.wait(10)
-        with connection.cursor() as cursor:
-            cursor.execute("SET lock_timeout = '5s'")
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET lock_timeout")
-        release.set()
-        worker.join(10)
+    """A second connection holds the row locks of a claim on `ids` (a worker frozen
+    inside deliveries_claim's transaction) until the block ends."""
+    return rows_locked_elsewhere(lambda: Delivery.objects.filter(id__in=ids))
 
 
 def _three_reserved_rows() -> tuple[list[Subscriber], list[int]]:

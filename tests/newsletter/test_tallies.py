@@ -19,6 +19,7 @@ from newsletter.editions import edition_assemble
 from newsletter.models import Delivery, Edition, EditionTally
 from subscribers.services import subscriber_delete
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
+from tests.locks import rows_locked_elsewhere
 
 FIRST_DAY = dt.date(2025, 11, 3)
 
@@ -170,6 +171,22 @@ def test_a_count_taken_while_the_rows_change_is_not_kept(admin_client, monkeypat
     monkeypatch.undo()
     assert EditionTally.objects.get(edition=edition).sent is None
     assert tallies.edition_tallies_keep() == 1
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_the_editions_list_does_not_wait_for_a_dispatch_that_holds_an_editions_tally(admin_client):
+    """A dispatch writing an edition's rows holds its tally locked (the stale, in the
+    dispatch's transaction) until it commits: the list passes over that tally and
+    shows the edition's rows counted as they are, rather than waiting for the
+    dispatch (here, failing on the lock timeout); it keeps the figures once free."""
+    (edition,) = _editions(1)
+    tallies.edition_tallies_stale(edition_ids=[edition.pk])
+    with rows_locked_elsewhere(lambda: EditionTally.objects.filter(edition=edition)):
+        assert _figures(admin_client) == {"3 Nov 2025": ("3", "2")}
+    assert EditionTally.objects.get(edition=edition).sent is None
+    assert _figures(admin_client) == {"3 Nov 2025": ("3", "2")}
+    assert EditionTally.objects.get(edition=edition).sent == 3
 
 
 def test_figures_written_by_the_previous_release_are_counted_again_at_the_upgrade(admin_client, settings, tmp_path):
