@@ -434,7 +434,7 @@ def _evaluate(days: list[LabelledDay], *, progress: Callable[[str], None]) -> Ev
         relevant = [(slug, title) for title, slugs in day.relevant.items() for slug in slugs]
         results.append(DayResult(
             day=day,
-            topics={slug: _topic_result(day=day, slug=slug, titles=[p.title for p in papers])
+            topics={slug: topic_result(day=day, slug=slug, titles=[p.title for p in papers])
                     for slug, papers in ranked.items()},
             tags=len(tags), tags_labelled=sum(_labelled(day, slug, title) for slug, title in tags),
             chips=len(chips), chips_labelled=sum(_labelled(day, slug, title) for slug, title in chips),
@@ -503,7 +503,10 @@ def _label_sets(day: LabelledDay, slug: str) -> tuple[set[str], set[str]]:
     return good, {t for t in day.relevant if slug in day.relevant[t]}
 
 
-def _topic_result(*, day: LabelledDay, slug: str, titles: list[str]) -> TopicResult:
+def topic_result(*, day: LabelledDay, slug: str, titles: list[str]) -> TopicResult:
+    """A digest's figures for `slug` on `day`, `titles` its picks best first, as issue
+    11 defines them: precision@5 is strict, over k = min(5, papers labelled relevant
+    or acceptable), so an empty slot is a miss; recall@10 counts the relevant only."""
     good, relevant = _label_sets(day, slug)
     k = min(PRECISION_AT, len(good))
     precision = sum(t in good for t in titles[:k]) / k if k else None
@@ -647,7 +650,7 @@ def labellers_compare(*, evaluation: Evaluation, second: dict[str, LabelledDay])
         if other is None:
             continue
         again = DayResult(day=other, topics={
-            slug: _topic_result(day=other, slug=slug, titles=r.picks) for slug, r in result.topics.items()})
+            slug: topic_result(day=other, slug=slug, titles=r.picks) for slug, r in result.topics.items()})
         person = DayResult(day=other, topics={
             slug: _person_result(first=result.day, second=other, slug=slug) for slug in result.topics})
         out.append(LabellerComparison(
@@ -660,7 +663,7 @@ def labellers_compare(*, evaluation: Evaluation, second: dict[str, LabelledDay])
 
 def _person_result(*, first: LabelledDay, second: LabelledDay, slug: str) -> TopicResult:
     """The second labeller's picks for `slug` (relevant, then acceptable, each group
-    in random order), scored by the first labels as _topic_result scores a digest:
+    in random order), scored by the first labels as topic_result scores a digest:
     the expected figures over the orders, so no random draw moves them."""
     good, relevant = _label_sets(first, slug)
     their_good, their_relevant = _label_sets(second, slug)

@@ -8,10 +8,13 @@ import json
 import sys
 from io import StringIO
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
+from newsletter import evaluation as harness
 from newsletter.evaluation import (
     DAYS_DIR,
     SECOND_LABELS_DIR,
@@ -24,6 +27,7 @@ from newsletter.evaluation import (
     precision_interval,
     relevance_evaluate,
     second_labels_load,
+    topic_result,
 )
 from newsletter.ingest import title_normalise
 from newsletter.models import Paper
@@ -163,6 +167,20 @@ def test_own_days_may_label_by_topic_name_and_other_labels_are_named_not_scored_
     assert "'vision' (mine)" in message
     assert "visual recognition" not in message.split(";")[0]  # a name is not named as unknown
     assert "visual-recognition (Visual recognition)" in message  # the topics there are, to pick from
+
+
+@pytest.mark.django_db
+def test_labels_by_name_of_a_topic_switched_off_for_a_measurement_are_dropped_not_refused(tmp_path):
+    """`eval_relevance --topics` switching Agents off, on a day labelled by topic
+    names: its "Agents" labels are set aside like its slug, not refused as unknown."""
+    from newsletter.models import Topic
+
+    papers = [{"title": "Tool-using agents", "abstract": "Agents call tools.", "relevant": ["Agents"]}]
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"date": "2025-05-05", "papers": papers}))
+    Topic.objects.filter(slug="agents").update(is_active=False)
+    (day,) = labels_resolve(days_load([path]), set_aside=frozenset({"agents"}))
+    assert day.relevant["Tool-using agents"] == set()
 
 
 def _api_item(title: str, summary: str, keywords: list[str], labels: list[str]) -> dict:
@@ -342,6 +360,8 @@ _GOOD_PAPER = {"title": "Sparse attention for long documents", "abstract": "We m
     (json.dumps({"date": "2025-05-05", "papers": [{"abstract": "No title here."}]}), "mine.json: paper 1 has no title"),
     (json.dumps({"date": "2025-05-05", "papers": [{**_GOOD_PAPER, "relevant": "efficient-training"}]}),
      "mine.json: paper 1 ('Sparse attention for long documents'): \"relevant\" must be a list of topic names"),
+    (json.dumps({"date": "2025-05-05", "papers": [{**_GOOD_PAPER, "acceptable": ["agents", 7]}]}),
+     "mine.json: paper 1 ('Sparse attention for long documents'): \"acceptable\" must be a list of topic names"),
     (json.dumps({"date": "2025-05-05", "papers": [_GOOD_PAPER, {**_GOOD_PAPER, "relevant": []}]}),
      "mine.json: papers 1 and 2 have the same title 'Sparse attention for long documents'"),
 ])
@@ -369,6 +389,63 @@ def _day_of(precisions: list[float], name: str = "d") -> DayResult:
     return DayResult(day=day, topics={
         f"t{n}": TopicResult(precision=p, recall=None, picks=[], relevant=0) for n, p in enumerate(precisions)
     })
+
+
+def test_precision_is_strict_and_recall_counts_the_relevant_papers_only():
+    """The issue's definitions: agents has 3 papers labelled relevant and 1 acceptable,
+    so k = 4; a digest of two picks, one relevant, scores P@5 1/4 (its empty slots
+    are misses, not left out) and R@10 1/3. An acceptable pick counts for precision,
+    not recall. A topic with 2 relevant papers and no pick is an empty digest; with
+    1, it is not counted as one."""
+    day = LabelledDay(
+        name="d", date=dt.date(2025, 5, 5), split="test", items=[],
+        relevant={"A": {"agents"}, "B": {"agents"}, "C": {"agents", "graphs"}, "D": set(), "E": {"graphs"}},
+        acceptable={"A": set(), "B": set(), "C": set(), "D": {"agents"}, "E": set()},
+    )
+    two_picks = topic_result(day=day, slug="agents", titles=["A", "E"])
+    assert (two_picks.precision, two_picks.recall) == (1 / 4, 1 / 3)
+    acceptable_first = topic_result(day=day, slug="agents", titles=["D", "A", "B", "E", "C"])
+    assert (acceptable_first.precision, acceptable_first.recall) == (3 / 4, 1.0)
+    assert topic_result(day=day, slug="graphs", titles=[]).empty
+    day.relevant["E"] = set()
+    assert not topic_result(day=day, slug="graphs", titles=[]).empty
+
+
+def test_a_reader_of_two_topics_is_scored_by_either_topics_labels_and_a_topic_left_out_is_counted():
+    """The pairs line of the report. The pair's digest [A, X] against 3 papers labelled
+    for either topic: P@5 1/3 (strict, k = 3). Graphs' own reader gets G, the pair's
+    reader none of graphs' papers: a topic left out. Agents' own reader has its
+    relevant paper only at position 11, past the 10 counted: no case."""
+    paper = {t: SimpleNamespace(title=t) for t in ["A", "B", "G", *(f"X{n}" for n in range(10))]}
+    day = LabelledDay(name="d", date=dt.date(2025, 5, 5), split="test", items=[],
+                      relevant={"A": {"agents"}, "B": {"agents"}, "G": {"graphs"}},
+                      acceptable={"A": set(), "B": set(), "G": set()})
+    alone = {"agents": [*(paper[f"X{n}"] for n in range(10)), paper["A"]], "graphs": [paper["G"]]}
+    result = harness._pairs_result(day=day, alone=alone, paired={("agents", "graphs"): [paper["A"], paper["X0"]]})
+    assert result.precision == [1 / 3]
+    assert (result.cases, result.left_out) == (1, 1)
+    assert (result.recall_alone, result.recall_pair) == ([1.0], [0.0])
+
+
+def test_ones_own_day_without_a_split_is_reported_as_a_test_day(tmp_path):
+    """Nothing was tuned on a day someone brings: it stands with the unseen days,
+    not among the tuning days the product was fitted to."""
+    (tmp_path / "mine.json").write_text(json.dumps({"date": "2025-05-05", "papers": [_GOOD_PAPER]}))
+    assert days_load([tmp_path / "mine.json"])[0].split == "test"
+
+
+def test_the_more_simulation_likes_the_top_pick_and_the_two_picks_closest_to_it():
+    """Three "more" on one sub-area (the issue's simulation): the top pick and the two
+    picks whose vectors are closest to its; then the next day's papers' positions
+    count from 1, and a paper the digest does not show counts as just past its end."""
+    papers = [SimpleNamespace(id=n, embedding=None) for n in range(5)]
+    vectors = {0: [1.0, 0.0], 1: [0.0, 1.0], 2: [0.9, 0.1], 3: [0.6, 0.4], 4: [-1.0, 0.0]}
+    data = SimpleNamespace(vector=lambda pk, _: np.array(vectors[pk]))
+    assert [p.id for p in harness._sub_area(papers, data)] == [0, 2, 3]
+    assert harness._sub_area(papers[:2], data) == []
+    ranked = papers[:3]
+    assert harness._mean_position(ranked, [papers[0], papers[2]]) == 2.0
+    assert harness._mean_position(ranked, [papers[4]]) == harness.RANKED_DEPTH + 1
 
 
 def test_the_interval_of_the_mean_precision_is_as_wide_as_days_and_topics_differ():
@@ -472,13 +549,17 @@ def test_a_database_in_use_does_not_change_the_figures_and_keeps_what_it_held(da
     labelled = day.items[0]["paper"]
     held = PaperFactory(title=labelled["title"], abstract=labelled["summary"], upvotes=1,
                         trending_date=dt.date(2020, 1, 6))
+    # And the site's first day holds a paper of its own: no labelled day is moved onto it.
+    first_days = PaperFactory(title="The site's first day's paper, on pre-training language models",
+                              abstract="We pre-train large language models on more data.",
+                              trending_date=dt.date(2020, 1, 6), upvotes=10_000, pinned=True)
 
     busy = relevance_evaluate(days=[day]).days[0]
 
     assert {s: (r.precision, r.recall, r.picks) for s, r in busy.topics.items()} == \
         {s: (r.precision, r.recall, r.picks) for s, r in clean.topics.items()}
     assert busy.chips == clean.chips and busy.tags == clean.tags
-    assert set(Paper.objects.values_list("title", flat=True)) == {stranger.title, held.title}
+    assert set(Paper.objects.values_list("title", flat=True)) == {stranger.title, held.title, first_days.title}
     held.refresh_from_db()
     assert held.trending_date == dt.date(2020, 1, 6) and held.upvotes == 1
 
