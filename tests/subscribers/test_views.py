@@ -502,6 +502,19 @@ def test_every_step_of_the_journey_leaves_a_consent_record(submit, outbox, clien
     assert records[2].detail["topics"] == [topics[1].slug]
 
 
+def test_a_reader_whose_browser_sends_a_very_long_user_agent_still_confirms(submit, outbox, client):
+    """The column holds 400 characters: a longer user agent (some in-app browsers
+    append a list of their own) is cut to its first 400, not refused with an error."""
+    submit()
+    confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    user_agent = "Mozilla/5.0 " + "InAppBrowser/1.0 " * 60
+    response = client.post(confirm_path, REMOTE_ADDR="203.0.113.51", HTTP_USER_AGENT=user_agent)
+    assert response.status_code == 200 and "You're subscribed" in response.content.decode()
+    assert Subscriber.objects.get().status == Subscriber.Status.ACTIVE
+    confirmed = ConsentRecord.objects.get(action="confirm")
+    assert confirmed.user_agent == user_agent[:400]
+
+
 # --- Preference centre ----------------------------------------------------------------
 
 
