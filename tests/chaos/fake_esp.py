@@ -319,7 +319,7 @@ class FakeEsp:
         self.sent: list[Sent] = []  # every message taken, in order (with keep_sent)
         # Scripted answers for the next requests: ("status", code), ("hang", seconds)
         # or ("ok", 0) for a normal answer between bursts.
-        self.script: deque[tuple[str, float]] = deque()
+        self.script: deque[tuple] = deque()
         # Addresses refused for good -> Postmark's ErrorCode (300 / 406); the other
         # ESPs have one answer for an address they refuse (EspApi.refused).
         self.reject: dict[str, int] = {}
@@ -390,7 +390,10 @@ class FakeEsp:
         with self.lock:
             return max(self.per_second.values(), default=0)
 
-    def fail_next(self, *answers: tuple[str, float]) -> None:
+    def fail_next(self, *answers: tuple) -> None:
+        """The next requests' answers, in order: ("status", 503), or ("status", 400,
+        "the ESP's words") for an answer that says more than "Scripted 400"; ("hang",
+        seconds) for one that comes too late."""
         with self.lock:
             self.script.extend(answers)
 
@@ -508,7 +511,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._answer(504, api.error(504, "Gateway timeout"))
             if action and action[0] == "status":
                 code = int(action[1])
-                return self._answer(code, api.error(code, f"Scripted {code}"))
+                return self._answer(code, api.error(code, action[2] if len(action) > 2 else f"Scripted {code}"))
             time.sleep(latency)
         finally:
             # `in_transit` counts requests not yet decided: a kill while it is > 0

@@ -112,6 +112,18 @@ def test_the_confirmation_task_does_not_retry_an_address_the_esp_refuses(db, pos
     assert "confirm email to subscriber" in caplog.text and "not retried" in caplog.text
 
 
+def test_the_log_of_a_confirmation_the_esp_refuses_in_words_naming_the_reader_masks_the_address(db, postmark, caplog):
+    """An ESP's refusal may name the recipient (Amazon SES in its sandbox: "Email
+    address is not verified. The following identities failed the check: ..."): the
+    operator reading the log sees the ESP's words with the address masked, as the
+    logs hold no address."""
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING, email="jane.doe@example.com")
+    postmark.fail_next(("status", 400, "Email address is not verified: jane.doe@example.com"))
+    assert subscriber_email_send.apply(args=(reader.id, EMAIL_CONFIRM), throw=True).successful()
+    assert "not retried" in caplog.text and "Email address is not verified: j…@example.com" in caplog.text
+    assert "jane.doe" not in caplog.text
+
+
 def test_the_confirmation_task_retries_an_esp_outage_with_backoff(db, postmark, caplog):
     from celery.exceptions import Retry
 

@@ -76,10 +76,11 @@ def test_unsubscribing_while_the_queue_is_away_still_unsubscribes(client, broker
 
 
 def test_the_goodbye_of_an_unsubscribe_made_while_the_queue_was_away_is_sent_once_it_is_back(
-        client, broker_away):
+        client, broker_away, caplog):
     """The page says "unsubscribed" at once; the goodbye email the queue could not take
     is owed, and beat's task sends it once Redis is back, once. A reader who came back
-    meanwhile gets no goodbye."""
+    meanwhile gets no goodbye. The operator's log says how many were queued, and
+    nothing on the runs that queue none (every minute)."""
     from subscribers.models import OwedEmail
     from subscribers.tasks import owed_emails_send
 
@@ -95,11 +96,15 @@ def test_the_goodbye_of_an_unsubscribe_made_while_the_queue_was_away_is_sent_onc
     returning.status = Subscriber.Status.ACTIVE  # resubscribed before the queue came back
     returning.save()
     broker_away()  # back
+    caplog.set_level("INFO", logger="subscribers.tasks")
     assert owed_emails_send() == 2
     (goodbye,) = mail.outbox
     assert goodbye.to == [leaving.email]
     assert not OwedEmail.objects.exists()
+    assert "emails owed since Redis was away queued: 2" in caplog.text
+    caplog.clear()
     assert owed_emails_send() == 0 and len(mail.outbox) == 1  # once
+    assert "emails owed" not in caplog.text
 
 
 def test_a_goodbye_owed_and_then_sent_by_a_later_unsubscribe_is_not_sent_again(client, broker_away):
