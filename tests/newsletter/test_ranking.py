@@ -109,6 +109,24 @@ def test_own_keywords_count_and_say_so(day):
     assert selection.papers[0].reason == "Your keywords · matched: viral"
 
 
+def test_each_of_a_readers_own_keywords_brings_papers_that_say_it_only_in_their_abstract(db):
+    """Not only the first keyword, and not only in titles: a paper whose abstract
+    alone says the reader's second keyword (twice: one passing mention is not enough,
+    relevance.RELEVANCE_THRESHOLD) is theirs, and the why line names the terms in
+    the order the reader wrote them."""
+    PaperFactory(trending_date=DAY, title="A faster sampler", upvotes=50,
+                 abstract="We apply speculative decoding to large models: speculative decoding halves latency.")
+    PaperFactory(trending_date=DAY, title="Two tricks", upvotes=10,
+                 abstract="Diffusion models meet speculative decoding.")
+    PaperFactory(trending_date=DAY, title="Unrelated", upvotes=90, abstract="A study of graph kernels.")
+    edition_assemble(date=DAY)
+    picks = _select(_reader(keywords="diffusion, speculative decoding")).papers
+    assert [(r.paper.title, r.reason) for r in picks] == [
+        ("Two tricks", "Your keywords · matched: diffusion, speculative decoding"),
+        ("A faster sampler", "Your keywords · matched: speculative decoding"),
+    ]
+
+
 def test_a_readers_own_keyword_is_said_as_theirs_beside_a_topic(db):
     """A paper of the reader's topic (by closeness alone) that also has their own
     keyword: the line read "Language models & pre-training · matched: speech
