@@ -267,3 +267,70 @@ def test_the_full_size_html_part_runs_no_script_and_is_not_this_site(staff_clien
 
     assert policy[0] == "sandbox"
     assert "allow-scripts" not in policy and "allow-same-origin" not in policy
+
+
+def test_the_detail_names_the_sender_and_every_recipient_of_an_email_to_two_people(staff_client, outbox):
+    # The error emails to ADMINS go to everyone listed there in one message.
+    EmailMultiAlternatives(subject="[Django] Server error", body="Traceback", to=["ada@example.com", "bob@example.com"],
+                           from_email="Daily Papers Digest <digest@example.org>").send()
+    email = OutboxEmail.objects.get()
+
+    html = staff_client.get(f"/outbox/{email.pk}/").content.decode()
+
+    assert "<dt>From</dt><dd>Daily Papers Digest &lt;digest@example.org&gt;</dd>" in html
+    assert "<dt>To</dt><dd>ada@example.com, bob@example.com</dd>" in html
+
+
+def test_a_message_shows_its_tags_and_the_message_id_its_sender_was_given(staff_client, outbox):
+    # The id the sender stores (a digest's Delivery.provider_message_id) is the one the
+    # outbox page shows, so an editor finds the message a delivery row names.
+    message = EmailMultiAlternatives(subject="Your papers", body="1. A paper", to=["ada@example.com"])
+    message.tags = ["digest"]
+    message.send()
+    sent_id = message.anymail_status.message_id
+    email = OutboxEmail.objects.get()
+
+    listed = staff_client.get("/outbox/").content.decode()
+    detail = staff_client.get(f"/outbox/{email.pk}/").content.decode()
+
+    assert sent_id and f"<dt>Message-ID</dt><dd><code>{sent_id}</code></dd>" in detail
+    assert '<span class="chip chip--small">digest</span>' in listed
+    assert '<span class="chip chip--small">digest</span>' in detail
+
+
+def test_an_attachment_sent_without_a_file_name_downloads_as_attachment(staff_client, outbox):
+    message = EmailMultiAlternatives(subject="Your papers", body="1. A paper", to=["ada@example.com"])
+    message.attach(None, b"plain words", "text/plain")
+    message.send()
+    email = OutboxEmail.objects.get()
+
+    page = staff_client.get(f"/outbox/{email.pk}/").content.decode()
+    response = staff_client.get(f"/outbox/{email.pk}/attachment/0/")
+
+    assert f'<a href="/outbox/{email.pk}/attachment/0/" download>attachment</a>' in page
+    assert response["Content-Disposition"] == 'attachment; filename="attachment"'
+    assert response.content == b"plain words"
+
+
+def test_each_message_and_kind_played_back_is_recorded_once_and_suppresses_its_address(client, outbox, settings):
+    """A confirmation (no delivery behind it) played back as a bounce, then as a
+    complaint, and another message as a bounce: each is recorded, not taken for a
+    replay of the first, and each address is suppressed with a note that tells
+    editors (Admin → Suppressions) it was played back, not reported by a provider."""
+    from newsletter.models import DeliveryEvent
+    from subscribers.models import Suppression
+    from subscribers.suppression import email_hash
+
+    settings.DEBUG = True
+    first = send(subject="Confirm your subscription", to="ada@example.com")
+    second = send(subject="Confirm yours too", to="bob@example.com")
+
+    for email, kind, said in [(first, "bounced", "a hard bounce"), (first, "complained", "a spam complaint"),
+                              (second, "bounced", "a hard bounce")]:
+        page = client.get(client.post(f"/outbox/{email.pk}/event/{kind}/")["Location"]).content.decode()
+        assert f"Recorded as {said}, as the provider's webhook would report it" in page
+
+    assert DeliveryEvent.objects.count() == 3
+    assert Suppression.objects.get(email_hash=email_hash("ada@example.com")).reason == "complained"
+    assert Suppression.objects.get(email_hash=email_hash("bob@example.com")).note == (
+        "Outbox bounced: Played back from the local outbox as a hard bounce")
