@@ -7,7 +7,7 @@ import pytest
 from django.apps import apps as django_apps
 
 from newsletter import embeddings, minilm
-from newsletter.models import Topic
+from newsletter.models import Paper, Topic
 from newsletter.relevance import topics_rescore
 from tests.factories import PaperFactory, TopicFactory
 
@@ -60,6 +60,76 @@ def test_vectors_of_an_earlier_model_are_made_again_not_misread():
     topics_rescore()
     paper.refresh_from_db()
     assert embeddings.vector_unpack(paper.embedding) is not None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("old_part", ["definition", "examples"])
+def test_a_topic_with_either_vector_of_an_earlier_model_is_embedded_again(old_part):
+    """Each of the topic's two stored vectors on its own: a definition of an earlier
+    size beside a current example centroid, and the other way round, is missing."""
+    old = np.ones(embeddings.WORDLLAMA_DIMENSIONS, dtype=np.float16).tobytes()
+    current = embeddings.vector_pack(embeddings.texts_embed(["Graph neural networks."])[0])
+    topic = TopicFactory(name="Graphs of molecules")
+    Topic.objects.filter(pk=topic.pk).update(
+        embedding=old if old_part == "definition" else current,
+        exemplar_embedding=old if old_part == "examples" else None,
+    )
+    topic.refresh_from_db()
+    assert embeddings.topic_vectors_missing(topic)
+    embeddings.topic_vectors(topics=[topic])
+    topic.refresh_from_db()
+    assert not embeddings.topic_vectors_missing(topic)
+
+
+@pytest.mark.django_db
+def test_a_topics_examples_are_its_editors_papers_as_stored_and_every_builtin_one():
+    """The example centroid: an editor's example counts by the vector stored for it
+    (embedded once, at its import: not computed again), and each of the topic's
+    built-in examples counts; with none of either there is no centroid, and the
+    topic whose last example is unmarked no longer pulls papers toward it."""
+    from newsletter.services import topic_exemplars_set
+
+    text = "Message passing neural networks on molecular graphs."
+    stored = embeddings.vector_unpack(embeddings.vector_pack(embeddings.texts_embed([text])[0]))
+
+    shipped = [{"title": "Message passing neural networks", "abstract": "on molecular graphs."},
+               {"title": "Link prediction in knowledge graphs", "abstract": "with graph transformers."}]
+    builtin = TopicFactory(name="Graphs of molecules and knowledge", builtin_examples=shipped)
+    embeddings.topic_embed(topic=builtin)
+    both = embeddings.vectors_centroid([
+        embeddings.vector_unpack(embeddings.vector_pack(v))
+        for v in embeddings.texts_embed([embeddings.paper_text(Paper(**p)) for p in shipped])
+    ])
+    assert float(embeddings.vector_unpack(builtin.exemplar_embedding) @ both) == pytest.approx(1.0, abs=1e-3)
+
+    topic = TopicFactory(name="Weather")
+    embeddings.topic_embed(topic=topic)
+    assert topic.exemplar_embedding is None
+    # Stored as if embedded at import; its own text says something else.
+    example = PaperFactory(title="A paper about the weather", embedding=embeddings.vector_pack(stored))
+    topic_exemplars_set(topic=topic, papers=[example])
+    topic.refresh_from_db()
+    centroid = embeddings.vector_unpack(topic.exemplar_embedding)
+    assert float(centroid @ stored) == pytest.approx(1.0, abs=1e-3)
+
+    topic_exemplars_set(topic=topic, papers=[example], example=False)
+    topic.refresh_from_db()
+    assert topic.exemplar_embedding is None
+
+
+def test_a_wordllama_weights_file_that_is_not_the_measured_one_is_refused(monkeypatch):
+    """The weights, not only the tokenizer: a rebuilt wheel's other weights would
+    change every vector without a word."""
+    from newsletter import weights
+
+    monkeypatch.setattr(embeddings, "WORDLLAMA_WEIGHTS", "0" * 64)
+    embeddings._model.cache_clear()
+    try:
+        with pytest.raises(weights.WeightsChanged, match="l2_supercat_256.safetensors"):
+            embeddings.texts_embed(["Graph neural networks."])
+    finally:
+        monkeypatch.undo()
+        embeddings._model.cache_clear()
 
 
 @pytest.mark.django_db
