@@ -248,7 +248,7 @@ def test_manage_py_reads_the_development_env_file_and_site_url_follows_port(tmp_
 
 def test_the_environment_wins_over_the_env_file(tmp_path):
     env_file = tmp_path / ".env"
-    env_file.write_text("DEBUG=true\nPORT=8101\n")
+    env_file.write_text("DEBUG=true\nPORT=8101\nSITE_URL=http://localhost:8101\n")
 
     result = _settings_value(tmp_path, "settings.SITE_URL", ENV_FILE=str(env_file),
                              SITE_URL="https://digest.example.com")
