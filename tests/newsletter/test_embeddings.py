@@ -1,5 +1,6 @@
 """The two models behind a paper's vector (newsletter/embeddings.py, minilm.py)."""
 
+import hashlib
 import importlib
 
 import numpy as np
@@ -200,3 +201,36 @@ def test_the_model_files_are_pinned_by_their_contents_and_a_changed_one_is_refus
     monkeypatch.setattr(weights, "pinned_files", lambda: gone)
     assert [("gone.safetensors" in e.msg, "gone.json" in e.msg) for e in embedding_files_are_the_measured_ones(None)] == [
         (True, False), (False, True)]
+
+
+def test_a_refused_model_file_is_named_by_its_path_with_both_digests_and_what_to_do(tmp_path):
+    """The operator reading the refusal must find the file (MiniLM's is one
+    `tokenizer.json` among many), see that the two digests differ, and be told the
+    two ways out; a digest that agrees only in the digits shown is still refused."""
+    from newsletter import weights
+
+    path = tmp_path / "tokenizer.json"
+    path.write_text("{}")
+    found = hashlib.sha256(b"{}").hexdigest()
+    pinned = found[:12] + ("0" if found[12] != "0" else "1") + found[13:]
+
+    with pytest.raises(weights.WeightsChanged) as refused:
+        weights.file_verified(path, pinned)
+
+    message = str(refused.value)
+    assert message.startswith(f"{path} is not the file relevance was measured with")
+    assert f"SHA-256 {found[:12]}…, pinned {pinned[:12]}…" in message
+    assert "`make install`" in message and "`make eval`" in message
+
+
+def test_check_deploy_checks_each_of_the_four_model_files(monkeypatch):
+    from config.checks import embedding_files_are_the_measured_ones
+    from newsletter import weights
+
+    for name in ("MINILM_WEIGHTS", "MINILM_TOKENIZER", "WORDLLAMA_WEIGHTS", "WORDLLAMA_TOKENIZER"):
+        monkeypatch.setattr(weights, name, "0" * 64)
+
+    refused = [error.msg.split(" is not ", 1)[0] for error in embedding_files_are_the_measured_ones(None)]
+
+    assert [path.rsplit("/", 1)[-1] for path in refused] == [
+        "model.safetensors", "tokenizer.json", "l2_supercat_256.safetensors", "l2_supercat_tokenizer_config.json"]
