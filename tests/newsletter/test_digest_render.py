@@ -4,6 +4,9 @@ templates make for them (mail/rendering.py, email_render), hostile text included
 
 import datetime as dt
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core import mail
@@ -19,6 +22,7 @@ from newsletter.templatetags.digest_cuts import MARK
 from subscribers.models import Subscriber
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
+BASE_DIR = Path(__file__).resolve().parents[2]
 DAY = dt.date(2025, 11, 24)
 NOW = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
 HOSTILE = """<script>alert(1)</script> & "quotes" 'apostrophes' \u00a0non-breaking < > &amp;"""
@@ -203,6 +207,17 @@ def test_text_that_spells_a_marker_stays_text(db, settings):
         assert "evil.example/code?u=http" not in html and "evil.example/n?t=http" not in html
         assert "&lt;!--dpd-cut:footer--&gt;" in html and "<!--dpd-cut:footer-->" in message.body
         assert message.body.count(manage) == 1  # the footer's own link only
+
+
+def test_the_markers_secret_is_long_and_new_in_every_process():
+    """The part of a marker nobody can write: were it fixed (or short), it would be in
+    the source for anyone to spell in a title, and a title could cut the text part."""
+    code = "from newsletter.templatetags.digest_cuts import MARK; print(MARK)"
+    marks = {subprocess.run([sys.executable, "-c", code], cwd=BASE_DIR, capture_output=True, text=True,
+                            check=True).stdout.strip() for _ in range(2)} | {MARK}
+
+    assert len(marks) == 3
+    assert all(re.fullmatch(r"[0-9a-f]{16,}", mark) for mark in marks)
 
 
 def test_a_sent_digest_is_what_the_templates_render_for_that_reader(day):
