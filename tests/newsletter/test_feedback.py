@@ -2,6 +2,7 @@
 preference centre shows of it."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.template import Context, Template
@@ -314,6 +315,24 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
     assert not Feedback.objects.filter(subscriber=reader).exists()
     assert "Nothing yet" in render_learned(reader)
     assert "has forgotten your votes" in render_learned(reader, query="?done=learned_reset")
+
+
+def test_a_reader_who_saved_their_settings_is_not_told_their_votes_were_forgotten_and_the_button_forgets_them(client):
+    """The preference centre says "done" for each of its buttons (?done=saved, ...):
+    only the reset's may say the votes are gone. "Forget all of this" posts to the
+    reset, not to the settings form around it."""
+    reader, paper = SubscriberFactory(), PaperFactory(title="An agent benchmark")
+    client.post(feedback_url(subscriber=reader, paper=paper, vote=1))
+    manage = subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
+
+    for query in ("", "?done=saved"):
+        page = client.get(manage + query).content.decode()
+        assert "An agent benchmark" in page and "has forgotten your votes" not in page
+    [action] = re.findall(r'<form method="post" action="([^"]*)">\s*<button[^>]*>Forget all of this', page)
+    client.post(action)
+
+    assert not Feedback.objects.filter(subscriber=reader).exists()
+    assert "has forgotten your votes" in client.get(manage + "?done=learned_reset").content.decode()
 
 
 def test_resetting_with_a_bad_manage_token_changes_nothing(client):
