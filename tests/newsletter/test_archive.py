@@ -55,6 +55,17 @@ def test_the_editors_note_is_rendered_from_markdown_and_sanitised(client):
     assert "<script>alert" not in html and "onerror" not in html and "javascript:" not in html
 
 
+def test_an_edition_page_shows_each_abstract_whole(client):
+    """The day's list shows a line of each abstract; the edition is where the whole
+    of it is (what the email had)."""
+    abstract = "We study agents that plan. " * 20
+    edition_of(DAY, [PaperFactory(abstract=abstract)])
+
+    html = client.get("/editions/2025-11-24/").content.decode()
+
+    assert abstract.strip() in html and "abstract--short" not in html
+
+
 def test_paper_titles_are_escaped(client):
     edition_of(DAY, [PaperFactory(title="<b>Bold</b> claims & results")])
 

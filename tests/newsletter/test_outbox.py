@@ -53,6 +53,17 @@ def test_outbox_is_404_for_anonymous_and_non_staff_in_production(
     assert client.get(url).status_code == 404
 
 
+def test_the_sites_outbox_link_shows_only_to_whom_the_outbox_opens(client, django_user_model, settings):
+    """Outside local development a reader's page links no outbox (it is a 404 to
+    them); an administrator's links it."""
+    settings.DEBUG = False
+    outbox_link = '<a href="/outbox/">Outbox</a>'
+
+    assert outbox_link not in client.get("/subscribe/").content.decode()
+    client.force_login(django_user_model.objects.create_superuser("admin", "admin@example.org", "pw"))
+    assert outbox_link in client.get("/subscribe/").content.decode()
+
+
 def test_outside_local_development_an_editor_reads_only_the_emails_sent_to_them(client, django_user_model, outbox, settings):
     """Each reader's email carries their preference-centre link, which acts as them
     (the readers' admin shows it to superusers only). An editor still reads their own

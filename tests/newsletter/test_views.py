@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from newsletter.models import PaperTopic
+from newsletter.templatetags.newsletter_site import excerpt
 from newsletter.views import ABSTRACT_SHORT_CHARS
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -131,6 +132,18 @@ def test_a_days_list_shows_a_line_of_each_abstract_not_the_whole(client):
     excerpt = re.search(r'<p class="abstract abstract--short" dir="auto">(We study[^<]*)</p>', html).group(1)
     assert excerpt.endswith("…") and len(excerpt) <= ABSTRACT_SHORT_CHARS
     assert '<p class="abstract abstract--short" dir="auto">Short and sweet.</p>' in html
+
+
+def test_a_line_of_an_abstract_ends_on_a_whole_word_within_its_length_and_one_that_fits_is_whole():
+    # arXiv hard-wraps its abstracts: a line break there is a space, not length.
+    assert excerpt("We study agents.\n  They plan.", 28) == "We study agents. They plan."
+    assert excerpt("We study agents.", 16) == "We study agents."
+    # Cut at the last whole word, its full stop or comma dropped before the "…".
+    assert excerpt("We study things. We study more things.", 30) == "We study things. We study…"
+    assert excerpt("We study things, and more.", 20) == "We study things…"
+    # A text without spaces (Chinese, say) is cut within the length too, "…" included.
+    chinese = "我们研究智能体如何规划" * 3
+    assert excerpt(chinese, 10) == chinese[:9] + "…"
 
 
 def test_paper_titles_and_abstracts_are_escaped(client):
