@@ -685,6 +685,11 @@ def test_new_backup_codes_make_the_earlier_ones_stop_working(admin_url):
     code = _app_code(base64.b32encode(app.bin_key).decode())
     made = client.post(f"{admin_url}auth/user/backup-codes/", {"code": code})
     assert len(re.findall(r"<li><code>([a-z0-9]+)</code></li>", made.content.decode())) == 10
+    assert LogEntry.objects.filter(object_id=str(editor.pk),
+                                   change_message="New backup codes made (the earlier ones no longer work).")
+    # The same code again (or a wrong one) makes none, and says so.
+    again = client.post(f"{admin_url}auth/user/backup-codes/", {"code": code}).content.decode()
+    assert "That code is not right, or it was used already" in again and "<li><code>" not in again
     other = Client()
     _password(other, admin_url)
     refused = other.post(f"{admin_url}two-factor/", {"code": earlier})
@@ -720,3 +725,114 @@ def test_typos_while_setting_up_the_app_mail_no_alarm(admin_url):
         assert "That code is not right" in typo.content.decode()
         TOTPDevice.objects.update(throttling_failure_timestamp=None)
     assert not [m for m in mail.outbox if "wrong sign-in codes" in m.subject]
+
+
+# --- Users in the admin (config/admin.py) ------------------------------------------
+
+
+def test_a_superuser_reads_on_an_editors_page_how_their_sign_in_codes_stand(admin_url):
+    from django_otp.plugins.otp_static.models import StaticToken
+
+    editor = _editor()
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD))
+
+    def editors_page() -> str:
+        return unescape(admin.get(f"{admin_url}auth/user/{editor.pk}/change/").content.decode())
+
+    page = editors_page()
+    assert "Not set up: they can set up the authenticator app at a sign-in until" in page
+    assert "Someone who lost their phone and their backup codes: on the users' list" in page
+    # The link makes the signed-in user's own codes: not on someone else's page.
+    assert "Make new backup codes" not in page
+    assert f'<a href="{admin_url}auth/user/">' in page  # the breadcrumbs' users' list
+    # Groups as labelled checkboxes; the dates as text, not split date and time fields.
+    assert re.search(r'<input type="checkbox" name="groups" value="\d+"', page)
+    assert 'name="date_joined_0"' not in page and 'name="last_login_0"' not in page
+
+    TOTPDevice.objects.filter(user=editor).update(created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    assert "Not set up, and setting up has closed" in editors_page()
+
+    sign_in_code(editor)
+    assert re.search(r"Authenticator app set up on [^(]+\(1 backup code left\)", editors_page())
+    StaticToken.objects.filter(device__user=editor).delete()
+    assert "(0 backup codes left)" in editors_page()
+    assert admin.get(f"{admin_url}auth/user/add/").status_code == 200
+
+
+def test_an_editor_sees_their_own_account_only_with_their_name_address_and_new_backup_codes(admin_url):
+    editor = _editor()
+    boss = get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD)
+    client = Client()
+    client.force_login(editor)
+
+    own = client.get(f"{admin_url}auth/user/{editor.pk}/change/")
+    history = client.get(f"{admin_url}auth/user/{editor.pk}/history/")
+
+    assert own.status_code == 200 and history.status_code == 200
+    page = unescape(own.content.decode())
+    assert "If you lose your phone and your backup codes, ask a superuser" in page
+    assert f'href="{admin_url}auth/user/backup-codes/">Make new backup codes' in page
+    assert "ada@example.org" in page and "Superuser status" not in page and "Groups" not in page
+    # No way to the users' list, which is not theirs to open.
+    for html in (page, history.content.decode()):
+        assert f'href="{admin_url}auth/user/"' not in html
+    assert client.get(f"{admin_url}auth/user/{boss.pk}/change/").status_code == 403
+
+
+def test_without_an_app_the_backup_codes_page_says_they_come_with_it(admin_url, settings):
+    settings.ADMIN_TWO_FACTOR = False
+    _editor()
+    client = Client()
+    _password(client, admin_url)
+
+    page = client.get(f"{admin_url}auth/user/backup-codes/", follow=True).content.decode()
+
+    assert "Backup codes come with the authenticator app: set it up at your next sign-in." in page
+
+
+def test_a_reset_stops_the_editors_app_and_backup_codes_and_says_so_on_the_page_and_in_the_history(admin_url):
+    editor = _editor()
+    backup = sign_in_code(editor)
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD))
+
+    answer = admin.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset", "_selected_action": [editor.pk]},
+                        follow=True)
+
+    page = unescape(answer.content.decode())
+    assert "Sign-in codes reset for ada: their app and backup codes no longer work." in page
+    assert page.count("Not set up: they can until") == 1
+    assert LogEntry.objects.filter(object_id=str(editor.pk), change_message__startswith="Sign-in codes reset: ").exists()
+    client = Client()
+    _password(client, admin_url)
+    client.post(f"{admin_url}two-factor/", {"code": backup})
+    assert client.get(admin_url).status_code == 302
+
+
+def test_someone_who_may_only_view_users_cannot_reset_their_sign_in_codes(admin_url):
+    from django.contrib.auth.models import Permission
+
+    editor = _editor()
+    backup = sign_in_code(editor)
+    viewer = get_user_model().objects.create_user("viewer", "viewer@example.org", PASSWORD, is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_user"))
+    client = Client()
+    client.force_login(viewer)
+
+    listed = client.get(f"{admin_url}auth/user/").content.decode()
+    client.post(f"{admin_url}auth/user/", {"action": "sign_in_codes_reset", "_selected_action": [editor.pk]})
+
+    assert "sign_in_codes_reset" not in listed
+    assert TOTPDevice.objects.filter(user=editor, confirmed=True).exists()
+    assert StaticDevice.objects.get(user=editor).token_set.filter(token=backup).exists()
+
+
+def test_the_admin_names_no_device_of_django_otps_own(admin_url):
+    admin = Client()
+    admin.force_login(get_user_model().objects.create_superuser("boss", "boss@example.org", PASSWORD))
+
+    index = admin.get(admin_url).content.decode()
+
+    assert "TOTP devices" not in index and "Static devices" not in index
+    assert admin.get(f"{admin_url}otp_totp/totpdevice/").status_code == 404
