@@ -27,6 +27,25 @@ def test_the_numpy_minilm_gives_the_similarities_its_documentation_gives():
     assert _cosine("A man is eating food.", "A man is eating a piece of bread.") == pytest.approx(0.7553, abs=0.002)
 
 
+def test_minilm_reads_a_long_text_as_its_first_256_tokens_and_a_blank_one_as_nothing():
+    """As sentence-transformers runs all-MiniLM-L6-v2 (max_seq_length 256, not the
+    128 its tokenizer.json says): texts that part after 150 tokens have two vectors,
+    texts that part after 300 one; a text longer than the model's 512 positions
+    embeds rather than failing an import. A text of whitespace only is no text: a
+    zero row, as an empty one."""
+    sentence = "the model learns from data "  # 5 tokens
+
+    def parting_after(tokens: int) -> np.ndarray:
+        shared = sentence * (tokens // 5)
+        return minilm.texts_embed([shared + "continual learning " * 300, shared + "diffusion models " * 300])
+
+    a, b = parting_after(150)
+    assert float(a @ b) < 0.999
+    a, b = parting_after(300)
+    assert float(a @ b) == pytest.approx(1.0, abs=1e-6)
+    assert not minilm.texts_embed(["", "  \n\t"]).any()
+
+
 def test_a_vector_is_both_models_and_its_cosines_their_weighted_mean():
     texts = ["Continual learning without catastrophic forgetting.",
              "Diffusion models generate images from text."]
