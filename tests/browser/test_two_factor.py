@@ -105,6 +105,14 @@ def test_a_superuser_sees_who_set_up_codes_and_resets_them_for_a_lost_phone(live
     page.get_by_role("link", name="ada", exact=True).click()
     expect(page.get_by_text("Authenticator app set up on")).to_be_visible()
     assert axe_blocking(page) == []
+    # Each permission reads on one line, in columns: with Django's 160 px labels each
+    # took three lines and the page was 8,000 px tall.
+    first = page.locator("label[for=id_user_permissions_0]").bounding_box()
+    line = page.eval_on_selector("label[for=id_user_permissions_0]",
+                                 "e => parseFloat(getComputedStyle(e).lineHeight) || 20")
+    assert first["height"] < 1.5 * line, first
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 3500, f"a user's page is {height} px tall"
     page.set_viewport_size(PHONE)
     width = page_width(page)
     assert width <= PHONE["width"], f"a user's page is {width} px wide on a phone"
