@@ -953,6 +953,26 @@ def test_transient_errors_give_up_after_max_attempts(edition, scripted):
     assert mail.outbox == []
 
 
+def test_a_batchs_retry_carries_only_the_rows_that_failed_and_waits_longer_each_time(edition, scripted):
+    """The ESP times out on one reader four times: each retry's message names only
+    that reader's row (the sent one is not claimed again), and the waits grow with
+    the tries (1, 2, 4, 8 minutes, jittered), not the first try's minute each time."""
+    fine, stuck = _reader(), _reader()  # the fine one first: its call is made before the batch stops
+    scripted.script[stuck.email] = [TimeoutError("down")] * 4
+    ids = _pending(edition, [fine, stuck])
+    stuck_row = Delivery.objects.get(subscriber=stuck).pk
+    kwargs, waits = {"delivery_ids": ids}, []
+    for retries in range(4):
+        with pytest.raises(Retry) as retry:
+            digest_send_batch_task.apply(kwargs=kwargs, retries=retries, throw=True)
+        kwargs = retry.value.sig.kwargs
+        assert kwargs["delivery_ids"] == [stuck_row]
+        waits.append(retry.value.when)
+    assert waits[0] <= 90 and waits[3] >= 480
+    digest_send_batch_task.apply(kwargs=kwargs, retries=4, throw=True)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([stuck.email, fine.email])
+
+
 def test_retry_backoff_grows_and_is_jittered():
     first, later = delivery.retry_countdown(0), delivery.retry_countdown(3)
     assert 60 <= first <= 90 and 480 <= later <= 720
@@ -1374,6 +1394,22 @@ def test_rows_of_a_message_a_dead_worker_had_taken_are_requeued_after_its_lease(
         assert deliveries_resolve_stale(now=later)["requeued"] == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
     assert len(mail.outbox) == 2
+
+
+def test_a_batch_message_a_worker_takes_leases_its_rows_as_the_dispatcher_and_a_retry_queue_it(edition):
+    """Celery's task_received, with the message as the dispatcher queues it (the ids
+    positional: delay_on_commit(batch)) and as a retry does (by keyword): its pending
+    rows hold a lease from then, so the sweep re-queues them a minute after a worker
+    that took the message dies, not after Redis's hour."""
+    from celery.signals import task_received
+
+    queued, retried = _pending(edition, [_reader()]), _pending(edition, [_reader()])
+    assert not Delivery.objects.filter(lease_expires_at__isnull=False).exists()
+    for args, kwargs in (([queued], {}), ([], {"delivery_ids": retried})):
+        task_received.send(sender=None, request=types.SimpleNamespace(
+            name=digest_send_batch_task.name, eta=None, args=args, kwargs=kwargs))
+    soon = timezone.now() + dt.timedelta(seconds=leases.LEASE_SECONDS - 5)
+    assert Delivery.objects.filter(lease_expires_at__gt=soon).count() == 2
 
 
 def test_a_digest_settled_from_the_journal_reads_sent_when_it_went_out_not_when_the_sweep_ran(
