@@ -1108,6 +1108,24 @@ def test_stale_rows_are_settled_from_the_journal(edition, django_capture_on_comm
     assert sorted(m.to[0] for m in mail.outbox) == sorted([in_flight.email, not_reached.email])
 
 
+def test_a_worker_frozen_between_a_429_and_its_retry_makes_no_call_once_the_sweep_requeued_its_row(
+        edition, django_capture_on_commit_callbacks):
+    """mail/esp.py retries a call the ESP refused with 429 after its next slot, in the
+    same claim, writing "attempting" again with that slot. A worker frozen between
+    the two (its entry "attempting") while the sweep re-queues its row: the sweep's
+    read revokes the entry, so the retry is refused its slot and makes no call, and
+    the reader gets the re-queued digest only. Left "attempting", the retry would
+    have mailed them a second time."""
+    reader = _reader()
+    rows = _claimed_then_killed(edition, [reader], {reader: "attempting"})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert deliveries_resolve_stale(now=NOW)["requeued"] == 1
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+
+    with pytest.raises(esp.EspRecordRefused):  # the frozen worker wakes and retries its call
+        esp.esp_slot_take(record=journal_record(journal_key(rows[reader.id])))
+
+
 def test_a_sweep_that_dies_before_it_commits_leaves_the_journal_for_the_next_one(
         edition, django_capture_on_commit_callbacks):
     """The sweep revokes the journal entries it reads (in Redis) and settles the rows
