@@ -37,9 +37,10 @@ def paper_save(*, paper: Paper, date_before: dt.date | None = None,
     changes to the others stay). A new paper is scored against the topics by
     `papers_score` once its editor rows are saved (the admin's inline)."""
     paper.title_key = title_normalise(paper.title)
-    if paper.pk is not None:
+    if paper.pk is not None and (fields is None or "arxiv_id" in fields):
         # Its page at the arXiv id it has now, read before the save: an editor who
-        # corrects the id leaves no page of the old one in the cache.
+        # corrects the id leaves no page of the old one in the cache. (Any other edit
+        # keeps the id: the call after the save bumps the same page.)
         pages_changed(papers=[paper.pk])
     if fields is None:
         paper.save()
