@@ -953,11 +953,15 @@ def test_transient_errors_give_up_after_max_attempts(edition, scripted):
     assert mail.outbox == []
 
 
-def test_a_batchs_retry_carries_only_the_rows_that_failed_and_waits_longer_each_time(edition, scripted):
+def test_a_batchs_retry_carries_only_the_rows_that_failed_and_waits_longer_each_time(
+    edition, scripted, one_sending_thread
+):
     """The ESP times out on one reader four times: each retry's message names only
     that reader's row (the sent one is not claimed again), and the waits grow with
     the tries (1, 2, 4, 8 minutes, jittered), not the first try's minute each time."""
-    fine, stuck = _reader(), _reader()  # the fine one first: its call is made before the batch stops
+    # The fine one first, and one sending thread: its call is made before the batch
+    # stops (with the pool's threads the stuck call could stop the batch first).
+    fine, stuck = _reader(), _reader()
     scripted.script[stuck.email] = [TimeoutError("down")] * 4
     ids = _pending(edition, [fine, stuck])
     stuck_row = Delivery.objects.get(subscriber=stuck).pk
