@@ -1170,25 +1170,6 @@ def test_the_settle_task_writes_an_info_line_only_when_it_settled_rows(
     assert any(line.startswith("digest batch edition=2025-11-24 batch_size=2 sent=2") for line in lines), lines
 
 
-def test_celerys_own_lines_about_the_every_minute_tasks_are_debug(caplog):
-    """A worker logs "Task ...[id] received" for every task it takes; for the sweep
-    and the other tasks beat runs every minute or more often (QUIET_TASKS) that line
-    is DEBUG, the batches' stays INFO. The record as celery/worker/strategy.py makes it."""
-    from celery.app.trace import LOG_RECEIVED
-
-    from config.celery import QUIET_TASKS
-    from config.celery import app as celery_app
-    from newsletter.schedules import DEFAULT_SCHEDULES
-
-    # A task renamed would be loud again: every quiet one is a scheduled, registered task.
-    assert QUIET_TASKS <= {task for task, _, _ in DEFAULT_SCHEDULES.values()} & set(celery_app.tasks)
-    caplog.set_level(logging.INFO)
-    for name in (deliveries_settle_task.name, digest_send_batch_task.name):
-        context = {"id": "7", "name": name, "args": "()", "kwargs": "{}", "eta": None}
-        logging.getLogger("celery.worker.strategy").info(LOG_RECEIVED, context, extra={"data": context})
-    assert [r.getMessage() for r in caplog.records] == ["Task newsletter.tasks.digest_send_batch[7] received"]
-
-
 def test_a_row_settled_from_the_journal_keeps_what_its_reader_got(edition, django_capture_on_commit_callbacks):
     """The worker died after the ESP took the digest and before the row was marked:
     the sweep marks it sent, and with the papers the reader got, so their web copy is
