@@ -414,6 +414,35 @@ def test_an_account_without_an_address_is_told_who_can_help_and_a_shell_prints_t
     assert TOTPDevice.objects.get(user=editor, confirmed=True)
 
 
+def test_the_shell_command_opens_setting_up_to_staff_only_and_never_over_a_set_up_app(capsys):
+    """`manage.py sign_in_setup_link` prints a link that shows a key: a reader's or
+    another non-staff account gets none (their name is said back, nothing opened), and
+    an editor who has an app keeps it: the command says how to replace it rather than
+    opening a second one beside it."""
+    from django.core.management import CommandError
+
+    def devices():
+        return list(TOTPDevice.objects.order_by("pk").values_list("user__username", "key", "confirmed", "created_at"))
+
+    get_user_model().objects.create_user("bob", "bob@example.org", PASSWORD)
+    editor = _editor()
+    TOTPDevice.objects.create(user=editor, name="Authenticator app", confirmed=True)
+    before = devices()
+    for name in ("bob", "nobody"):
+        with pytest.raises(CommandError, match=f"No staff account is named '{name}'"):
+            call_command("sign_in_setup_link", name)
+    with pytest.raises(CommandError, match="ada has an authenticator app set up: to replace it"):
+        call_command("sign_in_setup_link", "ada")
+    assert devices() == before  # no key made again, none opened
+    assert capsys.readouterr().out == ""
+
+    TOTPDevice.objects.all().delete()
+    call_command("sign_in_setup_link", "ada")
+    said = capsys.readouterr()
+    assert "Setting up is open to ada until " in said.err and "(within 24 hours)" in said.err
+    assert "/two-factor/setup/" in said.out
+
+
 def test_wrong_codes_slow_the_next_try_by_17_minutes_at_most_and_mail_the_editor_once(admin_url):
     """django-otp doubles the wait after each wrong code without end: 20 wrong codes
     from someone with the password shut the editor out for six days. The wait now
