@@ -72,6 +72,23 @@ def test_the_time_zone_list_names_each_place_once_by_its_current_name_as_people_
     assert not [value for value in values if value.startswith(("Etc/", "US/"))]
 
 
+def test_each_place_carries_all_its_old_names_for_a_browser_that_reports_one_of_them(client, topics):
+    """A browser may report a renamed place by any of its old names (Europe/Kiev,
+    America/Montreal): subscribe.js finds the option by them (data-was), so the form
+    starts at the reader's own zone, not UTC. Every old name is there, not one."""
+    from subscribers.forms import time_zone_renamed
+
+    html = client.get("/subscribe/").content.decode()
+    was = {value: set(names.split()) for value, names in re.findall(r'<option value="([^"]+)" data-was="([^"]+)"', html)}
+    old_names = {}
+    for old, current in time_zone_renamed().items():
+        old_names.setdefault(current, set()).add(old)
+    assert max(len(names) for names in old_names.values()) > 1  # places of several old names (Kyiv: Kiev, Uzhgorod…)
+    assert was == old_names
+    assert "Europe/Kiev" in was["Europe/Kyiv"] and "America/Montreal" in was["America/Toronto"]
+    assert "data-was" not in re.search(r'<option value="Europe/Paris"[^>]*>', html).group(0)
+
+
 def test_a_reader_stored_with_an_old_zone_name_is_shown_and_keeps_its_current_name(client, topics):
     """A reader stored as Asia/Calcutta (before the list named places by their
     current names) found the preference centre set to UTC, the list's first, and
