@@ -94,16 +94,22 @@ def manage(env: dict, *args: str) -> None:
     subprocess.run([PYTHON, str(BASE_DIR / "manage.py"), *args], env=env, check=True)
 
 
+# How long the children have to stop after SIGTERM (a worker finishing its batch,
+# Redis saving) before they are killed.
+STOP_GRACE_SECONDS = 15
+
+
 def stop_all(procs: list[subprocess.Popen]) -> None:
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
     for proc in procs:
         try:
             proc.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait(timeout=5)
 
 
 def dev_env_prepare(env: dict) -> None:

@@ -76,7 +76,8 @@ def _clean_env(var_dir: Path, env_file: Path) -> dict:
 @contextlib.contextmanager
 def make_run(tmp_path: Path, stop: str = "ctrl-c", **extra_env: str) -> Iterator[RunningSite]:
     """`stop`: "ctrl-c", SIGINT to the whole process group as a terminal sends it; or
-    "sigterm", to `make run`'s own process alone, as a supervisor or `kill` sends it.
+    "sigterm", to `make run`'s own process alone, as a supervisor or `kill` sends it;
+    or "sighup", to it alone, as a closed terminal sends it.
     Whatever is left of the group afterwards is killed, so a test that finds a
     process left over fails without leaving it running."""
     web_port, redis_port = free_port(), free_port()
@@ -92,8 +93,8 @@ def make_run(tmp_path: Path, stop: str = "ctrl-c", **extra_env: str) -> Iterator
     try:
         yield site
     finally:
-        if stop == "sigterm":
-            proc.send_signal(signal.SIGTERM)
+        if stop in ("sigterm", "sighup"):
+            proc.send_signal(signal.SIGTERM if stop == "sigterm" else signal.SIGHUP)
         else:
             os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=60)

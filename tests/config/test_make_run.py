@@ -7,6 +7,8 @@ import socket
 import urllib.parse
 import urllib.request
 
+import pytest
+
 from tests.devserver import make_run
 
 
@@ -59,12 +61,14 @@ def test_make_run_serves_the_sample_and_stops_everything_on_ctrl_c(tmp_path):
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open"
 
 
-def test_make_run_stopped_by_a_supervisors_sigterm_stops_web_worker_beat_and_redis_too(tmp_path):
+@pytest.mark.parametrize("stop", ["sigterm", "sighup"])
+def test_make_run_stopped_by_a_supervisors_sigterm_stops_web_worker_beat_and_redis_too(tmp_path, stop):
     """SIGTERM (a process supervisor, `kill`) or SIGHUP (a closed terminal) reaches
     make run's own process only. Its children used to outlive it, holding the port
-    the next `make run` wants."""
-    with make_run(tmp_path, stop="sigterm") as site:
+    the next `make run` wants. (With the admin moved: the banner names its address.)"""
+    with make_run(tmp_path, stop=stop, ADMIN_URL="editors-desk/") as site:
         assert "Towards Better Alignment" in site.get("/")
+        assert f"admin   http://localhost:{site.web_port}/editors-desk/" in site.log()
     assert "Stopping" in site.log()
     assert site.left_over == []
     for port in (site.web_port, site.redis_port):
