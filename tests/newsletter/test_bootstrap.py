@@ -76,10 +76,78 @@ def test_the_demo_readers_topics_are_those_with_the_most_papers_a_reader_sees_on
     assert [t.name for t in topics_most_covered(limit=2)] == ["Most that day", "Fewer"]
 
 
-def test_production_bootstrap_makes_no_demo_reader(settings, tmp_path):
+def test_production_bootstrap_loads_no_sample_papers_and_makes_no_demo_reader(settings, tmp_path):
+    from newsletter.models import Paper
+
     settings.VAR_DIR = tmp_path
     call_command("bootstrap", "--no-sample", stdout=StringIO())
+    assert not Paper.objects.exists() and not Edition.objects.exists()
     assert not Subscriber.objects.exists() and not mail.outbox
+
+
+def test_the_demo_reader_is_the_address_make_run_was_given(settings, tmp_path, monkeypatch):
+    settings.VAR_DIR, settings.DEBUG = tmp_path, True
+    monkeypatch.setenv("DEMO_READER_EMAIL", "me@example.com")
+    out = StringIO()
+    call_command("bootstrap", stdout=out)
+    assert [m.to for m in mail.outbox] == [["me@example.com"]]
+    assert "Demo reader: me@example.com (" in out.getvalue()
+
+
+def _admin_env(settings, tmp_path, monkeypatch, **env):
+    """make run's settings (DEBUG on, var/ in tmp_path) with only the ADMIN_* given."""
+    settings.VAR_DIR, settings.DEBUG = tmp_path, True
+    for name in ("ADMIN_EMAIL", "ADMIN_PASSWORD", "ADMIN_USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_generated_admin_password_is_kept_private_and_the_same_at_every_make_run(settings, tmp_path, monkeypatch):
+    import stat
+
+    _admin_env(settings, tmp_path, monkeypatch)
+    first, again = StringIO(), StringIO()
+    call_command("bootstrap", "--no-sample", stdout=first)
+    call_command("bootstrap", "--no-sample", stdout=again)
+    kept = tmp_path / "admin-password"
+    password = kept.read_text().strip()
+    for out in (first, again):
+        assert f"Admin login: admin / {password} (admin@localhost)" in out.getvalue()
+    assert User.objects.get(username="admin").check_password(password)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600  # only its owner reads it
+
+
+def test_make_runs_admin_password_and_email_win_over_what_the_login_had(settings, tmp_path, monkeypatch):
+    """In development ADMIN_PASSWORD and ADMIN_EMAIL are what the login is: a login
+    of that name made by hand gets them, and admin rights, at the next make run."""
+    User.objects.create_user("admin", email="old@example.com", password="Made-by-hand-2026!")
+    _admin_env(settings, tmp_path, monkeypatch, ADMIN_PASSWORD="Make-run-pw-2026!", ADMIN_EMAIL="me@example.com")
+    call_command("bootstrap", "--no-sample", stdout=StringIO())
+    admin = User.objects.get(username="admin")
+    assert admin.check_password("Make-run-pw-2026!") and admin.is_staff and admin.is_superuser
+    assert admin.email == "me@example.com"
+
+    # Only the address changed: it is saved all the same.
+    monkeypatch.setenv("ADMIN_EMAIL", "desk@example.com")
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert User.objects.get(username="admin").email == "desk@example.com"
+    assert "Admin login: admin / Make-run-pw-2026! (desk@example.com)" in out.getvalue()
+
+
+def test_bootstrap_says_each_schedule_it_made_once(settings, tmp_path):
+    from newsletter.schedules import DEFAULT_SCHEDULES
+
+    settings.VAR_DIR = tmp_path
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    made = [line.removeprefix("Schedule created: ") for line in out.getvalue().splitlines()
+            if line.startswith("Schedule created: ")]
+    assert made == list(DEFAULT_SCHEDULES)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert "Schedule created" not in out.getvalue()
 
 
 def test_a_new_sites_topics_get_their_vectors_before_it_serves(settings, tmp_path, default_topics):
@@ -102,6 +170,11 @@ def test_a_new_sites_topics_get_their_vectors_before_it_serves(settings, tmp_pat
     out = StringIO()
     call_command("bootstrap", "--no-sample", stdout=out)  # every start of the web container
     assert "Relevance vectors made" not in out.getvalue()
+
+    Topic.objects.filter(pk=active.first().pk).update(embedding=None)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert "Relevance vectors made for 1 topic." in out.getvalue()
 
 
 def test_production_bootstrap_never_touches_an_existing_login_nor_prints_a_password(settings, tmp_path, monkeypatch):
@@ -127,6 +200,7 @@ def test_production_bootstrap_never_touches_an_existing_login_nor_prints_a_passw
     call_command("bootstrap", "--no-sample", stdout=out)
     admin = User.objects.get(username="admin")
     assert admin.is_superuser and admin.check_password("Operator-chosen-Pw-2026!")
+    assert admin.email == "admin@localhost"  # where "Send a test to me" and its sign-in codes' link go
     assert "Operator-chosen" not in out.getvalue()
 
     admin.set_password("Changed-later-2026!")
@@ -204,6 +278,13 @@ def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progr
     oldest.refresh_from_db()
     assert embeddings.vector_unpack(oldest.embedding) is not None
     assert tasks.papers_missing_rescore() == 0  # nothing left: one cheap query a run
+
+    # Only papers of the newest days without a vector: no word of a background share.
+    Paper.objects.filter(pk=recent.pk).update(embedding=None)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert "1 of 1 papers re-scored" in out.getvalue()
+    assert "in the background" not in out.getvalue()
 
 
 def test_expired_sign_ins_are_deleted_every_day_and_live_ones_kept(client, django_user_model):
