@@ -283,8 +283,14 @@ def test_after_an_upgrade_of_the_relevance_model_papers_are_re_scored_with_progr
     Paper.objects.filter(pk=recent.pk).update(embedding=None)
     out = StringIO()
     call_command("bootstrap", "--no-sample", stdout=out)
+    assert "1 paper has no vector of the current relevance model" in out.getvalue()
     assert "1 of 1 papers re-scored" in out.getvalue()
     assert "in the background" not in out.getvalue()
+
+    Paper.objects.filter(pk__in=[recent.pk, old.pk]).update(embedding=None)
+    out = StringIO()
+    call_command("bootstrap", "--no-sample", stdout=out)
+    assert "The other 1 is re-scored in the background" in out.getvalue()
 
 
 def test_expired_sign_ins_are_deleted_every_day_and_live_ones_kept(client, django_user_model):

@@ -64,13 +64,15 @@ class Command(BaseCommand):
         missing = Paper.objects.filter(embedding=None).count()
         if missing:
             self.stdout.write(
-                f"{missing:,} papers have no vector of the current relevance model: re-scoring those "
+                f"{missing:,} paper{pluralize(missing)} {pluralize(missing, 'has,have')} no vector of the "
+                "current relevance model: re-scoring those "
                 f"of the newest {RESCORE_NOW_DAYS} days now (about 0.1 s a paper)."
             )
             done = papers_missing_rescore(recent_only=True, progress=progress_printer(self.stdout))
             if missing > done:
+                left = missing - done
                 self.stdout.write(
-                    f"The other {missing - done:,} are re-scored in the background, newest first, "
+                    f"The other {left:,} {pluralize(left, 'is,are')} re-scored in the background, newest first, "
                     f"{RESCORE_BACKGROUND_LIMIT} every 5 minutes (beat: \"Score papers left without a vector\")."
                 )
         # After a rollback the previous release changed rows without staling their
