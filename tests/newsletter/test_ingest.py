@@ -514,17 +514,43 @@ def test_a_file_that_is_not_json_is_refused_with_its_position(tmp_path):
 
 @pytest.mark.django_db
 def test_fetch_papers_prints_a_summary_and_is_safe_to_rerun(hf_api):
-    hf_api.respond("2024-10-25", recorded(OLDER))
+    items = recorded(OLDER)
+    later = copy.deepcopy(items)
+    later[0]["paper"]["upvotes"] = 99
+    for answer in (items, items, later):  # one at each call
+        hf_api.respond("2024-10-25", answer)
+    hf_api.respond("2024-10-26", [])  # a Saturday
     out = StringIO()
 
     call_command("fetch_papers", date="2024-10-25", stdout=out)
     call_command("fetch_papers", date="2024-10-25", stdout=out)
+    call_command("fetch_papers", date="2024-10-25", stdout=out)
+    call_command("fetch_papers", date="2024-10-26", stdout=out)
 
     assert out.getvalue().splitlines() == [
         "Imported 2 papers for 2024-10-25: 2 new, 0 updated, 0 unchanged",
         "Imported 2 papers for 2024-10-25: 0 new, 0 updated, 2 unchanged",
+        "Imported 2 papers for 2024-10-25: 0 new, 1 updated, 1 unchanged",
+        "Imported 0 papers for 2024-10-26: 0 new, 0 updated, 0 unchanged",
     ]
     assert Paper.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_fetch_papers_without_a_date_fetches_todays_list_in_utc(hf_api, settings, monkeypatch):
+    """Hugging Face dates its lists in UTC: at 20:00 UTC on 25 October it is the 26th
+    in Auckland, whose list does not exist yet."""
+    from django.utils import timezone
+
+    settings.TIME_ZONE = "Pacific/Auckland"
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2024, 10, 25, 20, 0, tzinfo=dt.UTC))
+    hf_api.respond("2024-10-25", recorded(OLDER))
+    out = StringIO()
+
+    call_command("fetch_papers", stdout=out)
+
+    assert [r["date"] for r in hf_api.requests] == ["2024-10-25"]
+    assert out.getvalue().startswith("Imported 2 papers for 2024-10-25:")
 
 
 @pytest.mark.django_db
@@ -535,6 +561,17 @@ def test_fetch_papers_imports_a_file(hf_api):
 
     assert out.getvalue().strip() == f"Imported 1 paper from {NEWER}: 1 new, 0 updated, 0 unchanged"
     assert hf_api.requests == []
+    assert Paper.objects.get().trending_date == dt.date(2026, 3, 6)  # the item's own day
+
+
+@pytest.mark.django_db
+def test_fetch_papers_lists_a_files_papers_on_the_date_given(hf_api):
+    out = StringIO()
+
+    call_command("fetch_papers", file=str(NEWER), date="2026-03-09", stdout=out)
+
+    assert out.getvalue().strip() == "Imported 1 paper for 2026-03-09: 1 new, 0 updated, 0 unchanged"
+    assert Paper.objects.get().trending_date == dt.date(2026, 3, 9)
 
 
 @pytest.mark.django_db
