@@ -60,6 +60,7 @@ def test_each_reader_gets_one_different_email_leading_with_their_topic_and_a_rer
     assert "Nobody is due" in again
     assert len(mail.outbox) == 3
     assert Delivery.objects.filter(status="sent").count() == 3
+    assert "Nobody is due" in _send("--now", "--dry-run")
 
 
 def test_digests_the_command_sends_are_not_queued_to_the_workers_as_well(readers, django_capture_on_commit_callbacks):
@@ -72,8 +73,22 @@ def test_digests_the_command_sends_are_not_queued_to_the_workers_as_well(readers
 
 
 def test_dry_run_prints_who_would_get_what_and_sends_nothing(readers):
+    picky = readers["Diffusion models"]
+    picky.only_with_code, picky.skip_empty = True, True
+    picky.save()
+    PaperFactory._meta.model.objects.update(github_repo="")
+
     output = _send("--now", "--dry-run")
-    assert "continual@example.com" in output and "Agents: a paper on tool use" in output
+
+    assert "Edition of Monday 24 November 2025: 3 reader(s) would get (dry run, nothing sent)" in output
+    assert (
+        "agents@example.com     2  Agents: a paper on tool use (Agents · matched: tool use)\n"
+        "                          Agents: a paper on web agents (Agents · matched: web agents)\n"
+        "                          + Continual learning: a paper on catastrophic forgetting\n"
+        "                          + Continual learning: a paper on replay\n"
+        "                          + Diffusion models: a paper on denoising\n"
+    ) in output
+    assert "diffusion@example.com  -  skipped: nothing matched\n" in output
     assert "Continual learning · matched: catastrophic forgetting" in output
     assert mail.outbox == [] and not Delivery.objects.exists()
     assert Edition.objects.get().frozen_at is None  # a dry run freezes nothing
@@ -84,11 +99,21 @@ def test_to_sends_one_reader_their_digest_whatever_their_hour(readers):
     assert [m.to[0] for m in mail.outbox] == ["agents@example.com"]
 
 
-def test_without_now_only_readers_at_their_hour_are_sent(readers):
-    # The readers' hour is 07:00 UTC; whatever the time of this run, at most those due.
-    output = _send()
-    assert len(mail.outbox) in (0, 3)
-    assert "sent" in output or "Nobody is due" in output
+def test_without_now_only_readers_at_their_hour_are_sent(readers, monkeypatch):
+    """At 07:00 UTC the readers of 07:00 get it, as the dry run says; a reader of
+    09:00 waits for their hour, or for --now."""
+    from django.utils import timezone
+
+    monkeypatch.setattr(timezone, "now", lambda: dt.datetime(2025, 11, 24, 7, 0, tzinfo=dt.UTC))
+    SubscriberFactory(email="nine@example.com", delivery_hour=9).topics.add(readers["Agents"].topics.get())
+
+    preview = _send("--dry-run")
+    assert "3 reader(s) would get" in preview and "nine@example.com" not in preview
+    assert "3 sent" in _send()
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in readers.values())
+
+    assert "1 sent" in _send("--now")
+    assert mail.outbox[-1].to == ["nine@example.com"]
 
 
 def test_an_edition_on_hold_is_refused(readers):
@@ -106,6 +131,12 @@ def test_a_long_run_shows_progress(readers, monkeypatch):
     output = _send("--now")
     assert "2/6 processed" in output and "6/6 processed, 6 sent" in output
     assert "6 sent" in output
+
+
+def test_a_run_of_one_batch_shows_no_progress_lines(readers, monkeypatch):
+    monkeypatch.setattr("newsletter.delivery.BATCH_SIZE", 3)
+    output = _send("--now")
+    assert "3 sent" in output and "processed" not in output
 
 
 def test_view_in_browser_in_a_sent_digest_opens_that_readers_own_copy(readers, client):
@@ -172,6 +203,20 @@ def test_no_papers_today_names_the_newest_day_and_the_option(readers):
     assert "The newest day with papers is 2025-11-24: send it with --latest" in str(error.value)
 
 
+def test_with_no_papers_at_all_it_says_to_fetch_them_first(db):
+    with pytest.raises(CommandError, match="No papers at all yet: run fetch_papers first"):
+        call_command("send_digests", "--latest", "--now", stdout=StringIO())
+    with pytest.raises(CommandError, match=r"no papers for today\. Fetch some first: manage\.py fetch_papers\.$"):
+        call_command("send_digests", stdout=StringIO())
+
+
+def test_a_day_without_papers_is_refused_and_nothing_is_sent(readers):
+    with pytest.raises(CommandError, match="No edition to send: no papers for 2025-11-23. The newest day with papers "
+                                           "is 2025-11-24: send it with --latest"):
+        call_command("send_digests", "--date", "2025-11-23", "--now", stdout=StringIO())
+    assert not mail.outbox and not Delivery.objects.exists()
+
+
 def test_without_redis_it_says_how_to_start_it_and_makes_no_delivery(readers, settings):
     """`make digest` while `make run` (and its embedded Redis) is stopped: one line
     that says so, not a digest left pending for a dispatcher that is not running."""
@@ -229,3 +274,27 @@ def test_a_digest_the_esp_could_not_take_goes_to_the_workers_two_minutes_later_n
         deliveries_resolve_stale(now=timezone.now() + dt.timedelta(minutes=2, seconds=30))
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == 3
     assert sorted(postmark.accepted.values()) == [1, 1, 1]
+
+
+def test_a_run_names_five_readers_a_reason_at_most_the_commonest_reason_first(readers, postmark):
+    """A run that skipped six readers and failed six names five of each reason and
+    counts the rest, the reason most readers had first."""
+    agents = readers["Agents"].topics.get()
+    for n in range(6):
+        SubscriberFactory(email=f"picky{n}@example.com", only_with_code=True, skip_empty=True).topics.add(agents)
+    for n in range(3):
+        SubscriberFactory(email=f"more{n}@example.com").topics.add(agents)
+    PaperFactory._meta.model.objects.update(github_repo="")
+    postmark.fail_next(*[("status", 422, "Invalid 'To' address")] * 5, ("status", 422, "Inactive recipient"))
+
+    output = _send("--now")
+
+    assert "0 sent, 6 failed, 6 skipped" in output
+    assert ("  skipped (nothing matched and the reader skips such days): "
+            "picky0@example.com, picky1@example.com, picky2@example.com, picky3@example.com, picky4@example.com "
+            "and 1 more\n") in output
+    # The ESP answered the calls in the order they came: which reader had which words varies.
+    failed = [block.rsplit("): ", 1) for block in output.split("  failed (")[1:]]
+    assert ["Invalid 'To' address" in reason for reason, _ in failed] == [True, False]
+    assert [len(emails.strip().split(", ")) for _, emails in failed] == [5, 1]
+    assert " and " not in failed[0][1]  # five named: none left to count
