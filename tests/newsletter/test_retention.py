@@ -13,7 +13,7 @@ from django.contrib.admin.models import ADDITION, LogEntry
 from django.contrib.auth.models import User
 from django.contrib.contenttypes.models import ContentType
 from django.core.checks import run_checks
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -353,6 +353,36 @@ def test_the_commands_summary_counts_one_as_one(settings):
     assert out.getvalue().splitlines()[-1] == (
         "Done: 0 unconfirmed and 1 departed reader erased, 1 delivery row and 1 event deleted, "
         "0 event payloads emptied.")
+
+    # One reader who never confirmed (the "reader" counts both kinds), one payload.
+    long_ago = timezone.now() - dt.timedelta(days=31)
+    typed = SubscriberFactory(email="typed@example.com", status="pending", confirmed_at=None)
+    Subscriber.objects.filter(pk=typed.pk).update(created_at=long_ago, confirmation_sent_at=long_ago)
+    event = DeliveryEvent.objects.create(event_id="e1", event_type="opened", payload={"Geo": "UK"},
+                                         occurred_at=timezone.now())
+    DeliveryEvent.objects.filter(pk=event.pk).update(created_at=long_ago)
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    assert out.getvalue().splitlines()[-1] == (
+        "Done: 1 unconfirmed and 0 departed reader erased, 0 delivery rows and 0 events deleted, "
+        "1 event payload emptied.")
+
+
+def test_the_command_says_a_ledger_kept_for_ever(settings):
+    settings.UNSUBSCRIBED_KEPT_DAYS, settings.LEDGER_KEPT_DAYS = 30, 0
+    out = StringIO()
+    call_command("retention_apply", stdout=out)
+    assert out.getvalue().splitlines()[0] == "Keeping readers who left 30 days, ledger for ever."
+
+
+def test_a_batch_of_no_rows_is_refused_and_nothing_said_done(settings):
+    """--batch-size 0 would delete nothing and say "Done" with its zeros."""
+    settings.LEDGER_KEPT_DAYS = 60
+    old = _edition(days_ago=70, statuses=["sent"])
+    out = StringIO()
+    with pytest.raises(CommandError, match="--batch-size must be 1 or more"):
+        call_command("retention_apply", "--batch-size", "0", stdout=out)
+    assert "Done" not in out.getvalue() and old.deliveries.count() == 1
 
 
 @pytest.mark.parametrize("status", ["pending", "sending"])
