@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.models import PaperTopic, Topic
+from newsletter.models import Paper, PaperTopic, Topic
 from newsletter.relevance import RELEVANCE_THRESHOLD, papers_score, topic_match, topic_rescore
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -295,6 +295,32 @@ def test_rescoring_every_topic_clears_the_rows_of_a_topic_switched_off(continual
     topics_rescore()
 
     assert list(PaperTopic.objects.filter(topic=continual).values_list("paper", flat=True)) == [chosen.id]
+
+
+@pytest.mark.django_db
+def test_rescore_topics_scores_every_paper_again_and_says_how_far_it_is(continual, monkeypatch):
+    """`manage.py rescore_topics` after an upgrade of the relevance model: the papers
+    get vectors and rows again, a line a chunk, and a last line saying it is done."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from newsletter import embeddings
+
+    monkeypatch.setattr("newsletter.relevance.RESCORE_CHUNK_SIZE", 2)
+    papers = [PaperFactory(title=title) for title in (
+        "Continual Learning at Scale", "Replay against Catastrophic Forgetting", "Rectified Flows")]
+    Paper.objects.update(embedding=None)
+    PaperTopic.objects.all().delete()
+    out = StringIO()
+
+    call_command("rescore_topics", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "  2 of 3 papers re-scored", "  3 of 3 papers re-scored", "Topics re-scored."]
+    assert all(embeddings.vector_unpack(p.embedding) is not None for p in Paper.objects.all())
+    assert set(PaperTopic.objects.filter(topic=continual).values_list("paper", flat=True)) >= {
+        papers[0].id, papers[1].id}
 
 
 @pytest.mark.django_db
