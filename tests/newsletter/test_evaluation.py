@@ -315,6 +315,51 @@ def test_a_second_labeller_shows_how_far_a_person_reaches_and_what_the_figures_o
 
 
 @pytest.mark.django_db
+def test_second_labels_of_some_of_the_days_compare_those_and_measure_the_others(tmp_path):
+    _, path, folder = _four_paper_day(tmp_path, [r for _, _, r in _FOUR])
+    other = tmp_path / "yours.json"
+    other.write_text(json.dumps({"date": "2025-05-10", "split": "test", "papers": [_GOOD_PAPER]}))
+    out = StringIO()
+    call_command("eval_relevance", str(path), str(other), "--second-labels", str(folder), stdout=out)
+    lines = out.getvalue().splitlines()
+    assert any(x.startswith("test day mine ") and "a person P@5 1.00" in x for x in lines)
+    assert any(x.startswith("test day yours ") for x in lines)
+
+
+@pytest.mark.django_db
+def test_without_day_files_it_measures_the_projects_days_and_says_when_there_are_none(tmp_path, monkeypatch):
+    monkeypatch.setattr(harness, "DAYS_DIR", tmp_path)
+    with pytest.raises(CommandError, match="no labelled days found"):
+        call_command("eval_relevance", stdout=StringIO())
+
+    _four_paper_day(tmp_path, None)
+    out, err = StringIO(), StringIO()
+    call_command("eval_relevance", stdout=out, stderr=err, verbosity=0)
+    assert "test day mine " in out.getvalue()
+    assert err.getvalue() == ""  # -v 0: no progress lines
+
+
+def test_a_day_file_that_is_not_there_is_refused_naming_it(tmp_path):
+    with pytest.raises(CommandError, match=r"cannot read the labelled days: .*No such file.*missing\.json"):
+        call_command("eval_relevance", str(tmp_path / "missing.json"), stdout=StringIO())
+
+
+@pytest.mark.django_db
+def test_topics_only_added_or_only_switched_off_for_a_measurement_say_none_of_the_other(tmp_path):
+    _, day, _ = _four_paper_day(tmp_path, None)
+    changes = tmp_path / "changes.json"
+    said = {}
+    for name, content in {"off": {"switch_off": ["agents"]},
+                          "added": {"add": [{"name": "Speech & audio", "keywords": ["speech recognition"]}]}}.items():
+        changes.write_text(json.dumps(content))
+        out = StringIO()
+        call_command("eval_relevance", str(day), "--topics", str(changes), stdout=out)
+        said[name] = out.getvalue().splitlines()[0]
+    assert said["off"].endswith(": added none; switched off agents.")
+    assert said["added"].endswith(": added Speech & audio; switched off none.")
+
+
+@pytest.mark.django_db
 def test_ones_own_day_named_like_a_project_day_is_not_given_the_projects_second_labels(tmp_path):
     """Someone's own day_a.json is another day: `make eval` on it measures it, and
     does not refuse it for not matching the project's second labeller's day_a."""
