@@ -98,9 +98,11 @@ def test_bootstrap_loads_the_sample_through_fetch_papers_and_reloading_changes_n
 def test_the_shipped_fixture_is_what_the_page_converts_to(tmp_path):
     out = tmp_path / "sample.json"
 
-    call_command("build_sample_fixture", page=str(PAGE), out=str(out), stdout=StringIO())
+    said = StringIO()
+    call_command("build_sample_fixture", page=str(PAGE), out=str(out), stdout=said)
 
     assert out.read_text(encoding="utf-8") == FIXTURE.read_text(encoding="utf-8")
+    assert said.getvalue() == f"Wrote 73 papers of 2025-11-24 to {out}\n"
     assert len(json.loads(out.read_text())) == PAGE.read_text().count("\n·\n") + 3 == 73
 
 
@@ -112,11 +114,12 @@ def test_the_converter_reads_every_kind_of_entry():
         "A Paper\n\nIts abstract.\n\n  • 1 authors\n·\nDec 3 7\n\n"
         "No Meta Paper\n\nAnother abstract.\n\n"
         "Org Paper\n\nThird abstract.\n\ngoogle Google DeepMind\n·\nFeb 2, 2021\n"
+        "Same Day Paper\n\nFourth abstract.\n\n  • 3 authors\n·\nNov 24 0\n"
     )
 
     items = daily_papers_page_parse(text=text, date=EDITION)
 
-    first, bare, org = items
+    first, bare, org, same_day = items
     # "Dec 3" without a year after the page's Nov 24 cannot be in the future.
     assert first["paper"]["publishedAt"] == "2024-12-03T00:00:00.000Z"
     assert (first["paper"]["numAuthors"], first["paper"]["upvotes"]) == (1, 7)
@@ -128,6 +131,8 @@ def test_the_converter_reads_every_kind_of_entry():
     }
     assert org["organization"] == {"name": "google", "fullname": "Google DeepMind"}
     assert org["paper"]["publishedAt"] == "2021-02-02T00:00:00.000Z"
+    # Published the page's own day (this year), with no upvote yet: 0, not none.
+    assert (same_day["paper"]["publishedAt"], same_day["paper"]["upvotes"]) == ("2025-11-24T00:00:00.000Z", 0)
 
 
 def test_the_converter_refuses_a_page_it_cannot_read(tmp_path):
@@ -138,3 +143,28 @@ def test_the_converter_refuses_a_page_it_cannot_read(tmp_path):
         call_command("build_sample_fixture", page=str(page), out=str(tmp_path / "x.json"))
     with pytest.raises(CommandError, match="dated 'Nov 24', not 'Nov 25'"):
         call_command("build_sample_fixture", page=str(page), out=str(tmp_path / "x.json"), date="2025-11-25")
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Daily Papers\n\nA Paper\n\nAbstract.\n", "no page date line (like 'Nov 24') before the papers"),
+    (PAGE_HEAD + "A Paper\n\nAbstract.\n\nLone title\n", "line 11: a title without an abstract: 'Lone title'"),
+    (PAGE_HEAD + "A Paper\n\nAbstract.\n\n  • 2 authors\n·\n", "line 12: the page ends before the date line"),
+    (PAGE_HEAD + "A Paper\n\nAbstract.\n\n  • many authors\n·\nMar 14\n",
+     "line 11: expected '• N authors' or 'org-slug Org Name', got '• many authors'"),
+])
+def test_a_page_cut_short_or_of_another_shape_is_refused_naming_the_page_and_line_and_nothing_is_written(
+        tmp_path, text, expected):
+    page = tmp_path / "page.txt"
+    page.write_text(text)
+    with pytest.raises(CommandError) as error:
+        call_command("build_sample_fixture", page=str(page), out=str(tmp_path / "x.json"))
+    assert str(error.value) == f"{page}: {expected}"
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_a_page_that_is_not_there_or_a_date_not_iso_is_refused(tmp_path):
+    with pytest.raises(CommandError, match=r"nowhere\.txt: cannot read: No such file or directory"):
+        call_command("build_sample_fixture", page=str(tmp_path / "nowhere.txt"), out=str(tmp_path / "x.json"))
+    with pytest.raises(CommandError, match="--date must be YYYY-MM-DD, got '24 Nov'"):
+        call_command("build_sample_fixture", page=str(PAGE), out=str(tmp_path / "x.json"), date="24 Nov")
+    assert not (tmp_path / "x.json").exists()
