@@ -94,7 +94,7 @@ def test_a_quiet_line_reaches_the_log_only_where_debug_is_asked_for_and_as_debug
 
 
 class _OtherAppsWorker:
-    app = Celery("elsewhere")
+    app = Celery("elsewhere", set_as_current=False)  # the project's app stays the current one
 
 
 @pytest.fixture
