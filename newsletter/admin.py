@@ -65,7 +65,7 @@ from .models import (
     keyword_lines,
     thumbnail_url_allowed,
 )
-from .selectors import PAPER_VISIBLE, deliveries_carrying, topic_rows_prefetch
+from .selectors import PAPER_VISIBLE, deliveries_carrying, paper_date_newest, topic_rows_prefetch
 from .webhooks import SOFT_BOUNCED
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
@@ -606,8 +606,6 @@ class PaperAdmin(admin.ModelAdmin):
     def latest_view(self, request):
         """"Today's papers": the newest day that has papers (the sample day in
         development), not an empty list for a date nothing was fetched for."""
-        from .selectors import paper_date_newest
-
         if not self.has_view_permission(request):
             raise PermissionDenied
         url = reverse("admin:newsletter_paper_changelist")

@@ -48,6 +48,7 @@ from .models import (
 )
 from .page_cache import pages_changed
 from .ranking import ranking_data_load
+from .selectors import PAPER_VISIBLE, edition_dates_recent, paper_date_newest
 from .tallies import edition_tallies_stale
 
 # How far back the topic preview looks: "which papers of the last seven days would match".
@@ -263,8 +264,7 @@ def topic_preview(
     # The newest TOPIC_PREVIEW_DAYS days that have papers, not calendar days: on a
     # site whose newest papers are older (a holiday, the sample day of `make run`),
     # the preview said "no paper matches" whatever was typed.
-    dates = list(Paper.objects.filter(trending_date__lte=today, hidden=False).order_by("-trending_date")
-                 .values_list("trending_date", flat=True).distinct()[:TOPIC_PREVIEW_DAYS])
+    dates = edition_dates_recent(limit=TOPIC_PREVIEW_DAYS, until=today)
     since = dates[-1] if dates else today
     keyword_list = keyword_lines(keywords)
     draft = Topic(
@@ -278,7 +278,7 @@ def topic_preview(
     if not keyword_list and not (draft.name.strip() or draft.description.strip()):
         return []
     papers = list(
-        Paper.objects.filter(trending_date__gte=since, trending_date__lte=today, hidden=False)
+        Paper.objects.filter(PAPER_VISIBLE, trending_date__gte=since, trending_date__lte=today)
         .only("id", "title", "abstract", "ai_summary", "ai_keywords", "embedding", "trending_date",
               "upvotes", "arxiv_id")
         .order_by("-trending_date", "-upvotes")
@@ -310,14 +310,8 @@ def edition_date_for_today(*, now: dt.datetime | None = None) -> dt.date | None:
     """The date of the edition an editor opens in the morning: today's (UTC, like
     the dispatcher) or, before today's papers are fetched, the newest date that has
     papers (the sample day in development). None when there are no papers at all."""
-    from .selectors import paper_date_newest
-
     now = now or timezone.now()
-    today = now.astimezone(dt.UTC).date()
-    return (
-        Paper.objects.filter(trending_date__lte=today, hidden=False)
-        .order_by("-trending_date").values_list("trending_date", flat=True).first()
-    ) or paper_date_newest()
+    return paper_date_newest(until=now.astimezone(dt.UTC).date()) or paper_date_newest()
 
 
 def edition_for_today(*, now: dt.datetime | None = None) -> Edition | None:

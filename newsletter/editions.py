@@ -36,6 +36,7 @@ from django.utils import formats, timezone
 
 from .models import Edition, EditionPaper, Paper
 from .page_cache import pages_changed
+from .selectors import paper_date_newest
 
 # How old "today's" edition may be: a weekend (see the module docstring).
 EDITION_MAX_AGE_DAYS = 3
@@ -143,14 +144,11 @@ def edition_current(*, now: dt.datetime) -> Edition | None:
     yet (fetched, never assembled) gets one here."""
     today = now.astimezone(dt.UTC).date()
     oldest = today - dt.timedelta(days=EDITION_MAX_AGE_DAYS)
-    newest_paper_date = (
-        Paper.objects.filter(trending_date__range=(oldest, today), hidden=False)
-        .order_by("-trending_date").values_list("trending_date", flat=True).first()
-    )
+    newest_paper_date = paper_date_newest(until=today)
     newest_edition = (
         Edition.objects.filter(date__range=(oldest, today)).order_by("-date").first()
     )
-    dates = [d for d in (newest_paper_date, newest_edition and newest_edition.date) if d]
+    dates = [d for d in (newest_paper_date, newest_edition and newest_edition.date) if d and d >= oldest]
     if not dates:
         return None
     edition = edition_assemble(date=max(dates))

@@ -589,8 +589,8 @@ def _paper_tags(papers: set[int]) -> set[str]:
 
 def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], paper_tags: set[str],
                    published: bool, everything: bool) -> set[str]:
-    from .models import Edition, Paper
-    from .selectors import PAPER_VISIBLE
+    from .models import Edition
+    from .selectors import paper_date_newest
 
     if everything:
         return {"site"}
@@ -598,11 +598,7 @@ def _tags_affected(*, dates: set[dt.date], editions: set[dt.date], paper_tags: s
     tags |= {f"edition:{date}" for date in editions}
     if dates:
         tags |= {f"day:{date}" for date in dates} | {"feeds"}
-        newest = (
-            Paper.objects.filter(PAPER_VISIBLE).order_by("-trending_date")
-            .values_list("trending_date", flat=True).first()
-        )
-        if newest in dates:
+        if paper_date_newest() in dates:
             tags.add("home")
         # Set here, not bumped: its version is what it describes. With the cache
         # away it is bumped instead once the cache is back (tags_bump): any new

@@ -79,12 +79,14 @@ def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:
     return reasons
 
 
-def paper_date_newest() -> dt.date | None:
-    """The newest Daily Papers date with a visible paper."""
-    return (
-        Paper.objects.filter(PAPER_VISIBLE).order_by("-trending_date")
-        .values_list("trending_date", flat=True).first()
-    )
+def paper_date_newest(*, until: dt.date | None = None) -> dt.date | None:
+    """The newest Daily Papers date with a visible paper (PAPER_VISIBLE), at most
+    `until` when given. The one place this is read: the site's newest day, the
+    editor's "today" and the dispatcher's edition all mean a day a reader can see."""
+    visible = Paper.objects.filter(PAPER_VISIBLE)
+    if until is not None:
+        visible = visible.filter(trending_date__lte=until)
+    return visible.order_by("-trending_date").values_list("trending_date", flat=True).first()
 
 
 def topics_most_covered(*, limit: int) -> list[Topic]:
@@ -104,17 +106,16 @@ def topics_most_covered(*, limit: int) -> list[Topic]:
     )
 
 
-def edition_dates_recent(*, limit: int) -> list[dt.date]:
-    """The newest `limit` Daily Papers dates that have visible papers, newest first.
+def edition_dates_recent(*, limit: int, until: dt.date | None = None) -> list[dt.date]:
+    """The newest `limit` Daily Papers dates that have visible papers (at most
+    `until` when given), newest first.
 
     Read from the papers, not from Edition rows: an edition is only assembled on
     the morning its digest goes out, while the site shows every date ingested."""
-    return list(
-        Paper.objects.filter(PAPER_VISIBLE)
-        .order_by("-trending_date")
-        .values_list("trending_date", flat=True)
-        .distinct()[:limit]
-    )
+    visible = Paper.objects.filter(PAPER_VISIBLE)
+    if until is not None:
+        visible = visible.filter(trending_date__lte=until)
+    return list(visible.order_by("-trending_date").values_list("trending_date", flat=True).distinct()[:limit])
 
 
 def edition_dates_adjacent(*, date: dt.date) -> tuple[dt.date | None, dt.date | None]:

@@ -181,3 +181,22 @@ def test_a_day_whose_every_paper_is_hidden_leaves_the_list_before_as_todays_edit
 
     assert current.date == FRIDAY and _titles(current) == ["Friday's"]
     assert not Edition.objects.filter(date=MONDAY).exists()
+
+
+@pytest.mark.django_db
+def test_a_day_whose_only_paper_is_withdrawn_and_shown_again_leaves_the_list_before_as_todays_edition():
+    """An editor showed a withdrawn paper again (the admin sets either; the edition
+    still leaves it out), and it was Monday's only paper: the morning's readers get
+    Friday's edition. Until 7 December 2026 the dispatcher counted Monday as a day
+    with papers (hidden=False alone), assembled it empty and sent nobody anything,
+    while the site and the editor's "today" (PAPER_VISIBLE) showed Friday."""
+    from newsletter.curation import edition_date_for_today
+
+    PaperFactory(title="Friday's", trending_date=FRIDAY)
+    PaperFactory(title="Withdrawn on Monday", trending_date=MONDAY, withdrawn_at=timezone.now(), hidden=False)
+    morning = dt.datetime(2025, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+    current = edition_current(now=morning)
+
+    assert current.date == FRIDAY and _titles(current) == ["Friday's"]
+    assert edition_date_for_today(now=morning) == FRIDAY
