@@ -97,7 +97,7 @@ def topics_most_covered(*, limit: int) -> list[Topic]:
     newest = paper_date_newest()
     relevant = Q(
         paper_scores__score__gte=RELEVANCE_THRESHOLD, paper_scores__paper__trending_date=newest,
-        paper_scores__paper__hidden=False,
+        paper_scores__paper__hidden=False, paper_scores__paper__withdrawn_at__isnull=True,
     )
     return list(
         Topic.objects.filter(is_active=True)

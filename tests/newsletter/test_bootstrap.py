@@ -58,7 +58,7 @@ def test_the_demo_reader_gets_a_personal_digest_of_the_sample_day_once(bootstrap
 
 def test_the_demo_readers_topics_are_those_with_the_most_papers_a_reader_sees_on_the_newest_day():
     """Counted: active topics, relevant papers (from the threshold up), visible, of the
-    newest day; not an older day's papers, a hidden paper's, nor a retired topic."""
+    newest day; not an older day's papers, a hidden or withdrawn paper's, nor a retired topic."""
     import datetime as dt
 
     from newsletter.relevance import RELEVANCE_THRESHOLD
@@ -67,7 +67,8 @@ def test_the_demo_readers_topics_are_those_with_the_most_papers_a_reader_sees_on
 
     newest, older = dt.date(2025, 11, 24), dt.date(2025, 11, 21)
     covered = {"Most that day": (2, newest, {}), "Fewer": (1, newest, {}), "Older day's": (5, older, {}),
-               "Hidden papers'": (3, newest, {"hidden": True}), "Retired": (4, newest, {})}
+               "Hidden papers'": (3, newest, {"hidden": True}), "Retired": (4, newest, {}),
+               "Withdrawn papers'": (3, newest, {"withdrawn_at": dt.datetime(2025, 11, 24, tzinfo=dt.UTC)})}
     for name, (n, day, paper_fields) in covered.items():
         topic = TopicFactory(name=name, is_active=name != "Retired")
         for _ in range(n):
