@@ -254,6 +254,24 @@ def _already_sent_said(model_admin, request, papers) -> None:
                 url, paper.pk), messages.WARNING)
 
 
+def _withdrawn(paper) -> str:
+    """Why a withdrawn paper stays off the site and out of every digest, hidden or
+    not (selectors.PAPER_VISIBLE), and how an editor changes that."""
+    return (f"its authors withdrew it on {_day(timezone.localtime(paper.withdrawn_at))}. "
+            "Clear “Withdrawn at” on its page if that was a mistake.")
+
+
+def _withdrawn_said(model_admin, request, papers) -> None:
+    """After showing papers again: those their authors withdrew stay out. "Show
+    again" said "Shown again: …" of a withdrawn paper, which then left the edition's
+    list of hidden papers and was on no list of it (7 December 2026)."""
+    for paper in papers:
+        if paper.withdrawn_at:
+            model_admin.message_user(
+                request, f"“{paper.title}” stays off the site and out of every digest: {_withdrawn(paper)}",
+                messages.WARNING)
+
+
 class LinesField(forms.CharField):
     """A list of strings (a JSONField of the model) as a text area of one per line:
     the admin showed and took them as raw JSON ('["agents", "tool use"]')."""
@@ -446,6 +464,9 @@ class PaperAdmin(admin.ModelAdmin):
             badges.append(mark_safe('<span class="badge pin">Pinned</span>'))
         if paper.hidden:
             badges.append(mark_safe('<span class="badge off">Hidden</span>'))
+        if paper.withdrawn_at:
+            badges.append(format_html('<span class="badge off" title="Off the site and out of every digest: {}">'
+                                      "Withdrawn</span>", _withdrawn(paper)))
         if paper.github_repo:
             badges.append(format_html('<a class="badge code" href="{}" rel="noopener">Code</a>', paper.github_repo))
         return mark_safe(" ".join(badges))
@@ -520,6 +541,8 @@ class PaperAdmin(admin.ModelAdmin):
         self.message_user(request, said)
         if flag.get("hidden"):
             _already_sent_said(self, request, papers)
+        elif flag.get("hidden") is False:
+            _withdrawn_said(self, request, papers)
 
     @admin.action(description="Pin selected papers (shown first)")
     def pin(self, request, queryset):
@@ -1058,9 +1081,13 @@ class EditionAdmin(admin.ModelAdmin):
             elif op in ("hide", "unhide"):
                 curation.papers_flag_set(papers=[paper], hidden=op == "hide")
                 _flags_logged(self, request, [paper], hidden=op == "hide")
-                self.message_user(request, f"{'Hidden' if op == 'hide' else 'Shown again'}: {paper.title}")
                 if op == "hide":
+                    self.message_user(request, f"Hidden: {paper.title}")
                     _already_sent_said(self, request, [paper])
+                elif paper.withdrawn_at:
+                    _withdrawn_said(self, request, [paper])
+                else:
+                    self.message_user(request, f"Shown again: {paper.title}")
             else:
                 raise PermissionDenied
         except curation.CurationError as exc:
@@ -1141,12 +1168,17 @@ class EditionAdmin(admin.ModelAdmin):
             )
             for entry in entries:
                 entry.late = listed_late(entry.paper, edition_date=edition.date)
-            # The hidden papers of its date that are not in its rows (a sent edition
-            # keeps the ones it went out with, marked hidden there).
-            hidden = list(
-                Paper.objects.filter(trending_date=edition.date, hidden=True)
+            # The papers of its date readers do not get that are not in its rows (a
+            # sent edition keeps the ones it went out with, marked hidden there):
+            # hidden by an editor, or withdrawn by their authors, which "Show again"
+            # does not bring back (selectors.PAPER_VISIBLE). Until 7 December a
+            # withdrawn paper shown again was on neither list.
+            left_out = list(
+                Paper.objects.filter(~PAPER_VISIBLE, trending_date=edition.date)
                 .exclude(pk__in=[entry.paper_id for entry in entries]).order_by("-upvotes")
             )
+            hidden = [p for p in left_out if not p.withdrawn_at]
+            withdrawn = [p for p in left_out if p.withdrawn_at]
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.
@@ -1160,6 +1192,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "edition": edition,
                 "entries": entries,
                 "hidden_papers": hidden,
+                "withdrawn_papers": withdrawn,
                 # A reader's own links act as them: a superuser's to see, as in the
                 # readers' admin (subscribers/admin.py, manage_link).
                 "preview": curation.edition_preview(

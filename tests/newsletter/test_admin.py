@@ -242,6 +242,47 @@ def test_a_paper_hidden_after_its_edition_went_out_is_marked_hidden_in_its_row(e
     assert ">Hidden</span>" not in row.group(0) and ">Hide</button>" in row.group(0)
 
 
+def test_a_withdrawn_paper_is_said_withdrawn_and_show_again_does_not_claim_to_bring_it_back(editor_client):
+    """The import hides a paper its authors withdrew. The edition's page listed it
+    with the hidden ones and a "Show again" button; pressed, the page said "Shown
+    again: …" and the paper was on no list of the edition (still withdrawn, so still
+    left out), and the papers list showed it with no mark at all."""
+    kept = PaperFactory(trending_date=DAY, title="Kept", upvotes=50)
+    gone = PaperFactory(trending_date=DAY, title="Withdrawn by its authors", upvotes=40,
+                        withdrawn_at=dt.datetime(2025, 11, 24, 9, tzinfo=dt.UTC), hidden=True)
+    edition = edition_assemble(date=DAY)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+
+    def withdrawn_list(html: str) -> str:
+        return re.search(r'<details class="withdrawn-papers">.*?</details>', html, re.DOTALL).group(0)
+
+    html = editor_client.get(url).content.decode()
+    listed = withdrawn_list(html)
+    assert "1 paper of this date withdrawn by its authors" in listed and gone.title in listed
+    assert "Show again" not in listed and 'class="hidden-papers"' not in html
+
+    stays = (f"“{gone.title}” stays off the site and out of every digest: its authors withdrew it on 24 Nov 2025. "
+             "Clear “Withdrawn at” on its page if that was a mistake.")
+    response = editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, gone.pk, "unhide"]),
+                                  follow=True)
+    assert [str(m) for m in response.context["messages"]] == [stays]
+    assert gone.title in withdrawn_list(response.content.decode())
+
+    papers_url = reverse("admin:newsletter_paper_changelist")
+    papers = editor_client.get(papers_url, {"trending_date": DAY.isoformat()})
+    rows = {row.pk: row for row in papers.context["cl"].result_list}
+    state = papers.context["cl"].model_admin.state
+    assert ">Withdrawn</span>" in state(rows[gone.pk]) and "Withdrawn" not in state(rows[kept.pk])
+    Paper.objects.filter(pk=gone.pk).update(hidden=True)
+    response = editor_client.post(papers_url, {"action": "unhide", "_selected_action": [gone.pk, kept.pk]},
+                                  follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Showed again 1 paper (1 was shown already).", stays]
+
+    editor_client.post(papers_url, {"action": "hide", "_selected_action": [kept.pk]})
+    page = editor_client.get(url).content.decode()
+    assert "Every paper of this date is hidden or withdrawn by its authors: this edition has nothing to send" in page
+
+
 def test_the_note_pin_and_release_buttons_change_the_edition(editor_client, edition):
     paper = edition.entries.order_by("-position").first().paper
     url = reverse("admin:newsletter_edition_change", args=[edition.pk])
