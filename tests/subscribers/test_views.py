@@ -625,6 +625,24 @@ def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client
     assert list(subscriber.topics.all()) == [topics[0]]
 
 
+@pytest.mark.parametrize("status", [Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.SUPPRESSED])
+def test_a_reader_who_gets_no_digests_is_not_promised_a_next_one_when_they_save(client, topics, status):
+    """The preference centre of a reader who left (or whose address bounced) still
+    holds the form. Saving it said "Saved. Your next digest uses these settings.",
+    right above "You're unsubscribed and get no more digests.": no next digest comes.
+    The flash says when these settings apply instead."""
+    reader = SubscriberFactory(status=status)
+    weekly = {"topics": [topics[1].pk], "frequency": "weekly", "weekday": "4", "delivery_hour": "7",
+              "time_zone": "UTC", "papers_per_digest": "10"}
+    response = client.post(_path(tokens.subscriber_manage_url(subscriber=reader)), weekly)
+    html = client.get(response["Location"]).content.decode()
+    flash = re.search(r'<p class="sf-flash" role="status"[^>]*>(.*?)</p>', html, re.DOTALL).group(1)
+    assert "Saved." in flash
+    assert "next digest" not in flash
+    assert ("if you resubscribe" if status == Subscriber.Status.UNSUBSCRIBED else "no digest goes out") in flash.lower()
+    assert list(reader.topics.all()) == [topics[1]]
+
+
 def test_a_buttons_address_opened_as_a_link_changes_nothing_and_leads_to_its_button(client):
     """Pause and resume act on a button's POST only (a mail scanner fetches every
     link). Opened as a link, each answered 405 with an empty page (Chromium: "HTTP
