@@ -857,8 +857,8 @@ def test_after_deleting_their_data_a_readers_old_links_say_so_not_that_they_are_
     for method in (client.get, client.post):
         response = method(unsubscribe)
         page = response.content.decode()
-        assert response.status_code == 410 and "This address is not on our list" in page
-        assert "Nothing more is sent to that address" in page and "not valid" not in page
+        assert response.status_code == 410 and "This subscription was deleted" in page
+        assert "unsubscribes nothing" in page and "not valid" not in page
     for path in (manage, confirm, vote, f"{manage}delete/"):
         response = client.get(path)
         page = response.content.decode()
@@ -886,6 +886,30 @@ def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(clien
     client.post(confirm_path)
     assert Subscriber.objects.get().status == "active"
     assert not Suppression.objects.exists()
+
+
+def test_an_old_unsubscribe_link_does_not_tell_a_reader_who_came_back_that_nothing_more_is_sent(
+    client, submit, outbox,
+):
+    """Delete my data, subscribe again with the same address and confirm, then press
+    Unsubscribe in an email from before (a reader's walkthrough): the page said "This
+    address is not on our list … Nothing more is sent to that address, so there is
+    nothing to unsubscribe from", and the new subscription's digests kept coming. The
+    link cannot tell which address it was for (the data is gone), so it claims nothing
+    of the address, says a new subscription has links of its own and offers them."""
+    reader = SubscriberFactory(email="again@example.com")
+    manage, old_unsubscribe = (_path(url) for url in tokens.subscriber_links(subscriber=reader))
+    client.post(f"{manage}delete/")
+    submit("again@example.com")
+    client.post(next(p for p in _links(outbox[0]) if p.startswith("/confirm/")))
+    assert Subscriber.objects.get().status == "active"
+
+    response = client.get(old_unsubscribe)
+    page = response.content.decode()
+    assert response.status_code == 410
+    assert "not on our list" not in page and "Nothing more is sent to that address" not in page
+    assert "Subscribed again" in page and 'href="/subscription/"' in page
+    assert Subscriber.objects.get().status == "active"  # nothing changed
 
 
 def test_the_form_changes_an_unsubscribed_readers_preferences_only_once_the_address_confirms(
