@@ -172,6 +172,16 @@ class Subscriber(models.Model):
         return calendar.day_name[self.weekday]
 
     @property
+    def pause_over(self) -> bool:
+        """Paused, and the pause's day has come where the reader is: digests go out
+        again from that day (newsletter/due.py, subscriber_still_receiving), while the
+        status stays "paused" until the reader presses a button. The pages and emails
+        a reader reads speak of them as subscribed: they said "Paused … Resume now"
+        to a reader getting digests again for weeks."""
+        return (self.status == self.Status.PAUSED and self.paused_until is not None
+                and self.paused_until <= timezone.localdate(timezone=self.zone))
+
+    @property
     def zone(self) -> ZoneInfo:
         """The reader's time zone, for showing them times (UTC if it is not a known
         zone: the dispatcher treats such readers as UTC too, newsletter/due.py)."""

@@ -71,6 +71,16 @@ def test_the_thanks_promises_digests_only_to_a_reader_who_gets_them(client, stat
     assert Feedback.objects.get().vote == 1  # kept: it counts if they come back
 
 
+def test_the_thanks_to_a_reader_whose_pause_has_ended_does_not_wait_for_a_resume(client):
+    """The pause's day came a week ago and digests go out again (newsletter/due.py);
+    a vote from the last digest was answered "When your digests resume, they will
+    show…", as if they were still on hold."""
+    reader = SubscriberFactory(status=Subscriber.Status.PAUSED, paused_until=dt.date.today() - dt.timedelta(days=7))
+    url = feedback_url(subscriber=reader, paper=PaperFactory(), vote=1)
+    noted = client.get(client.post(url)["Location"]).content.decode()
+    assert "Your next digests will show more papers like" in noted and "resume" not in noted
+
+
 def test_the_post_needs_no_csrf_cookie_the_signed_token_is_the_credential(client):
     client.handler.enforce_csrf_checks = True
     reader, paper = SubscriberFactory(), PaperFactory()

@@ -360,6 +360,26 @@ def test_an_address_already_subscribed_is_told_when_its_next_digest_comes(submit
             assert said.search(" ".join(text.split())), (message.to, text)
 
 
+def test_a_pause_that_has_ended_is_not_shown_as_still_on(client, submit, outbox):
+    """Pause 2 weeks; the pause's day comes and digests go out again (newsletter/due.py
+    sends to a paused reader from that day on, and nothing changes their status).
+    Opening the preferences a week later said "Paused. Digests start again by
+    themselves …" with a "Resume now" button, and asking for the link by subscribing
+    again said the next digest came "when your pause ends". The pause is over: the
+    page says the reader is subscribed, and the email names no pause."""
+    reader = SubscriberFactory(email="back-from-holiday@example.com", status=Subscriber.Status.PAUSED,
+                               paused_until=dt.date.today() - dt.timedelta(days=7))
+    page = client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).content.decode()
+    status = " ".join(re.search(r'<div class="sf-status[^"]*">(.*?)</div>', page, re.DOTALL).group(1).split())
+    assert "You're subscribed" in status and "Paused" not in status and "Resume now" not in status
+    assert "The next one arrives" in status
+
+    submit("back-from-holiday@example.com")
+    [message] = outbox
+    body = " ".join(message.body.split())
+    assert "Your next digest arrives" in body and "when your pause ends" not in body
+
+
 # --- Abuse protection ----------------------------------------------------------------
 
 
