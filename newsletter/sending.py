@@ -109,7 +109,11 @@ def digest_prepare(
         return None
     if made.message is None:
         delivery.status = Delivery.Status.SKIPPED
-        delivery.error = "nothing matched and the reader skips such days"
+        # Not every such reader skips empty days: their filters (only papers with code,
+        # left-out words) may keep out every paper, or they had each one already (a
+        # weekly's papers are never sent twice): then there is nothing at all to send.
+        delivery.error = ("nothing matched and the reader skips such days" if made.selection.skip
+                          else "no paper of the edition is left for them (their filters, or they had each one already)")
         outcome.skipped.append(delivery.pk)
         return None
     return PreparedDigest(delivery, made.message, made.paper_ids, made.picked, made.reasons, made.weekly,

@@ -230,19 +230,26 @@ def test_without_redis_it_says_how_to_start_it_and_makes_no_delivery(readers, se
     assert not Delivery.objects.exists() and not mail.outbox
 
 
-def test_a_reader_who_gets_nothing_is_told_why_and_the_rerun_does_not_say_not_their_hour(readers):
+@pytest.mark.parametrize(("skip_empty", "reason"), [
+    (True, "nothing matched and the reader skips such days"),
+    (False, "no paper of the edition is left for them (their filters, or they had each one already)"),
+])
+def test_a_reader_who_gets_nothing_is_told_why_and_the_rerun_does_not_say_not_their_hour(readers, skip_empty, reason):
     """The walkthrough of 5 December: a new reader who ticked "only papers with code"
     and "skip days with nothing matching" got nothing, and `make digest` said only
     "1 skipped", then "already sent, or not their hour". Now the run names the reader
-    and the reason the ledger holds, and the rerun says they had it (sent or skipped)."""
+    and the reason the ledger holds, and the rerun says they had it (sent or skipped).
+    With "skip days …" left off, the reason said they skip such days too (a reader's
+    walkthrough of 7 December): their filter left no paper of the day to show, not
+    even a closest or an also-trending one."""
     picky = readers["Agents"]
-    picky.only_with_code, picky.skip_empty = True, True
+    picky.only_with_code, picky.skip_empty = True, skip_empty
     picky.save()
     PaperFactory._meta.model.objects.update(github_repo="")
 
     output = _send("--now")
     assert "2 sent, 0 failed, 1 skipped" in output
-    assert "  skipped (nothing matched and the reader skips such days): agents@example.com" in output
+    assert f"  skipped ({reason}): agents@example.com" in output
 
     again = _send("--now")
     assert "Nobody is due for Edition of Monday 24 November 2025: every reader had it already (sent or skipped" in again
