@@ -852,6 +852,11 @@ def test_deleting_keeps_only_a_hash_on_the_suppression_list(client, submit, outb
     assert Subscriber.objects.exists()  # GET changed nothing
     response = client.post(f"{manage}delete/")
     assert response.status_code == 200
+    # The page after deleting said "you'll never get email from us again", though the
+    # page before it (and the form) lets the person subscribe again by confirming.
+    done = " ".join(response.content.decode().split())
+    assert "never get email from us again" not in done
+    assert ">Subscribe again</a>" in done and 'href="/subscribe/"' in done
     assert not Subscriber.objects.exists() and not ConsentRecord.objects.exists()
     suppression = Suppression.objects.get()
     assert suppression.reason == Suppression.Reason.DELETED
