@@ -1441,6 +1441,24 @@ def test_with_no_active_topic_a_visitor_can_still_subscribe_and_save_preferences
     assert "Pick at least one topic." in submit("other@example.com", topics=[]).content.decode()
 
 
+def test_the_headers_subscribe_on_the_form_keeps_what_was_typed(client, submit, topics):
+    """On a phone the header, with its black "Subscribe", stays in view while one
+    fills the form (reached from the home page's "Continue"). Tapping it, as if it
+    sent the form, loaded /subscribe/ afresh: the address, topics and keywords were
+    gone, without a word. On the form's pages it now leads to the form's own
+    Subscribe button, on the same page."""
+    pages = [
+        client.get("/subscribe/"),
+        client.post("/subscribe/start/", {"email": "kim@example.com"}),
+        submit("kim@example.com", topics=[]),  # sent back with "Pick at least one topic."
+    ]
+    for response in pages:
+        html = response.content.decode()
+        cta = re.search(r'<a href="([^"]*)" class="site-nav__cta"', html).group(1)
+        assert cta.startswith("#"), response.request["PATH_INFO"]
+        assert re.search(rf'<button type="submit" id="{cta[1:]}"[^>]*>Subscribe</button>', html)
+
+
 def test_a_readers_own_pages_do_not_ask_them_to_subscribe(client):
     """The header's "Subscribe" call stood over the confirm, unsubscribe and delete
     pages of a reader who had (a phone walkthrough); the subscribe page keeps it."""
