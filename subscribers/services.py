@@ -117,6 +117,11 @@ def _status_set(*, subscriber: Subscriber, status: str, now: dt.datetime) -> Non
         subscriber.status_changed_at = now
 
 
+class AddressUnmailable(Exception):
+    """The address is on the suppression list: no email of ours reaches it, so what
+    was asked to be emailed to it is not sent (subscriber_journey_email_send drops it)."""
+
+
 class JourneyEmailNotQueued(Exception):
     """The task queue (Redis) could not take a journey email. Its claim on the
     email window was given back, so the reader's next try sends it."""
@@ -594,7 +599,10 @@ def subscriber_export_send(*, subscriber: Subscriber) -> bool:
     shared screen), and whoever holds it must not get the reader's consent records,
     IP addresses and history. False when one was sent within EXPORT_WINDOW_SECONDS.
     JourneyEmailNotQueued or RedisError when the queue or the limits are away (the
-    window is not taken then)."""
+    window is not taken then). AddressUnmailable for a suppressed address: the page
+    said "On its way" to a reader whose address had bounced, and nothing came."""
+    if email_is_suppressed(subscriber.email):
+        raise AddressUnmailable
     key = f"export:{subscriber.pk}"
     if rate_limit_exceeded(key=key, limit=1, window_seconds=EXPORT_WINDOW_SECONDS):
         return False

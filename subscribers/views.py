@@ -47,7 +47,7 @@ QUEUE_AWAY_RETRY_SECONDS = 120
 DONE_TITLES = {
     "saved": "Saved", "paused": "Paused", "resumed": "Digests on again", "resubscribed": "Subscribed again",
     "export-sent": "Your data is on its way", "export-recent": "Your data was sent already",
-    "export-failed": "Your data was not sent",
+    "export-failed": "Your data was not sent", "export-unmailable": "Your data was not sent",
     # "Forget all of this" (newsletter/archive_views.py: feedback_reset; its message is
     # in _learned_preferences.html).
     "learned_reset": "Votes forgotten",
@@ -345,7 +345,10 @@ def export(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
         sent = services.subscriber_export_send(subscriber=subscriber)
     except (services.JourneyEmailNotQueued, RedisError):
         sent = None
-    done = {True: "export-sent", False: "export-recent", None: "export-failed"}[sent]
+    except services.AddressUnmailable:
+        sent = "unmailable"
+    done = {True: "export-sent", False: "export-recent", None: "export-failed",
+            "unmailable": "export-unmailable"}[sent]
     return _see_other(reverse("subscribers:manage", args=[token]) + f"?done={done}#your-data")
 
 

@@ -1606,6 +1606,24 @@ def test_asking_for_ones_data_again_at_once_says_it_went_already_and_sends_no_se
     assert f"less than {EXPORT_WINDOW_SECONDS // 60} minutes ago" in again
 
 
+def test_asking_for_ones_data_at_an_address_we_cannot_mail_says_nothing_was_sent(client):
+    """A reader whose address bounced opens their preferences from an old email
+    ("We can't send to this address … so no digest goes out") and presses "Email me
+    my data": the page said "On its way to b…: look in your inbox in a minute or
+    two", and nothing ever came (no email of ours goes to a suppressed address). It
+    now says nothing was sent, and why; pressing again says the same."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="bounced@example.com")
+    address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    for _ in range(2):
+        page = " ".join(client.post(f"{manage}export/", follow=True).content.decode().split())
+        assert "On its way" not in page and "We emailed it to" not in page
+        assert "Nothing was sent: we can't email" in page
+    assert mail.outbox == []
+
+
 def test_pressing_resubscribe_lands_on_the_preferences_welcoming_the_reader_back(client):
     # After "Resubscribe" the reader sees their preferences say they are subscribed
     # again, not a page that looks as if nothing happened.
