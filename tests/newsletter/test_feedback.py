@@ -59,6 +59,10 @@ def test_posting_records_the_vote_and_voting_again_flips_it(client):
     ("active", "Your next digests will show more papers like"),
     ("paused", "When your digests resume, they will show more papers like"),
     ("unsubscribed", "You are not getting the digest now (you unsubscribed). If you get it again, it will show"),
+    # A reader whose address bounced was told "(you unsubscribed)", and offered the
+    # link by email, which no email of ours reaches (a reader's walkthrough of 7 December).
+    ("suppressed", ("You are not getting the digest now (we can't send to your address: it bounced or "
+                    "reported our email as spam). If you get it again, it will show")),
 ])
 def test_the_thanks_promises_digests_only_to_a_reader_who_gets_them(client, status, said):
     """A reader who had unsubscribed voted from an old email and read "Your next
@@ -68,6 +72,7 @@ def test_the_thanks_promises_digests_only_to_a_reader_who_gets_them(client, stat
     noted = client.get(client.post(url)["Location"]).content.decode()
     assert said in noted
     assert ("Your next digests" in noted) is (status == "active")
+    assert ("Get the link by email" in noted) is (status != "suppressed")
     assert Feedback.objects.get().vote == 1  # kept: it counts if they come back
 
 
