@@ -592,6 +592,7 @@ class PaperAdmin(admin.ModelAdmin):
             "form": form, "papers": queryset, "assigned": assigned,
             "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across") == "1",  # admin/_select_across.html
         })
 
     @admin.action(description="Add a topic to selected papers…")

@@ -463,6 +463,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             **self.admin_site.each_context(request), "title": title.removesuffix("ed"), "form": form,
             "readers": readers, "action": request.POST.get("action"), "opts": self.model._meta,
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "select_across": request.POST.get("select_across") == "1",  # admin/_select_across.html
         })
 
     @admin.action(description="Suppress selected (never mail again)…", permissions=["change"])

@@ -358,6 +358,29 @@ def test_an_editor_cannot_make_anyone_a_recipient_without_their_confirmation(
     assert suppression.email_hash == email_hash("complained@example.com") and suppression.note == "moved"
 
 
+def test_suppressing_every_reader_of_a_long_list_reaches_them_all(editor_client):
+    """"Select all 210", "Suppress selected…", a reason, "Suppress": the question
+    page posted back all 210 ids, one field each, past Django's 200
+    (DATA_UPLOAD_MAX_NUMBER_FIELDS): "Bad Request (400)", no reader suppressed (an
+    editor's walkthrough, 7 December). It posts the choice of "all" with the list's
+    filters, as the list itself does."""
+    from tests.forms import hidden_fields
+
+    readers = [SubscriberFactory(status="active") for _ in range(210)]
+    other = SubscriberFactory(status="paused")  # not in the filtered list
+    url = reverse("admin:subscribers_subscriber_changelist") + "?status__exact=active"
+    page = editor_client.post(url, {"action": "suppress", "select_across": "1", "index": "0",
+                                    "_selected_action": [r.pk for r in readers[:50]]})
+    assert "210 readers" in page.content.decode()
+
+    answer = editor_client.post(url, {**hidden_fields(page.content.decode()), "apply": "Suppress",
+                                      "reason": "list bought by a former partner"})
+    assert answer.status_code == 302
+    assert set(Subscriber.objects.filter(status="suppressed").values_list("pk", flat=True)) == {r.pk for r in readers}
+    other.refresh_from_db()
+    assert other.status == "paused"
+
+
 def test_suppress_with_a_reason_then_unsuppress(editor_client):
     reader = SubscriberFactory(email="x@example.com", confirmed_at="2025-11-01T00:00Z")
     url = reverse("admin:subscribers_subscriber_changelist")
