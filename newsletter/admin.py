@@ -922,6 +922,8 @@ class TopicAdmin(admin.ModelAdmin):
             # a year old (make run's sample day beside a few new ones).
             "this_year": timezone.localdate().year,
             "threshold": relevance.RELEVANCE_THRESHOLD,
+            # The rows also list the papers dropping out and those an editor keeps out.
+            "within": sum(1 for r in rows if r.new_score >= relevance.RELEVANCE_THRESHOLD),
             "new": sum(1 for r in rows if r.change == "new match"),
             "dropped": sum(1 for r in rows if r.change == "drops out"),
             "typed_nothing": not (keywords.strip() or request.POST.get("name", "").strip()

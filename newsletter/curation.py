@@ -239,7 +239,7 @@ class TopicPreviewRow:
 
         was, now = self.old_score >= RELEVANCE_THRESHOLD, self.new_score >= RELEVANCE_THRESHOLD
         if self.editor_decided:
-            return "kept (editor's choice)"
+            return "kept (editor's choice)" if now else "kept out (editor's choice)"
         if was and not now:
             return "drops out"
         if now and not was:
@@ -294,10 +294,14 @@ def topic_preview(
         old = row.score if row else 0.0
         if match.score < RELEVANCE_THRESHOLD and old < RELEVANCE_THRESHOLD:
             continue
+        editor_decided = bool(row and row.source == PaperTopic.Source.EDITOR)
         rows.append(TopicPreviewRow(
-            paper=paper, old_score=old, new_score=round(match.score, 3), terms=match.terms,
-            editor_decided=bool(row and row.source == PaperTopic.Source.EDITOR),
-            near_examples=match.near_examples,
+            # An editor's row outlives the save (re-scoring never overwrites it): a
+            # paper they took the topic off stays off, one they gave it keeps it. The
+            # preview showed the definition's score for both, so a paper taken off read
+            # "Now 0.00, After 0.61" and counted as in the topic.
+            paper=paper, old_score=old, new_score=old if editor_decided else round(match.score, 3),
+            terms=match.terms, editor_decided=editor_decided, near_examples=match.near_examples,
         ))
     rows.sort(key=lambda r: (-r.new_score, -r.old_score))
     return rows

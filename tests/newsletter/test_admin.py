@@ -934,6 +934,28 @@ def test_topic_preview_shows_matches_before_saving(editor_client, topic):
     assert topic.keywords == "catastrophic forgetting"  # nothing saved
 
 
+def test_the_topic_preview_counts_and_scores_an_editors_decisions_as_saving_leaves_them(editor_client, topic):
+    """A paper an editor took the topic off stays off after a save (re-scoring never
+    overwrites an editor's row): the preview read it "Now 0.00, After 0.61, kept
+    (editor's choice)" and counted it, with the papers dropping out, among those
+    that "would be in this topic" (an editor's walkthrough, 7 December)."""
+    from newsletter.services import paper_topic_set
+
+    today = dt.date.today()
+    taken_off = PaperFactory(trending_date=today, title="Web agents that browse")
+    paper_topic_set(paper=taken_off, topic=topic, assigned=False)
+    PaperFactory(trending_date=today, title="Web agents that book flights")
+    gone = PaperFactory(trending_date=today, title="Protein folding at scale")
+    PaperTopicFactory(paper=gone, topic=topic, score=0.9)
+    url = reverse("admin:newsletter_topic_preview") + f"?topic={topic.pk}"
+
+    html = unescape(editor_client.post(url, {"keywords": "web agents"}).content.decode())
+
+    assert re.search(r"<strong>1</strong> paper of the last 7 days with papers would be in this topic", html), html
+    row = re.search(r"<td>Web agents that browse</td>.*?</tr>", html, re.DOTALL).group(0)
+    assert "<td>0.00</td><td>0.00</td><td>kept out (editor's choice)</td>" in row, row
+
+
 def test_the_topic_preview_reads_the_newest_days_with_papers_not_the_calendars(editor_client, topic):
     """The editors' walkthrough of 5 December previewed topics on `make run`'s sample
     day, a year old: "No paper of the last 7 days matches" whatever was typed. The
