@@ -425,6 +425,16 @@ class SubscriberAdmin(admin.ModelAdmin):
     def manage_link(self, obj: Subscriber) -> str:
         return subscriber_manage_url(subscriber=obj) if obj.pk else "—"
 
+    def get_deleted_objects(self, objs, request):
+        """A superuser's erasure of readers who ever got a digest: Django asks for the
+        right to delete each related row, and nobody has it for the ledger's
+        (DeliveryAdmin.has_delete_permission), so the page said "Cannot delete
+        subscriber … delivery" and a reader's erasure was refused in the admin (an
+        editor's walkthrough, 7 December). Their deliveries go with them through
+        subscriber_delete, which keeps the editions' figures (newsletter/tallies.py)."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        return deleted, counts, perms_needed - {Delivery._meta.verbose_name}, protected
+
     # Deleting goes through the service: a keyed hash stays on the suppression list.
     def delete_model(self, request, obj):
         subscriber_delete(subscriber=obj)

@@ -61,6 +61,28 @@ def test_deleting_as_superuser_leaves_a_suppression_hash(admin_client):
     assert Suppression.objects.filter(email_hash=email_hash("gone@example.com")).exists()
 
 
+def test_a_superuser_erases_readers_who_got_digests_one_or_several(admin_client):
+    """A reader who asks to be forgotten has usually had digests: the superuser's
+    delete said "Cannot delete subscriber … your account doesn't have permission to
+    delete … delivery" (the ledger's rows are deleted by no one by hand), and the
+    erasure was refused, on the reader's page and for a selection (an editor's
+    walkthrough, 7 December). Their deliveries go with them, through the service."""
+    from newsletter.models import Delivery, Edition
+
+    edition = Edition.objects.create(date=dt.date(2026, 11, 30))
+    readers = [SubscriberFactory(email=f"gone{n}@example.com") for n in range(3)]
+    for reader in readers:
+        Delivery.objects.create(subscriber=reader, edition=edition, status="sent")
+
+    erased = admin_client.post(reverse("admin:subscribers_subscriber_delete", args=[readers[0].pk]), {"post": "yes"})
+    assert erased.status_code == 302
+    admin_client.post(reverse("admin:subscribers_subscriber_changelist"),
+                      {"action": "delete_selected", "post": "yes", "_selected_action": [r.pk for r in readers[1:]]})
+
+    assert not Subscriber.objects.exists() and not Delivery.objects.exists()
+    assert Suppression.objects.filter(email_hash__in=[email_hash(r.email) for r in readers]).count() == 3
+
+
 def _csv(text: str) -> SimpleUploadedFile:
     return SimpleUploadedFile("readers.csv", text.encode(), content_type="text/csv")
 
