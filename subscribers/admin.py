@@ -186,6 +186,15 @@ class ImportForm(forms.Form):
             raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from exc
 
 
+def _topic_said(topic: Topic) -> str:
+    """A topic as the readers' list and a reader's page name it: one an editor switched
+    off says so. A reader keeps following it (switched on again, it is theirs again),
+    but it is in no digest: the list read "Post-training recipes, Efficient training &
+    compression" for a reader who got only the first, and the form offered it to a new
+    reader like any other (an editor's walkthrough, 7 December)."""
+    return topic.name if topic.is_active else f"{topic.name} (switched off: in no digest)"
+
+
 def suppression_said(row: Suppression) -> str:
     """Why and since when a reader is suppressed, from the list's row: "Suppressed
     on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 …)"."""
@@ -287,7 +296,10 @@ class SubscriberAdmin(admin.ModelAdmin):
         # screen readers labels they may not read, axe: aria-prohibited-attr).
         if db_field.name == "topics":
             kwargs["widget"] = forms.CheckboxSelectMultiple
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "topics":
+            field.label_from_instance = _topic_said
+        return field
     actions = ["suppress", "unsuppress", "confirmation_resend", "links_revoke", "export_csv"]
     fieldsets = (
         (None, {"fields": ("email", "status", "suppression_text", "paused_until", "next_digest_text", "source",
@@ -399,7 +411,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Topics")
     def topic_names(self, obj: Subscriber) -> str:
-        return ", ".join(t.name for t in obj.topics.all()) or "—"
+        return ", ".join(_topic_said(t) for t in obj.topics.all()) or "—"
 
     @admin.display(description="Schedule", ordering="delivery_hour")
     def schedule_text(self, obj: Subscriber) -> str:

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import re
+from html import unescape
 
 import pytest
 from django.core import mail
@@ -81,6 +82,22 @@ def test_a_superuser_erases_readers_who_got_digests_one_or_several(admin_client)
 
     assert not Subscriber.objects.exists() and not Delivery.objects.exists()
     assert Suppression.objects.filter(email_hash__in=[email_hash(r.email) for r in readers]).count() == 3
+
+
+def test_a_switched_off_topic_says_so_on_the_readers_list_and_page(editor_client):
+    """A reader keeps following a topic an editor switched off, which is in no digest
+    any more: the readers' list named it like the others, and a reader's page (the
+    Add page too) offered it unmarked."""
+    reader = SubscriberFactory(email="follows@example.com")
+    reader.topics.add(TopicFactory(name="Agents"), TopicFactory(name="Model compression", is_active=False))
+
+    listed = unescape(editor_client.get(reverse("admin:subscribers_subscriber_changelist")).content.decode())
+    assert "Model compression (switched off: in no digest), Agents" in listed  # the topics' order
+    for url in (reverse("admin:subscribers_subscriber_change", args=[reader.pk]),
+                reverse("admin:subscribers_subscriber_add")):
+        page = unescape(editor_client.get(url).content.decode())
+        assert re.search(r"<label[^>]*>\s*<input[^>]*>\s*Model compression \(switched off: in no digest\)</label>", page)
+        assert re.search(r"<label[^>]*>\s*<input[^>]*>\s*Agents</label>", page)
 
 
 def _csv(text: str) -> SimpleUploadedFile:
