@@ -489,6 +489,11 @@ def test_send_a_test_to_me(editor_client, edition):
     assert response.status_code == 302
     (message,) = mail.outbox
     assert message.to == ["editor@example.org"] and message.subject.startswith("[Test]")
+    # A test carries no reader's links: its foot has "View in browser" alone, not
+    # "View in browser ·" with nothing after (an editor's walkthrough, 7 December).
+    html = message.alternatives[0][0]
+    links = re.search(r'class="[^"]*footer-links[^"]*".*?</td>', html, re.DOTALL).group(0)
+    assert re.sub(r"<[^>]+>|\s", "", unescape(links)).endswith("Viewinbrowser"), links
 
 
 @pytest.mark.parametrize("outage", ["503", "429 that lasts"])
