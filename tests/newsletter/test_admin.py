@@ -1082,6 +1082,33 @@ def test_a_not_line_that_would_do_nothing_or_cancel_a_keyword_is_explained_and_n
     assert topic.keyword_list == ["forgetting", "not:forgetting factor"]
 
 
+def test_the_ledger_says_which_digests_bounced_or_were_marked_as_spam(editor_client, edition):
+    """A digest the provider reported bounced read "Sent" in the deliveries' list like
+    every other row: only the reader's page, or filtering by the event, said
+    otherwise (an editor's walkthrough, 7 December). Each row's status has the
+    provider's latest event ("Sent · bounced"), read in one query for the page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    now = timezone.now()
+    rows = {}
+    for name, events in (("bounced", ["delivered", "bounced"]), ("complained", ["complained"]),
+                         ("delivered", ["delivered"]), ("silent", [])):
+        rows[name] = Delivery.objects.create(subscriber=SubscriberFactory(email=f"{name}@example.com"),
+                                             edition=edition, status="sent", sent_at=now)
+        for minutes, event in enumerate(events):
+            rows[name].events.create(event_id=f"{name}-{event}", event_type=event,
+                                     occurred_at=now + dt.timedelta(minutes=minutes))
+
+    with CaptureQueriesContext(connection) as queries:
+        html = editor_client.get(reverse("admin:newsletter_delivery_changelist")).content.decode()
+    for name, said in (("bounced", "Sent · bounced"), ("complained", "Sent · complained"),
+                       ("delivered", "Sent · delivered"), ("silent", "Sent")):
+        row = re.search(rf"<tr>(?:(?!</tr>).)*?{email_masked(name + '@example.com')}.*?</tr>", html, re.DOTALL).group(0)
+        assert f'<td class="field-status_said">{said}</td>' in row, row
+    assert sum('FROM "newsletter_deliveryevent"' in q["sql"] for q in queries) == 1
+
+
 def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, topic,
                                                       django_capture_on_commit_callbacks):
     reader = SubscriberFactory()
