@@ -129,8 +129,7 @@ def subscribers_receiving(*, slots: dict[tuple[dt.date, int, bool], list[str]]):
 
 def subscriber_still_receiving(*, subscriber: Subscriber, now: dt.datetime) -> bool:
     """subscribers_receiving() for one loaded reader, without a query."""
-    today = now.astimezone(subscriber.zone).date()
-    if subscriber.paused_until is not None and subscriber.paused_until <= today:
+    if subscriber.pause_ended(now=now):
         return subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
     return subscriber.status == Subscriber.Status.ACTIVE and subscriber.paused_until is None
 

@@ -171,15 +171,20 @@ class Subscriber(models.Model):
     def weekday_name(self) -> str:
         return calendar.day_name[self.weekday]
 
+    def pause_ended(self, *, now: dt.datetime | None = None) -> bool:
+        """The pause's day (paused_until) has come where the reader is: digests go out
+        again from that day, whatever the status says until the reader presses a
+        button. The one place of this rule: the dispatcher's check at send time
+        (newsletter/due.py, subscriber_still_receiving; its query form is
+        subscribers_receiving) and what the reader's pages say (pause_over)."""
+        return self.paused_until is not None and self.paused_until <= (now or timezone.now()).astimezone(self.zone).date()
+
     @property
     def pause_over(self) -> bool:
-        """Paused, and the pause's day has come where the reader is: digests go out
-        again from that day (newsletter/due.py, subscriber_still_receiving), while the
-        status stays "paused" until the reader presses a button. The pages and emails
-        a reader reads speak of them as subscribed: they said "Paused … Resume now"
-        to a reader getting digests again for weeks."""
-        return (self.status == self.Status.PAUSED and self.paused_until is not None
-                and self.paused_until <= timezone.localdate(timezone=self.zone))
+        """Paused, and the pause has ended (pause_ended). The pages and emails a
+        reader reads speak of them as subscribed: they said "Paused … Resume now" to
+        a reader getting digests again for weeks."""
+        return self.status == self.Status.PAUSED and self.pause_ended()
 
     @property
     def zone(self) -> ZoneInfo:
