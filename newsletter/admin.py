@@ -1281,12 +1281,21 @@ class CarriedPaperFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [(self.value(), f"“{self.paper.title}”")] if self.paper else []
 
+    rows_by_key = False  # set by queryset(): a paper's rows are found by key, then sorted
+
     def queryset(self, request, queryset):
         # The selector's conditions on the list's own rows: as `pk IN (its rows)`,
         # every row of the editions that can carry the paper was read for each page
         # and count (0.2 to 0.4 s at 84,000 rows an edition), where a page needs its
         # first hundred and the count its first 10,001 (LedgerPaginator).
-        return queryset & deliveries_carrying(paper=self.paper) if self.paper else queryset
+        if not self.paper:
+            return queryset
+        # Its rows are found by key (the GIN index of paper_ids, or their ids on
+        # SQLite) and sorted, as a rare provider event's (LedgerChangeList): in the
+        # list's own order, PostgreSQL walked the newest rows of the whole ledger
+        # for a paper of weeks ago (3.7 s at 2.09 million rows, docs/benchmarks.md).
+        self.rows_by_key = True
+        return queryset & deliveries_carrying(paper=self.paper)
 
 
 class LedgerPaginator(Paginator):
