@@ -83,8 +83,9 @@ def papers_sent() -> QuerySet:
 
 
 def topic_create(*, topic: Topic) -> Topic:
-    """Save a new topic and score every paper against it; its name shows on every
-    page (the topic chips and the subscribe form)."""
+    """Save a new topic and score every paper against it, and against the other
+    topics again (relevance.topic_rescore); its name shows on every page (the topic
+    chips and the subscribe form)."""
     with transaction.atomic():
         topic.save()
         topic_rescore(topic=topic)
@@ -94,7 +95,7 @@ def topic_create(*, topic: Topic) -> Topic:
 
 def topic_update(*, topic: Topic, **fields) -> Topic:
     """Change a topic and, when its definition or active flag changed, re-score every
-    paper against it.
+    paper (against every active topic: relevance.topic_rescore).
 
     Compared with the stored row, not the instance: the admin hands over an
     instance its form has already changed."""

@@ -334,15 +334,38 @@ def test_inactive_topics_do_not_score(continual):
 
 
 @pytest.mark.django_db
-def test_topic_rescore_reaches_every_paper_and_only_that_topic(continual):
-    other = TopicFactory(name="Diffusion", keywords="diffusion model")
+def test_a_topics_change_leaves_every_topics_scores_as_a_full_rescore_computes_them(continual):
+    """A paper's closeness to a topic is measured against the mean over all active
+    topics, so switching one topic off moves the others' evidence. Only the topic
+    that changed (and the broad ones) was re-scored: the others' stored scores stayed
+    measured against the topics as they were, and the topic preview of an untouched
+    topic read every paper "higher" (an editor's walkthrough, 7 December 2026). The
+    old paper is reached too: topic pages and the archive read any date."""
+    from newsletter.relevance import topics_rescore
+    from newsletter.services import topic_update
+
+    diffusion = TopicFactory(name="Diffusion", description="Image generation with diffusion models.",
+                             keywords="diffusion model\ntext-to-image")
+    graphs = TopicFactory(name="Graph learning", description="Neural networks on graphs and molecules.",
+                          keywords="graph neural network\nmessage passing")
     old = PaperFactory(title="Continual Learning Ten Years Ago", trending_date="2020-01-06")
-    new = PaperFactory(title="Catastrophic Forgetting Today, and a Diffusion Model")
+    PaperFactory(title="Catastrophic Forgetting Today, and a Diffusion Model")
+    PaperFactory(title="Message Passing for Molecules", abstract="A graph neural network for chemistry.")
+    PaperFactory(title="Replay Buffers for Text-to-Image Diffusion",
+                 abstract="Rehearsal keeps a diffusion model from forgetting old concepts.")
+    topics_rescore()
 
-    topic_rescore(topic=continual)
+    def stored():
+        return sorted(PaperTopic.objects.filter(topic__is_active=True).values_list("topic__name", "paper__title", "score"))
 
-    assert set(PaperTopic.objects.filter(topic=continual).values_list("paper", flat=True)) == {old.id, new.id}
-    assert not PaperTopic.objects.filter(topic=other).exists()
+    topic_update(topic=graphs, is_active=False)
+    after_the_change = stored()
+    topics_rescore()
+
+    assert after_the_change == stored()
+    assert {name for name, _, _ in after_the_change} == {"Continual learning", "Diffusion"}
+    assert (continual.name, old.title) in {(name, title) for name, title, _ in after_the_change}
+    assert PaperTopic.objects.filter(topic=diffusion).exists()
 
 
 @pytest.mark.django_db
