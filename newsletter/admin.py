@@ -1182,6 +1182,8 @@ class EditionAdmin(admin.ModelAdmin):
             )
             hidden = [p for p in left_out if not p.withdrawn_at]
             withdrawn = [p for p in left_out if p.withdrawn_at]
+            for paper in withdrawn:
+                paper.withdrawn_said = _withdrawn(paper)
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.

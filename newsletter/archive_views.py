@@ -178,8 +178,8 @@ def feedback(request: HttpRequest, token: str) -> HttpResponse:
         "recorded": recorded,
         # "Your next digests will show…" is a promise only to a reader who gets them
         # (it was made to one who had unsubscribed).
-        # A pause whose day has come is over (Subscriber.pause_over).
-        "status": "active" if asked.subscriber.pause_over else asked.subscriber.status,
+        # A pause whose day has come is over (Subscriber.status_read).
+        "status": asked.subscriber.status_read,
         # After voting, one click changes one's mind.
         "opposite_url": reader_feedback.feedback_url(
             subscriber=asked.subscriber, paper=asked.paper, vote=-asked.vote

@@ -176,15 +176,17 @@ class Subscriber(models.Model):
         again from that day, whatever the status says until the reader presses a
         button. The one place of this rule: the dispatcher's check at send time
         (newsletter/due.py, subscriber_still_receiving; its query form is
-        subscribers_receiving) and what the reader's pages say (pause_over)."""
+        subscribers_receiving) and what the reader's pages say (status_read)."""
         return self.paused_until is not None and self.paused_until <= (now or timezone.now()).astimezone(self.zone).date()
 
     @property
-    def pause_over(self) -> bool:
-        """Paused, and the pause has ended (pause_ended). The pages and emails a
-        reader reads speak of them as subscribed: they said "Paused … Resume now" to
-        a reader getting digests again for weeks."""
-        return self.status == self.Status.PAUSED and self.pause_ended()
+    def status_read(self) -> str:
+        """The status as the reader's pages and emails speak of it: "active" for a
+        pause that has ended (pause_ended), else the status. They said "Paused …
+        Resume now" to a reader getting digests again for weeks."""
+        if self.status == self.Status.PAUSED and self.pause_ended():
+            return self.Status.ACTIVE
+        return self.status
 
     @property
     def zone(self) -> ZoneInfo:

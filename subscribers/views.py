@@ -342,13 +342,11 @@ def export(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     """The reader's data goes to their address, not to whoever holds the link
     (services.subscriber_export_send)."""
     try:
-        sent = services.subscriber_export_send(subscriber=subscriber)
+        done = "export-sent" if services.subscriber_export_send(subscriber=subscriber) else "export-recent"
     except (services.JourneyEmailNotQueued, RedisError):
-        sent = None
+        done = "export-failed"
     except services.AddressUnmailable:
-        sent = "unmailable"
-    done = {True: "export-sent", False: "export-recent", None: "export-failed",
-            "unmailable": "export-unmailable"}[sent]
+        done = "export-unmailable"
     return _see_other(reverse("subscribers:manage", args=[token]) + f"?done={done}#your-data")
 
 
