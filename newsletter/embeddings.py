@@ -13,7 +13,7 @@ TF-IDF) and gives the figures that chose the average.
 A paper's text is its title, abstract and AI summary (`paper_text`). Vectors are
 computed once per paper when it is imported or edited
 (relevance.papers_score) and once per topic when its definition or examples change
-(relevance.topic_rescore), stored as float16 bytes (1,280 bytes each), and only read
+(relevance.topics_rescore), stored as float16 bytes (1,280 bytes each), and only read
 afterwards: ranking a reader compares stored vectors, it never embeds text. A stored
 vector of another size (made by an earlier model) reads as missing, and is made
 again where it is needed."""

@@ -401,11 +401,18 @@ def papers_score(*, papers: Iterable[Paper], only_missing: bool = False) -> None
     _papers_score_against(papers=papers, topics=topics, context=topics, vectors=vectors)
 
 
-def topic_rescore(*, topic: Topic) -> None:
-    """Re-score every paper for every active topic, after one topic's definition,
-    examples or active flag change: that topic's vectors are recomputed first.
+def topics_rescore(
+    *, changed: Topic | None = None, progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Re-score every paper against every active topic. `changed`: the one topic
+    whose definition, examples or active flag just changed (the admin's services):
+    only its vectors are recomputed, the others' are current. Without it, every
+    active topic's vectors are (`manage.py rescore_topics`, after an upgrade that
+    changed the default topics or the relevance model). Papers whose vector is
+    missing or of an earlier model are embedded on the way. `progress(done, total)`
+    after each chunk of papers.
 
-    Every topic, not only the one that changed: a paper's closeness to a topic is
+    Every topic, not only the changed one: a paper's closeness to a topic is
     measured against the mean over all active topics (hybrid_scores' centre), and a
     broad topic yields to every narrower one, so one topic's change moves the
     others' evidence. Until 7 December only it and the broad topics were re-scored,
@@ -420,27 +427,16 @@ def topic_rescore(*, topic: Topic) -> None:
     counts read PaperTopic for any date, and a definition edit should mean the
     same thing everywhere. The papers are read in chunks to bound memory. An
     inactive topic loses its automatic rows (re-activating it re-scores); editor
-    rows stay."""
-    pages_changed(everything=True)  # topic chips show on every public page
-    if topic.is_active:
-        embeddings.topic_embed(topic=topic)
-    else:
-        PaperTopic.objects.filter(topic=topic, source=PaperTopic.Source.AUTO).delete()
-    context = [t if t.pk != topic.pk else topic for t in Topic.objects.filter(is_active=True)]
-    if context:
-        _papers_rescore(papers=Paper.objects.all(), topics=context, context=context)
-
-
-def topics_rescore(*, progress: Callable[[int, int], None] | None = None) -> None:
-    """Re-score every paper against every active topic, recomputing the topics'
-    vectors (`manage.py rescore_topics`: after an upgrade that changed the default
-    topics or the relevance model) and the papers' that are missing or of an
-    earlier model. `progress(done, total)` after each chunk of papers."""
+    rows stay. Topic chips show on every public page, so every page is rendered
+    afresh after the commit (until 7 December `rescore_topics` left them as they
+    were)."""
+    pages_changed(everything=True)
     topics = list(Topic.objects.filter(is_active=True))
-    for topic in topics:
+    for topic in topics if changed is None else [t for t in topics if t.pk == changed.pk]:
         embeddings.topic_embed(topic=topic)
     PaperTopic.objects.filter(topic__is_active=False, source=PaperTopic.Source.AUTO).delete()
-    _papers_rescore(papers=Paper.objects.all(), topics=topics, progress=progress)
+    if topics:
+        _papers_rescore(papers=Paper.objects.all(), topics=topics, progress=progress)
 
 
 # The papers bootstrap re-scores before the site serves when an upgrade cleared the
@@ -489,16 +485,15 @@ def papers_missing_rescore(
 
 
 def _papers_rescore(
-    *, papers, topics: list[Topic], context: list[Topic] | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    *, papers, topics: list[Topic], progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Score `papers` (a queryset, read in chunks) against `topics`, embedding those
-    without a vector first; `context`: every active topic (default: `topics`)."""
+    """Score `papers` (a queryset, read in chunks) against `topics` (every active
+    topic), embedding those without a vector first."""
     total = papers.count() if progress is not None else 0
     done = 0
     for chunk in _paper_chunks(papers):
         vectors = embeddings.papers_embed(papers=chunk, only_missing=True)
-        _papers_score_against(papers=chunk, topics=topics, context=context or topics, vectors=vectors)
+        _papers_score_against(papers=chunk, topics=topics, context=topics, vectors=vectors)
         done += len(chunk)
         if progress is not None:
             progress(done, total)

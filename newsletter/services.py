@@ -13,7 +13,7 @@ from django.db.models import QuerySet
 from .ingest import title_normalise
 from .models import EditionPaper, Paper, PaperTopic, Topic
 from .page_cache import pages_changed
-from .relevance import TopicMatcher, paper_match, papers_score, topic_rescore
+from .relevance import TopicMatcher, paper_match, papers_score, topics_rescore
 
 # What an editor's "this paper is about this topic" is worth: the top of the
 # relevance scale (newsletter/relevance.py scores 0..1), so it always passes
@@ -84,18 +84,17 @@ def papers_sent() -> QuerySet:
 
 def topic_create(*, topic: Topic) -> Topic:
     """Save a new topic and score every paper against it, and against the other
-    topics again (relevance.topic_rescore); its name shows on every page (the topic
-    chips and the subscribe form)."""
+    topics again (relevance.topics_rescore, which renders every page afresh: its
+    name shows on every page, in the topic chips and the subscribe form)."""
     with transaction.atomic():
         topic.save()
-        topic_rescore(topic=topic)
-        pages_changed(everything=True)
+        topics_rescore(changed=topic)  # and every page is rendered afresh
     return topic
 
 
 def topic_update(*, topic: Topic, **fields) -> Topic:
     """Change a topic and, when its definition or active flag changed, re-score every
-    paper (against every active topic: relevance.topic_rescore).
+    paper (against every active topic: relevance.topics_rescore).
 
     Compared with the stored row, not the instance: the admin hands over an
     instance its form has already changed."""
@@ -109,7 +108,7 @@ def topic_update(*, topic: Topic, **fields) -> Topic:
         topic.full_clean()
         topic.save()
         if any(stored[name] != getattr(topic, name) for name in TOPIC_SCORING_FIELDS):
-            topic_rescore(topic=topic)
+            topics_rescore(changed=topic)
         pages_changed(everything=True)  # topic names and order show on every page
     return topic
 
@@ -166,5 +165,5 @@ def topic_exemplars_set(*, topic: Topic, papers: Iterable[Paper], example: bool 
             changed = [p for p in papers if p.id in current]
             topic.exemplars.remove(*changed)
         if changed:
-            topic_rescore(topic=topic)
+            topics_rescore(changed=topic)
     return len(changed)

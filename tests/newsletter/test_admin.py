@@ -1039,9 +1039,9 @@ def test_saving_a_topics_definition_says_which_recent_papers_came_in_and_went_ou
                         abstract="Web agents browse websites to complete tasks.") for n in range(5)]
     old = PaperFactory(title="Catastrophic forgetting in continual learners", trending_date=today,
                        abstract="Catastrophic forgetting in continual learning.")
-    from newsletter.relevance import topic_rescore
+    from newsletter.relevance import topics_rescore
 
-    topic_rescore(topic=topic)
+    topics_rescore(changed=topic)
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
     form = {"name": "Web agents", "slug": topic.slug, "description": "", "keywords": "web agents",
             "is_active": "on", "position": 0}

@@ -3,6 +3,7 @@ anyone, compressed, light, and fresh again as soon as an editor changes them."""
 
 import datetime as dt
 import gzip
+import io
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
@@ -572,6 +574,16 @@ def test_a_new_topic_is_scored_and_refreshes_every_page(
         services.topic_create(topic=topic)
 
     assert list(topic.paper_scores.values_list("paper", flat=True)) == [all_cached["today"].pk]
+    assert not served_from_cache(client, f"/papers/{EARLIER}/")
+
+
+def test_rescoring_every_topic_refreshes_every_page(client, all_cached, django_capture_on_commit_callbacks):
+    """`manage.py rescore_topics` (after an upgrade of the default topics or the
+    model) changes the chips every page shows; until 7 December the stored pages
+    kept the old ones, for up to an hour."""
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("rescore_topics", stdout=io.StringIO())
+
     assert not served_from_cache(client, f"/papers/{EARLIER}/")
 
 

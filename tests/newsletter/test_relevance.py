@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.models import Paper, PaperTopic, Topic
-from newsletter.relevance import RELEVANCE_THRESHOLD, papers_score, topic_match, topic_rescore
+from newsletter.relevance import RELEVANCE_THRESHOLD, papers_score, topic_match, topics_rescore
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 BLAND = "We study a method and report results on several benchmarks."
@@ -259,7 +259,7 @@ def test_editor_rows_survive_rescoring(continual):
                       matched_terms=[])
 
     papers_score(papers=[removed, added])
-    topic_rescore(topic=continual)
+    topics_rescore(changed=continual)
 
     assert PaperTopic.objects.get(paper=removed).score == 0
     assert PaperTopic.objects.get(paper=removed).source == PaperTopic.Source.EDITOR
@@ -284,7 +284,6 @@ def test_rescoring_every_topic_clears_the_rows_of_a_topic_switched_off(continual
     """`manage.py rescore_topics` after an upgrade: a topic switched off (here behind
     the admin's back) keeps no computed papers on its page or in the counts; what an
     editor chose for it stays."""
-    from newsletter.relevance import topics_rescore
 
     computed = PaperFactory(title="Continual Learning at Scale")
     chosen = PaperFactory(title="Rectified Flows", abstract=BLAND)
@@ -341,7 +340,6 @@ def test_a_topics_change_leaves_every_topics_scores_as_a_full_rescore_computes_t
     measured against the topics as they were, and the topic preview of an untouched
     topic read every paper "higher" (an editor's walkthrough, 7 December 2026). The
     old paper is reached too: topic pages and the archive read any date."""
-    from newsletter.relevance import topics_rescore
     from newsletter.services import topic_update
 
     diffusion = TopicFactory(name="Diffusion", description="Image generation with diffusion models.",

@@ -18,7 +18,7 @@ from newsletter.relevance import (
     TopicMatcher,
     keyword_lines_problems,
     papers_score,
-    topic_rescore,
+    topics_rescore,
 )
 from newsletter.services import paper_topic_reset, paper_topic_set, topic_update
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
@@ -257,7 +257,7 @@ def test_an_editor_removal_survives_rescoring_until_reset(topic):
     row = paper_topic_set(paper=paper, topic=topic, assigned=False)
     assert (row.source, row.score, row.matched_terms) == (PaperTopic.Source.EDITOR, 0, [])
     papers_score(papers=[paper])
-    topic_rescore(topic=topic)
+    topics_rescore(changed=topic)
     assert topic.paper_scores.get(paper=paper).score == 0
 
     paper_topic_reset(paper=paper, topic=topic)
