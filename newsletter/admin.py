@@ -65,7 +65,13 @@ from .models import (
     keyword_lines,
     thumbnail_url_allowed,
 )
-from .selectors import PAPER_VISIBLE, deliveries_carrying, paper_date_newest, topic_rows_prefetch
+from .selectors import (
+    PAPER_VISIBLE,
+    deliveries_carrying,
+    delivery_events_prefetch,
+    paper_date_newest,
+    topic_rows_prefetch,
+)
 from .webhooks import SOFT_BOUNCED
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
@@ -1345,19 +1351,6 @@ class LedgerChangeList(ChangeList):
             return [Coalesce("created_at", "updated_at").desc(), "-id"]
         return super().get_ordering(request, queryset)
 
-    def get_results(self, request):
-        """The page's rows, each with the provider's latest event (`provider_latest`),
-        read in one query for the page by the events' delivery index: a row whose
-        digest bounced or was marked as spam read "Sent" like the others, and only
-        the reader's page or the provider-event filter said otherwise (an editor's
-        walkthrough, 7 December)."""
-        super().get_results(request)
-        rows = list(self.result_list)
-        latest = dict(DeliveryEvent.objects.filter(delivery__in=[row.pk for row in rows])
-                      .order_by("delivery_id", "occurred_at", "pk").values_list("delivery_id", "event_type"))
-        for row in rows:
-            row.provider_latest = latest.get(row.pk)
-
 
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
@@ -1393,7 +1386,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         return format_html("<ol>{}</ol>", format_html_join("", '<li><a href="{}">{}</a> <small class="muted">{}</small></li>', rows))
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("edition", "subscriber")
+        return (super().get_queryset(request).select_related("edition", "subscriber")
+                .prefetch_related(delivery_events_prefetch()))
 
     def get_changelist(self, request, **kwargs):
         return LedgerChangeList
@@ -1469,9 +1463,11 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="Status", ordering="status")
     def status_said(self, delivery):
         """"Sent · bounced": the status, and the provider's latest event when there is
-        one (LedgerChangeList.get_results)."""
-        latest = getattr(delivery, "provider_latest", None)
-        return f"{delivery.get_status_display()} · {latest}" if latest else delivery.get_status_display()
+        one (read for the page in one query: get_queryset). A row whose digest bounced
+        or was marked as spam read "Sent" like the others, and only the reader's page
+        or the provider-event filter said otherwise (an editor's walkthrough)."""
+        latest = delivery.provider_latest
+        return f"{delivery.get_status_display()} · {latest.event_type}" if latest else delivery.get_status_display()
 
     @admin.display(description="Error")
     def error_short(self, delivery):

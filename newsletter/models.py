@@ -555,6 +555,13 @@ class Delivery(models.Model):
         # And on PostgreSQL, not named here (SQLite has no GIN): delivery_paper_ids_gin,
         # the rows that carried a paper (selectors.deliveries_carrying), newsletter 0040.
 
+    @property
+    def provider_latest(self) -> "DeliveryEvent | None":
+        """What the provider said last of this digest (delivered, bounced, marked as
+        spam…), or None. The rows must be read with selectors.delivery_events_prefetch
+        (one query for a page of them)."""
+        return self.events_in_order[-1] if self.events_in_order else None
+
     def __str__(self) -> str:
         # The delivery's page title in the admin (it read "2/402: sent"). No address:
         # a row may be logged. The edition's date when it is loaded already.

@@ -2,7 +2,6 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
@@ -12,7 +11,8 @@ from django.utils.html import format_html_join
 from django.utils.text import Truncator
 
 from newsletter.due import next_digest
-from newsletter.models import Delivery, DeliveryEvent, Topic
+from newsletter.models import Delivery, Topic
+from newsletter.selectors import delivery_events_prefetch
 
 from . import csv_io
 from .addresses import (
@@ -112,24 +112,20 @@ class DeliveryInline(admin.TabularInline):
         return False
 
     def get_queryset(self, request):
-        # The latest provider event of each row, in the same query: a "Sent" row whose
-        # digest bounced said so only on the delivery's own page (an editor's
-        # walkthrough, "I get nothing since Tuesday").
-        latest = DeliveryEvent.objects.filter(delivery=OuterRef("pk")).order_by("-occurred_at", "-pk")
-        return super().get_queryset(request).select_related("edition").annotate(
-            event_type=Subquery(latest.values("event_type")[:1]),
-            event_at=Subquery(latest.values("occurred_at")[:1]),
-            event_description=Subquery(latest.values("description")[:1]),
-        )
+        # The latest provider event of each row, read for the list in one query: a
+        # "Sent" row whose digest bounced said so only on the delivery's own page (an
+        # editor's walkthrough, "I get nothing since Tuesday").
+        return (super().get_queryset(request).select_related("edition")
+                .prefetch_related(delivery_events_prefetch()))
 
     @admin.display(description="Provider's latest event")
     def provider_event(self, delivery: Delivery) -> str:
         """"bounced on 1 Dec 2026 07:03: 550 5.1.1 user unknown", as the ESP reported it."""
-        if not getattr(delivery, "event_type", None):
+        latest = delivery.provider_latest
+        if latest is None:
             return "—"
-        when = formats.date_format(timezone.localtime(delivery.event_at), "DATETIME_FORMAT")
-        said = f"{delivery.event_type} on {when}"
-        description = Truncator(delivery.event_description).chars(EVENT_DESCRIPTION_SHOWN)
+        said = f"{latest.event_type} on {formats.date_format(timezone.localtime(latest.occurred_at), 'DATETIME_FORMAT')}"
+        description = Truncator(latest.description).chars(EVENT_DESCRIPTION_SHOWN)
         return f"{said}: {description}" if description else said
 
 
