@@ -708,6 +708,11 @@ class TopicForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        # The position a new topic gets (models.topic_position_last) is the Add page's
+        # initial value; a saved topic's is its own. Django's second, hidden copy of a
+        # computed default ("initial-position") is not needed to tell a change.
+        if "position" in self.fields:
+            self.fields["position"].show_hidden_initial = False
         # Unticking "active" on a topic readers follow asks first, naming them
         # (confirm.js, data-confirm-unchecked): it saved with no question (an
         # editor's walkthrough). What they are left with is said after the save.

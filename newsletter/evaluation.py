@@ -368,12 +368,11 @@ def _topic_changes_apply(changes: TopicChanges) -> tuple[frozenset[str], tuple[s
         off.append(topic)
     for topic in off:
         services.topic_update(topic=topic, is_active=False)
-    position = max(Topic.objects.values_list("position", flat=True), default=0)
-    added = [
+    added = [  # each after the others (Topic.position's default)
         services.topic_create(topic=Topic(
             name=topic["name"], slug=slugify(topic["name"])[:50] or f"added-{n}",
             description=topic.get("description", ""), keywords="\n".join(topic.get("keywords", [])),
-            is_active=True, position=position + n,
+            is_active=True,
         )).slug
         for n, topic in enumerate(changes.add, start=1)
     ]

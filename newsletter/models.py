@@ -82,6 +82,22 @@ def thumbnail_url_allowed(url: str) -> bool:
     return scheme.lower() == "https" and host in settings.THUMBNAIL_HOSTS
 
 
+# The step between topics' positions: the default topics stand at 10, 20, ... (migration
+# 0002), so an editor can put one between two others.
+TOPIC_POSITION_STEP = 10
+TOPIC_POSITION_MAX = 32767  # PositiveSmallIntegerField's
+
+
+def topic_position_last() -> int:
+    """A new topic's position unless the editor sets one: after every other topic, so
+    it is last on the subscribe form and the preference centre, under the curated
+    order (a new topic stood at 0, first, above them all: an editor's walkthrough).
+    Topic.position's default: the admin's Add page shows it, and every Topic made
+    without one (services.topic_create, the evaluation's added topics) gets it."""
+    highest = Topic.objects.aggregate(highest=models.Max("position"))["highest"] or 0
+    return min(highest + TOPIC_POSITION_STEP, TOPIC_POSITION_MAX)
+
+
 class Topic(models.Model):
     """A subject readers subscribe to, defined by its name, description, optional
     keywords and its example papers: those editors marked, and for a default topic a
@@ -106,7 +122,8 @@ class Topic(models.Model):
                   "not to this one.",
     )
     is_active = models.BooleanField(default=True)
-    position = models.PositiveSmallIntegerField(default=0, help_text="Display order, lowest first.")
+    position = models.PositiveSmallIntegerField(default=topic_position_last,
+                                                help_text="Display order, lowest first.")
     exemplars = models.ManyToManyField(
         "Paper", blank=True, related_name="exemplar_of",
         help_text="Papers that show what the topic is about (the papers list's "

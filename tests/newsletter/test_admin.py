@@ -1732,6 +1732,38 @@ def test_a_paper_an_edition_went_out_with_cannot_be_deleted_and_a_deleted_papers
     assert client.get("/papers/2511.00001/").status_code == 200
 
 
+def test_a_new_topic_goes_last_on_the_subscribe_form_unless_the_editor_places_it(editor_client, client,
+                                                                                default_topics):
+    """A topic added in the admin, its position left as the Add page had it, stood at
+    0: first on the subscribe form and the preference centre, above the curated
+    order (an editor's walkthrough, 7 December). It now goes after every other
+    topic; one the editor places keeps its place, and one made in code
+    (services.topic_create) goes last too."""
+    from newsletter import services
+    from tests.forms import hidden_fields
+
+    add = reverse("admin:newsletter_topic_add")
+    page = editor_client.get(add).content.decode()
+    shown = re.search(r'<input[^>]*name="position"[^>]*>', page).group(0)
+    position = re.search(r'value="(\d+)"', shown).group(1)
+    editor_client.post(add, {**hidden_fields(page), "name": "Quantum machine learning", "slug": "quantum-ml",
+                             "description": "Machine learning on quantum computers.", "keywords": "",
+                             "is_active": "on", "position": position})
+    editor_client.post(add, {**hidden_fields(editor_client.get(add).content.decode()), "name": "Brain-computer",
+                             "slug": "brain-computer", "description": "Reading brain signals.", "keywords": "",
+                             "is_active": "on", "position": 15})
+    services.topic_create(topic=Topic(name="Protein design", slug="protein-design",
+                                      description="Designing proteins with models."))
+
+    form = unescape(client.get(reverse("subscribers:subscribe")).content.decode())
+    curated = [t.name for t in sorted(default_topics.values(), key=lambda t: t.position) if t.is_active]
+    names = curated + ["Brain-computer", "Quantum machine learning", "Protein design"]
+    assert all(name in form for name in names)
+    on_the_form = sorted(names, key=form.index)
+    assert on_the_form[-2:] == ["Quantum machine learning", "Protein design"]
+    assert on_the_form.index("Brain-computer") == 1  # the editor's 15: between the first two (10, 20)
+
+
 def test_a_topic_named_like_another_but_for_case_or_spacing_is_refused(admin_client, topic):
     """The editors' walkthrough of 5 December saved "agents" beside "Agents": both
     showed on the subscribe form."""
@@ -1782,7 +1814,7 @@ def test_a_topics_history_keeps_its_definition_as_it_was_before_each_change(admi
 
     url = reverse("admin:newsletter_topic_change", args=[topic.pk])
     admin_client.post(url, {"name": topic.name, "slug": topic.slug, "description": "New words.",
-                            "keywords": "forgetting\nreplay", "position": 0, "is_active": "on"})
+                            "keywords": "forgetting\nreplay", "position": topic.position, "is_active": "on"})
     entry = LogEntry.objects.filter(object_id=str(topic.pk)).latest("action_time")
     assert entry.get_change_message() == (
         f"Changed Description (was: “{topic.description}”), Keywords (was: “catastrophic forgetting”).")
