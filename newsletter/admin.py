@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from functools import cached_property
+from operator import attrgetter
 
 from django import forms
 from django.conf import settings
@@ -180,7 +181,7 @@ class TopicFilter(admin.SimpleListFilter):
     parameter_name = "topic"
 
     def lookups(self, request, model_admin):
-        return [(str(pk), name) for pk, name in Topic.objects.order_by("position", "name").values_list("pk", "name")]
+        return [(str(t.pk), t.name_and_state) for t in Topic.objects.only("pk", "name", "is_active")]
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -190,6 +191,12 @@ class TopicFilter(admin.SimpleListFilter):
 
 class TopicChoiceForm(forms.Form):
     topic = forms.ModelChoiceField(queryset=Topic.objects.all(), empty_label=None)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A switched-off topic stays on offer (papers can be prepared for it before it
+        # is switched on again, or taken off it), said so as on the readers' pages.
+        self.fields["topic"].label_from_instance = attrgetter("name_and_state")
 
 
 class PaperJSONForm(forms.Form):

@@ -147,6 +147,15 @@ class Topic(models.Model):
         return self.name
 
     @property
+    def name_and_state(self) -> str:
+        """The topic as the editors' pages offer and list it: one an editor switched off
+        says so. Readers keep following it (switched on again, it is theirs again), but
+        it is in no digest: the readers' list named it like the others for a reader
+        who got only the others, and the readers' and papers' forms ("Add a topic to
+        selected papers…") offered it unmarked (editors' walkthroughs, 7 December)."""
+        return self.name if self.is_active else f"{self.name} (switched off: in no digest)"
+
+    @property
     def keyword_list(self) -> list[str]:
         return keyword_lines(self.keywords)
 

@@ -1,3 +1,5 @@
+from operator import attrgetter
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -182,15 +184,6 @@ class ImportForm(forms.Form):
             raise forms.ValidationError("The file is not UTF-8 text; save it as “CSV UTF-8”.") from exc
 
 
-def _topic_said(topic: Topic) -> str:
-    """A topic as the readers' list and a reader's page name it: one an editor switched
-    off says so. A reader keeps following it (switched on again, it is theirs again),
-    but it is in no digest: the list read "Post-training recipes, Efficient training &
-    compression" for a reader who got only the first, and the form offered it to a new
-    reader like any other (an editor's walkthrough, 7 December)."""
-    return topic.name if topic.is_active else f"{topic.name} (switched off: in no digest)"
-
-
 def suppression_said(row: Suppression) -> str:
     """Why and since when a reader is suppressed, from the list's row: "Suppressed
     on 1 Dec 2026: Hard bounce (Postmark bounced: 550 5.1.1 …)"."""
@@ -294,7 +287,7 @@ class SubscriberAdmin(admin.ModelAdmin):
             kwargs["widget"] = forms.CheckboxSelectMultiple
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if db_field.name == "topics":
-            field.label_from_instance = _topic_said
+            field.label_from_instance = attrgetter("name_and_state")
         return field
     actions = ["suppress", "unsuppress", "confirmation_resend", "links_revoke", "export_csv"]
     fieldsets = (
@@ -407,7 +400,7 @@ class SubscriberAdmin(admin.ModelAdmin):
 
     @admin.display(description="Topics")
     def topic_names(self, obj: Subscriber) -> str:
-        return ", ".join(_topic_said(t) for t in obj.topics.all()) or "—"
+        return ", ".join(t.name_and_state for t in obj.topics.all()) or "—"
 
     @admin.display(description="Schedule", ordering="delivery_hour")
     def schedule_text(self, obj: Subscriber) -> str:

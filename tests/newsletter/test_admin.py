@@ -639,6 +639,27 @@ def test_a_topic_added_to_every_paper_of_a_long_list_reaches_them_all(editor_cli
     assert set(PaperTopic.objects.filter(topic=topic).values_list("paper_id", flat=True)) == {p.pk for p in papers}
 
 
+def test_a_topic_action_and_the_topic_filter_say_which_topic_is_switched_off(editor_client, db):
+    """"Add a topic to selected papers…" offered a switched-off topic like the
+    others (an editor's walkthrough, 7 December): given to a paper, it reaches no
+    reader. It stays on offer (a paper can be prepared for it, or taken off it), said
+    as the readers' pages say it; the list's topic filter the same."""
+    paper = PaperFactory()
+    TopicFactory(name="Robotics")
+    TopicFactory(name="Model compression", is_active=False)
+    changelist = reverse("admin:newsletter_paper_changelist")
+    page = unescape(editor_client.post(changelist, {"action": "topic_add", "_selected_action": [paper.pk]})
+                    .content.decode())
+    offered = re.findall(r"<option[^>]*>([^<]*)</option>", page)
+    assert "Robotics" in offered
+    assert "Model compression (switched off: in no digest)" in offered
+    assert "Model compression" not in offered
+
+    listed = unescape(editor_client.get(changelist).content.decode())
+    assert "Model compression (switched off: in no digest)</a>" in listed
+    assert "Robotics</a>" in listed
+
+
 def test_deleting_every_paper_of_a_long_list_deletes_them_all(editor_client, db):
     """"Select all 210" in the papers' list, "Delete selected papers", "Yes, I'm
     sure": Django's confirmation page posted back all 210 ids, one field each, past
