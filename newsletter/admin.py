@@ -444,7 +444,8 @@ class PaperAdmin(admin.ModelAdmin):
         if not (paper.picture_url and getattr(paper, "served", False)):
             return text
         return format_html('<div class="paper-row"><img class="paper-thumb" src="{}" alt="" width="64" height="36" '
-                           'loading="lazy" decoding="async"><div>{}</div></div>', paper.picture_url, text)
+                           'loading="lazy" decoding="async" data-picture-frame><div>{}</div></div>',
+                           paper.picture_url, text)
 
     @admin.display(description="Picture as readers see it")
     def picture(self, paper):
@@ -452,8 +453,8 @@ class PaperAdmin(admin.ModelAdmin):
             return "None: the card shows the title alone."
         if not getattr(paper, "served", False):  # unsaved, hidden or withdrawn (get_queryset)
             return "None while it is hidden or withdrawn: readers see no picture of it, nor its card."
-        return format_html('<img class="paper-picture" src="{}" alt="The paper\'s picture" width="320" height="168">',
-                           paper.picture_url)
+        return format_html('<img class="paper-picture" src="{}" alt="The paper\'s picture" width="320" height="168" '
+                           'data-picture-frame>', paper.picture_url)
 
     @admin.display(description="Topics")
     def topic_chips(self, paper):

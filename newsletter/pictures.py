@@ -15,7 +15,8 @@ What is fetched is checked: at most PICTURE_MAX_BYTES, and a PNG, JPEG, GIF or W
 by its first bytes (not by what the server's Content-Type claims). A picture that
 cannot be had (the CDN away, a 404, something else than a picture, a PICTURE_DIR
 that cannot take it) is a 404 here, cacheable for a few minutes only, and the card
-shows no picture; nothing else fails.
+shows no picture (static newsletter/pictures.js takes its frame away, on the site and
+in the admin); nothing else fails.
 The first readers of a digest open it at once: one request fetches a picture the
 disk has not got, the others wait up to PICTURE_FETCH_WAIT_SECONDS for its copy.
 The disk copies are a cache: any may be deleted at any time; copies not read for

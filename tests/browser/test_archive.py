@@ -277,3 +277,63 @@ def test_a_readers_copy_of_a_digest_past_the_ledgers_days_says_so(live_server, p
     expect(page).to_have_url(live_server.url + "/subscription/")
     # The page's own 410 is the one console line Chromium writes.
     assert [e for e in page.console_errors if "status of 410" not in e] == [] and page.js_errors == []
+
+
+def test_a_paper_whose_picture_cannot_be_had_shows_no_empty_frame(live_server, page, screenshot, monkeypatch):
+    """A paper whose picture Hugging Face's CDN would not give (here a 404) showed an
+    empty bordered frame where the picture should be, on its page and on its card in
+    the day's list (an editor's walkthrough, 7 December): this site answers 404 for
+    it (newsletter/pictures.py). The frame goes with the picture, and the card is
+    laid out as one without a picture; a paper whose picture comes keeps it."""
+    import base64
+
+    from newsletter import pictures
+    from tests.browser.conftest import picture_width, png
+
+    read = pictures._source_read
+
+    def cdn_404(source):
+        if source.startswith("data:"):
+            return read(source)
+        raise pictures.PictureUnavailable(f"{source}: HTTP 404")
+
+    monkeypatch.setattr(pictures, "_source_read", cdn_404)  # the server's fetch: no network in tests
+    shown = PaperFactory(title="A paper with its picture", trending_date=DAY, upvotes=20, arxiv_id="2511.00101",
+                         thumbnail_url="data:image/png;base64," + base64.b64encode(png(32, 18)).decode())
+    gone = PaperFactory(title="A paper whose picture is gone", trending_date=DAY, upvotes=10, arxiv_id="2511.00102",
+                        thumbnail_url="https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2511.00102.png")
+
+    page.goto(live_server.url + gone.get_absolute_url())
+    expect(page.locator("#paper-title")).to_be_visible()
+    expect(page.locator(".paper-page__thumb")).to_have_count(0)
+    screenshot(page, "paper-picture-gone")
+    page.goto(live_server.url + shown.get_absolute_url())
+    assert picture_width(page.locator(".paper-page__thumb")) == 32
+
+    page.goto(f"{live_server.url}/papers/{DAY.isoformat()}/")
+    cards = {title: page.locator(".paper-card").filter(has_text=title) for title in (shown.title, gone.title)}
+    assert picture_width(cards[shown.title].locator(".paper-card__thumb img")) == 32
+    expect(cards[gone.title].locator(".paper-card__thumb")).to_have_count(0)
+    expect(cards[gone.title]).not_to_have_class("paper-card paper-card--thumb")
+    body = cards[gone.title].locator(".paper-card__body").bounding_box()
+    assert body["width"] > cards[shown.title].locator(".paper-card__body").bounding_box()["width"]
+    screenshot(page, "day-picture-gone")
+
+    # The editors' list and the paper's page in the admin the same.
+    from django.contrib.auth.models import User
+    from django.urls import reverse
+
+    from tests.browser.conftest import admin_sign_in
+    from tests.newsletter.test_admin import editor_group
+
+    User.objects.create_user("editor", "editor@example.org", "correct horse battery staple",
+                             is_staff=True).groups.add(editor_group())
+    admin_sign_in(page, live_server, "editor", "correct horse battery staple")
+    page.goto(live_server.url + reverse("admin:newsletter_paper_changelist"))
+    rows = {title: page.locator("#result_list tr").filter(has_text=title) for title in (shown.title, gone.title)}
+    assert picture_width(rows[shown.title].locator("img.paper-thumb")) == 32
+    expect(rows[gone.title].locator("img.paper-thumb")).to_have_count(0)
+    page.goto(live_server.url + reverse("admin:newsletter_paper_change", args=[gone.pk]))
+    expect(page.locator("h1")).to_be_visible()
+    expect(page.locator("img.paper-picture")).to_have_count(0)
+    assert page.js_errors == []
