@@ -362,14 +362,18 @@ def subscriber_confirm(
     form by the link mailed for that request; True if this call did. Confirming twice
     is harmless (False), and an old confirm link does not undo a later unsubscribe.
     The preferences the form asked for are applied only by the link mailed for them
-    (`subscriber.confirm_request_id`, set by tokens.subscriber_from_confirm_token)."""
+    (`subscriber.confirm_request_id`, set by tokens.subscriber_from_confirm_token),
+    also to a reader who came back meanwhile by the goodbye email's Resubscribe
+    (subscriber_confirmable): they get the form's choices, and a pause they took
+    since stays."""
     request_id = getattr(subscriber, "confirm_request_id", None)
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         if not subscriber_confirmable(subscriber=subscriber, request_id=request_id):
             return False
         now = timezone.now()
-        _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
+        if subscriber.status != Subscriber.Status.PAUSED:
+            _status_set(subscriber=subscriber, status=Subscriber.Status.ACTIVE, now=now)
         subscriber.confirmed_at = now
         subscriber.unsubscribed_at = None
         if confirm_request_matches(subscriber=subscriber, request_id=request_id):
@@ -391,11 +395,19 @@ def confirm_request_matches(*, subscriber: Subscriber, request_id: str | None) -
     return bool(request_id) and bool(subscriber.requested) and subscriber.requested.get("id") == request_id
 
 
+# Who a confirm link mailed for a request (Subscriber.requested) still serves: an
+# unsubscribed reader who asked again on the form, and one who then came back by the
+# goodbye email's Resubscribe before pressing it (subscriber_resubscribe leaves the
+# request): until 7 December that link said "This link was already used … Nothing was
+# changed", and the topics they had just chosen were lost.
+REQUEST_CONFIRMABLE = (Subscriber.Status.UNSUBSCRIBED, Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+
+
 def subscriber_confirmable(*, subscriber: Subscriber, request_id: str | None) -> bool:
     """A confirm link with this request id would confirm the subscriber now."""
     if subscriber.status == Subscriber.Status.PENDING:
         return True
-    return subscriber.status == Subscriber.Status.UNSUBSCRIBED and confirm_request_matches(
+    return subscriber.status in REQUEST_CONFIRMABLE and confirm_request_matches(
         subscriber=subscriber, request_id=request_id)
 
 
@@ -440,6 +452,10 @@ def subscriber_preferences_update(
             subscriber.topics.set(list(topics))
         if not changed:
             return []
+        if subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
+            # A form's request a reader back by Resubscribe still held (REQUEST_CONFIRMABLE)
+            # is older than these choices: its confirmation must not undo them.
+            subscriber.requested = None
         subscriber.save()
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.PREFERENCES, ip=ip,
@@ -825,8 +841,9 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         return None
     wanted = {
         # An unsubscribed reader who asked again on the form stays unsubscribed until
-        # they confirm: their request's email.
-        EMAIL_CONFIRM: (Subscriber.Status.PENDING,) + ((Subscriber.Status.UNSUBSCRIBED,) if subscriber.requested else ()),
+        # they confirm: their request's email (still, if they came back meanwhile by
+        # the goodbye's Resubscribe: it brings what they chose on the form).
+        EMAIL_CONFIRM: (Subscriber.Status.PENDING,) + (REQUEST_CONFIRMABLE if subscriber.requested else ()),
         EMAIL_ALREADY_SUBSCRIBED: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED),
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
         # Asked for from the preference centre, whatever the reader's state.

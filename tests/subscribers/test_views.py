@@ -1632,3 +1632,96 @@ def test_pressing_resubscribe_lands_on_the_preferences_welcoming_the_reader_back
     page = client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)) + "resubscribe/", follow=True)
 
     assert "subscribed again. Welcome back!" in page.content.decode()
+
+
+def _left_and_asked_again_on_the_form(client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """A reader of topics[0] who unsubscribed on the page (the goodbye email) and then
+    subscribed again on the public form with topics[1] (its confirmation email):
+    (reader, the goodbye's Resubscribe path, the confirmation's path)."""
+    submit("both@example.com", topics=[topics[0].pk])
+    client.post(next(p for p in _links(outbox[0]) if p.startswith("/confirm/")))
+    reader = Subscriber.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+    (resubscribe,) = [p for m in outbox if "unsubscribed" in m.subject
+                      for p in _links(m) if p.endswith("/resubscribe/")]
+    outbox.clear()
+    submit("both@example.com", topics=[topics[1].pk], frequency="weekly")
+    (confirm,) = [p for m in outbox for p in _links(m) if p.startswith("/confirm/")]
+    return reader, resubscribe, confirm
+
+
+def _followed_topics(client, reader) -> list[str]:
+    page = client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).content.decode()
+    return re.findall(r'<input type="checkbox" name="topics" value="(\d+)"[^>]*checked', page)
+
+
+def test_a_reader_who_resubscribes_and_then_confirms_the_forms_choices_gets_them_not_an_error(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """An unsubscribed reader asked again on the form, choosing other topics, then
+    pressed "Resubscribe" in their goodbye email, then the confirmation email's
+    button: the page said "This link was already used … Nothing was changed", and
+    they kept the topics they had left with. The confirmation, mailed for that
+    request to their own mailbox, now gives them what they chose on the form."""
+    reader, resubscribe, confirm = _left_and_asked_again_on_the_form(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks)
+
+    client.post(resubscribe)
+    assert Subscriber.objects.get().status == "active"
+    # A confirmation the queue had not sent yet still goes: it carries their choice.
+    from subscribers.services import EMAIL_CONFIRM, subscriber_journey_email_send
+
+    outbox.clear()
+    subscriber_journey_email_send(subscriber_id=reader.pk, kind=EMAIL_CONFIRM)
+    assert len([p for m in outbox for p in _links(m) if p.startswith("/confirm/")]) == 1
+    opened = " ".join(client.get(confirm).content.decode().split())
+    assert "already used" not in opened and "Confirm my subscription</button>" in opened
+    assert "is subscribed again. Press the button to get the digest with the topics" in opened
+    page = " ".join(client.post(confirm).content.decode().split())
+
+    assert "already used" not in page and "You're subscribed" in page
+    reader.refresh_from_db()
+    assert reader.status == "active" and reader.requested is None
+    assert list(reader.topics.all()) == [topics[1]] and reader.frequency == "weekly"
+    assert _followed_topics(client, reader) == [str(topics[1].pk)]
+    # The link is used now: pressed again, it says so.
+    assert "This link was already used" in client.post(confirm).content.decode()
+
+
+def test_choices_saved_in_the_preferences_after_resubscribing_outlast_the_forms_confirmation(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """Back by Resubscribe, the reader chose their topics in the preference centre;
+    the form's confirmation, pressed after, must not put back the form's older
+    choice: it says the subscription needs nothing more."""
+    reader, resubscribe, confirm = _left_and_asked_again_on_the_form(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks)
+    client.post(resubscribe)
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    client.post(manage, {"topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "9",
+                         "time_zone": "UTC", "papers_per_digest": "5", "keywords": "", "exclude_keywords": ""})
+    reader.refresh_from_db()
+    assert list(reader.topics.all()) == [topics[0]] and reader.delivery_hour == 9
+
+    page = " ".join(client.post(confirm).content.decode().split())
+
+    assert "This link was already used" in page and "needs nothing more" in page
+    reader.refresh_from_db()
+    assert reader.status == "active" and list(reader.topics.all()) == [topics[0]]
+    assert reader.frequency == "daily" and reader.delivery_hour == 9
+
+
+def test_a_reader_who_confirms_the_forms_choices_and_then_presses_resubscribe_keeps_them(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """The other order: the confirmation first, then the goodbye email's
+    "Resubscribe": subscribed with the form's topics, and the Resubscribe link says
+    they are subscribed (its button, from a page left open, changes nothing)."""
+    reader, resubscribe, confirm = _left_and_asked_again_on_the_form(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks)
+
+    assert "You're subscribed" in " ".join(client.post(confirm).content.decode().split())
+    opened = client.get(resubscribe).content.decode()
+    assert "<title>You're subscribed" in opened and "Resubscribe</button>" not in opened
+    client.post(resubscribe)
+
+    reader.refresh_from_db()
+    assert reader.status == "active" and list(reader.topics.all()) == [topics[1]] and reader.frequency == "weekly"
