@@ -273,7 +273,10 @@ def _confirm_refused(request: HttpRequest, subscriber: Subscriber) -> HttpRespon
         return render(request, "subscribers/confirm_suppressed.html", {
             "subscriber": subscriber, "reason": suppression.reason if suppression else "",
         })
-    return render(request, "subscribers/confirm_used.html")
+    # Unsubscribed since: the page said "needs nothing more … the first comes at the
+    # time you chose" to a reader who gets nothing; it says how to come back.
+    return render(request, "subscribers/confirm_used.html",
+                  {"unsubscribed": subscriber.status == Subscriber.Status.UNSUBSCRIBED})
 
 
 def _manage_context(subscriber: Subscriber, **extra) -> dict:

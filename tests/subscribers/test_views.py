@@ -1725,3 +1725,24 @@ def test_a_reader_who_confirms_the_forms_choices_and_then_presses_resubscribe_ke
 
     reader.refresh_from_db()
     assert reader.status == "active" and list(reader.topics.all()) == [topics[1]] and reader.frequency == "weekly"
+
+
+def test_a_reader_who_left_and_opens_their_old_confirmation_is_not_told_a_digest_comes(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """Subscribed, confirmed, unsubscribed, then the confirmation email's button again
+    (to come back): the page said "The subscription it confirms needs nothing more …
+    the first comes at the time you chose", and no digest ever came. It now says the
+    subscription was unsubscribed since, and where "Resubscribe" is."""
+    submit("left@example.com")
+    confirm = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
+    client.post(confirm)
+    reader = Subscriber.objects.get()
+    client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)), {"from_page": "1"})
+
+    for response in (client.get(confirm), client.post(confirm)):
+        page = " ".join(response.content.decode().split())
+        assert "This link was already used" in page
+        assert "needs nothing more" not in page and "the first comes at the time you chose" not in page
+        assert "was unsubscribed since" in page and "Resubscribe" in page
+        assert 'href="/subscription/"' in page
+    assert Subscriber.objects.get().status == "unsubscribed"
