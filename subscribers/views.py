@@ -214,8 +214,9 @@ def links_request(request: HttpRequest) -> HttpResponse:
             try:
                 services.subscriber_links_request(email=form.cleaned_data["email"], ip=client_ip(request))
             except services.SubscribeRateLimited:
+                # Its own words: the page spoke of subscribe requests and a confirmation email.
                 return rate_limited_response(
-                    template_name="subscribers/rate_limited.html",
+                    template_name="subscribers/rate_limited_links.html",
                     retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS,
                 )
             except (services.JourneyEmailNotQueued, RedisError):

@@ -420,6 +420,22 @@ def test_too_many_submissions_from_one_ip_get_a_friendly_429(submit):
     assert submit("person9@example.com", ip="198.51.100.99").status_code == 303
 
 
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=3, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_asking_for_ones_link_too_often_is_told_about_links_not_a_confirmation_email(client):
+    """"Email me a link to my preferences", pressed once too often: the 429 page said
+    "We've had many subscribe requests … If you already submitted the form, check
+    your inbox: the confirmation email may be there", to a reader who had asked for
+    their link and expected no confirmation. The subscribe form's page is unchanged."""
+    for _ in range(3):
+        client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+    response = client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+
+    page = " ".join(response.content.decode().split())
+    assert response.status_code == 429 and "That was a lot of tries" in page
+    assert "subscribe requests" not in page and "confirmation email" not in page
+    assert "If you already asked for your link, check your inbox" in page
+
+
 @override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=100, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=2)
 def test_one_client_asking_for_one_address_too_often_gets_a_429_and_others_do_not(submit, outbox):
     """Counted per address alone, a stranger's requests for a victim's address
