@@ -169,21 +169,26 @@ def subscriber_for_unsubscribe(*, token: str) -> tuple[Subscriber | None, bool]:
     return (retired.subscriber, True) if retired else (None, False)
 
 
-def subscriber_from_confirm_token(*, token: str) -> Subscriber | TokenProblem:
+def subscriber_from_confirm_token(*, token: str, expired_too: bool = False) -> Subscriber | TokenProblem:
     """The subscriber a confirm token belongs to, or why it cannot be used. The
     request the link was mailed for is on it as `confirm_request_id` (None for a
-    link of a first subscription)."""
+    link of a first subscription). `expired_too`: the subscriber of a link past
+    CONFIRM_LINK_MAX_AGE too, marked `confirm_link_expired` (it confirms nothing;
+    views.confirm says what it is to a reader it no longer concerns)."""
+    confirm_signer = signer(_CONFIRM_SALT, timestamped=True)
+    expired = False
     try:
-        raw = signer(_CONFIRM_SALT, timestamped=True).unsign(
-            token, max_age=CONFIRM_LINK_MAX_AGE
-        )
+        raw = confirm_signer.unsign(token, max_age=CONFIRM_LINK_MAX_AGE)
     except signing.SignatureExpired:
-        return TokenProblem.EXPIRED
+        if not expired_too:
+            return TokenProblem.EXPIRED
+        raw, expired = confirm_signer.unsign(token), True
     except signing.BadSignature:
         return TokenProblem.INVALID
     secret, _, request_id = raw.partition(".")
     subscriber = Subscriber.objects.filter(token=secret).first()
     if subscriber is None:
-        return TokenProblem.GONE
+        return TokenProblem.EXPIRED if expired else TokenProblem.GONE
     subscriber.confirm_request_id = request_id or None
+    subscriber.confirm_link_expired = expired
     return subscriber

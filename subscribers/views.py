@@ -240,9 +240,16 @@ def links_sent(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def confirm(request: HttpRequest, token: str) -> HttpResponse:
     # GET only shows a button: link scanners fetch links but do not press buttons.
-    found = subscriber_from_confirm_token(token=token)
+    found = subscriber_from_confirm_token(token=token, expired_too=True)
     if isinstance(found, TokenProblem):
         return link_invalid(request, expired=found is TokenProblem.EXPIRED, gone=found is TokenProblem.GONE)
+    if found.confirm_link_expired:
+        # It confirms nothing. "This link has expired … Subscribe again and we'll send
+        # you a fresh one" is for a reader it would still confirm; one subscribed (or
+        # gone) since, who found the old email, was sent to subscribe again.
+        if services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
+            return link_invalid(request, expired=True)
+        return _confirm_refused(request, found)
     # A used link (replayed, forwarded, found in a history) gets a neutral page: the
     # never-expiring manage link is shown once, to whoever confirmed, and otherwise
     # only arrives by email.

@@ -220,6 +220,27 @@ def test_an_expired_confirm_link_shows_a_clear_page_and_changes_nothing(client, 
     assert subscriber.status == Subscriber.Status.PENDING
 
 
+def test_a_subscribed_reader_who_opens_their_confirmation_weeks_later_is_not_told_to_subscribe_again(
+        client, monkeypatch):
+    """A reader subscribed for weeks finds the confirmation email and presses its
+    button: the page said "This link has expired … Subscribe again and we'll send you
+    a fresh one", as if they were not subscribed. It now says the link was used and
+    the subscription needs nothing more; one who left since is told how to come back."""
+    reader = SubscriberFactory(status=Subscriber.Status.ACTIVE)
+    link = _confirm_link_signed(reader, ago=dt.timedelta(days=30), monkeypatch=monkeypatch)
+    for response in (client.get(link), client.post(link)):
+        page = " ".join(response.content.decode().split())
+        assert "This link has expired" not in page and "Subscribe again" not in page
+        assert "This link was already used" in page and "needs nothing more" in page
+
+    reader.status = Subscriber.Status.UNSUBSCRIBED
+    reader.save()
+    page = " ".join(client.post(link).content.decode().split())
+    assert "This link has expired" not in page and "was unsubscribed since" in page
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
 def _confirm_link_signed(subscriber, *, ago: dt.timedelta, monkeypatch) -> str:
     signer = signing.TimestampSigner(salt="subscribers.confirm")
     then = int((dt.datetime.now() - ago).timestamp())
