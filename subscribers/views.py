@@ -76,19 +76,27 @@ ASKED_SALT = "subscribers.asked-address"
 # choices whose JSON is longer (500-character keywords in a script JSON escapes six
 # characters a letter) are not kept.
 ASKED_COOKIE_MAX_CHARS = 3000
+# The address typed in a cached page's field (subscribe_start), on its way to the form
+# the same way: the form is then a page of its own (GET), which Back can show again.
+START_COOKIE = "start"
+START_SALT = "subscribers.start-address"
 
 
 def _done_for(url: str, email: str, choices: dict | None = None) -> HttpResponseRedirect:
     """To the "check your inbox" page at `url`, with what this browser asked for in a
     signed cookie only that page (and its "type it again") reads: the address, and the
     subscribe form's other choices."""
-    response = _see_other(url)
     value = json.dumps({"email": email, "choices": choices or {}})
     if len(value) > ASKED_COOKIE_MAX_CHARS:  # long keywords in another script: the address alone
         value = json.dumps({"email": email, "choices": {}})
+    return _see_other_with(url, ASKED_COOKIE, value, salt=ASKED_SALT)
+
+
+def _see_other_with(url: str, cookie: str, value: str, *, salt: str) -> HttpResponseRedirect:
+    """To `url`, with `value` in a short-lived signed cookie only that path reads."""
+    response = _see_other(url)
     response.set_signed_cookie(
-        ASKED_COOKIE, value, salt=ASKED_SALT,
-        max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
+        cookie, value, salt=salt, max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
         path=url, secure=settings.SESSION_COOKIE_SECURE, httponly=True, samesite="Strict",
     )
     return response
@@ -121,9 +129,11 @@ def _choices_kept(data: dict) -> dict:
 @require_http_methods(["GET", "POST"])
 def subscribe(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        # A link of the old kind (/subscribe/?email=…, before /subscribe/start/): the
-        # address is filled in, nothing is validated yet.
-        form = SubscribeForm(initial={"email": request.GET.get("email", "")[:254]})
+        # The address from a cached page's field (subscribe_start's cookie), or from a
+        # link of the old kind (/subscribe/?email=…): filled in, nothing validated yet.
+        started = request.get_signed_cookie(START_COOKIE, default="", salt=START_SALT,
+                                            max_age=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS)
+        form = SubscribeForm(initial={"email": (request.GET.get("email", "") or started)[:254]})
     else:
         form = SubscribeForm(data=request.POST)
     if request.method == "POST":
@@ -166,13 +176,16 @@ def subscribe(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def subscribe_start(request: HttpRequest) -> HttpResponse:
     """The first step from a page served from the public cache: its address field
-    posts here and gets the whole form with it filled in, and its CSRF token. It
-    was a GET (/subscribe/?email=…), which put the address in the browser's history
-    and in any access log (a phone walkthrough). Opened as a link: the form."""
+    posts here and is sent on to the whole form, which gets the address in a cookie
+    (START_COOKIE) and fills it in. It was a GET (/subscribe/?email=…), which put the
+    address in the browser's history and in any access log (a phone walkthrough);
+    then the form was this POST's answer, kept from every store, so Back from "Check
+    your inbox" led to Chrome's "Confirm Form Resubmission" (ERR_CACHE_MISS) and the
+    form was gone. Opened as a link: the form."""
+    subscribe_url = reverse("subscribers:subscribe")
     if request.method == "GET":
-        return _see_other(reverse("subscribers:subscribe"))
-    form = SubscribeForm(initial={"email": request.POST.get("email", "")[:254]})
-    return render(request, "subscribers/subscribe.html", {"form": form})
+        return _see_other(subscribe_url)
+    return _see_other_with(subscribe_url, START_COOKIE, request.POST.get("email", "")[:254], salt=START_SALT)
 
 
 def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:

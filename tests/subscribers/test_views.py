@@ -1486,7 +1486,7 @@ def test_the_headers_subscribe_on_the_form_keeps_what_was_typed(client, submit, 
     Subscribe button, on the same page."""
     pages = [
         client.get("/subscribe/"),
-        client.post("/subscribe/start/", {"email": "kim@example.com"}),
+        client.post("/subscribe/start/", {"email": "kim@example.com"}, follow=True),
         submit("kim@example.com", topics=[]),  # sent back with "Pick at least one topic."
     ]
     for response in pages:
