@@ -42,6 +42,7 @@ from urllib3.util.retry import Retry
 from .embeddings import paper_text
 from .models import Paper, thumbnail_url_allowed
 from .page_cache import pages_changed
+from .pictures import pictures_fetch_later
 from .relevance import papers_score
 
 logger = logging.getLogger(__name__)
@@ -465,9 +466,9 @@ _UPDATED_FIELDS = [
     "arxiv_id", "title", "title_key", "abstract", "ai_summary", "ai_keywords", "authors",
     "author_count", "organization", "organization_slug", "published_on", "upvotes",
     "num_comments", "github_repo", "github_stars", "project_page", "thumbnail_url",
-    "withdrawn_at", "hidden", "trending_date", "updated_at",
+    "withdrawn_at", "hidden", "trending_date", "updated_at", "picture_missing_at",
 ]
-_COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name != "updated_at"]
+_COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name not in ("updated_at", "picture_missing_at")]
 
 
 def _stored_values(paper: Paper) -> tuple:
@@ -536,11 +537,13 @@ def papers_import(
                 continue
             before, listed_on = _stored_values(paper), paper.trending_date
             first_day = min(paper.trending_date, row["trending_date"])
-            text = paper_text(paper)
+            text, picture = paper_text(paper), paper.thumbnail_url
             for name, value in row.items():
                 setattr(paper, name, value)
             if paper_text(paper) != text:
                 paper.embedding = None  # made again below; the same text keeps its vector
+            if paper.thumbnail_url != picture:
+                paper.picture_missing_at = None  # a new picture: not tried yet (fetched below)
             paper.trending_date = first_day
             paper.hidden = paper.hidden or row["withdrawn_at"] is not None
             if _stored_values(paper) == before:
@@ -561,6 +564,10 @@ def papers_import(
         papers_score(papers=[*to_create, *to_update, *unchanged], only_missing=True)
         if dates_touched:
             pages_changed(dates=dates_touched, papers=[p.pk for p in to_update])
+        # In the background: an import does not wait on the CDN. Every paper listed,
+        # so one whose picture could not be had is asked again at each import that
+        # lists it; one already on disk costs a file open (newsletter/pictures.py).
+        pictures_fetch_later(paper_ids=[p.pk for p in (*to_create, *to_update, *unchanged)])
     logger.info("%s: %d papers, %d new, %d updated, %d unchanged",
                 source, len(rows), len(to_create), len(to_update), len(unchanged))
     return ImportResult(created=len(to_create), updated=len(to_update), unchanged=len(unchanged))

@@ -189,6 +189,10 @@ class Paper(models.Model):
     github_stars = models.PositiveIntegerField(null=True, blank=True)
     project_page = models.URLField(max_length=300, blank=True)
     thumbnail_url = models.URLField(max_length=300, blank=True)
+    # When this site last failed to fetch the picture (newsletter/pictures.py,
+    # picture_get: the one place that learns it), None while it has it or has not tried:
+    # such a paper shows no picture (picture_url) until a later fetch brings it.
+    picture_missing_at = models.DateTimeField(null=True, blank=True, editable=False)
     withdrawn_at = models.DateTimeField(null=True, blank=True)
     pinned = models.BooleanField(default=False, help_text="Editors' pick: shown first.")
     hidden = models.BooleanField(default=False, help_text="Never shown or mailed.")
@@ -250,10 +254,18 @@ class Paper(models.Model):
 
     @property
     def picture_url(self) -> str:
-        """The thumbnail as pages and digests show it: this site's copy
-        (newsletter/pictures.py, a path: digests put SITE_URL before it), so no
-        reader's client asks Hugging Face for it; none from a host other than Hugging
-        Face's (thumbnail_url_allowed), should one be stored."""
+        """The thumbnail as pages, the admin and digests show it: this site's copy
+        (picture_served_url); none when this site could not fetch it last time it tried
+        (picture_missing_at): an email runs no script, so a picture that 404s was a
+        broken box at the top of the reader's digest, and on pages without JavaScript."""
+        return "" if self.picture_missing_at else self.picture_served_url
+
+    @property
+    def picture_served_url(self) -> str:
+        """Where this site serves the picture (newsletter/pictures.py, a path: digests
+        put SITE_URL before it), so no reader's client asks Hugging Face for it, whether
+        or not it could be fetched; none from a host other than Hugging Face's
+        (thumbnail_url_allowed), should one be stored."""
         source = self.thumbnail_url
         if not source or not thumbnail_url_allowed(source):
             return ""

@@ -14,9 +14,21 @@ for good (Cache-Control immutable) and a picture an editor changes is a new URL.
 What is fetched is checked: at most PICTURE_MAX_BYTES, and a PNG, JPEG, GIF or WebP
 by its first bytes (not by what the server's Content-Type claims). A picture that
 cannot be had (the CDN away, a 404, something else than a picture, a PICTURE_DIR
-that cannot take it) is a 404 here, cacheable for a few minutes only, and the card
-shows no picture (static newsletter/pictures.js takes its frame away, on the site and
-in the admin); nothing else fails.
+that cannot take it) is a 404 here, cacheable for a few minutes only; nothing else
+fails. picture_get, the one place that learns whether a picture can be had, writes it
+on the paper (Paper.picture_missing_at: set when a fetch fails, cleared when one
+succeeds), and a paper so marked shows no picture (Paper.picture_url): no <img> in a
+digest (emails run no script), no frame on the pages with or without JavaScript, and
+the admin says why. Until the server has learnt it, static newsletter/pictures.js takes
+a broken picture's frame away in the browser.
+So the server learns it before the first digest goes out, an import fetches its new
+and changed papers' pictures in the background (pictures_fetch_later, the
+papers_pictures_fetch task): an import does not wait on the CDN. A failure may be the
+CDN away for a minute, so a paper marked missing is asked again, not hidden for good:
+its /pictures/ address still fetches (after PICTURE_MISSING_SECONDS, as any failed
+picture) though no page links it, and every import that lists it again (the hourly
+refetch of the day, the next morning's refresh of the day before) fetches it again in
+the background; the first fetch that succeeds shows it again everywhere.
 The first readers of a digest open it at once: one request fetches a picture the
 disk has not got, the others wait up to PICTURE_FETCH_WAIT_SECONDS for its copy.
 The disk copies are a cache: any may be deleted at any time; copies not read for
@@ -36,9 +48,13 @@ from pathlib import Path
 import requests
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
 
 from .models import Paper, picture_version, thumbnail_url_allowed
+from .page_cache import pages_changed
 
 logger = logging.getLogger(__name__)
 
@@ -74,13 +90,15 @@ class Picture:
 def picture_get(paper: Paper) -> Picture:
     """`paper`'s picture as a file on this machine: the copy on disk, else fetched
     from its source (or decoded, for a data: URL) and kept. PictureUnavailable when
-    it has none or it cannot be had."""
+    it has none or it cannot be had. Either is written on the paper when it changes
+    what readers see (_missing_note)."""
     source = paper.thumbnail_url
     if not source or not thumbnail_url_allowed(source):
         raise PictureUnavailable(f"paper {paper.pk} has no picture from an allowed host")
     folder = Path(settings.PICTURE_DIR)
     path = folder / f"{picture_version(source)}"
     if (kept := _copy(path, source)) is not None:
+        _missing_note(paper, missing=False)
         return kept
     missing = f"picture-missing:{picture_version(source)}"
     if _cache_get(missing):
@@ -94,6 +112,7 @@ def picture_get(paper: Paper) -> Picture:
         while time.monotonic() < deadline:
             time.sleep(0.05)
             if (kept := _copy(path, source)) is not None:
+                _missing_note(paper, missing=False)
                 return kept
             if _cache_get(missing):
                 raise PictureUnavailable(f"{source}: could not be had just now")
@@ -104,6 +123,7 @@ def picture_get(paper: Paper) -> Picture:
         # Not asked again for a while: a page of 70 cards whose pictures are away
         # (the CDN down, no network) is not 70 fetches for each visitor.
         _cache_set(missing)
+        _missing_note(paper, missing=True)
         raise
     try:
         _keep(folder, path, content)
@@ -113,8 +133,62 @@ def picture_get(paper: Paper) -> Picture:
         # fetch from the CDN, for every card of every page.
         logger.error("picture of paper %s not kept in %s: %s", paper.pk, folder, exc)
         _cache_set(missing)
+        _missing_note(paper, missing=True)
         raise PictureUnavailable(f"{source}: could not be kept ({exc})") from exc
+    _missing_note(paper, missing=False)
     return Picture(path=path, content_type=content_type)
+
+
+def _missing_note(paper: Paper, *, missing: bool) -> None:
+    """Write on `paper` that its picture could not be had just now (`missing`: the
+    time of this try) or that it could (cleared). A picture served from the disk, as
+    almost every one is, writes nothing; a change of what readers see refreshes the
+    cached pages that show the paper."""
+    if not missing and paper.picture_missing_at is None:
+        return
+    was_missing = paper.picture_missing_at is not None
+    paper.picture_missing_at = timezone.now() if missing else None
+    Paper.objects.filter(pk=paper.pk).update(picture_missing_at=paper.picture_missing_at)
+    if missing != was_missing:
+        pages_changed(dates=[paper.trending_date], papers=[paper.pk])
+
+
+def pictures_fetch(*, paper_ids: list[int]) -> dict[str, int]:
+    """Fetch (or find on disk) these papers' pictures, one after another: what the
+    papers_pictures_fetch task runs after an import. Each outcome is written on its
+    paper by picture_get. Returns how many were had and how many were not."""
+    outcome = {"had": 0, "missing": 0}
+    for paper in Paper.objects.filter(pk__in=paper_ids).only("pk", "thumbnail_url", "trending_date",
+                                                             "picture_missing_at"):
+        if not paper.picture_served_url:
+            continue
+        try:
+            picture_get(paper)
+        except PictureUnavailable as exc:
+            logger.info("picture of paper %s not had: %s", paper.pk, exc)
+            outcome["missing"] += 1
+        else:
+            outcome["had"] += 1
+    return outcome
+
+
+def pictures_fetch_later(*, paper_ids: list[int]) -> None:
+    """Queue the fetch of these papers' pictures once the transaction commits (the
+    papers are then there for the worker). A broker that cannot take it costs
+    nothing but the early fetch: the first reader to ask fetches the picture."""
+    from .tasks import papers_pictures_fetch
+
+    ids = sorted(set(paper_ids))
+    if not ids:
+        return
+
+    def queue() -> None:
+        try:
+            papers_pictures_fetch.delay(ids)
+        except KombuOperationalError as exc:
+            logger.warning("pictures of %d papers not queued for fetching: %s", len(ids), exc)
+
+    transaction.on_commit(queue)
 
 
 def _copy(path: Path, source: str) -> Picture | None:

@@ -72,9 +72,10 @@ def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> 
 
 def paper_picture_get(*, pk: int) -> Paper | None:
     """A visible paper for its picture (newsletter/views.py, paper_picture): what
-    Paper.picture_url and pictures.picture_get read, one query. A page of 70 cards
-    asks for 70 pictures; paper_get_visible read each one's topics too."""
-    return Paper.objects.filter(PAPER_VISIBLE, pk=pk).only("pk", "thumbnail_url").first()
+    Paper.picture_served_url and pictures.picture_get read, one query. A page of 70
+    cards asks for 70 pictures; paper_get_visible read each one's topics too."""
+    return (Paper.objects.filter(PAPER_VISIBLE, pk=pk)
+            .only("pk", "thumbnail_url", "trending_date", "picture_missing_at").first())
 
 
 def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:

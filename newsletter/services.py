@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from .ingest import title_normalise
 from .models import EditionPaper, Paper, PaperTopic, Topic
 from .page_cache import pages_changed
+from .pictures import pictures_fetch_later
 from .relevance import TopicMatcher, paper_match, papers_score, topics_rescore
 
 # What an editor's "this paper is about this topic" is worth: the top of the
@@ -35,7 +36,12 @@ def paper_save(*, paper: Paper, date_before: dt.date | None = None,
     show the change.
     `fields`: only these are written (what the editor changed; another editor's
     changes to the others stay). A new paper is scored against the topics by
-    `papers_score` once its editor rows are saved (the admin's inline)."""
+    `papers_score` once its editor rows are saved (the admin's inline). A picture
+    the editor set is not known missing: it is fetched in the background, as an
+    import's (pictures.pictures_fetch_later)."""
+    picture_new = fields is None or "thumbnail_url" in fields
+    if picture_new:
+        paper.picture_missing_at = None
     paper.title_key = title_normalise(paper.title)
     if paper.pk is not None and (fields is None or "arxiv_id" in fields):
         # Its page at the arXiv id it has now, read before the save: an editor who
@@ -45,9 +51,12 @@ def paper_save(*, paper: Paper, date_before: dt.date | None = None,
     if fields is None:
         paper.save()
     else:
-        written = set(fields) | {"updated_at"} | ({"title_key"} if "title" in fields else set())
+        written = (set(fields) | {"updated_at"} | ({"title_key"} if "title" in fields else set())
+                   | ({"picture_missing_at"} if picture_new else set()))
         paper.save(update_fields=sorted(written))
     pages_changed(dates={paper.trending_date, date_before} - {None}, papers=[paper.pk])
+    if picture_new:
+        pictures_fetch_later(paper_ids=[paper.pk])
     return paper
 
 

@@ -135,6 +135,16 @@ def papers_missing_rescore() -> int:
     return rescore(limit=RESCORE_BACKGROUND_LIMIT)
 
 
+@shared_task
+def papers_pictures_fetch(paper_ids: list[int]) -> dict:
+    """After an import: fetch the new and changed papers' pictures, so pages and the
+    digests know which cannot be had before a reader sees a broken one
+    (pictures.pictures_fetch; a failure is asked again later, newsletter/pictures.py)."""
+    from .pictures import pictures_fetch
+
+    return pictures_fetch(paper_ids=paper_ids)
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back

@@ -103,12 +103,13 @@ def paper_picture(request, pk: str, version: str, extension: str):
     """A paper's picture, from this site's copy (newsletter/pictures.py): what the
     digests and the pages show, so no reader's client asks Hugging Face for it. An
     older version's URL (the picture changed since the email went out) redirects
-    to the current one."""
+    to the current one. A picture that could not be had last time (the pages show
+    none) is still asked for here, so a fetch that succeeds brings it back."""
     paper = selectors.paper_picture_get(pk=int(pk))
-    if paper is None or not paper.picture_url:
+    if paper is None or not paper.picture_served_url:
         raise Http404("No such picture.")
-    if request.path != paper.picture_url:
-        return redirect(paper.picture_url)
+    if request.path != paper.picture_served_url:
+        return redirect(paper.picture_served_url)
     try:
         picture = picture_get(paper)
     except PictureUnavailable as exc:

@@ -336,4 +336,7 @@ def test_a_paper_whose_picture_cannot_be_had_shows_no_empty_frame(live_server, p
     page.goto(live_server.url + reverse("admin:newsletter_paper_change", args=[gone.pk]))
     expect(page.locator("h1")).to_be_visible()
     expect(page.locator("img.paper-picture")).to_have_count(0)
+    # The server learnt it when the page's picture was asked for: the editor reads why
+    # (the field went blank when the script took the picture away).
+    expect(page.locator(".field-picture .readonly")).to_contain_text("Hugging Face's CDN would not give it (tried ")
     assert page.js_errors == []

@@ -5,6 +5,8 @@ browser did on the pages, so Hugging Face saw who opened which digest, when, fro
 where. The CDN here is a real HTTPS server on 127.0.0.1 with a certificate made for
 the test (the fetch is the real one, certificate checked)."""
 
+import datetime as dt
+import json
 import ssl
 import subprocess
 import threading
@@ -15,8 +17,9 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.urls import reverse
 
-from newsletter.models import picture_version
+from newsletter.models import Paper, picture_version
 from tests.browser.conftest import png
 from tests.factories import PaperFactory
 
@@ -397,3 +400,86 @@ def test_a_pictures_address_here_names_its_type_as_its_source_does(cdn, name, ex
     query left out); a source with no known type is the API's usual PNG."""
     paper = PaperFactory(thumbnail_url=f"{cdn}/papers/{name}")
     assert paper.picture_url.endswith(f".{extension}")
+
+
+# A picture that cannot be had: the server knows it (Paper.picture_missing_at), not only
+# the browser (static newsletter/pictures.js), so an email and a page without JavaScript
+# show no broken box.
+
+
+def test_a_picture_that_cannot_be_had_is_in_no_email_or_page_and_the_admin_says_so_until_it_comes(
+        cdn, editor_client, django_capture_on_commit_callbacks):
+    """The reader's first pick showed a broken box at the top of the digest (emails
+    run no script), a page without JavaScript an empty frame, and the admin's
+    "Picture as readers see it" went blank: the picture 404s on this site because
+    Hugging Face's CDN would not give it. Once a fetch has failed, none of them links
+    it; a later fetch that succeeds (the CDN back) brings it back everywhere."""
+    from tests.newsletter.test_digest_rendering import digest_message
+
+    paper = _paper(cdn, trending_date=dt.date(2025, 11, 24), title="A paper whose picture is gone")
+    _Cdn.answers["/papers/2511.00001.png"] = (404, "text/plain", b"no", {})
+    served = paper.picture_url
+    assert 'class="paper-page__thumb"' in Client().get(paper.get_absolute_url()).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):  # the cached pages are told
+        assert Client().get(served).status_code == 404  # a visitor's browser asked for it
+    for url in (paper.get_absolute_url(), "/papers/2025-11-24/"):
+        html = Client().get(url).content.decode()
+        assert paper.title in html and "/pictures/" not in html and "thumb" not in html, url
+    paper.refresh_from_db()
+    assert paper.picture_missing_at is not None and paper.picture_url == ""
+
+    # The reader whose first pick it is: no picture at the top of the email.
+    _, digest_html = digest_message(papers=2, pictures=(0,), lead={"picture_missing_at": paper.picture_missing_at})
+    assert '<img class="picture"' not in digest_html and "/pictures/" not in digest_html
+    assert "<img" not in digest_html.split('<div class="card"')[1]
+
+    admin_page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
+    assert "None: Hugging Face's CDN would not give it (tried " in admin_page
+    assert 'class="paper-picture"' not in admin_page
+
+    # The CDN gives it again: asked after the few minutes a failure is kept, the fetch
+    # succeeds (its address still fetches, though no page links it) and it is back.
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/png", PICTURE, {})
+    cache.delete(f"picture-missing:{picture_version(paper.thumbnail_url)}")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().get(served).status_code == 200
+    paper.refresh_from_db()
+    assert paper.picture_missing_at is None and paper.picture_url == served
+    assert f'src="{served}"' in Client().get(paper.get_absolute_url()).content.decode()
+    admin_page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
+    assert f'<img class="paper-picture" src="{served}"' in admin_page
+
+
+def test_an_import_fetches_its_papers_pictures_in_the_background_and_a_later_one_asks_again(
+        cdn, monkeypatch, django_capture_on_commit_callbacks):
+    """The server learns which pictures cannot be had before the first digest goes
+    out, not when a reader's client asks: the import queues their fetch (run here at
+    once, as the worker would), and the import waits on no CDN. A picture that could
+    not be had is asked again at the next import that lists its paper."""
+    from newsletter import pictures
+    from newsletter.ingest import papers_import
+
+    asked = []
+
+    def cdn_away(source):
+        asked.append(source)
+        raise pictures.PictureUnavailable(f"{source}: HTTP 503")
+
+    monkeypatch.setattr(pictures, "_source_read", cdn_away)
+    items = json.loads((Path(__file__).parent / "recorded" / "hf-daily-papers-2024-10-25-first-2.json").read_text())
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    assert queued and len(asked) == 2
+    papers = list(Paper.objects.order_by("pk"))
+    assert all(p.picture_missing_at is not None and p.picture_url == "" for p in papers)
+    html = Client().get("/papers/2024-10-25/").content.decode()
+    assert papers[0].title[:40] in html and "/pictures/" not in html
+
+    # The CDN back, the next import (the hourly refetch: nothing changed) asks again.
+    monkeypatch.setattr(pictures, "_source_read", lambda source: PICTURE)
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    assert all(p.picture_missing_at is None and p.picture_url for p in Paper.objects.all())
+    assert Client().get("/papers/2024-10-25/").content.decode().count('class="paper-card__thumb"') == 2
