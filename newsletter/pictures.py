@@ -25,10 +25,12 @@ So the server learns it before the first digest goes out, an import fetches its 
 and changed papers' pictures in the background (pictures_fetch_later, the
 papers_pictures_fetch task): an import does not wait on the CDN. A failure may be the
 CDN away for a minute, so a paper marked missing is asked again, not hidden for good:
-its /pictures/ address still fetches (after PICTURE_MISSING_SECONDS, as any failed
-picture) though no page links it, and every import that lists it again (the hourly
-refetch of the day, the next morning's refresh of the day before) fetches it again in
-the background; the first fetch that succeeds shows it again everywhere.
+every 30 minutes by the beat task papers_pictures_missing_fetch while the
+paper is of the last PICTURE_RETRY_DAYS days (pictures_missing_fetch), at every import
+that lists it again (the next morning's refresh of the day before), and at its
+/pictures/ address, which still fetches (after PICTURE_MISSING_SECONDS, as any failed
+picture) though no page links it. The first fetch that succeeds shows it again
+everywhere; an older paper's picture that never came is taken as gone.
 The first readers of a digest open it at once: one request fetches a picture the
 disk has not got, the others wait up to PICTURE_FETCH_WAIT_SECONDS for its copy.
 The disk copies are a cache: any may be deleted at any time; copies not read for
@@ -38,6 +40,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import datetime as dt
 import logging
 import os
 import tempfile
@@ -64,6 +67,13 @@ PICTURE_KEEP_DAYS = 30
 # A picture that could not be had is not fetched again for this long (and its 404
 # is cacheable as long: newsletter/views.py).
 PICTURE_MISSING_SECONDS = 300
+# A picture that could not be had is fetched again every 30 minutes (newsletter/
+# schedules.py), for the papers of this many days (the weekly digest's): a failure may
+# be the CDN away for a while. At most PICTURE_RETRY_BATCH a run, the longest untried
+# first: each fetch that hangs takes up to 13 s (PICTURE_TIMEOUT_SECONDS), so a run
+# stays within its task's time limit.
+PICTURE_RETRY_DAYS = 7
+PICTURE_RETRY_BATCH = 30
 # How long a request waits for another's fetch of the same picture before fetching it
 # itself (the fetch's connect and first read take at most 3 s and 10 s).
 PICTURE_FETCH_WAIT_SECONDS = 5
@@ -170,6 +180,18 @@ def pictures_fetch(*, paper_ids: list[int]) -> dict[str, int]:
         else:
             outcome["had"] += 1
     return outcome
+
+
+def pictures_missing_fetch() -> dict[str, int]:
+    """Fetch again the pictures that could not be had, of the visible papers of the
+    last PICTURE_RETRY_DAYS days not tried for PICTURE_MISSING_SECONDS: what the beat
+    task papers_pictures_missing_fetch runs (every 30 minutes by default)."""
+    now = timezone.now()
+    ids = list(Paper.objects.filter(
+        hidden=False, trending_date__gte=now.date() - dt.timedelta(days=PICTURE_RETRY_DAYS),
+        picture_missing_at__lt=now - dt.timedelta(seconds=PICTURE_MISSING_SECONDS),
+    ).order_by("picture_missing_at").values_list("pk", flat=True)[:PICTURE_RETRY_BATCH])
+    return pictures_fetch(paper_ids=ids)
 
 
 def pictures_fetch_later(*, paper_ids: list[int]) -> None:

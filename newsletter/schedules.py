@@ -73,6 +73,15 @@ DEFAULT_SCHEDULES = {
         ("After an upgrade of the relevance model: scores the older papers that have no "
         "vector of it yet, 300 at a time. Does nothing when all are scored."),
     ),
+    # A paper's picture the CDN would not give is shown by no page or digest
+    # (newsletter/pictures.py): asked again, it comes back when the CDN gives it.
+    "Fetch again the pictures that could not be had (every 30 minutes)": (
+        "newsletter.tasks.papers_pictures_missing_fetch",
+        {"every": dt.timedelta(minutes=30)},
+        ("Asks Hugging Face again for the pictures of the week's papers it would not give; "
+        "one it gives now shows again on the pages and in the digests not sent yet. Switched off, "
+        "such a paper shows no picture until it is listed again."),
+    ),
     # An editor's change made while Redis was away: the pages stored before it are not
     # served for longer than this once Redis is back, even if the process that made
     # the change is gone (newsletter/page_cache.py, PageTagDebt).

@@ -145,6 +145,16 @@ def papers_pictures_fetch(paper_ids: list[int]) -> dict:
     return pictures_fetch(paper_ids=paper_ids)
 
 
+@shared_task(soft_time_limit=480, time_limit=540)
+def papers_pictures_missing_fetch() -> dict:
+    """Every 30 minutes: fetch again the pictures of the week's papers that could not
+    be had (pictures.pictures_missing_fetch): one the CDN would not give for a while
+    comes back to the pages and the digests not sent yet."""
+    from .pictures import pictures_missing_fetch
+
+    return pictures_missing_fetch()
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back

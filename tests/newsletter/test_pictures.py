@@ -16,8 +16,10 @@ from pathlib import Path
 
 import pytest
 from django.core.cache import cache
+from django.db.models import F
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from newsletter.models import Paper, picture_version
 from tests.browser.conftest import png
@@ -483,3 +485,38 @@ def test_an_import_fetches_its_papers_pictures_in_the_background_and_a_later_one
         papers_import(items=items, trending_date=dt.date(2024, 10, 25))
     assert all(p.picture_missing_at is None and p.picture_url for p in Paper.objects.all())
     assert Client().get("/papers/2024-10-25/").content.decode().count('class="paper-card__thumb"') == 2
+
+
+def test_a_picture_that_could_not_be_had_is_asked_again_in_the_background_until_the_cdn_gives_it(
+        cdn, django_capture_on_commit_callbacks):
+    """A failure may be the CDN away for a minute. Once no page links the picture,
+    nobody's browser asks for it again, and the morning's paper showed no picture all
+    day (and in the week's digests) though the CDN had it again. The beat task asks
+    again for the week's papers; an older paper's picture that never came is left."""
+    from newsletter.tasks import papers_pictures_missing_fetch
+
+    today = timezone.now().date()
+    paper = _paper(cdn, trending_date=today)
+    old = _paper(cdn, "2511.00009.png", trending_date=today - dt.timedelta(days=8))
+    for name in ("2511.00001.png", "2511.00009.png"):
+        _Cdn.answers[f"/papers/{name}"] = (404, "text/plain", b"no", {})
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().get(paper.picture_url).status_code == 404
+        assert Client().get(old.picture_url).status_code == 404
+    paper.refresh_from_db()
+    assert paper.picture_url == "" and 'class="paper-page__thumb"' not in Client().get(
+        paper.get_absolute_url()).content.decode()
+
+    # The CDN gives them again; a run within the few minutes a failure is kept asks nothing.
+    for name in ("2511.00001.png", "2511.00009.png"):
+        _Cdn.answers[f"/papers/{name}"] = (200, "image/png", PICTURE, {})
+    asked = len(_Cdn.asked)
+    assert papers_pictures_missing_fetch() == {"had": 0, "missing": 0} and len(_Cdn.asked) == asked
+    Paper.objects.update(picture_missing_at=F("picture_missing_at") - dt.timedelta(minutes=6))
+    cache.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert papers_pictures_missing_fetch() == {"had": 1, "missing": 0}
+    paper.refresh_from_db()
+    old.refresh_from_db()
+    assert paper.picture_missing_at is None and old.picture_missing_at is not None
+    assert f'src="{paper.picture_url}"' in Client().get(paper.get_absolute_url()).content.decode()
