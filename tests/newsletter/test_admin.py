@@ -5,6 +5,7 @@ import importlib
 import json
 import re
 from html import unescape
+from urllib.parse import urlencode
 
 import pytest
 from django.apps import apps
@@ -679,6 +680,22 @@ def test_deleting_every_paper_of_a_long_list_deletes_them_all(editor_client, db)
     assert answer.status_code == 200
     assert "Successfully deleted 210 papers." in answer.content.decode()
     assert list(Paper.objects.values_list("title", flat=True)) == [kept.title]
+
+
+def test_no_take_me_back_on_a_papers_delete_page_leads_back_to_the_paper(editor_client, db):
+    """A paper's page, "Delete", then "No, take me back": Django's link was href="#",
+    which went nowhere without its script; it leads to the paper's page, with the
+    list's filters the editor came with."""
+    paper = PaperFactory(trending_date=DAY, title="A paper the editor keeps")
+    filters = urlencode({"_changelist_filters": f"trending_date={DAY.isoformat()}"})
+    page = editor_client.get(reverse("admin:newsletter_paper_delete", args=[paper.pk]) + "?" + filters)
+    html = page.content.decode()
+    assert 'Are you sure you want to delete the paper "A paper the editor keeps"?' in unescape(html)
+    back = re.search(r'<a href="([^"]*)" class="button cancel-link">No, take me back</a>', html)
+    assert back, html[html.find("Yes, I"):][:400]
+    assert unescape(back.group(1)) == reverse("admin:newsletter_paper_change", args=[paper.pk]) + "?" + filters
+    assert editor_client.get(unescape(back.group(1))).status_code == 200
+    assert Paper.objects.filter(pk=paper.pk).exists()
 
 
 def test_pinning_papers_of_which_one_was_pinned_already_writes_only_the_others_history(editor_client, db):
