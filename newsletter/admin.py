@@ -69,7 +69,6 @@ from .models import (
 from .selectors import (
     PAPER_VISIBLE,
     deliveries_carrying,
-    delivery_events_prefetch,
     paper_date_newest,
     topic_rows_prefetch,
 )
@@ -1404,7 +1403,7 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return (super().get_queryset(request).select_related("edition", "subscriber")
-                .prefetch_related(delivery_events_prefetch()))
+                .prefetch_related(Delivery.events_prefetch()))
 
     def get_changelist(self, request, **kwargs):
         return LedgerChangeList

@@ -593,11 +593,24 @@ class Delivery(models.Model):
         # And on PostgreSQL, not named here (SQLite has no GIN): delivery_paper_ids_gin,
         # the rows that carried a paper (selectors.deliveries_carrying), newsletter 0040.
 
+    @staticmethod
+    def events_prefetch() -> models.Prefetch:
+        """Each delivery's provider events, oldest first, as `delivery.events_in_order`:
+        one query for a page of deliveries, by the events' delivery index, from which
+        `provider_latest` is the last. The ledger's list ("Sent · bounced") and a
+        reader's deliveries ("bounced on …: 550 5.1.1 user unknown") both read it."""
+        return models.Prefetch(
+            "events",
+            queryset=DeliveryEvent.objects.only("delivery_id", "event_type", "description", "occurred_at")
+            .order_by("occurred_at", "pk"),
+            to_attr="events_in_order",
+        )
+
     @property
     def provider_latest(self) -> "DeliveryEvent | None":
         """What the provider said last of this digest (delivered, bounced, marked as
-        spam…), or None. The rows must be read with selectors.delivery_events_prefetch
-        (one query for a page of them)."""
+        spam…), or None. The rows must be read with `events_prefetch` (one query for
+        a page of them)."""
         return self.events_in_order[-1] if self.events_in_order else None
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ import datetime as dt
 from django.db import connection
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
-from .models import Delivery, DeliveryEvent, OutboxEmail, Paper, PaperTopic, Topic
+from .models import Delivery, OutboxEmail, Paper, PaperTopic, Topic
 
 # A paper a reader may see: not hidden by an editor, not withdrawn by its authors.
 PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
@@ -29,19 +29,6 @@ def topic_rows_prefetch(lookup: str = "topic_scores") -> Prefetch:
         .only("paper_id", "score", "source", "matched_terms", "topic__name", "topic__slug")
         .order_by("-score", "topic__position", "topic__name"),
         to_attr="topic_rows",
-    )
-
-
-def delivery_events_prefetch() -> Prefetch:
-    """Each delivery's provider events, oldest first, as `delivery.events_in_order`:
-    one query for a page of deliveries, by the events' delivery index, from which
-    `Delivery.provider_latest` is the last. The ledger's list ("Sent · bounced") and
-    a reader's deliveries ("bounced on …: 550 5.1.1 user unknown") both read it."""
-    return Prefetch(
-        "events",
-        queryset=DeliveryEvent.objects.only("delivery_id", "event_type", "description", "occurred_at")
-        .order_by("occurred_at", "pk"),
-        to_attr="events_in_order",
     )
 
 

@@ -14,7 +14,6 @@ from django.utils.text import Truncator
 
 from newsletter.due import next_digest
 from newsletter.models import Delivery, Topic
-from newsletter.selectors import delivery_events_prefetch
 
 from . import csv_io
 from .addresses import (
@@ -118,7 +117,7 @@ class DeliveryInline(admin.TabularInline):
         # "Sent" row whose digest bounced said so only on the delivery's own page (an
         # editor's walkthrough, "I get nothing since Tuesday").
         return (super().get_queryset(request).select_related("edition")
-                .prefetch_related(delivery_events_prefetch()))
+                .prefetch_related(Delivery.events_prefetch()))
 
     @admin.display(description="Provider's latest event")
     def provider_event(self, delivery: Delivery) -> str:

@@ -186,8 +186,9 @@ def test_a_papers_vector_reads_its_ai_summary_not_the_apis_keyword_list():
 def test_a_topics_definition_text_leaves_out_the_phrases_it_is_not_about():
     """A "not:" phrase names another field: in the topic's vector it would pull the
     topic toward the papers it keeps out. Markers are not words of the definition."""
+    # A position of its own: a new topic's default is read from the stored topics.
     topic = Topic(name="Post-training recipes", description="Fine-tuning a pretrained model into an assistant.",
-                  keywords="post-training\ntitle:chat model\nnot:post-training quantization\n")
+                  keywords="post-training\ntitle:chat model\nnot:post-training quantization\n", position=10)
     assert embeddings.topic_text(topic) == (
         "Post-training recipes. Fine-tuning a pretrained model into an assistant.\npost-training, chat model"
     )
