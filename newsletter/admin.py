@@ -448,14 +448,14 @@ class PaperAdmin(admin.ModelAdmin):
 
     @admin.display(description="Picture as readers see it")
     def picture(self, paper):
-        if paper.picture_missing_at and paper.picture_served_url:
-            return format_html("None: Hugging Face's CDN would not give it (tried {}); the card shows the title "
-                               "alone until a later try brings it.",
-                               formats.date_format(timezone.localtime(paper.picture_missing_at), "DATETIME_FORMAT"))
-        if not paper.picture_url:
+        if not paper.picture_served_url:
             return "None: the card shows the title alone."
         if not getattr(paper, "served", False):  # unsaved, hidden or withdrawn (get_queryset)
             return "None while it is hidden or withdrawn: readers see no picture of it, nor its card."
+        if paper.picture_missing_at:
+            return format_html("None: Hugging Face's CDN would not give it (tried {}); the card shows the title "
+                               "alone until a later try brings it.",
+                               formats.date_format(timezone.localtime(paper.picture_missing_at), "DATETIME_FORMAT"))
         return format_html('<img class="paper-picture" src="{}" alt="The paper\'s picture" width="320" height="168" '
                            'data-picture-frame>', paper.picture_url)
 

@@ -58,6 +58,7 @@ from redis import RedisError
 
 from .models import Paper, picture_version, thumbnail_url_allowed
 from .page_cache import pages_changed
+from .selectors import PAPER_VISIBLE
 
 logger = logging.getLogger(__name__)
 
@@ -188,7 +189,7 @@ def pictures_missing_fetch() -> dict[str, int]:
     task papers_pictures_missing_fetch runs (every 30 minutes by default)."""
     now = timezone.now()
     ids = list(Paper.objects.filter(
-        hidden=False, trending_date__gte=now.date() - dt.timedelta(days=PICTURE_RETRY_DAYS),
+        PAPER_VISIBLE, trending_date__gte=now.date() - dt.timedelta(days=PICTURE_RETRY_DAYS),
         picture_missing_at__lt=now - dt.timedelta(seconds=PICTURE_MISSING_SECONDS),
     ).order_by("picture_missing_at").values_list("pk", flat=True)[:PICTURE_RETRY_BATCH])
     return pictures_fetch(paper_ids=ids)

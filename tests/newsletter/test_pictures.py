@@ -439,6 +439,11 @@ def test_a_picture_that_cannot_be_had_is_in_no_email_or_page_and_the_admin_says_
     admin_page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
     assert "None: Hugging Face's CDN would not give it (tried " in admin_page
     assert 'class="paper-picture"' not in admin_page
+    # Hidden, it is in no page or digest whatever its picture: the admin says that first.
+    Paper.objects.filter(pk=paper.pk).update(hidden=True)
+    hidden_page = editor_client.get(reverse("admin:newsletter_paper_change", args=[paper.pk])).content.decode()
+    assert "None while it is hidden or withdrawn" in hidden_page and "CDN would not give it" not in hidden_page
+    Paper.objects.filter(pk=paper.pk).update(hidden=False)
 
     # The CDN gives it again: asked after the few minutes a failure is kept, the fetch
     # succeeds (its address still fetches, though no page links it) and it is back.
@@ -498,6 +503,9 @@ def test_a_picture_that_could_not_be_had_is_asked_again_in_the_background_until_
     today = timezone.now().date()
     paper = _paper(cdn, trending_date=today)
     old = _paper(cdn, "2511.00009.png", trending_date=today - dt.timedelta(days=8))
+    # Withdrawn by its authors after its fetch failed: in no page or digest, not asked.
+    withdrawn = _paper(cdn, "2511.00007.png", trending_date=today, picture_missing_at=timezone.now(),
+                       withdrawn_at=timezone.now())
     for name in ("2511.00001.png", "2511.00009.png"):
         _Cdn.answers[f"/papers/{name}"] = (404, "text/plain", b"no", {})
     with django_capture_on_commit_callbacks(execute=True):
@@ -518,5 +526,8 @@ def test_a_picture_that_could_not_be_had_is_asked_again_in_the_background_until_
         assert papers_pictures_missing_fetch() == {"had": 1, "missing": 0}
     paper.refresh_from_db()
     old.refresh_from_db()
+    withdrawn.refresh_from_db()
     assert paper.picture_missing_at is None and old.picture_missing_at is not None
+    assert withdrawn.picture_missing_at is not None
+    assert not any("2511.00007" in asked for asked in _Cdn.asked)
     assert f'src="{paper.picture_url}"' in Client().get(paper.get_absolute_url()).content.decode()
