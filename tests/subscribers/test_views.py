@@ -1725,6 +1725,39 @@ def test_a_reader_who_resubscribes_and_then_confirms_the_forms_choices_gets_them
     assert "This link was already used" in client.post(confirm).content.decode()
 
 
+def test_a_reader_who_paused_before_confirming_the_forms_choices_is_told_the_digest_waits_for_the_pause(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks):
+    """Back by Resubscribe, then paused for ten days, then the form's confirmation:
+    the pause stays, and the page said "Your next digest arrives on <the pause's
+    end>" as if that were any day; it says the digest comes when the pause ends, as
+    the emails do."""
+    reader, resubscribe, confirm = _left_and_asked_again_on_the_form(
+        client, submit, outbox, topics, django_capture_on_commit_callbacks)
+    client.post(resubscribe)
+    Subscriber.objects.filter(pk=reader.pk).update(status=Subscriber.Status.PAUSED,
+                                                   paused_until=dt.date.today() + dt.timedelta(days=10))
+
+    page = " ".join(client.post(confirm).content.decode().split())
+
+    assert Subscriber.objects.get(pk=reader.pk).status == "paused"
+    assert re.search(r"Your (first|next) digest arrives [^.]*, when your pause ends\. After that,", page), page
+
+
+def test_a_paused_reader_asking_for_their_link_reads_when_the_pause_ends_in_both_parts(
+        client, outbox, django_capture_on_commit_callbacks):
+    """The links email's HTML said "…, when your pause ends"; its plain-text part gave
+    the date alone, as if digests came before it."""
+    SubscriberFactory(email="resting@example.com", status=Subscriber.Status.PAUSED,
+                      paused_until=dt.date.today() + dt.timedelta(days=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/subscription/", {"email": "resting@example.com"}, REMOTE_ADDR="203.0.113.9")
+
+    [message] = outbox
+    html = next(body for body, mime in message.alternatives if mime == "text/html")
+    for text in (message.body, html):
+        assert re.search(r"Your next digest arrives [^.]*, when your pause ends\.", " ".join(text.split())), text
+
+
 def test_choices_saved_in_the_preferences_after_resubscribing_outlast_the_forms_confirmation(
         client, submit, outbox, topics, django_capture_on_commit_callbacks):
     """Back by Resubscribe, the reader chose their topics in the preference centre;
