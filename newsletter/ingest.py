@@ -466,9 +466,11 @@ _UPDATED_FIELDS = [
     "arxiv_id", "title", "title_key", "abstract", "ai_summary", "ai_keywords", "authors",
     "author_count", "organization", "organization_slug", "published_on", "upvotes",
     "num_comments", "github_repo", "github_stars", "project_page", "thumbnail_url",
-    "withdrawn_at", "hidden", "trending_date", "updated_at", "picture_missing_at",
+    "withdrawn_at", "hidden", "trending_date", "updated_at",
 ]
-_COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name not in ("updated_at", "picture_missing_at")]
+# Not `picture_missing_at`: the picture task writes it while an import runs, and
+# writing back the value read would undo its outcome. Only a new picture clears it.
+_COMPARED_FIELDS = [name for name in _UPDATED_FIELDS if name != "updated_at"]
 
 
 def _stored_values(paper: Paper) -> tuple:
@@ -529,6 +531,7 @@ def papers_import(
         to_create: list[Paper] = []
         to_update: list[Paper] = []
         unchanged: list[Paper] = []
+        pictures_new: list[Paper] = []
         for row in rows:
             paper = matched.get(_values_key(row))
             if paper is None:
@@ -543,7 +546,7 @@ def papers_import(
             if paper_text(paper) != text:
                 paper.embedding = None  # made again below; the same text keeps its vector
             if paper.thumbnail_url != picture:
-                paper.picture_missing_at = None  # a new picture: not tried yet (fetched below)
+                pictures_new.append(paper)
             paper.trending_date = first_day
             paper.hidden = paper.hidden or row["withdrawn_at"] is not None
             if _stored_values(paper) == before:
@@ -558,6 +561,9 @@ def papers_import(
             for paper in to_update:
                 paper.updated_at = now
             Paper.objects.bulk_update(to_update, _UPDATED_FIELDS)
+        if pictures_new:
+            # A new picture: not tried yet (fetched below).
+            Paper.objects.filter(pk__in=[p.pk for p in pictures_new]).update(picture_missing_at=None)
         # PostgreSQL and SQLite ≥ 3.35 hand back the new primary keys.
         Paper.objects.bulk_create(to_create)
         # Unchanged papers too: one left without a vector (a model upgrade) gets it.

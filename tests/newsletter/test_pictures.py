@@ -492,6 +492,42 @@ def test_an_import_fetches_its_papers_pictures_in_the_background_and_a_later_one
     assert Client().get("/papers/2024-10-25/").content.decode().count('class="paper-card__thumb"') == 2
 
 
+@pytest.mark.parametrize("worker_found", ["had", "missing"])
+def test_an_import_running_while_the_picture_task_writes_leaves_the_tasks_outcome(
+        cdn, monkeypatch, worker_found):
+    """The picture task (or a reader's ask) writes whether a picture can be had while
+    the hourly import of the same papers runs. The import read the papers before and
+    wrote back what it read: a picture the task had just had came back as missing
+    (no picture in the morning's digests until the next retry), one it had just
+    found missing as present (a broken box). Only a new picture is the import's to
+    clear."""
+    from newsletter import ingest
+
+    items = json.loads((Path(__file__).parent / "recorded" / "hf-daily-papers-2024-10-25-first-2.json").read_text())
+    monkeypatch.setattr(ingest, "pictures_fetch_later", lambda paper_ids: None)  # no worker here
+    ingest.papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    before = None if worker_found == "missing" else timezone.now()
+    after = timezone.now() if worker_found == "missing" else None
+    Paper.objects.update(picture_missing_at=before)
+    matched = ingest._existing_match
+
+    def the_task_writes_meanwhile(rows):
+        papers = matched(rows)  # the import has read the papers...
+        Paper.objects.update(picture_missing_at=after)  # ...and the task writes its outcome
+        return papers
+
+    monkeypatch.setattr(ingest, "_existing_match", the_task_writes_meanwhile)
+    items[0]["paper"]["upvotes"] += 7  # the hourly refetch: counts moved
+    items[1]["thumbnail"] = items[1]["thumbnail"].replace(".png", "-v2.png")  # a new picture
+    result = ingest.papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    assert result.updated == 2
+    counts_moved, picture_new = Paper.objects.order_by("pk")
+    assert (counts_moved.picture_missing_at is None) == (worker_found == "had")
+    assert counts_moved.upvotes == items[0]["paper"]["upvotes"]
+    # A new picture is not known missing, whatever was known of the old one.
+    assert picture_new.picture_missing_at is None and picture_new.thumbnail_url.endswith("-v2.png")
+
+
 def test_a_picture_that_could_not_be_had_is_asked_again_in_the_background_until_the_cdn_gives_it(
         cdn, django_capture_on_commit_callbacks):
     """A failure may be the CDN away for a minute. Once no page links the picture,
