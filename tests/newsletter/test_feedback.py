@@ -315,6 +315,8 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
     assert summary["less_like"] == ["An agent benchmark"] and summary["votes"] == 1
     html = render_learned(reader)
     assert "Less like" in html and "An agent benchmark" in html
+    # One vote read "From your 1 “more like this” / “less like this” click".
+    assert "From your vote:" in html and " 1 " not in html
     assert "your topics themselves stay as you chose them" in html
     # What the vote does, said beside it; nothing about papers opened, which this
     # reader has not (the panel said it to everyone: a reader's walkthrough).
@@ -323,6 +325,8 @@ def test_the_preference_centre_shows_what_was_learned_and_resets_it(client):
 
     # "Forget all of this" forgets the papers opened from the digest too.
     feedback_click_record(subscriber=reader, paper=PaperFactory(title="An agent paper opened"))
+    feedback_click_record(subscriber=reader, paper=PaperFactory(title="Another agent paper opened"))
+    assert "From your vote and the 2 papers you opened from your digest:" in render_learned(reader)
     reset_url = subscriber_manage_url(subscriber=reader).replace("http://testserver", "") + "learned/reset/"
     response = client.post(reset_url)
 
@@ -396,7 +400,7 @@ def test_the_preference_centre_says_which_opened_papers_it_learned_from():
 
     html = render_learned(reader)
 
-    assert "the 1 paper you opened from your digest" in html
+    assert "From the paper you opened from your digest:" in html
     assert "A little more like (you opened them)" in html and "A paper opened from the digest" in html
     # Under what a click does only, not under "More like" too.
     assert html.count("A paper opened from the digest") == 1
@@ -407,7 +411,7 @@ def test_the_preference_centre_says_which_opened_papers_it_learned_from():
     for n in range(FEEDBACK_VOTES_USED):
         Feedback.objects.create(subscriber=reader, paper=PaperFactory(title=f"Later {n}"), vote=1)
     html = render_learned(reader)
-    assert "the 1 paper you opened from your digest" in html
+    assert f"From your {FEEDBACK_VOTES_USED} votes and the paper you opened from your digest:" in html
     assert "A paper opened from the digest" not in html
 
 
