@@ -110,6 +110,7 @@ from .editions import edition_current, edition_freeze
 from .journal import ATTEMPTING, journal_revoke, journal_sent
 from .leases import BatchLease, deliveries_claim
 from .models import Delivery, Edition
+from .pictures import pictures_fetch
 from .ranking import ranking_data_load
 from .sending import BatchOutcome, BatchSender, digest_prepare, outcomes_record
 from .tallies import edition_tallies_stale
@@ -222,6 +223,13 @@ def digests_dispatch(*, now: dt.datetime | None = None) -> int:
     edition = edition_current(now=now)
     if edition is None or edition.on_hold:
         return 0
+    if edition.frozen_at is None:
+        # Its first digests may go out in this run. The import fetched its pictures
+        # in the background, unless the broker was away then: a picture nobody tried
+        # was linked, and one the CDN would not give was a broken box at the top of
+        # readers' emails. Each is tried here first (one on disk: a file open).
+        pictures_fetch(paper_ids=list(edition.entries.filter(paper__picture_missing_at__isnull=True)
+                                      .values_list("paper_id", flat=True)))
     return len(edition_dispatch(edition=edition, now=now))
 
 

@@ -492,6 +492,49 @@ def test_an_import_fetches_its_papers_pictures_in_the_background_and_a_later_one
     assert Client().get("/papers/2024-10-25/").content.decode().count('class="paper-card__thumb"') == 2
 
 
+def test_a_picture_nobody_tried_is_tried_before_the_editions_first_digest_goes_out(
+        cdn, django_capture_on_commit_callbacks):
+    """An import fetches its papers' pictures in a background task. With the broker
+    away at that moment, nothing fetched them: the first readers' digests linked a
+    picture the CDN would not give, a broken box at the top of the email, and the
+    30-minute retry only asks again for pictures already known missing. The
+    edition's first dispatch tries every picture not known yet before any digest is
+    made; the runs after it ask the CDN nothing."""
+    from django.core import mail
+
+    from newsletter.delivery import digests_dispatch
+    from newsletter.editions import edition_assemble
+    from tests.factories import PaperTopicFactory, SubscriberFactory, TopicFactory
+    from tests.newsletter.test_delivery import DAY, NOW
+
+    topic = TopicFactory(name="Continual learning")
+    # As an import left them with the broker away: listed, never fetched.
+    gone = _paper(cdn, "2511.00001.png", trending_date=DAY, upvotes=100, title="A paper whose picture is gone")
+    there = _paper(cdn, "2511.00002.png", trending_date=DAY, upvotes=90, title="A paper whose picture is there")
+    for paper in (gone, there):
+        PaperTopicFactory(paper=paper, topic=topic, score=1.0, matched_terms=["catastrophic forgetting"])
+    _Cdn.answers["/papers/2511.00001.png"] = (404, "text/plain", b"no", {})
+    edition_assemble(date=DAY)
+    reader = SubscriberFactory(delivery_hour=7)
+    reader.topics.add(topic)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW) == 1
+    (message,) = mail.outbox
+    html = message.alternatives[0][0]
+    assert gone.title in html and there.title in html
+    # The reader's first pick: no picture at the top, and no link to the one gone.
+    assert gone.picture_served_url not in html and "<img" not in html.split('<div class="card"')[1]
+    assert sorted(_Cdn.asked) == ["/papers/2511.00001.png", "/papers/2511.00002.png"]
+    assert Paper.objects.get(pk=there.pk).picture_missing_at is None
+    assert Paper.objects.get(pk=gone.pk).picture_missing_at is not None
+
+    # The edition is frozen: the next runs ask the CDN nothing more.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW + dt.timedelta(minutes=15)) == 0
+    assert len(_Cdn.asked) == 2
+
+
 @pytest.mark.parametrize("worker_found", ["had", "missing"])
 def test_an_import_running_while_the_picture_task_writes_leaves_the_tasks_outcome(
         cdn, monkeypatch, worker_found):
