@@ -23,7 +23,9 @@ the admin says why. Until the server has learnt it, static newsletter/pictures.j
 a broken picture's frame away in the browser.
 So the server learns it before the first digest goes out, an import fetches its new
 and changed papers' pictures in the background (pictures_fetch_later, the
-papers_pictures_fetch task): an import does not wait on the CDN. A failure may be the
+papers_pictures_fetch task): an import does not wait on the CDN. The broker away at
+that moment, the edition's first dispatch tries them (delivery.digests_dispatch, while
+the edition is not frozen: a picture on disk costs a file open). A failure may be the
 CDN away for a minute, so a paper marked missing is asked again, not hidden for good:
 every 30 minutes by the beat task papers_pictures_missing_fetch while the
 paper is of the last PICTURE_RETRY_DAYS days (pictures_missing_fetch), at every import
