@@ -477,6 +477,27 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     return dict(hits)
 
 
+# The matched terms a "why" names for one topic: with the reader's own keywords
+# after them, the line stays one line on a phone.
+TOPIC_TERMS_SAID = 2
+
+
+def topic_match_reason(*, terms: Sequence[str], near_examples: bool, by_editor: bool) -> str:
+    """Why a paper is under a topic, in the words a reader reads wherever it is said:
+    the terms that matched (an editor's row keeps them: services.paper_topic_set), or,
+    with none, that the editors chose it, or its closeness to the topic's examples or
+    description. The one wording of it: the digest's "why" line (_reason) and the
+    paper's page (selectors.paper_topic_reasons). Until 7 December each had its own:
+    an editor's topic read "close to the topic's description" in the email and
+    "chosen by the editors" on the page, a closeness nothing on the page, and three
+    terms on the page where the email named two."""
+    if terms:
+        return "matched: " + ", ".join(terms[:TOPIC_TERMS_SAID])
+    if by_editor:
+        return "chosen by the editors"
+    return closeness_reason(near_examples=near_examples)
+
+
 def _reason(
     *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
 ) -> str:
@@ -487,13 +508,13 @@ def _reason(
     parts = []
     if paper.pinned:
         parts.append("Editors' pick")
-    topic_terms = list(topic.terms[:2]) if topic is not None else []
+    topic_terms = list(topic.terms[:TOPIC_TERMS_SAID]) if topic is not None else []
     if topic is not None:
         parts.append(topic.name)
-        if topic_terms:
-            parts.append("matched: " + ", ".join(topic_terms))
-        elif not liked:
-            parts.append(closeness_reason(near_examples=topic.near_examples))
+        # A paper close to one they liked says that (`liked`) instead of a closeness.
+        if topic_terms or topic.by_editor or not liked:
+            parts.append(topic_match_reason(terms=topic.terms, near_examples=topic.near_examples,
+                                            by_editor=topic.by_editor))
     # The reader's own keywords, said as theirs: under a topic's name they read as
     # the topic's terms ("Language models · matched: speech recognition").
     own = [t for t in keyword_terms if t.lower() not in {x.lower() for x in topic_terms}][:3]

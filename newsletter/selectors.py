@@ -26,7 +26,7 @@ def topic_rows_prefetch(lookup: str = "topic_scores") -> Prefetch:
         queryset=PaperTopic.objects.filter(score__gt=0, topic__is_active=True)
         .select_related("topic")
         # Only what a chip shows: a day's page builds a few hundred of these.
-        .only("paper_id", "score", "source", "matched_terms", "topic__name", "topic__slug")
+        .only("paper_id", "score", "source", "matched_terms", "near_examples", "topic__name", "topic__slug")
         .order_by("-score", "topic__position", "topic__name"),
         to_attr="topic_rows",
     )
@@ -66,18 +66,13 @@ def paper_picture_get(*, pk: int) -> Paper | None:
 
 
 def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:
-    """(topic name, why) for a paper's chips, as a reader reads them: the terms that
-    matched, in the words of ranking's digest reasons, or the editors' choice."""
-    reasons = []
-    for chip in paper.topic_chips:
-        if chip.source == PaperTopic.Source.EDITOR:
-            why = "chosen by the editors"
-        elif chip.matched_terms:
-            why = "matched: " + ", ".join(chip.matched_terms[:3])
-        else:
-            why = ""
-        reasons.append((chip.topic.name, why))
-    return reasons
+    """(topic name, why) for a paper's chips, in the words of the digest's "why" line
+    (ranking.topic_match_reason), so the page of a pick says what the email said."""
+    from .ranking import topic_match_reason
+
+    return [(chip.topic.name, topic_match_reason(terms=chip.matched_terms, near_examples=chip.near_examples,
+                                                 by_editor=chip.source == PaperTopic.Source.EDITOR))
+            for chip in paper.topic_chips]
 
 
 def paper_date_newest(*, until: dt.date | None = None) -> dt.date | None:

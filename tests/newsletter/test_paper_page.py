@@ -1,13 +1,16 @@
 """A page for every paper (newsletter/views.py, paper_detail): what the digest, the
 home page, the archive and the feeds link to."""
 
+import datetime as dt
 import re
 
 import pytest
+from django.core import mail
+from django.core.management import call_command
 from django.urls import resolve, reverse
 
 from newsletter.models import Paper, PaperTopic
-from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
+from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +145,32 @@ def test_home_archive_and_feed_link_every_paper_to_its_page(client, django_user_
         assert f'href="{paper.get_absolute_url()}"' in home
         assert f'href="http://testserver{paper.get_absolute_url()}"' in feed
     assert Paper.objects.count() == 3
+
+
+@pytest.mark.parametrize("row, said", [
+    # An editor put the paper under the topic; no keyword of it matched. The email
+    # said "close to the topic's description" (no closeness was measured), the page
+    # "chosen by the editors".
+    ({"source": PaperTopic.Source.EDITOR, "matched_terms": []}, "chosen by the editors"),
+    # Carried by closeness to the topic's example papers: the page said nothing.
+    ({"matched_terms": [], "near_examples": True}, "close to the topic's examples"),
+    # Three terms matched: the email named two, the page three.
+    ({"matched_terms": ["world model", "planning", "video"]}, "matched: world model, planning"),
+    # An editor's row whose keywords match too: the email said the terms, the page
+    # "chosen by the editors" (paper_topic_set keeps the terms for the email's sake).
+    ({"source": PaperTopic.Source.EDITOR, "matched_terms": ["world model"]}, "matched: world model"),
+])
+def test_a_papers_page_says_why_it_is_in_a_topic_as_the_readers_digest_does(client, row, said):
+    """One "why" per paper and topic (ranking.topic_match_reason): a reader who opens
+    a pick of their digest reads on its page the reason the email gave them."""
+    topic = TopicFactory(name="World models")
+    paper = PaperFactory(trending_date=dt.date(2025, 11, 24), title="Dreaming of worlds", upvotes=50)
+    PaperTopicFactory(paper=paper, topic=topic, score=0.9, **row)
+    SubscriberFactory(email="reader@example.com").topics.add(topic)
+
+    call_command("send_digests", "--date", "2025-11-24", "--now", stdout=None)
+    [message] = mail.outbox
+    page = client.get(paper.get_absolute_url()).content.decode()
+
+    assert f"   World models · {said}\n" in message.body
+    assert f'<span class="chip">World models</span> <span class="muted">{said}</span>' in page.replace("&#x27;", "'")
