@@ -166,6 +166,11 @@ class Topic(models.Model):
         return [phrase for phrase, kind in map(keyword_line_read, self.keyword_list) if phrase and kind != "not"]
 
 
+# The names a byline gives (digest cards, the site's cards, feeds); the paper's page
+# lists them all.
+BYLINE_NAMES = 3
+
+
 class Paper(models.Model):
     """One paper as it trended on Hugging Face Daily Papers."""
 
@@ -316,17 +321,26 @@ class Paper(models.Model):
         return [(row, row.pk in chips) for row in self.topic_rows]
 
     @property
+    def authors_total(self) -> int:
+        """How many authors the paper has: the API's count (hidden authors included),
+        or the names there are when fewer were counted (an editor's paper, its count
+        left at 0). The one count the byline and the paper's page both read."""
+        return max(self.author_count, len(self.authors))
+
+    @property
     def authors_unnamed(self) -> int:
         """Authors the API counted but did not name."""
-        return max(0, self.author_count - len(self.authors))
+        return self.authors_total - len(self.authors)
 
     @property
     def byline(self) -> str:
         """Each name isolated when written right to left (bidi_isolated): the byline
-        is read in the page's direction, whatever the names' scripts."""
+        is read in the page's direction, whatever the names' scripts. Its "and N
+        more" counts from authors_total, as the page's list does: from author_count
+        alone, five names counted 0 read "Ada, Alan, Grace", two dropped unsaid."""
         if self.authors:
-            shown = ", ".join(bidi_isolated(name) for name in self.authors[:3])
-            more = self.author_count - 3
+            shown = ", ".join(bidi_isolated(name) for name in self.authors[:BYLINE_NAMES])
+            more = self.authors_total - BYLINE_NAMES
             return f"{shown} and {more} more" if more > 0 else shown
         if self.organization:
             return bidi_isolated(self.organization)

@@ -174,3 +174,24 @@ def test_a_papers_page_says_why_it_is_in_a_topic_as_the_readers_digest_does(clie
 
     assert f"   World models · {said}\n" in message.body
     assert f'<span class="chip">World models</span> <span class="muted">{said}</span>' in page.replace("&#x27;", "'")
+
+
+@pytest.mark.parametrize("author_count", [0, 4])
+def test_a_paper_with_more_names_than_its_count_names_them_alike_in_the_digest_and_on_its_page(client, author_count):
+    """A paper an editor typed in (five names, the count left at 0 or not raised):
+    the digest's byline (Paper.byline) counted the authors past the three it names
+    from author_count alone and said "Ada, Alan, Grace", the last two dropped without
+    a word, while the paper's page listed all five. Both now count the names there
+    are (Paper.authors_total)."""
+    names = ["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra", "Barbara Liskov"]
+    topic = TopicFactory(name="World models")
+    paper = PaperFactory(trending_date=dt.date(2025, 11, 24), authors=names, author_count=author_count)
+    PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=["world model"])
+    SubscriberFactory(email="reader@example.com").topics.add(topic)
+
+    call_command("send_digests", "--date", "2025-11-24", "--now", stdout=None)
+    [message] = mail.outbox
+    page = client.get(paper.get_absolute_url()).content.decode()
+
+    assert "Ada Lovelace, Alan Turing, Grace Hopper and 2 more · ▲" in message.body
+    assert ", ".join(f"<bdi>{name}</bdi>" for name in names) in page and "more" not in page.split("paper-page__authors")[1].split("</p>")[0]
