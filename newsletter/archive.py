@@ -20,7 +20,7 @@ from subscribers.tokens import signer, token_url
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, PaperTopic, Topic
 from .relevance import RELEVANCE_THRESHOLD
-from .selectors import PAPER_VISIBLE, topic_rows_prefetch
+from .selectors import PAPER_VISIBLE, paper_visible_q, topic_rows_prefetch
 
 # Papers in each Atom feed: a month of a topic, or a few days of everything.
 FEED_ITEMS = 50
@@ -29,7 +29,7 @@ EDITION_LIST_PREVIEW = 3
 _DELIVERY_VIEW_SALT = "newsletter.delivery-view"
 
 EDITION_PUBLISHED = Q(frozen_at__isnull=False)
-_ENTRY_VISIBLE = Q(paper__hidden=False, paper__withdrawn_at__isnull=True)
+_ENTRY_VISIBLE = paper_visible_q("paper__")
 
 
 def edition_list_published() -> QuerySet[Edition]:
@@ -44,8 +44,7 @@ def edition_list_published() -> QuerySet[Edition]:
     return (
         Edition.objects.filter(EDITION_PUBLISHED)
         # Counted as the page shows them (edition_papers: hidden and withdrawn left out).
-        .annotate(paper_count=Count("entries", filter=Q(entries__paper__hidden=False,
-                                                        entries__paper__withdrawn_at__isnull=True)))
+        .annotate(paper_count=Count("entries", filter=paper_visible_q("entries__paper__")))
         .prefetch_related(Prefetch("entries", queryset=preview, to_attr="preview_entries"))
         .order_by("-date")
     )

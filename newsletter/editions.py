@@ -36,7 +36,7 @@ from django.utils import formats, timezone
 
 from .models import Edition, EditionPaper, Paper
 from .page_cache import pages_changed
-from .selectors import paper_date_newest
+from .selectors import PAPER_VISIBLE, paper_date_newest
 
 # How old "today's" edition may be: a weekend (see the module docstring).
 EDITION_MAX_AGE_DAYS = 3
@@ -55,7 +55,7 @@ def edition_papers_ordered(*, date: dt.date):
     date and the late papers of the editions before (`_late_papers_q`). Served by
     paper_day_trend_idx (trending_date, -pinned, -upvotes WHERE NOT hidden)."""
     return Paper.objects.filter(
-        Q(trending_date=date) | _late_papers_q(date=date), hidden=False, withdrawn_at__isnull=True
+        Q(trending_date=date) | _late_papers_q(date=date), PAPER_VISIBLE
     ).order_by("-pinned", "-upvotes", "-num_comments", "id")
 
 

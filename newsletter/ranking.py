@@ -49,6 +49,7 @@ from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic
 from .preferences import preferences_learn, signal_weight
 from .reader_keywords import keyword_present, keywords_match, keywords_split
 from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason, topics_about
+from .selectors import paper_visible_q
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
 WEEKLY_WINDOW_DAYS = 7
@@ -342,9 +343,7 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
 def _candidates_load(dates: Sequence[dt.date]) -> dict[dt.date, list[Paper]]:
     """The papers of the editions of `dates` a digest may pick, in edition order."""
     entries = (
-        EditionPaper.objects.filter(
-            edition__date__in=dates, paper__hidden=False, paper__withdrawn_at__isnull=True
-        )
+        EditionPaper.objects.filter(paper_visible_q("paper__"), edition__date__in=dates)
         .select_related("paper", "edition")
         # Timestamps no digest shows: parsing them was a fifth of the load.
         .defer("paper__created_at", "paper__updated_at", "edition__created_at", "edition__updated_at",

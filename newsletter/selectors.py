@@ -11,8 +11,16 @@ from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
 from .models import Delivery, OutboxEmail, Paper, PaperTopic, Topic
 
-# A paper a reader may see: not hidden by an editor, not withdrawn by its authors.
-PAPER_VISIBLE = Q(hidden=False, withdrawn_at__isnull=True)
+
+def paper_visible_q(path: str = "") -> Q:
+    """The one rule of a paper a reader may see: not hidden by an editor, not
+    withdrawn by its authors. `path` leads to the paper from another model's query
+    ("paper__", "entries__paper__"). Every page, digest, feed and count reads it
+    (tests/architecture/test_imports.py: no module spells it out again)."""
+    return Q(**{f"{path}hidden": False, f"{path}withdrawn_at__isnull": True})
+
+
+PAPER_VISIBLE = paper_visible_q()
 
 
 def topic_rows_prefetch(lookup: str = "topic_scores") -> Prefetch:
@@ -92,8 +100,8 @@ def topics_most_covered(*, limit: int) -> list[Topic]:
 
     newest = paper_date_newest()
     relevant = Q(
+        paper_visible_q("paper_scores__paper__"),
         paper_scores__score__gte=RELEVANCE_THRESHOLD, paper_scores__paper__trending_date=newest,
-        paper_scores__paper__hidden=False, paper_scores__paper__withdrawn_at__isnull=True,
     )
     return list(
         Topic.objects.filter(is_active=True)
