@@ -321,3 +321,32 @@ def test_a_test_sends_subject_shows_a_titles_ampersand_as_the_readers_does(db):
     own = digest_make(edition=edition, subscriber=reader, data=data, now=NOW).message
     assert test_send.subject == own.subject
     assert test_send.subject.endswith(': Q&A for "agents" <RL>')
+
+
+@pytest.mark.django_db
+def test_an_also_trending_paper_with_no_byline_names_its_topics_in_the_text_part_as_in_the_html():
+    """An editor added a paper with no authors, count or organisation: its
+    also-trending line read "▲ 40 upvotes · Robotics" in the HTML part and nothing
+    of its topics in the text part (the text part printed them only after a byline).
+    Another such paper, in no topic, gets no line of spaces in the text part."""
+    robotics = TopicFactory(name="Robotics")
+    for n in range(3):
+        paper = PaperFactory(trending_date=DAY, upvotes=50 - 10 * n, title=f"Robots that grasp, part {n}",
+                             **({"authors": [], "author_count": 0} if n else {}))
+        if n < 2:
+            PaperTopicFactory(paper=paper, topic=robotics, score=0.9, matched_terms=["robot"])
+    edition = edition_assemble(date=DAY)
+    reader = SubscriberFactory(papers_per_digest=1)  # part 1 is past their count: also trending
+    reader.topics.set([robotics])
+    ids = deliveries_create(edition=edition, subscriber_ids=[reader.id], now=NOW)
+
+    digest_send_batch(delivery_ids=ids, now=NOW)
+
+    [message] = mail.outbox
+    html = message.alternatives[0][0]
+    assert re.search(r"▲</span>&nbsp;40&nbsp;upvotes · Robotics</p>", html)
+    assert re.search(r"▲</span>&nbsp;30&nbsp;upvotes</p>", html)  # part 2: in no topic
+    text = message.body.split("\n--\n")[0]
+    item = text.split("- Robots that grasp, part 1")[1].split("\n- ")[0]
+    assert "Robotics" in item, message.body
+    assert not re.search(r"^[ \t]+$", text, re.MULTILINE), message.body
