@@ -30,6 +30,7 @@ from subscribers.tokens import signer, token_url
 
 from .models import Feedback, Paper
 from .preferences import FEEDBACK_VOTES_USED, subscriber_learned_preferences
+from .selectors import PAPER_VISIBLE
 
 _FEEDBACK_SALT = "newsletter.feedback"
 _FINGERPRINT_SALT = "newsletter.subscriber-fingerprint"
@@ -96,7 +97,12 @@ def feedback_token_signed(token: str) -> bool:
 
 def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
     """What a feedback link asks for; None when it is tampered with, made for
-    another purpose, revoked, or names a paper or reader that no longer exists."""
+    another purpose, revoked, or names a reader that no longer exists or a paper
+    readers may no longer see (deleted, or taken down: PAPER_VISIBLE). A paper an
+    editor hid or its authors withdrew is gone for this link as it is for the
+    reader's web copy of the digest (archive.delivery_papers): the link's page
+    showed its title and authors, and a vote on it would name it again in the
+    preference centre and in the next digests' why lines."""
     read = _feedback_token_read(token)
     if read is None:
         return None
@@ -108,7 +114,7 @@ def feedback_request_from_token(*, token: str) -> FeedbackRequest | None:
         fingerprint, subscriber_fingerprint(subscriber=subscriber)
     ):
         return None
-    paper = Paper.objects.filter(pk=paper_id).first()
+    paper = Paper.objects.filter(PAPER_VISIBLE, pk=paper_id).first()
     if paper is None:
         return None
     return FeedbackRequest(subscriber=subscriber, paper=paper, vote=vote)

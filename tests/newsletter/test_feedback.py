@@ -477,3 +477,43 @@ def test_the_other_link_of_a_paper_already_voted_on_asks_before_it_changes_the_v
     assert "Fewer papers like this one?" in html and "Thanks, noted" not in html
     assert Feedback.objects.get().vote == 1
     assert response["X-Robots-Tag"] == "noindex, nofollow"
+
+
+@pytest.mark.parametrize("taken_down", [{"hidden": True}, {"withdrawn_at": dt.datetime(2025, 11, 25, tzinfo=dt.UTC)}],
+                         ids=["hidden by an editor", "withdrawn by its authors"])
+def test_a_link_to_a_paper_taken_down_since_shows_nothing_of_it_records_nothing_and_leads_on(client, taken_down):
+    """An old digest's "Less like this" beside a paper taken down since: the reader's
+    "view in browser" copy of that digest left the paper out, but the link opened a
+    page with its title and authors and took a vote (whose paper the preference
+    centre then listed, and the next digests' why lines named). Now it is the page of
+    a link whose paper is gone, as for a deleted paper; every link on it opens."""
+    from django.core import mail
+
+    from newsletter.delivery import deliveries_create, digest_send_batch
+    from newsletter.editions import edition_assemble
+
+    now = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+    topic = TopicFactory(name="Robotics")
+    papers = [PaperFactory(trending_date=now.date(), upvotes=50 - n, title=title, authors=["Grace Hopper"])
+              for n, title in enumerate(["Robots that grasp", "A result its authors took back"])]
+    for paper in papers:
+        PaperTopicFactory(paper=paper, topic=topic, score=0.9, matched_terms=["robot"])
+    reader = SubscriberFactory()
+    reader.topics.set([topic])
+    digest_send_batch(delivery_ids=deliveries_create(edition=edition_assemble(date=now.date()),
+                                                     subscriber_ids=[reader.id], now=now), now=now)
+    [message] = mail.outbox
+    less = message.body.split("A result its authors took back")[1].split("Less like this: ")[1].split()[0]
+    copy = message.body.split("View in browser: ")[1].split()[0]
+    Paper.objects.filter(pk=papers[1].pk).update(**taken_down)
+
+    assert "A result its authors took back" not in client.get(copy).content.decode()
+    for method in (client.get, client.post):
+        response = method(less)
+        html = response.content.decode()
+        assert response.status_code == 410
+        assert "A result its authors took back" not in html and "Grace Hopper" not in html
+        assert "the paper was taken down" in html
+    assert not Feedback.objects.exists()
+    for href in set(re.findall(r'href="(/[^"]*)"', html)):
+        assert client.get(href).status_code == 200, href
