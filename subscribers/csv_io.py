@@ -12,7 +12,6 @@ Export: the selected subscribers, one row each; the admin gates it behind the
 
 from __future__ import annotations
 
-import calendar
 import csv
 import io
 import zoneinfo
@@ -23,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS
 
 from newsletter.models import Topic
 
@@ -132,7 +132,7 @@ def _weekday_parse(value: str) -> int:
     its name in English, whole or short ("Thursday", "thu"); raises ValidationError."""
     if value.isdigit() and 0 <= int(value) <= 6:
         return int(value)
-    names = [name.lower() for name in calendar.day_name]
+    names = [str(name).lower() for name in WEEKDAYS.values()]
     for day, name in enumerate(names):
         if value in (name, name[:3]):
             return day

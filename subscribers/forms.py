@@ -8,6 +8,7 @@ import zoneinfo
 from pathlib import Path
 
 from django import forms
+from django.utils import dates
 
 from newsletter.models import Topic
 
@@ -15,10 +16,8 @@ from .addresses import email_validate
 from .consent import CONSENT_TEXT
 from .models import MAX_PAPERS_PER_DIGEST, Subscriber
 
-WEEKDAYS = [
-    (0, "Monday"), (1, "Tuesday"), (2, "Wednesday"), (3, "Thursday"),
-    (4, "Friday"), (5, "Saturday"), (6, "Sunday"),
-]
+# The days by the names every other place gives them (Django's: Subscriber.weekday_name).
+WEEKDAYS = list(dates.WEEKDAYS.items())
 HOURS = [(h, f"{h:02d}:00") for h in range(24)]
 
 

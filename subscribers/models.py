@@ -1,4 +1,3 @@
-import calendar
 import datetime as dt
 import secrets
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -7,6 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
+from django.utils.dates import WEEKDAYS
 
 from newsletter.models import Topic
 
@@ -169,7 +169,9 @@ class Subscriber(models.Model):
 
     @property
     def weekday_name(self) -> str:
-        return calendar.day_name[self.weekday]
+        # Django's names, as the date filter's: not Python's calendar, whose names
+        # follow the process's LC_TIME ("Donnerstag" once anything set it from LANG).
+        return str(WEEKDAYS[self.weekday])
 
     def pause_ended(self, *, now: dt.datetime | None = None) -> bool:
         """The pause's day (paused_until) has come where the reader is: digests go out

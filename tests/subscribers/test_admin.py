@@ -1323,3 +1323,57 @@ def test_an_import_file_over_the_size_a_file_may_have_is_refused_with_how_to_spl
     rows = "".join(f"reader{n:06d}@example.com\n" for n in range(45_000))  # about 1.1 MB
     refused = _imported(editor_client, "email\n" + rows)
     assert "The file is over 1 MB: split it" in refused and not Subscriber.objects.exists()
+
+
+@pytest.fixture
+def german_time_locale(tmp_path_factory):
+    """The process's LC_TIME German, as it is once anything in it calls
+    locale.setlocale(LC_ALL, "") under LANG=de_DE.UTF-8. The machine need not have
+    the locale installed: it is compiled from glibc's sources (localedef), else the
+    test is skipped."""
+    import locale
+    import os
+    import shutil
+    import subprocess
+
+    place = tmp_path_factory.mktemp("locale")
+    if not shutil.which("localedef") or subprocess.run(
+        ["localedef", "-i", "de_DE", "-f", "UTF-8", str(place / "de_DE.UTF-8")], check=False, capture_output=True,
+    ).returncode not in (0, 1):  # 1: compiled, with warnings
+        pytest.skip("no German locale can be made here")
+    was_path, was = os.environ.get("LOCPATH"), locale.setlocale(locale.LC_TIME)
+    os.environ["LOCPATH"] = str(place)
+    try:
+        locale.setlocale(locale.LC_TIME, "de_DE.UTF-8")
+    except locale.Error:
+        pytest.skip("no German locale can be made here")
+    yield
+    locale.setlocale(locale.LC_TIME, was)
+    if was_path is None:
+        del os.environ["LOCPATH"]
+    else:
+        os.environ["LOCPATH"] = was_path
+
+
+def test_a_weekly_readers_day_has_one_name_in_every_place_whatever_the_process_locale(admin_client, german_time_locale):
+    """The days were named by three tables: Python's calendar (the reader's schedule
+    in their digests, pages and the admin list; the names the CSV import reads), a
+    list written out in forms.py (the preference form, the admin's select) and
+    Django's (the schedules' list). Under a German LC_TIME a Thursday reader's
+    schedule said "a weekly digest on Donnerstags", their select said "Thursday",
+    and the import refused "Thursday". Now all are Django's, as the date filter's."""
+    from django_celery_beat.models import CrontabSchedule
+
+    from newsletter.schedules import crontab_in_words
+
+    reader = SubscriberFactory(email="thu@example.com", frequency="weekly", weekday=3, delivery_hour=18)
+
+    changelist = admin_client.get(reverse("admin:subscribers_subscriber_changelist")).content.decode()
+    change = admin_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
+    assert "a weekly digest on Thursdays around 18:00 UTC" in changelist
+    assert re.search(r'<option value="3" selected>Thursday</option>', change)
+    assert crontab_in_words(CrontabSchedule(minute="0", hour="6", day_of_week="4")) == "Thursdays at 06:00 UTC"
+    _imported(admin_client, "email,frequency,weekday\nw@example.com,weekly,Thursday\nx@example.com,weekly,thu\n",
+              prior_consent="on")
+    assert set(Subscriber.objects.filter(email__in=["w@example.com", "x@example.com"])
+               .values_list("weekday", flat=True)) == {3}
