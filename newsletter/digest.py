@@ -24,7 +24,7 @@ from functools import lru_cache
 
 from anymail.message import AnymailMessage
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from mail.building import email_message
 from mail.rendering import RenderedEmail, absolute_url, email_base_context, email_render
@@ -283,7 +283,7 @@ def late_label(paper, *, daily_date: dt.date | None) -> str:
     comes late. Nothing in a weekly digest, whose papers are the week's."""
     if daily_date is None or not listed_late(paper, edition_date=daily_date):
         return ""
-    return f"added to {paper.trending_date:%A}'s list after its digest"
+    return f"added to {formats.date_format(paper.trending_date, 'l')}'s list after its digest"
 
 
 @lru_cache(maxsize=16)
@@ -325,15 +325,17 @@ def week_span(date: dt.date, *, year: int | None = None) -> str:
     editions.py): short months, and a day's year only when it is another: "18–24 Nov",
     "18–24 Nov 2025" read in 2026, "29 Dec 2025 – 4 Jan" read in 2026."""
     first = week_first_day(date)
-    month = "%B" if year is None else "%b"
+    # Django's names (the date filter's), not strftime's: those follow the process's LC_TIME.
+    month = "F" if year is None else "M"
 
     def year_said(day: dt.date) -> str:
         return "" if day.year == year else f" {day.year}"
 
     if first.month == date.month:
-        return f"{first.day}–{date.day} {date:{month}}{year_said(date)}"
+        return f"{first.day}–{date.day} {formats.date_format(date, month)}{year_said(date)}"
     first_year = year_said(first) if first.year != date.year else ""
-    return f"{first.day} {first:{month}}{first_year} – {date.day} {date:{month}}{year_said(date)}"
+    return (f"{first.day} {formats.date_format(first, month)}{first_year} – "
+            f"{date.day} {formats.date_format(date, month)}{year_said(date)}")
 
 
 def digest_subject(*, site_name: str, date: dt.date, year: int, weekly: bool, titles: Sequence[str],
@@ -420,7 +422,7 @@ def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPer
         return EditionPeriod("this week", "this week")
     if date == today:
         return EditionPeriod("today", "today")
-    day = f"{date:%A}" if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN else f"{date.day} {date:%B}"
+    day = formats.date_format(date, "l" if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN else "j F")
     return EditionPeriod(f"on {day}", "")
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
-from django.utils import timezone
+from django.utils import formats, timezone
 
 from subscribers.models import Subscriber, zone_known
 
@@ -338,5 +338,5 @@ def next_digest(*, subscriber: Subscriber, now: dt.datetime | None = None) -> Ne
         soon = f"within {DISPATCH_EVERY.seconds // 60} minutes"
         return NextDigest(when=soon, day=soon)
     days = (local.date() - now.astimezone(subscriber.zone).date()).days
-    day = {0: "today", 1: "tomorrow"}.get(days, f"on {local:%A} {local.day} {local:%B}")
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {formats.date_format(local, 'l j F')}")
     return NextDigest(when=f"{day} around {subscriber.delivery_time(on=local.date())}", day=day)

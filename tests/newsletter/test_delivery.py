@@ -1701,3 +1701,13 @@ def test_a_reader_back_from_weekly_to_daily_gets_the_papers_since_their_last_wee
     sent = [paper for *_, ids in rows for paper in ids]
     assert sorted(sent) == sorted(listed.values())  # every day's paper, once
     assert mail.outbox[1].subject.startswith("Daily Papers Digest, week of 3–9 Nov")
+
+
+def test_the_next_digests_day_is_named_as_the_site_names_days_whatever_the_process_locale(db, german_time_locale):
+    """"on Montag 1 Dezember around 07:00 UTC" on a reader's pages once the process's
+    LC_TIME was German (strftime's names): the pages' other dates are Django's."""
+    reader = SubscriberFactory(delivery_hour=7)
+
+    said = next_digest(subscriber=reader, now=dt.datetime(2025, 11, 28, 12, tzinfo=dt.UTC))
+
+    assert said.day == "on Monday 1 December"

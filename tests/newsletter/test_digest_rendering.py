@@ -567,3 +567,16 @@ def test_a_title_on_two_lines_makes_a_one_line_subject_that_sends():
     message, _ = digest_message(papers=2, title="Two lines\nof a title")
     assert message.subject.startswith("Daily Papers Digest, Mon 24 Nov: Two lines of a title")
     message.message()  # what the backend sends: a header of one line
+
+
+@pytest.mark.django_db
+def test_a_digest_names_its_days_as_its_masthead_does_whatever_the_process_locale(german_time_locale):
+    """Under a German LC_TIME a digest made on Tuesday said "Monday 24 November 2025"
+    in its masthead (the date filter: Django's names) and "ALSO TRENDING ON MONTAG",
+    "added to Freitag's list" (strftime's names) under it."""
+    message, html = digest_message(late=(1,), now=dt.datetime(2025, 11, 25, 12, tzinfo=dt.UTC))
+
+    for part in (message.body, html):
+        assert "Monday 24 November 2025" in part
+        assert "added to Friday's list after its digest" in part.replace("&#x27;", "'")
+    assert "ALSO TRENDING ON MONDAY" in message.body

@@ -1325,36 +1325,6 @@ def test_an_import_file_over_the_size_a_file_may_have_is_refused_with_how_to_spl
     assert "The file is over 1 MB: split it" in refused and not Subscriber.objects.exists()
 
 
-@pytest.fixture
-def german_time_locale(tmp_path_factory):
-    """The process's LC_TIME German, as it is once anything in it calls
-    locale.setlocale(LC_ALL, "") under LANG=de_DE.UTF-8. The machine need not have
-    the locale installed: it is compiled from glibc's sources (localedef), else the
-    test is skipped."""
-    import locale
-    import os
-    import shutil
-    import subprocess
-
-    place = tmp_path_factory.mktemp("locale")
-    if not shutil.which("localedef") or subprocess.run(
-        ["localedef", "-i", "de_DE", "-f", "UTF-8", str(place / "de_DE.UTF-8")], check=False, capture_output=True,
-    ).returncode not in (0, 1):  # 1: compiled, with warnings
-        pytest.skip("no German locale can be made here")
-    was_path, was = os.environ.get("LOCPATH"), locale.setlocale(locale.LC_TIME)
-    os.environ["LOCPATH"] = str(place)
-    try:
-        locale.setlocale(locale.LC_TIME, "de_DE.UTF-8")
-    except locale.Error:
-        pytest.skip("no German locale can be made here")
-    yield
-    locale.setlocale(locale.LC_TIME, was)
-    if was_path is None:
-        del os.environ["LOCPATH"]
-    else:
-        os.environ["LOCPATH"] = was_path
-
-
 def test_a_weekly_readers_day_has_one_name_in_every_place_whatever_the_process_locale(admin_client, german_time_locale):
     """The days were named by three tables: Python's calendar (the reader's schedule
     in their digests, pages and the admin list; the names the CSV import reads), a
