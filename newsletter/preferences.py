@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .models import Feedback
+from .selectors import paper_visible_q
 
 # LearnedPreferences.adjustments: a vote reaches the papers whose cosine to the
 # voted paper, once what every AI paper shares is taken out (ranking.RankingData.vector),
@@ -152,7 +153,8 @@ def subscriber_learned_preferences(*, subscriber) -> dict:
     forward, a little for the ones opened, or are held back; newest first).
     Resetting it means deleting their Feedback rows."""
     rows = list(
-        Feedback.objects.filter(subscriber=subscriber)
+        # As the ranking reads them (ranking_data_load): a paper taken down since teaches nothing.
+        Feedback.objects.filter(paper_visible_q("paper__"), subscriber=subscriber)
         .order_by("-created_at", "-id")
         .values_list("paper__title", "vote", "source")
     )

@@ -291,8 +291,10 @@ def ranking_data_load(*, date: dt.date, subscriber_ids: Sequence[int]) -> Rankin
 
     feedback: dict[int, list[tuple[int, float]]] = defaultdict(list)
     voted_papers: dict[int, tuple[str, bytes | None]] = {}
+    # Votes on papers taken down since (hidden, withdrawn) teach nothing: a why line
+    # named them ("close to “…”, which you liked") though no page shows them.
     for subscriber_id, paper_id, vote, source, title, vector in Feedback.objects.filter(
-        subscriber_id__in=subscriber_ids
+        paper_visible_q("paper__"), subscriber_id__in=subscriber_ids
     ).order_by("-created_at", "-id").values_list(
         "subscriber_id", "paper_id", "vote", "source", "paper__title", "paper__embedding"
     ):

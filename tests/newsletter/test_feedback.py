@@ -239,6 +239,36 @@ def test_votes_on_close_papers_add_up_to_a_bound_and_two_clicks_weigh_one_vote(c
     assert before > one_less > two_less == pytest.approx(before - 0.2)
 
 
+@pytest.mark.parametrize("taken_down", [{"hidden": True}, {"withdrawn_at": timezone.now()}],
+                         ids=["hidden by an editor", "withdrawn by its authors"])
+def test_a_vote_on_a_paper_taken_down_since_no_longer_names_it_or_moves_anything(taken_down):
+    """A reader liked a web-agent paper; an editor hid it (or its authors withdrew it)
+    since. The next digest still said of its near twin "close to “A benchmark of web
+    agents…”, which you liked", a paper no page shows any more (its feedback link is
+    gone, 8e82ca4), and the preference centre listed it as teaching. A paper taken
+    down teaches nothing, and shown again, it teaches again."""
+    reader, liked, twin, _, next_digest = _web_agents_day()
+    # Today's paper that passes only for being close to the liked one (no agents term).
+    near = PaperFactory(title="A benchmark of booking flights and shopping online", upvotes=10,
+                        abstract="Systems browse real websites to book flights and buy products; the best "
+                                 "completes a third of the tasks.")
+    papers_score(papers=[near])
+    EditionPaper.objects.create(edition=Edition.objects.get(), paper=near, position=2)
+    before = next_digest()[twin.title]
+    feedback_record(subscriber=reader, paper=liked, vote=1)
+    assert next_digest()[twin.title] > before
+    assert next_digest(why=True)[near.title] == f"close to “{liked.title}”, which you liked"
+    assert liked.title in render_learned(reader)
+
+    Paper.objects.filter(pk=liked.pk).update(**taken_down)
+    assert next_digest()[twin.title] == pytest.approx(before)
+    assert near.title not in next_digest()
+    assert liked.title not in render_learned(reader) and "Nothing yet" in render_learned(reader)
+
+    Paper.objects.filter(pk=liked.pk).update(hidden=False, withdrawn_at=None)
+    assert next_digest()[twin.title] > before and liked.title in render_learned(reader)
+
+
 def test_a_less_vote_stops_holding_papers_back_once_fifty_newer_votes_follow_it(client):
     """Only the newest 50 votes move the ranking: a "less like this" followed by 50
     votes on other papers no longer puts the near twin later."""
