@@ -535,3 +535,40 @@ def test_a_date_in_a_list_stays_on_one_line_on_a_phone(live_server, page, mornin
             cells = _lines(page, f"#result_list td.field-{column}, #result_list th.field-{column}")
             assert cells, f"{url}: no column {column}"
             assert {text: n for text, n in cells.items() if n > 1} == {}, f"{url} {column}"
+
+
+def test_a_note_typed_and_not_saved_is_not_lost_to_pinning_a_paper(live_server, page, morning):
+    """An editor typed a note, then pressed Pin (or Hide, Hold, Show preview, Send a
+    test to me) before "Save note": each of those buttons posts its own form and the
+    page came back with the note box empty, the typed text gone without a word (a
+    newcomer's walkthrough, 7 December 2026). Now the editor is asked, as a reader is
+    on the preference centre (tests/browser/test_leaving.py): saying no keeps the
+    note and pins nothing; once saved, Pin asks nothing."""
+    edition, paper = morning["edition"], morning["papers"][2]
+    asked = []
+
+    def answer(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", answer)
+    _signs_in(page, live_server)
+    page.goto(live_server.url + f"/admin/newsletter/edition/{edition.pk}/change/")
+    typed = "Good morning! **Agents** had a big day."
+    page.get_by_label("Note").fill(typed)
+    row = page.locator(f"tr[data-paper='{paper.pk}']")
+    row.get_by_role("button", name="Pin").click()
+    expect(page.get_by_label("Note")).to_have_value(typed)
+    assert asked and "not saved yet" in asked[-1]
+    paper.refresh_from_db()
+    assert not paper.pinned
+
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("changed successfully")
+    asked.clear()
+    row.get_by_role("button", name="Pin").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Pinned")
+    assert asked == []
+    expect(page.get_by_label("Note")).to_have_value(typed)
+    paper.refresh_from_db()
+    assert paper.pinned and Edition.objects.get(pk=edition.pk).note == typed

@@ -1,13 +1,21 @@
-// The preference centre has one form to save and several buttons that act at once
-// (pause, resume, unsubscribe, forget what the digest learned, email me my data),
-// each a form of its own that reloads the page. A change typed into the first form
-// and not saved was lost without a word when one of those was pressed. Now the
-// reader is asked first, and leaving the page another way (a link, closing the tab)
-// gets the browser's own "changes you made may not be saved". Without JavaScript
-// nothing changes: every form still works.
+// A page with one form to save and other buttons that act at once, each a form of
+// its own that reloads the page: a change typed into the first form and not saved
+// was lost without a word when one of those was pressed. The reader's preference
+// centre (pause, resume, unsubscribe, forget what the digest learned, email me my
+// data beside "What you get") and the edition's page in the admin (Pin, Hide,
+// Hold, Show preview, Send a test to me beside the editor's note). Now the person
+// is asked first, and leaving the page another way (a link, closing the tab) gets
+// the browser's own "changes you made may not be saved". Without JavaScript nothing
+// changes: every form still works.
+//
+// The page names its form and its question on this script's tag:
+//   <script src="…/unsaved.js" data-form="CSS selector" data-ask="question" defer>
 (function () {
-  var form = document.querySelector('form[data-preferences]');
-  if (!form) return;
+  var script = document.currentScript;
+  if (!script) return;
+  var form = document.querySelector(script.getAttribute('data-form'));
+  var question = script.getAttribute('data-ask');
+  if (!form || !question) return;
   var leaving = false;
   // Changed from what the page was served with (the fields' default values), so a
   // change made before this script ran counts too.
@@ -28,9 +36,7 @@
   Array.prototype.forEach.call(document.querySelectorAll('form'), function (other) {
     if (other === form) return;
     other.addEventListener('submit', function (event) {
-      if (unsaved() && !window.confirm(
-        'Your changes to "What you get" are not saved yet. Continue without saving them?'
-      )) {
+      if (unsaved() && !window.confirm(question)) {
         event.preventDefault();
         return;
       }
