@@ -80,13 +80,18 @@ def text_tidy(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip() + "\n"
 
 
+NO_BREAK_SPACE = "\u00a0"
+
+
 def text_wrap(text: str, *, indent: int = 0) -> str:
     """`text` wrapped for a plain-text part at TEXT_WIDTH, for a place `indent`
     characters into its line: the template writes what comes before the first line
     ("1. ", three spaces), the next lines start with `indent` spaces, and a line
     that begins "- " (a list item of the editor's note) hangs under its words.
     Words are never broken, nor at their hyphens: an address longer than the line
-    stays whole, on a line of its own. Each line of `text` is wrapped on its own."""
+    stays whole, on a line of its own. A no-break space (U+00A0, where the HTML part
+    has &nbsp;: "▲ 18 upvotes" in templates/emails/digest.txt) joins its words as
+    one, and leaves as a plain space. Each line of `text` is wrapped on its own."""
     lines = []
     for line in text.splitlines() or [""]:
         if indent + len(line) <= TEXT_WIDTH:
@@ -96,7 +101,7 @@ def text_wrap(text: str, *, indent: int = 0) -> str:
         wrapped = textwrap.wrap(line, width=TEXT_WIDTH, initial_indent=" " * indent, subsequent_indent=hang,
                                 break_long_words=False, break_on_hyphens=False)
         lines.append("\n".join(wrapped)[indent:])
-    return "\n".join(lines)
+    return "\n".join(lines).replace(NO_BREAK_SPACE, " ")
 
 
 def email_render(*, template: str, context: dict) -> RenderedEmail:

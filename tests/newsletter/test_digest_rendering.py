@@ -580,3 +580,17 @@ def test_a_digest_names_its_days_as_its_masthead_does_whatever_the_process_local
         assert "Monday 24 November 2025" in part
         assert "added to Friday's list after its digest" in part.replace("&#x27;", "'")
     assert "ALSO TRENDING ON MONDAY" in message.body
+
+
+@pytest.mark.django_db
+def test_the_text_parts_upvotes_keep_their_arrow_on_the_line_of_their_count():
+    """The plain-text part of a digest (the outbox, 7 December 2026) read
+    "- Orca: Progressive Learning from Complex Explanation Traces of GPT-4 (▲" with
+    "18 upvotes)" on the next line: the wrap broke between the arrow and its count,
+    which the HTML part keeps together with no-break spaces. The text part keeps
+    them together too, as plain spaces."""
+    # "- " + title + " (▲" fills the 72 characters of a line to the arrow.
+    title = "Progressive Learning from Complex Explanation Traces of a Model"
+    message, _ = digest_message(papers=2, also_title=title.ljust(65, "s"))
+    assert [line for line in message.body.splitlines() if line.rstrip().endswith("▲")] == []
+    assert "(▲ 50 upvotes)" in message.body.replace("\n  ", " ") and "\u00a0" not in message.body
