@@ -1,3 +1,5 @@
+import re
+
 from django import template
 
 from newsletter.editions import day_beside, edition_send_time
@@ -5,6 +7,25 @@ from newsletter.page_cache import fragments_render
 from newsletter.views import outbox_visible as _outbox_visible
 
 register = template.Library()
+
+# The opening of an email's <head>, where email_previewed puts its <base>.
+_HEAD_OPEN = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
+# Every link of a previewed email opens in a new tab (email_previewed).
+_PREVIEW_BASE = '<base target="_blank">'
+
+
+@register.filter(is_safe=False)
+def email_previewed(html: str) -> str:
+    """An email's HTML as a preview frame shows it (the srcdoc of the outbox's and the
+    edition page's sandboxed frames, whose sandbox allows popups): every link opens in
+    a new tab, as a mail app opens links in the browser. Opened inside the frame, a
+    link of this site met its X-Frame-Options: DENY and the frame became a broken-page
+    icon. A link's own target (MJML's buttons: _blank) still wins."""
+    html = str(html)
+    head = _HEAD_OPEN.search(html)
+    if head is None:
+        return _PREVIEW_BASE + html
+    return html[:head.end()] + _PREVIEW_BASE + html[head.end():]
 
 
 @register.filter(is_safe=False)

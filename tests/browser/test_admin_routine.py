@@ -572,3 +572,18 @@ def test_a_note_typed_and_not_saved_is_not_lost_to_pinning_a_paper(live_server, 
     expect(page.get_by_label("Note")).to_have_value(typed)
     paper.refresh_from_db()
     assert paper.pinned and Edition.objects.get(pk=edition.pk).note == typed
+
+
+def test_a_papers_link_in_the_editions_preview_opens_its_page_in_a_new_tab(live_server, page, morning, settings):
+    """A paper's title clicked in the edition's preview opened inside the frame, where
+    the site's page refused to show (X-Frame-Options: DENY): a broken-page icon in
+    place of the email (a newcomer's walkthrough, 7 December 2026). It opens in a new
+    tab, as in a mail app."""
+    settings.SITE_URL = live_server.url
+    paper = morning["papers"][0]
+    _signs_in(page, live_server)
+    page.goto(live_server.url + f"/admin/newsletter/edition/{morning['edition'].pk}/change/")
+    with page.context.expect_page(timeout=10_000) as opened:
+        page.frame_locator("iframe.email.desktop").get_by_role("link", name=paper.title).first.click()
+    expect(opened.value.get_by_role("heading", name=paper.title)).to_be_visible()
+    expect(page.frame_locator("iframe.email.desktop").get_by_text(paper.title).first).to_be_visible()

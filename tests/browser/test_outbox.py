@@ -75,3 +75,26 @@ def test_an_address_in_the_outbox_list_reads_whole_on_a_laptop(live_server, page
         return [cell.innerText, new Set([...range.getClientRects()].map(r => Math.round(r.top))).size];
     })""")
     assert sorted(lines) == [["ada.lovelace@example.com", 1], ["r11@example.com", 1]]
+
+
+def test_a_link_clicked_in_the_emails_frame_opens_its_page_in_a_new_tab(live_server, page, settings):
+    """Clicking "Read" (or any link but a button) in a digest shown in the outbox opened
+    the link inside the frame, and the site's pages refuse frames (X-Frame-Options:
+    DENY): the frame turned into a broken-page icon (a newcomer's walkthrough, 7
+    December 2026). Links in the preview open in a new tab, as a mail app opens them
+    in the browser."""
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    settings.DEBUG = True
+    message = EmailMultiAlternatives(subject="Your papers for Monday", body="Feeds", to=["ada@example.com"])
+    message.attach_alternative(
+        f'<!doctype html><html><head><title>x</title></head><body><p><a href="{live_server.url}/feeds/">'
+        "Read the feeds</a></p></body></html>", "text/html")
+    message.send()
+    page.goto(live_server.url + "/outbox/")
+    page.get_by_role("link", name="Your papers for Monday").click()
+    with page.context.expect_page(timeout=10_000) as opened:
+        page.frame_locator("iframe.preview__frame").get_by_role("link", name="Read the feeds").click()
+    tab = opened.value
+    expect(tab.get_by_role("heading", name="Feeds", exact=True)).to_be_visible()
+    # The outbox's frame still shows the email.
+    expect(page.frame_locator("iframe.preview__frame").get_by_role("link", name="Read the feeds")).to_be_visible()

@@ -142,7 +142,9 @@ def test_detail_shows_headers_the_sandboxed_html_part_and_the_text_part(staff_cl
     # The HTML part sits escaped in a sandboxed iframe: the browser renders it there,
     # without scripts, and none of it runs in this page.
     assert 'sandbox="allow-popups allow-popups-to-escape-sandbox"' in html
-    assert "srcdoc=\"&lt;p style=&quot;color:red&quot;&gt;Hello &lt;b&gt;reader&lt;/b&gt; &amp;amp; friends" in html
+    # Its links open in a new tab (newsletter_site.email_previewed), not in the frame.
+    assert ("srcdoc=\"&lt;base target=&quot;_blank&quot;&gt;"
+            "&lt;p style=&quot;color:red&quot;&gt;Hello &lt;b&gt;reader&lt;/b&gt; &amp;amp; friends") in html
     assert "<script>alert" not in html
     assert "<pre class=\"text-part\" tabindex=\"0\" aria-label=\"Plain-text part\">Hello reader, here are today&#x27;s papers." in html
 
