@@ -98,3 +98,26 @@ def test_a_link_clicked_in_the_emails_frame_opens_its_page_in_a_new_tab(live_ser
     expect(tab.get_by_role("heading", name="Feeds", exact=True)).to_be_visible()
     # The outbox's frame still shows the email.
     expect(page.frame_locator("iframe.preview__frame").get_by_role("link", name="Read the feeds")).to_be_visible()
+
+
+def test_on_a_phone_the_outbox_offers_no_width_switch_that_changes_nothing(live_server, page, sent_email):
+    """On a 390-px phone the HTML part's frame is narrower than the "Phone" width
+    already, so "Desktop" and "Phone" showed the same 332-px frame: a switch that did
+    nothing (a newcomer's walkthrough, 7 December 2026). Where the frame cannot be
+    wider than a phone, the switch is not offered; on a laptop it is, and works."""
+    from tests.browser.conftest import DESKTOP, PHONE, frames_drawn
+
+    page.set_viewport_size(PHONE)
+    page.goto(live_server.url + "/outbox/")
+    page.get_by_role("link", name="Your papers for Monday").click()
+    frame = page.locator("iframe.preview__frame")
+    expect(frame).to_be_visible()
+    expect(page.get_by_text("Phone", exact=True)).to_be_hidden()
+    expect(page.get_by_text("Desktop", exact=True)).to_be_hidden()
+
+    page.set_viewport_size(DESKTOP)
+    frames_drawn(page)
+    wide = frame.bounding_box()["width"]
+    page.get_by_text("Phone", exact=True).click()
+    frames_drawn(page)
+    assert frame.bounding_box()["width"] <= 390 < wide
