@@ -25,6 +25,7 @@ from functools import lru_cache
 from anymail.message import AnymailMessage
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.dates import MONTHS, WEEKDAYS
 
 from mail.building import email_message
 from mail.rendering import RenderedEmail, absolute_url, email_base_context, email_render
@@ -283,7 +284,7 @@ def late_label(paper, *, daily_date: dt.date | None) -> str:
     comes late. Nothing in a weekly digest, whose papers are the week's."""
     if daily_date is None or not listed_late(paper, edition_date=daily_date):
         return ""
-    return f"added to {formats.date_format(paper.trending_date, 'l')}'s list after its digest"
+    return f"added to {WEEKDAYS[paper.trending_date.weekday()]}'s list after its digest"
 
 
 @lru_cache(maxsize=16)
@@ -422,7 +423,8 @@ def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPer
         return EditionPeriod("this week", "this week")
     if date == today:
         return EditionPeriod("today", "today")
-    day = formats.date_format(date, "l" if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN else "j F")
+    day = (WEEKDAYS[date.weekday()] if abs((date - today).days) <= WEEKDAY_NAMED_WITHIN
+           else f"{date.day} {MONTHS[date.month]}")
     return EditionPeriod(f"on {day}", "")
 
 

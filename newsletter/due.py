@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Exists, Max, OuterRef, Q, Subquery
-from django.utils import formats, timezone
+from django.utils import timezone
+from django.utils.dates import MONTHS, WEEKDAYS
 
 from subscribers.models import Subscriber, zone_known
 
@@ -338,5 +339,5 @@ def next_digest(*, subscriber: Subscriber, now: dt.datetime | None = None) -> Ne
         soon = f"within {DISPATCH_EVERY.seconds // 60} minutes"
         return NextDigest(when=soon, day=soon)
     days = (local.date() - now.astimezone(subscriber.zone).date()).days
-    day = {0: "today", 1: "tomorrow"}.get(days, f"on {formats.date_format(local, 'l j F')}")
+    day = {0: "today", 1: "tomorrow"}.get(days, f"on {WEEKDAYS[local.weekday()]} {local.day} {MONTHS[local.month]}")
     return NextDigest(when=f"{day} around {subscriber.delivery_time(on=local.date())}", day=day)
