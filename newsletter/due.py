@@ -17,6 +17,7 @@ from django.utils.dates import MONTHS, WEEKDAYS
 
 from subscribers.models import Subscriber, zone_known
 
+from .editions import edition_date_current
 from .models import Delivery, Edition
 from .schedules import MORNING_FETCH, morning_fetch
 
@@ -299,7 +300,13 @@ def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
     reader who gets no digests: pending, unsubscribed, suppressed). `had`: the
     newest edition's date they have a delivery of; the next one is the following
     day's, there from its morning fetch on. `fetch_at`: that fetch's time of day
-    (default: as scheduled, newsletter/schedules.py)."""
+    (default: as scheduled, newsletter/schedules.py). When the dispatcher has no
+    edition for them now (editions.edition_date_current: none at most
+    EDITION_MAX_AGE_DAYS old, or only one they had), the first run that can take
+    them comes after the next morning fetch: tomorrow's once today's has passed.
+    Until 7 December 2026 a page promised a digest "within 15 minutes" after the
+    fetch time whether or not a list had come (a fresh site, the API listing
+    nothing for days), and the run sent nothing. Two queries (edition_date_current)."""
     if subscriber.status not in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED):
         return None
     if fetch_at is None:
@@ -309,6 +316,10 @@ def next_digest_at(*, subscriber: Subscriber, now: dt.datetime,
         start = max(start, dt.datetime.combine(subscriber.paused_until, dt.time(), tzinfo=subscriber.zone))
     if had is not None:
         start = max(start, dt.datetime.combine(had + dt.timedelta(days=1), fetch_at, tzinfo=dt.UTC))
+    newest = edition_date_current(now=now)
+    if newest is None or (had is not None and had >= newest):
+        fetch = dt.datetime.combine(now.astimezone(dt.UTC).date(), fetch_at, tzinfo=dt.UTC)
+        start = max(start, fetch if now <= fetch else fetch + dt.timedelta(days=1))
     at = run_at_or_after(start)
     for _ in range(int(dt.timedelta(days=8) / DISPATCH_EVERY)):  # a week holds every slot
         if subscriber_due_at(subscriber=subscriber, at=at, fetch_at=fetch_at):

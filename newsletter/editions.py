@@ -138,20 +138,30 @@ def edition_freeze(*, edition: Edition, now: dt.datetime | None = None) -> bool:
     return bool(frozen)
 
 
-def edition_current(*, now: dt.datetime) -> Edition | None:
-    """Today's edition (module docstring), assembled if it is not frozen yet; None
-    when there is none or it has no papers. A date with papers but no edition row
-    yet (fetched, never assembled) gets one here."""
+def edition_date_current(*, now: dt.datetime) -> dt.date | None:
+    """The date of today's edition (module docstring), without writing anything: the
+    newest date, at most EDITION_MAX_AGE_DAYS old, with visible papers or an edition
+    row; None when there is none. Two queries. What the dispatcher sends at `now`
+    (edition_current) and what the pages that promise the next digest count on
+    (due.next_digest_at)."""
     today = now.astimezone(dt.UTC).date()
     oldest = today - dt.timedelta(days=EDITION_MAX_AGE_DAYS)
     newest_paper_date = paper_date_newest(until=today)
-    newest_edition = (
-        Edition.objects.filter(date__range=(oldest, today)).order_by("-date").first()
+    newest_edition_date = (
+        Edition.objects.filter(date__range=(oldest, today)).order_by("-date").values_list("date", flat=True).first()
     )
-    dates = [d for d in (newest_paper_date, newest_edition and newest_edition.date) if d and d >= oldest]
-    if not dates:
+    dates = [d for d in (newest_paper_date, newest_edition_date) if d and d >= oldest]
+    return max(dates) if dates else None
+
+
+def edition_current(*, now: dt.datetime) -> Edition | None:
+    """Today's edition (edition_date_current), assembled if it is not frozen yet; None
+    when there is none or it has no papers. A date with papers but no edition row
+    yet (fetched, never assembled) gets one here."""
+    date = edition_date_current(now=now)
+    if date is None:
         return None
-    edition = edition_assemble(date=max(dates))
+    edition = edition_assemble(date=date)
     return edition if edition.entries.exists() else None
 
 

@@ -29,6 +29,7 @@ from newsletter.due import (
     DISPATCH_EVERY,
     next_digest,
     next_digest_at,
+    run_at_or_after,
     subscribers_due,
     waits_for_fetch,
 )
@@ -315,6 +316,7 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
     twelve days is asked in the database, zones of whole, half and three-quarter
     hours, weekly readers, weekends and pauses."""
     now = dt.datetime(2025, 11, 28, 13, 7, tzinfo=dt.UTC)  # a Friday afternoon
+    PaperFactory(trending_date=now.date())  # Friday's list, fetched at 05:30: the dispatcher has an edition
     readers = [
         _reader(delivery_hour=7, time_zone="Europe/Paris"),  # Monday: the weekend comes first
         _reader(delivery_hour=15, time_zone="Europe/Paris"),  # today, within the hour
@@ -362,6 +364,54 @@ def test_the_next_digest_a_page_promises_is_the_first_dispatch_that_takes_the_re
     Delivery.objects.create(edition=fridays, subscriber=paris14, status=Delivery.Status.SENT)
     assert next_digest(subscriber=paris14, now=now).when == "on Monday 1 December around 14:00 CET (Europe/Paris)"
     assert paris14 not in subscribers_due(now=dt.datetime(2025, 11, 28, 13, 15, tzinfo=dt.UTC), edition=fridays)
+
+
+def test_with_no_edition_to_send_the_page_promises_the_first_run_after_the_next_morning_fetch(
+    db, django_capture_on_commit_callbacks
+):
+    """A fresh site holds the sample list of Monday 24 November 2025 only, too old to
+    send (EDITION_MAX_AGE_DAYS). A reader who joins on Wednesday 3 December at 09:40
+    UTC, after the morning fetch, with their hour at 09:00 UTC, was promised their
+    digest "within 15 minutes", and the 09:45 run sent nothing: there was no edition.
+    The page now promises the run the dispatcher really takes them at, after the next
+    fetch brings a list: Thursday 09:00. The same when the API lists nothing on
+    Friday: the reader, who had Thursday's, is promised Monday's, not one "within 15
+    minutes". A reader who joins once the day's list is here is still promised it
+    within 15 minutes, and one before the fetch today at their hour."""
+    capture = django_capture_on_commit_callbacks
+    topic = TopicFactory(name="Continual learning")
+    _listed(topic, DAY)
+    wednesday = dt.datetime(2025, 12, 3, 9, 40, tzinfo=dt.UTC)
+    thursday = dt.date(2025, 12, 4)
+    thursday_fetch = dt.datetime(2025, 12, 4, 5, 30, tzinfo=dt.UTC)
+    reader = _reader(delivery_hour=9, time_zone="UTC", confirmed_at=wednesday)
+    promised = next_digest_at(subscriber=reader, now=wednesday)
+    said = next_digest(subscriber=reader, now=wednesday).when
+    before_fetch = next_digest(subscriber=reader, now=thursday_fetch - dt.timedelta(minutes=30)).when
+    _runs(capture, run_at_or_after(wednesday), thursday_fetch)
+    _listed(topic, thursday)  # Thursday's morning fetch
+    _runs(capture, thursday_fetch, dt.datetime(2025, 12, 4, 9, 45, tzinfo=dt.UTC))
+    assert _runs_taking(reader) == [promised] == [dt.datetime(2025, 12, 4, 9, 0, tzinfo=dt.UTC)]
+    assert said == "tomorrow around 09:00 UTC"
+    assert before_fetch == "today around 09:00 UTC"  # today's fetch is still to come
+
+    joined = _reader(delivery_hour=9, time_zone="UTC", confirmed_at=dt.datetime(2025, 12, 4, 9, 40, tzinfo=dt.UTC))
+    assert next_digest(subscriber=joined, now=joined.confirmed_at).when == "within 15 minutes"
+
+    # Friday: the API lists nothing. Thursday's edition is still the one the
+    # dispatcher has, and the reader had it.
+    friday = dt.datetime(2025, 12, 5, 9, 40, tzinfo=dt.UTC)
+    promised = next_digest_at(subscriber=reader, now=friday, had=thursday)
+    said = next_digest(subscriber=reader, now=friday).when
+    monday_fetch = dt.datetime(2025, 12, 8, 5, 30, tzinfo=dt.UTC)
+    _runs(capture, dt.datetime(2025, 12, 4, 9, 45, tzinfo=dt.UTC), monday_fetch)
+    _listed(topic, monday_fetch.date())
+    _runs(capture, monday_fetch, dt.datetime(2025, 12, 8, 9, 15, tzinfo=dt.UTC))
+    assert _runs_taking(reader)[1:] == [promised] == [dt.datetime(2025, 12, 8, 9, 0, tzinfo=dt.UTC)]
+    assert said == "on Monday 8 December around 09:00 UTC"
+    assert _runs_taking(joined) == [dt.datetime(2025, 12, 4, 9, 45, tzinfo=dt.UTC), promised]
+    assert list(Delivery.objects.filter(subscriber=reader).values_list("edition__date", flat=True)
+                .order_by("edition__date")) == [thursday, monday_fetch.date()]
 
 
 def test_readers_east_of_utc_get_fridays_papers_on_monday_and_each_edition_once(

@@ -1816,3 +1816,30 @@ def test_a_reader_who_left_and_opens_their_old_confirmation_is_not_told_a_digest
         assert "was unsubscribed since" in page and "Resubscribe" in page
         assert 'href="/subscription/"' in page
     assert Subscriber.objects.get().status == "unsubscribed"
+
+
+@pytest.mark.parametrize("days", [1, 30])
+def test_the_preference_centre_costs_the_same_few_queries_for_1_and_30_days_of_editions(
+    client, django_assert_num_queries, topics, days
+):
+    """The page says when the next digest comes (newsletter/due.py next_digest), which
+    reads the reader's newest delivery and the edition the dispatcher would send: a
+    few queries, however many lists and digests there were."""
+    from newsletter.editions import edition_assemble
+    from newsletter.models import Delivery
+
+    reader = SubscriberFactory(delivery_hour=9, time_zone="UTC")
+    reader.topics.add(topics[0])
+    today = timezone.now().date()
+    for back in range(days):
+        PaperFactory(trending_date=today - dt.timedelta(days=back))
+        edition = edition_assemble(date=today - dt.timedelta(days=back))
+        Delivery.objects.create(edition=edition, subscriber=reader, status=Delivery.Status.SENT)
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+
+    # The reader, their topics, whether any topic is active, their newest digest's
+    # date, the morning fetch's schedule, the newest date with papers and the newest
+    # edition (what the dispatcher would send), the topics of the form, feedback.
+    with django_assert_num_queries(9):
+        response = client.get(f"{manage}?done=saved")
+    assert response.status_code == 200 and "Saved. Your next digest, " in response.content.decode()
