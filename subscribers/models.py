@@ -239,6 +239,11 @@ class ConsentRecord(models.Model):
         ADMIN = Subscriber.Source.ADMIN.value, "An editor, in the admin"
         IMPORT = Subscriber.Source.IMPORT.value, "Import"
         ESP = Subscriber.Source.ESP.value, "ESP event"
+        # An RFC 8058 one-click POST to the List-Unsubscribe address: the mail
+        # client's own button, not a page of ours (subscribers/views.py unsubscribe).
+        # Until 7 December 2026 it read "The reader, on our pages", told apart only by
+        # the detail "one click: yes".
+        MAIL_CLIENT = "mailclient", "The reader, with their mail client's unsubscribe button"
 
     subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="consents")
     action = models.CharField(max_length=20, choices=Action.choices)

@@ -25,7 +25,7 @@ from . import services
 from .addresses import email_display
 from .forms import LinksRequestForm, PauseForm, PreferencesFields, PreferencesForm, SubscribeForm
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
-from .models import Subscriber
+from .models import ConsentRecord, Subscriber
 from .suppression import suppressions_of
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
@@ -396,8 +396,11 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retire
     changed = False
     if request.method == "POST":
         from_page = request.POST.get("from_page") == "1"
+        origin = _origin(request)
+        if not from_page:  # the mail client's button (RFC 8058), not our page's
+            origin["source"] = ConsentRecord.Source.MAIL_CLIENT
         changed = services.subscriber_unsubscribe(
-            subscriber=subscriber, one_click=not from_page, notify=from_page, **_origin(request)
+            subscriber=subscriber, one_click=not from_page, notify=from_page, **origin
         )
         subscriber.refresh_from_db()
     if retired:

@@ -725,6 +725,33 @@ def test_a_readers_page_names_the_weekday_and_reads_consent_details_as_lines(edi
     assert reader.weekday_name == "Friday"
 
 
+def test_a_readers_history_says_whether_they_left_by_their_mail_clients_button_or_our_page(
+    editor_client, django_capture_on_commit_callbacks
+):
+    """A mail client's one-click unsubscribe (RFC 8058: a POST to the List-Unsubscribe
+    address) read "Unsubscribed (The reader, on our pages)" in a reader's history,
+    like the button of our unsubscribe page; only a detail "one click: yes" told
+    them apart. The editor now reads where each came from."""
+    from subscribers import tokens
+
+    by_client, by_page = SubscriberFactory(), SubscriberFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        for reader, body in ((by_client, "List-Unsubscribe=One-Click"), (by_page, "from_page=1")):
+            url = tokens.subscriber_unsubscribe_url(subscriber=reader).removeprefix("http://testserver")
+            assert editor_client.post(url, body, content_type="application/x-www-form-urlencoded").status_code == 200
+
+    def history(reader) -> str:
+        return editor_client.get(reverse("admin:subscribers_subscriber_change", args=[reader.pk])).content.decode()
+
+    client_said, page_said = unescape(history(by_client)), unescape(history(by_page))
+    assert "The reader, with their mail client's unsubscribe button" in client_said
+    assert "The reader, on our pages" not in client_said
+    assert "The reader, on our pages" in page_said
+    assert "mail client" not in page_said
+    assert str(by_client.consents.get(action="unsubscribe")) == (
+        "Unsubscribed (The reader, with their mail client's unsubscribe button)")
+
+
 def test_unsuppress_says_why_each_reader_is_suppressed_and_keeps_a_spam_complaint(
     editor_client, admin_client, django_capture_on_commit_callbacks,
 ):

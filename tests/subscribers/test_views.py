@@ -1256,6 +1256,7 @@ def test_one_click_post_without_cookies_unsubscribes_with_200_and_is_idempotent(
     assert outbox == []  # the mail client already told the reader
     # The consent history an editor reads says how they left ("one click: yes").
     assert subscriber.consents.get(action="unsubscribe").detail == {"one_click": True}
+    assert subscriber.consents.get(action="unsubscribe").source == ConsentRecord.Source.MAIL_CLIENT
 
 
 def test_a_forwarded_digest_lets_a_colleague_change_nothing_by_its_links_nor_see_whose_it_is(csrf_client, outbox):
@@ -1330,6 +1331,7 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
     assert "Resubscribe" in response.content.decode()
     assert len(outbox) == 1 and "unsubscribed" in outbox[0].subject
     assert subscriber.consents.get(action="unsubscribe").detail == {"one_click": False}  # by the page's button
+    assert subscriber.consents.get(action="unsubscribe").source == ConsentRecord.Source.FORM
     assert "List-Unsubscribe" not in outbox[0].extra_headers
     # Resubscribing from the goodbye email's link: opening it changes nothing and
     # shows the button; the button resubscribes.
