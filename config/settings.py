@@ -396,6 +396,12 @@ SUBSCRIBE_RATE_WINDOW_SECONDS = env_int("SUBSCRIBE_RATE_WINDOW_SECONDS", 600)
 SUBSCRIBE_RATE_LIMIT_PER_IP = env_int("SUBSCRIBE_RATE_LIMIT_PER_IP", 20)
 SUBSCRIBE_RATE_LIMIT_PER_ADDRESS = env_int("SUBSCRIBE_RATE_LIMIT_PER_ADDRESS", 5)
 SUBSCRIBE_EMAILS_PER_MAILBOX = env_int("SUBSCRIBE_EMAILS_PER_MAILBOX", 3)
+# And at most this many a day: within the limits of each window, one client could
+# send a mailbox three emails every ten minutes for ever (432 a day).
+SUBSCRIBE_EMAILS_PER_MAILBOX_DAY = env_int("SUBSCRIBE_EMAILS_PER_MAILBOX_DAY", 10)
+# Goodbye emails a reader gets in a day (their unsubscribe link, then Resubscribe,
+# then unsubscribe again: an email each time, to whoever holds their link's wish).
+GOODBYE_EMAILS_PER_READER_DAY = env_int("GOODBYE_EMAILS_PER_READER_DAY", 3)
 # At most one confirmation / "already subscribed" email per address in this window.
 SUBSCRIBE_EMAIL_WINDOW_SECONDS = env_int("SUBSCRIBE_EMAIL_WINDOW_SECONDS", 600)
 # Where a paper's picture may come from (newsletter/models.py, thumbnail_url_allowed):

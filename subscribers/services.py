@@ -182,14 +182,30 @@ def journey_email_queue(*, subscriber: Subscriber, kind: str, now: dt.datetime, 
     ).update(confirmation_sent_at=now)
     if not claimed:
         return False
-    if asked_by_anyone and rate_limit_exceeded(
-        key=f"journey:mailbox:{email_hash(mailbox_key(subscriber.email))}",
-        limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX, window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
-    ):
+    if asked_by_anyone and _mailbox_capped(email=subscriber.email):
         Subscriber.objects.filter(pk=subscriber.pk).update(confirmation_sent_at=previous)
         return False
     _journey_claimed_queue(subscriber_id=subscriber.pk, previous=previous, kind=kind, now=now)
     return True
+
+
+DAY_SECONDS = 24 * 3600
+
+
+def _mailbox_capped(*, email: str) -> bool:
+    """Count one email to `email`'s mailbox asked for on a public form; True once the
+    mailbox has had SUBSCRIBE_EMAILS_PER_MAILBOX in the window or
+    SUBSCRIBE_EMAILS_PER_MAILBOX_DAY in the day. With the window's cap alone, one
+    client trying three spellings every ten minutes sent a mailbox 432 emails a day
+    (a security review, 7 December 2026). Keyed by the mailbox's hash."""
+    mailbox = email_hash(mailbox_key(email))
+    return rate_limit_exceeded(
+        key=f"journey:mailbox:{mailbox}", limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
+        window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
+    ) or rate_limit_exceeded(
+        key=f"journey:mailbox-day:{mailbox}", limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX_DAY,
+        window_seconds=DAY_SECONDS,
+    )
 
 
 def journey_emails_queue_new(*, subscribers: Sequence[Subscriber], kind: str, now: dt.datetime) -> None:
@@ -534,7 +550,14 @@ def subscriber_unsubscribe(
             subscriber=subscriber, action=ConsentRecord.Action.UNSUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source, detail={"one_click": one_click},
         )
-        if notify:
+        # At most GOODBYE_EMAILS_PER_READER_DAY a day: their link, Resubscribe, their
+        # link again … was a goodbye each time, as often as anyone holding the link
+        # (every digest carries it) pressed them. Counted here when Redis is away: the
+        # unsubscribe never waits on it.
+        if notify and not rate_limit_exceeded(
+            key=f"journey:goodbye:{subscriber.pk}", limit=settings.GOODBYE_EMAILS_PER_READER_DAY,
+            window_seconds=DAY_SECONDS, local_when_away=True,
+        ):
             # The unsubscribe stands whether or not the queue takes the email; if it
             # cannot, the email is owed and beat queues it once Redis is back.
             subscriber_id = subscriber.pk

@@ -489,6 +489,51 @@ def test_spellings_of_one_mailbox_share_its_cap_of_emails(submit, outbox):
     assert held.confirmation_sent_at is None
 
 
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=100, SUBSCRIBE_EMAILS_PER_MAILBOX=2,
+                   SUBSCRIBE_EMAILS_PER_MAILBOX_DAY=5)
+def test_a_mailbox_gets_at_most_a_days_cap_of_emails_however_many_windows_pass(submit, outbox, settings):
+    """Within the limits of each window, one client trying spellings of a victim's
+    mailbox every ten minutes sent it a window's cap of emails for ever: 432 a day
+    (a security review, 7 December 2026). Now the mailbox has a cap a day too, and
+    the form answers alike, so the asker learns nothing. Each window is ended as
+    time would end it: its count gone, each address's last email a window old."""
+    from django.core.cache import cache
+
+    from subscribers.addresses import mailbox_key
+
+    spellings = ["vic+1@example.com", "vic+2@example.com"]
+    window_count = f"ratelimit:journey:mailbox:{email_hash(mailbox_key(spellings[0]))}"
+    for window in range(5):
+        for n, spelling in enumerate(spellings):
+            assert submit(spelling, ip=f"10.9.{window}.{n}").status_code == 303
+        cache.delete(window_count)
+        Subscriber.objects.update(confirmation_sent_at=timezone.now() - dt.timedelta(
+            seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS + 1))
+    assert len(outbox) == 5
+    # Another mailbox keeps its own.
+    assert submit("someone.else@example.com", ip="10.9.9.9").status_code == 303
+    assert len(outbox) == 6 and outbox[-1].to == ["someone.else@example.com"]
+
+
+@override_settings(GOODBYE_EMAILS_PER_READER_DAY=2)
+def test_leaving_and_coming_back_again_and_again_sends_a_days_cap_of_goodbyes(
+        client, outbox, django_capture_on_commit_callbacks):
+    """The unsubscribe link (in every digest and its List-Unsubscribe header), then
+    Resubscribe, then the link again: a goodbye email each time, as fast as anyone
+    holding the link pressed them (a security review, 7 December 2026). The reader
+    still leaves and comes back each time; the goodbyes stop at the day's cap."""
+    reader = SubscriberFactory()
+    unsubscribe = _path(tokens.subscriber_unsubscribe_url(subscriber=reader))
+    for _ in range(4):
+        with django_capture_on_commit_callbacks(execute=True):
+            page = client.post(unsubscribe, {"from_page": "1"}).content.decode()
+        assert "You're unsubscribed" in page
+        client.post(f"{unsubscribe}resubscribe/")
+    goodbyes = [m for m in outbox if m.subject == outbox[0].subject]
+    assert "unsubscribed" in outbox[0].subject and len(goodbyes) == 2
+    assert reader.consents.filter(action="unsubscribe").count() == 4
+
+
 @override_settings(TRUSTED_PROXY_COUNT=1, SUBSCRIBE_RATE_LIMIT_PER_IP=1)
 def test_behind_a_proxy_the_client_ip_is_taken_from_x_forwarded_for(client, topics, submit):
     assert submit("a@example.com", meta={"HTTP_X_FORWARDED_FOR": "1.1.1.1"}, ip="10.0.0.1").status_code == 303
