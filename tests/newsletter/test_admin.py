@@ -90,6 +90,8 @@ def test_todays_edition_opens_with_papers_preview_and_figures(editor_client, edi
     assert 'srcdoc="' in html and "phone" in html  # the email at two widths
     assert "Plain-text part" in html
     assert "Reader votes" in html and "“More like this” and “Less like this” votes" in html  # votes only: the ESP counts clicks
+    # Counted as kept, not as cast: the figure drops when a reader forgets theirs.
+    assert "that readers keep: a reader’s “Forget all of this” takes theirs away" in html
     # The line above the preview counts as the email does: its picks, then the
     # "also trending" block, not one sum of both.
     picked = re.search(r"(\d+) papers? picked for you", html).group(1)
