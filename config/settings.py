@@ -464,6 +464,8 @@ ADMIN_LOGIN_RATE_WINDOW_SECONDS = env_int("ADMIN_LOGIN_RATE_WINDOW_SECONDS", 15 
 SESSION_COOKIE_AGE = env_int("SESSION_HOURS", 12) * 3600
 # /health/ fails when beat has not run the dispatcher (every 15 minutes) for this long.
 HEALTH_BEAT_MAX_AGE_SECONDS = env_int("HEALTH_BEAT_MAX_AGE_SECONDS", 45 * 60)
+# How long each process keeps /health/'s answer (newsletter/health.py).
+HEALTH_ANSWER_SECONDS = env_int("HEALTH_ANSWER_SECONDS", 2)
 # A load balancer may probe /health/ over plain HTTP. A mail client's one-click
 # unsubscribe (RFC 8058) is a POST that follows no redirect: it is answered wherever
 # it lands, so a misconfigured http link still unsubscribes (config/checks.py refuses

@@ -32,6 +32,9 @@ STORAGES = {
 # CELERY_EAGER=0 turns that off for a real worker process (tests/newsletter/test_worker_crash.py).
 CELERY_TASK_ALWAYS_EAGER = os.environ.get("CELERY_EAGER", "1") != "0"
 CELERY_TASK_EAGER_PROPAGATES = True
+# /health/ answers each request afresh: its tests change the state between two
+# requests (the answer kept: tests/security/test_protections.py overrides it).
+HEALTH_ANSWER_SECONDS = 0
 CACHES["default"]["KEY_PREFIX"] = f"test-{os.getpid()}"
 SITE_URL = "http://testserver"
 ALLOWED_HOSTS = ["*"]

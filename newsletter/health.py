@@ -2,7 +2,11 @@
 (broker, cache, send journal) answers, beat sent the dispatcher recently, and a
 worker ran it.
 200 when all pass, 503 naming the check that failed. No personal data, no
-settings; cheap enough to poll every few seconds.
+settings; cheap enough to poll every few seconds. Each process keeps its answer for
+settings.HEALTH_ANSWER_SECONDS: the page is public, and a flood of requests cost
+four queries and a Redis connection each (a security review, 7 December 2026); now
+one round of checks a process per interval, and a probe every few seconds still
+sees a change within it.
 
 Beat first runs the dispatcher up to 15 minutes after it starts, so in the first
 STARTING_SECONDS after the installation's first start (when its database was
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
+import time
 
 import redis
 from django.conf import settings
@@ -155,8 +161,17 @@ def health_check(*, now: dt.datetime | None = None) -> tuple[str, dict[str, str]
     return status, results
 
 
+# (when it was made, monotonic; its status; its checks), shared by this process's threads.
+_answer: tuple[float, str, dict[str, str]] | None = None
+_answer_lock = threading.Lock()
+
+
 @never_cache
 @require_safe
 def health(request: HttpRequest) -> JsonResponse:
-    status, checks = health_check()
+    global _answer
+    with _answer_lock:  # one round of checks at a time: a flood waits for it, not beside it
+        if _answer is None or time.monotonic() - _answer[0] >= settings.HEALTH_ANSWER_SECONDS:
+            _answer = (time.monotonic(), *health_check())
+        _, status, checks = _answer
     return JsonResponse({"status": status, "checks": checks}, status=503 if status == "fail" else 200)

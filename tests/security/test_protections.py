@@ -379,6 +379,40 @@ def test_health_reports_each_check(client):
     assert client.post("/health/").status_code == 405
 
 
+def test_a_flood_of_health_requests_costs_one_round_of_checks_an_interval(
+        client, settings, monkeypatch, django_assert_num_queries):
+    """/health/ is public and uncached by design (no-store: each probe sees the
+    server's answer), and every request ran four queries and opened a connection to
+    Redis: an easy load amplifier (a security review, 7 December 2026). Each process
+    keeps its answer for HEALTH_ANSWER_SECONDS; once it is over, the checks run again
+    and a change shows."""
+    import time
+
+    from django_celery_beat.models import PeriodicTask
+
+    from newsletter import health
+    from newsletter.schedules import schedules_ensure
+
+    schedules_ensure()
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(last_run_at=timezone.now())
+    settings.HEALTH_ANSWER_SECONDS = 60
+    monkeypatch.setattr(health, "_answer", None, raising=False)
+    first = client.get("/health/")
+    assert first.status_code == 200 and first.json()["status"] == "ok"
+    with django_assert_num_queries(0):
+        for _ in range(50):
+            response = client.get("/health/")
+            assert response.json() == first.json() and "no-store" in response["Cache-Control"]
+
+    PeriodicTask.objects.filter(task="newsletter.tasks.digests_dispatch").update(
+        last_run_at=timezone.now() - dt.timedelta(hours=2))
+    assert client.get("/health/").status_code == 200  # within the interval: the answer kept
+    made, *answer = health._answer
+    monkeypatch.setattr(health, "_answer", (made - 61, *answer))  # the interval is over
+    assert client.get("/health/").status_code == 503
+    assert time.monotonic() - health._answer[0] < 5
+
+
 def test_health_says_starting_in_the_first_twenty_minutes_then_beat_stopped(client):
     from django.db.migrations.recorder import MigrationRecorder
 
