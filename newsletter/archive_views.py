@@ -114,9 +114,6 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                             copy_kept_days=settings.LEDGER_KEPT_DAYS if archive.delivery_token_past_ledger(token) else None)
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
-    for paper in papers:
-        paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
-        paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     # As the email had them: the picks, then the also-trending papers, or on a day
     # nothing matched, the papers offered instead (all one list on rows sent before
     # Delivery.picked was kept). By id: a paper taken down since leaves the list.
@@ -126,6 +123,11 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     why = dict(zip((int(i) for i in delivery.paper_ids), delivery.reasons or [], strict=False))
     for paper in picks:
         paper.why = why.get(paper.pk, "")
+        # Vote links on the picks only, as in the email (digest.py: also-trending and
+        # offered papers carry none): this page is the link readers share, and each
+        # vote link on it lets whoever has it vote as the reader.
+        paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
+        paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]
     # Times on the page (when it was sent) in the reader's own zone.
     with timezone.override(subscriber.zone):

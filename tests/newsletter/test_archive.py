@@ -582,3 +582,47 @@ def test_a_copy_of_a_digest_sent_before_its_picks_were_kept_lists_its_papers_as_
     assert _section(html, "Picked for you") == ["Sent first", "Sent second"]
     assert "Also trending" not in html and "Nothing matched" not in html
     assert "Your weekly digest" in html
+
+
+def _votes(html: str) -> int:
+    """The "more/less like this" links in a piece of a page or an email."""
+    return len(re.findall(r'href="[^"]*/feedback/[^"]+"', html))
+
+
+@pytest.mark.parametrize("empty", [False, True], ids=["picks-and-also", "nothing-matched"])
+def test_the_readers_copy_has_vote_links_where_their_email_had_them_only(client, settings, empty):
+    """The "view in browser" copy said it was "as the email had it" but put "More like
+    this / Less like this" under the also-trending (or offered-instead) papers too,
+    where the email has none: the copy is the link readers share, so each extra link
+    was one more way for whoever got it to vote as the reader."""
+    from django.core import mail
+
+    from tests.newsletter.test_digest_render import _readers, day_create, empty_day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    if empty:
+        edition, reader = empty_day_create()
+        Edition.objects.filter(pk=edition.pk).update(frozen_at=timezone.now())
+    else:
+        day = day_create()
+        edition, reader = day["edition"], _readers(day)[0]
+    delivery = _sent_by_the_batch(edition, reader)
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    email_html = next(body for body, mime in mail.outbox[0].alternatives if mime == "text/html")
+    def sections(page: str, heading: str) -> tuple[str, str]:
+        """(the picks' section, the others'): the parts after each heading."""
+        parts = re.split(heading, page)[1:]
+        return ("".join(p for p in parts if p.startswith("Picked for you")),
+                "".join(p for p in parts if not p.startswith("Picked for you")))
+
+    email_picks, email_also = sections(email_html, r'<h2 class="muted also-heading"[^>]*>')
+    copy_picks, copy_others = sections(html, r'<h2 class="arch-section">')
+    assert _votes(email_also) == 0
+    assert _votes(email_picks) == 2 * delivery.picked
+    assert _votes(copy_picks) == _votes(email_picks)
+    assert _votes(copy_others) == _votes(email_also) == 0
+    assert _votes(html) == _votes(email_html)
+    # The papers are all still there, as in the email.
+    assert len(titles_in_order(copy_others)) == len(delivery.paper_ids) - delivery.picked > 0
