@@ -9,6 +9,7 @@ urlpatterns = [
     path("subscribe/check-your-inbox/", views.subscribe_done, name="subscribe_done"),
     path("subscribe/check-your-inbox/again/", views.subscribe_again, name="subscribe_again"),
     path("confirm/<str:token>/", views.confirm, name="confirm"),
+    path("confirm/<str:token>/links/", views.confirm_links, name="confirm_links"),
     path("subscription/", views.links_request, name="links_request"),
     path("subscription/sent/", views.links_sent, name="links_sent"),
     path("manage/<str:token>/", views.manage, name="manage"),

@@ -217,6 +217,15 @@ def subscribe_again(request: HttpRequest) -> HttpResponse:
     return render(request, "subscribers/subscribe.html", {"form": SubscribeForm(initial=choices)})
 
 
+def _links_rate_limited() -> HttpResponse:
+    """The 429 of a request for one's links (the form, the used confirm link's button).
+    Its own words: the subscribe form's spoke of subscribe requests and a confirmation email."""
+    return rate_limited_response(
+        template_name="subscribers/rate_limited_links.html",
+        retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS,
+    )
+
+
 @require_http_methods(["GET", "POST"])
 def links_request(request: HttpRequest) -> HttpResponse:
     """"Lost your link?": an address in, the same page out whatever it is
@@ -227,11 +236,7 @@ def links_request(request: HttpRequest) -> HttpResponse:
             try:
                 services.subscriber_links_request(email=form.cleaned_data["email"], ip=client_ip(request))
             except services.SubscribeRateLimited:
-                # Its own words: the page spoke of subscribe requests and a confirmation email.
-                return rate_limited_response(
-                    template_name="subscribers/rate_limited_links.html",
-                    retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS,
-                )
+                return _links_rate_limited()
             except (services.JourneyEmailNotQueued, RedisError):
                 form.add_error(None, "We could not send the email just now. Please try again in a few minutes.")
                 response = render(request, "subscribers/links_request.html", {"form": form}, status=503)
@@ -248,11 +253,9 @@ def links_sent(request: HttpRequest) -> HttpResponse:
     return _check_your_inbox(request, links=True)
 
 
-@csrf_exempt
-@never_cache
-@require_http_methods(["GET", "POST"])
-def confirm(request: HttpRequest, token: str) -> HttpResponse:
-    # GET only shows a button: link scanners fetch links but do not press buttons.
+def _confirm_link_checked(request: HttpRequest, token: str) -> Subscriber | HttpResponse:
+    """The subscriber a confirm link names, or the page a link that names nobody (or
+    has expired for a reader it would still confirm) gets."""
     found = subscriber_from_confirm_token(token=token, expired_too=True)
     if isinstance(found, TokenProblem):
         return link_invalid(request, expired=found is TokenProblem.EXPIRED, gone=found is TokenProblem.GONE)
@@ -262,17 +265,28 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
         # gone) since, who found the old email, was sent to subscribe again.
         if services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
             return link_invalid(request, expired=True)
-        return _confirm_refused(request, found)
+        return _confirm_refused(request, found, token)
+    return found
+
+
+@csrf_exempt
+@never_cache
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest, token: str) -> HttpResponse:
+    # GET only shows a button: link scanners fetch links but do not press buttons.
+    found = _confirm_link_checked(request, token)
+    if isinstance(found, HttpResponse):
+        return found
     # A used link (replayed, forwarded, found in a history) gets a neutral page: the
     # never-expiring manage link is shown once, to whoever confirmed, and otherwise
     # only arrives by email.
     if request.method == "GET":
         if not services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
-            return _confirm_refused(request, found)
+            return _confirm_refused(request, found, token)
         return render(request, "subscribers/confirm.html", {"subscriber": found})
     if not services.subscriber_confirm(subscriber=found, **_origin(request)):
         found.refresh_from_db()
-        return _confirm_refused(request, found)
+        return _confirm_refused(request, found, token)
     found.refresh_from_db()
     return render(
         request, "subscribers/confirmed.html",
@@ -283,7 +297,38 @@ def confirm(request: HttpRequest, token: str) -> HttpResponse:
     )
 
 
-def _confirm_refused(request: HttpRequest, subscriber: Subscriber) -> HttpResponse:
+# Not csrf_exempt, unlike the token views: it sends an email, and a page elsewhere
+# that knew the link must not press it for the reader. The used-link page's form
+# carries the token (the confirm view renders it; exempt views still set the cookie).
+@never_cache
+@require_http_methods(["POST"])
+def confirm_links(request: HttpRequest, token: str) -> HttpResponse:
+    """The used-link page's "Email me a link to my preferences": the "email me my
+    link" form's service, limits and pages for the address the link names, without
+    asking the reader to type it. The link's checks are confirm's."""
+    found = _confirm_link_checked(request, token)
+    if isinstance(found, HttpResponse):
+        return found
+    if services.subscriber_confirmable(subscriber=found, request_id=found.confirm_request_id):
+        return _see_other(reverse("subscribers:confirm", args=[token]))  # not used: it confirms
+    if found.status == Subscriber.Status.SUPPRESSED:
+        return _confirm_refused(request, found, token)
+    try:
+        services.subscriber_links_request(email=found.email, ip=client_ip(request))
+    except services.SubscribeRateLimited:
+        return _links_rate_limited()
+    except (services.JourneyEmailNotQueued, RedisError):
+        response = render(request, "subscribers/confirm_used.html", {
+            "unsubscribed": found.status == Subscriber.Status.UNSUBSCRIBED, "token": token,
+            "error": "We could not send the email just now. Please try again in a few minutes.",
+        }, status=503)
+        response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
+        return response
+    # The form's "check your inbox", without the address: the page names nobody.
+    return _see_other(reverse("subscribers:links_sent"))
+
+
+def _confirm_refused(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
     """The confirm link confirms nothing now. A suppressed address (its confirmation
     bounced, was reported as spam, or an editor stopped it) is told so, and why: the
     "already used" page told them nothing more was needed, and no digest ever came.
@@ -297,7 +342,7 @@ def _confirm_refused(request: HttpRequest, subscriber: Subscriber) -> HttpRespon
     # Unsubscribed since: the page said "needs nothing more … the first comes at the
     # time you chose" to a reader who gets nothing; it says how to come back.
     return render(request, "subscribers/confirm_used.html",
-                  {"unsubscribed": subscriber.status == Subscriber.Status.UNSUBSCRIBED})
+                  {"unsubscribed": subscriber.status == Subscriber.Status.UNSUBSCRIBED, "token": token})
 
 
 def _manage_context(subscriber: Subscriber, **extra) -> dict:

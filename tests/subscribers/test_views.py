@@ -1613,8 +1613,84 @@ def test_the_pages_that_dead_end_offer_the_link_by_email(client):
     reader = SubscriberFactory(status=Subscriber.Status.ACTIVE)
     token = tokens.confirm_token(subscriber=reader)
     used = client.get(f"/confirm/{token}/").content.decode()
-    assert "This link was already used" in used and 'href="/subscription/"' in used
+    assert "This link was already used" in used and f'action="/confirm/{token}/links/"' in used
     assert 'href="/subscription/"' in client.get("/manage/not-a-valid-token/").content.decode()
+
+
+def _csrf_post(csrf_client, path: str, page: str, **extra):
+    """Press a form's button on `page` as a browser does: its CSRF token and cookie."""
+    field = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    return csrf_client.post(path, {"csrfmiddlewaretoken": field}, **extra)
+
+
+@pytest.mark.parametrize("status", [Subscriber.Status.ACTIVE, Subscriber.Status.UNSUBSCRIBED])
+def test_a_used_confirm_links_button_emails_the_reader_their_links_without_typing_their_address(
+        csrf_client, outbox, django_capture_on_commit_callbacks, status):
+    """"Email me a link to my preferences" on the used-link page opened /subscription/
+    and asked the reader to type the address the link already names. It is a button
+    now, which emails their links through the form's service and limits: one email,
+    to them; pressed again within the window, nothing more; without its CSRF token,
+    nothing."""
+    reader = SubscriberFactory(email="ada@example.com", status=status)
+    SubscriberFactory(email="someone.else@example.com", status=Subscriber.Status.ACTIVE)
+    token = tokens.confirm_token(subscriber=reader)
+    used = csrf_client.get(f"/confirm/{token}/").content.decode()
+    assert "This link was already used" in used and "ada@example.com" not in used
+    assert 'href="/subscription/">Email me a link' not in used  # nothing to type
+    assert re.search(r'<form method="post" action="/confirm/[^"]+/links/">.*?<button[^>]*>Email me a link to my preferences',
+                     used, re.DOTALL)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pressed = _csrf_post(csrf_client, f"/confirm/{token}/links/", used, REMOTE_ADDR="203.0.113.9")
+    assert (pressed.status_code, pressed["Location"]) == (303, "/subscription/sent/")
+    assert [(m.to, m.tags) for m in outbox] == [(["ada@example.com"], ["links"])]
+    assert any(p.startswith("/manage/") for p in _links(outbox[0]))
+    # The page after it is the form's, and names no address.
+    assert "ada@example.com" not in csrf_client.get(pressed["Location"]).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        again = _csrf_post(csrf_client, f"/confirm/{token}/links/", used, REMOTE_ADDR="203.0.113.9")
+    assert again.status_code == 303 and len(outbox) == 1  # one email per address per window
+    with django_capture_on_commit_callbacks(execute=True):
+        forged = csrf_client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
+    assert forged.status_code == 403 and len(outbox) == 1
+    assert csrf_client.get(f"/confirm/{token}/links/").status_code == 405
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=2, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_a_used_confirm_links_button_shares_the_forms_limits_and_its_429_page(client, outbox):
+    """The button counts against the "email me my link" form's limits, and the other
+    way round: it cannot be used to send more than the form could."""
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.ACTIVE)
+    token = tokens.confirm_token(subscriber=reader)
+    client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+    client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
+    refused = client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
+    page = " ".join(refused.content.decode().split())
+    assert refused.status_code == 429 and "If you already asked for your link, check your inbox" in page
+    assert client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9").status_code == 429
+
+
+def test_a_used_confirm_links_button_keeps_the_links_checks(client, outbox, monkeypatch,
+                                                            django_capture_on_commit_callbacks):
+    """A tampered link, an expired one still pending, or one that would still confirm
+    gets the page its link gets, and no email; a suppressed address gets its page."""
+    pending = SubscriberFactory(status=Subscriber.Status.PENDING)
+    fresh = tokens.confirm_token(subscriber=pending)
+    expired = _confirm_link_signed(pending, ago=dt.timedelta(days=30), monkeypatch=monkeypatch).strip("/").split("/")[-1]
+    suppressed = SubscriberFactory(status=Subscriber.Status.SUPPRESSED)
+    with django_capture_on_commit_callbacks(execute=True):
+        tampered = client.post(f"/confirm/{fresh[:-2]}xx/links/")
+        gone = client.post(f"/confirm/{expired}/links/")
+        still_good = client.post(f"/confirm/{fresh}/links/")
+        refused = client.post(f"/confirm/{tokens.confirm_token(subscriber=suppressed)}/links/")
+    assert tampered.status_code == client.post(f"/confirm/{fresh[:-2]}xx/").status_code >= 400
+    assert gone.status_code == 410 and "This link has expired" in gone.content.decode()
+    assert (still_good.status_code, still_good["Location"]) == (303, f"/confirm/{fresh}/")
+    assert "We can't send to this address" in refused.content.decode()
+    assert outbox == []
+    pending.refresh_from_db()
+    assert pending.status == Subscriber.Status.PENDING
 
 
 def test_an_email_someone_asked_for_does_not_say_they_subscribed(outbox):
