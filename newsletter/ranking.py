@@ -48,7 +48,13 @@ from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import preferences_learn, signal_weight
 from .reader_keywords import keyword_present, keywords_match, keywords_split
-from .relevance import RELEVANCE_THRESHOLD, Match, closeness_reason, topics_about
+from .relevance import (
+    RELEVANCE_THRESHOLD,
+    TOPIC_TERMS_SAID,
+    Match,
+    topic_match_reason,
+    topics_about,
+)
 from .selectors import paper_visible_q
 
 # Weekly readers get the best of this many days of editions, ending on the edition's date.
@@ -476,27 +482,6 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
         about = {h.topic_id for h in topics_about(paper_hits, score=lambda h: h.score, by_editor=lambda h: h.by_editor)}
         hits[paper_id] = [h if h.topic_id in about else replace(h, about=False) for h in paper_hits]
     return dict(hits)
-
-
-# The matched terms a "why" names for one topic: with the reader's own keywords
-# after them, the line stays one line on a phone.
-TOPIC_TERMS_SAID = 2
-
-
-def topic_match_reason(*, terms: Sequence[str], near_examples: bool, by_editor: bool) -> str:
-    """Why a paper is under a topic, in the words a reader reads wherever it is said:
-    the terms that matched (an editor's row keeps them: services.paper_topic_set), or,
-    with none, that the editors chose it, or its closeness to the topic's examples or
-    description. The one wording of it: the digest's "why" line (_reason) and the
-    paper's page (selectors.paper_topic_reasons). Until 7 December each had its own:
-    an editor's topic read "close to the topic's description" in the email and
-    "chosen by the editors" on the page, a closeness nothing on the page, and three
-    terms on the page where the email named two."""
-    if terms:
-        return "matched: " + ", ".join(terms[:TOPIC_TERMS_SAID])
-    if by_editor:
-        return "chosen by the editors"
-    return closeness_reason(near_examples=near_examples)
 
 
 def _reason(

@@ -549,6 +549,27 @@ def closeness_reason(*, near_examples: bool) -> str:
     return "close to the topic's examples" if near_examples else "close to the topic's description"
 
 
+# The matched terms a "why" names for one topic: with the reader's own keywords
+# after them, the line stays one line on a phone.
+TOPIC_TERMS_SAID = 2
+
+
+def topic_match_reason(*, terms: Sequence[str], near_examples: bool, by_editor: bool) -> str:
+    """Why a paper is under a topic, in the words a reader reads wherever it is said:
+    the terms that matched (an editor's row keeps them: services.paper_topic_set), or,
+    with none, that the editors chose it, or its closeness to the topic's examples or
+    description. The one wording of it: the digest's "why" line (ranking._reason) and the
+    paper's page (selectors.paper_topic_reasons). Until 7 December each had its own:
+    an editor's topic read "close to the topic's description" in the email and
+    "chosen by the editors" on the page, a closeness nothing on the page, and three
+    terms on the page where the email named two."""
+    if terms:
+        return "matched: " + ", ".join(terms[:TOPIC_TERMS_SAID])
+    if by_editor:
+        return "chosen by the editors"
+    return closeness_reason(near_examples=near_examples)
+
+
 def hybrid_scores(
     *, papers: Sequence[Paper], topics: Sequence[Topic], context: Sequence[Topic],
     vectors: dict[int, np.ndarray],

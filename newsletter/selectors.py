@@ -10,13 +10,14 @@ from django.db import connection
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
 from .models import Delivery, OutboxEmail, Paper, PaperTopic, Topic
+from .relevance import topic_match_reason
 
 
 def paper_visible_q(path: str = "") -> Q:
     """The one rule of a paper a reader may see: not hidden by an editor, not
     withdrawn by its authors. `path` leads to the paper from another model's query
     ("paper__", "entries__paper__"). Every page, digest, feed and count reads it
-    (tests/architecture/test_imports.py: no module spells it out again)."""
+    (tests/architecture/test_visibility_rule.py: no module spells it out again)."""
     return Q(**{f"{path}hidden": False, f"{path}withdrawn_at__isnull": True})
 
 
@@ -75,9 +76,7 @@ def paper_picture_get(*, pk: int) -> Paper | None:
 
 def paper_topic_reasons(*, paper: Paper) -> list[tuple[str, str]]:
     """(topic name, why) for a paper's chips, in the words of the digest's "why" line
-    (ranking.topic_match_reason), so the page of a pick says what the email said."""
-    from .ranking import topic_match_reason
-
+    (relevance.topic_match_reason), so the page of a pick says what the email said."""
     return [(chip.topic.name, topic_match_reason(terms=chip.matched_terms, near_examples=chip.near_examples,
                                                  by_editor=chip.source == PaperTopic.Source.EDITOR))
             for chip in paper.topic_chips]

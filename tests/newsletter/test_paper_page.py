@@ -161,7 +161,7 @@ def test_home_archive_and_feed_link_every_paper_to_its_page(client, django_user_
     ({"source": PaperTopic.Source.EDITOR, "matched_terms": ["world model"]}, "matched: world model"),
 ])
 def test_a_papers_page_says_why_it_is_in_a_topic_as_the_readers_digest_does(client, row, said):
-    """One "why" per paper and topic (ranking.topic_match_reason): a reader who opens
+    """One "why" per paper and topic (relevance.topic_match_reason): a reader who opens
     a pick of their digest reads on its page the reason the email gave them."""
     topic = TopicFactory(name="World models")
     paper = PaperFactory(trending_date=dt.date(2025, 11, 24), title="Dreaming of worlds", upvotes=50)
