@@ -173,6 +173,14 @@ class LinksRequestForm(forms.Form):
         return bool(self.data.get("website"))
 
 
+class EmailChangeForm(forms.Form):
+    """The preference centre's "Change my address": the new address."""
+    email = AddressField(
+        max_length=254, label="New email address",
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "placeholder": "you@example.com"}),
+    )
+
+
 class PreferencesForm(PreferencesFields):
     only_with_code = forms.BooleanField(required=False, label="Only papers with code")
     papers_per_digest = forms.TypedChoiceField(

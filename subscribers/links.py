@@ -15,6 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
+    EMAIL_CHANGE_LINK_MAX_AGE,
     manage_token_signed,
     subscriber_for_unsubscribe,
     subscriber_from_token,
@@ -23,7 +24,7 @@ from .tokens import (
 
 def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = False,
                  unsubscribe: bool = False, copy_kept_days: int | None = None,
-                 resubscribe: bool = False) -> HttpResponse:
+                 resubscribe: bool = False, email_change: bool = False) -> HttpResponse:
     """The one page for a signed link that does not verify, whichever email it came
     from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
     newsletter/archive_views.py): it says nothing was changed and gives both ways on,
@@ -40,12 +41,15 @@ def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = Fa
     goodbye email's link, whose reader's details the retention erased after
     UNSUBSCRIBED_KEPT_DAYS (or newer emails replaced its links): the page says the
     way back is the subscribe form and its confirmation, in the same words either
-    way (it tells nothing of the address)."""
+    way (it tells nothing of the address). `email_change` with `expired`: the link
+    mailed to a new address (views.email_change), whose way on is to ask again from
+    the preference centre, not to subscribe."""
     response = render(
         request, "subscribers/link_invalid.html",
         {"expired": expired, "gone": gone, "unsubscribe": unsubscribe,
          "copy_kept_days": copy_kept_days if gone else None, "resubscribe": resubscribe and gone,
-         "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS, "confirm_days": CONFIRM_LINK_MAX_AGE.days},
+         "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS, "confirm_days": CONFIRM_LINK_MAX_AGE.days,
+         "email_change": email_change, "email_change_days": EMAIL_CHANGE_LINK_MAX_AGE.days},
         status=410 if expired or gone else 404,
     )
     response["X-Robots-Tag"] = "noindex, nofollow"

@@ -93,6 +93,11 @@ class Subscriber(models.Model):
     # the form, and it wiped an unsubscribed reader's topics, keywords and left-out
     # terms at once.
     requested = models.JSONField(null=True, blank=True, editable=False)
+    # An address change the preference centre asked for and its owner has not
+    # confirmed yet: {"to": the new address (normalised), "id": the request's id}.
+    # Only the link mailed to "to" for that id moves the subscription
+    # (services.subscriber_email_change_confirm); a newer request replaces it.
+    email_change = models.JSONField(null=True, blank=True, editable=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
     token = models.CharField(max_length=64, default=token_new, unique=True, editable=False)
     confirmation_sent_at = models.DateTimeField(null=True, blank=True)
@@ -229,6 +234,9 @@ class ConsentRecord(models.Model):
         RESUME = "resume", "Resumed"
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         RESUBSCRIBE = "resubscribe", "Resubscribed"
+        # The reader moved the subscription to another address, confirmed from that
+        # address (detail: "from" and "to"; services.subscriber_email_change_confirm).
+        EMAIL_CHANGE = "email_change", "Changed address"
 
     class Source(models.TextChoices):
         # Where the event came from. The same values as Subscriber.Source, but read

@@ -7,6 +7,7 @@ Each consent event writes a ConsentRecord through subscribers/consent.py
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import io
 import json
 import logging
@@ -22,7 +23,7 @@ from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
@@ -32,7 +33,7 @@ from newsletter.due import next_digest
 from newsletter.models import DeliveryEvent, Paper, Topic
 from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_stale
 
-from .addresses import email_normalise, mailbox_key
+from .addresses import email_display, email_masked, email_normalise, mailbox_key
 from .consent import consent_record
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
@@ -51,10 +52,17 @@ from .suppression import (
     email_is_suppressed,
 )
 from .tasks import subscriber_email_send
-from .throttling import rate_limit_client, rate_limit_exceeded, rate_limit_forget
+from .throttling import (
+    rate_limit_client,
+    rate_limit_exceeded,
+    rate_limit_forget,
+    rate_limit_take_back,
+)
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
+    EMAIL_CHANGE_LINK_MAX_AGE,
     confirm_url,
+    email_change_url,
     subscriber_manage_url,
     subscriber_resubscribe_url,
     subscriber_unsubscribe_url,
@@ -75,6 +83,12 @@ EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
 EMAIL_GOODBYE = "goodbye"
 EMAIL_EXPORT = "export"
 EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked for
+# "Change my address": the link that moves the subscription, to the new address (or,
+# when that address has a subscription of its own, EMAIL_CHANGE_TAKEN's words
+# instead), and the notice to the old address once it moved.
+EMAIL_CHANGE = "email_change"
+EMAIL_CHANGE_TAKEN = "email_change_taken"  # a template of EMAIL_CHANGE, not a kind queued
+EMAIL_CHANGED = "email_changed"
 # One data export emailed per reader in this window: the button can be pressed by
 # whoever holds their link, and each press is an email to their inbox.
 EXPORT_WINDOW_SECONDS = 10 * 60
@@ -632,6 +646,116 @@ def _delivered_papers(delivery, titles: dict[int, tuple[str | None, str]]) -> li
     return papers
 
 
+# Who may move their subscription to another address: not a pending one (its
+# address is not confirmed yet: subscribe again instead) nor a suppressed one (its
+# state belongs to the address it bounced from).
+EMAIL_CHANGEABLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED)
+
+
+def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: str | None) -> None:
+    """The preference centre's "Change my address": nothing changes yet; a link that
+    moves the subscription goes to the new address (EMAIL_CHANGE), and only its
+    owner's click moves it (subscriber_email_change_confirm). Returns nothing on
+    purpose: what the page says must not depend on whether the new address has a
+    subscription of its own (its email says so instead; subscriber_journey_email_send).
+    The public forms' limits, shared with them (whoever holds a reader's link may
+    type any address here): per client, per mailbox asked for from it, and the new
+    mailbox's cap of emails (_mailbox_capped, beyond which nothing is sent, as on
+    the forms); and SUBSCRIBE_EMAILS_PER_MAILBOX links per reader per window.
+    A suppressed new address gets nothing, as on the subscribe form.
+
+    Raises ValidationError (a blocked domain, the reader's own address),
+    SubscribeRateLimited, or JourneyEmailNotQueued (the request is kept, and
+    the reader's count of links given back, so trying again sends it)."""
+    email = email_normalise(email)
+    _public_form_limits(email=email, ip=ip)
+    if email_domain_is_blocked(email):
+        raise ValidationError(
+            {"email": "We cannot accept addresses at this domain. Please use another address."}
+        )
+    if email.lower() == subscriber.email.lower():
+        raise ValidationError({"email": "This is the address your digest goes to already."})
+    # A suppression the person may lift (they deleted their data at that address)
+    # is lifted by their click, as a subscription's confirmation lifts it.
+    if (subscriber.status not in EMAIL_CHANGEABLE or email_is_suppressed(email, unless_reasons=LIFTED_BY_OWN_CONFIRMATION)
+            or _mailbox_capped(email=email)):
+        return
+    reader_key = f"journey:email-change:{subscriber.pk}"
+    if rate_limit_exceeded(key=reader_key, limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
+                           window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS):
+        raise SubscribeRateLimited
+    # A newer request replaces the one before: only the latest link moves anything.
+    Subscriber.objects.filter(pk=subscriber.pk).update(
+        email_change={"to": email, "id": secrets.token_urlsafe(9)})
+    try:
+        _email_task_queue(subscriber_id=subscriber.pk, kind=EMAIL_CHANGE)
+    except JourneyEmailNotQueued:
+        rate_limit_take_back(key=reader_key)
+        raise
+
+
+class EmailChange(enum.Enum):
+    """What an address-change link did, or why it did nothing."""
+
+    MOVED = "moved"
+    TAKEN = "taken"  # the new address has a subscription of its own: nothing merged
+    UNMAILABLE = "unmailable"  # the new address was suppressed since the link was sent
+    STALE = "stale"  # used already, replaced by a newer request, or the reader left meanwhile
+
+
+def email_change_state(*, subscriber: Subscriber, change_id: str) -> EmailChange | None:
+    """Why the address-change link with this request id would do nothing now, or None
+    when it would move the subscription."""
+    change = subscriber.email_change or {}
+    if not change_id or change.get("id") != change_id or subscriber.status not in EMAIL_CHANGEABLE:
+        return EmailChange.STALE
+    if Subscriber.objects.filter(email__iexact=change["to"]).exclude(pk=subscriber.pk).exists():
+        return EmailChange.TAKEN
+    if email_is_suppressed(change["to"], unless_reasons=LIFTED_BY_OWN_CONFIRMATION):
+        return EmailChange.UNMAILABLE
+    return None
+
+
+def subscriber_email_change_confirm(
+    *, subscriber: Subscriber, change_id: str, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> EmailChange:
+    """Move the subscription to the address the link was mailed to, keeping the row
+    (topics, votes, deliveries, consent history), when the link is the one mailed for
+    the request the reader holds. The click is the new address's owner's consent: a
+    ConsentRecord EMAIL_CHANGE with both addresses, which the notice to the old one
+    (EMAIL_CHANGED) reads. An address another reader holds is never merged into."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        refused = email_change_state(subscriber=subscriber, change_id=change_id)
+        if refused is not None:
+            return refused
+        old, new = subscriber.email, subscriber.email_change["to"]
+        subscriber.email, subscriber.email_change = new, None
+        try:
+            with transaction.atomic():  # another reader took the address a moment ago
+                subscriber.save(update_fields=["email", "email_change", "updated_at"])
+        except IntegrityError:
+            return EmailChange.TAKEN
+        address_unsuppress_on_confirmation(email=new)
+        consent_record(
+            subscriber=subscriber, action=ConsentRecord.Action.EMAIL_CHANGE, ip=ip,
+            user_agent=user_agent, source=source, detail={"from": old, "to": new},
+        )
+        subscriber_id = subscriber.pk
+
+        def notice() -> None:
+            # The move stands whether or not the queue takes the notice; if it
+            # cannot, it is owed and beat queues it once Redis is back (as goodbye).
+            try:
+                _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_CHANGED)
+            except JourneyEmailNotQueued:
+                OwedEmail.objects.get_or_create(subscriber_id=subscriber_id, kind=EMAIL_CHANGED)
+
+        transaction.on_commit(notice, robust=True)
+    return EmailChange.MOVED
+
+
 def subscriber_export_send(*, subscriber: Subscriber) -> bool:
     """Email the reader everything held about them (subscriber_export), to their own
     address: a preference-centre link travels in every digest (a forwarded email, a
@@ -678,6 +802,8 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
         },
         # Asked for on the subscribe form, applied if the address is confirmed.
         "requested_preferences": subscriber.requested,
+        # Asked for in the preference centre, moved to if confirmed from that address.
+        "address_change_requested": (subscriber.email_change or {}).get("to"),
         "consent_records": [
             {
                 "action": c.action,
@@ -872,9 +998,14 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         # Asked for from the preference centre, whatever the reader's state.
         EMAIL_EXPORT: tuple(Subscriber.Status),
         EMAIL_LINKS: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED),
+        EMAIL_CHANGE: EMAIL_CHANGEABLE,
+        # Once it moved, whatever the reader did since.
+        EMAIL_CHANGED: tuple(Subscriber.Status),
     }[kind]
     if subscriber.status not in wanted:
         return None
+    if kind in (EMAIL_CHANGE, EMAIL_CHANGED):
+        return _email_change_mail_send(subscriber=subscriber, kind=kind)
     # Suppressed addresses never get mail of any kind, but for the confirmation a
     # reader who deleted their data asked for by subscribing again.
     lifted = LIFTED_BY_OWN_CONFIRMATION if kind == EMAIL_CONFIRM else ()
@@ -918,6 +1049,39 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         metadata={"subscriber_id": subscriber.pk},
         attachments=attachments,
     )
+
+
+def _email_change_mail_send(*, subscriber: Subscriber, kind: str) -> str | None:
+    """The address change's emails, which go to an address the reader's row no
+    longer (EMAIL_CHANGED: the old one, from the change's consent record) or not yet
+    (EMAIL_CHANGE: the new one) holds. EMAIL_CHANGE to an address with a subscription
+    of its own says so and carries no link (EMAIL_CHANGE_TAKEN): its owner learns why
+    nothing can move there, and the page that asked learned nothing. Neither carries
+    a manage or unsubscribe link: the old inbox may no longer be the reader's, and
+    the new one is not subscribed yet."""
+    context = {"subscriber": subscriber}
+    if kind == EMAIL_CHANGE:
+        change = subscriber.email_change
+        if not change:  # moved, or replaced by a newer request's email, before the queue got here
+            return None
+        to, template = change["to"], EMAIL_CHANGE
+        if Subscriber.objects.filter(email__iexact=to).exclude(pk=subscriber.pk).exists():
+            template = EMAIL_CHANGE_TAKEN
+        else:
+            context["email_change_url"] = email_change_url(subscriber=subscriber)
+        context["change_days"] = EMAIL_CHANGE_LINK_MAX_AGE.days
+        context["new_email"] = email_display(to)
+    else:
+        record = subscriber.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).order_by("-created_at", "-id").first()
+        if record is None:
+            return None
+        to, template = record.detail["from"], EMAIL_CHANGED
+        context["old_email"], context["new_masked"] = email_display(to), email_masked(record.detail["to"])
+    if email_is_suppressed(to, unless_reasons=LIFTED_BY_OWN_CONFIRMATION if kind == EMAIL_CHANGE else ()):
+        logger.info("email not sent: address suppressed (template=%s)", template)
+        return None
+    return email_send(to=to, template=template, context=context, tags=[kind],
+                      metadata={"subscriber_id": subscriber.pk})
 
 
 # The demo reader `manage.py bootstrap` makes for local development lives in a time

@@ -6,6 +6,8 @@ made for one purpose is refused for another and nothing is accepted on the
 session secret alone. Issuing a new `Subscriber.token` revokes every link.
 
 - confirm links expire after CONFIRM_LINK_MAX_AGE;
+- address-change links (to the new address) expire after EMAIL_CHANGE_LINK_MAX_AGE
+  and name the one request they were mailed for;
 - manage and unsubscribe links never expire (RFC 8058 asks that the one-click
   URL keeps working); they share one salt, because the unsubscribe page offers
   the preference centre anyway."""
@@ -29,6 +31,10 @@ from .models import RetiredToken, Subscriber
 CONFIRM_LINK_MAX_AGE = dt.timedelta(days=7)
 _CONFIRM_SALT = "subscribers.confirm"
 _MANAGE_SALT = "subscribers.manage"
+# Shorter than a confirmation's: this link moves a whole subscription (its topics,
+# votes and history) to another inbox, and the reader asked for it moments ago.
+EMAIL_CHANGE_LINK_MAX_AGE = dt.timedelta(days=2)
+_EMAIL_CHANGE_SALT = "subscribers.email-change"
 
 
 class TokenProblem(enum.Enum):
@@ -191,4 +197,28 @@ def subscriber_from_confirm_token(*, token: str, expired_too: bool = False) -> S
         return TokenProblem.EXPIRED if expired else TokenProblem.GONE
     subscriber.confirm_request_id = request_id or None
     subscriber.confirm_link_expired = expired
+    return subscriber
+
+
+def email_change_url(*, subscriber: Subscriber) -> str:
+    """The link mailed to the new address of the change the subscriber holds
+    (Subscriber.email_change): signed, with that request's id, for EMAIL_CHANGE_LINK_MAX_AGE."""
+    value = f"{subscriber.token}.{subscriber.email_change['id']}"
+    return token_url("subscribers:email_change", signer(_EMAIL_CHANGE_SALT, timestamped=True).sign(value))
+
+
+def subscriber_from_email_change_token(*, token: str) -> Subscriber | TokenProblem:
+    """The subscriber an address-change link belongs to, with the id of the request it
+    was mailed for as `email_change_id`, or why it cannot be used."""
+    try:
+        raw = signer(_EMAIL_CHANGE_SALT, timestamped=True).unsign(token, max_age=EMAIL_CHANGE_LINK_MAX_AGE)
+    except signing.SignatureExpired:
+        return TokenProblem.EXPIRED
+    except signing.BadSignature:
+        return TokenProblem.INVALID
+    secret, _, change_id = raw.partition(".")
+    subscriber = Subscriber.objects.filter(token=secret).first()
+    if subscriber is None:
+        return TokenProblem.GONE
+    subscriber.email_change_id = change_id
     return subscriber

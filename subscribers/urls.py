@@ -17,6 +17,8 @@ urlpatterns = [
     path("manage/<str:token>/resume/", views.resume, name="resume"),
     path("manage/<str:token>/export/", views.export, name="export"),
     path("manage/<str:token>/delete/", views.delete, name="delete"),
+    path("manage/<str:token>/address/", views.email_change_request, name="email_change_request"),
+    path("address/<str:token>/", views.email_change, name="email_change"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("unsubscribe/<str:token>/resubscribe/", views.resubscribe, name="resubscribe"),
 ]

@@ -23,15 +23,24 @@ from newsletter.due import next_digest
 
 from . import services
 from .addresses import email_display
-from .forms import LinksRequestForm, PauseForm, PreferencesFields, PreferencesForm, SubscribeForm
+from .forms import (
+    EmailChangeForm,
+    LinksRequestForm,
+    PauseForm,
+    PreferencesFields,
+    PreferencesForm,
+    SubscribeForm,
+)
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import ConsentRecord, Subscriber
 from .suppression import suppressions_of
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
+    EMAIL_CHANGE_LINK_MAX_AGE,
     TokenProblem,
     subscriber_from_confirm_token,
+    subscriber_from_email_change_token,
     subscriber_manage_url,
     subscriber_unsubscribe_url,
 )
@@ -51,6 +60,7 @@ DONE_TITLES = {
     # "Forget all of this" (newsletter/archive_views.py: feedback_reset; its message is
     # in _learned_preferences.html).
     "learned_reset": "Votes forgotten",
+    "address-asked": "Check your new inbox",
 }
 
 
@@ -371,12 +381,22 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     # What the last step did, said on the page it led to; not above a form sent back
     # with errors (it is posted to that same address).
     done = request.GET.get("done", "") if request.method == "GET" else ""
+    return _manage_page(request, subscriber, form=form, done=done)
+
+
+def _manage_page(request: HttpRequest, subscriber: Subscriber, *, form: PreferencesForm | None = None,
+                 change_form: EmailChangeForm | None = None, done: str = "", status: int | None = None) -> HttpResponse:
+    """The preference centre, with whichever of its forms was sent back with errors."""
+    form = form or PreferencesForm.for_subscriber(subscriber)
+    change_form = change_form or EmailChangeForm()
     return render(
         request, "subscribers/manage.html",
-        _manage_context(subscriber, form=form, done=done, done_title=DONE_TITLES.get(done),
+        _manage_context(subscriber, form=form, change_form=change_form, done=done, done_title=DONE_TITLES.get(done),
                         next_digest=next_digest(subscriber=subscriber),
-                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60),
-        status=400 if form.errors else 200,
+                        export_minutes=services.EXPORT_WINDOW_SECONDS // 60,
+                        email_changeable=subscriber.status in services.EMAIL_CHANGEABLE,
+                        change_days=EMAIL_CHANGE_LINK_MAX_AGE.days),
+        status=status or (400 if form.errors or change_form.errors else 200),
     )
 
 
@@ -417,6 +437,58 @@ def export(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     except services.AddressUnmailable:
         done = "export-unmailable"
     return _see_other(reverse("subscribers:manage", args=[token]) + f"?done={done}#your-data")
+
+
+@button_only("subscribers:manage")
+@subscriber_view
+def email_change_request(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
+    """The preference centre's "Change my address": a link to the new address
+    (services.subscriber_email_change_request), and the same page after it whatever
+    that address is."""
+    change_form = EmailChangeForm(data=request.POST)
+    if change_form.is_valid():
+        try:
+            services.subscriber_email_change_request(
+                subscriber=subscriber, email=change_form.cleaned_data["email"], ip=client_ip(request))
+        except services.SubscribeRateLimited:
+            return rate_limited_response(template_name="subscribers/rate_limited_email_change.html",
+                                         retry_after=settings.SUBSCRIBE_RATE_WINDOW_SECONDS)
+        except ValidationError as exc:
+            change_form.add_error(None if hasattr(exc, "error_dict") else "email", exc)
+        except (services.JourneyEmailNotQueued, RedisError):
+            change_form.add_error(None, "We could not send the email just now. Please try again in a few minutes.")
+            response = _manage_page(request, subscriber, change_form=change_form, status=503)
+            response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
+            return response
+        else:
+            return _see_other(_manage_done(token, "address-asked") + "#address")
+    return _manage_page(request, subscriber, change_form=change_form)
+
+
+@csrf_exempt  # the signed link is the credential, as for confirm
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to the new address. GET shows what it would do and a button
+    (link scanners fetch links, they do not press buttons); the button's POST moves
+    the subscription (services.subscriber_email_change_confirm). A link that cannot
+    be used says why: only the new address's inbox holds it, and its email said the
+    same already."""
+    found = subscriber_from_email_change_token(token=token)
+    if isinstance(found, TokenProblem):
+        return link_invalid(request, expired=found is TokenProblem.EXPIRED, gone=found is TokenProblem.GONE,
+                            email_change=True)
+    new_email = email_display((found.email_change or {}).get("to", ""))
+    if request.method == "GET":
+        outcome = services.email_change_state(subscriber=found, change_id=found.email_change_id)
+    else:
+        outcome = services.subscriber_email_change_confirm(
+            subscriber=found, change_id=found.email_change_id, **_origin(request))
+        found.refresh_from_db()
+    return render(request, "subscribers/email_change.html", {
+        "subscriber": found, "new_email": new_email, "state": outcome.value if outcome else "ask",
+        "manage_url": subscriber_manage_url(subscriber=found),
+    })
 
 
 @never_cache

@@ -31,6 +31,7 @@ def test_text_wrap_keeps_addresses_whole_and_continues_at_the_indent():
 
 
 JOURNEY_KINDS = ["confirm", "already_subscribed", "goodbye", "export", "links",
+                 "email_change", "email_change_taken", "email_changed",
                  "editor_setup_link", "editor_wrong_codes"]
 
 
@@ -40,6 +41,7 @@ def _journey_email_sent(kind: str, settings):
     from django.core import mail
 
     from config.two_factor import staff_email
+    from subscribers.models import ConsentRecord
     from subscribers.services import subscriber_journey_email_send
     from tests.factories import SubscriberFactory, TopicFactory
 
@@ -51,6 +53,15 @@ def _journey_email_sent(kind: str, settings):
     else:
         reader = SubscriberFactory(status={"confirm": "pending", "goodbye": "unsubscribed"}.get(kind, "active"))
         reader.topics.add(TopicFactory(name="Agents"))
+        if kind.startswith("email_change"):  # the address change's link, to an address free or taken
+            reader.email_change = {"to": "ada.lovelace@new-employer.example", "id": "x"}
+            reader.save()
+            if kind == "email_change_taken":
+                SubscriberFactory(email="ada.lovelace@new-employer.example")
+            kind = "email_change"
+        elif kind == "email_changed":  # the notice to the old address, once it moved
+            ConsentRecord.objects.create(subscriber=reader, action="email_change", source="form",
+                                         detail={"from": "ada@old-employer.example", "to": reader.email})
         subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
     [message] = mail.outbox
     return message

@@ -1,0 +1,213 @@
+"""A reader moves their subscription to a new address from the preference centre:
+a link to the new address, their click, a notice to the old one
+(services.subscriber_email_change_request / subscriber_email_change_confirm)."""
+
+import datetime as dt
+import re
+import time
+import types
+
+import pytest
+from django.core import mail, signing
+from django.test import override_settings
+
+from newsletter.models import Feedback
+from subscribers import tokens
+from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
+from subscribers.suppression import email_hash
+from tests.factories import FeedbackFactory, SubscriberFactory, TopicFactory
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS_LINK = re.compile(r"http://testserver(/address/[^\s\"<>]+)")
+IP = "203.0.113.40"
+
+
+def _manage_path(subscriber: Subscriber) -> str:
+    return tokens.subscriber_manage_url(subscriber=subscriber).removeprefix("http://testserver")
+
+
+def _ask(client, subscriber: Subscriber, email: str, *, ip: str = IP):
+    return client.post(_manage_path(subscriber) + "address/", {"email": email}, REMOTE_ADDR=ip)
+
+
+def _link(message) -> str:
+    (path,) = set(ADDRESS_LINK.findall(message.body))
+    return path
+
+
+def _page(response) -> str:
+    return " ".join(response.content.decode().split())
+
+
+def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
+        client, django_capture_on_commit_callbacks):
+    topic = TopicFactory(name="Agents")
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    reader.topics.add(topic)
+    vote = FeedbackFactory(subscriber=reader)
+    mail.outbox.clear()
+
+    response = _ask(client, reader, "Ada@NewJob.example")
+    assert response.status_code == 303 and response["Location"].endswith("?done=address-asked#address")
+    assert "Check the inbox of the new address" in _page(client.get(response["Location"]))
+    reader.refresh_from_db()
+    assert reader.email == "ada@oldjob.example"  # asking changes nothing
+    (asked,) = mail.outbox
+    assert asked.to == ["Ada@newjob.example"] and asked.subject == "Confirm your new address for the Daily Papers Digest"
+    assert asked.alternatives and "Move my digest to this address" in asked.alternatives[0][0]  # the MJML part
+    link = _link(asked)
+
+    opened = client.get(link)  # a link scanner's GET moves nothing
+    assert opened.status_code == 200 and "Move your digest to this address?" in _page(opened)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = client.post(link, REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="pytest/1.0")
+    assert "Your address is changed" in _page(moved)
+    reader.refresh_from_db()
+    assert reader.email == "Ada@newjob.example" and reader.email_change is None
+    assert list(reader.topics.all()) == [topic] and Feedback.objects.get(pk=vote.pk).subscriber_id == reader.pk
+    record = reader.consents.get(action=ConsentRecord.Action.EMAIL_CHANGE)
+    assert record.detail == {"from": "ada@oldjob.example", "to": "Ada@newjob.example"}
+    assert record.ip_address == "198.51.100.4" and record.user_agent == "pytest/1.0"
+    (notice,) = mail.outbox
+    assert notice.to == ["ada@oldjob.example"] and "moved to A…@newjob.example" in " ".join(notice.body.split())
+
+    again = client.post(link)  # replayed: used already
+    assert "It was used already" in _page(again)
+    assert Subscriber.objects.get(pk=reader.pk).email == "Ada@newjob.example"
+
+
+def test_the_page_says_the_same_whether_or_not_the_new_address_has_a_subscription(client):
+    """No enumeration: whoever holds a reader's link learns nothing of another address.
+    The taken address's own inbox is told why nothing can move there, with no link."""
+    owner = SubscriberFactory(email="taken@example.org")
+    first, second = SubscriberFactory(), SubscriberFactory()
+    mail.outbox.clear()
+
+    to_taken = _ask(client, first, "taken@example.org")
+    to_free = _ask(client, second, "free@example.org")
+    assert to_taken.status_code == to_free.status_code == 303
+    assert (to_taken["Location"].replace(_manage_path(first), "")
+            == to_free["Location"].replace(_manage_path(second), ""))
+    page_taken, page_free = client.get(to_taken["Location"]), client.get(to_free["Location"])
+    def token(reader):
+        return _manage_path(reader).split("/")[2]
+
+    assert (_page(page_taken).replace(first.email_masked, "X").replace(token(first), "T")
+            == _page(page_free).replace(second.email_masked, "X").replace(token(second), "T"))
+
+    taken_mail = next(m for m in mail.outbox if m.to == ["taken@example.org"])
+    assert "has a subscription of its own" in " ".join(taken_mail.body.split()) and not ADDRESS_LINK.search(taken_mail.body)
+    assert Subscriber.objects.get(pk=owner.pk).email == "taken@example.org"
+    assert Subscriber.objects.get(pk=first.pk).email == first.email
+
+
+def test_a_link_to_an_address_subscribed_since_cannot_be_used_and_merges_nothing(client):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    link = _link(mail.outbox[0])
+    other = SubscriberFactory(email="ADA@newjob.example")  # subscribed before the click
+
+    for response in (client.get(link), client.post(link)):
+        assert "This link can't be used" in _page(response) and "never merged" in _page(response)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert Subscriber.objects.get(pk=other.pk).email == "ADA@newjob.example"
+    assert not ConsentRecord.objects.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+
+
+def test_only_the_newest_requests_link_moves_the_subscription(client):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@typo.example")
+    _ask(client, reader, "ada@newjob.example")
+    old_link, new_link = _link(mail.outbox[0]), _link(mail.outbox[1])
+
+    assert "It was used already, or a newer request" in _page(client.post(old_link))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    client.post(new_link)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+
+
+def test_a_tampered_or_foreign_link_gets_the_invalid_link_page_and_changes_nothing(client):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    link = _link(mail.outbox[0])
+    manage_token = _manage_path(reader).split("/")[2]  # signed for another purpose
+    for path in (link[:-3] + "AAA/", f"/address/{manage_token}/"):
+        for response in (client.get(path), client.post(path)):
+            assert response.status_code == 404 and "This link is not valid" in _page(response)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+
+
+def test_an_expired_link_says_so_and_changes_nothing(client, monkeypatch):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    link = _link(mail.outbox[0])
+    later = time.time() + (tokens.EMAIL_CHANGE_LINK_MAX_AGE + dt.timedelta(minutes=1)).total_seconds()
+    monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=lambda: later))
+
+    for response in (client.get(link), client.post(link)):
+        assert response.status_code == 410
+        page = _page(response)
+        assert "This link has expired" in page and "ask again from your preferences" in page
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+
+
+@override_settings(SUBSCRIBE_RATE_LIMIT_PER_IP=2, SUBSCRIBE_RATE_LIMIT_PER_ADDRESS=100)
+def test_asking_too_often_is_refused_by_the_public_forms_limits(client):
+    """The subscribe form's limits, counted with it: two requests from one client,
+    then a 429 that speaks of the address change; another client is not held."""
+    reader = SubscriberFactory()
+    mail.outbox.clear()
+    assert _ask(client, reader, "one@example.org").status_code == 303
+    assert client.post("/subscription/", {"email": "x@example.org"}, REMOTE_ADDR=IP).status_code == 303
+    refused = _ask(client, reader, "two@example.org")
+    assert refused.status_code == 429 and "check the new address's inbox" in _page(refused)
+    assert _ask(client, reader, "two@example.org", ip="198.51.100.9").status_code == 303
+
+
+@override_settings(SUBSCRIBE_EMAILS_PER_MAILBOX=2)
+def test_a_reader_gets_a_windows_cap_of_links_whatever_addresses_they_type(client):
+    reader = SubscriberFactory()
+    mail.outbox.clear()
+    for n in range(2):
+        assert _ask(client, reader, f"new{n}@example.org", ip=f"198.51.100.{n}").status_code == 303
+    assert _ask(client, reader, "new9@example.org", ip="198.51.100.9").status_code == 429
+    assert len(mail.outbox) == 2
+
+
+def test_a_blocked_domain_or_ones_own_address_is_refused_on_the_page(client):
+    BlockedDomain.objects.create(domain="mailinator.com")
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    blocked = _ask(client, reader, "ada@eu.mailinator.com")
+    assert blocked.status_code == 400 and "cannot accept addresses at this domain" in _page(blocked)
+    same = _ask(client, reader, "ADA@oldjob.example")
+    assert same.status_code == 400 and "already" in _page(same)
+    assert mail.outbox == [] and Subscriber.objects.get(pk=reader.pk).email_change is None
+
+
+def test_a_suppressed_new_address_gets_nothing_and_the_page_is_the_same(client):
+    Suppression.objects.create(email_hash=email_hash("hurt@example.org"), reason="complained")
+    reader = SubscriberFactory()
+    mail.outbox.clear()
+    response = _ask(client, reader, "hurt@example.org")
+    assert response.status_code == 303 and response["Location"].endswith("?done=address-asked#address")
+    assert mail.outbox == []
+
+
+def test_an_address_whose_owner_deleted_their_data_can_take_the_subscription_by_their_click(client):
+    """As subscribing again does: the deleted reader's own click lifts that suppression."""
+    Suppression.objects.create(email_hash=email_hash("ada@newjob.example"), reason=Suppression.Reason.DELETED)
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    client.post(_link(mail.outbox[0]))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+    assert not Suppression.objects.filter(email_hash=email_hash("ada@newjob.example")).exists()
