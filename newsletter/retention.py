@@ -2,7 +2,8 @@
 beat (tasks.personal_data_forget) and by `manage.py retention_apply`.
 
 `retention_apply` runs each rule in turn: readers who never confirmed, readers who
-left the list (both through subscribers.services, the one erasure path), the
+left the list (both through subscribers.services, the one erasure path), address
+changes never confirmed (subscribers.services.email_change_requests_forget), the
 delivery ledger and the ESP's events past LEDGER_KEPT_DAYS, and the events'
 payloads. Everything is deleted in batches of `batch_size` rows, each batch its
 own short transaction, found by an index: a run never holds a lock for long nor
@@ -26,7 +27,11 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from subscribers.services import subscribers_left_erase, subscribers_unconfirmed_forget
+from subscribers.services import (
+    email_change_requests_forget,
+    subscribers_left_erase,
+    subscribers_unconfirmed_forget,
+)
 
 from .curation import edition_figures
 from .dashboard import DASHBOARD_DAYS
@@ -48,6 +53,7 @@ Progress = Callable[[str, int], None]
 
 STEP_UNCONFIRMED = "readers who never confirmed"
 STEP_LEFT = "readers who left the list"
+STEP_ADDRESS_CHANGES = "address changes never confirmed"
 STEP_LEDGER = "delivery rows"
 STEP_EVENTS = "ESP events"
 STEP_PAYLOADS = "ESP event payloads emptied"
@@ -71,6 +77,7 @@ class RetentionDone:
     deliveries: int
     events: int
     event_payloads: int
+    address_changes: int
 
 
 def edition_prune_begin(*, edition: Edition, now: dt.datetime) -> bool:
@@ -170,6 +177,8 @@ def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_B
                                       batch_size=batch_size,
                                       progress=(lambda done: told(STEP_LEFT, done)) if progress else None)
         finished(STEP_LEFT, left)
+    address_changes = email_change_requests_forget(now=now)
+    finished(STEP_ADDRESS_CHANGES, address_changes)
     deliveries = events = 0
     if settings.LEDGER_KEPT_DAYS:
         deliveries = deliveries_prune(now=now, kept_days=settings.LEDGER_KEPT_DAYS, batch_size=batch_size,
@@ -183,4 +192,4 @@ def retention_apply(*, now: dt.datetime | None = None, batch_size: int = PRUNE_B
     payloads = delivery_event_payloads_forget(now=now)
     finished(STEP_PAYLOADS, payloads)
     return RetentionDone(unconfirmed_readers=unconfirmed, readers_left=left, deliveries=deliveries,
-                         events=events, event_payloads=payloads)
+                         events=events, event_payloads=payloads, address_changes=address_changes)

@@ -339,7 +339,8 @@ def test_a_run_with_nothing_to_do_says_each_step_found_nothing(settings):
     out = StringIO()
     call_command("retention_apply", stdout=out)
     assert out.getvalue().splitlines()[1:-1] == [
-        "  readers who never confirmed: 0", "  readers who left the list: 0", "  delivery rows: 0",
+        "  readers who never confirmed: 0", "  readers who left the list: 0",
+        "  address changes never confirmed: 0", "  delivery rows: 0",
         "  ESP events: 0", "  ESP event payloads emptied: 0"]
 
 
@@ -465,7 +466,8 @@ def test_the_command_says_each_steps_count_once_under_its_own_name(settings):
     out = StringIO()
     call_command("retention_apply", stdout=out)
     assert out.getvalue().splitlines()[1:-1] == [
-        "  readers who never confirmed: 0", "  readers who left the list: 0", "  delivery rows: 2",
+        "  readers who never confirmed: 0", "  readers who left the list: 0",
+        "  address changes never confirmed: 0", "  delivery rows: 2",
         "  ESP events: 1", "  ESP event payloads emptied: 0"]
 
 

@@ -211,3 +211,19 @@ def test_an_address_whose_owner_deleted_their_data_can_take_the_subscription_by_
     client.post(_link(mail.outbox[0]))
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
     assert not Suppression.objects.filter(email_hash=email_hash("ada@newjob.example")).exists()
+
+
+def test_an_address_change_never_confirmed_is_forgotten_once_its_link_is_dead(client):
+    """The typed address (perhaps a stranger's) was kept on the reader's row for good."""
+    from newsletter.retention import retention_apply
+
+    stale, fresh = SubscriberFactory(), SubscriberFactory()
+    _ask(client, stale, "typed@example.org")
+    _ask(client, fresh, "kept@example.org")
+    asked_long_ago = (dt.datetime.now(dt.UTC) - tokens.EMAIL_CHANGE_LINK_MAX_AGE - dt.timedelta(minutes=1))
+    Subscriber.objects.filter(pk=stale.pk).update(
+        email_change={**Subscriber.objects.get(pk=stale.pk).email_change, "at": asked_long_ago.isoformat()})
+
+    assert retention_apply().address_changes == 1
+    assert Subscriber.objects.get(pk=stale.pk).email_change is None
+    assert Subscriber.objects.get(pk=fresh.pk).email_change["to"] == "kept@example.org"
