@@ -665,8 +665,8 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
     A suppressed new address gets nothing, as on the subscribe form.
 
     Raises ValidationError (a blocked domain, the reader's own address),
-    SubscribeRateLimited, or JourneyEmailNotQueued (the request is kept, and
-    the reader's count of links given back, so trying again sends it)."""
+    SubscribeRateLimited, or JourneyEmailNotQueued (the request before stays, and
+    the reader's count of links is given back, so trying again sends it)."""
     email = email_normalise(email)
     _public_form_limits(email=email, ip=ip)
     if email_domain_is_blocked(email):
@@ -691,6 +691,8 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
     try:
         _email_task_queue(subscriber_id=subscriber.pk, kind=EMAIL_CHANGE)
     except JourneyEmailNotQueued:
+        # No email carries this request: the link mailed before keeps working.
+        Subscriber.objects.filter(pk=subscriber.pk).update(email_change=subscriber.email_change)
         rate_limit_take_back(key=reader_key)
         raise
 

@@ -10,9 +10,10 @@ import re
 
 import pytest
 from django.core import mail
+from django.utils import timezone
 
-from subscribers import services
-from subscribers.models import ConsentRecord, Subscriber
+from subscribers import services, tokens
+from subscribers.models import ConsentRecord, OwedEmail, Subscriber
 from subscribers.tokens import subscriber_unsubscribe_url
 from subscribers.views import QUEUE_AWAY_MESSAGE
 from tests.conftest import REDIS_NOWHERE
@@ -253,3 +254,44 @@ def test_a_resend_the_queue_drops_midway_gives_back_only_the_emails_not_queued(e
     editor_client.post(changelist, resend, follow=True)
     resent = sorted(m.to[0] for m in mail.outbox)
     assert resent == sorted(p.email for p in pending if p.pk not in taken)
+
+
+def _asked_before(reader: Subscriber) -> str:
+    """A request to move `reader` to ada@newjob.example, mailed before Redis went away:
+    the path of its link."""
+    Subscriber.objects.filter(pk=reader.pk).update(
+        email_change={"to": "ada@newjob.example", "id": "asked-before", "at": timezone.now().isoformat()})
+    reader.refresh_from_db()
+    return tokens.email_change_url(subscriber=reader).removeprefix("http://testserver")
+
+
+def test_changing_address_while_the_queue_is_away_says_so_and_keeps_the_link_mailed_before(
+        client, broker_away):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    link = _asked_before(reader)
+
+    response = client.post(manage + "address/", {"email": "ada@other.example"})
+    page = response.content.decode()
+    assert response.status_code == 503 and response["Retry-After"] == "120"
+    assert "We could not send the email just now" in page
+    assert re.search(r'name="email"[^>]*value="ada@other.example"', page)  # kept
+    assert Subscriber.objects.get(pk=reader.pk).email_change["id"] == "asked-before"
+    assert not mail.outbox
+
+    broker_away()  # back
+    client.post(link)  # the link mailed before still moves it
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+
+
+def test_an_address_moved_while_the_queue_is_away_owes_the_old_address_its_notice(client, broker_away):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    response = client.post(_asked_before(reader))
+    assert "Your address is changed" in response.content.decode()
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+    assert OwedEmail.objects.filter(subscriber=reader, kind="email_changed").exists()
+
+    broker_away()  # back
+    assert services.owed_emails_queue() == 1
+    (notice,) = mail.outbox
+    assert notice.to == ["ada@oldjob.example"]
