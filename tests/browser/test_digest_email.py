@@ -256,22 +256,44 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
 @pytest.mark.parametrize(("kind", "status"), [
     ("confirm", "pending"), ("already_subscribed", "active"), ("goodbye", "unsubscribed"),
     ("export", "active"), ("links", "active"), ("links", "unsubscribed"),
+    # The address change's three (subscribers/services.py): the link to the new
+    # address, the same email when that address has a subscription of its own, and
+    # the notice to the old address once the link was used.
+    ("email_change", "active"), ("email_change_taken", "active"), ("email_changed", "active"),
 ])
 def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settings, kind, status):
     """They share the digest's head (emails/_layout_head.mjml): its dark rules too."""
     from django.core import mail
 
-    from subscribers.services import subscriber_journey_email_send
+    from subscribers.services import (
+        subscriber_email_change_confirm,
+        subscriber_email_change_request,
+        subscriber_journey_email_send,
+    )
     from tests.factories import SubscriberFactory, TopicFactory
 
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     reader = SubscriberFactory(status=status)
     reader.topics.add(TopicFactory(name="Agents"))
-    subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
+    if kind.startswith("email_change"):
+        new = "ada.lovelace@new-employer.example"
+        if kind == "email_change_taken":
+            SubscriberFactory(email=new)
+        # The request mails its link (the worker runs eagerly in tests).
+        subscriber_email_change_request(subscriber=reader, email=new, ip="203.0.113.7")
+        assert mail.outbox[-1].to == [new]
+        if kind == "email_changed":
+            reader.refresh_from_db()
+            subscriber_email_change_confirm(subscriber=reader, change_id=reader.email_change["id"],
+                                            ip="203.0.113.7", user_agent="Chromium")
+            assert mail.outbox[-1].to == [reader.email]  # the old address
+    else:
+        subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
     html = mail.outbox[-1].alternatives[0][0]
     for scheme in ("light", "dark"):
         _shoot(page, html, f"email-{kind}-{scheme}", 375, scheme=scheme)
         assert axe_blocking(page) == [], (kind, scheme)
+        assert page_overflow(page) <= 0, (kind, scheme)  # no sideways scrolling on a phone
         # Its title is a heading, as a screen reader's "next heading" expects (it was styled text).
         assert page.get_by_role("heading", level=1).count() == 1
         assert page.evaluate("document.documentElement.lang") == "en"
