@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from anymail.exceptions import AnymailError
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
+from django.template.defaultfilters import floatformat
 from django.utils import formats, timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 from redis import RedisError
@@ -244,9 +245,19 @@ class TopicPreviewRow:
             return "drops out"
         if now and not was:
             return "new match"
-        if abs(self.new_score - self.old_score) < 0.005:
+        # Said of the scores as the preview shows them (to the hundredth): 0.588 → 0.593
+        # read "0.59, 0.59, higher".
+        if self.new_shown == self.old_shown:
             return "unchanged"
         return "higher" if self.new_score > self.old_score else "lower"
+
+    @property
+    def old_shown(self) -> str:
+        return floatformat(self.old_score, 2)
+
+    @property
+    def new_shown(self) -> str:
+        return floatformat(self.new_score, 2)
 
 
 def topic_preview(

@@ -350,6 +350,23 @@ def test_a_topic_preview_row_says_higher_or_lower_for_a_change_of_a_hundredth(db
     assert (change(0.6, 0.61), change(0.6, 0.59), change(0.6, 0.602)) == ("higher", "lower", "unchanged")
 
 
+def test_a_topic_preview_row_says_a_change_only_when_the_scores_it_shows_differ(db):
+    """An editor's walkthrough: adding a keyword to "Language models & pre-training"
+    listed BART as "0.59 → 0.59, higher" (0.588 → 0.593): the change was reckoned
+    on the unrounded scores, a difference of half a hundredth, while the table shows
+    hundredths. Now the words follow the figures shown, both ways."""
+    paper = PaperFactory()
+
+    def row(old, new):
+        return curation.TopicPreviewRow(paper=paper, old_score=old, new_score=new, terms=(), editor_decided=False)
+
+    same, moved = row(0.588, 0.593), row(0.584, 0.586)
+    assert (same.change, moved.change) == ("unchanged", "higher")
+    assert (same.old_shown, same.new_shown, same.change) == ("0.59", "0.59", "unchanged")
+    assert (moved.old_shown, moved.new_shown, moved.change) == ("0.58", "0.59", "higher")
+    assert row(0.585, 0.584).change == "lower"  # 0.59 (half up, as the page rounds) → 0.58
+
+
 def test_the_topic_preview_lists_drop_outs_leaves_out_hidden_papers_and_puts_the_best_first(db):
     topic = TopicFactory(name="Agents", keywords="web agents")
     today = dt.date(2025, 11, 24)
