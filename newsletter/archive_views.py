@@ -125,7 +125,10 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
         paper.why = why.get(paper.pk, "")
         # Vote links on the picks only, as in the email (digest.py: also-trending and
         # offered papers carry none): this page is the link readers share, and each
-        # vote link on it lets whoever has it vote as the reader.
+        # vote link on it lets whoever has it vote as the reader. A row sent before
+        # Delivery.picked was kept does not say which papers were the picks: none.
+        if picked_ids is None:
+            continue
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]

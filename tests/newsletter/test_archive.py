@@ -203,6 +203,7 @@ def test_the_view_in_browser_link_shows_the_readers_own_papers_in_their_order(cl
     first, second, other = PaperFactory(title="Theirs first"), PaperFactory(title="Theirs second"), PaperFactory(title="Not theirs")
     edition_of(DAY, [other, first, second])
     delivery = sent_delivery(SubscriberFactory(), [second, first])
+    Delivery.objects.filter(pk=delivery.pk).update(picked=2)
 
     url = delivery_view_url(delivery=delivery)
     assert url.startswith("http://testserver/digest/")
@@ -582,6 +583,21 @@ def test_a_copy_of_a_digest_sent_before_its_picks_were_kept_lists_its_papers_as_
     assert _section(html, "Picked for you") == ["Sent first", "Sent second"]
     assert "Also trending" not in html and "Nothing matched" not in html
     assert "Your weekly digest" in html
+
+
+def test_a_copy_of_a_digest_sent_before_its_picks_were_kept_has_no_vote_links(client):
+    """Rows sent before Delivery.picked was kept do not say which papers were the
+    picks, the only ones whose email had "More / Less like this" under them: the copy
+    put vote links under every paper, the also-trending ones too, and this is the link
+    readers share. Now it has none (every paper is still listed)."""
+    papers = [PaperFactory(title="Sent first"), PaperFactory(title="Sent second")]
+    delivery = sent_delivery(SubscriberFactory(), papers)
+    assert delivery.picked is None
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert titles_in_order(html) == ["Sent first", "Sent second"]
+    assert _votes(html) == 0
 
 
 def _votes(html: str) -> int:
