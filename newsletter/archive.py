@@ -176,6 +176,17 @@ def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     return [by_id[i] for i in ids if i in by_id]
 
 
+def delivery_offered_closest(*, delivery: Delivery) -> bool:
+    """Whether a digest sent on a day nothing matched the reader (Delivery.picked 0)
+    offered the papers closest to their topics, not the day's trending ones: its
+    row keeps what it said beside each ("closest to Agents", digest.Digest.reasons).
+    A row sent before those were kept: closest when no offered paper had a chip (a
+    closest paper never has one, Digest.chips; a trending one shows its topics)."""
+    if delivery.reasons:
+        return True
+    return not any(delivery.chips or [])
+
+
 def delivery_note(*, delivery: Delivery) -> str:
     """The editor's note the reader's email had: the edition's note as it stood when
     the email went out (EditionNote, a row per change made through

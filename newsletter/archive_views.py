@@ -28,7 +28,7 @@ from subscribers.models import Subscriber
 
 from . import archive
 from . import feedback as reader_feedback
-from .digest import week_span
+from .digest import COPY_PERIOD, digest_headings, week_span
 from .editions import LATE_WITHIN_DAYS, listed_late, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
@@ -119,10 +119,12 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     # Delivery.picked was kept). By id: a paper taken down since leaves the list.
     picked_ids = {int(i) for i in delivery.paper_ids[: delivery.picked]} if delivery.picked is not None else None
     picks = [p for p in papers if picked_ids is None or p.pk in picked_ids]
-    # Each pick's "why" line, as the email had it (rows sent before it was kept: none).
+    # Each pick's "why" line, and each closest paper's "closest to …", as the email
+    # had them (rows sent before they were kept: none).
     why = dict(zip((int(i) for i in delivery.paper_ids), delivery.reasons or [], strict=False))
-    for paper in picks:
+    for paper in papers:
         paper.why = why.get(paper.pk, "")
+    for paper in picks:
         # Vote links on the picks only, as in the email (digest.py: also-trending and
         # offered papers carry none): this page is the link readers share, and each
         # vote link on it lets whoever has it vote as the reader. A row sent before
@@ -132,6 +134,12 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]
+    # A weekly digest's copy says so (it read as the day's, "Also trending that day"
+    # over papers of the week); rows sent before it was kept: the reader's frequency now.
+    weekly = delivery.weekly if delivery.weekly is not None else subscriber.frequency == Subscriber.Frequency.WEEKLY
+    # The email's headings, of a day read since ("that day", not "today").
+    headings = digest_headings(period=COPY_PERIOD[weekly], picks=delivery.picked != 0,
+                               closest=delivery.picked == 0 and archive.delivery_offered_closest(delivery=delivery))
     # Times on the page (when it was sent) in the reader's own zone.
     with timezone.override(subscriber.zone):
         response = render(
@@ -143,12 +151,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                 "note_html": note_html(archive.delivery_note(delivery=delivery)),
                 "papers": picks,
                 "others": others,
-                "nothing_matched": delivery.picked == 0,
-                # A weekly digest's copy says so (it read as the day's, "Also trending
-                # that day" over papers of the week); rows sent before it was kept:
-                # the reader's frequency now.
-                "weekly": delivery.weekly if delivery.weekly is not None
-                else subscriber.frequency == Subscriber.Frequency.WEEKLY,
+                "picked_title": headings["picked"],
+                "also_title": headings["also"],
+                "weekly": weekly,
                 "week_span": week_span(delivery.edition.date),
                 # No manage link on this page nor the vote pages it links to: the "view
                 # in browser" link is the one readers share, and the manage link acts as

@@ -98,8 +98,12 @@ class Digest:
 
     @property
     def reasons(self) -> list[str]:
-        """Each pick's "why" line, as the email shows it: Delivery.reasons."""
-        return [ranked.reason for ranked in self.selection.papers]
+        """Each pick's "why" line, as the email shows it, then on a day nothing
+        matched, what it says beside each closest paper ("closest to Agents"):
+        Delivery.reasons. The web copy shows them and, by them, words its heading as
+        the email did (digest_headings): closest papers, not the day's trending ones."""
+        return ([ranked.reason for ranked in self.selection.papers]
+                + [closest_said(card_topics(ranked)) for ranked in self.selection.closest])
 
     @property
     def chips(self) -> list[list[str]]:
@@ -251,7 +255,8 @@ def _paper_context(ranked: RankedPaper, n: int = 0, links: dict | None = None, *
         # one it is in: said so ("· Vision-language" under "nothing matched" read as
         # a match).
         "topics_line": (
-            f" · {pick_topics_lead if n else 'closest to ' if closest else ''}{', '.join(topics)}" if topics else ""
+            f" · {closest_said(topics) if closest else (pick_topics_lead if n else '') + ', '.join(topics)}"
+            if topics else ""
         ),
         "reason": ranked.reason,
         "abstract": _abstract_short(paper),
@@ -276,6 +281,13 @@ def card_topics(ranked: RankedPaper, n: int = 0) -> list[str]:
     so it names its topics (a closest paper's reason names its nearest topic:
     filtered, it showed none)."""
     return [t for t in ranked.topics if not n or t not in ranked.reason][:3]
+
+
+def closest_said(topics: Sequence[str]) -> str:
+    """What a digest says beside a paper offered on a day nothing matched, of the
+    reader's topics it is nearest to (card_topics): "closest to Agents". The email's
+    line and its web copy's (Digest.reasons)."""
+    return f"closest to {', '.join(topics)}" if topics else ""
 
 
 def late_label(paper, *, daily_date: dt.date | None) -> str:
@@ -428,6 +440,27 @@ def edition_period(*, date: dt.date, weekly: bool, today: dt.date) -> EditionPer
     return EditionPeriod(f"on {day}", "")
 
 
+def digest_headings(*, period: EditionPeriod, picks: bool, closest: bool) -> dict[str, str]:
+    """A digest's section headings (the one place: its email and its reader's web
+    copy, archive_views.delivery_view): {"picked": over the picks, "also": over the
+    rest}. `picks`: it has picks (if not, nothing matched the reader's topics);
+    `closest`: what it offers then are the papers closest to them, not the day's
+    trending ones."""
+    return {
+        "picked": f"Picked for you {period.picked}".rstrip(),
+        "also": (
+            f"Also trending {period.when}" if picks
+            else f"Nothing matched your topics {period.when}; the closest to them" if closest
+            else f"Nothing matched your topics {period.when}; trending instead"
+        ),
+    }
+
+
+# How a reader's web copy names the day (or week) of its papers, read any day after:
+# "that day" ("today" or "on Thursday" in the email it copies).
+COPY_PERIOD = {False: EditionPeriod("that day", ""), True: EditionPeriod("that week", "")}
+
+
 def digest_context(
     *, edition: Edition, selection: DigestSelection, subscriber: Subscriber | None = None,
     manage_url: str | None = None, weekly: bool | None = None, today: dt.date | None = None,
@@ -474,14 +507,7 @@ def digest_context(
         # The preview text adds the topics the picks are in, not the first paper's
         # reason (which read as if it were the whole digest's).
         preheader = summary + (_topics_phrase(selection.papers) if papers else "")
-    headings = {
-        "picked": f"Picked for you {period.picked}".rstrip(),
-        "also": (
-            f"Also trending {period.when}" if papers
-            else f"Nothing matched your topics {period.when}; the closest to them" if closest
-            else f"Nothing matched your topics {period.when}; trending instead"
-        ),
-    }
+    headings = digest_headings(period=period, picks=bool(papers), closest=bool(closest))
     return {
         **context,
         "papers": papers,

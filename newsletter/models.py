@@ -551,10 +551,11 @@ class Delivery(models.Model):
     # before it was kept (their page lists every paper as one list).
     picked = models.PositiveSmallIntegerField(null=True, blank=True)
     # Each pick's "why" line as the email had it (for paper_ids[:picked], in order),
-    # for the reader's web copy. Empty on rows sent before it was kept, and on rows
-    # the sweep settled from a journal entry written before it was journalled. The
-    # database's default serves the release before it, which inserts rows without it
-    # (migration 0028; README, "Upgrading").
+    # then on a day nothing matched, what it said beside each closest paper ("closest
+    # to Agents", digest.Digest.reasons), for the reader's web copy. Empty on rows
+    # sent before it was kept, and on rows the sweep settled from a journal entry
+    # written before it was journalled. The database's default serves the release
+    # before it, which inserts rows without it (migration 0028; README, "Upgrading").
     reasons = models.JSONField(default=list, db_default=[], blank=True)
     # The topics the email showed beside each of paper_ids (digest.card_topics: a
     # pick's are the reader's own), for the web copy to show the same. Empty on rows

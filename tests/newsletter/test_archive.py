@@ -470,7 +470,43 @@ def test_the_readers_copy_of_an_empty_day_says_nothing_matched(client, settings)
 
     assert delivery.picked == 0
     assert _section(html, "Picked for you") == []
-    assert len(_section(html, "Nothing matched your topics that day; offered instead")) == 3
+    assert len(_section(html, "Nothing matched your topics that day; the closest to them")) == 3
+
+
+@pytest.mark.parametrize("offered", ["closest", "trending"])
+def test_the_readers_copy_of_an_empty_day_words_it_as_their_email_did(client, settings, offered):
+    """On a day nothing matched, the email said "Nothing matched your topics today;
+    the closest to them" (or "; trending instead", for a reader of keywords only), and
+    its web copy "Nothing matched your topics that day; offered instead": one
+    situation in two wordings. Now the copy has the email's heading (read on a later
+    day: "that day"), and beside each closest paper what the email said of it."""
+    from html import unescape
+
+    from django.core import mail
+
+    from tests.newsletter.test_digest_render import empty_day_create
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    edition, reader = empty_day_create()
+    if offered == "trending":
+        reader = SubscriberFactory(papers_per_digest=5, keywords="quantum chromodynamics")
+    Edition.objects.filter(pk=edition.pk).update(frozen_at=timezone.now())
+    delivery = _sent_by_the_batch(edition, reader)
+
+    html = unescape(client.get(delivery_view_url(delivery=delivery)).content.decode())
+
+    text = mail.outbox[0].body
+    heading = {"closest": "; THE CLOSEST TO THEM", "trending": "; TRENDING INSTEAD"}[offered]
+    assert delivery.picked == 0 and f"NOTHING MATCHED YOUR TOPICS TODAY{heading}" in text
+    said = f"Nothing matched your topics that day{heading.lower()}"
+    assert len(_section(html, said)) == len(delivery.paper_ids) > 0
+    assert html.count(said) == 2  # the heading, and its list's name
+    shown = re.findall(r'<p class="arch-why">([^<]+)</p>', html)
+    if offered == "closest":
+        assert shown == ["closest to Speech & audio"] * 3
+        assert text.count(" · closest to Speech & audio") == 3
+    else:
+        assert shown == []
 
 
 def test_an_edition_page_names_late_papers_by_the_list_they_were_added_to(client):
@@ -642,3 +678,20 @@ def test_the_readers_copy_has_vote_links_where_their_email_had_them_only(client,
     assert _votes(html) == _votes(email_html)
     # The papers are all still there, as in the email.
     assert len(titles_in_order(copy_others)) == len(delivery.paper_ids) - delivery.picked > 0
+
+
+@pytest.mark.parametrize(("chips", "said"), [
+    ([[], []], "Nothing matched your topics that day; the closest to them"),
+    ([["Vision"], []], "Nothing matched your topics that day; trending instead"),
+])
+def test_the_copy_of_an_empty_day_sent_before_its_offer_was_kept_words_it_by_its_chips(client, chips, said):
+    """A row of an empty day sent before Delivery.reasons kept the closest papers'
+    words: a closest paper never has a chip (its topic is said in words), a trending
+    one shows its topics, so the chips tell which the email offered."""
+    papers = [PaperFactory(title="Offered first"), PaperFactory(title="Offered second")]
+    delivery = sent_delivery(SubscriberFactory(), papers)
+    Delivery.objects.filter(pk=delivery.pk).update(picked=0, reasons=[], chips=chips)
+
+    html = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert _section(html, said) == ["Offered first", "Offered second"]
