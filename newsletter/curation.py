@@ -29,7 +29,7 @@ from subscribers.addresses import error_describe_masked
 from subscribers.models import ConsentRecord, Subscriber
 
 from . import digest
-from .delivery import deliveries_queue, edition_dispatch
+from .delivery import deliveries_queue, edition_send
 from .due import subscribers_due
 from .editions import LATE_WITHIN_DAYS, edition_assemble, note_links_misleading
 from .ingest import ImportResult
@@ -456,16 +456,40 @@ def edition_send_now_audience(*, edition: Edition, now: dt.datetime | None = Non
 
 def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int:
     """Send the edition now to every receiving reader who has not had it, whatever
-    their hour. Returns the number of deliveries queued. Goes through the ledger, so
-    readers who already got it (or are in flight) get nothing more."""
+    their hour: queued to a task (tasks.edition_send_now) that sends it as beat's
+    run does (delivery.edition_send: its pictures first, which take a while, so not
+    in the editor's request). Returns how many readers it reaches. Goes through the
+    ledger, so readers who already got it (or are in flight) get nothing more."""
+    from .tasks import edition_send_now as edition_send_now_task
+
     now = now or timezone.now()
     refusal = edition_send_now_refusal(edition=edition, now=now)
     if refusal:
         raise CurationError(refusal)
     if not edition.entries.exists():
         raise CurationError("The edition has no papers.")
-    with _queued_or_explained():
-        return len(edition_dispatch(edition=edition, now=now, any_hour=True))
+    audience = edition_send_now_audience(edition=edition, now=now)
+    if not audience:
+        return 0
+    try:
+        edition_send_now_task.delay_on_commit(edition.pk, now.isoformat())
+    except KombuOperationalError:
+        # The queue (Redis) is away: the send starts here instead, as the task would,
+        # so its rows are written pending and beat's sweep sends them once it is back
+        # (_queued_or_explained says so to the editor).
+        with _queued_or_explained():
+            edition_send_now_run(edition_id=edition.pk, now=now)
+    return audience
+
+
+def edition_send_now_run(*, edition_id: int, now: dt.datetime) -> int:
+    """What "Send now" queued (tasks.edition_send_now): the edition to every reader
+    who has not had it, whatever their hour, unless it may no longer go (held, or a
+    newer edition came, since the click). Returns the number of deliveries queued."""
+    edition = Edition.objects.filter(pk=edition_id).first()
+    if edition is None or edition_send_now_refusal(edition=edition, now=now):
+        return 0
+    return len(edition_send(edition=edition, now=now, any_hour=True))
 
 
 def deliveries_retry_failed(*, deliveries: Iterable[Delivery]) -> list[int]:

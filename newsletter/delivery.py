@@ -215,6 +215,24 @@ def edition_dispatch(
     return delivery_ids
 
 
+def edition_send(
+    *, edition: Edition, now: dt.datetime, any_hour: bool = False, email: str | None = None,
+    queue: bool = True,
+) -> list[int]:
+    """The one way an edition's digests start going out: beat's run (digests_dispatch),
+    an editor's "Send now" (curation.edition_send_now, in a task) and send_digests.
+    Before its first digest, the edition's pictures; then edition_dispatch, with
+    these arguments. Returns the ids of the pending rows."""
+    if edition.frozen_at is None:
+        # Its first digests may go out now. The import fetched its pictures in the
+        # background, unless the broker was away then: a picture nobody tried was
+        # linked, and one the CDN would not give was a broken box at the top of
+        # readers' emails. Each is tried here first (one on disk: a file open).
+        pictures_fetch(paper_ids=list(edition.entries.filter(paper__picture_missing_at__isnull=True)
+                                      .values_list("paper_id", flat=True)))
+    return edition_dispatch(edition=edition, now=now, any_hour=any_hour, email=email, queue=queue)
+
+
 def digests_dispatch(*, now: dt.datetime | None = None) -> int:
     """The beat task's body: resolve stale rows, then queue today's edition for the
     readers due now. Returns the number of deliveries queued."""
@@ -223,14 +241,7 @@ def digests_dispatch(*, now: dt.datetime | None = None) -> int:
     edition = edition_current(now=now)
     if edition is None or edition.on_hold:
         return 0
-    if edition.frozen_at is None:
-        # Its first digests may go out in this run. The import fetched its pictures
-        # in the background, unless the broker was away then: a picture nobody tried
-        # was linked, and one the CDN would not give was a broken box at the top of
-        # readers' emails. Each is tried here first (one on disk: a file open).
-        pictures_fetch(paper_ids=list(edition.entries.filter(paper__picture_missing_at__isnull=True)
-                                      .values_list("paper_id", flat=True)))
-    return len(edition_dispatch(edition=edition, now=now))
+    return len(edition_send(edition=edition, now=now))
 
 
 # --- The batch ------------------------------------------------------------------------

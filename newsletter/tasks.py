@@ -155,6 +155,15 @@ def papers_pictures_missing_fetch() -> dict:
     return pictures_missing_fetch()
 
 
+@shared_task
+def edition_send_now(edition_id: int, now: str) -> int:
+    """An editor's "Send now" (curation.edition_send_now): the edition's pictures,
+    then its readers who have not had it, as beat's run sends them."""
+    from .curation import edition_send_now_run
+
+    return edition_send_now_run(edition_id=edition_id, now=dt.datetime.fromisoformat(now))
+
+
 @shared_task(bind=True, max_retries=None)
 def digest_send_batch(self, delivery_ids: list[int]) -> dict:
     """Send one batch of digests. Rows hit by a transient provider error come back

@@ -492,23 +492,15 @@ def test_an_import_fetches_its_papers_pictures_in_the_background_and_a_later_one
     assert Client().get("/papers/2024-10-25/").content.decode().count('class="paper-card__thumb"') == 2
 
 
-def test_a_picture_nobody_tried_is_tried_before_the_editions_first_digest_goes_out(
-        cdn, django_capture_on_commit_callbacks):
-    """An import fetches its papers' pictures in a background task. With the broker
-    away at that moment, nothing fetched them: the first readers' digests linked a
-    picture the CDN would not give, a broken box at the top of the email, and the
-    30-minute retry only asks again for pictures already known missing. The
-    edition's first dispatch tries every picture not known yet before any digest is
-    made; the runs after it ask the CDN nothing."""
-    from django.core import mail
-
-    from newsletter.delivery import digests_dispatch
+def _edition_with_a_picture_never_tried(cdn: str) -> tuple[Paper, Paper]:
+    """An edition of two papers, as an import left them with the broker away (listed,
+    pictures never fetched): the first's picture the CDN will not give. Its reader, due
+    at 07:00, has both in their topic. (the paper gone, the paper there)"""
     from newsletter.editions import edition_assemble
     from tests.factories import PaperTopicFactory, SubscriberFactory, TopicFactory
-    from tests.newsletter.test_delivery import DAY, NOW
+    from tests.newsletter.test_delivery import DAY
 
     topic = TopicFactory(name="Continual learning")
-    # As an import left them with the broker away: listed, never fetched.
     gone = _paper(cdn, "2511.00001.png", trending_date=DAY, upvotes=100, title="A paper whose picture is gone")
     there = _paper(cdn, "2511.00002.png", trending_date=DAY, upvotes=90, title="A paper whose picture is there")
     for paper in (gone, there):
@@ -517,9 +509,12 @@ def test_a_picture_nobody_tried_is_tried_before_the_editions_first_digest_goes_o
     edition_assemble(date=DAY)
     reader = SubscriberFactory(delivery_hour=7)
     reader.topics.add(topic)
+    return gone, there
 
-    with django_capture_on_commit_callbacks(execute=True):
-        assert digests_dispatch(now=NOW) == 1
+
+def _first_digest_links_no_picture_gone(gone: Paper, there: Paper) -> None:
+    from django.core import mail
+
     (message,) = mail.outbox
     html = message.alternatives[0][0]
     assert gone.title in html and there.title in html
@@ -528,6 +523,58 @@ def test_a_picture_nobody_tried_is_tried_before_the_editions_first_digest_goes_o
     assert sorted(_Cdn.asked) == ["/papers/2511.00001.png", "/papers/2511.00002.png"]
     assert Paper.objects.get(pk=there.pk).picture_missing_at is None
     assert Paper.objects.get(pk=gone.pk).picture_missing_at is not None
+
+
+def test_send_now_tries_the_pictures_before_the_editions_first_digest_in_a_task_not_the_request(
+        cdn, django_capture_on_commit_callbacks):
+    """An editor's "Send now" on an edition never sent made its first digests without
+    trying its pictures (only beat's run did): the first emails linked a picture the
+    CDN would not give. It now sends as beat's run does (delivery.edition_send), in a
+    task: the editor's request asks the CDN nothing, and writes no row."""
+    from newsletter import curation
+    from newsletter.models import Delivery
+    from tests.newsletter.test_delivery import NOW
+
+    gone, there = _edition_with_a_picture_never_tried(cdn)
+    edition = gone.editions.get()
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        assert curation.edition_send_now(edition=edition, now=NOW) == 1
+    assert _Cdn.asked == [] and not Delivery.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in queued:  # the task, as a worker runs it
+            callback()
+    _first_digest_links_no_picture_gone(gone, there)
+
+
+def test_send_digests_tries_the_pictures_before_the_editions_first_digest(cdn):
+    """`manage.py send_digests` sent an edition never sent without trying its
+    pictures, as "Send now" did: it sends through delivery.edition_send too."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from tests.newsletter.test_delivery import DAY
+
+    gone, there = _edition_with_a_picture_never_tried(cdn)
+    call_command("send_digests", "--date", DAY.isoformat(), "--now", stdout=StringIO())
+    _first_digest_links_no_picture_gone(gone, there)
+
+
+def test_a_picture_nobody_tried_is_tried_before_the_editions_first_digest_goes_out(
+        cdn, django_capture_on_commit_callbacks):
+    """An import fetches its papers' pictures in a background task. With the broker
+    away at that moment, nothing fetched them: the first readers' digests linked a
+    picture the CDN would not give, a broken box at the top of the email, and the
+    30-minute retry only asks again for pictures already known missing. The
+    edition's first dispatch tries every picture not known yet before any digest is
+    made; the runs after it ask the CDN nothing."""
+    from newsletter.delivery import digests_dispatch
+    from tests.newsletter.test_delivery import NOW
+
+    gone, there = _edition_with_a_picture_never_tried(cdn)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert digests_dispatch(now=NOW) == 1
+    _first_digest_links_no_picture_gone(gone, there)
 
     # The edition is frozen: the next runs ask the CDN nothing more.
     with django_capture_on_commit_callbacks(execute=True):

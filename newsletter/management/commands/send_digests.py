@@ -83,7 +83,7 @@ class Command(BaseCommand):
                 f"Redis at {maybe_sanitize_url(settings.REDIS_URL)} does not answer ({exc}). Sending needs it: "
                 f"start `make run` (it starts its embedded Redis), or set REDIS_URL. Nothing was sent."
             ) from None
-        ids = delivery.edition_dispatch(edition=edition, now=moment, any_hour=now, email=to, queue=False)
+        ids = delivery.edition_send(edition=edition, now=moment, any_hour=now, email=to, queue=False)
         if not ids:
             self.stdout.write(f"Nobody is due for {edition}: {NOBODY_DUE}.")
             return
