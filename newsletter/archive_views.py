@@ -28,7 +28,7 @@ from subscribers.models import Subscriber
 
 from . import archive
 from . import feedback as reader_feedback
-from .digest import COPY_PERIOD, digest_headings, week_span
+from .digest import COPY_PERIOD, digest_headings, late_label, week_span
 from .editions import LATE_WITHIN_DAYS, listed_late, note_html
 from .page_cache import public_page
 from .views import ABSTRACT_SHORT_CHARS
@@ -85,6 +85,8 @@ def edition_detail(request: HttpRequest, date: dt.date) -> HttpResponse:
         raise Http404("No edition was sent on this date.")
     previous, following = archive.edition_dates_around(edition=edition)
     papers = archive.edition_papers(edition=edition)
+    for paper in papers:
+        paper.late = late_label(paper, daily_date=edition.date)  # as its email said it
     return render(
         request,
         "newsletter/edition_detail.html",
@@ -114,6 +116,9 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
                             copy_kept_days=settings.LEDGER_KEPT_DAYS if archive.delivery_token_past_ledger(token) else None)
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
+    # A weekly digest's copy says so (it read as the day's, "Also trending that day"
+    # over papers of the week); rows sent before it was kept: the reader's frequency now.
+    weekly = delivery.weekly if delivery.weekly is not None else subscriber.frequency == Subscriber.Frequency.WEEKLY
     # As the email had them: the picks, then the also-trending papers, or on a day
     # nothing matched, the papers offered instead (all one list on rows sent before
     # Delivery.picked was kept). By id: a paper taken down since leaves the list.
@@ -124,6 +129,7 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     why = dict(zip((int(i) for i in delivery.paper_ids), delivery.reasons or [], strict=False))
     for paper in papers:
         paper.why = why.get(paper.pk, "")
+        paper.late = late_label(paper, daily_date=None if weekly else delivery.edition.date)
     for paper in picks:
         # Vote links on the picks only, as in the email (digest.py: also-trending and
         # offered papers carry none): this page is the link readers share, and each
@@ -134,9 +140,6 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
         paper.more_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=1)
         paper.less_url = reader_feedback.feedback_url(subscriber=subscriber, paper=paper, vote=-1)
     others = [p for p in papers if picked_ids is not None and p.pk not in picked_ids]
-    # A weekly digest's copy says so (it read as the day's, "Also trending that day"
-    # over papers of the week); rows sent before it was kept: the reader's frequency now.
-    weekly = delivery.weekly if delivery.weekly is not None else subscriber.frequency == Subscriber.Frequency.WEEKLY
     # The email's headings, of a day read since ("that day", not "today").
     headings = digest_headings(period=COPY_PERIOD[weekly], picks=delivery.picked != 0,
                                closest=delivery.picked == 0 and archive.delivery_offered_closest(delivery=delivery))

@@ -292,11 +292,13 @@ def closest_said(topics: Sequence[str]) -> str:
 
 def late_label(paper, *, daily_date: dt.date | None) -> str:
     """What a daily digest of `daily_date` says of a paper of a list before it: it
-    was listed after that list's digest went out (editions._late_papers_q), so it
-    comes late. Nothing in a weekly digest, whose papers are the week's."""
+    was listed after that list's edition went out (editions._late_papers_q), so it
+    comes late. Nothing in a weekly digest, whose papers are the week's. The one
+    wording: the email, its reader's web copy and the edition's archive page
+    (archive_views)."""
     if daily_date is None or not listed_late(paper, edition_date=daily_date):
         return ""
-    return f"added to {WEEKDAYS[paper.trending_date.weekday()]}'s list after its digest"
+    return f"added to {WEEKDAYS[paper.trending_date.weekday()]}’s list after its edition went out"
 
 
 @lru_cache(maxsize=16)

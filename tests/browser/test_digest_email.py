@@ -71,7 +71,7 @@ def test_the_digest_renders_at_600_and_375_px_in_light_and_dark(page, live_serve
                 more, less = (votes.get_by_text(t).bounding_box() for t in ("More like this", "Less like this"))
                 assert more["y"] == less["y"], (width, scheme)
             meta = page.locator(".card .muted").all_inner_texts()
-            late = [m for m in meta if "added to Friday's list after its digest" in m]
+            late = [m for m in meta if "added to Friday’s list after its edition went out" in m]
             assert len(late) == 1 and "▲\xa0180\xa0upvotes ·" in late[0]  # the third paper's card only
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(13, 17, 23)"

@@ -213,7 +213,7 @@ def test_the_edition_page_marks_the_late_papers_of_the_edition_before(editor_cli
             for t in ("Late on Friday", "Of Monday") if t in row}
     assert "Late from Friday" in rows["Late on Friday"]
     assert "Late from" not in rows["Of Monday"]
-    assert "added to Friday's list after its digest" in unescape(unescape(html))  # the preview's srcdoc
+    assert "added to Friday’s list after its edition went out" in unescape(unescape(html))  # the preview's srcdoc
 
 
 def test_a_paper_hidden_after_its_edition_went_out_is_marked_hidden_in_its_row(editor_client):

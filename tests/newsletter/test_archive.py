@@ -695,3 +695,32 @@ def test_the_copy_of_an_empty_day_sent_before_its_offer_was_kept_words_it_by_its
     html = client.get(delivery_view_url(delivery=delivery)).content.decode()
 
     assert _section(html, said) == ["Offered first", "Offered second"]
+
+
+@pytest.mark.parametrize("weekly", [False, True], ids=["daily", "weekly"])
+def test_the_readers_copy_marks_a_late_paper_as_their_email_did(client, weekly):
+    """A daily email says of a paper of a list before "added to Friday’s list after its
+    edition went out"; its web copy said nothing, and the edition's page said it in
+    words of its own. Now all three say digest.late_label's words (a weekly digest,
+    whose papers are the week's, says nothing of it)."""
+    from newsletter.digest import late_label
+    from newsletter.editions import edition_assemble, edition_freeze
+
+    friday = DAY - dt.timedelta(days=3)
+    PaperFactory(trending_date=friday, title="On time on Friday")
+    edition_freeze(edition=edition_assemble(date=friday))
+    late = PaperFactory(trending_date=friday, title="Late on Friday", upvotes=7)
+    own = PaperFactory(trending_date=DAY, title="Monday paper", upvotes=1)
+    edition = edition_assemble(date=DAY)
+    edition_freeze(edition=edition)
+    delivery = sent_delivery(SubscriberFactory(), [late, own])
+    Delivery.objects.filter(pk=delivery.pk).update(picked=2, weekly=weekly)
+
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+    page = client.get(f"/editions/{DAY}/").content.decode()
+
+    said = late_label(late, daily_date=DAY)
+    assert said == "added to Friday’s list after its edition went out"
+    marks = re.findall(r'<p class="arch-late-mark">([^<]+)</p>', copy)
+    assert marks == ([] if weekly else ["Added to Friday’s list after its edition went out"])
+    assert re.findall(r'<p class="arch-late-mark">([^<]+)</p>', page) == [said[0].upper() + said[1:]]

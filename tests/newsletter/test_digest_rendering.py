@@ -552,7 +552,7 @@ def test_only_a_daily_digest_says_a_paper_of_fridays_list_came_late(frequency, s
         data=ranking_data_load(date=DAY, subscriber_ids=[reader.id]), personal_links=False,
         now=dt.datetime(2025, 11, 24, 12, tzinfo=dt.UTC),
     ).message
-    label = "added to Friday's list after its digest"
+    label = "added to Friday’s list after its edition went out"
     for sent in (message, test_send):
         sent_html = sent.alternatives[0][0].replace("&#x27;", "'").replace("&#39;", "'")
         assert (label in sent_html, label in sent.body) == (said, said)
@@ -578,7 +578,7 @@ def test_a_digest_names_its_days_as_its_masthead_does_whatever_the_process_local
 
     for part in (message.body, html):
         assert "Monday 24 November 2025" in part
-        assert "added to Friday's list after its digest" in part.replace("&#x27;", "'")
+        assert "added to Friday’s list after its edition went out" in part
     assert "ALSO TRENDING ON MONDAY" in message.body
 
 

@@ -837,12 +837,12 @@ def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_onc
     assert len(mailoutbox) == 3
     friday_mail = mailoutbox[1]
     assert f"{titles['late']}\n" in friday_mail.body
-    late_card = friday_mail.body.split(titles["late"])[1].split("Read:")[0]
-    assert "added to Thursday's list after its digest" in late_card
-    friday_card = friday_mail.body.split(titles["friday"])[1].split("Read:")[0]
-    assert "after its digest" not in friday_card
+    late_card = " ".join(friday_mail.body.split(titles["late"])[1].split("Read:")[0].split())  # unwrapped
+    assert "added to Thursday’s list after its edition went out" in late_card
+    friday_card = " ".join(friday_mail.body.split(titles["friday"])[1].split("Read:")[0].split())
+    assert "after its edition went out" not in friday_card
     html = friday_mail.alternatives[0][0]
-    assert "added to Thursday&#x27;s list after its digest" in html or "added to Thursday's list after its digest" in html
+    assert "added to Thursday’s list after its edition went out" in html
     # Thursday's edition is what its readers got; the late paper is in Friday's only.
     assert list(Edition.objects.get(date=thursday).entries.values_list("paper__title", flat=True)) == [
         titles["early"]]
