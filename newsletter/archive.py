@@ -12,13 +12,14 @@ import datetime as dt
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.crypto import constant_time_compare
 
 from subscribers.tokens import signer, token_url
 
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, PaperTopic, Topic
+from .ranking import reason_says_editors_pick
 from .relevance import RELEVANCE_THRESHOLD
 from .selectors import PAPER_VISIBLE, paper_visible_q, topic_rows_prefetch
 
@@ -56,12 +57,20 @@ def edition_get(*, date: dt.date, include_unpublished: bool = False) -> Edition 
 
 
 def edition_papers(*, edition: Edition) -> list[Paper]:
-    """The edition's visible papers in its order, with topic chips: two queries."""
-    return list(
+    """The edition's visible papers in its order, with topic chips: two queries. A
+    frozen edition's papers are editors' picks (`pinned`) as it was sent with them
+    (EditionPaper.pinned), not as they are now; one not sent yet (a staff preview)
+    shows the pins as they stand, which it will be sent with."""
+    papers = list(
         Paper.objects.filter(PAPER_VISIBLE, edition_entries__edition=edition)
+        .annotate(pinned_in_edition=F("edition_entries__pinned"))
         .order_by("edition_entries__position")
         .prefetch_related(topic_rows_prefetch())
     )
+    if edition.frozen_at is not None:
+        for paper in papers:
+            paper.pinned = paper.pinned_in_edition  # shown, never saved
+    return papers
 
 
 def edition_dates_around(*, edition: Edition) -> tuple[dt.date | None, dt.date | None]:
@@ -164,15 +173,30 @@ def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     """The papers the reader got, in the order they got them (Delivery.paper_ids),
     each with the topics their email showed beside it as its chips (`chip_names`,
     from Delivery.chips: the reader's own, not the site's). A row sent before the
-    chips were kept shows each paper's topics on the site (one more query)."""
+    chips were kept shows each paper's topics on the site (one more query).
+
+    Each is an editors' pick (`pinned`) as the email said: a pick's kept "why" line
+    says so (Delivery.reasons); a paper with none (also trending, a row sent before
+    they were kept) is one if its sent edition had it pinned (EditionPaper.pinned:
+    the week's editions, for a weekly digest), or, in no sent edition, if it is now."""
     ids = [int(i) for i in delivery.paper_ids or []]
     kept = len(delivery.chips or []) == len(ids)
-    papers = Paper.objects.filter(PAPER_VISIBLE, id__in=ids)
+    papers = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).annotate(
+        pinned_when_sent=Subquery(
+            EditionPaper.objects.filter(paper_id=OuterRef("pk"), edition__frozen_at__isnull=False)
+            .order_by("-pinned").values("pinned")[:1]))
     by_id = (papers if kept else papers.prefetch_related(topic_rows_prefetch())).in_bulk()
     if kept:
         for paper_id, names in zip(ids, delivery.chips, strict=True):
             if paper_id in by_id:
                 by_id[paper_id].chip_names = list(names)
+    why = dict(zip(ids, delivery.reasons or [], strict=False))
+    for paper_id, paper in by_id.items():
+        # Shown, never saved.
+        if paper_id in why:
+            paper.pinned = reason_says_editors_pick(why[paper_id])
+        elif paper.pinned_when_sent is not None:
+            paper.pinned = paper.pinned_when_sent
     return [by_id[i] for i in ids if i in by_id]
 
 

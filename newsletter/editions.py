@@ -113,17 +113,18 @@ def edition_assemble(*, date: dt.date) -> Edition:
     if edition.frozen_at is not None:
         return edition
     visible = list(edition_papers_ordered(date=date).values_list("id", "pinned"))
-    current = list(edition.entries.order_by("position").values_list("paper_id", flat=True))
+    current = list(edition.entries.order_by("position").values_list("paper_id", "pinned"))
     if edition.order_set_by_editor:
-        place = {paper_id: i for i, paper_id in enumerate(current)}
+        place = {paper_id: i for i, (paper_id, _) in enumerate(current)}
         # Stable sort: pins first, then the editor's places, then trend for new papers.
         visible.sort(key=lambda row: (not row[1], place.get(row[0], len(place))))
-    paper_ids = [paper_id for paper_id, _ in visible]
-    if current != paper_ids:
+    # With each paper's pin as it stands (EditionPaper.pinned): the one the edition is
+    # sent, and archived, with once it is frozen.
+    if current != visible:
         edition.entries.all().delete()
         EditionPaper.objects.bulk_create(
-            EditionPaper(edition=edition, paper_id=paper_id, position=position)
-            for position, paper_id in enumerate(paper_ids, start=1)
+            EditionPaper(edition=edition, paper_id=paper_id, position=position, pinned=pinned)
+            for position, (paper_id, pinned) in enumerate(visible, start=1)
         )
     return edition
 

@@ -505,6 +505,12 @@ class EditionPaper(models.Model):
     edition = models.ForeignKey(Edition, on_delete=models.CASCADE, related_name="entries", db_index=False)
     paper = models.ForeignKey(Paper, on_delete=models.CASCADE, related_name="edition_entries")
     position = models.PositiveSmallIntegerField()
+    # Whether the paper was an editors' pick in this edition (Paper.pinned when it was
+    # assembled: editions.edition_assemble; fixed once the edition is frozen). What
+    # its archive page and its readers' web copies show (archive.edition_papers,
+    # archive.delivery_papers): a pin or unpin after the send changes the paper's
+    # page, and the editions not sent yet, not what readers got.
+    pinned = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         ordering = ["edition", "position"]

@@ -484,6 +484,12 @@ def _topic_hits_load(paper_ids: Iterable[int]) -> dict[int, list[TopicHit]]:
     return dict(hits)
 
 
+# A pinned paper's "why" line starts with this (_reason; the digest's cards and the
+# edition's pages say it of a pinned paper too, templates/emails/digest.*).
+EDITORS_PICK_SAID = "Editors' pick"
+REASON_PARTS_JOINED = " · "
+
+
 def _reason(
     *, paper: Paper, topic: TopicHit | None, keyword_terms: Sequence[str], liked: str | None = None
 ) -> str:
@@ -493,7 +499,7 @@ def _reason(
     topic's examples or its description (the preference centre shows both)."""
     parts = []
     if paper.pinned:
-        parts.append("Editors' pick")
+        parts.append(EDITORS_PICK_SAID)
     topic_terms = list(topic.terms[:TOPIC_TERMS_SAID]) if topic is not None else []
     if topic is not None:
         parts.append(topic.name)
@@ -508,12 +514,18 @@ def _reason(
         parts.append(("your keywords: " if topic is not None else "Your keywords · matched: ") + ", ".join(own))
     if liked:
         parts.append(liked)
-    if not parts or parts == ["Editors' pick"]:
+    if not parts or parts == [EDITORS_PICK_SAID]:
         # No "today": the line is kept (Delivery.reasons) and read later, and a
         # reader's edition is not always of their today (digest.edition_period). No
         # count either: the card's next line gives the votes.
         parts.append("Trending")
-    return " · ".join(parts)
+    return REASON_PARTS_JOINED.join(parts)
+
+
+def reason_says_editors_pick(reason: str) -> bool:
+    """Whether a "why" line (_reason) says its paper was an editors' pick: what a
+    reader's web copy shows of a pick whose line was kept (Delivery.reasons)."""
+    return reason.split(REASON_PARTS_JOINED, 1)[0] == EDITORS_PICK_SAID
 
 
 def digest_candidates(*, date: dt.date, weekly: bool, data: RankingData) -> list[Paper]:

@@ -724,3 +724,73 @@ def test_the_readers_copy_marks_a_late_paper_as_their_email_did(client, weekly):
     marks = re.findall(r'<p class="arch-late-mark">([^<]+)</p>', copy)
     assert marks == ([] if weekly else ["Added to Friday’s list after its edition went out"])
     assert re.findall(r'<p class="arch-late-mark">([^<]+)</p>', page) == [said[0].upper() + said[1:]]
+
+
+def _picks_shown(html: str) -> set[int]:
+    """The ids of the papers a page marks "Editors' pick" on their cards."""
+    cards = html.split('<article class="paper-card')[1:]
+    return {int(re.search(r'id="paper-(\d+)-title"', card).group(1)) for card in cards if "badge--pick" in card}
+
+
+def _sent_with_a_pick(reader_kind: str):
+    """A day whose paper 7 is pinned, assembled and sent to one reader: one who gets
+    every paper as a pick ("why" lines kept), or one whose keywords match nothing
+    (the day's trending papers, with no "why" line)."""
+    from tests.newsletter.test_digest_render import day_create
+
+    settings_kwargs = {"everything": {}, "nothing matched": {"keywords": "nothing at all matches this"}}
+    day = day_create()
+    pinned = next(p for p in day["papers"] if p.pinned)
+    delivery = _sent_by_the_batch(day["edition"], SubscriberFactory(**settings_kwargs[reader_kind]))
+    assert pinned.pk in delivery.paper_ids
+    return day, pinned, delivery
+
+
+@pytest.mark.parametrize("reader_kind", ["everything", "nothing matched"])
+def test_an_editor_pinning_a_paper_after_the_send_changes_neither_the_edition_page_nor_the_readers_copy(
+        client, settings, reader_kind, django_capture_on_commit_callbacks):
+    """An editor's late pin is meant for the readers not sent to yet (ranking reads the
+    paper's pin as it stands); the edition's page and a reader's web copy showed it as
+    "Editors' pick" although their email had not."""
+    from newsletter.curation import papers_flag_set
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    day, pinned, delivery = _sent_with_a_pick(reader_kind)
+    late = next(p for p in day["papers"] if p.pk in delivery.paper_ids and not p.pinned)
+    assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == {pinned.pk}
+
+    with django_capture_on_commit_callbacks(execute=True):  # the cached page is renewed
+        papers_flag_set(papers=[late], pinned=True)
+
+    assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == {pinned.pk}
+    assert _picks_shown(client.get(delivery_view_url(delivery=delivery)).content.decode()) == {pinned.pk}
+
+
+@pytest.mark.parametrize("reader_kind", ["everything", "nothing matched"])
+def test_a_paper_unpinned_after_the_send_is_still_shown_as_the_editors_pick_it_was_sent_as(
+        client, settings, reader_kind):
+    from newsletter.curation import papers_flag_set
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    _, pinned, delivery = _sent_with_a_pick(reader_kind)
+
+    papers_flag_set(papers=[pinned], pinned=False)
+
+    assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == {pinned.pk}
+    assert _picks_shown(client.get(delivery_view_url(delivery=delivery)).content.decode()) == {pinned.pk}
+
+
+def test_an_edition_not_sent_yet_previews_the_pins_as_they_stand(admin_client):
+    """Until it is frozen an edition goes out with its papers' pins as they are then:
+    its preview shows those, however they were set."""
+    from newsletter.curation import papers_flag_set
+    from newsletter.editions import edition_assemble
+    from newsletter.models import Paper
+
+    first, second = PaperFactory(trending_date=DAY, pinned=True), PaperFactory(trending_date=DAY)
+    edition_assemble(date=DAY)
+
+    papers_flag_set(papers=[second], pinned=True)
+    Paper.objects.filter(pk=first.pk).update(pinned=False)  # not through curation: no re-assembly
+
+    assert _picks_shown(admin_client.get(f"/editions/{DAY}/").content.decode()) == {second.pk}

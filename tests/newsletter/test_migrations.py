@@ -65,3 +65,24 @@ def test_every_column_added_to_an_existing_table_is_nullable_or_has_a_database_d
             if not field.null and field.db_default is NOT_PROVIDED:
                 missing.append(f"{app_label}.{operation.model_name}.{operation.name} ({name})")
     assert missing == []
+
+
+def test_the_pins_column_starts_sent_editions_with_their_papers_pins_as_they_stand():
+    """0043 adds EditionPaper.pinned; what editions sent before it had pinned is not
+    known, and the papers' pins now are the best there is."""
+    from importlib import import_module
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from newsletter.models import EditionPaper
+    from tests.factories import PaperFactory
+
+    edition = Edition.objects.create(date=dt.date(2026, 12, 3), frozen_at=timezone.now())
+    pinned, other = PaperFactory(pinned=True), PaperFactory()
+    for position, paper in enumerate([pinned, other], start=1):
+        EditionPaper.objects.create(edition=edition, paper=paper, position=position)
+
+    import_module("newsletter.migrations.0043_editionpaper_pinned").pins_copy(apps, None)
+
+    assert dict(EditionPaper.objects.values_list("paper_id", "pinned")) == {pinned.pk: True, other.pk: False}
