@@ -107,6 +107,9 @@ def test_fields_of_the_wrong_type_get_400_and_change_nothing(client, fields):
      '"Details": NaN}'),
     '{"RecordType": "Bounce", "ID": "\\u0000", "Email": "reader@example.com"}',
     '{"RecordType": "Bounce", "ID": 2, "Email": "reader\\u0000@example.com"}',
+    # In a field nobody reads, but the payload is stored as it came.
+    '{"RecordType": "Bounce", "ID": 3, "Email": "reader@example.com", "ServerID": NaN}',
+    '{"RecordType": "Bounce", "ID": 4, "Email": "reader@example.com", "Server\\u0000ID": 23}',
     "not json", "null", "[]", "[1]", '"Bounce"', "\xff\xfe",
     # JSON, but no event: stored as an "unknown" event with 200 (an operator's walkthrough).
     '{"x": 1}', "{}",

@@ -300,6 +300,21 @@ def test_a_bounce_of_an_address_with_no_subscriber_still_lands_on_the_suppressio
     assert DeliveryEvent.objects.get().delivery is None
 
 
+def test_a_bounce_that_names_no_recipient_acts_on_the_reader_its_digest_went_to(client):
+    """An ESP's event may leave the address out and carry only our metadata: the
+    digest it names says whose address bounced."""
+    reader = SubscriberFactory(email="gone.reader@example.com")
+    payload = bounce("gone.reader@example.com", delivery=delivery_for(reader))
+    del payload["Email"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert email_is_suppressed("gone.reader@example.com")
+    assert DeliveryEvent.objects.get().recipient_hash == email_hash("gone.reader@example.com")
+
+
 # --- Clicks: opening a paper from the digest is a mild "more like this" ------------------
 
 
