@@ -295,3 +295,28 @@ def test_an_address_moved_while_the_queue_is_away_owes_the_old_address_its_notic
     assert services.owed_emails_queue() == 1
     (notice,) = mail.outbox
     assert notice.to == ["ada@oldjob.example"]
+
+
+@pytest.mark.parametrize("status", [Subscriber.Status.ACTIVE, Subscriber.Status.UNSUBSCRIBED])
+def test_the_used_confirm_links_button_while_the_queue_is_away_says_so_and_the_next_press_sends(
+        client, broker_away, status):
+    """The used confirm link's "Email me a link to my preferences" while the queue is
+    away: the reader is told the email did not go, on the same page, with the button
+    to press again; once Redis is back, the next press sends it."""
+    from subscribers.tokens import confirm_token
+
+    reader = SubscriberFactory(email="ada@example.com", status=status)
+    token = confirm_token(subscriber=reader)
+    response = client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
+    html = " ".join(response.content.decode().split())
+    assert response.status_code == 503 and response["Retry-After"] == "120"
+    assert "This link was already used" in html
+    assert "We could not send the email just now. Please try again in a few minutes." in html
+    assert f'action="/confirm/{token}/links/"' in html and "Email me a link to my preferences" in html
+    assert not mail.outbox
+
+    broker_away()  # back
+    response = client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
+    assert (response.status_code, response["Location"]) == (303, "/subscription/sent/")
+    (email,) = mail.outbox
+    assert email.to == ["ada@example.com"]
