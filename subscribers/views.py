@@ -198,13 +198,18 @@ def subscribe_start(request: HttpRequest) -> HttpResponse:
     return _see_other_with(subscribe_url, START_COOKIE, request.POST.get("email", "")[:254], salt=START_SALT)
 
 
-def _check_your_inbox(request: HttpRequest, *, links: bool) -> HttpResponse:
+# links_sent's query string after the used confirm link's button (confirm_links):
+# the reader typed no address, so the page speaks of the one the link was sent to.
+LINKS_SENT_BY_LINK = "by=link"
+
+
+def _check_your_inbox(request: HttpRequest, *, links: bool, by_link: bool = False) -> HttpResponse:
     # The page is the same whatever happened (no enumeration), so it says exactly
     # what may have happened: one email per address per window, not more.
     window_minutes = max(1, settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS // 60)
     return render(request, "subscribers/subscribe_done.html", {
-        "window_minutes": window_minutes, "links": links, "asked": _asked(request)[0],
-        "confirm_days": CONFIRM_LINK_MAX_AGE.days,
+        "window_minutes": window_minutes, "links": links, "by_link": by_link,
+        "asked": "" if by_link else _asked(request)[0], "confirm_days": CONFIRM_LINK_MAX_AGE.days,
     })
 
 
@@ -260,7 +265,7 @@ def links_request(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_GET
 def links_sent(request: HttpRequest) -> HttpResponse:
-    return _check_your_inbox(request, links=True)
+    return _check_your_inbox(request, links=True, by_link=request.GET.urlencode() == LINKS_SENT_BY_LINK)
 
 
 def _confirm_link_checked(request: HttpRequest, token: str) -> Subscriber | HttpResponse:
@@ -334,8 +339,9 @@ def confirm_links(request: HttpRequest, token: str) -> HttpResponse:
         }, status=503)
         response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
         return response
-    # The form's "check your inbox", without the address: the page names nobody.
-    return _see_other(reverse("subscribers:links_sent"))
+    # The form's "check your inbox", without the address (the page names nobody),
+    # in words for a reader who typed none.
+    return _see_other(f"{reverse('subscribers:links_sent')}?{LINKS_SENT_BY_LINK}")
 
 
 def _confirm_refused(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:

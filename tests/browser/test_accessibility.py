@@ -53,6 +53,7 @@ def site(settings, live_server):
         "resubscribe": tokens.subscriber_resubscribe_url(subscriber=SubscriberFactory(status="unsubscribed")),
         "links-request": "/subscription/",
         "links-sent": "/subscription/sent/",
+        "links-sent-by-link": "/subscription/sent/?by=link",  # after the used confirm link's button
         "feedback": feedback_url(subscriber=reader, paper=papers[1], vote=1),
         "link-invalid": "/manage/not-a-valid-token/",
         "not-found": "/papers/no-such-page/",

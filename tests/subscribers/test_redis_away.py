@@ -317,6 +317,6 @@ def test_the_used_confirm_links_button_while_the_queue_is_away_says_so_and_the_n
 
     broker_away()  # back
     response = client.post(f"/confirm/{token}/links/", REMOTE_ADDR="203.0.113.9")
-    assert (response.status_code, response["Location"]) == (303, "/subscription/sent/")
+    assert (response.status_code, response["Location"]) == (303, "/subscription/sent/?by=link")
     (email,) = mail.outbox
     assert email.to == ["ada@example.com"]

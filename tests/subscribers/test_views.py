@@ -1642,11 +1642,16 @@ def test_a_used_confirm_links_button_emails_the_reader_their_links_without_typin
 
     with django_capture_on_commit_callbacks(execute=True):
         pressed = _csrf_post(csrf_client, f"/confirm/{token}/links/", used, REMOTE_ADDR="203.0.113.9")
-    assert (pressed.status_code, pressed["Location"]) == (303, "/subscription/sent/")
+    assert (pressed.status_code, pressed["Location"]) == (303, "/subscription/sent/?by=link")
     assert [(m.to, m.tags) for m in outbox] == [(["ada@example.com"], ["links"])]
     assert any(p.startswith("/manage/") for p in _links(outbox[0]))
-    # The page after it is the form's, and names no address.
-    assert "ada@example.com" not in csrf_client.get(pressed["Location"]).content.decode()
+    # The page after it is the form's, and names no address; it spoke of "the address
+    # you typed" to a reader who typed none.
+    sent = " ".join(csrf_client.get(pressed["Location"]).content.decode().split())
+    assert "ada@example.com" not in sent and "typed" not in sent and "If that address" not in sent
+    assert "on its way to the address your confirmation link was sent to" in sent
+    # The form's own page still speaks of what was typed.
+    assert "check the address you typed" in csrf_client.get("/subscription/sent/").content.decode()
 
     with django_capture_on_commit_callbacks(execute=True):
         again = _csrf_post(csrf_client, f"/confirm/{token}/links/", used, REMOTE_ADDR="203.0.113.9")
