@@ -29,6 +29,16 @@ def subscriber_email_send(self, subscriber_id: int, kind: str) -> None:
 
 
 @shared_task
+def public_form_request_carry_out(form: str, email: str, fields: dict) -> None:
+    """A public form's request, carrying the address: the worker looks it up and
+    queues what it calls for (services.public_form_request_carry_out), so the
+    request's time is the same for every address."""
+    from .services import public_form_request_carry_out as carry_out
+
+    carry_out(form=form, email=email, fields=fields)
+
+
+@shared_task
 def owed_emails_send() -> int:
     """Beat: the journey emails owed since Redis was away, queued now that it is back
     (subscribers/models.py, OwedEmail)."""

@@ -154,7 +154,7 @@ def subscribe(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             data = form.cleaned_data
             try:
-                services.subscriber_subscribe(
+                services.subscriber_subscribe_request(
                     email=data["email"], topics=data["topics"], keywords=data["keywords"],
                     exclude_keywords=data["exclude_keywords"], frequency=data["frequency"],
                     weekday=data["weekday"], delivery_hour=data["delivery_hour"],
