@@ -13,10 +13,11 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from .consent import consent_record
-from .models import ConsentRecord, RetiredToken, Subscriber, Suppression, token_new
+from .models import ConsentRecord, Subscriber, Suppression
 from .services import EMAIL_CONFIRM, journey_email_queue
 from .suppression import KEPT_FROM_EDITORS, address_suppress, address_unsuppress, suppressions_of
 from .throttling import rate_limit_count, rate_limit_exceeded, rate_limit_take_back
+from .tokens import subscriber_links_retire
 
 # The window of EDITOR_CONFIRMATIONS_PER_DAY.
 DAY_SECONDS = 24 * 60 * 60
@@ -87,16 +88,9 @@ class ConfirmationResend:
 
 
 def subscribers_links_revoke(*, subscribers: Iterable[Subscriber]) -> int:
-    """A new secret for each reader (models.token_new): every link signed with the
-    old one (manage, view in browser, votes, confirmation) stops working, but for
-    the unsubscribe links of the emails already sent (models.RetiredToken), which
-    still unsubscribe and do nothing else. Returns how many readers."""
-    with transaction.atomic():
-        current = list(Subscriber.objects.filter(pk__in=[s.pk for s in subscribers]).values_list("pk", "token"))
-        RetiredToken.objects.bulk_create(RetiredToken(subscriber_id=pk, token=token) for pk, token in current)
-        for pk, _ in current:
-            Subscriber.objects.filter(pk=pk).update(token=token_new())
-    return len(current)
+    """"Give selected readers new links" (tokens.subscriber_links_retire). Returns
+    how many readers."""
+    return subscriber_links_retire(subscriber_ids=[s.pk for s in subscribers])
 
 
 def subscribers_confirmation_resend(*, subscribers: Iterable[Subscriber]) -> ConfirmationResend:

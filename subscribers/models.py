@@ -327,8 +327,9 @@ class OwedEmail(models.Model):
 
 
 class RetiredToken(models.Model):
-    """A reader's secret replaced by "Give selected readers new links"
-    (curation.subscribers_links_revoke). Kept for one thing only: the unsubscribe
+    """A reader's secret replaced (tokens.subscriber_links_retire): by "Give selected
+    readers new links", when the reader unsubscribed, or when their address was
+    suppressed. Kept for one thing only: the unsubscribe
     links of the emails already sent still unsubscribe (RFC 8058's one-click, and
     CAN-SPAM asks an opt-out to work for 30 days after a send). Every other link made
     from it stays dead."""

@@ -64,6 +64,7 @@ from .tokens import (
     EMAIL_CHANGE_LINK_MAX_AGE,
     confirm_url,
     email_change_url,
+    subscriber_links_retire,
     subscriber_manage_url,
     subscriber_resubscribe_url,
     subscriber_unsubscribe_url,
@@ -633,6 +634,11 @@ def subscriber_unsubscribe(
         # (the signed link), so the window still holds for anyone else.
         subscriber.confirmation_sent_at = None
         subscriber.save()
+        # A new secret (tokens.py): every email sent before now, a forwarded digest
+        # included, can unsubscribe and nothing else. Its preference centre
+        # resubscribed the reader with one press, nothing sent to them, and deleted
+        # their data. The goodbye email, built after this, carries the way back.
+        subscriber_links_retire(subscriber_ids=[subscriber.pk])
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.UNSUBSCRIBE, ip=ip,
             user_agent=user_agent, source=source, detail={"one_click": one_click},

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from .addresses import email_normalise_or_given
 from .models import Subscriber, Suppression
+from .tokens import subscriber_links_retire
 
 
 def email_hash(email: str) -> str:
@@ -92,9 +93,15 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
         or (row.reason in LIFTED_BY_OWN_CONFIRMATION and reason not in LIFTED_BY_OWN_CONFIRMATION)
     ):
         Suppression.objects.filter(pk=row.pk).update(**defaults)
-    Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
+    newly = Subscriber.objects.filter(email__iexact=email_normalise_or_given(email)).exclude(
         status=Subscriber.Status.SUPPRESSED
-    ).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
+    )
+    ids = list(newly.values_list("pk", flat=True))
+    newly.filter(pk__in=ids).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)
+    # The links of the emails sent before now only unsubscribe (tokens.py): a
+    # forwarded digest of a reader who complained, or whose address bounced, no
+    # longer opens their preference centre, whose "Delete my data" acted for them.
+    subscriber_links_retire(subscriber_ids=ids)
     return created
 
 

@@ -10,23 +10,31 @@ session secret alone. Issuing a new `Subscriber.token` revokes every link.
   and name the one request they were mailed for;
 - manage and unsubscribe links never expire (RFC 8058 asks that the one-click
   URL keeps working); they share one salt, because the unsubscribe page offers
-  the preference centre anyway."""
+  the preference centre anyway.
+
+The secret is replaced (subscriber_links_retire) when an editor gives a reader new
+links, when the reader leaves (services.subscriber_unsubscribe) and when their
+address is suppressed (suppression.address_suppress): every email sent before then,
+forwarded or found in a shared inbox, can unsubscribe (RFC 8058) and nothing else,
+so it cannot bring a reader who left back onto the list, nor delete their data."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from collections.abc import Iterable
 from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
+from django.db import transaction
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
 from django.utils.encoding import force_bytes
 
 from mail.rendering import absolute_url
 
-from .models import RetiredToken, Subscriber
+from .models import RetiredToken, Subscriber, token_new
 
 CONFIRM_LINK_MAX_AGE = dt.timedelta(days=7)
 _CONFIRM_SALT = "subscribers.confirm"
@@ -175,12 +183,35 @@ def subscriber_for_unsubscribe(*, token: str) -> tuple[Subscriber | None, bool]:
     return (retired.subscriber, True) if retired else (None, False)
 
 
+def subscriber_links_retire(*, subscriber_ids: Iterable[int]) -> int:
+    """A new secret for each of these readers (models.token_new): every link signed
+    with the old one (manage, resubscribe, view in browser, votes, confirmation)
+    stops working, but for the unsubscribe links of the emails already sent
+    (models.RetiredToken), which still unsubscribe and do nothing else. Returns how
+    many readers. The one writer of RetiredToken."""
+    with transaction.atomic():
+        current = list(Subscriber.objects.filter(pk__in=list(subscriber_ids)).values_list("pk", "token"))
+        # ignore_conflicts: a secret retired before and saved back from a stale copy
+        # of the row is retired already.
+        RetiredToken.objects.bulk_create(
+            (RetiredToken(subscriber_id=pk, token=token) for pk, token in current), ignore_conflicts=True)
+        for pk, _ in current:
+            Subscriber.objects.filter(pk=pk).update(token=token_new())
+    return len(current)
+
+
 def subscriber_from_confirm_token(*, token: str, expired_too: bool = False) -> Subscriber | TokenProblem:
     """The subscriber a confirm token belongs to, or why it cannot be used. The
     request the link was mailed for is on it as `confirm_request_id` (None for a
     link of a first subscription). `expired_too`: the subscriber of a link past
     CONFIRM_LINK_MAX_AGE too, marked `confirm_link_expired` (it confirms nothing;
-    views.confirm says what it is to a reader it no longer concerns)."""
+    views.confirm says what it is to a reader it no longer concerns).
+
+    A link of a secret replaced since (RetiredToken: the reader left, was
+    suppressed, or was given new links) confirms nothing, so it carries no request
+    id, and leads to its reader only once they are past confirming: its page says
+    they unsubscribed, or why no digest comes (views._confirm_refused), where it
+    said "invalid". One still pending has a newer email: GONE."""
     confirm_signer = signer(_CONFIRM_SALT, timestamped=True)
     expired = False
     try:
@@ -194,7 +225,10 @@ def subscriber_from_confirm_token(*, token: str, expired_too: bool = False) -> S
     secret, _, request_id = raw.partition(".")
     subscriber = Subscriber.objects.filter(token=secret).first()
     if subscriber is None:
-        return TokenProblem.EXPIRED if expired else TokenProblem.GONE
+        retired = RetiredToken.objects.select_related("subscriber").filter(token=secret).first()
+        if retired is None or retired.subscriber.status == Subscriber.Status.PENDING:
+            return TokenProblem.EXPIRED if expired else TokenProblem.GONE
+        subscriber, request_id = retired.subscriber, ""
     subscriber.confirm_request_id = request_id or None
     subscriber.confirm_link_expired = expired
     return subscriber

@@ -514,8 +514,8 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retire
     """GET: a page with a one-click button. POST: RFC 8058 one-click (a mail client
     posting `List-Unsubscribe=One-Click`) or that button. Either takes effect at
     once, is idempotent, answers 200 and never redirects. A link of a secret replaced
-    since (`retired`) unsubscribes too, and its page offers nothing else: no
-    preference centre, no resubscribe (links.unsubscribe_view)."""
+    since (`retired`: by this unsubscribe too) unsubscribes too, and its page offers
+    nothing else: no preference centre, no resubscribe (links.unsubscribe_view)."""
     changed = False
     if request.method == "POST":
         from_page = request.POST.get("from_page") == "1"
@@ -526,6 +526,10 @@ def unsubscribe(request: HttpRequest, subscriber: Subscriber, token: str, retire
             subscriber=subscriber, one_click=not from_page, notify=from_page, **origin
         )
         subscriber.refresh_from_db()
+        # Leaving replaced the reader's secret (tokens.py): this link is an old email's
+        # now, and the page answers whoever pressed it, who may not be the reader: it
+        # carries no link made from the new secret (the goodbye email does).
+        retired = retired or changed
     if retired:
         context = {"subscriber": subscriber, "just_now": changed, "retired": True}
     else:

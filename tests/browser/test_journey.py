@@ -139,8 +139,14 @@ def test_subscriber_journey(browser, live_server, screenshot, settings):
     assert subscriber.status == Subscriber.Status.UNSUBSCRIBED
     screenshot(page, "journey-09-unsubscribed")
     assert "unsubscribed" in mail.outbox[-1].subject  # the goodbye email
+    # The page answers whoever pressed (a forwarded digest's link too): the way back
+    # is the goodbye email's, as every link of the emails before now only unsubscribes.
+    assert page.get_by_role("button", name="Resubscribe").count() == 0
+    assert page.get_by_text("The email saying you're unsubscribed has a button to resubscribe").is_visible()
 
-    # Resubscribe.
+    # Resubscribe, from the goodbye email.
+    (resubscribe,) = re.findall(r"https?://\S+/resubscribe/", mail.outbox[-1].body)
+    page.goto(resubscribe)
     page.get_by_role("button", name="Resubscribe").click()
     page.get_by_text("You're subscribed again").wait_for()
     subscriber.refresh_from_db()

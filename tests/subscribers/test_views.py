@@ -528,7 +528,9 @@ def test_leaving_and_coming_back_again_and_again_sends_a_days_cap_of_goodbyes(
         with django_capture_on_commit_callbacks(execute=True):
             page = client.post(unsubscribe, {"from_page": "1"}).content.decode()
         assert "You're unsubscribed" in page
-        client.post(f"{unsubscribe}resubscribe/")
+        # Back by their newest link (leaving replaced the secret: the first link only unsubscribes).
+        reader.refresh_from_db()
+        client.post(_path(tokens.subscriber_resubscribe_url(subscriber=reader)))
     goodbyes = [m for m in outbox if m.subject == outbox[0].subject]
     assert "unsubscribed" in outbox[0].subject and len(goodbyes) == 2
     assert reader.consents.filter(action="unsubscribe").count() == 4
@@ -607,7 +609,8 @@ def test_every_step_of_the_journey_leaves_a_consent_record(submit, outbox, clien
     client.post(f"{manage}resume/")
     with django_capture_on_commit_callbacks(execute=True):
         client.post(unsubscribe, {"from_page": "1"})
-    client.post(f"{unsubscribe}resubscribe/")
+    (resubscribe,) = [p for p in _links(outbox[-1]) if p.endswith("/resubscribe/")]  # the goodbye's
+    client.post(resubscribe)
     records = list(subscriber.consents.order_by("created_at", "id"))
     assert [r.action for r in records] == [
         "subscribe", "confirm", "preferences", "pause", "resume", "unsubscribe", "resubscribe",
@@ -1373,7 +1376,9 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
     assert response.status_code == 200
     assert "You're unsubscribed" in response.content.decode()
     assert "Sorry to see you go." in response.content.decode()
-    assert "Resubscribe" in response.content.decode()
+    # The way back is the goodbye email's: the page may answer someone else holding the link.
+    assert "has a button to resubscribe" in response.content.decode()
+    assert "/resubscribe/" not in response.content.decode()
     assert len(outbox) == 1 and "unsubscribed" in outbox[0].subject
     assert subscriber.consents.get(action="unsubscribe").detail == {"one_click": False}  # by the page's button
     assert subscriber.consents.get(action="unsubscribe").source == ConsentRecord.Source.FORM
@@ -1394,6 +1399,63 @@ def test_the_unsubscribe_page_offers_one_click_alternatives_and_sends_goodbye(
     again = client.get(resubscribe).content.decode()
     assert "<title>You're subscribed" in again and "Unsubscribe</button>" not in again
     assert 'href="' + tokens.subscriber_manage_url(subscriber=subscriber) + '"' in again
+
+
+def test_once_a_reader_leaves_the_links_of_their_old_emails_only_unsubscribe(
+    client, outbox, django_capture_on_commit_callbacks
+):
+    """Manage and unsubscribe links never changed (subscribers/tokens.py): after a
+    reader unsubscribed, the preference centre of any old digest (forwarded, or in a
+    shared inbox) resubscribed them with one press, nothing sent to them, and deleted
+    their data. Leaving now gives the reader a new secret: an old email's links
+    unsubscribe (RFC 8058 asks that they keep working) and do nothing else; the
+    goodbye email, made after, carries the way back."""
+    reader = SubscriberFactory(email="ada@example.com")
+    manage, unsubscribe = (_path(url) for url in tokens.subscriber_links(subscriber=reader))
+    old_resubscribe = _path(tokens.subscriber_resubscribe_url(subscriber=reader))
+    with django_capture_on_commit_callbacks(execute=True):
+        left = client.post(unsubscribe, {"from_page": "1"})
+    page = " ".join(left.content.decode().split())
+    assert left.status_code == 200 and "You're unsubscribed" in page
+    # The page answers whoever pressed, who may not be the reader: no link of the new secret.
+    assert "/manage/" not in page and "resubscribe/" not in page
+    assert "The email saying you're unsubscribed has a button to resubscribe" in page
+
+    assert client.get(manage).status_code == 410
+    assert client.post(old_resubscribe).status_code == 410
+    assert client.post(f"{manage}delete/").status_code == 410
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    # The one-click unsubscribe still answers (nothing more to do).
+    one_click = client.post(unsubscribe, {"List-Unsubscribe": "One-Click"})
+    assert one_click.status_code == 200 and "/manage/" not in one_click.content.decode()
+
+    (goodbye,) = outbox
+    (resubscribe,) = [p for p in _links(goodbye) if p.endswith("/resubscribe/")]
+    assert client.post(resubscribe).status_code == 303
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert client.get(manage).status_code == 410  # the old email's link stays dead
+    # Their next digest's links are the new secret's.
+    assert client.get(_path(tokens.subscriber_manage_url(subscriber=reader))).status_code == 200
+
+
+@pytest.mark.parametrize("reason", [Suppression.Reason.COMPLAINT, Suppression.Reason.HARD_BOUNCE])
+def test_once_an_address_is_suppressed_an_old_emails_links_cannot_delete_the_readers_data(client, reason):
+    """A reader who reported a digest as spam (or whose address bounced) kept links
+    that opened their preference centre, "Delete my data" included, for anyone
+    holding a forwarded copy. Their old emails' links now only unsubscribe."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="ada@example.com")
+    manage, unsubscribe = (_path(url) for url in tokens.subscriber_links(subscriber=reader))
+    address_suppress(email="ada@example.com", reason=reason)
+    assert client.get(manage).status_code == 410
+    assert client.post(f"{manage}delete/").status_code == 410
+    assert Subscriber.objects.filter(pk=reader.pk, status=Subscriber.Status.SUPPRESSED).exists()
+    page = client.get(unsubscribe)
+    assert page.status_code == 200 and "You're unsubscribed" in page.content.decode()
+    assert "/manage/" not in page.content.decode()
 
 
 def test_a_weekly_reader_is_not_offered_a_weekly_digest_instead_of_leaving(client):
@@ -1825,7 +1887,13 @@ def test_asking_for_ones_data_at_an_address_we_cannot_mail_says_nothing_was_sent
     from subscribers.suppression import address_suppress
 
     reader = SubscriberFactory(email="bounced@example.com")
+    old_manage = _path(tokens.subscriber_manage_url(subscriber=reader))
     address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    # An old email's link opens nothing since the suppression (it only unsubscribes,
+    # test_once_an_address_is_suppressed_an_old_emails_links_cannot_delete_the_readers_data);
+    # the page answers the same to a link of the reader's current secret.
+    assert client.post(f"{old_manage}export/").status_code == 410
+    reader.refresh_from_db()
     manage = _path(tokens.subscriber_manage_url(subscriber=reader))
     for _ in range(2):
         page = " ".join(client.post(f"{manage}export/", follow=True).content.decode().split())
@@ -1939,6 +2007,7 @@ def test_choices_saved_in_the_preferences_after_resubscribing_outlast_the_forms_
     reader, resubscribe, confirm = _left_and_asked_again_on_the_form(
         client, submit, outbox, topics, django_capture_on_commit_callbacks)
     client.post(resubscribe)
+    reader.refresh_from_db()  # leaving gave them a new secret: the goodbye's links are its
     manage = _path(tokens.subscriber_manage_url(subscriber=reader))
     client.post(manage, {"topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "9",
                          "time_zone": "UTC", "papers_per_digest": "5", "keywords": "", "exclude_keywords": ""})
