@@ -1170,11 +1170,13 @@ class EditionAdmin(admin.ModelAdmin):
             # Any reader by their address: the list holds the first 200 by address
             # (an editor could not preview the reader of a support email otherwise).
             address = request.GET.get("preview_email", "").strip()
-            if address:
-                reader = (Subscriber.objects.filter(email__iexact=email_normalise_or_given(address))
-                          .prefetch_related("topics").first())
-                if reader is None:
-                    self.message_user(request, f"No reader has the address “{address}”.", messages.WARNING)
+            found = (Subscriber.objects.filter(email__iexact=email_normalise_or_given(address))
+                     .prefetch_related("topics").first()) if address else None
+            # An address no reader has is said beside the field, which keeps it (the page
+            # opens at #preview: a message at its top went unseen), and the reader
+            # chosen in the list stays, so a kept mistyped address does not undo a choice.
+            address_unknown = address if address and not found else ""
+            reader = found or reader
             receiving = Subscriber.objects.filter(status__in=[Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
             # By UPPER(email), which subscriber_email_upper_idx gives in order: by
             # email, every receiving reader was sorted for the first 200 (26-38 ms at
@@ -1226,6 +1228,7 @@ class EditionAdmin(admin.ModelAdmin):
                     edition=edition, subscriber=reader, personal_links=request.user.is_superuser),
                 "preview_links_left_out": reader is not None and not request.user.is_superuser,
                 "preview_reader": reader,
+                "preview_email_unknown": address_unknown,
                 "readers": readers,
                 "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
                 "figures": curation.edition_figures(edition=edition),

@@ -119,7 +119,25 @@ def test_an_editor_previews_the_edition_as_any_reader_by_their_address(editor_cl
     assert "for z…@example.com (reader" in shown and "Paper number 0" in shown
     assert f'<option value="{support.pk}" selected>' in shown
     missing = editor_client.get(url, {"preview_email": "nobody@example.com"}, follow=True).content.decode()
-    assert "No reader has the address “nobody@example.com”." in unescape(missing)
+    assert "No reader has the address “nobody@example.com”:" in unescape(missing)
+
+
+def test_an_address_no_reader_has_is_said_beside_the_preview_and_stays_typed(editor_client, edition):
+    """An editor's walkthrough: a mistyped address showed the preview of a reader
+    with no topics, the page scrolled to it (#preview), and the only word of the
+    mistake was a message at the top of the page, out of sight; the address typed
+    was gone from the field. Now it is said beside the field, which keeps it."""
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    page = unescape(editor_client.get(url, {"preview_email": "bobby@exampel.com"}).content.decode())
+    preview = page[page.index('id="preview"'):]
+    assert "No reader has the address “bobby@exampel.com”: below is the digest of a reader with no topics." in preview
+    assert 'value="bobby@exampel.com"' in preview and 'aria-describedby="preview-email-unknown"' in preview
+    assert page.count("No reader has the address") == 1  # not also at the top
+    # The address kept in the field does not undo a reader then chosen in the list.
+    reader = SubscriberFactory(email="bob@example.com")
+    chosen = unescape(editor_client.get(url, {"preview_as": reader.pk, "preview_email": "bobby@exampel.com"}).content.decode())
+    assert "below is the digest of the reader chosen in the list." in chosen
+    assert f'<option value="{reader.pk}" selected>' in chosen
 
 
 @pytest.mark.postgresql
