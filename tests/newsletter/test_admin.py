@@ -2430,3 +2430,16 @@ def test_a_schedules_last_and_next_run_are_written_as_the_house_writes_a_moment(
     assert translations[str(monthly.pk)].startswith("At 05:30 AM, on day 1 of the month")
     listed = admin_client.get(f"{base}crontabschedule/").content.decode()
     assert "every day at 05:30 UTC" in listed and "At 05:30 AM UTC" not in listed
+
+
+def test_previewing_a_reader_who_gets_no_digests_says_so(editor_client, edition):
+    """An editor's walkthrough: a reader found by address after their digest had
+    bounced was previewed "for b…@example.com" as any reader, and the test send said
+    "as reader 2 gets it": nothing said they get no digest at all."""
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    gone = SubscriberFactory(email="bob@example.com", status="suppressed")
+    page = unescape(editor_client.get(url, {"preview_email": "bob@example.com"}).content.decode())
+    assert "This reader gets no digests at present (Suppressed): below is what they would get." in page
+    active = SubscriberFactory(email="ada@example.com")
+    page = unescape(editor_client.get(url, {"preview_as": active.pk}).content.decode())
+    assert "gets no digests" not in page and gone.email not in page
