@@ -562,10 +562,13 @@ def test_the_dashboard_draws_charts_as_svg(editor_client, edition, topic):
 
 def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(editor_client, db):
     """The papers list and the edition page show each topic a paper passes for (its
-    readers can get it), the ones that are no chip of it set apart and saying why."""
+    readers can get it), the ones that are no chip of it set apart and saying why. A
+    topic an editor put the paper under says so: it read "Agents 1.00" (an editor's
+    walkthrough), a score no matching gave it, the value an editor's row is stored with."""
     paper = PaperFactory(title="Pruning large models in one shot", trending_date=DAY)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Model compression"), score=0.62)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Chat tuning"), score=0.31)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Agents"), score=1.0, source="editor")
     edition = edition_assemble(date=DAY)
 
     for url in (reverse("admin:newsletter_paper_changelist"),
@@ -578,6 +581,9 @@ def test_editors_see_every_topic_a_paper_passes_for_and_which_are_its_chips(edit
                             r'readers can get it; no chip[^"]*">Chat tuning <span class="chip__score">0.31</span>'
                             r'<span class="visually-hidden">: passes, no chip</span></span>', html)
         assert passing, url
+        assert re.search(r'<span class="chip" title="added by an editor">Agents '
+                         r'<span class="chip__score">by an editor</span></span>', html), url
+        assert 'chip__score">1.00' not in html, url
 
 
 def test_a_papers_topic_rows_are_labelled_in_words(editor_client, db):
