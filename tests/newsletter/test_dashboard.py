@@ -512,3 +512,32 @@ def test_bounces_and_complaints_have_the_same_colour_on_the_sends_chart_as_on_th
         [complained] = [c for name, c in sends.items() if name.startswith("Complained")]
         assert (bounced, complained) == (rates["Bounce rate"], rates["Complaint rate"])
         assert bounced != complained
+
+
+@pytest.mark.django_db
+def test_a_digest_reported_twice_counts_once_as_on_its_editions_page():
+    """An editor's walkthrough: a second spam complaint about one digest (another
+    event id; an ESP may report one message more than once) made the dashboard say
+    "Complained 2" and a complaint rate of 50 % of 4 digests, while the edition's
+    page said "Complaints 1" (its figures count digests, curation.edition_figures).
+    A digest counts once per kind, on the day it was first reported; an event the
+    ledger could not match to a digest still counts as itself."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from newsletter.dashboard import sends_per_day
+    from newsletter.models import Delivery, DeliveryEvent, Edition
+    from tests.factories import SubscriberFactory
+
+    today = timezone.localdate()
+    edition = Edition.objects.create(date=today)
+    noon = dt.time(12, tzinfo=timezone.get_current_timezone())
+    at = {back: dt.datetime.combine(today - dt.timedelta(days=back), noon) for back in (0, 1)}
+    digest = Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status="sent", sent_at=at[1])
+    for n, (back, kind, delivery) in enumerate(((1, "complained", digest), (0, "complained", digest),
+                                                (0, "complained", digest), (0, "bounced", None), (0, "bounced", None))):
+        DeliveryEvent.objects.create(event_id=f"e{n}", event_type=kind, occurred_at=at[back], delivery=delivery)
+
+    sends = sends_per_day(days=[today - dt.timedelta(days=1), today])
+    assert (sends["Complained"], sends["Bounced"]) == ([1, 0], [0, 2])
