@@ -40,9 +40,11 @@ TEMPLATE = "digest"
 # text that spells a marker is text, never a slot or a cut.
 _CUT = re.compile(rf"<!--dpd{MARK}-cut:([\w:-]+)-->")
 _SLOT = re.compile(rf"@@dpd{MARK}:(\w+)@@")
-# The card's chips: one <span class="chip" style=...> per topic, made from the one
-# the proof rendered (its inlined style included).
-_CHIP = re.compile(rf'(<span class="chip"[^>]*>)@@dpd{MARK}:topics@@</span>')
+# The card's chips: a space then one <span class="chip" style=...> per topic, made
+# from the one the proof rendered (its inlined style included). The space is the
+# template's (emails/digest.mjml): read without styles, or aloud, a chip is a word
+# apart from the "why" line and from the next chip.
+_CHIP = re.compile(rf' (<span class="chip"[^>]*>)@@dpd{MARK}:topics@@</span>')
 # The first pick's picture (emails/digest.mjml): the proof renders one for every
 # paper that has one; a reader's lead card gets its paper's, the others none.
 _PICTURE = re.compile(r'<a class="picture"[^>]*>.*?</a>', re.DOTALL)
@@ -156,7 +158,7 @@ class DigestProof:
 
     def _value(self, name: str, values: dict, context: dict, *, html: bool) -> str:
         if name == "chips":
-            return "".join(f"{self.chip_open}{_html_text(t)}</span>" for t in values["topics"])
+            return "".join(f" {self.chip_open}{_html_text(t)}</span>" for t in values["topics"])
         if name == "picture":
             return self.pictures[values["id"]] if values["lead"] and values["picture_url"] else ""
         value = str(values[name] if name in values else context[name])

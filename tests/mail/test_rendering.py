@@ -115,3 +115,32 @@ def test_an_email_makes_the_readers_mail_app_fetch_nothing_from_another_site(set
     [(html_part, _)] = _journey_email_sent("confirm", settings).alternatives
     assert "Roboto" in html_part
     assert "<link" not in html_part and "@import" not in html_part and "googleapis" not in html_part
+
+
+def text_read(html_part: str) -> str:
+    """An email's HTML as a screen reader or a client without its styles reads it: the
+    text of its elements one after the other, nothing added between them."""
+    import html
+
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", html_part)).split(" "))
+
+
+@pytest.mark.django_db
+def test_the_confirmations_topics_are_read_as_separate_words(settings):
+    """"Your topics:" then a chip per topic, back to back: read out (or shown without
+    the chips' styles) as "Your topics: LLM reasoningEfficient training & compression"
+    (a newcomer's walkthrough, 7 December)."""
+    from django.core import mail
+
+    from subscribers.services import subscriber_journey_email_send
+    from tests.factories import SubscriberFactory, TopicFactory
+
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    reader = SubscriberFactory(status="pending")
+    reader.topics.add(TopicFactory(name="LLM reasoning", position=1), TopicFactory(name="Efficient training", position=2))
+    subscriber_journey_email_send(subscriber_id=reader.id, kind="confirm")
+    [(html_part, _)] = mail.outbox[0].alternatives
+
+    read = text_read(html_part)
+    assert "LLM reasoning" in read and "Efficient training" in read
+    assert "reasoningEfficient" not in read and "trainingLLM" not in read

@@ -350,3 +350,22 @@ def test_an_also_trending_paper_with_no_byline_names_its_topics_in_the_text_part
     item = text.split("- Robots that grasp, part 1")[1].split("\n- ")[0]
     assert "Robotics" in item, message.body
     assert not re.search(r"^[ \t]+$", text, re.MULTILINE), message.body
+
+
+def test_a_picks_why_line_and_its_topics_are_read_as_separate_words(day):
+    """A pick's "why" line then its topics as chips, back to back: read out (or shown
+    without the chips' styles) as "… matched: plan, toolsVision"."""
+    from tests.mail.test_rendering import text_read
+
+    reader = SubscriberFactory()
+    reader.topics.set([day["agents"], day["vision"]])
+    data = ranking_data_load(date=DAY, subscriber_ids=[reader.id])
+    context = digest_context(edition=day["edition"], selection=digest_select(subscriber=reader, date=DAY, data=data),
+                             subscriber=reader)
+    read = text_read(email_render(template="digest", context=context).html)
+
+    chipped = [p for p in context["papers"] if p["topics"]]
+    assert chipped
+    for p in chipped:
+        assert f"{p['reason']}{p['topics'][0]}" not in read
+        assert f"{p['reason']} {p['topics'][0]}" in read
