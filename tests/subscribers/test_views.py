@@ -1342,7 +1342,7 @@ def test_a_forwarded_digest_lets_a_colleague_change_nothing_by_its_links_nor_see
         assert address not in page and "ada.lovelace" not in page, url
     assert state() == before and outbox == []
     manage = next(u for u in links if "/manage/" in u)
-    assert "You're subscribed</strong> as <span class=\"address\">a…@example.org</span>" in csrf_client.get(_path(manage)).content.decode()
+    assert "You're subscribed</strong> as <span class=\"address\">a…@example.org:</span>" in csrf_client.get(_path(manage)).content.decode()
 
     unsubscribe = message.extra_headers["List-Unsubscribe"].strip("<>")
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
