@@ -27,6 +27,7 @@ from redis import RedisError
 from mail.building import message_send
 from subscribers.addresses import error_describe_masked
 from subscribers.models import ConsentRecord, Subscriber
+from subscribers.suppression import KEPT_FROM_EDITORS, suppressions_of
 
 from . import digest
 from .delivery import deliveries_queue, edition_send
@@ -567,9 +568,22 @@ def edition_preview(*, edition: Edition, subscriber: Subscriber | None,
 def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | None = None) -> str:
     """Send the edition, as `subscriber` would get it, to an editor, without the
     reader's own links. Marked as a test in the subject and tags, kept out of the
-    ledger and the figures."""
+    ledger and the figures. Refused to an address on the suppression list."""
     if not to:
         raise CurationError("Your user account has no email address.")
+    # The list every digest is checked against (delivery.py, emails_suppressed):
+    # an address that bounced or complained gets no test either.
+    suppression = suppressions_of([to]).get(to)
+    if suppression is not None:
+        since = formats.date_format(timezone.localtime(suppression.created_at), "SHORT_DATE_FORMAT")
+        lift = ("A spam complaint is never lifted: put another address on your account."
+                if suppression.reason in KEPT_FROM_EDITORS else
+                "A superuser lifts it by deleting its row under Suppressions (search for the address); "
+                "or put another address on your account.")
+        raise CurationError(
+            f"The test was not sent: {to} is on the suppression list ({suppression.get_reason_display()}, "
+            f"since {since}), and nothing is mailed to it, tests included. {lift}"
+        )
     made = _digest_for(edition=edition, subscriber=subscriber, personal_links=False)
     if made.message is None:
         raise CurationError("This reader gets no digest of this edition: nothing to send.")

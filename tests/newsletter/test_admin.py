@@ -517,6 +517,31 @@ def test_send_a_test_to_me(editor_client, edition):
     assert re.sub(r"<[^>]+>|\s", "", unescape(links)).endswith("Viewinbrowser"), links
 
 
+def test_a_test_send_to_an_address_that_bounced_is_refused_saying_why_and_how_to_lift_it(
+    editor_client, edition, settings
+):
+    """In an editor's walkthrough, "Record a hard bounce" on a test in the local
+    outbox said "editor@example.org gets no more email from us", and the next "Send a
+    test to me" went out all the same: the test send did not look at the list the
+    digests are checked against."""
+    from newsletter.models import OutboxEmail
+
+    settings.DEBUG = True  # the outbox's playback is local development's
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    url = reverse("admin:newsletter_edition_op", args=[edition.pk, "test-send"])
+    editor_client.post(url, follow=True)
+    test = OutboxEmail.objects.get()
+    editor_client.post(f"/outbox/{test.pk}/event/bounced/", follow=True)
+
+    response = editor_client.post(url, follow=True)
+
+    (shown,) = [str(m) for m in response.context["messages"]]
+    assert shown.startswith("The test was not sent: editor@example.org is on the suppression list "
+                            "(Hard bounce, "), shown
+    assert "lifts it by deleting its row under Suppressions" in shown
+    assert OutboxEmail.objects.count() == 1
+
+
 @pytest.mark.parametrize("outage", ["503", "429 that lasts"])
 def test_a_test_send_during_an_esp_outage_tells_the_editor_and_the_next_try_sends(
     editor_client, edition, postmark, monkeypatch, outage
