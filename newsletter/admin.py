@@ -1211,8 +1211,12 @@ class EditionAdmin(admin.ModelAdmin):
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.
-            refusal = curation.edition_send_now_refusal(edition=edition, now=timezone.now())
-            audience = None if refusal else curation.edition_send_now_audience(edition=edition)
+            now = timezone.now()
+            figures = curation.edition_figures(edition=edition, now=now)
+            refusal = curation.edition_send_now_refusal(edition=edition, now=now)
+            # The readers "Send now" reaches are those its "Due" counts still to come:
+            # one count (curation.edition_send_now_audience), on the page and in the dialog.
+            audience = None if refusal else figures.to_come
             if audience == 0:
                 refusal = curation.SEND_NOW_NOBODY_LEFT
             extra = {
@@ -1231,7 +1235,7 @@ class EditionAdmin(admin.ModelAdmin):
                 "preview_email_unknown": address_unknown,
                 "readers": readers,
                 "readers_more": len(readers) >= PREVIEW_READER_CHOICES and receiving.count() > PREVIEW_READER_CHOICES,
-                "figures": curation.edition_figures(edition=edition),
+                "figures": figures,
                 "ledger_kept_days": settings.LEDGER_KEPT_DAYS,  # what a pruned edition's note says
                 "send_now_refusal": refusal, "send_now_audience": audience,
                 "user_email": request.user.email,

@@ -436,11 +436,18 @@ def edition_send_now_refusal(*, edition: Edition, now: dt.datetime) -> str | Non
     walkthrough)."""
     if edition.on_hold:
         return "The edition is on hold: release it first."
-    newest = edition_date_for_today(now=now)
-    if newest and newest > edition.date:
-        return (f"A newer edition exists ({formats.date_format(newest)}): only the newest can "
+    if newer := edition_newer_date(edition=edition, now=now):
+        return (f"A newer edition exists ({formats.date_format(newer)}): only the newest can "
                 "be sent now. This one would reach readers who never had it with old papers as if new.")
     return None
+
+
+def edition_newer_date(*, edition: Edition, now: dt.datetime) -> dt.date | None:
+    """The date of the edition that followed `edition` (edition_date_for_today), or
+    None while `edition` is the newest: the one still going out to the readers who
+    have not had it (at their hour, or by "Send now")."""
+    newest = edition_date_for_today(now=now)
+    return newest if newest and newest > edition.date else None
 
 
 # What "Send now" says when it would reach nobody (edition_send_now_audience is 0): it
@@ -605,7 +612,7 @@ def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | Non
 
 @dataclass(frozen=True)
 class EditionFigures:
-    due: int
+    due: int  # the readers who had it (its ledger rows) and to_come
     sent: int
     pending: int
     failed: int
@@ -618,10 +625,16 @@ class EditionFigures:
     # kept on that day (in the server's zone).
     pruned: bool = False
     pruned_on: dt.date | None = None
+    # The receiving readers who have not had it yet, while it is the newest edition:
+    # those "Send now" reaches (edition_send_now_audience). Its ledger rows alone said
+    # "Due 1" while the dialog offered to send it to 3 readers (an editor's walkthrough).
+    to_come: int = 0
 
 
-def edition_figures(*, edition: Edition) -> EditionFigures:
-    """What happened to an edition's send, in six queries. Served by
+def edition_figures(*, edition: Edition, now: dt.datetime | None = None) -> EditionFigures:
+    """What happened to an edition's send, and to how many readers it is still due
+    (to_come: the newest edition's, counted as "Send now" counts them), in six
+    queries and the readers-due query's (newsletter/due.py, subscribers_due). Served by
     delivery_edition_status_idx (edition, status), the bounces and complaints by
     event_type_idx, the first send by delivery_sent_idx. With the rows an erasure
     deleted counted all the same; a pruned edition's, as they stood when its pruning
@@ -667,8 +680,11 @@ def edition_figures(*, edition: Edition) -> EditionFigures:
         subscriber__deliveries__status=Delivery.Status.SENT,
     ).count()
     total = sum(by_status.values()) + tally.sent_gone + tally.failed_gone + tally.skipped_gone
+    now = now or timezone.now()
+    to_come = 0 if edition_newer_date(edition=edition, now=now) else edition_send_now_audience(edition=edition, now=now)
     return EditionFigures(
-        due=total,
+        due=total + to_come,
+        to_come=to_come,
         sent=by_status.get(Delivery.Status.SENT, 0) + tally.sent_gone,
         pending=by_status.get(Delivery.Status.PENDING, 0) + by_status.get(Delivery.Status.SENDING, 0),
         failed=by_status.get(Delivery.Status.FAILED, 0) + tally.failed_gone,

@@ -94,9 +94,10 @@ def edition_prune_begin(*, edition: Edition, now: dt.datetime) -> bool:
         if Delivery.objects.filter(edition=edition, status__in=OPEN_STATUSES).exists():
             return False
         figures = edition_figures(edition=edition)
-        # Kept without pruned_on (read back from pruned_at): the release of ba6cc63,
-        # rolled back to, makes EditionFigures of these keys and knows no other.
-        kept = {name: value for name, value in asdict(figures).items() if name != "pruned_on"}
+        # Kept without pruned_on (read back from pruned_at) or to_come (the newest
+        # edition's, never pruned): the release of ba6cc63, rolled back to, makes
+        # EditionFigures of these keys and knows no other.
+        kept = {name: value for name, value in asdict(figures).items() if name not in ("pruned_on", "to_come")}
         EditionTally.objects.filter(edition=edition).update(
             figures=kept, pruned_at=now, sent=figures.sent, failed=figures.failed, counted_at=now)
     return True

@@ -371,6 +371,23 @@ def test_send_now_with_nobody_left_to_reach_is_refused_on_the_page_and_logs_noth
     assert not LogEntry.objects.filter(object_id=str(edition.pk), change_message__startswith="Sent now").exists()
 
 
+def test_due_counts_the_readers_the_edition_is_due_to_as_send_now_does(editor_client, edition):
+    """In an editor's walkthrough the page said "Due 1, Sent 1" (the ledger's rows)
+    while "Send now" asked to send it to 3 readers who had not had it: Due counts
+    the readers it is due to, those who had it and those still to get it, with the
+    dialog's own count (curation.edition_send_now_audience)."""
+    had_it = SubscriberFactory()
+    Delivery.objects.create(subscriber=had_it, edition=edition, status=Delivery.Status.SENT, sent_at=timezone.now())
+    SubscriberFactory.create_batch(3)
+    SubscriberFactory(status=Subscriber.Status.PAUSED)  # gets no digest now: not due
+
+    page = unescape(editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode())
+
+    figures = dict(re.findall(r"<dt>(\w+)</dt><dd>(\d+)</dd>", page))
+    assert (figures["Due"], figures["Sent"], figures["Waiting"]) == ("4", "1", "0")
+    assert "now to the 3 readers who have not had it" in page
+
+
 def test_a_paused_reader_can_be_previewed_from_the_list_of_readers(editor_client, edition):
     """A paused reader gets digests again when they resume: the editor can see theirs."""
     paused = SubscriberFactory(email="paused@example.com", status=Subscriber.Status.PAUSED)
