@@ -1195,6 +1195,12 @@ class EditionAdmin(admin.ModelAdmin):
             )
             for entry in entries:
                 entry.late = listed_late(entry.paper, edition_date=edition.date)
+                # A sent edition's picks are those it went out with (EditionPaper.pinned,
+                # as archive.edition_papers shows them), which came first in every
+                # digest; a pin changed since reaches only the readers not sent to yet
+                # (ranking reads the paper's). One not sent yet has the pins as they stand.
+                entry.pin_shown = entry.pinned if edition.frozen_at else entry.paper.pinned
+                entry.pin_changed = entry.pin_shown != entry.paper.pinned
             # The papers of its date readers do not get that are not in its rows (a
             # sent edition keeps the ones it went out with, marked hidden there):
             # hidden by an editor, or withdrawn by their authors, which "Show again"

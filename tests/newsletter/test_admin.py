@@ -388,6 +388,34 @@ def test_due_counts_the_readers_the_edition_is_due_to_as_send_now_does(editor_cl
     assert "now to the 3 readers who have not had it" in page
 
 
+def test_a_sent_editions_papers_show_the_pins_it_went_out_with_and_no_order_to_change(editor_client, edition):
+    """In an editor's walkthrough a paper pinned after the send was marked "Pinned" at
+    its old place (#3) under "pinned papers come first in every digest", and the
+    "Order" column stood empty. A sent edition's list marks the picks it went out
+    with (EditionPaper.pinned, as its archive page does), says which pin changed
+    since, and has no "Order" column."""
+    from newsletter.curation import papers_flag_set
+    from newsletter.editions import edition_freeze
+
+    first, _, third = [entry.paper for entry in edition.entries.order_by("position")]
+    papers_flag_set(papers=[first], pinned=True)
+    edition_assemble(date=DAY)
+    edition_freeze(edition=edition)
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, third.pk, "pin"]))
+    editor_client.post(reverse("admin:newsletter_edition_paper", args=[edition.pk, first.pk, "unpin"]))
+
+    html = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode()
+
+    def row(paper):
+        return re.search(rf'<tr[^>]*data-paper="{paper.pk}".*?</tr>', html, re.DOTALL).group(0)
+
+    assert 'class="pinned' in row(first) and '<span class="badge pin">Pinned</span>' in row(first)
+    assert "Unpinned since it went out" in row(first)
+    assert 'class="pinned' not in row(third) and '<span class="badge pin">Pinned</span>' not in row(third)
+    assert "Pinned since it went out" in row(third)
+    assert "<th>Order</th>" not in html and "pinned papers came first in every digest" in html
+
+
 def test_a_paused_reader_can_be_previewed_from_the_list_of_readers(editor_client, edition):
     """A paused reader gets digests again when they resume: the editor can see theirs."""
     paused = SubscriberFactory(email="paused@example.com", status=Subscriber.Status.PAUSED)
