@@ -726,10 +726,20 @@ def test_the_readers_copy_marks_a_late_paper_as_their_email_did(client, weekly):
     assert re.findall(r'<p class="arch-late-mark">([^<]+)</p>', page) == [said[0].upper() + said[1:]]
 
 
+def _picks_said(html: str) -> dict[int, int]:
+    """How many times a page says "Editors' pick" of each paper it marks so: on its
+    card, or in the "why" line above it (a reader's web copy, as their email)."""
+    said = {}
+    for paper in html.split("</article>")[:-1]:
+        times = paper.count("Editors' pick") + paper.count("Editors&#x27; pick")
+        if times:
+            said[int(re.findall(r'id="paper-(\d+)-title"', paper)[-1])] = times
+    return said
+
+
 def _picks_shown(html: str) -> set[int]:
-    """The ids of the papers a page marks "Editors' pick" on their cards."""
-    cards = html.split('<article class="paper-card')[1:]
-    return {int(re.search(r'id="paper-(\d+)-title"', card).group(1)) for card in cards if "badge--pick" in card}
+    """The ids of the papers a page marks "Editors' pick"."""
+    return set(_picks_said(html))
 
 
 def _sent_with_a_pick(reader_kind: str):
@@ -778,6 +788,23 @@ def test_a_paper_unpinned_after_the_send_is_still_shown_as_the_editors_pick_it_w
 
     assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == {pinned.pk}
     assert _picks_shown(client.get(delivery_view_url(delivery=delivery)).content.decode()) == {pinned.pk}
+
+
+@pytest.mark.parametrize("reader_kind", ["everything", "nothing matched"])
+def test_a_readers_copy_says_editors_pick_once_as_their_email_did(client, settings, reader_kind):
+    """A pick's "why" line starts "Editors' pick", and its card carried the badge as
+    well: the reader's web copy said it twice (a reader's walkthrough, 7 December).
+    As in the email, the why line says it; a paper without one (also trending, or
+    the day's trending papers for a reader nothing matched) has the badge."""
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    _, pinned, delivery = _sent_with_a_pick(reader_kind)
+
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert _picks_said(copy) == {pinned.pk: 1}
+    said_in_why = re.search(rf'<p class="arch-why">Editors&#x27; pick[^<]*</p>\s*(<p[^>]*>[^<]*</p>\s*)?'
+                            rf'<article[^>]*aria-labelledby="paper-{pinned.pk}-title"', copy)
+    assert bool(said_in_why) == (reader_kind == "everything")
 
 
 def test_an_edition_not_sent_yet_previews_the_pins_as_they_stand(admin_client):
