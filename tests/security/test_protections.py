@@ -261,7 +261,7 @@ def test_export_holds_everything_about_the_reader_and_goes_only_to_their_address
     response = client.post(url)
     assert response.status_code == 303 and response["Location"].endswith("?done=export-sent#your-data")
     page = client.get(response["Location"]).content.decode()
-    assert 'On its way to <span class="address">h…@example.com</span>' in page and "192.0.2.7" not in page
+    assert 'On its way to <span class="address">h…@example.com:</span>' in page and "192.0.2.7" not in page
     (email,) = mail.outbox
     assert email.to == ["held@example.com"] and email.subject == "Your data from the Daily Papers Digest"
     ((name, content, mimetype),) = email.attachments
