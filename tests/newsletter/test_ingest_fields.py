@@ -1,0 +1,118 @@
+"""What an API item's fields become in a stored paper, at the edges of what is taken
+(newsletter/ingest.py's validation): the cases a reader or an editor would see
+wrong if the reading drifted (a javascript: link in an email, a paper on the wrong
+day, two papers of one title stored as one, "and 7 others" for two authors)."""
+
+import datetime as dt
+
+import pytest
+
+from newsletter.ingest import IngestError, papers_import
+from newsletter.models import Paper
+from tests.newsletter.test_ingest import _good_item
+
+pytestmark = pytest.mark.django_db
+DAY = dt.date(2024, 10, 25)
+
+
+def _imported(change) -> Paper:
+    item = _good_item()
+    change(item)
+    papers_import(items=[item], trending_date=DAY)
+    return Paper.objects.get()
+
+
+def _refused(change) -> str:
+    item = _good_item()
+    change(item)
+    with pytest.raises(IngestError) as excinfo:
+        papers_import(items=[item], trending_date=DAY)
+    assert Paper.objects.count() == 0
+    return str(excinfo.value)
+
+
+def test_a_title_as_long_as_the_field_is_taken_and_one_letter_more_is_refused():
+    longest = Paper._meta.get_field("title").max_length
+    assert len(_imported(lambda i: i["paper"].update(title="T" * longest)).title) == longest
+    Paper.objects.all().delete()
+
+    problem = _refused(lambda i: i["paper"].update(title="T" * (longest + 1)))
+
+    assert f"paper.title is longer than {longest} characters" in problem
+
+
+@pytest.mark.parametrize("upvotes", [-1, -50])
+def test_a_negative_vote_count_is_refused_naming_it(upvotes):
+    assert f"paper.upvotes must be zero or more, got {upvotes}" in _refused(
+        lambda i: i["paper"].update(upvotes=upvotes))
+
+
+@pytest.mark.parametrize("link", [
+    "javascript:alert(document.cookie)",  # would be a link in every digest and page
+    "ftp://example.org/code",
+    "https://github.com/" + "a" * 300,  # longer than any real repository address
+])
+def test_a_code_or_project_link_that_is_not_a_usable_web_address_is_dropped_not_shown(link):
+    paper = _imported(lambda i: i["paper"].update(githubRepo=link, projectPage=link))
+
+    assert (paper.github_repo, paper.project_page) == ("", "")
+
+
+def test_a_usable_code_link_is_kept():
+    paper = _imported(lambda i: i["paper"].update(githubRepo="https://github.com/acme/tool"))
+
+    assert paper.github_repo == "https://github.com/acme/tool"
+
+
+def test_the_authors_listed_count_over_a_number_given_beside_them():
+    """The byline says "and N others" from the count: the list the API gives is the
+    paper's authors; a stray numAuthors beside it does not add phantom ones."""
+    paper = _imported(lambda i: i["paper"].update(
+        authors=[{"name": "Ada Lovelace"}, {"name": "Alan Turing"}], numAuthors=9))
+
+    assert (paper.authors, paper.author_count) == (["Ada Lovelace", "Alan Turing"], 2)
+
+
+def test_ai_keywords_that_are_not_a_list_of_words_are_refused_and_blank_ones_dropped():
+    assert "paper.ai_keywords must be a list of strings" in _refused(
+        lambda i: i["paper"].update(ai_keywords=["agents", 7]))
+
+    paper = _imported(lambda i: i["paper"].update(ai_keywords=["agents", "  ", "", "tool use"]))
+
+    assert paper.ai_keywords == ["agents", "tool use"]
+
+
+def test_a_paper_listed_late_in_the_evening_west_of_greenwich_trends_on_that_moments_utc_day():
+    """Without a date given, a paper's day is the UTC day of its listing (the API's
+    days are UTC): 23:30 in California on the 24th is the 25th."""
+    item = _good_item()
+    item["paper"]["submittedOnDailyAt"] = "2025-11-24T23:30:00-08:00"
+    item["paper"]["publishedAt"] = "2025-11-20T22:00:00-05:00"
+
+    papers_import(items=[item], trending_date=None)
+
+    paper = Paper.objects.get()
+    assert paper.trending_date == dt.date(2025, 11, 25)
+    assert paper.published_on == dt.date(2025, 11, 21)
+
+
+def test_two_papers_with_one_title_and_their_own_arxiv_ids_are_two_papers():
+    first, second = _good_item(), _good_item()
+    first["paper"]["id"], second["paper"]["id"] = "2410.00001", "2410.00002"
+    first["paper"]["title"] = second["paper"]["title"] = "Attention Is All You Need"
+
+    papers_import(items=[first, second], trending_date=DAY)
+
+    assert sorted(Paper.objects.values_list("arxiv_id", flat=True)) == ["2410.00001", "2410.00002"]
+
+
+def test_a_thumbnail_from_anywhere_but_hugging_faces_picture_hosts_is_dropped():
+    """Every digest would load it: a picture from any host is a tracking pixel for
+    whoever runs that host (which readers opened, when, from where)."""
+    kept = _imported(lambda i: None).thumbnail_url
+    Paper.objects.all().delete()
+
+    paper = _imported(lambda i: i.update(thumbnail="https://tracker.example/pixel.png?u=1"))
+
+    assert kept.startswith("https://cdn-thumbnails.huggingface.co/")
+    assert paper.thumbnail_url == ""
