@@ -35,7 +35,6 @@ from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_st
 
 from .addresses import email_display, email_masked, email_normalise, mailbox_key
 from .consent import consent_record
-from .forms import PreferencesFields
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
@@ -80,8 +79,6 @@ PREFERENCE_FIELDS = (
     "keywords", "exclude_keywords", "only_with_code", "frequency", "weekday",
     "delivery_hour", "time_zone", "papers_per_digest", "skip_empty",
 )
-# The preferences a reader types in, which a confirmation repeats beside the topics.
-TERM_FIELDS = ("keywords", "exclude_keywords")
 # The journey's emails (templates/emails/NAME.*), sent by subscribers/tasks.py.
 EMAIL_CONFIRM = "confirm"
 EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
@@ -1123,11 +1120,6 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     elif kind == EMAIL_CONFIRM:
         context["confirm_url"] = confirm_url(subscriber=subscriber)
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days
-        # And the terms the reader typed (the request's, as for the topics), named as
-        # the preference centre's form names them: "Extra keywords: quantization".
-        asked = subscriber.requested or {name: getattr(subscriber, name) for name in TERM_FIELDS}
-        context["terms"] = [(PreferencesFields.base_fields[name].label, asked.get(name))
-                            for name in TERM_FIELDS if asked.get(name)]
         # Not subscribed yet: no manage link, no unsubscribe header.
         context["manage_url"] = None
     elif kind in (EMAIL_ALREADY_SUBSCRIBED, EMAIL_LINKS):

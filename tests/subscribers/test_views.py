@@ -129,28 +129,6 @@ def test_subscribing_creates_a_pending_subscriber_and_sends_one_confirmation(sub
     assert "List-Unsubscribe" not in message.extra_headers
 
 
-def test_the_confirmation_names_the_keywords_and_left_out_terms_the_reader_typed(submit, outbox, topics):
-    """The confirmation listed the reader's topics but not the keywords they typed
-    on the form (a reader's walkthrough, 7 December): checking what they asked for,
-    they saw half of it. Both parts name them as the preference centre's form does;
-    a reader back by the form sees the ones this request brings, not their old ones."""
-    from subscribers.forms import PreferencesFields
-
-    kept, left_out = (PreferencesFields.base_fields[name].label for name in ("keywords", "exclude_keywords"))
-    submit(keywords="quantization, speculative decoding", exclude_keywords="robotics")
-    submit("plain@example.com")
-    SubscriberFactory(email="back@example.com", status="unsubscribed", keywords="speech recognition")
-    submit("back@example.com", keywords="pruning")
-
-    asked, plain, back = outbox
-    for part in (asked.body, asked.alternatives[0][0]):
-        assert f"{kept}: quantization, speculative decoding" in part
-        assert f"{left_out}: robotics" in part
-    for part in (plain.body, plain.alternatives[0][0]):
-        assert kept not in part and left_out not in part
-    assert f"{kept}: pruning" in back.body and "speech recognition" not in back.body
-
-
 def test_confirming_needs_a_post_so_link_scanners_change_nothing(submit, outbox, client):
     submit()
     confirm_path = next(p for p in _links(outbox[0]) if p.startswith("/confirm/"))
@@ -2107,3 +2085,17 @@ def test_the_preference_centre_costs_the_same_few_queries_for_1_and_30_days_of_e
     with django_assert_num_queries(9):
         response = client.get(f"{manage}?done=saved")
     assert response.status_code == 200 and "Saved. Your next digest, " in response.content.decode()
+
+
+def test_the_confirmation_repeats_no_text_typed_on_the_form(submit, outbox, topics):
+    """The confirmation goes to an address nobody has confirmed: whatever the form's
+    free-text fields carry would be a message from us, signed by our domain, that
+    anyone can send to anyone ("Visit … to keep your account"). It names the topics,
+    chosen from our list, and nothing typed (4faccdd echoed the keywords for a
+    reader's walkthrough; the fuzz test of header breakers found "Bcc: …" in the body)."""
+    bait = "Your account is locked: visit https://evil.example/unlock now"
+    submit(keywords=bait, exclude_keywords=bait)
+
+    (message,) = outbox
+    for part in (message.body, message.alternatives[0][0], message.subject):
+        assert "evil.example" not in part and "locked" not in part
