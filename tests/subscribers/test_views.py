@@ -1413,6 +1413,11 @@ def test_once_a_reader_leaves_the_links_of_their_old_emails_only_unsubscribe(
     reader = SubscriberFactory(email="ada@example.com")
     manage, unsubscribe = (_path(url) for url in tokens.subscriber_links(subscriber=reader))
     old_resubscribe = _path(tokens.subscriber_resubscribe_url(subscriber=reader))
+    # The preference centre says where the way back will be: not "from this page",
+    # whose link leaving retires.
+    centre = " ".join(client.get(manage).content.decode().split())
+    assert "The email saying you're unsubscribed has a button to resubscribe" in centre
+    assert "come back any time from this page" not in centre
     with django_capture_on_commit_callbacks(execute=True):
         left = client.post(unsubscribe, {"from_page": "1"})
     page = " ".join(left.content.decode().split())
