@@ -110,6 +110,22 @@ def site_prepare(env: dict) -> None:
     ))
 
 
+def production_site(name: str, *, prepare: bool = True, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of a benchmark against the site with production settings
+    (production_env, its files under var/<name>, `extra` on top), made this process's
+    own (Django can be set up next), the database prepared first unless `prepare` is
+    off (an earlier run from this checkout did it)."""
+    var_dir = BASE_DIR / "var" / name
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = production_env(var_dir) | (extra or {})
+    if prepare:
+        print("Preparing the database (migrate, sample day, its edition published)…", flush=True)
+        site_prepare(env)
+    os.environ.update(env)
+    sys.path.insert(0, str(BASE_DIR))
+    return env
+
+
 def gunicorn_command(*, port: int, workers: int, threads: int) -> list[str]:
     """As docker-compose.yml starts it. No control socket: a run beside another
     gunicorn of the same user would take over its ~/.gunicorn/gunicorn.ctl, and delete
@@ -274,13 +290,8 @@ def main() -> int:
         # Without it every scenario's stats file is missing: say why, not a traceback.
         sys.exit("locust is not installed: `make loadtest` installs it (pip install -e '.[loadtest]').")
 
-    out = BASE_DIR / "var" / "loadtest"
-    out.mkdir(parents=True, exist_ok=True)
-    env = production_env(out)
-    os.environ.update(env)  # the cache-miss scenario acts as the editor, in this process
-    sys.path.insert(0, str(BASE_DIR))
-    print("Preparing the database (migrate, sample day, its edition published)…", flush=True)
-    site_prepare(env)
+    env = production_site("loadtest")  # the cache-miss scenario acts as the editor, in this process
+    out = Path(env["VAR_DIR"])
     url = f"http://127.0.0.1:{args.port}"
     server = gunicorn_start(env, port=args.port, workers=args.workers, threads=args.threads)
     rows: list[Row] = []

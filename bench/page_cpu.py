@@ -26,7 +26,7 @@ import statistics
 import sys
 import time
 
-from bench.loadtest import BASE_DIR, SAMPLE_DAY, production_env, site_prepare
+from bench.loadtest import SAMPLE_DAY, production_site
 
 PAGES = {
     "home": "/",
@@ -72,14 +72,7 @@ def main() -> int:
                         help="print a cProfile of these requests instead of the table")
     args = parser.parse_args()
 
-    var_dir = BASE_DIR / "var" / "page_cpu"
-    var_dir.mkdir(parents=True, exist_ok=True)
-    env = production_env(var_dir)
-    if not args.skip_prepare:
-        print("Preparing the database (migrate, sample day, its edition published)…", flush=True)
-        site_prepare(env)
-    os.environ.update(env)
-    sys.path.insert(0, str(BASE_DIR))
+    production_site("page_cpu", prepare=not args.skip_prepare)
 
     import django
 
