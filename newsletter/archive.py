@@ -15,11 +15,12 @@ from django.core import signing
 from django.db.models import Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.utils.crypto import constant_time_compare
 
+from subscribers.models import Subscriber
 from subscribers.tokens import signer, token_url
 
 from .feedback import subscriber_fingerprint
 from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, PaperTopic, Topic
-from .ranking import reason_says_editors_pick
+from .ranking import reason_says_editors_pick, week_first_day
 from .relevance import RELEVANCE_THRESHOLD
 from .selectors import PAPER_VISIBLE, paper_visible_q, topic_rows_prefetch
 
@@ -169,6 +170,14 @@ def delivery_from_token(*, token: str) -> Delivery | None:
     return delivery
 
 
+def delivery_weekly(*, delivery: Delivery) -> bool:
+    """Whether a digest went out as the reader's weekly one (Delivery.weekly); a row
+    sent before that was kept: whether the reader gets the weekly digest now."""
+    if delivery.weekly is not None:
+        return delivery.weekly
+    return delivery.subscriber.frequency == Subscriber.Frequency.WEEKLY
+
+
 def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     """The papers the reader got, in the order they got them (Delivery.paper_ids),
     each with the topics their email showed beside it as its chips (`chip_names`,
@@ -178,12 +187,17 @@ def delivery_papers(*, delivery: Delivery) -> list[Paper]:
     Each is an editors' pick (`pinned`) as the email said: a pick's kept "why" line
     says so (Delivery.reasons); a paper with none (also trending, a row sent before
     they were kept) is one if its sent edition had it pinned (EditionPaper.pinned:
-    the week's editions, for a weekly digest), or, in no sent edition, if it is now."""
+    the week's editions, for a weekly digest), or, in no sent edition, if it is now.
+    Only those editions: a paper trending two days may be pinned in the other one."""
     ids = [int(i) for i in delivery.paper_ids or []]
     kept = len(delivery.chips or []) == len(ids)
+    date = delivery.edition.date
+    # The editions its papers came from (ranking.digest_candidates): its own, or the week's.
+    sent_in = (Q(edition__date__range=(week_first_day(date), date)) if delivery_weekly(delivery=delivery)
+               else Q(edition_id=delivery.edition_id))
     papers = Paper.objects.filter(PAPER_VISIBLE, id__in=ids).annotate(
         pinned_when_sent=Subquery(
-            EditionPaper.objects.filter(paper_id=OuterRef("pk"), edition__frozen_at__isnull=False)
+            EditionPaper.objects.filter(sent_in, paper_id=OuterRef("pk"), edition__frozen_at__isnull=False)
             .order_by("-pinned").values("pinned")[:1]))
     by_id = (papers if kept else papers.prefetch_related(topic_rows_prefetch())).in_bulk()
     if kept:

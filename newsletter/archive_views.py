@@ -24,7 +24,6 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from config.two_factor import staff_verified
 from subscribers.links import button_only, link_invalid, subscriber_view
-from subscribers.models import Subscriber
 
 from . import archive
 from . import feedback as reader_feedback
@@ -117,8 +116,8 @@ def delivery_view(request: HttpRequest, token: str) -> HttpResponse:
     subscriber = delivery.subscriber
     papers = archive.delivery_papers(delivery=delivery)
     # A weekly digest's copy says so (it read as the day's, "Also trending that day"
-    # over papers of the week); rows sent before it was kept: the reader's frequency now.
-    weekly = delivery.weekly if delivery.weekly is not None else subscriber.frequency == Subscriber.Frequency.WEEKLY
+    # over papers of the week).
+    weekly = archive.delivery_weekly(delivery=delivery)
     # As the email had them: the picks, then the also-trending papers, or on a day
     # nothing matched, the papers offered instead (all one list on rows sent before
     # Delivery.picked was kept). By id: a paper taken down since leaves the list.

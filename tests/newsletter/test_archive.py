@@ -821,3 +821,26 @@ def test_an_edition_not_sent_yet_previews_the_pins_as_they_stand(admin_client):
     Paper.objects.filter(pk=first.pk).update(pinned=False)  # not through curation: no re-assembly
 
     assert _picks_shown(admin_client.get(f"/editions/{DAY}/").content.decode()) == {second.pk}
+
+
+@pytest.mark.parametrize(("weekly", "pinned_on", "shown"), [
+    (False, DAY - dt.timedelta(days=1), False),  # a daily digest: its own edition's pin
+    (True, DAY - dt.timedelta(days=1), True),  # a weekly one: the pins of its week's editions
+    (True, DAY - dt.timedelta(days=7), False),  # not those of the week before
+], ids=["daily", "weekly, pinned that week", "weekly, pinned the week before"])
+def test_a_readers_copy_says_editors_pick_only_of_a_paper_its_own_edition_pinned(
+        client, weekly, pinned_on, shown):
+    """A paper trending two days, pinned in one edition: a digest of the other, whose
+    email did not call it a pick (no "why" line: the day's trending papers for a
+    reader nothing matched), had its web copy say "Editors' pick", read from any sent
+    edition that held the paper pinned."""
+    paper = PaperFactory(title="Trending two days", pinned=False)
+    earlier = edition_of(pinned_on, [paper])
+    EditionPaper.objects.filter(edition=earlier, paper=paper).update(pinned=True)
+    delivery = sent_delivery(SubscriberFactory(), [paper])
+    Delivery.objects.filter(pk=delivery.pk).update(picked=0, weekly=weekly)
+
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert _picks_shown(copy) == ({paper.pk} if shown else set())
+    assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == set()
