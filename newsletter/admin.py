@@ -1218,8 +1218,11 @@ class EditionAdmin(admin.ModelAdmin):
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.
             now = timezone.now()
-            figures = curation.edition_figures(edition=edition, now=now)
-            refusal = curation.edition_send_now_refusal(edition=edition, now=now)
+            # Asked once for both (a query): "Due" counts readers still to come, and
+            # "Send now" may go, only while it is the newest edition.
+            newer_date = curation.edition_newer_date(edition=edition, now=now)
+            figures = curation.edition_figures(edition=edition, now=now, newest=newer_date is None)
+            refusal = curation.edition_send_now_refusal(edition=edition, newer_date=newer_date)
             # The readers "Send now" reaches are those its "Due" counts still to come:
             # one count (curation.edition_send_now_audience), on the page and in the dialog.
             audience = None if refusal else figures.to_come

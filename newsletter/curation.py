@@ -429,14 +429,15 @@ def _queued_or_explained() -> Iterator[None]:
         ) from exc
 
 
-def edition_send_now_refusal(*, edition: Edition, now: dt.datetime) -> str | None:
+def edition_send_now_refusal(*, edition: Edition, newer_date: dt.date | None) -> str | None:
     """Why "Send now" cannot send this edition, or None. Only the newest edition (the
     one an editor opens in the morning) may go: an older one went out to 6,000 new
     readers as their first digest, a year-old day's papers as if new (an editor's
-    walkthrough)."""
+    walkthrough). `newer_date`: edition_newer_date's answer, asked once by the caller
+    (the edition's page shows it in its figures too, edition_figures)."""
     if edition.on_hold:
         return "The edition is on hold: release it first."
-    if newer := edition_newer_date(edition=edition, now=now):
+    if newer := newer_date:
         return (f"A newer edition exists ({formats.date_format(newer)}): only the newest can "
                 "be sent now. This one would reach readers who never had it with old papers as if new.")
     return None
@@ -471,7 +472,7 @@ def edition_send_now(*, edition: Edition, now: dt.datetime | None = None) -> int
     from .tasks import edition_send_now as edition_send_now_task
 
     now = now or timezone.now()
-    refusal = edition_send_now_refusal(edition=edition, now=now)
+    refusal = edition_send_now_refusal(edition=edition, newer_date=edition_newer_date(edition=edition, now=now))
     if refusal:
         raise CurationError(refusal)
     if not edition.entries.exists():
@@ -495,7 +496,8 @@ def edition_send_now_run(*, edition_id: int, now: dt.datetime) -> int:
     who has not had it, whatever their hour, unless it may no longer go (held, or a
     newer edition came, since the click). Returns the number of deliveries queued."""
     edition = Edition.objects.filter(pk=edition_id).first()
-    if edition is None or edition_send_now_refusal(edition=edition, now=now):
+    if edition is None or edition_send_now_refusal(
+            edition=edition, newer_date=edition_newer_date(edition=edition, now=now)):
         return 0
     return len(edition_send(edition=edition, now=now, any_hour=True))
 
@@ -631,10 +633,13 @@ class EditionFigures:
     to_come: int = 0
 
 
-def edition_figures(*, edition: Edition, now: dt.datetime | None = None) -> EditionFigures:
+def edition_figures(*, edition: Edition, now: dt.datetime | None = None,
+                    newest: bool | None = None) -> EditionFigures:
     """What happened to an edition's send, and to how many readers it is still due
     (to_come: the newest edition's, counted as "Send now" counts them), in six
-    queries and the readers-due query's (newsletter/due.py, subscribers_due). Served by
+    queries and the readers-due query's (newsletter/due.py, subscribers_due). `newest`:
+    whether it is the newest edition (edition_newer_date None), when the caller asked
+    already (the edition's page, for "Send now"); None: asked here. Served by
     delivery_edition_status_idx (edition, status), the bounces and complaints by
     event_type_idx, the first send by delivery_sent_idx. With the rows an erasure
     deleted counted all the same; a pruned edition's, as they stood when its pruning
@@ -681,7 +686,9 @@ def edition_figures(*, edition: Edition, now: dt.datetime | None = None) -> Edit
     ).count()
     total = sum(by_status.values()) + tally.sent_gone + tally.failed_gone + tally.skipped_gone
     now = now or timezone.now()
-    to_come = 0 if edition_newer_date(edition=edition, now=now) else edition_send_now_audience(edition=edition, now=now)
+    if newest is None:
+        newest = edition_newer_date(edition=edition, now=now) is None
+    to_come = edition_send_now_audience(edition=edition, now=now) if newest else 0
     return EditionFigures(
         due=total + to_come,
         to_come=to_come,

@@ -38,6 +38,11 @@ def _reader(topic, **kwargs):
     return reader
 
 
+def _refusal(edition, *, now):
+    return curation.edition_send_now_refusal(
+        edition=edition, newer_date=curation.edition_newer_date(edition=edition, now=now))
+
+
 def _titles(edition):
     return list(edition.entries.order_by("position").values_list("paper__title", flat=True))
 
@@ -89,11 +94,11 @@ def test_send_now_is_refused_for_an_edition_older_than_the_newest(edition, topic
     client.force_login(admin_user)
     page = client.get(url).content.decode()
     assert 'data-confirm="Send the edition of Monday 24 November 2025 now to the 3 readers who have not had it' in page
-    assert curation.edition_send_now_refusal(edition=edition, now=NOW) is None
+    assert _refusal(edition, now=NOW) is None
 
     later = PaperFactory(trending_date=DAY + dt.timedelta(days=1), title="A newer day")
     PaperTopicFactory(paper=later, topic=topic, score=1.0)
-    refusal = curation.edition_send_now_refusal(edition=edition, now=NOW + dt.timedelta(days=1))
+    refusal = _refusal(edition, now=NOW + dt.timedelta(days=1))
     assert refusal.startswith("A newer edition exists (Tuesday 25 November 2025): only the newest can be sent now.")
     page = client.get(url).content.decode()
     assert 'id="send-now" disabled aria-describedby="send-now-why"' in page and "A newer edition exists" in page
@@ -324,7 +329,7 @@ def test_digests_being_sent_count_as_pending_in_the_figures(edition, topic):
 def test_a_newer_day_with_every_paper_hidden_is_not_todays_edition(edition):
     hidden = PaperFactory(trending_date=DAY + dt.timedelta(days=1), hidden=True)
     assert curation.edition_date_for_today(now=NOW + dt.timedelta(days=1)) == DAY
-    assert curation.edition_send_now_refusal(edition=edition, now=NOW + dt.timedelta(days=1)) is None
+    assert _refusal(edition, now=NOW + dt.timedelta(days=1)) is None
     assert curation.edition_for_today(now=NOW + dt.timedelta(days=1)).date != hidden.trending_date
 
 
@@ -423,3 +428,27 @@ def test_a_test_send_while_the_shared_limits_cannot_be_read_tells_the_editor_and
     with pytest.raises(curation.CurationError, match="The test was not sent"):
         curation.edition_test_send(edition=edition, to="editor@example.org")
     assert mail.outbox == []
+
+
+@pytest.mark.parametrize("held", [False, True], ids=["newest", "held"])
+def test_the_edition_page_asks_once_whether_a_newer_edition_exists(edition, topic, client, admin_user, held):
+    """Its figures ("Due": readers still to come only while it is the newest) and
+    "Send now" (refused once a newer one exists) each looked up the newest date
+    (curation.edition_newer_date): the same query twice on one page."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _reader(topic)
+    if held:
+        curation.edition_hold(edition=edition)
+    client.force_login(admin_user)
+    url = reverse("admin:newsletter_edition_change", args=[edition.pk])
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(url).content.decode()
+
+    newest_date = [q["sql"] for q in queries  # selectors.paper_date_newest
+                   if q["sql"].startswith('SELECT "newsletter_paper"."trending_date" AS "trending_date" FROM')
+                   and 'ORDER BY 1 DESC' in q["sql"]]
+    assert len(newest_date) == 1, newest_date
+    assert ("On hold" in page or "release it first" in page) if held else "to the 1 reader who has not had it" in page
