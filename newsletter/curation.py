@@ -599,7 +599,8 @@ def edition_test_send(*, edition: Edition, to: str, subscriber: Subscriber | Non
     message = made.message
     message.to = [to]
     message.subject = TEST_SUBJECT_PREFIX + message.subject
-    message.tags = ["digest-test"]
+    message.tags = [digest.DIGEST_TEST_TAG]
+    message.metadata = {**message.metadata, **digest.DIGEST_TEST_METADATA}
     try:
         return message_send(message)
     except (AnymailError, RedisError) as exc:

@@ -382,13 +382,14 @@ def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
     reported twice (another event id) counts once, as the edition's figures count
     it (curation.edition_figures): it read "Complained 2", a 50 % rate of 4 digests,
     beside an edition's "Complaints 1". An event matched to no digest counts as
-    itself. They are few, read by event_type_idx."""
+    itself; one of an editor's test send (DeliveryEvent.of_test_send), of no
+    digest to a reader, counts nowhere. They are few, read by event_type_idx."""
     sent = sends_counted(days=days)
     first: dict[tuple[int, str], dt.datetime] = {}
     unmatched: list[tuple[str, dt.datetime]] = []
     for delivery_id, kind, at in DeliveryEvent.objects.filter(
         # From an instant: `occurred_at__date__gte` asked each row's date.
-        occurred_at__gte=_midnight(days[0]), event_type__in=["bounced", "complained"]
+        occurred_at__gte=_midnight(days[0]), event_type__in=["bounced", "complained"], of_test_send=False,
     ).values_list("delivery_id", "event_type", "occurred_at").order_by():  # event_type_idx holds all three
         if delivery_id is None:
             unmatched.append((kind, at))

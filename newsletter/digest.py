@@ -122,6 +122,14 @@ class Digest:
         return next((body for body, mime in self.message.alternatives if mime == "text/html"), "")
 
 
+# What marks an editor's test send of a digest (curation.edition_test_send), its tag
+# and a key of its metadata: the ESP's events about it say one or both, and
+# webhooks.delivery_event_record keeps them out of the readers' figures
+# (DeliveryEvent.of_test_send). It is in no ledger row, so nothing else tells.
+DIGEST_TEST_TAG = "digest-test"
+DIGEST_TEST_METADATA = {"test_send": "1"}
+
+
 def digest_make(
     *,
     edition: Edition,

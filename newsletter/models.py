@@ -711,6 +711,12 @@ class DeliveryEvent(models.Model):
     payload = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+    # Of an editor's test send (curation.edition_test_send, digest.DIGEST_TEST_TAG),
+    # not of a digest to a reader: it suppresses the address as any event does, and
+    # counts in no figures (dashboard.sends_per_day counted it as a digest's bounce
+    # or complaint: it is in no ledger row). The database's default serves the
+    # release before it, which inserts events without it (migration 0044).
+    of_test_send = models.BooleanField(default=False, db_default=False)
 
     def __str__(self) -> str:
         # A row on a delivery's admin page (it read "DeliveryEvent object (1)").

@@ -56,7 +56,7 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash
 
-from .digest import digest_paper_clicked
+from .digest import DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
 from .feedback import feedback_click_record
 from .models import Delivery, DeliveryEvent
 
@@ -250,6 +250,14 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
     return None
 
 
+def _of_test_send(event: AnymailTrackingEvent) -> bool:
+    """Whether the event is about an editor's test send (digest.DIGEST_TEST_TAG): by
+    its metadata or its tags, whichever the ESP reports back."""
+    metadata = event.metadata or {}
+    return (all(str(metadata.get(key, "")) == value for key, value in DIGEST_TEST_METADATA.items())
+            or DIGEST_TEST_TAG in (event.tags or []))
+
+
 def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
     ESP may report each retry of the same message ("deferred" several times)."""
@@ -295,6 +303,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
                 "description": _redact(event_reason(event), pattern)[:2000],
                 "payload": _redact(_jsonable(event.esp_event), pattern),
                 "occurred_at": occurred_at,
+                "of_test_send": _of_test_send(event),
             },
         )
         if not created:

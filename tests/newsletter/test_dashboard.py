@@ -541,3 +541,36 @@ def test_a_digest_reported_twice_counts_once_as_on_its_editions_page():
 
     sends = sends_per_day(days=[today - dt.timedelta(days=1), today])
     assert (sends["Complained"], sends["Bounced"]) == ([1, 0], [0, 2])
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["bounced", "complained"])
+def test_a_bounce_or_complaint_of_a_test_send_counts_in_no_readers_figures(settings, kind):
+    """"Send a test to me" mails the edition to an editor, not to a reader: it is in
+    no ledger row, so its bounce or complaint was matched to no digest and counted
+    as one of its own in the dashboard's sends and rates (a 100 % complaint rate on
+    a day with no digest sent). The address is still suppressed, as for any mail."""
+    from django.utils import timezone
+
+    from newsletter import curation
+    from newsletter.dashboard import sends_per_day
+    from newsletter.editions import edition_assemble
+    from newsletter.models import DeliveryEvent, OutboxEmail
+    from newsletter.outbox import outbox_event_record
+    from subscribers.suppression import email_is_suppressed
+    from tests.factories import PaperFactory
+
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    today = timezone.localdate()
+    PaperFactory(trending_date=today)
+    edition = edition_assemble(date=today)
+    curation.edition_test_send(edition=edition, to="editor@example.org")
+
+    assert outbox_event_record(email=OutboxEmail.objects.get(), kind=kind) is not None
+
+    assert DeliveryEvent.objects.filter(event_type=kind).count() == 1
+    sends = sends_per_day(days=[today])
+    assert (sends["Sent"], sends["Bounced"], sends["Complained"]) == ([0], [0], [0])
+    figures = curation.edition_figures(edition=edition)
+    assert (figures.bounced, figures.complained) == (0, 0)
+    assert email_is_suppressed("editor@example.org")

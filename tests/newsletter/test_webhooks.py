@@ -456,3 +456,20 @@ def test_the_daily_forgetting_of_payloads_reads_only_the_events_still_holding_on
         cursor.execute("EXPLAIN " + queries[-1]["sql"].replace("%", "%%"))
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "event_payload_kept_idx" in plan, plan
+
+
+@pytest.mark.parametrize(("tag", "metadata", "of_test_send"), [
+    ("digest-test", {"edition": "2025-11-24", "test_send": "1"}, True),  # as it was sent
+    ("digest-test", {}, True),  # an ESP that reports back the tag only
+    ("", {"test_send": "1"}, True),  # or the metadata only
+    ("digest", {}, False),  # a reader's digest, matched to no row
+], ids=["tag and metadata", "tag", "metadata", "a digest"])
+def test_a_bounce_of_an_editors_test_send_is_marked_so_and_still_suppresses(client, tag, metadata, of_test_send):
+    """"Send a test to me" is in no ledger row: by what it carries (digest.DIGEST_TEST_TAG,
+    DIGEST_TEST_METADATA) its events are kept out of the dashboard's figures."""
+    body = {**bounce("editor@example.org"), "Tag": tag, "Metadata": metadata}
+
+    assert post(client, body).status_code == 200
+
+    assert DeliveryEvent.objects.get().of_test_send is of_test_send
+    assert email_is_suppressed("editor@example.org")
