@@ -844,3 +844,22 @@ def test_a_readers_copy_says_editors_pick_only_of_a_paper_its_own_edition_pinned
 
     assert _picks_shown(copy) == ({paper.pk} if shown else set())
     assert _picks_shown(client.get(f"/editions/{DAY}/").content.decode()) == set()
+
+
+def test_a_pick_kept_in_the_ledger_in_its_words_stays_a_pick_in_the_readers_copy(client):
+    """A pick's kept "why" line (Delivery.reasons) is the one record that its email
+    called it an editors' pick (its edition's pin may say otherwise: a pin after the
+    freeze reaches the readers not sent to yet); the copy shows the line as it is and
+    draws the card as a pick's (`paper-card--pinned`) by reading it
+    (ranking.reason_says_editors_pick). The words are written out here, not read from
+    ranking.EDITORS_PICK_SAID: rows keep them for LEDGER_KEPT_DAYS, so new words must
+    leave these readable."""
+    paper = PaperFactory(title="Pinned after the freeze", pinned=False)
+    delivery = sent_delivery(SubscriberFactory(), [paper])
+    Delivery.objects.filter(pk=delivery.pk).update(
+        picked=1, reasons=["Editors' pick · Agents · matched: tool use"])
+
+    copy = client.get(delivery_view_url(delivery=delivery)).content.decode()
+
+    assert _picks_said(copy) == {paper.pk: 1}
+    assert re.search(rf'<article class="paper-card paper-card--pinned[^"]*" aria-labelledby="paper-{paper.pk}-title"', copy)
