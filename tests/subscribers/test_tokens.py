@@ -132,3 +132,79 @@ def test_a_confirm_link_opened_six_days_after_the_email_still_shows_the_confirm_
     token = _confirm_token_mailed_days_ago(reader, 6, monkeypatch)
     page = client.get(_path(tokens.token_url("subscribers:confirm", token)))
     assert page.status_code == 200 and "Confirm my subscription" in page.content.decode()
+
+
+def _token(url: str) -> str:
+    return url.rstrip("/").rsplit("/", 1)[1]
+
+
+def test_an_address_change_link_and_a_confirm_link_open_nothing_at_each_others_door(client):
+    """The address-change link goes to an inbox that is not yet the reader's, and the
+    confirmation to one nobody has confirmed: each is signed for its own purpose
+    (its own salt), so neither, pasted into the other's URL, opens that page."""
+    reader = SubscriberFactory(email="ada@oldjob.example", status=Subscriber.Status.PENDING)
+    reader.email_change = {"id": "r1", "email": "ada@newjob.example"}
+    change = _token(tokens.email_change_url(subscriber=reader))
+    confirm = _token(tokens.confirm_url(subscriber=reader))
+
+    for path in (f"/confirm/{change}/", f"/address/{confirm}/"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "This link is not valid" in " ".join(response.content.decode().split())
+    # Each at its own door still opens its page.
+    assert client.get(f"/confirm/{confirm}/").status_code == 200
+
+
+def test_an_old_emails_unsubscribe_page_shows_nothing_of_the_readers_new_links(client):
+    """After the reader's links were replaced (they left and came back, were
+    suppressed, or an editor gave new links), an old email's unsubscribe link still
+    unsubscribes (RFC 8058), and its page, opened by whoever holds that email, carries
+    no link made from the new secret: no preference centre, no way to their data."""
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.ACTIVE)
+    old_unsubscribe = _path(tokens.subscriber_unsubscribe_url(subscriber=reader))
+    tokens.subscriber_links_retire(subscriber_ids=[reader.pk])
+    reader.refresh_from_db()
+    new_secret = _token(tokens.subscriber_manage_url(subscriber=reader))
+
+    page = client.get(old_unsubscribe).content.decode()
+    assert new_secret not in page and "/manage/" not in page
+    assert 'name="from_page"' in page  # the one button it offers: unsubscribe
+
+    response = client.post(old_unsubscribe, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200 and new_secret not in response.content.decode()
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+
+
+def test_a_confirmation_link_whose_secret_was_replaced_confirms_nobody(client):
+    """A confirmation link leaked (a shared inbox, a forwarded email) and an editor
+    gave the still-pending reader new links: the old link is dead. It found its
+    reader through the retired secret (which leads a reader who left to a page
+    saying so), and its button would have confirmed a subscription nobody confirmed."""
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.PENDING)
+    old_confirm = _path(tokens.confirm_url(subscriber=reader))
+    tokens.subscriber_links_retire(subscriber_ids=[reader.pk])
+
+    for response in (client.get(old_confirm), client.post(old_confirm)):
+        assert response.status_code == 410
+        assert "Confirm my subscription" not in response.content.decode()
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.PENDING and reader.confirmed_at is None
+
+
+def test_a_confirmation_mailed_before_the_reader_left_does_not_bring_them_back(client):
+    """A reader asked on the form for new preferences (a confirmation link naming that
+    request), then left. That link, from before they left, is an old email's: it
+    leads to a page saying they unsubscribed, and its button puts nobody back on the
+    list (the goodbye email's Resubscribe does, for the reader who has it)."""
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.ACTIVE)
+    reader.requested = {"id": "r1", "frequency": "weekly"}
+    reader.save()
+    old_confirm = _path(tokens.confirm_url(subscriber=reader))
+    assert client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)),
+                       {"List-Unsubscribe": "One-Click"}).status_code == 200
+
+    client.post(old_confirm)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    assert "unsubscribed" in " ".join(client.get(old_confirm).content.decode().split())
