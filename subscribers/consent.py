@@ -8,6 +8,8 @@ here, and keep the old text in CONSENT_TEXT_HISTORY so old records stay readable
 
 from __future__ import annotations
 
+import datetime as dt
+
 from .models import ConsentRecord, Subscriber
 
 CONSENT_TEXT_VERSION = "2025-11-28"
@@ -20,11 +22,19 @@ CONSENT_TEXT_HISTORY = {
 }
 
 
-def consent_record(**fields) -> ConsentRecord:
+def consent_record(*, at: dt.datetime | None = None, **fields) -> ConsentRecord:
     """Record one consent event with the time, IP, user agent, source and the
-    version of the consent text shown (consent_record_new's keyword arguments)."""
+    version of the consent text shown (consent_record_new's keyword arguments).
+    `at`: when the person acted, for an event written later than that (a public
+    form's request, which the worker carries out: services.public_form_request_carry_out);
+    by default, now."""
     record = consent_record_new(**fields)
     record.save()
+    if at is not None:
+        # created_at is auto_now_add, which writes the time of the INSERT whatever
+        # the row holds: the request's time is set after it.
+        ConsentRecord.objects.filter(pk=record.pk).update(created_at=at)
+        record.created_at = at
     return record
 
 
@@ -36,15 +46,19 @@ def consent_record_new(
     user_agent: str,
     source: str,
     detail: dict | None = None,
+    text_version: str | None = None,
 ) -> ConsentRecord:
     """The record consent_record writes, unsaved: an import of thousands of readers
-    writes theirs in one statement (`ConsentRecord.objects.bulk_create`)."""
+    writes theirs in one statement (`ConsentRecord.objects.bulk_create`).
+    `text_version`: the version of the consent text the person was shown, when it
+    was shown by an earlier release than this one (a queued request); by default
+    CONSENT_TEXT_VERSION."""
     return ConsentRecord(
         subscriber=subscriber,
         action=action,
         source=source,
         ip_address=ip or None,
         user_agent=(user_agent or "")[:400],
-        consent_text_version=CONSENT_TEXT_VERSION,
+        consent_text_version=text_version or CONSENT_TEXT_VERSION,
         detail=detail or {},
     )

@@ -34,7 +34,7 @@ from newsletter.models import DeliveryEvent, Paper, Topic
 from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_stale
 
 from .addresses import email_display, email_masked, email_normalise, mailbox_key
-from .consent import consent_record
+from .consent import CONSENT_TEXT_VERSION, consent_record
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
@@ -312,6 +312,9 @@ def public_form_request_carry_out(*, form: str, email: str, fields: dict) -> Non
         return
     fields = dict(fields)
     topics = Topic.objects.filter(pk__in=fields.pop("topics", []))
+    # A request queued by a release before asked_at travelled has none: now, as then.
+    if asked_at := fields.pop("asked_at", None):
+        fields["asked_at"] = dt.datetime.fromisoformat(asked_at)
     try:
         subscriber_subscribe(email=email, topics=topics, **fields)
     except ValidationError:
@@ -363,8 +366,11 @@ def subscriber_subscribe_request(
     email = email_normalise(email)
     _public_form_limits(email=email, ip=ip)
     _domain_blocked_refuse(email)
+    # What the consent record keeps of the request travels with it: the worker may
+    # get to it an hour later (it was down), or after a release with new wording.
     _public_form_request_queue(form=FORM_SUBSCRIBE, email=email, fields={
         "topics": [topic.pk for topic in topics], "ip": ip, "user_agent": user_agent, "source": source,
+        "asked_at": timezone.now().isoformat(), "consent_text_version": CONSENT_TEXT_VERSION,
         **preferences,
     })
 
@@ -392,6 +398,8 @@ def subscriber_subscribe(
     ip: str | None,
     user_agent: str,
     source: str = Subscriber.Source.FORM,
+    asked_at: dt.datetime | None = None,
+    consent_text_version: str | None = None,
 ) -> None:
     """Handle a subscribe request. Returns nothing on purpose: what the visitor sees
     must not depend on whether the address is new, pending, active or unsubscribed.
@@ -411,13 +419,17 @@ def subscriber_subscribe(
     Either email goes out at most once per address per SUBSCRIBE_EMAIL_WINDOW_SECONDS.
 
     The form's request runs it in the worker (subscriber_subscribe_request counted
-    the limits). Raises ValidationError (a blocked domain)."""
+    the limits), with `asked_at`, when the person asked, and `consent_text_version`,
+    the consent text their form showed: the consent record and a new reader's row
+    are dated by the request, not by when the worker got to it; the email's window
+    (confirmation_sent_at) by its sending. Raises ValidationError (a blocked domain)."""
     email = email_normalise(email)
     _domain_blocked_refuse(email)
     if email_is_suppressed(email, unless_reasons=LIFTED_BY_OWN_CONFIRMATION):
         return
 
     now = timezone.now()
+    asked_at = asked_at or now
     with transaction.atomic():
         # Lookups with "__" are left out of the create, so this creates with the
         # normalised address and finds an existing one case-insensitively
@@ -440,14 +452,15 @@ def subscriber_subscribe(
         }
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=ip,
-            user_agent=user_agent, source=source,
+            user_agent=user_agent, source=source, at=asked_at, text_version=consent_text_version,
             detail={"topics": sorted(t.slug for t in topics)},
         )
         if created:
             for name, value in preferences.items():
                 setattr(subscriber, name, value)
-            _status_set(subscriber=subscriber, status=Subscriber.Status.PENDING, now=now)
             subscriber.save()
+            # Both auto_now_add: written with the INSERT's time, set to the request's.
+            Subscriber.objects.filter(pk=subscriber.pk).update(created_at=asked_at, status_changed_at=asked_at)
             subscriber.topics.set(topics)
             journey_email_queue(subscriber=subscriber, kind=EMAIL_CONFIRM, now=now, asked_by_anyone=True)
             return

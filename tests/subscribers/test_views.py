@@ -624,6 +624,44 @@ def test_every_step_of_the_journey_leaves_a_consent_record(submit, outbox, clien
     assert records[2].detail["topics"] == [topics[1].slug]
 
 
+def test_a_subscribe_request_the_worker_carries_out_late_is_recorded_as_of_the_request(
+        submit, outbox, monkeypatch, django_capture_on_commit_callbacks):
+    """The worker writes a subscribe request's rows (public_form_request_carry_out):
+    with the worker away for an hour, the consent record said the hour it got to
+    it, not when the person pressed Subscribe, and the consent text of a release
+    deployed meanwhile. The request's time and the version its form showed travel
+    with the task (as JSON, as the broker carries them), beside its IP and user
+    agent, for a new address and for a reader who had left and asks again."""
+    import json
+
+    from subscribers import consent, tasks
+
+    asked = dt.datetime(2026, 12, 7, 9, 0, 5, tzinfo=dt.UTC)
+    held = []
+    monkeypatch.setattr(tasks.public_form_request_carry_out, "delay", lambda *args: held.append(args))
+    monkeypatch.setattr(timezone, "now", lambda: asked)
+    SubscriberFactory(email="back@example.com", status=Subscriber.Status.UNSUBSCRIBED)
+    submit("new@example.com", ip="203.0.113.50")
+    submit("back@example.com", ip="203.0.113.51")
+    assert len(held) == 2 and outbox == []
+
+    monkeypatch.setattr(timezone, "now", lambda: asked + dt.timedelta(hours=1))
+    monkeypatch.setattr(consent, "CONSENT_TEXT_VERSION", "2027-01-01")
+    with django_capture_on_commit_callbacks(execute=True):
+        for args in held:
+            tasks.public_form_request_carry_out(*json.loads(json.dumps(args)))
+
+    for email, ip in (("new@example.com", "203.0.113.50"), ("back@example.com", "203.0.113.51")):
+        record = ConsentRecord.objects.get(subscriber__email=email, action="subscribe")
+        assert (record.created_at, record.ip_address, record.user_agent, record.consent_text_version) == (
+            asked, ip, "pytest-browser/1.0", CONSENT_TEXT_VERSION), email
+    new = Subscriber.objects.get(email="new@example.com")
+    assert (new.status, new.created_at, new.status_changed_at) == (Subscriber.Status.PENDING, asked, asked)
+    # The email goes out now: its window (and the link's age) counts from the sending.
+    assert new.confirmation_sent_at == asked + dt.timedelta(hours=1)
+    assert sorted(m.to[0] for m in outbox) == ["back@example.com", "new@example.com"]
+
+
 def test_a_reader_whose_browser_sends_a_very_long_user_agent_still_confirms(submit, outbox, client):
     """The column holds 400 characters: a longer user agent (some in-app browsers
     append a list of their own) is cut to its first 400, not refused with an error."""
