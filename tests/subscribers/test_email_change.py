@@ -66,6 +66,10 @@ def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
     with django_capture_on_commit_callbacks(execute=True):
         moved = client.post(link, REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="pytest/1.0")
     assert "Your address is changed" in _page(moved)
+    # Masked, as on every other page (the preference centre, the notice): the page
+    # after the button is the one left on a shared screen or in a screenshot.
+    assert "now goes to A…@newjob.example," in re.sub(r"<[^>]+>", "", _page(moved))
+    assert "Ada@newjob.example" not in _page(moved) and "ada@newjob.example" not in _page(moved).lower()
     reader.refresh_from_db()
     assert reader.email == "Ada@newjob.example" and reader.email_change is None
     assert list(reader.topics.all()) == [topic] and Feedback.objects.get(pk=vote.pk).subscriber_id == reader.pk
