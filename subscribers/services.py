@@ -45,11 +45,13 @@ from .models import (
     Suppression,
 )
 from .suppression import (
+    DATA_REQUESTS_ANSWERED,
     LIFTED_BY_OWN_CONFIRMATION,
     address_suppress,
     address_unsuppress_on_confirmation,
     email_hash,
     email_is_suppressed,
+    suppressions_of,
 )
 from .tasks import public_form_request_carry_out as public_form_request_task
 from .tasks import subscriber_email_send
@@ -85,6 +87,10 @@ EMAIL_ALREADY_SUBSCRIBED = "already_subscribed"
 EMAIL_GOODBYE = "goodbye"
 EMAIL_EXPORT = "export"
 EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked for
+# EMAIL_LINKS's words to a reader whose address is suppressed after a complaint
+# (DATA_REQUESTS_ANSWERED): their link opens only their data (export, delete). A
+# template of EMAIL_LINKS, not a kind queued.
+EMAIL_LINKS_DATA = "links_data"
 # "Change my address": the link that moves the subscription, to the new address (or,
 # when that address has a subscription of its own, EMAIL_CHANGE_TAKEN's words
 # instead), and the notice to the old address once it moved.
@@ -333,18 +339,33 @@ def subscriber_links_request(*, email: str, ip: str | None) -> None:
     _public_form_request_queue(form=FORM_LINKS, email=email)
 
 
+# A reader suppressed after a complaint gets at most one link to their data a day,
+# whoever asks: anyone can type their address into the form, and each email to an
+# address that reported us as spam risks another report.
+DATA_LINK_WINDOW_SECONDS = DAY_SECONDS
+
+
 def subscriber_links_send(*, email: str) -> None:
     """In the worker, for subscriber_links_request: a reader whose confirmation link
     was used, or whose emails are gone, had no way back to their preferences. A
     reader on the list (active, paused or unsubscribed) gets an email with their
     preference-centre link; one who has not confirmed gets the confirmation again;
-    anyone else, and a suppressed address, nothing. At most one email per address
+    one whose address is suppressed after a complaint (DATA_REQUESTS_ANSWERED) a link
+    that opens only their data, at most once per DATA_LINK_WINDOW_SECONDS; anyone
+    else, and any other suppressed address, nothing. At most one email per address
     per SUBSCRIBE_EMAIL_WINDOW_SECONDS, and the mailbox's caps."""
     email = email_normalise(email)
     subscriber = Subscriber.objects.filter(email__iexact=email).first()
-    if (subscriber is None or subscriber.status == Subscriber.Status.SUPPRESSED
-            or email_is_suppressed(subscriber.email)):
+    if subscriber is None:
         return
+    suppression = suppressions_of([subscriber.email]).get(subscriber.email)
+    if suppression is not None or subscriber.status == Subscriber.Status.SUPPRESSED:
+        if (subscriber.status != Subscriber.Status.SUPPRESSED or suppression is None
+                or suppression.reason not in DATA_REQUESTS_ANSWERED):
+            return
+        if rate_limit_exceeded(key=f"journey:data-link:{email_hash(subscriber.email)}", limit=1,
+                               window_seconds=DATA_LINK_WINDOW_SECONDS):
+            return
     kind = EMAIL_CONFIRM if subscriber.status == Subscriber.Status.PENDING else EMAIL_LINKS
     with transaction.atomic():
         journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now(), asked_by_anyone=True)
@@ -868,8 +889,9 @@ def subscriber_export_send(*, subscriber: Subscriber) -> bool:
     IP addresses and history. False when one was sent within EXPORT_WINDOW_SECONDS.
     JourneyEmailNotQueued or RedisError when the queue or the limits are away (the
     window is not taken then). AddressUnmailable for a suppressed address: the page
-    said "On its way" to a reader whose address had bounced, and nothing came."""
-    if email_is_suppressed(subscriber.email):
+    said "On its way" to a reader whose address had bounced, and nothing came; not
+    for one who complained (DATA_REQUESTS_ANSWERED): it answers their own request."""
+    if email_is_suppressed(subscriber.email, unless_reasons=DATA_REQUESTS_ANSWERED):
         raise AddressUnmailable
     key = f"export:{subscriber.pk}"
     if rate_limit_exceeded(key=key, limit=1, window_seconds=EXPORT_WINDOW_SECONDS):
@@ -1102,7 +1124,8 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         EMAIL_GOODBYE: (Subscriber.Status.UNSUBSCRIBED,),
         # Asked for from the preference centre, whatever the reader's state.
         EMAIL_EXPORT: tuple(Subscriber.Status),
-        EMAIL_LINKS: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED),
+        EMAIL_LINKS: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED,
+                      Subscriber.Status.SUPPRESSED),
         EMAIL_CHANGE: EMAIL_CHANGEABLE,
         # Once it moved, whatever the reader did since.
         EMAIL_CHANGED: tuple(Subscriber.Status),
@@ -1112,11 +1135,14 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
     if kind in (EMAIL_CHANGE, EMAIL_CHANGED):
         return _email_change_mail_send(subscriber=subscriber, kind=kind)
     # Suppressed addresses never get mail of any kind, but for the confirmation a
-    # reader who deleted their data asked for by subscribing again.
-    lifted = LIFTED_BY_OWN_CONFIRMATION if kind == EMAIL_CONFIRM else ()
+    # reader who deleted their data asked for by subscribing again, and the answers
+    # to a complainer's own requests about their data (DATA_REQUESTS_ANSWERED).
+    lifted = {EMAIL_CONFIRM: LIFTED_BY_OWN_CONFIRMATION, EMAIL_LINKS: DATA_REQUESTS_ANSWERED,
+              EMAIL_EXPORT: DATA_REQUESTS_ANSWERED}.get(kind, ())
     if email_is_suppressed(subscriber.email, unless_reasons=lifted):
         logger.info("email not sent: address suppressed (template=%s)", kind)
         return None
+    template = kind
     context = {
         "subscriber": subscriber,
         # A confirmation says the topics confirming gives: the request's, when there is one.
@@ -1135,6 +1161,12 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         context["confirm_days"] = CONFIRM_LINK_MAX_AGE.days
         # Not subscribed yet: no manage link, no unsubscribe header.
         context["manage_url"] = None
+    elif kind == EMAIL_LINKS and subscriber.status == Subscriber.Status.SUPPRESSED:
+        # A reply to their own request, to an address we send nothing else: no
+        # List-Unsubscribe (there is nothing to leave), and a link to their data only
+        # (the preference centre's page for them: views._manage_page, data_only).
+        template = EMAIL_LINKS_DATA
+        context["data_url"], context["manage_url"] = context["manage_url"], None
     elif kind in (EMAIL_ALREADY_SUBSCRIBED, EMAIL_LINKS):
         if subscriber.status != Subscriber.Status.UNSUBSCRIBED:
             unsubscribe_url = subscriber_unsubscribe_url(subscriber=subscriber)
@@ -1147,7 +1179,7 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         context["manage_url"] = None
     return email_send(
         to=subscriber.email,
-        template=kind,
+        template=template,
         context=context,
         unsubscribe_url=unsubscribe_url,
         tags=[kind],

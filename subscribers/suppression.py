@@ -52,6 +52,17 @@ LIFTED_BY_OWN_CONFIRMATION = (Suppression.Reason.DELETED,)
 # someone who complained.
 KEPT_FROM_EDITORS = (Suppression.Reason.COMPLAINT,)
 
+# Suppressions after which the person's own requests about their data (GDPR art. 15
+# and 17) are still answered by email: "email me my link" (a link that opens only
+# their data: services.subscriber_links_send) and the export it offers. A complaint
+# says "no more digests", and the mailbox takes mail; a transactional reply to a
+# request made on our site is not what was complained about. Since bbaaf48 their
+# old links answered 410, the form sent nothing, and the export refused: the only
+# way to their data was to write to a person. Not a bounce (the mailbox takes no
+# mail: links.link_invalid's page says what becomes of its data), nor an editor's
+# decision (a spam trap, a role address), nor a deletion (no data is left).
+DATA_REQUESTS_ANSWERED = (Suppression.Reason.COMPLAINT,)
+
 
 def email_is_suppressed(email: str, *, unless_reasons: Iterable[str] = ()) -> bool:
     """Whether `email` is on the list; with `unless_reasons`, not counting a

@@ -33,7 +33,7 @@ from .forms import (
 )
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import ConsentRecord, Subscriber
-from .suppression import suppressions_of
+from .suppression import KEPT_FROM_EDITORS, suppressions_of
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
@@ -241,6 +241,12 @@ def _links_rate_limited() -> HttpResponse:
     )
 
 
+def _links_request_context(form: LinksRequestForm) -> dict:
+    # The data of an address we stopped sending to is erased after this many days
+    # (services.subscribers_left_erase): what a reader whose mail bounces can expect.
+    return {"form": form, "left_kept_days": settings.UNSUBSCRIBED_KEPT_DAYS}
+
+
 @require_http_methods(["GET", "POST"])
 def links_request(request: HttpRequest) -> HttpResponse:
     """"Lost your link?": an address in, the same page out whatever it is
@@ -254,12 +260,12 @@ def links_request(request: HttpRequest) -> HttpResponse:
                 return _links_rate_limited()
             except (services.JourneyEmailNotQueued, RedisError):
                 form.add_error(None, "We could not send the email just now. Please try again in a few minutes.")
-                response = render(request, "subscribers/links_request.html", {"form": form}, status=503)
+                response = render(request, "subscribers/links_request.html", _links_request_context(form), status=503)
                 response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
                 return response
             return _done_for(reverse("subscribers:links_sent"), form.cleaned_data["email"])
         return _see_other(reverse("subscribers:links_sent"))
-    return render(request, "subscribers/links_request.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "subscribers/links_request.html", _links_request_context(form), status=400 if form.errors else 200)
 
 
 @never_cache
@@ -374,6 +380,9 @@ def _manage_context(subscriber: Subscriber, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 @subscriber_view
 def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResponse:
+    if request.method == "POST" and _suppressed_for_good(subscriber):
+        # Its page offers no digest settings (_manage_page, data_only): nothing is saved.
+        return _see_other(request.path)
     form = PreferencesForm.for_subscriber(
         subscriber, data=request.POST if request.method == "POST" else None
     )
@@ -390,14 +399,32 @@ def manage(request: HttpRequest, subscriber: Subscriber, token: str) -> HttpResp
     return _manage_page(request, subscriber, form=form, done=done)
 
 
+def _suppressed_for_good(subscriber: Subscriber) -> str:
+    """The reason of the reader's suppression when it is one nobody lifts
+    (KEPT_FROM_EDITORS: a spam complaint), so no digest ever goes to them again;
+    else "". A bounce or an editor's suppression may be lifted by an editor, and the
+    reader's settings then apply (test_a_reader_who_gets_no_digests_is_not_promised_a_next_one_when_they_save)."""
+    if subscriber.status != Subscriber.Status.SUPPRESSED:
+        return ""
+    suppression = suppressions_of([subscriber.email]).get(subscriber.email)
+    return suppression.reason if suppression and suppression.reason in KEPT_FROM_EDITORS else ""
+
+
 def _manage_page(request: HttpRequest, subscriber: Subscriber, *, form: PreferencesForm | None = None,
                  change_form: EmailChangeForm | None = None, done: str = "", status: int | None = None) -> HttpResponse:
-    """The preference centre, with whichever of its forms was sent back with errors."""
+    """The preference centre, with whichever of its forms was sent back with errors.
+    For an address no digest goes to again (_suppressed_for_good), its reader's data
+    only (export, delete): the link a reader who complained gets by asking for it
+    (services.subscriber_links_send) opens it, and settings for digests that never
+    come, or moving them to another address, are not offered."""
     form = form or PreferencesForm.for_subscriber(subscriber)
     change_form = change_form or EmailChangeForm()
+    suppression_reason = _suppressed_for_good(subscriber)
     return render(
         request, "subscribers/manage.html",
         _manage_context(subscriber, form=form, change_form=change_form, done=done, done_title=DONE_TITLES.get(done),
+                        data_only=bool(suppression_reason), suppression_reason=suppression_reason,
+                        left_kept_days=settings.UNSUBSCRIBED_KEPT_DAYS,
                         next_digest=next_digest(subscriber=subscriber),
                         export_minutes=services.EXPORT_WINDOW_SECONDS // 60,
                         email_changeable=subscriber.status in services.EMAIL_CHANGEABLE,

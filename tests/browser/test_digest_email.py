@@ -256,6 +256,8 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
 @pytest.mark.parametrize(("kind", "status"), [
     ("confirm", "pending"), ("already_subscribed", "active"), ("goodbye", "unsubscribed"),
     ("export", "active"), ("links", "active"), ("links", "unsubscribed"),
+    # A reader who complained, asking for their link: to their data only (links_data).
+    ("links", "suppressed"),
     # The address change's three (subscribers/services.py): the link to the new
     # address, the same email when that address has a subscription of its own, and
     # the notice to the old address once the link was used.
@@ -275,6 +277,10 @@ def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settin
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     reader = SubscriberFactory(status=status)
     reader.topics.add(TopicFactory(name="Agents"))
+    if status == "suppressed":
+        from subscribers.suppression import address_suppress
+
+        address_suppress(email=reader.email, reason="complained")
     if kind.startswith("email_change"):
         new = "ada.lovelace@new-employer.example"
         if kind == "email_change_taken":

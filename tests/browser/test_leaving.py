@@ -177,3 +177,41 @@ def test_the_goodbye_emails_link_after_the_reader_deleted_their_data(live_server
     expect(page.get_by_role("heading", level=1)).to_have_text("This resubscribe link no longer works")
     expect(page.locator("main")).to_contain_text("when they ask")
     expect(page.locator("main")).to_contain_text("30 days after they unsubscribe")
+
+
+def test_a_reader_who_complained_gets_to_their_data_from_their_old_link(live_server, page, screenshot, settings):
+    """A spam complaint retired the reader's links (bbaaf48): their old digest's
+    preferences link answers 410. That page leads to "email me my link", whose email
+    opens their data only (export, delete): nothing to write to a person for. Axe
+    on the 410 page and on the data page, at desktop and phone widths, light and dark."""
+    from subscribers.suppression import address_suppress
+    from tests.browser.conftest import axe_blocking_at_widths
+
+    settings.SITE_URL = live_server.url
+    settings.UNSUBSCRIBED_KEPT_DAYS = 30
+    reader = SubscriberFactory(email="ada@example.com")
+    old_link = subscriber_manage_url(subscriber=reader)
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.COMPLAINT)
+    mail.outbox.clear()
+
+    assert page.goto(old_link).status == 410
+    expect(page.locator("main")).to_contain_text("also if you marked our email as spam")
+    assert {where: found for where, found in axe_blocking_at_widths(page).items() if found} == {}
+    screenshot(page, "leaving-complained-old-link")
+    page.get_by_role("link", name="Email me a fresh link to my preferences").click()
+    page.get_by_label("Email address").fill("ada@example.com")
+    page.get_by_role("button", name="Email me the link").click()
+    expect(page.get_by_role("heading", level=1)).to_be_visible()
+    (email,) = mail.outbox
+    (data_link,) = set(re.findall(r"http://[^\s]+/manage/[^\s]+/", email.body))
+
+    page.goto(data_link)
+    expect(page.locator("main")).to_contain_text("What you can still do here")
+    assert page.get_by_role("button", name="Save preferences").count() == 0
+    assert page.get_by_role("button", name="Resubscribe").count() == 0
+    assert {where: found for where, found in axe_blocking_at_widths(page).items() if found} == {}
+    screenshot(page, "leaving-complained-data")
+    page.get_by_role("button", name="Email me my data").click()
+    expect(page.get_by_role("status").filter(has_text="On its way to a…@example.com")).to_be_in_viewport()
+    assert mail.outbox[-1].attachments[0][0] == "daily-papers-digest-my-data.zip"
+    assert [e for e in page.console_errors if "status of 410" not in e] == [] and page.js_errors == []

@@ -30,7 +30,7 @@ def test_text_wrap_keeps_addresses_whole_and_continues_at_the_indent():
     assert text_wrap(item).splitlines()[1].startswith("  word")  # a list item hangs under its words
 
 
-JOURNEY_KINDS = ["confirm", "already_subscribed", "goodbye", "export", "links",
+JOURNEY_KINDS = ["confirm", "already_subscribed", "goodbye", "export", "links", "links_data",
                  "email_change", "email_change_taken", "email_changed",
                  "editor_setup_link", "editor_wrong_codes"]
 
@@ -53,7 +53,12 @@ def _journey_email_sent(kind: str, settings):
     else:
         reader = SubscriberFactory(status={"confirm": "pending", "goodbye": "unsubscribed"}.get(kind, "active"))
         reader.topics.add(TopicFactory(name="Agents"))
-        if kind.startswith("email_change"):  # the address change's link, to an address free or taken
+        if kind == "links_data":  # the link of a reader who complained: to their data only
+            from subscribers.suppression import address_suppress
+
+            address_suppress(email=reader.email, reason="complained")
+            kind = "links"
+        elif kind.startswith("email_change"):  # the address change's link, to an address free or taken
             reader.email_change = {"to": "ada.lovelace@new-employer.example", "id": "x"}
             reader.save()
             if kind == "email_change_taken":

@@ -1748,6 +1748,84 @@ def test_the_public_forms_do_the_same_work_in_the_request_for_any_address(
     assert mail.outbox == []  # nothing was sent from the request itself
 
 
+def test_a_reader_who_complained_gets_a_link_to_their_data_only_by_asking_for_it(
+        client, outbox, django_capture_on_commit_callbacks):
+    """Since bbaaf48 a spam complaint retires the reader's links (their old manage
+    link answers 410), "email me my link" sent nothing to a suppressed address, and
+    the export refused one: to see or delete their data (GDPR art. 15, 17) the reader
+    had to write to a person. Now the 410 page and the form say the way, and asking
+    mails a link (a reply to their own request, no List-Unsubscribe, at most one a
+    day whoever asks) that opens their data only: export and delete, no digest
+    settings, pause, address or resubscribe. The export reaches them; deleting
+    keeps the complaint on the list."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="ada@example.com", keywords="agents")
+    old_manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.COMPLAINT)
+    gone = client.get(old_manage)
+    assert gone.status_code == 410
+    said = " ".join(gone.content.decode().split())
+    assert "To get a copy of your data or delete it, ask for a fresh link below" in said
+    assert 'href="/subscription/"' in said
+    form = " ".join(client.get("/subscription/").content.decode().split())
+    assert "get a copy of your data or delete it, also if you marked our email as spam" in form
+
+    def ask():
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post("/subscription/", {"email": "Ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+
+    assert ask()["Location"] == "/subscription/sent/"
+    (linked,) = outbox
+    assert linked.to == ["ada@example.com"] and linked.subject == "Your link to your Daily Papers Digest data"
+    assert "List-Unsubscribe" not in linked.extra_headers
+    assert "marked as spam" in " ".join(linked.body.split())
+    (data,) = {p for p in _links(linked) if p.startswith("/manage/")}
+    page = client.get(data).content.decode()
+    assert "Email me my data" in page and "Delete my data" in page and "marked as spam" in page
+    for offered in ("Save preferences", "Resubscribe", "Pause 1 week", "Change my address", "Unsubscribe</button>"):
+        assert offered not in page, offered
+    saved = client.post(data, {"topics": [], "keywords": "survey", "frequency": "daily", "weekday": "0",
+                               "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "8"})
+    assert saved.status_code == 303 and Subscriber.objects.get(pk=reader.pk).keywords == "agents"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        pressed = client.post(f"{data}export/")
+    assert pressed["Location"].endswith("?done=export-sent#your-data")
+    assert outbox[-1].to == ["ada@example.com"] and outbox[-1].attachments
+
+    # Asked again after the email's window: nothing more that day.
+    Subscriber.objects.update(confirmation_sent_at=timezone.now() - dt.timedelta(hours=1))
+    ask()
+    assert len(outbox) == 2
+
+    deleting = client.get(f"{data}delete/").content.decode()
+    assert "Keep my data" in deleting and "confirming that email takes the fingerprint off" not in deleting
+    client.post(f"{data}delete/")
+    assert not Subscriber.objects.filter(pk=reader.pk).exists()
+    assert Suppression.objects.get(email_hash=email_hash("ada@example.com")).reason == "complained"
+
+
+@pytest.mark.parametrize("reason", [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.EDITOR])
+def test_a_suppressed_address_that_did_not_complain_gets_no_link_and_the_pages_say_what_becomes_of_its_data(
+        client, outbox, django_capture_on_commit_callbacks, reason):
+    """A bounced address takes no mail, and an editor's suppression (a spam trap, a
+    role address) is not for a stranger's form to undo: no link is sent. The pages
+    a reader of a bounced address reaches (their old link's 410, the form) say their
+    data is deleted by itself UNSUBSCRIBED_KEPT_DAYS after we stopped sending."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="ada@example.com")
+    old_manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    address_suppress(email="ada@example.com", reason=reason)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+    assert outbox == []
+    expected = "If our emails to your address bounced, no link can reach it, and we delete its data by ourselves 30 days"
+    assert expected in " ".join(client.get(old_manage).content.decode().split())
+    assert "we delete its data by ourselves 30 days" in " ".join(client.get("/subscription/").content.decode().split())
+
+
 def test_a_bot_filling_the_honeypot_of_lost_your_link_is_answered_as_anyone_and_mails_nobody(
     client, outbox, django_capture_on_commit_callbacks
 ):
