@@ -657,3 +657,133 @@ def test_a_picture_that_could_not_be_had_is_asked_again_in_the_background_until_
     assert withdrawn.picture_missing_at is not None
     assert not any("2511.00007" in asked for asked in _Cdn.asked)
     assert f'src="{paper.picture_url}"' in Client().get(paper.get_absolute_url()).content.decode()
+
+
+# At the edges (mutation testing of newsletter/pictures.py).
+
+
+@pytest.mark.parametrize(("body", "served_as"), [
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"0" * 40, "image/jpeg"),
+    (b"GIF87a" + b"0" * 40, "image/gif"),
+    (b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"0" * 40, "image/webp"),
+])
+def test_a_jpeg_an_older_gif_and_a_webp_are_served_as_what_their_first_bytes_say(cdn, body, served_as):
+    """Not only PNGs: a JPEG thumbnail, a GIF of the older kind and a WebP are shown,
+    each served as its own type whatever the CDN's Content-Type claims."""
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "application/octet-stream", body, {})
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 200 and response["Content-Type"] == served_as
+    assert b"".join(response.streaming_content) == body
+
+
+def test_a_file_that_says_webp_only_past_its_first_bytes_is_not_a_picture(cdn):
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (200, "image/webp", b"<html>\x00\x00WEBP<script>" + b"0" * 40, {})
+    assert Client().get(paper.picture_url).status_code == 404
+
+
+def test_a_cdn_that_hangs_costs_a_card_the_fetchs_time_limit_not_the_hang(cdn, monkeypatch):
+    """A CDN that accepts the connection and then says nothing: the reader's card is a
+    404 once the read's time limit is up (13 s at most in production), not whenever
+    the CDN answers."""
+    from newsletter import pictures
+    monkeypatch.setattr(pictures, "PICTURE_TIMEOUT_SECONDS", (1, 0.5))
+    paper = _paper(cdn)
+    _Cdn.delay = 3.0
+    started = time.monotonic()
+    assert Client().get(paper.picture_url).status_code == 404
+    assert time.monotonic() - started < 2.5
+
+
+class _RedisAway:
+    def __getattr__(self, name):
+        def away(*args, **kwargs):
+            from redis import RedisError
+            raise RedisError("Connection refused")
+        return away
+
+
+def test_with_redis_away_a_picture_is_still_fetched_and_served_at_once(cdn, monkeypatch):
+    """Redis holds only the notes "being fetched" and "could not be had a moment
+    ago": with it away, a picture is fetched and served as without them, not a 404
+    for every card nor a wait for a claim nobody can hold."""
+    from newsletter import pictures
+    monkeypatch.setattr(pictures, "cache", _RedisAway())
+    paper = _paper(cdn)
+    started = time.monotonic()
+    response = Client().get(paper.picture_url)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == PICTURE
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readers_waiting_for_a_fetch_that_fails_get_their_404_with_it_and_ask_nothing(cdn):
+    """The first readers of a digest open it at once and the CDN is away: the reader
+    who fetches gets the 404, and those waiting for their copy get theirs as soon as
+    the failure is known, none of them asking the CDN again (nor waiting the whole
+    PICTURE_FETCH_WAIT_SECONDS)."""
+    paper = _paper(cdn)
+    _Cdn.answers["/papers/2511.00001.png"] = (503, "text/plain", b"busy", {})
+    _Cdn.delay = 0.5
+    answers = []
+
+    def open_the_digest():
+        answers.append(Client().get(paper.picture_url).status_code)
+
+    readers = [threading.Thread(target=open_the_digest) for _ in range(4)]
+    started = time.monotonic()
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join()
+    assert answers == [404] * 4
+    assert _Cdn.asked == ["/papers/2511.00001.png"]
+    assert time.monotonic() - started < 4
+
+
+def test_the_retry_asks_again_for_a_paper_of_exactly_the_retry_days_ago(cdn, django_capture_on_commit_callbacks):
+    """A weekly digest holds the papers of the last PICTURE_RETRY_DAYS days: the
+    oldest of them, its picture missing, is asked again too."""
+    from newsletter.pictures import PICTURE_RETRY_DAYS, pictures_missing_fetch
+    oldest = _paper(cdn, trending_date=timezone.now().date() - dt.timedelta(days=PICTURE_RETRY_DAYS),
+                    picture_missing_at=timezone.now() - dt.timedelta(minutes=10))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pictures_missing_fetch() == {"had": 1, "missing": 0}
+    oldest.refresh_from_db()
+    assert oldest.picture_missing_at is None
+
+
+def test_a_retry_run_asks_at_most_its_batch_the_longest_untried_first(cdn, monkeypatch,
+                                                                      django_capture_on_commit_callbacks):
+    """Each fetch that hangs takes seconds: a run asks for at most PICTURE_RETRY_BATCH
+    pictures (here 1), those untried the longest first, so none waits for ever."""
+    from newsletter import pictures
+    monkeypatch.setattr(pictures, "PICTURE_RETRY_BATCH", 1)
+    today = timezone.now().date()
+    recent = _paper(cdn, "a.png", trending_date=today, picture_missing_at=timezone.now() - dt.timedelta(hours=1))
+    longest = _paper(cdn, "b.png", trending_date=today, picture_missing_at=timezone.now() - dt.timedelta(hours=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pictures.pictures_missing_fetch() == {"had": 1, "missing": 0}
+    assert _Cdn.asked == ["/papers/b.png"]
+    assert Paper.objects.get(pk=longest.pk).picture_missing_at is None
+    assert Paper.objects.get(pk=recent.pk).picture_missing_at is not None
+
+
+def test_an_import_with_the_broker_away_imports_its_papers_all_the_same(monkeypatch,
+                                                                       django_capture_on_commit_callbacks):
+    """The pictures' fetch is queued after the import commits: a broker that cannot
+    take it costs the early fetch, not the import (the first reader's ask fetches)."""
+    from kombu.exceptions import OperationalError
+
+    from newsletter.ingest import papers_import
+    from newsletter.tasks import papers_pictures_fetch
+
+    def broker_away(*args, **kwargs):
+        raise OperationalError("Error 111 connecting to redis: Connection refused.")
+
+    monkeypatch.setattr(papers_pictures_fetch, "delay", broker_away)
+    items = json.loads((Path(__file__).parent / "recorded" / "hf-daily-papers-2024-10-25-first-2.json").read_text())
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+    assert queued and Paper.objects.count() == 2
