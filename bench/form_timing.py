@@ -60,6 +60,8 @@ def readers_create(run: str) -> dict[str, str]:
 
     addresses = {state: pattern.format(n=run) for state, pattern in STATES.items()}
     topic = Topic.objects.filter(is_active=True).first()
+    if topic is None:
+        sys.exit("No active topic: the subscribe form needs one (`manage.py bootstrap` makes the defaults).")
     made = {
         "active": {"status": Subscriber.Status.ACTIVE},
         "paused": {"status": Subscriber.Status.PAUSED, "paused_until": (timezone.now() + dt.timedelta(days=30)).date()},
