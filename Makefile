@@ -37,8 +37,9 @@ digest: $(STAMP)
 	$(PY) -m config.devrun digest
 
 ## The whole suite. DATABASE_URL / REDIS_URL choose the servers (CI: PostgreSQL, Redis).
+## Ends with the tests that took 5 s or more (the 30 slowest): where CI's time goes.
 test: $(STAMP)
-	$(PY) -m config.devrun test $(PYTEST_ARGS)
+	$(PY) -m config.devrun test --durations=30 --durations-min=5 $(PYTEST_ARGS)
 
 ## The fuzz suite (tests/fuzz) RUNS times in a row, each on a new random seed with
 ## 1,000 examples per endpoint (tests/fuzz/repeat.py); stops at the first failure and

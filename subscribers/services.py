@@ -51,7 +51,7 @@ from .suppression import (
     address_unsuppress_on_confirmation,
     email_hash,
     email_is_suppressed,
-    suppressions_of,
+    suppression_reason_of,
 )
 from .tasks import public_form_request_carry_out as public_form_request_task
 from .tasks import subscriber_email_send
@@ -358,17 +358,26 @@ def subscriber_links_send(*, email: str) -> None:
     subscriber = Subscriber.objects.filter(email__iexact=email).first()
     if subscriber is None:
         return
-    suppression = suppressions_of([subscriber.email]).get(subscriber.email)
-    if suppression is not None or subscriber.status == Subscriber.Status.SUPPRESSED:
-        if (subscriber.status != Subscriber.Status.SUPPRESSED or suppression is None
-                or suppression.reason not in DATA_REQUESTS_ANSWERED):
+    reason = suppression_reason_of(subscriber.email)
+    data_link_key = ""
+    if reason or subscriber.status == Subscriber.Status.SUPPRESSED:
+        if subscriber.status != Subscriber.Status.SUPPRESSED or reason not in DATA_REQUESTS_ANSWERED:
             return
-        if rate_limit_exceeded(key=f"journey:data-link:{email_hash(subscriber.email)}", limit=1,
-                               window_seconds=DATA_LINK_WINDOW_SECONDS):
+        data_link_key = f"journey:data-link:{email_hash(subscriber.email)}"
+        if rate_limit_exceeded(key=data_link_key, limit=1, window_seconds=DATA_LINK_WINDOW_SECONDS):
             return
     kind = EMAIL_CONFIRM if subscriber.status == Subscriber.Status.PENDING else EMAIL_LINKS
-    with transaction.atomic():
-        journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now(), asked_by_anyone=True)
+    queued = False
+    try:
+        with transaction.atomic():
+            claimed = journey_email_queue(subscriber=subscriber, kind=kind, now=timezone.now(), asked_by_anyone=True)
+        queued = claimed
+    finally:
+        # The day's one data link is used only by an email that went: one the
+        # email's window or the mailbox's cap stopped, or the queue could not
+        # take, leaves it for the reader's next request.
+        if data_link_key and not queued:
+            rate_limit_take_back(key=data_link_key)
 
 
 def subscriber_subscribe_request(

@@ -72,6 +72,15 @@ def email_is_suppressed(email: str, *, unless_reasons: Iterable[str] = ()) -> bo
     ).exists()
 
 
+def suppression_reason_of(email: str) -> str:
+    """Why `email` is on the list (a Suppression.Reason), or "" when it is not: one
+    query. The reader's pages and the "email me my link" worker read the reason
+    here, each against its own rule (KEPT_FROM_EDITORS: no digest again;
+    DATA_REQUESTS_ANSWERED: their requests about their data still answered)."""
+    row = suppressions_of([email]).get(email)
+    return row.reason if row else ""
+
+
 def emails_suppressed(emails: Iterable[str]) -> set[str]:
     """Which of these addresses are suppressed: one query for a whole batch."""
     return set(suppressions_of(emails))

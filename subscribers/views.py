@@ -33,7 +33,7 @@ from .forms import (
 )
 from .links import button_only, link_invalid, subscriber_view, unsubscribe_view
 from .models import ConsentRecord, Subscriber
-from .suppression import KEPT_FROM_EDITORS, suppressions_of
+from .suppression import KEPT_FROM_EDITORS, suppression_reason_of
 from .throttling import client_ip, rate_limited_response
 from .tokens import (
     CONFIRM_LINK_MAX_AGE,
@@ -357,9 +357,8 @@ def _confirm_refused(request: HttpRequest, subscriber: Subscriber, token: str) -
     The signed link reaches only the address's mailbox, so this tells no stranger
     whether an address is on the list (the public forms still say nothing of it)."""
     if subscriber.status == Subscriber.Status.SUPPRESSED:
-        suppression = suppressions_of([subscriber.email]).get(subscriber.email)
         return render(request, "subscribers/confirm_suppressed.html", {
-            "subscriber": subscriber, "reason": suppression.reason if suppression else "",
+            "subscriber": subscriber, "reason": suppression_reason_of(subscriber.email),
         })
     # Unsubscribed since: the page said "needs nothing more … the first comes at the
     # time you chose" to a reader who gets nothing; it says how to come back.
@@ -406,8 +405,8 @@ def _suppressed_for_good(subscriber: Subscriber) -> str:
     reader's settings then apply (test_a_reader_who_gets_no_digests_is_not_promised_a_next_one_when_they_save)."""
     if subscriber.status != Subscriber.Status.SUPPRESSED:
         return ""
-    suppression = suppressions_of([subscriber.email]).get(subscriber.email)
-    return suppression.reason if suppression and suppression.reason in KEPT_FROM_EDITORS else ""
+    reason = suppression_reason_of(subscriber.email)
+    return reason if reason in KEPT_FROM_EDITORS else ""
 
 
 def _manage_page(request: HttpRequest, subscriber: Subscriber, *, form: PreferencesForm | None = None,

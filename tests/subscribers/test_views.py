@@ -1806,6 +1806,33 @@ def test_a_reader_who_complained_gets_a_link_to_their_data_only_by_asking_for_it
     assert Suppression.objects.get(email_hash=email_hash("ada@example.com")).reason == "complained"
 
 
+def test_a_complained_readers_request_that_mails_nothing_leaves_the_days_data_link_for_the_next(
+        client, outbox, django_capture_on_commit_callbacks):
+    """The one data link a day (DATA_LINK_WINDOW_SECONDS) is used by an email that
+    went: a request that the address's email window stopped (an email went to it
+    minutes before the complaint) mailed nothing, and until 8 December still used
+    the day's link, so the reader who asked again after the window got nothing for
+    a day."""
+    from subscribers.suppression import address_suppress
+
+    SubscriberFactory(email="ada@example.com", confirmation_sent_at=timezone.now() - dt.timedelta(minutes=1))
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.COMPLAINT)
+
+    def ask():
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
+
+    ask()
+    assert outbox == []
+    Subscriber.objects.update(confirmation_sent_at=timezone.now() - dt.timedelta(hours=1))
+    ask()
+    (linked,) = outbox
+    assert linked.subject == "Your link to your Daily Papers Digest data"
+    Subscriber.objects.update(confirmation_sent_at=timezone.now() - dt.timedelta(hours=1))
+    ask()
+    assert len(outbox) == 1
+
+
 @pytest.mark.parametrize("reason", [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.EDITOR])
 def test_a_suppressed_address_that_did_not_complain_gets_no_link_and_the_pages_say_what_becomes_of_its_data(
         client, outbox, django_capture_on_commit_callbacks, reason):
