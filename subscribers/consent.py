@@ -4,13 +4,19 @@ consent event goes through.
 
 Every ConsentRecord stores CONSENT_TEXT_VERSION, so what a person agreed to can be
 shown later (GDPR art. 7(1)). Changing the wording means a new version: bump it
-here, and keep the old text in CONSENT_TEXT_HISTORY so old records stay readable."""
+here, and keep the old text in CONSENT_TEXT_HISTORY so old records stay readable.
+The subscribe form carries the version it showed, signed (consent_version_sign,
+consent_version_shown): a form opened before such a release and sent after it
+records the wording the person saw, not the one the web process holds by then."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from django.core import signing
+
 from .models import ConsentRecord, Subscriber
+from .tokens import signer
 
 CONSENT_TEXT_VERSION = "2025-11-28"
 CONSENT_TEXT = (
@@ -20,6 +26,26 @@ CONSENT_TEXT = (
 CONSENT_TEXT_HISTORY = {
     CONSENT_TEXT_VERSION: CONSENT_TEXT,
 }
+_SHOWN_SALT = "subscribers.consent-shown"
+
+
+def consent_version_sign() -> str:
+    """The subscribe form's hidden `consent_version`: the version of the consent text
+    it shows (the current one), signed, so a visitor cannot claim to have agreed to
+    another wording."""
+    return signer(_SHOWN_SALT).sign(CONSENT_TEXT_VERSION)
+
+
+def consent_version_shown(signed: str) -> str:
+    """The version a posted subscribe form showed (consent_version_sign), when it is
+    signed by us and one CONSENT_TEXT_HISTORY knows; otherwise (missing, tampered
+    with, from a release whose version was since dropped) the current one: the
+    person subscribes all the same."""
+    try:
+        version = signer(_SHOWN_SALT).unsign(signed)
+    except signing.BadSignature:
+        return CONSENT_TEXT_VERSION
+    return version if version in CONSENT_TEXT_HISTORY else CONSENT_TEXT_VERSION
 
 
 def consent_record(*, at: dt.datetime | None = None, **fields) -> ConsentRecord:

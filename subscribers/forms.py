@@ -13,7 +13,7 @@ from django.utils import dates
 from newsletter.models import Topic
 
 from .addresses import email_validate
-from .consent import CONSENT_TEXT
+from .consent import CONSENT_TEXT, consent_version_sign
 from .models import MAX_PAPERS_PER_DIGEST, Subscriber
 
 # The days by the names every other place gives them (Django's: Subscriber.weekday_name).
@@ -159,6 +159,16 @@ class SubscribeForm(PreferencesFields):
 
     def is_bot(self) -> bool:
         return bool(self.data.get("website"))
+
+    # The consent text's version travels in a hidden input that is not a field: no
+    # value of it is ever an error for the person (services.subscriber_subscribe_request
+    # checks it), and a form shown again, with an error, shows the current wording,
+    # so it carries the current version, not the one it was posted with.
+    def consent_version_signed(self) -> str:
+        return consent_version_sign()
+
+    def consent_version_posted(self) -> str:
+        return str(self.data.get("consent_version", ""))
 
 
 class LinksRequestForm(forms.Form):

@@ -34,7 +34,7 @@ from newsletter.models import DeliveryEvent, Paper, Topic
 from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_stale
 
 from .addresses import email_display, email_masked, email_normalise, mailbox_key
-from .consent import CONSENT_TEXT_VERSION, consent_record
+from .consent import consent_record, consent_version_shown
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
     BlockedDomain,
@@ -382,12 +382,13 @@ def subscriber_links_send(*, email: str) -> None:
 
 def subscriber_subscribe_request(
     *, email: str, topics: Iterable[Topic], ip: str | None, user_agent: str,
-    source: str = Subscriber.Source.FORM, **preferences,
+    source: str = Subscriber.Source.FORM, consent_shown: str = "", **preferences,
 ) -> None:
     """The subscribe form's request: its limits and the domain's block, then the
     rest in the worker (subscriber_subscribe), so that what the visitor sees, and
     how long it takes, does not depend on the address's state. `preferences` takes
-    subscriber_subscribe's. Raises ValidationError (a blocked domain: the same for
+    subscriber_subscribe's. `consent_shown`: the form's signed consent_version
+    (consent.consent_version_shown; without it, the current version). Raises ValidationError (a blocked domain: the same for
     every address at it), SubscribeRateLimited, or JourneyEmailNotQueued when the
     queue is away (nothing is saved then)."""
     unknown = set(preferences) - set(PREFERENCE_FIELDS)
@@ -400,7 +401,7 @@ def subscriber_subscribe_request(
     # get to it an hour later (it was down), or after a release with new wording.
     _public_form_request_queue(form=FORM_SUBSCRIBE, email=email, fields={
         "topics": [topic.pk for topic in topics], "ip": ip, "user_agent": user_agent, "source": source,
-        "asked_at": timezone.now().isoformat(), "consent_text_version": CONSENT_TEXT_VERSION,
+        "asked_at": timezone.now().isoformat(), "consent_text_version": consent_version_shown(consent_shown),
         **preferences,
     })
 

@@ -158,7 +158,8 @@ def subscribe(request: HttpRequest) -> HttpResponse:
                     email=data["email"], topics=data["topics"], keywords=data["keywords"],
                     exclude_keywords=data["exclude_keywords"], frequency=data["frequency"],
                     weekday=data["weekday"], delivery_hour=data["delivery_hour"],
-                    time_zone=data["time_zone"], **_origin(request),
+                    time_zone=data["time_zone"], consent_shown=form.consent_version_posted(),
+                    **_origin(request),
                 )
             except services.SubscribeRateLimited:
                 return rate_limited_response(

@@ -77,7 +77,7 @@ subscribe_forms = st.fixed_dictionaries(
         "time_zone": st.one_of(st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]), nasty_text),
         "consent": st.sampled_from(["on", "", "yes", "\r\n"]),
     },
-    optional={"website": nasty_text},
+    optional={"website": nasty_text, "consent_version": nasty_text},
 )
 
 

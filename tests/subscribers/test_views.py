@@ -662,6 +662,79 @@ def test_a_subscribe_request_the_worker_carries_out_late_is_recorded_as_of_the_r
     assert sorted(m.to[0] for m in outbox) == ["back@example.com", "new@example.com"]
 
 
+NEW_CONSENT_VERSION = "2027-01-01"
+
+
+def _consent_wording_released(monkeypatch, version: str = NEW_CONSENT_VERSION) -> None:
+    """What a release with new consent wording changes: the current version, wherever
+    a module holds it, and the versions consent.py knows."""
+    from subscribers import consent, services
+
+    monkeypatch.setitem(consent.CONSENT_TEXT_HISTORY, version, "New wording.")
+    monkeypatch.setattr(consent, "CONSENT_TEXT_VERSION", version)
+    monkeypatch.setattr(services, "CONSENT_TEXT_VERSION", version, raising=False)
+
+
+def _consent_version_shown(client, path: str = "/subscribe/") -> str:
+    html = client.get(path).content.decode()
+    return re.search(r'<input type="hidden" name="consent_version" value="([^"]+)"', html).group(1)
+
+
+def test_a_form_shown_before_a_release_that_changed_the_consent_wording_records_the_wording_it_showed(
+        client, submit, monkeypatch):
+    """The consent record kept the version of the web process that got the POST: a form
+    opened before a release that changed the wording, and sent after it, recorded a
+    text the person never saw. The form carries the version it showed."""
+    shown_before = _consent_version_shown(client)
+    _consent_wording_released(monkeypatch)
+    shown_after = _consent_version_shown(client)
+
+    assert submit("before@example.com", ip="203.0.113.60", consent_version=shown_before).status_code == 303
+    assert submit("after@example.com", ip="203.0.113.61", consent_version=shown_after).status_code == 303
+
+    versions = dict(ConsentRecord.objects.filter(action="subscribe")
+                    .values_list("subscriber__email", "consent_text_version"))
+    assert versions == {"before@example.com": CONSENT_TEXT_VERSION, "after@example.com": NEW_CONSENT_VERSION}
+
+
+def test_a_form_shown_again_with_an_error_carries_the_wording_it_shows_now(client, topics, monkeypatch):
+    """A form sent back with an error shows the current wording (its box still
+    ticked), so it carries the current version, not the one it was posted with."""
+    shown_before = _consent_version_shown(client)
+    _consent_wording_released(monkeypatch)
+    response = client.post("/subscribe/", {"email": "not an address", "consent": "on",
+                                           "consent_version": shown_before})
+    assert response.status_code == 400
+    shown = re.search(r'name="consent_version" value="([^"]+)"', response.content.decode()).group(1)
+    assert shown != shown_before and shown.startswith(f"{NEW_CONSENT_VERSION}:")
+
+
+@pytest.mark.parametrize("posted", [
+    "tampered", "unknown version", "other purpose", "missing", "", "2025-11-28", "\x00<script>", "x" * 5000,
+])
+def test_a_consent_version_not_signed_by_us_or_unknown_records_the_current_one_and_still_subscribes(
+        client, submit, outbox, monkeypatch, posted):
+    """Missing, tampered, signed for another purpose, or a version consent.py does not
+    know: the current version, never an error for the person nor a lost subscription."""
+    from subscribers import consent
+
+    version, signature = _consent_version_shown(client).rsplit(":", 1)
+    with monkeypatch.context() as patch:  # a release whose version consent.py no longer knows
+        patch.setattr(consent, "CONSENT_TEXT_VERSION", "1999-01-01")
+        unknown = _consent_version_shown(client)
+    _consent_wording_released(monkeypatch)
+    value = {
+        "tampered": f"{version}:{signature[:-2]}AA",
+        "unknown version": unknown,
+        "other purpose": tokens.signer("subscribers.manage").sign(CONSENT_TEXT_VERSION),
+    }.get(posted, posted)
+    overrides = {} if posted == "missing" else {"consent_version": value}
+    assert submit(**overrides).status_code == 303
+    record = ConsentRecord.objects.get(action="subscribe")
+    assert record.consent_text_version == NEW_CONSENT_VERSION
+    assert Subscriber.objects.get().status == Subscriber.Status.PENDING and len(outbox) == 1
+
+
 def test_a_reader_whose_browser_sends_a_very_long_user_agent_still_confirms(submit, outbox, client):
     """The column holds 400 characters: a longer user agent (some in-app browsers
     append a list of their own) is cut to its first 400, not refused with an error."""
