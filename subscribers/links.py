@@ -27,8 +27,9 @@ def link_invalid(request: HttpRequest, *, expired: bool = False, gone: bool = Fa
                  resubscribe: bool = False, email_change: bool = False) -> HttpResponse:
     """The one page for a signed link that does not verify, whichever email it came
     from (confirm, manage, unsubscribe; a digest's view-in-browser and feedback links,
-    newsletter/archive_views.py): it says nothing was changed and gives both ways on,
-    and stays out of search engines. `gone`: the link is ours and intact, but what it
+    newsletter/archive_views.py): each variant says what happened in one sentence,
+    offers one way on, and at most one short line of detail (the footer holds the
+    other ways), and stays out of search engines. `gone`: the link is ours and intact, but what it
     opened is no more (the reader's data deleted, the links replaced, the paper taken
     down): it is not called "copied incompletely" (a reader who had just deleted
     their data and pressed an old Unsubscribe was told so, and sent to subscribe).

@@ -198,7 +198,7 @@ def test_a_reader_who_complained_gets_to_their_data_from_their_old_link(live_ser
     expect(page.locator("main")).to_contain_text("also if you marked our email as spam")
     assert {where: found for where, found in axe_blocking_at_widths(page).items() if found} == {}
     screenshot(page, "leaving-complained-old-link")
-    page.get_by_role("link", name="Email me a fresh link to my preferences").click()
+    page.get_by_role("link", name="Email me a fresh link").click()
     page.get_by_label("Email address").fill("ada@example.com")
     page.get_by_role("button", name="Email me the link").click()
     expect(page.get_by_role("heading", level=1)).to_be_visible()

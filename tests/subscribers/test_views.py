@@ -1839,7 +1839,7 @@ def test_a_reader_who_complained_gets_a_link_to_their_data_only_by_asking_for_it
     gone = client.get(old_manage)
     assert gone.status_code == 410
     said = " ".join(gone.content.decode().split())
-    assert "To get a copy of your data or delete it, ask for a fresh link below" in said
+    assert "Email me a fresh link</a>" in said and "It works also if you marked our email as spam" in said
     assert 'href="/subscription/"' in said
     form = " ".join(client.get("/subscription/").content.decode().split())
     assert "get a copy of your data or delete it, also if you marked our email as spam" in form
@@ -1921,7 +1921,7 @@ def test_a_suppressed_address_that_did_not_complain_gets_no_link_and_the_pages_s
     with django_capture_on_commit_callbacks(execute=True):
         client.post("/subscription/", {"email": "ada@example.com"}, REMOTE_ADDR="203.0.113.9")
     assert outbox == []
-    expected = "If our emails to your address bounced, no link can reach it, and we delete its data by ourselves 30 days"
+    expected = "A bounced address gets none; its data is deleted 30 days after the bounce"
     assert expected in " ".join(client.get(old_manage).content.decode().split())
     assert "we delete its data by ourselves 30 days" in " ".join(client.get("/subscription/").content.decode().split())
 
