@@ -784,8 +784,9 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
     The public forms' limits, shared with them (whoever holds a reader's link may
     type any address here): per client, per mailbox asked for from it, and the new
     mailbox's cap of emails (_mailbox_capped, beyond which nothing is sent, as on
-    the forms); and SUBSCRIBE_EMAILS_PER_MAILBOX links per reader per window.
-    A suppressed new address gets nothing, as on the subscribe form.
+    the forms); and SUBSCRIBE_EMAILS_PER_MAILBOX requests per reader per window,
+    whatever address they name. A suppressed new address gets nothing, as on the
+    subscribe form, and the request does the same work for it as for any other.
 
     Raises ValidationError (a blocked domain, the reader's own address),
     SubscribeRateLimited, or JourneyEmailNotQueued (the request before stays, and
@@ -798,19 +799,24 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
         )
     if email.lower() == subscriber.email.lower():
         raise ValidationError({"email": "This is the address your digest goes to already."})
-    # A suppression the person may lift (they deleted their data at that address)
-    # is lifted by their click, as a subscription's confirmation lifts it.
-    if (subscriber.status not in EMAIL_CHANGEABLE or email_is_suppressed(email, unless_reasons=LIFTED_BY_OWN_CONFIRMATION)
-            or _mailbox_capped(email=email)):
+    if subscriber.status not in EMAIL_CHANGEABLE:
         return
     reader_key = f"journey:email-change:{subscriber.pk}"
     if rate_limit_exceeded(key=reader_key, limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
                            window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS):
         raise SubscribeRateLimited
     # A newer request replaces the one before: only the latest link moves anything.
-    # "at": when it was asked (UTC, ISO), for email_change_requests_forget.
-    Subscriber.objects.filter(pk=subscriber.pk).update(email_change={
-        "to": email, "id": secrets.token_urlsafe(9), "at": timezone.now().astimezone(dt.UTC).isoformat()})
+    # "at": when it was asked (UTC, ISO), for email_change_requests_forget. The same
+    # work for every address typed: a suppressed one is left to the worker
+    # (_email_change_mail_send sends it nothing; a suppression the person may lift,
+    # LIFTED_BY_OWN_CONFIRMATION, is lifted by their click), and a mailbox over its
+    # cap is marked "quiet" (no email). Until 7 December both returned here: a
+    # stranger's complaint or bounce was told by the reader's count (the next request
+    # a 303, not a 429), by the link mailed before still working, and by the clock.
+    change = {"to": email, "id": secrets.token_urlsafe(9), "at": timezone.now().astimezone(dt.UTC).isoformat()}
+    if _mailbox_capped(email=email):
+        change["quiet"] = True
+    Subscriber.objects.filter(pk=subscriber.pk).update(email_change=change)
     try:
         _email_task_queue(subscriber_id=subscriber.pk, kind=EMAIL_CHANGE)
     except JourneyEmailNotQueued:
@@ -1210,6 +1216,9 @@ def _email_change_mail_send(*, subscriber: Subscriber, kind: str) -> str | None:
     if kind == EMAIL_CHANGE:
         change = subscriber.email_change
         if not change:  # moved, or replaced by a newer request's email, before the queue got here
+            return None
+        if change.get("quiet"):  # the mailbox's cap was reached (subscriber_email_change_request)
+            logger.info("email not sent: the mailbox's cap of emails was reached (template=%s)", kind)
             return None
         to, template = change["to"], EMAIL_CHANGE
         if Subscriber.objects.filter(email__iexact=to).exclude(pk=subscriber.pk).exists():

@@ -8,11 +8,13 @@ import time
 import types
 
 import pytest
+from django.conf import settings
 from django.core import mail, signing
+from django.db import connection
 from django.test import override_settings
 
 from newsletter.models import Feedback
-from subscribers import tokens
+from subscribers import services, tokens
 from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash
 from tests.factories import FeedbackFactory, SubscriberFactory, TopicFactory
@@ -231,3 +233,53 @@ def test_an_address_change_never_confirmed_is_forgotten_once_its_link_is_dead(cl
     assert retention_apply().address_changes == 1
     assert Subscriber.objects.get(pk=stale.pk).email_change is None
     assert Subscriber.objects.get(pk=fresh.pk).email_change["to"] == "kept@example.org"
+
+
+def _mailbox_fill(email: str) -> None:
+    """The mailbox's window cap of emails asked for by anyone, reached (the forms'
+    services._mailbox_capped counts under this key)."""
+    from subscribers.addresses import mailbox_key
+    from subscribers.throttling import rate_limit_exceeded
+
+    rate_limit_exceeded(key=f"journey:mailbox:{email_hash(mailbox_key(email))}",
+                        limit=100, window_seconds=600, hits=settings.SUBSCRIBE_EMAILS_PER_MAILBOX)
+
+
+@pytest.mark.parametrize("probed", ["suppressed", "capped"])
+@override_settings(SUBSCRIBE_EMAILS_PER_MAILBOX=2)
+def test_whoever_holds_a_link_learns_nothing_of_another_address_from_the_change_form(client, monkeypatch, probed):
+    """The link holder (anyone: subscribe yourself) types a stranger's address. A
+    suppressed one (a complaint, a bounce) or a mailbox others filled was told three
+    ways: the request was not counted against the reader, so the next one was a 303
+    where an unknown address's was a 429; it left the link mailed before working,
+    where any other request replaces it; and it made one query fewer."""
+    probe = "hurt@example.org"
+    if probed == "suppressed":
+        Suppression.objects.create(email_hash=email_hash(probe), reason=Suppression.Reason.COMPLAINT)
+    else:
+        _mailbox_fill(probe)
+    answers = {}
+    for label, typed in (("probe", probe), ("unknown", "nobody@example.org")):
+        reader = SubscriberFactory()
+        mail.outbox.clear()
+        _ask(client, reader, f"mine-{label}@example.net")
+        link_before = _link(mail.outbox[0])
+        queries = []
+
+        def counted(execute, sql, *args, queries=queries):
+            queries.append(sql)
+            return execute(sql, *args)
+
+        # The request's own queries (the worker's are another process's), counted as
+        # they run: the test client's request resets connection.queries.
+        with monkeypatch.context() as queue_away, connection.execute_wrapper(counted):
+            queue_away.setattr(services.subscriber_email_send, "delay", lambda *args: None)
+            asked = _ask(client, reader, typed)
+        replaced = "It was used already, or a newer request" in _page(client.get(link_before))
+        next_one = _ask(client, reader, f"again-{label}@example.net")
+        answers[label] = (asked.status_code, len(queries), replaced, next_one.status_code)
+    assert answers["probe"] == answers["unknown"]
+    assert answers["unknown"][2:] == (True, 429)
+    mail.outbox.clear()
+    _ask(client, SubscriberFactory(), probe)
+    assert [m for m in mail.outbox if probe in m.to] == []  # and the probed address gets nothing
