@@ -1839,7 +1839,7 @@ def test_a_reader_who_complained_gets_a_link_to_their_data_only_by_asking_for_it
     gone = client.get(old_manage)
     assert gone.status_code == 410
     said = " ".join(gone.content.decode().split())
-    assert "Email me a fresh link</a>" in said and "It works also if you marked our email as spam" in said
+    assert "Email me a fresh link</a>" in said and "It works even if you marked our email as spam" in said
     assert 'href="/subscription/"' in said
     form = " ".join(client.get("/subscription/").content.decode().split())
     assert "get a copy of your data or delete it, also if you marked our email as spam" in form
