@@ -41,13 +41,28 @@ LOCAL_PART_NOT_ASCII = (
 )
 
 
+# The longest address mail can go to (RFC 5321's path of 256 with its brackets), and
+# Subscriber.email's max_length.
+EMAIL_MAX_LENGTH = 254
+ADDRESS_TOO_LONG = (
+    f"This address is too long for mail once its domain is written in plain letters "
+    f"(over {EMAIL_MAX_LENGTH} characters). Please use another address."
+)
+
+
 def email_validate(email: str) -> None:
     """Django's validate_email, saying why when the part before the @ is not ASCII
-    (which it refuses, and the ESPs cannot deliver to). Raises ValidationError."""
+    (which it refuses, and the ESPs cannot deliver to), and refusing an address
+    longer than EMAIL_MAX_LENGTH in its stored form (email_normalise): an
+    internationalised domain grows when IDNA-encoded, so one of 217 characters as
+    typed became 265, which passed the forms and failed the row's insert.
+    Raises ValidationError."""
     local, at, _ = email.strip().rpartition("@")
     if at and local and not local.isascii():
         raise ValidationError(LOCAL_PART_NOT_ASCII, code="invalid")
     validate_email(email)
+    if len(email_normalise(email)) > EMAIL_MAX_LENGTH:
+        raise ValidationError(ADDRESS_TOO_LONG, code="max_length")
 
 
 def domain_normalise(domain: str) -> str:

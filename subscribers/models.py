@@ -10,7 +10,7 @@ from django.utils.dates import WEEKDAYS
 
 from newsletter.models import Topic
 
-from .addresses import domain_normalise, email_display, email_masked
+from .addresses import EMAIL_MAX_LENGTH, domain_normalise, email_display, email_masked
 
 DEFAULT_PAPERS_PER_DIGEST = 5
 MAX_PAPERS_PER_DIGEST = 20
@@ -65,7 +65,7 @@ class Subscriber(models.Model):
 
     # Stored normalised (subscribers/addresses.py, email_normalise): the domain
     # lower-cased and IDNA-encoded, the local part as given.
-    email = models.EmailField(max_length=254)
+    email = models.EmailField(max_length=EMAIL_MAX_LENGTH)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     status_changed_at = models.DateTimeField(auto_now_add=True)
     paused_until = models.DateField(null=True, blank=True)

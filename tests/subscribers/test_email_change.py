@@ -283,3 +283,15 @@ def test_whoever_holds_a_link_learns_nothing_of_another_address_from_the_change_
     mail.outbox.clear()
     _ask(client, SubscriberFactory(), probe)
     assert [m for m in mail.outbox if probe in m.to] == []  # and the probed address gets nothing
+
+
+def test_a_new_address_too_long_once_its_domain_is_encoded_is_refused_on_the_page(client):
+    """It was taken (254 characters as typed), its link mailed, and the link's button
+    answered 500: the row's email column holds 254 (DataError)."""
+    from tests.subscribers.test_views import LONG_ONCE_ENCODED
+
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    response = _ask(client, reader, LONG_ONCE_ENCODED)
+    assert response.status_code == 400 and 'id="id_email-error"' in response.content.decode()
+    assert mail.outbox == [] and Subscriber.objects.get(pk=reader.pk).email_change is None

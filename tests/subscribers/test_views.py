@@ -311,6 +311,24 @@ def test_an_address_whose_domain_has_no_ascii_form_is_refused_next_to_its_field(
     assert not Subscriber.objects.exists() and outbox == []
 
 
+
+# 217 characters as typed, each label a valid domain label once encoded, but 265 in
+# the ASCII (IDNA) form every address is stored and mailed in: over the 254 an
+# address may have (RFC 5321's path) and the column's max_length.
+LONG_ONCE_ENCODED = "a" * 64 + "@" + ".".join(["äöü" * 8] * 6) + ".de"
+
+
+def test_an_address_too_long_once_its_domain_is_encoded_is_refused_next_to_its_field(
+        submit, outbox, django_capture_on_commit_callbacks):
+    """It passed the form (254 characters as typed), and the worker's insert of the
+    new reader failed on the column (a DataError in the task, the visitor told to
+    check an inbox that nothing would reach)."""
+    assert len(LONG_ONCE_ENCODED) <= 254
+    response = submit(LONG_ONCE_ENCODED)
+    assert response.status_code == 400 and 'id="id_email-error"' in response.content.decode()
+    assert not Subscriber.objects.exists() and outbox == []
+
+
 # --- No enumeration ---------------------------------------------------------------
 
 
