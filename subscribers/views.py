@@ -494,7 +494,11 @@ def email_change_request(request: HttpRequest, subscriber: Subscriber, token: st
             response["Retry-After"] = str(QUEUE_AWAY_RETRY_SECONDS)
             return response
         else:
-            return _see_other(_manage_done(token, "address-asked") + "#address")
+            # Nothing is asked for a reader whose address cannot change (suppressed,
+            # pending: their page has no such form): no "Check your new inbox".
+            asked = subscriber.status in services.EMAIL_CHANGEABLE
+            return _see_other(_manage_done(token, "address-asked") + "#address" if asked
+                              else _manage_done(token, ""))
     return _manage_page(request, subscriber, change_form=change_form)
 
 
@@ -573,8 +577,11 @@ def resubscribe(request: HttpRequest, subscriber: Subscriber, token: str) -> Htt
     again since, says so (it led to the unsubscribe page, whose one button is
     "Unsubscribe"). The button's POST resubscribes."""
     if request.method == "POST":
-        services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
-        return _see_other(reverse("subscribers:manage", args=[token]) + "?done=resubscribed")
+        subscriber = services.subscriber_resubscribe(subscriber=subscriber, **_origin(request))
+        # "Subscribed again" only when they are: a suppressed address stays where it
+        # is (the data-only page said "Welcome back!" to a reader who had complained).
+        resubscribed = subscriber.status in (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED)
+        return _see_other(_manage_done(token, "resubscribed" if resubscribed else ""))
     return render(request, "subscribers/resubscribe.html", _manage_context(subscriber))
 
 

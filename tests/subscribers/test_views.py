@@ -1924,6 +1924,33 @@ def test_a_complained_readers_request_that_mails_nothing_leaves_the_days_data_li
     assert len(outbox) == 1
 
 
+def test_the_data_only_pages_other_buttons_change_nothing_and_say_nothing_was_done(
+        client, outbox, django_capture_on_commit_callbacks):
+    """Whoever holds a complained reader's data link posts the buttons its page does
+    not offer (an old page's, or typed). Nothing changed, but the page after
+    Resubscribe said "You're subscribed again. Welcome back!" (title "Subscribed
+    again") to an address no digest goes to, and after "Change my address" "Check
+    your new inbox", though nothing was sent."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="ada@example.com", status=Subscriber.Status.UNSUBSCRIBED)
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.COMPLAINT)
+    reader.refresh_from_db()
+    data = _path(tokens.subscriber_manage_url(subscriber=reader))
+    token = data.split("/")[2]
+    before = Subscriber.objects.filter(pk=reader.pk).values().get()
+    outbox.clear()
+    for path, body in ((f"/unsubscribe/{token}/resubscribe/", {}), (f"{data}address/", {"email": "new@example.org"}),
+                       (f"{data}pause/", {"weeks": "4"}), (f"{data}resume/", {})):
+        with django_capture_on_commit_callbacks(execute=True):
+            pressed = client.post(path, body)
+        assert pressed.status_code == 303, path
+        page = " ".join(client.get(pressed["Location"]).content.decode().split())
+        assert "<title>Your digest · " in page and "sf-flash" not in page, path
+    assert Subscriber.objects.filter(pk=reader.pk).values().get() == before
+    assert outbox == [] and not ConsentRecord.objects.filter(subscriber=reader).exclude(
+        action=ConsentRecord.Action.SUBSCRIBE).exists()
+
 @pytest.mark.parametrize("reason", [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.EDITOR])
 def test_a_suppressed_address_that_did_not_complain_gets_no_link_and_the_pages_say_what_becomes_of_its_data(
         client, outbox, django_capture_on_commit_callbacks, reason):
