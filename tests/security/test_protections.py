@@ -231,6 +231,27 @@ def test_admin_lives_at_the_configured_path(settings):
     assert out.stdout.split() == ["200", "404"], out.stderr
 
 
+
+@pytest.mark.parametrize("form", ["/subscribe/", "/subscription/"])
+def test_a_public_forms_post_from_another_site_is_refused_and_queues_nothing(
+        form, django_capture_on_commit_callbacks, monkeypatch):
+    """Without the form's CSRF token (a page elsewhere posting it from a visitor's
+    browser) nothing is asked for: otherwise any site could spend its visitors'
+    limits, and their IP in the consent record, on addresses of its choosing. The
+    token views (the signed link is the credential) are exempt on purpose; these
+    forms are not."""
+    queued = []
+    monkeypatch.setattr(services, "_public_form_request_queue", lambda **kwargs: queued.append(kwargs))
+    topic = TopicFactory()
+    data = {"email": "victim@example.org", "topics": [topic.pk], "frequency": "daily", "weekday": "0",
+            "delivery_hour": "7", "time_zone": "UTC", "consent": "on", "website": ""}
+    with django_capture_on_commit_callbacks(execute=True):
+        forged = Client(enforce_csrf_checks=True).post(form, data, HTTP_ORIGIN="https://elsewhere.example")
+    assert forged.status_code == 403 and queued == [] and mail.outbox == []
+    with django_capture_on_commit_callbacks(execute=True):
+        assert Client().post(form, data).status_code == 303  # the form's own post is taken
+    assert len(queued) == 1
+
 # --- 5. Data ----------------------------------------------------------------------
 
 
