@@ -874,9 +874,13 @@ def subscriber_email_change_confirm(
             return refused
         old, new = subscriber.email, subscriber.email_change["to"]
         subscriber.email, subscriber.email_change = new, None
+        # A form's request (Subscriber.requested) was confirmable only by the link
+        # mailed to the old address: pressed there after the move, it brought digests
+        # to the new one, which confirmed no such thing.
+        subscriber.requested = None
         try:
             with transaction.atomic():  # another reader took the address a moment ago
-                subscriber.save(update_fields=["email", "email_change", "updated_at"])
+                subscriber.save(update_fields=["email", "email_change", "requested", "updated_at"])
         except IntegrityError:
             return EmailChange.TAKEN
         address_unsuppress_on_confirmation(email=new)

@@ -295,3 +295,31 @@ def test_a_new_address_too_long_once_its_domain_is_encoded_is_refused_on_the_pag
     response = _ask(client, reader, LONG_ONCE_ENCODED)
     assert response.status_code == 400 and 'id="id_email-error"' in response.content.decode()
     assert mail.outbox == [] and Subscriber.objects.get(pk=reader.pk).email_change is None
+
+
+def test_a_confirmation_mailed_to_the_old_address_does_not_resubscribe_the_new_one(
+        client, django_capture_on_commit_callbacks):
+    """A reader who left asked on the form again (or anyone typed their address): a
+    confirmation for that request went to the old inbox. They then moved the
+    subscription, unsubscribed as it is, to a new address. Whoever reads the old inbox
+    (an employer's, once the reader has left the job) pressed that confirmation, and
+    the new address got digests again, with the form's choices, without its owner's
+    confirming anything: the old address's consent was taken for the new one's."""
+    topic = TopicFactory()
+    reader = SubscriberFactory(email="ada@oldjob.example", status=Subscriber.Status.UNSUBSCRIBED)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/subscribe/", {
+            "email": "ada@oldjob.example", "topics": [topic.pk], "frequency": "daily", "weekday": "0",
+            "delivery_hour": "7", "time_zone": "UTC", "consent": "on", "website": ""}, REMOTE_ADDR="198.51.100.7")
+    (confirmation,) = mail.outbox
+    confirm_path = re.search(r"http://testserver(/confirm/[^\s\"<>]+)", confirmation.body).group(1)
+
+    mail.outbox.clear()
+    _ask(client, Subscriber.objects.get(pk=reader.pk), "ada@newjob.example")
+    client.post(_link(mail.outbox[0]))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+
+    client.post(confirm_path)  # from the old inbox
+    moved = Subscriber.objects.get(pk=reader.pk)
+    assert moved.status == Subscriber.Status.UNSUBSCRIBED and list(moved.topics.all()) != [topic]
