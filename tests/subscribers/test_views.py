@@ -1940,6 +1940,10 @@ def test_the_data_only_pages_other_buttons_change_nothing_and_say_nothing_was_do
     token = data.split("/")[2]
     before = Subscriber.objects.filter(pk=reader.pk).values().get()
     outbox.clear()
+    # Its page, opened (the goodbye email's link takes the same token): its title said
+    # "You're subscribed" above "We can't send to this address".
+    opened = " ".join(client.get(f"/unsubscribe/{token}/resubscribe/").content.decode().split())
+    assert "<title>We can't send to this address · " in opened and "<h1>We can't send to this address</h1>" in opened
     for path, body in ((f"/unsubscribe/{token}/resubscribe/", {}), (f"{data}address/", {"email": "new@example.org"}),
                        (f"{data}pause/", {"weeks": "4"}), (f"{data}resume/", {})):
         with django_capture_on_commit_callbacks(execute=True):
