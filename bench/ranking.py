@@ -3,11 +3,12 @@
     DATABASE_URL=postgres://... python -m bench.ranking [--readers 1000,10000,100000]
         [--feedback-share 0.05] [--votes 1-3] [--seed 1]
 
-Imports the benchmark's day (bench/data.py: the 73 sample papers with upvotes and
-comments; embedded and scored as at ingest) and assembles
-its edition inside a transaction that is rolled back, loads the batch's shared data
-once (`ranking_data_load`), then times `digest_select` for N readers with varied
-profiles held in memory: 1 to 4 of the active topics (a few popular), own keywords,
+The database is migrated first (a new one works as is). Imports the benchmark's
+day (bench/data.py: the 73 sample papers with upvotes and comments; embedded and
+scored as at ingest) and assembles its edition inside a transaction that is rolled
+back, loads the batch's shared data once (`ranking_data_load`), then times
+`digest_select` for N readers with varied profiles held in memory: 1 to 4 of the
+active topics (a few popular), own keywords,
 exclusions, code-only, daily or weekly, in the shares of the send benchmark's
 audience (bench/data.py). A share of them (--feedback-share) have "more" / "less" votes
 (and clicks) on papers of the day: they cannot share a ranking with anyone. Nothing
@@ -206,6 +207,11 @@ def main(argv: list[str] | None = None) -> None:
     import django
 
     django.setup()
+    from django.core.management import call_command
+
+    # A database of its own, as the docstring's DATABASE_URL says, is empty at first:
+    # migrated here (as bench.imports does), not a "no such table" traceback.
+    call_command("migrate", "--noinput", verbosity=0)
     run(sizes=[int(n) for n in args.readers.split(",")], feedback_share=args.feedback_share,
         votes=args.votes, seed=args.seed, papers=args.papers)
 
