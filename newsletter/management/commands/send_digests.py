@@ -25,8 +25,9 @@ from newsletter.sending import BatchOutcome
 
 # Readers named per reason after a run; the rest are counted.
 REASON_EMAILS_SHOWN = 5
-NOBODY_DUE = ("every reader had it already (sent or skipped: Admin → Deliveries says why), "
-              "or it is not their hour (--now sends whatever the hour)")
+NOBODY_DUE = "every reader had it already (sent or skipped: Admin → Deliveries says why)"
+# Said only when the hour counted: after --now (`make digest`) or --to it cannot be why.
+NOT_THEIR_HOUR = ", or it is not their hour (--now sends whatever the hour)"
 
 
 def _by_reason(rows) -> dict[str, list[str]]:
@@ -68,11 +69,12 @@ class Command(BaseCommand):
             raise CommandError(f"No edition to send: no papers for {date or 'today'}." + hint)
         if edition.on_hold:
             raise CommandError(f"{edition} is on hold: nothing goes out until it is released.")
+        nobody_due = f"Nobody is due for {edition}: {NOBODY_DUE}{'' if now or to else NOT_THEIR_HOUR}."
         if dry_run:
             self._dry_run(edition, list(
                 # Their topics come with the ranking data (ranking_data_load).
                 subscribers_due(now=moment, edition=edition, any_hour=now, email=to).order_by("id")
-            ))
+            ), nobody_due=nobody_due)
             return
         try:
             redis_check()
@@ -85,7 +87,7 @@ class Command(BaseCommand):
             ) from None
         ids = delivery.edition_send(edition=edition, now=moment, any_hour=now, email=to, queue=False)
         if not ids:
-            self.stdout.write(f"Nobody is due for {edition}: {NOBODY_DUE}.")
+            self.stdout.write(nobody_due)
             return
         totals = delivery.deliveries_send_inline(delivery_ids=ids, progress=self._progress)
         self.stdout.write(
@@ -107,10 +109,10 @@ class Command(BaseCommand):
         if total > delivery.BATCH_SIZE:
             self.stdout.write(f"  {done}/{total} processed, {len(outcome.sent)} sent")
 
-    def _dry_run(self, edition, subscribers) -> None:
+    def _dry_run(self, edition, subscribers, *, nobody_due: str) -> None:
         """Each reader's digest made as it would be sent (digest.digest_make), not sent."""
         if not subscribers:
-            self.stdout.write(f"Nobody is due for {edition}: {NOBODY_DUE}.")
+            self.stdout.write(nobody_due)
             return
         data = ranking_data_load(date=edition.date, subscriber_ids=[s.id for s in subscribers])
         self.stdout.write(f"{edition}: {len(subscribers)} reader(s) would get (dry run, nothing sent)")
