@@ -125,8 +125,11 @@ def dev_env_prepare(env: dict) -> None:
     env.setdefault("EMBEDDED_REDIS_PORT", "6380")
     if env_file:
         # The embedded Redis's port too: `make digest` in another shell sends through it.
+        # And a VAR_DIR given (the SQLite database, the development keys): without it
+        # there, `make digest` read an empty var/db.sqlite3 of the checkout instead.
         dotenv_set(Path(env_file), {"DEBUG": saved.get("DEBUG", env["DEBUG"]), "PORT": env["PORT"],
-                                    "EMBEDDED_REDIS_PORT": env["EMBEDDED_REDIS_PORT"]})
+                                    "EMBEDDED_REDIS_PORT": env["EMBEDDED_REDIS_PORT"],
+                                    **({"VAR_DIR": env["VAR_DIR"]} if env.get("VAR_DIR") else {})})
 
 
 def _interrupt(signum, frame) -> None:

@@ -179,6 +179,20 @@ def test_make_run_writes_the_env_file_keeping_what_was_there(tmp_path):
     assert env["PORT"] == "8101"
 
 
+def test_make_run_keeps_a_var_dir_it_was_given_in_the_env_file(tmp_path):
+    """`VAR_DIR=/elsewhere make run`, then `make digest` or `manage.py` from another
+    shell with nothing exported: they read .env, which named no VAR_DIR, and so an
+    empty var/db.sqlite3 of the checkout ("no such table")."""
+    env_file = tmp_path / ".env"
+    env = {"ENV_FILE": str(env_file), "VAR_DIR": str(tmp_path / "state")}
+    devrun.dev_env_prepare(env)
+    assert f"VAR_DIR={tmp_path / 'state'}\n" in env_file.read_text()
+    # The next run with none exported keeps it, as PORT.
+    env = {"ENV_FILE": str(env_file)}
+    devrun.dev_env_prepare(env)
+    assert env["VAR_DIR"] == str(tmp_path / "state")
+
+
 def test_make_run_keeps_the_debug_the_env_file_says_and_a_one_off_setting_does_not_rewrite_it(tmp_path):
     """A developer who set DEBUG=false in .env (to try the production error pages)
     keeps it; `DEBUG=false make run` once serves without DEBUG that time and leaves
