@@ -195,7 +195,7 @@ def test_a_reader_who_complained_gets_to_their_data_from_their_old_link(live_ser
     mail.outbox.clear()
 
     assert page.goto(old_link).status == 410
-    expect(page.locator("main")).to_contain_text("also if you marked our email as spam")
+    expect(page.locator("main")).to_contain_text("even if you marked our email as spam")
     assert {where: found for where, found in axe_blocking_at_widths(page).items() if found} == {}
     screenshot(page, "leaving-complained-old-link")
     page.get_by_role("link", name="Email me a fresh link").click()

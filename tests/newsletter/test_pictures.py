@@ -787,3 +787,56 @@ def test_an_import_with_the_broker_away_imports_its_papers_all_the_same(monkeypa
     with django_capture_on_commit_callbacks(execute=True) as queued:
         papers_import(items=items, trending_date=dt.date(2024, 10, 25))
     assert queued and Paper.objects.count() == 2
+
+
+def test_a_paper_marked_missing_whose_copy_another_fetch_kept_shows_its_picture_again(
+        cdn, django_capture_on_commit_callbacks):
+    """Two workers asked for one picture at once: one met the CDN's hiccup and marked
+    the paper missing, the other kept the copy. The next try finds the copy on disk:
+    it clears the mark (the picture is back in every page and digest) without asking
+    the CDN. A paper with no picture at all is neither had nor missing in a run's
+    count (the operator's log line)."""
+    from newsletter.pictures import pictures_fetch, pictures_missing_fetch
+
+    paper = _paper(cdn, trending_date=timezone.now().date())
+    assert Client().get(paper.picture_url).status_code == 200  # the copy is kept
+    Paper.objects.filter(pk=paper.pk).update(picture_missing_at=timezone.now() - dt.timedelta(hours=1))
+    _Cdn.asked.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pictures_missing_fetch() == {"had": 1, "missing": 0}
+    paper.refresh_from_db()
+    assert paper.picture_missing_at is None and paper.picture_url == paper.picture_served_url != ""
+    assert _Cdn.asked == []
+
+    none = PaperFactory(thumbnail_url="")
+    assert pictures_fetch(paper_ids=[none.pk]) == {"had": 0, "missing": 0}
+
+
+def test_an_old_folder_in_the_picture_directory_does_not_stop_new_copies(cdn, settings):
+    """PICTURE_DIR on a volume of its own has a lost+found months old: the hourly
+    look for unread copies deletes files only. Taken for an old copy, the folder
+    made the look fail at every write, and with it every new picture (a 404, the
+    paper marked missing)."""
+    import os
+
+    folder = Path(settings.PICTURE_DIR)
+    (folder / "lost+found").mkdir(parents=True)
+    old = time.time() - 400 * 86400
+    os.utime(folder / "lost+found", (old, old))
+    paper = _paper(cdn)
+    assert Client().get(paper.picture_url).status_code == 200
+    paper.refresh_from_db()
+    assert paper.picture_missing_at is None and (folder / "lost+found").is_dir()
+
+
+def test_picture_get_asks_no_host_that_is_not_allowed_whoever_calls_it(cdn, settings):
+    """The pages and the fetch task only ask for a paper's picture from an allowed
+    host (Paper.picture_served_url); picture_get refuses any other itself, so no
+    caller can make this server fetch an address of someone's choosing."""
+    from newsletter.pictures import PictureUnavailable, picture_get
+
+    paper = _paper(cdn)
+    settings.THUMBNAIL_HOSTS = ["cdn-thumbnails.huggingface.co"]
+    with pytest.raises(PictureUnavailable, match="allowed host"):
+        picture_get(paper)
+    assert _Cdn.asked == []

@@ -1860,7 +1860,7 @@ def test_a_reader_who_complained_gets_a_link_to_their_data_only_by_asking_for_it
     assert "Email me a fresh link</a>" in said and "It works even if you marked our email as spam" in said
     assert 'href="/subscription/"' in said
     form = " ".join(client.get("/subscription/").content.decode().split())
-    assert "get a copy of your data or delete it, also if you marked our email as spam" in form
+    assert "get a copy of your data or delete it, even if you marked our email as spam" in form
 
     def ask():
         with django_capture_on_commit_callbacks(execute=True):
