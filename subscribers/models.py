@@ -93,10 +93,12 @@ class Subscriber(models.Model):
     # the form, and it wiped an unsubscribed reader's topics, keywords and left-out
     # terms at once.
     requested = models.JSONField(null=True, blank=True, editable=False)
-    # An address change the preference centre asked for and its owner has not
-    # confirmed yet: {"to": the new address (normalised), "id": the request's id}.
-    # Only the link mailed to "to" for that id moves the subscription
-    # (services.subscriber_email_change_confirm); a newer request replaces it.
+    # An address change the preference centre asked for and not yet approved:
+    # {"to": the new address (normalised), "id": the request's id, "at": when asked,
+    # "confirmed": when the link mailed to "to" was pressed, "quiet": no email}. The
+    # link mailed to "to" for that id asks the current address
+    # (services.subscriber_email_change_confirm), whose link moves the subscription
+    # (subscriber_email_change_approve); a newer request replaces it.
     email_change = models.JSONField(null=True, blank=True, editable=False)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.FORM)
     token = models.CharField(max_length=64, default=token_new, unique=True, editable=False)
@@ -235,7 +237,8 @@ class ConsentRecord(models.Model):
         UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
         RESUBSCRIBE = "resubscribe", "Resubscribed"
         # The reader moved the subscription to another address, confirmed from that
-        # address (detail: "from" and "to"; services.subscriber_email_change_confirm).
+        # address and approved from the old one (detail: "from" and "to"; the
+        # approval's click: services.subscriber_email_change_approve).
         EMAIL_CHANGE = "email_change", "Changed address"
 
     class Source(models.TextChoices):

@@ -65,6 +65,7 @@ from .tokens import (
     CONFIRM_LINK_MAX_AGE,
     EMAIL_CHANGE_LINK_MAX_AGE,
     confirm_url,
+    email_change_approval_url,
     email_change_url,
     subscriber_links_retire,
     subscriber_manage_url,
@@ -91,11 +92,13 @@ EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked f
 # (DATA_REQUESTS_ANSWERED): their link opens only their data (export, delete). A
 # template of EMAIL_LINKS, not a kind queued.
 EMAIL_LINKS_DATA = "links_data"
-# "Change my address": the link that moves the subscription, to the new address (or,
+# "Change my address": the link to the new address that proves it is theirs (or,
 # when that address has a subscription of its own, EMAIL_CHANGE_TAKEN's words
-# instead), and the notice to the old address once it moved.
+# instead); once pressed, the link to the current address that approves the move
+# (EMAIL_CHANGE_APPROVAL); and the notice to the old address once it moved.
 EMAIL_CHANGE = "email_change"
 EMAIL_CHANGE_TAKEN = "email_change_taken"  # a template of EMAIL_CHANGE, not a kind queued
+EMAIL_CHANGE_APPROVAL = "email_change_approval"
 EMAIL_CHANGED = "email_changed"
 # One data export emailed per reader in this window: the button can be pressed by
 # whoever holds their link, and each press is an email to their inbox.
@@ -776,9 +779,10 @@ EMAIL_CHANGEABLE = (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscrib
 
 
 def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: str | None) -> None:
-    """The preference centre's "Change my address": nothing changes yet; a link that
-    moves the subscription goes to the new address (EMAIL_CHANGE), and only its
-    owner's click moves it (subscriber_email_change_confirm). Returns nothing on
+    """The preference centre's "Change my address": nothing changes yet; a link goes
+    to the new address (EMAIL_CHANGE), whose owner's click asks the current address
+    (subscriber_email_change_confirm), whose owner's click moves it
+    (subscriber_email_change_approve). Returns nothing on
     purpose: what the page says must not depend on whether the new address has a
     subscription of its own (its email says so instead; subscriber_journey_email_send).
     The public forms' limits, shared with them (whoever holds a reader's link may
@@ -839,37 +843,67 @@ def email_change_requests_forget(*, now: dt.datetime) -> int:
 class EmailChange(enum.Enum):
     """What an address-change link did, or why it did nothing."""
 
+    ASKED = "asked"  # the new address confirmed: the current one is asked to approve
     MOVED = "moved"
     TAKEN = "taken"  # the new address has a subscription of its own: nothing merged
     UNMAILABLE = "unmailable"  # the new address was suppressed since the link was sent
     STALE = "stale"  # used already, replaced by a newer request, or the reader left meanwhile
+    EXPIRED = "expired"  # asked for over EMAIL_CHANGE_LINK_MAX_AGE ago
 
 
-def email_change_state(*, subscriber: Subscriber, change_id: str) -> EmailChange | None:
+def email_change_state(*, subscriber: Subscriber, change_id: str, approval: bool = False) -> EmailChange | None:
     """Why the address-change link with this request id would do nothing now, or None
-    when it would move the subscription."""
+    when it would: confirm the new address, or (`approval`, the current address's
+    link) move the subscription. A change whose new address confirmed already says
+    so to the new address's link (ASKED), and only then can be approved. The approval
+    link expires with the change, however late the new address confirmed."""
     change = subscriber.email_change or {}
     if not change_id or change.get("id") != change_id or subscriber.status not in EMAIL_CHANGEABLE:
         return EmailChange.STALE
+    if approval and not change.get("confirmed"):
+        return EmailChange.STALE
+    if change.get("at", "") < (timezone.now() - EMAIL_CHANGE_LINK_MAX_AGE).astimezone(dt.UTC).isoformat():
+        return EmailChange.EXPIRED
     if Subscriber.objects.filter(email__iexact=change["to"]).exclude(pk=subscriber.pk).exists():
         return EmailChange.TAKEN
     if email_is_suppressed(change["to"], unless_reasons=LIFTED_BY_OWN_CONFIRMATION):
         return EmailChange.UNMAILABLE
+    if not approval and change.get("confirmed"):
+        return EmailChange.ASKED
     return None
 
 
-def subscriber_email_change_confirm(
-    *, subscriber: Subscriber, change_id: str, ip: str | None, user_agent: str,
-    source: str = Subscriber.Source.FORM,
-) -> EmailChange:
-    """Move the subscription to the address the link was mailed to, keeping the row
-    (topics, votes, deliveries, consent history), when the link is the one mailed for
-    the request the reader holds. The click is the new address's owner's consent: a
-    ConsentRecord EMAIL_CHANGE with both addresses, which the notice to the old one
-    (EMAIL_CHANGED) reads. An address another reader holds is never merged into."""
+def subscriber_email_change_confirm(*, subscriber: Subscriber, change_id: str) -> EmailChange:
+    """The new address's owner pressed its link: it is theirs and typed right. Nothing
+    moves yet: whoever holds a reader's link (a forwarded digest) could name their
+    own address and press this, then ask for the reader's data. The change is marked
+    confirmed and the current address is asked (EMAIL_CHANGE_APPROVAL); its owner's
+    click moves it (subscriber_email_change_approve). Pressed again, nothing more is
+    sent (ASKED): the reader's inbox is not to be filled by the link's holder."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         refused = email_change_state(subscriber=subscriber, change_id=change_id)
+        if refused is not None:
+            return refused
+        Subscriber.objects.filter(pk=subscriber.pk).update(
+            email_change={**subscriber.email_change, "confirmed": timezone.now().astimezone(dt.UTC).isoformat()})
+        subscriber_id = subscriber.pk
+        transaction.on_commit(
+            lambda: _email_queue_or_owe(subscriber_id=subscriber_id, kind=EMAIL_CHANGE_APPROVAL), robust=True)
+    return EmailChange.ASKED
+
+
+def subscriber_email_change_approve(
+    *, subscriber: Subscriber, change_id: str, ip: str | None, user_agent: str,
+    source: str = Subscriber.Source.FORM,
+) -> EmailChange:
+    """The current address approved the change its new address confirmed: move the
+    subscription there, keeping the row (topics, votes, deliveries, consent history).
+    A ConsentRecord EMAIL_CHANGE with both addresses, which the notice to the old one
+    (EMAIL_CHANGED) reads. An address another reader holds is never merged into."""
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        refused = email_change_state(subscriber=subscriber, change_id=change_id, approval=True)
         if refused is not None:
             return refused
         old, new = subscriber.email, subscriber.email_change["to"]
@@ -889,17 +923,18 @@ def subscriber_email_change_confirm(
             user_agent=user_agent, source=source, detail={"from": old, "to": new},
         )
         subscriber_id = subscriber.pk
-
-        def notice() -> None:
-            # The move stands whether or not the queue takes the notice; if it
-            # cannot, it is owed and beat queues it once Redis is back (as goodbye).
-            try:
-                _email_task_queue(subscriber_id=subscriber_id, kind=EMAIL_CHANGED)
-            except JourneyEmailNotQueued:
-                OwedEmail.objects.get_or_create(subscriber_id=subscriber_id, kind=EMAIL_CHANGED)
-
-        transaction.on_commit(notice, robust=True)
+        transaction.on_commit(
+            lambda: _email_queue_or_owe(subscriber_id=subscriber_id, kind=EMAIL_CHANGED), robust=True)
     return EmailChange.MOVED
+
+
+def _email_queue_or_owe(*, subscriber_id: int, kind: str) -> None:
+    """Queue a journey email whose cause stands whether or not the queue takes it; if
+    it cannot, the email is owed and beat queues it once Redis is back (as goodbye)."""
+    try:
+        _email_task_queue(subscriber_id=subscriber_id, kind=kind)
+    except JourneyEmailNotQueued:
+        OwedEmail.objects.get_or_create(subscriber_id=subscriber_id, kind=kind)
 
 
 def subscriber_export_send(*, subscriber: Subscriber) -> bool:
@@ -1147,12 +1182,13 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
         EMAIL_LINKS: (Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED, Subscriber.Status.UNSUBSCRIBED,
                       Subscriber.Status.SUPPRESSED),
         EMAIL_CHANGE: EMAIL_CHANGEABLE,
+        EMAIL_CHANGE_APPROVAL: EMAIL_CHANGEABLE,
         # Once it moved, whatever the reader did since.
         EMAIL_CHANGED: tuple(Subscriber.Status),
     }[kind]
     if subscriber.status not in wanted:
         return None
-    if kind in (EMAIL_CHANGE, EMAIL_CHANGED):
+    if kind in (EMAIL_CHANGE, EMAIL_CHANGE_APPROVAL, EMAIL_CHANGED):
         return _email_change_mail_send(subscriber=subscriber, kind=kind)
     # Suppressed addresses never get mail of any kind, but for the confirmation a
     # reader who deleted their data asked for by subscribing again, and the answers
@@ -1211,11 +1247,12 @@ def subscriber_journey_email_send(*, subscriber_id: int, kind: str) -> str | Non
 def _email_change_mail_send(*, subscriber: Subscriber, kind: str) -> str | None:
     """The address change's emails, which go to an address the reader's row no
     longer (EMAIL_CHANGED: the old one, from the change's consent record) or not yet
-    (EMAIL_CHANGE: the new one) holds. EMAIL_CHANGE to an address with a subscription
+    (EMAIL_CHANGE: the new one) holds, or to the current one (EMAIL_CHANGE_APPROVAL,
+    once the new one confirmed). EMAIL_CHANGE to an address with a subscription
     of its own says so and carries no link (EMAIL_CHANGE_TAKEN): its owner learns why
-    nothing can move there, and the page that asked learned nothing. Neither carries
-    a manage or unsubscribe link: the old inbox may no longer be the reader's, and
-    the new one is not subscribed yet."""
+    nothing can move there, and the page that asked learned nothing. None carries
+    a manage or unsubscribe link: the old inbox may no longer be the reader's, the
+    new one is not subscribed yet, and the approval is not a digest."""
     context = {"subscriber": subscriber}
     if kind == EMAIL_CHANGE:
         change = subscriber.email_change
@@ -1231,6 +1268,14 @@ def _email_change_mail_send(*, subscriber: Subscriber, kind: str) -> str | None:
             context["email_change_url"] = email_change_url(subscriber=subscriber)
         context["change_days"] = EMAIL_CHANGE_LINK_MAX_AGE.days
         context["new_email"] = email_display(to)
+    elif kind == EMAIL_CHANGE_APPROVAL:
+        change = subscriber.email_change
+        if not change or not change.get("confirmed"):  # moved or replaced before the queue got here
+            return None
+        to, template = subscriber.email, EMAIL_CHANGE_APPROVAL
+        context["approval_url"] = email_change_approval_url(subscriber=subscriber)
+        context["new_masked"] = email_masked(change["to"])
+        context["change_days"] = EMAIL_CHANGE_LINK_MAX_AGE.days
     else:
         record = subscriber.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).order_by("-created_at", "-id").first()
         if record is None:

@@ -6,8 +6,8 @@ made for one purpose is refused for another and nothing is accepted on the
 session secret alone. Issuing a new `Subscriber.token` revokes every link.
 
 - confirm links expire after CONFIRM_LINK_MAX_AGE;
-- address-change links (to the new address) expire after EMAIL_CHANGE_LINK_MAX_AGE
-  and name the one request they were mailed for;
+- address-change links (to the new address, then the approval to the current one)
+  expire after EMAIL_CHANGE_LINK_MAX_AGE and name the one request they were mailed for;
 - manage and unsubscribe links never expire (RFC 8058 asks that the one-click
   URL keeps working); they share one salt, because the unsubscribe page offers
   the preference centre anyway.
@@ -43,6 +43,9 @@ _MANAGE_SALT = "subscribers.manage"
 # votes and history) to another inbox, and the reader asked for it moments ago.
 EMAIL_CHANGE_LINK_MAX_AGE = dt.timedelta(days=2)
 _EMAIL_CHANGE_SALT = "subscribers.email-change"
+# The current address's approval of a change its new address confirmed: a link of
+# its own (tokens.email_change_approval_url), so neither inbox's link is the other's.
+_EMAIL_CHANGE_APPROVAL_SALT = "subscribers.email-change-approval"
 
 
 class TokenProblem(enum.Enum):
@@ -237,15 +240,25 @@ def subscriber_from_confirm_token(*, token: str, expired_too: bool = False) -> S
 def email_change_url(*, subscriber: Subscriber) -> str:
     """The link mailed to the new address of the change the subscriber holds
     (Subscriber.email_change): signed, with that request's id, for EMAIL_CHANGE_LINK_MAX_AGE."""
-    value = f"{subscriber.token}.{subscriber.email_change['id']}"
-    return token_url("subscribers:email_change", signer(_EMAIL_CHANGE_SALT, timestamped=True).sign(value))
+    return _email_change_link(subscriber=subscriber, salt=_EMAIL_CHANGE_SALT, route="subscribers:email_change")
 
 
-def subscriber_from_email_change_token(*, token: str) -> Subscriber | TokenProblem:
-    """The subscriber an address-change link belongs to, with the id of the request it
-    was mailed for as `email_change_id`, or why it cannot be used."""
+def email_change_approval_url(*, subscriber: Subscriber) -> str:
+    """The link mailed to the reader's current address once the new one confirmed
+    the change: the old inbox's yes (services.subscriber_email_change_approve).
+    Signed with a salt of its own, so the new inbox's link, pasted into its URL,
+    approves nothing; it names the same request and expires with it."""
+    return _email_change_link(subscriber=subscriber, salt=_EMAIL_CHANGE_APPROVAL_SALT,
+                               route="subscribers:email_change_approve")
+
+
+def subscriber_from_email_change_token(*, token: str, approval: bool = False) -> Subscriber | TokenProblem:
+    """The subscriber an address-change link belongs to (`approval`: the link mailed
+    to the current address), with the id of the request it was mailed for as
+    `email_change_id`, or why it cannot be used."""
+    salt = _EMAIL_CHANGE_APPROVAL_SALT if approval else _EMAIL_CHANGE_SALT
     try:
-        raw = signer(_EMAIL_CHANGE_SALT, timestamped=True).unsign(token, max_age=EMAIL_CHANGE_LINK_MAX_AGE)
+        raw = signer(salt, timestamped=True).unsign(token, max_age=EMAIL_CHANGE_LINK_MAX_AGE)
     except signing.SignatureExpired:
         return TokenProblem.EXPIRED
     except signing.BadSignature:
@@ -256,3 +269,8 @@ def subscriber_from_email_change_token(*, token: str) -> Subscriber | TokenProbl
         return TokenProblem.GONE
     subscriber.email_change_id = change_id
     return subscriber
+
+
+def _email_change_link(*, subscriber: Subscriber, salt: str, route: str) -> str:
+    value = f"{subscriber.token}.{subscriber.email_change['id']}"
+    return token_url(route, signer(salt, timestamped=True).sign(value))

@@ -19,6 +19,7 @@ urlpatterns = [
     path("manage/<str:token>/delete/", views.delete, name="delete"),
     path("manage/<str:token>/address/", views.email_change_request, name="email_change_request"),
     path("address/<str:token>/", views.email_change, name="email_change"),
+    path("address-approval/<str:token>/", views.email_change_approve, name="email_change_approve"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("unsubscribe/<str:token>/resubscribe/", views.resubscribe, name="resubscribe"),
 ]

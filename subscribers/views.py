@@ -22,7 +22,7 @@ from redis import RedisError
 from newsletter.due import next_digest
 
 from . import services
-from .addresses import email_display
+from .addresses import email_display, email_masked
 from .forms import (
     EmailChangeForm,
     LinksRequestForm,
@@ -507,23 +507,41 @@ def email_change_request(request: HttpRequest, subscriber: Subscriber, token: st
 @require_http_methods(["GET", "POST"])
 def email_change(request: HttpRequest, token: str) -> HttpResponse:
     """The link mailed to the new address. GET shows what it would do and a button
-    (link scanners fetch links, they do not press buttons); the button's POST moves
-    the subscription (services.subscriber_email_change_confirm). A link that cannot
-    be used says why: only the new address's inbox holds it, and its email said the
-    same already."""
-    found = subscriber_from_email_change_token(token=token)
+    (link scanners fetch links, they do not press buttons); the button's POST proves
+    the address is theirs and asks the current address to approve
+    (services.subscriber_email_change_confirm). A link that cannot be used says why:
+    only the new address's inbox holds it, and its email said the same already."""
+    return _email_change_page(request, token, approval=False)
+
+
+@csrf_exempt  # the signed link is the credential, as for confirm
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change_approve(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to the current address once the new one confirmed: GET asks,
+    the button's POST moves the subscription (services.subscriber_email_change_approve)."""
+    return _email_change_page(request, token, approval=True)
+
+
+def _email_change_page(request: HttpRequest, token: str, *, approval: bool) -> HttpResponse:
+    found = subscriber_from_email_change_token(token=token, approval=approval)
     if isinstance(found, TokenProblem):
         return link_invalid(request, expired=found is TokenProblem.EXPIRED, gone=found is TokenProblem.GONE,
                             email_change=True)
     new_email = email_display((found.email_change or {}).get("to", ""))
     if request.method == "GET":
-        outcome = services.email_change_state(subscriber=found, change_id=found.email_change_id)
-    else:
-        outcome = services.subscriber_email_change_confirm(
+        outcome = services.email_change_state(subscriber=found, change_id=found.email_change_id, approval=approval)
+    elif approval:
+        outcome = services.subscriber_email_change_approve(
             subscriber=found, change_id=found.email_change_id, **_origin(request))
         found.refresh_from_db()
+    else:
+        outcome = services.subscriber_email_change_confirm(subscriber=found, change_id=found.email_change_id)
+    if outcome is services.EmailChange.EXPIRED:  # the change it names is older than its links
+        return link_invalid(request, expired=True, email_change=True)
     return render(request, "subscribers/email_change.html", {
-        "subscriber": found, "new_email": new_email, "state": outcome.value if outcome else "ask",
+        "subscriber": found, "new_email": new_email, "new_masked": email_masked(new_email),
+        "approval": approval, "state": outcome.value if outcome else "ask",
         "manage_url": subscriber_manage_url(subscriber=found),
     })
 

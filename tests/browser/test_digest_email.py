@@ -258,16 +258,19 @@ def test_a_day_with_nothing_on_the_readers_topic_shows_the_closest_papers_at_600
     ("export", "active"), ("links", "active"), ("links", "unsubscribed"),
     # A reader who complained, asking for their link: to their data only (links_data).
     ("links", "suppressed"),
-    # The address change's three (subscribers/services.py): the link to the new
-    # address, the same email when that address has a subscription of its own, and
-    # the notice to the old address once the link was used.
-    ("email_change", "active"), ("email_change_taken", "active"), ("email_changed", "active"),
+    # The address change's four (subscribers/services.py): the link to the new
+    # address, the same email when that address has a subscription of its own, the
+    # approval asked of the current address once the new one confirmed, and the
+    # notice to the old address once it moved.
+    ("email_change", "active"), ("email_change_taken", "active"), ("email_change_approval", "active"),
+    ("email_changed", "active"),
 ])
 def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settings, kind, status):
     """They share the digest's head (emails/_layout_head.mjml): its dark rules too."""
     from django.core import mail
 
     from subscribers.services import (
+        subscriber_email_change_approve,
         subscriber_email_change_confirm,
         subscriber_email_change_request,
         subscriber_journey_email_send,
@@ -288,9 +291,12 @@ def test_the_journey_emails_pass_axe_in_light_and_dark(page, live_server, settin
         # The request mails its link (the worker runs eagerly in tests).
         subscriber_email_change_request(subscriber=reader, email=new, ip="203.0.113.7")
         assert mail.outbox[-1].to == [new]
-        if kind == "email_changed":
+        if kind in ("email_change_approval", "email_changed"):
             reader.refresh_from_db()
-            subscriber_email_change_confirm(subscriber=reader, change_id=reader.email_change["id"],
+            subscriber_email_change_confirm(subscriber=reader, change_id=reader.email_change["id"])
+            assert mail.outbox[-1].to == [reader.email]  # the approval, to the current address
+        if kind == "email_changed":
+            subscriber_email_change_approve(subscriber=reader, change_id=reader.email_change["id"],
                                             ip="203.0.113.7", user_agent="Chromium")
             assert mail.outbox[-1].to == [reader.email]  # the old address
     else:

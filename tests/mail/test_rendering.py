@@ -31,7 +31,7 @@ def test_text_wrap_keeps_addresses_whole_and_continues_at_the_indent():
 
 
 JOURNEY_KINDS = ["confirm", "already_subscribed", "goodbye", "export", "links", "links_data",
-                 "email_change", "email_change_taken", "email_changed",
+                 "email_change", "email_change_taken", "email_change_approval", "email_changed",
                  "editor_setup_link", "editor_wrong_codes"]
 
 
@@ -58,15 +58,19 @@ def _journey_email_sent(kind: str, settings):
 
             address_suppress(email=reader.email, reason="complained")
             kind = "links"
+        elif kind == "email_changed":  # the notice to the old address, once it moved (before
+            # the startswith below, which took it for the link until 7 December)
+            ConsentRecord.objects.create(subscriber=reader, action="email_change", source="form",
+                                         detail={"from": "ada@old-employer.example", "to": reader.email})
+        elif kind == "email_change_approval":  # to the current address, once the new one confirmed
+            reader.email_change = {"to": "ada.lovelace@new-employer.example", "id": "x", "confirmed": "now"}
+            reader.save()
         elif kind.startswith("email_change"):  # the address change's link, to an address free or taken
             reader.email_change = {"to": "ada.lovelace@new-employer.example", "id": "x"}
             reader.save()
             if kind == "email_change_taken":
                 SubscriberFactory(email="ada.lovelace@new-employer.example")
             kind = "email_change"
-        elif kind == "email_changed":  # the notice to the old address, once it moved
-            ConsentRecord.objects.create(subscriber=reader, action="email_change", source="form",
-                                         detail={"from": "ada@old-employer.example", "to": reader.email})
         subscriber_journey_email_send(subscriber_id=reader.id, kind=kind)
     [message] = mail.outbox
     return message

@@ -1,6 +1,7 @@
 """A reader moves their subscription to a new address from the preference centre:
-a link to the new address, their click, a notice to the old one
-(services.subscriber_email_change_request / subscriber_email_change_confirm)."""
+a link to the new address, their click, a link to the current address, its click,
+a notice to the old one (services.subscriber_email_change_request /
+subscriber_email_change_confirm / subscriber_email_change_approve)."""
 
 import datetime as dt
 import re
@@ -22,6 +23,7 @@ from tests.factories import FeedbackFactory, SubscriberFactory, TopicFactory
 pytestmark = pytest.mark.django_db
 
 ADDRESS_LINK = re.compile(r"http://testserver(/address/[^\s\"<>]+)")
+APPROVAL_LINK = re.compile(r"http://testserver(/address-approval/[^\s\"<>]+)")
 IP = "203.0.113.40"
 
 
@@ -36,6 +38,28 @@ def _ask(client, subscriber: Subscriber, email: str, *, ip: str = IP):
 def _link(message) -> str:
     (path,) = set(ADDRESS_LINK.findall(message.body))
     return path
+
+
+def _approval_link(to: str) -> str:
+    """The path of the approval link in the one approval email sent to `to`."""
+    (path,) = {path for m in mail.outbox if m.to == [to] for path in APPROVAL_LINK.findall(m.body)}
+    return path
+
+
+def _confirm(client, capture, link: str, **origin):
+    """The new address's owner presses its link's button (the approval email is
+    queued once the request's transaction commits)."""
+    with capture(execute=True):
+        return client.post(link, **origin)
+
+
+def _move(client, capture, reader: Subscriber, email: str) -> None:
+    """Both inboxes say yes: the new address's link, then the current address's."""
+    mail.outbox.clear()
+    _ask(client, reader, email)
+    _confirm(client, capture, _link(mail.outbox[0]))
+    with capture(execute=True):
+        client.post(_approval_link(reader.email))
 
 
 def _page(response) -> str:
@@ -57,7 +81,7 @@ def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
     assert reader.email == "ada@oldjob.example"  # asking changes nothing
     (asked,) = mail.outbox
     assert asked.to == ["Ada@newjob.example"] and asked.subject == "Confirm your new address for the Daily Papers Digest"
-    assert asked.alternatives and "Move my digest to this address" in asked.alternatives[0][0]  # the MJML part
+    assert asked.alternatives and "Confirm this address" in asked.alternatives[0][0]  # the MJML part
     link = _link(asked)
 
     opened = client.get(link)  # a link scanner's GET moves nothing
@@ -65,8 +89,28 @@ def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
 
     mail.outbox.clear()
+    confirmed = _confirm(client, django_capture_on_commit_callbacks, link)
+    page = re.sub(r"<[^>]+>", "", _page(confirmed))
+    assert "One more step" in page and "we emailed a…@oldjob.example a link" in page
+    assert "subscribe this address instead" in page and 'href="/subscribe/"' in _page(confirmed)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"  # not yet
+    (approval,) = mail.outbox
+    assert approval.to == ["ada@oldjob.example"]
+    assert approval.subject == "Move your Daily Papers Digest to A…@newjob.example?"
+    assert "ignore this email: nothing changes" in " ".join(approval.body.split())
+    approve = _approval_link("ada@oldjob.example")
+    mail.outbox.clear()
+    assert "One more step" in _page(_confirm(client, django_capture_on_commit_callbacks, link))
+    assert mail.outbox == []  # pressed again: the reader's inbox gets no second approval email
+
+    opened = client.get(approve)  # a link scanner's GET moves nothing
+    assert opened.status_code == 200 and "Yes, move my digest" in _page(opened)
+    assert "Move your digest to A…@newjob.example?" in re.sub(r"<[^>]+>", "", _page(opened))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert not reader.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+
     with django_capture_on_commit_callbacks(execute=True):
-        moved = client.post(link, REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="pytest/1.0")
+        moved = client.post(approve, REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="pytest/1.0")
     assert "Your address is changed" in _page(moved)
     # Masked, as on every other page (the preference centre, the notice): the page
     # after the button is the one left on a shared screen or in a screenshot.
@@ -79,11 +123,13 @@ def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
     assert record.detail == {"from": "ada@oldjob.example", "to": "Ada@newjob.example"}
     assert record.ip_address == "198.51.100.4" and record.user_agent == "pytest/1.0"
     (notice,) = mail.outbox
-    assert notice.to == ["ada@oldjob.example"] and "moved to A…@newjob.example" in " ".join(notice.body.split())
+    assert notice.to == ["ada@oldjob.example"] and "now goes to A…@newjob.example" in " ".join(notice.body.split())
 
-    again = client.post(link)  # replayed: used already
-    assert "It was used already" in _page(again)
+    for replayed in (link, approve):  # used already
+        again = client.post(replayed)
+        assert "It was used already" in _page(again)
     assert Subscriber.objects.get(pk=reader.pk).email == "Ada@newjob.example"
+    assert reader.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).count() == 1
 
 
 def test_the_page_says_the_same_whether_or_not_the_new_address_has_a_subscription(client):
@@ -125,7 +171,7 @@ def test_a_link_to_an_address_subscribed_since_cannot_be_used_and_merges_nothing
     assert not ConsentRecord.objects.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
 
 
-def test_only_the_newest_requests_link_moves_the_subscription(client):
+def test_only_the_newest_requests_link_moves_the_subscription(client, django_capture_on_commit_callbacks):
     reader = SubscriberFactory(email="ada@oldjob.example")
     mail.outbox.clear()
     _ask(client, reader, "ada@typo.example")
@@ -134,8 +180,89 @@ def test_only_the_newest_requests_link_moves_the_subscription(client):
 
     assert "It was used already, or a newer request" in _page(client.post(old_link))
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
-    client.post(new_link)
+    _confirm(client, django_capture_on_commit_callbacks, new_link)
+    client.post(_approval_link("ada@oldjob.example"))
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+
+
+def test_an_approval_link_of_a_request_replaced_since_moves_nothing(client, django_capture_on_commit_callbacks):
+    """The old inbox approved a change the reader had replaced by a newer request
+    (a typo, seen too late): only the newest request's links move anything."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@typo.example")
+    _confirm(client, django_capture_on_commit_callbacks, _link(mail.outbox[0]))
+    approve_typo = _approval_link("ada@oldjob.example")
+    _ask(client, reader, "ada@newjob.example")
+
+    for response in (client.get(approve_typo), client.post(approve_typo)):
+        assert "It was used already, or a newer request" in _page(response)
+    reader.refresh_from_db()
+    assert reader.email == "ada@oldjob.example" and reader.email_change["to"] == "ada@newjob.example"
+    assert not ConsentRecord.objects.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+
+
+def test_an_approval_link_after_the_new_address_was_taken_cannot_be_used_and_merges_nothing(
+        client, django_capture_on_commit_callbacks):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    _confirm(client, django_capture_on_commit_callbacks, _link(mail.outbox[0]))
+    approve = _approval_link("ada@oldjob.example")
+    other = SubscriberFactory(email="ADA@newjob.example")  # subscribed between the two clicks
+
+    for response in (client.get(approve), client.post(approve)):
+        assert "This link can't be used" in _page(response) and "never merged" in _page(response)
+        assert "ADA@newjob.example" not in _page(response)  # masked, as the approval email has it
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert Subscriber.objects.get(pk=other.pk).email == "ADA@newjob.example"
+    assert not ConsentRecord.objects.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+
+
+def test_an_approval_link_expires_with_the_request_it_names(client, django_capture_on_commit_callbacks):
+    """Mailed when the new address confirmed, perhaps near the end of the request's
+    days: it works no longer than the request, however fresh its own signature."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    _confirm(client, django_capture_on_commit_callbacks, _link(mail.outbox[0]))
+    approve = _approval_link("ada@oldjob.example")
+    asked_long_ago = dt.datetime.now(dt.UTC) - tokens.EMAIL_CHANGE_LINK_MAX_AGE - dt.timedelta(minutes=1)
+    Subscriber.objects.filter(pk=reader.pk).update(
+        email_change={**Subscriber.objects.get(pk=reader.pk).email_change, "at": asked_long_ago.isoformat()})
+
+    for response in (client.get(approve), client.post(approve)):
+        assert response.status_code == 410 and "This link has expired" in _page(response)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+
+
+def test_whoever_holds_a_readers_link_cannot_move_it_to_their_own_address_and_take_their_data(
+        client, django_capture_on_commit_callbacks):
+    """A digest forwarded carries the reader's manage link. Its holder asked to move
+    the subscription to their own address and pressed the link that came to them
+    (it proves only that the new address is theirs): the subscription was theirs,
+    and "Email me my data" sent them the reader's consent records, IP addresses, old
+    address and votes. Now the move waits for the reader's own inbox, which is asked."""
+    reader = SubscriberFactory(email="ada@example.org")
+    FeedbackFactory(subscriber=reader)
+    mail.outbox.clear()
+
+    _ask(client, reader, "mallory@attacker.example", ip="198.51.100.66")
+    (theirs,) = mail.outbox
+    assert theirs.to == ["mallory@attacker.example"]
+    mail.outbox.clear()
+    _confirm(client, django_capture_on_commit_callbacks, _link(theirs), REMOTE_ADDR="198.51.100.66")
+
+    reader.refresh_from_db()
+    assert reader.email == "ada@example.org"
+    assert not reader.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+    (approval,) = mail.outbox  # the real reader is asked, and may ignore it
+    assert approval.to == ["ada@example.org"] and approval.subject == "Move your Daily Papers Digest to m…@attacker.example?"
+
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(_manage_path(reader) + "export/", REMOTE_ADDR="198.51.100.66")
+    assert [m.to for m in mail.outbox] == [["ada@example.org"]]  # the data go to the reader only
 
 
 def test_a_tampered_or_foreign_link_gets_the_invalid_link_page_and_changes_nothing(client):
@@ -144,7 +271,8 @@ def test_a_tampered_or_foreign_link_gets_the_invalid_link_page_and_changes_nothi
     _ask(client, reader, "ada@newjob.example")
     link = _link(mail.outbox[0])
     manage_token = _manage_path(reader).split("/")[2]  # signed for another purpose
-    for path in (link[:-3] + "AAA/", f"/address/{manage_token}/"):
+    change_token = link.split("/")[2]  # the new inbox's link at the current inbox's door
+    for path in (link[:-3] + "AAA/", f"/address/{manage_token}/", f"/address-approval/{change_token}/"):
         for response in (client.get(path), client.post(path)):
             assert response.status_code == 404 and "This link is not valid" in _page(response)
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
@@ -208,13 +336,12 @@ def test_a_suppressed_new_address_gets_nothing_and_the_page_is_the_same(client):
     assert mail.outbox == []
 
 
-def test_an_address_whose_owner_deleted_their_data_can_take_the_subscription_by_their_click(client):
+def test_an_address_whose_owner_deleted_their_data_can_take_the_subscription_by_their_click(
+        client, django_capture_on_commit_callbacks):
     """As subscribing again does: the deleted reader's own click lifts that suppression."""
     Suppression.objects.create(email_hash=email_hash("ada@newjob.example"), reason=Suppression.Reason.DELETED)
     reader = SubscriberFactory(email="ada@oldjob.example")
-    mail.outbox.clear()
-    _ask(client, reader, "ada@newjob.example")
-    client.post(_link(mail.outbox[0]))
+    _move(client, django_capture_on_commit_callbacks, reader, "ada@newjob.example")
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
     assert not Suppression.objects.filter(email_hash=email_hash("ada@newjob.example")).exists()
 
@@ -315,9 +442,7 @@ def test_a_confirmation_mailed_to_the_old_address_does_not_resubscribe_the_new_o
     (confirmation,) = mail.outbox
     confirm_path = re.search(r"http://testserver(/confirm/[^\s\"<>]+)", confirmation.body).group(1)
 
-    mail.outbox.clear()
-    _ask(client, Subscriber.objects.get(pk=reader.pk), "ada@newjob.example")
-    client.post(_link(mail.outbox[0]))
+    _move(client, django_capture_on_commit_callbacks, Subscriber.objects.get(pk=reader.pk), "ada@newjob.example")
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
 
     client.post(confirm_path)  # from the old inbox

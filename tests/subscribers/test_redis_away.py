@@ -279,21 +279,37 @@ def test_changing_address_while_the_queue_is_away_says_so_and_keeps_the_link_mai
     assert not mail.outbox
 
     broker_away()  # back
-    client.post(link)  # the link mailed before still moves it
+    client.post(link)  # the link mailed before still asks the current address
+    (approval,) = mail.outbox
+    assert approval.to == ["ada@oldjob.example"]
+    client.post(re.search(r"http://testserver(/address-approval/\S+/)", approval.body).group(1))
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
 
 
-def test_an_address_moved_while_the_queue_is_away_owes_the_old_address_its_notice(client, broker_away):
+@pytest.mark.parametrize(("confirmed_before", "page_says", "moved", "owed_kind"), [
+    (False, "One more step", False, "email_change_approval"),  # the new address's click
+    (True, "Your address is changed", True, "email_changed"),  # the current address's
+])
+def test_an_address_change_clicked_while_the_queue_is_away_owes_its_next_email(
+        client, broker_away, confirmed_before, page_says, moved, owed_kind):
+    """Each inbox's click stands while the queue is away: the new address's owes the
+    approval email to the current address, the current address's owes the notice to
+    the old one; beat sends it once the queue is back."""
     reader = SubscriberFactory(email="ada@oldjob.example")
-    response = client.post(_asked_before(reader))
-    assert "Your address is changed" in response.content.decode()
-    assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
-    assert OwedEmail.objects.filter(subscriber=reader, kind="email_changed").exists()
+    link = _asked_before(reader)
+    if confirmed_before:
+        reader.email_change["confirmed"] = timezone.now().isoformat()
+        Subscriber.objects.filter(pk=reader.pk).update(email_change=reader.email_change)
+        link = tokens.email_change_approval_url(subscriber=reader).removeprefix("http://testserver")
+    response = client.post(link)
+    assert page_says in response.content.decode()
+    assert (Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example") is moved
+    assert OwedEmail.objects.filter(subscriber=reader, kind=owed_kind).exists()
 
     broker_away()  # back
     assert services.owed_emails_queue() == 1
-    (notice,) = mail.outbox
-    assert notice.to == ["ada@oldjob.example"]
+    (owed,) = mail.outbox
+    assert owed.to == ["ada@oldjob.example"] and owed.tags == [owed_kind]
 
 
 @pytest.mark.parametrize("status", [Subscriber.Status.ACTIVE, Subscriber.Status.UNSUBSCRIBED])

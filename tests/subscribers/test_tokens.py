@@ -155,6 +155,24 @@ def test_an_address_change_link_and_a_confirm_link_open_nothing_at_each_others_d
     assert client.get(f"/confirm/{confirm}/").status_code == 200
 
 
+def test_an_address_changes_two_links_open_nothing_at_each_others_door(client):
+    """The link mailed to the new address (whoever typed it holds it) and the approval
+    mailed to the current one are signed for their own purposes: the first, pasted
+    into the approval's URL, approves nothing, and the other way round."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    reader.email_change = {"id": "r1", "to": "ada@newjob.example", "at": "2999-01-01T00:00:00+00:00",
+                           "confirmed": "2999-01-01T00:00:00+00:00"}
+    reader.save()
+    change = _token(tokens.email_change_url(subscriber=reader))
+    approval = _token(tokens.email_change_approval_url(subscriber=reader))
+
+    for path in (f"/address-approval/{change}/", f"/address/{approval}/", f"/confirm/{approval}/"):
+        for response in (client.get(path), client.post(path)):
+            assert response.status_code == 404, path
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert client.get(f"/address-approval/{approval}/").status_code == 200  # at its own door
+
+
 def test_an_old_emails_unsubscribe_page_shows_nothing_of_the_readers_new_links(client):
     """After the reader's links were replaced (they left and came back, were
     suppressed, or an editor gave new links), an old email's unsubscribe link still
