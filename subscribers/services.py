@@ -93,8 +93,8 @@ EMAIL_LINKS = "links"  # "email me my link": the preference-centre link, asked f
 # template of EMAIL_LINKS, not a kind queued.
 EMAIL_LINKS_DATA = "links_data"
 # "Change my address": the link to the new address that proves it is theirs (or,
-# when that address has a subscription of its own, EMAIL_CHANGE_TAKEN's words
-# instead); once pressed, the link to the current address that approves the move
+# when another reader holds that address, _email_change_taken, EMAIL_CHANGE_TAKEN's
+# words instead); once pressed, the link to the current address that approves the move
 # (EMAIL_CHANGE_APPROVAL); and the notice to the old address once it moved.
 EMAIL_CHANGE = "email_change"
 EMAIL_CHANGE_TAKEN = "email_change_taken"  # a template of EMAIL_CHANGE, not a kind queued
@@ -840,6 +840,17 @@ def email_change_requests_forget(*, now: dt.datetime) -> int:
     return Subscriber.objects.filter(email_change__at__lt=cutoff).update(email_change=None)
 
 
+def _email_change_taken(*, subscriber: Subscriber, email: str) -> bool:
+    """Whether another reader holds `email`, so `subscriber` cannot move there: a row
+    at it, unless nobody ever confirmed it (NEVER_CONFIRMED). Anyone may type any
+    address into the subscribe form, and until 7 December the pending row it made
+    blocked its owner's move there until retention deleted it (UNCONFIRMED_KEPT);
+    the owner's click on the new address's link shows the inbox is theirs, and the
+    move takes that row away (subscriber_email_change_approve)."""
+    return (Subscriber.objects.filter(email__iexact=email).exclude(pk=subscriber.pk)
+            .exclude(NEVER_CONFIRMED).exists())
+
+
 class EmailChange(enum.Enum):
     """What an address-change link did, or why it did nothing."""
 
@@ -864,7 +875,7 @@ def email_change_state(*, subscriber: Subscriber, change_id: str, approval: bool
         return EmailChange.STALE
     if change.get("at", "") < (timezone.now() - EMAIL_CHANGE_LINK_MAX_AGE).astimezone(dt.UTC).isoformat():
         return EmailChange.EXPIRED
-    if Subscriber.objects.filter(email__iexact=change["to"]).exclude(pk=subscriber.pk).exists():
+    if _email_change_taken(subscriber=subscriber, email=change["to"]):
         return EmailChange.TAKEN
     if email_is_suppressed(change["to"], unless_reasons=LIFTED_BY_OWN_CONFIRMATION):
         return EmailChange.UNMAILABLE
@@ -900,7 +911,8 @@ def subscriber_email_change_approve(
     """The current address approved the change its new address confirmed: move the
     subscription there, keeping the row (topics, votes, deliveries, consent history).
     A ConsentRecord EMAIL_CHANGE with both addresses, which the notice to the old one
-    (EMAIL_CHANGED) reads. An address another reader holds is never merged into."""
+    (EMAIL_CHANGED) reads. An address another reader holds is never merged into; a
+    row there that nobody confirmed is no reader, and goes (_email_change_taken)."""
     with transaction.atomic():
         subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
         refused = email_change_state(subscriber=subscriber, change_id=change_id, approval=True)
@@ -914,6 +926,14 @@ def subscriber_email_change_approve(
         subscriber.requested = None
         try:
             with transaction.atomic():  # another reader took the address a moment ago
+                # A row at the new address nobody confirmed is no reader
+                # (_email_change_taken): it goes as retention would take it
+                # (subscribers_unconfirmed_forget: its consent records with it, no
+                # suppression). Locked and read again: one confirmed since stays, and
+                # the save fails on it (IntegrityError: TAKEN, nothing forgotten).
+                unconfirmed = Subscriber.objects.select_for_update().filter(NEVER_CONFIRMED, email__iexact=new)
+                for row in unconfirmed.exclude(pk=subscriber.pk):
+                    _subscriber_forget(subscriber=row)
                 subscriber.save(update_fields=["email", "email_change", "requested", "updated_at"])
         except IntegrityError:
             return EmailChange.TAKEN
@@ -1070,6 +1090,8 @@ def _subscriber_forget(*, subscriber: Subscriber) -> None:
 # (or since it was added): its link is dead after CONFIRM_LINK_MAX_AGE, and an editor
 # may send it again meanwhile.
 UNCONFIRMED_KEPT = dt.timedelta(days=30)
+# A row nobody ever confirmed: no consent behind it, whoever typed the address.
+NEVER_CONFIRMED = Q(status=Subscriber.Status.PENDING, confirmed_at__isnull=True)
 
 
 def subscribers_unconfirmed_forget(*, now: dt.datetime) -> int:
@@ -1077,7 +1099,7 @@ def subscribers_unconfirmed_forget(*, now: dt.datetime) -> int:
     confirmation email: an address anyone typed into the form, or an editor imported,
     with no consent behind it, kept for good until 5 December (a data-protection
     reviewer's walkthrough). Not suppressed: they may subscribe later. How many."""
-    stale = Subscriber.objects.filter(status=Subscriber.Status.PENDING, confirmed_at__isnull=True).filter(
+    stale = Subscriber.objects.filter(NEVER_CONFIRMED).filter(
         Q(confirmation_sent_at__lt=now - UNCONFIRMED_KEPT)
         | Q(confirmation_sent_at__isnull=True, created_at__lt=now - UNCONFIRMED_KEPT)
     )
@@ -1262,7 +1284,7 @@ def _email_change_mail_send(*, subscriber: Subscriber, kind: str) -> str | None:
             logger.info("email not sent: the mailbox's cap of emails was reached (template=%s)", kind)
             return None
         to, template = change["to"], EMAIL_CHANGE
-        if Subscriber.objects.filter(email__iexact=to).exclude(pk=subscriber.pk).exists():
+        if _email_change_taken(subscriber=subscriber, email=to):
             template = EMAIL_CHANGE_TAKEN
         else:
             context["email_change_url"] = email_change_url(subscriber=subscriber)

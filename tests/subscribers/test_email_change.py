@@ -448,3 +448,63 @@ def test_a_confirmation_mailed_to_the_old_address_does_not_resubscribe_the_new_o
     client.post(confirm_path)  # from the old inbox
     moved = Subscriber.objects.get(pk=reader.pk)
     assert moved.status == Subscriber.Status.UNSUBSCRIBED and list(moved.topics.all()) != [topic]
+
+
+def _subscribe_on_the_form(client, capture, email: str, *, ip: str = "198.51.100.66") -> None:
+    """Anyone types an address into the public subscribe form: a pending row nobody
+    confirmed, and a confirmation email to that address."""
+    with capture(execute=True):
+        client.post("/subscribe/", {
+            "email": email, "topics": [TopicFactory().pk], "frequency": "daily", "weekday": "0",
+            "delivery_hour": "7", "time_zone": "UTC", "consent": "on", "website": ""}, REMOTE_ADDR=ip)
+
+
+def test_a_stranger_who_typed_the_new_address_into_the_subscribe_form_does_not_block_the_move(
+        client, django_capture_on_commit_callbacks):
+    """The stranger's pending row at the new address made every move there "taken"
+    (its inbox got no link) until retention deleted it, 30 days later. The new
+    inbox's owner proves by their click that it is theirs; a row nobody confirmed is
+    no other reader: it goes, with its consent records, as retention takes it."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    _subscribe_on_the_form(client, django_capture_on_commit_callbacks, "ada@newjob.example")
+    squatter = Subscriber.objects.get(email="ada@newjob.example")
+    assert squatter.status == Subscriber.Status.PENDING and squatter.consents.exists()
+
+    _move(client, django_capture_on_commit_callbacks, reader, "ada@newjob.example")
+
+    reader.refresh_from_db()
+    assert reader.email == "ada@newjob.example"
+    assert list(Subscriber.objects.filter(email__iexact="ada@newjob.example")) == [reader]
+    assert not ConsentRecord.objects.filter(subscriber_id=squatter.pk).exists()
+    assert not Suppression.objects.filter(email_hash=email_hash("ada@newjob.example")).exists()
+
+
+@pytest.mark.parametrize("status", ["active", "paused", "unsubscribed", "suppressed", "pending, confirmed once"])
+def test_a_row_at_the_new_address_that_someone_confirmed_still_means_taken(
+        client, django_capture_on_commit_callbacks, status):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    other = SubscriberFactory(email="ada@newjob.example", status=status.split(",")[0])
+    if status.startswith("pending"):
+        Subscriber.objects.filter(pk=other.pk).update(confirmed_at=dt.datetime.now(dt.UTC))
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    (taken,) = mail.outbox
+    assert "has a subscription of its own" in " ".join(taken.body.split()) and not ADDRESS_LINK.search(taken.body)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert Subscriber.objects.filter(pk=other.pk).exists()
+
+
+def test_a_pending_row_confirmed_between_the_two_clicks_means_taken_and_stays(
+        client, django_capture_on_commit_callbacks):
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    _subscribe_on_the_form(client, django_capture_on_commit_callbacks, "ada@newjob.example")
+    pending = Subscriber.objects.get(email="ada@newjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    _confirm(client, django_capture_on_commit_callbacks, _link(next(m for m in mail.outbox if m.to == ["ada@newjob.example"])))
+    approve = _approval_link("ada@oldjob.example")
+    Subscriber.objects.filter(pk=pending.pk).update(status=Subscriber.Status.ACTIVE, confirmed_at=dt.datetime.now(dt.UTC))
+
+    assert "never merged" in _page(client.post(approve))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert Subscriber.objects.get(pk=pending.pk).email == "ada@newjob.example"
