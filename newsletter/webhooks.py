@@ -11,7 +11,9 @@ NewsletterConfig.ready) hands each event to `delivery_event_record`, which:
 - ties it to its Delivery by the `delivery_id` the digest carries in its anymail
   metadata (newsletter/delivery.py), else by the provider's message id;
 - keeps the recipient only as its keyed hash (subscribers/suppression.py, email_hash),
-  also inside the stored payload;
+  also inside the stored payload; an event that names none is the address its
+  delivery went to (subscribers.services.subscriber_address_at: the old one, for a
+  digest sent before the reader moved);
 - suppresses the address at once on a hard bounce or a spam complaint,
   unsubscribes on the ESP's unsubscribe event, and suppresses after
   SOFT_BOUNCE_THRESHOLD soft bounces within SOFT_BOUNCE_WINDOW;
@@ -53,7 +55,7 @@ from django.utils import timezone
 
 from subscribers.addresses import email_normalise_or_given
 from subscribers.models import Subscriber, Suppression
-from subscribers.services import subscriber_unsubscribe
+from subscribers.services import subscriber_address_at, subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash
 
 from .digest import DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
@@ -284,9 +286,14 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     delivery = _delivery_find(event)
     # Compared in the stored form: an ESP may report user@bücher.de for
     # user@xn--bcher-kva.de.
-    recipient = email_normalise_or_given(event.recipient or "")
+    named = email_normalise_or_given(event.recipient or "")
+    recipient = named
     if not recipient and delivery is not None:
-        recipient = delivery.subscriber.email
+        # The address the digest went to, which the Delivery does not keep: the
+        # reader's, unless they moved since it was sent. Until 7 December the current
+        # one: a late bounce of a digest to the old address suppressed the new.
+        sent = delivery.sent_at or delivery.claimed_at or delivery.created_at
+        recipient = subscriber_address_at(subscriber=delivery.subscriber, at=sent)
     recipient_hash = email_hash(recipient) if recipient else ""
     action = event_action(event, esp_name=esp_name)
     occurred_at = event.timestamp or timezone.now()
@@ -314,7 +321,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         # not belong to it) is stored, and teaches no one.
         if (
             event.event_type == EventType.CLICKED and delivery is not None
-            and (not recipient or recipient_hash == email_hash(delivery.subscriber.email))
+            and (not named or recipient_hash == email_hash(delivery.subscriber.email))
         ):
             paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
             if paper is not None:

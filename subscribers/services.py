@@ -948,6 +948,17 @@ def subscriber_email_change_approve(
     return EmailChange.MOVED
 
 
+def subscriber_address_at(*, subscriber: Subscriber, at: dt.datetime) -> str:
+    """The address `subscriber`'s email of `at` went to: the one their first move
+    after it left (its ConsentRecord EMAIL_CHANGE's "from"), else their current one.
+    Nothing else changes a reader's address (the admin shows it read-only). For what
+    names no address of its own: an ESP's event about a digest
+    (newsletter.webhooks.delivery_event_record), whose Delivery keeps none."""
+    moved = (subscriber.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE, created_at__gt=at)
+             .order_by("created_at", "id").values_list("detail", flat=True).first())
+    return moved["from"] if moved else subscriber.email
+
+
 def _email_queue_or_owe(*, subscriber_id: int, kind: str) -> None:
     """Queue a journey email whose cause stands whether or not the queue takes it; if
     it cannot, the email is owed and beat queues it once Redis is back (as goodbye)."""

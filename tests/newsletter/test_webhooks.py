@@ -315,6 +315,64 @@ def test_a_bounce_that_names_no_recipient_acts_on_the_reader_its_digest_went_to(
     assert DeliveryEvent.objects.get().recipient_hash == email_hash("gone.reader@example.com")
 
 
+def _moved_after_a_digest(client, capture) -> tuple[Subscriber, Delivery]:
+    """A reader sent a digest at their old address an hour ago, who moved to a new
+    one since (both inboxes said yes: subscribers.services.subscriber_email_change_approve)."""
+    from tests.subscribers.test_email_change import _move
+
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    delivery = delivery_for(reader)
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now() - dt.timedelta(hours=1))
+    _move(client, capture, reader, "ada@newjob.example")
+    reader.refresh_from_db()
+    assert reader.email == "ada@newjob.example"
+    return reader, Delivery.objects.get(pk=delivery.pk)
+
+
+def test_a_late_bounce_naming_no_recipient_of_a_digest_sent_before_a_move_spares_the_new_address(
+        client, django_capture_on_commit_callbacks):
+    """The digest went to the old address: its bounce, arriving after the move and
+    naming only our delivery, suppressed the reader's NEW address (the fallback read
+    the reader's current one). It is the old address's: that is suppressed (nobody
+    is mailed there again), the new one and the reader are untouched."""
+    reader, delivery = _moved_after_a_digest(client, django_capture_on_commit_callbacks)
+    payload = bounce("ada@oldjob.example", delivery=delivery)
+    del payload["Email"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+    assert not email_is_suppressed("ada@newjob.example")
+    assert email_is_suppressed("ada@oldjob.example")
+    event = DeliveryEvent.objects.get()
+    assert event.delivery == delivery and event.recipient_hash == email_hash("ada@oldjob.example")
+
+
+def test_a_bounce_naming_no_recipient_of_a_digest_sent_after_a_move_suppresses_the_new_address(
+        client, django_capture_on_commit_callbacks):
+    reader, _ = _moved_after_a_digest(client, django_capture_on_commit_callbacks)
+    payload = bounce("ada@newjob.example", delivery=delivery_for(reader, message_id="m-after", day=25))
+    del payload["Email"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED and email_is_suppressed("ada@newjob.example")
+    assert not email_is_suppressed("ada@oldjob.example")
+
+
+def test_a_late_bounce_naming_the_old_address_suppresses_that_address_only(
+        client, django_capture_on_commit_callbacks):
+    reader, delivery = _moved_after_a_digest(client, django_capture_on_commit_callbacks)
+
+    assert post(client, bounce("ada@oldjob.example", delivery=delivery)).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not email_is_suppressed("ada@newjob.example")
+    assert email_is_suppressed("ada@oldjob.example")
+
+
 # --- Clicks: opening a paper from the digest is a mild "more like this" ------------------
 
 
@@ -473,3 +531,21 @@ def test_a_bounce_of_an_editors_test_send_is_marked_so_and_still_suppresses(clie
 
     assert DeliveryEvent.objects.get().of_test_send is of_test_send
     assert email_is_suppressed("editor@example.org")
+
+
+def test_a_click_naming_no_recipient_on_a_digest_sent_before_a_move_still_teaches_its_reader(
+        client, django_capture_on_commit_callbacks):
+    """The digest went to the reader's old address: a click the ESP reports without
+    the address is still their click (newsletter.webhooks keeps the click's check to
+    an address the ESP names)."""
+    from tests.subscribers.test_email_change import _move
+
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
+    _move(client, django_capture_on_commit_callbacks, reader, "reader@newjob.example")
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+    payload = click(link=arxiv_link, message=message)
+    del payload["Recipient"]
+
+    assert post(client, payload).status_code == 200
+    assert Feedback.objects.get().subscriber == reader
+    assert DeliveryEvent.objects.get().recipient_hash == email_hash("reader@example.com")
