@@ -110,7 +110,7 @@ def bench_audience_create(*, count: int, seed: int = 1, progress: Callable[[str]
 
     from newsletter.models import Delivery, DeliveryEvent, Feedback, Paper, Topic
     from subscribers.models import ConsentRecord, Subscriber, Suppression
-    from subscribers.suppression import email_hash
+    from subscribers.suppression import email_hash, mailbox_hash
 
     tables_empty([DeliveryEvent, Delivery, Feedback, Subscriber.topics.through, ConsentRecord,
                    Suppression, Subscriber])
@@ -158,7 +158,8 @@ def bench_audience_create(*, count: int, seed: int = 1, progress: Callable[[str]
                     votes.append(Feedback(subscriber_id=reader.pk, paper_id=paper_id,
                                           vote=rng.choice([1, 1, -1])))
             if rng.random() < SHARE_SUPPRESSED:
-                suppressed.append(Suppression(email_hash=email_hash(reader.email), reason="bounced"))
+                suppressed.append(Suppression(email_hash=email_hash(reader.email),
+                                              mailbox_hash=mailbox_hash(reader.email), reason="bounced"))
         Subscriber.topics.through.objects.bulk_create(links, batch_size=INSERT_CHUNK)
         Feedback.objects.bulk_create(votes, batch_size=INSERT_CHUNK)
         created += chunk

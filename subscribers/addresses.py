@@ -142,6 +142,20 @@ def mailbox_key(email: str) -> str:
     return f"{local}@{domain}"
 
 
+def mailbox_spellings(email: str, *, field: str = "email") -> Q:
+    """A filter on the addresses in `field` that keeps every stored spelling of
+    `email`'s mailbox (mailbox_key) and a few others: narrow it with mailbox_key.
+    By the domains mailbox_key takes for one and the key's start (its first letter
+    where dots do not count), so that a mailbox needs no column of its own.
+    Changes with mailbox_key."""
+    local, _, domain = mailbox_key(email).rpartition("@")
+    dotless = domain in _DOTLESS_DOMAINS
+    at = Q()
+    for each in sorted(_DOTLESS_DOMAINS if dotless else {domain}):
+        at |= Q(**{f"{field}__iendswith": f"@{each}"})
+    return at & Q(**{f"{field}__istartswith": local[:1] if dotless else local})
+
+
 def email_normalise_or_given(text: str) -> str:
     """email_normalise, or the text stripped when it is no address (an ESP may
     report anything as a recipient)."""

@@ -40,6 +40,7 @@ from .services import JourneyEmailNotQueued, email_domain_is_blocked, subscriber
 from .suppression import (
     KEPT_FROM_EDITORS,
     address_suppress,
+    address_suppressions,
     email_hash,
     email_is_suppressed,
     suppressions_of,
@@ -678,9 +679,10 @@ class SuppressionAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
 
     def get_search_results(self, request, queryset, search_term):
-        # An editor can search by address: it is hashed the same way.
+        # An editor can search by address: it is hashed the same way, and the
+        # rows of its mailbox are found too, as the checks find them.
         if "@" in search_term:
-            return queryset.filter(email_hash=email_hash(search_term)), False
+            return queryset.filter(pk__in=address_suppressions(search_term.strip())), False
         return super().get_search_results(request, queryset, search_term)
 
 

@@ -285,9 +285,16 @@ class Suppression(models.Model):
         EDITOR = "editor", "Suppressed by an editor"
 
     email_hash = models.CharField(max_length=64, unique=True)
+    # The keyed hash of the mailbox the address reaches (suppression.mailbox_hash),
+    # which every spelling of it shares; "" for a row whose address nobody knew when
+    # the column came (migration 0020): it covers its own spelling only.
+    mailbox_hash = models.CharField(max_length=64, blank=True, default="", db_default="", editable=False)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     note = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["mailbox_hash"], name="suppression_mailbox_idx")]
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.get_reason_display()})"

@@ -33,7 +33,7 @@ from newsletter.due import next_digest
 from newsletter.models import DeliveryEvent, Paper, Topic
 from newsletter.tallies import edition_tallies_rows_deleting, edition_tallies_stale
 
-from .addresses import email_display, email_masked, email_normalise, mailbox_key
+from .addresses import email_display, email_masked, email_normalise
 from .consent import consent_record, consent_version_shown
 from .models import (
     DEFAULT_PAPERS_PER_DIGEST,
@@ -51,6 +51,7 @@ from .suppression import (
     address_unsuppress_on_confirmation,
     email_hash,
     email_is_suppressed,
+    mailbox_hash,
     suppression_reason_of,
 )
 from .tasks import public_form_request_carry_out as public_form_request_task
@@ -229,7 +230,7 @@ def _mailbox_capped(*, email: str) -> bool:
     SUBSCRIBE_EMAILS_PER_MAILBOX_DAY in the day. With the window's cap alone, one
     client trying three spellings every ten minutes sent a mailbox 432 emails a day
     (a security review, 7 December 2026). Keyed by the mailbox's hash."""
-    mailbox = email_hash(mailbox_key(email))
+    mailbox = mailbox_hash(email)
     return rate_limit_exceeded(
         key=f"journey:mailbox:{mailbox}", limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
         window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
@@ -288,7 +289,7 @@ def _public_form_limits(*, email: str, ip: str | None) -> None:
         raise SubscribeRateLimited
     # Keyed by the address's hash: no addresses in Redis.
     if rate_limit_exceeded(
-        key=f"subscribe:address:{email_hash(mailbox_key(email))}:{client}",
+        key=f"subscribe:address:{mailbox_hash(email)}:{client}",
         limit=settings.SUBSCRIBE_RATE_LIMIT_PER_ADDRESS,
         window_seconds=window,
     ):

@@ -136,6 +136,21 @@ def test_a_batch_of_1_and_a_batch_of_500_cost_the_same_queries_plus_at_most_one_
     assert {readers[m.to[0]].time_zone for m in mail.outbox} == set(ZONES)
 
 
+def test_the_batch_finds_a_suppression_of_another_spelling_of_a_readers_mailbox_in_its_one_query(audience):
+    """A reader at a.da+papers@gmail.com, active from before ada@gmail.com complained
+    (or before the list kept mailboxes), is skipped by the batch's one suppression
+    query: no query per reader, or per spelling."""
+    reader = Subscriber.objects.get(deliveries__pk=audience[40])
+    Subscriber.objects.filter(pk=reader.pk).update(email="a.da+papers@gmail.com")
+    address_suppress(email="ada@gmail.com", reason="complained")
+    Subscriber.objects.filter(pk=reader.pk).update(status=Subscriber.Status.ACTIVE)
+    with CaptureQueriesContext(connection) as queries:
+        outcome = digest_send_batch(delivery_ids=audience[1:], now=NOW)
+    assert len(queries) == _expected_queries(outcome, queries)
+    assert Delivery.objects.get(pk=audience[40]).status == Delivery.Status.SKIPPED
+    assert "a.da+papers@gmail.com" not in {m.to[0] for m in mail.outbox}
+
+
 def test_the_ledger_writes_record_each_rows_own_outcome(audience):
     outcome = digest_send_batch(delivery_ids=audience[:50], now=NOW)
     rows = {d.pk: d for d in Delivery.objects.filter(pk__in=audience[:50])}

@@ -40,7 +40,7 @@ from newsletter.tasks import deliveries_settle as deliveries_settle_task
 from newsletter.tasks import digest_send_batch as digest_send_batch_task
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_unsubscribe
-from subscribers.suppression import email_hash
+from subscribers.suppression import address_suppress, email_hash
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.locks import rows_locked_elsewhere
 from tests.newsletter.test_batch_queries import rows_marked_sent, sent_writes
@@ -1039,6 +1039,19 @@ def test_a_suppressed_address_is_skipped_not_mailed(edition):
     digest_send_batch(delivery_ids=_pending(edition, [reader]))
     assert Delivery.objects.get().status == "skipped"
     assert mail.outbox == []
+
+
+def test_a_reader_at_another_spelling_of_a_mailbox_that_complained_is_skipped(edition):
+    """The reader of a.da+papers@gmail.com, still active (they joined before the
+    complaint, or before the list kept mailboxes: migration 0020), gets no digest
+    once ada@gmail.com reported one as spam: Gmail delivers both to one inbox."""
+    reader, other = _reader(), _reader(email="a.da+papers@gmail.com")
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.COMPLAINT)
+    Subscriber.objects.filter(pk=other.pk).update(status=Subscriber.Status.ACTIVE)
+    outcome = digest_send_batch(delivery_ids=_pending(edition, [reader, other]))
+    assert [m.to[0] for m in mail.outbox] == [reader.email]
+    assert Delivery.objects.get(subscriber=other).status == "skipped"
+    assert len(outcome.skipped) == 1
 
 
 def test_the_batchs_log_line_counts_a_skipped_reader_as_skipped_not_sent(edition, caplog):

@@ -1342,6 +1342,19 @@ def test_an_editor_finds_a_suppression_by_its_address_and_cannot_change_a_bounce
     assert 'name="reason"' not in page
 
 
+def test_an_editor_who_searches_one_spelling_finds_the_suppression_of_its_mailbox(editor_client):
+    """A reader writes from a.da+news@gmail.com asking why nothing comes: the row that
+    stops it was recorded for ada@gmail.com, and the search finds it (only hashes are
+    stored, so the editor could not find it otherwise)."""
+    from subscribers.suppression import address_suppress
+
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    address_suppress(email="adam@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    listing = editor_client.get(reverse("admin:subscribers_suppression_changelist") + "?q=a.da%2Bnews@gmail.com")
+    assert email_hash("ada@gmail.com") in listing.content.decode()
+    assert email_hash("adam@gmail.com") not in listing.content.decode()
+
+
 def test_an_import_file_over_the_size_a_file_may_have_is_refused_with_how_to_split_it(editor_client, monkeypatch):
     """A file over IMPORT_MAX_BYTES is refused whole, saying its limit, not read."""
     from subscribers import admin as subscribers_admin

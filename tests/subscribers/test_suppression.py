@@ -12,7 +12,7 @@ from django.apps import apps
 from django.core import mail
 
 from newsletter.models import DeliveryEvent
-from subscribers.curation import subscribers_suppress
+from subscribers.curation import subscribers_suppress, subscribers_unsuppress
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_delete, subscriber_subscribe
 from subscribers.suppression import (
@@ -23,6 +23,7 @@ from subscribers.suppression import (
     email_hash_with_key,
     email_is_suppressed,
     emails_suppressed,
+    suppression_reason_of,
 )
 from tests.factories import SubscriberFactory
 
@@ -211,3 +212,108 @@ def test_lifting_a_suppression_typed_in_another_case_puts_the_reader_back():
 def test_lifting_an_address_that_is_not_suppressed_lifts_nothing():
     """The editor is told no suppression was lifted, not that one was."""
     assert not address_unsuppress(email="never@example.com")
+
+
+# --- One mailbox, many spellings (addresses.mailbox_key) -------------------------------
+
+
+def test_a_complaint_covers_every_spelling_of_the_mailbox():
+    """Whoever reported the digest as spam from ada@gmail.com is not mailed at the
+    spellings anyone can type into the form: Gmail delivers them all to one inbox."""
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.COMPLAINT)
+    spellings = ["a.da+news@gmail.com", "ADA@googlemail.com", "A.D.A@Gmail.com"]
+    for email in spellings:
+        assert email_is_suppressed(email)
+        assert suppression_reason_of(email) == Suppression.Reason.COMPLAINT
+    assert emails_suppressed([*spellings, "adam@gmail.com"]) == set(spellings)
+    assert not email_is_suppressed("adam@gmail.com")
+
+
+def test_a_bounce_at_one_spelling_stops_every_reader_of_the_mailbox():
+    ada = SubscriberFactory(email="ada@gmail.com")
+    dotted = SubscriberFactory(email="A.da@googlemail.com")
+    adam = SubscriberFactory(email="adam@gmail.com")
+    address_suppress(email="ada+old@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    statuses = dict(Subscriber.objects.values_list("pk", "status"))
+    assert statuses == {ada.pk: "suppressed", dotted.pk: "suppressed", adam.pk: "active"}
+
+
+def test_dots_are_one_mailbox_only_where_the_provider_says_so():
+    """At example.org a.da@ and ada@ are two people's mailboxes (mailbox_key): a
+    bounce of one stops neither the other nor its reader. A "+tag" is the same
+    mailbox there too."""
+    other = SubscriberFactory(email="a.da@example.org")
+    address_suppress(email="ada@example.org", reason=Suppression.Reason.HARD_BOUNCE)
+    assert not email_is_suppressed("a.da@example.org")
+    assert email_is_suppressed("ADA+news@example.org")
+    other.refresh_from_db()
+    assert other.status == Subscriber.Status.ACTIVE
+
+
+def test_an_editors_unsuppress_of_one_spelling_lifts_the_mailbox():
+    """What the check finds is what lifting lifts: lifting a.da+x@ only, the
+    suppression of ada@ went on stopping a.da+x@ ("Unsuppress" said it was lifted)."""
+    confirmed = dt.datetime(2025, 11, 1, tzinfo=dt.UTC)
+    ada = SubscriberFactory(email="ada@gmail.com", confirmed_at=confirmed)
+    dotted = SubscriberFactory(email="a.da@gmail.com", confirmed_at=confirmed)
+    subscribers_suppress(subscribers=[ada], reason="a role address")
+    assert Subscriber.objects.get(pk=dotted.pk).status == "suppressed"
+
+    assert address_unsuppress(email="a.da+x@gmail.com")
+    assert not emails_suppressed(["ada@gmail.com", "a.da@gmail.com", "a.da+x@gmail.com"])
+    assert set(Subscriber.objects.values_list("status", flat=True)) == {"active"}
+
+
+def test_an_editor_cannot_lift_a_complaint_by_another_spelling_of_its_mailbox():
+    reader = SubscriberFactory(email="a.da@gmail.com")
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.COMPLAINT)
+    address_suppress(email="a.da@gmail.com", reason=Suppression.Reason.EDITOR)
+    assert not address_unsuppress(email="a.da@gmail.com")
+    assert suppression_reason_of("a.da@gmail.com") == Suppression.Reason.COMPLAINT
+    assert subscribers_unsuppress(subscribers=[reader]).kept == [reader]
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_an_erasure_covers_its_own_spelling_only():
+    """Erasing ada@gmail.com is its owner's choice about that subscription: their
+    subscription as a.da@gmail.com goes on, and confirming it lifts nothing, as
+    nothing stopped it; ada@ itself is lifted only by confirming ada@ again."""
+    other = SubscriberFactory(email="a.da@gmail.com")
+    subscriber_delete(subscriber=SubscriberFactory(email="ada@gmail.com"))
+    assert email_is_suppressed("ada@gmail.com")
+    assert not email_is_suppressed("a.da@gmail.com")
+    other.refresh_from_db()
+    assert other.status == Subscriber.Status.ACTIVE
+
+    assert not address_unsuppress_on_confirmation(email="a.da@gmail.com")
+    assert email_is_suppressed("ada@gmail.com")
+    assert address_unsuppress_on_confirmation(email="ADA@gmail.com")
+    assert not email_is_suppressed("ada@gmail.com")
+
+
+def test_a_bounce_after_an_erasure_covers_the_mailbox():
+    """The stronger reason replaces the erasure (address_suppress), and with it what
+    the suppression covers."""
+    subscriber_delete(subscriber=SubscriberFactory(email="ada@gmail.com"))
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    assert email_is_suppressed("a.da@gmail.com")
+
+
+def test_the_migration_gives_the_rows_of_known_addresses_their_mailbox():
+    """Rows from before the mailbox was kept cover their mailbox once the migration
+    finds their address among the readers; a row nobody's address matches (an erased
+    reader's) keeps covering its own spelling."""
+    mailboxes_fill = importlib.import_module("subscribers.migrations.0020_suppression_mailbox").mailboxes_fill
+    SubscriberFactory(email="ada@gmail.com", status=Subscriber.Status.SUPPRESSED)
+    Suppression.objects.create(email_hash=email_hash("ada@gmail.com"), reason="complained")
+    Suppression.objects.create(email_hash=email_hash("bob@gmail.com"), reason="bounced")
+    assert not email_is_suppressed("a.da@gmail.com")
+
+    mailboxes_fill(apps, None)
+
+    assert email_is_suppressed("a.da@gmail.com")
+    assert email_is_suppressed("bob@gmail.com") and not email_is_suppressed("b.ob@gmail.com")
+    # Suppressed again, the row gets its mailbox.
+    address_suppress(email="bob@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    assert email_is_suppressed("b.ob@gmail.com")

@@ -12,7 +12,7 @@ from newsletter.feedback import feedback_url
 from subscribers import tokens
 from subscribers.consent import CONSENT_TEXT_VERSION
 from subscribers.models import BlockedDomain, ConsentRecord, Subscriber, Suppression
-from subscribers.suppression import email_hash
+from subscribers.suppression import address_suppress, email_hash, email_is_suppressed
 from tests.factories import PaperFactory, SubscriberFactory, export_data
 
 pytestmark = pytest.mark.django_db
@@ -352,6 +352,23 @@ def test_the_response_is_byte_identical_whatever_state_the_address_is_in(submit,
         assert response.cookies.keys() == first.cookies.keys()
     page = client.get(first["Location"])
     assert "csrfmiddlewaretoken" not in page.content.decode()
+
+
+def test_a_mailbox_that_reported_spam_gets_nothing_at_another_spelling_and_the_page_says_the_same(
+        submit, outbox):
+    """Anyone can type a.da+news@gmail.com: Gmail delivers it to ada@gmail.com, which
+    reported the digest as spam, and each email there risks another report (a
+    hostile review). The page answers as for an unknown address."""
+    address_suppress(email="ada@gmail.com", reason=Suppression.Reason.COMPLAINT)
+    unknown = submit("new@example.com", ip="203.0.113.1")
+    other_spelling = submit("a.da+news@gmail.com", ip="203.0.113.2")
+
+    assert [m.to for m in outbox] == [["new@example.com"]]
+    assert not Subscriber.objects.filter(email__icontains="gmail").exists()
+    assert other_spelling.status_code == unknown.status_code == 303
+    assert other_spelling.content == unknown.content
+    assert sorted(other_spelling.items()) == sorted(unknown.items())
+    assert other_spelling.cookies.keys() == unknown.cookies.keys()
 
 
 def test_an_active_address_gets_already_subscribed_with_a_manage_link(submit, outbox, topics):
@@ -1125,6 +1142,21 @@ def test_a_reader_who_deleted_their_data_can_subscribe_again_by_confirming(clien
     client.post(confirm_path)
     assert Subscriber.objects.get().status == "active"
     assert not Suppression.objects.exists()
+
+
+def test_confirming_another_spelling_of_an_erased_mailbox_subscribes_it_and_lifts_only_what_stopped_it(
+        client, submit, outbox):
+    """An erasure covers the spelling erased (suppression.SPELLING_ONLY): the person
+    may subscribe as a.da@gmail.com, whose confirmation lifts nothing, as nothing
+    stopped it; ada@gmail.com stays off the list until confirmed itself."""
+    subscriber = SubscriberFactory(email="ada@gmail.com")
+    client.post(_path(tokens.subscriber_manage_url(subscriber=subscriber)) + "delete/")
+
+    submit("a.da@gmail.com")
+    assert [m.to for m in outbox] == [["a.da@gmail.com"]]
+    client.post(next(p for p in _links(outbox[0]) if p.startswith("/confirm/")))
+    assert Subscriber.objects.get().status == "active"
+    assert email_is_suppressed("ada@gmail.com") and not email_is_suppressed("a.da@gmail.com")
 
 
 def test_an_old_unsubscribe_link_does_not_tell_a_reader_who_came_back_that_nothing_more_is_sent(
