@@ -136,10 +136,34 @@ def mailbox_key(email: str) -> str:
     its own for the per-address limit, so one mailbox could be sent 5 emails per
     spelling per window (a hostile tester's pass)."""
     local, _, domain = email.lower().rpartition("@")
-    local = local.split("+", 1)[0] or local
+    local = _untagged(local)
     if domain in _DOTLESS_DOMAINS:
         local, domain = local.replace(".", ""), "gmail.com"
     return f"{local}@{domain}"
+
+
+# Providers known to deliver "ann+x@" to "ann@" (subaddressing). Elsewhere a server
+# may refuse "ann+x@" as no such user and deliver "ann@" (many a company's or
+# university's does): mailbox_key's "+tag" rule is right for limits on mail to a
+# stranger, not for a bounce's verdict on the mailbox (mailbox_reached).
+_TAG_DELIVERING_DOMAINS = _DOTLESS_DOMAINS | frozenset({
+    "outlook.com", "hotmail.com", "live.com", "icloud.com", "me.com", "fastmail.com",
+    "proton.me", "protonmail.com",
+})
+
+
+def mailbox_reached(email: str) -> bool:
+    """Whether mail to `email` is known to reach its mailbox (mailbox_key): it has
+    no "+tag", or its provider delivers tags (_TAG_DELIVERING_DOMAINS; Gmail's dots
+    too). What a bounce of it says of the mailbox
+    (subscribers/suppression.py, address_suppress)."""
+    local, _, domain = email.lower().rpartition("@")
+    return _untagged(local) == local or domain in _TAG_DELIVERING_DOMAINS
+
+
+def _untagged(local: str) -> str:
+    """A local part without its "+tag" (a local part that is all tag is kept)."""
+    return local.split("+", 1)[0] or local
 
 
 def mailbox_spellings(email: str, *, field: str = "email") -> Q:

@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .addresses import email_normalise_or_given, mailbox_key, mailbox_spellings
+from .addresses import email_normalise_or_given, mailbox_key, mailbox_reached, mailbox_spellings
 from .models import Subscriber, Suppression
 from .tokens import subscriber_links_retire
 
@@ -90,6 +90,26 @@ DATA_REQUESTS_ANSWERED = (Suppression.Reason.COMPLAINT,)
 # subscribed"). It is the one a person lifts by confirming (LIFTED_BY_OWN_CONFIRMATION)
 # that spelling again; confirming another spelling lifts nothing, as nothing blocked it.
 SPELLING_ONLY = (Suppression.Reason.DELETED,)
+
+
+# Suppressions that say only that the spelling takes no mail. Of a spelling not known
+# to reach its mailbox (addresses.mailbox_reached: a "+tag" at a provider that may
+# refuse tags), they cover that spelling only (their row's mailbox_hash is ""):
+# anyone can type ada+x@corp.example into the subscribe form, and until 7 December
+# the confirmation's bounce stopped the digests of the reader at ada@corp.example,
+# whose server refuses tags and delivers ada@ (a hostile tester's pass). A complaint
+# covers the mailbox wherever: only mail that reached it can be reported as spam.
+BOUNCES = (Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCES)
+
+
+def _row_mailbox_hash(email: str, *, reason: str) -> str:
+    """The mailbox_hash of the row suppressing `email` for `reason`: its mailbox's, or
+    "" (its own spelling only, as the rows of erased addresses from before 0020; a
+    "" is never a mailbox_hash _covering looks for) for a bounce of a spelling not
+    known to reach its mailbox (BOUNCES)."""
+    if reason in BOUNCES and not mailbox_reached(email_normalise_or_given(email)):
+        return ""
+    return mailbox_hash(email)
 
 
 def _covering(emails: Iterable[str]) -> tuple[Q, Q, dict[str, list[str]], dict[str, list[str]]]:
@@ -168,10 +188,9 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
     lifted, and a complaint after an editor's suppression was dropped (a hostile
     tester's pass): either way the complainer was mailed again."""
     now = timezone.now()
-    mailbox = mailbox_hash(email)
     defaults = {"reason": reason, "note": note[:300]}
     row, created = Suppression.objects.get_or_create(
-        email_hash=email_hash(email), defaults={**defaults, "mailbox_hash": mailbox}
+        email_hash=email_hash(email), defaults={**defaults, "mailbox_hash": _row_mailbox_hash(email, reason=reason)}
     )
     changes = {}
     if not created and row.reason not in KEPT_FROM_EDITORS and (
@@ -181,12 +200,16 @@ def address_suppress(*, email: str, reason: str, note: str = "", replace: bool =
         or (row.reason in LIFTED_BY_OWN_CONFIRMATION and reason not in LIFTED_BY_OWN_CONFIRMATION)
     ):
         changes = dict(defaults)
-    if row.mailbox_hash != mailbox:  # a row from before its mailbox was kept (migration 0020)
+    kept = changes.get("reason", row.reason)
+    mailbox = _row_mailbox_hash(email, reason=kept)
+    # A row from before its mailbox was kept (migration 0020), or whose reason now
+    # covers more (a complaint after a bounce of a tagged spelling).
+    if row.mailbox_hash != mailbox:
         changes["mailbox_hash"] = mailbox
     if changes:
         Suppression.objects.filter(pk=row.pk).update(**changes)
     newly = _readers_of(
-        email, whole_mailbox=changes.get("reason", row.reason) not in SPELLING_ONLY
+        email, whole_mailbox=kept not in SPELLING_ONLY and mailbox != ""
     ).exclude(status=Subscriber.Status.SUPPRESSED)
     ids = list(newly.values_list("pk", flat=True))
     newly.filter(pk__in=ids).update(status=Subscriber.Status.SUPPRESSED, status_changed_at=now, updated_at=now)

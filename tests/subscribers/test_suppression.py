@@ -317,3 +317,27 @@ def test_the_migration_gives_the_rows_of_known_addresses_their_mailbox():
     # Suppressed again, the row gets its mailbox.
     address_suppress(email="bob@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
     assert email_is_suppressed("b.ob@gmail.com")
+
+
+@pytest.mark.parametrize("reason", [Suppression.Reason.HARD_BOUNCE, Suppression.Reason.SOFT_BOUNCES])
+def test_a_bounce_of_a_tagged_spelling_does_not_stop_the_mailbox_where_tags_may_not_be_delivered(reason):
+    """Many a company's or university's server refuses ada+x@ ("no such user") and
+    delivers ada@: anyone could type ada+x@corp.example into the subscribe form, and
+    the confirmation's bounce stopped the digests of the reader at ada@ (and retired
+    their links). A bounce says only that its spelling takes no mail; at Gmail,
+    which delivers every +tag to the mailbox, it still covers the mailbox
+    (test_a_bounce_at_one_spelling_stops_every_reader_of_the_mailbox), and a
+    complaint (which only the mailbox's owner can make) covers it everywhere."""
+    reader = SubscriberFactory(email="ada@corp.example")
+    address_suppress(email="ada+x@corp.example", reason=reason)
+    assert email_is_suppressed("ADA+x@corp.example")
+    assert not email_is_suppressed("ada@corp.example")
+    assert not emails_suppressed(["ada@corp.example", "ada+y@corp.example"])
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE
+
+    # The same spelling's complaint: its mail was delivered, to the mailbox's owner.
+    address_suppress(email="ada+x@corp.example", reason=Suppression.Reason.COMPLAINT)
+    assert email_is_suppressed("ada@corp.example")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
