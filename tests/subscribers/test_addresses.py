@@ -177,6 +177,7 @@ def test_a_recipient_an_esp_reports_that_is_no_address_is_suppressed_whatever_it
     ("ann+news@example.com", "ann@example.com"),
     ("a.n.n@gmail.com", "ann@gmail.com"),
     ("A.n.n+x@googlemail.com", "ann@gmail.com"),
+    ("ann+news+2024@gmail.com", "ann@gmail.com"),
 ])
 def test_spellings_of_one_mailbox_share_its_limit_on_mail_to_strangers(spelling, mailbox):
     """Each spelling of a mailbox (case, "+tag", Gmail's dots and its other domain)

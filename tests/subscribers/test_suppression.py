@@ -341,3 +341,51 @@ def test_a_bounce_of_a_tagged_spelling_does_not_stop_the_mailbox_where_tags_may_
     assert email_is_suppressed("ada@corp.example")
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_an_erasure_does_not_stop_another_spelling_checked_in_the_same_batch():
+    """A batch check (a digest batch, an import, the admin's list) answers for each
+    address what a check of it alone answers: a.da@gmail.com is not refused because
+    the erased ada@gmail.com happens to be on the same list."""
+    subscriber_delete(subscriber=SubscriberFactory(email="ada@gmail.com"))
+    assert emails_suppressed(["ada@gmail.com", "a.da@gmail.com"]) == {"ada@gmail.com"}
+
+
+def test_the_reason_given_for_an_erased_spelling_of_a_bounced_mailbox_is_the_bounce():
+    """The reason shown (the admin, the reader's pages) is the one that stops the
+    address: confirming ada@gmail.com again lifts its erasure, not the bounce of its
+    mailbox, so "deleted" would promise a way back that does not exist."""
+    subscriber_delete(subscriber=SubscriberFactory(email="ada@gmail.com"))
+    address_suppress(email="a.da@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    assert suppression_reason_of("ada@gmail.com") == Suppression.Reason.HARD_BOUNCE
+    assert address_unsuppress_on_confirmation(email="ada@gmail.com")
+    assert suppression_reason_of("ada@gmail.com") == Suppression.Reason.HARD_BOUNCE
+
+
+def test_a_bounce_after_a_complaint_of_a_tagged_spelling_keeps_the_mailbox_stopped():
+    """Whoever reported the digest as spam from ada+x@corp.example owns ada@: a later
+    bounce of that spelling keeps the complaint, and with it the whole mailbox, so
+    nobody typing ada+y@corp.example into the form sends them a confirmation."""
+    reader = SubscriberFactory(email="ada@corp.example")
+    address_suppress(email="ada+x@corp.example", reason=Suppression.Reason.COMPLAINT)
+    address_suppress(email="ada+x@corp.example", reason=Suppression.Reason.HARD_BOUNCE)
+    assert suppression_reason_of("ada+x@corp.example") == Suppression.Reason.COMPLAINT
+    assert email_is_suppressed("ada@corp.example")
+    assert email_is_suppressed("ada+y@corp.example")
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_lifting_a_mailbox_keeps_a_reader_whose_own_tagged_spelling_bounced():
+    """An editor lifts their suppression of ada@corp.example: the reader there is
+    mailed again, the one at ada+x@corp.example, whose server refused the tag, is not
+    (their bounce covers their spelling only, and still stands)."""
+    confirmed = dt.datetime(2025, 11, 1, tzinfo=dt.UTC)
+    ada = SubscriberFactory(email="ada@corp.example", confirmed_at=confirmed)
+    tagged = SubscriberFactory(email="ada+x@corp.example", confirmed_at=confirmed)
+    address_suppress(email="ada+x@corp.example", reason=Suppression.Reason.HARD_BOUNCE)
+    address_suppress(email="ada@corp.example", reason=Suppression.Reason.EDITOR)
+
+    assert address_unsuppress(email="ada@corp.example")
+    statuses = dict(Subscriber.objects.values_list("pk", "status"))
+    assert statuses == {ada.pk: "active", tagged.pk: "suppressed"}
