@@ -376,6 +376,47 @@ def test_a_late_bounce_naming_the_old_address_suppresses_that_address_only(
 # --- Clicks: opening a paper from the digest is a mild "more like this" ------------------
 
 
+def test_a_late_bounce_naming_no_recipient_of_a_digest_sent_before_two_moves_is_the_first_addresss(
+        client, django_capture_on_commit_callbacks):
+    """The reader moved twice since the digest: it went to the address the first
+    move left, not the one the second move left."""
+    from tests.subscribers.test_email_change import _move
+
+    reader, delivery = _moved_after_a_digest(client, django_capture_on_commit_callbacks)
+    _move(client, django_capture_on_commit_callbacks, reader, "ada@home.example")
+    payload = bounce("ada@oldjob.example", delivery=delivery)
+    del payload["Email"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.email == "ada@home.example" and reader.status == Subscriber.Status.ACTIVE
+    assert email_is_suppressed("ada@oldjob.example")
+    assert not email_is_suppressed("ada@newjob.example") and not email_is_suppressed("ada@home.example")
+
+
+def test_a_bounce_naming_no_recipient_of_a_digest_queued_before_a_move_and_sent_after_is_the_new_addresss(
+        client, django_capture_on_commit_callbacks):
+    """Queued before the reader moved, sent by a retry after it (the provider was
+    down): the digest went to the new address, and its bounce stops that one."""
+    from tests.subscribers.test_email_change import _move
+
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    delivery = delivery_for(reader)
+    Delivery.objects.filter(pk=delivery.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=1), sent_at=None, status=Delivery.Status.PENDING)
+    _move(client, django_capture_on_commit_callbacks, reader, "ada@newjob.example")
+    Delivery.objects.filter(pk=delivery.pk).update(sent_at=timezone.now(), status=Delivery.Status.SENT)
+    payload = bounce("ada@newjob.example", delivery=delivery)
+    del payload["Email"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED and email_is_suppressed("ada@newjob.example")
+    assert not email_is_suppressed("ada@oldjob.example")
+
+
 def click(*, link: str, message, at="2025-11-24T08:12:31.0000000Z") -> dict:
     """Postmark's click webhook body (postmarkapp.com/developer/webhooks/click-webhook)
     for a link of a digest we sent: its metadata as the ESP echoes it back."""

@@ -494,17 +494,115 @@ def test_a_row_at_the_new_address_that_someone_confirmed_still_means_taken(
     assert Subscriber.objects.filter(pk=other.pk).exists()
 
 
-def test_a_pending_row_confirmed_between_the_two_clicks_means_taken_and_stays(
-        client, django_capture_on_commit_callbacks):
+def _approval_asked_over_a_pending_row(client, capture) -> tuple[Subscriber, Subscriber, str]:
+    """A stranger's pending row at ada@newjob.example; the reader asked to move there,
+    the new inbox pressed its link: the reader, that row, the approval link."""
     reader = SubscriberFactory(email="ada@oldjob.example")
-    _subscribe_on_the_form(client, django_capture_on_commit_callbacks, "ada@newjob.example")
+    _subscribe_on_the_form(client, capture, "ada@newjob.example")
     pending = Subscriber.objects.get(email="ada@newjob.example")
     mail.outbox.clear()
     _ask(client, reader, "ada@newjob.example")
-    _confirm(client, django_capture_on_commit_callbacks, _link(next(m for m in mail.outbox if m.to == ["ada@newjob.example"])))
-    approve = _approval_link("ada@oldjob.example")
+    _confirm(client, capture, _link(next(m for m in mail.outbox if m.to == ["ada@newjob.example"])))
+    return reader, pending, _approval_link("ada@oldjob.example")
+
+
+def test_a_pending_row_confirmed_between_the_two_clicks_means_taken_and_stays(
+        client, django_capture_on_commit_callbacks):
+    reader, pending, approve = _approval_asked_over_a_pending_row(client, django_capture_on_commit_callbacks)
     Subscriber.objects.filter(pk=pending.pk).update(status=Subscriber.Status.ACTIVE, confirmed_at=dt.datetime.now(dt.UTC))
 
     assert "never merged" in _page(client.post(approve))
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
     assert Subscriber.objects.get(pk=pending.pk).email == "ada@newjob.example"
+
+
+def test_an_approval_link_signed_before_the_new_address_confirmed_moves_nothing(client):
+    """The move needs both inboxes' yes: the current address's link, whenever it was
+    signed, moves nothing until the new address's owner pressed theirs (the new
+    address may be a typo, or not the reader's)."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    reader.refresh_from_db()
+    approve = tokens.email_change_approval_url(subscriber=reader).removeprefix("http://testserver")
+
+    for response in (client.get(approve), client.post(approve)):
+        assert "It was used already, or a newer request" in _page(response)
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert not ConsentRecord.objects.filter(action=ConsentRecord.Action.EMAIL_CHANGE).exists()
+
+
+def test_no_approval_email_for_a_request_replaced_before_the_queue_sent_it(
+        client, django_capture_on_commit_callbacks):
+    """The new address confirmed, and before the queue sent the approval the reader
+    asked for another address: the current inbox is not asked to approve a move its
+    new address never confirmed (the email's button would only say "used already")."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@typo.example")
+    with django_capture_on_commit_callbacks() as queued:
+        client.post(_link(mail.outbox[0]))
+    _ask(client, reader, "ada@newjob.example")
+    mail.outbox.clear()
+
+    for callback in queued:
+        callback()
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("door", ["new address", "current address"])
+def test_two_presses_at_once_of_either_button_act_once(client, django_capture_on_commit_callbacks, monkeypatch, door):
+    """A double click (or a browser's retry) whose two requests both read the link's
+    reader before either acted: the second sees what the first did (the service
+    reads the row again under its lock). It sent the reader's inbox a second
+    approval email, or a second "address changed" notice and consent record."""
+    from subscribers import views
+
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    link = _link(mail.outbox[0])
+    if door == "current address":
+        _confirm(client, django_capture_on_commit_callbacks, link)
+        link = _approval_link("ada@oldjob.example")
+    mail.outbox.clear()
+    read = views.subscriber_from_email_change_token
+
+    def the_other_press_acts_meanwhile(**kwargs):
+        found, other = read(**kwargs), read(**kwargs)
+        if door == "new address":
+            services.subscriber_email_change_confirm(subscriber=other, change_id=other.email_change_id)
+        else:
+            services.subscriber_email_change_approve(subscriber=other, change_id=other.email_change_id,
+                                                     ip=IP, user_agent="")
+        return found
+
+    monkeypatch.setattr(views, "subscriber_from_email_change_token", the_other_press_acts_meanwhile)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(link)
+    assert len(mail.outbox) == 1  # one approval email, or one notice
+    if door == "current address":
+        assert Subscriber.objects.get(pk=reader.pk).email == "ada@newjob.example"
+        assert reader.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).count() == 1
+
+
+def test_a_row_at_the_new_address_confirmed_the_instant_before_the_move_stays_and_nothing_moves(
+        client, django_capture_on_commit_callbacks, monkeypatch):
+    """The approval's check saw a row nobody confirmed at the new address; its owner
+    confirmed it in the instant before the move. That row is a reader now: it is
+    not deleted with its consent, and nothing is merged (the move takes only what it
+    finds never confirmed under its lock)."""
+    reader, pending, approve = _approval_asked_over_a_pending_row(client, django_capture_on_commit_callbacks)
+    checked = services.email_change_state
+
+    def confirmed_right_after_the_check(**kwargs):
+        state = checked(**kwargs)
+        Subscriber.objects.filter(pk=pending.pk).update(
+            status=Subscriber.Status.ACTIVE, confirmed_at=dt.datetime.now(dt.UTC))
+        return state
+
+    monkeypatch.setattr(services, "email_change_state", confirmed_right_after_the_check)
+    assert "never merged" in _page(client.post(approve))
+    assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+    assert Subscriber.objects.get(pk=pending.pk).email == "ada@newjob.example"
+    assert ConsentRecord.objects.filter(subscriber_id=pending.pk).exists()
