@@ -119,8 +119,14 @@ def _covering(emails: Iterable[str]) -> tuple[Q, Q, dict[str, list[str]], dict[s
     by_hash: dict[str, list[str]] = defaultdict(list)
     by_mailbox: dict[str, list[str]] = defaultdict(list)
     for email in emails:
-        by_hash[email_hash(email)].append(email)
-        by_mailbox[mailbox_hash(email)].append(email)
+        own = email_hash(email)
+        compared = email_normalise_or_given(email).lower()
+        key = mailbox_key(compared)
+        by_hash[own].append(email)
+        # mailbox_hash(email), without hashing again the many addresses that are
+        # their mailbox's key (no "+tag", no Gmail dots): the batch's check runs on
+        # every digest (bench.digests' profile: 0.085 ms of 3.7 a digest).
+        by_mailbox[own if key == compared else email_hash(key)].append(email)
     own = Q(email_hash__in=list(by_hash))
     of_mailbox = Q(mailbox_hash__in=list(by_mailbox)) & ~Q(reason__in=list(SPELLING_ONLY))
     return own, of_mailbox, by_hash, by_mailbox
