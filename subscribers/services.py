@@ -818,7 +818,7 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
     # cap is marked "quiet" (no email). Until 7 December both returned here: a
     # stranger's complaint or bounce was told by the reader's count (the next request
     # a 303, not a 429), by the link mailed before still working, and by the clock.
-    change = {"to": email, "id": secrets.token_urlsafe(9), "at": timezone.now().astimezone(dt.UTC).isoformat()}
+    change = {"to": email, "id": secrets.token_urlsafe(9), "at": _change_moment(timezone.now())}
     if _mailbox_capped(email=email):
         change["quiet"] = True
     Subscriber.objects.filter(pk=subscriber.pk).update(email_change=change)
@@ -831,13 +831,20 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
         raise
 
 
+def _change_moment(moment: dt.datetime) -> str:
+    """A moment as an address change keeps it in Subscriber.email_change (JSON): UTC
+    ISO text, which orders as the time, so the expiry compares text (in Python and,
+    in email_change_requests_forget, in the database)."""
+    return moment.astimezone(dt.UTC).isoformat()
+
+
 def email_change_requests_forget(*, now: dt.datetime) -> int:
     """Forget the address changes asked for over EMAIL_CHANGE_LINK_MAX_AGE ago and
     never confirmed: their link is dead, and the address (which whoever held the
     reader's link may have typed) has no reason to stay. How many. One statement, a
     scan of the readers (a few ms at 10,000; no index for a daily sweep of rare rows);
     "at" is UTC ISO, so its text orders as the time."""
-    cutoff = (now - EMAIL_CHANGE_LINK_MAX_AGE).astimezone(dt.UTC).isoformat()
+    cutoff = _change_moment(now - EMAIL_CHANGE_LINK_MAX_AGE)
     return Subscriber.objects.filter(email_change__at__lt=cutoff).update(email_change=None)
 
 
@@ -874,7 +881,7 @@ def email_change_state(*, subscriber: Subscriber, change_id: str, approval: bool
         return EmailChange.STALE
     if approval and not change.get("confirmed"):
         return EmailChange.STALE
-    if change.get("at", "") < (timezone.now() - EMAIL_CHANGE_LINK_MAX_AGE).astimezone(dt.UTC).isoformat():
+    if change.get("at", "") < _change_moment(timezone.now() - EMAIL_CHANGE_LINK_MAX_AGE):
         return EmailChange.EXPIRED
     if _email_change_taken(subscriber=subscriber, email=change["to"]):
         return EmailChange.TAKEN
@@ -898,7 +905,7 @@ def subscriber_email_change_confirm(*, subscriber: Subscriber, change_id: str) -
         if refused is not None:
             return refused
         Subscriber.objects.filter(pk=subscriber.pk).update(
-            email_change={**subscriber.email_change, "confirmed": timezone.now().astimezone(dt.UTC).isoformat()})
+            email_change={**subscriber.email_change, "confirmed": _change_moment(timezone.now())})
         subscriber_id = subscriber.pk
         transaction.on_commit(
             lambda: _email_queue_or_owe(subscriber_id=subscriber_id, kind=EMAIL_CHANGE_APPROVAL), robust=True)
