@@ -19,7 +19,9 @@ from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from subscribers.models import LeftReadersErased, Subscriber
+from subscribers.services import EMAIL_NAMES
 
+from .digest import DIGEST_TAG
 from .models import Delivery, DeliveryEvent, Feedback, PaperTopic, SentDay, Topic
 
 DASHBOARD_DAYS = 30
@@ -376,23 +378,39 @@ def sends_counted(*, days: list[dt.date]) -> dict[dt.date, int]:
     return kept | {day: counted.get(day, 0) for day in missing}
 
 
+# The events the digest figures count: a digest's, and one of an email the ESP
+# named no tag of (DeliveryEvent.email "", as every event before migration 0045).
+DIGEST_EMAILS = (DIGEST_TAG, "")
+
+
+def _bounces_and_complaints(*, days: list[dt.date]):
+    """The bounces and complaints since the first of `days`, an editor's test sends'
+    left out (DeliveryEvent.of_test_send: of no digest to a reader). Read by
+    event_type_idx (event_type, occurred_at, delivery)."""
+    return DeliveryEvent.objects.filter(
+        # From an instant: `occurred_at__date__gte` asked each row's date.
+        occurred_at__gte=_midnight(days[0]), event_type__in=["bounced", "complained"], of_test_send=False,
+    ).order_by()
+
+
 def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
     """Digests sent, and digests bounced or complained about, per day: each on the
     day of its first such event, which may come days after the send. A digest
     reported twice (another event id) counts once, as the edition's figures count
     it (curation.edition_figures): it read "Complained 2", a 50 % rate of 4 digests,
     beside an edition's "Complaints 1". An event matched to no digest counts as
-    itself; one of an editor's test send (DeliveryEvent.of_test_send), of no
-    digest to a reader, counts nowhere. They are few, read by event_type_idx."""
+    itself, unless it is of another email (other_emails_events: a confirmation to a
+    mistyped address counted as a digest's bounce until 7 December); one of an
+    editor's test send counts nowhere."""
     sent = sends_counted(days=days)
     first: dict[tuple[int, str], dt.datetime] = {}
     unmatched: list[tuple[str, dt.datetime]] = []
-    for delivery_id, kind, at in DeliveryEvent.objects.filter(
-        # From an instant: `occurred_at__date__gte` asked each row's date.
-        occurred_at__gte=_midnight(days[0]), event_type__in=["bounced", "complained"], of_test_send=False,
-    ).values_list("delivery_id", "event_type", "occurred_at").order_by():  # event_type_idx holds all three
+    for delivery_id, kind, at, email in _bounces_and_complaints(days=days).values_list(
+        "delivery_id", "event_type", "occurred_at", "email",
+    ):
         if delivery_id is None:
-            unmatched.append((kind, at))
+            if email in DIGEST_EMAILS:
+                unmatched.append((kind, at))
         elif (delivery_id, kind) not in first or at < first[delivery_id, kind]:
             first[delivery_id, kind] = at
     events = Counter((timezone.localtime(at).date(), kind)
@@ -402,6 +420,29 @@ def sends_per_day(*, days: list[dt.date]) -> dict[str, list[int]]:
         "Bounced": [events.get((d, "bounced"), 0) for d in days],
         "Complained": [events.get((d, "complained"), 0) for d in days],
     }
+
+
+@dataclass(frozen=True)
+class OtherEmailEvents:
+    """Bounces and complaints of one email that is not a digest."""
+
+    email: str  # as an editor reads it (subscribers.services.EMAIL_NAMES)
+    bounced: int
+    complained: int
+
+
+def other_emails_events(*, days: list[dt.date]) -> list[OtherEmailEvents]:
+    """The bounces and complaints over `days` of the emails that are not digests
+    (their events' DeliveryEvent.email), most first: a confirmation's bounce is most
+    often an address mistyped or made up on the form, which tells the editor about
+    the form's visitors, not about the digests' reputation. One grouped query."""
+    counts: dict[str, Counter] = {}
+    for email, kind, n in (_bounces_and_complaints(days=days).exclude(email__in=DIGEST_EMAILS)
+                           .values_list("email", "event_type").annotate(n=Count("id"))):
+        counts.setdefault(email, Counter())[kind] = n
+    rows = [OtherEmailEvents(email=EMAIL_NAMES.get(email, email.replace("_", " ").capitalize()),
+                             bounced=c["bounced"], complained=c["complained"]) for email, c in counts.items()]
+    return sorted(rows, key=lambda r: (-(r.bounced + r.complained), r.email))
 
 
 def topic_popularity() -> list[tuple[str, int]]:
@@ -483,6 +524,7 @@ def dashboard_charts(*, today: dt.date | None = None, days: int = DASHBOARD_DAYS
             references=[(f"{rate_text(RATE_WARN)} — keep under", RATE_WARN, "#16a34a"),
                         (f"{rate_text(RATE_LIMIT)} — Gmail limit", RATE_LIMIT, RED)],
         ),
+        "other_emails": other_emails_events(days=span),
         "popularity": _wide_and_narrow(
             bar_chart, title="Readers per topic", labels=[n for n, _ in popularity],
             series=[Series("Readers", [v for _, v in popularity], PALETTE[0])],

@@ -122,6 +122,9 @@ class Digest:
         return next((body for body, mime in self.message.alternatives if mime == "text/html"), "")
 
 
+# A digest's tag: the ESP's events about it say it (webhooks: DeliveryEvent.email).
+DIGEST_TAG = "digest"
+
 # What marks an editor's test send of a digest (curation.edition_test_send), its tag
 # and a key of its metadata: the ESP's events about it say one or both, and
 # webhooks.delivery_event_record keeps them out of the readers' figures
@@ -172,7 +175,7 @@ def digest_make(
     if delivery is not None:
         metadata = {"delivery_id": delivery.pk, **metadata}
     message = email_message(
-        to=reader.email, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=["digest"],
+        to=reader.email, rendered=rendered, unsubscribe_url=unsubscribe_url, tags=[DIGEST_TAG],
         metadata=metadata,
     )
     return Digest(selection=selection, message=message, weekly=weekly)

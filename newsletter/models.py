@@ -717,6 +717,14 @@ class DeliveryEvent(models.Model):
     # or complaint: it is in no ledger row). The database's default serves the
     # release before it, which inserts events without it (migration 0044).
     of_test_send = models.BooleanField(default=False, db_default=False)
+    # The email it is about, by the tag it was sent with (mail.building: "digest", a
+    # journey email's kind such as "confirm", an editor's email's template) as the
+    # ESP reported it back; "digest" whenever it is matched to a ledger row, "" when
+    # it is neither matched nor tagged. The dashboard's digest figures leave out the
+    # events of other emails (a mistyped address's confirmation bounces; it was
+    # counted as a digest's bounce) and show them apart. The database's default
+    # serves the release before, which inserts events without it (migration 0045).
+    email = models.CharField(max_length=40, blank=True, default="", db_default="")
 
     def __str__(self) -> str:
         # A row on a delivery's admin page (it read "DeliveryEvent object (1)").

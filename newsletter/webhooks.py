@@ -58,7 +58,7 @@ from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_address_at, subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash
 
-from .digest import DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
+from .digest import DIGEST_TAG, DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
 from .feedback import feedback_click_record
 from .models import Delivery, DeliveryEvent
 
@@ -260,6 +260,16 @@ def _of_test_send(event: AnymailTrackingEvent) -> bool:
             or DIGEST_TEST_TAG in (event.tags or []))
 
 
+def _email_of(event: AnymailTrackingEvent, delivery: Delivery | None) -> str:
+    """Which email the event is about (DeliveryEvent.email): a digest when the ledger
+    matched it to one, else the first tag the ESP reported back (the kind a journey
+    email is sent with, mail.building), else ""."""
+    if delivery is not None:
+        return DIGEST_TAG
+    tag = next(iter(event.tags or []), "")
+    return tag[:DeliveryEvent._meta.get_field("email").max_length] if isinstance(tag, str) else ""
+
+
 def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
     ESP may report each retry of the same message ("deferred" several times)."""
@@ -311,6 +321,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
                 "payload": _redact(_jsonable(event.esp_event), pattern),
                 "occurred_at": occurred_at,
                 "of_test_send": _of_test_send(event),
+                "email": _email_of(event, delivery),
             },
         )
         if not created:

@@ -101,6 +101,14 @@ EMAIL_CHANGE = "email_change"
 EMAIL_CHANGE_TAKEN = "email_change_taken"  # a template of EMAIL_CHANGE, not a kind queued
 EMAIL_CHANGE_APPROVAL = "email_change_approval"
 EMAIL_CHANGED = "email_changed"
+# Each kind as an editor reads it: the dashboard's bounces and complaints of the
+# emails that are not digests (newsletter.dashboard.other_emails_events).
+EMAIL_NAMES = {
+    EMAIL_CONFIRM: "Confirmation", EMAIL_ALREADY_SUBSCRIBED: "“You're already subscribed”",
+    EMAIL_GOODBYE: "Goodbye", EMAIL_EXPORT: "A reader's data", EMAIL_LINKS: "“Email me my link”",
+    EMAIL_CHANGE: "Address change: to the new address", EMAIL_CHANGE_APPROVAL: "Address change: approval",
+    EMAIL_CHANGED: "Address change: notice to the old address",
+}
 # One data export emailed per reader in this window: the button can be pressed by
 # whoever holds their link, and each press is an email to their inbox.
 EXPORT_WINDOW_SECONDS = 10 * 60

@@ -75,6 +75,9 @@ def morning(db):
                                    sent_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=1))
     DeliveryEvent.objects.create(delivery=sent, event_id="evt-1", event_type="delivered",
                                  occurred_at=sent.sent_at)
+    # A confirmation to an address mistyped on the form bounced: not a digest's.
+    DeliveryEvent.objects.create(event_id="evt-2", event_type="bounced", email="confirm",
+                                 occurred_at=sent.sent_at)
     user = User.objects.create_user("editor", "editor@example.org", PASSWORD, is_staff=True,
                                     first_name="Edith")
     user.groups.add(editor_group())
@@ -169,6 +172,11 @@ def test_the_morning_routine(live_server, page, screenshot, morning):
             expect(passing).to_have_attribute("title", re.compile(r"score 0\.31: passes for this topic.*no chip"))
             expect(page.locator("td.field-state .badge.pin", has_text="Pinned")).to_have_count(1)
             expect(page.locator("td.field-state a.badge.code").first).to_be_visible()
+        if name == "admin-dashboard":
+            expect(page.get_by_text("Bounce rate0 %")).to_be_visible()
+            others = page.locator("section.other-emails")
+            expect(others.get_by_role("rowheader", name="Confirmation")).to_be_visible()
+            expect(others.locator("tbody td")).to_have_text(["1", "0"])
         if page.locator("#changelist .results").count():
             # The whole list fits at 1280 px beside both sidebars: no column (whether a
             # paper is pinned, when a digest was sent) cut off at the right.

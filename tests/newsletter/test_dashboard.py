@@ -574,3 +574,62 @@ def test_a_bounce_or_complaint_of_a_test_send_counts_in_no_readers_figures(setti
     figures = curation.edition_figures(edition=edition)
     assert (figures.bounced, figures.complained) == (0, 0)
     assert email_is_suppressed("editor@example.org")
+
+
+@pytest.mark.django_db
+def test_a_confirmations_bounce_is_no_digests_and_is_shown_apart(admin_client, settings):
+    """A confirmation mailed to an address mistyped on the form bounces, and a
+    goodbye is reported as spam: neither is a digest. Until 7 December both were
+    matched to no ledger row and counted as digests' (a 100 % bounce rate and a
+    50 % complaint rate of two digests, one of which bounced). They are now in their own table, named
+    as an editor knows them, and the digests' figures count the digests' events
+    (one bounce of a digest, matched by its ledger row, still counts)."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from newsletter.models import Delivery, DeliveryEvent, Edition, OutboxEmail
+    from newsletter.outbox import outbox_event_record
+    from subscribers.models import Subscriber
+    from subscribers.services import EMAIL_CONFIRM, EMAIL_GOODBYE, subscriber_journey_email_send
+    from tests.factories import SubscriberFactory
+
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    edition = Edition.objects.create(date=timezone.localdate())
+    digests = [Delivery.objects.create(subscriber=SubscriberFactory(), edition=edition, status="sent",
+                                       sent_at=timezone.now()) for _ in range(2)]
+    typo = SubscriberFactory(email="ada@gmial.com", status=Subscriber.Status.PENDING, confirmed_at=None)
+    left = SubscriberFactory(email="bob@example.org", status=Subscriber.Status.UNSUBSCRIBED)
+    subscriber_journey_email_send(subscriber_id=typo.pk, kind=EMAIL_CONFIRM)
+    subscriber_journey_email_send(subscriber_id=left.pk, kind=EMAIL_GOODBYE)
+    confirmation, goodbye = OutboxEmail.objects.order_by("pk")
+    assert outbox_event_record(email=confirmation, kind="bounced") is not None
+    assert outbox_event_record(email=goodbye, kind="complained") is not None
+    DeliveryEvent.objects.create(event_id="digest-bounce", event_type="bounced", occurred_at=timezone.now(),
+                                 delivery=digests[0])
+
+    assert sorted(DeliveryEvent.objects.filter(delivery=None).values_list("email", flat=True)) == ["confirm", "goodbye"]
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+
+    assert re.search(r"<dt>Bounce rate</dt><dd>50 % <span", html), "one digest of two bounced"
+    assert re.search(r"<dt>Complaint rate</dt><dd>0 %</dd>", html)
+    sends = html.split("<h2>Digests sent, bounces and complaints per day</h2>", 1)[1].split("</details>", 1)[0]
+    assert "Bounced 1 in 30 days" in sends and "Complained 0 in 30 days" in sends
+    others = html.split("Other emails’ bounces and complaints (30 days)</h2>", 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr><th scope="row">([^<]*)</th><td>(\d+)</td><td>(\d+)</td></tr>', others)
+    assert rows == [("Confirmation", "1", "0"), ("Goodbye", "0", "1")]
+
+
+@pytest.mark.django_db
+def test_the_dashboard_has_no_other_emails_table_when_only_digests_bounced(admin_client):
+    """The table is for what is there: none when every bounce is a digest's, or an
+    event no tag and no ledger row tells (counted as a digest's, as before)."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from newsletter.models import DeliveryEvent
+
+    DeliveryEvent.objects.create(event_id="untagged", event_type="bounced", occurred_at=timezone.now())
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    assert "Other emails’ bounces" not in html
+    sends = html.split("<h2>Digests sent, bounces and complaints per day</h2>", 1)[1].split("</details>", 1)[0]
+    assert "Bounced 1 in 30 days" in sends

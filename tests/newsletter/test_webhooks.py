@@ -590,3 +590,21 @@ def test_a_click_naming_no_recipient_on_a_digest_sent_before_a_move_still_teache
     assert post(client, payload).status_code == 200
     assert Feedback.objects.get().subscriber == reader
     assert DeliveryEvent.objects.get().recipient_hash == email_hash("reader@example.com")
+
+
+@pytest.mark.parametrize(("tag", "matched", "email"), [
+    ("confirm", False, "confirm"), ("goodbye", False, "goodbye"), ("digest", False, "digest"),
+    ("", False, ""), ("confirm", True, "digest"), ("x" * 300, False, "x" * 40),
+])
+def test_an_event_says_which_email_it_is_about_by_its_tag_or_its_ledger_row(client, tag, matched, email):
+    """A bounce of a journey email (Postmark's Tag is the kind it was sent with) is
+    kept as that email's, so the dashboard leaves it out of the digests' figures; one
+    the ledger matches is a digest's whatever its tag; a tag longer than the column
+    is cut, not refused (the event still suppresses)."""
+    reader = SubscriberFactory(email="typo@example.org")
+    body = {**bounce(reader.email, delivery=delivery_for(reader) if matched else None), "Tag": tag}
+
+    assert post(client, body).status_code == 200
+
+    assert DeliveryEvent.objects.get().email == email
+    assert email_is_suppressed(reader.email)
