@@ -25,6 +25,8 @@ import enum
 from collections.abc import Iterable
 from functools import lru_cache
 
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
@@ -186,20 +188,24 @@ def subscriber_for_unsubscribe(*, token: str) -> tuple[Subscriber | None, bool]:
     return (retired.subscriber, True) if retired else (None, False)
 
 
-def subscriber_links_retire(*, subscriber_ids: Iterable[int]) -> int:
+def subscriber_links_retire(*, subscriber_ids: Iterable[int], apps: Apps = global_apps) -> int:
     """A new secret for each of these readers (models.token_new): every link signed
     with the old one (manage, resubscribe, view in browser, votes, confirmation)
     stops working, but for the unsubscribe links of the emails already sent
     (models.RetiredToken), which still unsubscribe and do nothing else. Returns how
-    many readers. The one writer of RetiredToken."""
+    many readers. The one writer of RetiredToken. `apps`: the models to write with, a
+    migration's own (suppression.suppression_apply), as django.contrib.auth's
+    create_permissions takes them."""
+    subscribers = apps.get_model("subscribers", "Subscriber")
+    retired = apps.get_model("subscribers", "RetiredToken")
     with transaction.atomic():
-        current = list(Subscriber.objects.filter(pk__in=list(subscriber_ids)).values_list("pk", "token"))
+        current = list(subscribers.objects.filter(pk__in=list(subscriber_ids)).values_list("pk", "token"))
         # ignore_conflicts: a secret retired before and saved back from a stale copy
         # of the row is retired already.
-        RetiredToken.objects.bulk_create(
-            (RetiredToken(subscriber_id=pk, token=token) for pk, token in current), ignore_conflicts=True)
+        retired.objects.bulk_create(
+            (retired(subscriber_id=pk, token=token) for pk, token in current), ignore_conflicts=True)
         for pk, _ in current:
-            Subscriber.objects.filter(pk=pk).update(token=token_new())
+            subscribers.objects.filter(pk=pk).update(token=token_new())
     return len(current)
 
 
