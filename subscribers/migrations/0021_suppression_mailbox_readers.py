@@ -32,6 +32,12 @@ def mailbox_readers_suppress(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    # A hundred rows a transaction (suppressions_reapply), not the whole list in one:
+    # web goes on serving during an upgrade, and a reader's unsubscribe would wait for
+    # the whole run (over 2 minutes at 1,000,000 readers, docs/benchmarks.md) on the
+    # row locks it held. Stopped half way, migrating again does the rest (a second run
+    # changes nothing that is done).
+    atomic = False
 
     dependencies = [
         ('subscribers', '0020_suppression_mailbox'),
