@@ -189,9 +189,18 @@ def title_normalise(title: str) -> str:
     return " ".join(_PUNCTUATION.sub(" ", text).split())[: Paper._meta.get_field("title_key").max_length]
 
 
+# What JSON can carry that is not text: control codes (NUL among them) and lone
+# UTF-16 surrogates ("\ud800"). PostgreSQL refuses NUL and the surrogates (an import
+# was a DataError: the admin's paste a 500, the morning fetch a lost day) and a page
+# would print the rest as garbage. Not the controls str.split() takes for whitespace
+# (\t \n \v \f \r \x1c-\x1f \x85): those separate words.
+_NOT_TEXT = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ud800-\udfff]")
+
+
 def text_collapse(text: str) -> str:
-    """Titles and abstracts arrive hard-wrapped ("…Scaling for\\n  Contrastive Loss")."""
-    return " ".join(text.split())
+    """Titles and abstracts arrive hard-wrapped ("…Scaling for\\n  Contrastive Loss");
+    what is not text (_NOT_TEXT) is dropped."""
+    return " ".join(_NOT_TEXT.sub("", text).split())
 
 
 # An abstract is arXiv's, TeX markup and all, which every page and email would show
@@ -365,8 +374,8 @@ def _item_parse(
             hidden = author.get("hidden", False)
             if not isinstance(hidden, bool):
                 read._bad(f"paper.authors[{position}].hidden", "true or false", hidden)
-            elif not hidden and author["name"].strip():
-                names.append(text_collapse(author["name"]))
+            elif not hidden and (name := text_collapse(author["name"])):
+                names.append(name)
     # A page that shows "9 authors" but no names (the sample fixture) gives a count.
     counted = read.count(paper, "numAuthors", "paper.numAuthors")
     author_count = total_authors or counted or 0
@@ -413,7 +422,7 @@ def _item_parse(
         "title_key": title_normalise(title),
         "abstract": abstract,
         "ai_summary": read.text(paper, "ai_summary", "paper.ai_summary"),
-        "ai_keywords": [text_collapse(k) for k in keywords if k.strip()],
+        "ai_keywords": [k for k in map(text_collapse, keywords) if k],
         "authors": names,
         "author_count": author_count,
         "organization": org_name,

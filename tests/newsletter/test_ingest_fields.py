@@ -116,3 +116,17 @@ def test_a_thumbnail_from_anywhere_but_hugging_faces_picture_hosts_is_dropped():
 
     assert kept.startswith("https://cdn-thumbnails.huggingface.co/")
     assert paper.thumbnail_url == ""
+
+
+def test_characters_no_page_can_show_are_dropped_not_a_crash():
+    """JSON may carry a NUL ("\\u0000"), a lone surrogate ("\\ud800") or a control
+    code: PostgreSQL refuses the first two (the admin's paste was a 500, the morning
+    fetch a crash that lost the day) and a page would print the third as garbage."""
+    paper = _imported(lambda i: (
+        i["paper"].update(title="Knowledge\x00 Editing\ud800 at Scale\x07", summary="An\x00 abstract\x1b.",
+                          authors=[{"name": "Ada\x00 Lovelace"}, {"name": "\x00"}],
+                          ai_keywords=["agents\ud800", "\x00"])))
+
+    assert (paper.title, paper.abstract) == ("Knowledge Editing at Scale", "An abstract.")
+    assert paper.authors == ["Ada Lovelace"]
+    assert paper.ai_keywords == ["agents"]
