@@ -61,6 +61,9 @@ RETRY_BACKOFF_SECONDS = 2.0
 RETRY_AFTER_MAX_SECONDS = 120
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 USER_AGENT = "daily-papers-digest/0.1 (+https://github.com/; newsletter ingest)"
+# The largest count a Paper holds: PositiveIntegerField's top on PostgreSQL. A vote
+# or star count past it is nonsense, refused naming it (it was "integer out of range").
+COUNT_MAX = 2**31 - 1
 # How many problems an IngestError lists before "and N more".
 MAX_PROBLEMS_SHOWN = 10
 
@@ -280,6 +283,9 @@ class _Reader:
             return None
         if value < 0:
             self._bad(name, "zero or more", value)
+            return None
+        if value > COUNT_MAX:
+            self._bad(name, f"at most {COUNT_MAX}", value)
             return None
         return value
 

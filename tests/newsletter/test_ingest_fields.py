@@ -130,3 +130,11 @@ def test_characters_no_page_can_show_are_dropped_not_a_crash():
     assert (paper.title, paper.abstract) == ("Knowledge Editing at Scale", "An abstract.")
     assert paper.authors == ["Ada Lovelace"]
     assert paper.ai_keywords == ["agents"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("upvotes", 2**31), ("githubStars", 10**20)])
+def test_a_count_past_what_the_database_holds_is_refused_naming_it(field, value):
+    """Was PostgreSQL's "integer out of range" (a 500 in the admin's paste), not a
+    message saying which field of which paper."""
+    assert f"paper.{field} must be at most 2147483647, got {value}" in _refused(
+        lambda i: i["paper"].update({field: value}))
