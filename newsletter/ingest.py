@@ -28,7 +28,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
 from celery.exceptions import SoftTimeLimitExceeded
@@ -125,6 +125,7 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
     # Items are sorted by upvotes, which change while we page: the same paper can
     # be listed on two pages. Keyed by paper, the later (fresher) listing wins.
     items: dict[Any, dict] = {}
+    read: set[tuple] = set()  # the pages fetched (_page_key)
     with _session() as session:
         for page in range(MAX_PAGES):
             where = f"Daily Papers for {date.isoformat()}, page {page} ({url})"
@@ -151,9 +152,16 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
             for item in batch:
                 # An item without a readable key is kept as is, for validation to name.
                 items[_item_identity(item) or object()] = item
+            read |= {_page_key(r.url) for r in (*response.history, response)}
             next_link = response.links.get("next", {}).get("url")
-            if next_link:
-                url, params = urljoin(response.url, next_link), None
+            next_url = urljoin(response.url, next_link) if next_link else None
+            # A next link on from an empty page, or back to a page read already (a
+            # loop): the list is all in hand. Followed, it ran to MAX_PAGES and the
+            # whole day was refused.
+            if not batch or (next_url and _page_key(next_url) in read):
+                return list(items.values())
+            if next_url:
+                url, params = next_url, None
             elif len(batch) >= PAGE_LIMIT:
                 url = settings.HF_DAILY_PAPERS_URL
                 params = {"date": date.isoformat(), "limit": PAGE_LIMIT, "p": page + 1}
@@ -163,6 +171,12 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
         f"Daily Papers for {date.isoformat()}: still more pages after {MAX_PAGES} "
         f"(over {MAX_PAGES * PAGE_LIMIT} papers); refusing to page further."
     )
+
+
+def _page_key(url: str) -> tuple:
+    """A page's address whatever the order of its query parameters."""
+    parts = urlsplit(url)
+    return parts.netloc, parts.path, tuple(sorted(parse_qsl(parts.query)))
 
 
 def _item_identity(item: Any) -> str | None:

@@ -185,6 +185,31 @@ def test_a_link_rel_next_header_is_followed(hf_api):
 
 
 @pytest.mark.django_db
+def test_a_link_rel_next_chain_that_loops_or_runs_on_empty_ends_the_day_not_refuses_it(hf_api):
+    """A next link back to a page already read (a cycle), or on past an empty page:
+    the day's papers are all in hand. Before, it paged on to MAX_PAGES and refused
+    the whole day ("still more pages"): no papers, no digest, and no retry."""
+    def link(date: str, page: int) -> dict:
+        return {"Link": f'<{{base}}/api/daily_papers?p={page}&limit=100&date={date}>; rel="next"'}
+
+    hf_api.respond("2025-11-20", recorded("hf-daily-papers-2025-11-20-page-0.json"), headers=link("2025-11-20", 1))
+    hf_api.respond("2025-11-20", recorded("hf-daily-papers-2025-11-20-page-1.json"), page=1,
+                   headers=link("2025-11-20", 0))
+    hf_api.respond("2025-11-21", recorded(OLDER), headers=link("2025-11-21", 1))
+    for page in range(1, ingest.MAX_PAGES + 1):
+        hf_api.respond("2025-11-21", [], page=page, headers=link("2025-11-21", page + 1))
+
+    looped = papers_fetch(date=dt.date(2025, 11, 20))
+    assert hf_api.pages_requested() == ["0", "1"]
+    hf_api.requests.clear()
+    run_on = papers_fetch(date=dt.date(2025, 11, 21))
+
+    assert sorted(item["paper"]["id"] for item in looped) == ["2511.90001", "2511.90002", "2511.90003"]
+    assert hf_api.pages_requested() == ["0", "1"]
+    assert len(run_on) == 2
+
+
+@pytest.mark.django_db
 def test_503_and_429_are_retried_until_the_api_answers(hf_api):
     hf_api.respond("2024-10-25", {"error": "Service Unavailable"}, status=503)
     hf_api.respond("2024-10-25", {"error": "Too Many Requests"}, status=429, headers={"Retry-After": "1"})
