@@ -118,8 +118,8 @@ def _session() -> requests.Session:
 def papers_fetch(*, date: dt.date) -> list[dict]:
     """The raw items of one Daily Papers date, all pages, duplicates dropped.
     A weekend or a quiet day is an empty list. Raises IngestUnavailable when the
-    API cannot be reached or answers with an error, IngestError when it answers
-    with something that is not a list of items."""
+    API cannot be reached or answers with an error or with what is not JSON,
+    IngestError when it answers with JSON that is not a list of items."""
     url: str | None = settings.HF_DAILY_PAPERS_URL
     params: dict[str, Any] | None = {"date": date.isoformat(), "limit": PAGE_LIMIT, "p": 0}
     # Items are sorted by upvotes, which change while we page: the same paper can
@@ -141,7 +141,10 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
             try:
                 batch = response.json()
             except ValueError as exc:
-                raise IngestError(
+                # A 200 that is not JSON is a CDN's page (Cloudflare's "Just a
+                # moment…") or a body cut short: the API having a bad moment, tried
+                # again like a 503. JSON of the wrong shape (below) would come again.
+                raise IngestUnavailable(
                     f"{where}: response is not JSON: {_snippet(response.text)}"
                 ) from exc
             if not isinstance(batch, list):

@@ -726,6 +726,31 @@ def test_a_morning_api_outage_is_ridden_out_for_twelve_hours_for_the_same_day(hf
     assert Paper.objects.get().trending_date == dt.date(2025, 11, 21)
 
 
+@pytest.mark.parametrize("body", [
+    b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>",  # Cloudflare
+    json.dumps(recorded(OLDER)).encode()[:700],  # cut short
+    b"",
+])
+@pytest.mark.django_db
+def test_a_morning_answer_that_is_not_json_is_tried_again_not_the_day_lost(hf_api, monkeypatch, body):
+    """A 200 whose body is a CDN's page or a list cut short is the API having a bad
+    moment, not a list it sends: tried again like a 503. Before, the task gave up at
+    once (IngestError) and nobody got that day's papers."""
+    from celery.exceptions import Retry
+
+    from newsletter import tasks
+
+    hf_api.respond("2025-11-21", body)
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2025, 11, 21, 5, 30, tzinfo=dt.UTC))
+
+    with pytest.raises(Retry) as retry:
+        papers_fetch_today.apply(throw=True)
+
+    hf_api.scripts.clear()
+    hf_api.respond("2025-11-21", recorded(NEWER))
+    assert papers_fetch_today.apply(kwargs=retry.value.sig.kwargs, retries=1, throw=True).get() == 1
+
+
 def _day_of(count: int) -> list:
     template = recorded(NEWER)[0]
     items = []
