@@ -131,7 +131,7 @@ class PastedPapers:
 def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> PastedPapers:
     """Add (or update) papers from entries pasted from the Daily Papers API, through
     the same importer as the daily fetch; an entry without an abstract is refused."""
-    from .ingest import papers_import, title_normalise
+    from .ingest import arxiv_id_bare, papers_import, title_normalise
 
     items = entry if isinstance(entry, list) else [entry]
     # The importer's own keys: the arXiv id, else the normalised title.
@@ -139,7 +139,7 @@ def paper_import_entry(*, entry: dict | list, trending_date: dt.date) -> PastedP
     for item in items:
         paper = item.get("paper") if isinstance(item, dict) else None
         if isinstance(paper, dict) and isinstance(paper.get("id"), str) and paper["id"].strip():
-            ids.append(paper["id"].strip())
+            ids.append(arxiv_id_bare(paper["id"].strip()))
         elif isinstance(paper, dict) and isinstance(paper.get("title"), str):
             keys.append(title_normalise(paper["title"]))
     touched = Paper.objects.filter(Q(arxiv_id__in=ids) | Q(title_key__in=keys))

@@ -188,7 +188,7 @@ def _item_identity(item: Any) -> str | None:
     if not isinstance(paper, dict):
         return None
     if isinstance(paper.get("id"), str) and paper["id"].strip():
-        return "id:" + paper["id"].strip()
+        return "id:" + arxiv_id_bare(paper["id"].strip())
     title = paper.get("title") or item.get("title")
     return "title:" + title_normalise(title) if isinstance(title, str) else None
 
@@ -199,6 +199,18 @@ def _snippet(text: str, limit: int = 200) -> str:
 
 
 # --- Validation and normalisation -----------------------------------------------
+
+
+# An arXiv id with its version ("2410.12345v2", "hep-th/9901001v3"). Hugging Face
+# lists a paper by its bare id; an entry saved or pasted from arXiv may carry the
+# version, and was a second paper (shown twice). Stored bare, it is the same one.
+_ARXIV_ID_VERSIONED = re.compile(r"(\d{4}\.\d{4,5}|[A-Za-z-]+(?:\.[A-Za-z-]+)?/\d{7})v\d+")
+
+
+def arxiv_id_bare(arxiv_id: str) -> str:
+    """An arXiv id without its version: the upsert key of a paper that has one."""
+    versioned = _ARXIV_ID_VERSIONED.fullmatch(arxiv_id)
+    return versioned[1] if versioned else arxiv_id
 
 
 def title_normalise(title: str) -> str:
@@ -381,7 +393,8 @@ def _item_parse(
     if not title:
         problems.add(where, "has no title")
 
-    arxiv_id = read.text(paper, "id", "paper.id", max_length=Paper._meta.get_field("arxiv_id").max_length)
+    arxiv_id = arxiv_id_bare(
+        read.text(paper, "id", "paper.id", max_length=Paper._meta.get_field("arxiv_id").max_length))
 
     authors_raw = paper.get("authors")
     names: list[str] = []

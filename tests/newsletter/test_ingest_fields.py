@@ -138,3 +138,22 @@ def test_a_count_past_what_the_database_holds_is_refused_naming_it(field, value)
     message saying which field of which paper."""
     assert f"paper.{field} must be at most 2147483647, got {value}" in _refused(
         lambda i: i["paper"].update({field: value}))
+
+
+@pytest.mark.parametrize(("listed", "pasted"), [
+    ("2410.16251", "2410.16251v2"), ("hep-th/9901001", "hep-th/9901001v3"), ("math.AG/0601001", "math.AG/0601001v1"),
+])
+def test_an_arxiv_id_with_its_version_is_the_same_paper_as_without(listed, pasted):
+    """Hugging Face lists a paper by its bare id; an entry saved or pasted from
+    arXiv carries the version. It was a second paper: shown twice, in the digest too."""
+    papers_import(items=[_with_id(listed)], trending_date=DAY)
+    papers_import(items=[_with_id(pasted, upvotes=99)], trending_date=DAY)
+    papers_import(items=[_with_id(listed, upvotes=100), _with_id(pasted, upvotes=101)], trending_date=DAY)
+
+    assert list(Paper.objects.values_list("arxiv_id", "upvotes")) == [(listed, 101)]
+
+
+def _with_id(arxiv_id: str, **paper) -> dict:
+    item = _good_item()
+    item["paper"].update(id=arxiv_id, **paper)
+    return item
