@@ -628,13 +628,18 @@ def papers_import_file(*, path: str | Path, trending_date: dt.date | None = None
     """Import a JSON file in the API's shape (a saved response, or the sample fixture)."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    except UnicodeDecodeError as exc:
-        raise IngestError(f"{path}: not UTF-8 text: {exc}") from exc
     try:
-        items = json.loads(text)
+        # From bytes, json reads UTF-8, -16 and -32, with or without a byte order
+        # mark (as Windows' editors and PowerShell save a response).
+        items = json.loads(data)
+    except UnicodeDecodeError as exc:
+        raise IngestError(
+            f"{path}: not Unicode text (UTF-8, -16 or -32): byte 0x{exc.object[exc.start]:02x} at "
+            f"position {exc.start}; save it as UTF-8"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise IngestError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"

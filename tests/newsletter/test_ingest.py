@@ -534,6 +534,33 @@ def test_a_file_that_is_not_json_is_refused_with_its_position(tmp_path):
         papers_import_file(path=tmp_path / "missing.json")
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
+@pytest.mark.django_db
+def test_a_saved_response_in_unicode_with_a_byte_order_mark_is_read(tmp_path, encoding):
+    """Windows' editors and PowerShell's redirect save JSON with a byte order mark,
+    or as UTF-16: the file was refused ("Unexpected UTF-8 BOM", "not UTF-8 text")."""
+    items = recorded(OLDER)
+    items[0]["paper"]["title"] = "Café: Ünïcode Titles — Done Right"
+    path = tmp_path / "papers.json"
+    path.write_text(json.dumps(items, ensure_ascii=False), encoding=encoding)
+
+    assert papers_import_file(path=path, trending_date=dt.date(2024, 10, 25)).created == 2
+    assert Paper.objects.filter(title="Café: Ünïcode Titles — Done Right").exists()
+
+
+@pytest.mark.django_db
+def test_a_file_in_a_legacy_encoding_is_refused_saying_what_to_do(tmp_path):
+    items = recorded(OLDER)
+    items[0]["paper"]["title"] = "Café"
+    path = tmp_path / "papers.json"
+    path.write_text(json.dumps(items, ensure_ascii=False), encoding="latin-1")
+
+    with pytest.raises(IngestError, match=r"papers.json: not Unicode text \(UTF-8, -16 or -32\): byte 0xe9 at "
+                                          r"position \d+; save it as UTF-8"):
+        papers_import_file(path=path)
+    assert Paper.objects.count() == 0
+
+
 # --- manage.py fetch_papers and the Celery task ------------------------------------------
 
 
