@@ -447,6 +447,11 @@ def _item_parse(
     day = trending_date or (on_daily.astimezone(dt.UTC).date() if on_daily else None)
     if day is None:
         problems.add(where, "no Daily Papers date: give one (--date) or paper.submittedOnDailyAt")
+    elif not trending_date and day > timezone.now().astimezone(dt.UTC).date() + dt.timedelta(days=1):
+        # Taken, it was the site's newest day: alone on the front page, hiding
+        # today's (selectors.edition_dates_recent), and what send_digests --latest sent.
+        problems.add(where, f"listed on Daily Papers on {day.isoformat()}, a date still to come: "
+                            "give the date it trended (--date)")
 
     abstract = tex_plain(read.text(paper, "summary", "paper.summary"))
     if require_abstract and title and not abstract:

@@ -22,11 +22,11 @@ def _imported(change) -> Paper:
     return Paper.objects.get()
 
 
-def _refused(change) -> str:
+def _refused(change, trending_date: dt.date | None = DAY) -> str:
     item = _good_item()
     change(item)
     with pytest.raises(IngestError) as excinfo:
-        papers_import(items=[item], trending_date=DAY)
+        papers_import(items=[item], trending_date=trending_date)
     assert Paper.objects.count() == 0
     return str(excinfo.value)
 
@@ -157,3 +157,20 @@ def _with_id(arxiv_id: str, **paper) -> dict:
     item = _good_item()
     item["paper"].update(id=arxiv_id, **paper)
     return item
+
+
+def test_a_paper_listed_on_a_date_still_to_come_is_refused_not_put_on_the_front_page():
+    """Without a date given, a paper's day is its own listing's: one dated 2099 was
+    the site's newest day (alone on the front page, hiding today's papers) and what
+    `send_digests --latest` sent. A listing of tomorrow (UTC, ahead of a zone) is taken."""
+    tomorrow = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    taken = _good_item()
+    taken["paper"]["submittedOnDailyAt"] = tomorrow.isoformat()
+    papers_import(items=[taken], trending_date=None)
+    assert Paper.objects.get().trending_date == tomorrow.date()
+    Paper.objects.all().delete()
+
+    problem = _refused(lambda i: i["paper"].update(submittedOnDailyAt="2099-01-01T03:55:12.777Z"),
+                       trending_date=None)
+
+    assert "listed on Daily Papers on 2099-01-01, a date still to come" in problem
