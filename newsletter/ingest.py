@@ -510,7 +510,7 @@ def _values_key(values: dict) -> str:
 # --- Writing --------------------------------------------------------------------
 
 # Fields an import overwrites on a paper it already has. Never `pinned`: the
-# editors'. `hidden` is only ever turned on (a withdrawn paper), and
+# editors'. `hidden` and `withdrawn_at` are only ever set (a withdrawn paper), and
 # `trending_date` only moves earlier: the first day a paper trended stays its day.
 _UPDATED_FIELDS = [
     "arxiv_id", "title", "title_key", "abstract", "ai_summary", "ai_keywords", "authors",
@@ -588,7 +588,7 @@ def papers_import(
                 to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
                 dates_touched.add(row["trending_date"])
                 continue
-            before, listed_on = _stored_values(paper), paper.trending_date
+            before, listed_on, withdrawn_at = _stored_values(paper), paper.trending_date, paper.withdrawn_at
             first_day = min(paper.trending_date, row["trending_date"])
             text, picture = paper_text(paper), paper.thumbnail_url
             for name, value in row.items():
@@ -598,6 +598,9 @@ def papers_import(
             if paper.thumbnail_url != picture:
                 pictures_new.append(paper)
             paper.trending_date = first_day
+            # A listing without withdrawnAt (the older shape has none) does not undo
+            # a withdrawal: it was erased, and "Show again" brought the paper back.
+            paper.withdrawn_at = row["withdrawn_at"] or withdrawn_at
             paper.hidden = paper.hidden or row["withdrawn_at"] is not None
             if _stored_values(paper) == before:
                 unchanged.append(paper)  # the beat task's refetch of a quiet hour

@@ -398,6 +398,27 @@ def test_a_withdrawn_paper_is_hidden_and_stays_hidden():
     assert Paper.objects.get(pk=paper.pk).hidden is True
 
 
+@pytest.mark.django_db
+def test_a_withdrawal_is_not_undone_by_a_listing_that_does_not_mention_it():
+    """A paper withdrawn after it was imported, then listed again without withdrawnAt
+    (the older shape has no such field; a saved response or a paste from before):
+    the withdrawal was erased, the paper left hidden with no reason given, and an
+    editor's "Show again" put a withdrawn paper back on the site and in digests."""
+    from newsletter.selectors import PAPER_VISIBLE
+
+    listed = recorded(NEWER)
+    papers_import(items=listed, trending_date=dt.date(2026, 3, 6))
+    withdrawn = copy.deepcopy(listed)
+    withdrawn[0]["paper"]["withdrawnAt"] = "2026-03-07T09:00:00.000Z"
+    papers_import(items=withdrawn, trending_date=dt.date(2026, 3, 6))
+    papers_import(items=listed, trending_date=dt.date(2026, 3, 6))
+    Paper.objects.update(hidden=False)  # an editor's "Show again"
+
+    paper = Paper.objects.get()
+    assert paper.withdrawn_at == dt.datetime(2026, 3, 7, 9, tzinfo=dt.UTC)
+    assert not Paper.objects.filter(PAPER_VISIBLE).exists()
+
+
 # --- Malformed input: a clear message, nothing written ---------------------------------
 
 
