@@ -325,10 +325,10 @@ class _Reader:
         if isinstance(value, str):
             try:
                 moment = dt.datetime.fromisoformat(value)
-            except ValueError:
+                # In UTC here: 9999-12-31T23:00-05:00 is past the calendar (OverflowError).
+                return moment.astimezone(dt.UTC) if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+            except (ValueError, OverflowError):
                 pass
-            else:
-                return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
         self._bad(name, "an ISO 8601 date-time", value)
         return None
 

@@ -174,3 +174,11 @@ def test_a_paper_listed_on_a_date_still_to_come_is_refused_not_put_on_the_front_
                        trending_date=None)
 
     assert "listed on Daily Papers on 2099-01-01, a date still to come" in problem
+
+
+@pytest.mark.parametrize("moment", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
+def test_a_date_time_that_leaves_the_calendar_in_utc_is_refused_naming_it(moment):
+    """Read in UTC, these are the year 10000 and the year 0: an OverflowError (a 500
+    in the admin's paste, a crashed fetch), not a message."""
+    assert f"paper.publishedAt must be an ISO 8601 date-time, got '{moment}'" in _refused(
+        lambda i: i["paper"].update(publishedAt=moment))
