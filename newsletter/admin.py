@@ -5,7 +5,6 @@ service of newsletter/curation.py (or relevance/services); no logic here."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from functools import cached_property
 from operator import attrgetter
 
@@ -54,7 +53,7 @@ from subscribers.models import Subscriber
 from . import admin_beat, curation, dashboard, relevance, services, tallies  # noqa: F401 (admin_beat registers beat's pages)
 from .editions import edition_send_time, listed_late, note_links_misleading
 from .health import health_check
-from .ingest import title_normalise
+from .ingest import IngestError, json_read, title_normalise
 from .models import (
     Delivery,
     DeliveryEvent,
@@ -212,9 +211,10 @@ class PaperJSONForm(forms.Form):
 
     def clean_entry(self):
         try:
-            value = json.loads(self.cleaned_data["entry"])
-        except json.JSONDecodeError as exc:
-            raise forms.ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from exc
+            value = json_read(self.cleaned_data["entry"])
+        except IngestError as exc:
+            said = str(exc)
+            raise forms.ValidationError(f"{said[:1].upper()}{said[1:]}.") from exc
         if not isinstance(value, dict | list):
             raise forms.ValidationError("Paste a JSON object (one entry) or a list of entries.")
         if not value:
@@ -676,8 +676,6 @@ class PaperAdmin(admin.ModelAdmin):
                 "to move it.", paper.title, when(paper.trending_date), when(day)), messages.WARNING)
 
     def json_add_view(self, request):
-        from .ingest import IngestError
-
         if not self.has_add_permission(request):
             raise PermissionDenied
         form = PaperJSONForm(request.POST or None)

@@ -24,6 +24,7 @@ import datetime as dt
 import json
 import logging
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -640,19 +641,30 @@ def papers_import_file(*, path: str | Path, trending_date: dt.date | None = None
     except OSError as exc:
         raise IngestError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     try:
-        # From bytes, json reads UTF-8, -16 and -32, with or without a byte order
-        # mark (as Windows' editors and PowerShell save a response).
-        items = json.loads(data)
+        items = json_read(data)
+    except IngestError as exc:
+        raise IngestError(f"{path}: {exc}") from exc
+    return papers_import(items=items, trending_date=trending_date, source=str(path))
+
+
+def json_read(data: str | bytes) -> Any:
+    """A saved response's bytes or a pasted entry's text, as Python. Bytes may be
+    UTF-8, -16 or -32, with or without a byte order mark (as Windows' editors and
+    PowerShell save them). Raises IngestError saying what is wrong, and where."""
+    try:
+        return json.loads(data)
     except UnicodeDecodeError as exc:
         raise IngestError(
-            f"{path}: not Unicode text (UTF-8, -16 or -32): byte 0x{exc.object[exc.start]:02x} at "
+            f"not Unicode text (UTF-8, -16 or -32): byte 0x{exc.object[exc.start]:02x} at "
             f"position {exc.start}; save it as UTF-8"
         ) from exc
     except json.JSONDecodeError as exc:
-        raise IngestError(
-            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    return papers_import(items=items, trending_date=trending_date, source=str(path))
+        raise IngestError(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    # Python's own limits, which json raises as other errors (they were a 500).
+    except ValueError as exc:
+        raise IngestError(f"not valid JSON: a number of over {sys.get_int_max_str_digits()} digits") from exc
+    except RecursionError as exc:
+        raise IngestError("not valid JSON: nested too deeply") from exc
 
 
 def papers_fetch_and_import(*, date: dt.date) -> ImportResult:

@@ -1083,6 +1083,22 @@ def test_bad_json_is_explained_not_imported(editor_client, db):
     assert not Paper.objects.exists()
 
 
+@pytest.mark.parametrize(("entry", "said"), [
+    ('{"paper": {"id": "2511.77777", "title": "T", "summary": "A.", "upvotes": ' + "9" * 5000 + "}}",
+     "Not valid JSON: a number of over 4300 digits."),
+    ("[" * 100_000 + "]" * 100_000, "Not valid JSON: nested too deeply."),
+])
+def test_json_that_python_cannot_read_is_explained_not_a_500(editor_client, db, entry, said):
+    """Python's json refuses an integer of over 4,300 digits (a ValueError that is not
+    a JSONDecodeError) and lists nested 100,000 deep (a RecursionError): each paste
+    was a 500."""
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                                  {"entry": entry, "trending_date": "2025-11-24"})
+    assert response.status_code == 200
+    assert said in response.content.decode()
+    assert not Paper.objects.exists()
+
+
 def test_topic_preview_shows_matches_before_saving(editor_client, topic):
     today = dt.date.today()
     PaperFactory(trending_date=today, title="Overcoming catastrophic forgetting in agents")

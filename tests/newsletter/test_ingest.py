@@ -553,6 +553,13 @@ def test_a_file_that_is_not_json_is_refused_with_its_position(tmp_path):
         papers_import_file(path=path)
     with pytest.raises(IngestError, match="missing.json: cannot read"):
         papers_import_file(path=tmp_path / "missing.json")
+    # Python's json refuses these with a ValueError and a RecursionError of its own.
+    path.write_text('[{"paper": {"title": "x", "upvotes": ' + "9" * 5000 + "}}]")
+    with pytest.raises(IngestError, match="papers.json: not valid JSON: a number of over 4300 digits"):
+        papers_import_file(path=path)
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(IngestError, match="papers.json: not valid JSON: nested too deeply"):
+        papers_import_file(path=path)
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-32"])
