@@ -140,14 +140,12 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
                     f"{where}: HTTP {response.status_code}: {_snippet(response.text)}"
                 )
             try:
-                batch = response.json()
-            except ValueError as exc:
+                batch = json_read(response.content)
+            except IngestError as exc:
                 # A 200 that is not JSON is a CDN's page (Cloudflare's "Just a
                 # moment…") or a body cut short: the API having a bad moment, tried
                 # again like a 503. JSON of the wrong shape (below) would come again.
-                raise IngestUnavailable(
-                    f"{where}: response is not JSON: {_snippet(response.text)}"
-                ) from exc
+                raise IngestUnavailable(f"{where}: response {exc}: {_snippet(response.text)}") from exc
             if not isinstance(batch, list):
                 raise IngestError(
                     f"{where}: expected a JSON array of items, got {type(batch).__name__}: "

@@ -265,7 +265,7 @@ def test_a_response_that_is_not_a_list_of_papers_is_refused(hf_api):
     hf_api.respond("2024-10-25", b"<html>Maintenance</html>")
     hf_api.respond("2024-10-26", {"error": "Invalid date"})
 
-    with pytest.raises(IngestError, match="page 0 .*not JSON: '<html>Maintenance</html>'"):
+    with pytest.raises(IngestError, match="page 0 .*response not valid JSON: .*: '<html>Maintenance</html>'"):
         papers_fetch(date=dt.date(2024, 10, 25))
     with pytest.raises(IngestError, match="expected a JSON array of items, got dict"):
         papers_fetch(date=dt.date(2024, 10, 26))
@@ -785,6 +785,7 @@ def test_a_morning_api_outage_is_ridden_out_for_twelve_hours_for_the_same_day(hf
     b"<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>",  # Cloudflare
     json.dumps(recorded(OLDER)).encode()[:700],  # cut short
     b"",
+    b"[" * 100_000,  # past Python's json (a RecursionError crashed the task)
 ])
 @pytest.mark.django_db
 def test_a_morning_answer_that_is_not_json_is_tried_again_not_the_day_lost(hf_api, monkeypatch, body):
