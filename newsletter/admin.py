@@ -30,7 +30,7 @@ from django.db.models.functions import Coalesce, Upper
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.template.defaultfilters import pluralize
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -197,30 +197,58 @@ class TopicChoiceForm(forms.Form):
         self.fields["topic"].label_from_instance = attrgetter("name_and_state")
 
 
+# A saved response of the API the paste form takes as a file: a day's list is some
+# hundreds of kB; a paste is cut at DATA_UPLOAD_MAX_MEMORY_SIZE (a bare 400 before the
+# form saw it, the text gone), a file is not. Larger: manage.py fetch_papers --file.
+PAPERS_FILE_MAX_BYTES = 20 * 1024 * 1024
+
+
 class PaperJSONForm(forms.Form):
     entry = forms.CharField(
-        label="API JSON entry",
+        label="API JSON entry", required=False,
         widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "vLargeTextField"}),
         help_text="One entry of https://huggingface.co/api/daily_papers (an object with a "
                   "'paper' key), or a list of them.",
+    )
+    file = forms.FileField(
+        label="or a saved file", required=False,
+        help_text="The API's response saved as a file, for a list too long to paste (a paste "
+                  f"takes {filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} at most, a file "
+                  f"{filesizeformat(PAPERS_FILE_MAX_BYTES)}).",
     )
     trending_date = forms.DateField(
         initial=lambda: timezone.localdate(), help_text="The Daily Papers date it trended on.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    def clean_entry(self):
+    def clean(self):
+        cleaned = super().clean()
+        text, upload = cleaned.get("entry"), cleaned.get("file")
+        if text and upload:
+            raise forms.ValidationError("Paste an entry or choose a file, not both.")
+        if not text and not upload:
+            self.add_error("entry", "Paste an entry of the API, or choose a file of them.")
+            return cleaned
+        if upload and upload.size > PAPERS_FILE_MAX_BYTES:
+            self.add_error("file", f"This file is {filesizeformat(upload.size)}, over the "
+                                   f"{filesizeformat(PAPERS_FILE_MAX_BYTES)} a file may be here: import it "
+                                   "with manage.py fetch_papers --file.")
+            return cleaned
+        field = "file" if upload else "entry"
         try:
-            value = json_read(self.cleaned_data["entry"])
+            value = json_read(upload.read() if upload else text)
         except IngestError as exc:
             said = str(exc)
-            raise forms.ValidationError(f"{said[:1].upper()}{said[1:]}.") from exc
+            self.add_error(field, f"{said[:1].upper()}{said[1:]}.")
+            return cleaned
         if not isinstance(value, dict | list):
-            raise forms.ValidationError("Paste a JSON object (one entry) or a list of entries.")
-        if not value:
+            self.add_error(field, "Paste a JSON object (one entry) or a list of entries.")
+        elif not value:
             # "[]" was "Added or updated 0 paper(s)." in green (an editors' walkthrough).
-            raise forms.ValidationError("Nothing to add: paste an entry of the API, or a list of them.")
-        return value
+            self.add_error(field, "Nothing to add: paste an entry of the API, or a list of them.")
+        else:
+            cleaned["entry"] = value
+        return cleaned
 
 
 # A paper's flag as its history says it was changed (_flags_logged).
@@ -678,7 +706,7 @@ class PaperAdmin(admin.ModelAdmin):
     def json_add_view(self, request):
         if not self.has_add_permission(request):
             raise PermissionDenied
-        form = PaperJSONForm(request.POST or None)
+        form = PaperJSONForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             day = form.cleaned_data["trending_date"]
             try:

@@ -46,3 +46,20 @@ def test_a_server_error_page_needs_neither_a_request_context_nor_the_database():
     assert response.status_code == 500
     assert "Something went wrong on our side" in html and 'href="/"' in html
     assert '<html lang="en">' in html
+
+
+def test_a_form_larger_than_the_site_takes_gets_the_sites_page_saying_why_and_nothing_saved(admin_client, settings):
+    """A paste past DATA_UPLOAD_MAX_MEMORY_SIZE is refused before any view sees it
+    (Django's RequestDataTooBig while the CSRF check reads the form): the editor got
+    a bare "Bad Request (400)". The page now says what most likely happened, that
+    nothing was saved, and that a long text goes in as a file."""
+    from newsletter.models import Paper
+
+    text = "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)
+    response = admin_client.post(f"/{settings.ADMIN_URL}newsletter/paper/add-json/",
+                                 {"entry": text, "trending_date": "2025-11-24"})
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "<h1>The request could not be read</h1>" in html and "Nothing was saved" in html
+    assert "a long text goes in as a file" in html and '<html lang="en">' in html
+    assert not Paper.objects.exists()

@@ -1083,6 +1083,55 @@ def test_bad_json_is_explained_not_imported(editor_client, db):
     assert not Paper.objects.exists()
 
 
+def _api_day(n: int, *, authors: int) -> list[dict]:
+    """A day's response of the API: n entries, each with `authors` authors."""
+    return [{"paper": {"id": f"2511.{70000 + i}", "title": f"A Long Paper Number {i}", "summary": "An abstract.",
+                       "authors": [{"name": f"Author {a} of paper {i}"} for a in range(authors)], "upvotes": i}}
+            for i in range(n)]
+
+
+def test_a_list_too_long_to_paste_is_added_from_its_saved_file(editor_client, settings):
+    """A day's response with large author lists is past what a paste may be
+    (DATA_UPLOAD_MAX_MEMORY_SIZE: a bare 400, the text gone); saved as a file, it
+    goes through the same importer. Files from Windows' editors (UTF-16 with a byte
+    order mark) too."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    day = _api_day(12, authors=1500)
+    body = json.dumps(day).encode("utf-16")
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    response = editor_client.post(
+        reverse("admin:newsletter_paper_add_json"),
+        {"file": SimpleUploadedFile("daily_papers.json", body, "application/json"), "trending_date": "2025-11-24"},
+        follow=True)
+    assert [str(m) for m in response.context["messages"]] == ["Added 12 papers."]
+    assert Paper.objects.filter(trending_date=DAY).count() == 12
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ({}, "Paste an entry of the API, or choose a file of them."),
+    ({"entry": "[]"}, "Nothing to add: paste an entry of the API, or a list of them."),
+    ({"entry": '{"paper": {}}', "file": b"[]"}, "Paste an entry or choose a file, not both."),
+    ({"file": b'[{"paper": '}, "Not valid JSON: Expecting value at line 1 column 12."),
+    ({"file": "[\"caf\u00e9\"]".encode("latin-1")}, "Not Unicode text"),
+    ({"file": b"x" * 33}, ("This file is 33\xa0bytes, over the 32\xa0bytes a file may be here: import it with "
+                           "manage.py fetch_papers --file.")),
+])
+def test_the_paste_form_says_what_is_wrong_with_what_it_was_given(editor_client, monkeypatch, fields, said):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from newsletter import admin as newsletter_admin
+
+    monkeypatch.setattr(newsletter_admin, "PAPERS_FILE_MAX_BYTES", 32)
+    data = {"trending_date": "2025-11-24", **fields}
+    if "file" in data:
+        data["file"] = SimpleUploadedFile("day.json", data["file"], "application/json")
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"), data)
+    assert response.status_code == 200
+    assert said in unescape(response.content.decode())
+    assert not Paper.objects.exists()
+
+
 @pytest.mark.parametrize(("entry", "said"), [
     ('{"paper": {"id": "2511.77777", "title": "T", "summary": "A.", "upvotes": ' + "9" * 5000 + "}}",
      "Not valid JSON: a number of over 4300 digits."),
