@@ -86,3 +86,19 @@ def test_the_pins_column_starts_sent_editions_with_their_papers_pins_as_they_sta
     import_module("newsletter.migrations.0043_editionpaper_pinned").pins_copy(apps, None)
 
     assert dict(EditionPaper.objects.values_list("paper_id", "pinned")) == {pinned.pk: True, other.pk: False}
+
+
+def test_every_model_change_has_its_migration():
+    """A model that differs from what its migrations leave (a max_length read from a
+    constant that changed, a field renamed) is a schema no deployment gets: the
+    commit says "no migration", and nothing checked it."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    try:
+        call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
+    except SystemExit:
+        pytest.fail(f"a model change without its migration:\n{out.getvalue()}")
+

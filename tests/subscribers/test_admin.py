@@ -229,6 +229,31 @@ def test_a_row_naming_a_retired_topic_is_refused_as_an_unknown_topic(editor_clie
     assert not Subscriber.objects.exists()
 
 
+# Addresses of the longest length mail and the email column take (254), and one more.
+ADDRESS_254 = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57 + ".com"
+ADDRESS_255 = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".com"
+
+
+def test_an_imported_address_of_254_characters_is_added_and_one_of_255_refused_with_why(editor_client):
+    """An import checks addresses with addresses.email_validate only (no form field's
+    max_length): a row of 255 characters, which Django's validator takes (up to 320),
+    failed the whole import on the column's insert; 254, the most mail takes, is an
+    address like any other."""
+    assert (len(ADDRESS_254), len(ADDRESS_255)) == (254, 255)
+    html = unescape(_imported(editor_client, f"email\n{ADDRESS_254}\n{ADDRESS_255}\n"))
+    assert f"<td>3</td><td>{ADDRESS_255}</td><td>invalid</td><td>This address is too long for mail" in html
+    assert list(Subscriber.objects.values_list("email", flat=True)) == [ADDRESS_254]
+
+
+@pytest.mark.parametrize("row", ["ann smith@example.com", "ann@@example.com", ".ann@example.com"])
+def test_an_imported_row_that_looks_like_an_address_but_is_none_is_refused(editor_client, row):
+    """The stored form (addresses.email_normalise) takes these: Django's validator in
+    addresses.email_validate is what refuses them, and nothing could be mailed there."""
+    html = _imported(editor_client, f"email\nok@example.com\n{row}\n")
+    assert f"<td>3</td><td>{row}</td><td>invalid</td>" in html
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["ok@example.com"]
+
+
 def test_an_address_at_a_blocked_domain_is_not_imported(editor_client):
     from subscribers.models import BlockedDomain
 
