@@ -606,3 +606,53 @@ def test_a_row_at_the_new_address_confirmed_the_instant_before_the_move_stays_an
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
     assert Subscriber.objects.get(pk=pending.pk).email == "ada@newjob.example"
     assert ConsentRecord.objects.filter(subscriber_id=pending.pk).exists()
+
+
+@override_settings(SUBSCRIBE_EMAILS_PER_MAILBOX=2)
+def test_requests_refused_for_asking_too_often_use_none_of_the_typed_mailboxs_emails(client):
+    """A reader over their window's requests gets a 429 before anything is counted on
+    the address typed: a link holder who keeps typing a stranger's address after
+    that does not use up the emails that mailbox may get, so the next request for it
+    (another reader's, its owner's) is still mailed."""
+    reader = SubscriberFactory()
+    mail.outbox.clear()
+    for n in range(2):
+        assert _ask(client, reader, f"mine{n}@example.net", ip=f"198.51.100.{n}").status_code == 303
+    for n in range(2):
+        assert _ask(client, reader, "eve@example.org", ip=f"198.51.100.{10 + n}").status_code == 429
+    assert _ask(client, SubscriberFactory(), "eve@example.org", ip="198.51.100.20").status_code == 303
+    assert [m.to for m in mail.outbox if m.to == ["eve@example.org"]] == [["eve@example.org"]]
+
+
+@override_settings(SUBSCRIBE_EMAILS_PER_MAILBOX=2)
+def test_an_address_whose_owner_deleted_their_data_gets_no_more_links_than_any_mailbox(client):
+    """Its suppression is lifted by its owner's click, so the link goes to it: as to
+    any mailbox, at most SUBSCRIBE_EMAILS_PER_MAILBOX a window, however many readers'
+    links are used to type it."""
+    Suppression.objects.create(email_hash=email_hash("ada@newjob.example"), reason=Suppression.Reason.DELETED)
+    mail.outbox.clear()
+    for n in range(4):
+        assert _ask(client, SubscriberFactory(), "ada@newjob.example", ip=f"198.51.100.{n}").status_code == 303
+    assert len([m for m in mail.outbox if m.to == ["ada@newjob.example"]]) == 2
+
+
+def test_an_unsubscribed_reader_asking_to_move_is_told_to_check_the_new_inbox(client):
+    """An unsubscribed reader's address can change (their data page offers it): the
+    page says where the link went, as an active reader's does."""
+    reader = SubscriberFactory(email="ada@oldjob.example", status=Subscriber.Status.UNSUBSCRIBED)
+    mail.outbox.clear()
+    response = _ask(client, reader, "ada@newjob.example")
+    assert response.status_code == 303 and response["Location"].endswith("?done=address-asked#address")
+    assert [m.to for m in mail.outbox] == [["ada@newjob.example"]]
+
+
+def test_a_reader_not_yet_confirmed_who_posts_an_address_change_is_told_nothing_was_asked(client):
+    """A pending reader's page has no address form (their address is not confirmed):
+    a change posted anyway sends nothing, and the page after it does not say "Check
+    your new inbox"."""
+    reader = SubscriberFactory(email="ada@oldjob.example", status=Subscriber.Status.PENDING)
+    mail.outbox.clear()
+    response = _ask(client, reader, "ada@newjob.example")
+    assert response.status_code == 303 and "done=" not in response["Location"]
+    assert "sf-flash" not in _page(client.get(response["Location"]))
+    assert mail.outbox == [] and Subscriber.objects.get(pk=reader.pk).email_change is None

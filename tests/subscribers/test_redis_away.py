@@ -335,3 +335,20 @@ def test_the_used_confirm_links_button_while_the_queue_is_away_says_so_and_the_n
     assert (response.status_code, response["Location"]) == (303, "/subscription/sent/?by=link")
     (email,) = mail.outbox
     assert email.to == ["ada@example.com"]
+
+
+def test_address_changes_the_queue_could_not_take_do_not_use_up_the_readers_requests(
+        client, broker_away, settings):
+    """The reader's window of SUBSCRIBE_EMAILS_PER_MAILBOX requests counts requests
+    whose email was queued: tries the page answered "We could not send the email just
+    now" are given back, so the try it asked for, once the queue is back, sends."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    for n in range(settings.SUBSCRIBE_EMAILS_PER_MAILBOX):
+        assert client.post(manage + "address/", {"email": f"ada{n}@other.example"}).status_code == 503
+
+    broker_away()  # back
+    assert client.post(manage + "address/", {"email": "ada@newjob.example"}).status_code == 303
+    (link,) = mail.outbox
+    assert link.to == ["ada@newjob.example"]
+

@@ -2214,6 +2214,31 @@ def test_pressing_resubscribe_lands_on_the_preferences_welcoming_the_reader_back
     assert "subscribed again. Welcome back!" in page.content.decode()
 
 
+@pytest.mark.parametrize("status", [Subscriber.Status.ACTIVE, Subscriber.Status.PAUSED])
+def test_an_old_goodbyes_resubscribe_pressed_by_a_reader_subscribed_since_says_so_and_changes_nothing(
+        client, status):
+    """A reader who came back (and perhaps paused since) presses the Resubscribe
+    button of an old goodbye email: they are subscribed, the page says so, and a
+    pause stays as it was."""
+    back = dt.date(2030, 1, 1)
+    reader = SubscriberFactory(status=status, paused_until=back if status == Subscriber.Status.PAUSED else None)
+    before = Subscriber.objects.filter(pk=reader.pk).values().get()
+    page = client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)) + "resubscribe/", follow=True)
+    assert "subscribed again. Welcome back!" in page.content.decode()
+    assert Subscriber.objects.filter(pk=reader.pk).values().get() == before
+
+
+def test_resubscribe_posted_for_a_reader_not_yet_confirmed_confirms_nothing_and_says_nothing(client):
+    """Whoever holds a pending reader's unsubscribe link posts its Resubscribe: the
+    address is not confirmed, so nothing changes, and the page after it does not
+    say "You're subscribed again"."""
+    reader = SubscriberFactory(status=Subscriber.Status.PENDING)
+    pressed = client.post(_path(tokens.subscriber_unsubscribe_url(subscriber=reader)) + "resubscribe/")
+    assert pressed.status_code == 303 and "done=" not in pressed["Location"]
+    assert "sf-flash" not in client.get(pressed["Location"]).content.decode()
+    assert Subscriber.objects.get(pk=reader.pk).status == Subscriber.Status.PENDING
+
+
 def _left_and_asked_again_on_the_form(client, submit, outbox, topics, django_capture_on_commit_callbacks):
     """A reader of topics[0] who unsubscribed on the page (the goodbye email) and then
     subscribed again on the public form with topics[1] (its confirmation email):
