@@ -352,3 +352,29 @@ def test_address_changes_the_queue_could_not_take_do_not_use_up_the_readers_requ
     (link,) = mail.outbox
     assert link.to == ["ada@newjob.example"]
 
+
+
+def test_a_complained_readers_data_link_the_queue_could_not_take_is_left_for_the_next_request(monkeypatch):
+    """A reader suppressed after a complaint gets one data link a day. In the worker,
+    a request whose email the queue could not take mailed nothing: it leaves the
+    day's link for the next request, which mails it."""
+    from kombu.exceptions import OperationalError
+
+    from subscribers.models import Suppression
+    from subscribers.suppression import address_suppress
+
+    SubscriberFactory(email="ada@example.com")
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.COMPLAINT)
+
+    def away(*args):
+        raise OperationalError("the broker is away")
+
+    with monkeypatch.context() as queue_away:
+        queue_away.setattr(services.subscriber_email_send, "delay", away)
+        with pytest.raises(services.JourneyEmailNotQueued):
+            services.subscriber_links_send(email="ada@example.com")
+    assert not mail.outbox
+
+    services.subscriber_links_send(email="ada@example.com")  # back
+    (linked,) = mail.outbox
+    assert linked.subject == "Your link to your Daily Papers Digest data"

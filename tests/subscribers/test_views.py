@@ -894,6 +894,22 @@ def test_a_reader_who_gets_no_digests_is_not_promised_a_next_one_when_they_save(
     assert list(reader.topics.all()) == [topics[1]]
 
 
+def test_a_bounced_readers_page_keeps_their_settings_and_saves_them(client, topics):
+    """A bounce may be lifted by an editor (not in KEPT_FROM_EDITORS), and the reader's
+    settings then apply: their page is not the data-only one a complaint leaves, and
+    saving it saves."""
+    from subscribers.suppression import address_suppress
+
+    reader = SubscriberFactory(email="ada@example.com")
+    address_suppress(email="ada@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    reader.refresh_from_db()
+    weekly = {"topics": [topics[1].pk], "frequency": "weekly", "weekday": "4", "delivery_hour": "7",
+              "time_zone": "UTC", "papers_per_digest": "10"}
+    response = client.post(_path(tokens.subscriber_manage_url(subscriber=reader)), weekly)
+    assert response["Location"].endswith("?done=saved")
+    assert list(reader.topics.all()) == [topics[1]]
+
+
 def test_a_buttons_address_opened_as_a_link_changes_nothing_and_leads_to_its_button(client):
     """Pause and resume act on a button's POST only (a mail scanner fetches every
     link). Opened as a link, each answered 405 with an empty page (Chromium: "HTTP
