@@ -238,14 +238,27 @@ def _mailbox_capped(*, email: str) -> bool:
     SUBSCRIBE_EMAILS_PER_MAILBOX_DAY in the day. With the window's cap alone, one
     client trying three spellings every ten minutes sent a mailbox 432 emails a day
     (a security review, 7 December 2026). Keyed by the mailbox's hash."""
-    mailbox = mailbox_hash(email)
+    window_key, day_key = _mailbox_cap_keys(email)
     return rate_limit_exceeded(
-        key=f"journey:mailbox:{mailbox}", limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
+        key=window_key, limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX,
         window_seconds=settings.SUBSCRIBE_EMAIL_WINDOW_SECONDS,
     ) or rate_limit_exceeded(
-        key=f"journey:mailbox-day:{mailbox}", limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX_DAY,
+        key=day_key, limit=settings.SUBSCRIBE_EMAILS_PER_MAILBOX_DAY,
         window_seconds=DAY_SECONDS,
     )
+
+
+def _mailbox_cap_keys(email: str) -> tuple[str, str]:
+    """The keys _mailbox_capped counts `email`'s mailbox under: its window's, its day's."""
+    mailbox = mailbox_hash(email)
+    return f"journey:mailbox:{mailbox}", f"journey:mailbox-day:{mailbox}"
+
+
+def _mailbox_capped_take_back(*, email: str) -> None:
+    """Give back the email a _mailbox_capped that said False counted (on both its
+    keys): one that could not be queued, and so was not sent."""
+    for key in _mailbox_cap_keys(email):
+        rate_limit_take_back(key=key)
 
 
 def journey_emails_queue_new(*, subscribers: Sequence[Subscriber], kind: str, now: dt.datetime) -> None:
@@ -833,9 +846,14 @@ def subscriber_email_change_request(*, subscriber: Subscriber, email: str, ip: s
     try:
         _email_task_queue(subscriber_id=subscriber.pk, kind=EMAIL_CHANGE)
     except JourneyEmailNotQueued:
-        # No email carries this request: the link mailed before keeps working.
+        # No email carries this request: the link mailed before keeps working, and
+        # neither the reader's count nor the new mailbox's keeps it (the page asks to
+        # try again; each try counted one email to the mailbox, so after its cap of
+        # tries the one once the queue was back was "quiet" and mailed nothing).
         Subscriber.objects.filter(pk=subscriber.pk).update(email_change=subscriber.email_change)
         rate_limit_take_back(key=reader_key)
+        if not change.get("quiet"):
+            _mailbox_capped_take_back(email=email)
         raise
 
 

@@ -378,3 +378,20 @@ def test_a_complained_readers_data_link_the_queue_could_not_take_is_left_for_the
     services.subscriber_links_send(email="ada@example.com")  # back
     (linked,) = mail.outbox
     assert linked.subject == "Your link to your Daily Papers Digest data"
+
+
+def test_retrying_an_address_change_the_queue_could_not_take_mails_its_link_once_it_is_back(
+        client, broker_away, settings):
+    """The page says "Please try again in a few minutes", and the reader does, with
+    the same new address. Each try the queue could not take still counted one email
+    against that mailbox's cap: after SUBSCRIBE_EMAILS_PER_MAILBOX of them, the try
+    once the queue was back said "Check your new inbox" and mailed nothing."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    for _ in range(settings.SUBSCRIBE_EMAILS_PER_MAILBOX):
+        assert client.post(manage + "address/", {"email": "ada@newjob.example"}).status_code == 503
+
+    broker_away()  # back
+    assert client.post(manage + "address/", {"email": "ada@newjob.example"}).status_code == 303
+    (link,) = mail.outbox
+    assert link.to == ["ada@newjob.example"]
