@@ -3,9 +3,12 @@
 Three steps, each a plain function:
 - fetch: `GET {HF_DAILY_PAPERS_URL}?date=…&limit=…&p=…`, page by page, with
   retries and backoff done by urllib3 (`papers_fetch`);
-- validate and normalise every item of a response or file first, so a malformed
-  one is refused with a message saying what and where and nothing is written
-  (`_items_parse`);
+- validate and normalise every item of a response or file first (`_items_parse`),
+  under one of two policies: an editor's own file or paste is refused whole when
+  anything in it is wrong, with a message saying what and where, and nothing is
+  written; the API's own list (`lenient`) is taken without what cannot be read, each
+  such problem kept and logged (`Problem`): one bad field of one paper refused the
+  whole day, and readers got no digest;
 - upsert in one transaction, keyed by arXiv id, or by the normalised title for
   entries without one, then score the papers against topics (`papers_import`).
 
@@ -26,7 +29,7 @@ import logging
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -67,6 +70,9 @@ USER_AGENT = "daily-papers-digest/0.1 (+https://github.com/; newsletter ingest)"
 COUNT_MAX = 2**31 - 1
 # How many problems an IngestError lists before "and N more".
 MAX_PROBLEMS_SHOWN = 10
+# How much of a value that cannot be read a problem quotes (a whole author list
+# would fill an editor's screen and the fetch record).
+VALUE_SHOWN_MAX = 120
 
 _PUNCTUATION = re.compile(r"[\W_]+")
 
@@ -82,10 +88,32 @@ class IngestUnavailable(IngestError, ConnectionError):
 
 
 @dataclass(frozen=True)
+class Problem:
+    """One thing an import could not read: which paper (`where`: "item 3 (paper
+    2410.17243)"), what (`what`, with the value as it came, cut short), and the field
+    it is about (`field`, "paper.upvotes"; "" for the item as a whole). `outcome`,
+    under the lenient policy: SKIPPED (the paper was not imported: no readable title
+    or id) or LEFT_OUT (only that field was); "" when the import was refused."""
+
+    SKIPPED = "paper skipped"
+    LEFT_OUT = "left out"
+
+    where: str
+    what: str
+    field: str = ""
+    outcome: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.what}" + (f" ({self.outcome})" if self.outcome else "")
+
+
+@dataclass(frozen=True)
 class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0  # listed again with nothing new: not written, no page refreshed
+    # What the lenient policy left out or skipped (papers_import), to show an editor.
+    problems: tuple[Problem, ...] = ()
 
     @property
     def total(self) -> int:
@@ -261,18 +289,18 @@ class _Problems:
     """Collects every problem of a response, so one run shows them all."""
 
     source: str
-    messages: list[str] = field(default_factory=list)
+    found: list[Problem] = field(default_factory=list)
 
-    def add(self, where: str, message: str) -> None:
-        self.messages.append(f"{where}: {message}")
+    def add(self, where: str, message: str, *, field_name: str = "") -> None:
+        self.found.append(Problem(where=where, what=message, field=field_name))
 
     def raise_if_any(self) -> None:
-        if not self.messages:
+        if not self.found:
             return
-        shown = self.messages[:MAX_PROBLEMS_SHOWN]
-        more = len(self.messages) - len(shown)
+        shown = [str(p) for p in self.found[:MAX_PROBLEMS_SHOWN]]
+        more = len(self.found) - len(shown)
         tail = f"; and {more} more" if more else ""
-        count = len(self.messages)
+        count = len(self.found)
         raise IngestError(
             f"{self.source}: refused, nothing imported. "
             f"{count} problem{'s' if count != 1 else ''}: " + "; ".join(shown) + tail
@@ -287,7 +315,10 @@ class _Reader:
         self.where = where
 
     def _bad(self, name: str, expected: str, value: Any) -> None:
-        self.problems.add(self.where, f"{name} must be {expected}, got {value!r}")
+        shown = repr(value)
+        if len(shown) > VALUE_SHOWN_MAX:
+            shown = shown[:VALUE_SHOWN_MAX] + "…"
+        self.problems.add(self.where, f"{name} must be {expected}, got {shown}", field_name=name)
 
     def text(self, obj: dict, key: str, name: str, *, max_length: int | None = None) -> str:
         value = obj.get(key)
@@ -298,7 +329,7 @@ class _Reader:
             return ""
         value = text_collapse(value)
         if max_length is not None and len(value) > max_length:
-            self.problems.add(self.where, f"{name} is longer than {max_length} characters")
+            self.problems.add(self.where, f"{name} is longer than {max_length} characters", field_name=name)
         return value
 
     def count(self, obj: dict, key: str, name: str) -> int | None:
@@ -480,26 +511,85 @@ def _item_parse(
     return values
 
 
+# The fields a paper is not imported without (under either policy): its upsert key.
+_FIELDS_REQUIRED = {"paper.title", "title", "paper.id"}
+# The row keys an unreadable field sets, left out of the row under the lenient policy:
+# a paper already stored keeps its value (papers_import sets only the keys a row
+# has), a new one gets the model's default. The dates an item is listed on set
+# none: the date is the one fetched, or, without it, "no Daily Papers date" skips
+# the item. A field not named here skips its paper: a key added to the row in
+# _item_parse belongs here too.
+_FIELD_ROW_KEYS = {
+    "paper.summary": ("abstract",),
+    "paper.ai_summary": ("ai_summary",),
+    "paper.ai_keywords": ("ai_keywords",),
+    "paper.authors": ("authors", "author_count"),
+    "paper.numAuthors": ("author_count",),
+    "paper.organization": ("organization", "organization_slug"),
+    "organization": ("organization", "organization_slug"),
+    "organization.name": ("organization", "organization_slug"),
+    "organization.fullname": ("organization", "organization_slug"),
+    "paper.publishedAt": ("published_on",),
+    "paper.submittedOnDailyAt": (),
+    "publishedAt": (),
+    "paper.upvotes": ("upvotes",),
+    "numComments": ("num_comments",),
+    "paper.githubRepo": ("github_repo",),
+    "paper.githubStars": ("github_stars",),
+    "paper.projectPage": ("project_page",),
+    "thumbnail": ("thumbnail_url",),
+    "paper.withdrawnAt": ("withdrawn_at",),
+}
+_FIELD_POSITION = re.compile(r"\[\d+\].*")  # paper.authors[3].hidden is paper.authors
+
+
+def _values_without_unreadable(values: dict | None, found: list[Problem]) -> dict | None:
+    """The lenient policy on one item's problems (`found`, edited in place): its
+    values without the fields that could not be read, or None (the item is skipped)
+    when its title or id could not be, or the item as a whole is wrong."""
+    fields = {_FIELD_POSITION.sub("", p.field) for p in found}
+    if values is None or "" in fields or fields & _FIELDS_REQUIRED or fields - _FIELD_ROW_KEYS.keys():
+        found[:] = [replace(p, outcome=Problem.SKIPPED) for p in found]
+        return None
+    found[:] = [replace(p, outcome=Problem.LEFT_OUT) for p in found]
+    for name in fields:
+        for key in _FIELD_ROW_KEYS[name]:
+            values.pop(key, None)
+    return values
+
+
 def _items_parse(
-    *, items: Any, source: str, trending_date: dt.date | None, require_abstract: bool = False
-) -> list[dict]:
+    *, items: Any, source: str, trending_date: dt.date | None, require_abstract: bool = False,
+    lenient: bool = False,
+) -> tuple[list[dict], list[Problem]]:
     """Validate every item, then return their field values, one per paper (a paper
-    listed twice counts once, the later listing wins). Raises IngestError listing
-    every problem; nothing is returned, so nothing is written, when there is one."""
+    listed twice counts once, the later listing wins), and the problems found.
+    Strict (an editor's own file or paste): raises IngestError listing every
+    problem, and nothing is returned, so nothing is written, when there is one.
+    `lenient` (the API's list): a field that cannot be read is left out of its row
+    and an item without a readable title or id is skipped (_values_without_unreadable),
+    the problems returned; refused only when it is not a list, or nothing in it
+    could be read."""
     problems = _Problems(source)
     if not isinstance(items, list):
         problems.add("top level", f"expected a JSON array of items, got {type(items).__name__}")
         problems.raise_if_any()
     by_key: dict[str, dict] = {}
     for index, item in enumerate(items):
+        seen = len(problems.found)
         values = _item_parse(
             item, where=_item_label(index, item), problems=problems, trending_date=trending_date,
             require_abstract=require_abstract,
         )
+        if lenient and len(problems.found) > seen:
+            found = problems.found[seen:]
+            values = _values_without_unreadable(values, found)
+            problems.found[seen:] = found
         if values is not None:
             by_key[_values_key(values)] = values
-    problems.raise_if_any()
-    return list(by_key.values())
+    if not lenient or (items and not by_key):
+        problems.raise_if_any()
+    return list(by_key.values()), problems.found
 
 
 def _values_key(values: dict) -> str:
@@ -562,18 +652,22 @@ def _existing_match(rows: list[dict]) -> dict[str, Paper]:
 
 def papers_import(
     *, items: Any, trending_date: dt.date | None = None, source: str = "import",
-    require_abstract: bool = False,
+    require_abstract: bool = False, lenient: bool = False,
 ) -> ImportResult:
     """Upsert the papers of a Daily Papers response (a list of items). Everything
-    is validated first; a malformed item refuses the whole import (IngestError).
+    is validated first; a malformed item refuses the whole import (IngestError),
+    unless `lenient` (the API's own list, _items_parse): then what cannot be read is
+    left out, each problem logged and in the result, and the rest imported.
     Re-importing updates counts and text, never duplicates, never unpins or
     unhides; a withdrawn paper is hidden. The papers are then scored against topics.
     `trending_date` is the date the items were listed for; without it each item's
     own date is used; `require_abstract` refuses an item without an abstract."""
-    rows = _items_parse(items=items, source=source, trending_date=trending_date,
-                        require_abstract=require_abstract)
+    rows, problems = _items_parse(items=items, source=source, trending_date=trending_date,
+                                  require_abstract=require_abstract, lenient=lenient)
+    for problem in problems:
+        logger.warning("%s: %s", source, problem)
     if not rows:
-        return ImportResult()
+        return ImportResult(problems=tuple(problems))
     with transaction.atomic():
         matched = _existing_match(rows)
         dates_touched: set[dt.date] = set()
@@ -584,7 +678,8 @@ def papers_import(
         for row in rows:
             paper = matched.get(_values_key(row))
             if paper is None:
-                to_create.append(Paper(**row, hidden=row["withdrawn_at"] is not None))
+                # A field left out (lenient) is the model's default.
+                to_create.append(Paper(**row, hidden=row.get("withdrawn_at") is not None))
                 dates_touched.add(row["trending_date"])
                 continue
             before, listed_on, withdrawn_at = _stored_values(paper), paper.trending_date, paper.withdrawn_at
@@ -599,8 +694,8 @@ def papers_import(
             paper.trending_date = first_day
             # A listing without withdrawnAt (the older shape has none) does not undo
             # a withdrawal: it was erased, and "Show again" brought the paper back.
-            paper.withdrawn_at = row["withdrawn_at"] or withdrawn_at
-            paper.hidden = paper.hidden or row["withdrawn_at"] is not None
+            paper.withdrawn_at = row.get("withdrawn_at") or withdrawn_at
+            paper.hidden = paper.hidden or row.get("withdrawn_at") is not None
             if _stored_values(paper) == before:
                 unchanged.append(paper)  # the beat task's refetch of a quiet hour
                 continue
@@ -628,7 +723,8 @@ def papers_import(
         pictures_fetch_later(paper_ids=[p.pk for p in (*to_create, *to_update, *unchanged)])
     logger.info("%s: %d papers, %d new, %d updated, %d unchanged",
                 source, len(rows), len(to_create), len(to_update), len(unchanged))
-    return ImportResult(created=len(to_create), updated=len(to_update), unchanged=len(unchanged))
+    return ImportResult(created=len(to_create), updated=len(to_update), unchanged=len(unchanged),
+                        problems=tuple(problems))
 
 
 def papers_import_file(*, path: str | Path, trending_date: dt.date | None = None) -> ImportResult:
@@ -666,10 +762,11 @@ def json_read(data: str | bytes) -> Any:
 
 
 def papers_fetch_and_import(*, date: dt.date) -> ImportResult:
-    """Fetch one Daily Papers date from the API and upsert it."""
+    """Fetch one Daily Papers date from the API and upsert it, leniently: a field
+    of one paper the API got wrong leaves that field out, not the day (papers_import)."""
     items = papers_fetch(date=date)
     return papers_import(
-        items=items, trending_date=date, source=f"Daily Papers for {date.isoformat()}"
+        items=items, trending_date=date, source=f"Daily Papers for {date.isoformat()}", lenient=True,
     )
 
 

@@ -617,6 +617,23 @@ def test_fetch_papers_prints_a_summary_and_is_safe_to_rerun(hf_api):
 
 
 @pytest.mark.django_db
+def test_fetch_papers_lists_what_it_left_out_of_the_apis_list(hf_api):
+    """The API's list is taken without what cannot be read; the command says what."""
+    items = recorded(OLDER)
+    items[1]["numComments"] = "2"
+    hf_api.respond("2024-10-25", items)
+    out = StringIO()
+
+    call_command("fetch_papers", date="2024-10-25", stdout=out)
+
+    assert out.getvalue().splitlines() == [
+        "Imported 2 papers for 2024-10-25: 2 new, 0 updated, 0 unchanged",
+        "1 problem in the API's list:",
+        "  item 2 (paper 2410.16251): numComments must be an integer, got '2' (left out)",
+    ]
+
+
+@pytest.mark.django_db
 def test_fetch_papers_without_a_date_fetches_todays_list_in_utc(hf_api, settings, monkeypatch):
     """Hugging Face dates its lists in UTC: at 20:00 UTC on 25 October it is the 26th
     in Auckland, whose list does not exist yet."""
@@ -1055,3 +1072,84 @@ def test_a_weekdays_list_still_empty_at_the_morning_fetch_is_tried_again_until_n
     hf_api.respond("2025-11-22", [])
     at(5, 30, day=22)  # a Saturday
     assert papers_fetch_today.apply(throw=True).get() == 0
+
+
+# --- The API's list: one bad field of one paper does not cost the day -----------------
+
+
+def _twenty_listed(date: str) -> list:
+    """A day of 20 papers in the API's own shape (the recorded 2026-03-06 item)."""
+    items = _day_of(20)
+    for item in items:
+        item["paper"]["submittedOnDailyAt"] = f"{date}T03:55:12.777Z"
+    return items
+
+
+@pytest.mark.parametrize(("spoil", "field", "attribute", "stored", "default"), [
+    (lambda item: item["paper"].update(upvotes="12"), "paper.upvotes", "upvotes", 7, 0),
+    (lambda item: item["paper"].update(organization="meta"), "paper.organization",
+     "organization", "Meta AI", ""),
+    (lambda item: item["paper"]["authors"][1].update(hidden="false"), "paper.authors[1].hidden",
+     "authors", ["Ada Lovelace"], []),
+], ids=["upvotes-a-string", "organization-a-string", "author-hidden-a-string"])
+@pytest.mark.django_db
+def test_one_unreadable_field_of_one_paper_leaves_that_field_out_not_the_day(
+    hf_api, monkeypatch, caplog, spoil, field, attribute, stored, default,
+):
+    """The morning fetch of a day of 20 papers, one of which has a field the API got
+    wrong: the 20 are imported, 19 as listed, the bad one without that field (its
+    stored value kept, a new paper's default), and the problem is kept and logged
+    naming the paper, the field and its value. Before, the day was refused whole
+    (IngestError, not retried): readers got no digest."""
+    from newsletter import tasks
+
+    monkeypatch.setattr(tasks.timezone, "now", lambda: dt.datetime(2026, 3, 6, 7, 2, tzinfo=dt.UTC))
+    items = _twenty_listed("2026-03-06")
+    spoil(items[4])
+    spoil(items[9])
+    PaperFactory(arxiv_id=items[4]["paper"]["id"], trending_date=dt.date(2026, 3, 6),
+                 **{attribute: stored})
+    hf_api.respond("2026-03-06", items)
+
+    with caplog.at_level("WARNING", logger="newsletter.ingest"):
+        assert papers_fetch_today.apply(kwargs={"date": "2026-03-06"}, throw=True).get() == 20
+
+    papers = {p.arxiv_id: p for p in Paper.objects.all()}
+    assert len(papers) == 20
+    assert getattr(papers[items[4]["paper"]["id"]], attribute) == stored  # kept
+    assert getattr(papers[items[9]["paper"]["id"]], attribute) == default  # a new paper's
+    fine = papers[items[0]["paper"]["id"]]
+    assert (fine.upvotes, fine.organization, len(fine.authors)) == (10, "Multimedia and Human Understanding Group", 5)
+    assert all(p.title for p in papers.values())
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    for index in (4, 9):
+        where = f"item {index + 1} (paper {items[index]['paper']['id']})"
+        assert any(where in line and f"{field} must be" in line and line.endswith("(left out)") for line in said), said
+
+
+@pytest.mark.django_db
+def test_an_item_of_the_api_without_a_title_is_skipped_and_named(hf_api):
+    """An item the API lists without a title (nor an id that can be read) cannot be a
+    paper: it is skipped, named in the result, and the rest of the day imported."""
+    items = _twenty_listed("2026-03-06")
+    items[2]["paper"].pop("title")
+    items[2].pop("title")
+    items[6]["paper"]["id"] = 2603.1
+    hf_api.respond("2026-03-06", items)
+
+    result = papers_fetch_and_import(date=dt.date(2026, 3, 6))
+
+    assert result.created == 18 == Paper.objects.count()
+    assert [str(p) for p in result.problems] == [
+        f"item 3 (paper {items[2]['paper']['id']}): has no title (paper skipped)",
+        'item 7 ("Paper number 6 of a busy day"): paper.id must be a string, got 2603.1 (paper skipped)',
+    ]
+
+
+@pytest.mark.django_db
+def test_an_api_list_of_which_nothing_can_be_read_is_still_refused(hf_api):
+    """Leniency is for a bad field or item, not a list none of which is a paper."""
+    hf_api.respond("2026-03-06", [{"title": "No paper"}, "a string"])
+
+    with pytest.raises(IngestError, match="refused, nothing imported. 2 problems: item 1: has no 'paper'"):
+        papers_fetch_and_import(date=dt.date(2026, 3, 6))

@@ -45,3 +45,10 @@ class Command(BaseCommand):
             f"Imported {result.total} {noun} {where}: "
             f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"
         )
+        # Only the API's list is taken leniently (ingest.papers_fetch_and_import): a
+        # file is an editor's own, refused whole (the CommandError above) to be fixed.
+        if result.problems:
+            count = len(result.problems)
+            self.stdout.write(f"{count} problem{'s' if count != 1 else ''} in the API's list:")
+            for problem in result.problems:
+                self.stdout.write(f"  {problem}")
