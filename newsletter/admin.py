@@ -60,6 +60,7 @@ from .models import (
     Edition,
     EditionTally,
     Paper,
+    PaperFetch,
     PaperTopic,
     Topic,
     keyword_lines,
@@ -69,6 +70,8 @@ from .selectors import (
     PAPER_VISIBLE,
     deliveries_carrying,
     paper_date_newest,
+    paper_fetch_of,
+    paper_fetch_to_show,
     topic_rows_prefetch,
 )
 from .webhooks import SOFT_BOUNCED
@@ -1111,6 +1114,7 @@ class EditionAdmin(admin.ModelAdmin):
             "failing": {name: line.split(": ", 2)[-1] for name, line in checks.items() if line.startswith("fail")},
             "charts": dashboard.dashboard_charts(),
             "rate_warn": dashboard.RATE_WARN, "rate_limit": dashboard.RATE_LIMIT,
+            "paper_fetch": paper_fetch_to_show(today=timezone.now().astimezone(dt.UTC).date()),
         })
 
     @staticmethod
@@ -1240,6 +1244,14 @@ class EditionAdmin(admin.ModelAdmin):
             withdrawn = [p for p in left_out if p.withdrawn_at]
             for paper in withdrawn:
                 paper.withdrawn_said = _withdrawn(paper)
+            # Why a date has no papers (the morning fetch's last attempt); and on an
+            # older edition, the one "Today's edition" opens while today's papers are
+            # not in (curation.edition_date_for_today), why today's are not.
+            today = timezone.now().astimezone(dt.UTC).date()
+            paper_fetch = paper_fetch_of(date=edition.date) if not (entries or left_out) else None
+            today_fetch = paper_fetch_of(date=today) if edition.date < today else None
+            if today_fetch and today_fetch.outcome == PaperFetch.Outcome.IMPORTED:
+                today_fetch = None
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.
@@ -1261,6 +1273,8 @@ class EditionAdmin(admin.ModelAdmin):
                 "entries": entries,
                 "hidden_papers": hidden,
                 "withdrawn_papers": withdrawn,
+                "paper_fetch": paper_fetch,
+                "today_fetch": today_fetch,
                 # A reader's own links act as them: a superuser's to see, as in the
                 # readers' admin (subscribers/admin.py, manage_link).
                 "preview": curation.edition_preview(

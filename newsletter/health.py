@@ -8,6 +8,12 @@ four queries and a Redis connection each (a security review, 7 December 2026); n
 one round of checks a process per interval, and a probe every few seconds still
 sees a change within it.
 
+Not the morning fetch of papers (models.PaperFetch): Hugging Face unreachable for
+hours is not this site failing, and a 503 here would have a load balancer take the
+public pages and the unsubscribe links out of service for it (readers whose hour
+comes meanwhile get nothing new: tasks.FETCH_RETRIES). The dashboard and the
+edition page say what the fetch met, and when it is tried again.
+
 Beat first runs the dispatcher up to 15 minutes after it starts, so in the first
 STARTING_SECONDS after the installation's first start (when its database was
 migrated) a dispatcher that never ran is "starting": 200 with a note. After that it

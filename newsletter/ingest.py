@@ -29,7 +29,7 @@ import logging
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
@@ -38,13 +38,13 @@ import requests
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from .embeddings import paper_text
-from .models import Paper, thumbnail_url_allowed
+from .models import Paper, PaperFetch, thumbnail_url_allowed
 from .page_cache import pages_changed
 from .pictures import pictures_fetch_later
 from .relevance import papers_score
@@ -768,6 +768,28 @@ def papers_fetch_and_import(*, date: dt.date) -> ImportResult:
     return papers_import(
         items=items, trending_date=date, source=f"Daily Papers for {date.isoformat()}", lenient=True,
     )
+
+
+# The problems a PaperFetch keeps: the editors' list, not an archive (the log has all).
+PROBLEMS_KEPT = 100
+
+
+def paper_fetch_record(
+    *, date: dt.date, at: dt.datetime, outcome: str, result: ImportResult | None = None,
+    message: str = "", next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
+) -> None:
+    """Record an attempt of the morning fetch of `date` (its PaperFetch: one row per
+    date, the last attempt's outcome; `attempts` counts them). The problems are the
+    last import's: a retry that could not reach the API keeps none."""
+    problems = result.problems if result else ()
+    values = {
+        "attempted_at": at, "outcome": outcome,
+        "created": result.created if result else 0, "updated": result.updated if result else 0,
+        "problems": [asdict(p) for p in problems[:PROBLEMS_KEPT]], "problems_count": len(problems),
+        "message": message, "next_attempt_at": next_attempt_at, "tries_until": tries_until,
+    }
+    PaperFetch.objects.update_or_create(
+        date=date, defaults={**values, "attempts": F("attempts") + 1}, create_defaults=values)
 
 
 def previous_list_date(date: dt.date) -> dt.date:

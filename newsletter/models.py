@@ -441,6 +441,66 @@ class PageTagDebt(models.Model):
 
 
 
+class PaperFetch(models.Model):
+    """The morning fetch of one Daily Papers date (tasks.papers_fetch_today), as its
+    last attempt left it, for the editors: on the edition page of a date without
+    papers and on the dashboard. Written by ingest.paper_fetch_record only, at every
+    attempt (imported, unavailable and tried again, refused, nothing listed yet).
+    Before, the outcome was only in the worker's log: an edition page said "They are
+    fetched every morning" after twelve hours of Hugging Face answering 503."""
+
+    class Outcome(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        UNAVAILABLE = "unavailable", "Hugging Face unavailable"
+        REFUSED = "refused", "Refused"
+        EMPTY = "empty", "Nothing listed"
+
+    date = models.DateField(unique=True)
+    attempted_at = models.DateTimeField(help_text="The last attempt.")
+    attempts = models.PositiveIntegerField(default=1)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    # ingest.Problem as dicts (where, what, field, outcome): what the last import
+    # left out or skipped, at most ingest.PROBLEMS_KEPT of them.
+    problems = models.JSONField(default=list, blank=True)
+    problems_count = models.PositiveIntegerField(default=0)
+    message = models.TextField(blank=True, help_text="What the fetch said: the error, or its summary.")
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Roughly when it stops trying: the last retry's earliest time, or noon for an
+    # empty list (tasks.EMPTY_LIST_UNTIL).
+    tries_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(
+            condition=Q(outcome__in=["imported", "unavailable", "refused", "empty"]),
+            name="paper_fetch_outcome_valid")]
+
+    def __str__(self) -> str:
+        return f"Fetch of {self.date.isoformat()}: {self.get_outcome_display().lower()}"
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (self.Outcome.UNAVAILABLE, self.Outcome.REFUSED)
+
+    @property
+    def reason(self) -> str:
+        """Why Hugging Face could not be read, in a few words ("HTTP 503")."""
+        status = re.search(r"HTTP \d{3}", self.message)
+        if status:
+            return status[0]
+        if "not valid JSON" in self.message:
+            return "its answer was not JSON"
+        if "time" in self.message:
+            return "it took longer than the task may run"
+        return "no connection"
+
+    @property
+    def problems_said(self) -> list[str]:
+        return [f"{p['where']}: {p['what']}" + (f" ({p['outcome']})" if p.get("outcome") else "")
+                for p in self.problems]
+
+
 # The editor's note is at the top of every digest of its edition: a few paragraphs
 # at most. Without a cap, a pasted article took the digest past Gmail's clipping size
 # (102 KB), hiding the unsubscribe link (tests/newsletter/test_digest_rendering.py's

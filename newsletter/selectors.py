@@ -9,7 +9,7 @@ import datetime as dt
 from django.db import connection
 from django.db.models import Count, Max, Min, Prefetch, Q, QuerySet, Subquery
 
-from .models import Delivery, OutboxEmail, Paper, PaperTopic, Topic
+from .models import Delivery, OutboxEmail, Paper, PaperFetch, PaperTopic, Topic
 from .relevance import topic_match_reason
 
 
@@ -163,3 +163,16 @@ def deliveries_carrying(*, paper: Paper) -> QuerySet[Delivery]:
         return sent.filter(paper_ids__contains=[paper.pk])
     ids = [pk for pk, carried in sent.values_list("pk", "paper_ids").iterator() if paper.pk in (carried or [])]
     return Delivery.objects.filter(pk__in=ids)
+
+
+def paper_fetch_of(*, date: dt.date) -> PaperFetch | None:
+    """The morning fetch of a Daily Papers date as its last attempt left it, or None
+    when it has not run for that date (ingest.paper_fetch_record writes it)."""
+    return PaperFetch.objects.filter(date=date).first()
+
+
+def paper_fetch_to_show(*, today: dt.date) -> PaperFetch | None:
+    """Today's fetch when an editor should know of it: it failed (unavailable,
+    refused) or left fields out of papers; None when it went well or has not run."""
+    fetch = paper_fetch_of(date=today)
+    return fetch if fetch and (fetch.failed or fetch.problems_count) else None

@@ -28,6 +28,14 @@ EMPTY_LIST_RETRY_SECONDS = 1800
 EMPTY_LIST_UNTIL = dt.time(12, 0)
 
 
+def _least_wait(retries: int, max_retries: int) -> int:
+    """The seconds from the attempt that failed after `retries` retries to the last
+    retry at the earliest (delivery.retry_countdown without its added spread)."""
+    from .delivery import RETRY_BASE_SECONDS, RETRY_MAX_SECONDS
+
+    return sum(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**n) for n in range(retries, max_retries))
+
+
 @shared_task(bind=True, max_retries=FETCH_RETRIES)
 def papers_fetch_today(self, date: str | None = None) -> int:
     """Fetch a Daily Papers date (by default today's, UTC) and upsert it, then the
@@ -37,18 +45,43 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     is when a rate-limited API's Retry-After waits take the task past its soft time
     limit. A malformed response (IngestError) is not retried: it would be refused
     again. A weekday's list still empty is tried again until noon UTC
-    (EMPTY_LIST_UNTIL)."""
+    (EMPTY_LIST_UNTIL). Every attempt's outcome is recorded for the editors
+    (ingest.paper_fetch_record, models.PaperFetch)."""
     from .delivery import retry_countdown
-    from .ingest import papers_fetch_morning
+    from .ingest import IngestError, paper_fetch_record, papers_fetch_morning
+    from .models import PaperFetch
 
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
+    now = timezone.now()
+    # Every attempt is recorded (ingest.paper_fetch_record) for the editors' pages.
     try:
-        total = papers_fetch_morning(today=day).total
+        result = papers_fetch_morning(today=day)
     except (ConnectionError, TimeoutError, SoftTimeLimitExceeded) as exc:
-        raise self.retry(exc=exc, kwargs={"date": day.isoformat()},
-                         countdown=retry_countdown(self.request.retries)) from exc
+        countdown = retry_countdown(self.request.retries)
+        tries_left = self.max_retries - self.request.retries
+        paper_fetch_record(
+            date=day, at=now, outcome=PaperFetch.Outcome.UNAVAILABLE,
+            message=str(exc) or "out of the task's time",
+            next_attempt_at=now + dt.timedelta(seconds=countdown) if tries_left > 0 else None,
+            tries_until=now + dt.timedelta(seconds=_least_wait(self.request.retries, self.max_retries))
+            if tries_left > 0 else None,
+        )
+        raise self.retry(exc=exc, kwargs={"date": day.isoformat()}, countdown=countdown) from exc
+    except IngestError as exc:
+        paper_fetch_record(date=day, at=now, outcome=PaperFetch.Outcome.REFUSED, message=str(exc))
+        raise
     until = dt.datetime.combine(day, EMPTY_LIST_UNTIL, tzinfo=dt.UTC)
-    if not total and day.weekday() < 5 and timezone.now() < until:
+    total = result.total
+    again = not total and day.weekday() < 5 and now < until
+    paper_fetch_record(
+        date=day, at=now, result=result,
+        outcome=PaperFetch.Outcome.IMPORTED if total else PaperFetch.Outcome.EMPTY,
+        message=f"{total} papers: {result.created} new, {result.updated} updated, "
+                f"{result.unchanged} unchanged; {len(result.problems)} problems",
+        next_attempt_at=now + dt.timedelta(seconds=EMPTY_LIST_RETRY_SECONDS) if again else None,
+        tries_until=until if again else None,
+    )
+    if again:
         logger.info("Daily Papers for %s lists nothing yet: trying again in %d minutes",
                     day.isoformat(), EMPTY_LIST_RETRY_SECONDS // 60)
         raise self.retry(kwargs={"date": day.isoformat()}, countdown=EMPTY_LIST_RETRY_SECONDS)

@@ -16,6 +16,7 @@ from newsletter.relevance import topics_missing_embed
 from tests.browser.conftest import PHONE, admin_sign_in, page_overflow, page_width
 from tests.factories import PaperFactory, PaperTopicFactory, SubscriberFactory, TopicFactory
 from tests.newsletter.test_admin import editor_group
+from tests.newsletter.test_ingest import hf_api  # noqa: F401 (a fixture: the recorded-response HTTP server)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -595,3 +596,32 @@ def test_a_papers_link_in_the_editions_preview_opens_its_page_in_a_new_tab(live_
         page.frame_locator("iframe.email.desktop").get_by_role("link", name=paper.title).first.click()
     expect(opened.value.get_by_role("heading", name=paper.title)).to_be_visible()
     expect(page.frame_locator("iframe.email.desktop").get_by_text(paper.title).first).to_be_visible()
+
+
+def test_the_edition_page_says_why_todays_papers_are_not_in(live_server, page, screenshot, hf_api):  # noqa: F811
+    """Hugging Face answering 503 to the morning fetch (run as the worker runs it):
+    "Today's edition" opens the newest edition with papers, and says at its top that
+    today's are not in, why, and when they are tried again, on a desktop and a phone."""
+    from celery.exceptions import Retry
+
+    from newsletter.tasks import papers_fetch_today
+
+    today = dt.datetime.now(dt.UTC).date()
+    for n in range(2):
+        PaperFactory(trending_date=today - dt.timedelta(days=1), title=f"Yesterday's paper {n}")
+    edition_assemble(date=today - dt.timedelta(days=1))
+    hf_api.respond(today.isoformat(), {"error": "Service Unavailable"}, status=503)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(throw=True)
+    _editor_logs_in(page, live_server)
+
+    page.goto(live_server.url + "/admin/newsletter/edition/today/")
+    banner = page.locator(".today-fetch")
+    expect(banner).to_contain_text("Today’s papers are not in")
+    expect(banner.get_by_role("alert")).to_contain_text(re.compile(
+        r"The morning fetch at \d\d:\d\d UTC could not reach Hugging Face \(HTTP 503\); it is tried again "
+        r"at \d\d:\d\d UTC, and until about \d\d:\d\d UTC"))
+    screenshot(page, "admin-edition-fetch-failing")
+    page.set_viewport_size(PHONE)
+    expect(banner).to_be_visible()
+    assert page_overflow(page) == 0

@@ -1,0 +1,142 @@
+"""The morning fetch's outcome for the editors (models.PaperFetch, written by
+tasks.papers_fetch_today through ingest.paper_fetch_record): recorded at every
+attempt, against the recorded-response HTTP server of test_ingest, and shown on the
+edition page and the dashboard."""
+
+import datetime as dt
+import re
+
+import pytest
+from celery.exceptions import Retry
+from django.urls import reverse
+from django.utils import timezone
+
+from newsletter import tasks
+from newsletter.editions import edition_assemble
+from newsletter.ingest import IngestError
+from newsletter.models import Edition, PaperFetch
+from newsletter.tasks import papers_fetch_today
+from tests.factories import PaperFactory
+from tests.newsletter.test_ingest import NEWER, hf_api, recorded  # noqa: F401 (hf_api: a fixture)
+
+FRIDAY = dt.date(2025, 11, 21)
+
+
+def _at(monkeypatch, hour: int, minute: int = 0, day: dt.date = FRIDAY) -> dt.datetime:
+    moment = dt.datetime.combine(day, dt.time(hour, minute), tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: moment)
+    return moment
+
+
+def _text(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def _empty_edition_page(client, date: dt.date) -> str:
+    """The edition page of a date without papers, as text."""
+    edition = Edition.objects.create(date=date)
+    return _text(client.get(reverse("admin:newsletter_edition_change", args=[edition.pk])).content.decode())
+
+
+@pytest.fixture
+def thursday_edition(db):
+    """The newest edition with papers: what "Today's edition" opens while Friday's are not in."""
+    for n in range(2):
+        PaperFactory(trending_date=FRIDAY - dt.timedelta(days=1), title=f"Thursday paper {n}")
+    return edition_assemble(date=FRIDAY - dt.timedelta(days=1))
+
+
+@pytest.mark.django_db
+def test_an_api_outage_is_recorded_at_each_try_and_told_on_the_edition_page(
+    hf_api, monkeypatch, editor_client, thursday_edition,  # noqa: F811
+):
+    """Hugging Face answering 503 all morning: each try is recorded, and the editor
+    opening today's edition (Thursday's, the newest with papers) and Friday's empty
+    one reads why Friday has no papers and when it is tried again. Before, the pages
+    said "They are fetched every morning"."""
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(Retry) as retry:
+        papers_fetch_today.apply(throw=True)
+    _at(monkeypatch, 7, 4)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(kwargs=retry.value.sig.kwargs, retries=1, throw=True)
+
+    fetch = PaperFetch.objects.get(date=FRIDAY)
+    assert (fetch.outcome, fetch.attempts, fetch.reason) == ("unavailable", 2, "HTTP 503")
+    assert fetch.attempted_at == dt.datetime(2025, 11, 21, 7, 4, tzinfo=dt.UTC)
+    assert dt.timedelta(minutes=2) <= fetch.next_attempt_at - fetch.attempted_at <= dt.timedelta(minutes=3)
+    # The last of its 28 retries at the earliest: 12 hours on (1, 2, 4, 8, 16 minutes, then half hours).
+    assert fetch.tries_until == fetch.attempted_at + dt.timedelta(hours=12)
+
+    response = editor_client.get(reverse("admin:newsletter_edition_today"), follow=True)
+    text = _text(response.content.decode())
+    said = (f"The morning fetch at 07:04 UTC could not reach Hugging Face (HTTP 503), 2 tries so far; "
+            f"it is tried again at {fetch.next_attempt_at:%H:%M} UTC, and until about "
+            "19:04 UTC. Readers get no papers of Friday 21 "
+            "November until then.")
+    assert "Today’s papers are not in: this is the edition of Thursday 20 November." in text
+    assert said in text
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    assert said in text and "They are fetched every morning" not in text
+
+
+@pytest.mark.django_db
+def test_a_fetch_that_ran_out_of_tries_says_so(hf_api, monkeypatch, editor_client):  # noqa: F811
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Bad Gateway"}, status=502)
+    _at(monkeypatch, 23, 40)
+    with pytest.raises(IngestError):
+        papers_fetch_today.apply(kwargs={"date": FRIDAY.isoformat()}, retries=tasks.FETCH_RETRIES, throw=True)
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    assert ("The morning fetch at 23:40 UTC could not reach Hugging Face (HTTP 502); it has stopped trying. "
+            "Fetch the day again with manage.py fetch_papers --date 2025-11-21 once Hugging Face answers.") in text
+
+
+@pytest.mark.django_db
+def test_a_list_still_empty_says_until_when_it_is_asked_again(hf_api, monkeypatch, editor_client):  # noqa: F811
+    hf_api.respond(FRIDAY.isoformat(), [])
+    _at(monkeypatch, 5, 30)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(throw=True)
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    assert ("Hugging Face listed nothing yet for Friday 21 November (asked at 05:30 UTC); tried again every "
+            "30 minutes until 12:00 UTC.") in text
+
+
+@pytest.mark.django_db
+def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypatch, editor_client):  # noqa: F811
+    """Today's fetch refused (a list that is no list) is on the dashboard with what
+    it said; a day imported with a field left out names the paper and the field; a
+    day that went well shows nothing."""
+    dashboard = reverse("admin:newsletter_dashboard")
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Invalid date"})
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(IngestError):
+        papers_fetch_today.apply(throw=True)
+    assert PaperFetch.objects.get().outcome == "refused"
+    text = _text(editor_client.get(dashboard).content.decode())
+    assert ("This morning’s papers The morning fetch at 07:02 UTC got Hugging Face’s list for Friday 21 November, "
+            "but nothing in it could be read") in text.replace("'", "’")
+    assert "expected a JSON array of items, got dict" in text
+
+    items = recorded(NEWER)
+    items[0]["paper"]["upvotes"] = "12"
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), items)
+    _at(monkeypatch, 7, 40)
+    assert papers_fetch_today.apply(throw=True).get() == 1
+    fetch = PaperFetch.objects.get()
+    assert (fetch.outcome, fetch.attempts, fetch.created, fetch.problems_count) == ("imported", 2, 1, 1)
+    text = _text(editor_client.get(dashboard).content.decode())
+    assert ("The morning fetch at 07:40 UTC imported 1 new and 0 updated papers of Friday 21 November, with 1 "
+            "problem in Hugging Face’s list") in text.replace("'", "’")
+    assert "item 1 (paper 2602.23229): paper.upvotes must be an integer, got &#x27;12&#x27; (left out)" in text
+
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    _at(monkeypatch, 8, 0)
+    assert papers_fetch_today.apply(throw=True).get() == 1
+    assert "This morning’s papers" not in _text(editor_client.get(dashboard).content.decode())
