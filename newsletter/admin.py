@@ -60,7 +60,6 @@ from .models import (
     Edition,
     EditionTally,
     Paper,
-    PaperFetch,
     PaperTopic,
     Topic,
     keyword_lines,
@@ -70,6 +69,7 @@ from .selectors import (
     PAPER_VISIBLE,
     deliveries_carrying,
     paper_date_newest,
+    paper_fetch_missing,
     paper_fetch_of,
     paper_fetch_to_show,
     topic_rows_prefetch,
@@ -1249,9 +1249,7 @@ class EditionAdmin(admin.ModelAdmin):
             # not in (curation.edition_date_for_today), why today's are not.
             today = timezone.now().astimezone(dt.UTC).date()
             paper_fetch = paper_fetch_of(date=edition.date) if not (entries or left_out) else None
-            today_fetch = paper_fetch_of(date=today) if edition.date < today else None
-            if today_fetch and today_fetch.outcome == PaperFetch.Outcome.IMPORTED:
-                today_fetch = None
+            today_fetch = paper_fetch_missing(date=today) if edition.date < today else None
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,
             # for a question never asked.

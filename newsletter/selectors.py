@@ -171,8 +171,20 @@ def paper_fetch_of(*, date: dt.date) -> PaperFetch | None:
     return PaperFetch.objects.filter(date=date).first()
 
 
+def paper_fetch_missing(*, date: dt.date) -> PaperFetch | None:
+    """The fetch of a date that has no papers: why it has none. None when it has
+    some: a failure then is one an editor or a later run made good (fetch_papers
+    --date, a paste), not to be told as if it stood."""
+    if Paper.objects.filter(trending_date=date).exists():
+        return None
+    return paper_fetch_of(date=date)
+
+
 def paper_fetch_to_show(*, today: dt.date) -> PaperFetch | None:
     """Today's fetch when an editor should know of it: it failed (unavailable,
-    refused) or left fields out of papers; None when it went well or has not run."""
+    refused) and today has no papers, or it left fields out of papers; None when it
+    went well or has not run."""
     fetch = paper_fetch_of(date=today)
-    return fetch if fetch and (fetch.failed or fetch.problems_count) else None
+    if fetch and fetch.failed and not fetch.problems_count:
+        return paper_fetch_missing(date=today)
+    return fetch if fetch and fetch.problems_count else None

@@ -140,3 +140,30 @@ def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypa
     _at(monkeypatch, 8, 0)
     assert papers_fetch_today.apply(throw=True).get() == 1
     assert "This morning’s papers" not in _text(editor_client.get(dashboard).content.decode())
+
+
+@pytest.mark.django_db
+def test_a_failure_made_good_by_hand_is_no_longer_told(
+    hf_api, monkeypatch, editor_client, thursday_edition,  # noqa: F811
+):
+    """The fetch refused at 07:02, then an operator's fetch_papers --date brings the
+    day in: the dashboard and Thursday's edition no longer say today's papers are
+    missing (the record is the task's, and stays as it left it)."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Invalid date"})
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(IngestError):
+        papers_fetch_today.apply(throw=True)
+    thursday = reverse("admin:newsletter_edition_change", args=[thursday_edition.pk])
+    assert "Today’s papers are not in" in _text(editor_client.get(thursday).content.decode())
+
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    call_command("fetch_papers", date=FRIDAY.isoformat(), stdout=StringIO())
+
+    assert "Today’s papers are not in" not in _text(editor_client.get(thursday).content.decode())
+    dashboard = _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
+    assert "This morning’s papers" not in dashboard
