@@ -1153,3 +1153,34 @@ def test_an_api_list_of_which_nothing_can_be_read_is_still_refused(hf_api):
 
     with pytest.raises(IngestError, match="refused, nothing imported. 2 problems: item 1: has no 'paper'"):
         papers_fetch_and_import(date=dt.date(2026, 3, 6))
+
+
+@pytest.mark.parametrize(("spoil", "left_out"), [
+    (lambda i: i["paper"].update(summary=5), {"abstract": ""}),
+    (lambda i: i["paper"].update(ai_summary=["a"]), {"ai_summary": ""}),
+    (lambda i: i["paper"].update(ai_keywords="agents"), {"ai_keywords": []}),
+    (lambda i: i["paper"].update(authors=[{"name": 5}]), {"authors": [], "author_count": 0}),
+    (lambda i: i["paper"].update(publishedAt="yesterday"), {"published_on": None}),
+    (lambda i: i["paper"].update(submittedOnDailyAt="this morning"), {}),
+    (lambda i: i["paper"].update(githubStars=-1), {"github_stars": None}),
+    (lambda i: i["paper"].update(githubRepo=["x"]), {"github_repo": ""}),
+    (lambda i: i["paper"].update(withdrawnAt=3), {"withdrawn_at": None}),
+    (lambda i: i.update(numComments="2"), {"num_comments": 0}),
+    (lambda i: i.update(thumbnail={}), {"thumbnail_url": ""}),
+    (lambda i: (i["paper"].pop("organization"), i["organization"].update(name=5)),
+     {"organization": "", "organization_slug": ""}),
+], ids=lambda v: "-".join(v) if isinstance(v, dict) else None)
+@pytest.mark.django_db
+def test_each_optional_field_of_the_api_that_cannot_be_read_is_left_out_alone(spoil, left_out):
+    """Every optional field the importer reads: unreadable in the API's list, the
+    paper comes in with that field at its default and the rest as listed."""
+    item = recorded(NEWER)[0]
+    spoil(item)
+
+    result = papers_import(items=[item], trending_date=dt.date(2026, 3, 6), source="API", lenient=True)
+
+    paper = Paper.objects.get()
+    assert result.created == 1 and [p.outcome for p in result.problems] == ["left out"]
+    assert {name: getattr(paper, name) for name in left_out} == left_out
+    assert (paper.title, paper.upvotes, paper.trending_date) == (
+        "Large Multimodal Models as General In-Context Classifiers", 10, dt.date(2026, 3, 6))
