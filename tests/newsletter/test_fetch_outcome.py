@@ -167,3 +167,14 @@ def test_a_failure_made_good_by_hand_is_no_longer_told(
     assert "Today’s papers are not in" not in _text(editor_client.get(thursday).content.decode())
     dashboard = _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
     assert "This morning’s papers" not in dashboard
+
+
+@pytest.mark.django_db
+def test_a_weekend_says_it_has_no_list_not_that_it_is_tried_again(hf_api, monkeypatch, editor_client):  # noqa: F811
+    saturday = FRIDAY + dt.timedelta(days=1)
+    hf_api.respond(saturday.isoformat(), [])
+    _at(monkeypatch, 5, 30, day=saturday)
+    assert papers_fetch_today.apply(throw=True).get() == 0
+
+    assert ("Hugging Face listed nothing for Saturday 22 November (asked at 05:30 UTC). It is not asked again: "
+            "a weekend or a quiet day has no list.") in _empty_edition_page(editor_client, saturday)
