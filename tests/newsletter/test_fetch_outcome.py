@@ -74,8 +74,8 @@ def test_an_api_outage_is_recorded_at_each_try_and_told_on_the_edition_page(
     said = (f"The morning fetch at 07:04 UTC could not reach Hugging Face (HTTP 503), 2 tries so far; "
             f"it is tried again at {fetch.next_attempt_at:%H:%M} UTC, and until about "
             "19:04 UTC. Readers get no papers of Friday 21 "
-            "November until then.")
-    assert "Today’s papers are not in: this is the edition of Thursday 20 November." in text
+            "November 2025 until then.")
+    assert "Today’s papers are not in: this is the edition of Thursday 20 November 2025." in text
     assert said in text
 
     text = _empty_edition_page(editor_client, FRIDAY)
@@ -102,7 +102,7 @@ def test_a_list_still_empty_says_until_when_it_is_asked_again(hf_api, monkeypatc
         papers_fetch_today.apply(throw=True)
 
     text = _empty_edition_page(editor_client, FRIDAY)
-    assert ("Hugging Face listed nothing yet for Friday 21 November (asked at 05:30 UTC); tried again every "
+    assert ("Hugging Face listed nothing yet for Friday 21 November 2025 (asked at 05:30 UTC); tried again every "
             "30 minutes until 12:00 UTC.") in text
 
 
@@ -118,7 +118,7 @@ def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypa
         papers_fetch_today.apply(throw=True)
     assert PaperFetch.objects.get().outcome == "refused"
     text = _text(editor_client.get(dashboard).content.decode())
-    assert ("This morning’s papers The morning fetch at 07:02 UTC got Hugging Face’s list for Friday 21 November, "
+    assert ("This morning’s papers The morning fetch at 07:02 UTC got Hugging Face’s list for Friday 21 November 2025, "
             "but nothing in it could be read") in text.replace("'", "’")
     assert "expected a JSON array of items, got dict" in text
 
@@ -131,7 +131,7 @@ def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypa
     fetch = PaperFetch.objects.get()
     assert (fetch.outcome, fetch.attempts, fetch.created, fetch.problems_count) == ("imported", 2, 1, 1)
     text = _text(editor_client.get(dashboard).content.decode())
-    assert ("The morning fetch at 07:40 UTC imported 1 new and 0 updated papers of Friday 21 November, with 1 "
+    assert ("The morning fetch at 07:40 UTC imported 1 new and 0 updated papers of Friday 21 November 2025, with 1 "
             "problem in Hugging Face’s list") in text.replace("'", "’")
     assert "item 1 (paper 2602.23229): paper.upvotes must be an integer, got &#x27;12&#x27; (left out)" in text
 
@@ -176,5 +176,5 @@ def test_a_weekend_says_it_has_no_list_not_that_it_is_tried_again(hf_api, monkey
     _at(monkeypatch, 5, 30, day=saturday)
     assert papers_fetch_today.apply(throw=True).get() == 0
 
-    assert ("Hugging Face listed nothing for Saturday 22 November (asked at 05:30 UTC). It is not asked again: "
+    assert ("Hugging Face listed nothing for Saturday 22 November 2025 (asked at 05:30 UTC). It is not asked again: "
             "a weekend or a quiet day has no list.") in _empty_edition_page(editor_client, saturday)
