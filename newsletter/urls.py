@@ -5,6 +5,11 @@ from django.urls import path, re_path, register_converter
 from . import views
 from .models import ARXIV_ID_PATTERN
 
+# A Daily Papers date is far from the calendar's ends: the pages and their cache tags
+# reach days either side of it (an edition's page the lists before it, whose late
+# papers it took), which for 0001-01-01 do not exist (OverflowError: a 500).
+_CALENDAR_MARGIN = dt.timedelta(days=31)
+
 
 class IsoDateConverter:
     """/papers/2025-11-24/: a Daily Papers date; anything else is a 404."""
@@ -12,7 +17,10 @@ class IsoDateConverter:
     regex = r"\d{4}-\d{2}-\d{2}"
 
     def to_python(self, value: str) -> dt.date:
-        return dt.date.fromisoformat(value)  # ValueError (e.g. 2025-02-30) -> 404
+        date = dt.date.fromisoformat(value)  # ValueError (e.g. 2025-02-30) -> 404
+        if not dt.date.min + _CALENDAR_MARGIN <= date <= dt.date.max - _CALENDAR_MARGIN:
+            raise ValueError(f"{value} is too near an end of the calendar")
+        return date
 
     def to_url(self, value: dt.date) -> str:
         return value.isoformat()

@@ -88,6 +88,18 @@ def test_unknown_or_impossible_dates_are_404(client):
     assert client.get("/editions/2025-02-30/").status_code == 404
 
 
+@pytest.mark.parametrize("path", ["/editions/0001-01-01/", "/editions/0001-01-04/", "/editions/9999-12-31/",
+                                  "/papers/0001-01-01/", "/papers/9999-12-31/"])
+def test_a_date_at_the_ends_of_the_calendar_is_404_not_500(client, path):
+    """An edition's page is cached under the tags of the lists before its date
+    (archive_views.edition_detail): for 0001-01-01 there are none, and the day before
+    it was an OverflowError, a 500, to anyone typing a year 1 date (a hostile review).
+    A Daily Papers date is far from either end of the calendar."""
+    PaperFactory(trending_date=DAY)
+
+    assert client.get(path).status_code == 404
+
+
 def test_a_date_without_an_edition_is_404_even_after_an_earlier_one(client):
     edition_of(dt.date(2025, 11, 20), [PaperFactory(title="Thursday's paper")])
 
