@@ -4,6 +4,7 @@ all papers at /feeds/papers.atom, one topic's at /feeds/topics/<slug>.atom."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django.contrib.syndication.views import Feed
 from django.shortcuts import get_object_or_404
@@ -13,9 +14,33 @@ from django.utils.feedgenerator import Atom1Feed
 from .archive import paper_list_for_feed
 from .models import Paper, Topic
 
+# What XML 1.0 has no place for (its Char production): the C0 controls but tab, line
+# feed and carriage return, and U+FFFE/U+FFFF. The Daily Papers data can hold them (a
+# form feed pasted from a PDF into an abstract); Django's writer refuses the first
+# (a 500 for every feed holding the paper) and writes the others, which readers refuse.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _xml_safe(value):
+    if isinstance(value, str):
+        return _NOT_XML.sub("", value)
+    if isinstance(value, list | tuple):
+        return [_xml_safe(v) for v in value]
+    return value
+
+
+class XmlSafeAtom1Feed(Atom1Feed):
+    """An Atom feed that leaves out of every text it writes the characters XML 1.0
+    does not allow, whatever the paper, topic or feed they come from."""
+
+    def write(self, outfile, encoding):
+        self.feed = {name: _xml_safe(value) for name, value in self.feed.items()}
+        self.items = [{name: _xml_safe(value) for name, value in item.items()} for item in self.items]
+        super().write(outfile, encoding)
+
 
 class PapersFeed(Feed):
-    feed_type = Atom1Feed
+    feed_type = XmlSafeAtom1Feed
     title = "Daily Papers Digest: trending AI papers"
     subtitle = "The papers trending on Hugging Face Daily Papers, newest first."
     author_name = "Daily Papers Digest"
