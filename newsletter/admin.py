@@ -1047,6 +1047,12 @@ class EditionAdmin(admin.ModelAdmin):
                               "of theirs in a browser, keep the note they had; the edition's public page shows "
                               "this one, as will any digest of it still to go.", messages.WARNING)
 
+    def delete_model(self, request, obj):
+        curation.editions_delete(editions=Edition.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        curation.editions_delete(editions=queryset)
+
     # Not "date": a model field of the name is shown before a method of the admin.
     @admin.display(description="Date", ordering="date")
     def day(self, edition):

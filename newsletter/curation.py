@@ -395,6 +395,17 @@ def edition_note_set(*, edition: Edition, note: str) -> Edition:
     return edition
 
 
+def editions_delete(*, editions: QuerySet[Edition]) -> int:
+    """Delete these editions (the admin: those no delivery points to any more, the
+    ledger's rows protect the others); their pages, the list of editions and their
+    neighbours' links stop showing them. Returns how many editions were deleted."""
+    with transaction.atomic():
+        dates = list(editions.values_list("date", flat=True))
+        pages_changed(editions=dates, published=editions.filter(frozen_at__isnull=False).exists())
+        deleted = editions.delete()[1].get(Edition._meta.label, 0)
+    return deleted
+
+
 def edition_hold(*, edition: Edition) -> bool:
     """Hold: nothing of this edition is sent until it is released. The dispatcher
     queues none of it, and a batch already queued or waiting to retry takes none of

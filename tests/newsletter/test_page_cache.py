@@ -553,6 +553,34 @@ def test_an_edition_going_out_joins_the_stored_list_and_the_link_from_the_one_be
     assert f'href="/editions/{tuesday}/" rel="next"' in client.get(f"/editions/{DAY}/").content.decode()
 
 
+@pytest.mark.parametrize("how", ["delete_view", "delete_selected"])
+def test_an_edition_an_editor_deletes_leaves_its_page_the_list_and_its_neighbours_link(
+    client, admin_client, site, how, django_capture_on_commit_callbacks
+):
+    """The admin deletes an edition no delivery points to any more (the ledger's rows
+    protect the others, and go after LEDGER_KEPT_DAYS). Its page, the list of editions
+    and the next edition's "previous" link were served from the cache for an hour
+    after (a hostile review)."""
+    from django.urls import reverse
+
+    assert client.get(f"/editions/{EARLIER}/").status_code == 200
+    assert f"/editions/{EARLIER}/" in client.get("/editions/").content.decode()
+    assert f"/editions/{EARLIER}/" in client.get(f"/editions/{DAY}/").content.decode()
+    edition = Edition.objects.get(date=EARLIER)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        if how == "delete_view":
+            admin_client.post(reverse("admin:newsletter_edition_delete", args=[edition.pk]), {"post": "yes"})
+        else:
+            admin_client.post(reverse("admin:newsletter_edition_changelist"),
+                              {"action": "delete_selected", "_selected_action": [edition.pk], "post": "yes"})
+
+    assert not Edition.objects.filter(date=EARLIER).exists()
+    assert client.get(f"/editions/{EARLIER}/").status_code == 404
+    assert f"/editions/{EARLIER}/" not in client.get("/editions/").content.decode()
+    assert f"/editions/{EARLIER}/" not in client.get(f"/editions/{DAY}/").content.decode()
+
+
 def test_a_paper_an_editor_moves_to_another_day_leaves_one_day_for_the_other(
     client, all_cached, django_capture_on_commit_callbacks
 ):
