@@ -876,7 +876,10 @@ class TopicAdmin(admin.ModelAdmin):
 
     def delete_model(self, request, obj):
         self._readers_left(request, obj, done="deleted")
-        super().delete_model(request, obj)
+        services.topics_delete(topics=Topic.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        services.topics_delete(topics=queryset)
 
     def construct_change_message(self, request, form, formsets, add=False):
         """The topic's history keeps what its definition said before each change

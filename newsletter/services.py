@@ -122,6 +122,16 @@ def topic_update(*, topic: Topic, **fields) -> Topic:
     return topic
 
 
+def topics_delete(*, topics: QuerySet[Topic]) -> int:
+    """Delete these topics (their papers' scores go with them); every page shows the
+    topics (chips, the subscribe form, the feeds), so every page is rendered afresh.
+    Returns how many topics were deleted."""
+    with transaction.atomic():
+        deleted = topics.delete()[1].get(Topic._meta.label, 0)
+        pages_changed(everything=True)
+    return deleted
+
+
 def paper_topic_set(*, paper: Paper, topic: Topic, assigned: bool) -> PaperTopic:
     """An editor says a paper is (or is not) about a topic. The row becomes an
     editor row, which re-scoring never overwrites; "not about it" is kept as

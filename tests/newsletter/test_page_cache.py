@@ -17,6 +17,7 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.test import Client, RequestFactory
 from django.test.signals import template_rendered
+from django.urls import reverse
 from django.utils import timezone
 
 from newsletter import curation, page_cache, services, tasks
@@ -553,6 +554,16 @@ def test_an_edition_going_out_joins_the_stored_list_and_the_link_from_the_one_be
     assert f'href="/editions/{tuesday}/" rel="next"' in client.get(f"/editions/{DAY}/").content.decode()
 
 
+def admin_delete(admin_client, obj, *, how: str) -> None:
+    """Delete obj in the admin, from its own page or by the list's action."""
+    name = f"admin:{obj._meta.app_label}_{obj._meta.model_name}"
+    if how == "delete_view":
+        admin_client.post(reverse(f"{name}_delete", args=[obj.pk]), {"post": "yes"})
+    else:
+        admin_client.post(reverse(f"{name}_changelist"),
+                          {"action": "delete_selected", "_selected_action": [obj.pk], "post": "yes"})
+
+
 @pytest.mark.parametrize("how", ["delete_view", "delete_selected"])
 def test_an_edition_an_editor_deletes_leaves_its_page_the_list_and_its_neighbours_link(
     client, admin_client, site, how, django_capture_on_commit_callbacks
@@ -561,19 +572,13 @@ def test_an_edition_an_editor_deletes_leaves_its_page_the_list_and_its_neighbour
     protect the others, and go after LEDGER_KEPT_DAYS). Its page, the list of editions
     and the next edition's "previous" link were served from the cache for an hour
     after (a hostile review)."""
-    from django.urls import reverse
-
     assert client.get(f"/editions/{EARLIER}/").status_code == 200
     assert f"/editions/{EARLIER}/" in client.get("/editions/").content.decode()
     assert f"/editions/{EARLIER}/" in client.get(f"/editions/{DAY}/").content.decode()
     edition = Edition.objects.get(date=EARLIER)
 
     with django_capture_on_commit_callbacks(execute=True):
-        if how == "delete_view":
-            admin_client.post(reverse("admin:newsletter_edition_delete", args=[edition.pk]), {"post": "yes"})
-        else:
-            admin_client.post(reverse("admin:newsletter_edition_changelist"),
-                              {"action": "delete_selected", "_selected_action": [edition.pk], "post": "yes"})
+        admin_delete(admin_client, edition, how=how)
 
     assert not Edition.objects.filter(date=EARLIER).exists()
     assert client.get(f"/editions/{EARLIER}/").status_code == 404
@@ -691,6 +696,26 @@ def test_moving_a_topic_in_the_order_refreshes_every_page(client, all_cached, dj
         services.topic_update(topic=Topic.objects.get(slug="agents"), position=7)
 
     assert not served_from_cache(client, f"/papers/{EARLIER}/")
+
+
+@pytest.mark.parametrize("how", ["delete_view", "delete_selected"])
+def test_a_topic_an_editor_deletes_leaves_every_page_and_its_feed(
+    client, admin_client, site, how, django_capture_on_commit_callbacks
+):
+    """The admin deleted the topic's row behind the cache's back: its chips, its
+    feed's link and its feed itself (a 200 for a topic gone) were served for an hour
+    after (a hostile review)."""
+    pages = ["/feeds/", f"/papers/{DAY}/", "/papers/2511.00001/", "/editions/"]
+    assert all("Agents" in client.get(path).content.decode() for path in pages)
+    assert client.get("/feeds/topics/agents.atom").status_code == 200
+    topic = Topic.objects.get(slug="agents")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_delete(admin_client, topic, how=how)
+
+    assert not Topic.objects.filter(slug="agents").exists()
+    assert [path for path in pages if "Agents" in client.get(path).content.decode()] == []
+    assert client.get("/feeds/topics/agents.atom").status_code == 404
 
 
 def test_an_editors_topic_choice_and_its_undoing_refresh_the_papers_pages(
