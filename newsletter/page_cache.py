@@ -58,7 +58,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
@@ -96,18 +96,18 @@ _CONDITIONAL = ("HTTP_IF_NONE_MATCH", "HTTP_IF_MATCH", "HTTP_IF_MODIFIED_SINCE",
 # --- Tags and their versions ----------------------------------------------------------
 
 
-def _tag_versions(tags: list[str], found: dict) -> list[str]:
+def _tag_versions(tags: list[str], found: dict) -> tuple[list[str], dict[str, str]]:
     """The current version of each tag, read from `found` (the caller's round trip
-    to Redis). A tag never bumped (or lost from the cache) gets a fresh random
-    version, so no page stored under an older one can be served again."""
+    to Redis), and the versions of those not in it, by key. A tag never bumped (or
+    lost from the cache) gets a fresh random version, so no page stored under an
+    older one can be served again. That version is written only with a page stored
+    under it (_page_store): a lookup of a page that does not exist (a 404 for any
+    arXiv-shaped id, any date) wrote one key for good per address asked until 7
+    December 2026, which a scan of addresses grew without end in the broker's Redis."""
     keys = [_TAG_KEY.format(tag) for tag in tags]
-    missing = [(tag, key) for tag, key in zip(tags, keys, strict=True) if key not in found]
-    if missing:
-        for tag, key in missing:
-            version = _dates_signature() if tag == DATES_TAG else secrets.token_hex(6)
-            cache.add(key, version, timeout=None)
-        found.update(cache.get_many([key for _, key in missing]))
-    return [found[key] for key in keys]
+    new = {key: _dates_signature() if tag == DATES_TAG else secrets.token_hex(6)
+           for tag, key in zip(tags, keys, strict=True) if key not in found}
+    return [found[key] if key in found else new[key] for key in keys], new
 
 
 # Tags this process could not bump (Redis away when a change committed). Redis may
@@ -217,6 +217,8 @@ class _Miss:
     etag: str
     gzip: bool  # the client accepts it
     store: bool = True  # False while the cache is unreachable: rendered, stored nowhere
+    # The versions of its tags the cache has none of yet, by key (_tag_versions).
+    tags_new: dict[str, str] = field(default_factory=dict)
 
 
 # The cache could not be reached (Redis restarting, a network fault): the page is
@@ -289,11 +291,12 @@ def _page_find(request: HttpRequest, page: PublicPage,
     if _unbumped:  # before any stored page is read (RedisError: still away)
         tags_bump(tags=())
     found = cache.get_many([*(_TAG_KEY.format(tag) for tag in tags), entry_key])
-    versions = _tag_versions(tags, found)
+    versions, tags_new = _tag_versions(tags, found)
     material = "|".join([_release(), *(f"{t}={v}" for t, v in zip(tags, versions, strict=True))])
     etag = f'W/"{_sha1(material)}"'
     entry = found.get(entry_key)
-    miss = _Miss(plain_key=plain_key, gzip_key=gzip_key, etag=etag, gzip=accepts_gzip)
+    miss = _Miss(plain_key=plain_key, gzip_key=gzip_key, etag=etag, gzip=accepts_gzip,
+                 tags_new=tags_new)
     return (entry if entry is not None and entry[0] == etag else None), miss
 
 
@@ -361,8 +364,12 @@ def _page_store(request: HttpRequest, response: HttpResponse, miss: _Miss) -> Ht
         packed,
     )
     try:
-        cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
-                       timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
+        # Its tags' first versions, unless another request wrote one meanwhile (or
+        # an editor's change did): then this rendering's ETag is not the current
+        # one, and the next request stores the page.
+        if all(cache.add(key, version, timeout=None) for key, version in miss.tags_new.items()):
+            cache.set_many({miss.plain_key: plain, miss.gzip_key: gzipped},
+                           timeout=settings.PUBLIC_PAGE_CACHE_SECONDS)
     except redis.RedisError as exc:  # sent all the same
         _cache_down(exc)
     return _from_entry(request, gzipped if miss.gzip else plain)

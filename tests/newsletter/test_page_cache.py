@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
@@ -216,6 +217,27 @@ def test_each_host_gets_its_own_stored_feed(client, site):
 
     assert "one.example" in one and "two.example" not in one
     assert "two.example" in two and "one.example" not in two
+
+
+def test_asking_for_pages_that_do_not_exist_leaves_nothing_in_the_cache(
+    client, site, django_assert_num_queries
+):
+    """A scan of arXiv-shaped ids, version suffixes and dates is 404 after 404: each
+    lookup wrote its tag's first version for good (no expiry), one key per address
+    asked, so the scan grew the broker's Redis without end (a hostile review). A
+    tag's version is written with the first page stored under it."""
+    asked = {"/papers/2511.99999/": "paper:2511.99999", "/papers/2511.00001v123456789/": "paper:2511.00001v123456789",
+             "/papers/p987654-a-paper/": "paper:987654", "/papers/2031-01-01/": "day:2031-01-01",
+             "/editions/2031-01-01/": "edition:2031-01-01"}
+
+    assert [client.get(path).status_code for path in asked] == [404] * len(asked)
+
+    assert cache.get_many([page_cache._TAG_KEY.format(tag) for tag in asked.values()]) == {}
+    # A page that exists is stored under its tags as before: the next visitor's is a hit.
+    assert client.get("/papers/2511.00001/").status_code == 200
+    assert cache.get(page_cache._TAG_KEY.format("paper:2511.00001")) is not None
+    with django_assert_num_queries(0):
+        assert client.get("/papers/2511.00001/").status_code == 200
 
 
 def test_a_host_not_allowed_is_refused_even_for_a_stored_page(client, site, settings):
