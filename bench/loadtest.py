@@ -290,9 +290,11 @@ def main() -> int:
         # Without it every scenario's stats file is missing: say why, not a traceback.
         sys.exit("locust is not installed: `make loadtest` installs it (pip install -e '.[loadtest]').")
 
-    env = production_site("loadtest")  # the cache-miss scenario acts as the editor, in this process
-    out = Path(env["VAR_DIR"])
     url = f"http://127.0.0.1:{args.port}"
+    # The site's own address: the page cache stores the pages of that host (and of
+    # ALLOWED_HOSTS' names as listed), not of every port (page_cache._host_stored).
+    env = production_site("loadtest", extra={"SITE_URL": url})  # the cache-miss scenario acts as the editor, in this process
+    out = Path(env["VAR_DIR"])
     server = gunicorn_start(env, port=args.port, workers=args.workers, threads=args.threads)
     rows: list[Row] = []
     try:

@@ -34,13 +34,14 @@ PAGES = {
     "edition": f"/editions/{SAMPLE_DAY}/",
 }
 BROWSER_HEADERS = {"HTTP_ACCEPT_ENCODING": "gzip, deflate, br", "HTTP_ACCEPT": "text/html,*/*"}
+HOST = "127.0.0.1:8765"  # the site's (SITE_URL): the page cache stores that host's pages
 
 
 def environ_for(path: str) -> dict:
     """The WSGI environ gunicorn would pass for an anonymous browser's GET."""
     return {
         "REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "", "SCRIPT_NAME": "",
-        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8765", "HTTP_HOST": "127.0.0.1:8765",
+        "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "8765", "HTTP_HOST": HOST,
         "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1", "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""), "wsgi.errors": sys.stderr, "wsgi.multithread": False,
         "wsgi.multiprocess": True, "wsgi.run_once": False, "wsgi.version": (1, 0),
@@ -72,7 +73,7 @@ def main() -> int:
                         help="print a cProfile of these requests instead of the table")
     args = parser.parse_args()
 
-    production_site("page_cpu", prepare=not args.skip_prepare)
+    production_site("page_cpu", prepare=not args.skip_prepare, extra={"SITE_URL": f"http://{HOST}"})
 
     import django
 

@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 from django.conf import settings
@@ -77,6 +78,8 @@ from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control, patch_vary_headers
 from django.utils.safestring import mark_safe
 from django.utils.text import compress_string
+
+from mail.rendering import absolute_url
 
 logger = logging.getLogger(__name__)
 
@@ -221,8 +224,9 @@ class _Miss:
     tags_new: dict[str, str] = field(default_factory=dict)
 
 
-# The cache could not be reached (Redis restarting, a network fault): the page is
-# rendered for this request and stored nowhere, so readers get pages, not errors.
+# The cache could not be reached (Redis restarting, a network fault), or the request
+# names its host in a spelling not stored (_host_stored): the page is rendered for
+# this request and stored nowhere, so readers get pages, not errors.
 _UNCACHED = _Miss(plain_key="", gzip_key="", etag="", gzip=False, store=False)
 # One warning per process per window while the cache stays away, not one per request.
 CACHE_DOWN_LOG_SECONDS = 60.0
@@ -243,6 +247,15 @@ def _cache_down(exc: Exception) -> None:
 
 def _is_anonymous(request: HttpRequest) -> bool:
     return settings.SESSION_COOKIE_NAME not in request.COOKIES
+
+
+def _host_stored(host: str) -> bool:
+    """Whether pages asked for at this host (request.get_host(): as the Host header
+    spells it) are stored: a name ALLOWED_HOSTS lists as it is, or SITE_URL's. Django
+    takes a listed name with any port (and "*" any name), and each spelling was an
+    entry of its own (a feed's links are made from it): one cheap request per port
+    stored a page's two copies again, 65,535 times. Those are rendered, not stored."""
+    return host in settings.ALLOWED_HOSTS or host == urlsplit(absolute_url("/")).netloc
 
 
 def _query_keep_only(request: HttpRequest, names: frozenset[str]) -> None:
@@ -280,10 +293,13 @@ def _page_find(request: HttpRequest, page: PublicPage,
     """One round trip to Redis: the stored entry for this request if it is the
     current one, and where this request's rendering is stored (with its ETag)."""
     _query_keep_only(request, page.query)
+    host = request.get_host()
+    if not _host_stored(host):
+        return None, _UNCACHED
     tags = ["site", *page.tags(**kwargs)]
     # The host is in the key: a feed's links are absolute, made from it.
     query = request.META.get("QUERY_STRING", "")
-    url = f"{_release()}|{request.scheme}://{request.get_host()}{request.path}?{query}"
+    url = f"{_release()}|{request.scheme}://{host}{request.path}?{query}"
     plain_key = _ENTRY_KEY.format(_sha1(f"plain|{url}"))
     gzip_key = _ENTRY_KEY.format(_sha1(f"gzip|{url}"))
     accepts_gzip = bool(re_accepts_gzip.search(request.META.get("HTTP_ACCEPT_ENCODING", "")))

@@ -210,13 +210,40 @@ def test_an_editors_change_reaches_the_next_request_before_django(
     assert not wsgi_get(f"/papers/{EARLIER}/")[3]  # stored again, served before Django
 
 
-def test_each_host_gets_its_own_stored_feed(client, site):
+def test_each_host_gets_its_own_stored_feed(client, site, settings):
     # A feed's links are absolute, made from the host the request came to.
+    settings.ALLOWED_HOSTS = ["one.example", "two.example"]
     one = client.get("/feeds/papers.atom", HTTP_HOST="one.example").content.decode()
     two = client.get("/feeds/papers.atom", HTTP_HOST="two.example").content.decode()
 
     assert "one.example" in one and "two.example" not in one
     assert "two.example" in two and "one.example" not in two
+
+
+def test_a_host_spelled_with_any_port_or_case_is_served_but_not_stored_once_a_spelling(
+    client, site, settings
+):
+    """Django takes a host of ALLOWED_HOSTS with any port ("*" any name at all), and
+    the page cache keyed each spelling apart: a page's two copies stored again for each
+    of 65,535 ports, from one cheap request each (a hostile review; Caddy passes the
+    Host on as sent). Only the names ALLOWED_HOSTS lists, and SITE_URL's, are
+    stored; every other spelling is rendered for itself, its links made from it."""
+    settings.ALLOWED_HOSTS = ["testserver"]
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def stored() -> int:  # pages, not the cards they share (fragments_render)
+        return sum(b":page:fragment:" not in key for key in redis_client.keys("*:page:*"))
+
+    stored_before = stored()
+
+    for host in ("testserver:1", "testserver:2", "TESTSERVER", "testserver."):
+        feed = client.get("/feeds/papers.atom", HTTP_HOST=host)
+        assert feed.status_code == 200 and f"http://{host}/papers/" in feed.content.decode()
+        assert client.get("/", HTTP_HOST=host).status_code == 200
+    assert stored() == stored_before
+
+    client.get("/feeds/papers.atom")
+    assert stored() == stored_before + 2  # plain and gzipped
 
 
 def test_asking_for_pages_that_do_not_exist_leaves_nothing_in_the_cache(
