@@ -329,8 +329,9 @@ def _page_lookup(request: HttpRequest, page: PublicPage,
         return None, _UNCACHED
     if entry is not None:
         return _from_entry(request, entry), None
-    if request.META.get("HTTP_IF_NONE_MATCH"):
-        # The browser holds this version: no need to have the page to say so.
+    if request.META.get("HTTP_IF_NONE_MATCH", "").strip() not in ("", "*"):
+        # The browser holds this version: no need to have the page to say so. ("*"
+        # asks whether the page exists at all, which only rendering it tells.)
         response = get_conditional_response(request, etag=miss.etag)
         if response is not None and response.status_code == 304:
             response["ETag"] = miss.etag

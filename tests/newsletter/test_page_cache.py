@@ -91,6 +91,16 @@ def test_a_browser_revalidating_gets_304_without_the_page_being_read(
     assert "public" in again["Cache-Control"]
 
 
+def test_if_none_match_any_is_answered_304_only_for_a_page_that_exists(client, site):
+    """"If-None-Match: *" asks whether the page exists at all: the cache said 304,
+    "you have it", before rendering anything, for an address that is a 404 as for
+    one that is a page (a hostile review). The page decides, then the condition."""
+    assert client.get("/papers/2511.99999/", HTTP_IF_NONE_MATCH="*").status_code == 404
+    assert client.get("/papers/2031-01-01/", HTTP_IF_NONE_MATCH="*").status_code == 404
+    assert client.get(f"/papers/{DAY}/", HTTP_IF_NONE_MATCH="*").status_code == 304  # rendered, then stored
+    assert client.get(f"/papers/{DAY}/", HTTP_IF_NONE_MATCH="*").status_code == 304  # from the cache
+
+
 def test_a_second_visitor_gets_the_stored_page_with_no_query(client, site, django_assert_num_queries):
     first = client.get("/")
 
