@@ -53,7 +53,7 @@ from subscribers.models import Subscriber
 from . import admin_beat, curation, dashboard, relevance, services, tallies  # noqa: F401 (admin_beat registers beat's pages)
 from .editions import edition_send_time, listed_late, note_links_misleading
 from .health import health_check
-from .ingest import IngestError, json_read, title_normalise
+from .ingest import IngestError, json_read, title_normalise, trending_date_refusal
 from .models import (
     Delivery,
     DeliveryEvent,
@@ -223,6 +223,12 @@ class PaperJSONForm(forms.Form):
         initial=lambda: timezone.localdate(), help_text="The Daily Papers date it trended on.",
         widget=forms.DateInput(attrs={"type": "date"}),
     )
+
+    def clean_trending_date(self):
+        day = self.cleaned_data["trending_date"]
+        if refusal := trending_date_refusal(day):
+            raise forms.ValidationError(f"{refusal}.")
+        return day
 
     def clean(self):
         cleaned = super().clean()

@@ -401,6 +401,17 @@ def _item_label(index: int, item: Any) -> str:
     return label
 
 
+def trending_date_refusal(date: dt.date) -> str | None:
+    """Why papers cannot be listed on `date`, or None: a date after tomorrow UTC
+    (tomorrow's list opens before midnight in the Americas) is still to come. Taken,
+    it was the site's newest day: alone on the front page, hiding today's
+    (selectors.edition_dates_recent), and what send_digests --latest sent. The one
+    rule for an item's own date, fetch_papers --date and the admin's paste form."""
+    if date > timezone.now().astimezone(dt.UTC).date() + dt.timedelta(days=1):
+        return f"{date.isoformat()} is a date still to come: give the date the papers trended on"
+    return None
+
+
 def _item_parse(
     item: Any, *, where: str, problems: _Problems, trending_date: dt.date | None,
     require_abstract: bool = False,
@@ -477,9 +488,7 @@ def _item_parse(
     day = trending_date or (on_daily.astimezone(dt.UTC).date() if on_daily else None)
     if day is None:
         problems.add(where, "no Daily Papers date: give one (--date) or paper.submittedOnDailyAt")
-    elif not trending_date and day > timezone.now().astimezone(dt.UTC).date() + dt.timedelta(days=1):
-        # Taken, it was the site's newest day: alone on the front page, hiding
-        # today's (selectors.edition_dates_recent), and what send_digests --latest sent.
+    elif not trending_date and trending_date_refusal(day):
         problems.add(where, f"listed on Daily Papers on {day.isoformat()}, a date still to come: "
                             "give the date it trended (--date)")
 
@@ -662,6 +671,8 @@ def papers_import(
     unhides; a withdrawn paper is hidden. The papers are then scored against topics.
     `trending_date` is the date the items were listed for; without it each item's
     own date is used; `require_abstract` refuses an item without an abstract."""
+    if trending_date and (refusal := trending_date_refusal(trending_date)):
+        raise IngestError(f"{source}: {refusal}")
     rows, problems = _items_parse(items=items, source=source, trending_date=trending_date,
                                   require_abstract=require_abstract, lenient=lenient)
     for problem in problems:

@@ -1132,6 +1132,20 @@ def test_the_paste_form_says_what_is_wrong_with_what_it_was_given(editor_client,
     assert not Paper.objects.exists()
 
 
+def test_a_trending_date_still_to_come_is_refused_beside_the_date(editor_client, db):
+    """The paste form's date is held to the importer's rule (ingest.trending_date_refusal):
+    2099-01-01 put the pasted paper on the front page, alone, as the site's newest day.
+    The error is beside the date field, and the entry stays in its box."""
+    entry = json.dumps(_api_day(1, authors=2)[0])
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"),
+                                  {"entry": entry, "trending_date": "2099-01-01"})
+    assert response.status_code == 200
+    assert response.context["form"].errors == {
+        "trending_date": ["2099-01-01 is a date still to come: give the date the papers trended on."]}
+    assert "A Long Paper Number 0" in response.content.decode()
+    assert not Paper.objects.exists()
+
+
 @pytest.mark.parametrize(("entry", "said"), [
     ('{"paper": {"id": "2511.77777", "title": "T", "summary": "A.", "upvotes": ' + "9" * 5000 + "}}",
      "Not valid JSON: a number of over 4300 digits."),

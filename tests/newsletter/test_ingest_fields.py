@@ -4,6 +4,7 @@ wrong if the reading drifted (a javascript: link in an email, a paper on the wro
 day, two papers of one title stored as one, "and 7 others" for two authors)."""
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -174,6 +175,25 @@ def test_a_paper_listed_on_a_date_still_to_come_is_refused_not_put_on_the_front_
                        trending_date=None)
 
     assert "listed on Daily Papers on 2099-01-01, a date still to come" in problem
+
+
+def test_a_date_given_that_is_still_to_come_is_refused_as_an_items_own_is(tmp_path):
+    """The same rule for a date given (fetch_papers --date 2099-01-01 --file x.json):
+    it put the paper on the front page, alone, as the site's newest day. Tomorrow
+    (UTC) is still taken, as for an item's own date."""
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    saved = tmp_path / "x.json"
+    saved.write_text(json.dumps([_good_item()]))
+    with pytest.raises(CommandError, match="2099-01-01 is a date still to come"):
+        call_command("fetch_papers", date="2099-01-01", file=str(saved), stdout=StringIO())
+    assert not Paper.objects.exists()
+
+    tomorrow = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)
+    papers_import(items=[_good_item()], trending_date=tomorrow)
+    assert Paper.objects.get().trending_date == tomorrow
 
 
 @pytest.mark.parametrize("moment", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:30:00+01:00"])
