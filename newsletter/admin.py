@@ -53,7 +53,13 @@ from subscribers.models import Subscriber
 from . import admin_beat, curation, dashboard, relevance, services, tallies  # noqa: F401 (admin_beat registers beat's pages)
 from .editions import edition_send_time, listed_late, note_links_misleading
 from .health import health_check
-from .ingest import IngestError, json_read, title_normalise, trending_date_refusal
+from .ingest import (
+    IngestError,
+    json_read,
+    previous_list_date,
+    title_normalise,
+    trending_date_refusal,
+)
 from .models import (
     Delivery,
     DeliveryEvent,
@@ -70,8 +76,9 @@ from .selectors import (
     deliveries_carrying,
     paper_date_newest,
     paper_fetch_missing,
-    paper_fetch_of,
     paper_fetch_to_show,
+    paper_fetch_told,
+    paper_refresh_to_show,
     topic_rows_prefetch,
 )
 from .webhooks import SOFT_BOUNCED
@@ -1123,13 +1130,15 @@ class EditionAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request):
             raise PermissionDenied
         _, checks = health_check()
+        today = timezone.now().astimezone(dt.UTC).date()
         return TemplateResponse(request, "admin/newsletter/dashboard.html", {
             **self.admin_site.each_context(request), "title": "Dashboard",
             # "fail: <exception class>: <what>": the what, for the editors.
             "failing": {name: line.split(": ", 2)[-1] for name, line in checks.items() if line.startswith("fail")},
             "charts": dashboard.dashboard_charts(),
             "rate_warn": dashboard.RATE_WARN, "rate_limit": dashboard.RATE_LIMIT,
-            "paper_fetch": paper_fetch_to_show(today=timezone.now().astimezone(dt.UTC).date()),
+            "paper_fetch": paper_fetch_to_show(today=today),
+            "paper_refresh": paper_refresh_to_show(date=previous_list_date(today), today=today),
         })
 
     @staticmethod
@@ -1263,7 +1272,7 @@ class EditionAdmin(admin.ModelAdmin):
             # older edition, the one "Today's edition" opens while today's papers are
             # not in (curation.edition_date_for_today), why today's are not.
             today = timezone.now().astimezone(dt.UTC).date()
-            paper_fetch = paper_fetch_of(date=edition.date) if not (entries or left_out) else None
+            paper_fetch = paper_fetch_told(date=edition.date)
             today_fetch = paper_fetch_missing(date=today) if edition.date < today else None
             # "Send now": the date and how many it reaches, or why it cannot (nobody left to
             # reach included). Counted only when it may be sent: the readers-due query,

@@ -793,6 +793,9 @@ def paper_fetch_record(
     date, the last attempt's outcome; `attempts` counts them). The problems are the
     last import's: a retry that could not reach the API keeps none."""
     problems = result.problems if result else ()
+    if result and not message:
+        message = (f"{result.total} papers: {result.created} new, {result.updated} updated, "
+                   f"{result.unchanged} unchanged; {len(problems)} problems")
     values = {
         "attempted_at": at, "outcome": outcome,
         "created": result.created if result else 0, "updated": result.updated if result else 0,
@@ -820,16 +823,25 @@ def papers_fetch_morning(*, today: dt.date) -> ImportResult:
     and to the next edition not sent yet (an edition already sent keeps what its
     readers got; editions._late_papers_q). Returns today's result. A refresh that
     fails, or runs out of the task's time (a rate-limited API's Retry-After), is
-    logged and left: today's papers are in, and retrying the task would fetch them
-    again for nothing."""
+    logged, recorded as that date's fetch (paper_fetch_record: the editors see it)
+    and left: today's papers are in, and retrying the task would fetch them again for
+    nothing."""
     result = papers_fetch_and_import(date=today)
     before = previous_list_date(today)
+    at = timezone.now()
     try:
         refreshed = papers_fetch_and_import(date=before)
     except (IngestError, SoftTimeLimitExceeded) as exc:  # IngestUnavailable too
-        logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(),
-                       exc if isinstance(exc, IngestError) else "out of the task's time")
+        said = str(exc) if isinstance(exc, IngestError) else "out of the task's time"
+        logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(), said)
+        paper_fetch_record(
+            date=before, at=at, message=said,
+            outcome=PaperFetch.Outcome.UNAVAILABLE if isinstance(exc, IngestUnavailable | SoftTimeLimitExceeded)
+            else PaperFetch.Outcome.REFUSED)
     else:
+        paper_fetch_record(
+            date=before, at=at, result=refreshed,
+            outcome=PaperFetch.Outcome.IMPORTED if refreshed.total else PaperFetch.Outcome.EMPTY)
         # Only a list fetched before has papers "after the last fetch": on a first
         # deploy, or after a morning the fetch missed, every paper is new and
         # papers_import's own line says so.

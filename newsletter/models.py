@@ -1,3 +1,4 @@
+import datetime as dt
 import hashlib
 import re
 import unicodedata
@@ -482,6 +483,22 @@ class PaperFetch(models.Model):
     @property
     def failed(self) -> bool:
         return self.outcome in (self.Outcome.UNAVAILABLE, self.Outcome.REFUSED)
+
+    @property
+    def is_refresh(self) -> bool:
+        """Its last attempt is the next morning's fetch of its list again
+        (ingest.papers_fetch_morning), made on a later UTC day than its date: the
+        morning fetch and its retries end on the day itself (tasks.papers_fetch_today:
+        retries for about 12 hours from the morning; an empty list until noon)."""
+        return self.attempted_at.astimezone(dt.UTC).date() > self.date
+
+    @property
+    def attempt_said(self) -> str:
+        """The last attempt, as the editors' pages begin its sentence."""
+        at = self.attempted_at.astimezone(dt.UTC)
+        if self.is_refresh:
+            return f"The second fetch, on {formats.date_format(at, 'l j F')} at {at:%H:%M} UTC,"
+        return f"The morning fetch at {at:%H:%M} UTC"
 
     @property
     def reason(self) -> str:

@@ -180,6 +180,32 @@ def paper_fetch_missing(*, date: dt.date) -> PaperFetch | None:
     return paper_fetch_of(date=date)
 
 
+def paper_fetch_told(*, date: dt.date) -> PaperFetch | None:
+    """The fetch of a date as its edition page tells it, with `papers_in` set: a date
+    without papers, whatever its last attempt did; one with papers, only what still
+    stands: fields left out, or the second fetch (the next morning's,
+    ingest.papers_fetch_morning) failed, which leaves out papers listed late and the
+    final votes. A failure made good by hand is not told (paper_fetch_missing)."""
+    fetch = paper_fetch_of(date=date)
+    if fetch is None:
+        return None
+    fetch.papers_in = Paper.objects.filter(trending_date=date).exists()
+    if not fetch.papers_in or fetch.problems_count or (fetch.failed and fetch.is_refresh):
+        return fetch
+    return None
+
+
+def paper_refresh_to_show(*, date: dt.date, today: dt.date) -> PaperFetch | None:
+    """The second fetch of `date` (the list before today's) made this morning, when
+    an editor should know of it on the dashboard: it failed or left fields out of
+    papers in. A date with no papers is not told here, where today's fetch matters:
+    on a first deploy, or after a day the fetch missed, its edition page says why."""
+    fetch = paper_fetch_told(date=date)
+    if fetch and fetch.papers_in and fetch.attempted_at.astimezone(dt.UTC).date() == today:
+        return fetch
+    return None
+
+
 def paper_fetch_to_show(*, today: dt.date) -> PaperFetch | None:
     """Today's fetch when an editor should know of it: it failed (unavailable,
     refused) and today has no papers, or it left fields out of papers; None when it

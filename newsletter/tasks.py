@@ -76,8 +76,6 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     paper_fetch_record(
         date=day, at=now, result=result,
         outcome=PaperFetch.Outcome.IMPORTED if total else PaperFetch.Outcome.EMPTY,
-        message=f"{total} papers: {result.created} new, {result.updated} updated, "
-                f"{result.unchanged} unchanged; {len(result.problems)} problems",
         next_attempt_at=now + dt.timedelta(seconds=EMPTY_LIST_RETRY_SECONDS) if again else None,
         tries_until=until if again else None,
     )

@@ -116,7 +116,7 @@ def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypa
     _at(monkeypatch, 7, 2)
     with pytest.raises(IngestError):
         papers_fetch_today.apply(throw=True)
-    assert PaperFetch.objects.get().outcome == "refused"
+    assert PaperFetch.objects.get(date=FRIDAY).outcome == "refused"
     text = _text(editor_client.get(dashboard).content.decode())
     assert ("This morning’s papers The morning fetch at 07:02 UTC got Hugging Face’s list for Friday 21 November 2025, "
             "but nothing in it could be read") in text.replace("'", "’")
@@ -128,7 +128,7 @@ def test_a_refused_day_and_fields_left_out_are_on_the_dashboard(hf_api, monkeypa
     hf_api.respond(FRIDAY.isoformat(), items)
     _at(monkeypatch, 7, 40)
     assert papers_fetch_today.apply(throw=True).get() == 1
-    fetch = PaperFetch.objects.get()
+    fetch = PaperFetch.objects.get(date=FRIDAY)
     assert (fetch.outcome, fetch.attempts, fetch.created, fetch.problems_count) == ("imported", 2, 1, 1)
     text = _text(editor_client.get(dashboard).content.decode())
     assert ("The morning fetch at 07:40 UTC imported 1 new and 0 updated papers of Friday 21 November 2025, with 1 "
@@ -178,3 +178,57 @@ def test_a_weekend_says_it_has_no_list_not_that_it_is_tried_again(hf_api, monkey
 
     assert ("Hugging Face listed nothing for Saturday 22 November 2025 (asked at 05:30 UTC). It is not asked again: "
             "a weekend or a quiet day has no list.") in _empty_edition_page(editor_client, saturday)
+
+
+@pytest.mark.django_db
+def test_the_second_fetch_of_the_day_before_is_recorded_and_told_without_alarm(
+    hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """Monday's task fetches Monday, then Friday's list again (ingest.papers_fetch_morning).
+    That second fetch only logged its problems: Friday's record still said its morning
+    went well. Now it is Friday's record; Hugging Face unreachable then is told on the
+    dashboard and Friday's edition page as a status, not a red alert (Friday's papers
+    are in and were sent; what is missing is papers listed late and the final votes),
+    and a field it left out names the paper."""
+    monday = FRIDAY + dt.timedelta(days=3)
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    _at(monkeypatch, 7, 0)
+    papers_fetch_today.apply(throw=True)
+    friday_edition = edition_assemble(date=FRIDAY)
+
+    hf_api.scripts.clear()
+    hf_api.respond(monday.isoformat(), recorded(NEWER))
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 7, 2, day=monday)
+    assert papers_fetch_today.apply(throw=True).get() == 1
+
+    fetch = PaperFetch.objects.get(date=FRIDAY)
+    assert (fetch.outcome, fetch.attempts, fetch.reason) == ("unavailable", 2, "HTTP 503")
+    said = ("The second fetch, on Monday 24 November at 07:02 UTC, could not reach Hugging Face (HTTP 503). "
+            "The papers here are those of the day’s own morning: papers listed later that day, and the final "
+            "vote counts, are not in. manage.py fetch_papers --date 2025-11-21 fetches the day again.")
+    dashboard = editor_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    assert said in _text(dashboard)
+    edition_page = editor_client.get(reverse("admin:newsletter_edition_change", args=[friday_edition.pk]))
+    assert said in _text(edition_page.content.decode())
+    for page in (dashboard, edition_page.content.decode()):
+        assert 'class="paper-fetch errornote"' not in page and 'class="paper-fetch" role="status"' in page
+
+    items = recorded(NEWER)
+    items[0]["paper"]["upvotes"] = "12"
+    hf_api.scripts.clear()
+    hf_api.respond(monday.isoformat(), recorded(NEWER))
+    hf_api.respond(FRIDAY.isoformat(), items)
+    _at(monkeypatch, 7, 30, day=monday)
+    papers_fetch_today.apply(throw=True)
+    text = _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
+    assert ("The second fetch, on Monday 24 November at 07:30 UTC, imported 0 new and 0 updated papers of Friday "
+            "21 November, with 1 problem in Hugging Face’s list") in text.replace("'", "’")
+    assert "paper.upvotes must be an integer" in text
+
+    hf_api.scripts.clear()
+    hf_api.respond(monday.isoformat(), recorded(NEWER))
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    _at(monkeypatch, 8, 0, day=monday)
+    papers_fetch_today.apply(throw=True)
+    assert "This morning’s papers" not in _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
