@@ -76,6 +76,7 @@ from .selectors import (
     deliveries_carrying,
     paper_date_newest,
     paper_fetch_missing,
+    paper_fetch_no_papers,
     paper_fetch_to_show,
     paper_fetch_told,
     paper_refresh_to_show,
@@ -1049,7 +1050,8 @@ class EditionAdmin(admin.ModelAdmin):
         if self.has_view_or_change_permission(request):
             # The editions settled since the last look are counted once, and kept.
             tallies.edition_tallies_keep()
-        return super().changelist_view(request, extra_context)
+        today_fetch = paper_fetch_no_papers(today=timezone.now().astimezone(dt.UTC).date())
+        return super().changelist_view(request, {"today_fetch": today_fetch, **(extra_context or {})})
 
     def has_add_permission(self, request):
         # Editions are made from a date's papers ("Today's edition" assembles it).
@@ -1121,8 +1123,10 @@ class EditionAdmin(admin.ModelAdmin):
             raise PermissionDenied
         edition = curation.edition_for_today()
         if edition is None:
-            self.message_user(request, "No papers yet: fetch a day of Daily Papers first "
-                              "(manage.py fetch_papers, or Papers → Add from JSON).", messages.WARNING)
+            self.message_user(request, format_html(
+                "No papers yet: fetch a day of Daily Papers first (manage.py fetch_papers), or "
+                '<a href="{}">add them from the API\'s JSON</a>.', reverse("admin:newsletter_paper_add_json")),
+                messages.WARNING)
             return HttpResponseRedirect(reverse("admin:newsletter_edition_changelist"))
         return HttpResponseRedirect(reverse("admin:newsletter_edition_change", args=[edition.pk]))
 

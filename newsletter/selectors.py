@@ -206,6 +206,13 @@ def paper_refresh_to_show(*, date: dt.date, today: dt.date) -> PaperFetch | None
     return None
 
 
+def paper_fetch_no_papers(*, today: dt.date) -> PaperFetch | None:
+    """Today's fetch while the site has no papers at all (a first deploy whose fetch
+    failed): "Today's edition" then has nothing to open and sends the editor to the
+    editions' list, which says why. None once any paper is in."""
+    return None if Paper.objects.exists() else paper_fetch_of(date=today)
+
+
 def paper_fetch_to_show(*, today: dt.date) -> PaperFetch | None:
     """Today's fetch when an editor should know of it: it failed (unavailable,
     refused) and today has no papers, or it left fields out of papers; None when it

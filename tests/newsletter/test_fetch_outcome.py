@@ -232,3 +232,25 @@ def test_the_second_fetch_of_the_day_before_is_recorded_and_told_without_alarm(
     _at(monkeypatch, 8, 0, day=monday)
     papers_fetch_today.apply(throw=True)
     assert "This morning’s papers" not in _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
+
+
+@pytest.mark.django_db
+def test_todays_edition_with_no_papers_at_all_says_why_and_links_the_paste_form(
+    hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """A first deploy whose morning fetch cannot reach Hugging Face: "Today's edition"
+    has nothing to open and lands on the editions' list. It showed only the flash
+    "No papers yet ... (Papers → Add from JSON)", naming a button that reads "Add from
+    API JSON", and nothing of the fetch; now the list says what the fetch did, and the
+    flash links the paste form."""
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(throw=True)
+
+    response = editor_client.get(reverse("admin:newsletter_edition_today"), follow=True)
+    html = response.content.decode()
+    text = _text(html)
+    assert "No papers are in yet, so there is no edition to open." in text
+    assert "The morning fetch at 07:02 UTC could not reach Hugging Face (HTTP 503)" in text
+    assert f'<a href="{reverse("admin:newsletter_paper_add_json")}">add them from the API' in html
