@@ -256,7 +256,9 @@ class PaperJSONForm(forms.Form):
             value = json_read(upload.read() if upload else text)
         except IngestError as exc:
             said = str(exc)
-            self.add_error(field, f"{said[:1].upper()}{said[1:]}.")
+            # The browser forgets a chosen file when the page comes back: name it.
+            self.add_error(field, f"{upload.name}: {said}. Choose it again once it is put right." if upload
+                           else f"{said[:1].upper()}{said[1:]}.")
             return cleaned
         if not isinstance(value, dict | list):
             self.add_error(field, "Paste a JSON object (one entry) or a list of entries.")

@@ -8,6 +8,7 @@ import re
 import pytest
 from django.contrib.auth.models import User
 from django.core import mail
+from django.urls import reverse
 from playwright.sync_api import expect
 
 from newsletter.editions import edition_assemble, edition_freeze, edition_send_time
@@ -625,3 +626,28 @@ def test_the_edition_page_says_why_todays_papers_are_not_in(live_server, page, s
     page.set_viewport_size(PHONE)
     expect(banner).to_be_visible()
     assert page_overflow(page) == 0
+
+
+def test_a_broken_files_error_is_under_the_file_and_names_it(live_server, page, screenshot, tmp_path, db):
+    """An editor chooses a saved response that is cut short: the page comes back with
+    the file forgotten (browsers do not keep it) and the error. It sat above the
+    file's label, right under the paste box's help, and read as the empty paste
+    box's; now it is under the file's button and names the file chosen."""
+    _editor_logs_in(page, live_server)
+    page.goto(live_server.url + reverse("admin:newsletter_paper_add_json"))
+    saved = tmp_path / "daily_papers_monday.json"
+    saved.write_bytes(b'[{"paper": ')
+    page.get_by_label("or a saved file").set_input_files(str(saved))
+    page.get_by_role("button", name="Add paper").click()
+
+    error = page.locator(".errorlist").filter(has_text="not valid JSON")
+    expect(error).to_have_text("daily_papers_monday.json: not valid JSON: Expecting value at line 1 column 12. "
+                               "Choose it again once it is put right.")
+    for size in (None, PHONE):
+        if size:
+            page.set_viewport_size(size)
+        file_box = page.get_by_label("or a saved file").bounding_box()
+        date_box = page.get_by_label("Trending date").bounding_box()
+        error_box = error.bounding_box()
+        assert file_box["y"] + file_box["height"] <= error_box["y"] < date_box["y"], (file_box, error_box)
+    screenshot(page, "admin-paste-file-broken")

@@ -1112,8 +1112,9 @@ def test_a_list_too_long_to_paste_is_added_from_its_saved_file(editor_client, se
     ({}, "Paste an entry of the API, or choose a file of them."),
     ({"entry": "[]"}, "Nothing to add: paste an entry of the API, or a list of them."),
     ({"entry": '{"paper": {}}', "file": b"[]"}, "Paste an entry or choose a file, not both."),
-    ({"file": b'[{"paper": '}, "Not valid JSON: Expecting value at line 1 column 12."),
-    ({"file": "[\"caf\u00e9\"]".encode("latin-1")}, "Not Unicode text"),
+    ({"file": b'[{"paper": '}, ("day.json: not valid JSON: Expecting value at line 1 column 12. Choose it again "
+                                "once it is put right.")),
+    ({"file": "[\"caf\u00e9\"]".encode("latin-1")}, "day.json: not Unicode text"),
     ({"file": b"x" * 33}, ("This file is 33\xa0bytes, over the 32\xa0bytes a file may be here: import it with "
                            "manage.py fetch_papers --file.")),
 ])
