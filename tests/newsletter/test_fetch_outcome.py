@@ -254,3 +254,20 @@ def test_todays_edition_with_no_papers_at_all_says_why_and_links_the_paste_form(
     assert "No papers are in yet, so there is no edition to open." in text
     assert "The morning fetch at 07:02 UTC could not reach Hugging Face (HTTP 503)" in text
     assert f'<a href="{reverse("admin:newsletter_paper_add_json")}">add them from the API' in html
+
+
+@pytest.mark.django_db
+def test_why_a_date_has_no_papers_is_at_the_top_of_its_edition_page(hf_api, monkeypatch, editor_client):  # noqa: F811
+    """The fetch's outcome on the edition page of a date without papers came after the
+    figures and the editor's note (1,200 px down on a phone, under "Readers get it at
+    their delivery hour"); it is now above them."""
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Bad Gateway"}, status=502)
+    _at(monkeypatch, 23, 40)
+    with pytest.raises(IngestError):
+        papers_fetch_today.apply(kwargs={"date": FRIDAY.isoformat()}, retries=tasks.FETCH_RETRIES, throw=True)
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    said = text.index("could not reach Hugging Face (HTTP 502)")
+    assert said < text.index("Due") < text.index("Editor's note")
+    assert "No papers for this date: the morning fetch’s outcome is at the top of the page." in text
+    assert text.count("could not reach Hugging Face") == 1
