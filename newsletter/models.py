@@ -497,7 +497,8 @@ class PaperFetch(models.Model):
         """The last attempt, as the editors' pages begin its sentence."""
         at = self.attempted_at.astimezone(dt.UTC)
         if self.is_refresh:
-            return f"The second fetch, on {formats.date_format(at, 'l j F')} at {at:%H:%M} UTC,"
+            return (f"The second fetch of {formats.date_format(self.date, 'l j F')}’s list, on "
+                    f"{formats.date_format(at, 'l j F')} at {at:%H:%M} UTC,")
         return f"The morning fetch at {at:%H:%M} UTC"
 
     @property
