@@ -731,7 +731,8 @@ class PaperAdmin(admin.ModelAdmin):
             try:
                 pasted = curation.paper_import_entry(entry=form.cleaned_data["entry"], trending_date=day)
             except IngestError as exc:
-                form.add_error("entry", str(exc))
+                # Beside what the editor gave: a file's problems under the file.
+                form.add_error("file" if request.FILES.get("file") else "entry", str(exc))
             else:
                 self._pasted_report(request, pasted, day)
                 if len(pasted.papers) == 1:

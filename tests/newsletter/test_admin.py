@@ -1147,6 +1147,21 @@ def test_a_trending_date_still_to_come_is_refused_beside_the_date(editor_client,
     assert not Paper.objects.exists()
 
 
+def test_a_files_papers_refused_are_told_beside_the_file_not_the_empty_paste_box(editor_client, db):
+    """A saved file whose entry has no abstract is refused by the importer; the
+    problem was put under the paste box, empty, not under the file chosen."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    day = _api_day(1, authors=1)
+    del day[0]["paper"]["summary"]
+    response = editor_client.post(reverse("admin:newsletter_paper_add_json"), {
+        "file": SimpleUploadedFile("day.json", json.dumps(day).encode(), "application/json"),
+        "trending_date": "2025-11-24"})
+    errors = response.context["form"].errors
+    assert list(errors) == ["file"] and "has no abstract" in errors["file"][0]
+    assert not Paper.objects.exists()
+
+
 @pytest.mark.parametrize(("entry", "said"), [
     ('{"paper": {"id": "2511.77777", "title": "T", "summary": "A.", "upvotes": ' + "9" * 5000 + "}}",
      "Not valid JSON: a number of over 4300 digits."),
