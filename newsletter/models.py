@@ -496,10 +496,12 @@ class PaperFetch(models.Model):
     def attempt_said(self) -> str:
         """The last attempt, as the editors' pages begin its sentence."""
         at = self.attempted_at.astimezone(dt.UTC)
+        # The house formats (config/formats/en/formats.py); TIME_FORMAT names the zone.
+        time = formats.time_format(at, "TIME_FORMAT")
         if self.is_refresh:
-            return (f"The second fetch of {formats.date_format(self.date, 'l j F')}’s list, on "
-                    f"{formats.date_format(at, 'l j F')} at {at:%H:%M} UTC,")
-        return f"The morning fetch at {at:%H:%M} UTC"
+            return (f"The second fetch of {formats.date_format(self.date, 'DATE_FORMAT')}’s list, on "
+                    f"{formats.date_format(at, 'DATE_FORMAT')} at {time},")
+        return f"The morning fetch at {time}"
 
     @property
     def reason(self) -> str:

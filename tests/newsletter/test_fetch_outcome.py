@@ -205,8 +205,8 @@ def test_the_second_fetch_of_the_day_before_is_recorded_and_told_without_alarm(
     fetch = PaperFetch.objects.get(date=FRIDAY)
     assert (fetch.outcome, fetch.attempts, fetch.reason) == ("unavailable", 2, "HTTP 503")
     # The dashboard lists no papers: the sentence names the day it is about.
-    said = ("The second fetch of Friday 21 November’s list, on Monday 24 November at 07:02 UTC, could not reach "
-            "Hugging Face (HTTP 503). The papers of Friday 21 November are those of its own morning: papers "
+    said = ("The second fetch of Friday 21 November 2025’s list, on Monday 24 November 2025 at 07:02 UTC, could not reach "
+            "Hugging Face (HTTP 503). The papers of Friday 21 November 2025 are those of its own morning: papers "
             "listed later that day, and the final vote counts, are not in. manage.py fetch_papers --date "
             "2025-11-21 fetches the day again.")
     dashboard = editor_client.get(reverse("admin:newsletter_dashboard")).content.decode()
@@ -224,8 +224,8 @@ def test_the_second_fetch_of_the_day_before_is_recorded_and_told_without_alarm(
     _at(monkeypatch, 7, 30, day=monday)
     papers_fetch_today.apply(throw=True)
     text = _text(editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
-    assert ("The second fetch of Friday 21 November’s list, on Monday 24 November at 07:30 UTC, imported 0 new and 0 updated papers of Friday "
-            "21 November, with 1 problem in Hugging Face’s list") in text.replace("'", "’")
+    assert ("The second fetch of Friday 21 November 2025’s list, on Monday 24 November 2025 at 07:30 UTC, imported 0 new and 0 updated papers of Friday "
+            "21 November 2025, with 1 problem in Hugging Face’s list") in text.replace("'", "’")
     assert "paper.upvotes must be an integer" in text
 
     hf_api.scripts.clear()
