@@ -389,3 +389,19 @@ def test_lifting_a_mailbox_keeps_a_reader_whose_own_tagged_spelling_bounced():
     assert address_unsuppress(email="ada@corp.example")
     statuses = dict(Subscriber.objects.values_list("pk", "status"))
     assert statuses == {ada.pk: "active", tagged.pk: "suppressed"}
+
+
+def test_a_second_suppression_of_a_stopped_reader_keeps_since_when_and_their_links():
+    """A reader stopped for a bounce, then complained of: they were stopped once, so
+    the admin's "status since" stays the bounce's, and the links of the emails sent
+    between (their preference centre's, retired at the bounce) are not retired again."""
+    reader = SubscriberFactory(email="ann@gmail.com", status=Subscriber.Status.ACTIVE)
+    address_suppress(email="ann@gmail.com", reason=Suppression.Reason.HARD_BOUNCE)
+    reader.refresh_from_db()
+    stopped = (reader.status, reader.status_changed_at, reader.token)
+
+    address_suppress(email="a.nn@gmail.com", reason=Suppression.Reason.COMPLAINT)
+
+    reader.refresh_from_db()
+    assert (reader.status, reader.status_changed_at, reader.token) == stopped
+    assert stopped[0] == Subscriber.Status.SUPPRESSED

@@ -158,3 +158,30 @@ def test_the_upgrade_from_the_release_before_0020_suppresses_the_mailboxs_reader
         assert other.status == SUPPRESSED
     finally:
         call_command("migrate", verbosity=0)
+
+
+def test_a_tags_bounce_whose_mailbox_has_no_other_reader_yet_does_not_stop_it_later():
+    """ada+x@corp.example bounced before 0020, and nobody reads ada@corp.example yet:
+    0020's fill gave the row the mailbox, against the rule, and the upgrade undoes it
+    though no reader of the mailbox is there to stop; else ada@ subscribing next
+    month would be refused for her tag's bounce."""
+    _suppressed_before_0020("ada+x@corp.example", Suppression.Reason.HARD_BOUNCE)
+
+    _upgrade()
+
+    assert not email_is_suppressed("ada@corp.example") and email_is_suppressed("ada+x@corp.example")
+    assert Suppression.objects.get().mailbox_hash == ""
+
+
+def test_a_list_longer_than_one_transaction_takes_has_every_mailbox_stopped():
+    """0021 applies the rows a hundred to a transaction (REAPPLY_BATCH): with 150
+    complained mailboxes, each with a reader at a tagged spelling, all 150 are stopped,
+    the last of the first hundred and of the fifty after it as the first."""
+    others = []
+    for n in range(150):
+        _suppressed_before_0020(f"reader{n}@gmail.com", Suppression.Reason.COMPLAINT)
+        others.append(SubscriberFactory(email=f"reader{n}+news@gmail.com").pk)
+
+    _upgrade()
+
+    assert Subscriber.objects.filter(pk__in=others, status=SUPPRESSED).count() == 150
