@@ -633,3 +633,46 @@ def test_the_dashboard_has_no_other_emails_table_when_only_digests_bounced(admin
     assert "Other emails’ bounces" not in html
     sends = html.split("<h2>Digests sent, bounces and complaints per day</h2>", 1)[1].split("</details>", 1)[0]
     assert "Bounced 1 in 30 days" in sends
+
+
+@pytest.mark.django_db
+def test_the_other_emails_table_counts_each_event_most_first_naming_a_tag_it_does_not_know(admin_client):
+    """Three confirmations bounced, one goodbye complained of, two emails of a kind
+    the site has no name for (a tag another sender on the ESP account uses): each
+    counted, the most first, the unknown one by its tag in words."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from newsletter.models import DeliveryEvent
+
+    events = [("confirm", "bounced")] * 3 + [("goodbye", "complained")] + [("weekly_recap", "bounced")] * 2
+    for n, (email, kind) in enumerate(events):
+        DeliveryEvent.objects.create(event_id=f"e{n}", event_type=kind, occurred_at=timezone.now(), email=email)
+
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    others = html.split("Other emails’ bounces and complaints (30 days)</h2>", 1)[1].split("</section>", 1)[0]
+    rows = re.findall(r'<tr><th scope="row">([^<]*)</th><td>(\d+)</td><td>(\d+)</td></tr>', others)
+    assert rows == [("Confirmation", "3", "0"), ("Weekly recap", "2", "0"), ("Goodbye", "0", "1")]
+
+
+@pytest.mark.django_db
+def test_an_editors_test_send_that_bounced_is_not_among_the_other_emails(admin_client, settings):
+    """"Send a test to me" is an edition, to an editor: its bounce is in no reader's
+    figure and in no row of the other emails' table either."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from newsletter import curation
+    from newsletter.editions import edition_assemble
+    from newsletter.models import DeliveryEvent, OutboxEmail
+    from newsletter.outbox import outbox_event_record
+    from tests.factories import PaperFactory
+
+    settings.EMAIL_BACKEND = "newsletter.outbox.OutboxEmailBackend"
+    PaperFactory(trending_date=timezone.localdate())
+    curation.edition_test_send(edition=edition_assemble(date=timezone.localdate()), to="editor@example.org")
+    assert outbox_event_record(email=OutboxEmail.objects.get(), kind="bounced") is not None
+    assert DeliveryEvent.objects.get().of_test_send
+
+    html = admin_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    assert "Other emails’ bounces" not in html

@@ -594,7 +594,7 @@ def test_a_click_naming_no_recipient_on_a_digest_sent_before_a_move_still_teache
 
 @pytest.mark.parametrize(("tag", "matched", "email"), [
     ("confirm", False, "confirm"), ("goodbye", False, "goodbye"), ("digest", False, "digest"),
-    ("", False, ""), ("confirm", True, "digest"), ("x" * 300, False, "x" * 40),
+    ("", False, ""), ("confirm", True, "digest"), ("x" * 300, False, "x" * 40), (5, False, ""),
 ])
 def test_an_event_says_which_email_it_is_about_by_its_tag_or_its_ledger_row(client, tag, matched, email):
     """A bounce of a journey email (Postmark's Tag is the kind it was sent with) is
