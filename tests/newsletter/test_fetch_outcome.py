@@ -273,3 +273,86 @@ def test_why_a_date_has_no_papers_is_at_the_top_of_its_edition_page(hf_api, monk
     assert said < text.index("Due") < text.index("Editor's note")
     assert "No papers for this date: the morning fetch’s outcome is at the top of the page." in text
     assert text.count("could not reach Hugging Face") == 1
+
+
+@pytest.mark.django_db
+def test_a_day_with_more_problems_than_kept_lists_a_hundred_and_says_how_many(monkeypatch, editor_client):
+    """The API lists 130 papers each with an unreadable vote count, one of them a
+    text of a thousand characters: the dashboard lists the first 100 problems, says
+    there are 130 in all (the log has every one), and quotes the long value cut
+    short, not a screenful."""
+    from newsletter.ingest import paper_fetch_record, papers_import
+    from tests.newsletter.test_ingest import _day_of
+
+    items = _day_of(130)
+    for item in items:
+        item["paper"]["upvotes"] = "many"
+    items[0]["paper"]["upvotes"] = "9" * 1000
+    now = _at(monkeypatch, 7, 2)
+    result = papers_import(items=items, trending_date=FRIDAY, source="API", lenient=True)
+    paper_fetch_record(date=FRIDAY, at=now, outcome=PaperFetch.Outcome.IMPORTED, result=result)
+
+    html = editor_client.get(reverse("admin:newsletter_dashboard")).content.decode()
+    listed = re.findall(r"<li>(item \d+ .*?)</li>", html)
+    assert len(listed) == 100 and "130 problems in Hugging Face" in _text(html).replace("'", "’")
+    assert "130 in all: the worker’s log has every one." in _text(html).replace("'", "’")
+    assert listed[0] == ("item 1 (paper 2511.80000): paper.upvotes must be an integer, got &#x27;"
+                         + "9" * 119 + "… (left out)")
+
+
+@pytest.mark.django_db
+def test_the_last_try_before_the_fetch_gives_up_says_when_it_is(hf_api, monkeypatch, editor_client):  # noqa: F811
+    """A 503 at the try before the last: the page says when the last one is, not an
+    empty "until about UTC"."""
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 18, 0)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(kwargs={"date": FRIDAY.isoformat()}, retries=tasks.FETCH_RETRIES - 1, throw=True)
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    assert "could not reach Hugging Face (HTTP 503); it is tried again at 18:" in text
+    assert "and until about 18:30 UTC. Readers get no papers of Friday 21 November until then." in text
+
+
+@pytest.mark.django_db
+def test_the_dashboard_says_nothing_of_a_weekend_list_that_is_empty(hf_api, monkeypatch, editor_client):  # noqa: F811
+    """Saturday's list is empty, as every weekend's: nothing went wrong, and the
+    dashboard has no "This morning's papers" to read."""
+    saturday = FRIDAY + dt.timedelta(days=1)
+    hf_api.respond(saturday.isoformat(), [])
+    _at(monkeypatch, 5, 30, day=saturday)
+    assert papers_fetch_today.apply(throw=True).get() == 0
+    assert PaperFetch.objects.get().outcome == "empty"
+
+    assert "This morning’s papers" not in _text(
+        editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
+
+
+@pytest.mark.django_db
+def test_todays_own_edition_says_why_it_is_empty_once_and_its_papers_once_in(
+    hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """Friday's empty edition, opened on Friday, says once why it has no papers (not
+    also "Today's papers are not in: this is the edition of Friday"); once the day is
+    brought in by hand, its page lists the papers and no longer tells the refusal."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Invalid date"})
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(IngestError):
+        papers_fetch_today.apply(throw=True)
+    edition = Edition.objects.create(date=FRIDAY)
+    page = reverse("admin:newsletter_edition_change", args=[edition.pk])
+    text = _text(editor_client.get(page).content.decode())
+    assert text.count("but nothing in it could be read") == 1 and "Today’s papers are not in" not in text
+
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    call_command("fetch_papers", date=FRIDAY.isoformat(), stdout=StringIO())
+    edition_assemble(date=FRIDAY)
+
+    text = _text(editor_client.get(page).content.decode())
+    assert "Large Multimodal Models as General In-Context Classifiers" in text
+    assert "nothing in it could be read" not in text
