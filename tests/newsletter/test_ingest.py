@@ -583,8 +583,10 @@ def test_a_file_in_a_legacy_encoding_is_refused_saying_what_to_do(tmp_path):
     path = tmp_path / "papers.json"
     path.write_text(json.dumps(items, ensure_ascii=False), encoding="latin-1")
 
+    at = path.read_bytes().index(b"Caf\xe9") + 3  # where an editor finds the \xe9 in the file
+
     with pytest.raises(IngestError, match=r"papers.json: not Unicode text \(UTF-8, -16 or -32\): byte 0xe9 at "
-                                          r"position \d+; save it as UTF-8"):
+                                          rf"position {at}; save it as UTF-8"):
         papers_import_file(path=path)
     assert Paper.objects.count() == 0
 
