@@ -311,7 +311,7 @@ def test_the_last_try_before_the_fetch_gives_up_says_when_it_is(hf_api, monkeypa
 
     text = _empty_edition_page(editor_client, FRIDAY)
     assert "could not reach Hugging Face (HTTP 503); it is tried again at 18:" in text
-    assert "and until about 18:30 UTC. Readers get no papers of Friday 21 November until then." in text
+    assert "and until about 18:30 UTC. Readers get no papers of Friday 21 November 2025 until then." in text
 
 
 @pytest.mark.django_db
@@ -322,7 +322,7 @@ def test_the_dashboard_says_nothing_of_a_weekend_list_that_is_empty(hf_api, monk
     hf_api.respond(saturday.isoformat(), [])
     _at(monkeypatch, 5, 30, day=saturday)
     assert papers_fetch_today.apply(throw=True).get() == 0
-    assert PaperFetch.objects.get().outcome == "empty"
+    assert PaperFetch.objects.get(date=saturday).outcome == "empty"
 
     assert "This morning’s papers" not in _text(
         editor_client.get(reverse("admin:newsletter_dashboard")).content.decode())
