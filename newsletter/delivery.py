@@ -252,8 +252,16 @@ def digests_dispatch(*, now: dt.datetime | None = None) -> int:
 batch_sent = Signal()
 
 
+def retry_wait_base(retries: int) -> int:
+    """The seconds before retry number `retries` + 1 at the earliest: doubling from
+    RETRY_BASE_SECONDS, capped at RETRY_MAX_SECONDS."""
+    return min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries)
+
+
 def retry_countdown(retries: int) -> int:
-    base = min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**retries)
+    """retry_wait_base with up to half of it again at random, so the retries of a
+    batch that failed together do not all come back at once."""
+    base = retry_wait_base(retries)
     return int(base + random.uniform(0, base / 2))
 
 

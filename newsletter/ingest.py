@@ -35,6 +35,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import requests
+import urllib3
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
@@ -84,7 +85,25 @@ class IngestError(Exception):
 class IngestUnavailable(IngestError, ConnectionError):
     """The API could not be reached, or kept answering with an error status after
     the retries: worth trying again later. A ConnectionError, so the fetch task's
-    autoretry_for (newsletter/tasks.py) retries it."""
+    autoretry_for (newsletter/tasks.py) retries it. `cause` says why in a few words
+    an editor reads after "could not reach Hugging Face" ("HTTP 503")."""
+
+    def __init__(self, message: str, *, cause: str = "no connection"):
+        super().__init__(message)
+        self.cause = cause
+
+
+def _request_failure_cause(exc: requests.RequestException) -> str:
+    """Why a request failed after its retries, in a few words. requests raises a read
+    timeout that exhausted the retries as a ConnectionError around urllib3's
+    MaxRetryError, so the timeout is looked for in its reason too (urllib3's refused
+    connection, NewConnectionError, is a ConnectTimeoutError by descent)."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    timed_out = (isinstance(reason, urllib3.exceptions.TimeoutError)
+                 and not isinstance(reason, urllib3.exceptions.NewConnectionError))
+    if timed_out or isinstance(exc, requests.Timeout):
+        return f"no answer within {settings.HF_TIMEOUT_SECONDS:g} seconds"
+    return "no connection"
 
 
 @dataclass(frozen=True)
@@ -161,11 +180,13 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
             try:
                 response = session.get(url, params=params, timeout=settings.HF_TIMEOUT_SECONDS)
             except requests.RequestException as exc:
-                raise IngestUnavailable(f"{where}: request failed after retries: {exc}") from exc
+                raise IngestUnavailable(f"{where}: request failed after retries: {exc}",
+                                        cause=_request_failure_cause(exc)) from exc
             where = f"Daily Papers for {date.isoformat()}, page {page} ({response.url})"
             if response.status_code != 200:
                 raise IngestUnavailable(
-                    f"{where}: HTTP {response.status_code}: {_snippet(response.text)}"
+                    f"{where}: HTTP {response.status_code}: {_snippet(response.text)}",
+                    cause=f"HTTP {response.status_code}",
                 )
             try:
                 batch = json_read(response.content)
@@ -173,7 +194,8 @@ def papers_fetch(*, date: dt.date) -> list[dict]:
                 # A 200 that is not JSON is a CDN's page (Cloudflare's "Just a
                 # moment…") or a body cut short: the API having a bad moment, tried
                 # again like a 503. JSON of the wrong shape (below) would come again.
-                raise IngestUnavailable(f"{where}: response {exc}: {_snippet(response.text)}") from exc
+                raise IngestUnavailable(f"{where}: response {exc}: {_snippet(response.text)}",
+                                        cause="its answer was not JSON") from exc
             if not isinstance(batch, list):
                 raise IngestError(
                     f"{where}: expected a JSON array of items, got {type(batch).__name__}: "
@@ -787,23 +809,52 @@ PROBLEMS_KEPT = 100
 
 def paper_fetch_record(
     *, date: dt.date, at: dt.datetime, outcome: str, result: ImportResult | None = None,
-    message: str = "", next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
+    message: str = "", cause: str = "", refresh: bool = False,
+    next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
 ) -> None:
     """Record an attempt of the morning fetch of `date` (its PaperFetch: one row per
     date, the last attempt's outcome; `attempts` counts them). The problems are the
-    last import's: a retry that could not reach the API keeps none."""
+    last import's: a retry that could not reach the API keeps none. `refresh`: the
+    attempt is the next morning's fetch of the list again (papers_fetch_morning)."""
     problems = result.problems if result else ()
     if result and not message:
         message = (f"{result.total} papers: {result.created} new, {result.updated} updated, "
                    f"{result.unchanged} unchanged; {len(problems)} problems")
     values = {
-        "attempted_at": at, "outcome": outcome,
+        "attempted_at": at, "outcome": outcome, "refresh": refresh,
         "created": result.created if result else 0, "updated": result.updated if result else 0,
         "problems": [asdict(p) for p in problems[:PROBLEMS_KEPT]], "problems_count": len(problems),
-        "message": message, "next_attempt_at": next_attempt_at, "tries_until": tries_until,
+        "message": message, "cause": cause, "next_attempt_at": next_attempt_at, "tries_until": tries_until,
     }
     PaperFetch.objects.update_or_create(
         date=date, defaults={**values, "attempts": F("attempts") + 1}, create_defaults=values)
+
+
+# Why a fetch could not reach the API when the exception carries no cause of its own.
+OUT_OF_TIME = "it took longer than the task may run"
+
+
+def paper_fetch_failure_record(
+    *, date: dt.date, at: dt.datetime, exc: BaseException, refresh: bool = False,
+    next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
+) -> str:
+    """Record a fetch of `date` that failed with `exc` (paper_fetch_record): refused
+    when the API answered what cannot be read (IngestError), else unavailable, with
+    why in a few words (IngestUnavailable.cause; the task's time ran out; no answer in
+    time; no connection). Returns what the fetch said, for the log."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        message, cause = "out of the task's time", OUT_OF_TIME
+    else:
+        message = str(exc)
+        cause = (exc.cause if isinstance(exc, IngestUnavailable)
+                 else "" if isinstance(exc, IngestError)
+                 else "no answer in time" if isinstance(exc, TimeoutError) else "no connection")
+    refused = isinstance(exc, IngestError) and not isinstance(exc, IngestUnavailable)
+    paper_fetch_record(
+        date=date, at=at, message=message, cause=cause, refresh=refresh,
+        outcome=PaperFetch.Outcome.REFUSED if refused else PaperFetch.Outcome.UNAVAILABLE,
+        next_attempt_at=next_attempt_at, tries_until=tries_until)
+    return message
 
 
 def previous_list_date(date: dt.date) -> dt.date:
@@ -832,15 +883,11 @@ def papers_fetch_morning(*, today: dt.date) -> ImportResult:
     try:
         refreshed = papers_fetch_and_import(date=before)
     except (IngestError, SoftTimeLimitExceeded) as exc:  # IngestUnavailable too
-        said = str(exc) if isinstance(exc, IngestError) else "out of the task's time"
+        said = paper_fetch_failure_record(date=before, at=at, exc=exc, refresh=True)
         logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(), said)
-        paper_fetch_record(
-            date=before, at=at, message=said,
-            outcome=PaperFetch.Outcome.UNAVAILABLE if isinstance(exc, IngestUnavailable | SoftTimeLimitExceeded)
-            else PaperFetch.Outcome.REFUSED)
     else:
         paper_fetch_record(
-            date=before, at=at, result=refreshed,
+            date=before, at=at, result=refreshed, refresh=True,
             outcome=PaperFetch.Outcome.IMPORTED if refreshed.total else PaperFetch.Outcome.EMPTY)
         # Only a list fetched before has papers "after the last fetch": on a first
         # deploy, or after a morning the fetch missed, every paper is new and

@@ -442,6 +442,13 @@ class PageTagDebt(models.Model):
 
 
 
+class PaperFetchOutcome(models.TextChoices):
+    IMPORTED = "imported", "Imported"
+    UNAVAILABLE = "unavailable", "Hugging Face unavailable"
+    REFUSED = "refused", "Refused"
+    EMPTY = "empty", "Nothing listed"
+
+
 class PaperFetch(models.Model):
     """The morning fetch of one Daily Papers date (tasks.papers_fetch_today), as its
     last attempt left it, for the editors: on the edition page of a date without
@@ -450,11 +457,7 @@ class PaperFetch(models.Model):
     Before, the outcome was only in the worker's log: an edition page said "They are
     fetched every morning" after twelve hours of Hugging Face answering 503."""
 
-    class Outcome(models.TextChoices):
-        IMPORTED = "imported", "Imported"
-        UNAVAILABLE = "unavailable", "Hugging Face unavailable"
-        REFUSED = "refused", "Refused"
-        EMPTY = "empty", "Nothing listed"
+    Outcome = PaperFetchOutcome
 
     date = models.DateField(unique=True)
     attempted_at = models.DateTimeField(help_text="The last attempt.")
@@ -467,6 +470,12 @@ class PaperFetch(models.Model):
     problems = models.JSONField(default=list, blank=True)
     problems_count = models.PositiveIntegerField(default=0)
     message = models.TextField(blank=True, help_text="What the fetch said: the error, or its summary.")
+    # Why Hugging Face could not be read, in a few words ("HTTP 503"), said after
+    # "could not reach Hugging Face" (ingest.paper_fetch_failure_record).
+    cause = models.CharField(max_length=80, blank=True, default="", db_default="")
+    # The last attempt is the next morning's fetch of the list again
+    # (ingest.papers_fetch_morning), not the morning fetch or its retries.
+    refresh = models.BooleanField(default=False, db_default=False)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Roughly when it stops trying: the last retry's earliest time, or noon for an
     # empty list (tasks.EMPTY_LIST_UNTIL).
@@ -474,8 +483,7 @@ class PaperFetch(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(
-            condition=Q(outcome__in=["imported", "unavailable", "refused", "empty"]),
-            name="paper_fetch_outcome_valid")]
+            condition=Q(outcome__in=PaperFetchOutcome.values), name="paper_fetch_outcome_valid")]
 
     def __str__(self) -> str:
         return f"Fetch of {self.date.isoformat()}: {self.get_outcome_display().lower()}"
@@ -485,35 +493,17 @@ class PaperFetch(models.Model):
         return self.outcome in (self.Outcome.UNAVAILABLE, self.Outcome.REFUSED)
 
     @property
-    def is_refresh(self) -> bool:
-        """Its last attempt is the next morning's fetch of its list again
-        (ingest.papers_fetch_morning), made on a later UTC day than its date: the
-        morning fetch and its retries end on the day itself (tasks.papers_fetch_today:
-        retries for about 12 hours from the morning; an empty list until noon)."""
-        return self.attempted_at.astimezone(dt.UTC).date() > self.date
-
-    @property
     def attempt_said(self) -> str:
         """The last attempt, as the editors' pages begin its sentence."""
         at = self.attempted_at.astimezone(dt.UTC)
         # The house formats (config/formats/en/formats.py); TIME_FORMAT names the zone.
         time = formats.time_format(at, "TIME_FORMAT")
-        if self.is_refresh:
+        if self.refresh:
             return (f"The second fetch of {formats.date_format(self.date, 'DATE_FORMAT')}’s list, on "
                     f"{formats.date_format(at, 'DATE_FORMAT')} at {time},")
+        if at.date() != self.date:  # a retry past midnight UTC (a schedule moved late)
+            return f"The morning fetch, on {formats.date_format(at, 'DATE_FORMAT')} at {time},"
         return f"The morning fetch at {time}"
-
-    @property
-    def reason(self) -> str:
-        """Why Hugging Face could not be read, in a few words ("HTTP 503")."""
-        status = re.search(r"HTTP \d{3}", self.message)
-        if status:
-            return status[0]
-        if "not valid JSON" in self.message:
-            return "its answer was not JSON"
-        if "time" in self.message:
-            return "it took longer than the task may run"
-        return "no connection"
 
     @property
     def problems_said(self) -> list[str]:

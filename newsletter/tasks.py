@@ -31,9 +31,9 @@ EMPTY_LIST_UNTIL = dt.time(12, 0)
 def _least_wait(retries: int, max_retries: int) -> int:
     """The seconds from the attempt that failed after `retries` retries to the last
     retry at the earliest (delivery.retry_countdown without its added spread)."""
-    from .delivery import RETRY_BASE_SECONDS, RETRY_MAX_SECONDS
+    from .delivery import retry_wait_base
 
-    return sum(min(RETRY_MAX_SECONDS, RETRY_BASE_SECONDS * 2**n) for n in range(retries, max_retries))
+    return sum(retry_wait_base(n) for n in range(retries, max_retries))
 
 
 @shared_task(bind=True, max_retries=FETCH_RETRIES)
@@ -48,7 +48,12 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     (EMPTY_LIST_UNTIL). Every attempt's outcome is recorded for the editors
     (ingest.paper_fetch_record, models.PaperFetch)."""
     from .delivery import retry_countdown
-    from .ingest import IngestError, paper_fetch_record, papers_fetch_morning
+    from .ingest import (
+        IngestError,
+        paper_fetch_failure_record,
+        paper_fetch_record,
+        papers_fetch_morning,
+    )
     from .models import PaperFetch
 
     day = dt.date.fromisoformat(date) if date else timezone.now().date()
@@ -59,16 +64,15 @@ def papers_fetch_today(self, date: str | None = None) -> int:
     except (ConnectionError, TimeoutError, SoftTimeLimitExceeded) as exc:
         countdown = retry_countdown(self.request.retries)
         tries_left = self.max_retries - self.request.retries
-        paper_fetch_record(
-            date=day, at=now, outcome=PaperFetch.Outcome.UNAVAILABLE,
-            message=str(exc) or "out of the task's time",
+        paper_fetch_failure_record(
+            date=day, at=now, exc=exc,
             next_attempt_at=now + dt.timedelta(seconds=countdown) if tries_left > 0 else None,
             tries_until=now + dt.timedelta(seconds=_least_wait(self.request.retries, self.max_retries))
             if tries_left > 0 else None,
         )
         raise self.retry(exc=exc, kwargs={"date": day.isoformat()}, countdown=countdown) from exc
     except IngestError as exc:
-        paper_fetch_record(date=day, at=now, outcome=PaperFetch.Outcome.REFUSED, message=str(exc))
+        paper_fetch_failure_record(date=day, at=now, exc=exc)
         raise
     until = dt.datetime.combine(day, EMPTY_LIST_UNTIL, tzinfo=dt.UTC)
     total = result.total

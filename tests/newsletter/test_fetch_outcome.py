@@ -63,7 +63,7 @@ def test_an_api_outage_is_recorded_at_each_try_and_told_on_the_edition_page(
         papers_fetch_today.apply(kwargs=retry.value.sig.kwargs, retries=1, throw=True)
 
     fetch = PaperFetch.objects.get(date=FRIDAY)
-    assert (fetch.outcome, fetch.attempts, fetch.reason) == ("unavailable", 2, "HTTP 503")
+    assert (fetch.outcome, fetch.attempts, fetch.cause) == ("unavailable", 2, "HTTP 503")
     assert fetch.attempted_at == dt.datetime(2025, 11, 21, 7, 4, tzinfo=dt.UTC)
     assert dt.timedelta(minutes=2) <= fetch.next_attempt_at - fetch.attempted_at <= dt.timedelta(minutes=3)
     # The last of its 28 retries at the earliest: 12 hours on (1, 2, 4, 8, 16 minutes, then half hours).
@@ -203,7 +203,7 @@ def test_the_second_fetch_of_the_day_before_is_recorded_and_told_without_alarm(
     assert papers_fetch_today.apply(throw=True).get() == 1
 
     fetch = PaperFetch.objects.get(date=FRIDAY)
-    assert (fetch.outcome, fetch.attempts, fetch.reason) == ("unavailable", 2, "HTTP 503")
+    assert (fetch.outcome, fetch.attempts, fetch.cause) == ("unavailable", 2, "HTTP 503")
     # The dashboard lists no papers: the sentence names the day it is about.
     said = ("The second fetch of Friday 21 November 2025’s list, on Monday 24 November 2025 at 07:02 UTC, could not reach "
             "Hugging Face (HTTP 503). The papers of Friday 21 November 2025 are those of its own morning: papers "
@@ -356,3 +356,117 @@ def test_todays_own_edition_says_why_it_is_empty_once_and_its_papers_once_in(
     text = _text(editor_client.get(page).content.decode())
     assert "Large Multimodal Models as General In-Context Classifiers" in text
     assert "nothing in it could be read" not in text
+
+
+@pytest.fixture
+def silent_api(settings):
+    """An address that takes connections and never answers (a proxy hanging on an
+    overloaded API): each request times out after HF_TIMEOUT_SECONDS."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    settings.HF_DAILY_PAPERS_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/api/daily_papers"
+    settings.HF_TIMEOUT_SECONDS = 0.2
+    yield
+    listener.close()
+
+
+@pytest.fixture
+def closed_port(settings):
+    """An address where nothing listens: the connection is refused."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings.HF_DAILY_PAPERS_URL = f"http://127.0.0.1:{port}/api/daily_papers"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("answer, cause", [
+    ("503", "HTTP 503"),
+    ("a challenge page", "its answer was not JSON"),
+    ("nothing", "no answer within 0.2 seconds"),
+    ("a refused connection", "no connection"),
+    ("slowly", "it took longer than the task may run"),
+])
+def test_why_hugging_face_could_not_be_read_is_told_as_it_was(
+    answer, cause, request, hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """The edition page says why the morning fetch could not reach Hugging Face, as
+    the fetch knew it. Before, the words were read back out of the error's text, and
+    any text with "time" in it (urllib3's "Read timed out") was told as the task's
+    time running out."""
+    from newsletter import ingest
+
+    if answer == "503":
+        hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    elif answer == "a challenge page":
+        hf_api.respond(FRIDAY.isoformat(), b"<!DOCTYPE html><title>Just a moment...</title>")
+    elif answer == "nothing":
+        request.getfixturevalue("silent_api")
+    elif answer == "a refused connection":
+        request.getfixturevalue("closed_port")
+    else:
+        from celery.exceptions import SoftTimeLimitExceeded
+
+        def out_of_time(*, date):
+            raise SoftTimeLimitExceeded()
+
+        monkeypatch.setattr(ingest, "papers_fetch_and_import", out_of_time)
+    _at(monkeypatch, 7, 2)
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(throw=True)
+
+    assert PaperFetch.objects.get(date=FRIDAY).cause == cause
+    assert f"The morning fetch at 07:02 UTC could not reach Hugging Face ({cause}); it is tried again at " in (
+        _empty_edition_page(editor_client, FRIDAY))
+
+
+@pytest.mark.django_db
+def test_a_morning_fetch_scheduled_late_is_not_told_as_the_second_fetch_after_midnight(
+    hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """The schedules are editable (django-celery-beat): a morning fetch moved to 22:30
+    UTC whose retries go on past midnight is still the morning fetch of its date.
+    Before, which fetch an attempt was was guessed from its time, and Friday's page
+    read "The second fetch of Friday 21 November 2025's list, on Saturday ..."."""
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 22, 30)
+    with pytest.raises(Retry) as retry:
+        papers_fetch_today.apply(throw=True)
+    _at(monkeypatch, 0, 31, day=FRIDAY + dt.timedelta(days=1))
+    with pytest.raises(Retry):
+        papers_fetch_today.apply(kwargs=retry.value.sig.kwargs, retries=5, throw=True)
+
+    text = _empty_edition_page(editor_client, FRIDAY)
+    assert "second fetch" not in text
+    assert ("The morning fetch, on Saturday 22 November 2025 at 00:31 UTC, could not reach Hugging Face "
+            "(HTTP 503), 2 tries so far;") in text
+
+
+@pytest.mark.django_db
+def test_the_upgrade_gives_the_fetches_recorded_before_it_what_their_pages_said():
+    """Migration 0047 fills the new columns of the rows there are as the pages read them
+    until then: the second fetch by its time, the cause out of the message."""
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    backfill = importlib.import_module("newsletter.migrations.0047_paper_fetch_cause_refresh").backfill
+    monday_morning = dt.datetime(2025, 11, 24, 7, 2, tzinfo=dt.UTC)
+    friday = PaperFetch.objects.create(
+        date=FRIDAY, attempted_at=monday_morning, outcome="unavailable",
+        message="Daily Papers for 2025-11-21, page 0 (https://hf.co/api/daily_papers): HTTP 502: Bad Gateway")
+    monday = PaperFetch.objects.create(date=monday_morning.date(), attempted_at=monday_morning, outcome="imported",
+                                       message="3 papers: 3 new, 0 updated, 0 unchanged; 0 problems")
+
+    backfill(MigrationLoader(connection).project_state(("newsletter", "0047_paper_fetch_cause_refresh")).apps, None)
+
+    friday.refresh_from_db()
+    monday.refresh_from_db()
+    assert (friday.refresh, friday.cause) == (True, "HTTP 502")
+    assert (monday.refresh, monday.cause) == (False, "")
