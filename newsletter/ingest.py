@@ -809,19 +809,19 @@ PROBLEMS_KEPT = 100
 
 def paper_fetch_record(
     *, date: dt.date, at: dt.datetime, outcome: str, result: ImportResult | None = None,
-    message: str = "", cause: str = "", refresh: bool = False,
+    message: str = "", cause: str = "", kind: str = PaperFetch.Kind.MORNING,
     next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
 ) -> None:
     """Record an attempt of the morning fetch of `date` (its PaperFetch: one row per
     date, the last attempt's outcome; `attempts` counts them). The problems are the
-    last import's: a retry that could not reach the API keeps none. `refresh`: the
-    attempt is the next morning's fetch of the list again (papers_fetch_morning)."""
+    last import's: a retry that could not reach the API keeps none. `kind`: which
+    fetch it was (PaperFetch.Kind)."""
     problems = result.problems if result else ()
     if result and not message:
         message = (f"{result.total} papers: {result.created} new, {result.updated} updated, "
                    f"{result.unchanged} unchanged; {len(problems)} problems")
     values = {
-        "attempted_at": at, "outcome": outcome, "refresh": refresh,
+        "attempted_at": at, "outcome": outcome, "kind": kind,
         "created": result.created if result else 0, "updated": result.updated if result else 0,
         "problems": [asdict(p) for p in problems[:PROBLEMS_KEPT]], "problems_count": len(problems),
         "message": message, "cause": cause, "next_attempt_at": next_attempt_at, "tries_until": tries_until,
@@ -835,7 +835,7 @@ OUT_OF_TIME = "it took longer than the task may run"
 
 
 def paper_fetch_failure_record(
-    *, date: dt.date, at: dt.datetime, exc: BaseException, refresh: bool = False,
+    *, date: dt.date, at: dt.datetime, exc: BaseException, kind: str = PaperFetch.Kind.MORNING,
     next_attempt_at: dt.datetime | None = None, tries_until: dt.datetime | None = None,
 ) -> str:
     """Record a fetch of `date` that failed with `exc` (paper_fetch_record): refused
@@ -851,7 +851,7 @@ def paper_fetch_failure_record(
                  else "no answer in time" if isinstance(exc, TimeoutError) else "no connection")
     refused = isinstance(exc, IngestError) and not isinstance(exc, IngestUnavailable)
     paper_fetch_record(
-        date=date, at=at, message=message, cause=cause, refresh=refresh,
+        date=date, at=at, message=message, cause=cause, kind=kind,
         outcome=PaperFetch.Outcome.REFUSED if refused else PaperFetch.Outcome.UNAVAILABLE,
         next_attempt_at=next_attempt_at, tries_until=tries_until)
     return message
@@ -883,11 +883,11 @@ def papers_fetch_morning(*, today: dt.date) -> ImportResult:
     try:
         refreshed = papers_fetch_and_import(date=before)
     except (IngestError, SoftTimeLimitExceeded) as exc:  # IngestUnavailable too
-        said = paper_fetch_failure_record(date=before, at=at, exc=exc, refresh=True)
+        said = paper_fetch_failure_record(date=before, at=at, exc=exc, kind=PaperFetch.Kind.SECOND)
         logger.warning("Daily Papers for %s not refreshed: %s", before.isoformat(), said)
     else:
         paper_fetch_record(
-            date=before, at=at, result=refreshed, refresh=True,
+            date=before, at=at, result=refreshed, kind=PaperFetch.Kind.SECOND,
             outcome=PaperFetch.Outcome.IMPORTED if refreshed.total else PaperFetch.Outcome.EMPTY)
         # Only a list fetched before has papers "after the last fetch": on a first
         # deploy, or after a morning the fetch missed, every paper is new and

@@ -449,6 +449,12 @@ class PaperFetchOutcome(models.TextChoices):
     EMPTY = "empty", "Nothing listed"
 
 
+class PaperFetchKind(models.TextChoices):
+    MORNING = "morning", "The morning fetch or its retries (tasks.papers_fetch_today)"
+    SECOND = "second", "The next morning's fetch of the list again (ingest.papers_fetch_morning)"
+    HAND = "hand", "An operator's manage.py fetch_papers --date"
+
+
 class PaperFetch(models.Model):
     """The morning fetch of one Daily Papers date (tasks.papers_fetch_today), as its
     last attempt left it, for the editors: on the edition page of a date without
@@ -458,6 +464,7 @@ class PaperFetch(models.Model):
     fetched every morning" after twelve hours of Hugging Face answering 503."""
 
     Outcome = PaperFetchOutcome
+    Kind = PaperFetchKind
 
     date = models.DateField(unique=True)
     attempted_at = models.DateTimeField(help_text="The last attempt.")
@@ -473,17 +480,19 @@ class PaperFetch(models.Model):
     # Why Hugging Face could not be read, in a few words ("HTTP 503"), said after
     # "could not reach Hugging Face" (ingest.paper_fetch_failure_record).
     cause = models.CharField(max_length=80, blank=True, default="", db_default="")
-    # The last attempt is the next morning's fetch of the list again
-    # (ingest.papers_fetch_morning), not the morning fetch or its retries.
-    refresh = models.BooleanField(default=False, db_default=False)
+    # Which fetch the last attempt was (ingest.paper_fetch_record's callers).
+    kind = models.CharField(max_length=8, choices=PaperFetchKind.choices,
+                            default=PaperFetchKind.MORNING, db_default=PaperFetchKind.MORNING)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     # Roughly when it stops trying: the last retry's earliest time, or noon for an
     # empty list (tasks.EMPTY_LIST_UNTIL).
     tries_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.CheckConstraint(
-            condition=Q(outcome__in=PaperFetchOutcome.values), name="paper_fetch_outcome_valid")]
+        constraints = [
+            models.CheckConstraint(condition=Q(outcome__in=PaperFetchOutcome.values), name="paper_fetch_outcome_valid"),
+            models.CheckConstraint(condition=Q(kind__in=PaperFetchKind.values), name="paper_fetch_kind_valid"),
+        ]
 
     def __str__(self) -> str:
         return f"Fetch of {self.date.isoformat()}: {self.get_outcome_display().lower()}"
@@ -498,7 +507,9 @@ class PaperFetch(models.Model):
         at = self.attempted_at.astimezone(dt.UTC)
         # The house formats (config/formats/en/formats.py); TIME_FORMAT names the zone.
         time = formats.time_format(at, "TIME_FORMAT")
-        if self.refresh:
+        if self.kind == self.Kind.HAND:
+            return f"The fetch by hand (manage.py fetch_papers) on {formats.date_format(at, 'DATE_FORMAT')} at {time}"
+        if self.kind == self.Kind.SECOND:
             return (f"The second fetch of {formats.date_format(self.date, 'DATE_FORMAT')}’s list, on "
                     f"{formats.date_format(at, 'DATE_FORMAT')} at {time},")
         if at.date() != self.date:  # a retry past midnight UTC (a schedule moved late)

@@ -190,7 +190,7 @@ def paper_fetch_told(*, date: dt.date) -> PaperFetch | None:
     if fetch is None:
         return None
     fetch.papers_in = Paper.objects.filter(trending_date=date).exists()
-    if not fetch.papers_in or fetch.problems_count or (fetch.failed and fetch.refresh):
+    if not fetch.papers_in or fetch.problems_count or (fetch.failed and fetch.kind == PaperFetch.Kind.SECOND):
         return fetch
     return None
 

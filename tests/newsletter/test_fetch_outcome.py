@@ -456,7 +456,7 @@ def test_the_upgrade_gives_the_fetches_recorded_before_it_what_their_pages_said(
     from django.db import connection
     from django.db.migrations.loader import MigrationLoader
 
-    backfill = importlib.import_module("newsletter.migrations.0047_paper_fetch_cause_refresh").backfill
+    backfill = importlib.import_module("newsletter.migrations.0047_paper_fetch_cause_kind").backfill
     monday_morning = dt.datetime(2025, 11, 24, 7, 2, tzinfo=dt.UTC)
     friday = PaperFetch.objects.create(
         date=FRIDAY, attempted_at=monday_morning, outcome="unavailable",
@@ -464,9 +464,52 @@ def test_the_upgrade_gives_the_fetches_recorded_before_it_what_their_pages_said(
     monday = PaperFetch.objects.create(date=monday_morning.date(), attempted_at=monday_morning, outcome="imported",
                                        message="3 papers: 3 new, 0 updated, 0 unchanged; 0 problems")
 
-    backfill(MigrationLoader(connection).project_state(("newsletter", "0047_paper_fetch_cause_refresh")).apps, None)
+    backfill(MigrationLoader(connection).project_state(("newsletter", "0047_paper_fetch_cause_kind")).apps, None)
 
     friday.refresh_from_db()
     monday.refresh_from_db()
-    assert (friday.refresh, friday.cause) == (True, "HTTP 502")
-    assert (monday.refresh, monday.cause) == (False, "")
+    assert (friday.kind, friday.cause) == ("second", "HTTP 502")
+    assert (monday.kind, monday.cause) == ("morning", "")
+
+
+@pytest.mark.django_db
+def test_a_second_fetch_made_good_by_hand_is_no_longer_told_and_a_hand_fetch_says_it_was_by_hand(
+    hf_api, monkeypatch, editor_client,  # noqa: F811
+):
+    """Monday's second fetch of Friday's list fails; Friday's edition page says so and
+    that manage.py fetch_papers --date 2025-11-21 fetches the day again. The operator
+    runs it: the page no longer says the second fetch failed. Before, a fetch by hand
+    was not recorded and the page went on saying it, whatever the operator did. A
+    fetch by hand whose list had a field it could not read says it was by hand."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    monday = FRIDAY + dt.timedelta(days=3)
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    _at(monkeypatch, 7, 0)
+    papers_fetch_today.apply(throw=True)
+    friday_page = reverse("admin:newsletter_edition_change", args=[edition_assemble(date=FRIDAY).pk])
+    hf_api.scripts.clear()
+    hf_api.respond(monday.isoformat(), recorded(NEWER))
+    hf_api.respond(FRIDAY.isoformat(), {"error": "Service Unavailable"}, status=503)
+    _at(monkeypatch, 7, 2, day=monday)
+    papers_fetch_today.apply(throw=True)
+    assert "could not reach Hugging Face (HTTP 503)" in _text(editor_client.get(friday_page).content.decode())
+
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), recorded(NEWER))
+    _at(monkeypatch, 9, 15, day=monday)
+    call_command("fetch_papers", date=FRIDAY.isoformat(), stdout=StringIO())
+    text = _text(editor_client.get(friday_page).content.decode())
+    assert "could not reach Hugging Face" not in text and "second fetch" not in text
+
+    items = recorded(NEWER)
+    items[0]["paper"]["upvotes"] = "12"
+    hf_api.scripts.clear()
+    hf_api.respond(FRIDAY.isoformat(), items)
+    _at(monkeypatch, 9, 30, day=monday)
+    call_command("fetch_papers", date=FRIDAY.isoformat(), stdout=StringIO())
+    assert ("The fetch by hand (manage.py fetch_papers) on Monday 24 November 2025 at 09:30 UTC imported 0 new "
+            "and 0 updated papers of Friday 21 November 2025, with 1 problem") in _text(
+                editor_client.get(friday_page).content.decode()).replace("'", "’")

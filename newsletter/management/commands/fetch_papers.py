@@ -5,7 +5,13 @@ import datetime as dt
 from django.core.management import BaseCommand, CommandError
 from django.utils import timezone
 
-from newsletter.ingest import IngestError, papers_fetch_and_import, papers_import_file
+from newsletter.ingest import (
+    IngestError,
+    paper_fetch_record,
+    papers_fetch_and_import,
+    papers_import_file,
+)
+from newsletter.models import PaperFetch
 
 
 def _date(value: str) -> dt.date:
@@ -36,7 +42,14 @@ class Command(BaseCommand):
                 result = papers_import_file(path=file, trending_date=day)
             else:
                 day = day or timezone.now().date()
+                at = timezone.now()
                 result = papers_fetch_and_import(date=day)
+                # The editors' pages tell the day's fetch as this one left it: a
+                # failure it made good is no longer told (a failure by hand is the
+                # operator's, said here, and leaves the record as it was).
+                paper_fetch_record(
+                    date=day, at=at, result=result, kind=PaperFetch.Kind.HAND,
+                    outcome=PaperFetch.Outcome.IMPORTED if result.total else PaperFetch.Outcome.EMPTY)
         except IngestError as exc:
             raise CommandError(str(exc)) from exc
         where = f"for {day.isoformat()}" if day else f"from {file}"
