@@ -239,7 +239,7 @@ def _item_identity(item: Any) -> str | None:
     if isinstance(paper.get("id"), str) and paper["id"].strip():
         return "id:" + arxiv_id_bare(paper["id"].strip())
     title = paper.get("title") or item.get("title")
-    return "title:" + title_normalise(title) if isinstance(title, str) else None
+    return "title:" + title_normalise(tex_plain(title)) if isinstance(title, str) else None
 
 
 def _snippet(text: str, limit: int = 200) -> str:
@@ -285,25 +285,54 @@ def text_collapse(text: str) -> str:
 
 
 # An abstract is arXiv's, TeX markup and all, which every page and email would show
-# as is ("mask a number by {bf x}", "``If we know…''"). The markup that only styles
-# text goes; the text stays. Math with commands in it ($\alpha$) is left as written:
-# nothing here could show it better.
+# as is ("mask a number by {bf x}", "``If we know…''", "up to 12.2\%"); titles too
+# ("$k$-NN"). The markup that only styles text goes; the text stays; characters
+# escaped for TeX (\% \& \_ \# \$) are themselves. Inline math loses its dollars
+# when what is in it reads as text: short math without a command ($k$-means,
+# $O(n^2)$), or whose commands are symbols with a character of their own (3$\times$,
+# $\sim$10k, $\alpha$-entmax). Math with any other command ($\mathcal{L}_{\alpha}$)
+# is left whole, as written: half of it turned to text would read worse than none.
 _TEX_QUOTES = re.compile(r"``(.+?)''")
 _TEX_STYLE_GROUP = re.compile(r"\{\\?(?:bf|it|em|rm|sl|sc|tt)\s+([^{}]*)\}")
 _TEX_STYLE_COMMAND = re.compile(r"\\(?:textbf|textit|textrm|textsc|texttt|emph|underline)\{([^{}]*)\}")
-# $k$-means, $O(n^2)$: short math without a command or a space at either end (so the
-# prices in "$5 and $10" are left alone).
-_TEX_PLAIN_MATH = re.compile(r"\$(?=\S)([^$\\\n]{1,40}?)(?<=\S)\$")
+_TEX_ESCAPED = re.compile(r"\\([%&_#$])")
+# Inline math: from a dollar followed by a non-space to a dollar preceded by one, on
+# one line, at most 40 characters (so the prices in "$5 and $10" are left alone: a
+# space ends the first before the second dollar); an escaped dollar (\$5) is a dollar.
+_TEX_MATH = re.compile(r"(?<!\\)\$(?=\S)([^$\n]{1,40}?)(?<=[^\s\\])\$")
+_TEX_COMMAND = re.compile(r"\\([A-Za-z]+)")
+TEX_SYMBOLS = {
+    "times": "×", "sim": "~", "approx": "≈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥",
+    "pm": "±", "cdot": "·", "to": "→", "rightarrow": "→", "leftarrow": "←", "infty": "∞",
+    "ell": "ℓ", "neq": "≠", "ne": "≠", "propto": "∝", "circ": "°",
+    **{name: chr(code) for name, code in (
+        ("alpha", 0x3B1), ("beta", 0x3B2), ("gamma", 0x3B3), ("delta", 0x3B4), ("epsilon", 0x3B5),
+        ("zeta", 0x3B6), ("eta", 0x3B7), ("theta", 0x3B8), ("kappa", 0x3BA), ("lambda", 0x3BB),
+        ("mu", 0x3BC), ("nu", 0x3BD), ("xi", 0x3BE), ("pi", 0x3C0), ("rho", 0x3C1), ("sigma", 0x3C3),
+        ("tau", 0x3C4), ("phi", 0x3C6), ("chi", 0x3C7), ("psi", 0x3C8), ("omega", 0x3C9),
+        ("Gamma", 0x393), ("Delta", 0x394), ("Theta", 0x398), ("Lambda", 0x39B), ("Pi", 0x3A0),
+        ("Sigma", 0x3A3), ("Phi", 0x3A6), ("Psi", 0x3A8), ("Omega", 0x3A9),
+    )},
+}
+
+
+def _tex_math_plain(match: re.Match) -> str:
+    """One inline math span as text when every command in it is a symbol, else as written."""
+    math = _TEX_ESCAPED.sub(r"\1", match[1])
+    if re.search(r"\\(?![A-Za-z])", math) or any(name not in TEX_SYMBOLS for name in _TEX_COMMAND.findall(math)):
+        return match[0]
+    return _TEX_COMMAND.sub(lambda m: TEX_SYMBOLS[m[1]], math)
 
 
 def tex_plain(text: str) -> str:
-    """An abstract's TeX styling read as plain text: ``quotes'' are curly quotes,
-    {\\bf x}, \\textbf{x} and \\emph{x} are x, and simple inline math loses its
-    dollars ($k$-means is k-means)."""
+    """A title's or abstract's TeX styling read as plain text: ``quotes'' are curly
+    quotes, {\\bf x}, \\textbf{x} and \\emph{x} are x, \\% is %, and inline math
+    that reads as text loses its dollars ($k$-means is k-means, 3$\\times$ is 3×)."""
     text = _TEX_QUOTES.sub("\u201c\\1\u201d", text)
     text = _TEX_STYLE_GROUP.sub(r"\1", text)
     text = _TEX_STYLE_COMMAND.sub(r"\1", text)
-    return _TEX_PLAIN_MATH.sub(r"\1", text)
+    text = _TEX_MATH.sub(_tex_math_plain, text)
+    return _TEX_ESCAPED.sub(r"\1", text)
 
 
 @dataclass
@@ -450,9 +479,9 @@ def _item_parse(
         return None
     read = _Reader(problems, where)
     title_max = Paper._meta.get_field("title").max_length
-    title = read.text(paper, "title", "paper.title", max_length=title_max) or read.text(
+    title = tex_plain(read.text(paper, "title", "paper.title", max_length=title_max) or read.text(
         item, "title", "title", max_length=title_max
-    )
+    ))
     if not title:
         problems.add(where, "has no title")
 

@@ -904,6 +904,30 @@ def test_the_sample_days_paper_pages_show_no_tex_styling(client):
 
     assert "by x. The LLM" in page and "{bf" not in page and "``" not in page
     assert "“If we know the answer to the above question is {A}" in page
+    # Another of the day's abstracts escapes its per cents, as TeX has them written.
+    percents = Paper.objects.get(abstract__contains="up to 12.2")
+    page = client.get(percents.get_absolute_url()).content.decode()
+    assert "up to 12.2% for" in page and "\\%" not in page
+
+
+@pytest.mark.django_db
+def test_a_titles_and_abstracts_math_that_reads_as_text_is_text():
+    """Titles and abstracts as arXiv has them: "up to 12.2\\%", "3$\\times$ faster",
+    "$\\pi_0$: A Vision-Language-Action Flow Model" reached the digest as written.
+    Escaped characters are themselves; inline math whose commands are all symbols
+    is its characters; math with any other command stays whole."""
+    items = recorded(OLDER)
+    items[0]["paper"]["title"] = "$\\pi_0$: A Vision-Language-Action Flow Model, 3$\\times$ Faster"
+    items[0]["paper"]["summary"] = (
+        "Up to 12.2\\% better on R\\&D tasks, $40\\%$ fewer tokens, $\\sim$10k steps, $\\alpha$-entmax "
+        "at $\\geq 90\\%$ recall, a loss $\\mathcal{L}_{\\alpha}$ in $\\mathbb{R}^d$, for \\$5 a run.")
+    papers_import(items=items, trending_date=dt.date(2024, 10, 25))
+
+    paper = Paper.objects.get(arxiv_id=items[0]["paper"]["id"])
+    assert paper.title == "π_0: A Vision-Language-Action Flow Model, 3× Faster"
+    assert paper.abstract == (
+        "Up to 12.2% better on R&D tasks, 40% fewer tokens, ~10k steps, α-entmax at ≥ 90% recall, "
+        "a loss $\\mathcal{L}_{\\alpha}$ in $\\mathbb{R}^d$, for $5 a run.")
 
 
 @pytest.mark.django_db
