@@ -147,9 +147,12 @@ def feedback_click_record(*, subscriber: Subscriber, paper: Paper) -> Feedback:
 
 
 def feedback_vote_current(*, subscriber: Subscriber, paper: Paper) -> int | None:
-    """The reader's vote on a paper, if any."""
+    """The reader's vote on a paper, if any. Opening the paper from the digest (a
+    click, feedback_click_record) is no vote: the "More like this" link of a paper
+    opened first said "Thanks, noted" and offered no button, and the vote was never
+    cast (the panel kept it under "you opened them", at half a vote's weight)."""
     return (
-        Feedback.objects.filter(subscriber=subscriber, paper=paper)
+        Feedback.objects.filter(subscriber=subscriber, paper=paper, source=Feedback.Source.VOTE)
         .values_list("vote", flat=True)
         .first()
     )

@@ -547,3 +547,23 @@ def test_a_link_to_a_paper_taken_down_since_shows_nothing_of_it_records_nothing_
     assert not Feedback.objects.exists()
     for href in set(re.findall(r'href="(/[^"]*)"', html)):
         assert client.get(href).status_code == 200, href
+
+
+def test_the_more_link_of_a_paper_opened_from_the_digest_asks_and_casts_the_vote(client):
+    """A reader opens a paper from their digest (the ESP reports the click: half a
+    "more"), then presses its "More like this". The page said "Thanks, noted" with
+    no button, and no vote was cast: the panel still listed the paper under "you
+    opened them" and the ranking gave it half a vote's weight. The link asks, as
+    for a paper not voted on, and its button makes the vote."""
+    reader, paper = SubscriberFactory(), PaperFactory(title="A paper opened, then liked")
+    feedback_click_record(subscriber=reader, paper=paper)
+    more = feedback_url(subscriber=reader, paper=paper, vote=1)
+
+    html = client.get(more).content.decode()
+    assert "More papers like this one?" in html and "Thanks, noted" not in html
+    assert "Show me more like this" in html
+
+    noted = client.get(client.post(more)["Location"]).content.decode()
+    assert "Thanks, noted" in noted
+    assert list(Feedback.objects.values_list("vote", "source")) == [(1, Feedback.Source.VOTE)]
+    assert "From your vote:" in render_learned(reader)
