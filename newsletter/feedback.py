@@ -125,13 +125,17 @@ def feedback_record(*, subscriber: Subscriber, paper: Paper, vote: int) -> Feedb
     reader changed their mind), never adds to it, and replaces a click. A vote that
     changes something counts from now (`created_at`: the newest FEEDBACK_VOTES_USED
     are the ones that move the ranking, and the panel lists them newest first); the
-    same vote again changes nothing."""
-    Feedback.objects.filter(subscriber=subscriber, paper=paper).exclude(
-        vote=vote, source=Feedback.Source.VOTE
-    ).update(vote=vote, source=Feedback.Source.VOTE, created_at=timezone.now())
-    feedback, _ = Feedback.objects.get_or_create(
+    same vote again changes nothing. The row is had first, then replaced: replaced
+    first, a vote that found no row yet, while a click or the other vote on the
+    paper was being recorded, took that row as it was and was lost."""
+    feedback, created = Feedback.objects.get_or_create(
         subscriber=subscriber, paper=paper, defaults={"vote": vote, "source": Feedback.Source.VOTE}
     )
+    if not created and (feedback.vote, feedback.source) != (vote, Feedback.Source.VOTE):
+        now = timezone.now()
+        Feedback.objects.filter(pk=feedback.pk).exclude(vote=vote, source=Feedback.Source.VOTE).update(
+            vote=vote, source=Feedback.Source.VOTE, created_at=now)
+        feedback.vote, feedback.source, feedback.created_at = vote, Feedback.Source.VOTE, now
     return feedback
 
 

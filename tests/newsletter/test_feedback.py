@@ -567,3 +567,62 @@ def test_the_more_link_of_a_paper_opened_from_the_digest_asks_and_casts_the_vote
     assert "Thanks, noted" in noted
     assert list(Feedback.objects.values_list("vote", "source")) == [(1, Feedback.Source.VOTE)]
     assert "From your vote:" in render_learned(reader)
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_less_pressed_while_the_papers_opening_is_being_recorded_is_kept():
+    """The reader opens a paper from the digest, reads it and presses "Less like
+    this" while the ESP's report of that click is still being recorded (its
+    transaction not yet committed). The vote found no row to replace, waited for
+    the click's row, then took that row as its own: the "less" was lost, the paper
+    stayed a milder "more", and the page after the vote asked "Fewer papers like
+    this one?" again. The vote replaces the click, whichever of the two comes first."""
+    import threading
+
+    from django.db import connection, connections, transaction
+    from django.test import Client
+
+    reader, paper = SubscriberFactory(), PaperFactory(title="A paper opened, then disliked")
+    less = feedback_url(subscriber=reader, paper=paper, vote=-1)
+    recorded, release, answers = threading.Event(), threading.Event(), []
+
+    def esp_click_report():
+        try:
+            with transaction.atomic():
+                feedback_click_record(subscriber=reader, paper=paper)
+                recorded.set()
+                release.wait(30)
+        finally:
+            connections.close_all()
+
+    def vote():
+        try:
+            answers.append(Client().post(less))
+        finally:
+            connections.close_all()
+
+    webhook, voter = threading.Thread(target=esp_click_report), threading.Thread(target=vote)
+    webhook.start()
+    try:
+        assert recorded.wait(10)
+        voter.start()
+        # The vote waits on the click's row (the unique (reader, paper) index).
+        for _ in range(200):
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                               "AND wait_event_type = 'Lock'")
+                if cursor.fetchone()[0]:
+                    break
+            threading.Event().wait(0.05)
+        else:
+            pytest.fail("the vote never waited for the click's row")
+    finally:
+        release.set()
+        webhook.join(10)
+        voter.join(10)
+
+    assert [a.status_code for a in answers] == [303]
+    assert list(Feedback.objects.values_list("vote", "source")) == [(-1, Feedback.Source.VOTE)]
+    noted = Client().get(answers[0]["Location"]).content.decode()
+    assert "Thanks, noted" in noted and "Fewer papers like this one?" not in noted
