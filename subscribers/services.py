@@ -1079,7 +1079,10 @@ def subscriber_export(*, subscriber: Subscriber) -> dict:
         "feedback": [
             {
                 "paper": f.paper.arxiv_id or f.paper.title,
-                "vote": f.get_vote_display(),
+                # A paper opened from the digest (a click the ESP reported) is no vote:
+                # the export called it "More like this".
+                "vote": f.get_vote_display() if f.source == f.Source.VOTE else None,
+                "source": f.get_source_display(),
                 "at": _iso(f.created_at),
             }
             for f in subscriber.feedback.select_related("paper").order_by("created_at", "id")

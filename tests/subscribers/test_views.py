@@ -1040,6 +1040,23 @@ def test_the_export_holds_everything_about_the_subscriber(client, topics):
     assert {"deliveries", "feedback", "status", "confirmed_at", "unsubscribed_at"} <= set(data)
 
 
+def test_the_export_tells_a_paper_opened_from_the_digest_from_a_vote(client):
+    """The export listed a paper the reader only opened from their digest (the ESP
+    reported the click) as a "More like this" vote, which they never cast; and it
+    did not say that their clicks are kept. Each row says which it is."""
+    from newsletter.feedback import feedback_click_record
+
+    reader = SubscriberFactory()
+    voted, opened = PaperFactory(arxiv_id="2511.00001"), PaperFactory(arxiv_id="2511.00002")
+    assert client.post(_path(feedback_url(subscriber=reader, paper=voted, vote=-1))).status_code == 303
+    feedback_click_record(subscriber=reader, paper=opened)
+
+    rows = {row["paper"]: row for row in _exported(client, _path(tokens.subscriber_manage_url(subscriber=reader)))["feedback"]}
+
+    assert (rows["2511.00001"]["vote"], rows["2511.00001"]["source"]) == ("Less like this", "Voted")
+    assert (rows["2511.00002"]["vote"], rows["2511.00002"]["source"]) == (None, "Opened from the digest")
+
+
 def test_the_export_names_the_papers_each_digest_held_as_a_person_reads_them(client):
     """Not the database's ids: each paper by its arXiv id (or title), a pick or not,
     and the "why" line it came with; a paper taken off the site since says so."""
