@@ -13,8 +13,12 @@ register = template.Library()
 @register.inclusion_tag("newsletter/_learned_preferences.html", takes_context=True)
 def learned_preferences(context, subscriber, token: str) -> dict:
     request = context.get("request")
+    learned = feedback_summary(subscriber=subscriber)
     return {
-        "learned": feedback_summary(subscriber=subscriber),
+        "learned": learned,
         "reset_url": reverse("newsletter_public:feedback_reset", args=[token]),
-        "just_reset": request is not None and request.GET.get("done") == "learned_reset",
+        # Not once it has learned again: the page after the reset, reloaded after a
+        # vote, said the votes were forgotten above the vote it had just learned.
+        "just_reset": request is not None and request.GET.get("done") == "learned_reset"
+        and not (learned["votes"] or learned["clicks"]),
     }

@@ -626,3 +626,21 @@ def test_a_less_pressed_while_the_papers_opening_is_being_recorded_is_kept():
     assert list(Feedback.objects.values_list("vote", "source")) == [(-1, Feedback.Source.VOTE)]
     noted = Client().get(answers[0]["Location"]).content.decode()
     assert "Thanks, noted" in noted and "Fewer papers like this one?" not in noted
+
+
+def test_the_reset_page_reloaded_after_a_new_vote_does_not_say_the_votes_are_forgotten(client):
+    """A reader presses "Forget all of this", then "Less like this" in their email,
+    and reloads the preference centre's tab to see it: the page (still at
+    ?done=learned_reset) said "your digest has forgotten your votes and ranks papers
+    by your topics again" right above the vote it had just learned."""
+    reader = SubscriberFactory()
+    client.post(feedback_url(subscriber=reader, paper=PaperFactory(title="A paper liked first"), vote=1))
+    manage = subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
+    after_reset = client.post(manage + "learned/reset/")["Location"]
+    assert "has forgotten your votes" in client.get(after_reset).content.decode()
+
+    client.post(feedback_url(subscriber=reader, paper=PaperFactory(title="A paper disliked since"), vote=-1))
+
+    page = client.get(after_reset).content.decode()
+    assert "A paper disliked since" in page and "From your vote:" in page
+    assert "has forgotten your votes" not in page
