@@ -504,7 +504,7 @@ def test_the_other_link_of_a_paper_already_voted_on_asks_before_it_changes_the_v
     response = client.get(feedback_url(subscriber=reader, paper=paper, vote=-1))
 
     html = response.content.decode()
-    assert "Fewer papers like this one?" in html and "Thanks, noted" not in html
+    assert "Less like this one?" in html and "Thanks, noted" not in html
     assert Feedback.objects.get().vote == 1
     assert response["X-Robots-Tag"] == "noindex, nofollow"
 
@@ -576,8 +576,8 @@ def test_a_less_pressed_while_the_papers_opening_is_being_recorded_is_kept():
     this" while the ESP's report of that click is still being recorded (its
     transaction not yet committed). The vote found no row to replace, waited for
     the click's row, then took that row as its own: the "less" was lost, the paper
-    stayed a milder "more", and the page after the vote asked "Fewer papers like
-    this one?" again. The vote replaces the click, whichever of the two comes first."""
+    stayed a milder "more", and the page after the vote asked "Less like this
+    one?" again. The vote replaces the click, whichever of the two comes first."""
     import threading
 
     from django.db import connection, connections, transaction
@@ -625,7 +625,7 @@ def test_a_less_pressed_while_the_papers_opening_is_being_recorded_is_kept():
     assert [a.status_code for a in answers] == [303]
     assert list(Feedback.objects.values_list("vote", "source")) == [(-1, Feedback.Source.VOTE)]
     noted = Client().get(answers[0]["Location"]).content.decode()
-    assert "Thanks, noted" in noted and "Fewer papers like this one?" not in noted
+    assert "Thanks, noted" in noted and "Less like this one?" not in noted
 
 
 def test_the_reset_page_reloaded_after_a_new_vote_does_not_say_the_votes_are_forgotten(client):
@@ -644,3 +644,24 @@ def test_the_reset_page_reloaded_after_a_new_vote_does_not_say_the_votes_are_for
     page = client.get(after_reset).content.decode()
     assert "A paper disliked since" in page and "From your vote:" in page
     assert "has forgotten your votes" not in page
+
+
+def test_less_like_this_says_what_the_next_digest_does_close_papers_later_none_left_out(client):
+    """The "less" link's page asked "Fewer papers like this one?" and thanked the
+    reader with "Your next digests will show fewer papers like …", while the
+    preference centre said "papers close to them come later (they are not left
+    out)", which is what the ranking does: the next digest has the near twin still,
+    further down. Both pages now say what happens."""
+    reader, disliked, twin, _, next_digest = _web_agents_day()
+    less = feedback_url(subscriber=reader, paper=disliked, vote=-1)
+    before = next_digest()
+
+    asked = client.get(less).content.decode()
+    assert "Fewer" not in asked and "Less like this one?" in asked
+    assert "Papers close to it come later in your next digests (none is left out)" in asked
+    noted = client.get(client.post(less)["Location"]).content.decode()
+    assert "fewer" not in noted
+    assert "Your next digests will show papers close to this one later (none is left out), and never this one:" in noted
+
+    after = next_digest()
+    assert set(after) == set(before) and after[twin.title] < before[twin.title]
