@@ -971,6 +971,12 @@ def subscriber_email_change_approve(
                 subscriber.save(update_fields=["email", "email_change", "requested", "updated_at"])
         except IntegrityError:
             return EmailChange.TAKEN
+        # A new secret (tokens.py), as at an unsubscribe: the links in the old inbox's
+        # emails (every digest's manage, vote and delete links) act no more; the old
+        # inbox may be an employer's or a shared one the reader is leaving. Its
+        # digests' unsubscribe links still unsubscribe (RetiredToken); the emails from
+        # now on, to the new address, carry the new secret.
+        subscriber_links_retire(subscriber_ids=[subscriber.pk])
         address_unsuppress_on_confirmation(email=new)
         consent_record(
             subscriber=subscriber, action=ConsentRecord.Action.EMAIL_CHANGE, ip=ip,

@@ -125,9 +125,9 @@ def test_a_reader_moves_to_a_new_address_and_keeps_topics_votes_and_history(
     (notice,) = mail.outbox
     assert notice.to == ["ada@oldjob.example"] and "now goes to A…@newjob.example" in " ".join(notice.body.split())
 
-    for replayed in (link, approve):  # used already
+    for replayed in (link, approve):  # used already, and signed with the secret the move retired
         again = client.post(replayed)
-        assert "It was used already" in _page(again)
+        assert again.status_code == 410 and "it moved to another address" in _page(again)
     assert Subscriber.objects.get(pk=reader.pk).email == "Ada@newjob.example"
     assert reader.consents.filter(action=ConsentRecord.Action.EMAIL_CHANGE).count() == 1
 
@@ -656,3 +656,29 @@ def test_a_reader_not_yet_confirmed_who_posts_an_address_change_is_told_nothing_
     assert response.status_code == 303 and "done=" not in response["Location"]
     assert "sf-flash" not in _page(client.get(response["Location"]))
     assert mail.outbox == [] and Subscriber.objects.get(pk=reader.pk).email_change is None
+
+
+def test_the_old_inboxs_links_act_no_more_once_the_subscription_moved(client, django_capture_on_commit_callbacks):
+    """Whoever reads the old inbox after the move (a former employer, a shared
+    mailbox) finds its digests' links: the preference centre, its delete button and
+    the votes no longer act for the reader, whose digests now go elsewhere. Before,
+    they did, for good. The old digests' unsubscribe link still unsubscribes, as any
+    sent email's must (RFC 8058); the page after the move leads to the preferences
+    with the new links."""
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    old_manage = _manage_path(reader)
+    old_unsubscribe = tokens.subscriber_unsubscribe_url(subscriber=reader).removeprefix("http://testserver")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    _confirm(client, django_capture_on_commit_callbacks, _link(mail.outbox[0]))
+    with django_capture_on_commit_callbacks(execute=True):
+        moved = client.post(_approval_link("ada@oldjob.example"))
+
+    assert client.get(old_manage).status_code == 410
+    assert client.post(old_manage + "delete/").status_code == 410
+    assert Subscriber.objects.filter(pk=reader.pk, email="ada@newjob.example").exists()
+    (new_manage,) = {path for path in re.findall(r'href="(?:http://testserver)?(/manage/[^"]+)"', moved.content.decode())}
+    assert new_manage != old_manage and client.get(new_manage).status_code == 200
+
+    client.post(old_unsubscribe)
+    assert Subscriber.objects.get(pk=reader.pk).status == Subscriber.Status.UNSUBSCRIBED
