@@ -86,12 +86,23 @@ def paper_detail(request, arxiv_id: str | None = None, pk: int | None = None, sl
     if paper is None:
         raise Http404("No such paper.")
     if request.path != paper.get_absolute_url():
-        return redirect(paper.get_absolute_url(), permanent=True)
+        # Permanent, for search engines, but kept by browsers a day only: a browser
+        # keeps a 301 without a lifetime for good, and an address that changes back
+        # (a title an editor edits and then restores, an arXiv id given and taken
+        # away) then looped between the two (ERR_TOO_MANY_REDIRECTS) for whoever
+        # had followed the first redirect.
+        response = redirect(paper.get_absolute_url(), permanent=True)
+        patch_cache_control(response, max_age=PAPER_REDIRECT_MAX_AGE)
+        return response
     return render(
         request,
         "newsletter/paper_detail.html",
         {"paper": paper, "topic_reasons": selectors.paper_topic_reasons(paper=paper)},
     )
+
+
+# How long a browser keeps a paper's redirect to its current address (paper_detail).
+PAPER_REDIRECT_MAX_AGE = 86400
 
 
 # A picture's URL names its version (Paper.picture_url): the answer never changes.

@@ -73,6 +73,26 @@ def test_old_or_other_addresses_of_a_paper_redirect_to_its_page(client):
     assert stale.status_code == 301 and stale.headers["Location"] == without.get_absolute_url()
 
 
+def test_a_papers_address_that_changes_back_does_not_loop_in_a_browser_that_followed_it(client):
+    """A paper without an arXiv id is renamed ("Renamed later" -> "Renamed again"),
+    then its title is restored. A browser that followed the first redirect keeps it
+    for a day only (Cache-Control: max-age), so the restored address is not sent
+    back to the second for good: before, the 301 had no lifetime (browsers keep such
+    a one indefinitely), and the two addresses redirected to each other."""
+    paper = PaperFactory(arxiv_id=None, title="Renamed later")
+    first = paper.get_absolute_url()
+    paper.title = "Renamed again"
+    paper.save()
+
+    followed = client.get(first)
+
+    assert followed.status_code == 301 and followed.headers["Location"] == paper.get_absolute_url()
+    assert "max-age=86400" in followed.headers["Cache-Control"]
+    paper.title = "Renamed later"
+    paper.save()
+    assert client.get(first).status_code == 200
+
+
 def test_hidden_withdrawn_and_unknown_papers_have_no_page(client):
     hidden = PaperFactory(hidden=True)
     assert client.get(hidden.get_absolute_url()).status_code == 404
