@@ -270,6 +270,27 @@ def _email_of(event: AnymailTrackingEvent, delivery: Delivery | None) -> str:
     return tag[:DeliveryEvent._meta.get_field("email").max_length] if isinstance(tag, str) else ""
 
 
+# No email event is older: a timestamp of 0 (or before) is one the ESP left out.
+_EARLIEST_EVENT = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def event_occurred_at(event: AnymailTrackingEvent, *, now: dt.datetime) -> dt.datetime:
+    """When the event happened (DeliveryEvent.occurred_at): the ESP's time, unless it
+    cannot be: after `now`, when it came (the ESP's clock is ahead, or the body is
+    forged), or not after 1970. Then `now`. Taken as it was until 8 December: one of
+    9999-12-31T23:59:59-12:00 was stored as the year 10000 in UTC, which every read
+    of the events then failed on (the dashboard answered 500 for good); a soft
+    bounce of the year 1 crashed its window's start; one of 2099 counted towards
+    SOFT_BOUNCE_THRESHOLD in every window from then on. A time without an offset
+    is UTC's, as the ESPs write them."""
+    at = event.timestamp
+    if at is None:
+        return now
+    if timezone.is_naive(at):
+        at = at.replace(tzinfo=dt.UTC)
+    return at if _EARLIEST_EVENT < at <= now else now
+
+
 def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
     ESP may report each retry of the same message ("deferred" several times)."""
@@ -306,7 +327,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         recipient = subscriber_address_at(subscriber=delivery.subscriber, at=sent)
     recipient_hash = email_hash(recipient) if recipient else ""
     action = event_action(event, esp_name=esp_name)
-    occurred_at = event.timestamp or timezone.now()
+    occurred_at = event_occurred_at(event, now=timezone.now())
     pattern = re.compile(re.escape(recipient), re.IGNORECASE) if recipient else None
 
     with transaction.atomic():

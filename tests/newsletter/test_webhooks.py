@@ -608,3 +608,32 @@ def test_an_event_says_which_email_it_is_about_by_its_tag_or_its_ledger_row(clie
 
     assert DeliveryEvent.objects.get().email == email
     assert email_is_suppressed(reader.email)
+
+
+@pytest.mark.parametrize(("kind", "at"), [
+    # Ahead of every clock: after midnight of 31 December 9999 in UTC, a year
+    # PostgreSQL stores and Python cannot read back.
+    ("HardBounce", "9999-12-31T23:59:59-12:00"),
+    ("SoftBounce", "2099-01-01T00:00:00Z"),  # a soft bounce that would count for good
+    ("SoftBounce", "0001-01-01T00:00:00Z"),  # its window began before the year 1
+    ("HardBounce", "1970-01-01T00:00:00Z"),  # an epoch of 0: a time the ESP left out
+])
+def test_an_event_dated_in_the_future_or_before_email_is_dated_when_it_came(admin_client, client, kind, at):
+    """The ESP's clock is ahead, or the body is forged: an event cannot be reported
+    before it happens, nor have happened before 1970. Stored with its own time, the
+    one dated after 9999 in UTC made every read of the events fail (the dashboard
+    and the digest's page in the ledger answered 500 for good), one before the year
+    1 crashed the webhook (a 500 the ESP retries for days), and a soft bounce of
+    2099 counted towards the threshold in every window from then on."""
+    from django.urls import reverse
+
+    reader = SubscriberFactory(email="dated@example.com")
+    delivery = delivery_for(reader)
+    before = timezone.now()
+
+    assert post(client, bounce(reader.email, kind=kind, delivery=delivery, at=at)).status_code == 200
+
+    assert admin_client.get(reverse("admin:newsletter_dashboard")).status_code == 200
+    page = admin_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk]))
+    assert page.status_code == 200
+    assert before <= DeliveryEvent.objects.get().occurred_at <= timezone.now()
