@@ -51,6 +51,7 @@ import re
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from subscribers.addresses import email_normalise_or_given
@@ -293,12 +294,20 @@ def event_occurred_at(event: AnymailTrackingEvent, *, now: dt.datetime) -> dt.da
 
 def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     """Soft bounces of one address within SOFT_BOUNCE_WINDOW, one per delivery: an
-    ESP may report each retry of the same message ("deferred" several times)."""
+    ESP may report each retry of the same message ("deferred" several times). Not
+    those of a digest the ESP reported delivered since: it tried again after the
+    receiving server's "later" and the reader got it. A server that greylists
+    answers each first attempt so; until 8 December its reader, every digest of
+    whom arrived, was suppressed on the third day."""
     events = DeliveryEvent.objects.filter(
         recipient_hash=recipient_hash, event_type=SOFT_BOUNCED,
         occurred_at__gte=now - SOFT_BOUNCE_WINDOW,
     )
-    with_delivery = events.filter(delivery__isnull=False).values("delivery_id").distinct().count()
+    delivered_since = DeliveryEvent.objects.filter(
+        delivery=OuterRef("delivery_id"), event_type=EventType.DELIVERED, occurred_at__gte=OuterRef("occurred_at"),
+    )
+    with_delivery = (events.filter(delivery__isnull=False).exclude(Exists(delivered_since))
+                     .values("delivery_id").distinct().count())
     return with_delivery + events.filter(delivery__isnull=True).count()
 
 

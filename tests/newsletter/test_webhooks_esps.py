@@ -134,6 +134,9 @@ def _sendgrid(kind: str, *, delivery_id: str, event_id: str) -> tuple[list, dict
                  "reason": "550 5.1.1 The email account that you tried to reach does not exist."},
         "soft": {"event": "bounce", "type": "blocked", "status": "4.7.1",
                  "reason": "421 4.7.1 Temporarily deferred due to unexpected volume"},
+        # The receiving server asked SendGrid to try again later (greylisting); it does.
+        "deferred": {"event": "deferred", "attempt": "1",
+                     "response": "450 4.2.0 Recipient address rejected: Greylisted, try again later"},
         "complaint": {"event": "spamreport"},
         "unsubscribe": {"event": "unsubscribe"},
         "dropped_invalid": {"event": "dropped", "reason": "Invalid"},
@@ -534,3 +537,51 @@ def test_a_sendgrid_post_with_one_unreadable_event_changes_nothing(client, route
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE
     assert not Suppression.objects.exists() and not DeliveryEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("esp", "kind"), [("mailgun", "soft"), ("sendgrid", "deferred")])
+def test_a_digest_deferred_then_delivered_is_no_soft_bounce_towards_suppression(client, routed, esp, kind):
+    """A server that greylists (common at universities and companies) refuses each
+    first attempt with a 4xx; the ESP reports it (Mailgun's temporary "failed",
+    SendGrid's "deferred") and delivers minutes later. Each such digest counted as a
+    soft bounce: the reader whose every digest arrived was suppressed on the third
+    ("3 soft bounces in 30 days") and got no digest again."""
+    from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD
+
+    reader = SubscriberFactory(email=READER)
+    url = routed(esp)
+    for n in range(SOFT_BOUNCE_THRESHOLD):
+        delivery = _delivery(reader, day=20 + n)
+        for step, event_kind in enumerate((kind, "delivered")):
+            response = _post(client, url, esp, event_kind, delivery_id=str(delivery.pk),
+                             event_id=f"a1b2c3d4e5f6{n}{step}00")
+            assert response.status_code == 200, response.content
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not Suppression.objects.exists()
+    assert DeliveryEvent.objects.filter(event_type=SOFT_BOUNCED).count() == SOFT_BOUNCE_THRESHOLD
+
+
+def test_a_soft_bounce_reported_after_the_digests_delivery_still_counts(client):
+    """The receiving server took the digest, then bounced it (a mailbox found full
+    after accepting: the ESP reports the bounce after "delivered"). The reader did
+    not get it: the third such digest suppresses, as any three soft bounces do."""
+    from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD
+
+    reader = SubscriberFactory(email=READER)
+    for n in range(SOFT_BOUNCE_THRESHOLD):
+        delivery = _delivery(reader, day=20 + n)
+        delivered = {"RecordType": "Delivery", "ServerID": 23, "MessageStream": "broadcast",
+                     "MessageID": f"m-{n}", "Recipient": READER, "Tag": "digest",
+                     "DeliveredAt": f"2025-11-{20 + n}T07:00:00Z", "Details": "smtp;250 OK",
+                     "Metadata": {"delivery_id": str(delivery.pk)}}
+        bounced = postmark_bounce(READER, kind="SoftBounce", delivery=delivery, event_id=n + 1,
+                                  message_id=f"m-{n}", at=f"2025-11-{20 + n}T08:00:00Z")
+        for body in (delivered, bounced):
+            response = client.post(webhooks.URL, json.dumps(body), content_type="application/json",
+                                   **webhooks.auth())
+            assert response.status_code == 200, response.content
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
