@@ -57,7 +57,7 @@ from django.utils import timezone
 from subscribers.addresses import email_normalise_or_given
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_address_at, subscriber_unsubscribe
-from subscribers.suppression import address_suppress, email_hash
+from subscribers.suppression import address_suppress, email_hash, suppression_reason_of
 
 from .digest import DIGEST_TAG, DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
 from .feedback import feedback_click_record
@@ -338,6 +338,11 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     action = event_action(event, esp_name=esp_name)
     occurred_at = event_occurred_at(event, now=timezone.now())
     pattern = re.compile(re.escape(recipient), re.IGNORECASE) if recipient else None
+    # Of an address whose reader erased their data (its suppression says so): kept
+    # for the figures without what the ESP said of them (their browser, country,
+    # the link), as erasure empties the events before it. The digest stays in
+    # their mailbox, and each later open or click was stored whole for 30 days.
+    erased = bool(recipient) and suppression_reason_of(recipient) == Suppression.Reason.DELETED
 
     with transaction.atomic():
         stored, created = DeliveryEvent.objects.get_or_create(
@@ -348,7 +353,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
                     action, str(event.event_type)),
                 "recipient_hash": recipient_hash,
                 "description": _redact(event_reason(event), pattern)[:2000],
-                "payload": _redact(_jsonable(event.esp_event), pattern),
+                "payload": {} if erased else _redact(_jsonable(event.esp_event), pattern),
                 "occurred_at": occurred_at,
                 "of_test_send": _of_test_send(event),
                 "email": _email_of(event, delivery),

@@ -637,3 +637,23 @@ def test_an_event_dated_in_the_future_or_before_email_is_dated_when_it_came(admi
     page = admin_client.get(reverse("admin:newsletter_delivery_change", args=[delivery.pk]))
     assert page.status_code == 200
     assert before <= DeliveryEvent.objects.get().occurred_at <= timezone.now()
+
+
+def test_an_open_or_click_reported_after_the_reader_erased_their_data_keeps_nothing_of_them(client):
+    """The digest stays in the reader's mailbox after they erase their data, and the
+    ESP reports each later open and click of it. Such an event was stored with what
+    the ESP said of the reader (browser, system, country, the link), kept 30 days,
+    against what erasure promises (README, "Personal data"): only the erasure's own
+    emptying of the events before it held. It is stored for the figures, empty."""
+    from subscribers import tokens
+
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+    manage = tokens.subscriber_manage_url(subscriber=reader).removeprefix("http://testserver")
+    assert client.post(f"{manage}delete/").status_code == 200
+
+    assert post(client, click(link=arxiv_link, message=message, at="2025-11-25T08:00:00Z")).status_code == 200
+
+    event = DeliveryEvent.objects.get()
+    assert (event.event_type, event.recipient_hash) == ("clicked", email_hash("reader@example.com"))
+    assert event.payload == {}
