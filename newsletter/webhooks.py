@@ -328,12 +328,23 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     # user@xn--bcher-kva.de.
     named = email_normalise_or_given(event.recipient or "")
     recipient = named
-    if not recipient and delivery is not None:
-        # The address the digest went to, which the Delivery does not keep: the
-        # reader's, unless they moved since it was sent. Until 7 December the current
-        # one: a late bounce of a digest to the old address suppressed the new.
-        sent = delivery.sent_at or delivery.claimed_at or delivery.created_at
-        recipient = subscriber_address_at(subscriber=delivery.subscriber, at=sent)
+    # Whether the event is the delivery's reader's: it names the address they hold,
+    # or the one the digest went to (the address they left since), or none. An event
+    # naming another is that address's only (a delivery id in the metadata that does
+    # not belong to it): it teaches and unsubscribes no one else. Until 8 December
+    # one naming the address a reader had moved from was nobody's: their ESP
+    # unsubscribe from a digest in the old inbox left them subscribed.
+    of_reader = False
+    if delivery is not None:
+        of_reader = bool(named) and email_hash(named) == email_hash(delivery.subscriber.email)
+        if not of_reader:
+            # The address the digest went to, which the Delivery does not keep: the
+            # reader's, unless they moved since it was sent. Until 7 December the
+            # current one: a late bounce of a digest to the old address suppressed the new.
+            sent = delivery.sent_at or delivery.claimed_at or delivery.created_at
+            sent_to = subscriber_address_at(subscriber=delivery.subscriber, at=sent)
+            of_reader = not named or email_hash(named) == email_hash(sent_to)
+            recipient = named or sent_to
     recipient_hash = email_hash(recipient) if recipient else ""
     action = event_action(event, esp_name=esp_name)
     occurred_at = event_occurred_at(event, now=timezone.now())
@@ -362,13 +373,9 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         if not created:
             logger.info("tracking event %s already recorded; ignored", event_id)
             return None
-        # A click teaches the delivery's reader only when the ESP says it was theirs:
-        # an event naming another address (a delivery id in the metadata that does
-        # not belong to it) is stored, and teaches no one.
-        if (
-            event.event_type == EventType.CLICKED and delivery is not None
-            and (not named or recipient_hash == email_hash(delivery.subscriber.email))
-        ):
+        # A click teaches the delivery's reader only when the ESP says it was theirs
+        # (of_reader): one naming another address is stored, and teaches no one.
+        if event.event_type == EventType.CLICKED and of_reader:
             paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
             if paper is not None:
                 feedback_click_record(subscriber=delivery.subscriber, paper=paper)
@@ -387,11 +394,8 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
                     note=f"{count} soft bounces in {SOFT_BOUNCE_WINDOW.days} days",
                 )
         elif action == Action.UNSUBSCRIBE:
-            subscriber = (
-                delivery.subscriber
-                if delivery is not None and delivery.subscriber.email.lower() == recipient.lower()
-                else Subscriber.objects.filter(email__iexact=recipient).first()
-            )
+            subscriber = (delivery.subscriber if of_reader
+                          else Subscriber.objects.filter(email__iexact=recipient).first())
             if subscriber is not None:
                 _unsubscribe(subscriber=subscriber)
     return stored

@@ -657,3 +657,36 @@ def test_an_open_or_click_reported_after_the_reader_erased_their_data_keeps_noth
     event = DeliveryEvent.objects.get()
     assert (event.event_type, event.recipient_hash) == ("clicked", email_hash("reader@example.com"))
     assert event.payload == {}
+
+
+@pytest.mark.parametrize("names", ["the old address", "no address"])
+def test_an_esp_unsubscribe_from_a_digest_sent_before_a_move_unsubscribes_its_reader(
+        client, django_capture_on_commit_callbacks, names):
+    """The reader moved to a new address, then unsubscribed through the ESP from a
+    digest still in the old inbox. The event names the old address (or none): it was
+    matched to no reader (nobody holds the old address now), and the reader who asked
+    to leave was sent a digest every day at the new one."""
+    reader, delivery = _moved_after_a_digest(client, django_capture_on_commit_callbacks)
+    payload = unsubscribe_event("ada@oldjob.example", delivery=delivery)
+    if names == "no address":
+        del payload["Recipient"]
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.UNSUBSCRIBED
+    assert not Suppression.objects.exists()
+
+
+def test_a_click_naming_the_old_address_on_a_digest_sent_before_a_move_still_teaches_its_reader(
+        client, django_capture_on_commit_callbacks):
+    """As when the ESP names no address: the address it names is the one the digest
+    went to, the reader's before they moved; their click taught no one."""
+    from tests.subscribers.test_email_change import _move
+
+    reader, opened, message, links = digest_of_two_agents_papers_sent()
+    _move(client, django_capture_on_commit_callbacks, reader, "reader@newjob.example")
+    arxiv_link = next(link for link in links if opened.arxiv_id in link and "/abs/" in link)
+
+    assert post(client, click(link=arxiv_link, message=message)).status_code == 200
+    assert Feedback.objects.get().subscriber == reader
