@@ -30,7 +30,10 @@ Which events are which, in anymail's normalised terms
   them (`_TEMPORARY_BOUNCES`): Postmark's "SoftBounce" (anymail: "might also receive
   HardBounce later"), Amazon SES's "Transient" and "Undetermined" bounceType,
   Brevo's "soft_bounce" and SendGrid's bounce of type "blocked". Mailgun's
-  temporary failures arrive as "deferred" already.
+  temporary failures arrive as "deferred" already. So is Postmark's bounce of a
+  message the receiving server's filter refused (SpamNotification, which anymail
+  reports as "complained", and VirusNotification): a spam complaint is the
+  reader's, this the server's about one message.
 - "rejected" because the address is on the ESP's own blocklist (`_BLOCKLISTED`:
   Brevo's "blocked", after an earlier hard bounce, complaint or unsubscribe there)
   is a hard bounce too: the ESP will refuse every digest to it.
@@ -76,8 +79,12 @@ SOFT_BOUNCED = "soft_bounced"
 # anymail's esp_name: what in its raw event (esp_event) says so. A hard bounce
 # suppresses at once, so each of these was a reader lost to a full mailbox.
 _TEMPORARY_BOUNCES = {
-    # postmarkapp.com/developer/api/bounce-api#bounce-types
-    "Postmark": lambda e: e.get("Type") == "SoftBounce",
+    # postmarkapp.com/developer/api/bounce-api#bounce-types. Also the receiving
+    # server's filter refusing this message's content (SpamNotification, which
+    # anymail reports as "complained", and VirusNotification): the reader reported
+    # nothing and the address works. Until 8 December the first suppressed them for
+    # good as a spam complaint (counted in the complaint rate), the second as a hard bounce.
+    "Postmark": lambda e: e.get("Type") in ("SoftBounce", "SpamNotification", "VirusNotification"),
     # docs.aws.amazon.com/ses/latest/dg/notification-contents.html#bounce-types: only
     # "Permanent" means "remove this address"; "Undetermined" is SES not knowing why.
     "Amazon SES": lambda e: (e.get("bounce") or {}).get("bounceType") in ("Transient", "Undetermined"),
@@ -135,7 +142,8 @@ def _esp_says(rules: dict, event: AnymailTrackingEvent, esp_name: str) -> bool:
 def _is_soft_bounce(event: AnymailTrackingEvent, esp_name: str) -> bool:
     if event.event_type == EventType.DEFERRED:
         return True
-    return event.event_type == EventType.BOUNCED and _esp_says(_TEMPORARY_BOUNCES, event, esp_name)
+    return (event.event_type in (EventType.BOUNCED, EventType.COMPLAINED)
+            and _esp_says(_TEMPORARY_BOUNCES, event, esp_name))
 
 
 def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:

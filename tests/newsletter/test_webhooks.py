@@ -690,3 +690,30 @@ def test_a_click_naming_the_old_address_on_a_digest_sent_before_a_move_still_tea
 
     assert post(client, click(link=arxiv_link, message=message)).status_code == 200
     assert Feedback.objects.get().subscriber == reader
+
+
+@pytest.mark.parametrize(("kind", "code", "details"), [
+    ("SpamNotification", 512, "smtp;550 5.7.1 Message rejected: classified as bulk mail by the content filter"),
+    ("VirusNotification", 8192, "smtp;554 5.7.0 Message rejected: the antivirus gateway refused its content"),
+])
+def test_a_receiving_servers_filter_refusing_a_digest_is_a_soft_bounce_not_a_complaint(client, kind, code, details):
+    """Postmark reports a bounce whose server says its filter refused the message's
+    content as Type SpamNotification or VirusNotification; anymail calls the first
+    "complained" and the second "bounced". The reader reported nothing and the
+    address works: it was suppressed for good as a spam complaint (no editor may
+    lift one, and it counted in the complaint rate), or as a hard bounce. It is a
+    soft bounce: three in 30 days suppress it, for a reason an editor can lift."""
+    from newsletter.dashboard import sends_per_day
+
+    reader = SubscriberFactory(email="filtered@example.com")
+    payload = bounce(reader.email, kind="SoftBounce", delivery=delivery_for(reader),
+                     at=timezone.now().isoformat()) | {
+        "Type": kind, "TypeCode": code, "Name": kind, "Details": details, "Inactive": False}
+
+    assert post(client, payload).status_code == 200
+
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not Suppression.objects.exists()
+    assert DeliveryEvent.objects.get().event_type == SOFT_BOUNCED
+    sends = sends_per_day(days=[timezone.localdate()])
+    assert (sends["Bounced"], sends["Complained"]) == ([0], [0])
