@@ -53,7 +53,7 @@ import logging
 import re
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -319,6 +319,17 @@ def soft_bounces_recent(*, recipient_hash: str, now: dt.datetime) -> int:
     return with_delivery + events.filter(delivery__isnull=True).count()
 
 
+def _soft_bounces_one_at_a_time(*, recipient_hash: str) -> None:
+    """Until the transaction ends, no other soft bounce of this address is counted
+    (soft_bounces_recent): two the ESP posts at once (its backlog after our
+    downtime, on two web workers) each counted the ones before it and itself, not
+    the other, uncommitted, and the third never suppressed. A PostgreSQL advisory
+    lock by the address's hash; SQLite runs one writer at a time already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(recipient_hash[:15], 16)])
+
+
 def _unsubscribe(*, subscriber: Subscriber) -> None:
     # The reader asked their ESP or mail client, not our form: no goodbye email.
     subscriber_unsubscribe(
@@ -395,6 +406,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
         elif action == Action.SUPPRESS_COMPLAINT:
             address_suppress(email=recipient, reason=Suppression.Reason.COMPLAINT, note=note)
         elif action == Action.SOFT_BOUNCE:
+            _soft_bounces_one_at_a_time(recipient_hash=recipient_hash)
             count = soft_bounces_recent(recipient_hash=recipient_hash, now=occurred_at)
             if count >= SOFT_BOUNCE_THRESHOLD:
                 address_suppress(

@@ -717,3 +717,57 @@ def test_a_receiving_servers_filter_refusing_a_digest_is_a_soft_bounce_not_a_com
     assert DeliveryEvent.objects.get().event_type == SOFT_BOUNCED
     sends = sends_per_day(days=[timezone.localdate()])
     assert (sends["Bounced"], sends["Complained"]) == ([0], [0])
+
+
+@pytest.mark.postgresql
+@pytest.mark.django_db(transaction=True)
+def test_two_soft_bounces_arriving_at_once_are_both_counted(monkeypatch):
+    """The ESP posts two soft bounces of one address at once (its backlog after our
+    downtime, two web workers): each counted the bounces before it and itself, not
+    the other's, still uncommitted. With one earlier, each counted two of three,
+    and the address that bounced three times was mailed on."""
+    import contextlib
+    import threading
+
+    from django.db import connections
+    from django.test import Client
+
+    from newsletter import webhooks as hooks
+
+    reader = SubscriberFactory(email="full.inbox@example.com")
+    deliveries = [delivery_for(reader, message_id=f"m-{n}", day=20 + n) for n in range(SOFT_BOUNCE_THRESHOLD)]
+
+    def soft_bounce(n: int) -> int:
+        return post(Client(), bounce(reader.email, kind="SoftBounce", delivery=deliveries[n], event_id=n + 1,
+                                     message_id=f"m-{n}", at=f"2025-11-{20 + n}T07:00:00Z")).status_code
+
+    assert soft_bounce(0) == 200
+    # The two that come at once each wait for the other before counting, as long as
+    # the other can get there (a few seconds).
+    both = threading.Barrier(2, timeout=3)
+    counted = hooks.soft_bounces_recent
+
+    def at_once(**kwargs):
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()
+        return counted(**kwargs)
+
+    monkeypatch.setattr(hooks, "soft_bounces_recent", at_once)
+    statuses = []
+
+    def worker(n: int) -> None:
+        try:
+            statuses.append(soft_bounce(n))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(1, SOFT_BOUNCE_THRESHOLD)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+    assert statuses == [200] * (SOFT_BOUNCE_THRESHOLD - 1)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
