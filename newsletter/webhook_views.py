@@ -21,6 +21,7 @@ step so each failure has its own answer, decided where it happens:
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from anymail.exceptions import (
@@ -43,7 +44,17 @@ logger = logging.getLogger(__name__)
 # not JSON (ValueError), a list where an object was expected (TypeError,
 # AttributeError), a missing field (KeyError, IndexError), bytes that are not UTF-8.
 # RecursionError: JSON nested thousands deep (json.loads gives up; it was a 500).
-_UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError, AnymailError)
+# OverflowError: an epoch timestamp (Mailgun's, SendGrid's, Brevo's) past any date,
+# which the system's clock functions refuse, as OSError EOVERFLOW for some (_unreadable).
+_UNREADABLE_BODY = (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError, OverflowError,
+                    AnymailError, OSError)
+
+
+def _unreadable(exc: Exception) -> bool:
+    """Whether the ESP's parser raised `exc` for the body, not for a fault of ours: an
+    OSError only of a value too large (EOVERFLOW), as datetime.fromtimestamp raises
+    for some epochs past any date (it was a 500, which the sender retries for days)."""
+    return not isinstance(exc, OSError) or exc.errno == errno.EOVERFLOW
 
 
 class _WebhookCredentials(AnymailBasicAuthMixin):
@@ -92,6 +103,8 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
         logger.error("tracking webhook refused a body: %s", exc)
         return HttpResponseBadRequest(str(exc), content_type="text/plain")
     except _UNREADABLE_BODY as exc:
+        if not _unreadable(exc):
+            raise
         return HttpResponseBadRequest(
             f"The body is not a {view.esp_name} tracking event ({type(exc).__name__}).",
             content_type="text/plain",

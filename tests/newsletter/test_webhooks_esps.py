@@ -585,3 +585,26 @@ def test_a_soft_bounce_reported_after_the_digests_delivery_still_counts(client):
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
     assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
+
+
+@pytest.mark.parametrize("esp", ["mailgun", "brevo", "sendgrid"])
+@pytest.mark.parametrize("timestamp", [1e20, -1e20, 10**30])
+def test_an_epoch_timestamp_past_any_date_gets_400_and_changes_nothing(client, routed, esp, timestamp):
+    """These ESPs give an event's time as seconds (Brevo: milliseconds) since 1970,
+    which anymail turns into a date: a number past any date made it raise
+    OverflowError or OSError (EOVERFLOW), a 500 the sender retries for days, its
+    hard bounce never recorded. A body we cannot read is a 400, as any other."""
+    reader = SubscriberFactory(email=READER)
+    body, _ = ESPS[esp][0]("hard", delivery_id="", event_id="a1b2c3d4e5f60001")
+    if esp == "sendgrid":
+        body = [body[0] | {"timestamp": timestamp}]
+    elif esp == "brevo":
+        body["ts_epoch"] = timestamp
+    else:
+        body["event-data"]["timestamp"] = timestamp
+
+    response = client.post(routed(esp), json.dumps(body), content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 400, response.content
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
