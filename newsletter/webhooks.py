@@ -245,7 +245,9 @@ def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
 
 def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
     delivery_id = str((event.metadata or {}).get("delivery_id", "")).strip()
-    if delivery_id.isdigit():
+    # ASCII digits, as many as a key has: str.isdigit() also takes "²", and int()
+    # refuses over 4,300 digits (either raised ValueError, a 500 the ESP retried).
+    if re.fullmatch(r"[0-9]{1,18}", delivery_id):
         found = Delivery.objects.select_related("subscriber").filter(pk=int(delivery_id)).first()
         if found is not None:
             return found

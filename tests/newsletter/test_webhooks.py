@@ -771,3 +771,19 @@ def test_two_soft_bounces_arriving_at_once_are_both_counted(monkeypatch):
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
     assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
+
+
+@pytest.mark.parametrize("delivery_id", ["\u00b2", "9" * 5000])
+def test_a_delivery_id_in_the_metadata_that_is_no_number_of_ours_is_matched_to_nothing(client, delivery_id):
+    """Digits Python will not read as an int: a superscript two ("²".isdigit() is
+    true) or more than 4,300 of them. Either was a 500 (ValueError), which the ESP
+    retries for days, and the bounce it carried suppressed no one. As any other
+    delivery id that is not ours: the event is stored without a delivery, and acts."""
+    reader = SubscriberFactory(email="reader@example.com")
+    payload = bounce(reader.email, message_id="not-on-the-ledger") | {"Metadata": {"delivery_id": delivery_id}}
+
+    assert post(client, payload).status_code == 200
+
+    assert DeliveryEvent.objects.get().delivery is None
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
