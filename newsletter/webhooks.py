@@ -263,12 +263,23 @@ def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
     return None
 
 
+def _tags(event: AnymailTrackingEvent) -> list[str]:
+    """The tags the ESP reported back, as a list of text. anymail passes some on as
+    they came: SendGrid's "category" is a string when a single one was sent (it was
+    read as a list of its characters) and may be anything in a forged body (a
+    number was a 500)."""
+    tags = event.tags
+    if isinstance(tags, str):
+        return [tags]
+    return [tag for tag in tags if isinstance(tag, str)] if isinstance(tags, list | tuple) else []
+
+
 def _of_test_send(event: AnymailTrackingEvent) -> bool:
     """Whether the event is about an editor's test send (digest.DIGEST_TEST_TAG): by
     its metadata or its tags, whichever the ESP reports back."""
     metadata = event.metadata or {}
     return (all(str(metadata.get(key, "")) == value for key, value in DIGEST_TEST_METADATA.items())
-            or DIGEST_TEST_TAG in (event.tags or []))
+            or DIGEST_TEST_TAG in _tags(event))
 
 
 def _email_of(event: AnymailTrackingEvent, delivery: Delivery | None) -> str:
@@ -277,8 +288,7 @@ def _email_of(event: AnymailTrackingEvent, delivery: Delivery | None) -> str:
     email is sent with, mail.building), else ""."""
     if delivery is not None:
         return DIGEST_TAG
-    tag = next(iter(event.tags or []), "")
-    return tag[:DeliveryEvent._meta.get_field("email").max_length] if isinstance(tag, str) else ""
+    return next(iter(_tags(event)), "")[:DeliveryEvent._meta.get_field("email").max_length]
 
 
 # No email event is older: a timestamp of 0 (or before) is one the ESP left out.

@@ -608,3 +608,26 @@ def test_an_epoch_timestamp_past_any_date_gets_400_and_changes_nothing(client, r
     assert response.status_code == 400, response.content
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.ACTIVE and not DeliveryEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("category", "email"), [
+    # SendGrid returns a category as it was sent: a string for a single one.
+    ("confirm", "confirm"), (["confirm"], "confirm"), ("digest-test-x", "digest-test-x"),
+    (5, ""), ([5, "confirm"], "confirm"),
+])
+def test_sendgrids_category_in_any_shape_names_the_email_and_never_fails(client, routed, category, email):
+    """anymail hands SendGrid's "category" over as it came. A string was read as a
+    list of its characters: the bounce of a confirmation was filed under the email
+    "c" (the dashboard's table of other emails); a string holding "digest-test" was
+    taken for an editor's test send; a number was a 500 the ESP retried for days."""
+    reader = SubscriberFactory(email=READER)
+    [event], _ = _sendgrid("hard", delivery_id="", event_id="a1b2c3d4e5f60031")
+
+    response = client.post(routed("sendgrid"), json.dumps([event | {"category": category}]),
+                           content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    stored = DeliveryEvent.objects.get()
+    assert (stored.email, stored.of_test_send) == (email, False)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
