@@ -42,6 +42,9 @@ Which events are which, in anymail's normalised terms
   feedback loop correcting an earlier report), which is stored as NOT_SPAM and
   does nothing.
 - "unsubscribed", or "rejected" for "unsubscribed": the reader left via the ESP.
+- "bounced" that is the ESP's drop for an earlier complaint or unsubscribe on its own
+  lists (`_DROPPED_FOR_COMPLAINT`, `_DROPPED_FOR_UNSUBSCRIBE`: Mailgun's reasons
+  "suppress-complaint" and "suppress-unsubscribe") acts as that complaint or unsubscribe.
 """
 
 from __future__ import annotations
@@ -102,6 +105,17 @@ _BLOCKLISTED = {
     # the account's blocklist (hard bounce, complaint or unsubscribe there).
     "Brevo": lambda e: e.get("event") == "blocked",
 }
+# ESP drops anymail reports as "bounced" that the ESP's own event says are for an
+# earlier spam report, or an earlier unsubscribe, on its own lists: Mailgun's
+# permanent failures of reason "suppress-complaint" and "suppress-unsubscribe" (its
+# legacy webhook's codes 607 and 606, which anymail reads). Each suppressed the
+# reader as a hard bounce, which an editor may lift, and the unsubscribed one too.
+def _mailgun_reason(e: dict) -> object:
+    return (e.get("event-data") or {}).get("reason")
+
+
+_DROPPED_FOR_COMPLAINT = {"Mailgun": lambda e: _mailgun_reason(e) == "suppress-complaint"}
+_DROPPED_FOR_UNSUBSCRIBE = {"Mailgun": lambda e: _mailgun_reason(e) == "suppress-unsubscribe"}
 # Complaints anymail reports as "complained" that the ESP's own event says are not
 # one, by anymail's esp_name. Each suppressed the reader and counted as a complaint
 # in the figures (which read "complained" events).
@@ -152,6 +166,10 @@ def event_action(event: AnymailTrackingEvent, *, esp_name: str) -> str:
     kind, reason = event.event_type, event.reject_reason
     if kind == EventType.COMPLAINED and _esp_says(_NOT_COMPLAINTS, event, esp_name):
         return Action.NOT_A_COMPLAINT
+    if kind == EventType.BOUNCED and _esp_says(_DROPPED_FOR_COMPLAINT, event, esp_name):
+        return Action.SUPPRESS_COMPLAINT
+    if kind == EventType.BOUNCED and _esp_says(_DROPPED_FOR_UNSUBSCRIBE, event, esp_name):
+        return Action.UNSUBSCRIBE
     if kind == EventType.BOUNCED or (
         kind == EventType.REJECTED and reason in (RejectReason.INVALID, RejectReason.BOUNCED)
     ) or (kind == EventType.REJECTED and _esp_says(_BLOCKLISTED, event, esp_name)):

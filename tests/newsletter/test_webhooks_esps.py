@@ -631,3 +631,31 @@ def test_sendgrids_category_in_any_shape_names_the_email_and_never_fails(client,
     assert (stored.email, stored.of_test_send) == (email, False)
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+@pytest.mark.parametrize(("reason", "code", "description", "status", "suppressed_for"), [
+    ("suppress-complaint", 607, "Not delivering to a user who marked your messages as spam",
+     Subscriber.Status.SUPPRESSED, Suppression.Reason.COMPLAINT),
+    ("suppress-unsubscribe", 606, "Not delivering to unsubscribed address", Subscriber.Status.UNSUBSCRIBED, None),
+    ("suppress-bounce", 605, "Not delivering to previously bounced address",
+     Subscriber.Status.SUPPRESSED, Suppression.Reason.HARD_BOUNCE),
+])
+def test_mailguns_drop_for_an_earlier_complaint_or_unsubscribe_acts_for_that_reason(
+        client, routed, reason, code, description, status, suppressed_for):
+    """Mailgun's webhooks of today report a digest it dropped because the address is
+    on its own lists as a permanent failure whose reason says which list; anymail
+    calls each "bounced". A drop for an earlier spam report suppressed the reader as
+    a hard bounce, which an editor may lift (a complaint no one lifts); one for an
+    earlier unsubscribe did too, where the reader had left, as the legacy webhook's
+    drops and SendGrid's are read."""
+    reader = SubscriberFactory(email=READER)
+    body, _ = _mailgun("hard", delivery_id=str(_delivery(reader).pk), event_id="a1b2c3d4e5f60041")
+    body["event-data"] |= {"reason": reason, "delivery-status": {
+        "code": code, "message": "", "description": description, "attempt-no": 1}}
+
+    response = client.post(routed("mailgun"), json.dumps(body), content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    reader.refresh_from_db()
+    assert reader.status == status
+    assert list(Suppression.objects.values_list("reason", flat=True)) == ([suppressed_for] if suppressed_for else [])
