@@ -1329,8 +1329,12 @@ class DeliveryEventInline(admin.TabularInline):
     model = DeliveryEvent
     extra = 0
     can_delete = False
-    fields = ("event_type", "occurred_at", "description")
+    fields = ("kind_said", "occurred_at", "description")
     readonly_fields = fields
+
+    @admin.display(description="Event")
+    def kind_said(self, event: DeliveryEvent) -> str:
+        return event.kind_said
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -1568,7 +1572,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         or was marked as spam read "Sent" like the others, and only the reader's page
         or the provider-event filter said otherwise (an editor's walkthrough)."""
         latest = delivery.provider_latest
-        return f"{delivery.get_status_display()} · {latest.event_type}" if latest else delivery.get_status_display()
+        return f"{delivery.get_status_display()} · {latest.kind_said}" if latest else delivery.get_status_display()
 
     @admin.display(description="Error")
     def error_short(self, delivery):

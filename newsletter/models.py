@@ -807,9 +807,16 @@ class DeliveryEvent(models.Model):
     # serves the release before, which inserts events without it (migration 0045).
     email = models.CharField(max_length=40, blank=True, default="", db_default="")
 
+    @property
+    def kind_said(self) -> str:
+        """The event's type as an editor reads it, wherever it is shown: "soft bounced"
+        and "not spam" for the two stored under names of ours (newsletter/webhooks.py,
+        SOFT_BOUNCED and NOT_SPAM), which the ledger showed as they are stored."""
+        return self.event_type.replace("_", " ")
+
     def __str__(self) -> str:
         # A row on a delivery's admin page (it read "DeliveryEvent object (1)").
-        return f"{self.event_type} on {formats.date_format(self.occurred_at, 'DATETIME_FORMAT')}"
+        return f"{self.kind_said} on {formats.date_format(self.occurred_at, 'DATETIME_FORMAT')}"
 
     class Meta:
         ordering = ["-occurred_at"]

@@ -126,7 +126,7 @@ class DeliveryInline(admin.TabularInline):
         latest = delivery.provider_latest
         if latest is None:
             return "—"
-        said = f"{latest.event_type} on {formats.date_format(timezone.localtime(latest.occurred_at), 'DATETIME_FORMAT')}"
+        said = f"{latest.kind_said} on {formats.date_format(timezone.localtime(latest.occurred_at), 'DATETIME_FORMAT')}"
         description = Truncator(latest.description).chars(EVENT_DESCRIPTION_SHOWN)
         return f"{said}: {description}" if description else said
 

@@ -1359,6 +1359,28 @@ def test_the_ledger_says_which_digests_bounced_or_were_marked_as_spam(editor_cli
     assert sum('FROM "newsletter_deliveryevent"' in q["sql"] for q in queries) == 1
 
 
+def test_the_ledger_names_a_soft_bounce_and_a_not_spam_report_in_words(editor_client, edition):
+    """Two event types are stored under names of ours (newsletter/webhooks.py:
+    soft_bounced, not_spam): the ledger's list read "Sent · soft_bounced" and the
+    digest's page "soft_bounced", where every other type reads as a word ("Sent ·
+    bounced")."""
+    now = timezone.now()
+    rows = {}
+    for kind in ("soft_bounced", "not_spam"):
+        rows[kind] = Delivery.objects.create(subscriber=SubscriberFactory(email=f"{kind}@example.com"),
+                                             edition=edition, status="sent", sent_at=now)
+        rows[kind].events.create(event_id=kind, event_type=kind, occurred_at=now, description="452 4.2.2 Mailbox full")
+
+    html = editor_client.get(reverse("admin:newsletter_delivery_changelist")).content.decode()
+    page = editor_client.get(reverse("admin:newsletter_delivery_change", args=[rows["soft_bounced"].pk]))
+
+    for kind, said in (("soft_bounced", "Sent · soft bounced"), ("not_spam", "Sent · not spam")):
+        row = re.search(rf"<tr>(?:(?!</tr>).)*?{email_masked(kind + '@example.com')}.*?</tr>", html, re.DOTALL).group(0)
+        assert f'<td class="field-status_said">{said}</td>' in row, row
+    text = " ".join(re.sub(r"<[^>]+>", " ", page.content.decode()).split())
+    assert "soft bounced" in text and "soft_bounced" not in text
+
+
 def test_retry_failed_action_sends_through_the_ledger(editor_client, edition, topic,
                                                       django_capture_on_commit_callbacks):
     reader = SubscriberFactory()
