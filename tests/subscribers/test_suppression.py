@@ -405,3 +405,17 @@ def test_a_second_suppression_of_a_stopped_reader_keeps_since_when_and_their_lin
     reader.refresh_from_db()
     assert (reader.status, reader.status_changed_at, reader.token) == stopped
     assert stopped[0] == Subscriber.Status.SUPPRESSED
+
+
+def test_a_tags_bounce_reported_in_another_case_stops_the_reader_at_that_spelling():
+    """The reader typed Ada+x@corp.example; the ESP reports the bounce of ada+x@ (a
+    server may lower-case the local part). The bounce covers that spelling only
+    (tags may be refused there), and that spelling is the reader's: the admin and
+    the dashboard show them suppressed and their old links are retired, not
+    "active" while the digest skips them."""
+    reader = SubscriberFactory(email="Ada+x@corp.example")
+    token = reader.token
+    address_suppress(email="ada+x@corp.example", reason=Suppression.Reason.HARD_BOUNCE)
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert reader.token != token
