@@ -91,6 +91,25 @@ def test_a_browser_revalidating_gets_304_without_the_page_being_read(
     assert "public" in again["Cache-Control"]
 
 
+def test_a_browser_revalidating_a_page_whose_stored_copy_expired_gets_the_same_304_unread(
+    client, site, django_assert_num_queries
+):
+    """The stored copy is gone (PUBLIC_PAGE_CACHE_SECONDS, or evicted) but nothing
+    changed: a browser holding the page gets its 304 from the tags' versions, without
+    the page being rendered, with the ETag and Cache-Control the page was sent with,
+    so a browser or a CDN keeps it fresh as long again."""
+    first = client.get(f"/papers/{DAY}/")
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    entries = [key for key in redis_client.keys("*:page:*") if b":page:fragment:" not in key]
+    assert entries and redis_client.delete(*entries) == len(entries)
+
+    with django_assert_num_queries(0):
+        again = client.get(f"/papers/{DAY}/", HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert again.status_code == 304
+    assert (again["ETag"], again["Cache-Control"]) == (first["ETag"], first["Cache-Control"])
+
+
 def test_if_none_match_any_is_answered_304_only_for_a_page_that_exists(client, site):
     """"If-None-Match: *" asks whether the page exists at all: the cache said 304,
     "you have it", before rendering anything, for an address that is a 404 as for
@@ -254,6 +273,31 @@ def test_a_host_spelled_with_any_port_or_case_is_served_but_not_stored_once_a_sp
 
     client.get("/feeds/papers.atom")
     assert stored() == stored_before + 2  # plain and gzipped
+
+
+def test_the_sites_own_address_with_its_port_and_each_name_allowed_hosts_lists_are_stored(
+    client, site, settings
+):
+    """SITE_URL names the address readers use, with its port where it has one (make
+    run's http://localhost:8000, ALLOWED_HOSTS listing "localhost"): its pages are
+    stored, as are those of a name ALLOWED_HOSTS lists as it is. "*" lets any name
+    through, and stores none of them."""
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+
+    def stored() -> int:  # pages, not the cards they share (fragments_render)
+        return sum(b":page:fragment:" not in key for key in redis_client.keys("*:page:*"))
+
+    settings.SITE_URL = "http://localhost:8000"
+    settings.ALLOWED_HOSTS = ["localhost", "papers.example"]
+    for host in ("localhost:8000", "papers.example"):
+        before = stored()
+        assert client.get("/feeds/papers.atom", HTTP_HOST=host).status_code == 200
+        assert stored() == before + 2, host  # plain and gzipped
+
+    settings.ALLOWED_HOSTS = ["*"]
+    before = stored()
+    assert client.get("/feeds/papers.atom", HTTP_HOST="anything.example").status_code == 200
+    assert stored() == before
 
 
 def test_asking_for_pages_that_do_not_exist_leaves_nothing_in_the_cache(
