@@ -321,6 +321,30 @@ def test_asking_for_pages_that_do_not_exist_leaves_nothing_in_the_cache(
         assert client.get("/papers/2511.00001/").status_code == 200
 
 
+def test_an_editors_change_while_a_page_is_first_rendered_is_not_undone_by_storing_it(
+    client, site, django_capture_on_commit_callbacks
+):
+    """A page nobody asked for yet is rendered with its tags' first versions; an editor
+    retitles its paper meanwhile (a new version of its tag). The rendering, of the old
+    title, is sent but not stored, and the tag keeps the editor's version: written over
+    with the first one, the old title was served from the cache to everyone after."""
+    path = "/papers/2511.00003/"
+
+    def editor_meanwhile(**kwargs):
+        template_rendered.disconnect(dispatch_uid="editor-meanwhile")
+        Paper.objects.filter(pk=site["earlier"].pk).update(title="Retitled by an editor")
+        with django_capture_on_commit_callbacks(execute=True):
+            page_cache.pages_changed(papers=[site["earlier"].pk])
+
+    template_rendered.connect(editor_meanwhile, dispatch_uid="editor-meanwhile", weak=False)
+    try:
+        assert "An earlier paper" in client.get(path).content.decode()  # read before the change
+    finally:
+        template_rendered.disconnect(dispatch_uid="editor-meanwhile")
+
+    assert "Retitled by an editor" in client.get(path).content.decode()
+
+
 def test_a_host_not_allowed_is_refused_even_for_a_stored_page(client, site, settings):
     settings.ALLOWED_HOSTS = ["testserver"]
     assert client.get("/").status_code == 200
