@@ -13,6 +13,7 @@ from django.conf import settings
 from django.core import mail, signing
 from django.db import connection
 from django.test import override_settings
+from django.utils import timezone
 
 from newsletter.models import Feedback
 from subscribers import services, tokens
@@ -234,6 +235,32 @@ def test_an_approval_link_expires_with_the_request_it_names(client, django_captu
     for response in (client.get(approve), client.post(approve)):
         assert response.status_code == 410 and "This link has expired" in _page(response)
     assert Subscriber.objects.get(pk=reader.pk).email == "ada@oldjob.example"
+
+
+def test_an_approval_link_lives_the_requests_days_however_late_the_new_address_confirmed(
+        client, django_capture_on_commit_callbacks, monkeypatch):
+    """Asked, then confirmed by the new address an hour before the request's days ran
+    out: the approval mailed then works for that hour, not for days from the
+    confirmation, and the daily forget drops the request once they are over."""
+    asked = dt.datetime.now(dt.UTC)
+
+    def clock_at(moment: dt.datetime) -> None:
+        monkeypatch.setattr(timezone, "now", lambda: moment)
+        monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=moment.timestamp))
+
+    reader = SubscriberFactory(email="ada@oldjob.example")
+    mail.outbox.clear()
+    _ask(client, reader, "ada@newjob.example")
+    clock_at(asked + tokens.EMAIL_CHANGE_LINK_MAX_AGE - dt.timedelta(hours=1))
+    _confirm(client, django_capture_on_commit_callbacks, _link(mail.outbox[0]))
+    approve = _approval_link("ada@oldjob.example")
+    clock_at(asked + tokens.EMAIL_CHANGE_LINK_MAX_AGE + dt.timedelta(minutes=1))
+
+    for response in (client.get(approve), client.post(approve)):
+        assert response.status_code == 410 and "This link has expired" in _page(response)
+    assert services.email_change_requests_forget(now=timezone.now()) == 1
+    reader.refresh_from_db()
+    assert (reader.email, reader.email_change) == ("ada@oldjob.example", None)
 
 
 def test_whoever_holds_a_readers_link_cannot_move_it_to_their_own_address_and_take_their_data(
