@@ -185,3 +185,32 @@ def test_a_list_longer_than_one_transaction_takes_has_every_mailbox_stopped():
     _upgrade()
 
     assert Subscriber.objects.filter(pk__in=others, status=SUPPRESSED).count() == 150
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_stopped_half_way_leaves_no_reader_stopped_with_live_links_and_the_next_run_finishes(
+    client, monkeypatch
+):
+    """0021 is not atomic: an error between marking a reader suppressed and retiring
+    their links (the connection lost, the deploy killed) undoes that row's batch, so
+    migrating again finds the reader still to stop and retires their links. Left
+    suppressed with their links alive, the next run passed them over for good, and a
+    forwarded digest went on opening their preference centre."""
+    _suppressed_before_0020("ada@gmail.com", Suppression.Reason.COMPLAINT)
+    other = SubscriberFactory(email="a.da+news@gmail.com")
+    old = _manage_path(other)
+
+    def lost(**kwargs):
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(importlib.import_module("subscribers.suppression"), "subscriber_links_retire", lost)
+    with pytest.raises(RuntimeError):
+        _upgrade()
+    monkeypatch.undo()
+    other.refresh_from_db()
+    assert other.status == ACTIVE and client.get(old).status_code == 200
+
+    _upgrade()
+
+    other.refresh_from_db()
+    assert other.status == SUPPRESSED and client.get(old).status_code == 410
