@@ -345,6 +345,18 @@ def test_an_editors_change_while_a_page_is_first_rendered_is_not_undone_by_stori
     assert "Retitled by an editor" in client.get(path).content.decode()
 
 
+def test_a_stored_pages_tag_versions_never_expire_so_it_stays_a_hit_as_long_as_it_is_kept(client, site):
+    """A page is stored for PUBLIC_PAGE_CACHE_SECONDS under its tags' versions, which
+    are written with it: a version that expired would get a new random one at the
+    next look-up, and every page under it would be rendered again from then on."""
+    assert client.get("/papers/2511.00001/").status_code == 200
+    redis_client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = [cache.make_key(page_cache._TAG_KEY.format(tag)) for tag in ("site", "paper:2511.00001")]
+    assert [redis_client.ttl(key) for key in keys] == [-1, -1]  # present, no expiry
+    entries = [key for key in redis_client.keys("*:page:*") if b":page:fragment:" not in key]
+    assert entries and all(redis_client.ttl(key) > 0 for key in entries)
+
+
 def test_a_host_not_allowed_is_refused_even_for_a_stored_page(client, site, settings):
     settings.ALLOWED_HOSTS = ["testserver"]
     assert client.get("/").status_code == 200
