@@ -297,6 +297,53 @@ def test_readers_votes_on_older_papers_leave_the_days_version_and_its_shared_ran
     assert "Paper of last month" not in _titles(digest_select(subscriber=voter, date=DAY, data=with_voter).papers)
 
 
+def test_a_long_vote_history_is_read_only_as_far_as_it_counts_and_picks_as_its_newest_votes(day):
+    """Only a reader's newest FEEDBACK_VOTES_USED votes teach the ranking, and an older
+    "less" still keeps its paper out: a batch reads the vectors of those newest votes
+    and the ids of those older "less" ones, not years of history (3,000 votes made a
+    batch of one reader several times slower), and the picks are those of a reader
+    with only those votes."""
+    from newsletter.preferences import FEEDBACK_VOTES_USED
+
+    def vector(n):
+        return _unit(*(1.0 if i == n else 0.0 for i in range(n + 1)))
+
+    # The newest liked paper is "viral"'s text; an older liked one is "other"'s.
+    day["viral"].embedding, day["other"].embedding = vector(0), vector(1)
+    Paper.objects.bulk_update([day["viral"], day["other"]], ["embedding"])
+    newest = [PaperFactory(trending_date=DAY - dt.timedelta(days=40), title=f"Newer vote {n}",
+                           embedding=vector(300 + n if n else 0)) for n in range(FEEDBACK_VOTES_USED)]
+    older = [PaperFactory(trending_date=DAY - dt.timedelta(days=400), title=f"Older vote {n}",
+                          embedding=vector(100 + n if n else 1)) for n in range(200)]
+    older_less = [day["cl-mid"], older[-1]]
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+
+    def votes(reader, papers, minutes):
+        for n, paper in enumerate(papers):
+            vote = -1 if paper in older_less else 1
+            row = Feedback.objects.create(subscriber=reader, paper=paper, vote=vote)
+            Feedback.objects.filter(pk=row.pk).update(created_at=start + dt.timedelta(minutes=minutes + n))
+
+    long_history, short_history = _reader(day["cl"]), _reader(day["cl"])
+    for reader, old in ((long_history, [day["cl-mid"], *older]), (short_history, [day["cl-mid"], older[-1]])):
+        votes(reader, old, 0)
+        votes(reader, list(reversed(newest)), 1000)  # newest[0] is the newest vote
+
+    data = ranking_data_load(date=DAY, subscriber_ids=[long_history.id])
+    # What the batch holds of the long history: the newest votes with their vectors,
+    # and of the 200 older ones, only the 2 "less".
+    assert set(data.voted_papers) == {p.id for p in newest}
+    assert [paper_id for paper_id, _ in data.feedback[long_history.id]] == (
+        [p.id for p in newest] + [older[-1].id, day["cl-mid"].id])
+
+    long_picks = digest_select(subscriber=long_history, date=DAY, data=data)
+    short_picks = _select(short_history)
+    assert [(r.paper.title, r.reason) for r in long_picks.papers] == [
+        (r.paper.title, r.reason) for r in short_picks.papers]
+    assert _titles(long_picks.papers) == ["Paper cl-big", "Paper viral", "Paper cl-small"]
+    assert long_picks.papers[1].reason == "close to “Newer vote 0”, which you liked"
+
+
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_process_loads_the_candidates_again_only_once_their_rows_changed_however_changed():
