@@ -5,5 +5,7 @@ Modules other apps may import (tests/architecture/test_imports.py holds them to
 it); everything else is this app's own."""
 
 # due: when a reader's next digest comes (their pages say it); tallies: an erasure
-# (subscribers.services) makes the editions' kept figures stale, edition_tallies_stale.
-PUBLIC_MODULES = ("models", "due", "tallies")
+# (subscribers.services) makes the editions' kept figures stale, edition_tallies_stale;
+# reader_keywords: the preference forms refuse a term ranking would match in nearly
+# every paper (keyword_stop_words_only).
+PUBLIC_MODULES = ("models", "due", "tallies", "reader_keywords")

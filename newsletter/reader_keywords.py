@@ -8,11 +8,37 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from .relevance import Match, TopicMatcher
+from .relevance import _TOKEN_RE, Match, TopicMatcher, _is_acronym
+
+# English stop words: NLTK's list (Snowball's English stop words, with the pieces
+# of contractions a word tokeniser leaves: "don't" -> "don", "t"). No installed
+# package ships one (neither scikit-learn nor NLTK is a dependency), so it is here.
+_STOP_WORDS_TEXT = """
+    i me my myself we our ours ourselves you your yours yourself yourselves he him his
+    himself she her hers herself it its itself they them their theirs themselves what
+    which who whom this that these those am is are was were be been being have has had
+    having do does did doing a an the and but if or because as until while of at by
+    for with about against between into through during before after above below to
+    from up down in out on off over under again further then once here there when
+    where why how all any both each few more most other some such no nor not only own
+    same so than too very s t can will just don should now d ll m o re ve y ain aren
+    couldn didn doesn hadn hasn haven isn ma mightn mustn needn shan shouldn wasn weren
+    won wouldn
+"""
+STOP_WORDS = frozenset(_STOP_WORDS_TEXT.split())
 
 
 def keywords_split(value: str) -> list[str]:
     return [k.strip() for k in re.split(r"[,\n]", value or "") if k.strip()]
+
+
+def keyword_stop_words_only(term: str) -> bool:
+    """Whether a reader's term is stop words alone ("of", "the", "I", "of the"): matched
+    as their keywords are (any case), it is in nearly every paper, so as a keyword it
+    matches them all and left out it leaves them all out. A word in capitals is an
+    acronym, matched in capitals only ("IT", "US"): never one of them."""
+    tokens = _TOKEN_RE.findall(term)
+    return bool(tokens) and all(not _is_acronym(t) and t.lower() in STOP_WORDS for t in tokens)
 
 
 @lru_cache(maxsize=4096)

@@ -11,6 +11,7 @@ from django import forms
 from django.utils import dates
 
 from newsletter.models import Topic
+from newsletter.reader_keywords import keyword_stop_words_only
 
 from .addresses import email_validate
 from .consent import CONSENT_TEXT, consent_version_sign
@@ -116,19 +117,28 @@ class PreferencesFields(forms.Form):
             self.fields["topics"].required = False
 
     def clean_keywords(self) -> str:
-        return _keywords_clean(self.cleaned_data["keywords"])
+        return _keywords_clean(self.cleaned_data["keywords"], would="match nearly every paper")
 
     def clean_exclude_keywords(self) -> str:
-        return _keywords_clean(self.cleaned_data["exclude_keywords"])
+        return _keywords_clean(self.cleaned_data["exclude_keywords"], would="leave out nearly every paper")
 
 
-def _keywords_clean(value: str) -> str:
-    """One spelling: terms separated by ", ", no empty ones, no duplicates."""
+def _keywords_clean(value: str, *, would: str) -> str:
+    """One spelling: terms separated by ", ", no empty ones, no duplicates. A term of
+    stop words alone ("of", "the", "I") is refused, named: ranking would find it in
+    nearly every paper, and left out it emptied the reader's digests with no word
+    of why (reader_keywords.keyword_stop_words_only)."""
     seen: dict[str, str] = {}
     for term in value.replace("\n", ",").split(","):
         term = " ".join(term.split())
         if term and term.lower() not in seen:
             seen[term.lower()] = term
+    common = [term for term in seen.values() if keyword_stop_words_only(term)]
+    if common:
+        raise forms.ValidationError([
+            f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
+            for term in common
+        ])
     return ", ".join(seen.values())
 
 

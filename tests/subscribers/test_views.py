@@ -853,6 +853,46 @@ def test_keywords_longer_than_the_field_holds_are_refused_with_a_message_not_an_
     assert getattr(reader, field) == ""
 
 
+@pytest.mark.parametrize(("field", "would"), [("keywords", "match"), ("exclude_keywords", "leave out")])
+def test_a_term_of_stop_words_alone_is_refused_beside_its_field_keeping_what_was_typed(client, topics, field, would):
+    """"Leave out papers about: of" left out nearly every paper, and the reader got
+    empty digests with no word of why. A term that is only stop words is refused,
+    named, beside the field that holds it, with what was typed kept to correct; a
+    term with other words, and an acronym in capitals ("IT"), are kept."""
+    reader = SubscriberFactory(keywords="agents", exclude_keywords="survey")
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    typed = "mixture of experts, IT, of, The, of the"
+    response = client.post(manage, {
+        "topics": [topics[0].pk], field: typed, "frequency": "daily",
+        "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
+    })
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'name="{field}" id="id_{field}" value="{typed}"' in html
+    errors = re.search(rf'<p class="sf-error" id="id_{field}-error">(.*?)</p>', html).group(1)
+    for term in ("of", "The", "of the"):
+        assert f"Nearly every paper says “{term}”, so it would {would} nearly every paper" in errors
+    assert "“mixture of experts”" not in errors and "“IT”" not in errors
+    reader.refresh_from_db()
+    assert (reader.keywords, reader.exclude_keywords) == ("agents", "survey")
+
+    client.post(manage, {
+        "topics": [topics[0].pk], field: "mixture of experts, IT", "frequency": "daily",
+        "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
+    })
+    reader.refresh_from_db()
+    assert getattr(reader, field) == "mixture of experts, IT"
+
+
+def test_the_subscribe_form_refuses_a_term_of_stop_words_alone_too(submit):
+    response = submit("new@example.com", exclude_keywords="surveys, of")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'value="surveys, of"' in html
+    assert "Nearly every paper says “of”, so it would leave out nearly every paper" in html
+    assert not Subscriber.objects.filter(email="new@example.com").exists()
+
+
 def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client, topics):
     """Save, then untick every topic and save again from the page the first save led
     to (its address ends in ?done=saved): the answer is the error alone, not "Saved."
