@@ -234,9 +234,11 @@ class _Keyword:
 
 
 def _keyword_tokens(phrase: str) -> tuple[_Token, ...]:
-    return tuple(
-        (True, t) if _is_acronym(t) else (False, stem(t)) for t in _TOKEN_RE.findall(phrase)
-    )
+    """An acronym's plural in a keyword ("LLMs") is the acronym, as in a text: "LLMs"
+    matches "LLM" as "LLM" matches "LLMs" (it was stemmed as the word "llms" and
+    matched neither)."""
+    forms = [(t, _acronym_form(t)) for t in _TOKEN_RE.findall(phrase)]
+    return tuple((True, a) if _is_acronym(a) else (False, stem(t)) for t, a in forms)
 
 
 def _prefix_split(label: str) -> str | None:

@@ -177,6 +177,24 @@ def test_an_excluded_term_is_matched_as_keywords_are_spelling_and_inflection_ali
     assert picks == ["Substring only"]
 
 
+def test_an_acronyms_plural_as_a_readers_term_matches_the_acronym_both_ways(db):
+    """A reader who types "LLMs" means papers on an LLM as much as on LLMs (the
+    matcher already took "LLM" to match "LLMs"; "LLMs" matched only "LLMs"): as a
+    keyword it brings them, left out it leaves them out."""
+    topic = TopicFactory(name="Efficiency")
+    for title, upvotes in [("Compressing an LLM to four bits", 30), ("Compressing LLMs to four bits", 20),
+                           ("Compressing a convolutional network to four bits", 10)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=upvotes),
+                          topic=topic, score=0.9, matched_terms=["efficiency"])
+    edition_assemble(date=DAY)
+
+    for term in ("LLMs", "LLM"):
+        assert _titles(_select(_reader(topic, exclude_keywords=term)).papers) == [
+            "Compressing a convolutional network to four bits"]
+        assert _titles(_select(_reader(keywords=term)).papers) == [
+            "Compressing an LLM to four bits", "Compressing LLMs to four bits"]
+
+
 @pytest.mark.parametrize("days_before", [1, 20])
 def test_papers_already_sent_are_never_repeated(day, days_before):
     """Not the day after, nor three weeks after: a paper listed again is not given again."""
