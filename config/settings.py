@@ -441,7 +441,8 @@ PERMISSIONS_POLICY = "camera=(), microphone=(), geolocation=(), payment=(), usb=
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
                   "config.middleware.SecurityHeadersMiddleware")
 MIDDLEWARE.append("config.middleware.AdminLoginRateLimitMiddleware")
-# Nothing public takes more than a form or an ESP event: bigger bodies get 400.
+# Nothing public takes more than a form: bigger bodies get 400. The ESP webhook reads up to
+# its own WEBHOOK_BODY_MAX once the credentials are right (newsletter/webhook_views.py).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 512 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # No page script reads the CSRF cookie (forms carry the token in a hidden field).

@@ -9,6 +9,8 @@ step so each failure has its own answer, decided where it happens:
 - credentials (anymail's basic auth of ANYMAIL["WEBHOOK_SECRET"], checked before
   anything of the ESP is built, plus any signature the ESP adds) missing or wrong,
   or no secret configured: 401 with WWW-Authenticate, and nothing is read;
+- a body over WEBHOOK_BODY_MAX (1 MiB, above SendGrid's batches of 768 KB; the
+  site's DATA_UPLOAD_MAX_MEMORY_SIZE is for the public forms): 413;
 - a body the ESP's parser cannot read, or events whose fields have the wrong types
   or values we cannot store (newsletter/webhooks.py, tracking_event_problem): 400,
   and no event of the body is acted on; so is the ESP's *inbound* webhook set to
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import logging
+from io import BytesIO
 
 from anymail.exceptions import (
     AnymailConfigurationError,
@@ -55,6 +58,31 @@ def _unreadable(exc: Exception) -> bool:
     OSError only of a value too large (EOVERFLOW), as datetime.fromtimestamp raises
     for some epochs past any date (it was a 500, which the sender retries for days)."""
     return not isinstance(exc, OSError) or exc.errno == errno.EOVERFLOW
+
+
+# The largest body the webhook reads, once the credentials are right. SendGrid posts
+# its events "within approximately 30 seconds or when the batch size reaches 768
+# kilobytes" (a batch is cut after the event that reaches it): the morning's burst of
+# deliveries is posts of that size, which the site's DATA_UPLOAD_MAX_MEMORY_SIZE
+# (512 KiB, for the public forms) refused with a 400 until 8 December. SendGrid
+# retries such a post for a day, then drops it, with every bounce and complaint in it.
+WEBHOOK_BODY_MAX = 1024 * 1024
+
+
+def _body_read(request: HttpRequest) -> bool:
+    """Read the body of an authenticated post now, up to WEBHOOK_BODY_MAX rather than
+    DATA_UPLOAD_MAX_MEMORY_SIZE (Django's HttpRequest.body checks that one when it
+    first reads; what it has read it keeps in `_body`, where anymail's view and the
+    form parser find it). False when it is larger."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > WEBHOOK_BODY_MAX:
+        return False
+    body = request.read(WEBHOOK_BODY_MAX + 1)
+    request._body, request._stream = body, BytesIO(body)  # as HttpRequest.body leaves them
+    return len(body) <= WEBHOOK_BODY_MAX
 
 
 class _WebhookCredentials(AnymailBasicAuthMixin):
@@ -90,6 +118,12 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
         # SES: check --deploy's digest.E007) raises on construction, and only the
         # ESP, which has the credentials, may ever see that error (a 500 it retries).
         _WebhookCredentials().run_validators(request)
+    except AnymailWebhookValidationFailure:
+        return _unauthorized()
+    if not _body_read(request):
+        return HttpResponse(f"The body is larger than {WEBHOOK_BODY_MAX:,} bytes.", status=413,
+                            content_type="text/plain")
+    try:
         view = view_class()
         view.setup(request)
         view.run_validators(request)  # the credentials again, and the ESP's signature

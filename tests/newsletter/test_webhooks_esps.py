@@ -659,3 +659,34 @@ def test_mailguns_drop_for_an_earlier_complaint_or_unsubscribe_acts_for_that_rea
     reader.refresh_from_db()
     assert reader.status == status
     assert list(Suppression.objects.values_list("reason", flat=True)) == ([suppressed_for] if suppressed_for else [])
+
+
+def test_a_sendgrid_post_as_large_as_sendgrid_makes_them_is_taken_whole(client, routed, settings):
+    """SendGrid posts its events "within approximately 30 seconds or when the batch
+    size reaches 768 kilobytes": in the morning's burst of deliveries, posts of that
+    size. The site's limit for a request body (DATA_UPLOAD_MAX_MEMORY_SIZE, 512 KiB)
+    refused each with a 400, which SendGrid retries for a day and then drops: every
+    bounce and complaint in it was lost. The webhook reads up to WEBHOOK_BODY_MAX
+    once the credentials are right; anonymous posts are refused before any is read."""
+    from newsletter.webhook_views import WEBHOOK_BODY_MAX
+
+    bounced, complained = SubscriberFactory(email="bounced@example.com"), SubscriberFactory(email="spam@example.com")
+    delivered = [_sendgrid_event("delivered", email=f"reader{n}@example.com", event_id=f"a1b2c3d4e5f6{n:04}")
+                 | {"response": "250 2.0.0 OK " + "x" * 700} for n in range(700)]
+    events = [*delivered, _sendgrid_event("hard", email=bounced.email, event_id="a1b2c3d4e5f6b001"),
+              _sendgrid_event("complaint", email=complained.email, event_id="a1b2c3d4e5f6c001")]
+    body = json.dumps(events)
+    assert settings.DATA_UPLOAD_MAX_MEMORY_SIZE < len(body) <= 768 * 1000 < WEBHOOK_BODY_MAX
+
+    response = client.post(routed("sendgrid"), body, content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    assert dict(Suppression.objects.values_list("email_hash", "reason")) == {
+        email_hash(bounced.email): Suppression.Reason.HARD_BOUNCE,
+        email_hash(complained.email): Suppression.Reason.COMPLAINT}
+    assert DeliveryEvent.objects.count() == len(events)
+    # Past the webhook's own limit, or without the credentials: refused, nothing read.
+    too_big = json.dumps([events[-1] | {"response": "x" * WEBHOOK_BODY_MAX}])
+    assert client.post(routed("sendgrid"), too_big, content_type="application/json",
+                       **webhooks.auth()).status_code == 413
+    assert client.post(routed("sendgrid"), body, content_type="application/json").status_code == 401
