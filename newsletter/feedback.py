@@ -19,6 +19,7 @@ come forward, papers close to a disliked one are held back), so deleting them
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.core import signing
@@ -148,6 +149,16 @@ def feedback_click_record(*, subscriber: Subscriber, paper: Paper) -> Feedback:
         defaults={"vote": Feedback.Vote.MORE, "source": Feedback.Source.CLICK},
     )
     return feedback
+
+
+def feedback_clicks_forget(*, subscriber: Subscriber, paper_ids: list[int], since: dt.datetime) -> int:
+    """Take back the clicks recorded for `subscriber` on these papers since `since`
+    (clicks a mail scanner made, found out once its burst is seen:
+    newsletter/webhooks.py, _click_by_a_person); votes stay. How many."""
+    deleted, _ = Feedback.objects.filter(
+        subscriber=subscriber, paper_id__in=paper_ids, source=Feedback.Source.CLICK, created_at__gte=since,
+    ).delete()
+    return deleted
 
 
 def feedback_vote_current(*, subscriber: Subscriber, paper: Paper) -> int | None:

@@ -66,7 +66,7 @@ from subscribers.services import subscriber_address_at, subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash, suppression_reason_of
 
 from .digest import DIGEST_TAG, DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
-from .feedback import feedback_click_record
+from .feedback import feedback_click_record, feedback_clicks_forget
 from .models import Delivery, DeliveryEvent
 
 logger = logging.getLogger(__name__)
@@ -368,6 +368,35 @@ def _unsubscribe(*, subscriber: Subscriber) -> None:
     )
 
 
+# Mail scanners (Microsoft Defender's Safe Links, Mimecast, Proofpoint, Barracuda)
+# open every link of an email as it arrives, or when it is first opened, and the ESP
+# reports each as the recipient's click: every paper of the digest would read as
+# opened by its reader, and the ranking would lean on all of them. A click teaches
+# the reader only when it comes CLICK_NOT_BEFORE after the digest went out and is
+# not one of CLICK_BURST or more clicks on its links within CLICK_BURST_WINDOW either
+# side (nobody opens five links in five seconds; a scanner opens them all in one).
+CLICK_NOT_BEFORE = dt.timedelta(seconds=60)
+CLICK_BURST = 5
+CLICK_BURST_WINDOW = dt.timedelta(seconds=5)
+
+
+def _click_by_a_person(delivery: Delivery, clicked_at: dt.datetime) -> bool:
+    """Whether a click on `delivery`'s digest (stored already) is its reader's, not a
+    mail scanner's (CLICK_NOT_BEFORE, CLICK_BURST). The click that makes a burst takes
+    back what the burst's earlier clicks taught (feedback_clicks_forget)."""
+    if delivery.sent_at and clicked_at - delivery.sent_at < CLICK_NOT_BEFORE:
+        return False
+    burst = DeliveryEvent.objects.filter(
+        delivery=delivery, event_type=EventType.CLICKED,
+        occurred_at__range=(clicked_at - CLICK_BURST_WINDOW, clicked_at + CLICK_BURST_WINDOW))
+    if burst.count() < CLICK_BURST:
+        return True
+    first = burst.order_by("created_at").values_list("created_at", flat=True).first()
+    feedback_clicks_forget(subscriber=delivery.subscriber, paper_ids=[
+        pk for pk in delivery.paper_ids or () if isinstance(pk, int)], since=first)
+    return False
+
+
 def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> DeliveryEvent | None:
     """Store one tracking event and act on it (module docstring). Returns the stored
     event, or None when it was already recorded (a replay changes nothing)."""
@@ -424,7 +453,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
             return None
         # A click teaches the delivery's reader only when the ESP says it was theirs
         # (of_reader): one naming another address is stored, and teaches no one.
-        if event.event_type == EventType.CLICKED and of_reader:
+        if event.event_type == EventType.CLICKED and of_reader and _click_by_a_person(delivery, occurred_at):
             paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
             if paper is not None:
                 feedback_click_record(subscriber=delivery.subscriber, paper=paper)

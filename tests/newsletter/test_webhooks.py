@@ -13,7 +13,7 @@ from django.utils import timezone
 from newsletter.delivery import deliveries_create, digest_send_batch
 from newsletter.editions import edition_assemble
 from newsletter.feedback import feedback_record, feedback_summary
-from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback
+from newsletter.models import Delivery, DeliveryEvent, Edition, Feedback, Paper
 from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD, SOFT_BOUNCED
 from subscribers.models import ConsentRecord, Subscriber, Suppression
 from subscribers.suppression import email_hash, email_is_suppressed
@@ -473,6 +473,36 @@ def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_rea
     feedback_record(subscriber=reader, paper=opened, vote=-1)
     post(client, click(link=arxiv_link, message=message, at="2025-11-24T10:00:00Z"))
     assert Feedback.objects.get().vote == -1 and Feedback.objects.get().source == "vote"
+
+
+def test_a_mail_scanner_opening_every_link_of_the_digest_teaches_its_reader_nothing(client):
+    """Mail scanners (Safe Links and the like) open every link of an email as it
+    arrives, or all at once when it is first opened, and the ESP reports each as the
+    reader's click. Before, every paper of the digest was then "opened" by its
+    reader: the panel listed them under "you opened them" and the ranking leaned on
+    them all. Clicks within a minute of the send, and a burst of five or more within
+    seconds, teach nothing; what a burst's first clicks taught is taken back. A
+    person's clicks, a paper now and another later, still teach."""
+    reader, _opened, message, links = digest_of_two_agents_papers_sent()
+    paper_of = {link: paper for link in links for paper in Paper.objects.all() if paper.arxiv_id in link}
+    paper_links = list(paper_of)
+    # On arrival (the digest went out at 07:05:00): a scanner that opens each paper's
+    # link, seconds apart, fewer than a burst.
+    for n, link in enumerate(paper_links):
+        assert post(client, click(link=link, message=message, at=f"2025-11-24T07:05:{10 + 7 * n}Z")).status_code == 200
+    assert not Feedback.objects.exists()
+
+    # At the first opening, hours later: the papers' links first, then the rest, within 2 seconds.
+    for n, link in enumerate(paper_links + [link for link in links if link not in paper_of]):
+        post(client, click(link=link, message=message, at=f"2025-11-24T09:30:0{min(n, 2)}Z"))
+    assert not Feedback.objects.exists()
+    assert feedback_summary(subscriber=reader)["opened"] == []
+
+    # The reader, later that day: one paper, then, minutes on, the other.
+    post(client, click(link=paper_links[0], message=message, at="2025-11-24T12:00:00Z"))
+    other = next(link for link in paper_links if paper_of[link] != paper_of[paper_links[0]])
+    post(client, click(link=other, message=message, at="2025-11-24T12:04:00Z"))
+    assert Feedback.objects.filter(subscriber=reader, source="click").count() == 2
 
 
 def test_a_click_reported_for_another_address_teaches_the_delivery_s_reader_nothing(client):
