@@ -82,6 +82,7 @@ from .selectors import (
     paper_refresh_to_show,
     topic_rows_prefetch,
 )
+from .sql import key_from_text
 from .webhooks import SOFT_BOUNCED
 
 # How many readers the preview's "as whom" list offers; others by id in the URL.
@@ -976,8 +977,8 @@ class TopicAdmin(admin.ModelAdmin):
         topic as typed (name, description, keywords, broad), before anything is
         saved. The frame's first load (GET) shows the stored definition's."""
         topic = None
-        if request.GET.get("topic", "").isdigit():
-            topic = Topic.objects.filter(pk=request.GET["topic"]).first()
+        if (topic_id := key_from_text(request.GET.get("topic"))) is not None:
+            topic = Topic.objects.filter(pk=topic_id).first()
         if not (self.has_change_permission(request, topic) or self.has_add_permission(request)):
             raise PermissionDenied
         typed = request.method == "POST"
@@ -1150,7 +1151,8 @@ class EditionAdmin(admin.ModelAdmin):
 
     @staticmethod
     def _reader(value: str) -> Subscriber | None:
-        return Subscriber.objects.filter(pk=value).prefetch_related("topics").first() if value.isdigit() else None
+        pk = key_from_text(value)
+        return Subscriber.objects.filter(pk=pk).prefetch_related("topics").first() if pk is not None else None
 
     def paper_view(self, request, pk, paper_id, op):
         if request.method != "POST":
@@ -1388,8 +1390,8 @@ class CarriedPaperFilter(admin.SimpleListFilter):
     @cached_property
     def paper(self) -> Paper | None:
         """The paper asked for, read once for both the choice shown and the rows."""
-        value = self.value() or ""
-        return Paper.objects.filter(pk=value).first() if value.isdigit() else None
+        pk = key_from_text(self.value())
+        return Paper.objects.filter(pk=pk).first() if pk is not None else None
 
     def lookups(self, request, model_admin):
         return [(self.value(), f"“{self.paper.title}”")] if self.paper else []

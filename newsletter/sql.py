@@ -1,4 +1,4 @@
-"""Statements the ORM does not write as cheaply as needed."""
+"""Statements the ORM does not write as cheaply as needed, and keys read from text."""
 
 from __future__ import annotations
 
@@ -7,6 +7,15 @@ from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
+
+
+def key_from_text(value: object) -> int | None:
+    """A row's key as it came in a query string, a form or an ESP's metadata: 1 to 18
+    decimal digits (a bigint), else None. str.isdigit() also takes "²", which int()
+    refuses, as it does over 4,300 digits; either raised ValueError, a 500, where the
+    page or the webhook meant "no such row"."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdecimal() and len(text) <= 18 else None
 
 
 @lru_cache(maxsize=64)

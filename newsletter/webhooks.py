@@ -68,6 +68,7 @@ from subscribers.suppression import address_suppress, email_hash, suppression_re
 from .digest import DIGEST_TAG, DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
 from .feedback import feedback_click_record, feedback_clicks_forget
 from .models import Delivery, DeliveryEvent
+from .sql import key_from_text
 
 logger = logging.getLogger(__name__)
 
@@ -262,11 +263,9 @@ def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
 
 
 def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
-    delivery_id = str((event.metadata or {}).get("delivery_id", "")).strip()
-    # ASCII digits, as many as a key has: str.isdigit() also takes "²", and int()
-    # refuses over 4,300 digits (either raised ValueError, a 500 the ESP retried).
-    if re.fullmatch(r"[0-9]{1,18}", delivery_id):
-        found = Delivery.objects.select_related("subscriber").filter(pk=int(delivery_id)).first()
+    delivery_id = key_from_text((event.metadata or {}).get("delivery_id", ""))
+    if delivery_id is not None:
+        found = Delivery.objects.select_related("subscriber").filter(pk=delivery_id).first()
         if found is not None:
             return found
     if event.message_id:

@@ -121,7 +121,9 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
         fields["time_zone"] = time_zone
     hour = (row.get("delivery_hour") or "").strip()
     if hour:
-        if not hour.isdigit() or not 0 <= int(hour) <= 23:
+        # isdecimal, not isdigit: "²" is a digit int() refuses, as it does 4,301
+        # digits (a 500, the file lost).
+        if not (hour.isdecimal() and len(hour) <= 2) or not 0 <= int(hour) <= 23:
             raise ValidationError("delivery_hour must be 0–23")
         fields["delivery_hour"] = int(hour)
     return fields
@@ -130,7 +132,7 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
 def _weekday_parse(value: str) -> int:
     """A weekly reader's day as the export writes it (0 is Monday … 6 Sunday) or by
     its name in English, whole or short ("Thursday", "thu"); raises ValidationError."""
-    if value.isdigit() and 0 <= int(value) <= 6:
+    if value.isdecimal() and len(value) == 1 and 0 <= int(value) <= 6:
         return int(value)
     names = [str(name).lower() for name in WEEKDAYS.values()]
     for day, name in enumerate(names):

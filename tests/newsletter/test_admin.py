@@ -2646,3 +2646,19 @@ def test_previewing_a_reader_who_gets_no_digests_says_so(editor_client, edition)
     active = SubscriberFactory(email="ada@example.com")
     page = unescape(editor_client.get(url, {"preview_as": active.pk}).content.decode())
     assert "gets no digests" not in page and gone.email not in page
+
+
+@pytest.mark.parametrize("typed", ["²", "9" * 5000, "99999999999999999999"])
+def test_a_key_typed_into_an_editors_address_that_no_row_can_have_is_no_row(editor_client, edition, typed):
+    """A paper, topic or reader key typed by hand into the address ("?carried=²", a
+    superscript; 5,000 nines): str.isdigit() took them, then int() or the database
+    refused them, and the editor got a server error. Now such a key names no row:
+    the ledger lists every digest, the topic preview and the edition's preview open
+    as without one."""
+    ledger = editor_client.get(reverse("admin:newsletter_delivery_changelist"), {"carried": typed})
+    assert ledger.status_code == 200
+    topic_preview = editor_client.get(reverse("admin:newsletter_topic_preview"), {"topic": typed})
+    assert topic_preview.status_code == 200
+    edition_page = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk]),
+                                     {"preview_as": typed})
+    assert edition_page.status_code == 200
