@@ -49,7 +49,7 @@ from subscribers.models import Subscriber
 from .embeddings import DIMENSIONS, vector_unpack
 from .models import Delivery, Edition, EditionPaper, Feedback, Paper, PaperTopic, Topic
 from .preferences import FEEDBACK_VOTES_USED, preferences_learn, signal_weight
-from .reader_keywords import keyword_present, keywords_match, keywords_split
+from .reader_keywords import keyword_present, keywords_match, reader_terms
 from .relevance import (
     RELEVANCE_THRESHOLD,
     TOPIC_TERMS_SAID,
@@ -626,7 +626,7 @@ def digest_select(*, subscriber, date: dt.date, data: RankingData) -> DigestSele
         topic_ids = frozenset(t.id for t in subscriber.topics.all())
     profile = (
         date, weekly, topic_ids,
-        tuple(keywords_split(subscriber.keywords)), tuple(keywords_split(subscriber.exclude_keywords)),
+        reader_terms(subscriber.keywords), reader_terms(subscriber.exclude_keywords),
         bool(subscriber.only_with_code),
     )
     if votes:

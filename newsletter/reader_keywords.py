@@ -41,6 +41,14 @@ def keyword_stop_words_only(term: str) -> bool:
     return bool(tokens) and all(not _is_acronym(t) and t.lower() in STOP_WORDS for t in tokens)
 
 
+def reader_terms(value: str) -> tuple[str, ...]:
+    """A reader's keywords or left-out terms as ranking reads them: keywords_split
+    without the terms of stop words alone, which the preference form refuses
+    (keyword_stop_words_only) and which a reader may have saved before it did: "of"
+    left out would leave out every paper, and the digest would be empty for good."""
+    return tuple(term for term in keywords_split(value) if not keyword_stop_words_only(term))
+
+
 @lru_cache(maxsize=4096)
 def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
     """A reader's own keywords compiled once per process: many readers share a set,

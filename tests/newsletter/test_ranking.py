@@ -195,6 +195,21 @@ def test_an_acronyms_plural_as_a_readers_term_matches_the_acronym_both_ways(db):
             "Compressing an LLM to four bits", "Compressing LLMs to four bits"]
 
 
+def test_a_term_of_stop_words_saved_before_the_form_refused_it_leaves_out_nothing(db):
+    """A reader who saved "of" as a term to leave out, before the preference form
+    refused such terms, got an empty digest every day: nearly every paper says "of".
+    Ranking reads their terms without it; their other terms still count."""
+    topic = TopicFactory(name="Efficiency")
+    for title, upvotes in [("Scaling of sparse attention", 30), ("Pruning of an LLM", 20)]:
+        PaperTopicFactory(paper=PaperFactory(trending_date=DAY, title=title, upvotes=upvotes),
+                          topic=topic, score=0.9, matched_terms=["efficiency"])
+    edition_assemble(date=DAY)
+
+    assert _titles(_select(_reader(topic, exclude_keywords="of, The")).papers) == [
+        "Scaling of sparse attention", "Pruning of an LLM"]
+    assert _titles(_select(_reader(topic, exclude_keywords="of, LLM")).papers) == ["Scaling of sparse attention"]
+
+
 @pytest.mark.parametrize("days_before", [1, 20])
 def test_papers_already_sent_are_never_repeated(day, days_before):
     """Not the day after, nor three weeks after: a paper listed again is not given again."""
