@@ -117,6 +117,11 @@ def _mailgun_reason(e: dict) -> object:
 
 _DROPPED_FOR_COMPLAINT = {"Mailgun": lambda e: _mailgun_reason(e) == "suppress-complaint"}
 _DROPPED_FOR_UNSUBSCRIBE = {"Mailgun": lambda e: _mailgun_reason(e) == "suppress-unsubscribe"}
+# Every such drop ("suppress-bounce" too: an address that bounced before) is no
+# digest that bounced but one the ESP never sent: stored as "rejected", as anymail
+# reads SendGrid's drops and Mailgun's legacy codes, so the dashboard's bounce rate
+# counts bounces only.
+_DROPPED = {"Mailgun": lambda e: str(_mailgun_reason(e) or "").startswith("suppress-")}
 # Complaints anymail reports as "complained" that the ESP's own event says are not
 # one, by anymail's esp_name. Each suppressed the reader and counted as a complaint
 # in the figures (which read "complained" events).
@@ -379,6 +384,14 @@ CLICK_BURST = 5
 CLICK_BURST_WINDOW = dt.timedelta(seconds=5)
 
 
+def _event_type_stored(event: AnymailTrackingEvent, esp_name: str, action: str | None) -> str:
+    """The event's type as stored and counted: anymail's, but for the two kinds of
+    ours (SOFT_BOUNCED, NOT_SPAM) and an ESP's drop anymail calls a bounce (_DROPPED)."""
+    if event.event_type == EventType.BOUNCED and _esp_says(_DROPPED, event, esp_name):
+        return str(EventType.REJECTED)
+    return {Action.SOFT_BOUNCE: SOFT_BOUNCED, Action.NOT_A_COMPLAINT: NOT_SPAM}.get(action, str(event.event_type))
+
+
 def _click_by_a_person(delivery: Delivery, clicked_at: dt.datetime) -> bool:
     """Whether a click on `delivery`'s digest (stored already) is its reader's, not a
     mail scanner's (CLICK_NOT_BEFORE, CLICK_BURST). The click that makes a burst takes
@@ -437,8 +450,7 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
             event_id=event_id,
             defaults={
                 "delivery": delivery,
-                "event_type": {Action.SOFT_BOUNCE: SOFT_BOUNCED, Action.NOT_A_COMPLAINT: NOT_SPAM}.get(
-                    action, str(event.event_type)),
+                "event_type": _event_type_stored(event, esp_name, action),
                 "recipient_hash": recipient_hash,
                 "description": _redact(event_reason(event), pattern)[:2000],
                 "payload": {} if erased else _redact(_jsonable(event.esp_event), pattern),

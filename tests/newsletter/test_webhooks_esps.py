@@ -659,6 +659,9 @@ def test_mailguns_drop_for_an_earlier_complaint_or_unsubscribe_acts_for_that_rea
     reader.refresh_from_db()
     assert reader.status == status
     assert list(Suppression.objects.values_list("reason", flat=True)) == ([suppressed_for] if suppressed_for else [])
+    # A digest Mailgun never sent: no bounce in the dashboard's figures (stored as a
+    # rejection, as SendGrid's drops are); before, each counted as a bounce.
+    assert DeliveryEvent.objects.get().event_type == "rejected"
 
 
 def test_a_sendgrid_post_as_large_as_sendgrid_makes_them_is_taken_whole(client, routed, settings):
