@@ -60,7 +60,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from subscribers.addresses import email_normalise_or_given
+from subscribers.addresses import email_display, email_normalise_or_given
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_address_at, subscriber_unsubscribe
 from subscribers.suppression import address_suppress, email_hash, suppression_reason_of
@@ -438,7 +438,10 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     recipient_hash = email_hash(recipient) if recipient else ""
     action = event_action(event, esp_name=esp_name)
     occurred_at = event_occurred_at(event, now=timezone.now())
-    pattern = re.compile(re.escape(recipient), re.IGNORECASE) if recipient else None
+    # In both forms: the stored (IDNA) one we sent to, and the one a receiving
+    # server may write in its answer (user@bücher.de for user@xn--bcher-kva.de).
+    pattern = re.compile("|".join(re.escape(form) for form in {recipient, email_display(recipient)}),
+                         re.IGNORECASE) if recipient else None
     # Of an address whose reader erased their data (its suppression says so): kept
     # for the figures without what the ESP said of them (their browser, country,
     # the link), as erasure empties the events before it. The digest stays in

@@ -94,6 +94,22 @@ def test_the_stored_event_keeps_the_recipient_only_as_a_hash(client):
     assert event.payload["Type"] == "HardBounce"  # the rest of the ESP's event is kept
 
 
+def test_an_international_address_is_kept_out_of_the_stored_event_in_either_form(client):
+    """The digest went to the address's stored form (user@xn--bcher-kva.de); the
+    receiving server's answer may write it as its owner does (user@bücher.de), which
+    was kept in the event's payload and description, and in the suppression's note,
+    though the address is otherwise kept only as a hash (helper hC's review)."""
+    reader = SubscriberFactory(email="leser@xn--bcher-kva.de")
+    payload = bounce("leser@xn--bcher-kva.de", delivery=delivery_for(reader))
+    payload["Details"] = "smtp;550 5.1.1 <Leser@Bücher.de>: mailbox not found"
+    post(client, payload)
+
+    event = DeliveryEvent.objects.get()
+    stored = json.dumps(event.payload, ensure_ascii=False) + event.description + Suppression.objects.get().note
+    assert "leser@bücher.de" not in stored.lower() and "leser@xn--bcher-kva.de" not in stored.lower()
+    assert "mailbox not found" in event.payload["Details"]
+
+
 @pytest.mark.parametrize("credentials", [None, "postmark-hook:wrong", "someone:" + SECRET])
 def test_without_the_right_credentials_the_webhook_is_refused_and_nothing_changes(client, credentials):
     reader = SubscriberFactory(email="reader@example.com")
