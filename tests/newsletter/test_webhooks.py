@@ -705,6 +705,47 @@ def test_an_open_or_click_reported_after_the_reader_erased_their_data_keeps_noth
     assert event.payload == {}
 
 
+@pytest.mark.parametrize("at", ["2025-11-24T07:03:54", None])
+def test_an_event_time_without_an_offset_is_utc_and_one_left_out_is_when_it_came(client, settings, at):
+    """Postmark writes BouncedAt with or without its offset, and leaves it out of some
+    events. A time without an offset is UTC's whatever the site's TIME_ZONE (read in
+    the site's zone, a bounce at 07:03 was stored five hours later in New York, and
+    counted in the soft-bounce window from then); an event without one is dated when
+    it came (it was a TypeError, a 500 the ESP retries for days)."""
+    settings.TIME_ZONE = "America/New_York"
+    reader = SubscriberFactory(email="dated@example.com")
+    payload = bounce(reader.email, delivery=delivery_for(reader))
+    if at is None:
+        del payload["BouncedAt"]
+    else:
+        payload["BouncedAt"] = at
+    before = timezone.now()
+
+    assert post(client, payload).status_code == 200
+
+    occurred = DeliveryEvent.objects.get().occurred_at
+    if at is None:
+        assert before <= occurred <= timezone.now()
+    else:
+        assert occurred == dt.datetime(2025, 11, 24, 7, 3, 54, tzinfo=dt.UTC)
+
+
+def test_a_delivery_id_of_one_ascii_digit_is_ours_and_the_same_number_in_other_digits_is_not(client):
+    """The ledger's first deliveries have ids of one digit: "7" is delivery 7. The same
+    number in Arabic-Indic digits ("\u0667", which int() reads as 7) is not an id of
+    ours: the event is matched to nothing rather than to a digest it does not name."""
+    reader = SubscriberFactory(email="reader@example.com")
+    edition, _ = Edition.objects.get_or_create(date=dt.date(2025, 11, 24))
+    Delivery.objects.create(pk=7, subscriber=reader, edition=edition, status=Delivery.Status.SENT,
+                            provider_message_id="on-the-ledger", sent_at=timezone.now())
+
+    for n, spelled in enumerate(["7", "\u0667"]):
+        payload = bounce(reader.email, event_id=n + 1, message_id="not-on-the-ledger")
+        assert post(client, payload | {"Metadata": {"delivery_id": spelled}}).status_code == 200
+
+    assert [event.delivery_id for event in DeliveryEvent.objects.order_by("id")] == [7, None]
+
+
 @pytest.mark.parametrize("names", ["the old address", "no address"])
 def test_an_esp_unsubscribe_from_a_digest_sent_before_a_move_unsubscribes_its_reader(
         client, django_capture_on_commit_callbacks, names):

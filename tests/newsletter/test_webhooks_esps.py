@@ -693,3 +693,19 @@ def test_a_sendgrid_post_as_large_as_sendgrid_makes_them_is_taken_whole(client, 
     assert client.post(routed("sendgrid"), too_big, content_type="application/json",
                        **webhooks.auth()).status_code == 413
     assert client.post(routed("sendgrid"), body, content_type="application/json").status_code == 401
+
+
+def test_a_post_of_one_mib_is_read_whole_and_one_byte_more_is_refused(client, routed):
+    """The largest body read is 1 MiB (WEBHOOK_BODY_MAX), room for a SendGrid batch
+    cut after the event that reaches 768 KB: a post of 1 MiB is taken (its bounce
+    suppresses), one of a byte more is refused with a 413, nothing of it read."""
+    bounced = SubscriberFactory(email="bounced@example.com")
+    events = json.dumps([_sendgrid_event("hard", email=bounced.email, event_id="a1b2c3d4e5f6b001")])
+    at_the_limit = events + " " * (1024 * 1024 - len(events))
+
+    assert client.post(routed("sendgrid"), at_the_limit + " ", content_type="application/json",
+                       **webhooks.auth()).status_code == 413
+    assert not Suppression.objects.exists()
+    assert client.post(routed("sendgrid"), at_the_limit, content_type="application/json",
+                       **webhooks.auth()).status_code == 200
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
