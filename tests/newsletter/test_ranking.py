@@ -377,6 +377,37 @@ def test_a_long_vote_history_is_read_only_as_far_as_it_counts_and_picks_as_its_n
     assert long_picks.papers[1].reason == "close to “Newer vote 0”, which you liked"
 
 
+def test_in_a_batch_each_reader_is_read_their_own_newest_votes_on_papers_they_may_see(day):
+    """A batch reads many readers at once: each reader's newest FEEDBACK_VOTES_USED
+    votes are counted among their own (numbered across the batch, the votes of one
+    reader who voted later took the other's places, whose preferences then learnt
+    from nothing), votes cast at the same moment (an import) in the order of their
+    rows, and a vote on a paper taken down since takes no place of a vote that
+    counts. Each reader is read as a batch of them alone would read them."""
+    from newsletter.preferences import FEEDBACK_VOTES_USED
+
+    papers = [PaperFactory(trending_date=DAY - dt.timedelta(days=40), title=f"Voted {n}", embedding=_unit(1, n + 1))
+              for n in range(FEEDBACK_VOTES_USED + 5)]
+    taken_down = PaperFactory(trending_date=DAY - dt.timedelta(days=40), title="Taken down", hidden=True)
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    imported, voter = SubscriberFactory(), SubscriberFactory()
+    for n, paper in enumerate(papers):  # the last paper's vote is the newest of each
+        Feedback.objects.create(subscriber=imported, paper=paper, vote=1)
+        row = Feedback.objects.create(subscriber=voter, paper=paper, vote=1)
+        Feedback.objects.filter(pk=row.pk).update(created_at=start + dt.timedelta(days=1, minutes=n))
+    Feedback.objects.filter(subscriber=imported).update(created_at=start)
+    Feedback.objects.create(subscriber=imported, paper=taken_down, vote=1)  # the newest of all
+
+    data = ranking_data_load(date=DAY, subscriber_ids=[imported.id, voter.id])
+
+    newest = [paper.id for paper in reversed(papers)][:FEEDBACK_VOTES_USED]
+    for reader in (imported, voter):
+        assert [paper_id for paper_id, _ in data.feedback[reader.id]] == newest
+        assert data.feedback[reader.id] == ranking_data_load(date=DAY, subscriber_ids=[reader.id]).feedback[reader.id]
+    assert set(data.voted_papers) == set(newest)
+    assert all(vector is not None for _, vector in data.voted_papers.values())
+
+
 @pytest.mark.postgresql
 @pytest.mark.django_db(transaction=True)
 def test_a_process_loads_the_candidates_again_only_once_their_rows_changed_however_changed():
