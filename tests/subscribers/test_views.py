@@ -857,11 +857,12 @@ def test_keywords_longer_than_the_field_holds_are_refused_with_a_message_not_an_
 def test_a_term_of_stop_words_alone_is_refused_beside_its_field_keeping_what_was_typed(client, topics, field, would):
     """"Leave out papers about: of" left out nearly every paper, and the reader got
     empty digests with no word of why. A term that is only stop words is refused,
-    named, beside the field that holds it, with what was typed kept to correct; a
-    term with other words, and an acronym in capitals ("IT"), are kept."""
+    named, beside the field that holds it, with what was typed kept to correct (read
+    in words as the matcher reads it: "the." is "the"; "I", one letter, is no
+    acronym); a term with other words, and an acronym in capitals ("IT"), are kept."""
     reader = SubscriberFactory(keywords="agents", exclude_keywords="survey")
     manage = _path(tokens.subscriber_manage_url(subscriber=reader))
-    typed = "mixture of experts, IT, of, The, of the"
+    typed = "mixture of experts, IT, of, The, of the, I, the."
     response = client.post(manage, {
         "topics": [topics[0].pk], field: typed, "frequency": "daily",
         "weekday": "0", "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
@@ -870,7 +871,7 @@ def test_a_term_of_stop_words_alone_is_refused_beside_its_field_keeping_what_was
     html = response.content.decode()
     assert f'name="{field}" id="id_{field}" value="{typed}"' in html
     errors = re.search(rf'<p class="sf-error" id="id_{field}-error">(.*?)</p>', html).group(1)
-    for term in ("of", "The", "of the"):
+    for term in ("of", "The", "of the", "I", "the."):
         assert f"Nearly every paper says “{term}”, so it would {would} nearly every paper" in errors
     assert "“mixture of experts”" not in errors and "“IT”" not in errors
     reader.refresh_from_db()
