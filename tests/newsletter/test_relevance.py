@@ -30,6 +30,16 @@ def test_acronym_matches_as_a_word_and_in_its_plural():
     assert score(["GNN"], title="Forward Learning of GNNs") > RELEVANCE_THRESHOLD
 
 
+
+def test_an_acronyms_plural_has_a_lower_case_s_in_a_keyword_as_in_a_text():
+    """A reader's or a topic's "LMs" is the acronym "LM" (three letters are enough),
+    matched both ways; a capital S is the acronym's own letter: "GPS" is no plural of
+    "GP" (a Gaussian process), so neither brings the other's papers."""
+    assert score(["LMs"], title="Small LM Agents at Scale") > RELEVANCE_THRESHOLD
+    assert score(["LM"], title="Small LMs as Agents") > RELEVANCE_THRESHOLD
+    assert score(["GPS"], title="Sparse GP Regression at Scale") == 0
+    assert score(["GP"], title="GPS Spoofing Detection for Drones") == 0
+
 def test_acronym_is_case_sensitive_but_words_are_not():
     assert score(["RAG"], title="The rag and bone shop of the heart") == 0
     assert score(["rag"], title="The rag and bone shop of the heart") > 0
