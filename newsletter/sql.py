@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from functools import lru_cache
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Field, Model
 
+_KEY = re.compile(r"[0-9]{1,18}")
+
 
 def key_from_text(value: object) -> int | None:
     """A row's key as it came in a query string, a form or an ESP's metadata: 1 to 18
-    decimal digits (a bigint), else None. str.isdigit() also takes "²", which int()
-    refuses, as it does over 4,300 digits; either raised ValueError, a 500, where the
-    page or the webhook meant "no such row"."""
+    ASCII digits (a bigint), else None. str.isdigit() also takes "²", which int()
+    refuses, as it does over 4,300 digits (either raised ValueError, a 500, where the
+    page or the webhook meant "no such row"), and int() reads "٧" as 7: our keys are
+    written in ASCII, so another script's digits are no key of ours."""
     text = str(value).strip() if value is not None else ""
-    return int(text) if text.isdecimal() and len(text) <= 18 else None
+    return int(text) if _KEY.fullmatch(text) else None
 
 
 @lru_cache(maxsize=64)
