@@ -398,14 +398,14 @@ def _click_by_a_person(delivery: Delivery, clicked_at: dt.datetime) -> bool:
     back what the burst's earlier clicks taught (feedback_clicks_forget)."""
     if delivery.sent_at and clicked_at - delivery.sent_at < CLICK_NOT_BEFORE:
         return False
-    burst = DeliveryEvent.objects.filter(
+    arrived = sorted(DeliveryEvent.objects.filter(
         delivery=delivery, event_type=EventType.CLICKED,
-        occurred_at__range=(clicked_at - CLICK_BURST_WINDOW, clicked_at + CLICK_BURST_WINDOW))
-    if burst.count() < CLICK_BURST:
+        occurred_at__range=(clicked_at - CLICK_BURST_WINDOW, clicked_at + CLICK_BURST_WINDOW),
+    ).values_list("created_at", flat=True))
+    if len(arrived) < CLICK_BURST:
         return True
-    first = burst.order_by("created_at").values_list("created_at", flat=True).first()
     feedback_clicks_forget(subscriber=delivery.subscriber, paper_ids=[
-        pk for pk in delivery.paper_ids or () if isinstance(pk, int)], since=first)
+        pk for pk in delivery.paper_ids or () if isinstance(pk, int)], since=arrived[0])
     return False
 
 
