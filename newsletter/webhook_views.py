@@ -16,9 +16,10 @@ step so each failure has its own answer, decided where it happens:
   and no event of the body is acted on; so is the ESP's *inbound* webhook set to
   this URL by mistake (anymail's message, which says so, is the answer and is
   logged as an error);
-- then each event goes to anymail's `tracking` signal (newsletter/webhooks.py,
-  tracking_received). An error there is ours, not the sender's: it stays a 500,
-  which ESPs retry.
+- then the post's events are recorded (newsletter/webhooks.py,
+  delivery_events_record). An error there is ours, not the sender's: it stays a
+  500, which ESPs retry. anymail's `tracking` signal is not sent: a receiver gets
+  one event at a time, and a post is recorded as a whole.
 """
 
 from __future__ import annotations
@@ -32,14 +33,14 @@ from anymail.exceptions import (
     AnymailError,
     AnymailWebhookValidationFailure,
 )
-from anymail.signals import AnymailTrackingEvent, tracking
+from anymail.signals import AnymailTrackingEvent
 from anymail.utils import get_anymail_setting
 from anymail.webhooks.base import AnymailBasicAuthMixin
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from .webhooks import tracking_event_problem
+from .webhooks import delivery_events_record, tracking_event_problem
 
 logger = logging.getLogger(__name__)
 
@@ -147,8 +148,7 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
         problem = tracking_event_problem(event)
         if problem:
             return HttpResponseBadRequest(problem, content_type="text/plain")
-    for event in events:
-        tracking.send(sender=view_class, event=event, esp_name=view.esp_name)
+    delivery_events_record(events=events, esp_name=view.esp_name)
     return HttpResponse()
 
 

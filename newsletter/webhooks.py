@@ -1,9 +1,10 @@
 """Tracking events from the ESP (delivered, bounced, complained, opened, ...).
 
-anymail's tracking webhook (/anymail/<esp>/tracking/, config/urls.py) checks the
-HTTP basic-auth credentials in ANYMAIL["WEBHOOK_SECRET"], normalises the ESP's
-payload and sends its `tracking` signal; `tracking_received` (connected in
-NewsletterConfig.ready) hands each event to `delivery_event_record`, which:
+The tracking webhook (/anymail/<esp>/tracking/, newsletter/webhook_views.py) checks
+the HTTP basic-auth credentials in ANYMAIL["WEBHOOK_SECRET"], has anymail's view for
+the ESP normalise its payload, and hands the post's events to
+`delivery_events_record` (the local outbox's played-back events, one at a time, to
+`delivery_event_record`), which:
 
 - stores every event once: DeliveryEvent.event_id is unique, so a replayed or
   retried webhook changes nothing (the ESP's event id, or a hash of its payload
@@ -54,6 +55,7 @@ import hashlib
 import json
 import logging
 import re
+from dataclasses import dataclass
 
 from anymail.signals import AnymailTrackingEvent, EventType, RejectReason
 from django.db import connection, transaction
@@ -63,7 +65,12 @@ from django.utils import timezone
 from subscribers.addresses import email_display, email_normalise_or_given
 from subscribers.models import Subscriber, Suppression
 from subscribers.services import subscriber_address_at, subscriber_unsubscribe
-from subscribers.suppression import address_suppress, email_hash, suppression_reason_of
+from subscribers.suppression import (
+    address_suppress,
+    email_hash,
+    suppression_reason_of,
+    suppressions_of,
+)
 
 from .digest import DIGEST_TAG, DIGEST_TEST_METADATA, DIGEST_TEST_TAG, digest_paper_clicked
 from .feedback import feedback_click_record, feedback_clicks_forget
@@ -267,22 +274,26 @@ def event_id_for(event: AnymailTrackingEvent, esp_name: str) -> str:
     return f"{esp_name.lower()}:sha256:{hashlib.sha256(raw.encode()).hexdigest()}"
 
 
-def _delivery_find(event: AnymailTrackingEvent) -> Delivery | None:
-    delivery_id = key_from_text((event.metadata or {}).get("delivery_id", ""))
-    if delivery_id is not None:
-        found = Delivery.objects.select_related("subscriber").filter(pk=delivery_id).first()
-        if found is not None:
-            return found
-    if event.message_id:
+def _deliveries_find(events: list[AnymailTrackingEvent]) -> list[Delivery | None]:
+    """Each event's Delivery, in the events' order (None where none is found): by the
+    `delivery_id` of its metadata, else by the provider's message id. Two queries for
+    a whole post, whatever its length."""
+    keys = [key_from_text((event.metadata or {}).get("delivery_id", "")) for event in events]
+    by_pk = Delivery.objects.select_related("subscriber").in_bulk([key for key in keys if key is not None])
+    found = [by_pk.get(key) if key is not None else None for key in keys]
+    message_ids = {str(event.message_id) for event, delivery in zip(events, found, strict=True)
+                   if delivery is None and event.message_id}
+    by_message_id: dict[str, Delivery] = {}
+    if message_ids:
         # Events without our metadata: rare with Postmark, Mailgun or Brevo; every
         # Amazon SES event when its SNS notifications leave out the original headers
-        # (README, "Email provider"). By index delivery_provider_msgid_idx.
-        return (
-            Delivery.objects.select_related("subscriber")
-            .filter(provider_message_id=str(event.message_id))
-            .first()
-        )
-    return None
+        # (README, "Email provider"). By index delivery_provider_msgid_idx; of two
+        # deliveries with the same id, the first made.
+        for delivery in (Delivery.objects.select_related("subscriber")
+                         .filter(provider_message_id__in=message_ids).order_by("-pk")):
+            by_message_id[delivery.provider_message_id] = delivery
+    return [delivery if delivery is not None else by_message_id.get(str(event.message_id or ""))
+            for event, delivery in zip(events, found, strict=True)]
 
 
 def _tags(event: AnymailTrackingEvent) -> list[str]:
@@ -409,11 +420,29 @@ def _click_by_a_person(delivery: Delivery, clicked_at: dt.datetime) -> bool:
     return False
 
 
-def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> DeliveryEvent | None:
-    """Store one tracking event and act on it (module docstring). Returns the stored
-    event, or None when it was already recorded (a replay changes nothing)."""
-    event_id = event_id_for(event, esp_name)
-    delivery = _delivery_find(event)
+@dataclass(frozen=True)
+class _Reading:
+    """What one event says, before it is stored: whose delivery it is, the address it
+    is about ("" when it names none and has no delivery), whether that is the
+    delivery's reader's, and what it does to the address."""
+
+    event: AnymailTrackingEvent
+    esp_name: str
+    delivery: Delivery | None
+    recipient: str
+    of_reader: bool
+    action: str
+
+    @property
+    def stored_only(self) -> bool:
+        """Whether recording it is storing it and nothing more: it does nothing to an
+        address, and it is no click (which may teach its reader). Most of a post:
+        "delivered", "opened", "queued"."""
+        return (self.event.event_type != EventType.CLICKED
+                and (not self.recipient or self.action in (Action.NOTHING, Action.NOT_A_COMPLAINT)))
+
+
+def _reading(event: AnymailTrackingEvent, esp_name: str, delivery: Delivery | None) -> _Reading:
     # Compared in the stored form: an ESP may report user@bücher.de for
     # user@xn--bcher-kva.de.
     named = email_normalise_or_given(event.recipient or "")
@@ -435,63 +464,112 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
             sent_to = subscriber_address_at(subscriber=delivery.subscriber, at=sent)
             of_reader = not named or email_hash(named) == email_hash(sent_to)
             recipient = named or sent_to
-    recipient_hash = email_hash(recipient) if recipient else ""
-    action = event_action(event, esp_name=esp_name)
-    occurred_at = event_occurred_at(event, now=timezone.now())
+    return _Reading(event=event, esp_name=esp_name, delivery=delivery, recipient=recipient,
+                    of_reader=of_reader, action=event_action(event, esp_name=esp_name))
+
+
+def _row(reading: _Reading, *, erased: bool, now: dt.datetime) -> DeliveryEvent:
+    """The event as stored (not saved yet). `erased`: its address's reader erased their
+    data (their suppression says so); it is kept for the figures without what the ESP
+    said of them (their browser, country, the link), as erasure empties the events
+    before it. The digest stays in their mailbox, and each later open or click was
+    stored whole for 30 days."""
+    event, recipient = reading.event, reading.recipient
     # In both forms: the stored (IDNA) one we sent to, and the one a receiving
     # server may write in its answer (user@bücher.de for user@xn--bcher-kva.de).
     pattern = re.compile("|".join(re.escape(form) for form in {recipient, email_display(recipient)}),
                          re.IGNORECASE) if recipient else None
-    # Of an address whose reader erased their data (its suppression says so): kept
-    # for the figures without what the ESP said of them (their browser, country,
-    # the link), as erasure empties the events before it. The digest stays in
-    # their mailbox, and each later open or click was stored whole for 30 days.
-    erased = bool(recipient) and suppression_reason_of(recipient) == Suppression.Reason.DELETED
+    return DeliveryEvent(
+        event_id=event_id_for(event, reading.esp_name),
+        delivery=reading.delivery,
+        event_type=_event_type_stored(event, reading.esp_name, reading.action),
+        recipient_hash=email_hash(recipient) if recipient else "",
+        description=_redact(event_reason(event), pattern)[:2000],
+        payload={} if erased else _redact(_jsonable(event.esp_event), pattern),
+        occurred_at=event_occurred_at(event, now=now),
+        of_test_send=_of_test_send(event),
+        email=_email_of(event, reading.delivery),
+    )
 
+
+def _row_record(reading: _Reading, row: DeliveryEvent) -> DeliveryEvent | None:
+    """Store `row` once and act on what `reading` says (module docstring), in one
+    transaction. Returns the stored event, or None when it was already recorded."""
+    delivery, recipient, recipient_hash, action = reading.delivery, reading.recipient, row.recipient_hash, reading.action
     with transaction.atomic():
         stored, created = DeliveryEvent.objects.get_or_create(
-            event_id=event_id,
-            defaults={
-                "delivery": delivery,
-                "event_type": _event_type_stored(event, esp_name, action),
-                "recipient_hash": recipient_hash,
-                "description": _redact(event_reason(event), pattern)[:2000],
-                "payload": {} if erased else _redact(_jsonable(event.esp_event), pattern),
-                "occurred_at": occurred_at,
-                "of_test_send": _of_test_send(event),
-                "email": _email_of(event, delivery),
-            },
+            event_id=row.event_id,
+            defaults={field.attname: getattr(row, field.attname) for field in DeliveryEvent._meta.concrete_fields
+                      if not field.primary_key and field.attname != "event_id"},
         )
         if not created:
-            logger.info("tracking event %s already recorded; ignored", event_id)
+            logger.info("tracking event %s already recorded; ignored", row.event_id)
             return None
         # A click teaches the delivery's reader only when the ESP says it was theirs
         # (of_reader): one naming another address is stored, and teaches no one.
-        if event.event_type == EventType.CLICKED and of_reader and _click_by_a_person(delivery, occurred_at):
-            paper = digest_paper_clicked(delivery=delivery, url=event.click_url or "")
+        if (reading.event.event_type == EventType.CLICKED and reading.of_reader
+                and _click_by_a_person(delivery, stored.occurred_at)):
+            paper = digest_paper_clicked(delivery=delivery, url=reading.event.click_url or "")
             if paper is not None:
                 feedback_click_record(subscriber=delivery.subscriber, paper=paper)
         if not recipient:
             return stored
-        note = f"{esp_name} {event.event_type}: {stored.description}"
+        note = f"{reading.esp_name} {reading.event.event_type}: {stored.description}"
         if action == Action.SUPPRESS_HARD_BOUNCE:
             address_suppress(email=recipient, reason=Suppression.Reason.HARD_BOUNCE, note=note)
         elif action == Action.SUPPRESS_COMPLAINT:
             address_suppress(email=recipient, reason=Suppression.Reason.COMPLAINT, note=note)
         elif action == Action.SOFT_BOUNCE:
             _soft_bounces_one_at_a_time(recipient_hash=recipient_hash)
-            count = soft_bounces_recent(recipient_hash=recipient_hash, now=occurred_at)
+            count = soft_bounces_recent(recipient_hash=recipient_hash, now=stored.occurred_at)
             if count >= SOFT_BOUNCE_THRESHOLD:
                 address_suppress(
                     email=recipient, reason=Suppression.Reason.SOFT_BOUNCES,
                     note=f"{count} soft bounces in {SOFT_BOUNCE_WINDOW.days} days",
                 )
         elif action == Action.UNSUBSCRIBE:
-            subscriber = (delivery.subscriber if of_reader
+            subscriber = (delivery.subscriber if reading.of_reader
                           else Subscriber.objects.filter(email__iexact=recipient).first())
             if subscriber is not None:
                 _unsubscribe(subscriber=subscriber)
     return stored
+
+
+def delivery_events_record(*, events: list[AnymailTrackingEvent], esp_name: str) -> None:
+    """Store each event of an ESP's post once and act on it (module docstring), in
+    the post's order. The events that are only stored (_Reading.stored_only: most of
+    a post) go in by one INSERT per run of them, skipping those stored already; the
+    others each in a transaction of its own, as before. Until 8 December each event
+    was eight queries: a SendGrid post of 768 KB (about 2,000 events) took some 20
+    s to answer, past the time SendGrid waits (it posts it again), holding a web
+    worker all along (bench/webhook.py)."""
+    now = timezone.now()
+    readings = [_reading(event, esp_name, delivery)
+                for event, delivery in zip(events, _deliveries_find(events), strict=True)]
+    reasons = suppressions_of({reading.recipient for reading in readings if reading.recipient})
+    only_stored: list[DeliveryEvent] = []
+    for reading in readings:
+        found = reasons.get(reading.recipient) if reading.recipient else None
+        row = _row(reading, erased=found is not None and found.reason == Suppression.Reason.DELETED, now=now)
+        if reading.stored_only:
+            only_stored.append(row)
+            continue
+        # What is acted on counts what came before it (a "delivered" cancels the
+        # soft bounce of its digest: soft_bounces_recent): stored first.
+        DeliveryEvent.objects.bulk_create(only_stored, ignore_conflicts=True)
+        only_stored = []
+        _row_record(reading, row)
+    DeliveryEvent.objects.bulk_create(only_stored, ignore_conflicts=True)
+
+
+def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> DeliveryEvent | None:
+    """Store one tracking event and act on it (module docstring): the local outbox's
+    played-back events (newsletter/outbox.py). Returns the stored event, or None when
+    it was already recorded (a replay changes nothing)."""
+    [delivery] = _deliveries_find([event])
+    reading = _reading(event, esp_name, delivery)
+    erased = bool(reading.recipient) and suppression_reason_of(reading.recipient) == Suppression.Reason.DELETED
+    return _row_record(reading, _row(reading, erased=erased, now=timezone.now()))
 
 
 # How long an event's payload (what the ESP said: the reader's browser, system,
@@ -504,10 +582,3 @@ def delivery_event_payloads_forget(*, now: dt.datetime) -> int:
     """Empty the payloads of the events stored over EVENT_PAYLOAD_KEPT ago: kept for
     good until 5 December (a data-protection reviewer's walkthrough). How many."""
     return DeliveryEvent.objects.filter(created_at__lt=now - EVENT_PAYLOAD_KEPT).exclude(payload={}).update(payload={})
-
-
-def tracking_received(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
-    """Receiver of anymail's `tracking` signal, which only the tracking webhook
-    (newsletter/webhook_views.py) sends, after checking the credentials and the
-    event's types (tracking_event_problem)."""
-    delivery_event_record(event=event, esp_name=esp_name)

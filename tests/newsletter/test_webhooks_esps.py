@@ -709,3 +709,75 @@ def test_a_post_of_one_mib_is_read_whole_and_one_byte_more_is_refused(client, ro
     assert client.post(routed("sendgrid"), at_the_limit, content_type="application/json",
                        **webhooks.auth()).status_code == 200
     assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
+
+
+def _morning_post(readers: list, *, prefix: str) -> list[dict]:
+    """SendGrid's post in the morning's burst: each reader's digest delivered and
+    opened (nothing to act on), and one of them bounced."""
+    events = []
+    for n, reader in enumerate(readers):
+        delivery = _delivery(reader)
+        for kind, step in (("delivered", "d"), ("open", "o")):
+            [event], _ = _sendgrid("delivered", delivery_id=str(delivery.pk), event_id=f"{prefix}{step}{n:05}")
+            events.append({**event, "email": reader.email, "event": kind})
+    events[-1] = {**_sendgrid("hard", delivery_id=events[-1]["delivery_id"], event_id=f"{prefix}b")[0][0],
+                  "email": readers[-1].email}
+    return events
+
+
+def test_a_morning_post_costs_queries_for_what_it_acts_on_not_for_its_length(client, routed):
+    """SendGrid posts up to 768 KB at a time, some 2,000 events in the morning's
+    burst. Each event cost eight queries: such a post took about 20 s to answer
+    (bench/webhook.py), past the time SendGrid waits, holding a web worker all along,
+    and SendGrid posted it again. The events that are only stored ("delivered",
+    "open") now go in together; a post ten times as long makes no more queries, and
+    each event is still stored once, its bounce still acted on."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url, queries = routed("sendgrid"), {}
+    for size, prefix in ((10, "a1b2c3d4e5f6s"), (100, "a1b2c3d4e5f6l")):
+        readers = SubscriberFactory.create_batch(size)
+        body = json.dumps(_morning_post(readers, prefix=prefix))
+        with CaptureQueriesContext(connection) as captured:
+            response = client.post(url, body, content_type="application/json", **webhooks.auth())
+        assert response.status_code == 200, response.content
+        queries[size] = len(captured.captured_queries)
+        assert DeliveryEvent.objects.filter(event_id__startswith=f"sendgrid:{prefix}").count() == 2 * size
+        readers[-1].refresh_from_db()
+        assert readers[-1].status == Subscriber.Status.SUPPRESSED
+        assert {r.status for r in readers[:-1]} == {Subscriber.Status.ACTIVE}
+    assert queries[100] <= queries[10] + 2, queries  # 21 and 21; 172 and 1,612 until 8 December
+
+    # Posted again (SendGrid's retry): nothing stored twice, nothing acted on twice.
+    assert client.post(url, body, content_type="application/json", **webhooks.auth()).status_code == 200
+    assert DeliveryEvent.objects.count() == 220
+    assert Suppression.objects.count() == 2
+
+
+def test_a_post_with_a_digest_deferred_then_delivered_three_times_suppresses_nobody(client, routed):
+    """The greylisting server's three digests (deferred, then delivered), reported in
+    one post: each "delivered" is stored before the next soft bounce is counted, as
+    when they came one post each. Three deferred digests never delivered, in one
+    post, suppress as three soft bounces do."""
+    from newsletter.webhooks import SOFT_BOUNCE_THRESHOLD
+
+    greylisted, gone = SubscriberFactory(email=READER), SubscriberFactory(email="full@example.com")
+    events = []
+    for n in range(SOFT_BOUNCE_THRESHOLD):
+        for reader, kinds in ((greylisted, ("deferred", "delivered")), (gone, ("deferred",))):
+            delivery = _delivery(reader, day=20 + n)
+            for step, kind in enumerate(kinds):
+                [event], _ = _sendgrid(kind, delivery_id=str(delivery.pk),
+                                       event_id=f"a1b2c3d4e5f6{reader.pk}{n}{step}")
+                events.append({**event, "email": reader.email})
+
+    response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
+                           **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    greylisted.refresh_from_db(), gone.refresh_from_db()
+    assert greylisted.status == Subscriber.Status.ACTIVE
+    assert gone.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
+    assert DeliveryEvent.objects.count() == 3 * SOFT_BOUNCE_THRESHOLD
