@@ -9,6 +9,7 @@ import re
 from functools import lru_cache
 
 from .relevance import _TOKEN_RE, Match, TopicMatcher, _is_acronym
+from .selectors import paper_texts_newest
 
 # English stop words: NLTK's list (Snowball's English stop words, with the pieces
 # of contractions a word tokeniser leaves: "don't" -> "don", "t"). No installed
@@ -41,6 +42,34 @@ def keyword_stop_words_only(term: str) -> bool:
     return bool(tokens) and all(not _is_acronym(t) and t.lower() in STOP_WORDS for t in tokens)
 
 
+# A reader's term said by this share of the newest papers or more is refused as a
+# term of stop words is (subscribers.forms): "model" (81 % of the labelled days'
+# papers) left out emptied the digest as "of" did, and as a keyword it matched them
+# all. "Nearly every", read as three in four: a term of a field, however broad, is
+# below it there ("language model" 53 %, "training" 57 %, "reinforcement learning"
+# 13 %). Judged on the KEYWORD_COMMON_PAPERS newest papers (about four days'), once
+# there are KEYWORD_COMMON_PAPERS_LEAST of them (a new installation's first day says
+# little). Reading a paper's words costs about 3 ms the first time a process meets
+# it (relevance._text_index, cached): the first form of a day with terms waits 0.6 s
+# on each web worker, later ones a few ms.
+KEYWORD_COMMON_SHARE = 0.75
+KEYWORD_COMMON_PAPERS = 200
+KEYWORD_COMMON_PAPERS_LEAST = 50
+
+
+def keywords_common(terms: list[str]) -> dict[str, tuple[int, int]]:
+    """Of these terms, those that KEYWORD_COMMON_SHARE or more of the newest papers
+    say (title or abstract, matched as ranking matches them: keyword_said, not its
+    cache, which a form's terms would fill with texts ranking never reads again):
+    term -> (papers that say it, papers read). None while there are fewer than
+    KEYWORD_COMMON_PAPERS_LEAST papers."""
+    texts = paper_texts_newest(limit=KEYWORD_COMMON_PAPERS) if terms else []
+    if len(texts) < KEYWORD_COMMON_PAPERS_LEAST:
+        return {}
+    said = {term: sum(keyword_said(term, title, abstract) for title, abstract in texts) for term in terms}
+    return {term: (n, len(texts)) for term, n in said.items() if n >= KEYWORD_COMMON_SHARE * len(texts)}
+
+
 def reader_terms(value: str) -> tuple[str, ...]:
     """A reader's keywords or left-out terms as ranking reads them: keywords_split
     without the terms of stop words alone, which the preference form refuses
@@ -56,11 +85,17 @@ def _keywords_matcher(keywords: tuple[str, ...]) -> TopicMatcher:
     return TopicMatcher(list(keywords))
 
 
+def keyword_said(keyword: str, title: str, abstract: str) -> bool:
+    """Whether one keyword (or excluded term) occurs in a paper at all, matched as a
+    topic's keywords are."""
+    return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
+
+
 @lru_cache(maxsize=65_536)
 def keyword_present(keyword: str, title: str, abstract: str) -> bool:
-    """Whether one keyword (or excluded term) occurs in a paper at all, matched as a
-    topic's keywords are: most of a reader's keywords are in none of a day's papers."""
-    return _keywords_matcher((keyword,)).match(title=title, abstract=abstract).score > 0
+    """keyword_said, cached for ranking: readers share terms, a day's texts are a few
+    hundred, and most of a reader's keywords are in none of them."""
+    return keyword_said(keyword, title, abstract)
 
 
 @lru_cache(maxsize=16_384)

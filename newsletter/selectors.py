@@ -59,6 +59,13 @@ def paper_list_trending(*, date: dt.date | None = None) -> QuerySet[Paper]:
     )
 
 
+def paper_texts_newest(*, limit: int) -> list[tuple[str, str]]:
+    """The titles and abstracts of the `limit` newest papers a reader may see, newest
+    trending date first."""
+    return list(Paper.objects.filter(PAPER_VISIBLE).order_by("-trending_date", "-pk")
+                .values_list("title", "abstract")[:limit])
+
+
 def paper_get_visible(*, arxiv_id: str | None = None, pk: int | None = None) -> Paper | None:
     """One visible paper for its page, by arXiv id or primary key, with its topic
     chips: two queries."""

@@ -11,7 +11,7 @@ from django import forms
 from django.utils import dates
 
 from newsletter.models import Topic
-from newsletter.reader_keywords import keyword_stop_words_only
+from newsletter.reader_keywords import keyword_stop_words_only, keywords_common
 
 from .addresses import email_validate
 from .consent import CONSENT_TEXT, consent_version_sign
@@ -127,18 +127,22 @@ def _keywords_clean(value: str, *, would: str) -> str:
     """One spelling: terms separated by ", ", no empty ones, no duplicates. A term of
     stop words alone ("of", "the", "I") is refused, named: ranking would find it in
     nearly every paper, and left out it emptied the reader's digests with no word
-    of why (reader_keywords.keyword_stop_words_only)."""
+    of why (reader_keywords.keyword_stop_words_only). So is one that nearly every
+    one of the newest papers says ("model": reader_keywords.keywords_common), with
+    how many say it."""
     seen: dict[str, str] = {}
     for term in value.replace("\n", ",").split(","):
         term = " ".join(term.split())
         if term and term.lower() not in seen:
             seen[term.lower()] = term
-    common = [term for term in seen.values() if keyword_stop_words_only(term)]
-    if common:
-        raise forms.ValidationError([
-            f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
-            for term in common
-        ])
+    stop_words = [term for term in seen.values() if keyword_stop_words_only(term)]
+    errors = [f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
+              for term in stop_words]
+    errors += [f"“{term}” is in {said} of the {read} newest papers, so it would {would}: "
+               "remove it or use a more specific term."
+               for term, (said, read) in keywords_common([t for t in seen.values() if t not in stop_words]).items()]
+    if errors:
+        raise forms.ValidationError(errors)
     return ", ".join(seen.values())
 
 

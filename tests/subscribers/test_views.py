@@ -894,6 +894,63 @@ def test_the_subscribe_form_refuses_a_term_of_stop_words_alone_too(submit):
     assert not Subscriber.objects.filter(email="new@example.com").exists()
 
 
+def _labelled_papers(*days: str) -> list:
+    """The papers of these labelled days (tests/data/relevance), one trending date each."""
+    import json
+    from pathlib import Path
+
+    papers = []
+    for n, day in enumerate(days):
+        data = json.loads((Path(__file__).parents[1] / "data" / "relevance" / f"{day}.json").read_text())
+        papers += [PaperFactory(title=p["title"], abstract=p["abstract"], trending_date=dt.date(2025, 11, 20 + n))
+                   for p in data["papers"]]
+    return papers
+
+
+@pytest.mark.parametrize(("field", "would"), [("exclude_keywords", "leave out"), ("keywords", "match")])
+def test_a_term_nearly_every_new_paper_says_is_refused_with_how_many_say_it(client, topics, field, would):
+    """"Leave out papers about: model" left out four papers in five, as "of" did: the
+    reader's digests were nearly empty, and nothing said why. A term three in four of
+    the newest papers say is refused beside its field, with how many say it, counted
+    on the papers a reader may see (two tuning days' papers here: 85 of them; a hidden
+    one is not counted). A field's term, however broad, is kept ("language model"
+    is in about half of them)."""
+    papers = _labelled_papers("day_a", "day_e")
+    hidden = PaperFactory(title="A model", abstract="A model of models.", hidden=True, trending_date=dt.date(2025, 11, 30))
+    said = sum(1 for p in papers if re.search(r"\bmodel", f"{p.title} {p.abstract}", re.IGNORECASE))
+    reader = SubscriberFactory(keywords="agents", exclude_keywords="survey")
+    manage = _path(tokens.subscriber_manage_url(subscriber=reader))
+    form = {"topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+            "time_zone": "UTC", "papers_per_digest": "10"}
+
+    response = client.post(manage, {**form, field: "language model, model, reinforcement learning"})
+
+    assert response.status_code == 400
+    errors = re.search(rf'<p class="sf-error" id="id_{field}-error">(.*?)</p>', response.content.decode()).group(1)
+    assert errors == (f"“model” is in {said} of the {len(papers)} newest papers, so it would {would} "
+                      "nearly every paper: remove it or use a more specific term.")
+    assert said >= 0.75 * len(papers) and hidden.pk
+    reader.refresh_from_db()
+    assert (reader.keywords, reader.exclude_keywords) == ("agents", "survey")
+
+    assert client.post(manage, {**form, field: "language model, reinforcement learning"}).status_code == 303
+    reader.refresh_from_db()
+    assert getattr(reader, field) == "language model, reinforcement learning"
+
+
+def test_with_few_papers_yet_no_term_is_judged_common(client, topics):
+    """A new installation's first papers say little of what is common: under 50
+    papers, no term is refused for how many say it (stop words still are)."""
+    _labelled_papers("day_a")
+    reader = SubscriberFactory()
+    response = client.post(_path(tokens.subscriber_manage_url(subscriber=reader)), {
+        "topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+        "time_zone": "UTC", "papers_per_digest": "10", "exclude_keywords": "model"})
+    assert response.status_code == 303
+    reader.refresh_from_db()
+    assert reader.exclude_keywords == "model"
+
+
 def test_a_save_that_fails_after_one_that_succeeded_says_only_what_failed(client, topics):
     """Save, then untick every topic and save again from the page the first save led
     to (its address ends in ?done=saved): the answer is the error alone, not "Saved."
