@@ -55,6 +55,7 @@ from .editions import edition_send_time, listed_late, note_links_misleading
 from .health import health_check
 from .ingest import (
     IngestError,
+    arxiv_id_typed,
     json_read,
     previous_list_date,
     title_normalise,
@@ -353,6 +354,9 @@ def _one_newline(value):
 
 
 class PaperAdminForm(forms.ModelForm):
+    # Room for the address of the paper's page, which clean_arxiv_id reads the id out of.
+    arxiv_id = forms.CharField(label="arXiv id", required=False, max_length=300,
+                               help_text="Its id (2511.00001) or the address of its page on arXiv or Hugging Face.")
     ai_keywords = LinesField(label="AI keywords", help_text="The API's keywords, one per line.")
     authors = LinesField(help_text="One name per line, in the paper's order.")
 
@@ -361,7 +365,7 @@ class PaperAdminForm(forms.ModelForm):
         # The admin's fieldsets choose the form's fields; these two are what clean() reads.
         fields = ("title", "arxiv_id")
         # As people write them (Django's defaults read "Arxiv id", "Ai summary").
-        labels = {"arxiv_id": "arXiv id", "ai_summary": "AI summary", "github_repo": "GitHub repository",
+        labels = {"ai_summary": "AI summary", "github_repo": "GitHub repository",
                   "github_stars": "GitHub stars", "num_comments": "Comments", "published_on": "Published on arXiv"}
 
     def __init__(self, *args, **kwargs):
@@ -371,6 +375,12 @@ class PaperAdminForm(forms.ModelForm):
         if self.instance.pk:
             for field in self.fields.values():
                 field.show_hidden_initial = True
+
+    def clean_arxiv_id(self) -> str | None:
+        """The bare id of what the editor typed or pasted (ingest.arxiv_id_typed):
+        "2511.00001v2" is 2511.00001, and so a paper already here is refused by the
+        unique id, naming it, not saved a second time."""
+        return arxiv_id_typed(self.cleaned_data.get("arxiv_id") or "") or None
 
     def clean_thumbnail_url(self):
         url = self.cleaned_data["thumbnail_url"]

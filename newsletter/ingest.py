@@ -262,6 +262,23 @@ def arxiv_id_bare(arxiv_id: str) -> str:
     return versioned[1] if versioned else arxiv_id
 
 
+# What an editor pastes for a paper's arXiv id: the id, "arXiv:<id>", or the address
+# of its page on arXiv or Hugging Face ("https://arxiv.org/abs/2511.00001v2",
+# ".../pdf/2511.00001v2.pdf", "https://huggingface.co/papers/2511.00001").
+_ARXIV_ID_TYPED = re.compile(
+    r"(?:arxiv:|(?:https?://)?(?:www\.|export\.)?(?:arxiv\.org/(?:abs|pdf|html)|huggingface\.co/papers)/)?"
+    r"(?P<id>.+?)(?:\.pdf)?/?", re.IGNORECASE)
+
+
+def arxiv_id_typed(text: str) -> str:
+    """The bare arXiv id (arxiv_id_bare) of what an editor typed or pasted
+    (_ARXIV_ID_TYPED); "" for nothing. Taken as typed until 8 December: "2511.00001v2"
+    was a second paper beside 2511.00001 (the unique id did not see it), and a pasted
+    address an id no page could be found by."""
+    text = text.strip()
+    return arxiv_id_bare(_ARXIV_ID_TYPED.fullmatch(text)["id"]) if text else ""
+
+
 def title_normalise(title: str) -> str:
     """The key of a title: case-folded, punctuation and symbols replaced by spaces,
     whitespace collapsed ("Weak-to-Strong  Reasoning" == "weak to strong reasoning").

@@ -2662,3 +2662,30 @@ def test_a_key_typed_into_an_editors_address_that_no_row_can_have_is_no_row(edit
     edition_page = editor_client.get(reverse("admin:newsletter_edition_change", args=[edition.pk]),
                                      {"preview_as": typed})
     assert edition_page.status_code == 200
+
+
+@pytest.mark.parametrize("typed", ["2511.12345v2", " arXiv:2511.12345 ", "https://arxiv.org/abs/2511.12345v3",
+                                   "https://arxiv.org/pdf/2511.12345v1.pdf", "https://huggingface.co/papers/2511.12345"])
+def test_an_arxiv_id_typed_with_its_version_or_pasted_as_an_address_is_the_bare_id(editor_client, typed):
+    """An editor pasting "2511.12345v2" (or arXiv's address of it) for a paper with no
+    id: it was stored as typed, a second paper beside the 2511.12345 the morning's
+    fetch brings (the unique id did not see them as one), shown twice. Now it is the
+    bare id: refused while another paper holds it, naming the rule, and stored bare
+    once that one is gone."""
+    held = PaperFactory(arxiv_id="2511.12345", trending_date=DAY)
+    other = PaperFactory(title="Pasted", arxiv_id=None, trending_date=DAY)
+    url = reverse("admin:newsletter_paper_change", args=[other.pk])
+    data = _as_submitted(editor_client.get(url))
+    data["arxiv_id"] = typed
+
+    response = editor_client.post(url, data)
+
+    assert response.status_code == 200
+    assert "A paper with this arXiv id is already here." in response.content.decode(), response.context["adminform"].form.errors
+    other.refresh_from_db()
+    assert other.arxiv_id is None
+
+    held.delete()
+    assert editor_client.post(url, data).status_code == 302
+    other.refresh_from_db()
+    assert other.arxiv_id == "2511.12345"
