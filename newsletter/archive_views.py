@@ -44,13 +44,14 @@ def _noindex(response: HttpResponse) -> HttpResponse:
 @require_safe
 @public_page(tags=lambda: ["editions"], query=["page"])
 def edition_list(request: HttpRequest) -> HttpResponse:
-    asked = request.GET.get("page")
-    page = Paginator(archive.edition_list_published(), EDITIONS_PER_PAGE).get_page(asked)
+    asked = request.GET.getlist("page")
+    page = Paginator(archive.edition_list_published(), EDITIONS_PER_PAGE).get_page(asked[-1] if asked else None)
     # One address per page: ?page=anything rendered page 1 and was stored as a page of
     # its own for an hour, two cache entries a request (a hostile tester filled Redis,
-    # the broker's too, with 200 of them). Other spellings are sent to it (not stored).
+    # the broker's too, with 200 of them). Other spellings are sent to it (not stored),
+    # the parameter given twice too (?page=x&page=2 was page 2, stored again).
     canonical = None if page.number == 1 else str(page.number)
-    if asked is not None and asked != canonical:
+    if asked and asked != [canonical]:
         return HttpResponseRedirect(request.path + (f"?page={canonical}" if canonical else ""))
     return render(request, "newsletter/edition_list.html", {"page": page, "topics": archive.topic_list_with_feeds()})
 
