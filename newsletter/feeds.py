@@ -10,6 +10,7 @@ from django.contrib.syndication.views import Feed
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.feedgenerator import Atom1Feed
+from django.utils.html import escape
 
 from .archive import paper_list_for_feed
 from .models import Paper, Topic
@@ -55,8 +56,10 @@ class PapersFeed(Feed):
         return item.title
 
     def item_description(self, item: Paper) -> str:
-        # Plain text: the syndication framework escapes it into the Atom summary.
-        return item.ai_summary or item.abstract
+        # Django writes the Atom summary as type="html", which a feed reader reads as
+        # HTML: the plain text is escaped into it, or an abstract's "$k<n$" opens a tag
+        # that swallows the text after it (and "<a href>" in the data is a link).
+        return escape(item.ai_summary or item.abstract)
 
     def item_link(self, item: Paper) -> str:
         # The paper's page here, which links to everything the data has.

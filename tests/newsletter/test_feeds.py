@@ -2,6 +2,7 @@
 
 import datetime as dt
 import xml.etree.ElementTree as ET
+from html.parser import HTMLParser
 
 import factory
 import pytest
@@ -140,3 +141,32 @@ def test_the_papers_feed_names_itself_and_dates_a_paper_at_the_start_of_its_day_
     assert root.find(f"{ATOM}subtitle").text == "The papers trending on Hugging Face Daily Papers, newest first."
     assert root.find(f"{ATOM}author/{ATOM}name").text == "Daily Papers Digest"
     assert entry.find(f"{ATOM}published").text == "2025-11-24T00:00:00+00:00"
+
+
+def as_a_feed_reader_shows_it(element) -> str:
+    """The text a feed reader shows of an Atom text construct: of type "html", what
+    the HTML it holds reads as (RFC 4287, section 3.1.1.2); else the text itself."""
+    if element.get("type") != "html":
+        return element.text
+    shown = []
+    parser = HTMLParser()
+    parser.handle_data = shown.append
+    parser.feed(element.text)
+    parser.close()
+    return "".join(shown)
+
+
+def test_an_abstract_with_tex_or_markup_reads_in_a_feed_reader_as_it_was_written(client):
+    """The Atom summary is of type "html": a feed reader reads it as HTML, so an
+    abstract's "$k<n$" opened a tag that swallowed the text after it, and "<b>" or an
+    "<a href>" in the data was markup in the reader's window. The summary is the
+    abstract's text, whatever characters it holds."""
+    abstract = "For $k<n$ and $n>2$, agents <b>plan</b> & act; see <a href=\"https://evil.example\">here</a>."
+    PaperFactory(abstract=abstract, ai_summary="")
+    PaperFactory(title="Summarised", abstract="", ai_summary="Cost < 1 & gain > 2 <script>x</script>",
+                 trending_date=dt.date(2025, 11, 23))
+
+    _, items = entries(client.get("/feeds/papers.atom"))
+
+    assert [as_a_feed_reader_shows_it(e.find(f"{ATOM}summary")) for e in items] == [
+        abstract, "Cost < 1 & gain > 2 <script>x</script>"]
