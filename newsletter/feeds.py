@@ -75,6 +75,11 @@ class PapersFeed(Feed):
         # The day it trended: the date readers of the feed care about.
         return dt.datetime.combine(item.trending_date, dt.time.min, tzinfo=dt.UTC)
 
+    # Atom requires an entry's updated (RFC 4287, 4.1.2), and Django writes it only
+    # from this: the same day. Not Paper.updated_at, which each refetch of the day's
+    # upvotes moves on, and readers would show every entry as changed.
+    item_updateddate = item_pubdate
+
     def item_author_name(self, item: Paper) -> str:
         return item.byline
 

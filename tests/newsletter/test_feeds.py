@@ -170,3 +170,17 @@ def test_an_abstract_with_tex_or_markup_reads_in_a_feed_reader_as_it_was_written
 
     assert [as_a_feed_reader_shows_it(e.find(f"{ATOM}summary")) for e in items] == [
         abstract, "Cost < 1 & gain > 2 <script>x</script>"]
+
+
+@pytest.mark.parametrize("path", ["/feeds/papers.atom", "/feeds/topics/agents.atom"])
+def test_each_entry_says_when_it_was_updated_as_atom_requires(client, path):
+    """RFC 4287, section 4.1.2: an entry holds exactly one atom:updated. Without it a
+    feed validator refuses the feed, and strict readers the entry; the feed's own
+    updated is its newest entry's."""
+    paper = PaperFactory(trending_date=dt.date(2025, 11, 24))
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Agents", slug="agents"), score=0.9)
+
+    root, (entry,) = entries(client.get(path))
+
+    assert [u.text for u in entry.findall(f"{ATOM}updated")] == ["2025-11-24T00:00:00+00:00"]
+    assert root.findtext(f"{ATOM}updated") == "2025-11-24T00:00:00+00:00"
