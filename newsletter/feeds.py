@@ -94,6 +94,12 @@ class TopicPapersFeed(PapersFeed):
     def title(self, obj: Topic) -> str:
         return f"Daily Papers Digest: {obj.name}"
 
+    def feed_guid(self, obj: Topic) -> str:
+        # Its own, in the style of the entries' ids: Django's default, the link, is
+        # the archive's address, which every topic's feed shared with the papers feed.
+        # By key, as the entries are: an editor may rename the topic.
+        return f"daily-papers-digest:topic:{obj.pk}"
+
     def subtitle(self, obj: Topic) -> str:
         return obj.description or f"Trending AI papers about {obj.name}."
 

@@ -184,3 +184,18 @@ def test_each_entry_says_when_it_was_updated_as_atom_requires(client, path):
 
     assert [u.text for u in entry.findall(f"{ATOM}updated")] == ["2025-11-24T00:00:00+00:00"]
     assert root.findtext(f"{ATOM}updated") == "2025-11-24T00:00:00+00:00"
+
+
+def test_each_feed_has_an_id_of_its_own(client):
+    """A feed's atom:id names it among all feeds (RFC 4287, 4.2.6): every topic's feed
+    had the papers feed's (the archive's address), so a reader that knows feeds by
+    their id took a topic's feed for the feed of all papers, or one topic for another."""
+    TopicFactory(name="Agents", slug="agents")
+    TopicFactory(name="Vision", slug="vision")
+    paths = ["/feeds/papers.atom", "/feeds/topics/agents.atom", "/feeds/topics/vision.atom"]
+
+    ids = [entries(client.get(path))[0].findtext(f"{ATOM}id") for path in paths]
+
+    assert len(set(ids)) == 3, ids
+    # The feed of all papers keeps the id its readers have known it by.
+    assert ids[0] == "http://testserver/editions/"
