@@ -80,8 +80,10 @@ class PapersFeed(Feed):
     # upvotes moves on, and readers would show every entry as changed.
     item_updateddate = item_pubdate
 
-    def item_author_name(self, item: Paper) -> str:
-        return item.byline
+    def item_author_name(self, item: Paper) -> str | None:
+        # None for a paper that names nobody: Django writes "" as an author of no
+        # name; without one, the entry's author is the feed's (RFC 4287, 4.2.1).
+        return item.byline or None
 
     def item_categories(self, item: Paper) -> list[str]:
         return [score.topic.name for score in item.feed_topics]

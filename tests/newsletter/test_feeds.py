@@ -199,3 +199,14 @@ def test_each_feed_has_an_id_of_its_own(client):
     assert len(set(ids)) == 3, ids
     # The feed of all papers keeps the id its readers have known it by.
     assert ids[0] == "http://testserver/editions/"
+
+
+def test_an_entry_of_a_paper_that_names_nobody_has_no_author_of_its_own(client):
+    """A paper the data names no author, organisation or count of: its entry had an
+    author of no name (<author><name/></author>), which a feed reader shows as a blank
+    byline. It has none of its own, and Atom gives it the feed's (RFC 4287, 4.2.1)."""
+    PaperFactory(authors=[], author_count=0, organization="")
+
+    _, (entry,) = entries(client.get("/feeds/papers.atom"))
+
+    assert entry.find(f"{ATOM}author") is None
