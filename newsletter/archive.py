@@ -19,7 +19,7 @@ from subscribers.models import Subscriber
 from subscribers.tokens import signer, token_url
 
 from .feedback import subscriber_fingerprint
-from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, PaperTopic, Topic
+from .models import Delivery, Edition, EditionNote, EditionPaper, Paper, Topic
 from .ranking import reason_says_editors_pick, week_first_day
 from .relevance import RELEVANCE_THRESHOLD
 from .selectors import PAPER_VISIBLE, paper_visible_q, topic_rows_prefetch
@@ -90,22 +90,15 @@ def topic_list_with_feeds() -> list[Topic]:
 def paper_list_for_feed(*, topic=None) -> QuerySet[Paper]:
     """Newest visible papers for an Atom feed, optionally those relevant to a topic
     (a score past RELEVANCE_THRESHOLD, as in the digest; served by
-    papertopic_topic_score_idx)."""
+    papertopic_topic_score_idx), with their topic rows for their chips (the site's
+    topic_rows_prefetch: the entry's categories are the card's chips)."""
     papers = Paper.objects.filter(PAPER_VISIBLE)
     if topic is not None:
         papers = papers.filter(
             topic_scores__topic=topic, topic_scores__score__gte=RELEVANCE_THRESHOLD
         )
-    chips = Prefetch(
-        "topic_scores",
-        queryset=PaperTopic.objects.filter(score__gte=RELEVANCE_THRESHOLD, topic__is_active=True)
-        .select_related("topic")
-        .order_by("-score"),
-        to_attr="feed_topics",
-    )
-    return papers.order_by("-trending_date", "-pinned", "-upvotes", "id").prefetch_related(chips)[
-        :FEED_ITEMS
-    ]
+    return papers.order_by("-trending_date", "-pinned", "-upvotes", "id").prefetch_related(
+        topic_rows_prefetch())[:FEED_ITEMS]
 
 
 # --- "View in browser": one reader's digest -------------------------------------------

@@ -86,7 +86,10 @@ class PapersFeed(Feed):
         return item.byline or None
 
     def item_categories(self, item: Paper) -> list[str]:
-        return [score.topic.name for score in item.feed_topics]
+        # Its chips, as on its card and in the digest: the topics it is about, not
+        # every topic it passes for (relevance.topics_about); it is in each of
+        # those topics' feeds all the same.
+        return item.chip_names
 
 
 class TopicPapersFeed(PapersFeed):

@@ -7,7 +7,8 @@ from html.parser import HTMLParser
 import factory
 import pytest
 
-from newsletter.models import Paper
+from newsletter.models import Paper, PaperTopic
+from newsletter.services import EDITOR_ASSIGNED_SCORE
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def test_an_unknown_or_inactive_topic_feed_is_404(client):
 
 def test_a_papers_categories_in_the_feed_are_the_active_topics_it_is_about_closest_first(client):
     paper = PaperFactory(title="Robots with agents")
-    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robots", slug="robots"), score=0.6)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robots", slug="robots"), score=0.89)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Agents", slug="agents"), score=0.9)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Vision", slug="vision"), score=0.05)
     PaperTopicFactory(paper=paper, topic=TopicFactory(name="Retired", slug="retired", is_active=False), score=0.95)
@@ -73,6 +74,24 @@ def test_a_papers_categories_in_the_feed_are_the_active_topics_it_is_about_close
     _, (item,) = entries(client.get("/feeds/papers.atom"))
 
     assert [c.get("term") for c in item.findall(f"{ATOM}category")] == ["Agents", "Robots"]
+
+
+def test_a_papers_categories_in_the_feed_are_its_chips_not_every_topic_it_passes_for(client):
+    """A paper's chips name the topics it is about (relevance.topics_about: its
+    strongest, those near it, and editors'), not every topic it passes for: a pruning
+    paper that says "fine-tuning" passes for post-training and is about efficiency.
+    The cards, its page and the digest said so; its feed entry listed every topic it
+    passes for as its categories. It is still in the feed of each (which readers get
+    a paper does not change)."""
+    paper = PaperFactory(title="Pruning, then fine-tuning")
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Pruning", slug="pruning"), score=0.9)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Fine-tuning", slug="fine-tuning"), score=0.4)
+    PaperTopicFactory(paper=paper, topic=TopicFactory(name="Robots", slug="robots"),
+                      score=EDITOR_ASSIGNED_SCORE, source=PaperTopic.Source.EDITOR)
+
+    for path in ("/feeds/papers.atom", "/feeds/topics/fine-tuning.atom"):
+        _, (item,) = entries(client.get(path))
+        assert [c.get("term") for c in item.findall(f"{ATOM}category")] == ["Robots", "Pruning"], path
 
 
 def test_a_topic_feed_holds_a_paper_just_at_the_relevance_a_digest_takes(client):
