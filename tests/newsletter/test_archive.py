@@ -153,6 +153,35 @@ def test_the_list_of_past_editions_has_one_address_per_page(client, monkeypatch)
     assert client.get("/editions/").status_code == 200
 
 
+def archive_of(editions: int, papers: int) -> None:
+    """`editions` sent editions up to DAY, of `papers` papers each with two topics, the
+    last also holding a late paper of the list before it."""
+    topics = [TopicFactory(name="Agents", slug="agents"), TopicFactory(name="Vision", slug="vision")]
+    for n in range(editions):
+        date = DAY - dt.timedelta(days=editions - 1 - n)
+        day_papers = PaperFactory.create_batch(papers, trending_date=date)
+        for paper in day_papers:
+            for topic in topics:
+                PaperTopicFactory(paper=paper, topic=topic, score=0.9)
+        if n == editions - 1 and n:
+            day_papers.append(PaperFactory(trending_date=date - dt.timedelta(days=1)))
+        edition_of(date, day_papers)
+
+
+@pytest.mark.parametrize("path, queries", [
+    ("/editions/", 4),  # the editions' count, the page of them, their first titles, the topics
+    (f"/editions/{DAY}/", 5),  # the edition, the one before and after, its papers, their topics
+])
+@pytest.mark.parametrize("editions, papers", [(1, 1), (12, 12)])
+def test_an_archive_page_reads_as_many_queries_for_a_long_archive_as_for_a_short_one(
+    client, django_assert_num_queries, path, queries, editions, papers
+):
+    archive_of(editions, papers)
+
+    with django_assert_num_queries(queries):
+        assert client.get(path).status_code == 200
+
+
 def test_edition_pages_link_to_the_neighbouring_editions(client):
     edition_of(dt.date(2025, 11, 20), [PaperFactory()])
     edition_of(DAY, [PaperFactory()])

@@ -229,3 +229,20 @@ def test_an_entry_of_a_paper_that_names_nobody_has_no_author_of_its_own(client):
     _, (entry,) = entries(client.get("/feeds/papers.atom"))
 
     assert entry.find(f"{ATOM}author") is None
+
+
+@pytest.mark.parametrize("path, queries", [
+    ("/feeds/papers.atom", 2),  # the papers, their topics
+    ("/feeds/topics/agents.atom", 3),  # the topic, its papers, their topics
+])
+@pytest.mark.parametrize("papers", [1, 60])
+def test_a_feed_reads_as_many_queries_for_many_papers_as_for_one(client, django_assert_num_queries,
+                                                                  path, queries, papers):
+    topics = [TopicFactory(name="Agents", slug="agents"), TopicFactory(name="Vision", slug="vision")]
+    for n in range(papers):
+        paper = PaperFactory(trending_date=dt.date(2025, 11, 24) - dt.timedelta(days=n % 5))
+        for topic in topics:
+            PaperTopicFactory(paper=paper, topic=topic, score=0.9)
+
+    with django_assert_num_queries(queries):
+        assert client.get(path).status_code == 200
