@@ -360,14 +360,14 @@ LOGGING = {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: getattr(getattr(record, "request", None), "path", "") != "/health/",
         },
-        # A request for a host not in ALLOWED_HOSTS (a load balancer probing by IP, a
-        # scanner) is one line, not a traceback each.
         # Django logs each 4xx response's path ("Bad Request: /manage/<token>/": a
         # reader's form sent back with an error); a reader's signed link is not logged.
         "no_signed_links": {"()": "django.utils.log.CallbackFilter", "callback": _signed_links_hidden},
         # Celery's lines about the tasks beat runs every 20 s or minute, at DEBUG
         # (config/celery.py, QUIET_TASKS).
         "quiet_task_lines": {"()": "config.celery.QuietTaskLines"},
+        # A request for a host not in ALLOWED_HOSTS (a load balancer probing by IP, a
+        # scanner) is one line, not a traceback each.
         "no_traceback": {
             "()": "django.utils.log.CallbackFilter",
             "callback": lambda record: setattr(record, "exc_info", None) or setattr(record, "exc_text", None) or True,
@@ -376,6 +376,11 @@ LOGGING = {
     "loggers": {
         "django.request": {"filters": ["no_429", "no_health_probe", "no_signed_links"]},
         "django.security.DisallowedHost": {"filters": ["no_traceback"]},
+        # A query of more fields, or a form post larger, than the site reads: anyone
+        # could fill the log with their tracebacks (some 40 lines each); one line.
+        "django.security.TooManyFieldsSent": {"filters": ["no_traceback"]},
+        "django.security.TooManyFilesSent": {"filters": ["no_traceback"]},
+        "django.security.RequestDataTooBig": {"filters": ["no_traceback"]},
         "celery.worker.strategy": {"filters": ["quiet_task_lines"]},
         "celery.app.trace": {"filters": ["quiet_task_lines"]},
         "celery.beat": {"filters": ["quiet_task_lines"]},

@@ -663,6 +663,22 @@ def test_an_outage_probed_every_few_seconds_is_a_line_a_minute_and_a_wrong_host_
     assert "10.0.0.5:8000" in host.getMessage() and host.exc_info is None and not host.exc_text
 
 
+def test_a_request_past_the_sites_limits_is_one_line_in_the_log_not_a_traceback(client, settings, caplog):
+    """A hostile review of the public pages: a query of more fields than the site
+    reads (DATA_UPLOAD_MAX_NUMBER_FIELDS), or a form post larger than it takes
+    (DATA_UPLOAD_MAX_MEMORY_SIZE), is a 400, as it should be, and each was an ERROR
+    with a traceback of some 40 lines: anyone could fill the operator's log by
+    sending them. One line each now, naming what was refused."""
+    fields = "&".join(f"f{n}=1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+    with caplog.at_level(logging.INFO):
+        assert client.get(f"/editions/?{fields}").status_code == 400
+        assert client.post("/subscribe/", {"email": "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE}).status_code == 400
+    refused = [r for r in caplog.records if r.name.startswith("django.security.")]
+    assert sorted(r.name for r in refused) == ["django.security.RequestDataTooBig",
+                                               "django.security.TooManyFieldsSent"]
+    assert all(r.exc_info is None and not r.exc_text for r in refused), [r.exc_info for r in refused]
+
+
 def test_no_living_link_of_a_reader_in_the_logs_when_their_page_answers_4xx(client, caplog):
     """A data-protection reviewer's walkthrough: a reader's preference form sent back
     with an error (400) was logged by Django as "Bad Request: /manage/<signed
