@@ -11,11 +11,16 @@ step so each failure has its own answer, decided where it happens:
   or no secret configured: 401 with WWW-Authenticate, and nothing is read;
 - a body over WEBHOOK_BODY_MAX (1 MiB, above SendGrid's batches of 768 KB; the
   site's DATA_UPLOAD_MAX_MEMORY_SIZE is for the public forms): 413;
-- a body the ESP's parser cannot read, or events whose fields have the wrong types
-  or values we cannot store (newsletter/webhooks.py, tracking_event_problem): 400,
-  and no event of the body is acted on; so is the ESP's *inbound* webhook set to
-  this URL by mistake (anymail's message, which says so, is the answer and is
-  logged as an error);
+- a body the ESP's parser cannot read, or whose every event has fields of the wrong
+  types or values we cannot store (newsletter/webhooks.py, tracking_event_problem):
+  400, and nothing of it is acted on; so is the ESP's *inbound* webhook set to this
+  URL by mistake (anymail's message, which says so, is the answer and is logged as
+  an error);
+- such events beside others in one post are left out, each logged as an error, and
+  the others recorded: the post is the ESP's, its credentials checked, and it would
+  post the same again. Until 8 December one such event made the whole post a 400,
+  which SendGrid retries for a day and then drops, with the bounces and complaints
+  of some 2,000 other events;
 - then the post's events are recorded (newsletter/webhooks.py,
   delivery_events_record). An error there is ours, not the sender's: it stays a
   500, which ESPs retry. anymail's `tracking` signal is not sent: a receiver gets
@@ -144,11 +149,15 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
             f"The body is not a {view.esp_name} tracking event ({type(exc).__name__}).",
             content_type="text/plain",
         )
+    problems = {id(event): tracking_event_problem(event) for event in events}
+    recordable = [event for event in events if problems[id(event)] is None]
+    if events and not recordable:
+        return HttpResponseBadRequest(problems[id(events[0])], content_type="text/plain")
     for event in events:
-        problem = tracking_event_problem(event)
-        if problem:
-            return HttpResponseBadRequest(problem, content_type="text/plain")
-    delivery_events_record(events=events, esp_name=view.esp_name)
+        if problems[id(event)]:
+            logger.error("tracking webhook left out an event of %s's post (id %.100s): %s",
+                         view.esp_name, event.event_id, problems[id(event)])
+    delivery_events_record(events=recordable, esp_name=view.esp_name)
     return HttpResponse()
 
 

@@ -522,21 +522,35 @@ def test_a_sendgrid_post_of_several_events_acts_on_each_of_them(client, routed):
     assert DeliveryEvent.objects.count() == 2
 
 
-def test_a_sendgrid_post_with_one_unreadable_event_changes_nothing(client, routed):
-    """One event of a batch we cannot record makes the whole post a 400, with none
-    of it acted on: a reader bounced earlier in the same post is not suppressed
-    (SendGrid sends the whole post again; half of it was kept, then kept twice)."""
+def test_a_sendgrid_post_with_one_unreadable_event_records_the_others_and_logs_the_one(client, routed, caplog):
+    """An event of a post we cannot store (an address that is no text, a NUL in a
+    broken server's answer) made the whole post a 400: SendGrid posts the same
+    again for a day, refused each time, then drops it, with the bounces and
+    complaints of every other event in it (some 2,000 in the morning's posts). The
+    others are recorded now, and the one left out is an error in our log, with its
+    id and why. A post of nothing but such events is still refused."""
+    import logging
+
     reader = SubscriberFactory(email=READER)
     events = [_sendgrid_event("hard", email=READER, event_id="a1b2c3d4e5f60021"),
               _sendgrid_event("hard", email=12345, event_id="a1b2c3d4e5f60022")]
 
-    response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
-                           **webhooks.auth())
+    with caplog.at_level(logging.ERROR, logger="newsletter.webhook_views"):
+        response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
+                               **webhooks.auth())
 
-    assert response.status_code == 400, response.content
+    assert response.status_code == 200, response.content
     reader.refresh_from_db()
-    assert reader.status == Subscriber.Status.ACTIVE
-    assert not Suppression.objects.exists() and not DeliveryEvent.objects.exists()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
+    assert list(DeliveryEvent.objects.values_list("event_id", flat=True)) == ["sendgrid:a1b2c3d4e5f60021"]
+    [logged] = [r.getMessage() for r in caplog.records]
+    assert "a1b2c3d4e5f60022" in logged and "The event's recipient is not text." in logged
+
+    response = client.post(routed("sendgrid"), json.dumps(events[1:]), content_type="application/json",
+                           **webhooks.auth())
+    assert response.status_code == 400 and response.content == b"The event's recipient is not text."
+    assert DeliveryEvent.objects.count() == 1
 
 
 @pytest.mark.parametrize(("esp", "kind"), [("mailgun", "soft"), ("sendgrid", "deferred")])
