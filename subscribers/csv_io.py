@@ -171,7 +171,9 @@ def subscribers_import(
     consent_source = consent_source.strip()
     if not consent_source:
         raise ValidationError("Say where these people gave their consent.")
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="", as the csv module asks: it reads CR, LF and CRLF line ends alike
+    # (Excel for Mac's "CSV (Macintosh)" ends lines with CR alone, and was refused).
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
     try:
         header = [h.strip().lower() for h in (reader.fieldnames or [])]
         if "email" not in header:

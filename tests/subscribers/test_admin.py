@@ -153,6 +153,17 @@ def _imported(client, text: str, **form) -> str:
     return response.content.decode()
 
 
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_a_file_imports_whatever_ends_its_lines(editor_client, end):
+    """Excel for Mac's "CSV (Macintosh)" ends each line with CR alone: the import
+    refused it as "new-line character seen in unquoted field - do you need to open
+    the file in universal-newline mode?" (the csv module's words, of a file opened
+    without newline="")."""
+    html = _imported(editor_client, end.join(["email,topics", "ann@example.com,", "bob@example.com,", ""]))
+    assert "Imported: 2 added and sent a confirmation email." in html
+    assert sorted(Subscriber.objects.values_list("email", flat=True)) == ["ann@example.com", "bob@example.com"]
+
+
 def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_client):
     """A spreadsheet's header in capitals with spaces after the commas, topics by
     slug or by name in any case, separated by ";" or "|" with spaces around them, a
