@@ -173,9 +173,10 @@ def subscribers_import(
         raise ValidationError("Say where these people gave their consent.")
     # newline="", as the csv module asks: it reads CR, LF and CRLF line ends alike
     # (Excel for Mac's "CSV (Macintosh)" ends lines with CR alone, and was refused).
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    start = 1  # the line of the file the row being read starts on
     try:
-        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        header = [h.strip().lower() for h in next(reader, [])]
         if "email" not in header:
             raise ValidationError(_header_problem(header))
         if repeated := sorted({name for name in header if name and header.count(name) > 1}):
@@ -183,12 +184,19 @@ def subscribers_import(
             # imported the second, whatever the first held.
             raise ValidationError(f"The header names {', '.join(repr(n) for n in repeated)} more than "
                                   "once: keep one column of each. Nothing was imported.")
-        reader.fieldnames = header
-        rows = list(reader)
+        # Each row with the line of the file it starts on, blank lines skipped: rows
+        # counted from 2 (csv.DictReader's) named the line above a refused row after a
+        # blank line or a quoted field of two lines.
+        rows: list[tuple[int, dict]] = []
+        start = reader.line_num + 1
+        for values in reader:
+            if values:
+                rows.append((start, dict(zip(header, values))))
+            start = reader.line_num + 1
     except csv.Error as exc:
         # A field over the csv module's limit (131,072 characters), a stray NUL: the
         # file as a whole is unreadable; said with the line (until 5 December: a 500).
-        raise ValidationError(f"The file cannot be read as CSV at line {reader.line_num + 1}: {exc}. "
+        raise ValidationError(f"The file cannot be read as CSV at line {start}: {exc}. "
                               "Nothing was imported.") from None
     if len(rows) > IMPORT_MAX_ROWS:
         raise ValidationError(f"At most {IMPORT_MAX_ROWS} rows per file.")
@@ -201,7 +209,7 @@ def subscribers_import(
                           ignored_columns=[name for name in header if name and name not in IMPORT_COLUMNS])
     parsed: list[tuple[ImportLine, dict]] = []
     seen: set[str] = set()
-    for number, row in enumerate(rows, start=2):  # line 1 is the header
+    for number, row in rows:
         raw = (row.get("email") or "").strip()
         try:
             email = email_normalise(raw)

@@ -164,6 +164,16 @@ def test_a_file_imports_whatever_ends_its_lines(editor_client, end):
     assert sorted(Subscriber.objects.values_list("email", flat=True)) == ["ann@example.com", "bob@example.com"]
 
 
+def test_the_report_names_the_line_of_the_file_a_refused_row_is_on(editor_client):
+    """The report numbered rows by count from 2: after a blank line, or a quoted field
+    written on two lines, it sent the editor to the line above the refused row."""
+    text = 'email,note\nann@example.com,\n\nnot-an-address,\n"bob@example.com","met at the booth,\nasked for it"\nbad@,\n'
+    html = _imported(editor_client, text)
+    assert "<td>4</td><td>not-an-address</td><td>invalid</td>" in html
+    assert "<td>5</td><td>bob@example.com</td><td>new</td>" in html
+    assert "<td>7</td><td>bad@</td><td>invalid</td>" in html
+
+
 def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_client):
     """A spreadsheet's header in capitals with spaces after the commas, topics by
     slug or by name in any case, separated by ";" or "|" with spaces around them, a
