@@ -191,7 +191,7 @@ def subscribers_import(
         start = reader.line_num + 1
         for values in reader:
             if values:
-                rows.append((start, dict(zip(header, values))))
+                rows.append((start, dict(zip(header, map(_cell_read, values)))))
             start = reader.line_num + 1
     except csv.Error as exc:
         # A field over the csv module's limit (131,072 characters), a stray NUL: the
@@ -302,6 +302,13 @@ def _cell(value) -> str:
     first character (shown as text, as OWASP advises)."""
     text = str(value)
     return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def _cell_read(text: str) -> str:
+    """A cell as _cell wrote it, back to its value: "'-ann@example.com" is the
+    export's "-ann@example.com" (read with the quote, an import of an export added
+    a reader at an address nobody owns). Changes with _cell."""
+    return text[1:] if text.startswith("'") and text[1:].startswith(_FORMULA_START) else text
 
 
 def subscribers_export_csv(*, subscribers: Iterable[Subscriber]) -> str:

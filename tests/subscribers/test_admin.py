@@ -324,6 +324,23 @@ def test_a_file_exported_here_imports_back_with_each_readers_schedule_and_says_w
     assert (back["day@example.com"].delivery_hour, str(back["day@example.com"].time_zone)) == (6, "America/Chicago")
 
 
+def test_an_export_imported_back_reads_each_address_as_the_reader_wrote_it(admin_client):
+    """The export writes "-ann@example.com" as "'-ann@example.com" (a leading quote,
+    so no spreadsheet runs it as a formula); imported back, the quote was taken as
+    part of the address: a second reader at an address nobody owns, mailed a
+    confirmation, beside the first."""
+    for email in ("-ann@example.com", "+bob@example.com", "=cal@example.com", "dan@example.com"):
+        SubscriberFactory(email=email)
+    exported = admin_client.get(reverse("admin:subscribers_subscriber_export")).content.decode()
+    assert "'-ann@example.com" in exported
+
+    page = unescape(_imported(admin_client, exported))
+
+    assert "0 added; 4 already on the list (left unchanged)" in page
+    assert "<td>-ann@example.com</td><td>exists</td>" in page
+    assert Subscriber.objects.count() == 4
+
+
 @pytest.mark.parametrize(("written", "day"), [("Thursday", 3), ("thu", 3), ("SUN", 6), ("0", 0)])
 def test_a_weekly_readers_day_is_read_by_its_name_or_number(admin_client, written, day):
     _imported(admin_client, f"email,frequency,weekday\nw@example.com,weekly,{written}\n", prior_consent="on")
