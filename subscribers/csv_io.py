@@ -184,13 +184,15 @@ def subscribers_import(
             # imported the second, whatever the first held.
             raise ValidationError(f"The header names {', '.join(repr(n) for n in repeated)} more than "
                                   "once: keep one column of each. Nothing was imported.")
-        # Each row with the line of the file it starts on, blank lines skipped: rows
-        # counted from 2 (csv.DictReader's) named the line above a refused row after a
-        # blank line or a quoted field of two lines.
+        # Each row with the line of the file it starts on: rows counted from 2
+        # (csv.DictReader's) named the line above a refused row after a blank line or
+        # a quoted field of two lines. Rows with nothing in them are skipped, blank
+        # lines and the ",," a spreadsheet writes for its empty rows alike (each was
+        # an "invalid" reader with no address).
         rows: list[tuple[int, dict]] = []
         start = reader.line_num + 1
         for values in reader:
-            if values:
+            if any(value.strip() for value in values):
                 rows.append((start, dict(zip(header, map(_cell_read, values)))))
             start = reader.line_num + 1
     except csv.Error as exc:

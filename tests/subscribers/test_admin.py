@@ -174,6 +174,15 @@ def test_the_report_names_the_line_of_the_file_a_refused_row_is_on(editor_client
     assert "<td>7</td><td>bad@</td><td>invalid</td>" in html
 
 
+def test_rows_with_nothing_in_them_are_skipped_not_counted_invalid(editor_client):
+    """A spreadsheet saved as CSV writes the empty rows below its list as commas
+    (",,"): each was reported "invalid: Enter a valid email address." with no
+    address, and the summary counted readers refused that were never there."""
+    html = _imported(editor_client, "email,topics,frequency\nann@example.com,,\n,,\n , ,\n\n")
+    assert "Imported: 1 added and sent a confirmation email.</h2>" in html
+    assert "invalid" not in html
+
+
 def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_client):
     """A spreadsheet's header in capitals with spaces after the commas, topics by
     slug or by name in any case, separated by ";" or "|" with spaces around them, a
