@@ -180,7 +180,7 @@ def subscribers_import(
         if "email" not in header:
             raise ValidationError(_header_problem(header))
         if repeated := sorted({name for name in header if name and header.count(name) > 1}):
-            # csv.DictReader keeps the last of two same-named columns: "email,email"
+            # A row's dict keeps the last of two same-named columns: "email,email"
             # imported the second, whatever the first held.
             raise ValidationError(f"The header names {', '.join(repr(n) for n in repeated)} more than "
                                   "once: keep one column of each. Nothing was imported.")
@@ -193,6 +193,10 @@ def subscribers_import(
         start = reader.line_num + 1
         for values in reader:
             if any(value.strip() for value in values):
+                if len(rows) == IMPORT_MAX_ROWS:
+                    # Refused here, not once all are read: 5 MB of short rows
+                    # (admin.IMPORT_MAX_BYTES) held 260 MB of them.
+                    raise ValidationError(f"At most {IMPORT_MAX_ROWS} rows per file.")
                 rows.append((start, dict(zip(header, map(_cell_read, values)))))
             start = reader.line_num + 1
     except csv.Error as exc:
@@ -200,8 +204,6 @@ def subscribers_import(
         # file as a whole is unreadable; said with the line (until 5 December: a 500).
         raise ValidationError(f"The file cannot be read as CSV at line {start}: {exc}. "
                               "Nothing was imported.") from None
-    if len(rows) > IMPORT_MAX_ROWS:
-        raise ValidationError(f"At most {IMPORT_MAX_ROWS} rows per file.")
 
     topics = {}
     for t in Topic.objects.filter(is_active=True):

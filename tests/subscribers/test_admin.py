@@ -247,6 +247,18 @@ def test_a_file_over_the_most_rows_a_file_may_have_is_refused_whole(editor_clien
     assert "Imported: 2 added" in _imported(editor_client, "email\na@example.com\nb@example.com\n")
 
 
+def test_a_file_over_the_most_rows_is_refused_at_the_first_row_past_them_unread_beyond(editor_client, monkeypatch):
+    """The rows were counted once all were read: a file within IMPORT_MAX_BYTES of
+    short rows ("x@y.io", 714,000 of them in 5 MB) held 260 MB of rows in the web
+    process before it was refused, and what came after the most rows was read too
+    (here, a field the csv module cannot read was the reason given)."""
+    from subscribers import csv_io
+
+    monkeypatch.setattr(csv_io, "IMPORT_MAX_ROWS", 2)
+    over = _imported(editor_client, "email\na@example.com\nb@example.com\nc@example.com\n" + "x" * 140_000 + "\n")
+    assert "At most 2 rows per file." in over and not Subscriber.objects.exists()
+
+
 def test_a_row_with_an_address_in_capitals_is_the_same_subscriber(editor_client):
     SubscriberFactory(email="ann@example.com")
     html = _imported(editor_client, "email\nAnn@Example.com\n")
