@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.dates import WEEKDAYS
@@ -39,6 +39,8 @@ EXPORT_COLUMNS = ("email", "status", "topics", "frequency", "weekday", "delivery
 # An import larger than this is a job for a migration script, not a form post.
 IMPORT_MAX_ROWS = 10_000
 TOPIC_SEPARATORS = (";", "|")
+IMPORT_RACED = ("Some of these addresses were added to the list while the file was imported (another import, or "
+                "a reader subscribing): nothing was imported. Check the file again to see who is new.")
 
 
 @dataclass
@@ -253,8 +255,6 @@ def subscribers_import(
     if dry_run:
         return report
     mailed = 0 if prior_consent else sum(1 for line, _ in parsed if line.outcome == "new")
-    if capped and (refusal := editor_confirmations_refusal(editor=editor, count=mailed)):
-        raise ValidationError(f"{refusal} Nothing was imported.")
 
     now = timezone.now()
     detail = {"consent_source": consent_source, "prior_consent": prior_consent}
@@ -267,13 +267,22 @@ def subscribers_import(
     with transaction.atomic():
         # In a few statements, not a few a row: 10,000 rows took 31 s, past what a
         # proxy waits for a page (docs/benchmarks.md).
-        subscribers = Subscriber.objects.bulk_create([
-            Subscriber(email=line.email, source=Subscriber.Source.IMPORT,
-                       status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
-                       confirmed_at=now if prior_consent else None,
-                       confirmation_sent_at=None if prior_consent else now, **fields)
-            for line, fields in new
-        ], batch_size=1000)
+        try:
+            subscribers = Subscriber.objects.bulk_create([
+                Subscriber(email=line.email, source=Subscriber.Source.IMPORT,
+                           status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
+                           confirmed_at=now if prior_consent else None,
+                           confirmation_sent_at=None if prior_consent else now, **fields)
+                for line, fields in new
+            ], batch_size=1000)
+        except IntegrityError:
+            # subscriber_email_ci_unique: an address found new above was added since
+            # ("Import" pressed twice, a reader on the form); was a server error.
+            raise ValidationError(IMPORT_RACED) from None
+        # Counted once the rows are in: an import that fails spends nothing of the
+        # editor's day, and one refused here is rolled back whole.
+        if capped and (refusal := editor_confirmations_refusal(editor=editor, count=mailed)):
+            raise ValidationError(f"{refusal} Nothing was imported.")
         Subscriber.topics.through.objects.bulk_create([
             Subscriber.topics.through(subscriber_id=subscriber.pk, topic_id=topic.pk)
             for subscriber, topics in zip(subscribers, chosen, strict=True) for topic in topics

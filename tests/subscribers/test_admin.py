@@ -1005,6 +1005,30 @@ def test_an_editor_over_a_lowered_allowance_is_told_none_are_left_and_still_impo
     assert "That would send" not in known and Subscriber.objects.count() == 3
 
 
+def test_an_address_added_while_its_file_is_imported_fails_the_import_with_why_and_spends_nothing(
+    editor_client, settings, monkeypatch,
+):
+    """"Import" pressed twice, or a reader subscribing on the form at that moment: an
+    address the file's check found new was on the list by its insert, and the editor
+    got a server error (IntegrityError, subscriber_email_ci_unique) with no word of
+    what happened, their day's allowance of confirmation emails spent on it."""
+    settings.EDITOR_CONFIRMATIONS_PER_DAY = 2
+    insert = Subscriber.objects.bulk_create
+
+    def meanwhile(objs, **kwargs):
+        Subscriber.objects.create(email="ann@example.com")  # the other request's, just committed
+        return insert(objs, **kwargs)
+
+    monkeypatch.setattr(Subscriber.objects, "bulk_create", meanwhile)
+    page = unescape(_imported(editor_client, "email\nann@example.com\nbob@example.com\n"))
+    assert ("Some of these addresses were added to the list while the file was imported (another import, or "
+            "a reader subscribing): nothing was imported. Check the file again to see who is new.") in page
+    assert not Subscriber.objects.filter(email="bob@example.com").exists()
+
+    monkeypatch.undo()
+    assert "Imported: 2 added" in _imported(editor_client, "email\ncid@example.com\ndee@example.com\n")
+
+
 def test_an_editors_allowance_of_confirmation_emails_is_a_days(editor_client):
     import redis
     from django.conf import settings
