@@ -569,7 +569,8 @@ class SubscriberAdmin(admin.ModelAdmin):
             raise PermissionDenied
         # "They already confirmed elsewhere" makes readers recipients at once: a
         # superuser's word (an editor's made up addresses active; a hostile tester's pass).
-        form = ImportForm(request.POST or None, request.FILES or None, prior_consent=request.user.is_superuser)
+        may_state_consent = request.user.is_superuser
+        form = ImportForm(request.POST or None, request.FILES or None, prior_consent=may_state_consent)
         report = None
         if request.method == "POST" and form.is_valid():
             dry_run = "_import" not in request.POST
@@ -597,7 +598,7 @@ class SubscriberAdmin(admin.ModelAdmin):
                     # (it was a redirect to the list, and the lines were gone): which
                     # were refused and why is what the editor fixes next.
                     self.message_user(request, f"Import done: {report.summary}", messages.SUCCESS)
-                    form = ImportForm()
+                    form = ImportForm(prior_consent=may_state_consent)
         return TemplateResponse(request, "admin/subscribers/subscriber/import.html", {
             **self.admin_site.each_context(request), "title": "Import subscribers from CSV",
             "form": form, "report": report, "opts": self.model._meta,

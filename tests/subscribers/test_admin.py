@@ -445,6 +445,14 @@ def test_prior_consent_imports_active_readers_without_email(admin_client, django
     assert mail.outbox == []
 
 
+def test_the_form_after_an_editors_import_offers_no_prior_consent(editor_client):
+    """The page after an import gave the editor a fresh form with "They already
+    confirmed their address elsewhere" (a superuser's), which their next file's
+    post ignored: readers they were shown as confirmed were mailed and pending."""
+    page = _imported(editor_client, "email\nann@example.com\n")
+    assert "Imported: 1 added" in page and "prior_consent" not in page
+
+
 def test_an_editor_cannot_make_anyone_a_recipient_without_their_confirmation(
     editor_client, admin_client, django_capture_on_commit_callbacks,
 ):
