@@ -4,10 +4,10 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import path
 from django.utils import formats, timezone
 from django.utils.html import format_html_join
 from django.utils.text import Truncator
@@ -587,17 +587,17 @@ class SubscriberAdmin(admin.ModelAdmin):
                 )
             except ValidationError as exc:
                 form.add_error("file", exc)
-            except JourneyEmailNotQueued:
-                # The rows are in (their transaction committed); only the emails wait.
-                self.message_user(request, f"Import done, but {QUEUE_AWAY_ADMIN_MESSAGE[0].lower()}"
-                                           f"{QUEUE_AWAY_ADMIN_MESSAGE[1:]}", messages.ERROR)
-                return HttpResponseRedirect(reverse("admin:subscribers_subscriber_changelist"))
             else:
-                if not dry_run:
+                if report.emails_not_queued:
+                    # The rows are in; only the emails wait, and the report stays on screen.
+                    self.message_user(request, f"Import done, but {QUEUE_AWAY_ADMIN_MESSAGE[0].lower()}"
+                                               f"{QUEUE_AWAY_ADMIN_MESSAGE[1:]}", messages.ERROR)
+                elif not dry_run:
                     # The line-by-line report stays on screen after a real import too
                     # (it was a redirect to the list, and the lines were gone): which
                     # were refused and why is what the editor fixes next.
                     self.message_user(request, f"Import done: {report.summary}", messages.SUCCESS)
+                if not dry_run:
                     form = ImportForm(prior_consent=may_state_consent)
         return TemplateResponse(request, "admin/subscribers/subscriber/import.html", {
             **self.admin_site.each_context(request), "title": "Import subscribers from CSV",

@@ -30,7 +30,12 @@ from .addresses import email_display, email_normalise, email_validate
 from .consent import consent_record_new
 from .curation import editor_confirmations_refusal
 from .models import ConsentRecord, Subscriber
-from .services import EMAIL_CONFIRM, emails_at_blocked_domains, journey_emails_queue_new
+from .services import (
+    EMAIL_CONFIRM,
+    JourneyEmailNotQueued,
+    emails_at_blocked_domains,
+    journey_emails_queue_new,
+)
 from .suppression import emails_suppressed
 
 IMPORT_COLUMNS = ("email", "topics", "frequency", "weekday", "time_zone", "delivery_hour")
@@ -64,6 +69,8 @@ class ImportReport:
     # The header's columns an import does not read (an export's status, source and
     # dates: an import never sets them), said in the summary rather than dropped unsaid.
     ignored_columns: list[str] = field(default_factory=list)
+    # The rows are in, their confirmation emails not queued (services.JourneyEmailNotQueued).
+    emails_not_queued: bool = False
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line.outcome == outcome)
@@ -77,7 +84,12 @@ class ImportReport:
         verb = "would be added" if self.dry_run else "added"
         parts = [f"{self.created} {verb}"]
         if self.created:
-            parts[0] += " as active (prior consent)" if self.prior_consent else " and sent a confirmation email"
+            if self.prior_consent:
+                parts[0] += " as active (prior consent)"
+            elif self.emails_not_queued:
+                parts[0] += ", confirmation emails not sent yet (the task queue is away)"
+            else:
+                parts[0] += " and sent a confirmation email"
         labels = {
             "exists": "already on the list (left unchanged)",
             "duplicate": "repeated in the file",
@@ -264,44 +276,49 @@ def subscribers_import(
         detail["file"] = file_name
     new = [(line, fields) for line, fields in parsed if line.outcome == "new"]
     chosen = [fields.pop("topics") for _, fields in new]
-    with transaction.atomic():
-        # In a few statements, not a few a row: 10,000 rows took 31 s, past what a
-        # proxy waits for a page (docs/benchmarks.md).
-        try:
-            subscribers = Subscriber.objects.bulk_create([
-                Subscriber(email=line.email, source=Subscriber.Source.IMPORT,
-                           status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
-                           confirmed_at=now if prior_consent else None,
-                           confirmation_sent_at=None if prior_consent else now, **fields)
-                for line, fields in new
-            ], batch_size=1000)
-        except IntegrityError:
-            # subscriber_email_ci_unique: an address found new above was added since
-            # ("Import" pressed twice, a reader on the form); was a server error.
-            raise ValidationError(IMPORT_RACED) from None
-        # Counted once the rows are in: an import that fails spends nothing of the
-        # editor's day, and one refused here is rolled back whole.
-        if capped and (refusal := editor_confirmations_refusal(editor=editor, count=mailed)):
-            raise ValidationError(f"{refusal} Nothing was imported.")
-        Subscriber.topics.through.objects.bulk_create([
-            Subscriber.topics.through(subscriber_id=subscriber.pk, topic_id=topic.pk)
-            for subscriber, topics in zip(subscribers, chosen, strict=True) for topic in topics
-        ], batch_size=5000)
-        records = []
-        for subscriber, topics in zip(subscribers, chosen, strict=True):
-            records.append(consent_record_new(
-                subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=None,
-                user_agent="", source=Subscriber.Source.IMPORT,
-                detail={**detail, "topics": sorted(t.slug for t in topics)},
-            ))
-            if prior_consent:
+    try:
+        with transaction.atomic():
+            # In a few statements, not a few a row: 10,000 rows took 31 s, past what a
+            # proxy waits for a page (docs/benchmarks.md).
+            try:
+                subscribers = Subscriber.objects.bulk_create([
+                    Subscriber(email=line.email, source=Subscriber.Source.IMPORT,
+                               status=Subscriber.Status.ACTIVE if prior_consent else Subscriber.Status.PENDING,
+                               confirmed_at=now if prior_consent else None,
+                               confirmation_sent_at=None if prior_consent else now, **fields)
+                    for line, fields in new
+                ], batch_size=1000)
+            except IntegrityError:
+                # subscriber_email_ci_unique: an address found new above was added since
+                # ("Import" pressed twice, a reader on the form); was a server error.
+                raise ValidationError(IMPORT_RACED) from None
+            # Counted once the rows are in: an import that fails spends nothing of the
+            # editor's day, and one refused here is rolled back whole.
+            if capped and (refusal := editor_confirmations_refusal(editor=editor, count=mailed)):
+                raise ValidationError(f"{refusal} Nothing was imported.")
+            Subscriber.topics.through.objects.bulk_create([
+                Subscriber.topics.through(subscriber_id=subscriber.pk, topic_id=topic.pk)
+                for subscriber, topics in zip(subscribers, chosen, strict=True) for topic in topics
+            ], batch_size=5000)
+            records = []
+            for subscriber, topics in zip(subscribers, chosen, strict=True):
                 records.append(consent_record_new(
-                    subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=None,
-                    user_agent="", source=Subscriber.Source.IMPORT, detail=detail,
+                    subscriber=subscriber, action=ConsentRecord.Action.SUBSCRIBE, ip=None,
+                    user_agent="", source=Subscriber.Source.IMPORT,
+                    detail={**detail, "topics": sorted(t.slug for t in topics)},
                 ))
-        ConsentRecord.objects.bulk_create(records, batch_size=1000)
-        if not prior_consent:
-            journey_emails_queue_new(subscribers=subscribers, kind=EMAIL_CONFIRM, now=now)
+                if prior_consent:
+                    records.append(consent_record_new(
+                        subscriber=subscriber, action=ConsentRecord.Action.CONFIRM, ip=None,
+                        user_agent="", source=Subscriber.Source.IMPORT, detail=detail,
+                    ))
+            ConsentRecord.objects.bulk_create(records, batch_size=1000)
+            if not prior_consent:
+                journey_emails_queue_new(subscribers=subscribers, kind=EMAIL_CONFIRM, now=now)
+    except JourneyEmailNotQueued:
+        # The rows are in (their transaction committed); only the emails wait, and
+        # the editor still sees which rows were refused and why.
+        report.emails_not_queued = True
     return report
 
 

@@ -200,6 +200,23 @@ def test_an_import_while_the_queue_is_away_keeps_the_rows_and_says_the_emails_wa
     assert [(s.status, s.confirmation_sent_at) for s in imported] == [(Subscriber.Status.PENDING, None)] * 2
 
 
+def test_an_import_while_the_queue_is_away_still_shows_which_rows_were_refused(editor_client, broker_away):
+    """The page went back to the readers' list with the message alone: which rows
+    were refused, and why, was gone (checking the file again named the new ones
+    "exists"), and nothing said the emails of the rows added wait."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    file = SimpleUploadedFile("readers.csv", b"email\na@example.com\nnot-an-address\n", content_type="text/csv")
+    response = editor_client.post(reverse("admin:subscribers_subscriber_import"), {
+        "file": file, "consent_source": "Booth sign-up sheet", "_import": "1"}, follow=True)
+    page = response.content.decode()
+    assert "Imported: 1 added, confirmation emails not sent yet (the task queue is away); 1 invalid.</h2>" in page
+    assert "<td>3</td><td>not-an-address</td><td>invalid</td>" in page
+    (shown,) = _messages(response)
+    assert shown.startswith("Import done, but the confirmation emails could not be queued")
+
+
 def test_with_the_rate_limits_away_an_editor_refused_is_still_told_how_many_are_left(settings):
     """The editors' daily limit counts in the process while Redis is away (the
     emails wait for it anyway); the refusal's "N left today" reads that count too,
