@@ -26,7 +26,7 @@ from django.utils.dates import WEEKDAYS
 
 from newsletter.models import Topic
 
-from .addresses import email_display, email_normalise, email_validate
+from .addresses import email_display, email_normalise, email_normalise_or_given, email_validate
 from .consent import consent_record_new
 from .curation import editor_confirmations_refusal
 from .models import ConsentRecord, Subscriber
@@ -44,6 +44,11 @@ EXPORT_COLUMNS = ("email", "status", "topics", "frequency", "weekday", "delivery
 # An import larger than this is a job for a migration script, not a form post.
 IMPORT_MAX_ROWS = 10_000
 TOPIC_SEPARATORS = (";", "|")
+# A row whose status column (an export's) says this: its outcome and why.
+STATUS_NEVER_READDED = {
+    Subscriber.Status.UNSUBSCRIBED: ("unsubscribed", "The file says they unsubscribed."),
+    Subscriber.Status.SUPPRESSED: ("suppressed", "The file says they are suppressed."),
+}
 IMPORT_RACED = ("Some of these addresses were added to the list while the file was imported (another import, or "
                 "a reader subscribing): nothing was imported. Check the file again to see who is new.")
 
@@ -52,7 +57,7 @@ IMPORT_RACED = ("Some of these addresses were added to the list while the file w
 class ImportLine:
     line: int
     email: str
-    outcome: str  # "new", "exists", "invalid", "suppressed", "blocked", "duplicate"
+    outcome: str  # "new", "exists", "invalid", "unsubscribed", "suppressed", "blocked", "duplicate"
     detail: str = ""
 
     @property
@@ -94,6 +99,7 @@ class ImportReport:
             "exists": "already on the list (left unchanged)",
             "duplicate": "repeated in the file",
             "invalid": "invalid",
+            "unsubscribed": "unsubscribed (never re-added)",
             "suppressed": "suppressed (never mailed)",
             "blocked": "at blocked domains",
         }
@@ -232,6 +238,15 @@ def subscribers_import(
     seen: set[str] = set()
     for number, row in rows:
         raw = (row.get("email") or "").strip()
+        if said := STATUS_NEVER_READDED.get((row.get("status") or "").strip().lower()):
+            # What an export says of a reader: imported where this list's rows and
+            # suppressions are not (another instance, a restored database), those who
+            # left or complained came back. Said before any other fault of the row,
+            # which an editor would fix and import again.
+            email = email_normalise_or_given(raw)
+            report.lines.append(ImportLine(number, email, *said))
+            seen.add(email.lower())
+            continue
         try:
             email = email_normalise(raw)
             email_validate(email)

@@ -319,6 +319,34 @@ def test_a_reader_imported_with_prior_consent_has_their_confirmation_on_record_a
     assert dict(zip(header.split(","), row.split(",")))["confirmed_at"] == reader.confirmed_at.isoformat()
 
 
+def test_an_export_imported_on_another_instance_never_re_adds_who_left_or_was_suppressed(
+    admin_client, django_capture_on_commit_callbacks,
+):
+    """An export has every reader with their status; imported where this list's rows
+    and suppressions are not (another instance, a database restored), the readers
+    who unsubscribed or complained came back, active with "prior consent" or mailed a
+    confirmation without: the import read no status (a hostile tester's pass)."""
+    from subscribers.suppression import address_suppress
+
+    SubscriberFactory(email="stays@example.com")
+    SubscriberFactory(email="left@example.com", status="unsubscribed")
+    SubscriberFactory(email="complained@example.com")
+    address_suppress(email="complained@example.com", reason=Suppression.Reason.COMPLAINT)
+    exported = admin_client.get(reverse("admin:subscribers_subscriber_export")).content.decode()
+    Subscriber.objects.all().delete()
+    Suppression.objects.all().delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = unescape(_imported(admin_client, exported, prior_consent="on"))
+        _imported(admin_client, exported)
+
+    assert "<td>left@example.com</td><td>unsubscribed</td><td>The file says they unsubscribed.</td>" in page
+    assert "<td>complained@example.com</td><td>suppressed</td><td>The file says they are suppressed.</td>" in page
+    assert "1 added as active (prior consent); 1 unsubscribed (never re-added); 1 suppressed (never mailed)" in page
+    assert list(Subscriber.objects.values_list("email", flat=True)) == ["stays@example.com"]
+    assert mail.outbox == []
+
+
 def test_a_file_exported_here_imports_back_with_each_readers_schedule_and_says_what_it_leaves(admin_client):
     """An export moved to another instance, or imported back after a mistake: a weekly
     reader of Thursdays came back a reader of Mondays (the import read no weekday),
