@@ -49,6 +49,8 @@ STATUS_NEVER_READDED = {
     Subscriber.Status.UNSUBSCRIBED: ("unsubscribed", "The file says they unsubscribed."),
     Subscriber.Status.SUPPRESSED: ("suppressed", "The file says they are suppressed."),
 }
+STATUS_NEVER_CONFIRMED = ("The file says they never confirmed: import them without “They already confirmed” "
+                          "and they get a confirmation email.")
 IMPORT_RACED = ("Some of these addresses were added to the list while the file was imported (another import, or "
                 "a reader subscribing): nothing was imported. Check the file again to see who is new.")
 
@@ -238,7 +240,8 @@ def subscribers_import(
     seen: set[str] = set()
     for number, row in rows:
         raw = (row.get("email") or "").strip()
-        if said := STATUS_NEVER_READDED.get((row.get("status") or "").strip().lower()):
+        status = (row.get("status") or "").strip().lower()
+        if said := STATUS_NEVER_READDED.get(status):
             # What an export says of a reader: imported where this list's rows and
             # suppressions are not (another instance, a restored database), those who
             # left or complained came back. Said before any other fault of the row,
@@ -250,6 +253,9 @@ def subscribers_import(
         try:
             email = email_normalise(raw)
             email_validate(email)
+            if prior_consent and status == Subscriber.Status.PENDING:
+                # "Already confirmed elsewhere" is said of the whole file; this row says not.
+                raise ValidationError(STATUS_NEVER_CONFIRMED)
             fields = _row_parse(row, topics, default_topics, time_zones)
         except ValidationError as exc:
             report.lines.append(ImportLine(number, raw, "invalid", "; ".join(exc.messages)))

@@ -347,6 +347,22 @@ def test_an_export_imported_on_another_instance_never_re_adds_who_left_or_was_su
     assert mail.outbox == []
 
 
+def test_an_export_imported_with_prior_consent_makes_no_reader_who_never_confirmed_a_recipient(admin_client):
+    """"They already confirmed their address elsewhere" is said of a whole file; an
+    export's pending readers never confirmed, as its status column says, and the
+    import made them active: digests to addresses nobody confirmed."""
+    SubscriberFactory(email="confirmed@example.com")
+    SubscriberFactory(email="waiting@example.com", status="pending", confirmed_at=None)
+    exported = admin_client.get(reverse("admin:subscribers_subscriber_export")).content.decode()
+    Subscriber.objects.all().delete()
+
+    page = unescape(_imported(admin_client, exported, prior_consent="on"))
+
+    assert ("<td>waiting@example.com</td><td>invalid</td><td>The file says they never confirmed: import them "
+            "without “They already confirmed” and they get a confirmation email.</td>") in page
+    assert list(Subscriber.objects.values_list("email", "status")) == [("confirmed@example.com", "active")]
+
+
 def test_a_file_exported_here_imports_back_with_each_readers_schedule_and_says_what_it_leaves(admin_client):
     """An export moved to another instance, or imported back after a mistake: a weekly
     reader of Thursdays came back a reader of Mondays (the import read no weekday),
