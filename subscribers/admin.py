@@ -194,9 +194,15 @@ def suppression_said(row: Suppression) -> str:
     return said
 
 
+# Readers an export loads at a time, with their topics (one prefetch a batch): all at
+# once, 20,000 readers held 88 MB (100,000: some 440 MB); the CSV text is a few MB.
+EXPORT_BATCH = 2000
+
+
 def _export_response(subscribers) -> HttpResponse:
     response = HttpResponse(
-        csv_io.subscribers_export_csv(subscribers=subscribers), content_type="text/csv; charset=utf-8"
+        csv_io.subscribers_export_csv(subscribers=subscribers.iterator(chunk_size=EXPORT_BATCH)),
+        content_type="text/csv; charset=utf-8",
     )
     stamp = timezone.now().strftime("%Y-%m-%d")
     response["Content-Disposition"] = f'attachment; filename="subscribers-{stamp}.csv"'
