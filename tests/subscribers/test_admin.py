@@ -252,6 +252,17 @@ def test_a_row_the_digest_cannot_honour_is_refused_with_its_reason_and_the_other
     assert list(Subscriber.objects.values_list("email", flat=True)) == ["ok@example.com"]
 
 
+def test_an_imported_time_zone_is_one_a_reader_can_choose_stored_by_its_current_name(editor_client):
+    """The import took any name of the time-zone database: "Etc/GMT-1" (or GMT,
+    EST5EDT), which the reader's own form does not offer, so their preferences page
+    showed the first zone, UTC, and saving it moved their digest's hour. An old name
+    is stored as the forms store it (Asia/Calcutta is Asia/Kolkata)."""
+    html = unescape(_imported(editor_client, "email,time_zone\nold@example.com,Asia/Calcutta\n"
+                                             "etc@example.com,Etc/GMT-1\n"))
+    assert "<td>3</td><td>etc@example.com</td><td>invalid</td><td>unknown time zone 'Etc/GMT-1'</td>" in html
+    assert list(Subscriber.objects.values_list("email", "time_zone")) == [("old@example.com", "Asia/Kolkata")]
+
+
 def test_rows_without_topics_get_the_topics_ticked_for_them_and_the_others_keep_their_own(editor_client):
     agents = TopicFactory(name="Agents", slug="agents")
     vision = TopicFactory(name="Computer Vision", slug="vision")
