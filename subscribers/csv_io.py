@@ -129,7 +129,12 @@ def _row_parse(row: dict, topics: dict[str, Topic], default_topics: list[Topic],
     fields: dict = {}
     chosen, unknown = _topics_parse(row.get("topics") or "", topics)
     if unknown:
-        raise ValidationError(f"unknown topics: {', '.join(unknown)}")
+        # "agents, vision" (a spreadsheet's list) was one unknown topic of that name,
+        # and the editor was left to guess why: the separators are said.
+        commas = any("," in name and all(part.strip().lower() in topics for part in name.split(","))
+                     for name in unknown)
+        hint = f" (separate topics with {' or '.join(TOPIC_SEPARATORS)}, not commas)" if commas else ""
+        raise ValidationError(f"unknown topics: {', '.join(unknown)}{hint}")
     fields["topics"] = chosen or default_topics
     frequency = (row.get("frequency") or "").strip().lower()
     if frequency:

@@ -233,6 +233,8 @@ def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_clie
 
 @pytest.mark.parametrize(("row", "said"), [
     ("agents;robotics,,,", "unknown topics: robotics"),
+    # A spreadsheet's list in one cell: the separators are said.
+    ('"agents, vision",,,', "unknown topics: agents, vision (separate topics with ; or |, not commas)"),
     (",monthly,,", "frequency must be one of daily, weekly"),
     (",,Mars/Olympus,", "unknown time zone &#x27;Mars/Olympus&#x27;"),
     (",,,24", "delivery_hour must be 0–23"),
@@ -243,7 +245,7 @@ def test_a_row_names_its_topics_and_settings_as_a_person_writes_them(editor_clie
 def test_a_row_the_digest_cannot_honour_is_refused_with_its_reason_and_the_others_are_imported(
     editor_client, row, said,
 ):
-    TopicFactory(name="Agents", slug="agents")
+    TopicFactory(name="Agents", slug="agents"), TopicFactory(name="Vision", slug="vision")
     text = ("email,topics,frequency,time_zone,delivery_hour\n"
             "ok@example.com,agents,weekly,Europe/Paris,8\n"
             f"refused@example.com,{row}\n")
