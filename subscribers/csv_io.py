@@ -27,7 +27,7 @@ from newsletter.models import Topic
 
 from .addresses import email_display, email_normalise, email_normalise_or_given, email_validate
 from .consent import consent_record_new
-from .curation import editor_confirmations_refusal
+from .curation import editor_confirmations_refusal, editor_confirmations_would_refuse
 from .forms import time_zone_choices, time_zone_current
 from .models import ConsentRecord, Subscriber
 from .services import (
@@ -78,6 +78,9 @@ class ImportReport:
     ignored_columns: list[str] = field(default_factory=list)
     # The rows are in, their confirmation emails not queued (services.JourneyEmailNotQueued).
     emails_not_queued: bool = False
+    # A check's (dry run's) word that the import itself would be refused, and why: the
+    # editor's day of confirmation emails (curation.editor_confirmations_would_refuse).
+    refusal: str = ""
 
     def count(self, outcome: str) -> int:
         return sum(1 for line in self.lines if line.outcome == outcome)
@@ -296,9 +299,12 @@ def subscribers_import(
         status = existing.get(line.email.lower())
         if status:
             line.outcome, line.detail = "exists", Subscriber.Status(status).label
-    if dry_run:
-        return report
     mailed = 0 if prior_consent else sum(1 for line, _ in parsed if line.outcome == "new")
+    if dry_run:
+        # The check passed and the import was refused: it counted nothing of the day.
+        if capped:
+            report.refusal = editor_confirmations_would_refuse(editor=editor, count=mailed) or ""
+        return report
 
     now = timezone.now()
     detail = {"consent_source": consent_source, "prior_consent": prior_consent}

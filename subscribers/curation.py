@@ -31,14 +31,22 @@ def editor_confirmations_refusal(*, editor: str, count: int) -> str | None:
     the topics' names, an editor's words, from the service's own domain: unlimited,
     a stolen editor's account mailed any list of strangers, 10,000 a file (a
     hostile tester's pass). Superusers are not counted: callers ask only for others."""
-    limit = settings.EDITOR_CONFIRMATIONS_PER_DAY
     key = f"editor-confirmations:{editor}"
     # Counted in this process when Redis is away: the emails wait for it anyway.
-    if not count or not rate_limit_exceeded(key=key, limit=limit, window_seconds=DAY_SECONDS,
-                                            local_when_away=True, hits=count):
+    if not count or not rate_limit_exceeded(key=key, limit=settings.EDITOR_CONFIRMATIONS_PER_DAY,
+                                            window_seconds=DAY_SECONDS, local_when_away=True, hits=count):
         return None
     rate_limit_take_back(key=key, local_when_away=True, hits=count)
-    left = max(0, limit - rate_limit_count(key=key))
+    return editor_confirmations_would_refuse(editor=editor, count=count)
+
+
+def editor_confirmations_would_refuse(*, editor: str, count: int) -> str | None:
+    """What editor_confirmations_refusal would say to `count` more emails now, counting
+    nothing: an import's check (dry run) says it before the editor presses "Import"."""
+    limit = settings.EDITOR_CONFIRMATIONS_PER_DAY
+    left = max(0, limit - rate_limit_count(key=f"editor-confirmations:{editor}"))
+    if count <= left:
+        return None
     return (f"That would send {count} confirmation email{pluralize(count)}: an editor mails at most {limit} new "
             f"addresses a day (imports, readers added by hand and resends together), {left} left today; a "
             "superuser can send more.")

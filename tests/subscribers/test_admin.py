@@ -1075,6 +1075,14 @@ def test_an_editor_mails_a_day_of_new_addresses_at_most_and_each_import_names_th
     record = ConsentRecord.objects.get(subscriber__email="a@example.com")
     assert record.detail["added_by"] == "editor"
 
+    # The check says so before the import, and spends nothing of the day.
+    checked = editor_client.post(import_url, {"file": _csv("email\nc@example.com\nd@example.com\n"),
+                                              "consent_source": "Booth sign-up sheet"}).content.decode()
+    assert "The import would be refused: That would send 2 confirmation emails" in checked
+    assert "1 left today" in checked and "press “Import” to apply it" not in checked
+    assert "would be refused" not in editor_client.post(import_url, {
+        "file": _csv("email\nc@example.com\n"), "consent_source": "Booth sign-up sheet"}).content.decode()
+
     refused = imported(editor_client, "c@example.com", "d@example.com").content.decode()
     assert "at most 3 new addresses a day" in refused and "1 left today" in refused
     assert "Nothing was imported" in refused
