@@ -301,7 +301,8 @@ def subscribers_import(
             line.outcome, line.detail = "exists", Subscriber.Status(status).label
     mailed = 0 if prior_consent else sum(1 for line, _ in parsed if line.outcome == "new")
     if dry_run:
-        # The check passed and the import was refused: it counted nothing of the day.
+        # Said by the check, counting nothing of the day: until 8 December the check
+        # passed and the import was then refused.
         if capped:
             report.refusal = editor_confirmations_would_refuse(editor=editor, count=mailed) or ""
         return report
