@@ -448,21 +448,31 @@ def click(*, link: str, message, at="2025-11-24T08:12:31.0000000Z") -> dict:
     }
 
 
+def agents_digests_sent(*, papers: int, readers: int) -> list[tuple]:
+    """Readers of "Agents" sent a digest of `papers` papers at 07:05:00: for each,
+    (reader, the email sent, the links of its HTML part)."""
+    agents = TopicFactory(name="Agents")
+    for n in range(papers):
+        PaperTopicFactory(paper=PaperFactory(title=f"Agents paper {n}", upvotes=50 - n), topic=agents,
+                          score=0.9, matched_terms=["agent"])
+    edition = edition_assemble(date=dt.date(2025, 11, 24))
+    subscribers = [SubscriberFactory(email=f"reader{n or ''}@example.com", delivery_hour=7) for n in range(readers)]
+    for reader in subscribers:
+        reader.topics.add(agents)
+    now = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
+    digest_send_batch(delivery_ids=deliveries_create(
+        edition=edition, subscriber_ids=[reader.id for reader in subscribers], now=now), now=now)
+    sent = {message.to[0]: message for message in mail.outbox}
+    return [(reader, sent[reader.email], re.findall(r'href="([^"]+)"', next(
+        body for body, mime in sent[reader.email].alternatives if mime == "text/html")))
+        for reader in subscribers]
+
+
 def digest_of_two_agents_papers_sent():
     """One reader of "Agents" sent a digest of two papers: (reader, the first paper,
     the email sent, the links of its HTML part)."""
-    agents = TopicFactory(name="Agents")
-    opened, other = (PaperFactory(title=f"Agents paper {n}", upvotes=50 - n) for n in range(2))
-    for paper in (opened, other):
-        PaperTopicFactory(paper=paper, topic=agents, score=0.9, matched_terms=["agent"])
-    edition = edition_assemble(date=dt.date(2025, 11, 24))
-    reader = SubscriberFactory(email="reader@example.com", delivery_hour=7)
-    reader.topics.add(agents)
-    now = dt.datetime(2025, 11, 24, 7, 5, tzinfo=dt.UTC)
-    digest_send_batch(delivery_ids=deliveries_create(edition=edition, subscriber_ids=[reader.id], now=now), now=now)
-    (message,) = mail.outbox
-    html = next(body for body, mime in message.alternatives if mime == "text/html")
-    return reader, opened, message, re.findall(r'href="([^"]+)"', html)
+    ((reader, message, links),) = agents_digests_sent(papers=2, readers=1)
+    return reader, Paper.objects.get(title="Agents paper 0"), message, links
 
 
 def test_a_click_on_a_papers_link_in_the_digest_teaches_a_mild_more_for_that_reader(client):
@@ -519,6 +529,71 @@ def test_a_mail_scanner_opening_every_link_of_the_digest_teaches_its_reader_noth
     other = next(link for link in paper_links if paper_of[link] != paper_of[paper_links[0]])
     post(client, click(link=other, message=message, at="2025-11-24T12:04:00Z"))
     assert Feedback.objects.filter(subscriber=reader, source="click").count() == 2
+
+
+def paper_links_of(links: list[str]) -> dict[str, str]:
+    """A digest's links to each of its papers, one a paper: {title: link}."""
+    return {paper.title: link for link in links for paper in Paper.objects.all() if paper.arxiv_id in link}
+
+
+def opened(reader) -> list[str]:
+    return sorted(Feedback.objects.filter(subscriber=reader, source="click").values_list("paper__title", flat=True))
+
+
+def test_four_papers_opened_within_seconds_are_a_readers_and_a_fifth_makes_a_scanners_burst(client):
+    """A burst is five clicks or more on one digest's links within seconds (CLICK_BURST):
+    four papers opened in tabs as quickly are still the reader's, the fifth takes them
+    back. Another reader's clicks in the same seconds, on their own digest, are theirs
+    and count towards no one else's burst."""
+    (first, first_message, first_links), (other, other_message, other_links) = agents_digests_sent(
+        papers=5, readers=2)
+    papers = paper_links_of(first_links)
+    post(client, click(link=paper_links_of(other_links)["Agents paper 0"], message=other_message,
+                       at="2025-11-24T12:00:00Z"))
+    for n in range(4):
+        post(client, click(link=papers[f"Agents paper {n}"], message=first_message, at=f"2025-11-24T12:00:0{n}Z"))
+    assert opened(first) == [f"Agents paper {n}" for n in range(4)]
+    assert opened(other) == ["Agents paper 0"]
+
+    post(client, click(link=papers["Agents paper 4"], message=first_message, at="2025-11-24T12:00:04Z"))
+    assert opened(first) == []
+    assert opened(other) == ["Agents paper 0"]
+
+
+def test_a_readers_clicks_seconds_apart_teach_whatever_opens_come_with_them(client):
+    """A reader who opens the digest a minute after it went out and opens a paper at
+    once, then papers ten seconds apart, is taught each: clicks within five seconds
+    either side make a burst (CLICK_BURST_WINDOW), and the opens the ESP reports
+    around them (the pixel loaded again as they scroll) are no clicks."""
+    ((reader, message, links),) = agents_digests_sent(papers=6, readers=1)
+    papers = paper_links_of(links)
+    post(client, click(link=papers["Agents paper 0"], message=message, at="2025-11-24T07:06:00Z"))
+    assert opened(reader) == ["Agents paper 0"]
+
+    for n in range(4):
+        open_event = click(link="", message=message, at=f"2025-11-24T12:00:0{n}Z") | {
+            "RecordType": "Open", "FirstOpen": n == 0, "ReadSeconds": 3}
+        assert post(client, open_event).status_code == 200
+    assert DeliveryEvent.objects.filter(event_type="opened").count() == 4
+    for n in range(1, 6):
+        post(client, click(link=papers[f"Agents paper {n}"], message=message, at=f"2025-11-24T12:00:{n - 1}4Z"))
+    assert opened(reader) == [f"Agents paper {n}" for n in range(6)]
+
+
+def test_a_scanners_burst_reported_newest_first_is_found_and_a_readers_earlier_click_stays(client):
+    """An ESP posts a batch of events in no set order: a scanner's five clicks of one
+    second each, reported newest first, are a burst all the same once the fifth comes,
+    which takes back what the first four taught, and only that: the paper the reader
+    opened themselves an hour and a half before stays opened."""
+    ((reader, message, links),) = agents_digests_sent(papers=5, readers=1)
+    papers = paper_links_of(links)
+    post(client, click(link=papers["Agents paper 0"], message=message, at="2025-11-24T08:00:00Z"))
+    assert opened(reader) == ["Agents paper 0"]
+
+    for n in reversed(range(5)):
+        post(client, click(link=papers[f"Agents paper {n}"], message=message, at=f"2025-11-24T09:30:0{n}Z"))
+    assert DeliveryEvent.objects.filter(event_type="clicked").count() == 6
+    assert opened(reader) == ["Agents paper 0"]
 
 
 def test_a_click_reported_for_another_address_teaches_the_delivery_s_reader_nothing(client):
