@@ -930,6 +930,24 @@ def test_a_titles_and_abstracts_math_that_reads_as_text_is_text():
         "a loss $\\mathcal{L}_{\\alpha}$ in $\\mathbb{R}^d$, for $5 a run.")
 
 
+GREEK_LETTERS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "kappa", "lambda", "mu",
+                 "nu", "xi", "pi", "rho", "sigma", "tau", "phi", "chi", "psi", "omega",
+                 "Gamma", "Delta", "Theta", "Lambda", "Pi", "Sigma", "Phi", "Psi", "Omega"]
+
+
+def test_each_greek_letter_of_tex_math_is_shown_as_that_letter():
+    """A title's "$\\sigma$-algebra" or "$\\Lambda$CDM" reads as the letter TeX prints:
+    each of TEX_SYMBOLS' Greek letters is the Unicode letter of its name (Unicode
+    spells lambda "lamda"), in its case; a sigma is never the word-final ς."""
+    import unicodedata
+
+    for name in GREEK_LETTERS:
+        shown = ingest.tex_plain(f"${chr(92)}{name}$-test")
+        case = "CAPITAL" if name[0].isupper() else "SMALL"
+        assert unicodedata.name(shown[0]) == f"GREEK {case} LETTER {name.upper().replace('LAMBDA', 'LAMDA')}"
+        assert shown[1:] == "-test", name
+
+
 @pytest.mark.django_db
 def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_once(
     hf_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks,
