@@ -948,6 +948,14 @@ def test_each_greek_letter_of_tex_math_is_shown_as_that_letter():
         assert shown[1:] == "-test", name
 
 
+def test_math_with_a_spacing_or_brace_command_is_left_whole():
+    """"$\\sim\\!$10k" and "$\\{0, 1\\}^n$" hold commands that are no letter's name
+    (a thin space, a brace): turned to text they would show their backslashes
+    ("~\\!10k"), so the math is left as written, dollars and all."""
+    for written in ("$\\sim\\!$10k steps", "codes over $\\{0, 1\\}^n$", "$\\times\\,2$ faster"):
+        assert ingest.tex_plain(written) == written
+
+
 @pytest.mark.django_db
 def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_once(
     hf_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks,
