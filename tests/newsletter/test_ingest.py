@@ -956,6 +956,12 @@ def test_math_with_a_spacing_or_brace_command_is_left_whole():
         assert ingest.tex_plain(written) == written
 
 
+def test_an_escaped_dollar_opens_no_math():
+    """"at \\$0.50/$10^6$ tokens": the escaped dollar is a price, not the start of
+    math reaching the next dollar (which showed "at \\0.50/10^6$ tokens")."""
+    assert ingest.tex_plain("at \\$0.50/$10^6$ tokens") == "at $0.50/10^6 tokens"
+
+
 @pytest.mark.django_db
 def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_once(
     hf_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks,
