@@ -962,6 +962,16 @@ def test_an_escaped_dollar_opens_no_math():
     assert ingest.tex_plain("at \\$0.50/$10^6$ tokens") == "at $0.50/10^6 tokens"
 
 
+def test_math_of_symbols_reads_as_text_up_to_a_line_of_forty_characters():
+    """Math that reads as text is read so whatever its length up to 40 characters
+    ("$\\epsilon \\approx 0.1$", 20): only longer spans are left whole, so that two
+    prices' dollars far apart are never read as one span."""
+    assert ingest.tex_plain("with $\\epsilon \\approx 0.1$ and $\\alpha \\to \\beta \\to \\gamma \\to \\delta$") == (
+        "with ε ≈ 0.1 and α → β → γ → δ")
+    longer = "$\\alpha \\to \\beta \\to \\gamma \\to \\delta \\to \\epsilon$"
+    assert ingest.tex_plain(longer) == longer
+
+
 @pytest.mark.django_db
 def test_a_paper_listed_after_the_morning_fetch_reaches_the_next_days_digest_once(
     hf_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks,
