@@ -856,9 +856,12 @@ def test_a_superuser_gives_a_reader_new_links_and_the_old_ones_stop(admin_client
     assert client.get(old).status_code == 200  # an editor's crafted POST changed nothing
 
     response = admin_client.post(changelist, {"action": "links_revoke", "_selected_action": [reader.pk]}, follow=True)
-    assert "New links for 1 reader" in response.content.decode()
+    assert "New links for 1 reader:" in response.content.decode()
     reader.refresh_from_db()
     assert client.get(old).status_code == 410  # ours, intact, replaced: "no longer leads anywhere"
+    others = [SubscriberFactory().pk for _ in range(2)]
+    response = admin_client.post(changelist, {"action": "links_revoke", "_selected_action": others}, follow=True)
+    assert "New links for 2 readers:" in response.content.decode()
     new = tokens.subscriber_manage_url(subscriber=reader).replace("http://testserver", "")
     assert new != old and client.get(new).status_code == 200
 
