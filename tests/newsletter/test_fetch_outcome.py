@@ -391,6 +391,7 @@ def closed_port(settings):
     ("nothing", "no answer within 0.2 seconds"),
     ("a refused connection", "no connection"),
     ("slowly", "it took longer than the task may run"),
+    ("a socket's time out", "no answer in time"),
 ])
 def test_why_hugging_face_could_not_be_read_is_told_as_it_was(
     answer, cause, request, hf_api, monkeypatch, editor_client,  # noqa: F811
@@ -413,7 +414,8 @@ def test_why_hugging_face_could_not_be_read_is_told_as_it_was(
         from celery.exceptions import SoftTimeLimitExceeded
 
         def out_of_time(*, date):
-            raise SoftTimeLimitExceeded()
+            # A socket's own timeout (TimeoutError), not requests': the task retries it too.
+            raise TimeoutError("timed out") if answer == "a socket's time out" else SoftTimeLimitExceeded()
 
         monkeypatch.setattr(ingest, "papers_fetch_and_import", out_of_time)
     _at(monkeypatch, 7, 2)
