@@ -97,8 +97,11 @@ def _request_failure_cause(exc: requests.RequestException) -> str:
     """Why a request failed after its retries, in a few words. requests raises a read
     timeout that exhausted the retries as a ConnectionError around urllib3's
     MaxRetryError, so the timeout is looked for in its reason too (urllib3's refused
-    connection, NewConnectionError, is a ConnectTimeoutError by descent)."""
-    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    connection, NewConnectionError, is a ConnectTimeoutError by descent), and a body
+    that stopped coming after the headers as a ConnectionError around urllib3's
+    ReadTimeoutError itself (told "no connection" until 8 December)."""
+    inner = exc.args[0] if exc.args else None
+    reason = getattr(inner, "reason", inner)
     timed_out = (isinstance(reason, urllib3.exceptions.TimeoutError)
                  and not isinstance(reason, urllib3.exceptions.NewConnectionError))
     if timed_out or isinstance(exc, requests.Timeout):

@@ -5,6 +5,7 @@ edition page and the dashboard."""
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 from celery.exceptions import Retry
@@ -374,6 +375,36 @@ def silent_api(settings):
 
 
 @pytest.fixture
+def stalling_api(settings):
+    """An address that answers a status and headers, then nothing of the body (a
+    proxy whose upstream stalled): each read of the body times out."""
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held = []
+
+    def answer_half() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[")
+            held.append(conn)
+
+    threading.Thread(target=answer_half, daemon=True).start()
+    settings.HF_DAILY_PAPERS_URL = f"http://127.0.0.1:{listener.getsockname()[1]}/api/daily_papers"
+    settings.HF_TIMEOUT_SECONDS = 0.2
+    yield
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.fixture
 def closed_port(settings):
     """An address where nothing listens: the connection is refused."""
     import socket
@@ -389,6 +420,7 @@ def closed_port(settings):
     ("503", "HTTP 503"),
     ("a challenge page", "its answer was not JSON"),
     ("nothing", "no answer within 0.2 seconds"),
+    ("half an answer", "no answer within 0.2 seconds"),
     ("a refused connection", "no connection"),
     ("slowly", "it took longer than the task may run"),
     ("a socket's time out", "no answer in time"),
@@ -408,6 +440,8 @@ def test_why_hugging_face_could_not_be_read_is_told_as_it_was(
         hf_api.respond(FRIDAY.isoformat(), b"<!DOCTYPE html><title>Just a moment...</title>")
     elif answer == "nothing":
         request.getfixturevalue("silent_api")
+    elif answer == "half an answer":
+        request.getfixturevalue("stalling_api")
     elif answer == "a refused connection":
         request.getfixturevalue("closed_port")
     else:
