@@ -70,6 +70,12 @@ def keywords_common(terms: list[str]) -> dict[str, tuple[int, int]]:
     return {term: (n, len(texts)) for term, n in said.items() if n >= KEYWORD_COMMON_SHARE * len(texts)}
 
 
+def keyword_wordless(term: str) -> bool:
+    """Whether a reader's term holds no word the matcher reads ("∑", "→", "--"): it is
+    in no paper, so as a keyword it finds nothing and left out it leaves out nothing."""
+    return not _TOKEN_RE.findall(term)
+
+
 def reader_terms(value: str) -> tuple[str, ...]:
     """A reader's keywords or left-out terms as ranking reads them: keywords_split
     without the terms of stop words alone, which the preference form refuses

@@ -11,7 +11,7 @@ from django import forms
 from django.utils import dates
 
 from newsletter.models import Topic
-from newsletter.reader_keywords import keyword_stop_words_only, keywords_common
+from newsletter.reader_keywords import keyword_stop_words_only, keyword_wordless, keywords_common
 
 from .addresses import email_validate
 from .consent import CONSENT_TEXT, consent_version_sign
@@ -138,6 +138,10 @@ def _keywords_clean(value: str, *, would: str) -> str:
     stop_words = [term for term in seen.values() if keyword_stop_words_only(term)]
     errors = [f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
               for term in stop_words]
+    # "∑" or "→" was saved, and found in no paper: a keyword that never matched.
+    wordless = [term for term in seen.values() if keyword_wordless(term)]
+    errors += [f"“{term}” has no word to look for in a paper: write it in words." for term in wordless]
+    stop_words += wordless
     errors += [f"“{term}” is in {said} of the {read} newest papers, so it would {would}: "
                "remove it or use a more specific term."
                for term, (said, read) in keywords_common([t for t in seen.values() if t not in stop_words]).items()]

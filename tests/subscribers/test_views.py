@@ -885,6 +885,20 @@ def test_a_term_of_stop_words_alone_is_refused_beside_its_field_keeping_what_was
     assert getattr(reader, field) == "mixture of experts, IT"
 
 
+def test_a_term_with_no_word_in_it_is_refused_as_one_that_finds_nothing(submit):
+    """"∑" or "→" as a keyword was saved and found in no paper, ever: the reader waited
+    for papers on it. It is refused beside its field; a term with a word and a symbol
+    ("C++", "k-NN") is kept."""
+    response = submit("new@example.com", keywords="∑, →, C++, k-NN")
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "“∑” has no word to look for in a paper: write it in words." in html
+    assert "“→” has no word to look for in a paper" in html
+    assert "“C++”" not in html and "“k-NN”" not in html
+    assert not Subscriber.objects.filter(email="new@example.com").exists()
+    assert submit("new@example.com", keywords="C++, k-NN").status_code == 303
+
+
 def test_the_subscribe_form_refuses_a_term_of_stop_words_alone_too(submit):
     response = submit("new@example.com", exclude_keywords="surveys, of")
     assert response.status_code == 400
