@@ -795,3 +795,26 @@ def test_a_post_with_a_digest_deferred_then_delivered_three_times_suppresses_nob
     assert gone.status == Subscriber.Status.SUPPRESSED
     assert Suppression.objects.get().reason == Suppression.Reason.SOFT_BOUNCES
     assert DeliveryEvent.objects.count() == 3 * SOFT_BOUNCE_THRESHOLD
+
+
+def test_in_a_post_only_an_erased_readers_events_lose_what_the_esp_said(client, routed):
+    """A post's events are stored together, each address's suppression read once: the
+    events of a reader who erased their data are kept without what the ESP said of
+    them (their payload); those of an address suppressed for another reason (a
+    hard bounce) keep theirs, which the editor reads to see why it bounced."""
+    from subscribers.suppression import address_suppress
+
+    erased, bounced = "erased@example.com", "bounced@example.com"
+    address_suppress(email=erased, reason=Suppression.Reason.DELETED)
+    address_suppress(email=bounced, reason=Suppression.Reason.HARD_BOUNCE)
+    events = [_sendgrid_event("delivered", email=erased, event_id="a1b2c3d4e5f60031"),
+              _sendgrid_event("delivered", email=bounced, event_id="a1b2c3d4e5f60032")]
+
+    response = client.post(routed("sendgrid"), json.dumps(events), content_type="application/json",
+                           **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    payloads = dict(DeliveryEvent.objects.values_list("event_id", "payload"))
+    assert payloads["sendgrid:a1b2c3d4e5f60031"] == {}
+    assert payloads["sendgrid:a1b2c3d4e5f60032"]["response"] == "250 2.0.0 OK"
+
