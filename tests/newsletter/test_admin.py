@@ -2665,7 +2665,8 @@ def test_a_key_typed_into_an_editors_address_that_no_row_can_have_is_no_row(edit
 
 
 @pytest.mark.parametrize("typed", ["2511.12345v2", " arXiv:2511.12345 ", "https://arxiv.org/abs/2511.12345v3",
-                                   "https://arxiv.org/pdf/2511.12345v1.pdf", "https://huggingface.co/papers/2511.12345"])
+                                   "https://arxiv.org/pdf/2511.12345v1.pdf", "https://huggingface.co/papers/2511.12345",
+                                   "https://export.arxiv.org/abs/2511.12345v2/", "arxiv.org/html/2511.12345v1"])
 def test_an_arxiv_id_typed_with_its_version_or_pasted_as_an_address_is_the_bare_id(editor_client, typed):
     """An editor pasting "2511.12345v2" (or arXiv's address of it) for a paper with no
     id: it was stored as typed, a second paper beside the 2511.12345 the morning's
@@ -2689,3 +2690,20 @@ def test_an_arxiv_id_typed_with_its_version_or_pasted_as_an_address_is_the_bare_
     assert editor_client.post(url, data).status_code == 302
     other.refresh_from_db()
     assert other.arxiv_id == "2511.12345"
+
+
+def test_a_paper_saved_with_no_arxiv_id_keeps_none(editor_client):
+    """A paper of no arXiv id (an editor's own entry) is saved with the field left
+    empty, as no id, not an empty one: a second such paper would clash with it on
+    the unique id."""
+    PaperFactory(title="First without", arxiv_id=None, trending_date=DAY)
+    paper = PaperFactory(title="Second without", arxiv_id=None, trending_date=DAY)
+    url = reverse("admin:newsletter_paper_change", args=[paper.pk])
+    data = _as_submitted(editor_client.get(url))
+    data["arxiv_id"] = ""
+
+    response = editor_client.post(url, data)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    paper.refresh_from_db()
+    assert paper.arxiv_id is None
