@@ -2571,3 +2571,30 @@ def test_the_confirmation_repeats_no_text_typed_on_the_form(submit, outbox, topi
     (message,) = outbox
     for part in (message.body, message.alternatives[0][0], message.subject):
         assert "evil.example" not in part and "locked" not in part
+
+
+def test_a_term_is_refused_from_three_in_four_of_the_papers_once_there_are_fifty(client, topics):
+    """The rule's edges, as its numbers say: a term said by exactly three in four of
+    the newest papers is refused (39 of 52), and so it is once there are exactly 50
+    papers (39 of 50); "model" is the reader's term, and the other papers say none of it."""
+    from newsletter.reader_keywords import KEYWORD_COMMON_PAPERS_LEAST, KEYWORD_COMMON_SHARE
+
+    said = [PaperFactory(title=f"A model of graphs {n}", abstract="We colour graphs.",
+                         trending_date=dt.date(2025, 11, 20)) for n in range(39)]
+    others = [PaperFactory(title=f"Graph colouring {n}", abstract="We colour graphs.",
+                           trending_date=dt.date(2025, 11, 20)) for n in range(13)]
+    assert len(said) == KEYWORD_COMMON_SHARE * (len(said) + len(others))
+    manage = _path(tokens.subscriber_manage_url(subscriber=SubscriberFactory()))
+    form = {"topics": [topics[0].pk], "frequency": "daily", "weekday": "0", "delivery_hour": "7",
+            "time_zone": "UTC", "papers_per_digest": "10", "exclude_keywords": "model"}
+
+    response = client.post(manage, form)
+    assert response.status_code == 400
+    assert "“model” is in 39 of the 52 newest papers" in response.content.decode()
+
+    for paper in others[:2]:
+        paper.delete()
+    assert len(said) + len(others) - 2 == KEYWORD_COMMON_PAPERS_LEAST
+    response = client.post(manage, form)
+    assert response.status_code == 400
+    assert "“model” is in 39 of the 50 newest papers" in response.content.decode()
