@@ -2598,3 +2598,23 @@ def test_a_term_is_refused_from_three_in_four_of_the_papers_once_there_are_fifty
     response = client.post(manage, form)
     assert response.status_code == 400
     assert "“model” is in 39 of the 50 newest papers" in response.content.decode()
+
+
+def test_a_term_is_judged_on_the_newest_papers_not_the_older_ones(client, topics, monkeypatch):
+    """What papers say changes with the field: a term is judged on the newest
+    KEYWORD_COMMON_PAPERS papers (50 here), not on older ones (100 that never say it)."""
+    from newsletter import reader_keywords
+
+    monkeypatch.setattr(reader_keywords, "KEYWORD_COMMON_PAPERS", 50)
+    for n in range(100):
+        PaperFactory(title=f"Graph colouring {n}", abstract="We colour graphs.", trending_date=dt.date(2025, 11, 1))
+    for n in range(50):
+        PaperFactory(title=f"A model of graphs {n}", abstract="We colour graphs.", trending_date=dt.date(2025, 11, 20))
+    manage = _path(tokens.subscriber_manage_url(subscriber=SubscriberFactory()))
+
+    response = client.post(manage, {"topics": [topics[0].pk], "frequency": "daily", "weekday": "0",
+                                    "delivery_hour": "7", "time_zone": "UTC", "papers_per_digest": "10",
+                                    "exclude_keywords": "model"})
+
+    assert response.status_code == 400
+    assert "“model” is in 50 of the 50 newest papers" in response.content.decode()
