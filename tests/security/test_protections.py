@@ -668,14 +668,20 @@ def test_a_request_past_the_sites_limits_is_one_line_in_the_log_not_a_traceback(
     reads (DATA_UPLOAD_MAX_NUMBER_FIELDS), or a form post larger than it takes
     (DATA_UPLOAD_MAX_MEMORY_SIZE), is a 400, as it should be, and each was an ERROR
     with a traceback of some 40 lines: anyone could fill the operator's log by
-    sending them. One line each now, naming what was refused."""
+    sending them; so was a form post of more files than it takes
+    (DATA_UPLOAD_MAX_NUMBER_FILES). One line each now, naming what was refused."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
     fields = "&".join(f"f{n}=1" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
     with caplog.at_level(logging.INFO):
         assert client.get(f"/editions/?{fields}").status_code == 400
         assert client.post("/subscribe/", {"email": "x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE}).status_code == 400
+        files = {f"f{n}": SimpleUploadedFile(f"{n}.txt", b"1") for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FILES + 1)}
+        assert client.post("/subscribe/", files).status_code == 400
     refused = [r for r in caplog.records if r.name.startswith("django.security.")]
     assert sorted(r.name for r in refused) == ["django.security.RequestDataTooBig",
-                                               "django.security.TooManyFieldsSent"]
+                                               "django.security.TooManyFieldsSent",
+                                               "django.security.TooManyFilesSent"]
     assert all(r.exc_info is None and not r.exc_text for r in refused), [r.exc_info for r in refused]
 
 
