@@ -8,6 +8,7 @@ import factory
 import pytest
 
 from newsletter.models import Paper, PaperTopic
+from newsletter.page_cache import tags_bump
 from newsletter.services import EDITOR_ASSIGNED_SCORE
 from tests.factories import PaperFactory, PaperTopicFactory, TopicFactory
 
@@ -209,7 +210,7 @@ def test_each_feed_has_an_id_of_its_own(client):
     """A feed's atom:id names it among all feeds (RFC 4287, 4.2.6): every topic's feed
     had the papers feed's (the archive's address), so a reader that knows feeds by
     their id took a topic's feed for the feed of all papers, or one topic for another."""
-    TopicFactory(name="Agents", slug="agents")
+    agents = TopicFactory(name="Agents", slug="agents")
     TopicFactory(name="Vision", slug="vision")
     paths = ["/feeds/papers.atom", "/feeds/topics/agents.atom", "/feeds/topics/vision.atom"]
 
@@ -218,6 +219,12 @@ def test_each_feed_has_an_id_of_its_own(client):
     assert len(set(ids)) == 3, ids
     # The feed of all papers keeps the id its readers have known it by.
     assert ids[0] == "http://testserver/editions/"
+    # A topic's feed keeps its id when an editor renames the topic.
+    agents.name = "AI agents"
+    agents.save()
+    tags_bump(tags=["feeds"])  # as the admin's save does (page_cache.pages_changed)
+    assert "AI agents" in client.get(paths[1]).content.decode()
+    assert entries(client.get(paths[1]))[0].findtext(f"{ATOM}id") == ids[1]
 
 
 def test_an_entry_of_a_paper_that_names_nobody_has_no_author_of_its_own(client):
