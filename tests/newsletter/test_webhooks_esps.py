@@ -818,3 +818,22 @@ def test_in_a_post_only_an_erased_readers_events_lose_what_the_esp_said(client, 
     assert payloads["sendgrid:a1b2c3d4e5f60031"] == {}
     assert payloads["sendgrid:a1b2c3d4e5f60032"]["response"] == "250 2.0.0 OK"
 
+
+
+def test_an_event_repeated_within_one_post_is_stored_once_and_acted_on_once(client, routed):
+    """An ESP may repeat an event within a post (its retry of a part it thought lost):
+    the events only stored go in together, each once, and the post is no 500 for a
+    row it carries twice; a bounce repeated suppresses once, with one note."""
+    reader = SubscriberFactory(email=READER)
+    delivered = _sendgrid_event("delivered", email=READER, event_id="a1b2c3d4e5f60051")
+    bounce = _sendgrid_event("hard", email=READER, event_id="a1b2c3d4e5f60052")
+
+    response = client.post(routed("sendgrid"), json.dumps([delivered, delivered, bounce, delivered, bounce]),
+                           content_type="application/json", **webhooks.auth())
+
+    assert response.status_code == 200, response.content
+    assert sorted(DeliveryEvent.objects.values_list("event_id", flat=True)) == [
+        "sendgrid:a1b2c3d4e5f60051", "sendgrid:a1b2c3d4e5f60052"]
+    reader.refresh_from_db()
+    assert reader.status == Subscriber.Status.SUPPRESSED
+    assert Suppression.objects.get().reason == Suppression.Reason.HARD_BOUNCE
