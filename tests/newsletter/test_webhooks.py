@@ -949,3 +949,24 @@ def test_a_delivery_id_in_the_metadata_that_is_no_number_of_ours_is_matched_to_n
     assert DeliveryEvent.objects.get().delivery is None
     reader.refresh_from_db()
     assert reader.status == Subscriber.Status.SUPPRESSED
+
+
+def test_an_event_played_back_one_at_a_time_for_an_erased_reader_keeps_nothing_the_esp_said():
+    """The local outbox plays an event back one at a time (delivery_event_record), as
+    the webhook once did: of an address whose reader erased their data, the event is
+    kept for the figures without what the ESP said of them, as a post's events are;
+    of another suppressed address (a hard bounce), whole."""
+    from anymail.signals import AnymailTrackingEvent
+
+    from newsletter.webhooks import delivery_event_record
+    from subscribers.suppression import address_suppress
+
+    address_suppress(email="erased@example.com", reason=Suppression.Reason.DELETED)
+    address_suppress(email="bounced@example.com", reason=Suppression.Reason.HARD_BOUNCE)
+    for n, email in enumerate(("erased@example.com", "bounced@example.com")):
+        delivery_event_record(event=AnymailTrackingEvent(
+            event_type="opened", event_id=f"played-{n}", timestamp=timezone.now(), recipient=email,
+            esp_event={"browser": "Firefox"}), esp_name="Outbox")
+
+    payloads = dict(DeliveryEvent.objects.values_list("recipient_hash", "payload"))
+    assert payloads == {email_hash("erased@example.com"): {}, email_hash("bounced@example.com"): {"browser": "Firefox"}}
