@@ -970,3 +970,21 @@ def test_an_event_played_back_one_at_a_time_for_an_erased_reader_keeps_nothing_t
 
     payloads = dict(DeliveryEvent.objects.values_list("recipient_hash", "payload"))
     assert payloads == {email_hash("erased@example.com"): {}, email_hash("bounced@example.com"): {"browser": "Firefox"}}
+
+
+def test_a_long_answer_of_a_receiving_server_is_kept_for_the_editor_up_to_2000_characters():
+    """What the receiving server answered is the editor's reason for a bounce; a long
+    one (a provider's policy text, 1,200 characters) is kept whole, and one past
+    2,000 characters is cut there, never refused."""
+    from anymail.signals import AnymailTrackingEvent
+
+    from newsletter.webhooks import delivery_events_record
+
+    answers = {"long": "550 5.7.1 " + "policy " * 170, "longer": "550 5.7.1 " + "x" * 3000}
+    delivery_events_record(events=[AnymailTrackingEvent(
+        event_type="deferred", event_id=key, timestamp=timezone.now(), recipient=f"{key}@example.com",
+        mta_response=answer, esp_event={}) for key, answer in answers.items()], esp_name="SendGrid")
+
+    stored = dict(DeliveryEvent.objects.values_list("event_id", "description"))
+    assert stored["sendgrid:long"] == answers["long"].strip()
+    assert stored["sendgrid:longer"] == answers["longer"][:2000]
