@@ -988,3 +988,31 @@ def test_a_long_answer_of_a_receiving_server_is_kept_for_the_editor_up_to_2000_c
     stored = dict(DeliveryEvent.objects.values_list("event_id", "description"))
     assert stored["sendgrid:long"] == answers["long"].strip()
     assert stored["sendgrid:longer"] == answers["longer"][:2000]
+
+
+def test_a_scanners_burst_of_clicks_in_one_post_among_deliveries_teaches_its_reader_nothing():
+    """An ESP that posts its events in batches (SendGrid) may carry a scanner's burst
+    of clicks in one post, between the morning's "delivered" and "opened" events,
+    which are stored together: each click is still judged after the ones before it,
+    and the burst teaches nothing; the reader's own click in a later post teaches."""
+    from anymail.signals import AnymailTrackingEvent
+
+    from newsletter.webhooks import delivery_events_record
+
+    reader, _opened, message, links = digest_of_two_agents_papers_sent()
+    paper_links = [link for link in links if any(p.arxiv_id in link for p in Paper.objects.all())]
+    at = dt.datetime(2025, 11, 24, 9, 30, tzinfo=dt.UTC)
+
+    def event(kind: str, n: int, *, link: str | None = None, seconds: int = 0) -> AnymailTrackingEvent:
+        return AnymailTrackingEvent(event_type=kind, event_id=f"{kind}-{n}", timestamp=at + dt.timedelta(seconds=seconds),
+                                    recipient=message.to[0], metadata=dict(message.metadata), click_url=link,
+                                    esp_event={"n": n})
+
+    burst = [event("clicked", n, link=link, seconds=n % 3) for n, link in enumerate((paper_links + links)[:6])]
+    delivery_events_record(events=[event("delivered", 0), *burst[:2], event("opened", 0), *burst[2:]],
+                           esp_name="SendGrid")
+    assert not Feedback.objects.exists()
+    assert DeliveryEvent.objects.count() == 8
+
+    delivery_events_record(events=[event("clicked", 9, link=paper_links[0], seconds=3600)], esp_name="SendGrid")
+    assert Feedback.objects.get(source="click").subscriber == reader
