@@ -288,9 +288,9 @@ def _deliveries_find(events: list[AnymailTrackingEvent]) -> list[Delivery | None
         # Events without our metadata: rare with Postmark, Mailgun or Brevo; every
         # Amazon SES event when its SNS notifications leave out the original headers
         # (README, "Email provider"). By index delivery_provider_msgid_idx; of two
-        # deliveries with the same id, the first made.
+        # deliveries with the same id, the newest (the ledger's order), as before.
         for delivery in (Delivery.objects.select_related("subscriber")
-                         .filter(provider_message_id__in=message_ids).order_by("-pk")):
+                         .filter(provider_message_id__in=message_ids).order_by("created_at", "pk")):
             by_message_id[delivery.provider_message_id] = delivery
     return [delivery if delivery is not None else by_message_id.get(str(event.message_id or ""))
             for event, delivery in zip(events, found, strict=True)]

@@ -462,6 +462,23 @@ def test_an_event_without_our_metadata_finds_its_delivery_by_the_id_the_send_kep
     assert DeliveryEvent.objects.get().delivery == delivery
 
 
+def test_an_event_without_our_metadata_whose_message_id_two_deliveries_hold_is_the_newests(client, routed):
+    """Of two deliveries holding the message id an event names (an ESP that reuses
+    ids, a restored database), the event is the newest's, the ledger's first: as
+    before the webhook read a post whole (hD's mutation testing of _deliveries_find)."""
+    reader = SubscriberFactory(email=READER)
+    older, newer = _delivery(reader, day=20), _delivery(reader, day=24)
+    Delivery.objects.filter(pk=older.pk).update(created_at=timezone.now() - dt.timedelta(days=4))
+    Delivery.objects.filter(pk__in=[older.pk, newer.pk]).update(provider_message_id="shared-id")
+    [event], _ = _sendgrid("hard", delivery_id="", event_id="a1b2c3d4e5f60031")
+    event["smtp-id"] = "shared-id"
+
+    assert client.post(routed("sendgrid"), json.dumps([event]), content_type="application/json",
+                       **webhooks.auth()).status_code == 200
+
+    assert DeliveryEvent.objects.get().delivery == newer
+
+
 @pytest.mark.parametrize("esp", ESPS)
 def test_each_esps_webhook_refuses_wrong_credentials_and_mailguns_a_wrong_signature(client, routed, esp):
     reader = SubscriberFactory(email=READER)
