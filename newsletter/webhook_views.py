@@ -149,14 +149,14 @@ def tracking_webhook(request: HttpRequest, *, view_class) -> HttpResponse:
             f"The body is not a {view.esp_name} tracking event ({type(exc).__name__}).",
             content_type="text/plain",
         )
-    problems = {id(event): tracking_event_problem(event) for event in events}
-    recordable = [event for event in events if problems[id(event)] is None]
+    problems = [(event, tracking_event_problem(event)) for event in events]
+    recordable = [event for event, problem in problems if problem is None]
     if events and not recordable:
-        return HttpResponseBadRequest(problems[id(events[0])], content_type="text/plain")
-    for event in events:
-        if problems[id(event)]:
+        return HttpResponseBadRequest(problems[0][1], content_type="text/plain")
+    for event, problem in problems:
+        if problem:
             logger.error("tracking webhook left out an event of %s's post (id %.100s): %s",
-                         view.esp_name, event.event_id, problems[id(event)])
+                         view.esp_name, event.event_id, problem)
     delivery_events_record(events=recordable, esp_name=view.esp_name)
     return HttpResponse()
 

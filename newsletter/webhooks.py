@@ -68,7 +68,6 @@ from subscribers.services import subscriber_address_at, subscriber_unsubscribe
 from subscribers.suppression import (
     address_suppress,
     email_hash,
-    suppression_reason_of,
     suppressions_of,
 )
 
@@ -535,22 +534,28 @@ def _row_record(reading: _Reading, row: DeliveryEvent) -> DeliveryEvent | None:
     return stored
 
 
+def _readings(events: list[AnymailTrackingEvent], esp_name: str) -> list[tuple[_Reading, DeliveryEvent]]:
+    """Each event read (_reading) with its row to store (_row), in the events' order:
+    their deliveries, and the suppressions of the addresses they are about (whose
+    reader erased their data), read once for all of them."""
+    now = timezone.now()
+    readings = [_reading(event, esp_name, delivery)
+                for event, delivery in zip(events, _deliveries_find(events), strict=True)]
+    reasons = suppressions_of({reading.recipient for reading in readings if reading.recipient})
+    erased = {email for email, found in reasons.items() if found.reason == Suppression.Reason.DELETED}
+    return [(reading, _row(reading, erased=reading.recipient in erased, now=now)) for reading in readings]
+
+
 def delivery_events_record(*, events: list[AnymailTrackingEvent], esp_name: str) -> None:
     """Store each event of an ESP's post once and act on it (module docstring), in
     the post's order. The events that are only stored (_Reading.stored_only: most of
     a post) go in by one INSERT per run of them, skipping those stored already; the
     others each in a transaction of its own, as before. Until 8 December each event
-    was eight queries: a SendGrid post of 768 KB (about 2,000 events) took some 20
-    s to answer, past the time SendGrid waits (it posts it again), holding a web
-    worker all along (bench/webhook.py)."""
-    now = timezone.now()
-    readings = [_reading(event, esp_name, delivery)
-                for event, delivery in zip(events, _deliveries_find(events), strict=True)]
-    reasons = suppressions_of({reading.recipient for reading in readings if reading.recipient})
+    was eight queries: a SendGrid post of 768 KB (about 2,000 events) took 10 to 15 s
+    to answer, past the time SendGrid waits (it posts it again), holding a web worker
+    all along (bench/webhook.py)."""
     only_stored: list[DeliveryEvent] = []
-    for reading in readings:
-        found = reasons.get(reading.recipient) if reading.recipient else None
-        row = _row(reading, erased=found is not None and found.reason == Suppression.Reason.DELETED, now=now)
+    for reading, row in _readings(events, esp_name):
         if reading.stored_only:
             only_stored.append(row)
             continue
@@ -566,10 +571,8 @@ def delivery_event_record(*, event: AnymailTrackingEvent, esp_name: str) -> Deli
     """Store one tracking event and act on it (module docstring): the local outbox's
     played-back events (newsletter/outbox.py). Returns the stored event, or None when
     it was already recorded (a replay changes nothing)."""
-    [delivery] = _deliveries_find([event])
-    reading = _reading(event, esp_name, delivery)
-    erased = bool(reading.recipient) and suppression_reason_of(reading.recipient) == Suppression.Reason.DELETED
-    return _row_record(reading, _row(reading, erased=erased, now=timezone.now()))
+    [(reading, row)] = _readings([event], esp_name)
+    return _row_record(reading, row)
 
 
 # How long an event's payload (what the ESP said: the reader's browser, system,

@@ -23,6 +23,11 @@ from .tokens import subscriber_links_retire
 DAY_SECONDS = 24 * 60 * 60
 
 
+def _confirmations_key(editor: str) -> str:
+    """The rate limiter's key of an editor's day of confirmation emails."""
+    return f"editor-confirmations:{editor}"
+
+
 def editor_confirmations_refusal(*, editor: str, count: int) -> str | None:
     """Count `count` confirmation emails the editor `editor` (a user name) is about
     to send to addresses nobody confirmed yet (an import, a reader typed in, a
@@ -31,7 +36,7 @@ def editor_confirmations_refusal(*, editor: str, count: int) -> str | None:
     the topics' names, an editor's words, from the service's own domain: unlimited,
     a stolen editor's account mailed any list of strangers, 10,000 a file (a
     hostile tester's pass). Superusers are not counted: callers ask only for others."""
-    key = f"editor-confirmations:{editor}"
+    key = _confirmations_key(editor)
     # Counted in this process when Redis is away: the emails wait for it anyway.
     if not count or not rate_limit_exceeded(key=key, limit=settings.EDITOR_CONFIRMATIONS_PER_DAY,
                                             window_seconds=DAY_SECONDS, local_when_away=True, hits=count):
@@ -44,7 +49,7 @@ def editor_confirmations_would_refuse(*, editor: str, count: int) -> str | None:
     """What editor_confirmations_refusal would say to `count` more emails now, counting
     nothing: an import's check (dry run) says it before the editor presses "Import"."""
     limit = settings.EDITOR_CONFIRMATIONS_PER_DAY
-    left = max(0, limit - rate_limit_count(key=f"editor-confirmations:{editor}"))
+    left = max(0, limit - rate_limit_count(key=_confirmations_key(editor)))
     if count <= left:
         return None
     return (f"That would send {count} confirmation email{pluralize(count)}: an editor mails at most {limit} new "

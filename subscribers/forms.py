@@ -136,15 +136,15 @@ def _keywords_clean(value: str, *, would: str) -> str:
         if term and term.lower() not in seen:
             seen[term.lower()] = term
     stop_words = [term for term in seen.values() if keyword_stop_words_only(term)]
-    errors = [f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
-              for term in stop_words]
     # "∑" or "→" was saved, and found in no paper: a keyword that never matched.
     wordless = [term for term in seen.values() if keyword_wordless(term)]
+    others = [term for term in seen.values() if term not in stop_words and term not in wordless]
+    errors = [f"Nearly every paper says “{term}”, so it would {would}: remove it or use a more specific term."
+              for term in stop_words]
     errors += [f"“{term}” has no word to look for in a paper: write it in words." for term in wordless]
-    stop_words += wordless
     errors += [f"“{term}” is in {said} of the {read} newest papers, so it would {would}: "
                "remove it or use a more specific term."
-               for term, (said, read) in keywords_common([t for t in seen.values() if t not in stop_words]).items()]
+               for term, (said, read) in keywords_common(others).items()]
     if errors:
         raise forms.ValidationError(errors)
     return ", ".join(seen.values())
